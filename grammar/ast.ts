@@ -1,0 +1,426 @@
+import { z } from 'zod';
+
+z.config({ jitless: true });
+
+export interface Position {
+  readonly line: number;
+  readonly column: number;
+  readonly offset: number;
+}
+export interface Range {
+  readonly start: Position;
+  readonly end: Position;
+}
+export interface Name {
+  readonly name: string;
+  readonly range: Range;
+}
+
+export type BinaryOperator =
+  | '+' | '-' | '*' | '/' | '%' | '^'
+  | '<' | '<=' | '>' | '>=' | '==' | '!='
+  | 'and' | 'or';
+
+export type Expr =
+  | { readonly kind: 'number'; readonly value: number; readonly text: string; readonly range: Range }
+  | { readonly kind: 'string'; readonly value: string; readonly range: Range }
+  | { readonly kind: 'bool'; readonly value: boolean; readonly range: Range }
+  | { readonly kind: 'name'; readonly name: string; readonly range: Range }
+  | { readonly kind: 'member'; readonly object: Expr; readonly property: Name; readonly range: Range }
+  | { readonly kind: 'list'; readonly items: readonly Expr[]; readonly range: Range }
+  | { readonly kind: 'unary'; readonly op: '-' | 'not'; readonly operand: Expr; readonly range: Range }
+  | {
+      readonly kind: 'binary';
+      readonly op: BinaryOperator;
+      readonly left: Expr;
+      readonly right: Expr;
+      readonly range: Range;
+    }
+  | { readonly kind: 'call'; readonly callee: Name; readonly args: readonly Argument[]; readonly range: Range }
+  | { readonly kind: 'index'; readonly target: Expr; readonly indices: readonly Expr[]; readonly range: Range }
+  | { readonly kind: 'if'; readonly condition: Expr; readonly then: Expr; readonly otherwise: Expr; readonly range: Range }
+  /** Left by error recovery where an expression was expected; never reaches the checker's users. */
+  | { readonly kind: 'missing'; readonly range: Range };
+
+export interface Argument {
+  readonly name?: Name;
+  readonly value: Expr;
+  readonly range: Range;
+}
+
+export type Axis = 'firm' | 'product';
+export type BaseTypeName = 'number' | 'bool' | 'string';
+
+export interface TypeAnnotation {
+  readonly base?: BaseTypeName;
+  readonly axes: readonly Axis[];
+  readonly range: Range;
+}
+
+export interface ParamDecl {
+  readonly kind: 'param';
+  readonly name: Name;
+  readonly type?: TypeAnnotation;
+  readonly value: Expr;
+  readonly doc?: string;
+  readonly range: Range;
+}
+
+export type MarketItem =
+  | ParamDecl
+  | { readonly kind: 'firms'; readonly count?: Expr; readonly names?: readonly Name[]; readonly range: Range }
+  | { readonly kind: 'products'; readonly names: readonly Name[]; readonly range: Range }
+  | { readonly kind: 'cost'; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'capacity'; readonly value: Expr; readonly range: Range }
+  | {
+      readonly kind: 'action';
+      readonly variable: Name;
+      readonly low: Expr;
+      readonly high: Expr;
+      readonly range: Range;
+    }
+  | { readonly kind: 'price'; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'demand'; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'observe'; readonly items: readonly ObserveItem[]; readonly range: Range };
+
+export interface ObserveItem {
+  readonly own: boolean;
+  readonly name: Name;
+  readonly range: Range;
+}
+
+export interface MarketDecl {
+  readonly kind: 'market';
+  readonly name: Name;
+  readonly title?: string;
+  readonly items: readonly MarketItem[];
+  readonly range: Range;
+}
+
+export interface TransitionOptions {
+  readonly priority?: Expr;
+  readonly rule?: Name;
+  readonly restore: boolean;
+}
+
+export type Deontic = 'must' | 'must not' | 'may';
+
+export interface RuleDecl {
+  readonly kind: 'rule';
+  readonly id: Name;
+  readonly title?: string;
+  readonly attribute: Name;
+  readonly deontic: Deontic;
+  readonly aim: string;
+  readonly orElse?: string;
+  readonly range: Range;
+}
+
+export interface MonitorDecl {
+  readonly kind: 'monitor';
+  readonly name: Name;
+  readonly value: Expr;
+  readonly detection?: Expr;
+  readonly falsePositive?: Expr;
+  readonly range: Range;
+}
+
+export type StateItem =
+  | {
+      readonly kind: 'when';
+      readonly guard: Expr;
+      readonly forRounds?: Expr;
+      readonly target: Name;
+      readonly options: TransitionOptions;
+      readonly range: Range;
+    }
+  | {
+      readonly kind: 'after';
+      readonly rounds: Expr;
+      readonly while?: Expr;
+      readonly target: Name;
+      readonly options: TransitionOptions;
+      readonly range: Range;
+    }
+  | { readonly kind: 'notice'; readonly text: string; readonly range: Range }
+  | {
+      readonly kind: 'sanction';
+      readonly sanction: 'fine' | 'credit';
+      readonly timing: 'entry' | 'each_round';
+      readonly amount: Expr;
+      readonly range: Range;
+    }
+  | { readonly kind: 'cap'; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'floor'; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'suspend'; readonly range: Range };
+
+export interface StateDecl {
+  readonly kind: 'state';
+  readonly name: Name;
+  readonly title?: string;
+  readonly initial: boolean;
+  readonly items: readonly StateItem[];
+  readonly range: Range;
+}
+
+export type InstitutionItem =
+  | ParamDecl
+  | { readonly kind: 'scope'; readonly scope: 'firm' | 'market'; readonly range: Range }
+  | { readonly kind: 'visibility'; readonly public: boolean; readonly range: Range }
+  | { readonly kind: 'directive'; readonly text: string; readonly range: Range }
+  | MonitorDecl
+  | RuleDecl
+  | StateDecl;
+
+export interface InstitutionDecl {
+  readonly kind: 'institution';
+  readonly name: Name;
+  readonly title?: string;
+  readonly items: readonly InstitutionItem[];
+  readonly range: Range;
+}
+
+export interface PolicyRef {
+  readonly name: Name;
+  readonly args: readonly Argument[];
+  readonly range: Range;
+}
+
+export type ExperimentItem =
+  | {
+      readonly kind: 'use';
+      readonly role: 'market' | 'institution';
+      readonly target: Name;
+      readonly args: readonly Argument[];
+      readonly range: Range;
+    }
+  | {
+      readonly kind: 'agents';
+      readonly all?: PolicyRef;
+      readonly perFirm: readonly { readonly firm: Name; readonly policy: PolicyRef }[];
+      readonly range: Range;
+    }
+  | { readonly kind: 'rounds'; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'seeds'; readonly from: Expr; readonly to?: Expr; readonly range: Range };
+
+export interface ExperimentDecl {
+  readonly kind: 'experiment';
+  readonly name: Name;
+  readonly title?: string;
+  readonly items: readonly ExperimentItem[];
+  readonly range: Range;
+}
+
+export type Declaration = MarketDecl | InstitutionDecl | ExperimentDecl;
+
+export interface Comment {
+  readonly text: string;
+  readonly range: Range;
+}
+
+export interface SourceFile {
+  readonly kind: 'file';
+  readonly path: string;
+  readonly version?: { readonly value: number; readonly range: Range };
+  readonly declarations: readonly Declaration[];
+  readonly comments: readonly Comment[];
+  readonly range: Range;
+}
+
+// ---------------------------------------------------------------------------
+// zod schemas: the AST is checked against these after CST→AST conversion, so a
+// malformed node is an internal error caught at the phase boundary.
+
+const position = z.object({ line: z.int().min(1), column: z.int().min(1), offset: z.int().min(0) });
+export const rangeSchema = z.object({ start: position, end: position });
+const nameSchema = z.object({ name: z.string(), range: rangeSchema });
+
+export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('number'), value: z.number(), text: z.string(), range: rangeSchema }),
+    z.object({ kind: z.literal('string'), value: z.string(), range: rangeSchema }),
+    z.object({ kind: z.literal('bool'), value: z.boolean(), range: rangeSchema }),
+    z.object({ kind: z.literal('name'), name: z.string(), range: rangeSchema }),
+    z.object({ kind: z.literal('member'), object: exprSchema, property: nameSchema, range: rangeSchema }),
+    z.object({ kind: z.literal('list'), items: z.array(exprSchema), range: rangeSchema }),
+    z.object({ kind: z.literal('unary'), op: z.enum(['-', 'not']), operand: exprSchema, range: rangeSchema }),
+    z.object({
+      kind: z.literal('binary'),
+      op: z.enum(['+', '-', '*', '/', '%', '^', '<', '<=', '>', '>=', '==', '!=', 'and', 'or']),
+      left: exprSchema,
+      right: exprSchema,
+      range: rangeSchema,
+    }),
+    z.object({ kind: z.literal('call'), callee: nameSchema, args: z.array(argumentSchema), range: rangeSchema }),
+    z.object({ kind: z.literal('index'), target: exprSchema, indices: z.array(exprSchema), range: rangeSchema }),
+    z.object({
+      kind: z.literal('if'),
+      condition: exprSchema,
+      then: exprSchema,
+      otherwise: exprSchema,
+      range: rangeSchema,
+    }),
+    z.object({ kind: z.literal('missing'), range: rangeSchema }),
+  ]),
+);
+
+const argumentSchema: z.ZodType<Argument> = z.lazy(() =>
+  z.object({ name: nameSchema.optional(), value: exprSchema, range: rangeSchema }),
+);
+
+const paramSchema = z.object({
+  kind: z.literal('param'),
+  name: nameSchema,
+  type: z
+    .object({
+      base: z.enum(['number', 'bool', 'string']).optional(),
+      axes: z.array(z.enum(['firm', 'product'])),
+      range: rangeSchema,
+    })
+    .optional(),
+  value: exprSchema,
+  doc: z.string().optional(),
+  range: rangeSchema,
+});
+
+const exprItem = <K extends string>(kind: K) =>
+  z.object({ kind: z.literal(kind), value: exprSchema, range: rangeSchema });
+
+const marketSchema = z.object({
+  kind: z.literal('market'),
+  name: nameSchema,
+  title: z.string().optional(),
+  items: z.array(
+    z.discriminatedUnion('kind', [
+      paramSchema,
+      z.object({
+        kind: z.literal('firms'),
+        count: exprSchema.optional(),
+        names: z.array(nameSchema).optional(),
+        range: rangeSchema,
+      }),
+      z.object({ kind: z.literal('products'), names: z.array(nameSchema), range: rangeSchema }),
+      exprItem('cost'),
+      exprItem('capacity'),
+      z.object({ kind: z.literal('action'), variable: nameSchema, low: exprSchema, high: exprSchema, range: rangeSchema }),
+      exprItem('price'),
+      exprItem('demand'),
+      z.object({
+        kind: z.literal('observe'),
+        items: z.array(z.object({ own: z.boolean(), name: nameSchema, range: rangeSchema })),
+        range: rangeSchema,
+      }),
+    ]),
+  ),
+  range: rangeSchema,
+});
+
+const transitionOptions = z.object({ priority: exprSchema.optional(), rule: nameSchema.optional(), restore: z.boolean() });
+
+const institutionSchema = z.object({
+  kind: z.literal('institution'),
+  name: nameSchema,
+  title: z.string().optional(),
+  items: z.array(
+    z.discriminatedUnion('kind', [
+      paramSchema,
+      z.object({ kind: z.literal('scope'), scope: z.enum(['firm', 'market']), range: rangeSchema }),
+      z.object({ kind: z.literal('visibility'), public: z.boolean(), range: rangeSchema }),
+      z.object({ kind: z.literal('directive'), text: z.string(), range: rangeSchema }),
+      z.object({
+        kind: z.literal('monitor'),
+        name: nameSchema,
+        value: exprSchema,
+        detection: exprSchema.optional(),
+        falsePositive: exprSchema.optional(),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('rule'),
+        id: nameSchema,
+        title: z.string().optional(),
+        attribute: nameSchema,
+        deontic: z.enum(['must', 'must not', 'may']),
+        aim: z.string(),
+        orElse: z.string().optional(),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('state'),
+        name: nameSchema,
+        title: z.string().optional(),
+        initial: z.boolean(),
+        items: z.array(
+          z.discriminatedUnion('kind', [
+            z.object({
+              kind: z.literal('when'),
+              guard: exprSchema,
+              forRounds: exprSchema.optional(),
+              target: nameSchema,
+              options: transitionOptions,
+              range: rangeSchema,
+            }),
+            z.object({
+              kind: z.literal('after'),
+              rounds: exprSchema,
+              while: exprSchema.optional(),
+              target: nameSchema,
+              options: transitionOptions,
+              range: rangeSchema,
+            }),
+            z.object({ kind: z.literal('notice'), text: z.string(), range: rangeSchema }),
+            z.object({
+              kind: z.literal('sanction'),
+              sanction: z.enum(['fine', 'credit']),
+              timing: z.enum(['entry', 'each_round']),
+              amount: exprSchema,
+              range: rangeSchema,
+            }),
+            exprItem('cap'),
+            exprItem('floor'),
+            z.object({ kind: z.literal('suspend'), range: rangeSchema }),
+          ]),
+        ),
+        range: rangeSchema,
+      }),
+    ]),
+  ),
+  range: rangeSchema,
+});
+
+const policySchema = z.object({ name: nameSchema, args: z.array(argumentSchema), range: rangeSchema });
+
+const experimentSchema = z.object({
+  kind: z.literal('experiment'),
+  name: nameSchema,
+  title: z.string().optional(),
+  items: z.array(
+    z.discriminatedUnion('kind', [
+      z.object({
+        kind: z.literal('use'),
+        role: z.enum(['market', 'institution']),
+        target: nameSchema,
+        args: z.array(argumentSchema),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('agents'),
+        all: policySchema.optional(),
+        perFirm: z.array(z.object({ firm: nameSchema, policy: policySchema })),
+        range: rangeSchema,
+      }),
+      exprItem('rounds'),
+      z.object({ kind: z.literal('seeds'), from: exprSchema, to: exprSchema.optional(), range: rangeSchema }),
+    ]),
+  ),
+  range: rangeSchema,
+});
+
+export const sourceFileSchema = z.object({
+  kind: z.literal('file'),
+  path: z.string(),
+  version: z.object({ value: z.number(), range: rangeSchema }).optional(),
+  declarations: z.array(z.discriminatedUnion('kind', [marketSchema, institutionSchema, experimentSchema])),
+  comments: z.array(z.object({ text: z.string(), range: rangeSchema })),
+  range: rangeSchema,
+});

@@ -1,0 +1,632 @@
+import type { CstElement, CstNode, IToken } from 'chevrotain';
+import type {
+  Argument,
+  Axis,
+  BaseTypeName,
+  BinaryOperator,
+  Declaration,
+  Deontic,
+  ExperimentDecl,
+  ExperimentItem,
+  Expr,
+  InstitutionDecl,
+  InstitutionItem,
+  MarketDecl,
+  MarketItem,
+  Name,
+  ParamDecl,
+  PolicyRef,
+  Position,
+  Range,
+  StateDecl,
+  StateItem,
+  TransitionOptions,
+} from './ast.js';
+import { type Diagnostic, diagnostic } from './diagnostics.js';
+
+/** Names that would reach JavaScript internals if ever used as object keys. */
+export const reservedJsNames: ReadonlySet<string> = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+  '__defineGetter__',
+  '__defineSetter__',
+  '__lookupGetter__',
+  '__lookupSetter__',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  'propertyIsEnumerable',
+  'toString',
+  'valueOf',
+  'toLocaleString',
+]);
+
+function isToken(element: CstElement): element is IToken {
+  return (element as IToken).image !== undefined;
+}
+
+function validToken(t: IToken | undefined): t is IToken {
+  return t !== undefined && t.isInsertedInRecovery !== true && Number.isFinite(t.startOffset);
+}
+
+export function tokenRange(t: IToken): Range {
+  return {
+    start: { line: t.startLine ?? 1, column: t.startColumn ?? 1, offset: t.startOffset },
+    end: {
+      line: t.endLine ?? t.startLine ?? 1,
+      column: (t.endColumn ?? t.startColumn ?? 0) + 1,
+      offset: (t.endOffset ?? t.startOffset) + 1,
+    },
+  };
+}
+
+/**
+ * Converts one parse tree to AST values. Ranges are computed here and nowhere else.
+ * Recovery can leave holes in the CST; every accessor tolerates them and the
+ * converter drops or fills (`missing`) what it cannot build.
+ */
+export class CstToAst {
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly fallback: Position;
+
+  constructor(
+    private readonly path: string,
+    textLength: number,
+    endPosition: Position,
+  ) {
+    this.fallback = textLength === 0 ? { line: 1, column: 1, offset: 0 } : endPosition;
+  }
+
+  // ---- accessors ------------------------------------------------------------------------
+  private tok(node: CstNode, label: string): IToken | undefined {
+    const found = node.children[label]?.find((e) => isToken(e) && validToken(e));
+    return found as IToken | undefined;
+  }
+  private toks(node: CstNode, label: string): IToken[] {
+    return (node.children[label] ?? []).filter((e): e is IToken => isToken(e) && validToken(e));
+  }
+  private sub(node: CstNode, label: string): CstNode | undefined {
+    return node.children[label]?.find((e): e is CstNode => !isToken(e) && !e.recoveredNode);
+  }
+  private subs(node: CstNode, label: string): CstNode[] {
+    return (node.children[label] ?? []).filter((e): e is CstNode => !isToken(e) && !e.recoveredNode);
+  }
+
+  private range(node: CstNode): Range {
+    const loc = node.location;
+    if (loc && Number.isFinite(loc.startOffset) && Number.isFinite(loc.endOffset ?? Number.NaN)) {
+      return {
+        start: { line: loc.startLine ?? 1, column: loc.startColumn ?? 1, offset: loc.startOffset },
+        end: {
+          line: loc.endLine ?? loc.startLine ?? 1,
+          column: (loc.endColumn ?? 0) + 1,
+          offset: (loc.endOffset ?? loc.startOffset) + 1,
+        },
+      };
+    }
+    const tokens = collectTokens(node);
+    const first = tokens[0];
+    const last = tokens[tokens.length - 1];
+    if (first && last) return { start: tokenRange(first).start, end: tokenRange(last).end };
+    return { start: this.fallback, end: this.fallback };
+  }
+
+  private name(t: IToken | undefined): Name | undefined {
+    if (!validToken(t)) return undefined;
+    if (reservedJsNames.has(t.image)) {
+      this.diagnostics.push(
+        diagnostic(
+          'E_RESERVED_NAME',
+          this.path,
+          tokenRange(t),
+          `\`${t.image}\` is reserved and cannot be used as a name`,
+          'choose another name; names that reach JavaScript internals are refused',
+        ),
+      );
+    }
+    return { name: t.image, range: tokenRange(t) };
+  }
+
+  private string(t: IToken | undefined): string | undefined {
+    return validToken(t) ? unescapeString(t.image) : undefined;
+  }
+
+  // ---- declarations -----------------------------------------------------------------------
+  declarations(file: CstNode): Declaration[] {
+    const out: Declaration[] = [];
+    for (const decl of this.subs(file, 'declaration')) {
+      const market = this.sub(decl, 'market');
+      const institution = this.sub(decl, 'institution');
+      const experiment = this.sub(decl, 'experiment');
+      const converted = market
+        ? this.market(market)
+        : institution
+          ? this.institution(institution)
+          : experiment
+            ? this.experiment(experiment)
+            : undefined;
+      if (converted) out.push(converted);
+    }
+    return out;
+  }
+
+  version(file: CstNode): { value: number; range: Range } | undefined {
+    const t = this.tok(file, 'version');
+    if (!t) return undefined;
+    return { value: Number(t.image), range: tokenRange(t) };
+  }
+
+  private header(node: CstNode): { name: Name; title?: string } | undefined {
+    const name = this.name(this.tok(node, 'name'));
+    if (!name) return undefined;
+    const title = this.string(this.tok(node, 'title'));
+    return title === undefined ? { name } : { name, title };
+  }
+
+  private market(node: CstNode): MarketDecl | undefined {
+    const header = this.header(node);
+    if (!header) return undefined;
+    const items: MarketItem[] = [];
+    for (const item of this.subs(node, 'marketItem')) {
+      const converted = this.marketItem(item);
+      if (converted) items.push(converted);
+    }
+    return { kind: 'market', ...header, items, range: this.range(node) };
+  }
+
+  private marketItem(item: CstNode): MarketItem | undefined {
+    const param = this.sub(item, 'param');
+    if (param) return this.param(param);
+    const firms = this.sub(item, 'firmsItem');
+    if (firms) {
+      const count = this.sub(firms, 'count');
+      const list = this.sub(firms, 'nameList');
+      if (count) return { kind: 'firms', count: this.expression(count), range: this.range(firms) };
+      if (list) return { kind: 'firms', names: this.nameList(list), range: this.range(firms) };
+      return undefined;
+    }
+    const products = this.sub(item, 'productsItem');
+    if (products) {
+      const list = this.sub(products, 'nameList');
+      return list ? { kind: 'products', names: this.nameList(list), range: this.range(products) } : undefined;
+    }
+    const assign = this.sub(item, 'assignItem');
+    if (assign) {
+      const key = this.tok(assign, 'key')?.image;
+      const value = this.expressionOf(assign, 'value');
+      if (key === 'cost' || key === 'capacity' || key === 'price' || key === 'demand') {
+        return { kind: key, value, range: this.range(assign) };
+      }
+      return undefined;
+    }
+    const action = this.sub(item, 'actionItem');
+    if (action) {
+      const variable = this.name(this.tok(action, 'variable'));
+      if (!variable) return undefined;
+      return {
+        kind: 'action',
+        variable,
+        low: this.expressionOf(action, 'low'),
+        high: this.expressionOf(action, 'high'),
+        range: this.range(action),
+      };
+    }
+    const observe = this.sub(item, 'observeItem');
+    if (observe) {
+      const items = this.subs(observe, 'observed').flatMap((o) => {
+        const name = this.name(this.tok(o, 'name'));
+        return name ? [{ own: this.tok(o, 'Kw_own') !== undefined, name, range: this.range(o) }] : [];
+      });
+      return { kind: 'observe', items, range: this.range(observe) };
+    }
+    return undefined;
+  }
+
+  private nameList(node: CstNode): Name[] {
+    return this.toks(node, 'name').flatMap((t) => {
+      const n = this.name(t);
+      return n ? [n] : [];
+    });
+  }
+
+  private param(node: CstNode): ParamDecl | undefined {
+    const name = this.name(this.tok(node, 'name'));
+    if (!name) return undefined;
+    const typeNode = this.sub(node, 'typeAnnotation');
+    const doc = this.string(this.tok(node, 'doc'));
+    const base = typeNode ? this.tok(typeNode, 'base')?.image : undefined;
+    const axes = typeNode ? this.toks(typeNode, 'axis').map((t) => t.image as Axis) : [];
+    return {
+      kind: 'param',
+      name,
+      ...(typeNode
+        ? {
+            type: {
+              ...(base ? { base: base as BaseTypeName } : {}),
+              axes,
+              range: this.range(typeNode),
+            },
+          }
+        : {}),
+      value: this.expressionOf(node, 'value'),
+      ...(doc === undefined ? {} : { doc }),
+      range: this.range(node),
+    };
+  }
+
+  private institution(node: CstNode): InstitutionDecl | undefined {
+    const header = this.header(node);
+    if (!header) return undefined;
+    const items: InstitutionItem[] = [];
+    for (const item of this.subs(node, 'institutionItem')) {
+      const converted = this.institutionItem(item);
+      if (converted) items.push(converted);
+    }
+    return { kind: 'institution', ...header, items, range: this.range(node) };
+  }
+
+  private institutionItem(item: CstNode): InstitutionItem | undefined {
+    const param = this.sub(item, 'param');
+    if (param) return this.param(param);
+    const visibility = this.tok(item, 'visibility');
+    if (visibility) return { kind: 'visibility', public: visibility.image === 'public', range: tokenRange(visibility) };
+    const scope = this.sub(item, 'scopeItem');
+    if (scope) {
+      const word = this.tok(scope, 'scope')?.image;
+      if (!word) return undefined;
+      return { kind: 'scope', scope: word === 'firm' ? 'firm' : 'market', range: this.range(scope) };
+    }
+    const directive = this.sub(item, 'directiveItem');
+    if (directive) {
+      const text = this.string(this.tok(directive, 'text'));
+      return text === undefined ? undefined : { kind: 'directive', text, range: this.range(directive) };
+    }
+    const monitor = this.sub(item, 'monitorItem');
+    if (monitor) {
+      const name = this.name(this.tok(monitor, 'name'));
+      if (!name) return undefined;
+      const detection = this.sub(monitor, 'detection');
+      const falsePositive = this.sub(monitor, 'falsePositive');
+      return {
+        kind: 'monitor',
+        name,
+        value: this.expressionOf(monitor, 'value'),
+        ...(detection ? { detection: this.expression(detection) } : {}),
+        ...(falsePositive ? { falsePositive: this.expression(falsePositive) } : {}),
+        range: this.range(monitor),
+      };
+    }
+    const rule = this.sub(item, 'ruleItem');
+    if (rule) {
+      const id = this.name(this.tok(rule, 'id'));
+      const attribute = this.name(this.tok(rule, 'attribute'));
+      const aim = this.string(this.tok(rule, 'aim'));
+      if (!id || !attribute || aim === undefined) return undefined;
+      const deontic: Deontic = this.tok(rule, 'Kw_may')
+        ? 'may'
+        : this.tok(rule, 'Kw_not')
+          ? 'must not'
+          : 'must';
+      const title = this.string(this.tok(rule, 'title'));
+      const orElse = this.string(this.tok(rule, 'orElse'));
+      return {
+        kind: 'rule',
+        id,
+        ...(title === undefined ? {} : { title }),
+        attribute,
+        deontic,
+        aim,
+        ...(orElse === undefined ? {} : { orElse }),
+        range: this.range(rule),
+      };
+    }
+    const state = this.sub(item, 'stateDecl');
+    if (state) return this.state(state);
+    return undefined;
+  }
+
+  private state(node: CstNode): StateDecl | undefined {
+    const header = this.header(node);
+    if (!header) return undefined;
+    const items: StateItem[] = [];
+    for (const item of this.subs(node, 'stateItem')) {
+      const converted = this.stateItem(item);
+      if (converted) items.push(converted);
+    }
+    return {
+      kind: 'state',
+      ...header,
+      initial: this.tok(node, 'Kw_initial') !== undefined,
+      items,
+      range: this.range(node),
+    };
+  }
+
+  private transitionOptions(node: CstNode): TransitionOptions {
+    let priority: Expr | undefined;
+    let rule: Name | undefined;
+    let restore = false;
+    for (const option of this.subs(node, 'transitionOption')) {
+      const p = this.sub(option, 'priority');
+      if (p) priority = this.expression(p);
+      const r = this.name(this.tok(option, 'rule'));
+      if (r) rule = r;
+      if (this.tok(option, 'Kw_restore')) restore = true;
+    }
+    return { ...(priority ? { priority } : {}), ...(rule ? { rule } : {}), restore };
+  }
+
+  private stateItem(item: CstNode): StateItem | undefined {
+    const when = this.sub(item, 'whenItem');
+    if (when) {
+      const target = this.name(this.tok(when, 'target'));
+      if (!target) return undefined;
+      const forRounds = this.sub(when, 'forRounds');
+      return {
+        kind: 'when',
+        guard: this.expressionOf(when, 'guard'),
+        ...(forRounds ? { forRounds: this.expression(forRounds) } : {}),
+        target,
+        options: this.transitionOptions(when),
+        range: this.range(when),
+      };
+    }
+    const after = this.sub(item, 'afterItem');
+    if (after) {
+      const target = this.name(this.tok(after, 'target'));
+      if (!target) return undefined;
+      const whileNode = this.sub(after, 'while');
+      return {
+        kind: 'after',
+        rounds: this.expressionOf(after, 'rounds'),
+        ...(whileNode ? { while: this.expression(whileNode) } : {}),
+        target,
+        options: this.transitionOptions(after),
+        range: this.range(after),
+      };
+    }
+    const notice = this.sub(item, 'noticeItem');
+    if (notice) {
+      const text = this.string(this.tok(notice, 'text'));
+      return text === undefined ? undefined : { kind: 'notice', text, range: this.range(notice) };
+    }
+    const sanction = this.sub(item, 'sanctionItem');
+    if (sanction) {
+      const word = this.tok(sanction, 'sanction')?.image;
+      if (word !== 'fine' && word !== 'credit') return undefined;
+      return {
+        kind: 'sanction',
+        sanction: word,
+        timing: this.tok(sanction, 'eachRound') ? 'each_round' : 'entry',
+        amount: this.expressionOf(sanction, 'amount'),
+        range: this.range(sanction),
+      };
+    }
+    const limit = this.sub(item, 'limitItem');
+    if (limit) {
+      const word = this.tok(limit, 'limit')?.image;
+      if (word !== 'cap' && word !== 'floor') return undefined;
+      return { kind: word, value: this.expressionOf(limit, 'value'), range: this.range(limit) };
+    }
+    const suspend = this.tok(item, 'suspend');
+    if (suspend) return { kind: 'suspend', range: tokenRange(suspend) };
+    return undefined;
+  }
+
+  private experiment(node: CstNode): ExperimentDecl | undefined {
+    const header = this.header(node);
+    if (!header) return undefined;
+    const items: ExperimentItem[] = [];
+    for (const item of this.subs(node, 'experimentItem')) {
+      const converted = this.experimentItem(item);
+      if (converted) items.push(converted);
+    }
+    return { kind: 'experiment', ...header, items, range: this.range(node) };
+  }
+
+  private experimentItem(item: CstNode): ExperimentItem | undefined {
+    const use = this.sub(item, 'useItem');
+    if (use) {
+      const role = this.tok(use, 'role')?.image;
+      const target = this.name(this.tok(use, 'target'));
+      if ((role !== 'market' && role !== 'institution') || !target) return undefined;
+      const argList = this.sub(use, 'argumentList');
+      return { kind: 'use', role, target, args: argList ? this.arguments(argList) : [], range: this.range(use) };
+    }
+    const agents = this.sub(item, 'agentsItem');
+    if (agents) {
+      const all = this.sub(agents, 'all');
+      const firms = this.toks(agents, 'firm');
+      const policies = this.subs(agents, 'assigned');
+      const perFirm: { firm: Name; policy: PolicyRef }[] = [];
+      firms.forEach((t, i) => {
+        const firm = this.name(t);
+        const policyNode = policies[i];
+        const policy = policyNode ? this.policy(policyNode) : undefined;
+        if (firm && policy) perFirm.push({ firm, policy });
+      });
+      const allPolicy = all ? this.policy(all) : undefined;
+      return { kind: 'agents', ...(allPolicy ? { all: allPolicy } : {}), perFirm, range: this.range(agents) };
+    }
+    const rounds = this.sub(item, 'rounds');
+    if (rounds) return { kind: 'rounds', value: this.expression(rounds), range: this.range(item) };
+    const seeds = this.sub(item, 'seedsItem');
+    if (seeds) {
+      const to = this.sub(seeds, 'to');
+      return {
+        kind: 'seeds',
+        from: this.expressionOf(seeds, 'from'),
+        ...(to ? { to: this.expression(to) } : {}),
+        range: this.range(seeds),
+      };
+    }
+    return undefined;
+  }
+
+  private policy(node: CstNode): PolicyRef | undefined {
+    const name = this.name(this.tok(node, 'name'));
+    if (!name) return undefined;
+    const argList = this.sub(node, 'argumentList');
+    return { name, args: argList ? this.arguments(argList) : [], range: this.range(node) };
+  }
+
+  private arguments(node: CstNode): Argument[] {
+    return this.subs(node, 'args').map((arg) => {
+      const name = this.name(this.tok(arg, 'name'));
+      return { ...(name ? { name } : {}), value: this.expressionOf(arg, 'value'), range: this.range(arg) };
+    });
+  }
+
+  // ---- expressions ------------------------------------------------------------------------
+  private missing(node: CstNode): Expr {
+    return { kind: 'missing', range: this.range(node) };
+  }
+
+  private expressionOf(node: CstNode, label: string): Expr {
+    const child = this.sub(node, label);
+    return child ? this.expression(child) : this.missing(node);
+  }
+
+  /** Converts any expression-level node (by its rule name). */
+  expression(node: CstNode): Expr {
+    switch (node.name) {
+      case 'expression': {
+        const child = this.sub(node, 'conditional') ?? this.sub(node, 'disjunction');
+        return child ? this.expression(child) : this.missing(node);
+      }
+      case 'conditional':
+        return {
+          kind: 'if',
+          condition: this.expressionOf(node, 'condition'),
+          then: this.expressionOf(node, 'then'),
+          otherwise: this.expressionOf(node, 'otherwise'),
+          range: this.range(node),
+        };
+      case 'disjunction':
+      case 'conjunction':
+      case 'comparison':
+      case 'additive':
+      case 'multiplicative':
+        return this.leftAssociative(node);
+      case 'negation': {
+        const operand = this.expressionOf(node, 'operand');
+        return this.tok(node, 'not') ? { kind: 'unary', op: 'not', operand, range: this.range(node) } : operand;
+      }
+      case 'unary': {
+        const operand = this.expressionOf(node, 'operand');
+        return this.tok(node, 'minus') ? { kind: 'unary', op: '-', operand, range: this.range(node) } : operand;
+      }
+      case 'power': {
+        const base = this.expressionOf(node, 'base');
+        const exponent = this.sub(node, 'exponent');
+        return exponent
+          ? { kind: 'binary', op: '^', left: base, right: this.expression(exponent), range: this.range(node) }
+          : base;
+      }
+      case 'postfix':
+        return this.postfix(node);
+      case 'primary':
+        return this.primary(node);
+      case 'listLiteral':
+        return { kind: 'list', items: this.subs(node, 'items').map((n) => this.expression(n)), range: this.range(node) };
+      default:
+        return this.missing(node);
+    }
+  }
+
+  private leftAssociative(node: CstNode): Expr {
+    const operands = this.subs(node, 'operands').map((n) => this.expression(n));
+    const operators = this.toks(node, 'operators');
+    let result = operands[0] ?? this.missing(node);
+    for (let i = 0; i < operators.length; i++) {
+      const right = operands[i + 1];
+      const op = operators[i];
+      if (!right || !op) break;
+      result = {
+        kind: 'binary',
+        op: op.image as BinaryOperator,
+        left: result,
+        right,
+        range: { start: result.range.start, end: right.range.end },
+      };
+    }
+    return result;
+  }
+
+  private postfix(node: CstNode): Expr {
+    const primary = this.sub(node, 'primary');
+    let result = primary ? this.primary(primary) : this.missing(node);
+    for (const suffix of this.subs(node, 'suffix')) {
+      const end = this.range(suffix).end;
+      if (suffix.name === 'indexSuffix') {
+        const indices = this.subs(suffix, 'indices').map((n) => this.expression(n));
+        result = { kind: 'index', target: result, indices, range: { start: result.range.start, end } };
+      } else {
+        const property = this.name(this.tok(suffix, 'property'));
+        if (!property) continue;
+        result = { kind: 'member', object: result, property, range: { start: result.range.start, end } };
+      }
+    }
+    return result;
+  }
+
+  private primary(node: CstNode): Expr {
+    const range = this.range(node);
+    const number = this.tok(node, 'number');
+    if (number) {
+      const value = Number(number.image);
+      if (!Number.isFinite(value)) {
+        this.diagnostics.push(
+          diagnostic(
+            'E_NUMBER',
+            this.path,
+            tokenRange(number),
+            `the number ${number.image} is too large to represent`,
+            'write `inf` for an unbounded value, or use a smaller number',
+          ),
+        );
+        return { kind: 'number', value: 0, text: number.image, range };
+      }
+      return { kind: 'number', value, text: number.image, range };
+    }
+    const string = this.tok(node, 'string');
+    if (string) return { kind: 'string', value: unescapeString(string.image), range };
+    const bool = this.tok(node, 'bool');
+    if (bool) return { kind: 'bool', value: bool.image === 'true', range };
+    if (this.tok(node, 'inf')) return { kind: 'number', value: Number.POSITIVE_INFINITY, text: 'inf', range };
+    const nameToken = this.tok(node, 'name');
+    if (nameToken) {
+      const name = this.name(nameToken);
+      if (!name) return this.missing(node);
+      const argList = this.sub(node, 'argumentList');
+      if (argList) return { kind: 'call', callee: name, args: this.arguments(argList), range };
+      return { kind: 'name', name: name.name, range };
+    }
+    const inner = this.sub(node, 'inner');
+    if (inner) return this.expression(inner);
+    const list = this.sub(node, 'listLiteral');
+    if (list) return this.expression(list);
+    return this.missing(node);
+  }
+}
+
+function collectTokens(node: CstNode): IToken[] {
+  const out: IToken[] = [];
+  for (const children of Object.values(node.children)) {
+    for (const child of children) {
+      if (isToken(child)) {
+        if (validToken(child)) out.push(child);
+      } else out.push(...collectTokens(child));
+    }
+  }
+  return out.sort((a, b) => a.startOffset - b.startOffset);
+}
+
+export function unescapeString(image: string): string {
+  const body = image.slice(1, -1);
+  return body.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : c));
+}
+
+export function escapeString(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t')}"`;
+}

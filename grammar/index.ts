@@ -1,0 +1,197 @@
+import type { IRecognitionException } from 'chevrotain';
+import { type Position, type Range, type SourceFile, sourceFileSchema } from './ast.js';
+import { CstToAst, tokenRange } from './cst-to-ast.js';
+import { type Diagnostic, diagnostic, type PhaseResult } from './diagnostics.js';
+import { parserInstance } from './parser.js';
+import { didYouMean } from './suggest.js';
+import { masLexer } from './tokens.js';
+
+export * from './ast.js';
+export * from './diagnostics.js';
+export { escapeString, reservedJsNames } from './cst-to-ast.js';
+export { closest, didYouMean, editDistance } from './suggest.js';
+
+export const LANGUAGE_VERSION = 1;
+export const FILE_EXTENSION = '.mase';
+
+// Control characters other than tab/newline/CR, and Unicode bidirectional controls
+// (the "Trojan Source" family) that make text read differently from how it parses.
+const badCharacter = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/g;
+
+/** Position of a character offset (1-based line and column). */
+export function positionAt(text: string, offset: number): Position {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: offset - lineStart + 1, offset };
+}
+
+function offsetRange(text: string, offset: number, length: number): Range {
+  return { start: positionAt(text, offset), end: positionAt(text, offset + length) };
+}
+
+function describeCharacter(ch: string): string {
+  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * Phase 1: text → AST. Never throws for bad input: lexical, syntax and literal problems
+ * become diagnostics and the AST holds everything that could still be read.
+ */
+export function parse(path: string, source: string): PhaseResult<SourceFile> {
+  const diagnostics: Diagnostic[] = [];
+
+  // Bad characters are reported, then blanked so the rest of the file still lexes.
+  const text = source.replace(badCharacter, (ch, offset: number) => {
+    diagnostics.push(
+      diagnostic(
+        'E_BAD_CHAR',
+        path,
+        offsetRange(source, offset, 1),
+        `the character ${describeCharacter(ch)} is not allowed in MASE sources`,
+        'control and bidirectional-override characters can make code read differently from how it runs; delete it',
+      ),
+    );
+    return ' ';
+  });
+
+  const lexed = masLexer.tokenize(text);
+  for (const error of lexed.errors) {
+    const ch = text.slice(error.offset, error.offset + Math.max(1, error.length));
+    diagnostics.push(
+      diagnostic(
+        'E_LEX',
+        path,
+        offsetRange(text, error.offset, Math.max(1, error.length)),
+        `unexpected character ${JSON.stringify(ch.slice(0, 1))}`,
+        ch.startsWith('"') ? 'strings end on the same line they start; close it with `"`' : undefined,
+      ),
+    );
+  }
+
+  parserInstance.input = lexed.tokens;
+  const cst = parserInstance.file();
+  for (const error of parserInstance.errors) diagnostics.push(syntaxDiagnostic(path, text, error));
+
+  const endPosition = positionAt(text, text.length);
+  const converter = new CstToAst(path, text.length, endPosition);
+  const declarations = cst ? converter.declarations(cst) : [];
+  const version = cst ? converter.version(cst) : undefined;
+  diagnostics.push(...converter.diagnostics);
+
+  if (version && version.value !== LANGUAGE_VERSION) {
+    diagnostics.push(
+      diagnostic(
+        'E_VERSION',
+        path,
+        version.range,
+        `this file is written for MASE language version ${version.value}; this compiler reads version ${LANGUAGE_VERSION}`,
+        `change the first line to \`mase ${LANGUAGE_VERSION}\` after checking the file against docs/language.md`,
+      ),
+    );
+  }
+
+  const comments = (lexed.groups.comments ?? []).map((t) => ({ text: t.image, range: tokenRange(t) }));
+  const file: SourceFile = {
+    kind: 'file',
+    path,
+    ...(version ? { version } : {}),
+    declarations,
+    comments,
+    range: { start: { line: 1, column: 1, offset: 0 }, end: endPosition },
+  };
+  const checked = sourceFileSchema.safeParse(file);
+  if (!checked.success) {
+    diagnostics.push(
+      diagnostic(
+        'E_INTERNAL',
+        path,
+        file.range,
+        `internal error: the parser built an invalid syntax tree (${checked.error.issues[0]?.message ?? 'unknown'})`,
+        'this is a bug in MASE; please report it with the source file',
+      ),
+    );
+  }
+  return { value: file, diagnostics: dedupe(diagnostics) };
+}
+
+const itemKeywords: Readonly<Record<string, readonly string[]>> = {
+  file: ['market', 'institution', 'experiment'],
+  market: ['param', 'firms', 'products', 'cost', 'capacity', 'action', 'price', 'demand', 'observe'],
+  institution: ['param', 'scope', 'public', 'private', 'directive', 'monitor', 'rule', 'state', 'initial'],
+  stateDecl: ['when', 'after', 'notice', 'fine', 'credit', 'each', 'cap', 'floor', 'suspend'],
+  experiment: ['market', 'institution', 'agents', 'rounds', 'seed', 'seeds'],
+};
+
+const friendlyTokenNames: Readonly<Record<string, string>> = {
+  Identifier: 'a name',
+  StringLiteral: 'a string',
+  NumberLiteral: 'a number',
+};
+
+function syntaxDiagnostic(path: string, text: string, error: IRecognitionException): Diagnostic {
+  const t = error.token;
+  const atEnd = t.tokenType?.name === 'EOF' || !Number.isFinite(t.startOffset);
+  const range = atEnd ? offsetRange(text, text.length, 0) : tokenRange(t);
+  const found = atEnd ? 'the end of the file' : `\`${t.image}\``;
+  const expected = summariseExpectation(error.message);
+  const rule = error.context.ruleStack[error.context.ruleStack.length - 1] ?? 'file';
+  const items = itemKeywords[rule];
+  if (items && !atEnd && (expected === "'}'" || rule === 'file')) {
+    const where = rule === 'file' ? 'at the top level' : `in ${rule === 'stateDecl' ? 'a state' : `an ${rule === 'market' ? 'market' : rule}`}`;
+    const suggestion = didYouMean(t.image, items);
+    return diagnostic(
+      'E_SYNTAX',
+      path,
+      range,
+      `${found} cannot start an item ${where}`.replace('an market', 'a market'),
+      suggestion ?? `items here start with one of: ${items.join(', ')}`,
+    );
+  }
+  return diagnostic(
+    'E_SYNTAX',
+    path,
+    range,
+    `unexpected ${found}${expected ? `; expected ${expected}` : ''}`,
+    hintFor(error, found),
+  );
+}
+
+// Chevrotain's messages list every alternative path; keep the expected token, or for
+// "one of these possible Token sequences" the distinct first tokens.
+function summariseExpectation(message: string): string | undefined {
+  const single = /Expecting (?:token of type )?--> (.+?) <--/.exec(message);
+  if (single?.[1]) return friendlyTokenNames[single[1]] ?? single[1];
+  const many = message.match(/\[([^\]]+)\]/g);
+  if (many && many.length > 0) {
+    const firsts = [...new Set(many.map((m) => m.slice(1, -1).split(',')[0]?.trim() ?? ''))]
+      .filter(Boolean)
+      .map((f) => friendlyTokenNames[f] ?? f);
+    if (firsts.length > 0) {
+      const shown = firsts.slice(0, 6);
+      return `one of ${shown.join(', ')}${firsts.length > shown.length ? ', …' : ''}`;
+    }
+  }
+  return undefined;
+}
+
+function hintFor(error: IRecognitionException, found: string): string | undefined {
+  if (found === '`=`') return 'comparisons use `==`; `=` only appears in declarations';
+  if (/NoViableAlt/.test(error.name)) return 'see docs/language.md for what may appear here';
+  return undefined;
+}
+
+function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return diagnostics.filter((d) => {
+    const key = `${d.code}:${d.range.start.offset}:${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

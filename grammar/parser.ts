@@ -1,0 +1,545 @@
+import { CstParser, type CstNode, EOF as EofToken } from 'chevrotain';
+import * as T from './tokens.js';
+
+const { soft: K, hard: H } = T;
+
+/**
+ * The concrete syntax of MASE. Rules are class fields (Chevrotain's style); the CST they
+ * build is turned into the typed AST by cst-to-ast.ts. Error recovery is on, so one
+ * typo yields one diagnostic and the rest of the file is still parsed.
+ */
+export class MaseParser extends CstParser {
+  constructor() {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: 'full' });
+    this.performSelfAnalysis();
+  }
+
+  file = this.RULE('file', () => {
+    this.OPTION(() => {
+      this.CONSUME(K.mase);
+      this.CONSUME(T.NumberLiteral, { LABEL: 'version' });
+    });
+    this.MANY(() => this.SUBRULE(this.declaration));
+  });
+
+  declaration = this.RULE('declaration', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.market) },
+      { ALT: () => this.SUBRULE(this.institution) },
+      { ALT: () => this.SUBRULE(this.experiment) },
+    ]);
+  });
+
+  // ---- markets --------------------------------------------------------------------------
+  market = this.RULE('market', () => {
+    this.CONSUME(K.market);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.marketItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  marketItem = this.RULE('marketItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.param) },
+      { ALT: () => this.SUBRULE(this.firmsItem) },
+      { ALT: () => this.SUBRULE(this.productsItem) },
+      { ALT: () => this.SUBRULE(this.assignItem) },
+      { ALT: () => this.SUBRULE(this.actionItem) },
+      { ALT: () => this.SUBRULE(this.observeItem) },
+    ]);
+  });
+
+  param = this.RULE('param', () => {
+    this.CONSUME(K.param);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => {
+      this.CONSUME(T.Colon);
+      this.SUBRULE(this.typeAnnotation);
+    });
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+    this.OPTION2(() => this.CONSUME(T.StringLiteral, { LABEL: 'doc' }));
+  });
+
+  typeAnnotation = this.RULE('typeAnnotation', () => {
+    this.OPTION(() =>
+      this.OR([
+        { ALT: () => this.CONSUME(K.number, { LABEL: 'base' }) },
+        { ALT: () => this.CONSUME(K.bool, { LABEL: 'base' }) },
+        { ALT: () => this.CONSUME(K.string, { LABEL: 'base' }) },
+      ]),
+    );
+    this.MANY(() => {
+      this.CONSUME(K.per);
+      this.OR2([
+        { ALT: () => this.CONSUME(K.firm, { LABEL: 'axis' }) },
+        { ALT: () => this.CONSUME(K.product, { LABEL: 'axis' }) },
+      ]);
+    });
+  });
+
+  firmsItem = this.RULE('firmsItem', () => {
+    this.CONSUME(K.firms);
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Equals);
+          this.SUBRULE(this.expression, { LABEL: 'count' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.nameList) },
+    ]);
+  });
+
+  productsItem = this.RULE('productsItem', () => {
+    this.CONSUME(K.products);
+    this.SUBRULE(this.nameList);
+  });
+
+  nameList = this.RULE('nameList', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.Identifier, { LABEL: 'name' }) });
+  });
+
+  assignItem = this.RULE('assignItem', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(K.cost, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.capacity, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.price, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.demand, { LABEL: 'key' }) },
+    ]);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+  });
+
+  actionItem = this.RULE('actionItem', () => {
+    this.CONSUME(K.action);
+    this.CONSUME(T.Identifier, { LABEL: 'variable' });
+    this.CONSUME(H.in);
+    this.CONSUME(T.LBracket);
+    this.SUBRULE(this.expression, { LABEL: 'low' });
+    this.CONSUME(T.Comma);
+    this.SUBRULE2(this.expression, { LABEL: 'high' });
+    this.CONSUME(T.RBracket);
+  });
+
+  observeItem = this.RULE('observeItem', () => {
+    this.CONSUME(K.observe);
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => this.SUBRULE(this.observed),
+    });
+  });
+
+  observed = this.RULE('observed', () => {
+    this.OPTION(() => this.CONSUME(K.own));
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+  });
+
+  // ---- institutions ---------------------------------------------------------------------
+  institution = this.RULE('institution', () => {
+    this.CONSUME(K.institution);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.institutionItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  institutionItem = this.RULE('institutionItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.param) },
+      { ALT: () => this.SUBRULE(this.scopeItem) },
+      { ALT: () => this.CONSUME(K.public, { LABEL: 'visibility' }) },
+      { ALT: () => this.CONSUME(K.private, { LABEL: 'visibility' }) },
+      { ALT: () => this.SUBRULE(this.directiveItem) },
+      { ALT: () => this.SUBRULE(this.monitorItem) },
+      { ALT: () => this.SUBRULE(this.ruleItem) },
+      { ALT: () => this.SUBRULE(this.stateDecl) },
+    ]);
+  });
+
+  scopeItem = this.RULE('scopeItem', () => {
+    this.CONSUME(K.scope);
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(K.per);
+          this.CONSUME(K.firm, { LABEL: 'scope' });
+        },
+      },
+      { ALT: () => this.CONSUME(K.market, { LABEL: 'scope' }) },
+    ]);
+  });
+
+  directiveItem = this.RULE('directiveItem', () => {
+    this.CONSUME(K.directive);
+    this.CONSUME(T.StringLiteral, { LABEL: 'text' });
+  });
+
+  monitorItem = this.RULE('monitorItem', () => {
+    this.CONSUME(K.monitor);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+    this.MANY(() =>
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(K.detection);
+            this.SUBRULE2(this.expression, { LABEL: 'detection' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(K.false_positive);
+            this.SUBRULE3(this.expression, { LABEL: 'falsePositive' });
+          },
+        },
+      ]),
+    );
+  });
+
+  ruleItem = this.RULE('ruleItem', () => {
+    this.CONSUME(K.rule);
+    this.CONSUME(T.Identifier, { LABEL: 'id' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.Colon);
+    this.CONSUME2(T.Identifier, { LABEL: 'attribute' });
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(K.must);
+          this.OPTION2(() => this.CONSUME(H.not));
+        },
+      },
+      { ALT: () => this.CONSUME(K.may) },
+    ]);
+    this.CONSUME2(T.StringLiteral, { LABEL: 'aim' });
+    this.OPTION3(() => {
+      this.CONSUME(H.or);
+      this.CONSUME(H.else);
+      this.CONSUME3(T.StringLiteral, { LABEL: 'orElse' });
+    });
+  });
+
+  stateDecl = this.RULE('stateDecl', () => {
+    this.OPTION(() => this.CONSUME(K.initial));
+    this.CONSUME(K.state);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION2(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.stateItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  stateItem = this.RULE('stateItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.whenItem) },
+      { ALT: () => this.SUBRULE(this.afterItem) },
+      { ALT: () => this.SUBRULE(this.noticeItem) },
+      { ALT: () => this.SUBRULE(this.sanctionItem) },
+      { ALT: () => this.SUBRULE(this.limitItem) },
+      { ALT: () => this.CONSUME(K.suspend, { LABEL: 'suspend' }) },
+    ]);
+  });
+
+  whenItem = this.RULE('whenItem', () => {
+    this.CONSUME(H.when);
+    this.SUBRULE(this.expression, { LABEL: 'guard' });
+    this.OPTION(() => {
+      this.CONSUME(H.for);
+      this.SUBRULE2(this.expression, { LABEL: 'forRounds' });
+      this.OR([{ ALT: () => this.CONSUME(K.rounds) }, { ALT: () => this.CONSUME(K.round) }]);
+    });
+    this.CONSUME(T.Arrow);
+    this.CONSUME(T.Identifier, { LABEL: 'target' });
+    this.MANY(() => this.SUBRULE(this.transitionOption));
+  });
+
+  afterItem = this.RULE('afterItem', () => {
+    this.CONSUME(K.after);
+    this.SUBRULE(this.expression, { LABEL: 'rounds' });
+    this.OR([{ ALT: () => this.CONSUME(K.rounds) }, { ALT: () => this.CONSUME(K.round) }]);
+    this.OPTION(() => {
+      this.CONSUME(K.while);
+      this.SUBRULE2(this.expression, { LABEL: 'while' });
+    });
+    this.CONSUME(T.Arrow);
+    this.CONSUME(T.Identifier, { LABEL: 'target' });
+    this.MANY(() => this.SUBRULE(this.transitionOption));
+  });
+
+  transitionOption = this.RULE('transitionOption', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(K.priority);
+          this.SUBRULE(this.expression, { LABEL: 'priority' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.rule);
+          this.CONSUME(T.Identifier, { LABEL: 'rule' });
+        },
+      },
+      { ALT: () => this.CONSUME(K.restore) },
+    ]);
+  });
+
+  noticeItem = this.RULE('noticeItem', () => {
+    this.CONSUME(K.notice);
+    this.CONSUME(T.StringLiteral, { LABEL: 'text' });
+  });
+
+  sanctionItem = this.RULE('sanctionItem', () => {
+    this.OPTION(() => {
+      this.CONSUME(K.each);
+      this.CONSUME(K.round, { LABEL: 'eachRound' });
+    });
+    this.OR([{ ALT: () => this.CONSUME(K.fine, { LABEL: 'sanction' }) }, { ALT: () => this.CONSUME(K.credit, { LABEL: 'sanction' }) }]);
+    this.SUBRULE(this.expression, { LABEL: 'amount' });
+  });
+
+  limitItem = this.RULE('limitItem', () => {
+    this.OR([{ ALT: () => this.CONSUME(K.cap, { LABEL: 'limit' }) }, { ALT: () => this.CONSUME(K.floor, { LABEL: 'limit' }) }]);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+  });
+
+  // ---- experiments ----------------------------------------------------------------------
+  experiment = this.RULE('experiment', () => {
+    this.CONSUME(K.experiment);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.experimentItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  experimentItem = this.RULE('experimentItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.useItem) },
+      { ALT: () => this.SUBRULE(this.agentsItem) },
+      {
+        ALT: () => {
+          this.CONSUME(K.rounds, { LABEL: 'roundsKey' });
+          this.SUBRULE(this.expression, { LABEL: 'rounds' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.seedsItem) },
+    ]);
+  });
+
+  useItem = this.RULE('useItem', () => {
+    this.OR([{ ALT: () => this.CONSUME(K.market, { LABEL: 'role' }) }, { ALT: () => this.CONSUME(K.institution, { LABEL: 'role' }) }]);
+    this.CONSUME(T.Identifier, { LABEL: 'target' });
+    this.OPTION(() => this.SUBRULE(this.argumentList));
+  });
+
+  agentsItem = this.RULE('agentsItem', () => {
+    this.CONSUME(K.agents);
+    this.OR([
+      {
+        GATE: () => this.LA(2).tokenType === T.Equals,
+        ALT: () =>
+          this.AT_LEAST_ONE_SEP({
+            SEP: T.Comma,
+            DEF: () => {
+              this.CONSUME(T.Identifier, { LABEL: 'firm' });
+              this.CONSUME(T.Equals);
+              this.SUBRULE(this.policy, { LABEL: 'assigned' });
+            },
+          }),
+      },
+      { ALT: () => this.SUBRULE2(this.policy, { LABEL: 'all' }) },
+    ]);
+  });
+
+  policy = this.RULE('policy', () => {
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => this.SUBRULE(this.argumentList));
+  });
+
+  seedsItem = this.RULE('seedsItem', () => {
+    this.OR([{ ALT: () => this.CONSUME(K.seed) }, { ALT: () => this.CONSUME(K.seeds) }]);
+    this.SUBRULE(this.additive, { LABEL: 'from' });
+    this.OPTION(() => {
+      this.CONSUME(T.DotDot);
+      this.SUBRULE2(this.additive, { LABEL: 'to' });
+    });
+  });
+
+  // ---- expressions ----------------------------------------------------------------------
+  expression = this.RULE('expression', () => {
+    this.OR([{ ALT: () => this.SUBRULE(this.conditional) }, { ALT: () => this.SUBRULE(this.disjunction) }]);
+  });
+
+  conditional = this.RULE('conditional', () => {
+    this.CONSUME(H.if);
+    this.SUBRULE(this.expression, { LABEL: 'condition' });
+    this.CONSUME(H.then);
+    this.SUBRULE2(this.expression, { LABEL: 'then' });
+    this.CONSUME(H.else);
+    this.SUBRULE3(this.expression, { LABEL: 'otherwise' });
+  });
+
+  disjunction = this.RULE('disjunction', () => {
+    this.SUBRULE(this.conjunction, { LABEL: 'operands' });
+    this.MANY(() => {
+      this.CONSUME(H.or, { LABEL: 'operators' });
+      this.SUBRULE2(this.conjunction, { LABEL: 'operands' });
+    });
+  });
+
+  conjunction = this.RULE('conjunction', () => {
+    this.SUBRULE(this.negation, { LABEL: 'operands' });
+    this.MANY(() => {
+      this.CONSUME(H.and, { LABEL: 'operators' });
+      this.SUBRULE2(this.negation, { LABEL: 'operands' });
+    });
+  });
+
+  negation = this.RULE('negation', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(H.not, { LABEL: 'not' });
+          this.SUBRULE(this.negation, { LABEL: 'operand' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.comparison, { LABEL: 'operand' }) },
+    ]);
+  });
+
+  comparison = this.RULE('comparison', () => {
+    this.SUBRULE(this.additive, { LABEL: 'operands' });
+    this.OPTION(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.LessEq, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.GreaterEq, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.EqEq, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.NotEq, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.Less, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.Greater, { LABEL: 'operators' }) },
+      ]);
+      this.SUBRULE2(this.additive, { LABEL: 'operands' });
+    });
+  });
+
+  additive = this.RULE('additive', () => {
+    this.SUBRULE(this.multiplicative, { LABEL: 'operands' });
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.Plus, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.Minus, { LABEL: 'operators' }) },
+      ]);
+      this.SUBRULE2(this.multiplicative, { LABEL: 'operands' });
+    });
+  });
+
+  multiplicative = this.RULE('multiplicative', () => {
+    this.SUBRULE(this.unary, { LABEL: 'operands' });
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.Star, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.Slash, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.Percent, { LABEL: 'operators' }) },
+      ]);
+      this.SUBRULE2(this.unary, { LABEL: 'operands' });
+    });
+  });
+
+  unary = this.RULE('unary', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Minus, { LABEL: 'minus' });
+          this.SUBRULE(this.unary, { LABEL: 'operand' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.power, { LABEL: 'operand' }) },
+    ]);
+  });
+
+  power = this.RULE('power', () => {
+    this.SUBRULE(this.postfix, { LABEL: 'base' });
+    this.OPTION(() => {
+      this.CONSUME(T.Caret);
+      this.SUBRULE(this.unary, { LABEL: 'exponent' });
+    });
+  });
+
+  postfix = this.RULE('postfix', () => {
+    this.SUBRULE(this.primary);
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.indexSuffix, { LABEL: 'suffix' }) },
+        { ALT: () => this.SUBRULE(this.memberSuffix, { LABEL: 'suffix' }) },
+      ]),
+    );
+  });
+
+  indexSuffix = this.RULE('indexSuffix', () => {
+    this.CONSUME(T.LBracket);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression, { LABEL: 'indices' }) });
+    this.CONSUME(T.RBracket);
+  });
+
+  memberSuffix = this.RULE('memberSuffix', () => {
+    this.CONSUME(T.Dot);
+    this.CONSUME(T.Identifier, { LABEL: 'property' });
+  });
+
+  primary = this.RULE('primary', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.NumberLiteral, { LABEL: 'number' }) },
+      { ALT: () => this.CONSUME(T.StringLiteral, { LABEL: 'string' }) },
+      { ALT: () => this.CONSUME(H.true, { LABEL: 'bool' }) },
+      { ALT: () => this.CONSUME(H.false, { LABEL: 'bool' }) },
+      { ALT: () => this.CONSUME(H.inf, { LABEL: 'inf' }) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier, { LABEL: 'name' });
+          this.OPTION(() => this.SUBRULE(this.argumentList));
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.SUBRULE(this.expression, { LABEL: 'inner' });
+          this.CONSUME(T.RParen);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.listLiteral) },
+    ]);
+  });
+
+  listLiteral = this.RULE('listLiteral', () => {
+    this.CONSUME(T.LBracket);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression, { LABEL: 'items' }) });
+    this.CONSUME(T.RBracket);
+  });
+
+  argumentList = this.RULE('argumentList', () => {
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.argument, { LABEL: 'args' }) });
+    this.CONSUME(T.RParen);
+  });
+
+  argument = this.RULE('argument', () => {
+    this.OPTION({
+      GATE: () => this.LA(2).tokenType === T.Colon,
+      DEF: () => {
+        this.CONSUME(T.Identifier, { LABEL: 'name' });
+        this.CONSUME(T.Colon);
+      },
+    });
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+  });
+}
+
+export const parserInstance = new MaseParser();
+export type { CstNode };
+export { EofToken };
