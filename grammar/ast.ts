@@ -231,13 +231,15 @@ export interface SourceFile {
 // zod schemas: the AST is checked against these after CST→AST conversion, so a
 // malformed node is an internal error caught at the phase boundary.
 
+// `inf` is a number in MASE; zod's z.number() refuses infinities, so say what is allowed.
+const numberValue = z.custom<number>((v) => typeof v === 'number' && !Number.isNaN(v), 'a number or inf');
 const position = z.object({ line: z.int().min(1), column: z.int().min(1), offset: z.int().min(0) });
 export const rangeSchema = z.object({ start: position, end: position });
 const nameSchema = z.object({ name: z.string(), range: rangeSchema });
 
 export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
   z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('number'), value: z.number(), text: z.string(), range: rangeSchema }),
+    z.object({ kind: z.literal('number'), value: numberValue, text: z.string(), range: rangeSchema }),
     z.object({ kind: z.literal('string'), value: z.string(), range: rangeSchema }),
     z.object({ kind: z.literal('bool'), value: z.boolean(), range: rangeSchema }),
     z.object({ kind: z.literal('name'), name: z.string(), range: rangeSchema }),

@@ -1,0 +1,1004 @@
+import type {
+  Argument,
+  Axis,
+  Declaration,
+  ExperimentDecl,
+  Expr,
+  InstitutionDecl,
+  MarketDecl,
+  Name,
+  ParamDecl,
+  Range,
+  SourceFile,
+  StateDecl,
+} from '../grammar/ast.js';
+import { type Diagnostic, type DiagnosticCode, diagnostic, type PhaseResult } from '../grammar/diagnostics.js';
+import { didYouMean } from '../grammar/suggest.js';
+import { constantValue } from './constant.js';
+import { type ExpressionChecker as Checker, ExpressionChecker, type ExpressionScope, expectType } from './expressions.js';
+import type {
+  IrExperiment,
+  IrExpr,
+  IrInstitution,
+  IrMarket,
+  IrMonitor,
+  IrParam,
+  IrPolicy,
+  IrProgram,
+  IrRule,
+  IrSanction,
+  IrState,
+  IrTransition,
+  MarketKind,
+  ParamValue,
+} from './ir.js';
+import { lintInstitution } from './lints.js';
+import { benchmarkValuesFor, observablesFor } from './observables.js';
+import { canonicalAxes, describeType, type ValueType } from './types.js';
+
+const DEFAULT_PRODUCT = 'good';
+const SCALAR: readonly Axis[] = [];
+
+export interface Declared<D extends Declaration> {
+  readonly decl: D;
+  readonly path: string;
+}
+
+/** All declarations by kind and name, user files first; stdlib entries fill the gaps. */
+export interface SymbolTable {
+  readonly markets: ReadonlyMap<string, Declared<MarketDecl>>;
+  readonly institutions: ReadonlyMap<string, Declared<InstitutionDecl>>;
+  readonly experiments: ReadonlyMap<string, Declared<ExperimentDecl>>;
+}
+
+class Reporter {
+  readonly diagnostics: Diagnostic[] = [];
+  report(code: DiagnosticCode, path: string, range: Range, message: string, hint?: string): undefined {
+    this.diagnostics.push(diagnostic(code, path, range, message, hint));
+    return undefined;
+  }
+  absorb(checker: Checker): void {
+    this.diagnostics.push(...checker.diagnostics);
+  }
+}
+
+// ---- symbol table -------------------------------------------------------------------------
+
+export function buildSymbols(files: readonly SourceFile[], library: readonly SourceFile[], reporter: Reporter): SymbolTable {
+  const markets = new Map<string, Declared<MarketDecl>>();
+  const institutions = new Map<string, Declared<InstitutionDecl>>();
+  const experiments = new Map<string, Declared<ExperimentDecl>>();
+  const firstSeen = new Map<string, { path: string; range: Range }>();
+  const add = (file: SourceFile, decl: Declaration, fromLibrary: boolean) => {
+    const table = (decl.kind === 'market' ? markets : decl.kind === 'institution' ? institutions : experiments) as Map<
+      string,
+      Declared<Declaration>
+    >;
+    const key = `${decl.kind}:${decl.name.name}`;
+    const previous = firstSeen.get(key);
+    if (previous) {
+      if (!fromLibrary) {
+        reporter.report(
+          'E_DUPLICATE',
+          file.path,
+          decl.name.range,
+          `${decl.kind} \`${decl.name.name}\` is declared twice (first at ${previous.path}:${previous.range.start.line}:${previous.range.start.column})`,
+          'rename one of them',
+        );
+      }
+      return;
+    }
+    firstSeen.set(key, { path: file.path, range: decl.name.range });
+    table.set(decl.name.name, { decl, path: file.path });
+  };
+  for (const file of files) for (const decl of file.declarations) add(file, decl, false);
+  for (const file of library) for (const decl of file.declarations) add(file, decl, true);
+  return { markets, institutions, experiments };
+}
+
+// ---- parameters -----------------------------------------------------------------------------
+
+/** A literal written in source (parameter defaults, overrides, policy arguments), or undefined. */
+export function literalValue(e: Expr): ParamValue | undefined {
+  switch (e.kind) {
+    case 'number':
+    case 'bool':
+    case 'string':
+      return e.value;
+    case 'unary':
+      if (e.op === '-' && e.operand.kind === 'number') return -e.operand.value;
+      return undefined;
+    case 'list': {
+      const items = e.items.map(literalValue);
+      return items.some((i) => i === undefined) ? undefined : (items as ParamValue[]);
+    }
+    default:
+      return undefined;
+  }
+}
+
+function baseOfValue(v: ParamValue): ValueType['base'] | 'list' | 'mixed' {
+  if (typeof v === 'number') return 'number';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'string') return 'string';
+  return 'list';
+}
+
+function listDepth(v: ParamValue): number {
+  return Array.isArray(v) ? 1 + Math.max(0, ...v.map(listDepth)) : 0;
+}
+
+function leaves(v: ParamValue): ParamValue[] {
+  return Array.isArray(v) ? v.flatMap(leaves) : [v];
+}
+
+/** Checks a value against a declared parameter type; returns a message when it does not fit. */
+export function valueFits(type: ValueType, value: ParamValue): string | undefined {
+  const depth = listDepth(value);
+  if (depth > type.axes.length) {
+    return type.axes.length === 0
+      ? `a list does not fit a single ${type.base}`
+      : `a list nested ${depth} deep does not fit ${describeType(type)}`;
+  }
+  if (depth > 0 && depth < type.axes.length) {
+    return `${describeType(type)} is written as a single value or a list of ${type.axes.length} levels (firms, then products)`;
+  }
+  for (const leaf of leaves(value)) {
+    const base = baseOfValue(leaf);
+    if (base !== type.base) return `expected ${type.base === 'bool' ? 'true/false' : `${type.base}s`}, found ${JSON.stringify(leaf)}`;
+  }
+  return undefined;
+}
+
+function checkParams(items: readonly ParamDecl[], path: string, reporter: Reporter): IrParam[] {
+  const out: IrParam[] = [];
+  const seen = new Map<string, Range>();
+  for (const p of items) {
+    const previous = seen.get(p.name.name);
+    if (previous) {
+      reporter.report('E_DUPLICATE', path, p.name.range, `parameter \`${p.name.name}\` is declared twice (first at line ${previous.start.line})`);
+      continue;
+    }
+    seen.set(p.name.name, p.name.range);
+    if (p.value.kind === 'missing') continue;
+    const value = literalValue(p.value);
+    if (value === undefined) {
+      reporter.report(
+        'E_TYPE',
+        path,
+        p.value.range,
+        `the default of parameter \`${p.name.name}\` must be a literal value`,
+        'write a number, true/false, a string or a list of them',
+      );
+      continue;
+    }
+    const axes = canonicalAxes(p.type?.axes ?? []);
+    const inferredBase = baseOfValue(leaves(value)[0] ?? 0);
+    const base = p.type?.base ?? (inferredBase === 'list' || inferredBase === 'mixed' ? 'number' : inferredBase);
+    const type: ValueType = { base, axes };
+    if (Array.isArray(value) && axes.length === 0) {
+      reporter.report(
+        'E_TYPE',
+        path,
+        p.value.range,
+        `parameter \`${p.name.name}\` is a list but its type does not say what the list runs over`,
+        `annotate it: \`param ${p.name.name}: per firm = …\` (or \`per product\`, \`per firm per product\`)`,
+      );
+      continue;
+    }
+    const problem = valueFits(type, value);
+    if (problem) {
+      reporter.report('E_PARAM_TYPE', path, p.value.range, `the default of \`${p.name.name}\`: ${problem}`);
+      continue;
+    }
+    out.push({ name: p.name.name, type, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
+  }
+  return out;
+}
+
+const paramTypes = (params: readonly IrParam[]) => new Map(params.map((p) => [p.name, p.type]));
+
+// ---- markets --------------------------------------------------------------------------------
+
+export interface MarketContext {
+  readonly competition: MarketKind;
+  readonly firmNames?: ReadonlySet<string>;
+  readonly productNames: ReadonlySet<string>;
+}
+
+function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMarket | undefined {
+  const params = checkParams(
+    decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
+    path,
+    reporter,
+  );
+  const single = <K extends string>(kind: K) => {
+    const found = decl.items.filter((i) => i.kind === kind);
+    for (const extra of found.slice(1)) {
+      reporter.report('E_DUPLICATE', path, extra.range, `a market has one \`${kind}\` item; this is the second`);
+    }
+    return found[0] as Extract<MarketDecl['items'][number], { kind: K }> | undefined;
+  };
+  const firmsItem = single('firms');
+  const productsItem = single('products');
+  const costItem = single('cost');
+  const capacityItem = single('capacity');
+  const actionItem = single('action');
+  const priceItem = single('price');
+  const demandItem = single('demand');
+  const observeItem = single('observe');
+
+  const missing = (what: string, example: string) =>
+    reporter.report('E_MISSING', path, decl.name.range, `market \`${decl.name.name}\` has no \`${what}\` item`, `add e.g. \`${example}\``);
+
+  if (!firmsItem) missing('firms', 'firms f1, f2');
+  if (!costItem) missing('cost', 'cost = costs');
+  if (!actionItem) missing('action', 'action quantity in [0, inf]');
+
+  const usedParams = new Set<string>();
+  const baseScope: Omit<ExpressionScope, 'describe'> = {
+    path,
+    params: paramTypes(params),
+    usedParams,
+    self: 'absent',
+    temporal: false,
+  };
+
+  const uniqueNames = (names: readonly Name[], what: string): string[] => {
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (const n of names) {
+      if (seen.has(n.name)) {
+        reporter.report('E_DUPLICATE', path, n.range, `${what} \`${n.name}\` is listed twice`);
+        continue;
+      }
+      seen.add(n.name);
+      out.push(n.name);
+    }
+    return out;
+  };
+  const products = productsItem ? uniqueNames(productsItem.names, 'product') : [DEFAULT_PRODUCT];
+  const firmNames = firmsItem?.names ? uniqueNames(firmsItem.names, 'firm') : undefined;
+  const names = { ...(firmNames ? { firmNames: new Set(firmNames) } : {}), productNames: new Set(products) };
+
+  const check = (expr: Expr, describe: string, extra: Partial<ExpressionScope> = {}) => {
+    const checker = new ExpressionChecker({ ...baseScope, ...names, describe, ...extra });
+    const result = checker.check(expr);
+    return { checker, result };
+  };
+
+  let firms: IrMarket['firms'] | undefined;
+  if (firmsItem?.count) {
+    const { checker, result } = check(firmsItem.count, 'the number of firms');
+    if (expectType(checker, result, firmsItem.count.range, { base: 'number', axes: [SCALAR] }, 'the number of firms')) {
+      firms = { count: result };
+    }
+    reporter.absorb(checker);
+  } else if (firmNames) {
+    firms = { names: firmNames };
+  }
+
+  let competition: MarketKind = 'quantity';
+  let actionIr: IrMarket['action'] | undefined;
+  if (actionItem) {
+    const variable = actionItem.variable.name;
+    if (variable !== 'quantity' && variable !== 'price') {
+      reporter.report(
+        'E_UNKNOWN_NAME',
+        path,
+        actionItem.variable.range,
+        `firms can choose \`quantity\` or \`price\`, not \`${variable}\``,
+        didYouMean(variable, ['quantity', 'price']),
+      );
+    } else {
+      competition = variable;
+      const lowCheck = check(actionItem.low, 'the lower action bound');
+      const highCheck = check(actionItem.high, 'the upper action bound');
+      const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
+      const lowOk = expectType(lowCheck.checker, lowCheck.result, actionItem.low.range, { base: 'number', axes: anyShape }, 'an action bound');
+      const highOk = expectType(highCheck.checker, highCheck.result, actionItem.high.range, { base: 'number', axes: anyShape }, 'an action bound');
+      reporter.absorb(lowCheck.checker);
+      reporter.absorb(highCheck.checker);
+      if (lowOk && highOk) actionIr = { variable, low: lowCheck.result as IrExpr, high: highCheck.result as IrExpr };
+    }
+  }
+
+  let cost: IrExpr | undefined;
+  if (costItem) {
+    const { checker, result } = check(costItem.value, 'the cost');
+    const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
+    if (expectType(checker, result, costItem.value.range, { base: 'number', axes: anyShape }, 'the unit cost')) cost = result;
+    reporter.absorb(checker);
+  }
+
+  let capacity: IrExpr | undefined;
+  if (capacityItem) {
+    const { checker, result } = check(capacityItem.value, 'the capacity');
+    const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
+    if (expectType(checker, result, capacityItem.value.range, { base: 'number', axes: anyShape }, 'the capacity')) capacity = result;
+    reporter.absorb(checker);
+  }
+
+  const actionType: ValueType = { base: 'number', axes: ['firm', 'product'] };
+  let price: IrExpr | undefined;
+  let demand: IrExpr | undefined;
+  if (competition === 'quantity') {
+    if (demandItem) {
+      reporter.report('E_MISSING', path, demandItem.range, 'a market where firms choose quantities is cleared by `price = …`, not `demand`');
+    }
+    if (!priceItem && actionItem) missing('price', 'price = max(0, 100 - sum(quantity, over: firm))');
+    if (priceItem) {
+      const { checker, result } = check(priceItem.value, 'the price function', { action: { name: 'quantity', type: actionType } });
+      if (
+        expectType(checker, result, priceItem.value.range, { base: 'number', axes: [SCALAR, ['product']] }, 'the price', 'reduce quantities over firms, e.g. `sum(quantity, over: firm)`')
+      ) {
+        price = result;
+      }
+      reporter.absorb(checker);
+    }
+  } else {
+    if (priceItem) {
+      reporter.report('E_MISSING', path, priceItem.range, 'a market where firms set prices is cleared by `demand = …`, not `price = …`');
+    }
+    if (!demandItem) missing('demand', 'demand = 100 - price');
+    if (demandItem) {
+      const { checker, result } = check(demandItem.value, 'the demand function', { action: { name: 'price', type: actionType } });
+      const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
+      if (expectType(checker, result, demandItem.value.range, { base: 'number', axes: anyShape }, 'the demand')) demand = result;
+      reporter.absorb(checker);
+    }
+  }
+
+  const observables = observablesFor(competition);
+  const observe: { name: string; own: boolean }[] = [];
+  for (const item of observeItem?.items ?? []) {
+    const type = observables.get(item.name.name);
+    if (!type) {
+      reporter.report(
+        'E_UNKNOWN_OBSERVABLE',
+        path,
+        item.name.range,
+        `the market provides no observable \`${item.name.name}\``,
+        didYouMean(item.name.name, observables.keys()) ?? `observables: ${[...observables.keys()].join(', ')}`,
+      );
+      continue;
+    }
+    if (item.own && !type.axes.includes('firm')) {
+      reporter.report('E_SHAPE', path, item.range, `\`own\` selects a firm's share of a per-firm value; \`${item.name.name}\` is the same for every firm`);
+      continue;
+    }
+    observe.push({ name: item.name.name, own: item.own });
+  }
+
+  for (const p of params) {
+    if (!usedParams.has(p.name)) {
+      const declared = decl.items.find((i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name);
+      if (declared) reporter.report('W_UNUSED', path, declared.name.range, `parameter \`${p.name}\` is never used`);
+    }
+  }
+
+  if (!firms || !cost || !actionIr || (competition === 'quantity' ? !price : !demand)) return undefined;
+  return {
+    kind: 'market',
+    name: decl.name.name,
+    title: decl.title ?? decl.name.name,
+    path,
+    competition,
+    params,
+    firms,
+    products,
+    cost,
+    ...(capacity ? { capacity } : {}),
+    action: actionIr,
+    ...(price ? { price } : {}),
+    ...(demand ? { demand } : {}),
+    observe: observeItem ? observe : [
+      { name: 'price', own: false },
+      { name: 'quantity', own: true },
+      { name: 'profit', own: true },
+    ],
+  };
+}
+
+// ---- institutions ---------------------------------------------------------------------------
+
+const DEFAULT_MARKET_CONTEXT: MarketContext = { competition: 'quantity', productNames: new Set() };
+
+export function checkInstitution(
+  decl: InstitutionDecl,
+  path: string,
+  market: MarketContext,
+  reporter: Reporter,
+  paramValues?: ReadonlyMap<string, ParamValue>,
+): IrInstitution | undefined {
+  const params = checkParams(
+    decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
+    path,
+    reporter,
+  );
+  const values = new Map(params.map((p) => [p.name, paramValues?.get(p.name) ?? p.value]));
+  const scopes = decl.items.filter((i) => i.kind === 'scope');
+  for (const extra of scopes.slice(1)) reporter.report('E_DUPLICATE', path, extra.range, 'an institution has one `scope`; this is the second');
+  const scope = scopes[0]?.kind === 'scope' ? scopes[0].scope : 'firm';
+  const visibilities = decl.items.filter((i) => i.kind === 'visibility');
+  for (const extra of visibilities.slice(1)) reporter.report('E_DUPLICATE', path, extra.range, 'visibility is declared twice');
+  const isPublic = visibilities[0]?.kind === 'visibility' ? visibilities[0].public : false;
+  const directives = decl.items.filter((i) => i.kind === 'directive');
+  for (const extra of directives.slice(1)) reporter.report('E_DUPLICATE', path, extra.range, 'an institution has one `directive`; join the texts');
+  const directive = directives[0]?.kind === 'directive' ? directives[0].text : undefined;
+
+  const stateDecls = decl.items.filter((i): i is StateDecl => i.kind === 'state');
+  const stateNames = new Set<string>();
+  for (const s of stateDecls) {
+    if (stateNames.has(s.name.name)) {
+      reporter.report('E_DUPLICATE', path, s.name.range, `state \`${s.name.name}\` is declared twice`);
+    }
+    stateNames.add(s.name.name);
+  }
+
+  const usedParams = new Set<string>();
+  const usedMonitors = new Set<string>();
+  const monitorTypes = new Map<string, ValueType>();
+  const monitorDecls = decl.items.filter((i) => i.kind === 'monitor');
+  const baseScope: ExpressionScope = {
+    path,
+    params: paramTypes(params),
+    usedParams,
+    observables: observablesFor(market.competition),
+    benchmarks: benchmarkValuesFor(market.competition),
+    monitors: monitorTypes,
+    usedMonitors,
+    self: scope === 'firm' ? 'allowed' : 'market-scope',
+    states: stateNames,
+    ...(market.firmNames ? { firmNames: market.firmNames } : {}),
+    productNames: market.productNames,
+    temporal: true,
+  };
+  // Round counts and priorities depend on parameters only.
+  const constantScope: ExpressionScope = {
+    path,
+    params: paramTypes(params),
+    usedParams,
+    self: 'absent',
+    temporal: false,
+  };
+
+  const constantNumber = (e: Expr, what: string, check: (n: number) => string | undefined): IrExpr | undefined => {
+    const checker = new ExpressionChecker({ ...constantScope, describe: what });
+    const result = checker.check(e);
+    const ok = expectType(checker, result, e.range, { base: 'number', axes: [SCALAR] }, what);
+    reporter.absorb(checker);
+    if (!ok) return undefined;
+    const value = constantValue(result, values);
+    if (value === undefined) {
+      return reporter.report('E_TYPE', path, e.range, `${what} must be fixed before the run: only numbers and parameters`);
+    }
+    const problem = check(value);
+    if (problem) return reporter.report('E_VALUE', path, e.range, `${what} ${problem} (it is ${value})`);
+    return result;
+  };
+
+  const monitors: IrMonitor[] = [];
+  const remaining = new Set(monitorDecls.map((m) => (m.kind === 'monitor' ? m.name.name : '')));
+  for (const m of monitorDecls) {
+    if (m.kind !== 'monitor') continue;
+    remaining.delete(m.name.name);
+    if (monitorTypes.has(m.name.name)) {
+      reporter.report('E_DUPLICATE', path, m.name.range, `monitor \`${m.name.name}\` is declared twice`);
+      continue;
+    }
+    const clash = baseScope.observables?.has(m.name.name) || baseScope.params.has(m.name.name);
+    if (clash) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        m.name.range,
+        `monitor \`${m.name.name}\` has the name of a ${baseScope.params.has(m.name.name) ? 'parameter' : 'market observable'}`,
+        'give the monitor its own name',
+      );
+      continue;
+    }
+    const checker = new ExpressionChecker({ ...baseScope, laterMonitors: new Set(remaining), describe: 'a monitor' });
+    const expr = checker.check(m.value);
+    reporter.absorb(checker);
+    if (!expr) continue;
+    const probability = (e: Expr | undefined, what: string) =>
+      e ? constantNumber(e, what, (n) => (n < 0 || n > 1 ? 'must be a probability between 0 and 1' : undefined)) : undefined;
+    const detection = probability(m.detection, 'the detection probability');
+    const falsePositive = probability(m.falsePositive, 'the false-positive rate');
+    if ((m.detection || m.falsePositive) && expr.type.base !== 'bool') {
+      reporter.report(
+        'E_TYPE',
+        path,
+        m.value.range,
+        `only a true/false monitor can be noisy; \`${m.name.name}\` is ${describeType(expr.type)}`,
+        'compare it with a threshold, e.g. `monitor high = x > 0.5 detection 0.9`',
+      );
+      continue;
+    }
+    monitorTypes.set(m.name.name, expr.type);
+    monitors.push({
+      name: m.name.name,
+      expr,
+      ...(detection ? { detection } : {}),
+      ...(falsePositive ? { falsePositive } : {}),
+    });
+  }
+
+  const rules: IrRule[] = [];
+  const ruleIds = new Set<string>();
+  for (const r of decl.items) {
+    if (r.kind !== 'rule') continue;
+    if (ruleIds.has(r.id.name)) {
+      reporter.report('E_DUPLICATE', path, r.id.range, `rule \`${r.id.name}\` is declared twice`);
+      continue;
+    }
+    ruleIds.add(r.id.name);
+    rules.push({
+      id: r.id.name,
+      ...(r.title === undefined ? {} : { title: r.title }),
+      attribute: r.attribute.name,
+      deontic: r.deontic,
+      aim: r.aim,
+      ...(r.orElse === undefined ? {} : { orElse: r.orElse }),
+    });
+  }
+  const citedRules = new Set<string>();
+
+  const initials = stateDecls.filter((s) => s.initial);
+  if (stateDecls.length > 0 && initials.length === 0) {
+    reporter.report(
+      'E_NO_INITIAL',
+      path,
+      decl.name.range,
+      `institution \`${decl.name.name}\` has states but none is initial`,
+      `mark the state firms start in: \`initial state ${stateDecls[0]?.name.name ?? 'active'} { … }\``,
+    );
+  }
+  for (const extra of initials.slice(1)) {
+    reporter.report(
+      'E_MULTIPLE_INITIAL',
+      path,
+      extra.name.range,
+      `\`${extra.name.name}\` is a second initial state (the first is \`${initials[0]?.name.name}\`)`,
+      'exactly one state is initial',
+    );
+  }
+  const initial = initials[0]?.name.name;
+
+  const amountAxes: readonly (readonly Axis[])[] = scope === 'firm' ? [SCALAR] : [SCALAR, ['firm']];
+  const limitAxes: readonly (readonly Axis[])[] = scope === 'firm' ? [SCALAR, ['product']] : [SCALAR, ['firm'], ['product'], ['firm', 'product']];
+  const guardHint = scope === 'firm' ? undefined : 'a market-scoped institution has one guard for the whole market';
+
+  const states: IrState[] = [];
+  const seenStates = new Set<string>();
+  for (const s of stateDecls) {
+    if (seenStates.has(s.name.name)) continue;
+    seenStates.add(s.name.name);
+    const sanctions: IrSanction[] = [];
+    const notices: string[] = [];
+    let cap: IrExpr | undefined;
+    let floor: IrExpr | undefined;
+    let suspend = false;
+    const transitions: (Omit<IrTransition, 'restorative'> & { restoreFlag: boolean })[] = [];
+    let index = 0;
+    for (const item of s.items) {
+      switch (item.kind) {
+        case 'notice':
+          notices.push(item.text);
+          break;
+        case 'sanction': {
+          const checker = new ExpressionChecker({ ...baseScope, describe: `a ${item.sanction}` });
+          const amount = checker.check(item.amount);
+          const ok = expectType(checker, amount, item.amount.range, { base: 'number', axes: amountAxes }, `the ${item.sanction} amount`);
+          reporter.absorb(checker);
+          if (ok) sanctions.push({ sanction: item.sanction, timing: item.timing, amount });
+          break;
+        }
+        case 'cap':
+        case 'floor': {
+          const checker = new ExpressionChecker({ ...baseScope, describe: `a quantity ${item.kind}` });
+          const value = checker.check(item.value);
+          const ok = expectType(checker, value, item.value.range, { base: 'number', axes: limitAxes }, `the quantity ${item.kind}`);
+          reporter.absorb(checker);
+          if (ok && item.kind === 'cap') {
+            if (cap) reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `cap`');
+            cap = value;
+          }
+          if (ok && item.kind === 'floor') {
+            if (floor) reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `floor`');
+            floor = value;
+          }
+          break;
+        }
+        case 'suspend':
+          suspend = true;
+          break;
+        case 'when':
+        case 'after': {
+          const id = `${s.name.name}.${index++}`;
+          let targetOk = true;
+          if (!stateNames.has(item.target.name)) {
+            targetOk = false;
+            reporter.report(
+              'E_UNKNOWN_STATE',
+              path,
+              item.target.range,
+              `no state \`${item.target.name}\` in institution \`${decl.name.name}\``,
+              didYouMean(item.target.name, stateNames) ?? `states: ${[...stateNames].join(', ')}`,
+            );
+          }
+          if (item.options.rule) {
+            citedRules.add(item.options.rule.name);
+            if (!ruleIds.has(item.options.rule.name)) {
+              reporter.report(
+                'E_UNKNOWN_RULE',
+                path,
+                item.options.rule.range,
+                `no rule \`${item.options.rule.name}\` is declared`,
+                didYouMean(item.options.rule.name, ruleIds) ?? 'declare it: `rule ID "title": firm must not "…"`',
+              );
+            }
+          }
+          let priority = 0;
+          if (item.options.priority) {
+            const p = constantNumber(item.options.priority, 'a priority', (n) => (Number.isInteger(n) ? undefined : 'must be a whole number'));
+            priority = p ? (constantValue(p, values) ?? 0) : 0;
+          }
+          const conditionExpr = item.kind === 'when' ? item.guard : item.while;
+          let condition: IrExpr | undefined;
+          let conditionOk = true;
+          if (conditionExpr) {
+            const checker = new ExpressionChecker({ ...baseScope, describe: 'a guard' });
+            condition = checker.check(conditionExpr);
+            conditionOk = expectType(
+              checker,
+              condition,
+              conditionExpr.range,
+              { base: 'bool', axes: [SCALAR] },
+              item.kind === 'when' ? 'a guard' : 'the `while` condition',
+              guardHint,
+            );
+            reporter.absorb(checker);
+          }
+          const roundsExpr = item.kind === 'when' ? item.forRounds : item.rounds;
+          const rounds = roundsExpr
+            ? constantNumber(roundsExpr, 'a number of rounds', (n) => (Number.isInteger(n) && n >= 1 ? undefined : 'must be a whole number of at least 1'))
+            : ({ type: { base: 'number', axes: [] }, text: '1', op: 'const', value: 1 } as IrExpr);
+          if (!targetOk || !conditionOk || !rounds) break;
+          transitions.push({
+            id,
+            kind: item.kind,
+            source: s.name.name,
+            target: item.target.name,
+            ...(condition ? { condition } : {}),
+            rounds,
+            priority,
+            declaredPriority: item.options.priority !== undefined,
+            ...(item.options.rule ? { rule: item.options.rule.name } : {}),
+            restoreFlag: item.options.restore,
+            range: item.range,
+          });
+          break;
+        }
+      }
+    }
+    const sorted = transitions
+      .map((t, i) => ({ t, i }))
+      .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i)
+      .map(({ t }) => t);
+    const punitive = notices.length > 0 || suspend || cap !== undefined || floor !== undefined || sanctions.some((x) => x.sanction === 'fine');
+    const kind = s.name.name === initial ? 'initial' : punitive ? 'sanction' : sanctions.length > 0 ? 'credit' : 'normal';
+    states.push({
+      name: s.name.name,
+      ...(s.title === undefined ? {} : { title: s.title }),
+      kind,
+      notices,
+      sanctions,
+      ...(cap ? { cap } : {}),
+      ...(floor ? { floor } : {}),
+      suspend,
+      transitions: sorted as unknown as IrTransition[],
+      range: s.range,
+    });
+  }
+
+  const institution = markRestorative({
+    kind: 'institution',
+    name: decl.name.name,
+    title: decl.title ?? decl.name.name,
+    path,
+    scope,
+    public: isPublic,
+    ...(directive === undefined ? {} : { directive }),
+    params,
+    monitors,
+    rules,
+    states,
+    ...(initial ? { initial } : {}),
+  });
+
+  for (const p of params) {
+    if (!usedParams.has(p.name)) {
+      const d = decl.items.find((i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name);
+      if (d) reporter.report('W_UNUSED', path, d.name.range, `parameter \`${p.name}\` is never used`);
+    }
+  }
+  for (const m of monitorDecls) {
+    if (m.kind === 'monitor' && monitorTypes.has(m.name.name) && !usedMonitors.has(m.name.name)) {
+      reporter.report('W_UNUSED', path, m.name.range, `monitor \`${m.name.name}\` is never used by a guard or sanction`);
+    }
+  }
+  for (const r of decl.items) {
+    if (r.kind === 'rule' && !citedRules.has(r.id.name)) {
+      reporter.report('W_UNUSED', path, r.id.range, `rule \`${r.id.name}\` is cited by no transition`, 'cite it: `when … -> state rule ID`');
+    }
+  }
+  reporter.diagnostics.push(...lintInstitution(institution, stateDecls, path));
+  return institution;
+}
+
+/**
+ * An edge is restorative when it is declared `restore`, leads to the initial state or a
+ * credit state, or leads to a state closer to the initial one than its source.
+ */
+function markRestorative(institution: IrInstitution): IrInstitution {
+  const depth = new Map<string, number>();
+  if (institution.initial) {
+    depth.set(institution.initial, 0);
+    const queue = [institution.initial];
+    while (queue.length > 0) {
+      const current = queue.shift() as string;
+      const state = institution.states.find((s) => s.name === current);
+      for (const t of state?.transitions ?? []) {
+        if (!depth.has(t.target)) {
+          depth.set(t.target, (depth.get(current) ?? 0) + 1);
+          queue.push(t.target);
+        }
+      }
+    }
+  }
+  const kinds = new Map(institution.states.map((s) => [s.name, s.kind]));
+  return {
+    ...institution,
+    states: institution.states.map((s) => ({
+      ...s,
+      transitions: s.transitions.map((t) => {
+        const { restoreFlag, ...rest } = t as IrTransition & { restoreFlag?: boolean };
+        const from = depth.get(t.source) ?? Number.POSITIVE_INFINITY;
+        const to = depth.get(t.target) ?? Number.POSITIVE_INFINITY;
+        const restorative =
+          restoreFlag === true ||
+          (t.target === institution.initial && t.source !== institution.initial) ||
+          (kinds.get(t.target) === 'credit' && kinds.get(t.source) === 'sanction') ||
+          to < from;
+        return { ...rest, restorative };
+      }),
+    })),
+  };
+}
+
+// ---- experiments ----------------------------------------------------------------------------
+
+function checkOverrides(
+  args: readonly Argument[],
+  params: readonly IrParam[],
+  owner: string,
+  path: string,
+  reporter: Reporter,
+): Record<string, ParamValue> {
+  const overrides: Record<string, ParamValue> = Object.create(null);
+  for (const arg of args) {
+    if (!arg.name) {
+      reporter.report('E_ARITY', path, arg.range, `overrides of \`${owner}\` are named: \`(name: value)\``);
+      continue;
+    }
+    const param = params.find((p) => p.name === arg.name?.name);
+    if (!param) {
+      reporter.report(
+        'E_UNKNOWN_PARAM',
+        path,
+        arg.name.range,
+        `\`${owner}\` has no parameter \`${arg.name.name}\``,
+        didYouMean(arg.name.name, params.map((p) => p.name)) ?? (params.length ? `parameters: ${params.map((p) => p.name).join(', ')}` : `\`${owner}\` has no parameters`),
+      );
+      continue;
+    }
+    const value = literalValue(arg.value);
+    if (value === undefined) {
+      reporter.report('E_PARAM_TYPE', path, arg.value.range, `the override of \`${param.name}\` must be a literal value`);
+      continue;
+    }
+    const problem = valueFits(param.type, value);
+    if (problem) {
+      reporter.report('E_PARAM_TYPE', path, arg.value.range, `\`${param.name}\` is ${describeType(param.type)}: ${problem}`);
+      continue;
+    }
+    overrides[param.name] = value;
+  }
+  return overrides;
+}
+
+function checkPolicy(policy: { name: Name; args: readonly Argument[] }, path: string, reporter: Reporter): IrPolicy {
+  const args: { name?: string; value: ParamValue }[] = [];
+  for (const arg of policy.args) {
+    const value = literalValue(arg.value);
+    if (value === undefined) {
+      reporter.report('E_TYPE', path, arg.value.range, 'policy arguments must be literal values');
+      continue;
+    }
+    args.push({ ...(arg.name ? { name: arg.name.name } : {}), value });
+  }
+  return { name: policy.name.name, args };
+}
+
+function integerLiteral(e: Expr, what: string, path: string, reporter: Reporter, minimum: number): number | undefined {
+  const v = literalValue(e);
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    return reporter.report('E_TYPE', path, e.range, `${what} must be a whole number`);
+  }
+  if (v < minimum) return reporter.report('E_VALUE', path, e.range, `${what} must be at least ${minimum}`);
+  return v;
+}
+
+function checkExperiment(
+  decl: ExperimentDecl,
+  path: string,
+  symbols: SymbolTable,
+  markets: ReadonlyMap<string, IrMarket>,
+  reporter: Reporter,
+): IrExperiment | undefined {
+  const uses = (role: 'market' | 'institution') => decl.items.filter((i) => i.kind === 'use' && i.role === role);
+  const marketUses = uses('market');
+  const institutionUses = uses('institution');
+  for (const extra of [...marketUses.slice(1), ...institutionUses.slice(1)]) {
+    reporter.report('E_DUPLICATE', path, extra.range, 'an experiment names one market and one institution');
+  }
+  const marketUse = marketUses[0];
+  if (!marketUse || marketUse.kind !== 'use') {
+    return reporter.report('E_MISSING', path, decl.name.range, `experiment \`${decl.name.name}\` names no market`, 'add e.g. `market cournot_2x2`');
+  }
+  const market = symbols.markets.get(marketUse.target.name);
+  if (!market) {
+    return reporter.report(
+      'E_UNKNOWN_NAME',
+      path,
+      marketUse.target.range,
+      `no market \`${marketUse.target.name}\``,
+      didYouMean(marketUse.target.name, symbols.markets.keys()) ?? `markets: ${[...symbols.markets.keys()].join(', ')}`,
+    );
+  }
+  const irMarket = markets.get(market.decl.name.name);
+  const marketOverrides = irMarket ? checkOverrides(marketUse.args, irMarket.params, market.decl.name.name, path, reporter) : {};
+
+  const institutionUse = institutionUses[0];
+  const institutionName = institutionUse?.kind === 'use' ? institutionUse.target.name : 'none';
+  const institution = symbols.institutions.get(institutionName);
+  let institutionOverrides: Record<string, ParamValue> = {};
+  if (!institution) {
+    reporter.report(
+      'E_UNKNOWN_NAME',
+      path,
+      institutionUse?.kind === 'use' ? institutionUse.target.range : decl.name.range,
+      `no institution \`${institutionName}\``,
+      didYouMean(institutionName, symbols.institutions.keys()) ?? `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
+    );
+  } else if (irMarket) {
+    // Re-check the institution against this market: its price shape and its names.
+    const sub = new Reporter();
+    const firmNames = 'names' in irMarket.firms ? new Set(irMarket.firms.names) : undefined;
+    const context: MarketContext = {
+      competition: irMarket.competition,
+      ...(firmNames ? { firmNames } : {}),
+      productNames: new Set(irMarket.products),
+    };
+    const irInstitution = checkInstitution(institution.decl, institution.path, context, sub);
+    reporter.diagnostics.push(...sub.diagnostics.filter((d) => d.severity === 'error'));
+    if (irInstitution && institutionUse?.kind === 'use') {
+      institutionOverrides = checkOverrides(institutionUse.args, irInstitution.params, institutionName, path, reporter);
+    }
+  }
+
+  const firmNames = irMarket && 'names' in irMarket.firms ? irMarket.firms.names : undefined;
+  let all: IrPolicy | undefined;
+  const perFirm: Record<string, IrPolicy> = Object.create(null);
+  for (const item of decl.items) {
+    if (item.kind !== 'agents') continue;
+    if (item.all) all = checkPolicy(item.all, path, reporter);
+    for (const { firm, policy } of item.perFirm) {
+      if (firmNames && !firmNames.includes(firm.name)) {
+        reporter.report(
+          'E_UNKNOWN_NAME',
+          path,
+          firm.range,
+          `market \`${market.decl.name.name}\` has no firm \`${firm.name}\``,
+          didYouMean(firm.name, firmNames) ?? `firms: ${firmNames.join(', ')}`,
+        );
+        continue;
+      }
+      if (perFirm[firm.name]) {
+        reporter.report('E_DUPLICATE', path, firm.range, `firm \`${firm.name}\` is given two policies`);
+        continue;
+      }
+      perFirm[firm.name] = checkPolicy(policy, path, reporter);
+    }
+  }
+
+  let rounds: number | undefined;
+  const seeds: number[] = [];
+  for (const item of decl.items) {
+    if (item.kind === 'rounds') rounds = integerLiteral(item.value, 'the number of rounds', path, reporter, 1);
+    if (item.kind === 'seeds') {
+      const from = integerLiteral(item.from, 'a seed', path, reporter, 0);
+      const to = item.to ? integerLiteral(item.to, 'a seed', path, reporter, 0) : from;
+      if (from !== undefined && to !== undefined) {
+        if (to < from) reporter.report('E_VALUE', path, item.range, `the seed range ${from}..${to} is empty`);
+        else if (to - from >= 100_000) reporter.report('E_VALUE', path, item.range, 'a seed range holds at most 100,000 seeds');
+        else for (let s = from; s <= to; s++) seeds.push(s);
+      }
+    }
+  }
+
+  return {
+    kind: 'experiment',
+    name: decl.name.name,
+    title: decl.title ?? decl.name.name,
+    path,
+    market: { name: market.decl.name.name, overrides: marketOverrides },
+    institution: { name: institutionName, overrides: institutionOverrides },
+    agents: { ...(all ? { all } : {}), perFirm },
+    ...(rounds === undefined ? {} : { rounds }),
+    seeds,
+  };
+}
+
+// ---- program ----------------------------------------------------------------------------------
+
+/**
+ * Phase 2: resolve and check every declaration of the user's files (the library's
+ * declarations are in scope and checked only as far as the user's files use them).
+ */
+export function checkProgram(files: readonly SourceFile[], library: readonly SourceFile[] = []): PhaseResult<IrProgram> {
+  const reporter = new Reporter();
+  const symbols = buildSymbols(files, library, reporter);
+  const userPaths = new Set(files.map((f) => f.path));
+  const markets = new Map<string, IrMarket>();
+  const institutions: IrInstitution[] = [];
+  const experiments: IrExperiment[] = [];
+  const silent = new Reporter();
+  for (const [name, { decl, path }] of symbols.markets) {
+    const target = userPaths.has(path) ? reporter : silent;
+    const ir = checkMarket(decl, path, target);
+    if (ir) markets.set(name, ir);
+  }
+  for (const { decl, path } of symbols.institutions.values()) {
+    if (!userPaths.has(path)) continue;
+    const ir = checkInstitution(decl, path, DEFAULT_MARKET_CONTEXT, reporter);
+    if (ir) institutions.push(ir);
+  }
+  for (const { decl, path } of symbols.experiments.values()) {
+    if (!userPaths.has(path)) continue;
+    const ir = checkExperiment(decl, path, symbols, markets, reporter);
+    if (ir) experiments.push(ir);
+  }
+  return {
+    value: {
+      markets: [...markets.values()].filter((m) => userPaths.has(m.path)),
+      institutions,
+      experiments,
+    },
+    diagnostics: dedupe(reporter.diagnostics),
+  };
+}
+
+function dedupe(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return diagnostics.filter((d) => {
+    const key = `${d.path}:${d.range.start.offset}:${d.code}:${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export { Reporter };

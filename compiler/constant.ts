@@ -1,0 +1,94 @@
+import type { IrExpr, ParamValue } from './ir.js';
+
+/**
+ * Folds an expression that depends only on parameters (and literals) to a number.
+ * Returns undefined when it reads anything that varies with the run.
+ */
+export function constantValue(e: IrExpr, params: ReadonlyMap<string, ParamValue>): number | undefined {
+  switch (e.op) {
+    case 'const':
+      return e.value;
+    case 'param': {
+      const v = params.get(e.name);
+      return typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : undefined;
+    }
+    case 'unary': {
+      const x = constantValue(e.operand, params);
+      if (x === undefined) return undefined;
+      return e.operator === '-' ? -x : x === 0 ? 1 : 0;
+    }
+    case 'binary': {
+      const a = constantValue(e.left, params);
+      const b = constantValue(e.right, params);
+      if (a === undefined || b === undefined) return undefined;
+      return applyBinary(e.operator, a, b);
+    }
+    case 'if': {
+      const c = constantValue(e.condition, params);
+      if (c === undefined) return undefined;
+      return constantValue(c !== 0 ? e.then : e.otherwise, params);
+    }
+    case 'call': {
+      const args = e.args.map((a) => constantValue(a, params));
+      if (args.some((a) => a === undefined) || e.args.some((a) => a.type.axes.length > 0)) return undefined;
+      const xs = args as number[];
+      switch (e.fn) {
+        case 'min':
+          return Math.min(...xs);
+        case 'max':
+          return Math.max(...xs);
+        case 'abs':
+          return Math.abs(xs[0] ?? Number.NaN);
+        case 'sqrt':
+          return Math.sqrt(xs[0] ?? Number.NaN);
+        case 'exp':
+          return Math.exp(xs[0] ?? Number.NaN);
+        case 'log':
+          return Math.log(xs[0] ?? Number.NaN);
+        default:
+          return undefined;
+      }
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function applyBinary(op: string, a: number, b: number): number {
+  switch (op) {
+    case '+':
+      return a + b;
+    case '-':
+      return a - b;
+    case '*':
+      return a * b;
+    case '/':
+      return a / b;
+    case '%':
+      return a % b;
+    case '^':
+      return a ** b;
+    case '<':
+      return a < b ? 1 : 0;
+    case '<=':
+      return a <= b ? 1 : 0;
+    case '>':
+      return a > b ? 1 : 0;
+    case '>=':
+      return a >= b ? 1 : 0;
+    case '==':
+      return a === b ? 1 : 0;
+    case '!=':
+      return a !== b ? 1 : 0;
+    case 'and':
+      return a !== 0 && b !== 0 ? 1 : 0;
+    case 'or':
+      return a !== 0 || b !== 0 ? 1 : 0;
+    default:
+      return Number.NaN;
+  }
+}
+
+export function paramMap(params: readonly { name: string; value: ParamValue }[]): Map<string, ParamValue> {
+  return new Map(params.map((p) => [p.name, p.value]));
+}

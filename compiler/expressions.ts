@@ -1,0 +1,459 @@
+import type { Axis, Expr, Range } from '../grammar/ast.js';
+import { type Diagnostic, type DiagnosticCode, diagnostic } from '../grammar/diagnostics.js';
+import { printExpr } from '../grammar/print.js';
+import { didYouMean } from '../grammar/suggest.js';
+import { natives } from '../stdlib/natives.js';
+import { BENCHMARKS, type Benchmark, type IrExpr, type IrSelection } from './ir.js';
+import { bool, canonicalAxes, describeAxes, describeType, number, sameAxes, type ValueType } from './types.js';
+
+/** What names mean where an expression is checked. */
+export interface ExpressionScope {
+  readonly path: string;
+  /** Parameters of the enclosing declaration. */
+  readonly params: ReadonlyMap<string, ValueType>;
+  readonly usedParams: Set<string>;
+  /** Market observables (institutions only). */
+  readonly observables?: ReadonlyMap<string, ValueType>;
+  /** Benchmark properties, e.g. `hhi` in `nash.hhi` (institutions only). */
+  readonly benchmarks?: ReadonlyMap<string, ValueType>;
+  readonly monitors?: ReadonlyMap<string, ValueType>;
+  readonly usedMonitors?: Set<string>;
+  /** Monitors declared later than the one being checked (for a precise message). */
+  readonly laterMonitors?: ReadonlySet<string>;
+  /** The action variable of a market (`quantity` or `price`), in the market's own expressions. */
+  readonly action?: { readonly name: string; readonly type: ValueType };
+  /** Whether `self` means a firm here (per-firm institutions). */
+  readonly self: 'allowed' | 'market-scope' | 'absent';
+  readonly states?: ReadonlySet<string>;
+  readonly firmNames?: ReadonlySet<string>;
+  readonly productNames?: ReadonlySet<string>;
+  /** Whether history and window functions may be used (not in market or parameter expressions). */
+  readonly temporal: boolean;
+  /** Where the expression sits, for messages: "a guard", "the price function", … */
+  readonly describe?: string;
+}
+
+export const HISTORY_NAMES = new Set(['rounds_in_state']);
+
+export class ExpressionChecker {
+  readonly diagnostics: Diagnostic[] = [];
+
+  constructor(readonly scope: ExpressionScope) {}
+
+  private report(code: DiagnosticCode, range: Range, message: string, hint?: string): undefined {
+    this.diagnostics.push(diagnostic(code, this.scope.path, range, message, hint));
+    return undefined;
+  }
+
+  private knownNames(): string[] {
+    const s = this.scope;
+    return [
+      ...s.params.keys(),
+      ...(s.observables?.keys() ?? []),
+      ...(s.monitors?.keys() ?? []),
+      ...(s.action ? [s.action.name] : []),
+      ...(s.self === 'allowed' ? ['self'] : []),
+      ...(s.temporal && s.states ? ['rounds_in_state'] : []),
+      ...BENCHMARKS,
+    ];
+  }
+
+  check(e: Expr): IrExpr | undefined {
+    const text = printExpr(e);
+    const make = (type: ValueType, node: object): IrExpr => ({ type, text, ...node }) as IrExpr;
+    switch (e.kind) {
+      case 'missing':
+        return undefined; // the parser already reported it
+      case 'number':
+        return make(number, { op: 'const', value: e.value });
+      case 'bool':
+        return make(bool, { op: 'const', value: e.value ? 1 : 0 });
+      case 'string':
+        return make({ base: 'string', axes: [] }, { op: 'string', value: e.value });
+      case 'list':
+        return this.report(
+          'E_TYPE',
+          e.range,
+          'a list can only be written as the value of a parameter',
+          'declare `param name: per firm = [...]` and use its name here',
+        );
+      case 'name':
+        return this.name(e.name, e.range, make);
+      case 'member':
+        return this.member(e, make);
+      case 'unary': {
+        const operand = this.check(e.operand);
+        if (!operand) return undefined;
+        const wanted = e.op === 'not' ? 'bool' : 'number';
+        if (operand.type.base !== wanted) {
+          return this.report(
+            'E_TYPE',
+            e.operand.range,
+            `\`${e.op}\` needs ${wanted === 'bool' ? 'a true/false value' : 'a number'}, but this is ${describeType(operand.type)}`,
+          );
+        }
+        return make(operand.type, { op: 'unary', operator: e.op, operand });
+      }
+      case 'binary':
+        return this.binary(e, make);
+      case 'if': {
+        const condition = this.check(e.condition);
+        const then = this.check(e.then);
+        const otherwise = this.check(e.otherwise);
+        if (!condition || !then || !otherwise) return undefined;
+        if (condition.type.base !== 'bool') {
+          return this.report('E_TYPE', e.condition.range, `the condition of \`if\` must be true/false, not ${describeType(condition.type)}`);
+        }
+        if (then.type.base !== otherwise.type.base) {
+          return this.report(
+            'E_TYPE',
+            e.range,
+            `both branches of \`if\` must have the same kind: ${describeType(then.type)} vs ${describeType(otherwise.type)}`,
+          );
+        }
+        const axes = canonicalAxes([...condition.type.axes, ...then.type.axes, ...otherwise.type.axes]);
+        return make({ base: then.type.base, axes }, { op: 'if', condition, then, otherwise });
+      }
+      case 'index':
+        return this.index(e, make);
+      case 'call':
+        return this.call(e, make);
+    }
+  }
+
+  private name(name: string, range: Range, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+    const s = this.scope;
+    if (name === 'self') {
+      if (s.self === 'allowed') return make({ base: 'number', axes: [] }, { op: 'self' });
+      return this.report(
+        'E_SCOPE',
+        range,
+        s.self === 'market-scope' ? '`self` has no meaning in a market-scoped institution' : '`self` can only be used in institutions',
+        s.self === 'market-scope' ? 'write `scope per firm` to run one machine per firm, or reduce over firms' : undefined,
+      );
+    }
+    const param = s.params.get(name);
+    if (param) {
+      s.usedParams.add(name);
+      return make(param, { op: 'param', name });
+    }
+    if (s.action && name === s.action.name) return make(s.action.type, { op: 'action', name });
+    const monitor = s.monitors?.get(name);
+    if (monitor) {
+      s.usedMonitors?.add(name);
+      return make(monitor, { op: 'monitor', name });
+    }
+    const observable = s.observables?.get(name);
+    if (observable) return make(observable, { op: 'observable', name });
+    if (s.temporal && s.states && HISTORY_NAMES.has(name)) {
+      return make(number, { op: 'history', fn: name });
+    }
+    if (s.laterMonitors?.has(name)) {
+      return this.report(
+        'E_UNKNOWN_NAME',
+        range,
+        `the monitor \`${name}\` is declared further down`,
+        'a monitor can only use monitors declared above it; move it up',
+      );
+    }
+    if ((BENCHMARKS as readonly string[]).includes(name)) {
+      return this.report('E_TYPE', range, `\`${name}\` is a benchmark, not a value`, `use one of its values, e.g. \`${name}.profit\``);
+    }
+    if (s.firmNames?.has(name) || s.productNames?.has(name)) {
+      return this.report('E_TYPE', range, `\`${name}\` names a ${s.firmNames?.has(name) ? 'firm' : 'product'}; use it inside [ ] to select one`);
+    }
+    if (s.states?.has(name)) {
+      return this.report('E_TYPE', range, `\`${name}\` is a state; states can only be passed to visits() and rounds_since()`);
+    }
+    const observablesKnownElsewhere = ['quantity', 'price', 'profit', 'revenue', 'hhi', 'share', 'total', 'unit_cost', 'round'];
+    if (!s.observables && observablesKnownElsewhere.includes(name)) {
+      return this.report(
+        'E_UNKNOWN_OBSERVABLE',
+        range,
+        `\`${name}\` is a market outcome and cannot be used in ${s.describe ?? 'this expression'}`,
+        s.action ? `market functions see parameters and \`${s.action.name}\`` : 'only institutions observe outcomes',
+      );
+    }
+    return this.report(
+      s.observables && /^[a-z_]+$/.test(name) && didYouMean(name, s.observables.keys()) ? 'E_UNKNOWN_OBSERVABLE' : 'E_UNKNOWN_NAME',
+      range,
+      `unknown name \`${name}\``,
+      didYouMean(name, this.knownNames()) ?? (name === 'NaN' ? 'MASE has no NaN literal; write a number or `inf`' : undefined),
+    );
+  }
+
+  private member(e: Extract<Expr, { kind: 'member' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+    const s = this.scope;
+    if (e.object.kind !== 'name' || !(BENCHMARKS as readonly string[]).includes(e.object.name)) {
+      return this.report(
+        'E_SYNTAX',
+        e.range,
+        '`.` only selects a benchmark value, as in `nash.hhi`',
+        `benchmarks: ${BENCHMARKS.join(', ')}`,
+      );
+    }
+    const benchmark = e.object.name as Benchmark;
+    if (!s.benchmarks) {
+      return this.report('E_UNKNOWN_OBSERVABLE', e.range, `benchmarks such as \`${benchmark}\` are only available to institutions`);
+    }
+    const type = s.benchmarks.get(e.property.name);
+    if (!type) {
+      return this.report(
+        'E_UNKNOWN_OBSERVABLE',
+        e.property.range,
+        `the market provides no benchmark value \`${benchmark}.${e.property.name}\``,
+        didYouMean(e.property.name, s.benchmarks.keys()) ?? `available: ${[...s.benchmarks.keys()].join(', ')}`,
+      );
+    }
+    return make(type, { op: 'benchmark', benchmark, name: e.property.name });
+  }
+
+  private binary(e: Extract<Expr, { kind: 'binary' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+    const left = this.check(e.left);
+    const right = this.check(e.right);
+    if (!left || !right) return undefined;
+    const axes = canonicalAxes([...left.type.axes, ...right.type.axes]);
+    const node = { op: 'binary', operator: e.op, left, right };
+    const needs = (base: 'number' | 'bool', operand: IrExpr, range: Range) =>
+      operand.type.base === base
+        ? true
+        : this.report(
+            'E_TYPE',
+            range,
+            `\`${e.op}\` needs ${base === 'bool' ? 'true/false values' : 'numbers'}, but this is ${describeType(operand.type)}`,
+            base === 'bool' && operand.type.base === 'number' ? 'compare it, e.g. `x > 0`' : undefined,
+          );
+    switch (e.op) {
+      case 'and':
+      case 'or':
+        if (!needs('bool', left, e.left.range) || !needs('bool', right, e.right.range)) return undefined;
+        return make({ base: 'bool', axes }, node);
+      case '==':
+      case '!=':
+        if (left.type.base !== right.type.base) {
+          return this.report('E_TYPE', e.range, `cannot compare ${describeType(left.type)} with ${describeType(right.type)}`);
+        }
+        return make({ base: 'bool', axes }, node);
+      case '<':
+      case '<=':
+      case '>':
+      case '>=':
+        if (!needs('number', left, e.left.range) || !needs('number', right, e.right.range)) return undefined;
+        return make({ base: 'bool', axes }, node);
+      default:
+        if (!needs('number', left, e.left.range) || !needs('number', right, e.right.range)) return undefined;
+        return make({ base: 'number', axes }, node);
+    }
+  }
+
+  private index(e: Extract<Expr, { kind: 'index' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+    const target = this.check(e.target);
+    if (!target) return undefined;
+    const s = this.scope;
+    const selections: IrSelection[] = [];
+    let axes = [...target.type.axes];
+    for (const index of e.indices) {
+      let selection: IrSelection | undefined;
+      if (index.kind === 'name' && index.name === 'self') {
+        if (s.self !== 'allowed') return this.name('self', index.range, make);
+        selection = { axis: 'firm', self: true };
+      } else if (index.kind === 'name' && s.firmNames?.has(index.name)) {
+        selection = { axis: 'firm', name: index.name };
+      } else if (index.kind === 'name' && s.productNames?.has(index.name)) {
+        selection = { axis: 'product', name: index.name };
+      } else {
+        const known = [...(s.self === 'allowed' ? ['self'] : []), ...(s.firmNames ?? []), ...(s.productNames ?? [])];
+        return this.report(
+          index.kind === 'name' ? 'E_UNKNOWN_NAME' : 'E_TYPE',
+          index.range,
+          index.kind === 'name'
+            ? `\`${index.name}\` is not a firm or product here`
+            : 'an index must be `self`, a firm name or a product name',
+          index.kind === 'name' ? (didYouMean(index.name, known) ?? (known.length ? `known: ${known.join(', ')}` : undefined)) : undefined,
+        );
+      }
+      if (!axes.includes(selection.axis)) {
+        return this.report(
+          'E_SHAPE',
+          index.range,
+          `cannot select a ${selection.axis} from ${describeType({ ...target.type, axes })}`,
+        );
+      }
+      axes = axes.filter((a) => a !== selection.axis);
+      selections.push(selection);
+    }
+    return make({ base: target.type.base, axes }, { op: 'index', target, selections });
+  }
+
+  private call(e: Extract<Expr, { kind: 'call' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+    const s = this.scope;
+    const fn = natives.get(e.callee.name);
+    if (!fn) {
+      return this.report(
+        'E_UNKNOWN_NAME',
+        e.callee.range,
+        `unknown function \`${e.callee.name}\``,
+        didYouMean(e.callee.name, natives.keys()) ?? 'see the function list in docs/language.md',
+      );
+    }
+    if ((fn.kind === 'window' || fn.kind === 'history') && !s.temporal) {
+      return this.report(
+        'E_SCOPE',
+        e.callee.range,
+        `\`${fn.name}\` looks at past rounds and can only be used in institutions`,
+      );
+    }
+    if (fn.kind === 'history' && !s.states) {
+      return this.report('E_SCOPE', e.callee.range, `\`${fn.name}\` needs an institution with states`);
+    }
+    if (fn.kind === 'evidence' && !s.observables) {
+      return this.report('E_SCOPE', e.callee.range, `\`${fn.name}\` reads market outcomes and can only be used in institutions`);
+    }
+
+    // Bind arguments to parameters: positional first, then by name.
+    let over: Axis[] | undefined;
+    const bound: (Expr | undefined)[] = [];
+    const positional = e.args.filter((a) => !a.name);
+    const variadic = (fn.name === 'min' || fn.name === 'max') && positional.length >= 2;
+    for (const arg of e.args) {
+      if (!arg.name) continue;
+      if (arg.name.name === 'over' && fn.acceptsOver) {
+        const axis = this.axisArgument(arg.value);
+        if (!axis) return undefined;
+        over = canonicalAxes([...(over ?? []), axis]);
+        continue;
+      }
+      const position = fn.params.findIndex((p) => p.name === arg.name?.name);
+      if (position < 0) {
+        return this.report(
+          'E_ARITY',
+          arg.name.range,
+          `${fn.name} has no argument named \`${arg.name.name}\``,
+          `signature: ${fn.signature}`,
+        );
+      }
+      bound[position] = arg.value;
+    }
+    if (variadic) {
+      if (over) return this.report('E_ARITY', e.range, `${fn.name} with several arguments compares them elementwise and takes no \`over\``);
+      const args = positional.map((a) => this.check(a.value));
+      if (args.some((a) => !a)) return undefined;
+      const checked = args as IrExpr[];
+      for (const [i, a] of checked.entries()) {
+        if (a.type.base !== 'number') {
+          return this.report('E_TYPE', positional[i]?.range ?? e.range, `${fn.name} compares numbers, not ${describeType(a.type)}`);
+        }
+      }
+      const axes = canonicalAxes(checked.flatMap((a) => a.type.axes));
+      return make({ base: 'number', axes }, { op: 'call', fn: fn.name, args: checked });
+    }
+    positional.forEach((a, i) => {
+      if (bound[i] === undefined) bound[i] = a.value;
+    });
+    if (positional.length > fn.params.length) {
+      return this.report(
+        'E_ARITY',
+        e.range,
+        `${fn.name} takes ${fn.params.length} argument${fn.params.length === 1 ? '' : 's'}, got ${positional.length}`,
+        `signature: ${fn.signature}`,
+      );
+    }
+    for (const [i, p] of fn.params.entries()) {
+      if (bound[i] === undefined && !p.optional) {
+        return this.report('E_ARITY', e.range, `${fn.name} is missing its argument \`${p.name}\``, `signature: ${fn.signature}`);
+      }
+    }
+
+    if (fn.kind === 'history') {
+      const arg = bound[0];
+      if (arg?.kind !== 'name' || !s.states?.has(arg.name)) {
+        return this.report(
+          'E_UNKNOWN_STATE',
+          arg?.range ?? e.range,
+          `${fn.name} needs the name of a state of this institution`,
+          arg?.kind === 'name' ? didYouMean(arg.name, s.states ?? []) : undefined,
+        );
+      }
+      return make(number, { op: 'history', fn: fn.name, state: arg.name });
+    }
+
+    const args: IrExpr[] = [];
+    for (const a of bound) {
+      if (a === undefined) continue;
+      const checked = this.check(a);
+      if (!checked) return undefined;
+      args.push(checked);
+    }
+    const result = fn.result(
+      args.map((a) => a.type),
+      over,
+    );
+    if ('error' in result) return this.report(result.code, e.range, result.error, `signature: ${fn.signature}`);
+    if (fn.kind === 'window') {
+      const [value, rounds] = args;
+      if (!value) return undefined;
+      const k = rounds ?? make(number, { op: 'const', value: 1 });
+      return make(result, { op: 'window', fn: fn.name, value, rounds: { ...k, text: k.text || '1' } });
+    }
+    return make(result, { op: 'call', fn: fn.name, args, ...(over ? { over } : {}) });
+  }
+
+  private axisArgument(value: Expr): Axis | undefined {
+    if (value.kind === 'name' && (value.name === 'firm' || value.name === 'product')) return value.name;
+    return this.report(
+      'E_TYPE',
+      value.range,
+      '`over:` takes an axis: `firm` or `product`',
+      value.kind === 'name' ? didYouMean(value.name, ['firm', 'product']) : undefined,
+    );
+  }
+}
+
+/** Requires a checked expression to have a given type; reports once and returns whether it does. */
+export function expectType(
+  checker: ExpressionChecker,
+  expr: IrExpr | undefined,
+  range: Range,
+  wanted: { base: ValueType['base']; axes: readonly (readonly Axis[])[] },
+  what: string,
+  hint?: string,
+): expr is IrExpr {
+  if (!expr) return false;
+  if (expr.type.base !== wanted.base) {
+    checker.diagnostics.push(
+      diagnostic(
+        'E_TYPE',
+        checkerPath(checker),
+        range,
+        `${what} must be ${describeType({ base: wanted.base, axes: wanted.axes[0] ?? [] })}, but \`${expr.text}\` is ${describeType(expr.type)}`,
+        hint,
+      ),
+    );
+    return false;
+  }
+  if (!wanted.axes.some((axes) => sameAxes(axes, expr.type.axes))) {
+    const allowed = wanted.axes.map(describeAxes).join(' or ');
+    checker.diagnostics.push(
+      diagnostic(
+        'E_SHAPE',
+        checkerPath(checker),
+        range,
+        `${what} must be ${allowed}, but \`${expr.text}\` is ${describeType(expr.type)}`,
+        hint ?? reductionHint(expr.type),
+      ),
+    );
+    return false;
+  }
+  return true;
+}
+
+function reductionHint(t: ValueType): string | undefined {
+  if (t.axes.length === 0) return undefined;
+  const reducers = t.base === 'bool' ? '`any(…)` or `all(…)`' : '`mean(…)`, `sum(…)` or `max(…)`';
+  const selector = t.axes.includes('firm') ? ', or select this firm with `[self]`' : '';
+  return `reduce it with ${reducers}${selector}`;
+}
+
+function checkerPath(checker: ExpressionChecker): string {
+  return checker.scope.path;
+}

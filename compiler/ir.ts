@@ -1,0 +1,160 @@
+import type { Axis, Deontic, Range } from '../grammar/ast.js';
+import type { ValueType } from './types.js';
+
+/**
+ * The checked intermediate representation. Plain JSON data: every backend (machine,
+ * diagram, manifest) and the runtime read this and nothing else, so they cannot disagree.
+ */
+export type IrExpr = { readonly type: ValueType; readonly text: string } & IrExprNode;
+
+export type WindowFunction = 'mean_last' | 'min_last' | 'max_last' | 'sum_last' | 'count_last' | 'lag';
+export type HistoryFunction = 'visits' | 'rounds_since' | 'rounds_in_state';
+
+export type IrExprNode =
+  | { readonly op: 'const'; readonly value: number }
+  | { readonly op: 'string'; readonly value: string }
+  | { readonly op: 'param'; readonly name: string }
+  | { readonly op: 'observable'; readonly name: string }
+  | { readonly op: 'benchmark'; readonly benchmark: Benchmark; readonly name: string }
+  | { readonly op: 'monitor'; readonly name: string }
+  | { readonly op: 'action'; readonly name: string }
+  | { readonly op: 'self' }
+  | { readonly op: 'unary'; readonly operator: '-' | 'not'; readonly operand: IrExpr }
+  | { readonly op: 'binary'; readonly operator: string; readonly left: IrExpr; readonly right: IrExpr }
+  | { readonly op: 'call'; readonly fn: string; readonly args: readonly IrExpr[]; readonly over?: readonly Axis[] }
+  | { readonly op: 'window'; readonly fn: WindowFunction; readonly value: IrExpr; readonly rounds: IrExpr }
+  | { readonly op: 'index'; readonly target: IrExpr; readonly selections: readonly IrSelection[] }
+  | { readonly op: 'if'; readonly condition: IrExpr; readonly then: IrExpr; readonly otherwise: IrExpr }
+  | { readonly op: 'history'; readonly fn: HistoryFunction; readonly state?: string };
+
+export type IrSelection =
+  | { readonly axis: 'firm'; readonly self: true }
+  | { readonly axis: Axis; readonly name: string };
+
+export type Benchmark = 'nash' | 'collusive' | 'competitive';
+export const BENCHMARKS: readonly Benchmark[] = ['nash', 'collusive', 'competitive'];
+
+/** A parameter value as written: numbers, booleans, strings and (nested) lists of them. */
+export type ParamValue = number | boolean | string | readonly ParamValue[];
+
+export interface IrParam {
+  readonly name: string;
+  readonly type: ValueType;
+  readonly value: ParamValue;
+  readonly doc?: string;
+}
+
+export type MarketKind = 'quantity' | 'price';
+
+export interface IrMarket {
+  readonly kind: 'market';
+  readonly name: string;
+  readonly title: string;
+  readonly path: string;
+  /** `quantity`: firms choose quantities and a price function clears; `price`: firms set prices and a demand function allocates. */
+  readonly competition: MarketKind;
+  readonly params: readonly IrParam[];
+  readonly firms: { readonly names: readonly string[] } | { readonly count: IrExpr };
+  readonly products: readonly string[];
+  readonly cost: IrExpr;
+  readonly capacity?: IrExpr;
+  readonly action: { readonly variable: MarketKind; readonly low: IrExpr; readonly high: IrExpr };
+  /** Inverse demand (quantity competition): price per product. */
+  readonly price?: IrExpr;
+  /** Demand (price competition): quantity per firm and product. */
+  readonly demand?: IrExpr;
+  readonly observe: readonly { readonly name: string; readonly own: boolean }[];
+}
+
+export interface IrSanction {
+  readonly sanction: 'fine' | 'credit';
+  readonly timing: 'entry' | 'each_round';
+  readonly amount: IrExpr;
+}
+
+export interface IrTransition {
+  /** `state.index`, stable across compilations of the same source. */
+  readonly id: string;
+  readonly kind: 'when' | 'after';
+  readonly source: string;
+  readonly target: string;
+  /** The evidence (`when`) or the condition each counted round must meet (`after … while`); absent means always. */
+  readonly condition?: IrExpr;
+  /** Consecutive rounds the condition must hold (1 for a plain `when`). */
+  readonly rounds: IrExpr;
+  readonly priority: number;
+  readonly declaredPriority: boolean;
+  readonly rule?: string;
+  readonly restorative: boolean;
+  readonly range: Range;
+}
+
+export type StateKind = 'initial' | 'normal' | 'sanction' | 'credit';
+
+export interface IrState {
+  readonly name: string;
+  readonly title?: string;
+  readonly kind: StateKind;
+  readonly notices: readonly string[];
+  readonly sanctions: readonly IrSanction[];
+  readonly cap?: IrExpr;
+  readonly floor?: IrExpr;
+  readonly suspend: boolean;
+  /** Sorted by priority (highest first), then declaration order. */
+  readonly transitions: readonly IrTransition[];
+  readonly range: Range;
+}
+
+export interface IrMonitor {
+  readonly name: string;
+  readonly expr: IrExpr;
+  readonly detection?: IrExpr;
+  readonly falsePositive?: IrExpr;
+}
+
+export interface IrRule {
+  readonly id: string;
+  readonly title?: string;
+  readonly attribute: string;
+  readonly deontic: Deontic;
+  readonly aim: string;
+  readonly orElse?: string;
+}
+
+export interface IrInstitution {
+  readonly kind: 'institution';
+  readonly name: string;
+  readonly title: string;
+  readonly path: string;
+  readonly scope: 'firm' | 'market';
+  readonly public: boolean;
+  readonly directive?: string;
+  readonly params: readonly IrParam[];
+  readonly monitors: readonly IrMonitor[];
+  readonly rules: readonly IrRule[];
+  readonly states: readonly IrState[];
+  readonly initial?: string;
+}
+
+export interface IrPolicy {
+  readonly name: string;
+  readonly args: readonly { readonly name?: string; readonly value: ParamValue }[];
+}
+
+export interface IrExperiment {
+  readonly kind: 'experiment';
+  readonly name: string;
+  readonly title: string;
+  readonly path: string;
+  readonly market: { readonly name: string; readonly overrides: Readonly<Record<string, ParamValue>> };
+  readonly institution: { readonly name: string; readonly overrides: Readonly<Record<string, ParamValue>> };
+  readonly agents: { readonly all?: IrPolicy; readonly perFirm: Readonly<Record<string, IrPolicy>> };
+  readonly rounds?: number;
+  readonly seeds: readonly number[];
+}
+
+export interface IrProgram {
+  readonly markets: readonly IrMarket[];
+  readonly institutions: readonly IrInstitution[];
+  readonly experiments: readonly IrExperiment[];
+}

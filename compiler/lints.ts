@@ -1,0 +1,231 @@
+import type { StateDecl } from '../grammar/ast.js';
+import { type Diagnostic, diagnostic } from '../grammar/diagnostics.js';
+import type { IrExpr, IrInstitution, IrTransition } from './ir.js';
+
+/**
+ * Institution lints: problems of the governance graph as a whole rather than of one
+ * expression. Each is a warning — the institution still compiles.
+ */
+export function lintInstitution(institution: IrInstitution, decls: readonly StateDecl[], path: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const initial = institution.initial;
+  if (!initial) return out;
+  const byName = new Map(institution.states.map((s) => [s.name, s]));
+  const rangeOf = (state: string) => decls.find((d) => d.name.name === state)?.name.range ?? institution.states[0]?.range;
+
+  const reachable = reach(institution, initial);
+  for (const s of institution.states) {
+    const range = rangeOf(s.name);
+    if (!range) continue;
+    if (!reachable.has(s.name)) {
+      out.push(
+        diagnostic(
+          'W_UNREACHABLE_STATE',
+          path,
+          range,
+          `no transition leads to state \`${s.name}\` from \`${initial}\``,
+          'add a transition into it, or delete it',
+        ),
+      );
+      continue;
+    }
+    if (s.kind !== 'sanction') continue;
+    if (s.transitions.length === 0) {
+      out.push(
+        diagnostic(
+          'W_ABSORBING_STATE',
+          path,
+          range,
+          `state \`${s.name}\` punishes and has no way out: a firm that enters it stays forever`,
+          `add a restoration path, e.g. \`after 5 rounds -> ${initial}\``,
+        ),
+      );
+    } else if (!reach(institution, s.name).has(initial)) {
+      out.push(
+        diagnostic(
+          'W_NO_RESTORATION',
+          path,
+          range,
+          `no path leads from sanction state \`${s.name}\` back to \`${initial}\``,
+          'graduated sanctions should end: add a transition that restores good standing',
+        ),
+      );
+    }
+  }
+
+  // Sanction states that only time, never evidence, can lead to.
+  const withEvidence = reachWithEvidence(institution, initial);
+  for (const s of institution.states) {
+    const range = rangeOf(s.name);
+    if (range && s.kind === 'sanction' && reachable.has(s.name) && !withEvidence.has(s.name)) {
+      out.push(
+        diagnostic(
+          'W_SANCTION_WITHOUT_EVIDENCE',
+          path,
+          range,
+          `sanction state \`${s.name}\` can be reached without any monitored evidence`,
+          'guard a transition on the way with a monitor or market observable',
+        ),
+      );
+    }
+  }
+
+  for (const s of institution.states) {
+    const ts = s.transitions;
+    for (let i = 0; i < ts.length; i++) {
+      for (let j = i + 1; j < ts.length; j++) {
+        const a = ts[i] as IrTransition;
+        const b = ts[j] as IrTransition;
+        if (a.declaredPriority && b.declaredPriority && a.priority !== b.priority) continue;
+        if (a.target === b.target) continue;
+        if (disjoint(a.condition, b.condition)) continue;
+        out.push(
+          diagnostic(
+            'W_AMBIGUOUS_GUARDS',
+            path,
+            b.range,
+            `in state \`${s.name}\`, the transitions to \`${a.target}\` and \`${b.target}\` can hold in the same round`,
+            `declare which wins: add \`priority N\` to both (higher wins); now the earlier one (to \`${a.target}\`) wins`,
+          ),
+        );
+      }
+    }
+  }
+  void byName;
+  return out;
+}
+
+function reach(institution: IrInstitution, from: string): Set<string> {
+  const seen = new Set([from]);
+  const queue = [from];
+  while (queue.length > 0) {
+    const current = queue.shift() as string;
+    for (const t of institution.states.find((s) => s.name === current)?.transitions ?? []) {
+      if (!seen.has(t.target)) {
+        seen.add(t.target);
+        queue.push(t.target);
+      }
+    }
+  }
+  return seen;
+}
+
+/** States reachable by a path that crosses at least one evidence-driven `when` transition. */
+function reachWithEvidence(institution: IrInstitution, initial: string): Set<string> {
+  const seen = new Set<string>();
+  const visited = new Set<string>([`${initial}|0`]);
+  const queue: [string, boolean][] = [[initial, false]];
+  while (queue.length > 0) {
+    const [current, evidence] = queue.shift() as [string, boolean];
+    if (evidence) seen.add(current);
+    for (const t of institution.states.find((s) => s.name === current)?.transitions ?? []) {
+      const next = evidence || (t.kind === 'when' && t.condition !== undefined && readsEvidence(t.condition));
+      const key = `${t.target}|${next ? 1 : 0}`;
+      if (!visited.has(key)) {
+        visited.add(key);
+        queue.push([t.target, next]);
+      }
+    }
+  }
+  return seen;
+}
+
+export function readsEvidence(e: IrExpr): boolean {
+  switch (e.op) {
+    case 'observable':
+    case 'monitor':
+      return true;
+    case 'unary':
+      return readsEvidence(e.operand);
+    case 'binary':
+      return readsEvidence(e.left) || readsEvidence(e.right);
+    case 'call':
+      return e.fn === 'moved_together' || e.args.some(readsEvidence);
+    case 'window':
+      return readsEvidence(e.value);
+    case 'index':
+      return readsEvidence(e.target);
+    case 'if':
+      return readsEvidence(e.condition) || readsEvidence(e.then) || readsEvidence(e.otherwise);
+    default:
+      return false;
+  }
+}
+
+// ---- a small satisfiability check for guard overlap ---------------------------------------------
+// A guard is read as a conjunction of atoms `expr op constant` or `[not] bool-expr`; two guards are
+// disjoint when some shared subject has incompatible constraints. Anything else may overlap.
+
+interface Interval {
+  low: number;
+  lowOpen: boolean;
+  high: number;
+  highOpen: boolean;
+}
+
+type Atom = { subject: string; interval: Interval } | { subject: string; truth: boolean };
+
+function atoms(e: IrExpr | undefined, negated = false): Atom[] | undefined {
+  if (!e) return [];
+  if (e.op === 'binary' && e.operator === 'and' && !negated) {
+    const a = atoms(e.left);
+    const b = atoms(e.right);
+    return a && b ? [...a, ...b] : undefined;
+  }
+  if (e.op === 'binary' && e.operator === 'or' && negated) {
+    const a = atoms(e.left, true);
+    const b = atoms(e.right, true);
+    return a && b ? [...a, ...b] : undefined;
+  }
+  if (e.op === 'unary' && e.operator === 'not') return atoms(e.operand, !negated);
+  if (e.op === 'binary' && ['<', '<=', '>', '>='].includes(e.operator)) {
+    let op = e.operator;
+    let subject = e.left;
+    let constant = e.right;
+    if (e.left.op === 'const') {
+      subject = e.right;
+      constant = e.left;
+      op = { '<': '>', '<=': '>=', '>': '<', '>=': '<=' }[op] as string;
+    }
+    if (constant.op !== 'const') return undefined;
+    if (negated) op = { '<': '>=', '<=': '>', '>': '<=', '>=': '<' }[op] as string;
+    const c = constant.value;
+    const interval: Interval =
+      op === '<'
+        ? { low: -Infinity, lowOpen: true, high: c, highOpen: true }
+        : op === '<='
+          ? { low: -Infinity, lowOpen: true, high: c, highOpen: false }
+          : op === '>'
+            ? { low: c, lowOpen: true, high: Infinity, highOpen: true }
+            : { low: c, lowOpen: false, high: Infinity, highOpen: true };
+    return [{ subject: subject.text, interval }];
+  }
+  if (e.type.base === 'bool' && (e.op === 'monitor' || e.op === 'call' || e.op === 'index' || e.op === 'observable')) {
+    return [{ subject: e.text, truth: !negated }];
+  }
+  return undefined;
+}
+
+function intervalsMeet(a: Interval, b: Interval): boolean {
+  const low = Math.max(a.low, b.low);
+  const high = Math.min(a.high, b.high);
+  if (low < high) return true;
+  if (low > high) return false;
+  const lowOpen = (a.low === low && a.lowOpen) || (b.low === low && b.lowOpen);
+  const highOpen = (a.high === high && a.highOpen) || (b.high === high && b.highOpen);
+  return !lowOpen && !highOpen;
+}
+
+export function disjoint(a: IrExpr | undefined, b: IrExpr | undefined): boolean {
+  const left = atoms(a);
+  const right = atoms(b);
+  if (!left || !right) return false;
+  for (const x of left) {
+    for (const y of right) {
+      if (x.subject !== y.subject) continue;
+      if ('truth' in x && 'truth' in y && x.truth !== y.truth) return true;
+      if ('interval' in x && 'interval' in y && !intervalsMeet(x.interval, y.interval)) return true;
+    }
+  }
+  return false;
+}

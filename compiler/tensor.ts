@@ -1,0 +1,153 @@
+import type { Axis } from '../grammar/ast.js';
+import { canonicalAxes } from './types.js';
+
+/**
+ * A value at run time: numbers (booleans as 0/1) over named axes, firm-major.
+ * Dimensions are the market's firm and product counts; a scalar has one element.
+ */
+export interface Tensor {
+  readonly axes: readonly Axis[];
+  readonly data: Float64Array;
+}
+
+export interface Dimensions {
+  readonly firms: number;
+  readonly products: number;
+}
+
+export function scalarTensor(value: number): Tensor {
+  return { axes: [], data: Float64Array.of(value) };
+}
+
+export function sizeOf(axes: readonly Axis[], dims: Dimensions): number {
+  let n = 1;
+  for (const a of axes) n *= a === 'firm' ? dims.firms : dims.products;
+  return n;
+}
+
+/** Builds a tensor from nested arrays: number, number[] (one axis), number[][] (firm × product). */
+export function tensorFrom(axes: readonly Axis[], value: number | readonly number[] | readonly (readonly number[])[]): Tensor {
+  if (typeof value === 'number') return { axes, data: Float64Array.of(value) };
+  const flat: number[] = [];
+  for (const row of value) {
+    if (typeof row === 'number') flat.push(row);
+    else flat.push(...row);
+  }
+  return { axes, data: Float64Array.from(flat) };
+}
+
+/** Element offset of (firm i, product j) in a tensor with the given axes. */
+function offsetOf(axes: readonly Axis[], dims: Dimensions, i: number, j: number): number {
+  if (axes.length === 0) return 0;
+  if (axes.length === 2) return i * dims.products + j;
+  return axes[0] === 'firm' ? i : j;
+}
+
+export function broadcast2(
+  a: Tensor,
+  b: Tensor,
+  dims: Dimensions,
+  f: (x: number, y: number) => number,
+): Tensor {
+  if (a.axes.length === 0 && b.axes.length === 0) {
+    return { axes: [], data: Float64Array.of(f(a.data[0] ?? 0, b.data[0] ?? 0)) };
+  }
+  const axes = canonicalAxes([...a.axes, ...b.axes]);
+  const hasFirm = axes.includes('firm');
+  const hasProduct = axes.includes('product');
+  const nf = hasFirm ? dims.firms : 1;
+  const np = hasProduct ? dims.products : 1;
+  const out = new Float64Array(nf * np);
+  let k = 0;
+  for (let i = 0; i < nf; i++) {
+    for (let j = 0; j < np; j++) {
+      out[k++] = f(a.data[offsetOf(a.axes, dims, i, j)] ?? 0, b.data[offsetOf(b.axes, dims, i, j)] ?? 0);
+    }
+  }
+  return { axes, data: out };
+}
+
+export function map1(a: Tensor, f: (x: number) => number): Tensor {
+  const out = new Float64Array(a.data.length);
+  for (let k = 0; k < out.length; k++) out[k] = f(a.data[k] ?? 0);
+  return { axes: a.axes, data: out };
+}
+
+/**
+ * Groups elements along the reduced axes and folds each group with `reduce`.
+ * `over` lists the axes that disappear; the rest are kept.
+ */
+export function reduceOver(
+  a: Tensor,
+  over: readonly Axis[],
+  dims: Dimensions,
+  reduce: (values: Float64Array) => number,
+): Tensor {
+  const kept = a.axes.filter((x) => !over.includes(x));
+  if (kept.length === a.axes.length) {
+    // Nothing to reduce along: each element is its own group.
+    return map1(a, (x) => reduce(Float64Array.of(x)));
+  }
+  if (kept.length === 0) return { axes: [], data: Float64Array.of(reduce(a.data)) };
+  // One of two axes kept.
+  const keep = kept[0] as Axis;
+  const nKeep = keep === 'firm' ? dims.firms : dims.products;
+  const nDrop = keep === 'firm' ? dims.products : dims.firms;
+  const out = new Float64Array(nKeep);
+  const group = new Float64Array(nDrop);
+  for (let k = 0; k < nKeep; k++) {
+    for (let d = 0; d < nDrop; d++) {
+      group[d] = a.data[keep === 'firm' ? k * dims.products + d : d * dims.products + k] ?? 0;
+    }
+    out[k] = reduce(group);
+  }
+  return { axes: kept, data: out };
+}
+
+/** Selects one position along an axis, removing it. */
+export function select(a: Tensor, axis: Axis, position: number, dims: Dimensions): Tensor {
+  if (!a.axes.includes(axis)) return a;
+  if (a.axes.length === 1) return { axes: [], data: Float64Array.of(a.data[position] ?? Number.NaN) };
+  const kept: Axis[] = [axis === 'firm' ? 'product' : 'firm'];
+  const n = axis === 'firm' ? dims.products : dims.firms;
+  const out = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    out[k] = a.data[axis === 'firm' ? position * dims.products + k : k * dims.products + position] ?? Number.NaN;
+  }
+  return { axes: kept, data: out };
+}
+
+export function scalarValue(a: Tensor): number {
+  return a.data[0] ?? Number.NaN;
+}
+
+/** Nested plain arrays, for traces and tests. */
+export function toPlain(a: Tensor, dims: Dimensions): number | number[] | number[][] {
+  if (a.axes.length === 0) return a.data[0] ?? Number.NaN;
+  if (a.axes.length === 1) return Array.from(a.data);
+  const rows: number[][] = [];
+  for (let i = 0; i < dims.firms; i++) rows.push(Array.from(a.data.subarray(i * dims.products, (i + 1) * dims.products)));
+  return rows;
+}
+
+// ---- statistics shared by natives and metrics ---------------------------------------------
+export function sum(values: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i] ?? 0;
+  return s;
+}
+export function mean(values: ArrayLike<number>): number {
+  return values.length === 0 ? Number.NaN : sum(values) / values.length;
+}
+/** Population standard deviation. */
+export function std(values: ArrayLike<number>): number {
+  const m = mean(values);
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += ((values[i] ?? 0) - m) ** 2;
+  return values.length === 0 ? Number.NaN : Math.sqrt(s / values.length);
+}
+/** Coefficient of variation (population std / mean); 0 when the mean is 0. */
+export function cv(values: ArrayLike<number>): number {
+  const m = mean(values);
+  return m === 0 ? 0 : std(values) / m;
+}

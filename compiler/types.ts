@@ -1,0 +1,45 @@
+import type { Axis } from '../grammar/ast.js';
+
+/**
+ * The static type of an expression: a base kind and the axes it varies over.
+ * `axes` is always in canonical order (firm before product); `[]` is a scalar.
+ */
+export type BaseType = 'number' | 'bool' | 'string' | 'state';
+export interface ValueType {
+  readonly base: BaseType;
+  readonly axes: readonly Axis[];
+}
+
+export const AXES: readonly Axis[] = ['firm', 'product'];
+
+export function canonicalAxes(axes: Iterable<Axis>): Axis[] {
+  const set = new Set(axes);
+  return AXES.filter((a) => set.has(a));
+}
+
+export const scalar = (base: BaseType): ValueType => ({ base, axes: [] });
+export const number: ValueType = scalar('number');
+export const bool: ValueType = scalar('bool');
+export const string: ValueType = scalar('string');
+export const typeOf = (base: BaseType, ...axes: Axis[]): ValueType => ({ base, axes: canonicalAxes(axes) });
+
+export function unionAxes(a: readonly Axis[], b: readonly Axis[]): Axis[] {
+  return canonicalAxes([...a, ...b]);
+}
+
+export function sameAxes(a: readonly Axis[], b: readonly Axis[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** "a number", "a per-firm number", "a firm × product bool", … — used in every type message. */
+export function describeType(t: ValueType): string {
+  const shape =
+    t.axes.length === 0 ? '' : t.axes.length === 2 ? 'firm × product ' : `per-${t.axes[0] ?? ''} `;
+  const base = t.base === 'bool' ? 'true/false value' : t.base === 'state' ? 'state name' : t.base;
+  const article = shape === '' && t.base !== 'number' ? 'a ' : shape === '' ? 'a ' : 'a ';
+  return `${article}${shape}${base}`;
+}
+
+export function describeAxes(axes: readonly Axis[]): string {
+  return axes.length === 0 ? 'scalar' : axes.length === 2 ? 'firm × product' : `per ${axes[0] ?? ''}`;
+}

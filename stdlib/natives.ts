@@ -1,0 +1,271 @@
+import {
+  broadcast2,
+  cv,
+  type Dimensions,
+  map1,
+  mean,
+  reduceOver,
+  scalarTensor,
+  std,
+  sum,
+  type Tensor,
+} from '../compiler/tensor.js';
+import { bool, canonicalAxes, describeType, number, type ValueType } from '../compiler/types.js';
+import type { Axis } from '../grammar/ast.js';
+
+/**
+ * The native functions MASE sources may call. Each has a type rule (used by the checker)
+ * and an implementation over tensors (used by compiled closures). Window functions take
+ * their first argument lazily — the evaluator re-evaluates it at earlier rounds — so they
+ * have a type rule here and their implementation lives in compiler/evaluate.ts.
+ */
+export type NativeKind = 'reduction' | 'elementwise' | 'window' | 'evidence' | 'history';
+
+export interface NativeParameter {
+  readonly name: string;
+  readonly optional?: boolean;
+}
+
+export type TypeRuleResult = ValueType | { readonly error: string; readonly code: 'E_TYPE' | 'E_SHAPE' };
+
+export interface EvaluationInfo {
+  readonly dims: Dimensions;
+  /** An observable's value `roundsAgo` rounds before the current one (undefined before round 1). */
+  readonly observableAt: (name: string, roundsAgo: number) => Tensor | undefined;
+}
+
+export interface NativeFunction {
+  readonly name: string;
+  readonly signature: string;
+  readonly summary: string;
+  readonly kind: NativeKind;
+  readonly params: readonly NativeParameter[];
+  /** Whether an `over: firm|product` argument is accepted. */
+  readonly acceptsOver: boolean;
+  readonly result: (args: readonly ValueType[], over: readonly Axis[] | undefined) => TypeRuleResult;
+  readonly evaluate?: (args: readonly Tensor[], over: readonly Axis[] | undefined, info: EvaluationInfo) => Tensor;
+}
+
+const err = (error: string, code: 'E_TYPE' | 'E_SHAPE' = 'E_TYPE') => ({ error, code });
+
+function requireBase(args: readonly ValueType[], base: 'number' | 'bool', fn: string): TypeRuleResult | undefined {
+  for (const [i, a] of args.entries()) {
+    if (a.base !== base) {
+      return err(`argument ${i + 1} of ${fn} must be ${base === 'bool' ? 'a true/false value' : 'a number'}, not ${describeType(a)}`);
+    }
+  }
+  return undefined;
+}
+
+function reducedAxes(arg: ValueType, over: readonly Axis[] | undefined): readonly Axis[] | TypeRuleResult {
+  if (over === undefined) return [];
+  for (const axis of over) {
+    if (!arg.axes.includes(axis)) {
+      return err(`cannot reduce over ${axis}: the argument is ${describeType(arg)}`, 'E_SHAPE');
+    }
+  }
+  return arg.axes.filter((a) => !over.includes(a));
+}
+
+function reduction(
+  name: string,
+  summary: string,
+  input: 'number' | 'bool',
+  output: 'number' | 'bool',
+  fold: (values: Float64Array) => number,
+): NativeFunction {
+  return {
+    name,
+    signature: `${name}(x, over: firm|product)`,
+    summary,
+    kind: 'reduction',
+    params: [{ name: 'x' }],
+    acceptsOver: true,
+    result: (args, over) => {
+      const [x] = args;
+      if (!x) return err(`${name} needs one argument`);
+      const bad = requireBase(args, input, name);
+      if (bad) return bad;
+      const axes = reducedAxes(x, over);
+      if (!Array.isArray(axes)) return axes as TypeRuleResult;
+      return { base: output, axes: axes as Axis[] };
+    },
+    evaluate: (args, over, info) => {
+      const x = args[0] as Tensor;
+      return reduceOver(x, over ?? x.axes, info.dims, fold);
+    },
+  };
+}
+
+function elementwise(name: string, summary: string, arity: number, f: (...xs: number[]) => number): NativeFunction {
+  const params = Array.from({ length: arity }, (_, i) => ({ name: ['x', 'low', 'high'][i] ?? `x${i}` }));
+  return {
+    name,
+    signature: `${name}(${params.map((p) => p.name).join(', ')})`,
+    summary,
+    kind: 'elementwise',
+    params,
+    acceptsOver: false,
+    result: (args) => requireBase(args, 'number', name) ?? { base: 'number', axes: canonicalAxes(args.flatMap((a) => a.axes)) },
+    evaluate: (args, _over, info) => {
+      if (args.length === 1) return map1(args[0] as Tensor, (x) => f(x));
+      let acc = args[0] as Tensor;
+      if (args.length === 3) {
+        const [x, lo, hi] = args as [Tensor, Tensor, Tensor];
+        return broadcast2(broadcast2(x, lo, info.dims, Math.max), hi, info.dims, Math.min);
+      }
+      for (const next of args.slice(1)) acc = broadcast2(acc, next, info.dims, (a, b) => f(a, b));
+      return acc;
+    },
+  };
+}
+
+/** Relative excess over a benchmark; 0 where the benchmark is 0 or the excess is below 1e-9 in size. */
+export function excess(value: number, base: number): number {
+  if (base === 0 || !Number.isFinite(base)) return 0;
+  const x = (value - base) / base;
+  return Math.abs(x) < 1e-9 ? 0 : x;
+}
+
+/** Herfindahl–Hirschman index of one product's quantities, on the 0–10,000 scale. */
+export function hhiOf(quantities: ArrayLike<number>): number {
+  const total = sum(quantities);
+  if (total <= 0) return 0;
+  let h = 0;
+  for (let i = 0; i < quantities.length; i++) h += ((100 * (quantities[i] ?? 0)) / total) ** 2;
+  return h;
+}
+
+function windowFunction(name: string, summary: string, input: 'number' | 'bool', output: 'number' | 'bool'): NativeFunction {
+  return {
+    name,
+    signature: `${name}(x, rounds)`,
+    summary,
+    kind: 'window',
+    params: [{ name: 'x' }, { name: 'rounds' }],
+    acceptsOver: false,
+    result: ([x, k]) => {
+      if (!x || !k) return err(`${name} needs a value and a number of rounds`);
+      if (x.base !== input) return err(`${name} takes ${input === 'bool' ? 'a true/false value' : 'a number'}, not ${describeType(x)}`);
+      if (k.base !== 'number' || k.axes.length > 0) return err(`the number of rounds of ${name} must be a single number`);
+      return { base: output, axes: x.axes };
+    },
+  };
+}
+
+const list: NativeFunction[] = [
+  reduction('sum', 'sum of the elements (over one axis, or all)', 'number', 'number', sum),
+  reduction('mean', 'arithmetic mean', 'number', 'number', mean),
+  reduction('std', 'population standard deviation', 'number', 'number', std),
+  reduction('cv', 'coefficient of variation: population std / mean (0 when the mean is 0)', 'number', 'number', cv),
+  reduction('count', 'how many elements are true', 'bool', 'number', (v) => sum(v)),
+  reduction('any', 'whether any element is true', 'bool', 'bool', (v) => (v.some((x) => x !== 0) ? 1 : 0)),
+  reduction('all', 'whether every element is true', 'bool', 'bool', (v) => (v.every((x) => x !== 0) ? 1 : 0)),
+  {
+    // min/max: one argument reduces, two or more compare elementwise.
+    ...reduction('min', 'smallest element; with two or more arguments, the elementwise minimum', 'number', 'number', (v) => Math.min(...v)),
+    signature: 'min(x, over: firm|product) or min(a, b, …)',
+    params: [{ name: 'x' }],
+  },
+  {
+    ...reduction('max', 'largest element; with two or more arguments, the elementwise maximum', 'number', 'number', (v) => Math.max(...v)),
+    signature: 'max(x, over: firm|product) or max(a, b, …)',
+    params: [{ name: 'x' }],
+  },
+  elementwise('abs', 'absolute value', 1, Math.abs),
+  elementwise('exp', 'e to the power x', 1, Math.exp),
+  elementwise('log', 'natural logarithm', 1, Math.log),
+  elementwise('sqrt', 'square root', 1, Math.sqrt),
+  elementwise('clamp', 'x limited to [low, high]', 3, (x) => x),
+  {
+    name: 'excess',
+    signature: 'excess(x, benchmark)',
+    summary: 'relative excess (x − benchmark) / benchmark; 0 where the benchmark is 0 or |excess| < 1e-9',
+    kind: 'elementwise',
+    params: [{ name: 'x' }, { name: 'benchmark' }],
+    acceptsOver: false,
+    result: (args) =>
+      requireBase(args, 'number', 'excess') ?? { base: 'number', axes: canonicalAxes(args.flatMap((a) => a.axes)) },
+    evaluate: ([x, b], _over, info) => broadcast2(x as Tensor, b as Tensor, info.dims, excess),
+  },
+  {
+    name: 'hhi',
+    signature: 'hhi(q)',
+    summary: 'Herfindahl–Hirschman index per product (0–10,000) of a firm × product quantity',
+    kind: 'elementwise',
+    params: [{ name: 'q' }],
+    acceptsOver: false,
+    result: ([q]) =>
+      q && q.base === 'number' && q.axes.length === 2 && q.axes[0] === 'firm'
+        ? { base: 'number', axes: ['product'] }
+        : err(`hhi takes a firm × product number (such as quantity), not ${q ? describeType(q) : 'nothing'}`, 'E_SHAPE'),
+    evaluate: ([q], _over, info) => reduceOver(q as Tensor, ['firm'], info.dims, hhiOf),
+  },
+  windowFunction('mean_last', 'mean of x over the last k rounds (this one included; fewer at the start)', 'number', 'number'),
+  windowFunction('min_last', 'minimum of x over the last k rounds', 'number', 'number'),
+  windowFunction('max_last', 'maximum of x over the last k rounds', 'number', 'number'),
+  windowFunction('sum_last', 'sum of x over the last k rounds', 'number', 'number'),
+  windowFunction('count_last', 'in how many of the last k rounds x held', 'bool', 'number'),
+  {
+    name: 'lag',
+    signature: 'lag(x, rounds)',
+    summary: 'the value of x k rounds ago (NaN before the first round, so comparisons with it are false)',
+    kind: 'window',
+    params: [{ name: 'x' }, { name: 'rounds', optional: true }],
+    acceptsOver: false,
+    result: ([x, k]) => {
+      if (!x) return err('lag needs a value');
+      if (k && (k.base !== 'number' || k.axes.length > 0)) return err('the number of rounds of lag must be a single number');
+      return x;
+    },
+  },
+  {
+    name: 'moved_together',
+    signature: 'moved_together(threshold)',
+    summary:
+      'true when every firm changed its total output since last round by more than `threshold` (relative) and all in the same direction',
+    kind: 'evidence',
+    params: [{ name: 'threshold' }],
+    acceptsOver: false,
+    result: ([t]) =>
+      t && t.base === 'number' && t.axes.length === 0 ? bool : err('moved_together takes one number: the relative threshold'),
+    evaluate: ([threshold], _over, info) => {
+      const now = info.observableAt('quantity', 0);
+      const before = info.observableAt('quantity', 1);
+      if (!now || !before) return scalarTensor(0);
+      const t = threshold?.data[0] ?? 0;
+      const { firms, products } = info.dims;
+      let direction = 0;
+      for (let i = 0; i < firms; i++) {
+        const a = sum(before.data.subarray(i * products, (i + 1) * products));
+        const b = sum(now.data.subarray(i * products, (i + 1) * products));
+        const change = a === 0 ? (b === 0 ? 0 : Math.sign(b)) : (b - a) / Math.abs(a);
+        if (Math.abs(change) <= t) return scalarTensor(0);
+        const sign = Math.sign(change);
+        if (direction !== 0 && sign !== direction) return scalarTensor(0);
+        direction = sign;
+      }
+      return scalarTensor(firms > 1 ? 1 : 0);
+    },
+  },
+  {
+    name: 'visits',
+    signature: 'visits(state)',
+    summary: 'how many times this machine has entered `state` (offence history)',
+    kind: 'history',
+    params: [{ name: 'state' }],
+    acceptsOver: false,
+    result: ([s]) => (s?.base === 'state' ? number : err('visits takes a state name')),
+  },
+  {
+    name: 'rounds_since',
+    signature: 'rounds_since(state)',
+    summary: 'rounds since this machine last entered `state` (inf if never)',
+    kind: 'history',
+    params: [{ name: 'state' }],
+    acceptsOver: false,
+    result: ([s]) => (s?.base === 'state' ? number : err('rounds_since takes a state name')),
+  },
+];
+
+export const natives: ReadonlyMap<string, NativeFunction> = new Map(list.map((f) => [f.name, f]));
