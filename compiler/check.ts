@@ -12,10 +12,20 @@ import type {
   SourceFile,
   StateDecl,
 } from '../grammar/ast.js';
-import { type Diagnostic, type DiagnosticCode, diagnostic, type PhaseResult } from '../grammar/diagnostics.js';
+import {
+  type Diagnostic,
+  type DiagnosticCode,
+  diagnostic,
+  type PhaseResult,
+} from '../grammar/diagnostics.js';
 import { didYouMean } from '../grammar/suggest.js';
 import { constantValue } from './constant.js';
-import { type ExpressionChecker as Checker, ExpressionChecker, type ExpressionScope, expectType } from './expressions.js';
+import {
+  type ExpressionChecker as Checker,
+  ExpressionChecker,
+  type ExpressionScope,
+  expectType,
+} from './expressions.js';
 import type {
   IrExperiment,
   IrExpr,
@@ -53,7 +63,13 @@ export interface SymbolTable {
 
 class Reporter {
   readonly diagnostics: Diagnostic[] = [];
-  report(code: DiagnosticCode, path: string, range: Range, message: string, hint?: string): undefined {
+  report(
+    code: DiagnosticCode,
+    path: string,
+    range: Range,
+    message: string,
+    hint?: string,
+  ): undefined {
     this.diagnostics.push(diagnostic(code, path, range, message, hint));
     return undefined;
   }
@@ -64,16 +80,19 @@ class Reporter {
 
 // ---- symbol table -------------------------------------------------------------------------
 
-export function buildSymbols(files: readonly SourceFile[], library: readonly SourceFile[], reporter: Reporter): SymbolTable {
+export function buildSymbols(
+  files: readonly SourceFile[],
+  library: readonly SourceFile[],
+  reporter: Reporter,
+): SymbolTable {
   const markets = new Map<string, Declared<MarketDecl>>();
   const institutions = new Map<string, Declared<InstitutionDecl>>();
   const experiments = new Map<string, Declared<ExperimentDecl>>();
   const firstSeen = new Map<string, { path: string; range: Range }>();
   const add = (file: SourceFile, decl: Declaration, fromLibrary: boolean) => {
-    const table = (decl.kind === 'market' ? markets : decl.kind === 'institution' ? institutions : experiments) as Map<
-      string,
-      Declared<Declaration>
-    >;
+    const table = (
+      decl.kind === 'market' ? markets : decl.kind === 'institution' ? institutions : experiments
+    ) as Map<string, Declared<Declaration>>;
     const key = `${decl.kind}:${decl.name.name}`;
     const previous = firstSeen.get(key);
     if (previous) {
@@ -145,7 +164,8 @@ export function valueFits(type: ValueType, value: ParamValue): string | undefine
   }
   for (const leaf of leaves(value)) {
     const base = baseOfValue(leaf);
-    if (base !== type.base) return `expected ${type.base === 'bool' ? 'true/false' : `${type.base}s`}, found ${JSON.stringify(leaf)}`;
+    if (base !== type.base)
+      return `expected ${type.base === 'bool' ? 'true/false' : `${type.base}s`}, found ${JSON.stringify(leaf)}`;
   }
   return undefined;
 }
@@ -156,7 +176,12 @@ function checkParams(items: readonly ParamDecl[], path: string, reporter: Report
   for (const p of items) {
     const previous = seen.get(p.name.name);
     if (previous) {
-      reporter.report('E_DUPLICATE', path, p.name.range, `parameter \`${p.name.name}\` is declared twice (first at line ${previous.start.line})`);
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        p.name.range,
+        `parameter \`${p.name.name}\` is declared twice (first at line ${previous.start.line})`,
+      );
       continue;
     }
     seen.set(p.name.name, p.name.range);
@@ -174,7 +199,9 @@ function checkParams(items: readonly ParamDecl[], path: string, reporter: Report
     }
     const axes = canonicalAxes(p.type?.axes ?? []);
     const inferredBase = baseOfValue(leaves(value)[0] ?? 0);
-    const base = p.type?.base ?? (inferredBase === 'list' || inferredBase === 'mixed' ? 'number' : inferredBase);
+    const base =
+      p.type?.base ??
+      (inferredBase === 'list' || inferredBase === 'mixed' ? 'number' : inferredBase);
     const type: ValueType = { base, axes };
     if (Array.isArray(value) && axes.length === 0) {
       reporter.report(
@@ -188,7 +215,12 @@ function checkParams(items: readonly ParamDecl[], path: string, reporter: Report
     }
     const problem = valueFits(type, value);
     if (problem) {
-      reporter.report('E_PARAM_TYPE', path, p.value.range, `the default of \`${p.name.name}\`: ${problem}`);
+      reporter.report(
+        'E_PARAM_TYPE',
+        path,
+        p.value.range,
+        `the default of \`${p.name.name}\`: ${problem}`,
+      );
       continue;
     }
     out.push({ name: p.name.name, type, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
@@ -215,7 +247,12 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   const single = <K extends string>(kind: K) => {
     const found = decl.items.filter((i) => i.kind === kind);
     for (const extra of found.slice(1)) {
-      reporter.report('E_DUPLICATE', path, extra.range, `a market has one \`${kind}\` item; this is the second`);
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        extra.range,
+        `a market has one \`${kind}\` item; this is the second`,
+      );
     }
     return found[0] as Extract<MarketDecl['items'][number], { kind: K }> | undefined;
   };
@@ -229,7 +266,13 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   const observeItem = single('observe');
 
   const missing = (what: string, example: string) =>
-    reporter.report('E_MISSING', path, decl.name.range, `market \`${decl.name.name}\` has no \`${what}\` item`, `add e.g. \`${example}\``);
+    reporter.report(
+      'E_MISSING',
+      path,
+      decl.name.range,
+      `market \`${decl.name.name}\` has no \`${what}\` item`,
+      `add e.g. \`${example}\``,
+    );
 
   if (!firmsItem) missing('firms', 'firms f1, f2');
   if (!costItem) missing('cost', 'cost = costs');
@@ -259,7 +302,10 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   };
   const products = productsItem ? uniqueNames(productsItem.names, 'product') : [DEFAULT_PRODUCT];
   const firmNames = firmsItem?.names ? uniqueNames(firmsItem.names, 'firm') : undefined;
-  const names = { ...(firmNames ? { firmNames: new Set(firmNames) } : {}), productNames: new Set(products) };
+  const names = {
+    ...(firmNames ? { firmNames: new Set(firmNames) } : {}),
+    productNames: new Set(products),
+  };
 
   const check = (expr: Expr, describe: string, extra: Partial<ExpressionScope> = {}) => {
     const checker = new ExpressionChecker({ ...baseScope, ...names, describe, ...extra });
@@ -270,7 +316,15 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   let firms: IrMarket['firms'] | undefined;
   if (firmsItem?.count) {
     const { checker, result } = check(firmsItem.count, 'the number of firms');
-    if (expectType(checker, result, firmsItem.count.range, { base: 'number', axes: [SCALAR] }, 'the number of firms')) {
+    if (
+      expectType(
+        checker,
+        result,
+        firmsItem.count.range,
+        { base: 'number', axes: [SCALAR] },
+        'the number of firms',
+      )
+    ) {
       firms = { count: result };
     }
     reporter.absorb(checker);
@@ -295,11 +349,24 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
       const lowCheck = check(actionItem.low, 'the lower action bound');
       const highCheck = check(actionItem.high, 'the upper action bound');
       const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-      const lowOk = expectType(lowCheck.checker, lowCheck.result, actionItem.low.range, { base: 'number', axes: anyShape }, 'an action bound');
-      const highOk = expectType(highCheck.checker, highCheck.result, actionItem.high.range, { base: 'number', axes: anyShape }, 'an action bound');
+      const lowOk = expectType(
+        lowCheck.checker,
+        lowCheck.result,
+        actionItem.low.range,
+        { base: 'number', axes: anyShape },
+        'an action bound',
+      );
+      const highOk = expectType(
+        highCheck.checker,
+        highCheck.result,
+        actionItem.high.range,
+        { base: 'number', axes: anyShape },
+        'an action bound',
+      );
       reporter.absorb(lowCheck.checker);
       reporter.absorb(highCheck.checker);
-      if (lowOk && highOk) actionIr = { variable, low: lowCheck.result as IrExpr, high: highCheck.result as IrExpr };
+      if (lowOk && highOk)
+        actionIr = { variable, low: lowCheck.result as IrExpr, high: highCheck.result as IrExpr };
     }
   }
 
@@ -307,7 +374,16 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   if (costItem) {
     const { checker, result } = check(costItem.value, 'the cost');
     const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-    if (expectType(checker, result, costItem.value.range, { base: 'number', axes: anyShape }, 'the unit cost')) cost = result;
+    if (
+      expectType(
+        checker,
+        result,
+        costItem.value.range,
+        { base: 'number', axes: anyShape },
+        'the unit cost',
+      )
+    )
+      cost = result;
     reporter.absorb(checker);
   }
 
@@ -315,7 +391,16 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   if (capacityItem) {
     const { checker, result } = check(capacityItem.value, 'the capacity');
     const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-    if (expectType(checker, result, capacityItem.value.range, { base: 'number', axes: anyShape }, 'the capacity')) capacity = result;
+    if (
+      expectType(
+        checker,
+        result,
+        capacityItem.value.range,
+        { base: 'number', axes: anyShape },
+        'the capacity',
+      )
+    )
+      capacity = result;
     reporter.absorb(checker);
   }
 
@@ -324,13 +409,28 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   let demand: IrExpr | undefined;
   if (competition === 'quantity') {
     if (demandItem) {
-      reporter.report('E_MISSING', path, demandItem.range, 'a market where firms choose quantities is cleared by `price = …`, not `demand`');
+      reporter.report(
+        'E_MISSING',
+        path,
+        demandItem.range,
+        'a market where firms choose quantities is cleared by `price = …`, not `demand`',
+      );
     }
-    if (!priceItem && actionItem) missing('price', 'price = max(0, 100 - sum(quantity, over: firm))');
+    if (!priceItem && actionItem)
+      missing('price', 'price = max(0, 100 - sum(quantity, over: firm))');
     if (priceItem) {
-      const { checker, result } = check(priceItem.value, 'the price function', { action: { name: 'quantity', type: actionType } });
+      const { checker, result } = check(priceItem.value, 'the price function', {
+        action: { name: 'quantity', type: actionType },
+      });
       if (
-        expectType(checker, result, priceItem.value.range, { base: 'number', axes: [SCALAR, ['product']] }, 'the price', 'reduce quantities over firms, e.g. `sum(quantity, over: firm)`')
+        expectType(
+          checker,
+          result,
+          priceItem.value.range,
+          { base: 'number', axes: [SCALAR, ['product']] },
+          'the price',
+          'reduce quantities over firms, e.g. `sum(quantity, over: firm)`',
+        )
       ) {
         price = result;
       }
@@ -338,13 +438,29 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
     }
   } else {
     if (priceItem) {
-      reporter.report('E_MISSING', path, priceItem.range, 'a market where firms set prices is cleared by `demand = …`, not `price = …`');
+      reporter.report(
+        'E_MISSING',
+        path,
+        priceItem.range,
+        'a market where firms set prices is cleared by `demand = …`, not `price = …`',
+      );
     }
     if (!demandItem) missing('demand', 'demand = 100 - price');
     if (demandItem) {
-      const { checker, result } = check(demandItem.value, 'the demand function', { action: { name: 'price', type: actionType } });
+      const { checker, result } = check(demandItem.value, 'the demand function', {
+        action: { name: 'price', type: actionType },
+      });
       const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-      if (expectType(checker, result, demandItem.value.range, { base: 'number', axes: anyShape }, 'the demand')) demand = result;
+      if (
+        expectType(
+          checker,
+          result,
+          demandItem.value.range,
+          { base: 'number', axes: anyShape },
+          'the demand',
+        )
+      )
+        demand = result;
       reporter.absorb(checker);
     }
   }
@@ -359,12 +475,18 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
         path,
         item.name.range,
         `the market provides no observable \`${item.name.name}\``,
-        didYouMean(item.name.name, observables.keys()) ?? `observables: ${[...observables.keys()].join(', ')}`,
+        didYouMean(item.name.name, observables.keys()) ??
+          `observables: ${[...observables.keys()].join(', ')}`,
       );
       continue;
     }
     if (item.own && !type.axes.includes('firm')) {
-      reporter.report('E_SHAPE', path, item.range, `\`own\` selects a firm's share of a per-firm value; \`${item.name.name}\` is the same for every firm`);
+      reporter.report(
+        'E_SHAPE',
+        path,
+        item.range,
+        `\`own\` selects a firm's share of a per-firm value; \`${item.name.name}\` is the same for every firm`,
+      );
       continue;
     }
     observe.push({ name: item.name.name, own: item.own });
@@ -372,12 +494,21 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
 
   for (const p of params) {
     if (!usedParams.has(p.name)) {
-      const declared = decl.items.find((i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name);
-      if (declared) reporter.report('W_UNUSED', path, declared.name.range, `parameter \`${p.name}\` is never used`);
+      const declared = decl.items.find(
+        (i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name,
+      );
+      if (declared)
+        reporter.report(
+          'W_UNUSED',
+          path,
+          declared.name.range,
+          `parameter \`${p.name}\` is never used`,
+        );
     }
   }
 
-  if (!firms || !cost || !actionIr || (competition === 'quantity' ? !price : !demand)) return undefined;
+  if (!firms || !cost || !actionIr || (competition === 'quantity' ? !price : !demand))
+    return undefined;
   return {
     kind: 'market',
     name: decl.name.name,
@@ -392,11 +523,13 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
     action: actionIr,
     ...(price ? { price } : {}),
     ...(demand ? { demand } : {}),
-    observe: observeItem ? observe : [
-      { name: 'price', own: false },
-      { name: 'quantity', own: true },
-      { name: 'profit', own: true },
-    ],
+    observe: observeItem
+      ? observe
+      : [
+          { name: 'price', own: false },
+          { name: 'quantity', own: true },
+          { name: 'profit', own: true },
+        ],
   };
 }
 
@@ -418,20 +551,38 @@ export function checkInstitution(
   );
   const values = new Map(params.map((p) => [p.name, paramValues?.get(p.name) ?? p.value]));
   const scopes = decl.items.filter((i) => i.kind === 'scope');
-  for (const extra of scopes.slice(1)) reporter.report('E_DUPLICATE', path, extra.range, 'an institution has one `scope`; this is the second');
+  for (const extra of scopes.slice(1))
+    reporter.report(
+      'E_DUPLICATE',
+      path,
+      extra.range,
+      'an institution has one `scope`; this is the second',
+    );
   const scope = scopes[0]?.kind === 'scope' ? scopes[0].scope : 'firm';
   const visibilities = decl.items.filter((i) => i.kind === 'visibility');
-  for (const extra of visibilities.slice(1)) reporter.report('E_DUPLICATE', path, extra.range, 'visibility is declared twice');
+  for (const extra of visibilities.slice(1))
+    reporter.report('E_DUPLICATE', path, extra.range, 'visibility is declared twice');
   const isPublic = visibilities[0]?.kind === 'visibility' ? visibilities[0].public : false;
   const directives = decl.items.filter((i) => i.kind === 'directive');
-  for (const extra of directives.slice(1)) reporter.report('E_DUPLICATE', path, extra.range, 'an institution has one `directive`; join the texts');
+  for (const extra of directives.slice(1))
+    reporter.report(
+      'E_DUPLICATE',
+      path,
+      extra.range,
+      'an institution has one `directive`; join the texts',
+    );
   const directive = directives[0]?.kind === 'directive' ? directives[0].text : undefined;
 
   const stateDecls = decl.items.filter((i): i is StateDecl => i.kind === 'state');
   const stateNames = new Set<string>();
   for (const s of stateDecls) {
     if (stateNames.has(s.name.name)) {
-      reporter.report('E_DUPLICATE', path, s.name.range, `state \`${s.name.name}\` is declared twice`);
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        s.name.range,
+        `state \`${s.name.name}\` is declared twice`,
+      );
     }
     stateNames.add(s.name.name);
   }
@@ -463,7 +614,11 @@ export function checkInstitution(
     temporal: false,
   };
 
-  const constantNumber = (e: Expr, what: string, check: (n: number) => string | undefined): IrExpr | undefined => {
+  const constantNumber = (
+    e: Expr,
+    what: string,
+    check: (n: number) => string | undefined,
+  ): IrExpr | undefined => {
     const checker = new ExpressionChecker({ ...constantScope, describe: what });
     const result = checker.check(e);
     const ok = expectType(checker, result, e.range, { base: 'number', axes: [SCALAR] }, what);
@@ -471,10 +626,16 @@ export function checkInstitution(
     if (!ok) return undefined;
     const value = constantValue(result, values);
     if (value === undefined) {
-      return reporter.report('E_TYPE', path, e.range, `${what} must be fixed before the run: only numbers and parameters`);
+      return reporter.report(
+        'E_TYPE',
+        path,
+        e.range,
+        `${what} must be fixed before the run: only numbers and parameters`,
+      );
     }
     const problem = check(value);
-    if (problem) return reporter.report('E_VALUE', path, e.range, `${what} ${problem} (it is ${value})`);
+    if (problem)
+      return reporter.report('E_VALUE', path, e.range, `${what} ${problem} (it is ${value})`);
     return result;
   };
 
@@ -484,7 +645,12 @@ export function checkInstitution(
     if (m.kind !== 'monitor') continue;
     remaining.delete(m.name.name);
     if (monitorTypes.has(m.name.name)) {
-      reporter.report('E_DUPLICATE', path, m.name.range, `monitor \`${m.name.name}\` is declared twice`);
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        m.name.range,
+        `monitor \`${m.name.name}\` is declared twice`,
+      );
       continue;
     }
     const clash = baseScope.observables?.has(m.name.name) || baseScope.params.has(m.name.name);
@@ -498,12 +664,20 @@ export function checkInstitution(
       );
       continue;
     }
-    const checker = new ExpressionChecker({ ...baseScope, laterMonitors: new Set(remaining), describe: 'a monitor' });
+    const checker = new ExpressionChecker({
+      ...baseScope,
+      laterMonitors: new Set(remaining),
+      describe: 'a monitor',
+    });
     const expr = checker.check(m.value);
     reporter.absorb(checker);
     if (!expr) continue;
     const probability = (e: Expr | undefined, what: string) =>
-      e ? constantNumber(e, what, (n) => (n < 0 || n > 1 ? 'must be a probability between 0 and 1' : undefined)) : undefined;
+      e
+        ? constantNumber(e, what, (n) =>
+            n < 0 || n > 1 ? 'must be a probability between 0 and 1' : undefined,
+          )
+        : undefined;
     const detection = probability(m.detection, 'the detection probability');
     const falsePositive = probability(m.falsePositive, 'the false-positive rate');
     if ((m.detection || m.falsePositive) && expr.type.base !== 'bool') {
@@ -567,8 +741,10 @@ export function checkInstitution(
   const initial = initials[0]?.name.name;
 
   const amountAxes: readonly (readonly Axis[])[] = scope === 'firm' ? [SCALAR] : [SCALAR, ['firm']];
-  const limitAxes: readonly (readonly Axis[])[] = scope === 'firm' ? [SCALAR, ['product']] : [SCALAR, ['firm'], ['product'], ['firm', 'product']];
-  const guardHint = scope === 'firm' ? undefined : 'a market-scoped institution has one guard for the whole market';
+  const limitAxes: readonly (readonly Axis[])[] =
+    scope === 'firm' ? [SCALAR, ['product']] : [SCALAR, ['firm'], ['product'], ['firm', 'product']];
+  const guardHint =
+    scope === 'firm' ? undefined : 'a market-scoped institution has one guard for the whole market';
 
   const states: IrState[] = [];
   const seenStates = new Set<string>();
@@ -590,23 +766,40 @@ export function checkInstitution(
         case 'sanction': {
           const checker = new ExpressionChecker({ ...baseScope, describe: `a ${item.sanction}` });
           const amount = checker.check(item.amount);
-          const ok = expectType(checker, amount, item.amount.range, { base: 'number', axes: amountAxes }, `the ${item.sanction} amount`);
+          const ok = expectType(
+            checker,
+            amount,
+            item.amount.range,
+            { base: 'number', axes: amountAxes },
+            `the ${item.sanction} amount`,
+          );
           reporter.absorb(checker);
           if (ok) sanctions.push({ sanction: item.sanction, timing: item.timing, amount });
           break;
         }
         case 'cap':
         case 'floor': {
-          const checker = new ExpressionChecker({ ...baseScope, describe: `a quantity ${item.kind}` });
+          const checker = new ExpressionChecker({
+            ...baseScope,
+            describe: `a quantity ${item.kind}`,
+          });
           const value = checker.check(item.value);
-          const ok = expectType(checker, value, item.value.range, { base: 'number', axes: limitAxes }, `the quantity ${item.kind}`);
+          const ok = expectType(
+            checker,
+            value,
+            item.value.range,
+            { base: 'number', axes: limitAxes },
+            `the quantity ${item.kind}`,
+          );
           reporter.absorb(checker);
           if (ok && item.kind === 'cap') {
-            if (cap) reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `cap`');
+            if (cap)
+              reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `cap`');
             cap = value;
           }
           if (ok && item.kind === 'floor') {
-            if (floor) reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `floor`');
+            if (floor)
+              reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `floor`');
             floor = value;
           }
           break;
@@ -636,13 +829,16 @@ export function checkInstitution(
                 path,
                 item.options.rule.range,
                 `no rule \`${item.options.rule.name}\` is declared`,
-                didYouMean(item.options.rule.name, ruleIds) ?? 'declare it: `rule ID "title": firm must not "…"`',
+                didYouMean(item.options.rule.name, ruleIds) ??
+                  'declare it: `rule ID "title": firm must not "…"`',
               );
             }
           }
           let priority = 0;
           if (item.options.priority) {
-            const p = constantNumber(item.options.priority, 'a priority', (n) => (Number.isInteger(n) ? undefined : 'must be a whole number'));
+            const p = constantNumber(item.options.priority, 'a priority', (n) =>
+              Number.isInteger(n) ? undefined : 'must be a whole number',
+            );
             priority = p ? (constantValue(p, values) ?? 0) : 0;
           }
           const conditionExpr = item.kind === 'when' ? item.guard : item.while;
@@ -663,7 +859,9 @@ export function checkInstitution(
           }
           const roundsExpr = item.kind === 'when' ? item.forRounds : item.rounds;
           const rounds = roundsExpr
-            ? constantNumber(roundsExpr, 'a number of rounds', (n) => (Number.isInteger(n) && n >= 1 ? undefined : 'must be a whole number of at least 1'))
+            ? constantNumber(roundsExpr, 'a number of rounds', (n) =>
+                Number.isInteger(n) && n >= 1 ? undefined : 'must be a whole number of at least 1',
+              )
             : ({ type: { base: 'number', axes: [] }, text: '1', op: 'const', value: 1 } as IrExpr);
           if (!targetOk || !conditionOk || !rounds) break;
           transitions.push({
@@ -687,8 +885,20 @@ export function checkInstitution(
       .map((t, i) => ({ t, i }))
       .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i)
       .map(({ t }) => t);
-    const punitive = notices.length > 0 || suspend || cap !== undefined || floor !== undefined || sanctions.some((x) => x.sanction === 'fine');
-    const kind = s.name.name === initial ? 'initial' : punitive ? 'sanction' : sanctions.length > 0 ? 'credit' : 'normal';
+    const punitive =
+      notices.length > 0 ||
+      suspend ||
+      cap !== undefined ||
+      floor !== undefined ||
+      sanctions.some((x) => x.sanction === 'fine');
+    const kind =
+      s.name.name === initial
+        ? 'initial'
+        : punitive
+          ? 'sanction'
+          : sanctions.length > 0
+            ? 'credit'
+            : 'normal';
     states.push({
       name: s.name.name,
       ...(s.title === undefined ? {} : { title: s.title }),
@@ -720,18 +930,32 @@ export function checkInstitution(
 
   for (const p of params) {
     if (!usedParams.has(p.name)) {
-      const d = decl.items.find((i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name);
-      if (d) reporter.report('W_UNUSED', path, d.name.range, `parameter \`${p.name}\` is never used`);
+      const d = decl.items.find(
+        (i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name,
+      );
+      if (d)
+        reporter.report('W_UNUSED', path, d.name.range, `parameter \`${p.name}\` is never used`);
     }
   }
   for (const m of monitorDecls) {
     if (m.kind === 'monitor' && monitorTypes.has(m.name.name) && !usedMonitors.has(m.name.name)) {
-      reporter.report('W_UNUSED', path, m.name.range, `monitor \`${m.name.name}\` is never used by a guard or sanction`);
+      reporter.report(
+        'W_UNUSED',
+        path,
+        m.name.range,
+        `monitor \`${m.name.name}\` is never used by a guard or sanction`,
+      );
     }
   }
   for (const r of decl.items) {
     if (r.kind === 'rule' && !citedRules.has(r.id.name)) {
-      reporter.report('W_UNUSED', path, r.id.range, `rule \`${r.id.name}\` is cited by no transition`, 'cite it: `when … -> state rule ID`');
+      reporter.report(
+        'W_UNUSED',
+        path,
+        r.id.range,
+        `rule \`${r.id.name}\` is cited by no transition`,
+        'cite it: `when … -> state rule ID`',
+      );
     }
   }
   reporter.diagnostics.push(...lintInstitution(institution, stateDecls, path));
@@ -790,7 +1014,12 @@ function checkOverrides(
   const overrides: Record<string, ParamValue> = Object.create(null);
   for (const arg of args) {
     if (!arg.name) {
-      reporter.report('E_ARITY', path, arg.range, `overrides of \`${owner}\` are named: \`(name: value)\``);
+      reporter.report(
+        'E_ARITY',
+        path,
+        arg.range,
+        `overrides of \`${owner}\` are named: \`(name: value)\``,
+      );
       continue;
     }
     const param = params.find((p) => p.name === arg.name?.name);
@@ -800,18 +1029,34 @@ function checkOverrides(
         path,
         arg.name.range,
         `\`${owner}\` has no parameter \`${arg.name.name}\``,
-        didYouMean(arg.name.name, params.map((p) => p.name)) ?? (params.length ? `parameters: ${params.map((p) => p.name).join(', ')}` : `\`${owner}\` has no parameters`),
+        didYouMean(
+          arg.name.name,
+          params.map((p) => p.name),
+        ) ??
+          (params.length
+            ? `parameters: ${params.map((p) => p.name).join(', ')}`
+            : `\`${owner}\` has no parameters`),
       );
       continue;
     }
     const value = literalValue(arg.value);
     if (value === undefined) {
-      reporter.report('E_PARAM_TYPE', path, arg.value.range, `the override of \`${param.name}\` must be a literal value`);
+      reporter.report(
+        'E_PARAM_TYPE',
+        path,
+        arg.value.range,
+        `the override of \`${param.name}\` must be a literal value`,
+      );
       continue;
     }
     const problem = valueFits(param.type, value);
     if (problem) {
-      reporter.report('E_PARAM_TYPE', path, arg.value.range, `\`${param.name}\` is ${describeType(param.type)}: ${problem}`);
+      reporter.report(
+        'E_PARAM_TYPE',
+        path,
+        arg.value.range,
+        `\`${param.name}\` is ${describeType(param.type)}: ${problem}`,
+      );
       continue;
     }
     overrides[param.name] = value;
@@ -819,7 +1064,11 @@ function checkOverrides(
   return overrides;
 }
 
-function checkPolicy(policy: { name: Name; args: readonly Argument[] }, path: string, reporter: Reporter): IrPolicy {
+function checkPolicy(
+  policy: { name: Name; args: readonly Argument[] },
+  path: string,
+  reporter: Reporter,
+): IrPolicy {
   const args: { name?: string; value: ParamValue }[] = [];
   for (const arg of policy.args) {
     const value = literalValue(arg.value);
@@ -832,12 +1081,19 @@ function checkPolicy(policy: { name: Name; args: readonly Argument[] }, path: st
   return { name: policy.name.name, args };
 }
 
-function integerLiteral(e: Expr, what: string, path: string, reporter: Reporter, minimum: number): number | undefined {
+function integerLiteral(
+  e: Expr,
+  what: string,
+  path: string,
+  reporter: Reporter,
+  minimum: number,
+): number | undefined {
   const v = literalValue(e);
   if (typeof v !== 'number' || !Number.isInteger(v)) {
     return reporter.report('E_TYPE', path, e.range, `${what} must be a whole number`);
   }
-  if (v < minimum) return reporter.report('E_VALUE', path, e.range, `${what} must be at least ${minimum}`);
+  if (v < minimum)
+    return reporter.report('E_VALUE', path, e.range, `${what} must be at least ${minimum}`);
   return v;
 }
 
@@ -848,15 +1104,27 @@ function checkExperiment(
   markets: ReadonlyMap<string, IrMarket>,
   reporter: Reporter,
 ): IrExperiment | undefined {
-  const uses = (role: 'market' | 'institution') => decl.items.filter((i) => i.kind === 'use' && i.role === role);
+  const uses = (role: 'market' | 'institution') =>
+    decl.items.filter((i) => i.kind === 'use' && i.role === role);
   const marketUses = uses('market');
   const institutionUses = uses('institution');
   for (const extra of [...marketUses.slice(1), ...institutionUses.slice(1)]) {
-    reporter.report('E_DUPLICATE', path, extra.range, 'an experiment names one market and one institution');
+    reporter.report(
+      'E_DUPLICATE',
+      path,
+      extra.range,
+      'an experiment names one market and one institution',
+    );
   }
   const marketUse = marketUses[0];
-  if (!marketUse || marketUse.kind !== 'use') {
-    return reporter.report('E_MISSING', path, decl.name.range, `experiment \`${decl.name.name}\` names no market`, 'add e.g. `market cournot_2x2`');
+  if (marketUse?.kind !== 'use') {
+    return reporter.report(
+      'E_MISSING',
+      path,
+      decl.name.range,
+      `experiment \`${decl.name.name}\` names no market`,
+      'add e.g. `market cournot_2x2`',
+    );
   }
   const market = symbols.markets.get(marketUse.target.name);
   if (!market) {
@@ -865,11 +1133,14 @@ function checkExperiment(
       path,
       marketUse.target.range,
       `no market \`${marketUse.target.name}\``,
-      didYouMean(marketUse.target.name, symbols.markets.keys()) ?? `markets: ${[...symbols.markets.keys()].join(', ')}`,
+      didYouMean(marketUse.target.name, symbols.markets.keys()) ??
+        `markets: ${[...symbols.markets.keys()].join(', ')}`,
     );
   }
   const irMarket = markets.get(market.decl.name.name);
-  const marketOverrides = irMarket ? checkOverrides(marketUse.args, irMarket.params, market.decl.name.name, path, reporter) : {};
+  const marketOverrides = irMarket
+    ? checkOverrides(marketUse.args, irMarket.params, market.decl.name.name, path, reporter)
+    : {};
 
   const institutionUse = institutionUses[0];
   const institutionName = institutionUse?.kind === 'use' ? institutionUse.target.name : 'none';
@@ -881,7 +1152,8 @@ function checkExperiment(
       path,
       institutionUse?.kind === 'use' ? institutionUse.target.range : decl.name.range,
       `no institution \`${institutionName}\``,
-      didYouMean(institutionName, symbols.institutions.keys()) ?? `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
+      didYouMean(institutionName, symbols.institutions.keys()) ??
+        `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
     );
   } else if (irMarket) {
     // Re-check the institution against this market: its price shape and its names.
@@ -895,7 +1167,13 @@ function checkExperiment(
     const irInstitution = checkInstitution(institution.decl, institution.path, context, sub);
     reporter.diagnostics.push(...sub.diagnostics.filter((d) => d.severity === 'error'));
     if (irInstitution && institutionUse?.kind === 'use') {
-      institutionOverrides = checkOverrides(institutionUse.args, irInstitution.params, institutionName, path, reporter);
+      institutionOverrides = checkOverrides(
+        institutionUse.args,
+        irInstitution.params,
+        institutionName,
+        path,
+        reporter,
+      );
     }
   }
 
@@ -917,7 +1195,12 @@ function checkExperiment(
         continue;
       }
       if (perFirm[firm.name]) {
-        reporter.report('E_DUPLICATE', path, firm.range, `firm \`${firm.name}\` is given two policies`);
+        reporter.report(
+          'E_DUPLICATE',
+          path,
+          firm.range,
+          `firm \`${firm.name}\` is given two policies`,
+        );
         continue;
       }
       perFirm[firm.name] = checkPolicy(policy, path, reporter);
@@ -927,13 +1210,16 @@ function checkExperiment(
   let rounds: number | undefined;
   const seeds: number[] = [];
   for (const item of decl.items) {
-    if (item.kind === 'rounds') rounds = integerLiteral(item.value, 'the number of rounds', path, reporter, 1);
+    if (item.kind === 'rounds')
+      rounds = integerLiteral(item.value, 'the number of rounds', path, reporter, 1);
     if (item.kind === 'seeds') {
       const from = integerLiteral(item.from, 'a seed', path, reporter, 0);
       const to = item.to ? integerLiteral(item.to, 'a seed', path, reporter, 0) : from;
       if (from !== undefined && to !== undefined) {
-        if (to < from) reporter.report('E_VALUE', path, item.range, `the seed range ${from}..${to} is empty`);
-        else if (to - from >= 100_000) reporter.report('E_VALUE', path, item.range, 'a seed range holds at most 100,000 seeds');
+        if (to < from)
+          reporter.report('E_VALUE', path, item.range, `the seed range ${from}..${to} is empty`);
+        else if (to - from >= 100_000)
+          reporter.report('E_VALUE', path, item.range, 'a seed range holds at most 100,000 seeds');
         else for (let s = from; s <= to; s++) seeds.push(s);
       }
     }
@@ -958,7 +1244,10 @@ function checkExperiment(
  * Phase 2: resolve and check every declaration of the user's files (the library's
  * declarations are in scope and checked only as far as the user's files use them).
  */
-export function checkProgram(files: readonly SourceFile[], library: readonly SourceFile[] = []): PhaseResult<IrProgram> {
+export function checkProgram(
+  files: readonly SourceFile[],
+  library: readonly SourceFile[] = [],
+): PhaseResult<IrProgram> {
   const reporter = new Reporter();
   const symbols = buildSymbols(files, library, reporter);
   const userPaths = new Set(files.map((f) => f.path));

@@ -4,7 +4,10 @@ import type { IrExpr, ParamValue } from './ir.js';
  * Folds an expression that depends only on parameters (and literals) to a number.
  * Returns undefined when it reads anything that varies with the run.
  */
-export function constantValue(e: IrExpr, params: ReadonlyMap<string, ParamValue>): number | undefined {
+export function constantValue(
+  e: IrExpr,
+  params: ReadonlyMap<string, ParamValue>,
+): number | undefined {
   switch (e.op) {
     case 'const':
       return e.value;
@@ -30,7 +33,8 @@ export function constantValue(e: IrExpr, params: ReadonlyMap<string, ParamValue>
     }
     case 'call': {
       const args = e.args.map((a) => constantValue(a, params));
-      if (args.some((a) => a === undefined) || e.args.some((a) => a.type.axes.length > 0)) return undefined;
+      if (args.some((a) => a === undefined) || e.args.some((a) => a.type.axes.length > 0))
+        return undefined;
       const xs = args as number[];
       switch (e.fn) {
         case 'min':
@@ -89,6 +93,8 @@ export function applyBinary(op: string, a: number, b: number): number {
   }
 }
 
-export function paramMap(params: readonly { name: string; value: ParamValue }[]): Map<string, ParamValue> {
+export function paramMap(
+  params: readonly { name: string; value: ParamValue }[],
+): Map<string, ParamValue> {
   return new Map(params.map((p) => [p.name, p.value]));
 }

@@ -4,7 +4,15 @@ import { printExpr } from '../grammar/print.js';
 import { didYouMean } from '../grammar/suggest.js';
 import { natives } from '../stdlib/natives.js';
 import { BENCHMARKS, type Benchmark, type IrExpr, type IrSelection } from './ir.js';
-import { bool, canonicalAxes, describeAxes, describeType, number, sameAxes, type ValueType } from './types.js';
+import {
+  bool,
+  canonicalAxes,
+  describeAxes,
+  describeType,
+  number,
+  sameAxes,
+  type ValueType,
+} from './types.js';
 
 /** What names mean where an expression is checked. */
 export interface ExpressionScope {
@@ -102,7 +110,11 @@ export class ExpressionChecker {
         const otherwise = this.check(e.otherwise);
         if (!condition || !then || !otherwise) return undefined;
         if (condition.type.base !== 'bool') {
-          return this.report('E_TYPE', e.condition.range, `the condition of \`if\` must be true/false, not ${describeType(condition.type)}`);
+          return this.report(
+            'E_TYPE',
+            e.condition.range,
+            `the condition of \`if\` must be true/false, not ${describeType(condition.type)}`,
+          );
         }
         if (then.type.base !== otherwise.type.base) {
           return this.report(
@@ -111,7 +123,11 @@ export class ExpressionChecker {
             `both branches of \`if\` must have the same kind: ${describeType(then.type)} vs ${describeType(otherwise.type)}`,
           );
         }
-        const axes = canonicalAxes([...condition.type.axes, ...then.type.axes, ...otherwise.type.axes]);
+        const axes = canonicalAxes([
+          ...condition.type.axes,
+          ...then.type.axes,
+          ...otherwise.type.axes,
+        ]);
         return make({ base: then.type.base, axes }, { op: 'if', condition, then, otherwise });
       }
       case 'index':
@@ -121,15 +137,23 @@ export class ExpressionChecker {
     }
   }
 
-  private name(name: string, range: Range, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+  private name(
+    name: string,
+    range: Range,
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
     const s = this.scope;
     if (name === 'self') {
       if (s.self === 'allowed') return make({ base: 'number', axes: [] }, { op: 'self' });
       return this.report(
         'E_SCOPE',
         range,
-        s.self === 'market-scope' ? '`self` has no meaning in a market-scoped institution' : '`self` can only be used in institutions',
-        s.self === 'market-scope' ? 'write `scope per firm` to run one machine per firm, or reduce over firms' : undefined,
+        s.self === 'market-scope'
+          ? '`self` has no meaning in a market-scoped institution'
+          : '`self` can only be used in institutions',
+        s.self === 'market-scope'
+          ? 'write `scope per firm` to run one machine per firm, or reduce over firms'
+          : undefined,
       );
     }
     const param = s.params.get(name);
@@ -157,32 +181,63 @@ export class ExpressionChecker {
       );
     }
     if ((BENCHMARKS as readonly string[]).includes(name)) {
-      return this.report('E_TYPE', range, `\`${name}\` is a benchmark, not a value`, `use one of its values, e.g. \`${name}.profit\``);
+      return this.report(
+        'E_TYPE',
+        range,
+        `\`${name}\` is a benchmark, not a value`,
+        `use one of its values, e.g. \`${name}.profit\``,
+      );
     }
     if (s.firmNames?.has(name) || s.productNames?.has(name)) {
-      return this.report('E_TYPE', range, `\`${name}\` names a ${s.firmNames?.has(name) ? 'firm' : 'product'}; use it inside [ ] to select one`);
+      return this.report(
+        'E_TYPE',
+        range,
+        `\`${name}\` names a ${s.firmNames?.has(name) ? 'firm' : 'product'}; use it inside [ ] to select one`,
+      );
     }
     if (s.states?.has(name)) {
-      return this.report('E_TYPE', range, `\`${name}\` is a state; states can only be passed to visits() and rounds_since()`);
+      return this.report(
+        'E_TYPE',
+        range,
+        `\`${name}\` is a state; states can only be passed to visits() and rounds_since()`,
+      );
     }
-    const observablesKnownElsewhere = ['quantity', 'price', 'profit', 'revenue', 'hhi', 'share', 'total', 'unit_cost', 'round'];
+    const observablesKnownElsewhere = [
+      'quantity',
+      'price',
+      'profit',
+      'revenue',
+      'hhi',
+      'share',
+      'total',
+      'unit_cost',
+      'round',
+    ];
     if (!s.observables && observablesKnownElsewhere.includes(name)) {
       return this.report(
         'E_UNKNOWN_OBSERVABLE',
         range,
         `\`${name}\` is a market outcome and cannot be used in ${s.describe ?? 'this expression'}`,
-        s.action ? `market functions see parameters and \`${s.action.name}\`` : 'only institutions observe outcomes',
+        s.action
+          ? `market functions see parameters and \`${s.action.name}\``
+          : 'only institutions observe outcomes',
       );
     }
     return this.report(
-      s.observables && /^[a-z_]+$/.test(name) && didYouMean(name, s.observables.keys()) ? 'E_UNKNOWN_OBSERVABLE' : 'E_UNKNOWN_NAME',
+      s.observables && /^[a-z_]+$/.test(name) && didYouMean(name, s.observables.keys())
+        ? 'E_UNKNOWN_OBSERVABLE'
+        : 'E_UNKNOWN_NAME',
       range,
       `unknown name \`${name}\``,
-      didYouMean(name, this.knownNames()) ?? (name === 'NaN' ? 'MASE has no NaN literal; write a number or `inf`' : undefined),
+      didYouMean(name, this.knownNames()) ??
+        (name === 'NaN' ? 'MASE has no NaN literal; write a number or `inf`' : undefined),
     );
   }
 
-  private member(e: Extract<Expr, { kind: 'member' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+  private member(
+    e: Extract<Expr, { kind: 'member' }>,
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
     const s = this.scope;
     if (e.object.kind !== 'name' || !(BENCHMARKS as readonly string[]).includes(e.object.name)) {
       return this.report(
@@ -194,7 +249,11 @@ export class ExpressionChecker {
     }
     const benchmark = e.object.name as Benchmark;
     if (!s.benchmarks) {
-      return this.report('E_UNKNOWN_OBSERVABLE', e.range, `benchmarks such as \`${benchmark}\` are only available to institutions`);
+      return this.report(
+        'E_UNKNOWN_OBSERVABLE',
+        e.range,
+        `benchmarks such as \`${benchmark}\` are only available to institutions`,
+      );
     }
     const type = s.benchmarks.get(e.property.name);
     if (!type) {
@@ -202,13 +261,17 @@ export class ExpressionChecker {
         'E_UNKNOWN_OBSERVABLE',
         e.property.range,
         `the market provides no benchmark value \`${benchmark}.${e.property.name}\``,
-        didYouMean(e.property.name, s.benchmarks.keys()) ?? `available: ${[...s.benchmarks.keys()].join(', ')}`,
+        didYouMean(e.property.name, s.benchmarks.keys()) ??
+          `available: ${[...s.benchmarks.keys()].join(', ')}`,
       );
     }
     return make(type, { op: 'benchmark', benchmark, name: e.property.name });
   }
 
-  private binary(e: Extract<Expr, { kind: 'binary' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+  private binary(
+    e: Extract<Expr, { kind: 'binary' }>,
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
     const left = this.check(e.left);
     const right = this.check(e.right);
     if (!left || !right) return undefined;
@@ -221,32 +284,44 @@ export class ExpressionChecker {
             'E_TYPE',
             range,
             `\`${e.op}\` needs ${base === 'bool' ? 'true/false values' : 'numbers'}, but this is ${describeType(operand.type)}`,
-            base === 'bool' && operand.type.base === 'number' ? 'compare it, e.g. `x > 0`' : undefined,
+            base === 'bool' && operand.type.base === 'number'
+              ? 'compare it, e.g. `x > 0`'
+              : undefined,
           );
     switch (e.op) {
       case 'and':
       case 'or':
-        if (!needs('bool', left, e.left.range) || !needs('bool', right, e.right.range)) return undefined;
+        if (!needs('bool', left, e.left.range) || !needs('bool', right, e.right.range))
+          return undefined;
         return make({ base: 'bool', axes }, node);
       case '==':
       case '!=':
         if (left.type.base !== right.type.base) {
-          return this.report('E_TYPE', e.range, `cannot compare ${describeType(left.type)} with ${describeType(right.type)}`);
+          return this.report(
+            'E_TYPE',
+            e.range,
+            `cannot compare ${describeType(left.type)} with ${describeType(right.type)}`,
+          );
         }
         return make({ base: 'bool', axes }, node);
       case '<':
       case '<=':
       case '>':
       case '>=':
-        if (!needs('number', left, e.left.range) || !needs('number', right, e.right.range)) return undefined;
+        if (!needs('number', left, e.left.range) || !needs('number', right, e.right.range))
+          return undefined;
         return make({ base: 'bool', axes }, node);
       default:
-        if (!needs('number', left, e.left.range) || !needs('number', right, e.right.range)) return undefined;
+        if (!needs('number', left, e.left.range) || !needs('number', right, e.right.range))
+          return undefined;
         return make({ base: 'number', axes }, node);
     }
   }
 
-  private index(e: Extract<Expr, { kind: 'index' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+  private index(
+    e: Extract<Expr, { kind: 'index' }>,
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
     const target = this.check(e.target);
     if (!target) return undefined;
     const s = this.scope;
@@ -262,14 +337,21 @@ export class ExpressionChecker {
       } else if (index.kind === 'name' && s.productNames?.has(index.name)) {
         selection = { axis: 'product', name: index.name };
       } else {
-        const known = [...(s.self === 'allowed' ? ['self'] : []), ...(s.firmNames ?? []), ...(s.productNames ?? [])];
+        const known = [
+          ...(s.self === 'allowed' ? ['self'] : []),
+          ...(s.firmNames ?? []),
+          ...(s.productNames ?? []),
+        ];
         return this.report(
           index.kind === 'name' ? 'E_UNKNOWN_NAME' : 'E_TYPE',
           index.range,
           index.kind === 'name'
             ? `\`${index.name}\` is not a firm or product here`
             : 'an index must be `self`, a firm name or a product name',
-          index.kind === 'name' ? (didYouMean(index.name, known) ?? (known.length ? `known: ${known.join(', ')}` : undefined)) : undefined,
+          index.kind === 'name'
+            ? (didYouMean(index.name, known) ??
+                (known.length ? `known: ${known.join(', ')}` : undefined))
+            : undefined,
         );
       }
       if (!axes.includes(selection.axis)) {
@@ -285,7 +367,10 @@ export class ExpressionChecker {
     return make({ base: target.type.base, axes }, { op: 'index', target, selections });
   }
 
-  private call(e: Extract<Expr, { kind: 'call' }>, make: (t: ValueType, n: object) => IrExpr): IrExpr | undefined {
+  private call(
+    e: Extract<Expr, { kind: 'call' }>,
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
     const s = this.scope;
     const fn = natives.get(e.callee.name);
     if (!fn) {
@@ -304,10 +389,18 @@ export class ExpressionChecker {
       );
     }
     if (fn.kind === 'history' && !s.states) {
-      return this.report('E_SCOPE', e.callee.range, `\`${fn.name}\` needs an institution with states`);
+      return this.report(
+        'E_SCOPE',
+        e.callee.range,
+        `\`${fn.name}\` needs an institution with states`,
+      );
     }
     if (fn.kind === 'evidence' && !s.observables) {
-      return this.report('E_SCOPE', e.callee.range, `\`${fn.name}\` reads market outcomes and can only be used in institutions`);
+      return this.report(
+        'E_SCOPE',
+        e.callee.range,
+        `\`${fn.name}\` reads market outcomes and can only be used in institutions`,
+      );
     }
 
     // Bind arguments to parameters: positional first, then by name.
@@ -335,13 +428,22 @@ export class ExpressionChecker {
       bound[position] = arg.value;
     }
     if (variadic) {
-      if (over) return this.report('E_ARITY', e.range, `${fn.name} with several arguments compares them elementwise and takes no \`over\``);
+      if (over)
+        return this.report(
+          'E_ARITY',
+          e.range,
+          `${fn.name} with several arguments compares them elementwise and takes no \`over\``,
+        );
       const args = positional.map((a) => this.check(a.value));
       if (args.some((a) => !a)) return undefined;
       const checked = args as IrExpr[];
       for (const [i, a] of checked.entries()) {
         if (a.type.base !== 'number') {
-          return this.report('E_TYPE', positional[i]?.range ?? e.range, `${fn.name} compares numbers, not ${describeType(a.type)}`);
+          return this.report(
+            'E_TYPE',
+            positional[i]?.range ?? e.range,
+            `${fn.name} compares numbers, not ${describeType(a.type)}`,
+          );
         }
       }
       const axes = canonicalAxes(checked.flatMap((a) => a.type.axes));
@@ -360,7 +462,12 @@ export class ExpressionChecker {
     }
     for (const [i, p] of fn.params.entries()) {
       if (bound[i] === undefined && !p.optional) {
-        return this.report('E_ARITY', e.range, `${fn.name} is missing its argument \`${p.name}\``, `signature: ${fn.signature}`);
+        return this.report(
+          'E_ARITY',
+          e.range,
+          `${fn.name} is missing its argument \`${p.name}\``,
+          `signature: ${fn.signature}`,
+        );
       }
     }
 
@@ -388,18 +495,25 @@ export class ExpressionChecker {
       args.map((a) => a.type),
       over,
     );
-    if ('error' in result) return this.report(result.code, e.range, result.error, `signature: ${fn.signature}`);
+    if ('error' in result)
+      return this.report(result.code, e.range, result.error, `signature: ${fn.signature}`);
     if (fn.kind === 'window') {
       const [value, rounds] = args;
       if (!value) return undefined;
       const k = rounds ?? make(number, { op: 'const', value: 1 });
-      return make(result, { op: 'window', fn: fn.name, value, rounds: { ...k, text: k.text || '1' } });
+      return make(result, {
+        op: 'window',
+        fn: fn.name,
+        value,
+        rounds: { ...k, text: k.text || '1' },
+      });
     }
     return make(result, { op: 'call', fn: fn.name, args, ...(over ? { over } : {}) });
   }
 
   private axisArgument(value: Expr): Axis | undefined {
-    if (value.kind === 'name' && (value.name === 'firm' || value.name === 'product')) return value.name;
+    if (value.kind === 'name' && (value.name === 'firm' || value.name === 'product'))
+      return value.name;
     return this.report(
       'E_TYPE',
       value.range,

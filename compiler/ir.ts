@@ -7,7 +7,13 @@ import type { ValueType } from './types.js';
  */
 export type IrExpr = { readonly type: ValueType; readonly text: string } & IrExprNode;
 
-export type WindowFunction = 'mean_last' | 'min_last' | 'max_last' | 'sum_last' | 'count_last' | 'lag';
+export type WindowFunction =
+  | 'mean_last'
+  | 'min_last'
+  | 'max_last'
+  | 'sum_last'
+  | 'count_last'
+  | 'lag';
 export type HistoryFunction = 'visits' | 'rounds_since' | 'rounds_in_state';
 
 export type IrExprNode =
@@ -20,11 +26,31 @@ export type IrExprNode =
   | { readonly op: 'action'; readonly name: string }
   | { readonly op: 'self' }
   | { readonly op: 'unary'; readonly operator: '-' | 'not'; readonly operand: IrExpr }
-  | { readonly op: 'binary'; readonly operator: string; readonly left: IrExpr; readonly right: IrExpr }
-  | { readonly op: 'call'; readonly fn: string; readonly args: readonly IrExpr[]; readonly over?: readonly Axis[] }
-  | { readonly op: 'window'; readonly fn: WindowFunction; readonly value: IrExpr; readonly rounds: IrExpr }
+  | {
+      readonly op: 'binary';
+      readonly operator: string;
+      readonly left: IrExpr;
+      readonly right: IrExpr;
+    }
+  | {
+      readonly op: 'call';
+      readonly fn: string;
+      readonly args: readonly IrExpr[];
+      readonly over?: readonly Axis[];
+    }
+  | {
+      readonly op: 'window';
+      readonly fn: WindowFunction;
+      readonly value: IrExpr;
+      readonly rounds: IrExpr;
+    }
   | { readonly op: 'index'; readonly target: IrExpr; readonly selections: readonly IrSelection[] }
-  | { readonly op: 'if'; readonly condition: IrExpr; readonly then: IrExpr; readonly otherwise: IrExpr }
+  | {
+      readonly op: 'if';
+      readonly condition: IrExpr;
+      readonly then: IrExpr;
+      readonly otherwise: IrExpr;
+    }
   | { readonly op: 'history'; readonly fn: HistoryFunction; readonly state?: string };
 
 export type IrSelection =
@@ -146,9 +172,18 @@ export interface IrExperiment {
   readonly name: string;
   readonly title: string;
   readonly path: string;
-  readonly market: { readonly name: string; readonly overrides: Readonly<Record<string, ParamValue>> };
-  readonly institution: { readonly name: string; readonly overrides: Readonly<Record<string, ParamValue>> };
-  readonly agents: { readonly all?: IrPolicy; readonly perFirm: Readonly<Record<string, IrPolicy>> };
+  readonly market: {
+    readonly name: string;
+    readonly overrides: Readonly<Record<string, ParamValue>>;
+  };
+  readonly institution: {
+    readonly name: string;
+    readonly overrides: Readonly<Record<string, ParamValue>>;
+  };
+  readonly agents: {
+    readonly all?: IrPolicy;
+    readonly perFirm: Readonly<Record<string, IrPolicy>>;
+  };
   readonly rounds?: number;
   readonly seeds: readonly number[];
 }

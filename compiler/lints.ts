@@ -6,12 +6,17 @@ import type { IrExpr, IrInstitution, IrTransition } from './ir.js';
  * Institution lints: problems of the governance graph as a whole rather than of one
  * expression. Each is a warning — the institution still compiles.
  */
-export function lintInstitution(institution: IrInstitution, decls: readonly StateDecl[], path: string): Diagnostic[] {
+export function lintInstitution(
+  institution: IrInstitution,
+  decls: readonly StateDecl[],
+  path: string,
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   const initial = institution.initial;
   if (!initial) return out;
   const byName = new Map(institution.states.map((s) => [s.name, s]));
-  const rangeOf = (state: string) => decls.find((d) => d.name.name === state)?.name.range ?? institution.states[0]?.range;
+  const rangeOf = (state: string) =>
+    decls.find((d) => d.name.name === state)?.name.range ?? institution.states[0]?.range;
 
   const reachable = reach(institution, initial);
   for (const s of institution.states) {
@@ -119,7 +124,8 @@ function reachWithEvidence(institution: IrInstitution, initial: string): Set<str
     const [current, evidence] = queue.shift() as [string, boolean];
     if (evidence) seen.add(current);
     for (const t of institution.states.find((s) => s.name === current)?.transitions ?? []) {
-      const next = evidence || (t.kind === 'when' && t.condition !== undefined && readsEvidence(t.condition));
+      const next =
+        evidence || (t.kind === 'when' && t.condition !== undefined && readsEvidence(t.condition));
       const key = `${t.target}|${next ? 1 : 0}`;
       if (!visited.has(key)) {
         visited.add(key);
@@ -200,7 +206,10 @@ function atoms(e: IrExpr | undefined, negated = false): Atom[] | undefined {
             : { low: c, lowOpen: false, high: Infinity, highOpen: true };
     return [{ subject: subject.text, interval }];
   }
-  if (e.type.base === 'bool' && (e.op === 'monitor' || e.op === 'call' || e.op === 'index' || e.op === 'observable')) {
+  if (
+    e.type.base === 'bool' &&
+    (e.op === 'monitor' || e.op === 'call' || e.op === 'index' || e.op === 'observable')
+  ) {
     return [{ subject: e.text, truth: !negated }];
   }
   return undefined;

@@ -1,5 +1,5 @@
 import type { MarketKind } from './ir.js';
-import { type ValueType, typeOf } from './types.js';
+import { typeOf, type ValueType } from './types.js';
 
 /**
  * What a market makes observable after each round, by name, for institutions (which see
@@ -10,7 +10,12 @@ import { type ValueType, typeOf } from './types.js';
 export function observablesFor(competition: MarketKind): ReadonlyMap<string, ValueType> {
   return new Map<string, ValueType>([
     ['quantity', typeOf('number', 'firm', 'product')],
-    ['price', competition === 'quantity' ? typeOf('number', 'product') : typeOf('number', 'firm', 'product')],
+    [
+      'price',
+      competition === 'quantity'
+        ? typeOf('number', 'product')
+        : typeOf('number', 'firm', 'product'),
+    ],
     ['profit', typeOf('number', 'firm')],
     ['revenue', typeOf('number', 'firm')],
     ['unit_cost', typeOf('number', 'firm', 'product')],

@@ -26,7 +26,10 @@ export function sizeOf(axes: readonly Axis[], dims: Dimensions): number {
 }
 
 /** Builds a tensor from nested arrays: number, number[] (one axis), number[][] (firm × product). */
-export function tensorFrom(axes: readonly Axis[], value: number | readonly number[] | readonly (readonly number[])[]): Tensor {
+export function tensorFrom(
+  axes: readonly Axis[],
+  value: number | readonly number[] | readonly (readonly number[])[],
+): Tensor {
   if (typeof value === 'number') return { axes, data: Float64Array.of(value) };
   const flat: number[] = [];
   for (const row of value) {
@@ -61,7 +64,10 @@ export function broadcast2(
   let k = 0;
   for (let i = 0; i < nf; i++) {
     for (let j = 0; j < np; j++) {
-      out[k++] = f(a.data[offsetOf(a.axes, dims, i, j)] ?? 0, b.data[offsetOf(b.axes, dims, i, j)] ?? 0);
+      out[k++] = f(
+        a.data[offsetOf(a.axes, dims, i, j)] ?? 0,
+        b.data[offsetOf(b.axes, dims, i, j)] ?? 0,
+      );
     }
   }
   return { axes, data: out };
@@ -107,12 +113,15 @@ export function reduceOver(
 /** Selects one position along an axis, removing it. */
 export function select(a: Tensor, axis: Axis, position: number, dims: Dimensions): Tensor {
   if (!a.axes.includes(axis)) return a;
-  if (a.axes.length === 1) return { axes: [], data: Float64Array.of(a.data[position] ?? Number.NaN) };
+  if (a.axes.length === 1)
+    return { axes: [], data: Float64Array.of(a.data[position] ?? Number.NaN) };
   const kept: Axis[] = [axis === 'firm' ? 'product' : 'firm'];
   const n = axis === 'firm' ? dims.products : dims.firms;
   const out = new Float64Array(n);
   for (let k = 0; k < n; k++) {
-    out[k] = a.data[axis === 'firm' ? position * dims.products + k : k * dims.products + position] ?? Number.NaN;
+    out[k] =
+      a.data[axis === 'firm' ? position * dims.products + k : k * dims.products + position] ??
+      Number.NaN;
   }
   return { axes: kept, data: out };
 }
@@ -126,7 +135,8 @@ export function toPlain(a: Tensor, dims: Dimensions): number | number[] | number
   if (a.axes.length === 0) return a.data[0] ?? Number.NaN;
   if (a.axes.length === 1) return Array.from(a.data);
   const rows: number[][] = [];
-  for (let i = 0; i < dims.firms; i++) rows.push(Array.from(a.data.subarray(i * dims.products, (i + 1) * dims.products)));
+  for (let i = 0; i < dims.firms; i++)
+    rows.push(Array.from(a.data.subarray(i * dims.products, (i + 1) * dims.products)));
   return rows;
 }
 
@@ -150,4 +160,28 @@ export function std(values: ArrayLike<number>): number {
 export function cv(values: ArrayLike<number>): number {
   const m = mean(values);
   return m === 0 ? 0 : std(values) / m;
+}
+
+export function broadcast3(
+  a: Tensor,
+  b: Tensor,
+  c: Tensor,
+  dims: Dimensions,
+  f: (x: number, y: number, z: number) => number,
+): Tensor {
+  const axes = canonicalAxes([...a.axes, ...b.axes, ...c.axes]);
+  const nf = axes.includes('firm') ? dims.firms : 1;
+  const np = axes.includes('product') ? dims.products : 1;
+  const out = new Float64Array(nf * np);
+  let k = 0;
+  for (let i = 0; i < nf; i++) {
+    for (let j = 0; j < np; j++) {
+      out[k++] = f(
+        a.data[offsetOf(a.axes, dims, i, j)] ?? 0,
+        b.data[offsetOf(b.axes, dims, i, j)] ?? 0,
+        c.data[offsetOf(c.axes, dims, i, j)] ?? 0,
+      );
+    }
+  }
+  return { axes, data: out };
 }

@@ -21,7 +21,10 @@ export const scalar = (base: BaseType): ValueType => ({ base, axes: [] });
 export const number: ValueType = scalar('number');
 export const bool: ValueType = scalar('bool');
 export const string: ValueType = scalar('string');
-export const typeOf = (base: BaseType, ...axes: Axis[]): ValueType => ({ base, axes: canonicalAxes(axes) });
+export const typeOf = (base: BaseType, ...axes: Axis[]): ValueType => ({
+  base,
+  axes: canonicalAxes(axes),
+});
 
 export function unionAxes(a: readonly Axis[], b: readonly Axis[]): Axis[] {
   return canonicalAxes([...a, ...b]);
@@ -41,5 +44,9 @@ export function describeType(t: ValueType): string {
 }
 
 export function describeAxes(axes: readonly Axis[]): string {
-  return axes.length === 0 ? 'scalar' : axes.length === 2 ? 'firm × product' : `per ${axes[0] ?? ''}`;
+  return axes.length === 0
+    ? 'scalar'
+    : axes.length === 2
+      ? 'firm × product'
+      : `per ${axes[0] ?? ''}`;
 }

@@ -17,18 +17,44 @@ export interface Name {
 }
 
 export type BinaryOperator =
-  | '+' | '-' | '*' | '/' | '%' | '^'
-  | '<' | '<=' | '>' | '>=' | '==' | '!='
-  | 'and' | 'or';
+  | '+'
+  | '-'
+  | '*'
+  | '/'
+  | '%'
+  | '^'
+  | '<'
+  | '<='
+  | '>'
+  | '>='
+  | '=='
+  | '!='
+  | 'and'
+  | 'or';
 
 export type Expr =
-  | { readonly kind: 'number'; readonly value: number; readonly text: string; readonly range: Range }
+  | {
+      readonly kind: 'number';
+      readonly value: number;
+      readonly text: string;
+      readonly range: Range;
+    }
   | { readonly kind: 'string'; readonly value: string; readonly range: Range }
   | { readonly kind: 'bool'; readonly value: boolean; readonly range: Range }
   | { readonly kind: 'name'; readonly name: string; readonly range: Range }
-  | { readonly kind: 'member'; readonly object: Expr; readonly property: Name; readonly range: Range }
+  | {
+      readonly kind: 'member';
+      readonly object: Expr;
+      readonly property: Name;
+      readonly range: Range;
+    }
   | { readonly kind: 'list'; readonly items: readonly Expr[]; readonly range: Range }
-  | { readonly kind: 'unary'; readonly op: '-' | 'not'; readonly operand: Expr; readonly range: Range }
+  | {
+      readonly kind: 'unary';
+      readonly op: '-' | 'not';
+      readonly operand: Expr;
+      readonly range: Range;
+    }
   | {
       readonly kind: 'binary';
       readonly op: BinaryOperator;
@@ -36,9 +62,25 @@ export type Expr =
       readonly right: Expr;
       readonly range: Range;
     }
-  | { readonly kind: 'call'; readonly callee: Name; readonly args: readonly Argument[]; readonly range: Range }
-  | { readonly kind: 'index'; readonly target: Expr; readonly indices: readonly Expr[]; readonly range: Range }
-  | { readonly kind: 'if'; readonly condition: Expr; readonly then: Expr; readonly otherwise: Expr; readonly range: Range }
+  | {
+      readonly kind: 'call';
+      readonly callee: Name;
+      readonly args: readonly Argument[];
+      readonly range: Range;
+    }
+  | {
+      readonly kind: 'index';
+      readonly target: Expr;
+      readonly indices: readonly Expr[];
+      readonly range: Range;
+    }
+  | {
+      readonly kind: 'if';
+      readonly condition: Expr;
+      readonly then: Expr;
+      readonly otherwise: Expr;
+      readonly range: Range;
+    }
   /** Left by error recovery where an expression was expected; never reaches the checker's users. */
   | { readonly kind: 'missing'; readonly range: Range };
 
@@ -68,7 +110,12 @@ export interface ParamDecl {
 
 export type MarketItem =
   | ParamDecl
-  | { readonly kind: 'firms'; readonly count?: Expr; readonly names?: readonly Name[]; readonly range: Range }
+  | {
+      readonly kind: 'firms';
+      readonly count?: Expr;
+      readonly names?: readonly Name[];
+      readonly range: Range;
+    }
   | { readonly kind: 'products'; readonly names: readonly Name[]; readonly range: Range }
   | { readonly kind: 'cost'; readonly value: Expr; readonly range: Range }
   | { readonly kind: 'capacity'; readonly value: Expr; readonly range: Range }
@@ -232,20 +279,38 @@ export interface SourceFile {
 // malformed node is an internal error caught at the phase boundary.
 
 // `inf` is a number in MASE; zod's z.number() refuses infinities, so say what is allowed.
-const numberValue = z.custom<number>((v) => typeof v === 'number' && !Number.isNaN(v), 'a number or inf');
+const numberValue = z.custom<number>(
+  (v) => typeof v === 'number' && !Number.isNaN(v),
+  'a number or inf',
+);
 const position = z.object({ line: z.int().min(1), column: z.int().min(1), offset: z.int().min(0) });
 export const rangeSchema = z.object({ start: position, end: position });
 const nameSchema = z.object({ name: z.string(), range: rangeSchema });
 
 export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
   z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('number'), value: numberValue, text: z.string(), range: rangeSchema }),
+    z.object({
+      kind: z.literal('number'),
+      value: numberValue,
+      text: z.string(),
+      range: rangeSchema,
+    }),
     z.object({ kind: z.literal('string'), value: z.string(), range: rangeSchema }),
     z.object({ kind: z.literal('bool'), value: z.boolean(), range: rangeSchema }),
     z.object({ kind: z.literal('name'), name: z.string(), range: rangeSchema }),
-    z.object({ kind: z.literal('member'), object: exprSchema, property: nameSchema, range: rangeSchema }),
+    z.object({
+      kind: z.literal('member'),
+      object: exprSchema,
+      property: nameSchema,
+      range: rangeSchema,
+    }),
     z.object({ kind: z.literal('list'), items: z.array(exprSchema), range: rangeSchema }),
-    z.object({ kind: z.literal('unary'), op: z.enum(['-', 'not']), operand: exprSchema, range: rangeSchema }),
+    z.object({
+      kind: z.literal('unary'),
+      op: z.enum(['-', 'not']),
+      operand: exprSchema,
+      range: rangeSchema,
+    }),
     z.object({
       kind: z.literal('binary'),
       op: z.enum(['+', '-', '*', '/', '%', '^', '<', '<=', '>', '>=', '==', '!=', 'and', 'or']),
@@ -253,8 +318,18 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
       right: exprSchema,
       range: rangeSchema,
     }),
-    z.object({ kind: z.literal('call'), callee: nameSchema, args: z.array(argumentSchema), range: rangeSchema }),
-    z.object({ kind: z.literal('index'), target: exprSchema, indices: z.array(exprSchema), range: rangeSchema }),
+    z.object({
+      kind: z.literal('call'),
+      callee: nameSchema,
+      args: z.array(argumentSchema),
+      range: rangeSchema,
+    }),
+    z.object({
+      kind: z.literal('index'),
+      target: exprSchema,
+      indices: z.array(exprSchema),
+      range: rangeSchema,
+    }),
     z.object({
       kind: z.literal('if'),
       condition: exprSchema,
@@ -304,7 +379,13 @@ const marketSchema = z.object({
       z.object({ kind: z.literal('products'), names: z.array(nameSchema), range: rangeSchema }),
       exprItem('cost'),
       exprItem('capacity'),
-      z.object({ kind: z.literal('action'), variable: nameSchema, low: exprSchema, high: exprSchema, range: rangeSchema }),
+      z.object({
+        kind: z.literal('action'),
+        variable: nameSchema,
+        low: exprSchema,
+        high: exprSchema,
+        range: rangeSchema,
+      }),
       exprItem('price'),
       exprItem('demand'),
       z.object({
@@ -317,7 +398,11 @@ const marketSchema = z.object({
   range: rangeSchema,
 });
 
-const transitionOptions = z.object({ priority: exprSchema.optional(), rule: nameSchema.optional(), restore: z.boolean() });
+const transitionOptions = z.object({
+  priority: exprSchema.optional(),
+  rule: nameSchema.optional(),
+  restore: z.boolean(),
+});
 
 const institutionSchema = z.object({
   kind: z.literal('institution'),
@@ -390,7 +475,11 @@ const institutionSchema = z.object({
   range: rangeSchema,
 });
 
-const policySchema = z.object({ name: nameSchema, args: z.array(argumentSchema), range: rangeSchema });
+const policySchema = z.object({
+  name: nameSchema,
+  args: z.array(argumentSchema),
+  range: rangeSchema,
+});
 
 const experimentSchema = z.object({
   kind: z.literal('experiment'),
@@ -412,7 +501,12 @@ const experimentSchema = z.object({
         range: rangeSchema,
       }),
       exprItem('rounds'),
-      z.object({ kind: z.literal('seeds'), from: exprSchema, to: exprSchema.optional(), range: rangeSchema }),
+      z.object({
+        kind: z.literal('seeds'),
+        from: exprSchema,
+        to: exprSchema.optional(),
+        range: rangeSchema,
+      }),
     ]),
   ),
   range: rangeSchema,
@@ -422,7 +516,9 @@ export const sourceFileSchema = z.object({
   kind: z.literal('file'),
   path: z.string(),
   version: z.object({ value: z.number(), range: rangeSchema }).optional(),
-  declarations: z.array(z.discriminatedUnion('kind', [marketSchema, institutionSchema, experimentSchema])),
+  declarations: z.array(
+    z.discriminatedUnion('kind', [marketSchema, institutionSchema, experimentSchema]),
+  ),
   comments: z.array(z.object({ text: z.string(), range: rangeSchema })),
   range: rangeSchema,
 });

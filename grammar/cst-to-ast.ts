@@ -89,7 +89,9 @@ export class CstToAst {
     return node.children[label]?.find((e): e is CstNode => !isToken(e) && !e.recoveredNode);
   }
   private subs(node: CstNode, label: string): CstNode[] {
-    return (node.children[label] ?? []).filter((e): e is CstNode => !isToken(e) && !e.recoveredNode);
+    return (node.children[label] ?? []).filter(
+      (e): e is CstNode => !isToken(e) && !e.recoveredNode,
+    );
   }
 
   private range(node: CstNode): Range {
@@ -188,7 +190,9 @@ export class CstToAst {
     const products = this.sub(item, 'productsItem');
     if (products) {
       const list = this.sub(products, 'nameList');
-      return list ? { kind: 'products', names: this.nameList(list), range: this.range(products) } : undefined;
+      return list
+        ? { kind: 'products', names: this.nameList(list), range: this.range(products) }
+        : undefined;
     }
     const assign = this.sub(item, 'assignItem');
     if (assign) {
@@ -215,7 +219,9 @@ export class CstToAst {
     if (observe) {
       const items = this.subs(observe, 'observed').flatMap((o) => {
         const name = this.name(this.tok(o, 'name'));
-        return name ? [{ own: this.tok(o, 'Kw_own') !== undefined, name, range: this.range(o) }] : [];
+        return name
+          ? [{ own: this.tok(o, 'Kw_own') !== undefined, name, range: this.range(o) }]
+          : [];
       });
       return { kind: 'observe', items, range: this.range(observe) };
     }
@@ -269,17 +275,28 @@ export class CstToAst {
     const param = this.sub(item, 'param');
     if (param) return this.param(param);
     const visibility = this.tok(item, 'visibility');
-    if (visibility) return { kind: 'visibility', public: visibility.image === 'public', range: tokenRange(visibility) };
+    if (visibility)
+      return {
+        kind: 'visibility',
+        public: visibility.image === 'public',
+        range: tokenRange(visibility),
+      };
     const scope = this.sub(item, 'scopeItem');
     if (scope) {
       const word = this.tok(scope, 'scope')?.image;
       if (!word) return undefined;
-      return { kind: 'scope', scope: word === 'firm' ? 'firm' : 'market', range: this.range(scope) };
+      return {
+        kind: 'scope',
+        scope: word === 'firm' ? 'firm' : 'market',
+        range: this.range(scope),
+      };
     }
     const directive = this.sub(item, 'directiveItem');
     if (directive) {
       const text = this.string(this.tok(directive, 'text'));
-      return text === undefined ? undefined : { kind: 'directive', text, range: this.range(directive) };
+      return text === undefined
+        ? undefined
+        : { kind: 'directive', text, range: this.range(directive) };
     }
     const monitor = this.sub(item, 'monitorItem');
     if (monitor) {
@@ -431,7 +448,13 @@ export class CstToAst {
       const target = this.name(this.tok(use, 'target'));
       if ((role !== 'market' && role !== 'institution') || !target) return undefined;
       const argList = this.sub(use, 'argumentList');
-      return { kind: 'use', role, target, args: argList ? this.arguments(argList) : [], range: this.range(use) };
+      return {
+        kind: 'use',
+        role,
+        target,
+        args: argList ? this.arguments(argList) : [],
+        range: this.range(use),
+      };
     }
     const agents = this.sub(item, 'agentsItem');
     if (agents) {
@@ -446,7 +469,12 @@ export class CstToAst {
         if (firm && policy) perFirm.push({ firm, policy });
       });
       const allPolicy = all ? this.policy(all) : undefined;
-      return { kind: 'agents', ...(allPolicy ? { all: allPolicy } : {}), perFirm, range: this.range(agents) };
+      return {
+        kind: 'agents',
+        ...(allPolicy ? { all: allPolicy } : {}),
+        perFirm,
+        range: this.range(agents),
+      };
     }
     const rounds = this.sub(item, 'rounds');
     if (rounds) return { kind: 'rounds', value: this.expression(rounds), range: this.range(item) };
@@ -473,7 +501,11 @@ export class CstToAst {
   private arguments(node: CstNode): Argument[] {
     return this.subs(node, 'args').map((arg) => {
       const name = this.name(this.tok(arg, 'name'));
-      return { ...(name ? { name } : {}), value: this.expressionOf(arg, 'value'), range: this.range(arg) };
+      return {
+        ...(name ? { name } : {}),
+        value: this.expressionOf(arg, 'value'),
+        range: this.range(arg),
+      };
     });
   }
 
@@ -510,17 +542,27 @@ export class CstToAst {
         return this.leftAssociative(node);
       case 'negation': {
         const operand = this.expressionOf(node, 'operand');
-        return this.tok(node, 'not') ? { kind: 'unary', op: 'not', operand, range: this.range(node) } : operand;
+        return this.tok(node, 'not')
+          ? { kind: 'unary', op: 'not', operand, range: this.range(node) }
+          : operand;
       }
       case 'unary': {
         const operand = this.expressionOf(node, 'operand');
-        return this.tok(node, 'minus') ? { kind: 'unary', op: '-', operand, range: this.range(node) } : operand;
+        return this.tok(node, 'minus')
+          ? { kind: 'unary', op: '-', operand, range: this.range(node) }
+          : operand;
       }
       case 'power': {
         const base = this.expressionOf(node, 'base');
         const exponent = this.sub(node, 'exponent');
         return exponent
-          ? { kind: 'binary', op: '^', left: base, right: this.expression(exponent), range: this.range(node) }
+          ? {
+              kind: 'binary',
+              op: '^',
+              left: base,
+              right: this.expression(exponent),
+              range: this.range(node),
+            }
           : base;
       }
       case 'postfix':
@@ -528,7 +570,11 @@ export class CstToAst {
       case 'primary':
         return this.primary(node);
       case 'listLiteral':
-        return { kind: 'list', items: this.subs(node, 'items').map((n) => this.expression(n)), range: this.range(node) };
+        return {
+          kind: 'list',
+          items: this.subs(node, 'items').map((n) => this.expression(n)),
+          range: this.range(node),
+        };
       default:
         return this.missing(node);
     }
@@ -560,11 +606,21 @@ export class CstToAst {
       const end = this.range(suffix).end;
       if (suffix.name === 'indexSuffix') {
         const indices = this.subs(suffix, 'indices').map((n) => this.expression(n));
-        result = { kind: 'index', target: result, indices, range: { start: result.range.start, end } };
+        result = {
+          kind: 'index',
+          target: result,
+          indices,
+          range: { start: result.range.start, end },
+        };
       } else {
         const property = this.name(this.tok(suffix, 'property'));
         if (!property) continue;
-        result = { kind: 'member', object: result, property, range: { start: result.range.start, end } };
+        result = {
+          kind: 'member',
+          object: result,
+          property,
+          range: { start: result.range.start, end },
+        };
       }
     }
     return result;
@@ -593,7 +649,8 @@ export class CstToAst {
     if (string) return { kind: 'string', value: unescapeString(string.image), range };
     const bool = this.tok(node, 'bool');
     if (bool) return { kind: 'bool', value: bool.image === 'true', range };
-    if (this.tok(node, 'inf')) return { kind: 'number', value: Number.POSITIVE_INFINITY, text: 'inf', range };
+    if (this.tok(node, 'inf'))
+      return { kind: 'number', value: Number.POSITIVE_INFINITY, text: 'inf', range };
     const nameToken = this.tok(node, 'name');
     if (nameToken) {
       const name = this.name(nameToken);

@@ -30,7 +30,8 @@ export const diagnosticCodes = {
   W_NO_RESTORATION: 'a sanction state from which no path leads back to the initial state',
   W_ABSORBING_STATE: 'a punishment state with no way out at all',
   W_SANCTION_WITHOUT_EVIDENCE: 'a sanction state that no monitor-driven transition leads to',
-  W_AMBIGUOUS_GUARDS: 'two transitions of one state can hold at once and neither declares a priority',
+  W_AMBIGUOUS_GUARDS:
+    'two transitions of one state can hold at once and neither declares a priority',
   W_UNUSED: 'a monitor, rule or parameter that nothing uses',
   E_INTERNAL: 'a bug in MASE itself, not in the source',
 } as const;
@@ -58,7 +59,14 @@ export function diagnostic(
   message: string,
   hint?: string,
 ): Diagnostic {
-  return { code, severity: severityOf(code), message, path, range, ...(hint === undefined ? {} : { hint }) };
+  return {
+    code,
+    severity: severityOf(code),
+    message,
+    path,
+    range,
+    ...(hint === undefined ? {} : { hint }),
+  };
 }
 
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {

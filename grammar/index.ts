@@ -7,8 +7,8 @@ import { didYouMean } from './suggest.js';
 import { masLexer } from './tokens.js';
 
 export * from './ast.js';
-export * from './diagnostics.js';
 export { escapeString, reservedJsNames } from './cst-to-ast.js';
+export * from './diagnostics.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 
 export const LANGUAGE_VERSION = 1;
@@ -16,7 +16,9 @@ export const FILE_EXTENSION = '.mase';
 
 // Control characters other than tab/newline/CR, and Unicode bidirectional controls
 // (the "Trojan Source" family) that make text read differently from how it parses.
-const badCharacter = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/g;
+const badCharacter =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/g;
 
 /** Position of a character offset (1-based line and column). */
 export function positionAt(text: string, offset: number): Position {
@@ -69,7 +71,9 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
         path,
         offsetRange(text, error.offset, Math.max(1, error.length)),
         `unexpected character ${JSON.stringify(ch.slice(0, 1))}`,
-        ch.startsWith('"') ? 'strings end on the same line they start; close it with `"`' : undefined,
+        ch.startsWith('"')
+          ? 'strings end on the same line they start; close it with `"`'
+          : undefined,
       ),
     );
   }
@@ -96,7 +100,10 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     );
   }
 
-  const comments = (lexed.groups.comments ?? []).map((t) => ({ text: t.image, range: tokenRange(t) }));
+  const comments = (lexed.groups.comments ?? []).map((t) => ({
+    text: t.image,
+    range: tokenRange(t),
+  }));
   const file: SourceFile = {
     kind: 'file',
     path,
@@ -122,8 +129,28 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
   file: ['market', 'institution', 'experiment'],
-  market: ['param', 'firms', 'products', 'cost', 'capacity', 'action', 'price', 'demand', 'observe'],
-  institution: ['param', 'scope', 'public', 'private', 'directive', 'monitor', 'rule', 'state', 'initial'],
+  market: [
+    'param',
+    'firms',
+    'products',
+    'cost',
+    'capacity',
+    'action',
+    'price',
+    'demand',
+    'observe',
+  ],
+  institution: [
+    'param',
+    'scope',
+    'public',
+    'private',
+    'directive',
+    'monitor',
+    'rule',
+    'state',
+    'initial',
+  ],
   stateDecl: ['when', 'after', 'notice', 'fine', 'credit', 'each', 'cap', 'floor', 'suspend'],
   experiment: ['market', 'institution', 'agents', 'rounds', 'seed', 'seeds'],
 };
@@ -143,7 +170,10 @@ function syntaxDiagnostic(path: string, text: string, error: IRecognitionExcepti
   const rule = error.context.ruleStack[error.context.ruleStack.length - 1] ?? 'file';
   const items = itemKeywords[rule];
   if (items && !atEnd && (expected === "'}'" || rule === 'file')) {
-    const where = rule === 'file' ? 'at the top level' : `in ${rule === 'stateDecl' ? 'a state' : `an ${rule === 'market' ? 'market' : rule}`}`;
+    const where =
+      rule === 'file'
+        ? 'at the top level'
+        : `in ${rule === 'stateDecl' ? 'a state' : `an ${rule === 'market' ? 'market' : rule}`}`;
     const suggestion = didYouMean(t.image, items);
     return diagnostic(
       'E_SYNTAX',

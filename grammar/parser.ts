@@ -1,4 +1,4 @@
-import { CstParser, type CstNode, EOF as EofToken } from 'chevrotain';
+import { type CstNode, CstParser, EOF as EofToken } from 'chevrotain';
 import * as T from './tokens.js';
 
 const { soft: K, hard: H } = T;
@@ -99,7 +99,10 @@ export class MaseParser extends CstParser {
   });
 
   nameList = this.RULE('nameList', () => {
-    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.Identifier, { LABEL: 'name' }) });
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => this.CONSUME(T.Identifier, { LABEL: 'name' }),
+    });
   });
 
   assignItem = this.RULE('assignItem', () => {
@@ -299,12 +302,18 @@ export class MaseParser extends CstParser {
       this.CONSUME(K.each);
       this.CONSUME(K.round, { LABEL: 'eachRound' });
     });
-    this.OR([{ ALT: () => this.CONSUME(K.fine, { LABEL: 'sanction' }) }, { ALT: () => this.CONSUME(K.credit, { LABEL: 'sanction' }) }]);
+    this.OR([
+      { ALT: () => this.CONSUME(K.fine, { LABEL: 'sanction' }) },
+      { ALT: () => this.CONSUME(K.credit, { LABEL: 'sanction' }) },
+    ]);
     this.SUBRULE(this.expression, { LABEL: 'amount' });
   });
 
   limitItem = this.RULE('limitItem', () => {
-    this.OR([{ ALT: () => this.CONSUME(K.cap, { LABEL: 'limit' }) }, { ALT: () => this.CONSUME(K.floor, { LABEL: 'limit' }) }]);
+    this.OR([
+      { ALT: () => this.CONSUME(K.cap, { LABEL: 'limit' }) },
+      { ALT: () => this.CONSUME(K.floor, { LABEL: 'limit' }) },
+    ]);
     this.SUBRULE(this.expression, { LABEL: 'value' });
   });
 
@@ -333,7 +342,10 @@ export class MaseParser extends CstParser {
   });
 
   useItem = this.RULE('useItem', () => {
-    this.OR([{ ALT: () => this.CONSUME(K.market, { LABEL: 'role' }) }, { ALT: () => this.CONSUME(K.institution, { LABEL: 'role' }) }]);
+    this.OR([
+      { ALT: () => this.CONSUME(K.market, { LABEL: 'role' }) },
+      { ALT: () => this.CONSUME(K.institution, { LABEL: 'role' }) },
+    ]);
     this.CONSUME(T.Identifier, { LABEL: 'target' });
     this.OPTION(() => this.SUBRULE(this.argumentList));
   });
@@ -373,7 +385,10 @@ export class MaseParser extends CstParser {
 
   // ---- expressions ----------------------------------------------------------------------
   expression = this.RULE('expression', () => {
-    this.OR([{ ALT: () => this.SUBRULE(this.conditional) }, { ALT: () => this.SUBRULE(this.disjunction) }]);
+    this.OR([
+      { ALT: () => this.SUBRULE(this.conditional) },
+      { ALT: () => this.SUBRULE(this.disjunction) },
+    ]);
   });
 
   conditional = this.RULE('conditional', () => {
@@ -483,7 +498,10 @@ export class MaseParser extends CstParser {
 
   indexSuffix = this.RULE('indexSuffix', () => {
     this.CONSUME(T.LBracket);
-    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression, { LABEL: 'indices' }) });
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => this.SUBRULE(this.expression, { LABEL: 'indices' }),
+    });
     this.CONSUME(T.RBracket);
   });
 

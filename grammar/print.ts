@@ -2,7 +2,7 @@ import type { Argument, Expr } from './ast.js';
 import { escapeString } from './cst-to-ast.js';
 
 // Binding strength of each expression form; a child weaker than its slot needs parentheses.
-const enum Level {
+enum Level {
   Conditional = 0,
   Or = 1,
   And = 2,
@@ -76,7 +76,9 @@ export function printExpr(e: Expr): string {
     case 'if':
       return `if ${printExpr(e.condition)} then ${printExpr(e.then)} else ${printExpr(e.otherwise)}`;
     case 'unary':
-      return e.op === 'not' ? `not ${wrap(e.operand, Level.Not)}` : `-${wrap(e.operand, Level.Unary)}`;
+      return e.op === 'not'
+        ? `not ${wrap(e.operand, Level.Not)}`
+        : `-${wrap(e.operand, Level.Unary)}`;
     case 'binary': {
       const level = levelOf(e);
       if (e.op === '^') return `${wrap(e.left, Level.Postfix)} ^ ${wrap(e.right, Level.Unary)}`;
@@ -90,5 +92,7 @@ export function printExpr(e: Expr): string {
 }
 
 export function printArguments(args: readonly Argument[]): string {
-  return args.map((a) => (a.name ? `${a.name.name}: ${printExpr(a.value)}` : printExpr(a.value))).join(', ');
+  return args
+    .map((a) => (a.name ? `${a.name.name}: ${printExpr(a.value)}` : printExpr(a.value)))
+    .join(', ');
 }

@@ -5,16 +5,73 @@ import { createToken, Lexer, type TokenType } from 'chevrotain';
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
 
 const softKeywordNames = [
-  'mase', 'market', 'institution', 'experiment', 'param', 'firms', 'products', 'cost', 'capacity',
-  'action', 'price', 'demand', 'observe', 'own', 'per', 'firm', 'product', 'scope', 'public',
-  'private', 'directive', 'monitor', 'detection', 'false_positive', 'rule', 'must', 'may',
-  'initial', 'state', 'notice', 'fine', 'credit', 'cap', 'floor', 'suspend', 'each', 'round',
-  'rounds', 'after', 'while', 'priority', 'restore', 'entry', 'agents', 'seed', 'seeds',
-  'number', 'bool', 'string', 'by',
+  'mase',
+  'market',
+  'institution',
+  'experiment',
+  'param',
+  'firms',
+  'products',
+  'cost',
+  'capacity',
+  'action',
+  'price',
+  'demand',
+  'observe',
+  'own',
+  'per',
+  'firm',
+  'product',
+  'scope',
+  'public',
+  'private',
+  'directive',
+  'monitor',
+  'detection',
+  'false_positive',
+  'rule',
+  'must',
+  'may',
+  'initial',
+  'state',
+  'notice',
+  'fine',
+  'credit',
+  'cap',
+  'floor',
+  'suspend',
+  'each',
+  'round',
+  'rounds',
+  'after',
+  'while',
+  'priority',
+  'restore',
+  'entry',
+  'agents',
+  'seed',
+  'seeds',
+  'number',
+  'bool',
+  'string',
+  'by',
 ] as const;
 
 // Hard keywords are reserved: they can never be names.
-const hardKeywordNames = ['and', 'or', 'not', 'true', 'false', 'inf', 'if', 'then', 'else', 'when', 'for', 'in'] as const;
+const hardKeywordNames = [
+  'and',
+  'or',
+  'not',
+  'true',
+  'false',
+  'inf',
+  'if',
+  'then',
+  'else',
+  'when',
+  'for',
+  'in',
+] as const;
 
 export type SoftKeyword = (typeof softKeywordNames)[number];
 export type HardKeyword = (typeof hardKeywordNames)[number];
@@ -29,17 +86,23 @@ function keyword(word: string, soft: boolean): TokenType {
   });
 }
 
-export const soft = Object.fromEntries(softKeywordNames.map((w) => [w, keyword(w, true)])) as Record<
-  SoftKeyword,
-  TokenType
->;
-export const hard = Object.fromEntries(hardKeywordNames.map((w) => [w, keyword(w, false)])) as Record<
-  HardKeyword,
-  TokenType
->;
+export const soft = Object.fromEntries(
+  softKeywordNames.map((w) => [w, keyword(w, true)]),
+) as Record<SoftKeyword, TokenType>;
+export const hard = Object.fromEntries(
+  hardKeywordNames.map((w) => [w, keyword(w, false)]),
+) as Record<HardKeyword, TokenType>;
 
-export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
-export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n\r]*/, group: 'comments' });
+export const WhiteSpace = createToken({
+  name: 'WhiteSpace',
+  pattern: /[ \t\r\n]+/,
+  group: Lexer.SKIPPED,
+});
+export const LineComment = createToken({
+  name: 'LineComment',
+  pattern: /\/\/[^\n\r]*/,
+  group: 'comments',
+});
 export const BlockComment = createToken({
   name: 'BlockComment',
   pattern: /\/\*[^*]*\*+(?:[^/*][^*]*\*+)*\//,
@@ -120,6 +183,9 @@ export const allTokens: TokenType[] = [
   Identifier,
 ];
 
-export const masLexer = new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });
+export const masLexer = new Lexer(allTokens, {
+  positionTracking: 'full',
+  ensureOptimizations: false,
+});
 
 export const reservedWords: ReadonlySet<string> = new Set(hardKeywordNames);

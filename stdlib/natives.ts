@@ -26,7 +26,9 @@ export interface NativeParameter {
   readonly optional?: boolean;
 }
 
-export type TypeRuleResult = ValueType | { readonly error: string; readonly code: 'E_TYPE' | 'E_SHAPE' };
+export type TypeRuleResult =
+  | ValueType
+  | { readonly error: string; readonly code: 'E_TYPE' | 'E_SHAPE' };
 
 export interface EvaluationInfo {
   readonly dims: Dimensions;
@@ -42,22 +44,38 @@ export interface NativeFunction {
   readonly params: readonly NativeParameter[];
   /** Whether an `over: firm|product` argument is accepted. */
   readonly acceptsOver: boolean;
-  readonly result: (args: readonly ValueType[], over: readonly Axis[] | undefined) => TypeRuleResult;
-  readonly evaluate?: (args: readonly Tensor[], over: readonly Axis[] | undefined, info: EvaluationInfo) => Tensor;
+  readonly result: (
+    args: readonly ValueType[],
+    over: readonly Axis[] | undefined,
+  ) => TypeRuleResult;
+  readonly evaluate?: (
+    args: readonly Tensor[],
+    over: readonly Axis[] | undefined,
+    info: EvaluationInfo,
+  ) => Tensor;
 }
 
 const err = (error: string, code: 'E_TYPE' | 'E_SHAPE' = 'E_TYPE') => ({ error, code });
 
-function requireBase(args: readonly ValueType[], base: 'number' | 'bool', fn: string): TypeRuleResult | undefined {
+function requireBase(
+  args: readonly ValueType[],
+  base: 'number' | 'bool',
+  fn: string,
+): TypeRuleResult | undefined {
   for (const [i, a] of args.entries()) {
     if (a.base !== base) {
-      return err(`argument ${i + 1} of ${fn} must be ${base === 'bool' ? 'a true/false value' : 'a number'}, not ${describeType(a)}`);
+      return err(
+        `argument ${i + 1} of ${fn} must be ${base === 'bool' ? 'a true/false value' : 'a number'}, not ${describeType(a)}`,
+      );
     }
   }
   return undefined;
 }
 
-function reducedAxes(arg: ValueType, over: readonly Axis[] | undefined): readonly Axis[] | TypeRuleResult {
+function reducedAxes(
+  arg: ValueType,
+  over: readonly Axis[] | undefined,
+): readonly Axis[] | TypeRuleResult {
   if (over === undefined) return [];
   for (const axis of over) {
     if (!arg.axes.includes(axis)) {
@@ -97,8 +115,15 @@ function reduction(
   };
 }
 
-function elementwise(name: string, summary: string, arity: number, f: (...xs: number[]) => number): NativeFunction {
-  const params = Array.from({ length: arity }, (_, i) => ({ name: ['x', 'low', 'high'][i] ?? `x${i}` }));
+function elementwise(
+  name: string,
+  summary: string,
+  arity: number,
+  f: (...xs: number[]) => number,
+): NativeFunction {
+  const params = Array.from({ length: arity }, (_, i) => ({
+    name: ['x', 'low', 'high'][i] ?? `x${i}`,
+  }));
   return {
     name,
     signature: `${name}(${params.map((p) => p.name).join(', ')})`,
@@ -106,7 +131,11 @@ function elementwise(name: string, summary: string, arity: number, f: (...xs: nu
     kind: 'elementwise',
     params,
     acceptsOver: false,
-    result: (args) => requireBase(args, 'number', name) ?? { base: 'number', axes: canonicalAxes(args.flatMap((a) => a.axes)) },
+    result: (args) =>
+      requireBase(args, 'number', name) ?? {
+        base: 'number',
+        axes: canonicalAxes(args.flatMap((a) => a.axes)),
+      },
     evaluate: (args, _over, info) => {
       if (args.length === 1) return map1(args[0] as Tensor, (x) => f(x));
       let acc = args[0] as Tensor;
@@ -136,7 +165,12 @@ export function hhiOf(quantities: ArrayLike<number>): number {
   return h;
 }
 
-function windowFunction(name: string, summary: string, input: 'number' | 'bool', output: 'number' | 'bool'): NativeFunction {
+function windowFunction(
+  name: string,
+  summary: string,
+  input: 'number' | 'bool',
+  output: 'number' | 'bool',
+): NativeFunction {
   return {
     name,
     signature: `${name}(x, rounds)`,
@@ -146,8 +180,12 @@ function windowFunction(name: string, summary: string, input: 'number' | 'bool',
     acceptsOver: false,
     result: ([x, k]) => {
       if (!x || !k) return err(`${name} needs a value and a number of rounds`);
-      if (x.base !== input) return err(`${name} takes ${input === 'bool' ? 'a true/false value' : 'a number'}, not ${describeType(x)}`);
-      if (k.base !== 'number' || k.axes.length > 0) return err(`the number of rounds of ${name} must be a single number`);
+      if (x.base !== input)
+        return err(
+          `${name} takes ${input === 'bool' ? 'a true/false value' : 'a number'}, not ${describeType(x)}`,
+        );
+      if (k.base !== 'number' || k.axes.length > 0)
+        return err(`the number of rounds of ${name} must be a single number`);
       return { base: output, axes: x.axes };
     },
   };
@@ -157,18 +195,40 @@ const list: NativeFunction[] = [
   reduction('sum', 'sum of the elements (over one axis, or all)', 'number', 'number', sum),
   reduction('mean', 'arithmetic mean', 'number', 'number', mean),
   reduction('std', 'population standard deviation', 'number', 'number', std),
-  reduction('cv', 'coefficient of variation: population std / mean (0 when the mean is 0)', 'number', 'number', cv),
+  reduction(
+    'cv',
+    'coefficient of variation: population std / mean (0 when the mean is 0)',
+    'number',
+    'number',
+    cv,
+  ),
   reduction('count', 'how many elements are true', 'bool', 'number', (v) => sum(v)),
-  reduction('any', 'whether any element is true', 'bool', 'bool', (v) => (v.some((x) => x !== 0) ? 1 : 0)),
-  reduction('all', 'whether every element is true', 'bool', 'bool', (v) => (v.every((x) => x !== 0) ? 1 : 0)),
+  reduction('any', 'whether any element is true', 'bool', 'bool', (v) =>
+    v.some((x) => x !== 0) ? 1 : 0,
+  ),
+  reduction('all', 'whether every element is true', 'bool', 'bool', (v) =>
+    v.every((x) => x !== 0) ? 1 : 0,
+  ),
   {
     // min/max: one argument reduces, two or more compare elementwise.
-    ...reduction('min', 'smallest element; with two or more arguments, the elementwise minimum', 'number', 'number', (v) => Math.min(...v)),
+    ...reduction(
+      'min',
+      'smallest element; with two or more arguments, the elementwise minimum',
+      'number',
+      'number',
+      (v) => Math.min(...v),
+    ),
     signature: 'min(x, over: firm|product) or min(a, b, …)',
     params: [{ name: 'x' }],
   },
   {
-    ...reduction('max', 'largest element; with two or more arguments, the elementwise maximum', 'number', 'number', (v) => Math.max(...v)),
+    ...reduction(
+      'max',
+      'largest element; with two or more arguments, the elementwise maximum',
+      'number',
+      'number',
+      (v) => Math.max(...v),
+    ),
     signature: 'max(x, over: firm|product) or max(a, b, …)',
     params: [{ name: 'x' }],
   },
@@ -180,12 +240,16 @@ const list: NativeFunction[] = [
   {
     name: 'excess',
     signature: 'excess(x, benchmark)',
-    summary: 'relative excess (x − benchmark) / benchmark; 0 where the benchmark is 0 or |excess| < 1e-9',
+    summary:
+      'relative excess (x − benchmark) / benchmark; 0 where the benchmark is 0 or |excess| < 1e-9',
     kind: 'elementwise',
     params: [{ name: 'x' }, { name: 'benchmark' }],
     acceptsOver: false,
     result: (args) =>
-      requireBase(args, 'number', 'excess') ?? { base: 'number', axes: canonicalAxes(args.flatMap((a) => a.axes)) },
+      requireBase(args, 'number', 'excess') ?? {
+        base: 'number',
+        axes: canonicalAxes(args.flatMap((a) => a.axes)),
+      },
     evaluate: ([x, b], _over, info) => broadcast2(x as Tensor, b as Tensor, info.dims, excess),
   },
   {
@@ -198,10 +262,18 @@ const list: NativeFunction[] = [
     result: ([q]) =>
       q && q.base === 'number' && q.axes.length === 2 && q.axes[0] === 'firm'
         ? { base: 'number', axes: ['product'] }
-        : err(`hhi takes a firm × product number (such as quantity), not ${q ? describeType(q) : 'nothing'}`, 'E_SHAPE'),
+        : err(
+            `hhi takes a firm × product number (such as quantity), not ${q ? describeType(q) : 'nothing'}`,
+            'E_SHAPE',
+          ),
     evaluate: ([q], _over, info) => reduceOver(q as Tensor, ['firm'], info.dims, hhiOf),
   },
-  windowFunction('mean_last', 'mean of x over the last k rounds (this one included; fewer at the start)', 'number', 'number'),
+  windowFunction(
+    'mean_last',
+    'mean of x over the last k rounds (this one included; fewer at the start)',
+    'number',
+    'number',
+  ),
   windowFunction('min_last', 'minimum of x over the last k rounds', 'number', 'number'),
   windowFunction('max_last', 'maximum of x over the last k rounds', 'number', 'number'),
   windowFunction('sum_last', 'sum of x over the last k rounds', 'number', 'number'),
@@ -209,13 +281,15 @@ const list: NativeFunction[] = [
   {
     name: 'lag',
     signature: 'lag(x, rounds)',
-    summary: 'the value of x k rounds ago (NaN before the first round, so comparisons with it are false)',
+    summary:
+      'the value of x k rounds ago (NaN before the first round, so comparisons with it are false)',
     kind: 'window',
     params: [{ name: 'x' }, { name: 'rounds', optional: true }],
     acceptsOver: false,
     result: ([x, k]) => {
       if (!x) return err('lag needs a value');
-      if (k && (k.base !== 'number' || k.axes.length > 0)) return err('the number of rounds of lag must be a single number');
+      if (k && (k.base !== 'number' || k.axes.length > 0))
+        return err('the number of rounds of lag must be a single number');
       return x;
     },
   },
@@ -228,7 +302,9 @@ const list: NativeFunction[] = [
     params: [{ name: 'threshold' }],
     acceptsOver: false,
     result: ([t]) =>
-      t && t.base === 'number' && t.axes.length === 0 ? bool : err('moved_together takes one number: the relative threshold'),
+      t && t.base === 'number' && t.axes.length === 0
+        ? bool
+        : err('moved_together takes one number: the relative threshold'),
     evaluate: ([threshold], _over, info) => {
       const now = info.observableAt('quantity', 0);
       const before = info.observableAt('quantity', 1);

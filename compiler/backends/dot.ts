@@ -1,0 +1,195 @@
+import { attribute as A, Digraph, Edge, Node, toDot } from 'ts-graphviz';
+import { constantValue } from '../constant.js';
+import type { IrInstitution, IrMarket, IrState, IrTransition, ParamValue } from '../ir.js';
+import { formatNumber, renderExpr } from './render-expr.js';
+
+/**
+ * Backend 2: the institution as a Graphviz diagram. States are nodes (the initial one
+ * marked by an arrow from a dot; sanction states red, credit states green, each listing
+ * its sanctions); transitions are edges labelled with their guard, round count and rule
+ * id; restorative edges are dashed green.
+ */
+
+// User text goes into DOT strings: ts-graphviz quotes `"`, we neutralise `\` so that no
+// escape sequence of the source can turn into a Graphviz directive.
+const clean = (text: string) => text.replace(/\\/g, '\\\\');
+const line = (text: string) => `${clean(text)}\\l`;
+const shorten = (text: string, max = 60) =>
+  text.length > max ? `${text.slice(0, max - 1)}…` : text;
+
+const palette = {
+  initial: { fill: '#e8f1fb', border: '#2f6db5' },
+  normal: { fill: '#f4f4f4', border: '#555555' },
+  sanction: { fill: '#fbe9e7', border: '#b23b2e' },
+  credit: { fill: '#e8f5e9', border: '#2e7d32' },
+} as const;
+
+export function transitionLabel(t: IrTransition, params?: ReadonlyMap<string, ParamValue>): string {
+  const rounds = constantValue(t.rounds, params ?? new Map()) ?? Number.NaN;
+  const roundsText = Number.isFinite(rounds) ? formatNumber(rounds) : t.rounds.text;
+  const plural = roundsText === '1' ? 'round' : 'rounds';
+  let guard: string;
+  if (t.kind === 'when') {
+    guard = `when ${t.condition ? renderExpr(t.condition, params) : 'true'}${roundsText === '1' ? '' : ` for ${roundsText} ${plural}`}`;
+  } else {
+    guard = `after ${roundsText} ${plural}${t.condition ? ` while ${renderExpr(t.condition, params)}` : ''}`;
+  }
+  const tags = [t.rule ? `[${t.rule}]` : '', t.declaredPriority ? `(priority ${t.priority})` : '']
+    .filter(Boolean)
+    .join(' ');
+  return tags ? `${guard} ${tags}` : guard;
+}
+
+export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue>): string[] {
+  const out: string[] = [];
+  for (const x of s.sanctions) {
+    out.push(
+      `${x.timing === 'each_round' ? 'each round: ' : 'on entry: '}${x.sanction} ${renderExpr(x.amount, params)}`,
+    );
+  }
+  if (s.suspend) out.push('suspended: production forced to 0');
+  if (s.cap) out.push(`cap: quantity <= ${renderExpr(s.cap, params)}`);
+  if (s.floor) out.push(`floor: quantity >= ${renderExpr(s.floor, params)}`);
+  for (const n of s.notices) out.push(`notice: "${shorten(n, 48)}"`);
+  return out;
+}
+
+export function institutionDot(
+  institution: IrInstitution,
+  params: ReadonlyMap<string, ParamValue> = new Map(
+    institution.params.map((p) => [p.name, p.value]),
+  ),
+): string {
+  const g = new Digraph(institution.name, {
+    [A.rankdir]: 'LR',
+    [A.label]: clean(
+      `${institution.name}: ${institution.title}${institution.public ? ' (public)' : ''}`,
+    ),
+    [A.labelloc]: 't',
+    [A.fontname]: 'Helvetica',
+    [A.nodesep]: 0.5,
+    [A.ranksep]: 0.8,
+  });
+  g.attributes.node.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 11 });
+  g.attributes.edge.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 10 });
+
+  if (institution.states.length === 0) {
+    const text = institution.directive
+      ? `directive: "${shorten(institution.directive, 120)}"`
+      : 'no states, no rules';
+    g.addNode(
+      new Node('regime', { [A.shape]: 'note', [A.label]: clean(`${institution.name}\n${text}`) }),
+    );
+    return toDot(g);
+  }
+
+  const nodes = new Map<string, Node>();
+  for (const s of institution.states) {
+    const colors = palette[s.kind];
+    const heading = `${s.name}${s.title ? ` — ${s.title}` : ''}${s.kind === 'initial' ? ' (initial)' : ''}`;
+    const label = [line(heading), ...stateSummary(s, params).map(line)].join('');
+    const node = new Node(s.name, {
+      [A.shape]: 'box',
+      [A.style]: 'rounded,filled',
+      [A.fillcolor]: colors.fill,
+      [A.color]: colors.border,
+      [A.penwidth]: s.kind === 'sanction' ? 2 : 1,
+      [A.label]: label,
+    });
+    nodes.set(s.name, node);
+    g.addNode(node);
+  }
+  if (institution.monitors.length > 0) {
+    const lines = institution.monitors.map((m) =>
+      line(shorten(`${m.name} = ${renderExpr(m.expr, params)}`, 110)),
+    );
+    g.addNode(
+      new Node('(evidence)', {
+        [A.shape]: 'note',
+        [A.fontsize]: 9,
+        [A.label]: [line('evidence'), ...lines].join(''),
+      }),
+    );
+  }
+  if (institution.initial) {
+    const start = new Node('(start)', { [A.shape]: 'point', [A.width]: 0.15, [A.label]: '' });
+    g.addNode(start);
+    g.addEdge(new Edge([start, nodes.get(institution.initial) as Node]));
+  }
+  for (const s of institution.states) {
+    for (const t of s.transitions) {
+      const from = nodes.get(t.source);
+      const to = nodes.get(t.target);
+      if (!from || !to) continue;
+      const toSanction = institution.states.find((x) => x.name === t.target)?.kind === 'sanction';
+      g.addEdge(
+        new Edge([from, to], {
+          [A.label]: clean(transitionLabel(t, params)),
+          [A.id]: t.id,
+          ...(t.restorative
+            ? { [A.style]: 'dashed', [A.color]: '#2e7d32', [A.fontcolor]: '#2e7d32' }
+            : toSanction
+              ? { [A.color]: '#b23b2e', [A.fontcolor]: '#b23b2e' }
+              : {}),
+        }),
+      );
+    }
+  }
+  return toDot(g);
+}
+
+/** The market as a bipartite diagram: firms, products, unit costs, and the clearing function. */
+export function marketDot(
+  market: IrMarket,
+  firms: readonly string[],
+  params?: ReadonlyMap<string, ParamValue>,
+): string {
+  const clearing =
+    market.competition === 'quantity' && market.price
+      ? `price = ${renderExpr(market.price, params)}`
+      : `demand = ${market.demand ? renderExpr(market.demand, params) : '?'}`;
+  const g = new Digraph(market.name, {
+    [A.rankdir]: 'LR',
+    [A.label]: clean(`${market.name}: ${market.title}\n${clearing}`),
+    [A.labelloc]: 't',
+    [A.fontname]: 'Helvetica',
+  });
+  g.attributes.node.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 11 });
+  g.attributes.edge.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 10 });
+  const capacity = market.capacity ? renderExpr(market.capacity, params) : 'unbounded';
+  const firmNodes = firms.map(
+    (f) =>
+      new Node(`firm:${f}`, {
+        [A.shape]: 'box',
+        [A.style]: 'rounded,filled',
+        [A.fillcolor]: '#e8f1fb',
+        [A.label]: clean(`${f}`),
+      }),
+  );
+  const productNodes = market.products.map(
+    (p) =>
+      new Node(`product:${p}`, {
+        [A.shape]: 'ellipse',
+        [A.style]: 'filled',
+        [A.fillcolor]: '#fff8e1',
+        [A.label]: clean(p),
+      }),
+  );
+  for (const n of [...firmNodes, ...productNodes]) g.addNode(n);
+  const bounds = `${market.action.variable} in [${renderExpr(market.action.low, params)}, ${renderExpr(market.action.high, params)}]`;
+  for (const firm of firmNodes) {
+    for (const product of productNodes) {
+      g.addEdge(new Edge([firm, product], { [A.label]: clean(bounds) }));
+    }
+  }
+  g.addNode(
+    new Node('(legend)', {
+      [A.shape]: 'note',
+      [A.label]: [
+        line(`cost = ${renderExpr(market.cost, params)}`),
+        line(`capacity = ${capacity}`),
+      ].join(''),
+    }),
+  );
+  return toDot(g);
+}

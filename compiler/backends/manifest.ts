@@ -1,0 +1,173 @@
+import { constantValue } from '../constant.js';
+import type { IrInstitution, IrRule, IrTransition, ParamValue } from '../ir.js';
+import { observableMeanings } from '../observables.js';
+import { stateSummary } from './dot.js';
+import { formatNumber, formatParamValue, renderExpr } from './render-expr.js';
+
+/**
+ * Backend 3: the public manifest — the text governed agents are shown. It is generated
+ * from the same IR as the machine and the diagram, with parameter values written in, so
+ * what agents read is what the machine does. Rules are rendered in institutional-grammar
+ * form: who, must / must not / may, what, under which condition, or else what.
+ */
+
+const deonticText: Record<IrRule['deontic'], string> = {
+  must: 'must',
+  'must not': 'must not',
+  may: 'may',
+};
+
+function whoText(attribute: string): string {
+  return attribute === 'firm' || attribute === 'firms' ? 'Each firm' : `Each ${attribute}`;
+}
+
+function conditionText(t: IrTransition, params: ReadonlyMap<string, ParamValue>): string {
+  const rounds = constantValue(t.rounds, params) ?? 1;
+  const n = formatNumber(rounds);
+  if (t.kind === 'when') {
+    const guard = t.condition ? renderExpr(t.condition, params) : 'always';
+    return rounds === 1 ? `when ${guard}` : `when ${guard} holds for ${n} consecutive rounds`;
+  }
+  return t.condition
+    ? `after ${n} consecutive round${rounds === 1 ? '' : 's'} in \`${t.source}\` in which ${renderExpr(t.condition, params)}`
+    : `after ${n} round${rounds === 1 ? '' : 's'} in \`${t.source}\``;
+}
+
+function wrap(text: string, indent: string, width = 88): string {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let current = '';
+  for (const w of words) {
+    if (current && current.length + 1 + w.length > width - indent.length) {
+      lines.push(current);
+      current = w;
+    } else current = current ? `${current} ${w}` : w;
+  }
+  if (current) lines.push(current);
+  return lines.map((l) => indent + l).join('\n');
+}
+
+export function manifestText(
+  institution: IrInstitution,
+  params: ReadonlyMap<string, ParamValue> = new Map(
+    institution.params.map((p) => [p.name, p.value]),
+  ),
+): string {
+  const out: string[] = [];
+  const push = (...lines: string[]) => out.push(...lines);
+  push(`INSTITUTION ${institution.name}: ${institution.title}`);
+  push(
+    institution.public
+      ? 'This manifest is public: every firm reads the same text, and it does not change during the run.'
+      : 'This institution is not public: firms are not shown this text.',
+  );
+  if (institution.directive) {
+    push('', 'DIRECTIVE', wrap(institution.directive, '  '));
+  }
+  if (institution.states.length === 0) {
+    if (!institution.directive) push('', 'There are no rules, no monitoring and no sanctions.');
+    else push('', 'Nothing is monitored and no sanction is attached to this directive.');
+    return `${out.join('\n')}\n`;
+  }
+  push(
+    '',
+    institution.scope === 'firm'
+      ? 'SCOPE: each firm has its own standing and record; `self` below means that firm.'
+      : 'SCOPE: the market as a whole has one standing; sanctions apply to every firm.',
+  );
+
+  if (institution.monitors.length > 0) {
+    push('', 'EVIDENCE (computed after every round from market outcomes)');
+    for (const m of institution.monitors) {
+      const noise: string[] = [];
+      if (m.detection)
+        noise.push(
+          `detected with probability ${formatNumber(constantValue(m.detection, params) ?? Number.NaN)}`,
+        );
+      if (m.falsePositive)
+        noise.push(
+          `false alarm rate ${formatNumber(constantValue(m.falsePositive, params) ?? Number.NaN)}`,
+        );
+      push(
+        `  ${m.name} = ${renderExpr(m.expr, params)}${noise.length ? ` (imperfect: ${noise.join(', ')})` : ''}`,
+      );
+    }
+    const used = new Set<string>();
+    const collect = (text: string) => {
+      for (const name of Object.keys(observableMeanings))
+        if (new RegExp(`\\b${name}\\b`).test(text)) used.add(name);
+    };
+    for (const m of institution.monitors) collect(m.expr.text);
+    if (used.size > 0) {
+      push('  where:');
+      for (const name of used) push(`    ${name}: ${observableMeanings[name]}`);
+      if (institution.monitors.some((m) => /\bnash\./.test(m.expr.text))) {
+        push('    nash.*: the static Nash equilibrium of this market, computed before round 1');
+      }
+      if (institution.monitors.some((m) => /\bcollusive\./.test(m.expr.text))) {
+        push('    collusive.*: the joint-profit (collusive) optimum of this market');
+      }
+    }
+  }
+
+  const transitions = institution.states.flatMap((s) => s.transitions);
+  if (institution.rules.length > 0) {
+    push('', 'RULES');
+    for (const rule of institution.rules) {
+      const citing = transitions.filter((t) => t.rule === rule.id);
+      push(`  ${rule.id}${rule.title ? ` ${rule.title}` : ''}`);
+      push(wrap(`${whoText(rule.attribute)} ${deonticText[rule.deontic]} ${rule.aim}.`, '    '));
+      for (const t of citing) {
+        const where = t.kind === 'when' ? ` while in \`${t.source}\`` : '';
+        push(wrap(`Condition: ${conditionText(t, params)}${where}.`, '    '));
+        push(
+          wrap(
+            `Consequence: moves to \`${t.target}\`${rule.orElse ? ` (${rule.orElse})` : ''}.`,
+            '    ',
+          ),
+        );
+      }
+      if (citing.length === 0 && rule.orElse) push(wrap(`Or else: ${rule.orElse}.`, '    '));
+    }
+  }
+
+  push('', 'STATES');
+  for (const s of institution.states) {
+    const tag =
+      s.kind === 'initial'
+        ? ' [initial: every firm starts here]'
+        : s.kind === 'sanction'
+          ? ' [sanction]'
+          : s.kind === 'credit'
+            ? ' [restorative]'
+            : '';
+    push(`  ${s.name}${s.title ? ` — ${s.title}` : ''}${tag}`);
+    for (const line of stateSummary(s, params)) {
+      if (line.startsWith('notice: ')) continue;
+      push(`    ${line}`);
+    }
+    for (const n of s.notices) push(wrap(`notice on entry: "${n}"`, '    '));
+    for (const t of s.transitions) {
+      const rule = t.rule ? ` [rule ${t.rule}]` : '';
+      const restore = t.restorative ? ' (restoration)' : '';
+      const priority = t.declaredPriority ? ` (priority ${t.priority})` : '';
+      push(wrap(`-> ${t.target} ${conditionText(t, params)}${rule}${priority}${restore}`, '    '));
+    }
+    if (s.transitions.length === 0) push('    (no way out)');
+  }
+
+  if (institution.params.length > 0) {
+    push('', 'PARAMETERS (already written into the text above)');
+    for (const p of institution.params) {
+      const value = params.get(p.name) ?? p.value;
+      push(`  ${p.name} = ${formatParamValue(value)}${p.doc ? ` — ${p.doc}` : ''}`);
+    }
+  }
+  push(
+    '',
+    'HOW IT WORKS: after each round the evidence is computed, the transitions of your current state are checked',
+    '(higher priority first, then in the order listed), and at most one is taken. Sanctions of a state apply',
+    'while you are in it; every transition, sanction and notice is written to an append-only governance log.',
+  );
+  return `${out.join('\n')}\n`;
+}

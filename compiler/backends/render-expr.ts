@@ -1,0 +1,138 @@
+import type { Expr, Range } from '../../grammar/ast.js';
+import { printExpr } from '../../grammar/print.js';
+import { natives } from '../../stdlib/natives.js';
+import type { IrExpr, ParamValue } from '../ir.js';
+
+const NO_RANGE: Range = {
+  start: { line: 1, column: 1, offset: 0 },
+  end: { line: 1, column: 1, offset: 0 },
+};
+
+function formatNumber(n: number): string {
+  if (n === Number.POSITIVE_INFINITY) return 'inf';
+  if (Number.isInteger(n)) return String(n);
+  return String(Number(n.toPrecision(6)));
+}
+
+function literal(value: ParamValue): Expr {
+  if (typeof value === 'number') {
+    return value < 0
+      ? { kind: 'unary', op: '-', operand: literal(-value), range: NO_RANGE }
+      : { kind: 'number', value, text: formatNumber(value), range: NO_RANGE };
+  }
+  if (typeof value === 'boolean') return { kind: 'bool', value, range: NO_RANGE };
+  if (typeof value === 'string') return { kind: 'string', value, range: NO_RANGE };
+  return { kind: 'list', items: value.map(literal), range: NO_RANGE };
+}
+
+const name = (n: string): Expr => ({ kind: 'name', name: n, range: NO_RANGE });
+
+function toAst(e: IrExpr, params: ReadonlyMap<string, ParamValue> | undefined): Expr {
+  const r = (x: IrExpr) => toAst(x, params);
+  switch (e.op) {
+    case 'const':
+      return e.type.base === 'bool'
+        ? { kind: 'bool', value: e.value !== 0, range: NO_RANGE }
+        : literal(e.value);
+    case 'string':
+      return literal(e.value);
+    case 'param': {
+      const v = params?.get(e.name);
+      return v === undefined ? name(e.name) : literal(v);
+    }
+    case 'observable':
+    case 'monitor':
+    case 'action':
+      return name(e.name);
+    case 'self':
+      return name('self');
+    case 'benchmark':
+      return {
+        kind: 'member',
+        object: name(e.benchmark),
+        property: { name: e.name, range: NO_RANGE },
+        range: NO_RANGE,
+      };
+    case 'unary':
+      return { kind: 'unary', op: e.operator, operand: r(e.operand), range: NO_RANGE };
+    case 'binary':
+      return {
+        kind: 'binary',
+        op: e.operator as never,
+        left: r(e.left),
+        right: r(e.right),
+        range: NO_RANGE,
+      };
+    case 'if':
+      return {
+        kind: 'if',
+        condition: r(e.condition),
+        then: r(e.then),
+        otherwise: r(e.otherwise),
+        range: NO_RANGE,
+      };
+    case 'index':
+      return {
+        kind: 'index',
+        target: r(e.target),
+        indices: e.selections.map((s) => name('self' in s ? 'self' : s.name)),
+        range: NO_RANGE,
+      };
+    case 'call': {
+      // Evidence functions read better with their argument names, as they are documented.
+      const named = natives.get(e.fn)?.kind === 'evidence' ? natives.get(e.fn)?.params : undefined;
+      return {
+        kind: 'call',
+        callee: { name: e.fn, range: NO_RANGE },
+        args: [
+          ...e.args.map((a, i) => {
+            const label = named?.[i]?.name;
+            return label
+              ? { name: { name: label, range: NO_RANGE }, value: r(a), range: NO_RANGE }
+              : { value: r(a), range: NO_RANGE };
+          }),
+          ...(e.over ?? []).map((axis) => ({
+            name: { name: 'over', range: NO_RANGE },
+            value: name(axis),
+            range: NO_RANGE,
+          })),
+        ],
+        range: NO_RANGE,
+      };
+    }
+    case 'window':
+      return {
+        kind: 'call',
+        callee: { name: e.fn, range: NO_RANGE },
+        args: [
+          { value: r(e.value), range: NO_RANGE },
+          { value: r(e.rounds), range: NO_RANGE },
+        ],
+        range: NO_RANGE,
+      };
+    case 'history':
+      return e.fn === 'rounds_in_state'
+        ? name('rounds_in_state')
+        : {
+            kind: 'call',
+            callee: { name: e.fn, range: NO_RANGE },
+            args: [{ value: name(e.state ?? ''), range: NO_RANGE }],
+            range: NO_RANGE,
+          };
+  }
+}
+
+/** An expression as source text, with parameters replaced by their values when given. */
+export function renderExpr(e: IrExpr, params?: ReadonlyMap<string, ParamValue>): string {
+  return params ? printExpr(toAst(e, params)) : e.text;
+}
+
+/** A parameter value as it would be written in source. */
+export function formatParamValue(value: ParamValue): string {
+  if (typeof value === 'number') return formatNumber(value);
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return `[${value.map(formatParamValue).join(', ')}]`;
+}
+
+export { formatNumber };

@@ -1,0 +1,301 @@
+import { assign, setup } from 'xstate';
+import { constantValue } from '../constant.js';
+import type { IrInstitution, IrState, ParamValue } from '../ir.js';
+import { formatParamValue, renderExpr } from './render-expr.js';
+
+/**
+ * Backend 1: the institution as an XState v5 machine.
+ *
+ * Round time is the event stream itself: the runtime sends one `round` event per firm
+ * machine after each market round, carrying which transition conditions held. Counters
+ * in the context implement `for k rounds` and `after k rounds` (no wall clock, no
+ * timers), so `transition(machine, snapshot, event)` is a pure step that returns the
+ * round's sanctions as actions.
+ */
+export interface InstitutionContext {
+  /** The last round the machine was told about (0 before the first). */
+  round: number;
+  /** Completed rounds since the current state was entered. */
+  roundsInState: number;
+  /** For each transition of the current state: consecutive rounds its condition has held. */
+  streaks: Record<string, number>;
+  /** Offence history: entries into each state, and the round of the latest entry. */
+  visits: Record<string, number>;
+  lastEntered: Record<string, number>;
+}
+
+export interface RoundEvent {
+  type: 'round';
+  round: number;
+  /** Truth of each transition's condition this round, by transition id. */
+  holds: Record<string, boolean>;
+}
+
+export interface HoldsParams {
+  transition: string;
+  rounds: number;
+  /** The condition's source text, or null for an unconditional `after`. */
+  condition: string | null;
+}
+export interface TickParams {
+  transitions: { id: string; always: boolean }[];
+}
+export interface EnterParams {
+  state: string;
+}
+export interface SanctionParams {
+  state: string;
+  index: number;
+  sanction: 'fine' | 'credit';
+  timing: 'entry' | 'each_round';
+  amount: string;
+}
+export interface NoticeParams {
+  state: string;
+  text: string;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface MachineConfigJson {
+  [key: string]: Json;
+}
+
+export const initialContext = (): InstitutionContext => ({
+  round: 0,
+  roundsInState: 0,
+  streaks: {},
+  visits: {},
+  lastEntered: {},
+});
+
+function roundsOf(value: number | undefined): number {
+  return value !== undefined && Number.isFinite(value) ? value : 1;
+}
+
+function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Json {
+  const perRound = state.sanctions
+    .map((s, index) => ({ s, index }))
+    .filter(({ s }) => s.timing === 'each_round')
+    .map(({ s, index }) => ({
+      type: 'mase.sanction',
+      params: {
+        state: state.name,
+        index,
+        sanction: s.sanction,
+        timing: s.timing,
+        amount: s.amount.text,
+      },
+    }));
+  const onEntry = [
+    { type: 'mase.enter', params: { state: state.name } },
+    ...state.notices.map((text) => ({ type: 'mase.notice', params: { state: state.name, text } })),
+    ...state.sanctions
+      .map((s, index) => ({ s, index }))
+      .filter(({ s }) => s.timing === 'entry')
+      .map(({ s, index }) => ({
+        type: 'mase.sanction',
+        params: {
+          state: state.name,
+          index,
+          sanction: s.sanction,
+          timing: s.timing,
+          amount: s.amount.text,
+        },
+      })),
+  ];
+  const tick = {
+    type: 'mase.tick',
+    params: {
+      transitions: state.transitions.map((t) => ({ id: t.id, always: t.condition === undefined })),
+    },
+  };
+  const transitions: Json[] = state.transitions.map((t) => ({
+    target: t.target,
+    ...(t.target === state.name ? { reenter: true } : {}),
+    guard: {
+      type: 'mase.holds',
+      params: {
+        transition: t.id,
+        rounds: roundsOf(constantValue(t.rounds, params)),
+        condition: t.condition ? t.condition.text : null,
+      },
+    },
+    actions: perRound,
+    meta: {
+      kind: t.kind,
+      rule: t.rule ?? null,
+      priority: t.priority,
+      restorative: t.restorative,
+    },
+  }));
+  transitions.push({ actions: [...perRound, tick] });
+  return {
+    entry: onEntry,
+    on: { round: transitions },
+    meta: {
+      kind: state.kind,
+      title: state.title ?? null,
+      notices: [...state.notices],
+      sanctions: state.sanctions.map((s) => ({
+        sanction: s.sanction,
+        timing: s.timing,
+        amount: s.amount.text,
+      })),
+      cap: state.cap?.text ?? null,
+      floor: state.floor?.text ?? null,
+      suspend: state.suspend,
+    },
+  };
+}
+
+/**
+ * The machine as plain JSON config (Stately's tools load it): guards and actions are
+ * referenced by name with params; `createInstitutionMachine` joins the implementations.
+ * State keys are exactly the declared state names. A stateless institution compiles to
+ * a machine with one final-free state named after its regime, so every run has a machine.
+ */
+export function machineConfig(
+  institution: IrInstitution,
+  params: ReadonlyMap<string, ParamValue> = new Map(
+    institution.params.map((p) => [p.name, p.value]),
+  ),
+): MachineConfigJson {
+  const states: Record<string, Json> = {};
+  for (const s of institution.states) states[s.name] = stateNode(s, params);
+  const initial = institution.initial ?? null;
+  return {
+    id: institution.name,
+    meta: {
+      title: institution.title,
+      scope: institution.scope,
+      public: institution.public,
+      directive: institution.directive ?? null,
+      params: Object.fromEntries(
+        institution.params.map((p) => [p.name, formatParamValue(params.get(p.name) ?? p.value)]),
+      ),
+      monitors: Object.fromEntries(
+        institution.monitors.map((m) => [m.name, renderExpr(m.expr, params)]),
+      ),
+      rules: Object.fromEntries(
+        institution.rules.map((r) => [r.id, `${r.attribute} ${r.deontic} ${r.aim}`]),
+      ),
+    },
+    ...(initial === null ? { initial: 'unregulated' } : { initial }),
+    context: initialContext() as unknown as Json,
+    states:
+      initial === null
+        ? {
+            unregulated: {
+              meta: {
+                kind: 'initial',
+                title: 'No states',
+                notices: [],
+                sanctions: [],
+                cap: null,
+                floor: null,
+                suspend: false,
+              },
+            },
+          }
+        : states,
+  };
+}
+
+/** The executable machine: the JSON config joined to pure guard and action implementations. */
+export function createInstitutionMachine(
+  institution: IrInstitution,
+  params?: ReadonlyMap<string, ParamValue>,
+) {
+  const config = machineConfig(institution, params);
+  return setup({
+    types: {
+      context: {} as InstitutionContext,
+      events: {} as RoundEvent,
+    },
+    guards: {
+      'mase.holds': ({ context, event }, p: HoldsParams) => {
+        const holds = p.condition === null ? true : event.holds[p.transition] === true;
+        return holds && (context.streaks[p.transition] ?? 0) + 1 >= p.rounds;
+      },
+    },
+    actions: {
+      'mase.enter': assign(({ context, event }, p: EnterParams) => ({
+        round: event?.type === 'round' ? event.round : context.round,
+        roundsInState: 0,
+        streaks: {},
+        visits: { ...context.visits, [p.state]: (context.visits[p.state] ?? 0) + 1 },
+        lastEntered: {
+          ...context.lastEntered,
+          [p.state]: event?.type === 'round' ? event.round : 0,
+        },
+      })),
+      'mase.tick': assign(({ context, event }, p: TickParams) => {
+        const streaks: Record<string, number> = {};
+        for (const t of p.transitions) {
+          const holds = t.always || event.holds[t.id] === true;
+          streaks[t.id] = holds ? (context.streaks[t.id] ?? 0) + 1 : 0;
+        }
+        return { round: event.round, roundsInState: context.roundsInState + 1, streaks };
+      }),
+      // Effects are returned by `transition()` for the runtime to apply; nothing runs here.
+      'mase.sanction': (_args, _p: SanctionParams) => {},
+      'mase.notice': (_args, _p: NoticeParams) => {},
+    },
+  }).createMachine(config as never);
+}
+
+export type InstitutionMachine = ReturnType<typeof createInstitutionMachine>;
+
+/** `--format ts`: a TypeScript module that rebuilds the machine with `setup()`. */
+export function machineModule(
+  institution: IrInstitution,
+  params?: ReadonlyMap<string, ParamValue>,
+): string {
+  const config = JSON.stringify(machineConfig(institution, params), null, 2);
+  return `// Generated by \`mase compile --format ts\` from ${institution.path}. Do not edit.
+import { assign, setup } from 'xstate';
+
+export interface InstitutionContext {
+  round: number;
+  roundsInState: number;
+  streaks: Record<string, number>;
+  visits: Record<string, number>;
+  lastEntered: Record<string, number>;
+}
+export interface RoundEvent {
+  type: 'round';
+  round: number;
+  holds: Record<string, boolean>;
+}
+
+export const config = ${config} as const;
+
+export const machine = setup({
+  types: { context: {} as InstitutionContext, events: {} as RoundEvent },
+  guards: {
+    'mase.holds': ({ context, event }, p: { transition: string; rounds: number; condition: string | null }) =>
+      (p.condition === null || event.holds[p.transition] === true) &&
+      (context.streaks[p.transition] ?? 0) + 1 >= p.rounds,
+  },
+  actions: {
+    'mase.enter': assign(({ context, event }, p: { state: string }) => ({
+      round: event?.type === 'round' ? event.round : context.round,
+      roundsInState: 0,
+      streaks: {},
+      visits: { ...context.visits, [p.state]: (context.visits[p.state] ?? 0) + 1 },
+      lastEntered: { ...context.lastEntered, [p.state]: event?.type === 'round' ? event.round : 0 },
+    })),
+    'mase.tick': assign(({ context, event }, p: { transitions: { id: string; always: boolean }[] }) => {
+      const streaks: Record<string, number> = {};
+      for (const t of p.transitions) {
+        streaks[t.id] = t.always || event.holds[t.id] === true ? (context.streaks[t.id] ?? 0) + 1 : 0;
+      }
+      return { round: event.round, roundsInState: context.roundsInState + 1, streaks };
+    }),
+    'mase.sanction': () => {},
+    'mase.notice': () => {},
+  },
+}).createMachine(config as never);
+`;
+}

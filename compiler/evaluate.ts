@@ -1,0 +1,190 @@
+import { natives } from '../stdlib/natives.js';
+import { applyBinary } from './constant.js';
+import type { IrExpr, ParamValue } from './ir.js';
+import {
+  broadcast2,
+  broadcast3,
+  type Dimensions,
+  map1,
+  scalarTensor,
+  select,
+  type Tensor,
+  tensorFrom,
+} from './tensor.js';
+import type { ValueType } from './types.js';
+
+/**
+ * What a compiled expression reads when it runs. `roundsAgo` is 0 for the round being
+ * adjudicated; window functions ask for earlier rounds. The runtime implements this
+ * interface; tests implement it with plain arrays.
+ */
+export interface EvaluationEnvironment {
+  readonly dims: Dimensions;
+  readonly param: (name: string) => Tensor;
+  readonly firmIndex: (name: string) => number;
+  readonly productIndex: (name: string) => number;
+  /** The firm a per-firm machine governs. */
+  readonly self?: number;
+  /** How many past rounds exist (the current one included). */
+  readonly roundsAvailable: number;
+  readonly observable: (name: string, roundsAgo: number) => Tensor;
+  readonly benchmark: (benchmark: string, name: string) => Tensor;
+  readonly monitor: (name: string, roundsAgo: number) => Tensor;
+  readonly action?: Tensor;
+  readonly history?: {
+    readonly visits: (state: string) => number;
+    readonly roundsSince: (state: string) => number;
+    readonly roundsInState: () => number;
+  };
+}
+
+export type CompiledExpression = (env: EvaluationEnvironment, roundsAgo?: number) => Tensor;
+
+const NAN = scalarTensor(Number.NaN);
+
+/**
+ * Compiles checked IR to a closure. No `eval`, no `new Function`: each node becomes a
+ * small function over its children's closures, and names are looked up through the
+ * environment's accessors, never through JavaScript objects.
+ */
+export function compileExpression(e: IrExpr): CompiledExpression {
+  switch (e.op) {
+    case 'const': {
+      const t = scalarTensor(e.value);
+      return () => t;
+    }
+    case 'string':
+      return () => NAN;
+    case 'param':
+      return (env) => env.param(e.name);
+    case 'observable':
+      return (env, ago = 0) => env.observable(e.name, ago);
+    case 'benchmark':
+      return (env) => env.benchmark(e.benchmark, e.name);
+    case 'monitor':
+      return (env, ago = 0) => env.monitor(e.name, ago);
+    case 'action':
+      return (env) => env.action ?? NAN;
+    case 'self':
+      return (env) => scalarTensor(env.self ?? Number.NaN);
+    case 'unary': {
+      const operand = compileExpression(e.operand);
+      return e.operator === '-'
+        ? (env, ago) => map1(operand(env, ago), (x) => -x)
+        : (env, ago) => map1(operand(env, ago), (x) => (x === 0 ? 1 : 0));
+    }
+    case 'binary': {
+      const left = compileExpression(e.left);
+      const right = compileExpression(e.right);
+      const op = e.operator;
+      return (env, ago) =>
+        broadcast2(left(env, ago), right(env, ago), env.dims, (a, b) => applyBinary(op, a, b));
+    }
+    case 'if': {
+      const condition = compileExpression(e.condition);
+      const then = compileExpression(e.then);
+      const otherwise = compileExpression(e.otherwise);
+      return (env, ago) =>
+        broadcast3(condition(env, ago), then(env, ago), otherwise(env, ago), env.dims, (c, t, o) =>
+          c !== 0 ? t : o,
+        );
+    }
+    case 'index': {
+      const target = compileExpression(e.target);
+      const selections = e.selections;
+      return (env, ago) => {
+        let value = target(env, ago);
+        for (const s of selections) {
+          const position =
+            'self' in s
+              ? (env.self ?? -1)
+              : s.axis === 'firm'
+                ? env.firmIndex(s.name)
+                : env.productIndex(s.name);
+          value = select(value, s.axis, position, env.dims);
+        }
+        return value;
+      };
+    }
+    case 'call': {
+      const fn = natives.get(e.fn);
+      const evaluate = fn?.evaluate;
+      if (!evaluate) throw new Error(`internal: native ${e.fn} has no implementation`);
+      const args = e.args.map(compileExpression);
+      const over = e.over;
+      return (env, ago = 0) =>
+        evaluate(
+          args.map((a) => a(env, ago)),
+          over,
+          {
+            dims: env.dims,
+            observableAt: (name, back) =>
+              ago + back < env.roundsAvailable ? env.observable(name, ago + back) : undefined,
+          },
+        );
+    }
+    case 'window': {
+      const value = compileExpression(e.value);
+      const rounds = compileExpression(e.rounds);
+      const fn = e.fn;
+      return (env, ago = 0) => {
+        const k = Math.max(1, Math.floor(rounds(env, ago).data[0] ?? 1));
+        if (fn === 'lag') return ago + k < env.roundsAvailable ? value(env, ago + k) : NAN;
+        const available = Math.max(0, Math.min(k, env.roundsAvailable - ago));
+        if (available === 0) return NAN;
+        let acc = value(env, ago);
+        if (fn === 'count_last') acc = map1(acc, (x) => (x !== 0 ? 1 : 0));
+        for (let back = 1; back < available; back++) {
+          let next = value(env, ago + back);
+          if (fn === 'count_last') next = map1(next, (x) => (x !== 0 ? 1 : 0));
+          const combine =
+            fn === 'min_last'
+              ? Math.min
+              : fn === 'max_last'
+                ? Math.max
+                : (a: number, b: number) => a + b;
+          acc = broadcast2(acc, next, env.dims, combine);
+        }
+        return fn === 'mean_last' ? map1(acc, (x) => x / available) : acc;
+      };
+    }
+    case 'history':
+      return (env) => {
+        const h = env.history;
+        if (!h) return NAN;
+        if (e.fn === 'rounds_in_state') return scalarTensor(h.roundsInState());
+        const state = e.state ?? '';
+        return scalarTensor(e.fn === 'visits' ? h.visits(state) : h.roundsSince(state));
+      };
+  }
+}
+
+/**
+ * A parameter value as a tensor of its declared type. Single values broadcast; lists must
+ * have one entry per firm (and per product). Returns a message when the lengths do not fit.
+ */
+export function paramTensor(type: ValueType, value: ParamValue, dims: Dimensions): Tensor | string {
+  if (typeof value === 'number') return scalarTensor(value);
+  if (typeof value === 'boolean') return scalarTensor(value ? 1 : 0);
+  if (typeof value === 'string') return NAN;
+  const axes = type.axes;
+  const lengthOf = (axis: string) => (axis === 'firm' ? dims.firms : dims.products);
+  const first = axes[0];
+  if (!first) return 'a list where a single value is expected';
+  if (value.length !== lengthOf(first)) {
+    return `has ${value.length} value${value.length === 1 ? '' : 's'} but there ${lengthOf(first) === 1 ? 'is' : 'are'} ${lengthOf(first)} ${first}${lengthOf(first) === 1 ? '' : 's'}`;
+  }
+  if (axes.length === 1)
+    return tensorFrom(
+      axes,
+      value.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : Number(v))),
+    );
+  const rows: number[][] = [];
+  for (const row of value) {
+    if (!Array.isArray(row)) rows.push(Array.from({ length: dims.products }, () => Number(row)));
+    else if (row.length !== dims.products)
+      return `has a row of ${row.length} values but there are ${dims.products} products`;
+    else rows.push(row.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : Number(v))));
+  }
+  return tensorFrom(axes, rows);
+}

@@ -1,0 +1,71 @@
+import type { SourceFile } from '../grammar/ast.js';
+import { type Diagnostic, diagnostic, hasErrors } from '../grammar/diagnostics.js';
+import { parse } from '../grammar/index.js';
+import { checkProgram } from './check.js';
+import type { IrProgram } from './ir.js';
+import { sortDiagnostics } from './render-diagnostics.js';
+
+export interface SourceText {
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface Compilation {
+  readonly files: readonly SourceFile[];
+  readonly program: IrProgram;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly ok: boolean;
+}
+
+/**
+ * The front of the pipeline: parse every source, then resolve and check them together
+ * with the library (the stdlib) in scope. Pure: text in, values out. A failure inside
+ * MASE becomes one E_INTERNAL diagnostic instead of an exception.
+ */
+export function compileSources(
+  sources: readonly SourceText[],
+  library: readonly SourceText[] = [],
+): Compilation {
+  try {
+    const parsed = sources.map((s) => parse(s.path, s.text));
+    const userPaths = new Set(sources.map((s) => s.path));
+    const libraryFiles = library
+      .filter((l) => !userPaths.has(l.path))
+      .map((l) => parse(l.path, l.text).value);
+    const files = parsed.map((p) => p.value);
+    const checked = checkProgram(files, libraryFiles);
+    const diagnostics = sortDiagnostics([
+      ...parsed.flatMap((p) => p.diagnostics),
+      ...checked.diagnostics,
+    ]);
+    return { files, program: checked.value, diagnostics, ok: !hasErrors(diagnostics) };
+  } catch (error) {
+    const where = sources[0]?.path ?? '<input>';
+    const origin = { line: 1, column: 1, offset: 0 };
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      files: [],
+      program: { markets: [], institutions: [], experiments: [] },
+      diagnostics: [
+        diagnostic(
+          'E_INTERNAL',
+          where,
+          { start: origin, end: origin },
+          `internal compiler error: ${message}`,
+          'this is a bug in MASE, not in your source; please report it with the file',
+        ),
+      ],
+      ok: false,
+    };
+  }
+}
+
+export { checkProgram } from './check.js';
+export * from './ir.js';
+export {
+  diagnosticsJson,
+  renderDiagnostic,
+  renderDiagnostics,
+  sortDiagnostics,
+  summary,
+} from './render-diagnostics.js';

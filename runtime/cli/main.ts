@@ -1,0 +1,306 @@
+#!/usr/bin/env node
+import { writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import {
+  type Compilation,
+  compileSources,
+  diagnosticsJson,
+  renderDiagnostics,
+  type SourceText,
+  summary,
+} from '../../compiler/index.js';
+import type { IrInstitution, IrMarket } from '../../compiler/ir.js';
+import { loadSource, SourceError, stdlibSources } from '../sources.js';
+
+/** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
+export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
+
+class UsageError extends Error {}
+
+function version(): string {
+  return '0.1.0';
+}
+
+function loadAll(specs: readonly string[]): SourceText[] {
+  try {
+    return specs.map(loadSource);
+  } catch (error) {
+    if (error instanceof SourceError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+function compile(specs: readonly string[]): { compilation: Compilation; sources: SourceText[] } {
+  const sources = loadAll(specs);
+  return { compilation: compileSources(sources, stdlibSources()), sources };
+}
+
+/** Prints diagnostics to stderr (text or JSON) and returns the exit code they imply. */
+function report(
+  compilation: Compilation,
+  sources: readonly SourceText[],
+  format: 'text' | 'json',
+  quietWhenClean = false,
+): number {
+  const texts = new Map(sources.map((s) => [s.path, s.text]));
+  for (const s of stdlibSources()) texts.set(s.path, s.text);
+  if (format === 'json') {
+    process.stdout.write(`${JSON.stringify(diagnosticsJson(compilation.diagnostics), null, 2)}\n`);
+  } else if (compilation.diagnostics.length > 0) {
+    process.stderr.write(
+      `${renderDiagnostics(compilation.diagnostics, texts)}\n\n${summary(compilation.diagnostics)}\n`,
+    );
+  } else if (!quietWhenClean) {
+    process.stderr.write(`${sources.map((s) => s.path).join(', ')}: no problems\n`);
+  }
+  if (compilation.diagnostics.some((d) => d.code === 'E_INTERNAL')) return EXIT.internal;
+  return compilation.ok ? EXIT.ok : EXIT.sourceErrors;
+}
+
+function pick<T extends { name: string }>(
+  items: readonly T[],
+  wanted: string | undefined,
+  kind: string,
+  file: string,
+): T {
+  if (wanted !== undefined) {
+    const found = items.find((i) => i.name === wanted);
+    if (!found) {
+      throw new UsageError(
+        `${file} declares no ${kind} \`${wanted}\`${items.length ? `; it declares: ${items.map((i) => i.name).join(', ')}` : ''}`,
+      );
+    }
+    return found;
+  }
+  if (items.length === 1) return items[0] as T;
+  if (items.length === 0) throw new UsageError(`${file} declares no ${kind}`);
+  throw new UsageError(
+    `${file} declares several ${kind}s (${items.map((i) => i.name).join(', ')}); choose one with --${kind}`,
+  );
+}
+
+function writeOutput(text: string, out: string | undefined): void {
+  if (out === undefined || out === '-') process.stdout.write(text);
+  else {
+    writeFileSync(out, text);
+    process.stderr.write(`wrote ${out}\n`);
+  }
+}
+
+function compiledOrExit(
+  specs: string[],
+): { compilation: Compilation; sources: SourceText[] } | number {
+  const result = compile(specs);
+  if (!result.compilation.ok) return report(result.compilation, result.sources, 'text');
+  if (result.compilation.diagnostics.length > 0)
+    report(result.compilation, result.sources, 'text', true);
+  return result;
+}
+
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('mase')
+    .description(
+      'Institutions and markets for collectives of LLM agents: check, compile, draw and run them.',
+    )
+    .version(version(), '-V, --version')
+    .showHelpAfterError('(run `mase --help` for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      writeOut: (s) => process.stdout.write(s),
+    });
+
+  program
+    .command('check')
+    .description('check sources and report diagnostics (exit 0: no errors, 1: errors)')
+    .argument('<files...>', 'source files or stdlib:NAME')
+    .addOption(
+      new Option('--format <format>', 'diagnostics format')
+        .choices(['text', 'json'])
+        .default('text'),
+    )
+    .action((files: string[], options: { format: 'text' | 'json' }) => {
+      const { compilation, sources } = compile(files);
+      setExitCode(report(compilation, sources, options.format));
+    });
+
+  program
+    .command('compile')
+    .description('compile an institution to an XState v5 machine')
+    .argument('<file>', 'source file or stdlib:NAME')
+    .option('--institution <name>', 'which institution, when the file declares several')
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['xstate-json', 'ts'])
+        .default('xstate-json'),
+    )
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action(
+      async (
+        file: string,
+        options: { institution?: string; format: 'xstate-json' | 'ts'; output?: string },
+      ) => {
+        const result = compiledOrExit([file]);
+        if (typeof result === 'number') return setExitCode(result);
+        const institution = pick<IrInstitution>(
+          result.compilation.program.institutions,
+          options.institution,
+          'institution',
+          file,
+        );
+        const { machineConfig, machineModule } = await import('../../compiler/backends/xstate.js');
+        const text =
+          options.format === 'ts'
+            ? machineModule(institution)
+            : `${JSON.stringify(machineConfig(institution), null, 2)}\n`;
+        writeOutput(text, options.output);
+      },
+    );
+
+  program
+    .command('draw')
+    .description('draw an institution or a market (.svg, .png or .dot)')
+    .argument('<file>', 'source file or stdlib:NAME')
+    .option('--institution <name>', 'which institution to draw')
+    .option('--market <name>', 'which market to draw')
+    .requiredOption('-o, --output <file>', 'output file: .svg, .png or .dot')
+    .action(
+      async (file: string, options: { institution?: string; market?: string; output: string }) => {
+        const format = extname(options.output).slice(1).toLowerCase();
+        if (format !== 'svg' && format !== 'png' && format !== 'dot') {
+          throw new UsageError(
+            `cannot tell the format of ${options.output}: use a .svg, .png or .dot file name`,
+          );
+        }
+        if (options.institution && options.market)
+          throw new UsageError('draw one thing: --institution or --market, not both');
+        const result = compiledOrExit([file]);
+        if (typeof result === 'number') return setExitCode(result);
+        const { institutionDot, marketDot } = await import('../../compiler/backends/dot.js');
+        const { program: ir } = result.compilation;
+        let dot: string;
+        const wantMarket =
+          options.market !== undefined ||
+          (options.institution === undefined && ir.institutions.length === 0);
+        if (wantMarket) {
+          const market = pick<IrMarket>(ir.markets, options.market, 'market', file);
+          const { firmNames } = await import('../../compiler/instantiate.js');
+          dot = marketDot(market, firmNames(market));
+        } else {
+          dot = institutionDot(
+            pick<IrInstitution>(ir.institutions, options.institution, 'institution', file),
+          );
+        }
+        if (format === 'dot') {
+          writeFileSync(options.output, dot);
+          process.stderr.write(`wrote ${options.output} (DOT text; no renderer needed)\n`);
+          return;
+        }
+        const { renderDot, RenderError } = await import('../render/graphviz.js');
+        try {
+          const rendered = await renderDot(dot, format);
+          writeFileSync(options.output, rendered.output);
+          process.stderr.write(`wrote ${options.output} (renderer: ${rendered.renderer})\n`);
+        } catch (error) {
+          if (error instanceof RenderError) throw new UsageError(error.message);
+          throw error;
+        }
+      },
+    );
+
+  program
+    .command('manifest')
+    .description('print the public manifest agents read')
+    .argument('<file>', 'source file or stdlib:NAME')
+    .option('--institution <name>', 'which institution, when the file declares several')
+    .action(async (file: string, options: { institution?: string }) => {
+      const result = compiledOrExit([file]);
+      if (typeof result === 'number') return setExitCode(result);
+      const institution = pick<IrInstitution>(
+        result.compilation.program.institutions,
+        options.institution,
+        'institution',
+        file,
+      );
+      const { manifestText } = await import('../../compiler/backends/manifest.js');
+      process.stdout.write(manifestText(institution));
+    });
+
+  program
+    .command('fmt')
+    .description('format a source file canonically (comments kept)')
+    .argument('<file>', 'source file')
+    .option('--write', 'rewrite the file in place instead of printing')
+    .option('--check', 'exit 1 if the file is not formatted, changing nothing')
+    .action(async (file: string, options: { write?: boolean; check?: boolean }) => {
+      if (file.startsWith('stdlib:'))
+        throw new UsageError('fmt works on files; stdlib entries are formatted already');
+      const sources = loadAll([file]);
+      const source = sources[0] as SourceText;
+      const { parse } = await import('../../grammar/index.js');
+      const parsed = parse(source.path, source.text);
+      const syntax = parsed.diagnostics.filter((d) => d.severity === 'error');
+      if (syntax.length > 0) {
+        process.stderr.write(
+          `${renderDiagnostics(syntax, new Map([[source.path, source.text]]))}\n\nnot formatted: fix the errors first\n`,
+        );
+        return setExitCode(EXIT.sourceErrors);
+      }
+      const { formatSource } = await import('../../compiler/backends/format.js');
+      const formatted = formatSource(parsed.value);
+      if (options.check) {
+        if (formatted !== source.text) {
+          process.stderr.write(`${source.path} is not formatted\n`);
+          return setExitCode(EXIT.sourceErrors);
+        }
+        return;
+      }
+      if (options.write) {
+        if (formatted !== source.text) writeFileSync(file, formatted);
+        process.stderr.write(
+          `${formatted === source.text ? 'unchanged' : 'formatted'} ${source.path}\n`,
+        );
+      } else process.stdout.write(formatted);
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with code 0; everything else is a usage error.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`mase: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(
+      `mase: internal error E_INTERNAL: ${message}\nThis is a bug in MASE; please report it.\n`,
+    );
+    if (process.env.MASE_DEBUG && error instanceof Error)
+      process.stderr.write(`${error.stack ?? ''}\n`);
+    return EXIT.internal;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  () => {
+    process.exitCode = EXIT.internal;
+  },
+);
