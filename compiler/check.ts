@@ -544,6 +544,7 @@ export function checkInstitution(
   reporter: Reporter,
   paramValues?: ReadonlyMap<string, ParamValue>,
 ): IrInstitution | undefined {
+  const errorsBefore = reporter.diagnostics.length;
   const params = checkParams(
     decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
     path,
@@ -958,7 +959,9 @@ export function checkInstitution(
       );
     }
   }
-  reporter.diagnostics.push(...lintInstitution(institution, stateDecls, path));
+  // Graph lints on a graph with errors would mostly echo those errors.
+  const errorsHere = reporter.diagnostics.slice(errorsBefore).some((d) => d.severity === 'error');
+  if (!errorsHere) reporter.diagnostics.push(...lintInstitution(institution, stateDecls, path));
   return institution;
 }
 

@@ -1,6 +1,7 @@
 import type { StateDecl } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic } from '../grammar/diagnostics.js';
-import type { IrExpr, IrInstitution, IrTransition } from './ir.js';
+import { constantValue } from './constant.js';
+import type { IrExpr, IrInstitution, IrTransition, ParamValue } from './ir.js';
 
 /**
  * Institution lints: problems of the governance graph as a whole rather than of one
@@ -14,6 +15,7 @@ export function lintInstitution(
   const out: Diagnostic[] = [];
   const initial = institution.initial;
   if (!initial) return out;
+  const params = new Map(institution.params.map((p) => [p.name, p.value]));
   const byName = new Map(institution.states.map((s) => [s.name, s]));
   const rangeOf = (state: string) =>
     decls.find((d) => d.name.name === state)?.name.range ?? institution.states[0]?.range;
@@ -83,7 +85,7 @@ export function lintInstitution(
         const b = ts[j] as IrTransition;
         if (a.declaredPriority && b.declaredPriority && a.priority !== b.priority) continue;
         if (a.target === b.target) continue;
-        if (disjoint(a.condition, b.condition)) continue;
+        if (disjoint(a.condition, b.condition, params)) continue;
         out.push(
           diagnostic(
             'W_AMBIGUOUS_GUARDS',
@@ -171,31 +173,35 @@ interface Interval {
 
 type Atom = { subject: string; interval: Interval } | { subject: string; truth: boolean };
 
-function atoms(e: IrExpr | undefined, negated = false): Atom[] | undefined {
+function atoms(
+  e: IrExpr | undefined,
+  params: ReadonlyMap<string, ParamValue>,
+  negated = false,
+): Atom[] | undefined {
   if (!e) return [];
   if (e.op === 'binary' && e.operator === 'and' && !negated) {
-    const a = atoms(e.left);
-    const b = atoms(e.right);
+    const a = atoms(e.left, params);
+    const b = atoms(e.right, params);
     return a && b ? [...a, ...b] : undefined;
   }
   if (e.op === 'binary' && e.operator === 'or' && negated) {
-    const a = atoms(e.left, true);
-    const b = atoms(e.right, true);
+    const a = atoms(e.left, params, true);
+    const b = atoms(e.right, params, true);
     return a && b ? [...a, ...b] : undefined;
   }
-  if (e.op === 'unary' && e.operator === 'not') return atoms(e.operand, !negated);
+  if (e.op === 'unary' && e.operator === 'not') return atoms(e.operand, params, !negated);
   if (e.op === 'binary' && ['<', '<=', '>', '>='].includes(e.operator)) {
     let op = e.operator;
+    // Thresholds are usually parameters: fold them to their values.
     let subject = e.left;
-    let constant = e.right;
-    if (e.left.op === 'const') {
+    let c = constantValue(e.right, params);
+    if (c === undefined) {
+      c = constantValue(e.left, params);
       subject = e.right;
-      constant = e.left;
       op = { '<': '>', '<=': '>=', '>': '<', '>=': '<=' }[op] as string;
     }
-    if (constant.op !== 'const') return undefined;
+    if (c === undefined || constantValue(subject, params) !== undefined) return undefined;
     if (negated) op = { '<': '>=', '<=': '>', '>': '<=', '>=': '<' }[op] as string;
-    const c = constant.value;
     const interval: Interval =
       op === '<'
         ? { low: -Infinity, lowOpen: true, high: c, highOpen: true }
@@ -225,9 +231,13 @@ function intervalsMeet(a: Interval, b: Interval): boolean {
   return !lowOpen && !highOpen;
 }
 
-export function disjoint(a: IrExpr | undefined, b: IrExpr | undefined): boolean {
-  const left = atoms(a);
-  const right = atoms(b);
+export function disjoint(
+  a: IrExpr | undefined,
+  b: IrExpr | undefined,
+  params: ReadonlyMap<string, ParamValue> = new Map(),
+): boolean {
+  const left = atoms(a, params);
+  const right = atoms(b, params);
   if (!left || !right) return false;
   for (const x of left) {
     for (const y of right) {

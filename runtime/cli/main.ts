@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
   type Compilation,
@@ -11,7 +11,7 @@ import {
   summary,
 } from '../../compiler/index.js';
 import type { IrInstitution, IrMarket } from '../../compiler/ir.js';
-import { loadSource, SourceError, stdlibSources } from '../sources.js';
+import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
 
 /** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
 export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
@@ -19,7 +19,10 @@ export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
 class UsageError extends Error {}
 
 function version(): string {
-  return '0.1.0';
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 function loadAll(specs: readonly string[]): SourceText[] {
