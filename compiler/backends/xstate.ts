@@ -152,8 +152,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
 /**
  * The machine as plain JSON config (Stately's tools load it): guards and actions are
  * referenced by name with params; `createInstitutionMachine` joins the implementations.
- * State keys are exactly the declared state names. A stateless institution compiles to
- * a machine with one final-free state named after its regime, so every run has a machine.
+ * State keys are exactly the declared state names.
  */
 export function machineConfig(
   institution: IrInstitution,
@@ -181,24 +180,11 @@ export function machineConfig(
         institution.rules.map((r) => [r.id, `${r.attribute} ${r.deontic} ${r.aim}`]),
       ),
     },
-    ...(initial === null ? { initial: 'unregulated' } : { initial }),
+    ...(initial === null ? {} : { initial }),
     context: initialContext() as unknown as Json,
-    states:
-      initial === null
-        ? {
-            unregulated: {
-              meta: {
-                kind: 'initial',
-                title: 'No states',
-                notices: [],
-                sanctions: [],
-                cap: null,
-                floor: null,
-                suspend: false,
-              },
-            },
-          }
-        : states,
+    // A stateless institution (a directive, or nothing) is an atomic machine: it exists so
+    // every run drives a machine, and it has no states because none were declared.
+    ...(initial === null ? {} : { states }),
   };
 }
 
