@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { formatSource } from '../../compiler/backends/format.js';
 import { type Expr, parse, type SourceFile } from '../../grammar/index.js';
 import { printExpr } from '../../grammar/print.js';
+import { masLexer } from '../../grammar/tokens.js';
 
 const stdlib = join(dirname(fileURLToPath(import.meta.url)), '../../stdlib');
 
@@ -354,6 +355,29 @@ function checkRoundTrip(source: string): void {
 }
 
 describe('formatSource on generated expressions', () => {
+  it.each([
+    ['(a < b) < c', '(a < b) < c'],
+    ['not (a < b)', 'not a < b'],
+    ['-(a ^ b)', '-a ^ b'],
+    ['(-a) ^ b', '(-a) ^ b'],
+    ['a ^ (b ^ c)', 'a ^ b ^ c'],
+    ['(a ^ b) ^ c', '(a ^ b) ^ c'],
+    ['a - (b - c)', 'a - (b - c)'],
+    ['(a - b) - c', 'a - b - c'],
+    ['a * -(b + c)', 'a * -(b + c)'],
+    ['if a then b else (c + 1)', 'if a then b else c + 1'],
+    ['(if a then b else c) + 1', '(if a then b else c) + 1'],
+    ['a and (b or c)', 'a and (b or c)'],
+    ['(not a) and b', 'not a and b'],
+    ['not (not a)', 'not not a'],
+    ['- (- a)', '--a'],
+    ['x [ ( self ) ]', 'x[self]'],
+    ['(f(x)).y', 'f(x).y'],
+    ['mean( x , over : firm )', 'mean(x, over: firm)'],
+  ])('prints %s as %s', (input, expected) => {
+    expect(formatChecked(monitorSource(input))).toBe(monitorSource(expected));
+  });
+
   it('prints expression ASTs that parse back to themselves', () => {
     fc.assert(
       fc.property(bareExpr, (ast) => {
@@ -373,6 +397,35 @@ describe('formatSource on generated expressions', () => {
         checkRoundTrip(monitorSource(text));
       }),
       { numRuns: Number(process.env.RUNS ?? 1000) },
+    );
+  });
+});
+
+describe('formatSource with comments between any two tokens', () => {
+  const governance = readFileSync(join(stdlib, 'governance-graph.mase'), 'utf8');
+  const comments = ['/* a */', '// b\n', '/* two\n   lines */', '\n\n// c\n\n', '\n/* d */'];
+
+  it('places every comment once and reaches a fixed point', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(MESSY, governance),
+        fc.array(fc.tuple(fc.nat(), fc.constantFrom(...comments)), { minLength: 1, maxLength: 8 }),
+        (source, insertions) => {
+          const ends = masLexer
+            .tokenize(source)
+            .tokens.map((t) => (t.endOffset ?? t.startOffset) + 1);
+          // Insert from the back so earlier offsets stay valid.
+          const at = insertions
+            .map(([i, text]) => ({ offset: ends[i % ends.length] ?? 0, text }))
+            .sort((a, b) => b.offset - a.offset);
+          let text = source;
+          for (const { offset, text: comment } of at) {
+            text = `${text.slice(0, offset)} ${comment} ${text.slice(offset)}`;
+          }
+          formatChecked(text);
+        },
+      ),
+      { numRuns: Number(process.env.RUNS ?? 300) },
     );
   });
 });
