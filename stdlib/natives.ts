@@ -165,6 +165,22 @@ export function hhiOf(quantities: ArrayLike<number>): number {
   return h;
 }
 
+/**
+ * min/max: one argument reduces (over an axis, or all); two or more are compared
+ * elementwise with broadcasting, as the checker types them.
+ */
+function extremum(pick: (...xs: number[]) => number): NativeFunction['evaluate'] {
+  return (args, over, info) => {
+    const [first, ...rest] = args as [Tensor, ...Tensor[]];
+    if (rest.length === 0)
+      return reduceOver(first, over ?? first.axes, info.dims, (v) => pick(...v));
+    return rest.reduce(
+      (acc, next) => broadcast2(acc, next, info.dims, (a, b) => pick(a, b)),
+      first,
+    );
+  };
+}
+
 function windowFunction(
   name: string,
   summary: string,
@@ -220,6 +236,7 @@ const list: NativeFunction[] = [
     ),
     signature: 'min(x, over: firm|product) or min(a, b, …)',
     params: [{ name: 'x' }],
+    evaluate: extremum(Math.min),
   },
   {
     ...reduction(
@@ -231,6 +248,7 @@ const list: NativeFunction[] = [
     ),
     signature: 'max(x, over: firm|product) or max(a, b, …)',
     params: [{ name: 'x' }],
+    evaluate: extremum(Math.max),
   },
   elementwise('abs', 'absolute value', 1, Math.abs),
   elementwise('exp', 'e to the power x', 1, Math.exp),

@@ -1,6 +1,7 @@
 import type {
   Comment,
   Declaration,
+  Expr,
   ExperimentItem,
   InstitutionItem,
   MarketItem,
@@ -237,13 +238,13 @@ function optionsText(options: TransitionOptions): string {
 function stateText(item: StateItem): string {
   switch (item.kind) {
     case 'when': {
-      // The parser takes `round` and `rounds` alike; the canonical form is `rounds`.
-      const span = item.forRounds ? ` for ${printExpr(item.forRounds)} rounds` : '';
+      // The parser takes `round` and `rounds` alike; the canonical form agrees in number.
+      const span = item.forRounds ? ` for ${printExpr(item.forRounds)} ${roundWord(item.forRounds)}` : '';
       return `when ${printExpr(item.guard)}${span} -> ${item.target.name}${optionsText(item.options)}`;
     }
     case 'after': {
       const condition = item.while ? ` while ${printExpr(item.while)}` : '';
-      return `after ${printExpr(item.rounds)} rounds${condition} -> ${item.target.name}${optionsText(item.options)}`;
+      return `after ${printExpr(item.rounds)} ${roundWord(item.rounds)}${condition} -> ${item.target.name}${optionsText(item.options)}`;
     }
     case 'notice':
       return `notice ${escapeString(item.text)}`;
@@ -283,4 +284,9 @@ function experimentText(item: ExperimentItem): string {
         ? `seeds ${printExpr(item.from)}..${printExpr(item.to)}`
         : `seed ${printExpr(item.from)}`;
   }
+}
+
+/** `1 round`, `2 rounds`, `k rounds`. */
+function roundWord(count: Expr): string {
+  return count.kind === 'number' && count.value === 1 ? 'round' : 'rounds';
 }

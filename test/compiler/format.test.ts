@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -8,7 +8,8 @@ import { type Expr, parse, type SourceFile } from '../../grammar/index.js';
 import { printExpr } from '../../grammar/print.js';
 import { masLexer } from '../../grammar/tokens.js';
 
-const stdlib = join(dirname(fileURLToPath(import.meta.url)), '../../stdlib');
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const stdlib = join(root, 'stdlib');
 
 /** The AST without what formatting is allowed to change: positions and comments. */
 function stripRanges(value: unknown): unknown {
@@ -55,6 +56,15 @@ describe('formatSource on the standard library', () => {
     const formatted = formatChecked(source);
     expect(formatted.startsWith('mase 1\n\n')).toBe(true);
     expect(formatted.endsWith('}\n')).toBe(true);
+  });
+
+  // The examples are real sources too; a missing folder just means none to check.
+  const examples = join(root, 'examples');
+  const exampleFiles = existsSync(examples)
+    ? readdirSync(examples).filter((f) => f.endsWith('.mase'))
+    : [];
+  it.each(exampleFiles)('examples/%s formats to a fixed point with the same AST', (file) => {
+    formatChecked(readFileSync(join(examples, file), 'utf8'));
   });
 
   it('leaves an already canonical file unchanged', () => {
@@ -147,7 +157,7 @@ institution gov {
     floor 1
     suspend
     notice "x"
-    after 1 rounds while not m -> ok
+    after 1 round while not m -> ok
     /* dangling in state */
   }
   state empty {
