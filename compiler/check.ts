@@ -230,6 +230,20 @@ function checkParams(items: readonly ParamDecl[], path: string, reporter: Report
 
 const paramTypes = (params: readonly IrParam[]) => new Map(params.map((p) => [p.name, p.type]));
 
+/** Declared parameters whose declaration was rejected (already reported). */
+function rejectedParams(
+  items: readonly { kind: string }[],
+  accepted: readonly IrParam[],
+): Set<string> {
+  const ok = new Set(accepted.map((p) => p.name));
+  return new Set(
+    items
+      .filter((i): i is ParamDecl => i.kind === 'param')
+      .map((p) => p.name.name)
+      .filter((n) => !ok.has(n)),
+  );
+}
+
 // ---- markets --------------------------------------------------------------------------------
 
 export interface MarketContext {
@@ -283,6 +297,7 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
     path,
     params: paramTypes(params),
     usedParams,
+    poisoned: rejectedParams(decl.items, params),
     self: 'absent',
     temporal: false,
   };
@@ -485,7 +500,7 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
         'E_SHAPE',
         path,
         item.range,
-        `\`own\` selects a firm's share of a per-firm value; \`${item.name.name}\` is the same for every firm`,
+        `\`own\` shows each firm only its own entry of a per-firm value; \`${item.name.name}\` is the same for every firm`,
       );
       continue;
     }
@@ -592,10 +607,13 @@ export function checkInstitution(
   const usedMonitors = new Set<string>();
   const monitorTypes = new Map<string, ValueType>();
   const monitorDecls = decl.items.filter((i) => i.kind === 'monitor');
+  // Parameters and monitors whose declaration failed: their uses are not errors again.
+  const poisoned = rejectedParams(decl.items, params);
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
     usedParams,
+    poisoned,
     observables: observablesFor(market.competition),
     benchmarks: benchmarkValuesFor(market.competition),
     monitors: monitorTypes,
@@ -611,6 +629,7 @@ export function checkInstitution(
     path,
     params: paramTypes(params),
     usedParams,
+    poisoned,
     self: 'absent',
     temporal: false,
   };
@@ -672,12 +691,13 @@ export function checkInstitution(
     });
     const expr = checker.check(m.value);
     reporter.absorb(checker);
-    if (!expr) continue;
+    if (!expr) {
+      poisoned.add(m.name.name);
+      continue;
+    }
     const probability = (e: Expr | undefined, what: string) =>
       e
-        ? constantNumber(e, what, (n) =>
-            n < 0 || n > 1 ? 'must be a probability between 0 and 1' : undefined,
-          )
+        ? constantNumber(e, what, (n) => (n < 0 || n > 1 ? 'must be between 0 and 1' : undefined))
         : undefined;
     const detection = probability(m.detection, 'the detection probability');
     const falsePositive = probability(m.falsePositive, 'the false-positive rate');
@@ -689,6 +709,7 @@ export function checkInstitution(
         `only a true/false monitor can be noisy; \`${m.name.name}\` is ${describeType(expr.type)}`,
         'compare it with a threshold, e.g. `monitor high = x > 0.5 detection 0.9`',
       );
+      poisoned.add(m.name.name);
       continue;
     }
     monitorTypes.set(m.name.name, expr.type);
@@ -1097,6 +1118,9 @@ function integerLiteral(
   }
   if (v < minimum)
     return reporter.report('E_VALUE', path, e.range, `${what} must be at least ${minimum}`);
+  // Above 2^53 `s++` no longer moves, so a seed range would never end.
+  if (!Number.isSafeInteger(v))
+    return reporter.report('E_VALUE', path, e.range, `${what} must be at most 2^53 - 1`);
   return v;
 }
 

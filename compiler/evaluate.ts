@@ -8,6 +8,7 @@ import {
   map1,
   scalarTensor,
   select,
+  sizeOf,
   type Tensor,
   tensorFrom,
 } from './tensor.js';
@@ -164,10 +165,13 @@ export function compileExpression(e: IrExpr): CompiledExpression {
  * have one entry per firm (and per product). Returns a message when the lengths do not fit.
  */
 export function paramTensor(type: ValueType, value: ParamValue, dims: Dimensions): Tensor | string {
-  if (typeof value === 'number') return scalarTensor(value);
-  if (typeof value === 'boolean') return scalarTensor(value ? 1 : 0);
-  if (typeof value === 'string') return NAN;
   const axes = type.axes;
+  if (typeof value === 'string') return NAN;
+  if (!Array.isArray(value)) {
+    // One value for every firm (or product): expand it, so reductions count each one.
+    const x = typeof value === 'boolean' ? (value ? 1 : 0) : (value as number);
+    return { axes, data: new Float64Array(sizeOf(axes, dims)).fill(x) };
+  }
   const lengthOf = (axis: string) => (axis === 'firm' ? dims.firms : dims.products);
   const first = axes[0];
   if (!first) return 'a list where a single value is expected';

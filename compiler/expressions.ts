@@ -37,6 +37,8 @@ export interface ExpressionScope {
   readonly productNames?: ReadonlySet<string>;
   /** Whether history and window functions may be used (not in market or parameter expressions). */
   readonly temporal: boolean;
+  /** Names declared with an error already reported: uses are silently unknown, not errors again. */
+  readonly poisoned?: ReadonlySet<string>;
   /** Where the expression sits, for messages: "a guard", "the price function", … */
   readonly describe?: string;
 }
@@ -156,6 +158,7 @@ export class ExpressionChecker {
           : undefined,
       );
     }
+    if (s.poisoned?.has(name)) return undefined;
     const param = s.params.get(name);
     if (param) {
       s.usedParams.add(name);

@@ -34,9 +34,16 @@ export function compileSources(
       .map((l) => parse(l.path, l.text).value);
     const files = parsed.map((p) => p.value);
     const checked = checkProgram(files, libraryFiles);
+    const parseDiagnostics = parsed.flatMap((p) => p.diagnostics);
+    // A refused name is reported once; what the checker then says about it adds nothing.
+    const refused = new Set(
+      parseDiagnostics
+        .filter((d) => d.code === 'E_RESERVED_NAME')
+        .map((d) => `${d.path}:${d.range.start.offset}`),
+    );
     const diagnostics = sortDiagnostics([
-      ...parsed.flatMap((p) => p.diagnostics),
-      ...checked.diagnostics,
+      ...parseDiagnostics,
+      ...checked.diagnostics.filter((d) => !refused.has(`${d.path}:${d.range.start.offset}`)),
     ]);
     return { files, program: checked.value, diagnostics, ok: !hasErrors(diagnostics) };
   } catch (error) {

@@ -45,7 +45,7 @@ export function describeType(t: ValueType): string {
 
 export function describeAxes(axes: readonly Axis[]): string {
   return axes.length === 0
-    ? 'scalar'
+    ? 'a single value'
     : axes.length === 2
       ? 'firm × product'
       : `per ${axes[0] ?? ''}`;

@@ -155,7 +155,20 @@ export class CstToAst {
   version(file: CstNode): { value: number; range: Range } | undefined {
     const t = this.tok(file, 'version');
     if (!t) return undefined;
-    return { value: Number(t.image), range: tokenRange(t) };
+    const value = Number(t.image);
+    // Infinity would fail the AST schema and surface as E_INTERNAL.
+    if (!Number.isFinite(value)) {
+      this.diagnostics.push(
+        diagnostic(
+          'E_NUMBER',
+          this.path,
+          tokenRange(t),
+          `the number ${t.image} is too large to represent`,
+        ),
+      );
+      return undefined;
+    }
+    return { value, range: tokenRange(t) };
   }
 
   private header(node: CstNode): { name: Name; title?: string } | undefined {
@@ -680,7 +693,8 @@ function collectTokens(node: CstNode): IToken[] {
 }
 
 export function unescapeString(image: string): string {
-  const body = image.slice(1, -1);
+  const closed = /^"(?:[^"\\\n\r]|\\.)*"$/.test(image);
+  const body = closed ? image.slice(1, -1) : image.slice(1);
   return body.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : c));
 }
 

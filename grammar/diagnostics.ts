@@ -10,7 +10,8 @@ export const diagnosticCodes = {
   E_SYNTAX: 'the parser expected something else here',
   E_NUMBER: 'a number literal that is not a finite number',
   E_VERSION: 'a language version this compiler does not know',
-  E_RESERVED_NAME: 'a name that is reserved (JavaScript internals or a keyword)',
+  E_RESERVED_NAME:
+    'a name that is refused because it would reach JavaScript internals (`__proto__`, `constructor`, …)',
   E_DUPLICATE: 'the same name is declared twice in one scope',
   E_UNKNOWN_NAME: 'a name that is not declared anywhere in scope',
   E_UNKNOWN_OBSERVABLE: 'an observable or benchmark that the market does not provide',

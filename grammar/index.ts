@@ -1,10 +1,10 @@
-import type { IRecognitionException } from 'chevrotain';
+import type { IRecognitionException, IToken } from 'chevrotain';
 import { type Position, type Range, type SourceFile, sourceFileSchema } from './ast.js';
 import { CstToAst, tokenRange } from './cst-to-ast.js';
 import { type Diagnostic, diagnostic, type PhaseResult } from './diagnostics.js';
 import { parserInstance } from './parser.js';
 import { didYouMean } from './suggest.js';
-import { masLexer } from './tokens.js';
+import { masLexer, UnterminatedString } from './tokens.js';
 
 export * from './ast.js';
 export { escapeString, reservedJsNames } from './cst-to-ast.js';
@@ -70,7 +70,9 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
         'E_LEX',
         path,
         offsetRange(text, error.offset, Math.max(1, error.length)),
-        `unexpected character ${JSON.stringify(ch.slice(0, 1))}`,
+        ch.startsWith('"')
+          ? 'this string is not closed on its line'
+          : `unexpected character ${JSON.stringify(ch.slice(0, 1))}`,
         ch.startsWith('"')
           ? 'strings end on the same line they start; close it with `"`'
           : undefined,
@@ -78,9 +80,43 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     );
   }
 
+  for (const t of lexed.tokens) {
+    if (t.tokenType === UnterminatedString) {
+      diagnostics.push(
+        diagnostic(
+          'E_LEX',
+          path,
+          tokenRange(t),
+          'this string is not closed on its line',
+          'strings end on the line they start; close it with `"`',
+        ),
+      );
+    }
+  }
+
+  // Deep nesting would exhaust the call stack of the recursive phases; refuse it up front.
+  const tooDeep = nestingProblem(lexed.tokens);
+  if (tooDeep) {
+    diagnostics.push(
+      diagnostic('E_SYNTAX', path, tokenRange(tooDeep.token), tooDeep.message, tooDeep.hint),
+    );
+    const origin = { line: 1, column: 1, offset: 0 };
+    return {
+      value: {
+        kind: 'file',
+        path,
+        declarations: [],
+        comments: [],
+        range: { start: origin, end: positionAt(text, text.length) },
+      },
+      diagnostics,
+    };
+  }
+
   parserInstance.input = lexed.tokens;
   const cst = parserInstance.file();
-  for (const error of parserInstance.errors) diagnostics.push(syntaxDiagnostic(path, text, error));
+  for (const error of parserInstance.errors)
+    diagnostics.push(syntaxDiagnostic(path, text, error, lexed.tokens));
 
   const endPosition = positionAt(text, text.length);
   const converter = new CstToAst(path, text.length, endPosition);
@@ -112,6 +148,19 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     comments,
     range: { start: { line: 1, column: 1, offset: 0 }, end: endPosition },
   };
+  const deepest = deepestExpression(declarations);
+  if (deepest) {
+    diagnostics.push(
+      diagnostic(
+        'E_SYNTAX',
+        path,
+        deepest,
+        `this expression is nested more than ${MAX_EXPRESSION_DEPTH} levels deep`,
+        'split it into several monitors, each using the one before',
+      ),
+    );
+    return { value: { ...file, declarations: [] }, diagnostics: dedupe(diagnostics) };
+  }
   const checked = sourceFileSchema.safeParse(file);
   if (!checked.success) {
     diagnostics.push(
@@ -125,6 +174,60 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     );
   }
   return { value: file, diagnostics: dedupe(diagnostics) };
+}
+
+export const MAX_BRACKET_DEPTH = 64;
+export const MAX_EXPRESSION_DEPTH = 256;
+
+const opening = new Set(['LParen', 'LBracket', 'LBrace']);
+const closing = new Set(['RParen', 'RBracket', 'RBrace']);
+const prefix = new Set(['Minus', 'Kw_not']);
+
+function nestingProblem(
+  tokens: readonly IToken[],
+): { token: IToken; message: string; hint: string } | undefined {
+  let depth = 0;
+  let prefixRun = 0;
+  for (const t of tokens) {
+    const name = t.tokenType.name;
+    if (opening.has(name)) depth++;
+    else if (closing.has(name)) depth = Math.max(0, depth - 1);
+    prefixRun = prefix.has(name) ? prefixRun + 1 : 0;
+    if (depth > MAX_BRACKET_DEPTH) {
+      return {
+        token: t,
+        message: `brackets nest more than ${MAX_BRACKET_DEPTH} levels deep here`,
+        hint: 'split the expression into several monitors',
+      };
+    }
+    if (prefixRun > MAX_BRACKET_DEPTH) {
+      return {
+        token: t,
+        message: `more than ${MAX_BRACKET_DEPTH} \`-\` or \`not\` in a row`,
+        hint: 'simplify the expression',
+      };
+    }
+  }
+  return undefined;
+}
+
+/** The range of the first expression deeper than the limit, found without recursion. */
+function deepestExpression(declarations: readonly unknown[]): Range | undefined {
+  const stack: { node: unknown; depth: number }[] = declarations.map((node) => ({
+    node,
+    depth: 0,
+  }));
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop() as { node: unknown; depth: number };
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > MAX_EXPRESSION_DEPTH) return (node as { range?: Range }).range;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'range') continue;
+      if (Array.isArray(value)) for (const v of value) stack.push({ node: v, depth: depth + 1 });
+      else if (value && typeof value === 'object') stack.push({ node: value, depth: depth + 1 });
+    }
+  }
+  return undefined;
 }
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
@@ -161,12 +264,35 @@ const friendlyTokenNames: Readonly<Record<string, string>> = {
   NumberLiteral: 'a number',
 };
 
-function syntaxDiagnostic(path: string, text: string, error: IRecognitionException): Diagnostic {
+function syntaxDiagnostic(
+  path: string,
+  text: string,
+  error: IRecognitionException,
+  tokens: readonly IToken[],
+): Diagnostic {
   const t = error.token;
   const atEnd = t.tokenType?.name === 'EOF' || !Number.isFinite(t.startOffset);
   const range = atEnd ? offsetRange(text, text.length, 0) : tokenRange(t);
   const found = atEnd ? 'the end of the file' : `\`${t.image}\``;
   const expected = summariseExpectation(error.message);
+  if (atEnd && expected === "'}'") {
+    // Point at the brace that is never closed, not at the empty end of the file.
+    const open: IToken[] = [];
+    for (const token of tokens) {
+      if (token.tokenType.name === 'LBrace') open.push(token);
+      else if (token.tokenType.name === 'RBrace') open.pop();
+    }
+    const unclosed = open[open.length - 1];
+    if (unclosed) {
+      return diagnostic(
+        'E_SYNTAX',
+        path,
+        tokenRange(unclosed),
+        'this `{` is never closed',
+        'add the missing `}` where the block ends',
+      );
+    }
+  }
   const rule = error.context.ruleStack[error.context.ruleStack.length - 1] ?? 'file';
   const items = itemKeywords[rule];
   if (items && !atEnd && (expected === "'}'" || rule === 'file')) {
@@ -188,7 +314,7 @@ function syntaxDiagnostic(path: string, text: string, error: IRecognitionExcepti
     path,
     range,
     `unexpected ${found}${expected ? `; expected ${expected}` : ''}`,
-    hintFor(error, found),
+    hintFor(found),
   );
 }
 
@@ -210,9 +336,8 @@ function summariseExpectation(message: string): string | undefined {
   return undefined;
 }
 
-function hintFor(error: IRecognitionException, found: string): string | undefined {
+function hintFor(found: string): string | undefined {
   if (found === '`=`') return 'comparisons use `==`; `=` only appears in declarations';
-  if (/NoViableAlt/.test(error.name)) return 'see docs/language.md for what may appear here';
   return undefined;
 }
 

@@ -114,6 +114,14 @@ export const StringLiteral = createToken({
   pattern: /"(?:[^"\\\n\r]|\\.)*"/,
   label: 'a string',
 });
+// A string that runs to the end of its line: parsed as a string so the rest of the file
+// still reads well, and reported once by the front end.
+export const UnterminatedString = createToken({
+  name: 'UnterminatedString',
+  pattern: /"(?:[^"\\\n\r]|\\.)*/,
+  categories: [StringLiteral],
+  label: 'a string',
+});
 export const NumberLiteral = createToken({
   name: 'NumberLiteral',
   pattern: /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/,
@@ -153,6 +161,7 @@ export const allTokens: TokenType[] = [
   BlockComment,
   LineComment,
   StringLiteral,
+  UnterminatedString,
   Arrow,
   DotDot,
   NumberLiteral,

@@ -1,6 +1,7 @@
 import { attribute as A, Digraph, Edge, Node, toDot } from 'ts-graphviz';
 import { constantValue } from '../constant.js';
-import type { IrInstitution, IrMarket, IrState, IrTransition, ParamValue } from '../ir.js';
+import { elementAt, evaluateStatic, paramValues } from '../instantiate.js';
+import type { IrExpr, IrInstitution, IrMarket, IrState, IrTransition, ParamValue } from '../ir.js';
 import { formatNumber, renderExpr } from './render-expr.js';
 
 /**
@@ -56,10 +57,9 @@ export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue
 
 export function institutionDot(
   institution: IrInstitution,
-  params: ReadonlyMap<string, ParamValue> = new Map(
-    institution.params.map((p) => [p.name, p.value]),
-  ),
+  overrides?: ReadonlyMap<string, ParamValue>,
 ): string {
+  const params = paramValues(institution.params, overrides);
   const g = new Digraph(institution.name, {
     [A.rankdir]: 'LR',
     [A.label]: clean(
@@ -138,12 +138,20 @@ export function institutionDot(
   return toDot(g);
 }
 
-/** The market as a bipartite diagram: firms, products, unit costs, and the clearing function. */
+/**
+ * The market as a bipartite diagram: firms (with capacities), products, each firm's unit
+ * cost and action bounds on the edges, and the clearing function — parameter values
+ * written in.
+ */
 export function marketDot(
   market: IrMarket,
   firms: readonly string[],
-  params?: ReadonlyMap<string, ParamValue>,
+  overrides?: ReadonlyMap<string, ParamValue>,
 ): string {
+  const params = paramValues(market.params, overrides);
+  const dims = { firms: firms.length, products: market.products.length };
+  const at = (e: IrExpr | undefined, i: number, j: number) =>
+    e ? formatNumber(elementAt(evaluateStatic(e, market.params, params, dims), dims, i, j)) : 'inf';
   const clearing =
     market.competition === 'quantity' && market.price
       ? `price = ${renderExpr(market.price, params)}`
@@ -156,16 +164,20 @@ export function marketDot(
   });
   g.attributes.node.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 11 });
   g.attributes.edge.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 10 });
-  const capacity = market.capacity ? renderExpr(market.capacity, params) : 'unbounded';
-  const firmNodes = firms.map(
-    (f) =>
-      new Node(`firm:${f}`, {
-        [A.shape]: 'box',
-        [A.style]: 'rounded,filled',
-        [A.fillcolor]: '#e8f1fb',
-        [A.label]: clean(`${f}`),
-      }),
-  );
+  // A per-firm (or scalar) capacity is a total across products; other shapes cap each product.
+  const totalCapacity =
+    market.capacity === undefined || market.capacity.type.axes.every((a) => a === 'firm');
+  const firmNodes = firms.map((f, i) => {
+    const capacity = market.capacity
+      ? `capacity ${at(market.capacity, i, 0)}${market.products.length > 1 ? ' in total' : ''}`
+      : 'unbounded';
+    return new Node(`firm:${f}`, {
+      [A.shape]: 'box',
+      [A.style]: 'rounded,filled',
+      [A.fillcolor]: '#e8f1fb',
+      [A.label]: clean(`${f}\n${totalCapacity ? capacity : 'see edges'}`),
+    });
+  });
   const productNodes = market.products.map(
     (p) =>
       new Node(`product:${p}`, {
@@ -176,20 +188,17 @@ export function marketDot(
       }),
   );
   for (const n of [...firmNodes, ...productNodes]) g.addNode(n);
-  const bounds = `${market.action.variable} in [${renderExpr(market.action.low, params)}, ${renderExpr(market.action.high, params)}]`;
-  for (const firm of firmNodes) {
-    for (const product of productNodes) {
-      g.addEdge(new Edge([firm, product], { [A.label]: clean(bounds) }));
-    }
-  }
-  g.addNode(
-    new Node('(legend)', {
-      [A.shape]: 'note',
-      [A.label]: [
-        line(`cost = ${renderExpr(market.cost, params)}`),
-        line(`capacity = ${capacity}`),
-      ].join(''),
-    }),
-  );
+  firmNodes.forEach((firm, i) => {
+    productNodes.forEach((product, j) => {
+      const bounds = `${market.action.variable} in [${at(market.action.low, i, j)}, ${at(market.action.high, i, j)}]`;
+      const cap =
+        !totalCapacity && market.capacity ? `\ncapacity ${at(market.capacity, i, j)}` : '';
+      g.addEdge(
+        new Edge([firm, product], {
+          [A.label]: clean(`cost ${at(market.cost, i, j)}\n${bounds}${cap}`),
+        }),
+      );
+    });
+  });
   return toDot(g);
 }

@@ -1,8 +1,8 @@
 import type {
   Comment,
   Declaration,
-  Expr,
   ExperimentItem,
+  Expr,
   InstitutionItem,
   MarketItem,
   Name,
@@ -239,7 +239,9 @@ function stateText(item: StateItem): string {
   switch (item.kind) {
     case 'when': {
       // The parser takes `round` and `rounds` alike; the canonical form agrees in number.
-      const span = item.forRounds ? ` for ${printExpr(item.forRounds)} ${roundWord(item.forRounds)}` : '';
+      const span = item.forRounds
+        ? ` for ${printExpr(item.forRounds)} ${roundWord(item.forRounds)}`
+        : '';
       return `when ${printExpr(item.guard)}${span} -> ${item.target.name}${optionsText(item.options)}`;
     }
     case 'after': {

@@ -1,4 +1,6 @@
+import { natives } from '../../stdlib/natives.js';
 import { constantValue } from '../constant.js';
+import { paramValues } from '../instantiate.js';
 import type { IrInstitution, IrRule, IrTransition, ParamValue } from '../ir.js';
 import { observableMeanings } from '../observables.js';
 import { stateSummary } from './dot.js';
@@ -24,12 +26,13 @@ function whoText(attribute: string): string {
 function conditionText(t: IrTransition, params: ReadonlyMap<string, ParamValue>): string {
   const rounds = constantValue(t.rounds, params) ?? 1;
   const n = formatNumber(rounds);
+  const condition = t.condition ? `\`${renderExpr(t.condition, params)}\`` : undefined;
   if (t.kind === 'when') {
-    const guard = t.condition ? renderExpr(t.condition, params) : 'always';
-    return rounds === 1 ? `when ${guard}` : `when ${guard} holds for ${n} consecutive rounds`;
+    const guard = condition ?? 'always';
+    return rounds === 1 ? `when ${guard} holds` : `when ${guard} holds for ${n} consecutive rounds`;
   }
-  return t.condition
-    ? `after ${n} consecutive round${rounds === 1 ? '' : 's'} in \`${t.source}\` in which ${renderExpr(t.condition, params)}`
+  return condition
+    ? `after ${n} consecutive round${rounds === 1 ? '' : 's'} in \`${t.source}\` in which ${condition} holds`
     : `after ${n} round${rounds === 1 ? '' : 's'} in \`${t.source}\``;
 }
 
@@ -49,10 +52,9 @@ function wrap(text: string, indent: string, width = 88): string {
 
 export function manifestText(
   institution: IrInstitution,
-  params: ReadonlyMap<string, ParamValue> = new Map(
-    institution.params.map((p) => [p.name, p.value]),
-  ),
+  overrides?: ReadonlyMap<string, ParamValue>,
 ): string {
+  const params = paramValues(institution.params, overrides);
   const out: string[] = [];
   const push = (...lines: string[]) => out.push(...lines);
   push(`INSTITUTION ${institution.name}: ${institution.title}`);
@@ -101,6 +103,11 @@ export function manifestText(
     if (used.size > 0) {
       push('  where:');
       for (const name of used) push(`    ${name}: ${observableMeanings[name]}`);
+      for (const fn of natives.values()) {
+        if (institution.monitors.some((m) => new RegExp(`\\b${fn.name}\\(`).test(m.expr.text))) {
+          push(`    ${fn.signature}: ${fn.summary}`);
+        }
+      }
       if (institution.monitors.some((m) => /\bnash\./.test(m.expr.text))) {
         push('    nash.*: the static Nash equilibrium of this market, computed before round 1');
       }
@@ -165,9 +172,10 @@ export function manifestText(
   }
   push(
     '',
-    'HOW IT WORKS: after each round the evidence is computed, the transitions of your current state are checked',
-    '(higher priority first, then in the order listed), and at most one is taken. Sanctions of a state apply',
-    'while you are in it; every transition, sanction and notice is written to an append-only governance log.',
+    wrap(
+      'HOW IT WORKS: after each round the evidence is computed and the transitions of your current state are checked, higher priority first, then in the order listed; at most one is taken. The sanctions of a state apply while you are in it. Every transition, sanction and notice is written to an append-only governance log.',
+      '',
+    ),
   );
   return `${out.join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 import { assign, setup } from 'xstate';
 import { constantValue } from '../constant.js';
+import { paramValues } from '../instantiate.js';
 import type { IrInstitution, IrState, ParamValue } from '../ir.js';
 import { formatParamValue, renderExpr } from './render-expr.js';
 
@@ -84,7 +85,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
         index,
         sanction: s.sanction,
         timing: s.timing,
-        amount: s.amount.text,
+        amount: renderExpr(s.amount, params),
       },
     }));
   const onEntry = [
@@ -100,7 +101,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
           index,
           sanction: s.sanction,
           timing: s.timing,
-          amount: s.amount.text,
+          amount: renderExpr(s.amount, params),
         },
       })),
   ];
@@ -118,7 +119,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       params: {
         transition: t.id,
         rounds: roundsOf(constantValue(t.rounds, params)),
-        condition: t.condition ? t.condition.text : null,
+        condition: t.condition ? renderExpr(t.condition, params) : null,
       },
     },
     actions: perRound,
@@ -140,10 +141,10 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       sanctions: state.sanctions.map((s) => ({
         sanction: s.sanction,
         timing: s.timing,
-        amount: s.amount.text,
+        amount: renderExpr(s.amount, params),
       })),
-      cap: state.cap?.text ?? null,
-      floor: state.floor?.text ?? null,
+      cap: state.cap ? renderExpr(state.cap, params) : null,
+      floor: state.floor ? renderExpr(state.floor, params) : null,
       suspend: state.suspend,
     },
   };
@@ -156,10 +157,9 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
  */
 export function machineConfig(
   institution: IrInstitution,
-  params: ReadonlyMap<string, ParamValue> = new Map(
-    institution.params.map((p) => [p.name, p.value]),
-  ),
+  overrides?: ReadonlyMap<string, ParamValue>,
 ): MachineConfigJson {
+  const params = paramValues(institution.params, overrides);
   const states: Record<string, Json> = {};
   for (const s of institution.states) states[s.name] = stateNode(s, params);
   const initial = institution.initial ?? null;

@@ -83,10 +83,22 @@ function pick<T extends { name: string }>(
   );
 }
 
+/** Writes a file, turning file-system failures into a message for the user. */
+function writeFile(path: string, data: string | Uint8Array): void {
+  try {
+    writeFileSync(path, data);
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code ??
+      (error instanceof Error ? error.message : String(error));
+    throw new UsageError(`cannot write ${path} (${reason})`);
+  }
+}
+
 function writeOutput(text: string, out: string | undefined): void {
   if (out === undefined || out === '-') process.stdout.write(text);
   else {
-    writeFileSync(out, text);
+    writeFile(out, text);
     process.stderr.write(`wrote ${out}\n`);
   }
 }
@@ -198,14 +210,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           );
         }
         if (format === 'dot') {
-          writeFileSync(options.output, dot);
+          writeFile(options.output, dot);
           process.stderr.write(`wrote ${options.output} (DOT text; no renderer needed)\n`);
           return;
         }
         const { renderDot, RenderError } = await import('../render/graphviz.js');
         try {
           const rendered = await renderDot(dot, format);
-          writeFileSync(options.output, rendered.output);
+          writeFile(options.output, rendered.output);
           process.stderr.write(`wrote ${options.output} (renderer: ${rendered.renderer})\n`);
         } catch (error) {
           if (error instanceof RenderError) throw new UsageError(error.message);
@@ -262,7 +274,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         return;
       }
       if (options.write) {
-        if (formatted !== source.text) writeFileSync(file, formatted);
+        if (formatted !== source.text) writeFile(file, formatted);
         process.stderr.write(
           `${formatted === source.text ? 'unchanged' : 'formatted'} ${source.path}\n`,
         );
