@@ -20,6 +20,7 @@ import {
 } from '../grammar/diagnostics.js';
 import { didYouMean } from '../grammar/suggest.js';
 import { constantValue } from './constant.js';
+import { paramTensor } from './evaluate.js';
 import {
   type ExpressionChecker as Checker,
   ExpressionChecker,
@@ -42,6 +43,7 @@ import type {
   MarketKind,
   ParamValue,
 } from './ir.js';
+import { BENCHMARKS } from './ir.js';
 import { lintInstitution } from './lints.js';
 import { benchmarkValuesFor, observablesFor } from './observables.js';
 import { canonicalAxes, describeType, type ValueType } from './types.js';
@@ -170,6 +172,14 @@ export function valueFits(type: ValueType, value: ParamValue): string | undefine
   return undefined;
 }
 
+/** Names a parameter may not take: it could never be referred to, or would hide an outcome. */
+const shadowedNames: ReadonlySet<string> = new Set([
+  'self',
+  ...BENCHMARKS,
+  ...observablesFor('quantity').keys(),
+  'rounds_in_state',
+]);
+
 function checkParams(items: readonly ParamDecl[], path: string, reporter: Reporter): IrParam[] {
   const out: IrParam[] = [];
   const seen = new Map<string, Range>();
@@ -185,6 +195,30 @@ function checkParams(items: readonly ParamDecl[], path: string, reporter: Report
       continue;
     }
     seen.set(p.name.name, p.name.range);
+    if (shadowedNames.has(p.name.name)) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        p.name.range,
+        `parameter \`${p.name.name}\` would hide the ${p.name.name === 'self' ? 'firm selector' : (BENCHMARKS as readonly string[]).includes(p.name.name) ? 'benchmark' : 'market observable'} of that name`,
+        'give the parameter its own name',
+      );
+      continue;
+    }
+    const written = p.type?.axes ?? [];
+    if (
+      written.join(' ') !== canonicalAxes(written).join(' ') ||
+      new Set(written).size !== written.length
+    ) {
+      reporter.report(
+        'E_TYPE',
+        path,
+        p.type?.range ?? p.name.range,
+        `write the axes of \`${p.name.name}\` once each, firms first: \`per firm per product\``,
+        'lists are written firm by firm: [[values of f1], [values of f2], …]',
+      );
+      continue;
+    }
     if (p.value.kind === 'missing') continue;
     const value = literalValue(p.value);
     if (value === undefined) {
@@ -248,11 +282,14 @@ function rejectedParams(
 
 export interface MarketContext {
   readonly competition: MarketKind;
+  /** No market yet (an institution checked on its own): names are checked later. */
+  readonly namesUnknown?: boolean;
   readonly firmNames?: ReadonlySet<string>;
   readonly productNames: ReadonlySet<string>;
 }
 
 function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMarket | undefined {
+  const errorsAtStart = reporter.diagnostics.length;
   const params = checkParams(
     decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
     path,
@@ -431,8 +468,7 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
         'a market where firms choose quantities is cleared by `price = …`, not `demand`',
       );
     }
-    if (!priceItem && actionItem)
-      missing('price', 'price = max(0, 100 - sum(quantity, over: firm))');
+    if (!priceItem && actionIr) missing('price', 'price = max(0, 100 - sum(quantity, over: firm))');
     if (priceItem) {
       const { checker, result } = check(priceItem.value, 'the price function', {
         action: { name: 'quantity', type: actionType },
@@ -507,8 +543,11 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
     observe.push({ name: item.name.name, own: item.own });
   }
 
+  const marketErrors = reporter.diagnostics
+    .slice(errorsAtStart)
+    .some((d) => d.severity === 'error');
   for (const p of params) {
-    if (!usedParams.has(p.name)) {
+    if (!marketErrors && !usedParams.has(p.name)) {
       const declared = decl.items.find(
         (i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name,
       );
@@ -524,7 +563,7 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
 
   if (!firms || !cost || !actionIr || (competition === 'quantity' ? !price : !demand))
     return undefined;
-  return {
+  const market: IrMarket = {
     kind: 'market',
     name: decl.name.name,
     title: decl.title ?? decl.name.name,
@@ -546,11 +585,72 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
           { name: 'profit', own: true },
         ],
   };
+  const rangeOfParam = (name: string) =>
+    decl.items.find((i): i is ParamDecl => i.kind === 'param' && i.name.name === name)?.value
+      .range ?? decl.name.range;
+  checkMarketValues(market, paramValuesOf(market.params), path, rangeOfParam, reporter);
+  return market;
+}
+
+function paramValuesOf(
+  params: readonly IrParam[],
+  overrides: Readonly<Record<string, ParamValue>> = {},
+) {
+  const values = new Map(params.map((p) => [p.name, p.value]));
+  for (const [k, v] of Object.entries(overrides)) values.set(k, v);
+  return values;
+}
+
+/**
+ * Checks parameter values against the firm and product counts they imply: a whole,
+ * positive number of firms, and lists with one entry per firm (and per product).
+ * Returns the firm names when they are sound.
+ */
+function checkMarketValues(
+  market: IrMarket,
+  values: ReadonlyMap<string, ParamValue>,
+  path: string,
+  rangeOf: (param: string) => Range,
+  reporter: Reporter,
+): string[] | undefined {
+  let firms: string[];
+  if ('names' in market.firms) firms = [...market.firms.names];
+  else {
+    const count = constantValue(market.firms.count, values);
+    const countParam = market.firms.count.op === 'param' ? market.firms.count.name : undefined;
+    if (count === undefined || !Number.isInteger(count) || count < 1 || count > 100_000) {
+      reporter.report(
+        'E_VALUE',
+        path,
+        countParam ? rangeOf(countParam) : rangeOf(''),
+        `the number of firms must be a whole number from 1 to 100,000 (it is ${count ?? 'not fixed'})`,
+      );
+      return undefined;
+    }
+    firms = Array.from({ length: count }, (_, i) => `f${i + 1}`);
+  }
+  const dims = { firms: firms.length, products: market.products.length };
+  let ok = true;
+  for (const p of market.params) {
+    if (p.type.axes.length === 0) continue;
+    const value = values.get(p.name);
+    if (value === undefined) continue;
+    const fitted = paramTensor(p.type, value, dims);
+    if (typeof fitted === 'string') {
+      ok = false;
+      reporter.report('E_PARAM_TYPE', path, rangeOf(p.name), `\`${p.name}\` ${fitted}`);
+    }
+  }
+  return ok ? firms : undefined;
 }
 
 // ---- institutions ---------------------------------------------------------------------------
 
-const DEFAULT_MARKET_CONTEXT: MarketContext = { competition: 'quantity', productNames: new Set() };
+const DEFAULT_MARKET_CONTEXT: MarketContext = {
+  competition: 'quantity',
+  productNames: new Set(),
+  namesUnknown: true,
+};
 
 export function checkInstitution(
   decl: InstitutionDecl,
@@ -622,6 +722,7 @@ export function checkInstitution(
     states: stateNames,
     ...(market.firmNames ? { firmNames: market.firmNames } : {}),
     productNames: market.productNames,
+    ...(market.namesUnknown ? { namesUnknown: true } : {}),
     temporal: true,
   };
   // Round counts and priorities depend on parameters only.
@@ -950,8 +1051,11 @@ export function checkInstitution(
     ...(initial ? { initial } : {}),
   });
 
+  const institutionErrors = reporter.diagnostics
+    .slice(errorsBefore)
+    .some((d) => d.severity === 'error');
   for (const p of params) {
-    if (!usedParams.has(p.name)) {
+    if (!institutionErrors && !usedParams.has(p.name)) {
       const d = decl.items.find(
         (i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name,
       );
@@ -960,7 +1064,12 @@ export function checkInstitution(
     }
   }
   for (const m of monitorDecls) {
-    if (m.kind === 'monitor' && monitorTypes.has(m.name.name) && !usedMonitors.has(m.name.name)) {
+    if (
+      !institutionErrors &&
+      m.kind === 'monitor' &&
+      monitorTypes.has(m.name.name) &&
+      !usedMonitors.has(m.name.name)
+    ) {
       reporter.report(
         'W_UNUSED',
         path,
@@ -970,7 +1079,7 @@ export function checkInstitution(
     }
   }
   for (const r of decl.items) {
-    if (r.kind === 'rule' && !citedRules.has(r.id.name)) {
+    if (!institutionErrors && r.kind === 'rule' && !citedRules.has(r.id.name)) {
       reporter.report(
         'W_UNUSED',
         path,
@@ -994,10 +1103,11 @@ function markRestorative(institution: IrInstitution): IrInstitution {
   const depth = new Map<string, number>();
   if (institution.initial) {
     depth.set(institution.initial, 0);
+    const byName = new Map(institution.states.map((s) => [s.name, s]));
     const queue = [institution.initial];
-    while (queue.length > 0) {
-      const current = queue.shift() as string;
-      const state = institution.states.find((s) => s.name === current);
+    for (let head = 0; head < queue.length; head++) {
+      const current = queue[head] as string;
+      const state = byName.get(current);
       for (const t of state?.transitions ?? []) {
         if (!depth.has(t.target)) {
           depth.set(t.target, (depth.get(current) ?? 0) + 1);
@@ -1168,6 +1278,18 @@ function checkExperiment(
   const marketOverrides = irMarket
     ? checkOverrides(marketUse.args, irMarket.params, market.decl.name.name, path, reporter)
     : {};
+  // The overrides decide how many firms there are and must fit them.
+  const overrideRange = (param: string) =>
+    marketUse.args.find((a) => a.name?.name === param)?.value.range ?? marketUse.target.range;
+  const firmNames = irMarket
+    ? checkMarketValues(
+        irMarket,
+        paramValuesOf(irMarket.params, marketOverrides),
+        path,
+        overrideRange,
+        reporter,
+      )
+    : undefined;
 
   const institutionUse = institutionUses[0];
   const institutionName = institutionUse?.kind === 'use' ? institutionUse.target.name : 'none';
@@ -1183,16 +1305,15 @@ function checkExperiment(
         `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
     );
   } else if (irMarket) {
-    // Re-check the institution against this market: its price shape and its names.
-    const sub = new Reporter();
-    const firmNames = 'names' in irMarket.firms ? new Set(irMarket.firms.names) : undefined;
+    // Re-check the institution against this market (its price shape, its firm and
+    // product names) and with these overrides (round counts, probabilities).
     const context: MarketContext = {
       competition: irMarket.competition,
-      ...(firmNames ? { firmNames } : {}),
+      ...(firmNames ? { firmNames: new Set(firmNames) } : {}),
       productNames: new Set(irMarket.products),
     };
-    const irInstitution = checkInstitution(institution.decl, institution.path, context, sub);
-    reporter.diagnostics.push(...sub.diagnostics.filter((d) => d.severity === 'error'));
+    const first = new Reporter();
+    const irInstitution = checkInstitution(institution.decl, institution.path, context, first);
     if (irInstitution && institutionUse?.kind === 'use') {
       institutionOverrides = checkOverrides(
         institutionUse.args,
@@ -1202,14 +1323,38 @@ function checkExperiment(
         reporter,
       );
     }
+    const withOverrides = new Reporter();
+    checkInstitution(
+      institution.decl,
+      institution.path,
+      context,
+      withOverrides,
+      paramValuesOf(irInstitution?.params ?? [], institutionOverrides),
+    );
+    // An error that only the overrides cause is reported at the override.
+    const before = new Set(first.diagnostics.map((d) => `${d.range.start.offset}:${d.message}`));
+    reporter.diagnostics.push(...first.diagnostics.filter((d) => d.severity === 'error'));
+    for (const d of withOverrides.diagnostics) {
+      if (d.severity !== 'error' || before.has(`${d.range.start.offset}:${d.message}`)) continue;
+      reporter.report(
+        d.code,
+        path,
+        institutionUse?.kind === 'use' ? institutionUse.range : decl.name.range,
+        `with these overrides, ${institutionName}: ${d.message}`,
+        `at ${d.path}:${d.range.start.line}:${d.range.start.column}`,
+      );
+    }
   }
 
-  const firmNames = irMarket && 'names' in irMarket.firms ? irMarket.firms.names : undefined;
   let all: IrPolicy | undefined;
   const perFirm: Record<string, IrPolicy> = Object.create(null);
   for (const item of decl.items) {
     if (item.kind !== 'agents') continue;
-    if (item.all) all = checkPolicy(item.all, path, reporter);
+    if (item.all) {
+      if (all)
+        reporter.report('E_DUPLICATE', path, item.range, 'the policy of all firms is given twice');
+      all = checkPolicy(item.all, path, reporter);
+    }
     for (const { firm, policy } of item.perFirm) {
       if (firmNames && !firmNames.includes(firm.name)) {
         reporter.report(
@@ -1231,6 +1376,18 @@ function checkExperiment(
         continue;
       }
       perFirm[firm.name] = checkPolicy(policy, path, reporter);
+    }
+  }
+  for (const kind of ['rounds', 'seeds'] as const) {
+    for (const extra of decl.items.filter((i) => i.kind === kind).slice(1)) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        extra.range,
+        kind === 'rounds'
+          ? 'the number of rounds is given twice'
+          : 'the seeds are given twice; write one `seeds A..B`',
+      );
     }
   }
 

@@ -1,4 +1,5 @@
 import type { IrExpr, ParamValue } from './ir.js';
+import { truthy } from './tensor.js';
 
 /**
  * Folds an expression that depends only on parameters (and literals) to a number.
@@ -18,7 +19,7 @@ export function constantValue(
     case 'unary': {
       const x = constantValue(e.operand, params);
       if (x === undefined) return undefined;
-      return e.operator === '-' ? -x : x === 0 ? 1 : 0;
+      return e.operator === '-' ? -x : truthy(x) ? 0 : 1;
     }
     case 'binary': {
       const a = constantValue(e.left, params);
@@ -29,7 +30,7 @@ export function constantValue(
     case 'if': {
       const c = constantValue(e.condition, params);
       if (c === undefined) return undefined;
-      return constantValue(c !== 0 ? e.then : e.otherwise, params);
+      return constantValue(truthy(c) ? e.then : e.otherwise, params);
     }
     case 'call': {
       const args = e.args.map((a) => constantValue(a, params));
@@ -85,9 +86,9 @@ export function applyBinary(op: string, a: number, b: number): number {
     case '!=':
       return a !== b ? 1 : 0;
     case 'and':
-      return a !== 0 && b !== 0 ? 1 : 0;
+      return truthy(a) && truthy(b) ? 1 : 0;
     case 'or':
-      return a !== 0 || b !== 0 ? 1 : 0;
+      return truthy(a) || truthy(b) ? 1 : 0;
     default:
       return Number.NaN;
   }

@@ -11,6 +11,7 @@ import {
   sizeOf,
   type Tensor,
   tensorFrom,
+  truthy,
 } from './tensor.js';
 import type { ValueType } from './types.js';
 
@@ -35,6 +36,7 @@ export interface EvaluationEnvironment {
   readonly history?: {
     readonly visits: (state: string) => number;
     readonly roundsSince: (state: string) => number;
+    /** Rounds spent in the current state, the round being adjudicated included. */
     readonly roundsInState: () => number;
   };
 }
@@ -72,7 +74,7 @@ export function compileExpression(e: IrExpr): CompiledExpression {
       const operand = compileExpression(e.operand);
       return e.operator === '-'
         ? (env, ago) => map1(operand(env, ago), (x) => -x)
-        : (env, ago) => map1(operand(env, ago), (x) => (x === 0 ? 1 : 0));
+        : (env, ago) => map1(operand(env, ago), (x) => (truthy(x) ? 0 : 1));
     }
     case 'binary': {
       const left = compileExpression(e.left);
@@ -87,7 +89,7 @@ export function compileExpression(e: IrExpr): CompiledExpression {
       const otherwise = compileExpression(e.otherwise);
       return (env, ago) =>
         broadcast3(condition(env, ago), then(env, ago), otherwise(env, ago), env.dims, (c, t, o) =>
-          c !== 0 ? t : o,
+          truthy(c) ? t : o,
         );
     }
     case 'index': {
@@ -128,16 +130,23 @@ export function compileExpression(e: IrExpr): CompiledExpression {
       const value = compileExpression(e.value);
       const rounds = compileExpression(e.rounds);
       const fn = e.fn;
+      const axes = e.type.axes;
+      // "No value yet" keeps the value's shape, so a per-firm lag is per firm from round 1.
+      const unknown = (dims: Dimensions): Tensor => ({
+        axes,
+        data: new Float64Array(sizeOf(axes, dims)).fill(Number.NaN),
+      });
       return (env, ago = 0) => {
         const k = Math.max(1, Math.floor(rounds(env, ago).data[0] ?? 1));
-        if (fn === 'lag') return ago + k < env.roundsAvailable ? value(env, ago + k) : NAN;
+        if (fn === 'lag')
+          return ago + k < env.roundsAvailable ? value(env, ago + k) : unknown(env.dims);
         const available = Math.max(0, Math.min(k, env.roundsAvailable - ago));
-        if (available === 0) return NAN;
+        if (available === 0) return unknown(env.dims);
         let acc = value(env, ago);
-        if (fn === 'count_last') acc = map1(acc, (x) => (x !== 0 ? 1 : 0));
+        if (fn === 'count_last') acc = map1(acc, (x) => (truthy(x) ? 1 : 0));
         for (let back = 1; back < available; back++) {
           let next = value(env, ago + back);
-          if (fn === 'count_last') next = map1(next, (x) => (x !== 0 ? 1 : 0));
+          if (fn === 'count_last') next = map1(next, (x) => (truthy(x) ? 1 : 0));
           const combine =
             fn === 'min_last'
               ? Math.min

@@ -37,6 +37,8 @@ export interface ExpressionScope {
   readonly productNames?: ReadonlySet<string>;
   /** Whether history and window functions may be used (not in market or parameter expressions). */
   readonly temporal: boolean;
+  /** Checking an institution without a market: firm and product names cannot be resolved yet. */
+  readonly namesUnknown?: boolean;
   /** Names declared with an error already reported: uses are silently unknown, not errors again. */
   readonly poisoned?: ReadonlySet<string>;
   /** Where the expression sits, for messages: "a guard", "the price function", … */
@@ -146,7 +148,14 @@ export class ExpressionChecker {
   ): IrExpr | undefined {
     const s = this.scope;
     if (name === 'self') {
-      if (s.self === 'allowed') return make({ base: 'number', axes: [] }, { op: 'self' });
+      if (s.self === 'allowed') {
+        return this.report(
+          'E_SCOPE',
+          range,
+          '`self` selects this firm inside `[ ]`; it is not a value of its own',
+          'write e.g. `profit[self]`',
+        );
+      }
       return this.report(
         'E_SCOPE',
         range,
@@ -223,7 +232,7 @@ export class ExpressionChecker {
         `\`${name}\` is a market outcome and cannot be used in ${s.describe ?? 'this expression'}`,
         s.action
           ? `market functions see parameters and \`${s.action.name}\``
-          : 'only institutions observe outcomes',
+          : 'this value is fixed before the run: use numbers and parameters',
       );
     }
     return this.report(
@@ -299,6 +308,13 @@ export class ExpressionChecker {
         return make({ base: 'bool', axes }, node);
       case '==':
       case '!=':
+        if (left.type.base === 'string' || right.type.base === 'string') {
+          return this.report(
+            'E_TYPE',
+            e.range,
+            'strings cannot be compared; they are labels, not values',
+          );
+        }
         if (left.type.base !== right.type.base) {
           return this.report(
             'E_TYPE',
@@ -339,6 +355,17 @@ export class ExpressionChecker {
         selection = { axis: 'firm', name: index.name };
       } else if (index.kind === 'name' && s.productNames?.has(index.name)) {
         selection = { axis: 'product', name: index.name };
+      } else if (index.kind === 'name' && s.namesUnknown && axes.length === 1) {
+        // Checked on its own, an institution does not know the market's names yet: the
+        // value's only axis says what the name selects, and experiments check the name.
+        selection = { axis: axes[0] as Axis, name: index.name };
+      } else if (index.kind === 'name' && s.namesUnknown) {
+        return this.report(
+          'E_SHAPE',
+          index.range,
+          `without a market, \`${index.name}\` could be a firm or a product of ${describeType(target.type)}`,
+          'reduce one axis first, e.g. `sum(quantity, over: firm)[A]`, or select the firm with `[self]`',
+        );
       } else {
         const known = [
           ...(s.self === 'allowed' ? ['self'] : []),
@@ -388,7 +415,7 @@ export class ExpressionChecker {
       return this.report(
         'E_SCOPE',
         e.callee.range,
-        `\`${fn.name}\` looks at past rounds and can only be used in institutions`,
+        `\`${fn.name}\` looks at past rounds and cannot be used in ${s.describe ?? 'this expression'}`,
       );
     }
     if (fn.kind === 'history' && !s.states) {

@@ -17,10 +17,13 @@ export function lintInstitution(
   if (!initial) return out;
   const params = new Map(institution.params.map((p) => [p.name, p.value]));
   const byName = new Map(institution.states.map((s) => [s.name, s]));
+  const declByName = new Map(decls.map((d) => [d.name.name, d]));
   const rangeOf = (state: string) =>
-    decls.find((d) => d.name.name === state)?.name.range ?? institution.states[0]?.range;
+    declByName.get(state)?.name.range ?? institution.states[0]?.range;
 
-  const reachable = reach(institution, initial);
+  const reachable = reach(byName, initial);
+  // One backward search instead of a forward search per state.
+  const canReturn = reachBackwards(institution, initial);
   for (const s of institution.states) {
     const range = rangeOf(s.name);
     if (!range) continue;
@@ -47,7 +50,7 @@ export function lintInstitution(
           `add a restoration path, e.g. \`after 5 rounds -> ${initial}\``,
         ),
       );
-    } else if (!reach(institution, s.name).has(initial)) {
+    } else if (!canReturn.has(s.name)) {
       out.push(
         diagnostic(
           'W_NO_RESTORATION',
@@ -61,7 +64,7 @@ export function lintInstitution(
   }
 
   // Sanction states that only time, never evidence, can lead to.
-  const withEvidence = reachWithEvidence(institution, initial);
+  const withEvidence = reachWithEvidence(byName, initial);
   for (const s of institution.states) {
     const range = rangeOf(s.name);
     if (range && s.kind === 'sanction' && reachable.has(s.name) && !withEvidence.has(s.name)) {
@@ -98,16 +101,16 @@ export function lintInstitution(
       }
     }
   }
-  void byName;
   return out;
 }
 
-function reach(institution: IrInstitution, from: string): Set<string> {
+type StatesByName = ReadonlyMap<string, IrInstitution['states'][number]>;
+
+function reach(byName: StatesByName, from: string): Set<string> {
   const seen = new Set([from]);
   const queue = [from];
-  while (queue.length > 0) {
-    const current = queue.shift() as string;
-    for (const t of institution.states.find((s) => s.name === current)?.transitions ?? []) {
+  for (let head = 0; head < queue.length; head++) {
+    for (const t of byName.get(queue[head] as string)?.transitions ?? []) {
       if (!seen.has(t.target)) {
         seen.add(t.target);
         queue.push(t.target);
@@ -117,15 +120,38 @@ function reach(institution: IrInstitution, from: string): Set<string> {
   return seen;
 }
 
+/** States from which `to` can be reached. */
+function reachBackwards(institution: IrInstitution, to: string): Set<string> {
+  const into = new Map<string, string[]>();
+  for (const s of institution.states) {
+    for (const t of s.transitions) {
+      const sources = into.get(t.target) ?? [];
+      sources.push(s.name);
+      into.set(t.target, sources);
+    }
+  }
+  const seen = new Set([to]);
+  const queue = [to];
+  for (let head = 0; head < queue.length; head++) {
+    for (const source of into.get(queue[head] as string) ?? []) {
+      if (!seen.has(source)) {
+        seen.add(source);
+        queue.push(source);
+      }
+    }
+  }
+  return seen;
+}
+
 /** States reachable by a path that crosses at least one evidence-driven `when` transition. */
-function reachWithEvidence(institution: IrInstitution, initial: string): Set<string> {
+function reachWithEvidence(byName: StatesByName, initial: string): Set<string> {
   const seen = new Set<string>();
   const visited = new Set<string>([`${initial}|0`]);
   const queue: [string, boolean][] = [[initial, false]];
-  while (queue.length > 0) {
-    const [current, evidence] = queue.shift() as [string, boolean];
+  for (let head = 0; head < queue.length; head++) {
+    const [current, evidence] = queue[head] as [string, boolean];
     if (evidence) seen.add(current);
-    for (const t of institution.states.find((s) => s.name === current)?.transitions ?? []) {
+    for (const t of byName.get(current)?.transitions ?? []) {
       const next =
         evidence || (t.kind === 'when' && t.condition !== undefined && readsEvidence(t.condition));
       const key = `${t.target}|${next ? 1 : 0}`;

@@ -185,3 +185,11 @@ export function broadcast3(
   }
   return { axes, data: out };
 }
+
+/**
+ * Truth of a number used as a true/false value. NaN (an unknown, e.g. `lag` before the
+ * first round) counts as false, as comparisons with NaN are false.
+ */
+export function truthy(x: number): boolean {
+  return x !== 0 && !Number.isNaN(x);
+}

@@ -130,7 +130,27 @@ export class CstToAst {
   }
 
   private string(t: IToken | undefined): string | undefined {
-    return validToken(t) ? unescapeString(t.image) : undefined;
+    if (!validToken(t)) return undefined;
+    // Escapes are read pairwise from the left: a doubled backslash then q is fine.
+    const bad = [...t.image.matchAll(/\\(.)/g)].find((m) => !'"\\nt'.includes(m[1] ?? ''));
+    if (bad) {
+      const offset = t.startOffset + bad.index;
+      const column = (t.startColumn ?? 1) + bad.index;
+      const line = t.startLine ?? 1;
+      this.diagnostics.push(
+        diagnostic(
+          'E_LEX',
+          this.path,
+          {
+            start: { line, column, offset },
+            end: { line, column: column + 2, offset: offset + 2 },
+          },
+          `unknown escape \`\\${bad[1]}\` in a string`,
+          'strings know \\" \\\\ \\n and \\t; write \\\\ for a backslash',
+        ),
+      );
+    }
+    return unescapeString(t.image);
   }
 
   // ---- declarations -----------------------------------------------------------------------
@@ -659,7 +679,7 @@ export class CstToAst {
       return { kind: 'number', value, text: number.image, range };
     }
     const string = this.tok(node, 'string');
-    if (string) return { kind: 'string', value: unescapeString(string.image), range };
+    if (string) return { kind: 'string', value: this.string(string) ?? '', range };
     const bool = this.tok(node, 'bool');
     if (bool) return { kind: 'bool', value: bool.image === 'true', range };
     if (this.tok(node, 'inf'))

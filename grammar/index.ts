@@ -2,6 +2,7 @@ import type { IRecognitionException, IToken } from 'chevrotain';
 import { type Position, type Range, type SourceFile, sourceFileSchema } from './ast.js';
 import { CstToAst, tokenRange } from './cst-to-ast.js';
 import { type Diagnostic, diagnostic, type PhaseResult } from './diagnostics.js';
+import { LANGUAGE_VERSION } from './language.js';
 import { parserInstance } from './parser.js';
 import { didYouMean } from './suggest.js';
 import { masLexer, UnterminatedString } from './tokens.js';
@@ -9,10 +10,8 @@ import { masLexer, UnterminatedString } from './tokens.js';
 export * from './ast.js';
 export { escapeString, reservedJsNames } from './cst-to-ast.js';
 export * from './diagnostics.js';
+export { FILE_EXTENSION, LANGUAGE_VERSION } from './language.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
-
-export const LANGUAGE_VERSION = 1;
-export const FILE_EXTENSION = '.mase';
 
 // Control characters other than tab/newline/CR, and Unicode bidirectional controls
 // (the "Trojan Source" family) that make text read differently from how it parses.

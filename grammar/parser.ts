@@ -1,4 +1,8 @@
-import { type CstNode, CstParser, EOF as EofToken } from 'chevrotain';
+import type { CstNode } from 'chevrotain';
+import { chevrotain } from './chevrotain.js';
+
+const { CstParser, EOF: EofToken } = chevrotain;
+
 import * as T from './tokens.js';
 
 const { soft: K, hard: H } = T;

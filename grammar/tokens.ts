@@ -1,4 +1,7 @@
-import { createToken, Lexer, type TokenType } from 'chevrotain';
+import type { TokenType } from 'chevrotain';
+import { chevrotain } from './chevrotain.js';
+
+const { createToken, Lexer } = chevrotain;
 
 // Soft keywords start declarations and items but remain usable as names
 // (a parameter may be called `firms`, an observable is called `price`).
@@ -192,9 +195,13 @@ export const allTokens: TokenType[] = [
   Identifier,
 ];
 
+// Only `\n` ends a line, as in positionAt() and the diagnostic renderer: a lone `\r`
+// must not make token positions disagree with the rest.
 export const masLexer = new Lexer(allTokens, {
   positionTracking: 'full',
   ensureOptimizations: false,
+  lineTerminatorsPattern: /\n/g,
+  lineTerminatorCharacters: ['\n'],
 });
 
 export const reservedWords: ReadonlySet<string> = new Set(hardKeywordNames);

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceText } from '../compiler/index.js';
-import { FILE_EXTENSION } from '../grammar/index.js';
+import { FILE_EXTENSION } from '../grammar/language.js';
 
 /** The package root: the nearest folder above this module holding MASE's package.json. */
 export function packageRoot(): string {

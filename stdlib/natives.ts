@@ -9,6 +9,7 @@ import {
   std,
   sum,
   type Tensor,
+  truthy,
 } from '../compiler/tensor.js';
 import { bool, canonicalAxes, describeType, number, type ValueType } from '../compiler/types.js';
 import type { Axis } from '../grammar/ast.js';
@@ -218,12 +219,16 @@ const list: NativeFunction[] = [
     'number',
     cv,
   ),
-  reduction('count', 'how many elements are true', 'bool', 'number', (v) => sum(v)),
-  reduction('any', 'whether any element is true', 'bool', 'bool', (v) =>
-    v.some((x) => x !== 0) ? 1 : 0,
+  reduction(
+    'count',
+    'how many elements are true',
+    'bool',
+    'number',
+    (v) => v.filter(truthy).length,
   ),
+  reduction('any', 'whether any element is true', 'bool', 'bool', (v) => (v.some(truthy) ? 1 : 0)),
   reduction('all', 'whether every element is true', 'bool', 'bool', (v) =>
-    v.every((x) => x !== 0) ? 1 : 0,
+    v.every(truthy) ? 1 : 0,
   ),
   {
     // min/max: one argument reduces, two or more compare elementwise.

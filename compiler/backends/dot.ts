@@ -11,9 +11,10 @@ import { formatNumber, renderExpr } from './render-expr.js';
  * id; restorative edges are dashed green.
  */
 
-// User text goes into DOT strings: ts-graphviz quotes `"`, we neutralise `\` so that no
-// escape sequence of the source can turn into a Graphviz directive.
-const clean = (text: string) => text.replace(/\\/g, '\\\\');
+// User text goes into DOT strings. ts-graphviz leaves an already-escaped `\"` alone, so
+// escape backslashes first and quotes ourselves: no text can close the string and
+// smuggle in attributes (a URL, say), and no escape of the source reaches Graphviz.
+const clean = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 const line = (text: string) => `${clean(text)}\\l`;
 const shorten = (text: string, max = 60) =>
   text.length > max ? `${text.slice(0, max - 1)}…` : text;

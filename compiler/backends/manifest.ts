@@ -111,6 +111,11 @@ export function manifestText(
       if (institution.monitors.some((m) => /\bnash\./.test(m.expr.text))) {
         push('    nash.*: the static Nash equilibrium of this market, computed before round 1');
       }
+      if (institution.monitors.some((m) => /\bcompetitive\./.test(m.expr.text))) {
+        push(
+          '    competitive.*: the competitive outcome of this market (price equal to marginal cost)',
+        );
+      }
       if (institution.monitors.some((m) => /\bcollusive\./.test(m.expr.text))) {
         push('    collusive.*: the joint-profit (collusive) optimum of this market');
       }

@@ -10,8 +10,8 @@ const NO_RANGE: Range = {
 
 function formatNumber(n: number): string {
   if (n === Number.POSITIVE_INFINITY) return 'inf';
-  if (Number.isInteger(n)) return String(n);
-  return String(Number(n.toPrecision(6)));
+  // The shortest text that reads back as exactly this number: agents see what runs.
+  return String(n);
 }
 
 function literal(value: ParamValue): Expr {

@@ -2,15 +2,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import {
-  type Compilation,
-  compileSources,
-  diagnosticsJson,
-  renderDiagnostics,
-  type SourceText,
-  summary,
-} from '../../compiler/index.js';
+import type { Compilation, SourceText } from '../../compiler/index.js';
 import type { IrInstitution, IrMarket } from '../../compiler/ir.js';
+import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/render-diagnostics.js';
 import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
 
 /** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
@@ -34,8 +28,12 @@ function loadAll(specs: readonly string[]): SourceText[] {
   }
 }
 
-function compile(specs: readonly string[]): { compilation: Compilation; sources: SourceText[] } {
+async function compile(
+  specs: readonly string[],
+): Promise<{ compilation: Compilation; sources: SourceText[] }> {
   const sources = loadAll(specs);
+  // The compiler (and its parser generator) loads only when a command needs it.
+  const { compileSources } = await import('../../compiler/index.js');
   return { compilation: compileSources(sources, stdlibSources()), sources };
 }
 
@@ -103,10 +101,10 @@ function writeOutput(text: string, out: string | undefined): void {
   }
 }
 
-function compiledOrExit(
+async function compiledOrExit(
   specs: string[],
-): { compilation: Compilation; sources: SourceText[] } | number {
-  const result = compile(specs);
+): Promise<{ compilation: Compilation; sources: SourceText[] } | number> {
+  const result = await compile(specs);
   if (!result.compilation.ok) return report(result.compilation, result.sources, 'text');
   if (result.compilation.diagnostics.length > 0)
     report(result.compilation, result.sources, 'text', true);
@@ -137,8 +135,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         .choices(['text', 'json'])
         .default('text'),
     )
-    .action((files: string[], options: { format: 'text' | 'json' }) => {
-      const { compilation, sources } = compile(files);
+    .action(async (files: string[], options: { format: 'text' | 'json' }) => {
+      const { compilation, sources } = await compile(files);
       setExitCode(report(compilation, sources, options.format));
     });
 
@@ -158,7 +156,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         file: string,
         options: { institution?: string; format: 'xstate-json' | 'ts'; output?: string },
       ) => {
-        const result = compiledOrExit([file]);
+        const result = await compiledOrExit([file]);
         if (typeof result === 'number') return setExitCode(result);
         const institution = pick<IrInstitution>(
           result.compilation.program.institutions,
@@ -192,7 +190,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         }
         if (options.institution && options.market)
           throw new UsageError('draw one thing: --institution or --market, not both');
-        const result = compiledOrExit([file]);
+        const result = await compiledOrExit([file]);
         if (typeof result === 'number') return setExitCode(result);
         const { institutionDot, marketDot } = await import('../../compiler/backends/dot.js');
         const { program: ir } = result.compilation;
@@ -232,7 +230,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .argument('<file>', 'source file or stdlib:NAME')
     .option('--institution <name>', 'which institution, when the file declares several')
     .action(async (file: string, options: { institution?: string }) => {
-      const result = compiledOrExit([file]);
+      const result = await compiledOrExit([file]);
       if (typeof result === 'number') return setExitCode(result);
       const institution = pick<IrInstitution>(
         result.compilation.program.institutions,

@@ -106,7 +106,8 @@ function environment(
         const entered = context.lastEntered[state];
         return entered === undefined ? Number.POSITIVE_INFINITY : round - entered;
       },
-      roundsInState: () => context.roundsInState,
+      // The context counts completed rounds; the round being adjudicated is one more.
+      roundsInState: () => context.roundsInState + 1,
     },
   };
 }

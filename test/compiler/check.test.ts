@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { compileSources } from '../../compiler/index.js';
+import { stdlibSources } from '../../runtime/sources.js';
+
+const compile = (text: string) => compileSources([{ path: 'case.mase', text }], stdlibSources());
+const codes = (text: string) => compile(text).diagnostics.map((d) => d.code);
+
+const productIndexed = `mase 1
+institution watch_a "Watches product A" {
+  monitor a_concentrated = hhi[A] > 6000
+  initial state active {
+    when a_concentrated -> alert
+  }
+  state alert {
+    notice "Product A is concentrated."
+    after 1 round -> active
+  }
+}
+`;
+
+describe('names that only a market can resolve', () => {
+  it('lets an institution checked on its own select by a name its value has one axis for', () => {
+    expect(codes(productIndexed)).toEqual([]);
+  });
+
+  it('checks the name against the market of an experiment', () => {
+    const withProducts = `${productIndexed}
+experiment ok "A is a product of cournot_2x2" {
+  market cournot_2x2
+  institution watch_a
+}
+`;
+    expect(codes(withProducts)).toEqual([]);
+    const withoutA = `${productIndexed}
+experiment bad "cournot has one product, called good" {
+  market cournot
+  institution watch_a
+}
+`;
+    const result = compile(withoutA);
+    expect(result.diagnostics.map((d) => d.code)).toEqual(['E_UNKNOWN_NAME']);
+    expect(result.diagnostics[0]?.message).toContain('`A` is not a firm or product here');
+  });
+});
+
+describe('overrides are checked where the values are used', () => {
+  it('accepts overrides that fit the market', () => {
+    expect(
+      codes(`mase 1
+experiment e { market cournot(firms: 3, costs: [40, 45, 50]) agents f3 = nash rounds 10 }`),
+    ).toEqual([]);
+  });
+
+  it('re-checks the institution with its overrides', () => {
+    const ok = codes(`mase 1
+experiment e { market cournot_2x2 institution governance_graph(persistence: 5) rounds 10 }`);
+    expect(ok).toEqual([]);
+    const bad = codes(`mase 1
+experiment e { market cournot_2x2 institution governance_graph(persistence: 2.5) rounds 10 }`);
+    expect(bad).toEqual(['E_VALUE']);
+  });
+});
+
+describe('warnings stay quiet where errors already speak', () => {
+  it('reports no unused parameter in an institution that has an error', () => {
+    const result = codes(`mase 1
+institution i {
+  param unused = 1
+  initial state a { when nope -> a }
+}`);
+    expect(result).toEqual(['E_UNKNOWN_NAME']);
+  });
+});
