@@ -50,6 +50,12 @@ import { canonicalAxes, describeType, type ValueType } from './types.js';
 
 const DEFAULT_PRODUCT = 'good';
 const SCALAR: readonly Axis[] = [];
+const ANY_SHAPE: readonly (readonly Axis[])[] = [
+  SCALAR,
+  ['firm'],
+  ['product'],
+  ['firm', 'product'],
+];
 
 export interface Declared<D extends Declaration> {
   readonly decl: D;
@@ -359,27 +365,25 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
     productNames: new Set(products),
   };
 
-  const check = (expr: Expr, describe: string, extra: Partial<ExpressionScope> = {}) => {
-    const checker = new ExpressionChecker({ ...baseScope, ...names, describe, ...extra });
+  /** Checks one market expression: a number of one of the allowed shapes, or undefined. */
+  const numberOf = (
+    expr: Expr,
+    what: string,
+    axes: readonly (readonly Axis[])[] = ANY_SHAPE,
+    extra: Partial<ExpressionScope> = {},
+    hint?: string,
+  ): IrExpr | undefined => {
+    const checker = new ExpressionChecker({ ...baseScope, ...names, describe: what, ...extra });
     const result = checker.check(expr);
-    return { checker, result };
+    const ok = expectType(checker, result, expr.range, { base: 'number', axes }, what, hint);
+    reporter.absorb(checker);
+    return ok ? result : undefined;
   };
 
   let firms: IrMarket['firms'] | undefined;
   if (firmsItem?.count) {
-    const { checker, result } = check(firmsItem.count, 'the number of firms');
-    if (
-      expectType(
-        checker,
-        result,
-        firmsItem.count.range,
-        { base: 'number', axes: [SCALAR] },
-        'the number of firms',
-      )
-    ) {
-      firms = { count: result };
-    }
-    reporter.absorb(checker);
+    const count = numberOf(firmsItem.count, 'the number of firms', [SCALAR]);
+    if (count) firms = { count };
   } else if (firmNames) {
     firms = { names: firmNames };
   }
@@ -398,63 +402,14 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
       );
     } else {
       competition = variable;
-      const lowCheck = check(actionItem.low, 'the lower action bound');
-      const highCheck = check(actionItem.high, 'the upper action bound');
-      const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-      const lowOk = expectType(
-        lowCheck.checker,
-        lowCheck.result,
-        actionItem.low.range,
-        { base: 'number', axes: anyShape },
-        'an action bound',
-      );
-      const highOk = expectType(
-        highCheck.checker,
-        highCheck.result,
-        actionItem.high.range,
-        { base: 'number', axes: anyShape },
-        'an action bound',
-      );
-      reporter.absorb(lowCheck.checker);
-      reporter.absorb(highCheck.checker);
-      if (lowOk && highOk)
-        actionIr = { variable, low: lowCheck.result as IrExpr, high: highCheck.result as IrExpr };
+      const low = numberOf(actionItem.low, 'an action bound');
+      const high = numberOf(actionItem.high, 'an action bound');
+      if (low && high) actionIr = { variable, low, high };
     }
   }
 
-  let cost: IrExpr | undefined;
-  if (costItem) {
-    const { checker, result } = check(costItem.value, 'the cost');
-    const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-    if (
-      expectType(
-        checker,
-        result,
-        costItem.value.range,
-        { base: 'number', axes: anyShape },
-        'the unit cost',
-      )
-    )
-      cost = result;
-    reporter.absorb(checker);
-  }
-
-  let capacity: IrExpr | undefined;
-  if (capacityItem) {
-    const { checker, result } = check(capacityItem.value, 'the capacity');
-    const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-    if (
-      expectType(
-        checker,
-        result,
-        capacityItem.value.range,
-        { base: 'number', axes: anyShape },
-        'the capacity',
-      )
-    )
-      capacity = result;
-    reporter.absorb(checker);
-  }
+  const cost = costItem ? numberOf(costItem.value, 'the unit cost') : undefined;
+  const capacity = capacityItem ? numberOf(capacityItem.value, 'the capacity') : undefined;
 
   const actionType: ValueType = { base: 'number', axes: ['firm', 'product'] };
   let price: IrExpr | undefined;
@@ -470,22 +425,13 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
     }
     if (!priceItem && actionIr) missing('price', 'price = max(0, 100 - sum(quantity, over: firm))');
     if (priceItem) {
-      const { checker, result } = check(priceItem.value, 'the price function', {
-        action: { name: 'quantity', type: actionType },
-      });
-      if (
-        expectType(
-          checker,
-          result,
-          priceItem.value.range,
-          { base: 'number', axes: [SCALAR, ['product']] },
-          'the price',
-          'reduce quantities over firms, e.g. `sum(quantity, over: firm)`',
-        )
-      ) {
-        price = result;
-      }
-      reporter.absorb(checker);
+      price = numberOf(
+        priceItem.value,
+        'the price',
+        [SCALAR, ['product']],
+        { action: { name: 'quantity', type: actionType }, describe: 'the price function' },
+        'reduce quantities over firms, e.g. `sum(quantity, over: firm)`',
+      );
     }
   } else {
     if (priceItem) {
@@ -498,21 +444,10 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
     }
     if (!demandItem) missing('demand', 'demand = 100 - price');
     if (demandItem) {
-      const { checker, result } = check(demandItem.value, 'the demand function', {
+      demand = numberOf(demandItem.value, 'the demand', ANY_SHAPE, {
         action: { name: 'price', type: actionType },
+        describe: 'the demand function',
       });
-      const anyShape = [SCALAR, ['firm'], ['product'], ['firm', 'product']] as Axis[][];
-      if (
-        expectType(
-          checker,
-          result,
-          demandItem.value.range,
-          { base: 'number', axes: anyShape },
-          'the demand',
-        )
-      )
-        demand = result;
-      reporter.absorb(checker);
     }
   }
 
