@@ -186,6 +186,14 @@ const shadowedNames: ReadonlySet<string> = new Set([
   'rounds_in_state',
 ]);
 
+function describeBuiltin(name: string, params?: ReadonlyMap<string, unknown>): string {
+  if (params?.has(name)) return 'parameter';
+  if (name === 'self') return 'firm selector';
+  if (name === 'rounds_in_state') return 'offence-history value';
+  if ((BENCHMARKS as readonly string[]).includes(name)) return 'benchmark';
+  return 'market observable';
+}
+
 function checkParams(items: readonly ParamDecl[], path: string, reporter: Reporter): IrParam[] {
   const out: IrParam[] = [];
   const seen = new Map<string, Range>();
@@ -206,7 +214,7 @@ function checkParams(items: readonly ParamDecl[], path: string, reporter: Report
         'E_DUPLICATE',
         path,
         p.name.range,
-        `parameter \`${p.name.name}\` would hide the ${p.name.name === 'self' ? 'firm selector' : (BENCHMARKS as readonly string[]).includes(p.name.name) ? 'benchmark' : 'market observable'} of that name`,
+        `parameter \`${p.name.name}\` would hide the ${describeBuiltin(p.name.name)} of that name`,
         'give the parameter its own name',
       );
       continue;
@@ -565,8 +573,20 @@ function checkMarketValues(
     firms = Array.from({ length: count }, (_, i) => `f${i + 1}`);
   }
   const dims = { firms: firms.length, products: market.products.length };
+  return checkListLengths(market.params, values, dims, path, rangeOf, reporter) ? firms : undefined;
+}
+
+/** Per-firm and per-product parameter lists must have one entry per firm (and product). */
+function checkListLengths(
+  params: readonly IrParam[],
+  values: ReadonlyMap<string, ParamValue>,
+  dims: { firms: number; products: number },
+  path: string,
+  rangeOf: (param: string) => Range,
+  reporter: Reporter,
+): boolean {
   let ok = true;
-  for (const p of market.params) {
+  for (const p of params) {
     if (p.type.axes.length === 0) continue;
     const value = values.get(p.name);
     if (value === undefined) continue;
@@ -576,7 +596,7 @@ function checkMarketValues(
       reporter.report('E_PARAM_TYPE', path, rangeOf(p.name), `\`${p.name}\` ${fitted}`);
     }
   }
-  return ok ? firms : undefined;
+  return ok;
 }
 
 // ---- institutions ---------------------------------------------------------------------------
@@ -709,15 +729,16 @@ export function checkInstitution(
       );
       continue;
     }
-    const clash = baseScope.observables?.has(m.name.name) || baseScope.params.has(m.name.name);
+    const clash = baseScope.params.has(m.name.name) || shadowedNames.has(m.name.name);
     if (clash) {
       reporter.report(
         'E_DUPLICATE',
         path,
         m.name.range,
-        `monitor \`${m.name.name}\` has the name of a ${baseScope.params.has(m.name.name) ? 'parameter' : 'market observable'}`,
+        `monitor \`${m.name.name}\` would hide the ${describeBuiltin(m.name.name, baseScope.params)} of that name`,
         'give the monitor its own name',
       );
+      poisoned.add(m.name.name);
       continue;
     }
     const checker = new ExpressionChecker({
@@ -744,6 +765,16 @@ export function checkInstitution(
         m.value.range,
         `only a true/false monitor can be noisy; \`${m.name.name}\` is ${describeType(expr.type)}`,
         'compare it with a threshold, e.g. `monitor high = x > 0.5 detection 0.9`',
+      );
+      poisoned.add(m.name.name);
+      continue;
+    }
+    if (expr.type.base === 'string') {
+      reporter.report(
+        'E_TYPE',
+        path,
+        m.value.range,
+        `monitor \`${m.name.name}\` holds a string; monitors hold numbers or true/false values`,
       );
       poisoned.add(m.name.name);
       continue;
@@ -894,10 +925,18 @@ export function checkInstitution(
           }
           let priority = 0;
           if (item.options.priority) {
-            const p = constantNumber(item.options.priority, 'a priority', (n) =>
-              Number.isInteger(n) ? undefined : 'must be a whole number',
-            );
-            priority = p ? (constantValue(p, values) ?? 0) : 0;
+            // A literal: the order of transitions is part of the compiled machine, so it
+            // cannot depend on parameters that experiments override.
+            const written = literalValue(item.options.priority);
+            if (typeof written !== 'number' || !Number.isInteger(written)) {
+              reporter.report(
+                'E_TYPE',
+                path,
+                item.options.priority.range,
+                'a priority is a whole number written out, not an expression',
+                'e.g. `priority 2`; higher wins',
+              );
+            } else priority = written;
           }
           const conditionExpr = item.kind === 'when' ? item.guard : item.while;
           let condition: IrExpr | undefined;
@@ -1255,6 +1294,21 @@ function checkExperiment(
         irInstitution.params,
         institutionName,
         path,
+        reporter,
+      );
+    }
+    if (irInstitution && firmNames) {
+      const institutionRange = (param: string) =>
+        (institutionUse?.kind === 'use'
+          ? institutionUse.args.find((a) => a.name?.name === param)?.value.range
+          : undefined) ??
+        (institutionUse?.kind === 'use' ? institutionUse.target.range : decl.name.range);
+      checkListLengths(
+        irInstitution.params,
+        paramValuesOf(irInstitution.params, institutionOverrides),
+        { firms: firmNames.length, products: irMarket.products.length },
+        path,
+        institutionRange,
         reporter,
       );
     }

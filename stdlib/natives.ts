@@ -305,7 +305,7 @@ const list: NativeFunction[] = [
     name: 'lag',
     signature: 'lag(x, rounds)',
     summary:
-      'the value of x k rounds ago (NaN before the first round, so comparisons with it are false)',
+      'the value of x k rounds ago (unknown, NaN, until k rounds have passed: comparisons with it are false)',
     kind: 'window',
     params: [{ name: 'x' }, { name: 'rounds', optional: true }],
     acceptsOver: false,

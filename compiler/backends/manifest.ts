@@ -94,32 +94,28 @@ export function manifestText(
         `  ${m.name} = ${renderExpr(m.expr, params)}${noise.length ? ` (imperfect: ${noise.join(', ')})` : ''}`,
       );
     }
-    const used = new Set<string>();
-    const collect = (text: string) => {
-      for (const name of Object.keys(observableMeanings))
-        if (new RegExp(`\\b${name}\\b`).test(text)) used.add(name);
-    };
-    for (const m of institution.monitors) collect(m.expr.text);
-    if (used.size > 0) {
-      push('  where:');
-      for (const name of used) push(`    ${name}: ${observableMeanings[name]}`);
-      for (const fn of natives.values()) {
-        if (institution.monitors.some((m) => new RegExp(`\\b${fn.name}\\(`).test(m.expr.text))) {
-          push(`    ${fn.signature}: ${fn.summary}`);
-        }
-      }
-      if (institution.monitors.some((m) => /\bnash\./.test(m.expr.text))) {
-        push('    nash.*: the static Nash equilibrium of this market, computed before round 1');
-      }
-      if (institution.monitors.some((m) => /\bcompetitive\./.test(m.expr.text))) {
-        push(
-          '    competitive.*: the competitive outcome of this market (price equal to marginal cost)',
-        );
-      }
-      if (institution.monitors.some((m) => /\bcollusive\./.test(m.expr.text))) {
-        push('    collusive.*: the joint-profit (collusive) optimum of this market');
-      }
+    const texts = institution.monitors.map((m) => m.expr.text);
+    const mentions = (pattern: RegExp) => texts.some((t) => pattern.test(t));
+    const where: string[] = [];
+    for (const name of Object.keys(observableMeanings)) {
+      if (mentions(new RegExp(`\\b${name}\\b`)))
+        where.push(`    ${name}: ${observableMeanings[name]}`);
     }
+    for (const fn of natives.values()) {
+      if (mentions(new RegExp(`\\b${fn.name}\\(`)))
+        where.push(`    ${fn.signature}: ${fn.summary}`);
+    }
+    const benchmarks: [RegExp, string][] = [
+      [/\bnash\./, 'nash.*: the static Nash equilibrium of this market, computed before round 1'],
+      [
+        /\bcompetitive\./,
+        'competitive.*: the competitive outcome of this market (price equal to marginal cost)',
+      ],
+      [/\bcollusive\./, 'collusive.*: the joint-profit (collusive) optimum of this market'],
+    ];
+    for (const [pattern, meaning] of benchmarks)
+      if (mentions(pattern)) where.push(`    ${meaning}`);
+    if (where.length > 0) push('  where:', ...where);
   }
 
   const transitions = institution.states.flatMap((s) => s.transitions);
