@@ -2,7 +2,8 @@ import type { Axis, Deontic, Range } from '../grammar/ast.js';
 import type { ValueType } from './types.js';
 
 /**
- * The checked intermediate representation. Plain JSON data: every backend (machine,
+ * The checked intermediate representation: plain data (numbers may be `inf`, which JSON
+ * cannot hold; serialise with a replacer). Every backend (machine,
  * diagram, manifest) and the runtime read this and nothing else, so they cannot disagree.
  */
 export type IrExpr = { readonly type: ValueType; readonly text: string } & IrExprNode;
