@@ -1420,6 +1420,7 @@ function checkExperiment(
 export function checkProgram(
   files: readonly SourceFile[],
   library: readonly SourceFile[] = [],
+  options: { readonly includeLibrary?: boolean } = {},
 ): PhaseResult<IrProgram> {
   const reporter = new Reporter();
   const symbols = buildSymbols(files, library, reporter);
@@ -1434,8 +1435,13 @@ export function checkProgram(
     if (ir) markets.set(name, ir);
   }
   for (const { decl, path } of symbols.institutions.values()) {
-    if (!userPaths.has(path)) continue;
-    const ir = checkInstitution(decl, path, DEFAULT_MARKET_CONTEXT, reporter);
+    if (!userPaths.has(path) && !options.includeLibrary) continue;
+    const ir = checkInstitution(
+      decl,
+      path,
+      DEFAULT_MARKET_CONTEXT,
+      userPaths.has(path) ? reporter : silent,
+    );
     if (ir) institutions.push(ir);
   }
   for (const { decl, path } of symbols.experiments.values()) {
@@ -1445,7 +1451,8 @@ export function checkProgram(
   }
   return {
     value: {
-      markets: [...markets.values()].filter((m) => userPaths.has(m.path)),
+      // The library's declarations are included when a runner needs what experiments name.
+      markets: [...markets.values()].filter((m) => options.includeLibrary || userPaths.has(m.path)),
       institutions,
       experiments,
     },

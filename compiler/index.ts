@@ -25,6 +25,7 @@ export interface Compilation {
 export function compileSources(
   sources: readonly SourceText[],
   library: readonly SourceText[] = [],
+  options: { readonly includeLibrary?: boolean } = {},
 ): Compilation {
   try {
     const parsed = sources.map((s) => parse(s.path, s.text));
@@ -33,7 +34,7 @@ export function compileSources(
       .filter((l) => !userPaths.has(l.path))
       .map((l) => parse(l.path, l.text).value);
     const files = parsed.map((p) => p.value);
-    const checked = checkProgram(files, libraryFiles);
+    const checked = checkProgram(files, libraryFiles, options);
     const parseDiagnostics = parsed.flatMap((p) => p.diagnostics);
     // A refused name is reported once; what the checker then says about it adds nothing.
     const refused = new Set(

@@ -10,7 +10,7 @@ import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.
 /** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
 export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
@@ -279,7 +279,116 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       } else process.stdout.write(formatted);
     });
 
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  program
+    .command('run')
+    .description(
+      'run an experiment (or a market with --market) and write its trace, logs and metrics',
+    )
+    .argument('[file]', 'source file or stdlib:NAME declaring the experiment')
+    .option('--experiment <name>', 'which experiment, when the file declares several')
+    .option('--market <spec>', 'a market by name, or FILE|stdlib:NAME (no experiment needed)')
+    .option('--institution <spec>', 'an institution by name, FILE|stdlib:NAME, or none')
+    .option('--agents <policies>', 'POLICY for every firm, or f1=POLICY,f2=POLICY')
+    .option(
+      '--param <NAME=VALUE>',
+      'override a market or institution parameter (repeatable; lists as JSON)',
+      collect,
+    )
+    .option('--rounds <n>', 'number of rounds')
+    .option('--seed <n>', 'random seed')
+    .requiredOption(
+      '--out <dir>',
+      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json',
+    )
+    .action(async (file: string | undefined, options: RunFlags) => {
+      const { prepareRun } = await import('../run/cli-run.js');
+      const prepared = await prepareRun(file, options, loadAll);
+      if ('exitCode' in prepared) return setExitCode(prepared.exitCode);
+      const { runToDirectory } = await import('../run/artifacts.js');
+      const { summaryTable } = await import('../run/summary.js');
+      const artifacts = await runToDirectory(
+        prepared.experiment,
+        options.out,
+        progressHooks(prepared.experiment.rounds),
+      );
+      process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
+      process.stderr.write(`wrote ${options.out} (status: ${artifacts.result.status})\n`);
+      if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+    });
+
+  program
+    .command('verify')
+    .description("check that a run's governance log is intact (exit 0) or name the first bad entry")
+    .argument('<dir>', 'a run directory')
+    .option('--key-file <file>', 'the log key, when it is not MASE_LOG_KEY or stored for the run')
+    .action(async (dir: string, options: { keyFile?: string }) => {
+      const { verifyRunDirectory } = await import('../trace/governance-log.js');
+      const verdict = verifyRunDirectory(dir, options.keyFile);
+      (verdict.ok ? process.stdout : process.stderr).write(`${verdict.message}\n`);
+      setExitCode(verdict.ok ? EXIT.ok : EXIT.sourceErrors);
+    });
+
+  program
+    .command('show')
+    .description('summarise a run: benchmarks, outcome, tier, institution timeline')
+    .argument('<dir>', 'a run directory')
+    .action(async (dir: string) => {
+      const { showRun } = await import('../run/summary.js');
+      process.stdout.write(showRun(dir));
+    });
+
+  program
+    .command('demo')
+    .description(
+      'the governance comparison on cournot_2x2: none, constitutional and governance_graph, same seed',
+    )
+    .option('--rounds <n>', 'rounds per run', '2000')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--out <dir>', 'where the three runs go', 'mase-demo')
+    .action(async (options: { rounds: string; seed: string; out: string }) => {
+      const { runDemo } = await import('../run/demo.js');
+      const rounds = Number(options.rounds);
+      const seed = Number(options.seed);
+      if (!Number.isInteger(rounds) || rounds < 1)
+        throw new UsageError('--rounds takes a whole number of at least 1');
+      if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
+      process.stdout.write(
+        await runDemo({ rounds, seed, out: options.out, progress: progressHooks }),
+      );
+    });
+
   return program;
+}
+
+interface RunFlags {
+  experiment?: string;
+  market?: string;
+  institution?: string;
+  agents?: string;
+  param?: string[];
+  rounds?: string;
+  seed?: string;
+  out: string;
+}
+
+/** A one-line progress bar on stderr, only when it is a terminal. */
+function progressHooks(total: number): { onRoundEnd?: (round: number) => void } {
+  if (!process.stderr.isTTY) return {};
+  let last = -1;
+  return {
+    onRoundEnd: (round) => {
+      const percent = Math.floor((100 * round) / total);
+      if (percent === last && round !== total) return;
+      last = percent;
+      const width = 30;
+      const filled = Math.round((width * round) / total);
+      process.stderr.write(
+        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${round}/${total} rounds`,
+      );
+      if (round >= total) process.stderr.write('\n');
+    },
+  };
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

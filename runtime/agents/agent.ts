@@ -1,0 +1,43 @@
+import type { Benchmarks } from '../market/benchmarks.js';
+import type { MarketInstance, Outcome } from '../market/instance.js';
+
+/**
+ * What a firm sees before it acts. Past rounds are given in full to scripted and
+ * learning agents (they read numbers, not text); LLM agents (a later milestone) are
+ * shown only what the market's `observe` item lists.
+ */
+export interface Observation {
+  readonly round: number;
+  /** Index of this firm in the market's firm order. */
+  readonly firm: number;
+  readonly market: MarketInstance;
+  readonly benchmarks: Benchmarks;
+  /** Outcomes of the rounds played so far, oldest first, and each round's actions. */
+  readonly history: readonly { readonly actions: Float64Array; readonly outcome: Outcome }[];
+  /** The public manifest and directive, when the institution is public. */
+  readonly manifest?: string;
+  /** This firm's institution state and the notices it received last round. */
+  readonly status?: { readonly state: string; readonly notices: readonly string[] };
+  /**
+   * Whether the institution would find evidence against this firm if every firm played
+   * `profile` (firm × product) this round — the public rules applied to a hypothetical.
+   * Present when the institution is public; an `evader` uses it to stay just below the
+   * thresholds.
+   */
+  readonly wouldTrigger?: (profile: Float64Array) => boolean;
+}
+
+/** One firm's action: a quantity (or price) per product. */
+export type Action = Float64Array;
+
+export interface Agent {
+  readonly policy: string;
+  decide(observation: Observation): Action | Promise<Action>;
+  /** Called after each round with the firm's own profit (learning agents update here). */
+  learn?(observation: Observation, action: Action, outcome: Outcome, reward: number): void;
+}
+
+/** A seeded random source; every random choice of a run goes through one of these. */
+export interface Random {
+  next(): number;
+}

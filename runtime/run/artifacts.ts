@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { paramValues } from '../../compiler/instantiate.js';
+import { linearDemand } from '../market/benchmarks.js';
+import { computeMetrics, type MetricsOptions, type RunMetrics } from '../metrics.js';
+import { packageRoot } from '../sources.js';
+import type { TraceEvent } from '../trace/events.js';
+import { GovernanceLog, governanceEntryOf } from '../trace/governance-log.js';
+import { resolveLogKey } from '../trace/log-key.js';
+import { TraceWriter, traceJson } from '../trace/writer.js';
+import {
+  experimentDigest,
+  type ResolvedExperiment,
+  type RunHooks,
+  type RunResult,
+  runExperiment,
+} from './run.js';
+
+export class ArtifactError extends Error {}
+
+/** What the metrics need beyond the trace: the demand line for consumer surplus, the states. */
+function metricsOptions(experiment: ResolvedExperiment, result: RunResult): MetricsOptions {
+  const demand = result.market.competition === 'quantity' ? linearDemand(result.market) : undefined;
+  const institution = experiment.institution;
+  return {
+    ...(demand
+      ? { demand: { intercept: Array.from(demand.intercept), slope: Array.from(demand.slope) } }
+      : {}),
+    ...(institution.states.length > 0
+      ? {
+          sanctionStates: institution.states
+            .filter((s) => s.kind === 'sanction')
+            .map((s) => s.name),
+        }
+      : {}),
+    ...(institution.initial ? { initialState: institution.initial } : {}),
+  };
+}
+
+export interface RunArtifacts {
+  readonly result: RunResult;
+  readonly metrics: RunMetrics;
+  readonly dir: string;
+}
+
+function packageVersion(): string {
+  return (
+    JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
+  ).version;
+}
+
+/** Writes a JSON file atomically (write aside, then rename), so readers never see half of it. */
+function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileSync(`${path}.partial`, `${traceJson(value)}\n`);
+  renameSync(`${path}.partial`, path);
+}
+
+/**
+ * Runs an experiment into `dir`: `manifest.json` (status `running` until the end),
+ * `events.jsonl` and `governance-log.jsonl` as the run goes, `metrics.json` at the end.
+ * A directory that already holds a run is refused rather than overwritten.
+ */
+export async function runToDirectory(
+  experiment: ResolvedExperiment,
+  dir: string,
+  hooks: Pick<RunHooks, 'shouldStop' | 'onRoundEnd'> = {},
+): Promise<RunArtifacts> {
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new ArtifactError(`${dir} is not empty; choose a new --out directory`);
+  }
+  mkdirSync(dir, { recursive: true });
+  const digest = experimentDigest(experiment);
+  const runId = digest.slice(0, 32);
+  const key = resolveLogKey(runId, { runDir: dir });
+  const manifest = {
+    run_id: runId,
+    digest,
+    experiment: experiment.name,
+    market: {
+      name: experiment.market.name,
+      params: Object.fromEntries(paramValues(experiment.market.params, experiment.marketOverrides)),
+    },
+    institution: {
+      name: experiment.institution.name,
+      params: Object.fromEntries(
+        paramValues(experiment.institution.params, experiment.institutionOverrides),
+      ),
+    },
+    policies: experiment.policies,
+    rounds: experiment.rounds,
+    seed: experiment.seed,
+    sources: experiment.sources.map((s) => ({
+      path: s.path,
+      sha256: createHash('sha256').update(s.text).digest('hex'),
+      text: s.text,
+    })),
+    mase_version: packageVersion(),
+    node_version: process.version,
+    log_key: key.source === 'env' ? 'MASE_LOG_KEY' : 'stored in the MASE data directory',
+    started_at: new Date().toISOString(),
+    ended_at: null as string | null,
+    status: 'running' as 'running' | 'completed' | 'failed' | 'interrupted',
+    rounds_completed: 0,
+  };
+  const manifestPath = join(dir, 'manifest.json');
+  writeJsonAtomic(manifestPath, manifest);
+
+  const events: TraceEvent[] = [];
+  const trace = new TraceWriter(join(dir, 'events.jsonl'));
+  const log = new GovernanceLog(dir, { key: key.key, manifestDigest: digest, runId });
+  let result: RunResult | undefined;
+  try {
+    result = await runExperiment(experiment, {
+      onEvent: (event) => {
+        events.push(event);
+        trace.write(event);
+        const entry = governanceEntryOf(event);
+        if (entry) log.append(entry);
+      },
+      onBlocked: (blocked) => log.append({ kind: 'blocked', ...blocked }),
+      onRoundEnd: (round) => {
+        trace.flush();
+        hooks.onRoundEnd?.(round);
+      },
+      ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
+    });
+  } catch (error) {
+    manifest.status = 'failed';
+    manifest.ended_at = new Date().toISOString();
+    writeJsonAtomic(manifestPath, manifest);
+    throw error;
+  } finally {
+    trace.close();
+    log.close();
+  }
+  const metrics = computeMetrics(events, metricsOptions(experiment, result));
+  writeJsonAtomic(join(dir, 'metrics.json'), metrics);
+  manifest.status = result.status;
+  manifest.rounds_completed = result.roundsCompleted;
+  manifest.ended_at = new Date().toISOString();
+  writeJsonAtomic(manifestPath, manifest);
+  return { result, metrics, dir };
+}

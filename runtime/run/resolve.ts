@@ -1,0 +1,160 @@
+import { valueFits } from '../../compiler/check.js';
+import type { Compilation, SourceText } from '../../compiler/index.js';
+import { firmNames, paramValues } from '../../compiler/instantiate.js';
+import type {
+  IrExperiment,
+  IrInstitution,
+  IrMarket,
+  IrPolicy,
+  IrProgram,
+  ParamValue,
+} from '../../compiler/ir.js';
+import type { ResolvedExperiment } from './run.js';
+
+/** A problem with what the user asked for: reported as a message, exit 2. */
+export class ResolveError extends Error {}
+
+export interface RunRequest {
+  readonly experiment?: string;
+  readonly market?: string;
+  readonly institution?: string;
+  /** `POLICY` for every firm, or per firm: `f1=POLICY,f2=POLICY`. */
+  readonly agents?: string;
+  readonly params: readonly { name: string; value: ParamValue }[];
+  readonly rounds?: number;
+  readonly seed?: number;
+}
+
+/** Parses `--param NAME=VALUE`: JSON for lists, numbers and booleans, else a string. */
+export function parseParam(text: string): { name: string; value: ParamValue } {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new ResolveError(`--param takes NAME=VALUE, not \`${text}\``);
+  const name = text.slice(0, at).trim();
+  const raw = text.slice(at + 1).trim();
+  if (raw === 'inf') return { name, value: Number.POSITIVE_INFINITY };
+  try {
+    const value = JSON.parse(raw) as unknown;
+    if (
+      typeof value === 'number' ||
+      typeof value === 'boolean' ||
+      typeof value === 'string' ||
+      Array.isArray(value)
+    ) {
+      return { name, value: value as ParamValue };
+    }
+  } catch {
+    // not JSON: a plain string
+  }
+  if (raw === '') throw new ResolveError(`--param ${name}= has no value`);
+  return { name, value: raw };
+}
+
+const find = <T extends { name: string }>(items: readonly T[], name: string, kind: string): T => {
+  const found = items.find((i) => i.name === name);
+  if (!found)
+    throw new ResolveError(
+      `no ${kind} \`${name}\`; known: ${items.map((i) => i.name).join(', ') || 'none'}`,
+    );
+  return found;
+};
+
+/** A policy spec from the CLI, parsed with the language's own `agents` syntax. */
+export type PolicyParser = (spec: string) => { all?: IrPolicy; perFirm: Record<string, IrPolicy> };
+
+/**
+ * Turns a compiled program plus CLI flags into the one experiment to run. The program
+ * holds the user's files and the stdlib (all declarations are in `program`).
+ */
+export function resolveExperiment(
+  program: IrProgram,
+  request: RunRequest,
+  parsePolicies: PolicyParser,
+  available: readonly SourceText[],
+): ResolvedExperiment {
+  let declared: IrExperiment | undefined;
+  if (request.experiment) declared = find(program.experiments, request.experiment, 'experiment');
+  else if (!request.market) {
+    if (program.experiments.length === 1) declared = program.experiments[0];
+    else if (program.experiments.length > 1) {
+      throw new ResolveError(
+        `the file declares several experiments (${program.experiments.map((e) => e.name).join(', ')}); choose one with --experiment`,
+      );
+    } else throw new ResolveError('nothing to run: give an experiment file, or --market');
+  }
+  const marketName = request.market ?? declared?.market.name;
+  if (!marketName) throw new ResolveError('no market: give --market');
+  const market: IrMarket = find(program.markets, marketName, 'market');
+  const institutionName = request.institution ?? declared?.institution.name ?? 'none';
+  const institution: IrInstitution = find(program.institutions, institutionName, 'institution');
+
+  const marketOverrides: Record<string, ParamValue> = {
+    ...(request.market ? {} : (declared?.market.overrides ?? {})),
+  };
+  const institutionOverrides: Record<string, ParamValue> = {
+    ...(request.institution ? {} : (declared?.institution.overrides ?? {})),
+  };
+  for (const { name, value } of request.params) {
+    const inMarket = market.params.some((p) => p.name === name);
+    const inInstitution = institution.params.some((p) => p.name === name);
+    if (!inMarket && !inInstitution) {
+      const known = [...market.params, ...institution.params].map((p) => p.name);
+      throw new ResolveError(
+        `--param ${name}: neither ${market.name} nor ${institution.name} has a parameter \`${name}\`; known: ${known.join(', ')}`,
+      );
+    }
+    for (const p of [...market.params, ...institution.params]) {
+      const problem = p.name === name ? valueFits(p.type, value) : undefined;
+      if (problem) throw new ResolveError(`--param ${name}: ${problem}`);
+    }
+    if (inMarket) marketOverrides[name] = value;
+    if (inInstitution) institutionOverrides[name] = value;
+  }
+  const firms = firmNames(market, paramValues(market.params, marketOverrides));
+  if (firms.length === 0)
+    throw new ResolveError(`market ${market.name} has no firms with these parameters`);
+
+  const fromCli = request.agents ? parsePolicies(request.agents) : undefined;
+  const all = fromCli?.all ?? (fromCli ? undefined : declared?.agents.all);
+  const perFirm = {
+    ...(fromCli ? {} : (declared?.agents.perFirm ?? {})),
+    ...(fromCli?.perFirm ?? {}),
+  };
+  const policies: Record<string, IrPolicy> = {};
+  for (const name of Object.keys(perFirm)) {
+    if (!firms.includes(name))
+      throw new ResolveError(
+        `--agents: market ${market.name} has no firm \`${name}\`; firms: ${firms.join(', ')}`,
+      );
+  }
+  for (const firm of firms) {
+    const policy = perFirm[firm] ?? all;
+    if (!policy)
+      throw new ResolveError(
+        `firm ${firm} has no policy: give --agents POLICY or --agents ${firm}=POLICY`,
+      );
+    policies[firm] = policy;
+  }
+  const rounds = request.rounds ?? declared?.rounds ?? 50;
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new ResolveError('--rounds takes a whole number of at least 1');
+  const seed = request.seed ?? declared?.seeds[0] ?? 1;
+  // Every file the run uses: where the experiment, the market and the institution are declared.
+  const used = new Set(
+    [declared?.path, market.path, institution.path].filter((p): p is string => p !== undefined),
+  );
+  const sources = available.filter((s) => used.has(s.path));
+  return {
+    name: declared?.name ?? `${market.name}-${institution.name}`,
+    market,
+    marketOverrides,
+    institution,
+    institutionOverrides,
+    policies,
+    rounds,
+    seed,
+    horizonKnown: true,
+    sources,
+  };
+}
+
+export type { Compilation };

@@ -1,0 +1,399 @@
+import { createHash } from 'node:crypto';
+import { manifestText } from '../../compiler/backends/manifest.js';
+import type { SourceText } from '../../compiler/index.js';
+import type { IrInstitution, IrMarket, IrPolicy, ParamValue } from '../../compiler/ir.js';
+import type { Action, Agent, Observation } from '../agents/agent.js';
+import { createAgent } from '../agents/registry.js';
+import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
+import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
+import { randomStream } from '../random.js';
+import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
+import { enforce } from './enforce.js';
+import { InstitutionRuntime, tensorToJson } from './institution.js';
+import { phaseOf, startLoop, step } from './phases.js';
+
+/** Everything a run depends on; a run is a function of this and the agents' answers. */
+export interface ResolvedExperiment {
+  readonly name: string;
+  readonly market: IrMarket;
+  readonly marketOverrides: Readonly<Record<string, ParamValue>>;
+  readonly institution: IrInstitution;
+  readonly institutionOverrides: Readonly<Record<string, ParamValue>>;
+  /** Policy of each firm, by firm name. */
+  readonly policies: Readonly<Record<string, IrPolicy>>;
+  readonly rounds: number;
+  readonly seed: number;
+  /** Random stopping: after each round the run continues with this probability. */
+  readonly continuation?: number;
+  /** Whether agents are told the number of rounds. */
+  readonly horizonKnown: boolean;
+  readonly sources: readonly SourceText[];
+}
+
+export interface RunHooks {
+  /** Every event, in order, as it happens. */
+  readonly onEvent?: (event: TraceEvent) => void;
+  /** After each round's events (artifacts flush here). */
+  readonly onRoundEnd?: (round: number) => void;
+  /** A transition whose condition held but did not fire (for the governance log). */
+  readonly onBlocked?: (blocked: {
+    round: number;
+    firm: string | null;
+    id: string;
+    from: string;
+    to: string;
+    reason: 'streak' | 'priority';
+  }) => void;
+  /** Agents that replace a firm's policy (tests; the LLM milestone's clients). */
+  readonly agentFor?: (
+    firm: number,
+    market: MarketInstance,
+    benchmarks: Benchmarks,
+  ) => Agent | undefined;
+  /** Checked between rounds; a reason stops the run as `interrupted`. */
+  readonly shouldStop?: () => string | undefined;
+}
+
+export interface RunResult {
+  readonly status: 'completed' | 'interrupted' | 'failed';
+  readonly roundsCompleted: number;
+  readonly market: MarketInstance;
+  readonly benchmarks: Benchmarks;
+  readonly reason?: string;
+}
+
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+      );
+    }
+    return v;
+  });
+
+/** sha256 of the resolved experiment: what makes two runs the same run. */
+export function experimentDigest(experiment: ResolvedExperiment): string {
+  return createHash('sha256')
+    .update(
+      canonical({
+        market: experiment.market.name,
+        marketOverrides: experiment.marketOverrides,
+        institution: experiment.institution.name,
+        institutionOverrides: experiment.institutionOverrides,
+        policies: experiment.policies,
+        rounds: experiment.rounds,
+        seed: experiment.seed,
+        continuation: experiment.continuation ?? null,
+        horizonKnown: experiment.horizonKnown,
+        sources: experiment.sources.map((s) => ({
+          path: s.path,
+          sha256: createHash('sha256').update(s.text).digest('hex'),
+        })),
+      }),
+    )
+    .digest('hex');
+}
+
+const matrix = (data: Float64Array, market: MarketInstance): number[][] => {
+  const P = market.dims.products;
+  return market.firms.map((_, i) => Array.from(data.subarray(i * P, (i + 1) * P)));
+};
+
+const priceOf = (outcome: Outcome, market: MarketInstance): number[] | number[][] =>
+  market.competition === 'quantity' ? Array.from(outcome.price) : matrix(outcome.price, market);
+
+function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): BenchmarkPoint {
+  return {
+    quantity: matrix(point.outcome.quantity, market),
+    price: priceOf(point.outcome, market),
+    profit: Array.from(point.outcome.profit),
+    total: Array.from(point.outcome.total),
+    hhi: Array.from(point.outcome.hhi),
+    method: point.method,
+  };
+}
+
+/**
+ * Runs one experiment: the round loop drives the agents, the market and the institution's
+ * machines, and reports every event through `hooks.onEvent`. Round time is the round
+ * counter; nothing here reads the clock.
+ */
+export async function runExperiment(
+  experiment: ResolvedExperiment,
+  hooks: RunHooks = {},
+): Promise<RunResult> {
+  const emit = (event: TraceEvent) => hooks.onEvent?.(event);
+  const market = instantiateMarket(experiment.market, experiment.marketOverrides);
+  const benchmarks = computeBenchmarks(market);
+  const institution = new InstitutionRuntime(
+    experiment.institution,
+    market,
+    benchmarks,
+    experiment.institutionOverrides,
+    experiment.seed,
+  );
+  const manifest = experiment.institution.public
+    ? manifestText(experiment.institution, new Map(Object.entries(experiment.institutionOverrides)))
+    : undefined;
+  const F = market.dims.firms;
+  const P = market.dims.products;
+
+  const agents: Agent[] = market.firms.map((firm, i) => {
+    const policy = experiment.policies[firm];
+    const injected = hooks.agentFor?.(i, market, benchmarks);
+    if (injected) return injected;
+    if (!policy) throw new Error(`no policy for firm ${firm}`);
+    return createAgent(policy, {
+      firm: i,
+      market,
+      random: randomStream(experiment.seed, `agent:${firm}`),
+    });
+  });
+
+  emit({
+    type: 'header',
+    schema: 1,
+    experiment: experiment.name,
+    digest: experimentDigest(experiment),
+    market: experiment.market.name,
+    institution: experiment.institution.name,
+    firms: [...market.firms],
+    products: [...market.products],
+    competition: market.competition,
+    rounds: experiment.rounds,
+    seed: experiment.seed,
+    policies: Object.fromEntries(market.firms.map((f) => [f, experiment.policies[f]?.name ?? '?'])),
+  });
+  emit({
+    type: 'benchmarks',
+    nash: benchmarkEvent(benchmarks.nash, market),
+    collusive: benchmarkEvent(benchmarks.collusive, market),
+    competitive: benchmarkEvent(benchmarks.competitive, market),
+  });
+
+  const history: { actions: Float64Array; outcome: Outcome }[] = [];
+  const notices: string[][] = market.firms.map(() => []);
+  const horizon = randomStream(experiment.seed, 'horizon');
+  let snapshot = startLoop();
+  let round = 1;
+  let decided: Action[] = [];
+  let lawful = new Float64Array(F * P);
+  let outcome: Outcome | undefined;
+  let observations: Observation[] = [];
+  let status: RunResult['status'] = 'completed';
+  let reason: string | undefined;
+
+  while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
+    switch (phaseOf(snapshot)) {
+      case 'observe': {
+        const stop = hooks.shouldStop?.();
+        if (stop) {
+          status = 'interrupted';
+          reason = stop;
+          snapshot = step(snapshot, 'stop');
+          continue;
+        }
+        observations = market.firms.map((_, i) => {
+          const state = institution.stateOf(i);
+          return {
+            round,
+            firm: i,
+            market,
+            benchmarks,
+            history,
+            ...(manifest ? { manifest } : {}),
+            ...(state !== undefined && experiment.institution.public
+              ? { status: { state, notices: notices[i] ?? [] } }
+              : {}),
+            ...(experiment.institution.public && experiment.institution.states.length > 0
+              ? {
+                  wouldTrigger: (profile: Float64Array) =>
+                    institution.wouldTrigger(i, profile, round),
+                }
+              : {}),
+          };
+        });
+        break;
+      }
+      case 'talk':
+        break;
+      case 'act': {
+        decided = await Promise.all(
+          agents.map((agent, i) => agent.decide(observations[i] as Observation)),
+        );
+        decided = decided.map((action, i) => {
+          const firm = market.firms[i] as string;
+          const valid =
+            action instanceof Float64Array && action.length === P && action.every(Number.isFinite);
+          emit({
+            type: 'decision',
+            round,
+            firm,
+            policy: agents[i]?.policy ?? '?',
+            action: valid ? Array.from(action) : [],
+          });
+          if (valid) return action;
+          // An unusable action is replaced by the previous one (or the Nash action), and said so.
+          const previous = history[history.length - 1]?.actions.subarray(i * P, (i + 1) * P);
+          emit({
+            type: 'invalid_action',
+            round,
+            firm,
+            reason: `expected ${P} finite numbers`,
+            fallback: previous ? 'previous' : 'nash',
+          });
+          return Float64Array.from(previous ?? benchmarks.nash.action.subarray(i * P, (i + 1) * P));
+        });
+        break;
+      }
+      case 'enforce': {
+        lawful = new Float64Array(F * P);
+        market.firms.forEach((firm, i) => {
+          const limits = institution.limits(i);
+          const result = enforce(market, i, decided[i] as Float64Array, limits);
+          for (const c of result.clamps) {
+            emit({
+              type: 'clamp',
+              round,
+              firm,
+              cause: c.cause,
+              ...(limits && c.cause !== 'bounds' && c.cause !== 'capacity'
+                ? { state: limits.state }
+                : {}),
+              before: Array.from(c.before),
+              after: Array.from(c.after),
+            });
+          }
+          lawful.set(result.action, i * P);
+        });
+        break;
+      }
+      case 'clear': {
+        outcome = market.clear(lawful);
+        emit({
+          type: 'market',
+          round,
+          quantity: matrix(outcome.quantity, market),
+          price: priceOf(outcome, market),
+          revenue: Array.from(outcome.revenue),
+          cost: Array.from(outcome.cost),
+          profit: Array.from(outcome.profit),
+          total: Array.from(outcome.total),
+          hhi: Array.from(outcome.hhi),
+        });
+        break;
+      }
+      case 'adjudicate': {
+        const cleared = outcome as Outcome;
+        const statesDuring = market.firms.map((_, i) => institution.stateOf(i) ?? null);
+        const { effects, monitors } = institution.adjudicate(cleared, round);
+        for (const m of monitors) {
+          emit({
+            type: 'monitors',
+            round,
+            firm: m.firm === null ? null : (market.firms[m.firm] as string),
+            values: Object.fromEntries([...m.values].map(([k, v]) => [k, tensorToJson(v, market)])),
+          });
+        }
+        const fines = new Float64Array(F);
+        const credits = new Float64Array(F);
+        for (const n of notices) n.length = 0;
+        for (const e of effects) {
+          if (e.kind === 'blocked') {
+            hooks.onBlocked?.({
+              round,
+              firm: e.firm === null ? null : (market.firms[e.firm] as string),
+              id: e.id,
+              from: e.from,
+              to: e.to,
+              reason: e.reason,
+            });
+          } else if (e.kind === 'transition') {
+            emit({
+              type: 'transition',
+              round,
+              firm: e.firm === null ? null : (market.firms[e.firm] as string),
+              id: e.id,
+              from: e.from,
+              to: e.to,
+              rule: e.rule,
+              restorative: e.restorative,
+            });
+          } else if (e.kind === 'sanction') {
+            if (e.sanction === 'fine') fines[e.firm] = (fines[e.firm] ?? 0) + e.amount;
+            else credits[e.firm] = (credits[e.firm] ?? 0) + e.amount;
+            emit({
+              type: 'sanction',
+              round,
+              firm: market.firms[e.firm] as string,
+              state: e.state,
+              sanction: e.sanction,
+              timing: e.timing,
+              amount: e.amount,
+            });
+          } else if (e.kind === 'notice') {
+            notices[e.firm]?.push(e.text);
+            emit({
+              type: 'notice',
+              round,
+              firm: market.firms[e.firm] as string,
+              state: e.state,
+              text: e.text,
+            });
+          }
+        }
+        market.firms.forEach((firm, i) => {
+          const profit = cleared.profit[i] ?? 0;
+          const fine = fines[i] ?? 0;
+          const credit = credits[i] ?? 0;
+          emit({
+            type: 'payoff',
+            round,
+            firm,
+            state: statesDuring[i] ?? null,
+            profit,
+            fines: fine,
+            credits: credit,
+            net: profit - fine + credit,
+          });
+        });
+        // Learning agents learn from what they were paid.
+        agents.forEach((agent, i) => {
+          agent.learn?.(
+            observations[i] as Observation,
+            decided[i] as Float64Array,
+            cleared,
+            (cleared.profit[i] ?? 0) - (fines[i] ?? 0) + (credits[i] ?? 0),
+          );
+        });
+        history.push({ actions: lawful, outcome: cleared });
+        break;
+      }
+      case 'record': {
+        hooks.onRoundEnd?.(round);
+        const randomEnd =
+          experiment.continuation !== undefined && horizon.next() >= experiment.continuation;
+        const last = round >= experiment.rounds || randomEnd;
+        snapshot = step(snapshot, last ? 'last' : 'next');
+        round++;
+        continue;
+      }
+    }
+    snapshot = step(snapshot, 'done');
+  }
+  emit({
+    type: 'run_end',
+    status,
+    rounds_completed: history.length,
+    ...(reason ? { reason } : {}),
+  });
+  return {
+    status,
+    roundsCompleted: history.length,
+    market,
+    benchmarks,
+    ...(reason ? { reason } : {}),
+  };
+}

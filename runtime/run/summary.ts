@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunMetrics } from '../metrics.js';
+import { parseTrace } from '../trace/events.js';
+import type { RunArtifacts } from './artifacts.js';
+
+const fixed = (x: number | null | undefined, digits = 2) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+
+function meanPrice(metrics: RunMetrics): number | null {
+  const from = metrics.window.from;
+  const prices = metrics.series.mean_price.slice(from - 1);
+  return prices.length ? prices.reduce((a, b) => a + b, 0) / prices.length : null;
+}
+
+/** A plain-text table, one row per run: the numbers the governance comparison reads. */
+export function summaryTable(
+  rows: readonly { label: string; artifacts: RunArtifacts; note?: string }[],
+): string {
+  const header = [
+    'run',
+    'status',
+    'rounds',
+    'collusion index',
+    'tier',
+    'mean price',
+    'fines',
+    'report',
+  ];
+  const body = rows.map(({ label, artifacts }) => {
+    const m = artifacts.metrics;
+    return [
+      label,
+      artifacts.result.status,
+      String(m.run.rounds_played),
+      fixed(m.macro.collusion_index, 3),
+      m.macro.tier === null ? '—' : String(m.macro.tier),
+      fixed(meanPrice(m)),
+      fixed(m.totals.fines, 0),
+      artifacts.dir,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** `mase show DIR`: benchmarks, outcome, tier and the institution's timeline. */
+export function showRun(dir: string): string {
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+    experiment: string;
+    status: string;
+    seed: number;
+    market: { name: string };
+    institution: { name: string };
+  };
+  const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as RunMetrics;
+  const events = parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8'));
+  const out: string[] = [];
+  out.push(
+    `${manifest.experiment}: ${manifest.market.name} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}`,
+  );
+  out.push('', 'benchmarks (industry profit):');
+  for (const name of ['nash', 'collusive', 'competitive'] as const) {
+    const b = metrics.benchmarks[name];
+    out.push(`  ${name.padEnd(12)} ${fixed(b.profit.reduce((x, y) => x + y, 0))}`);
+  }
+  out.push(
+    '',
+    `window rounds ${metrics.window.from}–${metrics.window.to}: collusion index ${fixed(metrics.macro.collusion_index, 3)}, tier ${metrics.macro.tier ?? '—'}, HHI excess ${fixed(metrics.macro.hhi_excess, 3)}, CV excess ${fixed(metrics.macro.cv_excess, 3)}`,
+  );
+  out.push('', 'firms:');
+  for (const [firm, a] of Object.entries(metrics.agents)) {
+    out.push(
+      `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations`,
+    );
+  }
+  const timeline = events.filter((e) => e.type === 'transition');
+  out.push('', timeline.length ? 'institution timeline:' : 'institution timeline: no transitions');
+  for (const e of timeline) {
+    if (e.type !== 'transition') continue;
+    out.push(
+      `  round ${e.round}: ${e.firm ?? 'market'} ${e.from} -> ${e.to}${e.rule ? ` [${e.rule}]` : ''}${e.restorative ? ' (restoration)' : ''}`,
+    );
+  }
+  return `${out.join('\n')}\n`;
+}

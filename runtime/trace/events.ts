@@ -1,0 +1,162 @@
+import { z } from 'zod';
+
+z.config({ jitless: true });
+
+/**
+ * The trace: one JSON object per line of `events.jsonl`, first a header with the schema
+ * version, then typed events. Every per-round event has an integer `round` (1-based).
+ * Arrays follow the firms' and products' declaration order: `number[firm][product]`
+ * for firm × product values. Wall-clock values live only in fields ending in `_at` or
+ * `_ms`; nothing else depends on the clock, the output directory or per-run randomness.
+ */
+export const TRACE_SCHEMA_VERSION = 1;
+
+const firmProduct = z.array(z.array(z.number()));
+const perFirm = z.array(z.number());
+const perProduct = z.array(z.number());
+const round = z.int().min(1);
+
+export const benchmarkPointSchema = z.object({
+  quantity: firmProduct,
+  /** Per product (quantity competition) or firm × product (price competition). */
+  price: z.union([perProduct, firmProduct]),
+  profit: perFirm,
+  total: perProduct,
+  hhi: perProduct,
+  method: z.enum(['closed-form', 'numeric']),
+});
+export type BenchmarkPoint = z.infer<typeof benchmarkPointSchema>;
+
+export const traceEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('header'),
+    schema: z.literal(TRACE_SCHEMA_VERSION),
+    experiment: z.string(),
+    /** sha256 of the resolved experiment (sources, parameters, agents, seed). */
+    digest: z.string(),
+    market: z.string(),
+    institution: z.string(),
+    firms: z.array(z.string()),
+    products: z.array(z.string()),
+    competition: z.enum(['quantity', 'price']),
+    rounds: z.int().min(1),
+    seed: z.int(),
+    policies: z.record(z.string(), z.string()),
+  }),
+  z.object({
+    type: z.literal('benchmarks'),
+    nash: benchmarkPointSchema,
+    collusive: benchmarkPointSchema,
+    competitive: benchmarkPointSchema,
+  }),
+  z.object({
+    type: z.literal('decision'),
+    round,
+    firm: z.string(),
+    policy: z.string(),
+    action: perProduct,
+    rationale: z.string().optional(),
+    decided_ms: z.number().optional(),
+  }),
+  z.object({
+    type: z.literal('invalid_action'),
+    round,
+    firm: z.string(),
+    reason: z.string(),
+    fallback: z.string(),
+  }),
+  z.object({
+    type: z.literal('clamp'),
+    round,
+    firm: z.string(),
+    /** What limited the action: the market's bounds or capacity, or the institution. */
+    cause: z.enum(['bounds', 'capacity', 'cap', 'floor', 'suspend']),
+    state: z.string().optional(),
+    before: perProduct,
+    after: perProduct,
+  }),
+  z.object({
+    type: z.literal('market'),
+    round,
+    quantity: firmProduct,
+    price: z.union([perProduct, firmProduct]),
+    revenue: perFirm,
+    cost: perFirm,
+    profit: perFirm,
+    total: perProduct,
+    hhi: perProduct,
+  }),
+  z.object({
+    type: z.literal('monitors'),
+    round,
+    /** The firm a per-firm machine governs; null for a market-scoped institution. */
+    firm: z.string().nullable(),
+    values: z.record(
+      z.string(),
+      z.union([z.number(), z.boolean(), z.null(), z.array(z.unknown())]),
+    ),
+  }),
+  z.object({
+    type: z.literal('transition'),
+    round,
+    firm: z.string().nullable(),
+    id: z.string(),
+    from: z.string(),
+    to: z.string(),
+    rule: z.string().nullable(),
+    restorative: z.boolean(),
+  }),
+  z.object({
+    type: z.literal('sanction'),
+    round,
+    firm: z.string(),
+    state: z.string(),
+    sanction: z.enum(['fine', 'credit']),
+    timing: z.enum(['entry', 'each_round']),
+    amount: z.number(),
+  }),
+  z.object({
+    type: z.literal('notice'),
+    round,
+    firm: z.string(),
+    state: z.string(),
+    text: z.string(),
+  }),
+  z.object({
+    type: z.literal('payoff'),
+    round,
+    firm: z.string(),
+    /** The state the firm was in during the round (null without an institution). */
+    state: z.string().nullable(),
+    profit: z.number(),
+    fines: z.number(),
+    credits: z.number(),
+    net: z.number(),
+  }),
+  z.object({
+    type: z.literal('run_end'),
+    status: z.enum(['completed', 'failed', 'interrupted']),
+    rounds_completed: z.int().min(0),
+    reason: z.string().optional(),
+  }),
+]);
+
+export type TraceEvent = z.infer<typeof traceEventSchema>;
+export type TraceEventOf<T extends TraceEvent['type']> = Extract<TraceEvent, { type: T }>;
+
+/** Reads an events.jsonl text back into typed events; a bad line is an error naming it. */
+export function parseTrace(text: string): TraceEvent[] {
+  const events: TraceEvent[] = [];
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  lines.forEach((line, i) => {
+    const parsed = traceEventSchema.safeParse(
+      JSON.parse(line, (_k, v) => (v === 'inf' ? Infinity : v)),
+    );
+    if (!parsed.success)
+      throw new Error(
+        `events.jsonl line ${i + 1}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+      );
+    events.push(parsed.data);
+  });
+  return events;
+}

@@ -1,0 +1,445 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TraceEvent } from './events.js';
+import { LogKeyError, locateLogKey, logKeyPath } from './log-key.js';
+
+/**
+ * The governance log: `governance-log.jsonl` in the run directory, one line per institution
+ * event (transition, blocked transition, sanction, notice), each MACed with a key kept
+ * outside the run directory (see `log-key.ts`) and chained to the one before it.
+ *
+ * A line is the canonical JSON (below) of `{ seq, round, kind, firm, …payload,
+ * manifest_digest, prev_mac, mac }`, where
+ * - `seq` counts entries from 1 (it equals the line number);
+ * - `mac` = HMAC-SHA256(key, canonical JSON of the entry without `mac`), lowercase hex;
+ * - `prev_mac` is the previous entry's `mac`; the first entry's is the run's genesis MAC,
+ *   HMAC-SHA256(key, canonical JSON of `{ format, manifest_digest, run_id }`), so the
+ *   front of the log cannot be cut off and the log cannot be passed off as another run's.
+ *
+ * Canonical JSON: object keys sorted by UTF-16 code units at every depth, no whitespace,
+ * strings and finite numbers as `JSON.stringify` writes them (the RFC 8785 choices);
+ * infinities are written "inf" and "-inf" and NaN "nan", so no value is silently lost, and
+ * undefined object members are left out. The verifier requires each line to be exactly
+ * the canonical JSON of what it parses to, so the bytes of a line are fixed by its content
+ * and every byte is covered by the MAC: `1e+21` cannot become `1e021`, no space can slip in.
+ *
+ * What the chain cannot show alone is a cut tail: a prefix of a valid log is a valid log.
+ * A verifier that knows how many entries to expect passes `expected.entries`.
+ */
+
+export const GOVERNANCE_LOG_FILE = 'governance-log.jsonl';
+/** Names the format in the genesis MAC, so a future format never verifies as this one. */
+export const GOVERNANCE_LOG_FORMAT = 'mase-governance-log/1';
+
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** What the runtime appends: one institution event. `firm` is the firm's name. */
+export type GovernanceEntryInput =
+  | {
+      kind: 'transition';
+      round: number;
+      /** null for a market-scoped institution. */
+      firm: string | null;
+      id: string;
+      from: string;
+      to: string;
+      rule: string | null;
+      restorative: boolean;
+    }
+  | {
+      /** A transition whose condition held but which did not fire. */
+      kind: 'blocked';
+      round: number;
+      firm: string | null;
+      id: string;
+      from: string;
+      to: string;
+      /** `streak`: its `for K rounds` count was not complete; `priority`: another fired. */
+      reason: 'streak' | 'priority';
+      rule?: string | null;
+      /** Consecutive rounds the condition has held, counting this one, and rounds needed. */
+      held?: number;
+      needed?: number;
+      /** The transition that fired instead (for `priority`). */
+      fired?: string;
+    }
+  | {
+      kind: 'sanction';
+      round: number;
+      firm: string;
+      state: string;
+      sanction: 'fine' | 'credit';
+      timing: 'entry' | 'each_round';
+      amount: number;
+    }
+  | { kind: 'notice'; round: number; firm: string; state: string; text: string };
+
+export type GovernanceKind = GovernanceEntryInput['kind'];
+
+/** An entry before it is MACed: the input with its place in the run. */
+export type UnsealedEntry = GovernanceEntryInput & { seq: number; manifest_digest: string };
+
+/** An entry as written (non-finite numbers appear as "inf", "-inf" or "nan"). */
+export type GovernanceLogEntry = UnsealedEntry & { prev_mac: string; mac: string };
+
+const KINDS: ReadonlySet<string> = new Set<GovernanceKind>([
+  'transition',
+  'blocked',
+  'sanction',
+  'notice',
+]);
+// Fields the log sets itself; a payload carrying them would forge the entry's place.
+const RESERVED = ['seq', 'manifest_digest', 'prev_mac', 'mac'];
+const MAC_HEX = /^[0-9a-f]{64}$/;
+
+function toJsonValue(value: unknown, at: string): JsonValue {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value;
+    return Number.isNaN(value) ? 'nan' : value > 0 ? 'inf' : '-inf';
+  }
+  if (Array.isArray(value)) {
+    return value.map((v, i) => toJsonValue(v === undefined ? null : v, `${at}[${i}]`));
+  }
+  // Plain objects only (null-prototype ones included): a Map or a Date would lose its content.
+  const proto: unknown = typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
+  if (typeof value === 'object' && (proto === Object.prototype || proto === null)) {
+    const out: { [key: string]: JsonValue } = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v !== undefined) out[k] = toJsonValue(v, `${at}.${k}`);
+    }
+    return out;
+  }
+  throw new TypeError(`governance log: ${at} is a ${typeof value}, not a JSON value`);
+}
+
+/** Canonical JSON of a JSON value: keys sorted at every depth, no whitespace. */
+export function canonicalJson(value: JsonValue): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as JsonValue)}`).join(',')}}`;
+}
+
+function hmac(key: Buffer, text: string): string {
+  return createHmac('sha256', key).update(text, 'utf8').digest('hex');
+}
+
+/** The `prev_mac` of a run's first entry: binds the chain to the run id and manifest. */
+export function genesisMac(key: Buffer, runId: string, manifestDigest: string): string {
+  return hmac(
+    key,
+    canonicalJson({
+      format: GOVERNANCE_LOG_FORMAT,
+      manifest_digest: manifestDigest,
+      run_id: runId,
+    }),
+  );
+}
+
+/** Links `entry` after the entry whose MAC is `previousMac` and MACs it. Pure. */
+export function chainEntry(
+  previousMac: string,
+  entry: UnsealedEntry,
+  key: Buffer,
+): GovernanceLogEntry {
+  const { mac: _ignored, ...rest } = { ...entry, prev_mac: previousMac } as Record<string, unknown>;
+  const body = toJsonValue(rest, 'entry') as { [key: string]: JsonValue };
+  return { ...body, mac: hmac(key, canonicalJson(body)) } as GovernanceLogEntry;
+}
+
+function checkInput(entry: GovernanceEntryInput): void {
+  const e = entry as Record<string, unknown>;
+  if (!KINDS.has(String(e.kind)))
+    throw new TypeError(`governance log: unknown kind ${String(e.kind)}`);
+  if (!Number.isInteger(e.round) || (e.round as number) < 0) {
+    throw new TypeError(`governance log: round must be a whole number ≥ 0, not ${String(e.round)}`);
+  }
+  if (e.firm !== null && typeof e.firm !== 'string') {
+    throw new TypeError('governance log: firm must be a name or null');
+  }
+  for (const k of RESERVED) {
+    if (k in e) throw new TypeError(`governance log: an entry may not set ${k}`);
+  }
+}
+
+/** The governance entry for a trace event, or undefined for events that are not one. */
+export function governanceEntryOf(event: TraceEvent): GovernanceEntryInput | undefined {
+  switch (event.type) {
+    case 'transition': {
+      const { type: _t, ...rest } = event;
+      return { kind: 'transition', ...rest };
+    }
+    case 'sanction': {
+      const { type: _t, ...rest } = event;
+      return { kind: 'sanction', ...rest };
+    }
+    case 'notice': {
+      const { type: _t, ...rest } = event;
+      return { kind: 'notice', ...rest };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export interface GovernanceLogOptions {
+  key: Buffer;
+  /** The manifest's digest (`digest` in `manifest.json`). */
+  manifestDigest: string;
+  /** The run id (`run_id` in `manifest.json`). */
+  runId: string;
+  /** fsync after every line (power-loss safety at a cost per line); default: on close only. */
+  syncEachLine?: boolean;
+}
+
+/**
+ * Writes `DIR/governance-log.jsonl`. The file is created (never overwritten: an existing log
+ * is an error) and opened for append only; each `append` writes one whole line with one
+ * synchronous write, so a crash leaves a prefix of whole entries that still verifies. A
+ * failed write stops the log: appending after it would leave a torn line mid-chain.
+ */
+export class GovernanceLog {
+  readonly path: string;
+  private readonly fd: number;
+  private readonly key: Buffer;
+  private readonly manifestDigest: string;
+  private readonly syncEachLine: boolean;
+  private previousMac: string;
+  private seq = 0;
+  private state: 'open' | 'closed' | 'failed' = 'open';
+
+  constructor(dir: string, options: GovernanceLogOptions) {
+    if (options.key.length === 0) throw new TypeError('governance log: empty key');
+    if (options.manifestDigest === '') throw new TypeError('governance log: empty manifest digest');
+    if (options.runId === '') throw new TypeError('governance log: empty run id');
+    this.path = join(dir, GOVERNANCE_LOG_FILE);
+    // Copy the key: the caller's buffer may be reused or zeroed.
+    this.key = Buffer.from(options.key);
+    this.manifestDigest = options.manifestDigest;
+    this.syncEachLine = options.syncEachLine ?? false;
+    this.previousMac = genesisMac(this.key, options.runId, options.manifestDigest);
+    this.fd = openSync(this.path, 'ax', 0o644);
+  }
+
+  /** Entries written so far. */
+  get entries(): number {
+    return this.seq;
+  }
+
+  /** Appends one entry and returns it as written. */
+  append(entry: GovernanceEntryInput): GovernanceLogEntry {
+    if (this.state !== 'open') throw new Error(`governance log ${this.path} is ${this.state}`);
+    checkInput(entry);
+    const sealed = chainEntry(
+      this.previousMac,
+      { ...entry, seq: this.seq + 1, manifest_digest: this.manifestDigest },
+      this.key,
+    );
+    const bytes = Buffer.from(`${canonicalJson(sealed as unknown as JsonValue)}\n`, 'utf8');
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done);
+      if (this.syncEachLine) fsyncSync(this.fd);
+    } catch (error) {
+      this.state = 'failed';
+      throw error;
+    }
+    this.seq += 1;
+    this.previousMac = sealed.mac;
+    return sealed;
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    const failed = this.state === 'failed';
+    this.state = 'closed';
+    try {
+      if (!failed) fsyncSync(this.fd);
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+}
+
+export type VerifyResult =
+  | { ok: true; entries: number }
+  | { ok: false; line: number; reason: string };
+
+function macMatches(key: Buffer, entry: Record<string, JsonValue>): boolean {
+  const { mac, ...body } = entry;
+  if (typeof mac !== 'string' || !MAC_HEX.test(mac)) return false;
+  return timingSafeEqual(
+    Buffer.from(hmac(key, canonicalJson(body)), 'hex'),
+    Buffer.from(mac, 'hex'),
+  );
+}
+
+function parseLine(line: string): Record<string, JsonValue> | string {
+  if (line === '') return 'empty line';
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return 'not JSON';
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return 'not a JSON object';
+  if (canonicalJson(value as JsonValue) !== line) {
+    return 'not in canonical form (keys sorted, no whitespace)';
+  }
+  return value as Record<string, JsonValue>;
+}
+
+/**
+ * Checks a governance log's text line by line and names the first bad line (1-based). The
+ * checks, in order: a whole line (ends in a newline), canonical JSON, the MAC under `key`,
+ * `seq` = the line number, the manifest digest, and `prev_mac` = the previous line's MAC
+ * (for line 1, the run's genesis MAC). An authentic entry in the wrong place thus fails on
+ * `seq` or `prev_mac`, an edited one or a wrong key on the MAC.
+ */
+export function verifyGovernanceLog(
+  text: string,
+  key: Buffer,
+  expected: { runId: string; manifestDigest: string; entries?: number },
+): VerifyResult {
+  const lines = text.split('\n');
+  // The text ends in a newline when every write completed: drop the empty piece after it.
+  const complete = lines[lines.length - 1] === '';
+  if (complete) lines.pop();
+  let previous = genesisMac(key, expected.runId, expected.manifestDigest);
+  for (let i = 0; i < lines.length; i++) {
+    const line = i + 1;
+    const fail = (reason: string): VerifyResult => ({ ok: false, line, reason });
+    if (!complete && i === lines.length - 1) {
+      return fail('incomplete line (no newline at the end): the last write was cut off');
+    }
+    const entry = parseLine(lines[i] as string);
+    if (typeof entry === 'string') return fail(entry);
+    if (typeof entry.mac !== 'string' || !MAC_HEX.test(entry.mac)) {
+      return fail('no mac (64 lowercase hex digits)');
+    }
+    if (!macMatches(key, entry)) {
+      // A log none of whose entries verifies was MACed with another key: say so, rather
+      // than blame line 1's content.
+      const others = lines.slice(1, complete ? undefined : -1).map(parseLine);
+      const noneVerifies =
+        i === 0 &&
+        others.length > 0 &&
+        others.every((o) => typeof o === 'string' || !macMatches(key, o));
+      return fail(
+        noneVerifies
+          ? 'MAC mismatch on every entry: wrong key, or the log was re-chained with another key'
+          : 'MAC mismatch: the entry was altered, or the key is wrong',
+      );
+    }
+    if (entry.seq !== line) {
+      return fail(
+        `seq ${JSON.stringify(entry.seq)} where ${line} was expected: an entry was removed, reordered or inserted`,
+      );
+    }
+    if (entry.manifest_digest !== expected.manifestDigest) {
+      return fail(
+        `manifest_digest ${JSON.stringify(entry.manifest_digest)} is not the run's ${JSON.stringify(expected.manifestDigest)}`,
+      );
+    }
+    if (entry.prev_mac !== previous) {
+      return fail(
+        i === 0
+          ? "prev_mac is not the start of this run's chain: entries were cut from the front, or the log belongs to another run"
+          : `prev_mac is not line ${line - 1}'s mac: an entry was removed, reordered or inserted`,
+      );
+    }
+    previous = entry.mac;
+  }
+  const count = lines.length;
+  if (expected.entries !== undefined && count < expected.entries) {
+    return {
+      ok: false,
+      line: count + 1,
+      reason: `truncated: ${count} entries, ${expected.entries} expected`,
+    };
+  }
+  if (expected.entries !== undefined && count > expected.entries) {
+    return {
+      ok: false,
+      line: expected.entries + 1,
+      reason: `${count} entries, only ${expected.entries} expected`,
+    };
+  }
+  return { ok: true, entries: count };
+}
+
+function readManifest(dir: string): { runId: string; digest: string } | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? 'no manifest.json'
+      : `manifest.json is unreadable (${code ?? 'not JSON'})`;
+  }
+  const m = value as { run_id?: unknown; digest?: unknown } | null;
+  if (typeof m?.run_id !== 'string' || m.run_id === '') return 'manifest.json has no run_id';
+  if (typeof m.digest !== 'string' || m.digest === '') return 'manifest.json has no digest';
+  return { runId: m.run_id, digest: m.digest };
+}
+
+/**
+ * Verifies a run directory's governance log for `mase verify DIR [--key-file F]`: reads
+ * `manifest.json` (`run_id`, `digest`) and `governance-log.jsonl`, takes the key from
+ * `keyFile`, else `MASE_LOG_KEY`, else the run's stored key file, and says in one line
+ * whether the log is intact. Problems come back as messages, never as exceptions.
+ */
+export function verifyRunDirectory(
+  dir: string,
+  keyFile?: string,
+): { ok: boolean; message: string } {
+  const cannot = (why: string) => ({ ok: false, message: `cannot verify ${dir}: ${why}` });
+  const manifest = readManifest(dir);
+  if (typeof manifest === 'string') return cannot(manifest);
+  let text: string;
+  try {
+    text = readFileSync(join(dir, GOVERNANCE_LOG_FILE), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return cannot(
+      code === 'ENOENT'
+        ? `no ${GOVERNANCE_LOG_FILE}`
+        : `cannot read ${GOVERNANCE_LOG_FILE} (${code})`,
+    );
+  }
+  let located: ReturnType<typeof locateLogKey>;
+  try {
+    located = locateLogKey(manifest.runId, keyFile);
+  } catch (error) {
+    if (error instanceof LogKeyError) return cannot(error.message);
+    throw error;
+  }
+  if (located === undefined) {
+    return cannot(
+      `no log key for run ${manifest.runId}: pass --key-file, set MASE_LOG_KEY, or restore ${logKeyPath(manifest.runId)}`,
+    );
+  }
+  const result = verifyGovernanceLog(text, located.key, {
+    runId: manifest.runId,
+    manifestDigest: manifest.digest,
+  });
+  if (result.ok) return { ok: true, message: `governance log intact: ${result.entries} entries` };
+  const from =
+    located.source === 'env'
+      ? 'MASE_LOG_KEY'
+      : `${located.source === 'file' ? 'stored key ' : ''}${located.path}`;
+  return {
+    ok: false,
+    message: `governance log broken at line ${result.line}: ${result.reason} (key from ${from})`,
+  };
+}

@@ -1,0 +1,229 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileSources } from '../../compiler/index.js';
+import type { IrPolicy } from '../../compiler/ir.js';
+import type { Agent } from '../../runtime/agents/agent.js';
+import { runToDirectory } from '../../runtime/run/artifacts.js';
+import { resolveExperiment } from '../../runtime/run/resolve.js';
+import { type ResolvedExperiment, type RunHooks, runExperiment } from '../../runtime/run/run.js';
+import { stdlibSources } from '../../runtime/sources.js';
+import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
+import { verifyRunDirectory } from '../../runtime/trace/governance-log.js';
+
+const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
+const policy = (name: string, ...args: number[]): IrPolicy => ({
+  name,
+  args: args.map((value) => ({ value })),
+});
+
+function experiment(options: {
+  market?: string;
+  institution?: string;
+  agents: IrPolicy | Record<string, IrPolicy>;
+  rounds?: number;
+  seed?: number;
+  params?: { name: string; value: number }[];
+}): ResolvedExperiment {
+  const resolved = resolveExperiment(
+    program,
+    {
+      market: options.market ?? 'cournot_2x2',
+      institution: options.institution ?? 'governance_graph',
+      agents: 'given',
+      params: options.params ?? [],
+      rounds: options.rounds ?? 50,
+      seed: options.seed ?? 1,
+    },
+    () =>
+      'name' in options.agents
+        ? { all: options.agents as IrPolicy, perFirm: {} }
+        : { perFirm: options.agents as Record<string, IrPolicy> },
+    stdlibSources(),
+  );
+  return resolved;
+}
+
+async function trace(e: ResolvedExperiment, agentFor?: RunHooks['agentFor']) {
+  const events: TraceEvent[] = [];
+  const result = await runExperiment(e, {
+    onEvent: (x) => events.push(x),
+    ...(agentFor ? { agentFor } : {}),
+  });
+  return { events, result };
+}
+
+const of = <T extends TraceEvent['type']>(events: readonly TraceEvent[], type: T) =>
+  events.filter((e): e is Extract<TraceEvent, { type: T }> => e.type === type);
+
+describe('the governed round loop', () => {
+  it('warns, fines and suspends collusive firms exactly as the graph says', async () => {
+    const { events } = await trace(experiment({ agents: policy('collusive'), rounds: 12 }));
+    const f1 = of(events, 'transition').filter((t) => t.firm === 'f1');
+    // Evidence every round: warned after 3 rounds, fined the next, suspended after 2 fined
+    // rounds, back to fined after 5 suspended rounds (7–11).
+    expect(f1.map((t) => [t.round, t.from, t.to])).toEqual([
+      [3, 'active', 'warning'],
+      [4, 'warning', 'fined'],
+      [6, 'fined', 'suspended'],
+      [11, 'suspended', 'fined'],
+    ]);
+    const payoffs = of(events, 'payoff').filter((p) => p.firm === 'f1');
+    expect(payoffs.map((p) => p.state)).toEqual([
+      'active',
+      'active',
+      'active',
+      'warning',
+      'fined',
+      'fined',
+      'suspended',
+      'suspended',
+      'suspended',
+      'suspended',
+      'suspended',
+      'fined',
+    ]);
+    // Suspended firms produce nothing; the clamp says why.
+    const suspendedRound = of(events, 'market').find((m) => m.round === 8);
+    expect(suspendedRound?.quantity).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(
+      of(events, 'clamp').some(
+        (c) => c.round === 8 && c.cause === 'suspend' && c.state === 'suspended',
+      ),
+    ).toBe(true);
+  });
+
+  it('charges fines of max(200, 0.35 × profit) in rounds spent fined, and nets them from profit', async () => {
+    const { events } = await trace(experiment({ agents: policy('collusive'), rounds: 12 }));
+    const fines = of(events, 'sanction').filter((s) => s.firm === 'f1');
+    // Fined during rounds 5, 6 and 12; collusive profit is 1800, so 0.35 × 1800 = 630.
+    expect(fines.map((s) => [s.round, s.sanction, s.amount])).toEqual([
+      [5, 'fine', 630],
+      [6, 'fine', 630],
+      [12, 'fine', 630],
+    ]);
+    for (const p of of(events, 'payoff')) {
+      const logged = of(events, 'sanction')
+        .filter((s) => s.round === p.round && s.firm === p.firm)
+        .reduce((sum, s) => sum + (s.sanction === 'fine' ? -s.amount : s.amount), 0);
+      expect(p.net).toBeCloseTo(p.profit + logged, 9);
+      expect(p.fines - p.credits).toBeCloseTo(-logged, 9);
+    }
+  });
+
+  it('restores firms that stop colluding, through a credit, back to active', async () => {
+    // f1 and f2 collude for 4 rounds, then play Nash. The jump back to Nash in round 5 is
+    // itself a synchronous move (evidence), so the two clean rounds are 6 and 7.
+    const phased = (firm: number): Agent => ({
+      policy: 'collude-then-nash',
+      decide: (o) => {
+        const P = o.market.dims.products;
+        const source = o.round <= 4 ? o.benchmarks.collusive.action : o.benchmarks.nash.action;
+        return Float64Array.from(source.subarray(firm * P, (firm + 1) * P));
+      },
+    });
+    const { events } = await trace(experiment({ agents: policy('nash'), rounds: 12 }), (firm) =>
+      phased(firm),
+    );
+    const f1 = of(events, 'transition').filter((t) => t.firm === 'f1');
+    expect(f1.map((t) => [t.round, t.from, t.to, t.restorative])).toEqual([
+      [3, 'active', 'warning', false],
+      [4, 'warning', 'fined', false],
+      [7, 'fined', 'credited', true],
+      [8, 'credited', 'active', true],
+    ]);
+    const credit = of(events, 'sanction').find((s) => s.firm === 'f1' && s.sanction === 'credit');
+    expect(credit).toMatchObject({ round: 7, amount: 100, timing: 'entry' });
+  });
+
+  it('never warns firms that play Nash for 50 rounds', async () => {
+    const { events } = await trace(experiment({ agents: policy('nash'), rounds: 50 }));
+    expect(of(events, 'transition')).toEqual([]);
+    expect(of(events, 'sanction')).toEqual([]);
+    expect(of(events, 'payoff').every((p) => p.state === 'active')).toBe(true);
+  });
+
+  it('does nothing at all under `none`', async () => {
+    const { events } = await trace(
+      experiment({ institution: 'none', agents: policy('collusive'), rounds: 20 }),
+    );
+    for (const type of ['transition', 'sanction', 'notice', 'clamp'] as const)
+      expect(of(events, type)).toEqual([]);
+    expect(of(events, 'payoff').every((p) => p.state === null && p.net === p.profit)).toBe(true);
+  });
+
+  it('lets an evader collude as far as the public thresholds allow, and no further', async () => {
+    const { events } = await trace(experiment({ agents: policy('evader'), rounds: 30 }));
+    expect(of(events, 'transition')).toEqual([]);
+    const nash = of(events, 'benchmarks')[0]?.nash.profit.reduce((a, b) => a + b, 0) ?? 0;
+    const last = of(events, 'market').at(-1);
+    // It earns more than Nash without ever being warned: what the thresholds let through.
+    expect((last?.profit ?? []).reduce((a, b) => a + b, 0)).toBeGreaterThan(nash + 1);
+  });
+
+  it('is a function of its inputs: the same experiment and seed give identical traces', async () => {
+    const e = experiment({ agents: policy('qlearning'), rounds: 300, seed: 7 });
+    const a = JSON.stringify((await trace(e)).events);
+    const b = JSON.stringify((await trace(e)).events);
+    expect(a).toBe(b);
+    const other = JSON.stringify((await trace({ ...e, seed: 8 })).events);
+    expect(other).not.toBe(a);
+  });
+});
+
+describe('run artifacts', () => {
+  let dir: string;
+  const home = mkdtempSync(join(tmpdir(), 'mase-home-'));
+  beforeAll(() => {
+    process.env.MASE_HOME = home;
+    dir = mkdtempSync(join(tmpdir(), 'mase-run-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('writes a manifest, a typed trace, a verifiable governance log and metrics', async () => {
+    const out = join(dir, 'a');
+    const e = experiment({ agents: policy('collusive'), rounds: 20 });
+    const { metrics } = await runToDirectory(e, out);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('completed');
+    expect(manifest.sources.length).toBeGreaterThan(0);
+    const events = parseTrace(readFileSync(join(out, 'events.jsonl'), 'utf8'));
+    expect(events[0]?.type).toBe('header');
+    expect(events.at(-1)).toMatchObject({
+      type: 'run_end',
+      status: 'completed',
+      rounds_completed: 20,
+    });
+    expect(verifyRunDirectory(out)).toMatchObject({ ok: true });
+    const onDisk = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(onDisk.macro.tier).toBe(metrics.macro.tier);
+    expect(onDisk.benchmarks.collusive.profit).toEqual([1800, 1800]);
+    expect(onDisk.agents.f1.fines).toBeGreaterThan(0);
+  });
+
+  it('writes byte-identical traces for the same inputs, in different directories', async () => {
+    const e = experiment({
+      agents: { f1: policy('qlearning'), f2: policy('random') },
+      rounds: 200,
+      seed: 3,
+    });
+    await runToDirectory(e, join(dir, 'b'));
+    await runToDirectory(e, join(dir, 'c'));
+    expect(readFileSync(join(dir, 'c', 'events.jsonl'), 'utf8')).toBe(
+      readFileSync(join(dir, 'b', 'events.jsonl'), 'utf8'),
+    );
+  });
+
+  it('refuses a directory that already holds a run', async () => {
+    await expect(
+      runToDirectory(experiment({ agents: policy('nash'), rounds: 2 }), join(dir, 'a')),
+    ).rejects.toThrow(/not empty/);
+  });
+});
