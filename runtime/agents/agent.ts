@@ -8,6 +8,8 @@ import type { MarketInstance, Outcome } from '../market/instance.js';
  */
 export interface Observation {
   readonly round: number;
+  /** The number of rounds, when agents are told it (a fixed, announced horizon). */
+  readonly horizon?: number;
   /** Index of this firm in the market's firm order. */
   readonly firm: number;
   readonly market: MarketInstance;

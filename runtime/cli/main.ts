@@ -369,6 +369,8 @@ interface RunFlags {
   param?: string[];
   rounds?: string;
   seed?: string;
+  horizon?: string;
+  continuation?: string;
   out: string;
 }
 

@@ -695,26 +695,35 @@ function maximizeOnLine(
   if (same(fBest, fHere) && same(fLeft, fHere) && same(fRight, fHere)) {
     return mode === 'reply' && Number.isFinite(tmin) ? tmin : 0;
   }
+  // Newton steps on a parabola through three points h apart, shifted inside the interval
+  // when the optimum is near an end: the vertex, clamped, is then that end exactly.
   const h = GOLDEN_FRACTION * width;
-  for (let n = 0; n < 2 && best - h >= left && best + h <= right; n++) {
-    const fMinus = f(best - h);
-    const fPlus = f(best + h);
-    const curvature = fPlus - 2 * fBest + fMinus;
-    if (!(curvature < -CURVATURE_NOISE * (1 + Math.abs(fBest)))) break;
+  let polished = false;
+  for (let n = 0; n < 2; n++) {
+    const centre = clamp(best, left + h, right - h);
+    const fCentre = centre === best ? fBest : f(centre);
+    const fMinus = f(centre - h);
+    const fPlus = f(centre + h);
+    const curvature = fPlus - 2 * fCentre + fMinus;
+    if (!(curvature < -CURVATURE_NOISE * (1 + Math.abs(fCentre)))) break;
     const s = (h * (fMinus - fPlus)) / (2 * curvature);
     // Golden section leaves the optimum within √ε-sized ties, far less than this.
-    if (!(Math.abs(s) <= 1e-3 * width)) break;
-    const candidate = clamp(best + s, left, right);
+    if (!(Math.abs(centre + s - best) <= 1e-3 * width)) break;
+    const candidate = clamp(centre + s, left, right);
     const fCandidate = f(candidate);
     if (worse(fCandidate, fBest)) break;
     best = candidate;
     fBest = fCandidate;
+    polished = true;
   }
-  if (Number.isFinite(tmin) && fLeft >= fBest) {
+  // Without curvature (a linear objective) the optimum is at an end; with it, an end
+  // must be better by more than rounding, or ties would flip between runs of sweeps.
+  const beats = (u: number, v: number) => (polished ? worse(v, u) : u >= v);
+  if (Number.isFinite(tmin) && beats(fLeft, fBest)) {
     best = left;
     fBest = fLeft;
   }
-  if (Number.isFinite(tmax) && fRight > fBest) {
+  if (Number.isFinite(tmax) && (polished ? worse(fBest, fRight) : fRight > fBest)) {
     best = right;
     fBest = fRight;
   }

@@ -96,6 +96,7 @@ export async function runToDirectory(
     },
     policies: experiment.policies,
     rounds: experiment.rounds,
+    horizon: { known: experiment.horizonKnown, continuation: experiment.continuation ?? null },
     seed: experiment.seed,
     sources: experiment.sources.map((s) => ({
       path: s.path,

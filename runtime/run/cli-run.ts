@@ -18,6 +18,8 @@ export interface RunOptions {
   param?: string[];
   rounds?: string;
   seed?: string;
+  continuation?: string;
+  horizon?: string;
 }
 
 class UsageProblem extends Error {}
@@ -51,6 +53,21 @@ function integer(flag: string, value: string | undefined): number | undefined {
   if (!Number.isInteger(n))
     throw new UsageProblem(`${flag} takes a whole number, not \`${value}\``);
   return n;
+}
+
+function probability(value: string): number {
+  const p = Number(value);
+  if (!(p > 0 && p < 1))
+    throw new UsageProblem(
+      `--continuation takes a probability strictly between 0 and 1, not \`${value}\``,
+    );
+  return p;
+}
+
+function horizonFlag(value: string): boolean {
+  if (value === 'known') return true;
+  if (value === 'unknown') return false;
+  throw new UsageProblem(`--horizon takes \`known\` or \`unknown\`, not \`${value}\``);
 }
 
 /**
@@ -91,6 +108,10 @@ export async function prepareRun(
           ? { rounds: integer('--rounds', options.rounds) as number }
           : {}),
         ...(options.seed !== undefined ? { seed: integer('--seed', options.seed) as number } : {}),
+        ...(options.continuation !== undefined
+          ? { continuation: probability(options.continuation) }
+          : {}),
+        ...(options.horizon !== undefined ? { horizonKnown: horizonFlag(options.horizon) } : {}),
       },
       policyParser,
       [...sources, ...stdlibSources()],

@@ -23,6 +23,10 @@ export interface RunRequest {
   readonly params: readonly { name: string; value: ParamValue }[];
   readonly rounds?: number;
   readonly seed?: number;
+  /** Random stopping: the probability of another round after each one. */
+  readonly continuation?: number;
+  /** Whether agents are told the number of rounds (default: told). */
+  readonly horizonKnown?: boolean;
 }
 
 /** Parses `--param NAME=VALUE`: JSON for lists, numbers and booleans, else a string. */
@@ -138,6 +142,12 @@ export function resolveExperiment(
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new ResolveError('--rounds takes a whole number of at least 1');
   const seed = request.seed ?? declared?.seeds[0] ?? 1;
+  if (
+    request.continuation !== undefined &&
+    !(request.continuation > 0 && request.continuation < 1)
+  ) {
+    throw new ResolveError('--continuation takes a probability strictly between 0 and 1');
+  }
   // Every file the run uses: where the experiment, the market and the institution are declared.
   const used = new Set(
     [declared?.path, market.path, institution.path].filter((p): p is string => p !== undefined),
@@ -152,7 +162,8 @@ export function resolveExperiment(
     policies,
     rounds,
     seed,
-    horizonKnown: true,
+    ...(request.continuation === undefined ? {} : { continuation: request.continuation }),
+    horizonKnown: request.horizonKnown ?? true,
     sources,
   };
 }

@@ -199,6 +199,9 @@ export async function runExperiment(
           const state = institution.stateOf(i);
           return {
             round,
+            ...(experiment.horizonKnown && experiment.continuation === undefined
+              ? { horizon: experiment.rounds }
+              : {}),
             firm: i,
             market,
             benchmarks,

@@ -175,6 +175,38 @@ describe('the governed round loop', () => {
   });
 });
 
+describe('the horizon', () => {
+  it('tells agents the number of rounds only when it is known and fixed', async () => {
+    const seen: (number | undefined)[] = [];
+    const spy = (): Agent => ({
+      policy: 'spy',
+      decide: (o) => {
+        seen.push(o.horizon);
+        return Float64Array.from(o.benchmarks.nash.action.subarray(0, o.market.dims.products));
+      },
+    });
+    const known = experiment({ agents: policy('nash'), rounds: 3 });
+    await trace(known, (firm) => (firm === 0 ? spy() : undefined));
+    await trace({ ...known, horizonKnown: false }, (firm) => (firm === 0 ? spy() : undefined));
+    expect(seen).toEqual([3, 3, 3, undefined, undefined, undefined]);
+  });
+
+  it('stops at random with the continuation probability, the same way for the same seed', async () => {
+    const lengths = async (seed: number) => {
+      const e = {
+        ...experiment({ institution: 'none', agents: policy('nash'), rounds: 1000, seed }),
+        continuation: 0.9,
+      };
+      return (await trace(e)).result.roundsCompleted;
+    };
+    const runs = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(lengths));
+    expect(await lengths(1)).toBe(runs[0]);
+    // Geometric lengths with mean 10: all short of the cap, and not all equal.
+    expect(runs.every((n) => n >= 1 && n < 1000)).toBe(true);
+    expect(new Set(runs).size).toBeGreaterThan(1);
+  });
+});
+
 describe('run artifacts', () => {
   let dir: string;
   const home = mkdtempSync(join(tmpdir(), 'mase-home-'));
