@@ -162,7 +162,8 @@ export function hhiOf(quantities: ArrayLike<number>): number {
   const total = sum(quantities);
   if (total <= 0) return 0;
   let h = 0;
-  for (let i = 0; i < quantities.length; i++) h += ((100 * (quantities[i] ?? 0)) / total) ** 2;
+  // 100 × share, not 100q / total: a monopoly then scores exactly 10,000.
+  for (let i = 0; i < quantities.length; i++) h += (100 * ((quantities[i] ?? 0) / total)) ** 2;
   return h;
 }
 

@@ -305,13 +305,19 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const { prepareRun } = await import('../run/cli-run.js');
       const prepared = await prepareRun(file, options, loadAll);
       if ('exitCode' in prepared) return setExitCode(prepared.exitCode);
-      const { runToDirectory } = await import('../run/artifacts.js');
+      const { ArtifactError, runToDirectory } = await import('../run/artifacts.js');
       const { summaryTable } = await import('../run/summary.js');
-      const artifacts = await runToDirectory(
-        prepared.experiment,
-        options.out,
-        progressHooks(prepared.experiment.rounds),
-      );
+      let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
+      try {
+        artifacts = await runToDirectory(
+          prepared.experiment,
+          options.out,
+          progressHooks(prepared.experiment.rounds),
+        );
+      } catch (error) {
+        if (error instanceof ArtifactError) throw new UsageError(error.message);
+        throw error;
+      }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
       process.stderr.write(`wrote ${options.out} (status: ${artifacts.result.status})\n`);
       if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
@@ -334,8 +340,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .description('summarise a run: benchmarks, outcome, tier, institution timeline')
     .argument('<dir>', 'a run directory')
     .action(async (dir: string) => {
-      const { showRun } = await import('../run/summary.js');
-      process.stdout.write(showRun(dir));
+      const { showRun, ShowError } = await import('../run/summary.js');
+      try {
+        process.stdout.write(showRun(dir));
+      } catch (error) {
+        if (error instanceof ShowError) throw new UsageError(error.message);
+        throw error;
+      }
     });
 
   program

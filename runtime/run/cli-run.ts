@@ -1,3 +1,4 @@
+import { literalValue } from '../../compiler/check.js';
 import {
   compileSources,
   renderDiagnostics,
@@ -5,7 +6,11 @@ import {
   summary,
 } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
+import { type PolicyRef, parse } from '../../grammar/index.js';
+import { PolicyError } from '../agents/policy.js';
+import { createAgent } from '../agents/registry.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
+import { randomStream } from '../random.js';
 import { stdlibSources } from '../sources.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
 import type { ResolvedExperiment } from './run.js';
@@ -28,23 +33,37 @@ const isFileSpec = (spec: string) =>
   spec.startsWith('stdlib:') || spec.endsWith('.mase') || spec.includes('/');
 const nameOf = (spec: string) => (spec.startsWith('stdlib:') ? spec.slice('stdlib:'.length) : spec);
 
-/** Policies from `--agents`, read with the language's own `agents` syntax. */
+/**
+ * Policies from `--agents`, read with the language's own `agents` syntax (the parser
+ * only: firm names are checked against the market the run actually uses).
+ */
 function policyParser(spec: string): { all?: IrPolicy; perFirm: Record<string, IrPolicy> } {
-  const text = `mase 1\nexperiment cli { market cournot agents ${spec} }\n`;
-  const compiled = compileSources([{ path: '--agents', text }], stdlibSources());
-  const syntax = compiled.diagnostics.filter(
-    (d) => d.code === 'E_SYNTAX' || d.code === 'E_LEX' || d.code === 'E_TYPE',
-  );
-  const experiment = compiled.program.experiments[0];
-  if (syntax.length > 0 || !experiment) {
+  const parsed = parse('--agents', `mase 1\nexperiment cli { agents ${spec} }\n`);
+  const item =
+    parsed.value.declarations[0]?.kind === 'experiment'
+      ? parsed.value.declarations[0].items[0]
+      : undefined;
+  const problem = parsed.diagnostics.find((d) => d.severity === 'error');
+  if (problem || item?.kind !== 'agents') {
     throw new ResolveError(
-      `--agents ${JSON.stringify(spec)} is not a policy list: ${syntax[0]?.message ?? 'unreadable'}`,
+      `--agents ${JSON.stringify(spec)} is not a policy list: ${problem?.message ?? 'unreadable'}`,
     );
   }
-  return {
-    ...(experiment.agents.all ? { all: experiment.agents.all } : {}),
-    perFirm: { ...experiment.agents.perFirm },
-  };
+  const toPolicy = (p: PolicyRef): IrPolicy => ({
+    name: p.name.name,
+    args: p.args.map((a) => {
+      const value = literalValue(a.value);
+      if (value === undefined)
+        throw new ResolveError(`--agents: the arguments of ${p.name.name} must be literal values`);
+      return { ...(a.name ? { name: a.name.name } : {}), value };
+    }),
+  });
+  const perFirm: Record<string, IrPolicy> = {};
+  for (const { firm, policy } of item.perFirm) {
+    if (perFirm[firm.name]) throw new ResolveError(`--agents gives firm ${firm.name} two policies`);
+    perFirm[firm.name] = toPolicy(policy);
+  }
+  return { ...(item.all ? { all: toPolicy(item.all) } : {}), perFirm };
 }
 
 function integer(flag: string, value: string | undefined): number | undefined {
@@ -89,6 +108,32 @@ export async function prepareRun(
     if (specs.length === 0 && !options.market)
       throw new UsageProblem('give an experiment file, or --market');
     const sources = load([...new Set(specs)]);
+    // A market or institution given as a file is the one declared in that file.
+    const declaredIn = (
+      spec: string | undefined,
+      kind: 'market' | 'institution',
+    ): string | undefined => {
+      if (
+        spec === undefined ||
+        spec === 'none' ||
+        spec.startsWith('stdlib:') ||
+        !isFileSpec(spec)
+      ) {
+        return spec === undefined ? undefined : nameOf(spec);
+      }
+      const source = load([spec])[0];
+      const names = source
+        ? [
+            ...source.text.matchAll(new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)`, 'gm')),
+          ].map((m) => m[1])
+        : [];
+      if (names.length !== 1) {
+        throw new UsageProblem(
+          `${spec} declares ${names.length === 0 ? `no ${kind}` : `several ${kind}s (${names.join(', ')})`}; name one instead`,
+        );
+      }
+      return names[0];
+    };
     const compiled = compileSources(sources, stdlibSources(), { includeLibrary: true });
     if (!compiled.ok) {
       const texts = new Map([...stdlibSources(), ...sources].map((s) => [s.path, s.text]));
@@ -100,8 +145,10 @@ export async function prepareRun(
       compiled.program,
       {
         ...(options.experiment ? { experiment: options.experiment } : {}),
-        ...(options.market ? { market: nameOf(options.market) } : {}),
-        ...(options.institution ? { institution: nameOf(options.institution) } : {}),
+        ...(options.market ? { market: declaredIn(options.market, 'market') as string } : {}),
+        ...(options.institution
+          ? { institution: declaredIn(options.institution, 'institution') as string }
+          : {}),
         ...(options.agents ? { agents: options.agents } : {}),
         params: (options.param ?? []).map(parseParam),
         ...(options.rounds !== undefined
@@ -114,16 +161,27 @@ export async function prepareRun(
         ...(options.horizon !== undefined ? { horizonKnown: horizonFlag(options.horizon) } : {}),
       },
       policyParser,
-      [...sources, ...stdlibSources()],
+      [...sources, ...stdlibSources().filter((l) => !sources.some((s) => s.path === l.path))],
     );
-    // Lists must fit the firms the overrides imply; say so before anything is written.
-    instantiateMarket(experiment.market, experiment.marketOverrides);
+    // Lists must fit the firms the overrides imply, and every policy must exist and take
+    // its arguments: say so before anything is written.
+    const market = instantiateMarket(experiment.market, experiment.marketOverrides);
+    market.firms.forEach((firm, i) => {
+      const policy = experiment.policies[firm];
+      if (policy)
+        createAgent(policy, {
+          firm: i,
+          market,
+          random: randomStream(experiment.seed, `agent:${firm}`),
+        });
+    });
     return { experiment };
   } catch (error) {
     if (
       error instanceof ResolveError ||
       error instanceof UsageProblem ||
-      error instanceof MarketError
+      error instanceof MarketError ||
+      error instanceof PolicyError
     ) {
       process.stderr.write(`mase: ${error.message}\n`);
       return { exitCode: 2 };

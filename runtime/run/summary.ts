@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunMetrics } from '../metrics.js';
 import { parseTrace } from '../trace/events.js';
@@ -49,17 +49,31 @@ export function summaryTable(
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
+export class ShowError extends Error {}
+
+function readRunFile(dir: string, name: string): string {
+  try {
+    return readFileSync(join(dir, name), 'utf8');
+  } catch {
+    throw new ShowError(
+      existsSync(dir)
+        ? `${dir} has no ${name}: not a run directory, or a run that did not finish (see its manifest.json)`
+        : `no such run directory: ${dir}`,
+    );
+  }
+}
+
 /** `mase show DIR`: benchmarks, outcome, tier and the institution's timeline. */
 export function showRun(dir: string): string {
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+  const manifest = JSON.parse(readRunFile(dir, 'manifest.json')) as {
     experiment: string;
     status: string;
     seed: number;
     market: { name: string };
     institution: { name: string };
   };
-  const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as RunMetrics;
-  const events = parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8'));
+  const metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as RunMetrics;
+  const events = parseTrace(readRunFile(dir, 'events.jsonl'));
   const out: string[] = [];
   out.push(
     `${manifest.experiment}: ${manifest.market.name} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}`,

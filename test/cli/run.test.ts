@@ -1,0 +1,601 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * `mase run`, `verify`, `show` and `demo` end to end, as a user meets them: the built
+ * binary (`npm test` builds `dist/` first), run in a scratch folder, one transcript per
+ * test. Log keys go to a scratch `MASE_HOME`, never the user's data directory. Every
+ * invocation is also checked for JavaScript stack traces, which no input may produce.
+ */
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = join(root, 'dist/runtime/cli/main.js');
+let dir = '';
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A stack frame as Node prints it: `    at fn (file:line:col)` or `    at file:line:col`. */
+const STACK_LINE = /^ {4}at |^\s+at .*:\d+:\d+\)?$/m;
+
+function mase(command: string | readonly string[]): Result {
+  const args = typeof command === 'string' ? command.split(' ').filter(Boolean) : command;
+  const env: NodeJS.ProcessEnv = { ...process.env, MASE_HOME: join(dir, 'home') };
+  // The debug switch prints stacks on purpose; these tests are about what users see.
+  delete env.MASE_DEBUG;
+  // Keys are generated per run and stored under MASE_HOME, not taken from the caller.
+  delete env.MASE_LOG_KEY;
+  const run = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', env });
+  const result = { code: run.status, stdout: run.stdout, stderr: run.stderr };
+  expect(result.stdout, `stdout of mase ${args.join(' ')}`).not.toMatch(STACK_LINE);
+  expect(result.stderr, `stderr of mase ${args.join(' ')}`).not.toMatch(STACK_LINE);
+  return result;
+}
+
+const file = (name: string) => join(dir, name);
+const lines = (text: string) => text.trimEnd().split('\n');
+const read = (path: string) => readFileSync(file(path), 'utf8');
+const json = <T = Record<string, unknown>>(path: string) => JSON.parse(read(path)) as T;
+const jsonl = <T = Record<string, unknown>>(path: string) =>
+  lines(read(path)).map((l) => JSON.parse(l) as T);
+/** The line commander adds after its own errors; the message itself is the line before. */
+const HELP_HINT = '(run `mase --help` for usage)';
+const messageLines = (stderr: string) => lines(stderr).filter((l) => l !== HELP_HINT);
+
+/** A run directory a reader would take for a finished run: a manifest saying completed. */
+function looksComplete(out: string): boolean {
+  const manifest = file(join(out, 'manifest.json'));
+  if (!existsSync(manifest)) return false;
+  try {
+    return (
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { status?: string }).status === 'completed'
+    );
+  } catch {
+    return false;
+  }
+}
+
+interface Manifest {
+  run_id: string;
+  digest: string;
+  experiment: string;
+  status: string;
+  rounds: number;
+  rounds_completed: number;
+  seed: number;
+  market: { name: string; params: Record<string, unknown> };
+  institution: { name: string; params: Record<string, unknown> };
+  policies: Record<string, { name: string; args: { value: unknown }[] }>;
+  sources: { path: string; sha256: string; text: string }[];
+}
+
+interface Event {
+  type: string;
+  round?: number;
+  firm?: string | null;
+  [key: string]: unknown;
+}
+
+const GOVERNED = 'run --market stdlib:cournot_2x2 --institution stdlib:governance_graph';
+
+const TWO_EXPERIMENTS = `mase 1
+
+experiment ungoverned {
+  market cournot_2x2
+  institution none
+  agents nash
+  rounds 5
+}
+
+experiment governed {
+  market cournot_2x2
+  institution governance_graph
+  agents collusive
+  rounds 6
+}
+`;
+
+const BAD_EXPERIMENT = `mase 1
+
+experiment bad {
+  market cournot_2x2
+  institution nope
+  agents nash
+}
+`;
+
+// A market of the user's, with firms named other than f1, f2, …
+const DUO = `mase 1
+
+market duo "Two named firms" {
+  firms alpha, beta
+  cost = 10
+  action quantity in [0, 100]
+  price = max(0, 100 - sum(quantity, over: firm))
+  observe price
+}
+`;
+
+const UNKNOWN_POLICY = `mase 1
+
+experiment typo {
+  market cournot_2x2
+  institution none
+  agents nsah
+}
+`;
+
+beforeAll(() => {
+  expect(existsSync(cli), `${cli} is missing: run \`npm run build\` (npm test does)`).toBe(true);
+  dir = mkdtempSync(join(tmpdir(), 'mase-run-'));
+  writeFileSync(file('two.mase'), TWO_EXPERIMENTS);
+  writeFileSync(file('bad.mase'), BAD_EXPERIMENT);
+  writeFileSync(file('duo.mase'), DUO);
+  writeFileSync(file('typo.mase'), UNKNOWN_POLICY);
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a governed run: run, verify, show', () => {
+  let r: Result;
+  beforeAll(() => {
+    r = mase(`${GOVERNED} --agents collusive --rounds 20 --out governed`);
+  });
+
+  it('mase run … --agents collusive --rounds 20 --out governed → exit 0, a summary table on stdout', () => {
+    expect(r.code, r.stderr).toBe(0);
+    const table = lines(r.stdout);
+    expect(table).toHaveLength(3);
+    expect(table[0]).toMatch(
+      /^run\s+status\s+rounds\s+collusion index\s+tier\s+mean price\s+fines\s+report$/,
+    );
+    expect(table[1]).toMatch(/^-+( +-+)+$/);
+    expect(table[2]).toMatch(
+      /^cournot_2x2-governance_graph\s+completed\s+20\s+\S+\s+\S+\s+\S+\s+\S+\s+governed$/,
+    );
+    expect(r.stderr).toContain('wrote governed (status: completed)');
+  });
+
+  it('writes manifest.json, events.jsonl, governance-log.jsonl and metrics.json', () => {
+    expect(readdirSync(file('governed')).sort()).toEqual([
+      'events.jsonl',
+      'governance-log.jsonl',
+      'manifest.json',
+      'metrics.json',
+    ]);
+    const manifest = json<Manifest>('governed/manifest.json');
+    expect(manifest).toMatchObject({
+      status: 'completed',
+      rounds: 20,
+      rounds_completed: 20,
+      seed: 1,
+      market: { name: 'cournot_2x2' },
+      institution: { name: 'governance_graph' },
+    });
+    expect(manifest.policies).toEqual({
+      f1: { name: 'collusive', args: [] },
+      f2: { name: 'collusive', args: [] },
+    });
+    // Every source the run used, with its text and that text's sha256.
+    const paths = manifest.sources.map((s) => s.path);
+    expect(paths).toEqual(
+      expect.arrayContaining(['stdlib/cournot-2x2.mase', 'stdlib/governance-graph.mase']),
+    );
+    for (const s of manifest.sources) {
+      expect(s.sha256).toBe(createHash('sha256').update(s.text).digest('hex'));
+      expect(s.text).toBe(readFileSync(join(root, s.path), 'utf8'));
+    }
+  });
+
+  it('lists each source once in the manifest', () => {
+    const paths = json<Manifest>('governed/manifest.json').sources.map((s) => s.path);
+    expect(paths).toEqual([...new Set(paths)]);
+  });
+
+  it('events.jsonl: a header, benchmarks, then 20 rounds of market events', () => {
+    const events = jsonl<Event>('governed/events.jsonl');
+    expect(events[0]).toMatchObject({
+      type: 'header',
+      market: 'cournot_2x2',
+      institution: 'governance_graph',
+      firms: ['f1', 'f2'],
+      products: ['A', 'B'],
+      rounds: 20,
+      policies: { f1: 'collusive', f2: 'collusive' },
+      digest: json<Manifest>('governed/manifest.json').digest,
+    });
+    expect(events[1]?.type).toBe('benchmarks');
+    expect(events.filter((e) => e.type === 'market').map((e) => e.round)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    // Collusive firms are caught: warned, then fined.
+    const transitions = events.filter((e) => e.type === 'transition' && e.firm === 'f1');
+    expect(transitions.slice(0, 2).map((e) => [e.round, e.from, e.to])).toEqual([
+      [3, 'active', 'warning'],
+      [4, 'warning', 'fined'],
+    ]);
+  });
+
+  it('governance-log.jsonl: MAC-chained entries; the key is stored in MASE_HOME, not the run', () => {
+    const entries = jsonl<{ seq: number; mac: string; prev_mac: string }>(
+      'governed/governance-log.jsonl',
+    );
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1));
+    for (let i = 1; i < entries.length; i++) expect(entries[i]?.prev_mac).toBe(entries[i - 1]?.mac);
+    const { run_id } = json<Manifest>('governed/manifest.json');
+    expect(existsSync(file(`home/keys/${run_id}.key`))).toBe(true);
+    expect(read('governed/manifest.json')).not.toContain(read(`home/keys/${run_id}.key`).trim());
+  });
+
+  it('metrics.json: the run as played', () => {
+    const metrics = json<{ run: { rounds_played: number }; benchmarks: object; macro: object }>(
+      'governed/metrics.json',
+    );
+    expect(metrics.run.rounds_played).toBe(20);
+    expect(Object.keys(metrics.benchmarks)).toEqual(
+      expect.arrayContaining(['nash', 'collusive', 'competitive']),
+    );
+  });
+
+  it('mase verify governed → exit 0, every entry intact', () => {
+    const v = mase('verify governed');
+    expect(v.code, v.stderr).toBe(0);
+    const count = lines(read('governed/governance-log.jsonl')).length;
+    expect(lines(v.stdout)).toEqual([`governance log intact: ${count} entries`]);
+  });
+
+  it('mase verify on a copy with one line of the log altered → exit 1 naming that line', () => {
+    cpSync(file('governed'), file('tampered'), { recursive: true });
+    const log = lines(read('tampered/governance-log.jsonl'));
+    const entry = JSON.parse(log[2] ?? '{}') as { round: number };
+    log[2] = JSON.stringify({ ...entry, round: entry.round + 1 });
+    writeFileSync(file('tampered/governance-log.jsonl'), `${log.join('\n')}\n`);
+
+    const v = mase('verify tampered');
+    expect(v.code).toBe(1);
+    expect(v.stdout).toBe('');
+    expect(lines(v.stderr)).toHaveLength(1);
+    expect(v.stderr).toMatch(/^governance log broken at line 3: /);
+    // The original is untouched and still verifies.
+    expect(mase('verify governed').code).toBe(0);
+  });
+
+  it('mase show governed → benchmarks, outcome and the institution timeline', () => {
+    const s = mase('show governed');
+    expect(s.code, s.stderr).toBe(0);
+    const out = lines(s.stdout);
+    expect(out[0]).toBe(
+      'cournot_2x2-governance_graph: cournot_2x2 under governance_graph, seed 1 — completed',
+    );
+    expect(s.stdout).toContain('benchmarks (industry profit):');
+    expect(s.stdout).toMatch(/^ {2}nash +2888\.89$/m);
+    expect(s.stdout).toMatch(/^ {2}collusive +3600\.00$/m);
+    expect(s.stdout).toMatch(/^ {2}competitive +2000\.00$/m);
+    const timeline = out.slice(out.indexOf('institution timeline:') + 1);
+    expect(timeline.slice(0, 4)).toEqual([
+      '  round 3: f1 active -> warning [P1]',
+      '  round 3: f2 active -> warning [P1]',
+      '  round 4: f1 warning -> fined [P2]',
+      '  round 4: f2 warning -> fined [P2]',
+    ]);
+    const transitions = jsonl<Event>('governed/events.jsonl').filter(
+      (e) => e.type === 'transition',
+    );
+    expect(timeline).toHaveLength(transitions.length);
+  });
+});
+
+describe('choosing what to run', () => {
+  it('mase run two.mase → exit 2 naming the experiments; --experiment picks one', () => {
+    const r = mase('run two.mase --out two-unpicked');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toContain('ungoverned, governed');
+    expect(r.stderr).toContain('--experiment');
+    expect(existsSync(file('two-unpicked'))).toBe(false);
+
+    const picked = mase('run two.mase --experiment governed --out two-governed');
+    expect(picked.code, picked.stderr).toBe(0);
+    const manifest = json<Manifest>('two-governed/manifest.json');
+    expect(manifest).toMatchObject({ experiment: 'governed', status: 'completed', rounds: 6 });
+    expect(manifest.sources.map((s) => s.path)).toContain('two.mase');
+    expect(lines(picked.stdout)[2]).toMatch(/^governed\s+completed\s+6\s/);
+  });
+
+  it('--agents f1=nash,f2=constant(30) → each firm plays its own policy', () => {
+    const r = mase(`${GOVERNED} --agents f1=nash,f2=constant(30) --rounds 5 --out mixed`);
+    expect(r.code, r.stderr).toBe(0);
+    const events = jsonl<Event>('mixed/events.jsonl');
+    expect(events[0]?.policies).toEqual({ f1: 'nash', f2: 'constant' });
+    expect(json<Manifest>('mixed/manifest.json').policies).toEqual({
+      f1: { name: 'nash', args: [] },
+      f2: { name: 'constant', args: [{ value: 30 }] },
+    });
+    const decisions = events.filter((e) => e.type === 'decision');
+    expect(decisions).toHaveLength(10);
+    for (const d of decisions.filter((e) => e.firm === 'f2')) expect(d.action).toEqual([30, 30]);
+    // The Nash quantities of cournot_2x2, by hand: q_own = 140/3, q_other = 80/3.
+    const f1 = decisions.find((e) => e.firm === 'f1')?.action as number[];
+    expect(f1[0]).toBeCloseTo(140 / 3, 9);
+    expect(f1[1]).toBeCloseTo(80 / 3, 9);
+  });
+
+  it('--market stdlib:cournot --param costs=[40,45,50] --param firms=3 → three firms at those costs', () => {
+    const r = mase(
+      'run --market stdlib:cournot --institution none --agents nash --param costs=[40,45,50] --param firms=3 --rounds 3 --out three',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = json<Manifest>('three/manifest.json');
+    expect(manifest.market.params).toMatchObject({ firms: 3, costs: [40, 45, 50] });
+    const events = jsonl<Event>('three/events.jsonl');
+    expect(events[0]?.firms).toEqual(['f1', 'f2', 'f3']);
+    // Cournot–Nash by hand: q_i = (100 + Σc - 4 c_i) / 4 = 18.75, 13.75, 8.75.
+    const benchmarks = events[1] as unknown as { nash: { quantity: number[][] } };
+    const nash = benchmarks.nash.quantity.map((q) => q[0]);
+    expect(nash).toEqual([18.75, 13.75, 8.75].map((q) => expect.closeTo(q, 9)));
+  });
+
+  it('naming a market stdlib:cournot_2x2 or cournot_2x2 is the same experiment (same digest)', () => {
+    const a = mase(
+      'run --market stdlib:cournot_2x2 --institution none --agents nash --rounds 2 --out by-spec',
+    );
+    const b = mase(
+      'run --market cournot_2x2 --institution none --agents nash --rounds 2 --out by-name',
+    );
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(json<Manifest>('by-spec/manifest.json').digest).toBe(
+      json<Manifest>('by-name/manifest.json').digest,
+    );
+  });
+});
+
+describe('bad flags: exit 2, one line, no stack, nothing that looks like a finished run', () => {
+  const AGENTS = '--agents collusive --rounds 5';
+  it.each([
+    ['an unknown policy', `${GOVERNED} --agents nope --rounds 5 --out bad-policy`, 'nope'],
+    ['an unknown --param name', `${GOVERNED} ${AGENTS} --param nope=1 --out bad-param`, 'nope'],
+    [
+      'a --param of the wrong type',
+      `${GOVERNED} ${AGENTS} --param intercept=abc --out bad-type`,
+      'intercept',
+    ],
+    [
+      'a --param list of the wrong length',
+      `${GOVERNED} ${AGENTS} --param costs=[[40,50]] --out bad-length`,
+      'costs',
+    ],
+    [
+      'a --param list of the wrong length for the firms',
+      'run --market stdlib:cournot --institution none --agents nash --param firms=3 --param costs=[40,45] --out bad-firms',
+      'costs',
+    ],
+    [
+      'a non-integer --rounds',
+      `${GOVERNED} --agents collusive --rounds 2.5 --out bad-rounds`,
+      '--rounds',
+    ],
+    [
+      'a non-numeric --rounds',
+      `${GOVERNED} --agents collusive --rounds ten --out bad-ten`,
+      '--rounds',
+    ],
+    ['zero --rounds', `${GOVERNED} --agents collusive --rounds 0 --out bad-zero`, '--rounds'],
+    ['a missing --out', `${GOVERNED} ${AGENTS}`, '--out'],
+    [
+      'an unknown market by name',
+      `run --market nope --institution none ${AGENTS} --out bad-market`,
+      'nope',
+    ],
+    [
+      'an unknown stdlib market',
+      `run --market stdlib:nope --institution none ${AGENTS} --out bad-stdlib`,
+      'nope',
+    ],
+  ])('%s', (_what, command, mentions) => {
+    const before = new Set(readdirSync(dir));
+    const r = mase(command);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    const message = messageLines(r.stderr);
+    expect(message).toHaveLength(1);
+    expect(message[0]).toContain(mentions);
+    expect(message[0]).not.toContain('E_INTERNAL');
+    const out = /--out (\S+)/.exec(command)?.[1];
+    if (out) expect(looksComplete(out)).toBe(false);
+    for (const entry of readdirSync(dir)) {
+      if (!before.has(entry)) expect(looksComplete(entry), `${entry} looks complete`).toBe(false);
+    }
+  });
+
+  it('--out pointing at a non-empty directory → exit 2, the directory untouched', () => {
+    mkdirSync(file('occupied'));
+    writeFileSync(file('occupied/notes.txt'), 'mine\n');
+    const r = mase(`${GOVERNED} --agents collusive --rounds 5 --out occupied`);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(messageLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toContain('occupied');
+    expect(r.stderr).not.toContain('E_INTERNAL');
+    expect(readdirSync(file('occupied'))).toEqual(['notes.txt']);
+    expect(read('occupied/notes.txt')).toBe('mine\n');
+  });
+
+  it('--out pointing at a finished run → exit 2, that run untouched', () => {
+    const r1 = mase(`${GOVERNED} --agents nash --rounds 2 --out finished`);
+    expect(r1.code, r1.stderr).toBe(0);
+    const before = read('finished/events.jsonl');
+    const r2 = mase(`${GOVERNED} --agents collusive --rounds 3 --out finished`);
+    expect(r2.code, r2.stderr).toBe(2);
+    expect(messageLines(r2.stderr)).toHaveLength(1);
+    expect(read('finished/events.jsonl')).toBe(before);
+    expect(json<Manifest>('finished/manifest.json').rounds).toBe(2);
+  });
+
+  it('a source file with errors → exit 1 with located diagnostics, nothing written', () => {
+    const r = mase('run bad.mase --out bad-source');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(
+      [
+        'bad.mase:5:15: error E_UNKNOWN_NAME no institution `nope`',
+        '  |',
+        '5 |   institution nope',
+        '  |               ^^^^',
+      ].join('\n'),
+    );
+    expect(lines(r.stderr).at(-1)).toBe('1 error, 0 warnings');
+    expect(existsSync(file('bad-source'))).toBe(false);
+  });
+});
+
+describe('markets from files, firms by name', () => {
+  it('mase run --market duo.mase → the market the file declares', () => {
+    const r = mase(
+      'run --market duo.mase --institution none --agents nash --rounds 2 --out duo-by-file',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(json<Manifest>('duo-by-file/manifest.json').market.name).toBe('duo');
+  });
+
+  it('mase run duo.mase --market duo --agents alpha=nash,beta=collusive → per-firm policies by firm name', () => {
+    const r = mase(
+      'run duo.mase --market duo --institution none --agents alpha=nash,beta=collusive --rounds 2 --out duo-named',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(jsonl<Event>('duo-named/events.jsonl')[0]?.policies).toEqual({
+      alpha: 'nash',
+      beta: 'collusive',
+    });
+  });
+
+  it('--param firms=3 --agents f1=…,f2=…,f3=… → a policy for the third firm too', () => {
+    const r = mase(
+      'run --market stdlib:cournot --param firms=3 --institution none --agents f1=nash,f2=nash,f3=collusive --rounds 2 --out three-named',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(jsonl<Event>('three-named/events.jsonl')[0]?.policies).toEqual({
+      f1: 'nash',
+      f2: 'nash',
+      f3: 'collusive',
+    });
+  });
+
+  it('--agents naming a firm the market lacks → exit 2 naming it', () => {
+    const r = mase(
+      'run --market stdlib:cournot --institution none --agents f1=nash,f2=nash,f9=nash --rounds 2 --out no-f9',
+    );
+    expect(r.code).toBe(2);
+    expect(messageLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toContain('f9');
+    expect(looksComplete('no-f9')).toBe(false);
+  });
+
+  it('--agents constant(1,2) (a bad policy argument) → exit 2, not an internal error', () => {
+    const r = mase(`${GOVERNED} --agents constant(1,2) --rounds 2 --out bad-args`);
+    expect(r.code, r.stderr).toBe(2);
+    expect(messageLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toContain('constant');
+    expect(looksComplete('bad-args')).toBe(false);
+  });
+
+  it('an experiment file naming an unknown policy → a user error (exit 1 or 2), not E_INTERNAL', () => {
+    const r = mase('run typo.mase --out typo');
+    expect([1, 2]).toContain(r.code);
+    expect(r.stderr).toContain('nsah');
+    expect(r.stderr).not.toContain('E_INTERNAL');
+    expect(looksComplete('typo')).toBe(false);
+  });
+});
+
+describe('show and verify on directories that are not finished runs', () => {
+  it('mase show nope → exit 2, one line, not an internal error', () => {
+    const r = mase('show nope');
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toContain('nope');
+    expect(r.stderr).not.toContain('E_INTERNAL');
+  });
+
+  it('mase verify nope → exit 1, one line', () => {
+    const r = mase('verify nope');
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual(['cannot verify nope: no manifest.json']);
+  });
+
+  it('mase show on a run that failed (no metrics.json) → no internal error', () => {
+    mase(`${GOVERNED} --agents nash --rounds 3 --out to-fail`);
+    const manifest = json<Manifest>('to-fail/manifest.json');
+    writeFileSync(file('to-fail/manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    rmSync(file('to-fail/metrics.json'));
+    const r = mase('show to-fail');
+    expect(r.code).not.toBe(3);
+    expect(r.stderr).not.toContain('E_INTERNAL');
+  });
+});
+
+describe('replays', () => {
+  it('the same inputs run twice into two directories → byte-identical events.jsonl', () => {
+    const command = `${GOVERNED} --agents qlearning --rounds 40 --seed 7`;
+    expect(mase(`${command} --out replay-1`).code).toBe(0);
+    expect(mase(`${command} --out replay-2`).code).toBe(0);
+    const first = read('replay-1/events.jsonl');
+    expect(read('replay-2/events.jsonl')).toBe(first);
+    expect(json<Manifest>('replay-2/manifest.json').digest).toBe(
+      json<Manifest>('replay-1/manifest.json').digest,
+    );
+    // Not vacuous: another seed plays differently.
+    expect(mase(`${GOVERNED} --agents qlearning --rounds 40 --seed 8 --out replay-3`).code).toBe(0);
+    const decisions = (text: string) => lines(text).filter((l) => l.includes('"type":"decision"'));
+    expect(decisions(read('replay-3/events.jsonl'))).not.toEqual(decisions(first));
+  });
+});
+
+describe('demo', () => {
+  it('mase demo --rounds 200 --out demo → the three regimes, one row each', () => {
+    const r = mase('demo --rounds 200 --out demo');
+    expect(r.code, r.stderr).toBe(0);
+    const table = lines(r.stdout);
+    expect(table[0]).toMatch(/^run\s+status\s+rounds\s+collusion index/);
+    const rows = table.slice(2, 5);
+    expect(rows.map((row) => row.split(/\s+/)[0])).toEqual([
+      'none',
+      'constitutional',
+      'governance_graph',
+    ]);
+    for (const row of rows) expect(row).toMatch(/^\S+\s+completed\s+200\s/);
+    expect(r.stdout).toContain('mase show demo/governance_graph');
+    for (const regime of ['none', 'constitutional', 'governance_graph']) {
+      expect(json<Manifest>(`demo/${regime}/manifest.json`)).toMatchObject({
+        experiment: `demo-${regime}`,
+        status: 'completed',
+        institution: { name: regime },
+      });
+    }
+    expect(mase('verify demo/governance_graph').code).toBe(0);
+    // Only the institution differs: the ungoverned runs play alike, the governed one is fined.
+    const fines = rows.map((row) => Number(row.split(/\s{2,}/)[6]));
+    expect(fines[0]).toBe(0);
+    expect(fines[2]).toBeGreaterThan(0);
+  });
+});
