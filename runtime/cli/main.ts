@@ -299,7 +299,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--seed <n>', 'random seed')
     .requiredOption(
       '--out <dir>',
-      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json',
+      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html',
     )
     .action(async (file: string | undefined, options: RunFlags) => {
       const { prepareRun } = await import('../run/cli-run.js');
@@ -319,7 +319,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         throw error;
       }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
-      process.stderr.write(`wrote ${options.out} (status: ${artifacts.result.status})\n`);
+      process.stderr.write(
+        `wrote ${options.out} (status: ${artifacts.result.status}; open ${join(options.out, 'report.html')})\n`,
+      );
       if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
     });
 
@@ -333,6 +335,20 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const verdict = verifyRunDirectory(dir, options.keyFile);
       (verdict.ok ? process.stdout : process.stderr).write(`${verdict.message}\n`);
       setExitCode(verdict.ok ? EXIT.ok : EXIT.sourceErrors);
+    });
+
+  program
+    .command('report')
+    .description("write a run's self-contained report.html: charts, diagram, sanctions")
+    .argument('<dir>', 'a run directory')
+    .action(async (dir: string) => {
+      const { writeRunReport, ReportError } = await import('../report/run-report.js');
+      try {
+        process.stderr.write(`wrote ${await writeRunReport(dir)}\n`);
+      } catch (error) {
+        if (error instanceof ReportError) throw new UsageError(error.message);
+        throw error;
+      }
     });
 
   program

@@ -148,5 +148,17 @@ export async function runToDirectory(
   manifest.rounds_completed = result.roundsCompleted;
   manifest.ended_at = new Date().toISOString();
   writeJsonAtomic(manifestPath, manifest);
+  // The report is a view of the files above; failing to draw it must not lose the run.
+  try {
+    const { writeRunReport } = await import('../report/run-report.js');
+    await writeRunReport(dir, {
+      institution: experiment.institution,
+      overrides: experiment.institutionOverrides,
+    });
+  } catch (error) {
+    process.stderr.write(
+      `mase: ${dir}/report.html not written: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+  }
   return { result, metrics, dir };
 }

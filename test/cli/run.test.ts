@@ -172,15 +172,16 @@ describe('a governed run: run, verify, show', () => {
     expect(table[2]).toMatch(
       /^cournot_2x2-governance_graph\s+completed\s+20\s+\S+\s+\S+\s+\S+\s+\S+\s+governed$/,
     );
-    expect(r.stderr).toContain('wrote governed (status: completed)');
+    expect(r.stderr).toContain('wrote governed (status: completed; open governed/report.html)');
   });
 
-  it('writes manifest.json, events.jsonl, governance-log.jsonl and metrics.json', () => {
+  it('writes manifest.json, events.jsonl, governance-log.jsonl, metrics.json and report.html', () => {
     expect(readdirSync(file('governed')).sort()).toEqual([
       'events.jsonl',
       'governance-log.jsonl',
       'manifest.json',
       'metrics.json',
+      'report.html',
     ]);
     const manifest = json<Manifest>('governed/manifest.json');
     expect(manifest).toMatchObject({

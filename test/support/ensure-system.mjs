@@ -5,7 +5,11 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 // command on PATH -> Debian package that provides it. Keep .ci/run's apt-get line in step.
-const REQUIRED = [{ command: 'dot', pkg: 'graphviz' }];
+// chromium: test/runtime/report.test.ts opens reports in it (playwright-core downloads no browser).
+const REQUIRED = [
+  { command: 'dot', pkg: 'graphviz' },
+  { command: 'chromium', pkg: 'chromium' },
+];
 
 function onPath(command) {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {

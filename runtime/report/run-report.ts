@@ -1,0 +1,694 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IrInstitution, IrPolicy, ParamValue, StateKind } from '../../compiler/ir.js';
+import type { RunMetrics } from '../metrics.js';
+import type { TraceEvent, TraceEventOf } from '../trace/events.js';
+import {
+  bucketSize,
+  downsample,
+  lineChartSpec,
+  MAX_POINTS,
+  renderChart,
+  SERIES_COLORS,
+  stateSegments,
+  timelineSpec,
+} from './charts.js';
+import { html, inlineSvg, type Markup, trustedMarkup } from './html.js';
+
+/**
+ * `DIR/report.html`: one self-contained page per run, written from the run's files alone
+ * (manifest.json, events.jsonl, metrics.json, governance-log.jsonl). Charts and the
+ * institution diagram are inline SVG; the page has no script and loads nothing, and its
+ * Content-Security-Policy forbids both in case any text ever slipped through unescaped.
+ */
+
+export const REPORT_FILE = 'report.html';
+
+/** A directory that holds no readable run: reported to the user as one line. */
+export class ReportError extends Error {}
+
+/** Most rows the sanctions, notices and rationales tables list; the rest is summarised. */
+const MAX_TABLE_ROWS = 500;
+
+export interface RunReportOptions {
+  /** The run's institution; without it, the one the manifest's sources declare is compiled. */
+  readonly institution?: IrInstitution;
+  /** Its parameter values; default the values the manifest records. */
+  readonly overrides?: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>;
+  /** Draw the diagram with Graphviz compiled to wasm even when `dot` is installed. */
+  readonly preferWasm?: boolean;
+}
+
+/** What the report reads from manifest.json; every field is optional so an odd run still renders. */
+interface Manifest {
+  run_id?: string;
+  digest?: string;
+  experiment?: string;
+  market?: { name?: string; params?: Record<string, ParamValue> };
+  institution?: { name?: string; params?: Record<string, ParamValue> };
+  policies?: Record<string, IrPolicy>;
+  rounds?: number;
+  seed?: number;
+  sources?: { path: string; sha256?: string; text: string }[];
+  mase_version?: string;
+  node_version?: string;
+  started_at?: string;
+  ended_at?: string | null;
+  status?: string;
+  rounds_completed?: number;
+}
+
+// The run's JSON files write infinities as "inf" (JSON has none); read them back as numbers.
+const reviveInfinity = (_key: string, v: unknown) =>
+  v === 'inf' ? Number.POSITIVE_INFINITY : v === '-inf' ? Number.NEGATIVE_INFINITY : v;
+
+function readJson<T>(path: string): T | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'), reviveInfinity) as T;
+  } catch (error) {
+    throw new ReportError(
+      `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+// Only these event types are shown beside metrics.json; validating just them keeps a
+// 10,000-round trace (hundreds of thousands of lines) fast to read.
+const SHOWN = new Set<TraceEvent['type']>(['header', 'sanction', 'notice', 'decision', 'run_end']);
+
+/**
+ * The trace, tolerantly: a crashed run can end in half a line, and one bad line should
+ * cost the report that line, not the whole page. Lines are counted, not thrown.
+ */
+async function readTrace(
+  path: string,
+  all: boolean,
+): Promise<{ events: TraceEvent[]; skipped: number }> {
+  if (!existsSync(path)) return { events: [], skipped: 0 };
+  const { traceEventSchema } = await import('../trace/events.js');
+  const events: TraceEvent[] = [];
+  let skipped = 0;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    // The writer puts `type` first, so most lines can be passed over without parsing them.
+    const leading = all ? undefined : /^\{"type":"([a-z_]+)"/.exec(line)?.[1];
+    if (leading !== undefined && !SHOWN.has(leading as TraceEvent['type'])) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line, reviveInfinity);
+    } catch {
+      skipped++;
+      continue;
+    }
+    const type = (value as { type?: unknown } | null)?.type;
+    if (!all && !SHOWN.has(type as TraceEvent['type'])) continue;
+    // Decisions only matter for their rationale, and most carry none.
+    if (
+      type === 'decision' &&
+      !all &&
+      typeof (value as { rationale?: unknown }).rationale !== 'string'
+    )
+      continue;
+    const parsed = traceEventSchema.safeParse(value);
+    if (parsed.success) events.push(parsed.data);
+    else skipped++;
+  }
+  return { events, skipped };
+}
+
+// ---- formatting ---------------------------------------------------------------------------
+
+const sum = (values: readonly number[]) => values.reduce((s, v) => s + v, 0);
+const mean = (values: readonly number[]) =>
+  values.length === 0 ? Number.NaN : sum(values) / values.length;
+
+function fmt(x: number | null | undefined, digits = 2): string {
+  if (x === null || x === undefined || Number.isNaN(x)) return '—';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
+  return x.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+function paramText(value: ParamValue): string {
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : fmt(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'boolean') return String(value);
+  return `[${value.map(paramText).join(', ')}]`;
+}
+
+function policyText(policy: IrPolicy | undefined): string {
+  if (!policy) return '?';
+  const args = policy.args.map((a) => (a.name ? `${a.name}: ` : '') + paramText(a.value));
+  return args.length > 0 ? `${policy.name}(${args.join(', ')})` : policy.name;
+}
+
+const paramsText = (params: Record<string, ParamValue> | undefined) =>
+  Object.entries(params ?? {})
+    .map(([k, v]) => `${k} = ${paramText(v)}`)
+    .join(', ');
+
+const note = (text: string | Markup) => html`<p class="note">${text}</p>`;
+
+// ---- sections -----------------------------------------------------------------------------
+
+function headerSection(manifest: Manifest, metrics: RunMetrics | undefined, generatedAt: string) {
+  const run = metrics?.run;
+  const status = manifest.status ?? run?.status ?? 'unknown';
+  const played = run?.rounds_played ?? manifest.rounds_completed;
+  const rows: [string, string][] = [
+    [
+      'market',
+      `${manifest.market?.name ?? run?.market ?? '?'} ${paramsText(manifest.market?.params)}`,
+    ],
+    [
+      'institution',
+      `${manifest.institution?.name ?? run?.institution ?? '?'} ${paramsText(manifest.institution?.params)}`,
+    ],
+    [
+      'rounds',
+      `${played === undefined ? '?' : count(played)} played of ${count(manifest.rounds ?? run?.rounds ?? 0)}`,
+    ],
+    ['seed', String(manifest.seed ?? run?.seed ?? '?')],
+    [
+      'firms × products',
+      run
+        ? `${run.firms.join(', ')} × ${run.products.join(', ')} (${run.competition} competition)`
+        : '?',
+    ],
+    ['run id', manifest.run_id ?? '?'],
+    ['started', manifest.started_at ?? '?'],
+    ['ended', manifest.ended_at ?? '—'],
+    ['report written', `${generatedAt} by MASE ${manifest.mase_version ?? '?'}`],
+  ];
+  return html`<header>
+<p class="kicker">MASE run report</p>
+<h1>${manifest.experiment ?? run?.experiment ?? 'run'} <span class="status status-${status}">${status}</span></h1>
+<dl class="facts">${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
+</header>`;
+}
+
+function metricsSection(metrics: RunMetrics) {
+  const m = metrics.macro;
+  const t = metrics.totals;
+  const i = metrics.institution;
+  const withReason = (value: string, reason: string | undefined) =>
+    reason && value === '—' ? html`${value} <span class="why">(${reason})</span>` : html`${value}`;
+  const rows: [string, Markup][] = [
+    [
+      'collusion index Δ',
+      withReason(fmt(m.collusion_index, 3), m.collusion_index_reason ?? m.reason),
+    ],
+    [
+      'collusion tier',
+      withReason(m.tier === null ? '—' : `${m.tier}${m.severe ? ' (severe)' : ''}`, m.reason),
+    ],
+    ['HHI excess over Nash', withReason(fmt(m.hhi_excess, 3), m.reason)],
+    ['CV excess over Nash', withReason(fmt(m.cv_excess, 3), m.reason)],
+    ['mean industry profit (window)', html`${fmt(m.mean_industry_profit)}`],
+    ['fines (total)', html`${fmt(t.fines)}`],
+    ['credits (total)', html`${fmt(t.credits)}`],
+    [
+      'industry profit before / after fines',
+      html`${fmt(t.industry_profit)} / ${fmt(t.net_profit)}`,
+    ],
+    ['consumer surplus (total)', withReason(fmt(t.consumer_surplus), t.consumer_surplus_reason)],
+    ['transitions / restorations', html`${count(i.transitions)} / ${count(i.restorations)}`],
+    ['detection rate', withReason(fmt(i.detection.rate, 3), i.detection.rate_reason)],
+    [
+      'false-positive rate',
+      withReason(fmt(i.false_positives.rate, 3), i.false_positives.rate_reason),
+    ],
+  ];
+  return html`<section id="metrics">
+<h2>Key metrics</h2>
+<p class="note">Window rounds ${count(metrics.window.from)}–${count(metrics.window.to)} (${metrics.window.rounds} rounds, ${metrics.window.source}); definitions in docs/metrics.md.</p>
+<table class="kv">${rows.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</table>
+</section>`;
+}
+
+function flatPrice(price: number[] | number[][]): number[] {
+  return (price as (number | number[])[]).flat();
+}
+
+function benchmarksSection(metrics: RunMetrics) {
+  const names = ['nash', 'collusive', 'competitive'] as const;
+  return html`<section id="benchmarks">
+<h2>Benchmarks</h2>
+<table>
+<thead><tr><th>benchmark</th><th>mean price</th><th>total quantity</th><th>industry profit</th><th>profit per firm</th><th>mean HHI</th></tr></thead>
+<tbody>${names.map((name) => {
+    const b = metrics.benchmarks[name];
+    return html`<tr><th scope="row">${name}</th><td>${fmt(mean(flatPrice(b.price)))}</td><td>${fmt(sum(b.total))}</td><td>${fmt(b.industry_profit)}</td><td>${b.profit.map((p) => fmt(p)).join(' / ')}</td><td>${fmt(mean(b.hhi), 0)}</td></tr>`;
+  })}</tbody>
+</table>
+</section>`;
+}
+
+function firmsSection(metrics: RunMetrics, manifest: Manifest) {
+  return html`<section id="firms">
+<h2>Firms</h2>
+<table>
+<thead><tr><th>firm</th><th>policy</th><th>profit before fines</th><th>fines</th><th>credits</th><th>profit after fines</th><th>rounds per state</th></tr></thead>
+<tbody>${metrics.run.firms.map((firm) => {
+    const a = metrics.agents[firm];
+    const states = Object.entries(a?.state_rounds ?? {})
+      .map(([s, n]) => `${s} ${count(n)}`)
+      .join(', ');
+    return html`<tr><th scope="row">${firm}</th><td>${policyText(manifest.policies?.[firm])}</td><td>${fmt(a?.profit_before_fines)}</td><td>${fmt(a?.fines)}</td><td>${fmt(a?.credits)}</td><td>${fmt(a?.profit)}</td><td>${states || '—'}</td></tr>`;
+  })}</tbody>
+</table>
+</section>`;
+}
+
+async function institutionSection(
+  institution: IrInstitution | undefined,
+  overrides: ReadonlyMap<string, ParamValue>,
+  why: string | undefined,
+  preferWasm: boolean,
+) {
+  if (!institution) {
+    return html`<section id="institution"><h2>Institution</h2>${note(`No diagram: ${why ?? 'the institution is unknown'}.`)}</section>`;
+  }
+  const { institutionDot, stateSummary } = await import('../../compiler/backends/dot.js');
+  const { renderDot } = await import('../render/graphviz.js');
+  const { paramValues } = await import('../../compiler/instantiate.js');
+  let figure: Markup;
+  try {
+    const rendered = await renderDot(institutionDot(institution, overrides), 'svg', {
+      preferWasm,
+    });
+    const svg = inlineSvg(String(rendered.output));
+    const by = rendered.renderer === 'graphviz-dot' ? 'Graphviz dot' : 'Graphviz (wasm)';
+    figure =
+      'markup' in svg
+        ? html`<figure class="diagram">${svg.markup}<figcaption>The institution as compiled, drawn by ${by}.</figcaption></figure>`
+        : note(`Diagram omitted: the ${by} output failed the safety check (${svg.problem}).`);
+  } catch (error) {
+    figure = note(`No diagram: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const params = paramValues(institution.params, overrides);
+  const states = institution.states.map(
+    (s) =>
+      html`<tr><th scope="row">${s.name}</th><td>${s.title ?? ''}</td><td>${s.kind}</td><td>${stateSummary(
+        s,
+        params,
+      )
+        // The diagram's summary shortens notices; the table shows them whole.
+        .filter((line) => !line.startsWith('notice: '))
+        .map(
+          (line) => html`<div>${line}</div>`,
+        )}${s.notices.map((n) => html`<div class="notice">notice: ${n}</div>`)}</td></tr>`,
+  );
+  const rules = institution.rules.map(
+    (r) =>
+      html`<tr><th scope="row">${r.id}</th><td>${r.title ?? ''}</td><td>${r.attribute} ${r.deontic} “${r.aim}”${r.orElse ? html` or else “${r.orElse}”` : ''}</td></tr>`,
+  );
+  return html`<section id="institution">
+<h2>Institution: ${institution.name}</h2>
+<p>${institution.title}${institution.public ? ' (public: agents see its manifest)' : ''}</p>
+${institution.directive ? html`<blockquote class="directive">${institution.directive}</blockquote>` : ''}
+${figure}
+${states.length > 0 ? html`<table><thead><tr><th>state</th><th>title</th><th>kind</th><th>effects</th></tr></thead><tbody>${states}</tbody></table>` : ''}
+${rules.length > 0 ? html`<h3>Rules</h3><table><thead><tr><th>rule</th><th>title</th><th>text</th></tr></thead><tbody>${rules}</tbody></table>` : ''}
+</section>`;
+}
+
+async function chart(spec: Parameters<typeof renderChart>[0]): Promise<Markup> {
+  try {
+    const svg = inlineSvg(await renderChart(spec));
+    if ('markup' in svg) return html`<figure class="chart">${svg.markup}</figure>`;
+    return note(`Chart omitted: the output failed the safety check (${svg.problem}).`);
+  } catch (error) {
+    return note(`Chart omitted: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+async function seriesSection(metrics: RunMetrics) {
+  const rounds = metrics.rounds.map((r) => r.round);
+  const played = rounds.length;
+  if (played === 0)
+    return html`<section id="series"><h2>Price, quantity and profit</h2>${note('No round was played.')}</section>`;
+  const bucket = bucketSize(played);
+  const last = rounds[played - 1] as number;
+  const nash = metrics.benchmarks.nash;
+  const collusive = metrics.benchmarks.collusive;
+  const benchmarkLines = (value: (b: typeof nash) => number) => [
+    { name: 'Nash', color: SERIES_COLORS.nash, value: value(nash) },
+    { name: 'collusive', color: SERIES_COLORS.collusive, value: value(collusive) },
+  ];
+  const specs = [
+    lineChartSpec({
+      title: 'Mean price per round',
+      yTitle: 'price',
+      rounds: last,
+      series: [
+        {
+          name: 'mean price',
+          color: SERIES_COLORS.observed,
+          points: downsample(
+            rounds,
+            metrics.rounds.map((r) => r.mean_price),
+            bucket,
+          ).points,
+        },
+      ],
+      lines: benchmarkLines((b) => mean(flatPrice(b.price))),
+    }),
+    lineChartSpec({
+      title: 'Total quantity per round (all firms and products)',
+      yTitle: 'quantity',
+      rounds: last,
+      series: [
+        {
+          name: 'total quantity',
+          color: SERIES_COLORS.observed,
+          points: downsample(
+            rounds,
+            metrics.rounds.map((r) => sum(r.total)),
+            bucket,
+          ).points,
+        },
+      ],
+      lines: benchmarkLines((b) => sum(b.total)),
+    }),
+    lineChartSpec({
+      title: 'Industry profit per round',
+      yTitle: 'profit',
+      rounds: last,
+      series: [
+        {
+          name: 'before fines',
+          color: SERIES_COLORS.observed,
+          points: downsample(
+            rounds,
+            metrics.rounds.map((r) => r.industry_profit),
+            bucket,
+          ).points,
+        },
+        {
+          name: 'after fines and credits',
+          color: SERIES_COLORS.net,
+          points: downsample(
+            rounds,
+            metrics.rounds.map((r) => sum(r.net)),
+            bucket,
+          ).points,
+        },
+      ],
+      lines: benchmarkLines((b) => b.industry_profit),
+    }),
+  ];
+  const charts: Markup[] = [];
+  for (const spec of specs) charts.push(await chart(spec));
+  const sampling =
+    bucket === 1
+      ? `Every round is drawn (${count(played)} rounds).`
+      : `Downsampled: charts draw at most ${count(MAX_POINTS)} points, so each point is the mean of ${bucket} consecutive rounds (${count(played)} rounds played); metrics.json holds every round.`;
+  return html`<section id="series">
+<h2>Price, quantity and profit</h2>
+${note(`${sampling} Dashed lines: the Nash and collusive benchmarks.`)}
+${charts}
+</section>`;
+}
+
+// Colours by state kind, darker for later states of the same kind: escalation reads as
+// deepening red, restoration as green.
+const STATE_COLORS: Record<StateKind, readonly string[]> = {
+  initial: ['#6baed6'],
+  normal: ['#bdbdbd', '#969696', '#d9d9d9', '#737373'],
+  sanction: ['#fdae6b', '#f16913', '#a63603', '#fd8d3c', '#d94801', '#7f2704'],
+  credit: ['#74c476', '#31a354', '#006d2c'],
+};
+
+function stateColors(
+  metrics: RunMetrics,
+  institution: IrInstitution | undefined,
+): { name: string; color: string }[] {
+  const declared: { name: string; kind: StateKind }[] = institution
+    ? institution.states.map((s) => ({ name: s.name, kind: s.kind }))
+    : [];
+  const known = new Set(declared.map((s) => s.name));
+  const sanction = new Set(metrics.institution.sanction_states);
+  for (const r of metrics.rounds) {
+    for (const s of r.state) {
+      if (s === null || known.has(s)) continue;
+      known.add(s);
+      const kind: StateKind =
+        s === metrics.institution.initial_state
+          ? 'initial'
+          : sanction.has(s)
+            ? 'sanction'
+            : 'normal';
+      declared.push({ name: s, kind });
+    }
+  }
+  const used: Record<StateKind, number> = { initial: 0, normal: 0, sanction: 0, credit: 0 };
+  return declared.map(({ name, kind }) => {
+    const palette = STATE_COLORS[kind];
+    const color = palette[used[kind] % palette.length] as string;
+    used[kind]++;
+    return { name, color };
+  });
+}
+
+async function timelineSection(metrics: RunMetrics, institution: IrInstitution | undefined) {
+  const hasStates = metrics.rounds.some((r) => r.state.some((s) => s !== null));
+  if (!hasStates) {
+    return html`<section id="timeline"><h2>State timeline</h2>${note('The institution has no states: every firm played every round unsupervised.')}</section>`;
+  }
+  const firms = metrics.run.firms;
+  const { segments, bucket } = stateSegments(firms, metrics.rounds);
+  const last = metrics.rounds[metrics.rounds.length - 1]?.round ?? 1;
+  const figure = await chart(
+    timelineSpec({ firms, rounds: last, segments, states: stateColors(metrics, institution) }),
+  );
+  const sampling =
+    bucket === 1
+      ? 'Every round is drawn.'
+      : `Downsampled: at most ${count(MAX_POINTS)} cells, so each cell covers ${bucket} rounds and shows the state the firm spent most of them in.`;
+  return html`<section id="timeline"><h2>State timeline</h2>${note(sampling)}${figure}</section>`;
+}
+
+function sanctionsSection(sanctions: readonly TraceEventOf<'sanction'>[]) {
+  if (sanctions.length === 0) {
+    return html`<section id="sanctions"><h2>Sanctions</h2>${note('No fines or credits were imposed.')}</section>`;
+  }
+  const totals = new Map<string, { firm: string; kind: string; n: number; amount: number }>();
+  for (const s of sanctions) {
+    const key = `${s.firm}\u0000${s.sanction}`;
+    const t = totals.get(key) ?? { firm: s.firm, kind: s.sanction, n: 0, amount: 0 };
+    t.n++;
+    t.amount += s.amount;
+    totals.set(key, t);
+  }
+  const shown = sanctions.slice(0, MAX_TABLE_ROWS);
+  return html`<section id="sanctions">
+<h2>Sanctions</h2>
+<table class="totals"><thead><tr><th>firm</th><th>kind</th><th>count</th><th>total</th></tr></thead>
+<tbody>${[...totals.values()].map((t) => html`<tr><td>${t.firm}</td><td>${t.kind}</td><td>${count(t.n)}</td><td>${fmt(t.amount)}</td></tr>`)}</tbody></table>
+${sanctions.length > shown.length ? note(`The first ${count(shown.length)} of ${count(sanctions.length)} sanctions; events.jsonl has them all.`) : ''}
+<table class="sanctions"><thead><tr><th>round</th><th>firm</th><th>state</th><th>kind</th><th>when</th><th>amount</th></tr></thead>
+<tbody>${shown.map((s) => html`<tr><td>${s.round}</td><td>${s.firm}</td><td>${s.state}</td><td>${s.sanction}</td><td>${s.timing === 'entry' ? 'on entry' : 'each round'}</td><td>${fmt(s.amount)}</td></tr>`)}</tbody></table>
+</section>`;
+}
+
+function noticesSection(notices: readonly TraceEventOf<'notice'>[]) {
+  if (notices.length === 0) return '';
+  // Notices repeat every round a firm stays in a state; one row per distinct notice.
+  const groups = new Map<string, { firm: string; state: string; text: string; rounds: number[] }>();
+  for (const n of notices) {
+    const key = JSON.stringify([n.firm, n.state, n.text]);
+    const g = groups.get(key) ?? { firm: n.firm, state: n.state, text: n.text, rounds: [] };
+    g.rounds.push(n.round);
+    groups.set(key, g);
+  }
+  const rows = [...groups.values()].slice(0, MAX_TABLE_ROWS);
+  return html`<section id="notices">
+<h2>Notices</h2>
+<table><thead><tr><th>firm</th><th>state</th><th>notice</th><th>times</th><th>first / last round</th></tr></thead>
+<tbody>${rows.map((g) => html`<tr><td>${g.firm}</td><td>${g.state}</td><td class="text">${g.text}</td><td>${count(g.rounds.length)}</td><td>${g.rounds[0]} / ${g.rounds[g.rounds.length - 1]}</td></tr>`)}</tbody></table>
+</section>`;
+}
+
+function rationalesSection(decisions: readonly TraceEventOf<'decision'>[]) {
+  const withRationale = decisions.filter((d) => d.rationale !== undefined);
+  if (withRationale.length === 0) return '';
+  const shown = withRationale.slice(0, MAX_TABLE_ROWS);
+  return html`<section id="rationales">
+<h2>Agents' rationales</h2>
+${withRationale.length > shown.length ? note(`The first ${count(shown.length)} of ${count(withRationale.length)}; events.jsonl has them all.`) : ''}
+<table><thead><tr><th>round</th><th>firm</th><th>policy</th><th>action</th><th>rationale</th></tr></thead>
+<tbody>${shown.map((d) => html`<tr><td>${d.round}</td><td>${d.firm}</td><td>${d.policy}</td><td>${d.action.map((a) => fmt(a)).join(', ')}</td><td class="text">${d.rationale}</td></tr>`)}</tbody></table>
+</section>`;
+}
+
+async function provenanceSection(dir: string, manifest: Manifest, warnings: readonly string[]) {
+  const { verifyRunDirectory } = await import('../trace/governance-log.js');
+  const verdict = verifyRunDirectory(dir);
+  return html`<section id="provenance">
+<h2>Provenance</h2>
+<table class="kv">
+<tr><th scope="row">governance log</th><td>${verdict.ok ? '✓ ' : '✗ '}${verdict.message}</td></tr>
+<tr><th scope="row">experiment digest</th><td><code>${manifest.digest ?? '?'}</code></td></tr>
+<tr><th scope="row">sources</th><td>${(manifest.sources ?? []).map((s) => html`<div><code>${s.path}</code> sha256 <code>${s.sha256 ?? '?'}</code></div>`)}</td></tr>
+<tr><th scope="row">node</th><td>${manifest.node_version ?? '?'}</td></tr>
+</table>
+${warnings.length > 0 ? html`<h3>Warnings</h3><ul>${warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ''}
+</section>`;
+}
+
+const STYLE = `
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1000px; padding: 1.5rem; color: #1d1d1d; line-height: 1.4; }
+h1 { font-size: 1.6rem; margin: 0.2rem 0 1rem; overflow-wrap: anywhere; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 2rem; overflow-wrap: anywhere; }
+h3 { font-size: 1.05rem; }
+.kicker { color: #666; margin: 0; text-transform: uppercase; letter-spacing: 0.05em; font-size: 0.8rem; }
+.status { font-size: 0.85rem; padding: 0.1rem 0.5rem; border-radius: 0.8rem; vertical-align: middle; background: #eee; }
+.status-completed { background: #e8f5e9; color: #1b5e20; }
+.status-failed { background: #fbe9e7; color: #b23b2e; }
+.status-interrupted, .status-running { background: #fff8e1; color: #8a5a00; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; margin: 0; }
+dl.facts dt { color: #666; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+thead th { background: #f4f4f4; }
+td { font-variant-numeric: tabular-nums; }
+td.text, blockquote { white-space: pre-wrap; overflow-wrap: anywhere; }
+table.kv th { font-weight: normal; color: #444; background: #fafafa; }
+.why { color: #777; font-size: 0.85em; }
+.note { color: #555; font-size: 0.9rem; }
+.notice { color: #8a5a00; }
+figure { margin: 1rem 0; overflow-x: auto; }
+figure.chart svg { max-width: 100%; height: auto; }
+figure.diagram { border: 1px solid #eee; padding: 0.5rem; }
+figcaption { color: #666; font-size: 0.85rem; }
+blockquote.directive { border-left: 3px solid #2f6db5; margin: 0.5rem 0; padding: 0.2rem 0.8rem; background: #f5f8fc; }
+code { font-size: 0.85em; overflow-wrap: anywhere; }
+footer { margin-top: 2rem; color: #777; font-size: 0.8rem; }
+`;
+
+// No script may run and nothing may load, whatever the page contains.
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+const isMap = (
+  value: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
+): value is ReadonlyMap<string, ParamValue> => value instanceof Map;
+
+/** Compiles the institution the manifest names from the sources it recorded. */
+async function institutionFromManifest(
+  manifest: Manifest,
+): Promise<{ institution?: IrInstitution; why?: string }> {
+  const name = manifest.institution?.name;
+  if (!name) return { why: 'the manifest names no institution' };
+  const { compileSources } = await import('../../compiler/index.js');
+  const { stdlibSources } = await import('../sources.js');
+  const sources = (manifest.sources ?? []).map((s) => ({ path: s.path, text: s.text }));
+  const compiled = compileSources(sources, stdlibSources(), { includeLibrary: true });
+  const institution = compiled.program.institutions.find((i) => i.name === name);
+  if (institution) return { institution };
+  return {
+    why: compiled.ok
+      ? `the manifest's sources do not declare institution ${name}`
+      : `the manifest's sources no longer compile`,
+  };
+}
+
+/** Writes `DIR/report.html` for the run in `dir` and returns its path. */
+export async function writeRunReport(dir: string, options: RunReportOptions = {}): Promise<string> {
+  if (!existsSync(join(dir, 'manifest.json')) && !existsSync(join(dir, 'events.jsonl')))
+    throw new ReportError(`${dir} holds no run (no manifest.json or events.jsonl)`);
+  const manifest = readJson<Manifest>(join(dir, 'manifest.json')) ?? {};
+  const stored = readJson<RunMetrics>(join(dir, 'metrics.json'));
+  const trace = await readTrace(join(dir, 'events.jsonl'), stored === undefined);
+  const warnings: string[] = [];
+  if (trace.skipped > 0)
+    warnings.push(`${trace.skipped} unreadable line(s) of events.jsonl were left out`);
+
+  const found = options.institution
+    ? { institution: options.institution }
+    : await institutionFromManifest(manifest).catch((error: unknown) => ({
+        institution: undefined,
+        why: error instanceof Error ? error.message : String(error),
+      }));
+  const institution = found.institution;
+  const given = options.overrides;
+  const overrides = new Map<string, ParamValue>(
+    given === undefined
+      ? Object.entries(manifest.institution?.params ?? {})
+      : isMap(given)
+        ? given
+        : Object.entries(given),
+  );
+
+  let metrics = stored;
+  if (!metrics) {
+    // A failed run writes no metrics.json; score what its trace holds.
+    try {
+      const { computeMetrics } = await import('../metrics.js');
+      metrics = computeMetrics(trace.events, {
+        ...(institution && institution.states.length > 0
+          ? {
+              sanctionStates: institution.states
+                .filter((s) => s.kind === 'sanction')
+                .map((s) => s.name),
+            }
+          : {}),
+        ...(institution?.initial ? { initialState: institution.initial } : {}),
+      });
+      warnings.push('metrics.json is missing; the metrics were computed from events.jsonl');
+    } catch (error) {
+      warnings.push(`no metrics: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (metrics) warnings.push(...metrics.warnings);
+
+  const sanctions = trace.events.filter(
+    (e): e is TraceEventOf<'sanction'> => e.type === 'sanction',
+  );
+  const notices = trace.events.filter((e): e is TraceEventOf<'notice'> => e.type === 'notice');
+  const decisions = trace.events.filter(
+    (e): e is TraceEventOf<'decision'> => e.type === 'decision',
+  );
+  const generatedAt = new Date().toISOString();
+
+  const body = html`${headerSection(manifest, metrics, generatedAt)}
+${metrics ? metricsSection(metrics) : note('No metrics: see the warnings below.')}
+${metrics ? benchmarksSection(metrics) : ''}
+${metrics ? firmsSection(metrics, manifest) : ''}
+${await institutionSection(institution, overrides, found.why, options.preferWasm ?? false)}
+${metrics ? await seriesSection(metrics) : ''}
+${metrics ? await timelineSection(metrics, institution) : ''}
+${sanctionsSection(sanctions)}
+${noticesSection(notices)}
+${rationalesSection(decisions)}
+${await provenanceSection(dir, manifest, warnings)}
+<footer>Self-contained: no scripts, nothing loaded from elsewhere. Charts drawn with Vega-Lite and Vega; the run's files beside this page hold every number.</footer>`;
+
+  const page = html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${manifest.experiment ?? 'run'} — MASE run report</title>
+<style>${trustedMarkup(STYLE)}</style>
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+  const path = join(dir, REPORT_FILE);
+  // Written aside and renamed, like the run's other files, so no reader sees half a page.
+  writeFileSync(`${path}.partial`, page.toString());
+  renameSync(`${path}.partial`, path);
+  return path;
+}
