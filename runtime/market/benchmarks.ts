@@ -9,8 +9,10 @@ import type { MarketInstance, Outcome } from './instance.js';
  * Closed forms are used where they are exact: quantity competition whose inverse demand
  * is linear in each product's own total, with no capacity across products binding.
  * Everything else — non-linear demand, a binding total capacity (the action set is then
- * not a box), price competition — goes to numeric methods that only call `clear`, and
- * the result says which was used.
+ * not a box), Nash and joint optimum under price competition — goes to numeric methods
+ * that only call `clear`, and the result says which was used. Prices at cost (the
+ * competitive outcome under price competition) are closed-form. Capacities bind
+ * quantities only: a price-competition market's `clear` does not ration.
  */
 
 export interface BenchmarkResult {
@@ -49,10 +51,18 @@ const MIN_DAMPING = 1 / 1024;
 /** Relative size below which two profits count as equal: `clear` rounds at about 1e-16. */
 const VALUE_NOISE = 1e-12;
 const CURVATURE_NOISE = 1e-14;
+/** Relative rounding error of one profit from `clear`. */
+const ROUNDING = 1e-15;
 /** Golden-section search stops at this fraction of the interval; a Newton step finishes. */
 const GOLDEN_FRACTION = 1e-6;
+/** Newton steps use points this far apart, relative to the size of the actions. */
+const NEWTON_FRACTION = 1e-6;
 const INV_PHI = (Math.sqrt(5) - 1) / 2;
 
+/**
+ * Nash, collusive and competitive benchmarks of the market as configured, each with its
+ * action profile, `clear`'s outcome for it and the method used. Deterministic.
+ */
 export function computeBenchmarks(market: MarketInstance): Benchmarks {
   if (market.competition === 'price') {
     const nash = numericNash(market);
@@ -387,9 +397,10 @@ export function numericNash(market: MarketInstance, options: NumericOptions = {}
 
 /**
  * Joint-profit optimum by coordinate ascent on total profit: each action, transfers of
- * output between firms of a product (and between a firm's products under a total
- * capacity), and a common shift of every action (which moves logit prices together),
- * each a 1-D golden-section search, swept until nothing moves.
+ * output between firms of a product (and between a firm's products, and exchanges
+ * between firms, under total capacities), and a common shift of every action (which
+ * moves logit prices together), each a 1-D search, swept until nothing moves. Among
+ * identical firms the optimum is not unique; they are given equal shares.
  */
 export function numericCollusive(
   market: MarketInstance,
@@ -401,9 +412,7 @@ export function numericCollusive(
   const industry = (z: Float64Array) => sum(market.clear(z).profit);
   const sweeps = ascend(fs, x, directions, industry, 'joint');
   const shared = shareAmongEquals(market, fs, x);
-  if (shared && !(industry(shared) < industry(x) - VALUE_NOISE * (1 + Math.abs(industry(x))))) {
-    x.set(shared);
-  }
+  if (shared && !worse(industry(shared), industry(x))) x.set(shared);
   return numericResult(market, x, sweeps <= MAX_SWEEPS, Math.min(sweeps, MAX_SWEEPS));
 }
 
@@ -411,9 +420,10 @@ export function numericCollusive(
  * Competitive outcome for quantity competition, numerically: every firm takes prices as
  * given, so along each move (an output, a transfer between firms or products) the price
  * minus the unit cost of what is added must balance that of what is taken away. Each
- * move solves that by bisection on the exact prices from `clear` (no derivatives of
- * profit needed); sweeps repeat until nothing moves. For price competition the
- * competitive outcome is prices at cost.
+ * move finds that root on the exact prices from `clear` (no derivatives of profit
+ * needed); sweeps repeat until nothing moves. With a downward-sloping demand this is
+ * coordinate ascent on total surplus, which is never evaluated. For price competition
+ * the competitive outcome is prices at cost.
  */
 export function numericCompetitive(
   market: MarketInstance,
@@ -438,7 +448,7 @@ export function numericCompetitive(
         for (const { k, w } of d) g += w * (get(price, k % P) - get(market.unitCost, k));
         return g;
       };
-      const t = rootOnLine(margin, tmin, tmax);
+      const t = rootOnLine(margin, tmin, tmax, 1 + maxAbs(x));
       if (t !== 0) {
         along(fs, x, d, t, x);
         repair(fs, x);
@@ -451,12 +461,13 @@ export function numericCompetitive(
   if (shared) {
     const before = market.clear(x).price;
     const after = market.clear(shared).price;
-    let same = true;
+    let unchanged = true;
     for (let p = 0; p < P; p++) {
       const scale = 1 + Math.abs(get(before, p));
-      if (!(Math.abs(get(after, p) - get(before, p)) <= VALUE_NOISE * scale)) same = false;
+      if (!(Math.abs(get(after, p) - get(before, p)) <= VALUE_NOISE * scale)) unchanged = false;
     }
-    if (same) x.set(shared);
+    // The same prices: every firm faces the margins it did, so the split is as competitive.
+    if (unchanged) x.set(shared);
   }
   return numericResult(market, x, sweeps <= MAX_SWEEPS, Math.min(sweeps, MAX_SWEEPS));
 }
@@ -518,7 +529,13 @@ function firmDirections(fs: Feasible, i: number): Direction[] {
   return directions;
 }
 
-/** Every firm's own moves, then transfers between firms within each product. */
+/**
+ * Every firm's own moves, transfers between firms within each product and, when total
+ * capacities couple the products, exchanges: firm i moves output from product r to p
+ * while firm j moves the same amount from p to r, leaving every total unchanged. Without
+ * exchanges, reallocating production between two firms at capacity takes many small
+ * zig-zag steps (each single move changes a price), and the ascent crawls.
+ */
 function jointDirections(fs: Feasible): Direction[] {
   const { firms: F, products: P } = fs;
   const directions: Direction[] = [];
@@ -530,6 +547,22 @@ function jointDirections(fs: Feasible): Direction[] {
           { k: i * P + p, w: 1 },
           { k: j * P + p, w: -1 },
         ]);
+      }
+    }
+  }
+  if (fs.total) {
+    for (let i = 0; i < F; i++) {
+      for (let j = i + 1; j < F; j++) {
+        for (let p = 0; p < P; p++) {
+          for (let r = p + 1; r < P; r++) {
+            directions.push([
+              { k: i * P + p, w: 1 },
+              { k: i * P + r, w: -1 },
+              { k: j * P + p, w: -1 },
+              { k: j * P + r, w: 1 },
+            ]);
+          }
+        }
       }
     }
   }
@@ -559,7 +592,6 @@ function startingPoint(market: MarketInstance, fs: Feasible, start?: Float64Arra
  * already driven the price to zero) produces the least, as any positive cost would make
  * it — otherwise zero-cost firms could "settle" in a glut where every output earns
  * nothing. A `joint` search stays put, so output is not shuffled between equal firms.
- * A reply along one direction also needs only one pass.
  */
 type SearchMode = 'reply' | 'joint';
 
@@ -581,14 +613,17 @@ function ascend(
     for (const d of directions) {
       const [tmin, tmax] = lineRange(fs, x, d);
       if (!(tmax > tmin)) continue;
-      const t = maximizeOnLine((s) => objective(along(fs, x, d, s, trial)), tmin, tmax, mode);
+      const f = (s: number) => objective(along(fs, x, d, s, trial));
+      const { t, noise } = maximizeOnLine(f, tmin, tmax, mode, 1 + maxAbs(x));
       if (t !== 0) {
         along(fs, x, d, t, x);
         repair(fs, x);
-        moved = Math.max(moved, Math.abs(t) * maxWeight(d));
+        // A step within its own rounding error (along a line on which the objective is
+        // nearly flat, like the price of a firm that sells almost nothing) is not
+        // movement: such steps jitter forever.
+        if (Math.abs(t) > 8 * noise) moved = Math.max(moved, Math.abs(t) * maxWeight(d));
       }
     }
-    if (directions.length === 1 && mode === 'reply') return sweep;
     if (moved <= TOLERANCE * (1 + maxAbs(x))) return sweep;
   }
   return MAX_SWEEPS + 1;
@@ -646,28 +681,42 @@ function repair(fs: Feasible, x: Float64Array): void {
 }
 
 /**
- * The maximiser of a unimodal f on [tmin, tmax] (which contains 0, the current point):
- * golden section, then up to two Newton steps from a three-point parabola (golden
- * section alone stops at √ε relative precision), then the ends of the interval, where
- * the optimum often is (zero output, capacity) and golden section never lands exactly.
- * A line that is flat within rounding is treated as `mode` says. An infinite end is
- * replaced by doubling until f turns down.
+ * The maximiser of a unimodal f on [tmin, tmax] (which contains 0, the current point).
+ * First a Newton step from the current point on a three-point parabola: exact when f is
+ * quadratic (linear demand) and quadratically convergent near the optimum, which is
+ * where every sweep after the first starts; it is kept if it does not lose value.
+ * Otherwise golden section, then Newton steps from its result (golden section alone
+ * stops at √ε relative precision), then the ends of the interval, where the optimum
+ * often is (zero output, capacity) and golden section never lands exactly. A line that
+ * is flat within rounding is treated as `mode` says. An infinite end is replaced by
+ * doubling until f turns down.
  */
 function maximizeOnLine(
   f: (t: number) => number,
   tmin: number,
   tmax: number,
   mode: SearchMode,
-): number {
-  const worse = (u: number, v: number) => u < v - VALUE_NOISE * (1 + Math.abs(v));
-  const same = (u: number, v: number) => !worse(u, v) && !worse(v, u);
+  scale: number,
+): { t: number; noise: number } {
+  const fHere = f(0);
+  // Rounding moves a Newton vertex by about ε·|f|/(|f''|·h), so h follows the size of the
+  // actions, not only the interval (which is short when the optimum is at its end).
+  const local = newtonStep(
+    f,
+    0,
+    fHere,
+    tmin,
+    tmax,
+    Math.min(NEWTON_FRACTION * scale, (tmax - tmin) / 4),
+  );
+  if (local && !worse(local.value, fHere)) return local;
+
   let left = tmin;
   let right = tmax;
   if (!Number.isFinite(right)) right = expand(f, Math.max(left, 0), 1);
   if (!Number.isFinite(left)) left = expand(f, Math.min(right, 0), -1);
   const width = right - left;
-  const fHere = f(0);
-  if (!(width > 0)) return 0;
+  if (!(width > 0)) return { t: 0, noise: 0 };
   let l = left;
   let r = right;
   let x1 = r - INV_PHI * (r - l);
@@ -693,33 +742,21 @@ function maximizeOnLine(
   const fLeft = f(left);
   const fRight = f(right);
   if (same(fBest, fHere) && same(fLeft, fHere) && same(fRight, fHere)) {
-    return mode === 'reply' && Number.isFinite(tmin) ? tmin : 0;
+    return { t: mode === 'reply' && Number.isFinite(tmin) ? tmin : 0, noise: 0 };
   }
-  // Newton steps on a parabola through three points h apart, shifted inside the interval
-  // when the optimum is near an end: the vertex, clamped, is then that end exactly.
-  const h = GOLDEN_FRACTION * width;
+  const h = Math.min(GOLDEN_FRACTION * Math.max(width, scale), width / 4);
   let polished = false;
   for (let n = 0; n < 2; n++) {
-    const centre = clamp(best, left + h, right - h);
-    const fCentre = centre === best ? fBest : f(centre);
-    const fMinus = f(centre - h);
-    const fPlus = f(centre + h);
-    const curvature = fPlus - 2 * fCentre + fMinus;
-    if (!(curvature < -CURVATURE_NOISE * (1 + Math.abs(fCentre)))) break;
-    const s = (h * (fMinus - fPlus)) / (2 * curvature);
+    const step = newtonStep(f, best, fBest, left, right, h);
     // Golden section leaves the optimum within √ε-sized ties, far less than this.
-    if (!(Math.abs(centre + s - best) <= 1e-3 * width)) break;
-    const candidate = clamp(centre + s, left, right);
-    const fCandidate = f(candidate);
-    if (worse(fCandidate, fBest)) break;
-    best = candidate;
-    fBest = fCandidate;
+    if (!step || !(Math.abs(step.t - best) <= 1e-3 * width) || worse(step.value, fBest)) break;
+    best = step.t;
+    fBest = step.value;
     polished = true;
   }
   // Without curvature (a linear objective) the optimum is at an end; with it, an end
-  // must be better by more than rounding, or ties would flip between runs of sweeps.
-  const beats = (u: number, v: number) => (polished ? worse(v, u) : u >= v);
-  if (Number.isFinite(tmin) && beats(fLeft, fBest)) {
+  // must be better by more than rounding, or ties would flip between sweeps.
+  if (Number.isFinite(tmin) && (polished ? worse(fBest, fLeft) : fLeft >= fBest)) {
     best = left;
     fBest = fLeft;
   }
@@ -728,7 +765,44 @@ function maximizeOnLine(
     fBest = fRight;
   }
   // Not unimodal after all: never leave the current point for a worse one.
-  return worse(fBest, fHere) ? 0 : best;
+  if (worse(fBest, fHere)) return { t: 0, noise: 0 };
+  // A gain within rounding means the line is flat to within the tie region of golden
+  // section, and the step says nothing: report it as all noise.
+  return { t: best, noise: worse(fHere, fBest) ? 0 : Infinity };
+}
+
+function worse(u: number, v: number): boolean {
+  return u < v - VALUE_NOISE * (1 + Math.abs(v));
+}
+
+function same(u: number, v: number): boolean {
+  return !worse(u, v) && !worse(v, u);
+}
+
+/**
+ * The vertex of the parabola through f at three points h apart around `at` (shifted
+ * inside [lo, hi] near an end, so that a vertex beyond the end clamps to it exactly), if
+ * f curves down by more than rounding; with `noise`, how far rounding in f can move it.
+ */
+function newtonStep(
+  f: (t: number) => number,
+  at: number,
+  fAt: number,
+  lo: number,
+  hi: number,
+  h: number,
+): { t: number; value: number; noise: number } | undefined {
+  if (!(h > 0)) return undefined;
+  const centre = clamp(at, lo + h, hi - h);
+  const fCentre = centre === at ? fAt : f(centre);
+  const fMinus = f(centre - h);
+  const fPlus = f(centre + h);
+  const curvature = fPlus - 2 * fCentre + fMinus;
+  if (!(curvature < -CURVATURE_NOISE * (1 + Math.abs(fCentre)))) return undefined;
+  const t = clamp(centre + (h * (fMinus - fPlus)) / (2 * curvature), lo, hi);
+  if (!Number.isFinite(t)) return undefined;
+  const noise = (h * ROUNDING * (1 + Math.abs(fCentre))) / -curvature;
+  return { t, value: f(t), noise };
 }
 
 /** A finite end for an unbounded search: doubles the step from `base` until f falls. */
@@ -737,44 +811,85 @@ function expand(f: (t: number) => number, base: number, sign: 1 | -1): number {
   let fu = f(u);
   for (let n = 0; n < 1100; n++) {
     const next = base + 2 * (u - base);
+    if (!Number.isFinite(next)) return u;
     const fNext = f(next);
-    if (!(fNext > fu) || !Number.isFinite(next)) return next;
+    if (!(fNext > fu)) return next;
     u = next;
     fu = fNext;
   }
   return u;
 }
 
-/** The root of a decreasing g on [tmin, tmax], or the end g pushes towards. */
-function rootOnLine(g: (t: number) => number, tmin: number, tmax: number): number {
+/**
+ * The root of a non-increasing g on [tmin, tmax] — the least t with g(t) ≤ 0, since g
+ * can be zero on a whole interval (zero-cost supply beyond the choke price) — or the end
+ * g pushes towards. Regula falsi with the Illinois modification: exact at once when g
+ * is linear, superlinear otherwise, always bracketed, to a bracket of rounding size. A
+ * line along which g is zero (output moved between firms with equal costs) is left alone.
+ */
+function rootOnLine(g: (t: number) => number, tmin: number, tmax: number, scale: number): number {
   const here = g(0);
-  if (here === 0) return 0;
-  let low = tmin;
-  let high = tmax;
-  if (here > 0) low = 0;
-  else high = 0;
-  if (!Number.isFinite(high)) {
-    let u = 1;
-    while (g(low + u) > 0 && Number.isFinite(low + 2 * u)) u *= 2;
-    high = low + u;
+  let low: number;
+  let high: number;
+  let gLow: number;
+  let gHigh: number;
+  if (here > 0) {
+    low = 0;
+    gLow = here;
+    high = tmax;
+    if (Number.isFinite(high)) gHigh = g(high);
+    else {
+      let u = scale;
+      gHigh = g(u);
+      while (gHigh > 0 && Number.isFinite(2 * u)) {
+        u *= 2;
+        gHigh = g(u);
+      }
+      high = u;
+    }
+    if (gHigh > 0) return high;
+  } else {
+    high = 0;
+    gHigh = here;
+    low = tmin;
+    if (Number.isFinite(low)) gLow = g(low);
+    else {
+      let u = scale;
+      gLow = g(-u);
+      while (!(gLow > 0) && Number.isFinite(2 * u)) {
+        u *= 2;
+        gLow = g(-u);
+      }
+      low = -u;
+    }
+    if (!(gLow > 0)) return here === 0 ? 0 : low;
   }
-  if (!Number.isFinite(low)) {
-    let u = 1;
-    while (g(high - u) < 0 && Number.isFinite(high - 2 * u)) u *= 2;
-    low = high - u;
+  let side = 0;
+  for (let n = 0; n < 300 && high - low > 1e-15 * scale; n++) {
+    let t = (low * gHigh - high * gLow) / (gHigh - gLow);
+    if (!(t > low && t < high)) t = low + (high - low) / 2;
+    const gt = g(t);
+    if (gt > 0) {
+      low = t;
+      gLow = gt;
+      if (side > 0) gHigh /= 2;
+      side = 1;
+    } else {
+      high = t;
+      gHigh = gt;
+      if (side < 0) gLow /= 2;
+      side = -1;
+    }
   }
-  if (g(high) >= 0) return high;
-  if (g(low) <= 0) return low;
-  for (let n = 0; n < 2100; n++) {
-    const mid = low + (high - low) / 2;
-    if (mid <= low || mid >= high) break;
-    if (g(mid) > 0) low = mid;
-    else high = mid;
-  }
-  return low + (high - low) / 2;
+  return high;
 }
 
-/** Damping is needed when a move reverses the previous one without shrinking much. */
+/**
+ * Damping is needed when a move reverses the previous one and is at least 0.8 times as
+ * long: the iteration then oscillates (or diverges) along a direction with a response
+ * of −0.8 or worse. Halving the step there also slows directions with positive
+ * response, so it is not done for milder oscillation, which converges well undamped.
+ */
 function oscillates(step: Float64Array, previous: Float64Array): boolean {
   let dot = 0;
   let a = 0;
@@ -784,7 +899,7 @@ function oscillates(step: Float64Array, previous: Float64Array): boolean {
     a += get(step, k) ** 2;
     b += get(previous, k) ** 2;
   }
-  return dot < -0.5 * Math.sqrt(a * b) && a > 0.25 * b;
+  return dot < -0.5 * Math.sqrt(a * b) && a > 0.64 * b;
 }
 
 // ---------------------------------------------------------------------------
