@@ -8,7 +8,9 @@
  *
  * Run: `node dist/bench/report.js` (after `npm run build`).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -45,10 +47,26 @@ const measurementSchema = z.object({
   /** Source lines processed per run, when throughput in lines/s means something. */
   lines: z.number().optional(),
   linesPerSecond: z.number().optional(),
+  /**
+   * Other throughputs at the median, by unit (`rounds/s`, `decisions/s`): each unit gets a
+   * column in its group's table, in place of Lines/s when no row of the group has lines.
+   */
+  rates: z.record(z.string(), z.number()).optional(),
   /** A budget for the median. */
   target: z.object({ maxMedianMs: z.number(), met: z.boolean() }).optional(),
   detail: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   samples: z.array(z.number()),
+});
+
+/** A table of results that are not timings (ratios, a study's estimates), shown as given. */
+const resultTableSchema = z.object({
+  title: z.string().optional(),
+  columns: z.array(z.string()),
+  /** Numbers are written as they are, so the benchmark decides their precision. */
+  rows: z.array(z.array(z.union([z.string(), z.number()]))),
+  /** Per column; numbers default to right-aligned, text to left. */
+  align: z.array(z.enum(['left', 'right'])).optional(),
+  caption: z.string().optional(),
 });
 
 export const resultsFileSchema = z.object({
@@ -59,12 +77,42 @@ export const resultsFileSchema = z.object({
   date: z.string(),
   machine: machineSchema,
   measurements: z.array(measurementSchema),
+  /** Shown before the timing tables: what the measurements add up to. */
+  tables: z.array(resultTableSchema).optional(),
   notes: z.array(z.string()).optional(),
 });
 
 export type MachineInfo = z.infer<typeof machineSchema>;
 export type Measurement = z.infer<typeof measurementSchema>;
 export type ResultsFile = z.infer<typeof resultsFileSchema>;
+export type ResultTable = z.infer<typeof resultTableSchema>;
+
+/** The machine a benchmark runs on, with the load average at the start (set the end's at the end). */
+export function currentMachine(): MachineInfo {
+  return {
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cores: os.cpus().length,
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    platform: os.platform(),
+    arch: os.arch(),
+    release: os.release(),
+    loadAverageStart: os.loadavg(),
+  };
+}
+
+/**
+ * The commit the measured code comes from, and whether the code a benchmark runs
+ * (grammar, compiler, runtime, stdlib) had uncommitted changes; undefined outside git.
+ */
+export function sourceRevision(): string | undefined {
+  const git = (...args: string[]) =>
+    spawnSync('git', args, { cwd: packageRoot(), encoding: 'utf8' }).stdout?.trim();
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (!head) return undefined;
+  const dirty = git('status', '--porcelain', '--', 'grammar', 'compiler', 'runtime', 'stdlib');
+  return dirty ? `${head} with uncommitted changes` : head;
+}
 
 export function resultsDirectory(): string {
   return join(packageRoot(), 'bench', 'results');
@@ -112,18 +160,72 @@ function targetCells(m: Measurement): [string, string] {
 }
 
 function table(measurements: readonly Measurement[]): string[] {
+  const units = [...new Set(measurements.flatMap((m) => Object.keys(m.rates ?? {})))];
+  // Lines/s stays for the compiler's tables; a group measured in other units shows those.
+  const lines = units.length === 0 || measurements.some((m) => m.linesPerSecond !== undefined);
+  const header = [
+    'Measurement',
+    'Median (ms)',
+    'p90 (ms)',
+    'Min (ms)',
+    'CPU median (ms)',
+    'Runs',
+    ...(lines ? ['Lines/s'] : []),
+    ...units.map((u) => escapeCell(u.charAt(0).toUpperCase() + u.slice(1))),
+    'Target (median)',
+    'Met',
+  ];
   const rows = [
-    '| Measurement | Median (ms) | p90 (ms) | Min (ms) | CPU median (ms) | Runs | Lines/s | Target (median) | Met |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    `| ${header.join(' | ')} |`,
+    `| --- | ${header
+      .slice(1, -2)
+      .map(() => '---:')
+      .join(' | ')} | --- | --- |`,
   ];
   for (const m of measurements) {
     const [target, met] = targetCells(m);
     const throughput = m.linesPerSecond === undefined ? '—' : formatCount(m.linesPerSecond);
-    rows.push(
-      `| ${escapeCell(m.label)} | ${formatMs(m.median)} | ${formatMs(m.p90)} | ${formatMs(m.min)} | ${m.cpuMedian === undefined ? '—' : formatMs(m.cpuMedian)} | ${m.runs} | ${throughput} | ${target} | ${met} |`,
-    );
+    const rates = units.map((u) => {
+      const rate = m.rates?.[u];
+      return rate === undefined ? '—' : formatCount(rate);
+    });
+    const cells = [
+      escapeCell(m.label),
+      formatMs(m.median),
+      formatMs(m.p90),
+      formatMs(m.min),
+      m.cpuMedian === undefined ? '—' : formatMs(m.cpuMedian),
+      String(m.runs),
+      ...(lines ? [throughput] : []),
+      ...rates,
+      target,
+      met,
+    ];
+    rows.push(`| ${cells.join(' | ')} |`);
   }
   return rows;
+}
+
+function resultTable(t: ResultTable): string[] {
+  const out: string[] = [];
+  if (t.title) out.push(`### ${t.title}`, '');
+  const align = t.columns.map((_, i) => {
+    const given = t.align?.[i];
+    if (given) return given;
+    return t.rows.length > 0 && t.rows.every((r) => typeof r[i] === 'number') ? 'right' : 'left';
+  });
+  out.push(`| ${t.columns.map(escapeCell).join(' | ')} |`);
+  out.push(`| ${align.map((a) => (a === 'right' ? '---:' : '---')).join(' | ')} |`);
+  for (const row of t.rows) {
+    const cells = t.columns.map((_, i) => {
+      const cell = row[i];
+      return cell === undefined ? '' : escapeCell(String(cell));
+    });
+    out.push(`| ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  if (t.caption) out.push(t.caption, '');
+  return out;
 }
 
 function section(file: string, results: ResultsFile): string[] {
@@ -137,6 +239,7 @@ function section(file: string, results: ResultsFile): string[] {
     const met = targets.filter((m) => m.target?.met).length;
     out.push(`Targets met: ${met} of ${targets.length}.`, '');
   }
+  for (const t of results.tables ?? []) out.push(...resultTable(t));
   // Tables in first-seen group order, so the results file decides the layout.
   const groups = new Map<string, Measurement[]>();
   for (const m of results.measurements) {

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Compilation, SourceText } from '../../compiler/index.js';
 import type { IrInstitution, IrMarket } from '../../compiler/ir.js';
 import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/render-diagnostics.js';
+import type { RunOptions } from '../run/cli-run.js';
 import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
 
 /** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
@@ -388,16 +389,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   return program;
 }
 
-interface RunFlags {
-  experiment?: string;
-  market?: string;
-  institution?: string;
-  agents?: string;
-  param?: string[];
-  rounds?: string;
-  seed?: string;
-  horizon?: string;
-  continuation?: string;
+/** `mase run`'s flags: what the runner takes, plus where to write. */
+interface RunFlags extends RunOptions {
   out: string;
 }
 
