@@ -1,4 +1,4 @@
-import { initialTransition, type SnapshotFrom, transition } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import {
   createInstitutionMachine,
   type InstitutionContext,
@@ -88,7 +88,11 @@ function observablesOf(
 
 interface Machine {
   readonly firm: number | null;
-  snapshot: SnapshotFrom<InstitutionMachine>;
+  /** A live actor: `send` is a synchronous step, much cheaper than a pure `transition()`. */
+  readonly actor: Actor<InstitutionMachine>;
+  /** The effects (sanction and notice actions) of the last step, in order. */
+  readonly effects: { type: string; params: unknown }[];
+  readonly snapshot: ReturnType<Actor<InstitutionMachine>['getSnapshot']>;
   readonly noise: Random;
   /** Monitor values per completed round (index = round − 1), as the institution saw them. */
   readonly seen: Map<string, Tensor>[];
@@ -165,12 +169,32 @@ export class InstitutionRuntime {
         this.benchmarkTensors.set(`${name}.${key}`, o.get(key) as Tensor);
     }
     const firms = ir.scope === 'firm' ? market.firms.map((_, i) => i) : [null];
-    this.machines = firms.map((firm) => ({
-      firm,
-      snapshot: initialTransition(this.machine)[0],
-      noise: randomStream(seed, `monitor-noise:${firm === null ? 'market' : market.firms[firm]}`),
-      seen: [],
-    }));
+    this.machines = firms.map((firm) => {
+      const effects: { type: string; params: unknown }[] = [];
+      // The machine's effects are collected as they are executed by the actor.
+      const machine = this.machine.provide({
+        actions: {
+          'mase.sanction': (_args, params: SanctionParams) => {
+            effects.push({ type: 'mase.sanction', params });
+          },
+          'mase.notice': (_args, params: NoticeParams) => {
+            effects.push({ type: 'mase.notice', params });
+          },
+        },
+      });
+      const actor = createActor(machine).start();
+      effects.length = 0;
+      return {
+        firm,
+        actor,
+        effects,
+        get snapshot() {
+          return actor.getSnapshot();
+        },
+        noise: randomStream(seed, `monitor-noise:${firm === null ? 'market' : market.firms[firm]}`),
+        seen: [],
+      };
+    });
   }
 
   /** The state each firm is in now (the market's state for every firm in market scope). */
@@ -317,6 +341,9 @@ export class InstitutionRuntime {
     this.observed.push(observablesOf(this.market, outcome, round));
     const effects: InstitutionEffect[] = [];
     const monitors: { firm: number | null; values: Map<string, Tensor> }[] = [];
+    // A stateless institution (none, a directive) has nothing to monitor or step.
+    if (this.ir.states.length === 0 && this.ir.monitors.length === 0)
+      return { effects: [], monitors: [] };
     for (const machine of this.machines) {
       const values = this.evaluateMonitors(machine, undefined, true);
       machine.seen.push(values);
@@ -338,12 +365,10 @@ export class InstitutionRuntime {
         (t) =>
           holds[t.id] === true && (context.streaks[t.id] ?? 0) + 1 >= (this.rounds.get(t.id) ?? 1),
       );
-      const [next, actions] = transition(this.machine, machine.snapshot, {
-        type: 'round',
-        round,
-        holds,
-      });
-      machine.snapshot = next;
+      machine.effects.length = 0;
+      machine.actor.send({ type: 'round', round, holds });
+      const next = machine.snapshot;
+      const actions = machine.effects;
       const to = String(next.value);
       if ((fired?.target ?? from) !== to) {
         throw new Error(

@@ -40,11 +40,22 @@ export function startLoop(): LoopSnapshot {
   return initialTransition(roundLoop)[0];
 }
 
+// The loop's context never changes, so a (phase, event) pair always leads to the same
+// snapshot: XState computes it once, then it is reused (a pure step costs more than a
+// round's own bookkeeping with scripted agents).
+const successors = new Map<string, LoopSnapshot>();
+
 export function step(
   snapshot: LoopSnapshot,
   event: 'done' | 'next' | 'last' | 'stop',
 ): LoopSnapshot {
-  return transition(roundLoop, snapshot, { type: event })[0];
+  const key = `${String(snapshot.value)}:${event}`;
+  let next = successors.get(key);
+  if (!next) {
+    next = transition(roundLoop, snapshot, { type: event })[0];
+    successors.set(key, next);
+  }
+  return next;
 }
 
 export function phaseOf(snapshot: LoopSnapshot): Phase {
