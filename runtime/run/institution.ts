@@ -14,7 +14,7 @@ import {
   paramTensor,
 } from '../../compiler/evaluate.js';
 import { paramValues } from '../../compiler/instantiate.js';
-import type { IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
+import type { IrExpr, IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
 import { scalarTensor, type Tensor, truthy } from '../../compiler/tensor.js';
 import type { Random } from '../agents/agent.js';
 import type { Benchmarks } from '../market/benchmarks.js';
@@ -110,6 +110,7 @@ export class InstitutionRuntime {
   private readonly monitorCode: {
     name: string;
     code: CompiledExpression;
+    shared: boolean;
     detection?: number;
     falsePositive?: number;
   }[];
@@ -143,12 +144,20 @@ export class InstitutionRuntime {
     this.states = new Map(ir.states.map((s) => [s.name, s]));
     const constant = (e: Parameters<typeof compileExpression>[0] | undefined) =>
       e ? compileExpression(e)(this.environment(null, 0, undefined)).data[0] : undefined;
-    this.monitorCode = ir.monitors.map((m) => ({
-      name: m.name,
-      code: compileExpression(m.expr),
-      ...(m.detection ? { detection: constant(m.detection) ?? 1 } : {}),
-      ...(m.falsePositive ? { falsePositive: constant(m.falsePositive) ?? 0 } : {}),
-    }));
+    // A monitor that reads neither `self`, nor the machine's history, nor a noisy or
+    // per-machine monitor has the same value for every machine: computed once per round.
+    const perMachine = new Set<string>();
+    this.monitorCode = ir.monitors.map((m) => {
+      const noisy = m.detection !== undefined || m.falsePositive !== undefined;
+      if (noisy || readsMachine(m.expr, perMachine)) perMachine.add(m.name);
+      return {
+        name: m.name,
+        code: compileExpression(m.expr),
+        shared: !perMachine.has(m.name),
+        ...(m.detection ? { detection: constant(m.detection) ?? 1 } : {}),
+        ...(m.falsePositive ? { falsePositive: constant(m.falsePositive) ?? 0 } : {}),
+      };
+    });
     for (const s of ir.states) {
       for (const t of s.transitions) {
         if (t.condition) this.conditionCode.set(t.id, compileExpression(t.condition));
@@ -251,11 +260,17 @@ export class InstitutionRuntime {
     machine: Machine,
     hypothetical: Map<string, Tensor> | undefined,
     noisy: boolean,
+    shared?: ReadonlyMap<string, Tensor>,
   ): Map<string, Tensor> {
     const values = new Map<string, Tensor>();
     this.pendingMonitors = values;
     const env = this.environment(machine, 0, hypothetical);
     for (const m of this.monitorCode) {
+      const known = shared?.get(m.name);
+      if (known) {
+        values.set(m.name, known);
+        continue;
+      }
       let value = m.code(env);
       if (noisy && (m.detection !== undefined || m.falsePositive !== undefined)) {
         // The institution sees a noisy version of a true/false monitor: each element is
@@ -275,6 +290,18 @@ export class InstitutionRuntime {
       }
       values.set(m.name, value);
     }
+    this.pendingMonitors = undefined;
+    return values;
+  }
+
+  /** This round's values of the monitors every machine shares (see the constructor). */
+  private sharedMonitors(): Map<string, Tensor> | undefined {
+    const first = this.machines[0];
+    if (this.machines.length < 2 || !first) return undefined;
+    const values = new Map<string, Tensor>();
+    this.pendingMonitors = values;
+    const env = this.environment(first, 0, undefined);
+    for (const m of this.monitorCode) if (m.shared) values.set(m.name, m.code(env));
     this.pendingMonitors = undefined;
     return values;
   }
@@ -344,10 +371,14 @@ export class InstitutionRuntime {
     // A stateless institution (none, a directive) has nothing to monitor or step.
     if (this.ir.states.length === 0 && this.ir.monitors.length === 0)
       return { effects: [], monitors: [] };
+    const shared = this.sharedMonitors();
+    // Values every machine shares are reported once (firm: null), the rest per machine.
+    if (shared && shared.size > 0) monitors.push({ firm: null, values: shared });
     for (const machine of this.machines) {
-      const values = this.evaluateMonitors(machine, undefined, true);
+      const values = this.evaluateMonitors(machine, undefined, true, shared);
       machine.seen.push(values);
-      monitors.push({ firm: machine.firm, values });
+      const own = shared ? new Map([...values].filter(([name]) => !shared.has(name))) : values;
+      if (own.size > 0 || !shared) monitors.push({ firm: machine.firm, values: own });
       const state = this.states.get(String(machine.snapshot.value));
       if (!state) continue;
       // Guards read the history as it was before this round's transition.
@@ -444,4 +475,33 @@ export function tensorToJson(
       Array.from(t.data.subarray(i * market.dims.products, (i + 1) * market.dims.products), clean),
     );
   return rows;
+}
+
+/** Whether an expression's value can differ between one institution's machines. */
+function readsMachine(e: IrExpr, perMachine: ReadonlySet<string>): boolean {
+  switch (e.op) {
+    case 'self':
+    case 'history':
+      return true;
+    case 'monitor':
+      return perMachine.has(e.name);
+    case 'index':
+      return e.selections.some((x) => 'self' in x) || readsMachine(e.target, perMachine);
+    case 'unary':
+      return readsMachine(e.operand, perMachine);
+    case 'binary':
+      return readsMachine(e.left, perMachine) || readsMachine(e.right, perMachine);
+    case 'call':
+      return e.args.some((a) => readsMachine(a, perMachine));
+    case 'window':
+      return readsMachine(e.value, perMachine) || readsMachine(e.rounds, perMachine);
+    case 'if':
+      return (
+        readsMachine(e.condition, perMachine) ||
+        readsMachine(e.then, perMachine) ||
+        readsMachine(e.otherwise, perMachine)
+      );
+    default:
+      return false;
+  }
 }
