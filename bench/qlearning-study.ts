@@ -10,9 +10,9 @@
  * runtime/random.ts, so the interval is reproducible) and the distribution of tiers.
  *
  * Twenty thousand rounds is enough for ε to decay but not for play to settle, so the study
- * also runs the first two seeds of each market for LONG_ROUNDS rounds (the same runs, longer:
- * a run's first rounds do not depend on its length) and reports Δ over each tenth of every
- * run, to show where Δ is still moving.
+ * also runs every seed for LONG_ROUNDS rounds (the same runs, longer: a run's first rounds
+ * do not depend on its length), summarised the same way, and reports Δ over each tenth of
+ * every run, to show where Δ is still moving.
  *
  * Runs are independent, so they go to worker threads (one per core, at most two by
  * default; `--workers N` to change it): each run's result depends only on its market and
@@ -54,10 +54,10 @@ const MARKETS = ['cournot_2x2', 'cournot'] as const;
 // 20,000: the second half, which Δ averages over, is played almost entirely greedily.
 const ROUNDS = QUICK ? 2000 : 20_000;
 const SEEDS = QUICK ? [1, 2] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-// Long enough for both markets' seed-1 runs to lock into one profile (by about 30,000 rounds
-// in cournot_2x2 and 70,000 in cournot); two seeds keep the study within about 3 minutes.
+// Long enough for most runs to lock into one profile (seed 1 does by about 30,000 rounds in
+// cournot_2x2 and 70,000 in cournot), short enough to keep the study within about 3 minutes.
 const LONG_ROUNDS = QUICK ? 4000 : 100_000;
-const LONG_SEEDS = QUICK ? [1] : [1, 2];
+const LONG_SEEDS = SEEDS;
 const TENTHS = 10;
 const RESAMPLES = 10_000;
 const BOOTSTRAP_SEED = 2024;
@@ -287,6 +287,7 @@ function bootstrapMeanCi(
 
 interface Summary {
   market: string;
+  rounds: number;
   deltas: number[];
   mean: number;
   sd: number;
@@ -296,18 +297,21 @@ interface Summary {
   collusiveProfit: number;
 }
 
-function summarise(market: string, outcomes: readonly Outcome[]): Summary {
-  const mine = outcomes.filter((o) => o.market === market && o.rounds === ROUNDS);
+function summarise(market: string, rounds: number, outcomes: readonly Outcome[]): Summary {
+  const mine = outcomes.filter((o) => o.market === market && o.rounds === rounds);
   const deltas = mine.map((o) => o.delta).filter((d): d is number => d !== null);
   if (deltas.length !== mine.length) throw new Error(`${market}: Δ is undefined for some seed`);
   const tiers = [0, 0, 0, 0, 0];
   for (const o of mine) if (o.tier !== null) tiers[o.tier] = (tiers[o.tier] ?? 0) + 1;
+  // The main horizon keeps the stream name it was first reported with.
+  const stream = rounds === ROUNDS ? `bootstrap:${market}` : `bootstrap:${market}:${rounds}`;
   return {
     market,
+    rounds,
     deltas,
     mean: mean(deltas),
     sd: sd(deltas),
-    ci: bootstrapMeanCi(deltas, RESAMPLES, `bootstrap:${market}`),
+    ci: bootstrapMeanCi(deltas, RESAMPLES, stream),
     tiers,
     nashProfit: mine[0]?.nashProfit ?? Number.NaN,
     collusiveProfit: mine[0]?.collusiveProfit ?? Number.NaN,
@@ -318,9 +322,10 @@ const fixed = (x: number | null, digits = 3) => (x === null ? '—' : x.toFixed(
 
 function summaryTable(summaries: readonly Summary[]): ResultTable {
   return {
-    title: 'Collusion index Δ over the second half, across seeds',
+    title: 'Collusion index Δ over the second half of each run, across seeds',
     columns: [
       'Market',
+      'Rounds',
       'Seeds',
       'Mean Δ',
       '95% bootstrap CI',
@@ -339,6 +344,7 @@ function summaryTable(summaries: readonly Summary[]): ResultTable {
       'left',
       'right',
       'right',
+      'right',
       'left',
       'right',
       'right',
@@ -353,6 +359,7 @@ function summaryTable(summaries: readonly Summary[]): ResultTable {
     ],
     rows: summaries.map((s) => [
       `\`${s.market}\``,
+      formatCount(s.rounds),
       s.deltas.length,
       fixed(s.mean),
       `[${fixed(s.ci.low)}, ${fixed(s.ci.high)}]`,
@@ -457,13 +464,15 @@ async function main(): Promise<void> {
   const outcomes = await runAll(tasks, workers);
   const elapsed = (performance.now() - start) / 1000;
   machine.loadAverageEnd = os.loadavg();
-  const summaries = MARKETS.map((m) => summarise(m, outcomes));
+  const summaries = [ROUNDS, LONG_ROUNDS].flatMap((rounds) =>
+    MARKETS.map((m) => summarise(m, rounds, outcomes)),
+  );
   const d = QLEARNING_DEFAULTS;
   const from = Math.floor(ROUNDS / 2) + 1;
   const results: ResultsFile = {
     schema: 1,
     title: 'Q-learning collusion index (study)',
-    description: `Two firms with the \`qlearning\` policy at its defaults (m = ${d.m}, ξ = ${d.xi}, α = ${d.alpha}, β = ${d.beta}, δ = ${d.delta}, memory ${d.memory}) under the \`none\` institution, in \`cournot_2x2\` and in \`cournot\` (2 firms, default parameters): ${formatCount(ROUNDS)} rounds, seeds ${SEEDS[0]}–${SEEDS[SEEDS.length - 1]}. Δ and the tier are \`computeMetrics\` on each run's events over the default window, rounds ${formatCount(from)}–${formatCount(ROUNDS)}, where ε = exp(−β t) falls from ${Math.exp(-d.beta * from).toPrecision(2)} to ${Math.exp(-d.beta * ROUNDS).toPrecision(2)}. Seeds ${LONG_SEEDS.join(' and ')} of each market are also run for ${formatCount(LONG_ROUNDS)} rounds, to see whether Δ has stopped moving. See docs/metrics.md, "Q-learning collusion index (measured)".`,
+    description: `Two firms with the \`qlearning\` policy at its defaults (m = ${d.m}, ξ = ${d.xi}, α = ${d.alpha}, β = ${d.beta}, δ = ${d.delta}, memory ${d.memory}) under the \`none\` institution, in \`cournot_2x2\` and in \`cournot\` (2 firms, default parameters): ${formatCount(ROUNDS)} rounds, seeds ${SEEDS[0]}–${SEEDS[SEEDS.length - 1]}. Δ and the tier are \`computeMetrics\` on each run's events over the default window, rounds ${formatCount(from)}–${formatCount(ROUNDS)}, where ε = exp(−β t) falls from ${Math.exp(-d.beta * from).toPrecision(2)} to ${Math.exp(-d.beta * ROUNDS).toPrecision(2)}. The same seeds are also run for ${formatCount(LONG_ROUNDS)} rounds (Δ over rounds ${formatCount(LONG_ROUNDS / 2 + 1)}–${formatCount(LONG_ROUNDS)}), because Δ has not stopped moving at ${formatCount(ROUNDS)}. See docs/metrics.md, "Q-learning collusion index (measured)".`,
     command: 'npm run build && node dist/bench/qlearning-study.js',
     date: new Date().toISOString(),
     machine,
@@ -476,13 +485,13 @@ async function main(): Promise<void> {
         'Modal profile share: the share of the window’s rounds in which the firms’ quantities were exactly the window’s most frequent profile (1.00: play settled on one profile; near 0: play still moving). Δ by tenth: the collusion index over rounds 1–10%, 10–20%, … of the run.',
       ),
       runTable(
-        `Longer runs: the first ${LONG_SEEDS.length} seeds for ${formatCount(LONG_ROUNDS)} rounds`,
+        `Longer runs: the same seeds for ${formatCount(LONG_ROUNDS)} rounds`,
         outcomes.filter((o) => o.rounds === LONG_ROUNDS),
         `The same runs as above, continued: a run's first ${formatCount(ROUNDS)} rounds do not depend on its length, so the first two tenths of these trajectories are the ${formatCount(ROUNDS)}-round runs' second half. Δ and the tier here are over rounds ${formatCount(LONG_ROUNDS / 2 + 1)}–${formatCount(LONG_ROUNDS)}.`,
       ),
     ],
     notes: [
-      `Bootstrap: ${formatCount(RESAMPLES)} resamples of the seeds' Δ with replacement, random draws from \`randomStream(${BOOTSTRAP_SEED}, 'bootstrap:<market>')\` (runtime/random.ts); the interval is the 2.5th to 97.5th percentile (nearest rank) of the resampled means. With ${SEEDS.length} seeds the percentile bootstrap tends to be somewhat too narrow. It describes the spread across seeds of ${formatCount(ROUNDS)}-round runs, nothing about where longer runs end up.`,
+      `Bootstrap: ${formatCount(RESAMPLES)} resamples of the seeds' Δ with replacement, random draws from \`randomStream(${BOOTSTRAP_SEED}, 'bootstrap:<market>')\` for the ${formatCount(ROUNDS)}-round runs and \`'bootstrap:<market>:${LONG_ROUNDS}'\` for the longer ones (runtime/random.ts); the interval is the 2.5th to 97.5th percentile (nearest rank) of the resampled means. With ${SEEDS.length} seeds the percentile bootstrap tends to be somewhat too narrow. Each interval describes the spread across seeds at its horizon, nothing about longer ones.`,
       `In the single-product \`cournot\` the CV excess is 0 by definition, so its tier reads the HHI excess alone: any asymmetry between the two firms' quantities is tier 1.`,
       'Δ by tenth is computed from the market events (mean industry profit per tenth against the benchmarks’ Π^N and Π^M); the study checks that the mean of the last five tenths equals the metrics’ Δ.',
       `Code: ${revision} (at the start; the build in dist/ is what ran).`,
@@ -499,7 +508,7 @@ async function main(): Promise<void> {
   }
   for (const s of summaries) {
     process.stdout.write(
-      `${s.market}: mean Δ ${s.mean.toFixed(3)} [${s.ci.low.toFixed(3)}, ${s.ci.high.toFixed(3)}] (sd ${s.sd.toFixed(3)}, n ${s.deltas.length}); tiers 0–4: ${s.tiers.join(' / ')}\n`,
+      `${s.market}, ${formatCount(s.rounds)} rounds: mean Δ ${s.mean.toFixed(3)} [${s.ci.low.toFixed(3)}, ${s.ci.high.toFixed(3)}] (sd ${s.sd.toFixed(3)}, n ${s.deltas.length}); tiers 0–4: ${s.tiers.join(' / ')}\n`,
     );
   }
   process.stdout.write(`${formatMs(elapsed * 1000)} ms in all\n`);
