@@ -206,10 +206,17 @@ export class InstitutionRuntime {
     });
   }
 
+  /** The machine governing a firm: its own (per-firm scope; machines are in firm order) or the market's. */
+  private machineOf(firm: number): Machine | undefined {
+    return this.machines.length === 1 && this.machines[0]?.firm === null
+      ? this.machines[0]
+      : this.machines[firm];
+  }
+
   /** The state each firm is in now (the market's state for every firm in market scope). */
   stateOf(firm: number): string | undefined {
     if (this.ir.states.length === 0) return undefined;
-    const m = this.machines.find((x) => x.firm === firm || x.firm === null);
+    const m = this.machineOf(firm);
     return m ? String(m.snapshot.value) : undefined;
   }
 
@@ -308,7 +315,7 @@ export class InstitutionRuntime {
 
   /** What this firm may do this round, from the state it is in. */
   limits(firm: number): ActionLimits | undefined {
-    const machine = this.machines.find((x) => x.firm === firm || x.firm === null);
+    const machine = this.machineOf(firm);
     if (!machine) return undefined;
     const state = this.states.get(String(machine.snapshot.value));
     if (!state) return undefined;
@@ -341,7 +348,7 @@ export class InstitutionRuntime {
    * played `profile`: any `when` condition of its current state holds (noise aside).
    */
   wouldTrigger(firm: number, profile: Float64Array, round: number): boolean {
-    const machine = this.machines.find((x) => x.firm === firm || x.firm === null);
+    const machine = this.machineOf(firm);
     if (!machine) return false;
     const state = this.states.get(String(machine.snapshot.value));
     if (!state) return false;
