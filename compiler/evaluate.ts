@@ -1,5 +1,5 @@
 import { natives } from '../stdlib/natives.js';
-import { applyBinary } from './constant.js';
+import { applyBinary, constantValue } from './constant.js';
 import type { IrExpr, ParamValue } from './ir.js';
 import {
   broadcast2,
@@ -200,4 +200,33 @@ export function paramTensor(type: ValueType, value: ParamValue, dims: Dimensions
     else rows.push(row.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : Number(v))));
   }
   return tensorFrom(axes, rows);
+}
+
+/**
+ * The most rounds before the current one that evaluating `e` can read (observables and
+ * monitors at `roundsAgo`), with parameters bound; Infinity when a window's length is not
+ * a constant. A runtime keeps that many past rounds and may forget older ones.
+ */
+export function lookback(e: IrExpr, params: ReadonlyMap<string, ParamValue>): number {
+  const max = (...xs: IrExpr[]) => xs.reduce((m, x) => Math.max(m, lookback(x, params)), 0);
+  switch (e.op) {
+    case 'unary':
+      return max(e.operand);
+    case 'binary':
+      return max(e.left, e.right);
+    case 'if':
+      return max(e.condition, e.then, e.otherwise);
+    case 'index':
+      return max(e.target);
+    case 'call':
+      return (natives.get(e.fn)?.lookback ?? 0) + max(...e.args);
+    case 'window': {
+      const k = constantValue(e.rounds, params);
+      if (k === undefined || !Number.isFinite(k)) return Number.POSITIVE_INFINITY;
+      // Windows read rounds 0…k−1 back (a lag reads k back), each at most as far back again.
+      return Math.max(1, Math.floor(k)) + max(e.value, e.rounds);
+    }
+    default:
+      return 0;
+  }
 }

@@ -427,7 +427,8 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       !('round' in e) ||
       e.type === 'market' ||
       e.type === 'decision' ||
-      e.type === 'invalid_action'
+      e.type === 'invalid_action' ||
+      e.type === 'monitors'
     )
       continue;
     if (!byRound.has(e.round)) {

@@ -54,6 +54,8 @@ export interface NativeFunction {
     over: readonly Axis[] | undefined,
     info: EvaluationInfo,
   ) => Tensor;
+  /** The most rounds back `evaluate` reads through `observableAt` (default 0). */
+  readonly lookback?: number;
 }
 
 const err = (error: string, code: 'E_TYPE' | 'E_SHAPE' = 'E_TYPE') => ({ error, code });
@@ -324,6 +326,7 @@ const list: NativeFunction[] = [
       'true when every firm changed its total output since last round by more than `threshold` (relative) and all in the same direction',
     kind: 'evidence',
     params: [{ name: 'threshold' }],
+    lookback: 1,
     acceptsOver: false,
     result: ([t]) =>
       t && t.base === 'number' && t.axes.length === 0

@@ -12,6 +12,12 @@ import { formatParamValue, renderExpr } from './render-expr.js';
  * in the context implement `for k rounds` and `after k rounds` (no wall clock, no
  * timers), so `transition(machine, snapshot, event)` is a pure step that returns the
  * round's sanctions as actions.
+ *
+ * A `quiet` event stands for `rounds` consecutive rounds, the last being `round`, in which
+ * none of the current state's conditions held: it has exactly the effect of that many
+ * `round` events whose `holds` are all false, provided none of them would fire a
+ * transition (no unconditional `after k rounds` comes due) and the state has no
+ * each-round sanction. The runtime sends one instead of many such rounds.
  */
 export interface InstitutionContext {
   /** The last round the machine was told about (0 before the first). */
@@ -31,6 +37,15 @@ export interface RoundEvent {
   /** Truth of each transition's condition this round, by transition id. */
   holds: Record<string, boolean>;
 }
+
+/** `rounds` rounds, ending with `round`, in which no condition held and nothing fired. */
+export interface QuietEvent {
+  type: 'quiet';
+  round: number;
+  rounds: number;
+}
+
+export type InstitutionEvent = RoundEvent | QuietEvent;
 
 export interface HoldsParams {
   transition: string;
@@ -133,7 +148,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
   transitions.push({ actions: [...perRound, tick] });
   return {
     entry: onEntry,
-    on: { round: transitions },
+    on: { round: transitions, quiet: { actions: [{ ...tick, type: 'mase.quiet' }] } },
     meta: {
       kind: state.kind,
       title: state.title ?? null,
@@ -197,10 +212,11 @@ export function createInstitutionMachine(
   return setup({
     types: {
       context: {} as InstitutionContext,
-      events: {} as RoundEvent,
+      events: {} as InstitutionEvent,
     },
     guards: {
       'mase.holds': ({ context, event }, p: HoldsParams) => {
+        if (event.type !== 'round') return false;
         const holds = p.condition === null ? true : event.holds[p.transition] === true;
         return holds && (context.streaks[p.transition] ?? 0) + 1 >= p.rounds;
       },
@@ -219,10 +235,17 @@ export function createInstitutionMachine(
       'mase.tick': assign(({ context, event }, p: TickParams) => {
         const streaks: Record<string, number> = {};
         for (const t of p.transitions) {
-          const holds = t.always || event.holds[t.id] === true;
+          const holds = t.always || (event.type === 'round' && event.holds[t.id] === true);
           streaks[t.id] = holds ? (context.streaks[t.id] ?? 0) + 1 : 0;
         }
         return { round: event.round, roundsInState: context.roundsInState + 1, streaks };
+      }),
+      'mase.quiet': assign(({ context, event }, p: TickParams) => {
+        const rounds = event.type === 'quiet' ? event.rounds : 1;
+        const streaks: Record<string, number> = {};
+        for (const t of p.transitions)
+          streaks[t.id] = t.always ? (context.streaks[t.id] ?? 0) + rounds : 0;
+        return { round: event.round, roundsInState: context.roundsInState + rounds, streaks };
       }),
       // Effects are returned by `transition()` for the runtime to apply; nothing runs here.
       'mase.sanction': (_args, _p: SanctionParams) => {},
@@ -254,13 +277,20 @@ export interface RoundEvent {
   round: number;
   holds: Record<string, boolean>;
 }
+/** \`rounds\` rounds ending with \`round\` in which no condition held and nothing fired. */
+export interface QuietEvent {
+  type: 'quiet';
+  round: number;
+  rounds: number;
+}
 
 export const config = ${config} as const;
 
 export const machine = setup({
-  types: { context: {} as InstitutionContext, events: {} as RoundEvent },
+  types: { context: {} as InstitutionContext, events: {} as RoundEvent | QuietEvent },
   guards: {
     'mase.holds': ({ context, event }, p: { transition: string; rounds: number; condition: string | null }) =>
+      event.type === 'round' &&
       (p.condition === null || event.holds[p.transition] === true) &&
       (context.streaks[p.transition] ?? 0) + 1 >= p.rounds,
   },
@@ -275,9 +305,15 @@ export const machine = setup({
     'mase.tick': assign(({ context, event }, p: { transitions: { id: string; always: boolean }[] }) => {
       const streaks: Record<string, number> = {};
       for (const t of p.transitions) {
-        streaks[t.id] = t.always || event.holds[t.id] === true ? (context.streaks[t.id] ?? 0) + 1 : 0;
+        streaks[t.id] = t.always || (event.type === 'round' && event.holds[t.id] === true) ? (context.streaks[t.id] ?? 0) + 1 : 0;
       }
       return { round: event.round, roundsInState: context.roundsInState + 1, streaks };
+    }),
+    'mase.quiet': assign(({ context, event }, p: { transitions: { id: string; always: boolean }[] }) => {
+      const rounds = event.type === 'quiet' ? event.rounds : 1;
+      const streaks: Record<string, number> = {};
+      for (const t of p.transitions) streaks[t.id] = t.always ? (context.streaks[t.id] ?? 0) + rounds : 0;
+      return { round: event.round, roundsInState: context.roundsInState + rounds, streaks };
     }),
     'mase.sanction': () => {},
     'mase.notice': () => {},

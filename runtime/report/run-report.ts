@@ -37,6 +37,16 @@ export interface RunReportOptions {
   readonly overrides?: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>;
   /** Draw the diagram with Graphviz compiled to wasm even when `dot` is installed. */
   readonly preferWasm?: boolean;
+  /**
+   * The run as the runner holds it in memory, so a just-finished run is drawn without
+   * reading its files back: the manifest, the metrics, and the events (at least those the
+   * report shows: header, sanctions, notices, decisions with a rationale, run end).
+   */
+  readonly run?: {
+    readonly manifest: object;
+    readonly metrics: RunMetrics;
+    readonly events: readonly TraceEvent[];
+  };
 }
 
 /** What the report reads from manifest.json; every field is optional so an odd run still renders. */
@@ -604,9 +614,19 @@ async function institutionFromManifest(
 export async function writeRunReport(dir: string, options: RunReportOptions = {}): Promise<string> {
   if (!existsSync(join(dir, 'manifest.json')) && !existsSync(join(dir, 'events.jsonl')))
     throw new ReportError(`${dir} holds no run (no manifest.json or events.jsonl)`);
-  const manifest = readJson<Manifest>(join(dir, 'manifest.json')) ?? {};
-  const stored = readJson<RunMetrics>(join(dir, 'metrics.json'));
-  const trace = await readTrace(join(dir, 'events.jsonl'), stored === undefined);
+  const manifest =
+    (options.run?.manifest as Manifest | undefined) ??
+    readJson<Manifest>(join(dir, 'manifest.json')) ??
+    {};
+  const stored = options.run?.metrics ?? readJson<RunMetrics>(join(dir, 'metrics.json'));
+  const trace = options.run
+    ? {
+        events: options.run.events.filter(
+          (e) => SHOWN.has(e.type) && (e.type !== 'decision' || e.rationale !== undefined),
+        ),
+        skipped: 0,
+      }
+    : await readTrace(join(dir, 'events.jsonl'), stored === undefined);
   const warnings: string[] = [];
   if (trace.skipped > 0)
     warnings.push(`${trace.skipped} unreadable line(s) of events.jsonl were left out`);

@@ -45,6 +45,22 @@ function metricsOptions(experiment: ResolvedExperiment, result: RunResult): Metr
   };
 }
 
+const kept = new Set<TraceEvent['type']>([
+  'header',
+  'benchmarks',
+  'market',
+  'payoff',
+  'transition',
+  'sanction',
+  'notice',
+  'clamp',
+  'run_end',
+]);
+
+function keptInMemory(event: TraceEvent): boolean {
+  return kept.has(event.type) || (event.type === 'decision' && event.rationale !== undefined);
+}
+
 export interface RunArtifacts {
   readonly result: RunResult;
   readonly metrics: RunMetrics;
@@ -114,6 +130,8 @@ export async function runToDirectory(
   const manifestPath = join(dir, 'manifest.json');
   writeJsonAtomic(manifestPath, manifest);
 
+  // Only what the metrics and the report read is kept in memory: decisions (but those with
+  // a rationale) and monitor values are a large share of a long trace and are only written.
   const events: TraceEvent[] = [];
   const trace = new TraceWriter(join(dir, 'events.jsonl'));
   const log = new GovernanceLog(dir, { key: key.key, manifestDigest: digest, runId });
@@ -121,7 +139,7 @@ export async function runToDirectory(
   try {
     result = await runExperiment(experiment, {
       onEvent: (event) => {
-        events.push(event);
+        if (keptInMemory(event)) events.push(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
         if (entry) log.append(entry);
@@ -154,6 +172,7 @@ export async function runToDirectory(
     await writeRunReport(dir, {
       institution: experiment.institution,
       overrides: experiment.institutionOverrides,
+      run: { manifest, metrics, events },
     });
   } catch (error) {
     process.stderr.write(

@@ -11,6 +11,7 @@ import {
   type CompiledExpression,
   compileExpression,
   type EvaluationEnvironment,
+  lookback,
   paramTensor,
 } from '../../compiler/evaluate.js';
 import { paramValues } from '../../compiler/instantiate.js';
@@ -86,22 +87,96 @@ function observablesOf(
   ]);
 }
 
+/**
+ * The last rounds of a growing sequence: `at(i)` answers for the newest `keep` items at
+ * least (older ones may be forgotten), with `i` counted from the first item ever pushed.
+ */
+class Recent<T> {
+  private items: T[] = [];
+  private dropped = 0;
+
+  constructor(private readonly keep: number) {}
+
+  get length(): number {
+    return this.dropped + this.items.length;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+    // Forget in chunks, so pushing stays O(1) amortised.
+    if (this.items.length >= 2 * this.keep + 64) {
+      const cut = this.items.length - this.keep;
+      this.items.splice(0, cut);
+      this.dropped += cut;
+    }
+  }
+
+  at(index: number): T | undefined {
+    return index >= this.dropped ? this.items[index - this.dropped] : undefined;
+  }
+}
+
+/**
+ * Monitor values of one round: for each monitor (declaration order), one value per machine
+ * (machine order), or a single value every machine shares.
+ */
+type RoundMonitors = (Tensor | undefined)[][];
+
+/** A monitor's value for a machine, from a round's record. */
+const valueFor = (record: RoundMonitors | undefined, monitor: number, machine: number) => {
+  const values = record?.[monitor];
+  return values?.[values.length === 1 ? 0 : machine];
+};
+
+/** What the runtime knows of each state to step it quickly. */
+interface StateInfo {
+  readonly state: IrState;
+  /** Whether a fine or credit is due every round spent here (such rounds are never quiet). */
+  readonly eachRound: boolean;
+  readonly transitions: readonly {
+    readonly id: string;
+    readonly target: string;
+    readonly condition?: CompiledExpression;
+    /** Consecutive rounds it must hold, with parameters bound. */
+    readonly rounds: number;
+    readonly ir: IrState['transitions'][number];
+  }[];
+  readonly cap?: CompiledExpression;
+  readonly floor?: CompiledExpression;
+}
+
 interface Machine {
+  /** Position in the machine list (firm order for per-firm scope). */
+  readonly index: number;
   readonly firm: number | null;
   /** A live actor: `send` is a synchronous step, much cheaper than a pure `transition()`. */
   readonly actor: Actor<InstitutionMachine>;
   /** The effects (sanction and notice actions) of the last step, in order. */
   readonly effects: { type: string; params: unknown }[];
-  readonly snapshot: ReturnType<Actor<InstitutionMachine>['getSnapshot']>;
   readonly noise: Random;
-  /** Monitor values per completed round (index = round − 1), as the institution saw them. */
-  readonly seen: Map<string, Tensor>[];
+  /** This machine's evaluation environment, made once and reused every round. */
+  readonly env: MachineEnvironment;
+  /** Quiet rounds (see `QuietEvent`) not yet sent to the actor, the last being `idleRound`. */
+  idle: number;
+  idleRound: number;
+}
+
+/** An evaluation environment whose round can be switched to a hypothetical one for `wouldTrigger`. */
+interface MachineEnvironment extends EvaluationEnvironment {
+  /** Observables of a hypothetical round after the last one adjudicated. */
+  hypothetical: Map<string, Tensor> | undefined;
+  /** This machine's monitor values of the round being evaluated, while they are filled in. */
+  current: (Tensor | undefined)[] | undefined;
 }
 
 /**
  * An institution at run time: its compiled machines (one per firm, or one for the
  * market), its monitors evaluated each round from the market's outcomes (with the
  * declared detection noise), and the effects each round's transitions produce.
+ *
+ * Rounds in which none of a machine's conditions hold and nothing comes due are "quiet":
+ * they are counted and sent to the machine as one `quiet` event before its next eventful
+ * round (or at `settle`), which has the same effect as sending each of them.
  */
 export class InstitutionRuntime {
   readonly machine: InstitutionMachine;
@@ -114,17 +189,16 @@ export class InstitutionRuntime {
     detection?: number;
     falsePositive?: number;
   }[];
-  private readonly conditionCode = new Map<string, CompiledExpression>();
+  private readonly monitorIndex: Map<string, number>;
   private readonly sanctionCode = new Map<string, CompiledExpression>();
-  private readonly limitCode = new Map<
-    string,
-    { cap?: CompiledExpression; floor?: CompiledExpression }
-  >();
-  private readonly states: Map<string, IrState>;
-  private readonly observed: Map<string, Tensor>[] = [];
+  private readonly states: Map<string, StateInfo>;
+  /** Observables of each completed round (index = round − 1). */
+  private readonly observed: Recent<Map<string, Tensor>>;
+  /** Monitor values of each completed round (index = round − 1), as the institution saw them. */
+  private readonly monitorHistory: Recent<RoundMonitors>;
   private readonly benchmarkTensors: Map<string, Tensor>;
-  /** Consecutive rounds each transition's condition must hold, with parameters bound. */
-  private readonly rounds = new Map<string, number>();
+  private readonly firmIndex: Map<string, number>;
+  private readonly productIndex: Map<string, number>;
 
   constructor(
     readonly ir: IrInstitution,
@@ -132,6 +206,7 @@ export class InstitutionRuntime {
     benchmarks: Benchmarks,
     overrides: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
     seed: number,
+    options: { keepAllRounds?: boolean } = {},
   ) {
     const values = paramValues(ir.params, overrides);
     this.params = new Map(
@@ -140,10 +215,33 @@ export class InstitutionRuntime {
         return [p.name, typeof t === 'string' ? scalarTensor(Number.NaN) : t];
       }),
     );
+    this.firmIndex = new Map(market.firms.map((f, i) => [f, i]));
+    this.productIndex = new Map(market.products.map((p, j) => [p, j]));
     this.machine = createInstitutionMachine(ir, values);
-    this.states = new Map(ir.states.map((s) => [s.name, s]));
+    // Only as many past rounds are kept as any expression of the institution can read.
+    const expressions: IrExpr[] = [
+      ...ir.monitors.map((m) => m.expr),
+      ...ir.states.flatMap((s) => [
+        ...s.transitions.flatMap((t) => (t.condition ? [t.condition] : [])),
+        ...s.sanctions.map((x) => x.amount),
+        ...(s.cap ? [s.cap] : []),
+        ...(s.floor ? [s.floor] : []),
+      ]),
+    ];
+    const keep = options.keepAllRounds
+      ? Number.POSITIVE_INFINITY
+      : expressions.reduce((m, e) => Math.max(m, lookback(e, values)), 0) + 2;
+    this.observed = new Recent(keep);
+    this.monitorHistory = new Recent(keep);
+    this.benchmarkTensors = new Map();
+    for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
+      const o = observablesOf(market, point.outcome, 0);
+      for (const key of ['quantity', 'price', 'profit', 'total', 'hhi'])
+        this.benchmarkTensors.set(`${name}.${key}`, o.get(key) as Tensor);
+    }
+    const staticEnv = this.environment(null);
     const constant = (e: Parameters<typeof compileExpression>[0] | undefined) =>
-      e ? compileExpression(e)(this.environment(null, 0, undefined)).data[0] : undefined;
+      e ? compileExpression(e)(staticEnv).data[0] : undefined;
     // A monitor that reads neither `self`, nor the machine's history, nor a noisy or
     // per-machine monitor has the same value for every machine: computed once per round.
     const perMachine = new Set<string>();
@@ -158,27 +256,30 @@ export class InstitutionRuntime {
         ...(m.falsePositive ? { falsePositive: constant(m.falsePositive) ?? 0 } : {}),
       };
     });
-    for (const s of ir.states) {
-      for (const t of s.transitions) {
-        if (t.condition) this.conditionCode.set(t.id, compileExpression(t.condition));
-        this.rounds.set(t.id, constantValue(t.rounds, values) ?? 1);
-      }
-      s.sanctions.forEach((x, i) => {
-        this.sanctionCode.set(`${s.name}#${i}`, compileExpression(x.amount));
-      });
-      this.limitCode.set(s.name, {
-        ...(s.cap ? { cap: compileExpression(s.cap) } : {}),
-        ...(s.floor ? { floor: compileExpression(s.floor) } : {}),
-      });
-    }
-    this.benchmarkTensors = new Map();
-    for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
-      const o = observablesOf(market, point.outcome, 0);
-      for (const key of ['quantity', 'price', 'profit', 'total', 'hhi'])
-        this.benchmarkTensors.set(`${name}.${key}`, o.get(key) as Tensor);
-    }
+    this.monitorIndex = new Map(this.monitorCode.map((m, i) => [m.name, i]));
+    this.states = new Map(
+      ir.states.map((s) => {
+        s.sanctions.forEach((x, i) => {
+          this.sanctionCode.set(`${s.name}#${i}`, compileExpression(x.amount));
+        });
+        const info: StateInfo = {
+          state: s,
+          eachRound: s.sanctions.some((x) => x.timing === 'each_round'),
+          transitions: s.transitions.map((t) => ({
+            id: t.id,
+            target: t.target,
+            ...(t.condition ? { condition: compileExpression(t.condition) } : {}),
+            rounds: constantValue(t.rounds, values) ?? 1,
+            ir: t,
+          })),
+          ...(s.cap ? { cap: compileExpression(s.cap) } : {}),
+          ...(s.floor ? { floor: compileExpression(s.floor) } : {}),
+        };
+        return [s.name, info];
+      }),
+    );
     const firms = ir.scope === 'firm' ? market.firms.map((_, i) => i) : [null];
-    this.machines = firms.map((firm) => {
+    this.machines = firms.map((firm, index) => {
       const effects: { type: string; params: unknown }[] = [];
       // The machine's effects are collected as they are executed by the actor.
       const machine = this.machine.provide({
@@ -193,16 +294,18 @@ export class InstitutionRuntime {
       });
       const actor = createActor(machine).start();
       effects.length = 0;
-      return {
+      const record: Machine = {
+        index,
         firm,
         actor,
         effects,
-        get snapshot() {
-          return actor.getSnapshot();
-        },
         noise: randomStream(seed, `monitor-noise:${firm === null ? 'market' : market.firms[firm]}`),
-        seen: [],
+        env: undefined as unknown as MachineEnvironment,
+        idle: 0,
+        idleRound: 0,
       };
+      (record as { env: MachineEnvironment }).env = this.environment(record);
+      return record;
     });
   }
 
@@ -213,71 +316,90 @@ export class InstitutionRuntime {
       : this.machines[firm];
   }
 
+  private stateInfo(machine: Machine): StateInfo | undefined {
+    return this.states.get(String(machine.actor.getSnapshot().value));
+  }
+
   /** The state each firm is in now (the market's state for every firm in market scope). */
   stateOf(firm: number): string | undefined {
     if (this.ir.states.length === 0) return undefined;
     const m = this.machineOf(firm);
-    return m ? String(m.snapshot.value) : undefined;
+    return m ? String(m.actor.getSnapshot().value) : undefined;
   }
 
-  private environment(
-    machine: Machine | null,
-    roundsAgoBase: number,
-    hypothetical: Map<string, Tensor> | undefined,
-  ): EvaluationEnvironment {
+  /**
+   * The environment expressions of one machine are evaluated in (null: no machine, for
+   * constants). It reads the round being adjudicated as the current one, or a hypothetical
+   * round while `hypothetical` is set, and the machine's context as it is when read.
+   */
+  private environment(machine: Machine | null): MachineEnvironment {
     const nan = scalarTensor(Number.NaN);
-    const rounds = this.observed.length + (hypothetical ? 1 : 0);
-    const at = (ago: number) =>
-      hypothetical
-        ? ago === 0
-          ? hypothetical
-          : this.observed[rounds - 1 - ago]
-        : this.observed[rounds - 1 - ago];
-    const context = machine?.snapshot.context as InstitutionContext | undefined;
-    const round = rounds;
-    return {
+    const rounds = () => this.observed.length + (env.hypothetical ? 1 : 0);
+    const context = () => machine?.actor.getSnapshot().context as InstitutionContext | undefined;
+    const env: MachineEnvironment = {
+      hypothetical: undefined,
+      current: undefined,
       dims: this.market.dims,
       param: (name) => this.params.get(name) ?? nan,
-      firmIndex: (name) => this.market.firms.indexOf(name),
-      productIndex: (name) => this.market.products.indexOf(name),
+      firmIndex: (name) => this.firmIndex.get(name) ?? -1,
+      productIndex: (name) => this.productIndex.get(name) ?? -1,
       ...(machine && machine.firm !== null ? { self: machine.firm } : {}),
-      roundsAvailable: rounds,
-      observable: (name, ago) => at(ago + roundsAgoBase)?.get(name) ?? nan,
+      get roundsAvailable() {
+        return rounds();
+      },
+      observable: (name, ago) => {
+        const h = env.hypothetical;
+        if (h && ago === 0) return h.get(name) ?? nan;
+        return this.observed.at(rounds() - 1 - ago)?.get(name) ?? nan;
+      },
       benchmark: (b, name) => this.benchmarkTensors.get(`${b}.${name}`) ?? nan,
       monitor: (name, ago) => {
-        const index = rounds - 1 - ago;
-        if (machine && index < machine.seen.length) return machine.seen[index]?.get(name) ?? nan;
-        return this.pendingMonitors?.get(name) ?? nan;
+        const index = this.monitorIndex.get(name);
+        if (index === undefined) return nan;
+        if (ago === 0 && env.current) return env.current[index] ?? nan;
+        const record = this.monitorHistory.at(rounds() - 1 - ago);
+        return valueFor(record, index, machine?.index ?? 0) ?? nan;
       },
       history: {
-        visits: (state) => context?.visits[state] ?? 0,
+        visits: (state) => context()?.visits[state] ?? 0,
         roundsSince: (state) => {
-          const entered = context?.lastEntered[state];
-          return entered === undefined ? Number.POSITIVE_INFINITY : round - entered;
+          const entered = context()?.lastEntered[state];
+          return entered === undefined ? Number.POSITIVE_INFINITY : rounds() - entered;
         },
-        roundsInState: () => (context?.roundsInState ?? 0) + 1,
+        // Quiet rounds not yet sent to the machine count as spent in its state.
+        roundsInState: () => (context()?.roundsInState ?? 0) + (machine?.idle ?? 0) + 1,
       },
     };
+    return env;
   }
 
-  /** Monitors of the round being evaluated, filled in declaration order. */
-  private pendingMonitors: Map<string, Tensor> | undefined;
+  /** Sends a machine's pending quiet rounds. */
+  private sendIdle(machine: Machine): void {
+    if (machine.idle === 0) return;
+    const before = machine.actor.getSnapshot().value;
+    machine.effects.length = 0;
+    machine.actor.send({ type: 'quiet', round: machine.idleRound, rounds: machine.idle });
+    machine.idle = 0;
+    if (machine.actor.getSnapshot().value !== before || machine.effects.length > 0)
+      throw new Error(`internal: quiet rounds changed the machine in state ${String(before)}`);
+  }
 
-  private evaluateMonitors(
-    machine: Machine,
-    hypothetical: Map<string, Tensor> | undefined,
-    noisy: boolean,
-    shared?: ReadonlyMap<string, Tensor>,
-  ): Map<string, Tensor> {
-    const values = new Map<string, Tensor>();
-    this.pendingMonitors = values;
-    const env = this.environment(machine, 0, hypothetical);
-    for (const m of this.monitorCode) {
-      const known = shared?.get(m.name);
-      if (known) {
-        values.set(m.name, known);
-        continue;
-      }
+  /** Brings every machine up to date with the rounds adjudicated so far. */
+  settle(): void {
+    for (const machine of this.machines) this.sendIdle(machine);
+  }
+
+  /**
+   * One machine's monitors for the current round, in declaration order, into `out` (shared
+   * values already there are kept). Noisy monitors draw from the machine's stream when
+   * `noisy`.
+   */
+  private evaluateMonitors(machine: Machine, out: (Tensor | undefined)[], noisy: boolean): void {
+    const env = machine.env;
+    env.current = out;
+    for (let i = 0; i < this.monitorCode.length; i++) {
+      if (out[i] !== undefined) continue;
+      const m = this.monitorCode[i] as (typeof this.monitorCode)[number];
       let value = m.code(env);
       if (noisy && (m.detection !== undefined || m.falsePositive !== undefined)) {
         // The institution sees a noisy version of a true/false monitor: each element is
@@ -295,32 +417,18 @@ export class InstitutionRuntime {
         }
         value = { axes: value.axes, data };
       }
-      values.set(m.name, value);
+      out[i] = value;
     }
-    this.pendingMonitors = undefined;
-    return values;
+    env.current = undefined;
   }
 
-  /** This round's values of the monitors every machine shares (see the constructor). */
-  private sharedMonitors(): Map<string, Tensor> | undefined {
-    const first = this.machines[0];
-    if (this.machines.length < 2 || !first) return undefined;
-    const values = new Map<string, Tensor>();
-    this.pendingMonitors = values;
-    const env = this.environment(first, 0, undefined);
-    for (const m of this.monitorCode) if (m.shared) values.set(m.name, m.code(env));
-    this.pendingMonitors = undefined;
-    return values;
-  }
-
-  /** What this firm may do this round, from the state it is in. */
+  /** What this firm may do this round, from the state it is in (undefined: no limits). */
   limits(firm: number): ActionLimits | undefined {
     const machine = this.machineOf(firm);
     if (!machine) return undefined;
-    const state = this.states.get(String(machine.snapshot.value));
-    if (!state) return undefined;
-    const code = this.limitCode.get(state.name);
-    const env = this.environment(machine, 0, undefined);
+    const info = this.stateInfo(machine);
+    if (!info || !(info.state.suspend || info.cap || info.floor)) return undefined;
+    const env = machine.env;
     const perProduct = (c: CompiledExpression | undefined) => {
       if (!c) return undefined;
       const t = c(env);
@@ -333,11 +441,11 @@ export class InstitutionRuntime {
       }
       return out;
     };
-    const cap = perProduct(code?.cap);
-    const floor = perProduct(code?.floor);
+    const cap = perProduct(info.cap);
+    const floor = perProduct(info.floor);
     return {
-      state: state.name,
-      suspend: state.suspend,
+      state: info.state.name,
+      suspend: info.state.suspend,
       ...(cap ? { cap } : {}),
       ...(floor ? { floor } : {}),
     };
@@ -350,64 +458,105 @@ export class InstitutionRuntime {
   wouldTrigger(firm: number, profile: Float64Array, round: number): boolean {
     const machine = this.machineOf(firm);
     if (!machine) return false;
-    const state = this.states.get(String(machine.snapshot.value));
-    if (!state) return false;
-    const hypothetical = observablesOf(this.market, this.market.clear(profile), round);
-    const monitors = this.evaluateMonitors(machine, hypothetical, false);
-    this.pendingMonitors = monitors;
-    const env = this.environment(machine, 0, hypothetical);
-    const holds = state.transitions.some((t) => {
-      const code = this.conditionCode.get(t.id);
-      return t.kind === 'when' && code !== undefined && truthy(code(env).data[0] ?? 0);
+    const info = this.stateInfo(machine);
+    if (!info) return false;
+    const env = machine.env;
+    const monitors: (Tensor | undefined)[] = new Array(this.monitorCode.length);
+    env.hypothetical = observablesOf(this.market, this.market.clear(profile), round);
+    try {
+      this.evaluateMonitors(machine, monitors, false);
+      env.current = monitors;
+      return info.transitions.some(
+        (t) =>
+          t.ir.kind === 'when' &&
+          t.condition !== undefined &&
+          truthy(t.condition(env).data[0] ?? 0),
+      );
+    } finally {
+      env.hypothetical = undefined;
+      env.current = undefined;
+    }
+  }
+
+  /**
+   * The monitor values of a round for the trace: those of the market's machine or shared
+   * by every firm's machine under `values`, the others one per firm under `by_firm`.
+   */
+  monitorValues(record: RoundMonitors): {
+    values: Record<string, TensorJson>;
+    by_firm: Record<string, TensorJson[]>;
+  } {
+    const values: Record<string, TensorJson> = {};
+    const byFirm: Record<string, TensorJson[]> = {};
+    const perFirm = this.machines[0]?.firm !== null && this.machines[0]?.firm !== undefined;
+    this.monitorCode.forEach((m, i) => {
+      const all = record[i] ?? [];
+      if (!perFirm || (m.shared && this.machines.length > 1))
+        values[m.name] = all[0] ? tensorToJson(all[0], this.market) : null;
+      else byFirm[m.name] = all.map((t) => (t ? tensorToJson(t, this.market) : null));
     });
-    this.pendingMonitors = undefined;
-    return holds;
+    return { values, by_firm: byFirm };
   }
 
   /** Adjudicates a cleared round: monitors, transitions, sanctions and notices. */
   adjudicate(
     outcome: Outcome,
     round: number,
-  ): {
-    effects: InstitutionEffect[];
-    monitors: { firm: number | null; values: Map<string, Tensor> }[];
-  } {
+  ): { effects: InstitutionEffect[]; monitors: RoundMonitors | undefined } {
     this.observed.push(observablesOf(this.market, outcome, round));
-    const effects: InstitutionEffect[] = [];
-    const monitors: { firm: number | null; values: Map<string, Tensor> }[] = [];
     // A stateless institution (none, a directive) has nothing to monitor or step.
     if (this.ir.states.length === 0 && this.ir.monitors.length === 0)
-      return { effects: [], monitors: [] };
-    const shared = this.sharedMonitors();
-    // Values every machine shares are reported once (firm: null), the rest per machine.
-    if (shared && shared.size > 0) monitors.push({ firm: null, values: shared });
+      return { effects: [], monitors: undefined };
+    const effects: InstitutionEffect[] = [];
+    const M = this.machines.length;
+    const record: RoundMonitors = this.monitorCode.map((m) =>
+      new Array<Tensor | undefined>(m.shared && M > 1 ? 1 : M).fill(undefined),
+    );
+    this.monitorHistory.push(record);
+    const mine: (Tensor | undefined)[] = new Array(this.monitorCode.length);
     for (const machine of this.machines) {
-      const values = this.evaluateMonitors(machine, undefined, true, shared);
-      machine.seen.push(values);
-      const own = shared ? new Map([...values].filter(([name]) => !shared.has(name))) : values;
-      if (own.size > 0 || !shared) monitors.push({ firm: machine.firm, values: own });
-      const state = this.states.get(String(machine.snapshot.value));
-      if (!state) continue;
-      // Guards read the history as it was before this round's transition.
-      const before = this.environment(machine, 0, undefined);
-      const holds: Record<string, boolean> = {};
-      for (const t of state.transitions) {
-        const code = this.conditionCode.get(t.id);
-        holds[t.id] = code ? truthy(code(before).data[0] ?? 0) : true;
+      // Shared monitors are evaluated with the first machine and read by the others.
+      for (let i = 0; i < mine.length; i++) {
+        const values = record[i] as (Tensor | undefined)[];
+        mine[i] = values.length === 1 ? values[0] : undefined;
       }
-      const from = state.name;
-      // The machine decides; we name the transition it took from the same rule it uses
-      // (first in priority order whose condition held long enough), and check they agree.
-      const context = machine.snapshot.context as InstitutionContext;
-      const fired = state.transitions.find(
-        (t) =>
-          holds[t.id] === true && (context.streaks[t.id] ?? 0) + 1 >= (this.rounds.get(t.id) ?? 1),
-      );
+      this.evaluateMonitors(machine, mine, true);
+      for (let i = 0; i < mine.length; i++) {
+        const values = record[i] as (Tensor | undefined)[];
+        values[values.length === 1 ? 0 : machine.index] = mine[i];
+      }
+      const info = this.stateInfo(machine);
+      if (!info) continue;
+      // Guards read the history as it was before this round's transition.
+      const env = machine.env;
+      const context = machine.actor.getSnapshot().context as InstitutionContext;
+      let fired: StateInfo['transitions'][number] | undefined;
+      let anyHeld = false;
+      const holds: Record<string, boolean> = {};
+      for (const t of info.transitions) {
+        const held = t.condition ? truthy(t.condition(env).data[0] ?? 0) : true;
+        holds[t.id] = held;
+        if (held && t.condition) anyHeld = true;
+        // The streak as the machine will see it, counting quiet rounds not yet sent.
+        const streak =
+          machine.idle === 0
+            ? (context.streaks[t.id] ?? 0)
+            : t.condition
+              ? 0
+              : (context.streaks[t.id] ?? 0) + machine.idle;
+        // The machine fires the first transition in priority order that held long enough.
+        if (!fired && held && streak + 1 >= t.rounds) fired = t;
+      }
+      const from = info.state.name;
+      if (!fired && !anyHeld && !info.eachRound) {
+        machine.idle++;
+        machine.idleRound = round;
+        continue;
+      }
+      this.sendIdle(machine);
       machine.effects.length = 0;
       machine.actor.send({ type: 'round', round, holds });
-      const next = machine.snapshot;
-      const actions = machine.effects;
-      const to = String(next.value);
+      const to = String(machine.actor.getSnapshot().value);
       if ((fired?.target ?? from) !== to) {
         throw new Error(
           `internal: machine went ${from} -> ${to}, expected ${fired?.target ?? from}`,
@@ -420,11 +569,11 @@ export class InstitutionRuntime {
           id: fired.id,
           from,
           to,
-          rule: fired.rule ?? null,
-          restorative: fired.restorative,
+          rule: fired.ir.rule ?? null,
+          restorative: fired.ir.restorative,
         });
       }
-      for (const t of state.transitions) {
+      for (const t of info.transitions) {
         if (holds[t.id] && t !== fired && t.condition) {
           effects.push({
             kind: 'blocked',
@@ -437,14 +586,13 @@ export class InstitutionRuntime {
         }
       }
       // Amounts read the history after the transition (an entry fine sees this entry).
-      const after = this.environment(machine, 0, undefined);
       const firms = machine.firm === null ? this.market.firms.map((_, i) => i) : [machine.firm];
-      for (const action of actions) {
+      for (const action of machine.effects) {
         if (action.type === 'mase.sanction') {
           const p = action.params as SanctionParams;
           const code = this.sanctionCode.get(`${p.state}#${p.index}`);
           if (!code) continue;
-          const amount = code(after);
+          const amount = code(env);
           for (const firm of firms) {
             const value =
               amount.axes.length === 0 ? (amount.data[0] ?? 0) : (amount.data[firm] ?? 0);
@@ -464,14 +612,13 @@ export class InstitutionRuntime {
         }
       }
     }
-    return { effects, monitors };
+    return { effects, monitors: record };
   }
 }
 
-export function tensorToJson(
-  t: Tensor,
-  market: MarketInstance,
-): number | boolean | null | number[] | number[][] {
+export type TensorJson = number | boolean | null | number[] | number[][];
+
+export function tensorToJson(t: Tensor, market: MarketInstance): TensorJson {
   const clean = (x: number) => (Number.isFinite(x) ? x : null) as number;
   if (t.axes.length === 0)
     return Number.isNaN(t.data[0] ?? Number.NaN) ? null : clean(t.data[0] ?? 0);

@@ -9,8 +9,10 @@ import { instantiateMarket, type MarketInstance, type Outcome } from '../market/
 import { randomStream } from '../random.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import { enforce } from './enforce.js';
-import { InstitutionRuntime, tensorToJson } from './institution.js';
+import { InstitutionRuntime } from './institution.js';
 import { phaseOf, startLoop, step } from './phases.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Everything a run depends on; a run is a function of this and the agents' answers. */
 export interface ResolvedExperiment {
@@ -125,6 +127,8 @@ export async function runExperiment(
   hooks: RunHooks = {},
 ): Promise<RunResult> {
   const emit = (event: TraceEvent) => hooks.onEvent?.(event);
+  // Events nobody listens to are not built (they are a large share of a round's work).
+  const tracing = hooks.onEvent !== undefined;
   const market = instantiateMarket(experiment.market, experiment.marketOverrides);
   const benchmarks = computeBenchmarks(market);
   const institution = new InstitutionRuntime(
@@ -183,6 +187,8 @@ export async function runExperiment(
   let outcome: Outcome | undefined;
   let observations: Observation[] = [];
   let status: RunResult['status'] = 'completed';
+  const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
+  const governsPublicly = experiment.institution.public && experiment.institution.states.length > 0;
   let reason: string | undefined;
 
   while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
@@ -195,28 +201,20 @@ export async function runExperiment(
           snapshot = step(snapshot, 'stop');
           continue;
         }
+        const now = round;
         observations = market.firms.map((_, i) => {
-          const state = institution.stateOf(i);
-          return {
-            round,
-            ...(experiment.horizonKnown && experiment.continuation === undefined
-              ? { horizon: experiment.rounds }
-              : {}),
-            firm: i,
-            market,
-            benchmarks,
-            history,
-            ...(manifest ? { manifest } : {}),
-            ...(state !== undefined && experiment.institution.public
-              ? { status: { state, notices: notices[i] ?? [] } }
-              : {}),
-            ...(experiment.institution.public && experiment.institution.states.length > 0
-              ? {
-                  wouldTrigger: (profile: Float64Array) =>
-                    institution.wouldTrigger(i, profile, round),
-                }
-              : {}),
-          };
+          const observation: Mutable<Observation> = { round, firm: i, market, benchmarks, history };
+          if (horizonTold) observation.horizon = experiment.rounds;
+          if (manifest) observation.manifest = manifest;
+          if (governsPublicly) {
+            observation.status = {
+              state: institution.stateOf(i) as string,
+              notices: notices[i] ?? [],
+            };
+            observation.wouldTrigger = (profile: Float64Array) =>
+              institution.wouldTrigger(i, profile, now);
+          }
+          return observation;
         });
         break;
       }
@@ -230,13 +228,14 @@ export async function runExperiment(
           const firm = market.firms[i] as string;
           const valid =
             action instanceof Float64Array && action.length === P && action.every(Number.isFinite);
-          emit({
-            type: 'decision',
-            round,
-            firm,
-            policy: agents[i]?.policy ?? '?',
-            action: valid ? Array.from(action) : [],
-          });
+          if (tracing)
+            emit({
+              type: 'decision',
+              round,
+              firm,
+              policy: agents[i]?.policy ?? '?',
+              action: valid ? Array.from(action) : [],
+            });
           if (valid) return action;
           // An unusable action is replaced by the previous one (or the Nash action), and said so.
           const previous = history[history.length - 1]?.actions.subarray(i * P, (i + 1) * P);
@@ -275,31 +274,26 @@ export async function runExperiment(
       }
       case 'clear': {
         outcome = market.clear(lawful);
-        emit({
-          type: 'market',
-          round,
-          quantity: matrix(outcome.quantity, market),
-          price: priceOf(outcome, market),
-          revenue: Array.from(outcome.revenue),
-          cost: Array.from(outcome.cost),
-          profit: Array.from(outcome.profit),
-          total: Array.from(outcome.total),
-          hhi: Array.from(outcome.hhi),
-        });
+        if (tracing)
+          emit({
+            type: 'market',
+            round,
+            quantity: matrix(outcome.quantity, market),
+            price: priceOf(outcome, market),
+            revenue: Array.from(outcome.revenue),
+            cost: Array.from(outcome.cost),
+            profit: Array.from(outcome.profit),
+            total: Array.from(outcome.total),
+            hhi: Array.from(outcome.hhi),
+          });
         break;
       }
       case 'adjudicate': {
         const cleared = outcome as Outcome;
         const statesDuring = market.firms.map((_, i) => institution.stateOf(i) ?? null);
         const { effects, monitors } = institution.adjudicate(cleared, round);
-        for (const m of monitors) {
-          emit({
-            type: 'monitors',
-            round,
-            firm: m.firm === null ? null : (market.firms[m.firm] as string),
-            values: Object.fromEntries([...m.values].map(([k, v]) => [k, tensorToJson(v, market)])),
-          });
-        }
+        if (monitors && hooks.onEvent)
+          emit({ type: 'monitors', round, ...institution.monitorValues(monitors) });
         const fines = new Float64Array(F);
         const credits = new Float64Array(F);
         for (const n of notices) n.length = 0;
@@ -348,6 +342,7 @@ export async function runExperiment(
           }
         }
         market.firms.forEach((firm, i) => {
+          if (!tracing) return;
           const profit = cleared.profit[i] ?? 0;
           const fine = fines[i] ?? 0;
           const credit = credits[i] ?? 0;
@@ -386,6 +381,7 @@ export async function runExperiment(
     }
     snapshot = step(snapshot, 'done');
   }
+  institution.settle();
   emit({
     type: 'run_end',
     status,

@@ -15,6 +15,8 @@ const firmProduct = z.array(z.array(z.number()));
 const perFirm = z.array(z.number());
 const perProduct = z.array(z.number());
 const round = z.int().min(1);
+/** A monitor value: a number or truth value, per firm or product (arrays), or null (unknown). */
+const monitorValue = z.union([z.number(), z.boolean(), z.null(), z.array(z.unknown())]);
 
 export const benchmarkPointSchema = z.object({
   quantity: firmProduct,
@@ -89,12 +91,10 @@ export const traceEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('monitors'),
     round,
-    /** The firm a per-firm machine governs; null for a market-scoped institution. */
-    firm: z.string().nullable(),
-    values: z.record(
-      z.string(),
-      z.union([z.number(), z.boolean(), z.null(), z.array(z.unknown())]),
-    ),
+    /** Values of the market's machine, or shared by every firm's machine, by monitor name. */
+    values: z.record(z.string(), monitorValue),
+    /** The other monitors of per-firm machines: one value per firm, in the firms' order. */
+    by_firm: z.record(z.string(), z.array(monitorValue)),
   }),
   z.object({
     type: z.literal('transition'),

@@ -25,8 +25,15 @@ describe('the generated TypeScript module', () => {
     const generated = (await import(file)) as { machine: AnyStateMachine };
     const live = createInstitutionMachine(institution);
 
+    // A step is a round (which conditions held) or a run of quiet rounds (how many).
     const rounds = fc.array(
-      fc.array(fc.boolean(), { minLength: transitionIds.length, maxLength: transitionIds.length }),
+      fc.oneof(
+        fc.array(fc.boolean(), {
+          minLength: transitionIds.length,
+          maxLength: transitionIds.length,
+        }),
+        fc.integer({ min: 1, max: 4 }),
+      ),
       {
         minLength: 1,
         maxLength: 60,
@@ -39,9 +46,15 @@ describe('the generated TypeScript module', () => {
         const effects = (actions: readonly { type: string; params?: unknown }[]) =>
           actions.map((x) => ({ type: x.type, params: x.params }));
         expect(effects(actionsB)).toEqual(effects(actionsA));
-        script.forEach((bits, i) => {
-          const holds = Object.fromEntries(transitionIds.map((id, k) => [id, bits[k] ?? false]));
-          const event = { type: 'round' as const, round: i + 1, holds };
+        script.forEach((step, i) => {
+          const event =
+            typeof step === 'number'
+              ? { type: 'quiet' as const, round: i + 1, rounds: step }
+              : {
+                  type: 'round' as const,
+                  round: i + 1,
+                  holds: Object.fromEntries(transitionIds.map((id, k) => [id, step[k] ?? false])),
+                };
           [a, actionsA] = transition(live, a, event);
           [b, actionsB] = transition(generated.machine, b, event);
           expect(b.value).toEqual(a.value);

@@ -253,6 +253,59 @@ describe('run artifacts', () => {
     );
   });
 
+  it('hands each round to the file when it ends, in whole lines', async () => {
+    const out = join(dir, 'd');
+    const seen: { round: number; last: TraceEvent | undefined; rounds: Set<number> }[] = [];
+    await runToDirectory(experiment({ agents: policy('collusive'), rounds: 12 }), out, {
+      onRoundEnd: (round) => {
+        const events = parseTrace(readFileSync(join(out, 'events.jsonl'), 'utf8'));
+        const rounds = new Set(events.flatMap((e) => ('round' in e ? [e.round] : [])));
+        seen.push({ round, last: events.at(-1), rounds });
+      },
+    });
+    expect(seen.map((s) => s.round)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    for (const { round, last, rounds } of seen) {
+      // Everything up to this round is readable, and nothing of the next round is there yet.
+      expect([...rounds].sort((a, b) => a - b)).toEqual(
+        Array.from({ length: round }, (_, i) => i + 1),
+      );
+      expect(last).toMatchObject({ type: 'payoff', round });
+    }
+  });
+
+  it('traces the monitors once per round: shared values, and one value per firm', async () => {
+    const { events } = await trace(experiment({ agents: policy('collusive'), rounds: 6 }));
+    const monitors = of(events, 'monitors');
+    expect(monitors.map((m) => m.round)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const m of monitors) {
+      expect(Object.keys(m.values).sort()).toEqual([
+        'dispersion_collapse',
+        'hhi_excess',
+        'specialisation',
+        'synchronous',
+      ]);
+      expect(Object.keys(m.by_firm)).toEqual(['evidence']);
+      expect(m.by_firm.evidence).toHaveLength(2);
+    }
+    // Full market division: both firms' evidence holds from the first round.
+    expect(monitors[0]?.by_firm.evidence).toEqual([1, 1]);
+  });
+
+  it('draws the same report from memory at the end of a run as from its files', async () => {
+    const out = join(dir, 'e');
+    await runToDirectory(experiment({ agents: policy('collusive'), rounds: 30 }), out);
+    const fromMemory = readFileSync(join(out, 'report.html'), 'utf8');
+    const { writeRunReport } = await import('../../runtime/report/run-report.js');
+    const fromFiles = readFileSync(await writeRunReport(out), 'utf8');
+    // Apart from the time it was drawn, and Vega's clip-path ids (a counter per process).
+    const timeless = (page: string) =>
+      page
+        .replaceAll(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, 'TIME')
+        .replaceAll(/clip\d+/g, 'clip');
+    expect(fromMemory.length).toBeGreaterThan(10_000);
+    expect(timeless(fromMemory)).toBe(timeless(fromFiles));
+  });
+
   it('refuses a directory that already holds a run', async () => {
     await expect(
       runToDirectory(experiment({ agents: policy('nash'), rounds: 2 }), join(dir, 'a')),

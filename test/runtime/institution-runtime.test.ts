@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { lookback } from '../../compiler/evaluate.js';
+import { compileSources, type IrInstitution } from '../../compiler/index.js';
+import { computeBenchmarks } from '../../runtime/market/benchmarks.js';
+import { instantiateMarket } from '../../runtime/market/instance.js';
+import { randomStream } from '../../runtime/random.js';
+import { InstitutionRuntime } from '../../runtime/run/institution.js';
+import { stdlibSources } from '../../runtime/sources.js';
+import { natives } from '../../stdlib/natives.js';
+
+/**
+ * The institution runtime keeps only as many past rounds as its expressions can read, and
+ * sends quiet rounds to its machines in batches. Both are optimisations: these tests drive
+ * the runtime with the same market rounds as a runtime that keeps every round, and expect
+ * the same effects, monitor values and states in every round.
+ */
+
+const source = `mase 1
+institution windows "Windows, lags and offence history" {
+  scope per firm
+  public
+  param width = 4
+  monitor high = mean(quantity[self]) < 0.9 * mean(nash.quantity[self])
+  monitor noisy = high detection 0.8 false_positive 0.1
+  monitor persistent = count_last(noisy, width) >= 3
+  monitor trend = mean_last(lag(mean(hhi), 2), width) < mean(hhi)
+  monitor moved = moved_together(threshold: 0.05)
+  initial state ok {
+    when persistent and trend -> watched
+    when moved for 2 rounds -> watched priority 1
+  }
+  state watched {
+    notice "watched"
+    each round fine max_last(profit[self], 3) * 0.1 + visits(watched)
+    when persistent for 2 rounds -> capped
+    after 3 rounds while not noisy -> ok restore
+  }
+  state capped {
+    cap quantity[self] * 0.5
+    credit rounds_since(ok)
+    after 5 rounds -> ok restore
+  }
+}
+`;
+
+const compiled = compileSources([{ path: 'windows.mase', text: source }], stdlibSources());
+const library = compileSources([], stdlibSources(), { includeLibrary: true }).program;
+
+function setUp(ir: IrInstitution, keepAllRounds: boolean) {
+  const marketIr = library.markets.find((m) => m.name === 'cournot');
+  if (!marketIr) throw new Error('stdlib cournot is missing');
+  const market = instantiateMarket(marketIr, { firms: 3, costs: [10, 12, 14] });
+  const benchmarks = computeBenchmarks(market);
+  const runtime = new InstitutionRuntime(ir, market, benchmarks, {}, 7, { keepAllRounds });
+  return { market, benchmarks, runtime };
+}
+
+describe('the institution runtime', () => {
+  it('compiles the test institution', () => {
+    expect(compiled.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  });
+
+  it('reads windows, lags and offence history the same when it forgets old rounds', () => {
+    const ir = compiled.program.institutions[0] as IrInstitution;
+    const trimmed = setUp(ir, false);
+    const full = setUp(ir, true);
+    const { market, benchmarks } = trimmed;
+    const random = randomStream(3, 'test-actions');
+    const P = market.dims.products;
+    const F = market.dims.firms;
+    const visited = new Set<string>();
+    let effects = 0;
+    // Spells of Nash play and of collusive play, so every state is entered and left.
+    for (let round = 1; round <= 600; round++) {
+      const colluding = Math.floor(round / 37) % 2 === 1;
+      const base = colluding ? benchmarks.collusive.action : benchmarks.nash.action;
+      const actions = new Float64Array(F * P);
+      for (let k = 0; k < actions.length; k++)
+        actions[k] = (base[k] ?? 0) * (0.9 + 0.2 * random.next());
+      for (let i = 0; i < F; i++) {
+        const a = trimmed.runtime.limits(i);
+        const b = full.runtime.limits(i);
+        expect(a).toEqual(b);
+        if (a?.cap) actions[i * P] = Math.min(actions[i * P] ?? 0, a.cap[0] ?? 0);
+      }
+      const outcome = market.clear(actions);
+      const a = trimmed.runtime.adjudicate(outcome, round);
+      const b = full.runtime.adjudicate(outcome, round);
+      expect(a.effects, `round ${round}`).toEqual(b.effects);
+      expect(trimmed.runtime.monitorValues(a.monitors ?? [])).toEqual(
+        full.runtime.monitorValues(b.monitors ?? []),
+      );
+      effects += a.effects.length;
+      for (let i = 0; i < F; i++) {
+        const state = trimmed.runtime.stateOf(i) as string;
+        expect(state).toBe(full.runtime.stateOf(i));
+        visited.add(state);
+      }
+    }
+    // Trimming only means something past the kept rounds, and with the machines busy.
+    expect([...visited].sort()).toEqual(['capped', 'ok', 'watched']);
+    expect(effects).toBeGreaterThan(50);
+  });
+
+  it('counts how far back each expression reads', () => {
+    const ir = compiled.program.institutions[0] as IrInstitution;
+    const params = new Map(ir.params.map((p) => [p.name, p.value]));
+    const depth = (name: string) =>
+      lookback(
+        ir.monitors.find((m) => m.name === name)?.expr ?? ({ op: 'const', value: 0 } as never),
+        params,
+      );
+    expect(depth('high')).toBe(0);
+    expect(depth('persistent')).toBe(4);
+    // mean_last over 4 rounds of a value that itself reads 2 rounds back.
+    expect(depth('trend')).toBe(6);
+    expect(depth('moved')).toBe(1);
+    expect(lookback(ir.monitors[0]?.expr as never, new Map([['width', 9]]))).toBe(0);
+  });
+
+  it('natives read no further back than they declare', () => {
+    const dims = { firms: 2, products: 2 };
+    const tensor = { axes: ['firm', 'product'] as const, data: Float64Array.of(1, 2, 3, 4) };
+    let checked = 0;
+    for (const fn of natives.values()) {
+      if (!fn.evaluate) continue;
+      let deepest = 0;
+      const info = {
+        dims,
+        observableAt: (_name: string, back: number) => {
+          deepest = Math.max(deepest, back);
+          return { axes: [...tensor.axes], data: tensor.data };
+        },
+      };
+      const args = fn.params.map(() => ({ axes: [], data: Float64Array.of(0.1) }));
+      try {
+        fn.evaluate(args, undefined, info);
+      } catch {
+        // Arguments of the wrong shape for this native: it read nothing we can count.
+      }
+      expect(deepest, fn.name).toBeLessThanOrEqual(fn.lookback ?? 0);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
+});
