@@ -71,12 +71,14 @@ export function compileExpression(e: IrExpr): CompiledExpression {
     case 'self':
       return (env) => scalarTensor(env.self ?? Number.NaN);
     case 'unary': {
+      if (e.type.axes.length === 0) return scalarCode(e);
       const operand = compileExpression(e.operand);
       return e.operator === '-'
         ? (env, ago) => map1(operand(env, ago), (x) => -x)
         : (env, ago) => map1(operand(env, ago), (x) => (truthy(x) ? 0 : 1));
     }
     case 'binary': {
+      if (e.type.axes.length === 0) return scalarCode(e);
       const left = compileExpression(e.left);
       const right = compileExpression(e.right);
       const op = e.operator;
@@ -84,6 +86,7 @@ export function compileExpression(e: IrExpr): CompiledExpression {
         broadcast2(left(env, ago), right(env, ago), env.dims, (a, b) => applyBinary(op, a, b));
     }
     case 'if': {
+      if (e.type.axes.length === 0) return scalarCode(e);
       const condition = compileExpression(e.condition);
       const then = compileExpression(e.then);
       const otherwise = compileExpression(e.otherwise);
@@ -93,6 +96,7 @@ export function compileExpression(e: IrExpr): CompiledExpression {
         );
     }
     case 'index': {
+      if (e.type.axes.length === 0) return scalarCode(e);
       const target = compileExpression(e.target);
       const selections = e.selections;
       return (env, ago) => {
@@ -166,6 +170,91 @@ export function compileExpression(e: IrExpr): CompiledExpression {
         const state = e.state ?? '';
         return scalarTensor(e.fn === 'visits' ? h.visits(state) : h.roundsSince(state));
       };
+  }
+}
+
+/** A scalar-typed expression as a tensor-valued closure built on its number-valued one. */
+function scalarCode(e: IrExpr): CompiledExpression {
+  const code = compileScalar(e);
+  return (env, ago) => scalarTensor(code(env, ago));
+}
+
+export type CompiledScalar = (env: EvaluationEnvironment, roundsAgo?: number) => number;
+
+/**
+ * Compiles an expression whose type is a single value (a guard, most monitors) to a
+ * number-valued closure: operators on single values are applied to numbers directly,
+ * `and`, `or` and `if` evaluate only the operands they need (expressions have no side
+ * effects), and `x[self]`-style selections read one element. The value is the one
+ * `compileExpression(e)` gives as `data[0]`; other shapes and nodes are evaluated by it.
+ */
+export function compileScalar(e: IrExpr): CompiledScalar {
+  const tensorValued = () => {
+    const code = compileExpression(e);
+    return (env: EvaluationEnvironment, ago?: number) => code(env, ago).data[0] ?? Number.NaN;
+  };
+  if (e.type.axes.length !== 0) return tensorValued();
+  switch (e.op) {
+    case 'const': {
+      const value = e.value;
+      return () => value;
+    }
+    case 'param':
+      return (env) => env.param(e.name).data[0] ?? Number.NaN;
+    case 'monitor':
+      return (env, ago = 0) => env.monitor(e.name, ago).data[0] ?? Number.NaN;
+    case 'observable':
+      return (env, ago = 0) => env.observable(e.name, ago).data[0] ?? Number.NaN;
+    case 'unary': {
+      const operand = compileScalar(e.operand);
+      return e.operator === '-'
+        ? (env, ago) => -operand(env, ago)
+        : (env, ago) => (truthy(operand(env, ago)) ? 0 : 1);
+    }
+    case 'binary': {
+      // A single-valued result means both operands are single values.
+      const left = compileScalar(e.left);
+      const right = compileScalar(e.right);
+      const op = e.operator;
+      if (op === 'and')
+        return (env, ago) => (truthy(left(env, ago)) && truthy(right(env, ago)) ? 1 : 0);
+      if (op === 'or')
+        return (env, ago) => (truthy(left(env, ago)) || truthy(right(env, ago)) ? 1 : 0);
+      return (env, ago) => applyBinary(op, left(env, ago), right(env, ago));
+    }
+    case 'if': {
+      const condition = compileScalar(e.condition);
+      const then = compileScalar(e.then);
+      const otherwise = compileScalar(e.otherwise);
+      return (env, ago) => (truthy(condition(env, ago)) ? then(env, ago) : otherwise(env, ago));
+    }
+    case 'index': {
+      // Every axis of the target is selected: read the one element.
+      const target = compileExpression(e.target);
+      const selections = e.selections;
+      return (env, ago) => {
+        const value = target(env, ago);
+        // The first selection of an axis removes it (as `select` does); later ones do nothing.
+        let firm: number | undefined;
+        let product: number | undefined;
+        for (const s of selections) {
+          if (s.axis === 'firm') firm ??= 'self' in s ? (env.self ?? -1) : env.firmIndex(s.name);
+          else product ??= env.productIndex(s.name);
+        }
+        const { axes, data } = value;
+        if (axes.length === 0) return data[0] ?? Number.NaN;
+        if (axes.length === 1)
+          return data[(axes[0] === 'firm' ? firm : product) ?? -1] ?? Number.NaN;
+        const { firms, products } = env.dims;
+        const i = firm ?? -1;
+        const j = product ?? -1;
+        return i >= 0 && i < firms && j >= 0 && j < products
+          ? (data[i * products + j] ?? Number.NaN)
+          : Number.NaN;
+      };
+    }
+    default:
+      return tensorValued();
   }
 }
 

@@ -9,7 +9,9 @@ import {
 import { constantValue } from '../../compiler/constant.js';
 import {
   type CompiledExpression,
+  type CompiledScalar,
   compileExpression,
+  compileScalar,
   type EvaluationEnvironment,
   lookback,
   paramTensor,
@@ -136,7 +138,8 @@ interface StateInfo {
   readonly transitions: readonly {
     readonly id: string;
     readonly target: string;
-    readonly condition?: CompiledExpression;
+    /** Guards are single values (the checker sees to it). */
+    readonly condition?: CompiledScalar;
     /** Consecutive rounds it must hold, with parameters bound. */
     readonly rounds: number;
     readonly ir: IrState['transitions'][number];
@@ -268,7 +271,7 @@ export class InstitutionRuntime {
           transitions: s.transitions.map((t) => ({
             id: t.id,
             target: t.target,
-            ...(t.condition ? { condition: compileExpression(t.condition) } : {}),
+            ...(t.condition ? { condition: compileScalar(t.condition) } : {}),
             rounds: constantValue(t.rounds, values) ?? 1,
             ir: t,
           })),
@@ -467,10 +470,7 @@ export class InstitutionRuntime {
       this.evaluateMonitors(machine, monitors, false);
       env.current = monitors;
       return info.transitions.some(
-        (t) =>
-          t.ir.kind === 'when' &&
-          t.condition !== undefined &&
-          truthy(t.condition(env).data[0] ?? 0),
+        (t) => t.ir.kind === 'when' && t.condition !== undefined && truthy(t.condition(env)),
       );
     } finally {
       env.hypothetical = undefined;
@@ -534,7 +534,7 @@ export class InstitutionRuntime {
       let anyHeld = false;
       const holds: Record<string, boolean> = {};
       for (const t of info.transitions) {
-        const held = t.condition ? truthy(t.condition(env).data[0] ?? 0) : true;
+        const held = t.condition ? truthy(t.condition(env)) : true;
         holds[t.id] = held;
         if (held && t.condition) anyHeld = true;
         // The streak as the machine will see it, counting quiet rounds not yet sent.

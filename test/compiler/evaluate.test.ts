@@ -1,13 +1,24 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkInstitution, type MarketContext, Reporter } from '../../compiler/check.js';
+import { applyBinary } from '../../compiler/constant.js';
 import {
   compileExpression,
+  compileScalar,
   type EvaluationEnvironment,
   paramTensor,
 } from '../../compiler/evaluate.js';
 import { compileSources, type IrInstitution } from '../../compiler/index.js';
+import type { IrExpr } from '../../compiler/ir.js';
 import { benchmarkValuesFor, observablesFor } from '../../compiler/observables.js';
-import { type Dimensions, type Tensor, tensorFrom, toPlain } from '../../compiler/tensor.js';
+import {
+  type Dimensions,
+  select,
+  type Tensor,
+  tensorFrom,
+  toPlain,
+  truthy,
+} from '../../compiler/tensor.js';
 import { typeOf } from '../../compiler/types.js';
 import { parse } from '../../grammar/index.js';
 
@@ -583,5 +594,107 @@ describe('parameters', () => {
         [5, 6, 7],
       ],
     });
+  });
+});
+
+describe('single values', () => {
+  /** Single-valued nodes evaluated the long way: tensors throughout, `select` for indexing. */
+  function reference(e: IrExpr, env: EvaluationEnvironment): number {
+    if (e.type.axes.length !== 0) return Number.NaN;
+    switch (e.op) {
+      case 'unary': {
+        const x = reference(e.operand, env);
+        return e.operator === '-' ? -x : truthy(x) ? 0 : 1;
+      }
+      case 'binary':
+        return applyBinary(e.operator, reference(e.left, env), reference(e.right, env));
+      case 'if':
+        return truthy(reference(e.condition, env))
+          ? reference(e.then, env)
+          : reference(e.otherwise, env);
+      case 'index': {
+        let value = compileExpression(e.target)(env);
+        for (const x of e.selections) {
+          const position =
+            'self' in x
+              ? (env.self ?? -1)
+              : x.axis === 'firm'
+                ? env.firmIndex(x.name)
+                : env.productIndex(x.name);
+          value = select(value, x.axis, position, env.dims);
+        }
+        return value.data[0] ?? Number.NaN;
+      }
+      default:
+        return compileExpression(e)(env).data[0] ?? Number.NaN;
+    }
+  }
+
+  const atoms = [
+    '0',
+    '1',
+    '2.5',
+    '(0 / 0)',
+    'profit[self]',
+    'profit[f1]',
+    'quantity[f1, C]',
+    'quantity[C, f2]',
+    'price[B]',
+    'sum(profit)',
+    'mean(quantity)',
+    'lag(profit[self])',
+    'threshold',
+  ];
+  // Numbers and truth values, typed as the checker wants them.
+  const expression = fc.letrec((tie) => ({
+    num: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constantFrom(...atoms),
+      fc
+        .tuple(tie('num'), fc.constantFrom('+', '-', '*', '/'), tie('num'))
+        .map(([a, op, b]) => `(${a} ${op} ${b})`),
+      tie('num').map((a) => `(-${a})`),
+      fc
+        .tuple(tie('bool'), tie('num'), tie('num'))
+        .map(([c, a, b]) => `(if ${c} then ${a} else ${b})`),
+    ),
+    bool: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc
+        .tuple(tie('num'), fc.constantFrom('>', '<', '>=', '==', '!='), tie('num'))
+        .map(([a, op, b]) => `(${a} ${op} ${b})`),
+      fc
+        .tuple(tie('bool'), fc.constantFrom('and', 'or'), tie('bool'))
+        .map(([a, op, b]) => `(${a} ${op} ${b})`),
+      tie('bool').map((a) => `(not ${a})`),
+    ),
+  }));
+
+  it('compileScalar gives what the tensor evaluation gives, NaN and all', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(expression.num, expression.bool) as fc.Arbitrary<string>, {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        (exprs) => {
+          const body = [
+            'param threshold = 12',
+            ...exprs.map((x, i) => `monitor m${i} = ${x}`),
+          ].join('\n  ');
+          const inst = institutionIn(body, ['f1', 'f2'], ['A', 'B', 'C']);
+          const env = environment(inst, market23);
+          for (const m of inst.monitors) {
+            expect(Object.is(compileScalar(m.expr)(env), reference(m.expr, env)), m.expr.text).toBe(
+              true,
+            );
+            expect(Object.is(compileExpression(m.expr)(env).data[0], reference(m.expr, env))).toBe(
+              true,
+            );
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
