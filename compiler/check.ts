@@ -1367,22 +1367,49 @@ function checkExperiment(
       perFirm[firm.name] = checkPolicy(policy, path, reporter);
     }
   }
-  for (const kind of ['rounds', 'seeds'] as const) {
-    for (const extra of decl.items.filter((i) => i.kind === kind).slice(1)) {
-      reporter.report(
-        'E_DUPLICATE',
-        path,
-        extra.range,
-        kind === 'rounds'
-          ? 'the number of rounds is given twice'
-          : 'the seeds are given twice; write one `seeds A..B`',
-      );
-    }
+  const twice = {
+    rounds: 'the number of rounds is given twice',
+    seeds: 'the seeds are given twice; write one `seeds A..B`',
+    horizon: 'the horizon is given twice',
+    continuation: 'the continuation probability is given twice',
+  } as const;
+  for (const kind of ['rounds', 'seeds', 'horizon', 'continuation'] as const) {
+    for (const extra of decl.items.filter((i) => i.kind === kind).slice(1))
+      reporter.report('E_DUPLICATE', path, extra.range, twice[kind]);
   }
 
   let rounds: number | undefined;
+  let horizon: 'known' | 'unknown' | undefined;
+  let continuation: number | undefined;
   const seeds: number[] = [];
   for (const item of decl.items) {
+    if (item.kind === 'horizon') {
+      const word = item.value.name;
+      if (word === 'known' || word === 'unknown') horizon = word;
+      else
+        reporter.report(
+          'E_VALUE',
+          path,
+          item.value.range,
+          `the horizon is \`known\` or \`unknown\`, not \`${word}\``,
+          didYouMean(word, ['known', 'unknown']) ??
+            'known: agents are told the number of rounds; unknown: they are not',
+        );
+    }
+    if (item.kind === 'continuation') {
+      const p = literalValue(item.value);
+      if (typeof p !== 'number')
+        reporter.report('E_TYPE', path, item.value.range, 'the continuation is a number');
+      else if (!(p > 0 && p < 1))
+        reporter.report(
+          'E_VALUE',
+          path,
+          item.value.range,
+          `the continuation is a probability strictly between 0 and 1, not ${p}`,
+          'after each round the run goes on with this probability',
+        );
+      else continuation = p;
+    }
     if (item.kind === 'rounds')
       rounds = integerLiteral(item.value, 'the number of rounds', path, reporter, 1);
     if (item.kind === 'seeds') {
@@ -1408,6 +1435,8 @@ function checkExperiment(
     agents: { ...(all ? { all } : {}), perFirm },
     ...(rounds === undefined ? {} : { rounds }),
     seeds,
+    ...(horizon ? { horizon } : {}),
+    ...(continuation === undefined ? {} : { continuation }),
   };
 }
 

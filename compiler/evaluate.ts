@@ -43,6 +43,48 @@ export interface EvaluationEnvironment {
 
 export type CompiledExpression = (env: EvaluationEnvironment, roundsAgo?: number) => Tensor;
 
+export interface CompileOptions {
+  /**
+   * Evaluate each subexpression that reads only literals, parameters and benchmarks once,
+   * on first use, and reuse the value (e.g. `cv(nash.quantity, over: product)` in a
+   * monitor). Only for closures that always get environments with the same parameter
+   * values and benchmarks, as the runtime's environments of one run do.
+   */
+  readonly memoiseRunConstants?: boolean;
+}
+
+/**
+ * Whether an expression's value is fixed for a run: it reads only literals, parameters
+ * and benchmarks (no observable, monitor, firm of its own, history or past round).
+ * Literals are left out: they are constants already.
+ */
+export function isRunConstant(e: IrExpr): boolean {
+  const fixed = (x: IrExpr): boolean => {
+    switch (x.op) {
+      case 'const':
+      case 'string':
+      case 'param':
+      case 'benchmark':
+        return true;
+      case 'unary':
+        return fixed(x.operand);
+      case 'binary':
+        return fixed(x.left) && fixed(x.right);
+      case 'if':
+        return fixed(x.condition) && fixed(x.then) && fixed(x.otherwise);
+      case 'index':
+        return !x.selections.some((s) => 'self' in s) && fixed(x.target);
+      case 'call': {
+        const kind = natives.get(x.fn)?.kind;
+        return (kind === 'reduction' || kind === 'elementwise') && x.args.every(fixed);
+      }
+      default:
+        return false;
+    }
+  };
+  return e.op !== 'const' && e.op !== 'string' && fixed(e);
+}
+
 const NAN = scalarTensor(Number.NaN);
 
 /**
@@ -50,7 +92,15 @@ const NAN = scalarTensor(Number.NaN);
  * small function over its children's closures, and names are looked up through the
  * environment's accessors, never through JavaScript objects.
  */
-export function compileExpression(e: IrExpr): CompiledExpression {
+export function compileExpression(e: IrExpr, options: CompileOptions = {}): CompiledExpression {
+  if (options.memoiseRunConstants && isRunConstant(e)) {
+    const code = compileExpression(e);
+    let value: Tensor | undefined;
+    return (env) => {
+      value ??= code(env);
+      return value;
+    };
+  }
   switch (e.op) {
     case 'const': {
       const t = scalarTensor(e.value);
@@ -71,33 +121,33 @@ export function compileExpression(e: IrExpr): CompiledExpression {
     case 'self':
       return (env) => scalarTensor(env.self ?? Number.NaN);
     case 'unary': {
-      if (e.type.axes.length === 0) return scalarCode(e);
-      const operand = compileExpression(e.operand);
+      if (e.type.axes.length === 0) return scalarCode(e, options);
+      const operand = compileExpression(e.operand, options);
       return e.operator === '-'
         ? (env, ago) => map1(operand(env, ago), (x) => -x)
         : (env, ago) => map1(operand(env, ago), (x) => (truthy(x) ? 0 : 1));
     }
     case 'binary': {
-      if (e.type.axes.length === 0) return scalarCode(e);
-      const left = compileExpression(e.left);
-      const right = compileExpression(e.right);
+      if (e.type.axes.length === 0) return scalarCode(e, options);
+      const left = compileExpression(e.left, options);
+      const right = compileExpression(e.right, options);
       const op = e.operator;
       return (env, ago) =>
         broadcast2(left(env, ago), right(env, ago), env.dims, (a, b) => applyBinary(op, a, b));
     }
     case 'if': {
-      if (e.type.axes.length === 0) return scalarCode(e);
-      const condition = compileExpression(e.condition);
-      const then = compileExpression(e.then);
-      const otherwise = compileExpression(e.otherwise);
+      if (e.type.axes.length === 0) return scalarCode(e, options);
+      const condition = compileExpression(e.condition, options);
+      const then = compileExpression(e.then, options);
+      const otherwise = compileExpression(e.otherwise, options);
       return (env, ago) =>
         broadcast3(condition(env, ago), then(env, ago), otherwise(env, ago), env.dims, (c, t, o) =>
           truthy(c) ? t : o,
         );
     }
     case 'index': {
-      if (e.type.axes.length === 0) return scalarCode(e);
-      const target = compileExpression(e.target);
+      if (e.type.axes.length === 0) return scalarCode(e, options);
+      const target = compileExpression(e.target, options);
       const selections = e.selections;
       return (env, ago) => {
         let value = target(env, ago);
@@ -117,7 +167,7 @@ export function compileExpression(e: IrExpr): CompiledExpression {
       const fn = natives.get(e.fn);
       const evaluate = fn?.evaluate;
       if (!evaluate) throw new Error(`internal: native ${e.fn} has no implementation`);
-      const args = e.args.map(compileExpression);
+      const args = e.args.map((a) => compileExpression(a, options));
       const over = e.over;
       return (env, ago = 0) =>
         evaluate(
@@ -131,8 +181,8 @@ export function compileExpression(e: IrExpr): CompiledExpression {
         );
     }
     case 'window': {
-      const value = compileExpression(e.value);
-      const rounds = compileExpression(e.rounds);
+      const value = compileExpression(e.value, options);
+      const rounds = compileExpression(e.rounds, options);
       const fn = e.fn;
       const axes = e.type.axes;
       // "No value yet" keeps the value's shape, so a per-firm lag is per firm from round 1.
@@ -174,8 +224,8 @@ export function compileExpression(e: IrExpr): CompiledExpression {
 }
 
 /** A scalar-typed expression as a tensor-valued closure built on its number-valued one. */
-function scalarCode(e: IrExpr): CompiledExpression {
-  const code = compileScalar(e);
+function scalarCode(e: IrExpr, options: CompileOptions): CompiledExpression {
+  const code = compileScalar(e, options);
   return (env, ago) => scalarTensor(code(env, ago));
 }
 
@@ -188,9 +238,17 @@ export type CompiledScalar = (env: EvaluationEnvironment, roundsAgo?: number) =>
  * effects), and `x[self]`-style selections read one element. The value is the one
  * `compileExpression(e)` gives as `data[0]`; other shapes and nodes are evaluated by it.
  */
-export function compileScalar(e: IrExpr): CompiledScalar {
+export function compileScalar(e: IrExpr, options: CompileOptions = {}): CompiledScalar {
+  if (options.memoiseRunConstants && isRunConstant(e)) {
+    const code = compileScalar(e);
+    let value: number | undefined;
+    return (env) => {
+      value ??= code(env);
+      return value;
+    };
+  }
   const tensorValued = () => {
-    const code = compileExpression(e);
+    const code = compileExpression(e, options);
     return (env: EvaluationEnvironment, ago?: number) => code(env, ago).data[0] ?? Number.NaN;
   };
   if (e.type.axes.length !== 0) return tensorValued();
@@ -206,15 +264,15 @@ export function compileScalar(e: IrExpr): CompiledScalar {
     case 'observable':
       return (env, ago = 0) => env.observable(e.name, ago).data[0] ?? Number.NaN;
     case 'unary': {
-      const operand = compileScalar(e.operand);
+      const operand = compileScalar(e.operand, options);
       return e.operator === '-'
         ? (env, ago) => -operand(env, ago)
         : (env, ago) => (truthy(operand(env, ago)) ? 0 : 1);
     }
     case 'binary': {
       // A single-valued result means both operands are single values.
-      const left = compileScalar(e.left);
-      const right = compileScalar(e.right);
+      const left = compileScalar(e.left, options);
+      const right = compileScalar(e.right, options);
       const op = e.operator;
       if (op === 'and')
         return (env, ago) => (truthy(left(env, ago)) && truthy(right(env, ago)) ? 1 : 0);
@@ -223,14 +281,14 @@ export function compileScalar(e: IrExpr): CompiledScalar {
       return (env, ago) => applyBinary(op, left(env, ago), right(env, ago));
     }
     case 'if': {
-      const condition = compileScalar(e.condition);
-      const then = compileScalar(e.then);
-      const otherwise = compileScalar(e.otherwise);
+      const condition = compileScalar(e.condition, options);
+      const then = compileScalar(e.then, options);
+      const otherwise = compileScalar(e.otherwise, options);
       return (env, ago) => (truthy(condition(env, ago)) ? then(env, ago) : otherwise(env, ago));
     }
     case 'index': {
       // Every axis of the target is selected: read the one element.
-      const target = compileExpression(e.target);
+      const target = compileExpression(e.target, options);
       const selections = e.selections;
       return (env, ago) => {
         const value = target(env, ago);

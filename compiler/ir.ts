@@ -187,6 +187,10 @@ export interface IrExperiment {
   };
   readonly rounds?: number;
   readonly seeds: readonly number[];
+  /** Whether agents are told the number of rounds (absent: known). */
+  readonly horizon?: 'known' | 'unknown';
+  /** Random stopping: after each round the run goes on with this probability. */
+  readonly continuation?: number;
 }
 
 export interface IrProgram {

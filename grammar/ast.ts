@@ -248,7 +248,11 @@ export type ExperimentItem =
       readonly range: Range;
     }
   | { readonly kind: 'rounds'; readonly value: Expr; readonly range: Range }
-  | { readonly kind: 'seeds'; readonly from: Expr; readonly to?: Expr; readonly range: Range };
+  | { readonly kind: 'seeds'; readonly from: Expr; readonly to?: Expr; readonly range: Range }
+  /** `horizon known` or `horizon unknown`: whether agents are told the number of rounds. */
+  | { readonly kind: 'horizon'; readonly value: Name; readonly range: Range }
+  /** `continuation p`: after each round the run goes on with probability p. */
+  | { readonly kind: 'continuation'; readonly value: Expr; readonly range: Range };
 
 export interface ExperimentDecl {
   readonly kind: 'experiment';
@@ -507,6 +511,8 @@ const experimentSchema = z.object({
         to: exprSchema.optional(),
         range: rangeSchema,
       }),
+      z.object({ kind: z.literal('horizon'), value: nameSchema, range: rangeSchema }),
+      exprItem('continuation'),
     ]),
   ),
   range: rangeSchema,

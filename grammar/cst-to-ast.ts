@@ -511,6 +511,15 @@ export class CstToAst {
     }
     const rounds = this.sub(item, 'rounds');
     if (rounds) return { kind: 'rounds', value: this.expression(rounds), range: this.range(item) };
+    const horizon = this.name(this.tok(item, 'horizon'));
+    if (horizon) return { kind: 'horizon', value: horizon, range: this.range(item) };
+    const continuation = this.sub(item, 'continuation');
+    if (continuation)
+      return {
+        kind: 'continuation',
+        value: this.expression(continuation),
+        range: this.range(item),
+      };
     const seeds = this.sub(item, 'seedsItem');
     if (seeds) {
       const to = this.sub(seeds, 'to');

@@ -342,6 +342,18 @@ export class MaseParser extends CstParser {
         },
       },
       { ALT: () => this.SUBRULE(this.seedsItem) },
+      {
+        ALT: () => {
+          this.CONSUME(K.horizon, { LABEL: 'horizonKey' });
+          this.CONSUME(T.Identifier, { LABEL: 'horizon' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.continuation, { LABEL: 'continuationKey' });
+          this.SUBRULE2(this.expression, { LABEL: 'continuation' });
+        },
+      },
     ]);
   });
 

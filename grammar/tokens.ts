@@ -54,6 +54,8 @@ const softKeywordNames = [
   'agents',
   'seed',
   'seeds',
+  'horizon',
+  'continuation',
   'number',
   'bool',
   'string',

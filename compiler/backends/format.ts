@@ -281,6 +281,10 @@ function experimentText(item: ExperimentItem): string {
       return `agents ${item.perFirm.map((f) => `${f.firm.name} = ${policyText(f.policy)}`).join(', ')}`;
     case 'rounds':
       return `rounds ${printExpr(item.value)}`;
+    case 'horizon':
+      return `horizon ${item.value.name}`;
+    case 'continuation':
+      return `continuation ${printExpr(item.value)}`;
     case 'seeds':
       return item.to
         ? `seeds ${printExpr(item.from)}..${printExpr(item.to)}`

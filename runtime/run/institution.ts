@@ -61,6 +61,9 @@ export interface ActionLimits {
   readonly floor?: Float64Array;
 }
 
+/** Every environment of a run has the same parameters and benchmarks: evaluate what reads only those once. */
+const runConstants = { memoiseRunConstants: true } as const;
+
 /** Observable values of one past round, as tensors. */
 function observablesOf(
   market: MarketInstance,
@@ -162,6 +165,8 @@ interface Machine {
   /** Quiet rounds (see `QuietEvent`) not yet sent to the actor, the last being `idleRound`. */
   idle: number;
   idleRound: number;
+  /** The state the actor is in, read from its snapshot after every step. */
+  state: StateInfo | undefined;
 }
 
 /** An evaluation environment whose round can be switched to a hypothetical one for `wouldTrigger`. */
@@ -244,7 +249,7 @@ export class InstitutionRuntime {
     }
     const staticEnv = this.environment(null);
     const constant = (e: Parameters<typeof compileExpression>[0] | undefined) =>
-      e ? compileExpression(e)(staticEnv).data[0] : undefined;
+      e ? compileExpression(e, runConstants)(staticEnv).data[0] : undefined;
     // A monitor that reads neither `self`, nor the machine's history, nor a noisy or
     // per-machine monitor has the same value for every machine: computed once per round.
     const perMachine = new Set<string>();
@@ -253,7 +258,7 @@ export class InstitutionRuntime {
       if (noisy || readsMachine(m.expr, perMachine)) perMachine.add(m.name);
       return {
         name: m.name,
-        code: compileExpression(m.expr),
+        code: compileExpression(m.expr, runConstants),
         shared: !perMachine.has(m.name),
         ...(m.detection ? { detection: constant(m.detection) ?? 1 } : {}),
         ...(m.falsePositive ? { falsePositive: constant(m.falsePositive) ?? 0 } : {}),
@@ -263,7 +268,7 @@ export class InstitutionRuntime {
     this.states = new Map(
       ir.states.map((s) => {
         s.sanctions.forEach((x, i) => {
-          this.sanctionCode.set(`${s.name}#${i}`, compileExpression(x.amount));
+          this.sanctionCode.set(`${s.name}#${i}`, compileExpression(x.amount, runConstants));
         });
         const info: StateInfo = {
           state: s,
@@ -271,12 +276,12 @@ export class InstitutionRuntime {
           transitions: s.transitions.map((t) => ({
             id: t.id,
             target: t.target,
-            ...(t.condition ? { condition: compileScalar(t.condition) } : {}),
+            ...(t.condition ? { condition: compileScalar(t.condition, runConstants) } : {}),
             rounds: constantValue(t.rounds, values) ?? 1,
             ir: t,
           })),
-          ...(s.cap ? { cap: compileExpression(s.cap) } : {}),
-          ...(s.floor ? { floor: compileExpression(s.floor) } : {}),
+          ...(s.cap ? { cap: compileExpression(s.cap, runConstants) } : {}),
+          ...(s.floor ? { floor: compileExpression(s.floor, runConstants) } : {}),
         };
         return [s.name, info];
       }),
@@ -306,6 +311,7 @@ export class InstitutionRuntime {
         env: undefined as unknown as MachineEnvironment,
         idle: 0,
         idleRound: 0,
+        state: this.states.get(String(actor.getSnapshot().value)),
       };
       (record as { env: MachineEnvironment }).env = this.environment(record);
       return record;
@@ -320,14 +326,14 @@ export class InstitutionRuntime {
   }
 
   private stateInfo(machine: Machine): StateInfo | undefined {
-    return this.states.get(String(machine.actor.getSnapshot().value));
+    return machine.state;
   }
 
   /** The state each firm is in now (the market's state for every firm in market scope). */
   stateOf(firm: number): string | undefined {
     if (this.ir.states.length === 0) return undefined;
     const m = this.machineOf(firm);
-    return m ? String(m.actor.getSnapshot().value) : undefined;
+    return m?.state?.state.name;
   }
 
   /**
@@ -557,6 +563,7 @@ export class InstitutionRuntime {
       machine.effects.length = 0;
       machine.actor.send({ type: 'round', round, holds });
       const to = String(machine.actor.getSnapshot().value);
+      machine.state = this.states.get(to);
       if ((fired?.target ?? from) !== to) {
         throw new Error(
           `internal: machine went ${from} -> ${to}, expected ${fired?.target ?? from}`,

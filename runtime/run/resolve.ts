@@ -148,6 +148,10 @@ export function resolveExperiment(
   ) {
     throw new ResolveError('--continuation takes a probability strictly between 0 and 1');
   }
+  // The command line overrides what the experiment declares.
+  const continuation = request.continuation ?? declared?.continuation;
+  const horizonKnown =
+    request.horizonKnown ?? (declared?.horizon ? declared.horizon === 'known' : true);
   // Every file the run uses: where the experiment, the market and the institution are declared.
   const used = new Set(
     [declared?.path, market.path, institution.path].filter((p): p is string => p !== undefined),
@@ -162,8 +166,8 @@ export function resolveExperiment(
     policies,
     rounds,
     seed,
-    ...(request.continuation === undefined ? {} : { continuation: request.continuation }),
-    horizonKnown: request.horizonKnown ?? true,
+    ...(continuation === undefined ? {} : { continuation }),
+    horizonKnown,
     sources,
   };
 }

@@ -71,3 +71,41 @@ institution i {
     expect(result).toEqual(['E_UNKNOWN_NAME']);
   });
 });
+
+describe('the horizon of an experiment', () => {
+  const experiment = (items: string) =>
+    compile(`mase 1
+experiment e {
+  market cournot
+  ${items}
+}
+`);
+
+  it('records a declared horizon and continuation', () => {
+    const result = experiment('horizon unknown\n  continuation 0.9');
+    expect(result.diagnostics).toEqual([]);
+    expect(result.program.experiments[0]).toMatchObject({
+      horizon: 'unknown',
+      continuation: 0.9,
+    });
+    expect(experiment('').program.experiments[0]).not.toHaveProperty('horizon');
+  });
+
+  it('names the two horizons, with a hint for a misspelt one', () => {
+    const result = experiment('horizon unkown');
+    expect(result.diagnostics.map((d) => [d.code, d.message, d.hint])).toEqual([
+      ['E_VALUE', 'the horizon is `known` or `unknown`, not `unkown`', 'did you mean `unknown`?'],
+    ]);
+  });
+
+  it('takes a continuation strictly between 0 and 1, once', () => {
+    expect(experiment('continuation 1').diagnostics.map((d) => d.code)).toEqual(['E_VALUE']);
+    expect(experiment('continuation 0').diagnostics.map((d) => d.code)).toEqual(['E_VALUE']);
+    expect(experiment('continuation "often"').diagnostics.map((d) => d.code)).toEqual(['E_TYPE']);
+    expect(
+      experiment(
+        'continuation 0.5\n  continuation 0.6\n  horizon known\n  horizon known',
+      ).diagnostics.map((d) => d.message),
+    ).toEqual(['the continuation probability is given twice', 'the horizon is given twice']);
+  });
+});

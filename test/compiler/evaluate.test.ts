@@ -6,6 +6,7 @@ import {
   compileExpression,
   compileScalar,
   type EvaluationEnvironment,
+  isRunConstant,
   paramTensor,
 } from '../../compiler/evaluate.js';
 import { compileSources, type IrInstitution } from '../../compiler/index.js';
@@ -644,7 +645,39 @@ describe('single values', () => {
     'mean(quantity)',
     'lag(profit[self])',
     'threshold',
+    'nash.profit[self]',
+    'collusive.profit[f2]',
+    'mean(cv(nash.quantity, over: product))',
+    'sum(excess(nash.profit, collusive.profit))',
+    '(threshold * max(nash.profit))',
   ];
+  /** The same run a round later: other observables, the same parameters and benchmarks. */
+  const nextRound = (): World => ({
+    ...world,
+    rounds: [
+      ...world.rounds,
+      {
+        quantity: [
+          [2, 0, 1],
+          [7, 5, 3],
+        ],
+        profit: [4, 30],
+        price: [5, 9, 2],
+      },
+    ],
+  });
+  /** market23 with benchmarks, which the atoms above read. */
+  const world: World = {
+    ...market23,
+    benchmarks: {
+      'nash.profit': [12, 16],
+      'collusive.profit': [15, 18],
+      'nash.quantity': [
+        [1, 1, 2],
+        [3, 1, 0],
+      ],
+    },
+  };
   // Numbers and truth values, typed as the checker wants them.
   const expression = fc.letrec((tie) => ({
     num: fc.oneof(
@@ -670,6 +703,27 @@ describe('single values', () => {
     ),
   }));
 
+  it('knows which expressions are fixed for a run', () => {
+    const body = `param threshold = 12
+  monitor a = mean(cv(nash.quantity, over: product))
+  monitor b = threshold * max(nash.profit)
+  monitor c = nash.profit[self]
+  monitor d = moved_together(threshold: 0.1)
+  monitor e = lag(nash.profit)
+  monitor f = threshold
+  monitor g = nash.profit[f1] > collusive.profit[f2]`;
+    const inst = institutionIn(body, ['f1', 'f2'], ['A', 'B', 'C']);
+    expect(Object.fromEntries(inst.monitors.map((m) => [m.name, isRunConstant(m.expr)]))).toEqual({
+      a: true,
+      b: true,
+      c: false,
+      d: false,
+      e: false,
+      f: true,
+      g: true,
+    });
+  });
+
   it('compileScalar gives what the tensor evaluation gives, NaN and all', () => {
     fc.assert(
       fc.property(
@@ -683,8 +737,16 @@ describe('single values', () => {
             ...exprs.map((x, i) => `monitor m${i} = ${x}`),
           ].join('\n  ');
           const inst = institutionIn(body, ['f1', 'f2'], ['A', 'B', 'C']);
-          const env = environment(inst, market23);
+          const env = environment(inst, world);
           for (const m of inst.monitors) {
+            // Memoised run constants give the same values, the first time and after.
+            const memo = { memoiseRunConstants: true };
+            const once = compileScalar(m.expr, memo);
+            const tensor = compileExpression(m.expr, memo);
+            for (const later of [env, environment(inst, nextRound())]) {
+              expect(Object.is(once(later), reference(m.expr, later))).toBe(true);
+              expect(Object.is(tensor(later).data[0], reference(m.expr, later))).toBe(true);
+            }
             expect(Object.is(compileScalar(m.expr)(env), reference(m.expr, env)), m.expr.text).toBe(
               true,
             );

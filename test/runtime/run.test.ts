@@ -6,8 +6,13 @@ import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
 import type { Agent } from '../../runtime/agents/agent.js';
 import { runToDirectory } from '../../runtime/run/artifacts.js';
-import { resolveExperiment } from '../../runtime/run/resolve.js';
-import { type ResolvedExperiment, type RunHooks, runExperiment } from '../../runtime/run/run.js';
+import { type RunRequest, resolveExperiment } from '../../runtime/run/resolve.js';
+import {
+  experimentDigest,
+  type ResolvedExperiment,
+  type RunHooks,
+  runExperiment,
+} from '../../runtime/run/run.js';
 import { stdlibSources } from '../../runtime/sources.js';
 import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
 import { verifyRunDirectory } from '../../runtime/trace/governance-log.js';
@@ -204,6 +209,41 @@ describe('the horizon', () => {
     // Geometric lengths with mean 10: all short of the cap, and not all equal.
     expect(runs.every((n) => n >= 1 && n < 1000)).toBe(true);
     expect(new Set(runs).size).toBeGreaterThan(1);
+  });
+
+  it('takes the horizon and the continuation from the experiment, and the flags over them', () => {
+    const text = `mase 1
+experiment shadow {
+  market cournot_2x2
+  agents nash
+  rounds 400
+  horizon unknown
+  continuation 0.95
+}
+experiment plain {
+  market cournot_2x2
+  agents nash
+}
+`;
+    const compiled = compileSources([{ path: 'h.mase', text }], stdlibSources(), {
+      includeLibrary: true,
+    });
+    expect(compiled.ok).toBe(true);
+    const resolve = (request: Partial<RunRequest>) =>
+      resolveExperiment(
+        compiled.program,
+        { params: [], ...request },
+        () => ({ all: policy('nash'), perFirm: {} }),
+        stdlibSources(),
+      );
+    const shadow = resolve({ experiment: 'shadow' });
+    expect([shadow.horizonKnown, shadow.continuation]).toEqual([false, 0.95]);
+    const flagged = resolve({ experiment: 'shadow', horizonKnown: true, continuation: 0.5 });
+    expect([flagged.horizonKnown, flagged.continuation]).toEqual([true, 0.5]);
+    const plain = resolve({ experiment: 'plain' });
+    expect([plain.horizonKnown, plain.continuation]).toEqual([true, undefined]);
+    // Two runs that differ only in the declared horizon are different runs.
+    expect(experimentDigest(shadow)).not.toBe(experimentDigest({ ...shadow, horizonKnown: true }));
   });
 });
 
