@@ -217,6 +217,7 @@ function overheadTable(cells: readonly Cell[]): ResultTable {
       if (!none || !governed) continue;
       const wall = (c: Cell) => median(c.samples.map((s) => s.wall));
       const cpu = (c: Cell) => median(c.samples.map((s) => s.cpu));
+      const fastest = (c: Cell) => Math.min(...c.samples.map((s) => s.wall));
       const r = wall(governed) / wall(none);
       rows.push([
         firms,
@@ -225,6 +226,7 @@ function overheadTable(cells: readonly Cell[]): ResultTable {
         formatMs(wall(governed)),
         ratio(wall(governed), wall(none)),
         ratio(cpu(governed), cpu(none)),
+        ratio(fastest(governed), fastest(none)),
         r < MAX_INSTITUTION_RATIO ? 'yes' : '**no**',
       ]);
     }
@@ -238,11 +240,12 @@ function overheadTable(cells: readonly Cell[]): ResultTable {
       'Governed median (ms)',
       'Ratio (wall)',
       'Ratio (CPU)',
-      `Under ${MAX_INSTITUTION_RATIO}×`,
+      'Ratio (fastest runs)',
+      `Under ${MAX_INSTITUTION_RATIO}× (median wall)`,
     ],
-    align: ['right', 'left', 'right', 'right', 'right', 'right', 'left'],
+    align: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
     rows,
-    caption: `The issue's target is an institution that costs less than ${Math.round((MAX_INSTITUTION_RATIO - 1) * 100)}% over an ungoverned run (a ratio under ${MAX_INSTITUTION_RATIO}). Ratios are of medians; the CPU ratio is the less sensitive to other processes on the machine.`,
+    caption: `The issue's target is an institution that costs less than ${Math.round((MAX_INSTITUTION_RATIO - 1) * 100)}% over an ungoverned run (a ratio under ${MAX_INSTITUTION_RATIO}), judged here on the ratio of median wall times. The CPU ratio and the ratio of each side's fastest run are less sensitive to other processes on the machine, whose noise on runs of under a second is of the order of ±20%.`,
   };
 }
 

@@ -354,18 +354,39 @@ interface TraceIndex {
   runEnd: TraceEventOf<'run_end'> | undefined;
   /** Rounds with a market event, ascending. */
   rounds: MarketEvent[];
-  payoffs: Map<string, PayoffEvent>;
+  /** Position of each firm of the header. */
+  firmIndex: Map<string, number>;
+  payoffs: ByRoundAndFirm<PayoffEvent>;
   /** Transitions by round; a market-scoped one (firm null) applies to every firm. */
   transitions: Map<number, TransitionEvent[]>;
   sanctions: TraceEventOf<'sanction'>[];
   /** Sanctions by round and firm, for rounds without a payoff event. */
-  sanctionsAt: Map<string, TraceEventOf<'sanction'>[]>;
+  sanctionsAt: ByRoundAndFirm<TraceEventOf<'sanction'>[]>;
+  /** The last transition of each round that concerns each firm (its own or the market's). */
+  lastTransition: ByRoundAndFirm<TransitionEvent>;
   notices: TraceEventOf<'notice'>[];
   clamps: TraceEventOf<'clamp'>[];
   warnings: string[];
 }
 
-const key = (round: number, firm: string) => `${round}\u0000${firm}`;
+/** Values per round and firm (header order): a trace has one per firm-round at most. */
+class ByRoundAndFirm<T> {
+  private readonly rounds = new Map<number, (T | undefined)[]>();
+  constructor(private readonly firms: number) {}
+
+  get(round: number, firm: number): T | undefined {
+    return this.rounds.get(round)?.[firm];
+  }
+
+  set(round: number, firm: number, value: T): void {
+    let row = this.rounds.get(round);
+    if (!row) {
+      row = new Array<T | undefined>(this.firms);
+      this.rounds.set(round, row);
+    }
+    row[firm] = value;
+  }
+}
 
 function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   const header = events.find((e): e is Header => e.type === 'header');
@@ -412,10 +433,12 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
     benchmarks,
     runEnd: events.find((e): e is TraceEventOf<'run_end'> => e.type === 'run_end'),
     rounds,
-    payoffs: new Map(),
+    firmIndex: new Map(header.firms.map((f, i) => [f, i])),
+    payoffs: new ByRoundAndFirm(F),
     transitions: new Map(),
     sanctions: [],
-    sanctionsAt: new Map(),
+    sanctionsAt: new ByRoundAndFirm(F),
+    lastTransition: new ByRoundAndFirm(F),
     notices: [],
     clamps: [],
     warnings,
@@ -424,11 +447,11 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   const unknownFirms = new Set<string>();
   for (const e of events) {
     if (
-      !('round' in e) ||
-      e.type === 'market' ||
-      e.type === 'decision' ||
-      e.type === 'invalid_action' ||
-      e.type === 'monitors'
+      e.type !== 'payoff' &&
+      e.type !== 'transition' &&
+      e.type !== 'sanction' &&
+      e.type !== 'notice' &&
+      e.type !== 'clamp'
     )
       continue;
     if (!byRound.has(e.round)) {
@@ -439,13 +462,19 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       unknownFirms.add(e.firm);
       continue;
     }
-    if (e.type === 'payoff') index.payoffs.set(key(e.round, e.firm), e);
-    else if (e.type === 'transition')
-      index.transitions.set(e.round, [...(index.transitions.get(e.round) ?? []), e]);
-    else if (e.type === 'sanction') {
+    const f = e.firm === null ? -1 : (index.firmIndex.get(e.firm) as number);
+    if (e.type === 'payoff') index.payoffs.set(e.round, f, e);
+    else if (e.type === 'transition') {
+      const here = index.transitions.get(e.round);
+      if (here) here.push(e);
+      else index.transitions.set(e.round, [e]);
+      if (f >= 0) index.lastTransition.set(e.round, f, e);
+      else for (let i = 0; i < F; i++) index.lastTransition.set(e.round, i, e);
+    } else if (e.type === 'sanction') {
       index.sanctions.push(e);
-      const at = key(e.round, e.firm);
-      index.sanctionsAt.set(at, [...(index.sanctionsAt.get(at) ?? []), e]);
+      const here = index.sanctionsAt.get(e.round, f);
+      if (here) here.push(e);
+      else index.sanctionsAt.set(e.round, f, [e]);
     } else if (e.type === 'notice') index.notices.push(e);
     else if (e.type === 'clamp') index.clamps.push(e);
   }
@@ -476,23 +505,15 @@ function moneyOf(
   market: MarketEvent,
   firm: number,
 ): { fines: number; credits: number; net: number } {
-  const name = index.header.firms[firm] as string;
-  const payoff = index.payoffs.get(key(market.round, name));
+  const payoff = index.payoffs.get(market.round, firm);
   if (payoff) return { fines: payoff.fines, credits: payoff.credits, net: payoff.net };
   let fines = 0;
   let credits = 0;
-  for (const s of index.sanctionsAt.get(key(market.round, name)) ?? []) {
+  for (const s of index.sanctionsAt.get(market.round, firm) ?? []) {
     if (s.sanction === 'fine') fines += s.amount;
     else credits += s.amount;
   }
   return { fines, credits, net: (market.profit[firm] ?? 0) - fines + credits };
-}
-
-function transitionOf(index: TraceIndex, round: number, firm: string): TransitionEvent | undefined {
-  const here = (index.transitions.get(round) ?? []).filter(
-    (t) => t.firm === firm || t.firm === null,
-  );
-  return here[here.length - 1];
 }
 
 /** Checks the demand option against the traced prices: a mismatch means the wrong demand was passed. */
@@ -588,7 +609,7 @@ export function computeMetrics(
       consumer_surplus: surplus,
       // Fines and credits move money between firms and the institution: not welfare.
       welfare: surplus ? sum(surplus) + industryProfit : null,
-      state: firms.map((f) => index.payoffs.get(key(m.round, f))?.state ?? null),
+      state: firms.map((_, i) => index.payoffs.get(m.round, i)?.state ?? null),
     });
   }
   const lastRound = rounds.length === 0 ? 0 : (rounds[rounds.length - 1] as RoundMetrics).round;
@@ -767,7 +788,7 @@ function inferSanctionStates(index: TraceIndex, initial: string | null): string[
 function inferInitialState(index: TraceIndex): string | null {
   for (const m of index.rounds) {
     const during = index.header.firms
-      .map((f) => index.payoffs.get(key(m.round, f))?.state)
+      .map((_, i) => index.payoffs.get(m.round, i)?.state)
       .find((s) => s !== null && s !== undefined);
     if (during) return during;
     const left = index.transitions.get(m.round)?.[0];
@@ -789,9 +810,9 @@ function institutionMetrics(
     : inferSanctionStates(index, initial);
   const isSanction = (s: string | null | undefined) =>
     s !== null && s !== undefined && sanctionStates.includes(s);
-  const fined = new Set(
-    index.sanctions.filter((s) => s.sanction === 'fine').map((s) => key(s.round, s.firm)),
-  );
+  const fined = new ByRoundAndFirm<true>(header.firms.length);
+  for (const s of index.sanctions)
+    if (s.sanction === 'fine') fined.set(s.round, index.firmIndex.get(s.firm) as number, true);
 
   const byFirm = header.firms.map((name, i) => {
     const benchmark = {
@@ -810,15 +831,15 @@ function institutionMetrics(
     // The state after each round's adjudication: where that round's conduct left the firm.
     let after: string | null = initial;
     for (const r of rounds) {
-      const transition = transitionOf(index, r.round, name);
-      const during = index.payoffs.has(key(r.round, name)) ? (r.state[i] ?? null) : after;
+      const transition = index.lastTransition.get(r.round, i);
+      const during = index.payoffs.get(r.round, i) ? (r.state[i] ?? null) : after;
       after = transition ? transition.to : during;
       const kind = classifyFirmRound(r.quantity[i] ?? [], benchmark, tolerance);
       if (kind === 'compliant') {
         const entered = transition !== undefined && isSanction(transition.to);
         fp.compliant_rounds++;
         if (entered) fp.entered_rounds++;
-        if (entered || fined.has(key(r.round, name))) fp.sanctioned_rounds++;
+        if (entered || fined.get(r.round, i)) fp.sanctioned_rounds++;
       } else if (kind === 'collusive') {
         d.collusive_rounds++;
         d.first_collusive_round ??= r.round;

@@ -32,9 +32,15 @@ export interface Observation {
 /** One firm's action: a quantity (or price) per product. */
 export type Action = Float64Array;
 
+/** An action with the reasons the agent gave for it (LLM firms give a rationale). */
+export interface Decision {
+  readonly action: Action;
+  readonly rationale?: string;
+}
+
 export interface Agent {
   readonly policy: string;
-  decide(observation: Observation): Action | Promise<Action>;
+  decide(observation: Observation): Action | Decision | Promise<Action | Decision>;
   /** Called after each round with the firm's own profit (learning agents update here). */
   learn?(observation: Observation, action: Action, outcome: Outcome, reward: number): void;
 }

@@ -1,4 +1,7 @@
+import type { PromptTemplates } from '../llm/prompts.js';
+import type { LlmServices } from '../llm/services.js';
 import type { MarketInstance } from '../market/instance.js';
+import type { TraceEvent } from '../trace/events.js';
 import type { Agent, Random } from './agent.js';
 
 /** A policy argument as the IR records it (`IrPolicy` in compiler/ir.ts): positional or named. */
@@ -18,6 +21,20 @@ export interface AgentContext {
   readonly firm: number;
   readonly market: MarketInstance;
   readonly random: Random;
+  /** Records an event in the run's trace (LLM agents record their calls). */
+  readonly emit?: (event: TraceEvent) => void;
+  /** The run's model services and LLM defaults, for `llm` policies. */
+  readonly llm?: LlmContext;
+}
+
+/** What `llm` policies share in a run: the endpoints, and defaults from the command line. */
+export interface LlmContext {
+  readonly services: LlmServices;
+  /** The model of `llm` policies that name none (`--model`). */
+  readonly defaultModel?: string;
+  readonly templates?: PromptTemplates;
+  /** The run's seed (a model's `seed` setting defaults to it). */
+  readonly seed: number;
 }
 
 export type PolicyFactory = (args: readonly PolicyArgument[], context: AgentContext) => Agent;
@@ -111,6 +128,29 @@ export class PolicyArguments {
       values.set(name, arg.value);
     }
     return new PolicyArguments(policy, values);
+  }
+
+  /** A string; `fallback` when absent (undefined: the argument is required). */
+  string(name: string, fallback: string | undefined, allowed?: readonly string[]): string {
+    const value = this.values.get(name);
+    if (value === undefined) {
+      if (fallback === undefined)
+        throw new PolicyError(`${this.policy}: missing argument \`${name}\` (a string)`);
+      return fallback;
+    }
+    if (typeof value !== 'string' || (allowed && !allowed.includes(value))) {
+      throw new PolicyError(
+        `${this.policy}: argument \`${name}\` must be ${
+          allowed ? allowed.map((a) => JSON.stringify(a)).join(' or ') : 'a string'
+        }; got ${shown(value)}`,
+      );
+    }
+    return value;
+  }
+
+  /** The value as given, or undefined. */
+  raw(name: string): PolicyArgument['value'] | undefined {
+    return this.values.get(name);
   }
 
   has(name: string): boolean {

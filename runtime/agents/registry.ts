@@ -1,4 +1,5 @@
 import type { Agent } from './agent.js';
+import { llm } from './llm.js';
 import {
   type AgentContext,
   PolicyError,
@@ -77,6 +78,13 @@ export const POLICIES: readonly PolicyEntry[] = [
     usage: 'qlearning(alpha: 0.15, beta: 5e-4, delta: 0.95, m: 15, xi: 0.1, memory: 1)',
     summary: 'tabular Q-learning on a grid spanning the Nash and collusive actions',
     create: qlearning,
+  },
+  {
+    name: 'llm',
+    usage:
+      'llm(model: "openai:gpt-4o-mini", temperature: 0.7, memory: 5, reasks: 2, fallback: "previous")',
+    summary: 'asks a language model each round (see docs/llm.md)',
+    create: llm,
   },
 ];
 

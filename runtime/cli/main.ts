@@ -298,6 +298,16 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .option('--rounds <n>', 'number of rounds')
     .option('--seed <n>', 'random seed')
+    .option('--horizon <known|unknown>', 'whether agents are told the number of rounds')
+    .option('--continuation <p>', 'random stopping: another round follows with probability p')
+    .option(
+      '--model <spec>',
+      'the model of llm firms that name none: openai:MODEL, openai-compatible:URL#MODEL',
+    )
+    .option('--concurrency <n>', 'requests in flight per model endpoint (default 64)')
+    .option('--timeout <ms>', 'timeout of one model request (default 30000)')
+    .option('--max-tokens <n>', 'token budget: stop the run (interrupted) when it is spent')
+    .option('--prompts <file>', 'prompt templates for llm firms ([system] and [round] sections)')
     .requiredOption(
       '--out <dir>',
       'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html',
@@ -310,13 +320,20 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const { summaryTable } = await import('../run/summary.js');
       let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
       try {
-        artifacts = await runToDirectory(
-          prepared.experiment,
-          options.out,
-          progressHooks(prepared.experiment.rounds),
-        );
+        artifacts = await runToDirectory(prepared.experiment, options.out, {
+          ...progressHooks(prepared.experiment.rounds),
+          ...(prepared.llm ? { llm: prepared.llm } : {}),
+        });
       } catch (error) {
         if (error instanceof ArtifactError) throw new UsageError(error.message);
+        const { LlmFatalError } = await import('../agents/llm.js');
+        if (error instanceof LlmFatalError) {
+          // A model that refuses every request (a bad key, an unknown model) fails the run.
+          process.stderr.write(
+            `mase: the run failed: ${error.message}\n(${options.out}/manifest.json says so; the rounds before are kept)\n`,
+          );
+          return setExitCode(EXIT.sourceErrors);
+        }
         throw error;
       }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);

@@ -14,6 +14,8 @@ import { hhiOf } from '../../stdlib/natives.js';
  * Arrays are firm-major (firm × product) Float64Arrays of length firms × products.
  */
 export interface MarketInstance {
+  /** The declaration this instance binds (its rules are what an LLM firm is told). */
+  readonly ir: IrMarket;
   readonly name: string;
   readonly title: string;
   readonly competition: MarketKind;
@@ -159,6 +161,7 @@ export function instantiateMarket(
   };
 
   return {
+    ir: market,
     name: market.name,
     title: market.title,
     competition: market.competition,

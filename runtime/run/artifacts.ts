@@ -9,6 +9,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
+import type { UsageCounts } from '../llm/layers.js';
+import type { ModelProvenance } from '../llm/services.js';
 import { linearDemand } from '../market/benchmarks.js';
 import { computeMetrics, type MetricsOptions, type RunMetrics } from '../metrics.js';
 import { packageRoot } from '../sources.js';
@@ -87,7 +89,7 @@ function writeJsonAtomic(path: string, value: unknown): void {
 export async function runToDirectory(
   experiment: ResolvedExperiment,
   dir: string,
-  hooks: Pick<RunHooks, 'shouldStop' | 'onRoundEnd'> = {},
+  hooks: Pick<RunHooks, 'shouldStop' | 'onRoundEnd' | 'llm'> = {},
 ): Promise<RunArtifacts> {
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw new ArtifactError(`${dir} is not empty; choose a new --out directory`);
@@ -126,6 +128,12 @@ export async function runToDirectory(
     ended_at: null as string | null,
     status: 'running' as 'running' | 'completed' | 'failed' | 'interrupted',
     rounds_completed: 0,
+    reason: undefined as string | undefined,
+    /** Where each model's answers came from (LLM firms only). */
+    models: undefined as ModelProvenance[] | undefined,
+    llm_usage: undefined as
+      | { total: UsageCounts; by_agent: Record<string, UsageCounts> }
+      | undefined,
   };
   const manifestPath = join(dir, 'manifest.json');
   writeJsonAtomic(manifestPath, manifest);
@@ -150,9 +158,11 @@ export async function runToDirectory(
         hooks.onRoundEnd?.(round);
       },
       ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
+      ...(hooks.llm ? { llm: hooks.llm } : {}),
     });
   } catch (error) {
     manifest.status = 'failed';
+    manifest.reason = error instanceof Error ? error.message : String(error);
     manifest.ended_at = new Date().toISOString();
     writeJsonAtomic(manifestPath, manifest);
     throw error;
@@ -164,6 +174,14 @@ export async function runToDirectory(
   writeJsonAtomic(join(dir, 'metrics.json'), metrics);
   manifest.status = result.status;
   manifest.rounds_completed = result.roundsCompleted;
+  if (result.reason) manifest.reason = result.reason;
+  if (result.llm) {
+    manifest.models = result.llm.provenance();
+    manifest.llm_usage = {
+      total: { ...result.llm.usage.total },
+      by_agent: result.llm.usage.byAgent(),
+    };
+  }
   manifest.ended_at = new Date().toISOString();
   writeJsonAtomic(manifestPath, manifest);
   // The report is a view of the files above; failing to draw it must not lose the run.

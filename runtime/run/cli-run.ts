@@ -9,11 +9,14 @@ import type { IrPolicy } from '../../compiler/ir.js';
 import { type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
+import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
+import { LlmServices } from '../llm/services.js';
+import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { stdlibSources } from '../sources.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
-import type { ResolvedExperiment } from './run.js';
+import type { ResolvedExperiment, RunLlmOptions } from './run.js';
 
 export interface RunOptions {
   experiment?: string;
@@ -25,6 +28,11 @@ export interface RunOptions {
   seed?: string;
   continuation?: string;
   horizon?: string;
+  model?: string;
+  concurrency?: string;
+  timeout?: string;
+  maxTokens?: string;
+  prompts?: string;
 }
 
 class UsageProblem extends Error {}
@@ -38,7 +46,12 @@ const nameOf = (spec: string) => (spec.startsWith('stdlib:') ? spec.slice('stdli
  * only: firm names are checked against the market the run actually uses).
  */
 function policyParser(spec: string): { all?: IrPolicy; perFirm: Record<string, IrPolicy> } {
-  const parsed = parse('--agents', `mase 1\nexperiment cli { agents ${spec} }\n`);
+  // `llm:SPEC` is shorthand for `llm(model: "SPEC")` (a model spec is not a name).
+  const expanded = spec.replace(
+    /(^|[=,]\s*)llm:([^,\s]+)/g,
+    (_all, before: string, model: string) => `${before}llm(model: ${JSON.stringify(model)})`,
+  );
+  const parsed = parse('--agents', `mase 1\nexperiment cli { agents ${expanded} }\n`);
   const item =
     parsed.value.declarations[0]?.kind === 'experiment'
       ? parsed.value.declarations[0].items[0]
@@ -83,6 +96,35 @@ function probability(value: string): number {
   return p;
 }
 
+function positive(flag: string, value: string | undefined): number | undefined {
+  const n = integer(flag, value);
+  if (n !== undefined && n < 1)
+    throw new UsageProblem(`${flag} takes a whole number ≥ 1, not \`${value}\``);
+  return n;
+}
+
+/** Model options from the flags; API keys stay in the environment. */
+function llmOptions(options: RunOptions): RunLlmOptions {
+  const concurrency = positive('--concurrency', options.concurrency);
+  const timeoutMs = positive('--timeout', options.timeout);
+  const maxTokens = positive('--max-tokens', options.maxTokens);
+  if (options.model !== undefined) {
+    try {
+      parseModelSpec(options.model);
+    } catch (error) {
+      if (error instanceof ModelSpecError) throw new UsageProblem(`--model: ${error.message}`);
+      throw error;
+    }
+  }
+  return {
+    ...(options.model ? { defaultModel: options.model } : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(maxTokens !== undefined ? { budget: { maxTokens } } : {}),
+    ...(options.prompts ? { templates: loadTemplates(options.prompts) } : {}),
+  };
+}
+
 function horizonFlag(value: string): boolean {
   if (value === 'known') return true;
   if (value === 'unknown') return false;
@@ -97,7 +139,7 @@ export async function prepareRun(
   file: string | undefined,
   options: RunOptions,
   load: (specs: readonly string[]) => SourceText[],
-): Promise<{ experiment: ResolvedExperiment } | { exitCode: number }> {
+): Promise<{ experiment: ResolvedExperiment; llm?: RunLlmOptions } | { exitCode: number }> {
   try {
     const specs = [
       ...(file ? [file] : []),
@@ -163,9 +205,12 @@ export async function prepareRun(
       policyParser,
       [...sources, ...stdlibSources().filter((l) => !sources.some((s) => s.path === l.path))],
     );
+    const llm = llmOptions(options);
     // Lists must fit the firms the overrides imply, and every policy must exist and take
-    // its arguments: say so before anything is written.
+    // its arguments (a model spec must parse, its key must be set): say so before anything
+    // is written. No model is called here.
     const market = instantiateMarket(experiment.market, experiment.marketOverrides);
+    const services = new LlmServices(llm, randomStream(experiment.seed, 'llm-check'));
     market.firms.forEach((firm, i) => {
       const policy = experiment.policies[firm];
       if (policy)
@@ -173,13 +218,22 @@ export async function prepareRun(
           firm: i,
           market,
           random: randomStream(experiment.seed, `agent:${firm}`),
+          llm: {
+            services,
+            seed: experiment.seed,
+            ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
+          },
         });
     });
-    return { experiment };
+    const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
+    if (!usesLlm && (options.model || options.prompts))
+      throw new UsageProblem('--model and --prompts are for llm firms; no firm is one');
+    return { experiment, ...(usesLlm ? { llm } : {}) };
   } catch (error) {
     if (
       error instanceof ResolveError ||
       error instanceof UsageProblem ||
+      error instanceof PromptTemplateError ||
       error instanceof MarketError ||
       error instanceof PolicyError
     ) {

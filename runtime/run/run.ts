@@ -4,6 +4,8 @@ import type { SourceText } from '../../compiler/index.js';
 import type { IrInstitution, IrMarket, IrPolicy, ParamValue } from '../../compiler/ir.js';
 import type { Action, Agent, Observation } from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
+import type { PromptTemplates } from '../llm/prompts.js';
+import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
 import { randomStream } from '../random.js';
@@ -54,6 +56,14 @@ export interface RunHooks {
   ) => Agent | undefined;
   /** Checked between rounds; a reason stops the run as `interrupted`. */
   readonly shouldStop?: () => string | undefined;
+  /** How `llm` firms reach their models (endpoints, limits, budgets, defaults). */
+  readonly llm?: RunLlmOptions;
+}
+
+export interface RunLlmOptions extends LlmOptions {
+  /** The model of `llm` policies that name none (`--model`). */
+  readonly defaultModel?: string;
+  readonly templates?: PromptTemplates;
 }
 
 export interface RunResult {
@@ -62,6 +72,8 @@ export interface RunResult {
   readonly market: MarketInstance;
   readonly benchmarks: Benchmarks;
   readonly reason?: string;
+  /** The run's model services, when any firm is an LLM firm: provenance and usage. */
+  readonly llm?: LlmServices;
 }
 
 const canonical = (value: unknown): string =>
@@ -144,6 +156,42 @@ export async function runExperiment(
   const F = market.dims.firms;
   const P = market.dims.products;
 
+  // Model services exist only when a firm is an LLM firm; they are shared by all of them.
+  const llm = Object.values(experiment.policies).some((p) => p.name === 'llm')
+    ? new LlmServices(hooks.llm ?? {}, randomStream(experiment.seed, 'llm-retry-jitter'))
+    : undefined;
+  const llmContext = llm
+    ? {
+        services: llm,
+        seed: experiment.seed,
+        ...(hooks.llm?.defaultModel ? { defaultModel: hooks.llm.defaultModel } : {}),
+        ...(hooks.llm?.templates ? { templates: hooks.llm.templates } : {}),
+      }
+    : undefined;
+  // Agents answer in any order (model calls run concurrently); what they record while
+  // acting is held per firm and written in firm order once all have answered, so the trace
+  // does not depend on which answer arrived first. Repeated texts are stored once.
+  const pending: TraceEvent[][] = market.firms.map(() => []);
+  let acting = false;
+  const texts = new Set<string>();
+  const flushPending = () => {
+    for (const events of pending) {
+      for (const event of events) {
+        if (event.type === 'llm_call') {
+          const messages = event.messages.map((m) => {
+            const id = createHash('sha256').update(m.text).digest('hex').slice(0, 16);
+            if (!texts.has(id)) {
+              texts.add(id);
+              emit({ type: 'text', round: event.round, id, text: m.text });
+            }
+            return { role: m.role, text: id };
+          });
+          emit({ ...event, messages });
+        } else emit(event);
+      }
+      events.length = 0;
+    }
+  };
   const agents: Agent[] = market.firms.map((firm, i) => {
     const policy = experiment.policies[firm];
     const injected = hooks.agentFor?.(i, market, benchmarks);
@@ -153,6 +201,8 @@ export async function runExperiment(
       firm: i,
       market,
       random: randomStream(experiment.seed, `agent:${firm}`),
+      emit: (event) => (acting ? pending[i]?.push(event) : emit(event)),
+      ...(llmContext ? { llm: llmContext } : {}),
     });
   });
 
@@ -194,7 +244,7 @@ export async function runExperiment(
   while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
     switch (phaseOf(snapshot)) {
       case 'observe': {
-        const stop = hooks.shouldStop?.();
+        const stop = hooks.shouldStop?.() ?? llm?.usage.exceeded();
         if (stop) {
           status = 'interrupted';
           reason = stop;
@@ -221,11 +271,21 @@ export async function runExperiment(
       case 'talk':
         break;
       case 'act': {
-        decided = await Promise.all(
-          agents.map((agent, i) => agent.decide(observations[i] as Observation)),
-        );
-        decided = decided.map((action, i) => {
+        // Every agent is asked at once; LLM firms' requests queue at their endpoint's limit.
+        acting = true;
+        let decisions: Awaited<ReturnType<Agent['decide']>>[];
+        try {
+          decisions = await Promise.all(
+            agents.map((agent, i) => agent.decide(observations[i] as Observation)),
+          );
+        } finally {
+          acting = false;
+          flushPending();
+        }
+        decided = decisions.map((decision, i) => {
           const firm = market.firms[i] as string;
+          const action = decision instanceof Float64Array ? decision : decision?.action;
+          const rationale = decision instanceof Float64Array ? undefined : decision?.rationale;
           const valid =
             action instanceof Float64Array && action.length === P && action.every(Number.isFinite);
           if (tracing)
@@ -235,8 +295,9 @@ export async function runExperiment(
               firm,
               policy: agents[i]?.policy ?? '?',
               action: valid ? Array.from(action) : [],
+              ...(rationale !== undefined ? { rationale } : {}),
             });
-          if (valid) return action;
+          if (valid) return action as Float64Array;
           // An unusable action is replaced by the previous one (or the Nash action), and said so.
           const previous = history[history.length - 1]?.actions.subarray(i * P, (i + 1) * P);
           emit({
@@ -394,5 +455,6 @@ export async function runExperiment(
     market,
     benchmarks,
     ...(reason ? { reason } : {}),
+    ...(llm ? { llm } : {}),
   };
 }

@@ -61,6 +61,53 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     decided_ms: z.number().optional(),
   }),
   z.object({
+    /** A text the trace refers to by id (prompt text is stored once per run). */
+    type: z.literal('text'),
+    round,
+    id: z.string(),
+    text: z.string(),
+  }),
+  z.object({
+    /** One question to a model and its answer (or the lack of one). */
+    type: z.literal('llm_call'),
+    round,
+    firm: z.string(),
+    model: z.string(),
+    /** 1 for the round's first question, 2… for re-asks after an unusable answer. */
+    attempt: z.int().min(1),
+    /** The messages sent, as ids of `text` events. */
+    messages: z.array(
+      z.object({ role: z.enum(['system', 'user', 'assistant']), text: z.string() }),
+    ),
+    /** The raw answer; null when none came (every attempt failed). */
+    response: z.string().nullable(),
+    /** The action parsed from it, when it was usable. */
+    action: perProduct.nullable(),
+    rationale: z.string().optional(),
+    /** Why the answer could not be used. */
+    error: z.string().optional(),
+    prompt_tokens: z.int().min(0),
+    completion_tokens: z.int().min(0),
+    /** Transport retries this question took (each an `llm_retry` event). */
+    retries: z.int().min(0),
+    cache_hit: z.boolean(),
+    /** Whether the answer was constrained to the schema (structured output). */
+    structured: z.boolean().optional(),
+    latency_ms: z.number(),
+  }),
+  z.object({
+    /** A transport fault worth another attempt. */
+    type: z.literal('llm_retry'),
+    round,
+    firm: z.string(),
+    model: z.string(),
+    cause: z.enum(['429', '5xx', 'timeout', 'reset']),
+    /** The attempt that failed (1 = the first). */
+    attempt: z.int().min(1),
+    status: z.int().optional(),
+    delay_ms: z.number(),
+  }),
+  z.object({
     type: z.literal('invalid_action'),
     round,
     firm: z.string(),

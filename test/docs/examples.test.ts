@@ -5,6 +5,8 @@ import { compileExpression, type EvaluationEnvironment } from '../../compiler/ev
 import { compileSources, type IrInstitution, renderDiagnostics } from '../../compiler/index.js';
 import { scalarTensor, tensorFrom } from '../../compiler/tensor.js';
 import type { Diagnostic } from '../../grammar/diagnostics.js';
+import { knownPolicies } from '../../runtime/agents/registry.js';
+import { parseTemplates } from '../../runtime/llm/prompts.js';
 import { packageRoot, stdlibSources } from '../../runtime/sources.js';
 
 /**
@@ -274,5 +276,26 @@ describe('README.md', () => {
       new Map([['warn.mase', misspelt]]),
     );
     expect(rendered).toBe(shown);
+  });
+});
+
+describe('docs/llm.md', () => {
+  const doc = readFileSync(join(root, 'docs/llm.md'), 'utf8');
+  const blocks = [...doc.matchAll(/```mase\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+
+  it('its experiments compile without diagnostics, and name policies the runtime knows', () => {
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const text of blocks) {
+      const result = compileSources([{ path: 'llm.mase', text }], library);
+      expect(result.diagnostics.map(describeDiagnostic), text).toEqual([]);
+      for (const e of result.program.experiments)
+        for (const p of [e.agents.all, ...Object.values(e.agents.perFirm)])
+          if (p) expect(knownPolicies()).toContain(p.name);
+    }
+  });
+
+  it('its template example loads', () => {
+    const template = /```text\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    expect(parseTemplates(template).round).toContain('{{history}}');
   });
 });

@@ -6,6 +6,7 @@ import type { PolicyArgument } from '../../runtime/agents/policy.js';
 import { actionGrid, QLEARNING_DEFAULTS, QLearningAgent } from '../../runtime/agents/qlearning.js';
 import { createAgent, knownPolicies, PolicyError } from '../../runtime/agents/registry.js';
 import { collusionProfile, evader, safeCollusionLevel } from '../../runtime/agents/scripted.js';
+import { LlmServices } from '../../runtime/llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../../runtime/market/benchmarks.js';
 import { instantiateMarket, type MarketInstance } from '../../runtime/market/instance.js';
 import { randomStream } from '../../runtime/random.js';
@@ -112,7 +113,8 @@ function agentFor(
 }
 
 async function decide(agent: Agent, obs: Observation): Promise<number[]> {
-  return [...(await agent.decide(obs))];
+  const decision = await agent.decide(obs);
+  return [...(decision instanceof Float64Array ? decision : decision.action)];
 }
 
 /** Within bounds and capacity, up to rounding. */
@@ -252,9 +254,9 @@ describe('benchmark and constant policies', () => {
   it('returns a fresh array each round', async () => {
     const agent = agentFor('constant', twoByTwo, 0, [{ value: 5 }]);
     const obs = observation(twoByTwo, twoByTwoBenchmarks, 0);
-    const first = await agent.decide(obs);
+    const first = (await agent.decide(obs)) as Float64Array;
     first[0] = 99;
-    expect([...(await agent.decide(obs))]).toEqual([5, 5]);
+    expect(await decide(agent, obs)).toEqual([5, 5]);
   });
 });
 
@@ -638,17 +640,63 @@ describe('qlearning', () => {
 });
 
 describe('createAgent', () => {
-  it.each(knownPolicies())('builds %s', (name) => {
+  it.each(knownPolicies().filter((name) => name !== 'llm'))('builds %s', (name) => {
     const args = name === 'constant' ? [{ value: 1 }] : [];
     const agent = agentFor(name, twoByTwo, 1, args);
     expect(agent.policy).toBe(name);
   });
 
+  const withModels = (args: PolicyArgument[], defaultModel?: string) =>
+    createAgent(
+      { name: 'llm', args },
+      {
+        firm: 0,
+        market: twoByTwo,
+        random: randomStream(1, 'agent:f1'),
+        llm: {
+          services: new LlmServices({ env: {} }, randomStream(1, 'llm')),
+          seed: 1,
+          ...(defaultModel ? { defaultModel } : {}),
+        },
+      },
+    );
+
+  it('builds llm on the model it names, or on --model', () => {
+    const spec = 'openai-compatible:http://127.0.0.1:9/v1#m';
+    expect(withModels([{ name: 'model', value: spec }]).policy).toBe(`llm(${spec})`);
+    expect(withModels([], spec).policy).toBe(`llm(${spec})`);
+  });
+
+  it.each([
+    { args: [], message: /llm: no model; give llm\(model: "…"\) or --model SPEC/ },
+    { args: [{ name: 'model', value: 'gpt-4o' }], message: /llm: unknown model `gpt-4o`/ },
+    {
+      args: [{ name: 'model', value: 'openai:gpt-4o-mini' }],
+      message: /llm: openai:gpt-4o-mini needs an API key: set OPENAI_API_KEY/,
+    },
+    {
+      args: [
+        { name: 'model', value: 'openai-compatible:http://h/v1#m' },
+        { name: 'memory', value: -1 },
+      ],
+      message: /argument `memory` must be a whole number ≥ 0/,
+    },
+    {
+      args: [
+        { name: 'model', value: 'openai-compatible:http://h/v1#m' },
+        { name: 'fallback', value: 'random' },
+      ],
+      message: /argument `fallback` must be "previous" or "nash"; got "random"/,
+    },
+  ])('rejects llm with $args', ({ args, message }) => {
+    expect(() => withModels(args as PolicyArgument[])).toThrow(message);
+  });
+
   it.each([
     {
-      name: 'llm',
+      name: 'gpt',
       args: [],
-      message: /unknown policy `llm`; known policies: nash, collusive, .*qlearning/,
+      message: /unknown policy `gpt`; known policies: nash, collusive, .*qlearning, llm/,
     },
     {
       name: 'nash',

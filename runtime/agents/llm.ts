@@ -1,0 +1,312 @@
+import { z } from 'zod';
+import type { ChatMessage, ChatRequest } from '../llm/client.js';
+import { TransportError } from '../llm/client.js';
+import {
+  DEFAULT_TEMPLATES,
+  fill,
+  type Memory,
+  type PromptTemplates,
+  promptValues,
+} from '../llm/prompts.js';
+import type { Endpoint } from '../llm/services.js';
+import {
+  DEFAULT_API_KEY_ENV,
+  type GenerationSettings,
+  type ModelSpec,
+  parseModelSpec,
+} from '../llm/spec.js';
+import type { TraceEvent } from '../trace/events.js';
+import type { Action, Agent, Decision, Observation } from './agent.js';
+import { type AgentContext, type PolicyArgument, PolicyArguments, PolicyError } from './policy.js';
+
+/**
+ * An LLM firm: each round it is shown the market's rules, the institution's public
+ * manifest and its own status when the institution is public, its history window and its
+ * PLANS / INSIGHTS scratchpads, and answers with JSON: its action per product, rewritten
+ * scratchpads and a short rationale. An unusable answer is re-asked, quoting what was
+ * wrong, up to `reasks` times; then the fallback applies (its previous action, or a
+ * policy's), recorded as an `invalid_action` event. A run never stops on a bad answer.
+ */
+
+export const LLM_ARGUMENTS = [
+  'model',
+  'temperature',
+  'max_tokens',
+  'seed',
+  'memory',
+  'reasks',
+  'fallback',
+  'api_key_env',
+] as const;
+
+/** A transport failure that no retry can mend (a refused key, an unknown model): the run fails. */
+export class LlmFatalError extends Error {
+  override name = 'LlmFatalError';
+}
+
+export interface LlmAgentConfig {
+  readonly spec: ModelSpec;
+  readonly settings: GenerationSettings;
+  readonly memory: Memory;
+  readonly reasks: number;
+  /** `previous` (the firm's last valid action; Nash in round 1), or `nash`. */
+  readonly fallback: 'previous' | 'nash';
+  readonly templates: PromptTemplates;
+}
+
+/** A parsed answer: the action per product under the market's key, scratchpads, rationale. */
+export interface Answer {
+  readonly values: number[];
+  readonly plans: string;
+  readonly insights: string;
+  readonly rationale: string;
+}
+
+/** The answer's shape for a market: the action per product, scratchpads, rationale. */
+export function answerSchema(key: 'quantity' | 'price', products: readonly string[]) {
+  return z.strictObject({
+    [key]: z
+      .array(z.number())
+      .length(products.length, `give one number per product (${products.join(', ')})`),
+    plans: z.string(),
+    insights: z.string(),
+    rationale: z.string(),
+  });
+}
+
+const firstJsonObject = (text: string): string => {
+  // Models wrap JSON in code fences or a sentence; take the outermost object.
+  const start = text.indexOf('{');
+  const end = text.lastIndexOf('}');
+  return start >= 0 && end > start ? text.slice(start, end + 1) : text;
+};
+
+export class LlmAgent implements Agent {
+  readonly policy: string;
+  private plans = '';
+  private insights = '';
+  private previous: Float64Array | undefined;
+  private readonly key: 'quantity' | 'price';
+  private readonly schema: ReturnType<typeof answerSchema>;
+  private readonly jsonSchema: Record<string, unknown>;
+  private readonly answerFormat: string;
+
+  constructor(
+    private readonly config: LlmAgentConfig,
+    private readonly endpoint: Endpoint,
+    private readonly context: AgentContext,
+  ) {
+    const { market } = context;
+    this.policy = `llm(${config.spec.text})`;
+    this.key = market.competition;
+    this.schema = answerSchema(this.key, market.products);
+    this.jsonSchema = z.toJSONSchema(this.schema) as Record<string, unknown>;
+    const example = market.products.map((p) => `<${p}>`).join(', ');
+    this.answerFormat = `{"${this.key}": [${example}], "plans": "...", "insights": "...", "rationale": "..."}`;
+  }
+
+  private emit(event: TraceEvent): void {
+    this.context.emit?.(event);
+  }
+
+  /** Checks a parsed answer against the market's action space; the message is for the model. */
+  private validate(raw: string): { action: Float64Array; answer: Answer } | string {
+    if (raw.trim() === '') return 'the answer was empty';
+    let json: unknown;
+    try {
+      json = JSON.parse(firstJsonObject(raw));
+    } catch {
+      return 'the answer was not valid JSON';
+    }
+    const parsed = this.schema.safeParse(json);
+    if (!parsed.success)
+      return parsed.error.issues
+        .map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`)
+        .join('; ');
+    const data = parsed.data as Record<string, unknown>;
+    const values = data[this.key] as number[];
+    const { market, firm } = this.context;
+    const P = market.dims.products;
+    const problems: string[] = [];
+    values.forEach((v, j) => {
+      const low = market.low[firm * P + j] ?? 0;
+      const high = market.high[firm * P + j] ?? 0;
+      if (!Number.isFinite(v) || v < low || v > high)
+        problems.push(`${market.products[j]} must be between ${low} and ${high}, not ${v}`);
+    });
+    if (problems.length > 0) return `${this.key}: ${problems.join('; ')}`;
+    return {
+      action: Float64Array.from(values),
+      answer: {
+        values,
+        plans: data.plans as string,
+        insights: data.insights as string,
+        rationale: data.rationale as string,
+      },
+    };
+  }
+
+  async decide(observation: Observation): Promise<Decision> {
+    const { round } = observation;
+    const firm = this.context.market.firms[this.context.firm] as string;
+    const values = promptValues(
+      observation,
+      { plans: this.plans, insights: this.insights },
+      this.config.memory,
+      this.answerFormat,
+    );
+    const messages: ChatMessage[] = [
+      { role: 'system', content: fill(this.config.templates.system, values) },
+      { role: 'user', content: fill(this.config.templates.round, values) },
+    ];
+    let problem = '';
+    for (let attempt = 1; attempt <= this.config.reasks + 1; attempt++) {
+      const request: ChatRequest = {
+        messages,
+        settings: this.config.settings,
+        schema: { name: `${this.key}_decision`, schema: this.jsonSchema },
+      };
+      let answer: Awaited<ReturnType<Endpoint['ask']>>;
+      try {
+        answer = await this.endpoint.ask(request, (retry) => {
+          this.context.llm?.services.usage.add(firm, { retries: 1 });
+          this.emit({
+            type: 'llm_retry',
+            round,
+            firm,
+            model: this.config.spec.text,
+            cause: retry.cause,
+            attempt: retry.attempt,
+            ...(retry.status !== undefined ? { status: retry.status } : {}),
+            delay_ms: retry.delayMs,
+          });
+        });
+      } catch (error) {
+        const fault = error instanceof TransportError ? error : undefined;
+        if (!fault || fault.fault === 'fatal')
+          throw new LlmFatalError(
+            `${firm} (${this.config.spec.text}): ${error instanceof Error ? error.message : String(error)}`,
+          );
+        // Every attempt failed: nothing to re-ask; fall back.
+        this.record(round, firm, attempt, messages, null, null, `no answer: ${fault.message}`);
+        problem = `no answer from the model: ${fault.message}`;
+        break;
+      }
+      const { response } = answer;
+      this.context.llm?.services.usage.add(firm, {
+        calls: 1,
+        promptTokens: response.promptTokens,
+        completionTokens: response.completionTokens,
+      });
+      const checked = this.validate(response.content);
+      if (typeof checked !== 'string') {
+        this.plans = checked.answer.plans;
+        this.insights = checked.answer.insights;
+        this.previous = checked.action;
+        this.record(round, firm, attempt, messages, response.content, answer, undefined, checked);
+        return { action: checked.action, rationale: checked.answer.rationale };
+      }
+      problem = checked;
+      this.context.llm?.services.usage.add(firm, { invalidAnswers: 1 });
+      this.record(round, firm, attempt, messages, response.content, answer, checked);
+      // Re-ask, quoting the answer and what was wrong with it.
+      messages.push(
+        { role: 'assistant', content: response.content },
+        {
+          role: 'user',
+          content: `That answer cannot be used: ${checked}. Answer again with one JSON object: ${this.answerFormat}`,
+        },
+      );
+    }
+    const fallback = this.config.fallback === 'previous' && this.previous ? 'previous' : 'nash';
+    const { market, firm: index } = this.context;
+    const P = market.dims.products;
+    const action =
+      fallback === 'previous' && this.previous
+        ? Float64Array.from(this.previous)
+        : Float64Array.from(
+            observation.benchmarks.nash.action.subarray(index * P, (index + 1) * P),
+          );
+    this.emit({ type: 'invalid_action', round, firm, reason: problem, fallback });
+    return { action };
+  }
+
+  private record(
+    round: number,
+    firm: string,
+    attempt: number,
+    messages: readonly ChatMessage[],
+    response: string | null,
+    answer: Awaited<ReturnType<Endpoint['ask']>> | null,
+    error?: string,
+    valid?: { action: Float64Array; answer: { rationale: string } },
+  ): void {
+    this.emit({
+      type: 'llm_call',
+      round,
+      firm,
+      model: this.config.spec.text,
+      attempt,
+      // Full texts here; the round loop stores each text once and puts its id instead.
+      messages: messages.map((m) => ({ role: m.role, text: m.content })),
+      response,
+      action: valid ? Array.from(valid.action) : null,
+      ...(valid ? { rationale: valid.answer.rationale } : {}),
+      ...(error !== undefined ? { error } : {}),
+      prompt_tokens: answer?.response.promptTokens ?? 0,
+      completion_tokens: answer?.response.completionTokens ?? 0,
+      retries: answer?.retries ?? 0,
+      cache_hit: false,
+      ...(answer ? { structured: answer.response.structured } : {}),
+      latency_ms: answer?.latencyMs ?? 0,
+    });
+  }
+}
+
+/** `llm(model: "openai:gpt-4o-mini", temperature: 0.7, memory: 5, …)`. */
+export function llm(args: readonly PolicyArgument[], context: AgentContext): Agent {
+  const a = PolicyArguments.read('llm', args, LLM_ARGUMENTS);
+  const services = context.llm?.services;
+  if (!services) throw new PolicyError('llm: this run has no model services');
+  const modelText = a.string('model', context.llm?.defaultModel ?? '');
+  if (modelText === '')
+    throw new PolicyError('llm: no model; give llm(model: "…") or --model SPEC');
+  let spec: ModelSpec;
+  try {
+    spec = parseModelSpec(modelText);
+  } catch (error) {
+    throw new PolicyError(`llm: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const memoryArg = a.raw('memory');
+  const memory: Memory =
+    memoryArg === undefined || memoryArg === 'all'
+      ? 'all'
+      : a.number('memory', undefined, { integer: true, atLeast: 0 });
+  const settings: GenerationSettings = {
+    ...(a.has('temperature')
+      ? { temperature: a.number('temperature', undefined, { atLeast: 0, atMost: 2 }) }
+      : {}),
+    ...(a.has('max_tokens')
+      ? { maxTokens: a.number('max_tokens', undefined, { integer: true, atLeast: 1 }) }
+      : {}),
+    seed: a.number('seed', context.llm?.seed ?? 0, { integer: true }),
+  };
+  const fallback = a.string('fallback', 'previous', ['previous', 'nash']) as 'previous' | 'nash';
+  const config: LlmAgentConfig = {
+    spec,
+    settings,
+    memory,
+    reasks: a.number('reasks', 2, { integer: true, atLeast: 0, atMost: 10 }),
+    fallback,
+    templates: context.llm?.templates ?? DEFAULT_TEMPLATES,
+  };
+  let endpoint: Endpoint;
+  try {
+    endpoint = services.endpoint(spec, a.string('api_key_env', DEFAULT_API_KEY_ENV));
+  } catch (error) {
+    throw new PolicyError(`llm: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return new LlmAgent(config, endpoint, context);
+}
+
+export type { Action };

@@ -1,0 +1,123 @@
+import OpenAI from 'openai';
+import {
+  type ChatClient,
+  type ChatRequest,
+  type ChatResponse,
+  retryAfterMs,
+  TransportError,
+} from './client.js';
+import type { ModelSpec } from './spec.js';
+
+export interface OpenAIClientOptions {
+  /** The API key, read by the caller from the environment variable the config names. */
+  readonly apiKey?: string;
+  /** Per-request timeout (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Any OpenAI-compatible chat-completions endpoint through the `openai` package. The
+ * package's own retries are off: retries are a layer of ours, so each is a trace event.
+ * Structured output (`response_format` with the answer's JSON schema) is asked for until
+ * the endpoint refuses it with a 400 that names it; then this client asks without it.
+ */
+export class OpenAIChatClient implements ChatClient {
+  readonly id: string;
+  private readonly sdk: OpenAI;
+  private structuredRefused = false;
+
+  constructor(
+    private readonly spec: ModelSpec,
+    options: OpenAIClientOptions = {},
+  ) {
+    this.id = spec.text;
+    this.sdk = new OpenAI({
+      // The package insists on a key; without one, no Authorization header is sent at all.
+      apiKey: options.apiKey ?? 'unset',
+      ...(options.apiKey ? {} : { defaultHeaders: { Authorization: null } }),
+      baseURL: spec.baseURL,
+      maxRetries: 0,
+      timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    });
+  }
+
+  async complete(request: ChatRequest): Promise<ChatResponse> {
+    const structured = request.schema !== undefined && !this.structuredRefused;
+    try {
+      return await this.send(request, structured);
+    } catch (error) {
+      if (structured && refusesSchema(error)) {
+        this.structuredRefused = true;
+        return this.complete(request);
+      }
+      throw asTransportError(error);
+    }
+  }
+
+  private async send(request: ChatRequest, structured: boolean): Promise<ChatResponse> {
+    const { settings } = request;
+    const completion = await this.sdk.chat.completions.create({
+      model: this.spec.model,
+      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      ...(settings.temperature !== undefined ? { temperature: settings.temperature } : {}),
+      ...(settings.maxTokens !== undefined ? { max_tokens: settings.maxTokens } : {}),
+      ...(settings.seed !== undefined ? { seed: settings.seed } : {}),
+      ...(structured && request.schema
+        ? {
+            response_format: {
+              type: 'json_schema' as const,
+              json_schema: {
+                name: request.schema.name,
+                schema: request.schema.schema,
+                strict: true,
+              },
+            },
+          }
+        : {}),
+    });
+    const choice = completion.choices?.[0];
+    return {
+      content: choice?.message?.content ?? '',
+      promptTokens: completion.usage?.prompt_tokens ?? 0,
+      completionTokens: completion.usage?.completion_tokens ?? 0,
+      ...(completion.model ? { model: completion.model } : {}),
+      ...(completion.system_fingerprint
+        ? { systemFingerprint: completion.system_fingerprint }
+        : {}),
+      structured,
+    };
+  }
+}
+
+/** A 400 whose message names structured output: the endpoint does not support it. */
+function refusesSchema(error: unknown): boolean {
+  return (
+    error instanceof OpenAI.APIError &&
+    error.status === 400 &&
+    /response_format|json_schema|structured/i.test(error.message)
+  );
+}
+
+/** The package's errors as the causes the retry layer knows. */
+export function asTransportError(error: unknown): TransportError {
+  if (error instanceof TransportError) return error;
+  if (error instanceof OpenAI.APIConnectionTimeoutError)
+    return new TransportError('the request timed out', 'timeout');
+  if (error instanceof OpenAI.APIConnectionError)
+    return new TransportError(`the connection failed: ${error.message}`, 'reset');
+  if (error instanceof OpenAI.APIError) {
+    const status = error.status;
+    const after = retryAfterMs((name) => error.headers?.get(name), Date.now);
+    if (status === 429) return new TransportError('rate limited (429)', '429', status, after);
+    if (status !== undefined && status >= 500)
+      return new TransportError(`the endpoint failed (${status})`, '5xx', status, after);
+    return new TransportError(
+      `the endpoint refused the request (${status ?? 'no status'}): ${error.message}`,
+      'fatal',
+      status,
+    );
+  }
+  return new TransportError(error instanceof Error ? error.message : String(error), 'fatal');
+}

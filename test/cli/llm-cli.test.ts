@@ -1,0 +1,184 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  answer,
+  firmOf,
+  type ScriptedServer,
+  startScriptedServer,
+} from '../support/openai-server.js';
+
+/**
+ * `mase run` with LLM firms, end to end: the built CLI in a child process (spawned
+ * asynchronously, so the scripted server in this process can answer it), and the flags
+ * that choose models, limits and horizons.
+ */
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = join(root, 'dist/runtime/cli/main.js');
+const STACK_LINE = /^ {4}at |^\s+at .*:\d+:\d+\)?$/m;
+let dir = '';
+let server: ScriptedServer;
+let refusing: ScriptedServer;
+
+function mase(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd: dir,
+      env: { ...process.env, MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('close', (code) => {
+      expect(stdout).not.toMatch(STACK_LINE);
+      expect(stderr).not.toMatch(STACK_LINE);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `mase run --market stdlib:cournot_2x2 …`. */
+const run2x2 = (args: readonly string[], env: Record<string, string> = {}) =>
+  mase(['run', '--market', 'stdlib:cournot_2x2', ...args], env);
+
+const jsonl = (path: string) =>
+  readFileSync(join(dir, path), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mase-llm-cli-'));
+  server = await startScriptedServer((r) =>
+    answer(firmOf(r) === 'f1' ? [60, 0] : [0, 60], 'divide the market'),
+  );
+  refusing = await startScriptedServer(() => ({
+    kind: 'status',
+    status: 401,
+    message: 'Incorrect API key provided',
+  }));
+});
+afterAll(async () => {
+  await server.close();
+  await refusing.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('mase run with LLM firms', () => {
+  it('--agents llm --model openai-compatible:URL#MODEL → every firm asks the model', async () => {
+    const model = `openai-compatible:${server.url}#tiny`;
+    const r = await run2x2([
+      '--institution',
+      'stdlib:governance_graph',
+      '--agents',
+      'llm',
+      '--model',
+      model,
+      '--rounds',
+      '4',
+      '--concurrency',
+      '2',
+      '--out',
+      'all-llm',
+    ]);
+    expect(r.stderr).toContain('status: completed');
+    expect(r.code).toBe(0);
+    const events = jsonl('all-llm/events.jsonl');
+    const decisions = events.filter((e) => e.type === 'decision');
+    expect(decisions).toHaveLength(8);
+    expect(decisions.every((d) => d.rationale === 'divide the market')).toBe(true);
+    expect(events.filter((e) => e.type === 'llm_call')).toHaveLength(8);
+    const manifest = JSON.parse(readFileSync(join(dir, 'all-llm/manifest.json'), 'utf8'));
+    expect(manifest.models).toEqual([expect.objectContaining({ spec: model, model: 'tiny' })]);
+    expect(manifest.policies.f1.name).toBe('llm');
+  });
+
+  it('--agents f1=llm:SPEC,f2=nash → one LLM firm beside a scripted one', async () => {
+    const r = await run2x2([
+      '--agents',
+      `f1=llm:openai-compatible:${server.url}#tiny,f2=nash`,
+      '--rounds',
+      '3',
+      '--horizon',
+      'unknown',
+      '--out',
+      'mixed',
+    ]);
+    expect(r.code).toBe(0);
+    const calls = jsonl('mixed/events.jsonl').filter((e) => e.type === 'llm_call');
+    expect(calls.map((c) => c.firm)).toEqual(['f1', 'f1', 'f1']);
+    // An unknown horizon is not told: the round prompt says "Round 1." and no "of 3".
+    const texts = jsonl('mixed/events.jsonl').filter((e) => e.type === 'text');
+    expect(texts.some((t) => String(t.text).startsWith('Round 1.\n'))).toBe(true);
+    expect(texts.some((t) => String(t.text).includes('Round 1 of 3'))).toBe(false);
+  });
+
+  it('a bad model spec or limit → exit 2 with the reason, nothing written', async () => {
+    const bad = await run2x2(['--agents', 'llm', '--model', 'gpt-4o', '--out', 'bad']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--model: unknown model `gpt-4o`; expected openai:/);
+    const noKey = await run2x2(['--agents', 'llm(model: "openai:gpt-4o-mini")', '--out', 'bad']);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/needs an API key: set OPENAI_API_KEY/);
+    const limit = await run2x2([
+      '--agents',
+      'llm',
+      '--model',
+      `openai-compatible:${server.url}#tiny`,
+      '--concurrency',
+      '0',
+      '--out',
+      'bad',
+    ]);
+    expect(limit.code).toBe(2);
+    expect(limit.stderr).toMatch(/--concurrency takes a whole number ≥ 1/);
+  });
+
+  it('an endpoint that refuses the key → the run fails with the reason, exit 1, no stack', async () => {
+    const r = await run2x2([
+      '--agents',
+      'llm',
+      '--model',
+      `openai-compatible:${refusing.url}#tiny`,
+      '--out',
+      'refused',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the run failed: f1 .*401/);
+    const manifest = JSON.parse(readFileSync(join(dir, 'refused/manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('failed');
+    expect(manifest.reason).toMatch(/401/);
+  });
+
+  it('--continuation 0.5 → random stopping, the rounds played recorded', async () => {
+    const r = await run2x2([
+      '--agents',
+      'nash',
+      '--rounds',
+      '200',
+      '--continuation',
+      '0.5',
+      '--out',
+      'random-end',
+    ]);
+    expect(r.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(dir, 'random-end/manifest.json'), 'utf8'));
+    expect(manifest.horizon).toEqual({ known: true, continuation: 0.5 });
+    expect(manifest.rounds_completed).toBeLessThan(200);
+    const bad = await run2x2(['--agents', 'nash', '--continuation', '1.5', '--out', 'bad-end']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--continuation takes a probability strictly between 0 and 1/);
+  });
+});
