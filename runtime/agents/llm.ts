@@ -185,7 +185,7 @@ export class LlmAgent implements Agent {
         const fault = error instanceof TransportError ? error : undefined;
         if (!fault || fault.fault === 'fatal')
           throw new LlmFatalError(
-            `${firm} (${this.config.spec.text}): ${error instanceof Error ? error.message : String(error)}`,
+            `${firm} in round ${round} (${this.config.spec.text}): ${error instanceof Error ? error.message : String(error)}`,
           );
         // Every attempt failed: nothing to re-ask; fall back.
         this.record(round, firm, attempt, messages, null, null, `no answer: ${fault.message}`);
@@ -193,11 +193,18 @@ export class LlmAgent implements Agent {
         break;
       }
       const { response } = answer;
-      this.context.llm?.services.usage.add(firm, {
-        calls: 1,
-        promptTokens: response.promptTokens,
-        completionTokens: response.completionTokens,
-      });
+      // Tokens count whether or not the answer came from the cache (so a budget stops a
+      // replay where it stopped the run); cost is only charged for answers from the model.
+      this.context.llm?.services.usage.add(
+        firm,
+        {
+          calls: 1,
+          promptTokens: response.promptTokens,
+          completionTokens: response.completionTokens,
+          ...(response.cacheHit ? { cacheHits: 1 } : {}),
+        },
+        response.cacheHit === true,
+      );
       const checked = this.validate(response.content);
       if (typeof checked !== 'string') {
         this.plans = checked.answer.plans;
@@ -256,7 +263,7 @@ export class LlmAgent implements Agent {
       prompt_tokens: answer?.response.promptTokens ?? 0,
       completion_tokens: answer?.response.completionTokens ?? 0,
       retries: answer?.retries ?? 0,
-      cache_hit: false,
+      cache_hit: answer?.response.cacheHit === true,
       ...(answer ? { structured: answer.response.structured } : {}),
       latency_ms: answer?.latencyMs ?? 0,
     });

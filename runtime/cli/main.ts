@@ -308,6 +308,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')
     .option('--max-tokens <n>', 'token budget: stop the run (interrupted) when it is spent')
     .option('--prompts <file>', 'prompt templates for llm firms ([system] and [round] sections)')
+    .option(
+      '--cache <file>',
+      'the response cache of llm firms (default: in the MASE data directory)',
+    )
+    .option('--no-cache', 'ask the models afresh and keep no answers (the run cannot be replayed)')
     .requiredOption(
       '--out <dir>',
       'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html',
@@ -341,6 +346,37 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         `wrote ${options.out} (status: ${artifacts.result.status}; open ${join(options.out, 'report.html')})\n`,
       );
       if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+    });
+
+  program
+    .command('replay')
+    .description(
+      'run a finished run again from its manifest and the response cache, with no network',
+    )
+    .argument('<dir>', 'a run directory')
+    .requiredOption('--out <dir>', 'directory for the replayed run')
+    .option('--cache <file>', 'the response cache, when not where the run recorded it')
+    .action(async (dir: string, options: { out: string; cache?: string }) => {
+      const { ReplayError, replayRun } = await import('../run/replay.js');
+      const { ArtifactError } = await import('../run/artifacts.js');
+      const { LlmFatalError } = await import('../agents/llm.js');
+      const { summaryTable } = await import('../run/summary.js');
+      try {
+        const artifacts = await replayRun(dir, options.out, {
+          ...(options.cache ? { cache: options.cache } : {}),
+        });
+        process.stdout.write(`${summaryTable([{ label: `replay of ${dir}`, artifacts }])}\n`);
+        process.stderr.write(`wrote ${options.out} (status: ${artifacts.result.status})\n`);
+        if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+      } catch (error) {
+        if (error instanceof ArtifactError || error instanceof ReplayError)
+          throw new UsageError(error.message);
+        if (error instanceof LlmFatalError) {
+          process.stderr.write(`mase: the replay failed: ${error.message}\n`);
+          return setExitCode(EXIT.sourceErrors);
+        }
+        throw error;
+      }
     });
 
   program

@@ -28,6 +28,8 @@ export interface ChatResponse {
   readonly systemFingerprint?: string;
   /** Whether the answer was constrained to the schema (false after an endpoint refused it). */
   readonly structured: boolean;
+  /** Whether it came from the response cache rather than the model. */
+  readonly cacheHit?: boolean;
 }
 
 /** Faults worth another attempt, by cause; `fatal` ones (a refused key, a bad request) are not. */

@@ -174,12 +174,14 @@ export class Usage {
     return Object.fromEntries([...this.agents].map(([k, v]) => [k, { ...v }]));
   }
 
-  add(agent: string, change: Partial<Omit<UsageCounts, 'cost'>>): void {
-    const cost = this.prices
-      ? ((change.promptTokens ?? 0) * this.prices.inputPerMillion +
-          (change.completionTokens ?? 0) * this.prices.outputPerMillion) /
-        1e6
-      : 0;
+  /** Adds to an agent's counts and the run's; `free` answers (from the cache) cost nothing. */
+  add(agent: string, change: Partial<Omit<UsageCounts, 'cost'>>, free = false): void {
+    const cost =
+      this.prices && !free
+        ? ((change.promptTokens ?? 0) * this.prices.inputPerMillion +
+            (change.completionTokens ?? 0) * this.prices.outputPerMillion) /
+          1e6
+        : 0;
     for (const counts of [this.total, this.of(agent)]) {
       for (const [key, value] of Object.entries(change) as [keyof UsageCounts, number][])
         counts[key] += value;

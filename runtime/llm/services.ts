@@ -1,5 +1,12 @@
 import type { Random } from '../agents/agent.js';
-import type { ChatClient, ChatRequest, ChatResponse } from './client.js';
+import {
+  cacheKey,
+  NoNetworkClient,
+  ReplayMissError,
+  ResponseCache,
+  requestIdentity,
+} from './cache.js';
+import { type ChatClient, type ChatRequest, type ChatResponse, TransportError } from './client.js';
 import {
   AdaptiveConcurrency,
   type Budget,
@@ -30,6 +37,11 @@ export interface LlmOptions {
   readonly clientFor?: (spec: ModelSpec, apiKey: string | undefined) => ChatClient;
   /** How retries wait (tests pass a fake clock). */
   readonly wait?: (ms: number) => Promise<void>;
+  /**
+   * The response cache: `record` (read, and store what is new) or `replay` (read only; a
+   * request it does not hold is an error, and no model is ever called). Absent: no cache.
+   */
+  readonly cache?: { readonly path: string; readonly mode: 'record' | 'replay' };
 }
 
 /** Where a model's answers came from, for the run manifest. */
@@ -60,6 +72,8 @@ export class Endpoint {
   structured: boolean | null = null;
   readonly firstUsedAt = new Date().toISOString();
 
+  private readonly samples = new Map<string, number>();
+
   constructor(
     readonly spec: ModelSpec,
     readonly client: ChatClient,
@@ -68,17 +82,66 @@ export class Endpoint {
     private readonly retry: RetryOptions,
     private readonly random: Random,
     private readonly wait: (ms: number) => Promise<void>,
+    private readonly cache?: { store: ResponseCache; mode: 'record' | 'replay' },
   ) {
     this.limiter = new AdaptiveConcurrency(concurrency);
   }
 
   /**
-   * Asks the model; each attempt takes a slot of the endpoint's limit, and a fault
-   * worth retrying is reported through `onRetry` before the wait.
+   * Asks the model — or the cache, which holds what each request came to. Each attempt
+   * takes a slot of the endpoint's limit, and a fault worth retrying is reported through
+   * `onRetry` before the wait.
    */
   async ask(request: ChatRequest, onRetry: (event: RetryEvent) => void): Promise<Answer> {
-    let retries = 0;
     const started = performance.now();
+    // The sample index is taken when the question is asked, so concurrent identical
+    // questions get distinct samples, and retries of one question share its index.
+    const identity = requestIdentity(this.spec, request, 0);
+    const base = cacheKey(identity);
+    const sample = this.samples.get(base) ?? 0;
+    this.samples.set(base, sample + 1);
+    const key = cacheKey({ ...identity, sample });
+    if (this.cache) {
+      const cached = this.cache.store.get(key);
+      if (cached && 'answer' in cached) {
+        return {
+          response: { ...cached.answer, cacheHit: true },
+          retries: 0,
+          latencyMs: performance.now() - started,
+        };
+      }
+      if (cached) throw new TransportError(cached.failure.message, cached.failure.fault);
+      if (this.cache.mode === 'replay')
+        throw new ReplayMissError(
+          `the cache holds no answer for this request (${this.spec.text}, sample ${sample}): replay needs the cache the run wrote`,
+        );
+    }
+    let response: ChatResponse;
+    let retries: number;
+    try {
+      ({ response, retries } = await this.attempts(request, onRetry));
+    } catch (error) {
+      if (this.cache && error instanceof TransportError && error.fault !== 'fatal') {
+        this.cache.store.put(
+          key,
+          this.spec.text,
+          { ...identity, sample },
+          {
+            failure: { message: error.message, fault: error.fault },
+          },
+        );
+      }
+      throw error;
+    }
+    this.cache?.store.put(key, this.spec.text, { ...identity, sample }, { answer: response });
+    return { response, retries, latencyMs: performance.now() - started };
+  }
+
+  private async attempts(
+    request: ChatRequest,
+    onRetry: (event: RetryEvent) => void,
+  ): Promise<{ response: ChatResponse; retries: number }> {
+    let retries = 0;
     const response = await withRetries(
       () =>
         this.limiter.run(async () => {
@@ -98,7 +161,7 @@ export class Endpoint {
     if (response.model) this.reportedModels.add(response.model);
     if (response.systemFingerprint) this.fingerprints.add(response.systemFingerprint);
     if (request.schema) this.structured = response.structured;
-    return { response, retries, latencyMs: performance.now() - started };
+    return { response, retries };
   }
 }
 
@@ -109,12 +172,21 @@ export class Endpoint {
 export class LlmServices {
   readonly usage: Usage;
   private readonly endpoints = new Map<string, Endpoint>();
+  private readonly cache: { store: ResponseCache; mode: 'record' | 'replay' } | undefined;
 
   constructor(
     private readonly options: LlmOptions,
     private readonly random: Random,
   ) {
     this.usage = new Usage(options.budget, options.prices);
+    this.cache = options.cache
+      ? { store: new ResponseCache(options.cache.path), mode: options.cache.mode }
+      : undefined;
+  }
+
+  /** Closes the response cache. */
+  close(): void {
+    this.cache?.store.close();
   }
 
   endpoint(spec: ModelSpec, apiKeyEnv = DEFAULT_API_KEY_ENV): Endpoint {
@@ -123,11 +195,19 @@ export class LlmServices {
     if (!endpoint) {
       const env = this.options.env ?? process.env;
       const apiKey = spec.provider === 'local' ? undefined : env[apiKeyEnv] || undefined;
-      if (spec.provider === 'openai' && !apiKey && !this.options.clientFor)
+      if (
+        spec.provider === 'openai' &&
+        !apiKey &&
+        !this.options.clientFor &&
+        this.options.cache?.mode !== 'replay'
+      )
         throw new ModelSpecError(`${spec.text} needs an API key: set ${apiKeyEnv}`);
-      const client = this.options.clientFor
-        ? this.options.clientFor(spec, apiKey)
-        : defaultClient(spec, apiKey, this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      const client =
+        this.cache?.mode === 'replay'
+          ? new NoNetworkClient(spec.text)
+          : this.options.clientFor
+            ? this.options.clientFor(spec, apiKey)
+            : defaultClient(spec, apiKey, this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
       endpoint = new Endpoint(
         spec,
         client,
@@ -136,6 +216,7 @@ export class LlmServices {
         this.options.retry ?? DEFAULT_RETRY,
         this.random,
         this.options.wait ?? sleep,
+        this.cache,
       );
       this.endpoints.set(key, endpoint);
     }

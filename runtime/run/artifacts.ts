@@ -105,12 +105,15 @@ export async function runToDirectory(
     market: {
       name: experiment.market.name,
       params: Object.fromEntries(paramValues(experiment.market.params, experiment.marketOverrides)),
+      /** The values set by the experiment or the flags (the rest are defaults). */
+      overrides: experiment.marketOverrides,
     },
     institution: {
       name: experiment.institution.name,
       params: Object.fromEntries(
         paramValues(experiment.institution.params, experiment.institutionOverrides),
       ),
+      overrides: experiment.institutionOverrides,
     },
     policies: experiment.policies,
     rounds: experiment.rounds,
@@ -129,6 +132,15 @@ export async function runToDirectory(
     status: 'running' as 'running' | 'completed' | 'failed' | 'interrupted',
     rounds_completed: 0,
     reason: undefined as string | undefined,
+    /** What LLM firms need to be replayed: their defaults, templates, cache and budget. */
+    llm: hooks.llm
+      ? {
+          default_model: hooks.llm.defaultModel ?? null,
+          templates: hooks.llm.templates ?? null,
+          cache: hooks.llm.cache?.path ?? null,
+          budget: hooks.llm.budget ?? null,
+        }
+      : undefined,
     /** Where each model's answers came from (LLM firms only). */
     models: undefined as ModelProvenance[] | undefined,
     llm_usage: undefined as

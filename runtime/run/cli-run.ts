@@ -9,6 +9,7 @@ import type { IrPolicy } from '../../compiler/ir.js';
 import { type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
+import { defaultCachePath } from '../llm/cache.js';
 import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
 import { LlmServices } from '../llm/services.js';
 import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
@@ -33,6 +34,8 @@ export interface RunOptions {
   timeout?: string;
   maxTokens?: string;
   prompts?: string;
+  /** A cache file, or false for `--no-cache`. */
+  cache?: string | false;
 }
 
 class UsageProblem extends Error {}
@@ -122,6 +125,9 @@ function llmOptions(options: RunOptions): RunLlmOptions {
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(maxTokens !== undefined ? { budget: { maxTokens } } : {}),
     ...(options.prompts ? { templates: loadTemplates(options.prompts) } : {}),
+    ...(options.cache === false
+      ? {}
+      : { cache: { path: options.cache ?? defaultCachePath(), mode: 'record' as const } }),
   };
 }
 
@@ -210,7 +216,9 @@ export async function prepareRun(
     // its arguments (a model spec must parse, its key must be set): say so before anything
     // is written. No model is called here.
     const market = instantiateMarket(experiment.market, experiment.marketOverrides);
-    const services = new LlmServices(llm, randomStream(experiment.seed, 'llm-check'));
+    // Checking the policies opens no cache and calls no model.
+    const { cache: _cache, ...checkOnly } = llm;
+    const services = new LlmServices(checkOnly, randomStream(experiment.seed, 'llm-check'));
     market.firms.forEach((firm, i) => {
       const policy = experiment.policies[firm];
       if (policy)

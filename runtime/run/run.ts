@@ -241,206 +241,220 @@ export async function runExperiment(
   const governsPublicly = experiment.institution.public && experiment.institution.states.length > 0;
   let reason: string | undefined;
 
-  while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
-    switch (phaseOf(snapshot)) {
-      case 'observe': {
-        const stop = hooks.shouldStop?.() ?? llm?.usage.exceeded();
-        if (stop) {
-          status = 'interrupted';
-          reason = stop;
-          snapshot = step(snapshot, 'stop');
-          continue;
-        }
-        const now = round;
-        observations = market.firms.map((_, i) => {
-          const observation: Mutable<Observation> = { round, firm: i, market, benchmarks, history };
-          if (horizonTold) observation.horizon = experiment.rounds;
-          if (manifest) observation.manifest = manifest;
-          if (governsPublicly) {
-            observation.status = {
-              state: institution.stateOf(i) as string,
-              notices: notices[i] ?? [],
-            };
-            observation.wouldTrigger = (profile: Float64Array) =>
-              institution.wouldTrigger(i, profile, now);
+  try {
+    while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
+      switch (phaseOf(snapshot)) {
+        case 'observe': {
+          const stop = hooks.shouldStop?.() ?? llm?.usage.exceeded();
+          if (stop) {
+            status = 'interrupted';
+            reason = stop;
+            snapshot = step(snapshot, 'stop');
+            continue;
           }
-          return observation;
-        });
-        break;
-      }
-      case 'talk':
-        break;
-      case 'act': {
-        // Every agent is asked at once; LLM firms' requests queue at their endpoint's limit.
-        acting = true;
-        let decisions: Awaited<ReturnType<Agent['decide']>>[];
-        try {
-          decisions = await Promise.all(
-            agents.map((agent, i) => agent.decide(observations[i] as Observation)),
-          );
-        } finally {
-          acting = false;
-          flushPending();
+          const now = round;
+          observations = market.firms.map((_, i) => {
+            const observation: Mutable<Observation> = {
+              round,
+              firm: i,
+              market,
+              benchmarks,
+              history,
+            };
+            if (horizonTold) observation.horizon = experiment.rounds;
+            if (manifest) observation.manifest = manifest;
+            if (governsPublicly) {
+              observation.status = {
+                state: institution.stateOf(i) as string,
+                notices: notices[i] ?? [],
+              };
+              observation.wouldTrigger = (profile: Float64Array) =>
+                institution.wouldTrigger(i, profile, now);
+            }
+            return observation;
+          });
+          break;
         }
-        decided = decisions.map((decision, i) => {
-          const firm = market.firms[i] as string;
-          const action = decision instanceof Float64Array ? decision : decision?.action;
-          const rationale = decision instanceof Float64Array ? undefined : decision?.rationale;
-          const valid =
-            action instanceof Float64Array && action.length === P && action.every(Number.isFinite);
+        case 'talk':
+          break;
+        case 'act': {
+          // Every agent is asked at once; LLM firms' requests queue at their endpoint's limit.
+          acting = true;
+          let decisions: Awaited<ReturnType<Agent['decide']>>[];
+          try {
+            decisions = await Promise.all(
+              agents.map((agent, i) => agent.decide(observations[i] as Observation)),
+            );
+          } finally {
+            acting = false;
+            flushPending();
+          }
+          decided = decisions.map((decision, i) => {
+            const firm = market.firms[i] as string;
+            const action = decision instanceof Float64Array ? decision : decision?.action;
+            const rationale = decision instanceof Float64Array ? undefined : decision?.rationale;
+            const valid =
+              action instanceof Float64Array &&
+              action.length === P &&
+              action.every(Number.isFinite);
+            if (tracing)
+              emit({
+                type: 'decision',
+                round,
+                firm,
+                policy: agents[i]?.policy ?? '?',
+                action: valid ? Array.from(action) : [],
+                ...(rationale !== undefined ? { rationale } : {}),
+              });
+            if (valid) return action as Float64Array;
+            // An unusable action is replaced by the previous one (or the Nash action), and said so.
+            const previous = history[history.length - 1]?.actions.subarray(i * P, (i + 1) * P);
+            emit({
+              type: 'invalid_action',
+              round,
+              firm,
+              reason: `expected ${P} finite numbers`,
+              fallback: previous ? 'previous' : 'nash',
+            });
+            return Float64Array.from(
+              previous ?? benchmarks.nash.action.subarray(i * P, (i + 1) * P),
+            );
+          });
+          break;
+        }
+        case 'enforce': {
+          lawful = new Float64Array(F * P);
+          market.firms.forEach((firm, i) => {
+            const limits = institution.limits(i);
+            const result = enforce(market, i, decided[i] as Float64Array, limits);
+            for (const c of result.clamps) {
+              emit({
+                type: 'clamp',
+                round,
+                firm,
+                cause: c.cause,
+                ...(limits && c.cause !== 'bounds' && c.cause !== 'capacity'
+                  ? { state: limits.state }
+                  : {}),
+                before: Array.from(c.before),
+                after: Array.from(c.after),
+              });
+            }
+            lawful.set(result.action, i * P);
+          });
+          break;
+        }
+        case 'clear': {
+          outcome = market.clear(lawful);
           if (tracing)
             emit({
-              type: 'decision',
+              type: 'market',
               round,
-              firm,
-              policy: agents[i]?.policy ?? '?',
-              action: valid ? Array.from(action) : [],
-              ...(rationale !== undefined ? { rationale } : {}),
+              quantity: matrix(outcome.quantity, market),
+              price: priceOf(outcome, market),
+              revenue: Array.from(outcome.revenue),
+              cost: Array.from(outcome.cost),
+              profit: Array.from(outcome.profit),
+              total: Array.from(outcome.total),
+              hhi: Array.from(outcome.hhi),
             });
-          if (valid) return action as Float64Array;
-          // An unusable action is replaced by the previous one (or the Nash action), and said so.
-          const previous = history[history.length - 1]?.actions.subarray(i * P, (i + 1) * P);
-          emit({
-            type: 'invalid_action',
-            round,
-            firm,
-            reason: `expected ${P} finite numbers`,
-            fallback: previous ? 'previous' : 'nash',
-          });
-          return Float64Array.from(previous ?? benchmarks.nash.action.subarray(i * P, (i + 1) * P));
-        });
-        break;
-      }
-      case 'enforce': {
-        lawful = new Float64Array(F * P);
-        market.firms.forEach((firm, i) => {
-          const limits = institution.limits(i);
-          const result = enforce(market, i, decided[i] as Float64Array, limits);
-          for (const c of result.clamps) {
-            emit({
-              type: 'clamp',
-              round,
-              firm,
-              cause: c.cause,
-              ...(limits && c.cause !== 'bounds' && c.cause !== 'capacity'
-                ? { state: limits.state }
-                : {}),
-              before: Array.from(c.before),
-              after: Array.from(c.after),
-            });
-          }
-          lawful.set(result.action, i * P);
-        });
-        break;
-      }
-      case 'clear': {
-        outcome = market.clear(lawful);
-        if (tracing)
-          emit({
-            type: 'market',
-            round,
-            quantity: matrix(outcome.quantity, market),
-            price: priceOf(outcome, market),
-            revenue: Array.from(outcome.revenue),
-            cost: Array.from(outcome.cost),
-            profit: Array.from(outcome.profit),
-            total: Array.from(outcome.total),
-            hhi: Array.from(outcome.hhi),
-          });
-        break;
-      }
-      case 'adjudicate': {
-        const cleared = outcome as Outcome;
-        const statesDuring = market.firms.map((_, i) => institution.stateOf(i) ?? null);
-        const { effects, monitors } = institution.adjudicate(cleared, round);
-        if (monitors && hooks.onEvent)
-          emit({ type: 'monitors', round, ...institution.monitorValues(monitors) });
-        const fines = new Float64Array(F);
-        const credits = new Float64Array(F);
-        for (const n of notices) n.length = 0;
-        for (const e of effects) {
-          if (e.kind === 'blocked') {
-            hooks.onBlocked?.({
-              round,
-              firm: e.firm === null ? null : (market.firms[e.firm] as string),
-              id: e.id,
-              from: e.from,
-              to: e.to,
-              reason: e.reason,
-            });
-          } else if (e.kind === 'transition') {
-            emit({
-              type: 'transition',
-              round,
-              firm: e.firm === null ? null : (market.firms[e.firm] as string),
-              id: e.id,
-              from: e.from,
-              to: e.to,
-              rule: e.rule,
-              restorative: e.restorative,
-            });
-          } else if (e.kind === 'sanction') {
-            if (e.sanction === 'fine') fines[e.firm] = (fines[e.firm] ?? 0) + e.amount;
-            else credits[e.firm] = (credits[e.firm] ?? 0) + e.amount;
-            emit({
-              type: 'sanction',
-              round,
-              firm: market.firms[e.firm] as string,
-              state: e.state,
-              sanction: e.sanction,
-              timing: e.timing,
-              amount: e.amount,
-            });
-          } else if (e.kind === 'notice') {
-            notices[e.firm]?.push(e.text);
-            emit({
-              type: 'notice',
-              round,
-              firm: market.firms[e.firm] as string,
-              state: e.state,
-              text: e.text,
-            });
-          }
+          break;
         }
-        market.firms.forEach((firm, i) => {
-          if (!tracing) return;
-          const profit = cleared.profit[i] ?? 0;
-          const fine = fines[i] ?? 0;
-          const credit = credits[i] ?? 0;
-          emit({
-            type: 'payoff',
-            round,
-            firm,
-            state: statesDuring[i] ?? null,
-            profit,
-            fines: fine,
-            credits: credit,
-            net: profit - fine + credit,
+        case 'adjudicate': {
+          const cleared = outcome as Outcome;
+          const statesDuring = market.firms.map((_, i) => institution.stateOf(i) ?? null);
+          const { effects, monitors } = institution.adjudicate(cleared, round);
+          if (monitors && hooks.onEvent)
+            emit({ type: 'monitors', round, ...institution.monitorValues(monitors) });
+          const fines = new Float64Array(F);
+          const credits = new Float64Array(F);
+          for (const n of notices) n.length = 0;
+          for (const e of effects) {
+            if (e.kind === 'blocked') {
+              hooks.onBlocked?.({
+                round,
+                firm: e.firm === null ? null : (market.firms[e.firm] as string),
+                id: e.id,
+                from: e.from,
+                to: e.to,
+                reason: e.reason,
+              });
+            } else if (e.kind === 'transition') {
+              emit({
+                type: 'transition',
+                round,
+                firm: e.firm === null ? null : (market.firms[e.firm] as string),
+                id: e.id,
+                from: e.from,
+                to: e.to,
+                rule: e.rule,
+                restorative: e.restorative,
+              });
+            } else if (e.kind === 'sanction') {
+              if (e.sanction === 'fine') fines[e.firm] = (fines[e.firm] ?? 0) + e.amount;
+              else credits[e.firm] = (credits[e.firm] ?? 0) + e.amount;
+              emit({
+                type: 'sanction',
+                round,
+                firm: market.firms[e.firm] as string,
+                state: e.state,
+                sanction: e.sanction,
+                timing: e.timing,
+                amount: e.amount,
+              });
+            } else if (e.kind === 'notice') {
+              notices[e.firm]?.push(e.text);
+              emit({
+                type: 'notice',
+                round,
+                firm: market.firms[e.firm] as string,
+                state: e.state,
+                text: e.text,
+              });
+            }
+          }
+          market.firms.forEach((firm, i) => {
+            if (!tracing) return;
+            const profit = cleared.profit[i] ?? 0;
+            const fine = fines[i] ?? 0;
+            const credit = credits[i] ?? 0;
+            emit({
+              type: 'payoff',
+              round,
+              firm,
+              state: statesDuring[i] ?? null,
+              profit,
+              fines: fine,
+              credits: credit,
+              net: profit - fine + credit,
+            });
           });
-        });
-        // Learning agents learn from what they were paid.
-        agents.forEach((agent, i) => {
-          agent.learn?.(
-            observations[i] as Observation,
-            decided[i] as Float64Array,
-            cleared,
-            (cleared.profit[i] ?? 0) - (fines[i] ?? 0) + (credits[i] ?? 0),
-          );
-        });
-        history.push({ actions: lawful, outcome: cleared });
-        break;
+          // Learning agents learn from what they were paid.
+          agents.forEach((agent, i) => {
+            agent.learn?.(
+              observations[i] as Observation,
+              decided[i] as Float64Array,
+              cleared,
+              (cleared.profit[i] ?? 0) - (fines[i] ?? 0) + (credits[i] ?? 0),
+            );
+          });
+          history.push({ actions: lawful, outcome: cleared });
+          break;
+        }
+        case 'record': {
+          hooks.onRoundEnd?.(round);
+          const randomEnd =
+            experiment.continuation !== undefined && horizon.next() >= experiment.continuation;
+          const last = round >= experiment.rounds || randomEnd;
+          snapshot = step(snapshot, last ? 'last' : 'next');
+          round++;
+          continue;
+        }
       }
-      case 'record': {
-        hooks.onRoundEnd?.(round);
-        const randomEnd =
-          experiment.continuation !== undefined && horizon.next() >= experiment.continuation;
-        const last = round >= experiment.rounds || randomEnd;
-        snapshot = step(snapshot, last ? 'last' : 'next');
-        round++;
-        continue;
-      }
+      snapshot = step(snapshot, 'done');
     }
-    snapshot = step(snapshot, 'done');
+  } finally {
+    llm?.close();
   }
   institution.settle();
   emit({

@@ -105,6 +105,21 @@ describe('mase run with LLM firms', () => {
     expect(manifest.policies.f1.name).toBe('llm');
   });
 
+  it('mase replay all-llm --out … → the same decisions from the cache, no model called', async () => {
+    const before = server.requests.length;
+    const r = await mase(['replay', 'all-llm', '--out', 'all-llm-replay']);
+    expect(r.code).toBe(0);
+    expect(server.requests.length).toBe(before);
+    const decisions = (path: string) =>
+      jsonl(path)
+        .filter((e) => e.type === 'decision')
+        .map((e) => [e.round, e.firm, e.action, e.rationale]);
+    expect(decisions('all-llm-replay/events.jsonl')).toEqual(decisions('all-llm/events.jsonl'));
+    const missing = await mase(['replay', 'nowhere', '--out', 'x']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nowhere holds no run \(no manifest.json\)/);
+  });
+
   it('--agents f1=llm:SPEC,f2=nash → one LLM firm beside a scripted one', async () => {
     const r = await run2x2([
       '--agents',

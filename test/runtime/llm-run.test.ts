@@ -241,7 +241,14 @@ describe('the API key', () => {
     const { result } = await runToDirectory(
       experiment({ f1: llm(s.url), f2: llm(s.url) }, 3),
       dir,
-      { llm: { ...noWait, env: { OPENAI_API_KEY: key } } },
+      {
+        llm: {
+          ...noWait,
+          env: { OPENAI_API_KEY: key },
+          // The response cache is searched too (it lives under MASE_HOME).
+          cache: { path: join(home, 'cache', 'responses.sqlite'), mode: 'record' },
+        },
+      },
     );
     expect(result.status).toBe('completed');
     expect(s.requests[0]?.authorization).toBe(`Bearer ${key}`);
@@ -251,6 +258,7 @@ describe('the API key', () => {
         return statSync(path).isDirectory() ? files(path) : [path];
       });
     const written = [...files(dir), ...files(home)];
+    expect(written.some((f) => f.endsWith('responses.sqlite'))).toBe(true);
     expect(written.length).toBeGreaterThan(4);
     for (const file of written) expect(readFileSync(file, 'latin1'), file).not.toContain(key);
     // The manifest names where the key came from, and the model's provenance.

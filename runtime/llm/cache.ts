@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { maseDataDirectory } from '../trace/log-key.js';
+import type { ChatClient, ChatRequest, ChatResponse, FaultCause } from './client.js';
+import type { ModelSpec } from './spec.js';
+
+/**
+ * The response cache: what each request came to — the answer, or the transport failure
+ * that outlasted every retry — is stored in SQLite under a hash of what determines it: the
+ * endpoint, the model, the messages, the generation settings, the schema asked for, and the
+ * sample index (the how-many-th identical request this is in the run, so asking the same
+ * thing twice in a run can get two different answers). A run reads and writes it (the
+ * endpoint layer in services.ts, above the retries); `mase replay` only reads it, with a
+ * client that refuses the network. API keys are not part of anything stored.
+ */
+
+export const CACHE_FILE = 'responses.sqlite';
+
+/** `$MASE_HOME/cache/responses.sqlite` (or under the XDG data directory). */
+export function defaultCachePath(): string {
+  return join(maseDataDirectory(), 'cache', CACHE_FILE);
+}
+
+interface Row {
+  response: string;
+}
+
+/** What a request came to: an answer, or a transport failure that outlasted every retry. */
+export type CachedOutcome =
+  | { readonly answer: ChatResponse }
+  | { readonly failure: { readonly message: string; readonly fault: FaultCause } };
+
+export class ResponseCache {
+  private readonly db: Database.Database;
+  private readonly getStatement: Database.Statement<[string], Row>;
+  private readonly putStatement: Database.Statement<[string, string, string, string]>;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.exec(
+      `CREATE TABLE IF NOT EXISTS responses (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL
+      )`,
+    );
+    this.getStatement = this.db.prepare('SELECT response FROM responses WHERE key = ?');
+    this.putStatement = this.db.prepare(
+      'INSERT OR REPLACE INTO responses (key, model, request, response) VALUES (?, ?, ?, ?)',
+    );
+  }
+
+  get(key: string): CachedOutcome | undefined {
+    const row = this.getStatement.get(key);
+    return row ? (JSON.parse(row.response) as CachedOutcome) : undefined;
+  }
+
+  put(key: string, model: string, request: unknown, outcome: CachedOutcome): void {
+    this.putStatement.run(key, model, JSON.stringify(request), JSON.stringify(outcome));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** What identifies a request: everything that can change the answer, and nothing else. */
+export function requestIdentity(spec: ModelSpec, request: ChatRequest, sample: number) {
+  return {
+    endpoint: spec.baseURL ?? spec.path ?? spec.provider,
+    model: spec.model,
+    messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+    settings: {
+      temperature: request.settings.temperature ?? null,
+      max_tokens: request.settings.maxTokens ?? null,
+      seed: request.settings.seed ?? null,
+    },
+    schema: request.schema ?? null,
+    sample,
+  };
+}
+
+export function cacheKey(identity: ReturnType<typeof requestIdentity>): string {
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
+}
+
+/** A cache miss during replay: the message names the request's round and firm when known. */
+export class ReplayMissError extends Error {
+  override name = 'ReplayMissError';
+}
+
+/** A client for replay: any attempt to reach a model is an error. */
+export class NoNetworkClient implements ChatClient {
+  constructor(readonly id: string) {}
+
+  complete(): Promise<ChatResponse> {
+    return Promise.reject(new ReplayMissError(`replay may not call ${this.id}`));
+  }
+}

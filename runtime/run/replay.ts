@@ -1,0 +1,124 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compileSources } from '../../compiler/index.js';
+import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
+import type { Budget } from '../llm/layers.js';
+import type { PromptTemplates } from '../llm/prompts.js';
+import { stdlibSources } from '../sources.js';
+import { type RunArtifacts, runToDirectory } from './artifacts.js';
+import { experimentDigest, type ResolvedExperiment, type RunLlmOptions } from './run.js';
+
+/**
+ * `mase replay DIR --out NEW`: the run in DIR again, from its manifest (the full source
+ * text, parameters, policies, seed, horizon) and the response cache it wrote, with a
+ * model client that refuses any network use. Every decision, market, institution and
+ * message event comes out as it was; transport-only fields (latency, retries, cache hits,
+ * wall-clock times) and `llm_retry` events are the only differences.
+ */
+
+export class ReplayError extends Error {
+  override name = 'ReplayError';
+}
+
+interface ReplayManifest {
+  digest?: string;
+  experiment?: string;
+  market?: { name?: string; overrides?: Record<string, ParamValue> };
+  institution?: { name?: string; overrides?: Record<string, ParamValue> };
+  policies?: Record<string, IrPolicy>;
+  rounds?: number;
+  seed?: number;
+  horizon?: { known?: boolean; continuation?: number | null };
+  sources?: { path: string; text: string }[];
+  llm?: {
+    default_model?: string | null;
+    templates?: PromptTemplates | null;
+    cache?: string | null;
+    budget?: Budget | null;
+  };
+}
+
+/** The experiment a run directory records, checked against the digest it was run under. */
+export function experimentFromRun(dir: string): {
+  experiment: ResolvedExperiment;
+  manifest: ReplayManifest;
+} {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) throw new ReplayError(`${dir} holds no run (no manifest.json)`);
+  let manifest: ReplayManifest;
+  try {
+    manifest = JSON.parse(readFileSync(path, 'utf8')) as ReplayManifest;
+  } catch (error) {
+    throw new ReplayError(
+      `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  const need = <T>(value: T | undefined | null, what: string): T => {
+    if (value === undefined || value === null)
+      throw new ReplayError(`${path} does not record ${what}; it cannot be replayed`);
+    return value;
+  };
+  const sources = need(manifest.sources, 'the source files');
+  // The library as the run had it: recorded stdlib files as they were, the rest as now.
+  const recorded = new Map(sources.map((s) => [s.path, s]));
+  const library = stdlibSources().map((s) => recorded.get(s.path) ?? s);
+  const libraryPaths = new Set(library.map((s) => s.path));
+  const compiled = compileSources(
+    sources.filter((s) => !libraryPaths.has(s.path)),
+    library,
+    { includeLibrary: true },
+  );
+  if (!compiled.ok)
+    throw new ReplayError(`the sources ${path} records no longer compile with this version`);
+  const marketName = need(manifest.market?.name, 'the market');
+  const institutionName = need(manifest.institution?.name, 'the institution');
+  const market = compiled.program.markets.find((m) => m.name === marketName);
+  const institution = compiled.program.institutions.find((i) => i.name === institutionName);
+  if (!market || !institution)
+    throw new ReplayError(
+      `the recorded sources no longer declare ${marketName} and ${institutionName}`,
+    );
+  const continuation = manifest.horizon?.continuation;
+  const experiment: ResolvedExperiment = {
+    name: need(manifest.experiment, 'the experiment name'),
+    market,
+    marketOverrides: need(manifest.market?.overrides, 'the market overrides'),
+    institution,
+    institutionOverrides: need(manifest.institution?.overrides, 'the institution overrides'),
+    policies: need(manifest.policies, 'the policies'),
+    rounds: need(manifest.rounds, 'the rounds'),
+    seed: need(manifest.seed, 'the seed'),
+    ...(typeof continuation === 'number' ? { continuation } : {}),
+    horizonKnown: manifest.horizon?.known ?? true,
+    sources,
+  };
+  if (experimentDigest(experiment) !== manifest.digest)
+    throw new ReplayError(
+      `the experiment rebuilt from ${path} is not the one that ran (its digest differs)`,
+    );
+  return { experiment, manifest };
+}
+
+/** Replays the run in `dir` into `out`; `cache` overrides the cache the run recorded. */
+export async function replayRun(
+  dir: string,
+  out: string,
+  options: { cache?: string } = {},
+): Promise<RunArtifacts> {
+  const { experiment, manifest } = experimentFromRun(dir);
+  const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
+  const cache = options.cache ?? manifest.llm?.cache ?? undefined;
+  if (usesLlm && !cache)
+    throw new ReplayError(
+      `the run in ${dir} kept no response cache (it ran with --no-cache); it cannot be replayed`,
+    );
+  const llm: RunLlmOptions | undefined = usesLlm
+    ? {
+        cache: { path: cache as string, mode: 'replay' },
+        ...(manifest.llm?.default_model ? { defaultModel: manifest.llm.default_model } : {}),
+        ...(manifest.llm?.templates ? { templates: manifest.llm.templates } : {}),
+        ...(manifest.llm?.budget ? { budget: manifest.llm.budget } : {}),
+      }
+    : undefined;
+  return runToDirectory(experiment, out, llm ? { llm } : {});
+}
