@@ -90,6 +90,8 @@ export class LlmAgent implements Agent {
   private readonly schema: ReturnType<typeof answerSchema>;
   private readonly jsonSchema: Record<string, unknown>;
   private readonly answerFormat: string;
+  /** The range of this firm's actions over all products. */
+  private readonly range: { min: number; max: number };
 
   constructor(
     private readonly config: LlmAgentConfig,
@@ -103,6 +105,10 @@ export class LlmAgent implements Agent {
     this.jsonSchema = z.toJSONSchema(this.schema) as Record<string, unknown>;
     const example = market.products.map((p) => `<${p}>`).join(', ');
     this.answerFormat = `{"${this.key}": [${example}], "plans": "...", "insights": "...", "rationale": "..."}`;
+    const P = market.dims.products;
+    const own = (data: Float64Array) =>
+      Array.from(data.subarray(context.firm * P, (context.firm + 1) * P));
+    this.range = { min: Math.min(...own(market.low)), max: Math.max(...own(market.high)) };
   }
 
   private emit(event: TraceEvent): void {
@@ -164,7 +170,7 @@ export class LlmAgent implements Agent {
       const request: ChatRequest = {
         messages,
         settings: this.config.settings,
-        schema: { name: `${this.key}_decision`, schema: this.jsonSchema },
+        schema: { name: `${this.key}_decision`, schema: this.jsonSchema, range: this.range },
       };
       let answer: Awaited<ReturnType<Endpoint['ask']>>;
       try {

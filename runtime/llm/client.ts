@@ -15,7 +15,12 @@ export interface ChatRequest {
   readonly messages: readonly ChatMessage[];
   readonly settings: GenerationSettings;
   /** The JSON schema the answer must follow (structured output), with a name for it. */
-  readonly schema?: { readonly name: string; readonly schema: Record<string, unknown> };
+  readonly schema?: {
+    readonly name: string;
+    readonly schema: Record<string, unknown>;
+    /** The range of the answer's numbers, for grammars that can only list allowed values. */
+    readonly range?: { readonly min: number; readonly max: number };
+  };
 }
 
 export interface ChatResponse {
@@ -52,6 +57,10 @@ export interface ChatClient {
   /** The model spec as written, for traces and errors. */
   readonly id: string;
   complete(request: ChatRequest): Promise<ChatResponse>;
+  /** Releases what the client holds (the embedded model's memory). */
+  close?(): Promise<void>;
+  /** What the model is, when the client knows (the embedded model: its quantisation). */
+  readonly description?: string | undefined;
 }
 
 /** `Retry-After` is seconds or an HTTP date; `retry-after-ms` is OpenAI's own, in ms. */

@@ -18,6 +18,7 @@ import {
   Usage,
   withRetries,
 } from './layers.js';
+import { LocalChatClient, type LocalOptions } from './local-client.js';
 import { DEFAULT_TIMEOUT_MS, OpenAIChatClient } from './openai-client.js';
 import { DEFAULT_API_KEY_ENV, endpointHost, type ModelSpec, ModelSpecError } from './spec.js';
 
@@ -37,6 +38,8 @@ export interface LlmOptions {
   readonly clientFor?: (spec: ModelSpec, apiKey: string | undefined) => ChatClient;
   /** How retries wait (tests pass a fake clock). */
   readonly wait?: (ms: number) => Promise<void>;
+  /** The embedded model's sequences and threads. */
+  readonly local?: LocalOptions;
   /**
    * The response cache: `record` (read, and store what is new) or `replay` (read only; a
    * request it does not hold is an error, and no model is ever called). Absent: no cache.
@@ -55,6 +58,8 @@ export interface ModelProvenance {
   readonly system_fingerprints: string[];
   readonly api_key_env: string | null;
   readonly structured_output: boolean | null;
+  /** The embedded model: its architecture, size and quantisation (e.g. "llama 256M Q4_1"). */
+  readonly quantisation?: string;
   readonly first_used_at: string;
 }
 
@@ -184,9 +189,10 @@ export class LlmServices {
       : undefined;
   }
 
-  /** Closes the response cache. */
-  close(): void {
+  /** Closes the response cache and releases the clients (the embedded model's memory). */
+  async close(): Promise<void> {
     this.cache?.store.close();
+    for (const e of this.endpoints.values()) await e.client.close?.();
   }
 
   endpoint(spec: ModelSpec, apiKeyEnv = DEFAULT_API_KEY_ENV): Endpoint {
@@ -207,12 +213,15 @@ export class LlmServices {
           ? new NoNetworkClient(spec.text)
           : this.options.clientFor
             ? this.options.clientFor(spec, apiKey)
-            : defaultClient(spec, apiKey, this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+            : defaultClient(spec, apiKey, this.options);
       endpoint = new Endpoint(
         spec,
         client,
         spec.provider === 'local' ? null : apiKeyEnv,
-        this.options.concurrency ?? DEFAULT_CONCURRENCY,
+        // The embedded model runs as many requests as its context has sequences.
+        client instanceof LocalChatClient
+          ? client.sequences
+          : (this.options.concurrency ?? DEFAULT_CONCURRENCY),
         this.options.retry ?? DEFAULT_RETRY,
         this.random,
         this.options.wait ?? sleep,
@@ -233,15 +242,20 @@ export class LlmServices {
       system_fingerprints: [...e.fingerprints],
       api_key_env: e.apiKeyEnv,
       structured_output: e.structured,
+      ...(e.client.description ? { quantisation: e.client.description } : {}),
       first_used_at: e.firstUsedAt,
     }));
   }
 }
 
-function defaultClient(spec: ModelSpec, apiKey: string | undefined, timeoutMs: number): ChatClient {
-  if (spec.provider === 'local')
-    throw new ModelSpecError(
-      'the embedded model (`local`) is not available in this build yet; use openai: or openai-compatible:',
-    );
-  return new OpenAIChatClient(spec, { ...(apiKey ? { apiKey } : {}), timeoutMs });
+function defaultClient(
+  spec: ModelSpec,
+  apiKey: string | undefined,
+  options: LlmOptions,
+): ChatClient {
+  if (spec.provider === 'local') return new LocalChatClient(spec, options.local ?? {});
+  return new OpenAIChatClient(spec, {
+    ...(apiKey ? { apiKey } : {}),
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  });
 }

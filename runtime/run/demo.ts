@@ -8,16 +8,34 @@ import { summaryTable } from './summary.js';
 
 const REGIMES = ['none', 'constitutional', 'governance_graph'] as const;
 
+/** Rounds of the demo: a few for LLM firms (each a model call), many for Q-learners. */
+export const DEMO_ROUNDS = { local: 12, qlearning: 2000 } as const;
+
 /**
- * `mase demo`: the governance comparison on cournot_2x2 — the same Q-learning firms and
- * seed under no institution, a prompt-only constitution and the governance graph.
+ * `mase demo`: the governance comparison on cournot_2x2 — the same firms and seed under
+ * no institution, a prompt-only constitution and the governance graph. By default the
+ * firms are LLM firms on the embedded model (fetched on first use); `agents: 'qlearning'`
+ * is the fast learning-agent variant.
  */
 export async function runDemo(options: {
   rounds: number;
   seed: number;
   out: string;
+  agents: 'local' | 'qlearning';
   progress: (total: number) => { onRoundEnd?: (round: number) => void };
+  /** The response cache (absent: none). */
+  cache?: string;
 }): Promise<string> {
+  const policy =
+    options.agents === 'local'
+      ? {
+          name: 'llm',
+          args: [
+            { name: 'model', value: 'local' },
+            { name: 'memory', value: 3 },
+          ],
+        }
+      : { name: 'qlearning', args: [] };
   const library = stdlibSources();
   const compiled = compileSources([], library, { includeLibrary: true });
   const rows = [];
@@ -36,24 +54,39 @@ export async function runDemo(options: {
         {
           market: 'cournot_2x2',
           institution: regime,
-          agents: 'qlearning',
+          agents: options.agents,
           params: [],
           rounds: options.rounds,
           seed: options.seed,
         },
-        () => ({ all: { name: 'qlearning', args: [] }, perFirm: {} }),
+        () => ({ all: policy, perFirm: {} }),
         library,
       ),
       name: `demo-${regime}`,
     };
     process.stderr.write(`running ${regime} (${options.rounds} rounds)\n`);
-    const artifacts = await runToDirectory(experiment, dir, options.progress(options.rounds));
+    const artifacts = await runToDirectory(experiment, dir, {
+      ...options.progress(options.rounds),
+      ...(options.agents === 'local'
+        ? { llm: options.cache ? { cache: { path: options.cache, mode: 'record' } } : {} }
+        : {}),
+    });
     rows.push({ label: regime, artifacts });
   }
+  const firms =
+    options.agents === 'local'
+      ? `Firms are LLM firms on the embedded model (SmolLM2-135M-Instruct, in-process on the CPU):
+small and fast, not a strong strategist. Point the same comparison at a stronger model with
+  mase run --market stdlib:cournot_2x2 --institution stdlib:governance_graph \\
+    --agents llm --model openai:gpt-4o-mini --rounds ${options.rounds} --out runs/gpt
+or a local server: --model openai-compatible:http://127.0.0.1:8000/v1#qwen2.5-7b (vLLM),
+--model openai-compatible:http://127.0.0.1:11434/v1#llama3.2 (Ollama).
+\`mase demo --agents qlearning\` runs the fast learning-agent variant.`
+      : `Firms are Q-learning agents: they read no text, so for them the constitutional regime is
+the same as no institution; \`mase demo\` (LLM firms) makes the difference visible.`;
   return `${summaryTable(rows)}
 
-Firms are Q-learning agents: they read no text, so for them the constitutional regime is
-the same as no institution (the LLM milestone makes the difference visible).
+${firms}
 Inspect a run with \`mase show ${join(options.out, 'governance_graph')}\`; check its log with \`mase verify\`.
 `;
 }

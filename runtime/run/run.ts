@@ -454,7 +454,7 @@ export async function runExperiment(
       snapshot = step(snapshot, 'done');
     }
   } finally {
-    llm?.close();
+    await llm?.close();
   }
   institution.settle();
   emit({

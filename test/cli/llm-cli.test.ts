@@ -9,7 +9,7 @@ import {
   firmOf,
   type ScriptedServer,
   startScriptedServer,
-} from '../support/openai-server.js';
+} from '../../bench/support/openai-server.js';
 
 /**
  * `mase run` with LLM firms, end to end: the built CLI in a child process (spawned

@@ -573,8 +573,8 @@ describe('replays', () => {
 });
 
 describe('demo', () => {
-  it('mase demo --rounds 200 --out demo → the three regimes, one row each', () => {
-    const r = mase('demo --rounds 200 --out demo');
+  it('mase demo --agents qlearning --rounds 200 --out demo → the three regimes, one row each', () => {
+    const r = mase('demo --agents qlearning --rounds 200 --out demo');
     expect(r.code, r.stderr).toBe(0);
     const table = lines(r.stdout);
     expect(table[0]).toMatch(/^run\s+status\s+rounds\s+collusion index/);
@@ -599,4 +599,20 @@ describe('demo', () => {
     expect(fines[0]).toBe(0);
     expect(fines[2]).toBeGreaterThan(0);
   });
+
+  it('mase demo --rounds 1 → LLM firms on the embedded model, by default', () => {
+    const r = mase('demo --rounds 1 --out demo-local --no-cache');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('LLM firms on the embedded model');
+    expect(r.stdout).toContain('--model openai:gpt-4o-mini');
+    const manifest = json<Manifest & { models: { provider: string }[] }>(
+      'demo-local/governance_graph/manifest.json',
+    );
+    expect(manifest.models[0]?.provider).toBe('local');
+    const events = jsonl<{ type: string }>('demo-local/constitutional/events.jsonl');
+    expect(events.filter((e) => e.type === 'llm_call')).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'invalid_action')).toEqual([]);
+    expect(mase('demo --agents gpt --out x').stderr).toMatch(/--agents takes local or qlearning/);
+    // Six calls to a model on a CPU shared with the rest of the suite.
+  }, 180_000);
 });

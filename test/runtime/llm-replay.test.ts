@@ -3,6 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  answer,
+  firmOf,
+  roundOf,
+  type ScriptedServer,
+  startScriptedServer,
+} from '../../bench/support/openai-server.js';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
 import { runToDirectory } from '../../runtime/run/artifacts.js';
@@ -10,13 +17,6 @@ import { ReplayError, replayRun } from '../../runtime/run/replay.js';
 import { resolveExperiment } from '../../runtime/run/resolve.js';
 import { stdlibSources } from '../../runtime/sources.js';
 import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
-import {
-  answer,
-  firmOf,
-  roundOf,
-  type ScriptedServer,
-  startScriptedServer,
-} from '../support/openai-server.js';
 
 /**
  * A run with LLM firms writes every answer to the response cache; `replayRun` runs it

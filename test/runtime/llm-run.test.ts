@@ -2,6 +2,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  answer,
+  firmOf,
+  type Reply,
+  roundOf,
+  type ScriptedServer,
+  type SeenRequest,
+  startScriptedServer,
+} from '../../bench/support/openai-server.js';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
 import { LlmFatalError } from '../../runtime/agents/llm.js';
@@ -14,15 +23,6 @@ import {
 } from '../../runtime/run/run.js';
 import { stdlibSources } from '../../runtime/sources.js';
 import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
-import {
-  answer,
-  firmOf,
-  type Reply,
-  roundOf,
-  type ScriptedServer,
-  type SeenRequest,
-  startScriptedServer,
-} from '../support/openai-server.js';
 
 /**
  * LLM firms against a real HTTP server on 127.0.0.1 that speaks the chat-completions
