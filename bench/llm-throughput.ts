@@ -16,10 +16,12 @@
  *
  * Run with `npm run build && node dist/bench/llm-throughput.js`; writes bench/results/llm.json.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { compileSources } from '../compiler/index.js';
 import type { IrPolicy } from '../compiler/ir.js';
 import { localSchema } from '../runtime/llm/local-client.js';
@@ -39,8 +41,8 @@ import {
   resultsDirectory,
   sourceRevision,
 } from './report.js';
-import { answer, startScriptedServer } from './support/openai-server.js';
 
+const here = dirname(fileURLToPath(import.meta.url));
 const LATENCY_MS = 200;
 const ROUNDS = 5;
 const REPETITIONS = 3;
@@ -86,12 +88,50 @@ async function concurrency(): Promise<{
   rows: (string | number)[][];
   measurements: Measurement[];
 }> {
-  const server = await startScriptedServer(() => answer([20], 'steady'), {
-    latencyMs: LATENCY_MS,
+  // The server runs in its own process, as an endpoint would (bench/support/serve.ts).
+  const child = spawn(
+    process.execPath,
+    [join(here, 'support', 'serve.js'), '--latency', String(LATENCY_MS)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0] ?? ''));
+    child.once('error', reject);
   });
+  const server = { url, close: async () => child.stdin.end() };
   const rows: (string | number)[][] = [];
   const measurements: Measurement[] = [];
   try {
+    // The floor the machine sets: the same number of plain fetches at once, no MASE at all.
+    for (const firms of [8, 32, 128]) {
+      const body = JSON.stringify({
+        model: 'bench',
+        messages: [{ role: 'user', content: 'x'.repeat(3000) }],
+      });
+      const perRound: number[] = [];
+      for (let k = 0; k < REPETITIONS * ROUNDS; k++) {
+        const started = performance.now();
+        await Promise.all(
+          Array.from({ length: firms }, () =>
+            fetch(`${server.url}/chat/completions`, {
+              method: 'POST',
+              body,
+              headers: { 'content-type': 'application/json' },
+            }).then((r) => r.json()),
+          ),
+        );
+        perRound.push(performance.now() - started);
+      }
+      rows.push([
+        `${firms} plain fetches (no MASE)`,
+        '—',
+        formatMs(median(perRound)),
+        (median(perRound) / LATENCY_MS).toFixed(2),
+        'baseline',
+      ]);
+    }
     for (const [firms, limit] of [
       [8, 64],
       [32, 64],
@@ -280,7 +320,7 @@ async function main(): Promise<void> {
       ],
       align: ['right', 'right', 'right', 'right', 'left'],
       rows,
-      caption: `Every firm is asked at once; a round cannot take less than one latency. With the limit below the number of firms, requests queue: 128 firms at the default 64 take two latencies a round by design.`,
+      caption: `Every firm is asked at once; a round cannot take less than one latency. With the limit below the number of firms, requests queue: 128 firms at the default 64 take two latencies a round by design. The "plain fetches" rows are the machine's own floor: the same number of concurrent requests to the same server with Node's fetch and nothing else, so the difference to an LLM row is what MASE adds (prompts, the openai package, validation, the round loop).`,
     },
     {
       title: 'The embedded model: completion tokens per second',
@@ -308,7 +348,7 @@ async function main(): Promise<void> {
     schema: 1,
     title: 'LLM firms',
     description:
-      'Concurrency against a scripted local server with fixed latency; the embedded model’s throughput in MASE and alone; replay time. See bench/llm-throughput.ts.',
+      'Concurrency against a scripted local server (its own process) with fixed latency; the embedded model’s throughput in MASE and alone; replay time. See bench/llm-throughput.ts.',
     command: 'npm run build && node dist/bench/llm-throughput.js',
     date: new Date().toISOString(),
     machine: { ...machine, loadAverageEnd: os.loadavg() },

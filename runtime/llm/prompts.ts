@@ -128,8 +128,25 @@ export function fill(template: string, values: Readonly<Record<Placeholder, stri
 const number = (x: number) =>
   Number.isInteger(x) ? String(x) : String(Number.parseFloat(x.toPrecision(6)));
 
+const rulesOf = new WeakMap<MarketInstance, Map<number, string>>();
+
 /** The market's rules, from its declaration with this run's parameter values written in. */
 export function marketRules(market: MarketInstance, firm: number): string {
+  // The same every round: written once per market and firm.
+  let byFirm = rulesOf.get(market);
+  if (!byFirm) {
+    byFirm = new Map();
+    rulesOf.set(market, byFirm);
+  }
+  let rules = byFirm.get(firm);
+  if (rules === undefined) {
+    rules = writeMarketRules(market, firm);
+    byFirm.set(firm, rules);
+  }
+  return rules;
+}
+
+function writeMarketRules(market: MarketInstance, firm: number): string {
   const ir = market.ir;
   const P = market.dims.products;
   const row = (data: Float64Array) =>

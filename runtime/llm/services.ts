@@ -99,6 +99,10 @@ export class Endpoint {
    */
   async ask(request: ChatRequest, onRetry: (event: RetryEvent) => void): Promise<Answer> {
     const started = performance.now();
+    if (!this.cache) {
+      const { response, retries } = await this.attempts(request, onRetry);
+      return { response, retries, latencyMs: performance.now() - started };
+    }
     // The sample index is taken when the question is asked, so concurrent identical
     // questions get distinct samples, and retries of one question share its index.
     const identity = requestIdentity(this.spec, request, 0);
@@ -106,7 +110,7 @@ export class Endpoint {
     const sample = this.samples.get(base) ?? 0;
     this.samples.set(base, sample + 1);
     const key = cacheKey({ ...identity, sample });
-    if (this.cache) {
+    {
       const cached = this.cache.store.get(key);
       if (cached && 'answer' in cached) {
         return {
@@ -126,7 +130,7 @@ export class Endpoint {
     try {
       ({ response, retries } = await this.attempts(request, onRetry));
     } catch (error) {
-      if (this.cache && error instanceof TransportError && error.fault !== 'fatal') {
+      if (error instanceof TransportError && error.fault !== 'fatal') {
         this.cache.store.put(
           key,
           this.spec.text,
@@ -138,7 +142,7 @@ export class Endpoint {
       }
       throw error;
     }
-    this.cache?.store.put(key, this.spec.text, { ...identity, sample }, { answer: response });
+    this.cache.store.put(key, this.spec.text, { ...identity, sample }, { answer: response });
     return { response, retries, latencyMs: performance.now() - started };
   }
 
