@@ -1372,8 +1372,9 @@ function checkExperiment(
     seeds: 'the seeds are given twice; write one `seeds A..B`',
     horizon: 'the horizon is given twice',
     continuation: 'the continuation probability is given twice',
+    talk: 'the talk topology is given twice',
   } as const;
-  for (const kind of ['rounds', 'seeds', 'horizon', 'continuation'] as const) {
+  for (const kind of ['rounds', 'seeds', 'horizon', 'continuation', 'talk'] as const) {
     for (const extra of decl.items.filter((i) => i.kind === kind).slice(1))
       reporter.report('E_DUPLICATE', path, extra.range, twice[kind]);
   }
@@ -1381,6 +1382,7 @@ function checkExperiment(
   let rounds: number | undefined;
   let horizon: 'known' | 'unknown' | undefined;
   let continuation: number | undefined;
+  let talk: IrPolicy | undefined;
   const seeds: number[] = [];
   for (const item of decl.items) {
     if (item.kind === 'horizon') {
@@ -1396,6 +1398,7 @@ function checkExperiment(
             'known: agents are told the number of rounds; unknown: they are not',
         );
     }
+    if (item.kind === 'talk' && !talk) talk = checkPolicy(item.spec, path, reporter);
     if (item.kind === 'continuation') {
       const p = literalValue(item.value);
       if (typeof p !== 'number')
@@ -1437,6 +1440,7 @@ function checkExperiment(
     seeds,
     ...(horizon ? { horizon } : {}),
     ...(continuation === undefined ? {} : { continuation }),
+    ...(talk ? { talk } : {}),
   };
 }
 

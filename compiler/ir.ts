@@ -191,6 +191,8 @@ export interface IrExperiment {
   readonly horizon?: 'known' | 'unknown';
   /** Random stopping: after each round the run goes on with this probability. */
   readonly continuation?: number;
+  /** Talk between firms before they act: a topology and its settings, as written. */
+  readonly talk?: IrPolicy;
 }
 
 export interface IrProgram {

@@ -252,7 +252,9 @@ export type ExperimentItem =
   /** `horizon known` or `horizon unknown`: whether agents are told the number of rounds. */
   | { readonly kind: 'horizon'; readonly value: Name; readonly range: Range }
   /** `continuation p`: after each round the run goes on with probability p. */
-  | { readonly kind: 'continuation'; readonly value: Expr; readonly range: Range };
+  | { readonly kind: 'continuation'; readonly value: Expr; readonly range: Range }
+  /** `talk ring(rounds: 2)`: who may talk to whom before acting (the runtime defines topologies). */
+  | { readonly kind: 'talk'; readonly spec: PolicyRef; readonly range: Range };
 
 export interface ExperimentDecl {
   readonly kind: 'experiment';
@@ -512,6 +514,7 @@ const experimentSchema = z.object({
         range: rangeSchema,
       }),
       z.object({ kind: z.literal('horizon'), value: nameSchema, range: rangeSchema }),
+      z.object({ kind: z.literal('talk'), spec: policySchema, range: rangeSchema }),
       exprItem('continuation'),
     ]),
   ),

@@ -511,6 +511,11 @@ export class CstToAst {
     }
     const rounds = this.sub(item, 'rounds');
     if (rounds) return { kind: 'rounds', value: this.expression(rounds), range: this.range(item) };
+    const talk = this.sub(item, 'talk');
+    if (talk) {
+      const spec = this.policy(talk);
+      return spec ? { kind: 'talk', spec, range: this.range(item) } : undefined;
+    }
     const horizon = this.name(this.tok(item, 'horizon'));
     if (horizon) return { kind: 'horizon', value: horizon, range: this.range(item) };
     const continuation = this.sub(item, 'continuation');

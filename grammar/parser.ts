@@ -354,6 +354,12 @@ export class MaseParser extends CstParser {
           this.SUBRULE2(this.expression, { LABEL: 'continuation' });
         },
       },
+      {
+        ALT: () => {
+          this.CONSUME(K.talk, { LABEL: 'talkKey' });
+          this.SUBRULE(this.policy, { LABEL: 'talk' });
+        },
+      },
     ]);
   });
 

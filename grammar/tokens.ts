@@ -56,6 +56,7 @@ const softKeywordNames = [
   'seeds',
   'horizon',
   'continuation',
+  'talk',
   'number',
   'bool',
   'string',

@@ -283,6 +283,8 @@ function experimentText(item: ExperimentItem): string {
       return `rounds ${printExpr(item.value)}`;
     case 'horizon':
       return `horizon ${item.value.name}`;
+    case 'talk':
+      return `talk ${policyText(item.spec)}`;
     case 'continuation':
       return `continuation ${printExpr(item.value)}`;
     case 'seeds':

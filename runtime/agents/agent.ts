@@ -27,6 +27,38 @@ export interface Observation {
    * thresholds.
    */
   readonly wouldTrigger?: (profile: Float64Array) => boolean;
+  /** Messages other firms sent this firm this round (when the experiment has talk). */
+  readonly messages?: readonly DeliveredMessage[];
+}
+
+/** A message as delivered: who sent it, to whom, in which talk round. */
+export interface DeliveredMessage {
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly talkRound: number;
+  readonly text: string;
+}
+
+/** A message an agent wants to send: to named firms, or (broadcast) to all its neighbours. */
+export interface OutgoingMessage {
+  readonly to?: readonly string[];
+  readonly text: string;
+}
+
+/** What an agent is told when it may talk. */
+export interface TalkTurn {
+  readonly observation: Observation;
+  /** 1 to `talkRounds`. */
+  readonly talkRound: number;
+  readonly talkRounds: number;
+  /** Messages received so far this round. */
+  readonly inbox: readonly DeliveredMessage[];
+  /** The firms it may write to. */
+  readonly neighbours: readonly string[];
+  /** Each message goes to all neighbours; `to` is ignored. */
+  readonly broadcast: boolean;
+  readonly maxChars: number;
+  readonly maxMessages: number;
 }
 
 /** One firm's action: a quantity (or price) per product. */
@@ -41,6 +73,8 @@ export interface Decision {
 export interface Agent {
   readonly policy: string;
   decide(observation: Observation): Action | Decision | Promise<Action | Decision>;
+  /** May send messages before acting, when the experiment has talk (absent: says nothing). */
+  talk?(turn: TalkTurn): readonly OutgoingMessage[] | Promise<readonly OutgoingMessage[]>;
   /** Called after each round with the firm's own profit (learning agents update here). */
   learn?(observation: Observation, action: Action, outcome: Outcome, reward: number): void;
 }

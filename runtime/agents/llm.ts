@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { ChatMessage, ChatRequest } from '../llm/client.js';
+import type { ChatMessage, ChatRequest, ChatResponse } from '../llm/client.js';
 import { TransportError } from '../llm/client.js';
+import type { RetryEvent } from '../llm/layers.js';
 import {
   DEFAULT_TEMPLATES,
   fill,
@@ -16,7 +17,7 @@ import {
   parseModelSpec,
 } from '../llm/spec.js';
 import type { TraceEvent } from '../trace/events.js';
-import type { Action, Agent, Decision, Observation } from './agent.js';
+import type { Action, Agent, Decision, Observation, OutgoingMessage, TalkTurn } from './agent.js';
 import { type AgentContext, type PolicyArgument, PolicyArguments, PolicyError } from './policy.js';
 
 /**
@@ -174,43 +175,16 @@ export class LlmAgent implements Agent {
       };
       let answer: Awaited<ReturnType<Endpoint['ask']>>;
       try {
-        answer = await this.endpoint.ask(request, (retry) => {
-          this.context.llm?.services.usage.add(firm, { retries: 1 });
-          this.emit({
-            type: 'llm_retry',
-            round,
-            firm,
-            model: this.config.spec.text,
-            cause: retry.cause,
-            attempt: retry.attempt,
-            ...(retry.status !== undefined ? { status: retry.status } : {}),
-            delay_ms: retry.delayMs,
-          });
-        });
+        answer = await this.endpoint.ask(request, this.retries(round, firm));
       } catch (error) {
-        const fault = error instanceof TransportError ? error : undefined;
-        if (!fault || fault.fault === 'fatal')
-          throw new LlmFatalError(
-            `${firm} in round ${round} (${this.config.spec.text}): ${error instanceof Error ? error.message : String(error)}`,
-          );
+        const fault = this.transportFault(error, round, firm);
         // Every attempt failed: nothing to re-ask; fall back.
         this.record(round, firm, attempt, messages, null, null, `no answer: ${fault.message}`);
         problem = `no answer from the model: ${fault.message}`;
         break;
       }
       const { response } = answer;
-      // Tokens count whether or not the answer came from the cache (so a budget stops a
-      // replay where it stopped the run); cost is only charged for answers from the model.
-      this.context.llm?.services.usage.add(
-        firm,
-        {
-          calls: 1,
-          promptTokens: response.promptTokens,
-          completionTokens: response.completionTokens,
-          ...(response.cacheHit ? { cacheHits: 1 } : {}),
-        },
-        response.cacheHit === true,
-      );
+      this.count(firm, response);
       const checked = this.validate(response.content);
       if (typeof checked !== 'string') {
         this.plans = checked.answer.plans;
@@ -244,6 +218,131 @@ export class LlmAgent implements Agent {
     return { action };
   }
 
+  /**
+   * A talk turn: the model is asked what to send (structured output with the firm's
+   * neighbours as the only recipients and the length limit in the schema). An unusable
+   * answer sends nothing and is recorded; talk is never re-asked.
+   */
+  async talk(turn: TalkTurn): Promise<readonly OutgoingMessage[]> {
+    const { observation } = turn;
+    const { round } = observation;
+    const firm = this.context.market.firms[this.context.firm] as string;
+    if (turn.neighbours.length === 0) return [];
+    const values = promptValues(
+      observation,
+      { plans: this.plans, insights: this.insights },
+      this.config.memory,
+      this.answerFormat,
+      turn,
+    );
+    const recipients = turn.broadcast
+      ? {}
+      : { to: z.array(z.enum(turn.neighbours as [string, ...string[]])).min(1) };
+    const schema = z.strictObject({
+      messages: z
+        .array(z.strictObject({ ...recipients, text: z.string().max(turn.maxChars) }))
+        .max(turn.maxMessages),
+    });
+    const format = turn.broadcast
+      ? '{"messages": [{"text": "..."}]}'
+      : `{"messages": [{"to": ["${turn.neighbours[0]}"], "text": "..."}]}`;
+    const messages: ChatMessage[] = [
+      { role: 'system', content: fill(this.config.templates.system, values) },
+      {
+        role: 'user',
+        content: `${fill(this.config.templates.talk, values)}\nAnswer with one JSON object: ${format}`,
+      },
+    ];
+    let answer: Awaited<ReturnType<Endpoint['ask']>>;
+    try {
+      answer = await this.endpoint.ask(
+        {
+          messages,
+          settings: this.config.settings,
+          schema: { name: 'talk', schema: z.toJSONSchema(schema) as Record<string, unknown> },
+        },
+        this.retries(round, firm),
+      );
+    } catch (error) {
+      const fault = this.transportFault(error, round, firm);
+      this.record(
+        round,
+        firm,
+        1,
+        messages,
+        null,
+        null,
+        `no answer: ${fault.message}`,
+        undefined,
+        'talk',
+      );
+      return [];
+    }
+    const { response } = answer;
+    this.count(firm, response);
+    let parsed: z.infer<typeof schema> | undefined;
+    let problem: string | undefined;
+    try {
+      const result = schema.safeParse(JSON.parse(firstJsonObject(response.content)));
+      if (result.success) parsed = result.data;
+      else
+        problem = result.error.issues
+          .map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`)
+          .join('; ');
+    } catch {
+      problem =
+        response.content.trim() === '' ? 'the answer was empty' : 'the answer was not valid JSON';
+    }
+    this.record(round, firm, 1, messages, response.content, answer, problem, undefined, 'talk');
+    if (!parsed) return [];
+    return parsed.messages.map((m) => ({
+      text: m.text,
+      ...('to' in m && Array.isArray(m.to) ? { to: m.to as string[] } : {}),
+    }));
+  }
+
+  /** Reports each transport retry as an `llm_retry` event and counts it. */
+  private retries(round: number, firm: string): (retry: RetryEvent) => void {
+    return (retry) => {
+      this.context.llm?.services.usage.add(firm, { retries: 1 });
+      this.emit({
+        type: 'llm_retry',
+        round,
+        firm,
+        model: this.config.spec.text,
+        cause: retry.cause,
+        attempt: retry.attempt,
+        ...(retry.status !== undefined ? { status: retry.status } : {}),
+        delay_ms: retry.delayMs,
+      });
+    };
+  }
+
+  /** A fault every retry failed on; anything else (a refused key, a replay miss) fails the run. */
+  private transportFault(error: unknown, round: number, firm: string): TransportError {
+    if (error instanceof TransportError && error.fault !== 'fatal') return error;
+    throw new LlmFatalError(
+      `${firm} in round ${round} (${this.config.spec.text}): ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+
+  /**
+   * Counts an answer. Tokens count whether or not it came from the cache (so a budget stops
+   * a replay where it stopped the run); cost is only charged for answers from the model.
+   */
+  private count(firm: string, response: ChatResponse): void {
+    this.context.llm?.services.usage.add(
+      firm,
+      {
+        calls: 1,
+        promptTokens: response.promptTokens,
+        completionTokens: response.completionTokens,
+        ...(response.cacheHit ? { cacheHits: 1 } : {}),
+      },
+      response.cacheHit === true,
+    );
+  }
+
   private record(
     round: number,
     firm: string,
@@ -253,12 +352,14 @@ export class LlmAgent implements Agent {
     answer: Awaited<ReturnType<Endpoint['ask']>> | null,
     error?: string,
     valid?: { action: Float64Array; answer: { rationale: string } },
+    purpose: 'decide' | 'talk' = 'decide',
   ): void {
     this.emit({
       type: 'llm_call',
       round,
       firm,
       model: this.config.spec.text,
+      ...(purpose === 'talk' ? { purpose } : {}),
       attempt,
       // Full texts here; the round loop stores each text once and puts its id instead.
       messages: messages.map((m) => ({ role: m.role, text: m.content })),

@@ -299,6 +299,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--rounds <n>', 'number of rounds')
     .option('--seed <n>', 'random seed')
     .option('--horizon <known|unknown>', 'whether agents are told the number of rounds')
+    .option(
+      '--talk <topology>',
+      'talk before acting: none, broadcast, complete, ring, star, small_world(k, p), scale_free(m), edges(pairs: "f1-f2")',
+    )
     .option('--continuation <p>', 'random stopping: another round follows with probability p')
     .option(
       '--model <spec>',

@@ -85,7 +85,14 @@ function readJson<T>(path: string): T | undefined {
 
 // Only these event types are shown beside metrics.json; validating just them keeps a
 // 10,000-round trace (hundreds of thousands of lines) fast to read.
-const SHOWN = new Set<TraceEvent['type']>(['header', 'sanction', 'notice', 'decision', 'run_end']);
+const SHOWN = new Set<TraceEvent['type']>([
+  'header',
+  'sanction',
+  'notice',
+  'decision',
+  'message',
+  'run_end',
+]);
 
 /**
  * The trace, tolerantly: a crashed run can end in half a line, and one bad line should
@@ -537,6 +544,29 @@ ${withRationale.length > shown.length ? note(`The first ${count(shown.length)} o
 </section>`;
 }
 
+/**
+ * Talk: who wrote to whom — the network over the whole run as a sender × receiver table
+ * of message counts, and each round's messages (the network of that round as its edges).
+ */
+function messagesSection(messages: readonly TraceEventOf<'message'>[], firms: readonly string[]) {
+  if (messages.length === 0) return '';
+  const counts = new Map<string, number>();
+  for (const m of messages)
+    for (const to of m.to)
+      counts.set(`${m.from}\u0000${to}`, (counts.get(`${m.from}\u0000${to}`) ?? 0) + 1);
+  const shown = messages.slice(0, MAX_TABLE_ROWS);
+  return html`<section id="messages">
+<h2>Talk</h2>
+<h3>Who wrote to whom (messages over the run)</h3>
+<table><thead><tr><th>from \ to</th>${firms.map((f) => html`<th>${f}</th>`)}</tr></thead>
+<tbody>${firms.map((from) => html`<tr><th scope="row">${from}</th>${firms.map((to) => html`<td>${from === to ? '' : String(counts.get(`${from}\u0000${to}`) ?? 0)}</td>`)}</tr>`)}</tbody></table>
+<h3>Messages, round by round</h3>
+${messages.length > shown.length ? note(`The first ${count(shown.length)} of ${count(messages.length)}; events.jsonl has them all.`) : ''}
+<table><thead><tr><th>round</th><th>turn</th><th>from</th><th>to</th><th>message</th></tr></thead>
+<tbody>${shown.map((m) => html`<tr><td>${m.round}</td><td>${m.talk_round}</td><td>${m.from}</td><td>${m.to.join(', ') || '(nobody)'}</td><td class="text">${m.text}${m.truncated ? ' [cut to the length limit]' : ''}</td></tr>`)}</tbody></table>
+</section>`;
+}
+
 async function provenanceSection(dir: string, manifest: Manifest, warnings: readonly string[]) {
   const { verifyRunDirectory } = await import('../trace/governance-log.js');
   const verdict = verifyRunDirectory(dir);
@@ -688,6 +718,10 @@ ${metrics ? await timelineSection(metrics, institution) : ''}
 ${sanctionsSection(sanctions)}
 ${noticesSection(notices)}
 ${rationalesSection(decisions)}
+${messagesSection(
+  trace.events.filter((e): e is TraceEventOf<'message'> => e.type === 'message'),
+  Object.keys(manifest.policies ?? {}),
+)}
 ${await provenanceSection(dir, manifest, warnings)}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Charts drawn with Vega-Lite and Vega; the run's files beside this page hold every number.</footer>`;
 

@@ -56,6 +56,7 @@ const kept = new Set<TraceEvent['type']>([
   'sanction',
   'notice',
   'clamp',
+  'message',
   'run_end',
 ]);
 
@@ -118,6 +119,7 @@ export async function runToDirectory(
     policies: experiment.policies,
     rounds: experiment.rounds,
     horizon: { known: experiment.horizonKnown, continuation: experiment.continuation ?? null },
+    talk: experiment.talk ?? null,
     seed: experiment.seed,
     sources: experiment.sources.map((s) => ({
       path: s.path,

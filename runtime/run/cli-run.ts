@@ -16,6 +16,7 @@ import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { stdlibSources } from '../sources.js';
+import { talkSettings } from '../talk/topology.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
 import type { ResolvedExperiment, RunLlmOptions } from './run.js';
 
@@ -36,6 +37,7 @@ export interface RunOptions {
   prompts?: string;
   /** A cache file, or false for `--no-cache`. */
   cache?: string | false;
+  talk?: string;
 }
 
 class UsageProblem extends Error {}
@@ -43,6 +45,29 @@ class UsageProblem extends Error {}
 const isFileSpec = (spec: string) =>
   spec.startsWith('stdlib:') || spec.endsWith('.mase') || spec.includes('/');
 const nameOf = (spec: string) => (spec.startsWith('stdlib:') ? spec.slice('stdlib:'.length) : spec);
+
+/** `--talk SPEC`, read with the language's own `talk` item syntax. */
+function talkParser(spec: string): IrPolicy {
+  const parsed = parse('--talk', `mase 1\nexperiment cli { talk ${spec} }\n`);
+  const item =
+    parsed.value.declarations[0]?.kind === 'experiment'
+      ? parsed.value.declarations[0].items[0]
+      : undefined;
+  const problem = parsed.diagnostics.find((d) => d.severity === 'error');
+  if (problem || item?.kind !== 'talk')
+    throw new ResolveError(
+      `--talk ${JSON.stringify(spec)} is not a topology: ${problem?.message ?? 'unreadable'}`,
+    );
+  return {
+    name: item.spec.name.name,
+    args: item.spec.args.map((a) => {
+      const value = literalValue(a.value);
+      if (value === undefined)
+        throw new ResolveError('--talk: the arguments of a topology must be literal values');
+      return { ...(a.name ? { name: a.name.name } : {}), value };
+    }),
+  };
+}
 
 /**
  * Policies from `--agents`, read with the language's own `agents` syntax (the parser
@@ -207,6 +232,7 @@ export async function prepareRun(
           ? { continuation: probability(options.continuation) }
           : {}),
         ...(options.horizon !== undefined ? { horizonKnown: horizonFlag(options.horizon) } : {}),
+        ...(options.talk !== undefined ? { talk: talkParser(options.talk) } : {}),
       },
       policyParser,
       [...sources, ...stdlibSources().filter((l) => !sources.some((s) => s.path === l.path))],
@@ -233,6 +259,9 @@ export async function prepareRun(
           },
         });
     });
+    // The talk topology and its settings are checked here too.
+    if (experiment.talk)
+      talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'));
     const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
     if (!usesLlm && (options.model || options.prompts))
       throw new UsageProblem('--model and --prompts are for llm firms; no firm is one');

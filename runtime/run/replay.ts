@@ -29,6 +29,7 @@ interface ReplayManifest {
   rounds?: number;
   seed?: number;
   horizon?: { known?: boolean; continuation?: number | null };
+  talk?: IrPolicy | null;
   sources?: { path: string; text: string }[];
   llm?: {
     default_model?: string | null;
@@ -90,6 +91,7 @@ export function experimentFromRun(dir: string): {
     seed: need(manifest.seed, 'the seed'),
     ...(typeof continuation === 'number' ? { continuation } : {}),
     horizonKnown: manifest.horizon?.known ?? true,
+    ...(manifest.talk ? { talk: manifest.talk } : {}),
     sources,
   };
   if (experimentDigest(experiment) !== manifest.digest)

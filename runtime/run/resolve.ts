@@ -27,6 +27,8 @@ export interface RunRequest {
   readonly continuation?: number;
   /** Whether agents are told the number of rounds (default: told). */
   readonly horizonKnown?: boolean;
+  /** Talk between firms (`--talk`), overriding the experiment's. */
+  readonly talk?: IrPolicy;
 }
 
 /** Parses `--param NAME=VALUE`: JSON for lists, numbers and booleans, else a string. */
@@ -150,6 +152,7 @@ export function resolveExperiment(
   }
   // The command line overrides what the experiment declares.
   const continuation = request.continuation ?? declared?.continuation;
+  const talk = request.talk ?? declared?.talk;
   const horizonKnown =
     request.horizonKnown ?? (declared?.horizon ? declared.horizon === 'known' : true);
   // Every file the run uses: where the experiment, the market and the institution are declared.
@@ -168,6 +171,7 @@ export function resolveExperiment(
     seed,
     ...(continuation === undefined ? {} : { continuation }),
     horizonKnown,
+    ...(talk && talk.name !== 'none' ? { talk } : {}),
     sources,
   };
 }

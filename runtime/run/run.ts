@@ -2,13 +2,20 @@ import { createHash } from 'node:crypto';
 import { manifestText } from '../../compiler/backends/manifest.js';
 import type { SourceText } from '../../compiler/index.js';
 import type { IrInstitution, IrMarket, IrPolicy, ParamValue } from '../../compiler/ir.js';
-import type { Action, Agent, Observation } from '../agents/agent.js';
+import type {
+  Action,
+  Agent,
+  DeliveredMessage,
+  Observation,
+  OutgoingMessage,
+} from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
 import { randomStream } from '../random.js';
+import { talkSettings } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import { enforce } from './enforce.js';
 import { InstitutionRuntime } from './institution.js';
@@ -31,6 +38,8 @@ export interface ResolvedExperiment {
   readonly continuation?: number;
   /** Whether agents are told the number of rounds. */
   readonly horizonKnown: boolean;
+  /** Talk between firms before they act (absent: none). */
+  readonly talk?: IrPolicy;
   readonly sources: readonly SourceText[];
 }
 
@@ -101,6 +110,8 @@ export function experimentDigest(experiment: ResolvedExperiment): string {
         seed: experiment.seed,
         continuation: experiment.continuation ?? null,
         horizonKnown: experiment.horizonKnown,
+        // Absent talk leaves the digest of runs without talk as it was.
+        ...(experiment.talk ? { talk: experiment.talk } : {}),
         sources: experiment.sources.map((s) => ({
           path: s.path,
           sha256: createHash('sha256').update(s.text).digest('hex'),
@@ -237,6 +248,9 @@ export async function runExperiment(
   let outcome: Outcome | undefined;
   let observations: Observation[] = [];
   let status: RunResult['status'] = 'completed';
+  const talk = experiment.talk
+    ? talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'))
+    : undefined;
   const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
   const governsPublicly = experiment.institution.public && experiment.institution.states.length > 0;
   let reason: string | undefined;
@@ -275,8 +289,72 @@ export async function runExperiment(
           });
           break;
         }
-        case 'talk':
+        case 'talk': {
+          if (!talk) break;
+          const inboxes: DeliveredMessage[][] = market.firms.map(() => []);
+          for (let t = 1; t <= talk.rounds; t++) {
+            acting = true;
+            let said: (readonly OutgoingMessage[])[];
+            try {
+              said = await Promise.all(
+                agents.map(
+                  (agent, i) =>
+                    agent.talk?.({
+                      observation: observations[i] as Observation,
+                      talkRound: t,
+                      talkRounds: talk.rounds,
+                      inbox: [...(inboxes[i] ?? [])],
+                      neighbours: (talk.neighbours[i] ?? []).map((j) => market.firms[j] as string),
+                      broadcast: talk.broadcast,
+                      maxChars: talk.maxChars,
+                      maxMessages: talk.maxMessages,
+                    }) ?? [],
+                ),
+              );
+            } finally {
+              acting = false;
+              flushPending();
+            }
+            // Limits are the runtime's, whatever an agent returns; messages are delivered after
+            // everyone has spoken, in firm order, and are only ever text to other agents.
+            const delivered: DeliveredMessage[] = [];
+            said.forEach((messages, i) => {
+              const from = market.firms[i] as string;
+              const neighbours = (talk.neighbours[i] ?? []).map((j) => market.firms[j] as string);
+              const list = Array.isArray(messages) ? messages : [];
+              if (list.length > talk.maxMessages)
+                emit({
+                  type: 'talk_dropped',
+                  round,
+                  talk_round: t,
+                  firm: from,
+                  count: list.length - talk.maxMessages,
+                });
+              for (const m of list.slice(0, talk.maxMessages)) {
+                const text = String(m?.text ?? '');
+                const named = talk.broadcast ? neighbours : [...new Set(m?.to ?? [])].map(String);
+                const to = named.filter((f) => neighbours.includes(f));
+                const refused = named.filter((f) => !neighbours.includes(f));
+                const kept = text.slice(0, talk.maxChars);
+                emit({
+                  type: 'message',
+                  round,
+                  talk_round: t,
+                  from,
+                  to,
+                  text: kept,
+                  ...(kept.length < text.length ? { truncated: true } : {}),
+                  ...(refused.length > 0 ? { refused } : {}),
+                });
+                if (to.length > 0) delivered.push({ from, to, talkRound: t, text: kept });
+              }
+            });
+            for (const m of delivered)
+              for (const f of m.to) inboxes[market.firms.indexOf(f)]?.push(m);
+          }
+          observations = observations.map((o, i) => ({ ...o, messages: inboxes[i] ?? [] }));
           break;
+        }
         case 'act': {
           // Every agent is asked at once; LLM firms' requests queue at their endpoint's limit.
           acting = true;

@@ -61,6 +61,27 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     decided_ms: z.number().optional(),
   }),
   z.object({
+    /** A message between firms in the talk phase, as delivered. */
+    type: z.literal('message'),
+    round,
+    talk_round: z.int().min(1),
+    from: z.string(),
+    /** The firms it reached (those it named that are not neighbours are in `refused`). */
+    to: z.array(z.string()),
+    text: z.string(),
+    /** The text was cut to the length limit. */
+    truncated: z.boolean().optional(),
+    refused: z.array(z.string()).optional(),
+  }),
+  z.object({
+    /** Messages beyond a firm's limit per talk round, not sent. */
+    type: z.literal('talk_dropped'),
+    round,
+    talk_round: z.int().min(1),
+    firm: z.string(),
+    count: z.int().min(1),
+  }),
+  z.object({
     /** A text the trace refers to by id (prompt text is stored once per run). */
     type: z.literal('text'),
     round,
@@ -73,6 +94,8 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     round,
     firm: z.string(),
     model: z.string(),
+    /** `talk` for a talk turn; absent for the question of what to do. */
+    purpose: z.literal('talk').optional(),
     /** 1 for the round's first question, 2… for re-asks after an unusable answer. */
     attempt: z.int().min(1),
     /** The messages sent, as ids of `text` events. */

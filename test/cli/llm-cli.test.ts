@@ -62,7 +62,14 @@ const jsonl = (path: string) =>
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mase-llm-cli-'));
   server = await startScriptedServer((r) =>
-    answer(firmOf(r) === 'f1' ? [60, 0] : [0, 60], 'divide the market'),
+    r.body.messages[1]?.content.includes('before anyone acts')
+      ? {
+          kind: 'answer',
+          content: JSON.stringify({
+            messages: [{ to: [firmOf(r) === 'f1' ? 'f2' : 'f1'], text: 'you take B, I take A' }],
+          }),
+        }
+      : answer(firmOf(r) === 'f1' ? [60, 0] : [0, 60], 'divide the market'),
   );
   refusing = await startScriptedServer(() => ({
     kind: 'status',
@@ -175,6 +182,29 @@ describe('mase run with LLM firms', () => {
     const manifest = JSON.parse(readFileSync(join(dir, 'refused/manifest.json'), 'utf8'));
     expect(manifest.status).toBe('failed');
     expect(manifest.reason).toMatch(/401/);
+  });
+
+  it('--talk complete → LLM firms talk before acting; a bad topology → exit 2', async () => {
+    const r = await run2x2([
+      '--agents',
+      `llm:openai-compatible:${server.url}#tiny`,
+      '--talk',
+      'complete(max_chars: 40)',
+      '--rounds',
+      '2',
+      '--out',
+      'talky',
+    ]);
+    expect(r.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(dir, 'talky/manifest.json'), 'utf8'));
+    expect(manifest.talk).toEqual({ name: 'complete', args: [{ name: 'max_chars', value: 40 }] });
+    const events = jsonl('talky/events.jsonl');
+    expect(events.filter((e) => e.type === 'llm_call' && e.purpose === 'talk')).toHaveLength(4);
+    expect(events.filter((e) => e.type === 'message')).toHaveLength(4);
+    expect(readFileSync(join(dir, 'talky/report.html'), 'utf8')).toContain('Who wrote to whom');
+    const bad = await run2x2(['--agents', 'nash', '--talk', 'mesh', '--out', 'bad-talk']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown talk topology `mesh`/);
   });
 
   it('--continuation 0.5 → random stopping, the rounds played recorded', async () => {

@@ -1,0 +1,179 @@
+import type { Random } from '../agents/agent.js';
+import { PolicyArguments, PolicyError, type PolicyReference } from '../agents/policy.js';
+
+/**
+ * Who may talk to whom before the firms act: a directed graph over the firms (firm
+ * indices), built once per run from the experiment's `talk` item. Random topologies draw
+ * from the run's seeded stream, so the same seed gives the same graph.
+ *
+ * - `none`: nobody talks (the default).
+ * - `broadcast`: each message goes to every other firm.
+ * - `complete`: each firm may write to any other firm, to one or several.
+ * - `ring`: each firm to its two neighbours in firm order.
+ * - `star(hub: "f1")`: the hub to every firm and every firm to the hub (default: the first firm).
+ * - `small_world(k: 2, p: 0.1)`: Watts–Strogatz: a ring lattice where each firm is linked to
+ *   its k nearest neighbours (k/2 on each side), each link rewired with probability p.
+ * - `scale_free(m: 1)`: Barabási–Albert: firms join one at a time, each linking to m earlier
+ *   firms chosen with probability proportional to their degree.
+ * - `edges(pairs: "f1-f2, f2-f3")`: exactly these links.
+ *
+ * Links are two-way. Every topology also takes the talk settings: `rounds` (talk rounds
+ * before each market round, default 1), `max_chars` (per message, default 280) and
+ * `max_messages` (per firm per talk round, default 1).
+ */
+
+export interface TalkSettings {
+  readonly topology: string;
+  /** Receivers each firm may write to, by firm index. */
+  readonly neighbours: readonly (readonly number[])[];
+  /** A message goes to all neighbours at once (`broadcast`), else to those it names. */
+  readonly broadcast: boolean;
+  readonly rounds: number;
+  readonly maxChars: number;
+  readonly maxMessages: number;
+}
+
+export const TOPOLOGIES = [
+  'none',
+  'broadcast',
+  'complete',
+  'ring',
+  'star',
+  'small_world',
+  'scale_free',
+  'edges',
+] as const;
+
+const COMMON = ['rounds', 'max_chars', 'max_messages'] as const;
+const OWN: Record<(typeof TOPOLOGIES)[number], readonly string[]> = {
+  none: [],
+  broadcast: [],
+  complete: [],
+  ring: [],
+  star: ['hub'],
+  small_world: ['k', 'p'],
+  scale_free: ['m'],
+  edges: ['pairs'],
+};
+
+function linkSets(firms: number): Set<number>[] {
+  return Array.from({ length: firms }, () => new Set<number>());
+}
+
+function link(sets: Set<number>[], a: number, b: number): void {
+  if (a === b) return;
+  sets[a]?.add(b);
+  sets[b]?.add(a);
+}
+
+/** Builds the talk settings of a run; a bad topology or argument is a PolicyError for the user. */
+export function talkSettings(
+  spec: PolicyReference,
+  firms: readonly string[],
+  random: Random,
+): TalkSettings {
+  const name = spec.name as (typeof TOPOLOGIES)[number];
+  if (!(TOPOLOGIES as readonly string[]).includes(name))
+    throw new PolicyError(
+      `unknown talk topology \`${spec.name}\`; topologies: ${TOPOLOGIES.join(', ')}`,
+    );
+  const a = PolicyArguments.read(`talk ${name}`, spec.args, [...OWN[name], ...COMMON]);
+  const F = firms.length;
+  const sets = linkSets(F);
+  switch (name) {
+    case 'none':
+      break;
+    case 'broadcast':
+    case 'complete':
+      for (let i = 0; i < F; i++) for (let j = i + 1; j < F; j++) link(sets, i, j);
+      break;
+    case 'ring':
+      for (let i = 0; i < F; i++) link(sets, i, (i + 1) % F);
+      break;
+    case 'star': {
+      const hubName = a.string('hub', firms[0] ?? '');
+      const hub = firms.indexOf(hubName);
+      if (hub < 0)
+        throw new PolicyError(
+          `talk star: \`${hubName}\` is not a firm; firms: ${firms.join(', ')}`,
+        );
+      for (let i = 0; i < F; i++) link(sets, hub, i);
+      break;
+    }
+    case 'small_world': {
+      const k = a.number('k', 2, { integer: true, atLeast: 2 });
+      if (k % 2 !== 0 || k >= F)
+        throw new PolicyError(
+          `talk small_world: k must be even and below the number of firms (${F}); got ${k}`,
+        );
+      const p = a.number('p', 0.1, { atLeast: 0, atMost: 1 });
+      for (let i = 0; i < F; i++) for (let d = 1; d <= k / 2; d++) link(sets, i, (i + d) % F);
+      // Rewire each lattice link (i, i+d) with probability p to a firm i is not linked to.
+      for (let d = 1; d <= k / 2; d++) {
+        for (let i = 0; i < F; i++) {
+          const j = (i + d) % F;
+          if (random.next() >= p || !sets[i]?.has(j)) continue;
+          const candidates = Array.from({ length: F }, (_, x) => x).filter(
+            (x) => x !== i && !sets[i]?.has(x),
+          );
+          if (candidates.length === 0) continue;
+          const target = candidates[Math.floor(random.next() * candidates.length)] as number;
+          sets[i]?.delete(j);
+          sets[j]?.delete(i);
+          link(sets, i, target);
+        }
+      }
+      break;
+    }
+    case 'scale_free': {
+      const m = a.number('m', 1, { integer: true, atLeast: 1 });
+      if (m >= F)
+        throw new PolicyError(
+          `talk scale_free: m must be below the number of firms (${F}); got ${m}`,
+        );
+      // Start from a complete core of m + 1 firms, then attach the others by degree.
+      for (let i = 0; i <= m; i++) for (let j = i + 1; j <= m; j++) link(sets, i, j);
+      for (let i = m + 1; i < F; i++) {
+        const chosen = new Set<number>();
+        while (chosen.size < m) {
+          const degrees = Array.from({ length: i }, (_, x) => sets[x]?.size ?? 0);
+          const total = degrees.reduce((s, d) => s + d, 0);
+          let draw = random.next() * total;
+          let pick = 0;
+          for (; pick < i - 1; pick++) {
+            draw -= degrees[pick] ?? 0;
+            if (draw < 0) break;
+          }
+          chosen.add(pick);
+        }
+        for (const j of chosen) link(sets, i, j);
+      }
+      break;
+    }
+    case 'edges': {
+      const pairs = a.string('pairs', undefined);
+      for (const pair of pairs
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)) {
+        const [x, y, ...rest] = pair.split('-').map((s) => s.trim());
+        const i = firms.indexOf(x ?? '');
+        const j = firms.indexOf(y ?? '');
+        if (rest.length > 0 || i < 0 || j < 0 || i === j)
+          throw new PolicyError(
+            `talk edges: \`${pair}\` is not a link between two firms (write "f1-f2, f2-f3"); firms: ${firms.join(', ')}`,
+          );
+        link(sets, i, j);
+      }
+      break;
+    }
+  }
+  return {
+    topology: name,
+    neighbours: sets.map((s) => [...s].sort((x, y) => x - y)),
+    broadcast: name === 'broadcast',
+    rounds: a.number('rounds', 1, { integer: true, atLeast: 1, atMost: 10 }),
+    maxChars: a.number('max_chars', 280, { integer: true, atLeast: 1, atMost: 10_000 }),
+    maxMessages: a.number('max_messages', 1, { integer: true, atLeast: 1, atMost: 20 }),
+  };
+}
