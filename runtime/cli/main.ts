@@ -311,6 +311,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--concurrency <n>', 'requests in flight per model endpoint (default 64)')
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')
     .option('--max-tokens <n>', 'token budget: stop the run (interrupted) when it is spent')
+    .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
+    .option('--max-cost <amount>', 'cost budget (needs --prices): stop the run when it is spent')
     .option('--prompts <file>', 'prompt templates for llm firms ([system] and [round] sections)')
     .option(
       '--cache <file>',

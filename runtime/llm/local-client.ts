@@ -143,7 +143,7 @@ export class LocalChatClient implements ChatClient {
     try {
       const messages = request.messages;
       const last = messages[messages.length - 1];
-      if (!last || last.role !== 'user')
+      if (last?.role !== 'user')
         throw new TransportError('the last message to the model must be a user message', 'fatal');
       const history: ChatHistoryItem[] = messages
         .slice(0, -1)

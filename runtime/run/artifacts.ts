@@ -141,6 +141,7 @@ export async function runToDirectory(
           templates: hooks.llm.templates ?? null,
           cache: hooks.llm.cache?.path ?? null,
           budget: hooks.llm.budget ?? null,
+          prices: hooks.llm.prices ?? null,
         }
       : undefined,
     /** Where each model's answers came from (LLM firms only). */

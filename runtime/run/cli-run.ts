@@ -38,6 +38,8 @@ export interface RunOptions {
   /** A cache file, or false for `--no-cache`. */
   cache?: string | false;
   talk?: string;
+  maxCost?: string;
+  prices?: string;
 }
 
 class UsageProblem extends Error {}
@@ -136,6 +138,19 @@ function llmOptions(options: RunOptions): RunLlmOptions {
   const concurrency = positive('--concurrency', options.concurrency);
   const timeoutMs = positive('--timeout', options.timeout);
   const maxTokens = positive('--max-tokens', options.maxTokens);
+  const maxCost = options.maxCost === undefined ? undefined : Number(options.maxCost);
+  if (maxCost !== undefined && !(maxCost > 0 && Number.isFinite(maxCost)))
+    throw new UsageProblem(`--max-cost takes a positive number, not \`${options.maxCost}\``);
+  const prices = options.prices?.split(',').map((x) => Number(x.trim()));
+  if (
+    prices !== undefined &&
+    !(prices.length === 2 && prices.every((x) => x >= 0 && Number.isFinite(x)))
+  )
+    throw new UsageProblem(
+      `--prices takes the input and output price per million tokens, e.g. 0.15,0.6; not \`${options.prices}\``,
+    );
+  if (maxCost !== undefined && !prices)
+    throw new UsageProblem('--max-cost needs --prices (per million input and output tokens)');
   if (options.model !== undefined) {
     try {
       parseModelSpec(options.model);
@@ -148,7 +163,17 @@ function llmOptions(options: RunOptions): RunLlmOptions {
     ...(options.model ? { defaultModel: options.model } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    ...(maxTokens !== undefined ? { budget: { maxTokens } } : {}),
+    ...(maxTokens !== undefined || maxCost !== undefined
+      ? {
+          budget: {
+            ...(maxTokens !== undefined ? { maxTokens } : {}),
+            ...(maxCost !== undefined ? { maxCost } : {}),
+          },
+        }
+      : {}),
+    ...(prices
+      ? { prices: { inputPerMillion: prices[0] as number, outputPerMillion: prices[1] as number } }
+      : {}),
     ...(options.prompts ? { templates: loadTemplates(options.prompts) } : {}),
     ...(options.cache === false
       ? {}

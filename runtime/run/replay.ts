@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
-import type { Budget } from '../llm/layers.js';
+import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { stdlibSources } from '../sources.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
@@ -36,6 +36,7 @@ interface ReplayManifest {
     templates?: PromptTemplates | null;
     cache?: string | null;
     budget?: Budget | null;
+    prices?: Prices | null;
   };
 }
 
@@ -120,6 +121,7 @@ export async function replayRun(
         ...(manifest.llm?.default_model ? { defaultModel: manifest.llm.default_model } : {}),
         ...(manifest.llm?.templates ? { templates: manifest.llm.templates } : {}),
         ...(manifest.llm?.budget ? { budget: manifest.llm.budget } : {}),
+        ...(manifest.llm?.prices ? { prices: manifest.llm.prices } : {}),
       }
     : undefined;
   return runToDirectory(experiment, out, llm ? { llm } : {});

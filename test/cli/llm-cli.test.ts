@@ -207,6 +207,30 @@ describe('mase run with LLM firms', () => {
     expect(bad.stderr).toMatch(/unknown talk topology `mesh`/);
   });
 
+  it('--prices and --max-cost → the run stops, interrupted, when the cost budget is spent', async () => {
+    const r = await run2x2([
+      '--agents',
+      `llm:openai-compatible:${server.url}#tiny`,
+      '--prices',
+      '1000,1000',
+      '--max-cost',
+      '2',
+      '--rounds',
+      '50',
+      '--out',
+      'costly',
+    ]);
+    expect(r.code).toBe(1);
+    const manifest = JSON.parse(readFileSync(join(dir, 'costly/manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('interrupted');
+    expect(manifest.reason).toMatch(/cost budget \(2\) is spent/);
+    expect(manifest.rounds_completed).toBeGreaterThan(0);
+    expect(manifest.llm_usage.total.cost).toBeGreaterThanOrEqual(2);
+    const bad = await run2x2(['--agents', 'nash', '--max-cost', '5', '--out', 'bad-cost']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-cost needs --prices/);
+  });
+
   it('--continuation 0.5 → random stopping, the rounds played recorded', async () => {
     const r = await run2x2([
       '--agents',
