@@ -33,6 +33,8 @@ export interface EvaluationEnvironment {
   readonly benchmark: (benchmark: string, name: string) => Tensor;
   readonly monitor: (name: string, roundsAgo: number) => Tensor;
   readonly action?: Tensor;
+  /** Per firm: how many of its messages `roundsAgo` rounds back contain `word` (talk the institution may read). */
+  readonly mentions?: (word: string, roundsAgo: number) => Tensor;
   readonly history?: {
     readonly visits: (state: string) => number;
     readonly roundsSince: (state: string) => number;
@@ -164,6 +166,15 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
       };
     }
     case 'call': {
+      if (e.fn === 'mentions') {
+        // Its argument is a word, not a value: it names what to look for in the messages.
+        const word = e.args[0]?.op === 'string' ? e.args[0].value : '';
+        return (env, ago = 0) =>
+          env.mentions?.(word, ago) ?? {
+            axes: ['firm'],
+            data: new Float64Array(env.dims.firms),
+          };
+      }
       const fn = natives.get(e.fn);
       const evaluate = fn?.evaluate;
       if (!evaluate) throw new Error(`internal: native ${e.fn} has no implementation`);

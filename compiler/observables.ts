@@ -25,6 +25,7 @@ export function observablesFor(competition: MarketKind): ReadonlyMap<string, Val
     ['round', typeOf('number')],
     ['n_firms', typeOf('number')],
     ['n_products', typeOf('number')],
+    ['messages', typeOf('number', 'firm')],
   ]);
 }
 
@@ -41,6 +42,8 @@ export const observableMeanings: Readonly<Record<string, string>> = {
   round: 'the current round number (1-based)',
   n_firms: 'the number of firms',
   n_products: 'the number of products',
+  messages:
+    'messages each firm sent this round in the talk phase (0 unless the experiment lets the institution read talk)',
 };
 
 /** Values every benchmark (`nash`, `collusive`, `competitive`) provides. */

@@ -352,6 +352,19 @@ const list: NativeFunction[] = [
     },
   },
   {
+    name: 'mentions',
+    signature: 'mentions(word)',
+    summary:
+      "how many of each firm's messages this round contain `word` (any case; 0 unless the experiment lets the institution read talk)",
+    kind: 'evidence',
+    params: [{ name: 'word' }],
+    acceptsOver: false,
+    result: ([w]) =>
+      w?.base === 'string' && w.axes.length === 0
+        ? { base: 'number', axes: ['firm'] }
+        : err('mentions takes one word in quotes, e.g. mentions("split")'),
+  },
+  {
     name: 'visits',
     signature: 'visits(state)',
     summary: 'how many times this machine has entered `state` (offence history)',

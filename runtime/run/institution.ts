@@ -65,12 +65,20 @@ export interface ActionLimits {
 const runConstants = { memoiseRunConstants: true } as const;
 
 /** Observable values of one past round, as tensors. */
+/** What the institution may read of a round's talk: each firm's messages. */
+export interface VisibleTalk {
+  readonly texts: readonly (readonly string[])[];
+}
+
 function observablesOf(
   market: MarketInstance,
   outcome: Outcome,
   round: number,
+  talk?: VisibleTalk,
 ): Map<string, Tensor> {
   const { firms, products } = market.dims;
+  const sent = new Float64Array(firms);
+  if (talk) for (let i = 0; i < firms; i++) sent[i] = talk.texts[i]?.length ?? 0;
   const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
   return new Map<string, Tensor>([
     ['quantity', fp(outcome.quantity)],
@@ -89,6 +97,7 @@ function observablesOf(
     ['round', scalarTensor(round)],
     ['n_firms', scalarTensor(firms)],
     ['n_products', scalarTensor(products)],
+    ['messages', { axes: ['firm'], data: sent }],
   ]);
 }
 
@@ -204,6 +213,8 @@ export class InstitutionRuntime {
   private readonly observed: Recent<Map<string, Tensor>>;
   /** Monitor values of each completed round (index = round − 1), as the institution saw them. */
   private readonly monitorHistory: Recent<RoundMonitors>;
+  /** Talk of each completed round the institution may read (undefined: none). */
+  private readonly talk: Recent<VisibleTalk | undefined>;
   private readonly benchmarkTensors: Map<string, Tensor>;
   private readonly firmIndex: Map<string, number>;
   private readonly productIndex: Map<string, number>;
@@ -241,6 +252,7 @@ export class InstitutionRuntime {
       : expressions.reduce((m, e) => Math.max(m, lookback(e, values)), 0) + 2;
     this.observed = new Recent(keep);
     this.monitorHistory = new Recent(keep);
+    this.talk = new Recent(keep);
     this.benchmarkTensors = new Map();
     for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
       const o = observablesOf(market, point.outcome, 0);
@@ -362,6 +374,17 @@ export class InstitutionRuntime {
         return this.observed.at(rounds() - 1 - ago)?.get(name) ?? nan;
       },
       benchmark: (b, name) => this.benchmarkTensors.get(`${b}.${name}`) ?? nan,
+      mentions: (word, ago) => {
+        const F = this.market.dims.firms;
+        const data = new Float64Array(F);
+        // A hypothetical round has no talk of its own.
+        const talk = env.hypothetical && ago === 0 ? undefined : this.talk.at(rounds() - 1 - ago);
+        const needle = word.toLowerCase();
+        if (talk && needle !== '')
+          for (let i = 0; i < F; i++)
+            data[i] = (talk.texts[i] ?? []).filter((t) => t.toLowerCase().includes(needle)).length;
+        return { axes: ['firm'], data };
+      },
       monitor: (name, ago) => {
         const index = this.monitorIndex.get(name);
         if (index === undefined) return nan;
@@ -508,8 +531,10 @@ export class InstitutionRuntime {
   adjudicate(
     outcome: Outcome,
     round: number,
+    talk?: VisibleTalk,
   ): { effects: InstitutionEffect[]; monitors: RoundMonitors | undefined } {
-    this.observed.push(observablesOf(this.market, outcome, round));
+    this.observed.push(observablesOf(this.market, outcome, round, talk));
+    this.talk.push(talk);
     // A stateless institution (none, a directive) has nothing to monitor or step.
     if (this.ir.states.length === 0 && this.ir.monitors.length === 0)
       return { effects: [], monitors: undefined };

@@ -18,7 +18,7 @@ import { randomStream } from '../random.js';
 import { talkSettings } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import { enforce } from './enforce.js';
-import { InstitutionRuntime } from './institution.js';
+import { InstitutionRuntime, type VisibleTalk } from './institution.js';
 import { phaseOf, startLoop, step } from './phases.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -248,6 +248,8 @@ export async function runExperiment(
   let outcome: Outcome | undefined;
   let observations: Observation[] = [];
   let status: RunResult['status'] = 'completed';
+  /** This round's messages, when the institution may read them. */
+  let visibleTalk: VisibleTalk | undefined;
   const talk = experiment.talk
     ? talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'))
     : undefined;
@@ -292,6 +294,7 @@ export async function runExperiment(
         case 'talk': {
           if (!talk) break;
           const inboxes: DeliveredMessage[][] = market.firms.map(() => []);
+          const sent: string[][] = market.firms.map(() => []);
           for (let t = 1; t <= talk.rounds; t++) {
             acting = true;
             let said: (readonly OutgoingMessage[])[];
@@ -346,6 +349,7 @@ export async function runExperiment(
                   ...(kept.length < text.length ? { truncated: true } : {}),
                   ...(refused.length > 0 ? { refused } : {}),
                 });
+                sent[i]?.push(kept);
                 if (to.length > 0) delivered.push({ from, to, talkRound: t, text: kept });
               }
             });
@@ -353,6 +357,7 @@ export async function runExperiment(
               for (const f of m.to) inboxes[market.firms.indexOf(f)]?.push(m);
           }
           observations = observations.map((o, i) => ({ ...o, messages: inboxes[i] ?? [] }));
+          if (talk.visible) visibleTalk = { texts: sent };
           break;
         }
         case 'act': {
@@ -441,7 +446,8 @@ export async function runExperiment(
         case 'adjudicate': {
           const cleared = outcome as Outcome;
           const statesDuring = market.firms.map((_, i) => institution.stateOf(i) ?? null);
-          const { effects, monitors } = institution.adjudicate(cleared, round);
+          const { effects, monitors } = institution.adjudicate(cleared, round, visibleTalk);
+          visibleTalk = undefined;
           if (monitors && hooks.onEvent)
             emit({ type: 'monitors', round, ...institution.monitorValues(monitors) });
           const fines = new Float64Array(F);

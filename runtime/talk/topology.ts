@@ -18,8 +18,10 @@ import { PolicyArguments, PolicyError, type PolicyReference } from '../agents/po
  * - `edges(pairs: "f1-f2, f2-f3")`: exactly these links.
  *
  * Links are two-way. Every topology also takes the talk settings: `rounds` (talk rounds
- * before each market round, default 1), `max_chars` (per message, default 280) and
- * `max_messages` (per firm per talk round, default 1).
+ * before each market round, default 1), `max_chars` (per message, default 280),
+ * `max_messages` (per firm per talk round, default 1) and `visible` (whether the
+ * institution can read the messages, through `messages` and `mentions(word)`; default
+ * false).
  */
 
 export interface TalkSettings {
@@ -31,6 +33,8 @@ export interface TalkSettings {
   readonly rounds: number;
   readonly maxChars: number;
   readonly maxMessages: number;
+  /** Whether the institution can read what is said. */
+  readonly visible: boolean;
 }
 
 export const TOPOLOGIES = [
@@ -44,7 +48,7 @@ export const TOPOLOGIES = [
   'edges',
 ] as const;
 
-const COMMON = ['rounds', 'max_chars', 'max_messages'] as const;
+const COMMON = ['rounds', 'max_chars', 'max_messages', 'visible'] as const;
 const OWN: Record<(typeof TOPOLOGIES)[number], readonly string[]> = {
   none: [],
   broadcast: [],
@@ -168,7 +172,11 @@ export function talkSettings(
       break;
     }
   }
+  const visible = a.raw('visible') ?? false;
+  if (typeof visible !== 'boolean')
+    throw new PolicyError(`talk ${name}: argument \`visible\` must be true or false`);
   return {
+    visible,
     topology: name,
     neighbours: sets.map((s) => [...s].sort((x, y) => x - y)),
     broadcast: name === 'broadcast',

@@ -265,3 +265,71 @@ experiment chatty {
     expect(twice.diagnostics.map((d) => d.message)).toEqual(['the talk topology is given twice']);
   });
 });
+
+describe('institutions that read talk', () => {
+  const watcher = `mase 1
+institution watch_words "Warns firms that talk of splitting the market" {
+  scope per firm
+  monitor plotting = mentions("split")
+  monitor chatty = messages
+  initial state clear {
+    when plotting[self] > 0 -> warned
+  }
+  state warned {
+    notice "Talk of splitting the market was recorded."
+    after 1 round -> clear
+  }
+}
+`;
+  const watched = compileSources([{ path: 'watch.mase', text: watcher }], stdlibSources(), {
+    includeLibrary: true,
+  });
+
+  const run = async (visible: boolean, say: string) => {
+    const e = resolveExperiment(
+      watched.program,
+      {
+        market: 'cournot_2x2',
+        institution: 'watch_words',
+        agents: 'nash',
+        params: [],
+        rounds: 4,
+        seed: 1,
+        talk: { name: 'complete', args: [{ name: 'visible', value: visible }] },
+      },
+      () => ({ all: { name: 'nash', args: [] }, perFirm: {} }),
+      [...stdlibSources(), { path: 'watch.mase', text: watcher }],
+    );
+    return trace(e, (firm) => (firm === 0 ? talker([say]) : talker([])));
+  };
+
+  it('compiles: `messages` is per firm, `mentions` takes a word', () => {
+    // `chatty` is only traced (a warning says it decides nothing), no error.
+    expect(watched.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const bad = compileSources(
+      [{ path: 'b.mase', text: watcher.replace('mentions("split")', 'mentions(3)') }],
+      stdlibSources(),
+    );
+    expect(bad.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message)).toEqual([
+      expect.stringMatching(/mentions takes one word in quotes/),
+    ]);
+  });
+
+  it('sees messages and the words in them only when talk is visible to it', async () => {
+    const visible = await run(true, 'Shall we SPLIT the market? You take B.');
+    const warnedOf = (events: readonly TraceEvent[]) =>
+      events
+        .filter((e) => e.type === 'transition' && e.to === 'warned')
+        .map((e) => e.type === 'transition' && e.firm);
+    expect(warnedOf(visible)).toEqual(['f1', 'f1']);
+    const counts = visible
+      .filter((e) => e.type === 'monitors')
+      .map((e) => e.type === 'monitors' && e.values.chatty);
+    expect(counts[0]).toEqual([1, 0]);
+    const hidden = await run(false, 'Shall we SPLIT the market? You take B.');
+    expect(warnedOf(hidden)).toEqual([]);
+    expect(hidden.filter((e) => e.type === 'message').length).toBeGreaterThan(0);
+    const innocent = await run(true, 'Nice weather today.');
+    expect(warnedOf(innocent)).toEqual([]);
+  });
+});
