@@ -544,12 +544,64 @@ ${withRationale.length > shown.length ? note(`The first ${count(shown.length)} o
 </section>`;
 }
 
+/** Rounds drawn as talk networks; the table lists every message. */
+const MAX_DRAWN_ROUNDS = 12;
+
+/** The talk of the first rounds with messages as small networks, one cluster per round, in one drawing. */
+async function talkNetworks(
+  messages: readonly TraceEventOf<'message'>[],
+  firms: readonly string[],
+  preferWasm: boolean,
+): Promise<Markup | string> {
+  const { attribute: A, Digraph, Edge, Node, Subgraph, toDot } = await import('ts-graphviz');
+  const rounds = [...new Set(messages.map((m) => m.round))].slice(0, MAX_DRAWN_ROUNDS);
+  const g = new Digraph('talk', { [A.rankdir]: 'LR', [A.fontname]: 'Helvetica' });
+  g.attributes.node.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 10, [A.shape]: 'circle' });
+  g.attributes.edge.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 9 });
+  for (const round of rounds) {
+    const cluster = new Subgraph(`cluster_r${round}`, { [A.label]: `round ${round}` });
+    const node = (firm: string) => `r${round}_${firms.indexOf(firm)}`;
+    for (const firm of firms) cluster.addNode(new Node(node(firm), { [A.label]: firm }));
+    const counts = new Map<string, number>();
+    for (const m of messages)
+      if (m.round === round)
+        for (const to of m.to)
+          counts.set(`${m.from}\u0000${to}`, (counts.get(`${m.from}\u0000${to}`) ?? 0) + 1);
+    for (const [key, n] of counts) {
+      const [from, to] = key.split('\u0000') as [string, string];
+      if (firms.includes(from) && firms.includes(to))
+        cluster.addEdge(
+          new Edge([new Node(node(from)), new Node(node(to))], {
+            [A.label]: String(n),
+            [A.penwidth]: Math.min(4, 0.8 + 0.6 * n),
+          }),
+        );
+    }
+    g.addSubgraph(cluster);
+  }
+  try {
+    const { renderDot } = await import('../render/graphviz.js');
+    const rendered = await renderDot(toDot(g), 'svg', { preferWasm });
+    const svg = inlineSvg(String(rendered.output));
+    if (!('markup' in svg))
+      return note(`Talk networks omitted: the drawing failed the safety check (${svg.problem}).`);
+    return html`<figure class="diagram">${svg.markup}<figcaption>Who wrote to whom in ${rounds.length === 1 ? 'the round' : `each of the first ${rounds.length} rounds`} with messages (edge labels: messages).</figcaption></figure>`;
+  } catch (error) {
+    return note(`No talk networks: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 /**
- * Talk: who wrote to whom — the network over the whole run as a sender × receiver table
- * of message counts, and each round's messages (the network of that round as its edges).
+ * Talk: each round's network drawn (the first rounds with messages), who wrote to whom over
+ * the whole run as a sender × receiver table of message counts, and every message.
  */
-function messagesSection(messages: readonly TraceEventOf<'message'>[], firms: readonly string[]) {
+async function messagesSection(
+  messages: readonly TraceEventOf<'message'>[],
+  firms: readonly string[],
+  preferWasm: boolean,
+) {
   if (messages.length === 0) return '';
+  const networks = await talkNetworks(messages, firms, preferWasm);
   const counts = new Map<string, number>();
   for (const m of messages)
     for (const to of m.to)
@@ -557,6 +609,7 @@ function messagesSection(messages: readonly TraceEventOf<'message'>[], firms: re
   const shown = messages.slice(0, MAX_TABLE_ROWS);
   return html`<section id="messages">
 <h2>Talk</h2>
+${networks}
 <h3>Who wrote to whom (messages over the run)</h3>
 <table><thead><tr><th>from \ to</th>${firms.map((f) => html`<th>${f}</th>`)}</tr></thead>
 <tbody>${firms.map((from) => html`<tr><th scope="row">${from}</th>${firms.map((to) => html`<td>${from === to ? '' : String(counts.get(`${from}\u0000${to}`) ?? 0)}</td>`)}</tr>`)}</tbody></table>
@@ -718,9 +771,10 @@ ${metrics ? await timelineSection(metrics, institution) : ''}
 ${sanctionsSection(sanctions)}
 ${noticesSection(notices)}
 ${rationalesSection(decisions)}
-${messagesSection(
+${await messagesSection(
   trace.events.filter((e): e is TraceEventOf<'message'> => e.type === 'message'),
   Object.keys(manifest.policies ?? {}),
+  options.preferWasm ?? false,
 )}
 ${await provenanceSection(dir, manifest, warnings)}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Charts drawn with Vega-Lite and Vega; the run's files beside this page hold every number.</footer>`;

@@ -201,7 +201,11 @@ describe('mase run with LLM firms', () => {
     const events = jsonl('talky/events.jsonl');
     expect(events.filter((e) => e.type === 'llm_call' && e.purpose === 'talk')).toHaveLength(4);
     expect(events.filter((e) => e.type === 'message')).toHaveLength(4);
-    expect(readFileSync(join(dir, 'talky/report.html'), 'utf8')).toContain('Who wrote to whom');
+    const report = readFileSync(join(dir, 'talky/report.html'), 'utf8');
+    expect(report).toContain('Who wrote to whom (messages over the run)');
+    // Each round's network is drawn: one cluster per round in one inline SVG.
+    expect(report).toMatch(/<figcaption>Who wrote to whom in each of the first 2 rounds/);
+    expect(report.match(/>round [12]</g)).toHaveLength(2);
     const bad = await run2x2(['--agents', 'nash', '--talk', 'mesh', '--out', 'bad-talk']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown talk topology `mesh`/);
