@@ -206,6 +206,14 @@ describe('mase run with LLM firms', () => {
     // Each round's network is drawn: one cluster per round in one inline SVG.
     expect(report).toMatch(/<figcaption>Who wrote to whom in each of the first 2 rounds/);
     expect(report.match(/>round [12]</g)).toHaveLength(2);
+    // A run with talk replays too: its talk turns come from the cache like its decisions.
+    const replay = await mase(['replay', 'talky', '--out', 'talky-replay']);
+    expect(replay.code).toBe(0);
+    const said = (path: string) =>
+      jsonl(path)
+        .filter((e) => e.type === 'message')
+        .map((e) => [e.round, e.from, e.to, e.text]);
+    expect(said('talky-replay/events.jsonl')).toEqual(said('talky/events.jsonl'));
     const bad = await run2x2(['--agents', 'nash', '--talk', 'mesh', '--out', 'bad-talk']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown talk topology `mesh`/);
