@@ -29,6 +29,7 @@ import {
   type Measurement,
   type ResultsFile,
   resultsDirectory,
+  summarise,
 } from './report.js';
 
 const TARGET_1000_LINES_MS = 100;
@@ -45,24 +46,6 @@ interface Plan {
 const FAST: Plan = { warmup: 10, runs: 50 };
 const SLOW: Plan = { warmup: 2, runs: 20 };
 const TINY: Plan = { warmup: 20, runs: 100 };
-
-function summarise(samples: readonly number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  // Nearest-rank percentiles: a value that was actually observed.
-  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] as number;
-  const mid = sorted.length / 2;
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[Math.floor(mid)] as number)
-      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return {
-    median,
-    p90: rank(0.9),
-    min: sorted[0] as number,
-    max: sorted[sorted.length - 1] as number,
-    mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-  };
-}
 
 interface MeasureOptions {
   readonly id: string;

@@ -36,10 +36,12 @@ import {
   currentMachine,
   formatMs,
   type Measurement,
+  median,
   type ResultsFile,
   type ResultTable,
   resultsDirectory,
   sourceRevision,
+  summarise,
 } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,14 +53,6 @@ const program = compileSources([], stdlibSources(), { includeLibrary: true }).pr
 const scratch = mkdtempSync(join(os.tmpdir(), 'mase-llm-bench-'));
 process.env.MASE_HOME = join(scratch, 'home');
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length / 2;
-  return s.length % 2
-    ? (s[Math.floor(m)] as number)
-    : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
 function measurement(
   id: string,
   group: string,
@@ -66,7 +60,6 @@ function measurement(
   samples: number[],
   detail: Record<string, string | number>,
 ): Measurement {
-  const sorted = [...samples].sort((a, b) => a - b);
   return {
     id,
     group,
@@ -74,11 +67,7 @@ function measurement(
     unit: 'ms',
     warmup: 0,
     runs: samples.length,
-    median: median(samples),
-    p90: sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)] as number,
-    min: sorted[0] as number,
-    max: sorted.at(-1) as number,
-    mean: samples.reduce((a, b) => a + b, 0) / samples.length,
+    ...summarise(samples),
     detail,
     samples,
   };

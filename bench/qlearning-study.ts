@@ -42,10 +42,12 @@ import {
   formatCount,
   formatMs,
   type Measurement,
+  percentile,
   type ResultsFile,
   type ResultTable,
   resultsDirectory,
   sourceRevision,
+  summarise as summariseTimes,
 } from './report.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -255,12 +257,6 @@ function sd(xs: readonly number[]): number {
 }
 
 /** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[
-    Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))
-  ] as number;
-}
-
 /**
  * Percentile bootstrap of the mean: resample the values with replacement `resamples`
  * times, take the 2.5th and 97.5th percentiles of the resampled means.
@@ -410,12 +406,7 @@ function timing(market: string, outcomes: readonly Outcome[], workers: number): 
   const samples = outcomes
     .filter((o) => o.market === market && o.rounds === ROUNDS)
     .map((o) => o.runMs);
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[Math.floor(mid)] as number)
-      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const stats = summariseTimes(samples);
   const round3 = (x: number) => Math.round(x * 1000) / 1000;
   return {
     id: `qlearning-${market}`,
@@ -424,12 +415,12 @@ function timing(market: string, outcomes: readonly Outcome[], workers: number): 
     unit: 'ms',
     warmup: 0,
     runs: samples.length,
-    median: round3(median),
-    p90: round3(percentile(sorted, 0.9)),
-    min: round3(sorted[0] as number),
-    max: round3(sorted[sorted.length - 1] as number),
-    mean: round3(mean(samples)),
-    rates: { 'rounds/s': Math.round(ROUNDS / (median / 1000)) },
+    median: round3(stats.median),
+    p90: round3(stats.p90),
+    min: round3(stats.min),
+    max: round3(stats.max),
+    mean: round3(stats.mean),
+    rates: { 'rounds/s': Math.round(ROUNDS / (stats.median / 1000)) },
     detail: { rounds: ROUNDS, seeds: samples.length, workers },
     samples: samples.map(round3),
   };

@@ -119,6 +119,33 @@ export function resultsDirectory(): string {
 }
 
 /** Milliseconds with about three significant figures: 0.412, 4.12, 41.2, 412. */
+/** Nearest-rank percentile of sorted samples: a value that was actually observed. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))
+  ] as number;
+}
+
+export function median(samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[Math.floor(mid)] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The statistics every measurement row reports. */
+export function summarise(samples: readonly number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    median: median(sorted),
+    p90: percentile(sorted, 0.9),
+    min: sorted[0] as number,
+    max: sorted[sorted.length - 1] as number,
+    mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+  };
+}
+
 export function formatMs(ms: number): string {
   if (ms < 1) return ms.toFixed(3);
   if (ms < 10) return ms.toFixed(2);

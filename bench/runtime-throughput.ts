@@ -31,10 +31,12 @@ import {
   formatCount,
   formatMs,
   type Measurement,
+  median,
   type ResultsFile,
   type ResultTable,
   resultsDirectory,
   sourceRevision,
+  summarise,
 } from './report.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -56,14 +58,6 @@ type Trace = (typeof TRACES)[number];
 function repetitions(firms: number): number {
   if (QUICK) return 1;
   return firms >= 100 ? 3 : 9;
-}
-
-function median(samples: readonly number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  return sorted.length % 2 === 1
-    ? (sorted[Math.floor(mid)] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function experiment(
@@ -166,8 +160,8 @@ interface Cell {
 
 function measurementOf(cell: Cell): Measurement {
   const wall = cell.samples.map((s) => s.wall);
-  const sorted = [...wall].sort((a, b) => a - b);
-  const med = median(wall);
+  const stats = summarise(wall);
+  const med = stats.median;
   const seconds = med / 1000;
   // The one budget in milliseconds: the 100-firm trace-on rows. The 1.25× budget for an
   // institution is a ratio of two rows, so the overhead table judges it.
@@ -181,10 +175,10 @@ function measurementOf(cell: Cell): Measurement {
     warmup: WARMUP_ROUNDS > 0 ? 1 : 0,
     runs: wall.length,
     median: round3(med),
-    p90: round3(sorted[Math.max(0, Math.ceil(0.9 * sorted.length) - 1)] as number),
-    min: round3(sorted[0] as number),
-    max: round3(sorted[sorted.length - 1] as number),
-    mean: round3(wall.reduce((a, b) => a + b, 0) / wall.length),
+    p90: round3(stats.p90),
+    min: round3(stats.min),
+    max: round3(stats.max),
+    mean: round3(stats.mean),
     cpuMedian: round3(median(cell.samples.map((s) => s.cpu))),
     rates: {
       'rounds/s': Math.round(ROUNDS / seconds),
