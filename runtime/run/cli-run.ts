@@ -6,7 +6,7 @@ import {
   summary,
 } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
-import { type PolicyRef, parse } from '../../grammar/index.js';
+import { type ExperimentItem, type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
 import { defaultCachePath } from '../llm/cache.js';
@@ -48,65 +48,65 @@ const isFileSpec = (spec: string) =>
   spec.startsWith('stdlib:') || spec.endsWith('.mase') || spec.includes('/');
 const nameOf = (spec: string) => (spec.startsWith('stdlib:') ? spec.slice('stdlib:'.length) : spec);
 
-/** `--talk SPEC`, read with the language's own `talk` item syntax. */
-function talkParser(spec: string): IrPolicy {
-  const parsed = parse('--talk', `mase 1\nexperiment cli { talk ${spec} }\n`);
+/**
+ * A flag's value read as one item of an experiment, with the language's own parser (the
+ * parser only: names are checked against the market the run actually uses).
+ */
+function flagItem<K extends ExperimentItem['kind']>(
+  flag: string,
+  kind: K,
+  itemText: string,
+  what: string,
+  spec: string,
+): Extract<ExperimentItem, { kind: K }> {
+  const parsed = parse(flag, `mase 1\nexperiment cli { ${itemText} }\n`);
   const item =
     parsed.value.declarations[0]?.kind === 'experiment'
       ? parsed.value.declarations[0].items[0]
       : undefined;
   const problem = parsed.diagnostics.find((d) => d.severity === 'error');
-  if (problem || item?.kind !== 'talk')
+  if (problem || item?.kind !== kind)
     throw new ResolveError(
-      `--talk ${JSON.stringify(spec)} is not a topology: ${problem?.message ?? 'unreadable'}`,
+      `${flag} ${JSON.stringify(spec)} is not ${what}: ${problem?.message ?? 'unreadable'}`,
     );
+  return item as Extract<ExperimentItem, { kind: K }>;
+}
+
+/** A policy or topology of a flag, with literal arguments only. */
+function literalPolicy(flag: string, p: PolicyRef): IrPolicy {
   return {
-    name: item.spec.name.name,
-    args: item.spec.args.map((a) => {
+    name: p.name.name,
+    args: p.args.map((a) => {
       const value = literalValue(a.value);
       if (value === undefined)
-        throw new ResolveError('--talk: the arguments of a topology must be literal values');
+        throw new ResolveError(`${flag}: the arguments of ${p.name.name} must be literal values`);
       return { ...(a.name ? { name: a.name.name } : {}), value };
     }),
   };
 }
 
-/**
- * Policies from `--agents`, read with the language's own `agents` syntax (the parser
- * only: firm names are checked against the market the run actually uses).
- */
+/** `--talk SPEC`, read as the language's `talk` item. */
+function talkParser(spec: string): IrPolicy {
+  return literalPolicy(
+    '--talk',
+    flagItem('--talk', 'talk', `talk ${spec}`, 'a topology', spec).spec,
+  );
+}
+
+/** Policies from `--agents`, read as the language's `agents` item. */
 function policyParser(spec: string): { all?: IrPolicy; perFirm: Record<string, IrPolicy> } {
   // `llm:SPEC` is shorthand for `llm(model: "SPEC")` (a model spec is not a name).
   const expanded = spec.replace(
     /(^|[=,]\s*)llm:([^,\s]+)/g,
     (_all, before: string, model: string) => `${before}llm(model: ${JSON.stringify(model)})`,
   );
-  const parsed = parse('--agents', `mase 1\nexperiment cli { agents ${expanded} }\n`);
-  const item =
-    parsed.value.declarations[0]?.kind === 'experiment'
-      ? parsed.value.declarations[0].items[0]
-      : undefined;
-  const problem = parsed.diagnostics.find((d) => d.severity === 'error');
-  if (problem || item?.kind !== 'agents') {
-    throw new ResolveError(
-      `--agents ${JSON.stringify(spec)} is not a policy list: ${problem?.message ?? 'unreadable'}`,
-    );
-  }
-  const toPolicy = (p: PolicyRef): IrPolicy => ({
-    name: p.name.name,
-    args: p.args.map((a) => {
-      const value = literalValue(a.value);
-      if (value === undefined)
-        throw new ResolveError(`--agents: the arguments of ${p.name.name} must be literal values`);
-      return { ...(a.name ? { name: a.name.name } : {}), value };
-    }),
-  });
+  const item = flagItem('--agents', 'agents', `agents ${expanded}`, 'a policy list', spec);
   const perFirm: Record<string, IrPolicy> = {};
   for (const { firm, policy } of item.perFirm) {
     if (perFirm[firm.name]) throw new ResolveError(`--agents gives firm ${firm.name} two policies`);
-    perFirm[firm.name] = toPolicy(policy);
+    perFirm[firm.name] = literalPolicy('--agents', policy);
   }
-  return { ...(item.all ? { all: toPolicy(item.all) } : {}), perFirm };
+  return { ...(item.all ? { all: literalPolicy('--agents', item.all) } : {}), perFirm };
 }
 
 function integer(flag: string, value: string | undefined): number | undefined {
