@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, runCli } from '../support/cli.js';
 
 /**
  * The `mase` CLI end to end, as a user meets it: the built binary (`npm test` builds
@@ -11,33 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * also checked for JavaScript stack traces, which no input may ever produce.
  */
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = join(root, 'dist/runtime/cli/main.js');
+const cli = cliPath;
 let dir = '';
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** A stack frame as Node prints it: `    at fn (file:line:col)` or `    at file:line:col`. */
-const STACK_LINE = /^ {4}at |^\s+at .*:\d+:\d+\)?$/m;
-
-function mase(command: string | readonly string[], nodeArgs: readonly string[] = []): Result {
-  const args = typeof command === 'string' ? command.split(' ').filter(Boolean) : command;
-  const env = { ...process.env };
-  // The debug switch prints stacks on purpose; these tests are about what users see.
-  delete env.MASE_DEBUG;
-  const run = spawnSync(process.execPath, [...nodeArgs, cli, ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env,
-  });
-  const result = { code: run.status, stdout: run.stdout, stderr: run.stderr };
-  expect(result.stdout, `stdout of mase ${args.join(' ')}`).not.toMatch(STACK_LINE);
-  expect(result.stderr, `stderr of mase ${args.join(' ')}`).not.toMatch(STACK_LINE);
-  return result;
+function mase(command: string | readonly string[], nodeArgs: readonly string[] = []) {
+  return runCli(command, { cwd: dir, nodeArgs });
 }
 
 const file = (name: string) => join(dir, name);

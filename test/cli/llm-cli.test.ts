@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -10,6 +8,7 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
+import { runCliAsync } from '../support/cli.js';
 
 /**
  * `mase run` with LLM firms, end to end: the built CLI in a child process (spawned
@@ -17,35 +16,15 @@ import {
  * that choose models, limits and horizons.
  */
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = join(root, 'dist/runtime/cli/main.js');
-const STACK_LINE = /^ {4}at |^\s+at .*:\d+:\d+\)?$/m;
 let dir = '';
 let server: ScriptedServer;
 let refusing: ScriptedServer;
 
-function mase(
-  args: readonly string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      cwd: dir,
-      env: { ...process.env, MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('close', (code) => {
-      expect(stdout).not.toMatch(STACK_LINE);
-      expect(stderr).not.toMatch(STACK_LINE);
-      resolve({ code, stdout, stderr });
-    });
+/** Runs the CLI without blocking, so the scripted servers in this process can answer it. */
+function mase(args: readonly string[], env: Record<string, string> = {}) {
+  return runCliAsync(args, {
+    cwd: dir,
+    env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '', ...env },
   });
 }
 

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   cpSync,
@@ -14,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, cliPath, runCli } from '../support/cli.js';
 
 /**
  * `mase run`, `verify`, `show` and `demo` end to end, as a user meets them: the built
@@ -22,31 +22,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * invocation is also checked for JavaScript stack traces, which no input may produce.
  */
 
+const cli = cliPath;
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = join(root, 'dist/runtime/cli/main.js');
 let dir = '';
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** A stack frame as Node prints it: `    at fn (file:line:col)` or `    at file:line:col`. */
-const STACK_LINE = /^ {4}at |^\s+at .*:\d+:\d+\)?$/m;
-
-function mase(command: string | readonly string[]): Result {
-  const args = typeof command === 'string' ? command.split(' ').filter(Boolean) : command;
-  const env: NodeJS.ProcessEnv = { ...process.env, MASE_HOME: join(dir, 'home') };
-  // The debug switch prints stacks on purpose; these tests are about what users see.
-  delete env.MASE_DEBUG;
-  // Keys are generated per run and stored under MASE_HOME, not taken from the caller.
-  delete env.MASE_LOG_KEY;
-  const run = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', env });
-  const result = { code: run.status, stdout: run.stdout, stderr: run.stderr };
-  expect(result.stdout, `stdout of mase ${args.join(' ')}`).not.toMatch(STACK_LINE);
-  expect(result.stderr, `stderr of mase ${args.join(' ')}`).not.toMatch(STACK_LINE);
-  return result;
+/** Log keys go to a scratch MASE_HOME: generated per run, never taken from the caller. */
+function mase(command: string | readonly string[]) {
+  return runCli(command, {
+    cwd: dir,
+    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
+  });
 }
 
 const file = (name: string) => join(dir, name);
@@ -156,7 +141,7 @@ afterAll(() => {
 });
 
 describe('a governed run: run, verify, show', () => {
-  let r: Result;
+  let r: CliResult;
   beforeAll(() => {
     r = mase(`${GOVERNED} --agents collusive --rounds 20 --out governed`);
   });
