@@ -85,8 +85,14 @@ export function requestIdentity(spec: ModelSpec, request: ChatRequest, sample: n
   };
 }
 
-export function cacheKey(identity: ReturnType<typeof requestIdentity>): string {
-  return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
+/** The hash of a request without its sample index, and the key of its `sample`-th answer. */
+export function requestHash(identity: ReturnType<typeof requestIdentity>): string {
+  const { sample: _sample, ...request } = identity;
+  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+}
+
+export function cacheKey(request: string, sample: number): string {
+  return createHash('sha256').update(`${request}#${sample}`).digest('hex');
 }
 
 /** A cache miss during replay: the message names the request's round and firm when known. */

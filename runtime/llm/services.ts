@@ -4,6 +4,7 @@ import {
   NoNetworkClient,
   ReplayMissError,
   ResponseCache,
+  requestHash,
   requestIdentity,
 } from './cache.js';
 import { type ChatClient, type ChatRequest, type ChatResponse, TransportError } from './client.js';
@@ -106,10 +107,10 @@ export class Endpoint {
     // The sample index is taken when the question is asked, so concurrent identical
     // questions get distinct samples, and retries of one question share its index.
     const identity = requestIdentity(this.spec, request, 0);
-    const base = cacheKey(identity);
+    const base = requestHash(identity);
     const sample = this.samples.get(base) ?? 0;
     this.samples.set(base, sample + 1);
-    const key = cacheKey({ ...identity, sample });
+    const key = cacheKey(base, sample);
     {
       const cached = this.cache.store.get(key);
       if (cached && 'answer' in cached) {

@@ -337,10 +337,6 @@ export class InstitutionRuntime {
       : this.machines[firm];
   }
 
-  private stateInfo(machine: Machine): StateInfo | undefined {
-    return machine.state;
-  }
-
   /** The state each firm is in now (the market's state for every firm in market scope). */
   stateOf(firm: number): string | undefined {
     if (this.ir.states.length === 0) return undefined;
@@ -458,7 +454,7 @@ export class InstitutionRuntime {
   limits(firm: number): ActionLimits | undefined {
     const machine = this.machineOf(firm);
     if (!machine) return undefined;
-    const info = this.stateInfo(machine);
+    const info = machine.state;
     if (!info || !(info.state.suspend || info.cap || info.floor)) return undefined;
     const env = machine.env;
     const perProduct = (c: CompiledExpression | undefined) => {
@@ -490,7 +486,7 @@ export class InstitutionRuntime {
   wouldTrigger(firm: number, profile: Float64Array, round: number): boolean {
     const machine = this.machineOf(firm);
     if (!machine) return false;
-    const info = this.stateInfo(machine);
+    const info = machine.state;
     if (!info) return false;
     const env = machine.env;
     const monitors: (Tensor | undefined)[] = new Array(this.monitorCode.length);
@@ -556,7 +552,7 @@ export class InstitutionRuntime {
         const values = record[i] as (Tensor | undefined)[];
         values[values.length === 1 ? 0 : machine.index] = mine[i];
       }
-      const info = this.stateInfo(machine);
+      const info = machine.state;
       if (!info) continue;
       // Guards read the history as it was before this round's transition.
       const env = machine.env;

@@ -17,6 +17,7 @@ import { instantiateMarket, type MarketInstance, type Outcome } from '../market/
 import { randomStream } from '../random.js';
 import { talkSettings } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
+import type { GovernanceEntryInput } from '../trace/governance-log.js';
 import { enforce } from './enforce.js';
 import { InstitutionRuntime, type VisibleTalk } from './institution.js';
 import { phaseOf, startLoop, step } from './phases.js';
@@ -49,14 +50,9 @@ export interface RunHooks {
   /** After each round's events (artifacts flush here). */
   readonly onRoundEnd?: (round: number) => void;
   /** A transition whose condition held but did not fire (for the governance log). */
-  readonly onBlocked?: (blocked: {
-    round: number;
-    firm: string | null;
-    id: string;
-    from: string;
-    to: string;
-    reason: 'streak' | 'priority';
-  }) => void;
+  readonly onBlocked?: (
+    blocked: Omit<Extract<GovernanceEntryInput, { kind: 'blocked' }>, 'kind'>,
+  ) => void;
   /** Agents that replace a firm's policy (tests; the LLM milestone's clients). */
   readonly agentFor?: (
     firm: number,
