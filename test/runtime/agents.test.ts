@@ -613,12 +613,8 @@ describe('qlearning', () => {
 
   it('runs 20,000 rounds of duopoly self-play with every action on the grid', () => {
     const rounds = 20_000;
-    const started = performance.now();
+    // How fast this is, is measured in bench/qlearning-study.ts (docs/benchmarks.md).
     const { agents, trace } = selfPlay(duopoly, duopolyBenchmarks, rounds, 3);
-    const elapsed = performance.now() - started;
-    console.info(
-      `qlearning self-play: ${rounds} rounds × 2 firms in ${elapsed.toFixed(0)} ms (${((1000 * elapsed) / rounds).toFixed(1)} µs/round, market clearing included)`,
-    );
     const grids = agents.map((agent) => (agent as QLearningAgent).grid);
     let offGrid = 0;
     for (let round = 0; round < rounds; round++) {
