@@ -33,8 +33,8 @@ export interface EvaluationEnvironment {
   readonly benchmark: (benchmark: string, name: string) => Tensor;
   readonly monitor: (name: string, roundsAgo: number) => Tensor;
   readonly action?: Tensor;
-  /** Per firm: how many of its messages `roundsAgo` rounds back contain `word` (talk the institution may read). */
-  readonly mentions?: (word: string, roundsAgo: number) => Tensor;
+  /** Each firm's messages `roundsAgo` rounds back, when the institution may read talk. */
+  readonly talk?: (roundsAgo: number) => readonly (readonly string[])[] | undefined;
   readonly history?: {
     readonly visits: (state: string) => number;
     readonly roundsSince: (state: string) => number;
@@ -166,19 +166,11 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
       };
     }
     case 'call': {
-      if (e.fn === 'mentions') {
-        // Its argument is a word, not a value: it names what to look for in the messages.
-        const word = e.args[0]?.op === 'string' ? e.args[0].value : '';
-        return (env, ago = 0) =>
-          env.mentions?.(word, ago) ?? {
-            axes: ['firm'],
-            data: new Float64Array(env.dims.firms),
-          };
-      }
       const fn = natives.get(e.fn);
       const evaluate = fn?.evaluate;
       if (!evaluate) throw new Error(`internal: native ${e.fn} has no implementation`);
       const args = e.args.map((a) => compileExpression(a, options));
+      const words = e.args.map((a) => (a.op === 'string' ? a.value : undefined));
       const over = e.over;
       return (env, ago = 0) =>
         evaluate(
@@ -188,6 +180,8 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
             dims: env.dims,
             observableAt: (name, back) =>
               ago + back < env.roundsAvailable ? env.observable(name, ago + back) : undefined,
+            words,
+            talkAt: (back) => env.talk?.(ago + back),
           },
         );
     }

@@ -35,6 +35,10 @@ export interface EvaluationInfo {
   readonly dims: Dimensions;
   /** An observable's value `roundsAgo` rounds before the current one (undefined before round 1). */
   readonly observableAt: (name: string, roundsAgo: number) => Tensor | undefined;
+  /** The text of each string-literal argument, by position (undefined for other arguments). */
+  readonly words: readonly (string | undefined)[];
+  /** Each firm's messages the institution may read, `roundsAgo` rounds back (undefined: none). */
+  readonly talkAt: (roundsAgo: number) => readonly (readonly string[])[] | undefined;
 }
 
 export interface NativeFunction {
@@ -363,6 +367,15 @@ const list: NativeFunction[] = [
       w?.base === 'string' && w.axes.length === 0
         ? { base: 'number', axes: ['firm'] }
         : err('mentions takes one word in quotes, e.g. mentions("split")'),
+    evaluate: (_args, _over, info) => {
+      const data = new Float64Array(info.dims.firms);
+      const needle = (info.words[0] ?? '').toLowerCase();
+      const talk = info.talkAt(0);
+      if (talk && needle !== '')
+        for (let i = 0; i < data.length; i++)
+          data[i] = (talk[i] ?? []).filter((t) => t.toLowerCase().includes(needle)).length;
+      return { axes: ['firm'], data };
+    },
   },
   {
     name: 'visits',

@@ -370,17 +370,9 @@ export class InstitutionRuntime {
         return this.observed.at(rounds() - 1 - ago)?.get(name) ?? nan;
       },
       benchmark: (b, name) => this.benchmarkTensors.get(`${b}.${name}`) ?? nan,
-      mentions: (word, ago) => {
-        const F = this.market.dims.firms;
-        const data = new Float64Array(F);
-        // A hypothetical round has no talk of its own.
-        const talk = env.hypothetical && ago === 0 ? undefined : this.talk.at(rounds() - 1 - ago);
-        const needle = word.toLowerCase();
-        if (talk && needle !== '')
-          for (let i = 0; i < F; i++)
-            data[i] = (talk.texts[i] ?? []).filter((t) => t.toLowerCase().includes(needle)).length;
-        return { axes: ['firm'], data };
-      },
+      // A hypothetical round has no talk of its own.
+      talk: (ago) =>
+        env.hypothetical && ago === 0 ? undefined : this.talk.at(rounds() - 1 - ago)?.texts,
       monitor: (name, ago) => {
         const index = this.monitorIndex.get(name);
         if (index === undefined) return nan;

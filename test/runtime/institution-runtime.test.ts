@@ -131,6 +131,11 @@ describe('the institution runtime', () => {
           deepest = Math.max(deepest, back);
           return { axes: [...tensor.axes], data: tensor.data };
         },
+        words: fn.params.map(() => 'word'),
+        talkAt: (back: number) => {
+          deepest = Math.max(deepest, back);
+          return [['a word'], []];
+        },
       };
       const args = fn.params.map(() => ({ axes: [], data: Float64Array.of(0.1) }));
       try {
