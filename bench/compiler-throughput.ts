@@ -23,9 +23,9 @@ import { parse } from '../grammar/index.js';
 import { packageRoot, stdlibSources } from '../runtime/sources.js';
 import { generateInstitution, generateInstitutionOfLines } from './generate-institution.js';
 import {
+  currentMachine,
   formatCount,
   formatMs,
-  type MachineInfo,
   type Measurement,
   type ResultsFile,
   resultsDirectory,
@@ -136,19 +136,6 @@ function expectClean(what: string, compilation: Compilation): void {
     const first = compilation.diagnostics.find((d) => d.severity === 'error');
     throw new Error(`${what} does not compile: ${first?.code} ${first?.message}`);
   }
-}
-
-function machineInfo(): MachineInfo {
-  return {
-    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
-    cores: os.cpus().length,
-    memoryBytes: os.totalmem(),
-    node: process.version,
-    platform: os.platform(),
-    arch: os.arch(),
-    release: os.release(),
-    loadAverageStart: os.loadavg(),
-  };
 }
 
 // ---- (a) parse + check of a ~1,000-line file ------------------------------------------------
@@ -451,7 +438,7 @@ function printTable(measurements: readonly Measurement[]): void {
 function main(): void {
   const root = packageRoot();
   const library = stdlibSources();
-  const machine = machineInfo();
+  const machine = currentMachine();
   process.stderr.write(`compiler benchmark on ${machine.cpu}, Node ${machine.node}\n`);
 
   process.stderr.write('(a) 1,000-line institution\n');
