@@ -359,6 +359,7 @@ async function main(): Promise<void> {
     tables: [overheadTable(cells), traceTable(cells)],
     notes: [
       `Each configuration: one untimed warm-up run of ${WARMUP_ROUNDS} rounds, then ${repetitions(2)} timed runs (N = 2 and 10) or ${repetitions(100)} (N = 100), governed and ungoverned alternating; all in one JIT-warm process.`,
+      'Where the governed time goes (CPU profiles): a per-machine single-valued monitor such as `evidence` is evaluated for every firm in one vector pass (`compilePerFirm`), so the per-firm cost is the guard check and a quiet machine is not stepped; the rest is per round and does not shrink with fewer firms: the shared monitors of `governance_graph` (eight native calls over the round’s quantities and HHI, each making tensors), and with the trace on one `monitors` event per round and the report’s extra charts. At 2 firms an ungoverned round is about 9 µs, so a fixed ~9 µs of institution doubles it; at 100 firms the same work is a fifth of the round.',
       'CPU ms is this process’s user + system time per run (every thread, so parallel GC can push it above the wall time). Time a run spends waiting for fsync counts in the wall time but not the CPU time.',
       `Code measured: ${revision} (at the start; the build in dist/ is what ran).`,
       `Peak resident memory of the whole benchmark process: ${formatCount(process.resourceUsage().maxRSS / 1024)} MiB. The whole benchmark took ${formatCount(elapsed)} s.`,

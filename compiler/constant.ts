@@ -59,39 +59,32 @@ export function constantValue(
   }
 }
 
+const BINARY: Readonly<Record<string, (a: number, b: number) => number>> = {
+  '+': (a, b) => a + b,
+  '-': (a, b) => a - b,
+  '*': (a, b) => a * b,
+  '/': (a, b) => a / b,
+  '%': (a, b) => a % b,
+  '^': (a, b) => a ** b,
+  '<': (a, b) => (a < b ? 1 : 0),
+  '<=': (a, b) => (a <= b ? 1 : 0),
+  '>': (a, b) => (a > b ? 1 : 0),
+  '>=': (a, b) => (a >= b ? 1 : 0),
+  '==': (a, b) => (a === b ? 1 : 0),
+  '!=': (a, b) => (a !== b ? 1 : 0),
+  and: (a, b) => (truthy(a) && truthy(b) ? 1 : 0),
+  or: (a, b) => (truthy(a) || truthy(b) ? 1 : 0),
+};
+
+const notABinaryOperator = () => Number.NaN;
+
+/** The function a binary operator applies to two numbers (chosen once, applied many times). */
+export function binaryFunction(op: string): (a: number, b: number) => number {
+  return BINARY[op] ?? notABinaryOperator;
+}
+
 export function applyBinary(op: string, a: number, b: number): number {
-  switch (op) {
-    case '+':
-      return a + b;
-    case '-':
-      return a - b;
-    case '*':
-      return a * b;
-    case '/':
-      return a / b;
-    case '%':
-      return a % b;
-    case '^':
-      return a ** b;
-    case '<':
-      return a < b ? 1 : 0;
-    case '<=':
-      return a <= b ? 1 : 0;
-    case '>':
-      return a > b ? 1 : 0;
-    case '>=':
-      return a >= b ? 1 : 0;
-    case '==':
-      return a === b ? 1 : 0;
-    case '!=':
-      return a !== b ? 1 : 0;
-    case 'and':
-      return truthy(a) && truthy(b) ? 1 : 0;
-    case 'or':
-      return truthy(a) || truthy(b) ? 1 : 0;
-    default:
-      return Number.NaN;
-  }
+  return binaryFunction(op)(a, b);
 }
 
 export function paramMap(

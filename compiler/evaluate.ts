@@ -1,5 +1,5 @@
 import { natives } from '../stdlib/natives.js';
-import { applyBinary, constantValue } from './constant.js';
+import { binaryFunction, constantValue } from './constant.js';
 import type { IrExpr, ParamValue } from './ir.js';
 import {
   broadcast2,
@@ -32,6 +32,8 @@ export interface EvaluationEnvironment {
   readonly observable: (name: string, roundsAgo: number) => Tensor;
   readonly benchmark: (benchmark: string, name: string) => Tensor;
   readonly monitor: (name: string, roundsAgo: number) => Tensor;
+  /** A single-valued monitor as a number (optional: saves making a tensor to read one value). */
+  readonly monitorValue?: (name: string, roundsAgo: number) => number;
   readonly action?: Tensor;
   /** Each firm's messages `roundsAgo` rounds back, when the institution may read talk. */
   readonly talk?: (roundsAgo: number) => readonly (readonly string[])[] | undefined;
@@ -133,9 +135,8 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
       if (e.type.axes.length === 0) return scalarCode(e, options);
       const left = compileExpression(e.left, options);
       const right = compileExpression(e.right, options);
-      const op = e.operator;
-      return (env, ago) =>
-        broadcast2(left(env, ago), right(env, ago), env.dims, (a, b) => applyBinary(op, a, b));
+      const f = binaryFunction(e.operator);
+      return (env, ago) => broadcast2(left(env, ago), right(env, ago), env.dims, f);
     }
     case 'if': {
       if (e.type.axes.length === 0) return scalarCode(e, options);
@@ -172,18 +173,28 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
       const args = e.args.map((a) => compileExpression(a, options));
       const words = e.args.map((a) => (a.op === 'string' ? a.value : undefined));
       const over = e.over;
-      return (env, ago = 0) =>
-        evaluate(
-          args.map((a) => a(env, ago)),
-          over,
-          {
-            dims: env.dims,
-            observableAt: (name, back) =>
-              ago + back < env.roundsAvailable ? env.observable(name, ago + back) : undefined,
-            words,
-            talkAt: (back) => env.talk?.(ago + back),
-          },
-        );
+      // One description of the call's surroundings per call site, pointed at the round
+      // being evaluated just before each call (natives run synchronously and keep nothing).
+      let atEnv: EvaluationEnvironment | undefined;
+      let atAgo = 0;
+      const current = () => atEnv as EvaluationEnvironment;
+      const info: Parameters<typeof evaluate>[2] = {
+        get dims() {
+          return current().dims;
+        },
+        observableAt: (name, back) =>
+          atAgo + back < current().roundsAvailable
+            ? current().observable(name, atAgo + back)
+            : undefined,
+        words,
+        talkAt: (back) => current().talk?.(atAgo + back),
+      };
+      return (env, ago = 0) => {
+        const values = args.map((a) => a(env, ago));
+        atEnv = env;
+        atAgo = ago;
+        return evaluate(values, over, info);
+      };
     }
     case 'window': {
       const value = compileExpression(e.value, options);
@@ -265,7 +276,10 @@ export function compileScalar(e: IrExpr, options: CompileOptions = {}): Compiled
     case 'param':
       return (env) => env.param(e.name).data[0] ?? Number.NaN;
     case 'monitor':
-      return (env, ago = 0) => env.monitor(e.name, ago).data[0] ?? Number.NaN;
+      return (env, ago = 0) =>
+        env.monitorValue
+          ? env.monitorValue(e.name, ago)
+          : (env.monitor(e.name, ago).data[0] ?? Number.NaN);
     case 'observable':
       return (env, ago = 0) => env.observable(e.name, ago).data[0] ?? Number.NaN;
     case 'unary': {
@@ -283,7 +297,8 @@ export function compileScalar(e: IrExpr, options: CompileOptions = {}): Compiled
         return (env, ago) => (truthy(left(env, ago)) && truthy(right(env, ago)) ? 1 : 0);
       if (op === 'or')
         return (env, ago) => (truthy(left(env, ago)) || truthy(right(env, ago)) ? 1 : 0);
-      return (env, ago) => applyBinary(op, left(env, ago), right(env, ago));
+      const f = binaryFunction(op);
+      return (env, ago) => f(left(env, ago), right(env, ago));
     }
     case 'if': {
       const condition = compileScalar(e.condition, options);
@@ -318,6 +333,188 @@ export function compileScalar(e: IrExpr, options: CompileOptions = {}): Compiled
     }
     default:
       return tensorValued();
+  }
+}
+
+/** Whether an expression's value can differ between the machines of one per-firm institution. */
+export function readsMachine(e: IrExpr, perMachine: ReadonlySet<string>): boolean {
+  switch (e.op) {
+    case 'self':
+    case 'history':
+      return true;
+    case 'monitor':
+      return perMachine.has(e.name);
+    case 'index':
+      return e.selections.some((x) => 'self' in x) || readsMachine(e.target, perMachine);
+    case 'unary':
+      return readsMachine(e.operand, perMachine);
+    case 'binary':
+      return readsMachine(e.left, perMachine) || readsMachine(e.right, perMachine);
+    case 'call':
+      return e.args.some((a) => readsMachine(a, perMachine));
+    case 'window':
+      return readsMachine(e.value, perMachine) || readsMachine(e.rounds, perMachine);
+    case 'if':
+      return (
+        readsMachine(e.condition, perMachine) ||
+        readsMachine(e.then, perMachine) ||
+        readsMachine(e.otherwise, perMachine)
+      );
+    default:
+      return false;
+  }
+}
+
+/**
+ * A single-valued expression of a per-firm institution evaluated for every firm at once:
+ * element i is its value with `self` = firm i. Reads per-machine monitors of the round
+ * being adjudicated through `perFirm`.
+ */
+export type CompiledPerFirm = (
+  env: EvaluationEnvironment,
+  perFirm: (monitor: string) => Float64Array,
+) => Float64Array;
+
+/**
+ * Compiles a single-valued expression to its per-firm form, when it has one: it reads
+ * `self` only as `x[self]` (or `self` itself) and per-machine monitors only directly and
+ * only those in `perFirmMonitors` (evaluated the same way), and no machine history,
+ * window or native over either. Otherwise undefined (the caller
+ * evaluates it machine by machine). Element i equals `compileScalar(e)` with `self` = i.
+ */
+export function compilePerFirm(
+  e: IrExpr,
+  perMachine: ReadonlySet<string>,
+  perFirmMonitors: ReadonlySet<string>,
+  options: CompileOptions = {},
+): CompiledPerFirm | undefined {
+  const code = perFirmCode(e, perMachine, perFirmMonitors, options);
+  if (!code) return undefined;
+  return (env, perFirm) => {
+    const value = code(env, perFirm);
+    return typeof value === 'number'
+      ? new Float64Array(env.dims.firms).fill(value)
+      : Float64Array.from(value);
+  };
+}
+
+/** A per-firm value: one number per firm, or one number for every firm alike. */
+type PerFirmValue = number | Float64Array;
+type PerFirmCode = (
+  env: EvaluationEnvironment,
+  perFirm: (monitor: string) => Float64Array,
+) => PerFirmValue;
+
+/** `f` applied element by element; a new array whenever a vector is involved (inputs are never written). */
+function elementwise(
+  values: readonly PerFirmValue[],
+  f: (...xs: number[]) => number,
+): PerFirmValue {
+  const vector = values.find((v): v is Float64Array => typeof v !== 'number');
+  if (!vector) return f(...(values as number[]));
+  const out = new Float64Array(vector.length);
+  const xs = new Array<number>(values.length);
+  for (let i = 0; i < out.length; i++) {
+    for (let k = 0; k < values.length; k++) {
+      const v = values[k] as PerFirmValue;
+      xs[k] = typeof v === 'number' ? v : (v[i] as number);
+    }
+    out[i] = f(...xs);
+  }
+  return out;
+}
+
+function perFirmCode(
+  e: IrExpr,
+  perMachine: ReadonlySet<string>,
+  perFirmMonitors: ReadonlySet<string>,
+  options: CompileOptions,
+): PerFirmCode | undefined {
+  if (e.type.axes.length !== 0) return undefined;
+  if (!readsMachine(e, perMachine)) {
+    const code = compileScalar(e, options);
+    return (env) => code(env);
+  }
+  const child = (x: IrExpr) => perFirmCode(x, perMachine, perFirmMonitors, options);
+  switch (e.op) {
+    case 'self':
+      return (env) => Float64Array.from({ length: env.dims.firms }, (_, i) => i);
+    case 'monitor':
+      if (!perFirmMonitors.has(e.name)) return undefined;
+      return (_env, perFirm) => perFirm(e.name);
+    case 'unary': {
+      const operand = child(e.operand);
+      if (!operand) return undefined;
+      const f = e.operator === '-' ? (x: number) => -x : (x: number) => (truthy(x) ? 0 : 1);
+      return (env, perFirm) => elementwise([operand(env, perFirm)], f);
+    }
+    case 'binary': {
+      const left = child(e.left);
+      const right = child(e.right);
+      if (!left || !right) return undefined;
+      const f = binaryFunction(e.operator);
+      return (env, perFirm) => {
+        const a = left(env, perFirm);
+        const b = right(env, perFirm);
+        if (typeof a === 'number' && typeof b === 'number') return f(a, b);
+        const n = typeof a === 'number' ? (b as Float64Array).length : a.length;
+        const out = new Float64Array(n);
+        if (typeof a === 'number')
+          for (let i = 0; i < n; i++) out[i] = f(a, (b as Float64Array)[i] as number);
+        else if (typeof b === 'number') for (let i = 0; i < n; i++) out[i] = f(a[i] as number, b);
+        else for (let i = 0; i < n; i++) out[i] = f(a[i] as number, b[i] as number);
+        return out;
+      };
+    }
+    case 'if': {
+      const condition = child(e.condition);
+      const then = child(e.then);
+      const otherwise = child(e.otherwise);
+      if (!condition || !then || !otherwise) return undefined;
+      return (env, perFirm) =>
+        elementwise(
+          [condition(env, perFirm), then(env, perFirm), otherwise(env, perFirm)],
+          (c, t, o) => (truthy(c as number) ? (t as number) : (o as number)),
+        );
+    }
+    case 'index': {
+      // The target is the same for every machine; `self` picks firm i's element.
+      if (readsMachine(e.target, perMachine)) return undefined;
+      const target = compileExpression(e.target, options);
+      const selections = e.selections;
+      return (env) => {
+        const { axes, data } = target(env);
+        const { firms, products } = env.dims;
+        let named: number | undefined;
+        let bySelf = false;
+        let product: number | undefined;
+        for (const s of selections) {
+          if (s.axis === 'firm') {
+            if (named === undefined && !bySelf) {
+              if ('self' in s) bySelf = true;
+              else named = env.firmIndex(s.name);
+            }
+          } else product ??= env.productIndex(s.name);
+        }
+        const out = new Float64Array(firms);
+        for (let i = 0; i < firms; i++) {
+          const firm = bySelf ? i : (named ?? -1);
+          if (axes.length === 0) out[i] = data[0] ?? Number.NaN;
+          else if (axes.length === 1)
+            out[i] = data[(axes[0] === 'firm' ? firm : product) ?? -1] ?? Number.NaN;
+          else {
+            const j = product ?? -1;
+            out[i] =
+              firm >= 0 && firm < firms && j >= 0 && j < products
+                ? (data[firm * products + j] ?? Number.NaN)
+                : Number.NaN;
+          }
+        }
+        return out;
+      };
+    }
+    default:
+      return undefined;
   }
 }
 

@@ -9,12 +9,15 @@ import {
 import { constantValue } from '../../compiler/constant.js';
 import {
   type CompiledExpression,
+  type CompiledPerFirm,
   type CompiledScalar,
   compileExpression,
+  compilePerFirm,
   compileScalar,
   type EvaluationEnvironment,
   lookback,
   paramTensor,
+  readsMachine,
 } from '../../compiler/evaluate.js';
 import { paramValues } from '../../compiler/instantiate.js';
 import type { IrExpr, IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
@@ -64,41 +67,61 @@ export interface ActionLimits {
 /** Every environment of a run has the same parameters and benchmarks: evaluate what reads only those once. */
 const runConstants = { memoiseRunConstants: true } as const;
 
-/** Observable values of one past round, as tensors. */
 /** What the institution may read of a round's talk: each firm's messages. */
 export interface VisibleTalk {
   readonly texts: readonly (readonly string[])[];
 }
 
-function observablesOf(
-  market: MarketInstance,
-  outcome: Outcome,
-  round: number,
-  talk?: VisibleTalk,
-): Map<string, Tensor> {
-  const { firms, products } = market.dims;
-  const sent = new Float64Array(firms);
-  if (talk) for (let i = 0; i < firms; i++) sent[i] = talk.texts[i]?.length ?? 0;
-  const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
-  return new Map<string, Tensor>([
-    ['quantity', fp(outcome.quantity)],
-    [
-      'price',
-      market.competition === 'quantity'
-        ? { axes: ['product'], data: outcome.price }
-        : fp(outcome.price),
-    ],
-    ['profit', { axes: ['firm'], data: outcome.profit }],
-    ['revenue', { axes: ['firm'], data: outcome.revenue }],
-    ['unit_cost', fp(market.unitCost)],
-    ['share', fp(outcome.share)],
-    ['total', { axes: ['product'], data: outcome.total }],
-    ['hhi', { axes: ['product'], data: outcome.hhi }],
-    ['round', scalarTensor(round)],
-    ['n_firms', scalarTensor(firms)],
-    ['n_products', scalarTensor(products)],
-    ['messages', { axes: ['firm'], data: sent }],
-  ]);
+/**
+ * The observables of one round, as tensors made when read (a round's values are read by a
+ * few expressions at most, so a table of all of them would be mostly wasted).
+ */
+export class RoundObservables {
+  constructor(
+    private readonly market: MarketInstance,
+    private readonly outcome: Outcome,
+    private readonly round: number,
+    private readonly talk?: VisibleTalk,
+  ) {}
+
+  get(name: string): Tensor | undefined {
+    const { market, outcome } = this;
+    const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
+    switch (name) {
+      case 'quantity':
+        return fp(outcome.quantity);
+      case 'price':
+        return market.competition === 'quantity'
+          ? { axes: ['product'], data: outcome.price }
+          : fp(outcome.price);
+      case 'profit':
+        return { axes: ['firm'], data: outcome.profit };
+      case 'revenue':
+        return { axes: ['firm'], data: outcome.revenue };
+      case 'unit_cost':
+        return fp(market.unitCost);
+      case 'share':
+        return fp(outcome.share);
+      case 'total':
+        return { axes: ['product'], data: outcome.total };
+      case 'hhi':
+        return { axes: ['product'], data: outcome.hhi };
+      case 'round':
+        return scalarTensor(this.round);
+      case 'n_firms':
+        return scalarTensor(market.dims.firms);
+      case 'n_products':
+        return scalarTensor(market.dims.products);
+      case 'messages': {
+        const sent = new Float64Array(market.dims.firms);
+        const talk = this.talk;
+        if (talk) for (let i = 0; i < sent.length; i++) sent[i] = talk.texts[i]?.length ?? 0;
+        return { axes: ['firm'], data: sent };
+      }
+      default:
+        return undefined;
+    }
+  }
 }
 
 /**
@@ -132,14 +155,30 @@ class Recent<T> {
 
 /**
  * Monitor values of one round: for each monitor (declaration order), one value per machine
- * (machine order), or a single value every machine shares.
+ * (machine order), or a single value every machine shares, or, for a single-valued monitor
+ * evaluated for every firm at once, one number per machine.
  */
-type RoundMonitors = (Tensor | undefined)[][];
+type RoundMonitors = ((Tensor | undefined)[] | Float64Array)[];
 
 /** A monitor's value for a machine, from a round's record. */
-const valueFor = (record: RoundMonitors | undefined, monitor: number, machine: number) => {
+const valueFor = (
+  record: RoundMonitors | undefined,
+  monitor: number,
+  machine: number,
+): Tensor | undefined => {
   const values = record?.[monitor];
+  if (values instanceof Float64Array) {
+    const x = values[machine];
+    return x === undefined ? undefined : scalarTensor(x);
+  }
   return values?.[values.length === 1 ? 0 : machine];
+};
+
+/** A single-valued monitor's value for a machine, from a round's record (NaN: none). */
+const numberFor = (record: RoundMonitors | undefined, monitor: number, machine: number): number => {
+  const values = record?.[monitor];
+  if (values instanceof Float64Array) return values[machine] ?? Number.NaN;
+  return values?.[values.length === 1 ? 0 : machine]?.data[0] ?? Number.NaN;
 };
 
 /** What the runtime knows of each state to step it quickly. */
@@ -181,9 +220,9 @@ interface Machine {
 /** An evaluation environment whose round can be switched to a hypothetical one for `wouldTrigger`. */
 interface MachineEnvironment extends EvaluationEnvironment {
   /** Observables of a hypothetical round after the last one adjudicated. */
-  hypothetical: Map<string, Tensor> | undefined;
-  /** This machine's monitor values of the round being evaluated, while they are filled in. */
-  current: (Tensor | undefined)[] | undefined;
+  hypothetical: RoundObservables | undefined;
+  /** The monitor values of the round being evaluated, while they are filled in. */
+  current: RoundMonitors | undefined;
 }
 
 /**
@@ -203,14 +242,18 @@ export class InstitutionRuntime {
     name: string;
     code: CompiledExpression;
     shared: boolean;
+    /** Evaluated for every firm at once (per-firm scope; see `compilePerFirm`). */
+    perFirm?: CompiledPerFirm;
     detection?: number;
     falsePositive?: number;
   }[];
   private readonly monitorIndex: Map<string, number>;
+  /** The monitors evaluated for every firm at once each round (see `compilePerFirm`). */
+  readonly evaluatedPerFirm: ReadonlySet<string>;
   private readonly sanctionCode = new Map<string, CompiledExpression>();
   private readonly states: Map<string, StateInfo>;
   /** Observables of each completed round (index = round − 1). */
-  private readonly observed: Recent<Map<string, Tensor>>;
+  private readonly observed: Recent<RoundObservables>;
   /** Monitor values of each completed round (index = round − 1), as the institution saw them. */
   private readonly monitorHistory: Recent<RoundMonitors>;
   /** Talk of each completed round the institution may read (undefined: none). */
@@ -225,7 +268,11 @@ export class InstitutionRuntime {
     benchmarks: Benchmarks,
     overrides: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
     seed: number,
-    options: { keepAllRounds?: boolean } = {},
+    options: {
+      keepAllRounds?: boolean;
+      /** Evaluate monitors that can be for every firm at once (default); false: machine by machine. */
+      perFirm?: boolean;
+    } = {},
   ) {
     const values = paramValues(ir.params, overrides);
     this.params = new Map(
@@ -255,7 +302,7 @@ export class InstitutionRuntime {
     this.talk = new Recent(keep);
     this.benchmarkTensors = new Map();
     for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
-      const o = observablesOf(market, point.outcome, 0);
+      const o = new RoundObservables(market, point.outcome, 0);
       for (const key of ['quantity', 'price', 'profit', 'total', 'hhi'])
         this.benchmarkTensors.set(`${name}.${key}`, o.get(key) as Tensor);
     }
@@ -264,19 +311,29 @@ export class InstitutionRuntime {
       e ? compileExpression(e, runConstants)(staticEnv).data[0] : undefined;
     // A monitor that reads neither `self`, nor the machine's history, nor a noisy or
     // per-machine monitor has the same value for every machine: computed once per round.
+    // A per-machine monitor of a per-firm institution that is a single value without noise
+    // is usually evaluated for all firms at once (one vector pass instead of one per firm).
     const perMachine = new Set<string>();
+    const perFirmMonitors = new Set<string>();
     this.monitorCode = ir.monitors.map((m) => {
       const noisy = m.detection !== undefined || m.falsePositive !== undefined;
       if (noisy || readsMachine(m.expr, perMachine)) perMachine.add(m.name);
+      const perFirm =
+        options.perFirm !== false && ir.scope === 'firm' && !noisy && perMachine.has(m.name)
+          ? compilePerFirm(m.expr, perMachine, perFirmMonitors, runConstants)
+          : undefined;
+      if (perFirm) perFirmMonitors.add(m.name);
       return {
         name: m.name,
         code: compileExpression(m.expr, runConstants),
         shared: !perMachine.has(m.name),
+        ...(perFirm ? { perFirm } : {}),
         ...(m.detection ? { detection: constant(m.detection) ?? 1 } : {}),
         ...(m.falsePositive ? { falsePositive: constant(m.falsePositive) ?? 0 } : {}),
       };
     });
     this.monitorIndex = new Map(this.monitorCode.map((m, i) => [m.name, i]));
+    this.evaluatedPerFirm = perFirmMonitors;
     this.states = new Map(
       ir.states.map((s) => {
         s.sanctions.forEach((x, i) => {
@@ -376,9 +433,16 @@ export class InstitutionRuntime {
       monitor: (name, ago) => {
         const index = this.monitorIndex.get(name);
         if (index === undefined) return nan;
-        if (ago === 0 && env.current) return env.current[index] ?? nan;
-        const record = this.monitorHistory.at(rounds() - 1 - ago);
+        const record =
+          ago === 0 && env.current ? env.current : this.monitorHistory.at(rounds() - 1 - ago);
         return valueFor(record, index, machine?.index ?? 0) ?? nan;
+      },
+      monitorValue: (name, ago) => {
+        const index = this.monitorIndex.get(name);
+        if (index === undefined) return Number.NaN;
+        const record =
+          ago === 0 && env.current ? env.current : this.monitorHistory.at(rounds() - 1 - ago);
+        return numberFor(record, index, machine?.index ?? 0);
       },
       history: {
         visits: (state) => context()?.visits[state] ?? 0,
@@ -409,16 +473,29 @@ export class InstitutionRuntime {
     for (const machine of this.machines) this.sendIdle(machine);
   }
 
+  /** An empty record of a round's monitor values (`perFirm`: leave room for those vectors). */
+  private emptyRecord(perFirm: boolean): RoundMonitors {
+    const M = this.machines.length;
+    return this.monitorCode.map((m) =>
+      perFirm && m.perFirm
+        ? new Float64Array(0)
+        : new Array<Tensor | undefined>(m.shared && M > 1 ? 1 : M).fill(undefined),
+    );
+  }
+
   /**
-   * One machine's monitors for the current round, in declaration order, into `out` (shared
-   * values already there are kept). Noisy monitors draw from the machine's stream when
-   * `noisy`.
+   * One machine's monitors for the current round, in declaration order, into its slots of
+   * `record` (values already there, shared or per firm, are kept). Noisy monitors draw from
+   * the machine's stream when `noisy`.
    */
-  private evaluateMonitors(machine: Machine, out: (Tensor | undefined)[], noisy: boolean): void {
+  private evaluateMonitors(machine: Machine, record: RoundMonitors, noisy: boolean): void {
     const env = machine.env;
-    env.current = out;
+    env.current = record;
     for (let i = 0; i < this.monitorCode.length; i++) {
-      if (out[i] !== undefined) continue;
+      const out = record[i];
+      if (out instanceof Float64Array || out === undefined) continue;
+      const slot = out.length === 1 ? 0 : machine.index;
+      if (out[slot] !== undefined) continue;
       const m = this.monitorCode[i] as (typeof this.monitorCode)[number];
       let value = m.code(env);
       if (noisy && (m.detection !== undefined || m.falsePositive !== undefined)) {
@@ -437,7 +514,31 @@ export class InstitutionRuntime {
         }
         value = { axes: value.axes, data };
       }
-      out[i] = value;
+      out[slot] = value;
+    }
+    env.current = undefined;
+  }
+
+  /**
+   * The monitors of the round being adjudicated that every machine shares, then those
+   * evaluated for every firm at once, into `record` (with the first machine's environment:
+   * neither reads the machine).
+   */
+  private evaluateCommonMonitors(record: RoundMonitors): void {
+    const first = this.machines[0];
+    if (!first) return;
+    const env = first.env;
+    env.current = record;
+    const perFirm = (name: string) => {
+      const values = record[this.monitorIndex.get(name) ?? -1];
+      return values instanceof Float64Array ? values : new Float64Array(this.market.dims.firms);
+    };
+    for (let i = 0; i < this.monitorCode.length; i++) {
+      const m = this.monitorCode[i] as (typeof this.monitorCode)[number];
+      const out = record[i];
+      if (out instanceof Float64Array) {
+        if (m.perFirm) record[i] = m.perFirm(env, perFirm);
+      } else if (out && out.length === 1 && this.machines.length > 1) out[0] = m.code(env);
     }
     env.current = undefined;
   }
@@ -481,8 +582,8 @@ export class InstitutionRuntime {
     const info = machine.state;
     if (!info) return false;
     const env = machine.env;
-    const monitors: (Tensor | undefined)[] = new Array(this.monitorCode.length);
-    env.hypothetical = observablesOf(this.market, this.market.clear(profile), round);
+    const monitors = this.emptyRecord(false);
+    env.hypothetical = new RoundObservables(this.market, this.market.clear(profile), round);
     try {
       this.evaluateMonitors(machine, monitors, false);
       env.current = monitors;
@@ -508,7 +609,9 @@ export class InstitutionRuntime {
     const perFirm = this.machines[0]?.firm !== null && this.machines[0]?.firm !== undefined;
     this.monitorCode.forEach((m, i) => {
       const all = record[i] ?? [];
-      if (!perFirm || (m.shared && this.machines.length > 1))
+      if (all instanceof Float64Array)
+        byFirm[m.name] = Array.from(all, (x) => (Number.isFinite(x) ? x : null) as number);
+      else if (!perFirm || (m.shared && this.machines.length > 1))
         values[m.name] = all[0] ? tensorToJson(all[0], this.market) : null;
       else byFirm[m.name] = all.map((t) => (t ? tensorToJson(t, this.market) : null));
     });
@@ -521,29 +624,18 @@ export class InstitutionRuntime {
     round: number,
     talk?: VisibleTalk,
   ): { effects: InstitutionEffect[]; monitors: RoundMonitors | undefined } {
-    this.observed.push(observablesOf(this.market, outcome, round, talk));
+    this.observed.push(new RoundObservables(this.market, outcome, round, talk));
     this.talk.push(talk);
     // A stateless institution (none, a directive) has nothing to monitor or step.
     if (this.ir.states.length === 0 && this.ir.monitors.length === 0)
       return { effects: [], monitors: undefined };
     const effects: InstitutionEffect[] = [];
-    const M = this.machines.length;
-    const record: RoundMonitors = this.monitorCode.map((m) =>
-      new Array<Tensor | undefined>(m.shared && M > 1 ? 1 : M).fill(undefined),
-    );
+    const record = this.emptyRecord(true);
     this.monitorHistory.push(record);
-    const mine: (Tensor | undefined)[] = new Array(this.monitorCode.length);
+    this.evaluateCommonMonitors(record);
+    const perMachine = this.monitorCode.some((m) => !m.shared && !m.perFirm);
     for (const machine of this.machines) {
-      // Shared monitors are evaluated with the first machine and read by the others.
-      for (let i = 0; i < mine.length; i++) {
-        const values = record[i] as (Tensor | undefined)[];
-        mine[i] = values.length === 1 ? values[0] : undefined;
-      }
-      this.evaluateMonitors(machine, mine, true);
-      for (let i = 0; i < mine.length; i++) {
-        const values = record[i] as (Tensor | undefined)[];
-        values[values.length === 1 ? 0 : machine.index] = mine[i];
-      }
+      if (perMachine || this.machines.length === 1) this.evaluateMonitors(machine, record, true);
       const info = machine.state;
       if (!info) continue;
       // Guards read the history as it was before this round's transition.
@@ -649,33 +741,4 @@ export function tensorToJson(t: Tensor, market: MarketInstance): TensorJson {
       Array.from(t.data.subarray(i * market.dims.products, (i + 1) * market.dims.products), clean),
     );
   return rows;
-}
-
-/** Whether an expression's value can differ between one institution's machines. */
-function readsMachine(e: IrExpr, perMachine: ReadonlySet<string>): boolean {
-  switch (e.op) {
-    case 'self':
-    case 'history':
-      return true;
-    case 'monitor':
-      return perMachine.has(e.name);
-    case 'index':
-      return e.selections.some((x) => 'self' in x) || readsMachine(e.target, perMachine);
-    case 'unary':
-      return readsMachine(e.operand, perMachine);
-    case 'binary':
-      return readsMachine(e.left, perMachine) || readsMachine(e.right, perMachine);
-    case 'call':
-      return e.args.some((a) => readsMachine(a, perMachine));
-    case 'window':
-      return readsMachine(e.value, perMachine) || readsMachine(e.rounds, perMachine);
-    case 'if':
-      return (
-        readsMachine(e.condition, perMachine) ||
-        readsMachine(e.then, perMachine) ||
-        readsMachine(e.otherwise, perMachine)
-      );
-    default:
-      return false;
-  }
 }

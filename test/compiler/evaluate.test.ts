@@ -4,6 +4,7 @@ import { checkInstitution, type MarketContext, Reporter } from '../../compiler/c
 import { applyBinary } from '../../compiler/constant.js';
 import {
   compileExpression,
+  compilePerFirm,
   compileScalar,
   type EvaluationEnvironment,
   isRunConstant,
@@ -758,5 +759,98 @@ describe('single values', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('compilePerFirm gives firm i what compileScalar gives with self = i', () => {
+    // `own` is a per-machine monitor the generated ones may read; atoms cover `self`,
+    // named firms and products, windows and natives (those over `self` are not per-firm).
+    const perFirmAtoms = [...atoms, 'own'];
+    const num = fc.letrec((tie) => ({
+      num: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constantFrom(...perFirmAtoms),
+        fc
+          .tuple(tie('num'), fc.constantFrom('+', '-', '*', '/'), tie('num'))
+          .map(([a, op, b]) => `(${a} ${op} ${b})`),
+        fc
+          .tuple(tie('num'), fc.constantFrom('and', 'or'), tie('num'))
+          .map(([a, op, b]) => `(if (${a} > 1) ${op} (${b} < 3) then 1 else 0)`),
+        tie('num').map((a) => `(-${a})`),
+        tie('num').map((a) => `(if not (${a} > 2) then 1 else 0)`),
+        fc
+          .tuple(tie('num'), tie('num'), tie('num'))
+          .map(([c, a, b]) => `(if (${c}) > 0 then ${a} else ${b})`),
+      ),
+    })).num;
+    let lifted = 0;
+    fc.assert(
+      fc.property(fc.array(num, { minLength: 1, maxLength: 4 }), (exprs) => {
+        const body = [
+          'param threshold = 12',
+          'monitor own = profit[self] * 2 - quantity[self, B]',
+          ...exprs.map((x, i) => `monitor m${i} = ${x}`),
+        ].join('\n  ');
+        const inst = institutionIn(body, ['f1', 'f2'], ['A', 'B', 'C']);
+        const perMachine = new Set(['own']);
+        const perFirmMonitors = new Set(['own']);
+        const firmEnv = (i: number) => environment(inst, { ...world, self: i });
+        const own = Float64Array.from([0, 1], (i) =>
+          compileScalar((inst.monitors[0] as (typeof inst.monitors)[number]).expr)(firmEnv(i)),
+        );
+        for (const m of inst.monitors.slice(1)) {
+          const code = compilePerFirm(m.expr, perMachine, perFirmMonitors, {
+            memoiseRunConstants: true,
+          });
+          if (!code) continue;
+          lifted++;
+          // The vector is evaluated without a machine: it must not read `self` itself.
+          const vector = code(environment(inst, world), (name) => {
+            expect(name).toBe('own');
+            return own;
+          });
+          expect(vector.length).toBe(2);
+          for (const i of [0, 1]) {
+            expect(
+              Object.is(vector[i], compileScalar(m.expr)(firmEnv(i))),
+              `${m.expr.text} for firm ${i}`,
+            ).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+    // Most generated expressions have a per-firm form (windows and natives over `self` do not).
+    expect(lifted).toBeGreaterThan(200);
+  });
+
+  it('compilePerFirm declines what it cannot evaluate for all firms at once', () => {
+    const inst = institutionIn(
+      [
+        'monitor own = profit[self]',
+        'monitor other_own = profit[self] > 1',
+        'monitor windowed = lag(profit[self]) > 1',
+        'monitor via_native = max(own, 2)',
+        'monitor via_unlifted = other_own and own > 1',
+        'monitor history_read = rounds_in_state > 2',
+      ].join('\n  '),
+      ['f1', 'f2'],
+      ['A', 'B', 'C'],
+    );
+    const perMachine = new Set(inst.monitors.map((m) => m.name));
+    const perFirmMonitors = new Set(['own']);
+    const lifts = Object.fromEntries(
+      inst.monitors.map((m) => [
+        m.name,
+        compilePerFirm(m.expr, perMachine, perFirmMonitors) !== undefined,
+      ]),
+    );
+    expect(lifts).toEqual({
+      own: true,
+      other_own: true,
+      windowed: false,
+      via_native: false,
+      via_unlifted: false,
+      history_read: false,
+    });
   });
 });

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { lookback } from '../../compiler/evaluate.js';
 import { compileSources, type IrInstitution } from '../../compiler/index.js';
+import { observablesFor } from '../../compiler/observables.js';
+import { sizeOf } from '../../compiler/tensor.js';
 import { computeBenchmarks } from '../../runtime/market/benchmarks.js';
 import { instantiateMarket } from '../../runtime/market/instance.js';
 import { randomStream } from '../../runtime/random.js';
-import { InstitutionRuntime } from '../../runtime/run/institution.js';
+import { InstitutionRuntime, RoundObservables } from '../../runtime/run/institution.js';
 import { stdlibSources } from '../../runtime/sources.js';
 import { natives } from '../../stdlib/natives.js';
 
@@ -46,12 +48,15 @@ institution windows "Windows, lags and offence history" {
 const compiled = compileSources([{ path: 'windows.mase', text: source }], stdlibSources());
 const library = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 
-function setUp(ir: IrInstitution, keepAllRounds: boolean) {
+function setUp(ir: IrInstitution, keepAllRounds: boolean, perFirm = true) {
   const marketIr = library.markets.find((m) => m.name === 'cournot');
   if (!marketIr) throw new Error('stdlib cournot is missing');
   const market = instantiateMarket(marketIr, { firms: 3, costs: [10, 12, 14] });
   const benchmarks = computeBenchmarks(market);
-  const runtime = new InstitutionRuntime(ir, market, benchmarks, {}, 7, { keepAllRounds });
+  const runtime = new InstitutionRuntime(ir, market, benchmarks, {}, 7, {
+    keepAllRounds,
+    perFirm,
+  });
   return { market, benchmarks, runtime };
 }
 
@@ -100,6 +105,91 @@ describe('the institution runtime', () => {
     // Trimming only means something past the kept rounds, and with the machines busy.
     expect([...visited].sort()).toEqual(['capped', 'ok', 'watched']);
     expect(effects).toBeGreaterThan(50);
+  });
+
+  it('evaluates monitors for all firms at once exactly as machine by machine', () => {
+    const mixed = compileSources(
+      [
+        {
+          path: 'mixed.mase',
+          text: `mase 1
+institution mixed {
+  scope per firm
+  param limit = 1.05
+  monitor above = profit[self] > limit * nash.profit[self]
+  monitor noisy = above detection 0.7 false_positive 0.1
+  monitor both = above and noisy
+  monitor score = if above then profit[self] / nash.profit[self] else -revenue[self] / 100
+  monitor shared = mean(hhi) > 1.02 * mean(nash.hhi)
+  monitor evidence = score > 1.1 or shared
+  initial state ok {
+    when evidence for 2 rounds -> watched
+    when both -> watched priority 1
+  }
+  state watched {
+    notice "watched"
+    each round fine max(0, score) * 10
+    after 3 rounds while not above -> ok restore
+  }
+}
+`,
+        },
+      ],
+      stdlibSources(),
+    );
+    expect(mixed.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const institutions = [
+      ...mixed.program.institutions,
+      library.institutions.find((i) => i.name === 'governance_graph') as IrInstitution,
+    ];
+    expect(institutions.map((i) => i.name)).toEqual(['mixed', 'governance_graph']);
+    for (const ir of institutions) {
+      const lifted = setUp(ir, false, true);
+      const machineByMachine = setUp(ir, false, false);
+      expect([...machineByMachine.runtime.evaluatedPerFirm]).toEqual([]);
+      expect([...lifted.runtime.evaluatedPerFirm].sort()).toEqual(
+        ir.name === 'mixed' ? ['above', 'evidence', 'score'] : ['evidence'],
+      );
+      const { market, benchmarks } = lifted;
+      const random = randomStream(5, 'test-actions');
+      const F = market.dims.firms;
+      const P = market.dims.products;
+      let effects = 0;
+      for (let round = 1; round <= 300; round++) {
+        const colluding = Math.floor(round / 23) % 2 === 1;
+        const base = colluding ? benchmarks.collusive.action : benchmarks.nash.action;
+        const actions = new Float64Array(F * P);
+        for (let k = 0; k < actions.length; k++)
+          actions[k] = (base[k] ?? 0) * (0.85 + 0.3 * random.next());
+        const outcome = market.clear(actions);
+        const a = lifted.runtime.adjudicate(outcome, round);
+        const b = machineByMachine.runtime.adjudicate(outcome, round);
+        expect(a.effects, `${ir.name} round ${round}`).toEqual(b.effects);
+        expect(lifted.runtime.monitorValues(a.monitors ?? [])).toEqual(
+          machineByMachine.runtime.monitorValues(b.monitors ?? []),
+        );
+        effects += a.effects.length;
+      }
+      expect(effects, ir.name).toBeGreaterThan(20);
+    }
+  });
+
+  it('gives every observable the checker knows, with the type it gives', () => {
+    for (const name of ['cournot_2x2', 'bertrand_logit']) {
+      const marketIr = library.markets.find((m) => m.name === name);
+      if (!marketIr) throw new Error(`stdlib ${name} is missing`);
+      const market = instantiateMarket(marketIr, {});
+      const outcome = market.clear(computeBenchmarks(market).nash.action);
+      const round = new RoundObservables(market, outcome, 4, { texts: [['hi', 'there'], []] });
+      for (const [observable, type] of observablesFor(market.competition)) {
+        const t = round.get(observable);
+        expect(t?.axes, `${name}: ${observable}`).toEqual(type.axes);
+        expect(t?.data.length).toBe(sizeOf(type.axes, market.dims));
+      }
+      expect(round.get('round')?.data[0]).toBe(4);
+      expect(Array.from(round.get('messages')?.data ?? [])).toEqual([2, 0]);
+      expect(round.get('no_such_thing')).toBeUndefined();
+    }
   });
 
   it('counts how far back each expression reads', () => {
