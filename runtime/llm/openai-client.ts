@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { Agent, request as undiciRequest } from 'undici';
 import {
   type ChatClient,
   type ChatRequest,
@@ -26,6 +27,8 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export class OpenAIChatClient implements ChatClient {
   readonly id: string;
   private readonly sdk: OpenAI;
+  /** Keep-alive connections to the endpoint, shared by every request of the run. */
+  private readonly connections = new Agent({ connections: null });
   private structuredRefused = false;
 
   constructor(
@@ -40,7 +43,12 @@ export class OpenAIChatClient implements ChatClient {
       baseURL: spec.baseURL,
       maxRetries: 0,
       timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      fetch: pooledFetch(this.connections),
     });
+  }
+
+  async close(): Promise<void> {
+    await this.connections.close();
   }
 
   async complete(request: ChatRequest): Promise<ChatResponse> {
@@ -120,4 +128,55 @@ export function asTransportError(error: unknown): TransportError {
     );
   }
   return new TransportError(error instanceof Error ? error.message : String(error), 'fatal');
+}
+
+/**
+ * A `fetch` for the openai package on undici's `request` over a keep-alive pool: the same
+ * HTTP, without the WHATWG streams of the built-in fetch, which cost more than the request
+ * itself when a round asks a hundred firms at once (docs/benchmarks.md, "plain fetches").
+ * Answers are read whole (chat completions are not streamed here). Bodies other than text
+ * or bytes go through the built-in fetch.
+ */
+export function pooledFetch(dispatcher: Agent): typeof fetch {
+  return async (input, init = {}) => {
+    const url = input instanceof Request ? input.url : String(input);
+    const body = init.body;
+    if (
+      input instanceof Request ||
+      !(body == null || typeof body === 'string' || body instanceof Uint8Array)
+    )
+      return fetch(input, init);
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((value, name) => {
+      headers[name] = value;
+    });
+    let answer: Awaited<ReturnType<typeof undiciRequest>>;
+    let bytes: Uint8Array;
+    try {
+      answer = await undiciRequest(url, {
+        method: (init.method ?? 'GET') as 'GET',
+        headers,
+        body: body ?? null,
+        signal: init.signal ?? null,
+        dispatcher,
+      });
+      bytes = new Uint8Array(await answer.body.arrayBuffer());
+    } catch (error) {
+      // As the built-in fetch does: an abort is an AbortError, anything else a TypeError
+      // (the openai package tells timeouts and failed connections apart by these).
+      if (init.signal?.aborted)
+        throw init.signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+      throw new TypeError('fetch failed', { cause: error });
+    }
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
+      else if (value !== undefined) responseHeaders.set(name, value);
+    }
+    const empty = answer.statusCode === 204 || answer.statusCode === 304;
+    return new Response(empty ? null : bytes, {
+      status: answer.statusCode,
+      headers: responseHeaders,
+    });
+  };
 }
