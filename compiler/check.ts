@@ -4,13 +4,18 @@ import type {
   Declaration,
   ExperimentDecl,
   Expr,
+  FactorDecl,
+  FactorLevel,
   InstitutionDecl,
   MarketDecl,
   Name,
   ParamDecl,
+  PolicyRef,
   Range,
   SourceFile,
   StateDecl,
+  SweepDecl,
+  SweepItem,
 } from '../grammar/ast.js';
 import {
   type Diagnostic,
@@ -30,6 +35,9 @@ import {
 import type {
   IrExperiment,
   IrExpr,
+  IrFactor,
+  IrFactorLevel,
+  IrFactorTarget,
   IrInstitution,
   IrMarket,
   IrMonitor,
@@ -39,6 +47,7 @@ import type {
   IrRule,
   IrSanction,
   IrState,
+  IrSweep,
   IrTransition,
   MarketKind,
   ParamValue,
@@ -67,6 +76,7 @@ export interface SymbolTable {
   readonly markets: ReadonlyMap<string, Declared<MarketDecl>>;
   readonly institutions: ReadonlyMap<string, Declared<InstitutionDecl>>;
   readonly experiments: ReadonlyMap<string, Declared<ExperimentDecl>>;
+  readonly sweeps: ReadonlyMap<string, Declared<SweepDecl>>;
 }
 
 class Reporter {
@@ -96,11 +106,16 @@ export function buildSymbols(
   const markets = new Map<string, Declared<MarketDecl>>();
   const institutions = new Map<string, Declared<InstitutionDecl>>();
   const experiments = new Map<string, Declared<ExperimentDecl>>();
+  const sweeps = new Map<string, Declared<SweepDecl>>();
+  const tables = {
+    market: markets,
+    institution: institutions,
+    experiment: experiments,
+    sweep: sweeps,
+  };
   const firstSeen = new Map<string, { path: string; range: Range }>();
   const add = (file: SourceFile, decl: Declaration, fromLibrary: boolean) => {
-    const table = (
-      decl.kind === 'market' ? markets : decl.kind === 'institution' ? institutions : experiments
-    ) as Map<string, Declared<Declaration>>;
+    const table = tables[decl.kind] as Map<string, Declared<Declaration>>;
     const key = `${decl.kind}:${decl.name.name}`;
     const previous = firstSeen.get(key);
     if (previous) {
@@ -120,7 +135,7 @@ export function buildSymbols(
   };
   for (const file of files) for (const decl of file.declarations) add(file, decl, false);
   for (const file of library) for (const decl of file.declarations) add(file, decl, true);
-  return { markets, institutions, experiments };
+  return { markets, institutions, experiments, sweeps };
 }
 
 // ---- parameters -----------------------------------------------------------------------------
@@ -1208,6 +1223,159 @@ function integerLiteral(
   return v;
 }
 
+/** A market named with overrides (`market cournot(firms: 3)`), checked where it is named. */
+interface MarketUse {
+  readonly market: Declared<MarketDecl>;
+  readonly ir?: IrMarket;
+  readonly overrides: Record<string, ParamValue>;
+  /** The firms the overrides imply, when they are sound. */
+  readonly firmNames?: string[];
+}
+
+function checkMarketUse(
+  target: Name,
+  args: readonly Argument[],
+  path: string,
+  symbols: SymbolTable,
+  markets: ReadonlyMap<string, IrMarket>,
+  reporter: Reporter,
+): MarketUse | undefined {
+  const market = symbols.markets.get(target.name);
+  if (!market) {
+    return reporter.report(
+      'E_UNKNOWN_NAME',
+      path,
+      target.range,
+      `no market \`${target.name}\``,
+      didYouMean(target.name, symbols.markets.keys()) ??
+        `markets: ${[...symbols.markets.keys()].join(', ')}`,
+    );
+  }
+  const ir = markets.get(market.decl.name.name);
+  const overrides = ir
+    ? checkOverrides(args, ir.params, market.decl.name.name, path, reporter)
+    : {};
+  // The overrides decide how many firms there are and must fit them.
+  const overrideRange = (param: string) =>
+    args.find((a) => a.name?.name === param)?.value.range ?? target.range;
+  const firmNames = ir
+    ? checkMarketValues(ir, paramValuesOf(ir.params, overrides), path, overrideRange, reporter)
+    : undefined;
+  return { market, ...(ir ? { ir } : {}), overrides, ...(firmNames ? { firmNames } : {}) };
+}
+
+/** An institution named in an experiment or a sweep, and what to check it with. */
+interface InstitutionUse {
+  readonly name: string;
+  /** Where an unknown name is reported. */
+  readonly nameRange: Range;
+  /** Where an error that only the overrides cause is reported. */
+  readonly useRange: Range;
+  /** The checked overrides, given the institution's parameters. */
+  readonly overrides: (params: readonly IrParam[]) => Record<string, ParamValue>;
+  /** Where a list-length problem of a parameter is reported. */
+  readonly rangeOf: (param: string) => Range;
+}
+
+/**
+ * Checks an institution against the market it runs in (its price shape, its firm and
+ * product names) and with its overrides (round counts, probabilities). Returns the
+ * overrides.
+ */
+function checkInstitutionUse(
+  use: InstitutionUse,
+  market: { readonly ir: IrMarket; readonly firmNames?: readonly string[] } | undefined,
+  path: string,
+  symbols: SymbolTable,
+  reporter: Reporter,
+): Record<string, ParamValue> {
+  const institution = symbols.institutions.get(use.name);
+  if (!institution) {
+    reporter.report(
+      'E_UNKNOWN_NAME',
+      path,
+      use.nameRange,
+      `no institution \`${use.name}\``,
+      didYouMean(use.name, symbols.institutions.keys()) ??
+        `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
+    );
+    return {};
+  }
+  if (!market) return {};
+  const { ir: irMarket, firmNames } = market;
+  const context: MarketContext = {
+    competition: irMarket.competition,
+    ...(firmNames ? { firmNames: new Set(firmNames) } : {}),
+    productNames: new Set(irMarket.products),
+  };
+  const first = new Reporter();
+  const irInstitution = checkInstitution(institution.decl, institution.path, context, first);
+  const overrides = irInstitution ? use.overrides(irInstitution.params) : {};
+  if (irInstitution && firmNames) {
+    checkListLengths(
+      irInstitution.params,
+      paramValuesOf(irInstitution.params, overrides),
+      { firms: firmNames.length, products: irMarket.products.length },
+      path,
+      use.rangeOf,
+      reporter,
+    );
+  }
+  const withOverrides = new Reporter();
+  checkInstitution(
+    institution.decl,
+    institution.path,
+    context,
+    withOverrides,
+    paramValuesOf(irInstitution?.params ?? [], overrides),
+  );
+  // An error that only the overrides cause is reported at the use.
+  const before = new Set(first.diagnostics.map((d) => `${d.range.start.offset}:${d.message}`));
+  reporter.diagnostics.push(...first.diagnostics.filter((d) => d.severity === 'error'));
+  for (const d of withOverrides.diagnostics) {
+    if (d.severity !== 'error' || before.has(`${d.range.start.offset}:${d.message}`)) continue;
+    reporter.report(
+      d.code,
+      path,
+      use.useRange,
+      `with these overrides, ${use.name}: ${d.message}`,
+      `at ${d.path}:${d.range.start.line}:${d.range.start.column}`,
+    );
+  }
+  return overrides;
+}
+
+function horizonWord(
+  word: Name,
+  path: string,
+  reporter: Reporter,
+): 'known' | 'unknown' | undefined {
+  if (word.name === 'known' || word.name === 'unknown') return word.name;
+  return reporter.report(
+    'E_VALUE',
+    path,
+    word.range,
+    `the horizon is \`known\` or \`unknown\`, not \`${word.name}\``,
+    didYouMean(word.name, ['known', 'unknown']) ??
+      'known: agents are told the number of rounds; unknown: they are not',
+  );
+}
+
+function continuationValue(e: Expr, path: string, reporter: Reporter): number | undefined {
+  const p = literalValue(e);
+  if (typeof p !== 'number')
+    return reporter.report('E_TYPE', path, e.range, 'the continuation is a number');
+  if (!(p > 0 && p < 1))
+    return reporter.report(
+      'E_VALUE',
+      path,
+      e.range,
+      `the continuation is a probability strictly between 0 and 1, not ${p}`,
+      'after each round the run goes on with this probability',
+    );
+  return p;
+}
+
 function checkExperiment(
   decl: ExperimentDecl,
   path: string,
@@ -1237,103 +1405,31 @@ function checkExperiment(
       'add e.g. `market cournot_2x2`',
     );
   }
-  const market = symbols.markets.get(marketUse.target.name);
-  if (!market) {
-    return reporter.report(
-      'E_UNKNOWN_NAME',
-      path,
-      marketUse.target.range,
-      `no market \`${marketUse.target.name}\``,
-      didYouMean(marketUse.target.name, symbols.markets.keys()) ??
-        `markets: ${[...symbols.markets.keys()].join(', ')}`,
-    );
-  }
-  const irMarket = markets.get(market.decl.name.name);
-  const marketOverrides = irMarket
-    ? checkOverrides(marketUse.args, irMarket.params, market.decl.name.name, path, reporter)
-    : {};
-  // The overrides decide how many firms there are and must fit them.
-  const overrideRange = (param: string) =>
-    marketUse.args.find((a) => a.name?.name === param)?.value.range ?? marketUse.target.range;
-  const firmNames = irMarket
-    ? checkMarketValues(
-        irMarket,
-        paramValuesOf(irMarket.params, marketOverrides),
-        path,
-        overrideRange,
-        reporter,
-      )
-    : undefined;
+  const used = checkMarketUse(marketUse.target, marketUse.args, path, symbols, markets, reporter);
+  if (!used) return undefined;
+  const { market, overrides: marketOverrides, firmNames } = used;
 
-  const institutionUse = institutionUses[0];
-  const institutionName = institutionUse?.kind === 'use' ? institutionUse.target.name : 'none';
-  const institution = symbols.institutions.get(institutionName);
-  let institutionOverrides: Record<string, ParamValue> = {};
-  if (!institution) {
-    reporter.report(
-      'E_UNKNOWN_NAME',
-      path,
-      institutionUse?.kind === 'use' ? institutionUse.target.range : decl.name.range,
-      `no institution \`${institutionName}\``,
-      didYouMean(institutionName, symbols.institutions.keys()) ??
-        `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
-    );
-  } else if (irMarket) {
-    // Re-check the institution against this market (its price shape, its firm and
-    // product names) and with these overrides (round counts, probabilities).
-    const context: MarketContext = {
-      competition: irMarket.competition,
-      ...(firmNames ? { firmNames: new Set(firmNames) } : {}),
-      productNames: new Set(irMarket.products),
-    };
-    const first = new Reporter();
-    const irInstitution = checkInstitution(institution.decl, institution.path, context, first);
-    if (irInstitution && institutionUse?.kind === 'use') {
-      institutionOverrides = checkOverrides(
-        institutionUse.args,
-        irInstitution.params,
-        institutionName,
-        path,
-        reporter,
-      );
-    }
-    if (irInstitution && firmNames) {
-      const institutionRange = (param: string) =>
-        (institutionUse?.kind === 'use'
-          ? institutionUse.args.find((a) => a.name?.name === param)?.value.range
-          : undefined) ??
-        (institutionUse?.kind === 'use' ? institutionUse.target.range : decl.name.range);
-      checkListLengths(
-        irInstitution.params,
-        paramValuesOf(irInstitution.params, institutionOverrides),
-        { firms: firmNames.length, products: irMarket.products.length },
-        path,
-        institutionRange,
-        reporter,
-      );
-    }
-    const withOverrides = new Reporter();
-    checkInstitution(
-      institution.decl,
-      institution.path,
-      context,
-      withOverrides,
-      paramValuesOf(irInstitution?.params ?? [], institutionOverrides),
-    );
-    // An error that only the overrides cause is reported at the override.
-    const before = new Set(first.diagnostics.map((d) => `${d.range.start.offset}:${d.message}`));
-    reporter.diagnostics.push(...first.diagnostics.filter((d) => d.severity === 'error'));
-    for (const d of withOverrides.diagnostics) {
-      if (d.severity !== 'error' || before.has(`${d.range.start.offset}:${d.message}`)) continue;
-      reporter.report(
-        d.code,
-        path,
-        institutionUse?.kind === 'use' ? institutionUse.range : decl.name.range,
-        `with these overrides, ${institutionName}: ${d.message}`,
-        `at ${d.path}:${d.range.start.line}:${d.range.start.column}`,
-      );
-    }
-  }
+  const first = institutionUses[0];
+  const institutionUse = first?.kind === 'use' ? first : undefined;
+  const institutionName = institutionUse ? institutionUse.target.name : 'none';
+  const institutionOverrides = checkInstitutionUse(
+    {
+      name: institutionName,
+      nameRange: institutionUse ? institutionUse.target.range : decl.name.range,
+      useRange: institutionUse ? institutionUse.range : decl.name.range,
+      overrides: (params) =>
+        institutionUse
+          ? checkOverrides(institutionUse.args, params, institutionName, path, reporter)
+          : {},
+      rangeOf: (param) =>
+        institutionUse?.args.find((a) => a.name?.name === param)?.value.range ??
+        (institutionUse ? institutionUse.target.range : decl.name.range),
+    },
+    used.ir ? { ir: used.ir, ...(firmNames ? { firmNames } : {}) } : undefined,
+    path,
+    symbols,
+    reporter,
+  );
 
   let all: IrPolicy | undefined;
   const perFirm: Record<string, IrPolicy> = Object.create(null);
@@ -1385,34 +1481,9 @@ function checkExperiment(
   let talk: IrPolicy | undefined;
   const seeds: number[] = [];
   for (const item of decl.items) {
-    if (item.kind === 'horizon') {
-      const word = item.value.name;
-      if (word === 'known' || word === 'unknown') horizon = word;
-      else
-        reporter.report(
-          'E_VALUE',
-          path,
-          item.value.range,
-          `the horizon is \`known\` or \`unknown\`, not \`${word}\``,
-          didYouMean(word, ['known', 'unknown']) ??
-            'known: agents are told the number of rounds; unknown: they are not',
-        );
-    }
+    if (item.kind === 'horizon') horizon = horizonWord(item.value, path, reporter);
     if (item.kind === 'talk' && !talk) talk = checkPolicy(item.spec, path, reporter);
-    if (item.kind === 'continuation') {
-      const p = literalValue(item.value);
-      if (typeof p !== 'number')
-        reporter.report('E_TYPE', path, item.value.range, 'the continuation is a number');
-      else if (!(p > 0 && p < 1))
-        reporter.report(
-          'E_VALUE',
-          path,
-          item.value.range,
-          `the continuation is a probability strictly between 0 and 1, not ${p}`,
-          'after each round the run goes on with this probability',
-        );
-      else continuation = p;
-    }
+    if (item.kind === 'continuation') continuation = continuationValue(item.value, path, reporter);
     if (item.kind === 'rounds')
       rounds = integerLiteral(item.value, 'the number of rounds', path, reporter, 1);
     if (item.kind === 'seeds') {
@@ -1441,6 +1512,736 @@ function checkExperiment(
     ...(horizon ? { horizon } : {}),
     ...(continuation === undefined ? {} : { continuation }),
     ...(talk ? { talk } : {}),
+  };
+}
+
+// ---- sweeps ---------------------------------------------------------------------------------
+
+/** Every form a factor's target takes, for hints. */
+const FACTOR_TARGETS = [
+  'market',
+  'institution',
+  'market.PARAM',
+  'institution.PARAM',
+  'agents',
+  'agents.FIRM',
+  'rounds',
+  'memory',
+  'talk',
+  'horizon',
+  'continuation',
+] as const;
+const TARGET_WORDS = FACTOR_TARGETS.filter((t) => !t.includes('.'));
+const DESIGNS = 'designs: `grid`, `random(N)`, `latin_hypercube(N)`';
+const GRID_RANGE_HINT =
+  'give levels (`= a | b`), or use `design random(N)` / `design latin_hypercube(N)`';
+
+/** What a sweep's factors are checked against: its base experiment, resolved. */
+interface SweepBase {
+  readonly experiment: IrExperiment;
+  readonly market?: IrMarket;
+  /** The base's firms, when its market and overrides are sound. */
+  readonly firmNames?: string[];
+  readonly institutionParams: readonly IrParam[];
+}
+
+function sweepBase(
+  experiment: IrExperiment,
+  symbols: SymbolTable,
+  markets: ReadonlyMap<string, IrMarket>,
+): SweepBase {
+  // The experiment has been checked and has reported its own problems.
+  const silent = new Reporter();
+  const market = markets.get(experiment.market.name);
+  const nowhere = () => ({
+    start: { line: 1, column: 1, offset: 0 },
+    end: { line: 1, column: 1, offset: 0 },
+  });
+  const firmNames = market
+    ? checkMarketValues(
+        market,
+        paramValuesOf(market.params, experiment.market.overrides),
+        experiment.path,
+        nowhere,
+        silent,
+      )
+    : undefined;
+  const institution = symbols.institutions.get(experiment.institution.name);
+  const institutionParams = institution
+    ? checkParams(
+        institution.decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
+        institution.path,
+        silent,
+      )
+    : [];
+  return {
+    experiment,
+    ...(market ? { market } : {}),
+    ...(firmNames ? { firmNames } : {}),
+    institutionParams,
+  };
+}
+
+/** A factor's target, with the parameter it varies (for `market.PARAM`, `institution.PARAM`). */
+interface ResolvedTarget {
+  readonly target: IrFactorTarget;
+  readonly param?: IrParam;
+  /** How the target reads in messages: `market.intercept`, `rounds`. */
+  readonly text: string;
+}
+
+function factorTarget(
+  factor: FactorDecl,
+  base: SweepBase | undefined,
+  path: string,
+  reporter: Reporter,
+): ResolvedTarget | undefined {
+  const word = factor.target.name;
+  const member = factor.member;
+  const text = member ? `${word}.${member.name}` : word;
+  switch (word) {
+    case 'market':
+    case 'institution': {
+      if (!member) return { target: { kind: word }, text };
+      if (!base) return undefined;
+      const params = word === 'market' ? base.market?.params : base.institutionParams;
+      if (!params) return undefined;
+      const owner =
+        word === 'market' ? base.experiment.market.name : base.experiment.institution.name;
+      const param = params.find((p) => p.name === member.name);
+      if (!param) {
+        return reporter.report(
+          'E_UNKNOWN_PARAM',
+          path,
+          member.range,
+          `${word} \`${owner}\` of experiment \`${base.experiment.name}\` has no parameter \`${member.name}\``,
+          didYouMean(
+            member.name,
+            params.map((p) => p.name),
+          ) ??
+            (params.length
+              ? `parameters: ${params.map((p) => p.name).join(', ')}`
+              : `\`${owner}\` has no parameters`),
+        );
+      }
+      return { target: { kind: 'param', owner: word, name: param.name }, param, text };
+    }
+    case 'agents': {
+      if (!member) return { target: { kind: 'agents' }, text };
+      const firms = base?.firmNames;
+      if (firms && !firms.includes(member.name)) {
+        return reporter.report(
+          'E_UNKNOWN_NAME',
+          path,
+          member.range,
+          `market \`${base?.experiment.market.name}\` of experiment \`${base?.experiment.name}\` has no firm \`${member.name}\``,
+          didYouMean(member.name, firms) ?? `firms: ${firms.join(', ')}`,
+        );
+      }
+      return { target: { kind: 'agents', firm: member.name }, text };
+    }
+    case 'rounds':
+    case 'memory':
+    case 'talk':
+    case 'horizon':
+    case 'continuation':
+      if (member) {
+        return reporter.report(
+          'E_UNKNOWN_NAME',
+          path,
+          member.range,
+          `\`${word}\` has no parts to vary; a factor varies \`${word}\` as a whole`,
+          `write \`factor ${word} = …\``,
+        );
+      }
+      return { target: { kind: word }, text };
+    default:
+      return reporter.report(
+        'E_UNKNOWN_NAME',
+        path,
+        factor.target.range,
+        `a factor cannot vary \`${text}\``,
+        didYouMean(word, TARGET_WORDS) ?? `targets: ${FACTOR_TARGETS.join(', ')}`,
+      );
+  }
+}
+
+const rangeOfLevel = (level: FactorLevel): Range =>
+  level.kind === 'ref' ? level.ref.range : level.value.range;
+
+/** Named override values as policy arguments, in the order written. */
+const namedArgs = (overrides: Record<string, ParamValue>): IrPolicy['args'] =>
+  Object.entries(overrides).map(([name, value]) => ({ name, value }));
+
+interface SweepScope {
+  readonly path: string;
+  readonly symbols: SymbolTable;
+  readonly markets: ReadonlyMap<string, IrMarket>;
+  readonly reporter: Reporter;
+}
+
+function checkLevel(
+  level: FactorLevel,
+  resolved: ResolvedTarget,
+  base: SweepBase | undefined,
+  scope: SweepScope,
+): IrFactorLevel | undefined {
+  const { path, symbols, markets, reporter } = scope;
+  const { target, text } = resolved;
+  const range = rangeOfLevel(level);
+  const value = (v: ParamValue | undefined): IrFactorLevel | undefined =>
+    v === undefined ? undefined : { kind: 'value', value: v };
+  switch (target.kind) {
+    case 'market': {
+      if (level.kind !== 'ref')
+        return reporter.report(
+          'E_TYPE',
+          path,
+          range,
+          'a level of `market` names a market, with overrides if any',
+          'e.g. `cournot(firms: 3)`',
+        );
+      const used = checkMarketUse(level.ref.name, level.ref.args, path, symbols, markets, reporter);
+      if (!used) return undefined;
+      return { kind: 'ref', ref: { name: level.ref.name.name, args: namedArgs(used.overrides) } };
+    }
+    case 'institution': {
+      if (level.kind !== 'ref')
+        return reporter.report(
+          'E_TYPE',
+          path,
+          range,
+          'a level of `institution` names an institution, with overrides if any',
+          'e.g. `governance_graph(fine_share: 0.5)` or `none`',
+        );
+      const { ref } = level;
+      const overrides = checkInstitutionUse(
+        {
+          name: ref.name.name,
+          nameRange: ref.name.range,
+          useRange: ref.range,
+          overrides: (params) => checkOverrides(ref.args, params, ref.name.name, path, reporter),
+          rangeOf: (param) =>
+            ref.args.find((a) => a.name?.name === param)?.value.range ?? ref.range,
+        },
+        marketOfBase(base),
+        path,
+        symbols,
+        reporter,
+      );
+      if (!symbols.institutions.has(ref.name.name)) return undefined;
+      return { kind: 'ref', ref: { name: ref.name.name, args: namedArgs(overrides) } };
+    }
+    case 'param': {
+      const param = resolved.param;
+      if (!param || !base) return undefined;
+      const written = level.kind === 'value' ? literalValue(level.value) : undefined;
+      if (written === undefined)
+        return reporter.report(
+          'E_PARAM_TYPE',
+          path,
+          range,
+          `a level of \`${text}\` must be a literal value`,
+          param.type.base === 'string' && level.kind === 'ref'
+            ? `strings are written in quotes: "${level.ref.name.name}"`
+            : undefined,
+        );
+      const problem = valueFits(param.type, written);
+      if (problem)
+        return reporter.report(
+          'E_PARAM_TYPE',
+          path,
+          range,
+          `\`${param.name}\` is ${describeType(param.type)}: ${problem}`,
+        );
+      checkParamLevel(target.owner, param.name, written, range, base, scope);
+      return value(written);
+    }
+    case 'agents':
+    case 'talk':
+      if (level.kind !== 'ref')
+        return reporter.report(
+          'E_TYPE',
+          path,
+          range,
+          target.kind === 'talk'
+            ? 'a level of `talk` names a topology, with settings if any'
+            : `a level of \`${text}\` names a policy, with arguments if any`,
+          target.kind === 'talk'
+            ? 'e.g. `none`, `ring`, `complete`, `small_world(k: 2, p: 0.1)`'
+            : 'e.g. `nash`, `qlearning`, `llm(model: "local")`',
+        );
+      return { kind: 'ref', ref: checkPolicy(level.ref, path, reporter) };
+    case 'horizon': {
+      if (level.kind !== 'ref' || level.ref.args.length > 0)
+        return reporter.report(
+          'E_VALUE',
+          path,
+          range,
+          'a level of `horizon` is `known` or `unknown`',
+          'known: agents are told the number of rounds; unknown: they are not',
+        );
+      return value(horizonWord(level.ref.name, path, reporter));
+    }
+    case 'rounds':
+    case 'memory': {
+      const what = target.kind === 'rounds' ? 'the number of rounds' : 'the memory';
+      const hint =
+        target.kind === 'memory'
+          ? 'the past rounds `llm` policies are shown: a whole number (0 = none) or "all"'
+          : undefined;
+      const written = level.kind === 'value' ? literalValue(level.value) : undefined;
+      if (target.kind === 'memory' && written === 'all') return value('all');
+      if (level.kind === 'ref' || (typeof written !== 'number' && written !== undefined))
+        return reporter.report(
+          'E_TYPE',
+          path,
+          range,
+          target.kind === 'memory'
+            ? 'the memory is a whole number of rounds or "all"'
+            : `${what} must be a whole number`,
+          hint,
+        );
+      return value(
+        integerLiteral(level.value, what, path, reporter, target.kind === 'rounds' ? 1 : 0),
+      );
+    }
+    case 'continuation':
+      if (level.kind === 'ref')
+        return reporter.report('E_TYPE', path, range, 'the continuation is a number');
+      return value(continuationValue(level.value, path, reporter));
+  }
+}
+
+function marketOfBase(
+  base: SweepBase | undefined,
+): { ir: IrMarket; firmNames?: readonly string[] } | undefined {
+  if (!base?.market) return undefined;
+  return { ir: base.market, ...(base.firmNames ? { firmNames: base.firmNames } : {}) };
+}
+
+/**
+ * A parameter level is checked as if the base experiment overrode it: against the firms
+ * and products it implies, and (for an institution) by re-checking the institution.
+ */
+function checkParamLevel(
+  owner: 'market' | 'institution',
+  name: string,
+  written: ParamValue,
+  range: Range,
+  base: SweepBase,
+  scope: SweepScope,
+): void {
+  const { path, symbols, reporter } = scope;
+  const { experiment, market, firmNames } = base;
+  // A base that does not check on its own has said so already.
+  if (!market || !firmNames) return;
+  if (owner === 'market') {
+    const overrides = { ...experiment.market.overrides, [name]: written };
+    checkMarketValues(market, paramValuesOf(market.params, overrides), path, () => range, reporter);
+    return;
+  }
+  checkInstitutionUse(
+    {
+      name: experiment.institution.name,
+      nameRange: range,
+      useRange: range,
+      overrides: () => ({ ...experiment.institution.overrides, [name]: written }),
+      rangeOf: () => range,
+    },
+    { ir: market, firmNames },
+    path,
+    symbols,
+    reporter,
+  );
+}
+
+/** The numeric targets a range can be drawn for, and what their ends must be. */
+function checkBounds(
+  bounds: NonNullable<FactorDecl['bounds']>,
+  resolved: ResolvedTarget,
+  base: SweepBase | undefined,
+  scope: SweepScope,
+): IrFactor['range'] | undefined {
+  const { path, reporter } = scope;
+  const { target, param, text } = resolved;
+  let integer = false;
+  let end: (e: Expr) => number | undefined;
+  switch (target.kind) {
+    case 'rounds':
+    case 'memory': {
+      integer = true;
+      const what = target.kind === 'rounds' ? 'the number of rounds' : 'the memory';
+      const minimum = target.kind === 'rounds' ? 1 : 0;
+      end = (e) => integerLiteral(e, what, path, reporter, minimum);
+      break;
+    }
+    case 'continuation':
+      end = (e) => continuationValue(e, path, reporter);
+      break;
+    case 'param': {
+      if (!param || !base) return undefined;
+      if (param.type.base !== 'number' || param.type.axes.length > 0)
+        return reporter.report(
+          'E_TYPE',
+          path,
+          bounds.range,
+          `\`${param.name}\` is ${describeType(param.type)}; a range draws single numbers`,
+          'give levels instead: `= a | b`',
+        );
+      // The one integer the type system knows of: a market's firm count.
+      const firms = base.market?.firms;
+      integer =
+        target.owner === 'market' &&
+        firms !== undefined &&
+        'count' in firms &&
+        firms.count.op === 'param' &&
+        firms.count.name === param.name;
+      end = integer
+        ? (e) => integerLiteral(e, `the number of firms (\`${param.name}\`)`, path, reporter, 1)
+        : (e) => {
+            const v = literalValue(e);
+            if (typeof v !== 'number')
+              return reporter.report('E_TYPE', path, e.range, 'the ends of a range are numbers');
+            if (!Number.isFinite(v))
+              return reporter.report('E_VALUE', path, e.range, 'the ends of a range are finite');
+            return v;
+          };
+      break;
+    }
+    default:
+      return reporter.report(
+        'E_TYPE',
+        path,
+        bounds.range,
+        `\`${text}\` varies over levels, not over a numeric range`,
+        `give levels instead: \`factor ${text} = a | b\``,
+      );
+  }
+  const low = end(bounds.low);
+  const high = end(bounds.high);
+  if (low === undefined || high === undefined) return undefined;
+  if (!(low < high))
+    return reporter.report(
+      'E_VALUE',
+      path,
+      bounds.range,
+      `the range [${low}, ${high}] is empty: its low end must be below its high end`,
+      'for a single value, write `= VALUE`',
+    );
+  return { low, high, integer };
+}
+
+function checkFactor(
+  factor: FactorDecl,
+  base: SweepBase | undefined,
+  scope: SweepScope,
+): IrFactor | undefined {
+  const resolved = factorTarget(factor, base, scope.path, scope.reporter);
+  if (!resolved) return undefined;
+  const name = factorName(factor);
+  if (factor.bounds) {
+    const range = checkBounds(factor.bounds, resolved, base, scope);
+    return range ? { name, target: resolved.target, range } : undefined;
+  }
+  const levels: IrFactorLevel[] = [];
+  const seen = new Set<string>();
+  let ok = true;
+  for (const level of factor.levels ?? []) {
+    const checked = checkLevel(level, resolved, base, scope);
+    if (!checked) {
+      ok = false;
+      continue;
+    }
+    const key = JSON.stringify(checked, (_, v) => (v === Number.POSITIVE_INFINITY ? 'inf' : v));
+    if (seen.has(key)) {
+      scope.reporter.report(
+        'E_DUPLICATE',
+        scope.path,
+        rangeOfLevel(level),
+        `this level of \`${name}\` is listed twice`,
+        'each level is one column value; remove the repeat',
+      );
+      ok = false;
+      continue;
+    }
+    seen.add(key);
+    levels.push(checked);
+  }
+  return ok ? { name, target: resolved.target, levels } : undefined;
+}
+
+/** The column name: as written, or the target with `.` as `_` (`market.intercept` → `market_intercept`). */
+function factorName(factor: FactorDecl): string {
+  if (factor.name) return factor.name.name;
+  return factor.member ? `${factor.target.name}_${factor.member.name}` : factor.target.name;
+}
+
+function factorNameRange(factor: FactorDecl): Range {
+  if (factor.name) return factor.name.range;
+  return { start: factor.target.range.start, end: (factor.member ?? factor.target).range.end };
+}
+
+/** Identifies what a target varies, so two factors cannot vary the same thing. */
+function targetKey(target: IrFactorTarget): string {
+  switch (target.kind) {
+    case 'param':
+      return `${target.owner}.${target.name}`;
+    case 'agents':
+      return target.firm === undefined ? 'agents' : `agents.${target.firm}`;
+    default:
+      return target.kind;
+  }
+}
+
+function checkDesign(
+  design: PolicyRef,
+  path: string,
+  reporter: Reporter,
+): IrSweep['design'] | undefined {
+  const name = design.name.name;
+  if (name === 'grid') {
+    if (design.args.length > 0)
+      return reporter.report(
+        'E_ARITY',
+        path,
+        design.range,
+        '`grid` takes no arguments: it runs every combination of levels',
+        'for a fixed number of points, use `random(N)` or `latin_hypercube(N)`',
+      );
+    return { kind: 'grid' };
+  }
+  if (name === 'random' || name === 'latin_hypercube') {
+    const [points, ...rest] = design.args;
+    if (!points || points.name || rest.length > 0)
+      return reporter.report(
+        'E_ARITY',
+        path,
+        design.range,
+        `\`${name}\` takes one argument, the number of points`,
+        `e.g. \`design ${name}(20)\``,
+      );
+    const n = integerLiteral(points.value, 'the number of points', path, reporter, 1);
+    return n === undefined ? undefined : { kind: name, points: n };
+  }
+  return reporter.report(
+    'E_UNKNOWN_NAME',
+    path,
+    design.name.range,
+    `no design \`${name}\``,
+    didYouMean(name, ['grid', 'random', 'latin_hypercube']) ?? DESIGNS,
+  );
+}
+
+function checkBudget(
+  item: Extract<SweepItem, { kind: 'budget' }>,
+  path: string,
+  reporter: Reporter,
+): IrSweep['budget'] | undefined {
+  let tokens: number | undefined;
+  let cost: number | undefined;
+  const seen = new Set<string>();
+  for (const limit of item.limits) {
+    if (seen.has(limit.limit)) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        limit.range,
+        `the ${limit.limit === 'tokens' ? 'token' : 'cost'} budget is given twice`,
+      );
+      continue;
+    }
+    seen.add(limit.limit);
+    if (limit.limit === 'tokens') {
+      tokens = integerLiteral(limit.value, 'the token budget', path, reporter, 1);
+      continue;
+    }
+    const v = literalValue(limit.value);
+    if (typeof v !== 'number')
+      reporter.report('E_TYPE', path, limit.value.range, 'the cost budget is a number');
+    else if (!(v > 0 && Number.isFinite(v)))
+      reporter.report(
+        'E_VALUE',
+        path,
+        limit.value.range,
+        `the cost budget must be a positive number, not ${v}`,
+        'leave `cost` out for no limit on cost',
+      );
+    else cost = v;
+  }
+  if (tokens === undefined && cost === undefined) return undefined;
+  return { ...(tokens === undefined ? {} : { tokens }), ...(cost === undefined ? {} : { cost }) };
+}
+
+function checkSweep(
+  decl: SweepDecl,
+  path: string,
+  experiments: ReadonlyMap<string, IrExperiment | undefined>,
+  symbols: SymbolTable,
+  markets: ReadonlyMap<string, IrMarket>,
+  reporter: Reporter,
+): IrSweep | undefined {
+  const scope: SweepScope = { path, symbols, markets, reporter };
+  const twice = {
+    base: 'a sweep has one base experiment; this is the second',
+    design: 'the design is given twice',
+    replicates: 'the number of replicates is given twice',
+    seed: 'the seed is given twice',
+    budget: 'the budget is given twice; write one `budget tokens N cost X`',
+  } as const;
+  for (const kind of ['base', 'design', 'replicates', 'seed', 'budget'] as const) {
+    for (const extra of decl.items.filter((i) => i.kind === kind).slice(1))
+      reporter.report('E_DUPLICATE', path, extra.range, twice[kind]);
+  }
+
+  const baseItem = decl.items.find((i) => i.kind === 'base');
+  let base: SweepBase | undefined;
+  if (!baseItem) {
+    reporter.report(
+      'E_MISSING',
+      path,
+      decl.name.range,
+      `sweep \`${decl.name.name}\` names no base experiment`,
+      experiments.size > 0
+        ? `add \`base NAME\`; experiments: ${[...experiments.keys()].join(', ')}`
+        : 'declare an experiment and add `base NAME`',
+    );
+  } else if (!experiments.has(baseItem.experiment.name)) {
+    const name = baseItem.experiment.name;
+    reporter.report(
+      'E_UNKNOWN_NAME',
+      path,
+      baseItem.experiment.range,
+      `no experiment \`${name}\``,
+      didYouMean(name, experiments.keys()) ??
+        (experiments.size > 0
+          ? `experiments: ${[...experiments.keys()].join(', ')}`
+          : 'a sweep varies an experiment declared in the same sources'),
+    );
+  } else {
+    const experiment = experiments.get(baseItem.experiment.name);
+    // An experiment that does not check has reported why; its sweep is not checked further.
+    if (experiment) base = sweepBase(experiment, symbols, markets);
+  }
+
+  const factorDecls = decl.items.filter((i): i is FactorDecl => i.kind === 'factor');
+  if (factorDecls.length === 0) {
+    reporter.report(
+      'E_MISSING',
+      path,
+      decl.name.range,
+      `sweep \`${decl.name.name}\` has no factor`,
+      'add e.g. `factor agents = nash | qlearning`',
+    );
+  }
+  const factors: IrFactor[] = [];
+  const names = new Map<string, string>();
+  const targets = new Map<string, string>();
+  // Sound range factors, which a grid design cannot enumerate.
+  const ranges: [FactorDecl, IrFactor][] = [];
+  let factorsOk = true;
+  for (const factor of factorDecls) {
+    const name = factorName(factor);
+    // Result tables tell columns apart without regard to case.
+    const folded = name.toLowerCase();
+    const other = names.get(folded);
+    if (other !== undefined) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        factorNameRange(factor),
+        other === name
+          ? `factor \`${name}\` is declared twice`
+          : `factors \`${other}\` and \`${name}\` differ only in case`,
+        factor.name
+          ? 'rename one of them'
+          : `name this one: \`factor NAME: ${factor.member ? `${factor.target.name}.${factor.member.name}` : factor.target.name} …\``,
+      );
+      factorsOk = false;
+      continue;
+    }
+    names.set(folded, name);
+    // Without a base, what needs it (its parameters, its firms) goes unchecked.
+    const checked = checkFactor(factor, base, scope);
+    if (!checked) {
+      factorsOk = false;
+      continue;
+    }
+    const key = targetKey(checked.target);
+    const earlier = targets.get(key);
+    if (earlier !== undefined) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        factor.range,
+        `factors \`${earlier}\` and \`${name}\` both vary \`${key}\``,
+        'give one factor all the levels',
+      );
+      factorsOk = false;
+      continue;
+    }
+    targets.set(key, name);
+    factors.push(checked);
+    if (checked.range) ranges.push([factor, checked]);
+  }
+
+  let design: IrSweep['design'] = { kind: 'grid' };
+  let replicates = 1;
+  let seed = 1;
+  let budget: IrSweep['budget'];
+  let itemsOk = true;
+  let designOk = true;
+  const first = new Set<string>();
+  for (const item of decl.items) {
+    if (item.kind === 'base' || item.kind === 'factor' || first.has(item.kind)) continue;
+    first.add(item.kind);
+    if (item.kind === 'design') {
+      const checked = checkDesign(item.design, path, reporter);
+      if (checked) design = checked;
+      else designOk = false;
+    } else if (item.kind === 'replicates' || item.kind === 'seed') {
+      const what = item.kind === 'replicates' ? 'the number of replicates' : 'the seed';
+      const n = integerLiteral(
+        item.value,
+        what,
+        path,
+        reporter,
+        item.kind === 'replicates' ? 1 : 0,
+      );
+      if (n === undefined) itemsOk = false;
+      else if (item.kind === 'replicates') replicates = n;
+      else seed = n;
+    } else if (item.kind === 'budget') {
+      budget = checkBudget(item, path, reporter);
+      if (!budget) itemsOk = false;
+    }
+  }
+  const designWritten = decl.items.some((i) => i.kind === 'design');
+  if (design.kind === 'grid' && designOk) {
+    for (const [factor, checked] of ranges) {
+      reporter.report(
+        'E_VALUE',
+        path,
+        factor.bounds?.range ?? factor.range,
+        `factor \`${checked.name}\` is a range, which ${designWritten ? 'a grid design' : 'the default design (`grid`)'} cannot enumerate`,
+        GRID_RANGE_HINT,
+      );
+      factorsOk = false;
+    }
+  }
+
+  if (!base || !factorsOk || !itemsOk || !designOk || factors.length === 0) return undefined;
+  return {
+    kind: 'sweep',
+    name: decl.name.name,
+    title: decl.title ?? decl.name.name,
+    path,
+    base: base.experiment.name,
+    factors,
+    design,
+    replicates,
+    seed,
+    ...(budget ? { budget } : {}),
   };
 }
 
@@ -1477,10 +2278,19 @@ export function checkProgram(
     );
     if (ir) institutions.push(ir);
   }
+  // Every experiment of the user's files, by name: a sweep may vary only these.
+  const userExperiments = new Map<string, IrExperiment | undefined>();
   for (const { decl, path } of symbols.experiments.values()) {
     if (!userPaths.has(path)) continue;
     const ir = checkExperiment(decl, path, symbols, markets, reporter);
+    userExperiments.set(decl.name.name, ir);
     if (ir) experiments.push(ir);
+  }
+  const sweeps: IrSweep[] = [];
+  for (const { decl, path } of symbols.sweeps.values()) {
+    if (!userPaths.has(path)) continue;
+    const ir = checkSweep(decl, path, userExperiments, symbols, markets, reporter);
+    if (ir) sweeps.push(ir);
   }
   return {
     value: {
@@ -1488,6 +2298,7 @@ export function checkProgram(
       markets: [...markets.values()].filter((m) => options.includeLibrary || userPaths.has(m.path)),
       institutions,
       experiments,
+      sweeps,
     },
     diagnostics: dedupe(reporter.diagnostics),
   };

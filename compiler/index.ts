@@ -53,7 +53,7 @@ export function compileSources(
     const message = error instanceof Error ? error.message : String(error);
     return {
       files: [],
-      program: { markets: [], institutions: [], experiments: [] },
+      program: { markets: [], institutions: [], experiments: [], sweeps: [] },
       diagnostics: [
         diagnostic(
           'E_INTERNAL',

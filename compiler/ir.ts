@@ -195,8 +195,64 @@ export interface IrExperiment {
   readonly talk?: IrPolicy;
 }
 
+/**
+ * What a sweep factor varies in the base experiment. `param` is a parameter of the
+ * experiment's market or institution; `agents` the policy of every firm (no `firm`) or of
+ * one firm; `memory` the `memory` argument of every `llm` policy.
+ */
+export type IrFactorTarget =
+  | { readonly kind: 'market' }
+  | { readonly kind: 'institution' }
+  | { readonly kind: 'param'; readonly owner: 'market' | 'institution'; readonly name: string }
+  | { readonly kind: 'agents'; readonly firm?: string }
+  | { readonly kind: 'rounds' }
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'talk' }
+  | { readonly kind: 'horizon' }
+  | { readonly kind: 'continuation' };
+
+/**
+ * One level of a factor: a literal value (a parameter, rounds, memory, continuation,
+ * `known`/`unknown` as strings), or a named thing with arguments (a market or
+ * institution with overrides, a policy, a talk topology).
+ */
+export type IrFactorLevel =
+  | { readonly kind: 'value'; readonly value: ParamValue }
+  | { readonly kind: 'ref'; readonly ref: IrPolicy };
+
+export interface IrFactor {
+  /** The column name in results (`factor regime: institution = …` → `regime`). */
+  readonly name: string;
+  readonly target: IrFactorTarget;
+  /** Discrete levels, in the order written (grid, random and Latin hypercube designs). */
+  readonly levels?: readonly IrFactorLevel[];
+  /** A numeric range (random and Latin hypercube designs only); whole numbers when `integer`. */
+  readonly range?: { readonly low: number; readonly high: number; readonly integer: boolean };
+}
+
+export interface IrSweep {
+  readonly kind: 'sweep';
+  readonly name: string;
+  readonly title: string;
+  readonly path: string;
+  /** The experiment every run starts from. */
+  readonly base: string;
+  readonly factors: readonly IrFactor[];
+  /** `grid` (every combination of levels), or `points` cells drawn at random or by Latin hypercube. */
+  readonly design:
+    | { readonly kind: 'grid' }
+    | { readonly kind: 'random' | 'latin_hypercube'; readonly points: number };
+  /** Runs per cell, each with its own seed (default 1). */
+  readonly replicates: number;
+  /** The seed the run seeds and the design's draws derive from (default 1). */
+  readonly seed: number;
+  /** Stop starting runs once the sweep has used this many tokens or this much cost. */
+  readonly budget?: { readonly tokens?: number; readonly cost?: number };
+}
+
 export interface IrProgram {
   readonly markets: readonly IrMarket[];
   readonly institutions: readonly IrInstitution[];
   readonly experiments: readonly IrExperiment[];
+  readonly sweeps: readonly IrSweep[];
 }

@@ -264,7 +264,56 @@ export interface ExperimentDecl {
   readonly range: Range;
 }
 
-export type Declaration = MarketDecl | InstitutionDecl | ExperimentDecl;
+/**
+ * One level of a sweep factor as written: a literal (`0.5`, `"x"`, `[1, 2]`, `-1`, `inf`),
+ * or a name with optional arguments (`none`, `governance_graph(fine_share: 0.5)`).
+ * Which of the two a target takes is the checker's business.
+ */
+export type FactorLevel =
+  | { readonly kind: 'value'; readonly value: Expr }
+  | { readonly kind: 'ref'; readonly ref: PolicyRef };
+
+/** `factor [NAME:] TARGET[.MEMBER] = LEVEL | …` or `factor [NAME:] TARGET[.MEMBER] in [LOW, HIGH]`. */
+export interface FactorDecl {
+  readonly kind: 'factor';
+  /** The column name, when written (`factor regime: institution = …`). */
+  readonly name?: Name;
+  /** `market`, `institution`, `agents`, `rounds`, `memory`, `talk`, `horizon`, `continuation`. */
+  readonly target: Name;
+  /** The parameter of `market.PARAM` / `institution.PARAM`, the firm of `agents.FIRM`. */
+  readonly member?: Name;
+  readonly levels?: readonly FactorLevel[];
+  readonly bounds?: { readonly low: Expr; readonly high: Expr; readonly range: Range };
+  readonly range: Range;
+}
+
+export type SweepItem =
+  | { readonly kind: 'base'; readonly experiment: Name; readonly range: Range }
+  | FactorDecl
+  /** `design grid`, `design random(20)`, `design latin_hypercube(20)`. */
+  | { readonly kind: 'design'; readonly design: PolicyRef; readonly range: Range }
+  | { readonly kind: 'replicates'; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'seed'; readonly value: Expr; readonly range: Range }
+  /** `budget tokens N cost X`: the limits in the order written. */
+  | {
+      readonly kind: 'budget';
+      readonly limits: readonly {
+        readonly limit: 'tokens' | 'cost';
+        readonly value: Expr;
+        readonly range: Range;
+      }[];
+      readonly range: Range;
+    };
+
+export interface SweepDecl {
+  readonly kind: 'sweep';
+  readonly name: Name;
+  readonly title?: string;
+  readonly items: readonly SweepItem[];
+  readonly range: Range;
+}
+
+export type Declaration = MarketDecl | InstitutionDecl | ExperimentDecl | SweepDecl;
 
 export interface Comment {
   readonly text: string;
@@ -521,12 +570,54 @@ const experimentSchema = z.object({
   range: rangeSchema,
 });
 
+const sweepSchema = z.object({
+  kind: z.literal('sweep'),
+  name: nameSchema,
+  title: z.string().optional(),
+  items: z.array(
+    z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('base'), experiment: nameSchema, range: rangeSchema }),
+      z.object({
+        kind: z.literal('factor'),
+        name: nameSchema.optional(),
+        target: nameSchema,
+        member: nameSchema.optional(),
+        levels: z
+          .array(
+            z.discriminatedUnion('kind', [
+              z.object({ kind: z.literal('value'), value: exprSchema }),
+              z.object({ kind: z.literal('ref'), ref: policySchema }),
+            ]),
+          )
+          .optional(),
+        bounds: z.object({ low: exprSchema, high: exprSchema, range: rangeSchema }).optional(),
+        range: rangeSchema,
+      }),
+      z.object({ kind: z.literal('design'), design: policySchema, range: rangeSchema }),
+      exprItem('replicates'),
+      exprItem('seed'),
+      z.object({
+        kind: z.literal('budget'),
+        limits: z.array(
+          z.object({
+            limit: z.enum(['tokens', 'cost']),
+            value: exprSchema,
+            range: rangeSchema,
+          }),
+        ),
+        range: rangeSchema,
+      }),
+    ]),
+  ),
+  range: rangeSchema,
+});
+
 export const sourceFileSchema = z.object({
   kind: z.literal('file'),
   path: z.string(),
   version: z.object({ value: z.number(), range: rangeSchema }).optional(),
   declarations: z.array(
-    z.discriminatedUnion('kind', [marketSchema, institutionSchema, experimentSchema]),
+    z.discriminatedUnion('kind', [marketSchema, institutionSchema, experimentSchema, sweepSchema]),
   ),
   comments: z.array(z.object({ text: z.string(), range: rangeSchema })),
   range: rangeSchema,

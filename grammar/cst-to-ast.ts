@@ -9,6 +9,8 @@ import type {
   ExperimentDecl,
   ExperimentItem,
   Expr,
+  FactorDecl,
+  FactorLevel,
   InstitutionDecl,
   InstitutionItem,
   MarketDecl,
@@ -20,6 +22,8 @@ import type {
   Range,
   StateDecl,
   StateItem,
+  SweepDecl,
+  SweepItem,
   TransitionOptions,
 } from './ast.js';
 import { type Diagnostic, diagnostic } from './diagnostics.js';
@@ -160,13 +164,16 @@ export class CstToAst {
       const market = this.sub(decl, 'market');
       const institution = this.sub(decl, 'institution');
       const experiment = this.sub(decl, 'experiment');
+      const sweep = this.sub(decl, 'sweep');
       const converted = market
         ? this.market(market)
         : institution
           ? this.institution(institution)
           : experiment
             ? this.experiment(experiment)
-            : undefined;
+            : sweep
+              ? this.sweep(sweep)
+              : undefined;
       if (converted) out.push(converted);
     }
     return out;
@@ -536,6 +543,100 @@ export class CstToAst {
       };
     }
     return undefined;
+  }
+
+  private sweep(node: CstNode): SweepDecl | undefined {
+    const header = this.header(node);
+    if (!header) return undefined;
+    const items: SweepItem[] = [];
+    for (const item of this.subs(node, 'sweepItem')) {
+      const converted = this.sweepItem(item);
+      if (converted) items.push(converted);
+    }
+    return { kind: 'sweep', ...header, items, range: this.range(node) };
+  }
+
+  private sweepItem(item: CstNode): SweepItem | undefined {
+    const range = this.range(item);
+    if (this.tok(item, 'baseKey')) {
+      const experiment = this.name(this.tok(item, 'base'));
+      return experiment ? { kind: 'base', experiment, range } : undefined;
+    }
+    const factor = this.sub(item, 'factorItem');
+    if (factor) return this.factor(factor);
+    const design = this.sub(item, 'design');
+    if (design) {
+      const spec = this.policy(design);
+      return spec ? { kind: 'design', design: spec, range } : undefined;
+    }
+    const replicates = this.sub(item, 'replicates');
+    if (replicates) return { kind: 'replicates', value: this.expression(replicates), range };
+    const seed = this.sub(item, 'seed');
+    if (seed) return { kind: 'seed', value: this.expression(seed), range };
+    const budget = this.sub(item, 'budgetItem');
+    if (budget) {
+      const amounts = this.subs(budget, 'amount');
+      const limits = this.toks(budget, 'limit').flatMap((t, i) => {
+        const amount = amounts[i];
+        if (!amount || (t.image !== 'tokens' && t.image !== 'cost')) return [];
+        const value = this.expression(amount);
+        return [
+          {
+            limit: t.image,
+            value,
+            range: { start: tokenRange(t).start, end: value.range.end },
+          } as const,
+        ];
+      });
+      return { kind: 'budget', limits, range: this.range(budget) };
+    }
+    return undefined;
+  }
+
+  private factor(node: CstNode): FactorDecl | undefined {
+    const target = this.name(this.tok(node, 'target'));
+    if (!target) return undefined;
+    const name = this.name(this.tok(node, 'name'));
+    const member = this.name(this.tok(node, 'member'));
+    const levels = this.subs(node, 'levels').map((n) => this.level(this.expression(n)));
+    const inKeyword = this.tok(node, 'Kw_in');
+    const head = {
+      kind: 'factor' as const,
+      ...(name ? { name } : {}),
+      target,
+      ...(member ? { member } : {}),
+    };
+    if (inKeyword) {
+      const high = this.expressionOf(node, 'high');
+      const close = this.tok(node, 'RBracket');
+      return {
+        ...head,
+        bounds: {
+          low: this.expressionOf(node, 'low'),
+          high,
+          range: {
+            start: tokenRange(inKeyword).start,
+            end: close ? tokenRange(close).end : high.range.end,
+          },
+        },
+        range: this.range(node),
+      };
+    }
+    // Recovery may leave `factor x =` with no level; the parser has said so already.
+    if (levels.length === 0) return undefined;
+    return { ...head, levels, range: this.range(node) };
+  }
+
+  /** A name, or a call of one, names a thing (a policy, a market…); anything else is a value. */
+  private level(e: Expr): FactorLevel {
+    if (e.kind === 'name')
+      return {
+        kind: 'ref',
+        ref: { name: { name: e.name, range: e.range }, args: [], range: e.range },
+      };
+    if (e.kind === 'call')
+      return { kind: 'ref', ref: { name: e.callee, args: e.args, range: e.range } };
+    return { kind: 'value', value: e };
   }
 
   private policy(node: CstNode): PolicyRef | undefined {

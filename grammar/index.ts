@@ -230,7 +230,7 @@ function deepestExpression(declarations: readonly unknown[]): Range | undefined 
 }
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
-  file: ['market', 'institution', 'experiment'],
+  file: ['market', 'institution', 'experiment', 'sweep'],
   market: [
     'param',
     'firms',
@@ -254,7 +254,26 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'initial',
   ],
   stateDecl: ['when', 'after', 'notice', 'fine', 'credit', 'each', 'cap', 'floor', 'suspend'],
-  experiment: ['market', 'institution', 'agents', 'rounds', 'seed', 'seeds'],
+  experiment: [
+    'market',
+    'institution',
+    'agents',
+    'rounds',
+    'seed',
+    'seeds',
+    'horizon',
+    'continuation',
+    'talk',
+  ],
+  sweep: ['base', 'factor', 'design', 'replicates', 'seed', 'budget'],
+};
+
+const blockNames: Readonly<Record<string, string>> = {
+  market: 'a market',
+  institution: 'an institution',
+  stateDecl: 'a state',
+  experiment: 'an experiment',
+  sweep: 'a sweep',
 };
 
 const friendlyTokenNames: Readonly<Record<string, string>> = {
@@ -295,16 +314,13 @@ function syntaxDiagnostic(
   const rule = error.context.ruleStack[error.context.ruleStack.length - 1] ?? 'file';
   const items = itemKeywords[rule];
   if (items && !atEnd && (expected === "'}'" || rule === 'file')) {
-    const where =
-      rule === 'file'
-        ? 'at the top level'
-        : `in ${rule === 'stateDecl' ? 'a state' : `an ${rule === 'market' ? 'market' : rule}`}`;
+    const where = rule === 'file' ? 'at the top level' : `in ${blockNames[rule] ?? rule}`;
     const suggestion = didYouMean(t.image, items);
     return diagnostic(
       'E_SYNTAX',
       path,
       range,
-      `${found} cannot start an item ${where}`.replace('an market', 'a market'),
+      `${found} cannot start an item ${where}`,
       suggestion ?? `items here start with one of: ${items.join(', ')}`,
     );
   }

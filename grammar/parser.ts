@@ -31,6 +31,7 @@ export class MaseParser extends CstParser {
       { ALT: () => this.SUBRULE(this.market) },
       { ALT: () => this.SUBRULE(this.institution) },
       { ALT: () => this.SUBRULE(this.experiment) },
+      { ALT: () => this.SUBRULE(this.sweep) },
     ]);
   });
 
@@ -403,6 +404,105 @@ export class MaseParser extends CstParser {
       this.CONSUME(T.DotDot);
       this.SUBRULE2(this.additive, { LABEL: 'to' });
     });
+  });
+
+  // ---- sweeps ---------------------------------------------------------------------------
+  sweep = this.RULE('sweep', () => {
+    this.CONSUME(K.sweep);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.sweepItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  sweepItem = this.RULE('sweepItem', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(K.base, { LABEL: 'baseKey' });
+          this.CONSUME(T.Identifier, { LABEL: 'base' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.factorItem) },
+      {
+        ALT: () => {
+          this.CONSUME(K.design, { LABEL: 'designKey' });
+          this.SUBRULE(this.policy, { LABEL: 'design' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.replicates, { LABEL: 'replicatesKey' });
+          this.SUBRULE(this.expression, { LABEL: 'replicates' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.seed, { LABEL: 'seedKey' });
+          this.SUBRULE2(this.expression, { LABEL: 'seed' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.budgetItem) },
+    ]);
+  });
+
+  // `factor [NAME:] TARGET[.MEMBER] = LEVEL | LEVEL …` or `… in [LOW, HIGH]`.
+  factorItem = this.RULE('factorItem', () => {
+    this.CONSUME(K.factor);
+    this.OPTION({
+      GATE: () => this.LA(2).tokenType === T.Colon,
+      DEF: () => {
+        this.CONSUME(T.Identifier, { LABEL: 'name' });
+        this.CONSUME(T.Colon);
+      },
+    });
+    this.CONSUME2(T.Identifier, { LABEL: 'target' });
+    this.OPTION2(() => {
+      this.CONSUME(T.Dot);
+      this.CONSUME3(T.Identifier, { LABEL: 'member' });
+    });
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Equals);
+          this.AT_LEAST_ONE_SEP({
+            SEP: T.Pipe,
+            DEF: () => this.SUBRULE(this.expression, { LABEL: 'levels' }),
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(H.in);
+          this.CONSUME(T.LBracket);
+          this.SUBRULE2(this.expression, { LABEL: 'low' });
+          this.CONSUME(T.Comma);
+          this.SUBRULE3(this.expression, { LABEL: 'high' });
+          this.CONSUME(T.RBracket);
+        },
+      },
+    ]);
+  });
+
+  budgetItem = this.RULE('budgetItem', () => {
+    this.CONSUME(K.budget);
+    this.AT_LEAST_ONE(() =>
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(K.tokens, { LABEL: 'limit' });
+            this.SUBRULE(this.expression, { LABEL: 'amount' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(K.cost, { LABEL: 'limit' });
+            this.SUBRULE2(this.expression, { LABEL: 'amount' });
+          },
+        },
+      ]),
+    );
   });
 
   // ---- expressions ----------------------------------------------------------------------

@@ -57,6 +57,13 @@ const softKeywordNames = [
   'horizon',
   'continuation',
   'talk',
+  'sweep',
+  'base',
+  'factor',
+  'design',
+  'replicates',
+  'budget',
+  'tokens',
   'number',
   'bool',
   'string',
@@ -161,6 +168,7 @@ export const RBracket = punct('RBracket', ']', ']');
 export const Comma = punct('Comma', ',', ',');
 export const Colon = punct('Colon', ':', ':');
 export const Dot = punct('Dot', '.', '.');
+export const Pipe = punct('Pipe', '|', '|');
 
 export const allTokens: TokenType[] = [
   WhiteSpace,
@@ -193,6 +201,7 @@ export const allTokens: TokenType[] = [
   Comma,
   Colon,
   Dot,
+  Pipe,
   ...Object.values(hard),
   ...Object.values(soft),
   Identifier,

@@ -3,6 +3,8 @@ import type {
   Declaration,
   ExperimentItem,
   Expr,
+  FactorDecl,
+  FactorLevel,
   InstitutionItem,
   MarketItem,
   Name,
@@ -12,6 +14,7 @@ import type {
   SourceFile,
   StateDecl,
   StateItem,
+  SweepItem,
   TransitionOptions,
   TypeAnnotation,
 } from '../../grammar/ast.js';
@@ -153,6 +156,12 @@ function declarationEntry(decl: Declaration): Entry {
       return { range: decl.range, text, children: decl.items.map(institutionEntry) };
     case 'experiment':
       return { range: decl.range, text, children: decl.items.map(experimentEntry) };
+    case 'sweep':
+      return {
+        range: decl.range,
+        text,
+        children: decl.items.map((item) => ({ range: item.range, text: sweepText(item) })),
+      };
   }
 }
 
@@ -292,6 +301,35 @@ function experimentText(item: ExperimentItem): string {
         ? `seeds ${printExpr(item.from)}..${printExpr(item.to)}`
         : `seed ${printExpr(item.from)}`;
   }
+}
+
+function sweepText(item: SweepItem): string {
+  switch (item.kind) {
+    case 'base':
+      return `base ${item.experiment.name}`;
+    case 'factor':
+      return factorText(item);
+    case 'design':
+      return `design ${policyText(item.design)}`;
+    case 'replicates':
+    case 'seed':
+      return `${item.kind} ${printExpr(item.value)}`;
+    case 'budget':
+      return `budget ${item.limits.map((l) => `${l.limit} ${printExpr(l.value)}`).join(' ')}`;
+  }
+}
+
+function factorText(factor: FactorDecl): string {
+  const name = factor.name ? `${factor.name.name}: ` : '';
+  const target = factor.member ? `${factor.target.name}.${factor.member.name}` : factor.target.name;
+  const values = factor.bounds
+    ? ` in [${printExpr(factor.bounds.low)}, ${printExpr(factor.bounds.high)}]`
+    : ` = ${(factor.levels ?? []).map(levelText).join(' | ')}`;
+  return `factor ${name}${target}${values}`;
+}
+
+function levelText(level: FactorLevel): string {
+  return level.kind === 'ref' ? policyText(level.ref) : printExpr(level.value);
 }
 
 /** `1 round`, `2 rounds`, `k rounds`. */

@@ -24,7 +24,7 @@ describe('E_INTERNAL', () => {
     expect(d?.severity).toBe('error');
     expect(d?.path).toBe('broken.mase');
     expect(d?.message).toContain('the text getter exploded');
-    expect(result?.program).toEqual({ markets: [], institutions: [], experiments: [] });
+    expect(result?.program).toEqual({ markets: [], institutions: [], experiments: [], sweeps: [] });
   });
 
   it('does the same when the failing source is in the library', () => {

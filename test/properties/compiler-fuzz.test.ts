@@ -17,7 +17,8 @@ import { runs } from './institution-arbitrary.js';
 const library = stdlibSources();
 
 // Valid sources beyond the stdlib, covering what the stdlib does not use: named firms and
-// products, market scope, noisy monitors, priorities, caps, history functions, experiments.
+// products, market scope, noisy monitors, priorities, caps, history functions, experiments,
+// sweeps.
 const extras: SourceText[] = [
   {
     path: 'extra/market-named.mase',
@@ -90,6 +91,28 @@ experiment baseline {
   agents best_response
   rounds 20
   seed 7
+}
+
+sweep regimes "The trial under three regimes" {
+  base trial
+  factor regime: institution = none | constitutional | governance_graph(fine_share: 0.5)
+  factor market.intercept = 100 | 120
+  factor agents.f2 = best_response | llm(model: "small", memory: 3)
+  factor talk = ring | complete
+  factor horizon = known | unknown
+  design grid
+  replicates 2
+  seed 3
+  budget tokens 100000 cost 2.5
+}
+
+sweep sampled {
+  base baseline
+  factor rounds in [10, 40]
+  factor continuation in [0.9, 0.99]
+  factor market.slope in [0.25, 1]
+  factor memory = 0 | "all"
+  design latin_hypercube(8)
 }
 `,
   },
@@ -200,7 +223,7 @@ interface Analysis {
 }
 
 const declaringKeywords = new Set(['Kw_state', 'Kw_param', 'Kw_monitor', 'Kw_rule']);
-const topLevelKeywords = new Set(['Kw_market', 'Kw_institution', 'Kw_experiment']);
+const topLevelKeywords = new Set(['Kw_market', 'Kw_institution', 'Kw_experiment', 'Kw_sweep']);
 
 function matchingClose(toks: readonly Tok[], from: number): number {
   let depth = 0;
@@ -646,6 +669,22 @@ experiment e {
   seeds $from$..$to$
 }
 `,
+  `mase 1
+experiment e {
+  market cournot_2x2
+  agents nash
+}
+
+sweep s {
+  base e
+  factor market.intercept = $level$ | 120
+  factor rounds in [$sweepLow$, $sweepHigh$]
+  factor institution = governance_graph(fine_share: $level$)
+  design random($points$)
+  replicates $replicates$
+  budget cost $budget$
+}
+`,
 ];
 const holeDefaults: Record<string, string> = {
   scope: 'per firm',
@@ -675,6 +714,12 @@ const holeDefaults: Record<string, string> = {
   rounds: '10',
   from: '1',
   to: '3',
+  level: '0.5',
+  sweepLow: '10',
+  sweepHigh: '20',
+  points: '4',
+  replicates: '2',
+  budget: '1.5',
 };
 const holeChoices: Record<string, fc.Arbitrary<string>> = {
   scope: fc.constantFrom('per firm', 'market'),
