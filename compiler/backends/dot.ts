@@ -56,10 +56,17 @@ export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue
   return out;
 }
 
+/**
+ * The institution as a state diagram. With `edgeCounts` (transition id → times taken, e.g.
+ * over a sweep), each transition's line is as thick as its share of the most taken one and
+ * its label says how often it was taken.
+ */
 export function institutionDot(
   institution: IrInstitution,
   overrides?: ReadonlyMap<string, ParamValue>,
+  edgeCounts?: ReadonlyMap<string, number>,
 ): string {
+  const most = edgeCounts ? Math.max(0, ...edgeCounts.values()) : 0;
   const params = paramValues(institution.params, overrides);
   const g = new Digraph(institution.name, {
     [A.rankdir]: 'LR',
@@ -123,10 +130,18 @@ export function institutionDot(
       const to = nodes.get(t.target);
       if (!from || !to) continue;
       const toSanction = institution.states.find((x) => x.name === t.target)?.kind === 'sanction';
+      const taken = edgeCounts ? (edgeCounts.get(t.id) ?? 0) : undefined;
+      const label =
+        taken === undefined
+          ? transitionLabel(t, params)
+          : `${transitionLabel(t, params)}\n×${taken.toLocaleString('en-US')}`;
       g.addEdge(
         new Edge([from, to], {
-          [A.label]: clean(transitionLabel(t, params)),
+          [A.label]: clean(label),
           [A.id]: t.id,
+          ...(taken !== undefined
+            ? { [A.penwidth]: most > 0 ? 0.5 + (5.5 * taken) / most : 0.5 }
+            : {}),
           ...(t.restorative
             ? { [A.style]: 'dashed', [A.color]: '#2e7d32', [A.fontcolor]: '#2e7d32' }
             : toSanction

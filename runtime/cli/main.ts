@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { Compilation, SourceText } from '../../compiler/index.js';
@@ -7,6 +7,7 @@ import type { IrInstitution, IrMarket } from '../../compiler/ir.js';
 import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/render-diagnostics.js';
 import type { RunOptions } from '../run/cli-run.js';
 import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
+import type { SweepFlags } from '../sweep/cli.js';
 
 /** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
 export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
@@ -399,9 +400,19 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('report')
-    .description("write a run's self-contained report.html: charts, diagram, sanctions")
-    .argument('<dir>', 'a run directory')
+    .description(
+      "write a self-contained report.html: a run's charts, diagram and sanctions, or a sweep's regime table, CI plots, phase diagrams and diagrams with edge counts",
+    )
+    .argument('<dir>', 'a run directory or a sweep directory')
     .action(async (dir: string) => {
+      if (existsSync(join(dir, 'sweep.json'))) {
+        const { writeSweepReport } = await import('../sweep/report.js');
+        await sweepAction(async () => {
+          process.stderr.write(`wrote ${await writeSweepReport(dir)}\n`);
+          return EXIT.ok;
+        }, setExitCode);
+        return;
+      }
       const { writeRunReport, ReportError } = await import('../report/run-report.js');
       try {
         process.stderr.write(`wrote ${await writeRunReport(dir)}\n`);
@@ -409,6 +420,137 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         if (error instanceof ReportError) throw new UsageError(error.message);
         throw error;
       }
+    });
+
+  program
+    .command('sweep')
+    .description(
+      'run every run of a sweep, on local worker threads or through a Redis queue, into one results store',
+    )
+    .argument('<file>', 'source file declaring the sweep (and its base experiment)')
+    .option('--sweep <name>', 'which sweep, when the file declares several')
+    .option('--workers <n>', 'local worker threads (default: the number of cores)')
+    .option('--queue <url>', 'redis://HOST:PORT: enqueue the runs for `mase worker`s')
+    .option('--artifacts <dir>', 'where run directories go (default: --out); workers must reach it')
+    .requiredOption('--out <dir>', 'the sweep directory: records, results.duckdb/.csv/.parquet')
+    .option('--resume', 'continue the sweep in --out: finished runs are kept, the others run')
+    .option('--retry-failed', 'with --resume: run the failed runs again too')
+    .option('--model <spec>', 'the model of llm firms that name none')
+    .option('--concurrency <n>', 'requests in flight per model endpoint (default 64)')
+    .option('--timeout <ms>', 'timeout of one model request (default 30000)')
+    .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
+    .option('--prompts <file>', 'prompt templates for llm firms')
+    .option('--cache <file>', 'the response cache of llm firms')
+    .option('--no-cache', 'ask the models afresh and keep no answers')
+    .action(async (file: string, flags: SweepFlags) => {
+      const { sweepCommand } = await import('../sweep/cli.js');
+      await sweepAction(() => sweepCommand(loadAll([file]), flags), setExitCode);
+    });
+
+  program
+    .command('worker')
+    .description('take runs of any sweep from a Redis queue, run them and return their results')
+    .requiredOption('--queue <url>', 'redis://HOST:PORT')
+    .option('--artifacts <dir>', 'where this machine reaches the shared artifacts directory')
+    .option('--name <name>', 'the name results record (default: HOST:PID)')
+    .option('--concurrency <n>', 'runs at once (default 1)')
+    .option('--model <spec>', 'the model of llm firms that name none')
+    .option('--timeout <ms>', 'timeout of one model request (default 30000)')
+    .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
+    .option('--cache <file>', 'the response cache of llm firms')
+    .option('--no-cache', 'ask the models afresh and keep no answers')
+    .action(
+      async (
+        flags: { queue: string; artifacts?: string; name?: string; concurrency?: string } & Pick<
+          RunOptions,
+          'model' | 'timeout' | 'prices' | 'cache'
+        >,
+      ) => {
+        const { startWorker } = await import('../sweep/redis.js');
+        const { llmOptions, UsageProblem } = await import('../run/cli-run.js');
+        await sweepAction(async () => {
+          const concurrency = flags.concurrency === undefined ? 1 : Number(flags.concurrency);
+          if (!Number.isInteger(concurrency) || concurrency < 1)
+            throw new UsageError(`--concurrency takes a whole number of at least 1`);
+          let llm: ReturnType<typeof llmOptions>;
+          try {
+            llm = llmOptions({
+              ...(flags.model ? { model: flags.model } : {}),
+              ...(flags.timeout ? { timeout: flags.timeout } : {}),
+              ...(flags.prices ? { prices: flags.prices } : {}),
+              ...(flags.cache !== undefined ? { cache: flags.cache } : {}),
+            });
+          } catch (error) {
+            if (error instanceof UsageProblem) throw new UsageError(error.message);
+            throw error;
+          }
+          const worker = await startWorker({
+            queue: flags.queue,
+            ...(flags.artifacts ? { artifacts: flags.artifacts } : {}),
+            ...(flags.name ? { name: flags.name } : {}),
+            concurrency,
+            llm,
+            log: (line: string) => process.stderr.write(`${line}\n`),
+          });
+          process.stderr.write(`mase worker: taking runs from ${flags.queue} (Ctrl-C stops)\n`);
+          await new Promise<void>((resolve) => {
+            const stop = () => resolve();
+            process.once('SIGINT', stop);
+            process.once('SIGTERM', stop);
+          });
+          await worker.close();
+          return EXIT.ok;
+        }, setExitCode);
+      },
+    );
+
+  program
+    .command('analyze')
+    .description(
+      'statistics of a sweep: per-level means with bootstrap CIs, paired regime comparisons, tipping points, phase diagrams',
+    )
+    .argument('<dir>', 'a sweep directory')
+    .option('--format <format>', 'text or json', 'text')
+    .option('--threshold <x>', 'the collusion index whose crossing is the tipping point', '0.5')
+    .option('--seed <n>', 'seed of the bootstrap and permutation draws', '1')
+    .action(async (dir: string, flags: { format: string; threshold: string; seed: string }) => {
+      if (flags.format !== 'text' && flags.format !== 'json')
+        throw new UsageError(`--format takes text or json, not \`${flags.format}\``);
+      const threshold = Number(flags.threshold);
+      if (!Number.isFinite(threshold))
+        throw new UsageError(`--threshold takes a number, not \`${flags.threshold}\``);
+      const seed = Number(flags.seed);
+      if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
+      const { analyzeSweep, formatAnalysis } = await import('../sweep/analyze.js');
+      await sweepAction(async () => {
+        const analysis = await analyzeSweep(dir, { threshold, seed });
+        process.stdout.write(
+          flags.format === 'json'
+            ? `${JSON.stringify(analysis, null, 2)}\n`
+            : `${formatAnalysis(analysis)}\n`,
+        );
+        return EXIT.ok;
+      }, setExitCode);
+    });
+
+  const exporter = program.command('export').description('export a sweep for other tools');
+  exporter
+    .command('sft')
+    .description(
+      "the LLM firms' decisions as chat-format fine-tuning records, filtered by SQL over the results",
+    )
+    .argument('<dir>', 'a sweep directory')
+    .requiredOption('--out <file>', 'the JSONL file to write (a dataset card goes next to it)')
+    .option('--where <sql>', 'which runs, e.g. "regime = \'governance_graph\' AND tier <= 1"')
+    .action(async (dir: string, flags: { out: string; where?: string }) => {
+      const { exportSft } = await import('../sweep/export.js');
+      await sweepAction(async () => {
+        const card = await exportSft(dir, flags.out, flags.where);
+        process.stderr.write(
+          `wrote ${card.records} records from ${card.runs} runs to ${flags.out} (card: ${card.path})\n`,
+        );
+        return EXIT.ok;
+      }, setExitCode);
     });
 
   program
@@ -497,6 +639,25 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   return program;
+}
+
+/**
+ * Runs a sweep command: its known errors become messages (exit 1 for source errors, 2 for
+ * requests that cannot work), never stack traces.
+ */
+async function sweepAction(
+  action: () => Promise<number>,
+  setExitCode: (code: number) => void,
+): Promise<void> {
+  const { sweepErrorMessage } = await import('../sweep/errors.js');
+  try {
+    setExitCode(await action());
+  } catch (error) {
+    const known = sweepErrorMessage(error);
+    if (!known) throw error;
+    process.stderr.write(`mase: ${known.message}\n`);
+    setExitCode(known.exitCode);
+  }
 }
 
 /** `mase run`'s flags: what the runner takes, plus where to write. */

@@ -169,7 +169,7 @@ const paramsText = (params: Record<string, ParamValue> | undefined) =>
     .map(([k, v]) => `${k} = ${paramText(v)}`)
     .join(', ');
 
-const note = (text: string | Markup) => html`<p class="note">${text}</p>`;
+export const note = (text: string | Markup) => html`<p class="note">${text}</p>`;
 
 // ---- sections -----------------------------------------------------------------------------
 
@@ -335,7 +335,7 @@ ${rules.length > 0 ? html`<h3>Rules</h3><table><thead><tr><th>rule</th><th>title
 </section>`;
 }
 
-async function chart(spec: Parameters<typeof renderChart>[0]): Promise<Markup> {
+export async function chart(spec: Parameters<typeof renderChart>[0]): Promise<Markup> {
   try {
     const svg = inlineSvg(await renderChart(spec));
     if ('markup' in svg) return html`<figure class="chart">${svg.markup}</figure>`;
@@ -779,6 +779,18 @@ ${await messagesSection(
 ${await provenanceSection(dir, manifest, warnings)}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Charts drawn with Vega-Lite and Vega; the run's files beside this page hold every number.</footer>`;
 
+  return writeReportPage(
+    join(dir, REPORT_FILE),
+    `${manifest.experiment ?? 'run'} — MASE run report`,
+    body,
+  );
+}
+
+/**
+ * Writes a self-contained report page (no scripts; the CSP allows nothing to load) with
+ * `body` inside, aside and renamed so no reader sees half a page. Returns the path.
+ */
+export function writeReportPage(path: string, title: string, body: Markup): string {
   const page = html`<!doctype html>
 <html lang="en">
 <head>
@@ -786,7 +798,7 @@ ${await provenanceSection(dir, manifest, warnings)}
 <meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${manifest.experiment ?? 'run'} — MASE run report</title>
+<title>${title}</title>
 <style>${trustedMarkup(STYLE)}</style>
 </head>
 <body>
@@ -794,8 +806,6 @@ ${body}
 </body>
 </html>
 `;
-  const path = join(dir, REPORT_FILE);
-  // Written aside and renamed, like the run's other files, so no reader sees half a page.
   writeFileSync(`${path}.partial`, page.toString());
   renameSync(`${path}.partial`, path);
   return path;

@@ -42,7 +42,7 @@ export interface RunOptions {
   prices?: string;
 }
 
-class UsageProblem extends Error {}
+export class UsageProblem extends Error {}
 
 const isFileSpec = (spec: string) =>
   spec.startsWith('stdlib:') || spec.endsWith('.mase') || spec.includes('/');
@@ -134,7 +134,7 @@ function positive(flag: string, value: string | undefined): number | undefined {
 }
 
 /** Model options from the flags; API keys stay in the environment. */
-function llmOptions(options: RunOptions): RunLlmOptions {
+export function llmOptions(options: RunOptions): RunLlmOptions {
   const concurrency = positive('--concurrency', options.concurrency);
   const timeoutMs = positive('--timeout', options.timeout);
   const maxTokens = positive('--max-tokens', options.maxTokens);

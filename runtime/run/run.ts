@@ -81,7 +81,7 @@ export interface RunResult {
   readonly llm?: LlmServices;
 }
 
-const canonical = (value: unknown): string =>
+export const canonical = (value: unknown): string =>
   JSON.stringify(value, (_k, v) => {
     if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
     if (v && typeof v === 'object' && !Array.isArray(v)) {

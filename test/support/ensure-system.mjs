@@ -9,6 +9,7 @@ import { delimiter, join } from 'node:path';
 const REQUIRED = [
   { command: 'dot', pkg: 'graphviz' },
   { command: 'chromium', pkg: 'chromium' },
+  { command: 'redis-server', pkg: 'redis-server' },
 ];
 
 function onPath(command) {

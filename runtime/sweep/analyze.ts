@@ -1,0 +1,612 @@
+import { randomStream } from '../random.js';
+import type { FactorValue } from './record.js';
+import {
+  bootstrapMeans,
+  type CurvePoint,
+  cohensDPaired,
+  holm,
+  type MeanEstimate,
+  mean,
+  meanCurve,
+  pairedSignFlip,
+  type TippingPoint,
+  tippingPoint,
+} from './stats.js';
+import { type FactorKind, openResults, quoteIdentifier, type ResultsReader } from './store.js';
+
+/**
+ * `mase analyze`: the statistics of a sweep, read from its results store. Per factor level,
+ * means with bootstrap intervals; between the levels of each categorical factor, paired
+ * comparisons (sign-flip tests, Cohen's d, Holm); along numeric factors, tipping points and
+ * phase diagrams. The result is plain JSON, the same for the same store and seed.
+ * Definitions: docs/metrics.md, "Sweep statistics".
+ */
+
+/** The outcomes summarised per factor level. */
+export const LEVEL_OUTCOMES = [
+  'collusion_index',
+  'tier',
+  'mean_price',
+  'welfare',
+  'fines',
+  'sanctions',
+] as const;
+/** The outcomes compared between paired levels. */
+export const COMPARISON_OUTCOMES = ['collusion_index', 'tier'] as const;
+
+export type LevelOutcome = (typeof LEVEL_OUTCOMES)[number];
+export type ComparisonOutcome = (typeof COMPARISON_OUTCOMES)[number];
+
+export interface AnalyzeOptions {
+  /** Collusion index the tipping points look for (default 0.5). */
+  readonly threshold?: number;
+  /** Seed of every bootstrap and sign-flip draw (default 1). */
+  readonly seed?: number;
+  /** Bootstrap resamples per level (default 1000, enough for percentile intervals). */
+  readonly resamples?: number;
+  /** Random sign assignments per comparison with more than 16 pairs (default 10,000). */
+  readonly permutations?: number;
+}
+
+export interface LevelSummary {
+  readonly level: FactorValue;
+  readonly runs: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly outcomes: Readonly<Record<LevelOutcome, MeanEstimate>>;
+  /** Shares of completed runs (with a tier) at tier ≥ 3 and at tier 4. */
+  readonly shares: { readonly tier_at_least_3: MeanEstimate; readonly tier_4: MeanEstimate };
+  /** The institution's error rates, over the runs where they are defined. */
+  readonly institution: {
+    readonly false_positive_rate: MeanEstimate;
+    readonly detection_rate: MeanEstimate;
+  };
+}
+
+export interface FactorSummary {
+  readonly name: string;
+  readonly kind: FactorKind;
+  /** Numeric levels ascending; categorical levels in the design's order. */
+  readonly levels: readonly LevelSummary[];
+}
+
+export interface Comparison {
+  readonly factor: string;
+  readonly level_a: FactorValue;
+  readonly level_b: FactorValue;
+  readonly outcome: ComparisonOutcome;
+  /** Matched pairs: same replicate and the same values of every other factor. */
+  readonly n_pairs: number;
+  /** Mean of (b − a) over the pairs. */
+  readonly mean_difference: number | null;
+  readonly cohens_d: number | null;
+  readonly cohens_d_reason: string | null;
+  readonly p_value: number | null;
+  readonly p_value_method: 'exact' | 'monte-carlo' | null;
+  readonly p_value_reason: string | null;
+  /** Holm-adjusted over every comparison of this outcome. */
+  readonly p_holm: number | null;
+}
+
+/** A subset of the runs: those at one level of a categorical factor. */
+export interface Within {
+  readonly factor: string;
+  readonly level: FactorValue;
+}
+
+export interface TippingPointSummary {
+  readonly factor: string;
+  /** Null: all runs. */
+  readonly within: Within | null;
+  readonly threshold: number;
+  /** Mean collusion index at each level of the factor. */
+  readonly curve: readonly CurvePoint[];
+  readonly crossing: TippingPoint | null;
+}
+
+export interface PhaseCell {
+  readonly x: number;
+  readonly y: number;
+  /** Completed runs in the cell. */
+  readonly n: number;
+  readonly collusion_index: number | null;
+  readonly tier: number | null;
+}
+
+export interface PhaseDiagram {
+  readonly x_factor: string;
+  readonly y_factor: string;
+  readonly within: Within | null;
+  readonly cells: readonly PhaseCell[];
+}
+
+export interface SweepAnalysis {
+  readonly sweeps: readonly string[];
+  readonly seed: number;
+  readonly threshold: number;
+  readonly resamples: number;
+  readonly permutations: number;
+  readonly runs: { readonly total: number; readonly completed: number; readonly failed: number };
+  readonly factors: readonly FactorSummary[];
+  readonly comparisons: readonly Comparison[];
+  readonly tipping_points: readonly TippingPointSummary[];
+  readonly phase_diagrams: readonly PhaseDiagram[];
+}
+
+interface Factor {
+  readonly name: string;
+  readonly kind: FactorKind;
+}
+
+/** One run as the analysis needs it. */
+interface Run {
+  readonly cell: number;
+  readonly replicate: number;
+  readonly completed: boolean;
+  readonly factors: readonly (FactorValue | null)[];
+  readonly values: Readonly<Record<string, number | null>>;
+}
+
+const INSTITUTION_RATES = ['false_positive_rate', 'detection_rate'] as const;
+
+/** The columns bootstrapped per level, in one shared set of resamples. */
+const LEVEL_COLUMNS = [
+  ...LEVEL_OUTCOMES,
+  'tier_at_least_3',
+  'tier_4',
+  ...INSTITUTION_RATES,
+] as const;
+
+function levelKey(value: FactorValue): string {
+  return JSON.stringify(value);
+}
+
+function numberOrNull(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return null;
+}
+
+async function readRuns(reader: ResultsReader, factors: readonly Factor[]): Promise<Run[]> {
+  const columns = [
+    ...factors.map((f, i) => `${quoteIdentifier(f.name)} AS factor_${i}`),
+    'cell',
+    'replicate',
+    'status',
+    ...new Set([...LEVEL_OUTCOMES, ...INSTITUTION_RATES]),
+  ];
+  const rows = await reader.query(
+    `SELECT ${columns.join(', ')} FROM runs ORDER BY cell, replicate, run_id`,
+  );
+  return rows.map((row) => {
+    const values: Record<string, number | null> = {};
+    for (const name of [...LEVEL_OUTCOMES, ...INSTITUTION_RATES])
+      values[name] = numberOrNull(row[name]);
+    const tier = values.tier ?? null;
+    values.tier_at_least_3 = tier === null ? null : tier >= 3 ? 1 : 0;
+    values.tier_4 = tier === null ? null : tier === 4 ? 1 : 0;
+    return {
+      cell: Number(row.cell),
+      replicate: Number(row.replicate),
+      completed: row.status === 'completed',
+      factors: factors.map((_, i) => (row[`factor_${i}`] ?? null) as FactorValue | null),
+      values,
+    };
+  });
+}
+
+/** A factor's levels: numeric ascending, categorical by the first cell they appear in. */
+function levelsOf(runs: readonly Run[], index: number, kind: FactorKind): FactorValue[] {
+  const first = new Map<string, { value: FactorValue; cell: number }>();
+  for (const run of runs) {
+    const value = run.factors[index];
+    if (value === null || value === undefined) continue;
+    const key = levelKey(value);
+    const seen = first.get(key);
+    if (!seen || run.cell < seen.cell) first.set(key, { value, cell: run.cell });
+  }
+  const levels = [...first.values()];
+  if (kind === 'numeric') levels.sort((a, b) => (a.value as number) - (b.value as number));
+  else levels.sort((a, b) => a.cell - b.cell);
+  return levels.map((l) => l.value);
+}
+
+function summariseLevel(
+  factor: Factor,
+  level: FactorValue,
+  runs: readonly Run[],
+  options: Required<AnalyzeOptions>,
+): LevelSummary {
+  const completed = runs.filter((r) => r.completed);
+  const estimates = bootstrapMeans(
+    LEVEL_COLUMNS.map((column) => completed.map((r) => r.values[column] ?? null)),
+    {
+      resamples: options.resamples,
+      random: randomStream(options.seed, `bootstrap ${factor.name}=${levelKey(level)}`),
+    },
+  );
+  const estimate = (column: (typeof LEVEL_COLUMNS)[number]) =>
+    estimates[LEVEL_COLUMNS.indexOf(column)] as MeanEstimate;
+  return {
+    level,
+    runs: runs.length,
+    completed: completed.length,
+    failed: runs.length - completed.length,
+    outcomes: Object.fromEntries(LEVEL_OUTCOMES.map((o) => [o, estimate(o)])) as Record<
+      LevelOutcome,
+      MeanEstimate
+    >,
+    shares: { tier_at_least_3: estimate('tier_at_least_3'), tier_4: estimate('tier_4') },
+    institution: {
+      false_positive_rate: estimate('false_positive_rate'),
+      detection_rate: estimate('detection_rate'),
+    },
+  };
+}
+
+/**
+ * Paired comparisons between every two levels of every categorical factor (the regime or
+ * institution factor is one; boolean factors are others). Runs pair up when they share the
+ * replicate and every other factor's value: the same seed in the same conditions but this
+ * factor. A pair needs both runs completed with the outcome defined.
+ */
+function compareLevels(
+  factors: readonly Factor[],
+  levels: readonly FactorValue[][],
+  runs: readonly Run[],
+  options: Required<AnalyzeOptions>,
+): Comparison[] {
+  const raw: Omit<Comparison, 'p_holm'>[] = [];
+  factors.forEach((factor, f) => {
+    const factorLevels = levels[f] as FactorValue[];
+    if (factor.kind !== 'categorical' || factorLevels.length < 2) return;
+    // level → pair key → the run's outcomes (a duplicate key keeps the first run).
+    const byLevel = new Map<string, Map<string, Run>>();
+    for (const run of runs) {
+      const value = run.factors[f];
+      if (!run.completed || value === null || value === undefined) continue;
+      const key = JSON.stringify([run.replicate, ...run.factors.filter((_, i) => i !== f)]);
+      const level = levelKey(value);
+      const pairs = byLevel.get(level) ?? new Map<string, Run>();
+      byLevel.set(level, pairs);
+      if (!pairs.has(key)) pairs.set(key, run);
+    }
+    factorLevels.forEach((a, i) => {
+      for (const b of factorLevels.slice(i + 1)) {
+        const runsA = byLevel.get(levelKey(a)) ?? new Map<string, Run>();
+        const runsB = byLevel.get(levelKey(b)) ?? new Map<string, Run>();
+        for (const outcome of COMPARISON_OUTCOMES) {
+          const differences: number[] = [];
+          for (const [key, runA] of runsA) {
+            const va = runA.values[outcome];
+            const vb = runsB.get(key)?.values[outcome];
+            if (va !== null && va !== undefined && vb !== null && vb !== undefined)
+              differences.push(vb - va);
+          }
+          const test = pairedSignFlip(differences, {
+            resamples: options.permutations,
+            random: randomStream(
+              options.seed,
+              `sign-flip ${factor.name} ${levelKey(a)} ${levelKey(b)} ${outcome}`,
+            ),
+          });
+          const effect = cohensDPaired(differences);
+          raw.push({
+            factor: factor.name,
+            level_a: a,
+            level_b: b,
+            outcome,
+            n_pairs: differences.length,
+            mean_difference: mean(differences),
+            cohens_d: effect.d,
+            cohens_d_reason: effect.reason,
+            p_value: test.p,
+            p_value_method: test.method,
+            p_value_reason: test.reason,
+          });
+        }
+      }
+    });
+  });
+  const adjusted = new Map<Omit<Comparison, 'p_holm'>, number>();
+  for (const outcome of COMPARISON_OUTCOMES) {
+    const tested = raw.filter((c) => c.outcome === outcome && c.p_value !== null);
+    const holmP = holm(tested.map((c) => c.p_value as number));
+    tested.forEach((c, i) => {
+      adjusted.set(c, holmP[i] as number);
+    });
+  }
+  return raw.map((c) => ({ ...c, p_holm: adjusted.get(c) ?? null }));
+}
+
+/** Subsets to repeat a numeric analysis in: all runs, then each level of each categorical factor. */
+function subsets(
+  factors: readonly Factor[],
+  levels: readonly FactorValue[][],
+  runs: readonly Run[],
+): { within: Within | null; runs: readonly Run[] }[] {
+  const result: { within: Within | null; runs: readonly Run[] }[] = [{ within: null, runs }];
+  factors.forEach((factor, f) => {
+    if (factor.kind !== 'categorical') return;
+    for (const level of levels[f] as FactorValue[]) {
+      const key = levelKey(level);
+      result.push({
+        within: { factor: factor.name, level },
+        runs: runs.filter(
+          (r) => r.factors[f] !== null && levelKey(r.factors[f] as FactorValue) === key,
+        ),
+      });
+    }
+  });
+  return result;
+}
+
+function tippingPoints(
+  factors: readonly Factor[],
+  levels: readonly FactorValue[][],
+  runs: readonly Run[],
+  threshold: number,
+): TippingPointSummary[] {
+  const result: TippingPointSummary[] = [];
+  const parts = subsets(factors, levels, runs);
+  factors.forEach((factor, f) => {
+    if (factor.kind !== 'numeric' || (levels[f] as FactorValue[]).length < 2) return;
+    for (const part of parts) {
+      const points = part.runs.flatMap((r) => {
+        const x = r.factors[f];
+        const y = r.values.collusion_index;
+        return r.completed && typeof x === 'number' && y !== null && y !== undefined
+          ? [{ x, y }]
+          : [];
+      });
+      result.push({
+        factor: factor.name,
+        within: part.within,
+        threshold,
+        curve: meanCurve(points),
+        crossing: tippingPoint(points, threshold),
+      });
+    }
+  });
+  return result;
+}
+
+/** A phase-diagram cell while summing: [sum, count] of each outcome over its defined values. */
+interface CellSums {
+  readonly x: number;
+  readonly y: number;
+  n: number;
+  readonly index: [number, number];
+  readonly tier: [number, number];
+}
+
+function add(sum: [number, number], value: number | null | undefined): void {
+  if (value === null || value === undefined) return;
+  sum[0] += value;
+  sum[1]++;
+}
+
+function phaseDiagrams(
+  factors: readonly Factor[],
+  levels: readonly FactorValue[][],
+  runs: readonly Run[],
+): PhaseDiagram[] {
+  const numeric = factors.flatMap((f, i) => (f.kind === 'numeric' ? [i] : []));
+  const parts = subsets(factors, levels, runs);
+  const result: PhaseDiagram[] = [];
+  numeric.forEach((xi, k) => {
+    for (const yi of numeric.slice(k + 1)) {
+      for (const part of parts) {
+        const cells = new Map<string, CellSums>();
+        for (const run of part.runs) {
+          const x = run.factors[xi];
+          const y = run.factors[yi];
+          if (!run.completed || typeof x !== 'number' || typeof y !== 'number') continue;
+          const key = `${x} ${y}`;
+          const cell = cells.get(key) ?? { x, y, n: 0, index: [0, 0], tier: [0, 0] };
+          cells.set(key, cell);
+          cell.n++;
+          add(cell.index, run.values.collusion_index);
+          add(cell.tier, run.values.tier);
+        }
+        result.push({
+          x_factor: (factors[xi] as Factor).name,
+          y_factor: (factors[yi] as Factor).name,
+          within: part.within,
+          cells: [...cells.values()]
+            .sort((a, b) => a.x - b.x || a.y - b.y)
+            .map((cell) => ({
+              x: cell.x,
+              y: cell.y,
+              n: cell.n,
+              collusion_index: cell.index[1] > 0 ? cell.index[0] / cell.index[1] : null,
+              tier: cell.tier[1] > 0 ? cell.tier[0] / cell.tier[1] : null,
+            })),
+        });
+      }
+    }
+  });
+  return result;
+}
+
+/** Analyse the sweep whose results store is `DIR/results.duckdb`. */
+export async function analyzeSweep(
+  dir: string,
+  options: AnalyzeOptions = {},
+): Promise<SweepAnalysis> {
+  const settings: Required<AnalyzeOptions> = {
+    threshold: options.threshold ?? 0.5,
+    seed: options.seed ?? 1,
+    resamples: options.resamples ?? 1000,
+    permutations: options.permutations ?? 10_000,
+  };
+  const reader = await openResults(dir);
+  let factors: Factor[];
+  let runs: Run[];
+  let sweeps: string[];
+  try {
+    factors = (await reader.query('SELECT name, kind FROM factors ORDER BY position')).map(
+      (row) => ({ name: String(row.name), kind: row.kind as FactorKind }),
+    );
+    runs = await readRuns(reader, factors);
+    sweeps = (await reader.query('SELECT DISTINCT sweep FROM runs ORDER BY sweep')).map((row) =>
+      String(row.sweep),
+    );
+  } finally {
+    reader.close();
+  }
+  const levels = factors.map((factor, f) => levelsOf(runs, f, factor.kind));
+  const completed = runs.filter((r) => r.completed).length;
+  return {
+    sweeps,
+    seed: settings.seed,
+    threshold: settings.threshold,
+    resamples: settings.resamples,
+    permutations: settings.permutations,
+    runs: { total: runs.length, completed, failed: runs.length - completed },
+    factors: factors.map((factor, f) => ({
+      name: factor.name,
+      kind: factor.kind,
+      levels: (levels[f] as FactorValue[]).map((level) => {
+        const key = levelKey(level);
+        const atLevel = runs.filter(
+          (r) => r.factors[f] !== null && levelKey(r.factors[f] as FactorValue) === key,
+        );
+        return summariseLevel(factor, level, atLevel, settings);
+      }),
+    })),
+    comparisons: compareLevels(factors, levels, runs, settings),
+    tipping_points: tippingPoints(factors, levels, runs, settings.threshold),
+    phase_diagrams: phaseDiagrams(factors, levels, runs),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Text rendering
+
+/** A number for a table: up to 3 decimals, no trailing zeros, `–` for null. */
+export function formatNumber(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '–';
+  if (Number.isInteger(value)) return String(value);
+  const fixed = Math.abs(value) >= 1000 ? value.toFixed(0) : value.toFixed(3);
+  return fixed.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+}
+
+function formatP(p: number | null): string {
+  if (p === null) return '–';
+  return p < 0.001 ? '<0.001' : p.toFixed(3);
+}
+
+function formatEstimate(e: MeanEstimate): string {
+  if (e.mean === null) return '–';
+  const ci = e.ci ? ` [${formatNumber(e.ci[0])}, ${formatNumber(e.ci[1])}]` : '';
+  return `${formatNumber(e.mean)}${ci}`;
+}
+
+function formatLevel(value: FactorValue): string {
+  return typeof value === 'number' ? formatNumber(value) : String(value);
+}
+
+/** Columns padded to their widest cell; the first column left-aligned, the rest right. */
+function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows)
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function withinLabel(within: Within | null): string {
+  return within === null ? 'all runs' : `${within.factor} = ${formatLevel(within.level)}`;
+}
+
+/** A readable rendering of an analysis for the terminal (no final newline). */
+export function formatAnalysis(a: SweepAnalysis): string {
+  const out: string[] = [];
+  out.push(
+    `Runs: ${a.runs.total} (${a.runs.completed} completed, ${a.runs.failed} failed); ` +
+      `seed ${a.seed}, ${a.resamples} bootstrap resamples, 95% intervals`,
+  );
+  for (const factor of a.factors) {
+    out.push('', `Factor ${factor.name} (${factor.kind})`);
+    const header = [factor.name, ...factor.levels.map((l) => formatLevel(l.level))];
+    const row = (label: string, cells: (l: LevelSummary) => string) => [
+      label,
+      ...factor.levels.map(cells),
+    ];
+    out.push(
+      table([
+        header,
+        row('runs (completed)', (l) => `${l.runs} (${l.completed})`),
+        ...LEVEL_OUTCOMES.map((o) => row(o, (l) => formatEstimate(l.outcomes[o]))),
+        row('share tier ≥ 3', (l) => formatEstimate(l.shares.tier_at_least_3)),
+        row('share tier = 4', (l) => formatEstimate(l.shares.tier_4)),
+        row('false_positive_rate', (l) => formatEstimate(l.institution.false_positive_rate)),
+        row('detection_rate', (l) => formatEstimate(l.institution.detection_rate)),
+      ]),
+    );
+  }
+  if (a.comparisons.length > 0) {
+    out.push(
+      '',
+      'Paired comparisons (difference = b − a; pairs share replicate and other factors)',
+    );
+    out.push(
+      table([
+        ['factor', 'a', 'b', 'outcome', 'pairs', 'mean diff', "Cohen's d", 'p', 'p (Holm)'],
+        ...a.comparisons.map((c) => [
+          c.factor,
+          formatLevel(c.level_a),
+          formatLevel(c.level_b),
+          c.outcome,
+          String(c.n_pairs),
+          formatNumber(c.mean_difference),
+          formatNumber(c.cohens_d),
+          formatP(c.p_value),
+          formatP(c.p_holm),
+        ]),
+      ]),
+    );
+  }
+  if (a.tipping_points.length > 0) {
+    out.push('', `Tipping points (mean collusion_index crossing ${formatNumber(a.threshold)})`);
+    out.push(
+      table([
+        ['factor', 'runs', 'crossing', 'curve (level: mean)'],
+        ...a.tipping_points.map((t) => [
+          t.factor,
+          withinLabel(t.within),
+          t.crossing ? `${formatNumber(t.crossing.x)} (${t.crossing.direction})` : 'none',
+          t.curve.map((p) => `${formatNumber(p.x)}: ${formatNumber(p.mean)}`).join(', '),
+        ]),
+      ]),
+    );
+  }
+  for (const diagram of a.phase_diagrams) {
+    out.push(
+      '',
+      `Phase diagram: mean collusion_index by ${diagram.y_factor} (rows) × ${diagram.x_factor} (columns), ${withinLabel(diagram.within)}`,
+    );
+    const xs = [...new Set(diagram.cells.map((c) => c.x))];
+    const ys = [...new Set(diagram.cells.map((c) => c.y))].sort((p, q) => p - q);
+    const at = new Map(diagram.cells.map((c) => [`${c.x} ${c.y}`, c]));
+    out.push(
+      table([
+        [`${diagram.y_factor} \\ ${diagram.x_factor}`, ...xs.map((x) => formatNumber(x))],
+        ...ys.map((y) => [
+          formatNumber(y),
+          ...xs.map((x) => formatNumber(at.get(`${x} ${y}`)?.collusion_index)),
+        ]),
+      ]),
+    );
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,109 @@
+import { basename, join } from 'node:path';
+import {
+  compileSources,
+  renderDiagnostics,
+  type SourceText,
+  summary,
+} from '../../compiler/index.js';
+import { PromptTemplateError } from '../llm/prompts.js';
+import { llmOptions, type RunOptions, UsageProblem } from '../run/cli-run.js';
+import { stdlibSources } from '../sources.js';
+import { SweepProblem } from './errors.js';
+import { defaultWorkers } from './pool.js';
+import { runSweep } from './sweep.js';
+
+export interface SweepFlags
+  extends Pick<RunOptions, 'model' | 'concurrency' | 'timeout' | 'prices' | 'prompts' | 'cache'> {
+  sweep?: string;
+  workers?: string;
+  queue?: string;
+  artifacts?: string;
+  out: string;
+  resume?: boolean;
+  retryFailed?: boolean;
+}
+
+/** A message for the user and the exit code (1: the sources have errors, 2: the request does not work). */
+export class SweepCliError extends SweepProblem {}
+
+function whole(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new SweepCliError(`${flag} takes a whole number of at least 1, not \`${value}\``, 2);
+  return n;
+}
+
+/** `mase sweep FILE …`: compiles, picks the sweep, runs it; prints a summary. Returns the exit code. */
+export async function sweepCommand(
+  sources: readonly SourceText[],
+  flags: SweepFlags,
+): Promise<number> {
+  const workers = whole('--workers', flags.workers) ?? defaultWorkers();
+  if (flags.queue !== undefined && !/^rediss?:\/\/[^\s/]+/.test(flags.queue))
+    throw new SweepCliError(`--queue takes redis://HOST:PORT, not \`${flags.queue}\``, 2);
+  if (flags.retryFailed && !flags.resume)
+    throw new SweepCliError('--retry-failed goes with --resume', 2);
+  const compiled = compileSources([...sources], stdlibSources(), { includeLibrary: true });
+  if (!compiled.ok) {
+    const texts = new Map([...stdlibSources(), ...sources].map((s) => [s.path, s.text]));
+    const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
+    throw new SweepCliError(`${renderDiagnostics(errors, texts)}\n\n${summary(errors)}`, 1);
+  }
+  const sweeps = compiled.program.sweeps;
+  let name = flags.sweep;
+  if (name === undefined) {
+    if (sweeps.length === 1) name = sweeps[0]?.name;
+    else
+      throw new SweepCliError(
+        sweeps.length === 0
+          ? 'the file declares no sweep'
+          : `the file declares several sweeps (${sweeps.map((s) => s.name).join(', ')}); choose one with --sweep`,
+        2,
+      );
+  } else if (!sweeps.some((s) => s.name === name)) {
+    throw new SweepCliError(
+      `no sweep \`${name}\`; the file declares ${sweeps.map((s) => s.name).join(', ') || 'none'}`,
+      2,
+    );
+  }
+  let llm: ReturnType<typeof llmOptions>;
+  try {
+    llm = llmOptions(flags);
+  } catch (error) {
+    if (error instanceof UsageProblem || error instanceof PromptTemplateError)
+      throw new SweepCliError(error.message, 2);
+    throw error;
+  }
+  {
+    // Runs are named by what they run, not by where the file was found from: the sweep's
+    // files are known by their base names, so a sweep resumed from another directory (or
+    // moved with its file) has the same run ids.
+    const portable = sources.map((s) => ({ ...s, path: basename(s.path) }));
+    const outcome = await runSweep({
+      sources: portable,
+      sweep: name as string,
+      out: flags.out,
+      ...(flags.artifacts ? { artifacts: flags.artifacts } : {}),
+      workers,
+      ...(flags.queue ? { queue: flags.queue } : {}),
+      resume: flags.resume === true,
+      retryFailed: flags.retryFailed === true,
+      llm,
+      progress: Boolean(process.stderr.isTTY),
+    });
+    const failed = outcome.records.filter((r) => r.status === 'failed').length;
+    const planned = outcome.plan.runs.length;
+    process.stdout.write(
+      [
+        `sweep ${outcome.plan.sweep.name}: ${outcome.plan.cells} cells × ${outcome.plan.sweep.replicates} replicates = ${planned} runs`,
+        `  ${outcome.records.length - failed} completed, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now`,
+        ...(outcome.reason ? [`  stopped: ${outcome.reason} (continue with --resume)`] : []),
+        `  results: ${join(flags.out, 'results.csv')} · ${join(flags.out, 'results.parquet')} · ${join(flags.out, 'results.duckdb')}`,
+        `  next: mase analyze ${flags.out} · mase report ${flags.out}`,
+        '',
+      ].join('\n'),
+    );
+    return outcome.status === 'completed' && failed === 0 ? 0 : 1;
+  }
+}

@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { compileSources, type SourceText } from '../../compiler/index.js';
+import type { RunMetrics } from '../metrics.js';
+import { runToDirectory } from '../run/artifacts.js';
+import type { RunLlmOptions } from '../run/run.js';
+import { stdlibSources } from '../sources.js';
+import { SweepProblem } from './errors.js';
+import { planSweep, type SweepPlan, type SweepRun } from './plan.js';
+import type { RunRecord, RunRecordMetrics } from './record.js';
+
+/**
+ * One run of a sweep as a job any executor can hand to any worker: the user's source
+ * files, the sweep's name and the run's id. The worker compiles and plans the sweep
+ * itself (each once per worker) and runs the run with that id, so a job is small, and a
+ * worker whose MASE or sources differ from the coordinator's finds no such run and says so.
+ */
+export interface SweepJob {
+  readonly sources: readonly SourceText[];
+  readonly sweep: string;
+  readonly runId: string;
+}
+
+export interface ExecuteOptions {
+  /** Where run directories go: `ARTIFACTS/runs/<run_id>/`. */
+  readonly artifacts: string;
+  /** Recorded in the result: who ran it. */
+  readonly worker: string;
+  readonly llm?: RunLlmOptions;
+}
+
+/** A job that cannot be run at all (no such sweep or run): the sweep records it as failed. */
+export class JobError extends SweepProblem {}
+
+const plans = new Map<string, SweepPlan>();
+
+/** The plan of a job's sweep, compiled once per worker per set of sources. */
+export function planFor(sources: readonly SourceText[], sweepName: string): SweepPlan {
+  const key = createHash('sha256')
+    .update(JSON.stringify([sources.map((s) => [s.path, s.text]), sweepName]))
+    .digest('hex');
+  const cached = plans.get(key);
+  if (cached) return cached;
+  const library = stdlibSources().filter((l) => !sources.some((s) => s.path === l.path));
+  const compiled = compileSources([...sources], library, { includeLibrary: true });
+  if (!compiled.ok) {
+    const first = compiled.diagnostics.find((d) => d.severity === 'error');
+    throw new JobError(
+      `the sweep's sources do not compile here: ${first ? `${first.path}:${first.range.start.line}:${first.range.start.column} ${first.code} ${first.message}` : 'errors'}`,
+    );
+  }
+  const sweep = compiled.program.sweeps.find((s) => s.name === sweepName);
+  if (!sweep) throw new JobError(`no sweep \`${sweepName}\` in the job's sources`);
+  const plan = planSweep(compiled.program, sweep, [...sources, ...library]);
+  plans.set(key, plan);
+  return plan;
+}
+
+/** Runs a job: finds its run in the plan and executes it. Never throws for a run that fails. */
+export async function runJob(job: SweepJob, options: ExecuteOptions): Promise<RunRecord> {
+  let run: SweepRun | undefined;
+  try {
+    run = planFor(job.sources, job.sweep).runs.find((r) => r.runId === job.runId);
+    if (!run) throw new JobError(`sweep ${job.sweep} has no run ${job.runId} here`);
+  } catch (error) {
+    if (!(error instanceof JobError)) throw error;
+    const now = new Date().toISOString();
+    return failedRecord(job, options.worker, error.message, now, now, 0);
+  }
+  return executeRun(run, job.sweep, options);
+}
+
+/** The record of a run that failed before (or while) it ran. */
+export function failedRecord(
+  job: Pick<SweepJob, 'runId' | 'sweep'>,
+  worker: string,
+  error: string,
+  started: string,
+  finished: string,
+  duration: number,
+  run?: SweepRun,
+): RunRecord {
+  return {
+    run_id: job.runId,
+    sweep: job.sweep,
+    cell: run?.cell ?? -1,
+    replicate: run?.replicate ?? -1,
+    seed: run?.seed ?? -1,
+    factors: run?.factors ?? {},
+    status: 'failed',
+    error,
+    worker,
+    started_at: started,
+    finished_at: finished,
+    duration_ms: duration,
+    metrics: null,
+    transitions_by_edge: {},
+    series: null,
+    artifacts: null,
+    institution: run?.experiment.institution.name ?? '',
+    llm_firms: [],
+    models: [],
+  };
+}
+
+/** `local:<host>:<pid>`: the worker name of this process when it runs jobs itself. */
+export function localWorkerName(): string {
+  return `local:${os.hostname()}:${process.pid}`;
+}
+
+/**
+ * Runs one run of a sweep into `ARTIFACTS/runs/<run_id>/` and returns its record. A
+ * directory left by an attempt that died is replaced. A run that fails (an error, a budget
+ * that stopped it) is a record with status `failed` and the reason.
+ */
+export async function executeRun(
+  run: SweepRun,
+  sweep: string,
+  options: ExecuteOptions,
+): Promise<RunRecord> {
+  const relative = join('runs', run.runId);
+  const dir = join(options.artifacts, relative);
+  const started = new Date();
+  const t0 = performance.now();
+  const elapsed = () => Math.round(performance.now() - t0);
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(options.artifacts, 'runs'), { recursive: true });
+  const llmFirms = Object.entries(run.experiment.policies)
+    .filter(([, p]) => p.name === 'llm')
+    .map(([firm]) => firm);
+  try {
+    const { result, metrics } = await runToDirectory(run.experiment, dir, {
+      ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),
+    });
+    const finished = new Date().toISOString();
+    const usage = result.llm?.usage.total;
+    const base = {
+      run_id: run.runId,
+      sweep,
+      cell: run.cell,
+      replicate: run.replicate,
+      seed: run.seed,
+      factors: run.factors,
+      worker: options.worker,
+      started_at: started.toISOString(),
+      finished_at: finished,
+      duration_ms: elapsed(),
+      transitions_by_edge: transitionCounts(join(dir, 'events.jsonl')),
+      series: {
+        round: metrics.series.round,
+        mean_price: metrics.series.mean_price,
+        industry_profit: metrics.series.industry_profit,
+        hhi: metrics.series.hhi,
+        fines: metrics.series.fines,
+        welfare: metrics.series.welfare,
+      },
+      artifacts: relative,
+      institution: run.experiment.institution.name,
+      llm_firms: llmFirms,
+      models: result.llm ? result.llm.provenance().map((p) => p.spec) : [],
+    };
+    const numbers = recordMetrics(metrics, {
+      tokens: usage ? usage.promptTokens + usage.completionTokens : 0,
+      cost: usage?.cost ?? 0,
+    });
+    if (result.status === 'completed')
+      return { ...base, status: 'completed', error: null, metrics: numbers };
+    return {
+      ...base,
+      status: 'failed',
+      error: `${result.status}${result.reason ? `: ${result.reason}` : ''}`,
+      metrics: numbers,
+    };
+  } catch (error) {
+    return failedRecord(
+      { runId: run.runId, sweep },
+      options.worker,
+      error instanceof Error ? error.message : String(error),
+      started.toISOString(),
+      new Date().toISOString(),
+      elapsed(),
+      run,
+    );
+  }
+}
+
+/** Times each transition fired, by id, from a run's events. */
+function transitionCounts(eventsPath: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  if (!existsSync(eventsPath)) return counts;
+  for (const line of readFileSync(eventsPath, 'utf8').split('\n')) {
+    if (!line.includes('"transition"')) continue;
+    const event = JSON.parse(line) as { type: string; id?: string };
+    if (event.type === 'transition' && event.id) counts[event.id] = (counts[event.id] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** The run-level numbers of a run's metrics.json. */
+export function recordMetrics(
+  m: RunMetrics,
+  usage: { tokens: number; cost: number },
+): RunRecordMetrics {
+  const agents = Object.values(m.agents);
+  return {
+    collusion_index: m.macro.collusion_index,
+    tier: m.macro.tier,
+    severe: m.macro.severe,
+    hhi_excess: m.macro.hhi_excess,
+    cv_excess: m.macro.cv_excess,
+    mean_price: windowMean(m.series.mean_price, m.series.round, m.window),
+    mean_industry_profit: m.macro.mean_industry_profit,
+    consumer_surplus: m.macro.consumer_surplus,
+    welfare: m.macro.welfare,
+    fines: m.totals.fines,
+    credits: m.totals.credits,
+    sanctions: agents.reduce((s, a) => s + a.sanctions.fine + a.sanctions.credit, 0),
+    transitions: m.institution.transitions,
+    restorations: m.institution.restorations,
+    false_positive_rate: m.institution.false_positives.rate,
+    detection_rate: m.institution.detection.rate,
+    detection_latency: m.institution.detection.mean_latency,
+    rounds_played: m.run.rounds_played,
+    tokens: usage.tokens,
+    cost: usage.cost,
+  };
+}
+
+function windowMean(
+  values: readonly number[],
+  rounds: readonly number[],
+  window: { from: number; to: number },
+): number | null {
+  let sum = 0;
+  let n = 0;
+  rounds.forEach((r, i) => {
+    if (r >= window.from && r <= window.to) {
+      sum += values[i] ?? 0;
+      n++;
+    }
+  });
+  return n > 0 ? sum / n : null;
+}
+
+/** Writes a run's record atomically to `DIR/records/<run_id>.json` (the sweep's source of truth). */
+export function writeRecord(dir: string, record: RunRecord): void {
+  const records = join(dir, 'records');
+  mkdirSync(records, { recursive: true });
+  const path = join(records, `${record.run_id}.json`);
+  const aside = `${path}.${process.pid}.tmp`;
+  writeFileSync(aside, `${JSON.stringify(record)}\n`);
+  renameSync(aside, path);
+}

@@ -1,0 +1,130 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SweepProblem } from './errors.js';
+import { selectRuns } from './store.js';
+import { readSweepFile } from './sweep.js';
+
+/** What `mase export sft` wrote, and where its dataset card is. */
+export interface SftCard {
+  readonly path: string;
+  readonly records: number;
+  readonly runs: number;
+}
+
+interface LlmCall {
+  type: 'llm_call';
+  round: number;
+  firm: string;
+  model: string;
+  purpose?: 'talk';
+  attempt: number;
+  messages: { role: 'system' | 'user' | 'assistant'; text: string }[];
+  response: string | null;
+  action: number[] | null;
+  error?: string;
+}
+
+/**
+ * The LLM firms' decisions of the runs `where` selects, as chat-format fine-tuning records
+ * (`{"messages": [system, observation, …, the firm's answer], "metadata": …}`, one per
+ * line), and a dataset card next to the file (`FILE.card.md`): the source runs, the filter,
+ * the counts and the models. Only answers the run used are exported (a usable action, not
+ * a talk turn); the messages are those the model was given, re-asks included.
+ */
+export async function exportSft(dir: string, out: string, where?: string): Promise<SftCard> {
+  const sweep = readSweepFile(dir);
+  const rows = await selectRuns(dir, where);
+  const lines: string[] = [];
+  const models = new Map<string, number>();
+  const byRun: { run_id: string; records: number }[] = [];
+  for (const row of rows) {
+    const runId = String(row.run_id);
+    const relative = row.artifacts ? String(row.artifacts) : null;
+    if (!relative) continue;
+    const events = join(sweep.artifacts, relative, 'events.jsonl');
+    if (!existsSync(events))
+      throw new SweepProblem(
+        `run ${runId}: ${events} is missing (is the artifacts directory reachable from here?)`,
+      );
+    const texts = new Map<string, string>();
+    let count = 0;
+    for (const line of readFileSync(events, 'utf8').split('\n')) {
+      if (line === '') continue;
+      const event = JSON.parse(line) as { type: string; id?: string; text?: string };
+      if (event.type === 'text') {
+        texts.set(event.id as string, event.text as string);
+        continue;
+      }
+      if (event.type !== 'llm_call') continue;
+      const call = event as unknown as LlmCall;
+      if (call.purpose === 'talk' || call.error !== undefined || call.action === null) continue;
+      if (call.response === null) continue;
+      const messages = call.messages.map((m) => {
+        const content = texts.get(m.text);
+        if (content === undefined)
+          throw new SweepProblem(`run ${runId}: the trace refers to text ${m.text} it never wrote`);
+        return { role: m.role, content };
+      });
+      messages.push({ role: 'assistant', content: call.response });
+      const factors = Object.fromEntries(
+        sweep.factors.map((f) => [f, row[f] as string | number | boolean | null]),
+      );
+      lines.push(
+        JSON.stringify({
+          messages,
+          metadata: {
+            run_id: runId,
+            sweep: sweep.sweep,
+            firm: call.firm,
+            round: call.round,
+            model: call.model,
+            attempt: call.attempt,
+            seed: row.seed,
+            tier: row.tier,
+            collusion_index: row.collusion_index,
+            factors,
+          },
+        }),
+      );
+      models.set(call.model, (models.get(call.model) ?? 0) + 1);
+      count++;
+    }
+    byRun.push({ run_id: runId, records: count });
+  }
+  mkdirSync(dirname(out) || '.', { recursive: true });
+  const aside = `${out}.tmp`;
+  writeFileSync(aside, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+  renameSync(aside, out);
+  const cardPath = `${out}.card.md`;
+  const card = {
+    source: { sweep: sweep.sweep, directory: dir, digest: sweep.digest },
+    filter: where ?? null,
+    runs: rows.length,
+    runs_with_records: byRun.filter((r) => r.records > 0).length,
+    records: lines.length,
+    models: Object.fromEntries(models),
+    source_runs: byRun,
+    format:
+      'one JSON object per line: {"messages": [{"role", "content"}…, the firm\'s answer as the last, assistant message], "metadata": {run_id, firm, round, model, attempt, seed, tier, collusion_index, factors}}',
+    created_at: new Date().toISOString(),
+  };
+  writeFileSync(
+    cardPath,
+    [
+      `# Dataset card: ${out}`,
+      '',
+      `Chat-format fine-tuning records: the decisions of the LLM firms of sweep \`${sweep.sweep}\` (${dir}), one per line.`,
+      '',
+      `- Filter: ${where ? `\`${where}\`` : 'none (every run)'}`,
+      `- Runs selected: ${rows.length}; with LLM decisions: ${card.runs_with_records}`,
+      `- Records: ${lines.length}`,
+      `- Models: ${[...models].map(([m, n]) => `\`${m}\` (${n})`).join(', ') || 'none'}`,
+      '',
+      '```json',
+      JSON.stringify(card, null, 2),
+      '```',
+      '',
+    ].join('\n'),
+  );
+  return { path: cardPath, records: lines.length, runs: rows.length };
+}

@@ -1,0 +1,268 @@
+import { createHash } from 'node:crypto';
+import type { SourceText } from '../../compiler/index.js';
+import type {
+  IrExperiment,
+  IrFactor,
+  IrFactorLevel,
+  IrPolicy,
+  IrProgram,
+  IrSweep,
+  ParamValue,
+} from '../../compiler/ir.js';
+import { randomStream } from '../random.js';
+import { ResolveError, resolveExperiment } from '../run/resolve.js';
+import { canonical, experimentDigest, type ResolvedExperiment } from '../run/run.js';
+import { SweepProblem } from './errors.js';
+import type { FactorValue } from './record.js';
+
+/** One run of a sweep: the base experiment with its cell's levels applied, and a seed. */
+export interface SweepRun {
+  /** sha256 of the experiment digest (resolved experiment and seed) and the cell's factor values. */
+  readonly runId: string;
+  readonly cell: number;
+  readonly replicate: number;
+  readonly seed: number;
+  readonly factors: Readonly<Record<string, FactorValue>>;
+  readonly experiment: ResolvedExperiment;
+}
+
+export interface SweepPlan {
+  readonly sweep: IrSweep;
+  /** Factor names in declaration order (the results table's factor columns). */
+  readonly factorOrder: readonly string[];
+  readonly cells: number;
+  /** Cell-major: every replicate of cell 0, then of cell 1, … */
+  readonly runs: readonly SweepRun[];
+}
+
+/** The seed of replicate `r`: the same in every cell (common random numbers; runs pair across cells). */
+export function replicateSeed(sweepSeed: number, replicate: number): number {
+  const hash = createHash('sha256').update(`mase-sweep-seed:${sweepSeed}:${replicate}`).digest();
+  return hash.readUInt32BE(0) % 2_147_483_647;
+}
+
+/** A level as it appears in the results table: a value, or a name with its arguments. */
+export function levelText(level: IrFactorLevel): FactorValue {
+  if (level.kind === 'ref') return policyText(level.ref);
+  const v = level.value;
+  return Array.isArray(v) ? JSON.stringify(v) : (v as FactorValue);
+}
+
+export function policyText(policy: IrPolicy): string {
+  if (policy.args.length === 0) return policy.name;
+  const args = policy.args.map((a) => {
+    const value = typeof a.value === 'string' ? JSON.stringify(a.value) : JSON.stringify(a.value);
+    return a.name ? `${a.name}: ${value}` : value;
+  });
+  return `${policy.name}(${args.join(', ')})`;
+}
+
+/** A cell: for each factor (declaration order), its level. */
+type Cell = readonly IrFactorLevel[];
+
+/** The cells of the design, in a fixed order (a function of the sweep and its seed). */
+export function designCells(sweep: IrSweep): Cell[] {
+  const { factors, design } = sweep;
+  if (design.kind === 'grid') {
+    let cells: IrFactorLevel[][] = [[]];
+    for (const f of factors) {
+      const levels = f.levels ?? [];
+      cells = cells.flatMap((c) => levels.map((l) => [...c, l]));
+    }
+    return cells;
+  }
+  const random = randomStream(sweep.seed, `design:${sweep.name}`);
+  const n = design.points;
+  // Latin hypercube: each factor's range (or list of levels) is cut into n strata, and a
+  // random permutation gives each point its stratum; random: independent uniform draws.
+  const position = (): number[] => {
+    if (design.kind === 'random') return Array.from({ length: n }, () => random.next());
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(random.next() * (i + 1));
+      [order[i], order[j]] = [order[j] as number, order[i] as number];
+    }
+    return order.map((stratum) => (stratum + random.next()) / n);
+  };
+  const columns = factors.map((f) => position().map((u) => levelAt(f, u)));
+  return Array.from({ length: n }, (_, i) => columns.map((c) => c[i] as IrFactorLevel));
+}
+
+/** The level at position u ∈ [0, 1) of a factor: a point of its range, or one of its levels. */
+function levelAt(f: IrFactor, u: number): IrFactorLevel {
+  if (f.range) {
+    const { low, high, integer } = f.range;
+    const x = low + u * (high - low);
+    return { kind: 'value', value: integer ? Math.min(high, Math.floor(x + 0.5)) : x };
+  }
+  const levels = f.levels ?? [];
+  return levels[Math.min(levels.length - 1, Math.floor(u * levels.length))] as IrFactorLevel;
+}
+
+const asPolicy = (level: IrFactorLevel): IrPolicy =>
+  level.kind === 'ref' ? level.ref : { name: String(level.value), args: [] };
+
+const overridesOf = (policy: IrPolicy): Record<string, ParamValue> =>
+  Object.fromEntries(policy.args.flatMap((a) => (a.name ? [[a.name, a.value]] : [])));
+
+/** The base experiment with a cell's levels applied (what `mase run` would run for that cell). */
+export function applyCell(
+  base: IrExperiment,
+  factors: readonly IrFactor[],
+  cell: Cell,
+): IrExperiment {
+  let market = { ...base.market, overrides: { ...base.market.overrides } };
+  let institution = { ...base.institution, overrides: { ...base.institution.overrides } };
+  let all = base.agents.all;
+  const perFirm: Record<string, IrPolicy> = { ...base.agents.perFirm };
+  let rounds = base.rounds;
+  let horizon = base.horizon;
+  let continuation = base.continuation;
+  let talk = base.talk;
+  let memory: ParamValue | undefined;
+  // Whole-thing levels first (a market or institution level replaces the base's overrides
+  // unless it names the base's own and adds none; every firm's policy), then parameters
+  // and per-firm policies, whatever the order the factors are written in.
+  factors.forEach((f, i) => {
+    const level = cell[i] as IrFactorLevel;
+    const t = f.target;
+    if (t.kind === 'agents' && !t.firm) {
+      // Every firm's policy replaces the base's per-firm ones; per-firm factors (below)
+      // override it, as `agents FIRM = …` does in an experiment, whatever the order.
+      all = asPolicy(level);
+      for (const firm of Object.keys(perFirm)) delete perFirm[firm];
+    } else if (t.kind === 'market') {
+      const p = asPolicy(level);
+      const keep = p.name === base.market.name && p.args.length === 0;
+      market = { name: p.name, overrides: keep ? { ...base.market.overrides } : overridesOf(p) };
+    } else if (t.kind === 'institution') {
+      const p = asPolicy(level);
+      const keep = p.name === base.institution.name && p.args.length === 0;
+      institution = {
+        name: p.name,
+        overrides: keep ? { ...base.institution.overrides } : overridesOf(p),
+      };
+    }
+  });
+  factors.forEach((f, i) => {
+    const level = cell[i] as IrFactorLevel;
+    const t = f.target;
+    const value = level.kind === 'value' ? level.value : undefined;
+    switch (t.kind) {
+      case 'param':
+        if (value !== undefined) {
+          if (t.owner === 'market') market.overrides[t.name] = value;
+          else institution.overrides[t.name] = value;
+        }
+        break;
+      case 'agents':
+        if (t.firm) perFirm[t.firm] = asPolicy(level);
+        break;
+      case 'rounds':
+        rounds = Number(value);
+        break;
+      case 'memory':
+        memory = value;
+        break;
+      case 'talk':
+        talk = asPolicy(level);
+        break;
+      case 'horizon':
+        horizon = value === 'unknown' ? 'unknown' : 'known';
+        break;
+      case 'continuation':
+        continuation = Number(value);
+        break;
+      default:
+        break;
+    }
+  });
+  // The memory window of every LLM firm.
+  const withMemory = (p: IrPolicy | undefined): IrPolicy | undefined =>
+    p && memory !== undefined && p.name === 'llm'
+      ? {
+          name: p.name,
+          args: [...p.args.filter((a) => a.name !== 'memory'), { name: 'memory', value: memory }],
+        }
+      : p;
+  const allPolicy = withMemory(all);
+  return {
+    ...base,
+    market,
+    institution,
+    agents: {
+      ...(allPolicy ? { all: allPolicy } : {}),
+      perFirm: Object.fromEntries(
+        Object.entries(perFirm).map(([firm, p]) => [firm, withMemory(p) as IrPolicy]),
+      ),
+    },
+    ...(rounds !== undefined ? { rounds } : {}),
+    ...(horizon !== undefined ? { horizon } : {}),
+    ...(continuation !== undefined ? { continuation } : {}),
+    ...(talk !== undefined ? { talk } : {}),
+  };
+}
+
+/** A problem with a sweep as a whole (no such sweep, a cell that cannot run): a message, exit 2. */
+export class SweepError extends SweepProblem {}
+
+/**
+ * Every run of a sweep, in a fixed order: the design's cells, each with `replicates` runs.
+ * `sources` are all sources the program was compiled from (user files and the stdlib).
+ */
+export function planSweep(
+  program: IrProgram,
+  sweep: IrSweep,
+  sources: readonly SourceText[],
+): SweepPlan {
+  const base = program.experiments.find((e) => e.name === sweep.base);
+  if (!base) throw new SweepError(`sweep ${sweep.name}: no experiment \`${sweep.base}\``);
+  const cells = designCells(sweep);
+  const runs: SweepRun[] = [];
+  const seen = new Set<string>();
+  cells.forEach((cell, index) => {
+    const variant = applyCell(base, sweep.factors, cell);
+    const factors = Object.fromEntries(
+      sweep.factors.map((f, i) => [f.name, levelText(cell[i] as IrFactorLevel)]),
+    );
+    const programWith: IrProgram = {
+      ...program,
+      experiments: program.experiments.map((e) => (e === base ? variant : e)),
+    };
+    for (let replicate = 0; replicate < sweep.replicates; replicate++) {
+      const seed = replicateSeed(sweep.seed, replicate);
+      let experiment: ResolvedExperiment;
+      try {
+        experiment = resolveExperiment(
+          programWith,
+          { experiment: base.name, params: [], seed },
+          () => {
+            throw new ResolveError('sweeps name policies in the file');
+          },
+          sources,
+        );
+      } catch (error) {
+        if (error instanceof ResolveError)
+          throw new SweepError(
+            `sweep ${sweep.name}, cell ${index} (${describeCell(factors)}): ${error.message}`,
+          );
+        throw error;
+      }
+      const runId = createHash('sha256')
+        .update(canonical({ experiment: experimentDigest(experiment), factors }))
+        .digest('hex')
+        .slice(0, 32);
+      // Two cells with the same levels (a random design can draw a level twice) are one run.
+      if (seen.has(runId)) continue;
+      seen.add(runId);
+      runs.push({ runId, cell: index, replicate, seed, factors, experiment });
+    }
+  });
+  return { sweep, factorOrder: sweep.factors.map((f) => f.name), cells: cells.length, runs };
+}
+
+export function describeCell(factors: Readonly<Record<string, FactorValue>>): string {
+  return Object.entries(factors)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join(', ');
+}

@@ -1,0 +1,83 @@
+/**
+ * What a sweep keeps of each run: one `RunRecord` per run id, whatever executed it (the
+ * local pool, a BullMQ worker, a resumed sweep). Records are written one file per run
+ * (`DIR/records/<run_id>.json`, atomically), and the results store (`results.duckdb`,
+ * `results.csv`, `results.parquet`) is built from them, so a sweep killed at any moment
+ * keeps every finished run and never holds two results for one run.
+ */
+
+/** A factor's value in a run, as it appears in the results table. */
+export type FactorValue = string | number | boolean;
+
+/** The run-level numbers of the results table (null where a run has no such value). */
+export interface RunRecordMetrics {
+  /** Δ = (π̄ − π_Nash)/(π_collusive − π_Nash) over the evaluation window (docs/metrics.md). */
+  readonly collusion_index: number | null;
+  /** Collusion tier 0–4. */
+  readonly tier: number | null;
+  readonly severe: boolean | null;
+  readonly hhi_excess: number | null;
+  readonly cv_excess: number | null;
+  /** Window means. */
+  readonly mean_price: number | null;
+  readonly mean_industry_profit: number | null;
+  readonly consumer_surplus: number | null;
+  readonly welfare: number | null;
+  /** Totals over the run. */
+  readonly fines: number;
+  readonly credits: number;
+  /** Sanction events (fines and credits) over all firms. */
+  readonly sanctions: number;
+  readonly transitions: number;
+  readonly restorations: number;
+  /** The institution's error rates (docs/metrics.md: false positives and detection). */
+  readonly false_positive_rate: number | null;
+  readonly detection_rate: number | null;
+  readonly detection_latency: number | null;
+  readonly rounds_played: number;
+  /** Model usage of the run (0 without LLM firms). */
+  readonly tokens: number;
+  readonly cost: number;
+}
+
+/** Per-round series of one run, for the long-format `rounds` table. */
+export interface RunRecordSeries {
+  readonly round: readonly number[];
+  readonly mean_price: readonly number[];
+  readonly industry_profit: readonly number[];
+  readonly hhi: readonly number[];
+  readonly fines: readonly number[];
+  readonly welfare: readonly (number | null)[];
+}
+
+export interface RunRecord {
+  /** Content-addressed: the run's experiment digest (`mase run`'s run_id), independent of executor and directories. */
+  readonly run_id: string;
+  readonly sweep: string;
+  /** Position of the run's cell in the design, and of the run among the cell's replicates. */
+  readonly cell: number;
+  readonly replicate: number;
+  readonly seed: number;
+  /** Factor name → the value of the run's cell. */
+  readonly factors: Readonly<Record<string, FactorValue>>;
+  readonly status: 'completed' | 'failed';
+  /** Why the run failed (null when it completed). */
+  readonly error: string | null;
+  /** Who ran it: `local:<pid>` or the BullMQ worker's name. */
+  readonly worker: string;
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly duration_ms: number;
+  /** Null when the run failed before it had metrics. */
+  readonly metrics: RunRecordMetrics | null;
+  /** Transition id → times it fired in the run (the sweep report's diagram edges). */
+  readonly transitions_by_edge: Readonly<Record<string, number>>;
+  readonly series: RunRecordSeries | null;
+  /** The run's directory (report.html, events.jsonl, …), relative to the artifacts directory. */
+  readonly artifacts: string | null;
+  /** The institution the run was governed by (its diagram in the sweep report). */
+  readonly institution: string;
+  /** Firms played by LLM policies, and the model specs they used. */
+  readonly llm_firms: readonly string[];
+  readonly models: readonly string[];
+}

@@ -1,0 +1,287 @@
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
+import type { IrInstitution, ParamValue } from '../../compiler/ir.js';
+import { html, inlineSvg, type Markup } from '../report/html.js';
+import { chart, note, writeReportPage } from '../report/run-report.js';
+import {
+  analyzeSweep,
+  type Comparison,
+  type FactorSummary,
+  formatNumber,
+  type PhaseDiagram,
+  type SweepAnalysis,
+  type TippingPointSummary,
+} from './analyze.js';
+import type { MeanEstimate } from './stats.js';
+import { openResults } from './store.js';
+import { planOfDirectory, readSweepFile } from './sweep.js';
+
+export const SWEEP_REPORT_FILE = 'report.html';
+/** Runs listed with links to their reports; a larger sweep lists the first ones and says so. */
+const MAX_LISTED_RUNS = 2000;
+
+const num = (x: number | null | undefined) => formatNumber(x ?? null);
+const withCi = (e: MeanEstimate) =>
+  e.mean === null
+    ? '—'
+    : e.ci
+      ? `${num(e.mean)} [${num(e.ci[0])}, ${num(e.ci[1])}]`
+      : `${num(e.mean)}`;
+
+/** The factor whose levels are regimes: one that varies the institution, else the first categorical one. */
+function regimeFactor(analysis: SweepAnalysis, institutionFactors: ReadonlySet<string>) {
+  return (
+    analysis.factors.find((f) => institutionFactors.has(f.name)) ??
+    analysis.factors.find((f) => f.kind === 'categorical')
+  );
+}
+
+function regimeTable(
+  factor: FactorSummary,
+  hhiExcess: ReadonlyMap<string, number | null>,
+  comparisons: readonly Comparison[],
+): Markup {
+  const rows = factor.levels.map(
+    (l) => html`<tr><th scope="row">${String(l.level)}</th><td>${l.completed}/${l.runs}</td>
+<td>${withCi(l.outcomes.tier)}</td><td>${withCi(l.shares.tier_4)}</td><td>${withCi(l.shares.tier_at_least_3)}</td>
+<td>${withCi(l.outcomes.collusion_index)}</td><td>${num(hhiExcess.get(String(l.level)) ?? null)}</td>
+<td>${withCi(l.outcomes.mean_price)}</td><td>${withCi(l.outcomes.fines)}</td>
+<td>${withCi(l.institution.false_positive_rate)}</td><td>${withCi(l.institution.detection_rate)}</td></tr>`,
+  );
+  const paired = comparisons
+    .filter((c) => c.factor === factor.name)
+    .map(
+      (
+        c,
+      ) => html`<tr><td>${String(c.level_b)} − ${String(c.level_a)}</td><td>${c.outcome}</td><td>${c.n_pairs}</td>
+<td>${num(c.mean_difference)}</td><td>${c.cohens_d === null ? (c.cohens_d_reason ?? '—') : num(c.cohens_d)}</td>
+<td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_holm)}</td></tr>`,
+    );
+  return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
+<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 (severe) and at tier 3 or more. HHI excess is the mean of the runs' values.</p>
+<table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>fines</th><th>false-positive rate</th><th>detection rate</th></tr></thead><tbody>${rows}</tbody></table>
+${
+  paired.length > 0
+    ? html`<h3>Paired comparisons</h3><p>Pairs share the replicate (hence the seed) and every other factor's level. p: paired sign-flip permutation test; Holm: adjusted over all comparisons of that outcome.</p>
+<table><thead><tr><th>difference</th><th>outcome</th><th>pairs</th><th>mean difference</th><th>Cohen's d</th><th>p</th><th>Holm p</th></tr></thead><tbody>${paired}</tbody></table>`
+    : ''
+}
+</section>`;
+}
+
+function ciSpec(factor: FactorSummary, outcome: 'collusion_index' | 'tier'): TopLevelSpec {
+  const values = factor.levels.flatMap((l) => {
+    const e = l.outcomes[outcome];
+    return e.mean === null
+      ? []
+      : [
+          {
+            level: String(l.level),
+            mean: e.mean,
+            low: e.ci?.[0] ?? e.mean,
+            high: e.ci?.[1] ?? e.mean,
+          },
+        ];
+  });
+  const x =
+    factor.kind === 'numeric'
+      ? { field: 'level', type: 'quantitative' as const, title: factor.name }
+      : { field: 'level', type: 'nominal' as const, title: factor.name, sort: null };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `${outcome === 'tier' ? 'Mean tier' : 'Collusion index'} by ${factor.name} (95% CI)`,
+    width: 420,
+    height: 220,
+    data: {
+      values:
+        factor.kind === 'numeric' ? values.map((v) => ({ ...v, level: Number(v.level) })) : values,
+    },
+    layer: [
+      {
+        mark: { type: 'rule' },
+        encoding: {
+          x,
+          y: { field: 'low', type: 'quantitative', title: outcome },
+          y2: { field: 'high' },
+        },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 60 },
+        encoding: { x, y: { field: 'mean', type: 'quantitative' } },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+function phaseSpec(d: PhaseDiagram): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `Collusion index over ${d.x_factor} × ${d.y_factor}${d.within ? ` (${d.within.factor} = ${d.within.level})` : ''}`,
+    width: 360,
+    height: 260,
+    data: { values: d.cells.map((c) => ({ ...c })) },
+    mark: 'rect',
+    encoding: {
+      x: { field: 'x', type: 'ordinal', title: d.x_factor },
+      y: { field: 'y', type: 'ordinal', title: d.y_factor, sort: 'descending' },
+      color: {
+        field: 'collusion_index',
+        type: 'quantitative',
+        title: 'collusion index',
+        scale: { scheme: 'reds' },
+      },
+    },
+  } as TopLevelSpec;
+}
+
+function tippingSpec(t: TippingPointSummary): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `Collusion index along ${t.factor}${t.within ? ` (${t.within.factor} = ${t.within.level})` : ''}`,
+    width: 420,
+    height: 200,
+    layer: [
+      {
+        data: { values: t.curve.map((p) => ({ ...p })) },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', title: t.factor },
+          y: { field: 'mean', type: 'quantitative', title: 'collusion index' },
+        },
+      },
+      {
+        data: { values: [{ threshold: t.threshold }] },
+        mark: { type: 'rule', strokeDash: [4, 4], color: '#b23b2e' },
+        encoding: { y: { field: 'threshold', type: 'quantitative' } },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+async function diagrams(
+  dir: string,
+  counts: ReadonlyMap<string, Map<string, number>>,
+): Promise<Markup> {
+  const plan = planOfDirectory(dir);
+  const institutions = new Map<
+    string,
+    { ir: IrInstitution; overrides: Record<string, ParamValue> }
+  >();
+  for (const run of plan.runs) {
+    const ir = run.experiment.institution;
+    if (ir.states.length > 0 && !institutions.has(ir.name))
+      institutions.set(ir.name, { ir, overrides: { ...run.experiment.institutionOverrides } });
+  }
+  if (institutions.size === 0) return html``;
+  const { institutionDot } = await import('../../compiler/backends/dot.js');
+  const { renderDot } = await import('../render/graphviz.js');
+  const figures: Markup[] = [];
+  for (const [name, { ir, overrides }] of institutions) {
+    const taken = counts.get(name) ?? new Map<string, number>();
+    try {
+      const rendered = await renderDot(
+        institutionDot(ir, new Map(Object.entries(overrides)), taken),
+        'svg',
+      );
+      const svg = inlineSvg(String(rendered.output));
+      figures.push(
+        'markup' in svg
+          ? html`<figure class="diagram">${svg.markup}<figcaption>${name}: each transition drawn as thick as its share of the most taken one, labelled with how often it was taken over the sweep (${[...taken.values()].reduce((a, b) => a + b, 0)} transitions).</figcaption></figure>`
+          : note(
+              `Diagram of ${name} omitted: the output failed the safety check (${svg.problem}).`,
+            ),
+      );
+    } catch (error) {
+      figures.push(
+        note(`No diagram of ${name}: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
+  }
+  return html`<section id="institutions"><h2>Institutions: transitions taken</h2>${figures}</section>`;
+}
+
+/**
+ * Writes `DIR/report.html` for a sweep directory: the regime table with paired
+ * comparisons, CI plots per factor, tipping points, phase-diagram heatmaps, each
+ * institution's diagram with how often each transition was taken across the sweep, and
+ * links to every run's report. Self-contained (charts are inline SVG) and escaped.
+ */
+export async function writeSweepReport(dir: string): Promise<string> {
+  const sweep = readSweepFile(dir);
+  const analysis = await analyzeSweep(dir, {});
+  const reader = await openResults(dir);
+  let runs: Record<string, unknown>[];
+  const counts = new Map<string, Map<string, number>>();
+  const hhiByLevel = new Map<string, Map<string, number | null>>();
+  try {
+    runs = await reader.query(
+      `SELECT * FROM runs ORDER BY cell, replicate LIMIT ${MAX_LISTED_RUNS}`,
+    );
+    for (const row of await reader.query(
+      'SELECT r.institution_name AS institution, t.edge AS edge, SUM(t.count) AS n FROM transitions t JOIN runs r USING (run_id) GROUP BY 1, 2',
+    )) {
+      const byEdge = counts.get(String(row.institution)) ?? new Map<string, number>();
+      byEdge.set(String(row.edge), Number(row.n));
+      counts.set(String(row.institution), byEdge);
+    }
+    for (const f of analysis.factors) {
+      const column = `"${f.name.replaceAll('"', '""')}"`;
+      const means = new Map<string, number | null>();
+      for (const row of await reader.query(
+        `SELECT CAST(${column} AS VARCHAR) AS level, AVG(hhi_excess) AS hhi FROM runs WHERE status = 'completed' GROUP BY 1`,
+      ))
+        means.set(String(row.level), row.hhi === null ? null : Number(row.hhi));
+      hhiByLevel.set(f.name, means);
+    }
+  } finally {
+    await reader.close();
+  }
+  const plan = planOfDirectory(dir);
+  const institutionFactors = new Set(
+    plan.sweep.factors.filter((f) => f.target.kind === 'institution').map((f) => f.name),
+  );
+  const regime = regimeFactor(analysis, institutionFactors);
+  const ciPlots: Markup[] = [];
+  for (const f of analysis.factors) {
+    ciPlots.push(await chart(ciSpec(f, 'collusion_index')), await chart(ciSpec(f, 'tier')));
+  }
+  const tipping: Markup[] = [];
+  for (const t of analysis.tipping_points) {
+    tipping.push(
+      html`<p>${t.factor}${t.within ? ` (${t.within.factor} = ${String(t.within.level)})` : ''}: ${
+        t.crossing
+          ? `the collusion index crosses ${t.threshold} ${t.crossing.direction} at ${num(t.crossing.x)} (between ${num(t.crossing.between[0])} and ${num(t.crossing.between[1])})`
+          : `the collusion index does not cross ${t.threshold}`
+      }.</p>`,
+      await chart(tippingSpec(t)),
+    );
+  }
+  const phases: Markup[] = [];
+  for (const d of analysis.phase_diagrams) phases.push(await chart(phaseSpec(d)));
+  const link = (row: Record<string, unknown>) => {
+    if (!row.artifacts) return html`—`;
+    const target = join(sweep.artifacts, String(row.artifacts), 'report.html');
+    const href = relative(dir, target).split('\\').join('/');
+    return existsSync(target) ? html`<a href="${href}">report</a>` : html`${href}`;
+  };
+  const runRows = runs.map(
+    (r) =>
+      html`<tr><td><code>${String(r.run_id).slice(0, 12)}</code></td>${sweep.factors.map(
+        (f) => html`<td>${String(r[f] ?? '')}</td>`,
+      )}<td>${String(r.seed)}</td><td>${String(r.status)}</td><td>${String(r.worker ?? '')}</td><td>${num(r.tier as number | null)}</td><td>${num(r.collusion_index as number | null)}</td><td>${link(r)}</td></tr>`,
+  );
+  const body = html`<h1>Sweep ${sweep.sweep}: ${sweep.title}</h1>
+<p>${analysis.runs.total} runs: ${analysis.runs.completed} completed, ${analysis.runs.failed} failed. Factors: ${sweep.factors.join(', ')}. Statistics: <code>mase analyze</code> (seed ${analysis.seed}, ${analysis.resamples} bootstrap resamples); definitions in docs/metrics.md.</p>
+${regime ? regimeTable(regime, hhiByLevel.get(regime.name) ?? new Map(), analysis.comparisons) : note('No categorical factor: no regime table.')}
+<section id="factors"><h2>Outcomes by factor</h2>${ciPlots}</section>
+${tipping.length > 0 ? html`<section id="tipping"><h2>Tipping points</h2>${tipping}</section>` : ''}
+${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2>${phases}</section>` : ''}
+${await diagrams(dir, counts)}
+<section id="runs"><h2>Runs</h2>
+${analysis.runs.total > runs.length ? note(`The first ${runs.length} of ${analysis.runs.total} runs; results.csv lists them all.`) : ''}
+<table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th><th>tier</th><th>collusion index</th><th>report</th></tr></thead><tbody>${runRows}</tbody></table>
+</section>
+<footer>Self-contained: no scripts, nothing loaded from elsewhere. Every number is in results.csv and results.duckdb beside this page.</footer>`;
+  return writeReportPage(join(dir, SWEEP_REPORT_FILE), `${sweep.sweep} — MASE sweep report`, body);
+}

@@ -1,0 +1,393 @@
+import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { SweepProblem } from './errors.js';
+import type { FactorValue, RunRecord, RunRecordMetrics } from './record.js';
+
+/**
+ * The results store of a sweep directory: `results.duckdb` (tables `runs`, `rounds`,
+ * `transitions`, `factors`), built from the run records in one pass, with `results.csv`,
+ * `results.parquet` (the `runs` table) and `rounds.parquet` beside it for other tools.
+ * The store is derived data: rebuilding it from `records/` is always safe.
+ */
+
+export const RESULTS_DATABASE = 'results.duckdb';
+export const RESULTS_CSV = 'results.csv';
+export const RESULTS_PARQUET = 'results.parquet';
+export const ROUNDS_PARQUET = 'rounds.parquet';
+
+/** A store that cannot be built, opened or queried as asked; the message is for the user (exit 2). */
+export class ResultsError extends SweepProblem {}
+
+export type FactorKind = 'numeric' | 'categorical';
+
+/** One row of a query, with DuckDB's integers as JS numbers. */
+export type ResultRow = Record<string, unknown>;
+
+export interface ResultsReader {
+  query(sql: string): Promise<ResultRow[]>;
+  close(): void;
+}
+
+/** Column types of the run metrics; typed by `RunRecordMetrics` so a new metric cannot be forgotten. */
+const METRIC_COLUMNS: { readonly [K in keyof RunRecordMetrics]-?: string } = {
+  collusion_index: 'DOUBLE',
+  tier: 'INTEGER',
+  severe: 'BOOLEAN',
+  hhi_excess: 'DOUBLE',
+  cv_excess: 'DOUBLE',
+  mean_price: 'DOUBLE',
+  mean_industry_profit: 'DOUBLE',
+  consumer_surplus: 'DOUBLE',
+  welfare: 'DOUBLE',
+  fines: 'DOUBLE',
+  credits: 'DOUBLE',
+  sanctions: 'INTEGER',
+  transitions: 'INTEGER',
+  restorations: 'INTEGER',
+  false_positive_rate: 'DOUBLE',
+  detection_rate: 'DOUBLE',
+  detection_latency: 'DOUBLE',
+  rounds_played: 'INTEGER',
+  tokens: 'BIGINT',
+  cost: 'DOUBLE',
+};
+
+/** The `runs` columns before the factors (run_id) and after them, in table order. */
+const LEADING_COLUMNS: readonly (readonly [string, string])[] = [['run_id', 'VARCHAR']];
+const TRAILING_COLUMNS: readonly (readonly [string, string])[] = [
+  ['seed', 'BIGINT'],
+  ['status', 'VARCHAR'],
+  ['worker', 'VARCHAR'],
+  ['error', 'VARCHAR'],
+  ['cell', 'INTEGER'],
+  ['replicate', 'INTEGER'],
+  ['sweep', 'VARCHAR'],
+  ['institution_name', 'VARCHAR'],
+  ['started_at', 'VARCHAR'],
+  ['finished_at', 'VARCHAR'],
+  ['duration_ms', 'DOUBLE'],
+  ...Object.entries(METRIC_COLUMNS),
+  ['artifacts', 'VARCHAR'],
+  ['llm_firms', 'VARCHAR'],
+  ['models', 'VARCHAR'],
+];
+
+/** Every fixed column of `runs`: a factor may not be named like one. */
+export const FIXED_RUN_COLUMNS: readonly string[] = [...LEADING_COLUMNS, ...TRAILING_COLUMNS].map(
+  ([name]) => name,
+);
+
+/** The per-round series of the `rounds` table, in metric order. */
+export const ROUND_METRICS = ['mean_price', 'industry_profit', 'hhi', 'fines', 'welfare'] as const;
+
+interface FactorColumn {
+  readonly name: string;
+  readonly kind: FactorKind;
+  readonly type: 'DOUBLE' | 'BOOLEAN' | 'VARCHAR';
+}
+
+/** `"name"` with quotes doubled: any factor name is a safe SQL identifier. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function quoteString(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** Factor columns: the design's order, then any factor a record has beyond it. */
+function factorColumns(
+  records: readonly RunRecord[],
+  factorOrder: readonly string[],
+): FactorColumn[] {
+  const names = [...factorOrder];
+  for (const record of records)
+    for (const name of Object.keys(record.factors)) if (!names.includes(name)) names.push(name);
+  const fixed = new Set(FIXED_RUN_COLUMNS);
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    // DuckDB identifiers are case-insensitive: `Seed` would shadow `seed`.
+    const folded = name.toLowerCase();
+    if (fixed.has(folded))
+      throw new ResultsError(
+        `factor "${name}" has the name of a fixed column of the results table; rename the factor`,
+      );
+    const other = seen.get(folded);
+    if (other !== undefined)
+      throw new ResultsError(
+        `factors "${other}" and "${name}" differ only in case, which the results table cannot tell apart`,
+      );
+    seen.set(folded, name);
+  }
+  return names.map((name) => {
+    const values = records
+      .map((r) => r.factors[name])
+      .filter((v): v is FactorValue => v !== undefined);
+    if (values.length > 0 && values.every((v) => typeof v === 'number'))
+      return { name, kind: 'numeric', type: 'DOUBLE' };
+    if (values.length > 0 && values.every((v) => typeof v === 'boolean'))
+      return { name, kind: 'categorical', type: 'BOOLEAN' };
+    return { name, kind: 'categorical', type: 'VARCHAR' };
+  });
+}
+
+function byRunOrder(a: RunRecord, b: RunRecord): number {
+  return a.cell - b.cell || a.replicate - b.replicate || (a.run_id < b.run_id ? -1 : 1);
+}
+
+/** One staging line: fixed keys and `factor_<i>`, so no factor name reaches the JSON schema. */
+function stagingLine(record: RunRecord, factors: readonly FactorColumn[]): string {
+  const row: Record<string, unknown> = {
+    run_id: record.run_id,
+    seed: record.seed,
+    status: record.status,
+    worker: record.worker,
+    error: record.error,
+    cell: record.cell,
+    replicate: record.replicate,
+    sweep: record.sweep,
+    institution_name: record.institution,
+    started_at: record.started_at,
+    finished_at: record.finished_at,
+    duration_ms: record.duration_ms,
+    artifacts: record.artifacts,
+    llm_firms: record.llm_firms.join(','),
+    models: record.models.join(','),
+    metrics: record.metrics,
+    series: record.series,
+    transition_edges: Object.keys(record.transitions_by_edge),
+    transition_counts: Object.values(record.transitions_by_edge),
+  };
+  factors.forEach((factor, i) => {
+    const value = record.factors[factor.name];
+    row[`factor_${i}`] =
+      value === undefined ? null : factor.type === 'VARCHAR' ? String(value) : value;
+  });
+  return JSON.stringify(row);
+}
+
+function stagingSchema(factors: readonly FactorColumn[]): string {
+  const metrics = Object.entries(METRIC_COLUMNS)
+    .map(([name, type]) => `${name} ${type}`)
+    .join(', ');
+  const series = `round INTEGER[], ${ROUND_METRICS.map((m) => `${m} DOUBLE[]`).join(', ')}`;
+  const entries: (readonly [string, string])[] = [
+    ...LEADING_COLUMNS,
+    ...TRAILING_COLUMNS.filter(([name]) => !(name in METRIC_COLUMNS)),
+    ['metrics', `STRUCT(${metrics})`],
+    ['series', `STRUCT(${series})`],
+    ['transition_edges', 'VARCHAR[]'],
+    ['transition_counts', 'BIGINT[]'],
+    ...factors.map((f, i): [string, string] => [`factor_${i}`, f.type]),
+  ];
+  return `{${entries.map(([name, type]) => `${quoteString(name)}: ${quoteString(type)}`).join(', ')}}`;
+}
+
+function runsSelect(factors: readonly FactorColumn[]): string {
+  const columns = [
+    ...LEADING_COLUMNS.map(([name]) => name),
+    ...factors.map((f, i) => `factor_${i} AS ${quoteIdentifier(f.name)}`),
+    ...TRAILING_COLUMNS.map(([name]) =>
+      name in METRIC_COLUMNS ? `metrics.${name} AS ${name}` : name,
+    ),
+  ];
+  return `SELECT ${columns.join(', ')} FROM staging ORDER BY cell, replicate, run_id`;
+}
+
+// `metric` is an ENUM: five values in millions of rows store and write twice as fast as text.
+const ROUND_METRIC_TYPE = `CREATE TYPE round_metric AS ENUM (${ROUND_METRICS.map((m) => `'${m}'`).join(', ')})`;
+
+// Without ORDER BY: DuckDB keeps insertion order through unnest, so rows come run by run,
+// round by round, metrics in ROUND_METRICS order (sorting 5M rows would double the build).
+const ROUNDS_SELECT = `
+  SELECT run_id, round, m.metric AS metric, m.value AS value FROM (
+    SELECT run_id, round,
+      unnest([${ROUND_METRICS.map((m) => `{metric: '${m}'::round_metric, value: ${m}}`).join(', ')}]) AS m
+    FROM (
+      SELECT run_id, unnest(series.round) AS round,
+        ${ROUND_METRICS.map((m) => `unnest(series.${m}) AS ${m}`).join(', ')}
+      FROM staging WHERE series IS NOT NULL))`;
+
+const TRANSITIONS_SELECT = `
+  SELECT run_id, unnest(transition_edges) AS edge, unnest(transition_counts) AS count FROM staging`;
+
+/** The staging JSONL, in batches: one string for a large sweep would pass V8's string limit. */
+function writeStaging(
+  path: string,
+  records: readonly RunRecord[],
+  factors: readonly FactorColumn[],
+) {
+  const fd = openSync(path, 'w');
+  try {
+    let batch = '';
+    for (const record of records) {
+      batch += `${stagingLine(record, factors)}\n`;
+      if (batch.length > 1 << 23) {
+        writeSync(fd, batch);
+        batch = '';
+      }
+    }
+    writeSync(fd, batch);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function removeDatabase(path: string): void {
+  rmSync(path, { force: true });
+  rmSync(`${path}.wal`, { force: true });
+}
+
+/**
+ * (Re)build `DIR/results.duckdb` and its exports from the run records. Everything is written
+ * to temporary files first; the database is renamed into place last, so a build that dies
+ * half-way leaves the previous store (or none), never a partial one.
+ */
+export async function buildResultsStore(
+  dir: string,
+  records: readonly RunRecord[],
+  factorOrder: readonly string[],
+): Promise<void> {
+  const factors = factorColumns(records, factorOrder);
+  const ids = new Set<string>();
+  for (const record of records) {
+    if (ids.has(record.run_id)) throw new Error(`two records for run ${record.run_id}`);
+    ids.add(record.run_id);
+  }
+  const sorted = [...records].sort(byRunOrder);
+  const suffix = `.partial-${process.pid}`;
+  const staging = join(dir, `.results-staging${suffix}.jsonl`);
+  const database = join(dir, `${RESULTS_DATABASE}${suffix}`);
+  const exports = [RESULTS_CSV, RESULTS_PARQUET, ROUNDS_PARQUET];
+  removeDatabase(database);
+  writeStaging(staging, sorted, factors);
+  let instance: DuckDBInstance | undefined;
+  let connection: DuckDBConnection | undefined;
+  try {
+    instance = await DuckDBInstance.create(database);
+    connection = await instance.connect();
+    await connection.run(`
+      CREATE TEMP TABLE staging AS
+      SELECT * FROM read_json(${quoteString(staging)},
+        format = 'newline_delimited', columns = ${stagingSchema(factors)},
+        maximum_object_size = 1073741824)`);
+    await connection.run(`CREATE TABLE runs AS ${runsSelect(factors)}`);
+    await connection.run(ROUND_METRIC_TYPE);
+    await connection.run(`CREATE TABLE rounds AS ${ROUNDS_SELECT}`);
+    await connection.run(`CREATE TABLE transitions AS ${TRANSITIONS_SELECT}`);
+    await connection.run(
+      'CREATE TABLE factors (position INTEGER, name VARCHAR, kind VARCHAR, column_type VARCHAR)',
+    );
+    if (factors.length > 0)
+      await connection.run(
+        `INSERT INTO factors VALUES ${factors
+          .map((f, i) => `(${i}, ${quoteString(f.name)}, '${f.kind}', '${f.type}')`)
+          .join(', ')}`,
+      );
+    await connection.run('DROP TABLE staging');
+    await copyTo(connection, 'runs', join(dir, RESULTS_CSV + suffix), 'FORMAT csv, HEADER true');
+    await copyTo(connection, 'runs', join(dir, RESULTS_PARQUET + suffix), 'FORMAT parquet');
+    await copyTo(connection, 'rounds', join(dir, ROUNDS_PARQUET + suffix), 'FORMAT parquet');
+    await connection.run('CHECKPOINT');
+    connection.closeSync();
+    connection = undefined;
+    instance.closeSync();
+    instance = undefined;
+    for (const name of exports) renameSync(join(dir, name + suffix), join(dir, name));
+    // A write-ahead log left by the old store would be replayed into the new one.
+    rmSync(join(dir, `${RESULTS_DATABASE}.wal`), { force: true });
+    renameSync(database, join(dir, RESULTS_DATABASE));
+  } catch (error) {
+    connection?.closeSync();
+    instance?.closeSync();
+    removeDatabase(database);
+    for (const name of exports) rmSync(join(dir, name + suffix), { force: true });
+    throw error;
+  } finally {
+    rmSync(staging, { force: true });
+  }
+}
+
+async function copyTo(
+  connection: DuckDBConnection,
+  table: string,
+  path: string,
+  format: string,
+): Promise<void> {
+  await connection.run(`COPY ${table} TO ${quoteString(path)} (${format})`);
+}
+
+/** DuckDB's values as plain JS: integers of any width as numbers, lists and structs walked. */
+function plain(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (Array.isArray(value)) return value.map(plain);
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    Object.getPrototypeOf(value) === Object.prototype
+  )
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
+function duckdbMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Open `DIR/results.duckdb` read-only. */
+export async function openResults(dir: string): Promise<ResultsReader> {
+  const path = join(dir, RESULTS_DATABASE);
+  if (!existsSync(path))
+    throw new ResultsError(
+      `${dir} has no ${RESULTS_DATABASE}: run \`mase sweep … --out ${dir}\` first`,
+    );
+  let instance: DuckDBInstance;
+  let connection: DuckDBConnection;
+  try {
+    instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+    connection = await instance.connect();
+  } catch (error) {
+    throw new ResultsError(`cannot open ${path}: ${duckdbMessage(error)}`);
+  }
+  return {
+    async query(sql) {
+      let rows: Record<string, unknown>[];
+      try {
+        rows = (await connection.runAndReadAll(sql)).getRowObjectsJS();
+      } catch (error) {
+        throw new ResultsError(duckdbMessage(error));
+      }
+      return rows.map((row) => plain(row) as ResultRow);
+    },
+    close() {
+      connection.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+
+/**
+ * The `runs` rows matching a SQL boolean expression over its columns (all rows without one),
+ * in design order (cell, replicate). The expression goes into `SELECT * FROM runs WHERE (…)`
+ * on a read-only connection.
+ */
+export async function selectRuns(dir: string, where?: string): Promise<ResultRow[]> {
+  if (where?.includes(';'))
+    throw new ResultsError(
+      `invalid where expression ${JSON.stringify(where)}: one expression, without ';'`,
+    );
+  const reader = await openResults(dir);
+  try {
+    const filter = where === undefined || where.trim() === '' ? '' : ` WHERE (${where})`;
+    try {
+      return await reader.query(`SELECT * FROM runs${filter} ORDER BY cell, replicate, run_id`);
+    } catch (error) {
+      throw new ResultsError(
+        `invalid where expression ${JSON.stringify(where)}: ${duckdbMessage(error)}`,
+      );
+    }
+  } finally {
+    reader.close();
+  }
+}

@@ -1,0 +1,271 @@
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { SourceText } from '../../compiler/index.js';
+import type { IrSweep } from '../../compiler/ir.js';
+import type { RunLlmOptions } from '../run/run.js';
+import { SweepProblem } from './errors.js';
+import { planFor, type SweepJob, writeRecord } from './execute.js';
+import type { SweepPlan } from './plan.js';
+import { runOnPool } from './pool.js';
+import type { RunRecord } from './record.js';
+import { runOnQueue } from './redis.js';
+import { buildResultsStore, FIXED_RUN_COLUMNS } from './store.js';
+
+/** A problem with a sweep request (a directory in use, another sweep's results): a message, exit 2. */
+export class SweepRequestError extends SweepProblem {}
+
+export interface SweepOptions {
+  /** The user's source files (the stdlib is added by whoever compiles them). */
+  readonly sources: readonly SourceText[];
+  readonly sweep: string;
+  readonly out: string;
+  /** Where run directories go (default: `out`); workers of a queue must all reach it. */
+  readonly artifacts?: string;
+  readonly workers: number;
+  /** `redis://HOST:PORT`: enqueue runs for `mase worker`s instead of running them here. */
+  readonly queue?: string;
+  readonly resume: boolean;
+  /** With `resume`: run again the runs that failed. */
+  readonly retryFailed?: boolean;
+  readonly llm?: RunLlmOptions;
+  /** Draw a progress bar on stderr (when it is a terminal). */
+  readonly progress: boolean;
+}
+
+export interface SweepOutcome {
+  readonly status: 'completed' | 'interrupted';
+  readonly reason?: string;
+  readonly plan: SweepPlan;
+  readonly records: readonly RunRecord[];
+  /** Runs executed by this invocation (the rest were finished before a resume). */
+  readonly executed: number;
+}
+
+/** What `DIR/sweep.json` holds: enough to check a resume and to rebuild the plan later. */
+interface SweepFile {
+  readonly schema: 1;
+  readonly sweep: string;
+  readonly digest: string;
+  readonly title: string;
+  readonly factors: readonly string[];
+  readonly runs: readonly string[];
+  readonly artifacts: string;
+  readonly sources: readonly SourceText[];
+  readonly created_at: string;
+}
+
+export function sweepDigest(sources: readonly SourceText[], sweep: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([sources.map((s) => [s.path, s.text]), sweep]))
+    .digest('hex');
+}
+
+/** Reads every run record of a sweep directory (one file per run id). */
+export function readRecords(dir: string): RunRecord[] {
+  const records = join(dir, 'records');
+  if (!existsSync(records)) return [];
+  return readdirSync(records)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(records, f), 'utf8')) as RunRecord);
+}
+
+export function readSweepFile(dir: string): SweepFile {
+  const path = join(dir, 'sweep.json');
+  if (!existsSync(path))
+    throw new SweepRequestError(
+      `${dir} holds no sweep (no sweep.json): run \`mase sweep … --out ${dir}\` first`,
+    );
+  return JSON.parse(readFileSync(path, 'utf8')) as SweepFile;
+}
+
+/** The sweep `dir` was made by, recompiled from the sources it saved. */
+export function planOfDirectory(dir: string): SweepPlan {
+  const file = readSweepFile(dir);
+  return planFor(file.sources, file.sweep);
+}
+
+/**
+ * Runs a sweep into `out`: plans it, skips runs already recorded when resuming, runs the
+ * rest on the local pool or through a queue, writes each run's record as it arrives, and
+ * builds the results store from all records at the end. The sweep's token/cost budget
+ * stops new runs from starting once the recorded runs have spent it.
+ */
+export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
+  const out = resolve(options.out);
+  const plan = planFor(options.sources, options.sweep);
+  const digest = sweepDigest(options.sources, options.sweep);
+  const artifacts = resolve(options.artifacts ?? out);
+  const sweepPath = join(out, 'sweep.json');
+  // Say before any run that a factor's name is taken by a column of the results.
+  const taken = plan.factorOrder.filter((f) =>
+    FIXED_RUN_COLUMNS.some((c) => c.toLowerCase() === f.toLowerCase()),
+  );
+  if (taken.length > 0)
+    throw new SweepRequestError(
+      `factor ${taken.map((f) => `\`${f}\``).join(', ')} has the name of a results column; name it, e.g. \`factor regime: institution = …\``,
+    );
+  if (existsSync(out) && readdirSync(out).length > 0) {
+    if (!options.resume)
+      throw new SweepRequestError(
+        `${options.out} is not empty: add --resume to continue the sweep there, or choose a new --out`,
+      );
+    if (!existsSync(sweepPath))
+      throw new SweepRequestError(`${options.out} holds no sweep to resume (no sweep.json)`);
+    const previous = readSweepFile(out);
+    if (previous.digest !== digest)
+      throw new SweepRequestError(
+        `${options.out} holds sweep ${previous.sweep} from other sources; --resume continues only the same sweep`,
+      );
+  } else if (options.resume && !existsSync(sweepPath)) {
+    // Nothing to resume: a fresh start is what was asked.
+  }
+  mkdirSync(out, { recursive: true });
+  const file: SweepFile = {
+    schema: 1,
+    sweep: plan.sweep.name,
+    digest,
+    title: plan.sweep.title,
+    factors: plan.factorOrder,
+    runs: plan.runs.map((r) => r.runId),
+    artifacts: isAbsolute(artifacts) ? artifacts : resolve(artifacts),
+    sources: options.sources,
+    created_at: existsSync(sweepPath) ? readSweepFile(out).created_at : new Date().toISOString(),
+  };
+  writeFileSync(`${sweepPath}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+  renameSync(`${sweepPath}.tmp`, sweepPath);
+
+  const planned = new Set(plan.runs.map((r) => r.runId));
+  const finished = new Map<string, RunRecord>();
+  for (const r of readRecords(out)) if (planned.has(r.run_id)) finished.set(r.run_id, r);
+  const todo = plan.runs.filter((r) => {
+    const done = finished.get(r.runId);
+    return !done || (options.retryFailed === true && done.status === 'failed');
+  });
+  const jobs: SweepJob[] = todo.map((r) => ({
+    sources: options.sources,
+    sweep: plan.sweep.name,
+    runId: r.runId,
+  }));
+
+  const spent = { tokens: 0, cost: 0 };
+  for (const r of finished.values()) {
+    spent.tokens += r.metrics?.tokens ?? 0;
+    spent.cost += r.metrics?.cost ?? 0;
+  }
+  const budget = plan.sweep.budget;
+  const exhausted = (): string | undefined => {
+    if (budget?.tokens !== undefined && spent.tokens >= budget.tokens)
+      return `the sweep's token budget (${budget.tokens}) is spent: ${spent.tokens} tokens used`;
+    if (budget?.cost !== undefined && spent.cost >= budget.cost)
+      return `the sweep's cost budget (${budget.cost}) is spent: ${spent.cost.toFixed(4)} used`;
+    return undefined;
+  };
+
+  const progress = new SweepProgress(plan.runs.length, [...finished.values()], options.progress);
+  let executed = 0;
+  const onRecord = (record: RunRecord) => {
+    writeRecord(out, record);
+    finished.set(record.run_id, record);
+    spent.tokens += record.metrics?.tokens ?? 0;
+    spent.cost += record.metrics?.cost ?? 0;
+    executed++;
+    progress.update(record, spent);
+  };
+  let reason = exhausted();
+  try {
+    if (!reason && jobs.length > 0) {
+      if (options.queue) {
+        await runOnQueue({
+          queue: options.queue,
+          jobs,
+          dir: out,
+          artifacts,
+          onRecord,
+          shouldStop: () => exhausted() !== undefined,
+        });
+      } else {
+        await runOnPool({
+          jobs,
+          workers: options.workers,
+          execute: { artifacts, ...(options.llm ? { llm: options.llm } : {}) },
+          onRecord,
+          shouldStop: () => exhausted() !== undefined,
+        });
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+  reason ??= finished.size < plan.runs.length ? exhausted() : undefined;
+  const records = plan.runs.flatMap((r) => {
+    const record = finished.get(r.runId);
+    return record ? [record] : [];
+  });
+  await buildResultsStore(out, records, plan.factorOrder);
+  return {
+    status: reason ? 'interrupted' : 'completed',
+    ...(reason ? { reason } : {}),
+    plan,
+    records,
+    executed,
+  };
+}
+
+/** The sweep's progress bar: done, failed, remaining, ETA, tokens and cost so far. */
+class SweepProgress {
+  private readonly bar: cliProgress.SingleBar | undefined;
+  private done: number;
+  private failed: number;
+
+  constructor(
+    private readonly total: number,
+    finished: readonly RunRecord[],
+    show: boolean,
+  ) {
+    this.done = finished.length;
+    this.failed = finished.filter((r) => r.status === 'failed').length;
+    if (!show) return;
+    this.bar = new cliProgress.SingleBar(
+      {
+        format:
+          'sweep [{bar}] {value}/{total} done · {failed} failed · {remaining} left · ETA {eta_formatted} · {tokens} tokens · cost {cost}',
+        stream: process.stderr,
+        hideCursor: true,
+        etaBuffer: 20,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    this.bar.start(total, this.done, this.payload({ tokens: 0, cost: 0 }));
+  }
+
+  private payload(spent: { tokens: number; cost: number }) {
+    return {
+      failed: this.failed,
+      remaining: this.total - this.done,
+      tokens: spent.tokens,
+      cost: spent.cost.toFixed(4),
+    };
+  }
+
+  update(record: RunRecord, spent: { tokens: number; cost: number }): void {
+    this.done++;
+    if (record.status === 'failed') this.failed++;
+    this.bar?.update(this.done, this.payload(spent));
+  }
+
+  stop(): void {
+    this.bar?.stop();
+  }
+}
+
+export type { IrSweep };

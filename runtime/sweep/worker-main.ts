@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * A sweep worker as a bare script (tests spawn it; `mase worker` does the same through the
+ * CLI): `node dist/runtime/sweep/worker-main.js --queue redis://HOST:PORT [--artifacts DIR]
+ * [--name NAME] [--concurrency N] [--lock-ms N] [--stalled-ms N] [--max-stalled N]`.
+ * Prints `ready` on stdout once it takes jobs; progress goes to stderr. SIGINT or SIGTERM
+ * finishes the runs in progress and exits; a second one exits at once.
+ */
+import { parseArgs } from 'node:util';
+import { QueueError, type QueueTiming, startWorker } from './redis.js';
+
+function whole(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0)
+    throw new QueueError(`--${flag} expects a whole number, got ${text}`);
+  return n;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      queue: { type: 'string' },
+      artifacts: { type: 'string' },
+      name: { type: 'string' },
+      concurrency: { type: 'string' },
+      'lock-ms': { type: 'string' },
+      'stalled-ms': { type: 'string' },
+      'max-stalled': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.queue) throw new QueueError('--queue redis://HOST:PORT is required');
+  const timing: Partial<Record<keyof QueueTiming, number>> = {};
+  const lock = whole('lock-ms', values['lock-ms']);
+  const stalled = whole('stalled-ms', values['stalled-ms']);
+  const maxStalled = whole('max-stalled', values['max-stalled']);
+  if (lock !== undefined) timing.lockDurationMs = lock;
+  if (stalled !== undefined) timing.stalledIntervalMs = stalled;
+  if (maxStalled !== undefined) timing.maxStalledCount = maxStalled;
+  const concurrency = whole('concurrency', values.concurrency);
+  const prefix = values.name ? `worker ${values.name}` : 'worker';
+  const worker = await startWorker({
+    queue: values.queue,
+    ...(values.artifacts ? { artifacts: values.artifacts } : {}),
+    ...(values.name ? { name: values.name } : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    timing,
+    log: (line) => process.stderr.write(`${prefix}: ${line}\n`),
+  });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    worker.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.stdout.write('ready\n');
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const usage =
+    error instanceof QueueError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  process.stderr.write(`worker-main: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(usage ? 2 : 3);
+});

@@ -1,0 +1,356 @@
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { answer, startScriptedServer } from '../../bench/support/openai-server.js';
+import type { RunRecord } from '../../runtime/sweep/record.js';
+import { cliPath, runCli, runCliAsync } from '../support/cli.js';
+
+/**
+ * `mase sweep`, `analyze`, `report` and `export sft` as a user runs them: local worker
+ * threads, resuming after a kill -9, failed runs, the results files, and clear messages
+ * for what cannot work.
+ */
+
+const __dirname = dirname(fileURLToPath(import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'mase-sweep-cli-'));
+const env = { MASE_HOME: join(root, 'home') };
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(root, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const study = (rounds: number, replicates: number, extra = '') => `mase 1
+experiment base "2x2" {
+  market cournot_2x2
+  institution none
+  agents qlearning
+  rounds ${rounds}
+}
+sweep regimes "Three regimes <b>bold</b>" {
+  base base
+  factor regime: institution = none | constitutional | governance_graph
+  ${extra}
+  replicates ${replicates}
+  seed 3
+}
+`;
+
+const records = (dir: string): RunRecord[] =>
+  readdirSync(join(dir, 'records'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, 'records', f), 'utf8')) as RunRecord);
+
+/** What a run computed, without who ran it or when. */
+const outcome = (r: RunRecord) => ({
+  run_id: r.run_id,
+  status: r.status,
+  factors: r.factors,
+  seed: r.seed,
+  metrics: r.metrics,
+  series: r.series,
+  transitions: r.transitions_by_edge,
+});
+
+function csv(path: string): Record<string, string>[] {
+  const [head, ...rows] = readFileSync(path, 'utf8').trim().split('\n');
+  const columns = (head ?? '').split(',');
+  return rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [columns[i], v])));
+}
+
+describe('mase sweep', () => {
+  const source = file('study.mase', study(60, 2));
+
+  it('runs every run on local workers, with the same results as one worker', () => {
+    const two = join(root, 'two');
+    const one = join(root, 'one');
+    const a = runCli(['sweep', source, '--out', two, '--workers', '2'], { cwd: root, env });
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    expect(a.stdout).toContain('3 cells × 2 replicates = 6 runs');
+    expect(a.stdout).toContain('6 completed, 0 failed');
+    const b = runCli(['sweep', source, '--out', one, '--workers', '1'], { cwd: root, env });
+    expect(b.code).toBe(0);
+    const byId = (rs: RunRecord[]) =>
+      rs.map(outcome).sort((x, y) => x.run_id.localeCompare(y.run_id));
+    expect(byId(records(two))).toEqual(byId(records(one)));
+    expect(new Set(records(two).map((r) => r.worker)).size).toBeGreaterThanOrEqual(1);
+    // One row per run: id, factors, seed, status, worker, metrics.
+    const rows = csv(join(two, 'results.csv'));
+    expect(rows).toHaveLength(6);
+    expect(Object.keys(rows[0] ?? {}).slice(0, 5)).toEqual([
+      'run_id',
+      'regime',
+      'seed',
+      'status',
+      'worker',
+    ]);
+    expect(new Set(rows.map((r) => r.run_id)).size).toBe(6);
+    for (const row of rows) {
+      expect(row.status).toBe('completed');
+      expect(['0', '1', '2', '3', '4']).toContain(row.tier);
+      expect(Number.isFinite(Number(row.collusion_index))).toBe(true);
+    }
+    expect(existsSync(join(two, 'results.parquet'))).toBe(true);
+    // Seeds pair across regimes: replicate r has one seed in every cell.
+    const seeds = new Map<string, Set<string>>();
+    for (const row of rows)
+      seeds.set(
+        row.regime as string,
+        new Set([...(seeds.get(row.regime as string) ?? []), row.seed as string]),
+      );
+    expect([...(seeds.get('none') ?? [])].sort()).toEqual(
+      [...(seeds.get('governance_graph') ?? [])].sort(),
+    );
+  });
+
+  it('analyzes and reports a sweep, escaping what the sources say', () => {
+    const dir = join(root, 'two');
+    const text = runCli(['analyze', dir], { cwd: root, env });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('Paired comparisons');
+    const json = runCli(['analyze', dir, '--format', 'json'], { cwd: root, env });
+    const analysis = JSON.parse(json.stdout) as { runs: { total: number }; comparisons: unknown[] };
+    expect(analysis.runs.total).toBe(6);
+    expect(analysis.comparisons.length).toBe(6);
+    // The same store and seed give the same analysis.
+    expect(runCli(['analyze', dir, '--format', 'json'], { cwd: root, env }).stdout).toBe(
+      json.stdout,
+    );
+    const report = runCli(['report', dir], { cwd: root, env });
+    expect(report.code).toBe(0);
+    const page = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(page).toContain('Three regimes &lt;b&gt;bold&lt;/b&gt;');
+    expect(page).not.toContain('<b>bold</b>');
+    expect(page).toContain('Paired comparisons');
+    expect(page).toMatch(/<svg/);
+    // Each run's report is linked.
+    expect((page.match(/href="runs\/[0-9a-f]{32}\/report.html"/g) ?? []).length).toBe(6);
+  });
+
+  it('refuses what cannot work, with a message and no stack trace', () => {
+    const busy = runCli(['sweep', source, '--out', join(root, 'two')], { cwd: root, env });
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toContain('is not empty: add --resume');
+    expect(
+      runCli(['sweep', source, '--out', join(root, 'x'), '--workers', '0'], { cwd: root, env })
+        .stderr,
+    ).toContain('--workers takes a whole number of at least 1');
+    expect(
+      runCli(['sweep', source, '--out', join(root, 'x'), '--sweep', 'nope'], { cwd: root, env })
+        .stderr,
+    ).toContain('no sweep `nope`');
+    expect(
+      runCli(['sweep', source, '--out', join(root, 'x'), '--queue', 'http://x'], { cwd: root, env })
+        .stderr,
+    ).toContain('--queue takes redis://HOST:PORT');
+    const broken = file('broken.mase', study(60, 2).replace('base base', 'base nothing'));
+    const errors = runCli(['sweep', broken, '--out', join(root, 'x')], { cwd: root, env });
+    expect(errors.code).toBe(1);
+    expect(errors.stderr).toMatch(/broken\.mase:\d+:\d+/);
+    const other = file('other.mase', study(61, 2));
+    const resumeOther = runCli(['sweep', other, '--out', join(root, 'two'), '--resume'], {
+      cwd: root,
+      env,
+    });
+    expect(resumeOther.code).toBe(2);
+    expect(resumeOther.stderr).toContain('from other sources');
+    const clash = file('clash.mase', study(60, 2).replace('factor regime:', 'factor tier:'));
+    const clashed = runCli(['sweep', clash, '--out', join(root, 'clash')], { cwd: root, env });
+    expect(clashed.code).toBe(2);
+    expect(clashed.stderr).toContain('factor `tier` has the name of a results column');
+    expect(existsSync(join(root, 'clash', 'records'))).toBe(false);
+    const noStore = runCli(['analyze', join(root, 'nothing-here')], { cwd: root, env });
+    expect(noStore.code).toBe(2);
+    expect(noStore.stderr).toMatch(/^mase: /);
+  });
+
+  it('records runs that fail and goes on', () => {
+    const failing = file(
+      'failing.mase',
+      study(30, 1).replace(
+        'factor regime: institution = none | constitutional | governance_graph',
+        'factor regime: institution = none | governance_graph\n  factor agents = qlearning | no_such_policy',
+      ),
+    );
+    const dir = join(root, 'failing');
+    const result = runCli(['sweep', failing, '--out', dir, '--workers', '2'], { cwd: root, env });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('2 completed, 2 failed');
+    const failed = records(dir).filter((r) => r.status === 'failed');
+    expect(failed).toHaveLength(2);
+    for (const r of failed) {
+      expect(r.factors.agents).toBe('no_such_policy');
+      expect(r.error).toMatch(/no_such_policy/);
+    }
+    const rows = csv(join(dir, 'results.csv'));
+    expect(rows.filter((r) => r.status === 'failed')).toHaveLength(2);
+  });
+
+  it('loses at most the runs in flight to a kill -9, and a resume ends with one result per run', async () => {
+    const long = file('long.mase', study(1500, 4));
+    const dir = join(root, 'killed');
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'sweep', long, '--out', dir, '--workers', '1'],
+      {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      },
+    );
+    // Kill it once some runs are recorded and others are not.
+    const recorded = () =>
+      existsSync(join(dir, 'records'))
+        ? readdirSync(join(dir, 'records')).filter((f) => f.endsWith('.json')).length
+        : 0;
+    const deadline = Date.now() + 60_000;
+    while (recorded() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const before = recorded();
+    expect(before).toBeGreaterThanOrEqual(2);
+    expect(before).toBeLessThan(12);
+    const resumed = await runCliAsync(['sweep', long, '--out', dir, '--workers', '2', '--resume'], {
+      cwd: root,
+      env,
+    });
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`${12 - before} run now`);
+    const all = records(dir);
+    expect(all).toHaveLength(12);
+    expect(new Set(all.map((r) => r.run_id)).size).toBe(12);
+    expect(csv(join(dir, 'results.csv'))).toHaveLength(12);
+    // Nothing left behind by the killed attempt: one directory per run.
+    expect(readdirSync(join(dir, 'runs')).sort()).toEqual(all.map((r) => r.run_id).sort());
+    // A second resume has nothing to do.
+    const again = runCli(['sweep', long, '--out', dir, '--resume'], { cwd: root, env });
+    expect(again.stdout).toContain('0 run now');
+  }, 120_000);
+});
+
+describe('examples/institutional-ai', () => {
+  const folder = join(__dirname, '..', '..', 'examples', 'institutional-ai');
+
+  it('has exactly one file defining the `smoke` sweep, and it runs end to end on two workers', () => {
+    const files = readdirSync(folder).filter((f) => f.endsWith('.mase'));
+    const defining = files.filter((f) =>
+      /^sweep\s+smoke\b/m.test(readFileSync(join(folder, f), 'utf8')),
+    );
+    expect(defining).toEqual(['study.mase']);
+    const dir = join(root, 'smoke');
+    const result = runCli(
+      ['sweep', join(folder, 'study.mase'), '--sweep', 'smoke', '--out', dir, '--workers', '2'],
+      {
+        cwd: root,
+        env,
+      },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const rows = csv(join(dir, 'results.csv'));
+    expect(rows).toHaveLength(9);
+    expect(Object.keys(rows[0] ?? {})).toEqual(
+      expect.arrayContaining([
+        'run_id',
+        'regime',
+        'seed',
+        'status',
+        'worker',
+        'collusion_index',
+        'tier',
+      ]),
+    );
+    expect(new Set(rows.map((r) => r.regime))).toEqual(
+      new Set(['none', 'constitutional', 'governance_graph']),
+    );
+    expect(rows.every((r) => r.status === 'completed')).toBe(true);
+    const analysis = runCli(['analyze', dir], { cwd: root, env });
+    expect(analysis.code).toBe(0);
+    expect(analysis.stdout).toContain('governance_graph');
+  }, 120_000);
+});
+
+describe('mase export sft', () => {
+  it("writes the LLM firms' decisions as chat records, filtered by SQL, with a dataset card", async () => {
+    const server = await startScriptedServer((request) =>
+      answer([20 + (request.body.messages?.length ?? 0), 25]),
+    );
+    try {
+      const source = file(
+        'llm.mase',
+        `mase 1
+experiment base {
+  market cournot_2x2
+  institution none
+  agents llm(model: "openai-compatible:${server.url}#scripted", memory: 2)
+  rounds 3
+}
+sweep llm_regimes {
+  base base
+  factor regime: institution = none | governance_graph
+  replicates 1
+}
+`,
+      );
+      const dir = join(root, 'llm');
+      const sweep = await runCliAsync(
+        ['sweep', source, '--out', dir, '--workers', '1', '--no-cache'],
+        {
+          cwd: root,
+          env,
+        },
+      );
+      expect(sweep.stderr).toBe('');
+      expect(sweep.code).toBe(0);
+      mkdirSync(join(root, 'out'), { recursive: true });
+      const out = join(root, 'out', 'none.jsonl');
+      const exported = runCli(['export', 'sft', dir, '--out', out, '--where', "regime = 'none'"], {
+        cwd: root,
+        env,
+      });
+      expect(exported.code).toBe(0);
+      const lines = readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      // Two firms, three rounds, one run.
+      expect(lines).toHaveLength(6);
+      for (const line of lines) {
+        expect(line.messages.map((m: { role: string }) => m.role)).toEqual([
+          'system',
+          'user',
+          'assistant',
+        ]);
+        expect(JSON.parse(line.messages[2].content).quantity).toHaveLength(2);
+        expect(line.metadata.factors.regime).toBe('none');
+        expect(line.metadata.model).toContain('scripted');
+      }
+      const card = readFileSync(`${out}.card.md`, 'utf8');
+      expect(card).toContain("Filter: `regime = 'none'`");
+      expect(card).toContain('Records: 6');
+      expect(card).toContain('Runs selected: 1');
+      const bad = runCli(['export', 'sft', dir, '--out', out, '--where', 'no_such_column = 1'], {
+        cwd: root,
+        env,
+      });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^mase: /);
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+});

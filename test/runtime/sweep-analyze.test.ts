@@ -1,0 +1,357 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  analyzeSweep,
+  type Comparison,
+  formatAnalysis,
+  type SweepAnalysis,
+} from '../../runtime/sweep/analyze.js';
+import type { FactorValue, RunRecord, RunRecordMetrics } from '../../runtime/sweep/record.js';
+import { buildResultsStore, ResultsError } from '../../runtime/sweep/store.js';
+
+function record(
+  runId: string,
+  position: { cell: number; replicate: number },
+  factors: Record<string, FactorValue>,
+  metrics: Partial<RunRecordMetrics> | null,
+): RunRecord {
+  return {
+    run_id: runId,
+    sweep: 'regimes',
+    ...position,
+    seed: 100 + position.replicate,
+    factors,
+    status: metrics ? 'completed' : 'failed',
+    error: metrics ? null : 'crashed',
+    worker: 'local:1',
+    started_at: '2025-01-01T00:00:00.000Z',
+    finished_at: '2025-01-01T00:00:01.000Z',
+    duration_ms: 1000,
+    metrics: metrics && {
+      collusion_index: null,
+      tier: null,
+      severe: null,
+      hhi_excess: null,
+      cv_excess: null,
+      mean_price: 60,
+      mean_industry_profit: 900,
+      consumer_surplus: 400,
+      welfare: 1300,
+      fines: 0,
+      credits: 0,
+      sanctions: 0,
+      transitions: 0,
+      restorations: 0,
+      false_positive_rate: null,
+      detection_rate: null,
+      detection_latency: null,
+      rounds_played: 10,
+      tokens: 0,
+      cost: 0,
+      ...metrics,
+    },
+    transitions_by_edge: {},
+    series: null,
+    artifacts: null,
+    institution: String(factors.regime ?? 'none'),
+    llm_firms: [],
+    models: [],
+  };
+}
+
+/**
+ * Three regimes × market_intercept 80/120 × 5 replicates, plus one failed run. Within a
+ * cell the collusion index is base + e_r with e = −0.02…0.02 (so cell means are the bases):
+ *
+ *   regime            80    120   tiers at 80 / 120         FPR   detection
+ *   none              0.2   0.8   1 / 4,3,3,3,3             –     –
+ *   governance_graph  0.1   0.5   0 / 2                     0.1   0.9
+ *   audit             = none (and a failed 6th replicate at 80)  0.2   0.6
+ */
+const REGIMES = ['none', 'governance_graph', 'audit'] as const;
+const BASE: Record<(typeof REGIMES)[number], Record<number, number>> = {
+  none: { 80: 0.2, 120: 0.8 },
+  governance_graph: { 80: 0.1, 120: 0.5 },
+  audit: { 80: 0.2, 120: 0.8 },
+};
+const RATES = {
+  none: { false_positive_rate: null, detection_rate: null },
+  governance_graph: { false_positive_rate: 0.1, detection_rate: 0.9 },
+  audit: { false_positive_rate: 0.2, detection_rate: 0.6 },
+};
+
+function tier(regime: (typeof REGIMES)[number], intercept: number, replicate: number): number {
+  if (regime === 'governance_graph') return intercept === 80 ? 0 : 2;
+  return intercept === 80 ? 1 : replicate === 0 ? 4 : 3;
+}
+
+function regimeRecords(): RunRecord[] {
+  const records: RunRecord[] = [];
+  let cell = 0;
+  for (const regime of REGIMES)
+    for (const intercept of [80, 120]) {
+      for (let replicate = 0; replicate < 5; replicate++)
+        records.push(
+          record(
+            `${regime}-${intercept}-${replicate}`,
+            { cell, replicate },
+            { regime, market_intercept: intercept },
+            {
+              collusion_index: (BASE[regime][intercept] as number) + (replicate - 2) / 100,
+              tier: tier(regime, intercept, replicate),
+              fines: replicate,
+              sanctions: 2 * replicate,
+              ...RATES[regime],
+            },
+          ),
+        );
+      if (regime === 'audit' && intercept === 80)
+        records.push(
+          record(
+            'audit-80-5',
+            { cell, replicate: 5 },
+            { regime, market_intercept: intercept },
+            null,
+          ),
+        );
+      cell++;
+    }
+  return records;
+}
+
+const dirs: string[] = [];
+function storeOf(records: readonly RunRecord[], factorOrder: readonly string[]): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'mase-analyze-'));
+  dirs.push(dir);
+  return buildResultsStore(dir, records, factorOrder).then(() => dir);
+}
+
+let dir: string;
+let analysis: SweepAnalysis;
+beforeAll(async () => {
+  dir = await storeOf(regimeRecords(), ['regime', 'market_intercept']);
+  analysis = await analyzeSweep(dir, { seed: 7 });
+});
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('analyzeSweep: per level', () => {
+  it('counts the runs', () => {
+    expect(analysis.runs).toEqual({ total: 31, completed: 30, failed: 1 });
+    expect(analysis.sweeps).toEqual(['regimes']);
+    expect(analysis.threshold).toBe(0.5);
+  });
+
+  it('summarises each regime with intervals', () => {
+    const regime = analysis.factors[0];
+    expect(regime?.name).toBe('regime');
+    expect(regime?.kind).toBe('categorical');
+    expect(regime?.levels.map((l) => [l.level, l.runs, l.completed, l.failed])).toEqual([
+      ['none', 10, 10, 0],
+      ['governance_graph', 10, 10, 0],
+      ['audit', 11, 10, 1],
+    ]);
+    const [none, graph, audit] = regime?.levels ?? [];
+    expect(none?.outcomes.collusion_index.mean).toBeCloseTo(0.5, 12);
+    expect(none?.outcomes.tier.mean).toBeCloseTo(2.1, 12);
+    expect(none?.outcomes.fines.mean).toBe(2);
+    expect(none?.outcomes.sanctions.mean).toBe(4);
+    expect(none?.outcomes.welfare).toMatchObject({ n: 10, mean: 1300, ci: [1300, 1300] });
+    expect(none?.shares.tier_at_least_3.mean).toBe(0.5);
+    expect(none?.shares.tier_4.mean).toBe(0.1);
+    expect(none?.institution.false_positive_rate).toEqual({
+      n: 0,
+      mean: null,
+      ci: null,
+      reason: 'no values',
+    });
+    expect(graph?.outcomes.collusion_index.mean).toBeCloseTo(0.3, 12);
+    expect(graph?.outcomes.tier.mean).toBe(1);
+    expect(graph?.shares.tier_at_least_3).toMatchObject({ mean: 0, ci: [0, 0] });
+    expect(graph?.institution.detection_rate).toMatchObject({
+      n: 10,
+      ci: [expect.closeTo(0.9, 12), expect.closeTo(0.9, 12)],
+    });
+    expect(graph?.institution.detection_rate.mean).toBeCloseTo(0.9, 12);
+    expect(audit?.outcomes.collusion_index).toMatchObject({ n: 10 });
+    expect(audit?.institution.false_positive_rate.mean).toBeCloseTo(0.2, 12);
+    for (const level of regime?.levels ?? []) {
+      const e = level.outcomes.collusion_index;
+      const [low, high] = e.ci as [number, number];
+      expect(low).toBeLessThanOrEqual(e.mean as number);
+      expect(high).toBeGreaterThanOrEqual(e.mean as number);
+    }
+  });
+
+  it('orders numeric levels ascending', () => {
+    const intercept = analysis.factors[1];
+    expect(intercept?.kind).toBe('numeric');
+    expect(intercept?.levels.map((l) => [l.level, l.runs, l.completed])).toEqual([
+      [80, 16, 15],
+      [120, 15, 15],
+    ]);
+    expect(intercept?.levels[0]?.outcomes.collusion_index.mean).toBeCloseTo(1 / 6, 12);
+    expect(intercept?.levels[1]?.outcomes.collusion_index.mean).toBeCloseTo(0.7, 12);
+  });
+});
+
+describe('analyzeSweep: paired comparisons', () => {
+  const find = (a: string, b: string, outcome: string): Comparison => {
+    const c = analysis.comparisons.find(
+      (x) => x.level_a === a && x.level_b === b && x.outcome === outcome,
+    );
+    if (!c) throw new Error(`no comparison ${a} ${b} ${outcome}`);
+    return c;
+  };
+
+  it('compares every pair of regimes on both outcomes', () => {
+    expect(analysis.comparisons.map((c) => [c.factor, c.level_a, c.level_b, c.outcome])).toEqual([
+      ['regime', 'none', 'governance_graph', 'collusion_index'],
+      ['regime', 'none', 'governance_graph', 'tier'],
+      ['regime', 'none', 'audit', 'collusion_index'],
+      ['regime', 'none', 'audit', 'tier'],
+      ['regime', 'governance_graph', 'audit', 'collusion_index'],
+      ['regime', 'governance_graph', 'audit', 'tier'],
+    ]);
+  });
+
+  it('pairs runs by replicate and intercept: hand-computed differences', () => {
+    // graph − none: −0.1 at 80, −0.3 at 120 (5 pairs each): mean −0.2, sd √(0.1/9).
+    const index = find('none', 'governance_graph', 'collusion_index');
+    expect(index.n_pairs).toBe(10);
+    expect(index.mean_difference).toBeCloseTo(-0.2, 12);
+    expect(index.cohens_d).toBeCloseTo(-0.2 * Math.sqrt(90), 9);
+    // Ten differences of one sign: 2 of the 2^10 sign assignments reach |Σd|.
+    expect(index.p_value).toBe(2 / 1024);
+    expect(index.p_value_method).toBe('exact');
+    // Tiers: −1 ×9, −2 once: mean −1.1, sd √0.1.
+    const tiers = find('none', 'governance_graph', 'tier');
+    expect(tiers.mean_difference).toBeCloseTo(-1.1, 12);
+    expect(tiers.cohens_d).toBeCloseTo(-1.1 / Math.sqrt(0.1), 9);
+    expect(tiers.p_value).toBe(2 / 1024);
+    const reverse = find('governance_graph', 'audit', 'collusion_index');
+    expect(reverse.mean_difference).toBeCloseTo(0.2, 12);
+    expect(reverse.cohens_d).toBeCloseTo(0.2 * Math.sqrt(90), 9);
+  });
+
+  it('leaves the failed run unpaired and reports identical regimes as no effect', () => {
+    const same = find('none', 'audit', 'collusion_index');
+    expect(same).toMatchObject({
+      n_pairs: 10,
+      mean_difference: 0,
+      cohens_d: null,
+      cohens_d_reason: 'the differences have no spread (sd = 0)',
+      p_value: 1,
+    });
+  });
+
+  it('adjusts p-values by Holm within each outcome', () => {
+    // p = 2/1024, 1, 2/1024 → 3·2/1024, 1, max(3·2/1024, 2·2/1024).
+    expect(
+      analysis.comparisons.filter((c) => c.outcome === 'collusion_index').map((c) => c.p_holm),
+    ).toEqual([6 / 1024, 1, 6 / 1024]);
+  });
+});
+
+describe('analyzeSweep: tipping points and phase diagrams', () => {
+  it('finds where mean collusion crosses the threshold, overall and per regime', () => {
+    expect(
+      analysis.tipping_points.map((t) => [t.factor, t.within?.level ?? null, t.crossing]),
+    ).toEqual([
+      // 1/6 at 80, 0.7 at 120: 0.5 is 5/8 of the way.
+      [
+        'market_intercept',
+        null,
+        { x: expect.closeTo(105, 9), direction: 'upward', between: [80, 120] },
+      ],
+      [
+        'market_intercept',
+        'none',
+        { x: expect.closeTo(100, 9), direction: 'upward', between: [80, 120] },
+      ],
+      // Reaches 0.5 exactly at 120.
+      [
+        'market_intercept',
+        'governance_graph',
+        { x: expect.closeTo(120, 9), direction: 'upward', between: [80, 120] },
+      ],
+      [
+        'market_intercept',
+        'audit',
+        { x: expect.closeTo(100, 9), direction: 'upward', between: [80, 120] },
+      ],
+    ]);
+    expect(analysis.tipping_points[0]?.curve.map((p) => p.n)).toEqual([15, 15]);
+    expect(analysis.phase_diagrams).toEqual([]);
+  });
+
+  it('grids two numeric factors, and crosses a given threshold', async () => {
+    const records: RunRecord[] = [];
+    let cell = 0;
+    for (const a of [1, 2])
+      for (const b of [10, 20]) {
+        for (let replicate = 0; replicate < 2; replicate++)
+          records.push(
+            record(
+              `c${cell}-${replicate}`,
+              { cell, replicate },
+              { a, b },
+              { collusion_index: a / 10 + b / 100, tier: a + (b === 20 ? 1 : 0) },
+            ),
+          );
+        cell++;
+      }
+    const result = await analyzeSweep(await storeOf(records, ['a', 'b']), { threshold: 0.3 });
+    expect(result.comparisons).toEqual([]);
+    expect(result.phase_diagrams).toHaveLength(1);
+    const diagram = result.phase_diagrams[0];
+    expect(diagram?.x_factor).toBe('a');
+    expect(diagram?.y_factor).toBe('b');
+    expect(diagram?.within).toBeNull();
+    expect(
+      diagram?.cells.map((c) => [c.x, c.y, c.n, Number(c.collusion_index?.toFixed(12)), c.tier]),
+    ).toEqual([
+      [1, 10, 2, 0.2, 1],
+      [1, 20, 2, 0.3, 2],
+      [2, 10, 2, 0.3, 2],
+      [2, 20, 2, 0.4, 3],
+    ]);
+    // Along a: 0.25 at 1, 0.35 at 2 → 0.3 halfway.
+    expect(result.tipping_points[0]?.crossing?.x).toBeCloseTo(1.5, 9);
+    expect(formatAnalysis(result)).toContain(
+      'Phase diagram: mean collusion_index by b (rows) × a (columns), all runs',
+    );
+  });
+});
+
+describe('analyzeSweep: output', () => {
+  it('is the same JSON for the same seed, and other intervals for another', async () => {
+    const again = await analyzeSweep(dir, { seed: 7 });
+    expect(JSON.stringify(again)).toBe(JSON.stringify(analysis));
+    expect(JSON.parse(JSON.stringify(analysis))).toEqual(analysis);
+    const other = await analyzeSweep(dir, { seed: 8 });
+    expect(other.factors[0]?.levels[0]?.outcomes.collusion_index.ci).not.toEqual(
+      analysis.factors[0]?.levels[0]?.outcomes.collusion_index.ci,
+    );
+    expect(other.comparisons).toEqual(analysis.comparisons);
+  });
+
+  it('renders tables for the terminal', () => {
+    const text = formatAnalysis(analysis);
+    expect(text).toContain('Runs: 31 (30 completed, 1 failed)');
+    expect(text).toMatch(/^regime\s+none\s+governance_graph\s+audit$/m);
+    expect(text).toMatch(/^runs \(completed\)\s+10 \(10\)\s+10 \(10\)\s+11 \(10\)$/m);
+    expect(text).toMatch(
+      /^regime\s+none\s+governance_graph\s+collusion_index\s+10\s+-0\.2\s+-1\.897\s+0\.002\s+0\.006$/m,
+    );
+    expect(text).toMatch(/^market_intercept\s+all runs\s+105 \(upward\)\s+80: 0\.167, 120: 0\.7$/m);
+    expect(text.endsWith('\n')).toBe(false);
+  });
+
+  it('says what to do without a store', async () => {
+    await expect(analyzeSweep(join(dir, 'nowhere'))).rejects.toBeInstanceOf(ResultsError);
+  });
+});

@@ -1,0 +1,300 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { randomStream } from '../../runtime/random.js';
+import {
+  bootstrapCI,
+  bootstrapMeans,
+  cohensDPaired,
+  holm,
+  type MeanEstimate,
+  mean,
+  meanCurve,
+  pairedSignFlip,
+  quantileSorted,
+  sampleSd,
+  tippingPoint,
+} from '../../runtime/sweep/stats.js';
+
+/** Every one of the 2^n sign assignments, counted by brute force: the test's own oracle. */
+function bruteForceSignFlip(d: readonly number[]): number {
+  const observed = Math.abs(d.reduce((s, v) => s + v, 0));
+  let count = 0;
+  for (let mask = 0; mask < 2 ** d.length; mask++) {
+    const sum = d.reduce((s, v, i) => s + (mask & (1 << i) ? -v : v), 0);
+    if (Math.abs(sum) >= observed - 1e-9) count++;
+  }
+  return count / 2 ** d.length;
+}
+
+describe('mean, sd and quantiles', () => {
+  it('computes them by hand', () => {
+    expect(mean([1, 2, 3, 6])).toBe(3);
+    expect(mean([])).toBeNull();
+    expect(sampleSd([1, 2, 3])).toBe(1);
+    expect(sampleSd([5])).toBeNull();
+    expect(quantileSorted([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(quantileSorted([1, 2, 3, 4], 0)).toBe(1);
+    expect(quantileSorted([1, 2, 3, 4], 1)).toBe(4);
+    expect(quantileSorted([10, 20, 30, 40, 50], 0.25)).toBe(20);
+  });
+});
+
+describe('bootstrapCI', () => {
+  const values = [0.1, 0.4, 0.35, 0.8, 0.2, 0.55, 0.6, 0.05];
+
+  it('brackets the mean and is the same for the same seed', () => {
+    const a = bootstrapCI(values, { random: randomStream(7, 'ci') });
+    const b = bootstrapCI(values, { random: randomStream(7, 'ci') });
+    const c = bootstrapCI(values, { random: randomStream(8, 'ci') });
+    expect(a).toEqual(b);
+    expect(a.mean).toBeCloseTo(0.38125, 12);
+    expect(a.n).toBe(8);
+    const [low, high] = a.ci as [number, number];
+    expect(low).toBeLessThan(0.38125);
+    expect(high).toBeGreaterThan(0.38125);
+    expect(c.ci).not.toEqual(a.ci);
+  });
+
+  it('gives the extremes for two values: resample means are 0, 1/2, 1 w.p. 1/4, 1/2, 1/4', () => {
+    const e = bootstrapCI([0, 1], { random: randomStream(1, 'two') });
+    expect(e.ci).toEqual([0, 1]);
+  });
+
+  it('narrows as the level drops', () => {
+    const wide = bootstrapCI(values, { level: 0.99, random: randomStream(3, 'x') });
+    const narrow = bootstrapCI(values, { level: 0.5, random: randomStream(3, 'x') });
+    const width = (e: typeof wide) => (e.ci as [number, number])[1] - (e.ci as [number, number])[0];
+    expect(width(narrow)).toBeLessThan(width(wide));
+  });
+
+  it('has no interval under 2 values, and a point interval for constant values', () => {
+    expect(bootstrapCI([3], { random: randomStream(1, 'x') })).toEqual({
+      n: 1,
+      mean: 3,
+      ci: null,
+      reason: 'fewer than 2 values: no interval',
+    });
+    expect(bootstrapCI([], { random: randomStream(1, 'x') })).toMatchObject({
+      n: 0,
+      mean: null,
+      ci: null,
+      reason: 'no values',
+    });
+    expect(bootstrapCI([2, 2, 2], { random: randomStream(1, 'x') }).ci).toEqual([2, 2]);
+  });
+
+  it('rejects nonsense options', () => {
+    expect(() => bootstrapCI(values, { resamples: 0, random: randomStream(1, 'x') })).toThrow(
+      RangeError,
+    );
+    expect(() => bootstrapCI(values, { level: 1, random: randomStream(1, 'x') })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('bootstraps several columns over the same units, leaving nulls out', () => {
+    const [full, sparse, empty] = bootstrapMeans(
+      [
+        [1, 2, 3, 4],
+        [null, 2, null, 4],
+        [null, null, null, null],
+      ],
+      { resamples: 500, random: randomStream(1, 'cols') },
+    );
+    expect(full).toMatchObject({ n: 4, mean: 2.5 });
+    expect(sparse).toMatchObject({ n: 2, mean: 3 });
+    const [low, high] = (sparse as MeanEstimate).ci as [number, number];
+    expect(low).toBeGreaterThanOrEqual(2);
+    expect(high).toBeLessThanOrEqual(4);
+    expect(empty).toMatchObject({ n: 0, mean: null, ci: null });
+  });
+
+  it('keeps the interval within the range of the values', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -100, max: 100, noNaN: true }), { minLength: 2, maxLength: 30 }),
+        fc.integer(),
+        (xs, seed) => {
+          const e = bootstrapCI(xs, { resamples: 200, random: randomStream(seed, 'p') });
+          const [low, high] = e.ci as [number, number];
+          const eps = 1e-9;
+          return low <= high + eps && low >= Math.min(...xs) - eps && high <= Math.max(...xs) + eps;
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('pairedSignFlip', () => {
+  const random = () => randomStream(1, 'flip');
+
+  it('enumerates small n exactly (hand-counted)', () => {
+    // ±1±2±3: |sum| = 6, 0, 2, 4, 4, 2, 0, 6 → two of eight reach the observed 6.
+    expect(pairedSignFlip([1, 2, 3], { random: random() })).toEqual({
+      n: 3,
+      p: 0.25,
+      method: 'exact',
+      reason: null,
+    });
+    // Observed 1 − 2 + 3 + 4 = 6 = 10 − 2·Σ(flipped): |sum| ≥ 6 iff the flipped magnitudes
+    // sum to ≤ 2 ({}, {1}, {2}) or ≥ 8 ({1,3,4}, {2,3,4}, {1,2,3,4}): 6 of 16.
+    expect(pairedSignFlip([1, -2, 3, 4], { random: random() }).p).toBe(0.375);
+    // All of one sign: only the observed signs and their mirror image reach it.
+    expect(pairedSignFlip([-0.1, -0.3, -0.2, -0.1, -0.4], { random: random() }).p).toBe(2 / 32);
+    expect(pairedSignFlip([0, 0, 0], { random: random() }).p).toBe(1);
+  });
+
+  it('has no p-value without pairs', () => {
+    expect(pairedSignFlip([], { random: random() })).toEqual({
+      n: 0,
+      p: null,
+      method: null,
+      reason: 'no pairs',
+    });
+  });
+
+  it('uses (count + 1)/(resamples + 1) above 16 pairs', () => {
+    const ones = Array.from({ length: 20 }, () => 1);
+    // Two of 2^20 assignments reach 20: 999 random ones almost surely miss both.
+    expect(pairedSignFlip(ones, { resamples: 999, random: random() })).toMatchObject({
+      p: 0.001,
+      method: 'monte-carlo',
+    });
+    // Observed sum 0: every assignment reaches it.
+    const balanced = Array.from({ length: 20 }, (_, i) => (i % 2 ? 1 : -1));
+    expect(pairedSignFlip(balanced, { resamples: 999, random: random() }).p).toBe(1);
+  });
+
+  it('approximates the exact p-value above 16 pairs', () => {
+    const d = [
+      0.3, -0.1, 0.5, 0.2, -0.4, 0.6, 0.1, 0.25, -0.05, 0.15, 0.3, -0.2, 0.1, 0.05, -0.3, 0.2, 0.1,
+    ];
+    const exact = bruteForceSignFlip(d);
+    const estimate = pairedSignFlip(d, { resamples: 20_000, random: random() });
+    expect(estimate.method).toBe('monte-carlo');
+    expect(Math.abs((estimate.p as number) - exact)).toBeLessThan(0.01);
+  });
+
+  it('matches brute force, and is the same for −d (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 10 }),
+        (d) => {
+          const p = pairedSignFlip(d, { random: random() }).p as number;
+          const mirrored = pairedSignFlip(
+            d.map((v) => -v),
+            { random: random() },
+          ).p;
+          return p === bruteForceSignFlip(d) && p === mirrored && p > 0 && p <= 1;
+        },
+      ),
+    );
+  });
+});
+
+describe('cohensDPaired', () => {
+  it('is mean over sample sd', () => {
+    expect(cohensDPaired([1, 2, 3])).toEqual({ d: 2, reason: null });
+    expect(cohensDPaired([-1, -1, -1, -1, -1, -2, -1, -1, -1, -1]).d).toBeCloseTo(
+      -1.1 / Math.sqrt(0.1),
+      12,
+    );
+  });
+
+  it('is null without spread or with one pair', () => {
+    expect(cohensDPaired([0.5, 0.5])).toEqual({
+      d: null,
+      reason: 'the differences have no spread (sd = 0)',
+    });
+    expect(cohensDPaired([1])).toEqual({ d: null, reason: 'fewer than 2 pairs' });
+    // 0.3 − 0.6 and 0.4 − 0.7 differ in the last bit: still no spread.
+    expect(0.3 - 0.6).not.toBe(0.4 - 0.7);
+    expect(cohensDPaired([0.3 - 0.6, 0.4 - 0.7]).d).toBeNull();
+  });
+});
+
+describe('holm', () => {
+  it('adjusts a hand-worked example', () => {
+    // Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 → running max.
+    const adjusted = holm([0.01, 0.04, 0.03, 0.005]);
+    const expected = [0.03, 0.06, 0.06, 0.02];
+    adjusted.forEach((p, i) => {
+      expect(p).toBeCloseTo(expected[i] as number, 12);
+    });
+  });
+
+  it('caps at 1 and keeps ties in order', () => {
+    expect(holm([0.5, 0.6])).toEqual([1, 1]);
+    expect(holm([0.01, 0.01])).toEqual([0.02, 0.02]);
+    expect(holm([])).toEqual([]);
+    expect(holm([0.2])).toEqual([0.2]);
+  });
+
+  it('never lowers a p-value, never passes 1, and keeps the order of the raw p-values', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 20 }), (ps) => {
+        const adjusted = holm(ps);
+        return ps.every(
+          (p, i) =>
+            (adjusted[i] as number) >= p &&
+            (adjusted[i] as number) <= 1 &&
+            ps.every((q, j) => !(p <= q) || (adjusted[i] as number) <= (adjusted[j] as number)),
+        );
+      }),
+    );
+  });
+});
+
+describe('tippingPoint', () => {
+  it('interpolates the first upward crossing of the mean curve', () => {
+    const points = [
+      { x: 120, y: 0.6 },
+      { x: 80, y: 0.1 },
+      { x: 80, y: 0.2 },
+      { x: 120, y: 0.8 },
+      { x: 100, y: 0.3 },
+    ];
+    expect(meanCurve(points)).toEqual([
+      { x: 80, mean: expect.closeTo(0.15, 12), n: 2 },
+      { x: 100, mean: 0.3, n: 1 },
+      { x: 120, mean: 0.7, n: 2 },
+    ]);
+    // 0.3 at 100, 0.7 at 120: 0.5 is halfway.
+    const t = tippingPoint(points, 0.5);
+    expect(t?.direction).toBe('upward');
+    expect(t?.x).toBeCloseTo(110, 12);
+    expect(t?.between).toEqual([100, 120]);
+  });
+
+  it('finds downward crossings, touching counts, and never-crossing curves are null', () => {
+    expect(
+      tippingPoint(
+        [
+          { x: 0, y: 1 },
+          { x: 2, y: 0 },
+        ],
+        0.25,
+      ),
+    ).toEqual({ x: 1.5, direction: 'downward', between: [0, 2] });
+    expect(
+      tippingPoint(
+        [
+          { x: 1, y: 0.1 },
+          { x: 2, y: 0.5 },
+        ],
+        0.5,
+      ),
+    ).toEqual({ x: 2, direction: 'upward', between: [1, 2] });
+    expect(
+      tippingPoint(
+        [
+          { x: 1, y: 0.1 },
+          { x: 2, y: 0.2 },
+        ],
+        0.5,
+      ),
+    ).toBeNull();
+    expect(tippingPoint([{ x: 1, y: 0.9 }], 0.5)).toBeNull();
+  });
+});
