@@ -26,6 +26,7 @@ import { type FactorKind, openResults, quoteIdentifier, type ResultsReader } fro
 export const LEVEL_OUTCOMES = [
   'collusion_index',
   'tier',
+  'hhi_excess',
   'mean_price',
   'welfare',
   'fines',

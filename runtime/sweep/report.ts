@@ -37,15 +37,11 @@ function regimeFactor(analysis: SweepAnalysis, institutionFactors: ReadonlySet<s
   );
 }
 
-function regimeTable(
-  factor: FactorSummary,
-  hhiExcess: ReadonlyMap<string, number | null>,
-  comparisons: readonly Comparison[],
-): Markup {
+function regimeTable(factor: FactorSummary, comparisons: readonly Comparison[]): Markup {
   const rows = factor.levels.map(
     (l) => html`<tr><th scope="row">${String(l.level)}</th><td>${l.completed}/${l.runs}</td>
 <td>${withCi(l.outcomes.tier)}</td><td>${withCi(l.shares.tier_4)}</td><td>${withCi(l.shares.tier_at_least_3)}</td>
-<td>${withCi(l.outcomes.collusion_index)}</td><td>${num(hhiExcess.get(String(l.level)) ?? null)}</td>
+<td>${withCi(l.outcomes.collusion_index)}</td><td>${withCi(l.outcomes.hhi_excess)}</td>
 <td>${withCi(l.outcomes.mean_price)}</td><td>${withCi(l.outcomes.fines)}</td>
 <td>${withCi(l.institution.false_positive_rate)}</td><td>${withCi(l.institution.detection_rate)}</td></tr>`,
   );
@@ -59,7 +55,7 @@ function regimeTable(
 <td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_holm)}</td></tr>`,
     );
   return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
-<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 (severe) and at tier 3 or more. HHI excess is the mean of the runs' values.</p>
+<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 (severe) and at tier 3 or more.</p>
 <table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>fines</th><th>false-positive rate</th><th>detection rate</th></tr></thead><tbody>${rows}</tbody></table>
 ${
   paired.length > 0
@@ -213,7 +209,6 @@ export async function writeSweepReport(dir: string): Promise<string> {
   const reader = await openResults(dir);
   let runs: Record<string, unknown>[];
   const counts = new Map<string, Map<string, number>>();
-  const hhiByLevel = new Map<string, Map<string, number | null>>();
   try {
     runs = await reader.query(
       `SELECT * FROM runs ORDER BY cell, replicate LIMIT ${MAX_LISTED_RUNS}`,
@@ -224,15 +219,6 @@ export async function writeSweepReport(dir: string): Promise<string> {
       const byEdge = counts.get(String(row.institution)) ?? new Map<string, number>();
       byEdge.set(String(row.edge), Number(row.n));
       counts.set(String(row.institution), byEdge);
-    }
-    for (const f of analysis.factors) {
-      const column = `"${f.name.replaceAll('"', '""')}"`;
-      const means = new Map<string, number | null>();
-      for (const row of await reader.query(
-        `SELECT CAST(${column} AS VARCHAR) AS level, AVG(hhi_excess) AS hhi FROM runs WHERE status = 'completed' GROUP BY 1`,
-      ))
-        means.set(String(row.level), row.hhi === null ? null : Number(row.hhi));
-      hhiByLevel.set(f.name, means);
     }
   } finally {
     await reader.close();
@@ -273,7 +259,7 @@ export async function writeSweepReport(dir: string): Promise<string> {
   );
   const body = html`<h1>Sweep ${sweep.sweep}: ${sweep.title}</h1>
 <p>${analysis.runs.total} runs: ${analysis.runs.completed} completed, ${analysis.runs.failed} failed. Factors: ${sweep.factors.join(', ')}. Statistics: <code>mase analyze</code> (seed ${analysis.seed}, ${analysis.resamples} bootstrap resamples); definitions in docs/metrics.md.</p>
-${regime ? regimeTable(regime, hhiByLevel.get(regime.name) ?? new Map(), analysis.comparisons) : note('No categorical factor: no regime table.')}
+${regime ? regimeTable(regime, analysis.comparisons) : note('No categorical factor: no regime table.')}
 <section id="factors"><h2>Outcomes by factor</h2>${ciPlots}</section>
 ${tipping.length > 0 ? html`<section id="tipping"><h2>Tipping points</h2>${tipping}</section>` : ''}
 ${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2>${phases}</section>` : ''}

@@ -343,6 +343,20 @@ sweep llm_regimes {
       expect(card).toContain("Filter: `regime = 'none'`");
       expect(card).toContain('Records: 6');
       expect(card).toContain('Runs selected: 1');
+      // A sweep's token budget: once the recorded runs have spent it, no new run starts.
+      const budgeted = file(
+        'budget.mase',
+        readFileSync(source, 'utf8')
+          .replace('sweep llm_regimes {', 'sweep budgeted {')
+          .replace('replicates 1', 'replicates 2\n  budget tokens 1'),
+      );
+      const stopped = await runCliAsync(
+        ['sweep', budgeted, '--out', join(root, 'budgeted'), '--workers', '1', '--no-cache'],
+        { cwd: root, env },
+      );
+      expect(stopped.code).toBe(1);
+      expect(stopped.stdout).toContain('1 completed, 0 failed, 3 not run');
+      expect(stopped.stdout).toContain("stopped: the sweep's token budget (1) is spent");
       const bad = runCli(['export', 'sft', dir, '--out', out, '--where', 'no_such_column = 1'], {
         cwd: root,
         env,

@@ -160,6 +160,8 @@ describe('analyzeSweep: per level', () => {
     expect(none?.outcomes.fines.mean).toBe(2);
     expect(none?.outcomes.sanctions.mean).toBe(4);
     expect(none?.outcomes.welfare).toMatchObject({ n: 10, mean: 1300, ci: [1300, 1300] });
+    // An outcome no run has (null everywhere) is reported as such, not as 0.
+    expect(none?.outcomes.hhi_excess).toMatchObject({ n: 0, mean: null, ci: null });
     expect(none?.shares.tier_at_least_3.mean).toBe(0.5);
     expect(none?.shares.tier_4.mean).toBe(0.1);
     expect(none?.institution.false_positive_rate).toEqual({
