@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { SweepProblem } from './errors.js';
@@ -256,6 +256,7 @@ export async function buildResultsStore(
     ids.add(record.run_id);
   }
   const sorted = [...records].sort(byRunOrder);
+  mkdirSync(dir, { recursive: true });
   const suffix = `.partial-${process.pid}`;
   const staging = join(dir, `.results-staging${suffix}.jsonl`);
   const database = join(dir, `${RESULTS_DATABASE}${suffix}`);

@@ -126,9 +126,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
       throw new SweepRequestError(
         `${options.out} holds sweep ${previous.sweep} from other sources; --resume continues only the same sweep`,
       );
-  } else if (options.resume && !existsSync(sweepPath)) {
-    // Nothing to resume: a fresh start is what was asked.
   }
+  // --resume in an empty or missing directory is a fresh start.
   mkdirSync(out, { recursive: true });
   const file: SweepFile = {
     schema: 1,
