@@ -38,12 +38,12 @@ import {
   currentMachine,
   formatMs,
   type Measurement,
+  measurement,
   median,
   type ResultsFile,
   type ResultTable,
   resultsDirectory,
   sourceRevision,
-  summarise,
 } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -54,26 +54,6 @@ const MAX_RATIO = 1.3;
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 const scratch = mkdtempSync(join(os.tmpdir(), 'mase-llm-bench-'));
 process.env.MASE_HOME = join(scratch, 'home');
-
-function measurement(
-  id: string,
-  group: string,
-  label: string,
-  samples: number[],
-  detail: Record<string, string | number>,
-): Measurement {
-  return {
-    id,
-    group,
-    label,
-    unit: 'ms',
-    warmup: 0,
-    runs: samples.length,
-    ...summarise(samples),
-    detail,
-    samples,
-  };
-}
 
 async function concurrency(): Promise<{
   rows: (string | number)[][];

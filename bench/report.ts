@@ -146,6 +146,29 @@ export function summarise(samples: readonly number[]) {
   };
 }
 
+/** A timing row from its samples (ms): the summary statistics, and what it measured. */
+export function measurement(
+  id: string,
+  group: string,
+  label: string,
+  samples: number[],
+  detail: Record<string, string | number>,
+  extra: { warmup?: number; rates?: Record<string, number> } = {},
+): Measurement {
+  return {
+    id,
+    group,
+    label,
+    unit: 'ms',
+    warmup: extra.warmup ?? 0,
+    runs: samples.length,
+    ...summarise(samples),
+    ...(extra.rates ? { rates: extra.rates } : {}),
+    detail,
+    samples,
+  };
+}
+
 export function formatMs(ms: number): string {
   if (ms < 1) return ms.toFixed(3);
   if (ms < 10) return ms.toFixed(2);

@@ -467,13 +467,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         >,
       ) => {
         const { startWorker } = await import('../sweep/redis.js');
-        const { llmOptions, UsageProblem } = await import('../run/cli-run.js');
+        const { llmOptions, positive, UsageProblem } = await import('../run/cli-run.js');
         await sweepAction(async () => {
-          const concurrency = flags.concurrency === undefined ? 1 : Number(flags.concurrency);
-          if (!Number.isInteger(concurrency) || concurrency < 1)
-            throw new UsageError(`--concurrency takes a whole number of at least 1`);
+          let concurrency: number;
           let llm: ReturnType<typeof llmOptions>;
           try {
+            concurrency = positive('--concurrency', flags.concurrency) ?? 1;
             llm = llmOptions({
               ...(flags.model ? { model: flags.model } : {}),
               ...(flags.timeout ? { timeout: flags.timeout } : {}),

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IrInstitution, IrPolicy, ParamValue, StateKind } from '../../compiler/ir.js';
+import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import type { TraceEvent, TraceEventOf } from '../trace/events.js';
 import {
@@ -806,7 +807,6 @@ ${body}
 </body>
 </html>
 `;
-  writeFileSync(`${path}.partial`, page.toString());
-  renameSync(`${path}.partial`, path);
+  writeFileAtomic(path, page.toString());
   return path;
 }

@@ -1,14 +1,8 @@
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
+import { writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
 import { linearDemand } from '../market/benchmarks.js';
@@ -78,8 +72,7 @@ function packageVersion(): string {
 
 /** Writes a JSON file atomically (write aside, then rename), so readers never see half of it. */
 function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileSync(`${path}.partial`, `${traceJson(value)}\n`);
-  renameSync(`${path}.partial`, path);
+  writeFileAtomic(path, `${traceJson(value)}\n`);
 }
 
 /**

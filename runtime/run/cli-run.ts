@@ -126,7 +126,7 @@ function probability(value: string): number {
   return p;
 }
 
-function positive(flag: string, value: string | undefined): number | undefined {
+export function positive(flag: string, value: string | undefined): number | undefined {
   const n = integer(flag, value);
   if (n !== undefined && n < 1)
     throw new UsageProblem(`${flag} takes a whole number ≥ 1, not \`${value}\``);

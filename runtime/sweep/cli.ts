@@ -6,7 +6,7 @@ import {
   summary,
 } from '../../compiler/index.js';
 import { PromptTemplateError } from '../llm/prompts.js';
-import { llmOptions, type RunOptions, UsageProblem } from '../run/cli-run.js';
+import { llmOptions, positive, type RunOptions, UsageProblem } from '../run/cli-run.js';
 import { stdlibSources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { defaultWorkers } from './pool.js';
@@ -26,22 +26,23 @@ export interface SweepFlags
 /** A message for the user and the exit code (1: the sources have errors, 2: the request does not work). */
 export class SweepCliError extends SweepProblem {}
 
-function whole(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new SweepCliError(`${flag} takes a whole number of at least 1, not \`${value}\``, 2);
-  return n;
-}
-
 /** `mase sweep FILE …`: compiles, picks the sweep, runs it; prints a summary. Returns the exit code. */
 export async function sweepCommand(
   sources: readonly SourceText[],
   flags: SweepFlags,
 ): Promise<number> {
-  const workers = whole('--workers', flags.workers) ?? defaultWorkers();
-  if (flags.queue !== undefined && !/^rediss?:\/\/[^\s/]+/.test(flags.queue))
-    throw new SweepCliError(`--queue takes redis://HOST:PORT, not \`${flags.queue}\``, 2);
+  // Flags first: each is checked as `mase run` checks its own.
+  let workers: number;
+  let llm: ReturnType<typeof llmOptions>;
+  try {
+    workers = positive('--workers', flags.workers) ?? defaultWorkers();
+    llm = llmOptions(flags);
+  } catch (error) {
+    if (error instanceof UsageProblem || error instanceof PromptTemplateError)
+      throw new SweepCliError(error.message, 2);
+    throw error;
+  }
+  if (flags.queue !== undefined) (await import('./redis.js')).parseQueueUrl(flags.queue);
   if (flags.retryFailed && !flags.resume)
     throw new SweepCliError('--retry-failed goes with --resume', 2);
   const compiled = compileSources([...sources], stdlibSources(), { includeLibrary: true });
@@ -66,14 +67,6 @@ export async function sweepCommand(
       `no sweep \`${name}\`; the file declares ${sweeps.map((s) => s.name).join(', ') || 'none'}`,
       2,
     );
-  }
-  let llm: ReturnType<typeof llmOptions>;
-  try {
-    llm = llmOptions(flags);
-  } catch (error) {
-    if (error instanceof UsageProblem || error instanceof PromptTemplateError)
-      throw new SweepCliError(error.message, 2);
-    throw error;
   }
   {
     // Runs are named by what they run, not by where the file was found from: the sweep's

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { compileSources, type SourceText } from '../../compiler/index.js';
+import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import { runToDirectory } from '../run/artifacts.js';
 import type { RunLlmOptions } from '../run/run.js';
@@ -36,11 +37,16 @@ export class JobError extends SweepProblem {}
 
 const plans = new Map<string, SweepPlan>();
 
+/** A sweep's identity: its sources (paths and texts) and its name. */
+export function sweepDigest(sources: readonly SourceText[], sweep: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([sources.map((s) => [s.path, s.text]), sweep]))
+    .digest('hex');
+}
+
 /** The plan of a job's sweep, compiled once per worker per set of sources. */
 export function planFor(sources: readonly SourceText[], sweepName: string): SweepPlan {
-  const key = createHash('sha256')
-    .update(JSON.stringify([sources.map((s) => [s.path, s.text]), sweepName]))
-    .digest('hex');
+  const key = sweepDigest(sources, sweepName);
   const cached = plans.get(key);
   if (cached) return cached;
   const library = stdlibSources().filter((l) => !sources.some((s) => s.path === l.path));
@@ -248,8 +254,5 @@ function windowMean(
 export function writeRecord(dir: string, record: RunRecord): void {
   const records = join(dir, 'records');
   mkdirSync(records, { recursive: true });
-  const path = join(records, `${record.run_id}.json`);
-  const aside = `${path}.${process.pid}.tmp`;
-  writeFileSync(aside, `${JSON.stringify(record)}\n`);
-  renameSync(aside, path);
+  writeFileAtomic(join(records, `${record.run_id}.json`), `${JSON.stringify(record)}\n`);
 }

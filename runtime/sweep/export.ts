@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../files.js';
 import { SweepProblem } from './errors.js';
 import { selectRuns } from './store.js';
 import { readSweepFile } from './sweep.js';
@@ -92,9 +93,7 @@ export async function exportSft(dir: string, out: string, where?: string): Promi
     byRun.push({ run_id: runId, records: count });
   }
   mkdirSync(dirname(out) || '.', { recursive: true });
-  const aside = `${out}.tmp`;
-  writeFileSync(aside, lines.length > 0 ? `${lines.join('\n')}\n` : '');
-  renameSync(aside, out);
+  writeFileAtomic(out, lines.length > 0 ? `${lines.join('\n')}\n` : '');
   const cardPath = `${out}.card.md`;
   const card = {
     source: { sweep: sweep.sweep, directory: dir, digest: sweep.digest },
@@ -108,7 +107,7 @@ export async function exportSft(dir: string, out: string, where?: string): Promi
       'one JSON object per line: {"messages": [{"role", "content"}…, the firm\'s answer as the last, assistant message], "metadata": {run_id, firm, round, model, attempt, seed, tier, collusion_index, factors}}',
     created_at: new Date().toISOString(),
   };
-  writeFileSync(
+  writeFileAtomic(
     cardPath,
     [
       `# Dataset card: ${out}`,

@@ -29,7 +29,13 @@ import type { SourceText } from '../../compiler/index.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { packageRoot } from '../sources.js';
 import { SweepProblem } from './errors.js';
-import { failedRecord as failedRecordOf, planFor, runJob, type SweepJob } from './execute.js';
+import {
+  failedRecord as failedRecordOf,
+  planFor,
+  runJob,
+  type SweepJob,
+  sweepDigest,
+} from './execute.js';
 import type { RunRecord } from './record.js';
 
 /** The one BullMQ queue every MASE sweep's jobs go to. */
@@ -134,7 +140,7 @@ async function reachRedis(connection: RedisOptions, where: string, timeoutMs: nu
  */
 export function sweepKey(job: Pick<SweepJob, 'sources' | 'sweep'>, dir: string): string {
   return createHash('sha256')
-    .update(JSON.stringify([job.sources.map((s) => [s.path, s.text]), job.sweep, resolve(dir)]))
+    .update(`${sweepDigest(job.sources, job.sweep)}:${resolve(dir)}`)
     .digest('hex')
     .slice(0, 16);
 }

@@ -1,19 +1,11 @@
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { SourceText } from '../../compiler/index.js';
-import type { IrSweep } from '../../compiler/ir.js';
+import { writeFileAtomic } from '../files.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { SweepProblem } from './errors.js';
-import { planFor, type SweepJob, writeRecord } from './execute.js';
+import { planFor, type SweepJob, sweepDigest, writeRecord } from './execute.js';
 import type { SweepPlan } from './plan.js';
 import { runOnPool } from './pool.js';
 import type { RunRecord } from './record.js';
@@ -61,12 +53,6 @@ interface SweepFile {
   readonly artifacts: string;
   readonly sources: readonly SourceText[];
   readonly created_at: string;
-}
-
-export function sweepDigest(sources: readonly SourceText[], sweep: string): string {
-  return createHash('sha256')
-    .update(JSON.stringify([sources.map((s) => [s.path, s.text]), sweep]))
-    .digest('hex');
 }
 
 /** Reads every run record of a sweep directory (one file per run id). */
@@ -136,12 +122,11 @@ export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
     title: plan.sweep.title,
     factors: plan.factorOrder,
     runs: plan.runs.map((r) => r.runId),
-    artifacts: isAbsolute(artifacts) ? artifacts : resolve(artifacts),
+    artifacts,
     sources: options.sources,
     created_at: existsSync(sweepPath) ? readSweepFile(out).created_at : new Date().toISOString(),
   };
-  writeFileSync(`${sweepPath}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
-  renameSync(`${sweepPath}.tmp`, sweepPath);
+  writeFileAtomic(sweepPath, `${JSON.stringify(file, null, 2)}\n`);
 
   const planned = new Set(plan.runs.map((r) => r.runId));
   const finished = new Map<string, RunRecord>();
@@ -266,5 +251,3 @@ class SweepProgress {
     this.bar?.stop();
   }
 }
-
-export type { IrSweep };

@@ -148,7 +148,7 @@ describe('mase sweep', () => {
     expect(
       runCli(['sweep', source, '--out', join(root, 'x'), '--workers', '0'], { cwd: root, env })
         .stderr,
-    ).toContain('--workers takes a whole number of at least 1');
+    ).toContain('--workers takes a whole number ≥ 1, not `0`');
     expect(
       runCli(['sweep', source, '--out', join(root, 'x'), '--sweep', 'nope'], { cwd: root, env })
         .stderr,
@@ -156,7 +156,7 @@ describe('mase sweep', () => {
     expect(
       runCli(['sweep', source, '--out', join(root, 'x'), '--queue', 'http://x'], { cwd: root, env })
         .stderr,
-    ).toContain('--queue takes redis://HOST:PORT');
+    ).toContain('--queue "http://x" is not a redis:// URL; expected redis://HOST:PORT');
     const broken = file('broken.mase', study(60, 2).replace('base base', 'base nothing'));
     const errors = runCli(['sweep', broken, '--out', join(root, 'x')], { cwd: root, env });
     expect(errors.code).toBe(1);
