@@ -1929,6 +1929,23 @@ function checkBounds(
       `the range [${low}, ${high}] is empty: its low end must be below its high end`,
       'for a single value, write `= VALUE`',
     );
+  if (target.kind === 'param' && base && target.owner === 'institution') {
+    // Both ends are checked as levels are (the institution may refuse them, e.g. a round
+    // count of 0); a value between them the institution refuses although the ends pass
+    // means it takes whole numbers only (a round count): the range draws whole numbers.
+    const before = reporter.diagnostics.length;
+    checkParamLevel(target.owner, target.name, low, bounds.low.range, base, scope);
+    checkParamLevel(target.owner, target.name, high, bounds.high.range, base, scope);
+    if (reporter.diagnostics.length > before) return undefined;
+    const silent = new Reporter();
+    const between = (low + high) / 2 + (Number.isInteger((low + high) / 2) ? 0.5 : 0);
+    checkParamLevel(target.owner, target.name, between, bounds.range, base, {
+      ...scope,
+      reporter: silent,
+    });
+    // (Ends that are not whole numbers were refused above, as levels.)
+    if (silent.diagnostics.some((d) => d.severity === 'error')) integer = true;
+  }
   return { low, high, integer };
 }
 

@@ -377,10 +377,10 @@ export type CompiledPerFirm = (
 
 /**
  * Compiles a single-valued expression to its per-firm form, when it has one: it reads
- * `self` only as `x[self]` (or `self` itself) and per-machine monitors only directly and
- * only those in `perFirmMonitors` (evaluated the same way), and no machine history,
- * window or native over either. Otherwise undefined (the caller
- * evaluates it machine by machine). Element i equals `compileScalar(e)` with `self` = i.
+ * `self` only as `x[self]`, per-machine monitors only directly and only those in
+ * `perFirmMonitors` (evaluated the same way), and no machine history, window or native
+ * over either. Otherwise undefined (the caller evaluates it machine by machine). Element
+ * i equals `compileScalar(e)` with `self` = i.
  */
 export function compilePerFirm(
   e: IrExpr,
@@ -437,8 +437,6 @@ function perFirmCode(
   }
   const child = (x: IrExpr) => perFirmCode(x, perMachine, perFirmMonitors, options);
   switch (e.op) {
-    case 'self':
-      return (env) => Float64Array.from({ length: env.dims.firms }, (_, i) => i);
     case 'monitor':
       if (!perFirmMonitors.has(e.name)) return undefined;
       return (_env, perFirm) => perFirm(e.name);
@@ -474,7 +472,7 @@ function perFirmCode(
       return (env, perFirm) =>
         elementwise(
           [condition(env, perFirm), then(env, perFirm), otherwise(env, perFirm)],
-          (c, t, o) => (truthy(c as number) ? (t as number) : (o as number)),
+          (c, t, o) => (truthy(c) ? t : o),
         );
     }
     case 'index': {

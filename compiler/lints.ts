@@ -1,5 +1,6 @@
 import type { StateDecl } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic } from '../grammar/diagnostics.js';
+import { natives } from '../stdlib/natives.js';
 import { constantValue } from './constant.js';
 import type { IrExpr, IrInstitution, IrTransition, ParamValue } from './ir.js';
 
@@ -174,7 +175,7 @@ export function readsEvidence(e: IrExpr): boolean {
     case 'binary':
       return readsEvidence(e.left) || readsEvidence(e.right);
     case 'call':
-      return e.fn === 'moved_together' || e.args.some(readsEvidence);
+      return natives.get(e.fn)?.kind === 'evidence' || e.args.some(readsEvidence);
     case 'window':
       return readsEvidence(e.value);
     case 'index':

@@ -1,7 +1,7 @@
 import type { Expr, Range } from '../../grammar/ast.js';
 import { printExpr } from '../../grammar/print.js';
 import { natives } from '../../stdlib/natives.js';
-import type { IrExpr, ParamValue } from '../ir.js';
+import type { IrExpr, IrPolicy, ParamValue } from '../ir.js';
 
 const NO_RANGE: Range = {
   start: { line: 1, column: 1, offset: 0 },
@@ -133,6 +133,13 @@ export function formatParamValue(value: ParamValue): string {
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value === 'string') return JSON.stringify(value);
   return `[${value.map(formatParamValue).join(', ')}]`;
+}
+
+/** A policy (or a named use with arguments) as it would be written in source: `name(a: 1, 2)`. */
+export function policyText(policy: IrPolicy): string {
+  if (policy.args.length === 0) return policy.name;
+  const args = policy.args.map((a) => (a.name ? `${a.name}: ` : '') + formatParamValue(a.value));
+  return `${policy.name}(${args.join(', ')})`;
 }
 
 export { formatNumber };

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatParamValue, policyText } from '../../compiler/backends/render-expr.js';
 import type { IrInstitution, IrPolicy, ParamValue, StateKind } from '../../compiler/ir.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
@@ -152,22 +153,9 @@ function fmt(x: number | null | undefined, digits = 2): string {
 
 const count = (n: number) => n.toLocaleString('en-US');
 
-function paramText(value: ParamValue): string {
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : fmt(value);
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'boolean') return String(value);
-  return `[${value.map(paramText).join(', ')}]`;
-}
-
-function policyText(policy: IrPolicy | undefined): string {
-  if (!policy) return '?';
-  const args = policy.args.map((a) => (a.name ? `${a.name}: ` : '') + paramText(a.value));
-  return args.length > 0 ? `${policy.name}(${args.join(', ')})` : policy.name;
-}
-
 const paramsText = (params: Record<string, ParamValue> | undefined) =>
   Object.entries(params ?? {})
-    .map(([k, v]) => `${k} = ${paramText(v)}`)
+    .map(([k, v]) => `${k} = ${formatParamValue(v)}`)
     .join(', ');
 
 export const note = (text: string | Markup) => html`<p class="note">${text}</p>`;
@@ -274,10 +262,11 @@ function firmsSection(metrics: RunMetrics, manifest: Manifest) {
 <thead><tr><th>firm</th><th>policy</th><th>profit before fines</th><th>fines</th><th>credits</th><th>profit after fines</th><th>rounds per state</th></tr></thead>
 <tbody>${metrics.run.firms.map((firm) => {
     const a = metrics.agents[firm];
+    const policy = manifest.policies?.[firm];
     const states = Object.entries(a?.state_rounds ?? {})
       .map(([s, n]) => `${s} ${count(n)}`)
       .join(', ');
-    return html`<tr><th scope="row">${firm}</th><td>${policyText(manifest.policies?.[firm])}</td><td>${fmt(a?.profit_before_fines)}</td><td>${fmt(a?.fines)}</td><td>${fmt(a?.credits)}</td><td>${fmt(a?.profit)}</td><td>${states || '—'}</td></tr>`;
+    return html`<tr><th scope="row">${firm}</th><td>${policy ? policyText(policy) : '?'}</td><td>${fmt(a?.profit_before_fines)}</td><td>${fmt(a?.fines)}</td><td>${fmt(a?.credits)}</td><td>${fmt(a?.profit)}</td><td>${states || '—'}</td></tr>`;
   })}</tbody>
 </table>
 </section>`;

@@ -10,6 +10,7 @@ import { llmOptions, positive, type RunOptions, UsageProblem } from '../run/cli-
 import { stdlibSources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { defaultWorkers } from './pool.js';
+import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
 import { runSweep } from './sweep.js';
 
 export interface SweepFlags
@@ -92,7 +93,7 @@ export async function sweepCommand(
         `sweep ${outcome.plan.sweep.name}: ${outcome.plan.cells} cells × ${outcome.plan.sweep.replicates} replicates = ${planned} runs`,
         `  ${outcome.records.length - failed} completed, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now`,
         ...(outcome.reason ? [`  stopped: ${outcome.reason} (continue with --resume)`] : []),
-        `  results: ${join(flags.out, 'results.csv')} · ${join(flags.out, 'results.parquet')} · ${join(flags.out, 'results.duckdb')}`,
+        `  results: ${[RESULTS_CSV, RESULTS_PARQUET, RESULTS_DATABASE].map((f) => join(flags.out, f)).join(' · ')}`,
         `  next: mase analyze ${flags.out} · mase report ${flags.out}`,
         '',
       ].join('\n'),

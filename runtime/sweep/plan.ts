@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
+import { formatParamValue, policyText } from '../../compiler/backends/render-expr.js';
+import { paramTensor } from '../../compiler/evaluate.js';
 import type { SourceText } from '../../compiler/index.js';
+import { paramValues } from '../../compiler/instantiate.js';
 import type {
   IrExperiment,
   IrFactor,
@@ -9,6 +12,7 @@ import type {
   IrSweep,
   ParamValue,
 } from '../../compiler/ir.js';
+import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { ResolveError, resolveExperiment } from '../run/resolve.js';
 import { canonical, experimentDigest, type ResolvedExperiment } from '../run/run.js';
@@ -41,20 +45,11 @@ export function replicateSeed(sweepSeed: number, replicate: number): number {
   return hash.readUInt32BE(0) % 2_147_483_647;
 }
 
-/** A level as it appears in the results table: a value, or a name with its arguments. */
+/** A level as it appears in the results table: a value, or (a list, a name with arguments) its source text. */
 export function levelText(level: IrFactorLevel): FactorValue {
   if (level.kind === 'ref') return policyText(level.ref);
   const v = level.value;
-  return Array.isArray(v) ? JSON.stringify(v) : (v as FactorValue);
-}
-
-export function policyText(policy: IrPolicy): string {
-  if (policy.args.length === 0) return policy.name;
-  const args = policy.args.map((a) => {
-    const value = typeof a.value === 'string' ? JSON.stringify(a.value) : JSON.stringify(a.value);
-    return a.name ? `${a.name}: ${value}` : value;
-  });
-  return `${policy.name}(${args.join(', ')})`;
+  return Array.isArray(v) ? formatParamValue(v) : (v as FactorValue);
 }
 
 /** A cell: for each factor (declaration order), its level. */
@@ -71,7 +66,7 @@ export function designCells(sweep: IrSweep): Cell[] {
     }
     return cells;
   }
-  const random = randomStream(sweep.seed, `design:${sweep.name}`);
+  const random = randomStream(sweep.seed, 'sweep-design');
   const n = design.points;
   // Latin hypercube: each factor's range (or list of levels) is cut into n strata, and a
   // random permutation gives each point its stratum; random: independent uniform draws.
@@ -92,8 +87,13 @@ export function designCells(sweep: IrSweep): Cell[] {
 function levelAt(f: IrFactor, u: number): IrFactorLevel {
   if (f.range) {
     const { low, high, integer } = f.range;
-    const x = low + u * (high - low);
-    return { kind: 'value', value: integer ? Math.min(high, Math.floor(x + 0.5)) : x };
+    // Whole numbers: each of the high − low + 1 values gets an equal share of [0, 1).
+    return {
+      kind: 'value',
+      value: integer
+        ? Math.min(high, low + Math.floor(u * (high - low + 1)))
+        : low + u * (high - low),
+    };
   }
   const levels = f.levels ?? [];
   return levels[Math.min(levels.length - 1, Math.floor(u * levels.length))] as IrFactorLevel;
@@ -110,6 +110,7 @@ export function applyCell(
   base: IrExperiment,
   factors: readonly IrFactor[],
   cell: Cell,
+  program?: IrProgram,
 ): IrExperiment {
   let market = { ...base.market, overrides: { ...base.market.overrides } };
   let institution = { ...base.institution, overrides: { ...base.institution.overrides } };
@@ -149,12 +150,16 @@ export function applyCell(
     const t = f.target;
     const value = level.kind === 'value' ? level.value : undefined;
     switch (t.kind) {
-      case 'param':
-        if (value !== undefined) {
-          if (t.owner === 'market') market.overrides[t.name] = value;
-          else institution.overrides[t.name] = value;
-        }
+      case 'param': {
+        // A parameter applies where the cell's market or institution declares it (a
+        // `fine_share` level means nothing under `none`); the cell's row keeps the level.
+        const use = t.owner === 'market' ? market : institution;
+        const declared = (t.owner === 'market' ? program?.markets : program?.institutions)
+          ?.find((d) => d.name === use.name)
+          ?.params.some((p) => p.name === t.name);
+        if (value !== undefined && declared !== false) use.overrides[t.name] = value;
         break;
+      }
       case 'agents':
         if (t.firm) perFirm[t.firm] = asPolicy(level);
         break;
@@ -221,7 +226,7 @@ export function planSweep(
   const runs: SweepRun[] = [];
   const seen = new Set<string>();
   cells.forEach((cell, index) => {
-    const variant = applyCell(base, sweep.factors, cell);
+    const variant = applyCell(base, sweep.factors, cell, program);
     const factors = Object.fromEntries(
       sweep.factors.map((f, i) => [f.name, levelText(cell[i] as IrFactorLevel)]),
     );
@@ -229,25 +234,29 @@ export function planSweep(
       ...program,
       experiments: program.experiments.map((e) => (e === base ? variant : e)),
     };
+    // Resolved once per cell (replicates differ only in their seed), and checked as a whole:
+    // the checker saw each level against the base alone, not against the cell's other levels.
+    let resolved: ResolvedExperiment;
+    try {
+      resolved = resolveExperiment(
+        programWith,
+        { experiment: base.name, params: [] },
+        () => {
+          throw new ResolveError('sweeps name policies in the file');
+        },
+        sources,
+      );
+      checkCell(resolved);
+    } catch (error) {
+      if (error instanceof ResolveError || error instanceof MarketError)
+        throw new SweepError(
+          `sweep ${sweep.name}, cell ${index} (${describeCell(factors)}): ${error.message}`,
+        );
+      throw error;
+    }
     for (let replicate = 0; replicate < sweep.replicates; replicate++) {
       const seed = replicateSeed(sweep.seed, replicate);
-      let experiment: ResolvedExperiment;
-      try {
-        experiment = resolveExperiment(
-          programWith,
-          { experiment: base.name, params: [], seed },
-          () => {
-            throw new ResolveError('sweeps name policies in the file');
-          },
-          sources,
-        );
-      } catch (error) {
-        if (error instanceof ResolveError)
-          throw new SweepError(
-            `sweep ${sweep.name}, cell ${index} (${describeCell(factors)}): ${error.message}`,
-          );
-        throw error;
-      }
+      const experiment: ResolvedExperiment = { ...resolved, seed };
       const runId = createHash('sha256')
         .update(canonical({ experiment: experimentDigest(experiment), factors }))
         .digest('hex')
@@ -259,6 +268,22 @@ export function planSweep(
     }
   });
   return { sweep, factorOrder: sweep.factors.map((f) => f.name), cells: cells.length, runs };
+}
+
+/**
+ * A cell's market and institution parameters fit together: the market's lists fit the
+ * firms and products its overrides imply, and so do the institution's.
+ */
+function checkCell(experiment: ResolvedExperiment): void {
+  const market = instantiateMarket(experiment.market, experiment.marketOverrides);
+  const values = paramValues(experiment.institution.params, experiment.institutionOverrides);
+  for (const p of experiment.institution.params) {
+    const problem = paramTensor(p.type, values.get(p.name) ?? p.value, market.dims);
+    if (typeof problem === 'string')
+      throw new ResolveError(
+        `${experiment.institution.name}'s parameter ${p.name} ${problem} in ${experiment.market.name} here`,
+      );
+  }
 }
 
 export function describeCell(factors: Readonly<Record<string, FactorValue>>): string {

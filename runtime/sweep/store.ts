@@ -97,6 +97,17 @@ function quoteString(text: string): string {
 }
 
 /** Factor columns: the design's order, then any factor a record has beyond it. */
+/**
+ * Why a factor cannot be called `name` in the results (it is a fixed column's name, in
+ * any case: DuckDB identifiers are case-insensitive, so `Seed` would shadow `seed`).
+ */
+export function factorNameProblem(name: string): string | undefined {
+  const folded = name.toLowerCase();
+  return FIXED_RUN_COLUMNS.some((c) => c === folded)
+    ? `factor \`${name}\` has the name of a results column; name it, e.g. \`factor regime: institution = …\``
+    : undefined;
+}
+
 function factorColumns(
   records: readonly RunRecord[],
   factorOrder: readonly string[],
@@ -104,15 +115,11 @@ function factorColumns(
   const names = [...factorOrder];
   for (const record of records)
     for (const name of Object.keys(record.factors)) if (!names.includes(name)) names.push(name);
-  const fixed = new Set(FIXED_RUN_COLUMNS);
   const seen = new Map<string, string>();
   for (const name of names) {
-    // DuckDB identifiers are case-insensitive: `Seed` would shadow `seed`.
+    const problem = factorNameProblem(name);
+    if (problem) throw new ResultsError(problem);
     const folded = name.toLowerCase();
-    if (fixed.has(folded))
-      throw new ResultsError(
-        `factor "${name}" has the name of a fixed column of the results table; rename the factor`,
-      );
     const other = seen.get(folded);
     if (other !== undefined)
       throw new ResultsError(
@@ -346,7 +353,12 @@ export async function openResults(dir: string): Promise<ResultsReader> {
   let instance: DuckDBInstance;
   let connection: DuckDBConnection;
   try {
-    instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+    // Read only, and no files or URLs beyond the store: what a query may do is read the
+    // store (`mase export sft --where` puts user text into one).
+    instance = await DuckDBInstance.create(path, {
+      access_mode: 'READ_ONLY',
+      enable_external_access: 'false',
+    });
     connection = await instance.connect();
   } catch (error) {
     throw new ResultsError(`cannot open ${path}: ${duckdbMessage(error)}`);
@@ -355,7 +367,8 @@ export async function openResults(dir: string): Promise<ResultsReader> {
     async query(sql) {
       let rows: Record<string, unknown>[];
       try {
-        rows = (await connection.runAndReadAll(sql)).getRowObjectsJS();
+        // A prepared statement is one statement: DuckDB refuses a second after a `;`.
+        rows = (await (await connection.prepare(sql)).runAndReadAll()).getRowObjectsJS();
       } catch (error) {
         throw new ResultsError(duckdbMessage(error));
       }
@@ -374,10 +387,6 @@ export async function openResults(dir: string): Promise<ResultsReader> {
  * on a read-only connection.
  */
 export async function selectRuns(dir: string, where?: string): Promise<ResultRow[]> {
-  if (where?.includes(';'))
-    throw new ResultsError(
-      `invalid where expression ${JSON.stringify(where)}: one expression, without ';'`,
-    );
   const reader = await openResults(dir);
   try {
     const filter = where === undefined || where.trim() === '' ? '' : ` WHERE (${where})`;

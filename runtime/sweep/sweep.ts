@@ -10,7 +10,7 @@ import type { SweepPlan } from './plan.js';
 import { runOnPool } from './pool.js';
 import type { RunRecord } from './record.js';
 import { runOnQueue } from './redis.js';
-import { buildResultsStore, FIXED_RUN_COLUMNS } from './store.js';
+import { buildResultsStore, factorNameProblem } from './store.js';
 
 /** A problem with a sweep request (a directory in use, another sweep's results): a message, exit 2. */
 export class SweepRequestError extends SweepProblem {}
@@ -93,13 +93,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
   const artifacts = resolve(options.artifacts ?? out);
   const sweepPath = join(out, 'sweep.json');
   // Say before any run that a factor's name is taken by a column of the results.
-  const taken = plan.factorOrder.filter((f) =>
-    FIXED_RUN_COLUMNS.some((c) => c.toLowerCase() === f.toLowerCase()),
-  );
-  if (taken.length > 0)
-    throw new SweepRequestError(
-      `factor ${taken.map((f) => `\`${f}\``).join(', ')} has the name of a results column; name it, e.g. \`factor regime: institution = …\``,
-    );
+  for (const factor of plan.factorOrder) {
+    const problem = factorNameProblem(factor);
+    if (problem) throw new SweepRequestError(problem);
+  }
   if (existsSync(out) && readdirSync(out).length > 0) {
     if (!options.resume)
       throw new SweepRequestError(

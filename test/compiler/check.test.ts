@@ -109,3 +109,25 @@ experiment e {
     ).toEqual(['the continuation probability is given twice', 'the horizon is given twice']);
   });
 });
+
+describe('sanctions reached by evidence', () => {
+  it('counts every evidence native as evidence, not only moved_together', () => {
+    const sanctions = (guard: string) =>
+      codes(`mase 1
+institution talkers {
+  scope per firm
+  initial state active {
+    when ${guard} -> fined
+  }
+  state fined {
+    fine 10
+    after 1 round -> active
+  }
+}
+`).filter((c) => c === 'W_SANCTION_WITHOUT_EVIDENCE');
+    expect(sanctions('mentions("split")[self] > 0')).toEqual([]);
+    expect(sanctions('moved_together(threshold: 0.1)')).toEqual([]);
+    // A guard on the machine's own history alone is still no evidence.
+    expect(sanctions('rounds_in_state > 3')).toEqual(['W_SANCTION_WITHOUT_EVIDENCE']);
+  });
+});

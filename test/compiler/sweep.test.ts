@@ -29,6 +29,31 @@ function withSweep(items: readonly string[], base = 'base governed'): string {
 const problems = (items: readonly string[], base?: string) =>
   compile(withSweep(items, base)).diagnostics.map(where);
 
+describe('ranges over institution parameters', () => {
+  const ranges = (range: string) => {
+    const result = compile(withSweep([`factor institution.${range}`, 'design random(4)']));
+    return {
+      problems: result.diagnostics.map(where),
+      range: result.program.sweeps[0]?.factors[0]?.range,
+    };
+  };
+
+  it('checks both ends as the institution would, and draws whole numbers for round counts', () => {
+    expect(ranges('fine_share in [0.1, 0.6]')).toEqual({
+      problems: [],
+      range: { low: 0.1, high: 0.6, integer: false },
+    });
+    // `persistence` is a number of rounds: 0 is refused at its end, as a level of 0 is,
+    // and a range of whole numbers draws whole numbers.
+    expect(ranges('persistence in [0, 3]').problems).toEqual(['E_VALUE 9:38']);
+    expect(ranges('persistence in [1, 4]')).toEqual({
+      problems: [],
+      range: { low: 1, high: 4, integer: true },
+    });
+    expect(ranges('persistence in [1.5, 4]').problems).toEqual(['E_VALUE 9:38']);
+  });
+});
+
 describe('a valid sweep', () => {
   it('compiles to the IR the runtime reads', () => {
     const result = compile(`${BASE}

@@ -255,6 +255,42 @@ describe('planning a sweep', () => {
     );
   });
 
+  it('gives every whole number of a range an equal share, its ends included', () => {
+    const memory: IrFactor = {
+      name: 'memory',
+      target: { kind: 'memory' },
+      range: { low: 0, high: 3, integer: true },
+    };
+    const tally = (design: IrSweep['design']) => {
+      const values = designCells(sweep({ design, factors: [memory] })).map(
+        ([level]) => (level as { value: number }).value,
+      );
+      return [0, 1, 2, 3].map((v) => values.filter((x) => x === v).length);
+    };
+    // A Latin hypercube of 400 points puts exactly 100 in each quarter, hence on each value.
+    expect(tally({ kind: 'latin_hypercube', points: 400 })).toEqual([100, 100, 100, 100]);
+    for (const n of tally({ kind: 'random', points: 4000 }))
+      expect(Math.abs(n - 1000)).toBeLessThan(120);
+  });
+
+  it('writes levels as source text, infinity included', () => {
+    const capped: IrFactor = {
+      name: 'regime',
+      target: { kind: 'institution' },
+      levels: [
+        {
+          kind: 'ref',
+          ref: {
+            name: 'governance_graph',
+            args: [{ name: 'fine_floor', value: Number.POSITIVE_INFINITY }],
+          },
+        },
+      ],
+    };
+    const plan = planSweep(compiled.program, sweep({ factors: [capped] }), sources);
+    expect(plan.runs[0]?.factors).toEqual({ regime: 'governance_graph(fine_floor: inf)' });
+  });
+
   it('draws random designs from the sweep seed, within ranges and among levels', () => {
     const design = { kind: 'random' as const, points: 25 };
     const factors: IrFactor[] = [
@@ -273,6 +309,53 @@ describe('planning a sweep', () => {
       const x = (c as { value: number }).value;
       expect(x >= 0.9 && x < 0.99).toBe(true);
     }
+  });
+
+  it('applies a parameter level only where the cell declares it, and checks each cell whole', () => {
+    const withShare: IrFactor = {
+      name: 'share',
+      target: { kind: 'param', owner: 'institution', name: 'fine_share' },
+      levels: [
+        { kind: 'value', value: 0.2 },
+        { kind: 'value', value: 0.4 },
+      ],
+    };
+    const plan = planSweep(
+      compiled.program,
+      sweep({
+        factors: [{ ...regime, levels: regime.levels?.slice(0, 2) }, withShare],
+        replicates: 1,
+      }),
+      sources,
+    );
+    const overrides = plan.runs.map((r) => [r.factors, r.experiment.institutionOverrides]);
+    expect(overrides).toEqual([
+      [{ regime: 'none', share: 0.2 }, {}],
+      [{ regime: 'none', share: 0.4 }, {}],
+      [{ regime: 'governance_graph', share: 0.2 }, { fine_share: 0.2 }],
+      [{ regime: 'governance_graph', share: 0.4 }, { fine_share: 0.4 }],
+    ]);
+    // Two rows for the two `none` cells, each paired with its governed neighbour.
+    expect(new Set(plan.runs.map((r) => r.runId)).size).toBe(4);
+    // Costs per firm and product fit cournot_2x2's two firms; a cell that gives a list of
+    // the wrong length is refused before anything runs, naming the cell.
+    const costs: IrFactor = {
+      name: 'costs',
+      target: { kind: 'param', owner: 'market', name: 'costs' },
+      levels: [
+        {
+          kind: 'value',
+          value: [
+            [40, 50],
+            [50, 40],
+            [45, 45],
+          ],
+        },
+      ],
+    };
+    expect(() => planSweep(compiled.program, sweep({ factors: [costs] }), sources)).toThrow(
+      /sweep s, cell 0 \(costs = \[\[40, 50\], \[50, 40\], \[45, 45\]\]\): .*costs/,
+    );
   });
 
   it('says which cell cannot run, and why', () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FactorValue, RunRecord, RunRecordMetrics } from '../../runtime/sweep/record.js';
 import {
@@ -112,6 +113,18 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** What pandas, polars or R would read: the exported files, through a DuckDB of their own. */
+async function readExport(sql: string): Promise<Record<string, unknown>[]> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
 
 async function query(sql: string): Promise<Record<string, unknown>[]> {
   const reader = await openResults(dir);
@@ -248,13 +261,13 @@ describe('buildResultsStore', () => {
     const results = join(dir, 'results.parquet');
     const rounds = join(dir, 'rounds.parquet');
     expect(
-      await query(
-        `SELECT count(*) AS n, sum(tier) AS tiers, string_agg(run_id, ' ' ORDER BY run_id) AS ids FROM read_parquet('${results}')`,
+      await readExport(
+        `SELECT count(*)::INT AS n, sum(tier)::INT AS tiers, string_agg(run_id, ' ' ORDER BY run_id) AS ids FROM read_parquet('${results}')`,
       ),
     ).toEqual([{ n: 4, tiers: 5, ids: 'r0 r1 r2 r3' }]);
     expect(
-      await query(
-        `SELECT metric::VARCHAR AS metric, count(*) AS n FROM read_parquet('${rounds}') GROUP BY metric ORDER BY metric`,
+      await readExport(
+        `SELECT metric::VARCHAR AS metric, count(*)::INT AS n FROM read_parquet('${rounds}') GROUP BY metric ORDER BY metric`,
       ),
     ).toEqual(
       ['fines', 'hhi', 'industry_profit', 'mean_price', 'welfare'].map((metric) => ({
@@ -315,7 +328,7 @@ describe('buildResultsStore', () => {
   it('refuses a factor named like a fixed column, in any case', async () => {
     const clash = (name: string) => buildResultsStore(dir, [record('a', { [name]: 1 })], [name]);
     await expect(clash('seed')).rejects.toThrow(
-      'factor "seed" has the name of a fixed column of the results table; rename the factor',
+      'factor `seed` has the name of a results column; name it, e.g. `factor regime: institution = …`',
     );
     await expect(clash('Collusion_Index')).rejects.toBeInstanceOf(ResultsError);
     await expect(
@@ -358,12 +371,18 @@ describe('openResults and selectRuns', () => {
     await expect(selectRuns(dir, 'tier <=')).rejects.toThrow(/Parser Error/);
   });
 
-  it('keeps the condition to one statement', async () => {
+  it('keeps the condition to one statement over the store, and nothing else', async () => {
     await buildResultsStore(dir, RECORDS, FACTOR_ORDER);
     await expect(selectRuns(dir, 'true); DROP TABLE runs; SELECT (1')).rejects.toThrow(
-      "one expression, without ';'",
+      'Cannot prepare multiple statements at once',
     );
     expect(await query('SELECT count(*) AS n FROM runs')).toEqual([{ n: 4 }]);
+    // No files: a condition cannot read (or, through COPY, write) anything but the store.
+    await expect(
+      selectRuns(dir, "run_id IN (SELECT content FROM read_text('/etc/hostname'))"),
+    ).rejects.toThrow(/disabled by configuration/);
+    // A `;` inside a string is just a character.
+    expect(await selectRuns(dir, "worker <> 'a;b'")).toHaveLength(4);
   });
 
   it('gives integers as numbers and reports query errors as ResultsError', async () => {
