@@ -81,7 +81,7 @@ export class RoundObservables {
     private readonly market: MarketInstance,
     private readonly outcome: Outcome,
     private readonly round: number,
-    private readonly talk?: VisibleTalk,
+    readonly talk?: VisibleTalk,
   ) {}
 
   get(name: string): Tensor | undefined {
@@ -250,14 +250,14 @@ export class InstitutionRuntime {
   private readonly monitorIndex: Map<string, number>;
   /** The monitors evaluated for every firm at once each round (see `compilePerFirm`). */
   readonly evaluatedPerFirm: ReadonlySet<string>;
+  /** Whether some monitor is evaluated machine by machine (else a round needs none of that). */
+  private readonly machineByMachine: boolean;
   private readonly sanctionCode = new Map<string, CompiledExpression>();
   private readonly states: Map<string, StateInfo>;
   /** Observables of each completed round (index = round − 1). */
   private readonly observed: Recent<RoundObservables>;
   /** Monitor values of each completed round (index = round − 1), as the institution saw them. */
   private readonly monitorHistory: Recent<RoundMonitors>;
-  /** Talk of each completed round the institution may read (undefined: none). */
-  private readonly talk: Recent<VisibleTalk | undefined>;
   private readonly benchmarkTensors: Map<string, Tensor>;
   private readonly firmIndex: Map<string, number>;
   private readonly productIndex: Map<string, number>;
@@ -299,7 +299,6 @@ export class InstitutionRuntime {
       : expressions.reduce((m, e) => Math.max(m, lookback(e, values)), 0) + 2;
     this.observed = new Recent(keep);
     this.monitorHistory = new Recent(keep);
-    this.talk = new Recent(keep);
     this.benchmarkTensors = new Map();
     for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
       const o = new RoundObservables(market, point.outcome, 0);
@@ -385,6 +384,9 @@ export class InstitutionRuntime {
       (record as { env: MachineEnvironment }).env = this.environment(record);
       return record;
     });
+    // One machine evaluates its shared monitors itself (see `evaluateCommonMonitors`).
+    this.machineByMachine =
+      this.machines.length === 1 || this.monitorCode.some((m) => !m.shared && !m.perFirm);
   }
 
   /** The machine governing a firm: its own (per-firm scope; machines are in firm order) or the market's. */
@@ -429,7 +431,9 @@ export class InstitutionRuntime {
       benchmark: (b, name) => this.benchmarkTensors.get(`${b}.${name}`) ?? nan,
       // A hypothetical round has no talk of its own.
       talk: (ago) =>
-        env.hypothetical && ago === 0 ? undefined : this.talk.at(rounds() - 1 - ago)?.texts,
+        env.hypothetical && ago === 0
+          ? undefined
+          : this.observed.at(rounds() - 1 - ago)?.talk?.texts,
       monitor: (name, ago) => {
         const index = this.monitorIndex.get(name);
         if (index === undefined) return nan;
@@ -625,7 +629,6 @@ export class InstitutionRuntime {
     talk?: VisibleTalk,
   ): { effects: InstitutionEffect[]; monitors: RoundMonitors | undefined } {
     this.observed.push(new RoundObservables(this.market, outcome, round, talk));
-    this.talk.push(talk);
     // A stateless institution (none, a directive) has nothing to monitor or step.
     if (this.ir.states.length === 0 && this.ir.monitors.length === 0)
       return { effects: [], monitors: undefined };
@@ -633,9 +636,8 @@ export class InstitutionRuntime {
     const record = this.emptyRecord(true);
     this.monitorHistory.push(record);
     this.evaluateCommonMonitors(record);
-    const perMachine = this.monitorCode.some((m) => !m.shared && !m.perFirm);
     for (const machine of this.machines) {
-      if (perMachine || this.machines.length === 1) this.evaluateMonitors(machine, record, true);
+      if (this.machineByMachine) this.evaluateMonitors(machine, record, true);
       const info = machine.state;
       if (!info) continue;
       // Guards read the history as it was before this round's transition.
