@@ -13,6 +13,7 @@ import {
   type SweepAnalysis,
   type TippingPointSummary,
 } from './analyze.js';
+import type { SweepPlan } from './plan.js';
 import type { MeanEstimate } from './stats.js';
 import { openResults } from './store.js';
 import { planOfDirectory, readSweepFile } from './sweep.js';
@@ -156,10 +157,9 @@ function tippingSpec(t: TippingPointSummary): TopLevelSpec {
 }
 
 async function diagrams(
-  dir: string,
+  plan: SweepPlan,
   counts: ReadonlyMap<string, Map<string, number>>,
 ): Promise<Markup> {
-  const plan = planOfDirectory(dir);
   const institutions = new Map<
     string,
     { ir: IrInstitution; overrides: Record<string, ParamValue> }
@@ -263,7 +263,7 @@ ${regime ? regimeTable(regime, analysis.comparisons) : note('No categorical fact
 <section id="factors"><h2>Outcomes by factor</h2>${ciPlots}</section>
 ${tipping.length > 0 ? html`<section id="tipping"><h2>Tipping points</h2>${tipping}</section>` : ''}
 ${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2>${phases}</section>` : ''}
-${await diagrams(dir, counts)}
+${await diagrams(plan, counts)}
 <section id="runs"><h2>Runs</h2>
 ${analysis.runs.total > runs.length ? note(`The first ${runs.length} of ${analysis.runs.total} runs; results.csv lists them all.`) : ''}
 <table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th><th>tier</th><th>collusion index</th><th>report</th></tr></thead><tbody>${runRows}</tbody></table>

@@ -259,7 +259,7 @@ export async function buildResultsStore(
   const factors = factorColumns(records, factorOrder);
   const ids = new Set<string>();
   for (const record of records) {
-    if (ids.has(record.run_id)) throw new Error(`two records for run ${record.run_id}`);
+    if (ids.has(record.run_id)) throw new ResultsError(`two records for run ${record.run_id}`);
     ids.add(record.run_id);
   }
   const sorted = [...records].sort(byRunOrder);
@@ -269,10 +269,10 @@ export async function buildResultsStore(
   const database = join(dir, `${RESULTS_DATABASE}${suffix}`);
   const exports = [RESULTS_CSV, RESULTS_PARQUET, ROUNDS_PARQUET];
   removeDatabase(database);
-  writeStaging(staging, sorted, factors);
   let instance: DuckDBInstance | undefined;
   let connection: DuckDBConnection | undefined;
   try {
+    writeStaging(staging, sorted, factors);
     instance = await DuckDBInstance.create(database);
     connection = await instance.connect();
     await connection.run(`
