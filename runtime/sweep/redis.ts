@@ -25,7 +25,6 @@ import {
   type SandboxedJob,
   Worker,
 } from 'bullmq';
-import type { SourceText } from '../../compiler/index.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { packageRoot } from '../sources.js';
 import { SweepProblem } from './errors.js';
@@ -158,7 +157,10 @@ export interface QueueRunOptions {
   readonly dir: string;
   /** Where workers put run directories (`--artifacts`; default `dir`). */
   readonly artifacts?: string;
-  /** Called once per run id, in the order results arrive; the caller writes the record. */
+  /**
+   * Called once per run id, in the order results arrive; the caller writes the record.
+   * Once it returns, the run's job is removed from Redis: the record is the result.
+   */
   readonly onRecord: (record: RunRecord) => void;
   /**
    * Asked after each record (a spent budget): when true, the sweep's jobs no worker has
@@ -171,32 +173,32 @@ export interface QueueRunOptions {
 }
 
 /**
- * Queues a sweep's jobs and collects one record per run: from QueueEvents as jobs finish,
- * and by checking the unfinished jobs at the start (a resumed coordinator collects what
- * finished while it was down) and every `pollIntervalMs`. Resolves when every job has a
- * record (or the signal aborts); then the sweep's finished jobs are removed from Redis.
+ * Queues a sweep's jobs (all of one sweep: the same sources and sweep name) and collects
+ * one record per run: from QueueEvents as jobs finish, and by checking the unfinished jobs
+ * at the start (a resumed coordinator collects what finished while it was down) and every
+ * `pollIntervalMs`. Each job is removed from Redis once `onRecord` has taken its record, so
+ * a later coordinator of the same run (`--resume --retry-failed`) runs it again. Resolves
+ * when every job has a record (or the signal aborts).
  */
 export async function runOnQueue(options: QueueRunOptions): Promise<void> {
   const timing = { ...DEFAULT_QUEUE_TIMING, ...options.timing };
   const { connection, where } = parseQueueUrl(options.queue);
   if (options.jobs.length === 0 || options.signal?.aborted) return;
+  const [first] = options.jobs as [SweepJob, ...SweepJob[]];
+  if (options.jobs.some((job) => job.sources !== first.sources || job.sweep !== first.sweep))
+    throw new Error('runOnQueue takes the jobs of one sweep (the same sources and sweep name)');
   await reachRedis(connection, where, timing.connectTimeoutMs);
 
   const artifacts = resolve(options.artifacts ?? options.dir);
-  const keys = new Map<readonly SourceText[], Map<string, string>>();
-  const keyOf = (job: SweepJob): string => {
-    const bySweep = keys.get(job.sources) ?? new Map<string, string>();
-    keys.set(job.sources, bySweep);
-    const key = bySweep.get(job.sweep) ?? sweepKey(job, options.dir);
-    bySweep.set(job.sweep, key);
-    return key;
-  };
+  const key = sweepKey(first, options.dir);
   /** Job id → job, for the jobs without a record yet. */
   const pending = new Map<string, SweepJob>();
-  for (const job of options.jobs) pending.set(queueJobId(keyOf(job), job.runId), job);
+  for (const job of options.jobs) pending.set(queueJobId(key, job.runId), job);
   const all = [...pending.keys()];
-  const delivered = new Set<string>();
-  const since = Date.now();
+  /** Removals of delivered jobs still on their way to Redis (awaited before disconnecting). */
+  const removals = new Set<Promise<unknown>>();
+  /** When this coordinator started, by the clock of Redis (set once connected). */
+  let since = 0;
 
   const queue = new Queue<QueuedJob, RunRecord>(SWEEP_QUEUE, { connection });
   const events = new QueueEvents(SWEEP_QUEUE, { connection });
@@ -212,12 +214,14 @@ export async function runOnQueue(options: QueueRunOptions): Promise<void> {
   finished.catch(() => undefined);
   let stopping = false;
   const deliver = (jobId: string, record: RunRecord) => {
-    const job = pending.get(jobId);
-    if (!job || delivered.has(job.runId)) return;
-    delivered.add(job.runId);
-    pending.delete(jobId);
+    if (!pending.delete(jobId)) return;
     try {
       options.onRecord(record);
+      // The record is with the caller (on disk): the job need not stay in Redis, and must
+      // not, or a later coordinator of this run would collect it instead of running it.
+      const removal = queue.remove(jobId).catch(() => 0);
+      removals.add(removal);
+      removal.finally(() => removals.delete(removal));
       if (!stopping && options.shouldStop?.()) {
         stopping = true;
         unqueue().catch(settle);
@@ -275,13 +279,14 @@ export async function runOnQueue(options: QueueRunOptions): Promise<void> {
       if (job) completed(jobId, job.returnvalue);
     } else if (state === 'failed') {
       const job = await Job.fromId<QueuedJob, RunRecord>(queue, jobId);
-      // A job that failed before this coordinator started is run again, not reported.
-      if (job && (job.finishedOn ?? 0) < since) await job.retry('failed');
+      // A job that failed before this coordinator started is run again (with all its
+      // attempts), not reported.
+      if (job && (job.finishedOn ?? 0) < since)
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       else if (job) await failed(jobId, job);
     } else if (state === 'unknown' && !stopping) {
       // Removed from Redis (by hand, or by another coordinator of the same sweep): add it again.
-      const job = pending.get(jobId);
-      if (job) await enqueue([jobId]);
+      await enqueue([jobId]);
     }
   };
   const enqueue = async (jobIds: readonly string[]) => {
@@ -336,6 +341,7 @@ export async function runOnQueue(options: QueueRunOptions): Promise<void> {
   options.signal?.addEventListener('abort', abort, { once: true });
   let timer: NodeJS.Timeout | undefined;
   try {
+    since = await redisNow(queue);
     await events.waitUntilReady();
     await enqueue(all);
     await poll().catch(() => undefined);
@@ -343,15 +349,23 @@ export async function runOnQueue(options: QueueRunOptions): Promise<void> {
       poll().catch(() => undefined);
     }, timing.pollIntervalMs);
     await finished;
-    if (pending.size === 0) {
-      // Every record is with the caller now: the sweep's jobs need not stay in Redis.
-      await Promise.all(all.map((jobId) => queue.remove(jobId).catch(() => 0)));
-    }
   } finally {
     clearInterval(timer);
     options.signal?.removeEventListener('abort', abort);
+    await Promise.all(removals);
     await Promise.all([events.close(), queue.close()]).catch(() => undefined);
   }
+}
+
+/**
+ * Now by the clock of Redis, in ms: one clock for every coordinator (BullMQ's client
+ * interface has no TIME, but runs Lua on every adapter).
+ */
+async function redisNow(queue: Queue<QueuedJob, RunRecord>): Promise<number> {
+  const client = await queue.client;
+  client.defineCommand('maseTime', { numberOfKeys: 0, lua: "return redis.call('TIME')" });
+  const [seconds, micros] = (await client.runCommand('maseTime', [])) as [unknown, unknown];
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 /** The record of a run the queue gave up on (its workers kept dying or erring). */
@@ -437,7 +451,12 @@ export async function startWorker(options: WorkerOptions): Promise<SweepWorker> 
     if (job) log(`error in ${label(job)}: ${error.message}`);
   });
   worker.on('error', (error) => log(`queue error: ${error.message}`));
-  await worker.waitUntilReady();
+  try {
+    await worker.waitUntilReady();
+  } catch (error) {
+    await worker.close().catch(() => undefined);
+    throw error;
+  }
   return { name, close: () => worker.close() };
 }
 

@@ -7,13 +7,15 @@
  * finishes the runs in progress and exits; a second one exits at once.
  */
 import { parseArgs } from 'node:util';
+import { positive, UsageProblem } from '../run/cli-run.js';
 import { QueueError, type QueueTiming, startWorker } from './redis.js';
 
+/** A whole number ≥ 0 (`--max-stalled 0`: a job whose worker dies once fails). */
 function whole(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0)
-    throw new QueueError(`--${flag} expects a whole number, got ${text}`);
+    throw new UsageProblem(`${flag} takes a whole number ≥ 0, not \`${text}\``);
   return n;
 }
 
@@ -33,13 +35,13 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   if (!values.queue) throw new QueueError('--queue redis://HOST:PORT is required');
   const timing: Partial<Record<keyof QueueTiming, number>> = {};
-  const lock = whole('lock-ms', values['lock-ms']);
-  const stalled = whole('stalled-ms', values['stalled-ms']);
-  const maxStalled = whole('max-stalled', values['max-stalled']);
+  const lock = positive('--lock-ms', values['lock-ms']);
+  const stalled = positive('--stalled-ms', values['stalled-ms']);
+  const maxStalled = whole('--max-stalled', values['max-stalled']);
   if (lock !== undefined) timing.lockDurationMs = lock;
   if (stalled !== undefined) timing.stalledIntervalMs = stalled;
   if (maxStalled !== undefined) timing.maxStalledCount = maxStalled;
-  const concurrency = whole('concurrency', values.concurrency);
+  const concurrency = positive('--concurrency', values.concurrency);
   const prefix = values.name ? `worker ${values.name}` : 'worker';
   const worker = await startWorker({
     queue: values.queue,
@@ -65,7 +67,9 @@ async function main(argv: readonly string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   const usage =
-    error instanceof QueueError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    error instanceof QueueError ||
+    error instanceof UsageProblem ||
+    (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   process.stderr.write(`worker-main: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(usage ? 2 : 3);
 });

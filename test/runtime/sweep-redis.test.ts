@@ -110,6 +110,36 @@ function startWorkerProcess(name: string, extra: string[] = []) {
   return { child, ready, stderr: () => stderr };
 }
 
+/** A sweep of 8 runs written to `scratch/NAME/tiny.mase`, and its jobs. */
+function tinySweep(name: string, rounds: number) {
+  const dir = join(scratch, name);
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'tiny.mase');
+  const text = SWEEP_TEXT(rounds);
+  writeFileSync(path, text);
+  const sources = [{ path, text }];
+  const plan = planFor(sources, 'tiny');
+  const jobs: SweepJob[] = plan.runs.map((r) => ({ sources, sweep: 'tiny', runId: r.runId }));
+  return { dir, sources, plan, jobs };
+}
+
+/** The BullMQ states of a sweep's jobs (`unknown`: not in Redis). */
+async function statesInRedis(jobs: readonly SweepJob[], dir: string) {
+  const queue = new Queue(SWEEP_QUEUE, { connection: parseQueueUrl(url).connection });
+  try {
+    return await Promise.all(
+      jobs.map((j) => queue.getJobState(queueJobId(sweepKey(j, dir), j.runId))),
+    );
+  } finally {
+    await queue.close();
+  }
+}
+
+/** None of the sweep's jobs is left in Redis. */
+async function expectGoneFromRedis(jobs: readonly SweepJob[], dir: string) {
+  expect(new Set(await statesInRedis(jobs, dir))).toEqual(new Set(['unknown']));
+}
+
 beforeAll(async () => {
   const found = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (found.error)
@@ -179,6 +209,22 @@ describe('queue URLs and reachability', () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
+  it.each([
+    ['--lock-ms', '0', /--lock-ms takes a whole number ≥ 1, not `0`/],
+    ['--stalled-ms', '0', /--stalled-ms takes a whole number ≥ 1, not `0`/],
+    ['--concurrency', '0', /--concurrency takes a whole number ≥ 1, not `0`/],
+    ['--concurrency', '1.5', /--concurrency takes a whole number, not `1.5`/],
+    ['--max-stalled', '-1', /--max-stalled takes a whole number ≥ 0, not `-1`/],
+  ])('the worker script refuses %s %s with a message and exit code 2', (flag, value, message) => {
+    const result = spawnSync(process.execPath, [WORKER_MAIN, '--queue', url, `${flag}=${value}`], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/^worker-main: /);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('keys jobs by sweep and directory', () => {
     const sources = [{ path: 'a.mase', text: 'mase 1' }];
     const key = sweepKey({ sources, sweep: 'tiny' }, '/tmp/out');
@@ -208,14 +254,7 @@ describe('a sweep on the queue', () => {
     );
 
   it('survives a worker killed mid-run: one record per run, equal to running it here', async () => {
-    const dir = join(scratch, 'sweep');
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'tiny.mase');
-    const text = SWEEP_TEXT(1500);
-    writeFileSync(path, text);
-    const sources = [{ path, text }];
-    const plan = planFor(sources, 'tiny');
-    const jobs: SweepJob[] = plan.runs.map((r) => ({ sources, sweep: 'tiny', runId: r.runId }));
+    const { dir, jobs } = tinySweep('sweep', 1500);
     expect(jobs).toHaveLength(8);
 
     // The reference: every job run here, one by one.
@@ -289,12 +328,9 @@ describe('a sweep on the queue', () => {
       (r) => queueJobId(sweepKey(jobs[0] as SweepJob, dir), r.run_id) === killed,
     );
     expect(rescued?.worker).toBe('survivor');
-    // The finished sweep leaves nothing behind in Redis.
-    const left = await Promise.all(
-      jobs.map((j) => queue.getJobState(queueJobId(sweepKey(j, dir), j.runId))),
-    );
-    expect(new Set(left)).toEqual(new Set(['unknown']));
     await queue.close();
+    // The finished sweep leaves nothing behind in Redis.
+    await expectGoneFromRedis(jobs, dir);
     // SIGTERM: the survivor finishes what it holds (nothing) and exits cleanly.
     const exited = new Promise((resolve) => survivor.child.once('exit', resolve));
     survivor.child.kill('SIGTERM');
@@ -302,13 +338,8 @@ describe('a sweep on the queue', () => {
   }, 90_000);
 
   it('a run the queue gives up on gets a failed record naming the reason', async () => {
-    const dir = join(scratch, 'doomed');
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'tiny.mase');
-    const text = SWEEP_TEXT(20);
-    writeFileSync(path, text);
-    const sources = [{ path, text }];
-    const run = planFor(sources, 'tiny').runs[0];
+    const { dir, plan, jobs } = tinySweep('doomed', 20);
+    const run = plan.runs[0];
     // Artifacts under a file: every attempt throws in the worker, none returns a record.
     const artifacts = join(dir, 'not-a-directory');
     writeFileSync(artifacts, '');
@@ -316,13 +347,15 @@ describe('a sweep on the queue', () => {
     const records: RunRecord[] = [];
     await runOnQueue({
       queue: url,
-      jobs: [{ sources, sweep: 'tiny', runId: run?.runId ?? '' }],
+      jobs: jobs.slice(0, 1),
       dir,
       artifacts,
       timing: TIMING,
       onRecord: (record) => records.push(record),
     });
     await worker.close();
+    // Its record is the result: the failed job does not linger in Redis.
+    await expectGoneFromRedis(jobs.slice(0, 1), dir);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({
       run_id: run?.runId,
@@ -336,17 +369,7 @@ describe('a sweep on the queue', () => {
   }, 30_000);
 
   it('stops starting runs once told to (a spent budget), and waits only for those running', async () => {
-    const dir = join(scratch, 'budget');
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'tiny.mase');
-    const text = SWEEP_TEXT(300);
-    writeFileSync(path, text);
-    const sources = [{ path, text }];
-    const jobs: SweepJob[] = planFor(sources, 'tiny').runs.map((r) => ({
-      sources,
-      sweep: 'tiny',
-      runId: r.runId,
-    }));
+    const { dir, jobs } = tinySweep('budget', 300);
     const worker = await startWorker({ queue: url, name: 'thrifty', timing: TIMING });
     const records: RunRecord[] = [];
     await runOnQueue({
@@ -361,26 +384,11 @@ describe('a sweep on the queue', () => {
     expect(records.length).toBeGreaterThanOrEqual(2);
     expect(records.length).toBeLessThanOrEqual(3);
     expect(new Set(records.map((r) => r.run_id)).size).toBe(records.length);
-    const queue = new Queue(SWEEP_QUEUE, { connection: parseQueueUrl(url).connection });
-    const left = await Promise.all(
-      jobs.map((j) => queue.getJobState(queueJobId(sweepKey(j, dir), j.runId))),
-    );
-    await queue.close();
-    expect(new Set(left)).toEqual(new Set(['unknown']));
+    await expectGoneFromRedis(jobs, dir);
   }, 30_000);
 
   it('a coordinator started again collects the runs that finished while it was away', async () => {
-    const dir = join(scratch, 'resumed');
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'tiny.mase');
-    const text = SWEEP_TEXT(200);
-    writeFileSync(path, text);
-    const sources = [{ path, text }];
-    const jobs: SweepJob[] = planFor(sources, 'tiny').runs.map((r) => ({
-      sources,
-      sweep: 'tiny',
-      runId: r.runId,
-    }));
+    const { dir, jobs } = tinySweep('resumed', 200);
     const worker = await startWorker({ queue: url, name: 'in-process', timing: TIMING });
     const first: RunRecord[] = [];
     const stop = new AbortController();
@@ -396,20 +404,20 @@ describe('a sweep on the queue', () => {
       },
     });
     expect(first).toHaveLength(1);
-    // The worker keeps working without a coordinator.
-    const queue = new Queue(SWEEP_QUEUE, { connection: parseQueueUrl(url).connection });
-    const ids = jobs.map((j) => queueJobId(sweepKey(j, dir), j.runId));
+    // The worker keeps working without a coordinator (the delivered run's job is gone).
+    const rest = jobs.filter((j) => j.runId !== first[0]?.run_id);
+    await expectGoneFromRedis(
+      jobs.filter((j) => !rest.includes(j)),
+      dir,
+    );
     await waitFor(
       'the queue to finish the sweep',
-      async () =>
-        (await Promise.all(ids.map((id) => queue.getJobState(id)))).every((s) => s === 'completed'),
+      async () => (await statesInRedis(rest, dir)).every((s) => s === 'completed'),
       30_000,
     );
-    await queue.close();
 
     const restart = new Date().toISOString();
     const second: RunRecord[] = [];
-    const rest = jobs.filter((j) => j.runId !== first[0]?.run_id);
     await runOnQueue({
       queue: url,
       jobs: rest,
@@ -424,5 +432,113 @@ describe('a sweep on the queue', () => {
       expect(record.worker).toBe('in-process');
     }
     await worker.close();
+    await expectGoneFromRedis(jobs, dir);
   }, 60_000);
+
+  it('a run retried after a failed record (--resume --retry-failed) is run again, not collected', async () => {
+    const { dir, sources, jobs } = tinySweep('retried', 20);
+    // A run this worker's plan lacks: the worker returns a failed record (the job completes).
+    const bad: SweepJob = { sources, sweep: 'tiny', runId: 'no-such-run' };
+    const good = jobs[0] as SweepJob;
+    const ran: string[] = [];
+    const worker = await startWorker({
+      queue: url,
+      name: 'retrier',
+      timing: TIMING,
+      log: (line) => {
+        if (line.startsWith('failed sweep tiny run no-such-run')) ran.push(line);
+      },
+    });
+    // Interrupted once the failed record is written: the sweep is unfinished.
+    const first: RunRecord[] = [];
+    const stop = new AbortController();
+    await runOnQueue({
+      queue: url,
+      jobs: [bad, good],
+      dir,
+      timing: TIMING,
+      signal: stop.signal,
+      onRecord: (record) => {
+        first.push(record);
+        if (record.run_id === bad.runId) stop.abort();
+      },
+    });
+    const failed = first.find((r) => r.run_id === bad.runId);
+    expect(failed).toMatchObject({ status: 'failed', worker: 'retrier' });
+    // Its record is written, so its job is gone, though the sweep did not finish.
+    await expectGoneFromRedis([bad], dir);
+
+    // --resume --retry-failed: the failed run and the runs without a record, again.
+    const second: RunRecord[] = [];
+    const again = [bad, ...(first.some((r) => r.run_id === good.runId) ? [] : [good])];
+    await runOnQueue({
+      queue: url,
+      jobs: again,
+      dir,
+      timing: TIMING,
+      onRecord: (record) => second.push(record),
+    });
+    expect(second.map((r) => r.run_id).sort()).toEqual(again.map((j) => j.runId).sort());
+    const rerun = second.find((r) => r.run_id === bad.runId);
+    expect(rerun).toMatchObject({ status: 'failed', worker: 'retrier' });
+    // Run again, not the first record collected again.
+    expect(rerun?.started_at).not.toBe(failed?.started_at);
+    await waitFor('the worker to run the job twice', () => ran.length === 2);
+    await worker.close();
+    expect(ran).toHaveLength(2);
+    await expectGoneFromRedis([bad, good], dir);
+  }, 30_000);
+
+  it('a job that failed while no coordinator listened is run again with all its attempts', async () => {
+    const { dir, jobs } = tinySweep('abandoned', 20);
+    const job = jobs.slice(0, 1);
+    const artifacts = join(dir, 'not-a-directory');
+    writeFileSync(artifacts, '');
+    let attempts = 0;
+    const worker = await startWorker({
+      queue: url,
+      name: 'abandoned',
+      timing: TIMING,
+      log: (line) => {
+        if (line.startsWith('error in sweep tiny')) attempts++;
+      },
+    });
+    // A coordinator that leaves once its job is queued; the queue fails the job meanwhile.
+    const stop = new AbortController();
+    const records: RunRecord[] = [];
+    const leaving = runOnQueue({
+      queue: url,
+      jobs: job,
+      dir,
+      artifacts,
+      timing: TIMING,
+      signal: stop.signal,
+      onRecord: (record) => records.push(record),
+    });
+    await waitFor(
+      'the job to be queued',
+      async () => (await statesInRedis(job, dir))[0] !== 'unknown',
+    );
+    stop.abort();
+    await leaving;
+    await waitFor('the job to fail', async () => (await statesInRedis(job, dir))[0] === 'failed');
+    expect(records).toHaveLength(0);
+    await waitFor('the worker to report 3 attempts', () => attempts === 3);
+
+    // The next coordinator runs it again, with 3 attempts, and reports that failure.
+    await runOnQueue({
+      queue: url,
+      jobs: job,
+      dir,
+      artifacts,
+      timing: TIMING,
+      onRecord: (record) => records.push(record),
+    });
+    expect(records).toHaveLength(1);
+    expect(records[0]?.error).toMatch(/gave up on this run after 3 attempt\(s\): .*ENOTDIR/);
+    await waitFor('the worker to report 3 more attempts', () => attempts === 6);
+    await worker.close();
+    expect(attempts).toBe(6);
+    await expectGoneFromRedis(job, dir);
+  }, 30_000);
 });
