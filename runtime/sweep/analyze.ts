@@ -342,14 +342,15 @@ function subsets(
   return result;
 }
 
+type Subset = ReturnType<typeof subsets>[number];
+
 function tippingPoints(
   factors: readonly Factor[],
   levels: readonly FactorValue[][],
-  runs: readonly Run[],
+  parts: readonly Subset[],
   threshold: number,
 ): TippingPointSummary[] {
   const result: TippingPointSummary[] = [];
-  const parts = subsets(factors, levels, runs);
   factors.forEach((factor, f) => {
     if (factor.kind !== 'numeric' || (levels[f] as FactorValue[]).length < 2) return;
     for (const part of parts) {
@@ -387,13 +388,8 @@ function add(sum: [number, number], value: number | null | undefined): void {
   sum[1]++;
 }
 
-function phaseDiagrams(
-  factors: readonly Factor[],
-  levels: readonly FactorValue[][],
-  runs: readonly Run[],
-): PhaseDiagram[] {
+function phaseDiagrams(factors: readonly Factor[], parts: readonly Subset[]): PhaseDiagram[] {
   const numeric = factors.flatMap((f, i) => (f.kind === 'numeric' ? [i] : []));
-  const parts = subsets(factors, levels, runs);
   const result: PhaseDiagram[] = [];
   numeric.forEach((xi, k) => {
     for (const yi of numeric.slice(k + 1)) {
@@ -458,6 +454,9 @@ export async function analyzeSweep(
   }
   const levels = factors.map((factor, f) => levelsOf(runs, f, factor.kind));
   const completed = runs.filter((r) => r.completed).length;
+  // All runs, then each level of each categorical factor: the subsets tipping points and
+  // phase diagrams are repeated in.
+  const parts = subsets(factors, levels, runs);
   return {
     sweeps,
     seed: settings.seed,
@@ -477,8 +476,8 @@ export async function analyzeSweep(
       }),
     })),
     comparisons: compareLevels(factors, levels, runs, settings),
-    tipping_points: tippingPoints(factors, levels, runs, settings.threshold),
-    phase_diagrams: phaseDiagrams(factors, levels, runs),
+    tipping_points: tippingPoints(factors, levels, parts, settings.threshold),
+    phase_diagrams: phaseDiagrams(factors, parts),
   };
 }
 
