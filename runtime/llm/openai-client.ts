@@ -30,12 +30,15 @@ export class OpenAIChatClient implements ChatClient {
   /** Keep-alive connections to the endpoint, shared by every request of the run. */
   private readonly connections = new Agent({ connections: null });
   private structuredRefused = false;
+  /** The key, only to take it out of error messages (an endpoint may quote it back). */
+  private readonly secrets: readonly string[];
 
   constructor(
     private readonly spec: ModelSpec,
     options: OpenAIClientOptions = {},
   ) {
     this.id = spec.text;
+    this.secrets = options.apiKey ? [options.apiKey] : [];
     this.sdk = new OpenAI({
       // The package insists on a key; without one, no Authorization header is sent at all.
       apiKey: options.apiKey ?? 'unset',
@@ -60,7 +63,7 @@ export class OpenAIChatClient implements ChatClient {
         this.structuredRefused = true;
         return this.complete(request);
       }
-      throw asTransportError(error);
+      throw asTransportError(error, this.secrets);
     }
   }
 
@@ -108,13 +111,34 @@ function refusesSchema(error: unknown): boolean {
   );
 }
 
-/** The package's errors as the causes the retry layer knows. */
-export function asTransportError(error: unknown): TransportError {
-  if (error instanceof TransportError) return error;
+/** Something shaped like an OpenAI key (`sk-…`, `sk-proj-…`), wherever it appears. */
+const KEY_PATTERN = /\bsk-[A-Za-z0-9_-]{6,}/g;
+
+/**
+ * A message with the key taken out — its value and anything shaped like a key — since
+ * messages end up in the manifest, the trace and on stderr, and endpoints quote what they
+ * were sent ("Incorrect API key provided: sk-…").
+ */
+export function redactSecrets(message: string, secrets: readonly string[] = []): string {
+  let redacted = message;
+  for (const secret of secrets)
+    if (secret.length > 0) redacted = redacted.split(secret).join('[redacted]');
+  return redacted.replace(KEY_PATTERN, 'sk-[redacted]');
+}
+
+/** The package's errors as the causes the retry layer knows, with any key taken out. */
+export function asTransportError(error: unknown, secrets: readonly string[] = []): TransportError {
+  const clean = (message: string) => redactSecrets(message, secrets);
+  if (error instanceof TransportError) {
+    const message = clean(error.message);
+    return message === error.message
+      ? error
+      : new TransportError(message, error.fault, error.status, error.retryAfterMs);
+  }
   if (error instanceof OpenAI.APIConnectionTimeoutError)
     return new TransportError('the request timed out', 'timeout');
   if (error instanceof OpenAI.APIConnectionError)
-    return new TransportError(`the connection failed: ${error.message}`, 'reset');
+    return new TransportError(clean(`the connection failed: ${error.message}`), 'reset');
   if (error instanceof OpenAI.APIError) {
     const status = error.status;
     const after = retryAfterMs((name) => error.headers?.get(name), Date.now);
@@ -122,12 +146,12 @@ export function asTransportError(error: unknown): TransportError {
     if (status !== undefined && status >= 500)
       return new TransportError(`the endpoint failed (${status})`, '5xx', status, after);
     return new TransportError(
-      `the endpoint refused the request (${status ?? 'no status'}): ${error.message}`,
+      clean(`the endpoint refused the request (${status ?? 'no status'}): ${error.message}`),
       'fatal',
       status,
     );
   }
-  return new TransportError(error instanceof Error ? error.message : String(error), 'fatal');
+  return new TransportError(clean(error instanceof Error ? error.message : String(error)), 'fatal');
 }
 
 /**

@@ -114,17 +114,18 @@ export class Endpoint {
     {
       const cached = this.cache.store.get(key);
       if (cached && 'answer' in cached) {
-        return {
-          response: { ...cached.answer, cacheHit: true },
-          retries: 0,
-          latencyMs: performance.now() - started,
-        };
+        const response: ChatResponse = { ...cached.answer, cacheHit: true };
+        this.observe(request, response);
+        return { response, retries: 0, latencyMs: performance.now() - started };
       }
-      if (cached) throw new TransportError(cached.failure.message, cached.failure.fault);
-      if (this.cache.mode === 'replay')
+      if (this.cache.mode === 'replay') {
+        // A replay gives back what the run got, a failure included; a run (below) asks
+        // again instead, since a failure that outlasted the retries once may not again.
+        if (cached) throw new TransportError(cached.failure.message, cached.failure.fault);
         throw new ReplayMissError(
           `the cache holds no answer for this request (${this.spec.text}, sample ${sample}): replay needs the cache the run wrote`,
         );
+      }
     }
     let response: ChatResponse;
     let retries: number;
@@ -168,10 +169,15 @@ export class Endpoint {
       },
       this.wait,
     );
+    this.observe(request, response);
+    return { response, retries };
+  }
+
+  /** Provenance: what the endpoint said answered, from the model or from the cache. */
+  private observe(request: ChatRequest, response: ChatResponse): void {
     if (response.model) this.reportedModels.add(response.model);
     if (response.systemFingerprint) this.fingerprints.add(response.systemFingerprint);
     if (request.schema) this.structured = response.structured;
-    return { response, retries };
   }
 }
 
@@ -190,14 +196,25 @@ export class LlmServices {
   ) {
     this.usage = new Usage(options.budget, options.prices);
     this.cache = options.cache
-      ? { store: new ResponseCache(options.cache.path), mode: options.cache.mode }
+      ? {
+          store: new ResponseCache(options.cache.path, options.cache.mode),
+          mode: options.cache.mode,
+        }
       : undefined;
   }
 
-  /** Closes the response cache and releases the clients (the embedded model's memory). */
+  /**
+   * Releases the clients (connections, the embedded model's memory), then closes the
+   * response cache, once nothing can answer into it any more; the cache is closed even if
+   * a client fails to close.
+   */
   async close(): Promise<void> {
+    const closed = await Promise.allSettled(
+      [...this.endpoints.values()].map(async (e) => e.client.close?.()),
+    );
     this.cache?.store.close();
-    for (const e of this.endpoints.values()) await e.client.close?.();
+    const failed = closed.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   endpoint(spec: ModelSpec, apiKeyEnv = DEFAULT_API_KEY_ENV): Endpoint {

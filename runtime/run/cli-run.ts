@@ -9,7 +9,7 @@ import type { IrPolicy } from '../../compiler/ir.js';
 import { type ExperimentItem, type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
-import { defaultCachePath } from '../llm/cache.js';
+import { CacheError, defaultCachePath, ResponseCache } from '../llm/cache.js';
 import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
 import { LlmServices } from '../llm/services.js';
 import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
@@ -267,29 +267,36 @@ export async function prepareRun(
     // its arguments (a model spec must parse, its key must be set): say so before anything
     // is written. No model is called here.
     const market = instantiateMarket(experiment.market, experiment.marketOverrides);
-    // Checking the policies opens no cache and calls no model.
+    // Checking the policies opens no cache and calls no model; the clients it makes are
+    // released however the check ends.
     const { cache: _cache, ...checkOnly } = llm;
     const services = new LlmServices(checkOnly, randomStream(experiment.seed, 'llm-check'));
-    market.firms.forEach((firm, i) => {
-      const policy = experiment.policies[firm];
-      if (policy)
-        createAgent(policy, {
-          firm: i,
-          market,
-          random: randomStream(experiment.seed, `agent:${firm}`),
-          llm: {
-            services,
-            seed: experiment.seed,
-            ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
-          },
-        });
-    });
+    try {
+      market.firms.forEach((firm, i) => {
+        const policy = experiment.policies[firm];
+        if (policy)
+          createAgent(policy, {
+            firm: i,
+            market,
+            random: randomStream(experiment.seed, `agent:${firm}`),
+            llm: {
+              services,
+              seed: experiment.seed,
+              ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
+            },
+          });
+      });
+    } finally {
+      await services.close();
+    }
     // The talk topology and its settings are checked here too.
     if (experiment.talk)
       talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'));
     const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
     if (!usesLlm && (options.model || options.prompts))
       throw new UsageProblem('--model and --prompts are for llm firms; no firm is one');
+    // The response cache must open (it is created if new) before the run writes anything.
+    if (usesLlm && llm.cache) new ResponseCache(llm.cache.path, 'record').close();
     return { experiment, ...(usesLlm ? { llm } : {}) };
   } catch (error) {
     if (
@@ -297,7 +304,8 @@ export async function prepareRun(
       error instanceof UsageProblem ||
       error instanceof PromptTemplateError ||
       error instanceof MarketError ||
-      error instanceof PolicyError
+      error instanceof PolicyError ||
+      error instanceof CacheError
     ) {
       process.stderr.write(`mase: ${error.message}\n`);
       return { exitCode: 2 };

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSources } from '../../compiler/index.js';
+import { localModelPath } from '../llm/model-files.js';
 import { stdlibSources } from '../sources.js';
 import { runToDirectory } from './artifacts.js';
 import { resolveExperiment } from './resolve.js';
@@ -36,6 +37,10 @@ export async function runDemo(options: {
           ],
         }
       : { name: 'qlearning', args: [] };
+  // A model file named with MASE_MODEL must be there (this looks, it never downloads): a
+  // missing one is a ModelFileError naming it before any run is written. With none named,
+  // the first model call fetches the default model.
+  if (options.agents === 'local') localModelPath();
   const library = stdlibSources();
   const compiled = compileSources([], library, { includeLibrary: true });
   const rows = [];

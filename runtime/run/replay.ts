@@ -2,11 +2,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
+import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { stdlibSources } from '../sources.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
-import { experimentDigest, type ResolvedExperiment, type RunLlmOptions } from './run.js';
+import {
+  experimentDigest,
+  type ResolvedExperiment,
+  type RunHooks,
+  type RunLlmOptions,
+} from './run.js';
 
 /**
  * `mase replay DIR --out NEW`: the run in DIR again, from its manifest (the full source
@@ -31,6 +37,9 @@ interface ReplayManifest {
   horizon?: { known?: boolean; continuation?: number | null };
   talk?: IrPolicy | null;
   sources?: { path: string; text: string }[];
+  status?: string;
+  rounds_completed?: number;
+  reason?: string;
   llm?: {
     default_model?: string | null;
     templates?: PromptTemplates | null;
@@ -102,6 +111,26 @@ export function experimentFromRun(dir: string): {
   return { experiment, manifest };
 }
 
+/**
+ * Where the replay stops: where the run stopped, when it was interrupted (a budget, a
+ * signal), for the reason it recorded. The budget itself is not replayed: answers from the
+ * cache cost nothing, so a cost budget would never stop a replay.
+ */
+function stopWhereTheRunStopped(
+  manifest: ReplayManifest,
+): Pick<RunHooks, 'shouldStop' | 'onRoundEnd'> {
+  if (manifest.status !== 'interrupted') return {};
+  const rounds = manifest.rounds_completed ?? 0;
+  const reason = manifest.reason ?? 'the recorded run was interrupted here';
+  let played = 0;
+  return {
+    onRoundEnd: (round) => {
+      played = round;
+    },
+    shouldStop: () => (played >= rounds ? reason : undefined),
+  };
+}
+
 /** Replays the run in `dir` into `out`; `cache` overrides the cache the run recorded. */
 export async function replayRun(
   dir: string,
@@ -115,14 +144,25 @@ export async function replayRun(
     throw new ReplayError(
       `the run in ${dir} kept no response cache (it ran with --no-cache); it cannot be replayed`,
     );
+  if (usesLlm) {
+    // The cache must be there and readable before anything is written.
+    try {
+      new ResponseCache(cache as string, 'replay').close();
+    } catch (error) {
+      if (error instanceof CacheError) throw new ReplayError(error.message);
+      throw error;
+    }
+  }
   const llm: RunLlmOptions | undefined = usesLlm
     ? {
         cache: { path: cache as string, mode: 'replay' },
         ...(manifest.llm?.default_model ? { defaultModel: manifest.llm.default_model } : {}),
         ...(manifest.llm?.templates ? { templates: manifest.llm.templates } : {}),
-        ...(manifest.llm?.budget ? { budget: manifest.llm.budget } : {}),
         ...(manifest.llm?.prices ? { prices: manifest.llm.prices } : {}),
       }
     : undefined;
-  return runToDirectory(experiment, out, llm ? { llm } : {});
+  return runToDirectory(experiment, out, {
+    ...stopWhereTheRunStopped(manifest),
+    ...(llm ? { llm } : {}),
+  });
 }

@@ -137,6 +137,19 @@ function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): Benc
 }
 
 /**
+ * Waits for every firm's answer, then fails with the first failure in firm order. Nothing
+ * runs on behind the run's back once it has failed (a firm still asking its model would
+ * write into a closed trace and cache), and which failure is reported does not depend on
+ * which model answered first.
+ */
+export async function everyFirm<T>(answers: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(answers);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/**
  * Runs one experiment: the round loop drives the agents, the market and the institution's
  * machines, and reports every event through `hooks.onEvent`. Round time is the round
  * counter; nothing here reads the clock.
@@ -167,93 +180,98 @@ export async function runExperiment(
   const llm = Object.values(experiment.policies).some((p) => p.name === 'llm')
     ? new LlmServices(hooks.llm ?? {}, randomStream(experiment.seed, 'llm-retry-jitter'))
     : undefined;
-  const llmContext = llm
-    ? {
-        services: llm,
-        seed: experiment.seed,
-        ...(hooks.llm?.defaultModel ? { defaultModel: hooks.llm.defaultModel } : {}),
-        ...(hooks.llm?.templates ? { templates: hooks.llm.templates } : {}),
-      }
-    : undefined;
-  // Agents answer in any order (model calls run concurrently); what they record while
-  // acting is held per firm and written in firm order once all have answered, so the trace
-  // does not depend on which answer arrived first. Repeated texts are stored once.
-  const pending: TraceEvent[][] = market.firms.map(() => []);
-  let acting = false;
-  const texts = new Set<string>();
-  const flushPending = () => {
-    for (const events of pending) {
-      for (const event of events) {
-        if (event.type === 'llm_call') {
-          const messages = event.messages.map((m) => {
-            const id = createHash('sha256').update(m.text).digest('hex').slice(0, 16);
-            if (!texts.has(id)) {
-              texts.add(id);
-              emit({ type: 'text', round: event.round, id, text: m.text });
-            }
-            return { role: m.role, text: id };
-          });
-          emit({ ...event, messages });
-        } else emit(event);
-      }
-      events.length = 0;
-    }
-  };
-  const agents: Agent[] = market.firms.map((firm, i) => {
-    const policy = experiment.policies[firm];
-    const injected = hooks.agentFor?.(i, market, benchmarks);
-    if (injected) return injected;
-    if (!policy) throw new Error(`no policy for firm ${firm}`);
-    return createAgent(policy, {
-      firm: i,
-      market,
-      random: randomStream(experiment.seed, `agent:${firm}`),
-      emit: (event) => (acting ? pending[i]?.push(event) : emit(event)),
-      ...(llmContext ? { llm: llmContext } : {}),
-    });
-  });
-
-  emit({
-    type: 'header',
-    schema: 1,
-    experiment: experiment.name,
-    digest: experimentDigest(experiment),
-    market: experiment.market.name,
-    institution: experiment.institution.name,
-    firms: [...market.firms],
-    products: [...market.products],
-    competition: market.competition,
-    rounds: experiment.rounds,
-    seed: experiment.seed,
-    policies: Object.fromEntries(market.firms.map((f) => [f, experiment.policies[f]?.name ?? '?'])),
-  });
-  emit({
-    type: 'benchmarks',
-    nash: benchmarkEvent(benchmarks.nash, market),
-    collusive: benchmarkEvent(benchmarks.collusive, market),
-    competitive: benchmarkEvent(benchmarks.competitive, market),
-  });
-
-  const history: { actions: Float64Array; outcome: Outcome }[] = [];
-  const notices: string[][] = market.firms.map(() => []);
-  const horizon = randomStream(experiment.seed, 'horizon');
-  let snapshot = startLoop();
-  let round = 1;
-  let decided: Action[] = [];
-  let lawful = new Float64Array(F * P);
-  let outcome: Outcome | undefined;
-  let observations: Observation[] = [];
-  let status: RunResult['status'] = 'completed';
-  /** This round's messages, when the institution may read them. */
-  let visibleTalk: VisibleTalk | undefined;
-  const talk = experiment.talk
-    ? talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'))
-    : undefined;
-  const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
-  const governsPublicly = experiment.institution.public && experiment.institution.states.length > 0;
-  let reason: string | undefined;
-
+  // From here on the model services are open: however the run ends, even before its first
+  // round, they are closed (clients first, then the cache).
   try {
+    const llmContext = llm
+      ? {
+          services: llm,
+          seed: experiment.seed,
+          ...(hooks.llm?.defaultModel ? { defaultModel: hooks.llm.defaultModel } : {}),
+          ...(hooks.llm?.templates ? { templates: hooks.llm.templates } : {}),
+        }
+      : undefined;
+    // Agents answer in any order (model calls run concurrently); what they record while
+    // acting is held per firm and written in firm order once all have answered, so the trace
+    // does not depend on which answer arrived first. Repeated texts are stored once.
+    const pending: TraceEvent[][] = market.firms.map(() => []);
+    let acting = false;
+    const texts = new Set<string>();
+    const flushPending = () => {
+      for (const events of pending) {
+        for (const event of events) {
+          if (event.type === 'llm_call') {
+            const messages = event.messages.map((m) => {
+              const id = createHash('sha256').update(m.text).digest('hex').slice(0, 16);
+              if (!texts.has(id)) {
+                texts.add(id);
+                emit({ type: 'text', round: event.round, id, text: m.text });
+              }
+              return { role: m.role, text: id };
+            });
+            emit({ ...event, messages });
+          } else emit(event);
+        }
+        events.length = 0;
+      }
+    };
+    const agents: Agent[] = market.firms.map((firm, i) => {
+      const policy = experiment.policies[firm];
+      const injected = hooks.agentFor?.(i, market, benchmarks);
+      if (injected) return injected;
+      if (!policy) throw new Error(`no policy for firm ${firm}`);
+      return createAgent(policy, {
+        firm: i,
+        market,
+        random: randomStream(experiment.seed, `agent:${firm}`),
+        emit: (event) => (acting ? pending[i]?.push(event) : emit(event)),
+        ...(llmContext ? { llm: llmContext } : {}),
+      });
+    });
+
+    emit({
+      type: 'header',
+      schema: 1,
+      experiment: experiment.name,
+      digest: experimentDigest(experiment),
+      market: experiment.market.name,
+      institution: experiment.institution.name,
+      firms: [...market.firms],
+      products: [...market.products],
+      competition: market.competition,
+      rounds: experiment.rounds,
+      seed: experiment.seed,
+      policies: Object.fromEntries(
+        market.firms.map((f) => [f, experiment.policies[f]?.name ?? '?']),
+      ),
+    });
+    emit({
+      type: 'benchmarks',
+      nash: benchmarkEvent(benchmarks.nash, market),
+      collusive: benchmarkEvent(benchmarks.collusive, market),
+      competitive: benchmarkEvent(benchmarks.competitive, market),
+    });
+
+    const history: { actions: Float64Array; outcome: Outcome }[] = [];
+    const notices: string[][] = market.firms.map(() => []);
+    const horizon = randomStream(experiment.seed, 'horizon');
+    let snapshot = startLoop();
+    let round = 1;
+    let decided: Action[] = [];
+    let lawful = new Float64Array(F * P);
+    let outcome: Outcome | undefined;
+    let observations: Observation[] = [];
+    let status: RunResult['status'] = 'completed';
+    /** This round's messages, when the institution may read them. */
+    let visibleTalk: VisibleTalk | undefined;
+    const talk = experiment.talk
+      ? talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'))
+      : undefined;
+    const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
+    const governsPublicly =
+      experiment.institution.public && experiment.institution.states.length > 0;
+    let reason: string | undefined;
+
     while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
       switch (phaseOf(snapshot)) {
         case 'observe': {
@@ -295,9 +313,9 @@ export async function runExperiment(
             acting = true;
             let said: (readonly OutgoingMessage[])[];
             try {
-              said = await Promise.all(
+              said = await everyFirm(
                 agents.map(
-                  (agent, i) =>
+                  async (agent, i) =>
                     agent.talk?.({
                       observation: observations[i] as Observation,
                       talkRound: t,
@@ -361,8 +379,8 @@ export async function runExperiment(
           acting = true;
           let decisions: Awaited<ReturnType<Agent['decide']>>[];
           try {
-            decisions = await Promise.all(
-              agents.map((agent, i) => agent.decide(observations[i] as Observation)),
+            decisions = await everyFirm(
+              agents.map(async (agent, i) => agent.decide(observations[i] as Observation)),
             );
           } finally {
             acting = false;
@@ -533,22 +551,22 @@ export async function runExperiment(
       }
       snapshot = step(snapshot, 'done');
     }
+    institution.settle();
+    emit({
+      type: 'run_end',
+      status,
+      rounds_completed: history.length,
+      ...(reason ? { reason } : {}),
+    });
+    return {
+      status,
+      roundsCompleted: history.length,
+      market,
+      benchmarks,
+      ...(reason ? { reason } : {}),
+      ...(llm ? { llm } : {}),
+    };
   } finally {
     await llm?.close();
   }
-  institution.settle();
-  emit({
-    type: 'run_end',
-    status,
-    rounds_completed: history.length,
-    ...(reason ? { reason } : {}),
-  });
-  return {
-    status,
-    roundsCompleted: history.length,
-    market,
-    benchmarks,
-    ...(reason ? { reason } : {}),
-    ...(llm ? { llm } : {}),
-  };
 }

@@ -1,4 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +134,80 @@ describe('mase run with LLM firms', () => {
     expect(texts.some((t) => String(t.text).includes('Round 1 of 3'))).toBe(false);
   });
 
+  it('mase replay … --cache MISSING → exit 2 naming the file; nothing written, no file made', async () => {
+    const cache = join(dir, 'no-such-cache.sqlite');
+    const r = await mase(['replay', 'all-llm', '--out', 'replay-no-cache', '--cache', cache]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the response cache ${cache}`);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(existsSync(cache)).toBe(false);
+    expect(existsSync(join(dir, 'replay-no-cache'))).toBe(false);
+  });
+
+  it('mase run … --cache PATH that cannot be made → exit 2 naming it, nothing written', async () => {
+    // A path under a file, as under /etc/passwd: no directory can be made there.
+    writeFileSync(join(dir, 'plain-file'), 'not a directory');
+    const cache = join(dir, 'plain-file', 'x.sqlite');
+    const r = await run2x2([
+      '--agents',
+      `llm:openai-compatible:${server.url}#tiny`,
+      '--cache',
+      cache,
+      '--out',
+      'bad-cache',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot open the response cache ${cache}`);
+    expect(existsSync(join(dir, 'bad-cache'))).toBe(false);
+  });
+
+  it('mase demo with MASE_MODEL naming a missing file → exit 1 naming it; nothing fetched', async () => {
+    const missing = join(dir, 'nonexistent.gguf');
+    const models = join(dir, 'demo-models');
+    const r = await mase(['demo', '--rounds', '1', '--out', 'demo-missing'], {
+      MASE_MODEL: missing,
+      MASE_MODELS: models,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the model file ${missing} does not exist`);
+    expect(r.stderr).not.toMatch(/internal error|E_INTERNAL/);
+    expect(existsSync(models)).toBe(false);
+    expect(existsSync(join(dir, 'demo-missing'))).toBe(false);
+  });
+
+  it('an endpoint that quotes the key back in its refusal → the key reaches no file and not stderr', async () => {
+    const key = 'mase-cli-key-7d3e21b0';
+    const quoting = await startScriptedServer((r) => ({
+      kind: 'status',
+      status: 401,
+      message: `Incorrect API key provided: ${r.authorization}`,
+    }));
+    try {
+      const r = await run2x2(
+        ['--agents', `llm:openai-compatible:${quoting.url}#tiny`, '--out', 'quoted-key'],
+        { OPENAI_API_KEY: key },
+      );
+      expect(quoting.requests[0]?.authorization).toBe(`Bearer ${key}`);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/the run failed: f1 .*401.*\[redacted\]/);
+      expect(r.stderr).not.toContain(key);
+      expect(r.stdout).not.toContain(key);
+      const files = (root: string): string[] =>
+        readdirSync(root).flatMap((name) => {
+          const path = join(root, name);
+          return statSync(path).isDirectory() ? files(path) : [path];
+        });
+      const written = [...files(join(dir, 'quoted-key')), ...files(join(dir, 'home'))];
+      expect(written.some((f) => f.endsWith('manifest.json'))).toBe(true);
+      for (const file of written) expect(readFileSync(file, 'latin1'), file).not.toContain(key);
+      const manifest = JSON.parse(readFileSync(join(dir, 'quoted-key/manifest.json'), 'utf8'));
+      expect(manifest.status).toBe('failed');
+      expect(manifest.reason).toMatch(/401/);
+    } finally {
+      await quoting.close();
+    }
+  });
+
   it('a bad model spec or limit → exit 2 with the reason, nothing written', async () => {
     const bad = await run2x2(['--agents', 'llm', '--model', 'gpt-4o', '--out', 'bad']);
     expect(bad.code).toBe(2);
@@ -217,6 +299,16 @@ describe('mase run with LLM firms', () => {
     expect(manifest.reason).toMatch(/cost budget \(2\) is spent/);
     expect(manifest.rounds_completed).toBeGreaterThan(0);
     expect(manifest.llm_usage.total.cost).toBeGreaterThanOrEqual(2);
+    // Its replay stops where it stopped, though answers from the cache cost nothing.
+    const replay = await mase(['replay', 'costly', '--out', 'costly-replay']);
+    expect(replay.stderr).toContain('status: interrupted');
+    expect(replay.code).toBe(1);
+    const replayed = JSON.parse(readFileSync(join(dir, 'costly-replay/manifest.json'), 'utf8'));
+    expect(replayed).toMatchObject({
+      status: 'interrupted',
+      rounds_completed: manifest.rounds_completed,
+      reason: manifest.reason,
+    });
     const bad = await run2x2(['--agents', 'nash', '--max-cost', '5', '--out', 'bad-cost']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--max-cost needs --prices/);

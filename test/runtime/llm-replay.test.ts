@@ -192,3 +192,84 @@ describe('replay', () => {
     await expect(replayRun(edited, join(root, 'never'))).rejects.toThrow(/digest differs/);
   });
 });
+
+describe('replaying a run that stopped early', () => {
+  const recorded = join(root, 'budgeted');
+  const budgetCache = join(root, 'cache', 'budgeted.sqlite');
+  let budgetServer: ScriptedServer;
+
+  beforeAll(async () => {
+    budgetServer = await startScriptedServer((r) => ({
+      ...answer(firmOf(r) === 'f1' ? [40, 10] : [10, 40], `plan ${roundOf(r)}`),
+      fingerprint: 'fp-budget',
+    }));
+    const model: IrPolicy = {
+      name: 'llm',
+      args: [{ name: 'model', value: `openai-compatible:${budgetServer.url}#m` }],
+    };
+    const experiment = resolveExperiment(
+      program,
+      {
+        market: 'cournot_2x2',
+        institution: 'governance_graph',
+        agents: 'given',
+        params: [],
+        rounds: 30,
+        seed: 4,
+      },
+      () => ({ perFirm: { f1: model, f2: model } }),
+      stdlibSources(),
+    );
+    // `--prices 1000,1000 --max-cost 2`: a few rounds of answers spend it.
+    await runToDirectory(experiment, recorded, {
+      llm: {
+        wait: async () => {},
+        cache: { path: budgetCache, mode: 'record' },
+        prices: { inputPerMillion: 1000, outputPerMillion: 1000 },
+        budget: { maxCost: 2 },
+      },
+    });
+    await budgetServer.close();
+  });
+
+  it('stops where the run stopped, for its reason, though cached answers cost nothing', async () => {
+    const manifest = JSON.parse(readFileSync(join(recorded, 'manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('interrupted');
+    expect(manifest.reason).toMatch(/cost budget \(2\) is spent/);
+    expect(manifest.rounds_completed).toBeGreaterThan(0);
+    expect(manifest.rounds_completed).toBeLessThan(30);
+    const out = join(root, 'budgeted-replay');
+    const { result } = await replayRun(recorded, out);
+    expect(result.status).toBe('interrupted');
+    expect(result.roundsCompleted).toBe(manifest.rounds_completed);
+    expect(result.reason).toBe(manifest.reason);
+    expect(content(out)).toEqual(content(recorded));
+    const replayed = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(replayed).toMatchObject({
+      status: 'interrupted',
+      rounds_completed: manifest.rounds_completed,
+      reason: manifest.reason,
+    });
+  });
+
+  it('records the same model provenance from cached answers as from the model', async () => {
+    const out = join(root, 'budgeted-provenance');
+    await replayRun(recorded, out);
+    const provenance = (dir: string) =>
+      (
+        JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).models as {
+          reported_models: string[];
+          system_fingerprints: string[];
+          structured_output: boolean | null;
+        }[]
+      ).map((m) => ({
+        reported_models: m.reported_models,
+        system_fingerprints: m.system_fingerprints,
+        structured_output: m.structured_output,
+      }));
+    expect(provenance(recorded)).toEqual([
+      { reported_models: ['m'], system_fingerprints: ['fp-budget'], structured_output: true },
+    ]);
+    expect(provenance(out)).toEqual(provenance(recorded));
+  });
+});

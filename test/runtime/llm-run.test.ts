@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,8 @@ import {
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
 import { LlmFatalError } from '../../runtime/agents/llm.js';
+import { PolicyError } from '../../runtime/agents/policy.js';
+import type { ChatClient } from '../../runtime/llm/client.js';
 import { runToDirectory } from '../../runtime/run/artifacts.js';
 import { resolveExperiment } from '../../runtime/run/resolve.js';
 import {
@@ -228,6 +230,127 @@ describe('LLM firms against a misbehaving endpoint', () => {
     expect(result.roundsCompleted).toBeGreaterThan(0);
     expect(result.roundsCompleted).toBeLessThan(50);
     expect(of(events, 'market')).toHaveLength(result.roundsCompleted);
+  });
+});
+
+describe('a run that fails', () => {
+  /** Runs until it fails, and keeps what the run reports after it has failed. */
+  async function failing(e: ResolvedExperiment, options: RunLlmOptions) {
+    const events: TraceEvent[] = [];
+    const late: TraceEvent[] = [];
+    let ended = false;
+    let error: unknown;
+    try {
+      await runExperiment(e, { onEvent: (x) => (ended ? late : events).push(x), llm: options });
+    } catch (caught) {
+      error = caught;
+    }
+    ended = true;
+    return { events, late, error };
+  }
+
+  it('waits for every firm: nothing is reported after the failure', async () => {
+    // f1 is refused at once; f2 meets a 503 and waits to try again, so it is still asking
+    // (with no request in flight) when f1's failure is known.
+    const count = attempts();
+    const s = await server((r) => {
+      const { firm, n } = count(r);
+      if (firm === 'f1') return { kind: 'status', status: 401, message: 'invalid api key' };
+      return n === 1 ? { kind: 'status', status: 503 } : answer([30, 30], 'slow but sure');
+    });
+    const { events, late, error } = await failing(
+      experiment({ f1: llm(s.url), f2: llm(s.url) }, 3),
+      { timeoutMs: 10_000, retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 300 } },
+    );
+    expect(error).toBeInstanceOf(LlmFatalError);
+    expect((error as Error).message).toMatch(/^f1 in round 1 .*401/);
+    // Time enough for f2 to have tried again; what it got is in the trace, before the end.
+    await new Promise((done) => setTimeout(done, 800));
+    expect(late).toEqual([]);
+    expect(s.requests.filter((r) => firmOf(r) === 'f2')).toHaveLength(2);
+    expect(of(events, 'llm_retry').map((x) => [x.firm, x.cause])).toEqual([['f2', '5xx']]);
+    expect(of(events, 'llm_call').map((c) => [c.firm, c.rationale])).toEqual([
+      ['f2', 'slow but sure'],
+    ]);
+  });
+
+  it("reports the first firm's failure, whichever model refused first", async () => {
+    const s = await server(async (r) => {
+      // f1 is refused last; its failure is the one reported all the same.
+      if (firmOf(r) === 'f1') await new Promise((done) => setTimeout(done, 300));
+      return { kind: 'status', status: 401, message: `no key for ${firmOf(r)}` };
+    });
+    const { error, late } = await failing(experiment({ f1: llm(s.url), f2: llm(s.url) }, 3), {
+      wait: async () => {},
+      timeoutMs: 10_000,
+    });
+    expect(error).toBeInstanceOf(LlmFatalError);
+    expect((error as Error).message).toMatch(/^f1 in round 1 .*no key for f1/);
+    expect(late).toEqual([]);
+  });
+
+  it('closes the clients and the cache when it fails before its first round', async () => {
+    let closed = 0;
+    const client: ChatClient = {
+      id: 'fake',
+      complete: () => Promise.reject(new Error('never asked')),
+      close: async () => {
+        closed++;
+      },
+    };
+    const cache = join(home, 'cache', 'setup-failure.sqlite');
+    // f1's endpoint is made, then f2's arguments are refused while the agents are made.
+    const e = experiment(
+      {
+        f1: llm('http://127.0.0.1:9/v1'),
+        f2: llm('http://127.0.0.1:9/v1', { name: 'reasks', value: 99 }),
+      },
+      3,
+    );
+    await expect(
+      runExperiment(e, {
+        llm: { clientFor: () => client, cache: { path: cache, mode: 'record' } },
+      }),
+    ).rejects.toThrow(PolicyError);
+    expect(closed).toBe(1);
+    // SQLite removes the write-ahead log when the last connection to the file closes.
+    expect(existsSync(cache)).toBe(true);
+    expect(existsSync(`${cache}-wal`)).toBe(false);
+  });
+});
+
+describe('the response cache in a run', () => {
+  it('asks again where it holds a failure: a transient fault is not kept for good', async () => {
+    const cache = join(home, 'cache', 'transient.sqlite');
+    const options: RunLlmOptions = {
+      ...noWait,
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+      cache: { path: cache, mode: 'record' },
+    };
+    // The same endpoint (so the same cache keys): down for the first run, up for the second.
+    let healthy = false;
+    const s = await server(() =>
+      healthy ? answer([20, 20], 'up again') : { kind: 'status', status: 503 },
+    );
+    const e = experiment({ f1: llm(s.url), f2: { name: 'nash', args: [] } }, 1);
+    const first = await trace(e, options);
+    expect(s.requests).toHaveLength(2);
+    expect(of(first.events, 'llm_call')).toEqual([
+      expect.objectContaining({ firm: 'f1', response: null, error: expect.stringMatching(/503/) }),
+    ]);
+    healthy = true;
+    const second = await trace(e, options);
+    expect(s.requests).toHaveLength(3);
+    expect(of(second.events, 'invalid_action')).toEqual([]);
+    expect(of(second.events, 'llm_call')).toEqual([
+      expect.objectContaining({ firm: 'f1', cache_hit: false, rationale: 'up again' }),
+    ]);
+    // The answer replaced the failure: a third run takes it from the cache.
+    const third = await trace(e, options);
+    expect(s.requests).toHaveLength(3);
+    expect(of(third.events, 'llm_call')).toEqual([
+      expect.objectContaining({ firm: 'f1', cache_hit: true, rationale: 'up again' }),
+    ]);
   });
 });
 
