@@ -191,10 +191,10 @@ describe('queue URLs and reachability', () => {
     expect(() => parseQueueUrl(bad)).not.toThrow(/secret/);
   });
 
-  it('gives up on an unreachable Redis within seconds', async () => {
+  // An unreachable Redis is an error, not a hang (a hang would meet the test's timeout).
+  it('gives up on an unreachable Redis', async () => {
     const port = await freePort();
     const job: SweepJob = { sources: [], sweep: 'none', runId: 'x' };
-    const t0 = Date.now();
     const coordinator = runOnQueue({
       queue: `redis://127.0.0.1:${port}`,
       jobs: [job],
@@ -206,7 +206,6 @@ describe('queue URLs and reachability', () => {
     await expect(startWorker({ queue: `redis://127.0.0.1:${port}` })).rejects.toThrow(
       `cannot reach Redis at 127.0.0.1:${port}`,
     );
-    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it.each([
