@@ -3,9 +3,12 @@ import { binaryFunction, constantValue } from './constant.js';
 import type { IrExpr, ParamValue } from './ir.js';
 import {
   broadcast2,
+  broadcast2Into,
   broadcast3,
+  copyTensor,
   type Dimensions,
   map1,
+  map1Into,
   scalarTensor,
   select,
   sizeOf,
@@ -55,6 +58,14 @@ export interface CompileOptions {
    * values and benchmarks, as the runtime's environments of one run do.
    */
   readonly memoiseRunConstants?: boolean;
+  /**
+   * The market's dimensions, when they are known before the closures run (an institution
+   * instantiated for a market). Closures are then specialised to their operands' shapes:
+   * index arithmetic is worked out once and tensor-valued nodes write into tensors made in
+   * advance, so a closure may return the same tensor each time, overwritten by its next
+   * call. A caller that keeps a value across calls copies it (`copyTensor`).
+   */
+  readonly dims?: Dimensions;
 }
 
 /**
@@ -127,15 +138,22 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
     case 'unary': {
       if (e.type.axes.length === 0) return scalarCode(e, options);
       const operand = compileExpression(e.operand, options);
-      return e.operator === '-'
-        ? (env, ago) => map1(operand(env, ago), (x) => -x)
-        : (env, ago) => map1(operand(env, ago), (x) => (truthy(x) ? 0 : 1));
+      const f = e.operator === '-' ? (x: number) => -x : (x: number) => (truthy(x) ? 0 : 1);
+      if (options.dims) {
+        const map = map1Into(e.operand.type.axes, options.dims, f);
+        return (env, ago) => map(operand(env, ago));
+      }
+      return (env, ago) => map1(operand(env, ago), f);
     }
     case 'binary': {
       if (e.type.axes.length === 0) return scalarCode(e, options);
       const left = compileExpression(e.left, options);
       const right = compileExpression(e.right, options);
       const f = binaryFunction(e.operator);
+      if (options.dims) {
+        const apply = broadcast2Into(e.left.type.axes, e.right.type.axes, options.dims, f);
+        return (env, ago) => apply(left(env, ago), right(env, ago));
+      }
       return (env, ago) => broadcast2(left(env, ago), right(env, ago), env.dims, f);
     }
     case 'if': {
@@ -189,11 +207,20 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
         words,
         talkAt: (back) => current().talk?.(atAgo + back),
       };
+      const specialised = options.dims
+        ? fn.specialise?.(
+            e.args.map((a) => a.type.axes),
+            over,
+            options.dims,
+          )
+        : undefined;
+      // One array for the arguments, refilled each call (natives keep nothing).
+      const values = new Array<Tensor>(args.length);
       return (env, ago = 0) => {
-        const values = args.map((a) => a(env, ago));
+        for (let k = 0; k < args.length; k++) values[k] = (args[k] as CompiledExpression)(env, ago);
         atEnv = env;
         atAgo = ago;
-        return evaluate(values, over, info);
+        return specialised ? specialised(values, info) : evaluate(values, over, info);
       };
     }
     case 'window': {
@@ -212,7 +239,8 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
           return ago + k < env.roundsAvailable ? value(env, ago + k) : unknown(env.dims);
         const available = Math.max(0, Math.min(k, env.roundsAvailable - ago));
         if (available === 0) return unknown(env.dims);
-        let acc = value(env, ago);
+        // The value's closure may reuse its tensor for the next round read: keep a copy.
+        let acc = options.dims && available > 1 ? copyTensor(value(env, ago)) : value(env, ago);
         if (fn === 'count_last') acc = map1(acc, (x) => (truthy(x) ? 1 : 0));
         for (let back = 1; back < available; back++) {
           let next = value(env, ago + back);
@@ -242,6 +270,14 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
 /** A scalar-typed expression as a tensor-valued closure built on its number-valued one. */
 function scalarCode(e: IrExpr, options: CompileOptions): CompiledExpression {
   const code = compileScalar(e, options);
+  if (options.dims) {
+    const out = scalarTensor(0);
+    const data = out.data;
+    return (env, ago) => {
+      data[0] = code(env, ago);
+      return out;
+    };
+  }
   return (env, ago) => scalarTensor(code(env, ago));
 }
 
@@ -405,14 +441,19 @@ type PerFirmCode = (
   perFirm: (monitor: string) => Float64Array,
 ) => PerFirmValue;
 
-/** `f` applied element by element; a new array whenever a vector is involved (inputs are never written). */
+/**
+ * `f` applied element by element, into `into` (a node's own array, see
+ * `CompileOptions.dims`) or a new array whenever a vector is involved; inputs are never
+ * written.
+ */
 function elementwise(
   values: readonly PerFirmValue[],
   f: (...xs: number[]) => number,
+  into?: Float64Array,
 ): PerFirmValue {
   const vector = values.find((v): v is Float64Array => typeof v !== 'number');
   if (!vector) return f(...(values as number[]));
-  const out = new Float64Array(vector.length);
+  const out = into && into.length === vector.length ? into : new Float64Array(vector.length);
   const xs = new Array<number>(values.length);
   for (let i = 0; i < out.length; i++) {
     for (let k = 0; k < values.length; k++) {
@@ -436,6 +477,10 @@ function perFirmCode(
     return (env) => code(env);
   }
   const child = (x: IrExpr) => perFirmCode(x, perMachine, perFirmMonitors, options);
+  // The node's own array when the firms are known in advance (valid until its next call).
+  const own = () => (options.dims ? new Float64Array(options.dims.firms) : undefined);
+  const vectorOf = (into: Float64Array | undefined, n: number) =>
+    into && into.length === n ? into : new Float64Array(n);
   switch (e.op) {
     case 'monitor':
       if (!perFirmMonitors.has(e.name)) return undefined;
@@ -444,19 +489,21 @@ function perFirmCode(
       const operand = child(e.operand);
       if (!operand) return undefined;
       const f = e.operator === '-' ? (x: number) => -x : (x: number) => (truthy(x) ? 0 : 1);
-      return (env, perFirm) => elementwise([operand(env, perFirm)], f);
+      const into = own();
+      return (env, perFirm) => elementwise([operand(env, perFirm)], f, into);
     }
     case 'binary': {
       const left = child(e.left);
       const right = child(e.right);
       if (!left || !right) return undefined;
       const f = binaryFunction(e.operator);
+      const into = own();
       return (env, perFirm) => {
         const a = left(env, perFirm);
         const b = right(env, perFirm);
         if (typeof a === 'number' && typeof b === 'number') return f(a, b);
         const n = typeof a === 'number' ? (b as Float64Array).length : a.length;
-        const out = new Float64Array(n);
+        const out = vectorOf(into, n);
         if (typeof a === 'number')
           for (let i = 0; i < n; i++) out[i] = f(a, (b as Float64Array)[i] as number);
         else if (typeof b === 'number') for (let i = 0; i < n; i++) out[i] = f(a[i] as number, b);
@@ -469,10 +516,12 @@ function perFirmCode(
       const then = child(e.then);
       const otherwise = child(e.otherwise);
       if (!condition || !then || !otherwise) return undefined;
+      const into = own();
       return (env, perFirm) =>
         elementwise(
           [condition(env, perFirm), then(env, perFirm), otherwise(env, perFirm)],
           (c, t, o) => (truthy(c) ? t : o),
+          into,
         );
     }
     case 'index': {
@@ -480,6 +529,7 @@ function perFirmCode(
       if (readsMachine(e.target, perMachine)) return undefined;
       const target = compileExpression(e.target, options);
       const selections = e.selections;
+      const into = own();
       return (env) => {
         const { axes, data } = target(env);
         const { firms, products } = env.dims;
@@ -494,7 +544,7 @@ function perFirmCode(
             }
           } else product ??= env.productIndex(s.name);
         }
-        const out = new Float64Array(firms);
+        const out = vectorOf(into, firms);
         for (let i = 0; i < firms; i++) {
           const firm = bySelf ? i : (named ?? -1);
           if (axes.length === 0) out[i] = data[0] ?? Number.NaN;

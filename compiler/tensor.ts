@@ -110,6 +110,119 @@ export function reduceOver(
   return { axes: kept, data: out };
 }
 
+// ---- shape-specialised forms -----------------------------------------------------------
+// When the axes of the operands and the market's dimensions are known before a run (as
+// an institution's are when it is instantiated), the index arithmetic of broadcasting and
+// reducing is worked out once, and the result is written into one tensor made in advance:
+// the functions below return that same tensor on every call, so it is valid until the
+// next call. Operands with other axes than announced go through the general function.
+
+/** Whether a tensor has exactly these axes (axes are canonical: firm before product). */
+export function hasAxes(t: Tensor, axes: readonly Axis[]): boolean {
+  return t.axes.length === axes.length && (axes.length === 0 || t.axes[0] === axes[0]);
+}
+
+/** For each element of a tensor with axes `to`, its offset in a tensor with axes `from` ⊆ `to`. */
+function broadcastOffsets(
+  from: readonly Axis[],
+  to: readonly Axis[],
+  dims: Dimensions,
+): Int32Array {
+  const nf = to.includes('firm') ? dims.firms : 1;
+  const np = to.includes('product') ? dims.products : 1;
+  const offsets = new Int32Array(nf * np);
+  let k = 0;
+  for (let i = 0; i < nf; i++)
+    for (let j = 0; j < np; j++) offsets[k++] = offsetOf(from, dims, i, j);
+  return offsets;
+}
+
+/** `broadcast2` for operands of axes `aAxes` and `bAxes`, into one reused tensor. */
+export function broadcast2Into(
+  aAxes: readonly Axis[],
+  bAxes: readonly Axis[],
+  dims: Dimensions,
+  f: (x: number, y: number) => number,
+): (a: Tensor, b: Tensor) => Tensor {
+  const axes = canonicalAxes([...aAxes, ...bAxes]);
+  const ia = broadcastOffsets(aAxes, axes, dims);
+  const ib = broadcastOffsets(bAxes, axes, dims);
+  const out: Tensor = { axes, data: new Float64Array(ia.length) };
+  const data = out.data;
+  return (a, b) => {
+    if (!hasAxes(a, aAxes) || !hasAxes(b, bAxes)) return broadcast2(a, b, dims, f);
+    const ad = a.data;
+    const bd = b.data;
+    for (let k = 0; k < data.length; k++)
+      data[k] = f(ad[ia[k] as number] ?? 0, bd[ib[k] as number] ?? 0);
+    return out;
+  };
+}
+
+/** `map1` for an operand of axes `axes`, into one reused tensor. */
+export function map1Into(
+  axes: readonly Axis[],
+  dims: Dimensions,
+  f: (x: number) => number,
+): (a: Tensor) => Tensor {
+  const out: Tensor = { axes, data: new Float64Array(sizeOf(axes, dims)) };
+  const data = out.data;
+  return (a) => {
+    if (!hasAxes(a, axes)) return map1(a, f);
+    const ad = a.data;
+    for (let k = 0; k < data.length; k++) data[k] = f(ad[k] ?? 0);
+    return out;
+  };
+}
+
+/**
+ * `reduceOver(a, over, …)` for an operand of axes `axes`, into one reused tensor;
+ * `general` evaluates operands of other axes. Undefined when nothing is reduced (each
+ * element its own group: rare, left to `reduceOver`).
+ */
+export function reduceInto(
+  axes: readonly Axis[],
+  over: readonly Axis[],
+  dims: Dimensions,
+  reduce: (values: Float64Array) => number,
+  general: (a: Tensor) => Tensor,
+): ((a: Tensor) => Tensor) | undefined {
+  const kept = axes.filter((x) => !over.includes(x));
+  if (kept.length === axes.length) return undefined;
+  if (kept.length === 0) {
+    const out: Tensor = { axes: [], data: new Float64Array(1) };
+    return (a) => {
+      if (!hasAxes(a, axes)) return general(a);
+      (out.data as Float64Array)[0] = reduce(a.data);
+      return out;
+    };
+  }
+  const keep = kept[0] as Axis;
+  const nKeep = keep === 'firm' ? dims.firms : dims.products;
+  const nDrop = keep === 'firm' ? dims.products : dims.firms;
+  const from = new Int32Array(nKeep * nDrop);
+  for (let k = 0; k < nKeep; k++)
+    for (let d = 0; d < nDrop; d++)
+      from[k * nDrop + d] = keep === 'firm' ? k * dims.products + d : d * dims.products + k;
+  const out: Tensor = { axes: kept, data: new Float64Array(nKeep) };
+  const data = out.data;
+  const group = new Float64Array(nDrop);
+  return (a) => {
+    if (!hasAxes(a, axes)) return general(a);
+    const ad = a.data;
+    for (let k = 0; k < nKeep; k++) {
+      for (let d = 0; d < nDrop; d++) group[d] = ad[from[k * nDrop + d] as number] ?? 0;
+      data[k] = reduce(group);
+    }
+    return out;
+  };
+}
+
+/** A tensor of its own: a copy of one a shape-specialised function may overwrite. */
+export function copyTensor(a: Tensor): Tensor {
+  return { axes: a.axes, data: new Float64Array(a.data) };
+}
+
 /** Selects one position along an axis, removing it. */
 export function select(a: Tensor, axis: Axis, position: number, dims: Dimensions): Tensor {
   if (!a.axes.includes(axis)) return a;

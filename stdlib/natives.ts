@@ -1,9 +1,12 @@
 import {
   broadcast2,
+  broadcast2Into,
   cv,
   type Dimensions,
   map1,
+  map1Into,
   mean,
+  reduceInto,
   reduceOver,
   scalarTensor,
   std,
@@ -58,9 +61,23 @@ export interface NativeFunction {
     over: readonly Axis[] | undefined,
     info: EvaluationInfo,
   ) => Tensor;
+  /**
+   * `evaluate` specialised to one call site whose argument axes and market dimensions are
+   * known when it is compiled (`CompileOptions.dims`): it may return the same tensor on
+   * every call, overwritten by the next. Undefined (or returning undefined): `evaluate`.
+   */
+  readonly specialise?: (
+    argAxes: readonly (readonly Axis[])[],
+    over: readonly Axis[] | undefined,
+    dims: Dimensions,
+  ) => ((args: readonly Tensor[], info: EvaluationInfo) => Tensor) | undefined;
   /** The most rounds back `evaluate` reads through `observableAt` (default 0). */
   readonly lookback?: number;
 }
+
+// Shared true/false results (a tensor is never written once made, but by its maker).
+const YES = scalarTensor(1);
+const NO = scalarTensor(0);
 
 const err = (error: string, code: 'E_TYPE' | 'E_SHAPE' = 'E_TYPE') => ({ error, code });
 
@@ -119,6 +136,41 @@ function reduction(
       const x = args[0] as Tensor;
       return reduceOver(x, over ?? x.axes, info.dims, fold);
     },
+    specialise: ([axes], over, dims) => reducer(axes, over, dims, fold),
+  };
+}
+
+/** The specialised form of a one-argument reduction (see `NativeFunction.specialise`). */
+function reducer(
+  axes: readonly Axis[] | undefined,
+  over: readonly Axis[] | undefined,
+  dims: Dimensions,
+  fold: (values: Float64Array) => number,
+): ((args: readonly Tensor[]) => Tensor) | undefined {
+  if (!axes) return undefined;
+  const reduce = reduceInto(axes, over ?? axes, dims, fold, (x) =>
+    reduceOver(x, over ?? x.axes, dims, fold),
+  );
+  return reduce && ((args) => reduce(args[0] as Tensor));
+}
+
+/** `f` folded left over two or more arguments, pairwise with broadcasting, each step into its own tensor. */
+function pairwise(
+  argAxes: readonly (readonly Axis[])[],
+  dims: Dimensions,
+  f: (a: number, b: number) => number,
+): (args: readonly Tensor[]) => Tensor {
+  const steps: ((a: Tensor, b: Tensor) => Tensor)[] = [];
+  let acc = argAxes[0] as readonly Axis[];
+  for (const next of argAxes.slice(1)) {
+    steps.push(broadcast2Into(acc, next, dims, f));
+    acc = canonicalAxes([...acc, ...next]);
+  }
+  return (args) => {
+    let value = args[0] as Tensor;
+    for (let k = 0; k < steps.length; k++)
+      value = (steps[k] as (a: Tensor, b: Tensor) => Tensor)(value, args[k + 1] as Tensor);
+    return value;
   };
 }
 
@@ -152,6 +204,19 @@ function elementwise(
       }
       for (const next of args.slice(1)) acc = broadcast2(acc, next, info.dims, (a, b) => f(a, b));
       return acc;
+    },
+    specialise: (argAxes, _over, dims) => {
+      if (argAxes.length === 1) {
+        const map = map1Into(argAxes[0] as readonly Axis[], dims, (x) => f(x));
+        return (args) => map(args[0] as Tensor);
+      }
+      if (argAxes.length === 3) {
+        const [x, lo, hi] = argAxes as [readonly Axis[], readonly Axis[], readonly Axis[]];
+        const low = broadcast2Into(x, lo, dims, Math.max);
+        const high = broadcast2Into(canonicalAxes([...x, ...lo]), hi, dims, Math.min);
+        return (args) => high(low(args[0] as Tensor, args[1] as Tensor), args[2] as Tensor);
+      }
+      return pairwise(argAxes, dims, (a, b) => f(a, b));
     },
   };
 }
@@ -187,6 +252,15 @@ function extremum(pick: (...xs: number[]) => number): NativeFunction['evaluate']
       first,
     );
   };
+}
+
+function extremumSpecialised(
+  pick: (...xs: number[]) => number,
+): NonNullable<NativeFunction['specialise']> {
+  return (argAxes, over, dims) =>
+    argAxes.length === 1
+      ? reducer(argAxes[0], over, dims, (v) => pick(...v))
+      : pairwise(argAxes, dims, (a, b) => pick(a, b));
 }
 
 function windowFunction(
@@ -249,6 +323,7 @@ const list: NativeFunction[] = [
     signature: 'min(x, over: firm|product) or min(a, b, …)',
     params: [{ name: 'x' }],
     evaluate: extremum(Math.min),
+    specialise: extremumSpecialised(Math.min),
   },
   {
     ...reduction(
@@ -261,6 +336,7 @@ const list: NativeFunction[] = [
     signature: 'max(x, over: firm|product) or max(a, b, …)',
     params: [{ name: 'x' }],
     evaluate: extremum(Math.max),
+    specialise: extremumSpecialised(Math.max),
   },
   elementwise('abs', 'absolute value', 1, Math.abs),
   elementwise('exp', 'e to the power x', 1, Math.exp),
@@ -281,6 +357,7 @@ const list: NativeFunction[] = [
         axes: canonicalAxes(args.flatMap((a) => a.axes)),
       },
     evaluate: ([x, b], _over, info) => broadcast2(x as Tensor, b as Tensor, info.dims, excess),
+    specialise: (argAxes, _over, dims) => pairwise(argAxes, dims, excess),
   },
   {
     name: 'hhi',
@@ -297,6 +374,7 @@ const list: NativeFunction[] = [
             'E_SHAPE',
           ),
     evaluate: ([q], _over, info) => reduceOver(q as Tensor, ['firm'], info.dims, hhiOf),
+    specialise: ([axes], _over, dims) => reducer(axes, ['firm'], dims, hhiOf),
   },
   windowFunction(
     'mean_last',
@@ -339,20 +417,24 @@ const list: NativeFunction[] = [
     evaluate: ([threshold], _over, info) => {
       const now = info.observableAt('quantity', 0);
       const before = info.observableAt('quantity', 1);
-      if (!now || !before) return scalarTensor(0);
+      if (!now || !before) return NO;
       const t = threshold?.data[0] ?? 0;
       const { firms, products } = info.dims;
       let direction = 0;
       for (let i = 0; i < firms; i++) {
-        const a = sum(before.data.subarray(i * products, (i + 1) * products));
-        const b = sum(now.data.subarray(i * products, (i + 1) * products));
+        let a = 0;
+        let b = 0;
+        for (let j = i * products; j < (i + 1) * products; j++) {
+          a += before.data[j] ?? 0;
+          b += now.data[j] ?? 0;
+        }
         const change = a === 0 ? (b === 0 ? 0 : Math.sign(b)) : (b - a) / Math.abs(a);
-        if (Math.abs(change) <= t) return scalarTensor(0);
+        if (Math.abs(change) <= t) return NO;
         const sign = Math.sign(change);
-        if (direction !== 0 && sign !== direction) return scalarTensor(0);
+        if (direction !== 0 && sign !== direction) return NO;
         direction = sign;
       }
-      return scalarTensor(firms > 1 ? 1 : 0);
+      return firms > 1 ? YES : NO;
     },
   },
   {

@@ -21,7 +21,7 @@ import {
 } from '../../compiler/evaluate.js';
 import { paramValues } from '../../compiler/instantiate.js';
 import type { IrExpr, IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
-import { scalarTensor, type Tensor, truthy } from '../../compiler/tensor.js';
+import { copyTensor, scalarTensor, type Tensor, truthy } from '../../compiler/tensor.js';
 import type { Random } from '../agents/agent.js';
 import type { Benchmarks } from '../market/benchmarks.js';
 import type { MarketInstance, Outcome } from '../market/instance.js';
@@ -63,9 +63,6 @@ export interface ActionLimits {
   readonly cap?: Float64Array;
   readonly floor?: Float64Array;
 }
-
-/** Every environment of a run has the same parameters and benchmarks: evaluate what reads only those once. */
-const runConstants = { memoiseRunConstants: true } as const;
 
 /** What the institution may read of a round's talk: each firm's messages. */
 export interface VisibleTalk {
@@ -160,6 +157,9 @@ class Recent<T> {
  */
 type RoundMonitors = ((Tensor | undefined)[] | Float64Array)[];
 
+/** The slot of a per-firm monitor not yet evaluated this round (replaced, never written). */
+const PER_FIRM_PENDING = new Float64Array(0);
+
 /** A monitor's value for a machine, from a round's record. */
 const valueFor = (
   record: RoundMonitors | undefined,
@@ -252,6 +252,8 @@ export class InstitutionRuntime {
   readonly evaluatedPerFirm: ReadonlySet<string>;
   /** Whether some monitor is evaluated machine by machine (else a round needs none of that). */
   private readonly machineByMachine: boolean;
+  /** Whether each transition of the state being adjudicated held (reused every round). */
+  private readonly held: boolean[] = [];
   private readonly sanctionCode = new Map<string, CompiledExpression>();
   private readonly states: Map<string, StateInfo>;
   /** Observables of each completed round (index = round − 1). */
@@ -272,6 +274,8 @@ export class InstitutionRuntime {
       keepAllRounds?: boolean;
       /** Evaluate monitors that can be for every firm at once (default); false: machine by machine. */
       perFirm?: boolean;
+      /** Specialise closures to this market's shapes (default); false: the general closures. */
+      specialise?: boolean;
     } = {},
   ) {
     const values = paramValues(ir.params, overrides);
@@ -305,6 +309,12 @@ export class InstitutionRuntime {
       for (const key of ['quantity', 'price', 'profit', 'total', 'hhi'])
         this.benchmarkTensors.set(`${name}.${key}`, o.get(key) as Tensor);
     }
+    // Closures memoise what is fixed for the run and are specialised to this market's
+    // shapes: a monitor's value is copied before it is kept (see `CompileOptions.dims`).
+    const runConstants = {
+      memoiseRunConstants: true,
+      ...(options.specialise === false ? {} : { dims: market.dims }),
+    } as const;
     const staticEnv = this.environment(null);
     const constant = (e: Parameters<typeof compileExpression>[0] | undefined) =>
       e ? compileExpression(e, runConstants)(staticEnv).data[0] : undefined;
@@ -480,11 +490,18 @@ export class InstitutionRuntime {
   /** An empty record of a round's monitor values (`perFirm`: leave room for those vectors). */
   private emptyRecord(perFirm: boolean): RoundMonitors {
     const M = this.machines.length;
-    return this.monitorCode.map((m) =>
-      perFirm && m.perFirm
-        ? new Float64Array(0)
-        : new Array<Tensor | undefined>(m.shared && M > 1 ? 1 : M).fill(undefined),
-    );
+    const code = this.monitorCode;
+    const record: RoundMonitors = new Array(code.length);
+    for (let i = 0; i < code.length; i++) {
+      const m = code[i] as (typeof code)[number];
+      record[i] =
+        perFirm && m.perFirm
+          ? PER_FIRM_PENDING
+          : m.shared && M > 1
+            ? [undefined]
+            : new Array<Tensor | undefined>(M).fill(undefined);
+    }
+    return record;
   }
 
   /**
@@ -501,7 +518,7 @@ export class InstitutionRuntime {
       const slot = out.length === 1 ? 0 : machine.index;
       if (out[slot] !== undefined) continue;
       const m = this.monitorCode[i] as (typeof this.monitorCode)[number];
-      let value = m.code(env);
+      let value = copyTensor(m.code(env));
       if (noisy && (m.detection !== undefined || m.falsePositive !== undefined)) {
         // The institution sees a noisy version of a true/false monitor: each element is
         // detected with probability `detection` and falsely raised with `false_positive`.
@@ -542,7 +559,8 @@ export class InstitutionRuntime {
       const out = record[i];
       if (out instanceof Float64Array) {
         if (m.perFirm) record[i] = m.perFirm(env, perFirm);
-      } else if (out && out.length === 1 && this.machines.length > 1) out[0] = m.code(env);
+      } else if (out && out.length === 1 && this.machines.length > 1)
+        out[0] = copyTensor(m.code(env));
     }
     env.current = undefined;
   }
@@ -645,11 +663,12 @@ export class InstitutionRuntime {
       const context = machine.actor.getSnapshot().context as InstitutionContext;
       let fired: StateInfo['transitions'][number] | undefined;
       let anyHeld = false;
-      const holds: Record<string, boolean> = {};
-      for (const t of info.transitions) {
-        const held = t.condition ? truthy(t.condition(env)) : true;
-        holds[t.id] = held;
-        if (held && t.condition) anyHeld = true;
+      const transitions = info.transitions;
+      const held = this.held;
+      for (let k = 0; k < transitions.length; k++) {
+        const t = transitions[k] as StateInfo['transitions'][number];
+        held[k] = t.condition ? truthy(t.condition(env)) : true;
+        if (held[k] && t.condition) anyHeld = true;
         // The streak as the machine will see it, counting quiet rounds not yet sent.
         const streak =
           machine.idle === 0
@@ -658,7 +677,7 @@ export class InstitutionRuntime {
               ? 0
               : (context.streaks[t.id] ?? 0) + machine.idle;
         // The machine fires the first transition in priority order that held long enough.
-        if (!fired && held && streak + 1 >= t.rounds) fired = t;
+        if (!fired && held[k] && streak + 1 >= t.rounds) fired = t;
       }
       const from = info.state.name;
       if (!fired && !anyHeld && !info.eachRound) {
@@ -668,6 +687,10 @@ export class InstitutionRuntime {
       }
       this.sendIdle(machine);
       machine.effects.length = 0;
+      const holds: Record<string, boolean> = {};
+      transitions.forEach((t, k) => {
+        holds[t.id] = held[k] as boolean;
+      });
       machine.actor.send({ type: 'round', round, holds });
       const to = String(machine.actor.getSnapshot().value);
       machine.state = this.states.get(to);

@@ -48,7 +48,7 @@ institution windows "Windows, lags and offence history" {
 const compiled = compileSources([{ path: 'windows.mase', text: source }], stdlibSources());
 const library = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 
-function setUp(ir: IrInstitution, keepAllRounds: boolean, perFirm = true) {
+function setUp(ir: IrInstitution, keepAllRounds: boolean, perFirm = true, specialise = true) {
   const marketIr = library.markets.find((m) => m.name === 'cournot');
   if (!marketIr) throw new Error('stdlib cournot is missing');
   const market = instantiateMarket(marketIr, { firms: 3, costs: [10, 12, 14] });
@@ -56,8 +56,57 @@ function setUp(ir: IrInstitution, keepAllRounds: boolean, perFirm = true) {
   const runtime = new InstitutionRuntime(ir, market, benchmarks, {}, 7, {
     keepAllRounds,
     perFirm,
+    specialise,
   });
   return { market, benchmarks, runtime };
+}
+
+type Runtime = ReturnType<typeof setUp>;
+
+/**
+ * Drives two runtimes of one institution through the same rounds — spells of Nash and of
+ * collusive play, jittered — and expects the same limits, effects, monitor values and
+ * states every round. Returns how many effects there were and the states visited.
+ */
+function driveAlike(
+  a: Runtime,
+  b: Runtime,
+  rounds: number,
+  spell: number,
+  label: string,
+): { effects: number; visited: Set<string> } {
+  const { market, benchmarks } = a;
+  const random = randomStream(5, 'test-actions');
+  const F = market.dims.firms;
+  const P = market.dims.products;
+  let effects = 0;
+  const visited = new Set<string>();
+  for (let round = 1; round <= rounds; round++) {
+    const colluding = Math.floor(round / spell) % 2 === 1;
+    const base = colluding ? benchmarks.collusive.action : benchmarks.nash.action;
+    const actions = new Float64Array(F * P);
+    for (let k = 0; k < actions.length; k++)
+      actions[k] = (base[k] ?? 0) * (0.85 + 0.3 * random.next());
+    for (let i = 0; i < F; i++) {
+      const limits = a.runtime.limits(i);
+      expect(limits, `${label} round ${round}`).toEqual(b.runtime.limits(i));
+      if (limits?.cap) actions[i * P] = Math.min(actions[i * P] ?? 0, limits.cap[0] ?? 0);
+    }
+    const outcome = market.clear(actions);
+    const x = a.runtime.adjudicate(outcome, round);
+    const y = b.runtime.adjudicate(outcome, round);
+    expect(x.effects, `${label} round ${round}`).toEqual(y.effects);
+    expect(a.runtime.monitorValues(x.monitors ?? [])).toEqual(
+      b.runtime.monitorValues(y.monitors ?? []),
+    );
+    for (let i = 0; i < F; i++) {
+      const state = a.runtime.stateOf(i) as string;
+      expect(state).toBe(b.runtime.stateOf(i));
+      visited.add(state);
+    }
+    effects += x.effects.length;
+  }
+  return { effects, visited };
 }
 
 describe('the institution runtime', () => {
@@ -67,41 +116,8 @@ describe('the institution runtime', () => {
 
   it('reads windows, lags and offence history the same when it forgets old rounds', () => {
     const ir = compiled.program.institutions[0] as IrInstitution;
-    const trimmed = setUp(ir, false);
-    const full = setUp(ir, true);
-    const { market, benchmarks } = trimmed;
-    const random = randomStream(3, 'test-actions');
-    const P = market.dims.products;
-    const F = market.dims.firms;
-    const visited = new Set<string>();
-    let effects = 0;
     // Spells of Nash play and of collusive play, so every state is entered and left.
-    for (let round = 1; round <= 600; round++) {
-      const colluding = Math.floor(round / 37) % 2 === 1;
-      const base = colluding ? benchmarks.collusive.action : benchmarks.nash.action;
-      const actions = new Float64Array(F * P);
-      for (let k = 0; k < actions.length; k++)
-        actions[k] = (base[k] ?? 0) * (0.9 + 0.2 * random.next());
-      for (let i = 0; i < F; i++) {
-        const a = trimmed.runtime.limits(i);
-        const b = full.runtime.limits(i);
-        expect(a).toEqual(b);
-        if (a?.cap) actions[i * P] = Math.min(actions[i * P] ?? 0, a.cap[0] ?? 0);
-      }
-      const outcome = market.clear(actions);
-      const a = trimmed.runtime.adjudicate(outcome, round);
-      const b = full.runtime.adjudicate(outcome, round);
-      expect(a.effects, `round ${round}`).toEqual(b.effects);
-      expect(trimmed.runtime.monitorValues(a.monitors ?? [])).toEqual(
-        full.runtime.monitorValues(b.monitors ?? []),
-      );
-      effects += a.effects.length;
-      for (let i = 0; i < F; i++) {
-        const state = trimmed.runtime.stateOf(i) as string;
-        expect(state).toBe(full.runtime.stateOf(i));
-        visited.add(state);
-      }
-    }
+    const { effects, visited } = driveAlike(setUp(ir, false), setUp(ir, true), 600, 37, 'trimmed');
     // Trimming only means something past the kept rounds, and with the machines busy.
     expect([...visited].sort()).toEqual(['capped', 'ok', 'watched']);
     expect(effects).toBeGreaterThan(50);
@@ -150,27 +166,30 @@ institution mixed {
       expect([...lifted.runtime.evaluatedPerFirm].sort()).toEqual(
         ir.name === 'mixed' ? ['above', 'evidence', 'score'] : ['evidence'],
       );
-      const { market, benchmarks } = lifted;
-      const random = randomStream(5, 'test-actions');
-      const F = market.dims.firms;
-      const P = market.dims.products;
-      let effects = 0;
-      for (let round = 1; round <= 300; round++) {
-        const colluding = Math.floor(round / 23) % 2 === 1;
-        const base = colluding ? benchmarks.collusive.action : benchmarks.nash.action;
-        const actions = new Float64Array(F * P);
-        for (let k = 0; k < actions.length; k++)
-          actions[k] = (base[k] ?? 0) * (0.85 + 0.3 * random.next());
-        const outcome = market.clear(actions);
-        const a = lifted.runtime.adjudicate(outcome, round);
-        const b = machineByMachine.runtime.adjudicate(outcome, round);
-        expect(a.effects, `${ir.name} round ${round}`).toEqual(b.effects);
-        expect(lifted.runtime.monitorValues(a.monitors ?? [])).toEqual(
-          machineByMachine.runtime.monitorValues(b.monitors ?? []),
-        );
-        effects += a.effects.length;
+      expect(
+        driveAlike(lifted, machineByMachine, 300, 23, ir.name).effects,
+        ir.name,
+      ).toBeGreaterThan(20);
+    }
+  });
+
+  it('evaluates with closures specialised to the market exactly as with general ones', () => {
+    // Windows, lags, history, caps, noisy and per-firm monitors, and the stdlib's graph;
+    // the specialised closures reuse their tensors, so a value kept without a copy, or a
+    // window that read its value's reused tensor twice, would show here.
+    const institutions = [
+      compiled.program.institutions[0] as IrInstitution,
+      ...['governance_graph', 'constitutional'].map(
+        (name) => library.institutions.find((i) => i.name === name) as IrInstitution,
+      ),
+    ];
+    for (const ir of institutions) {
+      for (const perFirm of [true, false]) {
+        const specialised = setUp(ir, false, perFirm, true);
+        const general = setUp(ir, false, perFirm, false);
+        const { effects } = driveAlike(specialised, general, 400, 29, `${ir.name}, ${perFirm}`);
+        if (ir.states.length > 1) expect(effects, ir.name).toBeGreaterThan(20);
       }
-      expect(effects, ir.name).toBeGreaterThan(20);
     }
   });
 
