@@ -144,22 +144,36 @@ export function fill(template: string, values: Readonly<Record<Placeholder, stri
 const number = (x: number) =>
   Number.isInteger(x) ? String(x) : String(Number.parseFloat(x.toPrecision(6)));
 
+/**
+ * Text that depends only on `key` (a market, a round's outcome) and a firm, written once:
+ * with many firms, writing it anew for every firm every round is most of a prompt's cost.
+ */
+function once<K extends object>(
+  cache: WeakMap<K, Map<number, string>>,
+  key: K,
+  firm: number,
+  write: () => string,
+): string {
+  let byFirm = cache.get(key);
+  if (!byFirm) {
+    byFirm = new Map();
+    cache.set(key, byFirm);
+  }
+  let text = byFirm.get(firm);
+  if (text === undefined) {
+    text = write();
+    byFirm.set(firm, text);
+  }
+  return text;
+}
+
 const rulesOf = new WeakMap<MarketInstance, Map<number, string>>();
+const rivalsOf = new WeakMap<MarketInstance, Map<number, string>>();
+const roundsOf = new WeakMap<Outcome, Map<number, string>>();
 
 /** The market's rules, from its declaration with this run's parameter values written in. */
 export function marketRules(market: MarketInstance, firm: number): string {
-  // The same every round: written once per market and firm.
-  let byFirm = rulesOf.get(market);
-  if (!byFirm) {
-    byFirm = new Map();
-    rulesOf.set(market, byFirm);
-  }
-  let rules = byFirm.get(firm);
-  if (rules === undefined) {
-    rules = writeMarketRules(market, firm);
-    byFirm.set(firm, rules);
-  }
-  return rules;
+  return once(rulesOf, market, firm, () => writeMarketRules(market, firm));
 }
 
 function writeMarketRules(market: MarketInstance, firm: number): string {
@@ -273,7 +287,12 @@ export function promptValues(
   return {
     firm: name,
     n_firms: String(market.dims.firms),
-    rivals: market.firms.filter((_, i) => i !== firm).join(', ') || 'none',
+    rivals: once(
+      rivalsOf,
+      market,
+      firm,
+      () => market.firms.filter((_, i) => i !== firm).join(', ') || 'none',
+    ),
     products: market.products.join(', '),
     action: market.competition,
     market_rules: marketRules(market, firm),
@@ -287,7 +306,11 @@ export function promptValues(
         ? memory === 0
           ? '(you keep no memory of past rounds)'
           : '(nothing yet: this is the first round)'
-        : shown.map((h, k) => roundView(market, firm, first + k, h.outcome)).join('\n'),
+        : shown
+            .map((h, k) =>
+              once(roundsOf, h.outcome, firm, () => roundView(market, firm, first + k, h.outcome)),
+            )
+            .join('\n'),
     plans: scratchpads.plans || '(none yet)',
     insights: scratchpads.insights || '(none yet)',
     messages: messagesText(talk ? talk.inbox : observation.messages),
