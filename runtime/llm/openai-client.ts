@@ -198,9 +198,67 @@ export function pooledFetch(dispatcher: Agent): typeof fetch {
       else if (value !== undefined) responseHeaders.set(name, value);
     }
     const empty = answer.statusCode === 204 || answer.statusCode === 304;
-    return new Response(empty ? null : bytes, {
-      status: answer.statusCode,
-      headers: responseHeaders,
-    });
+    return new BufferedResponse(
+      empty ? null : bytes,
+      answer.statusCode,
+      responseHeaders,
+      url,
+    ) as unknown as Response;
   };
+}
+
+/**
+ * An answer read whole, with the part of the `Response` interface the openai package and
+ * callers use (status, headers, `json`, `text`, `arrayBuffer`, `clone`; a body read once).
+ * The built-in `Response` would wrap the bytes in a WHATWG stream only for them to be read
+ * back at once; the stream is made only if `body` is asked for.
+ */
+class BufferedResponse {
+  readonly statusText = '';
+  readonly redirected = false;
+  readonly type = 'basic';
+  private used = false;
+
+  constructor(
+    private readonly bytes: Uint8Array | null,
+    readonly status: number,
+    readonly headers: Headers,
+    readonly url: string,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  get bodyUsed(): boolean {
+    return this.used;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.bytes === null ? null : new Response(this.bytes).body;
+  }
+
+  private read(): Uint8Array {
+    if (this.used) throw new TypeError('Body is unusable: Body has already been read');
+    this.used = true;
+    return this.bytes ?? new Uint8Array(0);
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = this.read();
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+
+  async text(): Promise<string> {
+    return new TextDecoder().decode(this.read());
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  clone(): BufferedResponse {
+    if (this.used) throw new TypeError('Response.clone: Body has already been consumed.');
+    return new BufferedResponse(this.bytes, this.status, this.headers, this.url);
+  }
 }

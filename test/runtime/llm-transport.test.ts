@@ -59,7 +59,13 @@ describe('the pooled fetch', () => {
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe('3');
     expect(response.headers.get('set-cookie')).toBe('a=1, b=2');
+    expect(response.ok).toBe(false);
+    const copy = response.clone();
     expect(await response.json()).toEqual({ error: { message: 'slow down' } });
+    // A body is read once, as the built-in fetch's is; a clone made before keeps its own.
+    expect(response.bodyUsed).toBe(true);
+    await expect(response.text()).rejects.toBeInstanceOf(TypeError);
+    expect(await copy.text()).toBe('{"error":{"message":"slow down"}}');
     const request = seen.at(-1);
     expect(request).toMatchObject({
       method: 'POST',
@@ -67,6 +73,14 @@ describe('the pooled fetch', () => {
       body: '{"model":"m"}',
     });
     expect(request?.headers.authorization).toBe('Bearer k');
+  });
+
+  it('gives the body as a stream to whoever asks for one', async () => {
+    const response = await pooled(`${base}/v1/chat/completions`, { method: 'POST', body: '{}' });
+    const reader = response.body?.getReader();
+    const chunks: Uint8Array[] = [];
+    for (let r = await reader?.read(); r && !r.done; r = await reader?.read()) chunks.push(r.value);
+    expect(Buffer.concat(chunks).toString()).toBe('{"error":{"message":"slow down"}}');
   });
 
   it('gives no body for a 204', async () => {
