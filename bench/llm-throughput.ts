@@ -49,7 +49,7 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const LATENCY_MS = 200;
 const ROUNDS = 5;
-const REPETITIONS = 3;
+const REPETITIONS = 5;
 const MAX_RATIO = 1.3;
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 const scratch = mkdtempSync(join(os.tmpdir(), 'mase-llm-bench-'));
@@ -135,7 +135,8 @@ async function concurrency(): Promise<{
         stdlibSources(),
       );
       const perRound: number[] = [];
-      for (let k = 0; k < REPETITIONS; k++) {
+      // One untimed run first, as in the other benchmarks: the timed runs are JIT-warm.
+      for (let k = -1; k < REPETITIONS; k++) {
         const started = performance.now();
         const events: TraceEvent[] = [];
         const result = await runExperiment(experiment, {
@@ -144,7 +145,7 @@ async function concurrency(): Promise<{
         });
         if (result.status !== 'completed' || events.some((e) => e.type === 'invalid_action'))
           throw new Error(`the ${firms}-firm run did not complete cleanly`);
-        perRound.push((performance.now() - started) / ROUNDS);
+        if (k >= 0) perRound.push((performance.now() - started) / ROUNDS);
       }
       const ratio = median(perRound) / LATENCY_MS;
       process.stderr.write(`${firms} firms, concurrency ${limit}: ${ratio.toFixed(2)}× latency\n`);
@@ -162,6 +163,7 @@ async function concurrency(): Promise<{
           `${firms} LLM firms, concurrency ${limit}: wall time per round`,
           perRound,
           { firms, concurrency: limit, latency_ms: LATENCY_MS },
+          { warmup: 1 },
         ),
       );
     }
@@ -335,7 +337,7 @@ async function main(): Promise<void> {
     tables,
     notes: [
       `Code measured: ${sourceRevision() ?? 'unknown revision'}.`,
-      `Concurrency rows: ${REPETITIONS} runs of ${ROUNDS} rounds each, median per round.`,
+      `Concurrency rows: one untimed run, then ${REPETITIONS} runs of ${ROUNDS} rounds each, median per round.`,
     ],
   };
   const { writeFileSync, mkdirSync } = await import('node:fs');
