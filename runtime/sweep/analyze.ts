@@ -484,10 +484,14 @@ export async function analyzeSweep(
 // ---------------------------------------------------------------------------------------
 // Text rendering
 
-/** A number for a table: up to 3 decimals, no trailing zeros, `–` for null. */
+/**
+ * A number for a table: up to 3 decimals, no trailing zeros, `–` for null; a value too
+ * small for 3 decimals keeps 3 significant digits (a rate of 0.0004 is not 0).
+ */
 export function formatNumber(value: number | null | undefined): string {
   if (value === null || value === undefined) return '–';
   if (Number.isInteger(value)) return String(value);
+  if (Math.abs(value) < 0.001) return String(Number(value.toPrecision(3)));
   const fixed = Math.abs(value) >= 1000 ? value.toFixed(0) : value.toFixed(3);
   return fixed.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
 }

@@ -6,6 +6,7 @@ import {
   analyzeSweep,
   type Comparison,
   formatAnalysis,
+  formatNumber,
   type SweepAnalysis,
 } from '../../runtime/sweep/analyze.js';
 import type { FactorValue, RunRecord, RunRecordMetrics } from '../../runtime/sweep/record.js';
@@ -355,5 +356,13 @@ describe('analyzeSweep: output', () => {
 
   it('says what to do without a store', async () => {
     await expect(analyzeSweep(join(dir, 'nowhere'))).rejects.toBeInstanceOf(ResultsError);
+  });
+});
+
+describe('formatNumber', () => {
+  it('writes up to three decimals, and three significant digits below that', () => {
+    expect(
+      [3, 2.5, 0.12345, 1234.56, 0.0004123, -0.00007, 1e-9, 0.00099949, null].map(formatNumber),
+    ).toEqual(['3', '2.5', '0.123', '1235', '0.000412', '-0.00007', '1e-9', '0.000999', '–']);
   });
 });
