@@ -90,7 +90,11 @@ export async function sweepCommand(
     const planned = outcome.plan.runs.length;
     process.stdout.write(
       [
-        `sweep ${outcome.plan.sweep.name}: ${outcome.plan.cells} cells × ${outcome.plan.sweep.replicates} replicates = ${planned} runs`,
+        `sweep ${outcome.plan.sweep.name}: ${outcome.plan.cells} cells × ${outcome.plan.sweep.replicates} replicates = ${planned} runs${
+          outcome.plan.repeatedCells > 0
+            ? ` (the design drew ${outcome.plan.repeatedCells} cell${outcome.plan.repeatedCells === 1 ? '' : 's'} again; each is run once)`
+            : ''
+        }`,
         `  ${outcome.records.length - failed} completed, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now`,
         ...(outcome.reason ? [`  stopped: ${outcome.reason} (continue with --resume)`] : []),
         `  results: ${[RESULTS_CSV, RESULTS_PARQUET, RESULTS_DATABASE].map((f) => join(flags.out, f)).join(' · ')}`,

@@ -34,7 +34,10 @@ export interface SweepPlan {
   readonly sweep: IrSweep;
   /** Factor names in declaration order (the results table's factor columns). */
   readonly factorOrder: readonly string[];
+  /** Distinct cells of the design (each has `replicates` runs). */
   readonly cells: number;
+  /** Cells the design drew again (a random design can): run once, not counted in `cells`. */
+  readonly repeatedCells: number;
   /** Cell-major: every replicate of cell 0, then of cell 1, … */
   readonly runs: readonly SweepRun[];
 }
@@ -225,6 +228,7 @@ export function planSweep(
   const cells = designCells(sweep);
   const runs: SweepRun[] = [];
   const seen = new Set<string>();
+  let repeatedCells = 0;
   cells.forEach((cell, index) => {
     const variant = applyCell(base, sweep.factors, cell, program);
     const factors = Object.fromEntries(
@@ -254,6 +258,7 @@ export function planSweep(
         );
       throw error;
     }
+    let repeated = false;
     for (let replicate = 0; replicate < sweep.replicates; replicate++) {
       const seed = replicateSeed(sweep.seed, replicate);
       const experiment: ResolvedExperiment = { ...resolved, seed };
@@ -261,13 +266,24 @@ export function planSweep(
         .update(canonical({ experiment: experimentDigest(experiment), factors }))
         .digest('hex')
         .slice(0, 32);
-      // Two cells with the same levels (a random design can draw a level twice) are one run.
-      if (seen.has(runId)) continue;
+      // Two cells with the same levels (a random design can draw a level twice) are one
+      // cell: replicates have the same seeds in every cell, so all its runs exist already.
+      if (seen.has(runId)) {
+        repeated = true;
+        continue;
+      }
       seen.add(runId);
       runs.push({ runId, cell: index, replicate, seed, factors, experiment });
     }
+    if (repeated) repeatedCells++;
   });
-  return { sweep, factorOrder: sweep.factors.map((f) => f.name), cells: cells.length, runs };
+  return {
+    sweep,
+    factorOrder: sweep.factors.map((f) => f.name),
+    cells: cells.length - repeatedCells,
+    repeatedCells,
+    runs,
+  };
 }
 
 /**

@@ -311,6 +311,19 @@ describe('planning a sweep', () => {
     }
   });
 
+  it('runs a cell a random design draws again once, and counts it apart', () => {
+    // Eight draws among three regimes must repeat some.
+    const design = { kind: 'random' as const, points: 8 };
+    const drawn = designCells(sweep({ design, factors: [regime] }));
+    const distinct = new Set(drawn.map((cell) => JSON.stringify(cell))).size;
+    expect(distinct).toBeLessThan(drawn.length);
+    const plan = planSweep(compiled.program, sweep({ design, factors: [regime] }), sources);
+    expect(plan.cells).toBe(distinct);
+    expect(plan.repeatedCells).toBe(drawn.length - distinct);
+    expect(plan.runs.length).toBe(distinct * plan.sweep.replicates);
+    expect(new Set(plan.runs.map((r) => r.runId)).size).toBe(plan.runs.length);
+  });
+
   it('applies a parameter level only where the cell declares it, and checks each cell whole', () => {
     const withShare: IrFactor = {
       name: 'share',
