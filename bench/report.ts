@@ -287,7 +287,10 @@ function section(file: string, results: ResultsFile): string[] {
   const targets = results.measurements.filter((m) => m.target);
   if (targets.length > 0) {
     const met = targets.filter((m) => m.target?.met).length;
-    out.push(`Targets met: ${met} of ${targets.length}.`, '');
+    out.push(
+      `Time budgets of single measurements met: ${met} of ${targets.length} (targets on ratios are judged in their tables).`,
+      '',
+    );
   }
   for (const t of results.tables ?? []) out.push(...resultTable(t));
   // Tables in first-seen group order, so the results file decides the layout.
