@@ -169,7 +169,8 @@ function once<K extends object>(
 
 const rulesOf = new WeakMap<MarketInstance, Map<number, string>>();
 const rivalsOf = new WeakMap<MarketInstance, Map<number, string>>();
-const roundsOf = new WeakMap<Outcome, Map<number, string>>();
+/** Each market's views of past rounds, by outcome and firm. */
+const roundsOf = new WeakMap<MarketInstance, WeakMap<Outcome, Map<number, string>>>();
 
 /** The market's rules, from its declaration with this run's parameter values written in. */
 export function marketRules(market: MarketInstance, firm: number): string {
@@ -274,6 +275,12 @@ export function promptValues(
         ? []
         : history.slice(Math.max(0, history.length - memory));
   const first = history.length - shown.length + 1;
+  let views = roundsOf.get(market);
+  if (!views) {
+    views = new WeakMap();
+    roundsOf.set(market, views);
+  }
+  const seen = views;
   const institution = observation.manifest
     ? `\nThe market is governed by a public institution. Its rules:\n${observation.manifest.trim()}\n`
     : '';
@@ -308,7 +315,7 @@ export function promptValues(
           : '(nothing yet: this is the first round)'
         : shown
             .map((h, k) =>
-              once(roundsOf, h.outcome, firm, () => roundView(market, firm, first + k, h.outcome)),
+              once(seen, h.outcome, firm, () => roundView(market, firm, first + k, h.outcome)),
             )
             .join('\n'),
     plans: scratchpads.plans || '(none yet)',
