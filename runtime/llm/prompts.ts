@@ -172,6 +172,16 @@ const rivalsOf = new WeakMap<MarketInstance, Map<number, string>>();
 /** Each market's views of past rounds, by outcome and firm. */
 const roundsOf = new WeakMap<MarketInstance, WeakMap<Outcome, Map<number, string>>>();
 
+/** A market's views of past rounds, by outcome and firm. */
+function viewsOf(market: MarketInstance): WeakMap<Outcome, Map<number, string>> {
+  let views = roundsOf.get(market);
+  if (!views) {
+    views = new WeakMap();
+    roundsOf.set(market, views);
+  }
+  return views;
+}
+
 /** The market's rules, from its declaration with this run's parameter values written in. */
 export function marketRules(market: MarketInstance, firm: number): string {
   return once(rulesOf, market, firm, () => writeMarketRules(market, firm));
@@ -275,12 +285,7 @@ export function promptValues(
         ? []
         : history.slice(Math.max(0, history.length - memory));
   const first = history.length - shown.length + 1;
-  let views = roundsOf.get(market);
-  if (!views) {
-    views = new WeakMap();
-    roundsOf.set(market, views);
-  }
-  const seen = views;
+  const views = viewsOf(market);
   const institution = observation.manifest
     ? `\nThe market is governed by a public institution. Its rules:\n${observation.manifest.trim()}\n`
     : '';
@@ -315,7 +320,7 @@ export function promptValues(
           : '(nothing yet: this is the first round)'
         : shown
             .map((h, k) =>
-              once(seen, h.outcome, firm, () => roundView(market, firm, first + k, h.outcome)),
+              once(views, h.outcome, firm, () => roundView(market, firm, first + k, h.outcome)),
             )
             .join('\n'),
     plans: scratchpads.plans || '(none yet)',

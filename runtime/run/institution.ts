@@ -518,7 +518,8 @@ export class InstitutionRuntime {
       const slot = out.length === 1 ? 0 : machine.index;
       if (out[slot] !== undefined) continue;
       const m = this.monitorCode[i] as (typeof this.monitorCode)[number];
-      let value = copyTensor(m.code(env));
+      // The closure may reuse its tensor: what is recorded is a copy (or the noisy version).
+      let value = m.code(env);
       if (noisy && (m.detection !== undefined || m.falsePositive !== undefined)) {
         // The institution sees a noisy version of a true/false monitor: each element is
         // detected with probability `detection` and falsely raised with `false_positive`.
@@ -534,7 +535,7 @@ export class InstitutionRuntime {
               : 0;
         }
         value = { axes: value.axes, data };
-      }
+      } else value = copyTensor(value);
       out[slot] = value;
     }
     env.current = undefined;

@@ -7,21 +7,10 @@ import { formatSource } from '../../compiler/backends/format.js';
 import { type Expr, parse, type SourceFile } from '../../grammar/index.js';
 import { printExpr } from '../../grammar/print.js';
 import { masLexer } from '../../grammar/tokens.js';
+import { stripRanges } from '../support/ast.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const stdlib = join(root, 'stdlib');
-
-/** The AST without what formatting is allowed to change: positions and comments. */
-function stripRanges(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripRanges);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    if (key === 'range' || key === 'comments' || key === 'path') continue;
-    out[key] = stripRanges(child);
-  }
-  return out;
-}
 
 function parsed(text: string, path = 'test.mase'): SourceFile {
   const result = parse(path, text);

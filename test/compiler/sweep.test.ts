@@ -3,6 +3,7 @@ import { formatSource } from '../../compiler/backends/format.js';
 import { compileSources, type IrSweep } from '../../compiler/index.js';
 import { type Diagnostic, parse, type SourceFile } from '../../grammar/index.js';
 import { stdlibSources } from '../../runtime/sources.js';
+import { stripRanges } from '../support/ast.js';
 
 const library = stdlibSources();
 const compile = (text: string) => compileSources([{ path: 'sweep.mase', text }], library);
@@ -563,17 +564,6 @@ describe('sweep diagnostics', () => {
 });
 
 // ---- formatting -------------------------------------------------------------------------
-
-function stripRanges(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripRanges);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    if (key === 'range' || key === 'comments' || key === 'path') continue;
-    out[key] = stripRanges(child);
-  }
-  return out;
-}
 
 function parsed(text: string): SourceFile {
   const result = parse('fmt.mase', text);

@@ -26,6 +26,27 @@ import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
  */
 
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
+
+/** Two LLM firms on the endpoint at `url` in cournot_2x2 under the governance graph. */
+function llmExperiment(url: string, rounds: number, seed: number) {
+  const model: IrPolicy = {
+    name: 'llm',
+    args: [{ name: 'model', value: `openai-compatible:${url}#m` }],
+  };
+  return resolveExperiment(
+    program,
+    {
+      market: 'cournot_2x2',
+      institution: 'governance_graph',
+      agents: 'given',
+      params: [],
+      rounds,
+      seed,
+    },
+    () => ({ perFirm: { f1: model, f2: model } }),
+    stdlibSources(),
+  );
+}
 const root = mkdtempSync(join(tmpdir(), 'mase-replay-'));
 process.env.MASE_HOME = join(root, 'home');
 const cachePath = join(root, 'cache', 'responses.sqlite');
@@ -60,23 +81,7 @@ beforeAll(async () => {
     if (firmOf(r) === 'f2' && round === 4) return { kind: 'status', status: 500 };
     return answer(firmOf(r) === 'f1' ? [50 + round, 5] : [5, 50 + round], `plan ${round}`);
   });
-  const llm = (): IrPolicy => ({
-    name: 'llm',
-    args: [{ name: 'model', value: `openai-compatible:${server.url}#m` }],
-  });
-  const experiment = resolveExperiment(
-    program,
-    {
-      market: 'cournot_2x2',
-      institution: 'governance_graph',
-      agents: 'given',
-      params: [],
-      rounds: 6,
-      seed: 3,
-    },
-    () => ({ perFirm: { f1: llm(), f2: llm() } }),
-    stdlibSources(),
-  );
+  const experiment = llmExperiment(server.url, 6, 3);
   await runToDirectory(experiment, original, {
     llm: {
       wait: async () => {},
@@ -203,23 +208,7 @@ describe('replaying a run that stopped early', () => {
       ...answer(firmOf(r) === 'f1' ? [40, 10] : [10, 40], `plan ${roundOf(r)}`),
       fingerprint: 'fp-budget',
     }));
-    const model: IrPolicy = {
-      name: 'llm',
-      args: [{ name: 'model', value: `openai-compatible:${budgetServer.url}#m` }],
-    };
-    const experiment = resolveExperiment(
-      program,
-      {
-        market: 'cournot_2x2',
-        institution: 'governance_graph',
-        agents: 'given',
-        params: [],
-        rounds: 30,
-        seed: 4,
-      },
-      () => ({ perFirm: { f1: model, f2: model } }),
-      stdlibSources(),
-    );
+    const experiment = llmExperiment(budgetServer.url, 30, 4);
     // `--prices 1000,1000 --max-cost 2`: a few rounds of answers spend it.
     await runToDirectory(experiment, recorded, {
       llm: {

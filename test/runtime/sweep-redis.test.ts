@@ -66,6 +66,25 @@ const ping = (port: number) =>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Runs `jobs` through the queue with the tests' clocks; the records, as they arrived. */
+async function queued(
+  queue: string,
+  jobs: readonly SweepJob[],
+  dir: string,
+  more: { artifacts?: string } = {},
+): Promise<RunRecord[]> {
+  const records: RunRecord[] = [];
+  await runOnQueue({
+    queue,
+    jobs,
+    dir,
+    ...more,
+    timing: TIMING,
+    onRecord: (record) => records.push(record),
+  });
+  return records;
+}
+
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms;
   while (!(await condition())) {
@@ -343,15 +362,7 @@ describe('a sweep on the queue', () => {
     const artifacts = join(dir, 'not-a-directory');
     writeFileSync(artifacts, '');
     const worker = await startWorker({ queue: url, name: 'doomed', timing: TIMING });
-    const records: RunRecord[] = [];
-    await runOnQueue({
-      queue: url,
-      jobs: jobs.slice(0, 1),
-      dir,
-      artifacts,
-      timing: TIMING,
-      onRecord: (record) => records.push(record),
-    });
+    const records = await queued(url, jobs.slice(0, 1), dir, { artifacts });
     await worker.close();
     // Its record is the result: the failed job does not linger in Redis.
     await expectGoneFromRedis(jobs.slice(0, 1), dir);
@@ -416,14 +427,7 @@ describe('a sweep on the queue', () => {
     );
 
     const restart = new Date().toISOString();
-    const second: RunRecord[] = [];
-    await runOnQueue({
-      queue: url,
-      jobs: rest,
-      dir,
-      timing: TIMING,
-      onRecord: (record) => second.push(record),
-    });
+    const second = await queued(url, rest, dir);
     expect(second.map((r) => r.run_id).sort()).toEqual(rest.map((j) => j.runId).sort());
     // Collected, not run again.
     for (const record of second) {
@@ -468,15 +472,8 @@ describe('a sweep on the queue', () => {
     await expectGoneFromRedis([bad], dir);
 
     // --resume --retry-failed: the failed run and the runs without a record, again.
-    const second: RunRecord[] = [];
     const again = [bad, ...(first.some((r) => r.run_id === good.runId) ? [] : [good])];
-    await runOnQueue({
-      queue: url,
-      jobs: again,
-      dir,
-      timing: TIMING,
-      onRecord: (record) => second.push(record),
-    });
+    const second = await queued(url, again, dir);
     expect(second.map((r) => r.run_id).sort()).toEqual(again.map((j) => j.runId).sort());
     const rerun = second.find((r) => r.run_id === bad.runId);
     expect(rerun).toMatchObject({ status: 'failed', worker: 'retrier' });
@@ -525,14 +522,7 @@ describe('a sweep on the queue', () => {
     await waitFor('the worker to report 3 attempts', () => attempts === 3);
 
     // The next coordinator runs it again, with 3 attempts, and reports that failure.
-    await runOnQueue({
-      queue: url,
-      jobs: job,
-      dir,
-      artifacts,
-      timing: TIMING,
-      onRecord: (record) => records.push(record),
-    });
+    records.push(...(await queued(url, job, dir, { artifacts })));
     expect(records).toHaveLength(1);
     expect(records[0]?.error).toMatch(/gave up on this run after 3 attempt\(s\): .*ENOTDIR/);
     await waitFor('the worker to report 3 more attempts', () => attempts === 6);

@@ -105,6 +105,17 @@ const RECORDS: RunRecord[] = [
   ),
 ];
 const FACTOR_ORDER = ['regime', 'market_intercept', 'audited'];
+/** The first columns of the runs table and of results.csv: the id, the factors, then the run's own. */
+const LEADING_COLUMNS = [
+  'run_id',
+  'regime',
+  'market_intercept',
+  'audited',
+  'seed',
+  'status',
+  'worker',
+  'error',
+];
 
 let dir: string;
 beforeEach(() => {
@@ -158,14 +169,7 @@ describe('buildResultsStore', () => {
       ['status', 'VARCHAR'],
     ]);
     expect(columns.map((c) => c.column_name)).toEqual([
-      'run_id',
-      'regime',
-      'market_intercept',
-      'audited',
-      'seed',
-      'status',
-      'worker',
-      'error',
+      ...LEADING_COLUMNS,
       'cell',
       'replicate',
       'sweep',
@@ -242,16 +246,7 @@ describe('buildResultsStore', () => {
     await buildResultsStore(dir, RECORDS, FACTOR_ORDER);
     const lines = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
     expect(lines).toHaveLength(5);
-    expect(lines[0]?.split(',').slice(0, 8)).toEqual([
-      'run_id',
-      'regime',
-      'market_intercept',
-      'audited',
-      'seed',
-      'status',
-      'worker',
-      'error',
-    ]);
+    expect(lines[0]?.split(',').slice(0, 8)).toEqual(LEADING_COLUMNS);
     expect(lines[1]?.startsWith('r0,none,100.0,false,11,completed,local:1,,0,0,grid,')).toBe(true);
     expect(lines[2]).toContain('failed,local:1,the model server went away');
   });
