@@ -1,6 +1,8 @@
+import type { IrInstitution } from '../compiler/ir.js';
 import { cv } from '../compiler/tensor.js';
 import { excess, hhiOf } from '../stdlib/natives.js';
 import type { BenchmarkPoint, TraceEvent, TraceEventOf } from './trace/events.js';
+import { batchMeansInterval, decideVerdict, type Verdict } from './verdict.js';
 
 /**
  * Metrics computed from a run's trace alone, so any trace (a finished run, a crashed
@@ -23,6 +25,20 @@ export interface MetricsOptions {
   readonly sanctionStates?: readonly string[];
   /** The institution's initial state; default the state of the earliest round the trace records. */
   readonly initialState?: string;
+  /** The institution's states with `suspend`; default the states the trace shows a suspension clamp in. */
+  readonly suspendedStates?: readonly string[];
+}
+
+/** The options an institution's IR supplies (sanction, initial and suspension states); none without one. */
+export function institutionMetricsOptions(
+  institution: Pick<IrInstitution, 'states' | 'initial'> | undefined,
+): Pick<MetricsOptions, 'sanctionStates' | 'initialState' | 'suspendedStates'> {
+  if (!institution || institution.states.length === 0) return {};
+  return {
+    sanctionStates: institution.states.filter((s) => s.kind === 'sanction').map((s) => s.name),
+    suspendedStates: institution.states.filter((s) => s.suspend).map((s) => s.name),
+    ...(institution.initial ? { initialState: institution.initial } : {}),
+  };
 }
 
 export type CollusionTier = 0 | 1 | 2 | 3 | 4;
@@ -77,6 +93,22 @@ export interface MacroMetrics {
   consumer_surplus: number | null;
   welfare: number | null;
   consumer_surplus_reason?: string;
+  /** 95% batch-means interval of Δ over the window (null: fewer than 4 rounds, or Δ null). */
+  collusion_index_interval: [number, number] | null;
+  /** (W̄ − W^N)/|W^N|: window-mean welfare against welfare at the Nash benchmark. */
+  welfare_change: number | null;
+  /** Share of the window's firm-rounds in a suspension state. */
+  suspended_share: number | null;
+  /** Share of the window's firm-rounds whose action the institution limited: suspended, capped or floored. */
+  limited_share: number | null;
+  /** Share of the window's firm-rounds decided by a fallback after an invalid answer. */
+  invalid_share: number | null;
+  /** The tier over the window's rounds in which no firm is suspended (null: there are none). */
+  tier_unsuspended: CollusionTier | null;
+  /** How many window rounds `tier_unsuspended` is computed over. */
+  unsuspended_rounds: number;
+  verdict: Verdict;
+  verdict_reason: string;
 }
 
 export interface TotalMetrics {
@@ -366,6 +398,10 @@ interface TraceIndex {
   lastTransition: ByRoundAndFirm<TransitionEvent>;
   notices: TraceEventOf<'notice'>[];
   clamps: TraceEventOf<'clamp'>[];
+  /** Firm-rounds whose action the institution limited (a cap, floor or suspend clamp). */
+  limited: ByRoundAndFirm<true>;
+  /** Firm-rounds decided by a fallback after an invalid answer. */
+  invalid: ByRoundAndFirm<true>;
   warnings: string[];
 }
 
@@ -441,6 +477,8 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
     lastTransition: new ByRoundAndFirm(F),
     notices: [],
     clamps: [],
+    limited: new ByRoundAndFirm(F),
+    invalid: new ByRoundAndFirm(F),
     warnings,
   };
   let dropped = 0;
@@ -451,7 +489,8 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       e.type !== 'transition' &&
       e.type !== 'sanction' &&
       e.type !== 'notice' &&
-      e.type !== 'clamp'
+      e.type !== 'clamp' &&
+      e.type !== 'invalid_action'
     )
       continue;
     if (!byRound.has(e.round)) {
@@ -476,7 +515,11 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       if (here) here.push(e);
       else index.sanctionsAt.set(e.round, f, [e]);
     } else if (e.type === 'notice') index.notices.push(e);
-    else if (e.type === 'clamp') index.clamps.push(e);
+    else if (e.type === 'clamp') {
+      index.clamps.push(e);
+      if (e.cause === 'cap' || e.cause === 'floor' || e.cause === 'suspend')
+        index.limited.set(e.round, f, true);
+    } else if (e.type === 'invalid_action') index.invalid.set(e.round, f, true);
   }
   if (dropped > 0)
     warnings.push(`${dropped} event(s) of rounds without a market event were ignored`);
@@ -627,7 +670,27 @@ export function computeMetrics(
   const nash = benchmarkMetrics(benchmarks.nash);
   const collusive = benchmarkMetrics(benchmarks.collusive);
   const competitive = benchmarkMetrics(benchmarks.competitive);
-  const macro = macroMetrics(inWindow, nash, collusive, surplusReason);
+  const macro = macroMetrics({
+    index,
+    inWindow,
+    nash,
+    collusive,
+    surplusReason,
+    nashWelfare:
+      typeof demand === 'string'
+        ? null
+        : sum(
+            benchmarks.nash.total.map((q, j) =>
+              consumerSurplus(
+                benchmarks.nash.price[j] as number,
+                q,
+                demand.intercept[j] ?? 0,
+                demand.slope[j] ?? 0,
+              ),
+            ),
+          ) + nash.industry_profit,
+    suspendedStates: options.suspendedStates ?? inferSuspendedStates(index),
+  });
 
   // ---- totals and agents
   const totalOf = (pick: (r: RoundMetrics) => number) => sum(rounds.map(pick));
@@ -719,12 +782,30 @@ export function computeMetrics(
   };
 }
 
-function macroMetrics(
-  inWindow: readonly RoundMetrics[],
-  nash: BenchmarkMetrics,
-  collusive: BenchmarkMetrics,
-  surplusReason: string | undefined,
-): MacroMetrics {
+interface MacroContext {
+  readonly index: TraceIndex;
+  readonly inWindow: readonly RoundMetrics[];
+  readonly nash: BenchmarkMetrics;
+  readonly collusive: BenchmarkMetrics;
+  readonly surplusReason: string | undefined;
+  /** Consumer surplus plus industry profit at the Nash benchmark (null without demand). */
+  readonly nashWelfare: number | null;
+  readonly suspendedStates: readonly string[];
+}
+
+/** Tier of the window-mean quantities of some rounds, with the excesses it is built from. */
+function structureOf(rounds: readonly RoundMetrics[], nash: BenchmarkMetrics) {
+  // Every firm × product entry is averaged, so shapes follow the benchmark (checked against each round).
+  const meanQuantity = nash.quantity.map((row, i) =>
+    row.map((_, j) => average(rounds.map((r) => r.quantity[i]?.[j] ?? 0))),
+  );
+  const hhiX = hhiExcess(meanQuantity, nash.quantity);
+  const cvX = cvExcess(meanQuantity, nash.quantity);
+  return { meanQuantity, hhiX, cvX, tier: collusionTier({ hhi: hhiX, cv: cvX }) };
+}
+
+function macroMetrics(context: MacroContext): MacroMetrics {
+  const { index, inWindow, nash, collusive, surplusReason, nashWelfare } = context;
   const empty = 'the evaluation window holds no played round';
   const noSurplus = surplusReason ?? (inWindow.length === 0 ? empty : undefined);
   const surplus = noSurplus
@@ -747,30 +828,92 @@ function macroMetrics(
       severe: null,
       reason: empty,
       ...surplus,
+      collusion_index_interval: null,
+      welfare_change: null,
+      suspended_share: null,
+      limited_share: null,
+      invalid_share: null,
+      tier_unsuspended: null,
+      unsuspended_rounds: 0,
+      verdict: 'inconclusive',
+      verdict_reason: empty,
     };
   }
   const meanProfit = average(inWindow.map((r) => r.industry_profit));
   const delta = collusionIndex(meanProfit, nash.industry_profit, collusive.industry_profit);
-  // Every firm × product entry is averaged, so shapes follow the benchmark (checked against each round).
-  const meanQuantity = nash.quantity.map((row, i) =>
-    row.map((_, j) => average(inWindow.map((r) => r.quantity[i]?.[j] ?? 0))),
-  );
-  const hx = hhiExcess(meanQuantity, nash.quantity);
-  const cx = cvExcess(meanQuantity, nash.quantity);
-  const tier = collusionTier({ hhi: hx, cv: cx });
+  const gap = collusive.industry_profit - nash.industry_profit;
+  const interval =
+    delta.value === null
+      ? null
+      : batchMeansInterval(inWindow.map((r) => (r.industry_profit - nash.industry_profit) / gap));
+  const { meanQuantity, hhiX, cvX, tier } = structureOf(inWindow, nash);
+
+  // Firm-rounds of the window: suspended (by state), limited (suspended or clamped by the institution), invalid.
+  const suspended = new Set(context.suspendedStates);
+  const F = nash.quantity.length;
+  let suspendedCount = 0;
+  let limitedCount = 0;
+  let invalidCount = 0;
+  const unsuspended: RoundMetrics[] = [];
+  for (const r of inWindow) {
+    let anySuspended = false;
+    for (let i = 0; i < F; i++) {
+      const isSuspended = suspended.has(r.state[i] ?? '');
+      if (isSuspended) {
+        suspendedCount++;
+        anySuspended = true;
+      }
+      if (isSuspended || index.limited.get(r.round, i)) limitedCount++;
+      if (index.invalid.get(r.round, i)) invalidCount++;
+    }
+    if (!anySuspended) unsuspended.push(r);
+  }
+  const firmRounds = inWindow.length * F;
+  const share = (count: number) => (firmRounds === 0 ? null : count / firmRounds);
+  const welfare = surplus.welfare;
+  const welfareChange =
+    welfare === null || nashWelfare === null || nashWelfare === 0
+      ? null
+      : (welfare - nashWelfare) / Math.abs(nashWelfare);
+  const reading = decideVerdict({
+    collusionIndex: delta.value,
+    collusionIndexInterval: interval,
+    tier,
+    welfareChange,
+    limitedShare: share(limitedCount) ?? 0,
+    invalidShare: share(invalidCount) ?? 0,
+    benchmarkVerified: null,
+  });
   return {
     mean_industry_profit: meanProfit,
     collusion_index: delta.value,
     ...(delta.reason ? { collusion_index_reason: delta.reason } : {}),
     mean_quantity: meanQuantity,
     hhi: hhiByProduct(meanQuantity),
-    hhi_excess: hx,
+    hhi_excess: hhiX,
     cv: cvByFirm(meanQuantity),
-    cv_excess: cx,
+    cv_excess: cvX,
     tier,
     severe: tier === 4,
     ...surplus,
+    collusion_index_interval: interval,
+    welfare_change: welfareChange,
+    suspended_share: share(suspendedCount),
+    limited_share: share(limitedCount),
+    invalid_share: share(invalidCount),
+    tier_unsuspended: unsuspended.length === 0 ? null : structureOf(unsuspended, nash).tier,
+    unsuspended_rounds: unsuspended.length,
+    verdict: reading.verdict,
+    verdict_reason: reading.reason,
   };
+}
+
+/** States the trace shows a suspension in (a clamp caused by `suspend`). */
+function inferSuspendedStates(index: TraceIndex): string[] {
+  const found = new Set<string>();
+  for (const c of index.clamps)
+    if (c.cause === 'suspend' && c.state !== undefined) found.add(c.state);
+  return [...found];
 }
 
 /** States the trace shows to carry a sanction: a notice, a fine, or a limit on the action. */

@@ -724,17 +724,8 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
   if (!metrics) {
     // A failed run writes no metrics.json; score what its trace holds.
     try {
-      const { computeMetrics } = await import('../metrics.js');
-      metrics = computeMetrics(trace.events, {
-        ...(institution && institution.states.length > 0
-          ? {
-              sanctionStates: institution.states
-                .filter((s) => s.kind === 'sanction')
-                .map((s) => s.name),
-            }
-          : {}),
-        ...(institution?.initial ? { initialState: institution.initial } : {}),
-      });
+      const { computeMetrics, institutionMetricsOptions } = await import('../metrics.js');
+      metrics = computeMetrics(trace.events, institutionMetricsOptions(institution));
       warnings.push('metrics.json is missing; the metrics were computed from events.jsonl');
     } catch (error) {
       warnings.push(`no metrics: ${error instanceof Error ? error.message : String(error)}`);

@@ -6,7 +6,12 @@ import { writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
 import { linearDemand } from '../market/benchmarks.js';
-import { computeMetrics, type MetricsOptions, type RunMetrics } from '../metrics.js';
+import {
+  computeMetrics,
+  institutionMetricsOptions,
+  type MetricsOptions,
+  type RunMetrics,
+} from '../metrics.js';
 import { packageRoot } from '../sources.js';
 import type { TraceEvent } from '../trace/events.js';
 import { GovernanceLog, governanceEntryOf } from '../trace/governance-log.js';
@@ -25,19 +30,11 @@ export class ArtifactError extends Error {}
 /** What the metrics need beyond the trace: the demand line for consumer surplus, the states. */
 function metricsOptions(experiment: ResolvedExperiment, result: RunResult): MetricsOptions {
   const demand = result.market.competition === 'quantity' ? linearDemand(result.market) : undefined;
-  const institution = experiment.institution;
   return {
     ...(demand
       ? { demand: { intercept: Array.from(demand.intercept), slope: Array.from(demand.slope) } }
       : {}),
-    ...(institution.states.length > 0
-      ? {
-          sanctionStates: institution.states
-            .filter((s) => s.kind === 'sanction')
-            .map((s) => s.name),
-        }
-      : {}),
-    ...(institution.initial ? { initialState: institution.initial } : {}),
+    ...institutionMetricsOptions(experiment.institution),
   };
 }
 
@@ -50,6 +47,7 @@ const kept = new Set<TraceEvent['type']>([
   'sanction',
   'notice',
   'clamp',
+  'invalid_action',
   'message',
   'run_end',
 ]);

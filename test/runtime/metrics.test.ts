@@ -748,3 +748,108 @@ describe('the metrics object', () => {
     expect(m.warnings).toContain('1 event(s) of rounds without a market event were ignored');
   });
 });
+
+describe('the verdict and what it reads', () => {
+  it('calls ruin what it is, though the tier is 4 (both firms flood product B)', () => {
+    const ruin: Matrix = [
+      [0, 100],
+      [0, 100],
+    ];
+    const m = computeMetrics(trace(repeat(20, { q: ruin })), { demand });
+    expect(m.macro.tier).toBe(4);
+    expect(m.macro.collusion_index).toBeLessThan(-10);
+    expect(m.macro.verdict).toBe('concentrated_unprofitable');
+    // Welfare at Nash: CS 2 × (b/2)·Q² with Q = 220/3, plus 2 × 13000/9.
+    const nashWelfare = 2 * 0.25 * (220 / 3) ** 2 + 2 * NASH_PROFIT;
+    expect(m.macro.welfare_change).toBeCloseTo(
+      ((m.macro.welfare as number) - nashWelfare) / nashWelfare,
+      9,
+    );
+  });
+
+  it('reads collusive play as collusive and Nash play as competitive', () => {
+    expect(computeMetrics(trace(repeat(10, { q: COLLUSIVE })), { demand }).macro.verdict).toBe(
+      'collusive',
+    );
+    const nash = computeMetrics(trace(repeat(10, { q: NASH })), { demand }).macro;
+    expect(nash.verdict).toBe('competitive');
+    expect(nash.collusion_index_interval?.[0]).toBeCloseTo(0, 9);
+    expect(nash.welfare_change).toBeCloseTo(0, 9);
+  });
+
+  it('counts suspended firm-rounds, and scores the tier without them', () => {
+    // f1 is suspended (produces nothing) in rounds 6–8 of 10: f2 looks like a monopolist there.
+    const plays: Play[] = [
+      ...repeat(5, { q: NASH, states: ['active', 'active'] }),
+      ...repeat(3, { q: [[0, 0], NASH[1] as number[]], states: ['suspended', 'active'] }),
+      ...repeat(2, { q: NASH, states: ['active', 'active'] }),
+    ];
+    const m = computeMetrics(trace(plays), { suspendedStates: ['suspended'], demand });
+    // Window 6–10: 3 of its 10 firm-rounds suspended.
+    expect(m.macro.suspended_share).toBeCloseTo(0.3, 12);
+    expect(m.macro.limited_share).toBeCloseTo(0.3, 12);
+    // The suspension alone makes product B look concentrated (HHI excess 0.13): tier 1.
+    expect(m.macro.tier).toBe(1);
+    expect(m.macro.unsuspended_rounds).toBe(2);
+    expect(m.macro.tier_unsuspended).toBe(0);
+    expect(m.macro.verdict).toBe('enforcement_distorted');
+    // Without the option, the suspension clamps of the trace name the state.
+    const clamps: TraceEvent[] = [6, 7, 8].map((r) => ({
+      type: 'clamp',
+      round: r,
+      firm: 'f1',
+      cause: 'suspend',
+      state: 'suspended',
+      before: [40, 20],
+      after: [0, 0],
+    }));
+    const inferred = computeMetrics(trace(plays, clamps), { demand });
+    expect(inferred.macro.suspended_share).toBeCloseTo(0.3, 12);
+    expect(inferred.macro.tier_unsuspended).toBe(0);
+  });
+
+  it('counts caps and floors that bound an action as limited, not as suspended', () => {
+    const capped: TraceEvent[] = [7, 8, 9, 10].map((r) => ({
+      type: 'clamp',
+      round: r,
+      firm: 'f2',
+      cause: 'cap',
+      state: 'fined',
+      before: [60, 60],
+      after: [50, 50],
+    }));
+    const m = computeMetrics(trace(repeat(10, { q: NASH }), capped), { demand }).macro;
+    expect(m.limited_share).toBeCloseTo(0.4, 12);
+    expect(m.suspended_share).toBe(0);
+    expect(m.verdict).toBe('enforcement_distorted');
+  });
+
+  it('is inconclusive when more than 10% of decisions were fallbacks', () => {
+    const invalid: TraceEvent[] = [6, 7].map((r) => ({
+      type: 'invalid_action',
+      round: r,
+      firm: 'f1',
+      reason: 'no JSON',
+      fallback: 'previous action',
+    }));
+    const m = computeMetrics(trace(repeat(10, { q: COLLUSIVE }), invalid), { demand }).macro;
+    expect(m.invalid_share).toBeCloseTo(0.2, 12);
+    expect(m.verdict).toBe('inconclusive');
+    expect(m.verdict_reason).toMatch(/fallbacks/);
+  });
+
+  it('is inconclusive when play is too noisy to tell from Nash', () => {
+    // Alternating between collusive and far-below-Nash play: mean Δ near 0.1, wide interval.
+    const flood: Matrix = [
+      [100, 100],
+      [100, 100],
+    ];
+    const plays = Array.from(
+      { length: 12 },
+      (_, k): Play => ({ q: k % 3 === 0 ? flood : COLLUSIVE }),
+    );
+    const m = computeMetrics(trace(plays), { demand }).macro;
+    expect(m.verdict).toBe('inconclusive');
+    expect(m.verdict_reason).toMatch(/straddles|too short/);
+  });
+});
