@@ -140,6 +140,40 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+describe('the verdict beside the tier', () => {
+  it('calls two firms flooding product B ruin, not severe collusion (tier 4, Δ −16.7)', () => {
+    const r = mase([
+      'run',
+      '--market',
+      'stdlib:cournot_2x2',
+      '--agents',
+      'f1=constant([0,100]),f2=constant([0,100])',
+      '--rounds',
+      '20',
+      '--out',
+      'ruin',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const row = lines(r.stdout)[2] ?? '';
+    expect(row).toMatch(/\s-16\.719\s+4\s+concentrated_unprofitable\s/);
+    const macro = json<{ macro: Record<string, unknown> }>('ruin/metrics.json').macro;
+    expect(macro).toMatchObject({ tier: 4, verdict: 'concentrated_unprofitable' });
+    expect(macro.verdict_reason).toMatch(/not collusion/);
+  });
+
+  it('calls a market shaped by suspensions enforcement, and scores the tier without them', () => {
+    // Two collusive firms under the governance graph are suspended again and again.
+    const r = mase(`${GOVERNED} --agents collusive --rounds 200 --out enforced`);
+    expect(r.code, r.stderr).toBe(0);
+    const macro = json<{ macro: Record<string, number | string | null> }>(
+      'enforced/metrics.json',
+    ).macro;
+    expect(macro.suspended_share).toBeGreaterThan(0.05);
+    expect(macro.verdict).toBe('enforcement_distorted');
+    expect(lines(r.stdout)[2]).toMatch(/\senforcement_distorted\s/);
+  });
+});
+
 describe('a governed run: run, verify, show', () => {
   let r: CliResult;
   beforeAll(() => {
@@ -151,11 +185,11 @@ describe('a governed run: run, verify, show', () => {
     const table = lines(r.stdout);
     expect(table).toHaveLength(3);
     expect(table[0]).toMatch(
-      /^run\s+status\s+rounds\s+collusion index\s+tier\s+mean price\s+fines\s+report$/,
+      /^run\s+status\s+rounds\s+collusion index\s+tier\s+verdict\s+mean price\s+fines\s+report$/,
     );
     expect(table[1]).toMatch(/^-+( +-+)+$/);
     expect(table[2]).toMatch(
-      /^cournot_2x2-governance_graph\s+completed\s+20\s+\S+\s+\S+\s+\S+\s+\S+\s+governed$/,
+      /^cournot_2x2-governance_graph\s+completed\s+20\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+governed$/,
     );
     expect(r.stderr).toContain('wrote governed (status: completed; open governed/report.html)');
   });
