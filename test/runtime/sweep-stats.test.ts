@@ -135,6 +135,7 @@ describe('pairedSignFlip', () => {
       n: 3,
       p: 0.25,
       method: 'exact',
+      min_p: 0.25,
       reason: null,
     });
     // Observed 1 − 2 + 3 + 4 = 6 = 10 − 2·Σ(flipped): |sum| ≥ 6 iff the flipped magnitudes
@@ -150,6 +151,7 @@ describe('pairedSignFlip', () => {
       n: 0,
       p: null,
       method: null,
+      min_p: null,
       reason: 'no pairs',
     });
   });
@@ -256,9 +258,9 @@ describe('tippingPoint', () => {
       { x: 100, y: 0.3 },
     ];
     expect(meanCurve(points)).toEqual([
-      { x: 80, mean: expect.closeTo(0.15, 12), n: 2 },
-      { x: 100, mean: 0.3, n: 1 },
-      { x: 120, mean: 0.7, n: 2 },
+      { x: 80, mean: expect.closeTo(0.15, 12), n: 2, sd: expect.closeTo(Math.sqrt(0.005), 12) },
+      { x: 100, mean: 0.3, n: 1, sd: null },
+      { x: 120, mean: 0.7, n: 2, sd: expect.closeTo(Math.sqrt(0.02), 12) },
     ]);
     // 0.3 at 100, 0.7 at 120: 0.5 is halfway.
     const t = tippingPoint(points, 0.5);
