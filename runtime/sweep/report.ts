@@ -156,8 +156,7 @@ export const PHASE_SCALES = {
     scheme: 'redblue',
     reverse: true,
     legend: 'Δ (0 = Nash)',
-    caption:
-      'fixed scale −1…1 centred on the Nash benchmark (Δ = 0); 1 = collusive; beyond ±1 clamped',
+    caption: 'fixed scale −1…1 centred on Nash (Δ = 0); 1 = collusive; beyond ±1 clamped',
     // Text on the darkest colours is written in white.
     dark: 0.6,
   },
