@@ -542,13 +542,13 @@ export function interaction(cells: readonly (readonly (readonly number[])[])[]):
   let within = 0;
   let interactionSquares = 0;
   let scale = 0;
-  m.forEach((row, i) =>
+  m.forEach((row, i) => {
     row.forEach((v, j) => {
       within += (v - (columnMean[j] as number)) ** 2;
       interactionSquares += (v - (rowMean[i] as number) - (columnMean[j] as number) + grand) ** 2;
       scale = Math.max(scale, Math.abs(v));
-    }),
-  );
+    });
+  });
   const rounding = (scale * 1e-12) ** 2 * rows * columns;
   if (within <= rounding) return none('no effect within any level of the other factor');
   const share = interactionSquares <= rounding ? 0 : interactionSquares / within;
@@ -556,13 +556,13 @@ export function interaction(cells: readonly (readonly (readonly number[])[])[]):
   let residual = 0;
   let runs = 0;
   let inverseCounts = 0;
-  cells.forEach((row, i) =>
+  cells.forEach((row, i) => {
     row.forEach((c, j) => {
       for (const v of c) residual += (v - ((m[i] as number[])[j] as number)) ** 2;
       runs += c.length;
       inverseCounts += 1 / c.length;
-    }),
-  );
+    });
+  });
   const residualDf = runs - rows * columns;
   let f: number | null = null;
   let beyondNoise: boolean | null = null;
