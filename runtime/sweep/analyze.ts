@@ -703,7 +703,8 @@ function formatInterval(ci: readonly [number, number] | null): string {
 export function comparisonWarnings(c: Comparison, significanceLevel: number): string[] {
   const name = `${c.factor} ${formatLevel(c.level_a)} → ${formatLevel(c.level_b)}, ${c.outcome}`;
   const warnings: string[] = [];
-  if (c.cannot_reach_significance) {
+  // Every difference 0: nothing to detect, and the mean difference says so.
+  if (c.cannot_reach_significance && c.n_nonzero_differences > 0) {
     const pairs =
       c.n_nonzero_differences === c.n_pairs
         ? `${c.n_pairs} pairs`
@@ -712,10 +713,18 @@ export function comparisonWarnings(c: Comparison, significanceLevel: number): st
       `${name}: with ${pairs} the smallest attainable p is ${formatNumber(c.p_value_min)} > ${formatNumber(significanceLevel)}: this test cannot reach significance.`,
     );
   }
-  if (c.near_zero_variance.length > 0)
+  // Without a d (no spread at all) its reason is shown instead.
+  if (c.cohens_d !== null && c.near_zero_variance.length === 2)
     warnings.push(
-      `${name}: ${c.near_zero_variance.map(formatLevel).join(' and ')} ${c.near_zero_variance.length > 1 ? 'have' : 'has'} (near) zero variance over the pairs (deterministic runs?): Cohen's d says how little the runs vary, not how large the effect is; read the mean difference.`,
+      `${name}: ${formatLevel(c.level_a)} and ${formatLevel(c.level_b)} have (near) zero variance over the pairs (deterministic runs?): Cohen's d = ${formatNumber(c.cohens_d)} says how little the runs vary, not how large the effect is; read the mean difference.`,
     );
+  else if (c.cohens_d !== null && c.near_zero_variance.length === 1) {
+    const flat = c.near_zero_variance[0] as FactorValue;
+    const other = levelKey(flat) === levelKey(c.level_a) ? c.level_b : c.level_a;
+    warnings.push(
+      `${name}: ${formatLevel(flat)} has (near) zero variance over the pairs (deterministic runs?): the differences vary only through ${formatLevel(other)}, so Cohen's d measures the effect against ${formatLevel(other)}'s spread alone.`,
+    );
+  }
   return warnings;
 }
 
@@ -842,9 +851,9 @@ export function formatAnalysis(a: SweepAnalysis): string {
           String(c.n_pairs),
           `${formatNumber(c.mean_difference)}${formatInterval(c.mean_difference_ci)}`,
           formatNumber(c.sd_difference),
-          `${formatNumber(c.cohens_d)}${formatInterval(c.cohens_d_ci)}${c.near_zero_variance.length > 0 ? ' !' : ''}`,
+          `${formatNumber(c.cohens_d)}${formatInterval(c.cohens_d_ci)}${c.cohens_d !== null && c.near_zero_variance.length > 0 ? ' !' : ''}`,
           formatP(c.p_value),
-          `${formatP(c.p_value_min)}${c.cannot_reach_significance ? ' !' : ''}`,
+          `${formatP(c.p_value_min)}${c.cannot_reach_significance && c.n_nonzero_differences > 0 ? ' !' : ''}`,
           formatP(c.p_holm),
         ]),
       ]),

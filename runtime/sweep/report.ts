@@ -65,8 +65,8 @@ export function regimeTable(
       c,
     ) => html`<tr><td>${String(c.level_b)} − ${String(c.level_a)}</td><td>${c.outcome}</td><td>${c.n_pairs}</td>
 <td>${num(c.mean_difference)}${interval(c.mean_difference_ci)}</td><td>${num(c.sd_difference)}</td>
-<td>${c.cohens_d === null ? (c.cohens_d_reason ?? '—') : `${num(c.cohens_d)}${interval(c.cohens_d_ci)}`}${c.near_zero_variance.length > 0 ? ' ⚠' : ''}</td>
-<td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_value_min)}${c.cannot_reach_significance ? ' ⚠' : ''}</td><td>${num(c.p_holm)}</td></tr>`,
+<td>${c.cohens_d === null ? (c.cohens_d_reason ?? '—') : `${num(c.cohens_d)}${interval(c.cohens_d_ci)}`}${c.cohens_d !== null && c.near_zero_variance.length > 0 ? ' ⚠' : ''}</td>
+<td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_value_min)}${c.cannot_reach_significance && c.n_nonzero_differences > 0 ? ' ⚠' : ''}</td><td>${num(c.p_holm)}</td></tr>`,
   );
   const warnings = mine.flatMap((c) => comparisonWarnings(c, significanceLevel));
   const pooled = pooledWarning(factor);

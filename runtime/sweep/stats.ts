@@ -459,13 +459,22 @@ export interface CurveShape {
   readonly non_monotone: boolean;
 }
 
+/**
+ * Differences of means below which they are rounding, not effects: 10⁻⁹ of the largest
+ * |mean|, and never below 10⁻⁹. The floor keeps Δ ≈ 10⁻¹⁴ at the Nash benchmark (a
+ * deterministic market recomputed in another order) from looking like a turn or an effect.
+ */
+export function roundingTolerance(scale: number): number {
+  return 1e-9 * Math.max(1, scale);
+}
+
 /** How many noise units a step between levels must exceed to count as a rise or a fall. */
 export const CURVE_STEP_NOISE = 2;
 
 /**
  * The shape of a mean curve. A step from level k to k+1 rises (falls) when the difference of
  * means exceeds `CURVE_STEP_NOISE` standard errors, √(s²ₖ/nₖ + s²ₖ₊₁/nₖ₊₁), and is not
- * rounding (10⁻¹² of the largest |mean|); a level with one run counts as having no noise.
+ * rounding (`roundingTolerance`); a level with one run counts as having no noise.
  */
 export function curveShape(curve: readonly CurvePoint[], threshold: number): CurveShape {
   const scale = curve.reduce((m, p) => Math.max(m, Math.abs(p.mean)), 0);
@@ -478,7 +487,7 @@ export function curveShape(curve: readonly CurvePoint[], threshold: number): Cur
     if (crossingDirection(a.mean, b.mean, threshold) !== null) crossings++;
     const se = Math.sqrt((a.sd ?? 0) ** 2 / a.n + (b.sd ?? 0) ** 2 / b.n);
     const step = b.mean - a.mean;
-    if (Math.abs(step) <= Math.max(CURVE_STEP_NOISE * se, scale * 1e-12)) continue;
+    if (Math.abs(step) <= Math.max(CURVE_STEP_NOISE * se, roundingTolerance(scale))) continue;
     const sign = Math.sign(step);
     if (last !== 0 && sign !== last) changes++;
     last = sign;
@@ -549,7 +558,8 @@ export function interaction(cells: readonly (readonly (readonly number[])[])[]):
       scale = Math.max(scale, Math.abs(v));
     });
   });
-  const rounding = (scale * 1e-12) ** 2 * rows * columns;
+  const tolerance = roundingTolerance(scale);
+  const rounding = tolerance ** 2 * rows * columns;
   if (within <= rounding) return none('no effect within any level of the other factor');
   const share = interactionSquares <= rounding ? 0 : interactionSquares / within;
 
@@ -571,7 +581,7 @@ export function interaction(cells: readonly (readonly (readonly number[])[])[]):
     // A cell mean of n runs has variance σ²/n: scale by the harmonic mean of the cell sizes.
     const harmonic = (rows * columns) / inverseCounts;
     const interactionMeanSquare = (interactionSquares * harmonic) / ((rows - 1) * (columns - 1));
-    if (residualMeanSquare <= (scale * 1e-12) ** 2) beyondNoise = share > 0;
+    if (residualMeanSquare <= tolerance ** 2) beyondNoise = share > 0;
     else {
       f = interactionMeanSquare / residualMeanSquare;
       beyondNoise = f >= INTERACTION_F_SCREEN;

@@ -444,6 +444,11 @@ describe('analyzeSweep: guard-rails on constructed data', () => {
     expect(text).toMatch(
       /^regime\s+none\s+graph\s+collusion_index\s+4\s.*\s0\.125\s+0\.125 !\s+0\.125$/m,
     );
+    // Identical regimes (every difference 0) have nothing to detect: no warning either.
+    expect(
+      analysis.comparisons.filter((c) => c.n_nonzero_differences === 0).map((c) => c.p_value_min),
+    ).toEqual([1, 1]);
+    expect(formatAnalysis(analysis)).not.toContain('cannot reach significance');
     // Ten pairs can reach 2/1024: no warning.
     expect(
       analysis.comparisons
@@ -465,8 +470,17 @@ describe('analyzeSweep: guard-rails on constructed data', () => {
     expect(index.mean_difference_ci?.[1]).toBeGreaterThanOrEqual(index.mean_difference as number);
     expect(index.cohens_d_ci).not.toBeNull();
     expect(index.near_zero_variance).toEqual(['none', 'graph']);
-    expect(formatAnalysis(result)).toContain(
-      "! regime none → graph, collusion_index: none and graph have (near) zero variance over the pairs (deterministic runs?): Cohen's d says how little the runs vary, not how large the effect is; read the mean difference.",
+    expect(formatAnalysis(result)).toMatch(
+      /^! regime none → graph, collusion_index: none and graph have \(near\) zero variance over the pairs \(deterministic runs\?\): Cohen's d = -\d+ says how little the runs vary, not how large the effect is; read the mean difference\.$/m,
+    );
+    // One deterministic level (Nash play, Δ = 0) against learners that vary.
+    const oneFlat = design({ agents: ['qlearning', 'nash'] }, 4, ({ agents }, r) => ({
+      collusion_index: agents === 'nash' ? 0 : 0.2 + r / 10,
+    }));
+    const mixed = await analyzeSweep(await storeOf(oneFlat, ['agents']));
+    expect(mixed.comparisons[0]?.near_zero_variance).toEqual(['nash']);
+    expect(formatAnalysis(mixed)).toContain(
+      "! agents qlearning → nash, collusion_index: nash has (near) zero variance over the pairs (deterministic runs?): the differences vary only through qlearning, so Cohen's d measures the effect against qlearning's spread alone.",
     );
     // The regime fixture: levels spread over two intercepts (sd ≈ 0.3) next to a difference
     // of 0.2: no note.

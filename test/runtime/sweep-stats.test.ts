@@ -499,6 +499,19 @@ describe('interaction', () => {
         [[1], [2]],
       ]).reason,
     ).toBe('a cell has no values');
+    // Δ at the Nash benchmark, recomputed in another order: rounding, not an effect.
+    expect(
+      interaction([
+        [
+          [0, 0],
+          [1e-14, 1e-14],
+        ],
+        [
+          [-1e-14, -1e-14],
+          [5e-15, 5e-15],
+        ],
+      ]).reason,
+    ).toBe('no effect within any level of the other factor');
     expect(
       interaction([
         [[1], [2]],
@@ -553,6 +566,15 @@ describe('tippingPointInterval and curveShape', () => {
       crossings: 1,
       direction_changes: 1,
       non_monotone: true,
+    });
+    // Rounding around the Nash benchmark is flat, not a turn.
+    const nash = meanCurve(
+      points({ 90: [0, 0], 100: [-1.02e-14, -1.02e-14], 110: [5.3e-15, 5.3e-15] }),
+    );
+    expect(curveShape(nash, 0.5)).toEqual({
+      crossings: 0,
+      direction_changes: 0,
+      non_monotone: false,
     });
     // A dip of 0.05 between levels whose runs spread by ±0.3: within 2 standard errors.
     const noisy = meanCurve(
