@@ -1,9 +1,8 @@
 import { randomStream } from '../random.js';
 import type { FactorValue } from './record.js';
 import {
-  bootstrapCI,
-  bootstrapCohensD,
   bootstrapMeans,
+  bootstrapPaired,
   type CurvePoint,
   cohensDPaired,
   curveShape,
@@ -371,6 +370,10 @@ function compareLevels(
           });
           const effect = cohensDPaired(differences);
           const meanDifference = mean(differences);
+          const intervals = bootstrapPaired(differences, {
+            resamples: options.resamples,
+            random: randomStream(options.seed, `differences ${label}`),
+          });
           raw.push({
             factor: factor.name,
             level_a: a,
@@ -378,16 +381,10 @@ function compareLevels(
             outcome,
             n_pairs: differences.length,
             mean_difference: meanDifference,
-            mean_difference_ci: bootstrapCI(differences, {
-              resamples: options.resamples,
-              random: randomStream(options.seed, `difference ${label}`),
-            }).ci,
+            mean_difference_ci: intervals.mean,
             sd_difference: sampleSd(differences),
             cohens_d: effect.d,
-            cohens_d_ci: bootstrapCohensD(differences, {
-              resamples: options.resamples,
-              random: randomStream(options.seed, `cohens-d ${label}`),
-            }),
+            cohens_d_ci: intervals.d,
             cohens_d_reason: effect.reason,
             near_zero_variance: [
               ...(nearZeroSpread(sampleSd(valuesA), meanDifference) ? [a] : []),

@@ -304,31 +304,59 @@ export function holm(pValues: readonly number[]): number[] {
   return adjusted;
 }
 
+export interface PairedIntervals {
+  /** Percentile interval of the mean difference; null under 2 pairs. */
+  readonly mean: readonly [number, number] | null;
+  /** Percentile interval of Cohen's d over the resamples that have one; null without a d. */
+  readonly d: readonly [number, number] | null;
+}
+
 /**
- * Percentile bootstrap interval of paired Cohen's d: resample the pairs, recompute d. A
- * resample whose differences have no spread has no d and is left out; null when d itself is
- * null or no resample has a d.
+ * Percentile bootstrap intervals of the mean paired difference and of paired Cohen's d,
+ * from one set of resamples of the pairs. A resample whose differences have no spread (the
+ * rule of `cohensDPaired`, against the sample's largest |dᵢ|) has no d and is left out of
+ * d's interval.
  */
-export function bootstrapCohensD(
+export function bootstrapPaired(
   differences: readonly number[],
   options: BootstrapOptions,
-): readonly [number, number] | null {
+): PairedIntervals {
   const resamples = options.resamples ?? 2000;
   const level = options.level ?? 0.95;
-  if (cohensDPaired(differences).d === null) return null;
   const n = differences.length;
-  const drawn = new Array<number>(n);
-  const ds: number[] = [];
+  if (n < 2) return { mean: null, d: null };
+  const values = Float64Array.from(differences);
+  const scale = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const drawn = new Float64Array(n);
+  const means = new Float64Array(resamples);
+  const ds = new Float64Array(resamples);
+  let defined = 0;
   for (let r = 0; r < resamples; r++) {
-    for (let i = 0; i < n; i++)
-      drawn[i] = differences[Math.floor(options.random.next() * n)] as number;
-    const d = cohensDPaired(drawn).d;
-    if (d !== null) ds.push(d);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const v = values[Math.floor(options.random.next() * n)] as number;
+      drawn[i] = v;
+      sum += v;
+    }
+    const m = sum / n;
+    let squares = 0;
+    for (let i = 0; i < n; i++) squares += ((drawn[i] as number) - m) ** 2;
+    const sd = Math.sqrt(squares / (n - 1));
+    means[r] = m;
+    if (sd > scale * 1e-12) ds[defined++] = m / sd;
   }
-  if (ds.length === 0) return null;
-  const sorted = Float64Array.from(ds).sort();
   const tail = (1 - level) / 2;
-  return [quantileSorted(sorted, tail), quantileSorted(sorted, 1 - tail)];
+  const interval = (sorted: Float64Array): [number, number] => [
+    quantileSorted(sorted, tail),
+    quantileSorted(sorted, 1 - tail),
+  ];
+  return {
+    mean: interval(means.sort()),
+    d:
+      cohensDPaired(differences).d === null || defined === 0
+        ? null
+        : interval(ds.subarray(0, defined).sort()),
+  };
 }
 
 /**

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { randomStream } from '../../runtime/random.js';
 import {
   bootstrapCI,
-  bootstrapCohensD,
   bootstrapMeans,
+  bootstrapPaired,
   cohensDPaired,
   curveShape,
   holm,
@@ -347,16 +347,29 @@ describe('pairedSignFlip: the smallest attainable p', () => {
   });
 });
 
-describe('bootstrapCohensD and nearZeroSpread', () => {
-  it('brackets d, and has no interval without spread', () => {
+describe('bootstrapPaired and nearZeroSpread', () => {
+  it('brackets d and the mean difference, and has no d interval without spread', () => {
     const d = [0.1, 0.3, 0.2, 0.4, 0.25, 0.15];
-    const ci = bootstrapCohensD(d, { resamples: 500, random: randomStream(1, 'd') });
+    const intervals = bootstrapPaired(d, { resamples: 500, random: randomStream(1, 'd') });
     const point = cohensDPaired(d).d as number;
-    expect(ci?.[0]).toBeLessThan(point);
-    expect(ci?.[1]).toBeGreaterThan(point);
-    expect(bootstrapCohensD(d, { resamples: 500, random: randomStream(1, 'd') })).toEqual(ci);
-    expect(bootstrapCohensD([0.2, 0.2, 0.2], { random: randomStream(1, 'd') })).toBeNull();
-    expect(bootstrapCohensD([0.2], { random: randomStream(1, 'd') })).toBeNull();
+    expect(intervals.d?.[0]).toBeLessThan(point);
+    expect(intervals.d?.[1]).toBeGreaterThan(point);
+    expect(intervals.mean?.[0]).toBeLessThan(mean(d) as number);
+    expect(intervals.mean?.[1]).toBeGreaterThan(mean(d) as number);
+    expect(bootstrapPaired(d, { resamples: 500, random: randomStream(1, 'd') })).toEqual(intervals);
+    expect(bootstrapPaired([0.25, 0.25, 0.25], { random: randomStream(1, 'd') })).toEqual({
+      mean: [0.25, 0.25],
+      d: null,
+    });
+    expect(bootstrapPaired([0.2], { random: randomStream(1, 'd') })).toEqual({
+      mean: null,
+      d: null,
+    });
+  });
+
+  it('gives the mean difference the plain percentile bootstrap: two pairs, hand-computed', () => {
+    // Resample means 0, 1/2, 1 w.p. 1/4, 1/2, 1/4: the 2.5% and 97.5% quantiles are 0 and 1.
+    expect(bootstrapPaired([0, 1], { random: randomStream(1, 'two') }).mean).toEqual([0, 1]);
   });
 
   it('calls a spread near zero at 0 or at most a tenth of the mean difference', () => {
