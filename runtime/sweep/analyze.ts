@@ -2,23 +2,35 @@ import { randomStream } from '../random.js';
 import type { FactorValue } from './record.js';
 import {
   bootstrapMeans,
+  bootstrapPaired,
   type CurvePoint,
   cohensDPaired,
+  curveShape,
   holm,
+  INTERACTION_F_SCREEN,
+  INTERACTION_SHARE_THRESHOLD,
+  interaction,
   type MeanEstimate,
   mean,
   meanCurve,
+  nearZeroSpread,
   pairedSignFlip,
+  SIGNIFICANCE_LEVEL,
+  sampleSd,
   type TippingPoint,
   tippingPoint,
+  tippingPointInterval,
 } from './stats.js';
 import { type FactorKind, openResults, quoteIdentifier, type ResultsReader } from './store.js';
 
 /**
  * `mase analyze`: the statistics of a sweep, read from its results store. Per factor level,
- * means with bootstrap intervals; between the levels of each categorical factor, paired
- * comparisons (sign-flip tests, Cohen's d, Holm); along numeric factors, tipping points and
- * phase diagrams. The result is plain JSON, the same for the same store and seed.
+ * means with bootstrap intervals, and the same means within each level of every other
+ * factor with a flag where they interact strongly; between the levels of each categorical
+ * factor, paired comparisons (sign-flip tests with their smallest attainable p, Cohen's d
+ * with its spread, Holm); along numeric factors, tipping points with bootstrap intervals and
+ * a shape check, and phase diagrams. The result is plain JSON, the same for the same store
+ * and seed.
  * Definitions: docs/metrics.md, "Sweep statistics".
  */
 
@@ -29,6 +41,7 @@ export const LEVEL_OUTCOMES = [
   'hhi_excess',
   'mean_price',
   'welfare',
+  'consumer_surplus',
   'fines',
   'sanctions',
 ] as const;
@@ -69,6 +82,38 @@ export interface FactorSummary {
   readonly kind: FactorKind;
   /** Numeric levels ascending; categorical levels in the design's order. */
   readonly levels: readonly LevelSummary[];
+  /**
+   * The strong interactions this factor's level means are pooled over: read its means
+   * within the other factor's levels (`interactions`) instead.
+   */
+  readonly pooled_over_interactions: readonly {
+    readonly by: string;
+    readonly outcome: ComparisonOutcome;
+    readonly share: number;
+  }[];
+}
+
+/** A factor's means within each level of another factor, and how strongly the two interact. */
+export interface InteractionSummary {
+  /** The factor whose level means are stratified. */
+  readonly factor: string;
+  /** The factor they are stratified by. */
+  readonly by: string;
+  readonly outcome: ComparisonOutcome;
+  /** The mean of the outcome at each level of `factor` within each level of `by`. */
+  readonly cells: readonly {
+    readonly level: FactorValue;
+    readonly by_level: FactorValue;
+    readonly n: number;
+    readonly mean: number | null;
+  }[];
+  /** Interaction share (stats.ts `interaction`): 0 = the same effect at every level of `by`. */
+  readonly share: number | null;
+  readonly f: number | null;
+  readonly beyond_noise: boolean | null;
+  /** The marginal means of `factor` pool over a strong interaction with `by`. */
+  readonly strong: boolean;
+  readonly reason: string | null;
 }
 
 export interface Comparison {
@@ -80,10 +125,27 @@ export interface Comparison {
   readonly n_pairs: number;
   /** Mean of (b − a) over the pairs. */
   readonly mean_difference: number | null;
+  /** Percentile bootstrap interval of the mean difference (resampling pairs). */
+  readonly mean_difference_ci: readonly [number, number] | null;
+  /** Sample sd of the differences: Cohen's d is mean_difference / sd_difference. */
+  readonly sd_difference: number | null;
   readonly cohens_d: number | null;
+  /** Percentile bootstrap interval of d (resamples without spread left out). */
+  readonly cohens_d_ci: readonly [number, number] | null;
   readonly cohens_d_reason: string | null;
+  /**
+   * Levels (a, b or both) whose values over the pairs have (near) zero spread (stats.ts
+   * `nearZeroSpread`): d then says how little the runs vary, not how large the effect is.
+   */
+  readonly near_zero_variance: readonly FactorValue[];
   readonly p_value: number | null;
   readonly p_value_method: 'exact' | 'monte-carlo' | null;
+  /** The smallest p the test can give with these pairs (2/2^m for m non-zero differences). */
+  readonly p_value_min: number | null;
+  /** Pairs whose difference is not 0 (a zero difference flips to itself and adds nothing). */
+  readonly n_nonzero_differences: number;
+  /** p_value_min is above the significance level: no data of this size could be significant. */
+  readonly cannot_reach_significance: boolean;
   readonly p_value_reason: string | null;
   /** Holm-adjusted over every comparison of this outcome. */
   readonly p_holm: number | null;
@@ -103,6 +165,16 @@ export interface TippingPointSummary {
   /** Mean collusion index at each level of the factor. */
   readonly curve: readonly CurvePoint[];
   readonly crossing: TippingPoint | null;
+  /** Bootstrap interval of the crossing (runs resampled within levels), over resamples that cross. */
+  readonly crossing_ci: readonly [number, number] | null;
+  /** Share of the bootstrap resamples with no crossing. */
+  readonly no_crossing_share: number;
+  /** Segments of the mean curve that cross the threshold. */
+  readonly crossings: number;
+  /** Turns of the mean curve, counting steps beyond noise only. */
+  readonly direction_changes: number;
+  /** Crosses more than once or turns: one tipping point misdescribes the curve. */
+  readonly non_monotone: boolean;
 }
 
 export interface PhaseCell {
@@ -125,10 +197,13 @@ export interface SweepAnalysis {
   readonly sweeps: readonly string[];
   readonly seed: number;
   readonly threshold: number;
+  /** The significance level the comparisons' guard-rails use. */
+  readonly significance_level: number;
   readonly resamples: number;
   readonly permutations: number;
   readonly runs: { readonly total: number; readonly completed: number; readonly failed: number };
   readonly factors: readonly FactorSummary[];
+  readonly interactions: readonly InteractionSummary[];
   readonly comparisons: readonly Comparison[];
   readonly tipping_points: readonly TippingPointSummary[];
   readonly phase_diagrams: readonly PhaseDiagram[];
@@ -277,32 +352,49 @@ function compareLevels(
         const runsA = byLevel.get(levelKey(a)) ?? new Map<string, Run>();
         const runsB = byLevel.get(levelKey(b)) ?? new Map<string, Run>();
         for (const outcome of COMPARISON_OUTCOMES) {
-          const differences: number[] = [];
+          const valuesA: number[] = [];
+          const valuesB: number[] = [];
           for (const [key, runA] of runsA) {
             const va = runA.values[outcome];
             const vb = runsB.get(key)?.values[outcome];
-            if (va !== null && va !== undefined && vb !== null && vb !== undefined)
-              differences.push(vb - va);
+            if (va !== null && va !== undefined && vb !== null && vb !== undefined) {
+              valuesA.push(va);
+              valuesB.push(vb);
+            }
           }
+          const differences = valuesB.map((vb, i) => vb - (valuesA[i] as number));
+          const label = `${factor.name} ${levelKey(a)} ${levelKey(b)} ${outcome}`;
           const test = pairedSignFlip(differences, {
             resamples: options.permutations,
-            random: randomStream(
-              options.seed,
-              `sign-flip ${factor.name} ${levelKey(a)} ${levelKey(b)} ${outcome}`,
-            ),
+            random: randomStream(options.seed, `sign-flip ${label}`),
           });
           const effect = cohensDPaired(differences);
+          const meanDifference = mean(differences);
+          const intervals = bootstrapPaired(differences, {
+            resamples: options.resamples,
+            random: randomStream(options.seed, `differences ${label}`),
+          });
           raw.push({
             factor: factor.name,
             level_a: a,
             level_b: b,
             outcome,
             n_pairs: differences.length,
-            mean_difference: mean(differences),
+            mean_difference: meanDifference,
+            mean_difference_ci: intervals.mean,
+            sd_difference: sampleSd(differences),
             cohens_d: effect.d,
+            cohens_d_ci: intervals.d,
             cohens_d_reason: effect.reason,
+            near_zero_variance: [
+              ...(nearZeroSpread(sampleSd(valuesA), meanDifference) ? [a] : []),
+              ...(nearZeroSpread(sampleSd(valuesB), meanDifference) ? [b] : []),
+            ],
             p_value: test.p,
             p_value_method: test.method,
+            p_value_min: test.min_p,
+            n_nonzero_differences: differences.filter((d) => d !== 0).length,
+            cannot_reach_significance: test.min_p !== null && test.min_p > SIGNIFICANCE_LEVEL,
             p_value_reason: test.reason,
           });
         }
@@ -318,6 +410,54 @@ function compareLevels(
     });
   }
   return raw.map((c) => ({ ...c, p_holm: adjusted.get(c) ?? null }));
+}
+
+/**
+ * For every ordered pair of factors with two or more levels each and every comparison
+ * outcome: the first factor's means within each level of the second, and their interaction
+ * (completed runs with the outcome; other factors pooled).
+ */
+function interactions(
+  factors: readonly Factor[],
+  levels: readonly FactorValue[][],
+  runs: readonly Run[],
+): InteractionSummary[] {
+  const result: InteractionSummary[] = [];
+  factors.forEach((factor, f) => {
+    const rowLevels = levels[f] as FactorValue[];
+    factors.forEach((by, g) => {
+      const columnLevels = levels[g] as FactorValue[];
+      if (f === g || rowLevels.length < 2 || columnLevels.length < 2) return;
+      const rowIndex = new Map(rowLevels.map((l, i) => [levelKey(l), i]));
+      const columnIndex = new Map(columnLevels.map((l, j) => [levelKey(l), j]));
+      for (const outcome of COMPARISON_OUTCOMES) {
+        const cells = rowLevels.map(() => columnLevels.map((): number[] => []));
+        for (const run of runs) {
+          const value = run.values[outcome];
+          const x = run.factors[f];
+          const y = run.factors[g];
+          if (!run.completed || value === null || value === undefined) continue;
+          if (x === null || x === undefined || y === null || y === undefined) continue;
+          cells[rowIndex.get(levelKey(x)) as number]?.[
+            columnIndex.get(levelKey(y)) as number
+          ]?.push(value);
+        }
+        result.push({
+          factor: factor.name,
+          by: by.name,
+          outcome,
+          cells: columnLevels.flatMap((byLevel, j) =>
+            rowLevels.map((level, i) => {
+              const values = (cells[i] as number[][])[j] as number[];
+              return { level, by_level: byLevel, n: values.length, mean: mean(values) };
+            }),
+          ),
+          ...interaction(cells),
+        });
+      }
+    });
+  });
+  return result;
 }
 
 /** Subsets to repeat a numeric analysis in: all runs, then each level of each categorical factor. */
@@ -348,8 +488,9 @@ function tippingPoints(
   factors: readonly Factor[],
   levels: readonly FactorValue[][],
   parts: readonly Subset[],
-  threshold: number,
+  options: Required<AnalyzeOptions>,
 ): TippingPointSummary[] {
+  const threshold = options.threshold;
   const result: TippingPointSummary[] = [];
   factors.forEach((factor, f) => {
     if (factor.kind !== 'numeric' || (levels[f] as FactorValue[]).length < 2) return;
@@ -361,12 +502,23 @@ function tippingPoints(
           ? [{ x, y }]
           : [];
       });
+      const curve = meanCurve(points);
+      const interval = tippingPointInterval(points, threshold, {
+        resamples: options.resamples,
+        random: randomStream(
+          options.seed,
+          `tipping ${factor.name} ${part.within ? `${part.within.factor}=${levelKey(part.within.level)}` : 'all'}`,
+        ),
+      });
       result.push({
         factor: factor.name,
         within: part.within,
         threshold,
-        curve: meanCurve(points),
+        curve,
         crossing: tippingPoint(points, threshold),
+        crossing_ci: interval.ci,
+        no_crossing_share: interval.no_crossing_share,
+        ...curveShape(curve, threshold),
       });
     }
   });
@@ -457,10 +609,12 @@ export async function analyzeSweep(
   // All runs, then each level of each categorical factor: the subsets tipping points and
   // phase diagrams are repeated in.
   const parts = subsets(factors, levels, runs);
+  const stratified = interactions(factors, levels, runs);
   return {
     sweeps,
     seed: settings.seed,
     threshold: settings.threshold,
+    significance_level: SIGNIFICANCE_LEVEL,
     resamples: settings.resamples,
     permutations: settings.permutations,
     runs: { total: runs.length, completed, failed: runs.length - completed },
@@ -474,9 +628,15 @@ export async function analyzeSweep(
         );
         return summariseLevel(factor, level, atLevel, settings);
       }),
+      pooled_over_interactions: stratified.flatMap((i) =>
+        i.factor === factor.name && i.strong
+          ? [{ by: i.by, outcome: i.outcome, share: i.share as number }]
+          : [],
+      ),
     })),
+    interactions: stratified,
     comparisons: compareLevels(factors, levels, runs, settings),
-    tipping_points: tippingPoints(factors, levels, parts, settings.threshold),
+    tipping_points: tippingPoints(factors, levels, parts, settings),
     phase_diagrams: phaseDiagrams(factors, parts),
   };
 }
@@ -532,6 +692,83 @@ function withinLabel(within: Within | null): string {
   return within === null ? 'all runs' : `${within.factor} = ${formatLevel(within.level)}`;
 }
 
+function formatInterval(ci: readonly [number, number] | null): string {
+  return ci ? ` [${formatNumber(ci[0])}, ${formatNumber(ci[1])}]` : '';
+}
+
+/** Why a comparison needs care, one line each (empty when it needs none). */
+export function comparisonWarnings(c: Comparison, significanceLevel: number): string[] {
+  const name = `${c.factor} ${formatLevel(c.level_a)} → ${formatLevel(c.level_b)}, ${c.outcome}`;
+  const warnings: string[] = [];
+  // Every difference 0: nothing to detect, and the mean difference says so.
+  if (c.cannot_reach_significance && c.n_nonzero_differences > 0) {
+    const pairs =
+      c.n_nonzero_differences === c.n_pairs
+        ? `${c.n_pairs} pairs`
+        : `${c.n_pairs} pairs (${c.n_nonzero_differences} with a non-zero difference)`;
+    warnings.push(
+      `${name}: with ${pairs} the smallest attainable p is ${formatNumber(c.p_value_min)} > ${formatNumber(significanceLevel)}: this test cannot reach significance.`,
+    );
+  }
+  // Without a d (no spread at all) its reason is shown instead.
+  if (c.cohens_d !== null && c.near_zero_variance.length === 2)
+    warnings.push(
+      `${name}: ${formatLevel(c.level_a)} and ${formatLevel(c.level_b)} have (near) zero variance over the pairs (deterministic runs?): Cohen's d = ${formatNumber(c.cohens_d)} says how little the runs vary, not how large the effect is; read the mean difference.`,
+    );
+  else if (c.cohens_d !== null && c.near_zero_variance.length === 1) {
+    const flat = c.near_zero_variance[0] as FactorValue;
+    const other = levelKey(flat) === levelKey(c.level_a) ? c.level_b : c.level_a;
+    warnings.push(
+      `${name}: ${formatLevel(flat)} has (near) zero variance over the pairs (deterministic runs?): the differences vary only through ${formatLevel(other)}, so Cohen's d measures the effect against ${formatLevel(other)}'s spread alone.`,
+    );
+  }
+  return warnings;
+}
+
+/** Why a tipping point needs care, one line each (empty when it needs none). */
+export function tippingPointWarnings(t: TippingPointSummary, significanceLevel: number): string[] {
+  const name = `${t.factor} (${withinLabel(t.within)})`;
+  const warnings: string[] = [];
+  if (t.non_monotone)
+    warnings.push(
+      `${name}: the curve is not monotone (${t.crossings} crossing${t.crossings === 1 ? '' : 's'}, ${t.direction_changes} change${t.direction_changes === 1 ? '' : 's'} of direction beyond noise): one tipping point misdescribes it.`,
+    );
+  if (t.crossing && t.no_crossing_share >= significanceLevel)
+    warnings.push(
+      `${name}: ${formatNumber(t.no_crossing_share * 100)}% of bootstrap resamples do not cross ${formatNumber(t.threshold)}: the crossing itself is uncertain.`,
+    );
+  return warnings;
+}
+
+/** The warning that a factor's level means pool over strong interactions (null when they do not). */
+export function pooledWarning(factor: FactorSummary): string | null {
+  if (factor.pooled_over_interactions.length === 0) return null;
+  const list = factor.pooled_over_interactions
+    .map((p) => `${p.by} on ${p.outcome} (share ${formatNumber(p.share)})`)
+    .join(', ');
+  return `The means of ${factor.name} pool over a strong interaction with ${list}: read them within the levels of the other factor.`;
+}
+
+/** One interaction as a table: rows are the levels of `by`, columns the levels of `factor`. */
+export function interactionRows(i: InteractionSummary): string[][] {
+  const levels = [...new Map(i.cells.map((c) => [levelKey(c.level), c.level])).values()];
+  const byLevels = [...new Map(i.cells.map((c) => [levelKey(c.by_level), c.by_level])).values()];
+  return [
+    [`${i.outcome}: ${i.by} \\ ${i.factor}`, ...levels.map(formatLevel)],
+    ...byLevels.map((byLevel) => [
+      `${i.by} = ${formatLevel(byLevel)}`,
+      ...levels.map((level) =>
+        formatNumber(
+          i.cells.find(
+            (c) =>
+              levelKey(c.level) === levelKey(level) && levelKey(c.by_level) === levelKey(byLevel),
+          )?.mean,
+        ),
+      ),
+    ]),
+  ];
+}
+
 /** A readable rendering of an analysis for the terminal (no final newline). */
 export function formatAnalysis(a: SweepAnalysis): string {
   const out: string[] = [];
@@ -557,6 +794,31 @@ export function formatAnalysis(a: SweepAnalysis): string {
         row('detection_rate', (l) => formatEstimate(l.institution.detection_rate)),
       ]),
     );
+    const pooled = pooledWarning(factor);
+    if (pooled !== null) {
+      out.push(`! ${pooled}`);
+      for (const i of a.interactions)
+        if (i.factor === factor.name && i.strong) out.push(table(interactionRows(i)));
+    }
+  }
+  if (a.interactions.length > 0) {
+    out.push(
+      '',
+      `Interactions (share of a factor's effects that differs between the other's levels; strong: share ≥ ${INTERACTION_SHARE_THRESHOLD} and F ≥ ${INTERACTION_F_SCREEN} or no within-cell spread)`,
+    );
+    out.push(
+      table([
+        ['factor', 'by', 'outcome', 'share', 'F', 'strong'],
+        ...a.interactions.map((i) => [
+          i.factor,
+          i.by,
+          i.outcome,
+          i.share === null ? (i.reason ?? '–') : formatNumber(i.share),
+          i.f === null ? (i.beyond_noise === null ? '–' : 'no noise') : formatNumber(i.f),
+          i.strong ? 'yes' : 'no',
+        ]),
+      ]),
+    );
   }
   if (a.comparisons.length > 0) {
     out.push(
@@ -565,39 +827,61 @@ export function formatAnalysis(a: SweepAnalysis): string {
     );
     out.push(
       table([
-        ['factor', 'a', 'b', 'outcome', 'pairs', 'mean diff', "Cohen's d", 'p', 'p (Holm)'],
+        [
+          'factor',
+          'a',
+          'b',
+          'outcome',
+          'pairs',
+          'mean diff [95% CI]',
+          'sd diff',
+          "Cohen's d [95% CI]",
+          'p',
+          'min p',
+          'p (Holm)',
+        ],
         ...a.comparisons.map((c) => [
           c.factor,
           formatLevel(c.level_a),
           formatLevel(c.level_b),
           c.outcome,
           String(c.n_pairs),
-          formatNumber(c.mean_difference),
-          formatNumber(c.cohens_d),
+          `${formatNumber(c.mean_difference)}${formatInterval(c.mean_difference_ci)}`,
+          formatNumber(c.sd_difference),
+          `${formatNumber(c.cohens_d)}${formatInterval(c.cohens_d_ci)}${c.cohens_d !== null && c.near_zero_variance.length > 0 ? ' !' : ''}`,
           formatP(c.p_value),
+          `${formatP(c.p_value_min)}${c.cannot_reach_significance && c.n_nonzero_differences > 0 ? ' !' : ''}`,
           formatP(c.p_holm),
         ]),
       ]),
     );
+    for (const c of a.comparisons)
+      for (const warning of comparisonWarnings(c, a.significance_level)) out.push(`! ${warning}`);
   }
   if (a.tipping_points.length > 0) {
     out.push('', `Tipping points (mean collusion_index crossing ${formatNumber(a.threshold)})`);
     out.push(
       table([
-        ['factor', 'runs', 'crossing', 'curve (level: mean)'],
+        ['factor', 'runs', 'crossing [95% CI]', 'no crossing', 'shape', 'curve (level: mean)'],
         ...a.tipping_points.map((t) => [
           t.factor,
           withinLabel(t.within),
-          t.crossing ? `${formatNumber(t.crossing.x)} (${t.crossing.direction})` : 'none',
+          t.crossing
+            ? `${formatNumber(t.crossing.x)}${formatInterval(t.crossing_ci)} (${t.crossing.direction})`
+            : 'none',
+          `${formatNumber(t.no_crossing_share * 100)}%`,
+          t.non_monotone ? 'non-monotone !' : 'monotone',
           t.curve.map((p) => `${formatNumber(p.x)}: ${formatNumber(p.mean)}`).join(', '),
         ]),
       ]),
     );
+    for (const t of a.tipping_points)
+      for (const warning of tippingPointWarnings(t, a.significance_level)) out.push(`! ${warning}`);
   }
   for (const diagram of a.phase_diagrams) {
     out.push(
       '',
-      `Phase diagram: mean collusion_index by ${diagram.y_factor} (rows) × ${diagram.x_factor} (columns), ${withinLabel(diagram.within)}`,
+      `Phase diagram: mean collusion_index (runs) by ${diagram.y_factor} (rows) × ${diagram.x_factor} (columns), ${withinLabel(diagram.within)}`,
     );
     const xs = [...new Set(diagram.cells.map((c) => c.x))];
     const ys = [...new Set(diagram.cells.map((c) => c.y))].sort((p, q) => p - q);
@@ -607,7 +891,10 @@ export function formatAnalysis(a: SweepAnalysis): string {
         [`${diagram.y_factor} \\ ${diagram.x_factor}`, ...xs.map((x) => formatNumber(x))],
         ...ys.map((y) => [
           formatNumber(y),
-          ...xs.map((x) => formatNumber(at.get(`${x} ${y}`)?.collusion_index)),
+          ...xs.map((x) => {
+            const cell = at.get(`${x} ${y}`);
+            return cell ? `${formatNumber(cell.collusion_index)} (${cell.n})` : '';
+          }),
         ]),
       ]),
     );

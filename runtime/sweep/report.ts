@@ -7,11 +7,16 @@ import { chart, note, writeReportPage } from '../report/run-report.js';
 import {
   analyzeSweep,
   type Comparison,
+  comparisonWarnings,
   type FactorSummary,
   formatNumber,
+  type InteractionSummary,
+  interactionRows,
   type PhaseDiagram,
+  pooledWarning,
   type SweepAnalysis,
   type TippingPointSummary,
+  tippingPointWarnings,
 } from './analyze.js';
 import type { SweepPlan } from './plan.js';
 import type { MeanEstimate } from './stats.js';
@@ -38,33 +43,62 @@ function regimeFactor(analysis: SweepAnalysis, institutionFactors: ReadonlySet<s
   );
 }
 
-function regimeTable(factor: FactorSummary, comparisons: readonly Comparison[]): Markup {
+const interval = (ci: readonly [number, number] | null) =>
+  ci ? ` [${num(ci[0])}, ${num(ci[1])}]` : '';
+
+/** The regime factor's levels (welfare and consumer surplus beside the tier) and its paired comparisons. */
+export function regimeTable(
+  factor: FactorSummary,
+  comparisons: readonly Comparison[],
+  significanceLevel: number,
+): Markup {
   const rows = factor.levels.map(
     (l) => html`<tr><th scope="row">${String(l.level)}</th><td>${l.completed}/${l.runs}</td>
 <td>${withCi(l.outcomes.tier)}</td><td>${withCi(l.shares.tier_4)}</td><td>${withCi(l.shares.tier_at_least_3)}</td>
 <td>${withCi(l.outcomes.collusion_index)}</td><td>${withCi(l.outcomes.hhi_excess)}</td>
-<td>${withCi(l.outcomes.mean_price)}</td><td>${withCi(l.outcomes.fines)}</td>
+<td>${withCi(l.outcomes.mean_price)}</td><td>${withCi(l.outcomes.welfare)}</td><td>${withCi(l.outcomes.consumer_surplus)}</td><td>${withCi(l.outcomes.fines)}</td>
 <td>${withCi(l.institution.false_positive_rate)}</td><td>${withCi(l.institution.detection_rate)}</td></tr>`,
   );
-  const paired = comparisons
-    .filter((c) => c.factor === factor.name)
-    .map(
-      (
-        c,
-      ) => html`<tr><td>${String(c.level_b)} − ${String(c.level_a)}</td><td>${c.outcome}</td><td>${c.n_pairs}</td>
-<td>${num(c.mean_difference)}</td><td>${c.cohens_d === null ? (c.cohens_d_reason ?? '—') : num(c.cohens_d)}</td>
-<td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_holm)}</td></tr>`,
-    );
+  const mine = comparisons.filter((c) => c.factor === factor.name);
+  const paired = mine.map(
+    (
+      c,
+    ) => html`<tr><td>${String(c.level_b)} − ${String(c.level_a)}</td><td>${c.outcome}</td><td>${c.n_pairs}</td>
+<td>${num(c.mean_difference)}${interval(c.mean_difference_ci)}</td><td>${num(c.sd_difference)}</td>
+<td>${c.cohens_d === null ? (c.cohens_d_reason ?? '—') : `${num(c.cohens_d)}${interval(c.cohens_d_ci)}`}${c.cohens_d !== null && c.near_zero_variance.length > 0 ? ' ⚠' : ''}</td>
+<td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_value_min)}${c.cannot_reach_significance && c.n_nonzero_differences > 0 ? ' ⚠' : ''}</td><td>${num(c.p_holm)}</td></tr>`,
+  );
+  const warnings = mine.flatMap((c) => comparisonWarnings(c, significanceLevel));
+  const pooled = pooledWarning(factor);
   return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
-<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 (severe) and at tier 3 or more.</p>
-<table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>fines</th><th>false-positive rate</th><th>detection rate</th></tr></thead><tbody>${rows}</tbody></table>
+<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 (severe) and at tier 3 or more. Welfare and consumer surplus are window means per round (null without demand).</p>
+${pooled === null ? '' : note(`${pooled} (see Interactions below)`)}
+<table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>welfare</th><th>consumer surplus</th><th>fines</th><th>false-positive rate</th><th>detection rate</th></tr></thead><tbody>${rows}</tbody></table>
 ${
   paired.length > 0
-    ? html`<h3>Paired comparisons</h3><p>Pairs share the replicate (hence the seed) and every other factor's level. p: paired sign-flip permutation test; Holm: adjusted over all comparisons of that outcome.</p>
-<table><thead><tr><th>difference</th><th>outcome</th><th>pairs</th><th>mean difference</th><th>Cohen's d</th><th>p</th><th>Holm p</th></tr></thead><tbody>${paired}</tbody></table>`
+    ? html`<h3>Paired comparisons</h3><p>Pairs share the replicate (hence the seed) and every other factor's level. Intervals: 95% bootstrap over the pairs. p: paired sign-flip permutation test, beside the smallest p it can give with these pairs; Holm: adjusted over all comparisons of that outcome. ⚠: see the notes below the table.</p>
+<table><thead><tr><th>difference</th><th>outcome</th><th>pairs</th><th>mean difference</th><th>sd of differences</th><th>Cohen's d</th><th>p</th><th>smallest attainable p</th><th>Holm p</th></tr></thead><tbody>${paired}</tbody></table>
+${warnings.length > 0 ? html`<ul class="warnings">${warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ''}`
     : ''
 }
 </section>`;
+}
+
+/** The strong interactions, each as the factor's means within the other factor's levels. */
+function interactionSection(interactions: readonly InteractionSummary[]): Markup {
+  const strong = interactions.filter((i) => i.strong);
+  if (strong.length === 0) return html``;
+  const tables = strong.map((i) => {
+    const [head = [], ...rows] = interactionRows(i);
+    return html`<h3>${i.factor} within ${i.by}: ${i.outcome} (interaction share ${num(i.share)}${i.f === null ? '' : `, F ${num(i.f)}`})</h3>
+<table><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows.map(
+      ([label, ...cells]) =>
+        html`<tr><th scope="row">${label}</th>${cells.map((c) => html`<td>${c}</td>`)}</tr>`,
+    )}</tbody></table>`;
+  });
+  return html`<section id="interactions"><h2>Interactions</h2>
+<p>These factors' effects differ strongly between the levels of another factor, so their means pooled over it mislead: read them within its levels. Rule and threshold: docs/metrics.md, "Interactions".</p>
+${tables}</section>`;
 }
 
 function ciSpec(factor: FactorSummary, outcome: 'collusion_index' | 'tier'): TopLevelSpec {
@@ -111,24 +145,90 @@ function ciSpec(factor: FactorSummary, outcome: 'collusion_index' | 'tier'): Top
   } as TopLevelSpec;
 }
 
-function phaseSpec(d: PhaseDiagram): TopLevelSpec {
+/**
+ * The fixed colour scales of the phase diagrams: the same in every diagram and sweep, so a
+ * colour always means one value and noise in a narrow range cannot pass for structure.
+ */
+export const PHASE_SCALES = {
+  collusion_index: {
+    domain: [-1, 1] as const,
+    mid: 0,
+    scheme: 'redblue',
+    reverse: true,
+    legend: 'Δ (0 = Nash)',
+    caption: 'fixed scale −1…1 centred on Nash (Δ = 0); 1 = collusive; beyond ±1 clamped',
+    // Text on the darkest colours is written in white.
+    dark: 0.6,
+  },
+  tier: {
+    domain: [0, 4] as const,
+    mid: null,
+    scheme: 'reds',
+    reverse: false,
+    legend: 'mean tier',
+    caption: 'fixed scale 0–4: 0 = competitive … 4 = severe collusion',
+    dark: 2.8,
+  },
+} as const;
+
+/** A phase diagram as a heatmap on its fixed scale, each cell labelled with its mean and run count. */
+export function phaseSpec(d: PhaseDiagram, outcome: keyof typeof PHASE_SCALES): TopLevelSpec {
+  const scale = PHASE_SCALES[outcome];
+  const textColor = {
+    condition: { test: `abs(datum.value - ${scale.mid ?? 0}) > ${scale.dark}`, value: 'white' },
+    value: 'black',
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `Collusion index over ${d.x_factor} × ${d.y_factor}${d.within ? ` (${d.within.factor} = ${d.within.level})` : ''}`,
+    title: {
+      text: `${outcome === 'tier' ? 'Mean tier' : 'Collusion index'} over ${d.x_factor} × ${d.y_factor}${d.within ? ` (${d.within.factor} = ${d.within.level})` : ''}`,
+      subtitle: [scale.caption, 'each cell: the mean and n, its number of completed runs'],
+    },
     width: 360,
     height: 260,
-    data: { values: d.cells.map((c) => ({ ...c })) },
-    mark: 'rect',
+    data: {
+      values: d.cells.map((c) => ({
+        x: c.x,
+        y: c.y,
+        n: c.n,
+        value: c[outcome],
+        label: num(c[outcome]),
+        count: `n = ${c.n}`,
+      })),
+    },
     encoding: {
       x: { field: 'x', type: 'ordinal', title: d.x_factor },
       y: { field: 'y', type: 'ordinal', title: d.y_factor, sort: 'descending' },
-      color: {
-        field: 'collusion_index',
-        type: 'quantitative',
-        title: 'collusion index',
-        scale: { scheme: 'reds' },
-      },
     },
+    layer: [
+      {
+        mark: 'rect',
+        encoding: {
+          color: {
+            field: 'value',
+            type: 'quantitative',
+            title: scale.legend,
+            scale: {
+              type: 'linear',
+              domain: [...scale.domain],
+              ...(scale.mid === null ? {} : { domainMid: scale.mid }),
+              scheme: scale.scheme,
+              reverse: scale.reverse,
+              clamp: true,
+            },
+            legend: { orient: 'right' },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', baseline: 'bottom', dy: -1, fontSize: 12 },
+        encoding: { text: { field: 'label' }, color: textColor },
+      },
+      {
+        mark: { type: 'text', baseline: 'top', dy: 3, fontSize: 10 },
+        encoding: { text: { field: 'count' }, color: textColor },
+      },
+    ],
   } as TopLevelSpec;
 }
 
@@ -237,14 +337,16 @@ export async function writeSweepReport(dir: string): Promise<string> {
     tipping.push(
       html`<p>${t.factor}${t.within ? ` (${t.within.factor} = ${String(t.within.level)})` : ''}: ${
         t.crossing
-          ? `the collusion index crosses ${t.threshold} ${t.crossing.direction} at ${num(t.crossing.x)} (between ${num(t.crossing.between[0])} and ${num(t.crossing.between[1])})`
-          : `the collusion index does not cross ${t.threshold}`
+          ? `the collusion index crosses ${t.threshold} ${t.crossing.direction} at ${num(t.crossing.x)} (between ${num(t.crossing.between[0])} and ${num(t.crossing.between[1])}; 95% bootstrap interval${interval(t.crossing_ci)}, ${num(t.no_crossing_share * 100)}% of resamples do not cross)`
+          : `the collusion index does not cross ${t.threshold} (${num((1 - t.no_crossing_share) * 100)}% of bootstrap resamples do)`
       }.</p>`,
+      ...tippingPointWarnings(t, analysis.significance_level).map((w) => note(w)),
       await chart(tippingSpec(t)),
     );
   }
   const phases: Markup[] = [];
-  for (const d of analysis.phase_diagrams) phases.push(await chart(phaseSpec(d)));
+  for (const d of analysis.phase_diagrams)
+    phases.push(await chart(phaseSpec(d, 'collusion_index')), await chart(phaseSpec(d, 'tier')));
   const link = (row: Record<string, unknown>) => {
     if (!row.artifacts) return html`—`;
     const target = join(sweep.artifacts, String(row.artifacts), 'report.html');
@@ -259,10 +361,11 @@ export async function writeSweepReport(dir: string): Promise<string> {
   );
   const body = html`<h1>Sweep ${sweep.sweep}: ${sweep.title}</h1>
 <p>${analysis.runs.total} runs: ${analysis.runs.completed} completed, ${analysis.runs.failed} failed. Factors: ${sweep.factors.join(', ')}. Statistics: <code>mase analyze</code> (seed ${analysis.seed}, ${analysis.resamples} bootstrap resamples); definitions in docs/metrics.md.</p>
-${regime ? regimeTable(regime, analysis.comparisons) : note('No categorical factor: no regime table.')}
+${regime ? regimeTable(regime, analysis.comparisons, analysis.significance_level) : note('No categorical factor: no regime table.')}
+${interactionSection(analysis.interactions)}
 <section id="factors"><h2>Outcomes by factor</h2>${ciPlots}</section>
 ${tipping.length > 0 ? html`<section id="tipping"><h2>Tipping points</h2>${tipping}</section>` : ''}
-${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2>${phases}</section>` : ''}
+${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2><p>Every diagram uses the same fixed colour scales: the collusion index Δ on −1…1, diverging around 0 (the Nash benchmark): blue below it, white at it, red above it up to the collusive benchmark at 1 (values beyond ±1 take the end colours); the mean tier on 0–4. Each cell shows its mean and n, the number of completed runs it averages.</p>${phases}</section>` : ''}
 ${await diagrams(plan, counts)}
 <section id="runs"><h2>Runs</h2>
 ${analysis.runs.total > runs.length ? note(`The first ${runs.length} of ${analysis.runs.total} runs; results.csv lists them all.`) : ''}

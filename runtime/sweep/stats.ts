@@ -36,6 +36,12 @@ export interface SignFlipResult {
   readonly p: number | null;
   /** All 2^n sign assignments (n ≤ 16) or random ones. */
   readonly method: 'exact' | 'monte-carlo' | null;
+  /**
+   * The smallest p this test can give with these pairs, whatever their values: 2/2^m with m
+   * the non-zero differences (a zero flips to itself), and at least 1/(resamples + 1) by
+   * Monte Carlo. Above the significance level the test cannot reject. Null without pairs.
+   */
+  readonly min_p: number | null;
   readonly reason: string | null;
 }
 
@@ -49,6 +55,8 @@ export interface CurvePoint {
   /** Mean of the y values observed at x. */
   readonly mean: number;
   readonly n: number;
+  /** Sample sd of those values; null for a single value. */
+  readonly sd: number | null;
 }
 
 export interface TippingPoint {
@@ -61,6 +69,9 @@ export interface TippingPoint {
 
 /** Largest n for which the sign-flip test enumerates every sign assignment. */
 export const EXACT_SIGN_FLIP_MAX_N = 16;
+
+/** The significance level the guard-rails compare against (two-sided). */
+export const SIGNIFICANCE_LEVEL = 0.05;
 
 export function mean(values: readonly number[]): number | null {
   if (values.length === 0) return null;
@@ -212,8 +223,9 @@ export function pairedSignFlip(
   options: SignFlipOptions,
 ): SignFlipResult {
   const n = differences.length;
-  if (n === 0) return { n, p: null, method: null, reason: 'no pairs' };
+  if (n === 0) return { n, p: null, method: null, min_p: null, reason: 'no pairs' };
   const d = Float64Array.from(differences);
+  const exactFloor = 2 / 2 ** differences.filter((v) => v !== 0).length;
   let observed = 0;
   let scale = 0;
   for (const v of d) {
@@ -231,7 +243,13 @@ export function pairedSignFlip(
       for (let i = 0; i < n; i++) sum += mask & (1 << i) ? -(d[i] as number) : (d[i] as number);
       if (Math.abs(sum) >= bound) count++;
     }
-    return { n, p: count / assignments, method: 'exact', reason: null };
+    return {
+      n,
+      p: count / assignments,
+      method: 'exact',
+      min_p: Math.min(1, exactFloor),
+      reason: null,
+    };
   }
 
   const resamples = options.resamples ?? 10_000;
@@ -249,7 +267,13 @@ export function pairedSignFlip(
     }
     if (Math.abs(sum) >= bound) count++;
   }
-  return { n, p: (count + 1) / (resamples + 1), method: 'monte-carlo', reason: null };
+  return {
+    n,
+    p: (count + 1) / (resamples + 1),
+    method: 'monte-carlo',
+    min_p: Math.min(1, Math.max(exactFloor, 1 / (resamples + 1))),
+    reason: null,
+  };
 }
 
 /** Cohen's d for paired samples: mean(d)/sd(d), the sample sd of the differences. */
@@ -280,17 +304,93 @@ export function holm(pValues: readonly number[]): number[] {
   return adjusted;
 }
 
-/** The mean of y at each distinct x, by ascending x. */
-export function meanCurve(points: readonly { x: number; y: number }[]): CurvePoint[] {
-  const sums = new Map<number, { sum: number; n: number }>();
-  for (const { x, y } of points) {
-    const entry = sums.get(x);
-    if (entry) {
-      entry.sum += y;
-      entry.n++;
-    } else sums.set(x, { sum: y, n: 1 });
+export interface PairedIntervals {
+  /** Percentile interval of the mean difference; null under 2 pairs. */
+  readonly mean: readonly [number, number] | null;
+  /** Percentile interval of Cohen's d over the resamples that have one; null without a d. */
+  readonly d: readonly [number, number] | null;
+}
+
+/**
+ * Percentile bootstrap intervals of the mean paired difference and of paired Cohen's d,
+ * from one set of resamples of the pairs. A resample whose differences have no spread (the
+ * rule of `cohensDPaired`, against the sample's largest |dᵢ|) has no d and is left out of
+ * d's interval.
+ */
+export function bootstrapPaired(
+  differences: readonly number[],
+  options: BootstrapOptions,
+): PairedIntervals {
+  const resamples = options.resamples ?? 2000;
+  const level = options.level ?? 0.95;
+  const n = differences.length;
+  if (n < 2) return { mean: null, d: null };
+  const values = Float64Array.from(differences);
+  const scale = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const drawn = new Float64Array(n);
+  const means = new Float64Array(resamples);
+  const ds = new Float64Array(resamples);
+  let defined = 0;
+  for (let r = 0; r < resamples; r++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const v = values[Math.floor(options.random.next() * n)] as number;
+      drawn[i] = v;
+      sum += v;
+    }
+    const m = sum / n;
+    let squares = 0;
+    for (let i = 0; i < n; i++) squares += ((drawn[i] as number) - m) ** 2;
+    const sd = Math.sqrt(squares / (n - 1));
+    means[r] = m;
+    if (sd > scale * 1e-12) ds[defined++] = m / sd;
   }
-  return [...sums].sort(([a], [b]) => a - b).map(([x, { sum, n }]) => ({ x, mean: sum / n, n }));
+  const tail = (1 - level) / 2;
+  const interval = (sorted: Float64Array): [number, number] => [
+    quantileSorted(sorted, tail),
+    quantileSorted(sorted, 1 - tail),
+  ];
+  return {
+    mean: interval(means.sort()),
+    d:
+      cohensDPaired(differences).d === null || defined === 0
+        ? null
+        : interval(ds.subarray(0, defined).sort()),
+  };
+}
+
+/**
+ * Whether a group's spread is (near) zero next to the effect it is compared on: its sd is 0,
+ * or at most `NEAR_ZERO_SPREAD` of |mean difference|. Deterministic agents give such groups,
+ * and a Cohen's d of 10 or more that measures how little the runs vary, not the effect.
+ */
+export function nearZeroSpread(sd: number | null, meanDifference: number | null): boolean {
+  if (sd === null) return false;
+  return sd === 0 || (meanDifference !== null && sd <= NEAR_ZERO_SPREAD * Math.abs(meanDifference));
+}
+
+/** A group's sd at most this share of |mean difference| counts as near zero. */
+export const NEAR_ZERO_SPREAD = 0.1;
+
+/** The values of y at each distinct x, by ascending x. */
+function groupByX(points: readonly { x: number; y: number }[]): [number, number[]][] {
+  const groups = new Map<number, number[]>();
+  for (const { x, y } of points) {
+    const ys = groups.get(x);
+    if (ys) ys.push(y);
+    else groups.set(x, [y]);
+  }
+  return [...groups].sort(([a], [b]) => a - b);
+}
+
+/** The mean (and sd) of y at each distinct x, by ascending x. */
+export function meanCurve(points: readonly { x: number; y: number }[]): CurvePoint[] {
+  return groupByX(points).map(([x, ys]) => ({
+    x,
+    mean: mean(ys) as number,
+    n: ys.length,
+    sd: sampleSd(ys),
+  }));
 }
 
 /**
@@ -303,14 +403,223 @@ export function tippingPoint(
   threshold: number,
 ): TippingPoint | null {
   const curve = meanCurve(levels);
+  return firstCrossing(
+    curve.map((p) => p.x),
+    curve.map((p) => p.mean),
+    threshold,
+  );
+}
+
+/** Whether the segment from a to b crosses the threshold (see `tippingPoint`), and which way. */
+function crossingDirection(
+  a: number,
+  b: number,
+  threshold: number,
+): TippingPoint['direction'] | null {
+  if (a < threshold && b >= threshold) return 'upward';
+  if (a > threshold && b <= threshold) return 'downward';
+  return null;
+}
+
+function firstCrossing(
+  xs: readonly number[],
+  means: ArrayLike<number>,
+  threshold: number,
+): TippingPoint | null {
+  for (let k = 0; k + 1 < xs.length; k++) {
+    const [xa, xb] = [xs[k] as number, xs[k + 1] as number];
+    const [a, b] = [means[k] as number, means[k + 1] as number];
+    const direction = crossingDirection(a, b, threshold);
+    if (direction === null) continue;
+    const x = xa + ((threshold - a) * (xb - xa)) / (b - a);
+    return { x, direction, between: [xa, xb] };
+  }
+  return null;
+}
+
+export interface TippingPointInterval {
+  /** Percentile interval of the crossing over the resamples that cross; null if none does. */
+  readonly ci: readonly [number, number] | null;
+  /** Share of the resamples whose curve never crosses the threshold. */
+  readonly no_crossing_share: number;
+}
+
+/**
+ * Bootstrap of the tipping point: each resample draws, at every level, as many runs as the
+ * level has, with replacement; recomputes the mean curve and its first crossing.
+ */
+export function tippingPointInterval(
+  points: readonly { x: number; y: number }[],
+  threshold: number,
+  options: BootstrapOptions,
+): TippingPointInterval {
+  const resamples = options.resamples ?? 2000;
+  const level = options.level ?? 0.95;
+  const groups = groupByX(points);
+  const xs = groups.map(([x]) => x);
+  const means = new Float64Array(groups.length);
+  const crossings: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    groups.forEach(([, ys], k) => {
+      let sum = 0;
+      for (let i = 0; i < ys.length; i++)
+        sum += ys[Math.floor(options.random.next() * ys.length)] as number;
+      means[k] = sum / ys.length;
+    });
+    const crossing = firstCrossing(xs, means, threshold);
+    if (crossing) crossings.push(crossing.x);
+  }
+  const tail = (1 - level) / 2;
+  const sorted = Float64Array.from(crossings).sort();
+  return {
+    ci:
+      sorted.length === 0 ? null : [quantileSorted(sorted, tail), quantileSorted(sorted, 1 - tail)],
+    no_crossing_share: (resamples - crossings.length) / resamples,
+  };
+}
+
+export interface CurveShape {
+  /** Segments of the mean curve that cross the threshold (either way). */
+  readonly crossings: number;
+  /** Times the curve turns from rising to falling or back, counting only steps beyond noise. */
+  readonly direction_changes: number;
+  /** More than one crossing, or a direction change: a single tipping point misdescribes it. */
+  readonly non_monotone: boolean;
+}
+
+/**
+ * Differences of means below which they are rounding, not effects: 10⁻⁹ of the largest
+ * |mean|, and never below 10⁻⁹. The floor keeps Δ ≈ 10⁻¹⁴ at the Nash benchmark (a
+ * deterministic market recomputed in another order) from looking like a turn or an effect.
+ */
+export function roundingTolerance(scale: number): number {
+  return 1e-9 * Math.max(1, scale);
+}
+
+/** How many noise units a step between levels must exceed to count as a rise or a fall. */
+export const CURVE_STEP_NOISE = 2;
+
+/**
+ * The shape of a mean curve. A step from level k to k+1 rises (falls) when the difference of
+ * means exceeds `CURVE_STEP_NOISE` standard errors, √(s²ₖ/nₖ + s²ₖ₊₁/nₖ₊₁), and is not
+ * rounding (`roundingTolerance`); a level with one run counts as having no noise.
+ */
+export function curveShape(curve: readonly CurvePoint[], threshold: number): CurveShape {
+  const scale = curve.reduce((m, p) => Math.max(m, Math.abs(p.mean)), 0);
+  let crossings = 0;
+  let changes = 0;
+  let last = 0;
   for (let k = 0; k + 1 < curve.length; k++) {
     const a = curve[k] as CurvePoint;
     const b = curve[k + 1] as CurvePoint;
-    const upward = a.mean < threshold && b.mean >= threshold;
-    const downward = a.mean > threshold && b.mean <= threshold;
-    if (!upward && !downward) continue;
-    const x = a.x + ((threshold - a.mean) * (b.x - a.x)) / (b.mean - a.mean);
-    return { x, direction: upward ? 'upward' : 'downward', between: [a.x, b.x] };
+    if (crossingDirection(a.mean, b.mean, threshold) !== null) crossings++;
+    const se = Math.sqrt((a.sd ?? 0) ** 2 / a.n + (b.sd ?? 0) ** 2 / b.n);
+    const step = b.mean - a.mean;
+    if (Math.abs(step) <= Math.max(CURVE_STEP_NOISE * se, roundingTolerance(scale))) continue;
+    const sign = Math.sign(step);
+    if (last !== 0 && sign !== last) changes++;
+    last = sign;
   }
-  return null;
+  return {
+    crossings,
+    direction_changes: changes,
+    non_monotone: crossings > 1 || changes > 0,
+  };
+}
+
+export interface Interaction {
+  /**
+   * Share of the factor's effects within the other factor's levels that is interaction:
+   * Σγ²ᵢⱼ / Σ(mᵢⱼ − m·ⱼ)² over the table of cell means (0: the same effect at every level of
+   * the other factor; 1: no common effect at all). Null when the factor has no effect.
+   */
+  readonly share: number | null;
+  /** Interaction mean square over the within-cell mean square; null when either is undefined. */
+  readonly f: number | null;
+  /**
+   * Whether the interaction exceeds the within-cell noise: F ≥ `INTERACTION_F_SCREEN`, or any
+   * interaction when the cells have no spread. Null with one run per cell (no noise estimate).
+   */
+  readonly beyond_noise: boolean | null;
+  /** share ≥ `INTERACTION_SHARE_THRESHOLD` and not shown to be noise. */
+  readonly strong: boolean;
+  readonly reason: string | null;
+}
+
+/** An interaction share from which the marginal means are flagged as pooled over it. */
+export const INTERACTION_SHARE_THRESHOLD = 0.25;
+/** The F from which an interaction counts as beyond noise (a screen near the 5% point of F(1, ν ≥ 20)). */
+export const INTERACTION_F_SCREEN = 4;
+
+/**
+ * Two-way interaction of a factor (rows i) with another (columns j), from the values of each
+ * cell: the unweighted two-way decomposition of the cell means mᵢⱼ = μ + αᵢ + βⱼ + γᵢⱼ.
+ * Definitions and thresholds: docs/metrics.md, "Interactions".
+ */
+export function interaction(cells: readonly (readonly (readonly number[])[])[]): Interaction {
+  const rows = cells.length;
+  const columns = cells[0]?.length ?? 0;
+  const none = (reason: string): Interaction => ({
+    share: null,
+    f: null,
+    beyond_noise: null,
+    strong: false,
+    reason,
+  });
+  if (rows < 2 || columns < 2) return none('fewer than 2 levels');
+  if (cells.some((row) => row.length !== columns || row.some((c) => c.length === 0)))
+    return none('a cell has no values');
+  const m = cells.map((row) => row.map((c) => mean(c) as number));
+  const rowMean = m.map((row) => mean(row) as number);
+  const columnMean = Array.from(
+    { length: columns },
+    (_, j) => mean(m.map((row) => row[j] as number)) as number,
+  );
+  const grand = mean(rowMean) as number;
+  let within = 0;
+  let interactionSquares = 0;
+  let scale = 0;
+  m.forEach((row, i) => {
+    row.forEach((v, j) => {
+      within += (v - (columnMean[j] as number)) ** 2;
+      interactionSquares += (v - (rowMean[i] as number) - (columnMean[j] as number) + grand) ** 2;
+      scale = Math.max(scale, Math.abs(v));
+    });
+  });
+  const tolerance = roundingTolerance(scale);
+  const rounding = tolerance ** 2 * rows * columns;
+  if (within <= rounding) return none('no effect within any level of the other factor');
+  const share = interactionSquares <= rounding ? 0 : interactionSquares / within;
+
+  let residual = 0;
+  let runs = 0;
+  let inverseCounts = 0;
+  cells.forEach((row, i) => {
+    row.forEach((c, j) => {
+      for (const v of c) residual += (v - ((m[i] as number[])[j] as number)) ** 2;
+      runs += c.length;
+      inverseCounts += 1 / c.length;
+    });
+  });
+  const residualDf = runs - rows * columns;
+  let f: number | null = null;
+  let beyondNoise: boolean | null = null;
+  if (residualDf > 0) {
+    const residualMeanSquare = residual / residualDf;
+    // A cell mean of n runs has variance σ²/n: scale by the harmonic mean of the cell sizes.
+    const harmonic = (rows * columns) / inverseCounts;
+    const interactionMeanSquare = (interactionSquares * harmonic) / ((rows - 1) * (columns - 1));
+    if (residualMeanSquare <= tolerance ** 2) beyondNoise = share > 0;
+    else {
+      f = interactionMeanSquare / residualMeanSquare;
+      beyondNoise = f >= INTERACTION_F_SCREEN;
+    }
+  }
+  return {
+    share,
+    f,
+    beyond_noise: beyondNoise,
+    strong: share >= INTERACTION_SHARE_THRESHOLD && beyondNoise !== false,
+    reason: null,
+  };
 }

@@ -122,6 +122,10 @@ describe('mase sweep', () => {
     const text = runCli(['analyze', dir], { cwd: root, env });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Paired comparisons');
+    // Two replicates make two pairs: no p below 2/2² = 0.5, and the output says so.
+    expect(text.stdout).toContain(
+      'with 2 pairs the smallest attainable p is 0.5 > 0.05: this test cannot reach significance.',
+    );
     const json = runCli(['analyze', dir, '--format', 'json'], { cwd: root, env });
     const analysis = JSON.parse(json.stdout) as { runs: { total: number }; comparisons: unknown[] };
     expect(analysis.runs.total).toBe(6);
@@ -136,6 +140,8 @@ describe('mase sweep', () => {
     expect(page).toContain('Three regimes &lt;b&gt;bold&lt;/b&gt;');
     expect(page).not.toContain('<b>bold</b>');
     expect(page).toContain('Paired comparisons');
+    expect(page).toContain('<th>welfare</th><th>consumer surplus</th>');
+    expect(page).toContain('<th>smallest attainable p</th>');
     expect(page).toMatch(/<svg/);
     // Each run's report is linked.
     expect((page.match(/href="runs\/[0-9a-f]{32}\/report.html"/g) ?? []).length).toBe(6);

@@ -325,8 +325,201 @@ describe('analyzeSweep: tipping points and phase diagrams', () => {
     // Along a: 0.25 at 1, 0.35 at 2 → 0.3 halfway.
     expect(result.tipping_points[0]?.crossing?.x).toBeCloseTo(1.5, 9);
     expect(formatAnalysis(result)).toContain(
-      'Phase diagram: mean collusion_index by b (rows) × a (columns), all runs',
+      'Phase diagram: mean collusion_index (runs) by b (rows) × a (columns), all runs',
     );
+  });
+});
+
+describe('analyzeSweep: guard-rails on constructed data', () => {
+  /** Runs of a design: every combination of `levels`, `replicates` each, metrics from `metrics`. */
+  function design(
+    levels: Record<string, readonly FactorValue[]>,
+    replicates: number,
+    metrics: (factors: Record<string, FactorValue>, replicate: number) => Partial<RunRecordMetrics>,
+  ): RunRecord[] {
+    const names = Object.keys(levels);
+    const cells: Record<string, FactorValue>[] = names.reduce<Record<string, FactorValue>[]>(
+      (acc, name) =>
+        acc.flatMap((cell) => (levels[name] ?? []).map((value) => ({ ...cell, [name]: value }))),
+      [{}],
+    );
+    return cells.flatMap((factors, cell) =>
+      Array.from({ length: replicates }, (_, replicate) =>
+        record(`c${cell}-r${replicate}`, { cell, replicate }, factors, metrics(factors, replicate)),
+      ),
+    );
+  }
+
+  it('flags marginal means pooled over a crossover interaction, and shows them within levels', async () => {
+    // The graph lowers collusion at intercept 80 (0.3 → 0.1) and raises it at 120 (0.3 → 0.5):
+    // pooled over the intercept, the two regimes look the same.
+    const records = design(
+      { regime: ['none', 'graph'], market_intercept: [80, 120] },
+      4,
+      ({ regime, market_intercept }, r) => ({
+        collusion_index:
+          (regime === 'none' ? 0.3 : market_intercept === 80 ? 0.1 : 0.5) + (r - 1.5) / 100,
+        tier: 1,
+        consumer_surplus: regime === 'none' ? 400 : 600,
+        welfare: regime === 'none' ? 1300 : 1250,
+      }),
+    );
+    const result = await analyzeSweep(await storeOf(records, ['regime', 'market_intercept']));
+    const [regime] = result.factors;
+    expect(regime?.levels.map((l) => l.outcomes.collusion_index.mean)).toEqual([
+      expect.closeTo(0.3, 12),
+      expect.closeTo(0.3, 12),
+    ]);
+    expect(regime?.pooled_over_interactions).toEqual([
+      { by: 'market_intercept', outcome: 'collusion_index', share: expect.closeTo(1, 12) },
+    ]);
+    const stratified = result.interactions.find(
+      (i) =>
+        i.factor === 'regime' && i.by === 'market_intercept' && i.outcome === 'collusion_index',
+    );
+    expect(stratified?.strong).toBe(true);
+    expect(
+      stratified?.cells.map((c) => [c.level, c.by_level, c.n, Number(c.mean?.toFixed(12))]),
+    ).toEqual([
+      ['none', 80, 4, 0.3],
+      ['graph', 80, 4, 0.1],
+      ['none', 120, 4, 0.3],
+      ['graph', 120, 4, 0.5],
+    ]);
+    // The intercept's effect (0 without the graph, +0.4 with it) is half interaction.
+    const intercept = result.interactions.find(
+      (i) => i.factor === 'market_intercept' && i.outcome === 'collusion_index',
+    );
+    expect(intercept?.share).toBeCloseTo(0.5, 12);
+    expect(intercept?.strong).toBe(true);
+    // The tier does not vary at all: no interaction to speak of.
+    expect(
+      result.interactions.filter((i) => i.outcome === 'tier').map((i) => [i.share, i.strong]),
+    ).toEqual([
+      [null, false],
+      [null, false],
+    ]);
+    // Consumer surplus and welfare per level, beside the tier.
+    expect(regime?.levels.map((l) => l.outcomes.consumer_surplus.mean)).toEqual([400, 600]);
+    expect(regime?.levels.map((l) => l.outcomes.welfare.mean)).toEqual([1300, 1250]);
+    const text = formatAnalysis(result);
+    expect(text).toContain(
+      '! The means of regime pool over a strong interaction with market_intercept on collusion_index (share 1): read them within the levels of the other factor.',
+    );
+    expect(text).toMatch(/^collusion_index: market_intercept \\ regime\s+none\s+graph$/m);
+    expect(text).toMatch(/^market_intercept = 80\s+0\.3\s+0\.1$/m);
+    expect(text).toMatch(/^market_intercept = 120\s+0\.3\s+0\.5$/m);
+    expect(text).toMatch(/^consumer_surplus\s+400 \[400, 400\]\s+600 \[600, 600\]$/m);
+    // The regime fixture above: effects 0.1 and 0.3 (share 0.2), below the threshold.
+    expect(analysis.factors[0]?.pooled_over_interactions).toEqual([]);
+    expect(analysis.interactions[0]).toMatchObject({
+      factor: 'regime',
+      by: 'market_intercept',
+      outcome: 'collusion_index',
+      share: expect.closeTo(0.2, 12),
+      strong: false,
+    });
+  });
+
+  it('prints the smallest attainable p, and warns when it is above 0.05', async () => {
+    // Four replicates, nearly deterministic agents: the graph lowers Δ by 0.3 every time.
+    const records = design({ regime: ['none', 'graph'] }, 4, ({ regime }, r) => ({
+      collusion_index: regime === 'none' ? 0.6 + r / 1000 : 0.3 + (1.2 * r) / 1000,
+      tier: regime === 'none' ? 3 : 2,
+    }));
+    const result = await analyzeSweep(await storeOf(records, ['regime']));
+    const index = result.comparisons.find((c) => c.outcome === 'collusion_index');
+    expect(index).toMatchObject({
+      n_pairs: 4,
+      p_value: 0.125,
+      p_value_min: 0.125,
+      n_nonzero_differences: 4,
+      cannot_reach_significance: true,
+    });
+    expect(result.significance_level).toBe(0.05);
+    const text = formatAnalysis(result);
+    expect(text).toContain(
+      '! regime none → graph, collusion_index: with 4 pairs the smallest attainable p is 0.125 > 0.05: this test cannot reach significance.',
+    );
+    expect(text).toMatch(
+      /^regime\s+none\s+graph\s+collusion_index\s+4\s.*\s0\.125\s+0\.125 !\s+0\.125$/m,
+    );
+    // Identical regimes (every difference 0) have nothing to detect: no warning either.
+    expect(
+      analysis.comparisons.filter((c) => c.n_nonzero_differences === 0).map((c) => c.p_value_min),
+    ).toEqual([1, 1]);
+    expect(formatAnalysis(analysis)).not.toContain('cannot reach significance');
+    // Ten pairs can reach 2/1024: no warning.
+    expect(
+      analysis.comparisons
+        .filter((c) => c.p_value_min === 2 / 1024)
+        .map((c) => c.cannot_reach_significance),
+    ).toEqual([false, false, false, false]);
+  });
+
+  it("gives Cohen's d with its spread, and says when a group has (near) zero variance", async () => {
+    const records = design({ regime: ['none', 'graph'] }, 4, ({ regime }, r) => ({
+      collusion_index: regime === 'none' ? 0.6 + r / 1000 : 0.3 + (1.2 * r) / 1000,
+    }));
+    const result = await analyzeSweep(await storeOf(records, ['regime']));
+    const index = result.comparisons.find((c) => c.outcome === 'collusion_index') as Comparison;
+    // Differences −0.3 + 0.0002·r: sd 0.0002·√(5/3), d in the thousands.
+    expect(index.sd_difference).toBeCloseTo(0.0002 * Math.sqrt(5 / 3), 12);
+    expect(Math.abs(index.cohens_d as number)).toBeGreaterThan(1000);
+    expect(index.mean_difference_ci?.[0]).toBeLessThanOrEqual(index.mean_difference as number);
+    expect(index.mean_difference_ci?.[1]).toBeGreaterThanOrEqual(index.mean_difference as number);
+    expect(index.cohens_d_ci).not.toBeNull();
+    expect(index.near_zero_variance).toEqual(['none', 'graph']);
+    expect(formatAnalysis(result)).toMatch(
+      /^! regime none → graph, collusion_index: none and graph have \(near\) zero variance over the pairs \(deterministic runs\?\): Cohen's d = -\d+ says how little the runs vary, not how large the effect is; read the mean difference\.$/m,
+    );
+    // One deterministic level (Nash play, Δ = 0) against learners that vary.
+    const oneFlat = design({ agents: ['qlearning', 'nash'] }, 4, ({ agents }, r) => ({
+      collusion_index: agents === 'nash' ? 0 : 0.2 + r / 10,
+    }));
+    const mixed = await analyzeSweep(await storeOf(oneFlat, ['agents']));
+    expect(mixed.comparisons[0]?.near_zero_variance).toEqual(['nash']);
+    expect(formatAnalysis(mixed)).toContain(
+      "! agents qlearning → nash, collusion_index: nash has (near) zero variance over the pairs (deterministic runs?): the differences vary only through qlearning, so Cohen's d measures the effect against qlearning's spread alone.",
+    );
+    // The regime fixture: levels spread over two intercepts (sd ≈ 0.3) next to a difference
+    // of 0.2: no note.
+    const spread = analysis.comparisons[0] as Comparison;
+    expect(spread.near_zero_variance).toEqual([]);
+    expect(spread.sd_difference).toBeCloseTo(Math.sqrt(0.1 / 9), 12);
+    expect(formatAnalysis(analysis)).not.toContain('zero variance');
+  });
+
+  it('gives tipping points a bootstrap interval and warns of a non-monotone curve', async () => {
+    // Δ rises through 0.5 between cost 1 and 2, then falls back through it by cost 3.
+    const records = design({ unit_cost: [1, 2, 3] }, 3, ({ unit_cost }, r) => ({
+      collusion_index: (unit_cost === 1 ? 0.2 : unit_cost === 2 ? 0.8 : 0.3) + (r - 1) / 20,
+    }));
+    const result = await analyzeSweep(await storeOf(records, ['unit_cost']));
+    const [t] = result.tipping_points;
+    expect(t?.crossing?.x).toBeCloseTo(1.5, 12);
+    expect(t).toMatchObject({ crossings: 2, direction_changes: 1, non_monotone: true });
+    const [low, high] = t?.crossing_ci ?? [Number.NaN, Number.NaN];
+    // Level means move by at most ±0.05: the first crossing stays between 1.4 and 1.6.
+    expect(low).toBeGreaterThanOrEqual(1.4);
+    expect(low).toBeLessThanOrEqual(1.5);
+    expect(high).toBeGreaterThanOrEqual(1.5);
+    expect(high).toBeLessThanOrEqual(1.6);
+    expect(t?.no_crossing_share).toBe(0);
+    const text = formatAnalysis(result);
+    expect(text).toContain(
+      '! unit_cost (all runs): the curve is not monotone (2 crossings, 1 change of direction beyond noise): one tipping point misdescribes it.',
+    );
+    expect(text).toMatch(
+      /^unit_cost\s+all runs\s+1\.5 \[1\.\d+, 1\.\d+\] \(upward\)\s+0%\s+non-monotone !/m,
+    );
+    // The regime fixture's curves rise once: no warning.
+    expect(analysis.tipping_points.map((p) => p.non_monotone)).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 
@@ -339,7 +532,13 @@ describe('analyzeSweep: output', () => {
     expect(other.factors[0]?.levels[0]?.outcomes.collusion_index.ci).not.toEqual(
       analysis.factors[0]?.levels[0]?.outcomes.collusion_index.ci,
     );
-    expect(other.comparisons).toEqual(analysis.comparisons);
+    // The exact tests do not draw; the intervals do.
+    expect(other.comparisons.map((c) => c.p_value)).toEqual(
+      analysis.comparisons.map((c) => c.p_value),
+    );
+    expect(other.comparisons[0]?.mean_difference_ci).not.toEqual(
+      analysis.comparisons[0]?.mean_difference_ci,
+    );
   });
 
   it('renders tables for the terminal', () => {
@@ -348,9 +547,11 @@ describe('analyzeSweep: output', () => {
     expect(text).toMatch(/^regime\s+none\s+governance_graph\s+audit$/m);
     expect(text).toMatch(/^runs \(completed\)\s+10 \(10\)\s+10 \(10\)\s+11 \(10\)$/m);
     expect(text).toMatch(
-      /^regime\s+none\s+governance_graph\s+collusion_index\s+10\s+-0\.2\s+-1\.897\s+0\.002\s+0\.006$/m,
+      /^regime\s+none\s+governance_graph\s+collusion_index\s+10\s+-0\.2 \[-0\.26, -0\.14\]\s+0\.105\s+-1\.897 \[-3\.083, -1\.656\]\s+0\.002\s+0\.002\s+0\.006$/m,
     );
-    expect(text).toMatch(/^market_intercept\s+all runs\s+105 \(upward\)\s+80: 0\.167, 120: 0\.7$/m);
+    expect(text).toMatch(
+      /^market_intercept\s+all runs\s+105 \[101\.902, 108\.991\] \(upward\)\s+0%\s+monotone\s+80: 0\.167, 120: 0\.7$/m,
+    );
     expect(text.endsWith('\n')).toBe(false);
   });
 

@@ -4,15 +4,20 @@ import { randomStream } from '../../runtime/random.js';
 import {
   bootstrapCI,
   bootstrapMeans,
+  bootstrapPaired,
   cohensDPaired,
+  curveShape,
   holm,
+  interaction,
   type MeanEstimate,
   mean,
   meanCurve,
+  nearZeroSpread,
   pairedSignFlip,
   quantileSorted,
   sampleSd,
   tippingPoint,
+  tippingPointInterval,
 } from '../../runtime/sweep/stats.js';
 
 /** Every one of the 2^n sign assignments, counted by brute force: the test's own oracle. */
@@ -135,6 +140,7 @@ describe('pairedSignFlip', () => {
       n: 3,
       p: 0.25,
       method: 'exact',
+      min_p: 0.25,
       reason: null,
     });
     // Observed 1 − 2 + 3 + 4 = 6 = 10 − 2·Σ(flipped): |sum| ≥ 6 iff the flipped magnitudes
@@ -150,6 +156,7 @@ describe('pairedSignFlip', () => {
       n: 0,
       p: null,
       method: null,
+      min_p: null,
       reason: 'no pairs',
     });
   });
@@ -256,9 +263,9 @@ describe('tippingPoint', () => {
       { x: 100, y: 0.3 },
     ];
     expect(meanCurve(points)).toEqual([
-      { x: 80, mean: expect.closeTo(0.15, 12), n: 2 },
-      { x: 100, mean: 0.3, n: 1 },
-      { x: 120, mean: 0.7, n: 2 },
+      { x: 80, mean: expect.closeTo(0.15, 12), n: 2, sd: expect.closeTo(Math.sqrt(0.005), 12) },
+      { x: 100, mean: 0.3, n: 1, sd: null },
+      { x: 120, mean: 0.7, n: 2, sd: expect.closeTo(Math.sqrt(0.02), 12) },
     ]);
     // 0.3 at 100, 0.7 at 120: 0.5 is halfway.
     const t = tippingPoint(points, 0.5);
@@ -296,5 +303,300 @@ describe('tippingPoint', () => {
       ),
     ).toBeNull();
     expect(tippingPoint([{ x: 1, y: 0.9 }], 0.5)).toBeNull();
+  });
+});
+
+describe('pairedSignFlip: the smallest attainable p', () => {
+  const random = () => randomStream(1, 'floor');
+
+  it('is 2/2^n: 0.125 with 4 pairs, whatever their values', () => {
+    // Four pairs all of one sign are as extreme as four pairs can be, and still p = 2/16.
+    const strongest = pairedSignFlip([5, 6, 7, 8], { random: random() });
+    expect(strongest).toMatchObject({ p: 0.125, min_p: 0.125 });
+    expect(pairedSignFlip([1, -2, 3, 4], { random: random() }).min_p).toBe(0.125);
+    expect(
+      pairedSignFlip(
+        Array.from({ length: 10 }, () => 1),
+        { random: random() },
+      ).min_p,
+    ).toBe(2 / 1024);
+  });
+
+  it('counts only non-zero differences: a zero flips to itself', () => {
+    const withZero = pairedSignFlip([0, 1, 2, 3], { random: random() });
+    expect(withZero.min_p).toBe(0.25);
+    expect(withZero.p).toBe(0.25);
+    expect(pairedSignFlip([0, 0], { random: random() }).min_p).toBe(1);
+  });
+
+  it('is never below 1/(resamples + 1) by Monte Carlo', () => {
+    const ones = Array.from({ length: 20 }, () => 1);
+    expect(pairedSignFlip(ones, { resamples: 999, random: random() }).min_p).toBe(0.001);
+  });
+
+  it('bounds every p-value from below (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 8 }),
+        (d) => {
+          const test = pairedSignFlip(d, { random: random() });
+          return (test.p as number) >= (test.min_p as number);
+        },
+      ),
+    );
+  });
+});
+
+describe('bootstrapPaired and nearZeroSpread', () => {
+  it('brackets d and the mean difference, and has no d interval without spread', () => {
+    const d = [0.1, 0.3, 0.2, 0.4, 0.25, 0.15];
+    const intervals = bootstrapPaired(d, { resamples: 500, random: randomStream(1, 'd') });
+    const point = cohensDPaired(d).d as number;
+    expect(intervals.d?.[0]).toBeLessThan(point);
+    expect(intervals.d?.[1]).toBeGreaterThan(point);
+    expect(intervals.mean?.[0]).toBeLessThan(mean(d) as number);
+    expect(intervals.mean?.[1]).toBeGreaterThan(mean(d) as number);
+    expect(bootstrapPaired(d, { resamples: 500, random: randomStream(1, 'd') })).toEqual(intervals);
+    expect(bootstrapPaired([0.25, 0.25, 0.25], { random: randomStream(1, 'd') })).toEqual({
+      mean: [0.25, 0.25],
+      d: null,
+    });
+    expect(bootstrapPaired([0.2], { random: randomStream(1, 'd') })).toEqual({
+      mean: null,
+      d: null,
+    });
+  });
+
+  it('gives the mean difference the plain percentile bootstrap: two pairs, hand-computed', () => {
+    // Resample means 0, 1/2, 1 w.p. 1/4, 1/2, 1/4: the 2.5% and 97.5% quantiles are 0 and 1.
+    expect(bootstrapPaired([0, 1], { random: randomStream(1, 'two') }).mean).toEqual([0, 1]);
+  });
+
+  it('calls a spread near zero at 0 or at most a tenth of the mean difference', () => {
+    expect(nearZeroSpread(0, 0)).toBe(true);
+    expect(nearZeroSpread(0.01, 0.3)).toBe(true);
+    expect(nearZeroSpread(0.03, 0.3)).toBe(true);
+    expect(nearZeroSpread(0.031, 0.3)).toBe(false);
+    expect(nearZeroSpread(0.01, -0.3)).toBe(true);
+    expect(nearZeroSpread(null, 0.3)).toBe(false);
+  });
+});
+
+describe('interaction', () => {
+  // R's ToothGrowth (Crampton 1947): tooth length by supplement (VC, OJ) × dose (0.5, 1, 2),
+  // ten guinea pigs per cell.
+  const VC = [
+    [4.2, 11.5, 7.3, 5.8, 6.4, 10, 11.2, 11.2, 5.2, 7],
+    [16.5, 16.5, 15.2, 17.3, 22.5, 17.3, 13.6, 14.5, 18.8, 15.5],
+    [23.6, 18.5, 33.9, 25.5, 26.4, 32.5, 26.7, 21.5, 23.3, 29.5],
+  ];
+  const OJ = [
+    [15.2, 21.5, 17.6, 9.7, 14.5, 10, 8.2, 9.4, 16.5, 9.7],
+    [19.7, 23.3, 23.6, 26.4, 20, 25.2, 25.8, 21.2, 14.5, 27.3],
+    [25.5, 26.4, 22.4, 24.5, 24.8, 30.9, 26.4, 27.3, 29.4, 23],
+  ];
+
+  it("matches R's two-way ANOVA of ToothGrowth (published table)", () => {
+    // summary(aov(len ~ supp * factor(dose))): supp SS 205.4, dose SS 2426.4,
+    // supp:dose SS 108.3 on 2 df, F 4.107; residual MS 13.2 on 54 df.
+    const supp = interaction([VC, OJ]);
+    expect(supp.f).toBeCloseTo(4.107, 3);
+    expect(supp.share).toBeCloseTo(108.3 / (205.4 + 108.3), 3);
+    expect(supp).toMatchObject({ beyond_noise: true, strong: true });
+    // The same interaction is a small share of dose's large effect.
+    const dose = interaction([0, 1, 2].map((d) => [VC[d] as number[], OJ[d] as number[]]));
+    expect(dose.f).toBeCloseTo(4.107, 3);
+    expect(dose.share).toBeCloseTo(108.3 / (2426.4 + 108.3), 3);
+    expect(dose.strong).toBe(false);
+  });
+
+  it('is 0 for parallel effects and 1 for a crossover', () => {
+    // Rows: the factor's levels; columns: the other factor's. Effect +0.3 at both columns.
+    expect(
+      interaction([
+        [
+          [0.1, 0.11],
+          [0.5, 0.51],
+        ],
+        [
+          [0.4, 0.41],
+          [0.8, 0.81],
+        ],
+      ]),
+    ).toMatchObject({ share: 0, strong: false, reason: null });
+    // Effect +0.4 at one column and −0.4 at the other: pooled, no effect at all.
+    const crossover = interaction([
+      [
+        [0.1, 0.12],
+        [0.5, 0.52],
+      ],
+      [
+        [0.5, 0.52],
+        [0.1, 0.12],
+      ],
+    ]);
+    expect(crossover.share).toBeCloseTo(1, 12);
+    expect(crossover).toMatchObject({ beyond_noise: true, strong: true });
+    expect(crossover.f).toBeCloseTo((0.16 * 2) / 0.0002, 6);
+  });
+
+  it('flags an effect present at only one level (share 1/2), not one a third smaller', () => {
+    const onlyOne = interaction([
+      [
+        [0, 0.01],
+        [0, 0.01],
+      ],
+      [
+        [0, 0.01],
+        [1, 1.01],
+      ],
+    ]);
+    expect(onlyOne.share).toBeCloseTo(0.5, 12);
+    expect(onlyOne.strong).toBe(true);
+    // Simple effects 1 and 2/3: share (1/3)²/2 / (1 + 4/9) = 1/26.
+    const smaller = interaction([
+      [
+        [0, 0.01],
+        [0, 0.01],
+      ],
+      [
+        [1, 1.01],
+        [2 / 3, 2 / 3 + 0.01],
+      ],
+    ]);
+    expect(smaller.share).toBeCloseTo(1 / 26, 12);
+    expect(smaller.strong).toBe(false);
+  });
+
+  it('does not flag an interaction within the noise', () => {
+    // Cell means differ by ±0.01 around no effect; runs within a cell by ±0.5.
+    const noise = interaction([
+      [
+        [-0.49, 0.51],
+        [0.5, -0.5],
+      ],
+      [
+        [0.5, -0.5],
+        [-0.49, 0.51],
+      ],
+    ]);
+    expect(noise.share).toBeCloseTo(1, 12);
+    expect(noise.f).toBeLessThan(4);
+    expect(noise).toMatchObject({ beyond_noise: false, strong: false });
+  });
+
+  it('counts any interaction beyond noise when cells do not vary, and cannot tell with one run', () => {
+    const deterministic = interaction([
+      [
+        [0.2, 0.2],
+        [0.2, 0.2],
+      ],
+      [
+        [0.2, 0.2],
+        [0.9, 0.9],
+      ],
+    ]);
+    expect(deterministic).toMatchObject({ f: null, beyond_noise: true, strong: true });
+    const single = interaction([
+      [[0.2], [0.2]],
+      [[0.2], [0.9]],
+    ]);
+    expect(single).toMatchObject({ f: null, beyond_noise: null, strong: true });
+  });
+
+  it('says why it has no share', () => {
+    expect(interaction([[[1], [2]]]).reason).toBe('fewer than 2 levels');
+    expect(
+      interaction([
+        [[1], []],
+        [[1], [2]],
+      ]).reason,
+    ).toBe('a cell has no values');
+    // Δ at the Nash benchmark, recomputed in another order: rounding, not an effect.
+    expect(
+      interaction([
+        [
+          [0, 0],
+          [1e-14, 1e-14],
+        ],
+        [
+          [-1e-14, -1e-14],
+          [5e-15, 5e-15],
+        ],
+      ]).reason,
+    ).toBe('no effect within any level of the other factor');
+    expect(
+      interaction([
+        [[1], [2]],
+        [[1], [2]],
+      ]),
+    ).toMatchObject({
+      share: null,
+      strong: false,
+      reason: 'no effect within any level of the other factor',
+    });
+  });
+});
+
+describe('tippingPointInterval and curveShape', () => {
+  const points = (levels: Record<number, number[]>) =>
+    Object.entries(levels).flatMap(([x, ys]) => ys.map((y) => ({ x: Number(x), y })));
+
+  it('is a point without noise, and never crosses a curve that never does', () => {
+    const flat = points({ 0: [0.1, 0.1], 1: [0.9, 0.9] });
+    expect(
+      tippingPointInterval(flat, 0.5, { resamples: 200, random: randomStream(1, 't') }),
+    ).toEqual({ ci: [0.5, 0.5], no_crossing_share: 0 });
+    const low = points({ 0: [0.1, 0.2], 1: [0.3, 0.4] });
+    expect(
+      tippingPointInterval(low, 0.5, { resamples: 200, random: randomStream(1, 't') }),
+    ).toEqual({ ci: null, no_crossing_share: 1 });
+  });
+
+  it('resamples runs within levels: hand-computed crossing shares', () => {
+    // At x = 1 the resampled mean is 0, 0.5 or 1 w.p. 1/4, 1/2, 1/4; at x = 0 it is 0.
+    // It reaches 0.5 in 3/4 of resamples, at x = 1 (mean 0.5) or x = 0.5 (mean 1).
+    const result = tippingPointInterval(points({ 0: [0, 0], 1: [0, 1] }), 0.5, {
+      resamples: 4000,
+      random: randomStream(1, 't'),
+    });
+    expect(result.no_crossing_share).toBeGreaterThan(0.22);
+    expect(result.no_crossing_share).toBeLessThan(0.28);
+    expect(result.ci).toEqual([0.5, 1]);
+  });
+
+  it('warns of curves that cross twice or turn beyond noise, not of noise', () => {
+    // Up then down through 0.5: two crossings, one turn.
+    const hump = meanCurve(points({ 1: [0.2, 0.21], 2: [0.8, 0.81], 3: [0.2, 0.21] }));
+    expect(curveShape(hump, 0.5)).toEqual({
+      crossings: 2,
+      direction_changes: 1,
+      non_monotone: true,
+    });
+    // Turns below the threshold, without crossing it twice: still non-monotone.
+    const dip = meanCurve(points({ 1: [0.2, 0.2], 2: [0.6, 0.6], 3: [0.55, 0.55] }));
+    expect(curveShape(dip, 0.5)).toEqual({
+      crossings: 1,
+      direction_changes: 1,
+      non_monotone: true,
+    });
+    // Rounding around the Nash benchmark is flat, not a turn.
+    const nash = meanCurve(
+      points({ 90: [0, 0], 100: [-1.02e-14, -1.02e-14], 110: [5.3e-15, 5.3e-15] }),
+    );
+    expect(curveShape(nash, 0.5)).toEqual({
+      crossings: 0,
+      direction_changes: 0,
+      non_monotone: false,
+    });
+    // A dip of 0.05 between levels whose runs spread by ±0.3: within 2 standard errors.
+    const noisy = meanCurve(
+      points({ 1: [-0.1, 0.5], 2: [0.3, 0.9], 3: [0.25, 0.85], 4: [0.7, 1.3] }),
+    );
+    expect(curveShape(noisy, 0.5)).toEqual({
+      crossings: 1,
+      direction_changes: 0,
+      non_monotone: false,
+    });
   });
 });
