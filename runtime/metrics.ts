@@ -36,6 +36,11 @@ export interface BenchmarkMetrics {
   hhi: number[];
   /** Each firm's coefficient of variation of its quantities across products. */
   cv: number[];
+  /** From the trace, for numeric benchmarks: the deviation check (docs/metrics.md, "The benchmarks"). */
+  verified?: boolean;
+  deviation?: BenchmarkPoint['deviation'];
+  exists?: false;
+  reason?: string;
 }
 
 export interface RoundMetrics {
@@ -63,6 +68,8 @@ export interface MacroMetrics {
   mean_industry_profit: number | null;
   collusion_index: number | null;
   collusion_index_reason?: string;
+  /** Present (false) only when the Nash or collusive benchmark Δ uses failed its deviation check. */
+  benchmark_verified?: false;
   /** Window mean of the quantities, firm × product: HHI, CV and the tier are computed from it. */
   mean_quantity: number[][] | null;
   hhi: number[] | null;
@@ -496,6 +503,58 @@ function benchmarkMetrics(point: BenchmarkPoint): BenchmarkMetrics {
     total: point.total,
     hhi: point.hhi,
     cv: cvByFirm(point.quantity),
+    ...(point.verified === undefined ? {} : { verified: point.verified }),
+    ...(point.deviation ? { deviation: point.deviation } : {}),
+    ...(point.exists === false ? { exists: false as const, reason: point.reason ?? '' } : {}),
+  };
+}
+
+/** The warning for a benchmark that failed its deviation check (undefined if it did not). */
+export function benchmarkWarning(
+  name: 'nash' | 'collusive',
+  benchmark: Pick<BenchmarkMetrics, 'verified' | 'deviation' | 'exists' | 'reason'>,
+): string | undefined {
+  if (benchmark.verified !== false) return undefined;
+  const { deviation, exists, reason } = benchmark;
+  const digits = (a: readonly number[]) => `[${a.map((v) => v.toPrecision(10)).join(', ')}]`;
+  const before = (d: NonNullable<typeof deviation>) => (d.profit - d.gain).toPrecision(6);
+  const found = !deviation
+    ? 'a firm gains by deviating'
+    : name === 'nash'
+      ? `${deviation.firm} earns ${before(deviation)} there but ${deviation.profit.toPrecision(6)} by deviating to ${digits(deviation.action)}`
+      : `industry profit rises from ${before(deviation)} to ${deviation.profit.toPrecision(6)} when ${deviation.firm} deviates to ${digits(deviation.action)}`;
+  return exists === false
+    ? `the ${name} benchmark is not an equilibrium, as no pure-strategy equilibrium was found (${reason}): ${found}. The collusion index is null; the HHI and CV excesses still compare with this profile`
+    : `the ${name} benchmark failed its deviation check: ${found}. The collusion index rests on an unverified benchmark`;
+}
+
+/**
+ * Δ's standing when a benchmark it uses failed its deviation check: with no pure-strategy
+ * Nash equilibrium Δ is null; with an unverified Nash or collusive benchmark Δ stays, with
+ * `benchmark_verified: false`. Either way a warning names the deviation.
+ */
+function benchmarkStanding(
+  macro: MacroMetrics,
+  benchmarks: Record<'nash' | 'collusive', BenchmarkMetrics>,
+  warnings: string[],
+): MacroMetrics {
+  const failed = (['nash', 'collusive'] as const).filter((n) => benchmarks[n].verified === false);
+  if (failed.length === 0) return macro;
+  for (const name of failed) {
+    const warning = benchmarkWarning(name, benchmarks[name]);
+    if (warning) warnings.push(warning);
+  }
+  const nash = benchmarks.nash;
+  const noEquilibrium = nash.exists === false;
+  return {
+    ...macro,
+    ...(noEquilibrium
+      ? {
+          collusion_index: null,
+          collusion_index_reason: `no pure-strategy Nash equilibrium: ${nash.reason}`,
+        }
+      : {}),
+    benchmark_verified: false,
   };
 }
 
@@ -627,7 +686,11 @@ export function computeMetrics(
   const nash = benchmarkMetrics(benchmarks.nash);
   const collusive = benchmarkMetrics(benchmarks.collusive);
   const competitive = benchmarkMetrics(benchmarks.competitive);
-  const macro = macroMetrics(inWindow, nash, collusive, surplusReason);
+  const macro = benchmarkStanding(
+    macroMetrics(inWindow, nash, collusive, surplusReason),
+    { nash, collusive },
+    warnings,
+  );
 
   // ---- totals and agents
   const totalOf = (pick: (r: RoundMetrics) => number) => sum(rounds.map(pick));

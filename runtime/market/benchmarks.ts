@@ -1,3 +1,11 @@
+import {
+  bestDeviation,
+  bestResponseDynamics,
+  checkEquilibrium,
+  type Deviation,
+  type DynamicsMemory,
+  searchStarts,
+} from './deviations.js';
 import type { MarketInstance, Outcome } from './instance.js';
 import {
   allTogether,
@@ -44,6 +52,18 @@ export interface BenchmarkResult {
   /** `market.clear(action)`. */
   readonly outcome: Outcome;
   readonly method: 'closed-form' | 'numeric';
+  /**
+   * Numeric benchmarks only, set by `computeBenchmarks` (deviations.ts): whether no firm
+   * gains by a unilateral deviation (its own profit for Nash, industry profit for the
+   * joint optimum). Absent for closed forms, which are exact, and for the competitive
+   * outcome, where firms take prices as given.
+   */
+  readonly verified?: boolean;
+  /** When not verified: the most profitable deviation found. */
+  readonly deviation?: Deviation;
+  /** Nash only: `false` when no pure-strategy equilibrium was found, with `reason`. */
+  readonly exists?: false;
+  readonly reason?: string;
 }
 
 export interface Benchmarks {
@@ -75,18 +95,19 @@ const MIN_DAMPING = 1 / 1024;
  */
 export function computeBenchmarks(market: MarketInstance): Benchmarks {
   if (market.competition === 'price') {
-    const nash = numericNash(market);
+    const nash = checkedNash(market, numericNash(market));
     return {
       nash,
-      collusive: numericCollusive(market, { start: nash.action }),
+      collusive: checkedCollusive(market, numericCollusive(market, { start: nash.action })),
       competitive: pricesAtCost(market),
     };
   }
   const demand = linearDemand(market);
-  const nash = (demand && closedFormNash(market, demand)) ?? numericNash(market);
+  const nash =
+    (demand && closedFormNash(market, demand)) ?? checkedNash(market, numericNash(market));
   const collusive =
     (demand && meritOrder(market, demand, 'collusive')) ??
-    numericCollusive(market, { start: nash.action });
+    checkedCollusive(market, numericCollusive(market, { start: nash.action }));
   const competitive =
     (demand && meritOrder(market, demand, 'competitive')) ??
     numericCompetitive(market, { start: collusive.action });
@@ -294,6 +315,67 @@ function pricesAtCost(market: MarketInstance): BenchmarkResult {
     clamp(c, get(fs.lo, k), get(fs.hi, k)),
   );
   return result(market, action, 'closed-form');
+}
+
+// ---------------------------------------------------------------------------
+// Checks of the numeric results
+
+/**
+ * A numeric Nash candidate, checked for profitable unilateral deviations. One that passes,
+ * with no weakly dominated action, is kept. Otherwise best-response dynamics run from
+ * `searchStarts` (the method's own start, the candidate, the lower and the upper ends of
+ * the actions); among the equilibria they reach (and the candidate, if it passed), the
+ * first with no weakly dominated action is chosen, else the first. With none, the
+ * candidate stays, marked unverified with its best deviation; and if every start's
+ * dynamics cycled, no pure-strategy equilibrium exists as far as the search can tell.
+ */
+export function checkedNash(market: MarketInstance, candidate: NumericResult): BenchmarkResult {
+  const { deviation, dominated } = checkEquilibrium(market, candidate.action);
+  if (!deviation && !dominated) return { ...candidate, verified: true };
+  const equilibria: { action: Float64Array; iterations: number }[] = [];
+  if (!deviation) equilibria.push({ action: candidate.action, iterations: candidate.iterations });
+  let cycles = 0;
+  const starts = searchStarts(market, candidate.action);
+  const memory: DynamicsMemory = new Map();
+  for (const start of starts) {
+    const end = bestResponseDynamics(market, start, memory);
+    if (end.kind === 'cycle') cycles++;
+    if (end.kind !== 'equilibrium') continue;
+    if (equilibria.some((e) => e.action.every((v, k) => v === end.action[k]))) continue;
+    equilibria.push({ action: end.action, iterations: candidate.iterations + end.sweeps });
+  }
+  const chosen =
+    equilibria.find((e) => !checkEquilibrium(market, e.action).dominated) ?? equilibria[0];
+  if (chosen) {
+    const found = numericResult(market, chosen.action, true, chosen.iterations);
+    return { ...found, verified: true };
+  }
+  const unverified = { ...candidate, verified: false, ...(deviation ? { deviation } : {}) };
+  if (cycles < starts.length) return unverified;
+  return {
+    ...unverified,
+    exists: false,
+    reason: `best responses cycle (an Edgeworth cycle) from each of ${starts.length} starts, and every profile visited has a profitable deviation`,
+  };
+}
+
+/**
+ * A numeric joint optimum, checked for a firm whose unilateral change raises industry
+ * profit. When one is found, the ascent restarts from that deviation once and its result
+ * replaces the candidate if it passes the check.
+ */
+export function checkedCollusive(
+  market: MarketInstance,
+  candidate: NumericResult,
+): BenchmarkResult {
+  const deviation = bestDeviation(market, candidate.action, 'industry');
+  if (!deviation) return { ...candidate, verified: true };
+  const start = Float64Array.from(candidate.action);
+  const P = market.dims.products;
+  start.set(deviation.action, deviation.firm * P);
+  const again = numericCollusive(market, { start });
+  if (!bestDeviation(market, again.action, 'industry')) return { ...again, verified: true };
+  return { ...candidate, verified: false, deviation };
 }
 
 // ---------------------------------------------------------------------------
