@@ -324,7 +324,8 @@ function pricesAtCost(market: MarketInstance): BenchmarkResult {
  * A numeric Nash candidate, checked for profitable unilateral deviations. One that passes,
  * with no weakly dominated action, is kept. Otherwise best-response dynamics run from
  * `searchStarts` (the method's own start, the candidate, the lower and the upper ends of
- * the actions); among the equilibria they reach (and the candidate, if it passed), the
+ * the actions); where they stop on their grid but the fine check still finds a deviation,
+ * `numericNash` restarts there. Among the equilibria so found (and the candidate, if it passed), the
  * first with no weakly dominated action is chosen, else the first. With none, the
  * candidate stays, marked unverified with its best deviation; and if every start's
  * dynamics cycled, no pure-strategy equilibrium exists as far as the search can tell.
@@ -340,9 +341,17 @@ export function checkedNash(market: MarketInstance, candidate: NumericResult): B
   for (const start of starts) {
     const end = bestResponseDynamics(market, start, memory);
     if (end.kind === 'cycle') cycles++;
-    if (end.kind !== 'equilibrium') continue;
-    if (equilibria.some((e) => e.action.every((v, k) => v === end.action[k]))) continue;
-    equilibria.push({ action: end.action, iterations: candidate.iterations + end.sweeps });
+    let found: { action: Float64Array; iterations: number } | undefined;
+    if (end.kind === 'equilibrium') {
+      found = { action: end.action, iterations: candidate.iterations + end.sweeps };
+    } else if (end.kind === 'unverified') {
+      // Stopped between grid points of a smooth optimum: the method, started there, finishes.
+      const refined = numericNash(market, { start: end.action });
+      if (!checkEquilibrium(market, refined.action).deviation)
+        found = { action: refined.action, iterations: end.sweeps + refined.iterations };
+    }
+    if (!found || equilibria.some((e) => e.action.every((v, k) => v === found.action[k]))) continue;
+    equilibria.push(found);
   }
   const chosen =
     equilibria.find((e) => !checkEquilibrium(market, e.action).dominated) ?? equilibria[0];

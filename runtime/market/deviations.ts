@@ -302,8 +302,8 @@ function forEachGridPoint(
 /** How best-response dynamics from one start ended. */
 export type DynamicsEnd =
   | { readonly kind: 'equilibrium'; readonly action: Float64Array; readonly sweeps: number }
-  /** They stopped on the coarse grid, but the fine check finds a deviation. */
-  | { readonly kind: 'unverified'; readonly sweeps: number }
+  /** They stopped on the coarse grid at `action`, but the fine check finds a deviation. */
+  | { readonly kind: 'unverified'; readonly action: Float64Array; readonly sweeps: number }
   /** A state came back: best responses cycle. */
   | { readonly kind: 'cycle'; readonly sweeps: number }
   | { readonly kind: 'budget'; readonly sweeps: number };
@@ -371,7 +371,7 @@ export function bestResponseDynamics(
     } else if (++still === F) {
       return finish(
         bestDeviation(market, x, 'own')
-          ? { kind: 'unverified', sweeps }
+          ? { kind: 'unverified', action: Float64Array.from(x), sweeps }
           : { kind: 'equilibrium', action: Float64Array.from(x), sweeps },
       );
     }
