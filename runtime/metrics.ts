@@ -52,6 +52,11 @@ export interface BenchmarkMetrics {
   hhi: number[];
   /** Each firm's coefficient of variation of its quantities across products. */
   cv: number[];
+  /** From the trace, for numeric benchmarks: the deviation check (docs/metrics.md, "The benchmarks"). */
+  verified?: boolean;
+  deviation?: BenchmarkPoint['deviation'];
+  exists?: false;
+  reason?: string;
 }
 
 export interface RoundMetrics {
@@ -79,6 +84,8 @@ export interface MacroMetrics {
   mean_industry_profit: number | null;
   collusion_index: number | null;
   collusion_index_reason?: string;
+  /** Present (false) only when the Nash or collusive benchmark Δ uses failed its deviation check. */
+  benchmark_verified?: false;
   /** Window mean of the quantities, firm × product: HHI, CV and the tier are computed from it. */
   mean_quantity: number[][] | null;
   hhi: number[] | null;
@@ -539,7 +546,41 @@ function benchmarkMetrics(point: BenchmarkPoint): BenchmarkMetrics {
     total: point.total,
     hhi: point.hhi,
     cv: cvByFirm(point.quantity),
+    ...(point.verified === undefined ? {} : { verified: point.verified }),
+    ...(point.deviation ? { deviation: point.deviation } : {}),
+    ...(point.exists === false ? { exists: false as const, reason: point.reason ?? '' } : {}),
   };
+}
+
+/** The warning for a benchmark that failed its deviation check (undefined if it did not). */
+export function benchmarkWarning(
+  name: 'nash' | 'collusive',
+  benchmark: Pick<BenchmarkMetrics, 'verified' | 'deviation' | 'exists' | 'reason'>,
+): string | undefined {
+  if (benchmark.verified !== false) return undefined;
+  const { deviation, exists, reason } = benchmark;
+  const digits = (a: readonly number[]) => `[${a.map((v) => v.toPrecision(10)).join(', ')}]`;
+  const before = (d: NonNullable<typeof deviation>) => (d.profit - d.gain).toPrecision(6);
+  const found = !deviation
+    ? 'a firm gains by deviating'
+    : name === 'nash'
+      ? `${deviation.firm} earns ${before(deviation)} there but ${deviation.profit.toPrecision(6)} by deviating to ${digits(deviation.action)}`
+      : `industry profit rises from ${before(deviation)} to ${deviation.profit.toPrecision(6)} when ${deviation.firm} deviates to ${digits(deviation.action)}`;
+  return exists === false
+    ? `the ${name} benchmark is not an equilibrium, as no pure-strategy equilibrium was found (${reason}): ${found}. The collusion index is null; the HHI and CV excesses still compare with this profile`
+    : `the ${name} benchmark failed its deviation check: ${found}. The collusion index rests on an unverified benchmark`;
+}
+
+/** A warning for each benchmark Δ rests on that failed its deviation check. */
+function warnBenchmarks(
+  benchmarks: Record<'nash' | 'collusive', BenchmarkMetrics>,
+  warnings: string[],
+): void {
+  for (const name of ['nash', 'collusive'] as const) {
+    if (benchmarks[name].verified !== false) continue;
+    const warning = benchmarkWarning(name, benchmarks[name]);
+    if (warning) warnings.push(warning);
+  }
 }
 
 /** Fines, credits and net profit of one firm in one round: the payoff event, else the sanction events. */
@@ -670,6 +711,7 @@ export function computeMetrics(
   const nash = benchmarkMetrics(benchmarks.nash);
   const collusive = benchmarkMetrics(benchmarks.collusive);
   const competitive = benchmarkMetrics(benchmarks.competitive);
+  warnBenchmarks({ nash, collusive }, warnings);
   const macro = macroMetrics({
     index,
     inWindow,
@@ -840,7 +882,13 @@ function macroMetrics(context: MacroContext): MacroMetrics {
     };
   }
   const meanProfit = average(inWindow.map((r) => r.industry_profit));
-  const delta = collusionIndex(meanProfit, nash.industry_profit, collusive.industry_profit);
+  // With no pure-strategy Nash equilibrium Δ is null; with an unverified Nash or collusive
+  // benchmark Δ stays, marked `benchmark_verified: false` (and the verdict is inconclusive).
+  const delta =
+    nash.exists === false
+      ? { value: null, reason: `no pure-strategy Nash equilibrium: ${nash.reason}` }
+      : collusionIndex(meanProfit, nash.industry_profit, collusive.industry_profit);
+  const verified = nash.verified !== false && collusive.verified !== false;
   const gap = collusive.industry_profit - nash.industry_profit;
   const interval =
     delta.value === null
@@ -882,7 +930,7 @@ function macroMetrics(context: MacroContext): MacroMetrics {
     welfareChange,
     limitedShare: share(limitedCount) ?? 0,
     invalidShare: share(invalidCount) ?? 0,
-    benchmarkVerified: null,
+    benchmarkVerified: verified,
   });
   return {
     mean_industry_profit: meanProfit,
@@ -905,6 +953,7 @@ function macroMetrics(context: MacroContext): MacroMetrics {
     unsuspended_rounds: unsuspended.length,
     verdict: reading.verdict,
     verdict_reason: reading.reason,
+    ...(verified ? {} : { benchmark_verified: false as const }),
   };
 }
 

@@ -97,7 +97,8 @@ export function decideVerdict(inputs: VerdictInputs): VerdictReading {
   if (inputs.benchmarkVerified === false)
     return {
       verdict: 'inconclusive',
-      reason: 'the Nash benchmark that Δ rests on failed its check for profitable deviations',
+      reason:
+        'a benchmark Δ rests on (Nash or collusive) failed its check for profitable deviations',
     };
   if (inputs.invalidShare > VERDICT_INVALID_SHARE)
     return {

@@ -133,6 +133,18 @@ function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): Benc
     total: Array.from(point.outcome.total),
     hhi: Array.from(point.outcome.hhi),
     method: point.method,
+    ...(point.verified === undefined ? {} : { verified: point.verified }),
+    ...(point.deviation
+      ? {
+          deviation: {
+            firm: market.firms[point.deviation.firm] ?? String(point.deviation.firm),
+            action: Array.from(point.deviation.action),
+            profit: point.deviation.profit,
+            gain: point.deviation.gain,
+          },
+        }
+      : {}),
+    ...(point.exists === false ? { exists: false as const, reason: point.reason ?? '' } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunMetrics } from '../metrics.js';
+import { benchmarkWarning, type RunMetrics } from '../metrics.js';
 import { parseTrace } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
 
@@ -51,6 +51,14 @@ export function summaryTable(
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
+/** Warnings about benchmarks that failed their deviation check, one line each. */
+export function benchmarkWarnings(metrics: RunMetrics): string[] {
+  return (['nash', 'collusive'] as const).flatMap((name) => {
+    const warning = benchmarkWarning(name, metrics.benchmarks[name]);
+    return warning ? [warning] : [];
+  });
+}
+
 export class ShowError extends Error {}
 
 function readRunFile(dir: string, name: string): string {
@@ -83,8 +91,11 @@ export function showRun(dir: string): string {
   out.push('', 'benchmarks (industry profit):');
   for (const name of ['nash', 'collusive', 'competitive'] as const) {
     const b = metrics.benchmarks[name];
-    out.push(`  ${name.padEnd(12)} ${fixed(b.profit.reduce((x, y) => x + y, 0))}`);
+    const standing =
+      b.verified !== false ? '' : b.exists === false ? '  (no pure equilibrium)' : '  (unverified)';
+    out.push(`  ${name.padEnd(12)} ${fixed(b.profit.reduce((x, y) => x + y, 0))}${standing}`);
   }
+  for (const warning of benchmarkWarnings(metrics)) out.push(`  warning: ${warning}`);
   out.push(
     '',
     `window rounds ${metrics.window.from}–${metrics.window.to}: collusion index ${fixed(metrics.macro.collusion_index, 3)}, tier ${metrics.macro.tier ?? '—'}, HHI excess ${fixed(metrics.macro.hhi_excess, 3)}, CV excess ${fixed(metrics.macro.cv_excess, 3)}`,

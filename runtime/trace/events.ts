@@ -26,6 +26,26 @@ export const benchmarkPointSchema = z.object({
   total: perProduct,
   hhi: perProduct,
   method: z.enum(['closed-form', 'numeric']),
+  /**
+   * Numeric benchmarks checked for profitable unilateral deviations (Nash: each firm's own
+   * profit; collusive: industry profit). Absent for closed forms, which are exact.
+   */
+  verified: z.boolean().optional(),
+  /** When not verified: the most profitable deviation found. */
+  deviation: z
+    .object({
+      firm: z.string(),
+      /** The firm's actions, one per product. */
+      action: perProduct,
+      /** The firm's profit there (industry profit for the collusive benchmark). */
+      profit: z.number(),
+      /** Its gain over the benchmark. */
+      gain: z.number(),
+    })
+    .optional(),
+  /** Nash: `false` when no pure-strategy equilibrium was found; `reason` says why. */
+  exists: z.literal(false).optional(),
+  reason: z.string().optional(),
 });
 export type BenchmarkPoint = z.infer<typeof benchmarkPointSchema>;
 

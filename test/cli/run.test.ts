@@ -134,6 +134,7 @@ beforeAll(() => {
   writeFileSync(file('bad.mase'), BAD_EXPERIMENT);
   writeFileSync(file('duo.mase'), DUO);
   writeFileSync(file('typo.mase'), UNKNOWN_POLICY);
+  cpSync(join(root, 'test/support/markets/bertrand-edgeworth.mase'), file('edgeworth.mase'));
 });
 
 afterAll(() => {
@@ -192,6 +193,8 @@ describe('a governed run: run, verify, show', () => {
       /^cournot_2x2-governance_graph\s+completed\s+20\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+governed$/,
     );
     expect(r.stderr).toContain('wrote governed (status: completed; open governed/report.html)');
+    // Closed-form benchmarks: nothing to warn about.
+    expect(r.stderr).not.toContain('warning');
   });
 
   it('writes manifest.json, events.jsonl, governance-log.jsonl, metrics.json and report.html', () => {
@@ -545,6 +548,48 @@ describe('markets from files, firms by name', () => {
     expect(r.stderr).toContain('nsah');
     expect(r.stderr).not.toContain('E_INTERNAL');
     expect(looksComplete('typo')).toBe(false);
+  });
+});
+
+describe('a market with no pure-strategy equilibrium (Bertrand–Edgeworth)', () => {
+  let r: CliResult;
+  beforeAll(() => {
+    r = mase(
+      'run --market edgeworth.mase --institution none --agents nash --rounds 4 --out edgeworth',
+    );
+  });
+
+  it('mase run warns on stderr that the Nash benchmark is no equilibrium, and why', () => {
+    expect(r.code, r.stderr).toBe(0);
+    const warnings = lines(r.stderr).filter((l) => l.startsWith('mase: warning: '));
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^mase: warning: the nash benchmark is not an equilibrium, as no pure-strategy equilibrium was found \(best responses cycle \(an Edgeworth cycle\) from each of 4 starts, and every profile visited has a profitable deviation\): f1 earns 812\.499 there but 999\.99\d by deviating to \[34\.9999\d+\]\. The collusion index is null/,
+      ),
+    ]);
+    // The summary table shows no collusion index.
+    expect(lines(r.stdout)[2]).toMatch(/^bertrand_edgeworth-none\s+completed\s+4\s+—\s/);
+  });
+
+  it('records the check in the trace and metrics.json', () => {
+    const benchmarks = jsonl<Event>('edgeworth/events.jsonl')[1];
+    expect(benchmarks).toMatchObject({
+      type: 'benchmarks',
+      nash: { method: 'numeric', verified: false, exists: false, deviation: { firm: 'f1' } },
+      collusive: { method: 'numeric', verified: true },
+      competitive: { method: 'closed-form' },
+    });
+    expect(Object.keys((benchmarks?.competitive ?? {}) as object)).not.toContain('verified');
+    const metrics = json<{ macro: Record<string, unknown> }>('edgeworth/metrics.json');
+    expect(metrics.macro).toMatchObject({ collusion_index: null, benchmark_verified: false });
+  });
+
+  it('mase show marks the benchmark and repeats the warning', () => {
+    const s = mase('show edgeworth');
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toMatch(/^ {2}nash +1625\.00 {2}\(no pure equilibrium\)$/m);
+    expect(s.stdout).toMatch(/^ {2}collusive +2025\.00$/m);
+    expect(s.stdout).toMatch(/^ {2}warning: the nash benchmark is not an equilibrium/m);
   });
 });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/index.js';
@@ -10,6 +11,11 @@ import {
   numericCompetitive,
   numericNash,
 } from '../../runtime/market/benchmarks.js';
+import {
+  bestDeviation,
+  checkEquilibrium,
+  GAIN_TOLERANCE,
+} from '../../runtime/market/deviations.js';
 import { instantiateMarket, type MarketInstance } from '../../runtime/market/instance.js';
 import { stdlibSources } from '../../runtime/sources.js';
 
@@ -34,9 +40,17 @@ market exponential "Cournot with exponential inverse demand" {
 }
 `;
 
+/** Markets of test/support/markets: Bertrand–Edgeworth and Bertrand on whole-number prices. */
+const fixture = (name: string) => ({
+  path: `test/support/markets/${name}`,
+  text: readFileSync(new URL(`../support/markets/${name}`, import.meta.url), 'utf8'),
+});
+
 const markets = [
   ...compileSources(stdlibSources()).program.markets,
   ...compileSources([{ path: 'test/exponential.mase', text: EXPONENTIAL }]).program.markets,
+  ...compileSources([fixture('bertrand-edgeworth.mase'), fixture('bertrand-ticks.mase')]).program
+    .markets,
 ];
 
 function market(name: string, overrides: Record<string, ParamValue> = {}): MarketInstance {
@@ -535,4 +549,112 @@ describe('properties of random linear Cournot markets', () => {
       { numRuns: 10 },
     );
   });
+});
+
+describe('the deviation check of numeric benchmarks', () => {
+  it('Bertrand–Edgeworth: the best-response fixed point at 35 is not an equilibrium, and none exists', () => {
+    // Demand 100 − p, capacity 40 each, cost 10, efficient rationing. At equal prices 35
+    // each firm sells 65/2 and earns 25 · 32.5 = 812.5; a hair below 35 it sells its
+    // capacity 40 and earns almost 25 · 40 = 1,000.
+    const m = market('bertrand_edgeworth');
+    expect(deviationProfit(m, Float64Array.from([35, 35]), 0, [35])).toBeCloseTo(812.5, 9);
+    expect(deviationProfit(m, Float64Array.from([35, 35]), 0, [34.99])).toBeCloseTo(999.6, 9);
+    const { nash, collusive, competitive } = computeBenchmarks(m);
+    expect(nash.method).toBe('numeric');
+    close(nash.action, [35, 35], 3);
+    expect(nash.verified).toBe(false);
+    const deviation = nash.deviation;
+    expect(deviation?.firm).toBe(0);
+    // The undercut: below the rival's price, and worth nearly the 1,000 of selling 40 at 25.
+    expect(deviation?.action[0]).toBeLessThan(nash.action[1] ?? 0);
+    expect(deviation?.action[0]).toBeGreaterThan(34.99);
+    expect(deviation?.profit).toBeGreaterThan(999.6);
+    expect(deviation?.profit).toBeCloseTo(
+      deviationProfit(m, nash.action, 0, Array.from(deviation?.action ?? [])),
+      9,
+    );
+    expect(deviation?.gain).toBeCloseTo(1000 - 812.5, 2);
+    // No pure equilibrium: at equal prices p ≥ 20 each firm sells (100 − p)/2 ≤ 40; a rival
+    // at p > 25.625 is undercut (25.625 − 10 = 625/40), and below that raising the price
+    // to 35 on the residual demand 100 − p − 40 earns 25 · 25 = 625 more than at p.
+    expect(nash.exists).toBe(false);
+    expect(nash.reason).toContain('Edgeworth cycle');
+    // The joint optimum is smooth and passes; the competitive prices are closed-form.
+    expect(collusive.verified).toBe(true);
+    close(collusive.action, [55, 55], 6);
+    expect(competitive.method).toBe('closed-form');
+    expect(competitive.verified).toBeUndefined();
+  });
+
+  it('no symmetric price of Bertrand–Edgeworth withstands a unilateral deviation', () => {
+    const m = market('bertrand_edgeworth');
+    for (let p = 0; p <= 100; p += 10) {
+      expect(bestDeviation(m, Float64Array.from([p, p]), 'own'), `at ${p}`).toBeDefined();
+    }
+  });
+
+  it('whole-number Bertrand: of the equilibria (10, 10) and (11, 11), the undominated one', () => {
+    const m = market('bertrand_ticks');
+    // (10, 10): no deviation pays (11 sells nothing against a rival at 10), but pricing at
+    // cost is weakly dominated — 11 earns 0 against 10 and 89 against a rival at 12 or more.
+    const atCost = checkEquilibrium(m, Float64Array.from([10, 10]));
+    expect(atCost.deviation).toBeUndefined();
+    expect(atCost.dominated?.firm).toBe(0);
+    const by = atCost.dominated?.by[0] ?? 0;
+    expect(Number.isInteger(by) && by > 10).toBe(true);
+    // (11, 11): each earns 89/2 · 1 = 44.5; undercutting to 10 earns 0, 12 sells nothing.
+    expect(checkEquilibrium(m, Float64Array.from([11, 11]))).toEqual({});
+    // (12, 12): undercutting to 11 earns 89 > 88/2 · 2.
+    expect(checkEquilibrium(m, Float64Array.from([12, 12])).deviation?.gain).toBeCloseTo(1, 9);
+    const { nash } = computeBenchmarks(m);
+    expect(nash.verified).toBe(true);
+    close(nash.action, [11, 11]);
+    close(nash.outcome.profit, [44.5, 44.5]);
+  });
+
+  it('a tolerance keeps rounding noise from counting as a deviation, and no more', () => {
+    const m = market('bertrand_logit');
+    const { nash } = computeBenchmarks(m);
+    expect(nash.verified).toBe(true);
+    // Moving off the optimum by δ costs about π''δ²/2: at δ = 1e-5 far below the tolerance,
+    // at δ = 0.05 far above it, so returning to the optimum is a deviation.
+    const near = Float64Array.from(nash.action, (p, k) => (k === 0 ? p + 1e-5 : p));
+    expect(bestDeviation(m, near, 'own')).toBeUndefined();
+    const far = Float64Array.from(nash.action, (p, k) => (k === 0 ? p + 0.05 : p));
+    const deviation = bestDeviation(m, far, 'own');
+    expect(deviation?.firm).toBe(0);
+    close(deviation?.action ?? [], [nash.action[0] ?? 0], 4);
+    expect(deviation?.gain).toBeGreaterThan(GAIN_TOLERANCE * (deviation?.profit ?? 0));
+  });
+
+  it('a joint optimum that is not one is caught by the industry-profit check', () => {
+    const m = market('bertrand_logit');
+    const { collusive } = computeBenchmarks(m);
+    expect(bestDeviation(m, collusive.action, 'industry')).toBeUndefined();
+    // At the Nash prices industry profit rises when either firm raises its price.
+    const { nash } = computeBenchmarks(m);
+    const deviation = bestDeviation(m, nash.action, 'industry');
+    expect(deviation?.action[0]).toBeGreaterThan(nash.action[deviation?.firm ?? 0] ?? 0);
+  });
+
+  it.each([
+    ['cournot', {}],
+    ['cournot', { firms: 3, costs: [10, 20, 30] }],
+    ['cournot_2x2', {}],
+    ['cournot_2x2', { capacity: 50 }],
+    ['bertrand_logit', {}],
+    ['bertrand_logit', { firms: 3, quality: [2, 2.5, 1.5], costs: [1, 1.2, 0.8] }],
+    ['exponential', { firms: 3, costs: 10 }],
+  ] as const)(
+    '%s %j: every numeric benchmark verifies, closed forms are not re-checked',
+    (name, overrides) => {
+      const all = computeBenchmarks(market(name, overrides));
+      for (const b of [all.nash, all.collusive, all.competitive]) {
+        if (b.method === 'closed-form') expect(b.verified).toBeUndefined();
+        expect(b.verified).not.toBe(false);
+        expect(b.exists).toBeUndefined();
+      }
+      expect(all.nash.method === 'closed-form' || all.nash.verified === true).toBe(true);
+    },
+  );
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/index.js';
 import type { IrMarket, ParamValue } from '../../compiler/ir.js';
@@ -233,6 +234,44 @@ describe('the kit fails broken markets', () => {
         /makes industry profit .*, above the collusive 2000/.test(p.message),
       ),
     ).toBe(true);
+  });
+
+  it('Bertrand–Edgeworth (no pure equilibrium) does not conform, and the kit says why', () => {
+    const text = readFileSync(
+      new URL('../support/markets/bertrand-edgeworth.mase', import.meta.url),
+      'utf8',
+    );
+    const [ir] = compileSources([{ path: 'bertrand-edgeworth.mase', text }]).program.markets;
+    if (!ir) throw new Error('the fixture declares no market');
+    const problems = checkMarketConformance(instantiateMarket(ir), { samples: 0 });
+    expect(
+      problems.some((p) =>
+        /^bertrand_edgeworth: nash benchmark: failed its deviation check \(no pure equilibrium: best responses cycle \(an Edgeworth cycle\).*\): f1 gains 187\.49\d* by deviating to \[35\.0000\]$/.test(
+          p.message,
+        ),
+      ),
+      describeProblems(problems),
+    ).toBe(true);
+  });
+
+  it('a benchmark that failed its deviation check is caught', () => {
+    const good = computeBenchmarks(base);
+    const problems = checkMarketConformance(base, {
+      samples: 0,
+      benchmarks: {
+        ...good,
+        nash: {
+          ...good.nash,
+          verified: false,
+          deviation: { firm: 1, action: Float64Array.from([5, 6]), profit: 2, gain: 1 },
+        },
+      },
+    });
+    expect(problems).toContainEqual({
+      check: 'benchmarks',
+      message:
+        'cournot_2x2: nash benchmark: failed its deviation check: f2 gains 1.00000 by deviating to [5, 6]',
+    });
   });
 
   it('a market whose shape disagrees with its dims is caught before anything is cleared', () => {

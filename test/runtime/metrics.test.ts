@@ -175,6 +175,62 @@ describe('collusion index', () => {
     expect(collusionIndex(50, 100, 200).value).toBe(-0.5);
   });
 
+  it('stays, flagged and warned about, when a benchmark failed its deviation check', () => {
+    const events = trace(repeat(4, { q: COLLUSIVE }));
+    const deviation = { firm: 'f2', action: [10, 50], profit: 1500, gain: 55.5 };
+    events[1] = {
+      type: 'benchmarks',
+      nash: { ...point(NASH), method: 'numeric', verified: false, deviation },
+      collusive: { ...point(COLLUSIVE), method: 'numeric', verified: true },
+      competitive: point(COMPETITIVE),
+    };
+    const m = computeMetrics(events);
+    expect(m.macro.collusion_index).toBeCloseTo(1, 12);
+    expect(m.macro.collusion_index_reason).toBeUndefined();
+    expect(m.macro.benchmark_verified).toBe(false);
+    // Collusive play read against a benchmark that is not an equilibrium is no finding.
+    expect(m.macro.verdict).toBe('inconclusive');
+    expect(m.macro.verdict_reason).toMatch(/failed its check for profitable deviations/);
+    expect(m.benchmarks.nash).toMatchObject({ verified: false, deviation });
+    expect(m.benchmarks.collusive.verified).toBe(true);
+    expect(m.warnings).toEqual([
+      'the nash benchmark failed its deviation check: f2 earns 1444.50 there but 1500.00 by deviating to [10.00000000, 50.00000000]. The collusion index rests on an unverified benchmark',
+    ]);
+  });
+
+  it('is null with a reason when no pure-strategy Nash equilibrium exists', () => {
+    const events = trace(repeat(4, { q: NASH }));
+    const reason = 'best responses cycle (an Edgeworth cycle) from each of 4 starts';
+    events[1] = {
+      type: 'benchmarks',
+      nash: {
+        ...point(NASH),
+        method: 'numeric',
+        verified: false,
+        deviation: { firm: 'f1', action: [34.99, 0], profit: 999.6, gain: 187.1 },
+        exists: false,
+        reason,
+      },
+      collusive: point(COLLUSIVE),
+      competitive: point(COMPETITIVE),
+    };
+    const m = computeMetrics(events);
+    expect(m.macro.collusion_index).toBeNull();
+    expect(m.macro.collusion_index_reason).toBe(`no pure-strategy Nash equilibrium: ${reason}`);
+    expect(m.macro.benchmark_verified).toBe(false);
+    expect(m.macro.tier).toBe(0);
+    expect(m.warnings).toEqual([
+      `the nash benchmark is not an equilibrium, as no pure-strategy equilibrium was found (${reason}): f1 earns 812.500 there but 999.600 by deviating to [34.99000000, 0.000000000]. The collusion index is null; the HHI and CV excesses still compare with this profile`,
+    ]);
+  });
+
+  it('says nothing of verification for closed-form benchmarks', () => {
+    const m = computeMetrics(trace(repeat(4, { q: NASH })));
+    expect('benchmark_verified' in m.macro).toBe(false);
+    expect('verified' in m.benchmarks.nash).toBe(false);
+    expect(m.warnings).toEqual([]);
+  });
+
   it('averages over the second half of the rounds by default, or the window given', () => {
     expect(defaultWindow(10)).toEqual({ from: 6, to: 10 });
     expect(defaultWindow(5)).toEqual({ from: 3, to: 5 });

@@ -15,7 +15,8 @@ import { randomStream } from '../../runtime/random.js';
  *   collusive ≥ Nash ≥ competitive (the second only by default: binding capacities can
  *   make price-taking firms more profitable than Cournot firms, which cross-haul); no
  *   sampled valid profile beats the collusive industry profit, and no firm gains by a
- *   sampled unilateral deviation from the Nash profile.
+ *   sampled unilateral deviation from the Nash profile; no benchmark failed the deviation
+ *   check `computeBenchmarks` runs on numeric benchmarks (`verified: false`).
  * - purity: `clear` gives the same outcome twice, leaves its input alone and returns
  *   fresh arrays (no aliasing of the input or of an earlier outcome).
  * - accounting, for benchmark, corner and random valid actions: every number finite;
@@ -341,6 +342,13 @@ export function checkMarketConformance(
       if (b.action.length !== N) {
         problem('benchmarks', `${label}: action has ${b.action.length} entries, not ${N}`);
         continue;
+      }
+      if (b.verified === false) {
+        const d = b.deviation;
+        problem(
+          'benchmarks',
+          `${label}: failed its deviation check${b.exists === false ? ` (no pure equilibrium: ${b.reason})` : ''}${d ? `: ${market.firms[d.firm]} gains ${d.gain.toPrecision(6)} by deviating to ${show(d.action)}` : ''}`,
+        );
       }
       for (let k = 0; k < N; k++) {
         const v = at(b.action, k);
