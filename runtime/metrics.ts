@@ -192,6 +192,8 @@ export interface InstitutionMetrics {
   restorations: number;
   false_positives: FalsePositiveMetrics;
   detection: DetectionMetrics;
+  /** Entries into a sanction state per firm-round, whatever the play (docs/metrics.md). */
+  entries: { firm_rounds: number; entered_firm_rounds: number; rate: number | null };
 }
 
 export interface SeriesMetrics {
@@ -1013,6 +1015,7 @@ function institutionMetrics(
       competitive: benchmarks.competitive.quantity[i] ?? [],
     };
     const fp = { compliant_rounds: 0, sanctioned_rounds: 0, entered_rounds: 0 };
+    let enteredAny = 0;
     const d: FirmDetection = {
       collusive_rounds: 0,
       caught_rounds: 0,
@@ -1027,8 +1030,9 @@ function institutionMetrics(
       const during = index.payoffs.get(r.round, i) ? (r.state[i] ?? null) : after;
       after = transition ? transition.to : during;
       const kind = classifyFirmRound(r.quantity[i] ?? [], benchmark, tolerance);
+      const entered = transition !== undefined && isSanction(transition.to);
+      if (entered) enteredAny++;
       if (kind === 'compliant') {
-        const entered = transition !== undefined && isSanction(transition.to);
         fp.compliant_rounds++;
         if (entered) fp.entered_rounds++;
         if (entered || fined.get(r.round, i)) fp.sanctioned_rounds++;
@@ -1047,7 +1051,7 @@ function institutionMetrics(
         d.latency = r.round - d.first_collusive_round;
       }
     }
-    return { name, fp, d };
+    return { name, fp, d, enteredAny };
   });
 
   const compliant = sum(byFirm.map((x) => x.fp.compliant_rounds));
@@ -1093,6 +1097,11 @@ function institutionMetrics(
           }
         : {}),
       by_firm: Object.fromEntries(byFirm.map((x) => [x.name, x.d])),
+    },
+    entries: {
+      firm_rounds: rounds.length * header.firms.length,
+      entered_firm_rounds: sum(byFirm.map((x) => x.enteredAny)),
+      rate: ratio(sum(byFirm.map((x) => x.enteredAny)), rounds.length * header.firms.length),
     },
   };
 }

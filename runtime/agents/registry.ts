@@ -14,6 +14,7 @@ import {
   constant,
   evader,
   nash,
+  noisyNash,
   random,
   trigger,
 } from './scripted.js';
@@ -54,6 +55,12 @@ export const POLICIES: readonly PolicyEntry[] = [
     usage: 'random',
     summary: 'plays uniformly at random within its bounds and capacity',
     create: random,
+  },
+  {
+    name: 'noisy_nash',
+    usage: 'noisy_nash(noise: 0.1)',
+    summary: 'plays its Nash action times (1 + noise · u), u uniform on [−1, 1] per product',
+    create: noisyNash,
   },
   {
     name: 'best_response',

@@ -84,6 +84,29 @@ export function random(args: readonly PolicyArgument[], context: AgentContext): 
   };
 }
 
+/**
+ * `noisy_nash(noise)`: the firm's Nash action with independent multiplicative noise per
+ * product, q_j = q^N_j · (1 + noise · u), u uniform on [−1, 1] (default noise 0.1), made
+ * feasible. Competitive play that is not exactly Nash: the negatives an institution's
+ * evidence thresholds are calibrated against (docs/metrics.md).
+ */
+export function noisyNash(args: readonly PolicyArgument[], context: AgentContext): Agent {
+  const noise = PolicyArguments.read('noisy_nash', args, ['noise']).number('noise', 0.1, {
+    atLeast: 0,
+    atMost: 1,
+  });
+  const { firm, market, random: rng } = context;
+  const P = market.dims.products;
+  return {
+    policy: 'noisy_nash',
+    decide(observation) {
+      const action = benchmarkAction(observation.benchmarks, 'nash', firm, P);
+      for (let j = 0; j < P; j++) action[j] = (action[j] ?? 0) * (1 + noise * (2 * rng.next() - 1));
+      return makeFeasible(market, firm, action);
+    },
+  };
+}
+
 const GOLDEN = (Math.sqrt(5) - 1) / 2;
 
 /**

@@ -253,8 +253,8 @@ describe('a governed run: run, verify, show', () => {
     // Collusive firms are caught: warned, then fined.
     const transitions = events.filter((e) => e.type === 'transition' && e.firm === 'f1');
     expect(transitions.slice(0, 2).map((e) => [e.round, e.from, e.to])).toEqual([
-      [3, 'active', 'warning'],
-      [4, 'warning', 'fined'],
+      [2, 'active', 'warning'],
+      [3, 'warning', 'fined'],
     ]);
   });
 
@@ -316,10 +316,10 @@ describe('a governed run: run, verify, show', () => {
     expect(s.stdout).toMatch(/^ {2}competitive +2000\.00$/m);
     const timeline = out.slice(out.indexOf('institution timeline:') + 1);
     expect(timeline.slice(0, 4)).toEqual([
-      '  round 3: f1 active -> warning [P1]',
-      '  round 3: f2 active -> warning [P1]',
-      '  round 4: f1 warning -> fined [P2]',
-      '  round 4: f2 warning -> fined [P2]',
+      '  round 2: f1 active -> warning [P1]',
+      '  round 2: f2 active -> warning [P1]',
+      '  round 3: f1 warning -> fined [P2]',
+      '  round 3: f2 warning -> fined [P2]',
     ]);
     const transitions = jsonl<Event>('governed/events.jsonl').filter(
       (e) => e.type === 'transition',

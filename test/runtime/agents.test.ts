@@ -294,6 +294,46 @@ describe('random', () => {
   });
 });
 
+describe('noisy_nash', () => {
+  it('stays within noise of its Nash action, spread over the whole band', async () => {
+    const agent = agentFor('noisy_nash', twoByTwo, 0, [{ name: 'noise', value: 0.2 }]);
+    const obs = observation(twoByTwo, twoByTwoBenchmarks, 0);
+    const nash = [140 / 3, 80 / 3];
+    const relative: number[][] = [[], []];
+    for (let i = 0; i < 500; i++) {
+      const action = await decide(agent, obs);
+      expectValid(twoByTwo, 0, action);
+      action.forEach((q, j) => {
+        relative[j]?.push(q / (nash[j] ?? 1) - 1);
+      });
+    }
+    for (const r of relative) {
+      expect(Math.max(...r.map(Math.abs))).toBeLessThanOrEqual(0.2 + 1e-12);
+      // Uniform on [−0.2, 0.2]: 500 draws reach close to both ends and centre near 0.
+      expect(Math.min(...r)).toBeLessThan(-0.18);
+      expect(Math.max(...r)).toBeGreaterThan(0.18);
+      expect(Math.abs(r.reduce((a, b) => a + b, 0) / r.length)).toBeLessThan(0.02);
+    }
+  });
+
+  it('is Nash with noise 0 and deterministic for a seed', async () => {
+    const quiet = agentFor('noisy_nash', twoByTwo, 1, [{ value: 0 }]);
+    expectClose(await decide(quiet, observation(twoByTwo, twoByTwoBenchmarks, 1)), [
+      80 / 3,
+      140 / 3,
+    ]);
+    const run = async (seed: number) => {
+      const agent = agentFor('noisy_nash', twoByTwo, 0, [], seed);
+      const obs = observation(twoByTwo, twoByTwoBenchmarks, 0);
+      const actions: number[] = [];
+      for (let i = 0; i < 10; i++) actions.push(...(await decide(agent, obs)));
+      return actions;
+    };
+    expect(await run(7)).toEqual(await run(7));
+    expect(await run(7)).not.toEqual(await run(8));
+  });
+});
+
 describe('best_response', () => {
   /* Linear Cournot: firm i's best reply to rivals' total Q₋ᵢ is max(0, (a − cᵢ − b Q₋ᵢ) / 2b). */
   const costs = [10, 20, 30];
@@ -734,6 +774,11 @@ describe('createAgent', () => {
     },
     { name: 'qlearning', args: [{ name: 'memory', value: 2 }], message: /argument `memory`/ },
     { name: 'evader', args: [{ value: true }], message: /evader: argument `steps` .*got true/ },
+    {
+      name: 'noisy_nash',
+      args: [{ name: 'noise', value: 1.5 }],
+      message: /noisy_nash: argument `noise` must be a number ≥ 0 and ≤ 1; got 1.5/,
+    },
   ])('rejects $name with $args', ({ name, args, message }) => {
     let error: unknown;
     try {

@@ -696,12 +696,20 @@ describe('institution states', () => {
       },
     });
     expect(m.institution.detection.rate).toBeCloseTo(4 / 6, 12);
+    // Entries whatever the play: f2 into fined (round 2), f1 into warning (5) and fined (6),
+    // collusive rounds included, of 2 × 8 firm-rounds.
+    expect(m.institution.entries).toEqual({
+      firm_rounds: 16,
+      entered_firm_rounds: 3,
+      rate: 3 / 16,
+    });
 
     // Declared sanction states replace the inferred ones: a warning no longer counts as caught,
     // while the latency still runs to the first departure from the initial state.
     const strict = computeMetrics(events, { sanctionStates: ['fined'] });
     expect(strict.institution.sanction_states_source).toBe('option');
     expect(strict.institution.detection).toMatchObject({ caught_firm_rounds: 3, mean_latency: 2 });
+    expect(strict.institution.entries.entered_firm_rounds).toBe(2);
     // With no tolerance, exact Nash play still counts as compliant.
     expect(
       computeMetrics(events, { tolerance: 0 }).institution.false_positives.compliant_firm_rounds,

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
 import type { Agent } from '../../runtime/agents/agent.js';
+import { computeMetrics } from '../../runtime/metrics.js';
 import { runToDirectory } from '../../runtime/run/artifacts.js';
 import { type RunRequest, resolveExperiment } from '../../runtime/run/resolve.js';
 import {
@@ -66,17 +67,18 @@ describe('the governed round loop', () => {
   it('warns, fines and suspends collusive firms exactly as the graph says', async () => {
     const { events } = await trace(experiment({ agents: policy('collusive'), rounds: 12 }));
     const f1 = of(events, 'transition').filter((t) => t.firm === 'f1');
-    // Evidence every round: warned after 3 rounds, fined the next, suspended after 2 fined
-    // rounds, back to fined after 5 suspended rounds (7–11).
+    // Evidence every round: warned after 2 rounds, fined the next, suspended after 2 fined
+    // rounds, back to fined after 2 suspended rounds (6–7), and again.
     expect(f1.map((t) => [t.round, t.from, t.to])).toEqual([
-      [3, 'active', 'warning'],
-      [4, 'warning', 'fined'],
-      [6, 'fined', 'suspended'],
+      [2, 'active', 'warning'],
+      [3, 'warning', 'fined'],
+      [5, 'fined', 'suspended'],
+      [7, 'suspended', 'fined'],
+      [9, 'fined', 'suspended'],
       [11, 'suspended', 'fined'],
     ]);
     const payoffs = of(events, 'payoff').filter((p) => p.firm === 'f1');
     expect(payoffs.map((p) => p.state)).toEqual([
-      'active',
       'active',
       'active',
       'warning',
@@ -84,20 +86,21 @@ describe('the governed round loop', () => {
       'fined',
       'suspended',
       'suspended',
-      'suspended',
+      'fined',
+      'fined',
       'suspended',
       'suspended',
       'fined',
     ]);
     // Suspended firms produce nothing; the clamp says why.
-    const suspendedRound = of(events, 'market').find((m) => m.round === 8);
+    const suspendedRound = of(events, 'market').find((m) => m.round === 6);
     expect(suspendedRound?.quantity).toEqual([
       [0, 0],
       [0, 0],
     ]);
     expect(
       of(events, 'clamp').some(
-        (c) => c.round === 8 && c.cause === 'suspend' && c.state === 'suspended',
+        (c) => c.round === 6 && c.cause === 'suspend' && c.state === 'suspended',
       ),
     ).toBe(true);
   });
@@ -105,10 +108,12 @@ describe('the governed round loop', () => {
   it('charges fines of max(200, 0.35 × profit) in rounds spent fined, and nets them from profit', async () => {
     const { events } = await trace(experiment({ agents: policy('collusive'), rounds: 12 }));
     const fines = of(events, 'sanction').filter((s) => s.firm === 'f1');
-    // Fined during rounds 5, 6 and 12; collusive profit is 1800, so 0.35 × 1800 = 630.
+    // Fined during rounds 4, 5, 8, 9 and 12; collusive profit is 1800, so 0.35 × 1800 = 630.
     expect(fines.map((s) => [s.round, s.sanction, s.amount])).toEqual([
+      [4, 'fine', 630],
       [5, 'fine', 630],
-      [6, 'fine', 630],
+      [8, 'fine', 630],
+      [9, 'fine', 630],
       [12, 'fine', 630],
     ]);
     for (const p of of(events, 'payoff')) {
@@ -121,8 +126,9 @@ describe('the governed round loop', () => {
   });
 
   it('restores firms that stop colluding, through a credit, back to active', async () => {
-    // f1 and f2 collude for 4 rounds, then play Nash. The jump back to Nash in round 5 is
-    // itself a synchronous move (evidence), so the two clean rounds are 6 and 7.
+    // f1 and f2 collude for 4 rounds, then play Nash. Fined from round 3, they are
+    // suspended in round 5 (evidence in rounds 4 and 5), for rounds 6 and 7; coming back
+    // in round 8 is a synchronous move (evidence), so the two clean rounds are 9 and 10.
     const phased = (firm: number): Agent => ({
       policy: 'collude-then-nash',
       decide: (o) => {
@@ -136,13 +142,15 @@ describe('the governed round loop', () => {
     );
     const f1 = of(events, 'transition').filter((t) => t.firm === 'f1');
     expect(f1.map((t) => [t.round, t.from, t.to, t.restorative])).toEqual([
-      [3, 'active', 'warning', false],
-      [4, 'warning', 'fined', false],
-      [7, 'fined', 'credited', true],
-      [8, 'credited', 'active', true],
+      [2, 'active', 'warning', false],
+      [3, 'warning', 'fined', false],
+      [5, 'fined', 'suspended', false],
+      [7, 'suspended', 'fined', true],
+      [10, 'fined', 'credited', true],
+      [11, 'credited', 'active', true],
     ]);
     const credit = of(events, 'sanction').find((s) => s.firm === 'f1' && s.sanction === 'credit');
-    expect(credit).toMatchObject({ round: 7, amount: 100, timing: 'entry' });
+    expect(credit).toMatchObject({ round: 10, amount: 100, timing: 'entry' });
   });
 
   it('never warns firms that play Nash for 50 rounds', async () => {
@@ -177,6 +185,49 @@ describe('the governed round loop', () => {
     expect(a).toBe(b);
     const other = JSON.stringify((await trace({ ...e, seed: 8 })).events);
     expect(other).not.toBe(a);
+  });
+});
+
+/** The collusion index and the institution's entry rate of a run, from its trace (docs/metrics.md). */
+async function scored(e: ResolvedExperiment) {
+  const { events } = await trace(e);
+  const m = computeMetrics(events);
+  return { events, delta: m.macro.collusion_index ?? Number.NaN, entries: m.institution.entries };
+}
+
+describe('the calibrated governance graph (docs/metrics.md, "Calibrating governance_graph")', () => {
+  it('holds two evaders to Δ ≤ 0.15 on cournot_2x2 over 2,000 rounds, without a sanction', async () => {
+    const { events, delta } = await scored(
+      experiment({ agents: policy('evader'), rounds: 2000, seed: 7 }),
+    );
+    // Before calibration the evaders sat at Δ 0.48: specialisation had to exceed Nash's by 100%.
+    expect(delta).toBeLessThanOrEqual(0.15);
+    expect(delta).toBeGreaterThan(0.1);
+    expect(of(events, 'transition')).toEqual([]);
+  });
+
+  it.each([
+    { agents: policy('nash'), seed: 1 },
+    { agents: { name: 'noisy_nash', args: [] }, seed: 1 },
+    { agents: { name: 'noisy_nash', args: [{ name: 'noise', value: 0.2 }] }, seed: 2 },
+  ])(
+    'enters a sanction state in under 5% of the firm-rounds of $agents.name play (seed $seed)',
+    async ({ agents, seed }) => {
+      const { entries } = await scored(experiment({ agents, rounds: 1000, seed }));
+      expect(entries.firm_rounds).toBe(2000);
+      expect(entries.rate).toBeLessThan(0.05);
+    },
+  );
+
+  it('does not hold a suspended rival against a firm: market-wide evidence needs every firm producing', async () => {
+    const { events } = await trace(
+      experiment({ agents: { f1: policy('collusive'), f2: policy('nash') }, rounds: 60 }),
+    );
+    expect(of(events, 'transition').some((t) => t.firm === 'f1' && t.to === 'suspended')).toBe(
+      true,
+    );
+    // While f1 is suspended f2 sells alone (HHI 10,000), yet f2 is never warned.
+    expect(of(events, 'transition').filter((t) => t.firm === 'f2')).toEqual([]);
   });
 });
 
@@ -319,6 +370,7 @@ describe('run artifacts', () => {
     expect(monitors.map((m) => m.round)).toEqual([1, 2, 3, 4, 5, 6]);
     for (const m of monitors) {
       expect(Object.keys(m.values).sort()).toEqual([
+        'all_producing',
         'dispersion_collapse',
         'hhi_excess',
         'specialisation',
