@@ -24,6 +24,7 @@ import {
   type PhaseResult,
 } from '../grammar/diagnostics.js';
 import { didYouMean } from '../grammar/suggest.js';
+import { isRestorative, stateKind } from './classify.js';
 import { constantValue } from './constant.js';
 import { paramTensor } from './evaluate.js';
 import {
@@ -997,20 +998,7 @@ export function checkInstitution(
       .map((t, i) => ({ t, i }))
       .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i)
       .map(({ t }) => t);
-    const punitive =
-      notices.length > 0 ||
-      suspend ||
-      cap !== undefined ||
-      floor !== undefined ||
-      sanctions.some((x) => x.sanction === 'fine');
-    const kind =
-      s.name.name === initial
-        ? 'initial'
-        : punitive
-          ? 'sanction'
-          : sanctions.length > 0
-            ? 'credit'
-            : 'normal';
+    const kind = stateKind({ notices, sanctions, cap, floor, suspend }, s.name.name === initial);
     states.push({
       name: s.name.name,
       ...(s.title === undefined ? {} : { title: s.title }),
@@ -1084,42 +1072,15 @@ export function checkInstitution(
   return institution;
 }
 
-/**
- * An edge is restorative when it is declared `restore`, leads to the initial state or a
- * credit state, or leads to a state closer to the initial one than its source.
- */
+/** Each edge's `restorative` flag, from its `restore` declaration and compiler/classify.ts. */
 function markRestorative(institution: IrInstitution): IrInstitution {
-  const depth = new Map<string, number>();
-  if (institution.initial) {
-    depth.set(institution.initial, 0);
-    const byName = new Map(institution.states.map((s) => [s.name, s]));
-    const queue = [institution.initial];
-    for (let head = 0; head < queue.length; head++) {
-      const current = queue[head] as string;
-      const state = byName.get(current);
-      for (const t of state?.transitions ?? []) {
-        if (!depth.has(t.target)) {
-          depth.set(t.target, (depth.get(current) ?? 0) + 1);
-          queue.push(t.target);
-        }
-      }
-    }
-  }
-  const kinds = new Map(institution.states.map((s) => [s.name, s.kind]));
   return {
     ...institution,
     states: institution.states.map((s) => ({
       ...s,
       transitions: s.transitions.map((t) => {
         const { restoreFlag, ...rest } = t as IrTransition & { restoreFlag?: boolean };
-        const from = depth.get(t.source) ?? Number.POSITIVE_INFINITY;
-        const to = depth.get(t.target) ?? Number.POSITIVE_INFINITY;
-        const restorative =
-          restoreFlag === true ||
-          (t.target === institution.initial && t.source !== institution.initial) ||
-          (kinds.get(t.target) === 'credit' && kinds.get(t.source) === 'sanction') ||
-          to < from;
-        return { ...rest, restorative };
+        return { ...rest, restorative: isRestorative(t, restoreFlag === true, institution) };
       }),
     })),
   };

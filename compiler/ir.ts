@@ -112,11 +112,13 @@ export interface IrTransition {
   readonly priority: number;
   readonly declaredPriority: boolean;
   readonly rule?: string;
+  /** Whether the edge restores good standing, by the rule in compiler/classify.ts; every reader uses this flag. */
   readonly restorative: boolean;
   readonly range: Range;
 }
 
-export type StateKind = 'initial' | 'normal' | 'sanction' | 'credit';
+/** What a state does to the firm in it, decided from its effects (compiler/classify.ts). */
+export type StateKind = 'initial' | 'normal' | 'warning' | 'sanction' | 'credit';
 
 export interface IrState {
   readonly name: string;

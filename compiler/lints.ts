@@ -1,6 +1,7 @@
 import type { StateDecl } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic } from '../grammar/diagnostics.js';
 import { natives } from '../stdlib/natives.js';
+import { isSanctionState } from './classify.js';
 import { constantValue } from './constant.js';
 import type { IrExpr, IrInstitution, IrTransition, ParamValue } from './ir.js';
 
@@ -40,7 +41,7 @@ export function lintInstitution(
       );
       continue;
     }
-    if (s.kind !== 'sanction') continue;
+    if (!isSanctionState(s)) continue;
     if (s.transitions.length === 0) {
       out.push(
         diagnostic(
@@ -68,7 +69,7 @@ export function lintInstitution(
   const withEvidence = reachWithEvidence(byName, initial);
   for (const s of institution.states) {
     const range = rangeOf(s.name);
-    if (range && s.kind === 'sanction' && reachable.has(s.name) && !withEvidence.has(s.name)) {
+    if (range && isSanctionState(s) && reachable.has(s.name) && !withEvidence.has(s.name)) {
       out.push(
         diagnostic(
           'W_SANCTION_WITHOUT_EVIDENCE',

@@ -1,3 +1,4 @@
+import { sanctionStates } from '../compiler/classify.js';
 import type { IrInstitution } from '../compiler/ir.js';
 import { cv } from '../compiler/tensor.js';
 import { excess, hhiOf } from '../stdlib/natives.js';
@@ -35,7 +36,7 @@ export function institutionMetricsOptions(
 ): Pick<MetricsOptions, 'sanctionStates' | 'initialState' | 'suspendedStates'> {
   if (!institution || institution.states.length === 0) return {};
   return {
-    sanctionStates: institution.states.filter((s) => s.kind === 'sanction').map((s) => s.name),
+    sanctionStates: sanctionStates(institution),
     suspendedStates: institution.states.filter((s) => s.suspend).map((s) => s.name),
     ...(institution.initial ? { initialState: institution.initial } : {}),
   };
@@ -967,13 +968,22 @@ function inferSuspendedStates(index: TraceIndex): string[] {
   return [...found];
 }
 
-/** States the trace shows to carry a sanction: a notice, a fine, or a limit on the action. */
+/**
+ * The sanction states (compiler/classify.ts) as the trace shows them: a fine or a limit on
+ * the action marks a sanction, a notice a warning unless the state pays a credit (a notice
+ * beside a credit is information, not a judgement).
+ */
 function inferSanctionStates(index: TraceIndex, initial: string | null): string[] {
-  const found = new Set<string>();
-  for (const n of index.notices) found.add(n.state);
-  for (const s of index.sanctions) if (s.sanction === 'fine') found.add(s.state);
+  const punitive = new Set<string>();
+  const credited = new Set<string>();
+  for (const s of index.sanctions) (s.sanction === 'fine' ? punitive : credited).add(s.state);
   for (const c of index.clamps)
-    if (c.state !== undefined && c.cause !== 'bounds' && c.cause !== 'capacity') found.add(c.state);
+    if (c.state !== undefined && c.cause !== 'bounds' && c.cause !== 'capacity')
+      punitive.add(c.state);
+  const found = new Set<string>();
+  for (const n of index.notices)
+    if (punitive.has(n.state) || !credited.has(n.state)) found.add(n.state);
+  for (const s of punitive) found.add(s);
   if (initial !== null) found.delete(initial);
   return [...found];
 }

@@ -1,14 +1,17 @@
 import { attribute as A, Digraph, Edge, Node, toDot } from 'ts-graphviz';
+import { isSanctionState } from '../classify.js';
 import { constantValue } from '../constant.js';
 import { elementAt, evaluateStatic, paramValues } from '../instantiate.js';
 import type { IrExpr, IrInstitution, IrMarket, IrState, IrTransition, ParamValue } from '../ir.js';
-import { formatNumber, renderExpr } from './render-expr.js';
+import { formatNumber, renderExpr, wrapWords } from './render-expr.js';
 
 /**
- * Backend 2: the institution as a Graphviz diagram. States are nodes (the initial one
- * marked by an arrow from a dot; sanction states red, credit states green, each listing
- * its sanctions); transitions are edges labelled with their guard, round count and rule
- * id; restorative edges are dashed green.
+ * Backend 2: the institution as a Graphviz diagram, drawn top to bottom so that a
+ * graduated graph reads down the page at a normal page width. States are nodes (the
+ * initial one marked by an arrow from a dot; warning states amber, sanction states red,
+ * credit states green, each listing its sanctions); transitions are edges labelled, in
+ * wrapped lines, with their guard, round count and rule id; restorative edges (the IR's
+ * flag, compiler/classify.ts) are dashed green.
  */
 
 // User text goes into DOT strings. ts-graphviz leaves an already-escaped `\"` alone, so
@@ -16,12 +19,20 @@ import { formatNumber, renderExpr } from './render-expr.js';
 // smuggle in attributes (a URL, say), and no escape of the source reaches Graphviz.
 const clean = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 const line = (text: string) => `${clean(text)}\\l`;
+/** Edge labels are wrapped to this many characters: long guards must not widen the page. */
+const EDGE_LABEL_WIDTH = 28;
+const edgeLabel = (lines: readonly string[]) =>
+  lines
+    .flatMap((l) => wrapWords(l, EDGE_LABEL_WIDTH))
+    .map(clean)
+    .join('\\n');
 const shorten = (text: string, max = 60) =>
   text.length > max ? `${text.slice(0, max - 1)}…` : text;
 
 const palette = {
   initial: { fill: '#e8f1fb', border: '#2f6db5' },
   normal: { fill: '#f4f4f4', border: '#555555' },
+  warning: { fill: '#fff4e0', border: '#c77700' },
   sanction: { fill: '#fbe9e7', border: '#b23b2e' },
   credit: { fill: '#e8f5e9', border: '#2e7d32' },
 } as const;
@@ -69,7 +80,7 @@ export function institutionDot(
   const most = edgeCounts ? Math.max(0, ...edgeCounts.values()) : 0;
   const params = paramValues(institution.params, overrides);
   const g = new Digraph(institution.name, {
-    [A.rankdir]: 'LR',
+    [A.rankdir]: 'TB',
     [A.label]: clean(
       `${institution.name}: ${institution.title}${institution.public ? ' (public)' : ''}`,
     ),
@@ -108,8 +119,11 @@ export function institutionDot(
     g.addNode(node);
   }
   if (institution.monitors.length > 0) {
-    const lines = institution.monitors.map((m) =>
-      line(shorten(`${m.name} = ${renderExpr(m.expr, params)}`, 110)),
+    // Wrapped like the edge labels: the note sits beside the start and sets the page width.
+    const lines = institution.monitors.flatMap((m) =>
+      wrapWords(shorten(`${m.name} = ${renderExpr(m.expr, params)}`, 110), 60).map((l, i) =>
+        line(i === 0 ? l : `    ${l}`),
+      ),
     );
     g.addNode(
       new Node('(evidence)', {
@@ -129,15 +143,17 @@ export function institutionDot(
       const from = nodes.get(t.source);
       const to = nodes.get(t.target);
       if (!from || !to) continue;
-      const toSanction = institution.states.find((x) => x.name === t.target)?.kind === 'sanction';
+      const target = institution.states.find((x) => x.name === t.target);
+      const toSanction = target !== undefined && isSanctionState(target);
       const taken = edgeCounts ? (edgeCounts.get(t.id) ?? 0) : undefined;
-      const label =
+      const label = edgeLabel(
         taken === undefined
-          ? transitionLabel(t, params)
-          : `${transitionLabel(t, params)}\n×${taken.toLocaleString('en-US')}`;
+          ? [transitionLabel(t, params)]
+          : [transitionLabel(t, params), `×${taken.toLocaleString('en-US')}`],
+      );
       g.addEdge(
         new Edge([from, to], {
-          [A.label]: clean(label),
+          [A.label]: label,
           [A.id]: t.id,
           ...(taken !== undefined
             ? { [A.penwidth]: most > 0 ? 0.5 + (5.5 * taken) / most : 0.5 }

@@ -1,10 +1,10 @@
 import { natives } from '../../stdlib/natives.js';
 import { constantValue } from '../constant.js';
 import { paramValues } from '../instantiate.js';
-import type { IrInstitution, IrRule, IrTransition, ParamValue } from '../ir.js';
+import type { IrInstitution, IrRule, IrTransition, ParamValue, StateKind } from '../ir.js';
 import { observableMeanings } from '../observables.js';
 import { stateSummary } from './dot.js';
-import { formatNumber, formatParamValue, renderExpr } from './render-expr.js';
+import { formatNumber, formatParamValue, renderExpr, wrapWords } from './render-expr.js';
 
 /**
  * Backend 3: the public manifest — the text governed agents are shown. It is generated
@@ -12,6 +12,15 @@ import { formatNumber, formatParamValue, renderExpr } from './render-expr.js';
  * what agents read is what the machine does. Rules are rendered in institutional-grammar
  * form: who, must / must not / may, what, under which condition, or else what.
  */
+
+/** A state's kind as firms read it beside its name. */
+const STATE_TAGS: Record<StateKind, string> = {
+  initial: ' [initial: every firm starts here]',
+  normal: '',
+  warning: ' [warning]',
+  sanction: ' [sanction]',
+  credit: ' [restorative]',
+};
 
 const deonticText: Record<IrRule['deontic'], string> = {
   must: 'must',
@@ -37,17 +46,9 @@ function conditionText(t: IrTransition, params: ReadonlyMap<string, ParamValue>)
 }
 
 function wrap(text: string, indent: string, width = 88): string {
-  const words = text.split(/\s+/).filter(Boolean);
-  const lines: string[] = [];
-  let current = '';
-  for (const w of words) {
-    if (current && current.length + 1 + w.length > width - indent.length) {
-      lines.push(current);
-      current = w;
-    } else current = current ? `${current} ${w}` : w;
-  }
-  if (current) lines.push(current);
-  return lines.map((l) => indent + l).join('\n');
+  return wrapWords(text, width - indent.length)
+    .map((l) => indent + l)
+    .join('\n');
 }
 
 export function manifestText(
@@ -141,14 +142,7 @@ export function manifestText(
 
   push('', 'STATES');
   for (const s of institution.states) {
-    const tag =
-      s.kind === 'initial'
-        ? ' [initial: every firm starts here]'
-        : s.kind === 'sanction'
-          ? ' [sanction]'
-          : s.kind === 'credit'
-            ? ' [restorative]'
-            : '';
+    const tag = STATE_TAGS[s.kind];
     push(`  ${s.name}${s.title ? ` — ${s.title}` : ''}${tag}`);
     for (const line of stateSummary(s, params)) {
       if (line.startsWith('notice: ')) continue;

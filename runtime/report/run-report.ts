@@ -428,6 +428,7 @@ ${charts}
 const STATE_COLORS: Record<StateKind, readonly string[]> = {
   initial: ['#6baed6'],
   normal: ['#bdbdbd', '#969696', '#d9d9d9', '#737373'],
+  warning: ['#fee391', '#fec44f'],
   sanction: ['#fdae6b', '#f16913', '#a63603', '#fd8d3c', '#d94801', '#7f2704'],
   credit: ['#74c476', '#31a354', '#006d2c'],
 };
@@ -454,7 +455,13 @@ function stateColors(
       declared.push({ name: s, kind });
     }
   }
-  const used: Record<StateKind, number> = { initial: 0, normal: 0, sanction: 0, credit: 0 };
+  const used: Record<StateKind, number> = {
+    initial: 0,
+    normal: 0,
+    warning: 0,
+    sanction: 0,
+    credit: 0,
+  };
   return declared.map(({ name, kind }) => {
     const palette = STATE_COLORS[kind];
     const color = palette[used[kind] % palette.length] as string;
