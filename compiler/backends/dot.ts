@@ -118,24 +118,26 @@ export function institutionDot(
     nodes.set(s.name, node);
     g.addNode(node);
   }
+  let evidence: Node | undefined;
   if (institution.monitors.length > 0) {
-    // Wrapped like the edge labels: the note sits beside the start and sets the page width.
+    // Wrapped like the edge labels, so that the note is no wider than a column of states.
     const lines = institution.monitors.flatMap((m) =>
       wrapWords(shorten(`${m.name} = ${renderExpr(m.expr, params)}`, 110), 60).map((l, i) =>
         line(i === 0 ? l : `    ${l}`),
       ),
     );
-    g.addNode(
-      new Node('(evidence)', {
-        [A.shape]: 'note',
-        [A.fontsize]: 9,
-        [A.label]: [line('evidence'), ...lines].join(''),
-      }),
-    );
+    evidence = new Node('(evidence)', {
+      [A.shape]: 'note',
+      [A.fontsize]: 9,
+      [A.label]: [line('evidence'), ...lines].join(''),
+    });
+    g.addNode(evidence);
   }
   if (institution.initial) {
     const start = new Node('(start)', { [A.shape]: 'point', [A.width]: 0.15, [A.label]: '' });
     g.addNode(start);
+    // The note stands above the start rather than beside it: beside, it widens the page.
+    if (evidence) g.addEdge(new Edge([evidence, start], { [A.style]: 'invis' }));
     g.addEdge(new Edge([start, nodes.get(institution.initial) as Node]));
   }
   for (const s of institution.states) {

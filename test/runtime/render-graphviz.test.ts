@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { institutionDot } from '../../compiler/backends/dot.js';
+import { compileSources } from '../../compiler/index.js';
 import { dotAvailable, RenderError, renderDot } from '../../runtime/render/graphviz.js';
+import { stdlibSources } from '../../runtime/sources.js';
+import { ESCALATING_CREDIT, escalatingCredit } from '../support/escalating-credit.js';
 
 const GRAPH = 'digraph G { proposer -> voter [label="ballot"]; voter -> tally; }';
 const BROKEN = 'digraph G { proposer -> ';
@@ -64,4 +68,30 @@ describe('renderDot', () => {
     const { output } = await renderDot(GRAPH, 'svg', { preferWasm: true });
     expectLabels(output as string);
   });
+});
+
+/** Width and height in pixels, from the PNG header (IHDR, right after the signature). */
+function pngSize(png: Uint8Array): { width: number; height: number } {
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+describe('the institution diagram at a page width', () => {
+  const program = compileSources([escalatingCredit()], stdlibSources(), {
+    includeLibrary: true,
+  }).program;
+
+  // A 5-state graduated graph drawn left to right was a 3,076 × 239 px strip.
+  it.each(['governance_graph', ESCALATING_CREDIT])(
+    'renders %s at most 1,000 px wide and not as a strip',
+    async (name) => {
+      const institution = program.institutions.find((i) => i.name === name);
+      if (!institution) throw new Error(`no institution ${name}`);
+      const { output } = await renderDot(institutionDot(institution), 'png');
+      const { width, height } = pngSize(output as Uint8Array);
+      expect(width).toBeLessThanOrEqual(1000);
+      expect(width / height).toBeGreaterThan(0.5);
+      expect(width / height).toBeLessThan(2);
+    },
+  );
 });
