@@ -584,6 +584,39 @@ describe('institution states', () => {
     expect(m.rounds[2]?.state).toEqual(['fined', 'active']);
   });
 
+  it('infers sanction states as the compiler classifies them: a notice beside a credit is no sanction', () => {
+    const states = ['active', 'warning', 'credited', 'mixed', 'active'];
+    const plays = states.map((s) => ({ q: COLLUSIVE, states: [s, 'active'] }));
+    const notice = (r: number, state: string): TraceEvent => ({
+      type: 'notice',
+      round: r,
+      firm: 'f1',
+      state,
+      text: 'n',
+    });
+    const sanction = (r: number, state: string, kind: 'fine' | 'credit'): TraceEvent => ({
+      type: 'sanction',
+      round: r,
+      firm: 'f1',
+      state,
+      sanction: kind,
+      timing: 'entry',
+      amount: 100,
+    });
+    const extra: TraceEvent[] = [
+      notice(1, 'warning'),
+      notice(2, 'credited'),
+      sanction(2, 'credited', 'credit'),
+      notice(3, 'mixed'),
+      sanction(3, 'mixed', 'credit'),
+      sanction(3, 'mixed', 'fine'),
+    ];
+    const m = computeMetrics(trace(plays, extra));
+    // warning: notices only (a warning state); credited: a credit and a notice (a credit
+    // state); mixed: a fine beside the credit makes it a sanction state.
+    expect(m.institution.sanction_states).toEqual(['warning', 'mixed']);
+  });
+
   it('measures false positives and detection on a crafted trace', () => {
     // f2 plays Nash throughout; f1 plays Nash for two rounds, then its collusive action.
     // f2 is wrongly fined on entry in round 2, charged again in round 3 and restored then;
