@@ -74,5 +74,7 @@ export function isRestorative(
   if (t.target === institution.initial) return true;
   const source = institution.states.find((s) => s.name === t.source);
   const target = institution.states.find((s) => s.name === t.target);
-  return source !== undefined && target !== undefined && SEVERITY[target.kind] < SEVERITY[source.kind];
+  return (
+    source !== undefined && target !== undefined && SEVERITY[target.kind] < SEVERITY[source.kind]
+  );
 }

@@ -78,9 +78,12 @@ describe('an edge is restorative only when the language says so', () => {
     ['fine 5', 'after 2 rounds -> t', 'cap 10', false],
     ['', 'after 2 rounds -> t', '', false],
     ['suspend', 'after 5 rounds -> t restore', 'fine 5', true],
-  ])('from a state with `%s`, `%s` into one with `%s`: %s', (source, transition, target, expected) => {
-    expect(edge(source, transition, target).restorative).toBe(expected);
-  });
+  ])(
+    'from a state with `%s`, `%s` into one with `%s`: %s',
+    (source, transition, target, expected) => {
+      expect(edge(source, transition, target).restorative).toBe(expected);
+    },
+  );
 });
 
 describe('the escalating credit of issue 11', () => {

@@ -14,7 +14,6 @@ import {
   type RunHooks,
   runExperiment,
 } from '../../runtime/run/run.js';
-import { computeMetrics } from '../../runtime/metrics.js';
 import { stdlibSources } from '../../runtime/sources.js';
 import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
 import { verifyRunDirectory } from '../../runtime/trace/governance-log.js';
@@ -443,7 +442,12 @@ describe('the escalating credit of issue 11, run', () => {
     return { metrics, events, transitions: of(events, 'transition') };
   }
   /** The graph's restorations, read off its source: `restore`, and `after` edges citing R1. */
-  const RESTORATIONS = ['suspended->fined', 'fined->credited', 'credited->active', 'warning->active'];
+  const RESTORATIONS = [
+    'suspended->fined',
+    'fined->credited',
+    'credited->active',
+    'warning->active',
+  ];
   const isRestoration = (t: { from: string; to: string }) =>
     RESTORATIONS.includes(`${t.from}->${t.to}`);
 

@@ -20,9 +20,13 @@ const CREDITED = '  state credited "Credited" {\n    credit credit_amount\n';
 export function escalatingCredit(options: { notice?: boolean } = {}): SourceText {
   const stdlib = readFileSync(stdlibGraph, 'utf8');
   if (!stdlib.includes(CREDITED) || !stdlib.includes('institution governance_graph ')) {
-    throw new Error('stdlib/governance-graph.mase changed: update test/support/escalating-credit.ts');
+    throw new Error(
+      'stdlib/governance-graph.mase changed: update test/support/escalating-credit.ts',
+    );
   }
-  const notice = options.notice ? '    notice "Your record is clean again: a credit is paid."\n' : '';
+  const notice = options.notice
+    ? '    notice "Your record is clean again: a credit is paid."\n'
+    : '';
   const text = stdlib
     .replace('institution governance_graph ', `institution ${ESCALATING_CREDIT} `)
     .replace(CREDITED, `${CREDITED}${notice}    when evidence -> warning rule P1\n`);
