@@ -404,78 +404,69 @@ describe('run artifacts', () => {
       runToDirectory(experiment({ agents: policy('nash'), rounds: 2 }), join(dir, 'a')),
     ).rejects.toThrow(/not empty/);
   });
-});
 
-describe('the escalating credit of issue 11, run', () => {
-  let dir: string;
-  const home = mkdtempSync(join(tmpdir(), 'mase-home-'));
-  beforeAll(() => {
-    process.env.MASE_HOME = home;
-    dir = mkdtempSync(join(tmpdir(), 'mase-run-'));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(home, { recursive: true, force: true });
-  });
-
-  // f1 colludes, f2 plays Nash: the market-wide evidence fines both, f2's clean rounds
-  // take it to `credited`, and f1's collusion escalates it straight back to `warning`.
-  async function run(notice: boolean, out: string) {
-    const source = escalatingCredit({ notice });
-    const sources = [...stdlibSources(), source];
-    const withFixture = compileSources([source], stdlibSources(), { includeLibrary: true }).program;
-    const e = resolveExperiment(
-      withFixture,
-      {
-        market: 'cournot_2x2',
-        institution: ESCALATING_CREDIT,
-        agents: 'given',
-        params: [],
-        rounds: 30,
-        seed: 1,
-      },
-      () => ({ perFirm: { f1: policy('collusive'), f2: policy('nash') } }),
-      sources,
-    );
-    const { metrics } = await runToDirectory(e, join(dir, out));
-    const events = parseTrace(readFileSync(join(dir, out, 'events.jsonl'), 'utf8'));
-    return { metrics, events, transitions: of(events, 'transition') };
-  }
-  /** The graph's restorations, read off its source: `restore`, and `after` edges citing R1. */
-  const RESTORATIONS = [
-    'suspended->fined',
-    'fined->credited',
-    'credited->active',
-    'warning->active',
-  ];
-  const isRestoration = (t: { from: string; to: string }) =>
-    RESTORATIONS.includes(`${t.from}->${t.to}`);
-
-  it('does not count the escalation out of `credited` as a restoration', async () => {
-    const { metrics, transitions } = await run(false, 'plain');
-    const escalations = transitions.filter((t) => t.from === 'credited' && t.to === 'warning');
-    expect(escalations.length).toBeGreaterThan(0);
-    expect(escalations.every((t) => !t.restorative)).toBe(true);
-    const onDisk = JSON.parse(readFileSync(join(dir, 'plain', 'metrics.json'), 'utf8'));
-    expect(onDisk.institution.restorations).toBe(transitions.filter(isRestoration).length);
-    for (const firm of ['f1', 'f2']) {
-      expect(metrics.agents[firm]?.restorations).toBe(
-        transitions.filter((t) => t.firm === firm && isRestoration(t)).length,
+  describe('the escalating credit of issue 11', () => {
+    // f1 colludes, f2 plays Nash: the market-wide evidence fines both, f2's clean rounds
+    // take it to `credited`, and f1's collusion escalates it straight back to `warning`.
+    async function run(notice: boolean, out: string) {
+      const source = escalatingCredit({ notice });
+      const sources = [...stdlibSources(), source];
+      const withFixture = compileSources([source], stdlibSources(), {
+        includeLibrary: true,
+      }).program;
+      const e = resolveExperiment(
+        withFixture,
+        {
+          market: 'cournot_2x2',
+          institution: ESCALATING_CREDIT,
+          agents: 'given',
+          params: [],
+          rounds: 30,
+          seed: 1,
+        },
+        () => ({ perFirm: { f1: policy('collusive'), f2: policy('nash') } }),
+        sources,
       );
+      const { metrics } = await runToDirectory(e, join(dir, out));
+      const events = parseTrace(readFileSync(join(dir, out, 'events.jsonl'), 'utf8'));
+      return { metrics, events, transitions: of(events, 'transition') };
     }
-  });
+    /** The graph's restorations, read off its source: `restore`, and `after` edges citing R1. */
+    const RESTORATIONS = [
+      'suspended->fined',
+      'fined->credited',
+      'credited->active',
+      'warning->active',
+    ];
+    const isRestoration = (t: { from: string; to: string }) =>
+      RESTORATIONS.includes(`${t.from}->${t.to}`);
 
-  it('does not make `credited` a sanction state when it sends a notice', async () => {
-    const { metrics, events } = await run(true, 'notice');
-    expect(of(events, 'notice').some((n) => n.state === 'credited')).toBe(true);
-    expect([...metrics.institution.sanction_states].sort()).toEqual([
-      'fined',
-      'suspended',
-      'warning',
-    ]);
-    // Inferred from the trace alone, as for a trace scored offline, it agrees.
-    const inferred = computeMetrics(events).institution;
-    expect(inferred.sanction_states_source).toBe('inferred');
-    expect(inferred.sanction_states).not.toContain('credited');
+    it('does not count the escalation out of `credited` as a restoration', async () => {
+      const { metrics, transitions } = await run(false, 'plain');
+      const escalations = transitions.filter((t) => t.from === 'credited' && t.to === 'warning');
+      expect(escalations.length).toBeGreaterThan(0);
+      expect(escalations.every((t) => !t.restorative)).toBe(true);
+      const onDisk = JSON.parse(readFileSync(join(dir, 'plain', 'metrics.json'), 'utf8'));
+      expect(onDisk.institution.restorations).toBe(transitions.filter(isRestoration).length);
+      for (const firm of ['f1', 'f2']) {
+        expect(metrics.agents[firm]?.restorations).toBe(
+          transitions.filter((t) => t.firm === firm && isRestoration(t)).length,
+        );
+      }
+    });
+
+    it('does not make `credited` a sanction state when it sends a notice', async () => {
+      const { metrics, events } = await run(true, 'notice');
+      expect(of(events, 'notice').some((n) => n.state === 'credited')).toBe(true);
+      expect([...metrics.institution.sanction_states].sort()).toEqual([
+        'fined',
+        'suspended',
+        'warning',
+      ]);
+      // Inferred from the trace alone, as for a trace scored offline, it agrees.
+      const inferred = computeMetrics(events).institution;
+      expect(inferred.sanction_states_source).toBe('inferred');
+      expect(inferred.sanction_states).not.toContain('credited');
+    });
   });
 });
