@@ -406,8 +406,9 @@ describe('run artifacts', () => {
   });
 
   describe('the escalating credit of issue 11', () => {
-    // f1 colludes, f2 plays Nash: the market-wide evidence fines both, f2's clean rounds
-    // take it to `credited`, and f1's collusion escalates it straight back to `warning`.
+    // A Q-learning f1 beside a Nash f2: f1's exploring play is fined, a few clean rounds
+    // take it to `credited`, and from there it is sometimes restored to `active` and
+    // sometimes escalated straight back to `warning`.
     async function run(notice: boolean, out: string) {
       const source = escalatingCredit({ notice });
       const sources = [...stdlibSources(), source];
@@ -421,10 +422,10 @@ describe('run artifacts', () => {
           institution: ESCALATING_CREDIT,
           agents: 'given',
           params: [],
-          rounds: 30,
+          rounds: 60,
           seed: 1,
         },
-        () => ({ perFirm: { f1: policy('collusive'), f2: policy('nash') } }),
+        () => ({ perFirm: { f1: policy('qlearning'), f2: policy('nash') } }),
         sources,
       );
       const { metrics } = await runToDirectory(e, join(dir, out));
@@ -445,6 +446,7 @@ describe('run artifacts', () => {
       const { metrics, transitions } = await run(false, 'plain');
       const escalations = transitions.filter((t) => t.from === 'credited' && t.to === 'warning');
       expect(escalations.length).toBeGreaterThan(0);
+      expect(transitions.some((t) => t.from === 'credited' && t.to === 'active')).toBe(true);
       expect(escalations.every((t) => !t.restorative)).toBe(true);
       const onDisk = JSON.parse(readFileSync(join(dir, 'plain', 'metrics.json'), 'utf8'));
       expect(onDisk.institution.restorations).toBe(transitions.filter(isRestoration).length);
