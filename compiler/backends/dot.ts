@@ -122,7 +122,7 @@ export function institutionDot(
   if (institution.monitors.length > 0) {
     // Wrapped like the edge labels, so that the note is no wider than a column of states.
     const lines = institution.monitors.flatMap((m) =>
-      wrapWords(shorten(`${m.name} = ${renderExpr(m.expr, params)}`, 110), 60).map((l, i) =>
+      wrapWords(shorten(`${m.name} = ${renderExpr(m.expr, params)}`, 240), 60).map((l, i) =>
         line(i === 0 ? l : `    ${l}`),
       ),
     );
