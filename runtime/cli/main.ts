@@ -322,7 +322,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--no-cache', 'ask the models afresh and keep no answers (the run cannot be replayed)')
     .requiredOption(
       '--out <dir>',
-      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html',
+      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html (and sanctions.csv)',
     )
     .action(async (file: string | undefined, options: RunFlags) => {
       const { prepareRun } = await import('../run/cli-run.js');

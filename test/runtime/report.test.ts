@@ -82,6 +82,33 @@ const LAUNCH = {
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
 };
 
+/**
+ * A scratch MASE_HOME (log keys) and run folder for one describe block, and a Chromium to
+ * view its pages; `close` puts MASE_HOME back and removes both folders.
+ */
+function reportScratch(prefix: string) {
+  const home = mkdtempSync(join(tmpdir(), 'mase-home-'));
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const previousHome = process.env.MASE_HOME;
+  process.env.MASE_HOME = home;
+  let browser: Browser | undefined;
+  return {
+    home,
+    root,
+    async browser(): Promise<Browser> {
+      browser ??= await chromium.launch(LAUNCH);
+      return browser;
+    },
+    async close() {
+      await browser?.close();
+      if (previousHome === undefined) delete process.env.MASE_HOME;
+      else process.env.MASE_HOME = previousHome;
+      rmSync(root, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('escapeHtml and html', () => {
   it('escapes the five characters that matter in content and attributes', () => {
     expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe(
@@ -339,16 +366,18 @@ describe('csvDocument', () => {
 });
 
 describe('report.html', () => {
-  const home = mkdtempSync(join(tmpdir(), 'mase-home-'));
-  const root = mkdtempSync(join(tmpdir(), 'mase-report-'));
-  const dir = join(root, 'run');
-  const previousHome = process.env.MASE_HOME;
+  let scratch: ReturnType<typeof reportScratch>;
+  let dir: string;
+  let home: string;
+  let root: string;
   let browser: Browser;
   let text: string;
   let sanctions: number;
 
   beforeAll(async () => {
-    process.env.MASE_HOME = home;
+    scratch = reportScratch('mase-report-');
+    ({ home, root } = scratch);
+    dir = join(root, 'run');
     const library = stdlibSources();
     const compilation = compileSources([SOURCE], library, { includeLibrary: true });
     expect(
@@ -392,15 +421,11 @@ describe('report.html', () => {
     });
     expect(path).toBe(join(dir, 'report.html'));
     text = readFileSync(path, 'utf8');
-    browser = await chromium.launch(LAUNCH);
+    browser = await scratch.browser();
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    if (previousHome === undefined) delete process.env.MASE_HOME;
-    else process.env.MASE_HOME = previousHome;
-    rmSync(root, { recursive: true, force: true });
-    rmSync(home, { recursive: true, force: true });
+    await scratch?.close();
   });
 
   it('writes no payload as markup, and forbids scripts and loads in its CSP', () => {
@@ -488,17 +513,16 @@ function deltaE(a: string, b: string): number {
 }
 
 describe('report.html of a long run (2,000 rounds of Q-learning firms under governance_graph)', () => {
-  const home = mkdtempSync(join(tmpdir(), 'mase-home-'));
-  const root = mkdtempSync(join(tmpdir(), 'mase-long-'));
-  const dir = join(root, 'run');
-  const previousHome = process.env.MASE_HOME;
+  let scratch: ReturnType<typeof reportScratch>;
+  let dir: string;
   let browser: Browser;
   let text: string;
   let sanctions: { round: number; firm: string; state: string; amount: number }[];
   let states: string[];
 
   beforeAll(async () => {
-    process.env.MASE_HOME = home;
+    scratch = reportScratch('mase-long-');
+    dir = join(scratch.root, 'run');
     const library = stdlibSources();
     const compilation = compileSources([], library, { includeLibrary: true });
     const experiment = resolveExperiment(
@@ -521,15 +545,11 @@ describe('report.html of a long run (2,000 rounds of Q-learning firms under gove
     // Hundreds of sanctions: the case a full table cannot serve.
     expect(sanctions.length).toBeGreaterThan(500);
     text = readFileSync(join(dir, 'report.html'), 'utf8');
-    browser = await chromium.launch(LAUNCH);
+    browser = await scratch.browser();
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    if (previousHome === undefined) delete process.env.MASE_HOME;
-    else process.env.MASE_HOME = previousHome;
-    rmSync(root, { recursive: true, force: true });
-    rmSync(home, { recursive: true, force: true });
+    await scratch?.close();
   });
 
   const open = async (width = 1280) => {
