@@ -497,7 +497,7 @@ ${await quantitiesPanels(metrics, window)}
 </section>`;
 }
 
-/** Most firm × product panels drawn; the firms beyond are named in a note. */
+/** Most firm × product panels drawn; a note says how many firms or products were left out. */
 const MAX_PANELS = 16;
 /** Points per panel: a panel is a third to a half of a series chart's width. */
 const PANEL_POINTS = 400;
