@@ -322,7 +322,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--no-cache', 'ask the models afresh and keep no answers (the run cannot be replayed)')
     .requiredOption(
       '--out <dir>',
-      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html',
+      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html (and sanctions.csv)',
     )
     .action(async (file: string | undefined, options: RunFlags) => {
       const { prepareRun } = await import('../run/cli-run.js');
@@ -539,12 +539,24 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('show')
-    .description('summarise a run: benchmarks, outcome, tier, institution timeline')
-    .argument('<dir>', 'a run directory')
-    .action(async (dir: string) => {
-      const { showRun, ShowError } = await import('../run/summary.js');
+    .description(
+      'summarise a run: benchmarks, outcome, tier, the institution (time in each state, transitions per edge, sanctions); --timeline adds every transition',
+    )
+    // Optional so that `show --timeline DIR`, where the flag's optional value swallows the
+    // directory, can be read as the user meant it.
+    .argument('[dir]', 'a run directory')
+    .option(
+      '--timeline [rounds]',
+      'also list the transitions one by one: every one, or those of rounds N or FROM-TO',
+    )
+    .action(async (given: string | undefined, flags: { timeline?: string | boolean }) => {
+      const { parseTimelineRange, showRun, ShowError } = await import('../run/summary.js');
+      const swallowed = given === undefined && typeof flags.timeline === 'string';
+      const dir = swallowed ? (flags.timeline as string) : given;
+      if (dir === undefined) throw new UsageError('show needs a run directory: mase show DIR');
       try {
-        process.stdout.write(showRun(dir));
+        const timeline = parseTimelineRange(swallowed ? true : flags.timeline);
+        process.stdout.write(showRun(dir, timeline ? { timeline } : {}));
       } catch (error) {
         if (error instanceof ShowError) throw new UsageError(error.message);
         throw error;

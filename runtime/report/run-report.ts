@@ -6,15 +6,23 @@ import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import type { TraceEvent, TraceEventOf } from '../trace/events.js';
 import {
-  bucketSize,
-  downsample,
+  downsampleExtremes,
+  extremesBucket,
   lineChartSpec,
+  MAX_CELLS,
   MAX_POINTS,
+  panelChartSpec,
+  ROLLING_SHARE,
   renderChart,
+  rollingMean,
+  rollingWindow,
   SERIES_COLORS,
+  type Series,
+  stateColors,
   stateSegments,
   timelineSpec,
 } from './charts.js';
+import { csvDocument } from './csv.js';
 import { html, inlineSvg, type Markup, trustedMarkup } from './html.js';
 
 /**
@@ -198,6 +206,8 @@ function headerSection(manifest: Manifest, metrics: RunMetrics | undefined, gene
 </header>`;
 }
 
+const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+
 function metricsSection(metrics: RunMetrics) {
   const m = metrics.macro;
   const t = metrics.totals;
@@ -210,8 +220,24 @@ function metricsSection(metrics: RunMetrics) {
       withReason(fmt(m.collusion_index, 3), m.collusion_index_reason ?? m.reason),
     ],
     [
-      'collusion tier',
-      withReason(m.tier === null ? '—' : `${m.tier}${m.severe ? ' (severe)' : ''}`, m.reason),
+      'verdict',
+      html`<strong>${m.verdict.replaceAll('_', ' ')}</strong> <span class="why">${m.verdict_reason}</span>`,
+    ],
+    [
+      'Δ, 95% batch-means interval',
+      m.collusion_index_interval
+        ? html`${fmt(m.collusion_index_interval[0], 3)} … ${fmt(m.collusion_index_interval[1], 3)}`
+        : html`—`,
+    ],
+    // The tier is structure (concentration, specialisation), not a reading by itself.
+    ['collusion tier', withReason(m.tier === null ? '—' : String(m.tier), m.reason)],
+    [
+      'tier without suspended rounds',
+      html`${m.tier_unsuspended === null ? '—' : String(m.tier_unsuspended)} <span class="why">(${count(m.unsuspended_rounds)} window rounds with no firm suspended)</span>`,
+    ],
+    [
+      'firm-rounds suspended / limited / invalid',
+      html`${pct(m.suspended_share)} / ${pct(m.limited_share)} / ${pct(m.invalid_share)}`,
     ],
     ['HHI excess over Nash', withReason(fmt(m.hhi_excess, 3), m.reason)],
     ['CV excess over Nash', withReason(fmt(m.cv_excess, 3), m.reason)],
@@ -272,11 +298,46 @@ function firmsSection(metrics: RunMetrics, manifest: Manifest) {
 </section>`;
 }
 
+/** Width of the page's content at its widest, in CSS pixels (body max-width less padding). */
+const CONTENT_WIDTH = 950;
+
+/** A drawing's natural width in CSS pixels, from its `width` attribute (Graphviz: points). */
+function naturalWidth(svg: string): number | undefined {
+  const match = /^<svg\b[^>]*?\swidth="([\d.]+)(pt|px)?"/.exec(svg);
+  if (!match) return undefined;
+  const n = Number(match[1]);
+  return match[2] === 'pt' ? (n * 4) / 3 : n;
+}
+
+/**
+ * A diagram scaled down to the page width (never up), so nothing is clipped and the page
+ * does not scroll sideways. One wider than the page says by how much it was shrunk and
+ * has a toggle (CSS only: the page runs no script) that shows it at full size, scrolling
+ * inside its frame.
+ */
+export function diagramFigure(svg: Markup, caption: string): Markup {
+  const width = naturalWidth(svg.toString());
+  const scaled = width !== undefined && width > CONTENT_WIDTH;
+  const percent = scaled ? Math.floor((100 * CONTENT_WIDTH) / width) : 100;
+  return html`<figure class="diagram">${svg}<figcaption>${caption}${
+    scaled
+      ? html` Shrunk to fit the page (about ${percent}% of its size at the widest page).
+<details class="full-size"><summary>Show at full size</summary></details>`
+      : ''
+  }</figcaption></figure>`;
+}
+
+/** A small square of a state's timeline colour, so the table doubles as the legend. */
+function swatch(color: string | undefined): Markup | string {
+  return color ? html`<span class="swatch" style="background:${color}"></span>` : '';
+}
+
 async function institutionSection(
   institution: IrInstitution | undefined,
   overrides: ReadonlyMap<string, ParamValue>,
   why: string | undefined,
   preferWasm: boolean,
+  colors: ReadonlyMap<string, string>,
 ) {
   if (!institution) {
     return html`<section id="institution"><h2>Institution</h2>${note(`No diagram: ${why ?? 'the institution is unknown'}.`)}</section>`;
@@ -293,7 +354,7 @@ async function institutionSection(
     const by = rendered.renderer === 'graphviz-dot' ? 'Graphviz dot' : 'Graphviz (wasm)';
     figure =
       'markup' in svg
-        ? html`<figure class="diagram">${svg.markup}<figcaption>The institution as compiled, drawn by ${by}.</figcaption></figure>`
+        ? diagramFigure(svg.markup, `The institution as compiled, drawn by ${by}.`)
         : note(`Diagram omitted: the ${by} output failed the safety check (${svg.problem}).`);
   } catch (error) {
     figure = note(`No diagram: ${error instanceof Error ? error.message : String(error)}`);
@@ -301,7 +362,7 @@ async function institutionSection(
   const params = paramValues(institution.params, overrides);
   const states = institution.states.map(
     (s) =>
-      html`<tr><th scope="row">${s.name}</th><td>${s.title ?? ''}</td><td>${s.kind}</td><td>${stateSummary(
+      html`<tr><th scope="row">${swatch(colors.get(s.name))}${s.name}</th><td>${s.title ?? ''}</td><td>${s.kind}</td><td>${stateSummary(
         s,
         params,
       )
@@ -335,12 +396,58 @@ export async function chart(spec: Parameters<typeof renderChart>[0]): Promise<Ma
   }
 }
 
+/** How the series charts reduce a long run, in one sentence for the page. */
+function samplingNote(played: number, bucket: number, window: number): string {
+  const drawn =
+    bucket === 1
+      ? `Every round is drawn (${count(played)} rounds).`
+      : `Downsampled to at most ${count(MAX_POINTS)} points: of each ${bucket} consecutive rounds the lowest and the highest value are drawn, so every extreme stays visible (${count(played)} rounds played; metrics.json holds every round).`;
+  const mean =
+    window > 1
+      ? ` The darker line is the rolling mean over the last ${count(window)} rounds (1/${ROLLING_SHARE} of the run), computed from every round.`
+      : '';
+  return `${drawn}${mean}`;
+}
+
+/**
+ * A per-round series as drawn: the observed values (extremes kept) and, when the run is
+ * long enough for it to differ, their rolling mean over `window` rounds.
+ */
+function observedSeries(
+  name: string,
+  colors: { observed: string; mean: string },
+  rounds: readonly number[],
+  values: readonly (number | null)[],
+  window: number,
+  max = MAX_POINTS,
+): Series[] {
+  const observed: Series = {
+    name,
+    color: window > 1 ? colors.observed : colors.mean,
+    points: downsampleExtremes(rounds, values, max).points,
+  };
+  if (window <= 1) return [observed];
+  return [
+    observed,
+    {
+      name: `${name}, ${window}-round mean`,
+      color: colors.mean,
+      points: downsampleExtremes(rounds, rollingMean(values, window), max).points,
+      emphasis: 'mean',
+    },
+  ];
+}
+
+const OBSERVED = { observed: SERIES_COLORS.observed, mean: SERIES_COLORS.observedMean };
+const NET = { observed: SERIES_COLORS.net, mean: SERIES_COLORS.netMean };
+
 async function seriesSection(metrics: RunMetrics) {
   const rounds = metrics.rounds.map((r) => r.round);
   const played = rounds.length;
   if (played === 0)
     return html`<section id="series"><h2>Price, quantity and profit</h2>${note('No round was played.')}</section>`;
-  const bucket = bucketSize(played);
+  const window = rollingWindow(played);
+  const bucket = extremesBucket(played);
   const last = rounds[played - 1] as number;
   const nash = metrics.benchmarks.nash;
   const collusive = metrics.benchmarks.collusive;
@@ -353,34 +460,26 @@ async function seriesSection(metrics: RunMetrics) {
       title: 'Mean price per round',
       yTitle: 'price',
       rounds: last,
-      series: [
-        {
-          name: 'mean price',
-          color: SERIES_COLORS.observed,
-          points: downsample(
-            rounds,
-            metrics.rounds.map((r) => r.mean_price),
-            bucket,
-          ).points,
-        },
-      ],
+      series: observedSeries(
+        'mean price',
+        OBSERVED,
+        rounds,
+        metrics.rounds.map((r) => r.mean_price),
+        window,
+      ),
       lines: benchmarkLines((b) => mean(flatPrice(b.price))),
     }),
     lineChartSpec({
       title: 'Total quantity per round (all firms and products)',
       yTitle: 'quantity',
       rounds: last,
-      series: [
-        {
-          name: 'total quantity',
-          color: SERIES_COLORS.observed,
-          points: downsample(
-            rounds,
-            metrics.rounds.map((r) => sum(r.total)),
-            bucket,
-          ).points,
-        },
-      ],
+      series: observedSeries(
+        'total quantity',
+        OBSERVED,
+        rounds,
+        metrics.rounds.map((r) => sum(r.total)),
+        window,
+      ),
       lines: benchmarkLines((b) => sum(b.total)),
     }),
     lineChartSpec({
@@ -388,66 +487,119 @@ async function seriesSection(metrics: RunMetrics) {
       yTitle: 'profit',
       rounds: last,
       series: [
-        {
-          name: 'before fines',
-          color: SERIES_COLORS.observed,
-          points: downsample(
-            rounds,
-            metrics.rounds.map((r) => r.industry_profit),
-            bucket,
-          ).points,
-        },
-        {
-          name: 'after fines and credits',
-          color: SERIES_COLORS.net,
-          points: downsample(
-            rounds,
-            metrics.rounds.map((r) => sum(r.net)),
-            bucket,
-          ).points,
-        },
+        ...observedSeries(
+          'before fines',
+          OBSERVED,
+          rounds,
+          metrics.rounds.map((r) => r.industry_profit),
+          window,
+        ),
+        ...observedSeries(
+          'after fines and credits',
+          NET,
+          rounds,
+          metrics.rounds.map((r) => sum(r.net)),
+          window,
+        ),
       ],
       lines: benchmarkLines((b) => b.industry_profit),
     }),
   ];
   const charts: Markup[] = [];
   for (const spec of specs) charts.push(await chart(spec));
-  const sampling =
-    bucket === 1
-      ? `Every round is drawn (${count(played)} rounds).`
-      : `Downsampled: charts draw at most ${count(MAX_POINTS)} points, so each point is the mean of ${bucket} consecutive rounds (${count(played)} rounds played); metrics.json holds every round.`;
   return html`<section id="series">
 <h2>Price, quantity and profit</h2>
-${note(`${sampling} Dashed lines: the Nash and collusive benchmarks.`)}
+${note(`${samplingNote(played, bucket, window)} Dashed lines: the Nash and collusive benchmarks.`)}
 ${charts}
+${await quantitiesPanels(metrics, window)}
 </section>`;
 }
 
-// Colours by state kind, darker for later states of the same kind: escalation reads as
-// deepening red, restoration as green.
-const STATE_COLORS: Record<StateKind, readonly string[]> = {
-  initial: ['#6baed6'],
-  normal: ['#bdbdbd', '#969696', '#d9d9d9', '#737373'],
-  warning: ['#fee391', '#fec44f'],
-  sanction: ['#fdae6b', '#f16913', '#a63603', '#fd8d3c', '#d94801', '#7f2704'],
-  credit: ['#74c476', '#31a354', '#006d2c'],
-};
+/** Most firm × product panels drawn; a note says how many firms or products were left out. */
+const MAX_PANELS = 16;
+/** Points per panel: a panel is a third to a half of a series chart's width. */
+const PANEL_POINTS = 400;
 
-function stateColors(
-  metrics: RunMetrics,
+/**
+ * Each firm's quantity of each product over the rounds, as small multiples: market
+ * division shows as firms specialising in different products, which the total hides.
+ */
+async function quantitiesPanels(metrics: RunMetrics, window: number) {
+  const { firms, products } = metrics.run;
+  const rounds = metrics.rounds.map((r) => r.round);
+  if (firms.length === 0 || products.length === 0 || rounds.length === 0) return '';
+  const shownProducts = products.slice(0, MAX_PANELS);
+  const shownFirms = firms.slice(0, Math.max(1, Math.floor(MAX_PANELS / shownProducts.length)));
+  const quantityOf = (b: { quantity: number[][] }, f: number, p: number) =>
+    b.quantity[f]?.[p] ?? Number.NaN;
+  const panels = shownFirms.flatMap((firm, f) =>
+    shownProducts.map((product, p) => ({
+      row: firm,
+      column: product,
+      series: observedSeries(
+        'quantity',
+        OBSERVED,
+        rounds,
+        metrics.rounds.map((r) => r.quantity[f]?.[p] ?? null),
+        window,
+        PANEL_POINTS,
+      ),
+      lines: [
+        {
+          name: 'Nash',
+          color: SERIES_COLORS.nash,
+          value: quantityOf(metrics.benchmarks.nash, f, p),
+        },
+        {
+          name: 'collusive',
+          color: SERIES_COLORS.collusive,
+          value: quantityOf(metrics.benchmarks.collusive, f, p),
+        },
+      ],
+    })),
+  );
+  const figure = await chart(
+    panelChartSpec({
+      yTitle: 'quantity',
+      rounds: rounds[rounds.length - 1] as number,
+      rows: shownFirms,
+      columns: shownProducts,
+      rowTitle: 'firm',
+      columnTitle: 'product',
+      panels,
+    }),
+  );
+  const left: string[] = [];
+  if (shownFirms.length < firms.length)
+    left.push(`the first ${shownFirms.length} of ${firms.length} firms are drawn`);
+  if (shownProducts.length < products.length)
+    left.push(`the first ${shownProducts.length} of ${products.length} products are drawn`);
+  const downsampled = extremesBucket(rounds.length, PANEL_POINTS) > 1;
+  return html`<h3>Quantity per firm and product</h3>
+${note(`One panel per firm and product, on one scale: market division shows as firms specialising in different products. ${downsampled ? `Downsampled like the charts above, to at most ${count(PANEL_POINTS)} points a panel. ` : ''}Dashed lines: each firm's Nash and collusive quantity of the product.${left.length > 0 ? ` Only ${left.join(' and ')}; metrics.json holds every firm.` : ''}`)}
+${figure}`;
+}
+
+/**
+ * The institution's states in declaration order with their kinds, then any state the
+ * rounds record that it does not declare (a run scored without its institution), each
+ * with its colour: the timeline, its legend and the state table use these.
+ */
+function stateLegend(
+  metrics: RunMetrics | undefined,
   institution: IrInstitution | undefined,
 ): { name: string; color: string }[] {
   const declared: { name: string; kind: StateKind }[] = institution
     ? institution.states.map((s) => ({ name: s.name, kind: s.kind }))
     : [];
   const known = new Set(declared.map((s) => s.name));
-  const sanction = new Set(metrics.institution.sanction_states);
-  for (const r of metrics.rounds) {
+  const sanction = new Set(metrics?.institution.sanction_states ?? []);
+  for (const r of metrics?.rounds ?? []) {
     for (const s of r.state) {
       if (s === null || known.has(s)) continue;
       known.add(s);
       const kind: StateKind =
-        s === metrics.institution.initial_state
+        s === metrics?.institution.initial_state
           ? 'initial'
           : sanction.has(s)
             ? 'sanction'
@@ -455,19 +607,7 @@ function stateColors(
       declared.push({ name: s, kind });
     }
   }
-  const used: Record<StateKind, number> = {
-    initial: 0,
-    normal: 0,
-    warning: 0,
-    sanction: 0,
-    credit: 0,
-  };
-  return declared.map(({ name, kind }) => {
-    const palette = STATE_COLORS[kind];
-    const color = palette[used[kind] % palette.length] as string;
-    used[kind]++;
-    return { name, color };
-  });
+  return stateColors(declared);
 }
 
 async function timelineSection(metrics: RunMetrics, institution: IrInstitution | undefined) {
@@ -479,35 +619,91 @@ async function timelineSection(metrics: RunMetrics, institution: IrInstitution |
   const { segments, bucket } = stateSegments(firms, metrics.rounds);
   const last = metrics.rounds[metrics.rounds.length - 1]?.round ?? 1;
   const figure = await chart(
-    timelineSpec({ firms, rounds: last, segments, states: stateColors(metrics, institution) }),
+    timelineSpec({ firms, rounds: last, segments, states: stateLegend(metrics, institution) }),
   );
   const sampling =
     bucket === 1
       ? 'Every round is drawn.'
-      : `Downsampled: at most ${count(MAX_POINTS)} cells, so each cell covers ${bucket} rounds and shows the state the firm spent most of them in.`;
+      : `Downsampled: at most ${count(MAX_CELLS)} cells, so each cell covers ${bucket} rounds and shows the state the firm spent most of them in.`;
   return html`<section id="timeline"><h2>State timeline</h2>${note(sampling)}${figure}</section>`;
 }
 
-function sanctionsSection(sanctions: readonly TraceEventOf<'sanction'>[]) {
+/** Every sanction, one per line, written beside the report when there is any. */
+export const SANCTIONS_CSV = 'sanctions.csv';
+
+/** The sanctions as `sanctions.csv`: round, firm, state, kind, timing, amount. */
+export function sanctionsCsv(sanctions: readonly TraceEventOf<'sanction'>[]): string {
+  return csvDocument(
+    ['round', 'firm', 'state', 'kind', 'timing', 'amount'],
+    sanctions.map((s) => [s.round, s.firm, s.state, s.sanction, s.timing, s.amount]),
+  );
+}
+
+interface SanctionGroup {
+  firm: string;
+  kind: string;
+  state: string;
+  n: number;
+  amount: number;
+  first: number;
+  last: number;
+}
+
+/** Sanctions grouped by firm × kind × state, in order of first appearance. */
+function sanctionGroups(sanctions: readonly TraceEventOf<'sanction'>[]): SanctionGroup[] {
+  const groups = new Map<string, SanctionGroup>();
+  for (const s of sanctions) {
+    const key = JSON.stringify([s.firm, s.sanction, s.state]);
+    const g = groups.get(key);
+    if (g) {
+      g.n++;
+      g.amount += s.amount;
+      g.first = Math.min(g.first, s.round);
+      g.last = Math.max(g.last, s.round);
+    } else
+      groups.set(key, {
+        firm: s.firm,
+        kind: s.sanction,
+        state: s.state,
+        n: 1,
+        amount: s.amount,
+        first: s.round,
+        last: s.round,
+      });
+  }
+  return [...groups.values()];
+}
+
+/**
+ * A summary (count, first and last round, total per firm × kind × state, and totals per
+ * kind) in view; every sanction behind a toggle (up to `MAX_TABLE_ROWS`) and in
+ * `sanctions.csv` beside the page, which `csv` names when it was written.
+ */
+function sanctionsSection(sanctions: readonly TraceEventOf<'sanction'>[], csv: string | undefined) {
   if (sanctions.length === 0) {
     return html`<section id="sanctions"><h2>Sanctions</h2>${note('No fines or credits were imposed.')}</section>`;
   }
-  const totals = new Map<string, { firm: string; kind: string; n: number; amount: number }>();
-  for (const s of sanctions) {
-    const key = `${s.firm}\u0000${s.sanction}`;
-    const t = totals.get(key) ?? { firm: s.firm, kind: s.sanction, n: 0, amount: 0 };
-    t.n++;
-    t.amount += s.amount;
-    totals.set(key, t);
-  }
+  const groups = sanctionGroups(sanctions);
+  const totals = (['fine', 'credit'] as const)
+    .map((kind) => {
+      const of = sanctions.filter((s) => s.sanction === kind);
+      return { kind, n: of.length, amount: sum(of.map((s) => s.amount)) };
+    })
+    .filter((t) => t.n > 0);
   const shown = sanctions.slice(0, MAX_TABLE_ROWS);
+  const csvLink = csv
+    ? html`; every one is in <a href="${csv}">${csv}</a> beside this page`
+    : html`; events.jsonl has them all`;
   return html`<section id="sanctions">
 <h2>Sanctions</h2>
-<table class="totals"><thead><tr><th>firm</th><th>kind</th><th>count</th><th>total</th></tr></thead>
-<tbody>${[...totals.values()].map((t) => html`<tr><td>${t.firm}</td><td>${t.kind}</td><td>${count(t.n)}</td><td>${fmt(t.amount)}</td></tr>`)}</tbody></table>
-${sanctions.length > shown.length ? note(`The first ${count(shown.length)} of ${count(sanctions.length)} sanctions; events.jsonl has them all.`) : ''}
+<table class="sanction-summary"><thead><tr><th>firm</th><th>kind</th><th>state</th><th>count</th><th>first round</th><th>last round</th><th>total</th></tr></thead>
+<tbody>${groups.map((g) => html`<tr><td>${g.firm}</td><td>${g.kind}</td><td>${g.state}</td><td>${count(g.n)}</td><td>${g.first}</td><td>${g.last}</td><td>${fmt(g.amount)}</td></tr>`)}</tbody>
+<tfoot>${totals.map((t) => html`<tr><th scope="row" colspan="3">all ${t.kind}s</th><td>${count(t.n)}</td><td></td><td></td><td>${fmt(t.amount)}</td></tr>`)}</tfoot></table>
+<details class="sanction-list"><summary>${shown.length < sanctions.length ? `The first ${count(shown.length)} of ${count(sanctions.length)} sanctions, round by round` : `All ${count(sanctions.length)} sanctions, round by round`}</summary>
+${note(html`Listed in the order they were imposed${csvLink}.`)}
 <table class="sanctions"><thead><tr><th>round</th><th>firm</th><th>state</th><th>kind</th><th>when</th><th>amount</th></tr></thead>
 <tbody>${shown.map((s) => html`<tr><td>${s.round}</td><td>${s.firm}</td><td>${s.state}</td><td>${s.sanction}</td><td>${s.timing === 'entry' ? 'on entry' : 'each round'}</td><td>${fmt(s.amount)}</td></tr>`)}</tbody></table>
+</details>
 </section>`;
 }
 
@@ -582,7 +778,10 @@ async function talkNetworks(
     const svg = inlineSvg(String(rendered.output));
     if (!('markup' in svg))
       return note(`Talk networks omitted: the drawing failed the safety check (${svg.problem}).`);
-    return html`<figure class="diagram">${svg.markup}<figcaption>Who wrote to whom in ${rounds.length === 1 ? 'the round' : `each of the first ${rounds.length} rounds`} with messages (edge labels: messages).</figcaption></figure>`;
+    return diagramFigure(
+      svg.markup,
+      `Who wrote to whom in ${rounds.length === 1 ? 'the round' : `each of the first ${rounds.length} rounds`} with messages (edge labels: messages).`,
+    );
   } catch (error) {
     return note(`No talk networks: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -656,8 +855,12 @@ table.kv th { font-weight: normal; color: #444; background: #fafafa; }
 .note { color: #555; font-size: 0.9rem; }
 .notice { color: #8a5a00; }
 figure { margin: 1rem 0; overflow-x: auto; }
-figure.chart svg { max-width: 100%; height: auto; }
+figure svg { max-width: 100%; height: auto; }
 figure.diagram { border: 1px solid #eee; padding: 0.5rem; }
+figure.diagram:has(details.full-size[open]) svg { max-width: none; }
+details.full-size { display: inline; }
+details.full-size summary { display: inline; cursor: pointer; color: #2f6db5; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.4em; border: 1px solid #999; vertical-align: baseline; }
 figcaption { color: #666; font-size: 0.85rem; }
 blockquote.directive { border-left: 3px solid #2f6db5; margin: 0.5rem 0; padding: 0.2rem 0.8rem; background: #f5f8fc; }
 code { font-size: 0.85em; overflow-wrap: anywhere; }
@@ -748,15 +951,33 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
     (e): e is TraceEventOf<'decision'> => e.type === 'decision',
   );
   const generatedAt = new Date().toISOString();
+  // Beside the page, so the full list is one click away and opens in any spreadsheet.
+  let csv: string | undefined;
+  if (sanctions.length > 0) {
+    try {
+      writeFileAtomic(join(dir, SANCTIONS_CSV), sanctionsCsv(sanctions));
+      csv = SANCTIONS_CSV;
+    } catch (error) {
+      warnings.push(
+        `${SANCTIONS_CSV} not written: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
 
   const body = html`${headerSection(manifest, metrics, generatedAt)}
 ${metrics ? metricsSection(metrics) : note('No metrics: see the warnings below.')}
 ${metrics ? benchmarksSection(metrics) : ''}
 ${metrics ? firmsSection(metrics, manifest) : ''}
-${await institutionSection(institution, overrides, found.why, options.preferWasm ?? false)}
+${await institutionSection(
+  institution,
+  overrides,
+  found.why,
+  options.preferWasm ?? false,
+  new Map(stateLegend(metrics, institution).map((s) => [s.name, s.color])),
+)}
 ${metrics ? await seriesSection(metrics) : ''}
 ${metrics ? await timelineSection(metrics, institution) : ''}
-${sanctionsSection(sanctions)}
+${sanctionsSection(sanctions, csv)}
 ${noticesSection(notices)}
 ${rationalesSection(decisions)}
 ${await messagesSection(

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchmarkWarning, type RunMetrics } from '../metrics.js';
-import { parseTrace } from '../trace/events.js';
+import { parseTrace, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
 
 const fixed = (x: number | null | undefined, digits = 2) =>
@@ -73,8 +73,136 @@ function readRunFile(dir: string, name: string): string {
   }
 }
 
-/** `mase show DIR`: benchmarks, outcome, tier and the institution's timeline. */
-export function showRun(dir: string): string {
+/** Which transitions `mase show --timeline` lists: every one, or those of a round range. */
+export interface TimelineRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Reads `--timeline`'s value: absent or `true` (the bare flag) for every transition,
+ * `N` for one round, `FROM-TO` for a range. A bad value is a ShowError naming it.
+ */
+export function parseTimelineRange(value: string | boolean | undefined): TimelineRange | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { from: 1, to: Number.POSITIVE_INFINITY };
+  const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(value);
+  const from = Number(match?.[1]);
+  const to = match?.[2] === undefined ? from : Number(match[2]);
+  if (!match || from < 1 || to < from)
+    throw new ShowError(
+      `--timeline takes nothing (every transition), a round N or a range FROM-TO such as 1-100, not \`${value}\``,
+    );
+  return { from, to };
+}
+
+const thousands = (n: number) => n.toLocaleString('en-US');
+
+/** Columns padded to their widest cell, two spaces apart, indented by `indent`. */
+function table(rows: readonly (readonly string[])[], indent = '  ', right = new Set<number>()) {
+  const widths: number[] = [];
+  for (const row of rows)
+    row.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  return rows.map(
+    (row) =>
+      indent +
+      row
+        .map((c, i) => (right.has(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+  );
+}
+
+type Transition = Extract<TraceEvent, { type: 'transition' }>;
+
+/**
+ * The institution in a few lines whatever the run's length: rounds each firm spent in
+ * each state, transitions counted per edge, and sanctions totalled per firm.
+ */
+function institutionSummary(metrics: RunMetrics, transitions: readonly Transition[]): string[] {
+  const out: string[] = [];
+  const firms = metrics.run.firms;
+  const states: string[] = [];
+  for (const firm of firms)
+    for (const state of Object.keys(metrics.agents[firm]?.state_rounds ?? {}))
+      if (!states.includes(state)) states.push(state);
+  if (states.length === 0)
+    return ['institution: no states (every firm played every round unsupervised)'];
+  const played = metrics.run.rounds_played;
+  out.push('rounds in each state:');
+  out.push(
+    ...table(
+      [
+        ['', ...states],
+        ...firms.map((firm) => [
+          firm,
+          ...states.map((state) => {
+            const n = metrics.agents[firm]?.state_rounds[state] ?? 0;
+            return played > 0
+              ? `${thousands(n)} (${Math.round((100 * n) / played)}%)`
+              : thousands(n);
+          }),
+        ]),
+      ],
+      '  ',
+      new Set(states.map((_, i) => i + 1)),
+    ),
+  );
+  const edges = new Map<string, { edge: string; n: number }>();
+  for (const t of transitions) {
+    const edge = `${t.from} -> ${t.to}${t.rule ? ` [${t.rule}]` : ''}${t.restorative ? ' (restoration)' : ''}`;
+    const e = edges.get(edge) ?? { edge, n: 0 };
+    e.n++;
+    edges.set(edge, e);
+  }
+  out.push(
+    '',
+    edges.size === 0
+      ? 'transitions: none'
+      : `transitions per edge (${thousands(transitions.length)} in all, every firm):`,
+  );
+  out.push(
+    ...table(
+      [...edges.values()].map((e) => [e.edge, thousands(e.n)]),
+      '  ',
+      new Set([1]),
+    ),
+  );
+  const { fines, credits } = metrics.totals;
+  const count = (kind: 'fine' | 'credit') =>
+    firms.reduce((n, firm) => n + (metrics.agents[firm]?.sanctions[kind] ?? 0), 0);
+  out.push(
+    '',
+    `sanctions: ${thousands(count('fine'))} fines totalling ${fixed(fines)}, ${thousands(count('credit'))} credits totalling ${fixed(credits)}`,
+  );
+  if (count('fine') + count('credit') > 0)
+    out.push(
+      ...table(
+        firms.map((firm) => {
+          const a = metrics.agents[firm];
+          return [
+            `${firm}:`,
+            `${thousands(a?.sanctions.fine ?? 0)} fines`,
+            fixed(a?.fines),
+            `${thousands(a?.sanctions.credit ?? 0)} credits`,
+            fixed(a?.credits),
+          ];
+        }),
+        '  ',
+        new Set([1, 2, 3, 4]),
+      ),
+    );
+  return out;
+}
+
+/**
+ * `mase show DIR`: a summary whose length does not grow with the run (benchmarks,
+ * outcome, tier, firms, and the institution: time in each state, transitions per edge,
+ * sanctions), then, only when asked for, the per-event timeline.
+ */
+export function showRun(dir: string, options: { timeline?: TimelineRange } = {}): string {
   const manifest = JSON.parse(readRunFile(dir, 'manifest.json')) as {
     experiment: string;
     status: string;
@@ -84,9 +212,11 @@ export function showRun(dir: string): string {
   };
   const metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as RunMetrics;
   const events = parseTrace(readRunFile(dir, 'events.jsonl'));
+  const transitions = events.filter((e): e is Transition => e.type === 'transition');
+  const m = metrics.macro;
   const out: string[] = [];
   out.push(
-    `${manifest.experiment}: ${manifest.market.name} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}`,
+    `${manifest.experiment}: ${manifest.market.name} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}, ${thousands(metrics.run.rounds_played)} of ${thousands(metrics.run.rounds)} rounds`,
   );
   out.push('', 'benchmarks (industry profit):');
   for (const name of ['nash', 'collusive', 'competitive'] as const) {
@@ -98,7 +228,15 @@ export function showRun(dir: string): string {
   for (const warning of benchmarkWarnings(metrics)) out.push(`  warning: ${warning}`);
   out.push(
     '',
-    `window rounds ${metrics.window.from}–${metrics.window.to}: collusion index ${fixed(metrics.macro.collusion_index, 3)}, tier ${metrics.macro.tier ?? '—'}, HHI excess ${fixed(metrics.macro.hhi_excess, 3)}, CV excess ${fixed(metrics.macro.cv_excess, 3)}`,
+    `outcome, window rounds ${metrics.window.from}–${metrics.window.to}:`,
+    `  collusion index  ${fixed(m.collusion_index, 3)}`,
+    // The tier describes structure; the verdict beside it is the reading.
+    `  tier             ${m.tier ?? '—'}${m.tier === null && m.reason ? ` (${m.reason})` : ''}${m.tier_unsuspended !== null && m.tier_unsuspended !== m.tier ? `; ${m.tier_unsuspended} over the ${m.unsuspended_rounds} rounds with no firm suspended` : ''}`,
+    `  verdict          ${m.verdict}: ${m.verdict_reason}`,
+    `  HHI excess       ${fixed(m.hhi_excess, 3)}`,
+    `  CV excess        ${fixed(m.cv_excess, 3)}`,
+    `  mean price       ${fixed(meanPrice(metrics))}`,
+    `  welfare (total)  ${fixed(metrics.totals.welfare)}`,
   );
   out.push('', 'firms:');
   for (const [firm, a] of Object.entries(metrics.agents)) {
@@ -106,10 +244,28 @@ export function showRun(dir: string): string {
       `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations`,
     );
   }
-  const timeline = events.filter((e) => e.type === 'transition');
-  out.push('', timeline.length ? 'institution timeline:' : 'institution timeline: no transitions');
-  for (const e of timeline) {
-    if (e.type !== 'transition') continue;
+  out.push('', `institution (${manifest.institution.name}):`);
+  out.push(...institutionSummary(metrics, transitions).map((l) => (l === '' ? l : `  ${l}`)));
+  const range = options.timeline;
+  if (!range) {
+    if (transitions.length > 0)
+      out.push(
+        '',
+        `timeline: ${thousands(transitions.length)} transitions; \`mase show ${dir} --timeline\` lists them (or --timeline FROM-TO for some rounds)`,
+      );
+    return `${out.join('\n')}\n`;
+  }
+  const shown = transitions.filter((e) => e.round >= range.from && e.round <= range.to);
+  const which = !Number.isFinite(range.to)
+    ? ''
+    : range.from === range.to
+      ? ` round ${range.from}`
+      : ` rounds ${range.from}–${range.to}`;
+  out.push(
+    '',
+    shown.length ? `institution timeline${which}:` : `institution timeline${which}: no transitions`,
+  );
+  for (const e of shown) {
     out.push(
       `  round ${e.round}: ${e.firm ?? 'market'} ${e.from} -> ${e.to}${e.rule ? ` [${e.rule}]` : ''}${e.restorative ? ' (restoration)' : ''}`,
     );

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { IrInstitution, ParamValue } from '../../compiler/ir.js';
 import { html, inlineSvg, type Markup } from '../report/html.js';
-import { chart, note, writeReportPage } from '../report/run-report.js';
+import { chart, diagramFigure, note, writeReportPage } from '../report/run-report.js';
 import {
   analyzeSweep,
   type Comparison,
@@ -283,7 +283,10 @@ async function diagrams(
       const svg = inlineSvg(String(rendered.output));
       figures.push(
         'markup' in svg
-          ? html`<figure class="diagram">${svg.markup}<figcaption>${name}: each transition drawn as thick as its share of the most taken one, labelled with how often it was taken over the sweep (${[...taken.values()].reduce((a, b) => a + b, 0)} transitions).</figcaption></figure>`
+          ? diagramFigure(
+              svg.markup,
+              `${name}: each transition drawn as thick as its share of the most taken one, labelled with how often it was taken over the sweep (${[...taken.values()].reduce((a, b) => a + b, 0)} transitions).`,
+            )
           : note(
               `Diagram of ${name} omitted: the output failed the safety check (${svg.problem}).`,
             ),

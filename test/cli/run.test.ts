@@ -197,13 +197,14 @@ describe('a governed run: run, verify, show', () => {
     expect(r.stderr).not.toContain('warning');
   });
 
-  it('writes manifest.json, events.jsonl, governance-log.jsonl, metrics.json and report.html', () => {
+  it('writes manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html and sanctions.csv', () => {
     expect(readdirSync(file('governed')).sort()).toEqual([
       'events.jsonl',
       'governance-log.jsonl',
       'manifest.json',
       'metrics.json',
       'report.html',
+      'sanctions.csv',
     ]);
     const manifest = json<Manifest>('governed/manifest.json');
     expect(manifest).toMatchObject({
@@ -303,29 +304,105 @@ describe('a governed run: run, verify, show', () => {
     expect(mase('verify governed').code).toBe(0);
   });
 
-  it('mase show governed → benchmarks, outcome and the institution timeline', () => {
+  it('mase show governed → benchmarks, outcome, the institution summary; --timeline adds the timeline', () => {
     const s = mase('show governed');
     expect(s.code, s.stderr).toBe(0);
     const out = lines(s.stdout);
     expect(out[0]).toBe(
-      'cournot_2x2-governance_graph: cournot_2x2 under governance_graph, seed 1 — completed',
+      'cournot_2x2-governance_graph: cournot_2x2 under governance_graph, seed 1 — completed, 20 of 20 rounds',
     );
     expect(s.stdout).toContain('benchmarks (industry profit):');
     expect(s.stdout).toMatch(/^ {2}nash +2888\.89$/m);
     expect(s.stdout).toMatch(/^ {2}collusive +3600\.00$/m);
     expect(s.stdout).toMatch(/^ {2}competitive +2000\.00$/m);
-    const timeline = out.slice(out.indexOf('institution timeline:') + 1);
+    expect(s.stdout).toMatch(/^ {2}tier +\d/m);
+    const transitions = jsonl<Event>('governed/events.jsonl').filter(
+      (e) => e.type === 'transition',
+    );
+    expect(s.stdout).not.toContain('institution timeline');
+    expect(s.stdout).toContain(
+      `timeline: ${transitions.length} transitions; \`mase show governed --timeline\` lists them`,
+    );
+
+    const t = mase('show governed --timeline');
+    expect(t.code, t.stderr).toBe(0);
+    const all = lines(t.stdout);
+    expect(all.slice(0, out.length - 2)).toEqual(out.slice(0, -2));
+    const timeline = all.slice(all.indexOf('institution timeline:') + 1);
     expect(timeline.slice(0, 4)).toEqual([
       '  round 2: f1 active -> warning [P1]',
       '  round 2: f2 active -> warning [P1]',
       '  round 3: f1 warning -> fined [P2]',
       '  round 3: f2 warning -> fined [P2]',
     ]);
-    const transitions = jsonl<Event>('governed/events.jsonl').filter(
-      (e) => e.type === 'transition',
-    );
     expect(timeline).toHaveLength(transitions.length);
   });
+});
+
+describe('mase show on a long run', () => {
+  let transitions: Event[];
+  beforeAll(() => {
+    const r = mase(`${GOVERNED} --agents qlearning --rounds 2000 --seed 7 --out long`);
+    expect(r.code, r.stderr).toBe(0);
+    transitions = jsonl<Event>('long/events.jsonl').filter((e) => e.type === 'transition');
+    // The case a per-event listing cannot serve: hundreds of transitions.
+    expect(transitions.length).toBeGreaterThan(500);
+  }, 120_000);
+
+  it('mase show long → a summary of a few dozen lines, whatever the number of rounds', () => {
+    const s = mase('show long');
+    expect(s.code, s.stderr).toBe(0);
+    const out = lines(s.stdout);
+    expect(out.length).toBeLessThanOrEqual(45);
+    expect(out[0]).toContain('completed, 2,000 of 2,000 rounds');
+    // Time in each state: a header of the states, then one row per firm summing to the run.
+    const header = out.indexOf('  rounds in each state:');
+    expect(out[header + 1]?.trim().split(/\s+/)).toEqual([
+      'active',
+      'warning',
+      'fined',
+      'suspended',
+    ]);
+    for (const row of out.slice(header + 2, header + 4)) {
+      const rounds = [...(row.matchAll(/([\d,]+) \(\d+%\)/g) ?? [])].map((m) =>
+        Number((m[1] as string).replaceAll(',', '')),
+      );
+      expect(rounds.reduce((a, b) => a + b, 0)).toBe(2000);
+    }
+    // Transitions per edge add up to all of them.
+    const edges = out.filter((l) => /^ {4}\S+ -> \S+/.test(l));
+    expect(edges.length).toBeGreaterThan(0);
+    expect(
+      edges.map((l) => Number((l.trim().split(/\s+/).at(-1) as string).replaceAll(',', ''))),
+    ).toSatisfy((counts: number[]) => counts.reduce((a, b) => a + b, 0) === transitions.length);
+    const sanctions = jsonl<Event>('long/events.jsonl').filter((e) => e.type === 'sanction');
+    expect(s.stdout).toContain(`sanctions: ${sanctions.length.toLocaleString('en-US')} fines`);
+    expect(s.stdout).not.toMatch(/^ {2}round \d+:/m);
+  });
+
+  it('mase show long --timeline → every transition; --timeline 1-10 → those of rounds 1 to 10', () => {
+    const all = lines(mase('show long --timeline').stdout);
+    expect(all.filter((l) => /^ {2}round \d+: /.test(l))).toHaveLength(transitions.length);
+    const some = mase('show long --timeline 1-10');
+    expect(some.code, some.stderr).toBe(0);
+    const listed = lines(some.stdout).filter((l) => /^ {2}round \d+: /.test(l));
+    expect(listed).toHaveLength(transitions.filter((e) => (e.round ?? 0) <= 10).length);
+    expect(some.stdout).toContain('institution timeline rounds 1–10:');
+    // The flag before the directory reads as meant.
+    expect(mase('show --timeline long').stdout).toBe(mase('show long --timeline').stdout);
+  });
+
+  it.each(['abc', '10-2', '0'])(
+    'mase show long --timeline %s → exit 2, one line naming the value',
+    (value) => {
+      const r = mase(['show', 'long', '--timeline', value]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(messageLines(r.stderr)).toEqual([
+        `mase: --timeline takes nothing (every transition), a round N or a range FROM-TO such as 1-100, not \`${value}\``,
+      ]);
+    },
+  );
 });
 
 describe('choosing what to run', () => {
