@@ -21,7 +21,7 @@ import {
 } from '../../runtime/report/charts.js';
 import { csvDocument } from '../../runtime/report/csv.js';
 import { escapeHtml, html, inlineSvg, svgProblem } from '../../runtime/report/html.js';
-import { ReportError, writeRunReport } from '../../runtime/report/run-report.js';
+import { diagramFigure, ReportError, writeRunReport } from '../../runtime/report/run-report.js';
 import { runToDirectory } from '../../runtime/run/artifacts.js';
 import { resolveExperiment } from '../../runtime/run/resolve.js';
 import { stdlibSources } from '../../runtime/sources.js';
@@ -517,7 +517,7 @@ describe('report.html of a long run (2,000 rounds of Q-learning firms under gove
   let dir: string;
   let browser: Browser;
   let text: string;
-  let sanctions: { round: number; firm: string; state: string; amount: number }[];
+  let sanctions: { round: number; firm: string; state: string; sanction: string; amount: number }[];
   let states: string[];
 
   beforeAll(async () => {
@@ -582,21 +582,18 @@ describe('report.html of a long run (2,000 rounds of Q-learning firms under gove
     }
   });
 
-  it('shows the diagram at full size, scrolling in its frame, on request', async () => {
-    const page = await open();
+  it('draws the top-to-bottom institution diagram at its own size: it fits, no toggle needed', async () => {
+    const page = await open(1024);
     const figure = page.locator('figure.diagram').first();
-    const before = await figure.evaluate((f) => f.scrollWidth - f.clientWidth);
-    await figure.locator('details.full-size summary').click();
-    const after = await figure.evaluate((f) => {
-      const doc = (globalThis as unknown as { document: PageDocument }).document;
-      return {
-        inside: f.scrollWidth - f.clientWidth,
-        page: doc.documentElement.scrollWidth - doc.documentElement.clientWidth,
-      };
-    });
-    expect(before).toBe(0);
-    expect(after.inside).toBeGreaterThan(0);
-    expect(after.page).toBe(0);
+    const sizes = await figure.evaluate((f) => ({
+      overflow: f.scrollWidth - f.clientWidth,
+      drawn: f.querySelector('svg')?.getBoundingClientRect().width ?? 0,
+      natural: Number.parseFloat(f.querySelector('svg')?.getAttribute('width') ?? '0'),
+    }));
+    expect(sizes.overflow).toBe(0);
+    // Graphviz gives the width in points: drawn at 4/3 px a point, i.e. not shrunk.
+    expect(sizes.drawn).toBeCloseTo((sizes.natural * 4) / 3, 0);
+    expect(await page.locator('details.full-size').count()).toBe(0);
     await page.close();
   });
 
@@ -647,19 +644,23 @@ describe('report.html of a long run (2,000 rounds of Q-learning firms under gove
     const summary = page.locator('table.sanction-summary');
     const bodyRows = await summary.locator('tbody tr').count();
     expect(bodyRows).toBeLessThanOrEqual(2 * states.length);
-    const byFirm = new Map<string, number>();
-    for (const s of sanctions) byFirm.set(s.firm, (byFirm.get(s.firm) ?? 0) + 1);
+    // The first row: the first sanction's firm, kind and state, counted over all such sanctions.
+    const head = sanctions[0] as (typeof sanctions)[number];
+    const alike = sanctions.filter(
+      (s) => s.firm === head.firm && s.sanction === head.sanction && s.state === head.state,
+    );
     const first = await summary.locator('tbody tr').first().locator('td').allTextContents();
-    const firstFirm = sanctions[0]?.firm ?? '';
     expect(first.slice(0, 5)).toEqual([
-      firstFirm,
-      'fine',
-      sanctions[0]?.state,
-      (byFirm.get(firstFirm) ?? 0).toLocaleString('en-US'),
-      String(sanctions[0]?.round),
+      head.firm,
+      head.sanction,
+      head.state,
+      alike.length.toLocaleString('en-US'),
+      String(head.round),
     ]);
+    // The footer totals each kind: fines first.
     const total = await summary.locator('tfoot tr').first().locator('td').first().textContent();
-    expect(total).toBe(sanctions.length.toLocaleString('en-US'));
+    const fines = sanctions.filter((s) => s.sanction === 'fine');
+    expect(total).toBe(fines.length.toLocaleString('en-US'));
 
     // The list is closed until asked for, and then shows the first 500.
     const list = page.locator('details.sanction-list table.sanctions');
@@ -677,5 +678,24 @@ describe('report.html of a long run (2,000 rounds of Q-learning firms under gove
       sanctions.map((s) => s.amount),
     );
     await page.close();
+  });
+});
+
+describe('a diagram wider than the page', () => {
+  it('is shrunk to fit, says by how much, and offers it at full size', () => {
+    const svg = (width: string) => {
+      const made = inlineSvg(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="100pt"></svg>`,
+      );
+      if (!('markup' in made)) throw new Error(made.problem);
+      return made.markup;
+    };
+    const text = diagramFigure(svg('1900pt'), 'The institution.').toString();
+    // 1900 pt = 2533 px against a 950 px column: 37%.
+    expect(text).toContain('Shrunk to fit the page (about 37% of its size at the widest page)');
+    expect(text).toContain(
+      '<details class="full-size"><summary>Show at full size</summary></details>',
+    );
+    expect(diagramFigure(svg('500pt'), 'The institution.').toString()).not.toContain('full-size');
   });
 });
