@@ -25,13 +25,23 @@ import type { ModelSpec } from './spec.js';
 export interface LocalOptions {
   /** Parallel sequences (and so requests in flight); default 2. */
   readonly sequences?: number;
-  /** CPU threads; default: the cores available (more oversubscribes and is much slower). */
+  /** CPU threads; default `defaultLocalThreads()`: one core is left for everything else. */
   readonly threads?: number;
   /** Tokens of context per sequence; default 4096. */
   readonly contextSize?: number;
 }
 
 export const DEFAULT_LOCAL_SEQUENCES = 2;
+
+/**
+ * The model's threads: all cores but one (at least one). llama.cpp's threads wait for each
+ * other at every step, so one that shares its core with other work stalls them all:
+ * measured on 2 cores with other processes running, 2 threads gave 2–9 tokens/s and 1
+ * thread 37–46 (docs/llm.md).
+ */
+export function defaultLocalThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
 // Strings are bounded so that the whole answer fits the token limit: a grammar cannot
 // close a JSON object the generation was cut off in the middle of.
 const MAX_ANSWER_TOKENS = 600;
@@ -98,7 +108,7 @@ export class LocalChatClient implements ChatClient {
       const model = await llama.loadModel({ modelPath: path });
       const context = await model.createContext({
         sequences: this.sequences,
-        threads: this.options.threads ?? availableParallelism(),
+        threads: this.options.threads ?? defaultLocalThreads(),
         contextSize: (this.options.contextSize ?? 4096) * this.sequences,
       });
       this.description = model.typeDescription;
