@@ -1,6 +1,7 @@
 import { randomStream } from '../random.js';
 import type { FactorValue } from './record.js';
 import {
+  bootstrapCI,
   bootstrapMeans,
   type CurvePoint,
   cohensDPaired,
@@ -80,6 +81,8 @@ export interface Comparison {
   readonly n_pairs: number;
   /** Mean of (b − a) over the pairs. */
   readonly mean_difference: number | null;
+  /** 95% percentile-bootstrap interval of the mean difference, resampling pairs (null: fewer than 2 pairs). */
+  readonly mean_difference_ci: readonly [number, number] | null;
   readonly cohens_d: number | null;
   readonly cohens_d_reason: string | null;
   readonly p_value: number | null;
@@ -292,6 +295,13 @@ function compareLevels(
             ),
           });
           const effect = cohensDPaired(differences);
+          const interval = bootstrapCI(differences, {
+            resamples: options.resamples,
+            random: randomStream(
+              options.seed,
+              `bootstrap pairs ${factor.name} ${levelKey(a)} ${levelKey(b)} ${outcome}`,
+            ),
+          });
           raw.push({
             factor: factor.name,
             level_a: a,
@@ -299,6 +309,7 @@ function compareLevels(
             outcome,
             n_pairs: differences.length,
             mean_difference: mean(differences),
+            mean_difference_ci: interval.ci,
             cohens_d: effect.d,
             cohens_d_reason: effect.reason,
             p_value: test.p,
@@ -501,6 +512,11 @@ function formatP(p: number | null): string {
   return p < 0.001 ? '<0.001' : p.toFixed(3);
 }
 
+/** `[low, high]`, or `–` without an interval. */
+export function formatInterval(ci: readonly [number, number] | null): string {
+  return ci ? `[${formatNumber(ci[0])}, ${formatNumber(ci[1])}]` : '–';
+}
+
 function formatEstimate(e: MeanEstimate): string {
   if (e.mean === null) return '–';
   const ci = e.ci ? ` [${formatNumber(e.ci[0])}, ${formatNumber(e.ci[1])}]` : '';
@@ -565,7 +581,18 @@ export function formatAnalysis(a: SweepAnalysis): string {
     );
     out.push(
       table([
-        ['factor', 'a', 'b', 'outcome', 'pairs', 'mean diff', "Cohen's d", 'p', 'p (Holm)'],
+        [
+          'factor',
+          'a',
+          'b',
+          'outcome',
+          'pairs',
+          'mean diff',
+          '95% CI',
+          "Cohen's d",
+          'p',
+          'p (Holm)',
+        ],
         ...a.comparisons.map((c) => [
           c.factor,
           formatLevel(c.level_a),
@@ -573,6 +600,7 @@ export function formatAnalysis(a: SweepAnalysis): string {
           c.outcome,
           String(c.n_pairs),
           formatNumber(c.mean_difference),
+          formatInterval(c.mean_difference_ci),
           formatNumber(c.cohens_d),
           formatP(c.p_value),
           formatP(c.p_holm),

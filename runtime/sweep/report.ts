@@ -8,6 +8,7 @@ import {
   analyzeSweep,
   type Comparison,
   type FactorSummary,
+  formatInterval,
   formatNumber,
   type PhaseDiagram,
   type SweepAnalysis,
@@ -52,7 +53,7 @@ function regimeTable(factor: FactorSummary, comparisons: readonly Comparison[]):
       (
         c,
       ) => html`<tr><td>${String(c.level_b)} − ${String(c.level_a)}</td><td>${c.outcome}</td><td>${c.n_pairs}</td>
-<td>${num(c.mean_difference)}</td><td>${c.cohens_d === null ? (c.cohens_d_reason ?? '—') : num(c.cohens_d)}</td>
+<td>${num(c.mean_difference)}</td><td>${formatInterval(c.mean_difference_ci)}</td><td>${c.cohens_d === null ? (c.cohens_d_reason ?? '—') : num(c.cohens_d)}</td>
 <td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_holm)}</td></tr>`,
     );
   return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
@@ -61,7 +62,7 @@ function regimeTable(factor: FactorSummary, comparisons: readonly Comparison[]):
 ${
   paired.length > 0
     ? html`<h3>Paired comparisons</h3><p>Pairs share the replicate (hence the seed) and every other factor's level. p: paired sign-flip permutation test; Holm: adjusted over all comparisons of that outcome.</p>
-<table><thead><tr><th>difference</th><th>outcome</th><th>pairs</th><th>mean difference</th><th>Cohen's d</th><th>p</th><th>Holm p</th></tr></thead><tbody>${paired}</tbody></table>`
+<table><thead><tr><th>difference</th><th>outcome</th><th>pairs</th><th>mean difference</th><th>95% CI (bootstrap over pairs)</th><th>Cohen's d</th><th>p</th><th>Holm p</th></tr></thead><tbody>${paired}</tbody></table>`
     : ''
 }
 </section>`;

@@ -240,6 +240,22 @@ describe('analyzeSweep: paired comparisons', () => {
     expect(reverse.cohens_d).toBeCloseTo(0.2 * Math.sqrt(90), 9);
   });
 
+  it('gives the mean difference a bootstrap interval over the pairs', () => {
+    // Differences −0.1 ×5 and −0.3 ×5: a resample's mean is −0.1 − 0.02·K with K ~ Bin(10, ½)
+    // the number of −0.3 drawn, whose 2.5% and 97.5% quantiles are 2 and 8: about [−0.26, −0.14].
+    const [low, high] = find('none', 'governance_graph', 'collusion_index').mean_difference_ci as [
+      number,
+      number,
+    ];
+    expect(low).toBeGreaterThan(-0.28);
+    expect(low).toBeLessThan(-0.24);
+    expect(high).toBeGreaterThan(-0.16);
+    expect(high).toBeLessThan(-0.12);
+    // Equal differences leave nothing to resample.
+    expect(find('none', 'audit', 'collusion_index').mean_difference_ci).toEqual([0, 0]);
+    expect(formatAnalysis(analysis)).toMatch(/mean diff\s+95% CI/);
+  });
+
   it('leaves the failed run unpaired and reports identical regimes as no effect', () => {
     const same = find('none', 'audit', 'collusion_index');
     expect(same).toMatchObject({
@@ -348,7 +364,7 @@ describe('analyzeSweep: output', () => {
     expect(text).toMatch(/^regime\s+none\s+governance_graph\s+audit$/m);
     expect(text).toMatch(/^runs \(completed\)\s+10 \(10\)\s+10 \(10\)\s+11 \(10\)$/m);
     expect(text).toMatch(
-      /^regime\s+none\s+governance_graph\s+collusion_index\s+10\s+-0\.2\s+-1\.897\s+0\.002\s+0\.006$/m,
+      /^regime\s+none\s+governance_graph\s+collusion_index\s+10\s+-0\.2\s+\[-0\.2\d+, -0\.1\d+\]\s+-1\.897\s+0\.002\s+0\.006$/m,
     );
     expect(text).toMatch(/^market_intercept\s+all runs\s+105 \(upward\)\s+80: 0\.167, 120: 0\.7$/m);
     expect(text.endsWith('\n')).toBe(false);
