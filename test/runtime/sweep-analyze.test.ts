@@ -33,6 +33,8 @@ function record(
     metrics: metrics && {
       collusion_index: null,
       tier: null,
+      tier_unsuspended: null,
+      verdict: 'inconclusive',
       severe: null,
       hhi_excess: null,
       cv_excess: null,
