@@ -87,10 +87,11 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     options.write(
       `${rule('Part 2 of 2 — the machinery with an LLM (it shows machinery, not strategy)')}
 
-LLM firms on ${model} for a few rounds. A handful of rounds of one
-model is no evidence about collusion: this part shows what MASE does around a model — the
-institution's text in the prompt, the answers and rationales, notices, sanctions and
-transitions, and the verdict, which says "inconclusive" where so few rounds cannot decide.
+LLM firms on ${model}, for a few rounds.
+A handful of rounds of one model is no evidence about collusion: this part shows what MASE
+does around a model — the institution's text in the prompt, the answers and rationales,
+notices, sanctions and transitions, and the verdict, which says "inconclusive" where so
+few rounds cannot decide.
 
 ${machinery}
 
