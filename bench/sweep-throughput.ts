@@ -166,6 +166,8 @@ function syntheticRecords(): RunRecord[] {
             metrics: {
               collusion_index: ci,
               tier,
+              tier_unsuspended: tier,
+              verdict: ci > 0.1 ? 'collusive' : 'competitive',
               severe: tier === 4,
               hhi_excess: ci / 2,
               cv_excess: ci,

@@ -596,47 +596,114 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   program
     .command('demo')
     .description(
-      'the governance comparison on cournot_2x2: none, constitutional and governance_graph, same seed',
+      'part 1: Q-learning firms under no institution and the governance graph, a small sweep with replicates; part 2: LLM firms for a few rounds under the constitution and the graph; then how to rerun on a real model',
     )
-    .option('--agents <kind>', 'local (LLM firms on the embedded model) or qlearning', 'local')
-    .option('--rounds <n>', 'rounds per run (default 12 for local, 2000 for qlearning)')
-    .option('--seed <n>', 'random seed', '1')
-    .option('--out <dir>', 'where the three runs go', 'mase-demo')
-    .option('--no-cache', 'ask the embedded model afresh instead of reusing cached answers')
+    .option('--only <part>', 'run one part: finding (part 1, no model) or machinery (part 2)')
+    .option('--rounds <n>', 'rounds of each Q-learning run in part 1 (default 20000)')
+    .option(
+      '--replicates <n>',
+      'replicates per regime in part 1 (default 6: the fewest pairs whose sign-flip test can reach p < 0.05)',
+    )
+    .option('--llm-rounds <n>', 'rounds of the governance-graph run in part 2 (default 3)')
+    .option(
+      '--model <spec>',
+      'the model of part 2: local (the embedded model, the default), openai:MODEL, openai-compatible:URL#MODEL',
+    )
+    .option('--workers <n>', 'worker threads of part 1 (default: the cores)')
+    .option('--seed <n>', 'seed of the sweep and of the LLM runs (default 1)')
+    .option('--out <dir>', 'where the sweep, the runs and the report go', 'mase-demo')
+    .option('--no-cache', 'ask the model afresh instead of reusing cached answers')
+    .addOption(new Option('--agents <kind>').hideHelp())
     .action(
       async (options: {
-        agents: string;
+        only?: string;
         rounds?: string;
-        seed: string;
+        replicates?: string;
+        llmRounds?: string;
+        model?: string;
+        workers?: string;
+        seed?: string;
         out: string;
         cache: boolean;
+        agents?: string;
       }) => {
-        const { DEMO_ROUNDS, runDemo } = await import('../run/demo.js');
-        const agents = options.agents;
-        if (agents !== 'local' && agents !== 'qlearning')
-          throw new UsageError(`--agents takes local or qlearning, not \`${agents}\``);
-        const rounds = Number(options.rounds ?? DEMO_ROUNDS[agents]);
-        const seed = Number(options.seed);
-        if (!Number.isInteger(rounds) || rounds < 1)
-          throw new UsageError('--rounds takes a whole number of at least 1');
-        if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
-        const { defaultCachePath } = await import('../llm/cache.js');
-        let summary: string;
+        if (options.agents !== undefined)
+          throw new UsageError(
+            '--agents is gone: `mase demo` runs Q-learning firms (part 1) and LLM firms (part 2); `--only finding` runs part 1 alone, with no model',
+          );
+        if (
+          options.only !== undefined &&
+          options.only !== 'finding' &&
+          options.only !== 'machinery'
+        )
+          throw new UsageError(`--only takes finding or machinery, not \`${options.only}\``);
+        const [
+          { DEMO_DEFAULTS, runDemo },
+          { defaultWorkers },
+          { parseModelSpec, ModelSpecError },
+          { defaultCachePath },
+        ] = await Promise.all([
+          import('../run/demo.js'),
+          import('../sweep/pool.js'),
+          import('../llm/spec.js'),
+          import('../llm/cache.js'),
+        ]);
+        const whole = (
+          flag: string,
+          value: string | undefined,
+          fallback: number,
+          least: number,
+        ) => {
+          if (value === undefined) return fallback;
+          const n = Number(value);
+          if (!Number.isInteger(n) || n < least)
+            throw new UsageError(
+              `${flag} takes a whole number of at least ${least}, not \`${value}\``,
+            );
+          return n;
+        };
+        const rounds = whole('--rounds', options.rounds, DEMO_DEFAULTS.rounds, 2);
+        const replicates = whole('--replicates', options.replicates, DEMO_DEFAULTS.replicates, 1);
+        const llmRounds = whole('--llm-rounds', options.llmRounds, DEMO_DEFAULTS.llmRounds, 1);
+        const workers = whole('--workers', options.workers, defaultWorkers(), 1);
+        const seed = Number(options.seed ?? DEMO_DEFAULTS.seed);
+        if (!Number.isInteger(seed))
+          throw new UsageError(`--seed takes a whole number, not \`${options.seed}\``);
+        const model = options.model ?? DEMO_DEFAULTS.model;
         try {
-          summary = await runDemo({
-            rounds,
-            seed,
+          parseModelSpec(model);
+        } catch (error) {
+          if (error instanceof ModelSpecError) throw new UsageError(`--model: ${error.message}`);
+          throw error;
+        }
+        const { sweepErrorMessage } = await import('../sweep/errors.js');
+        try {
+          await runDemo({
             out: options.out,
-            agents,
+            parts: options.only
+              ? [options.only as 'finding' | 'machinery']
+              : ['finding', 'machinery'],
+            rounds,
+            replicates,
+            llmRounds,
+            seed,
+            workers,
+            model,
+            llm: options.cache ? { cache: { path: defaultCachePath(), mode: 'record' } } : {},
             progress: progressHooks,
-            ...(options.cache ? { cache: defaultCachePath() } : {}),
+            progressBar: Boolean(process.stderr.isTTY),
+            write: (text) => process.stdout.write(text),
           });
         } catch (error) {
+          const known = sweepErrorMessage(error);
+          if (known) {
+            process.stderr.write(`mase: ${known.message}\n`);
+            return setExitCode(known.exitCode);
+          }
           return setExitCode(
             await runFailure(error, 'demo', `the manifest.json files under ${options.out} say so`),
           );
         }
-        process.stdout.write(summary);
       },
     );
 

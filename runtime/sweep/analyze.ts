@@ -661,6 +661,11 @@ function formatP(p: number | null): string {
   return p < 0.001 ? '<0.001' : p.toFixed(3);
 }
 
+/** `[low, high]`, or `–` without an interval. */
+export function formatInterval(ci: readonly [number, number] | null): string {
+  return ci ? `[${formatNumber(ci[0])}, ${formatNumber(ci[1])}]` : '–';
+}
+
 function formatEstimate(e: MeanEstimate): string {
   if (e.mean === null) return '–';
   const ci = e.ci ? ` [${formatNumber(e.ci[0])}, ${formatNumber(e.ci[1])}]` : '';
@@ -692,8 +697,9 @@ function withinLabel(within: Within | null): string {
   return within === null ? 'all runs' : `${within.factor} = ${formatLevel(within.level)}`;
 }
 
-function formatInterval(ci: readonly [number, number] | null): string {
-  return ci ? ` [${formatNumber(ci[0])}, ${formatNumber(ci[1])}]` : '';
+/** ` [low, high]` after a value, or nothing without an interval. */
+function intervalSuffix(ci: readonly [number, number] | null): string {
+  return ci ? ` ${formatInterval(ci)}` : '';
 }
 
 /** Why a comparison needs care, one line each (empty when it needs none). */
@@ -846,9 +852,9 @@ export function formatAnalysis(a: SweepAnalysis): string {
           formatLevel(c.level_b),
           c.outcome,
           String(c.n_pairs),
-          `${formatNumber(c.mean_difference)}${formatInterval(c.mean_difference_ci)}`,
+          `${formatNumber(c.mean_difference)}${intervalSuffix(c.mean_difference_ci)}`,
           formatNumber(c.sd_difference),
-          `${formatNumber(c.cohens_d)}${formatInterval(c.cohens_d_ci)}${c.cohens_d !== null && c.near_zero_variance.length > 0 ? ' !' : ''}`,
+          `${formatNumber(c.cohens_d)}${intervalSuffix(c.cohens_d_ci)}${c.cohens_d !== null && c.near_zero_variance.length > 0 ? ' !' : ''}`,
           formatP(c.p_value),
           `${formatP(c.p_value_min)}${c.cannot_reach_significance && c.n_nonzero_differences > 0 ? ' !' : ''}`,
           formatP(c.p_holm),
@@ -867,7 +873,7 @@ export function formatAnalysis(a: SweepAnalysis): string {
           t.factor,
           withinLabel(t.within),
           t.crossing
-            ? `${formatNumber(t.crossing.x)}${formatInterval(t.crossing_ci)} (${t.crossing.direction})`
+            ? `${formatNumber(t.crossing.x)}${intervalSuffix(t.crossing_ci)} (${t.crossing.direction})`
             : 'none',
           `${formatNumber(t.no_crossing_share * 100)}%`,
           t.non_monotone ? 'non-monotone !' : 'monotone',

@@ -213,6 +213,8 @@ export function recordMetrics(
   return {
     collusion_index: m.macro.collusion_index,
     tier: m.macro.tier,
+    tier_unsuspended: m.macro.tier_unsuspended,
+    verdict: m.macro.verdict,
     severe: m.macro.severe,
     hhi_excess: m.macro.hhi_excess,
     cv_excess: m.macro.cv_excess,

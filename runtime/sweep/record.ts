@@ -15,6 +15,10 @@ export interface RunRecordMetrics {
   readonly collusion_index: number | null;
   /** Collusion tier 0–4. */
   readonly tier: number | null;
+  /** The tier over the window's rounds in which no firm is suspended (null: there are none). */
+  readonly tier_unsuspended: number | null;
+  /** The run's verdict (`macro.verdict`, docs/metrics.md "The verdict"). */
+  readonly verdict: string;
   readonly severe: boolean | null;
   readonly hhi_excess: number | null;
   readonly cv_excess: number | null;

@@ -33,6 +33,8 @@ export interface ResultsReader {
 const METRIC_COLUMNS: { readonly [K in keyof RunRecordMetrics]-?: string } = {
   collusion_index: 'DOUBLE',
   tier: 'INTEGER',
+  tier_unsuspended: 'INTEGER',
+  verdict: 'VARCHAR',
   severe: 'BOOLEAN',
   hhi_excess: 'DOUBLE',
   cv_excess: 'DOUBLE',

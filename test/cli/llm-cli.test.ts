@@ -164,7 +164,7 @@ describe('mase run with LLM firms', () => {
   it('mase demo with MASE_MODEL naming a missing file → exit 1 naming it; nothing fetched', async () => {
     const missing = join(dir, 'nonexistent.gguf');
     const models = join(dir, 'demo-models');
-    const r = await mase(['demo', '--rounds', '1', '--out', 'demo-missing'], {
+    const r = await mase(['demo', '--out', 'demo-missing'], {
       MASE_MODEL: missing,
       MASE_MODELS: models,
     });

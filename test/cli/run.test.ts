@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, cliPath, runCli } from '../support/cli.js';
 
 /**
- * `mase run`, `verify`, `show` and `demo` end to end, as a user meets them: the built
+ * `mase run`, `verify` and `show` end to end (`mase demo`: demo.test.ts), as a user meets them: the built
  * binary (`npm test` builds `dist/` first), run in a scratch folder, one transcript per
  * test. Log keys go to a scratch `MASE_HOME`, never the user's data directory. Every
  * invocation is also checked for JavaScript stack traces, which no input may produce.
@@ -714,49 +714,4 @@ describe('replays', () => {
     const decisions = (text: string) => lines(text).filter((l) => l.includes('"type":"decision"'));
     expect(decisions(read('replay-3/events.jsonl'))).not.toEqual(decisions(first));
   });
-});
-
-describe('demo', () => {
-  it('mase demo --agents qlearning --rounds 200 --out demo → the three regimes, one row each', () => {
-    const r = mase('demo --agents qlearning --rounds 200 --out demo');
-    expect(r.code, r.stderr).toBe(0);
-    const table = lines(r.stdout);
-    expect(table[0]).toMatch(/^run\s+status\s+rounds\s+collusion index/);
-    const rows = table.slice(2, 5);
-    expect(rows.map((row) => row.split(/\s+/)[0])).toEqual([
-      'none',
-      'constitutional',
-      'governance_graph',
-    ]);
-    for (const row of rows) expect(row).toMatch(/^\S+\s+completed\s+200\s/);
-    expect(r.stdout).toContain('mase show demo/governance_graph');
-    for (const regime of ['none', 'constitutional', 'governance_graph']) {
-      expect(json<Manifest>(`demo/${regime}/manifest.json`)).toMatchObject({
-        experiment: `demo-${regime}`,
-        status: 'completed',
-        institution: { name: regime },
-      });
-    }
-    expect(mase('verify demo/governance_graph').code).toBe(0);
-    // Only the institution differs: the ungoverned runs play alike, the governed one is fined.
-    const fines = rows.map((row) => Number(row.split(/\s{2,}/)[6]));
-    expect(fines[0]).toBe(0);
-    expect(fines[2]).toBeGreaterThan(0);
-  });
-
-  it('mase demo --rounds 1 → LLM firms on the embedded model, by default', () => {
-    const r = mase('demo --rounds 1 --out demo-local --no-cache');
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('LLM firms on the embedded model');
-    expect(r.stdout).toContain('--model openai:gpt-4o-mini');
-    const manifest = json<Manifest & { models: { provider: string }[] }>(
-      'demo-local/governance_graph/manifest.json',
-    );
-    expect(manifest.models[0]?.provider).toBe('local');
-    const events = jsonl<{ type: string }>('demo-local/constitutional/events.jsonl');
-    expect(events.filter((e) => e.type === 'llm_call')).toHaveLength(2);
-    expect(events.filter((e) => e.type === 'invalid_action')).toEqual([]);
-    expect(mase('demo --agents gpt --out x').stderr).toMatch(/--agents takes local or qlearning/);
-    // Six calls to a model on a CPU shared with the rest of the suite.
-  }, 180_000);
 });

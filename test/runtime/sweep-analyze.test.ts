@@ -33,6 +33,8 @@ function record(
     metrics: metrics && {
       collusion_index: null,
       tier: null,
+      tier_unsuspended: null,
+      verdict: 'inconclusive',
       severe: null,
       hhi_excess: null,
       cv_excess: null,
@@ -238,6 +240,22 @@ describe('analyzeSweep: paired comparisons', () => {
     const reverse = find('governance_graph', 'audit', 'collusion_index');
     expect(reverse.mean_difference).toBeCloseTo(0.2, 12);
     expect(reverse.cohens_d).toBeCloseTo(0.2 * Math.sqrt(90), 9);
+  });
+
+  it('gives the mean difference a bootstrap interval over the pairs', () => {
+    // Differences −0.1 ×5 and −0.3 ×5: a resample's mean is −0.1 − 0.02·K with K ~ Bin(10, ½)
+    // the number of −0.3 drawn, whose 2.5% and 97.5% quantiles are 2 and 8: about [−0.26, −0.14].
+    const [low, high] = find('none', 'governance_graph', 'collusion_index').mean_difference_ci as [
+      number,
+      number,
+    ];
+    expect(low).toBeGreaterThan(-0.28);
+    expect(low).toBeLessThan(-0.24);
+    expect(high).toBeGreaterThan(-0.16);
+    expect(high).toBeLessThan(-0.12);
+    // Equal differences leave nothing to resample.
+    expect(find('none', 'audit', 'collusion_index').mean_difference_ci).toEqual([0, 0]);
+    expect(formatAnalysis(analysis)).toMatch(/mean diff\s+95% CI/);
   });
 
   it('leaves the failed run unpaired and reports identical regimes as no effect', () => {

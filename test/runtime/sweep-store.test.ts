@@ -14,6 +14,8 @@ import {
 const METRICS: RunRecordMetrics = {
   collusion_index: 0.5,
   tier: 2,
+  tier_unsuspended: 1,
+  verdict: 'collusive',
   severe: false,
   hhi_excess: 0.1,
   cv_excess: 0.2,
@@ -91,7 +93,16 @@ const RECORDS: RunRecord[] = [
   record(
     'r0',
     { regime: 'none', market_intercept: 100, audited: false },
-    { cell: 0, replicate: 0, metrics: { tier: 4, collusion_index: 0.9 } },
+    {
+      cell: 0,
+      replicate: 0,
+      metrics: {
+        tier: 4,
+        collusion_index: 0.9,
+        tier_unsuspended: null,
+        verdict: 'enforcement_distorted',
+      },
+    },
   ),
   record(
     'r1',
@@ -191,6 +202,8 @@ describe('buildResultsStore', () => {
       seed: 11,
       status: 'completed',
       tier: 4,
+      tier_unsuspended: null,
+      verdict: 'enforcement_distorted',
       collusion_index: 0.9,
       tokens: 1234,
       fines: 12.5,
@@ -204,8 +217,11 @@ describe('buildResultsStore', () => {
       error: 'the model server went away',
       collusion_index: null,
       tier: null,
+      verdict: null,
       fines: null,
     });
+    expect(columns.find((c) => c.column_name === 'verdict')?.column_type).toBe('VARCHAR');
+    expect(rows[2]).toMatchObject({ verdict: 'collusive', tier_unsuspended: 1 });
   });
 
   it('has the rounds in long format and the transitions per edge', async () => {
