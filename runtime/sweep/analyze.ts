@@ -1,4 +1,5 @@
 import { randomStream } from '../random.js';
+import { VERDICTS } from '../verdict.js';
 import type { FactorValue } from './record.js';
 import {
   bootstrapMeans,
@@ -70,6 +71,12 @@ export interface LevelSummary {
   readonly outcomes: Readonly<Record<LevelOutcome, MeanEstimate>>;
   /** Shares of completed runs (with a tier) at tier ≥ 3 and at tier 4. */
   readonly shares: { readonly tier_at_least_3: MeanEstimate; readonly tier_4: MeanEstimate };
+  /**
+   * How many completed runs got each verdict (docs/metrics.md, "The verdict"), most frequent
+   * first, out of `verdict_runs` completed runs with a verdict.
+   */
+  readonly verdicts: readonly { readonly verdict: string; readonly runs: number }[];
+  readonly verdict_runs: number;
   /** The institution's error rates, over the runs where they are defined. */
   readonly institution: {
     readonly false_positive_rate: MeanEstimate;
@@ -221,6 +228,8 @@ interface Run {
   readonly completed: boolean;
   readonly factors: readonly (FactorValue | null)[];
   readonly values: Readonly<Record<string, number | null>>;
+  /** The run's verdict (null: failed, or a store written before verdicts). */
+  readonly verdict: string | null;
 }
 
 const INSTITUTION_RATES = ['false_positive_rate', 'detection_rate'] as const;
@@ -244,12 +253,20 @@ function numberOrNull(value: unknown): number | null {
 }
 
 async function readRuns(reader: ResultsReader, factors: readonly Factor[]): Promise<Run[]> {
+  // A store written before verdicts has no verdict column: its runs count as without one.
+  const hasVerdict =
+    (
+      await reader.query(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'runs' AND column_name = 'verdict'",
+      )
+    ).length > 0;
   const columns = [
     ...factors.map((f, i) => `${quoteIdentifier(f.name)} AS factor_${i}`),
     'cell',
     'replicate',
     'status',
     ...new Set([...LEVEL_OUTCOMES, ...INSTITUTION_RATES]),
+    ...(hasVerdict ? ['verdict'] : []),
   ];
   const rows = await reader.query(
     `SELECT ${columns.join(', ')} FROM runs ORDER BY cell, replicate, run_id`,
@@ -267,8 +284,30 @@ async function readRuns(reader: ResultsReader, factors: readonly Factor[]): Prom
       completed: row.status === 'completed',
       factors: factors.map((_, i) => (row[`factor_${i}`] ?? null) as FactorValue | null),
       values,
+      verdict: typeof row.verdict === 'string' ? row.verdict : null,
     };
   });
+}
+
+/** Completed runs per verdict, most frequent first (ties in the verdicts' documented order). */
+function verdictCounts(completed: readonly Run[]): Pick<LevelSummary, 'verdicts' | 'verdict_runs'> {
+  const counts = new Map<string, number>();
+  for (const r of completed)
+    if (r.verdict !== null) counts.set(r.verdict, (counts.get(r.verdict) ?? 0) + 1);
+  const order = (v: string) => {
+    const i = (VERDICTS as readonly string[]).indexOf(v);
+    return i < 0 ? VERDICTS.length : i;
+  };
+  const verdicts = [...counts]
+    .map(([verdict, runs]) => ({ verdict, runs }))
+    .sort((a, b) => b.runs - a.runs || order(a.verdict) - order(b.verdict));
+  return { verdicts, verdict_runs: verdicts.reduce((n, v) => n + v.runs, 0) };
+}
+
+/** `collusive 5/6, inconclusive 1/6`, or `–` without verdicts. */
+export function formatVerdicts(level: Pick<LevelSummary, 'verdicts' | 'verdict_runs'>): string {
+  if (level.verdict_runs === 0) return '–';
+  return level.verdicts.map((v) => `${v.verdict} ${v.runs}/${level.verdict_runs}`).join(', ');
 }
 
 /** A factor's levels: numeric ascending, categorical by the first cell they appear in. */
@@ -313,6 +352,7 @@ function summariseLevel(
       MeanEstimate
     >,
     shares: { tier_at_least_3: estimate('tier_at_least_3'), tier_4: estimate('tier_4') },
+    ...verdictCounts(completed),
     institution: {
       false_positive_rate: estimate('false_positive_rate'),
       detection_rate: estimate('detection_rate'),
@@ -796,6 +836,7 @@ export function formatAnalysis(a: SweepAnalysis): string {
         ...LEVEL_OUTCOMES.map((o) => row(o, (l) => formatEstimate(l.outcomes[o]))),
         row('share tier ≥ 3', (l) => formatEstimate(l.shares.tier_at_least_3)),
         row('share tier = 4', (l) => formatEstimate(l.shares.tier_4)),
+        row('verdicts', formatVerdicts),
         row('false_positive_rate', (l) => formatEstimate(l.institution.false_positive_rate)),
         row('detection_rate', (l) => formatEstimate(l.institution.detection_rate)),
       ]),

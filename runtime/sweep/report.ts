@@ -10,6 +10,7 @@ import {
   comparisonWarnings,
   type FactorSummary,
   formatNumber,
+  formatVerdicts,
   type InteractionSummary,
   interactionRows,
   type PhaseDiagram,
@@ -57,7 +58,7 @@ export function regimeTable(
 <td>${withCi(l.outcomes.tier)}</td><td>${withCi(l.shares.tier_4)}</td><td>${withCi(l.shares.tier_at_least_3)}</td>
 <td>${withCi(l.outcomes.collusion_index)}</td><td>${withCi(l.outcomes.hhi_excess)}</td>
 <td>${withCi(l.outcomes.mean_price)}</td><td>${withCi(l.outcomes.welfare)}</td><td>${withCi(l.outcomes.consumer_surplus)}</td><td>${withCi(l.outcomes.fines)}</td>
-<td>${withCi(l.institution.false_positive_rate)}</td><td>${withCi(l.institution.detection_rate)}</td></tr>`,
+<td>${withCi(l.institution.false_positive_rate)}</td><td>${withCi(l.institution.detection_rate)}</td><td>${formatVerdicts(l)}</td></tr>`,
   );
   const mine = comparisons.filter((c) => c.factor === factor.name);
   const paired = mine.map(
@@ -71,9 +72,9 @@ export function regimeTable(
   const warnings = mine.flatMap((c) => comparisonWarnings(c, significanceLevel));
   const pooled = pooledWarning(factor);
   return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
-<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 (severe) and at tier 3 or more. Welfare and consumer surplus are window means per round (null without demand).</p>
+<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 and at tier 3 or more (structure, not a reading of collusion: the verdicts column counts each run's verdict, docs/metrics.md). Welfare and consumer surplus are window means per round (null without demand).</p>
 ${pooled === null ? '' : note(`${pooled} (see Interactions below)`)}
-<table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>welfare</th><th>consumer surplus</th><th>fines</th><th>false-positive rate</th><th>detection rate</th></tr></thead><tbody>${rows}</tbody></table>
+<table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>welfare</th><th>consumer surplus</th><th>fines</th><th>false-positive rate</th><th>detection rate</th><th>verdicts (runs)</th></tr></thead><tbody>${rows}</tbody></table>
 ${
   paired.length > 0
     ? html`<h3>Paired comparisons</h3><p>Pairs share the replicate (hence the seed) and every other factor's level. Intervals: 95% bootstrap over the pairs. p: paired sign-flip permutation test, beside the smallest p it can give with these pairs; Holm: adjusted over all comparisons of that outcome. ⚠: see the notes below the table.</p>
@@ -166,7 +167,8 @@ export const PHASE_SCALES = {
     scheme: 'reds',
     reverse: false,
     legend: 'mean tier',
-    caption: 'fixed scale 0–4: 0 = competitive … 4 = severe collusion',
+    caption:
+      'fixed scale 0–4: 0 = no concentration above Nash … 4 = the strongest (structure only)',
     dark: 2.8,
   },
 } as const;

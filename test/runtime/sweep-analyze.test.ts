@@ -7,6 +7,7 @@ import {
   type Comparison,
   formatAnalysis,
   formatNumber,
+  formatVerdicts,
   type SweepAnalysis,
 } from '../../runtime/sweep/analyze.js';
 import type { FactorValue, RunRecord, RunRecordMetrics } from '../../runtime/sweep/record.js';
@@ -90,6 +91,12 @@ function tier(regime: (typeof REGIMES)[number], intercept: number, replicate: nu
   return intercept === 80 ? 1 : replicate === 0 ? 4 : 3;
 }
 
+function verdictOf(regime: (typeof REGIMES)[number], intercept: number): string {
+  if (regime === 'governance_graph')
+    return intercept === 80 ? 'competitive' : 'enforcement_distorted';
+  return intercept === 80 ? 'inconclusive' : 'collusive';
+}
+
 function regimeRecords(): RunRecord[] {
   const records: RunRecord[] = [];
   let cell = 0;
@@ -104,6 +111,7 @@ function regimeRecords(): RunRecord[] {
             {
               collusion_index: (BASE[regime][intercept] as number) + (replicate - 2) / 100,
               tier: tier(regime, intercept, replicate),
+              verdict: verdictOf(regime, intercept),
               fines: replicate,
               sanctions: 2 * replicate,
               ...RATES[regime],
@@ -242,6 +250,19 @@ describe('analyzeSweep: paired comparisons', () => {
     expect(reverse.cohens_d).toBeCloseTo(0.2 * Math.sqrt(90), 9);
   });
 
+  it('counts each level’s verdicts over its completed runs, most frequent first', () => {
+    const regime = analysis.factors.find((f) => f.name === 'regime');
+    expect(regime?.levels.map((l) => [l.level, l.verdict_runs, formatVerdicts(l)])).toEqual([
+      ['none', 10, 'collusive 5/10, inconclusive 5/10'],
+      ['governance_graph', 10, 'competitive 5/10, enforcement_distorted 5/10'],
+      // The failed sixth replicate has no verdict.
+      ['audit', 10, 'collusive 5/10, inconclusive 5/10'],
+    ]);
+    expect(formatAnalysis(analysis)).toMatch(
+      /^verdicts\s+collusive 5\/10, inconclusive 5\/10\s+competitive 5\/10, enforcement_distorted 5\/10/m,
+    );
+  });
+
   it('gives the mean difference a bootstrap interval over the pairs', () => {
     // Differences −0.1 ×5 and −0.3 ×5: a resample's mean is −0.1 − 0.02·K with K ~ Bin(10, ½)
     // the number of −0.3 drawn, whose 2.5% and 97.5% quantiles are 2 and 8: about [−0.26, −0.14].
@@ -255,7 +276,7 @@ describe('analyzeSweep: paired comparisons', () => {
     expect(high).toBeLessThan(-0.12);
     // Equal differences leave nothing to resample.
     expect(find('none', 'audit', 'collusion_index').mean_difference_ci).toEqual([0, 0]);
-    expect(formatAnalysis(analysis)).toMatch(/mean diff\s+95% CI/);
+    expect(formatAnalysis(analysis)).toMatch(/mean diff \[95% CI\]/);
   });
 
   it('leaves the failed run unpaired and reports identical regimes as no effect', () => {

@@ -105,6 +105,8 @@ function level(name: string, welfare: number, consumerSurplus: number): LevelSum
       fines: estimate(0),
       sanctions: estimate(0),
     },
+    verdicts: [{ verdict: 'collusive', runs: 4 }],
+    verdict_runs: 4,
     shares: { tier_at_least_3: estimate(0), tier_4: estimate(0) },
     institution: { false_positive_rate: estimate(null), detection_rate: estimate(null) },
   };
@@ -144,6 +146,11 @@ describe('the regime table', () => {
     expect(page).toContain('<th>welfare</th><th>consumer surplus</th>');
     expect(page).toContain('<td>5455 [5454, 5456]</td><td>2101 [2100, 2102]</td>');
     expect(page).toContain('<td>1754 [1753, 1755]</td><td>877 [876, 878]</td>');
+  });
+
+  it('shows each level’s verdicts beside the mean tier', () => {
+    expect(page).toContain('<th>verdicts (runs)</th>');
+    expect(page).toContain('<td>collusive 4/4</td></tr>');
   });
 
   it("prints the smallest attainable p, d's spread and the caveats", () => {
