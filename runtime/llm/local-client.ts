@@ -25,7 +25,7 @@ import type { ModelSpec } from './spec.js';
 export interface LocalOptions {
   /** Parallel sequences (and so requests in flight); default 2. */
   readonly sequences?: number;
-  /** CPU threads; default `defaultLocalThreads()`: one core is left for everything else. */
+  /** CPU threads; default `defaultLocalThreads()`: every core, or `MASE_LOCAL_THREADS`. */
   readonly threads?: number;
   /** Tokens of context per sequence; default 4096. */
   readonly contextSize?: number;
@@ -34,14 +34,17 @@ export interface LocalOptions {
 export const DEFAULT_LOCAL_SEQUENCES = 2;
 
 /**
- * The model's threads: all cores but one (at least one). llama.cpp's threads wait for each
- * other at every step, so one that shares its core with other work stalls them all:
- * measured on 2 cores with other processes running, 2 threads gave 2–9 tokens/s and 1
- * thread 37–46 (docs/llm.md).
+ * The model's threads: `MASE_LOCAL_THREADS` when it is a whole number from 1 to the cores,
+ * else every core. llama.cpp's threads wait for each other at every step, so on a machine
+ * busy with other work fewer threads are faster (docs/llm.md): on 2 cores, idle, 2 threads
+ * read a 1,700-token prompt in 7 s and 1 thread in 14 s; beside a test suite, 2 threads
+ * generated 2–9 tokens/s and 1 thread 37–46.
  */
-export function defaultLocalThreads(cores = availableParallelism()): number {
-  return Math.max(1, cores - 1);
+export function defaultLocalThreads(cores: number, setting: string | undefined): number {
+  const n = Number(setting?.trim());
+  return setting !== undefined && /^\s*\d+\s*$/.test(setting) && n >= 1 && n <= cores ? n : cores;
 }
+
 // Strings are bounded so that the whole answer fits the token limit: a grammar cannot
 // close a JSON object the generation was cut off in the middle of.
 const MAX_ANSWER_TOKENS = 600;
@@ -108,7 +111,9 @@ export class LocalChatClient implements ChatClient {
       const model = await llama.loadModel({ modelPath: path });
       const context = await model.createContext({
         sequences: this.sequences,
-        threads: this.options.threads ?? defaultLocalThreads(),
+        threads:
+          this.options.threads ??
+          defaultLocalThreads(availableParallelism(), process.env.MASE_LOCAL_THREADS),
         contextSize: (this.options.contextSize ?? 4096) * this.sequences,
       });
       this.description = model.typeDescription;

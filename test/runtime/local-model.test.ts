@@ -145,8 +145,13 @@ describe('model files', () => {
 });
 
 describe('the embedded model’s threads', () => {
-  it('leave one core for everything else, and are at least one', () => {
-    // On 2 cores, 2 threads stalled to 2–9 tokens/s beside other work; 1 thread kept 37–46.
-    expect([1, 2, 4, 16].map(defaultLocalThreads)).toEqual([1, 1, 3, 15]);
+  it('are every core, or MASE_LOCAL_THREADS when it is a whole number within them', () => {
+    expect([1, 2, 16].map((cores) => defaultLocalThreads(cores, undefined))).toEqual([1, 2, 16]);
+    expect(defaultLocalThreads(2, '1')).toBe(1);
+    expect(defaultLocalThreads(16, ' 4 ')).toBe(4);
+    // Anything else falls back to every core rather than oversubscribing or failing.
+    expect(['0', '3', '1.5', 'two', ''].map((v) => defaultLocalThreads(2, v))).toEqual([
+      2, 2, 2, 2, 2,
+    ]);
   });
 });
