@@ -106,7 +106,7 @@ describe('mase demo', () => {
   it('part 1 went through the sweep machinery: records, store, report, rerunnable source', () => {
     expect(stdout).toContain('Sweep report: demo/finding/report.html');
     const report = readFileSync(join(dir, 'demo/finding/report.html'), 'utf8');
-    expect(report).toContain('95% CI (bootstrap over pairs)');
+    expect(report).toContain('Intervals: 95% bootstrap over the pairs');
     for (const file of ['results.duckdb', 'results.csv', 'sweep.json'])
       expect(existsSync(join(dir, 'demo/finding', file))).toBe(true);
     const csv = readFileSync(join(dir, 'demo/finding/results.csv'), 'utf8').trim().split('\n');
