@@ -362,7 +362,7 @@ export async function writeSweepReport(dir: string): Promise<string> {
     (r) =>
       html`<tr><td><code>${String(r.run_id).slice(0, 12)}</code></td>${sweep.factors.map(
         (f) => html`<td>${String(r[f] ?? '')}</td>`,
-      )}<td>${String(r.seed)}</td><td>${String(r.status)}</td><td>${String(r.worker ?? '')}</td><td>${num(r.tier as number | null)}</td><td>${num(r.collusion_index as number | null)}</td><td>${link(r)}</td></tr>`,
+      )}<td>${String(r.seed)}</td><td>${String(r.status)}</td><td>${String(r.worker ?? '')}</td><td>${num(r.tier as number | null)}</td><td>${typeof r.verdict === 'string' ? r.verdict : '—'}</td><td>${num(r.collusion_index as number | null)}</td><td>${link(r)}</td></tr>`,
   );
   const body = html`<h1>Sweep ${sweep.sweep}: ${sweep.title}</h1>
 <p>${analysis.runs.total} runs: ${analysis.runs.completed} completed, ${analysis.runs.failed} failed. Factors: ${sweep.factors.join(', ')}. Statistics: <code>mase analyze</code> (seed ${analysis.seed}, ${analysis.resamples} bootstrap resamples); definitions in docs/metrics.md.</p>
@@ -374,7 +374,7 @@ ${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2><p>Every 
 ${await diagrams(plan, counts)}
 <section id="runs"><h2>Runs</h2>
 ${analysis.runs.total > runs.length ? note(`The first ${runs.length} of ${analysis.runs.total} runs; results.csv lists them all.`) : ''}
-<table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th><th>tier</th><th>collusion index</th><th>report</th></tr></thead><tbody>${runRows}</tbody></table>
+<table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th><th>tier</th><th>verdict</th><th>collusion index</th><th>report</th></tr></thead><tbody>${runRows}</tbody></table>
 </section>
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Every number is in results.csv and results.duckdb beside this page.</footer>`;
   return writeReportPage(join(dir, SWEEP_REPORT_FILE), `${sweep.sweep} — MASE sweep report`, body);

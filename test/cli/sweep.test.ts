@@ -142,6 +142,12 @@ describe('mase sweep', () => {
     expect(page).toContain('Paired comparisons');
     expect(page).toContain('<th>welfare</th><th>consumer surplus</th>');
     expect(page).toContain('<th>smallest attainable p</th>');
+    // Each run's verdict beside its tier, in the runs table and counted per level.
+    expect(page).toContain('<th>tier</th><th>verdict</th><th>collusion index</th>');
+    expect(page).toContain('<th>verdicts (runs)</th>');
+    expect(page).toMatch(
+      /<td>\d<\/td><td>(collusive|restricted_symmetric|competitive|concentrated_unprofitable|enforcement_distorted|inconclusive)<\/td>/,
+    );
     expect(page).toMatch(/<svg/);
     // Each run's report is linked.
     expect((page.match(/href="runs\/[0-9a-f]{32}\/report.html"/g) ?? []).length).toBe(6);
