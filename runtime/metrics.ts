@@ -574,16 +574,14 @@ export function benchmarkWarning(
     : `the ${name} benchmark failed its deviation check: ${found}. The collusion index rests on an unverified benchmark`;
 }
 
-/** A warning for each benchmark Δ rests on that failed its deviation check. */
-function warnBenchmarks(
+/** A warning for each benchmark Δ rests on (Nash, collusive) that failed its deviation check. */
+export function benchmarkWarnings(
   benchmarks: Record<'nash' | 'collusive', BenchmarkMetrics>,
-  warnings: string[],
-): void {
-  for (const name of ['nash', 'collusive'] as const) {
-    if (benchmarks[name].verified !== false) continue;
+): string[] {
+  return (['nash', 'collusive'] as const).flatMap((name) => {
     const warning = benchmarkWarning(name, benchmarks[name]);
-    if (warning) warnings.push(warning);
-  }
+    return warning ? [warning] : [];
+  });
 }
 
 /** Fines, credits and net profit of one firm in one round: the payoff event, else the sanction events. */
@@ -714,7 +712,7 @@ export function computeMetrics(
   const nash = benchmarkMetrics(benchmarks.nash);
   const collusive = benchmarkMetrics(benchmarks.collusive);
   const competitive = benchmarkMetrics(benchmarks.competitive);
-  warnBenchmarks({ nash, collusive }, warnings);
+  warnings.push(...benchmarkWarnings({ nash, collusive }));
   const macro = macroMetrics({
     index,
     inWindow,

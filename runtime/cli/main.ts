@@ -329,7 +329,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const prepared = await prepareRun(file, options, loadAll);
       if ('exitCode' in prepared) return setExitCode(prepared.exitCode);
       const { runToDirectory } = await import('../run/artifacts.js');
-      const { benchmarkWarnings, summaryTable } = await import('../run/summary.js');
+      const { summaryTable } = await import('../run/summary.js');
+      const { benchmarkWarnings } = await import('../metrics.js');
       let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
       try {
         artifacts = await runToDirectory(prepared.experiment, options.out, {
@@ -340,7 +341,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         return setExitCode(await runFailure(error, 'run', `${options.out}/manifest.json says so`));
       }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
-      for (const warning of benchmarkWarnings(artifacts.metrics))
+      for (const warning of benchmarkWarnings(artifacts.metrics.benchmarks))
         process.stderr.write(`mase: warning: ${warning}\n`);
       process.stderr.write(
         `wrote ${options.out} (status: ${artifacts.result.status}; open ${join(options.out, 'report.html')})\n`,

@@ -1,10 +1,15 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunMetrics } from '../metrics.js';
-import { analyzeSweep, type Comparison, formatInterval, formatNumber } from '../sweep/analyze.js';
+import {
+  analyzeSweep,
+  type Comparison,
+  formatInterval,
+  formatNumber,
+  formatVerdicts,
+} from '../sweep/analyze.js';
 import { writeSweepReport } from '../sweep/report.js';
 import type { MeanEstimate } from '../sweep/stats.js';
-import { openResults } from '../sweep/store.js';
 import { runSweep } from '../sweep/sweep.js';
 
 /**
@@ -85,8 +90,9 @@ export interface FindingRegime {
   readonly completed: number;
   readonly collusionIndex: MeanEstimate;
   readonly tier: MeanEstimate;
-  /** Verdict → runs, most frequent first. */
+  /** Verdict → runs, most frequent first (`mase analyze`'s counts), of `verdictRuns` runs. */
   readonly verdicts: readonly { readonly verdict: string; readonly runs: number }[];
+  readonly verdictRuns: number;
   /** The verdict and its reason in the regime's first replicate (read from its metrics.json). */
   readonly example: { readonly verdict: string; readonly reason: string } | null;
 }
@@ -126,7 +132,6 @@ export async function runFinding(options: FindingOptions): Promise<Finding> {
   const analysis = await analyzeSweep(dir);
   const report = await writeSweepReport(dir);
   const factor = analysis.factors.find((f) => f.name === 'regime');
-  const verdicts = await verdictCounts(dir);
   const regimes = (factor?.levels ?? []).map((level): FindingRegime => {
     const regime = String(level.level);
     const first = outcome.records.find(
@@ -138,7 +143,8 @@ export async function runFinding(options: FindingOptions): Promise<Finding> {
       completed: level.completed,
       collusionIndex: level.outcomes.collusion_index,
       tier: level.outcomes.tier,
-      verdicts: verdicts.get(regime) ?? [],
+      verdicts: level.verdicts,
+      verdictRuns: level.verdict_runs,
       example: first?.artifacts ? verdictOf(join(dir, first.artifacts)) : null,
     };
   });
@@ -152,28 +158,6 @@ export async function runFinding(options: FindingOptions): Promise<Finding> {
     ),
     failed: analysis.runs.failed,
   };
-}
-
-/** Completed runs per regime and verdict, from the results store's `verdict` column. */
-async function verdictCounts(
-  dir: string,
-): Promise<Map<string, { verdict: string; runs: number }[]>> {
-  const reader = await openResults(dir);
-  try {
-    const rows = await reader.query(
-      `SELECT regime, verdict, count(*) AS runs FROM runs WHERE status = 'completed'
-       GROUP BY regime, verdict ORDER BY regime, runs DESC, verdict`,
-    );
-    const counts = new Map<string, { verdict: string; runs: number }[]>();
-    for (const row of rows) {
-      const list = counts.get(String(row.regime)) ?? [];
-      list.push({ verdict: String(row.verdict), runs: Number(row.runs) });
-      counts.set(String(row.regime), list);
-    }
-    return counts;
-  } finally {
-    reader.close();
-  }
 }
 
 function verdictOf(runDir: string): { verdict: string; reason: string } | null {
@@ -215,7 +199,7 @@ export function formatFinding(finding: Finding, options: FindingOptions): string
       `${r.completed}/${r.runs}`,
       estimate(r.collusionIndex),
       estimate(r.tier),
-      r.verdicts.map((v) => `${v.verdict} ${v.runs}`).join(', ') || '–',
+      formatVerdicts({ verdicts: r.verdicts, verdict_runs: r.verdictRuns }),
     ]),
   ]);
   const differences = finding.differences.map((c) => {

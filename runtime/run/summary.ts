@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchmarkWarning, type RunMetrics } from '../metrics.js';
+import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
 import { parseTrace, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
 
@@ -52,13 +52,6 @@ export function summaryTable(
 }
 
 /** Warnings about benchmarks that failed their deviation check, one line each. */
-export function benchmarkWarnings(metrics: RunMetrics): string[] {
-  return (['nash', 'collusive'] as const).flatMap((name) => {
-    const warning = benchmarkWarning(name, metrics.benchmarks[name]);
-    return warning ? [warning] : [];
-  });
-}
-
 export class ShowError extends Error {}
 
 function readRunFile(dir: string, name: string): string {
@@ -225,7 +218,7 @@ export function showRun(dir: string, options: { timeline?: TimelineRange } = {})
       b.verified !== false ? '' : b.exists === false ? '  (no pure equilibrium)' : '  (unverified)';
     out.push(`  ${name.padEnd(12)} ${fixed(b.profit.reduce((x, y) => x + y, 0))}${standing}`);
   }
-  for (const warning of benchmarkWarnings(metrics)) out.push(`  warning: ${warning}`);
+  for (const warning of benchmarkWarnings(metrics.benchmarks)) out.push(`  warning: ${warning}`);
   out.push(
     '',
     `outcome, window rounds ${metrics.window.from}–${metrics.window.to}:`,

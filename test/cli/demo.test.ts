@@ -85,7 +85,7 @@ describe('mase demo', () => {
     for (const regime of ['none', 'governance_graph'])
       expect(stdout).toMatch(
         new RegExp(
-          `^${regime}\\s+6/6\\s+${ci}\\s+${ci}\\s+${verdict} \\d(, ${verdict} \\d)*$`,
+          `^${regime}\\s+6/6\\s+${ci}\\s+${ci}\\s+${verdict} \\d/6(, ${verdict} \\d/6)*$`,
           'm',
         ),
       );
