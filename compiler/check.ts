@@ -26,7 +26,6 @@ import {
 import { didYouMean } from '../grammar/suggest.js';
 import { isRestorative, stateKind } from './classify.js';
 import { constantValue } from './constant.js';
-import { paramTensor } from './evaluate.js';
 import {
   type ExpressionChecker as Checker,
   ExpressionChecker,
@@ -56,6 +55,16 @@ import type {
 import { BENCHMARKS } from './ir.js';
 import { lintInstitution } from './lints.js';
 import { benchmarkValuesFor, observablesFor } from './observables.js';
+import {
+  DETECTION,
+  FALSE_POSITIVE,
+  listLengthProblems,
+  marketValueProblems,
+  ROUND_COUNT,
+  type ValueProblem,
+  type ValueRule,
+} from './param-values.js';
+import { sweepSizeProblem } from './sweep-size.js';
 import { canonicalAxes, describeType, type ValueType } from './types.js';
 
 const DEFAULT_PRODUCT = 'good';
@@ -572,47 +581,19 @@ function checkMarketValues(
   rangeOf: (param: string) => Range,
   reporter: Reporter,
 ): string[] | undefined {
-  let firms: string[];
-  if ('names' in market.firms) firms = [...market.firms.names];
-  else {
-    const count = constantValue(market.firms.count, values);
-    const countParam = market.firms.count.op === 'param' ? market.firms.count.name : undefined;
-    if (count === undefined || !Number.isInteger(count) || count < 1 || count > 100_000) {
-      reporter.report(
-        'E_VALUE',
-        path,
-        countParam ? rangeOf(countParam) : rangeOf(''),
-        `the number of firms must be a whole number from 1 to 100,000 (it is ${count ?? 'not fixed'})`,
-      );
-      return undefined;
-    }
-    firms = Array.from({ length: count }, (_, i) => `f${i + 1}`);
-  }
-  const dims = { firms: firms.length, products: market.products.length };
-  return checkListLengths(market.params, values, dims, path, rangeOf, reporter) ? firms : undefined;
+  const { firms, problems } = marketValueProblems(market, values);
+  reportValueProblems(problems, path, rangeOf, reporter);
+  return problems.length === 0 && firms ? [...firms] : undefined;
 }
 
-/** Per-firm and per-product parameter lists must have one entry per firm (and product). */
-function checkListLengths(
-  params: readonly IrParam[],
-  values: ReadonlyMap<string, ParamValue>,
-  dims: { firms: number; products: number },
+/** Reports problems with parameter values at the parameter's default or override. */
+function reportValueProblems(
+  problems: readonly ValueProblem[],
   path: string,
   rangeOf: (param: string) => Range,
   reporter: Reporter,
-): boolean {
-  let ok = true;
-  for (const p of params) {
-    if (p.type.axes.length === 0) continue;
-    const value = values.get(p.name);
-    if (value === undefined) continue;
-    const fitted = paramTensor(p.type, value, dims);
-    if (typeof fitted === 'string') {
-      ok = false;
-      reporter.report('E_PARAM_TYPE', path, rangeOf(p.name), `\`${p.name}\` ${fitted}`);
-    }
-  }
-  return ok;
+): void {
+  for (const p of problems) reporter.report(p.code, path, rangeOf(p.param ?? ''), p.message);
 }
 
 // ---- institutions ---------------------------------------------------------------------------
@@ -768,12 +749,10 @@ export function checkInstitution(
       poisoned.add(m.name.name);
       continue;
     }
-    const probability = (e: Expr | undefined, what: string) =>
-      e
-        ? constantNumber(e, what, (n) => (n < 0 || n > 1 ? 'must be between 0 and 1' : undefined))
-        : undefined;
-    const detection = probability(m.detection, 'the detection probability');
-    const falsePositive = probability(m.falsePositive, 'the false-positive rate');
+    const probability = (e: Expr | undefined, what: ValueRule) =>
+      e ? constantNumber(e, what.what, what.problem) : undefined;
+    const detection = probability(m.detection, DETECTION);
+    const falsePositive = probability(m.falsePositive, FALSE_POSITIVE);
     if ((m.detection || m.falsePositive) && expr.type.base !== 'bool') {
       reporter.report(
         'E_TYPE',
@@ -972,9 +951,7 @@ export function checkInstitution(
           }
           const roundsExpr = item.kind === 'when' ? item.forRounds : item.rounds;
           const rounds = roundsExpr
-            ? constantNumber(roundsExpr, 'a number of rounds', (n) =>
-                Number.isInteger(n) && n >= 1 ? undefined : 'must be a whole number of at least 1',
-              )
+            ? constantNumber(roundsExpr, ROUND_COUNT.what, ROUND_COUNT.problem)
             : ({ type: { base: 'number', axes: [] }, text: '1', op: 'const', value: 1 } as IrExpr);
           if (!targetOk || !conditionOk || !rounds) break;
           transitions.push({
@@ -1273,10 +1250,11 @@ function checkInstitutionUse(
   const irInstitution = checkInstitution(institution.decl, institution.path, context, first);
   const overrides = irInstitution ? use.overrides(irInstitution.params) : {};
   if (irInstitution && firmNames) {
-    checkListLengths(
-      irInstitution.params,
-      paramValuesOf(irInstitution.params, overrides),
-      { firms: firmNames.length, products: irMarket.products.length },
+    reportValueProblems(
+      listLengthProblems(irInstitution.params, paramValuesOf(irInstitution.params, overrides), {
+        firms: firmNames.length,
+        products: irMarket.products.length,
+      }),
       path,
       use.rangeOf,
       reporter,
@@ -2209,6 +2187,15 @@ function checkSweep(
   }
 
   if (!base || !factorsOk || !itemsOk || !designOk || factors.length === 0) return undefined;
+  const tooLarge = sweepSizeProblem({ factors, design, replicates });
+  if (tooLarge)
+    return reporter.report(
+      'E_VALUE',
+      path,
+      decl.name.range,
+      tooLarge,
+      'use fewer levels, points or replicates, or split the study into several sweeps',
+    );
   return {
     kind: 'sweep',
     name: decl.name.name,

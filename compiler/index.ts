@@ -8,6 +8,8 @@ import { sortDiagnostics } from './render-diagnostics.js';
 export interface SourceText {
   readonly path: string;
   readonly text: string;
+  /** sha256 (hex) of the bytes the text was read from, when it was read from a file. */
+  readonly sha256?: string;
 }
 
 export interface Compilation {

@@ -26,7 +26,7 @@ import type {
   SweepItem,
   TransitionOptions,
 } from './ast.js';
-import { type Diagnostic, diagnostic } from './diagnostics.js';
+import { type Diagnostic, diagnostic, numberTooLarge } from './diagnostics.js';
 
 /** Names that would reach JavaScript internals if ever used as object keys. */
 export const reservedJsNames: ReadonlySet<string> = new Set([
@@ -190,7 +190,8 @@ export class CstToAst {
           'E_NUMBER',
           this.path,
           tokenRange(t),
-          `the number ${t.image} is too large to represent`,
+          numberTooLarge.message(t.image),
+          numberTooLarge.hint,
         ),
       );
       return undefined;
@@ -785,8 +786,8 @@ export class CstToAst {
             'E_NUMBER',
             this.path,
             tokenRange(number),
-            `the number ${number.image} is too large to represent`,
-            'write `inf` for an unbounded value, or use a smaller number',
+            numberTooLarge.message(number.image),
+            numberTooLarge.hint,
           ),
         );
         return { kind: 'number', value: 0, text: number.image, range };

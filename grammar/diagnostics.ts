@@ -6,7 +6,8 @@ import type { Range } from './ast.js';
  */
 export const diagnosticCodes = {
   E_LEX: 'a character that cannot start any token',
-  E_BAD_CHAR: 'a control or bidirectional-override character in the source',
+  E_BAD_CHAR:
+    'a control or bidirectional-override character in the source, or bytes that are not UTF-8',
   E_SYNTAX: 'the parser expected something else here',
   E_NUMBER: 'a number literal that is not a finite number',
   E_VERSION: 'a language version this compiler does not know',
@@ -69,6 +70,12 @@ export function diagnostic(
     ...(hint === undefined ? {} : { hint }),
   };
 }
+
+/** E_NUMBER's words, for a source's number literal and a `--param` value alike. */
+export const numberTooLarge = {
+  message: (image: string) => `the number ${image} is too large to represent`,
+  hint: 'write `inf` for an unbounded value, or use a smaller number',
+};
 
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
   return diagnostics.some((d) => d.severity === 'error');

@@ -13,11 +13,26 @@ export * from './diagnostics.js';
 export { FILE_EXTENSION, LANGUAGE_VERSION } from './language.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 
-// Control characters other than tab/newline/CR, and Unicode bidirectional controls
-// (the "Trojan Source" family) that make text read differently from how it parses.
+// Control characters other than tab/newline/CR, Unicode bidirectional controls (the
+// "Trojan Source" family) that make text read differently from how it parses, and U+FFFD,
+// which a UTF-8 decoder puts where the bytes are not UTF-8 (runtime/sources.ts).
 const badCharacter =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/g;
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufffd]/g;
+
+/** What a bad character is and what to do, for E_BAD_CHAR. */
+function badCharacterMessage(ch: string): { message: string; hint: string } {
+  if (ch === '\ufffd')
+    return {
+      message:
+        'the source is not valid UTF-8 here (or holds U+FFFD, the character a decoder puts in place of such bytes)',
+      hint: 'MASE sources are UTF-8: save the file as UTF-8, or delete the bytes',
+    };
+  return {
+    message: `the character ${describeCharacter(ch)} is not allowed in MASE sources`,
+    hint: 'control and bidirectional-override characters can make code read differently from how it runs; delete it',
+  };
+}
 
 /** Position of a character offset (1-based line and column). */
 export function positionAt(text: string, offset: number): Position {
@@ -49,15 +64,8 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
 
   // Bad characters are reported, then blanked so the rest of the file still lexes.
   const text = source.replace(badCharacter, (ch, offset: number) => {
-    diagnostics.push(
-      diagnostic(
-        'E_BAD_CHAR',
-        path,
-        offsetRange(source, offset, 1),
-        `the character ${describeCharacter(ch)} is not allowed in MASE sources`,
-        'control and bidirectional-override characters can make code read differently from how it runs; delete it',
-      ),
-    );
+    const { message, hint } = badCharacterMessage(ch);
+    diagnostics.push(diagnostic('E_BAD_CHAR', path, offsetRange(source, offset, 1), message, hint));
     return ' ';
   });
 

@@ -191,6 +191,8 @@ export interface InstitutionMetrics {
   sanction_states_source: 'option' | 'inferred';
   transitions: number;
   restorations: number;
+  /** Sanctions not applied because their amount was not a finite number (`sanction_error` events). */
+  sanction_errors: number;
   false_positives: FalsePositiveMetrics;
   detection: DetectionMetrics;
   /** Entries into a sanction state per firm-round, whatever the play (docs/metrics.md). */
@@ -402,6 +404,7 @@ interface TraceIndex {
   /** Transitions by round; a market-scoped one (firm null) applies to every firm. */
   transitions: Map<number, TransitionEvent[]>;
   sanctions: TraceEventOf<'sanction'>[];
+  sanctionErrors: TraceEventOf<'sanction_error'>[];
   /** Sanctions by round and firm, for rounds without a payoff event. */
   sanctionsAt: ByRoundAndFirm<TraceEventOf<'sanction'>[]>;
   /** The last transition of each round that concerns each firm (its own or the market's). */
@@ -483,6 +486,7 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
     payoffs: new ByRoundAndFirm(F),
     transitions: new Map(),
     sanctions: [],
+    sanctionErrors: [],
     sanctionsAt: new ByRoundAndFirm(F),
     lastTransition: new ByRoundAndFirm(F),
     notices: [],
@@ -498,6 +502,7 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       e.type !== 'payoff' &&
       e.type !== 'transition' &&
       e.type !== 'sanction' &&
+      e.type !== 'sanction_error' &&
       e.type !== 'notice' &&
       e.type !== 'clamp' &&
       e.type !== 'invalid_action'
@@ -524,7 +529,8 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       const here = index.sanctionsAt.get(e.round, f);
       if (here) here.push(e);
       else index.sanctionsAt.set(e.round, f, [e]);
-    } else if (e.type === 'notice') index.notices.push(e);
+    } else if (e.type === 'sanction_error') index.sanctionErrors.push(e);
+    else if (e.type === 'notice') index.notices.push(e);
     else if (e.type === 'clamp') {
       index.clamps.push(e);
       if (e.cause === 'cap' || e.cause === 'floor' || e.cause === 'suspend')
@@ -533,6 +539,10 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   }
   if (dropped > 0)
     warnings.push(`${dropped} event(s) of rounds without a market event were ignored`);
+  if (index.sanctionErrors.length > 0)
+    warnings.push(
+      `${index.sanctionErrors.length} sanction(s) were not applied: their amount was not a finite number (sanction_error events)`,
+    );
   if (unknownFirms.size > 0)
     warnings.push(
       `events of firms not in the header were ignored: ${[...unknownFirms].join(', ')}`,
@@ -1076,6 +1086,7 @@ function institutionMetrics(
     sanction_states_source: options.sanctionStates ? 'option' : 'inferred',
     transitions: allTransitions.length,
     restorations: allTransitions.filter((t) => t.restorative).length,
+    sanction_errors: index.sanctionErrors.length,
     false_positives: {
       tolerance,
       compliant_firm_rounds: compliant,

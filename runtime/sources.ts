@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceText } from '../compiler/index.js';
@@ -51,6 +52,41 @@ export function stdlibIndex(): Map<string, SourceText> {
 
 export class SourceError extends Error {}
 
+/** The largest source file MASE reads: larger ones are refused before they are read. */
+export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
+
+/** What a file that is not a regular file is, for the message refusing it. */
+function fileKind(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * The file's status, following links. A missing file, a dangling link and a link loop are
+ * SourceErrors; any other failure (permission, I/O) goes up with its errno code.
+ */
+function statSource(path: string, spec: string): Stats {
+  try {
+    return statSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP')
+      throw new SourceError(
+        `${spec} is a symlink loop: following its links never reaches a file (ELOOP)`,
+      );
+    if (code === 'ENOENT') {
+      const dangling = lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink();
+      throw new SourceError(
+        dangling ? `${spec} is a symlink to a file that does not exist` : `no such file: ${spec}`,
+      );
+    }
+    throw error;
+  }
+}
+
 /** Reads `FILE` or `stdlib:NAME`. Problems are SourceErrors with a message for the user. */
 export function loadSource(spec: string): SourceText {
   if (spec.startsWith('stdlib:')) {
@@ -65,11 +101,24 @@ export function loadSource(spec: string): SourceText {
     return found;
   }
   const path = resolve(spec);
-  if (!existsSync(path)) throw new SourceError(`no such file: ${spec}`);
-  if (statSync(path).isDirectory())
-    throw new SourceError(`${spec} is a directory, not a source file`);
+  // Status first, and nothing opened that is not a regular file: a FIFO or a device would
+  // block the read or never end it.
+  const stats = statSource(path, spec);
+  if (!stats.isFile()) throw new SourceError(`${spec} is ${fileKind(stats)}, not a source file`);
+  const tooLarge = (size: number) =>
+    new SourceError(
+      `${spec} is ${(size / 1024 / 1024).toFixed(1)} MiB; a source file is at most ${MAX_SOURCE_BYTES / 1024 / 1024} MiB`,
+    );
+  if (stats.size > MAX_SOURCE_BYTES) throw tooLarge(stats.size);
   const bytes = readFileSync(path);
+  if (bytes.length > MAX_SOURCE_BYTES) throw tooLarge(bytes.length);
+  // Bytes that are not UTF-8 become U+FFFD, which the parser reports as E_BAD_CHAR where
+  // it stands; the manifest's digest is of the bytes, not of this text.
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
   const shown = relative(process.cwd(), path);
-  return { path: shown.startsWith('..') ? path : shown, text };
+  return {
+    path: shown.startsWith('..') ? path : shown,
+    text,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  };
 }

@@ -6,6 +6,7 @@ import type { Compilation, SourceText } from '../../compiler/index.js';
 import type { IrInstitution, IrMarket } from '../../compiler/ir.js';
 import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/render-diagnostics.js';
 import type { RunOptions } from '../run/cli-run.js';
+import { UsageProblem, wholeNumber } from '../run/flags.js';
 import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
 import type { SweepFlags } from '../sweep/cli.js';
 
@@ -13,6 +14,16 @@ import type { SweepFlags } from '../sweep/cli.js';
 export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
 
 export class UsageError extends Error {}
+
+/** A whole-number flag (runtime/run/flags.ts), refused as bad usage. */
+function whole(flag: string, value: string, least = 0): number {
+  try {
+    return wholeNumber(flag, value, least);
+  } catch (error) {
+    if (error instanceof UsageProblem) throw new UsageError(error.message);
+    throw error;
+  }
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
@@ -504,8 +515,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const threshold = Number(flags.threshold);
       if (!Number.isFinite(threshold))
         throw new UsageError(`--threshold takes a number, not \`${flags.threshold}\``);
-      const seed = Number(flags.seed);
-      if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
+      const seed = whole('--seed', flags.seed);
       const { analyzeSweep, formatAnalysis } = await import('../sweep/analyze.js');
       await sweepAction(async () => {
         const analysis = await analyzeSweep(dir, { threshold, seed });
@@ -649,27 +659,22 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           import('../llm/spec.js'),
           import('../llm/cache.js'),
         ]);
-        const whole = (
+        const orDefault = (
           flag: string,
           value: string | undefined,
           fallback: number,
           least: number,
-        ) => {
-          if (value === undefined) return fallback;
-          const n = Number(value);
-          if (!Number.isInteger(n) || n < least)
-            throw new UsageError(
-              `${flag} takes a whole number of at least ${least}, not \`${value}\``,
-            );
-          return n;
-        };
-        const rounds = whole('--rounds', options.rounds, DEMO_DEFAULTS.rounds, 2);
-        const replicates = whole('--replicates', options.replicates, DEMO_DEFAULTS.replicates, 1);
-        const llmRounds = whole('--llm-rounds', options.llmRounds, DEMO_DEFAULTS.llmRounds, 1);
-        const workers = whole('--workers', options.workers, defaultWorkers(), 1);
-        const seed = Number(options.seed ?? DEMO_DEFAULTS.seed);
-        if (!Number.isInteger(seed))
-          throw new UsageError(`--seed takes a whole number, not \`${options.seed}\``);
+        ) => (value === undefined ? fallback : whole(flag, value, least));
+        const rounds = orDefault('--rounds', options.rounds, DEMO_DEFAULTS.rounds, 2);
+        const replicates = orDefault(
+          '--replicates',
+          options.replicates,
+          DEMO_DEFAULTS.replicates,
+          1,
+        );
+        const llmRounds = orDefault('--llm-rounds', options.llmRounds, DEMO_DEFAULTS.llmRounds, 1);
+        const workers = orDefault('--workers', options.workers, defaultWorkers(), 1);
+        const seed = orDefault('--seed', options.seed, DEMO_DEFAULTS.seed, 0);
         const model = options.model ?? DEMO_DEFAULTS.model;
         try {
           parseModelSpec(model);

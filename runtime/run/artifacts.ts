@@ -45,6 +45,7 @@ const kept = new Set<TraceEvent['type']>([
   'payoff',
   'transition',
   'sanction',
+  'sanction_error',
   'notice',
   'clamp',
   'invalid_action',
@@ -114,7 +115,7 @@ export async function runToDirectory(
     seed: experiment.seed,
     sources: experiment.sources.map((s) => ({
       path: s.path,
-      sha256: createHash('sha256').update(s.text).digest('hex'),
+      sha256: s.sha256 ?? createHash('sha256').update(s.text).digest('hex'),
       text: s.text,
     })),
     mase_version: packageVersion(),

@@ -17,6 +17,7 @@ import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { stdlibSources } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
+import { UsageProblem, wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
 import type { ResolvedExperiment, RunLlmOptions } from './run.js';
 
@@ -42,7 +43,7 @@ export interface RunOptions {
   prices?: string;
 }
 
-export class UsageProblem extends Error {}
+export { UsageProblem, wholeNumber };
 
 const isFileSpec = (spec: string) =>
   spec.startsWith('stdlib:') || spec.endsWith('.mase') || spec.includes('/');
@@ -110,11 +111,7 @@ function policyParser(spec: string): { all?: IrPolicy; perFirm: Record<string, I
 }
 
 function integer(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n))
-    throw new UsageProblem(`${flag} takes a whole number, not \`${value}\``);
-  return n;
+  return value === undefined ? undefined : wholeNumber(flag, value);
 }
 
 function probability(value: string): number {
@@ -127,10 +124,7 @@ function probability(value: string): number {
 }
 
 export function positive(flag: string, value: string | undefined): number | undefined {
-  const n = integer(flag, value);
-  if (n !== undefined && n < 1)
-    throw new UsageProblem(`${flag} takes a whole number ≥ 1, not \`${value}\``);
-  return n;
+  return value === undefined ? undefined : wholeNumber(flag, value, 1);
 }
 
 /** Model options from the flags; API keys stay in the environment. */
@@ -250,7 +244,7 @@ export async function prepareRun(
         ...(options.agents ? { agents: options.agents } : {}),
         params: (options.param ?? []).map(parseParam),
         ...(options.rounds !== undefined
-          ? { rounds: integer('--rounds', options.rounds) as number }
+          ? { rounds: positive('--rounds', options.rounds) as number }
           : {}),
         ...(options.seed !== undefined ? { seed: integer('--seed', options.seed) as number } : {}),
         ...(options.continuation !== undefined

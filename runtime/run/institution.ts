@@ -54,7 +54,22 @@ export type InstitutionEffect =
       timing: 'entry' | 'each_round';
       amount: number;
     }
+  | {
+      /** A sanction whose amount is not a finite number: not applied, and recorded. */
+      kind: 'sanction_error';
+      firm: number;
+      state: string;
+      sanction: 'fine' | 'credit';
+      timing: 'entry' | 'each_round';
+      amount: NonFiniteAmount;
+    }
   | { kind: 'notice'; firm: number; state: string; text: string };
+
+/** How a non-finite amount is written in the trace (JSON has no Infinity or NaN). */
+export type NonFiniteAmount = 'inf' | '-inf' | 'nan';
+
+const nonFinite = (x: number): NonFiniteAmount =>
+  Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
 
 /** Limits an institution puts on one firm's action this round. */
 export interface ActionLimits {
@@ -734,14 +749,12 @@ export class InstitutionRuntime {
           for (const firm of firms) {
             const value =
               amount.axes.length === 0 ? (amount.data[0] ?? 0) : (amount.data[firm] ?? 0);
-            effects.push({
-              kind: 'sanction',
-              firm,
-              state: p.state,
-              sanction: p.sanction,
-              timing: p.timing,
-              amount: Number.isFinite(value) ? value : 0,
-            });
+            const sanction = { firm, state: p.state, sanction: p.sanction, timing: p.timing };
+            effects.push(
+              Number.isFinite(value)
+                ? { kind: 'sanction', ...sanction, amount: value }
+                : { kind: 'sanction_error', ...sanction, amount: nonFinite(value) },
+            );
           }
         } else if (action.type === 'mase.notice') {
           const p = action.params as NoticeParams;

@@ -9,6 +9,8 @@ import type {
   IrProgram,
   ParamValue,
 } from '../../compiler/ir.js';
+import { overrideProblems } from '../../compiler/param-values.js';
+import { numberTooLarge } from '../../grammar/diagnostics.js';
 import type { ResolvedExperiment } from './run.js';
 
 /** A problem with what the user asked for: reported as a message, exit 2. */
@@ -31,6 +33,29 @@ export interface RunRequest {
   readonly talk?: IrPolicy;
 }
 
+/**
+ * The deepest a `--param` list may nest. A parameter's type has at most two axes (firms,
+ * then products); the cap only stops a hostile value from exhausting the call stack.
+ */
+export const MAX_PARAM_NESTING = 16;
+
+/** How deep the lists of a JSON text nest, counting brackets outside strings. */
+function nesting(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '[') deepest = Math.max(deepest, ++depth);
+    else if (c === ']') depth--;
+  }
+  return deepest;
+}
+
 /** Parses `--param NAME=VALUE`: JSON for lists, numbers and booleans, else a string. */
 export function parseParam(text: string): { name: string; value: ParamValue } {
   const at = text.indexOf('=');
@@ -38,18 +63,35 @@ export function parseParam(text: string): { name: string; value: ParamValue } {
   const name = text.slice(0, at).trim();
   const raw = text.slice(at + 1).trim();
   if (raw === 'inf') return { name, value: Number.POSITIVE_INFINITY };
+  if (nesting(raw) > MAX_PARAM_NESTING)
+    throw new ResolveError(
+      `--param ${name}: lists nest at most ${MAX_PARAM_NESTING} deep (a parameter's lists have at most two levels: firms, then products)`,
+    );
+  let value: unknown;
   try {
-    const value = JSON.parse(raw) as unknown;
-    if (
-      typeof value === 'number' ||
-      typeof value === 'boolean' ||
-      typeof value === 'string' ||
-      Array.isArray(value)
-    ) {
-      return { name, value: value as ParamValue };
-    }
+    value = JSON.parse(raw) as unknown;
   } catch {
     // not JSON: a plain string
+  }
+  if (
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    typeof value === 'string' ||
+    Array.isArray(value)
+  ) {
+    // JSON reads 1e999 as Infinity; a source refuses it (E_NUMBER), and so does --param.
+    const finite = (v: unknown): boolean =>
+      Array.isArray(v) ? v.every(finite) : typeof v !== 'number' || Number.isFinite(v);
+    const tooLarge = finite(value)
+      ? undefined
+      : ((raw.match(/-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g) ?? []).find(
+          (n) => !Number.isFinite(Number(n)),
+        ) ?? raw);
+    if (tooLarge !== undefined)
+      throw new ResolveError(
+        `--param ${name}: E_NUMBER ${numberTooLarge.message(tooLarge)} (${numberTooLarge.hint})`,
+      );
+    return { name, value: value as ParamValue };
   }
   if (raw === '') throw new ResolveError(`--param ${name}= has no value`);
   return { name, value: raw };
@@ -114,6 +156,23 @@ export function resolveExperiment(
     }
     if (inMarket) marketOverrides[name] = value;
     if (inInstitution) institutionOverrides[name] = value;
+  }
+  // The values together, as the checker checks an experiment's: `--param` and a sweep's
+  // cells get the same checks and the same words as a source.
+  const problem = overrideProblems({
+    market,
+    marketOverrides,
+    institution,
+    institutionOverrides,
+  })[0];
+  if (problem) {
+    const given = request.params.map((p) => p.name);
+    const at = problem.at
+      ? ` (at ${problem.at.path}:${problem.at.range.start.line}:${problem.at.range.start.column})`
+      : '';
+    throw new ResolveError(
+      `${given.length > 0 ? `--param ${given.join(', ')}: ` : ''}${problem.code} ${problem.message}${at}`,
+    );
   }
   const firms = firmNames(market, paramValues(market.params, marketOverrides));
   if (firms.length === 0)

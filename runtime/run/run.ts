@@ -512,6 +512,16 @@ export async function runExperiment(
                 timing: e.timing,
                 amount: e.amount,
               });
+            } else if (e.kind === 'sanction_error') {
+              emit({
+                type: 'sanction_error',
+                round,
+                firm: market.firms[e.firm] as string,
+                state: e.state,
+                sanction: e.sanction,
+                timing: e.timing,
+                amount: e.amount,
+              });
             } else if (e.kind === 'notice') {
               notices[e.firm]?.push(e.text);
               emit({

@@ -12,6 +12,7 @@ import type {
   IrSweep,
   ParamValue,
 } from '../../compiler/ir.js';
+import { sweepSizeProblem } from '../../compiler/sweep-size.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { ResolveError, resolveExperiment } from '../run/resolve.js';
@@ -225,6 +226,9 @@ export function planSweep(
 ): SweepPlan {
   const base = program.experiments.find((e) => e.name === sweep.base);
   if (!base) throw new SweepError(`sweep ${sweep.name}: no experiment \`${sweep.base}\``);
+  // Checked again here, before any cell is drawn: a plan holds every run in memory.
+  const tooLarge = sweepSizeProblem(sweep);
+  if (tooLarge) throw new SweepError(`sweep ${sweep.name}: ${tooLarge}`);
   const cells = designCells(sweep);
   const runs: SweepRun[] = [];
   const seen = new Set<string>();

@@ -7,17 +7,12 @@
  * finishes the runs in progress and exits; a second one exits at once.
  */
 import { parseArgs } from 'node:util';
-import { positive, UsageProblem } from '../run/cli-run.js';
+import { positive, UsageProblem, wholeNumber } from '../run/cli-run.js';
 import { QueueError, type QueueTiming, startWorker } from './redis.js';
 
 /** A whole number ≥ 0 (`--max-stalled 0`: a job whose worker dies once fails). */
-function whole(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UsageProblem(`${flag} takes a whole number ≥ 0, not \`${text}\``);
-  return n;
-}
+const whole = (flag: string, text: string | undefined): number | undefined =>
+  text === undefined ? undefined : wholeNumber(flag, text);
 
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({

@@ -206,6 +206,16 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     amount: z.number(),
   }),
   z.object({
+    /** A sanction whose amount is not a finite number (e.g. a fine of `inf`): not applied. */
+    type: z.literal('sanction_error'),
+    round,
+    firm: z.string(),
+    state: z.string(),
+    sanction: z.enum(['fine', 'credit']),
+    timing: z.enum(['entry', 'each_round']),
+    amount: z.enum(['inf', '-inf', 'nan']),
+  }),
+  z.object({
     type: z.literal('notice'),
     round,
     firm: z.string(),

@@ -1,0 +1,165 @@
+import type { Range } from '../grammar/ast.js';
+import type { DiagnosticCode } from '../grammar/diagnostics.js';
+import { constantValue } from './constant.js';
+import { paramTensor } from './evaluate.js';
+import { paramValues } from './instantiate.js';
+import type { IrInstitution, IrMarket, IrParam, ParamValue } from './ir.js';
+
+/**
+ * The checks a parameter value gets wherever it comes from: a source's defaults and
+ * overrides (compiler/check.ts), `--param` (runtime/run/resolve.ts) and a sweep's cells
+ * (runtime/sweep/plan.ts). The checker walks the source to place its diagnostics; the
+ * runtime walks the compiled program; both ask the questions below and say the same words.
+ */
+
+/** The most firms a market may have. */
+export const MAX_FIRMS = 100_000;
+
+/** What a firm count must be, or undefined when it is sound. */
+export function firmCountProblem(count: number | undefined): string | undefined {
+  return count === undefined || !Number.isInteger(count) || count < 1 || count > MAX_FIRMS
+    ? `the number of firms must be a whole number from 1 to 100,000 (it is ${count ?? 'not fixed'})`
+    : undefined;
+}
+
+/** A value computed from parameters, what it is, and the rule it must meet. */
+export interface ValueRule {
+  readonly what: string;
+  readonly problem: (n: number) => string | undefined;
+}
+
+export const ROUND_COUNT: ValueRule = {
+  what: 'a number of rounds',
+  problem: (n) =>
+    Number.isInteger(n) && n >= 1 ? undefined : 'must be a whole number of at least 1',
+};
+
+const probability = (what: string): ValueRule => ({
+  what,
+  problem: (n) => (n >= 0 && n <= 1 ? undefined : 'must be between 0 and 1'),
+});
+export const DETECTION = probability('the detection probability');
+export const FALSE_POSITIVE = probability('the false-positive rate');
+
+/** The message of a value that breaks its rule: `a number of rounds must be … (it is -3)`. */
+export function ruleMessage(rule: ValueRule, value: number): string | undefined {
+  const problem = rule.problem(value);
+  return problem ? `${rule.what} ${problem} (it is ${value})` : undefined;
+}
+
+/** A parameter value that does not fit where it is used. */
+export interface ValueProblem {
+  readonly code: DiagnosticCode;
+  readonly message: string;
+  /** The parameter the problem is about, when one is. */
+  readonly param?: string;
+  /** Where in the declaring source the value is used, when known. */
+  readonly at?: { readonly path: string; readonly range: Range };
+}
+
+/**
+ * A market's values: a whole, positive number of firms, and lists with one entry per
+ * firm (and per product). Returns the firm names when the count is sound.
+ */
+export function marketValueProblems(
+  market: IrMarket,
+  values: ReadonlyMap<string, ParamValue>,
+): { readonly firms?: readonly string[]; readonly problems: readonly ValueProblem[] } {
+  let firms: string[];
+  if ('names' in market.firms) firms = [...market.firms.names];
+  else {
+    const count = constantValue(market.firms.count, values);
+    const problem = firmCountProblem(count);
+    if (problem) {
+      const param = market.firms.count.op === 'param' ? market.firms.count.name : undefined;
+      return { problems: [{ code: 'E_VALUE', message: problem, ...(param ? { param } : {}) }] };
+    }
+    firms = Array.from({ length: count as number }, (_, i) => `f${i + 1}`);
+  }
+  const problems = listLengthProblems(market.params, values, {
+    firms: firms.length,
+    products: market.products.length,
+  });
+  return { firms, problems };
+}
+
+/** Per-firm and per-product lists must have one entry per firm (and product). */
+export function listLengthProblems(
+  params: readonly IrParam[],
+  values: ReadonlyMap<string, ParamValue>,
+  dims: { readonly firms: number; readonly products: number },
+): ValueProblem[] {
+  const problems: ValueProblem[] = [];
+  for (const p of params) {
+    if (p.type.axes.length === 0) continue;
+    const value = values.get(p.name);
+    if (value === undefined) continue;
+    const fitted = paramTensor(p.type, value, dims);
+    if (typeof fitted === 'string')
+      problems.push({ code: 'E_PARAM_TYPE', message: `\`${p.name}\` ${fitted}`, param: p.name });
+  }
+  return problems;
+}
+
+/**
+ * An institution's values where it uses them before the run: round counts of its
+ * transitions, detection and false-positive probabilities of its monitors.
+ */
+export function institutionValueProblems(
+  institution: IrInstitution,
+  values: ReadonlyMap<string, ParamValue>,
+): ValueProblem[] {
+  const problems: ValueProblem[] = [];
+  const check = (
+    rule: ValueRule,
+    expr: Parameters<typeof constantValue>[0] | undefined,
+    range?: Range,
+  ) => {
+    if (!expr) return;
+    const value = constantValue(expr, values);
+    const message = value === undefined ? undefined : ruleMessage(rule, value);
+    if (message)
+      problems.push({
+        code: 'E_VALUE',
+        message,
+        ...(range ? { at: { path: institution.path, range } } : {}),
+      });
+  };
+  for (const m of institution.monitors) {
+    check(DETECTION, m.detection);
+    check(FALSE_POSITIVE, m.falsePositive);
+  }
+  for (const s of institution.states)
+    for (const t of s.transitions) check(ROUND_COUNT, t.rounds, t.range);
+  return problems;
+}
+
+/**
+ * Everything a market and an institution with their overrides must meet together: the
+ * market's values, the institution's lists against the market's firms and products, and
+ * the institution's values. Institution messages read as the checker words them at an
+ * experiment's `institution` item: `with these overrides, NAME: …`.
+ */
+export function overrideProblems(use: {
+  readonly market: IrMarket;
+  readonly marketOverrides: Readonly<Record<string, ParamValue>>;
+  readonly institution: IrInstitution;
+  readonly institutionOverrides: Readonly<Record<string, ParamValue>>;
+}): ValueProblem[] {
+  const market = marketValueProblems(
+    use.market,
+    paramValues(use.market.params, use.marketOverrides),
+  );
+  const values = paramValues(use.institution.params, use.institutionOverrides);
+  const lists = market.firms
+    ? listLengthProblems(use.institution.params, values, {
+        firms: market.firms.length,
+        products: use.market.products.length,
+      })
+    : [];
+  const institution = institutionValueProblems(use.institution, values).map((p) => ({
+    ...p,
+    message: `with these overrides, ${use.institution.name}: ${p.message}`,
+  }));
+  return [...market.problems, ...lists, ...institution];
+}

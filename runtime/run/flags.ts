@@ -1,0 +1,16 @@
+/** A flag the user gave that cannot work: a message, exit 2. */
+export class UsageProblem extends Error {}
+
+/**
+ * A whole-number flag: plain decimal digits only (no sign, space, exponent, fraction or
+ * `0x`), at least `least` and at most 2^53 − 1, the largest integer a double holds exactly.
+ * Every whole-number flag of the CLI reads through this.
+ */
+export function wholeNumber(flag: string, value: string, least = 0): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < least)
+    throw new UsageProblem(
+      `${flag} takes a whole number written in decimal digits, from ${least} to 2^53 - 1 (9007199254740991), not \`${value}\``,
+    );
+  return n;
+}
