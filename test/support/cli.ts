@@ -29,6 +29,8 @@ export interface CliOptions {
   /** Variables to set; `undefined` removes one from the inherited environment. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly nodeArgs?: readonly string[];
+  /** Kill the CLI after this long: a guard for inputs that once made it hang, not a timing check. */
+  readonly killAfterMs?: number;
 }
 
 function environment(env: CliOptions['env']): NodeJS.ProcessEnv {
@@ -51,6 +53,7 @@ export function runCli(command: string | readonly string[], options: CliOptions)
     cwd: options.cwd,
     encoding: 'utf8',
     env: environment(options.env),
+    ...(options.killAfterMs === undefined ? {} : { timeout: options.killAfterMs }),
   });
   return checked(args, { code: run.status, stdout: run.stdout, stderr: run.stderr });
 }
