@@ -10,7 +10,7 @@ export function wholeNumber(flag: string, value: string, least = 0): number {
   const n = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < least)
     throw new UsageProblem(
-      `${flag} takes a whole number written in decimal digits, from ${least} to 2^53 - 1 (9007199254740991), not \`${value}\``,
+      `${flag} takes a whole number ≥ ${least}, not \`${value}\` (decimal digits only, at most 2^53 - 1)`,
     );
   return n;
 }

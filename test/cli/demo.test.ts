@@ -178,11 +178,11 @@ describe('mase demo', () => {
 describe('mase demo: bad flags', () => {
   it.each([
     [['--only', 'both'], '--only takes finding or machinery, not `both`'],
-    [['--replicates', '0'], '--replicates takes a whole number of at least 1, not `0`'],
-    [['--rounds', 'many'], '--rounds takes a whole number of at least 2, not `many`'],
-    [['--llm-rounds', '2.5'], '--llm-rounds takes a whole number of at least 1, not `2.5`'],
-    [['--workers', '-1'], '--workers takes a whole number of at least 1, not `-1`'],
-    [['--seed', 'x'], '--seed takes a whole number, not `x`'],
+    [['--replicates', '0'], '--replicates takes a whole number ≥ 1, not `0`'],
+    [['--rounds', 'many'], '--rounds takes a whole number ≥ 2, not `many`'],
+    [['--llm-rounds', '2.5'], '--llm-rounds takes a whole number ≥ 1, not `2.5`'],
+    [['--workers', '-1'], '--workers takes a whole number ≥ 1, not `-1`'],
+    [['--seed', 'x'], '--seed takes a whole number ≥ 0, not `x`'],
     [['--model', 'gpt'], '--model: '],
     [
       ['--agents', 'qlearning'],

@@ -171,8 +171,9 @@ describe('whole-number flags take plain decimal digits', () => {
     expect(r.code, r.stderr).toBe(2);
     const message = messageLines(r.stderr);
     expect(message).toHaveLength(1);
-    expect(message[0]).toContain(`${flag} takes a whole number written in decimal digits`);
-    expect(message[0]).toContain(`\`${value}\``);
+    expect(message[0]).toContain(
+      `${flag} takes a whole number ≥ ${flag === '--rounds' ? 1 : 0}, not \`${value}\` (decimal digits only, at most 2^53 - 1)`,
+    );
     expect(existsSync(file('whole'))).toBe(false);
   });
 
@@ -183,10 +184,14 @@ describe('whole-number flags take plain decimal digits', () => {
     );
     const sweep = mase('sweep tiny.mase --out tiny --workers 0x2');
     expect(sweep.code, sweep.stderr).toBe(2);
-    expect(sweep.stderr).toContain('--workers takes a whole number written in decimal digits');
+    expect(sweep.stderr).toContain(
+      '--workers takes a whole number ≥ 1, not `0x2` (decimal digits only',
+    );
     const demo = mase('demo --only finding --replicates 1e1 --out demo');
     expect(demo.code, demo.stderr).toBe(2);
-    expect(demo.stderr).toContain('--replicates takes a whole number written in decimal digits');
+    expect(demo.stderr).toContain(
+      '--replicates takes a whole number ≥ 1, not `1e1` (decimal digits only',
+    );
   });
 });
 

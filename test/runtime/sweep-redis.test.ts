@@ -231,7 +231,7 @@ describe('queue URLs and reachability', () => {
     ['--lock-ms', '0', /--lock-ms takes a whole number ≥ 1, not `0`/],
     ['--stalled-ms', '0', /--stalled-ms takes a whole number ≥ 1, not `0`/],
     ['--concurrency', '0', /--concurrency takes a whole number ≥ 1, not `0`/],
-    ['--concurrency', '1.5', /--concurrency takes a whole number, not `1.5`/],
+    ['--concurrency', '1.5', /--concurrency takes a whole number ≥ 1, not `1.5`/],
     ['--max-stalled', '-1', /--max-stalled takes a whole number ≥ 0, not `-1`/],
   ])('the worker script refuses %s %s with a message and exit code 2', (flag, value, message) => {
     const result = spawnSync(process.execPath, [WORKER_MAIN, '--queue', url, `${flag}=${value}`], {
