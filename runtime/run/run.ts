@@ -501,27 +501,14 @@ export async function runExperiment(
                 restorative: e.restorative,
               });
             } else if (e.kind === 'sanction') {
-              if (e.sanction === 'fine') fines[e.firm] = (fines[e.firm] ?? 0) + e.amount;
-              else credits[e.firm] = (credits[e.firm] ?? 0) + e.amount;
-              emit({
-                type: 'sanction',
-                round,
-                firm: market.firms[e.firm] as string,
-                state: e.state,
-                sanction: e.sanction,
-                timing: e.timing,
-                amount: e.amount,
-              });
+              const { kind, firm, ...sanction } = e;
+              if (e.sanction === 'fine') fines[firm] = (fines[firm] ?? 0) + e.amount;
+              else credits[firm] = (credits[firm] ?? 0) + e.amount;
+              emit({ type: kind, round, firm: market.firms[firm] as string, ...sanction });
             } else if (e.kind === 'sanction_error') {
-              emit({
-                type: 'sanction_error',
-                round,
-                firm: market.firms[e.firm] as string,
-                state: e.state,
-                sanction: e.sanction,
-                timing: e.timing,
-                amount: e.amount,
-              });
+              // A non-finite amount is recorded, not applied: never a fine of 0.
+              const { kind, firm, ...sanction } = e;
+              emit({ type: kind, round, firm: market.firms[firm] as string, ...sanction });
             } else if (e.kind === 'notice') {
               notices[e.firm]?.push(e.text);
               emit({
