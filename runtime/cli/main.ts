@@ -9,8 +9,12 @@ import type { RunOptions } from '../run/cli-run.js';
 import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
 import type { SweepFlags } from '../sweep/cli.js';
 
-/** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
-export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
+/**
+ * Exit codes: 0 ok, 1 errors in the sources (or a run that did not complete), 2 bad usage,
+ * 3 a bug in MASE, 4 the machine failed (a full disk, EIO, a read-only or missing path);
+ * a run stopped by a signal exits 128 + the signal's number (130 for SIGINT).
+ */
+export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3, environment: 4 } as const;
 
 export class UsageError extends Error {}
 
@@ -331,22 +335,28 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const { runToDirectory } = await import('../run/artifacts.js');
       const { summaryTable } = await import('../run/summary.js');
       const { benchmarkWarnings } = await import('../metrics.js');
+      const { Interruption, signalExitCode } = await import('../run/signals.js');
+      const interruption = new Interruption();
       let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
       try {
         artifacts = await runToDirectory(prepared.experiment, options.out, {
           ...progressHooks(prepared.experiment.rounds),
           ...(prepared.llm ? { llm: prepared.llm } : {}),
+          interruption,
         });
       } catch (error) {
         return setExitCode(await runFailure(error, 'run', `${options.out}/manifest.json says so`));
+      } finally {
+        interruption.dispose();
       }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
       for (const warning of benchmarkWarnings(artifacts.metrics.benchmarks))
         process.stderr.write(`mase: warning: ${warning}\n`);
       process.stderr.write(
-        `wrote ${options.out} (status: ${artifacts.result.status}; open ${join(options.out, 'report.html')})\n`,
+        `wrote ${options.out} (status: ${statusLine(artifacts.result)}; open ${join(options.out, 'report.html')})\n`,
       );
-      if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+      if (interruption.received) setExitCode(signalExitCode(interruption.received));
+      else if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
     });
 
   program
@@ -360,15 +370,21 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (dir: string, options: { out: string; cache?: string }) => {
       const { replayRun } = await import('../run/replay.js');
       const { summaryTable } = await import('../run/summary.js');
+      const { Interruption, signalExitCode } = await import('../run/signals.js');
+      const interruption = new Interruption();
       try {
         const artifacts = await replayRun(dir, options.out, {
           ...(options.cache ? { cache: options.cache } : {}),
+          interruption,
         });
         process.stdout.write(`${summaryTable([{ label: `replay of ${dir}`, artifacts }])}\n`);
-        process.stderr.write(`wrote ${options.out} (status: ${artifacts.result.status})\n`);
-        if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+        process.stderr.write(`wrote ${options.out} (status: ${statusLine(artifacts.result)})\n`);
+        if (interruption.received) setExitCode(signalExitCode(interruption.received));
+        else if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
       } catch (error) {
         return setExitCode(await runFailure(error, 'replay'));
+      } finally {
+        interruption.dispose();
       }
     });
 
@@ -557,7 +573,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       if (dir === undefined) throw new UsageError('show needs a run directory: mase show DIR');
       try {
         const timeline = parseTimelineRange(swallowed ? true : flags.timeline);
-        process.stdout.write(showRun(dir, timeline ? { timeline } : {}));
+        process.stdout.write(await showRun(dir, timeline ? { timeline } : {}));
       } catch (error) {
         if (error instanceof ShowError) throw new UsageError(error.message);
         throw error;
@@ -746,7 +762,7 @@ async function runFailure(
   const [
     { LlmFatalError },
     { ModelFileError },
-    { ArtifactError },
+    { ArtifactError, RunWriteError },
     { ReplayError },
     { CacheError },
   ] = await Promise.all([
@@ -756,6 +772,10 @@ async function runFailure(
     import('../run/replay.js'),
     import('../llm/cache.js'),
   ]);
+  if (error instanceof RunWriteError) {
+    process.stderr.write(`mase: the ${what} could not be written: ${error.message}\n`);
+    return EXIT.environment;
+  }
   if (error instanceof LlmFatalError) {
     process.stderr.write(
       `mase: the ${what} failed: ${error.message}\n${where ? `(${where}; the rounds before are kept)\n` : ''}`,
@@ -775,6 +795,12 @@ async function runFailure(
     return EXIT.usage;
   }
   throw error;
+}
+
+/** How a run ended, for the `wrote DIR (status: …)` line: why and when, unless it completed. */
+function statusLine(result: { status: string; reason?: string; roundsCompleted: number }): string {
+  if (result.status === 'completed') return result.status;
+  return `${result.status}${result.reason ? `: ${result.reason}` : ''}, ${result.roundsCompleted} rounds`;
 }
 
 /** `mase run`'s flags: what the runner takes, plus where to write. */
@@ -817,6 +843,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`mase: ${error.message}\n`);
       return EXIT.usage;
+    }
+    const { describeSystemError, isSystemError } = await import('../system-errors.js');
+    if (isSystemError(error)) {
+      process.stderr.write(`mase: ${describeSystemError(error)}\n`);
+      return EXIT.environment;
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(

@@ -81,6 +81,9 @@ export interface RunResult {
   readonly llm?: LlmServices;
 }
 
+/** How often, at most, a run gives the event loop a turn (see `observe`). */
+const YIELD_EVERY_MS = 50;
+
 export const canonical = (value: unknown): string =>
   JSON.stringify(value, (_k, v) => {
     if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
@@ -283,10 +286,17 @@ export async function runExperiment(
     const governsPublicly =
       experiment.institution.public && experiment.institution.states.length > 0;
     let reason: string | undefined;
+    let lastYield = performance.now();
 
     while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
       switch (phaseOf(snapshot)) {
         case 'observe': {
+          // A run that waits for nothing (scripted agents) would never let a signal's
+          // handler run: give the event loop a turn now and then, when stopping is asked for.
+          if (hooks.shouldStop && performance.now() - lastYield > YIELD_EVERY_MS) {
+            await new Promise((resolve) => setImmediate(resolve));
+            lastYield = performance.now();
+          }
           const stop = hooks.shouldStop?.() ?? llm?.usage.exceeded();
           if (stop) {
             status = 'interrupted';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
-import { parseTrace, type TraceEvent } from '../trace/events.js';
+import { parseTraceTolerant, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
 
 const fixed = (x: number | null | undefined, digits = 2) =>
@@ -195,22 +195,59 @@ function institutionSummary(metrics: RunMetrics, transitions: readonly Transitio
  * outcome, tier, firms, and the institution: time in each state, transitions per edge,
  * sanctions), then, only when asked for, the per-event timeline.
  */
-export function showRun(dir: string, options: { timeline?: TimelineRange } = {}): string {
+export async function showRun(
+  dir: string,
+  options: { timeline?: TimelineRange } = {},
+): Promise<string> {
   const manifest = JSON.parse(readRunFile(dir, 'manifest.json')) as {
     experiment: string;
     status: string;
+    reason?: string;
     seed: number;
     market: { name: string };
     institution: { name: string };
+    sources?: { path: string; text: string }[];
   };
-  const metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as RunMetrics;
-  const events = parseTrace(readRunFile(dir, 'events.jsonl'));
+  const notes: string[] = [];
+  let events: TraceEvent[];
+  try {
+    const trace = parseTraceTolerant(
+      existsSync(join(dir, 'events.jsonl')) ? readRunFile(dir, 'events.jsonl') : '',
+    );
+    events = trace.events;
+    if (!existsSync(join(dir, 'events.jsonl'))) notes.push('events.jsonl is missing');
+    if (trace.torn) notes.push('the last line of events.jsonl was cut short and is left out');
+  } catch (error) {
+    throw new ShowError(`${dir}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  let metrics: RunMetrics;
+  if (existsSync(join(dir, 'metrics.json'))) {
+    metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as RunMetrics;
+  } else {
+    // A run that never ended (killed) or failed early wrote no metrics: score its trace.
+    const { institutionFromManifest } = await import('../report/run-report.js');
+    const { computeMetrics, institutionMetricsOptions } = await import('../metrics.js');
+    const { institution } = await institutionFromManifest(manifest);
+    try {
+      metrics = computeMetrics(events, institutionMetricsOptions(institution));
+    } catch (error) {
+      throw new ShowError(
+        `${dir} has no metrics.json and its trace cannot be scored (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+    notes.push('metrics.json is missing: the numbers below are computed from events.jsonl');
+  }
   const transitions = events.filter((e): e is Transition => e.type === 'transition');
   const m = metrics.macro;
   const out: string[] = [];
   out.push(
     `${manifest.experiment}: ${manifest.market.name} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}, ${thousands(metrics.run.rounds_played)} of ${thousands(metrics.run.rounds)} rounds`,
   );
+  if (manifest.status === 'running')
+    out.push('  the run never ended: its process was killed or crashed (or it is still running)');
+  else if (manifest.status !== 'completed' && manifest.reason)
+    out.push(`  ${manifest.status}: ${manifest.reason}`);
+  for (const note of notes) out.push(`  note: ${note}`);
   out.push('', 'benchmarks (industry profit):');
   for (const name of ['nash', 'collusive', 'competitive'] as const) {
     const b = metrics.benchmarks[name];

@@ -285,7 +285,9 @@ describe('a governed run: run, verify, show', () => {
     const v = mase('verify governed');
     expect(v.code, v.stderr).toBe(0);
     const count = lines(read('governed/governance-log.jsonl')).length;
-    expect(lines(v.stdout)).toEqual([`governance log intact: ${count} entries`]);
+    expect(lines(v.stdout)).toEqual([
+      `intact: ${count} entries (seal included), manifest.json, events.jsonl and metrics.json are as the run wrote them; the run completed 20 rounds`,
+    ]);
   });
 
   it('mase verify on a copy with one line of the log altered → exit 1 naming that line', () => {
