@@ -257,6 +257,40 @@ describe('signals: interruption is a state, not a crash', () => {
   });
 });
 
+describe('a killed run (SIGKILL) and a torn last line: every reader still works', () => {
+  it('show, verify, report and replay each say what is missing', async () => {
+    const r = await startRun([...GOVERNED, '--rounds', '1000000'], 'killed', 50, (pid) =>
+      process.kill(pid, 'SIGKILL'),
+    );
+    expect(r.code).toBe(null);
+    expect(manifestOf('killed').status).toBe('running');
+    // A write cut short by the kill, as a crash mid-write would leave it.
+    writeFileSync(file('killed/events.jsonl'), `${read('killed/events.jsonl')}{"type":"mar`);
+
+    const show = mase('show killed');
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain(
+      'the run never ended: its process was killed or crashed (or it is still running)',
+    );
+    expect(show.stdout).toContain(
+      'note: the last line of events.jsonl was cut short and is left out',
+    );
+    expect(show.stdout).toContain('note: metrics.json is missing');
+    const v = mase('verify killed');
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/^incomplete: the run never ended — manifest\.json says running/);
+    const report = mase('report killed');
+    expect(report.code, report.stderr).toBe(0);
+    expect(read('killed/report.html')).toContain('unreadable line');
+    const replay = mase('replay killed --out killed-replay');
+    expect(replay.code, replay.stderr).toBe(1);
+    const rounds = [...read('killed/events.jsonl').matchAll(/^\{"type":"market","round":(\d+)/gm)];
+    expect(manifestOf('killed-replay').rounds_completed).toBe(
+      Number(rounds[rounds.length - 1]?.[1]),
+    );
+  });
+});
+
 /** No half-written file is left: every file ends in a newline, no `.partial-` or reserve file. */
 function expectTidy(run: string): void {
   const names = readdirSync(file(run));
