@@ -320,6 +320,18 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--max-cost <amount>', 'cost budget (needs --prices): stop the run when it is spent')
     .option('--prompts <file>', 'prompt templates for llm firms ([system] and [round] sections)')
     .option(
+      '--max-answer-bytes <n>',
+      'the largest model answer kept, in bytes (default 65536); a larger one is unusable',
+    )
+    .option(
+      '--max-retry-wait <ms>',
+      'the longest one question waits for retries in all (default 60000); a longer Retry-After is not waited for',
+    )
+    .option(
+      '--max-fallback-share <x>',
+      'the share of fallback decisions (0–1, default 0.1) above which the run ends degraded, exit 1',
+    )
+    .option(
       '--cache <file>',
       'the response cache of llm firms (default: in the MASE data directory)',
     )
@@ -352,11 +364,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
       for (const warning of benchmarkWarnings(artifacts.metrics.benchmarks))
         process.stderr.write(`mase: warning: ${warning}\n`);
+      if (artifacts.status === 'degraded')
+        process.stderr.write(`mase: the run is degraded: ${degradedReason(options.out)}\n`);
       process.stderr.write(
-        `wrote ${options.out} (status: ${statusLine(artifacts.result)}; open ${join(options.out, 'report.html')})\n`,
+        `wrote ${options.out} (status: ${statusLine(artifacts)}; open ${join(options.out, 'report.html')})\n`,
       );
       if (interruption.received) setExitCode(signalExitCode(interruption.received));
-      else if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+      else if (artifacts.status !== 'completed') setExitCode(EXIT.sourceErrors);
     });
 
   program
@@ -378,9 +392,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           interruption,
         });
         process.stdout.write(`${summaryTable([{ label: `replay of ${dir}`, artifacts }])}\n`);
-        process.stderr.write(`wrote ${options.out} (status: ${statusLine(artifacts.result)})\n`);
+        if (artifacts.status === 'degraded')
+          process.stderr.write(`mase: the replay is degraded: ${degradedReason(options.out)}\n`);
+        process.stderr.write(`wrote ${options.out} (status: ${statusLine(artifacts)})\n`);
         if (interruption.received) setExitCode(signalExitCode(interruption.received));
-        else if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+        else if (artifacts.status !== 'completed') setExitCode(EXIT.sourceErrors);
       } catch (error) {
         return setExitCode(await runFailure(error, 'replay'));
       } finally {
@@ -798,9 +814,23 @@ async function runFailure(
 }
 
 /** How a run ended, for the `wrote DIR (status: …)` line: why and when, unless it completed. */
-function statusLine(result: { status: string; reason?: string; roundsCompleted: number }): string {
-  if (result.status === 'completed') return result.status;
-  return `${result.status}${result.reason ? `: ${result.reason}` : ''}, ${result.roundsCompleted} rounds`;
+function statusLine(artifacts: {
+  status: string;
+  result: { reason?: string; roundsCompleted: number };
+}): string {
+  const { status, result } = artifacts;
+  if (status === 'completed') return status;
+  // A degraded run's reason has a line of its own.
+  const reason = status !== 'degraded' && result.reason ? `: ${result.reason}` : '';
+  return `${status}${reason}, ${result.roundsCompleted} rounds`;
+}
+
+/** Why a run is degraded, as its manifest says. */
+function degradedReason(dir: string): string {
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+    reason?: string;
+  };
+  return `${manifest.reason ?? 'too many fallback decisions'} (metrics.json counts them: fallbacks)`;
 }
 
 /** `mase run`'s flags: what the runner takes, plus where to write. */

@@ -28,6 +28,7 @@ import {
 } from '../trace/governance-log.js';
 import { resolveLogKey } from '../trace/log-key.js';
 import { TraceWriter, traceJson } from '../trace/writer.js';
+import { runOutcome } from './degraded.js';
 import {
   experimentDigest,
   type ResolvedExperiment,
@@ -73,6 +74,8 @@ export interface RunArtifacts {
   readonly result: RunResult;
   readonly metrics: RunMetrics;
   readonly dir: string;
+  /** The status the manifest records: the result's, or `degraded` (degraded.ts). */
+  readonly status: RunStatus;
 }
 
 function packageVersion(): string {
@@ -215,6 +218,7 @@ export async function runToDirectory(
           cache: hooks.llm.cache?.path ?? null,
           budget: hooks.llm.budget ?? null,
           prices: hooks.llm.prices ?? null,
+          max_fallback_share: hooks.llm.maxFallbackShare ?? null,
         }
       : undefined,
     /** Where each model's answers came from (LLM firms only). */
@@ -328,9 +332,14 @@ export async function runToDirectory(
     const scored = metrics;
     metricsText = attempt('metrics.json', () => writeJsonAtomic(join(dir, 'metrics.json'), scored));
   }
-  manifest.status = status;
+  // A completed run decided too often by fallbacks ends degraded (degraded.ts).
+  const outcome =
+    result && metrics
+      ? runOutcome(result, metrics, hooks.llm?.maxFallbackShare)
+      : { status, ...(reason ? { reason } : {}) };
+  manifest.status = outcome.status;
   manifest.rounds_completed = roundsCompleted;
-  if (reason) manifest.reason = reason;
+  if (outcome.reason) manifest.reason = outcome.reason;
   if (result?.llm) {
     manifest.models = result.llm.provenance();
     manifest.llm_usage = {
@@ -342,7 +351,7 @@ export async function runToDirectory(
   const sealed = attempt('governance-log.jsonl', () =>
     log.seal({
       round: roundsCompleted,
-      status,
+      status: outcome.status,
       events_sha256: trace.sha256(),
       metrics_sha256:
         metricsText === undefined ? null : createHash('sha256').update(metricsText).digest('hex'),
@@ -350,7 +359,11 @@ export async function runToDirectory(
   );
   attempt('governance-log.jsonl', () => log.close());
   if (sealed)
-    sealManifest(manifest, logKey, { status, rounds_completed: roundsCompleted, ...sealed });
+    sealManifest(manifest, logKey, {
+      status: outcome.status,
+      rounds_completed: roundsCompleted,
+      ...sealed,
+    });
   releaseReserve();
   attempt('manifest.json', () => writeJsonAtomic(manifestPath, manifest));
   if (failure !== undefined) {
@@ -384,5 +397,5 @@ export async function runToDirectory(
       `mase: ${dir}/report.html not written: ${error instanceof Error ? error.message : String(error)}\n`,
     );
   }
-  return { result, metrics, dir };
+  return { result, metrics, dir, status: outcome.status };
 }

@@ -47,6 +47,7 @@ interface ReplayManifest {
     cache?: string | null;
     budget?: Budget | null;
     prices?: Prices | null;
+    max_fallback_share?: number | null;
   };
 }
 
@@ -177,6 +178,9 @@ export async function replayRun(
         ...(manifest.llm?.default_model ? { defaultModel: manifest.llm.default_model } : {}),
         ...(manifest.llm?.templates ? { templates: manifest.llm.templates } : {}),
         ...(manifest.llm?.prices ? { prices: manifest.llm.prices } : {}),
+        ...(typeof manifest.llm?.max_fallback_share === 'number'
+          ? { maxFallbackShare: manifest.llm.max_fallback_share }
+          : {}),
       }
     : undefined;
   return runToDirectory(experiment, out, {

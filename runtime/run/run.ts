@@ -69,6 +69,8 @@ export interface RunLlmOptions extends LlmOptions {
   /** The model of `llm` policies that name none (`--model`). */
   readonly defaultModel?: string;
   readonly templates?: PromptTemplates;
+  /** The share of fallback decisions above which the run is `degraded` (degraded.ts). */
+  readonly maxFallbackShare?: number;
 }
 
 export interface RunResult {

@@ -13,6 +13,13 @@ function meanPrice(metrics: RunMetrics): number | null {
   return prices.length ? prices.reduce((a, b) => a + b, 0) / prices.length : null;
 }
 
+/** The share of decisions made by a fallback, as a percentage ("—" with no round played). */
+function fallbackShare(metrics: RunMetrics): string {
+  // metrics.json written before fallbacks were counted has none.
+  const share = metrics.fallbacks?.share;
+  return share === null || share === undefined ? '—' : `${Number((share * 100).toFixed(1))}%`;
+}
+
 /** A plain-text table, one row per run: the numbers the governance comparison reads. */
 export function summaryTable(
   rows: readonly { label: string; artifacts: RunArtifacts; note?: string }[],
@@ -26,19 +33,21 @@ export function summaryTable(
     'verdict',
     'mean price',
     'fines',
+    'fallbacks',
     'report',
   ];
   const body = rows.map(({ label, artifacts }) => {
     const m = artifacts.metrics;
     return [
       label,
-      artifacts.result.status,
+      artifacts.status,
       String(m.run.rounds_played),
       fixed(m.macro.collusion_index, 3),
       m.macro.tier === null ? '—' : String(m.macro.tier),
       m.macro.verdict,
       fixed(meanPrice(m)),
       fixed(m.totals.fines, 0),
+      fallbackShare(m),
       artifacts.dir,
     ];
   });
@@ -190,6 +199,15 @@ function institutionSummary(metrics: RunMetrics, transitions: readonly Transitio
   return out;
 }
 
+/** `; N fallback decisions (x%)` for a firm that had any. */
+function fallbackNote(metrics: RunMetrics, firm: string): string {
+  const n = metrics.fallbacks?.by_agent[firm] ?? 0;
+  const played = metrics.run.rounds_played;
+  return n === 0 || played === 0
+    ? ''
+    : `; ${thousands(n)} fallback decisions (${Math.round((100 * n) / played)}% of its rounds)`;
+}
+
 /**
  * `mase show DIR`: a summary whose length does not grow with the run (benchmarks,
  * outcome, tier, firms, and the institution: time in each state, transitions per edge,
@@ -256,6 +274,8 @@ export async function showRun(
     out.push(`  ${name.padEnd(12)} ${fixed(b.profit.reduce((x, y) => x + y, 0))}${standing}`);
   }
   for (const warning of benchmarkWarnings(metrics.benchmarks)) out.push(`  warning: ${warning}`);
+  if (manifest.status === 'degraded')
+    out.push('', `degraded: ${manifest.reason ?? 'too many fallback decisions'}`);
   out.push(
     '',
     `outcome, window rounds ${metrics.window.from}–${metrics.window.to}:`,
@@ -271,7 +291,7 @@ export async function showRun(
   out.push('', 'firms:');
   for (const [firm, a] of Object.entries(metrics.agents)) {
     out.push(
-      `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations`,
+      `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations${fallbackNote(metrics, firm)}`,
     );
   }
   out.push('', `institution (${manifest.institution.name}):`);

@@ -144,11 +144,15 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     round,
     firm: z.string(),
     model: z.string(),
-    cause: z.enum(['429', '5xx', 'timeout', 'reset']),
+    /** `bad_body`: a 200 whose body is not a chat completion (not JSON, an HTML page, cut short). */
+    cause: z.enum(['429', '5xx', 'timeout', 'reset', 'bad_body']),
     /** The attempt that failed (1 = the first). */
     attempt: z.int().min(1),
     status: z.int().optional(),
+    /** The wait before the next attempt. */
     delay_ms: z.number(),
+    /** What the endpoint asked for in `Retry-After`, when it did (the wait is at most 30 s). */
+    retry_after_ms: z.number().optional(),
   }),
   z.object({
     type: z.literal('invalid_action'),
