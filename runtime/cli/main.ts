@@ -18,6 +18,25 @@ export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3, environment
 
 export class UsageError extends Error {}
 
+/** The limits on model answers and runs built from them, shared by run, sweep, worker and demo. */
+const answerOptions = {
+  maxAnswerBytes: () =>
+    new Option(
+      '--max-answer-bytes <n>',
+      'the largest model answer kept, in bytes (default 65536); a larger one is unusable',
+    ),
+  maxRetryWait: () =>
+    new Option(
+      '--max-retry-wait <ms>',
+      'the longest one question waits for retries in all (default 60000); a longer Retry-After is not waited for',
+    ),
+  maxFallbackShare: () =>
+    new Option(
+      '--max-fallback-share <x>',
+      'the share of fallback decisions (0–1, default 0.1) above which a run ends degraded, exit 1',
+    ),
+};
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
     version: string;
@@ -319,18 +338,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
     .option('--max-cost <amount>', 'cost budget (needs --prices): stop the run when it is spent')
     .option('--prompts <file>', 'prompt templates for llm firms ([system] and [round] sections)')
-    .option(
-      '--max-answer-bytes <n>',
-      'the largest model answer kept, in bytes (default 65536); a larger one is unusable',
-    )
-    .option(
-      '--max-retry-wait <ms>',
-      'the longest one question waits for retries in all (default 60000); a longer Retry-After is not waited for',
-    )
-    .option(
-      '--max-fallback-share <x>',
-      'the share of fallback decisions (0–1, default 0.1) above which the run ends degraded, exit 1',
-    )
+    .addOption(answerOptions.maxAnswerBytes())
+    .addOption(answerOptions.maxRetryWait())
+    .addOption(answerOptions.maxFallbackShare())
     .option(
       '--cache <file>',
       'the response cache of llm firms (default: in the MASE data directory)',
@@ -458,6 +468,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')
     .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
     .option('--prompts <file>', 'prompt templates for llm firms')
+    .addOption(answerOptions.maxAnswerBytes())
+    .addOption(answerOptions.maxRetryWait())
+    .addOption(answerOptions.maxFallbackShare())
     .option('--cache <file>', 'the response cache of llm firms')
     .option('--no-cache', 'ask the models afresh and keep no answers')
     .action(async (file: string, flags: SweepFlags) => {
@@ -475,13 +488,22 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--model <spec>', 'the model of llm firms that name none')
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')
     .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
+    .addOption(answerOptions.maxAnswerBytes())
+    .addOption(answerOptions.maxRetryWait())
+    .addOption(answerOptions.maxFallbackShare())
     .option('--cache <file>', 'the response cache of llm firms')
     .option('--no-cache', 'ask the models afresh and keep no answers')
     .action(
       async (
         flags: { queue: string; artifacts?: string; name?: string; concurrency?: string } & Pick<
           RunOptions,
-          'model' | 'timeout' | 'prices' | 'cache'
+          | 'model'
+          | 'timeout'
+          | 'prices'
+          | 'cache'
+          | 'maxAnswerBytes'
+          | 'maxRetryWait'
+          | 'maxFallbackShare'
         >,
       ) => {
         const { startWorker } = await import('../sweep/redis.js');
@@ -496,6 +518,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
               ...(flags.timeout ? { timeout: flags.timeout } : {}),
               ...(flags.prices ? { prices: flags.prices } : {}),
               ...(flags.cache !== undefined ? { cache: flags.cache } : {}),
+              ...(flags.maxAnswerBytes ? { maxAnswerBytes: flags.maxAnswerBytes } : {}),
+              ...(flags.maxRetryWait ? { maxRetryWait: flags.maxRetryWait } : {}),
+              ...(flags.maxFallbackShare ? { maxFallbackShare: flags.maxFallbackShare } : {}),
             });
           } catch (error) {
             if (error instanceof UsageProblem) throw new UsageError(error.message);
@@ -530,25 +555,38 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--format <format>', 'text or json', 'text')
     .option('--threshold <x>', 'the collusion index whose crossing is the tipping point', '0.5')
     .option('--seed <n>', 'seed of the bootstrap and permutation draws', '1')
-    .action(async (dir: string, flags: { format: string; threshold: string; seed: string }) => {
-      if (flags.format !== 'text' && flags.format !== 'json')
-        throw new UsageError(`--format takes text or json, not \`${flags.format}\``);
-      const threshold = Number(flags.threshold);
-      if (!Number.isFinite(threshold))
-        throw new UsageError(`--threshold takes a number, not \`${flags.threshold}\``);
-      const seed = Number(flags.seed);
-      if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
-      const { analyzeSweep, formatAnalysis } = await import('../sweep/analyze.js');
-      await sweepAction(async () => {
-        const analysis = await analyzeSweep(dir, { threshold, seed });
-        process.stdout.write(
-          flags.format === 'json'
-            ? `${JSON.stringify(analysis, null, 2)}\n`
-            : `${formatAnalysis(analysis)}\n`,
-        );
-        return EXIT.ok;
-      }, setExitCode);
-    });
+    .option(
+      '--include-degraded',
+      'count degraded runs (decided too often by fallbacks) as completed; by default they are left out',
+    )
+    .action(
+      async (
+        dir: string,
+        flags: { format: string; threshold: string; seed: string; includeDegraded?: boolean },
+      ) => {
+        if (flags.format !== 'text' && flags.format !== 'json')
+          throw new UsageError(`--format takes text or json, not \`${flags.format}\``);
+        const threshold = Number(flags.threshold);
+        if (!Number.isFinite(threshold))
+          throw new UsageError(`--threshold takes a number, not \`${flags.threshold}\``);
+        const seed = Number(flags.seed);
+        if (!Number.isInteger(seed)) throw new UsageError('--seed takes a whole number');
+        const { analyzeSweep, formatAnalysis } = await import('../sweep/analyze.js');
+        await sweepAction(async () => {
+          const analysis = await analyzeSweep(dir, {
+            threshold,
+            seed,
+            includeDegraded: flags.includeDegraded === true,
+          });
+          process.stdout.write(
+            flags.format === 'json'
+              ? `${JSON.stringify(analysis, null, 2)}\n`
+              : `${formatAnalysis(analysis)}\n`,
+          );
+          return EXIT.ok;
+        }, setExitCode);
+      },
+    );
 
   const exporter = program.command('export').description('export a sweep for other tools');
   exporter
@@ -646,6 +684,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--seed <n>', 'seed of the sweep and of the LLM runs (default 1)')
     .option('--out <dir>', 'where the sweep, the runs and the report go', 'mase-demo')
     .option('--no-cache', 'ask the model afresh instead of reusing cached answers')
+    .addOption(answerOptions.maxFallbackShare())
     .addOption(new Option('--agents <kind>').hideHelp())
     .action(
       async (options: {
@@ -659,6 +698,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         out: string;
         cache: boolean;
         agents?: string;
+        maxFallbackShare?: string;
       }) => {
         if (options.agents !== undefined)
           throw new UsageError(
@@ -710,6 +750,17 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           throw error;
         }
         const { sweepErrorMessage } = await import('../sweep/errors.js');
+        const { llmOptions, UsageProblem } = await import('../run/cli-run.js');
+        let limits: ReturnType<typeof llmOptions>;
+        try {
+          limits = llmOptions({
+            cache: false,
+            ...(options.maxFallbackShare ? { maxFallbackShare: options.maxFallbackShare } : {}),
+          });
+        } catch (error) {
+          if (error instanceof UsageProblem) throw new UsageError(error.message);
+          throw error;
+        }
         try {
           await runDemo({
             out: options.out,
@@ -722,7 +773,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
             seed,
             workers,
             model,
-            llm: options.cache ? { cache: { path: defaultCachePath(), mode: 'record' } } : {},
+            llm: {
+              ...limits,
+              ...(options.cache ? { cache: { path: defaultCachePath(), mode: 'record' } } : {}),
+            },
             progress: progressHooks,
             progressBar: Boolean(process.stderr.isTTY),
             write: (text) => process.stdout.write(text),

@@ -14,7 +14,18 @@ import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
 import { runSweep } from './sweep.js';
 
 export interface SweepFlags
-  extends Pick<RunOptions, 'model' | 'concurrency' | 'timeout' | 'prices' | 'prompts' | 'cache'> {
+  extends Pick<
+    RunOptions,
+    | 'model'
+    | 'concurrency'
+    | 'timeout'
+    | 'prices'
+    | 'prompts'
+    | 'cache'
+    | 'maxAnswerBytes'
+    | 'maxRetryWait'
+    | 'maxFallbackShare'
+  > {
   sweep?: string;
   workers?: string;
   queue?: string;
@@ -87,6 +98,7 @@ export async function sweepCommand(
       progress: Boolean(process.stderr.isTTY),
     });
     const failed = outcome.records.filter((r) => r.status === 'failed').length;
+    const degraded = outcome.records.filter((r) => r.status === 'degraded').length;
     const planned = outcome.plan.runs.length;
     process.stdout.write(
       [
@@ -95,13 +107,18 @@ export async function sweepCommand(
             ? ` (the design drew ${outcome.plan.repeatedCells} cell${outcome.plan.repeatedCells === 1 ? '' : 's'} again; each is run once)`
             : ''
         }`,
-        `  ${outcome.records.length - failed} completed, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now`,
+        `  ${outcome.records.length - failed - degraded} completed${degraded > 0 ? `, ${degraded} degraded` : ''}, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now`,
+        ...(degraded > 0
+          ? [
+              `  degraded: ${degraded} run${degraded === 1 ? '' : 's'} decided too often by fallbacks (status degraded in the results); mase analyze leaves them out unless --include-degraded`,
+            ]
+          : []),
         ...(outcome.reason ? [`  stopped: ${outcome.reason} (continue with --resume)`] : []),
         `  results: ${[RESULTS_CSV, RESULTS_PARQUET, RESULTS_DATABASE].map((f) => join(flags.out, f)).join(' · ')}`,
         `  next: mase analyze ${flags.out} · mase report ${flags.out}`,
         '',
       ].join('\n'),
     );
-    return outcome.status === 'completed' && failed === 0 ? 0 : 1;
+    return outcome.status === 'completed' && failed === 0 && degraded === 0 ? 0 : 1;
   }
 }

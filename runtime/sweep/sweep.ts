@@ -26,7 +26,7 @@ export interface SweepOptions {
   /** `redis://HOST:PORT`: enqueue runs for `mase worker`s instead of running them here. */
   readonly queue?: string;
   readonly resume: boolean;
-  /** With `resume`: run again the runs that failed. */
+  /** With `resume`: run again the runs that failed or are degraded. */
   readonly retryFailed?: boolean;
   readonly llm?: RunLlmOptions;
   /** Draw a progress bar on stderr (when it is a terminal). */
@@ -130,7 +130,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
   for (const r of readRecords(out)) if (planned.has(r.run_id)) finished.set(r.run_id, r);
   const todo = plan.runs.filter((r) => {
     const done = finished.get(r.runId);
-    return !done || (options.retryFailed === true && done.status === 'failed');
+    // A degraded run (its answers were mostly fallbacks) is run again with the failed ones.
+    return !done || (options.retryFailed === true && done.status !== 'completed');
   });
   const jobs: SweepJob[] = todo.map((r) => ({
     sources: options.sources,
@@ -207,6 +208,7 @@ class SweepProgress {
   private readonly bar: cliProgress.SingleBar | undefined;
   private done: number;
   private failed: number;
+  private degraded: number;
 
   constructor(
     private readonly total: number,
@@ -215,11 +217,12 @@ class SweepProgress {
   ) {
     this.done = finished.length;
     this.failed = finished.filter((r) => r.status === 'failed').length;
+    this.degraded = finished.filter((r) => r.status === 'degraded').length;
     if (!show) return;
     this.bar = new cliProgress.SingleBar(
       {
         format:
-          'sweep [{bar}] {value}/{total} done · {failed} failed · {remaining} left · ETA {eta_formatted} · {tokens} tokens · cost {cost}',
+          'sweep [{bar}] {value}/{total} done · {failed} failed · {degraded} degraded · {remaining} left · ETA {eta_formatted} · {tokens} tokens · cost {cost}',
         stream: process.stderr,
         hideCursor: true,
         etaBuffer: 20,
@@ -232,6 +235,7 @@ class SweepProgress {
   private payload(spent: { tokens: number; cost: number }) {
     return {
       failed: this.failed,
+      degraded: this.degraded,
       remaining: this.total - this.done,
       tokens: spent.tokens,
       cost: spent.cost.toFixed(4),
@@ -241,6 +245,7 @@ class SweepProgress {
   update(record: RunRecord, spent: { tokens: number; cost: number }): void {
     this.done++;
     if (record.status === 'failed') this.failed++;
+    if (record.status === 'degraded') this.degraded++;
     this.bar?.update(this.done, this.payload(spent));
   }
 

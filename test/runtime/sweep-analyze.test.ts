@@ -52,6 +52,8 @@ function record(
       detection_rate: null,
       detection_latency: null,
       rounds_played: 10,
+      fallbacks: 0,
+      fallback_share: 0,
       tokens: 0,
       cost: 0,
       ...metrics,
