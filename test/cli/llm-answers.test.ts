@@ -43,6 +43,9 @@ const jsonl = (path: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
 
+/** An LLM firm on `url` beside a scripted one. */
+const beside = (url: string) => `f1=llm:openai-compatible:${url}#tiny,f2=nash`;
+
 const json = (path: string) => JSON.parse(readFileSync(join(dir, path), 'utf8'));
 
 /** A server that answers every request with the same raw status, type and body. */
@@ -132,7 +135,7 @@ describe('a run whose decisions are mostly fallbacks', () => {
   it('every call to a closed port → degraded, exit 1, fallbacks counted; show and the table say so', async () => {
     const r = await run2x2([
       '--agents',
-      `f1=llm:openai-compatible:${closedUrl}#tiny,f2=nash`,
+      beside(closedUrl),
       '--rounds',
       '4',
       '--max-retry-wait',
@@ -164,7 +167,7 @@ describe('a run whose decisions are mostly fallbacks', () => {
   it('--max-fallback-share 0.5 → the same run is completed, exit 0; a bad share → exit 2', async () => {
     const r = await run2x2([
       '--agents',
-      `f1=llm:openai-compatible:${closedUrl}#tiny,f2=nash`,
+      beside(closedUrl),
       '--max-retry-wait',
       '0',
       '--max-fallback-share',
@@ -254,14 +257,7 @@ describe('answers above the size limit', () => {
     }));
     const cache = join(dir, 'big-cache.sqlite');
     try {
-      const r = await run2x2([
-        '--agents',
-        `f1=llm:openai-compatible:${server.url}#tiny,f2=nash`,
-        '--cache',
-        cache,
-        '--out',
-        'big',
-      ]);
+      const r = await run2x2(['--agents', beside(server.url), '--cache', cache, '--out', 'big']);
       expect(r.code).toBe(1);
       const events = jsonl('big/events.jsonl');
       const calls = events.filter((e) => e.type === 'llm_call');
@@ -281,7 +277,7 @@ describe('answers above the size limit', () => {
       // A limit above the answer lets it through.
       const allowed = await run2x2([
         '--agents',
-        `f1=llm:openai-compatible:${server.url}#tiny,f2=nash`,
+        beside(server.url),
         '--max-answer-bytes',
         '200000',
         '--no-cache',
@@ -305,7 +301,7 @@ describe('Retry-After', () => {
     try {
       const r = await run2x2([
         '--agents',
-        `f1=llm:openai-compatible:${server.url}#tiny,f2=nash`,
+        beside(server.url),
         '--rounds',
         '1',
         '--max-fallback-share',
@@ -334,7 +330,7 @@ describe('Retry-After', () => {
     try {
       const r = await run2x2([
         '--agents',
-        `f1=llm:openai-compatible:${server.url}#tiny,f2=nash`,
+        beside(server.url),
         '--rounds',
         '1',
         '--no-cache',
