@@ -9,14 +9,15 @@ import { PromptTemplateError } from '../llm/prompts.js';
 import { llmOptions, positive, type RunOptions, UsageProblem } from '../run/cli-run.js';
 import { stdlibSources } from '../sources.js';
 import { SweepProblem } from './errors.js';
-import { defaultWorkers } from './pool.js';
 import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
 import { runSweep } from './sweep.js';
+import { workerCount } from './workers.js';
 
 export interface SweepFlags
   extends Pick<RunOptions, 'model' | 'concurrency' | 'timeout' | 'prices' | 'prompts' | 'cache'> {
   sweep?: string;
   workers?: string;
+  forceWorkers?: boolean;
   queue?: string;
   artifacts?: string;
   out: string;
@@ -36,7 +37,11 @@ export async function sweepCommand(
   let workers: number;
   let llm: ReturnType<typeof llmOptions>;
   try {
-    workers = positive('--workers', flags.workers) ?? defaultWorkers();
+    const choice = workerCount(positive('--workers', flags.workers), flags.forceWorkers === true);
+    if ('problem' in choice) throw new SweepCliError(choice.problem, 2);
+    if (choice.warning && flags.queue === undefined)
+      process.stderr.write(`mase: warning: ${choice.warning}\n`);
+    workers = choice.workers;
     llm = llmOptions(flags);
   } catch (error) {
     if (error instanceof UsageProblem || error instanceof PromptTemplateError)
@@ -95,7 +100,9 @@ export async function sweepCommand(
             ? ` (the design drew ${outcome.plan.repeatedCells} cell${outcome.plan.repeatedCells === 1 ? '' : 's'} again; each is run once)`
             : ''
         }`,
-        `  ${outcome.records.length - failed} completed, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now`,
+        `  ${outcome.records.length - failed} completed, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now${
+          flags.queue === undefined ? ` on ${workers} worker${workers === 1 ? '' : 's'}` : ''
+        }`,
         ...(outcome.reason ? [`  stopped: ${outcome.reason} (continue with --resume)`] : []),
         `  results: ${[RESULTS_CSV, RESULTS_PARQUET, RESULTS_DATABASE].map((f) => join(flags.out, f)).join(' · ')}`,
         `  next: mase analyze ${flags.out} · mase report ${flags.out}`,
