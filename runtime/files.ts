@@ -286,6 +286,9 @@ export function lockDirectory(
       }
       try {
         linkSync(aside, path);
+      } catch (error) {
+        // A third process has locked it since: it is in use either way.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       } finally {
         unlinkSync(aside);
       }

@@ -279,6 +279,31 @@ describe('one writer per directory', () => {
     );
     expect(readdirSync(dir)).not.toContain('.mase-lock');
   });
+
+  it("lets one of two runs take over a dead process's lock", async () => {
+    const dir = join(root, 'dead-holder-raced');
+    mkdirSync(dir);
+    const lock = {
+      pid: deadPid(),
+      host: os.hostname(),
+      started_at: '2026-01-02T03:04:05.000Z',
+      command: 'mase run study.mase --out dead-holder-raced',
+      token: 'beef',
+    };
+    writeFileSync(join(dir, '.mase-lock'), JSON.stringify(lock));
+    const results = await Promise.all(
+      [1, 2].map(() =>
+        runCliAsync(['run', source, '--out', dir, '--rounds', '2000'], { cwd: root, env }),
+      ),
+    );
+    expect(results.map((r) => r.code).sort()).toEqual([0, 2]);
+    expect(results.find((r) => r.code === 0)?.stderr).toContain(
+      `took over the lock of the run directory ${dir} from process ${lock.pid}`,
+    );
+    expect(results.find((r) => r.code === 2)?.stderr).toMatch(
+      /^mase: (the run directory .* is in use by process \d+|.* is not empty)/,
+    );
+  }, 60_000);
 });
 
 describe('--workers', () => {
