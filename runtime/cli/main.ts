@@ -8,6 +8,7 @@ import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/rend
 import type { RunOptions } from '../run/cli-run.js';
 import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
 import type { SweepFlags } from '../sweep/cli.js';
+import { MAX_WORKERS } from '../sweep/workers.js';
 
 /**
  * Exit codes: 0 ok, 1 errors in the sources (or a run that did not complete), 2 bad usage,
@@ -457,7 +458,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .argument('<file>', 'source file declaring the sweep (and its base experiment)')
     .option('--sweep <name>', 'which sweep, when the file declares several')
-    .option('--workers <n>', 'local worker threads (default: the number of cores)')
+    .option('--workers <n>', 'local worker threads (default and most: the number of cores)')
+    .option('--force-workers', `allow --workers above the number of cores (at most ${MAX_WORKERS})`)
     .option('--queue <url>', 'redis://HOST:PORT: enqueue the runs for `mase worker`s')
     .option('--artifacts <dir>', 'where run directories go (default: --out); workers must reach it')
     .requiredOption('--out <dir>', 'the sweep directory: records, results.duckdb/.csv/.parquet')
@@ -597,10 +599,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .argument('<dir>', 'a sweep directory')
     .requiredOption('--out <file>', 'the JSONL file to write (a dataset card goes next to it)')
     .option('--where <sql>', 'which runs, e.g. "regime = \'governance_graph\' AND tier <= 1"')
-    .action(async (dir: string, flags: { out: string; where?: string }) => {
+    .option('--force', 'overwrite --out (and its card) if they exist')
+    .action(async (dir: string, flags: { out: string; where?: string; force?: boolean }) => {
       const { exportSft } = await import('../sweep/export.js');
       await sweepAction(async () => {
-        const card = await exportSft(dir, flags.out, flags.where);
+        const card = await exportSft(dir, flags.out, {
+          ...(flags.where !== undefined ? { where: flags.where } : {}),
+          force: flags.force === true,
+        });
         process.stderr.write(
           `wrote ${card.records} records from ${card.runs} runs to ${flags.out} (card: ${card.path})\n`,
         );
@@ -680,7 +686,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       '--model <spec>',
       'the model of part 2: local (the embedded model, the default), openai:MODEL, openai-compatible:URL#MODEL',
     )
-    .option('--workers <n>', 'worker threads of part 1 (default: the cores)')
+    .option('--workers <n>', 'worker threads of part 1 (default and most: the cores)')
+    .option('--force-workers', `allow --workers above the number of cores (at most ${MAX_WORKERS})`)
     .option('--seed <n>', 'seed of the sweep and of the LLM runs (default 1)')
     .option('--out <dir>', 'where the sweep, the runs and the report go', 'mase-demo')
     .option('--no-cache', 'ask the model afresh instead of reusing cached answers')
@@ -694,6 +701,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         llmRounds?: string;
         model?: string;
         workers?: string;
+        forceWorkers?: boolean;
         seed?: string;
         out: string;
         cache: boolean;
@@ -712,12 +720,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           throw new UsageError(`--only takes finding or machinery, not \`${options.only}\``);
         const [
           { DEMO_DEFAULTS, runDemo },
-          { defaultWorkers },
+          { workerCount },
           { parseModelSpec, ModelSpecError },
           { defaultCachePath },
         ] = await Promise.all([
           import('../run/demo.js'),
-          import('../sweep/pool.js'),
+          import('../sweep/workers.js'),
           import('../llm/spec.js'),
           import('../llm/cache.js'),
         ]);
@@ -738,7 +746,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         const rounds = whole('--rounds', options.rounds, DEMO_DEFAULTS.rounds, 2);
         const replicates = whole('--replicates', options.replicates, DEMO_DEFAULTS.replicates, 1);
         const llmRounds = whole('--llm-rounds', options.llmRounds, DEMO_DEFAULTS.llmRounds, 1);
-        const workers = whole('--workers', options.workers, defaultWorkers(), 1);
+        const choice = workerCount(
+          options.workers === undefined ? undefined : whole('--workers', options.workers, 1, 1),
+          options.forceWorkers === true,
+        );
+        if ('problem' in choice) throw new UsageError(choice.problem);
+        if (choice.warning) process.stderr.write(`mase: warning: ${choice.warning}\n`);
+        const workers = choice.workers;
         const seed = Number(options.seed ?? DEMO_DEFAULTS.seed);
         if (!Number.isInteger(seed))
           throw new UsageError(`--seed takes a whole number, not \`${options.seed}\``);
@@ -835,12 +849,14 @@ async function runFailure(
     { ArtifactError, RunWriteError },
     { ReplayError },
     { CacheError },
+    { DirectoryLockedError, DirectoryNotEmptyError },
   ] = await Promise.all([
     import('../agents/llm.js'),
     import('../llm/model-files.js'),
     import('../run/artifacts.js'),
     import('../run/replay.js'),
     import('../llm/cache.js'),
+    import('../files.js'),
   ]);
   if (error instanceof RunWriteError) {
     process.stderr.write(`mase: the ${what} could not be written: ${error.message}\n`);
@@ -858,6 +874,8 @@ async function runFailure(
   }
   if (
     error instanceof ArtifactError ||
+    error instanceof DirectoryLockedError ||
+    error instanceof DirectoryNotEmptyError ||
     error instanceof ReplayError ||
     error instanceof CacheError
   ) {

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
-import { writeFileAtomic } from '../files.js';
+import { claimDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
 import { linearDemand } from '../market/benchmarks.js';
@@ -110,21 +110,6 @@ function reserveSpace(dir: string): () => void {
   return () => rmSync(path, { force: true });
 }
 
-/**
- * `mkdir -p`, with the cause a user can act on: Node's recursive mkdir reports ENOENT for a
- * parent it cannot write in (a read-only filesystem, say); making the last part alone then
- * shows the real cause.
- */
-function makeDirectory(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(dirname(dir)))
-      throw error;
-    mkdirSync(dir);
-  }
-}
-
 /** A run's status when it ends, as the manifest and the log's seal record it. */
 export type RunStatus = RunEndStatus;
 
@@ -160,10 +145,7 @@ export async function runToDirectory(
   dir: string,
   hooks: RunToDirectoryHooks = {},
 ): Promise<RunArtifacts> {
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new ArtifactError(`${dir} is not empty; choose a new --out directory`);
-  }
-  makeDirectory(dir);
+  const claim = claimDirectory(dir, 'run directory');
   const digest = experimentDigest(experiment);
   const runId = digest.slice(0, 32);
   const key = resolveLogKey(runId, { runDir: dir });
@@ -366,6 +348,7 @@ export async function runToDirectory(
     });
   releaseReserve();
   attempt('manifest.json', () => writeJsonAtomic(manifestPath, manifest));
+  claim.release();
   if (failure !== undefined) {
     if (system) {
       const written = problems.length
