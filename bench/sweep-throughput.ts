@@ -184,6 +184,8 @@ function syntheticRecords(): RunRecord[] {
               detection_rate: regime === 'governance_graph' ? random.next() : null,
               detection_latency: null,
               rounds_played: 20,
+              fallbacks: 0,
+              fallback_share: 0,
               tokens: 0,
               cost: 0,
             },

@@ -211,6 +211,20 @@ export interface SeriesMetrics {
   welfare: (number | null)[];
 }
 
+/**
+ * Decisions made by a fallback over the whole run: the firm's answer was unusable or never
+ * came (every `invalid_action` event of a played round). `share` is of all decisions
+ * (played rounds × firms); a run whose share passes `--max-fallback-share` is `degraded`.
+ */
+export interface FallbackMetrics {
+  total: number;
+  by_agent: Record<string, number>;
+  /** Played rounds × firms. */
+  decisions: number;
+  /** total / decisions; null when no round was played. */
+  share: number | null;
+}
+
 export interface RunMetrics {
   schema: typeof METRICS_SCHEMA_VERSION;
   run: {
@@ -236,6 +250,7 @@ export interface RunMetrics {
   macro: MacroMetrics;
   totals: TotalMetrics;
   agents: Record<string, AgentMetrics>;
+  fallbacks: FallbackMetrics;
   institution: InstitutionMetrics;
   series: SeriesMetrics;
   rounds: RoundMetrics[];
@@ -788,6 +803,18 @@ export function computeMetrics(
     }),
   );
 
+  const fallbackCounts = firms.map(
+    (_, i) => rounds.filter((r) => index.invalid.get(r.round, i)).length,
+  );
+  const decisions = rounds.length * firms.length;
+  const fallbackTotal = sum(fallbackCounts);
+  const fallbacks: FallbackMetrics = {
+    total: fallbackTotal,
+    by_agent: Object.fromEntries(firms.map((name, i) => [name, fallbackCounts[i] ?? 0])),
+    decisions,
+    share: decisions === 0 ? null : fallbackTotal / decisions,
+  };
+
   const status = index.runEnd?.status ?? 'truncated';
   if (status !== 'completed')
     warnings.push(
@@ -819,6 +846,7 @@ export function computeMetrics(
     macro,
     totals,
     agents,
+    fallbacks,
     institution: institutionMetrics(index, rounds, options, tolerance),
     series: {
       round: rounds.map((r) => r.round),

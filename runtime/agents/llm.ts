@@ -75,6 +75,12 @@ export function answerSchema(key: 'quantity' | 'price', products: readonly strin
   });
 }
 
+/** Why an answer above the size limit cannot be used (only its start was kept). */
+const oversizeProblem = (response: ChatResponse): string | undefined =>
+  response.oversizeBytes === undefined
+    ? undefined
+    : `the answer was ${response.oversizeBytes} bytes, more than the answer size limit; answer with one short JSON object`;
+
 const firstJsonObject = (text: string): string => {
   // Models wrap JSON in code fences or a sentence; take the outermost object.
   const start = text.indexOf('{');
@@ -117,7 +123,10 @@ export class LlmAgent implements Agent {
   }
 
   /** Checks a parsed answer against the market's action space; the message is for the model. */
-  private validate(raw: string): { action: Float64Array; answer: Answer } | string {
+  private validate(response: ChatResponse): { action: Float64Array; answer: Answer } | string {
+    const raw = response.content;
+    const tooLarge = oversizeProblem(response);
+    if (tooLarge) return tooLarge;
     if (raw.trim() === '') return 'the answer was empty';
     let json: unknown;
     try {
@@ -185,7 +194,7 @@ export class LlmAgent implements Agent {
       }
       const { response } = answer;
       this.count(firm, response);
-      const checked = this.validate(response.content);
+      const checked = this.validate(response);
       if (typeof checked !== 'string') {
         this.plans = checked.answer.plans;
         this.insights = checked.answer.insights;
@@ -281,18 +290,19 @@ export class LlmAgent implements Agent {
     const { response } = answer;
     this.count(firm, response);
     let parsed: z.infer<typeof schema> | undefined;
-    let problem: string | undefined;
-    try {
-      const result = schema.safeParse(JSON.parse(firstJsonObject(response.content)));
-      if (result.success) parsed = result.data;
-      else
-        problem = result.error.issues
-          .map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`)
-          .join('; ');
-    } catch {
-      problem =
-        response.content.trim() === '' ? 'the answer was empty' : 'the answer was not valid JSON';
-    }
+    let problem: string | undefined = oversizeProblem(response);
+    if (!problem)
+      try {
+        const result = schema.safeParse(JSON.parse(firstJsonObject(response.content)));
+        if (result.success) parsed = result.data;
+        else
+          problem = result.error.issues
+            .map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`)
+            .join('; ');
+      } catch {
+        problem =
+          response.content.trim() === '' ? 'the answer was empty' : 'the answer was not valid JSON';
+      }
     this.record(round, firm, 1, messages, response.content, answer, problem, undefined, 'talk');
     if (!parsed) return [];
     return parsed.messages.map((m) => ({
@@ -314,6 +324,7 @@ export class LlmAgent implements Agent {
         attempt: retry.attempt,
         ...(retry.status !== undefined ? { status: retry.status } : {}),
         delay_ms: retry.delayMs,
+        ...(retry.retryAfterMs !== undefined ? { retry_after_ms: retry.retryAfterMs } : {}),
       });
     };
   }

@@ -9,9 +9,14 @@ import type { RunOptions } from '../run/cli-run.js';
 import { UsageProblem, wholeNumber } from '../run/flags.js';
 import { loadSource, packageRoot, SourceError, stdlibSources } from '../sources.js';
 import type { SweepFlags } from '../sweep/cli.js';
+import { MAX_WORKERS } from '../sweep/workers.js';
 
-/** Exit codes: 0 ok, 1 errors in the sources, 2 bad usage, 3 a bug in MASE. */
-export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3 } as const;
+/**
+ * Exit codes: 0 ok, 1 errors in the sources (or a run that did not complete), 2 bad usage,
+ * 3 a bug in MASE, 4 the machine failed (a full disk, EIO, a read-only or missing path);
+ * a run stopped by a signal exits 128 + the signal's number (130 for SIGINT).
+ */
+export const EXIT = { ok: 0, sourceErrors: 1, usage: 2, internal: 3, environment: 4 } as const;
 
 export class UsageError extends Error {}
 
@@ -24,6 +29,25 @@ function whole(flag: string, value: string, least = 0): number {
     throw error;
   }
 }
+
+/** The limits on model answers and runs built from them, shared by run, sweep, worker and demo. */
+const answerOptions = {
+  maxAnswerBytes: () =>
+    new Option(
+      '--max-answer-bytes <n>',
+      'the largest model answer kept, in bytes (default 65536); a larger one is unusable',
+    ),
+  maxRetryWait: () =>
+    new Option(
+      '--max-retry-wait <ms>',
+      'the longest one question waits for retries in all (default 60000); a longer Retry-After is not waited for',
+    ),
+  maxFallbackShare: () =>
+    new Option(
+      '--max-fallback-share <x>',
+      'the share of fallback decisions (0–1, default 0.1) above which a run ends degraded, exit 1',
+    ),
+};
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
@@ -326,6 +350,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
     .option('--max-cost <amount>', 'cost budget (needs --prices): stop the run when it is spent')
     .option('--prompts <file>', 'prompt templates for llm firms ([system] and [round] sections)')
+    .addOption(answerOptions.maxAnswerBytes())
+    .addOption(answerOptions.maxRetryWait())
+    .addOption(answerOptions.maxFallbackShare())
     .option(
       '--cache <file>',
       'the response cache of llm firms (default: in the MASE data directory)',
@@ -342,22 +369,30 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const { runToDirectory } = await import('../run/artifacts.js');
       const { summaryTable } = await import('../run/summary.js');
       const { benchmarkWarnings } = await import('../metrics.js');
+      const { Interruption, signalExitCode } = await import('../run/signals.js');
+      const interruption = new Interruption();
       let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
       try {
         artifacts = await runToDirectory(prepared.experiment, options.out, {
           ...progressHooks(prepared.experiment.rounds),
           ...(prepared.llm ? { llm: prepared.llm } : {}),
+          interruption,
         });
       } catch (error) {
         return setExitCode(await runFailure(error, 'run', `${options.out}/manifest.json says so`));
+      } finally {
+        interruption.dispose();
       }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
       for (const warning of benchmarkWarnings(artifacts.metrics.benchmarks))
         process.stderr.write(`mase: warning: ${warning}\n`);
+      if (artifacts.status === 'degraded')
+        process.stderr.write(`mase: the run is degraded: ${degradedReason(options.out)}\n`);
       process.stderr.write(
-        `wrote ${options.out} (status: ${artifacts.result.status}; open ${join(options.out, 'report.html')})\n`,
+        `wrote ${options.out} (status: ${statusLine(artifacts)}; open ${join(options.out, 'report.html')})\n`,
       );
-      if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+      if (interruption.received) setExitCode(signalExitCode(interruption.received));
+      else if (artifacts.status !== 'completed') setExitCode(EXIT.sourceErrors);
     });
 
   program
@@ -371,15 +406,23 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (dir: string, options: { out: string; cache?: string }) => {
       const { replayRun } = await import('../run/replay.js');
       const { summaryTable } = await import('../run/summary.js');
+      const { Interruption, signalExitCode } = await import('../run/signals.js');
+      const interruption = new Interruption();
       try {
         const artifacts = await replayRun(dir, options.out, {
           ...(options.cache ? { cache: options.cache } : {}),
+          interruption,
         });
         process.stdout.write(`${summaryTable([{ label: `replay of ${dir}`, artifacts }])}\n`);
-        process.stderr.write(`wrote ${options.out} (status: ${artifacts.result.status})\n`);
-        if (artifacts.result.status !== 'completed') setExitCode(EXIT.sourceErrors);
+        if (artifacts.status === 'degraded')
+          process.stderr.write(`mase: the replay is degraded: ${degradedReason(options.out)}\n`);
+        process.stderr.write(`wrote ${options.out} (status: ${statusLine(artifacts)})\n`);
+        if (interruption.received) setExitCode(signalExitCode(interruption.received));
+        else if (artifacts.status !== 'completed') setExitCode(EXIT.sourceErrors);
       } catch (error) {
         return setExitCode(await runFailure(error, 'replay'));
+      } finally {
+        interruption.dispose();
       }
     });
 
@@ -426,7 +469,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .argument('<file>', 'source file declaring the sweep (and its base experiment)')
     .option('--sweep <name>', 'which sweep, when the file declares several')
-    .option('--workers <n>', 'local worker threads (default: the number of cores)')
+    .option('--workers <n>', 'local worker threads (default and most: the number of cores)')
+    .option('--force-workers', `allow --workers above the number of cores (at most ${MAX_WORKERS})`)
     .option('--queue <url>', 'redis://HOST:PORT: enqueue the runs for `mase worker`s')
     .option('--artifacts <dir>', 'where run directories go (default: --out); workers must reach it')
     .requiredOption('--out <dir>', 'the sweep directory: records, results.duckdb/.csv/.parquet')
@@ -437,6 +481,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')
     .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
     .option('--prompts <file>', 'prompt templates for llm firms')
+    .addOption(answerOptions.maxAnswerBytes())
+    .addOption(answerOptions.maxRetryWait())
+    .addOption(answerOptions.maxFallbackShare())
     .option('--cache <file>', 'the response cache of llm firms')
     .option('--no-cache', 'ask the models afresh and keep no answers')
     .action(async (file: string, flags: SweepFlags) => {
@@ -454,13 +501,22 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--model <spec>', 'the model of llm firms that name none')
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')
     .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
+    .addOption(answerOptions.maxAnswerBytes())
+    .addOption(answerOptions.maxRetryWait())
+    .addOption(answerOptions.maxFallbackShare())
     .option('--cache <file>', 'the response cache of llm firms')
     .option('--no-cache', 'ask the models afresh and keep no answers')
     .action(
       async (
         flags: { queue: string; artifacts?: string; name?: string; concurrency?: string } & Pick<
           RunOptions,
-          'model' | 'timeout' | 'prices' | 'cache'
+          | 'model'
+          | 'timeout'
+          | 'prices'
+          | 'cache'
+          | 'maxAnswerBytes'
+          | 'maxRetryWait'
+          | 'maxFallbackShare'
         >,
       ) => {
         const { startWorker } = await import('../sweep/redis.js');
@@ -475,6 +531,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
               ...(flags.timeout ? { timeout: flags.timeout } : {}),
               ...(flags.prices ? { prices: flags.prices } : {}),
               ...(flags.cache !== undefined ? { cache: flags.cache } : {}),
+              ...(flags.maxAnswerBytes ? { maxAnswerBytes: flags.maxAnswerBytes } : {}),
+              ...(flags.maxRetryWait ? { maxRetryWait: flags.maxRetryWait } : {}),
+              ...(flags.maxFallbackShare ? { maxFallbackShare: flags.maxFallbackShare } : {}),
             });
           } catch (error) {
             if (error instanceof UsageProblem) throw new UsageError(error.message);
@@ -509,24 +568,37 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--format <format>', 'text or json', 'text')
     .option('--threshold <x>', 'the collusion index whose crossing is the tipping point', '0.5')
     .option('--seed <n>', 'seed of the bootstrap and permutation draws', '1')
-    .action(async (dir: string, flags: { format: string; threshold: string; seed: string }) => {
-      if (flags.format !== 'text' && flags.format !== 'json')
-        throw new UsageError(`--format takes text or json, not \`${flags.format}\``);
-      const threshold = Number(flags.threshold);
-      if (!Number.isFinite(threshold))
-        throw new UsageError(`--threshold takes a number, not \`${flags.threshold}\``);
-      const seed = whole('--seed', flags.seed);
-      const { analyzeSweep, formatAnalysis } = await import('../sweep/analyze.js');
-      await sweepAction(async () => {
-        const analysis = await analyzeSweep(dir, { threshold, seed });
-        process.stdout.write(
-          flags.format === 'json'
-            ? `${JSON.stringify(analysis, null, 2)}\n`
-            : `${formatAnalysis(analysis)}\n`,
-        );
-        return EXIT.ok;
-      }, setExitCode);
-    });
+    .option(
+      '--include-degraded',
+      'count degraded runs (decided too often by fallbacks) as completed; by default they are left out',
+    )
+    .action(
+      async (
+        dir: string,
+        flags: { format: string; threshold: string; seed: string; includeDegraded?: boolean },
+      ) => {
+        if (flags.format !== 'text' && flags.format !== 'json')
+          throw new UsageError(`--format takes text or json, not \`${flags.format}\``);
+        const threshold = Number(flags.threshold);
+        if (!Number.isFinite(threshold))
+          throw new UsageError(`--threshold takes a number, not \`${flags.threshold}\``);
+        const seed = whole('--seed', flags.seed);
+        const { analyzeSweep, formatAnalysis } = await import('../sweep/analyze.js');
+        await sweepAction(async () => {
+          const analysis = await analyzeSweep(dir, {
+            threshold,
+            seed,
+            includeDegraded: flags.includeDegraded === true,
+          });
+          process.stdout.write(
+            flags.format === 'json'
+              ? `${JSON.stringify(analysis, null, 2)}\n`
+              : `${formatAnalysis(analysis)}\n`,
+          );
+          return EXIT.ok;
+        }, setExitCode);
+      },
+    );
 
   const exporter = program.command('export').description('export a sweep for other tools');
   exporter
@@ -537,10 +609,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .argument('<dir>', 'a sweep directory')
     .requiredOption('--out <file>', 'the JSONL file to write (a dataset card goes next to it)')
     .option('--where <sql>', 'which runs, e.g. "regime = \'governance_graph\' AND tier <= 1"')
-    .action(async (dir: string, flags: { out: string; where?: string }) => {
+    .option('--force', 'overwrite --out (and its card) if they exist')
+    .action(async (dir: string, flags: { out: string; where?: string; force?: boolean }) => {
       const { exportSft } = await import('../sweep/export.js');
       await sweepAction(async () => {
-        const card = await exportSft(dir, flags.out, flags.where);
+        const card = await exportSft(dir, flags.out, {
+          ...(flags.where !== undefined ? { where: flags.where } : {}),
+          force: flags.force === true,
+        });
         process.stderr.write(
           `wrote ${card.records} records from ${card.runs} runs to ${flags.out} (card: ${card.path})\n`,
         );
@@ -567,7 +643,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       if (dir === undefined) throw new UsageError('show needs a run directory: mase show DIR');
       try {
         const timeline = parseTimelineRange(swallowed ? true : flags.timeline);
-        process.stdout.write(showRun(dir, timeline ? { timeline } : {}));
+        process.stdout.write(await showRun(dir, timeline ? { timeline } : {}));
       } catch (error) {
         if (error instanceof ShowError) throw new UsageError(error.message);
         throw error;
@@ -620,10 +696,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       '--model <spec>',
       'the model of part 2: local (the embedded model, the default), openai:MODEL, openai-compatible:URL#MODEL',
     )
-    .option('--workers <n>', 'worker threads of part 1 (default: the cores)')
+    .option('--workers <n>', 'worker threads of part 1 (default and most: the cores)')
+    .option('--force-workers', `allow --workers above the number of cores (at most ${MAX_WORKERS})`)
     .option('--seed <n>', 'seed of the sweep and of the LLM runs (default 1)')
     .option('--out <dir>', 'where the sweep, the runs and the report go', 'mase-demo')
     .option('--no-cache', 'ask the model afresh instead of reusing cached answers')
+    .addOption(answerOptions.maxFallbackShare())
     .addOption(new Option('--agents <kind>').hideHelp())
     .action(
       async (options: {
@@ -633,10 +711,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         llmRounds?: string;
         model?: string;
         workers?: string;
+        forceWorkers?: boolean;
         seed?: string;
         out: string;
         cache: boolean;
         agents?: string;
+        maxFallbackShare?: string;
       }) => {
         if (options.agents !== undefined)
           throw new UsageError(
@@ -650,12 +730,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           throw new UsageError(`--only takes finding or machinery, not \`${options.only}\``);
         const [
           { DEMO_DEFAULTS, runDemo },
-          { defaultWorkers },
+          { workerCount },
           { parseModelSpec, ModelSpecError },
           { defaultCachePath },
         ] = await Promise.all([
           import('../run/demo.js'),
-          import('../sweep/pool.js'),
+          import('../sweep/workers.js'),
           import('../llm/spec.js'),
           import('../llm/cache.js'),
         ]);
@@ -673,7 +753,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           1,
         );
         const llmRounds = orDefault('--llm-rounds', options.llmRounds, DEMO_DEFAULTS.llmRounds, 1);
-        const workers = orDefault('--workers', options.workers, defaultWorkers(), 1);
+        const choice = workerCount(
+          options.workers === undefined ? undefined : whole('--workers', options.workers, 1),
+          options.forceWorkers === true,
+        );
+        if ('problem' in choice) throw new UsageError(choice.problem);
+        if (choice.warning) process.stderr.write(`mase: warning: ${choice.warning}\n`);
+        const workers = choice.workers;
         const seed = orDefault('--seed', options.seed, DEMO_DEFAULTS.seed, 0);
         const model = options.model ?? DEMO_DEFAULTS.model;
         try {
@@ -683,6 +769,17 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           throw error;
         }
         const { sweepErrorMessage } = await import('../sweep/errors.js');
+        const { llmOptions, UsageProblem } = await import('../run/cli-run.js');
+        let limits: ReturnType<typeof llmOptions>;
+        try {
+          limits = llmOptions({
+            cache: false,
+            ...(options.maxFallbackShare ? { maxFallbackShare: options.maxFallbackShare } : {}),
+          });
+        } catch (error) {
+          if (error instanceof UsageProblem) throw new UsageError(error.message);
+          throw error;
+        }
         try {
           await runDemo({
             out: options.out,
@@ -695,7 +792,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
             seed,
             workers,
             model,
-            llm: options.cache ? { cache: { path: defaultCachePath(), mode: 'record' } } : {},
+            llm: {
+              ...limits,
+              ...(options.cache ? { cache: { path: defaultCachePath(), mode: 'record' } } : {}),
+            },
             progress: progressHooks,
             progressBar: Boolean(process.stderr.isTTY),
             write: (text) => process.stdout.write(text),
@@ -751,16 +851,22 @@ async function runFailure(
   const [
     { LlmFatalError },
     { ModelFileError },
-    { ArtifactError },
+    { ArtifactError, RunWriteError },
     { ReplayError },
     { CacheError },
+    { DirectoryLockedError, DirectoryNotEmptyError },
   ] = await Promise.all([
     import('../agents/llm.js'),
     import('../llm/model-files.js'),
     import('../run/artifacts.js'),
     import('../run/replay.js'),
     import('../llm/cache.js'),
+    import('../files.js'),
   ]);
+  if (error instanceof RunWriteError) {
+    process.stderr.write(`mase: the ${what} could not be written: ${error.message}\n`);
+    return EXIT.environment;
+  }
   if (error instanceof LlmFatalError) {
     process.stderr.write(
       `mase: the ${what} failed: ${error.message}\n${where ? `(${where}; the rounds before are kept)\n` : ''}`,
@@ -773,6 +879,8 @@ async function runFailure(
   }
   if (
     error instanceof ArtifactError ||
+    error instanceof DirectoryLockedError ||
+    error instanceof DirectoryNotEmptyError ||
     error instanceof ReplayError ||
     error instanceof CacheError
   ) {
@@ -780,6 +888,26 @@ async function runFailure(
     return EXIT.usage;
   }
   throw error;
+}
+
+/** How a run ended, for the `wrote DIR (status: …)` line: why and when, unless it completed. */
+function statusLine(artifacts: {
+  status: string;
+  result: { reason?: string; roundsCompleted: number };
+}): string {
+  const { status, result } = artifacts;
+  if (status === 'completed') return status;
+  // A degraded run's reason has a line of its own.
+  const reason = status !== 'degraded' && result.reason ? `: ${result.reason}` : '';
+  return `${status}${reason}, ${result.roundsCompleted} rounds`;
+}
+
+/** Why a run is degraded, as its manifest says. */
+function degradedReason(dir: string): string {
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+    reason?: string;
+  };
+  return `${manifest.reason ?? 'too many fallback decisions'} (metrics.json counts them: fallbacks)`;
 }
 
 /** `mase run`'s flags: what the runner takes, plus where to write. */
@@ -822,6 +950,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`mase: ${error.message}\n`);
       return EXIT.usage;
+    }
+    const { describeSystemError, isSystemError } = await import('../system-errors.js');
+    if (isSystemError(error)) {
+      process.stderr.write(`mase: ${describeSystemError(error)}\n`);
+      return EXIT.environment;
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { maseDataDirectory } from '../trace/log-key.js';
 import type { ChatClient, ChatRequest, ChatResponse, FaultCause } from './client.js';
 import { localModelFileName } from './model-files.js';
+import type { Scrubber } from './secrets.js';
 import type { ModelSpec } from './spec.js';
 
 /**
@@ -16,7 +17,9 @@ import type { ModelSpec } from './spec.js';
  * endpoint layer in services.ts, above the retries), asking again where it holds a failure;
  * `mase replay` only reads it — a file it opens read-only and must find — with a client
  * that refuses the network, and gives back failures as they were. API keys are not part of
- * anything stored.
+ * anything stored: what is written passes through the run's scrubber first. The file (and
+ * SQLite's -wal and -shm beside it) is readable by its owner only (0600), and the directory
+ * made for it too (0700): answers are the user's data.
  */
 
 export const CACHE_FILE = 'responses.sqlite';
@@ -24,6 +27,24 @@ export const CACHE_FILE = 'responses.sqlite';
 /** `$MASE_HOME/cache/responses.sqlite` (or under the XDG data directory). */
 export function defaultCachePath(): string {
   return join(maseDataDirectory(), 'cache', CACHE_FILE);
+}
+
+export const CACHE_FILE_MODE = 0o600;
+export const CACHE_DIRECTORY_MODE = 0o700;
+
+/**
+ * Makes the cache file (and its directory) private before SQLite opens it, and makes an
+ * existing one private again (a cache written before modes were set was world-readable).
+ * A directory the user named with `--cache` is theirs and left as it is; the default
+ * directory, MASE's own, is made 0700.
+ */
+function makePrivate(path: string): void {
+  const directory = dirname(path);
+  mkdirSync(directory, { recursive: true, mode: CACHE_DIRECTORY_MODE });
+  if (directory === dirname(defaultCachePath())) chmodSync(directory, CACHE_DIRECTORY_MODE);
+  closeSync(openSync(path, 'a', CACHE_FILE_MODE));
+  for (const file of [path, `${path}-wal`, `${path}-shm`])
+    if (existsSync(file)) chmodSync(file, CACHE_FILE_MODE);
 }
 
 interface Row {
@@ -59,9 +80,12 @@ export class ResponseCache {
         if (!existsSync(path)) throw new Error('there is no such file');
         db = new Database(path, { readonly: true, fileMustExist: true });
       } else {
-        mkdirSync(dirname(path), { recursive: true });
+        makePrivate(path);
         db = new Database(path);
         db.pragma('journal_mode = WAL');
+        // SQLite gives -wal and -shm the database file's mode, less the umask; say it outright.
+        for (const file of [`${path}-wal`, `${path}-shm`])
+          if (existsSync(file)) chmodSync(file, CACHE_FILE_MODE);
         db.exec(
           `CREATE TABLE IF NOT EXISTS responses (
             key TEXT PRIMARY KEY,
@@ -93,9 +117,22 @@ export class ResponseCache {
     return row ? (JSON.parse(row.response) as CachedOutcome) : undefined;
   }
 
-  put(key: string, model: string, request: unknown, outcome: CachedOutcome): void {
+  /** Stores what a request came to; with a scrubber, no key reaches the file. */
+  put(
+    key: string,
+    model: string,
+    request: unknown,
+    outcome: CachedOutcome,
+    scrubber?: Scrubber,
+  ): void {
     if (!this.putStatement) throw new CacheError(`the response cache ${this.path} is read-only`);
-    this.putStatement.run(key, model, JSON.stringify(request), JSON.stringify(outcome));
+    const clean = (text: string) => (scrubber ? scrubber.scrub(text) : text);
+    this.putStatement.run(
+      key,
+      model,
+      clean(JSON.stringify(request)),
+      clean(JSON.stringify(outcome)),
+    );
   }
 
   close(): void {

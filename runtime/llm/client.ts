@@ -35,10 +35,19 @@ export interface ChatResponse {
   readonly structured: boolean;
   /** Whether it came from the response cache rather than the model. */
   readonly cacheHit?: boolean;
+  /**
+   * The answer's size in UTF-8 bytes when it passed the size limit (`--max-answer-bytes`):
+   * `content` is then only its start, and the answer is unusable.
+   */
+  readonly oversizeBytes?: number;
 }
 
-/** Faults worth another attempt, by cause; `fatal` ones (a refused key, a bad request) are not. */
-export type FaultCause = '429' | '5xx' | 'timeout' | 'reset';
+/**
+ * Faults worth another attempt, by cause; `fatal` ones (a refused key, a bad request) are
+ * not. `bad_body`: a 200 whose body is not a chat completion (not JSON, an HTML error page,
+ * a body cut short), which a proxy or an overloaded server gives and a retry may mend.
+ */
+export type FaultCause = '429' | '5xx' | 'timeout' | 'reset' | 'bad_body';
 
 export class TransportError extends Error {
   override name = 'TransportError';

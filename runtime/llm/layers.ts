@@ -14,10 +14,25 @@ export interface RetryOptions {
   /** Attempts in all, the first included. */
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
+  /** The longest single wait. */
   readonly maxDelayMs: number;
+  /**
+   * The longest a question waits in all, over its retries (`--max-retry-wait`): a wait that
+   * would pass it — a long `Retry-After` above all — is not taken, and the question ends
+   * without an answer. Absent: no limit beyond the attempts.
+   */
+  readonly maxTotalWaitMs?: number;
 }
 
-export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 };
+/** The default of `--max-retry-wait`: a minute of waiting per question, in all. */
+export const DEFAULT_MAX_RETRY_WAIT_MS = 60_000;
+
+export const DEFAULT_RETRY: RetryOptions = {
+  maxAttempts: 6,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  maxTotalWaitMs: DEFAULT_MAX_RETRY_WAIT_MS,
+};
 
 export interface RetryEvent {
   readonly cause: FaultCause;
@@ -25,6 +40,8 @@ export interface RetryEvent {
   readonly attempt: number;
   readonly status?: number;
   readonly delayMs: number;
+  /** What the endpoint asked for (`Retry-After`), when it did. */
+  readonly retryAfterMs?: number;
   readonly message: string;
 }
 
@@ -48,7 +65,13 @@ export function retryDelay(
   return backoff / 2 + (random.next() * backoff) / 2;
 }
 
-/** Calls `call` until it succeeds, a fault is not worth retrying, or the attempts run out. */
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`;
+
+/**
+ * Calls `call` until it succeeds, a fault is not worth retrying, the attempts run out, or
+ * the next wait would pass the question's wait limit (`maxTotalWaitMs`): an endpoint that
+ * asks, in `Retry-After`, for more than is left is not waited for at all.
+ */
 export async function withRetries<T>(
   call: () => Promise<T>,
   options: RetryOptions,
@@ -56,6 +79,7 @@ export async function withRetries<T>(
   onRetry: (event: RetryEvent) => void,
   wait: (ms: number) => Promise<void> = sleep,
 ): Promise<T> {
+  let waited = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
@@ -66,11 +90,25 @@ export async function withRetries<T>(
           : new TransportError(error instanceof Error ? error.message : String(error), 'fatal');
       if (fault.fault === 'fatal' || attempt >= options.maxAttempts) throw fault;
       const delayMs = retryDelay(attempt, options, random, fault.retryAfterMs);
+      const limit = options.maxTotalWaitMs ?? Number.POSITIVE_INFINITY;
+      const wanted = fault.retryAfterMs ?? delayMs;
+      if (waited + wanted > limit)
+        throw new TransportError(
+          `${fault.message}; not retried: ${
+            fault.retryAfterMs !== undefined
+              ? `the endpoint asked to wait ${seconds(fault.retryAfterMs)}`
+              : `the next wait would be ${seconds(delayMs)}`
+          }, more than the ${seconds(limit - waited)} left of the retry wait limit (${seconds(limit)})`,
+          fault.fault,
+          fault.status,
+        );
+      waited += delayMs;
       onRetry({
         cause: fault.fault,
         attempt,
         ...(fault.status !== undefined ? { status: fault.status } : {}),
         delayMs,
+        ...(fault.retryAfterMs !== undefined ? { retryAfterMs: fault.retryAfterMs } : {}),
         message: fault.message,
       });
       await wait(delayMs);

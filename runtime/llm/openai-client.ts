@@ -7,6 +7,7 @@ import {
   retryAfterMs,
   TransportError,
 } from './client.js';
+import { scrubSecrets } from './secrets.js';
 import type { ModelSpec } from './spec.js';
 
 export interface OpenAIClientOptions {
@@ -88,7 +89,14 @@ export class OpenAIChatClient implements ChatClient {
           }
         : {}),
     });
-    const choice = completion.choices?.[0];
+    // The package gives back whatever a 200 held: text for a body that is not JSON (an HTML
+    // error page), any JSON at all. Only a chat completion is an answer.
+    if (typeof completion !== 'object' || completion === null || !Array.isArray(completion.choices))
+      throw new TransportError(
+        `the endpoint's answer is not a chat completion: ${preview(completion)}`,
+        'bad_body',
+      );
+    const choice = completion.choices[0];
     return {
       content: choice?.message?.content ?? '',
       promptTokens: completion.usage?.prompt_tokens ?? 0,
@@ -111,30 +119,29 @@ function refusesSchema(error: unknown): boolean {
   );
 }
 
-/** Something shaped like an OpenAI key (`sk-…`, `sk-proj-…`), wherever it appears. */
-const KEY_PATTERN = /\bsk-[A-Za-z0-9_-]{6,}/g;
-
-/**
- * A message with the key taken out — its value and anything shaped like a key — since
- * messages end up in the manifest, the trace and on stderr, and endpoints quote what they
- * were sent ("Incorrect API key provided: sk-…").
- */
-export function redactSecrets(message: string, secrets: readonly string[] = []): string {
-  let redacted = message;
-  for (const secret of secrets)
-    if (secret.length > 0) redacted = redacted.split(secret).join('[redacted]');
-  return redacted.replace(KEY_PATTERN, 'sk-[redacted]');
+/** The start of a body, for a message: enough to tell an HTML page from cut-off JSON. */
+function preview(body: unknown): string {
+  const text = typeof body === 'string' ? body : (JSON.stringify(body) ?? String(body));
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat === '' ? '(empty)' : flat;
 }
 
 /** The package's errors as the causes the retry layer knows, with any key taken out. */
 export function asTransportError(error: unknown, secrets: readonly string[] = []): TransportError {
-  const clean = (message: string) => redactSecrets(message, secrets);
+  const clean = (message: string) => scrubSecrets(message, secrets);
   if (error instanceof TransportError) {
     const message = clean(error.message);
     return message === error.message
       ? error
       : new TransportError(message, error.fault, error.status, error.retryAfterMs);
   }
+  // A 200 whose body the package could not parse as the JSON its type promised (cut short,
+  // or an HTML page sent as application/json): a bad answer, worth another attempt.
+  if (error instanceof SyntaxError)
+    return new TransportError(
+      clean(`the endpoint's answer is not JSON: ${error.message}`),
+      'bad_body',
+    );
   if (error instanceof OpenAI.APIConnectionTimeoutError)
     return new TransportError('the request timed out', 'timeout');
   if (error instanceof OpenAI.APIConnectionError)

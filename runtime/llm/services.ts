@@ -21,16 +21,28 @@ import {
 } from './layers.js';
 import { LocalChatClient, type LocalOptions } from './local-client.js';
 import { DEFAULT_TIMEOUT_MS, OpenAIChatClient } from './openai-client.js';
+import { Scrubber } from './secrets.js';
 import { DEFAULT_API_KEY_ENV, endpointHost, type ModelSpec, ModelSpecError } from './spec.js';
 
 /** Requests in flight per OpenAI-compatible endpoint unless `--concurrency` says otherwise. */
 export const DEFAULT_CONCURRENCY = 64;
+
+/** The largest answer kept, in UTF-8 bytes, unless `--max-answer-bytes` says otherwise. */
+export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024;
+
+/** How much of an answer above the size limit is kept, in characters: enough to see what it was. */
+export const OVERSIZE_PREVIEW_CHARS = 200;
 
 export interface LlmOptions {
   /** Requests in flight per endpoint (default 64). */
   readonly concurrency?: number;
   readonly timeoutMs?: number;
   readonly retry?: RetryOptions;
+  /**
+   * The largest answer kept, in UTF-8 bytes (default 64 KiB): a larger one is an unusable
+   * answer, and only its start is kept (in the trace and the cache) or quoted back.
+   */
+  readonly maxAnswerBytes?: number;
   readonly budget?: Budget;
   readonly prices?: Prices;
   /** Where API keys are read from (default `process.env`). */
@@ -70,6 +82,41 @@ export interface Answer {
   readonly latencyMs: number;
 }
 
+/**
+ * What every answer goes through before anything keeps it (the trace, the cache, later
+ * prompts): the scrubber, then the size limit.
+ */
+export interface AnswerScreen {
+  readonly scrubber: Scrubber;
+  readonly maxAnswerBytes: number;
+}
+
+/** An answer as it may be kept: keys taken out; above the size limit, only its start. */
+export function screenAnswer(response: ChatResponse, screen: AnswerScreen): ChatResponse {
+  const { scrubber } = screen;
+  const bytes = Buffer.byteLength(response.content, 'utf8');
+  const scrubbed = scrubber.scrub(response.content);
+  const oversize = bytes > screen.maxAnswerBytes;
+  return {
+    ...response,
+    content: oversize ? `${scrubbed.slice(0, OVERSIZE_PREVIEW_CHARS)}…` : scrubbed,
+    ...(oversize ? { oversizeBytes: bytes } : {}),
+    ...(response.model !== undefined ? { model: scrubber.scrub(response.model) } : {}),
+    ...(response.systemFingerprint !== undefined
+      ? { systemFingerprint: scrubber.scrub(response.systemFingerprint) }
+      : {}),
+  };
+}
+
+/** A transport error with its message scrubbed (endpoints quote what they were sent). */
+function scrubbedError(error: unknown, scrubber: Scrubber): unknown {
+  if (!(error instanceof TransportError)) return error;
+  const message = scrubber.scrub(error.message);
+  return message === error.message
+    ? error
+    : new TransportError(message, error.fault, error.status, error.retryAfterMs);
+}
+
 /** One endpoint: its client behind the retry and concurrency layers. */
 export class Endpoint {
   readonly limiter: AdaptiveConcurrency;
@@ -88,6 +135,7 @@ export class Endpoint {
     private readonly retry: RetryOptions,
     private readonly random: Random,
     private readonly wait: (ms: number) => Promise<void>,
+    private readonly screen: AnswerScreen,
     private readonly cache?: { store: ResponseCache; mode: 'record' | 'replay' },
   ) {
     this.limiter = new AdaptiveConcurrency(concurrency);
@@ -104,6 +152,7 @@ export class Endpoint {
       const { response, retries } = await this.attempts(request, onRetry);
       return { response, retries, latencyMs: performance.now() - started };
     }
+    const { scrubber } = this.screen;
     // The sample index is taken when the question is asked, so concurrent identical
     // questions get distinct samples, and retries of one question share its index.
     const identity = requestIdentity(this.spec, request, 0);
@@ -114,7 +163,11 @@ export class Endpoint {
     {
       const cached = this.cache.store.get(key);
       if (cached && 'answer' in cached) {
-        const response: ChatResponse = { ...cached.answer, cacheHit: true };
+        // A replay gives back what the run got; a run screens what it reads (keys or a
+        // limit may have changed since the answer was stored).
+        const answer =
+          this.cache.mode === 'replay' ? cached.answer : screenAnswer(cached.answer, this.screen);
+        const response: ChatResponse = { ...answer, cacheHit: true };
         this.observe(request, response);
         return { response, retries: 0, latencyMs: performance.now() - started };
       }
@@ -140,11 +193,18 @@ export class Endpoint {
           {
             failure: { message: error.message, fault: error.fault },
           },
+          scrubber,
         );
       }
       throw error;
     }
-    this.cache.store.put(key, this.spec.text, { ...identity, sample }, { answer: response });
+    this.cache.store.put(
+      key,
+      this.spec.text,
+      { ...identity, sample },
+      { answer: response },
+      scrubber,
+    );
     return { response, retries, latencyMs: performance.now() - started };
   }
 
@@ -153,22 +213,30 @@ export class Endpoint {
     onRetry: (event: RetryEvent) => void,
   ): Promise<{ response: ChatResponse; retries: number }> {
     let retries = 0;
-    const response = await withRetries(
-      () =>
-        this.limiter.run(async () => {
-          const answer = await this.client.complete(request);
-          this.limiter.succeeded();
-          return answer;
-        }),
-      this.retry,
-      this.random,
-      (event) => {
-        retries++;
-        if (event.cause === '429') this.limiter.rateLimited();
-        onRetry(event);
-      },
-      this.wait,
-    );
+    let response: ChatResponse;
+    try {
+      response = await withRetries(
+        () =>
+          this.limiter.run(async () => {
+            const answer = await this.client.complete(request);
+            this.limiter.succeeded();
+            return answer;
+          }),
+        this.retry,
+        this.random,
+        (event) => {
+          retries++;
+          if (event.cause === '429') this.limiter.rateLimited();
+          onRetry({ ...event, message: this.screen.scrubber.scrub(event.message) });
+        },
+        this.wait,
+      );
+    } catch (error) {
+      throw scrubbedError(error, this.screen.scrubber);
+    }
+    // Nothing keeps an answer before this: the trace, the cache and later prompts get it
+    // scrubbed and, above the size limit, cut.
+    response = screenAnswer(response, this.screen);
     this.observe(request, response);
     return { response, retries };
   }
@@ -187,6 +255,8 @@ export class Endpoint {
  */
 export class LlmServices {
   readonly usage: Usage;
+  /** Takes the run's API keys out of every text on its way to a file (secrets.ts). */
+  readonly scrubber: Scrubber;
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly cache: { store: ResponseCache; mode: 'record' | 'replay' } | undefined;
 
@@ -195,6 +265,8 @@ export class LlmServices {
     private readonly random: Random,
   ) {
     this.usage = new Usage(options.budget, options.prices);
+    // The default key is taken out even when no endpoint uses it: a model may have seen it.
+    this.scrubber = new Scrubber([(options.env ?? process.env)[DEFAULT_API_KEY_ENV]]);
     this.cache = options.cache
       ? {
           store: new ResponseCache(options.cache.path, options.cache.mode),
@@ -223,6 +295,7 @@ export class LlmServices {
     if (!endpoint) {
       const env = this.options.env ?? process.env;
       const apiKey = spec.provider === 'local' ? undefined : env[apiKeyEnv] || undefined;
+      this.scrubber.add(env[apiKeyEnv]);
       if (
         spec.provider === 'openai' &&
         !apiKey &&
@@ -247,6 +320,10 @@ export class LlmServices {
         this.options.retry ?? DEFAULT_RETRY,
         this.random,
         this.options.wait ?? sleep,
+        {
+          scrubber: this.scrubber,
+          maxAnswerBytes: this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
+        },
         this.cache,
       );
       this.endpoints.set(key, endpoint);

@@ -875,8 +875,8 @@ const isMap = (
 ): value is ReadonlyMap<string, ParamValue> => value instanceof Map;
 
 /** Compiles the institution the manifest names from the sources it recorded. */
-async function institutionFromManifest(
-  manifest: Manifest,
+export async function institutionFromManifest(
+  manifest: Pick<Manifest, 'institution' | 'sources'>,
 ): Promise<{ institution?: IrInstitution; why?: string }> {
   const name = manifest.institution?.name;
   if (!name) return { why: 'the manifest names no institution' };

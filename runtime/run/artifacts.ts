@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
-import { writeFileAtomic } from '../files.js';
+import { claimDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
 import { linearDemand } from '../market/benchmarks.js';
+import { instantiateMarket } from '../market/instance.js';
 import {
   computeMetrics,
   institutionMetricsOptions,
@@ -13,10 +14,21 @@ import {
   type RunMetrics,
 } from '../metrics.js';
 import { packageRoot } from '../sources.js';
+import { describeSystemError, isSystemError } from '../system-errors.js';
 import type { TraceEvent } from '../trace/events.js';
-import { GovernanceLog, governanceEntryOf } from '../trace/governance-log.js';
+import {
+  asJsonValue,
+  GOVERNANCE_LOG_FORMAT,
+  GovernanceLog,
+  governanceEntryOf,
+  type ManifestSeal,
+  type RunEndStatus,
+  runLogKey,
+  sealManifest,
+} from '../trace/governance-log.js';
 import { resolveLogKey } from '../trace/log-key.js';
 import { TraceWriter, traceJson } from '../trace/writer.js';
+import { runOutcome } from './degraded.js';
 import {
   experimentDigest,
   type ResolvedExperiment,
@@ -24,12 +36,14 @@ import {
   type RunResult,
   runExperiment,
 } from './run.js';
+import type { Interruption } from './signals.js';
 
 export class ArtifactError extends Error {}
 
 /** What the metrics need beyond the trace: the demand line for consumer surplus, the states. */
-function metricsOptions(experiment: ResolvedExperiment, result: RunResult): MetricsOptions {
-  const demand = result.market.competition === 'quantity' ? linearDemand(result.market) : undefined;
+function metricsOptions(experiment: ResolvedExperiment): MetricsOptions {
+  const market = instantiateMarket(experiment.market, experiment.marketOverrides);
+  const demand = market.competition === 'quantity' ? linearDemand(market) : undefined;
   return {
     ...(demand
       ? { demand: { intercept: Array.from(demand.intercept), slope: Array.from(demand.slope) } }
@@ -61,6 +75,8 @@ export interface RunArtifacts {
   readonly result: RunResult;
   readonly metrics: RunMetrics;
   readonly dir: string;
+  /** The status the manifest records: the result's, or `degraded` (degraded.ts). */
+  readonly status: RunStatus;
 }
 
 function packageVersion(): string {
@@ -70,24 +86,67 @@ function packageVersion(): string {
 }
 
 /** Writes a JSON file atomically (write aside, then rename), so readers never see half of it. */
-function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, `${traceJson(value)}\n`);
+function writeJsonAtomic(path: string, value: unknown): string {
+  const text = `${traceJson(value)}\n`;
+  writeFileAtomic(path, text);
+  return text;
+}
+
+/**
+ * Space set aside when a run starts and given back when it ends: when the disk fills up
+ * during a run, freeing it lets the run still record how it ended (the manifest, the
+ * log's seal, metrics when they fit).
+ */
+const RESERVE_FILE = '.mase-reserve';
+const RESERVE_BYTES = 1 << 20;
+
+function reserveSpace(dir: string): () => void {
+  const path = join(dir, RESERVE_FILE);
+  try {
+    writeFileSync(path, Buffer.alloc(RESERVE_BYTES));
+  } catch {
+    // A disk too full for the reserve is found out by the run's own writes.
+    rmSync(path, { force: true });
+  }
+  return () => rmSync(path, { force: true });
+}
+
+/** A run's status when it ends, as the manifest and the log's seal record it. */
+export type RunStatus = RunEndStatus;
+
+/** The run could not be written: the machine failed (a full disk, EIO); `error` says how. */
+export class RunWriteError extends Error {
+  override name = 'RunWriteError';
+  constructor(
+    message: string,
+    readonly error: NodeJS.ErrnoException,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunToDirectoryHooks extends Pick<RunHooks, 'shouldStop' | 'onRoundEnd' | 'llm'> {
+  /** Signals: the first stops the run after its round, a second at once. */
+  readonly interruption?: Interruption;
 }
 
 /**
  * Runs an experiment into `dir`: `manifest.json` (status `running` until the end),
  * `events.jsonl` and `governance-log.jsonl` as the run goes, `metrics.json` at the end.
  * A directory that already holds a run is refused rather than overwritten.
+ *
+ * However the run ends — completed, stopped by a budget or a signal (`interrupted`), or
+ * failed (a model that refuses, a full disk) — it ends the same way: the trace's last
+ * whole round, metrics for the rounds played (when they can be written), the log's seal
+ * and the manifest with its status and seal. Only a killed process skips this; readers
+ * then find a manifest that says `running` and a trace that ends at a whole round.
  */
 export async function runToDirectory(
   experiment: ResolvedExperiment,
   dir: string,
-  hooks: Pick<RunHooks, 'shouldStop' | 'onRoundEnd' | 'llm'> = {},
+  hooks: RunToDirectoryHooks = {},
 ): Promise<RunArtifacts> {
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new ArtifactError(`${dir} is not empty; choose a new --out directory`);
-  }
-  mkdirSync(dir, { recursive: true });
+  const claim = claimDirectory(dir, 'run directory');
   const digest = experimentDigest(experiment);
   const runId = digest.slice(0, 32);
   const key = resolveLogKey(runId, { runDir: dir });
@@ -120,10 +179,18 @@ export async function runToDirectory(
     })),
     mase_version: packageVersion(),
     node_version: process.version,
-    log_key: key.source === 'env' ? 'MASE_LOG_KEY' : 'stored in the MASE data directory',
+    /**
+     * The governance log: its format, where its stored key is, and this run's fresh nonce,
+     * to which the log's key is bound (the nonce is in no other file).
+     */
+    log: {
+      format: GOVERNANCE_LOG_FORMAT,
+      key: key.source === 'env' ? 'MASE_LOG_KEY' : 'stored in the MASE data directory',
+      nonce: randomBytes(16).toString('hex'),
+    },
     started_at: new Date().toISOString(),
     ended_at: null as string | null,
-    status: 'running' as 'running' | 'completed' | 'failed' | 'interrupted',
+    status: 'running' as 'running' | RunStatus,
     rounds_completed: 0,
     reason: undefined as string | undefined,
     /** What LLM firms need to be replayed: their defaults, templates, cache and budget. */
@@ -134,6 +201,7 @@ export async function runToDirectory(
           cache: hooks.llm.cache?.path ?? null,
           budget: hooks.llm.budget ?? null,
           prices: hooks.llm.prices ?? null,
+          max_fallback_share: hooks.llm.maxFallbackShare ?? null,
         }
       : undefined,
     /** Where each model's answers came from (LLM firms only). */
@@ -141,16 +209,42 @@ export async function runToDirectory(
     llm_usage: undefined as
       | { total: UsageCounts; by_agent: Record<string, UsageCounts> }
       | undefined,
+    /** Written when the run ends: what `mase verify` checks the log and files against. */
+    seal: undefined as ManifestSeal | undefined,
   };
   const manifestPath = join(dir, 'manifest.json');
   writeJsonAtomic(manifestPath, manifest);
+  const logKey = runLogKey(key.key, {
+    runId,
+    manifestDigest: digest,
+    nonce: manifest.log.nonce,
+    llm: asJsonValue(manifest.llm ?? null),
+  });
+  const releaseReserve = reserveSpace(dir);
 
   // Only what the metrics and the report read is kept in memory: decisions (but those with
   // a rationale) and monitor values are a large share of a long trace and are only written.
   const events: TraceEvent[] = [];
   const trace = new TraceWriter(join(dir, 'events.jsonl'));
-  const log = new GovernanceLog(dir, { key: key.key, manifestDigest: digest, runId });
+  const log = new GovernanceLog(dir, { key: logKey, manifestDigest: digest, runId });
+  /** Rounds whose events are on disk. */
+  let roundsWritten = 0;
+  hooks.interruption?.onHardStop((signal) => {
+    // A second signal: record what is known, synchronously; the log stays unsealed.
+    manifest.status = 'interrupted';
+    manifest.rounds_completed = roundsWritten;
+    manifest.reason = `stopped at once by a second ${signal}, during round ${roundsWritten + 1}`;
+    manifest.ended_at = new Date().toISOString();
+    releaseReserve();
+    writeJsonAtomic(manifestPath, manifest);
+  });
+  const interruption = hooks.interruption;
+  const stop =
+    interruption || hooks.shouldStop
+      ? () => interruption?.stopReason() ?? hooks.shouldStop?.()
+      : undefined;
   let result: RunResult | undefined;
+  let failure: unknown;
   try {
     result = await runExperiment(experiment, {
       onEvent: (event) => {
@@ -162,27 +256,74 @@ export async function runToDirectory(
       onBlocked: (blocked) => log.append({ kind: 'blocked', ...blocked }),
       onRoundEnd: (round) => {
         trace.flush();
+        roundsWritten = round;
         hooks.onRoundEnd?.(round);
       },
-      ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
+      ...(stop ? { shouldStop: stop } : {}),
       ...(hooks.llm ? { llm: hooks.llm } : {}),
     });
   } catch (error) {
-    manifest.status = 'failed';
-    manifest.reason = error instanceof Error ? error.message : String(error);
-    manifest.ended_at = new Date().toISOString();
-    writeJsonAtomic(manifestPath, manifest);
-    throw error;
-  } finally {
-    trace.close();
-    log.close();
+    failure = error;
   }
-  const metrics = computeMetrics(events, metricsOptions(experiment, result));
-  writeJsonAtomic(join(dir, 'metrics.json'), metrics);
-  manifest.status = result.status;
-  manifest.rounds_completed = result.roundsCompleted;
-  if (result.reason) manifest.reason = result.reason;
-  if (result.llm) {
+  const system = isSystemError(failure) ? failure : undefined;
+  // A full disk: give the reserve back, so that how the run ended can still be written.
+  if (system) releaseReserve();
+  const problems: string[] = [];
+  let firstProblem: NodeJS.ErrnoException | undefined;
+  const attempt = <T>(path: string, write: () => T): T | undefined => {
+    try {
+      return write();
+    } catch (error) {
+      if (!isSystemError(error)) throw error;
+      firstProblem ??= error;
+      problems.push(describeSystemError(error, join(dir, path)));
+      return undefined;
+    }
+  };
+  const status: RunStatus = result ? result.status : 'failed';
+  const roundsCompleted = result ? result.roundsCompleted : roundsWritten;
+  const reason = result
+    ? result.reason
+    : system
+      ? describeSystemError(system, system.path ?? dir)
+      : failure instanceof Error
+        ? failure.message
+        : String(failure);
+  if (!result && !trace.failed) {
+    // The trace's end, for a run that failed: after the events of the round it failed in,
+    // a run_end line says why it stopped.
+    trace.write({
+      type: 'run_end',
+      status: 'failed',
+      rounds_completed: roundsCompleted,
+      ...(reason ? { reason } : {}),
+    });
+    attempt('events.jsonl', () => trace.flush());
+  }
+  attempt('events.jsonl', () => trace.close());
+  let metrics: RunMetrics | undefined;
+  let metricsText: string | undefined;
+  // A run that failed is scored on the rounds it finished (those its trace holds); one that
+  // failed before its first round has nothing to score.
+  if (result) metrics = computeMetrics(events, metricsOptions(experiment));
+  else if (roundsCompleted > 0)
+    metrics = computeMetrics(
+      events.filter((e) => !('round' in e) || e.round <= roundsCompleted),
+      metricsOptions(experiment),
+    );
+  if (metrics) {
+    const scored = metrics;
+    metricsText = attempt('metrics.json', () => writeJsonAtomic(join(dir, 'metrics.json'), scored));
+  }
+  // A completed run decided too often by fallbacks ends degraded (degraded.ts).
+  const outcome =
+    result && metrics
+      ? runOutcome(result, metrics, hooks.llm?.maxFallbackShare)
+      : { status, ...(reason ? { reason } : {}) };
+  manifest.status = outcome.status;
+  manifest.rounds_completed = roundsCompleted;
+  if (outcome.reason) manifest.reason = outcome.reason;
+  if (result?.llm) {
     manifest.models = result.llm.provenance();
     manifest.llm_usage = {
       total: { ...result.llm.usage.total },
@@ -190,7 +331,43 @@ export async function runToDirectory(
     };
   }
   manifest.ended_at = new Date().toISOString();
-  writeJsonAtomic(manifestPath, manifest);
+  const sealed = attempt('governance-log.jsonl', () =>
+    log.seal({
+      round: roundsCompleted,
+      status: outcome.status,
+      events_sha256: trace.sha256(),
+      metrics_sha256:
+        metricsText === undefined ? null : createHash('sha256').update(metricsText).digest('hex'),
+    }),
+  );
+  attempt('governance-log.jsonl', () => log.close());
+  if (sealed)
+    sealManifest(manifest, logKey, {
+      status: outcome.status,
+      rounds_completed: roundsCompleted,
+      ...sealed,
+    });
+  releaseReserve();
+  attempt('manifest.json', () => writeJsonAtomic(manifestPath, manifest));
+  claim.release();
+  if (failure !== undefined) {
+    if (system) {
+      const written = problems.length
+        ? `; not written either: ${problems.join('; ')}`
+        : '; manifest.json says so';
+      throw new RunWriteError(
+        `${reason}: the run stopped after round ${roundsCompleted}${written}`,
+        system,
+      );
+    }
+    throw failure;
+  }
+  if (firstProblem || !result || !metrics) {
+    throw new RunWriteError(
+      `the run ended (${status}, ${roundsCompleted} rounds) but ${problems.join('; ')}`,
+      firstProblem ?? new Error('no metrics'),
+    );
+  }
   // The report is a view of the files above; failing to draw it must not lose the run.
   try {
     const { writeRunReport } = await import('../report/run-report.js');
@@ -204,5 +381,5 @@ export async function runToDirectory(
       `mase: ${dir}/report.html not written: ${error instanceof Error ? error.message : String(error)}\n`,
     );
   }
-  return { result, metrics, dir };
+  return { result, metrics, dir, status: outcome.status };
 }

@@ -10,6 +10,7 @@ import { type ExperimentItem, type PolicyRef, parse } from '../../grammar/index.
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
 import { CacheError, defaultCachePath, ResponseCache } from '../llm/cache.js';
+import { DEFAULT_RETRY } from '../llm/layers.js';
 import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
 import { LlmServices } from '../llm/services.js';
 import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
@@ -41,6 +42,9 @@ export interface RunOptions {
   talk?: string;
   maxCost?: string;
   prices?: string;
+  maxAnswerBytes?: string;
+  maxRetryWait?: string;
+  maxFallbackShare?: string;
 }
 
 export { UsageProblem, wholeNumber };
@@ -127,11 +131,27 @@ export function positive(flag: string, value: string | undefined): number | unde
   return value === undefined ? undefined : wholeNumber(flag, value, 1);
 }
 
+/** `--max-fallback-share`: a share from 0 to 1. */
+function shareFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const share = value.trim() === '' ? Number.NaN : Number(value);
+  if (!(share >= 0 && share <= 1))
+    throw new UsageProblem(`${flag} takes a share from 0 to 1 (0.1 is 10%), not \`${value}\``);
+  return share;
+}
+
 /** Model options from the flags; API keys stay in the environment. */
 export function llmOptions(options: RunOptions): RunLlmOptions {
   const concurrency = positive('--concurrency', options.concurrency);
   const timeoutMs = positive('--timeout', options.timeout);
   const maxTokens = positive('--max-tokens', options.maxTokens);
+  const maxAnswerBytes = positive('--max-answer-bytes', options.maxAnswerBytes);
+  const maxRetryWait = integer('--max-retry-wait', options.maxRetryWait);
+  if (maxRetryWait !== undefined && maxRetryWait < 0)
+    throw new UsageProblem(
+      `--max-retry-wait takes a whole number of milliseconds ≥ 0, not \`${options.maxRetryWait}\``,
+    );
+  const maxFallbackShare = shareFlag('--max-fallback-share', options.maxFallbackShare);
   const maxCost = options.maxCost === undefined ? undefined : Number(options.maxCost);
   if (maxCost !== undefined && !(maxCost > 0 && Number.isFinite(maxCost)))
     throw new UsageProblem(`--max-cost takes a positive number, not \`${options.maxCost}\``);
@@ -157,6 +177,11 @@ export function llmOptions(options: RunOptions): RunLlmOptions {
     ...(options.model ? { defaultModel: options.model } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(maxAnswerBytes !== undefined ? { maxAnswerBytes } : {}),
+    ...(maxRetryWait !== undefined
+      ? { retry: { ...DEFAULT_RETRY, maxTotalWaitMs: maxRetryWait } }
+      : {}),
+    ...(maxFallbackShare !== undefined ? { maxFallbackShare } : {}),
     ...(maxTokens !== undefined || maxCost !== undefined
       ? {
           budget: {

@@ -102,7 +102,7 @@ export async function runMachinery(options: MachineryOptions): Promise<string> {
         dir,
         events,
         promptFile,
-        status: artifacts.result.status,
+        status: artifacts.status,
         verdict: artifacts.metrics.macro.verdict,
         reason: artifacts.metrics.macro.verdict_reason,
       }),

@@ -13,6 +13,7 @@ import {
   type RunHooks,
   type RunLlmOptions,
 } from './run.js';
+import type { Interruption } from './signals.js';
 
 /**
  * `mase replay DIR --out NEW`: the run in DIR again, from its manifest (the full source
@@ -46,6 +47,7 @@ interface ReplayManifest {
     cache?: string | null;
     budget?: Budget | null;
     prices?: Prices | null;
+    max_fallback_share?: number | null;
   };
 }
 
@@ -111,17 +113,34 @@ export function experimentFromRun(dir: string): {
   return { experiment, manifest };
 }
 
+/** The last round whose market line is in `dir/events.jsonl` (0 for none or no file). */
+function roundsInTrace(dir: string): number {
+  const path = join(dir, 'events.jsonl');
+  if (!existsSync(path)) return 0;
+  let last = 0;
+  for (const match of readFileSync(path, 'utf8').matchAll(/^\{"type":"market","round":(\d+)/gm))
+    last = Math.max(last, Number(match[1]));
+  return last;
+}
+
 /**
- * Where the replay stops: where the run stopped, when it was interrupted (a budget, a
- * signal), for the reason it recorded. The budget itself is not replayed: answers from the
- * cache cost nothing, so a cost budget would never stop a replay.
+ * Where the replay stops: where the run stopped, when it did not complete — interrupted
+ * (a budget, a signal) or failed at the rounds it recorded, for the reason it recorded;
+ * a run that never ended (killed: its manifest still says `running`) at the last round its
+ * trace holds. The budget itself is not replayed: answers from the cache cost nothing, so
+ * a cost budget would never stop a replay.
  */
 function stopWhereTheRunStopped(
   manifest: ReplayManifest,
+  dir: string,
 ): Pick<RunHooks, 'shouldStop' | 'onRoundEnd'> {
-  if (manifest.status !== 'interrupted') return {};
-  const rounds = manifest.rounds_completed ?? 0;
-  const reason = manifest.reason ?? 'the recorded run was interrupted here';
+  if (manifest.status === 'completed' || manifest.status === 'degraded') return {};
+  const rounds =
+    manifest.status === 'running' ? roundsInTrace(dir) : (manifest.rounds_completed ?? 0);
+  const reason =
+    manifest.status === 'running'
+      ? `the recorded run never ended; its trace stops after round ${rounds}`
+      : (manifest.reason ?? `the recorded run was ${manifest.status} here`);
   let played = 0;
   return {
     onRoundEnd: (round) => {
@@ -135,7 +154,7 @@ function stopWhereTheRunStopped(
 export async function replayRun(
   dir: string,
   out: string,
-  options: { cache?: string } = {},
+  options: { cache?: string; interruption?: Interruption } = {},
 ): Promise<RunArtifacts> {
   const { experiment, manifest } = experimentFromRun(dir);
   const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
@@ -159,10 +178,14 @@ export async function replayRun(
         ...(manifest.llm?.default_model ? { defaultModel: manifest.llm.default_model } : {}),
         ...(manifest.llm?.templates ? { templates: manifest.llm.templates } : {}),
         ...(manifest.llm?.prices ? { prices: manifest.llm.prices } : {}),
+        ...(typeof manifest.llm?.max_fallback_share === 'number'
+          ? { maxFallbackShare: manifest.llm.max_fallback_share }
+          : {}),
       }
     : undefined;
   return runToDirectory(experiment, out, {
-    ...stopWhereTheRunStopped(manifest),
+    ...stopWhereTheRunStopped(manifest, dir),
+    ...(options.interruption ? { interruption: options.interruption } : {}),
     ...(llm ? { llm } : {}),
   });
 }

@@ -69,6 +69,8 @@ export interface RunLlmOptions extends LlmOptions {
   /** The model of `llm` policies that name none (`--model`). */
   readonly defaultModel?: string;
   readonly templates?: PromptTemplates;
+  /** The share of fallback decisions above which the run is `degraded` (degraded.ts). */
+  readonly maxFallbackShare?: number;
 }
 
 export interface RunResult {
@@ -80,6 +82,9 @@ export interface RunResult {
   /** The run's model services, when any firm is an LLM firm: provenance and usage. */
   readonly llm?: LlmServices;
 }
+
+/** How often, at most, a run gives the event loop a turn (see `observe`). */
+const YIELD_EVERY_MS = 50;
 
 export const canonical = (value: unknown): string =>
   JSON.stringify(value, (_k, v) => {
@@ -283,10 +288,17 @@ export async function runExperiment(
     const governsPublicly =
       experiment.institution.public && experiment.institution.states.length > 0;
     let reason: string | undefined;
+    let lastYield = performance.now();
 
     while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
       switch (phaseOf(snapshot)) {
         case 'observe': {
+          // A run that waits for nothing (scripted agents) would never let a signal's
+          // handler run: give the event loop a turn now and then, when stopping is asked for.
+          if (hooks.shouldStop && performance.now() - lastYield > YIELD_EVERY_MS) {
+            await new Promise((resolve) => setImmediate(resolve));
+            lastYield = performance.now();
+          }
           const stop = hooks.shouldStop?.() ?? llm?.usage.exceeded();
           if (stop) {
             status = 'interrupted';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
-import { parseTrace, type TraceEvent } from '../trace/events.js';
+import { parseTraceTolerant, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
 
 const fixed = (x: number | null | undefined, digits = 2) =>
@@ -11,6 +11,13 @@ function meanPrice(metrics: RunMetrics): number | null {
   const from = metrics.window.from;
   const prices = metrics.series.mean_price.slice(from - 1);
   return prices.length ? prices.reduce((a, b) => a + b, 0) / prices.length : null;
+}
+
+/** The share of decisions made by a fallback, as a percentage ("—" with no round played). */
+function fallbackShare(metrics: RunMetrics): string {
+  // metrics.json written before fallbacks were counted has none.
+  const share = metrics.fallbacks?.share;
+  return share === null || share === undefined ? '—' : `${Number((share * 100).toFixed(1))}%`;
 }
 
 /** A plain-text table, one row per run: the numbers the governance comparison reads. */
@@ -26,19 +33,21 @@ export function summaryTable(
     'verdict',
     'mean price',
     'fines',
+    'fallbacks',
     'report',
   ];
   const body = rows.map(({ label, artifacts }) => {
     const m = artifacts.metrics;
     return [
       label,
-      artifacts.result.status,
+      artifacts.status,
       String(m.run.rounds_played),
       fixed(m.macro.collusion_index, 3),
       m.macro.tier === null ? '—' : String(m.macro.tier),
       m.macro.verdict,
       fixed(meanPrice(m)),
       fixed(m.totals.fines, 0),
+      fallbackShare(m),
       artifacts.dir,
     ];
   });
@@ -190,27 +199,73 @@ function institutionSummary(metrics: RunMetrics, transitions: readonly Transitio
   return out;
 }
 
+/** `; N fallback decisions (x%)` for a firm that had any. */
+function fallbackNote(metrics: RunMetrics, firm: string): string {
+  const n = metrics.fallbacks?.by_agent[firm] ?? 0;
+  const played = metrics.run.rounds_played;
+  return n === 0 || played === 0
+    ? ''
+    : `; ${thousands(n)} fallback decisions (${Math.round((100 * n) / played)}% of its rounds)`;
+}
+
 /**
  * `mase show DIR`: a summary whose length does not grow with the run (benchmarks,
  * outcome, tier, firms, and the institution: time in each state, transitions per edge,
  * sanctions), then, only when asked for, the per-event timeline.
  */
-export function showRun(dir: string, options: { timeline?: TimelineRange } = {}): string {
+export async function showRun(
+  dir: string,
+  options: { timeline?: TimelineRange } = {},
+): Promise<string> {
   const manifest = JSON.parse(readRunFile(dir, 'manifest.json')) as {
     experiment: string;
     status: string;
+    reason?: string;
     seed: number;
     market: { name: string };
     institution: { name: string };
+    sources?: { path: string; text: string }[];
   };
-  const metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as RunMetrics;
-  const events = parseTrace(readRunFile(dir, 'events.jsonl'));
+  const notes: string[] = [];
+  let events: TraceEvent[];
+  try {
+    const trace = parseTraceTolerant(
+      existsSync(join(dir, 'events.jsonl')) ? readRunFile(dir, 'events.jsonl') : '',
+    );
+    events = trace.events;
+    if (!existsSync(join(dir, 'events.jsonl'))) notes.push('events.jsonl is missing');
+    if (trace.torn) notes.push('the last line of events.jsonl was cut short and is left out');
+  } catch (error) {
+    throw new ShowError(`${dir}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  let metrics: RunMetrics;
+  if (existsSync(join(dir, 'metrics.json'))) {
+    metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as RunMetrics;
+  } else {
+    // A run that never ended (killed) or failed early wrote no metrics: score its trace.
+    const { institutionFromManifest } = await import('../report/run-report.js');
+    const { computeMetrics, institutionMetricsOptions } = await import('../metrics.js');
+    const { institution } = await institutionFromManifest(manifest);
+    try {
+      metrics = computeMetrics(events, institutionMetricsOptions(institution));
+    } catch (error) {
+      throw new ShowError(
+        `${dir} has no metrics.json and its trace cannot be scored (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+    notes.push('metrics.json is missing: the numbers below are computed from events.jsonl');
+  }
   const transitions = events.filter((e): e is Transition => e.type === 'transition');
   const m = metrics.macro;
   const out: string[] = [];
   out.push(
     `${manifest.experiment}: ${manifest.market.name} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}, ${thousands(metrics.run.rounds_played)} of ${thousands(metrics.run.rounds)} rounds`,
   );
+  if (manifest.status === 'running')
+    out.push('  the run never ended: its process was killed or crashed (or it is still running)');
+  else if (manifest.status !== 'completed' && manifest.reason)
+    out.push(`  ${manifest.status}: ${manifest.reason}`);
+  for (const note of notes) out.push(`  note: ${note}`);
   out.push('', 'benchmarks (industry profit):');
   for (const name of ['nash', 'collusive', 'competitive'] as const) {
     const b = metrics.benchmarks[name];
@@ -219,6 +274,8 @@ export function showRun(dir: string, options: { timeline?: TimelineRange } = {})
     out.push(`  ${name.padEnd(12)} ${fixed(b.profit.reduce((x, y) => x + y, 0))}${standing}`);
   }
   for (const warning of benchmarkWarnings(metrics.benchmarks)) out.push(`  warning: ${warning}`);
+  if (manifest.status === 'degraded')
+    out.push('', `degraded: ${manifest.reason ?? 'too many fallback decisions'}`);
   out.push(
     '',
     `outcome, window rounds ${metrics.window.from}–${metrics.window.to}:`,
@@ -234,7 +291,7 @@ export function showRun(dir: string, options: { timeline?: TimelineRange } = {})
   out.push('', 'firms:');
   for (const [firm, a] of Object.entries(metrics.agents)) {
     out.push(
-      `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations`,
+      `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations${fallbackNote(metrics, firm)}`,
     );
   }
   out.push('', `institution (${manifest.institution.name}):`);

@@ -61,6 +61,11 @@ export interface AnalyzeOptions {
   readonly resamples?: number;
   /** Random sign assignments per comparison with more than 16 pairs (default 10,000). */
   readonly permutations?: number;
+  /**
+   * Count `degraded` runs (too many fallback decisions, docs/llm.md) as completed; by
+   * default they are left out like failed runs, and counted apart.
+   */
+  readonly includeDegraded?: boolean;
 }
 
 export interface LevelSummary {
@@ -208,7 +213,18 @@ export interface SweepAnalysis {
   readonly significance_level: number;
   readonly resamples: number;
   readonly permutations: number;
-  readonly runs: { readonly total: number; readonly completed: number; readonly failed: number };
+  /**
+   * `completed`: the runs the statistics use (degraded ones too with `includeDegraded`);
+   * `degraded`: runs that ended degraded; `excluded_degraded`: those of them left out.
+   */
+  readonly runs: {
+    readonly total: number;
+    readonly completed: number;
+    readonly failed: number;
+    readonly degraded: number;
+    readonly excluded_degraded: number;
+  };
+  readonly include_degraded: boolean;
   readonly factors: readonly FactorSummary[];
   readonly interactions: readonly InteractionSummary[];
   readonly comparisons: readonly Comparison[];
@@ -252,7 +268,11 @@ function numberOrNull(value: unknown): number | null {
   return null;
 }
 
-async function readRuns(reader: ResultsReader, factors: readonly Factor[]): Promise<Run[]> {
+async function readRuns(
+  reader: ResultsReader,
+  factors: readonly Factor[],
+  includeDegraded: boolean,
+): Promise<(Run & { readonly status: string })[]> {
   // A store written before verdicts has no verdict column: its runs count as without one.
   const hasVerdict =
     (
@@ -281,7 +301,8 @@ async function readRuns(reader: ResultsReader, factors: readonly Factor[]): Prom
     return {
       cell: Number(row.cell),
       replicate: Number(row.replicate),
-      completed: row.status === 'completed',
+      completed: row.status === 'completed' || (includeDegraded && row.status === 'degraded'),
+      status: String(row.status),
       factors: factors.map((_, i) => (row[`factor_${i}`] ?? null) as FactorValue | null),
       values,
       verdict: typeof row.verdict === 'string' ? row.verdict : null,
@@ -628,16 +649,17 @@ export async function analyzeSweep(
     seed: options.seed ?? 1,
     resamples: options.resamples ?? 1000,
     permutations: options.permutations ?? 10_000,
+    includeDegraded: options.includeDegraded ?? false,
   };
   const reader = await openResults(dir);
   let factors: Factor[];
-  let runs: Run[];
+  let runs: (Run & { readonly status: string })[];
   let sweeps: string[];
   try {
     factors = (await reader.query('SELECT name, kind FROM factors ORDER BY position')).map(
       (row) => ({ name: String(row.name), kind: row.kind as FactorKind }),
     );
-    runs = await readRuns(reader, factors);
+    runs = await readRuns(reader, factors, settings.includeDegraded);
     sweeps = (await reader.query('SELECT DISTINCT sweep FROM runs ORDER BY sweep')).map((row) =>
       String(row.sweep),
     );
@@ -646,6 +668,8 @@ export async function analyzeSweep(
   }
   const levels = factors.map((factor, f) => levelsOf(runs, f, factor.kind));
   const completed = runs.filter((r) => r.completed).length;
+  const degraded = runs.filter((r) => r.status === 'degraded').length;
+  const excludedDegraded = settings.includeDegraded ? 0 : degraded;
   // All runs, then each level of each categorical factor: the subsets tipping points and
   // phase diagrams are repeated in.
   const parts = subsets(factors, levels, runs);
@@ -657,7 +681,14 @@ export async function analyzeSweep(
     significance_level: SIGNIFICANCE_LEVEL,
     resamples: settings.resamples,
     permutations: settings.permutations,
-    runs: { total: runs.length, completed, failed: runs.length - completed },
+    runs: {
+      total: runs.length,
+      completed,
+      failed: runs.length - completed - excludedDegraded,
+      degraded,
+      excluded_degraded: excludedDegraded,
+    },
+    include_degraded: settings.includeDegraded,
     factors: factors.map((factor, f) => ({
       name: factor.name,
       kind: factor.kind,
@@ -815,11 +846,20 @@ export function interactionRows(i: InteractionSummary): string[][] {
   ];
 }
 
+/** How many degraded runs there were and whether the statistics use them. */
+export function degradedNote(a: Pick<SweepAnalysis, 'runs'>): string {
+  const { degraded, excluded_degraded: excluded } = a.runs;
+  if (degraded === 0) return '';
+  return excluded > 0
+    ? `, ${excluded} degraded left out (--include-degraded counts them)`
+    : `, ${degraded} degraded counted as completed`;
+}
+
 /** A readable rendering of an analysis for the terminal (no final newline). */
 export function formatAnalysis(a: SweepAnalysis): string {
   const out: string[] = [];
   out.push(
-    `Runs: ${a.runs.total} (${a.runs.completed} completed, ${a.runs.failed} failed); ` +
+    `Runs: ${a.runs.total} (${a.runs.completed} completed, ${a.runs.failed} failed${degradedNote(a)}); ` +
       `seed ${a.seed}, ${a.resamples} bootstrap resamples, 95% intervals`,
   );
   for (const factor of a.factors) {

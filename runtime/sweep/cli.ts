@@ -9,14 +9,26 @@ import { PromptTemplateError } from '../llm/prompts.js';
 import { llmOptions, positive, type RunOptions, UsageProblem } from '../run/cli-run.js';
 import { stdlibSources } from '../sources.js';
 import { SweepProblem } from './errors.js';
-import { defaultWorkers } from './pool.js';
 import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
 import { runSweep } from './sweep.js';
+import { workerCount } from './workers.js';
 
 export interface SweepFlags
-  extends Pick<RunOptions, 'model' | 'concurrency' | 'timeout' | 'prices' | 'prompts' | 'cache'> {
+  extends Pick<
+    RunOptions,
+    | 'model'
+    | 'concurrency'
+    | 'timeout'
+    | 'prices'
+    | 'prompts'
+    | 'cache'
+    | 'maxAnswerBytes'
+    | 'maxRetryWait'
+    | 'maxFallbackShare'
+  > {
   sweep?: string;
   workers?: string;
+  forceWorkers?: boolean;
   queue?: string;
   artifacts?: string;
   out: string;
@@ -36,7 +48,11 @@ export async function sweepCommand(
   let workers: number;
   let llm: ReturnType<typeof llmOptions>;
   try {
-    workers = positive('--workers', flags.workers) ?? defaultWorkers();
+    const choice = workerCount(positive('--workers', flags.workers), flags.forceWorkers === true);
+    if ('problem' in choice) throw new SweepCliError(choice.problem, 2);
+    if (choice.warning && flags.queue === undefined)
+      process.stderr.write(`mase: warning: ${choice.warning}\n`);
+    workers = choice.workers;
     llm = llmOptions(flags);
   } catch (error) {
     if (error instanceof UsageProblem || error instanceof PromptTemplateError)
@@ -87,6 +103,7 @@ export async function sweepCommand(
       progress: Boolean(process.stderr.isTTY),
     });
     const failed = outcome.records.filter((r) => r.status === 'failed').length;
+    const degraded = outcome.records.filter((r) => r.status === 'degraded').length;
     const planned = outcome.plan.runs.length;
     process.stdout.write(
       [
@@ -95,13 +112,20 @@ export async function sweepCommand(
             ? ` (the design drew ${outcome.plan.repeatedCells} cell${outcome.plan.repeatedCells === 1 ? '' : 's'} again; each is run once)`
             : ''
         }`,
-        `  ${outcome.records.length - failed} completed, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now`,
+        `  ${outcome.records.length - failed - degraded} completed${degraded > 0 ? `, ${degraded} degraded` : ''}, ${failed} failed, ${planned - outcome.records.length} not run; ${outcome.executed} run now${
+          flags.queue === undefined ? ` on ${workers} worker${workers === 1 ? '' : 's'}` : ''
+        }`,
+        ...(degraded > 0
+          ? [
+              `  degraded: ${degraded} run${degraded === 1 ? '' : 's'} decided too often by fallbacks (status degraded in the results); mase analyze leaves them out unless --include-degraded`,
+            ]
+          : []),
         ...(outcome.reason ? [`  stopped: ${outcome.reason} (continue with --resume)`] : []),
         `  results: ${[RESULTS_CSV, RESULTS_PARQUET, RESULTS_DATABASE].map((f) => join(flags.out, f)).join(' · ')}`,
         `  next: mase analyze ${flags.out} · mase report ${flags.out}`,
         '',
       ].join('\n'),
     );
-    return outcome.status === 'completed' && failed === 0 ? 0 : 1;
+    return outcome.status === 'completed' && failed === 0 && degraded === 0 ? 0 : 1;
   }
 }

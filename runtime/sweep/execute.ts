@@ -137,7 +137,7 @@ export async function executeRun(
     .filter(([, p]) => p.name === 'llm')
     .map(([firm]) => firm);
   try {
-    const { result, metrics } = await runToDirectory(run.experiment, dir, {
+    const { result, metrics, status } = await runToDirectory(run.experiment, dir, {
       ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),
     });
     const finished = new Date().toISOString();
@@ -171,8 +171,10 @@ export async function executeRun(
       tokens: usage ? usage.promptTokens + usage.completionTokens : 0,
       cost: usage?.cost ?? 0,
     });
-    if (result.status === 'completed')
+    if (status === 'completed')
       return { ...base, status: 'completed', error: null, metrics: numbers };
+    if (status === 'degraded')
+      return { ...base, status: 'degraded', error: degradedReason(dir), metrics: numbers };
     return {
       ...base,
       status: 'failed',
@@ -190,6 +192,14 @@ export async function executeRun(
       run,
     );
   }
+}
+
+/** Why a run is degraded, as its manifest says. */
+function degradedReason(dir: string): string {
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+    reason?: string;
+  };
+  return manifest.reason ?? 'too many fallback decisions';
 }
 
 /** Times each transition fired, by id, from a run's events. */
@@ -231,6 +241,8 @@ export function recordMetrics(
     detection_rate: m.institution.detection.rate,
     detection_latency: m.institution.detection.mean_latency,
     rounds_played: m.run.rounds_played,
+    fallbacks: m.fallbacks.total,
+    fallback_share: m.fallbacks.share,
     tokens: usage.tokens,
     cost: usage.cost,
   };

@@ -32,7 +32,20 @@ interface LlmCall {
  * the counts and the models. Only answers the run used are exported (a usable action, not
  * a talk turn); the messages are those the model was given, re-asks included.
  */
-export async function exportSft(dir: string, out: string, where?: string): Promise<SftCard> {
+export async function exportSft(
+  dir: string,
+  out: string,
+  options: { where?: string; force?: boolean } = {},
+): Promise<SftCard> {
+  const { where, force = false } = options;
+  const cardPath = `${out}.card.md`;
+  // What is there may be anything — a sweep's results, a record — so it stays unless asked.
+  if (!force)
+    for (const path of [out, cardPath])
+      if (existsSync(path))
+        throw new SweepProblem(
+          `${path} exists; choose another --out, or add --force to overwrite it`,
+        );
   const sweep = readSweepFile(dir);
   const rows = await selectRuns(dir, where);
   const lines: string[] = [];
@@ -94,7 +107,6 @@ export async function exportSft(dir: string, out: string, where?: string): Promi
   }
   mkdirSync(dirname(out) || '.', { recursive: true });
   writeFileAtomic(out, lines.length > 0 ? `${lines.join('\n')}\n` : '');
-  const cardPath = `${out}.card.md`;
   const card = {
     source: { sweep: sweep.sweep, directory: dir, digest: sweep.digest },
     filter: where ?? null,

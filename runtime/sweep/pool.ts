@@ -3,11 +3,6 @@ import { Tinypool } from 'tinypool';
 import type { ExecuteOptions, SweepJob } from './execute.js';
 import type { RunRecord } from './record.js';
 
-/** The default number of local workers: one per core. */
-export function defaultWorkers(): number {
-  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
-}
-
 /**
  * Runs jobs on a pool of worker threads (tinypool), `workers` at a time, and hands each
  * record to `onRecord` as it arrives. Every thread runs `runJob` exactly as a single

@@ -39,6 +39,9 @@ export interface RunRecordMetrics {
   readonly detection_rate: number | null;
   readonly detection_latency: number | null;
   readonly rounds_played: number;
+  /** Decisions made by a fallback over the run, and their share of all decisions (metrics.json `fallbacks`). */
+  readonly fallbacks: number;
+  readonly fallback_share: number | null;
   /** Model usage of the run (0 without LLM firms). */
   readonly tokens: number;
   readonly cost: number;
@@ -64,8 +67,9 @@ export interface RunRecord {
   readonly seed: number;
   /** Factor name → the value of the run's cell. */
   readonly factors: Readonly<Record<string, FactorValue>>;
-  readonly status: 'completed' | 'failed';
-  /** Why the run failed (null when it completed). */
+  /** `degraded`: played to the end, but too many decisions were fallbacks (docs/llm.md). */
+  readonly status: 'completed' | 'degraded' | 'failed';
+  /** Why the run failed or is degraded (null when it completed). */
   readonly error: string | null;
   /** Who ran it: `local:<pid>` or the BullMQ worker's name. */
   readonly worker: string;

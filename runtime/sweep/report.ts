@@ -8,6 +8,7 @@ import {
   analyzeSweep,
   type Comparison,
   comparisonWarnings,
+  degradedNote,
   type FactorSummary,
   formatNumber,
   formatVerdicts,
@@ -365,7 +366,7 @@ export async function writeSweepReport(dir: string): Promise<string> {
       )}<td>${String(r.seed)}</td><td>${String(r.status)}</td><td>${String(r.worker ?? '')}</td><td>${num(r.tier as number | null)}</td><td>${typeof r.verdict === 'string' ? r.verdict : '—'}</td><td>${num(r.collusion_index as number | null)}</td><td>${link(r)}</td></tr>`,
   );
   const body = html`<h1>Sweep ${sweep.sweep}: ${sweep.title}</h1>
-<p>${analysis.runs.total} runs: ${analysis.runs.completed} completed, ${analysis.runs.failed} failed. Factors: ${sweep.factors.join(', ')}. Statistics: <code>mase analyze</code> (seed ${analysis.seed}, ${analysis.resamples} bootstrap resamples); definitions in docs/metrics.md.</p>
+<p>${analysis.runs.total} runs: ${analysis.runs.completed} completed, ${analysis.runs.failed} failed${degradedNote(analysis)}. Factors: ${sweep.factors.join(', ')}. Statistics: <code>mase analyze</code> (seed ${analysis.seed}, ${analysis.resamples} bootstrap resamples); definitions in docs/metrics.md.</p>
 ${regime ? regimeTable(regime, analysis.comparisons, analysis.significance_level) : note('No categorical factor: no regime table.')}
 ${interactionSection(analysis.interactions)}
 <section id="factors"><h2>Outcomes by factor</h2>${ciPlots}</section>

@@ -51,6 +51,8 @@ const METRIC_COLUMNS: { readonly [K in keyof RunRecordMetrics]-?: string } = {
   detection_rate: 'DOUBLE',
   detection_latency: 'DOUBLE',
   rounds_played: 'INTEGER',
+  fallbacks: 'INTEGER',
+  fallback_share: 'DOUBLE',
   tokens: 'BIGINT',
   cost: 'DOUBLE',
 };

@@ -1,8 +1,15 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { SourceText } from '../../compiler/index.js';
-import { writeFileAtomic } from '../files.js';
+import {
+  type DirectoryLock,
+  DirectoryLockedError,
+  entriesBesideLock,
+  lockDirectory,
+  removeStalePartials,
+  writeFileAtomic,
+} from '../files.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { SweepProblem } from './errors.js';
 import { planFor, type SweepJob, sweepDigest, writeRecord } from './execute.js';
@@ -26,11 +33,13 @@ export interface SweepOptions {
   /** `redis://HOST:PORT`: enqueue runs for `mase worker`s instead of running them here. */
   readonly queue?: string;
   readonly resume: boolean;
-  /** With `resume`: run again the runs that failed. */
+  /** With `resume`: run again the runs that failed or are degraded. */
   readonly retryFailed?: boolean;
   readonly llm?: RunLlmOptions;
   /** Draw a progress bar on stderr (when it is a terminal). */
   readonly progress: boolean;
+  /** Where warnings go (a damaged record set aside, a lock taken over); default stderr. */
+  readonly warn?: (message: string) => void;
 }
 
 export interface SweepOutcome {
@@ -55,14 +64,59 @@ interface SweepFile {
   readonly created_at: string;
 }
 
-/** Reads every run record of a sweep directory (one file per run id). */
-export function readRecords(dir: string): RunRecord[] {
+/** A record file that cannot be read as a record, and why. */
+export interface DamagedRecord {
+  readonly file: string;
+  readonly reason: string;
+}
+
+/** Why `text` (the file `records/<file>`) is not a run record, or undefined when it is one. */
+function recordProblem(file: string, text: string): string | undefined {
+  if (text.trim() === '') return 'it is empty';
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `it is not JSON (${error instanceof Error ? error.message : String(error)})`;
+  }
+  const record = value as Partial<RunRecord> | null;
+  if (record === null || typeof record !== 'object' || Array.isArray(record))
+    return 'it is not a JSON object';
+  if (`${record.run_id}.json` !== file) return 'its run_id is not its file name';
+  if (record.status !== 'completed' && record.status !== 'failed')
+    return 'it has no status completed or failed';
+  return undefined;
+}
+
+/**
+ * Reads every run record of a sweep directory (one file per run id). A file that is not a
+ * record (empty, cut short, overwritten) is renamed to `<name>.damaged` — kept for a look,
+ * out of the way — and reported to `onDamaged`, so its run counts as not run (only a
+ * caller holding the directory's lock may pass `onDamaged`; without it a damaged file is an
+ * error naming it).
+ */
+export function readRecords(
+  dir: string,
+  onDamaged?: (damaged: DamagedRecord) => void,
+): RunRecord[] {
   const records = join(dir, 'records');
   if (!existsSync(records)) return [];
-  return readdirSync(records)
+  const read: RunRecord[] = [];
+  for (const file of readdirSync(records)
     .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => JSON.parse(readFileSync(join(records, f), 'utf8')) as RunRecord);
+    .sort()) {
+    const path = join(records, file);
+    const text = readFileSync(path, 'utf8');
+    const problem = recordProblem(file, text);
+    if (problem === undefined) {
+      read.push(JSON.parse(text) as RunRecord);
+      continue;
+    }
+    if (!onDamaged) throw new SweepRequestError(`${path} is damaged: ${problem}`);
+    renameSync(path, `${path}.damaged`);
+    onDamaged({ file: path, reason: problem });
+  }
+  return read;
 }
 
 export function readSweepFile(dir: string): SweepFile {
@@ -71,7 +125,16 @@ export function readSweepFile(dir: string): SweepFile {
     throw new SweepRequestError(
       `${dir} holds no sweep (no sweep.json): run \`mase sweep … --out ${dir}\` first`,
     );
-  return JSON.parse(readFileSync(path, 'utf8')) as SweepFile;
+  const text = readFileSync(path, 'utf8');
+  try {
+    const file = JSON.parse(text) as SweepFile;
+    if (typeof file.digest === 'string' && Array.isArray(file.sources)) return file;
+  } catch {
+    // reported below
+  }
+  throw new SweepRequestError(
+    `${path} is damaged (${text.trim() === '' ? 'empty' : 'not the sweep file MASE wrote'}); the sweep cannot be resumed from it: run it again into a new --out`,
+  );
 }
 
 /** The sweep `dir` was made by, recompiled from the sources it saved. */
@@ -89,15 +152,42 @@ export function planOfDirectory(dir: string): SweepPlan {
 export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
   const out = resolve(options.out);
   const plan = planFor(options.sources, options.sweep);
-  const digest = sweepDigest(options.sources, options.sweep);
-  const artifacts = resolve(options.artifacts ?? out);
-  const sweepPath = join(out, 'sweep.json');
   // Say before any run that a factor's name is taken by a column of the results.
   for (const factor of plan.factorOrder) {
     const problem = factorNameProblem(factor);
     if (problem) throw new SweepRequestError(problem);
   }
-  if (existsSync(out) && readdirSync(out).length > 0) {
+  const warn =
+    options.warn ?? ((message: string) => process.stderr.write(`mase: warning: ${message}\n`));
+  // One sweep process per directory: a second `--resume` would run every run again.
+  let lock: DirectoryLock;
+  try {
+    lock = lockDirectory(out, 'sweep directory', warn);
+  } catch (error) {
+    if (error instanceof DirectoryLockedError) throw new SweepRequestError(error.message);
+    throw error;
+  }
+  try {
+    // Aside files of writers that died (their targets are whole: each was renamed into place).
+    removeStalePartials(out);
+    removeStalePartials(join(out, 'records'));
+    return await runLockedSweep(options, plan, out, warn);
+  } finally {
+    lock.release();
+  }
+}
+
+/** `runSweep` once the directory is locked. */
+async function runLockedSweep(
+  options: SweepOptions,
+  plan: SweepPlan,
+  out: string,
+  warn: (message: string) => void,
+): Promise<SweepOutcome> {
+  const digest = sweepDigest(options.sources, options.sweep);
+  const artifacts = resolve(options.artifacts ?? out);
+  const sweepPath = join(out, 'sweep.json');
+  if (entriesBesideLock(out).length > 0) {
     if (!options.resume)
       throw new SweepRequestError(
         `${options.out} is not empty: add --resume to continue the sweep there, or choose a new --out`,
@@ -111,7 +201,6 @@ export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
       );
   }
   // --resume in an empty or missing directory is a fresh start.
-  mkdirSync(out, { recursive: true });
   const file: SweepFile = {
     schema: 1,
     sweep: plan.sweep.name,
@@ -127,10 +216,16 @@ export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
 
   const planned = new Set(plan.runs.map((r) => r.runId));
   const finished = new Map<string, RunRecord>();
-  for (const r of readRecords(out)) if (planned.has(r.run_id)) finished.set(r.run_id, r);
+  const stored = readRecords(out, (damaged) =>
+    warn(
+      `${damaged.file} is damaged (${damaged.reason}): set aside as ${damaged.file}.damaged; its run is done again`,
+    ),
+  );
+  for (const r of stored) if (planned.has(r.run_id)) finished.set(r.run_id, r);
   const todo = plan.runs.filter((r) => {
     const done = finished.get(r.runId);
-    return !done || (options.retryFailed === true && done.status === 'failed');
+    // A degraded run (its answers were mostly fallbacks) is run again with the failed ones.
+    return !done || (options.retryFailed === true && done.status !== 'completed');
   });
   const jobs: SweepJob[] = todo.map((r) => ({
     sources: options.sources,
@@ -207,6 +302,7 @@ class SweepProgress {
   private readonly bar: cliProgress.SingleBar | undefined;
   private done: number;
   private failed: number;
+  private degraded: number;
 
   constructor(
     private readonly total: number,
@@ -215,11 +311,12 @@ class SweepProgress {
   ) {
     this.done = finished.length;
     this.failed = finished.filter((r) => r.status === 'failed').length;
+    this.degraded = finished.filter((r) => r.status === 'degraded').length;
     if (!show) return;
     this.bar = new cliProgress.SingleBar(
       {
         format:
-          'sweep [{bar}] {value}/{total} done · {failed} failed · {remaining} left · ETA {eta_formatted} · {tokens} tokens · cost {cost}',
+          'sweep [{bar}] {value}/{total} done · {failed} failed · {degraded} degraded · {remaining} left · ETA {eta_formatted} · {tokens} tokens · cost {cost}',
         stream: process.stderr,
         hideCursor: true,
         etaBuffer: 20,
@@ -232,6 +329,7 @@ class SweepProgress {
   private payload(spent: { tokens: number; cost: number }) {
     return {
       failed: this.failed,
+      degraded: this.degraded,
       remaining: this.total - this.done,
       tokens: spent.tokens,
       cost: spent.cost.toFixed(4),
@@ -241,6 +339,7 @@ class SweepProgress {
   update(record: RunRecord, spent: { tokens: number; cost: number }): void {
     this.done++;
     if (record.status === 'failed') this.failed++;
+    if (record.status === 'degraded') this.degraded++;
     this.bar?.update(this.done, this.payload(spent));
   }
 

@@ -144,11 +144,15 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     round,
     firm: z.string(),
     model: z.string(),
-    cause: z.enum(['429', '5xx', 'timeout', 'reset']),
+    /** `bad_body`: a 200 whose body is not a chat completion (not JSON, an HTML page, cut short). */
+    cause: z.enum(['429', '5xx', 'timeout', 'reset', 'bad_body']),
     /** The attempt that failed (1 = the first). */
     attempt: z.int().min(1),
     status: z.int().optional(),
+    /** The wait before the next attempt. */
     delay_ms: z.number(),
+    /** What the endpoint asked for in `Retry-After`, when it did (the wait is at most 30 s). */
+    retry_after_ms: z.number().optional(),
   }),
   z.object({
     type: z.literal('invalid_action'),
@@ -244,19 +248,35 @@ export const traceEventSchema = z.discriminatedUnion('type', [
 export type TraceEvent = z.infer<typeof traceEventSchema>;
 export type TraceEventOf<T extends TraceEvent['type']> = Extract<TraceEvent, { type: T }>;
 
-/** Reads an events.jsonl text back into typed events; a bad line is an error naming it. */
-export function parseTrace(text: string): TraceEvent[] {
+/**
+ * Reads an events.jsonl text back into typed events; a bad line is an error naming it.
+ * A last line with no newline after it is a write cut short (a killed process, a full
+ * disk): it is left out, and `torn` says so.
+ */
+export function parseTraceTolerant(text: string): { events: TraceEvent[]; torn: boolean } {
   const events: TraceEvent[] = [];
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const lines = text.split('\n');
+  const torn = lines[lines.length - 1] !== '';
+  lines.pop();
   lines.forEach((line, i) => {
-    const parsed = traceEventSchema.safeParse(
-      JSON.parse(line, (_k, v) => (v === 'inf' ? Infinity : v)),
-    );
+    if (line.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line, (_k, v) => (v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v));
+    } catch {
+      throw new Error(`events.jsonl line ${i + 1} is not JSON`);
+    }
+    const parsed = traceEventSchema.safeParse(value);
     if (!parsed.success)
       throw new Error(
         `events.jsonl line ${i + 1}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
       );
     events.push(parsed.data);
   });
-  return events;
+  return { events, torn };
+}
+
+/** Reads an events.jsonl text back into typed events (a torn last line is left out). */
+export function parseTrace(text: string): TraceEvent[] {
+  return parseTraceTolerant(text).events;
 }

@@ -1,8 +1,18 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { TraceEvent } from './events.js';
 import { LogKeyError, locateLogKey, logKeyPath } from './log-key.js';
+import { traceJson } from './writer.js';
 
 /**
  * The governance log: `governance-log.jsonl` in the run directory, one line per institution
@@ -25,12 +35,23 @@ import { LogKeyError, locateLogKey, logKeyPath } from './log-key.js';
  * and every byte is covered by the MAC: `1e+21` cannot become `1e021`, no space can slip in.
  *
  * What the chain cannot show alone is a cut tail: a prefix of a valid log is a valid log.
- * A verifier that knows how many entries to expect passes `expected.entries`.
+ * So a run that ends (completed, degraded, interrupted or failed) closes its log with a
+ * `seal` entry naming its status, the rounds played and the sha256 of events.jsonl and
+ * metrics.json, and records in manifest.json a `seal` (the entry count, the seal entry's
+ * MAC, and a MAC of the whole manifest, seal included). `verifyRunDirectory` checks all of
+ * it: the chain, the count, the seal, and the digests of the three files.
+ *
+ * The key that MACs a log is not the stored (or `MASE_LOG_KEY`) key itself but one derived
+ * from it for the run (`runLogKey`): HMAC of the run's fresh random nonce, its run id,
+ * experiment digest and model settings (`manifest.log`, `manifest.llm`). Two runs of one
+ * experiment share a run id and a stored key, but never a log key, so one's log never
+ * verifies in the other's directory. The nonce lives only in manifest.json: events.jsonl
+ * stays a function of the inputs.
  */
 
 export const GOVERNANCE_LOG_FILE = 'governance-log.jsonl';
 /** Names the format in the genesis MAC, so a future format never verifies as this one. */
-export const GOVERNANCE_LOG_FORMAT = 'mase-governance-log/1';
+export const GOVERNANCE_LOG_FORMAT = 'mase-governance-log/2';
 
 export type JsonValue =
   | null
@@ -79,7 +100,21 @@ export type GovernanceEntryInput =
       timing: 'entry' | 'each_round';
       amount: number;
     }
-  | { kind: 'notice'; round: number; firm: string; state: string; text: string };
+  | { kind: 'notice'; round: number; firm: string; state: string; text: string }
+  | {
+      /** The last entry of a run that ended: nothing may follow it. */
+      kind: 'seal';
+      /** The rounds played. */
+      round: number;
+      firm: null;
+      status: RunEndStatus;
+      /** sha256 of events.jsonl as written, and of metrics.json (null: none was written). */
+      events_sha256: string;
+      metrics_sha256: string | null;
+    };
+
+/** How a run ended, as its manifest and seal say. */
+export type RunEndStatus = 'completed' | 'degraded' | 'interrupted' | 'failed';
 
 export type GovernanceKind = GovernanceEntryInput['kind'];
 
@@ -94,6 +129,7 @@ const KINDS: ReadonlySet<string> = new Set<GovernanceKind>([
   'blocked',
   'sanction',
   'notice',
+  'seal',
 ]);
 // Fields the log sets itself; a payload carrying them would forge the entry's place.
 const RESERVED = ['seq', 'manifest_digest', 'prev_mac', 'mac'];
@@ -130,6 +166,77 @@ export function canonicalJson(value: JsonValue): string {
 
 function hmac(key: Buffer, text: string): string {
   return createHmac('sha256', key).update(text, 'utf8').digest('hex');
+}
+
+/** What a run's log key is bound to, besides the stored key: `manifest.log` and `manifest.llm`. */
+export interface LogBinding {
+  runId: string;
+  manifestDigest: string;
+  /** The run's fresh random nonce (hex), kept in `manifest.log.nonce`. */
+  nonce: string;
+  /** The run's model settings (`manifest.llm`), null without LLM firms. */
+  llm: JsonValue;
+}
+
+/**
+ * The key that MACs one run's log: HMAC-SHA256(stored key, canonical JSON of the binding).
+ * A fresh nonce per run makes it unique to the run even when the stored key is shared.
+ */
+export function runLogKey(baseKey: Buffer, binding: LogBinding): Buffer {
+  return createHmac('sha256', baseKey)
+    .update(
+      canonicalJson({
+        format: GOVERNANCE_LOG_FORMAT,
+        llm: binding.llm,
+        manifest_digest: binding.manifestDigest,
+        nonce: binding.nonce,
+        run_id: binding.runId,
+      }),
+      'utf8',
+    )
+    .digest();
+}
+
+/** A manifest's JSON value as it reads back from manifest.json (undefined members dropped). */
+export function asJsonValue(value: unknown): JsonValue {
+  return toJsonValue(value, 'manifest');
+}
+
+/**
+ * The MAC of a manifest: over its canonical JSON without `seal.mac`, so it covers every
+ * field (seed, status, parameters, the seal's count and final MAC) and changes with any.
+ */
+export function manifestMac(key: Buffer, manifest: JsonValue): string {
+  const m = manifest as { [k: string]: JsonValue };
+  const seal = m.seal as { [k: string]: JsonValue } | undefined;
+  const body: { [k: string]: JsonValue } = { ...m };
+  if (seal && typeof seal === 'object') {
+    const { mac: _mac, ...rest } = seal;
+    body.seal = rest;
+  }
+  return hmac(key, canonicalJson(body));
+}
+
+/** The manifest's record of a sealed log (`manifest.seal`); `mac` covers the whole manifest. */
+export interface ManifestSeal {
+  status: RunEndStatus;
+  rounds_completed: number;
+  entries: number;
+  final_mac: string;
+  mac?: string;
+}
+
+/**
+ * Records the log's seal in `manifest` (`manifest.seal`) and MACs the manifest as it will
+ * read back from manifest.json (written with `traceJson`).
+ */
+export function sealManifest(
+  manifest: { seal?: ManifestSeal | undefined },
+  key: Buffer,
+  seal: Omit<ManifestSeal, 'mac'>,
+): void {
+  manifest.seal = { ...seal };
+  manifest.seal.mac = manifestMac(key, asJsonValue(JSON.parse(traceJson(manifest))));
 }
 
 /** The `prev_mac` of a run's first entry: binds the chain to the run id and manifest. */
@@ -214,7 +321,10 @@ export class GovernanceLog {
   private readonly syncEachLine: boolean;
   private previousMac: string;
   private seq = 0;
-  private state: 'open' | 'closed' | 'failed' = 'open';
+  /** Bytes of whole entries written: where a failed write is cut back to. */
+  private size = 0;
+  private state: 'open' | 'sealed' | 'closed' | 'failed' = 'open';
+  private failure: unknown;
 
   constructor(dir: string, options: GovernanceLogOptions) {
     if (options.key.length === 0) throw new TypeError('governance log: empty key');
@@ -236,6 +346,8 @@ export class GovernanceLog {
 
   /** Appends one entry and returns it as written. */
   append(entry: GovernanceEntryInput): GovernanceLogEntry {
+    // A failed write fails every later one the same way (a full disk stays full).
+    if (this.state === 'failed') throw this.failure;
     if (this.state !== 'open') throw new Error(`governance log ${this.path} is ${this.state}`);
     checkInput(entry);
     const sealed = chainEntry(
@@ -250,11 +362,34 @@ export class GovernanceLog {
       if (this.syncEachLine) fsyncSync(this.fd);
     } catch (error) {
       this.state = 'failed';
+      this.failure = error;
+      const e = error as NodeJS.ErrnoException;
+      if (e && typeof e === 'object' && e.path === undefined) e.path = this.path;
+      // A full disk can take half a line: cut it off, so the file stays whole entries.
+      try {
+        ftruncateSync(this.fd, this.size);
+      } catch {
+        // nothing more can be done; readers ignore a torn last line
+      }
       throw error;
     }
+    this.size += bytes.length;
     this.seq += 1;
     this.previousMac = sealed.mac;
+    if (entry.kind === 'seal') this.state = 'sealed';
     return sealed;
+  }
+
+  /**
+   * Closes the log with its seal entry; returns the entry count (the seal included) and
+   * the seal's MAC, which the manifest records. Nothing can be appended after it.
+   */
+  seal(entry: Omit<Extract<GovernanceEntryInput, { kind: 'seal' }>, 'kind' | 'firm'>): {
+    entries: number;
+    final_mac: string;
+  } {
+    const written = this.append({ kind: 'seal', firm: null, ...entry });
+    return { entries: this.seq, final_mac: written.mac };
   }
 
   close(): void {
@@ -336,7 +471,7 @@ export function verifyGovernanceLog(
         others.every((o) => typeof o === 'string' || !macMatches(key, o));
       return fail(
         noneVerifies
-          ? 'MAC mismatch on every entry: wrong key, or the log was re-chained with another key'
+          ? 'MAC mismatch on every entry: a wrong key, a log from another run, or a log re-chained with another key'
           : 'MAC mismatch: the entry was altered, or the key is wrong',
       );
     }
@@ -377,7 +512,27 @@ export function verifyGovernanceLog(
   return { ok: true, entries: count };
 }
 
-function readManifest(dir: string): { runId: string; digest: string } | string {
+interface SealRecord {
+  status: string;
+  rounds_completed: number;
+  entries: number;
+  final_mac: string;
+  mac: string;
+}
+
+interface VerifiableManifest {
+  runId: string;
+  digest: string;
+  nonce: string;
+  llm: JsonValue;
+  status: string;
+  roundsCompleted: unknown;
+  reason: unknown;
+  seal: SealRecord | undefined;
+  raw: JsonValue;
+}
+
+function readManifest(dir: string): VerifiableManifest | string {
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
@@ -387,17 +542,75 @@ function readManifest(dir: string): { runId: string; digest: string } | string {
       ? 'no manifest.json'
       : `manifest.json is unreadable (${code ?? 'not JSON'})`;
   }
-  const m = value as { run_id?: unknown; digest?: unknown } | null;
-  if (typeof m?.run_id !== 'string' || m.run_id === '') return 'manifest.json has no run_id';
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return 'manifest.json is not a JSON object';
+  const m = value as {
+    run_id?: unknown;
+    digest?: unknown;
+    log?: { nonce?: unknown; format?: unknown };
+    llm?: unknown;
+    status?: unknown;
+    rounds_completed?: unknown;
+    reason?: unknown;
+    seal?: unknown;
+  };
+  if (typeof m.run_id !== 'string' || m.run_id === '') return 'manifest.json has no run_id';
   if (typeof m.digest !== 'string' || m.digest === '') return 'manifest.json has no digest';
-  return { runId: m.run_id, digest: m.digest };
+  if (typeof m.log?.nonce !== 'string' || m.log.nonce === '')
+    return `manifest.json has no log nonce: the run was written before log format ${GOVERNANCE_LOG_FORMAT}, or the manifest was edited`;
+  if (m.log.format !== GOVERNANCE_LOG_FORMAT)
+    return `its log format is ${JSON.stringify(m.log.format)}; this version verifies ${GOVERNANCE_LOG_FORMAT}`;
+  const seal = m.seal as Partial<SealRecord> | undefined | null;
+  const sealOk =
+    seal !== undefined &&
+    seal !== null &&
+    typeof seal === 'object' &&
+    Number.isInteger(seal.entries) &&
+    typeof seal.final_mac === 'string' &&
+    typeof seal.mac === 'string';
+  if (seal !== undefined && seal !== null && !sealOk)
+    return 'manifest.json has a malformed seal (entries, final_mac, mac)';
+  return {
+    runId: m.run_id,
+    digest: m.digest,
+    nonce: m.log.nonce,
+    llm: m.llm === undefined ? null : (m.llm as JsonValue),
+    status: typeof m.status === 'string' ? m.status : '?',
+    roundsCompleted: m.rounds_completed,
+    reason: m.reason,
+    seal: sealOk ? (seal as SealRecord) : undefined,
+    raw: value as JsonValue,
+  };
+}
+
+/** sha256 of a file's bytes, read in chunks; undefined when it does not exist. */
+export function fileSha256(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      hash.update(chunk.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 /**
- * Verifies a run directory's governance log for `mase verify DIR [--key-file F]`: reads
- * `manifest.json` (`run_id`, `digest`) and `governance-log.jsonl`, takes the key from
- * `keyFile`, else `MASE_LOG_KEY`, else the run's stored key file, and says in one line
- * whether the log is intact. Problems come back as messages, never as exceptions.
+ * Verifies a run directory for `mase verify DIR [--key-file F]`: reads manifest.json and
+ * governance-log.jsonl, takes the stored key from `keyFile`, else `MASE_LOG_KEY`, else the
+ * run's stored key file, derives the run's log key (`runLogKey`), and checks, in order:
+ * the chain of every entry; that the run ended and sealed its log (a run killed or
+ * crashed has no seal); the entry count and final MAC the manifest records; the
+ * manifest's own MAC (any edit of manifest.json); and the sha256 of events.jsonl and
+ * metrics.json against the seal. `ok` is true only for an intact log of a run that ran
+ * to its end (completed, or degraded); an interrupted or failed run is authentic but
+ * incomplete, and says so. Problems come back as messages, never as exceptions.
  */
 export function verifyRunDirectory(
   dir: string,
@@ -429,17 +642,66 @@ export function verifyRunDirectory(
       `no log key for run ${manifest.runId}: pass --key-file, set MASE_LOG_KEY, or restore ${logKeyPath(manifest.runId)}`,
     );
   }
-  const result = verifyGovernanceLog(text, located.key, {
-    runId: manifest.runId,
-    manifestDigest: manifest.digest,
-  });
-  if (result.ok) return { ok: true, message: `governance log intact: ${result.entries} entries` };
   const from =
     located.source === 'env'
       ? 'MASE_LOG_KEY'
       : `${located.source === 'file' ? 'stored key ' : ''}${located.path}`;
+  const broken = (why: string) => ({ ok: false, message: `${why} (key from ${from})` });
+  const key = runLogKey(located.key, {
+    runId: manifest.runId,
+    manifestDigest: manifest.digest,
+    nonce: manifest.nonce,
+    llm: manifest.llm,
+  });
+  const seal = manifest.seal;
+  const result = verifyGovernanceLog(text, key, {
+    runId: manifest.runId,
+    manifestDigest: manifest.digest,
+    ...(seal ? { entries: seal.entries } : {}),
+  });
+  if (!result.ok) return broken(`governance log broken at line ${result.line}: ${result.reason}`);
+  if (!seal) {
+    const why =
+      manifest.status === 'running'
+        ? 'the run never ended — manifest.json says running (the process was killed or crashed, or it is still running)'
+        : `the run stopped without sealing its log — manifest.json says ${manifest.status}${typeof manifest.reason === 'string' ? ` (${manifest.reason})` : ''}`;
+    return {
+      ok: false,
+      message: `incomplete: ${why}; the ${result.entries} entries present chain correctly, but entries after them may be missing`,
+    };
+  }
+  if (manifestMac(key, manifest.raw) !== seal.mac)
+    return broken('manifest.json was changed after the run ended: its MAC does not match');
+  const lines = text.split('\n');
+  const last = JSON.parse(lines[lines.length - 2] ?? 'null') as Record<string, unknown> | null;
+  if (last?.kind !== 'seal' || last.mac !== seal.final_mac)
+    return broken(
+      `governance log broken at line ${result.entries}: it is not the seal the manifest records`,
+    );
+  if (last.status !== manifest.status || last.round !== manifest.roundsCompleted)
+    return broken('the seal and manifest.json disagree on the status or the rounds played');
+  const events = fileSha256(join(dir, 'events.jsonl'));
+  if (events === undefined) return broken('events.jsonl is missing');
+  if (events !== last.events_sha256)
+    return broken("events.jsonl was changed after the run ended: its sha256 is not the seal's");
+  const metrics = fileSha256(join(dir, 'metrics.json'));
+  if (last.metrics_sha256 === null && metrics !== undefined)
+    return broken('metrics.json was added after the run ended: the seal records none');
+  if (last.metrics_sha256 !== null && metrics === undefined)
+    return broken('metrics.json is missing');
+  if (last.metrics_sha256 !== null && metrics !== last.metrics_sha256)
+    return broken("metrics.json was changed after the run ended: its sha256 is not the seal's");
+  const rounds = `${manifest.roundsCompleted} rounds`;
+  const covered = `${result.entries} entries (seal included), manifest.json, events.jsonl${metrics === undefined ? '' : ' and metrics.json'} are as the run wrote them`;
+  if (manifest.status === 'completed')
+    return { ok: true, message: `intact: ${covered}; the run completed ${rounds}` };
+  if (manifest.status === 'degraded')
+    return {
+      ok: true,
+      message: `intact: ${covered}; the run played ${rounds} but is degraded${typeof manifest.reason === 'string' ? ` (${manifest.reason})` : ''}`,
+    };
   return {
     ok: false,
-    message: `governance log broken at line ${result.line}: ${result.reason} (key from ${from})`,
+    message: `incomplete: the run ${manifest.status === 'failed' ? 'failed' : `was ${manifest.status}`} after ${rounds}${typeof manifest.reason === 'string' ? ` (${manifest.reason})` : ''}; its ${covered}`,
   };
 }

@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { TraceEvent } from './events.js';
 
 const replaceNonFinite = (_key: string, v: unknown) =>
@@ -40,13 +41,19 @@ export const SYNC_EVERY_ROUNDS = 64;
  * handed to the operating system in one write when the round ends (`flush`), so a crash
  * of the process leaves a readable prefix of whole rounds; the file is synced to disk every
  * `SYNC_EVERY_ROUNDS` flushes and on close, so a crash of the machine loses at most those
- * rounds.
+ * rounds. A write that fails (a full disk) is cut back to the last whole round, so the file
+ * never ends in half a line, and the writer refuses further writes. The sha256 of the bytes
+ * written is kept as they go, for the governance log's seal.
  */
 export class TraceWriter {
   private readonly fd: number;
   private closed = false;
+  /** The error of the write that failed; later writes fail with it. */
+  private failure: unknown;
   private pending: string[] = [];
   private unsynced = 0;
+  private size = 0;
+  private readonly hash: Hash = createHash('sha256');
 
   constructor(
     readonly path: string,
@@ -61,24 +68,58 @@ export class TraceWriter {
 
   /** Writes the collected lines; syncs when `syncEvery` flushes have passed since the last sync. */
   flush(): void {
-    if (this.pending.length > 0) {
-      const bytes = Buffer.from(`${this.pending.join('\n')}\n`, 'utf8');
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      if (this.pending.length > 0) {
+        const bytes = Buffer.from(`${this.pending.join('\n')}\n`, 'utf8');
+        this.pending = [];
+        let done = 0;
+        while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done);
+        this.size += bytes.length;
+        this.hash.update(bytes);
+      }
+      if (++this.unsynced >= this.syncEvery) {
+        fsyncSync(this.fd);
+        this.unsynced = 0;
+      }
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      if (e && typeof e === 'object' && e.path === undefined) e.path = this.path;
+      this.failure = error;
       this.pending = [];
-      let done = 0;
-      while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done);
-    }
-    if (++this.unsynced >= this.syncEvery) {
-      fsyncSync(this.fd);
-      this.unsynced = 0;
+      try {
+        ftruncateSync(this.fd, this.size);
+      } catch {
+        // nothing more can be done; readers ignore a torn last line
+      }
+      throw error;
     }
   }
 
+  /** Whether a write failed (nothing more can be written). */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** sha256 (hex) of the bytes written so far; read it after `close`. */
+  sha256(): string {
+    return this.hash.copy().digest('hex');
+  }
+
+  /** Bytes of whole rounds written. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** Flushes what is pending (unless a write failed) and closes the file. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     try {
-      this.unsynced = this.syncEvery;
-      this.flush();
+      if (this.failure === undefined) {
+        this.unsynced = this.syncEvery;
+        this.flush();
+      }
     } finally {
       closeSync(this.fd);
     }

@@ -186,11 +186,11 @@ describe('a governed run: run, verify, show', () => {
     const table = lines(r.stdout);
     expect(table).toHaveLength(3);
     expect(table[0]).toMatch(
-      /^run\s+status\s+rounds\s+collusion index\s+tier\s+verdict\s+mean price\s+fines\s+report$/,
+      /^run\s+status\s+rounds\s+collusion index\s+tier\s+verdict\s+mean price\s+fines\s+fallbacks\s+report$/,
     );
     expect(table[1]).toMatch(/^-+( +-+)+$/);
     expect(table[2]).toMatch(
-      /^cournot_2x2-governance_graph\s+completed\s+20\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+governed$/,
+      /^cournot_2x2-governance_graph\s+completed\s+20\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+0%\s+governed$/,
     );
     expect(r.stderr).toContain('wrote governed (status: completed; open governed/report.html)');
     // Closed-form benchmarks: nothing to warn about.
@@ -285,7 +285,9 @@ describe('a governed run: run, verify, show', () => {
     const v = mase('verify governed');
     expect(v.code, v.stderr).toBe(0);
     const count = lines(read('governed/governance-log.jsonl')).length;
-    expect(lines(v.stdout)).toEqual([`governance log intact: ${count} entries`]);
+    expect(lines(v.stdout)).toEqual([
+      `intact: ${count} entries (seal included), manifest.json, events.jsonl and metrics.json are as the run wrote them; the run completed 20 rounds`,
+    ]);
   });
 
   it('mase verify on a copy with one line of the log altered → exit 1 naming that line', () => {

@@ -239,7 +239,12 @@ describe('mase sweep', () => {
       cwd: root,
       env,
     });
-    expect(resumed.stderr).toBe('');
+    // The killed sweep's lock is taken over, with a warning naming it.
+    expect(resumed.stderr).toMatch(
+      new RegExp(
+        `^mase: warning: took over the lock of the sweep directory ${dir} from process ${child.pid} on .*: mase sweep ${long} --out ${dir} --workers 1, which is no longer running\\n$`,
+      ),
+    );
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain(`${12 - before} run now`);
     const all = records(dir);
@@ -369,12 +374,12 @@ sweep llm_regimes {
       expect(stopped.code).toBe(1);
       expect(stopped.stdout).toContain('1 completed, 0 failed, 3 not run');
       expect(stopped.stdout).toContain("stopped: the sweep's token budget (1) is spent");
-      const bad = runCli(['export', 'sft', dir, '--out', out, '--where', 'no_such_column = 1'], {
-        cwd: root,
-        env,
-      });
+      const bad = runCli(
+        ['export', 'sft', dir, '--out', join(root, 'out', 'bad.jsonl'), '--where', 'nope = 1'],
+        { cwd: root, env },
+      );
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/^mase: /);
+      expect(bad.stderr).toMatch(/^mase: invalid where expression "nope = 1"/);
     } finally {
       await server.close();
     }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
   mkdtempSync,
@@ -16,12 +16,16 @@ import {
   canonicalJson,
   chainEntry,
   GOVERNANCE_LOG_FILE,
+  GOVERNANCE_LOG_FORMAT,
   type GovernanceEntryInput,
   GovernanceLog,
   type GovernanceLogEntry,
   genesisMac,
   governanceEntryOf,
   type JsonValue,
+  type ManifestSeal,
+  runLogKey,
+  sealManifest,
   verifyGovernanceLog,
   verifyRunDirectory,
 } from '../../runtime/trace/governance-log.js';
@@ -111,8 +115,8 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A run directory with a manifest and a governance log of `entries`, keyed by `key`. */
-function writeRun(key: Buffer, entries = ENTRIES, name = 'run'): string {
+/** A run directory with a bare manifest and an unsealed log of `entries`, MACed with `key` itself. */
+function writeLog(key: Buffer, entries = ENTRIES, name = 'run'): string {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ run_id: RUN_ID, digest: DIGEST }));
@@ -121,6 +125,46 @@ function writeRun(key: Buffer, entries = ENTRIES, name = 'run'): string {
   log.close();
   return dir;
 }
+
+const NONCE = '0123456789abcdef0123456789abcdef';
+const EVENTS = '{"type":"run_end","status":"completed","rounds_completed":5}\n';
+
+/** The log key of the runs `writeRun` writes, derived from the stored key `key`. */
+const runKey = (key: Buffer) =>
+  runLogKey(key, { runId: RUN_ID, manifestDigest: DIGEST, nonce: NONCE, llm: null });
+
+/**
+ * A run directory as `mase run` leaves it: a manifest with the log's nonce, events.jsonl,
+ * and a governance log of `entries` under the run's key derived from `key`, sealed, with
+ * the seal recorded in the manifest.
+ */
+function writeRun(key: Buffer, entries = ENTRIES, name = 'run'): string {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  const manifest: Record<string, unknown> & { seal?: ManifestSeal } = {
+    run_id: RUN_ID,
+    digest: DIGEST,
+    log: { format: GOVERNANCE_LOG_FORMAT, nonce: NONCE },
+    status: 'completed',
+    rounds_completed: 5,
+  };
+  writeFileSync(join(dir, 'events.jsonl'), EVENTS);
+  const log = new GovernanceLog(dir, { key: runKey(key), manifestDigest: DIGEST, runId: RUN_ID });
+  for (const e of entries) log.append(e);
+  const sealed = log.seal({
+    round: 5,
+    status: 'completed',
+    events_sha256: createHash('sha256').update(EVENTS).digest('hex'),
+    metrics_sha256: null,
+  });
+  log.close();
+  sealManifest(manifest, runKey(key), { status: 'completed', rounds_completed: 5, ...sealed });
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  return dir;
+}
+
+const intact = (entries: number) =>
+  `intact: ${entries + 1} entries (seal included), manifest.json, events.jsonl are as the run wrote them; the run completed 5 rounds`;
 
 function logText(dir: string): string {
   return readFileSync(join(dir, GOVERNANCE_LOG_FILE), 'utf8');
@@ -159,7 +203,7 @@ function rechain(text: string, key: Buffer, runId = RUN_ID, digest = DIGEST): st
 describe('GovernanceLog', () => {
   it('writes one canonical, chained line per entry', () => {
     const key = randomBytes(32);
-    const dir = writeRun(key);
+    const dir = writeLog(key);
     const lines = linesOf(logText(dir));
     expect(lines).toHaveLength(ENTRIES.length);
     const parsed = lines.map((l) => JSON.parse(l) as GovernanceLogEntry);
@@ -178,7 +222,7 @@ describe('GovernanceLog', () => {
 
   it('refuses to overwrite an existing log, and reserved or malformed fields', () => {
     const key = randomBytes(32);
-    const dir = writeRun(key);
+    const dir = writeLog(key);
     expect(() => new GovernanceLog(dir, { key, manifestDigest: DIGEST, runId: RUN_ID })).toThrow(
       /EEXIST/,
     );
@@ -202,7 +246,7 @@ describe('GovernanceLog', () => {
   it('keeps non-finite amounts as text rather than losing them', () => {
     const key = randomBytes(32);
     const sanction = ENTRIES[4] as GovernanceEntryInput & { kind: 'sanction' };
-    const dir = writeRun(key, [{ ...sanction, amount: Number.POSITIVE_INFINITY }]);
+    const dir = writeLog(key, [{ ...sanction, amount: Number.POSITIVE_INFINITY }]);
     expect(JSON.parse(linesOf(logText(dir))[0] as string).amount).toBe('inf');
     expect(verifyGovernanceLog(logText(dir), key, expected).ok).toBe(true);
   });
@@ -223,7 +267,7 @@ describe('verifyGovernanceLog', () => {
   let lines: string[];
 
   beforeEach(() => {
-    text = logText(writeRun(key));
+    text = logText(writeLog(key));
     lines = linesOf(text);
   });
 
@@ -450,7 +494,7 @@ describe('log keys', () => {
     expect(readLogKey(RUN_ID)?.equals(resolved.key)).toBe(true);
     expect(verifyRunDirectory(dir)).toEqual({
       ok: true,
-      message: `governance log intact: ${ENTRIES.length} entries`,
+      message: intact(ENTRIES.length),
     });
   });
 
@@ -483,7 +527,7 @@ describe('log keys', () => {
     const dir = writeRun(resolved.key);
     expect(verifyRunDirectory(dir)).toEqual({
       ok: true,
-      message: `governance log intact: ${ENTRIES.length} entries`,
+      message: intact(ENTRIES.length),
     });
     vi.stubEnv('MASE_LOG_KEY', 'correct horse battery staple');
     expect(resolveLogKey(RUN_ID).key.toString('utf8')).toBe('correct horse battery staple');
@@ -506,7 +550,7 @@ describe('verifyRunDirectory', () => {
     writeFileSync(keyFile, `${key.toString('hex')}\n`);
     expect(verifyRunDirectory(dir, keyFile)).toEqual({
       ok: true,
-      message: `governance log intact: ${ENTRIES.length} entries`,
+      message: intact(ENTRIES.length),
     });
     const lines = linesOf(logText(dir));
     writeFileSync(
@@ -535,6 +579,15 @@ describe('verifyRunDirectory', () => {
     writeFileSync(join(empty, 'manifest.json'), JSON.stringify({ run_id: RUN_ID }));
     expect(verifyRunDirectory(empty).message).toMatch(/no digest/);
     writeFileSync(join(empty, 'manifest.json'), JSON.stringify({ run_id: RUN_ID, digest: DIGEST }));
+    expect(verifyRunDirectory(empty).message).toMatch(/no log nonce/);
+    writeFileSync(
+      join(empty, 'manifest.json'),
+      JSON.stringify({
+        run_id: RUN_ID,
+        digest: DIGEST,
+        log: { format: GOVERNANCE_LOG_FORMAT, nonce: NONCE },
+      }),
+    );
     expect(verifyRunDirectory(empty).message).toMatch(/no governance-log\.jsonl/);
   });
 });

@@ -12,11 +12,8 @@ import {
 } from '../../runtime/llm/cache.js';
 import type { ChatRequest } from '../../runtime/llm/client.js';
 import { DEFAULT_MODEL_FILE } from '../../runtime/llm/model-files.js';
-import {
-  asTransportError,
-  OpenAIChatClient,
-  redactSecrets,
-} from '../../runtime/llm/openai-client.js';
+import { asTransportError, OpenAIChatClient } from '../../runtime/llm/openai-client.js';
+import { scrubSecrets } from '../../runtime/llm/secrets.js';
 import { parseModelSpec } from '../../runtime/llm/spec.js';
 
 /**
@@ -101,10 +98,10 @@ describe('cache files', () => {
 
 describe('API keys in error messages', () => {
   it('are taken out: the key itself, and anything shaped like one', () => {
-    expect(redactSecrets('refused: Bearer my-own-key-123', ['my-own-key-123'])).toBe(
+    expect(scrubSecrets('refused: Bearer my-own-key-123', ['my-own-key-123'])).toBe(
       'refused: Bearer [redacted]',
     );
-    expect(redactSecrets('Incorrect API key provided: sk-proj-AbC123_xyz-987.')).toBe(
+    expect(scrubSecrets('Incorrect API key provided: sk-proj-AbC123_xyz-987.')).toBe(
       'Incorrect API key provided: sk-[redacted].',
     );
     const error = OpenAI.APIError.generate(

@@ -116,6 +116,53 @@ describe('retries', () => {
     await expect(exhausted).rejects.toMatchObject({ fault: '5xx' });
     expect(calls).toBe(options.maxAttempts);
   });
+
+  it('waits at most maxTotalWaitMs per question: a longer Retry-After is not waited for at all', async () => {
+    const waits: number[] = [];
+    const seen: { delayMs: number; retryAfterMs?: number }[] = [];
+    let calls = 0;
+    const asked = [2_000, 3_000, 100_000_000];
+    const limited = withRetries(
+      async () => {
+        throw new TransportError('rate limited (429)', '429', 429, asked[calls++]);
+      },
+      { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 30_000, maxTotalWaitMs: 10_000 },
+      random,
+      (e) =>
+        seen.push({
+          delayMs: e.delayMs,
+          ...(e.retryAfterMs ? { retryAfterMs: e.retryAfterMs } : {}),
+        }),
+      async (ms) => {
+        waits.push(ms);
+      },
+    );
+    await expect(limited).rejects.toMatchObject({
+      fault: '429',
+      message:
+        'rate limited (429); not retried: the endpoint asked to wait 100000 s, more than the 5 s left of the retry wait limit (10 s)',
+    });
+    expect(calls).toBe(3);
+    expect(waits).toEqual([2_000, 3_000]);
+    expect(seen).toEqual([
+      { delayMs: 2_000, retryAfterMs: 2_000 },
+      { delayMs: 3_000, retryAfterMs: 3_000 },
+    ]);
+    // A limit of 0 never waits: the first fault ends the question.
+    calls = 0;
+    const never = withRetries(
+      async () => {
+        calls++;
+        throw new TransportError('gone', 'reset');
+      },
+      { ...options, maxTotalWaitMs: 0 },
+      random,
+      () => {},
+      async () => {},
+    );
+    await expect(never).rejects.toMatchObject({ fault: 'reset' });
+    expect(calls).toBe(1);
+  });
 });
 
 describe('adaptive concurrency', () => {

@@ -52,6 +52,8 @@ function record(
       detection_rate: null,
       detection_latency: null,
       rounds_played: 10,
+      fallbacks: 0,
+      fallback_share: 0,
       tokens: 0,
       cost: 0,
       ...metrics,
@@ -151,7 +153,13 @@ afterAll(() => {
 
 describe('analyzeSweep: per level', () => {
   it('counts the runs', () => {
-    expect(analysis.runs).toEqual({ total: 31, completed: 30, failed: 1 });
+    expect(analysis.runs).toEqual({
+      total: 31,
+      completed: 30,
+      failed: 1,
+      degraded: 0,
+      excluded_degraded: 0,
+    });
     expect(analysis.sweeps).toEqual(['regimes']);
     expect(analysis.threshold).toBe(0.5);
   });

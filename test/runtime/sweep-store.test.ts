@@ -32,6 +32,8 @@ const METRICS: RunRecordMetrics = {
   detection_rate: 0.75,
   detection_latency: 2,
   rounds_played: 3,
+  fallbacks: 1,
+  fallback_share: 1 / 6,
   tokens: 1234,
   cost: 0.01,
 };
