@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Compilation, compileSources, type SourceText } from '../../compiler/index.js';
+import { natives } from '../../compiler/natives.js';
 import { renderDiagnostics } from '../../compiler/render-diagnostics.js';
 import type { Diagnostic } from '../../grammar/diagnostics.js';
 import { hard, masLexer, soft } from '../../grammar/tokens.js';
 import { stdlibSources } from '../../runtime/sources.js';
-import { natives } from '../../stdlib/natives.js';
 import { runs } from './institution-arbitrary.js';
 
 /**

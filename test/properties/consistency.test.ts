@@ -14,6 +14,7 @@ import {
   nameArbitrary,
   renderedNumber,
   runs,
+  sourceText,
 } from './institution-arbitrary.js';
 
 /**
@@ -285,13 +286,7 @@ const amountEdit: fc.Arbitrary<Variant> = fc
     };
   });
 
-const noticeString = fc
-  .string({ unit: 'grapheme', minLength: 1, maxLength: 60 })
-  .map((s) =>
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: sources may not hold them
-    s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/g, ''),
-  )
-  .filter((s) => s.trim().length > 0);
+const noticeString = sourceText(60);
 
 const noticeEdit: fc.Arbitrary<Variant> = fc
   .tuple(fc.constantFrom(...stateNames), noticeString)

@@ -84,14 +84,23 @@ export const renderedNumber = (min: number, max: number): fc.Arbitrary<number> =
     .map(([n, shift]) => n / 10 ** shift)
     .filter((n) => !Object.is(n, -0));
 
-// Printable text for notices: no control or bidi characters, which sources may not hold.
-const noticeText = fc
-  .string({ unit: 'grapheme', minLength: 1, maxLength: 70 })
-  .map((s) =>
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
-    s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/g, ''),
-  )
-  .filter((s) => s.trim().length > 0);
+/**
+ * Printable text a source may hold in a string: no control or bidi characters, nor U+FFFD
+ * (E_BAD_CHAR: it stands for bytes that are not UTF-8).
+ */
+export const sourceText = (maxLength: number): fc.Arbitrary<string> =>
+  fc
+    .string({ unit: 'grapheme', minLength: 1, maxLength })
+    .map((s) =>
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+      s.replace(
+        /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufffd]/g,
+        '',
+      ),
+    )
+    .filter((s) => s.trim().length > 0);
+
+const noticeText = sourceText(70);
 
 const firmMonitors = [
   'mean(excess(hhi, nash.hhi))',
