@@ -1,6 +1,6 @@
-import { natives } from '../stdlib/natives.js';
 import { binaryFunction, constantValue } from './constant.js';
 import type { IrExpr, ParamValue } from './ir.js';
+import { natives } from './natives.js';
 import {
   broadcast2,
   broadcast2Into,

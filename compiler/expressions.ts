@@ -2,8 +2,8 @@ import type { Axis, Expr, Range } from '../grammar/ast.js';
 import { type Diagnostic, type DiagnosticCode, diagnostic } from '../grammar/diagnostics.js';
 import { printExpr } from '../grammar/print.js';
 import { didYouMean } from '../grammar/suggest.js';
-import { natives } from '../stdlib/natives.js';
 import { BENCHMARKS, type Benchmark, type IrExpr, type IrSelection } from './ir.js';
+import { natives } from './natives.js';
 import {
   bool,
   canonicalAxes,

@@ -1,9 +1,9 @@
 import type { StateDecl } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic } from '../grammar/diagnostics.js';
-import { natives } from '../stdlib/natives.js';
 import { isSanctionState } from './classify.js';
 import { constantValue } from './constant.js';
 import type { IrExpr, IrInstitution, IrTransition, ParamValue } from './ir.js';
+import { natives } from './natives.js';
 
 /**
  * Institution lints: problems of the governance graph as a whole rather than of one

@@ -1,3 +1,4 @@
+import type { Axis } from '../grammar/ast.js';
 import {
   broadcast2,
   broadcast2Into,
@@ -13,9 +14,8 @@ import {
   sum,
   type Tensor,
   truthy,
-} from '../compiler/tensor.js';
-import { bool, canonicalAxes, describeType, number, type ValueType } from '../compiler/types.js';
-import type { Axis } from '../grammar/ast.js';
+} from './tensor.js';
+import { bool, canonicalAxes, describeType, number, type ValueType } from './types.js';
 
 /**
  * The native functions MASE sources may call. Each has a type rule (used by the checker)

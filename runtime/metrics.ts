@@ -1,7 +1,7 @@
 import { sanctionStates } from '../compiler/classify.js';
 import type { IrInstitution } from '../compiler/ir.js';
+import { excess, hhiOf } from '../compiler/natives.js';
 import { cv } from '../compiler/tensor.js';
-import { excess, hhiOf } from '../stdlib/natives.js';
 import type { BenchmarkPoint, TraceEvent, TraceEventOf } from './trace/events.js';
 import { batchMeansInterval, decideVerdict, type Verdict } from './verdict.js';
 

@@ -1,7 +1,7 @@
-import { natives } from '../../stdlib/natives.js';
 import { constantValue } from '../constant.js';
 import { paramValues } from '../instantiate.js';
 import type { IrInstitution, IrRule, IrTransition, ParamValue, StateKind } from '../ir.js';
+import { natives } from '../natives.js';
 import { observableMeanings } from '../observables.js';
 import { stateSummary } from './dot.js';
 import { formatNumber, formatParamValue, renderExpr, wrapWords } from './render-expr.js';

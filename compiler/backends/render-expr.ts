@@ -1,7 +1,7 @@
 import type { Expr, Range } from '../../grammar/ast.js';
 import { printExpr } from '../../grammar/print.js';
-import { natives } from '../../stdlib/natives.js';
 import type { IrExpr, IrPolicy, ParamValue } from '../ir.js';
+import { natives } from '../natives.js';
 
 const NO_RANGE: Range = {
   start: { line: 1, column: 1, offset: 0 },

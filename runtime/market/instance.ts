@@ -5,8 +5,8 @@ import {
 } from '../../compiler/evaluate.js';
 import { firmNames, paramValues } from '../../compiler/instantiate.js';
 import type { IrMarket, MarketKind, ParamValue } from '../../compiler/ir.js';
+import { hhiOf } from '../../compiler/natives.js';
 import { broadcast2, type Dimensions, scalarTensor, type Tensor } from '../../compiler/tensor.js';
-import { hhiOf } from '../../stdlib/natives.js';
 
 /**
  * A market with its parameters bound: firm and product names, costs, capacities, action

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { lookback } from '../../compiler/evaluate.js';
 import { compileSources, type IrInstitution } from '../../compiler/index.js';
+import { natives } from '../../compiler/natives.js';
 import { observablesFor } from '../../compiler/observables.js';
 import { sizeOf } from '../../compiler/tensor.js';
 import { computeBenchmarks } from '../../runtime/market/benchmarks.js';
@@ -8,7 +9,6 @@ import { instantiateMarket } from '../../runtime/market/instance.js';
 import { randomStream } from '../../runtime/random.js';
 import { InstitutionRuntime, RoundObservables } from '../../runtime/run/institution.js';
 import { stdlibSources } from '../../runtime/sources.js';
-import { natives } from '../../stdlib/natives.js';
 
 /**
  * The institution runtime keeps only as many past rounds as its expressions can read, and

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { hhiOf } from '../../compiler/natives.js';
 import {
   classifyFirmRound,
   collusionIndex,
@@ -12,7 +13,6 @@ import {
   MetricsError,
 } from '../../runtime/metrics.js';
 import type { TraceEvent, TraceEventOf } from '../../runtime/trace/events.js';
-import { hhiOf } from '../../stdlib/natives.js';
 
 // Hand-built traces of cournot_2x2: P = 100 − Q/2 per product, f1 costs 40/50, f2 50/40.
 // The round helper fills in a market event from the quantities with that formula, so each
