@@ -88,16 +88,14 @@ export const renderedNumber = (min: number, max: number): fc.Arbitrary<number> =
  * Printable text a source may hold in a string: no control or bidi characters, nor U+FFFD
  * (E_BAD_CHAR: it stands for bytes that are not UTF-8).
  */
+const FORBIDDEN_IN_SOURCES =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufffd]/g;
+
 export const sourceText = (maxLength: number): fc.Arbitrary<string> =>
   fc
     .string({ unit: 'grapheme', minLength: 1, maxLength })
-    .map((s) =>
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
-      s.replace(
-        /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufffd]/g,
-        '',
-      ),
-    )
+    .map((s) => s.replace(FORBIDDEN_IN_SOURCES, ''))
     .filter((s) => s.trim().length > 0);
 
 const noticeText = sourceText(70);
