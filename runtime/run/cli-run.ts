@@ -312,8 +312,21 @@ export async function prepareRun(
     if (experiment.talk)
       talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'));
     const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
-    if (!usesLlm && (options.model || options.prompts))
-      throw new UsageProblem('--model and --prompts are for llm firms; no firm is one');
+    const llmOnly = (
+      [
+        ['--model', options.model],
+        ['--prompts', options.prompts],
+        ['--max-answer-bytes', options.maxAnswerBytes],
+        ['--max-retry-wait', options.maxRetryWait],
+        ['--max-fallback-share', options.maxFallbackShare],
+      ] as const
+    )
+      .filter(([, value]) => value !== undefined)
+      .map(([flag]) => flag);
+    if (!usesLlm && llmOnly.length > 0)
+      throw new UsageProblem(
+        `${llmOnly.join(', ')} ${llmOnly.length === 1 ? 'is' : 'are'} for llm firms; no firm is one`,
+      );
     // The response cache must open (it is created if new) before the run writes anything.
     if (usesLlm && llm.cache) new ResponseCache(llm.cache.path, 'record').close();
     return { experiment, ...(usesLlm ? { llm } : {}) };

@@ -692,7 +692,7 @@ export function verifyRunDirectory(
   if (last.metrics_sha256 !== null && metrics !== last.metrics_sha256)
     return broken("metrics.json was changed after the run ended: its sha256 is not the seal's");
   const rounds = `${manifest.roundsCompleted} rounds`;
-  const covered = `${result.entries} entries (seal included), manifest.json, events.jsonl${metrics === undefined ? '' : ' and metrics.json'} are as the run wrote them`;
+  const covered = `${result.entries} ${result.entries === 1 ? 'entry' : 'entries'} (seal included), manifest.json, events.jsonl${metrics === undefined ? '' : ' and metrics.json'} are as the run wrote them`;
   if (manifest.status === 'completed')
     return { ok: true, message: `intact: ${covered}; the run completed ${rounds}` };
   if (manifest.status === 'degraded')

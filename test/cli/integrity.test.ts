@@ -88,6 +88,27 @@ describe('mase verify: a sealed log and the files it covers', () => {
     );
   });
 
+  it('a run with no institution: its log is the seal alone, one entry', () => {
+    const r = mase('run --market stdlib:cournot_2x2 --agents nash --rounds 5 --out plain');
+    expect(r.code, r.stderr).toBe(0);
+    const v = mase('verify plain');
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toBe(
+      'intact: 1 entry (seal included), manifest.json, events.jsonl and metrics.json are as the run wrote them; the run completed 5 rounds\n',
+    );
+  });
+
+  it('flags for model answers without an llm firm → exit 2, nothing written', () => {
+    const r = mase(
+      'run --market stdlib:cournot_2x2 --agents nash --rounds 5 --max-answer-bytes 100 --max-fallback-share 0.2 --out unused',
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'mase: --max-answer-bytes, --max-fallback-share are for llm firms; no firm is one\n',
+    );
+    expect(existsSync(file('unused'))).toBe(false);
+  });
+
   it('the last line dropped → exit 1, truncated', () => {
     copyRun('a', 'cut');
     const log = read('cut/governance-log.jsonl').split('\n');
