@@ -118,22 +118,10 @@ function pick<T extends { name: string }>(
   );
 }
 
-/** Writes a file, turning file-system failures into a message for the user. */
-function writeFile(path: string, data: string | Uint8Array): void {
-  try {
-    writeFileSync(path, data);
-  } catch (error) {
-    const reason =
-      (error as NodeJS.ErrnoException).code ??
-      (error instanceof Error ? error.message : String(error));
-    throw new UsageError(`cannot write ${path} (${reason})`);
-  }
-}
-
 function writeOutput(text: string, out: string | undefined): void {
   if (out === undefined || out === '-') process.stdout.write(text);
   else {
-    writeFile(out, text);
+    writeFileSync(out, text);
     process.stderr.write(`wrote ${out}\n`);
   }
 }
@@ -245,14 +233,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
           );
         }
         if (format === 'dot') {
-          writeFile(options.output, dot);
+          writeFileSync(options.output, dot);
           process.stderr.write(`wrote ${options.output} (DOT text; no renderer needed)\n`);
           return;
         }
         const { renderDot, RenderError } = await import('../render/graphviz.js');
         try {
           const rendered = await renderDot(dot, format);
-          writeFile(options.output, rendered.output);
+          writeFileSync(options.output, rendered.output);
           process.stderr.write(`wrote ${options.output} (renderer: ${rendered.renderer})\n`);
         } catch (error) {
           if (error instanceof RenderError) throw new UsageError(error.message);
@@ -309,7 +297,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         return;
       }
       if (options.write) {
-        if (formatted !== source.text) writeFile(file, formatted);
+        if (formatted !== source.text) writeFileSync(file, formatted);
         process.stderr.write(
           `${formatted === source.text ? 'unchanged' : 'formatted'} ${source.path}\n`,
         );

@@ -5,6 +5,7 @@ import type { IrInstitution, IrPolicy, ParamValue, StateKind } from '../../compi
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import type { TraceEvent, TraceEventOf } from '../trace/events.js';
+import { reviveInfinity } from '../trace/writer.js';
 import {
   downsampleExtremes,
   extremesBucket,
@@ -77,10 +78,6 @@ interface Manifest {
   status?: string;
   rounds_completed?: number;
 }
-
-// The run's JSON files write infinities as "inf" (JSON has none); read them back as numbers.
-const reviveInfinity = (_key: string, v: unknown) =>
-  v === 'inf' ? Number.POSITIVE_INFINITY : v === '-inf' ? Number.NEGATIVE_INFINITY : v;
 
 function readJson<T>(path: string): T | undefined {
   if (!existsSync(path)) return undefined;

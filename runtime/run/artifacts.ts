@@ -362,12 +362,13 @@ export async function runToDirectory(
     }
     throw failure;
   }
-  if (firstProblem || !result || !metrics) {
+  if (firstProblem)
     throw new RunWriteError(
       `the run ended (${status}, ${roundsCompleted} rounds) but ${problems.join('; ')}`,
-      firstProblem ?? new Error('no metrics'),
+      firstProblem,
     );
-  }
+  // Here the run returned (no failure), so it was scored.
+  if (!result || !metrics) throw new Error('a run that ended has no result or metrics');
   // The report is a view of the files above; failing to draw it must not lose the run.
   try {
     const { writeRunReport } = await import('../report/run-report.js');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { reviveInfinity } from './writer.js';
 
 z.config({ jitless: true });
 
@@ -262,7 +263,7 @@ export function parseTraceTolerant(text: string): { events: TraceEvent[]; torn: 
     if (line.trim() === '') return;
     let value: unknown;
     try {
-      value = JSON.parse(line, (_k, v) => (v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v));
+      value = JSON.parse(line, reviveInfinity);
     } catch {
       throw new Error(`events.jsonl line ${i + 1} is not JSON`);
     }

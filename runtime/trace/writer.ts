@@ -33,6 +33,10 @@ export function traceJson(value: unknown): string {
     : (JSON.stringify(value) as string);
 }
 
+/** The inverse of `traceJson` for JSON.parse: "inf" and "-inf" back to infinities. */
+export const reviveInfinity = (_key: string, v: unknown): unknown =>
+  v === 'inf' ? Number.POSITIVE_INFINITY : v === '-inf' ? Number.NEGATIVE_INFINITY : v;
+
 /** Rounds between two fsyncs of events.jsonl (and one at the end). */
 export const SYNC_EVERY_ROUNDS = 64;
 

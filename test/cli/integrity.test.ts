@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, cliPath, runCli, STACK_LINE } from '../support/cli.js';
+import { type CliResult, runCli, runCliAsync } from '../support/cli.js';
 
 /**
  * Run integrity as a hostile tester meets it (issue 12): logs cut, emptied, swapped between
@@ -172,41 +172,28 @@ describe('mase verify: a sealed log and the files it covers', () => {
   });
 });
 
-/** Starts `mase ARGS`; resolves when it ends. `whenRounds` is called once the trace holds that many rounds. */
+/** Runs `mase ARGS --out OUT`; calls `act` with its pid once its trace holds round `whenRounds`. */
 function startRun(
   args: readonly string[],
   out: string,
   whenRounds: number,
   act: (pid: number) => void,
 ): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args, '--out', out], {
-      cwd: dir,
-      env: { ...process.env, MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: '', MASE_DEBUG: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const events = file(join(out, 'events.jsonl'));
-    const poll = setInterval(() => {
-      if (!existsSync(events)) return;
-      const text = readFileSync(events, 'utf8');
-      if (text.includes(`{"type":"market","round":${whenRounds},`)) {
-        clearInterval(poll);
-        act(child.pid as number);
-      }
-    }, 20);
-    child.on('close', (code) => {
-      clearInterval(poll);
-      expect(stderr).not.toMatch(STACK_LINE);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  const events = file(join(out, 'events.jsonl'));
+  return runCliAsync(
+    [...args, '--out', out],
+    { cwd: dir, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } },
+    (child) => {
+      const poll = setInterval(() => {
+        if (!existsSync(events)) return;
+        if (readFileSync(events, 'utf8').includes(`{"type":"market","round":${whenRounds},`)) {
+          clearInterval(poll);
+          act(child.pid as number);
+        }
+      }, 20);
+      child.on('close', () => clearInterval(poll));
+    },
+  );
 }
 
 const lastLine = (text: string) => text.trimEnd().split('\n').pop() as string;
@@ -399,6 +386,11 @@ syncBuiltinESMExports();
     expect(r.code).toBe(4);
     expect(r.stderr).toBe(
       `mase: cannot create the directory ${join(ro, 'run')}: the filesystem is read-only (EROFS)\n`,
+    );
+    const draw = mase(['draw', 'stdlib:governance_graph', '--output', join(ro, 'g.svg')]);
+    expect(draw.code).toBe(4);
+    expect(draw.stderr).toBe(
+      `mase: cannot open ${join(ro, 'g.svg')}: the filesystem is read-only (EROFS)\n`,
     );
     writeFileSync(file('plain-file'), 'x');
     const f = mase([...GOVERNED, '--rounds', '10', '--out', 'plain-file']);

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
@@ -58,13 +58,21 @@ export function runCli(command: string | readonly string[], options: CliOptions)
   return checked(args, { code: run.status, stdout: run.stdout, stderr: run.stderr });
 }
 
-/** The same without blocking this process (a server in the test must answer the CLI). */
-export function runCliAsync(args: readonly string[], options: CliOptions): Promise<CliResult> {
+/**
+ * The same without blocking this process (a server in the test must answer the CLI);
+ * `started` gets the process, to signal it while it runs.
+ */
+export function runCliAsync(
+  args: readonly string[],
+  options: CliOptions,
+  started?: (child: ChildProcess) => void,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, ...args], {
       cwd: options.cwd,
       env: environment(options.env),
     });
+    started?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
