@@ -2,6 +2,7 @@ import type {
   Argument,
   Axis,
   Declaration,
+  EnvironmentDecl,
   ExperimentDecl,
   Expr,
   FactorDecl,
@@ -24,6 +25,24 @@ import {
   type PhaseResult,
 } from '../grammar/diagnostics.js';
 import { didYouMean } from '../grammar/suggest.js';
+import {
+  checkParams,
+  describeBuiltin,
+  literalValue,
+  paramTypes,
+  Reporter,
+  rejectedParams,
+  shadowedNames,
+  valueFits,
+} from './check/common.js';
+
+export { literalValue, valueFits } from './check/common.js';
+
+import {
+  checkEnvironment,
+  environmentBenchmarkValues,
+  environmentObservables,
+} from './check/environment.js';
 import { isRestorative, stateKind } from './classify.js';
 import { constantValue } from './constant.js';
 import {
@@ -33,6 +52,7 @@ import {
   expectType,
 } from './expressions.js';
 import type {
+  IrEnvironment,
   IrExperiment,
   IrExpr,
   IrFactor,
@@ -49,6 +69,7 @@ import type {
   IrState,
   IrSweep,
   IrTransition,
+  IrWorld,
   MarketKind,
   ParamValue,
 } from './ir.js';
@@ -84,26 +105,10 @@ export interface Declared<D extends Declaration> {
 /** All declarations by kind and name, user files first; stdlib entries fill the gaps. */
 export interface SymbolTable {
   readonly markets: ReadonlyMap<string, Declared<MarketDecl>>;
+  readonly environments: ReadonlyMap<string, Declared<EnvironmentDecl>>;
   readonly institutions: ReadonlyMap<string, Declared<InstitutionDecl>>;
   readonly experiments: ReadonlyMap<string, Declared<ExperimentDecl>>;
   readonly sweeps: ReadonlyMap<string, Declared<SweepDecl>>;
-}
-
-class Reporter {
-  readonly diagnostics: Diagnostic[] = [];
-  report(
-    code: DiagnosticCode,
-    path: string,
-    range: Range,
-    message: string,
-    hint?: string,
-  ): undefined {
-    this.diagnostics.push(diagnostic(code, path, range, message, hint));
-    return undefined;
-  }
-  absorb(checker: Checker): void {
-    this.diagnostics.push(...checker.diagnostics);
-  }
 }
 
 // ---- symbol table -------------------------------------------------------------------------
@@ -114,11 +119,13 @@ export function buildSymbols(
   reporter: Reporter,
 ): SymbolTable {
   const markets = new Map<string, Declared<MarketDecl>>();
+  const environments = new Map<string, Declared<EnvironmentDecl>>();
   const institutions = new Map<string, Declared<InstitutionDecl>>();
   const experiments = new Map<string, Declared<ExperimentDecl>>();
   const sweeps = new Map<string, Declared<SweepDecl>>();
   const tables = {
     market: markets,
+    environment: environments,
     institution: institutions,
     experiment: experiments,
     sweep: sweeps,
@@ -126,7 +133,8 @@ export function buildSymbols(
   const firstSeen = new Map<string, { path: string; range: Range }>();
   const add = (file: SourceFile, decl: Declaration, fromLibrary: boolean) => {
     const table = tables[decl.kind] as Map<string, Declared<Declaration>>;
-    const key = `${decl.kind}:${decl.name.name}`;
+    // Markets and environments are both worlds an experiment runs in: one name, one world.
+    const key = `${decl.kind === 'environment' ? 'market' : decl.kind}:${decl.name.name}`;
     const previous = firstSeen.get(key);
     if (previous) {
       if (!fromLibrary) {
@@ -134,7 +142,7 @@ export function buildSymbols(
           'E_DUPLICATE',
           file.path,
           decl.name.range,
-          `${decl.kind} \`${decl.name.name}\` is declared twice (first at ${previous.path}:${previous.range.start.line}:${previous.range.start.column})`,
+          `${decl.kind} \`${decl.name.name}\` is declared twice (first${decl.kind === 'environment' || decl.kind === 'market' ? ' as a world' : ''} at ${previous.path}:${previous.range.start.line}:${previous.range.start.column})`,
           'rename one of them',
         );
       }
@@ -145,182 +153,15 @@ export function buildSymbols(
   };
   for (const file of files) for (const decl of file.declarations) add(file, decl, false);
   for (const file of library) for (const decl of file.declarations) add(file, decl, true);
-  return { markets, institutions, experiments, sweeps };
-}
-
-// ---- parameters -----------------------------------------------------------------------------
-
-/** A literal written in source (parameter defaults, overrides, policy arguments), or undefined. */
-export function literalValue(e: Expr): ParamValue | undefined {
-  switch (e.kind) {
-    case 'number':
-    case 'bool':
-    case 'string':
-      return e.value;
-    case 'unary':
-      if (e.op === '-' && e.operand.kind === 'number') return -e.operand.value;
-      return undefined;
-    case 'list': {
-      const items = e.items.map(literalValue);
-      return items.some((i) => i === undefined) ? undefined : (items as ParamValue[]);
-    }
-    default:
-      return undefined;
-  }
-}
-
-function baseOfValue(v: ParamValue): ValueType['base'] | 'list' | 'mixed' {
-  if (typeof v === 'number') return 'number';
-  if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'string') return 'string';
-  return 'list';
-}
-
-function listDepth(v: ParamValue): number {
-  return Array.isArray(v) ? 1 + Math.max(0, ...v.map(listDepth)) : 0;
-}
-
-function leaves(v: ParamValue): ParamValue[] {
-  return Array.isArray(v) ? v.flatMap(leaves) : [v];
-}
-
-/** Checks a value against a declared parameter type; returns a message when it does not fit. */
-export function valueFits(type: ValueType, value: ParamValue): string | undefined {
-  const depth = listDepth(value);
-  if (depth > type.axes.length) {
-    return type.axes.length === 0
-      ? `a list does not fit a single ${type.base}`
-      : `a list nested ${depth} deep does not fit ${describeType(type)}`;
-  }
-  if (depth > 0 && depth < type.axes.length) {
-    return `${describeType(type)} is written as a single value or a list of ${type.axes.length} levels (firms, then products)`;
-  }
-  for (const leaf of leaves(value)) {
-    const base = baseOfValue(leaf);
-    if (base !== type.base)
-      return `expected ${type.base === 'bool' ? 'true/false' : `${type.base}s`}, found ${JSON.stringify(leaf)}`;
-  }
-  return undefined;
-}
-
-/** Names a parameter may not take: it could never be referred to, or would hide an outcome. */
-const shadowedNames: ReadonlySet<string> = new Set([
-  'self',
-  ...BENCHMARKS,
-  ...observablesFor('quantity').keys(),
-  'rounds_in_state',
-]);
-
-function describeBuiltin(name: string, params?: ReadonlyMap<string, unknown>): string {
-  if (params?.has(name)) return 'parameter';
-  if (name === 'self') return 'firm selector';
-  if (name === 'rounds_in_state') return 'offence-history value';
-  if ((BENCHMARKS as readonly string[]).includes(name)) return 'benchmark';
-  return 'market observable';
-}
-
-function checkParams(items: readonly ParamDecl[], path: string, reporter: Reporter): IrParam[] {
-  const out: IrParam[] = [];
-  const seen = new Map<string, Range>();
-  for (const p of items) {
-    const previous = seen.get(p.name.name);
-    if (previous) {
-      reporter.report(
-        'E_DUPLICATE',
-        path,
-        p.name.range,
-        `parameter \`${p.name.name}\` is declared twice (first at line ${previous.start.line})`,
-      );
-      continue;
-    }
-    seen.set(p.name.name, p.name.range);
-    if (shadowedNames.has(p.name.name)) {
-      reporter.report(
-        'E_DUPLICATE',
-        path,
-        p.name.range,
-        `parameter \`${p.name.name}\` would hide the ${describeBuiltin(p.name.name)} of that name`,
-        'give the parameter its own name',
-      );
-      continue;
-    }
-    const written = p.type?.axes ?? [];
-    if (
-      written.join(' ') !== canonicalAxes(written).join(' ') ||
-      new Set(written).size !== written.length
-    ) {
-      reporter.report(
-        'E_TYPE',
-        path,
-        p.type?.range ?? p.name.range,
-        `write the axes of \`${p.name.name}\` once each, firms first: \`per firm per product\``,
-        'lists are written firm by firm: [[values of f1], [values of f2], …]',
-      );
-      continue;
-    }
-    if (p.value.kind === 'missing') continue;
-    const value = literalValue(p.value);
-    if (value === undefined) {
-      reporter.report(
-        'E_TYPE',
-        path,
-        p.value.range,
-        `the default of parameter \`${p.name.name}\` must be a literal value`,
-        'write a number, true/false, a string or a list of them',
-      );
-      continue;
-    }
-    const axes = canonicalAxes(p.type?.axes ?? []);
-    const inferredBase = baseOfValue(leaves(value)[0] ?? 0);
-    const base =
-      p.type?.base ??
-      (inferredBase === 'list' || inferredBase === 'mixed' ? 'number' : inferredBase);
-    const type: ValueType = { base, axes };
-    if (Array.isArray(value) && axes.length === 0) {
-      reporter.report(
-        'E_TYPE',
-        path,
-        p.value.range,
-        `parameter \`${p.name.name}\` is a list but its type does not say what the list runs over`,
-        `annotate it: \`param ${p.name.name}: per firm = …\` (or \`per product\`, \`per firm per product\`)`,
-      );
-      continue;
-    }
-    const problem = valueFits(type, value);
-    if (problem) {
-      reporter.report(
-        'E_PARAM_TYPE',
-        path,
-        p.value.range,
-        `the default of \`${p.name.name}\`: ${problem}`,
-      );
-      continue;
-    }
-    out.push({ name: p.name.name, type, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
-  }
-  return out;
-}
-
-const paramTypes = (params: readonly IrParam[]) => new Map(params.map((p) => [p.name, p.type]));
-
-/** Declared parameters whose declaration was rejected (already reported). */
-function rejectedParams(
-  items: readonly { kind: string }[],
-  accepted: readonly IrParam[],
-): Set<string> {
-  const ok = new Set(accepted.map((p) => p.name));
-  return new Set(
-    items
-      .filter((i): i is ParamDecl => i.kind === 'param')
-      .map((p) => p.name.name)
-      .filter((n) => !ok.has(n)),
-  );
+  return { markets, environments, institutions, experiments, sweeps };
 }
 
 // ---- markets --------------------------------------------------------------------------------
 
 export interface MarketContext {
   readonly competition: MarketKind;
+  /** The environment an institution governs, when it governs one rather than a market. */
+  readonly environment?: IrEnvironment;
   /** No market yet (an institution checked on its own): names are checked later. */
   readonly namesUnknown?: boolean;
   readonly firmNames?: ReadonlySet<string>;
@@ -575,7 +416,7 @@ function paramValuesOf(
  * Returns the firm names when they are sound.
  */
 function checkMarketValues(
-  market: IrMarket,
+  market: IrWorld,
   values: ReadonlyMap<string, ParamValue>,
   path: string,
   rangeOf: (param: string) => Range,
@@ -604,6 +445,28 @@ const DEFAULT_MARKET_CONTEXT: MarketContext = {
   namesUnknown: true,
 };
 
+/** What an institution is checked against in a world: its observables, benchmarks and names. */
+function worldContext(world: IrWorld): MarketContext {
+  if (world.kind === 'market')
+    return { competition: world.competition, productNames: new Set(world.products) };
+  return { competition: 'quantity', environment: world, productNames: new Set() };
+}
+
+/**
+ * An institution checked on its own: against the environment whose agent axis its
+ * `scope per AXIS` names, else against a market whose names are not known yet.
+ */
+function standaloneContext(decl: InstitutionDecl, worlds: Worlds): MarketContext {
+  const scope = decl.items.find((i) => i.kind === 'scope');
+  const axis = scope?.kind === 'scope' ? scope.axis?.name : undefined;
+  const environment = axis
+    ? [...worlds.values()].find((w) => w.kind === 'environment' && w.axis === axis)
+    : undefined;
+  return environment
+    ? { ...worldContext(environment), namesUnknown: true }
+    : DEFAULT_MARKET_CONTEXT;
+}
+
 export function checkInstitution(
   decl: InstitutionDecl,
   path: string,
@@ -612,10 +475,21 @@ export function checkInstitution(
   paramValues?: ReadonlyMap<string, ParamValue>,
 ): IrInstitution | undefined {
   const errorsBefore = reporter.diagnostics.length;
+  // An institution writes `per firm`, or the agent axis of the environment it governs.
+  const axisNames = market.environment
+    ? {
+        agent: 'firm',
+        names: new Map<string, Axis>([
+          ['firm', 'firm'],
+          [market.environment.axis, 'firm'],
+        ]),
+      }
+    : undefined;
   const params = checkParams(
     decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
     path,
     reporter,
+    axisNames,
   );
   const values = new Map(params.map((p) => [p.name, paramValues?.get(p.name) ?? p.value]));
   const scopes = decl.items.filter((i) => i.kind === 'scope');
@@ -627,6 +501,17 @@ export function checkInstitution(
       'an institution has one `scope`; this is the second',
     );
   const scope = scopes[0]?.kind === 'scope' ? scopes[0].scope : 'firm';
+  const scopeAxis = scopes[0]?.kind === 'scope' ? scopes[0].axis : undefined;
+  if (scopeAxis && scopeAxis.name !== market.environment?.axis && !market.namesUnknown)
+    reporter.report(
+      'E_SCOPE',
+      path,
+      scopeAxis.range,
+      market.environment
+        ? `environment \`${market.environment.name}\` has ${market.environment.axis}s, not ${scopeAxis.name}s`
+        : `a market has firms, not ${scopeAxis.name}s`,
+      `write \`scope per ${market.environment?.axis ?? 'firm'}\``,
+    );
   const visibilities = decl.items.filter((i) => i.kind === 'visibility');
   for (const extra of visibilities.slice(1))
     reporter.report('E_DUPLICATE', path, extra.range, 'visibility is declared twice');
@@ -666,8 +551,18 @@ export function checkInstitution(
     params: paramTypes(params),
     usedParams,
     poisoned,
-    observables: observablesFor(market.competition),
-    benchmarks: benchmarkValuesFor(market.competition),
+    ...(market.environment
+      ? {
+          observables: environmentObservables(market.environment),
+          benchmarks: environmentBenchmarkValues(market.environment),
+          benchmarkNames: market.environment.benchmarks.map((b) => b.name),
+          agentAlias: market.environment.axis,
+          worldName: `environment \`${market.environment.name}\``,
+        }
+      : {
+          observables: observablesFor(market.competition),
+          benchmarks: benchmarkValuesFor(market.competition),
+        }),
     monitors: monitorTypes,
     usedMonitors,
     self: scope === 'firm' ? 'allowed' : 'market-scope',
@@ -1163,30 +1058,45 @@ function integerLiteral(
 
 /** A market named with overrides (`market cournot(firms: 3)`), checked where it is named. */
 interface MarketUse {
-  readonly market: Declared<MarketDecl>;
-  readonly ir?: IrMarket;
+  /** The world's declaration: a market or an environment. */
+  readonly market: Declared<MarketDecl | EnvironmentDecl>;
+  readonly ir?: IrWorld;
   readonly overrides: Record<string, ParamValue>;
   /** The firms the overrides imply, when they are sound. */
   readonly firmNames?: string[];
 }
+
+/** Markets and environments by name, once checked: the worlds experiments run in. */
+export type Worlds = ReadonlyMap<string, IrWorld>;
 
 function checkMarketUse(
   target: Name,
   args: readonly Argument[],
   path: string,
   symbols: SymbolTable,
-  markets: ReadonlyMap<string, IrMarket>,
+  markets: Worlds,
   reporter: Reporter,
+  role: 'market' | 'environment' = 'market',
 ): MarketUse | undefined {
-  const market = symbols.markets.get(target.name);
+  const table = role === 'market' ? symbols.markets : symbols.environments;
+  const market = table.get(target.name);
   if (!market) {
+    const other = role === 'market' ? symbols.environments : symbols.markets;
+    if (other.has(target.name))
+      return reporter.report(
+        'E_UNKNOWN_NAME',
+        path,
+        target.range,
+        `\`${target.name}\` is ${role === 'market' ? 'an environment' : 'a market'}, not ${role === 'market' ? 'a market' : 'an environment'}`,
+        `write \`${role === 'market' ? 'environment' : 'market'} ${target.name}\``,
+      );
     return reporter.report(
       'E_UNKNOWN_NAME',
       path,
       target.range,
-      `no market \`${target.name}\``,
-      didYouMean(target.name, symbols.markets.keys()) ??
-        `markets: ${[...symbols.markets.keys()].join(', ')}`,
+      `no ${role} \`${target.name}\``,
+      didYouMean(target.name, table.keys()) ??
+        `${role === 'market' ? 'markets' : 'environments'}: ${[...table.keys()].join(', ')}`,
     );
   }
   const ir = markets.get(market.decl.name.name);
@@ -1222,7 +1132,7 @@ interface InstitutionUse {
  */
 function checkInstitutionUse(
   use: InstitutionUse,
-  market: { readonly ir: IrMarket; readonly firmNames?: readonly string[] } | undefined,
+  market: { readonly ir: IrWorld; readonly firmNames?: readonly string[] } | undefined,
   path: string,
   symbols: SymbolTable,
   reporter: Reporter,
@@ -1242,9 +1152,8 @@ function checkInstitutionUse(
   if (!market) return {};
   const { ir: irMarket, firmNames } = market;
   const context: MarketContext = {
-    competition: irMarket.competition,
+    ...worldContext(irMarket),
     ...(firmNames ? { firmNames: new Set(firmNames) } : {}),
-    productNames: new Set(irMarket.products),
   };
   const first = new Reporter();
   const irInstitution = checkInstitution(institution.decl, institution.path, context, first);
@@ -1253,7 +1162,7 @@ function checkInstitutionUse(
     reportValueProblems(
       listLengthProblems(irInstitution.params, paramValuesOf(irInstitution.params, overrides), {
         firms: firmNames.length,
-        products: irMarket.products.length,
+        products: irMarket.kind === 'market' ? irMarket.products.length : 1,
       }),
       path,
       use.rangeOf,
@@ -1319,19 +1228,19 @@ function checkExperiment(
   decl: ExperimentDecl,
   path: string,
   symbols: SymbolTable,
-  markets: ReadonlyMap<string, IrMarket>,
+  markets: Worlds,
   reporter: Reporter,
 ): IrExperiment | undefined {
-  const uses = (role: 'market' | 'institution') =>
-    decl.items.filter((i) => i.kind === 'use' && i.role === role);
-  const marketUses = uses('market');
+  const uses = (...roles: string[]) =>
+    decl.items.filter((i) => i.kind === 'use' && roles.includes(i.role));
+  const marketUses = uses('market', 'environment');
   const institutionUses = uses('institution');
   for (const extra of [...marketUses.slice(1), ...institutionUses.slice(1)]) {
     reporter.report(
       'E_DUPLICATE',
       path,
       extra.range,
-      'an experiment names one market and one institution',
+      'an experiment names one world (a market or an environment) and one institution',
     );
   }
   const marketUse = marketUses[0];
@@ -1340,11 +1249,19 @@ function checkExperiment(
       'E_MISSING',
       path,
       decl.name.range,
-      `experiment \`${decl.name.name}\` names no market`,
-      'add e.g. `market cournot_2x2`',
+      `experiment \`${decl.name.name}\` names no market or environment`,
+      'add e.g. `market cournot_2x2` or `environment commons`',
     );
   }
-  const used = checkMarketUse(marketUse.target, marketUse.args, path, symbols, markets, reporter);
+  const used = checkMarketUse(
+    marketUse.target,
+    marketUse.args,
+    path,
+    symbols,
+    markets,
+    reporter,
+    marketUse.role === 'environment' ? 'environment' : 'market',
+  );
   if (!used) return undefined;
   const { market, overrides: marketOverrides, firmNames } = used;
 
@@ -1385,7 +1302,7 @@ function checkExperiment(
           'E_UNKNOWN_NAME',
           path,
           firm.range,
-          `market \`${market.decl.name.name}\` has no firm \`${firm.name}\``,
+          `${market.decl.kind} \`${market.decl.name.name}\` has no ${used.ir?.kind === 'environment' ? used.ir.axis : 'firm'} \`${firm.name}\``,
           didYouMean(firm.name, firmNames) ?? `firms: ${firmNames.join(', ')}`,
         );
         continue;
@@ -1443,7 +1360,11 @@ function checkExperiment(
     name: decl.name.name,
     title: decl.title ?? decl.name.name,
     path,
-    market: { name: market.decl.name.name, overrides: marketOverrides },
+    market: {
+      name: market.decl.name.name,
+      overrides: marketOverrides,
+      ...(market.decl.kind === 'environment' ? { kind: 'environment' as const } : {}),
+    },
     institution: { name: institutionName, overrides: institutionOverrides },
     agents: { ...(all ? { all } : {}), perFirm },
     ...(rounds === undefined ? {} : { rounds }),
@@ -1478,17 +1399,13 @@ const GRID_RANGE_HINT =
 /** What a sweep's factors are checked against: its base experiment, resolved. */
 interface SweepBase {
   readonly experiment: IrExperiment;
-  readonly market?: IrMarket;
+  readonly market?: IrWorld;
   /** The base's firms, when its market and overrides are sound. */
   readonly firmNames?: string[];
   readonly institutionParams: readonly IrParam[];
 }
 
-function sweepBase(
-  experiment: IrExperiment,
-  symbols: SymbolTable,
-  markets: ReadonlyMap<string, IrMarket>,
-): SweepBase {
+function sweepBase(experiment: IrExperiment, symbols: SymbolTable, markets: Worlds): SweepBase {
   // The experiment has been checked and has reported its own problems.
   const silent = new Reporter();
   const market = markets.get(experiment.market.name);
@@ -1615,7 +1532,7 @@ const namedArgs = (overrides: Record<string, ParamValue>): IrPolicy['args'] =>
 interface SweepScope {
   readonly path: string;
   readonly symbols: SymbolTable;
-  readonly markets: ReadonlyMap<string, IrMarket>;
+  readonly markets: Worlds;
   readonly reporter: Reporter;
 }
 
@@ -1754,7 +1671,7 @@ function checkLevel(
 
 function marketOfBase(
   base: SweepBase | undefined,
-): { ir: IrMarket; firmNames?: readonly string[] } | undefined {
+): { ir: IrWorld; firmNames?: readonly string[] } | undefined {
   if (!base?.market) return undefined;
   return { ir: base.market, ...(base.firmNames ? { firmNames: base.firmNames } : {}) };
 }
@@ -1829,7 +1746,7 @@ function checkBounds(
           'give levels instead: `= a | b`',
         );
       // The one integer the type system knows of: a market's firm count.
-      const firms = base.market?.firms;
+      const firms = base.market?.kind === 'environment' ? base.market.agents : base.market?.firms;
       integer =
         target.owner === 'market' &&
         firms !== undefined &&
@@ -2034,7 +1951,7 @@ function checkSweep(
   path: string,
   experiments: ReadonlyMap<string, IrExperiment | undefined>,
   symbols: SymbolTable,
-  markets: ReadonlyMap<string, IrMarket>,
+  markets: Worlds,
   reporter: Reporter,
 ): IrSweep | undefined {
   const scope: SweepScope = { path, symbols, markets, reporter };
@@ -2224,7 +2141,7 @@ export function checkProgram(
   const reporter = new Reporter();
   const symbols = buildSymbols(files, library, reporter);
   const userPaths = new Set(files.map((f) => f.path));
-  const markets = new Map<string, IrMarket>();
+  const markets = new Map<string, IrWorld>();
   const institutions: IrInstitution[] = [];
   const experiments: IrExperiment[] = [];
   const silent = new Reporter();
@@ -2233,12 +2150,17 @@ export function checkProgram(
     const ir = checkMarket(decl, path, target);
     if (ir) markets.set(name, ir);
   }
+  for (const [name, { decl, path }] of symbols.environments) {
+    const target = userPaths.has(path) ? reporter : silent;
+    const ir = checkEnvironment(decl, path, target);
+    if (ir) markets.set(name, ir);
+  }
   for (const { decl, path } of symbols.institutions.values()) {
     if (!userPaths.has(path) && !options.includeLibrary) continue;
     const ir = checkInstitution(
       decl,
       path,
-      DEFAULT_MARKET_CONTEXT,
+      standaloneContext(decl, markets),
       userPaths.has(path) ? reporter : silent,
     );
     if (ir) institutions.push(ir);
@@ -2260,7 +2182,14 @@ export function checkProgram(
   return {
     value: {
       // The library's declarations are included when a runner needs what experiments name.
-      markets: [...markets.values()].filter((m) => options.includeLibrary || userPaths.has(m.path)),
+      markets: [...markets.values()].filter(
+        (m): m is IrMarket =>
+          m.kind === 'market' && (options.includeLibrary === true || userPaths.has(m.path)),
+      ),
+      environments: [...markets.values()].filter(
+        (m): m is IrEnvironment =>
+          m.kind === 'environment' && (options.includeLibrary === true || userPaths.has(m.path)),
+      ),
       institutions,
       experiments,
       sweeps,

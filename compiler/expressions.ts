@@ -43,6 +43,16 @@ export interface ExpressionScope {
   readonly poisoned?: ReadonlySet<string>;
   /** Where the expression sits, for messages: "a guard", "the price function", … */
   readonly describe?: string;
+  /** An environment's agent axis as written (`fisher`), read as the `firm` axis; absent: `firm`. */
+  readonly agentAxis?: string;
+  /** The world an institution governs, for messages (`environment \`commons\``). */
+  readonly worldName?: string;
+  /** An institution governing an environment also reads that environment's axis name as `firm`. */
+  readonly agentAlias?: string;
+  /** Named constants: an environment's action options (`stay` = 0, `go` = 1, …). */
+  readonly constants?: ReadonlyMap<string, number>;
+  /** The benchmarks `NAME.value` may name (absent: a market's `nash`, `collusive`, `competitive`). */
+  readonly benchmarkNames?: readonly string[];
 }
 
 export const HISTORY_NAMES = new Set(['rounds_in_state']);
@@ -66,7 +76,8 @@ export class ExpressionChecker {
       ...(s.action ? [s.action.name] : []),
       ...(s.self === 'allowed' ? ['self'] : []),
       ...(s.temporal && s.states ? ['rounds_in_state'] : []),
-      ...BENCHMARKS,
+      ...(s.constants?.keys() ?? []),
+      ...(s.benchmarkNames ?? BENCHMARKS),
     ];
   }
 
@@ -181,6 +192,9 @@ export class ExpressionChecker {
     }
     const observable = s.observables?.get(name);
     if (observable) return make(observable, { op: 'observable', name });
+    const constant = s.constants?.get(name);
+    if (constant !== undefined)
+      return make({ base: 'number', axes: [] }, { op: 'const', value: constant });
     if (s.temporal && s.states && HISTORY_NAMES.has(name)) {
       return make(number, { op: 'history', fn: name });
     }
@@ -192,7 +206,7 @@ export class ExpressionChecker {
         'a monitor can only use monitors declared above it; move it up',
       );
     }
-    if ((BENCHMARKS as readonly string[]).includes(name)) {
+    if ((s.benchmarkNames ?? (BENCHMARKS as readonly string[])).includes(name)) {
       return this.report(
         'E_TYPE',
         range,
@@ -235,6 +249,14 @@ export class ExpressionChecker {
           : 'this value is fixed before the run: use numbers and parameters',
       );
     }
+    if (s.worldName && s.observables)
+      return this.report(
+        'E_UNKNOWN_OBSERVABLE',
+        range,
+        `unknown name \`${name}\`: ${s.worldName} provides no observable of that name`,
+        didYouMean(name, this.knownNames()) ??
+          `its observables: ${[...s.observables.keys()].join(', ')}`,
+      );
     return this.report(
       s.observables && /^[a-z_]+$/.test(name) && didYouMean(name, s.observables.keys())
         ? 'E_UNKNOWN_OBSERVABLE'
@@ -251,15 +273,18 @@ export class ExpressionChecker {
     make: (t: ValueType, n: object) => IrExpr,
   ): IrExpr | undefined {
     const s = this.scope;
-    if (e.object.kind !== 'name' || !(BENCHMARKS as readonly string[]).includes(e.object.name)) {
+    const benchmarkNames: readonly string[] = s.benchmarkNames ?? BENCHMARKS;
+    if (e.object.kind !== 'name' || !benchmarkNames.includes(e.object.name)) {
       return this.report(
         'E_SYNTAX',
         e.range,
-        '`.` only selects a benchmark value, as in `nash.hhi`',
-        `benchmarks: ${BENCHMARKS.join(', ')}`,
+        `\`.\` only selects a benchmark value, as in \`${benchmarkNames[0] ?? 'nash'}.${s.benchmarkNames ? 'payoff' : 'hhi'}\``,
+        benchmarkNames.length > 0
+          ? `benchmarks: ${benchmarkNames.join(', ')}`
+          : 'this world declares no benchmarks',
       );
     }
-    const benchmark = e.object.name as Benchmark;
+    const benchmark = e.object.name;
     if (!s.benchmarks) {
       return this.report(
         'E_UNKNOWN_OBSERVABLE',
@@ -272,7 +297,7 @@ export class ExpressionChecker {
       return this.report(
         'E_UNKNOWN_OBSERVABLE',
         e.property.range,
-        `the market provides no benchmark value \`${benchmark}.${e.property.name}\``,
+        `the ${s.benchmarkNames ? 'environment' : 'market'} provides no benchmark value \`${benchmark}.${e.property.name}\``,
         didYouMean(e.property.name, s.benchmarks.keys()) ??
           `available: ${[...s.benchmarks.keys()].join(', ')}`,
       );
@@ -542,8 +567,19 @@ export class ExpressionChecker {
   }
 
   private axisArgument(value: Expr): Axis | undefined {
+    const agent = this.scope.agentAxis;
+    if (agent !== undefined) {
+      if (value.kind === 'name' && value.name === agent) return 'firm';
+      return this.report(
+        'E_TYPE',
+        value.range,
+        `\`over:\` takes an axis: \`${agent}\``,
+        value.kind === 'name' ? didYouMean(value.name, [agent]) : undefined,
+      );
+    }
     if (value.kind === 'name' && (value.name === 'firm' || value.name === 'product'))
       return value.name;
+    if (value.kind === 'name' && value.name === this.scope.agentAlias) return 'firm';
     return this.report(
       'E_TYPE',
       value.range,

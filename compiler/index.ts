@@ -55,7 +55,7 @@ export function compileSources(
     const message = error instanceof Error ? error.message : String(error);
     return {
       files: [],
-      program: { markets: [], institutions: [], experiments: [], sweeps: [] },
+      program: { markets: [], environments: [], institutions: [], experiments: [], sweeps: [] },
       diagnostics: [
         diagnostic(
           'E_INTERNAL',

@@ -1,18 +1,28 @@
 import { constantValue } from './constant.js';
 import { compileExpression, type EvaluationEnvironment, paramTensor } from './evaluate.js';
-import type { IrExpr, IrMarket, IrParam, ParamValue } from './ir.js';
+import type { IrExpr, IrMarket, IrParam, IrWorld, ParamValue } from './ir.js';
 import { type Dimensions, scalarTensor, type Tensor } from './tensor.js';
 
-/** Firm names of a market for given parameter values: declared names, or f1…fN for a count. */
-export function firmNames(
-  market: IrMarket,
-  params: ReadonlyMap<string, ParamValue> = new Map(market.params.map((p) => [p.name, p.value])),
+/**
+ * The agents of a world for given parameter values: declared names, or, for a count, the
+ * naming convention: `f1`…`fN` for a market's firms, the axis name and a number for an
+ * environment's agents (`fisher1`…`fisherN`).
+ */
+export function agentNames(
+  world: IrWorld,
+  params: ReadonlyMap<string, ParamValue> = new Map(world.params.map((p) => [p.name, p.value])),
 ): string[] {
-  if ('names' in market.firms) return [...market.firms.names];
-  const count = constantValue(market.firms.count, params);
+  const declared = world.kind === 'market' ? world.firms : world.agents;
+  if ('names' in declared) return [...declared.names];
+  const count = constantValue(declared.count, params);
   const n = count !== undefined && Number.isInteger(count) && count >= 1 ? count : 0;
-  return Array.from({ length: n }, (_, i) => `f${i + 1}`);
+  const prefix = world.kind === 'market' ? 'f' : world.axis;
+  return Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 }
+
+/** Firm names of a market (see agentNames). */
+export const firmNames = (market: IrMarket, params?: ReadonlyMap<string, ParamValue>): string[] =>
+  agentNames(market, params);
 
 /** Parameter values: the declared defaults, with any overrides laid over them. */
 export function paramValues(

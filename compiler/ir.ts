@@ -22,7 +22,8 @@ export type IrExprNode =
   | { readonly op: 'string'; readonly value: string }
   | { readonly op: 'param'; readonly name: string }
   | { readonly op: 'observable'; readonly name: string }
-  | { readonly op: 'benchmark'; readonly benchmark: Benchmark; readonly name: string }
+  /** A benchmark's value: a market's `nash.hhi`, an environment's `sustainable.harvest`. */
+  | { readonly op: 'benchmark'; readonly benchmark: string; readonly name: string }
   | { readonly op: 'monitor'; readonly name: string }
   | { readonly op: 'action'; readonly name: string }
   | { readonly op: 'self' }
@@ -92,6 +93,52 @@ export interface IrMarket {
   readonly demand?: IrExpr;
   readonly observe: readonly { readonly name: string; readonly own: boolean }[];
 }
+
+/** A named value of an environment: a benchmark or policy action, a metric, with its meaning. */
+export interface IrNamedValue {
+  readonly name: string;
+  readonly value: IrExpr;
+  readonly doc?: string;
+}
+
+/**
+ * A world written in the language (`environment`): agents on a named axis choose an
+ * action; each round, `lets` are evaluated in order, then `payoff`, then each state
+ * variable's `next` value and the `end` condition, all with the state at the round's start.
+ */
+export interface IrEnvironment {
+  readonly kind: 'environment';
+  readonly name: string;
+  readonly title: string;
+  readonly path: string;
+  /** The agent axis as the source names it (`fisher`); inside the IR it is the `firm` axis. */
+  readonly axis: string;
+  readonly params: readonly IrParam[];
+  readonly agents: { readonly names: readonly string[] } | { readonly count: IrExpr };
+  /** A number in [low, high] (on a grid of `step` when given), or one of `options` (0, 1, …). */
+  readonly action: {
+    readonly variable: string;
+    readonly low: IrExpr;
+    readonly high: IrExpr;
+    readonly step?: IrExpr;
+    readonly options?: readonly string[];
+  };
+  readonly states: readonly {
+    readonly name: string;
+    readonly initial: IrExpr;
+    readonly next?: IrExpr;
+  }[];
+  readonly lets: readonly { readonly name: string; readonly value: IrExpr }[];
+  readonly payoff: IrExpr;
+  readonly end?: IrExpr;
+  readonly observe: readonly { readonly name: string; readonly own: boolean }[];
+  readonly benchmarks: readonly IrNamedValue[];
+  readonly policies: readonly IrNamedValue[];
+  readonly metrics: readonly IrNamedValue[];
+}
+
+/** A world: a market (the sugar for price/demand, cost and capacity) or an environment. */
+export type IrWorld = IrMarket | IrEnvironment;
 
 export interface IrSanction {
   readonly sanction: 'fine' | 'credit';
@@ -175,9 +222,12 @@ export interface IrExperiment {
   readonly name: string;
   readonly title: string;
   readonly path: string;
+  /** The world the experiment runs in (`use market` or `use environment`). */
   readonly market: {
     readonly name: string;
     readonly overrides: Readonly<Record<string, ParamValue>>;
+    /** Absent for markets. */
+    readonly kind?: 'environment';
   };
   readonly institution: {
     readonly name: string;
@@ -254,6 +304,7 @@ export interface IrSweep {
 
 export interface IrProgram {
   readonly markets: readonly IrMarket[];
+  readonly environments: readonly IrEnvironment[];
   readonly institutions: readonly IrInstitution[];
   readonly experiments: readonly IrExperiment[];
   readonly sweeps: readonly IrSweep[];

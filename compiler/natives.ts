@@ -4,6 +4,7 @@ import {
   broadcast2Into,
   cv,
   type Dimensions,
+  gini,
   map1,
   map1Into,
   mean,
@@ -299,6 +300,13 @@ const list: NativeFunction[] = [
     'number',
     'number',
     cv,
+  ),
+  reduction(
+    'gini',
+    'Gini coefficient of non-negative values: Σᵢ Σⱼ |xᵢ − xⱼ| / (2 n² mean) (0 when all are equal or the mean is 0)',
+    'number',
+    'number',
+    gini,
   ),
   reduction(
     'count',

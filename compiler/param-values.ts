@@ -2,8 +2,8 @@ import type { Range } from '../grammar/ast.js';
 import type { DiagnosticCode } from '../grammar/diagnostics.js';
 import { constantValue } from './constant.js';
 import { paramTensor } from './evaluate.js';
-import { paramValues } from './instantiate.js';
-import type { IrInstitution, IrMarket, IrParam, ParamValue } from './ir.js';
+import { agentNames, paramValues } from './instantiate.js';
+import type { IrInstitution, IrMarket, IrParam, IrWorld, ParamValue } from './ir.js';
 
 /**
  * The checks a parameter value gets wherever it comes from: a source's defaults and
@@ -15,10 +15,10 @@ import type { IrInstitution, IrMarket, IrParam, ParamValue } from './ir.js';
 /** The most firms a market may have. */
 export const MAX_FIRMS = 100_000;
 
-/** What a firm count must be, or undefined when it is sound. */
-export function firmCountProblem(count: number | undefined): string | undefined {
+/** What an agent count must be, or undefined when it is sound (`firms`, `fishers`, …). */
+export function firmCountProblem(count: number | undefined, plural = 'firms'): string | undefined {
   return count === undefined || !Number.isInteger(count) || count < 1 || count > MAX_FIRMS
-    ? `the number of firms must be a whole number from 1 to 100,000 (it is ${count ?? 'not fixed'})`
+    ? `the number of ${plural} must be a whole number from 1 to 100,000 (it is ${count ?? 'not fixed'})`
     : undefined;
 }
 
@@ -58,32 +58,30 @@ export interface ValueProblem {
 }
 
 /**
- * A market's values: a whole, positive number of firms, and lists with one entry per
- * firm (and per product). Returns the firm names when the count is sound.
+ * The agents of a world for these values and the problems with the values: a whole,
+ * positive number of agents, and lists with one entry per agent (and per product).
  */
 export function marketValueProblems(
-  market: IrMarket,
+  world: IrWorld,
   values: ReadonlyMap<string, ParamValue>,
 ): { readonly firms?: readonly string[]; readonly problems: readonly ValueProblem[] } {
-  let firms: string[];
-  if ('names' in market.firms) firms = [...market.firms.names];
-  else {
-    const count = constantValue(market.firms.count, values);
-    const problem = firmCountProblem(count);
+  const declared = world.kind === 'market' ? world.firms : world.agents;
+  if ('count' in declared) {
+    const count = constantValue(declared.count, values);
+    const problem = firmCountProblem(count, world.kind === 'market' ? 'firms' : `${world.axis}s`);
     if (problem) {
-      const param = market.firms.count.op === 'param' ? market.firms.count.name : undefined;
+      const param = declared.count.op === 'param' ? declared.count.name : undefined;
       return { problems: [{ code: 'E_VALUE', message: problem, ...(param ? { param } : {}) }] };
     }
-    firms = Array.from({ length: count as number }, (_, i) => `f${i + 1}`);
   }
-  const problems = listLengthProblems(market.params, values, {
+  const firms = agentNames(world, values);
+  const problems = listLengthProblems(world.params, values, {
     firms: firms.length,
-    products: market.products.length,
+    products: world.kind === 'market' ? world.products.length : 1,
   });
   return { firms, problems };
 }
 
-/** Per-firm and per-product lists must have one entry per firm (and product). */
 export function listLengthProblems(
   params: readonly IrParam[],
   values: ReadonlyMap<string, ParamValue>,
@@ -141,7 +139,7 @@ export function institutionValueProblems(
  * experiment's `institution` item: `with these overrides, NAME: …`.
  */
 export function overrideProblems(use: {
-  readonly market: IrMarket;
+  readonly market: IrWorld;
   readonly marketOverrides: Readonly<Record<string, ParamValue>>;
   readonly institution: IrInstitution;
   readonly institutionOverrides: Readonly<Record<string, ParamValue>>;
@@ -154,7 +152,7 @@ export function overrideProblems(use: {
   const lists = market.firms
     ? listLengthProblems(use.institution.params, values, {
         firms: market.firms.length,
-        products: use.market.products.length,
+        products: use.market.kind === 'market' ? use.market.products.length : 1,
       })
     : [];
   const institution = institutionValueProblems(use.institution, values).map((p) => ({

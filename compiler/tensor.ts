@@ -275,6 +275,21 @@ export function cv(values: ArrayLike<number>): number {
   return m === 0 ? 0 : std(values) / m;
 }
 
+/**
+ * The Gini coefficient of non-negative values: the mean absolute difference over all
+ * ordered pairs divided by twice the mean, Σᵢ Σⱼ |xᵢ − xⱼ| / (2 n² x̄); 0 when all are
+ * equal or the mean is 0. Computed from the sorted values as Σᵢ (2i − n − 1) x₍ᵢ₎ / (n² x̄).
+ */
+export function gini(values: ArrayLike<number>): number {
+  const n = values.length;
+  const m = mean(values);
+  if (n === 0 || m === 0) return 0;
+  const sorted = Float64Array.from(values).sort();
+  let acc = 0;
+  for (let i = 0; i < n; i++) acc += (2 * (i + 1) - n - 1) * (sorted[i] ?? 0);
+  return acc / (n * n * m);
+}
+
 export function broadcast3(
   a: Tensor,
   b: Tensor,

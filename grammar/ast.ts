@@ -90,12 +90,19 @@ export interface Argument {
   readonly range: Range;
 }
 
+/**
+ * The two axes values range over inside the compiler: `firm` is the agent axis (firms of a
+ * market, fishers of a commons, players, bidders), `product` the market's product axis.
+ * An environment names its agent axis (`agents fisher = fishers`); sources write that name
+ * and the checker maps it to `firm`.
+ */
 export type Axis = 'firm' | 'product';
 export type BaseTypeName = 'number' | 'bool' | 'string';
 
 export interface TypeAnnotation {
   readonly base?: BaseTypeName;
-  readonly axes: readonly Axis[];
+  /** Axis names as written: `firm`, `product`, or an environment's agent axis (`fisher`). */
+  readonly axes: readonly string[];
   readonly range: Range;
 }
 
@@ -141,6 +148,58 @@ export interface MarketDecl {
   readonly name: Name;
   readonly title?: string;
   readonly items: readonly MarketItem[];
+  readonly range: Range;
+}
+
+/**
+ * An item of an `environment` declaration: a world written in the language. Every round,
+ * its `let`s, `payoff`, `next` values and `end` condition are evaluated with the state at
+ * the round's start and the agents' actions.
+ */
+export type EnvironmentItem =
+  | ParamDecl
+  /** `agents fisher = fishers` (a counted axis) or `agents player: ann, bob` (named agents). */
+  | {
+      readonly kind: 'agents';
+      readonly axis: Name;
+      readonly count?: Expr;
+      readonly names?: readonly Name[];
+      readonly range: Range;
+    }
+  /** `action harvest in [0, capacity]`, `action effort in [1, levels] step 1`, `action move one of stay, go`. */
+  | {
+      readonly kind: 'action';
+      readonly variable: Name;
+      readonly low?: Expr;
+      readonly high?: Expr;
+      readonly step?: Expr;
+      readonly options?: readonly Name[];
+      readonly range: Range;
+    }
+  /** `state fish = stock`: a state variable and its value before round 1. */
+  | { readonly kind: 'state'; readonly name: Name; readonly value: Expr; readonly range: Range }
+  /** `let taken = …`: a value of each round, named for the expressions after it. */
+  | { readonly kind: 'let'; readonly name: Name; readonly value: Expr; readonly range: Range }
+  | { readonly kind: 'payoff'; readonly value: Expr; readonly range: Range }
+  /** `next fish = …`: the state variable's value in the next round. */
+  | { readonly kind: 'next'; readonly name: Name; readonly value: Expr; readonly range: Range }
+  /** `end when …`: the run ends after a round in which this holds. */
+  | { readonly kind: 'end'; readonly condition: Expr; readonly range: Range }
+  | { readonly kind: 'observe'; readonly items: readonly ObserveItem[]; readonly range: Range }
+  /** `benchmark NAME = ACTION "doc"`, `policy NAME = ACTION "doc"`, `metric NAME = VALUE "doc"`. */
+  | {
+      readonly kind: 'benchmark' | 'policy' | 'metric';
+      readonly name: Name;
+      readonly value: Expr;
+      readonly doc?: string;
+      readonly range: Range;
+    };
+
+export interface EnvironmentDecl {
+  readonly kind: 'environment';
+  readonly name: Name;
+  readonly title?: string;
+  readonly items: readonly EnvironmentItem[];
   readonly range: Range;
 }
 
@@ -212,7 +271,13 @@ export interface StateDecl {
 
 export type InstitutionItem =
   | ParamDecl
-  | { readonly kind: 'scope'; readonly scope: 'firm' | 'market'; readonly range: Range }
+  | {
+      readonly kind: 'scope';
+      readonly scope: 'firm' | 'market';
+      /** The agent axis as written after `per` when it is not `firm` (`scope per fisher`). */
+      readonly axis?: Name;
+      readonly range: Range;
+    }
   | { readonly kind: 'visibility'; readonly public: boolean; readonly range: Range }
   | { readonly kind: 'directive'; readonly text: string; readonly range: Range }
   | MonitorDecl
@@ -236,7 +301,7 @@ export interface PolicyRef {
 export type ExperimentItem =
   | {
       readonly kind: 'use';
-      readonly role: 'market' | 'institution';
+      readonly role: 'market' | 'institution' | 'environment';
       readonly target: Name;
       readonly args: readonly Argument[];
       readonly range: Range;
@@ -313,7 +378,12 @@ export interface SweepDecl {
   readonly range: Range;
 }
 
-export type Declaration = MarketDecl | InstitutionDecl | ExperimentDecl | SweepDecl;
+export type Declaration =
+  | MarketDecl
+  | EnvironmentDecl
+  | InstitutionDecl
+  | ExperimentDecl
+  | SweepDecl;
 
 export interface Comment {
   readonly text: string;
@@ -406,7 +476,7 @@ const paramSchema = z.object({
   type: z
     .object({
       base: z.enum(['number', 'bool', 'string']).optional(),
-      axes: z.array(z.enum(['firm', 'product'])),
+      axes: z.array(z.string()),
       range: rangeSchema,
     })
     .optional(),
@@ -453,6 +523,52 @@ const marketSchema = z.object({
   range: rangeSchema,
 });
 
+const namedExpr = <K extends string>(kind: K) =>
+  z.object({ kind: z.literal(kind), name: nameSchema, value: exprSchema, range: rangeSchema });
+const documented = (kind: 'benchmark' | 'policy' | 'metric') =>
+  namedExpr(kind).extend({ doc: z.string().optional() });
+
+const environmentSchema = z.object({
+  kind: z.literal('environment'),
+  name: nameSchema,
+  title: z.string().optional(),
+  items: z.array(
+    z.discriminatedUnion('kind', [
+      paramSchema,
+      z.object({
+        kind: z.literal('agents'),
+        axis: nameSchema,
+        count: exprSchema.optional(),
+        names: z.array(nameSchema).optional(),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('action'),
+        variable: nameSchema,
+        low: exprSchema.optional(),
+        high: exprSchema.optional(),
+        step: exprSchema.optional(),
+        options: z.array(nameSchema).optional(),
+        range: rangeSchema,
+      }),
+      namedExpr('state'),
+      namedExpr('let'),
+      exprItem('payoff'),
+      namedExpr('next'),
+      z.object({ kind: z.literal('end'), condition: exprSchema, range: rangeSchema }),
+      z.object({
+        kind: z.literal('observe'),
+        items: z.array(z.object({ own: z.boolean(), name: nameSchema, range: rangeSchema })),
+        range: rangeSchema,
+      }),
+      documented('benchmark'),
+      documented('policy'),
+      documented('metric'),
+    ]),
+  ),
+  range: rangeSchema,
+});
+
 const transitionOptions = z.object({
   priority: exprSchema.optional(),
   rule: nameSchema.optional(),
@@ -466,7 +582,12 @@ const institutionSchema = z.object({
   items: z.array(
     z.discriminatedUnion('kind', [
       paramSchema,
-      z.object({ kind: z.literal('scope'), scope: z.enum(['firm', 'market']), range: rangeSchema }),
+      z.object({
+        kind: z.literal('scope'),
+        scope: z.enum(['firm', 'market']),
+        axis: nameSchema.optional(),
+        range: rangeSchema,
+      }),
       z.object({ kind: z.literal('visibility'), public: z.boolean(), range: rangeSchema }),
       z.object({ kind: z.literal('directive'), text: z.string(), range: rangeSchema }),
       z.object({
@@ -544,7 +665,7 @@ const experimentSchema = z.object({
     z.discriminatedUnion('kind', [
       z.object({
         kind: z.literal('use'),
-        role: z.enum(['market', 'institution']),
+        role: z.enum(['market', 'institution', 'environment']),
         target: nameSchema,
         args: z.array(argumentSchema),
         range: rangeSchema,
@@ -617,7 +738,13 @@ export const sourceFileSchema = z.object({
   path: z.string(),
   version: z.object({ value: z.number(), range: rangeSchema }).optional(),
   declarations: z.array(
-    z.discriminatedUnion('kind', [marketSchema, institutionSchema, experimentSchema, sweepSchema]),
+    z.discriminatedUnion('kind', [
+      marketSchema,
+      environmentSchema,
+      institutionSchema,
+      experimentSchema,
+      sweepSchema,
+    ]),
   ),
   comments: z.array(z.object({ text: z.string(), range: rangeSchema })),
   range: rangeSchema,

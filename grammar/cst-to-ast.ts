@@ -6,6 +6,8 @@ import type {
   BinaryOperator,
   Declaration,
   Deontic,
+  EnvironmentDecl,
+  EnvironmentItem,
   ExperimentDecl,
   ExperimentItem,
   Expr,
@@ -162,18 +164,21 @@ export class CstToAst {
     const out: Declaration[] = [];
     for (const decl of this.subs(file, 'declaration')) {
       const market = this.sub(decl, 'market');
+      const environment = this.sub(decl, 'environment');
       const institution = this.sub(decl, 'institution');
       const experiment = this.sub(decl, 'experiment');
       const sweep = this.sub(decl, 'sweep');
       const converted = market
         ? this.market(market)
-        : institution
-          ? this.institution(institution)
-          : experiment
-            ? this.experiment(experiment)
-            : sweep
-              ? this.sweep(sweep)
-              : undefined;
+        : environment
+          ? this.environment(environment)
+          : institution
+            ? this.institution(institution)
+            : experiment
+              ? this.experiment(experiment)
+              : sweep
+                ? this.sweep(sweep)
+                : undefined;
       if (converted) out.push(converted);
     }
     return out;
@@ -257,16 +262,109 @@ export class CstToAst {
       };
     }
     const observe = this.sub(item, 'observeItem');
-    if (observe) {
-      const items = this.subs(observe, 'observed').flatMap((o) => {
-        const name = this.name(this.tok(o, 'name'));
-        return name
-          ? [{ own: this.tok(o, 'Kw_own') !== undefined, name, range: this.range(o) }]
-          : [];
-      });
-      return { kind: 'observe', items, range: this.range(observe) };
+    if (observe) return this.observe(observe);
+    return undefined;
+  }
+
+  private environment(node: CstNode): EnvironmentDecl | undefined {
+    const header = this.header(node);
+    if (!header) return undefined;
+    const items: EnvironmentItem[] = [];
+    for (const item of this.subs(node, 'environmentItem')) {
+      const converted = this.environmentItem(item);
+      if (converted) items.push(converted);
+    }
+    return { kind: 'environment', ...header, items, range: this.range(node) };
+  }
+
+  private environmentItem(item: CstNode): EnvironmentItem | undefined {
+    const param = this.sub(item, 'param');
+    if (param) return this.param(param);
+    const agents = this.sub(item, 'agentAxisItem');
+    if (agents) {
+      const axis = this.name(this.tok(agents, 'axis'));
+      if (!axis) return undefined;
+      const count = this.sub(agents, 'count');
+      const list = this.sub(agents, 'nameList');
+      if (count)
+        return { kind: 'agents', axis, count: this.expression(count), range: this.range(agents) };
+      if (list)
+        return { kind: 'agents', axis, names: this.nameList(list), range: this.range(agents) };
+      return undefined;
+    }
+    const action = this.sub(item, 'environmentAction');
+    if (action) {
+      const variable = this.name(this.tok(action, 'variable'));
+      if (!variable) return undefined;
+      const list = this.sub(action, 'nameList');
+      if (list)
+        return {
+          kind: 'action',
+          variable,
+          options: this.nameList(list),
+          range: this.range(action),
+        };
+      const step = this.sub(action, 'step');
+      return {
+        kind: 'action',
+        variable,
+        low: this.expressionOf(action, 'low'),
+        high: this.expressionOf(action, 'high'),
+        ...(step ? { step: this.expression(step) } : {}),
+        range: this.range(action),
+      };
+    }
+    const named = this.sub(item, 'namedValueItem');
+    if (named) {
+      const key = this.tok(named, 'key')?.image;
+      const name = this.name(this.tok(named, 'name'));
+      if (!name || (key !== 'state' && key !== 'let' && key !== 'next')) return undefined;
+      return {
+        kind: key,
+        name,
+        value: this.expressionOf(named, 'value'),
+        range: this.range(named),
+      };
+    }
+    const payoff = this.sub(item, 'payoffItem');
+    if (payoff)
+      return {
+        kind: 'payoff',
+        value: this.expressionOf(payoff, 'value'),
+        range: this.range(payoff),
+      };
+    const end = this.sub(item, 'endItem');
+    if (end)
+      return {
+        kind: 'end',
+        condition: this.expressionOf(end, 'condition'),
+        range: this.range(end),
+      };
+    const observe = this.sub(item, 'observeItem');
+    if (observe) return this.observe(observe);
+    const documented = this.sub(item, 'documentedItem');
+    if (documented) {
+      const key = this.tok(documented, 'key')?.image;
+      const name = this.name(this.tok(documented, 'name'));
+      if (!name || (key !== 'benchmark' && key !== 'policy' && key !== 'metric')) return undefined;
+      const doc = this.string(this.tok(documented, 'doc'));
+      return {
+        kind: key,
+        name,
+        value: this.expressionOf(documented, 'value'),
+        ...(doc === undefined ? {} : { doc }),
+        range: this.range(documented),
+      };
     }
     return undefined;
+  }
+
+  private observe(observe: CstNode): Extract<MarketItem, { kind: 'observe' }> {
+    const items = this.subs(observe, 'observed').flatMap((o) => {
+      const name = this.name(this.tok(o, 'name'));
+      return name ? [{ own: this.tok(o, 'Kw_own') !== undefined, name, range: this.range(o) }] : [];
+    });
+    return { kind: 'observe', items, range: this.range(observe) };
   }
 
   private nameList(node: CstNode): Name[] {
@@ -282,7 +380,7 @@ export class CstToAst {
     const typeNode = this.sub(node, 'typeAnnotation');
     const doc = this.string(this.tok(node, 'doc'));
     const base = typeNode ? this.tok(typeNode, 'base')?.image : undefined;
-    const axes = typeNode ? this.toks(typeNode, 'axis').map((t) => t.image as Axis) : [];
+    const axes = typeNode ? this.toks(typeNode, 'axis').map((t) => t.image) : [];
     return {
       kind: 'param',
       name,
@@ -324,11 +422,14 @@ export class CstToAst {
       };
     const scope = this.sub(item, 'scopeItem');
     if (scope) {
-      const word = this.tok(scope, 'scope')?.image;
+      const word = this.tok(scope, 'scope');
       if (!word) return undefined;
+      const perAgent = this.tok(scope, 'Kw_per') !== undefined;
+      const axis = perAgent && word.image !== 'firm' ? this.name(word) : undefined;
       return {
         kind: 'scope',
-        scope: word === 'firm' ? 'firm' : 'market',
+        scope: perAgent ? 'firm' : 'market',
+        ...(axis ? { axis } : {}),
         range: this.range(scope),
       };
     }
@@ -487,7 +588,8 @@ export class CstToAst {
     if (use) {
       const role = this.tok(use, 'role')?.image;
       const target = this.name(this.tok(use, 'target'));
-      if ((role !== 'market' && role !== 'institution') || !target) return undefined;
+      if ((role !== 'market' && role !== 'institution' && role !== 'environment') || !target)
+        return undefined;
       const argList = this.sub(use, 'argumentList');
       return {
         kind: 'use',

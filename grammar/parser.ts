@@ -29,6 +29,7 @@ export class MaseParser extends CstParser {
   declaration = this.RULE('declaration', () => {
     this.OR([
       { ALT: () => this.SUBRULE(this.market) },
+      { ALT: () => this.SUBRULE(this.environment) },
       { ALT: () => this.SUBRULE(this.institution) },
       { ALT: () => this.SUBRULE(this.experiment) },
       { ALT: () => this.SUBRULE(this.sweep) },
@@ -78,10 +79,8 @@ export class MaseParser extends CstParser {
     );
     this.MANY(() => {
       this.CONSUME(K.per);
-      this.OR2([
-        { ALT: () => this.CONSUME(K.firm, { LABEL: 'axis' }) },
-        { ALT: () => this.CONSUME(K.product, { LABEL: 'axis' }) },
-      ]);
+      // `firm`, `product`, or an environment's agent axis (`per fisher`).
+      this.CONSUME(T.Identifier, { LABEL: 'axis' });
     });
   });
 
@@ -145,6 +144,111 @@ export class MaseParser extends CstParser {
     this.CONSUME(T.Identifier, { LABEL: 'name' });
   });
 
+  // ---- environments ---------------------------------------------------------------------
+  environment = this.RULE('environment', () => {
+    this.CONSUME(K.environment);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.environmentItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  environmentItem = this.RULE('environmentItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.param) },
+      { ALT: () => this.SUBRULE(this.agentAxisItem) },
+      { ALT: () => this.SUBRULE(this.environmentAction) },
+      { ALT: () => this.SUBRULE(this.namedValueItem) },
+      { ALT: () => this.SUBRULE(this.payoffItem) },
+      { ALT: () => this.SUBRULE(this.endItem) },
+      { ALT: () => this.SUBRULE(this.observeItem) },
+      { ALT: () => this.SUBRULE(this.documentedItem) },
+    ]);
+  });
+
+  agentAxisItem = this.RULE('agentAxisItem', () => {
+    this.CONSUME(K.agents);
+    this.CONSUME(T.Identifier, { LABEL: 'axis' });
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Equals);
+          this.SUBRULE(this.expression, { LABEL: 'count' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Colon);
+          this.SUBRULE(this.nameList);
+        },
+      },
+    ]);
+  });
+
+  environmentAction = this.RULE('environmentAction', () => {
+    this.CONSUME(K.action);
+    this.CONSUME(T.Identifier, { LABEL: 'variable' });
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(H.in);
+          this.CONSUME(T.LBracket);
+          this.SUBRULE(this.expression, { LABEL: 'low' });
+          this.CONSUME(T.Comma);
+          this.SUBRULE2(this.expression, { LABEL: 'high' });
+          this.CONSUME(T.RBracket);
+          this.OPTION(() => {
+            this.CONSUME(K.step);
+            this.SUBRULE3(this.expression, { LABEL: 'step' });
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.one);
+          this.CONSUME(K.of);
+          this.SUBRULE(this.nameList);
+        },
+      },
+    ]);
+  });
+
+  namedValueItem = this.RULE('namedValueItem', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(K.state, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.let, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.next, { LABEL: 'key' }) },
+    ]);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+  });
+
+  payoffItem = this.RULE('payoffItem', () => {
+    this.CONSUME(K.payoff);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+  });
+
+  endItem = this.RULE('endItem', () => {
+    this.CONSUME(K.end);
+    this.CONSUME(H.when);
+    this.SUBRULE(this.expression, { LABEL: 'condition' });
+  });
+
+  documentedItem = this.RULE('documentedItem', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(K.benchmark, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.policy, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.metric, { LABEL: 'key' }) },
+    ]);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'doc' }));
+  });
+
   // ---- institutions ---------------------------------------------------------------------
   institution = this.RULE('institution', () => {
     this.CONSUME(K.institution);
@@ -174,7 +278,8 @@ export class MaseParser extends CstParser {
       {
         ALT: () => {
           this.CONSUME(K.per);
-          this.CONSUME(K.firm, { LABEL: 'scope' });
+          // `per firm`, or an environment's agent axis (`per fisher`).
+          this.CONSUME(T.Identifier, { LABEL: 'scope' });
         },
       },
       { ALT: () => this.CONSUME(K.market, { LABEL: 'scope' }) },
@@ -368,6 +473,7 @@ export class MaseParser extends CstParser {
     this.OR([
       { ALT: () => this.CONSUME(K.market, { LABEL: 'role' }) },
       { ALT: () => this.CONSUME(K.institution, { LABEL: 'role' }) },
+      { ALT: () => this.CONSUME(K.environment, { LABEL: 'role' }) },
     ]);
     this.CONSUME(T.Identifier, { LABEL: 'target' });
     this.OPTION(() => this.SUBRULE(this.argumentList));

@@ -68,6 +68,17 @@ const softKeywordNames = [
   'bool',
   'string',
   'by',
+  'environment',
+  'let',
+  'payoff',
+  'next',
+  'end',
+  'benchmark',
+  'metric',
+  'policy',
+  'step',
+  'one',
+  'of',
 ] as const;
 
 // Hard keywords are reserved: they can never be names.

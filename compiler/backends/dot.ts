@@ -2,7 +2,15 @@ import { attribute as A, Digraph, Edge, Node, toDot } from 'ts-graphviz';
 import { isSanctionState } from '../classify.js';
 import { constantValue } from '../constant.js';
 import { elementAt, evaluateStatic, paramValues } from '../instantiate.js';
-import type { IrExpr, IrInstitution, IrMarket, IrState, IrTransition, ParamValue } from '../ir.js';
+import type {
+  IrEnvironment,
+  IrExpr,
+  IrInstitution,
+  IrMarket,
+  IrState,
+  IrTransition,
+  ParamValue,
+} from '../ir.js';
 import { formatNumber, renderExpr, wrapWords } from './render-expr.js';
 
 /**
@@ -234,5 +242,81 @@ export function marketDot(
       );
     });
   });
+  return toDot(g);
+}
+
+/**
+ * An environment's round as a data-flow diagram: the agents' action and the state at the
+ * round's start feed the `let`s in order, then the payoff, the next state and the end
+ * condition; an edge says which value reads which.
+ */
+export function environmentDot(
+  env: IrEnvironment,
+  overrides?: ReadonlyMap<string, ParamValue>,
+): string {
+  const params = paramValues(env.params, overrides);
+  const g = new Digraph(env.name, {
+    [A.rankdir]: 'LR',
+    [A.label]: clean(
+      `${env.name}: ${env.title}\nagents: ${env.axis}s; action ${env.action.variable}`,
+    ),
+    [A.labelloc]: 't',
+    [A.fontname]: 'Helvetica',
+  });
+  g.attributes.node.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 11 });
+  g.attributes.edge.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 10 });
+  const nodes = new Map<string, Node>();
+  const add = (id: string, label: string, fill: string, shape = 'box') => {
+    const node = new Node(id, {
+      [A.shape]: shape,
+      [A.style]: 'rounded,filled',
+      [A.fillcolor]: fill,
+      [A.label]: clean(label),
+    });
+    nodes.set(id, node);
+    g.addNode(node);
+  };
+  const bounds = env.action.options
+    ? `one of ${env.action.options.join(', ')}`
+    : `in [${renderExpr(env.action.low, params)}, ${renderExpr(env.action.high, params)}]${env.action.step ? ` step ${renderExpr(env.action.step, params)}` : ''}`;
+  add(env.action.variable, `${env.action.variable} (each ${env.axis})\n${bounds}`, '#e8f1fb');
+  for (const s of env.states)
+    add(s.name, `state ${s.name}\nstarts at ${renderExpr(s.initial, params)}`, '#fff8e1');
+  for (const l of env.lets)
+    add(l.name, `${l.name} = ${shorten(renderExpr(l.value, params))}`, '#ffffff');
+  add('payoff', `payoff = ${shorten(renderExpr(env.payoff, params))}`, '#e8f5e9');
+  for (const s of env.states)
+    if (s.next)
+      add(`next:${s.name}`, `next ${s.name} = ${shorten(renderExpr(s.next, params))}`, '#fff8e1');
+  if (env.end) add('end', `end when ${shorten(renderExpr(env.end, params))}`, '#fdecea', 'octagon');
+  const reads = (e: IrExpr): Set<string> => {
+    const out = new Set<string>();
+    const walk = (x: unknown) => {
+      if (!x || typeof x !== 'object') return;
+      const node = x as { op?: string; name?: string };
+      if ((node.op === 'observable' || node.op === 'action') && node.name) out.add(node.name);
+      for (const v of Object.values(x)) if (typeof v === 'object') walk(v);
+    };
+    walk(e);
+    return out;
+  };
+  const edgesTo = (id: string, e: IrExpr) => {
+    const target = nodes.get(id);
+    if (!target) return;
+    for (const name of reads(e)) {
+      const source = nodes.get(name);
+      if (source && source !== target) g.addEdge(new Edge([source, target]));
+    }
+  };
+  for (const l of env.lets) edgesTo(l.name, l.value);
+  edgesTo('payoff', env.payoff);
+  for (const s of env.states) if (s.next) edgesTo(`next:${s.name}`, s.next);
+  if (env.end) edgesTo('end', env.end);
+  for (const s of env.states) {
+    const from = nodes.get(`next:${s.name}`);
+    const to = nodes.get(s.name);
+    if (from && to)
+      g.addEdge(new Edge([from, to], { [A.style]: 'dashed', [A.label]: 'next round' }));
+  }
   return toDot(g);
 }

@@ -1,6 +1,7 @@
 import type {
   Comment,
   Declaration,
+  EnvironmentItem,
   ExperimentItem,
   Expr,
   FactorDecl,
@@ -8,6 +9,7 @@ import type {
   InstitutionItem,
   MarketItem,
   Name,
+  ObserveItem,
   ParamDecl,
   PolicyRef,
   Range,
@@ -152,6 +154,12 @@ function declarationEntry(decl: Declaration): Entry {
   switch (decl.kind) {
     case 'market':
       return { range: decl.range, text, children: decl.items.map(marketEntry) };
+    case 'environment':
+      return {
+        range: decl.range,
+        text,
+        children: decl.items.map((item) => ({ range: item.range, text: environmentText(item) })),
+      };
     case 'institution':
       return { range: decl.range, text, children: decl.items.map(institutionEntry) };
     case 'experiment':
@@ -197,7 +205,41 @@ function marketText(item: MarketItem): string {
     case 'action':
       return `action ${item.variable.name} in [${printExpr(item.low)}, ${printExpr(item.high)}]`;
     case 'observe':
-      return `observe ${item.items.map((o) => (o.own ? `own ${o.name.name}` : o.name.name)).join(', ')}`;
+      return observeText(item);
+  }
+}
+
+function observeText(item: { readonly items: readonly ObserveItem[] }): string {
+  return `observe ${item.items.map((o) => (o.own ? `own ${o.name.name}` : o.name.name)).join(', ')}`;
+}
+
+function environmentText(item: EnvironmentItem): string {
+  switch (item.kind) {
+    case 'param':
+      return paramText(item);
+    case 'agents':
+      return item.names
+        ? `agents ${item.axis.name}: ${names(item.names)}`
+        : `agents ${item.axis.name} = ${item.count ? printExpr(item.count) : '?'}`;
+    case 'action':
+      if (item.options) return `action ${item.variable.name} one of ${names(item.options)}`;
+      return `action ${item.variable.name} in [${item.low ? printExpr(item.low) : '?'}, ${item.high ? printExpr(item.high) : '?'}]${item.step ? ` step ${printExpr(item.step)}` : ''}`;
+    case 'state':
+    case 'let':
+    case 'next':
+      return `${item.kind} ${item.name.name} = ${printExpr(item.value)}`;
+    case 'payoff':
+      return `payoff = ${printExpr(item.value)}`;
+    case 'end':
+      return `end when ${printExpr(item.condition)}`;
+    case 'observe':
+      return observeText(item);
+    case 'benchmark':
+    case 'policy':
+    case 'metric': {
+      const doc = item.doc === undefined ? '' : ` ${escapeString(item.doc)}`;
+      return `${item.kind} ${item.name.name} = ${printExpr(item.value)}${doc}`;
+    }
   }
 }
 
@@ -211,7 +253,7 @@ function institutionText(item: Exclude<InstitutionItem, StateDecl>): string {
     case 'param':
       return paramText(item);
     case 'scope':
-      return item.scope === 'firm' ? 'scope per firm' : 'scope market';
+      return item.scope === 'firm' ? `scope per ${item.axis?.name ?? 'firm'}` : 'scope market';
     case 'visibility':
       return item.public ? 'public' : 'private';
     case 'directive':

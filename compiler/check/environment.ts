@@ -1,0 +1,464 @@
+import type {
+  Axis,
+  EnvironmentDecl,
+  EnvironmentItem,
+  Expr,
+  Name,
+  ParamDecl,
+  Range,
+} from '../../grammar/ast.js';
+import { didYouMean } from '../../grammar/suggest.js';
+import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
+import type { IrEnvironment, IrExpr, IrNamedValue, IrParam } from '../ir.js';
+import { marketValueProblems } from '../param-values.js';
+import type { ValueType } from '../types.js';
+import {
+  agentAxisNames,
+  checkParams,
+  paramTypes,
+  type Reporter,
+  rejectedParams,
+  shadowedNames,
+} from './common.js';
+
+const SCALAR: readonly Axis[] = [];
+const PER_AGENT: readonly Axis[] = ['firm'];
+const SCALAR_OR_PER_AGENT: readonly (readonly Axis[])[] = [SCALAR, PER_AGENT];
+const NUMBER = (axes: readonly Axis[]): ValueType => ({ base: 'number', axes });
+
+/** Names the round loop gives every environment: the round number, and each agent's payoff. */
+export const ENVIRONMENT_BUILTINS = ['round', 'payoff'] as const;
+
+/** Value names every benchmark of an environment provides: its action and the payoff it earns. */
+export function environmentBenchmarkValues(env: IrEnvironment): ReadonlyMap<string, ValueType> {
+  return new Map([
+    [env.action.variable, NUMBER(PER_AGENT)],
+    ['payoff', NUMBER(PER_AGENT)],
+  ]);
+}
+
+/**
+ * What an environment makes observable after each round, by name and type: its state
+ * variables, `let`s, the action, `payoff` and `round`. Institutions see all of them; agents
+ * see what `observe` lists. The checker, the manifest and the runtime read this one list.
+ */
+export function environmentObservables(env: IrEnvironment): ReadonlyMap<string, ValueType> {
+  const out = new Map<string, ValueType>();
+  for (const s of env.states) out.set(s.name, s.initial.type);
+  for (const l of env.lets) out.set(l.name, l.value.type);
+  out.set(env.action.variable, NUMBER(PER_AGENT));
+  out.set('payoff', NUMBER(PER_AGENT));
+  out.set('round', NUMBER(SCALAR));
+  return out;
+}
+
+/** One-line meanings of an environment's observables, for the manifest and prompts. */
+export function environmentObservableMeanings(env: IrEnvironment): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const s of env.states)
+    out.set(s.name, `state: starts at ${s.initial.text}${s.next ? `, then ${s.next.text}` : ''}`);
+  for (const l of env.lets) out.set(l.name, l.value.text);
+  out.set(env.action.variable, `each ${env.axis}'s action this round`);
+  out.set(
+    'payoff',
+    `each ${env.axis}'s payoff this round, before fines and credits: ${env.payoff.text}`,
+  );
+  out.set('round', 'the current round number (1-based)');
+  return out;
+}
+
+/** Checks an `environment` declaration into its IR, reporting what is wrong. */
+export function checkEnvironment(
+  decl: EnvironmentDecl,
+  path: string,
+  reporter: Reporter,
+): IrEnvironment | undefined {
+  const errorsAtStart = reporter.diagnostics.length;
+  const what = `environment \`${decl.name.name}\``;
+  const all = <K extends EnvironmentItem['kind']>(kind: K) =>
+    decl.items.filter((i): i is Extract<EnvironmentItem, { kind: K }> => i.kind === kind);
+  type Documented = Extract<EnvironmentItem, { kind: 'benchmark' | 'policy' | 'metric' }>;
+  const documented = (kind: Documented['kind']) =>
+    decl.items.filter((i): i is Documented => i.kind === kind);
+  const single = <K extends EnvironmentItem['kind']>(kind: K, word: string) => {
+    const found = all(kind);
+    for (const extra of found.slice(1))
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        extra.range,
+        `an environment has one \`${word}\` item; this is the second`,
+      );
+    return found[0];
+  };
+  const agentsItem = single('agents', 'agents');
+  const actionItem = single('action', 'action');
+  const payoffItem = single('payoff', 'payoff');
+  const endItem = single('end', 'end when');
+  const observeItem = single('observe', 'observe');
+  const missing = (item: string, example: string) =>
+    reporter.report(
+      'E_MISSING',
+      path,
+      decl.name.range,
+      `${what} has no \`${item}\` item`,
+      `add e.g. \`${example}\``,
+    );
+  if (!agentsItem) missing('agents', 'agents player = players');
+  if (!actionItem) missing('action', 'action effort in [0, 1]');
+  if (!payoffItem) missing('payoff', 'payoff = 1 - effort');
+
+  const axis = agentsItem?.axis.name ?? 'agent';
+  if (agentsItem && (axis === 'product' || axis === 'market' || axis === 'self')) {
+    reporter.report(
+      'E_SCOPE',
+      path,
+      agentsItem.axis.range,
+      `\`${axis}\` cannot name an agent axis`,
+      'name it after the agents: `agents fisher = fishers`',
+    );
+  }
+  const axisNames = agentAxisNames(axis);
+  const params = checkParams(
+    decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
+    path,
+    reporter,
+    axisNames,
+  );
+  const usedParams = new Set<string>();
+  const declaredNames = new Map<string, Range>();
+  for (const p of params) {
+    const item = decl.items.find(
+      (i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name,
+    );
+    if (item) declaredNames.set(p.name, item.name.range);
+  }
+  /** Each name an environment declares (parameter, state, let, option, benchmark, policy, metric) is one thing. */
+  const claim = (name: Name, kind: string): boolean => {
+    const previous = declaredNames.get(name.name);
+    if (previous) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        name.range,
+        `\`${name.name}\` is declared twice in ${what} (first at line ${previous.start.line}); ${kind}s need their own names`,
+      );
+      return false;
+    }
+    if (
+      (ENVIRONMENT_BUILTINS as readonly string[]).includes(name.name) ||
+      name.name === axis ||
+      name.name === 'self'
+    ) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        name.range,
+        `\`${name.name}\` is a name the environment already gives; call the ${kind} something else`,
+      );
+      return false;
+    }
+    declaredNames.set(name.name, name.range);
+    return true;
+  };
+
+  const agentNames = agentsItem?.names?.map((n) => n.name);
+  if (agentsItem?.names) {
+    const seen = new Set<string>();
+    for (const n of agentsItem.names) {
+      if (seen.has(n.name))
+        reporter.report('E_DUPLICATE', path, n.range, `${axis} \`${n.name}\` is listed twice`);
+      seen.add(n.name);
+    }
+  }
+  const baseScope: ExpressionScope = {
+    path,
+    params: paramTypes(params),
+    usedParams,
+    poisoned: rejectedParams(decl.items, params),
+    self: 'absent',
+    temporal: false,
+    agentAxis: axis,
+    productNames: new Set(),
+    ...(agentNames ? { firmNames: new Set(agentNames) } : {}),
+    benchmarkNames: [],
+  };
+  const check = (
+    expr: Expr,
+    describe: string,
+    expected: { base: ValueType['base']; axes: readonly (readonly Axis[])[] },
+    extra: Partial<ExpressionScope> = {},
+    hint?: string,
+  ): IrExpr | undefined => {
+    const checker = new ExpressionChecker({ ...baseScope, describe, ...extra });
+    const result = checker.check(expr);
+    const ok = expectType(checker, result, expr.range, expected, describe, hint);
+    reporter.absorb(checker);
+    return ok ? result : undefined;
+  };
+  const number = { base: 'number' as const, axes: SCALAR_OR_PER_AGENT };
+
+  let agents: IrEnvironment['agents'] | undefined;
+  if (agentsItem?.count) {
+    const count = check(agentsItem.count, `the number of ${axis}s`, {
+      base: 'number',
+      axes: [SCALAR],
+    });
+    if (count) agents = { count };
+  } else if (agentNames) agents = { names: [...new Set(agentNames)] };
+
+  // The action: a number in bounds (on a grid), or one of named options (0, 1, …).
+  let action: IrEnvironment['action'] | undefined;
+  const constants = new Map<string, number>();
+  if (actionItem) {
+    const variable = actionItem.variable.name;
+    const free = claim(actionItem.variable, 'action');
+    if (actionItem.options) {
+      const options: string[] = [];
+      for (const o of actionItem.options) {
+        if (!claim(o, 'option')) continue;
+        constants.set(o.name, options.length);
+        options.push(o.name);
+      }
+      const constant = (value: number): IrExpr => ({
+        type: NUMBER(SCALAR),
+        text: String(value),
+        op: 'const',
+        value,
+      });
+      if (free && options.length > 0)
+        action = {
+          variable,
+          low: constant(0),
+          high: constant(options.length - 1),
+          step: constant(1),
+          options,
+        };
+    } else if (actionItem.low && actionItem.high) {
+      const low = check(actionItem.low, 'an action bound', number);
+      const high = check(actionItem.high, 'an action bound', number);
+      const step = actionItem.step
+        ? check(actionItem.step, 'the action step', { base: 'number', axes: [SCALAR] })
+        : undefined;
+      if (free && low && high && (!actionItem.step || step))
+        action = { variable, low, high, ...(step ? { step } : {}) };
+    }
+  }
+  const withConstants = constants.size > 0 ? { constants } : {};
+
+  // State variables start from parameters; everything each round sees the state, the action
+  // and the `let`s above it.
+  const states: { name: string; initial: IrExpr; next?: IrExpr }[] = [];
+  for (const s of all('state')) {
+    if (!claim(s.name, 'state variable')) continue;
+    const initial = check(
+      s.value,
+      `the initial value of \`${s.name.name}\``,
+      number,
+      withConstants,
+    );
+    if (initial) states.push({ name: s.name.name, initial });
+  }
+  const roundValues = new Map<string, ValueType>(states.map((s) => [s.name, s.initial.type]));
+  roundValues.set('round', NUMBER(SCALAR));
+  const actionScope = action ? { action: { name: action.variable, type: NUMBER(PER_AGENT) } } : {};
+  const lets: { name: string; value: IrExpr }[] = [];
+  for (const l of all('let')) {
+    const free = claim(l.name, 'let');
+    const value = check(
+      l.value,
+      `\`${l.name.name}\``,
+      { base: 'number', axes: SCALAR_OR_PER_AGENT },
+      {
+        observables: new Map(roundValues),
+        ...actionScope,
+        ...withConstants,
+      },
+    );
+    if (free && value) {
+      lets.push({ name: l.name.name, value });
+      roundValues.set(l.name.name, value.type);
+    }
+  }
+  const roundScope = (): Partial<ExpressionScope> => ({
+    observables: new Map(roundValues),
+    ...actionScope,
+    ...withConstants,
+  });
+  const payoff = payoffItem
+    ? check(
+        payoffItem.value,
+        'the payoff',
+        number,
+        roundScope(),
+        `one number per ${axis}, e.g. \`payoff = ${lets[0]?.name ?? 'value'} - cost\``,
+      )
+    : undefined;
+  roundValues.set('payoff', NUMBER(PER_AGENT));
+
+  const nexts = new Map<string, IrExpr>();
+  for (const n of all('next')) {
+    const state = states.find((s) => s.name === n.name.name);
+    if (!state) {
+      reporter.report(
+        'E_UNKNOWN_NAME',
+        path,
+        n.name.range,
+        `\`next ${n.name.name}\` names no state variable`,
+        didYouMean(
+          n.name.name,
+          states.map((s) => s.name),
+        ) ?? 'declare it first: `state NAME = INITIAL`',
+      );
+      continue;
+    }
+    if (nexts.has(state.name)) {
+      reporter.report('E_DUPLICATE', path, n.range, `\`${state.name}\` has two \`next\` items`);
+      continue;
+    }
+    const value = check(
+      n.value,
+      `the next value of \`${state.name}\``,
+      {
+        base: 'number',
+        axes: state.initial.type.axes.length === 0 ? [SCALAR] : SCALAR_OR_PER_AGENT,
+      },
+      roundScope(),
+    );
+    if (value) nexts.set(state.name, value);
+  }
+  const end = endItem
+    ? check(
+        endItem.condition,
+        'the end condition',
+        { base: 'bool', axes: [SCALAR] },
+        roundScope(),
+        `reduce over ${axis}s, e.g. \`any(…, over: ${axis})\``,
+      )
+    : undefined;
+
+  const observables = new Map(roundValues);
+  if (action) observables.set(action.variable, NUMBER(PER_AGENT));
+  const observe: { name: string; own: boolean }[] = [];
+  for (const item of observeItem?.items ?? []) {
+    const type = observables.get(item.name.name);
+    if (!type) {
+      reporter.report(
+        'E_UNKNOWN_OBSERVABLE',
+        path,
+        item.name.range,
+        `${what} provides no observable \`${item.name.name}\``,
+        didYouMean(item.name.name, observables.keys()) ??
+          `observables: ${[...observables.keys()].join(', ')}`,
+      );
+      continue;
+    }
+    if (item.own && !type.axes.includes('firm')) {
+      reporter.report(
+        'E_SHAPE',
+        path,
+        item.range,
+        `\`own\` shows each ${axis} only its own entry of a per-${axis} value; \`${item.name.name}\` is the same for every ${axis}`,
+      );
+      continue;
+    }
+    observe.push({ name: item.name.name, own: item.own });
+  }
+
+  // Benchmarks are actions fixed before round 1; policies choose an action from what the
+  // agent has seen; metrics summarise the whole run.
+  const benchmarks: IrNamedValue[] = [];
+  for (const b of documented('benchmark')) {
+    if (!claim(b.name, 'benchmark')) continue;
+    const value = check(b.value, `the benchmark \`${b.name.name}\``, number, withConstants);
+    if (value)
+      benchmarks.push({ name: b.name.name, value, ...(b.doc === undefined ? {} : { doc: b.doc }) });
+  }
+  const benchmarkValues = new Map<string, ValueType>([
+    ...(action ? [[action.variable, NUMBER(PER_AGENT)] as const] : []),
+    ['payoff', NUMBER(PER_AGENT)],
+  ]);
+  const temporal: Partial<ExpressionScope> = {
+    observables,
+    temporal: true,
+    benchmarks: benchmarkValues,
+    benchmarkNames: benchmarks.map((b) => b.name),
+    ...withConstants,
+  };
+  const policies: IrNamedValue[] = [];
+  for (const p of documented('policy')) {
+    if (!claim(p.name, 'policy')) continue;
+    const value = check(
+      p.value,
+      `the policy \`${p.name.name}\``,
+      number,
+      { ...temporal, self: 'allowed' },
+      `an action, one number or one per ${axis}`,
+    );
+    if (value)
+      policies.push({ name: p.name.name, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
+  }
+  const metricObservables = new Map(observables);
+  metricObservables.set('horizon', NUMBER(SCALAR));
+  const metrics: IrNamedValue[] = [];
+  for (const m of documented('metric')) {
+    if (!claim(m.name, 'metric')) continue;
+    const value = check(
+      m.value,
+      `the metric \`${m.name.name}\``,
+      { base: 'number', axes: [SCALAR] },
+      { ...temporal, observables: metricObservables },
+      `a single number over the run, e.g. \`mean_last(sum(payoff, over: ${axis}), round)\``,
+    );
+    if (value)
+      metrics.push({ name: m.name.name, value, ...(m.doc === undefined ? {} : { doc: m.doc }) });
+  }
+
+  const failed = reporter.diagnostics.slice(errorsAtStart).some((d) => d.severity === 'error');
+  if (!failed) {
+    for (const p of params) {
+      if (usedParams.has(p.name) || shadowedNames.has(p.name)) continue;
+      const item = decl.items.find(
+        (i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name,
+      );
+      if (item)
+        reporter.report('W_UNUSED', path, item.name.range, `parameter \`${p.name}\` is never used`);
+    }
+  }
+  if (failed || !agents || !action || !payoff) return undefined;
+  const env: IrEnvironment = {
+    kind: 'environment',
+    name: decl.name.name,
+    title: decl.title ?? decl.name.name,
+    path,
+    axis,
+    params,
+    agents,
+    action,
+    states: states.map((s) => {
+      const next = nexts.get(s.name);
+      return next ? { ...s, next } : s;
+    }),
+    lets,
+    payoff,
+    ...(end ? { end } : {}),
+    observe: observeItem
+      ? observe
+      : [
+          { name: action.variable, own: true },
+          { name: 'payoff', own: true },
+        ],
+    benchmarks,
+    policies,
+    metrics,
+  };
+  const rangeOfParam = (name: string) =>
+    decl.items.find((i): i is ParamDecl => i.kind === 'param' && i.name.name === name)?.value
+      .range ?? decl.name.range;
+  const { problems } = marketValueProblems(
+    env,
+    new Map(params.map((p: IrParam) => [p.name, p.value])),
+  );
+  for (const p of problems) reporter.report(p.code, path, rangeOfParam(p.param ?? ''), p.message);
+  return problems.length > 0 ? undefined : env;
+}
