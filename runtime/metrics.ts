@@ -683,6 +683,10 @@ export function computeMetrics(
   validateOptions(options);
   const index = indexTrace(events);
   const { header, benchmarks, warnings } = index;
+  if (header.market === undefined || header.competition === undefined)
+    throw new MetricsError(
+      `the trace is of environment ${header.environment ?? '?'}, not a market: its metrics are an environment's (runtime/environment/metrics.ts)`,
+    );
   const firms = header.firms;
   const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
   const demand = demandOf(index, options.demand);

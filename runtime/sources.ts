@@ -37,7 +37,8 @@ export function stdlibSources(): SourceText[] {
     .map((f) => ({ path: `stdlib/${f}`, text: readFileSync(join(dir, f), 'utf8') }));
 }
 
-const declarationPattern = /^\s*(?:market|institution|experiment)\s+([A-Za-z_][A-Za-z0-9_]*)/gm;
+const declarationPattern =
+  /^\s*(?:market|environment|institution|experiment)\s+([A-Za-z_][A-Za-z0-9_]*)/gm;
 
 /** Declaration names of the stdlib, mapped to their files. */
 export function stdlibIndex(): Map<string, SourceText> {

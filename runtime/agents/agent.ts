@@ -6,16 +6,20 @@ import type { MarketInstance, Outcome } from '../market/instance.js';
  * learning agents (they read numbers, not text); LLM agents (a later milestone) are
  * shown only what the market's `observe` item lists.
  */
-export interface Observation {
-  readonly round: number;
-  /** The number of rounds, when agents are told it (a fixed, announced horizon). */
-  readonly horizon?: number;
-  /** Index of this firm in the market's firm order. */
-  readonly firm: number;
+export interface Observation extends CommonObservation {
   readonly market: MarketInstance;
   readonly benchmarks: Benchmarks;
   /** Outcomes of the rounds played so far, oldest first, and each round's actions. */
   readonly history: readonly { readonly actions: Float64Array; readonly outcome: Outcome }[];
+}
+
+/** What an agent of any world sees before it acts, besides the world itself. */
+export interface CommonObservation {
+  readonly round: number;
+  /** The number of rounds, when agents are told it (a fixed, announced horizon). */
+  readonly horizon?: number;
+  /** Index of this agent in the world's agent order. */
+  readonly firm: number;
   /** The public manifest and directive, when the institution is public. */
   readonly manifest?: string;
   /** This firm's institution state and the notices it received last round. */
@@ -46,8 +50,8 @@ export interface OutgoingMessage {
 }
 
 /** What an agent is told when it may talk. */
-export interface TalkTurn {
-  readonly observation: Observation;
+export interface TalkTurn<O = Observation> {
+  readonly observation: O;
   /** 1 to `talkRounds`. */
   readonly talkRound: number;
   readonly talkRounds: number;
@@ -70,13 +74,17 @@ export interface Decision {
   readonly rationale?: string;
 }
 
-export interface Agent {
+/**
+ * An agent of a world: market agents see an `Observation` and a market `Outcome`; an
+ * environment's agents see an `EnvironmentObservation` (runtime/environment/policies.ts).
+ */
+export interface Agent<O = Observation, R = Outcome> {
   readonly policy: string;
-  decide(observation: Observation): Action | Decision | Promise<Action | Decision>;
+  decide(observation: O): Action | Decision | Promise<Action | Decision>;
   /** May send messages before acting, when the experiment has talk (absent: says nothing). */
-  talk?(turn: TalkTurn): readonly OutgoingMessage[] | Promise<readonly OutgoingMessage[]>;
-  /** Called after each round with the firm's own profit (learning agents update here). */
-  learn?(observation: Observation, action: Action, outcome: Outcome, reward: number): void;
+  talk?(turn: TalkTurn<O>): readonly OutgoingMessage[] | Promise<readonly OutgoingMessage[]>;
+  /** Called after each round with the agent's own payoff after sanctions (learning agents update here). */
+  learn?(observation: O, action: Action, outcome: R, reward: number): void;
 }
 
 /** A seeded random source; every random choice of a run goes through one of these. */

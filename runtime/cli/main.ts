@@ -313,6 +313,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .argument('[file]', 'source file or stdlib:NAME declaring the experiment')
     .option('--experiment <name>', 'which experiment, when the file declares several')
     .option('--market <spec>', 'a market by name, or FILE|stdlib:NAME (no experiment needed)')
+    .option(
+      '--environment <spec>',
+      'an environment by name, or FILE|stdlib:NAME (commons, minimum_effort, …; no experiment needed)',
+    )
     .option('--institution <spec>', 'an institution by name, FILE|stdlib:NAME, or none')
     .option('--agents <policies>', 'POLICY for every firm, or f1=POLICY,f2=POLICY')
     .option(
@@ -372,8 +376,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         interruption.dispose();
       }
       process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
-      for (const warning of benchmarkWarnings(artifacts.metrics.benchmarks))
-        process.stderr.write(`mase: warning: ${warning}\n`);
+      if (!('environment' in artifacts.metrics.run))
+        for (const warning of benchmarkWarnings(
+          (artifacts.metrics as import('../metrics.js').RunMetrics).benchmarks,
+        ))
+          process.stderr.write(`mase: warning: ${warning}\n`);
       if (artifacts.status === 'degraded')
         process.stderr.write(`mase: the run is degraded: ${degradedReason(options.out)}\n`);
       process.stderr.write(

@@ -176,3 +176,41 @@ export function instantiateMarket(
     clear,
   };
 }
+
+/**
+ * A market observable of one round's outcome by name (compiler/observables.ts names and
+ * types them), as a tensor; undefined for a name the market does not provide.
+ */
+export function marketObservable(
+  market: MarketInstance,
+  outcome: Outcome,
+  name: string,
+): Tensor | undefined {
+  const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
+  switch (name) {
+    case 'quantity':
+      return fp(outcome.quantity);
+    case 'price':
+      return market.competition === 'quantity'
+        ? { axes: ['product'], data: outcome.price }
+        : fp(outcome.price);
+    case 'profit':
+      return { axes: ['firm'], data: outcome.profit };
+    case 'revenue':
+      return { axes: ['firm'], data: outcome.revenue };
+    case 'unit_cost':
+      return fp(market.unitCost);
+    case 'share':
+      return fp(outcome.share);
+    case 'total':
+      return { axes: ['product'], data: outcome.total };
+    case 'hhi':
+      return { axes: ['product'], data: outcome.hhi };
+    case 'n_firms':
+      return scalarTensor(market.dims.firms);
+    case 'n_products':
+      return scalarTensor(market.dims.products);
+    default:
+      return undefined;
+  }
+}

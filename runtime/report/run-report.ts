@@ -147,7 +147,7 @@ const sum = (values: readonly number[]) => values.reduce((s, v) => s + v, 0);
 const mean = (values: readonly number[]) =>
   values.length === 0 ? Number.NaN : sum(values) / values.length;
 
-function fmt(x: number | null | undefined, digits = 2): string {
+export function fmt(x: number | null | undefined, digits = 2): string {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';
   if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
   return x.toLocaleString('en-US', {
@@ -410,7 +410,7 @@ function samplingNote(played: number, bucket: number, window: number): string {
  * A per-round series as drawn: the observed values (extremes kept) and, when the run is
  * long enough for it to differ, their rolling mean over `window` rounds.
  */
-function observedSeries(
+export function observedSeries(
   name: string,
   colors: { observed: string; mean: string },
   rounds: readonly number[],
@@ -435,8 +435,8 @@ function observedSeries(
   ];
 }
 
-const OBSERVED = { observed: SERIES_COLORS.observed, mean: SERIES_COLORS.observedMean };
-const NET = { observed: SERIES_COLORS.net, mean: SERIES_COLORS.netMean };
+export const OBSERVED = { observed: SERIES_COLORS.observed, mean: SERIES_COLORS.observedMean };
+export const NET = { observed: SERIES_COLORS.net, mean: SERIES_COLORS.netMean };
 
 async function seriesSection(metrics: RunMetrics) {
   const rounds = metrics.rounds.map((r) => r.round);

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
+import { computeEnvironmentMetrics, type EnvironmentMetrics } from '../environment/metrics.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
@@ -40,8 +41,26 @@ import type { Interruption } from './signals.js';
 
 export class ArtifactError extends Error {}
 
+/** The run's metrics: a market's (runtime/metrics.ts) or an environment's (runtime/environment/metrics.ts). */
+export type AnyRunMetrics = RunMetrics | EnvironmentMetrics;
+
+function score(events: readonly TraceEvent[], experiment: ResolvedExperiment): AnyRunMetrics {
+  const world = experiment.market;
+  return world.kind === 'environment'
+    ? computeEnvironmentMetrics(events, { ir: world, overrides: experiment.marketOverrides })
+    : computeMetrics(events, metricsOptions(experiment));
+}
+
+/** A market run's metrics; an environment's are a bug where a market's are expected. */
+export function marketMetrics(metrics: AnyRunMetrics): RunMetrics {
+  if ('environment' in metrics.run)
+    throw new Error(`expected a market's metrics, not environment ${metrics.run.environment}'s`);
+  return metrics as RunMetrics;
+}
+
 /** What the metrics need beyond the trace: the demand line for consumer surplus, the states. */
 function metricsOptions(experiment: ResolvedExperiment): MetricsOptions {
+  if (experiment.market.kind !== 'market') return institutionMetricsOptions(experiment.institution);
   const market = instantiateMarket(experiment.market, experiment.marketOverrides);
   const demand = market.competition === 'quantity' ? linearDemand(market) : undefined;
   return {
@@ -56,6 +75,8 @@ const kept = new Set<TraceEvent['type']>([
   'header',
   'benchmarks',
   'market',
+  'environment',
+  'environment_benchmarks',
   'payoff',
   'transition',
   'sanction',
@@ -73,7 +94,7 @@ function keptInMemory(event: TraceEvent): boolean {
 
 export interface RunArtifacts {
   readonly result: RunResult;
-  readonly metrics: RunMetrics;
+  readonly metrics: AnyRunMetrics;
   readonly dir: string;
   /** The status the manifest records: the result's, or `degraded` (degraded.ts). */
   readonly status: RunStatus;
@@ -156,6 +177,8 @@ export async function runToDirectory(
     experiment: experiment.name,
     market: {
       name: experiment.market.name,
+      // An environment says so; a market's manifest is as it always was.
+      ...(experiment.market.kind === 'environment' ? { kind: 'environment' } : {}),
       params: Object.fromEntries(paramValues(experiment.market.params, experiment.marketOverrides)),
       /** The values set by the experiment or the flags (the rest are defaults). */
       overrides: experiment.marketOverrides,
@@ -301,15 +324,15 @@ export async function runToDirectory(
     attempt('events.jsonl', () => trace.flush());
   }
   attempt('events.jsonl', () => trace.close());
-  let metrics: RunMetrics | undefined;
+  let metrics: AnyRunMetrics | undefined;
   let metricsText: string | undefined;
   // A run that failed is scored on the rounds it finished (those its trace holds); one that
   // failed before its first round has nothing to score.
-  if (result) metrics = computeMetrics(events, metricsOptions(experiment));
+  if (result) metrics = score(events, experiment);
   else if (roundsCompleted > 0)
-    metrics = computeMetrics(
+    metrics = score(
       events.filter((e) => !('round' in e) || e.round <= roundsCompleted),
-      metricsOptions(experiment),
+      experiment,
     );
   if (metrics) {
     const scored = metrics;
@@ -371,12 +394,21 @@ export async function runToDirectory(
   if (!result || !metrics) throw new Error('a run that ended has no result or metrics');
   // The report is a view of the files above; failing to draw it must not lose the run.
   try {
-    const { writeRunReport } = await import('../report/run-report.js');
-    await writeRunReport(dir, {
-      institution: experiment.institution,
-      overrides: experiment.institutionOverrides,
-      run: { manifest, metrics, events },
-    });
+    if ('environment' in metrics.run) {
+      const { writeEnvironmentReport } = await import('../report/environment-report.js');
+      await writeEnvironmentReport(dir, {
+        metrics: metrics as EnvironmentMetrics,
+        institution: experiment.institution,
+        title: experiment.market.title,
+      });
+    } else {
+      const { writeRunReport } = await import('../report/run-report.js');
+      await writeRunReport(dir, {
+        institution: experiment.institution,
+        overrides: experiment.institutionOverrides,
+        run: { manifest, metrics: metrics as RunMetrics, events },
+      });
+    }
   } catch (error) {
     process.stderr.write(
       `mase: ${dir}/report.html not written: ${error instanceof Error ? error.message : String(error)}\n`,

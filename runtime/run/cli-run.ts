@@ -9,6 +9,8 @@ import type { IrPolicy } from '../../compiler/ir.js';
 import { type ExperimentItem, type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
+import { EnvironmentError, instantiateEnvironment } from '../environment/instance.js';
+import { createEnvironmentAgent } from '../environment/policies.js';
 import { CacheError, defaultCachePath, ResponseCache } from '../llm/cache.js';
 import { DEFAULT_RETRY } from '../llm/layers.js';
 import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
@@ -25,6 +27,8 @@ import type { ResolvedExperiment, RunLlmOptions } from './run.js';
 export interface RunOptions {
   experiment?: string;
   market?: string;
+  /** An environment by name, or FILE|stdlib:NAME; `--market` names a market. */
+  environment?: string;
   institution?: string;
   agents?: string;
   param?: string[];
@@ -218,17 +222,19 @@ export async function prepareRun(
   try {
     const specs = [
       ...(file ? [file] : []),
-      ...[options.market, options.institution].filter(
+      ...[options.market, options.environment, options.institution].filter(
         (s): s is string => s !== undefined && s !== 'none' && isFileSpec(s),
       ),
     ];
-    if (specs.length === 0 && !options.market)
-      throw new UsageProblem('give an experiment file, or --market');
+    if (options.market !== undefined && options.environment !== undefined)
+      throw new UsageProblem('give --market or --environment, not both');
+    if (specs.length === 0 && !options.market && !options.environment)
+      throw new UsageProblem('give an experiment file, --market or --environment');
     const sources = load([...new Set(specs)]);
     // A market or institution given as a file is the one declared in that file.
     const declaredIn = (
       spec: string | undefined,
-      kind: 'market' | 'institution',
+      kind: 'market' | 'environment' | 'institution',
     ): string | undefined => {
       if (
         spec === undefined ||
@@ -263,6 +269,9 @@ export async function prepareRun(
       {
         ...(options.experiment ? { experiment: options.experiment } : {}),
         ...(options.market ? { market: declaredIn(options.market, 'market') as string } : {}),
+        ...(options.environment
+          ? { environment: declaredIn(options.environment, 'environment') as string }
+          : {}),
         ...(options.institution
           ? { institution: declaredIn(options.institution, 'institution') as string }
           : {}),
@@ -285,13 +294,29 @@ export async function prepareRun(
     // Lists must fit the firms the overrides imply, and every policy must exist and take
     // its arguments (a model spec must parse, its key must be set): say so before anything
     // is written. No model is called here.
-    const market = instantiateMarket(experiment.market, experiment.marketOverrides);
+    const world = experiment.market;
+    if (world.kind === 'environment') {
+      const env = instantiateEnvironment(world, experiment.marketOverrides);
+      env.agents.forEach((agent, i) => {
+        const policy = experiment.policies[agent];
+        if (policy)
+          createEnvironmentAgent(policy, {
+            agent: i,
+            environment: env,
+            random: randomStream(experiment.seed, `agent:${agent}`),
+          });
+      });
+      if (experiment.talk)
+        talkSettings(experiment.talk, env.agents, randomStream(experiment.seed, 'talk-topology'));
+    }
+    const market =
+      world.kind === 'market' ? instantiateMarket(world, experiment.marketOverrides) : undefined;
     // Checking the policies opens no cache and calls no model; the clients it makes are
     // released however the check ends.
     const { cache: _cache, ...checkOnly } = llm;
     const services = new LlmServices(checkOnly, randomStream(experiment.seed, 'llm-check'));
     try {
-      market.firms.forEach((firm, i) => {
+      market?.firms.forEach((firm, i) => {
         const policy = experiment.policies[firm];
         if (policy)
           createAgent(policy, {
@@ -309,7 +334,7 @@ export async function prepareRun(
       await services.close();
     }
     // The talk topology and its settings are checked here too.
-    if (experiment.talk)
+    if (experiment.talk && market)
       talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'));
     const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
     const llmOnly = (
@@ -336,6 +361,7 @@ export async function prepareRun(
       error instanceof UsageProblem ||
       error instanceof PromptTemplateError ||
       error instanceof MarketError ||
+      error instanceof EnvironmentError ||
       error instanceof PolicyError ||
       error instanceof CacheError
     ) {

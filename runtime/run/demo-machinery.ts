@@ -4,7 +4,7 @@ import { compileSources } from '../../compiler/index.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { stdlibSources } from '../sources.js';
 import { parseTrace, type TraceEvent, type TraceEventOf } from '../trace/events.js';
-import { runToDirectory } from './artifacts.js';
+import { marketMetrics, runToDirectory } from './artifacts.js';
 import { resolveExperiment } from './resolve.js';
 
 /**
@@ -103,8 +103,8 @@ export async function runMachinery(options: MachineryOptions): Promise<string> {
         events,
         promptFile,
         status: artifacts.status,
-        verdict: artifacts.metrics.macro.verdict,
-        reason: artifacts.metrics.macro.verdict_reason,
+        verdict: marketMetrics(artifacts.metrics).macro.verdict,
+        reason: marketMetrics(artifacts.metrics).macro.verdict_reason,
       }),
     );
   }

@@ -24,7 +24,7 @@ import type { IrExpr, IrInstitution, IrState, ParamValue } from '../../compiler/
 import { copyTensor, scalarTensor, type Tensor, truthy } from '../../compiler/tensor.js';
 import type { Random } from '../agents/agent.js';
 import type { Benchmarks } from '../market/benchmarks.js';
-import type { MarketInstance, Outcome } from '../market/instance.js';
+import { type MarketInstance, marketObservable, type Outcome } from '../market/instance.js';
 import { randomStream } from '../random.js';
 
 /** An effect of adjudicating one round, for one firm (the trace and payoffs read these). */
@@ -85,53 +85,65 @@ export interface VisibleTalk {
 }
 
 /**
+ * What an institution governs: a world's agents and shapes, its observables by name, its
+ * benchmark values, and hypothetical rounds (for `wouldTrigger`). Markets and environments
+ * each provide one (`marketGoverned`, runtime/environment/world.ts), so the institution
+ * runtime knows neither.
+ */
+export interface Governed<O = unknown> {
+  readonly dims: { readonly firms: number; readonly products: number };
+  /** The agents, in order. */
+  readonly agents: readonly string[];
+  readonly products: readonly string[];
+  /** An observable of a round's outcome (`round` and `messages` are the institution's own). */
+  observe(outcome: O, name: string): Tensor | undefined;
+  /** The outcome every agent playing `profile` would produce this round. */
+  clear(profile: Float64Array, round: number): O;
+  /** Benchmark values by `BENCHMARK.VALUE` (`nash.hhi`, `sustainable.harvest`). */
+  readonly benchmarkValues: ReadonlyMap<string, Tensor>;
+}
+
+/** A market as an institution sees it. */
+export function marketGoverned(market: MarketInstance, benchmarks: Benchmarks): Governed<Outcome> {
+  const benchmarkValues = new Map<string, Tensor>();
+  for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
+    for (const key of ['quantity', 'price', 'profit', 'total', 'hhi'])
+      benchmarkValues.set(`${name}.${key}`, marketObservable(market, point.outcome, key) as Tensor);
+  }
+  return {
+    dims: market.dims,
+    agents: market.firms,
+    products: market.products,
+    observe: (outcome, name) => marketObservable(market, outcome, name),
+    clear: (profile) => market.clear(profile),
+    benchmarkValues,
+  };
+}
+
+/**
  * The observables of one round, as tensors made when read (a round's values are read by a
  * few expressions at most, so a table of all of them would be mostly wasted).
  */
 export class RoundObservables {
   constructor(
-    private readonly market: MarketInstance,
-    private readonly outcome: Outcome,
+    private readonly world: Governed,
+    private readonly outcome: unknown,
     private readonly round: number,
     readonly talk?: VisibleTalk,
   ) {}
 
   get(name: string): Tensor | undefined {
-    const { market, outcome } = this;
-    const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
     switch (name) {
-      case 'quantity':
-        return fp(outcome.quantity);
-      case 'price':
-        return market.competition === 'quantity'
-          ? { axes: ['product'], data: outcome.price }
-          : fp(outcome.price);
-      case 'profit':
-        return { axes: ['firm'], data: outcome.profit };
-      case 'revenue':
-        return { axes: ['firm'], data: outcome.revenue };
-      case 'unit_cost':
-        return fp(market.unitCost);
-      case 'share':
-        return fp(outcome.share);
-      case 'total':
-        return { axes: ['product'], data: outcome.total };
-      case 'hhi':
-        return { axes: ['product'], data: outcome.hhi };
       case 'round':
         return scalarTensor(this.round);
-      case 'n_firms':
-        return scalarTensor(market.dims.firms);
-      case 'n_products':
-        return scalarTensor(market.dims.products);
       case 'messages': {
-        const sent = new Float64Array(market.dims.firms);
+        const sent = new Float64Array(this.world.dims.firms);
         const talk = this.talk;
         if (talk) for (let i = 0; i < sent.length; i++) sent[i] = talk.texts[i]?.length ?? 0;
         return { axes: ['firm'], data: sent };
       }
       default:
-        return undefined;
+        return this.world.observe(this.outcome, name);
     }
   }
 }
@@ -278,11 +290,13 @@ export class InstitutionRuntime {
   private readonly benchmarkTensors: Map<string, Tensor>;
   private readonly firmIndex: Map<string, number>;
   private readonly productIndex: Map<string, number>;
+  /** The world governed (a market or an environment). */
+  private readonly market: Governed;
 
   constructor(
     readonly ir: IrInstitution,
-    private readonly market: MarketInstance,
-    benchmarks: Benchmarks,
+    world: MarketInstance | Governed,
+    benchmarks: Benchmarks | undefined,
     overrides: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
     seed: number,
     options: {
@@ -293,6 +307,9 @@ export class InstitutionRuntime {
       specialise?: boolean;
     } = {},
   ) {
+    const market: Governed =
+      'competition' in world ? marketGoverned(world, benchmarks as Benchmarks) : world;
+    this.market = market;
     const values = paramValues(ir.params, overrides);
     this.params = new Map(
       ir.params.map((p) => {
@@ -300,7 +317,7 @@ export class InstitutionRuntime {
         return [p.name, typeof t === 'string' ? scalarTensor(Number.NaN) : t];
       }),
     );
-    this.firmIndex = new Map(market.firms.map((f, i) => [f, i]));
+    this.firmIndex = new Map(market.agents.map((f, i) => [f, i]));
     this.productIndex = new Map(market.products.map((p, j) => [p, j]));
     this.machine = createInstitutionMachine(ir, values);
     // Only as many past rounds are kept as any expression of the institution can read.
@@ -318,12 +335,7 @@ export class InstitutionRuntime {
       : expressions.reduce((m, e) => Math.max(m, lookback(e, values)), 0) + 2;
     this.observed = new Recent(keep);
     this.monitorHistory = new Recent(keep);
-    this.benchmarkTensors = new Map();
-    for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
-      const o = new RoundObservables(market, point.outcome, 0);
-      for (const key of ['quantity', 'price', 'profit', 'total', 'hhi'])
-        this.benchmarkTensors.set(`${name}.${key}`, o.get(key) as Tensor);
-    }
+    this.benchmarkTensors = new Map(market.benchmarkValues);
     // Closures memoise what is fixed for the run and are specialised to this market's
     // shapes: a monitor's value is copied before it is kept (see `CompileOptions.dims`).
     const runConstants = {
@@ -379,7 +391,7 @@ export class InstitutionRuntime {
         return [s.name, info];
       }),
     );
-    const firms = ir.scope === 'firm' ? market.firms.map((_, i) => i) : [null];
+    const firms = ir.scope === 'firm' ? market.agents.map((_, i) => i) : [null];
     this.machines = firms.map((firm, index) => {
       const effects: { type: string; params: unknown }[] = [];
       // The machine's effects are collected as they are executed by the actor.
@@ -400,7 +412,10 @@ export class InstitutionRuntime {
         firm,
         actor,
         effects,
-        noise: randomStream(seed, `monitor-noise:${firm === null ? 'market' : market.firms[firm]}`),
+        noise: randomStream(
+          seed,
+          `monitor-noise:${firm === null ? 'market' : market.agents[firm]}`,
+        ),
         env: undefined as unknown as MachineEnvironment,
         idle: 0,
         idleRound: 0,
@@ -621,7 +636,7 @@ export class InstitutionRuntime {
     if (!info) return false;
     const env = machine.env;
     const monitors = this.emptyRecord(false);
-    env.hypothetical = new RoundObservables(this.market, this.market.clear(profile), round);
+    env.hypothetical = new RoundObservables(this.market, this.market.clear(profile, round), round);
     try {
       this.evaluateMonitors(machine, monitors, false);
       env.current = monitors;
@@ -658,7 +673,7 @@ export class InstitutionRuntime {
 
   /** Adjudicates a cleared round: monitors, transitions, sanctions and notices. */
   adjudicate(
-    outcome: Outcome,
+    outcome: unknown,
     round: number,
     talk?: VisibleTalk,
   ): { effects: InstitutionEffect[]; monitors: RoundMonitors | undefined } {
@@ -739,7 +754,7 @@ export class InstitutionRuntime {
         }
       }
       // Amounts read the history after the transition (an entry fine sees this entry).
-      const firms = machine.firm === null ? this.market.firms.map((_, i) => i) : [machine.firm];
+      const firms = machine.firm === null ? this.market.agents.map((_, i) => i) : [machine.firm];
       for (const action of machine.effects) {
         if (action.type === 'mase.sanction') {
           const p = action.params as SanctionParams;
@@ -769,7 +784,10 @@ export class InstitutionRuntime {
 
 export type TensorJson = number | boolean | null | number[] | number[][];
 
-export function tensorToJson(t: Tensor, market: MarketInstance): TensorJson {
+export function tensorToJson(
+  t: Tensor,
+  market: { readonly dims: { readonly firms: number; readonly products: number } },
+): TensorJson {
   const clean = (x: number) => (Number.isFinite(x) ? x : null) as number;
   if (t.axes.length === 0)
     return Number.isNaN(t.data[0] ?? Number.NaN) ? null : clean(t.data[0] ?? 0);

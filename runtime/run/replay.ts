@@ -30,7 +30,7 @@ export class ReplayError extends Error {
 interface ReplayManifest {
   digest?: string;
   experiment?: string;
-  market?: { name?: string; overrides?: Record<string, ParamValue> };
+  market?: { name?: string; kind?: 'environment'; overrides?: Record<string, ParamValue> };
   institution?: { name?: string; overrides?: Record<string, ParamValue> };
   policies?: Record<string, IrPolicy>;
   rounds?: number;
@@ -85,7 +85,10 @@ export function experimentFromRun(dir: string): {
     throw new ReplayError(`the sources ${path} records no longer compile with this version`);
   const marketName = need(manifest.market?.name, 'the market');
   const institutionName = need(manifest.institution?.name, 'the institution');
-  const market = compiled.program.markets.find((m) => m.name === marketName);
+  const market =
+    manifest.market?.kind === 'environment'
+      ? compiled.program.environments.find((m) => m.name === marketName)
+      : compiled.program.markets.find((m) => m.name === marketName);
   const institution = compiled.program.institutions.find((i) => i.name === institutionName);
   if (!market || !institution)
     throw new ReplayError(
@@ -113,12 +116,14 @@ export function experimentFromRun(dir: string): {
   return { experiment, manifest };
 }
 
-/** The last round whose market line is in `dir/events.jsonl` (0 for none or no file). */
+/** The last round whose market (or environment) line is in `dir/events.jsonl` (0 for none or no file). */
 function roundsInTrace(dir: string): number {
   const path = join(dir, 'events.jsonl');
   if (!existsSync(path)) return 0;
   let last = 0;
-  for (const match of readFileSync(path, 'utf8').matchAll(/^\{"type":"market","round":(\d+)/gm))
+  for (const match of readFileSync(path, 'utf8').matchAll(
+    /^\{"type":"(?:market|environment)","round":(\d+)/gm,
+  ))
     last = Math.max(last, Number(match[1]));
   return last;
 }

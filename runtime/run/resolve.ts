@@ -1,12 +1,12 @@
 import { valueFits } from '../../compiler/check.js';
 import type { Compilation, SourceText } from '../../compiler/index.js';
-import { firmNames, paramValues } from '../../compiler/instantiate.js';
+import { agentNames, paramValues } from '../../compiler/instantiate.js';
 import type {
   IrExperiment,
   IrInstitution,
-  IrMarket,
   IrPolicy,
   IrProgram,
+  IrWorld,
   ParamValue,
 } from '../../compiler/ir.js';
 import { overrideProblems } from '../../compiler/param-values.js';
@@ -19,6 +19,8 @@ export class ResolveError extends Error {}
 export interface RunRequest {
   readonly experiment?: string;
   readonly market?: string;
+  /** An environment to run (`--environment`); `--market` names a market. */
+  readonly environment?: string;
   readonly institution?: string;
   /** `POLICY` for every firm, or per firm: `f1=POLICY,f2=POLICY`. */
   readonly agents?: string;
@@ -120,23 +122,30 @@ export function resolveExperiment(
   available: readonly SourceText[],
 ): ResolvedExperiment {
   let declared: IrExperiment | undefined;
+  const worldAsked = request.market ?? request.environment;
   if (request.experiment) declared = find(program.experiments, request.experiment, 'experiment');
-  else if (!request.market) {
+  else if (!worldAsked) {
     if (program.experiments.length === 1) declared = program.experiments[0];
     else if (program.experiments.length > 1) {
       throw new ResolveError(
         `the file declares several experiments (${program.experiments.map((e) => e.name).join(', ')}); choose one with --experiment`,
       );
-    } else throw new ResolveError('nothing to run: give an experiment file, or --market');
+    } else
+      throw new ResolveError('nothing to run: give an experiment file, --market or --environment');
   }
-  const marketName = request.market ?? declared?.market.name;
-  if (!marketName) throw new ResolveError('no market: give --market');
-  const market: IrMarket = find(program.markets, marketName, 'market');
+  const isEnvironment =
+    request.environment !== undefined ||
+    (request.market === undefined && declared?.market.kind === 'environment');
+  const marketName = worldAsked ?? declared?.market.name;
+  if (!marketName) throw new ResolveError('no market: give --market or --environment');
+  const market: IrWorld = isEnvironment
+    ? find(program.environments, marketName, 'environment')
+    : find(program.markets, marketName, 'market');
   const institutionName = request.institution ?? declared?.institution.name ?? 'none';
   const institution: IrInstitution = find(program.institutions, institutionName, 'institution');
 
   const marketOverrides: Record<string, ParamValue> = {
-    ...(request.market ? {} : (declared?.market.overrides ?? {})),
+    ...(worldAsked ? {} : (declared?.market.overrides ?? {})),
   };
   const institutionOverrides: Record<string, ParamValue> = {
     ...(request.institution ? {} : (declared?.institution.overrides ?? {})),
@@ -174,9 +183,10 @@ export function resolveExperiment(
       `${given.length > 0 ? `--param ${given.join(', ')}: ` : ''}${problem.code} ${problem.message}${at}`,
     );
   }
-  const firms = firmNames(market, paramValues(market.params, marketOverrides));
+  const firms = agentNames(market, paramValues(market.params, marketOverrides));
+  const agent = market.kind === 'environment' ? market.axis : 'firm';
   if (firms.length === 0)
-    throw new ResolveError(`market ${market.name} has no firms with these parameters`);
+    throw new ResolveError(`${market.kind} ${market.name} has no ${agent}s with these parameters`);
 
   const fromCli = request.agents ? parsePolicies(request.agents) : undefined;
   const all = fromCli?.all ?? (fromCli ? undefined : declared?.agents.all);
@@ -188,14 +198,14 @@ export function resolveExperiment(
   for (const name of Object.keys(perFirm)) {
     if (!firms.includes(name))
       throw new ResolveError(
-        `--agents: market ${market.name} has no firm \`${name}\`; firms: ${firms.join(', ')}`,
+        `--agents: ${market.kind} ${market.name} has no ${agent} \`${name}\`; ${agent}s: ${firms.join(', ')}`,
       );
   }
   for (const firm of firms) {
     const policy = perFirm[firm] ?? all;
     if (!policy)
       throw new ResolveError(
-        `firm ${firm} has no policy: give --agents POLICY or --agents ${firm}=POLICY`,
+        `${agent} ${firm} has no policy: give --agents POLICY or --agents ${firm}=POLICY`,
       );
     policies[firm] = policy;
   }

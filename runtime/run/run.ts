@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import { manifestText } from '../../compiler/backends/manifest.js';
 import type { SourceText } from '../../compiler/index.js';
-import type { IrInstitution, IrMarket, IrPolicy, ParamValue } from '../../compiler/ir.js';
+import type { IrInstitution, IrPolicy, IrWorld, ParamValue } from '../../compiler/ir.js';
 import type {
   Action,
   Agent,
+  CommonObservation,
   DeliveredMessage,
   Observation,
   OutgoingMessage,
 } from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
+import { environmentRun } from '../environment/world.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
@@ -18,8 +20,14 @@ import { randomStream } from '../random.js';
 import { talkSettings } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
-import { enforce } from './enforce.js';
-import { InstitutionRuntime, type VisibleTalk } from './institution.js';
+import { type Clamp, enforce } from './enforce.js';
+import {
+  type ActionLimits,
+  type Governed,
+  InstitutionRuntime,
+  marketGoverned,
+  type VisibleTalk,
+} from './institution.js';
 import { phaseOf, startLoop, step } from './phases.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -27,7 +35,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /** Everything a run depends on; a run is a function of this and the agents' answers. */
 export interface ResolvedExperiment {
   readonly name: string;
-  readonly market: IrMarket;
+  /** The world: a market, or an environment written in the language. */
+  readonly market: IrWorld;
   readonly marketOverrides: Readonly<Record<string, ParamValue>>;
   readonly institution: IrInstitution;
   readonly institutionOverrides: Readonly<Record<string, ParamValue>>;
@@ -76,8 +85,9 @@ export interface RunLlmOptions extends LlmOptions {
 export interface RunResult {
   readonly status: 'completed' | 'interrupted' | 'failed';
   readonly roundsCompleted: number;
-  readonly market: MarketInstance;
-  readonly benchmarks: Benchmarks;
+  /** The market, for a market run (absent for an environment). */
+  readonly market?: MarketInstance;
+  readonly benchmarks?: Benchmarks;
   readonly reason?: string;
   /** The run's model services, when any firm is an LLM firm: provenance and usage. */
   readonly llm?: LlmServices;
@@ -154,6 +164,118 @@ function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): Benc
 }
 
 /**
+ * What the round loop needs of a world, whatever it is: its agents, the agents it builds,
+ * what they observe, how an action is made lawful, how a round clears, what the trace
+ * records of it, and whether it ends the run. Markets and environments each provide one,
+ * so the loop names neither.
+ */
+export interface WorldRun {
+  readonly agents: readonly string[];
+  /** Numbers in one agent's action (a market's products; 1 in an environment). */
+  readonly width: number;
+  readonly governed: Governed;
+  /** The header's fields that describe the world, in trace order around `institution`. */
+  readonly header: {
+    readonly before: Record<string, unknown>;
+    readonly after: Record<string, unknown>;
+  };
+  readonly benchmarksEvent: TraceEvent;
+  /** The action that replaces an unusable one when there is no previous action. */
+  readonly fallbackName: string;
+  fallback(agent: number): Float64Array;
+  createAgent(agent: number, policy: IrPolicy, context: WorldAgentContext): Agent<unknown, unknown>;
+  observation(common: CommonObservation, history: readonly RoundRecord[]): unknown;
+  enforce(
+    agent: number,
+    action: Float64Array,
+    limits: ActionLimits | undefined,
+  ): { action: Float64Array; clamps: Clamp[] };
+  clear(lawful: Float64Array, round: number): unknown;
+  payoff(outcome: unknown): Float64Array;
+  outcomeEvent(outcome: unknown, round: number): TraceEvent;
+  ended(outcome: unknown): boolean;
+  advance(outcome: unknown): void;
+  /** For the run's result: the market and its benchmarks, when it is a market. */
+  readonly market?: { readonly instance: MarketInstance; readonly benchmarks: Benchmarks };
+}
+
+export interface RoundRecord {
+  readonly actions: Float64Array;
+  readonly outcome: unknown;
+}
+
+export interface WorldAgentContext {
+  readonly random: ReturnType<typeof randomStream>;
+  readonly emit: (event: TraceEvent) => void;
+  readonly llm?: Parameters<typeof createAgent>[1]['llm'];
+}
+
+/** A market as the round loop sees it; its trace is the one markets have always written. */
+function marketRun(experiment: ResolvedExperiment, hooks: RunHooks): WorldRun {
+  const world = experiment.market;
+  if (world.kind !== 'market') throw new Error('marketRun needs a market');
+  const market = instantiateMarket(world, experiment.marketOverrides);
+  const benchmarks = computeBenchmarks(market);
+  const P = market.dims.products;
+  return {
+    agents: market.firms,
+    width: P,
+    governed: marketGoverned(market, benchmarks),
+    header: {
+      before: { market: world.name },
+      after: {
+        firms: [...market.firms],
+        products: [...market.products],
+        competition: market.competition,
+      },
+    },
+    benchmarksEvent: {
+      type: 'benchmarks',
+      nash: benchmarkEvent(benchmarks.nash, market),
+      collusive: benchmarkEvent(benchmarks.collusive, market),
+      competitive: benchmarkEvent(benchmarks.competitive, market),
+    },
+    fallbackName: 'nash',
+    fallback: (i) => Float64Array.from(benchmarks.nash.action.subarray(i * P, (i + 1) * P)),
+    createAgent: (i, policy, context) =>
+      (hooks.agentFor?.(i, market, benchmarks) ??
+        createAgent(policy, {
+          firm: i,
+          market,
+          random: context.random,
+          emit: context.emit,
+          ...(context.llm ? { llm: context.llm } : {}),
+        })) as Agent<unknown, unknown>,
+    observation: (common, history) => ({
+      ...common,
+      market,
+      benchmarks,
+      history: history as Observation['history'],
+    }),
+    enforce: (i, action, limits) => enforce(market, i, action, limits),
+    clear: (lawful) => market.clear(lawful),
+    payoff: (outcome) => (outcome as Outcome).profit,
+    outcomeEvent: (o, round) => {
+      const outcome = o as Outcome;
+      return {
+        type: 'market',
+        round,
+        quantity: matrix(outcome.quantity, market),
+        price: priceOf(outcome, market),
+        revenue: Array.from(outcome.revenue),
+        cost: Array.from(outcome.cost),
+        profit: Array.from(outcome.profit),
+        total: Array.from(outcome.total),
+        hhi: Array.from(outcome.hhi),
+      };
+    },
+    ended: () => false,
+    advance: () => {},
+    market: { instance: market, benchmarks },
+  };
+}
+
+/**
  * Waits for every firm's answer, then fails with the first failure in firm order. Nothing
  * runs on behind the run's back once it has failed (a firm still asking its model would
  * write into a closed trace and cache), and which failure is reported does not depend on
@@ -178,20 +300,23 @@ export async function runExperiment(
   const emit = (event: TraceEvent) => hooks.onEvent?.(event);
   // Events nobody listens to are not built (they are a large share of a round's work).
   const tracing = hooks.onEvent !== undefined;
-  const market = instantiateMarket(experiment.market, experiment.marketOverrides);
-  const benchmarks = computeBenchmarks(market);
+  const world =
+    experiment.market.kind === 'environment'
+      ? environmentRun(experiment, experiment.market)
+      : marketRun(experiment, hooks);
   const institution = new InstitutionRuntime(
     experiment.institution,
-    market,
-    benchmarks,
+    world.governed,
+    undefined,
     experiment.institutionOverrides,
     experiment.seed,
   );
   const manifest = experiment.institution.public
     ? manifestText(experiment.institution, new Map(Object.entries(experiment.institutionOverrides)))
     : undefined;
-  const F = market.dims.firms;
-  const P = market.dims.products;
+  const agentNames = world.agents;
+  const F = agentNames.length;
+  const P = world.width;
 
   // Model services exist only when a firm is an LLM firm; they are shared by all of them.
   const llm = Object.values(experiment.policies).some((p) => p.name === 'llm')
@@ -211,7 +336,7 @@ export async function runExperiment(
     // Agents answer in any order (model calls run concurrently); what they record while
     // acting is held per firm and written in firm order once all have answered, so the trace
     // does not depend on which answer arrived first. Repeated texts are stored once.
-    const pending: TraceEvent[][] = market.firms.map(() => []);
+    const pending: TraceEvent[][] = agentNames.map(() => []);
     let acting = false;
     const texts = new Set<string>();
     const flushPending = () => {
@@ -232,14 +357,10 @@ export async function runExperiment(
         events.length = 0;
       }
     };
-    const agents: Agent[] = market.firms.map((firm, i) => {
+    const agents: Agent<unknown, unknown>[] = agentNames.map((firm, i) => {
       const policy = experiment.policies[firm];
-      const injected = hooks.agentFor?.(i, market, benchmarks);
-      if (injected) return injected;
-      if (!policy) throw new Error(`no policy for firm ${firm}`);
-      return createAgent(policy, {
-        firm: i,
-        market,
+      if (!policy && !hooks.agentFor) throw new Error(`no policy for firm ${firm}`);
+      return world.createAgent(i, policy ?? { name: '?', args: [] }, {
         random: randomStream(experiment.seed, `agent:${firm}`),
         emit: (event) => (acting ? pending[i]?.push(event) : emit(event)),
         ...(llmContext ? { llm: llmContext } : {}),
@@ -251,43 +372,36 @@ export async function runExperiment(
       schema: 1,
       experiment: experiment.name,
       digest: experimentDigest(experiment),
-      market: experiment.market.name,
+      ...world.header.before,
       institution: experiment.institution.name,
-      firms: [...market.firms],
-      products: [...market.products],
-      competition: market.competition,
+      ...world.header.after,
       rounds: experiment.rounds,
       seed: experiment.seed,
-      policies: Object.fromEntries(
-        market.firms.map((f) => [f, experiment.policies[f]?.name ?? '?']),
-      ),
-    });
-    emit({
-      type: 'benchmarks',
-      nash: benchmarkEvent(benchmarks.nash, market),
-      collusive: benchmarkEvent(benchmarks.collusive, market),
-      competitive: benchmarkEvent(benchmarks.competitive, market),
-    });
+      policies: Object.fromEntries(agentNames.map((f) => [f, experiment.policies[f]?.name ?? '?'])),
+    } as TraceEvent);
+    emit(world.benchmarksEvent);
 
-    const history: { actions: Float64Array; outcome: Outcome }[] = [];
-    const notices: string[][] = market.firms.map(() => []);
+    const history: RoundRecord[] = [];
+    const notices: string[][] = agentNames.map(() => []);
     const horizon = randomStream(experiment.seed, 'horizon');
     let snapshot = startLoop();
     let round = 1;
     let decided: Action[] = [];
     let lawful = new Float64Array(F * P);
-    let outcome: Outcome | undefined;
-    let observations: Observation[] = [];
+    let outcome: unknown;
+    let observations: unknown[] = [];
     let status: RunResult['status'] = 'completed';
     /** This round's messages, when the institution may read them. */
     let visibleTalk: VisibleTalk | undefined;
     const talk = experiment.talk
-      ? talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'))
+      ? talkSettings(experiment.talk, agentNames, randomStream(experiment.seed, 'talk-topology'))
       : undefined;
     const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
     const governsPublicly =
       experiment.institution.public && experiment.institution.states.length > 0;
     let reason: string | undefined;
+    /** The world's own end (an environment's `end when`). */
+    let ended = false;
     let lastYield = performance.now();
 
     while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
@@ -307,14 +421,8 @@ export async function runExperiment(
             continue;
           }
           const now = round;
-          observations = market.firms.map((_, i) => {
-            const observation: Mutable<Observation> = {
-              round,
-              firm: i,
-              market,
-              benchmarks,
-              history,
-            };
+          observations = agentNames.map((_, i) => {
+            const observation: Mutable<CommonObservation> = { round, firm: i };
             if (horizonTold) observation.horizon = experiment.rounds;
             if (manifest) observation.manifest = manifest;
             if (governsPublicly) {
@@ -325,14 +433,14 @@ export async function runExperiment(
               observation.wouldTrigger = (profile: Float64Array) =>
                 institution.wouldTrigger(i, profile, now);
             }
-            return observation;
+            return world.observation(observation, history);
           });
           break;
         }
         case 'talk': {
           if (!talk) break;
-          const inboxes: DeliveredMessage[][] = market.firms.map(() => []);
-          const sent: string[][] = market.firms.map(() => []);
+          const inboxes: DeliveredMessage[][] = agentNames.map(() => []);
+          const sent: string[][] = agentNames.map(() => []);
           for (let t = 1; t <= talk.rounds; t++) {
             acting = true;
             let said: (readonly OutgoingMessage[])[];
@@ -341,11 +449,11 @@ export async function runExperiment(
                 agents.map(
                   async (agent, i) =>
                     agent.talk?.({
-                      observation: observations[i] as Observation,
+                      observation: observations[i],
                       talkRound: t,
                       talkRounds: talk.rounds,
                       inbox: [...(inboxes[i] ?? [])],
-                      neighbours: (talk.neighbours[i] ?? []).map((j) => market.firms[j] as string),
+                      neighbours: (talk.neighbours[i] ?? []).map((j) => agentNames[j] as string),
                       broadcast: talk.broadcast,
                       maxChars: talk.maxChars,
                       maxMessages: talk.maxMessages,
@@ -360,8 +468,8 @@ export async function runExperiment(
             // everyone has spoken, in firm order, and are only ever text to other agents.
             const delivered: DeliveredMessage[] = [];
             said.forEach((messages, i) => {
-              const from = market.firms[i] as string;
-              const neighbours = (talk.neighbours[i] ?? []).map((j) => market.firms[j] as string);
+              const from = agentNames[i] as string;
+              const neighbours = (talk.neighbours[i] ?? []).map((j) => agentNames[j] as string);
               const list = Array.isArray(messages) ? messages : [];
               if (list.length > talk.maxMessages)
                 emit({
@@ -392,9 +500,12 @@ export async function runExperiment(
               }
             });
             for (const m of delivered)
-              for (const f of m.to) inboxes[market.firms.indexOf(f)]?.push(m);
+              for (const f of m.to) inboxes[agentNames.indexOf(f)]?.push(m);
           }
-          observations = observations.map((o, i) => ({ ...o, messages: inboxes[i] ?? [] }));
+          observations = observations.map((o, i) => ({
+            ...(o as object),
+            messages: inboxes[i] ?? [],
+          }));
           if (talk.visible) visibleTalk = { texts: sent };
           break;
         }
@@ -404,14 +515,14 @@ export async function runExperiment(
           let decisions: Awaited<ReturnType<Agent['decide']>>[];
           try {
             decisions = await everyFirm(
-              agents.map(async (agent, i) => agent.decide(observations[i] as Observation)),
+              agents.map(async (agent, i) => agent.decide(observations[i])),
             );
           } finally {
             acting = false;
             flushPending();
           }
           decided = decisions.map((decision, i) => {
-            const firm = market.firms[i] as string;
+            const firm = agentNames[i] as string;
             const action = decision instanceof Float64Array ? decision : decision?.action;
             const rationale = decision instanceof Float64Array ? undefined : decision?.rationale;
             const valid =
@@ -435,19 +546,17 @@ export async function runExperiment(
               round,
               firm,
               reason: `expected ${P} finite numbers`,
-              fallback: previous ? 'previous' : 'nash',
+              fallback: previous ? 'previous' : world.fallbackName,
             });
-            return Float64Array.from(
-              previous ?? benchmarks.nash.action.subarray(i * P, (i + 1) * P),
-            );
+            return previous ? Float64Array.from(previous) : world.fallback(i);
           });
           break;
         }
         case 'enforce': {
           lawful = new Float64Array(F * P);
-          market.firms.forEach((firm, i) => {
+          agentNames.forEach((firm, i) => {
             const limits = institution.limits(i);
-            const result = enforce(market, i, decided[i] as Float64Array, limits);
+            const result = world.enforce(i, decided[i] as Float64Array, limits);
             for (const c of result.clamps) {
               emit({
                 type: 'clamp',
@@ -466,24 +575,14 @@ export async function runExperiment(
           break;
         }
         case 'clear': {
-          outcome = market.clear(lawful);
-          if (tracing)
-            emit({
-              type: 'market',
-              round,
-              quantity: matrix(outcome.quantity, market),
-              price: priceOf(outcome, market),
-              revenue: Array.from(outcome.revenue),
-              cost: Array.from(outcome.cost),
-              profit: Array.from(outcome.profit),
-              total: Array.from(outcome.total),
-              hhi: Array.from(outcome.hhi),
-            });
+          outcome = world.clear(lawful, round);
+          if (tracing) emit(world.outcomeEvent(outcome, round));
           break;
         }
         case 'adjudicate': {
-          const cleared = outcome as Outcome;
-          const statesDuring = market.firms.map((_, i) => institution.stateOf(i) ?? null);
+          const cleared = outcome;
+          const paid = world.payoff(cleared);
+          const statesDuring = agentNames.map((_, i) => institution.stateOf(i) ?? null);
           const { effects, monitors } = institution.adjudicate(cleared, round, visibleTalk);
           visibleTalk = undefined;
           if (monitors && hooks.onEvent)
@@ -495,7 +594,7 @@ export async function runExperiment(
             if (e.kind === 'blocked') {
               hooks.onBlocked?.({
                 round,
-                firm: e.firm === null ? null : (market.firms[e.firm] as string),
+                firm: e.firm === null ? null : (agentNames[e.firm] as string),
                 id: e.id,
                 from: e.from,
                 to: e.to,
@@ -505,7 +604,7 @@ export async function runExperiment(
               emit({
                 type: 'transition',
                 round,
-                firm: e.firm === null ? null : (market.firms[e.firm] as string),
+                firm: e.firm === null ? null : (agentNames[e.firm] as string),
                 id: e.id,
                 from: e.from,
                 to: e.to,
@@ -516,25 +615,25 @@ export async function runExperiment(
               const { kind, firm, ...sanction } = e;
               if (e.sanction === 'fine') fines[firm] = (fines[firm] ?? 0) + e.amount;
               else credits[firm] = (credits[firm] ?? 0) + e.amount;
-              emit({ type: kind, round, firm: market.firms[firm] as string, ...sanction });
+              emit({ type: kind, round, firm: agentNames[firm] as string, ...sanction });
             } else if (e.kind === 'sanction_error') {
               // A non-finite amount is recorded, not applied: never a fine of 0.
               const { kind, firm, ...sanction } = e;
-              emit({ type: kind, round, firm: market.firms[firm] as string, ...sanction });
+              emit({ type: kind, round, firm: agentNames[firm] as string, ...sanction });
             } else if (e.kind === 'notice') {
               notices[e.firm]?.push(e.text);
               emit({
                 type: 'notice',
                 round,
-                firm: market.firms[e.firm] as string,
+                firm: agentNames[e.firm] as string,
                 state: e.state,
                 text: e.text,
               });
             }
           }
-          market.firms.forEach((firm, i) => {
+          agentNames.forEach((firm, i) => {
             if (!tracing) return;
-            const profit = cleared.profit[i] ?? 0;
+            const profit = paid[i] ?? 0;
             const fine = fines[i] ?? 0;
             const credit = credits[i] ?? 0;
             emit({
@@ -551,20 +650,22 @@ export async function runExperiment(
           // Learning agents learn from what they were paid.
           agents.forEach((agent, i) => {
             agent.learn?.(
-              observations[i] as Observation,
+              observations[i],
               decided[i] as Float64Array,
               cleared,
-              (cleared.profit[i] ?? 0) - (fines[i] ?? 0) + (credits[i] ?? 0),
+              (paid[i] ?? 0) - (fines[i] ?? 0) + (credits[i] ?? 0),
             );
           });
           history.push({ actions: lawful, outcome: cleared });
+          world.advance(cleared);
+          if (world.ended(cleared)) ended = true;
           break;
         }
         case 'record': {
           hooks.onRoundEnd?.(round);
           const randomEnd =
             experiment.continuation !== undefined && horizon.next() >= experiment.continuation;
-          const last = round >= experiment.rounds || randomEnd;
+          const last = round >= experiment.rounds || randomEnd || ended;
           snapshot = step(snapshot, last ? 'last' : 'next');
           round++;
           continue;
@@ -582,8 +683,9 @@ export async function runExperiment(
     return {
       status,
       roundsCompleted: history.length,
-      market,
-      benchmarks,
+      ...(world.market
+        ? { market: world.market.instance, benchmarks: world.market.benchmarks }
+        : {}),
       ...(reason ? { reason } : {}),
       ...(llm ? { llm } : {}),
     };

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ParamValue } from '../../compiler/ir.js';
+import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
 import { parseTraceTolerant, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
@@ -14,7 +16,7 @@ function meanPrice(metrics: RunMetrics): number | null {
 }
 
 /** The share of decisions made by a fallback, as a percentage ("—" with no round played). */
-function fallbackShare(metrics: RunMetrics): string {
+function fallbackShare(metrics: Pick<RunMetrics, 'fallbacks'>): string {
   // metrics.json written before fallbacks were counted has none.
   const share = metrics.fallbacks?.share;
   return share === null || share === undefined ? '—' : `${Number((share * 100).toFixed(1))}%`;
@@ -24,6 +26,9 @@ function fallbackShare(metrics: RunMetrics): string {
 export function summaryTable(
   rows: readonly { label: string; artifacts: RunArtifacts; note?: string }[],
 ): string {
+  const worlds = rows.map((r) => r.artifacts.metrics);
+  if (worlds.some((m) => 'environment' in m.run))
+    return environmentTable(rows as readonly EnvironmentRow[]);
   const header = [
     'run',
     'status',
@@ -37,7 +42,7 @@ export function summaryTable(
     'report',
   ];
   const body = rows.map(({ label, artifacts }) => {
-    const m = artifacts.metrics;
+    const m = artifacts.metrics as RunMetrics;
     return [
       label,
       artifacts.status,
@@ -58,6 +63,93 @@ export function summaryTable(
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+type EnvironmentRow = { label: string; artifacts: RunArtifacts };
+
+/** The table for environments: each run's declared metrics, payoff and fines. */
+function environmentTable(rows: readonly EnvironmentRow[]): string {
+  const metricsOf = (a: RunArtifacts) =>
+    'environment' in a.metrics.run ? (a.metrics as EnvironmentMetrics) : undefined;
+  const names = [...new Set(rows.flatMap((r) => Object.keys(metricsOf(r.artifacts)?.macro ?? {})))];
+  const header = ['run', 'status', 'rounds', ...names, 'payoff', 'fines', 'fallbacks', 'report'];
+  const body = rows.map(({ label, artifacts }) => {
+    const m = metricsOf(artifacts);
+    return [
+      label,
+      artifacts.status,
+      String(artifacts.metrics.run.rounds_played),
+      ...names.map((n) => fixed(m?.macro[n] ?? null, 3)),
+      fixed(m?.totals.payoff ?? null, 1),
+      fixed(m?.totals.fines ?? null, 0),
+      fallbackShare(artifacts.metrics),
+      artifacts.dir,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** `mase show` of an environment's run: its declared metrics, agents and institution. */
+async function showEnvironmentRun(
+  dir: string,
+  manifest: {
+    experiment: string;
+    status: string;
+    reason?: string;
+    seed: number;
+    market: { name: string; overrides?: Record<string, ParamValue> };
+    institution: { name: string };
+    sources?: { path: string; text: string }[];
+  },
+  events: readonly TraceEvent[],
+  notes: string[],
+): Promise<string> {
+  let metrics: EnvironmentMetrics;
+  if (existsSync(join(dir, 'metrics.json'))) {
+    metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as EnvironmentMetrics;
+  } else {
+    const { compileSources } = await import('../../compiler/index.js');
+    const { computeEnvironmentMetrics } = await import('../environment/metrics.js');
+    const compiled = compileSources(manifest.sources ?? [], [], { includeLibrary: true });
+    const ir = compiled.program.environments.find((e) => e.name === manifest.market.name);
+    if (!ir)
+      throw new ShowError(
+        `${dir} has no metrics.json and its manifest's sources do not declare environment ${manifest.market.name}`,
+      );
+    metrics = computeEnvironmentMetrics(events, { ir, overrides: manifest.market.overrides ?? {} });
+    notes.push('metrics.json is missing: the numbers below are computed from events.jsonl');
+  }
+  const { run } = metrics;
+  const out = [
+    `${manifest.experiment}: environment ${run.environment} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}, ${thousands(run.rounds_played)} of ${thousands(run.rounds)} rounds`,
+  ];
+  if (manifest.status !== 'completed' && manifest.reason)
+    out.push(`  ${manifest.status}: ${manifest.reason}`);
+  for (const note of notes) out.push(`  note: ${note}`);
+  out.push('', 'benchmarks (action, payoff per agent):');
+  for (const [name, b] of Object.entries(metrics.benchmarks))
+    out.push(
+      `  ${name.padEnd(12)} ${b.action.map((x) => fixed(x)).join(' ')}  →  ${b.payoff.map((x) => fixed(x)).join(' ')}`,
+    );
+  out.push('', 'metrics:');
+  for (const [name, value] of Object.entries(metrics.macro))
+    out.push(`  macro.${name.padEnd(20)} ${fixed(value, 3)}`);
+  out.push('', `${run.axis}s:`);
+  for (const [agent, a] of Object.entries(metrics.agents))
+    out.push(
+      `  ${agent}: payoff ${fixed(a.payoff)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations`,
+    );
+  out.push(
+    '',
+    `institution (${manifest.institution.name}): ${metrics.institution.transitions} transitions, ${metrics.institution.restorations} restorations, ${metrics.institution.sanction_errors} sanction errors`,
+  );
+  return `${out.join('\n')}\n`;
 }
 
 /** Warnings about benchmarks that failed their deviation check, one line each. */
@@ -238,6 +330,9 @@ export async function showRun(
   } catch (error) {
     throw new ShowError(`${dir}: ${error instanceof Error ? error.message : String(error)}`);
   }
+  const header = events.find((e) => e.type === 'header');
+  if (header?.type === 'header' && header.environment !== undefined)
+    return showEnvironmentRun(dir, manifest, events, notes);
   let metrics: RunMetrics;
   if (existsSync(join(dir, 'metrics.json'))) {
     metrics = JSON.parse(readRunFile(dir, 'metrics.json')) as RunMetrics;

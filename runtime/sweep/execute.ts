@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { compileSources, type SourceText } from '../../compiler/index.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
-import { runToDirectory } from '../run/artifacts.js';
+import { marketMetrics, runToDirectory } from '../run/artifacts.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { stdlibSources } from '../sources.js';
 import { SweepProblem } from './errors.js';
@@ -137,9 +137,11 @@ export async function executeRun(
     .filter(([, p]) => p.name === 'llm')
     .map(([firm]) => firm);
   try {
-    const { result, metrics, status } = await runToDirectory(run.experiment, dir, {
+    const artifacts = await runToDirectory(run.experiment, dir, {
       ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),
     });
+    const { result, status } = artifacts;
+    const metrics = marketMetrics(artifacts.metrics);
     const finished = new Date().toISOString();
     const usage = result.llm?.usage.total;
     const base = {

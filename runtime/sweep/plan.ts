@@ -13,6 +13,7 @@ import type {
   ParamValue,
 } from '../../compiler/ir.js';
 import { sweepSizeProblem } from '../../compiler/sweep-size.js';
+import { instantiateEnvironment } from '../environment/instance.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { ResolveError, resolveExperiment } from '../run/resolve.js';
@@ -295,7 +296,10 @@ export function planSweep(
  * firms and products its overrides imply, and so do the institution's.
  */
 function checkCell(experiment: ResolvedExperiment): void {
-  const market = instantiateMarket(experiment.market, experiment.marketOverrides);
+  const market =
+    experiment.market.kind === 'environment'
+      ? instantiateEnvironment(experiment.market, experiment.marketOverrides)
+      : instantiateMarket(experiment.market, experiment.marketOverrides);
   const values = paramValues(experiment.institution.params, experiment.institutionOverrides);
   for (const p of experiment.institution.params) {
     const problem = paramTensor(p.type, values.get(p.name) ?? p.value, market.dims);

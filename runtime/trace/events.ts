@@ -57,14 +57,31 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     experiment: z.string(),
     /** sha256 of the resolved experiment (sources, parameters, agents, seed). */
     digest: z.string(),
-    market: z.string(),
+    /** The world: `market` (with `competition`) or `environment` (with `axis`). */
+    market: z.string().optional(),
+    environment: z.string().optional(),
+    /** An environment's agent axis (`fisher`); its agents are listed under `firms`. */
+    axis: z.string().optional(),
     institution: z.string(),
+    /** The agents, in order (a market's firms, an environment's fishers, players, …). */
     firms: z.array(z.string()),
+    /** A market's products; an environment's one action column, named after the action. */
     products: z.array(z.string()),
-    competition: z.enum(['quantity', 'price']),
+    competition: z.enum(['quantity', 'price']).optional(),
     rounds: z.int().min(1),
     seed: z.int(),
     policies: z.record(z.string(), z.string()),
+  }),
+  /** An environment's round: every observable (state at the round's start, lets, action, payoff). */
+  z.object({
+    type: z.literal('environment'),
+    round,
+    values: z.record(z.string(), z.union([z.number(), z.null(), z.array(z.number().nullable())])),
+  }),
+  /** An environment's benchmarks: each one's action and the payoff it earns, per agent. */
+  z.object({
+    type: z.literal('environment_benchmarks'),
+    benchmarks: z.record(z.string(), z.object({ action: perFirm, payoff: perFirm })),
   }),
   z.object({
     type: z.literal('benchmarks'),

@@ -1,0 +1,181 @@
+import {
+  compileExpression,
+  type EvaluationEnvironment,
+  paramTensor,
+} from '../../compiler/evaluate.js';
+import { agentNames, paramValues } from '../../compiler/instantiate.js';
+import type { IrEnvironment, IrExpr, ParamValue } from '../../compiler/ir.js';
+import {
+  broadcast2,
+  copyTensor,
+  type Dimensions,
+  scalarTensor,
+  type Tensor,
+  truthy,
+} from '../../compiler/tensor.js';
+
+/**
+ * An environment written in the language, with its parameters bound. It keeps the state
+ * variables; `clear` is a pure function of that state and the agents' actions (so
+ * hypothetical rounds — best responses, `wouldTrigger` — leave it alone), and `advance`
+ * moves the state to the round's `next` values.
+ */
+export interface EnvironmentInstance {
+  readonly kind: 'environment';
+  readonly ir: IrEnvironment;
+  readonly name: string;
+  readonly title: string;
+  /** The agent axis (`fisher`). */
+  readonly axis: string;
+  /** The agents, in order (`fisher1`, …, or the declared names). */
+  readonly agents: readonly string[];
+  /** One action per agent: `products` is one unnamed column. */
+  readonly dims: Dimensions;
+  readonly params: ReadonlyMap<string, ParamValue>;
+  /** Bounds of each agent's action. */
+  readonly low: Float64Array;
+  readonly high: Float64Array;
+  /** The grid step of each agent's action (absent: any number in bounds). */
+  readonly step?: Float64Array;
+  /** Names of the action's options, when the action is a choice (value i is option i). */
+  readonly options?: readonly string[];
+  /** The benchmark actions and the payoffs they earn from the initial state. */
+  readonly benchmarks: ReadonlyMap<
+    string,
+    { readonly action: Float64Array; readonly payoff: Float64Array }
+  >;
+  /** The state at the start of the round about to be played. */
+  state(): ReadonlyMap<string, Tensor>;
+  clear(action: Float64Array, round: number): EnvironmentOutcome;
+  /** Makes the outcome's `next` values the state. */
+  advance(outcome: EnvironmentOutcome): void;
+}
+
+export interface EnvironmentOutcome {
+  /** Each agent's payoff before fines and credits. */
+  readonly payoff: Float64Array;
+  /** Every observable of the round by name: state at its start, lets, the action, payoff, round. */
+  readonly values: ReadonlyMap<string, Tensor>;
+  /** The state variables' values for the next round. */
+  readonly next: ReadonlyMap<string, Tensor>;
+  /** Whether the `end` condition held. */
+  readonly ended: boolean;
+}
+
+export class EnvironmentError extends Error {}
+
+const NAN = scalarTensor(Number.NaN);
+
+/** Expands a scalar or per-agent tensor to one value per agent. */
+export function perAgent(t: Tensor, n: number): Float64Array {
+  if (t.axes.length === 0) return new Float64Array(n).fill(t.data[0] ?? Number.NaN);
+  return Float64Array.from(t.data.subarray(0, n));
+}
+
+export function instantiateEnvironment(
+  ir: IrEnvironment,
+  overrides?: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
+): EnvironmentInstance {
+  const values = paramValues(ir.params, overrides);
+  const agents = agentNames(ir, values);
+  if (agents.length === 0)
+    throw new EnvironmentError(`environment ${ir.name} has no ${ir.axis}s with these parameters`);
+  const n = agents.length;
+  const dims: Dimensions = { firms: n, products: 1 };
+  const params = new Map<string, Tensor>();
+  for (const p of ir.params) {
+    const t = paramTensor(p.type, values.get(p.name) ?? p.value, dims);
+    if (typeof t === 'string') throw new EnvironmentError(`parameter ${p.name} ${t}`);
+    params.set(p.name, t);
+  }
+  const agentIndex = new Map(agents.map((a, i) => [a, i]));
+  const base = (observable: (name: string) => Tensor, action?: Tensor): EvaluationEnvironment => ({
+    dims,
+    param: (name) => params.get(name) ?? NAN,
+    firmIndex: (name) => agentIndex.get(name) ?? -1,
+    productIndex: () => -1,
+    roundsAvailable: 1,
+    observable: (name) => observable(name),
+    benchmark: () => NAN,
+    monitor: () => NAN,
+    ...(action ? { action } : {}),
+  });
+  const fixed = (e: IrExpr) => compileExpression(e)(base(() => NAN));
+  const low = perAgent(fixed(ir.action.low), n);
+  const high = perAgent(fixed(ir.action.high), n);
+  const step = ir.action.step ? perAgent(fixed(ir.action.step), n) : undefined;
+  for (let i = 0; i < n; i++) {
+    if (!((low[i] ?? Number.NaN) <= (high[i] ?? Number.NaN)))
+      throw new EnvironmentError(
+        `the action bounds of ${agents[i]} are [${low[i]}, ${high[i]}]: the lower bound must not exceed the upper`,
+      );
+    if (step && !((step[i] ?? 0) > 0))
+      throw new EnvironmentError(
+        `the action step of ${agents[i]} must be positive (it is ${step[i]})`,
+      );
+  }
+
+  let state = new Map<string, Tensor>();
+  for (const s of ir.states) state.set(s.name, copyTensor(fixed(s.initial)));
+
+  const lets = ir.lets.map((l) => ({ name: l.name, fn: compileExpression(l.value) }));
+  const payoffFn = compileExpression(ir.payoff);
+  const nexts = ir.states.flatMap((s) =>
+    s.next ? [{ name: s.name, fn: compileExpression(s.next), axes: s.initial.type.axes }] : [],
+  );
+  const endFn = ir.end ? compileExpression(ir.end) : undefined;
+
+  const clearFrom = (
+    from: ReadonlyMap<string, Tensor>,
+    action: Float64Array,
+    round: number,
+  ): EnvironmentOutcome => {
+    const actionTensor: Tensor = { axes: ['firm'], data: Float64Array.from(action) };
+    const round_ = scalarTensor(round);
+    const values = new Map<string, Tensor>(from);
+    values.set('round', round_);
+    values.set(ir.action.variable, actionTensor);
+    const env = base((name) => values.get(name) ?? NAN, actionTensor);
+    for (const l of lets) values.set(l.name, copyTensor(l.fn(env)));
+    const payoff = perAgent(payoffFn(env), n);
+    values.set('payoff', { axes: ['firm'], data: payoff });
+    const next = new Map(from);
+    for (const x of nexts) {
+      let t = copyTensor(x.fn(env));
+      // A per-agent state stays per agent when its next value is one number for all.
+      if (x.axes.length > 0 && t.axes.length === 0)
+        t = broadcast2(t, { axes: ['firm'], data: new Float64Array(n) }, dims, (a) => a);
+      next.set(x.name, t);
+    }
+    const ended = endFn ? truthy(endFn(env).data[0] ?? 0) : false;
+    return { payoff, values, next, ended };
+  };
+
+  const benchmarks = new Map<string, { action: Float64Array; payoff: Float64Array }>();
+  for (const b of ir.benchmarks) {
+    const raw = perAgent(fixed(b.value), n);
+    const action = raw.map((x, i) => Math.min(high[i] ?? x, Math.max(low[i] ?? x, x)));
+    benchmarks.set(b.name, { action, payoff: clearFrom(state, action, 1).payoff });
+  }
+
+  return {
+    kind: 'environment',
+    ir,
+    name: ir.name,
+    title: ir.title,
+    axis: ir.axis,
+    agents,
+    dims,
+    params: values,
+    low,
+    high,
+    ...(step ? { step } : {}),
+    ...(ir.action.options ? { options: ir.action.options } : {}),
+    benchmarks,
+    state: () => state,
+    clear: (action, round) => clearFrom(state, action, round),
+    advance: (outcome) => {
+      state = new Map(outcome.next);
+    },
+  };
+}

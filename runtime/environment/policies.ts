@@ -1,0 +1,354 @@
+import {
+  type CompiledExpression,
+  compileExpression,
+  type EvaluationEnvironment,
+  paramTensor,
+} from '../../compiler/evaluate.js';
+import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
+import type { Action, Agent, CommonObservation, Random } from '../agents/agent.js';
+import {
+  type PolicyArgument,
+  PolicyArguments,
+  PolicyError,
+  type PolicyReference,
+} from '../agents/policy.js';
+import { QLEARNING_DEFAULTS } from '../agents/qlearning.js';
+import type { EnvironmentInstance, EnvironmentOutcome } from './instance.js';
+
+/** What an environment's agent sees before it acts. */
+export interface EnvironmentObservation extends CommonObservation {
+  readonly environment: EnvironmentInstance;
+  /** The rounds played so far, oldest first: each round's lawful actions and outcome. */
+  readonly history: readonly {
+    readonly actions: Float64Array;
+    readonly outcome: EnvironmentOutcome;
+  }[];
+}
+
+export type EnvironmentAgent = Agent<EnvironmentObservation, EnvironmentOutcome>;
+
+export interface EnvironmentAgentContext {
+  readonly agent: number;
+  readonly environment: EnvironmentInstance;
+  readonly random: Random;
+}
+
+interface EnvironmentPolicy {
+  readonly name: string;
+  readonly usage: string;
+  readonly summary: string;
+  readonly create: (
+    args: readonly PolicyArgument[],
+    context: EnvironmentAgentContext,
+  ) => EnvironmentAgent;
+}
+
+const NAN = scalarTensor(Number.NaN);
+
+/** Snaps an action to the agent's bounds and grid (the lawful action nearest to it). */
+export function snap(env: EnvironmentInstance, agent: number, x: number): number {
+  const low = env.low[agent] ?? 0;
+  const high = env.high[agent] ?? low;
+  let y = Math.min(high, Math.max(low, x));
+  const step = env.step?.[agent];
+  if (step !== undefined) y = Math.min(high, low + Math.round((y - low) / step) * step);
+  return y;
+}
+
+/**
+ * The actions an agent chooses among when it searches: every grid point when the action
+ * has a step (at most `points`), else `points` evenly spaced values; the benchmark actions
+ * are added, so a search can always find them.
+ */
+export function actionGrid(env: EnvironmentInstance, agent: number, points = 101): number[] {
+  const low = env.low[agent] ?? 0;
+  const high = env.high[agent] ?? low;
+  const step = env.step?.[agent];
+  const values = new Set<number>();
+  if (step !== undefined && (high - low) / step + 1 <= points) {
+    for (let x = low; x <= high + step * 1e-9; x += step) values.add(snap(env, agent, x));
+  } else if (Number.isFinite(high)) {
+    for (let k = 0; k < points; k++)
+      values.add(snap(env, agent, low + ((high - low) * k) / (points - 1)));
+  }
+  for (const b of env.benchmarks.values()) values.add(snap(env, agent, b.action[agent] ?? low));
+  if (values.size === 0) values.add(low);
+  return [...values].sort((a, b) => a - b);
+}
+
+const one = (x: number) => Float64Array.of(x);
+
+/** The others' last actions (their first benchmark's action before round 1), with `x` for this agent. */
+function profileWith(observation: EnvironmentObservation, agent: number, x: number): Float64Array {
+  const env = observation.environment;
+  const last = observation.history.at(-1)?.actions;
+  const first = env.benchmarks.values().next().value?.action;
+  const profile = Float64Array.from(last ?? first ?? env.low);
+  profile[agent] = x;
+  return profile;
+}
+
+/** The action maximising this round's payoff against the others' last actions; ties go to the smallest. */
+export function bestResponse(observation: EnvironmentObservation, agent: number): number {
+  const env = observation.environment;
+  let best = env.low[agent] ?? 0;
+  let bestPayoff = Number.NEGATIVE_INFINITY;
+  for (const x of actionGrid(env, agent)) {
+    const payoff =
+      env.clear(profileWith(observation, agent, x), observation.round).payoff[agent] ?? Number.NaN;
+    if (payoff > bestPayoff + 1e-12) {
+      best = x;
+      bestPayoff = payoff;
+    }
+  }
+  return best;
+}
+
+function benchmarkAction(
+  env: EnvironmentInstance,
+  name: string,
+  agent: number,
+  policy: string,
+): number {
+  const b = env.benchmarks.get(name);
+  if (!b)
+    throw new PolicyError(
+      `${policy}: environment ${env.name} has no benchmark \`${name}\`; its benchmarks: ${[...env.benchmarks.keys()].join(', ') || 'none'}`,
+    );
+  return b.action[agent] ?? Number.NaN;
+}
+
+/** A policy the environment declares (`policy NAME = …`): an action from what the agent has seen. */
+function declaredPolicy(
+  code: CompiledExpression,
+  name: string,
+  context: EnvironmentAgentContext,
+): EnvironmentAgent {
+  const { environment: env, agent } = context;
+  const params = new Map<string, Tensor>();
+  for (const p of env.ir.params) {
+    const t = paramTensor(p.type, env.params.get(p.name) ?? p.value, env.dims);
+    params.set(p.name, typeof t === 'string' ? NAN : t);
+  }
+  const agentIndex = new Map(env.agents.map((a, i) => [a, i]));
+  return {
+    policy: name,
+    decide(observation) {
+      const history = observation.history;
+      // Values are the last round's (`lag(x)` the one before); `round` is the round being decided.
+      const evaluation: EvaluationEnvironment = {
+        dims: env.dims,
+        param: (p) => params.get(p) ?? NAN,
+        firmIndex: (a) => agentIndex.get(a) ?? -1,
+        productIndex: () => -1,
+        self: agent,
+        roundsAvailable: history.length,
+        observable: (n, ago) => {
+          if (n === 'round') return scalarTensor(observation.round - ago);
+          return history[history.length - 1 - ago]?.outcome.values.get(n) ?? NAN;
+        },
+        benchmark: (b, value) => {
+          const point = env.benchmarks.get(b);
+          if (!point) return NAN;
+          return { axes: ['firm'], data: value === 'payoff' ? point.payoff : point.action };
+        },
+        monitor: () => NAN,
+      };
+      const t = code(evaluation);
+      const x = t.axes.length === 0 ? (t.data[0] ?? Number.NaN) : (t.data[agent] ?? Number.NaN);
+      return one(snap(env, agent, x));
+    },
+  };
+}
+
+/**
+ * Tabular Q-learning on the agent's action grid (`actionGrid`, so the benchmark actions are
+ * on it): the state is the grid index of every agent's last action (memory 1) or nothing
+ * (memory 0), ε-greedy with ε_t = exp(−β t), and the update of runtime/agents/qlearning.ts.
+ */
+function qlearning(
+  args: readonly PolicyArgument[],
+  context: EnvironmentAgentContext,
+): EnvironmentAgent {
+  const a = PolicyArguments.read('qlearning', args, ['alpha', 'beta', 'delta', 'm', 'memory']);
+  const alpha = a.number('alpha', QLEARNING_DEFAULTS.alpha, { atLeast: 0, atMost: 1 });
+  const beta = a.number('beta', QLEARNING_DEFAULTS.beta, { atLeast: 0 });
+  const delta = a.number('delta', QLEARNING_DEFAULTS.delta, { atLeast: 0, atMost: 1 });
+  const m = a.number('m', 15, { integer: true, atLeast: 2, atMost: 1001 });
+  const memory = a.number('memory', 1, { integer: true, atLeast: 0, atMost: 1 });
+  const { environment: env, agent, random } = context;
+  const grids = env.agents.map((_, i) => actionGrid(env, i, m));
+  const grid = grids[agent] ?? [];
+  const A = grid.length;
+  let states = 1;
+  if (memory === 1) for (const g of grids) states *= g.length;
+  if (states * A > 2 ** 24)
+    throw new PolicyError(
+      `qlearning: ${states} states × ${A} actions is too large a table; use memory: 0 or a smaller m`,
+    );
+  const q = new Float64Array(states * A);
+  const nearest = (g: readonly number[], x: number) => {
+    let k = 0;
+    for (let j = 1; j < g.length; j++)
+      if (Math.abs((g[j] ?? 0) - x) < Math.abs((g[k] ?? 0) - x)) k = j;
+    return k;
+  };
+  const stateOf = (actions: Float64Array | undefined) => {
+    if (memory === 0 || !actions) return 0;
+    let s = 0;
+    grids.forEach((g, i) => {
+      s = s * g.length + nearest(g, actions[i] ?? 0);
+    });
+    return s;
+  };
+  let t = 0;
+  let chosen = 0;
+  let state = 0;
+  return {
+    policy: 'qlearning',
+    decide(observation) {
+      state = stateOf(observation.history.at(-1)?.actions);
+      if (random.next() < Math.exp(-beta * t))
+        chosen = Math.min(A - 1, Math.floor(random.next() * A));
+      else {
+        chosen = 0;
+        for (let k = 1; k < A; k++)
+          if ((q[state * A + k] ?? 0) > (q[state * A + chosen] ?? 0)) chosen = k;
+      }
+      t++;
+      return one(grid[chosen] ?? 0);
+    },
+    learn(_observation, action, _outcome, reward) {
+      const next = stateOf(Float64Array.from(action.length === env.agents.length ? action : []));
+      let best = Number.NEGATIVE_INFINITY;
+      for (let k = 0; k < A; k++) best = Math.max(best, q[next * A + k] ?? 0);
+      const i = state * A + chosen;
+      q[i] = (1 - alpha) * (q[i] ?? 0) + alpha * (reward + delta * best);
+    },
+  };
+}
+
+const POLICIES: readonly EnvironmentPolicy[] = [
+  {
+    name: 'constant',
+    usage: 'constant(x)',
+    summary: 'plays x every round',
+    create: (args, { environment: env, agent }) => {
+      const a = PolicyArguments.read('constant', args, ['x']);
+      const x = a.number('x', undefined);
+      return { policy: 'constant', decide: () => one(snap(env, agent, x)) };
+    },
+  },
+  {
+    name: 'random',
+    usage: 'random',
+    summary: 'plays uniformly at random within its bounds (on its grid, when it has one)',
+    create: (args, { environment: env, agent, random }) => {
+      PolicyArguments.read('random', args, []);
+      const grid = env.step ? actionGrid(env, agent, Number.POSITIVE_INFINITY) : undefined;
+      const low = env.low[agent] ?? 0;
+      const high = env.high[agent] ?? low;
+      if (!grid && !Number.isFinite(high))
+        throw new PolicyError(`random: the action of ${env.agents[agent]} has no upper bound`);
+      return {
+        policy: 'random',
+        decide: () =>
+          one(
+            grid
+              ? (grid[Math.min(grid.length - 1, Math.floor(random.next() * grid.length))] ?? low)
+              : low + random.next() * (high - low),
+          ),
+      };
+    },
+  },
+  {
+    name: 'best_response',
+    usage: 'best_response',
+    summary: "best-responds to the others' last actions (searching its action grid)",
+    create: (args, { agent }) => {
+      PolicyArguments.read('best_response', args, []);
+      return { policy: 'best_response', decide: (o) => one(bestResponse(o, agent)) };
+    },
+  },
+  {
+    name: 'trigger',
+    usage: 'trigger(k: 5, tolerance: 0.01, cooperate: "BENCHMARK", punish: "BENCHMARK")',
+    summary:
+      'plays the cooperative benchmark; after another agent strays from it, the punishing one for k rounds',
+    create: (args, { environment: env, agent }) => {
+      const a = PolicyArguments.read('trigger', args, ['k', 'tolerance', 'cooperate', 'punish']);
+      const k = a.number('k', 5, { integer: true, atLeast: 1 });
+      const tolerance = a.number('tolerance', 0.01, { atLeast: 0 });
+      const names = [...env.benchmarks.keys()];
+      const cooperate = a.string('cooperate', names[0] ?? '');
+      const punish = a.string('punish', names[1] ?? names[0] ?? '');
+      const good = env.agents.map((_, i) => benchmarkAction(env, cooperate, i, 'trigger'));
+      const bad = benchmarkAction(env, punish, agent, 'trigger');
+      let punishUntil = 0;
+      return {
+        policy: 'trigger',
+        decide(observation) {
+          const last = observation.history.at(-1)?.actions;
+          if (last) {
+            const strayed = good.some(
+              (g, i) =>
+                i !== agent && Math.abs((last[i] ?? 0) - g) > tolerance * Math.max(1, Math.abs(g)),
+            );
+            if (strayed) punishUntil = observation.round + k - 1;
+          }
+          return one(observation.round <= punishUntil ? bad : (good[agent] ?? Number.NaN));
+        },
+      };
+    },
+  },
+  {
+    name: 'qlearning',
+    usage: 'qlearning(alpha: 0.15, beta: 5e-4, delta: 0.95, m: 15, memory: 1)',
+    summary: 'tabular Q-learning on a grid of its actions that contains the benchmark actions',
+    create: qlearning,
+  },
+];
+
+const byName = new Map(POLICIES.map((p) => [p.name, p]));
+
+/** The policies an environment's agents may follow: the generic ones, its benchmarks, its own. */
+export function environmentPolicies(env: EnvironmentInstance): { name: string; summary: string }[] {
+  return [
+    ...POLICIES.map((p) => ({ name: p.name, summary: p.summary })),
+    ...env.ir.benchmarks.map((b) => ({
+      name: b.name,
+      summary: `plays the ${b.name} benchmark${b.doc ? `: ${b.doc}` : ''}`,
+    })),
+    ...env.ir.policies.map((p) => ({ name: p.name, summary: p.doc ?? p.value.text })),
+  ];
+}
+
+/** Builds an environment agent for a policy reference; an unknown name is a PolicyError listing the known ones. */
+export function createEnvironmentAgent(
+  policy: PolicyReference,
+  context: EnvironmentAgentContext,
+): EnvironmentAgent {
+  const { environment: env, agent } = context;
+  const declared = env.ir.policies.find((p) => p.name === policy.name);
+  if (declared) {
+    PolicyArguments.read(policy.name, policy.args, []);
+    return declaredPolicy(compileExpression(declared.value), policy.name, context);
+  }
+  if (env.benchmarks.has(policy.name)) {
+    PolicyArguments.read(policy.name, policy.args, []);
+    const x = benchmarkAction(env, policy.name, agent, policy.name);
+    return { policy: policy.name, decide: () => one(x) };
+  }
+  const entry = byName.get(policy.name);
+  if (!entry)
+    throw new PolicyError(
+      `unknown policy \`${policy.name}\` for environment ${env.name}; known policies: ${environmentPolicies(
+        env,
+      )
+        .map((p) => p.name)
+        .join(', ')}`,
+    );
+  return entry.create(policy.args, context);
+}
+
+export type { Action };

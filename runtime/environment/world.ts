@@ -1,0 +1,125 @@
+import type { IrEnvironment } from '../../compiler/ir.js';
+import type { Tensor } from '../../compiler/tensor.js';
+import type { Agent } from '../agents/agent.js';
+import type { Clamp, ClampCause } from '../run/enforce.js';
+import type { Governed } from '../run/institution.js';
+import type { ResolvedExperiment, WorldRun } from '../run/run.js';
+import type { TraceEvent } from '../trace/events.js';
+import {
+  type EnvironmentInstance,
+  type EnvironmentOutcome,
+  instantiateEnvironment,
+} from './instance.js';
+import { createEnvironmentAgent, type EnvironmentObservation, snap } from './policies.js';
+
+/** A tensor as the trace writes it: a number, or one number per agent (null for NaN and ±inf). */
+export function traceValue(t: Tensor): number | null | (number | null)[] {
+  const clean = (x: number) => (Number.isFinite(x) ? x : null);
+  return t.axes.length === 0 ? clean(t.data[0] ?? Number.NaN) : Array.from(t.data, clean);
+}
+
+/** An environment as the institution sees it: its observables and benchmark values. */
+export function environmentGoverned(env: EnvironmentInstance): Governed<EnvironmentOutcome> {
+  const benchmarkValues = new Map<string, Tensor>();
+  for (const [name, b] of env.benchmarks) {
+    benchmarkValues.set(`${name}.${env.ir.action.variable}`, { axes: ['firm'], data: b.action });
+    benchmarkValues.set(`${name}.payoff`, { axes: ['firm'], data: b.payoff });
+  }
+  return {
+    dims: env.dims,
+    agents: env.agents,
+    products: [],
+    observe: (outcome, name) => outcome.values.get(name),
+    clear: (profile, round) => env.clear(profile, round),
+    benchmarkValues,
+  };
+}
+
+/**
+ * Makes one agent's action lawful in an environment: its bounds and grid, then the
+ * institution's cap and floor, then suspension (a suspended agent plays its lower bound:
+ * no harvest, the least effort, no bid). Every change is a clamp, in order.
+ */
+export function enforceEnvironment(
+  env: EnvironmentInstance,
+  agent: number,
+  action: Float64Array,
+  limits:
+    | { readonly cap?: Float64Array; readonly floor?: Float64Array; readonly suspend: boolean }
+    | undefined,
+): { action: Float64Array; clamps: Clamp[] } {
+  const clamps: Clamp[] = [];
+  let current = Float64Array.from(action);
+  const apply = (cause: ClampCause, f: (x: number) => number) => {
+    const next = current.map(f);
+    if (next.some((x, j) => x !== current[j])) clamps.push({ cause, before: current, after: next });
+    current = next;
+  };
+  apply('bounds', (x) => snap(env, agent, x));
+  const cap = limits?.cap?.[0];
+  if (cap !== undefined && !Number.isNaN(cap)) apply('cap', (x) => Math.min(x, cap));
+  const floor = limits?.floor?.[0];
+  if (floor !== undefined && !Number.isNaN(floor)) apply('floor', (x) => Math.max(x, floor));
+  if (limits?.suspend) apply('suspend', () => env.low[agent] ?? 0);
+  return { action: current, clamps };
+}
+
+/** An environment as the round loop sees it (runtime/run/run.ts `WorldRun`). */
+export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment): WorldRun {
+  const env = instantiateEnvironment(ir, experiment.marketOverrides);
+  const first = env.benchmarks.entries().next().value;
+  const recorded = [
+    ...ir.states.map((s) => s.name),
+    ...ir.lets.map((l) => l.name),
+    ir.action.variable,
+    'payoff',
+  ];
+  return {
+    agents: env.agents,
+    width: 1,
+    governed: environmentGoverned(env),
+    header: {
+      before: { environment: ir.name, axis: ir.axis },
+      after: { firms: [...env.agents], products: [ir.action.variable] },
+    },
+    benchmarksEvent: {
+      type: 'environment_benchmarks',
+      benchmarks: Object.fromEntries(
+        [...env.benchmarks].map(([name, b]) => [
+          name,
+          { action: Array.from(b.action), payoff: Array.from(b.payoff) },
+        ]),
+      ),
+    },
+    // Without a previous action, an unusable one is replaced by the first benchmark's
+    // action (or the lower bound when the environment declares none).
+    fallbackName: first ? first[0] : 'low',
+    fallback: (i) => Float64Array.of(first ? (first[1].action[i] ?? 0) : (env.low[i] ?? 0)),
+    createAgent: (i, policy, context) =>
+      createEnvironmentAgent(policy, {
+        agent: i,
+        environment: env,
+        random: context.random,
+      }) as Agent<unknown, unknown>,
+    observation: (common, history) =>
+      ({
+        ...common,
+        environment: env,
+        history: history as EnvironmentObservation['history'],
+      }) satisfies EnvironmentObservation,
+    enforce: (i, action, limits) => enforceEnvironment(env, i, action, limits),
+    clear: (lawful, round) => env.clear(lawful, round),
+    payoff: (outcome) => (outcome as EnvironmentOutcome).payoff,
+    outcomeEvent: (o, round): TraceEvent => {
+      const outcome = o as EnvironmentOutcome;
+      const values: Record<string, ReturnType<typeof traceValue>> = {};
+      for (const name of recorded) {
+        const t = outcome.values.get(name);
+        if (t) values[name] = traceValue(t);
+      }
+      return { type: 'environment', round, values };
+    },
+    ended: (outcome) => (outcome as EnvironmentOutcome).ended,
+    advance: (outcome) => env.advance(outcome as EnvironmentOutcome),
+  };
+}
