@@ -24,7 +24,13 @@ describe('E_INTERNAL', () => {
     expect(d?.severity).toBe('error');
     expect(d?.path).toBe('broken.mase');
     expect(d?.message).toContain('the text getter exploded');
-    expect(result?.program).toEqual({ markets: [], institutions: [], experiments: [], sweeps: [] });
+    expect(result?.program).toEqual({
+      markets: [],
+      environments: [],
+      institutions: [],
+      experiments: [],
+      sweeps: [],
+    });
   });
 
   it('does the same when the failing source is in the library', () => {

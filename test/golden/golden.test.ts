@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { institutionDot, marketDot } from '../../compiler/backends/dot.js';
+import { environmentDot, institutionDot, marketDot } from '../../compiler/backends/dot.js';
+import { environmentRules } from '../../compiler/backends/environment-rules.js';
 import { manifestText } from '../../compiler/backends/manifest.js';
 import { machineConfig } from '../../compiler/backends/xstate.js';
 import { compileSources, renderDiagnostics, type SourceText } from '../../compiler/index.js';
-import { firmNames } from '../../compiler/instantiate.js';
+import { agentNames, firmNames } from '../../compiler/instantiate.js';
 import {
   type Declaration,
   type Diagnostic,
@@ -159,6 +160,13 @@ describe('stdlib goldens', () => {
               expect(edge, `an edge for transition ${t.id}`).toBeDefined();
               expect(edge?.includes('style = "dashed"'), `${t.id} dashed`).toBe(t.restorative);
             }
+          } else if (decl.kind === 'environment') {
+            const env = compilation.program.environments.find((e) => e.name === name);
+            expect(env, `environment ${name} compiles to IR`).toBeDefined();
+            if (!env) return;
+            expectGolden(join(dir, 'ir.json'), goldenJson(env));
+            expectGolden(join(dir, 'diagram.dot'), environmentDot(env));
+            expectGolden(join(dir, 'manifest.txt'), environmentRules(env, agentNames(env)));
           } else if (decl.kind === 'market') {
             const market = compilation.program.markets.find((m) => m.name === name);
             expect(market, `market ${name} compiles to IR`).toBeDefined();

@@ -7,7 +7,11 @@ import { sizeOf } from '../../compiler/tensor.js';
 import { computeBenchmarks } from '../../runtime/market/benchmarks.js';
 import { instantiateMarket } from '../../runtime/market/instance.js';
 import { randomStream } from '../../runtime/random.js';
-import { InstitutionRuntime, RoundObservables } from '../../runtime/run/institution.js';
+import {
+  InstitutionRuntime,
+  marketGoverned,
+  RoundObservables,
+} from '../../runtime/run/institution.js';
 import { stdlibSources } from '../../runtime/sources.js';
 
 /**
@@ -198,8 +202,11 @@ institution mixed {
       const marketIr = library.markets.find((m) => m.name === name);
       if (!marketIr) throw new Error(`stdlib ${name} is missing`);
       const market = instantiateMarket(marketIr, {});
-      const outcome = market.clear(computeBenchmarks(market).nash.action);
-      const round = new RoundObservables(market, outcome, 4, { texts: [['hi', 'there'], []] });
+      const benchmarks = computeBenchmarks(market);
+      const outcome = market.clear(benchmarks.nash.action);
+      const round = new RoundObservables(marketGoverned(market, benchmarks), outcome, 4, {
+        texts: [['hi', 'there'], []],
+      });
       for (const [observable, type] of observablesFor(market.competition)) {
         const t = round.get(observable);
         expect(t?.axes, `${name}: ${observable}`).toEqual(type.axes);

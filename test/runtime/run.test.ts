@@ -6,7 +6,7 @@ import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy } from '../../compiler/ir.js';
 import type { Agent } from '../../runtime/agents/agent.js';
 import { computeMetrics } from '../../runtime/metrics.js';
-import { runToDirectory } from '../../runtime/run/artifacts.js';
+import { marketMetrics, runToDirectory } from '../../runtime/run/artifacts.js';
 import { type RunRequest, resolveExperiment } from '../../runtime/run/resolve.js';
 import {
   experimentDigest,
@@ -430,7 +430,7 @@ describe('run artifacts', () => {
       );
       const { metrics } = await runToDirectory(e, join(dir, out));
       const events = parseTrace(readFileSync(join(dir, out, 'events.jsonl'), 'utf8'));
-      return { metrics, events, transitions: of(events, 'transition') };
+      return { metrics: marketMetrics(metrics), events, transitions: of(events, 'transition') };
     }
     /** The graph's restorations, read off its source: `restore`, and `after` edges citing R1. */
     const RESTORATIONS = [
