@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
+import { EXIT, MaseUserError } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
@@ -38,7 +39,12 @@ import {
 } from './run.js';
 import type { Interruption } from './signals.js';
 
-export class ArtifactError extends Error {}
+/** A run directory that cannot take a run (its files are not a run's, or it is in use): exit 2. */
+export class ArtifactError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 /** What the metrics need beyond the trace: the demand line for consumer surplus, the states. */
 function metricsOptions(experiment: ResolvedExperiment): MetricsOptions {

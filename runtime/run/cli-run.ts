@@ -9,6 +9,7 @@ import type { IrPolicy } from '../../compiler/ir.js';
 import { type ExperimentItem, type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
+import { UsageProblem } from '../errors.js';
 import { CacheError, defaultCachePath, ResponseCache } from '../llm/cache.js';
 import { DEFAULT_RETRY } from '../llm/layers.js';
 import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
@@ -18,7 +19,7 @@ import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { stdlibSources } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
-import { UsageProblem, wholeNumber } from './flags.js';
+import { wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
 import type { ResolvedExperiment, RunLlmOptions } from './run.js';
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EXIT, MaseUserError } from '../errors.js';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
 import { parseTraceTolerant, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
@@ -60,8 +61,12 @@ export function summaryTable(
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-/** Warnings about benchmarks that failed their deviation check, one line each. */
-export class ShowError extends Error {}
+/** A directory `mase show` cannot summarise, or a bad `--timeline`: exit 2. */
+export class ShowError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 function readRunFile(dir: string, name: string): string {
   try {

@@ -7,7 +7,8 @@
  * finishes the runs in progress and exits; a second one exits at once.
  */
 import { parseArgs } from 'node:util';
-import { positive, UsageProblem, wholeNumber } from '../run/cli-run.js';
+import { UsageProblem } from '../errors.js';
+import { positive, wholeNumber } from '../run/cli-run.js';
 import { QueueError, type QueueTiming, startWorker } from './redis.js';
 
 /** A whole number ≥ 0 (`--max-stalled 0`: a job whose worker dies once fails). */
