@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Compilation, SourceText } from '../../compiler/index.js';
+import type { IrInstitution } from '../../compiler/ir.js';
 import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/render-diagnostics.js';
 import { EXIT, UsageProblem } from '../errors.js';
 import { loadSource, stdlibSources } from '../sources.js';
@@ -49,6 +50,16 @@ export async function compiledOrExit(
   if (result.compilation.diagnostics.length > 0)
     reportDiagnostics(result.compilation, result.sources, 'text', true);
   return result;
+}
+
+/** The institution `--institution` names in `file` (or its only one), or the exit code its errors imply. */
+export async function institutionOrExit(
+  file: string,
+  wanted: string | undefined,
+): Promise<IrInstitution | number> {
+  const result = await compiledOrExit([file]);
+  if (typeof result === 'number') return result;
+  return pick(result.compilation.program.institutions, wanted, 'institution', file);
 }
 
 /** The declaration `--KIND NAME` names, or the only one the file declares. */

@@ -1,7 +1,6 @@
 import { type Command, Option } from 'commander';
-import type { IrInstitution } from '../../../compiler/ir.js';
 import type { SetExitCode } from '../command.js';
-import { compiledOrExit, pick, writeOutput } from '../compiled.js';
+import { institutionOrExit, writeOutput } from '../compiled.js';
 
 /** `mase compile FILE`: an institution as an XState v5 machine (JSON or a TypeScript module). */
 export function compileCommand(program: Command, setExitCode: SetExitCode): void {
@@ -21,14 +20,8 @@ export function compileCommand(program: Command, setExitCode: SetExitCode): void
         file: string,
         options: { institution?: string; format: 'xstate-json' | 'ts'; output?: string },
       ) => {
-        const result = await compiledOrExit([file]);
-        if (typeof result === 'number') return setExitCode(result);
-        const institution = pick<IrInstitution>(
-          result.compilation.program.institutions,
-          options.institution,
-          'institution',
-          file,
-        );
+        const institution = await institutionOrExit(file, options.institution);
+        if (typeof institution === 'number') return setExitCode(institution);
         const { machineConfig, machineModule } = await import(
           '../../../compiler/backends/xstate.js'
         );
