@@ -5,46 +5,40 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, MaseUserError } from '../errors.js';
 import { packageRoot } from '../sources.js';
 import type { MaseCommand } from './command.js';
-import { analyzeCommand } from './commands/analyze.js';
-import { checkCommand } from './commands/check.js';
-import { compileCommand } from './commands/compile.js';
-import { demoCommand } from './commands/demo.js';
-import { drawCommand } from './commands/draw.js';
-import { exportCommand } from './commands/export.js';
-import { fmtCommand } from './commands/fmt.js';
-import { manifestCommand } from './commands/manifest.js';
-import { modelCommand } from './commands/model.js';
-import { replayCommand } from './commands/replay.js';
-import { reportCommand } from './commands/report.js';
-import { runCommand } from './commands/run.js';
-import { showCommand } from './commands/show.js';
-import { sweepCommand } from './commands/sweep.js';
-import { verifyCommand } from './commands/verify.js';
-import { workerCommand } from './commands/worker.js';
 
 /**
- * The commands, one file each under commands/, in the order `mase --help` lists them. Each
- * file loads what its handler needs only when the handler runs, so `mase --help` and
- * `mase check` start without the runtime.
+ * The commands, one file each under commands/, in the order `mase --help` lists them. A
+ * command's file loads only when it is needed, and each file imports what its handler needs
+ * only when the handler runs, so `mase --help` and `mase check` start without the runtime.
  */
-const COMMANDS: readonly MaseCommand[] = [
-  checkCommand,
-  compileCommand,
-  drawCommand,
-  manifestCommand,
-  fmtCommand,
-  runCommand,
-  replayCommand,
-  verifyCommand,
-  reportCommand,
-  sweepCommand,
-  workerCommand,
-  analyzeCommand,
-  exportCommand,
-  showCommand,
-  modelCommand,
-  demoCommand,
-];
+const COMMANDS: Readonly<Record<string, () => Promise<MaseCommand>>> = {
+  check: () => import('./commands/check.js').then((m) => m.checkCommand),
+  compile: () => import('./commands/compile.js').then((m) => m.compileCommand),
+  draw: () => import('./commands/draw.js').then((m) => m.drawCommand),
+  manifest: () => import('./commands/manifest.js').then((m) => m.manifestCommand),
+  fmt: () => import('./commands/fmt.js').then((m) => m.fmtCommand),
+  run: () => import('./commands/run.js').then((m) => m.runCommand),
+  replay: () => import('./commands/replay.js').then((m) => m.replayCommand),
+  verify: () => import('./commands/verify.js').then((m) => m.verifyCommand),
+  report: () => import('./commands/report.js').then((m) => m.reportCommand),
+  sweep: () => import('./commands/sweep.js').then((m) => m.sweepCommand),
+  worker: () => import('./commands/worker.js').then((m) => m.workerCommand),
+  analyze: () => import('./commands/analyze.js').then((m) => m.analyzeCommand),
+  export: () => import('./commands/export.js').then((m) => m.exportCommand),
+  show: () => import('./commands/show.js').then((m) => m.showCommand),
+  model: () => import('./commands/model.js').then((m) => m.modelCommand),
+  demo: () => import('./commands/demo.js').then((m) => m.demoCommand),
+};
+
+/** What `argv` needs: the command it starts with, or all of them (help, --version, a typo). */
+function commandsFor(argv: readonly string[]): Promise<MaseCommand[]> {
+  const first = argv[0];
+  const load =
+    first !== undefined && Object.hasOwn(COMMANDS, first)
+      ? [COMMANDS[first] as () => Promise<MaseCommand>]
+      : Object.values(COMMANDS);
+  return Promise.all(load.map((command) => command()));
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
@@ -53,7 +47,10 @@ function version(): string {
   return pkg.version;
 }
 
-export function buildProgram(setExitCode: (code: number) => void): Command {
+export async function buildProgram(
+  argv: readonly string[],
+  setExitCode: (code: number) => void,
+): Promise<Command> {
   const program = new Command();
   program
     .name('mase')
@@ -67,7 +64,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       writeErr: (s) => process.stderr.write(s),
       writeOut: (s) => process.stdout.write(s),
     });
-  for (const add of COMMANDS) add(program, setExitCode);
+  for (const add of await commandsFor(argv)) add(program, setExitCode);
   return program;
 }
 
@@ -78,10 +75,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
  */
 export async function main(argv: readonly string[]): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram((c) => {
-    code = c;
-  });
   try {
+    const program = await buildProgram(argv, (c) => {
+      code = c;
+    });
     await program.parseAsync(argv as string[], { from: 'user' });
     return code;
   } catch (error) {
