@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { EXIT, MaseUserError } from './errors.js';
 
 /** The part of an aside file's name after the target's: `results.csv.partial-PID-NONCE`. */
 const PARTIAL = '.partial-';
@@ -135,21 +136,21 @@ export interface LockHolder {
   readonly token: string;
 }
 
-/** A directory another process holds (`holder`), or whose lock cannot be read. */
-export class DirectoryLockedError extends Error {
+/** A directory another process holds (`holder`), or whose lock cannot be read: exit 2. */
+export class DirectoryLockedError extends MaseUserError {
   constructor(
     message: string,
     readonly holder: LockHolder | null,
   ) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'DirectoryLockedError';
   }
 }
 
-/** A directory claimed for a new run that already holds something. */
-export class DirectoryNotEmptyError extends Error {
+/** A directory claimed for a new run that already holds something: exit 2. */
+export class DirectoryNotEmptyError extends MaseUserError {
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'DirectoryNotEmptyError';
   }
 }

@@ -4,6 +4,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceText } from '../compiler/index.js';
 import { FILE_EXTENSION } from '../grammar/language.js';
+import { EXIT, MaseUserError } from './errors.js';
 
 /** The package root: the nearest folder above this module holding MASE's package.json. */
 export function packageRoot(): string {
@@ -51,7 +52,12 @@ export function stdlibIndex(): Map<string, SourceText> {
   return index;
 }
 
-export class SourceError extends Error {}
+/** A source the user named that cannot be read as one: exit 2. */
+export class SourceError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 /** The largest source file MASE reads: larger ones are refused before they are read. */
 export const MAX_SOURCE_BYTES = 4 * 1024 * 1024;

@@ -1,3 +1,4 @@
+import { EXIT, MaseUserError } from '../errors.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import type { LlmServices } from '../llm/services.js';
 import type { MarketInstance } from '../market/instance.js';
@@ -40,8 +41,11 @@ export interface LlmContext {
 export type PolicyFactory = (args: readonly PolicyArgument[], context: AgentContext) => Agent;
 
 /** A policy that cannot be built: an unknown name or a bad argument. The message is for the user. */
-export class PolicyError extends Error {
+export class PolicyError extends MaseUserError {
   override name = 'PolicyError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
 }
 
 /** Limits on a numeric argument; the error message spells them out. */

@@ -13,6 +13,7 @@ import {
   type Tensor,
   truthy,
 } from '../../compiler/tensor.js';
+import { EXIT, MaseUserError } from '../errors.js';
 
 /**
  * An environment written in the language, with its parameters bound. It keeps the state
@@ -62,7 +63,12 @@ export interface EnvironmentOutcome {
   readonly ended: boolean;
 }
 
-export class EnvironmentError extends Error {}
+/** Parameters or actions an environment cannot take: exit 2. */
+export class EnvironmentError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 const NAN = scalarTensor(Number.NaN);
 

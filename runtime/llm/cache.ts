@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { EXIT, MaseUserError } from '../errors.js';
 import { maseDataDirectory } from '../trace/log-key.js';
 import type { ChatClient, ChatRequest, ChatResponse, FaultCause } from './client.js';
 import { localModelFileName } from './model-files.js';
@@ -56,9 +57,12 @@ export type CachedOutcome =
   | { readonly answer: ChatResponse }
   | { readonly failure: { readonly message: string; readonly fault: FaultCause } };
 
-/** A cache file that cannot be opened (or, for replay, is not there): the message names it. */
-export class CacheError extends Error {
+/** A cache file that cannot be opened (or, for replay, is not there): the message names it, exit 2. */
+export class CacheError extends MaseUserError {
   override name = 'CacheError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
 }
 
 export class ResponseCache {

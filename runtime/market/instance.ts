@@ -7,6 +7,7 @@ import { firmNames, paramValues } from '../../compiler/instantiate.js';
 import type { IrMarket, MarketKind, ParamValue } from '../../compiler/ir.js';
 import { hhiOf } from '../../compiler/natives.js';
 import { broadcast2, type Dimensions, scalarTensor, type Tensor } from '../../compiler/tensor.js';
+import { EXIT, MaseUserError } from '../errors.js';
 
 /**
  * A market with its parameters bound: firm and product names, costs, capacities, action
@@ -54,7 +55,12 @@ export interface Outcome {
   readonly share: Float64Array;
 }
 
-export class MarketError extends Error {}
+/** A market its parameters cannot make (no firms, a parameter out of its range): exit 2. */
+export class MarketError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 /** Expands a tensor to a full firm × product array. */
 export function fullArray(t: Tensor, dims: Dimensions): Float64Array {

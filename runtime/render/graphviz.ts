@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { EXIT, MaseUserError } from '../errors.js';
 
 export type RenderFormat = 'svg' | 'png';
 export type Renderer = 'graphviz-dot' | 'wasm';
@@ -17,12 +18,12 @@ export interface RenderResult {
 }
 
 /** A failure users should see as one line: bad DOT, or a format this machine cannot produce. */
-export class RenderError extends Error {
+export class RenderError extends MaseUserError {
   override readonly name = 'RenderError';
   readonly renderer: Renderer | undefined;
 
   constructor(message: string, renderer?: Renderer) {
-    super(message);
+    super(message, EXIT.usage);
     this.renderer = renderer;
   }
 }

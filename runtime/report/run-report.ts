@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatParamValue, policyText } from '../../compiler/backends/render-expr.js';
 import type { IrInstitution, IrPolicy, ParamValue, StateKind } from '../../compiler/ir.js';
+import { EXIT, MaseUserError } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import type { TraceEvent, TraceEventOf } from '../trace/events.js';
@@ -35,8 +36,12 @@ import { html, inlineSvg, type Markup, trustedMarkup } from './html.js';
 
 export const REPORT_FILE = 'report.html';
 
-/** A directory that holds no readable run: reported to the user as one line. */
-export class ReportError extends Error {}
+/** A directory that holds no readable run: reported to the user as one line, exit 2. */
+export class ReportError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 /** Most rows the sanctions, notices and rationales tables list; the rest is summarised. */
 const MAX_TABLE_ROWS = 500;

@@ -3,6 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
 import { computeEnvironmentMetrics, type EnvironmentMetrics } from '../environment/metrics.js';
+import { EXIT, MaseUserError } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
@@ -39,7 +40,12 @@ import {
 } from './run.js';
 import type { Interruption } from './signals.js';
 
-export class ArtifactError extends Error {}
+/** A run directory that cannot take a run (its files are not a run's, or it is in use): exit 2. */
+export class ArtifactError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 /** The run's metrics: a market's (runtime/metrics.ts) or an environment's (runtime/environment/metrics.ts). */
 export type AnyRunMetrics = RunMetrics | EnvironmentMetrics;

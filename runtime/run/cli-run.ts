@@ -11,6 +11,7 @@ import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
 import { EnvironmentError, instantiateEnvironment } from '../environment/instance.js';
 import { createEnvironmentAgent } from '../environment/policies.js';
+import { UsageProblem } from '../errors.js';
 import { CacheError, defaultCachePath, ResponseCache } from '../llm/cache.js';
 import { DEFAULT_RETRY } from '../llm/layers.js';
 import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
@@ -20,7 +21,7 @@ import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { stdlibSources } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
-import { UsageProblem, wholeNumber } from './flags.js';
+import { wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
 import type { ResolvedExperiment, RunLlmOptions } from './run.js';
 

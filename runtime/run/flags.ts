@@ -1,5 +1,4 @@
-/** A flag the user gave that cannot work: a message, exit 2. */
-export class UsageProblem extends Error {}
+import { UsageProblem } from '../errors.js';
 
 /**
  * A whole-number flag: plain decimal digits only (no sign, space, exponent, fraction or

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
+import { EXIT, MaseUserError } from '../errors.js';
 import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
@@ -23,8 +24,12 @@ import type { Interruption } from './signals.js';
  * wall-clock times) and `llm_retry` events are the only differences.
  */
 
-export class ReplayError extends Error {
+/** A run that cannot be replayed: exit 2. */
+export class ReplayError extends MaseUserError {
   override name = 'ReplayError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
 }
 
 interface ReplayManifest {

@@ -11,10 +11,15 @@ import type {
 } from '../../compiler/ir.js';
 import { overrideProblems } from '../../compiler/param-values.js';
 import { numberTooLarge } from '../../grammar/diagnostics.js';
+import { EXIT, MaseUserError } from '../errors.js';
 import type { ResolvedExperiment } from './run.js';
 
 /** A problem with what the user asked for: reported as a message, exit 2. */
-export class ResolveError extends Error {}
+export class ResolveError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 export interface RunRequest {
   readonly experiment?: string;

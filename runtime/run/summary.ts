@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ParamValue } from '../../compiler/ir.js';
 import type { EnvironmentMetrics } from '../environment/metrics.js';
+import { EXIT, MaseUserError } from '../errors.js';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
 import { parseTraceTolerant, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
@@ -152,8 +153,12 @@ async function showEnvironmentRun(
   return `${out.join('\n')}\n`;
 }
 
-/** Warnings about benchmarks that failed their deviation check, one line each. */
-export class ShowError extends Error {}
+/** A directory `mase show` cannot summarise, or a bad `--timeline`: exit 2. */
+export class ShowError extends MaseUserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
 
 function readRunFile(dir: string, name: string): string {
   try {

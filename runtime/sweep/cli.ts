@@ -5,8 +5,7 @@ import {
   type SourceText,
   summary,
 } from '../../compiler/index.js';
-import { PromptTemplateError } from '../llm/prompts.js';
-import { llmOptions, positive, type RunOptions, UsageProblem } from '../run/cli-run.js';
+import { llmOptions, positive, type RunOptions } from '../run/cli-run.js';
 import { stdlibSources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
@@ -44,21 +43,13 @@ export async function sweepCommand(
   sources: readonly SourceText[],
   flags: SweepFlags,
 ): Promise<number> {
-  // Flags first: each is checked as `mase run` checks its own.
-  let workers: number;
-  let llm: ReturnType<typeof llmOptions>;
-  try {
-    const choice = workerCount(positive('--workers', flags.workers), flags.forceWorkers === true);
-    if ('problem' in choice) throw new SweepCliError(choice.problem, 2);
-    if (choice.warning && flags.queue === undefined)
-      process.stderr.write(`mase: warning: ${choice.warning}\n`);
-    workers = choice.workers;
-    llm = llmOptions(flags);
-  } catch (error) {
-    if (error instanceof UsageProblem || error instanceof PromptTemplateError)
-      throw new SweepCliError(error.message, 2);
-    throw error;
-  }
+  // Flags first: each is checked as `mase run` checks its own (a bad one is a UsageProblem).
+  const choice = workerCount(positive('--workers', flags.workers), flags.forceWorkers === true);
+  if ('problem' in choice) throw new SweepCliError(choice.problem, 2);
+  if (choice.warning && flags.queue === undefined)
+    process.stderr.write(`mase: warning: ${choice.warning}\n`);
+  const workers = choice.workers;
+  const llm = llmOptions(flags);
   if (flags.queue !== undefined) (await import('./redis.js')).parseQueueUrl(flags.queue);
   if (flags.retryFailed && !flags.resume)
     throw new SweepCliError('--retry-failed goes with --resume', 2);

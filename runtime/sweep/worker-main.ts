@@ -7,7 +7,8 @@
  * finishes the runs in progress and exits; a second one exits at once.
  */
 import { parseArgs } from 'node:util';
-import { positive, UsageProblem, wholeNumber } from '../run/cli-run.js';
+import { MaseUserError } from '../errors.js';
+import { positive, wholeNumber } from '../run/cli-run.js';
 import { QueueError, type QueueTiming, startWorker } from './redis.js';
 
 /** A whole number ≥ 0 (`--max-stalled 0`: a job whose worker dies once fails). */
@@ -61,10 +62,7 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const usage =
-    error instanceof QueueError ||
-    error instanceof UsageProblem ||
-    (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   process.stderr.write(`worker-main: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(usage ? 2 : 3);
+  if (error instanceof MaseUserError) process.exit(error.exitCode);
+  process.exit((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 3);
 });

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { UsageProblem } from '../../errors.js';
+import { wholeNumber } from '../../run/flags.js';
+
+/** `mase analyze DIR`: a sweep's statistics, as text or JSON. */
+export function analyzeCommand(program: Command): void {
+  program
+    .command('analyze')
+    .description(
+      'statistics of a sweep: per-level means with bootstrap CIs, paired regime comparisons, tipping points, phase diagrams',
+    )
+    .argument('<dir>', 'a sweep directory')
+    .option('--format <format>', 'text or json', 'text')
+    .option('--threshold <x>', 'the collusion index whose crossing is the tipping point', '0.5')
+    .option('--seed <n>', 'seed of the bootstrap and permutation draws', '1')
+    .option(
+      '--include-degraded',
+      'count degraded runs (decided too often by fallbacks) as completed; by default they are left out',
+    )
+    .action(
+      async (
+        dir: string,
+        flags: { format: string; threshold: string; seed: string; includeDegraded?: boolean },
+      ) => {
+        if (flags.format !== 'text' && flags.format !== 'json')
+          throw new UsageProblem(`--format takes text or json, not \`${flags.format}\``);
+        const threshold = Number(flags.threshold);
+        if (!Number.isFinite(threshold))
+          throw new UsageProblem(`--threshold takes a number, not \`${flags.threshold}\``);
+        const seed = wholeNumber('--seed', flags.seed);
+        const { analyzeSweep, formatAnalysis } = await import('../../sweep/analyze.js');
+        const analysis = await analyzeSweep(dir, {
+          threshold,
+          seed,
+          includeDegraded: flags.includeDegraded === true,
+        });
+        process.stdout.write(
+          flags.format === 'json'
+            ? `${JSON.stringify(analysis, null, 2)}\n`
+            : `${formatAnalysis(analysis)}\n`,
+        );
+      },
+    );
+}

@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { EXIT } from '../../errors.js';
+import type { RunOptions } from '../../run/cli-run.js';
+import { answerOptions } from '../answer-options.js';
+import type { SetExitCode } from '../command.js';
+import { loadAll } from '../compiled.js';
+import { degradedReason, progressHooks, runFailure, statusLine } from '../run-ending.js';
+
+/** `mase run`'s flags: what the runner takes, plus where to write. */
+interface RunFlags extends RunOptions {
+  out: string;
+}
+
+/** `mase run [FILE]`: one experiment (or a market with --market, an environment with --environment) into a run directory. */
+export function runCommand(program: Command, setExitCode: SetExitCode): void {
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  program
+    .command('run')
+    .description(
+      'run an experiment (or a market or environment with --market/--environment) and write its trace, logs and metrics',
+    )
+    .argument('[file]', 'source file or stdlib:NAME declaring the experiment')
+    .option('--experiment <name>', 'which experiment, when the file declares several')
+    .option('--market <spec>', 'a market by name, or FILE|stdlib:NAME (no experiment needed)')
+    .option(
+      '--environment <spec>',
+      'an environment by name, or FILE|stdlib:NAME (commons, minimum_effort, …; no experiment needed)',
+    )
+    .option('--institution <spec>', 'an institution by name, FILE|stdlib:NAME, or none')
+    .option(
+      '--agents <policies>',
+      'POLICY for every agent, or f1=POLICY,f2=POLICY (fisher1=… in environments)',
+    )
+    .option(
+      '--param <NAME=VALUE>',
+      'override a market, environment or institution parameter (repeatable; lists as JSON)',
+      collect,
+    )
+    .option('--rounds <n>', 'number of rounds')
+    .option('--seed <n>', 'random seed')
+    .option('--horizon <known|unknown>', 'whether agents are told the number of rounds')
+    .option(
+      '--talk <topology>',
+      'talk before acting: none, broadcast, complete, ring, star, small_world(k, p), scale_free(m), edges(pairs: "f1-f2")',
+    )
+    .option('--continuation <p>', 'random stopping: another round follows with probability p')
+    .option(
+      '--model <spec>',
+      'the model of llm firms that name none: openai:MODEL, openai-compatible:URL#MODEL',
+    )
+    .option('--concurrency <n>', 'requests in flight per model endpoint (default 64)')
+    .option('--timeout <ms>', 'timeout of one model request (default 30000)')
+    .option('--max-tokens <n>', 'token budget: stop the run (interrupted) when it is spent')
+    .option('--prices <in,out>', 'model prices per million input and output tokens, for cost')
+    .option('--max-cost <amount>', 'cost budget (needs --prices): stop the run when it is spent')
+    .option('--prompts <file>', 'prompt templates for llm firms ([system] and [round] sections)')
+    .addOption(answerOptions.maxAnswerBytes())
+    .addOption(answerOptions.maxRetryWait())
+    .addOption(answerOptions.maxFallbackShare())
+    .option(
+      '--cache <file>',
+      'the response cache of llm firms (default: in the MASE data directory)',
+    )
+    .option('--no-cache', 'ask the models afresh and keep no answers (the run cannot be replayed)')
+    .requiredOption(
+      '--out <dir>',
+      'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html (and sanctions.csv)',
+    )
+    .action(async (file: string | undefined, options: RunFlags) => {
+      const { prepareRun } = await import('../../run/cli-run.js');
+      const prepared = await prepareRun(file, options, loadAll);
+      if ('exitCode' in prepared) return setExitCode(prepared.exitCode);
+      const { runToDirectory, marketMetrics } = await import('../../run/artifacts.js');
+      const { summaryTable } = await import('../../run/summary.js');
+      const { benchmarkWarnings } = await import('../../metrics.js');
+      const { Interruption, signalExitCode } = await import('../../run/signals.js');
+      const interruption = new Interruption();
+      let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
+      try {
+        artifacts = await runToDirectory(prepared.experiment, options.out, {
+          ...progressHooks(prepared.experiment.rounds),
+          ...(prepared.llm ? { llm: prepared.llm } : {}),
+          interruption,
+        });
+      } catch (error) {
+        throw await runFailure(error, 'run', `${options.out}/manifest.json says so`);
+      } finally {
+        interruption.dispose();
+      }
+      process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
+      if (!('environment' in artifacts.metrics.run))
+        for (const warning of benchmarkWarnings(marketMetrics(artifacts.metrics).benchmarks))
+          process.stderr.write(`mase: warning: ${warning}\n`);
+      if (artifacts.status === 'degraded')
+        process.stderr.write(`mase: the run is degraded: ${degradedReason(options.out)}\n`);
+      process.stderr.write(
+        `wrote ${options.out} (status: ${statusLine(artifacts)}; open ${join(options.out, 'report.html')})\n`,
+      );
+      if (interruption.received) setExitCode(signalExitCode(interruption.received));
+      else if (artifacts.status !== 'completed') setExitCode(EXIT.sourceErrors);
+    });
+}
