@@ -173,6 +173,7 @@ export {
   startWorker,
 } from './sweep/redis.js';
 export { writeSweepReport } from './sweep/report.js';
+export type { MeanEstimate } from './sweep/stats.js';
 export {
   buildResultsStore,
   openResults,

@@ -3,9 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSource } from '../../compiler/backends/format.js';
-import { type Expr, parse, type SourceFile } from '../../grammar/index.js';
-import { printExpr } from '../../grammar/print.js';
+import { formatSource } from '../../compiler/index.js';
+import { type Expr, parse, printExpr, type SourceFile } from '../../grammar/index.js';
+// The lexer, to find the token ends where the test inserts comments.
 import { masLexer } from '../../grammar/tokens.js';
 import { stripRanges } from '../support/ast.js';
 

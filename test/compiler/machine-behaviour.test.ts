@@ -3,26 +3,24 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { initialTransition, type SnapshotFrom, transition } from 'xstate';
-import { renderExpr } from '../../compiler/backends/render-expr.js';
-import {
-  createInstitutionMachine,
-  type InstitutionContext,
-  type InstitutionMachine,
-  machineConfig,
-} from '../../compiler/backends/xstate.js';
 import {
   compileExpression,
-  type EvaluationEnvironment,
-  paramTensor,
-} from '../../compiler/evaluate.js';
-import {
   compileSources,
+  createInstitutionMachine,
+  type EvaluationEnvironment,
+  type InstitutionContext,
+  type InstitutionMachine,
   type IrExpr,
   type IrInstitution,
+  machineConfig,
   type ParamValue,
+  paramTensor,
+  paramValues,
+  renderExpr,
+  scalarTensor,
+  type Tensor,
+  tensorFrom,
 } from '../../compiler/index.js';
-import { paramValues } from '../../compiler/instantiate.js';
-import { scalarTensor, type Tensor, tensorFrom } from '../../compiler/tensor.js';
 
 /**
  * Behaviour of compiled institution machines, driven round by round the way the runtime

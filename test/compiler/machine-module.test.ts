@@ -4,9 +4,8 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type AnyStateMachine, initialTransition, transition } from 'xstate';
-import { createInstitutionMachine, machineModule } from '../../compiler/backends/xstate.js';
-import { compileSources } from '../../compiler/index.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import { compileSources, createInstitutionMachine, machineModule } from '../../compiler/index.js';
+import { stdlibSources } from '../../runtime/index.js';
 
 // `mase compile --format ts` writes the guard and action implementations out as source;
 // this checks that text against the implementations the runtime uses, so they cannot drift.

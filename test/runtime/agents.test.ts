@@ -1,16 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { compileSources } from '../../compiler/index.js';
-import type { ParamValue } from '../../compiler/ir.js';
-import type { Agent, Observation } from '../../runtime/agents/agent.js';
-import type { PolicyArgument } from '../../runtime/agents/policy.js';
-import { actionGrid, QLEARNING_DEFAULTS, QLearningAgent } from '../../runtime/agents/qlearning.js';
-import { createAgent, knownPolicies, PolicyError } from '../../runtime/agents/registry.js';
+import { compileSources, type ParamValue } from '../../compiler/index.js';
+// Helpers inside the scripted policies (the collusive profile, the evader), tested on their own.
 import { collusionProfile, evader, safeCollusionLevel } from '../../runtime/agents/scripted.js';
-import { LlmServices } from '../../runtime/llm/services.js';
-import { type Benchmarks, computeBenchmarks } from '../../runtime/market/benchmarks.js';
-import { instantiateMarket, type MarketInstance } from '../../runtime/market/instance.js';
-import { randomStream } from '../../runtime/random.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import {
+  type Agent,
+  actionGrid,
+  type Benchmarks,
+  computeBenchmarks,
+  createAgent,
+  instantiateMarket,
+  knownPolicies,
+  LlmServices,
+  type MarketInstance,
+  type Observation,
+  type PolicyArgument,
+  PolicyError,
+  QLEARNING_DEFAULTS,
+  QLearningAgent,
+  randomStream,
+  stdlibSources,
+} from '../../runtime/index.js';
 
 const compiled = compileSources(stdlibSources());
 

@@ -1,23 +1,24 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileSources } from '../../compiler/index.js';
-import type { ParamValue } from '../../compiler/ir.js';
+import { compileSources, type ParamValue } from '../../compiler/index.js';
 import {
   type BenchmarkResult,
+  bestDeviation,
+  checkEquilibrium,
   computeBenchmarks,
+  GAIN_TOLERANCE,
+  instantiateMarket,
+  type MarketInstance,
+  stdlibSources,
+} from '../../runtime/index.js';
+// The numeric solvers inside computeBenchmarks, checked against the closed forms.
+import {
   linearDemand,
   numericCollusive,
   numericCompetitive,
   numericNash,
 } from '../../runtime/market/benchmarks.js';
-import {
-  bestDeviation,
-  checkEquilibrium,
-  GAIN_TOLERANCE,
-} from '../../runtime/market/deviations.js';
-import { instantiateMarket, type MarketInstance } from '../../runtime/market/instance.js';
-import { stdlibSources } from '../../runtime/sources.js';
 
 /**
  * Expected values are worked out here from the textbook conditions (first-order

@@ -15,6 +15,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   canonicalJson,
   chainEntry,
+  decodeLogKey,
   GOVERNANCE_LOG_FILE,
   GOVERNANCE_LOG_FORMAT,
   type GovernanceEntryInput,
@@ -24,12 +25,13 @@ import {
   governanceEntryOf,
   type JsonValue,
   type ManifestSeal,
+  readLogKey,
+  resolveLogKey,
   runLogKey,
   sealManifest,
   verifyGovernanceLog,
   verifyRunDirectory,
-} from '../../runtime/trace/governance-log.js';
-import { decodeLogKey, readLogKey, resolveLogKey } from '../../runtime/trace/log-key.js';
+} from '../../runtime/index.js';
 
 const RUN_ID = 'run-2024-01-01T00:00:00Z-abc123';
 const DIGEST = 'sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';

@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
+// lookback is the compiler's internal bound on the history an expression reads.
 import { lookback } from '../../compiler/evaluate.js';
-import { compileSources, type IrInstitution } from '../../compiler/index.js';
-import { natives } from '../../compiler/natives.js';
-import { observablesFor } from '../../compiler/observables.js';
-import { sizeOf } from '../../compiler/tensor.js';
-import { computeBenchmarks } from '../../runtime/market/benchmarks.js';
-import { instantiateMarket } from '../../runtime/market/instance.js';
-import { randomStream } from '../../runtime/random.js';
-import { InstitutionRuntime, RoundObservables } from '../../runtime/run/institution.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import {
+  compileSources,
+  type IrInstitution,
+  natives,
+  observablesFor,
+  sizeOf,
+} from '../../compiler/index.js';
+import {
+  computeBenchmarks,
+  InstitutionRuntime,
+  instantiateMarket,
+  RoundObservables,
+  randomStream,
+  stdlibSources,
+} from '../../runtime/index.js';
 
 /**
  * The institution runtime keeps only as many past rounds as its expressions can read, and

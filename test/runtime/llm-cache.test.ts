@@ -6,15 +6,17 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startScriptedServer } from '../../bench/support/openai-server.js';
 import {
   CacheError,
+  type ChatRequest,
+  DEFAULT_MODEL_FILE,
+  OpenAIChatClient,
+  parseModelSpec,
   ResponseCache,
-  requestHash,
-  requestIdentity,
-} from '../../runtime/llm/cache.js';
-import type { ChatRequest } from '../../runtime/llm/client.js';
-import { DEFAULT_MODEL_FILE } from '../../runtime/llm/model-files.js';
-import { asTransportError, OpenAIChatClient } from '../../runtime/llm/openai-client.js';
-import { scrubSecrets } from '../../runtime/llm/secrets.js';
-import { parseModelSpec } from '../../runtime/llm/spec.js';
+  scrubSecrets,
+} from '../../runtime/index.js';
+// The cache key, internal to ResponseCache.
+import { requestHash, requestIdentity } from '../../runtime/llm/cache.js';
+// How OpenAIChatClient maps the openai package's errors, internal to it.
+import { asTransportError } from '../../runtime/llm/openai-client.js';
 
 /**
  * The response cache's keys and files, and what reaches a cached or reported message.

@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { TransportError } from '../../runtime/llm/client.js';
+import {
+  ModelSpecError,
+  PromptTemplateError,
+  parseModelSpec,
+  parseTemplates,
+  randomStream,
+  TransportError,
+} from '../../runtime/index.js';
+// The retry, concurrency and usage layers inside LlmServices, tested one by one.
 import { AdaptiveConcurrency, retryDelay, Usage, withRetries } from '../../runtime/llm/layers.js';
-import { PromptTemplateError, parseTemplates } from '../../runtime/llm/prompts.js';
-import { ModelSpecError, parseModelSpec } from '../../runtime/llm/spec.js';
-import { randomStream } from '../../runtime/random.js';
 
 const random = randomStream(1, 'test');
 const options = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 };

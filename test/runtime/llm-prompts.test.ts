@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/index.js';
-import type { Observation } from '../../runtime/agents/agent.js';
-import { promptValues } from '../../runtime/llm/prompts.js';
-import { computeBenchmarks } from '../../runtime/market/benchmarks.js';
-import { instantiateMarket, type MarketInstance } from '../../runtime/market/instance.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import {
+  computeBenchmarks,
+  instantiateMarket,
+  type MarketInstance,
+  type Observation,
+  promptValues,
+  stdlibSources,
+} from '../../runtime/index.js';
 
 /**
  * What a firm's prompt shows of past rounds: the last `memory` rounds, numbered as they

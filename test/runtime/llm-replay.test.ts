@@ -10,13 +10,16 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { compileSources } from '../../compiler/index.js';
-import type { IrPolicy } from '../../compiler/ir.js';
-import { runToDirectory } from '../../runtime/run/artifacts.js';
-import { ReplayError, replayRun } from '../../runtime/run/replay.js';
-import { resolveExperiment } from '../../runtime/run/resolve.js';
-import { stdlibSources } from '../../runtime/sources.js';
-import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
+import { compileSources, type IrPolicy } from '../../compiler/index.js';
+import {
+  parseTrace,
+  ReplayError,
+  replayRun,
+  resolveExperiment,
+  runToDirectory,
+  stdlibSources,
+  type TraceEvent,
+} from '../../runtime/index.js';
 
 /**
  * A run with LLM firms writes every answer to the response cache; `replayRun` runs it

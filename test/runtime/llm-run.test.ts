@@ -11,20 +11,20 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { compileSources } from '../../compiler/index.js';
-import type { IrPolicy } from '../../compiler/ir.js';
-import { LlmFatalError } from '../../runtime/agents/llm.js';
-import { PolicyError } from '../../runtime/agents/policy.js';
-import type { ChatClient } from '../../runtime/llm/client.js';
-import { runToDirectory } from '../../runtime/run/artifacts.js';
-import { resolveExperiment } from '../../runtime/run/resolve.js';
+import { compileSources, type IrPolicy } from '../../compiler/index.js';
 import {
+  type ChatClient,
+  LlmFatalError,
+  PolicyError,
+  parseTrace,
   type ResolvedExperiment,
   type RunLlmOptions,
+  resolveExperiment,
   runExperiment,
-} from '../../runtime/run/run.js';
-import { stdlibSources } from '../../runtime/sources.js';
-import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
+  runToDirectory,
+  stdlibSources,
+  type TraceEvent,
+} from '../../runtime/index.js';
 
 /**
  * LLM firms against a real HTTP server on 127.0.0.1 that speaks the chat-completions

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The fetch OpenAIChatClient gives the openai package, internal to it.
 import { pooledFetch } from '../../runtime/llm/openai-client.js';
 
 /**

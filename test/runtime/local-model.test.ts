@@ -4,17 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/index.js';
-import { defaultLocalThreads, localSchema } from '../../runtime/llm/local-client.js';
 import {
   DEFAULT_MODEL_FILE,
   localModelPath,
   ModelFileError,
   pullFromPyPI,
-} from '../../runtime/llm/model-files.js';
-import { resolveExperiment } from '../../runtime/run/resolve.js';
-import { runExperiment } from '../../runtime/run/run.js';
-import { stdlibSources } from '../../runtime/sources.js';
-import type { TraceEvent } from '../../runtime/trace/events.js';
+  resolveExperiment,
+  runExperiment,
+  stdlibSources,
+  type TraceEvent,
+} from '../../runtime/index.js';
+// The embedded model's thread count and answer grammar, internal to LocalChatClient.
+import { defaultLocalThreads, localSchema } from '../../runtime/llm/local-client.js';
 
 /**
  * The embedded model, for real: SmolLM2-135M-Instruct (fetched from PyPI by `npm test`

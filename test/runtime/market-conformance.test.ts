@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compileSources } from '../../compiler/index.js';
-import type { IrMarket, ParamValue } from '../../compiler/ir.js';
-import { computeBenchmarks } from '../../runtime/market/benchmarks.js';
+import { compileSources, type IrMarket, type ParamValue } from '../../compiler/index.js';
 import {
+  computeBenchmarks,
   instantiateMarket,
   type MarketInstance,
   type Outcome,
-} from '../../runtime/market/instance.js';
-import { stdlibSources } from '../../runtime/sources.js';
+  stdlibSources,
+} from '../../runtime/index.js';
 import {
   type ConformanceOptions,
   type ConformanceProblem,

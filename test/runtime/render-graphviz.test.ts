@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { institutionDot } from '../../compiler/backends/dot.js';
-import { compileSources } from '../../compiler/index.js';
-import { dotAvailable, RenderError, renderDot } from '../../runtime/render/graphviz.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import { compileSources, institutionDot } from '../../compiler/index.js';
+import { dotAvailable, RenderError, renderDot, stdlibSources } from '../../runtime/index.js';
 import { ESCALATING_CREDIT, escalatingCredit } from '../support/escalating-credit.js';
 
 const GRAPH = 'digraph G { proposer -> voter [label="ballot"]; voter -> tally; }';

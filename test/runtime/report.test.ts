@@ -7,6 +7,15 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSources, renderDiagnostics } from '../../compiler/index.js';
 import {
+  parseTrace,
+  ReportError,
+  resolveExperiment,
+  runToDirectory,
+  stdlibSources,
+  writeRunReport,
+} from '../../runtime/index.js';
+// The report's building blocks (charts, CSV, escaped HTML, figures), internal to writeRunReport.
+import {
   downsampleExtremes,
   lineChartSpec,
   MAX_CELLS,
@@ -21,11 +30,7 @@ import {
 } from '../../runtime/report/charts.js';
 import { csvDocument } from '../../runtime/report/csv.js';
 import { escapeHtml, html, inlineSvg, svgProblem } from '../../runtime/report/html.js';
-import { diagramFigure, ReportError, writeRunReport } from '../../runtime/report/run-report.js';
-import { runToDirectory } from '../../runtime/run/artifacts.js';
-import { resolveExperiment } from '../../runtime/run/resolve.js';
-import { stdlibSources } from '../../runtime/sources.js';
-import { parseTrace } from '../../runtime/trace/events.js';
+import { diagramFigure } from '../../runtime/report/run-report.js';
 
 // Text that would run code if a page ever wrote it as markup.
 const SCRIPT = '<script>window.__pwned=1</script>';

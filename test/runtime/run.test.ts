@@ -2,21 +2,22 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileSources } from '../../compiler/index.js';
-import type { IrPolicy } from '../../compiler/ir.js';
-import type { Agent } from '../../runtime/agents/agent.js';
-import { computeMetrics } from '../../runtime/metrics.js';
-import { runToDirectory } from '../../runtime/run/artifacts.js';
-import { type RunRequest, resolveExperiment } from '../../runtime/run/resolve.js';
+import { compileSources, type IrPolicy } from '../../compiler/index.js';
 import {
+  type Agent,
+  computeMetrics,
   experimentDigest,
+  parseTrace,
   type ResolvedExperiment,
   type RunHooks,
+  type RunRequest,
+  resolveExperiment,
   runExperiment,
-} from '../../runtime/run/run.js';
-import { stdlibSources } from '../../runtime/sources.js';
-import { parseTrace, type TraceEvent } from '../../runtime/trace/events.js';
-import { verifyRunDirectory } from '../../runtime/trace/governance-log.js';
+  runToDirectory,
+  stdlibSources,
+  type TraceEvent,
+  verifyRunDirectory,
+} from '../../runtime/index.js';
 import { ESCALATING_CREDIT, escalatingCredit } from '../support/escalating-credit.js';
 
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
@@ -388,7 +389,7 @@ describe('run artifacts', () => {
     const out = join(dir, 'e');
     await runToDirectory(experiment({ agents: policy('collusive'), rounds: 30 }), out);
     const fromMemory = readFileSync(join(out, 'report.html'), 'utf8');
-    const { writeRunReport } = await import('../../runtime/report/run-report.js');
+    const { writeRunReport } = await import('../../runtime/index.js');
     const fromFiles = readFileSync(await writeRunReport(out), 'utf8');
     // Apart from the time it was drawn, and Vega's clip-path ids (a counter per process).
     const timeless = (page: string) =>

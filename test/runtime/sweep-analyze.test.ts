@@ -4,14 +4,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   analyzeSweep,
+  buildResultsStore,
   type Comparison,
+  type FactorValue,
   formatAnalysis,
   formatNumber,
   formatVerdicts,
+  ResultsError,
+  type RunRecord,
+  type RunRecordMetrics,
   type SweepAnalysis,
-} from '../../runtime/sweep/analyze.js';
-import type { FactorValue, RunRecord, RunRecordMetrics } from '../../runtime/sweep/record.js';
-import { buildResultsStore, ResultsError } from '../../runtime/sweep/store.js';
+} from '../../runtime/index.js';
 
 function record(
   runId: string,

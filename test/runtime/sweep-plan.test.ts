@@ -1,10 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileSources } from '../../compiler/index.js';
-import type { IrFactor, IrSweep } from '../../compiler/ir.js';
-import { experimentDigest } from '../../runtime/run/run.js';
-import { stdlibSources } from '../../runtime/sources.js';
-import { applyCell, designCells, planSweep, replicateSeed } from '../../runtime/sweep/plan.js';
+import { compileSources, type IrFactor, type IrSweep } from '../../compiler/index.js';
+import {
+  applyCell,
+  designCells,
+  experimentDigest,
+  planSweep,
+  replicateSeed,
+  stdlibSources,
+} from '../../runtime/index.js';
 
 /**
  * Planning a sweep: the design's cells, the base experiment with each cell applied, the

@@ -18,18 +18,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../runtime/sources.js';
-import { planFor, runJob, type SweepJob, writeRecord } from '../../runtime/sweep/execute.js';
-import type { RunRecord } from '../../runtime/sweep/record.js';
 import {
+  packageRoot,
   parseQueueUrl,
+  planFor,
   QueueError,
-  queueJobId,
+  type RunRecord,
+  runJob,
   runOnQueue,
   SWEEP_QUEUE,
+  type SweepJob,
   startWorker,
-  sweepKey,
-} from '../../runtime/sweep/redis.js';
+  writeRecord,
+} from '../../runtime/index.js';
+// The queue's job keys, internal to runOnQueue and startWorker.
+import { queueJobId, sweepKey } from '../../runtime/sweep/redis.js';
 
 const WORKER_MAIN = join(packageRoot(), 'dist', 'runtime', 'sweep', 'worker-main.js');
 const TIMING = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, pollIntervalMs: 500 };

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { renderChart } from '../../runtime/report/charts.js';
 import type {
   Comparison,
   FactorSummary,
   LevelSummary,
+  MeanEstimate,
   PhaseDiagram,
-} from '../../runtime/sweep/analyze.js';
+} from '../../runtime/index.js';
+// The sweep report's chart, tables and scales, internal to writeSweepReport.
+import { renderChart } from '../../runtime/report/charts.js';
 import { PHASE_SCALES, phaseSpec, regimeTable } from '../../runtime/sweep/report.js';
-import type { MeanEstimate } from '../../runtime/sweep/stats.js';
 
 /**
  * The sweep report's guard-rails: phase diagrams on fixed, stated scales with their cell

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { randomStream } from '../../runtime/random.js';
+import { type MeanEstimate, randomStream } from '../../runtime/index.js';
+// The statistics primitives inside analyzeSweep, tested one by one.
 import {
   bootstrapCI,
   bootstrapMeans,
@@ -9,7 +10,6 @@ import {
   curveShape,
   holm,
   interaction,
-  type MeanEstimate,
   mean,
   meanCurve,
   nearZeroSpread,

@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FactorValue, RunRecord, RunRecordMetrics } from '../../runtime/sweep/record.js';
 import {
   buildResultsStore,
+  type FactorValue,
   openResults,
   ResultsError,
+  type RunRecord,
+  type RunRecordMetrics,
   selectRuns,
-} from '../../runtime/sweep/store.js';
+} from '../../runtime/index.js';
 
 const METRICS: RunRecordMetrics = {
   collusion_index: 0.5,

@@ -5,18 +5,21 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { formatSource } from '../../compiler/backends/format.js';
-import { compileSources } from '../../compiler/index.js';
-import type { IrPolicy } from '../../compiler/ir.js';
+import { compileSources, formatSource, type IrPolicy } from '../../compiler/index.js';
 import { parse } from '../../grammar/index.js';
-import type { Agent, Observation, TalkTurn } from '../../runtime/agents/agent.js';
-import { PolicyError } from '../../runtime/agents/policy.js';
-import { randomStream } from '../../runtime/random.js';
-import { resolveExperiment } from '../../runtime/run/resolve.js';
-import { type ResolvedExperiment, runExperiment } from '../../runtime/run/run.js';
-import { stdlibSources } from '../../runtime/sources.js';
-import { talkSettings } from '../../runtime/talk/topology.js';
-import type { TraceEvent } from '../../runtime/trace/events.js';
+import {
+  type Agent,
+  type Observation,
+  PolicyError,
+  type ResolvedExperiment,
+  randomStream,
+  resolveExperiment,
+  runExperiment,
+  stdlibSources,
+  type TalkTurn,
+  type TraceEvent,
+  talkSettings,
+} from '../../runtime/index.js';
 
 const firms = (n: number) => Array.from({ length: n }, (_, i) => `f${i + 1}`);
 const spec = (name: string, args: Record<string, number | string> = {}): IrPolicy => ({
