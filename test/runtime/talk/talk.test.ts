@@ -4,9 +4,9 @@ import {
   firmOf,
   type ScriptedServer,
   startScriptedServer,
-} from '../../bench/support/openai-server.js';
-import { compileSources, formatSource, type IrPolicy } from '../../compiler/index.js';
-import { parse } from '../../grammar/index.js';
+} from '../../../bench/support/openai-server.js';
+import { compileSources, formatSource, type IrPolicy } from '../../../compiler/index.js';
+import { parse } from '../../../grammar/index.js';
 import {
   type Agent,
   type Observation,
@@ -19,7 +19,7 @@ import {
   type TalkTurn,
   type TraceEvent,
   talkSettings,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 const firms = (n: number) => Array.from({ length: n }, (_, i) => `f${i + 1}`);
 const spec = (name: string, args: Record<string, number | string> = {}): IrPolicy => ({

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileSources, type IrPolicy } from '../../compiler/index.js';
+import { compileSources, type IrPolicy } from '../../../compiler/index.js';
 import {
   type Agent,
   computeMetrics,
@@ -17,8 +17,8 @@ import {
   stdlibSources,
   type TraceEvent,
   verifyRunDirectory,
-} from '../../runtime/index.js';
-import { ESCALATING_CREDIT, escalatingCredit } from '../support/escalating-credit.js';
+} from '../../../runtime/index.js';
+import { ESCALATING_CREDIT, escalatingCredit } from '../../support/escalating-credit.js';
 
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 const policy = (name: string, ...args: number[]): IrPolicy => ({
@@ -389,7 +389,7 @@ describe('run artifacts', () => {
     const out = join(dir, 'e');
     await runToDirectory(experiment({ agents: policy('collusive'), rounds: 30 }), out);
     const fromMemory = readFileSync(join(out, 'report.html'), 'utf8');
-    const { writeRunReport } = await import('../../runtime/index.js');
+    const { writeRunReport } = await import('../../../runtime/index.js');
     const fromFiles = readFileSync(await writeRunReport(out), 'utf8');
     // Apart from the time it was drawn, and Vega's clip-path ids (a counter per process).
     const timeless = (page: string) =>

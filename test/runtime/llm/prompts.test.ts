@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileSources } from '../../compiler/index.js';
+import { compileSources } from '../../../compiler/index.js';
 import {
   computeBenchmarks,
   instantiateMarket,
@@ -7,7 +7,7 @@ import {
   type Observation,
   promptValues,
   stdlibSources,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 /**
  * What a firm's prompt shows of past rounds: the last `memory` rounds, numbered as they

@@ -20,7 +20,7 @@ import {
   scalarTensor,
   type Tensor,
   tensorFrom,
-} from '../../compiler/index.js';
+} from '../../../compiler/index.js';
 
 /**
  * Behaviour of compiled institution machines, driven round by round the way the runtime
@@ -29,7 +29,7 @@ import {
  * returns. Every expected value below is worked out from the source text by hand.
  */
 
-const stdlib = join(dirname(fileURLToPath(import.meta.url)), '../../stdlib');
+const stdlib = join(dirname(fileURLToPath(import.meta.url)), '../../../stdlib');
 const dims = { firms: 2, products: 2 };
 
 function compiled(text: string, path = 'test.mase'): IrInstitution {

@@ -4,8 +4,12 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type AnyStateMachine, initialTransition, transition } from 'xstate';
-import { compileSources, createInstitutionMachine, machineModule } from '../../compiler/index.js';
-import { stdlibSources } from '../../runtime/index.js';
+import {
+  compileSources,
+  createInstitutionMachine,
+  machineModule,
+} from '../../../compiler/index.js';
+import { stdlibSources } from '../../../runtime/index.js';
 
 // `mase compile --format ts` writes the guard and action implementations out as source;
 // this checks that text against the implementations the runtime uses, so they cannot drift.
@@ -18,7 +22,7 @@ const transitionIds = institution.states.flatMap((s) => s.transitions.map((t) =>
 
 describe('the generated TypeScript module', () => {
   it('behaves exactly like the machine the runtime builds', async () => {
-    const file = join(here, '../.generated/governance-graph.machine.ts');
+    const file = join(here, '../../.generated/governance-graph.machine.ts');
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, machineModule(institution));
     const generated = (await import(file)) as { machine: AnyStateMachine };

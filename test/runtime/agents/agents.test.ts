@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileSources, type ParamValue } from '../../compiler/index.js';
+import { compileSources, type ParamValue } from '../../../compiler/index.js';
 // Helpers inside the scripted policies (the collusive profile, the evader), tested on their own.
-import { collusionProfile, evader, safeCollusionLevel } from '../../runtime/agents/scripted.js';
+import { collusionProfile, evader, safeCollusionLevel } from '../../../runtime/agents/scripted.js';
 import {
   type Agent,
   actionGrid,
@@ -19,7 +19,7 @@ import {
   QLearningAgent,
   randomStream,
   stdlibSources,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 const compiled = compileSources(stdlibSources());
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileSources, type IrFactor, type IrSweep } from '../../compiler/index.js';
+import { compileSources, type IrFactor, type IrSweep } from '../../../compiler/index.js';
 import {
   applyCell,
   designCells,
@@ -8,7 +8,7 @@ import {
   planSweep,
   replicateSeed,
   stdlibSources,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 /**
  * Planning a sweep: the design's cells, the base experiment with each cell applied, the

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileSources, institutionDot } from '../../compiler/index.js';
-import { dotAvailable, RenderError, renderDot, stdlibSources } from '../../runtime/index.js';
-import { ESCALATING_CREDIT, escalatingCredit } from '../support/escalating-credit.js';
+import { compileSources, institutionDot } from '../../../compiler/index.js';
+import { dotAvailable, RenderError, renderDot, stdlibSources } from '../../../runtime/index.js';
+import { ESCALATING_CREDIT, escalatingCredit } from '../../support/escalating-credit.js';
 
 const GRAPH = 'digraph G { proposer -> voter [label="ballot"]; voter -> tally; }';
 const BROKEN = 'digraph G { proposer -> ';

@@ -10,8 +10,8 @@ import {
   type ScriptedServer,
   type SeenRequest,
   startScriptedServer,
-} from '../../bench/support/openai-server.js';
-import { compileSources, type IrPolicy } from '../../compiler/index.js';
+} from '../../../bench/support/openai-server.js';
+import { compileSources, type IrPolicy } from '../../../compiler/index.js';
 import {
   type ChatClient,
   LlmFatalError,
@@ -24,7 +24,7 @@ import {
   runToDirectory,
   stdlibSources,
   type TraceEvent,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 /**
  * LLM firms against a real HTTP server on 127.0.0.1 that speaks the chat-completions

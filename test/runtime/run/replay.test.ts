@@ -9,8 +9,8 @@ import {
   roundOf,
   type ScriptedServer,
   startScriptedServer,
-} from '../../bench/support/openai-server.js';
-import { compileSources, type IrPolicy } from '../../compiler/index.js';
+} from '../../../bench/support/openai-server.js';
+import { compileSources, type IrPolicy } from '../../../compiler/index.js';
 import {
   parseTrace,
   ReplayError,
@@ -19,7 +19,7 @@ import {
   runToDirectory,
   stdlibSources,
   type TraceEvent,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 /**
  * A run with LLM firms writes every answer to the response cache; `replayRun` runs it

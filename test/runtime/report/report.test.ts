@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileSources, renderDiagnostics } from '../../compiler/index.js';
+import { compileSources, renderDiagnostics } from '../../../compiler/index.js';
 import {
   parseTrace,
   ReportError,
@@ -13,7 +13,7 @@ import {
   runToDirectory,
   stdlibSources,
   writeRunReport,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 // The report's building blocks (charts, CSV, escaped HTML, figures), internal to writeRunReport.
 import {
   downsampleExtremes,
@@ -27,10 +27,10 @@ import {
   type SeriesPoint,
   stateColors,
   stateSegments,
-} from '../../runtime/report/charts.js';
-import { csvDocument } from '../../runtime/report/csv.js';
-import { escapeHtml, html, inlineSvg, svgProblem } from '../../runtime/report/html.js';
-import { diagramFigure } from '../../runtime/report/run-report.js';
+} from '../../../runtime/report/charts.js';
+import { csvDocument } from '../../../runtime/report/csv.js';
+import { escapeHtml, html, inlineSvg, svgProblem } from '../../../runtime/report/html.js';
+import { diagramFigure } from '../../../runtime/report/run-report.js';
 
 // Text that would run code if a page ever wrote it as markup.
 const SCRIPT = '<script>window.__pwned=1</script>';

@@ -6,9 +6,14 @@ import {
   parseTemplates,
   randomStream,
   TransportError,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 // The retry, concurrency and usage layers inside LlmServices, tested one by one.
-import { AdaptiveConcurrency, retryDelay, Usage, withRetries } from '../../runtime/llm/layers.js';
+import {
+  AdaptiveConcurrency,
+  retryDelay,
+  Usage,
+  withRetries,
+} from '../../../runtime/llm/layers.js';
 
 const random = randomStream(1, 'test');
 const options = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 };

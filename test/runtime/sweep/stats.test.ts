@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type MeanEstimate, randomStream } from '../../runtime/index.js';
+import { type MeanEstimate, randomStream } from '../../../runtime/index.js';
 // The statistics primitives inside analyzeSweep, tested one by one.
 import {
   bootstrapCI,
@@ -18,7 +18,7 @@ import {
   sampleSd,
   tippingPoint,
   tippingPointInterval,
-} from '../../runtime/sweep/stats.js';
+} from '../../../runtime/sweep/stats.js';
 
 /** Every one of the 2^n sign assignments, counted by brute force: the test's own oracle. */
 function bruteForceSignFlip(d: readonly number[]): number {

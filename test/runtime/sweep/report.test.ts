@@ -5,10 +5,10 @@ import type {
   LevelSummary,
   MeanEstimate,
   PhaseDiagram,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 // The sweep report's chart, tables and scales, internal to writeSweepReport.
-import { renderChart } from '../../runtime/report/charts.js';
-import { PHASE_SCALES, phaseSpec, regimeTable } from '../../runtime/sweep/report.js';
+import { renderChart } from '../../../runtime/report/charts.js';
+import { PHASE_SCALES, phaseSpec, regimeTable } from '../../../runtime/sweep/report.js';
 
 /**
  * The sweep report's guard-rails: phase diagrams on fixed, stated scales with their cell

@@ -31,7 +31,7 @@ import {
   sealManifest,
   verifyGovernanceLog,
   verifyRunDirectory,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 const RUN_ID = 'run-2024-01-01T00:00:00Z-abc123';
 const DIGEST = 'sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';

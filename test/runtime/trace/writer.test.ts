@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TraceWriter, traceJson } from '../../runtime/index.js';
+import { TraceWriter, traceJson } from '../../../runtime/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mase-writer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ import {
   type RunRecord,
   type RunRecordMetrics,
   selectRuns,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 const METRICS: RunRecordMetrics = {
   collusion_index: 0.5,

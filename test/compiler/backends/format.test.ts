@@ -3,13 +3,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSource } from '../../compiler/index.js';
-import { type Expr, parse, printExpr, type SourceFile } from '../../grammar/index.js';
+import { formatSource } from '../../../compiler/index.js';
+import { type Expr, parse, printExpr, type SourceFile } from '../../../grammar/index.js';
 // The lexer, to find the token ends where the test inserts comments.
-import { masLexer } from '../../grammar/tokens.js';
-import { stripRanges } from '../support/ast.js';
+import { masLexer } from '../../../grammar/tokens.js';
+import { stripRanges } from '../../support/ast.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const stdlib = join(root, 'stdlib');
 
 function parsed(text: string, path = 'test.mase'): SourceFile {

@@ -14,7 +14,7 @@ import {
   type RunRecord,
   type RunRecordMetrics,
   type SweepAnalysis,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 function record(
   runId: string,

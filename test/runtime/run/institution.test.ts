@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 // lookback is the compiler's internal bound on the history an expression reads.
-import { lookback } from '../../compiler/evaluate.js';
+import { lookback } from '../../../compiler/evaluate.js';
 import {
   compileSources,
   type IrInstitution,
   natives,
   observablesFor,
   sizeOf,
-} from '../../compiler/index.js';
+} from '../../../compiler/index.js';
 import {
   computeBenchmarks,
   InstitutionRuntime,
@@ -15,7 +15,7 @@ import {
   RoundObservables,
   randomStream,
   stdlibSources,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 
 /**
  * The institution runtime keeps only as many past rounds as its expressions can read, and

@@ -30,9 +30,9 @@ import {
   type SweepJob,
   startWorker,
   writeRecord,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 // The queue's job keys, internal to runOnQueue and startWorker.
-import { queueJobId, sweepKey } from '../../runtime/sweep/redis.js';
+import { queueJobId, sweepKey } from '../../../runtime/sweep/redis.js';
 
 const WORKER_MAIN = join(packageRoot(), 'dist', 'runtime', 'sweep', 'worker-main.js');
 const TIMING = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, pollIntervalMs: 500 };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startScriptedServer } from '../../bench/support/openai-server.js';
+import { startScriptedServer } from '../../../bench/support/openai-server.js';
 import {
   CacheError,
   type ChatRequest,
@@ -12,11 +12,11 @@ import {
   parseModelSpec,
   ResponseCache,
   scrubSecrets,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 // The cache key, internal to ResponseCache.
-import { requestHash, requestIdentity } from '../../runtime/llm/cache.js';
+import { requestHash, requestIdentity } from '../../../runtime/llm/cache.js';
 // How OpenAIChatClient maps the openai package's errors, internal to it.
-import { asTransportError } from '../../runtime/llm/openai-client.js';
+import { asTransportError } from '../../../runtime/llm/openai-client.js';
 
 /**
  * The response cache's keys and files, and what reaches a cached or reported message.

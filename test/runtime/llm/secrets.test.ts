@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_SECRET_LENGTH, Scrubber, scrubSecrets } from '../../runtime/index.js';
+import { MIN_SECRET_LENGTH, Scrubber, scrubSecrets } from '../../../runtime/index.js';
 
 /** The scrubber every model text passes through on its way to a file (runtime/llm/secrets.ts). */
 

