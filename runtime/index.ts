@@ -1,7 +1,8 @@
 /**
  * The runtime's public API: what a researcher embedding MASE, the tests and bench/ import.
- * The language has two facades of its own: grammar/index.ts (parse) and compiler/index.ts
- * (check, the IR, the backends). The `mase` command line (cli/main.ts) is built on these.
+ * The language has two facades of its own: grammar/index.ts (parse, the AST, diagnostics)
+ * and compiler/index.ts (check, the IR, the backends). Modules inside runtime/ import each
+ * other directly, never this file.
  */
 
 // Agents: the policy registry and the interface every agent implements.
@@ -34,6 +35,7 @@ export {
   type PolicyFactory,
   type PolicyReference,
 } from './agents/registry.js';
+
 // LLM services: model specs, clients, the response cache, prompts, secrets, local models.
 export { CacheError, ResponseCache } from './llm/cache.js';
 export {
@@ -63,6 +65,7 @@ export {
 export { MIN_SECRET_LENGTH, Scrubber, scrubSecrets } from './llm/secrets.js';
 export { type LlmOptions, LlmServices } from './llm/services.js';
 export { type ModelSpec, ModelSpecError, parseModelSpec } from './llm/spec.js';
+
 // Markets: an instance with its demand and costs, and the benchmarks measured against.
 export { type BenchmarkResult, type Benchmarks, computeBenchmarks } from './market/benchmarks.js';
 export {
@@ -78,7 +81,8 @@ export {
   type MarketInstance,
   type Outcome,
 } from './market/instance.js';
-// Metrics and verdicts, computed from a trace (docs/metrics.md defines each).
+
+// Metrics, computed from a trace (docs/metrics.md defines each).
 export {
   type CollusionTier,
   classifyFirmRound,
@@ -95,8 +99,11 @@ export {
   type MetricsOptions,
   type RunMetrics,
 } from './metrics.js';
+
+// Seeded random streams, one per name: what makes a run replayable.
 export { randomStream } from './random.js';
-// Reports and diagrams.
+
+// Diagrams rendered to SVG or PNG, and a run's report.
 export { dotAvailable, RenderError, type RenderFormat, renderDot } from './render/graphviz.js';
 export {
   REPORT_FILE,
@@ -104,7 +111,9 @@ export {
   type RunReportOptions,
   writeRunReport,
 } from './report/run-report.js';
-// Running one experiment: resolve it from checked sources, run it, write its run directory.
+
+// One experiment: resolve it from checked sources, run it, write its run directory, replay it;
+// the institution runtime that governs each round.
 export {
   type RunArtifacts,
   type RunStatus,
@@ -123,6 +132,7 @@ export {
   type RunResult,
   runExperiment,
 } from './run/run.js';
+
 // Sources: the standard library and files on disk.
 export {
   loadSource,
@@ -133,7 +143,8 @@ export {
   stdlibIndex,
   stdlibSources,
 } from './sources.js';
-// Sweeps: plan a design, execute its runs (here, on a pool or on a queue), store and analyze.
+
+// Sweeps: plan a design, execute its runs (locally or on a Redis queue), store, analyze, report.
 export {
   type AnalyzeOptions,
   analyzeSweep,
@@ -190,7 +201,10 @@ export {
   type SweepOutcome,
   SweepRequestError,
 } from './sweep/sweep.js';
+
+// Talk between agents: topologies and settings.
 export { type TalkSettings, TOPOLOGIES, talkSettings } from './talk/topology.js';
+
 // Traces and the governance log: reading, writing and verifying a run's record.
 export {
   parseTrace,
@@ -226,6 +240,8 @@ export {
   resolveLogKey,
 } from './trace/log-key.js';
 export { TraceWriter, traceJson } from './trace/writer.js';
+
+// Verdicts on a run's outcome (docs/metrics.md).
 export {
   decideVerdict,
   VERDICTS,
