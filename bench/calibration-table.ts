@@ -16,9 +16,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { computeMetrics, type RunMetrics } from '../runtime/metrics.js';
-import type { RunRecord } from '../runtime/sweep/record.js';
-import { parseTrace } from '../runtime/trace/events.js';
+import { computeMetrics, parseTrace, type RunMetrics, type RunRecord } from '../runtime/index.js';
 
 interface ScoredRun {
   readonly factors: RunRecord['factors'];

@@ -14,13 +14,18 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { institutionDot } from '../compiler/backends/dot.js';
-import { manifestText } from '../compiler/backends/manifest.js';
-import { createInstitutionMachine, machineConfig } from '../compiler/backends/xstate.js';
-import { type Compilation, compileSources, type SourceText } from '../compiler/index.js';
-import type { IrInstitution } from '../compiler/ir.js';
+import {
+  type Compilation,
+  compileSources,
+  createInstitutionMachine,
+  type IrInstitution,
+  institutionDot,
+  machineConfig,
+  manifestText,
+  type SourceText,
+} from '../compiler/index.js';
 import { parse } from '../grammar/index.js';
-import { packageRoot, stdlibSources } from '../runtime/sources.js';
+import { packageRoot, stdlibSources } from '../runtime/index.js';
 import { generateInstitution, generateInstitutionOfLines } from './generate-institution.js';
 import {
   currentMachine,

@@ -23,17 +23,20 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
-import { compileSources } from '../compiler/index.js';
-import type { IrPolicy } from '../compiler/ir.js';
+import { compileSources, type IrPolicy } from '../compiler/index.js';
+import {
+  localModelPath,
+  pullFromPyPI,
+  replayRun,
+  resolveExperiment,
+  runExperiment,
+  runToDirectory,
+  stdlibSources,
+  type TraceEvent,
+} from '../runtime/index.js';
+// The embedded model's answer grammar and the pooled fetch, timed here without the rest of MASE.
 import { localSchema } from '../runtime/llm/local-client.js';
-import { localModelPath, pullFromPyPI } from '../runtime/llm/model-files.js';
 import { pooledFetch } from '../runtime/llm/openai-client.js';
-import { runToDirectory } from '../runtime/run/artifacts.js';
-import { replayRun } from '../runtime/run/replay.js';
-import { resolveExperiment } from '../runtime/run/resolve.js';
-import { runExperiment } from '../runtime/run/run.js';
-import { stdlibSources } from '../runtime/sources.js';
-import type { TraceEvent } from '../runtime/trace/events.js';
 import {
   currentMachine,
   formatMs,
@@ -202,7 +205,7 @@ async function demoRun(): Promise<{ dir: string; ms: number; events: TraceEvent[
   });
   const ms = performance.now() - started;
   const { readFileSync } = await import('node:fs');
-  const { parseTrace } = await import('../runtime/trace/events.js');
+  const { parseTrace } = await import('../runtime/index.js');
   return { dir, ms, events: parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8')) };
 }
 
@@ -227,7 +230,7 @@ async function embedded(events: readonly TraceEvent[]): Promise<(string | number
     threads: os.availableParallelism(),
     contextSize: 4096 * 2,
   });
-  const { answerSchema } = await import('../runtime/agents/llm.js');
+  const { answerSchema } = await import('../runtime/index.js');
   const { z } = await import('zod');
   const schema = localSchema(
     z.toJSONSchema(answerSchema('quantity', ['A', 'B'])) as Record<string, unknown>,

@@ -28,15 +28,16 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { compileSources } from '../compiler/index.js';
-import type { IrProgram } from '../compiler/ir.js';
-import { QLEARNING_DEFAULTS } from '../runtime/agents/qlearning.js';
-import { computeMetrics } from '../runtime/metrics.js';
-import { randomStream } from '../runtime/random.js';
-import { resolveExperiment } from '../runtime/run/resolve.js';
-import { runExperiment } from '../runtime/run/run.js';
-import { stdlibSources } from '../runtime/sources.js';
-import type { TraceEvent } from '../runtime/trace/events.js';
+import { compileSources, type IrProgram } from '../compiler/index.js';
+import {
+  computeMetrics,
+  QLEARNING_DEFAULTS,
+  randomStream,
+  resolveExperiment,
+  runExperiment,
+  stdlibSources,
+  type TraceEvent,
+} from '../runtime/index.js';
 import {
   currentMachine,
   formatCount,

@@ -14,7 +14,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { packageRoot } from '../runtime/sources.js';
+import { packageRoot } from '../runtime/index.js';
 
 const machineSchema = z.object({
   cpu: z.string(),

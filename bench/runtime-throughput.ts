@@ -20,12 +20,14 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { compileSources } from '../compiler/index.js';
-import type { IrProgram } from '../compiler/ir.js';
-import { runToDirectory } from '../runtime/run/artifacts.js';
-import { resolveExperiment } from '../runtime/run/resolve.js';
-import { type ResolvedExperiment, runExperiment } from '../runtime/run/run.js';
-import { stdlibSources } from '../runtime/sources.js';
+import { compileSources, type IrProgram } from '../compiler/index.js';
+import {
+  type ResolvedExperiment,
+  resolveExperiment,
+  runExperiment,
+  runToDirectory,
+  stdlibSources,
+} from '../runtime/index.js';
 import {
   currentMachine,
   formatCount,

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Scrubber } from '../runtime/llm/secrets.js';
+import { Scrubber } from '../runtime/index.js';
 import {
   currentMachine,
   type Measurement,

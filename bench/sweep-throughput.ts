@@ -23,11 +23,13 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { randomStream } from '../runtime/random.js';
-import { analyzeSweep } from '../runtime/sweep/analyze.js';
-import type { RunRecord } from '../runtime/sweep/record.js';
-import { buildResultsStore } from '../runtime/sweep/store.js';
-import { runSweep } from '../runtime/sweep/sweep.js';
+import {
+  analyzeSweep,
+  buildResultsStore,
+  type RunRecord,
+  randomStream,
+  runSweep,
+} from '../runtime/index.js';
 import {
   currentMachine,
   formatMs,

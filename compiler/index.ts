@@ -70,8 +70,40 @@ export function compileSources(
   }
 }
 
+// The compiler's public API, beside compileSources: the IR, diagnostics, the backends that
+// turn checked IR into artifacts, and the evaluation of IR expressions that the runtime uses.
+export { environmentDot, institutionDot, marketDot } from './backends/dot.js';
+export { environmentRules } from './backends/environment-rules.js';
+export { formatSource } from './backends/format.js';
+export { manifestText } from './backends/manifest.js';
+export { formatParamValue, policyText, renderExpr } from './backends/render-expr.js';
+export {
+  createInstitutionMachine,
+  type InstitutionContext,
+  type InstitutionEvent,
+  type InstitutionMachine,
+  type MachineConfigJson,
+  machineConfig,
+  machineModule,
+  type QuietEvent,
+  type RoundEvent,
+} from './backends/xstate.js';
 export { checkProgram } from './check.js';
+export {
+  type CompiledExpression,
+  type CompiledPerFirm,
+  type CompiledScalar,
+  type CompileOptions,
+  compileExpression,
+  compilePerFirm,
+  compileScalar,
+  type EvaluationEnvironment,
+  paramTensor,
+} from './evaluate.js';
+export { agentNames, firmNames, paramValues } from './instantiate.js';
 export * from './ir.js';
+export { type NativeFunction, natives } from './natives.js';
+export { benchmarkValuesFor, observableMeanings, observablesFor } from './observables.js';
 export {
   diagnosticsJson,
   renderDiagnostic,
@@ -79,3 +111,13 @@ export {
   sortDiagnostics,
   summary,
 } from './render-diagnostics.js';
+export {
+  type Dimensions,
+  scalarTensor,
+  select,
+  sizeOf,
+  type Tensor,
+  tensorFrom,
+  toPlain,
+  truthy,
+} from './tensor.js';

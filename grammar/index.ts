@@ -11,6 +11,7 @@ export * from './ast.js';
 export { escapeString, reservedJsNames } from './cst-to-ast.js';
 export * from './diagnostics.js';
 export { FILE_EXTENSION, LANGUAGE_VERSION } from './language.js';
+export { printArguments, printExpr } from './print.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 
 // Control characters other than tab/newline/CR, Unicode bidirectional controls (the

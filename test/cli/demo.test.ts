@@ -8,7 +8,7 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { VERDICTS } from '../../runtime/verdict.js';
+import { VERDICTS } from '../../runtime/index.js';
 import { runCli, runCliAsync } from '../support/cli.js';
 
 /**

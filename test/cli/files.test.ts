@@ -11,7 +11,7 @@ import {
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunRecord } from '../../runtime/sweep/record.js';
+import type { RunRecord } from '../../runtime/index.js';
 import { cliPath, runCli, runCliAsync } from '../support/cli.js';
 
 /**

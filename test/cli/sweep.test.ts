@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { answer, startScriptedServer } from '../../bench/support/openai-server.js';
-import type { RunRecord } from '../../runtime/sweep/record.js';
+import type { RunRecord } from '../../runtime/index.js';
 import { cliPath, runCli, runCliAsync } from '../support/cli.js';
 
 /**

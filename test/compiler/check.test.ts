@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileSources } from '../../compiler/index.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import { stdlibSources } from '../../runtime/index.js';
 
 const compile = (text: string) => compileSources([{ path: 'case.mase', text }], stdlibSources());
 const codes = (text: string) => compile(text).diagnostics.map((d) => d.code);

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { institutionDot } from '../../compiler/backends/dot.js';
-import { manifestText } from '../../compiler/backends/manifest.js';
-import { compileSources } from '../../compiler/index.js';
-import type { IrInstitution } from '../../compiler/ir.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import {
+  compileSources,
+  type IrInstitution,
+  institutionDot,
+  manifestText,
+} from '../../compiler/index.js';
+import { stdlibSources } from '../../runtime/index.js';
 import { ESCALATING_CREDIT, escalatingCredit } from '../support/escalating-credit.js';
 
 function institutionOf(text: string, name: string): IrInstitution {

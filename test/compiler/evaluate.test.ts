@@ -1,27 +1,29 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+// The checker's institution pass and the compiler's internals (folding, run constants), tested directly.
 import { checkInstitution, type MarketContext, Reporter } from '../../compiler/check.js';
 import { applyBinary } from '../../compiler/constant.js';
+import { isRunConstant } from '../../compiler/evaluate.js';
 import {
+  benchmarkValuesFor,
   type CompileOptions,
   compileExpression,
   compilePerFirm,
   compileScalar,
-  type EvaluationEnvironment,
-  isRunConstant,
-  paramTensor,
-} from '../../compiler/evaluate.js';
-import { compileSources, type IrInstitution } from '../../compiler/index.js';
-import type { IrExpr } from '../../compiler/ir.js';
-import { benchmarkValuesFor, observablesFor } from '../../compiler/observables.js';
-import {
+  compileSources,
   type Dimensions,
+  type EvaluationEnvironment,
+  type IrExpr,
+  type IrInstitution,
+  observablesFor,
+  paramTensor,
   select,
   type Tensor,
   tensorFrom,
   toPlain,
   truthy,
-} from '../../compiler/tensor.js';
+} from '../../compiler/index.js';
+// Value types, internal to the checker.
 import { typeOf } from '../../compiler/types.js';
 import { parse } from '../../grammar/index.js';
 

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatSource } from '../../compiler/backends/format.js';
-import { compileSources, type IrSweep } from '../../compiler/index.js';
+import { compileSources, formatSource, type IrSweep } from '../../compiler/index.js';
 import { type Diagnostic, parse, type SourceFile } from '../../grammar/index.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import { stdlibSources } from '../../runtime/index.js';
 import { stripRanges } from '../support/ast.js';
 
 const library = stdlibSources();

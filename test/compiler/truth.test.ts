@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { compileExpression, type EvaluationEnvironment } from '../../compiler/evaluate.js';
-import { compileSources } from '../../compiler/index.js';
-import { scalarTensor, tensorFrom } from '../../compiler/tensor.js';
+import {
+  compileExpression,
+  compileSources,
+  type EvaluationEnvironment,
+  scalarTensor,
+  tensorFrom,
+} from '../../compiler/index.js';
 
 // One round of history only: every lag is still unknown (NaN).
 function firstRound(profit: number[]): EvaluationEnvironment {

@@ -1,13 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileExpression, type EvaluationEnvironment } from '../../compiler/evaluate.js';
-import { compileSources, type IrInstitution, renderDiagnostics } from '../../compiler/index.js';
-import { scalarTensor, tensorFrom } from '../../compiler/tensor.js';
-import type { Diagnostic } from '../../grammar/diagnostics.js';
-import { knownPolicies } from '../../runtime/agents/registry.js';
-import { parseTemplates } from '../../runtime/llm/prompts.js';
-import { packageRoot, stdlibSources } from '../../runtime/sources.js';
+import {
+  compileExpression,
+  compileSources,
+  type EvaluationEnvironment,
+  type IrInstitution,
+  renderDiagnostics,
+  scalarTensor,
+  tensorFrom,
+} from '../../compiler/index.js';
+import type { Diagnostic } from '../../grammar/index.js';
+import { knownPolicies, packageRoot, parseTemplates, stdlibSources } from '../../runtime/index.js';
 
 /**
  * The examples of docs/language.md and README.md are compiled as they stand, so the docs

@@ -3,12 +3,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { environmentDot, institutionDot, marketDot } from '../../compiler/backends/dot.js';
-import { environmentRules } from '../../compiler/backends/environment-rules.js';
-import { manifestText } from '../../compiler/backends/manifest.js';
-import { machineConfig } from '../../compiler/backends/xstate.js';
-import { compileSources, renderDiagnostics, type SourceText } from '../../compiler/index.js';
-import { agentNames, firmNames } from '../../compiler/instantiate.js';
+import {
+  agentNames,
+  compileSources,
+  environmentDot,
+  environmentRules,
+  firmNames,
+  institutionDot,
+  machineConfig,
+  manifestText,
+  marketDot,
+  renderDiagnostics,
+  type SourceText,
+} from '../../compiler/index.js';
 import {
   type Declaration,
   type Diagnostic,
@@ -17,7 +24,7 @@ import {
   positionAt,
   type Range,
 } from '../../grammar/index.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import { stdlibSources } from '../../runtime/index.js';
 import { expectGolden, goldenJson } from '../support/golden.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

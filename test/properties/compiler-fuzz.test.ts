@@ -1,11 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Compilation, compileSources, type SourceText } from '../../compiler/index.js';
-import { natives } from '../../compiler/natives.js';
-import { renderDiagnostics } from '../../compiler/render-diagnostics.js';
-import type { Diagnostic } from '../../grammar/diagnostics.js';
+import {
+  type Compilation,
+  compileSources,
+  natives,
+  renderDiagnostics,
+  type SourceText,
+} from '../../compiler/index.js';
+import type { Diagnostic } from '../../grammar/index.js';
+// The lexer and its keyword tables, to generate near-miss input and re-lex it.
 import { hard, masLexer, soft } from '../../grammar/tokens.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import { stdlibSources } from '../../runtime/index.js';
 import { runs } from './institution-arbitrary.js';
 
 /**

@@ -1,11 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { institutionDot } from '../../compiler/backends/dot.js';
-import { manifestText } from '../../compiler/backends/manifest.js';
-import { type MachineConfigJson, machineConfig } from '../../compiler/backends/xstate.js';
-import { compileSources, type IrInstitution } from '../../compiler/index.js';
+import {
+  compileSources,
+  type IrInstitution,
+  institutionDot,
+  type MachineConfigJson,
+  machineConfig,
+  manifestText,
+} from '../../compiler/index.js';
 import { escapeString } from '../../grammar/index.js';
-import { stdlibSources } from '../../runtime/sources.js';
+import { stdlibSources } from '../../runtime/index.js';
 import {
   type GenInstitution,
   type GenState,

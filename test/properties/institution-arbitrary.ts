@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { escapeString } from '../../grammar/index.js';
+// The lexer's keyword tables, to generate keywords and near-misses.
 import { hard, soft } from '../../grammar/tokens.js';
 
 /**

@@ -1,14 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition } from 'xstate';
+// Constant folding, internal to the compiler: a parameter's rounds as the checker folds them.
+import { constantValue } from '../../compiler/constant.js';
 import {
+  compileSources,
   createInstitutionMachine,
   type InstitutionEvent,
+  type IrInstitution,
   type RoundEvent,
-} from '../../compiler/backends/xstate.js';
-import { constantValue } from '../../compiler/constant.js';
-import { compileSources, type IrInstitution } from '../../compiler/index.js';
-import { stdlibSources } from '../../runtime/sources.js';
+} from '../../compiler/index.js';
+import { stdlibSources } from '../../runtime/index.js';
 import {
   type GenInstitution,
   institutionArbitrary,

@@ -32,6 +32,7 @@ vi.mock('node:fs', async (importOriginal) => {
   };
 });
 
+// runtime/files.ts alone (internal to the runtime), loaded after the node:fs mock above.
 const { lockDirectory, writeFileAtomic, DirectoryLockedError } = await import(
   '../../runtime/files.js'
 );

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+// The language's hhi() helper, so the metric and the native are checked to agree.
 import { hhiOf } from '../../compiler/natives.js';
 import {
   classifyFirmRound,
@@ -11,8 +12,9 @@ import {
   defaultWindow,
   hhiExcess,
   MetricsError,
-} from '../../runtime/metrics.js';
-import type { TraceEvent, TraceEventOf } from '../../runtime/trace/events.js';
+  type TraceEvent,
+  type TraceEventOf,
+} from '../../runtime/index.js';
 
 // Hand-built traces of cournot_2x2: P = 100 − Q/2 per product, f1 costs 40/50, f2 50/40.
 // The round helper fills in a market event from the quantities with that formula, so each

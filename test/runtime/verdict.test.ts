@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  batchMeansInterval,
-  decideVerdict,
-  tQuantile975,
-  type VerdictInputs,
-} from '../../runtime/verdict.js';
+import { decideVerdict, type VerdictInputs } from '../../runtime/index.js';
+// The statistics inside decideVerdict (batch means, the t quantile), tested one by one.
+import { batchMeansInterval, tQuantile975 } from '../../runtime/verdict.js';
 
 // Each rule of docs/metrics.md ("The verdict"), one row each, in the order they apply.
 

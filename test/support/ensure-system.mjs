@@ -10,7 +10,7 @@ import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 // command on PATH -> Debian package that provides it. Keep .ci/run's apt-get line in step.
-// chromium: test/runtime/report.test.ts opens reports in it (playwright-core downloads no browser).
+// chromium: test/runtime/report/report.test.ts opens reports in it (playwright-core downloads no browser).
 const REQUIRED = [
   { command: 'dot', pkg: 'graphviz' },
   { command: 'chromium', pkg: 'chromium' },

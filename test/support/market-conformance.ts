@@ -1,6 +1,10 @@
-import { type Benchmarks, computeBenchmarks } from '../../runtime/market/benchmarks.js';
-import type { MarketInstance, Outcome } from '../../runtime/market/instance.js';
-import { randomStream } from '../../runtime/random.js';
+import {
+  type Benchmarks,
+  computeBenchmarks,
+  type MarketInstance,
+  type Outcome,
+  randomStream,
+} from '../../runtime/index.js';
 
 /**
  * A conformance kit for markets, in the spirit of PettingZoo's `api_test`: it takes a
