@@ -18,12 +18,7 @@ import type {
   SweepDecl,
   SweepItem,
 } from '../grammar/ast.js';
-import {
-  type Diagnostic,
-  type DiagnosticCode,
-  diagnostic,
-  type PhaseResult,
-} from '../grammar/diagnostics.js';
+import type { Diagnostic, PhaseResult } from '../grammar/diagnostics.js';
 import { didYouMean } from '../grammar/suggest.js';
 import {
   checkParams,
@@ -45,12 +40,7 @@ import {
 } from './check/environment.js';
 import { isRestorative, stateKind } from './classify.js';
 import { constantValue } from './constant.js';
-import {
-  type ExpressionChecker as Checker,
-  ExpressionChecker,
-  type ExpressionScope,
-  expectType,
-} from './expressions.js';
+import { ExpressionChecker, type ExpressionScope, expectType } from './expressions.js';
 import type {
   IrEnvironment,
   IrExperiment,
@@ -73,7 +63,6 @@ import type {
   MarketKind,
   ParamValue,
 } from './ir.js';
-import { BENCHMARKS } from './ir.js';
 import { lintInstitution } from './lints.js';
 import { benchmarkValuesFor, observablesFor } from './observables.js';
 import {
@@ -86,7 +75,7 @@ import {
   type ValueRule,
 } from './param-values.js';
 import { sweepSizeProblem } from './sweep-size.js';
-import { canonicalAxes, describeType, type ValueType } from './types.js';
+import { describeType, type ValueType } from './types.js';
 
 const DEFAULT_PRODUCT = 'good';
 const SCALAR: readonly Axis[] = [];
@@ -1077,6 +1066,8 @@ function checkMarketUse(
   markets: Worlds,
   reporter: Reporter,
   role: 'market' | 'environment' = 'market',
+  /** A sweep factor's level: a world of the other kind cannot be written there at all. */
+  inFactor = false,
 ): MarketUse | undefined {
   const table = role === 'market' ? symbols.markets : symbols.environments;
   const market = table.get(target.name);
@@ -1088,7 +1079,9 @@ function checkMarketUse(
         path,
         target.range,
         `\`${target.name}\` is ${role === 'market' ? 'an environment' : 'a market'}, not ${role === 'market' ? 'a market' : 'an environment'}`,
-        `write \`${role === 'market' ? 'environment' : 'market'} ${target.name}\``,
+        inFactor
+          ? 'sweeps vary experiments on markets only; run an environment with `mase run --environment`'
+          : `write \`${role === 'market' ? 'environment' : 'market'} ${target.name}\``,
       );
     return reporter.report(
       'E_UNKNOWN_NAME',
@@ -1557,7 +1550,16 @@ function checkLevel(
           'a level of `market` names a market, with overrides if any',
           'e.g. `cournot(firms: 3)`',
         );
-      const used = checkMarketUse(level.ref.name, level.ref.args, path, symbols, markets, reporter);
+      const used = checkMarketUse(
+        level.ref.name,
+        level.ref.args,
+        path,
+        symbols,
+        markets,
+        reporter,
+        'market',
+        true,
+      );
       if (!used) return undefined;
       return { kind: 'ref', ref: { name: level.ref.name.name, args: namedArgs(used.overrides) } };
     }
@@ -1994,7 +1996,16 @@ function checkSweep(
   } else {
     const experiment = experiments.get(baseItem.experiment.name);
     // An experiment that does not check has reported why; its sweep is not checked further.
-    if (experiment) base = sweepBase(experiment, symbols, markets);
+    if (experiment?.market.kind === 'environment') {
+      // The results store, `mase analyze` and the sweep report read market metrics only.
+      reporter.report(
+        'E_SCOPE',
+        path,
+        baseItem.experiment.range,
+        `sweep \`${decl.name.name}\` cannot vary experiment \`${experiment.name}\`: it uses environment \`${experiment.market.name}\`, and sweeps vary experiments on markets only`,
+        `run each setting with \`mase run --environment ${experiment.market.name} --param NAME=VALUE --seed N\``,
+      );
+    } else if (experiment) base = sweepBase(experiment, symbols, markets);
   }
 
   const factorDecls = decl.items.filter((i): i is FactorDecl => i.kind === 'factor');

@@ -2,7 +2,7 @@ import type { Axis, Expr, Range } from '../grammar/ast.js';
 import { type Diagnostic, type DiagnosticCode, diagnostic } from '../grammar/diagnostics.js';
 import { printExpr } from '../grammar/print.js';
 import { didYouMean } from '../grammar/suggest.js';
-import { BENCHMARKS, type Benchmark, type IrExpr, type IrSelection } from './ir.js';
+import { BENCHMARKS, type IrExpr, type IrSelection } from './ir.js';
 import { natives } from './natives.js';
 import {
   bool,

@@ -3,7 +3,7 @@ import type { DiagnosticCode } from '../grammar/diagnostics.js';
 import { constantValue } from './constant.js';
 import { paramTensor } from './evaluate.js';
 import { agentNames, paramValues } from './instantiate.js';
-import type { IrInstitution, IrMarket, IrParam, IrWorld, ParamValue } from './ir.js';
+import type { IrInstitution, IrParam, IrWorld, ParamValue } from './ir.js';
 
 /**
  * The checks a parameter value gets wherever it comes from: a source's defaults and

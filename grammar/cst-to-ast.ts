@@ -1,7 +1,6 @@
 import type { CstElement, CstNode, IToken } from 'chevrotain';
 import type {
   Argument,
-  Axis,
   BaseTypeName,
   BinaryOperator,
   Declaration,

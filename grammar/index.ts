@@ -239,7 +239,7 @@ function deepestExpression(declarations: readonly unknown[]): Range | undefined 
 }
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
-  file: ['market', 'institution', 'experiment', 'sweep'],
+  file: ['market', 'environment', 'institution', 'experiment', 'sweep'],
   market: [
     'param',
     'firms',
@@ -263,8 +263,23 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'initial',
   ],
   stateDecl: ['when', 'after', 'notice', 'fine', 'credit', 'each', 'cap', 'floor', 'suspend'],
+  environment: [
+    'param',
+    'agents',
+    'action',
+    'state',
+    'let',
+    'payoff',
+    'next',
+    'end',
+    'observe',
+    'benchmark',
+    'policy',
+    'metric',
+  ],
   experiment: [
     'market',
+    'environment',
     'institution',
     'agents',
     'rounds',
@@ -279,6 +294,7 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
 
 const blockNames: Readonly<Record<string, string>> = {
   market: 'a market',
+  environment: 'an environment',
   institution: 'an institution',
   stateDecl: 'a state',
   experiment: 'an experiment',

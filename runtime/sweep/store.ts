@@ -1,6 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+// DuckDB's native module loads when a store opens, not when the runtime's facade is imported.
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { SweepProblem } from './errors.js';
 import type { FactorValue, RunRecord, RunRecordMetrics } from './record.js';
 
@@ -277,6 +278,7 @@ export async function buildResultsStore(
   let connection: DuckDBConnection | undefined;
   try {
     writeStaging(staging, sorted, factors);
+    const { DuckDBInstance } = await import('@duckdb/node-api');
     instance = await DuckDBInstance.create(database);
     connection = await instance.connect();
     await connection.run(`
@@ -359,6 +361,7 @@ export async function openResults(dir: string): Promise<ResultsReader> {
   try {
     // Read only, and no files or URLs beyond the store: what a query may do is read the
     // store (`mase export sft --where` puts user text into one).
+    const { DuckDBInstance } = await import('@duckdb/node-api');
     instance = await DuckDBInstance.create(path, {
       access_mode: 'READ_ONLY',
       enable_external_access: 'false',

@@ -562,6 +562,41 @@ describe('sweep diagnostics', () => {
   });
 });
 
+describe('sweeps and environments', () => {
+  // The results store, `mase analyze` and the sweep report read market metrics only: a sweep
+  // over an environment is refused when it is checked, not left to fail every run.
+  it('refuses a base experiment on an environment, at the base', () => {
+    const text = `mase 1
+experiment fish {
+  environment commons(fishers: 4)
+  institution none
+  agents sustainable
+}
+sweep s {
+  base fish
+  factor agents = sustainable | greedy
+}
+`;
+    const result = compile(text);
+    expect(result.diagnostics.map(where)).toEqual(['E_SCOPE 8:8']);
+    expect(result.diagnostics[0]).toMatchObject({
+      message:
+        'sweep `s` cannot vary experiment `fish`: it uses environment `commons`, and sweeps vary experiments on markets only',
+      hint: 'run each setting with `mase run --environment commons --param NAME=VALUE --seed N`',
+    });
+    expect(result.program.sweeps).toEqual([]);
+  });
+
+  it('refuses an environment as a level of `market`', () => {
+    const result = compile(withSweep(['factor market = cournot | commons']));
+    expect(result.diagnostics.map(where)).toEqual(['E_UNKNOWN_NAME 9:29']);
+    expect(result.diagnostics[0]).toMatchObject({
+      message: '`commons` is an environment, not a market',
+      hint: 'sweeps vary experiments on markets only; run an environment with `mase run --environment`',
+    });
+  });
+});
+
 // ---- formatting -------------------------------------------------------------------------
 
 function parsed(text: string): SourceFile {
