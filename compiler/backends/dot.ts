@@ -278,17 +278,17 @@ export function environmentDot(
   };
   const bounds = env.action.options
     ? `one of ${env.action.options.join(', ')}`
-    : `in [${renderExpr(env.action.low, params)}, ${renderExpr(env.action.high, params)}]${env.action.step ? ` step ${renderExpr(env.action.step, params)}` : ''}`;
+    : `in [${renderExpr(env.action.low, params, env.axis)}, ${renderExpr(env.action.high, params, env.axis)}]${env.action.step ? ` step ${renderExpr(env.action.step, params, env.axis)}` : ''}`;
   add(env.action.variable, `${env.action.variable} (each ${env.axis})\n${bounds}`, '#e8f1fb');
   for (const s of env.states)
-    add(s.name, `state ${s.name}\nstarts at ${renderExpr(s.initial, params)}`, '#fff8e1');
+    add(s.name, `state ${s.name}\nstarts at ${renderExpr(s.initial, params, env.axis)}`, '#fff8e1');
   for (const l of env.lets)
-    add(l.name, `${l.name} = ${shorten(renderExpr(l.value, params))}`, '#ffffff');
-  add('payoff', `payoff = ${shorten(renderExpr(env.payoff, params))}`, '#e8f5e9');
+    add(l.name, `${l.name} = ${shorten(renderExpr(l.value, params, env.axis))}`, '#ffffff');
+  add('payoff', `payoff = ${shorten(renderExpr(env.payoff, params, env.axis))}`, '#e8f5e9');
   for (const s of env.states)
     if (s.next)
-      add(`next:${s.name}`, `next ${s.name} = ${shorten(renderExpr(s.next, params))}`, '#fff8e1');
-  if (env.end) add('end', `end when ${shorten(renderExpr(env.end, params))}`, '#fdecea', 'octagon');
+      add(`next:${s.name}`, `next ${s.name} = ${shorten(renderExpr(s.next, params, env.axis))}`, '#fff8e1');
+  if (env.end) add('end', `end when ${shorten(renderExpr(env.end, params, env.axis))}`, '#fdecea', 'octagon');
   const reads = (e: IrExpr): Set<string> => {
     const out = new Set<string>();
     const walk = (x: unknown) => {

@@ -13,7 +13,7 @@ export function environmentRules(
   overrides?: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
 ): string {
   const params = paramValues(env.params, overrides);
-  const show = (e: Parameters<typeof renderExpr>[0]) => renderExpr(e, params);
+  const show = (e: Parameters<typeof renderExpr>[0]) => renderExpr(e, params, env.axis);
   const action = env.action.options
     ? `one of ${env.action.options.map((o, i) => `${o} (${i})`).join(', ')}`
     : `a number in [${show(env.action.low)}, ${show(env.action.high)}]${env.action.step ? ` in steps of ${show(env.action.step)}` : ''}`;

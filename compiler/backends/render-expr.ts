@@ -27,8 +27,12 @@ function literal(value: ParamValue): Expr {
 
 const name = (n: string): Expr => ({ kind: 'name', name: n, range: NO_RANGE });
 
-function toAst(e: IrExpr, params: ReadonlyMap<string, ParamValue> | undefined): Expr {
-  const r = (x: IrExpr) => toAst(x, params);
+function toAst(
+  e: IrExpr,
+  params: ReadonlyMap<string, ParamValue> | undefined,
+  agentAxis = 'firm',
+): Expr {
+  const r = (x: IrExpr) => toAst(x, params, agentAxis);
   switch (e.op) {
     case 'const':
       return e.type.base === 'bool'
@@ -93,7 +97,8 @@ function toAst(e: IrExpr, params: ReadonlyMap<string, ParamValue> | undefined): 
           }),
           ...(e.over ?? []).map((axis) => ({
             name: { name: 'over', range: NO_RANGE },
-            value: name(axis),
+            // The IR calls every agent axis `firm`; an environment's is written by its name.
+            value: name(axis === 'firm' ? agentAxis : axis),
             range: NO_RANGE,
           })),
         ],
@@ -123,8 +128,13 @@ function toAst(e: IrExpr, params: ReadonlyMap<string, ParamValue> | undefined): 
 }
 
 /** An expression as source text, with parameters replaced by their values when given. */
-export function renderExpr(e: IrExpr, params?: ReadonlyMap<string, ParamValue>): string {
-  return params ? printExpr(toAst(e, params)) : e.text;
+export function renderExpr(
+  e: IrExpr,
+  params?: ReadonlyMap<string, ParamValue>,
+  /** The agent axis's name (an environment's `fisher`); `firm` by default. */
+  agentAxis?: string,
+): string {
+  return params ? printExpr(toAst(e, params, agentAxis)) : e.text;
 }
 
 /** A parameter value as it would be written in source. */

@@ -6,6 +6,7 @@ import {
   DEFAULT_TEMPLATES,
   fill,
   type Memory,
+  type Placeholder,
   type PromptTemplates,
   promptValues,
 } from '../llm/prompts.js';
@@ -17,7 +18,15 @@ import {
   parseModelSpec,
 } from '../llm/spec.js';
 import type { TraceEvent } from '../trace/events.js';
-import type { Action, Agent, Decision, Observation, OutgoingMessage, TalkTurn } from './agent.js';
+import type {
+  Action,
+  Agent,
+  CommonObservation,
+  Decision,
+  Observation,
+  OutgoingMessage,
+  TalkTurn,
+} from './agent.js';
 import { type AgentContext, type PolicyArgument, PolicyArguments, PolicyError } from './policy.js';
 
 /**
@@ -50,9 +59,10 @@ export interface LlmAgentConfig {
   readonly settings: GenerationSettings;
   readonly memory: Memory;
   readonly reasks: number;
-  /** `previous` (the firm's last valid action; Nash in round 1), or `nash`. */
-  readonly fallback: 'previous' | 'nash';
-  readonly templates: PromptTemplates;
+  /** `previous` (the agent's last valid action; the world's fallback in round 1), or the world's fallback (`nash` in markets). */
+  readonly fallback: string;
+  /** Templates from `--prompts`; absent: the world's defaults. */
+  readonly templates?: PromptTemplates;
 }
 
 /** A parsed answer: the action per product under the market's key, scratchpads, rationale. */
@@ -64,7 +74,7 @@ export interface Answer {
 }
 
 /** The answer's shape for a market: the action per product, scratchpads, rationale. */
-export function answerSchema(key: 'quantity' | 'price', products: readonly string[]) {
+export function answerSchema(key: string, products: readonly string[]) {
   return z.strictObject({
     [key]: z
       .array(z.number())
@@ -75,11 +85,78 @@ export function answerSchema(key: 'quantity' | 'price', products: readonly strin
   });
 }
 
+/** The talk-turn part of a prompt: who may be written to, what came in. */
+export type TalkValues = Parameters<typeof promptValues>[4];
+
+/**
+ * What an LLM agent needs of its world: the answer it gives (a number per product in a
+ * market; one number, or one of named options, in an environment), the bounds it must
+ * keep, the prompt's values, and the action that replaces an unusable answer.
+ */
+export interface LlmWorld<O> {
+  /** The agent's name (`f1`, `fisher1`). */
+  readonly agent: string;
+  /** The answer's key: `quantity`, `price`, or an environment's action variable. */
+  readonly key: string;
+  /** `numbers`: one per entry (`entries`); `number`: one; `option`: one of `options`, by name. */
+  readonly answer:
+    | { readonly kind: 'numbers'; readonly entries: readonly string[] }
+    | { readonly kind: 'number' }
+    | { readonly kind: 'option'; readonly options: readonly string[] };
+  /** Bounds per entry (one entry outside markets). */
+  readonly low: readonly number[];
+  readonly high: readonly number[];
+  /** Spacing of lawful actions (an environment's `step`). */
+  readonly step?: number;
+  /** The fallback's name (`nash`, an environment's first benchmark) and its action. */
+  readonly fallbackName: string;
+  fallback(observation: O): Float64Array;
+  /** The default prompt templates of this world (replaced by `--prompts`). */
+  readonly templates: PromptTemplates;
+  values(
+    observation: O,
+    scratchpads: { plans: string; insights: string },
+    memory: Memory,
+    answerFormat: string,
+    talk?: TalkValues,
+  ): Record<Placeholder, string>;
+}
+
+/** The zod schema of a world's answers and its one-line format for the prompt. */
+function worldAnswer(world: LlmWorld<unknown>): { schema: z.ZodType; format: string } {
+  const rest = { plans: z.string(), insights: z.string(), rationale: z.string() };
+  const tail = '"plans": "...", "insights": "...", "rationale": "..."';
+  const { key, answer } = world;
+  switch (answer.kind) {
+    case 'numbers':
+      return {
+        schema: answerSchema(key, answer.entries),
+        format: `{"${key}": [${answer.entries.map((p) => `<${p}>`).join(', ')}], ${tail}}`,
+      };
+    case 'number':
+      return {
+        schema: z.strictObject({ [key]: z.number(), ...rest }),
+        format: `{"${key}": <${key}>, ${tail}}`,
+      };
+    case 'option':
+      return {
+        schema: z.strictObject({ [key]: z.enum(answer.options as [string, ...string[]]), ...rest }),
+        format: `{"${key}": "<${answer.options.join(' | ')}>", ${tail}}`,
+      };
+  }
+}
+
 /** Why an answer above the size limit cannot be used (only its start was kept). */
 const oversizeProblem = (response: ChatResponse): string | undefined =>
   response.oversizeBytes === undefined
     ? undefined
     : `the answer was ${response.oversizeBytes} bytes, more than the answer size limit; answer with one short JSON object`;
+
+/** Whether `v` is `low` plus a whole number of `step`s (to a relative tolerance). */
+const onGrid = (v: number, low: number, step: number): boolean => {
+  const k = (v - low) / step;
+  return Math.abs(k - Math.round(k)) <= 1e-9 * Math.max(1, Math.abs(k));
+};
 
 const firstJsonObject = (text: string): string => {
   // Models wrap JSON in code fences or a sentence; take the outermost object.
@@ -88,41 +165,49 @@ const firstJsonObject = (text: string): string => {
   return start >= 0 && end > start ? text.slice(start, end + 1) : text;
 };
 
-export class LlmAgent implements Agent {
+/** What an LLM agent needs of the run: where it records, and the model services' usage. */
+export interface LlmAgentContext {
+  readonly emit?: (event: TraceEvent) => void;
+  readonly llm?: AgentContext['llm'];
+}
+
+export class LlmAgent<O extends CommonObservation = Observation> implements Agent<O, unknown> {
   readonly policy: string;
   private plans = '';
   private insights = '';
   private previous: Float64Array | undefined;
-  private readonly key: 'quantity' | 'price';
-  private readonly schema: ReturnType<typeof answerSchema>;
+  private readonly key: string;
+  private readonly schema: z.ZodType;
   private readonly jsonSchema: Record<string, unknown>;
   private readonly answerFormat: string;
-  /** The range of this firm's actions over all products. */
+  /** The range of this agent's actions over all entries. */
   private readonly range: { min: number; max: number };
 
   constructor(
     private readonly config: LlmAgentConfig,
     private readonly endpoint: Endpoint,
-    private readonly context: AgentContext,
+    private readonly context: LlmAgentContext,
+    private readonly world: LlmWorld<O>,
   ) {
-    const { market } = context;
     this.policy = `llm(${config.spec.text})`;
-    this.key = market.competition;
-    this.schema = answerSchema(this.key, market.products);
+    this.key = world.key;
+    const answer = worldAnswer(world as LlmWorld<unknown>);
+    this.schema = answer.schema;
     this.jsonSchema = z.toJSONSchema(this.schema) as Record<string, unknown>;
-    const example = market.products.map((p) => `<${p}>`).join(', ');
-    this.answerFormat = `{"${this.key}": [${example}], "plans": "...", "insights": "...", "rationale": "..."}`;
-    const P = market.dims.products;
-    const own = (data: Float64Array) =>
-      Array.from(data.subarray(context.firm * P, (context.firm + 1) * P));
-    this.range = { min: Math.min(...own(market.low)), max: Math.max(...own(market.high)) };
+    this.answerFormat = answer.format;
+    this.range = { min: Math.min(...world.low), max: Math.max(...world.high) };
+  }
+
+  /** `--prompts` templates, or the world's own. */
+  private get templates(): PromptTemplates {
+    return this.config.templates ?? this.world.templates;
   }
 
   private emit(event: TraceEvent): void {
     this.context.emit?.(event);
   }
 
-  /** Checks a parsed answer against the market's action space; the message is for the model. */
+  /** Checks a parsed answer against the world's action space; the message is for the model. */
   private validate(response: ChatResponse): { action: Float64Array; answer: Answer } | string {
     const raw = response.content;
     const tooLarge = oversizeProblem(response);
@@ -140,17 +225,29 @@ export class LlmAgent implements Agent {
         .map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`)
         .join('; ');
     const data = parsed.data as Record<string, unknown>;
-    const values = data[this.key] as number[];
-    const { market, firm } = this.context;
-    const P = market.dims.products;
+    const { world } = this;
+    const given = data[this.key];
+    const values =
+      world.answer.kind === 'numbers'
+        ? (given as number[])
+        : world.answer.kind === 'number'
+          ? [given as number]
+          : [world.answer.options.indexOf(given as string)];
+    const entries = world.answer.kind === 'numbers' ? world.answer.entries : [this.key];
     const problems: string[] = [];
     values.forEach((v, j) => {
-      const low = market.low[firm * P + j] ?? 0;
-      const high = market.high[firm * P + j] ?? 0;
+      const low = world.low[j] ?? 0;
+      const high = world.high[j] ?? 0;
+      const name = world.answer.kind === 'numbers' ? `${entries[j]} ` : '';
       if (!Number.isFinite(v) || v < low || v > high)
-        problems.push(`${market.products[j]} must be between ${low} and ${high}, not ${v}`);
+        problems.push(`${name}must be between ${low} and ${high}, not ${v}`);
+      else if (world.step !== undefined && !onGrid(v, low, world.step))
+        problems.push(
+          `${name}must be ${low} plus a whole number of steps of ${world.step}, not ${v}`,
+        );
     });
-    if (problems.length > 0) return `${this.key}: ${problems.join('; ')}`;
+    if (problems.length > 0 && world.answer.kind !== 'option')
+      return `${this.key}: ${problems.join('; ')}`;
     return {
       action: Float64Array.from(values),
       answer: {
@@ -162,18 +259,18 @@ export class LlmAgent implements Agent {
     };
   }
 
-  async decide(observation: Observation): Promise<Decision> {
+  async decide(observation: O): Promise<Decision> {
     const { round } = observation;
-    const firm = this.context.market.firms[this.context.firm] as string;
-    const values = promptValues(
+    const firm = this.world.agent;
+    const values = this.world.values(
       observation,
       { plans: this.plans, insights: this.insights },
       this.config.memory,
       this.answerFormat,
     );
     const messages: ChatMessage[] = [
-      { role: 'system', content: fill(this.config.templates.system, values) },
-      { role: 'user', content: fill(this.config.templates.round, values) },
+      { role: 'system', content: fill(this.templates.system, values) },
+      { role: 'user', content: fill(this.templates.round, values) },
     ];
     let problem = '';
     for (let attempt = 1; attempt <= this.config.reasks + 1; attempt++) {
@@ -214,15 +311,12 @@ export class LlmAgent implements Agent {
         },
       );
     }
-    const fallback = this.config.fallback === 'previous' && this.previous ? 'previous' : 'nash';
-    const { market, firm: index } = this.context;
-    const P = market.dims.products;
+    const fallback =
+      this.config.fallback === 'previous' && this.previous ? 'previous' : this.world.fallbackName;
     const action =
       fallback === 'previous' && this.previous
         ? Float64Array.from(this.previous)
-        : Float64Array.from(
-            observation.benchmarks.nash.action.subarray(index * P, (index + 1) * P),
-          );
+        : this.world.fallback(observation);
     this.emit({ type: 'invalid_action', round, firm, reason: problem, fallback });
     return { action };
   }
@@ -232,12 +326,12 @@ export class LlmAgent implements Agent {
    * neighbours as the only recipients and the length limit in the schema). An unusable
    * answer sends nothing and is recorded; talk is never re-asked.
    */
-  async talk(turn: TalkTurn): Promise<readonly OutgoingMessage[]> {
+  async talk(turn: TalkTurn<O>): Promise<readonly OutgoingMessage[]> {
     const { observation } = turn;
     const { round } = observation;
-    const firm = this.context.market.firms[this.context.firm] as string;
+    const firm = this.world.agent;
     if (turn.neighbours.length === 0) return [];
-    const values = promptValues(
+    const values = this.world.values(
       observation,
       { plans: this.plans, insights: this.insights },
       this.config.memory,
@@ -256,10 +350,10 @@ export class LlmAgent implements Agent {
       ? '{"messages": [{"text": "..."}]}'
       : `{"messages": [{"to": ["${turn.neighbours[0]}"], "text": "..."}]}`;
     const messages: ChatMessage[] = [
-      { role: 'system', content: fill(this.config.templates.system, values) },
+      { role: 'system', content: fill(this.templates.system, values) },
       {
         role: 'user',
-        content: `${fill(this.config.templates.talk, values)}\nAnswer with one JSON object: ${format}`,
+        content: `${fill(this.templates.talk, values)}\nAnswer with one JSON object: ${format}`,
       },
     ];
     let answer: Awaited<ReturnType<Endpoint['ask']>>;
@@ -389,12 +483,20 @@ export class LlmAgent implements Agent {
   }
 }
 
-/** `llm(model: "openai:gpt-4o-mini", temperature: 0.7, memory: 5, …)`. */
-export function llm(args: readonly PolicyArgument[], context: AgentContext): Agent {
+/**
+ * Reads `llm(model: "openai:gpt-4o-mini", temperature: 0.7, memory: 5, …)` for any world:
+ * the configuration and the model endpoint. `fallback` is `previous` or the world's own
+ * (`nash` in markets).
+ */
+export function llmAgentConfig(
+  args: readonly PolicyArgument[],
+  llm: AgentContext['llm'],
+  fallbackName: string,
+): { config: LlmAgentConfig; endpoint: Endpoint } {
   const a = PolicyArguments.read('llm', args, LLM_ARGUMENTS);
-  const services = context.llm?.services;
+  const services = llm?.services;
   if (!services) throw new PolicyError('llm: this run has no model services');
-  const modelText = a.string('model', context.llm?.defaultModel ?? '');
+  const modelText = a.string('model', llm?.defaultModel ?? '');
   if (modelText === '')
     throw new PolicyError('llm: no model; give llm(model: "…") or --model SPEC');
   let spec: ModelSpec;
@@ -415,16 +517,15 @@ export function llm(args: readonly PolicyArgument[], context: AgentContext): Age
     ...(a.has('max_tokens')
       ? { maxTokens: a.number('max_tokens', undefined, { integer: true, atLeast: 1 }) }
       : {}),
-    seed: a.number('seed', context.llm?.seed ?? 0, { integer: true }),
+    seed: a.number('seed', llm?.seed ?? 0, { integer: true }),
   };
-  const fallback = a.string('fallback', 'previous', ['previous', 'nash']) as 'previous' | 'nash';
   const config: LlmAgentConfig = {
     spec,
     settings,
     memory,
     reasks: a.number('reasks', 2, { integer: true, atLeast: 0, atMost: 10 }),
-    fallback,
-    templates: context.llm?.templates ?? DEFAULT_TEMPLATES,
+    fallback: a.string('fallback', 'previous', ['previous', fallbackName]),
+    ...(llm?.templates ? { templates: llm.templates } : {}),
   };
   let endpoint: Endpoint;
   try {
@@ -432,7 +533,32 @@ export function llm(args: readonly PolicyArgument[], context: AgentContext): Age
   } catch (error) {
     throw new PolicyError(`llm: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return new LlmAgent(config, endpoint, context);
+  return { config, endpoint };
+}
+
+/** A market as an LLM firm sees it: a number per product, the market's rules, Nash as fallback. */
+function marketWorld(context: AgentContext): LlmWorld<Observation> {
+  const { market, firm } = context;
+  const P = market.dims.products;
+  const own = (data: Float64Array) => Array.from(data.subarray(firm * P, (firm + 1) * P));
+  return {
+    agent: market.firms[firm] as string,
+    key: market.competition,
+    answer: { kind: 'numbers', entries: market.products },
+    low: own(market.low),
+    high: own(market.high),
+    fallbackName: 'nash',
+    fallback: (observation) =>
+      Float64Array.from(observation.benchmarks.nash.action.subarray(firm * P, (firm + 1) * P)),
+    templates: DEFAULT_TEMPLATES,
+    values: promptValues,
+  };
+}
+
+/** `llm(model: "openai:gpt-4o-mini", temperature: 0.7, memory: 5, …)`. */
+export function llm(args: readonly PolicyArgument[], context: AgentContext): Agent {
+  const { config, endpoint } = llmAgentConfig(args, context.llm, 'nash');
+  return new LlmAgent(config, endpoint, context, marketWorld(context)) as Agent;
 }
 
 export type { Action };

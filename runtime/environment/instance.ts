@@ -63,6 +63,21 @@ export interface EnvironmentOutcome {
   readonly ended: boolean;
 }
 
+/**
+ * The action that replaces an unusable one when an agent has no previous action: the
+ * first benchmark's (or the lower bound when the environment declares none).
+ */
+export function environmentFallback(env: EnvironmentInstance): {
+  readonly name: string;
+  action(agent: number): Float64Array;
+} {
+  const first = env.benchmarks.entries().next().value;
+  return {
+    name: first ? first[0] : 'low',
+    action: (i) => Float64Array.of(first ? (first[1].action[i] ?? 0) : (env.low[i] ?? 0)),
+  };
+}
+
 /** Parameters or actions an environment cannot take: exit 2. */
 export class EnvironmentError extends MaseUserError {
   constructor(message: string) {

@@ -7,13 +7,16 @@ import {
 import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
 import type { Action, Agent, CommonObservation, Random } from '../agents/agent.js';
 import {
+  type AgentContext,
   type PolicyArgument,
   PolicyArguments,
   PolicyError,
   type PolicyReference,
 } from '../agents/policy.js';
 import { QLEARNING_DEFAULTS } from '../agents/qlearning.js';
+import type { TraceEvent } from '../trace/events.js';
 import type { EnvironmentInstance, EnvironmentOutcome } from './instance.js';
+import { environmentLlm } from './llm.js';
 
 /** What an environment's agent sees before it acts. */
 export interface EnvironmentObservation extends CommonObservation {
@@ -31,6 +34,10 @@ export interface EnvironmentAgentContext {
   readonly agent: number;
   readonly environment: EnvironmentInstance;
   readonly random: Random;
+  /** Where an agent records what it does beyond its action (an LLM agent's calls). */
+  readonly emit?: (event: TraceEvent) => void;
+  /** The run's model services, when an agent is an LLM agent. */
+  readonly llm?: AgentContext['llm'];
 }
 
 interface EnvironmentPolicy {
@@ -300,6 +307,13 @@ const POLICIES: readonly EnvironmentPolicy[] = [
         },
       };
     },
+  },
+  {
+    name: 'llm',
+    usage: 'llm(model: "openai:gpt-4o-mini", memory: 5, fallback: previous)',
+    summary:
+      "a language model told the environment's rules, the institution's manifest and past rounds",
+    create: (args, context) => environmentLlm(args, context.environment, context.agent, context),
   },
   {
     name: 'qlearning',

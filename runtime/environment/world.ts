@@ -8,6 +8,7 @@ import type { TraceEvent } from '../trace/events.js';
 import {
   type EnvironmentInstance,
   type EnvironmentOutcome,
+  environmentFallback,
   instantiateEnvironment,
 } from './instance.js';
 import { createEnvironmentAgent, type EnvironmentObservation, snap } from './policies.js';
@@ -67,7 +68,7 @@ export function enforceEnvironment(
 /** An environment as the round loop sees it (runtime/run/run.ts `WorldRun`). */
 export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment): WorldRun {
   const env = instantiateEnvironment(ir, experiment.marketOverrides);
-  const first = env.benchmarks.entries().next().value;
+  const fallback = environmentFallback(env);
   const recorded = [
     ...ir.states.map((s) => s.name),
     ...ir.lets.map((l) => l.name),
@@ -91,15 +92,15 @@ export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment
         ]),
       ),
     },
-    // Without a previous action, an unusable one is replaced by the first benchmark's
-    // action (or the lower bound when the environment declares none).
-    fallbackName: first ? first[0] : 'low',
-    fallback: (i) => Float64Array.of(first ? (first[1].action[i] ?? 0) : (env.low[i] ?? 0)),
+    fallbackName: fallback.name,
+    fallback: fallback.action,
     createAgent: (i, policy, context) =>
       createEnvironmentAgent(policy, {
         agent: i,
         environment: env,
         random: context.random,
+        emit: context.emit,
+        ...(context.llm ? { llm: context.llm } : {}),
       }) as Agent<unknown, unknown>,
     observation: (common, history) =>
       ({

@@ -296,20 +296,10 @@ export async function prepareRun(
     // its arguments (a model spec must parse, its key must be set): say so before anything
     // is written. No model is called here.
     const world = experiment.market;
-    if (world.kind === 'environment') {
-      const env = instantiateEnvironment(world, experiment.marketOverrides);
-      env.agents.forEach((agent, i) => {
-        const policy = experiment.policies[agent];
-        if (policy)
-          createEnvironmentAgent(policy, {
-            agent: i,
-            environment: env,
-            random: randomStream(experiment.seed, `agent:${agent}`),
-          });
-      });
-      if (experiment.talk)
-        talkSettings(experiment.talk, env.agents, randomStream(experiment.seed, 'talk-topology'));
-    }
+    const env =
+      world.kind === 'environment'
+        ? instantiateEnvironment(world, experiment.marketOverrides)
+        : undefined;
     const market =
       world.kind === 'market' ? instantiateMarket(world, experiment.marketOverrides) : undefined;
     // Checking the policies opens no cache and calls no model; the clients it makes are
@@ -317,6 +307,20 @@ export async function prepareRun(
     const { cache: _cache, ...checkOnly } = llm;
     const services = new LlmServices(checkOnly, randomStream(experiment.seed, 'llm-check'));
     try {
+      env?.agents.forEach((agent, i) => {
+        const policy = experiment.policies[agent];
+        if (policy)
+          createEnvironmentAgent(policy, {
+            agent: i,
+            environment: env,
+            random: randomStream(experiment.seed, `agent:${agent}`),
+            llm: {
+              services,
+              seed: experiment.seed,
+              ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
+            },
+          });
+      });
       market?.firms.forEach((firm, i) => {
         const policy = experiment.policies[firm];
         if (policy)
@@ -335,8 +339,9 @@ export async function prepareRun(
       await services.close();
     }
     // The talk topology and its settings are checked here too.
-    if (experiment.talk && market)
-      talkSettings(experiment.talk, market.firms, randomStream(experiment.seed, 'talk-topology'));
+    const agentNames = market?.firms ?? env?.agents;
+    if (experiment.talk && agentNames)
+      talkSettings(experiment.talk, agentNames, randomStream(experiment.seed, 'talk-topology'));
     const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
     const llmOnly = (
       [

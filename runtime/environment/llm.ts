@@ -1,0 +1,180 @@
+import { environmentRules } from '../../compiler/backends/environment-rules.js';
+import type { Tensor } from '../../compiler/tensor.js';
+import type { Agent, DeliveredMessage } from '../agents/agent.js';
+import { LlmAgent, type LlmAgentContext, type LlmWorld, llmAgentConfig } from '../agents/llm.js';
+import type { AgentContext, PolicyArgument } from '../agents/policy.js';
+import {
+  type Memory,
+  messagesText,
+  type Placeholder,
+  type PromptTemplates,
+  promptNumber,
+} from '../llm/prompts.js';
+import {
+  type EnvironmentInstance,
+  type EnvironmentOutcome,
+  environmentFallback,
+} from './instance.js';
+import type { EnvironmentObservation } from './policies.js';
+
+/**
+ * LLM agents in an environment written in the language. They are told the environment's
+ * rules as generated from its declaration (compiler/backends/environment-rules.ts: who
+ * acts, the action and its bounds, the parameters, the state, each round's quantities and
+ * the payoff, the end condition, what is seen), the institution's manifest when it is
+ * public, and each past round as the environment's `observe` items show it. They answer
+ * with one number (or one option by name), checked against the bounds and the grid; an
+ * unusable answer is re-asked and then falls back, as in markets (runtime/agents/llm.ts).
+ */
+
+/** The default templates of environments: the market's, with the environment's words. */
+export const ENVIRONMENT_TEMPLATES: PromptTemplates = {
+  system: `You are {{firm}}, one of {{n_firms}} {{axis}}s in a game that is played again every round. The others are {{rivals}}. Each round you choose your {{action}}; your goal is your own total payoff over all rounds.
+
+Rules:
+{{rules}}
+{{institution}}
+Answer with one JSON object and nothing else: {{answer_format}}`,
+  round: `Round {{round}}{{horizon}}.
+{{status}}
+What you have seen (most recent last):
+{{history}}
+
+Your plans so far: {{plans}}
+Your insights so far: {{insights}}
+{{messages}}
+Choose your {{action}} for round {{round}}. Rewrite your plans and insights for the rounds ahead, and give a short rationale.`,
+  talk: `Round {{round}}{{horizon}}, before anyone acts: talk turn {{talk_round}} of {{talk_rounds}}.
+{{status}}
+What you have seen (most recent last):
+{{history}}
+
+Your plans so far: {{plans}}
+{{messages}}
+You may send up to {{max_messages}} message(s) of at most {{max_chars}} characters to: {{neighbours}}. The others read them as text; they change nothing by themselves. Send none if you have nothing to say.`,
+};
+
+const number = (x: number) => (Number.isFinite(x) ? promptNumber(x) : String(x));
+
+/** One past round as an agent sees it: the environment's `observe` items, in order. */
+export function environmentRoundView(
+  env: EnvironmentInstance,
+  agent: number,
+  round: number,
+  outcome: EnvironmentOutcome,
+): string {
+  const parts: string[] = [];
+  const shown = (t: Tensor, i: number) => number(t.data[t.axes.length === 0 ? 0 : i] ?? Number.NaN);
+  for (const { name, own } of env.ir.observe) {
+    const t = outcome.values.get(name);
+    if (!t) continue;
+    if (t.axes.length === 0) parts.push(`${name} ${shown(t, 0)}`);
+    else if (own) parts.push(`your ${name} ${shown(t, agent)}`);
+    else parts.push(`${name} ${env.agents.map((a, i) => `${a} ${shown(t, i)}`).join(', ')}`);
+  }
+  return `round ${round}: ${parts.join('; ')}`;
+}
+
+/** The values an environment agent's prompt is filled with this round. */
+export function environmentPromptValues(
+  observation: EnvironmentObservation,
+  scratchpads: { plans: string; insights: string },
+  memory: Memory,
+  answerFormat: string,
+  talk?: {
+    talkRound: number;
+    talkRounds: number;
+    neighbours: readonly string[];
+    maxMessages: number;
+    maxChars: number;
+    inbox: readonly DeliveredMessage[];
+  },
+  rules = environmentRules(observation.environment.ir, observation.environment.agents),
+): Record<Placeholder, string> {
+  const { environment: env, firm: agent, history } = observation;
+  const shown =
+    memory === 'all'
+      ? history
+      : memory === 0
+        ? []
+        : history.slice(Math.max(0, history.length - memory));
+  const first = history.length - shown.length + 1;
+  const institution = observation.manifest
+    ? `\nThe game is governed by a public institution. Its rules:\n${observation.manifest.trim()}\n`
+    : '';
+  const status = observation.status
+    ? `Your standing with the institution: ${observation.status.state}.${
+        observation.status.notices.length > 0
+          ? ` Notices to you: ${observation.status.notices.map((n) => JSON.stringify(n)).join(' ')}`
+          : ''
+      }`
+    : '';
+  return {
+    firm: env.agents[agent] ?? `${env.axis} ${agent}`,
+    n_firms: String(env.agents.length),
+    rivals: env.agents.filter((_, i) => i !== agent).join(', ') || 'none',
+    products: '',
+    action: env.ir.action.variable,
+    axis: env.axis,
+    rules,
+    market_rules: rules,
+    institution,
+    answer_format: answerFormat,
+    round: String(observation.round),
+    horizon: observation.horizon !== undefined ? ` of ${observation.horizon}` : '',
+    status,
+    history:
+      shown.length === 0
+        ? memory === 0
+          ? '(you keep no memory of past rounds)'
+          : '(nothing yet: this is the first round)'
+        : shown.map((h, k) => environmentRoundView(env, agent, first + k, h.outcome)).join('\n'),
+    plans: scratchpads.plans || '(none yet)',
+    insights: scratchpads.insights || '(none yet)',
+    messages: messagesText(talk ? talk.inbox : observation.messages, 'others'),
+    talk_round: String(talk?.talkRound ?? ''),
+    talk_rounds: String(talk?.talkRounds ?? ''),
+    neighbours: talk ? talk.neighbours.join(', ') || 'nobody' : '',
+    max_messages: String(talk?.maxMessages ?? ''),
+    max_chars: String(talk?.maxChars ?? ''),
+  };
+}
+
+/**
+ * An environment as an LLM agent sees it. Unusable answers fall back to the previous
+ * action, and in round 1 to the environment's first benchmark (its lower bound when it
+ * declares none) — the fallback the round loop uses too.
+ */
+export function environmentWorld(
+  env: EnvironmentInstance,
+  agent: number,
+): LlmWorld<EnvironmentObservation> {
+  const fallback = environmentFallback(env);
+  const rules = environmentRules(env.ir, env.agents, env.params);
+  const step = env.step?.[agent];
+  return {
+    agent: env.agents[agent] as string,
+    key: env.ir.action.variable,
+    answer: env.options ? { kind: 'option', options: env.options } : { kind: 'number' },
+    low: [env.low[agent] ?? 0],
+    high: [env.high[agent] ?? 0],
+    ...(step !== undefined && !env.options ? { step } : {}),
+    fallbackName: fallback.name,
+    fallback: () => fallback.action(agent),
+    templates: ENVIRONMENT_TEMPLATES,
+    values: (observation, scratchpads, memory, answerFormat, talk) =>
+      environmentPromptValues(observation, scratchpads, memory, answerFormat, talk, rules),
+  };
+}
+
+/** `llm(model: …, memory: …, fallback: previous | BENCHMARK, …)` in an environment. */
+export function environmentLlm(
+  args: readonly PolicyArgument[],
+  env: EnvironmentInstance,
+  agent: number,
+  context: LlmAgentContext & { readonly llm?: AgentContext['llm'] },
+): Agent<EnvironmentObservation, unknown> {
+  const world = environmentWorld(env, agent);
+  const { config, endpoint } = llmAgentConfig(args, context.llm, world.fallbackName);
+  return new LlmAgent(config, endpoint, context, world);
+}
