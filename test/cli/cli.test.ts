@@ -271,6 +271,25 @@ describe('draw', () => {
     expect(r.stderr).toContain('.svg, .png or .dot');
     expect(existsSync(file('graph.txt'))).toBe(false);
   });
+
+  it('mase draw stdlib:commons -o commons.dot → the environment: its state, quantities and payoff', () => {
+    const r = mase('draw stdlib:commons -o commons.dot');
+    expect(r.code).toBe(0);
+    const dot = readFileSync(file('commons.dot'), 'utf8');
+    expect(dot).toMatch(/^digraph /);
+    expect(dot).toContain('requested = sum(harvest, over: fisher)');
+    expect(dot).toContain('payoff = caught');
+  });
+
+  it('mase draw with --market and --environment → exit 2, nothing written', () => {
+    const r = mase('draw stdlib:commons --market cournot --environment commons -o both.dot');
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual(['mase: draw one thing: --market or --environment, not both']);
+    expect(existsSync(file('both.dot'))).toBe(false);
+    const unknown = mase('draw stdlib:commons --environment fishery -o none.dot');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('declares no environment `fishery`; it declares: commons');
+  });
 });
 
 describe('manifest', () => {
