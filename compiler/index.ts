@@ -113,6 +113,7 @@ export {
 } from './render-diagnostics.js';
 export {
   type Dimensions,
+  gini,
   scalarTensor,
   select,
   sizeOf,

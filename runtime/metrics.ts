@@ -132,6 +132,8 @@ export interface TotalMetrics {
 export interface AgentMetrics {
   /** Total profit after fines and credits. */
   profit: number;
+  /** The same number under the name every world's agents have (an environment's payoff). */
+  payoff: number;
   profit_before_fines: number;
   fines: number;
   credits: number;
@@ -791,6 +793,7 @@ export function computeMetrics(
         name,
         {
           profit: totalOf((r) => r.net[i] ?? 0),
+          payoff: totalOf((r) => r.net[i] ?? 0),
           profit_before_fines: totalOf((r) => r.profit[i] ?? 0),
           fines: totalOf((r) => r.fines[i] ?? 0),
           credits: totalOf((r) => r.credits[i] ?? 0),

@@ -451,6 +451,8 @@ describe('welfare, fines and credits', () => {
     const sanctioned = computeMetrics(trace(fined), { demand });
     expect(sanctioned.agents.f1).toMatchObject({
       profit: 4 * 1800 - 1260,
+      // Every world's agents have a payoff; a firm's is its profit after sanctions.
+      payoff: 4 * 1800 - 1260,
       profit_before_fines: 4 * 1800,
       fines: 1260,
       credits: 0,
