@@ -102,12 +102,12 @@ export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment
         emit: context.emit,
         ...(context.llm ? { llm: context.llm } : {}),
       }) as Agent<unknown, unknown>,
-    observation: (common, history) =>
-      ({
-        ...common,
-        environment: env,
-        history: history as EnvironmentObservation['history'],
-      }) satisfies EnvironmentObservation,
+    observation: (round, firm, history): EnvironmentObservation => ({
+      round,
+      firm,
+      environment: env,
+      history: history as EnvironmentObservation['history'],
+    }),
     enforce: (i, action, limits) => enforceEnvironment(env, i, action, limits),
     clear: (lawful, round) => env.clear(lawful, round),
     payoff: (outcome) => (outcome as EnvironmentOutcome).payoff,

@@ -184,7 +184,13 @@ export interface WorldRun {
   readonly fallbackName: string;
   fallback(agent: number): Float64Array;
   createAgent(agent: number, policy: IrPolicy, context: WorldAgentContext): Agent<unknown, unknown>;
-  observation(common: CommonObservation, history: readonly RoundRecord[]): unknown;
+  /**
+   * A fresh observation for one agent: the round, the agent and the world's own fields;
+   * the round loop then sets what the institution and the horizon add. (One object
+   * literal of a fixed shape per agent and round: spreading a common part costs markets
+   * with many firms a third of their round.)
+   */
+  observation(round: number, agent: number, history: readonly RoundRecord[]): CommonObservation;
   enforce(
     agent: number,
     action: Float64Array,
@@ -246,8 +252,9 @@ function marketRun(experiment: ResolvedExperiment, hooks: RunHooks): WorldRun {
           emit: context.emit,
           ...(context.llm ? { llm: context.llm } : {}),
         })) as Agent<unknown, unknown>,
-    observation: (common, history) => ({
-      ...common,
+    observation: (round, firm, history): Observation => ({
+      round,
+      firm,
       market,
       benchmarks,
       history: history as Observation['history'],
@@ -422,7 +429,7 @@ export async function runExperiment(
           }
           const now = round;
           observations = agentNames.map((_, i) => {
-            const observation: Mutable<CommonObservation> = { round, firm: i };
+            const observation: Mutable<CommonObservation> = world.observation(round, i, history);
             if (horizonTold) observation.horizon = experiment.rounds;
             if (manifest) observation.manifest = manifest;
             if (governsPublicly) {
@@ -433,7 +440,7 @@ export async function runExperiment(
               observation.wouldTrigger = (profile: Float64Array) =>
                 institution.wouldTrigger(i, profile, now);
             }
-            return world.observation(observation, history);
+            return observation;
           });
           break;
         }
