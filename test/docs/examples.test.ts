@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -301,5 +301,19 @@ describe('docs/llm.md', () => {
   it('its template example loads', () => {
     const template = /```text\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
     expect(parseTemplates(template).round).toContain('{{history}}');
+  });
+});
+
+describe('examples/', () => {
+  it('every .mase file under examples/ compiles without diagnostics', () => {
+    const files = readdirSync(join(root, 'examples'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.mase'))
+      .sort();
+    expect(files).toContain(join('commons', 'study.mase'));
+    for (const file of files) {
+      const text = readFileSync(join(root, 'examples', file), 'utf8');
+      const result = compileSources([{ path: file, text }], library);
+      expect(result.diagnostics.map(describeDiagnostic), file).toEqual([]);
+    }
   });
 });
