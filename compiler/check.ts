@@ -1296,7 +1296,8 @@ function checkExperiment(
           path,
           firm.range,
           `${market.decl.kind} \`${market.decl.name.name}\` has no ${used.ir?.kind === 'environment' ? used.ir.axis : 'firm'} \`${firm.name}\``,
-          didYouMean(firm.name, firmNames) ?? `firms: ${firmNames.join(', ')}`,
+          didYouMean(firm.name, firmNames) ??
+            `${used.ir?.kind === 'environment' ? used.ir.axis : 'firm'}s: ${firmNames.join(', ')}`,
         );
         continue;
       }

@@ -112,7 +112,7 @@ export class ExpressionChecker {
           return this.report(
             'E_TYPE',
             e.operand.range,
-            `\`${e.op}\` needs ${wanted === 'bool' ? 'a true/false value' : 'a number'}, but this is ${describeType(operand.type)}`,
+            `\`${e.op}\` needs ${wanted === 'bool' ? 'a true/false value' : 'a number'}, but this is ${this.describe(operand.type)}`,
           );
         }
         return make(operand.type, { op: 'unary', operator: e.op, operand });
@@ -128,14 +128,14 @@ export class ExpressionChecker {
           return this.report(
             'E_TYPE',
             e.condition.range,
-            `the condition of \`if\` must be true/false, not ${describeType(condition.type)}`,
+            `the condition of \`if\` must be true/false, not ${this.describe(condition.type)}`,
           );
         }
         if (then.type.base !== otherwise.type.base) {
           return this.report(
             'E_TYPE',
             e.range,
-            `both branches of \`if\` must have the same kind: ${describeType(then.type)} vs ${describeType(otherwise.type)}`,
+            `both branches of \`if\` must have the same kind: ${this.describe(then.type)} vs ${this.describe(otherwise.type)}`,
           );
         }
         const axes = canonicalAxes([
@@ -172,7 +172,9 @@ export class ExpressionChecker {
         range,
         s.self === 'market-scope'
           ? '`self` has no meaning in a market-scoped institution'
-          : '`self` can only be used in institutions',
+          : s.agentAxis
+            ? "`self` can only be used in institutions and an environment's policies"
+            : '`self` can only be used in institutions',
         s.self === 'market-scope'
           ? 'write `scope per firm` to run one machine per firm, or reduce over firms'
           : undefined,
@@ -243,7 +245,7 @@ export class ExpressionChecker {
       return this.report(
         'E_UNKNOWN_OBSERVABLE',
         range,
-        `\`${name}\` is a market outcome and cannot be used in ${s.describe ?? 'this expression'}`,
+        `\`${name}\` is ${s.agentAxis ? 'known only during the run' : 'a market outcome'} and cannot be used in ${s.describe ?? 'this expression'}`,
         s.action
           ? `market functions see parameters and \`${s.action.name}\``
           : 'this value is fixed before the run: use numbers and parameters',
@@ -320,7 +322,7 @@ export class ExpressionChecker {
         : this.report(
             'E_TYPE',
             range,
-            `\`${e.op}\` needs ${base === 'bool' ? 'true/false values' : 'numbers'}, but this is ${describeType(operand.type)}`,
+            `\`${e.op}\` needs ${base === 'bool' ? 'true/false values' : 'numbers'}, but this is ${this.describe(operand.type)}`,
             base === 'bool' && operand.type.base === 'number'
               ? 'compare it, e.g. `x > 0`'
               : undefined,
@@ -344,7 +346,7 @@ export class ExpressionChecker {
           return this.report(
             'E_TYPE',
             e.range,
-            `cannot compare ${describeType(left.type)} with ${describeType(right.type)}`,
+            `cannot compare ${this.describe(left.type)} with ${this.describe(right.type)}`,
           );
         }
         return make({ base: 'bool', axes }, node);
@@ -388,7 +390,7 @@ export class ExpressionChecker {
         return this.report(
           'E_SHAPE',
           index.range,
-          `without a market, \`${index.name}\` could be a firm or a product of ${describeType(target.type)}`,
+          `without a market, \`${index.name}\` could be a firm or a product of ${this.describe(target.type)}`,
           'reduce one axis first, e.g. `sum(quantity, over: firm)[A]`, or select the firm with `[self]`',
         );
       } else {
@@ -413,7 +415,7 @@ export class ExpressionChecker {
         return this.report(
           'E_SHAPE',
           index.range,
-          `cannot select a ${selection.axis} from ${describeType({ ...target.type, axes })}`,
+          `cannot select a ${selection.axis} from ${this.describe({ ...target.type, axes })}`,
         );
       }
       axes = axes.filter((a) => a !== selection.axis);
@@ -454,7 +456,7 @@ export class ExpressionChecker {
       return this.report(
         'E_SCOPE',
         e.callee.range,
-        `\`${fn.name}\` reads market outcomes and can only be used in institutions`,
+        `\`${fn.name}\` reads ${s.agentAxis ? 'outcomes of rounds' : 'market outcomes'} and can only be used in institutions`,
       );
     }
 
@@ -497,7 +499,7 @@ export class ExpressionChecker {
           return this.report(
             'E_TYPE',
             positional[i]?.range ?? e.range,
-            `${fn.name} compares numbers, not ${describeType(a.type)}`,
+            `${fn.name} compares numbers, not ${this.describe(a.type)}`,
           );
         }
       }
@@ -566,6 +568,11 @@ export class ExpressionChecker {
     return make(result, { op: 'call', fn: fn.name, args, ...(over ? { over } : {}) });
   }
 
+  /** A type in words, with this world's agent axis (`per-fisher number`). */
+  describe(t: ValueType): string {
+    return describeType(t, this.scope.agentAxis);
+  }
+
   private axisArgument(value: Expr): Axis | undefined {
     const agent = this.scope.agentAxis;
     if (agent !== undefined) {
@@ -605,20 +612,22 @@ export function expectType(
         'E_TYPE',
         checkerPath(checker),
         range,
-        `${what} must be ${describeType({ base: wanted.base, axes: wanted.axes[0] ?? [] })}, but \`${expr.text}\` is ${describeType(expr.type)}`,
+        `${what} must be ${checker.describe({ base: wanted.base, axes: wanted.axes[0] ?? [] })}, but \`${expr.text}\` is ${checker.describe(expr.type)}`,
         hint,
       ),
     );
     return false;
   }
   if (!wanted.axes.some((axes) => sameAxes(axes, expr.type.axes))) {
-    const allowed = wanted.axes.map(describeAxes).join(' or ');
+    const allowed = wanted.axes
+      .map((axes) => describeAxes(axes, checker.scope.agentAxis))
+      .join(' or ');
     checker.diagnostics.push(
       diagnostic(
         'E_SHAPE',
         checkerPath(checker),
         range,
-        `${what} must be ${allowed}, but \`${expr.text}\` is ${describeType(expr.type)}`,
+        `${what} must be ${allowed}, but \`${expr.text}\` is ${checker.describe(expr.type)}`,
         hint ?? reductionHint(expr.type),
       ),
     );

@@ -79,7 +79,39 @@ export function marketValueProblems(
     firms: firms.length,
     products: world.kind === 'market' ? world.products.length : 1,
   });
+  if (world.kind === 'environment') problems.push(...actionBoundProblems(world, values));
   return { firms, problems };
+}
+
+/**
+ * An environment's action bounds and step where they are single numbers for these
+ * values (bounds that differ per agent are checked when the run starts): the lower bound
+ * may not be above the upper one, and a step must be positive.
+ */
+function actionBoundProblems(
+  env: Extract<IrWorld, { kind: 'environment' }>,
+  values: ReadonlyMap<string, ParamValue>,
+): ValueProblem[] {
+  const { action } = env;
+  if (action.options) return [];
+  const low = constantValue(action.low, values);
+  const high = constantValue(action.high, values);
+  const step = action.step ? constantValue(action.step, values) : undefined;
+  const problems: ValueProblem[] = [];
+  const paramOf = (e: typeof action.low) => (e.op === 'param' ? { param: e.name } : {});
+  if (low !== undefined && high !== undefined && low > high)
+    problems.push({
+      code: 'E_VALUE',
+      message: `the lower bound of \`${action.variable}\` (${low}) is above its upper bound (${high})`,
+      ...paramOf(action.high),
+    });
+  if (step !== undefined && !(step > 0) && action.step)
+    problems.push({
+      code: 'E_VALUE',
+      message: `the step of \`${action.variable}\` must be positive (it is ${step})`,
+      ...paramOf(action.step),
+    });
+  return problems;
 }
 
 export function listLengthProblems(

@@ -35,18 +35,25 @@ export function sameAxes(a: readonly Axis[], b: readonly Axis[]): boolean {
 }
 
 /** "a number", "a per-firm number", "a firm × product bool", … — used in every type message. */
-export function describeType(t: ValueType): string {
+/** A type in words; `agentAxis` names the agent axis (`fisher` in an environment; `firm` by default). */
+export function describeType(t: ValueType, agentAxis = 'firm'): string {
+  const axis = (a: string | undefined) => (a === 'firm' ? agentAxis : (a ?? ''));
   const shape =
-    t.axes.length === 0 ? '' : t.axes.length === 2 ? 'firm × product ' : `per-${t.axes[0] ?? ''} `;
+    t.axes.length === 0
+      ? ''
+      : t.axes.length === 2
+        ? `${axis('firm')} × product `
+        : `per-${axis(t.axes[0])} `;
   const base = t.base === 'bool' ? 'true/false value' : t.base === 'state' ? 'state name' : t.base;
   const article = shape === '' && t.base !== 'number' ? 'a ' : shape === '' ? 'a ' : 'a ';
   return `${article}${shape}${base}`;
 }
 
-export function describeAxes(axes: readonly Axis[]): string {
+export function describeAxes(axes: readonly Axis[], agentAxis = 'firm'): string {
+  const axis = (a: string | undefined) => (a === 'firm' ? agentAxis : (a ?? ''));
   return axes.length === 0
     ? 'a single value'
     : axes.length === 2
-      ? 'firm × product'
-      : `per ${axes[0] ?? ''}`;
+      ? `${axis('firm')} × product`
+      : `per ${axis(axes[0])}`;
 }
