@@ -152,7 +152,9 @@ describe('the items of an environment', () => {
   });
 
   it('a parameter nothing uses: W_UNUSED naming it', () => {
-    const [d, ...rest] = errors(TINY.replace('  param players', '  param spare = 3 "spare"\n  param players'));
+    const [d, ...rest] = errors(
+      TINY.replace('  param players', '  param spare = 3 "spare"\n  param players'),
+    );
     expect(rest).toEqual([]);
     expect(d?.code).toBe('W_UNUSED');
     expect(d?.severity).toBe('warning');

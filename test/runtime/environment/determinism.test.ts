@@ -24,7 +24,10 @@ const program = compileSources([], stdlibSources(), { includeLibrary: true }).pr
 const random: IrPolicy = { name: 'random', args: [] };
 const conditional: IrPolicy = { name: 'conditional', args: [] };
 
-async function commonsRun(name: string, seed: number): Promise<{ events: string; metrics: string }> {
+async function commonsRun(
+  name: string,
+  seed: number,
+): Promise<{ events: string; metrics: string }> {
   const experiment = resolveExperiment(
     program,
     {

@@ -168,8 +168,9 @@ environment signed "A metric of negative zero" {
     await runToDirectory(experiment, dir);
     const events = parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8'));
     const macro = computeEnvironmentMetrics(events, { ir, overrides: {} }).macro;
-    expect(Object.is(macro.flat, 0), `flat is ${Object.is(macro.flat, -0) ? '-0' : macro.flat}`).toBe(
-      true,
-    );
+    expect(
+      Object.is(macro.flat, 0),
+      `flat is ${Object.is(macro.flat, -0) ? '-0' : macro.flat}`,
+    ).toBe(true);
   });
 });
