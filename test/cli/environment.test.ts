@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli } from '../support/cli.js';
+import { cliPath, messageLines, runCli } from '../support/cli.js';
 
 /**
  * `mase run --environment` end to end through the built binary (`npm test` builds `dist/`
@@ -22,13 +22,6 @@ function mase(command: string | readonly string[]) {
 
 const file = (name: string) => join(dir, name);
 const json = <T>(path: string) => JSON.parse(readFileSync(file(path), 'utf8')) as T;
-/** The line commander adds after its own errors; the message itself is the line before. */
-const HELP_HINT = '(run `mase --help` for usage)';
-const messageLines = (stderr: string) =>
-  stderr
-    .trimEnd()
-    .split('\n')
-    .filter((l) => l !== HELP_HINT);
 
 interface Metrics {
   run: { environment: string; institution: string; agents: string[]; rounds_played: number };
