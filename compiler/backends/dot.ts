@@ -287,8 +287,13 @@ export function environmentDot(
   add('payoff', `payoff = ${shorten(renderExpr(env.payoff, params, env.axis))}`, '#e8f5e9');
   for (const s of env.states)
     if (s.next)
-      add(`next:${s.name}`, `next ${s.name} = ${shorten(renderExpr(s.next, params, env.axis))}`, '#fff8e1');
-  if (env.end) add('end', `end when ${shorten(renderExpr(env.end, params, env.axis))}`, '#fdecea', 'octagon');
+      add(
+        `next:${s.name}`,
+        `next ${s.name} = ${shorten(renderExpr(s.next, params, env.axis))}`,
+        '#fff8e1',
+      );
+  if (env.end)
+    add('end', `end when ${shorten(renderExpr(env.end, params, env.axis))}`, '#fdecea', 'octagon');
   const reads = (e: IrExpr): Set<string> => {
     const out = new Set<string>();
     const walk = (x: unknown) => {
