@@ -183,7 +183,8 @@ export function computeEnvironmentMetrics(
   const warnings: string[] = [];
   for (const m of ir.metrics) {
     const x = played === 0 ? Number.NaN : (compileExpression(m.value)(env).data[0] ?? Number.NaN);
-    macro[m.name] = Number.isFinite(x) ? x : null;
+    // −0 (0 times a negative number) is 0: a report would print it as −0.000.
+    macro[m.name] = Number.isFinite(x) ? (x === 0 ? 0 : x) : null;
     if (played > 0 && !Number.isFinite(x))
       warnings.push(`metric ${m.name} is not a finite number (${x}): reported as null`);
   }

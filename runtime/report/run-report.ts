@@ -155,9 +155,11 @@ const mean = (values: readonly number[]) =>
 export function fmt(x: number | null | undefined, digits = 2): string {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';
   if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
+  // `negative`: a value that rounds to zero has no sign (not `-0.000`).
   return x.toLocaleString('en-US', {
     minimumFractionDigits: digits,
     maximumFractionDigits: digits,
+    signDisplay: 'negative',
   });
 }
 

@@ -212,6 +212,23 @@ function horizonFlag(value: string): boolean {
 }
 
 /**
+ * A world or an institution chosen by flag was checked on its own, never against the other:
+ * check the pair as an experiment naming both is checked, so that an institution reading
+ * what the world lacks (`quantity` in commons) is refused instead of silently never firing.
+ */
+function checkPairing(experiment: ResolvedExperiment, available: readonly SourceText[]): void {
+  const { market: world, institution } = experiment;
+  if (institution.name === 'none') return;
+  const text = `mase 1\nexperiment pairing {\n  ${world.kind} ${world.name}\n  institution ${institution.name}\n}\n`;
+  const checked = compileSources([{ path: '<command line>', text }], available);
+  const error = checked.diagnostics.find((d) => d.severity === 'error');
+  if (error)
+    throw new ResolveError(
+      `institution ${institution.name} cannot govern ${world.kind} ${world.name}: ${error.code} ${error.message} (at ${error.path}:${error.range.start.line}:${error.range.start.column})`,
+    );
+}
+
+/**
  * From `mase run` flags to one resolved experiment, or an exit code with the reason
  * already printed (1: errors in the sources, 2: bad flags).
  */
@@ -265,6 +282,10 @@ export async function prepareRun(
       process.stderr.write(`${renderDiagnostics(errors, texts)}\n\n${summary(errors)}\n`);
       return { exitCode: 1 };
     }
+    const available = [
+      ...sources,
+      ...stdlibSources().filter((l) => !sources.some((s) => s.path === l.path)),
+    ];
     const experiment = resolveExperiment(
       compiled.program,
       {
@@ -289,8 +310,10 @@ export async function prepareRun(
         ...(options.talk !== undefined ? { talk: talkParser(options.talk) } : {}),
       },
       policyParser,
-      [...sources, ...stdlibSources().filter((l) => !sources.some((s) => s.path === l.path))],
+      available,
     );
+    if (options.market || options.environment || options.institution)
+      checkPairing(experiment, available);
     const llm = llmOptions(options);
     // Lists must fit the firms the overrides imply, and every policy must exist and take
     // its arguments (a model spec must parse, its key must be set): say so before anything

@@ -7,8 +7,11 @@ import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
 import { parseTraceTolerant, type TraceEvent } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
 
+/** A number to `digits` places; one that rounds to zero has no sign (not `-0.000`). */
 const fixed = (x: number | null | undefined, digits = 2) =>
-  x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+  x === null || x === undefined || !Number.isFinite(x)
+    ? '—'
+    : x.toFixed(digits).replace(/^-(?=0(?:\.0*)?$)/, '');
 
 function meanPrice(metrics: RunMetrics): number | null {
   const from = metrics.window.from;

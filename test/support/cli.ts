@@ -84,3 +84,13 @@ export function runCliAsync(
     child.on('close', (code) => resolve(checked(args, { code, stdout, stderr })));
   });
 }
+
+/** The line commander adds after its own errors; the message itself is the line before. */
+export const HELP_HINT = '(run `mase --help` for usage)';
+
+/** The lines of stderr that are the CLI's own message (commander's help hint left out). */
+export const messageLines = (stderr: string): string[] =>
+  stderr
+    .trimEnd()
+    .split('\n')
+    .filter((l) => l !== HELP_HINT);

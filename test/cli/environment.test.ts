@@ -1,0 +1,213 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, messageLines, runCli } from '../support/cli.js';
+
+/**
+ * `mase run --environment` end to end through the built binary (`npm test` builds `dist/`
+ * first): the stdlib environments run, their run directories show and verify, and every
+ * bad input is one line on stderr, exit 2, with nothing written. `runCli` also fails the
+ * test on any JavaScript stack trace.
+ */
+
+let dir = '';
+
+function mase(command: string | readonly string[]) {
+  return runCli(command, {
+    cwd: dir,
+    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
+  });
+}
+
+const file = (name: string) => join(dir, name);
+const json = <T>(path: string) => JSON.parse(readFileSync(file(path), 'utf8')) as T;
+
+interface Metrics {
+  run: { environment: string; institution: string; agents: string[]; rounds_played: number };
+  macro: Record<string, number | null>;
+  agents: Record<string, { payoff: number; payoff_before_fines: number; fines: number }>;
+}
+
+const COMMONS = 'run --environment stdlib:commons --agents sustainable --rounds 5';
+
+// An experiment that pairs commons with its own institution; `--institution` may replace it.
+const FISHING = `mase 1
+
+experiment fishing {
+  environment commons
+  institution harvest_quota
+  agents sustainable
+  rounds 3
+}
+`;
+
+// Bounds that no action fits: the checker cannot see it (they are expressions), the run must refuse.
+const UPSIDE_DOWN = `mase 1
+
+environment upside_down "Bounds the wrong way round" {
+  param players = 2 "players"
+  agents player = players
+  action effort in [2, 1]
+  payoff = effort
+}
+`;
+
+beforeAll(() => {
+  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\` (npm test does)`).toBe(
+    true,
+  );
+  dir = mkdtempSync(join(tmpdir(), 'mase-environment-'));
+  writeFileSync(file('fishing.mase'), FISHING);
+  writeFileSync(file('upside-down.mase'), UPSIDE_DOWN);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('mase run --environment stdlib:commons', () => {
+  it('sustainable fishers: exit 0, the declared metrics and each fisher’s payoff', () => {
+    const r = mase(`${COMMONS} --out commons`);
+    expect(r.code, r.stderr).toBe(0);
+    const m = json<Metrics>('commons/metrics.json');
+    expect(m.run.environment).toBe('commons');
+    expect(m.run.rounds_played).toBe(5);
+    expect(Object.keys(m.macro).sort()).toEqual([
+      'efficiency',
+      'equality',
+      'overuse_rate',
+      'survival_rounds',
+    ]);
+    // Each of 5 fishers takes 100·(1 − 1/2)/5 = 10 a round; the stock regrows to 100.
+    expect(m.macro).toEqual({ survival_rounds: 5, efficiency: 1, equality: 1, overuse_rate: 0 });
+    expect(m.run.agents).toEqual(['fisher1', 'fisher2', 'fisher3', 'fisher4', 'fisher5']);
+    for (const name of m.run.agents) expect(m.agents[name]?.payoff).toBe(50);
+  });
+
+  it('mase show and mase verify read its run directory', () => {
+    const show = mase('show commons');
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain('environment commons');
+    expect(show.stdout).toMatch(/macro\.survival_rounds\s+5\.000/);
+    expect(show.stdout).toContain('fisher5: payoff 50.00');
+    const verify = mase('verify commons');
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/^intact/);
+  });
+
+  it('--institution harvest_quota fines the fisher who asks for more than its quota', () => {
+    const r = mase([
+      ...'run --environment stdlib:commons --institution harvest_quota --rounds 6 --out quota'.split(
+        ' ',
+      ),
+      '--agents',
+      'fisher1=constant(15),fisher2=sustainable,fisher3=sustainable,fisher4=sustainable,fisher5=sustainable',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = json<Metrics>('quota/metrics.json');
+    expect(m.run.institution).toBe('harvest_quota');
+    // Over quota in round 1 (warned), again in round 2 (fined): fisher1 pays, no one else does.
+    expect(m.agents.fisher1?.fines).toBeGreaterThan(0);
+    for (const name of ['fisher2', 'fisher3', 'fisher4', 'fisher5'])
+      expect(m.agents[name]?.fines).toBe(0);
+    const f1 = m.agents.fisher1;
+    expect(f1?.payoff).toBeCloseTo((f1?.payoff_before_fines ?? 0) - (f1?.fines ?? 0), 9);
+  });
+});
+
+describe('mase run --environment stdlib:minimum_effort', () => {
+  it('best responders start at the payoff-dominant level and stay there', () => {
+    const r = mase(
+      'run --environment stdlib:minimum_effort --agents best_response --rounds 4 --out effort',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const m = json<Metrics>('effort/metrics.json');
+    expect(Object.keys(m.macro).sort()).toEqual([
+      'coordination_failure',
+      'efficiency_loss',
+      'min_effort',
+    ]);
+    expect(m.macro.min_effort).toBe(7);
+    expect(m.macro.coordination_failure).toBe(0);
+    // 0.6 + 0.2·7 − 0.1·7 = 1.3 a round for each of 4 players.
+    for (const name of m.run.agents) expect(m.agents[name]?.payoff).toBeCloseTo(4 * 1.3, 9);
+  });
+
+  it('a metric that rounds to zero prints as 0.000, never -0.000', () => {
+    // With c = 0.3 everyone at level 7 earns 0.6 + 1.4 − 2.1 = −0.1: the efficiency loss is
+    // 0 up to rounding, and came out as −2e-15.
+    const r = mase(
+      'run --environment stdlib:minimum_effort --agents constant(7) --param c=0.3 --rounds 3 --out costly',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('-0.000');
+    expect(mase('show costly').stdout).not.toContain('-0.000');
+    expect(readFileSync(file('costly/report.html'), 'utf8')).not.toContain('-0.000');
+  });
+});
+
+describe('bad input: exit 2, one line, nothing written', () => {
+  it.each([
+    [
+      '--market and --environment together',
+      `run --market stdlib:cournot --environment stdlib:commons --agents sustainable --out both`,
+      '--market or --environment',
+    ],
+    [
+      'an unknown stdlib environment',
+      'run --environment stdlib:nope --agents sustainable --out nope',
+      'nope',
+    ],
+    [
+      'an unknown policy',
+      'run --environment stdlib:commons --agents nonsense --out nonsense',
+      '`nonsense`',
+    ],
+    ['no fishers', `${COMMONS} --param fishers=0 --out no-fishers`, 'fishers'],
+    ['a growth that is not a number', `${COMMONS} --param growth=abc --out abc`, 'growth'],
+    [
+      'a market institution (scope per firm, reads quantity) on commons',
+      `${COMMONS} --institution governance_graph --out graph`,
+      'governance_graph',
+    ],
+    [
+      'the commons institution on a market',
+      'run --market stdlib:cournot --institution harvest_quota --agents nash --out quota-market',
+      'harvest_quota',
+    ],
+    [
+      'the commons institution on minimum_effort',
+      'run --environment stdlib:minimum_effort --institution harvest_quota --agents random --out quota-effort',
+      'harvest_quota',
+    ],
+    [
+      'an experiment file whose institution --institution replaces with a market one',
+      'run fishing.mase --institution governance_graph --out fishing-graph',
+      'governance_graph',
+    ],
+    [
+      'action bounds the wrong way round',
+      'run --environment upside-down.mase --agents constant(1) --out upside-down',
+      '[2, 1]',
+    ],
+  ])('%s', (_what, command, mentions) => {
+    const before = new Set(readdirSync(dir));
+    const r = mase(command);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    const message = messageLines(r.stderr);
+    expect(message).toHaveLength(1);
+    expect(message[0]).toMatch(/^mase: /);
+    expect(message[0]).toContain(mentions);
+    expect(message[0]).not.toContain('E_INTERNAL');
+    expect(readdirSync(dir).filter((entry) => !before.has(entry))).toEqual([]);
+  });
+
+  it('a market institution on commons names the observable commons lacks', () => {
+    const r = mase(`${COMMONS} --institution governance_graph --out graph-message`);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('commons');
+    expect(r.stderr).toContain('`quantity`');
+  });
+});

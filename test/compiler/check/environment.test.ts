@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { compileSources } from '../../../compiler/index.js';
+import { stdlibSources } from '../../../runtime/index.js';
+
+/**
+ * Diagnostics of `environment` declarations (compiler/check/environment.ts) and of
+ * institutions and experiments that use one. Each case asserts the code and that the
+ * message names what the reader must fix.
+ */
+
+const compile = (text: string) => compileSources([{ path: 'case.mase', text }], stdlibSources());
+const errors = (text: string) =>
+  compile(text).diagnostics.filter((d) => d.severity === 'error' || d.severity === 'warning');
+
+/** A smallest environment: two players choose an effort in [0, 1] and keep what they save. */
+const TINY = `mase 1
+environment tiny "Tiny" {
+  param players = 2 "players"
+  agents player = players
+  action effort in [0, 1]
+  payoff = 1 - effort
+}
+`;
+/** TINY with `payoff = …` replaced by the given lines, each indented. */
+const tinyWith = (...lines: string[]) =>
+  TINY.replace('  payoff = 1 - effort\n', lines.map((l) => `  ${l}\n`).join(''));
+
+const watch = (scope: string, monitor: string) => `mase 1
+institution watch "Watches one value" {
+  scope per ${scope}
+  monitor high = ${monitor}
+  initial state ok "Fine" { when high -> bad }
+  state bad "Flagged" { when not high -> ok }
+}
+`;
+
+describe('a valid environment', () => {
+  it('has no diagnostics and checks into IR with its agent axis', () => {
+    const result = compile(TINY);
+    expect(result.diagnostics).toEqual([]);
+    const env = result.program.environments.find((e) => e.name === 'tiny');
+    expect(env?.axis).toBe('player');
+    expect(env?.action.variable).toBe('effort');
+    // Without `observe`, each agent sees its own action and payoff.
+    expect(env?.observe).toEqual([
+      { name: 'effort', own: true },
+      { name: 'payoff', own: true },
+    ]);
+  });
+
+  it('the stdlib environments and their institution check cleanly', () => {
+    const result = compileSources([], stdlibSources(), { includeLibrary: true });
+    expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(result.program.environments.map((e) => e.name).sort()).toEqual([
+      'commons',
+      'minimum_effort',
+    ]);
+  });
+});
+
+describe('names in an environment', () => {
+  it('an unknown name in the payoff: E_UNKNOWN_NAME naming it, with the near miss', () => {
+    const [d, ...rest] = errors(tinyWith('payoff = 1 - efort'));
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_UNKNOWN_NAME');
+    expect(d?.message).toContain('`efort`');
+    expect(d?.hint).toContain('`effort`');
+    expect(d?.range.start.line).toBe(6);
+  });
+
+  it('a state declared twice: E_DUPLICATE naming it, the environment and the first line', () => {
+    const [d, ...rest] = errors(tinyWith('state stock = 1', 'state stock = 2', 'payoff = 1'));
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toContain('`stock` is declared twice in environment `tiny`');
+    expect(d?.message).toContain('first at line 6');
+    expect(d?.range.start.line).toBe(7);
+  });
+
+  it('a let reusing a state name: E_DUPLICATE', () => {
+    const [d] = errors(tinyWith('state s = 1', 'let s = 2', 'payoff = s'));
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toContain('`s` is declared twice in environment `tiny`');
+  });
+
+  it('a state named like a builtin: E_DUPLICATE saying the environment already gives it', () => {
+    const [d] = errors(tinyWith('state round = 1', 'payoff = 1'));
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toContain('`round` is a name the environment already gives');
+  });
+
+  it('`next` of no state: E_UNKNOWN_NAME naming it', () => {
+    const [d] = errors(tinyWith('state stock = 1', 'next stok = 2', 'payoff = stock'));
+    expect(d?.code).toBe('E_UNKNOWN_NAME');
+    expect(d?.message).toContain('`next stok` names no state variable');
+    expect(d?.hint).toContain('`stock`');
+  });
+
+  it('observing what the environment lacks: E_UNKNOWN_OBSERVABLE naming both', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'observe efort'));
+    expect(d?.code).toBe('E_UNKNOWN_OBSERVABLE');
+    expect(d?.message).toBe('environment `tiny` provides no observable `efort`');
+    expect(d?.hint).toContain('`effort`');
+  });
+
+  it('`own` on a value that is the same for every agent: E_SHAPE naming the axis', () => {
+    const [d] = errors(tinyWith('state s = 1', 'payoff = s', 'observe own s'));
+    expect(d?.code).toBe('E_SHAPE');
+    expect(d?.message).toContain('each player only its own entry');
+    expect(d?.message).toContain('`s`');
+  });
+
+  it('`product` as the agent axis: E_SCOPE', () => {
+    const [d] = errors(TINY.replace('agents player', 'agents product'));
+    expect(d?.code).toBe('E_SCOPE');
+    expect(d?.message).toContain('`product` cannot name an agent axis');
+  });
+});
+
+describe('the items of an environment', () => {
+  it('no payoff: E_MISSING naming the environment and the item', () => {
+    const [d, ...rest] = errors(tinyWith());
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_MISSING');
+    expect(d?.message).toBe('environment `tiny` has no `payoff` item');
+  });
+
+  it('two payoffs: E_DUPLICATE at the second', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'payoff = effort'));
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toContain('one `payoff` item');
+    expect(d?.range.start.line).toBe(7);
+  });
+
+  it('an action bound that is not a number: E_TYPE naming the bound', () => {
+    const [d] = errors(TINY.replace('[0, 1]', '["low", 1]'));
+    expect(d?.code).toBe('E_TYPE');
+    expect(d?.message).toContain('an action bound must be a number');
+    expect(d?.message).toContain('"low"');
+  });
+
+  it('an end condition that is a number: E_TYPE naming the condition', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'end when effort'));
+    expect(d?.code).toBe('E_TYPE');
+    expect(d?.message).toContain('the end condition must be a true/false value');
+  });
+
+  it('a metric with one value per agent: E_SHAPE naming the metric', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'metric m = effort "per agent"'));
+    expect(d?.code).toBe('E_SHAPE');
+    expect(d?.message).toContain('the metric `m` must be a single value');
+  });
+
+  it('a parameter nothing uses: W_UNUSED naming it', () => {
+    const [d, ...rest] = errors(
+      TINY.replace('  param players', '  param spare = 3 "spare"\n  param players'),
+    );
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('W_UNUSED');
+    expect(d?.severity).toBe('warning');
+    expect(d?.message).toBe('parameter `spare` is never used');
+  });
+});
+
+describe('institutions and experiments on an environment', () => {
+  it('an institution per fisher monitoring `price`: E_UNKNOWN_OBSERVABLE naming `price` and commons', () => {
+    const [d, ...rest] = errors(watch('fisher', 'price > 10'));
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_UNKNOWN_OBSERVABLE');
+    expect(d?.message).toContain('`price`');
+    expect(d?.message).toContain('environment `commons`');
+    expect(d?.hint).toContain('fish');
+  });
+
+  it('the same institution monitoring `harvest` is fine', () => {
+    expect(errors(watch('fisher', 'harvest[self] > sustainable.harvest[self]'))).toEqual([]);
+  });
+
+  it('a market institution (scope per firm) used with commons: E_UNKNOWN_OBSERVABLE for what it reads', () => {
+    const result = compile(`mase 1
+experiment e "governance_graph on commons" {
+  environment commons
+  institution governance_graph
+}
+`);
+    const first = result.diagnostics[0];
+    expect(result.ok).toBe(false);
+    expect(first?.code).toBe('E_UNKNOWN_OBSERVABLE');
+    expect(first?.message).toContain('`quantity`');
+    expect(first?.message).toContain('environment `commons`');
+    expect(first?.path).toMatch(/governance-graph\.mase$/);
+  });
+
+  it('an institution per player used with commons (fishers): E_SCOPE naming both axes', () => {
+    const result = compile(`${watch('player', 'payoff[self] > 10')}
+experiment e "players on commons" {
+  environment commons
+  institution watch
+}
+`);
+    const scope = result.diagnostics.find((d) => d.code === 'E_SCOPE');
+    expect(scope?.message).toBe('environment `commons` has fishers, not players');
+    expect(scope?.hint).toBe('write `scope per fisher`');
+  });
+
+  it('the commons institution used with a market: E_SCOPE', () => {
+    const result = compile(`mase 1
+experiment e "harvest_quota on cournot" {
+  market cournot
+  institution harvest_quota
+}
+`);
+    const scope = result.diagnostics.find((d) => d.code === 'E_SCOPE');
+    expect(scope?.message).toBe('a market has firms, not fishers');
+  });
+
+  it('`environment NAME(args)` with an unknown parameter: E_UNKNOWN_PARAM with the near miss', () => {
+    const [d, ...rest] = errors(`${TINY}
+experiment e "e" {
+  environment tiny(plyers: 3)
+}
+`);
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_UNKNOWN_PARAM');
+    expect(d?.message).toBe('`tiny` has no parameter `plyers`');
+    expect(d?.hint).toContain('`players`');
+  });
+
+  it('`environment commons(fishers: 0)`: a value error naming the fishers', () => {
+    const [d] = errors(`mase 1
+experiment e "no fishers" {
+  environment commons(fishers: 0)
+}
+`);
+    expect(d?.code).toBe('E_VALUE');
+    expect(d?.message).toContain('fishers');
+  });
+});
