@@ -42,7 +42,7 @@ experiment fishing {
 }
 `;
 
-// Bounds that no action fits: the checker cannot see it (they are expressions), the run must refuse.
+// Bounds that no action fits: the checker reports them where they are single numbers.
 const UPSIDE_DOWN = `mase 1
 
 environment upside_down "Bounds the wrong way round" {
@@ -187,9 +187,9 @@ describe('bad input: exit 2, one line, nothing written', () => {
       'governance_graph',
     ],
     [
-      'action bounds the wrong way round',
-      'run --environment upside-down.mase --agents constant(1) --out upside-down',
-      '[2, 1]',
+      'a parameter that turns the action bounds the wrong way round',
+      'run --environment stdlib:commons --param capacity=-5 --agents sustainable --out upside-down',
+      '--param capacity: E_VALUE the lower bound of `harvest` (0) is above its upper bound (-5)',
     ],
   ])('%s', (_what, command, mentions) => {
     const before = new Set(readdirSync(dir));
@@ -209,5 +209,18 @@ describe('bad input: exit 2, one line, nothing written', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('commons');
     expect(r.stderr).toContain('`quantity`');
+  });
+});
+
+describe('bad sources: exit 1, the diagnostic, nothing written', () => {
+  it('action bounds the wrong way round are E_VALUE at the declaration', () => {
+    const before = new Set(readdirSync(dir));
+    const r = mase('run --environment upside-down.mase --agents constant(1) --out upside-down');
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(
+      'error E_VALUE the lower bound of `effort` (2) is above its upper bound (1)',
+    );
+    expect(r.stderr).not.toContain('    at ');
+    expect(readdirSync(dir).filter((entry) => !before.has(entry))).toEqual([]);
   });
 });

@@ -139,10 +139,34 @@ describe('the items of an environment', () => {
     expect(d?.message).toContain('"low"');
   });
 
+  it('bounds the wrong way round and a step that is not positive: E_VALUE, for defaults and overrides', () => {
+    expect(errors(TINY.replace('[0, 1]', '[2, 1]')).map((d) => [d.code, d.message])).toEqual([
+      ['E_VALUE', 'the lower bound of `effort` (2) is above its upper bound (1)'],
+    ]);
+    expect(errors(TINY.replace('[0, 1]', '[0, 1] step 0')).map((d) => d.message)).toEqual([
+      'the step of `effort` must be positive (it is 0)',
+    ]);
+    // A bound that is a parameter is checked with each use's value.
+    const top = `${TINY.replace('param players = 2 "players"', 'param players = 2 "players"\n  param top = 1 "the most effort"').replace('[0, 1]', '[0, top]')}
+experiment e {
+  environment tiny(top: -1)
+  institution none
+  agents constant(0)
+}
+`;
+    const [d, ...rest] = errors(top);
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_VALUE');
+    expect(d?.message).toBe('the lower bound of `effort` (0) is above its upper bound (-1)');
+    expect(d?.range.start.line).toBe(11);
+  });
+
   it('an end condition that is a number: E_TYPE naming the condition', () => {
     const [d] = errors(tinyWith('payoff = 1 - effort', 'end when effort'));
     expect(d?.code).toBe('E_TYPE');
     expect(d?.message).toContain('the end condition must be a true/false value');
+    // In the environment's own words: its agents are players.
+    expect(d?.message).toContain('is a per-player number');
   });
 
   it('a metric with one value per agent: E_SHAPE naming the metric', () => {
