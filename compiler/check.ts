@@ -21,6 +21,7 @@ import type {
 import type { Diagnostic, PhaseResult } from '../grammar/diagnostics.js';
 import { didYouMean } from '../grammar/suggest.js';
 import {
+  checkObserve,
   checkParams,
   describeBuiltin,
   literalValue,
@@ -315,31 +316,14 @@ function checkMarket(decl: MarketDecl, path: string, reporter: Reporter): IrMark
   }
 
   const observables = observablesFor(competition);
-  const observe: { name: string; own: boolean }[] = [];
-  for (const item of observeItem?.items ?? []) {
-    const type = observables.get(item.name.name);
-    if (!type) {
-      reporter.report(
-        'E_UNKNOWN_OBSERVABLE',
-        path,
-        item.name.range,
-        `the market provides no observable \`${item.name.name}\``,
-        didYouMean(item.name.name, observables.keys()) ??
-          `observables: ${[...observables.keys()].join(', ')}`,
-      );
-      continue;
-    }
-    if (item.own && !type.axes.includes('firm')) {
-      reporter.report(
-        'E_SHAPE',
-        path,
-        item.range,
-        `\`own\` shows each firm only its own entry of a per-firm value; \`${item.name.name}\` is the same for every firm`,
-      );
-      continue;
-    }
-    observe.push({ name: item.name.name, own: item.own });
-  }
+  const observe = checkObserve(
+    observeItem?.items ?? [],
+    observables,
+    'the market',
+    'firm',
+    path,
+    reporter,
+  );
 
   const marketErrors = reporter.diagnostics
     .slice(errorsAtStart)

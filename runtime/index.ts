@@ -42,6 +42,7 @@ export {
   type EnvironmentOutcome,
   instantiateEnvironment,
 } from './environment/instance.js';
+export { ENVIRONMENT_TEMPLATES, environmentWorld } from './environment/llm.js';
 export { computeEnvironmentMetrics, type EnvironmentMetrics } from './environment/metrics.js';
 export { createEnvironmentAgent, environmentPolicies } from './environment/policies.js';
 // LLM services: model specs, clients, the response cache, prompts, secrets, local models.

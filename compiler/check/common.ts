@@ -1,5 +1,6 @@
-import type { Axis, Expr, ParamDecl, Range } from '../../grammar/ast.js';
+import type { Axis, Expr, ObserveItem, ParamDecl, Range } from '../../grammar/ast.js';
 import { type Diagnostic, type DiagnosticCode, diagnostic } from '../../grammar/diagnostics.js';
+import { didYouMean } from '../../grammar/suggest.js';
 import type { ExpressionChecker } from '../expressions.js';
 import { BENCHMARKS, type IrParam, type ParamValue } from '../ir.js';
 import { observablesFor } from '../observables.js';
@@ -239,4 +240,44 @@ export function rejectedParams(
       .map((p) => p.name.name)
       .filter((n) => !ok.has(n)),
   );
+}
+
+/**
+ * A world's `observe` items: each names an observable of the world (`what`: "the market",
+ * "environment `commons`"), and `own` needs a value with one entry per agent (`axis`).
+ */
+export function checkObserve(
+  items: readonly ObserveItem[],
+  observables: ReadonlyMap<string, ValueType>,
+  what: string,
+  axis: string,
+  path: string,
+  reporter: Reporter,
+): { name: string; own: boolean }[] {
+  const observe: { name: string; own: boolean }[] = [];
+  for (const item of items) {
+    const type = observables.get(item.name.name);
+    if (!type) {
+      reporter.report(
+        'E_UNKNOWN_OBSERVABLE',
+        path,
+        item.name.range,
+        `${what} provides no observable \`${item.name.name}\``,
+        didYouMean(item.name.name, observables.keys()) ??
+          `observables: ${[...observables.keys()].join(', ')}`,
+      );
+      continue;
+    }
+    if (item.own && !type.axes.includes('firm')) {
+      reporter.report(
+        'E_SHAPE',
+        path,
+        item.range,
+        `\`own\` shows each ${axis} only its own entry of a per-${axis} value; \`${item.name.name}\` is the same for every ${axis}`,
+      );
+      continue;
+    }
+    observe.push({ name: item.name.name, own: item.own });
+  }
+  return observe;
 }

@@ -14,6 +14,7 @@ import { marketValueProblems } from '../param-values.js';
 import type { ValueType } from '../types.js';
 import {
   agentAxisNames,
+  checkObserve,
   checkParams,
   paramTypes,
   type Reporter,
@@ -339,31 +340,7 @@ export function checkEnvironment(
 
   const observables = new Map(roundValues);
   if (action) observables.set(action.variable, NUMBER(PER_AGENT));
-  const observe: { name: string; own: boolean }[] = [];
-  for (const item of observeItem?.items ?? []) {
-    const type = observables.get(item.name.name);
-    if (!type) {
-      reporter.report(
-        'E_UNKNOWN_OBSERVABLE',
-        path,
-        item.name.range,
-        `${what} provides no observable \`${item.name.name}\``,
-        didYouMean(item.name.name, observables.keys()) ??
-          `observables: ${[...observables.keys()].join(', ')}`,
-      );
-      continue;
-    }
-    if (item.own && !type.axes.includes('firm')) {
-      reporter.report(
-        'E_SHAPE',
-        path,
-        item.range,
-        `\`own\` shows each ${axis} only its own entry of a per-${axis} value; \`${item.name.name}\` is the same for every ${axis}`,
-      );
-      continue;
-    }
-    observe.push({ name: item.name.name, own: item.own });
-  }
+  const observe = checkObserve(observeItem?.items ?? [], observables, what, axis, path, reporter);
 
   // Benchmarks are actions fixed before round 1; policies choose an action from what the
   // agent has seen; metrics summarise the whole run.

@@ -4,6 +4,7 @@ import type { Agent, DeliveredMessage } from '../agents/agent.js';
 import { LlmAgent, type LlmAgentContext, type LlmWorld, llmAgentConfig } from '../agents/llm.js';
 import type { AgentContext, PolicyArgument } from '../agents/policy.js';
 import {
+  DEFAULT_TEMPLATES,
   type Memory,
   messagesText,
   type Placeholder,
@@ -35,23 +36,9 @@ Rules:
 {{rules}}
 {{institution}}
 Answer with one JSON object and nothing else: {{answer_format}}`,
-  round: `Round {{round}}{{horizon}}.
-{{status}}
-What you have seen (most recent last):
-{{history}}
-
-Your plans so far: {{plans}}
-Your insights so far: {{insights}}
-{{messages}}
-Choose your {{action}} for round {{round}}. Rewrite your plans and insights for the rounds ahead, and give a short rationale.`,
-  talk: `Round {{round}}{{horizon}}, before anyone acts: talk turn {{talk_round}} of {{talk_rounds}}.
-{{status}}
-What you have seen (most recent last):
-{{history}}
-
-Your plans so far: {{plans}}
-{{messages}}
-You may send up to {{max_messages}} message(s) of at most {{max_chars}} characters to: {{neighbours}}. The others read them as text; they change nothing by themselves. Send none if you have nothing to say.`,
+  // The round and talk prompts say nothing market-specific but who reads messages.
+  round: DEFAULT_TEMPLATES.round,
+  talk: DEFAULT_TEMPLATES.talk.replace('Other firms read them', 'The others read them'),
 };
 
 const number = (x: number) => (Number.isFinite(x) ? promptNumber(x) : String(x));

@@ -12,6 +12,7 @@ import {
 } from '../../../bench/support/openai-server.js';
 import { compileSources, type IrPolicy, type SourceText } from '../../../compiler/index.js';
 import {
+  ENVIRONMENT_TEMPLATES,
   type ResolvedExperiment,
   type RunLlmOptions,
   resolveExperiment,
@@ -198,3 +199,11 @@ environment hunt {
 
 const answerOf = (key: string, x: number) =>
   JSON.stringify({ [key]: x, plans: '', insights: '', rationale: '' });
+
+describe('the environment templates', () => {
+  it('speak of the others, not of firms', () => {
+    for (const [name, template] of Object.entries(ENVIRONMENT_TEMPLATES))
+      // Placeholders keep their names (`{{firm}}` is the agent's name everywhere).
+      expect(template.replace(/\{\{\w+\}\}/g, ''), name).not.toMatch(/firm|market|product/i);
+  });
+});
