@@ -44,7 +44,11 @@ export {
 } from './environment/instance.js';
 export { ENVIRONMENT_TEMPLATES, environmentWorld } from './environment/llm.js';
 export { computeEnvironmentMetrics, type EnvironmentMetrics } from './environment/metrics.js';
-export { createEnvironmentAgent, environmentPolicies } from './environment/policies.js';
+export {
+  createEnvironmentAgent,
+  type EnvironmentObservation,
+  environmentPolicies,
+} from './environment/policies.js';
 // LLM services: model specs, clients, the response cache, prompts, secrets, local models.
 export { CacheError, ResponseCache } from './llm/cache.js';
 export {
