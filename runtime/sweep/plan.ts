@@ -137,10 +137,14 @@ export function applyCell(
       // override it, as `agents FIRM = …` does in an experiment, whatever the order.
       all = asPolicy(level);
       for (const firm of Object.keys(perFirm)) delete perFirm[firm];
-    } else if (t.kind === 'market') {
+    } else if (t.kind === 'market' || t.kind === 'environment') {
       const p = asPolicy(level);
       const keep = p.name === base.market.name && p.args.length === 0;
-      market = { name: p.name, overrides: keep ? { ...base.market.overrides } : overridesOf(p) };
+      market = {
+        name: p.name,
+        overrides: keep ? { ...base.market.overrides } : overridesOf(p),
+        ...(t.kind === 'environment' ? { kind: 'environment' as const } : {}),
+      };
     } else if (t.kind === 'institution') {
       const p = asPolicy(level);
       const keep = p.name === base.institution.name && p.args.length === 0;
@@ -156,10 +160,16 @@ export function applyCell(
     const value = level.kind === 'value' ? level.value : undefined;
     switch (t.kind) {
       case 'param': {
-        // A parameter applies where the cell's market or institution declares it (a
+        // A parameter applies where the cell's world or institution declares it (a
         // `fine_share` level means nothing under `none`); the cell's row keeps the level.
-        const use = t.owner === 'market' ? market : institution;
-        const declared = (t.owner === 'market' ? program?.markets : program?.institutions)
+        const use = t.owner === 'institution' ? institution : market;
+        const declared = (
+          t.owner === 'institution'
+            ? program?.institutions
+            : t.owner === 'environment'
+              ? program?.environments
+              : program?.markets
+        )
           ?.find((d) => d.name === use.name)
           ?.params.some((p) => p.name === t.name);
         if (value !== undefined && declared !== false) use.overrides[t.name] = value;
