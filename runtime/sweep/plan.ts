@@ -20,6 +20,7 @@ import { ResolveError, resolveExperiment } from '../run/resolve.js';
 import { canonical, experimentDigest, type ResolvedExperiment } from '../run/run.js';
 import { SweepProblem } from './errors.js';
 import type { FactorValue } from './record.js';
+import type { StoreWorld } from './store.js';
 
 /** One run of a sweep: the base experiment with its cell's levels applied, and a seed. */
 export interface SweepRun {
@@ -42,6 +43,11 @@ export interface SweepPlan {
   readonly repeatedCells: number;
   /** Cell-major: every replicate of cell 0, then of cell 1, … */
   readonly runs: readonly SweepRun[];
+  /**
+   * The kind of world the runs are in (one kind per sweep: the checker refuses the other),
+   * with an environment's declared metrics over every cell, in the order first declared.
+   */
+  readonly world: StoreWorld;
 }
 
 /** The seed of replicate `r`: the same in every cell (common random numbers; runs pair across cells). */
@@ -244,6 +250,8 @@ export function planSweep(
   const runs: SweepRun[] = [];
   const seen = new Set<string>();
   let repeatedCells = 0;
+  const declared = new Set<string>();
+  let environments = false;
   cells.forEach((cell, index) => {
     const variant = applyCell(base, sweep.factors, cell, program);
     const factors = Object.fromEntries(
@@ -266,6 +274,10 @@ export function planSweep(
         sources,
       );
       checkCell(resolved);
+      if (resolved.market.kind === 'environment') {
+        environments = true;
+        for (const m of resolved.market.metrics) declared.add(m.name);
+      }
     } catch (error) {
       if (error instanceof ResolveError || error instanceof MarketError)
         throw new SweepError(
@@ -298,6 +310,7 @@ export function planSweep(
     cells: cells.length - repeatedCells,
     repeatedCells,
     runs,
+    world: environments ? { kind: 'environment', metrics: [...declared] } : { kind: 'market' },
   };
 }
 
