@@ -224,14 +224,10 @@ function recordNumbers(
   | { numbers: EnvironmentRecordMetrics; series: EnvironmentRecordSeries } {
   if ('environment' in metrics.run) {
     const m = metrics as EnvironmentMetrics;
+    const { round, payoff, fines, credits } = m.series;
     return {
       numbers: environmentRecordMetrics(m, usage),
-      series: {
-        round: m.series.round,
-        payoff: m.series.payoff,
-        fines: m.series.fines,
-        credits: m.series.credits,
-      },
+      series: { round, payoff, fines, credits },
     };
   }
   const m = metrics as RunMetrics;
