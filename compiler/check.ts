@@ -1050,7 +1050,7 @@ function checkMarketUse(
   markets: Worlds,
   reporter: Reporter,
   role: 'market' | 'environment' = 'market',
-  /** A sweep factor's level: a world of the other kind cannot be written there at all. */
+  /** A sweep factor's level: a world of the other kind cannot be a level there. */
   inFactor = false,
 ): MarketUse | undefined {
   const table = role === 'market' ? symbols.markets : symbols.environments;
@@ -1064,7 +1064,7 @@ function checkMarketUse(
         target.range,
         `\`${target.name}\` is ${role === 'market' ? 'an environment' : 'a market'}, not ${role === 'market' ? 'a market' : 'an environment'}`,
         inFactor
-          ? 'sweeps vary experiments on markets only; run an environment with `mase run --environment`'
+          ? `the levels of \`${role}\` name ${role}s: a sweep varies worlds of its base experiment's kind`
           : `write \`${role === 'market' ? 'environment' : 'market'} ${target.name}\``,
       );
     return reporter.report(
@@ -1358,8 +1358,10 @@ function checkExperiment(
 /** Every form a factor's target takes, for hints. */
 const FACTOR_TARGETS = [
   'market',
+  'environment',
   'institution',
   'market.PARAM',
+  'environment.PARAM',
   'institution.PARAM',
   'agents',
   'agents.FIRM',
@@ -1416,7 +1418,7 @@ function sweepBase(experiment: IrExperiment, symbols: SymbolTable, markets: Worl
   };
 }
 
-/** A factor's target, with the parameter it varies (for `market.PARAM`, `institution.PARAM`). */
+/** A factor's target, with the parameter it varies (`market.PARAM`, `environment.PARAM`, `institution.PARAM`). */
 interface ResolvedTarget {
   readonly target: IrFactorTarget;
   readonly param?: IrParam;
@@ -1435,13 +1437,26 @@ function factorTarget(
   const text = member ? `${word}.${member.name}` : word;
   switch (word) {
     case 'market':
+    case 'environment':
     case 'institution': {
+      if (word !== 'institution' && base && worldKind(base.experiment) !== word) {
+        // A sweep varies the world of its base's kind: markets and environments differ in
+        // what they declare, what they record and what the results store holds.
+        const kind = worldKind(base.experiment);
+        return reporter.report(
+          'E_SCOPE',
+          path,
+          factor.target.range,
+          `\`${text}\` varies ${word === 'market' ? 'a market' : 'an environment'}, but experiment \`${base.experiment.name}\` runs in ${kind} \`${base.experiment.market.name}\``,
+          `write \`factor ${kind}${member ? `.${member.name}` : ''} = …\`; a sweep varies worlds of its base experiment's kind`,
+        );
+      }
       if (!member) return { target: { kind: word }, text };
       if (!base) return undefined;
-      const params = word === 'market' ? base.market?.params : base.institutionParams;
+      const params = word === 'institution' ? base.institutionParams : base.market?.params;
       if (!params) return undefined;
       const owner =
-        word === 'market' ? base.experiment.market.name : base.experiment.institution.name;
+        word === 'institution' ? base.experiment.institution.name : base.experiment.market.name;
       const param = params.find((p) => p.name === member.name);
       if (!param) {
         return reporter.report(
@@ -1463,13 +1478,14 @@ function factorTarget(
     case 'agents': {
       if (!member) return { target: { kind: 'agents' }, text };
       const firms = base?.firmNames;
-      if (firms && !firms.includes(member.name)) {
+      if (base && firms && !firms.includes(member.name)) {
+        const agent = base.market?.kind === 'environment' ? base.market.axis : 'firm';
         return reporter.report(
           'E_UNKNOWN_NAME',
           path,
           member.range,
-          `market \`${base?.experiment.market.name}\` of experiment \`${base?.experiment.name}\` has no firm \`${member.name}\``,
-          didYouMean(member.name, firms) ?? `firms: ${firms.join(', ')}`,
+          `${worldKind(base.experiment)} \`${base.experiment.market.name}\` of experiment \`${base.experiment.name}\` has no ${agent} \`${member.name}\``,
+          didYouMean(member.name, firms) ?? `${agent}s: ${firms.join(', ')}`,
         );
       }
       return { target: { kind: 'agents', firm: member.name }, text };
@@ -1500,6 +1516,10 @@ function factorTarget(
   }
 }
 
+/** The kind of world an experiment runs in. */
+const worldKind = (experiment: IrExperiment): 'market' | 'environment' =>
+  experiment.market.kind === 'environment' ? 'environment' : 'market';
+
 const rangeOfLevel = (level: FactorLevel): Range =>
   level.kind === 'ref' ? level.ref.range : level.value.range;
 
@@ -1526,14 +1546,15 @@ function checkLevel(
   const value = (v: ParamValue | undefined): IrFactorLevel | undefined =>
     v === undefined ? undefined : { kind: 'value', value: v };
   switch (target.kind) {
-    case 'market': {
+    case 'market':
+    case 'environment': {
       if (level.kind !== 'ref')
         return reporter.report(
           'E_TYPE',
           path,
           range,
-          'a level of `market` names a market, with overrides if any',
-          'e.g. `cournot(firms: 3)`',
+          `a level of \`${target.kind}\` names ${target.kind === 'market' ? 'a market' : 'an environment'}, with overrides if any`,
+          target.kind === 'market' ? 'e.g. `cournot(firms: 3)`' : 'e.g. `commons(fishers: 3)`',
         );
       const used = checkMarketUse(
         level.ref.name,
@@ -1542,7 +1563,7 @@ function checkLevel(
         symbols,
         markets,
         reporter,
-        'market',
+        target.kind,
         true,
       );
       if (!used) return undefined;
@@ -1668,7 +1689,7 @@ function marketOfBase(
  * and products it implies, and (for an institution) by re-checking the institution.
  */
 function checkParamLevel(
-  owner: 'market' | 'institution',
+  owner: 'market' | 'environment' | 'institution',
   name: string,
   written: ParamValue,
   range: Range,
@@ -1679,7 +1700,7 @@ function checkParamLevel(
   const { experiment, market, firmNames } = base;
   // A base that does not check on its own has said so already.
   if (!market || !firmNames) return;
-  if (owner === 'market') {
+  if (owner !== 'institution') {
     const overrides = { ...experiment.market.overrides, [name]: written };
     checkMarketValues(market, paramValuesOf(market.params, overrides), path, () => range, reporter);
     return;
@@ -1732,16 +1753,23 @@ function checkBounds(
           `\`${param.name}\` is ${describeType(param.type)}; a range draws single numbers`,
           'give levels instead: `= a | b`',
         );
-      // The one integer the type system knows of: a market's firm count.
+      // The one integer the type system knows of: a world's agent count.
       const firms = base.market?.kind === 'environment' ? base.market.agents : base.market?.firms;
       integer =
-        target.owner === 'market' &&
+        target.owner !== 'institution' &&
         firms !== undefined &&
         'count' in firms &&
         firms.count.op === 'param' &&
         firms.count.name === param.name;
       end = integer
-        ? (e) => integerLiteral(e, `the number of firms (\`${param.name}\`)`, path, reporter, 1)
+        ? (e) =>
+            integerLiteral(
+              e,
+              `the number of ${base.market?.kind === 'environment' ? `${base.market.axis}s` : 'firms'} (\`${param.name}\`)`,
+              path,
+              reporter,
+              1,
+            )
         : (e) => {
             const v = literalValue(e);
             if (typeof v !== 'number')
@@ -1981,16 +2009,7 @@ function checkSweep(
   } else {
     const experiment = experiments.get(baseItem.experiment.name);
     // An experiment that does not check has reported why; its sweep is not checked further.
-    if (experiment?.market.kind === 'environment') {
-      // The results store, `mase analyze` and the sweep report read market metrics only.
-      reporter.report(
-        'E_SCOPE',
-        path,
-        baseItem.experiment.range,
-        `sweep \`${decl.name.name}\` cannot vary experiment \`${experiment.name}\`: it uses environment \`${experiment.market.name}\`, and sweeps vary experiments on markets only`,
-        `run each setting with \`mase run --environment ${experiment.market.name} --param NAME=VALUE --seed N\``,
-      );
-    } else if (experiment) base = sweepBase(experiment, symbols, markets);
+    if (experiment) base = sweepBase(experiment, symbols, markets);
   }
 
   const factorDecls = decl.items.filter((i): i is FactorDecl => i.kind === 'factor');

@@ -248,14 +248,20 @@ export interface IrExperiment {
 }
 
 /**
- * What a sweep factor varies in the base experiment. `param` is a parameter of the
- * experiment's market or institution; `agents` the policy of every firm (no `firm`) or of
- * one firm; `memory` the `memory` argument of every `llm` policy.
+ * What a sweep factor varies in the base experiment. `market` and `environment` replace the
+ * world (of the base's kind); `param` is a parameter of the experiment's market,
+ * environment or institution; `agents` the policy of every firm (no `firm`) or of one
+ * firm; `memory` the `memory` argument of every `llm` policy.
  */
 export type IrFactorTarget =
   | { readonly kind: 'market' }
+  | { readonly kind: 'environment' }
   | { readonly kind: 'institution' }
-  | { readonly kind: 'param'; readonly owner: 'market' | 'institution'; readonly name: string }
+  | {
+      readonly kind: 'param';
+      readonly owner: 'market' | 'environment' | 'institution';
+      readonly name: string;
+    }
   | { readonly kind: 'agents'; readonly firm?: string }
   | { readonly kind: 'rounds' }
   | { readonly kind: 'memory' }

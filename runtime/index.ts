@@ -167,12 +167,17 @@ export {
 // Sweeps: plan a design, execute its runs (locally or on a Redis queue), store, analyze, report.
 export {
   type AnalyzeOptions,
+  type AnySweepAnalysis,
+  analyzeAnySweep,
   analyzeSweep,
   type Comparison,
+  type EnvironmentLevelSummary,
+  type EnvironmentSweepAnalysis,
   type FactorSummary,
   formatAnalysis,
   formatNumber,
   formatVerdicts,
+  isEnvironmentAnalysis,
   type LevelSummary,
   type PhaseDiagram,
   type SweepAnalysis,
@@ -194,7 +199,15 @@ export {
   type SweepPlan,
   type SweepRun,
 } from './sweep/plan.js';
-export type { FactorValue, RunRecord, RunRecordMetrics, RunRecordSeries } from './sweep/record.js';
+export {
+  type EnvironmentRecordMetrics,
+  type EnvironmentRecordSeries,
+  type FactorValue,
+  isEnvironmentMetrics,
+  type RunRecord,
+  type RunRecordMetrics,
+  type RunRecordSeries,
+} from './sweep/record.js';
 export {
   parseQueueUrl,
   QueueError,
@@ -207,12 +220,14 @@ export { writeSweepReport } from './sweep/report.js';
 export type { MeanEstimate } from './sweep/stats.js';
 export {
   buildResultsStore,
+  ENVIRONMENT_ROUND_METRICS,
   openResults,
   RESULTS_CSV,
   RESULTS_DATABASE,
   type ResultRow,
   ResultsError,
   type ResultsReader,
+  type StoreWorld,
   selectRuns,
 } from './sweep/store.js';
 export {

@@ -22,7 +22,13 @@ import {
   tippingPoint,
   tippingPointInterval,
 } from './stats.js';
-import { type FactorKind, openResults, quoteIdentifier, type ResultsReader } from './store.js';
+import {
+  type FactorKind,
+  openResults,
+  quoteIdentifier,
+  ResultsError,
+  type ResultsReader,
+} from './store.js';
 
 /**
  * `mase analyze`: the statistics of a sweep, read from its results store. Per factor level,
@@ -31,7 +37,9 @@ import { type FactorKind, openResults, quoteIdentifier, type ResultsReader } fro
  * factor, paired comparisons (sign-flip tests with their smallest attainable p, Cohen's d
  * with its spread, Holm); along numeric factors, tipping points with bootstrap intervals and
  * a shape check, and phase diagrams. The result is plain JSON, the same for the same store
- * and seed.
+ * and seed. A market sweep's outcomes are the collusion index and its kin; an environment
+ * sweep's are the environment's declared metrics, one of which (`metric`) the comparisons,
+ * tipping points and phase diagrams follow.
  * Definitions: docs/metrics.md, "Sweep statistics".
  */
 
@@ -53,8 +61,13 @@ export type LevelOutcome = (typeof LEVEL_OUTCOMES)[number];
 export type ComparisonOutcome = (typeof COMPARISON_OUTCOMES)[number];
 
 export interface AnalyzeOptions {
-  /** Collusion index the tipping points look for (default 0.5). */
+  /**
+   * The value of the followed outcome whose crossing is a tipping point: the collusion
+   * index (default 0.5) or an environment's metric (no default: without it, no tipping points).
+   */
   readonly threshold?: number;
+  /** An environment sweep's declared metric to compare and follow (default: the first declared). */
+  readonly metric?: string;
   /** Seed of every bootstrap and sign-flip draw (default 1). */
   readonly seed?: number;
   /** Bootstrap resamples per level (default 1000, enough for percentile intervals). */
@@ -68,11 +81,17 @@ export interface AnalyzeOptions {
   readonly includeDegraded?: boolean;
 }
 
-export interface LevelSummary {
+/** A level of an environment sweep: its declared metrics, then payoff, fines and sanctions. */
+export interface EnvironmentLevelSummary {
   readonly level: FactorValue;
   readonly runs: number;
   readonly completed: number;
   readonly failed: number;
+  readonly outcomes: Readonly<Record<string, MeanEstimate>>;
+}
+
+/** A level of a market sweep: its outcomes, and what only markets have (tiers, verdicts, detection). */
+export interface LevelSummary extends EnvironmentLevelSummary {
   readonly outcomes: Readonly<Record<LevelOutcome, MeanEstimate>>;
   /** Shares of completed runs (with a tier) at tier ≥ 3 and at tier 4. */
   readonly shares: { readonly tier_at_least_3: MeanEstimate; readonly tier_4: MeanEstimate };
@@ -89,18 +108,18 @@ export interface LevelSummary {
   };
 }
 
-export interface FactorSummary {
+export interface FactorSummary<L extends EnvironmentLevelSummary = LevelSummary> {
   readonly name: string;
   readonly kind: FactorKind;
   /** Numeric levels ascending; categorical levels in the design's order. */
-  readonly levels: readonly LevelSummary[];
+  readonly levels: readonly L[];
   /**
    * The strong interactions this factor's level means are pooled over: read its means
    * within the other factor's levels (`interactions`) instead.
    */
   readonly pooled_over_interactions: readonly {
     readonly by: string;
-    readonly outcome: ComparisonOutcome;
+    readonly outcome: string;
     readonly share: number;
   }[];
 }
@@ -111,7 +130,7 @@ export interface InteractionSummary {
   readonly factor: string;
   /** The factor they are stratified by. */
   readonly by: string;
-  readonly outcome: ComparisonOutcome;
+  readonly outcome: string;
   /** The mean of the outcome at each level of `factor` within each level of `by`. */
   readonly cells: readonly {
     readonly level: FactorValue;
@@ -132,7 +151,7 @@ export interface Comparison {
   readonly factor: string;
   readonly level_a: FactorValue;
   readonly level_b: FactorValue;
-  readonly outcome: ComparisonOutcome;
+  readonly outcome: string;
   /** Matched pairs: same replicate and the same values of every other factor. */
   readonly n_pairs: number;
   /** Mean of (b − a) over the pairs. */
@@ -174,7 +193,7 @@ export interface TippingPointSummary {
   /** Null: all runs. */
   readonly within: Within | null;
   readonly threshold: number;
-  /** Mean collusion index at each level of the factor. */
+  /** Mean of the followed outcome (the collusion index, or an environment's metric) at each level. */
   readonly curve: readonly CurvePoint[];
   readonly crossing: TippingPoint | null;
   /** Bootstrap interval of the crossing (runs resampled within levels), over resamples that cross. */
@@ -189,13 +208,13 @@ export interface TippingPointSummary {
   readonly non_monotone: boolean;
 }
 
+/** A cell's means: a market's `collusion_index` and `tier`, or an environment's followed metric. */
 export interface PhaseCell {
   readonly x: number;
   readonly y: number;
   /** Completed runs in the cell. */
   readonly n: number;
-  readonly collusion_index: number | null;
-  readonly tier: number | null;
+  readonly [outcome: string]: number | null;
 }
 
 export interface PhaseDiagram {
@@ -205,10 +224,12 @@ export interface PhaseDiagram {
   readonly cells: readonly PhaseCell[];
 }
 
-export interface SweepAnalysis {
+/** A market sweep's analysis (`EnvironmentSweepAnalysis`: an environment sweep's). */
+export interface SweepAnalysis<L extends EnvironmentLevelSummary = LevelSummary> {
   readonly sweeps: readonly string[];
   readonly seed: number;
-  readonly threshold: number;
+  /** Null: an environment sweep analysed without a threshold (no tipping points). */
+  readonly threshold: number | null;
   /** The significance level the comparisons' guard-rails use. */
   readonly significance_level: number;
   readonly resamples: number;
@@ -225,17 +246,91 @@ export interface SweepAnalysis {
     readonly excluded_degraded: number;
   };
   readonly include_degraded: boolean;
-  readonly factors: readonly FactorSummary[];
+  readonly factors: readonly FactorSummary<L>[];
   readonly interactions: readonly InteractionSummary[];
   readonly comparisons: readonly Comparison[];
   readonly tipping_points: readonly TippingPointSummary[];
   readonly phase_diagrams: readonly PhaseDiagram[];
 }
 
+/** An environment sweep's analysis: its declared metrics (the store's `metrics` table) and the one followed. */
+export interface EnvironmentSweepAnalysis extends SweepAnalysis<EnvironmentLevelSummary> {
+  readonly environment: { readonly metrics: readonly string[]; readonly metric: string };
+}
+
+export type AnySweepAnalysis = SweepAnalysis | EnvironmentSweepAnalysis;
+
+export const isEnvironmentAnalysis = (a: AnySweepAnalysis): a is EnvironmentSweepAnalysis =>
+  'environment' in a;
+
+/**
+ * What an analysis summarises and compares: a market's fixed outcomes, or an environment's
+ * declared metrics with the one chosen (`metric`) compared, stratified and followed.
+ */
+interface Outcomes {
+  /** Outcomes summarised per level, in table order. */
+  readonly level: readonly string[];
+  /** Outcomes compared between paired levels and stratified in interactions. */
+  readonly compared: readonly string[];
+  /** The outcome tipping points follow; the outcomes phase diagrams show. */
+  readonly followed: string;
+  readonly phase: readonly string[];
+  /** Null for markets. */
+  readonly environment: { readonly metrics: readonly string[]; readonly metric: string } | null;
+}
+
+const MARKET_OUTCOMES: Outcomes = {
+  level: LEVEL_OUTCOMES,
+  compared: COMPARISON_OUTCOMES,
+  followed: 'collusion_index',
+  phase: ['collusion_index', 'tier'],
+  environment: null,
+};
+
+/** Totals summarised per level after an environment's declared metrics. */
+const ENVIRONMENT_TOTALS = ['payoff', 'fines', 'sanctions'] as const;
+
+/** The outcomes of the store's sweep: an environment's when it has a `metrics` table. */
+async function outcomesOf(reader: ResultsReader, metric: string | undefined): Promise<Outcomes> {
+  const environment =
+    (await reader.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'metrics'"))
+      .length > 0;
+  if (!environment) {
+    if (metric !== undefined && metric !== 'collusion_index')
+      throw new ResultsError(
+        `a market sweep's analysis follows collusion_index (and compares tier beside it), not \`${metric}\`; --metric picks among an environment's declared metrics`,
+      );
+    return MARKET_OUTCOMES;
+  }
+  const metrics = (await reader.query('SELECT name FROM metrics ORDER BY position')).map((row) =>
+    String(row.name),
+  );
+  const chosen = metric ?? metrics[0];
+  if (chosen === undefined)
+    throw new ResultsError(
+      "the sweep's environments declare no metric: there is nothing to analyse",
+    );
+  if (!metrics.includes(chosen))
+    throw new ResultsError(
+      `the sweep's environments declare no metric \`${chosen}\`; metrics: ${metrics.join(', ')}`,
+    );
+  return {
+    level: [...metrics, ...ENVIRONMENT_TOTALS],
+    compared: [chosen],
+    followed: chosen,
+    phase: [chosen],
+    environment: { metrics, metric: chosen },
+  };
+}
+
 interface Factor {
   readonly name: string;
   readonly kind: FactorKind;
 }
+
+type Settings = Required<Omit<AnalyzeOptions, 'threshold' | 'metric'>> & {
+  readonly threshold: number | null;
+};
 
 /** One run as the analysis needs it. */
 interface Run {
@@ -272,9 +367,13 @@ async function readRuns(
   reader: ResultsReader,
   factors: readonly Factor[],
   includeDegraded: boolean,
+  outcomes: Outcomes,
 ): Promise<(Run & { readonly status: string })[]> {
+  const market = outcomes.environment === null;
+  const numbers = market ? [...LEVEL_OUTCOMES, ...INSTITUTION_RATES] : outcomes.level;
   // A store written before verdicts has no verdict column: its runs count as without one.
   const hasVerdict =
+    market &&
     (
       await reader.query(
         "SELECT 1 FROM information_schema.columns WHERE table_name = 'runs' AND column_name = 'verdict'",
@@ -285,7 +384,7 @@ async function readRuns(
     'cell',
     'replicate',
     'status',
-    ...new Set([...LEVEL_OUTCOMES, ...INSTITUTION_RATES]),
+    ...[...new Set(numbers)].map(quoteIdentifier),
     ...(hasVerdict ? ['verdict'] : []),
   ];
   const rows = await reader.query(
@@ -293,11 +392,12 @@ async function readRuns(
   );
   return rows.map((row) => {
     const values: Record<string, number | null> = {};
-    for (const name of [...LEVEL_OUTCOMES, ...INSTITUTION_RATES])
-      values[name] = numberOrNull(row[name]);
-    const tier = values.tier ?? null;
-    values.tier_at_least_3 = tier === null ? null : tier >= 3 ? 1 : 0;
-    values.tier_4 = tier === null ? null : tier === 4 ? 1 : 0;
+    for (const name of numbers) values[name] = numberOrNull(row[name]);
+    if (market) {
+      const tier = values.tier ?? null;
+      values.tier_at_least_3 = tier === null ? null : tier >= 3 ? 1 : 0;
+      values.tier_4 = tier === null ? null : tier === 4 ? 1 : 0;
+    }
     return {
       cell: Number(row.cell),
       replicate: Number(row.replicate),
@@ -351,9 +451,26 @@ function summariseLevel(
   factor: Factor,
   level: FactorValue,
   runs: readonly Run[],
-  options: Required<AnalyzeOptions>,
-): LevelSummary {
+  options: Settings,
+  outcomes: Outcomes,
+): EnvironmentLevelSummary | LevelSummary {
   const completed = runs.filter((r) => r.completed);
+  if (outcomes.environment !== null) {
+    const estimates = bootstrapMeans(
+      outcomes.level.map((column) => completed.map((r) => r.values[column] ?? null)),
+      {
+        resamples: options.resamples,
+        random: randomStream(options.seed, `bootstrap ${factor.name}=${levelKey(level)}`),
+      },
+    );
+    return {
+      level,
+      runs: runs.length,
+      completed: completed.length,
+      failed: runs.length - completed.length,
+      outcomes: Object.fromEntries(outcomes.level.map((o, i) => [o, estimates[i] as MeanEstimate])),
+    };
+  }
   const estimates = bootstrapMeans(
     LEVEL_COLUMNS.map((column) => completed.map((r) => r.values[column] ?? null)),
     {
@@ -391,7 +508,8 @@ function compareLevels(
   factors: readonly Factor[],
   levels: readonly FactorValue[][],
   runs: readonly Run[],
-  options: Required<AnalyzeOptions>,
+  options: Settings,
+  compared: readonly string[],
 ): Comparison[] {
   const raw: Omit<Comparison, 'p_holm'>[] = [];
   factors.forEach((factor, f) => {
@@ -412,7 +530,7 @@ function compareLevels(
       for (const b of factorLevels.slice(i + 1)) {
         const runsA = byLevel.get(levelKey(a)) ?? new Map<string, Run>();
         const runsB = byLevel.get(levelKey(b)) ?? new Map<string, Run>();
-        for (const outcome of COMPARISON_OUTCOMES) {
+        for (const outcome of compared) {
           const valuesA: number[] = [];
           const valuesB: number[] = [];
           for (const [key, runA] of runsA) {
@@ -463,7 +581,7 @@ function compareLevels(
     });
   });
   const adjusted = new Map<Omit<Comparison, 'p_holm'>, number>();
-  for (const outcome of COMPARISON_OUTCOMES) {
+  for (const outcome of compared) {
     const tested = raw.filter((c) => c.outcome === outcome && c.p_value !== null);
     const holmP = holm(tested.map((c) => c.p_value as number));
     tested.forEach((c, i) => {
@@ -482,6 +600,7 @@ function interactions(
   factors: readonly Factor[],
   levels: readonly FactorValue[][],
   runs: readonly Run[],
+  compared: readonly string[],
 ): InteractionSummary[] {
   const result: InteractionSummary[] = [];
   factors.forEach((factor, f) => {
@@ -491,7 +610,7 @@ function interactions(
       if (f === g || rowLevels.length < 2 || columnLevels.length < 2) return;
       const rowIndex = new Map(rowLevels.map((l, i) => [levelKey(l), i]));
       const columnIndex = new Map(columnLevels.map((l, j) => [levelKey(l), j]));
-      for (const outcome of COMPARISON_OUTCOMES) {
+      for (const outcome of compared) {
         const cells = rowLevels.map(() => columnLevels.map((): number[] => []));
         for (const run of runs) {
           const value = run.values[outcome];
@@ -549,16 +668,18 @@ function tippingPoints(
   factors: readonly Factor[],
   levels: readonly FactorValue[][],
   parts: readonly Subset[],
-  options: Required<AnalyzeOptions>,
+  options: Settings,
+  followed: string,
 ): TippingPointSummary[] {
   const threshold = options.threshold;
   const result: TippingPointSummary[] = [];
+  if (threshold === null) return result;
   factors.forEach((factor, f) => {
     if (factor.kind !== 'numeric' || (levels[f] as FactorValue[]).length < 2) return;
     for (const part of parts) {
       const points = part.runs.flatMap((r) => {
         const x = r.factors[f];
-        const y = r.values.collusion_index;
+        const y = r.values[followed];
         return r.completed && typeof x === 'number' && y !== null && y !== undefined
           ? [{ x, y }]
           : [];
@@ -591,8 +712,7 @@ interface CellSums {
   readonly x: number;
   readonly y: number;
   n: number;
-  readonly index: [number, number];
-  readonly tier: [number, number];
+  readonly sums: [number, number][];
 }
 
 function add(sum: [number, number], value: number | null | undefined): void {
@@ -601,7 +721,11 @@ function add(sum: [number, number], value: number | null | undefined): void {
   sum[1]++;
 }
 
-function phaseDiagrams(factors: readonly Factor[], parts: readonly Subset[]): PhaseDiagram[] {
+function phaseDiagrams(
+  factors: readonly Factor[],
+  parts: readonly Subset[],
+  shown: readonly string[],
+): PhaseDiagram[] {
   const numeric = factors.flatMap((f, i) => (f.kind === 'numeric' ? [i] : []));
   const result: PhaseDiagram[] = [];
   numeric.forEach((xi, k) => {
@@ -613,11 +737,12 @@ function phaseDiagrams(factors: readonly Factor[], parts: readonly Subset[]): Ph
           const y = run.factors[yi];
           if (!run.completed || typeof x !== 'number' || typeof y !== 'number') continue;
           const key = `${x} ${y}`;
-          const cell = cells.get(key) ?? { x, y, n: 0, index: [0, 0], tier: [0, 0] };
+          const cell = cells.get(key) ?? { x, y, n: 0, sums: shown.map(() => [0, 0]) };
           cells.set(key, cell);
           cell.n++;
-          add(cell.index, run.values.collusion_index);
-          add(cell.tier, run.values.tier);
+          shown.forEach((outcome, i) => {
+            add(cell.sums[i] as [number, number], run.values[outcome]);
+          });
         }
         result.push({
           x_factor: (factors[xi] as Factor).name,
@@ -625,13 +750,19 @@ function phaseDiagrams(factors: readonly Factor[], parts: readonly Subset[]): Ph
           within: part.within,
           cells: [...cells.values()]
             .sort((a, b) => a.x - b.x || a.y - b.y)
-            .map((cell) => ({
-              x: cell.x,
-              y: cell.y,
-              n: cell.n,
-              collusion_index: cell.index[1] > 0 ? cell.index[0] / cell.index[1] : null,
-              tier: cell.tier[1] > 0 ? cell.tier[0] / cell.tier[1] : null,
-            })),
+            .map(
+              (cell): PhaseCell => ({
+                x: cell.x,
+                y: cell.y,
+                n: cell.n,
+                ...Object.fromEntries(
+                  shown.map((outcome, i) => {
+                    const [sum, count] = cell.sums[i] as [number, number];
+                    return [outcome, count > 0 ? sum / count : null];
+                  }),
+                ),
+              }),
+            ),
         });
       }
     }
@@ -639,19 +770,37 @@ function phaseDiagrams(factors: readonly Factor[], parts: readonly Subset[]): Ph
   return result;
 }
 
-/** Analyse the sweep whose results store is `DIR/results.duckdb`. */
+/** Analyse the market sweep whose results store is `DIR/results.duckdb`. */
 export async function analyzeSweep(
   dir: string,
   options: AnalyzeOptions = {},
 ): Promise<SweepAnalysis> {
-  const settings: Required<AnalyzeOptions> = {
-    threshold: options.threshold ?? 0.5,
+  const analysis = await analyzeAnySweep(dir, options);
+  if (isEnvironmentAnalysis(analysis))
+    throw new ResultsError(`${dir} holds an environment sweep: analyse it with analyzeAnySweep`);
+  return analysis;
+}
+
+/** Analyse the sweep (of a market or an environment) whose results store is `DIR/results.duckdb`. */
+export async function analyzeAnySweep(
+  dir: string,
+  options: AnalyzeOptions = {},
+): Promise<AnySweepAnalysis> {
+  const reader = await openResults(dir);
+  let outcomes: Outcomes;
+  try {
+    outcomes = await outcomesOf(reader, options.metric);
+  } catch (error) {
+    reader.close();
+    throw error;
+  }
+  const settings: Settings = {
+    threshold: options.threshold ?? (outcomes.environment === null ? 0.5 : null),
     seed: options.seed ?? 1,
     resamples: options.resamples ?? 1000,
     permutations: options.permutations ?? 10_000,
     includeDegraded: options.includeDegraded ?? false,
   };
-  const reader = await openResults(dir);
   let factors: Factor[];
   let runs: (Run & { readonly status: string })[];
   let sweeps: string[];
@@ -659,7 +808,7 @@ export async function analyzeSweep(
     factors = (await reader.query('SELECT name, kind FROM factors ORDER BY position')).map(
       (row) => ({ name: String(row.name), kind: row.kind as FactorKind }),
     );
-    runs = await readRuns(reader, factors, settings.includeDegraded);
+    runs = await readRuns(reader, factors, settings.includeDegraded, outcomes);
     sweeps = (await reader.query('SELECT DISTINCT sweep FROM runs ORDER BY sweep')).map((row) =>
       String(row.sweep),
     );
@@ -673,8 +822,8 @@ export async function analyzeSweep(
   // All runs, then each level of each categorical factor: the subsets tipping points and
   // phase diagrams are repeated in.
   const parts = subsets(factors, levels, runs);
-  const stratified = interactions(factors, levels, runs);
-  return {
+  const stratified = interactions(factors, levels, runs, outcomes.compared);
+  const analysis = {
     sweeps,
     seed: settings.seed,
     threshold: settings.threshold,
@@ -697,7 +846,7 @@ export async function analyzeSweep(
         const atLevel = runs.filter(
           (r) => r.factors[f] !== null && levelKey(r.factors[f] as FactorValue) === key,
         );
-        return summariseLevel(factor, level, atLevel, settings);
+        return summariseLevel(factor, level, atLevel, settings, outcomes);
       }),
       pooled_over_interactions: stratified.flatMap((i) =>
         i.factor === factor.name && i.strong
@@ -706,10 +855,14 @@ export async function analyzeSweep(
       ),
     })),
     interactions: stratified,
-    comparisons: compareLevels(factors, levels, runs, settings),
-    tipping_points: tippingPoints(factors, levels, parts, settings),
-    phase_diagrams: phaseDiagrams(factors, parts),
+    comparisons: compareLevels(factors, levels, runs, settings, outcomes.compared),
+    tipping_points: tippingPoints(factors, levels, parts, settings, outcomes.followed),
+    phase_diagrams: phaseDiagrams(factors, parts, outcomes.phase),
   };
+  // The levels were summarised as the outcomes say: a market's, or an environment's.
+  return outcomes.environment
+    ? ({ ...analysis, environment: outcomes.environment } as EnvironmentSweepAnalysis)
+    : (analysis as SweepAnalysis);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -818,7 +971,7 @@ export function tippingPointWarnings(t: TippingPointSummary, significanceLevel: 
 }
 
 /** The warning that a factor's level means pool over strong interactions (null when they do not). */
-export function pooledWarning(factor: FactorSummary): string | null {
+export function pooledWarning(factor: FactorSummary<EnvironmentLevelSummary>): string | null {
   if (factor.pooled_over_interactions.length === 0) return null;
   const list = factor.pooled_over_interactions
     .map((p) => `${p.by} on ${p.outcome} (share ${formatNumber(p.share)})`)
@@ -856,30 +1009,61 @@ export function degradedNote(a: Pick<SweepAnalysis, 'runs'>): string {
 }
 
 /** A readable rendering of an analysis for the terminal (no final newline). */
-export function formatAnalysis(a: SweepAnalysis): string {
+/** A factor's level table: runs, then each outcome's mean and interval per level. */
+function levelTable<L extends EnvironmentLevelSummary>(
+  factor: FactorSummary<L>,
+  rows: readonly (readonly [string, (l: L) => string])[],
+): string {
+  return table([
+    [factor.name, ...factor.levels.map((l) => formatLevel(l.level))],
+    ['runs (completed)', ...factor.levels.map((l) => `${l.runs} (${l.completed})`)],
+    ...rows.map(([label, cell]) => [label, ...factor.levels.map(cell)]),
+  ]);
+}
+
+const estimateOf =
+  (outcome: string) =>
+  (l: EnvironmentLevelSummary): string => {
+    const e = l.outcomes[outcome];
+    return e ? formatEstimate(e) : '–';
+  };
+
+function marketLevelRows(): [string, (l: LevelSummary) => string][] {
+  return [
+    ...LEVEL_OUTCOMES.map((o): [string, (l: LevelSummary) => string] => [o, estimateOf(o)]),
+    ['share tier ≥ 3', (l) => formatEstimate(l.shares.tier_at_least_3)],
+    ['share tier = 4', (l) => formatEstimate(l.shares.tier_4)],
+    ['verdicts', formatVerdicts],
+    ['false_positive_rate', (l) => formatEstimate(l.institution.false_positive_rate)],
+    ['detection_rate', (l) => formatEstimate(l.institution.detection_rate)],
+  ];
+}
+
+/** The outcome tipping points and phase diagrams follow. */
+const followedOutcome = (a: AnySweepAnalysis): string =>
+  isEnvironmentAnalysis(a) ? a.environment.metric : 'collusion_index';
+
+/** A readable rendering of an analysis for the terminal (no final newline). */
+export function formatAnalysis(a: AnySweepAnalysis): string {
   const out: string[] = [];
   out.push(
     `Runs: ${a.runs.total} (${a.runs.completed} completed, ${a.runs.failed} failed${degradedNote(a)}); ` +
       `seed ${a.seed}, ${a.resamples} bootstrap resamples, 95% intervals`,
   );
-  for (const factor of a.factors) {
-    out.push('', `Factor ${factor.name} (${factor.kind})`);
-    const header = [factor.name, ...factor.levels.map((l) => formatLevel(l.level))];
-    const row = (label: string, cells: (l: LevelSummary) => string) => [
-      label,
-      ...factor.levels.map(cells),
-    ];
+  if (isEnvironmentAnalysis(a))
     out.push(
-      table([
-        header,
-        row('runs (completed)', (l) => `${l.runs} (${l.completed})`),
-        ...LEVEL_OUTCOMES.map((o) => row(o, (l) => formatEstimate(l.outcomes[o]))),
-        row('share tier ≥ 3', (l) => formatEstimate(l.shares.tier_at_least_3)),
-        row('share tier = 4', (l) => formatEstimate(l.shares.tier_4)),
-        row('verdicts', formatVerdicts),
-        row('false_positive_rate', (l) => formatEstimate(l.institution.false_positive_rate)),
-        row('detection_rate', (l) => formatEstimate(l.institution.detection_rate)),
-      ]),
+      `Environment metrics: ${a.environment.metrics.join(', ')}; compared and followed: ${a.environment.metric} (--metric picks another)${a.threshold === null ? '; tipping points need --threshold' : ''}`,
+    );
+  const followed = followedOutcome(a);
+  for (const factor of a.factors as readonly FactorSummary<EnvironmentLevelSummary>[]) {
+    out.push('', `Factor ${factor.name} (${factor.kind})`);
+    out.push(
+      isEnvironmentAnalysis(a)
+        ? levelTable(
+            factor,
+            Object.keys(factor.levels[0]?.outcomes ?? {}).map((o) => [o, estimateOf(o)] as const),
+          )
+        : levelTable(factor as FactorSummary<LevelSummary>, marketLevelRows()),
     );
     const pooled = pooledWarning(factor);
     if (pooled !== null) {
@@ -946,7 +1130,7 @@ export function formatAnalysis(a: SweepAnalysis): string {
       for (const warning of comparisonWarnings(c, a.significance_level)) out.push(`! ${warning}`);
   }
   if (a.tipping_points.length > 0) {
-    out.push('', `Tipping points (mean collusion_index crossing ${formatNumber(a.threshold)})`);
+    out.push('', `Tipping points (mean ${followed} crossing ${formatNumber(a.threshold)})`);
     out.push(
       table([
         ['factor', 'runs', 'crossing [95% CI]', 'no crossing', 'shape', 'curve (level: mean)'],
@@ -968,7 +1152,7 @@ export function formatAnalysis(a: SweepAnalysis): string {
   for (const diagram of a.phase_diagrams) {
     out.push(
       '',
-      `Phase diagram: mean collusion_index (runs) by ${diagram.y_factor} (rows) × ${diagram.x_factor} (columns), ${withinLabel(diagram.within)}`,
+      `Phase diagram: mean ${followed} (runs) by ${diagram.y_factor} (rows) × ${diagram.x_factor} (columns), ${withinLabel(diagram.within)}`,
     );
     const xs = [...new Set(diagram.cells.map((c) => c.x))];
     const ys = [...new Set(diagram.cells.map((c) => c.y))].sort((p, q) => p - q);
@@ -980,7 +1164,7 @@ export function formatAnalysis(a: SweepAnalysis): string {
           formatNumber(y),
           ...xs.map((x) => {
             const cell = at.get(`${x} ${y}`);
-            return cell ? `${formatNumber(cell.collusion_index)} (${cell.n})` : '';
+            return cell ? `${formatNumber(cell[followed])} (${cell.n})` : '';
           }),
         ]),
       ]),

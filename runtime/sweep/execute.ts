@@ -3,14 +3,21 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { compileSources, type SourceText } from '../../compiler/index.js';
+import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
-import { marketMetrics, runToDirectory } from '../run/artifacts.js';
+import { type AnyRunMetrics, runToDirectory } from '../run/artifacts.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { stdlibSources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { planSweep, type SweepPlan, type SweepRun } from './plan.js';
-import type { RunRecord, RunRecordMetrics } from './record.js';
+import type {
+  EnvironmentRecordMetrics,
+  EnvironmentRecordSeries,
+  RunRecord,
+  RunRecordMetrics,
+  RunRecordSeries,
+} from './record.js';
 
 /**
  * One run of a sweep as a job any executor can hand to any worker: the user's source
@@ -141,9 +148,12 @@ export async function executeRun(
       ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),
     });
     const { result, status } = artifacts;
-    const metrics = marketMetrics(artifacts.metrics);
-    const finished = new Date().toISOString();
     const usage = result.llm?.usage.total;
+    const { numbers, series } = recordNumbers(artifacts.metrics, {
+      tokens: usage ? usage.promptTokens + usage.completionTokens : 0,
+      cost: usage?.cost ?? 0,
+    });
+    const finished = new Date().toISOString();
     const base = {
       run_id: run.runId,
       sweep,
@@ -156,23 +166,12 @@ export async function executeRun(
       finished_at: finished,
       duration_ms: elapsed(),
       transitions_by_edge: transitionCounts(join(dir, 'events.jsonl')),
-      series: {
-        round: metrics.series.round,
-        mean_price: metrics.series.mean_price,
-        industry_profit: metrics.series.industry_profit,
-        hhi: metrics.series.hhi,
-        fines: metrics.series.fines,
-        welfare: metrics.series.welfare,
-      },
+      series,
       artifacts: relative,
       institution: run.experiment.institution.name,
       llm_firms: llmFirms,
       models: result.llm ? result.llm.provenance().map((p) => p.spec) : [],
     };
-    const numbers = recordMetrics(metrics, {
-      tokens: usage ? usage.promptTokens + usage.completionTokens : 0,
-      cost: usage?.cost ?? 0,
-    });
     if (status === 'completed')
       return { ...base, status: 'completed', error: null, metrics: numbers };
     if (status === 'degraded')
@@ -216,7 +215,58 @@ function transitionCounts(eventsPath: string): Record<string, number> {
   return counts;
 }
 
-/** The run-level numbers of a run's metrics.json. */
+/** A run's numbers and series for its record: a market's, or an environment's. */
+function recordNumbers(
+  metrics: AnyRunMetrics,
+  usage: { tokens: number; cost: number },
+):
+  | { numbers: RunRecordMetrics; series: RunRecordSeries }
+  | { numbers: EnvironmentRecordMetrics; series: EnvironmentRecordSeries } {
+  if ('environment' in metrics.run) {
+    const m = metrics as EnvironmentMetrics;
+    const { round, payoff, fines, credits } = m.series;
+    return {
+      numbers: environmentRecordMetrics(m, usage),
+      series: { round, payoff, fines, credits },
+    };
+  }
+  const m = metrics as RunMetrics;
+  return {
+    numbers: recordMetrics(m, usage),
+    series: {
+      round: m.series.round,
+      mean_price: m.series.mean_price,
+      industry_profit: m.series.industry_profit,
+      hhi: m.series.hhi,
+      fines: m.series.fines,
+      welfare: m.series.welfare,
+    },
+  };
+}
+
+/** The run-level numbers of an environment run's metrics.json. */
+export function environmentRecordMetrics(
+  m: EnvironmentMetrics,
+  usage: { tokens: number; cost: number },
+): EnvironmentRecordMetrics {
+  const agents = Object.values(m.agents);
+  return {
+    declared: m.macro,
+    payoff: m.totals.payoff,
+    fines: m.totals.fines,
+    credits: m.totals.credits,
+    sanctions: agents.reduce((s, a) => s + a.sanctions.fine + a.sanctions.credit, 0),
+    transitions: m.institution.transitions,
+    restorations: m.institution.restorations,
+    rounds_played: m.run.rounds_played,
+    fallbacks: m.fallbacks.total,
+    fallback_share: m.fallbacks.share,
+    tokens: usage.tokens,
+    cost: usage.cost,
+  };
+}
+
+/** The run-level numbers of a market run's metrics.json. */
 export function recordMetrics(
   m: RunMetrics,
   usage: { tokens: number; cost: number },

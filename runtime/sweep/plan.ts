@@ -20,6 +20,7 @@ import { ResolveError, resolveExperiment } from '../run/resolve.js';
 import { canonical, experimentDigest, type ResolvedExperiment } from '../run/run.js';
 import { SweepProblem } from './errors.js';
 import type { FactorValue } from './record.js';
+import type { StoreWorld } from './store.js';
 
 /** One run of a sweep: the base experiment with its cell's levels applied, and a seed. */
 export interface SweepRun {
@@ -42,6 +43,11 @@ export interface SweepPlan {
   readonly repeatedCells: number;
   /** Cell-major: every replicate of cell 0, then of cell 1, … */
   readonly runs: readonly SweepRun[];
+  /**
+   * The kind of world the runs are in (one kind per sweep: the checker refuses the other),
+   * with an environment's declared metrics over every cell, in the order first declared.
+   */
+  readonly world: StoreWorld;
 }
 
 /** The seed of replicate `r`: the same in every cell (common random numbers; runs pair across cells). */
@@ -137,10 +143,14 @@ export function applyCell(
       // override it, as `agents FIRM = …` does in an experiment, whatever the order.
       all = asPolicy(level);
       for (const firm of Object.keys(perFirm)) delete perFirm[firm];
-    } else if (t.kind === 'market') {
+    } else if (t.kind === 'market' || t.kind === 'environment') {
       const p = asPolicy(level);
       const keep = p.name === base.market.name && p.args.length === 0;
-      market = { name: p.name, overrides: keep ? { ...base.market.overrides } : overridesOf(p) };
+      market = {
+        name: p.name,
+        overrides: keep ? { ...base.market.overrides } : overridesOf(p),
+        ...(t.kind === 'environment' ? { kind: 'environment' as const } : {}),
+      };
     } else if (t.kind === 'institution') {
       const p = asPolicy(level);
       const keep = p.name === base.institution.name && p.args.length === 0;
@@ -156,10 +166,16 @@ export function applyCell(
     const value = level.kind === 'value' ? level.value : undefined;
     switch (t.kind) {
       case 'param': {
-        // A parameter applies where the cell's market or institution declares it (a
+        // A parameter applies where the cell's world or institution declares it (a
         // `fine_share` level means nothing under `none`); the cell's row keeps the level.
-        const use = t.owner === 'market' ? market : institution;
-        const declared = (t.owner === 'market' ? program?.markets : program?.institutions)
+        const use = t.owner === 'institution' ? institution : market;
+        const declared = (
+          t.owner === 'institution'
+            ? program?.institutions
+            : t.owner === 'environment'
+              ? program?.environments
+              : program?.markets
+        )
           ?.find((d) => d.name === use.name)
           ?.params.some((p) => p.name === t.name);
         if (value !== undefined && declared !== false) use.overrides[t.name] = value;
@@ -234,6 +250,8 @@ export function planSweep(
   const runs: SweepRun[] = [];
   const seen = new Set<string>();
   let repeatedCells = 0;
+  const declared = new Set<string>();
+  let environments = false;
   cells.forEach((cell, index) => {
     const variant = applyCell(base, sweep.factors, cell, program);
     const factors = Object.fromEntries(
@@ -256,6 +274,10 @@ export function planSweep(
         sources,
       );
       checkCell(resolved);
+      if (resolved.market.kind === 'environment') {
+        environments = true;
+        for (const m of resolved.market.metrics) declared.add(m.name);
+      }
     } catch (error) {
       if (error instanceof ResolveError || error instanceof MarketError)
         throw new SweepError(
@@ -288,6 +310,7 @@ export function planSweep(
     cells: cells.length - repeatedCells,
     repeatedCells,
     runs,
+    world: environments ? { kind: 'environment', metrics: [...declared] } : { kind: 'market' },
   };
 }
 

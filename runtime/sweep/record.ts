@@ -47,6 +47,43 @@ export interface RunRecordMetrics {
   readonly cost: number;
 }
 
+/**
+ * The run-level numbers of an environment's run: its declared metrics and its totals. A
+ * market's columns (collusion index, tier, prices, …) mean nothing there and are absent,
+ * not 0; the results store of an environment sweep has the declared metrics as columns.
+ */
+export interface EnvironmentRecordMetrics {
+  /** The environment's declared metrics (metrics.json `macro`), by name (null: not a finite number). */
+  readonly declared: Readonly<Record<string, number | null>>;
+  /** Total payoff of all agents after fines and credits (metrics.json `totals.payoff`). */
+  readonly payoff: number;
+  readonly fines: number;
+  readonly credits: number;
+  readonly sanctions: number;
+  readonly transitions: number;
+  readonly restorations: number;
+  readonly rounds_played: number;
+  readonly fallbacks: number;
+  readonly fallback_share: number | null;
+  readonly tokens: number;
+  readonly cost: number;
+}
+
+/** An environment's per-round series (summed over its agents), for the `rounds` table. */
+export interface EnvironmentRecordSeries {
+  readonly round: readonly number[];
+  readonly payoff: readonly number[];
+  readonly fines: readonly number[];
+  readonly credits: readonly number[];
+}
+
+/** Whether a record's numbers are an environment's (else a market's). */
+export function isEnvironmentMetrics(
+  metrics: RunRecordMetrics | EnvironmentRecordMetrics,
+): metrics is EnvironmentRecordMetrics {
+  return 'declared' in metrics;
+}
+
 /** Per-round series of one run, for the long-format `rounds` table. */
 export interface RunRecordSeries {
   readonly round: readonly number[];
@@ -77,10 +114,10 @@ export interface RunRecord {
   readonly finished_at: string;
   readonly duration_ms: number;
   /** Null when the run failed before it had metrics. */
-  readonly metrics: RunRecordMetrics | null;
+  readonly metrics: RunRecordMetrics | EnvironmentRecordMetrics | null;
   /** Transition id → times it fired in the run (the sweep report's diagram edges). */
   readonly transitions_by_edge: Readonly<Record<string, number>>;
-  readonly series: RunRecordSeries | null;
+  readonly series: RunRecordSeries | EnvironmentRecordSeries | null;
   /** The run's directory (report.html, events.jsonl, …), relative to the artifacts directory. */
   readonly artifacts: string | null;
   /** The institution the run was governed by (its diagram in the sweep report). */

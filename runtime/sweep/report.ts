@@ -5,18 +5,20 @@ import type { IrInstitution, ParamValue } from '../../compiler/ir.js';
 import { html, inlineSvg, type Markup } from '../report/html.js';
 import { chart, diagramFigure, note, writeReportPage } from '../report/run-report.js';
 import {
-  analyzeSweep,
+  type AnySweepAnalysis,
+  analyzeAnySweep,
   type Comparison,
   comparisonWarnings,
   degradedNote,
+  type EnvironmentLevelSummary,
   type FactorSummary,
   formatNumber,
   formatVerdicts,
   type InteractionSummary,
   interactionRows,
+  isEnvironmentAnalysis,
   type PhaseDiagram,
   pooledWarning,
-  type SweepAnalysis,
   type TippingPointSummary,
   tippingPointWarnings,
 } from './analyze.js';
@@ -38,12 +40,19 @@ const withCi = (e: MeanEstimate) =>
       : `${num(e.mean)}`;
 
 /** The factor whose levels are regimes: one that varies the institution, else the first categorical one. */
-function regimeFactor(analysis: SweepAnalysis, institutionFactors: ReadonlySet<string>) {
+function regimeFactor<F extends { readonly name: string; readonly kind: string }>(
+  factors: readonly F[],
+  institutionFactors: ReadonlySet<string>,
+): F | undefined {
   return (
-    analysis.factors.find((f) => institutionFactors.has(f.name)) ??
-    analysis.factors.find((f) => f.kind === 'categorical')
+    factors.find((f) => institutionFactors.has(f.name)) ??
+    factors.find((f) => f.kind === 'categorical')
   );
 }
+
+/** How an outcome reads in titles: the market's by their names in docs/metrics.md, an environment's metric as declared. */
+const outcomeLabel = (outcome: string) =>
+  outcome === 'tier' ? 'Mean tier' : outcome === 'collusion_index' ? 'Collusion index' : outcome;
 
 const interval = (ci: readonly [number, number] | null) =>
   ci ? ` [${num(ci[0])}, ${num(ci[1])}]` : '';
@@ -61,6 +70,49 @@ export function regimeTable(
 <td>${withCi(l.outcomes.mean_price)}</td><td>${withCi(l.outcomes.welfare)}</td><td>${withCi(l.outcomes.consumer_surplus)}</td><td>${withCi(l.outcomes.fines)}</td>
 <td>${withCi(l.institution.false_positive_rate)}</td><td>${withCi(l.institution.detection_rate)}</td><td>${formatVerdicts(l)}</td></tr>`,
   );
+  const pooled = pooledWarning(factor);
+  return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
+<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 and at tier 3 or more (structure, not a reading of collusion: the verdicts column counts each run's verdict, docs/metrics.md). Welfare and consumer surplus are window means per round (null without demand).</p>
+${pooled === null ? '' : note(`${pooled} (see Interactions below)`)}
+<table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>welfare</th><th>consumer surplus</th><th>fines</th><th>false-positive rate</th><th>detection rate</th><th>verdicts (runs)</th></tr></thead><tbody>${rows}</tbody></table>
+${pairedComparisons(factor, comparisons, significanceLevel)}
+</section>`;
+}
+
+/**
+ * An environment sweep's regime factor: each level's declared metrics, payoff, fines and
+ * sanctions, and the paired comparisons of the followed metric.
+ */
+export function environmentRegimeTable(
+  factor: FactorSummary<EnvironmentLevelSummary>,
+  comparisons: readonly Comparison[],
+  significanceLevel: number,
+): Markup {
+  const outcomes = Object.keys(factor.levels[0]?.outcomes ?? {});
+  const rows = factor.levels.map(
+    (l) =>
+      html`<tr><th scope="row">${String(l.level)}</th><td>${l.completed}/${l.runs}</td>${outcomes.map(
+        (o) => {
+          const e = l.outcomes[o];
+          return html`<td>${e ? withCi(e) : '—'}</td>`;
+        },
+      )}</tr>`,
+  );
+  const pooled = pooledWarning(factor);
+  return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
+<p>Means over completed runs with 95% bootstrap intervals of the environment's declared metrics (metrics.json <code>macro</code>), then total payoff, fines and sanctions per run.</p>
+${pooled === null ? '' : note(`${pooled} (see Interactions below)`)}
+<table><thead><tr><th>level</th><th>runs</th>${outcomes.map((o) => html`<th>${o}</th>`)}</tr></thead><tbody>${rows}</tbody></table>
+${pairedComparisons(factor, comparisons, significanceLevel)}
+</section>`;
+}
+
+/** A factor's paired comparisons and their warnings (nothing without comparisons). */
+function pairedComparisons(
+  factor: FactorSummary<EnvironmentLevelSummary>,
+  comparisons: readonly Comparison[],
+  significanceLevel: number,
+): Markup {
   const mine = comparisons.filter((c) => c.factor === factor.name);
   const paired = mine.map(
     (
@@ -71,19 +123,13 @@ export function regimeTable(
 <td>${c.p_value === null ? (c.p_value_reason ?? '—') : `${num(c.p_value)} (${c.p_value_method})`}</td><td>${num(c.p_value_min)}${c.cannot_reach_significance && c.n_nonzero_differences > 0 ? ' ⚠' : ''}</td><td>${num(c.p_holm)}</td></tr>`,
   );
   const warnings = mine.flatMap((c) => comparisonWarnings(c, significanceLevel));
-  const pooled = pooledWarning(factor);
-  return html`<section id="regimes"><h2>Regimes: ${factor.name}</h2>
-<p>Means over completed runs with 95% bootstrap intervals; shares are of runs at tier 4 and at tier 3 or more (structure, not a reading of collusion: the verdicts column counts each run's verdict, docs/metrics.md). Welfare and consumer surplus are window means per round (null without demand).</p>
-${pooled === null ? '' : note(`${pooled} (see Interactions below)`)}
-<table><thead><tr><th>level</th><th>runs</th><th>mean tier</th><th>tier-4 share</th><th>tier ≥ 3 share</th><th>collusion index</th><th>HHI excess</th><th>mean price</th><th>welfare</th><th>consumer surplus</th><th>fines</th><th>false-positive rate</th><th>detection rate</th><th>verdicts (runs)</th></tr></thead><tbody>${rows}</tbody></table>
-${
-  paired.length > 0
-    ? html`<h3>Paired comparisons</h3><p>Pairs share the replicate (hence the seed) and every other factor's level. Intervals: 95% bootstrap over the pairs. p: paired sign-flip permutation test, beside the smallest p it can give with these pairs; Holm: adjusted over all comparisons of that outcome. ⚠: see the notes below the table.</p>
+  return html`${
+    paired.length > 0
+      ? html`<h3>Paired comparisons</h3><p>Pairs share the replicate (hence the seed) and every other factor's level. Intervals: 95% bootstrap over the pairs. p: paired sign-flip permutation test, beside the smallest p it can give with these pairs; Holm: adjusted over all comparisons of that outcome. ⚠: see the notes below the table.</p>
 <table><thead><tr><th>difference</th><th>outcome</th><th>pairs</th><th>mean difference</th><th>sd of differences</th><th>Cohen's d</th><th>p</th><th>smallest attainable p</th><th>Holm p</th></tr></thead><tbody>${paired}</tbody></table>
 ${warnings.length > 0 ? html`<ul class="warnings">${warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ''}`
-    : ''
-}
-</section>`;
+      : ''
+  }`;
 }
 
 /** The strong interactions, each as the factor's means within the other factor's levels. */
@@ -103,10 +149,10 @@ function interactionSection(interactions: readonly InteractionSummary[]): Markup
 ${tables}</section>`;
 }
 
-function ciSpec(factor: FactorSummary, outcome: 'collusion_index' | 'tier'): TopLevelSpec {
+function ciSpec(factor: FactorSummary<EnvironmentLevelSummary>, outcome: string): TopLevelSpec {
   const values = factor.levels.flatMap((l) => {
     const e = l.outcomes[outcome];
-    return e.mean === null
+    return e === undefined || e.mean === null
       ? []
       : [
           {
@@ -123,7 +169,7 @@ function ciSpec(factor: FactorSummary, outcome: 'collusion_index' | 'tier'): Top
       : { field: 'level', type: 'nominal' as const, title: factor.name, sort: null };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `${outcome === 'tier' ? 'Mean tier' : 'Collusion index'} by ${factor.name} (95% CI)`,
+    title: `${outcomeLabel(outcome)} by ${factor.name} (95% CI)`,
     width: 420,
     height: 220,
     data: {
@@ -174,9 +220,45 @@ export const PHASE_SCALES = {
   },
 } as const;
 
-/** A phase diagram as a heatmap on its fixed scale, each cell labelled with its mean and run count. */
-export function phaseSpec(d: PhaseDiagram, outcome: keyof typeof PHASE_SCALES): TopLevelSpec {
-  const scale = PHASE_SCALES[outcome];
+/** A phase diagram's colour scale: values beyond `domain` take the end colours; text is white beyond `dark` from `mid`. */
+interface PhaseScale {
+  readonly domain: readonly [number, number];
+  readonly mid: number | null;
+  readonly scheme: string;
+  readonly reverse: boolean;
+  readonly legend: string;
+  readonly caption: string;
+  readonly dark: number;
+}
+
+/**
+ * The scale of an environment metric's phase diagram: no fixed range is known for a
+ * declared metric, so it spans the smallest to the largest cell mean of the diagram.
+ */
+function environmentPhaseScale(d: PhaseDiagram, metric: string): PhaseScale {
+  const values = d.cells.flatMap((c) => {
+    const v = c[metric];
+    return typeof v === 'number' ? [v] : [];
+  });
+  const low = values.length > 0 ? Math.min(...values) : 0;
+  const high = values.length > 0 ? Math.max(...values) : 1;
+  return {
+    domain: [low, high === low ? low + 1 : high],
+    mid: null,
+    scheme: 'blues',
+    reverse: false,
+    legend: metric,
+    caption: `scale: the smallest to the largest cell mean of this diagram (${num(low)}–${num(high)})`,
+    dark: low + 0.6 * (high - low),
+  };
+}
+
+/** A phase diagram as a heatmap on its scale (fixed for a market's outcomes), each cell labelled with its mean and run count. */
+export function phaseSpec(
+  d: PhaseDiagram,
+  outcome: string,
+  scale: PhaseScale = outcome === 'tier' ? PHASE_SCALES.tier : PHASE_SCALES.collusion_index,
+): TopLevelSpec {
   const textColor = {
     condition: { test: `abs(datum.value - ${scale.mid ?? 0}) > ${scale.dark}`, value: 'white' },
     value: 'black',
@@ -184,7 +266,7 @@ export function phaseSpec(d: PhaseDiagram, outcome: keyof typeof PHASE_SCALES): 
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
-      text: `${outcome === 'tier' ? 'Mean tier' : 'Collusion index'} over ${d.x_factor} × ${d.y_factor}${d.within ? ` (${d.within.factor} = ${d.within.level})` : ''}`,
+      text: `${outcomeLabel(outcome)} over ${d.x_factor} × ${d.y_factor}${d.within ? ` (${d.within.factor} = ${d.within.level})` : ''}`,
       subtitle: [scale.caption, 'each cell: the mean and n, its number of completed runs'],
     },
     width: 360,
@@ -235,10 +317,10 @@ export function phaseSpec(d: PhaseDiagram, outcome: keyof typeof PHASE_SCALES): 
   } as TopLevelSpec;
 }
 
-function tippingSpec(t: TippingPointSummary): TopLevelSpec {
+function tippingSpec(t: TippingPointSummary, outcome: string): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `Collusion index along ${t.factor}${t.within ? ` (${t.within.factor} = ${t.within.level})` : ''}`,
+    title: `${outcomeLabel(outcome)} along ${t.factor}${t.within ? ` (${t.within.factor} = ${t.within.level})` : ''}`,
     width: 420,
     height: 200,
     layer: [
@@ -247,7 +329,11 @@ function tippingSpec(t: TippingPointSummary): TopLevelSpec {
         mark: { type: 'line', point: true },
         encoding: {
           x: { field: 'x', type: 'quantitative', title: t.factor },
-          y: { field: 'mean', type: 'quantitative', title: 'collusion index' },
+          y: {
+            field: 'mean',
+            type: 'quantitative',
+            title: outcome === 'collusion_index' ? 'collusion index' : outcome,
+          },
         },
       },
       {
@@ -311,7 +397,11 @@ async function diagrams(
  */
 export async function writeSweepReport(dir: string): Promise<string> {
   const sweep = readSweepFile(dir);
-  const analysis = await analyzeSweep(dir, {});
+  const analysis: AnySweepAnalysis = await analyzeAnySweep(dir, {});
+  const environment = isEnvironmentAnalysis(analysis) ? analysis.environment : null;
+  // The outcome tipping points follow, and the per-run columns of the runs table.
+  const followed = environment ? environment.metric : 'collusion_index';
+  const runColumns = environment ? environment.metrics : ['tier', 'verdict', 'collusion_index'];
   const reader = await openResults(dir);
   let runs: Record<string, unknown>[];
   const counts = new Map<string, Map<string, number>>();
@@ -333,26 +423,44 @@ export async function writeSweepReport(dir: string): Promise<string> {
   const institutionFactors = new Set(
     plan.sweep.factors.filter((f) => f.target.kind === 'institution').map((f) => f.name),
   );
-  const regime = regimeFactor(analysis, institutionFactors);
+  const regimeSection = (): Markup => {
+    if (isEnvironmentAnalysis(analysis)) {
+      const regime = regimeFactor(analysis.factors, institutionFactors);
+      return regime
+        ? environmentRegimeTable(regime, analysis.comparisons, analysis.significance_level)
+        : note('No categorical factor: no regime table.');
+    }
+    const regime = regimeFactor(analysis.factors, institutionFactors);
+    return regime
+      ? regimeTable(regime, analysis.comparisons, analysis.significance_level)
+      : note('No categorical factor: no regime table.');
+  };
   const ciPlots: Markup[] = [];
-  for (const f of analysis.factors) {
-    ciPlots.push(await chart(ciSpec(f, 'collusion_index')), await chart(ciSpec(f, 'tier')));
-  }
+  for (const f of analysis.factors as readonly FactorSummary<EnvironmentLevelSummary>[])
+    for (const outcome of environment ? environment.metrics : ['collusion_index', 'tier'])
+      ciPlots.push(await chart(ciSpec(f, outcome)));
+  const followedText = environment ? `the mean ${followed}` : 'the collusion index';
   const tipping: Markup[] = [];
   for (const t of analysis.tipping_points) {
     tipping.push(
       html`<p>${t.factor}${t.within ? ` (${t.within.factor} = ${String(t.within.level)})` : ''}: ${
         t.crossing
-          ? `the collusion index crosses ${t.threshold} ${t.crossing.direction} at ${num(t.crossing.x)} (between ${num(t.crossing.between[0])} and ${num(t.crossing.between[1])}; 95% bootstrap interval${interval(t.crossing_ci)}, ${num(t.no_crossing_share * 100)}% of resamples do not cross)`
-          : `the collusion index does not cross ${t.threshold} (${num((1 - t.no_crossing_share) * 100)}% of bootstrap resamples do)`
+          ? `${followedText} crosses ${t.threshold} ${t.crossing.direction} at ${num(t.crossing.x)} (between ${num(t.crossing.between[0])} and ${num(t.crossing.between[1])}; 95% bootstrap interval${interval(t.crossing_ci)}, ${num(t.no_crossing_share * 100)}% of resamples do not cross)`
+          : `${followedText} does not cross ${t.threshold} (${num((1 - t.no_crossing_share) * 100)}% of bootstrap resamples do)`
       }.</p>`,
       ...tippingPointWarnings(t, analysis.significance_level).map((w) => note(w)),
-      await chart(tippingSpec(t)),
+      await chart(tippingSpec(t, followed)),
     );
   }
   const phases: Markup[] = [];
-  for (const d of analysis.phase_diagrams)
-    phases.push(await chart(phaseSpec(d, 'collusion_index')), await chart(phaseSpec(d, 'tier')));
+  for (const d of analysis.phase_diagrams) {
+    if (environment)
+      phases.push(await chart(phaseSpec(d, followed, environmentPhaseScale(d, followed))));
+    else
+      phases.push(await chart(phaseSpec(d, 'collusion_index')), await chart(phaseSpec(d, 'tier')));
+  }
+  const cellText = (value: unknown) =>
+    typeof value === 'string' ? value : num(typeof value === 'number' ? value : null);
   const link = (row: Record<string, unknown>) => {
     if (!row.artifacts) return html`—`;
     const target = join(sweep.artifacts, String(row.artifacts), 'report.html');
@@ -363,19 +471,20 @@ export async function writeSweepReport(dir: string): Promise<string> {
     (r) =>
       html`<tr><td><code>${String(r.run_id).slice(0, 12)}</code></td>${sweep.factors.map(
         (f) => html`<td>${String(r[f] ?? '')}</td>`,
-      )}<td>${String(r.seed)}</td><td>${String(r.status)}</td><td>${String(r.worker ?? '')}</td><td>${num(r.tier as number | null)}</td><td>${typeof r.verdict === 'string' ? r.verdict : '—'}</td><td>${num(r.collusion_index as number | null)}</td><td>${link(r)}</td></tr>`,
+      )}<td>${String(r.seed)}</td><td>${String(r.status)}</td><td>${String(r.worker ?? '')}</td>${runColumns.map((c) => html`<td>${c === 'verdict' && typeof r.verdict !== 'string' ? '—' : cellText(r[c])}</td>`)}<td>${link(r)}</td></tr>`,
   );
   const body = html`<h1>Sweep ${sweep.sweep}: ${sweep.title}</h1>
 <p>${analysis.runs.total} runs: ${analysis.runs.completed} completed, ${analysis.runs.failed} failed${degradedNote(analysis)}. Factors: ${sweep.factors.join(', ')}. Statistics: <code>mase analyze</code> (seed ${analysis.seed}, ${analysis.resamples} bootstrap resamples); definitions in docs/metrics.md.</p>
-${regime ? regimeTable(regime, analysis.comparisons, analysis.significance_level) : note('No categorical factor: no regime table.')}
+${environment ? html`<p>Environment metrics (declared by the environment; metrics.json <code>macro</code>): ${environment.metrics.join(', ')}. Comparisons, tipping points and phase diagrams follow ${environment.metric} (<code>mase analyze --metric</code> follows another).</p>` : ''}
+${regimeSection()}
 ${interactionSection(analysis.interactions)}
 <section id="factors"><h2>Outcomes by factor</h2>${ciPlots}</section>
 ${tipping.length > 0 ? html`<section id="tipping"><h2>Tipping points</h2>${tipping}</section>` : ''}
-${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2><p>Every diagram uses the same fixed colour scales: the collusion index Δ on −1…1, diverging around 0 (the Nash benchmark): blue below it, white at it, red above it up to the collusive benchmark at 1 (values beyond ±1 take the end colours); the mean tier on 0–4. Each cell shows its mean and n, the number of completed runs it averages.</p>${phases}</section>` : ''}
+${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2><p>${environment ? `Each diagram's colour scale spans the smallest to the largest cell mean of ${followed} in it (a declared metric has no fixed range): compare diagrams by their numbers, not their colours.` : 'Every diagram uses the same fixed colour scales: the collusion index Δ on −1…1, diverging around 0 (the Nash benchmark): blue below it, white at it, red above it up to the collusive benchmark at 1 (values beyond ±1 take the end colours); the mean tier on 0–4.'} Each cell shows its mean and n, the number of completed runs it averages.</p>${phases}</section>` : ''}
 ${await diagrams(plan, counts)}
 <section id="runs"><h2>Runs</h2>
 ${analysis.runs.total > runs.length ? note(`The first ${runs.length} of ${analysis.runs.total} runs; results.csv lists them all.`) : ''}
-<table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th><th>tier</th><th>verdict</th><th>collusion index</th><th>report</th></tr></thead><tbody>${runRows}</tbody></table>
+<table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th>${runColumns.map((c) => html`<th>${c === 'collusion_index' ? 'collusion index' : c}</th>`)}<th>report</th></tr></thead><tbody>${runRows}</tbody></table>
 </section>
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Every number is in results.csv and results.duckdb beside this page.</footer>`;
   return writeReportPage(join(dir, SWEEP_REPORT_FILE), `${sweep.sweep} — MASE sweep report`, body);

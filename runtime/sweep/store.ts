@@ -3,13 +3,20 @@ import { join } from 'node:path';
 // DuckDB's native module loads when a store opens, not when the runtime's facade is imported.
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { SweepProblem } from './errors.js';
-import type { FactorValue, RunRecord, RunRecordMetrics } from './record.js';
+import {
+  type EnvironmentRecordMetrics,
+  type FactorValue,
+  isEnvironmentMetrics,
+  type RunRecord,
+  type RunRecordMetrics,
+} from './record.js';
 
 /**
  * The results store of a sweep directory: `results.duckdb` (tables `runs`, `rounds`,
- * `transitions`, `factors`), built from the run records in one pass, with `results.csv`,
- * `results.parquet` (the `runs` table) and `rounds.parquet` beside it for other tools.
- * The store is derived data: rebuilding it from `records/` is always safe.
+ * `transitions`, `factors`; an environment sweep's also `metrics`), built from the run
+ * records in one pass, with `results.csv`, `results.parquet` (the `runs` table) and
+ * `rounds.parquet` beside it for other tools. The store is derived data: rebuilding it
+ * from `records/` is always safe.
  */
 
 export const RESULTS_DATABASE = 'results.duckdb';
@@ -58,9 +65,42 @@ const METRIC_COLUMNS: { readonly [K in keyof RunRecordMetrics]-?: string } = {
   cost: 'DOUBLE',
 };
 
+/**
+ * The column types of an environment run's totals, after its declared metrics (one DOUBLE
+ * column each, named as declared); typed by `EnvironmentRecordMetrics` like the above.
+ */
+const ENVIRONMENT_TOTAL_COLUMNS: {
+  readonly [K in Exclude<keyof EnvironmentRecordMetrics, 'declared'>]-?: string;
+} = {
+  payoff: 'DOUBLE',
+  fines: 'DOUBLE',
+  credits: 'DOUBLE',
+  sanctions: 'INTEGER',
+  transitions: 'INTEGER',
+  restorations: 'INTEGER',
+  rounds_played: 'INTEGER',
+  fallbacks: 'INTEGER',
+  fallback_share: 'DOUBLE',
+  tokens: 'BIGINT',
+  cost: 'DOUBLE',
+};
+
+/**
+ * The kind of world a sweep's runs are in, which decides the metric columns of `runs` and
+ * the series of `rounds`: a market's fixed ones, or an environment's declared metrics (the
+ * union over the sweep's environments, in the order first declared) and totals.
+ */
+export type StoreWorld =
+  | { readonly kind: 'market' }
+  | { readonly kind: 'environment'; readonly metrics: readonly string[] };
+
+const MARKET: StoreWorld = { kind: 'market' };
+
 /** The `runs` columns before the factors (run_id) and after them, in table order. */
 const LEADING_COLUMNS: readonly (readonly [string, string])[] = [['run_id', 'VARCHAR']];
-const TRAILING_COLUMNS: readonly (readonly [string, string])[] = [
+const trailingColumns = (
+  metrics: readonly (readonly [string, string])[],
+): readonly (readonly [string, string])[] => [
   ['seed', 'BIGINT'],
   ['status', 'VARCHAR'],
   ['worker', 'VARCHAR'],
@@ -72,11 +112,12 @@ const TRAILING_COLUMNS: readonly (readonly [string, string])[] = [
   ['started_at', 'VARCHAR'],
   ['finished_at', 'VARCHAR'],
   ['duration_ms', 'DOUBLE'],
-  ...Object.entries(METRIC_COLUMNS),
+  ...metrics,
   ['artifacts', 'VARCHAR'],
   ['llm_firms', 'VARCHAR'],
   ['models', 'VARCHAR'],
 ];
+const TRAILING_COLUMNS = trailingColumns(Object.entries(METRIC_COLUMNS));
 
 /** Every fixed column of `runs`: a factor may not be named like one. */
 export const FIXED_RUN_COLUMNS: readonly string[] = [...LEADING_COLUMNS, ...TRAILING_COLUMNS].map(
@@ -85,6 +126,81 @@ export const FIXED_RUN_COLUMNS: readonly string[] = [...LEADING_COLUMNS, ...TRAI
 
 /** The per-round series of the `rounds` table, in metric order. */
 export const ROUND_METRICS = ['mean_price', 'industry_profit', 'hhi', 'fines', 'welfare'] as const;
+/** An environment run's per-round series (summed over its agents; payoff before fines and credits). */
+export const ENVIRONMENT_ROUND_METRICS = ['payoff', 'fines', 'credits'] as const;
+
+/** How a world's runs fill the store: `runs` metric columns, staging types, `rounds` series. */
+interface Layout {
+  /** Metric columns of `runs`, in table order. */
+  readonly metrics: readonly (readonly [string, string])[];
+  /** The staging expression of each metric column. */
+  readonly select: (name: string) => string;
+  /** The staging struct of a record's metrics. */
+  readonly staging: string;
+  readonly rounds: readonly string[];
+  /** A record's metrics as the staging line holds them. */
+  readonly stage: (metrics: RunRecord['metrics']) => unknown;
+}
+
+function layoutOf(world: StoreWorld): Layout {
+  if (world.kind === 'market')
+    return {
+      metrics: Object.entries(METRIC_COLUMNS),
+      select: (name) => `metrics.${name}`,
+      staging: Object.entries(METRIC_COLUMNS)
+        .map(([name, type]) => `${name} ${type}`)
+        .join(', '),
+      rounds: ROUND_METRICS,
+      stage: (metrics) => metrics,
+    };
+  const declared = world.metrics;
+  const position = new Map(declared.map((name, i) => [name, i + 1]));
+  const totals = Object.entries(ENVIRONMENT_TOTAL_COLUMNS);
+  return {
+    metrics: [...declared.map((name): [string, string] => [name, 'DOUBLE']), ...totals],
+    // Declared metrics are staged as a list in `world.metrics` order: no metric name
+    // reaches the staging schema.
+    select: (name) =>
+      position.has(name) ? `metrics.declared[${position.get(name)}]` : `metrics.${name}`,
+    staging: ['declared DOUBLE[]', ...totals.map(([name, type]) => `${name} ${type}`)].join(', '),
+    rounds: ENVIRONMENT_ROUND_METRICS,
+    stage: (metrics) => {
+      if (metrics === null) return null;
+      if (!isEnvironmentMetrics(metrics))
+        throw new ResultsError("a market run's record in an environment sweep's results");
+      return { ...metrics, declared: declared.map((name) => metrics.declared[name] ?? null) };
+    },
+  };
+}
+
+/**
+ * Why a column of an environment sweep's `runs` table cannot be named `name` (a declared
+ * metric or a factor named like a fixed column, or like each other), if it cannot.
+ */
+export function environmentColumnProblem(
+  metrics: readonly string[],
+  factors: readonly string[],
+): string | undefined {
+  const fixed = new Set(
+    [...LEADING_COLUMNS, ...trailingColumns(Object.entries(ENVIRONMENT_TOTAL_COLUMNS))].map(
+      ([name]) => name,
+    ),
+  );
+  const seen = new Map<string, string>();
+  for (const [what, name] of [
+    ...metrics.map((m) => ['metric', m] as const),
+    ...factors.map((f) => ['factor', f] as const),
+  ]) {
+    const folded = name.toLowerCase();
+    if (fixed.has(folded))
+      return `${what} \`${name}\` has the name of a results column (${[...fixed].join(', ')}); rename it`;
+    const other = seen.get(folded);
+    if (other !== undefined)
+      return `${other} and ${what} \`${name}\` would be one column of the results; rename one`;
+    seen.set(folded, `${what} \`${name}\``);
+  }
+  return undefined;
+}
 
 interface FactorColumn {
   readonly name: string;
@@ -149,7 +265,7 @@ function byRunOrder(a: RunRecord, b: RunRecord): number {
 }
 
 /** One staging line: fixed keys and `factor_<i>`, so no factor name reaches the JSON schema. */
-function stagingLine(record: RunRecord, factors: readonly FactorColumn[]): string {
+function stagingLine(record: RunRecord, factors: readonly FactorColumn[], layout: Layout): string {
   const row: Record<string, unknown> = {
     run_id: record.run_id,
     seed: record.seed,
@@ -166,7 +282,7 @@ function stagingLine(record: RunRecord, factors: readonly FactorColumn[]): strin
     artifacts: record.artifacts,
     llm_firms: record.llm_firms.join(','),
     models: record.models.join(','),
-    metrics: record.metrics,
+    metrics: layout.stage(record.metrics),
     series: record.series,
     transition_edges: Object.keys(record.transitions_by_edge),
     transition_counts: Object.values(record.transitions_by_edge),
@@ -179,15 +295,12 @@ function stagingLine(record: RunRecord, factors: readonly FactorColumn[]): strin
   return JSON.stringify(row);
 }
 
-function stagingSchema(factors: readonly FactorColumn[]): string {
-  const metrics = Object.entries(METRIC_COLUMNS)
-    .map(([name, type]) => `${name} ${type}`)
-    .join(', ');
-  const series = `round INTEGER[], ${ROUND_METRICS.map((m) => `${m} DOUBLE[]`).join(', ')}`;
+function stagingSchema(factors: readonly FactorColumn[], layout: Layout): string {
+  const series = `round INTEGER[], ${layout.rounds.map((m) => `${m} DOUBLE[]`).join(', ')}`;
   const entries: (readonly [string, string])[] = [
     ...LEADING_COLUMNS,
-    ...TRAILING_COLUMNS.filter(([name]) => !(name in METRIC_COLUMNS)),
-    ['metrics', `STRUCT(${metrics})`],
+    ...trailingColumns([]),
+    ['metrics', `STRUCT(${layout.staging})`],
     ['series', `STRUCT(${series})`],
     ['transition_edges', 'VARCHAR[]'],
     ['transition_counts', 'BIGINT[]'],
@@ -196,29 +309,31 @@ function stagingSchema(factors: readonly FactorColumn[]): string {
   return `{${entries.map(([name, type]) => `${quoteString(name)}: ${quoteString(type)}`).join(', ')}}`;
 }
 
-function runsSelect(factors: readonly FactorColumn[]): string {
+function runsSelect(factors: readonly FactorColumn[], layout: Layout): string {
+  const metrics = new Set(layout.metrics.map(([name]) => name));
   const columns = [
     ...LEADING_COLUMNS.map(([name]) => name),
     ...factors.map((f, i) => `factor_${i} AS ${quoteIdentifier(f.name)}`),
-    ...TRAILING_COLUMNS.map(([name]) =>
-      name in METRIC_COLUMNS ? `metrics.${name} AS ${name}` : name,
+    ...trailingColumns(layout.metrics).map(([name]) =>
+      metrics.has(name) ? `${layout.select(name)} AS ${quoteIdentifier(name)}` : name,
     ),
   ];
   return `SELECT ${columns.join(', ')} FROM staging ORDER BY cell, replicate, run_id`;
 }
 
 // `metric` is an ENUM: five values in millions of rows store and write twice as fast as text.
-const ROUND_METRIC_TYPE = `CREATE TYPE round_metric AS ENUM (${ROUND_METRICS.map((m) => `'${m}'`).join(', ')})`;
+const roundMetricType = (metrics: readonly string[]) =>
+  `CREATE TYPE round_metric AS ENUM (${metrics.map((m) => `'${m}'`).join(', ')})`;
 
 // Without ORDER BY: DuckDB keeps insertion order through unnest, so rows come run by run,
-// round by round, metrics in ROUND_METRICS order (sorting 5M rows would double the build).
-const ROUNDS_SELECT = `
+// round by round, metrics in the layout's order (sorting 5M rows would double the build).
+const roundsSelect = (metrics: readonly string[]) => `
   SELECT run_id, round, m.metric AS metric, m.value AS value FROM (
     SELECT run_id, round,
-      unnest([${ROUND_METRICS.map((m) => `{metric: '${m}'::round_metric, value: ${m}}`).join(', ')}]) AS m
+      unnest([${metrics.map((m) => `{metric: '${m}'::round_metric, value: ${m}}`).join(', ')}]) AS m
     FROM (
       SELECT run_id, unnest(series.round) AS round,
-        ${ROUND_METRICS.map((m) => `unnest(series.${m}) AS ${m}`).join(', ')}
+        ${metrics.map((m) => `unnest(series.${m}) AS ${m}`).join(', ')}
       FROM staging WHERE series IS NOT NULL))`;
 
 const TRANSITIONS_SELECT = `
@@ -229,12 +344,13 @@ function writeStaging(
   path: string,
   records: readonly RunRecord[],
   factors: readonly FactorColumn[],
+  layout: Layout,
 ) {
   const fd = openSync(path, 'w');
   try {
     let batch = '';
     for (const record of records) {
-      batch += `${stagingLine(record, factors)}\n`;
+      batch += `${stagingLine(record, factors, layout)}\n`;
       if (batch.length > 1 << 23) {
         writeSync(fd, batch);
         batch = '';
@@ -260,8 +376,17 @@ export async function buildResultsStore(
   dir: string,
   records: readonly RunRecord[],
   factorOrder: readonly string[],
+  world: StoreWorld = MARKET,
 ): Promise<void> {
   const factors = factorColumns(records, factorOrder);
+  if (world.kind === 'environment') {
+    const problem = environmentColumnProblem(
+      world.metrics,
+      factors.map((f) => f.name),
+    );
+    if (problem) throw new ResultsError(problem);
+  }
+  const layout = layoutOf(world);
   const ids = new Set<string>();
   for (const record of records) {
     if (ids.has(record.run_id)) throw new ResultsError(`two records for run ${record.run_id}`);
@@ -277,18 +402,18 @@ export async function buildResultsStore(
   let instance: DuckDBInstance | undefined;
   let connection: DuckDBConnection | undefined;
   try {
-    writeStaging(staging, sorted, factors);
+    writeStaging(staging, sorted, factors, layout);
     const { DuckDBInstance } = await import('@duckdb/node-api');
     instance = await DuckDBInstance.create(database);
     connection = await instance.connect();
     await connection.run(`
       CREATE TEMP TABLE staging AS
       SELECT * FROM read_json(${quoteString(staging)},
-        format = 'newline_delimited', columns = ${stagingSchema(factors)},
+        format = 'newline_delimited', columns = ${stagingSchema(factors, layout)},
         maximum_object_size = 1073741824)`);
-    await connection.run(`CREATE TABLE runs AS ${runsSelect(factors)}`);
-    await connection.run(ROUND_METRIC_TYPE);
-    await connection.run(`CREATE TABLE rounds AS ${ROUNDS_SELECT}`);
+    await connection.run(`CREATE TABLE runs AS ${runsSelect(factors, layout)}`);
+    await connection.run(roundMetricType(layout.rounds));
+    await connection.run(`CREATE TABLE rounds AS ${roundsSelect(layout.rounds)}`);
     await connection.run(`CREATE TABLE transitions AS ${TRANSITIONS_SELECT}`);
     await connection.run(
       'CREATE TABLE factors (position INTEGER, name VARCHAR, kind VARCHAR, column_type VARCHAR)',
@@ -299,6 +424,14 @@ export async function buildResultsStore(
           .map((f, i) => `(${i}, ${quoteString(f.name)}, '${f.kind}', '${f.type}')`)
           .join(', ')}`,
       );
+    if (world.kind === 'environment') {
+      // Which columns of `runs` are the environments' declared metrics (`mase analyze` reads them).
+      await connection.run('CREATE TABLE metrics (position INTEGER, name VARCHAR)');
+      if (world.metrics.length > 0)
+        await connection.run(
+          `INSERT INTO metrics VALUES ${world.metrics.map((m, i) => `(${i}, ${quoteString(m)})`).join(', ')}`,
+        );
+    }
     await connection.run('DROP TABLE staging');
     await copyTo(connection, 'runs', join(dir, RESULTS_CSV + suffix), 'FORMAT csv, HEADER true');
     await copyTo(connection, 'runs', join(dir, RESULTS_PARQUET + suffix), 'FORMAT parquet');

@@ -17,7 +17,7 @@ import type { SweepPlan } from './plan.js';
 import { runOnPool } from './pool.js';
 import type { RunRecord } from './record.js';
 import { runOnQueue } from './redis.js';
-import { buildResultsStore, factorNameProblem } from './store.js';
+import { buildResultsStore, environmentColumnProblem, factorNameProblem } from './store.js';
 
 /** A problem with a sweep request (a directory in use, another sweep's results): a message, exit 2. */
 export class SweepRequestError extends SweepProblem {}
@@ -157,6 +157,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepOutcome> {
     const problem = factorNameProblem(factor);
     if (problem) throw new SweepRequestError(problem);
   }
+  if (plan.world.kind === 'environment') {
+    const problem = environmentColumnProblem(plan.world.metrics, plan.factorOrder);
+    if (problem) throw new SweepRequestError(problem);
+  }
   const warn =
     options.warn ?? ((message: string) => process.stderr.write(`mase: warning: ${message}\n`));
   // One sweep process per directory: a second `--resume` would run every run again.
@@ -287,7 +291,7 @@ async function runLockedSweep(
     const record = finished.get(r.runId);
     return record ? [record] : [];
   });
-  await buildResultsStore(out, records, plan.factorOrder);
+  await buildResultsStore(out, records, plan.factorOrder, plan.world);
   return {
     status: reason ? 'interrupted' : 'completed',
     ...(reason ? { reason } : {}),

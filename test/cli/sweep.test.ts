@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { answer, startScriptedServer } from '../../bench/support/openai-server.js';
-import type { RunRecord } from '../../runtime/index.js';
+import { openResults, type RunRecord } from '../../runtime/index.js';
 import { cliPath, runCli, runCliAsync } from '../support/cli.js';
 
 /**
@@ -257,6 +257,125 @@ describe('mase sweep', () => {
     const again = runCli(['sweep', long, '--out', dir, '--resume'], { cwd: root, env });
     expect(again.stdout).toContain('0 run now');
   }, 120_000);
+});
+
+describe('mase sweep over an environment', () => {
+  const source = file(
+    'fishery.mase',
+    `mase 1
+experiment fish {
+  environment commons(fishers: 3)
+  institution none
+  agents sustainable
+  rounds 6
+}
+sweep fishing "Growth and greed" {
+  base fish
+  factor environment.growth = 1.5 | 2
+  factor agents = sustainable | greedy
+  replicates 2
+}
+`,
+  );
+  const dir = join(root, 'fishing');
+  const declared = ['survival_rounds', 'efficiency', 'equality', 'overuse_rate'];
+
+  it("stores each run's declared metrics and totals as columns, as its metrics.json has them", async () => {
+    const result = runCli(['sweep', source, '--out', dir, '--workers', '1'], { cwd: root, env });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('4 cells × 2 replicates = 8 runs');
+    const reader = await openResults(dir);
+    try {
+      const columns = (
+        await reader.query(
+          "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs' ORDER BY ordinal_position",
+        )
+      ).map((row) => row.column_name);
+      expect(columns).toEqual(
+        expect.arrayContaining([...declared, 'payoff', 'fines', 'credits', 'rounds_played']),
+      );
+      // A market's columns mean nothing for a fishery: absent, not 0.
+      for (const market of ['collusion_index', 'tier', 'verdict', 'mean_price', 'welfare'])
+        expect(columns).not.toContain(market);
+      expect(await reader.query('SELECT name FROM metrics ORDER BY position')).toEqual(
+        declared.map((name) => ({ name })),
+      );
+      const rows = await reader.query(
+        `SELECT artifacts, ${declared.join(', ')}, payoff, fines, rounds_played FROM runs`,
+      );
+      expect(rows).toHaveLength(8);
+      for (const row of rows) {
+        const metrics = JSON.parse(
+          readFileSync(join(dir, String(row.artifacts), 'metrics.json'), 'utf8'),
+        ) as {
+          macro: Record<string, number>;
+          totals: { payoff: number; fines: number };
+          run: { rounds_played: number };
+        };
+        expect(row).toEqual({
+          artifacts: row.artifacts,
+          ...metrics.macro,
+          payoff: metrics.totals.payoff,
+          fines: metrics.totals.fines,
+          rounds_played: metrics.run.rounds_played,
+        });
+      }
+      // Three greedy fishers take the whole stock in round 1 and it collapses; sustainable
+      // ones take capacity·(1 − 1/growth) a round for the 6 rounds, all that can last.
+      expect(
+        await reader.query(
+          'SELECT agents, environment_growth AS growth, min(survival_rounds) AS lo, max(survival_rounds) AS hi, avg(efficiency) AS efficiency FROM runs GROUP BY ALL ORDER BY agents, growth',
+        ),
+      ).toEqual([
+        { agents: 'greedy', growth: 1.5, lo: 1, hi: 1, efficiency: expect.closeTo(100 / 200, 9) },
+        { agents: 'greedy', growth: 2, lo: 1, hi: 1, efficiency: expect.closeTo(100 / 300, 9) },
+        { agents: 'sustainable', growth: 1.5, lo: 6, hi: 6, efficiency: expect.closeTo(1, 9) },
+        { agents: 'sustainable', growth: 2, lo: 6, hi: 6, efficiency: expect.closeTo(1, 9) },
+      ]);
+      expect(
+        (await reader.query('SELECT DISTINCT metric FROM rounds ORDER BY metric')).map(
+          (row) => row.metric,
+        ),
+      ).toEqual(['payoff', 'fines', 'credits']);
+    } finally {
+      reader.close();
+    }
+  }, 120_000);
+
+  it('is analysed and reported with the environment metrics as outcomes', () => {
+    const text = runCli(['analyze', dir], { cwd: root, env });
+    expect(text.stderr).toBe('');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      'Environment metrics: survival_rounds, efficiency, equality, overuse_rate; compared and followed: survival_rounds',
+    );
+    expect(text.stdout).toMatch(/^agents\s+sustainable\s+greedy\s+survival_rounds\s+4\s+-5 /m);
+    const efficiency = runCli(['analyze', dir, '--metric', 'efficiency', '--format', 'json'], {
+      cwd: root,
+      env,
+    });
+    expect(efficiency.code).toBe(0);
+    const analysis = JSON.parse(efficiency.stdout) as {
+      environment: { metric: string };
+      comparisons: { outcome: string }[];
+    };
+    expect(analysis.environment.metric).toBe('efficiency');
+    expect(analysis.comparisons.map((c) => c.outcome)).toEqual(['efficiency']);
+    const report = runCli(['report', dir], { cwd: root, env });
+    expect(report.code).toBe(0);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html).toContain('Regimes: agents');
+    for (const metric of declared) expect(html).toContain(`<th>${metric}</th>`);
+  }, 120_000);
+
+  it('refuses an outcome the environments do not declare, naming those they do', () => {
+    const result = runCli(['analyze', dir, '--metric', 'collusion_index'], { cwd: root, env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "mase: the sweep's environments declare no metric `collusion_index`; metrics: survival_rounds, efficiency, equality, overuse_rate\n",
+    );
+  });
 });
 
 describe('examples/institutional-ai', () => {

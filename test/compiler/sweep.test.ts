@@ -534,7 +534,7 @@ describe('sweep diagnostics', () => {
     expect(hint(['factor market.intercep = 1'])).toEqual(['did you mean `intercept`?']);
     expect(hint(['factor agents.f3 = nash'])).toEqual(['did you mean `f1`?']);
     expect(hint(['factor zzz = 1'])[0]).toBe(
-      'targets: market, institution, market.PARAM, institution.PARAM, agents, agents.FIRM, rounds, memory, talk, horizon, continuation',
+      'targets: market, environment, institution, market.PARAM, environment.PARAM, institution.PARAM, agents, agents.FIRM, rounds, memory, talk, horizon, continuation',
     );
     expect(hint(['factor rounds in [10, 20]'])).toEqual([
       'give levels (`= a | b`), or use `design random(N)` / `design latin_hypercube(N)`',
@@ -562,38 +562,146 @@ describe('sweep diagnostics', () => {
   });
 });
 
-describe('sweeps and environments', () => {
-  // The results store, `mase analyze` and the sweep report read market metrics only: a sweep
-  // over an environment is refused when it is checked, not left to fail every run.
-  it('refuses a base experiment on an environment, at the base', () => {
-    const text = `mase 1
+describe('sweeps over environments', () => {
+  // Lines 1–6; a sweep on `fish` starts on line 7 with `base fish`, its items from line 9.
+  const FISH = `mase 1
 experiment fish {
   environment commons(fishers: 4)
   institution none
   agents sustainable
 }
-sweep s {
-  base fish
-  factor agents = sustainable | greedy
-}
 `;
-    const result = compile(text);
-    expect(result.diagnostics.map(where)).toEqual(['E_SCOPE 8:8']);
-    expect(result.diagnostics[0]).toMatchObject({
-      message:
-        'sweep `s` cannot vary experiment `fish`: it uses environment `commons`, and sweeps vary experiments on markets only',
-      hint: 'run each setting with `mase run --environment commons --param NAME=VALUE --seed N`',
-    });
+  const fishSweep = (items: readonly string[]) =>
+    compile(`${FISH}sweep s {\n${['base fish', ...items].map((i) => `  ${i}`).join('\n')}\n}\n`);
+
+  it('varies the environment, its parameters and its policies as a market sweep varies a market', () => {
+    const result = fishSweep([
+      'factor environment = commons | commons(fishers: 3, growth: 1.5)',
+      'factor environment.growth = 1.5 | 2',
+      'factor environment.fishers in [2, 6]',
+      'factor agents = sustainable | greedy',
+      'factor agents.fisher2 = conditional',
+      'design random(4)',
+    ]);
+    expect(result.diagnostics.map(where)).toEqual([]);
+    expect(result.program.sweeps[0]?.factors).toEqual([
+      {
+        name: 'environment',
+        target: { kind: 'environment' },
+        levels: [
+          { kind: 'ref', ref: { name: 'commons', args: [] } },
+          {
+            kind: 'ref',
+            ref: {
+              name: 'commons',
+              args: [
+                { name: 'fishers', value: 3 },
+                { name: 'growth', value: 1.5 },
+              ],
+            },
+          },
+        ],
+      },
+      {
+        name: 'environment_growth',
+        target: { kind: 'param', owner: 'environment', name: 'growth' },
+        levels: [
+          { kind: 'value', value: 1.5 },
+          { kind: 'value', value: 2 },
+        ],
+      },
+      {
+        name: 'environment_fishers',
+        target: { kind: 'param', owner: 'environment', name: 'fishers' },
+        // The agent count is a whole number, as `firms` is for a market.
+        range: { low: 2, high: 6, integer: true },
+      },
+      {
+        name: 'agents',
+        target: { kind: 'agents' },
+        levels: [
+          { kind: 'ref', ref: { name: 'sustainable', args: [] } },
+          { kind: 'ref', ref: { name: 'greedy', args: [] } },
+        ],
+      },
+      {
+        name: 'agents_fisher2',
+        target: { kind: 'agents', firm: 'fisher2' },
+        levels: [{ kind: 'ref', ref: { name: 'conditional', args: [] } }],
+      },
+    ]);
+  });
+
+  it('checks environment parameters, levels and agents against the base environment', () => {
+    const result = fishSweep([
+      'factor environment.grwth = 1',
+      'factor environment = commons | commons(fishers: 0)',
+      'factor agents.boat = greedy',
+    ]);
+    expect(result.diagnostics.map((d) => [where(d), d.message, d.hint])).toEqual([
+      [
+        'E_UNKNOWN_PARAM 9:22',
+        'environment `commons` of experiment `fish` has no parameter `grwth`',
+        'did you mean `growth`?',
+      ],
+      [
+        'E_VALUE 10:51',
+        'the number of fishers must be a whole number from 1 to 100,000 (it is 0)',
+        undefined,
+      ],
+      [
+        'E_UNKNOWN_NAME 11:17',
+        'environment `commons` of experiment `fish` has no fisher `boat`',
+        'fishers: fisher1, fisher2, fisher3, fisher4',
+      ],
+    ]);
+  });
+
+  it('refuses market targets on an environment base, naming the target to write', () => {
+    const result = fishSweep(['factor market.growth = 1.5', 'factor market = cournot']);
+    expect(result.diagnostics.map((d) => [where(d), d.message, d.hint])).toEqual([
+      [
+        'E_SCOPE 9:10',
+        '`market.growth` varies a market, but experiment `fish` runs in environment `commons`',
+        "write `factor environment.growth = …`; a sweep varies worlds of its base experiment's kind",
+      ],
+      [
+        'E_SCOPE 10:10',
+        '`market` varies a market, but experiment `fish` runs in environment `commons`',
+        "write `factor environment = …`; a sweep varies worlds of its base experiment's kind",
+      ],
+    ]);
     expect(result.program.sweeps).toEqual([]);
   });
 
-  it('refuses an environment as a level of `market`', () => {
-    const result = compile(withSweep(['factor market = cournot | commons']));
-    expect(result.diagnostics.map(where)).toEqual(['E_UNKNOWN_NAME 9:29']);
-    expect(result.diagnostics[0]).toMatchObject({
-      message: '`commons` is an environment, not a market',
-      hint: 'sweeps vary experiments on markets only; run an environment with `mase run --environment`',
-    });
+  it('refuses environment targets on a market base', () => {
+    const result = compile(withSweep(['factor environment.intercept = 90']));
+    expect(result.diagnostics.map((d) => [where(d), d.message, d.hint])).toEqual([
+      [
+        'E_SCOPE 9:10',
+        '`environment.intercept` varies an environment, but experiment `governed` runs in market `cournot_2x2`',
+        "write `factor market.intercept = …`; a sweep varies worlds of its base experiment's kind",
+      ],
+    ]);
+  });
+
+  it('refuses a level of the other kind of world', () => {
+    const market = compile(withSweep(['factor market = cournot | commons']));
+    expect(market.diagnostics.map((d) => [where(d), d.message, d.hint])).toEqual([
+      [
+        'E_UNKNOWN_NAME 9:29',
+        '`commons` is an environment, not a market',
+        "the levels of `market` name markets: a sweep varies worlds of its base experiment's kind",
+      ],
+    ]);
+    const environment = fishSweep(['factor environment = commons | cournot']);
+    expect(environment.diagnostics.map((d) => [where(d), d.message, d.hint])).toEqual([
+      [
+        'E_UNKNOWN_NAME 9:34',
+        '`cournot` is a market, not an environment',
+        "the levels of `environment` name environments: a sweep varies worlds of its base experiment's kind",
+      ],
+    ]);
   });
 });
 

@@ -11,7 +11,14 @@ export function analyzeCommand(program: Command): void {
     )
     .argument('<dir>', 'a sweep directory')
     .option('--format <format>', 'text or json', 'text')
-    .option('--threshold <x>', 'the collusion index whose crossing is the tipping point', '0.5')
+    .option(
+      '--threshold <x>',
+      'the value of the followed outcome whose crossing is the tipping point (markets: the collusion index, default 0.5; environments: the --metric, no default)',
+    )
+    .option(
+      '--metric <name>',
+      "an environment sweep's declared metric to compare and follow (default: the first declared)",
+    )
     .option('--seed <n>', 'seed of the bootstrap and permutation draws', '1')
     .option(
       '--include-degraded',
@@ -20,17 +27,24 @@ export function analyzeCommand(program: Command): void {
     .action(
       async (
         dir: string,
-        flags: { format: string; threshold: string; seed: string; includeDegraded?: boolean },
+        flags: {
+          format: string;
+          threshold?: string;
+          metric?: string;
+          seed: string;
+          includeDegraded?: boolean;
+        },
       ) => {
         if (flags.format !== 'text' && flags.format !== 'json')
           throw new UsageProblem(`--format takes text or json, not \`${flags.format}\``);
-        const threshold = Number(flags.threshold);
-        if (!Number.isFinite(threshold))
+        const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
+        if (threshold !== undefined && !Number.isFinite(threshold))
           throw new UsageProblem(`--threshold takes a number, not \`${flags.threshold}\``);
         const seed = wholeNumber('--seed', flags.seed);
-        const { analyzeSweep, formatAnalysis } = await import('../../sweep/analyze.js');
-        const analysis = await analyzeSweep(dir, {
-          threshold,
+        const { analyzeAnySweep, formatAnalysis } = await import('../../sweep/analyze.js');
+        const analysis = await analyzeAnySweep(dir, {
+          ...(threshold === undefined ? {} : { threshold }),
+          ...(flags.metric === undefined ? {} : { metric: flags.metric }),
           seed,
           includeDegraded: flags.includeDegraded === true,
         });

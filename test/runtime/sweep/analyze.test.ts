@@ -608,6 +608,15 @@ describe('analyzeSweep: output', () => {
   it('says what to do without a store', async () => {
     await expect(analyzeSweep(join(dir, 'nowhere'))).rejects.toBeInstanceOf(ResultsError);
   });
+
+  it("refuses to follow another outcome than a market's collusion index", async () => {
+    await expect(analyzeSweep(dir, { metric: 'collusion_index', seed: 7 })).resolves.toEqual(
+      analysis,
+    );
+    await expect(analyzeSweep(dir, { metric: 'efficiency' })).rejects.toThrow(
+      "a market sweep's analysis follows collusion_index (and compares tier beside it), not `efficiency`; --metric picks among an environment's declared metrics",
+    );
+  });
 });
 
 describe('formatNumber', () => {
