@@ -277,7 +277,9 @@ function analyse(text: string): Analysis {
     }
     // Depth 1 only: at depth 2, `rule P1` cites a rule in a transition.
     if (depth === 1 && declaringKeywords.has(t.type) && next?.nameLike) declarationSites.push(next);
-    if (t.type === 'Kw_state' && depth === 1) {
+    // An institution's state is a block; an environment's `state fish = stock` is not.
+    const opensBlock = toks.slice(i + 1, i + 4).some((x) => x.type === 'LBrace');
+    if (t.type === 'Kw_state' && depth === 1 && opensBlock) {
       const start = previous?.type === 'Kw_initial' ? previous.start : t.start;
       stateBlocks.push([start, (toks[matchingClose(toks, i)] as Tok).end]);
     }
