@@ -82,9 +82,10 @@ const runsNow = (stdout: string) => Number(/(\d+) run now/.exec(stdout)?.[1] ?? 
 
 describe('mase export sft --out', () => {
   const dir = join(root, 'exported');
+  // A whole sweep in a child process: the test timeout, not the 10 s hook default.
   beforeAll(() => {
     expect(cli(['sweep', source, '--out', dir, '--workers', '1']).code).toBe(0);
-  });
+  }, 30_000);
 
   it("refuses a sweep's own files, and any file that exists, unless --force", () => {
     const csv = join(dir, 'results.csv');
