@@ -1,0 +1,556 @@
+// Checking `institution` declarations into IrInstitution, against the world they govern
+// (a market, an environment, or on their own).
+import type { Axis, Expr, InstitutionDecl, ParamDecl, StateDecl } from '../../grammar/ast.js';
+import { didYouMean } from '../../grammar/suggest.js';
+import { isRestorative, stateKind } from '../classify.js';
+import { constantValue } from '../constant.js';
+import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
+import type {
+  IrExpr,
+  IrInstitution,
+  IrMonitor,
+  IrRule,
+  IrSanction,
+  IrState,
+  IrTransition,
+  IrWorld,
+  ParamValue,
+} from '../ir.js';
+import { lintInstitution } from '../lints.js';
+import { benchmarkValuesFor, observablesFor } from '../observables.js';
+import { DETECTION, FALSE_POSITIVE, ROUND_COUNT, type ValueRule } from '../param-values.js';
+import { describeType, type ValueType } from '../types.js';
+import {
+  checkParams,
+  describeBuiltin,
+  literalValue,
+  paramTypes,
+  type Reporter,
+  rejectedParams,
+  shadowedNames,
+} from './common.js';
+import { environmentBenchmarkValues, environmentObservables } from './environment.js';
+import type { MarketContext } from './market.js';
+import { SCALAR } from './shapes.js';
+import type { Worlds } from './symbols.js';
+
+export const DEFAULT_MARKET_CONTEXT: MarketContext = {
+  competition: 'quantity',
+  productNames: new Set(),
+  namesUnknown: true,
+};
+
+/** What an institution is checked against in a world: its observables, benchmarks and names. */
+export function worldContext(world: IrWorld): MarketContext {
+  if (world.kind === 'market')
+    return { competition: world.competition, productNames: new Set(world.products) };
+  return { competition: 'quantity', environment: world, productNames: new Set() };
+}
+
+/**
+ * An institution checked on its own: against the environment whose agent axis its
+ * `scope per AXIS` names, else against a market whose names are not known yet.
+ */
+export function standaloneContext(decl: InstitutionDecl, worlds: Worlds): MarketContext {
+  const scope = decl.items.find((i) => i.kind === 'scope');
+  const axis = scope?.kind === 'scope' ? scope.axis?.name : undefined;
+  const environment = axis
+    ? [...worlds.values()].find((w) => w.kind === 'environment' && w.axis === axis)
+    : undefined;
+  return environment
+    ? { ...worldContext(environment), namesUnknown: true }
+    : DEFAULT_MARKET_CONTEXT;
+}
+
+export function checkInstitution(
+  decl: InstitutionDecl,
+  path: string,
+  market: MarketContext,
+  reporter: Reporter,
+  paramValues?: ReadonlyMap<string, ParamValue>,
+): IrInstitution | undefined {
+  const errorsBefore = reporter.diagnostics.length;
+  // An institution writes `per firm`, or the agent axis of the environment it governs.
+  const axisNames = market.environment
+    ? {
+        agent: 'firm',
+        names: new Map<string, Axis>([
+          ['firm', 'firm'],
+          [market.environment.axis, 'firm'],
+        ]),
+      }
+    : undefined;
+  const params = checkParams(
+    decl.items.filter((i): i is ParamDecl => i.kind === 'param'),
+    path,
+    reporter,
+    axisNames,
+  );
+  const values = new Map(params.map((p) => [p.name, paramValues?.get(p.name) ?? p.value]));
+  const scopes = decl.items.filter((i) => i.kind === 'scope');
+  for (const extra of scopes.slice(1))
+    reporter.report(
+      'E_DUPLICATE',
+      path,
+      extra.range,
+      'an institution has one `scope`; this is the second',
+    );
+  const scope = scopes[0]?.kind === 'scope' ? scopes[0].scope : 'firm';
+  const scopeAxis = scopes[0]?.kind === 'scope' ? scopes[0].axis : undefined;
+  if (scopeAxis && scopeAxis.name !== market.environment?.axis && !market.namesUnknown)
+    reporter.report(
+      'E_SCOPE',
+      path,
+      scopeAxis.range,
+      market.environment
+        ? `environment \`${market.environment.name}\` has ${market.environment.axis}s, not ${scopeAxis.name}s`
+        : `a market has firms, not ${scopeAxis.name}s`,
+      `write \`scope per ${market.environment?.axis ?? 'firm'}\``,
+    );
+  const visibilities = decl.items.filter((i) => i.kind === 'visibility');
+  for (const extra of visibilities.slice(1))
+    reporter.report('E_DUPLICATE', path, extra.range, 'visibility is declared twice');
+  const isPublic = visibilities[0]?.kind === 'visibility' ? visibilities[0].public : false;
+  const directives = decl.items.filter((i) => i.kind === 'directive');
+  for (const extra of directives.slice(1))
+    reporter.report(
+      'E_DUPLICATE',
+      path,
+      extra.range,
+      'an institution has one `directive`; join the texts',
+    );
+  const directive = directives[0]?.kind === 'directive' ? directives[0].text : undefined;
+
+  const stateDecls = decl.items.filter((i): i is StateDecl => i.kind === 'state');
+  const stateNames = new Set<string>();
+  for (const s of stateDecls) {
+    if (stateNames.has(s.name.name)) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        s.name.range,
+        `state \`${s.name.name}\` is declared twice`,
+      );
+    }
+    stateNames.add(s.name.name);
+  }
+
+  const usedParams = new Set<string>();
+  const usedMonitors = new Set<string>();
+  const monitorTypes = new Map<string, ValueType>();
+  const monitorDecls = decl.items.filter((i) => i.kind === 'monitor');
+  // Parameters and monitors whose declaration failed: their uses are not errors again.
+  const poisoned = rejectedParams(decl.items, params);
+  const baseScope: ExpressionScope = {
+    path,
+    params: paramTypes(params),
+    usedParams,
+    poisoned,
+    ...(market.environment
+      ? {
+          observables: environmentObservables(market.environment),
+          benchmarks: environmentBenchmarkValues(market.environment),
+          benchmarkNames: market.environment.benchmarks.map((b) => b.name),
+          agentAlias: market.environment.axis,
+          worldName: `environment \`${market.environment.name}\``,
+        }
+      : {
+          observables: observablesFor(market.competition),
+          benchmarks: benchmarkValuesFor(market.competition),
+        }),
+    monitors: monitorTypes,
+    usedMonitors,
+    self: scope === 'firm' ? 'allowed' : 'market-scope',
+    states: stateNames,
+    ...(market.firmNames ? { firmNames: market.firmNames } : {}),
+    productNames: market.productNames,
+    ...(market.namesUnknown ? { namesUnknown: true } : {}),
+    temporal: true,
+  };
+  // Round counts and priorities depend on parameters only.
+  const constantScope: ExpressionScope = {
+    path,
+    params: paramTypes(params),
+    usedParams,
+    poisoned,
+    self: 'absent',
+    temporal: false,
+  };
+
+  const constantNumber = (
+    e: Expr,
+    what: string,
+    check: (n: number) => string | undefined,
+  ): IrExpr | undefined => {
+    const checker = new ExpressionChecker({ ...constantScope, describe: what });
+    const result = checker.check(e);
+    const ok = expectType(checker, result, e.range, { base: 'number', axes: [SCALAR] }, what);
+    reporter.absorb(checker);
+    if (!ok) return undefined;
+    const value = constantValue(result, values);
+    if (value === undefined) {
+      return reporter.report(
+        'E_TYPE',
+        path,
+        e.range,
+        `${what} must be fixed before the run: only numbers and parameters`,
+      );
+    }
+    const problem = check(value);
+    if (problem)
+      return reporter.report('E_VALUE', path, e.range, `${what} ${problem} (it is ${value})`);
+    return result;
+  };
+
+  const monitors: IrMonitor[] = [];
+  const remaining = new Set(monitorDecls.map((m) => (m.kind === 'monitor' ? m.name.name : '')));
+  for (const m of monitorDecls) {
+    if (m.kind !== 'monitor') continue;
+    remaining.delete(m.name.name);
+    if (monitorTypes.has(m.name.name)) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        m.name.range,
+        `monitor \`${m.name.name}\` is declared twice`,
+      );
+      continue;
+    }
+    const clash = baseScope.params.has(m.name.name) || shadowedNames.has(m.name.name);
+    if (clash) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        m.name.range,
+        `monitor \`${m.name.name}\` would hide the ${describeBuiltin(m.name.name, baseScope.params)} of that name`,
+        'give the monitor its own name',
+      );
+      poisoned.add(m.name.name);
+      continue;
+    }
+    const checker = new ExpressionChecker({
+      ...baseScope,
+      laterMonitors: new Set(remaining),
+      describe: 'a monitor',
+    });
+    const expr = checker.check(m.value);
+    reporter.absorb(checker);
+    if (!expr) {
+      poisoned.add(m.name.name);
+      continue;
+    }
+    const probability = (e: Expr | undefined, what: ValueRule) =>
+      e ? constantNumber(e, what.what, what.problem) : undefined;
+    const detection = probability(m.detection, DETECTION);
+    const falsePositive = probability(m.falsePositive, FALSE_POSITIVE);
+    if ((m.detection || m.falsePositive) && expr.type.base !== 'bool') {
+      reporter.report(
+        'E_TYPE',
+        path,
+        m.value.range,
+        `only a true/false monitor can be noisy; \`${m.name.name}\` is ${describeType(expr.type)}`,
+        'compare it with a threshold, e.g. `monitor high = x > 0.5 detection 0.9`',
+      );
+      poisoned.add(m.name.name);
+      continue;
+    }
+    if (expr.type.base === 'string') {
+      reporter.report(
+        'E_TYPE',
+        path,
+        m.value.range,
+        `monitor \`${m.name.name}\` holds a string; monitors hold numbers or true/false values`,
+      );
+      poisoned.add(m.name.name);
+      continue;
+    }
+    monitorTypes.set(m.name.name, expr.type);
+    monitors.push({
+      name: m.name.name,
+      expr,
+      ...(detection ? { detection } : {}),
+      ...(falsePositive ? { falsePositive } : {}),
+    });
+  }
+
+  const rules: IrRule[] = [];
+  const ruleIds = new Set<string>();
+  for (const r of decl.items) {
+    if (r.kind !== 'rule') continue;
+    if (ruleIds.has(r.id.name)) {
+      reporter.report('E_DUPLICATE', path, r.id.range, `rule \`${r.id.name}\` is declared twice`);
+      continue;
+    }
+    ruleIds.add(r.id.name);
+    rules.push({
+      id: r.id.name,
+      ...(r.title === undefined ? {} : { title: r.title }),
+      attribute: r.attribute.name,
+      deontic: r.deontic,
+      aim: r.aim,
+      ...(r.orElse === undefined ? {} : { orElse: r.orElse }),
+    });
+  }
+  const citedRules = new Set<string>();
+
+  const initials = stateDecls.filter((s) => s.initial);
+  if (stateDecls.length > 0 && initials.length === 0) {
+    reporter.report(
+      'E_NO_INITIAL',
+      path,
+      decl.name.range,
+      `institution \`${decl.name.name}\` has states but none is initial`,
+      `mark the state firms start in: \`initial state ${stateDecls[0]?.name.name ?? 'active'} { … }\``,
+    );
+  }
+  for (const extra of initials.slice(1)) {
+    reporter.report(
+      'E_MULTIPLE_INITIAL',
+      path,
+      extra.name.range,
+      `\`${extra.name.name}\` is a second initial state (the first is \`${initials[0]?.name.name}\`)`,
+      'exactly one state is initial',
+    );
+  }
+  const initial = initials[0]?.name.name;
+
+  const amountAxes: readonly (readonly Axis[])[] = scope === 'firm' ? [SCALAR] : [SCALAR, ['firm']];
+  const limitAxes: readonly (readonly Axis[])[] =
+    scope === 'firm' ? [SCALAR, ['product']] : [SCALAR, ['firm'], ['product'], ['firm', 'product']];
+  const guardHint =
+    scope === 'firm' ? undefined : 'a market-scoped institution has one guard for the whole market';
+
+  const states: IrState[] = [];
+  const seenStates = new Set<string>();
+  for (const s of stateDecls) {
+    if (seenStates.has(s.name.name)) continue;
+    seenStates.add(s.name.name);
+    const sanctions: IrSanction[] = [];
+    const notices: string[] = [];
+    let cap: IrExpr | undefined;
+    let floor: IrExpr | undefined;
+    let suspend = false;
+    const transitions: (Omit<IrTransition, 'restorative'> & { restoreFlag: boolean })[] = [];
+    let index = 0;
+    for (const item of s.items) {
+      switch (item.kind) {
+        case 'notice':
+          notices.push(item.text);
+          break;
+        case 'sanction': {
+          const checker = new ExpressionChecker({ ...baseScope, describe: `a ${item.sanction}` });
+          const amount = checker.check(item.amount);
+          const ok = expectType(
+            checker,
+            amount,
+            item.amount.range,
+            { base: 'number', axes: amountAxes },
+            `the ${item.sanction} amount`,
+          );
+          reporter.absorb(checker);
+          if (ok) sanctions.push({ sanction: item.sanction, timing: item.timing, amount });
+          break;
+        }
+        case 'cap':
+        case 'floor': {
+          const checker = new ExpressionChecker({
+            ...baseScope,
+            describe: `a quantity ${item.kind}`,
+          });
+          const value = checker.check(item.value);
+          const ok = expectType(
+            checker,
+            value,
+            item.value.range,
+            { base: 'number', axes: limitAxes },
+            `the quantity ${item.kind}`,
+          );
+          reporter.absorb(checker);
+          if (ok && item.kind === 'cap') {
+            if (cap)
+              reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `cap`');
+            cap = value;
+          }
+          if (ok && item.kind === 'floor') {
+            if (floor)
+              reporter.report('E_DUPLICATE', path, item.range, 'a state has at most one `floor`');
+            floor = value;
+          }
+          break;
+        }
+        case 'suspend':
+          suspend = true;
+          break;
+        case 'when':
+        case 'after': {
+          const id = `${s.name.name}.${index++}`;
+          let targetOk = true;
+          if (!stateNames.has(item.target.name)) {
+            targetOk = false;
+            reporter.report(
+              'E_UNKNOWN_STATE',
+              path,
+              item.target.range,
+              `no state \`${item.target.name}\` in institution \`${decl.name.name}\``,
+              didYouMean(item.target.name, stateNames) ?? `states: ${[...stateNames].join(', ')}`,
+            );
+          }
+          if (item.options.rule) {
+            citedRules.add(item.options.rule.name);
+            if (!ruleIds.has(item.options.rule.name)) {
+              reporter.report(
+                'E_UNKNOWN_RULE',
+                path,
+                item.options.rule.range,
+                `no rule \`${item.options.rule.name}\` is declared`,
+                didYouMean(item.options.rule.name, ruleIds) ??
+                  'declare it: `rule ID "title": firm must not "…"`',
+              );
+            }
+          }
+          let priority = 0;
+          if (item.options.priority) {
+            // A literal: the order of transitions is part of the compiled machine, so it
+            // cannot depend on parameters that experiments override.
+            const written = literalValue(item.options.priority);
+            if (typeof written !== 'number' || !Number.isInteger(written)) {
+              reporter.report(
+                'E_TYPE',
+                path,
+                item.options.priority.range,
+                'a priority is a whole number written out, not an expression',
+                'e.g. `priority 2`; higher wins',
+              );
+            } else priority = written;
+          }
+          const conditionExpr = item.kind === 'when' ? item.guard : item.while;
+          let condition: IrExpr | undefined;
+          let conditionOk = true;
+          if (conditionExpr) {
+            const checker = new ExpressionChecker({ ...baseScope, describe: 'a guard' });
+            condition = checker.check(conditionExpr);
+            conditionOk = expectType(
+              checker,
+              condition,
+              conditionExpr.range,
+              { base: 'bool', axes: [SCALAR] },
+              item.kind === 'when' ? 'a guard' : 'the `while` condition',
+              guardHint,
+            );
+            reporter.absorb(checker);
+          }
+          const roundsExpr = item.kind === 'when' ? item.forRounds : item.rounds;
+          const rounds = roundsExpr
+            ? constantNumber(roundsExpr, ROUND_COUNT.what, ROUND_COUNT.problem)
+            : ({ type: { base: 'number', axes: [] }, text: '1', op: 'const', value: 1 } as IrExpr);
+          if (!targetOk || !conditionOk || !rounds) break;
+          transitions.push({
+            id,
+            kind: item.kind,
+            source: s.name.name,
+            target: item.target.name,
+            ...(condition ? { condition } : {}),
+            rounds,
+            priority,
+            declaredPriority: item.options.priority !== undefined,
+            ...(item.options.rule ? { rule: item.options.rule.name } : {}),
+            restoreFlag: item.options.restore,
+            range: item.range,
+          });
+          break;
+        }
+      }
+    }
+    const sorted = transitions
+      .map((t, i) => ({ t, i }))
+      .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i)
+      .map(({ t }) => t);
+    const kind = stateKind({ notices, sanctions, cap, floor, suspend }, s.name.name === initial);
+    states.push({
+      name: s.name.name,
+      ...(s.title === undefined ? {} : { title: s.title }),
+      kind,
+      notices,
+      sanctions,
+      ...(cap ? { cap } : {}),
+      ...(floor ? { floor } : {}),
+      suspend,
+      transitions: sorted as unknown as IrTransition[],
+      range: s.range,
+    });
+  }
+
+  const institution = markRestorative({
+    kind: 'institution',
+    name: decl.name.name,
+    title: decl.title ?? decl.name.name,
+    path,
+    scope,
+    public: isPublic,
+    ...(directive === undefined ? {} : { directive }),
+    params,
+    monitors,
+    rules,
+    states,
+    ...(initial ? { initial } : {}),
+  });
+
+  const institutionErrors = reporter.diagnostics
+    .slice(errorsBefore)
+    .some((d) => d.severity === 'error');
+  for (const p of params) {
+    if (!institutionErrors && !usedParams.has(p.name)) {
+      const d = decl.items.find(
+        (i): i is ParamDecl => i.kind === 'param' && i.name.name === p.name,
+      );
+      if (d)
+        reporter.report('W_UNUSED', path, d.name.range, `parameter \`${p.name}\` is never used`);
+    }
+  }
+  for (const m of monitorDecls) {
+    if (
+      !institutionErrors &&
+      m.kind === 'monitor' &&
+      monitorTypes.has(m.name.name) &&
+      !usedMonitors.has(m.name.name)
+    ) {
+      reporter.report(
+        'W_UNUSED',
+        path,
+        m.name.range,
+        `monitor \`${m.name.name}\` is never used by a guard or sanction`,
+      );
+    }
+  }
+  for (const r of decl.items) {
+    if (!institutionErrors && r.kind === 'rule' && !citedRules.has(r.id.name)) {
+      reporter.report(
+        'W_UNUSED',
+        path,
+        r.id.range,
+        `rule \`${r.id.name}\` is cited by no transition`,
+        'cite it: `when … -> state rule ID`',
+      );
+    }
+  }
+  // Graph lints on a graph with errors would mostly echo those errors.
+  const errorsHere = reporter.diagnostics.slice(errorsBefore).some((d) => d.severity === 'error');
+  if (!errorsHere) reporter.diagnostics.push(...lintInstitution(institution, stateDecls, path));
+  return institution;
+}
+
+/** Each edge's `restorative` flag, from its `restore` declaration and compiler/classify.ts. */
+export function markRestorative(institution: IrInstitution): IrInstitution {
+  return {
+    ...institution,
+    states: institution.states.map((s) => ({
+      ...s,
+      transitions: s.transitions.map((t) => {
+        const { restoreFlag, ...rest } = t as IrTransition & { restoreFlag?: boolean };
+        return { ...rest, restorative: isRestorative(t, restoreFlag === true, institution) };
+      }),
+    })),
+  };
+}
+
+// ---- experiments ----------------------------------------------------------------------------
