@@ -55,6 +55,8 @@ export interface ValueProblem {
   readonly param?: string;
   /** Where in the declaring source the value is used, when known. */
   readonly at?: { readonly path: string; readonly range: Range };
+  /** Which value of the declaration it is (monitor `m`'s detection, `transition at OFFSET`), to tell problems apart. */
+  readonly subject?: string;
 }
 
 /**
@@ -142,6 +144,7 @@ export function institutionValueProblems(
   const problems: ValueProblem[] = [];
   const check = (
     rule: ValueRule,
+    subject: string,
     expr: Parameters<typeof constantValue>[0] | undefined,
     range?: Range,
   ) => {
@@ -152,15 +155,17 @@ export function institutionValueProblems(
       problems.push({
         code: 'E_VALUE',
         message,
+        subject,
         ...(range ? { at: { path: institution.path, range } } : {}),
       });
   };
   for (const m of institution.monitors) {
-    check(DETECTION, m.detection);
-    check(FALSE_POSITIVE, m.falsePositive);
+    check(DETECTION, `monitor \`${m.name}\`'s detection`, m.detection);
+    check(FALSE_POSITIVE, `monitor \`${m.name}\`'s false_positive`, m.falsePositive);
   }
   for (const s of institution.states)
-    for (const t of s.transitions) check(ROUND_COUNT, t.rounds, t.range);
+    for (const t of s.transitions)
+      check(ROUND_COUNT, `transition at ${t.range.start.offset}`, t.rounds, t.range);
   return problems;
 }
 

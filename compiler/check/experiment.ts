@@ -11,7 +11,7 @@ import type {
 } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
 import type { IrExperiment, IrParam, IrPolicy, IrWorld, ParamValue } from '../ir.js';
-import { listLengthProblems } from '../param-values.js';
+import { institutionValueProblems, listLengthProblems } from '../param-values.js';
 import { describeType } from '../types.js';
 import { literalValue, Reporter, valueFits } from './common.js';
 import { checkInstitution, worldContext } from './institution.js';
@@ -233,26 +233,33 @@ export function checkInstitutionUse(
       reporter,
     );
   }
-  const withOverrides = new Reporter();
-  checkInstitution(
-    institution.decl,
-    institution.path,
-    context,
-    withOverrides,
-    paramValuesOf(irInstitution?.params ?? [], overrides),
-  );
-  // An error that only the overrides cause is reported at the use.
-  const before = new Set(first.diagnostics.map((d) => `${d.range.start.offset}:${d.message}`));
+  // The overrides are their own pass over the checked institution: the values it uses
+  // before the run (round counts, detection and false-positive probabilities) with these
+  // parameter values. A problem the defaults have too was reported at the declaration.
   reporter.diagnostics.push(...first.diagnostics.filter((d) => d.severity === 'error'));
-  for (const d of withOverrides.diagnostics) {
-    if (d.severity !== 'error' || before.has(`${d.range.start.offset}:${d.message}`)) continue;
-    reporter.report(
-      d.code,
-      path,
-      use.useRange,
-      `with these overrides, ${use.name}: ${d.message}`,
-      `at ${d.path}:${d.range.start.line}:${d.range.start.column}`,
+  if (irInstitution) {
+    const withDefaults = new Set(
+      institutionValueProblems(irInstitution, paramValuesOf(irInstitution.params, {})).map(
+        (p) => p.subject,
+      ),
     );
+    for (const p of institutionValueProblems(
+      irInstitution,
+      paramValuesOf(irInstitution.params, overrides),
+    )) {
+      if (withDefaults.has(p.subject)) continue;
+      reporter.report(
+        p.code,
+        path,
+        use.useRange,
+        `with these overrides, ${use.name}: ${p.message}`,
+        p.at
+          ? `at ${p.at.path}:${p.at.range.start.line}:${p.at.range.start.column}`
+          : p.subject
+            ? `in ${p.subject}`
+            : undefined,
+      );
+    }
   }
   return overrides;
 }

@@ -202,8 +202,8 @@ const answerOf = (key: string, x: number) =>
 
 describe('the environment templates', () => {
   it('speak of the others, not of firms', () => {
+    // Placeholders keep their names (`{{firm}}` is the agent's name everywhere).
     for (const [name, template] of Object.entries(ENVIRONMENT_TEMPLATES))
-      // Placeholders keep their names (`{{firm}}` is the agent's name everywhere).
       expect(template.replace(/\{\{\w+\}\}/g, ''), name).not.toMatch(/firm|market|product/i);
   });
 });
