@@ -186,9 +186,12 @@ export type EnvironmentItem =
   /** `end when …`: the run ends after a round in which this holds. */
   | { readonly kind: 'end'; readonly condition: Expr; readonly range: Range }
   | { readonly kind: 'observe'; readonly items: readonly ObserveItem[]; readonly range: Range }
-  /** `benchmark NAME = ACTION "doc"`, `policy NAME = ACTION "doc"`, `metric NAME = VALUE "doc"`. */
+  /**
+   * `benchmark NAME = ACTION "doc"`, `policy NAME = ACTION "doc"`, `metric NAME = VALUE "doc"`,
+   * `draw NAME = uniform(LOW, HIGH) "doc"` (a per-agent number drawn afresh each round).
+   */
   | {
-      readonly kind: 'benchmark' | 'policy' | 'metric';
+      readonly kind: 'benchmark' | 'policy' | 'metric' | 'draw';
       readonly name: Name;
       readonly value: Expr;
       readonly doc?: string;
@@ -525,7 +528,7 @@ const marketSchema = z.object({
 
 const namedExpr = <K extends string>(kind: K) =>
   z.object({ kind: z.literal(kind), name: nameSchema, value: exprSchema, range: rangeSchema });
-const documented = (kind: 'benchmark' | 'policy' | 'metric') =>
+const documented = (kind: 'benchmark' | 'policy' | 'metric' | 'draw') =>
   namedExpr(kind).extend({ doc: z.string().optional() });
 
 const environmentSchema = z.object({
@@ -564,6 +567,7 @@ const environmentSchema = z.object({
       documented('benchmark'),
       documented('policy'),
       documented('metric'),
+      documented('draw'),
     ]),
   ),
   range: rangeSchema,

@@ -345,7 +345,8 @@ export class CstToAst {
     if (documented) {
       const key = this.tok(documented, 'key')?.image;
       const name = this.name(this.tok(documented, 'name'));
-      if (!name || (key !== 'benchmark' && key !== 'policy' && key !== 'metric')) return undefined;
+      if (!name || (key !== 'benchmark' && key !== 'policy' && key !== 'metric' && key !== 'draw'))
+        return undefined;
       const doc = this.string(this.tok(documented, 'doc'));
       return {
         kind: key,

@@ -242,6 +242,7 @@ export class MaseParser extends CstParser {
       { ALT: () => this.CONSUME(K.benchmark, { LABEL: 'key' }) },
       { ALT: () => this.CONSUME(K.policy, { LABEL: 'key' }) },
       { ALT: () => this.CONSUME(K.metric, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.draw, { LABEL: 'key' }) },
     ]);
     this.CONSUME(T.Identifier, { LABEL: 'name' });
     this.CONSUME(T.Equals);

@@ -236,7 +236,8 @@ function environmentText(item: EnvironmentItem): string {
       return observeText(item);
     case 'benchmark':
     case 'policy':
-    case 'metric': {
+    case 'metric':
+    case 'draw': {
       const doc = item.doc === undefined ? '' : ` ${escapeString(item.doc)}`;
       return `${item.kind} ${item.name.name} = ${printExpr(item.value)}${doc}`;
     }

@@ -138,11 +138,13 @@ function declaredPolicy(
     params.set(p.name, typeof t === 'string' ? NAN : t);
   }
   const agentIndex = new Map(env.agents.map((a, i) => [a, i]));
+  const drawn = new Set(env.ir.draws.map((d) => d.name));
   return {
     policy: name,
     decide(observation) {
       const history = observation.history;
-      // Values are the last round's (`lag(x)` the one before); `round` is the round being decided.
+      // Values are the last round's (`lag(x)` the one before); `round` is the round being
+      // decided, and a draw is this round's (drawn before anyone acts).
       const evaluation: EvaluationEnvironment = {
         dims: env.dims,
         param: (p) => params.get(p) ?? NAN,
@@ -152,6 +154,10 @@ function declaredPolicy(
         roundsAvailable: history.length,
         observable: (n, ago) => {
           if (n === 'round') return scalarTensor(observation.round - ago);
+          if (drawn.has(n)) {
+            const round = observation.round - ago;
+            return round >= 1 ? (env.draws(round).get(n) ?? NAN) : NAN;
+          }
           return history[history.length - 1 - ago]?.outcome.values.get(n) ?? NAN;
         },
         benchmark: (b, value) => {
