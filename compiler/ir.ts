@@ -139,8 +139,16 @@ export interface IrEnvironment {
   readonly end?: IrExpr;
   readonly observe: readonly { readonly name: string; readonly own: boolean }[];
   readonly benchmarks: readonly IrNamedValue[];
-  readonly policies: readonly IrNamedValue[];
+  readonly policies: readonly IrDeclaredPolicy[];
   readonly metrics: readonly IrNamedValue[];
+}
+
+/**
+ * `policy NAME(ARG = DEFAULT, …) = ACTION "doc"`: its arguments are single numbers the
+ * action reads like parameters; `--agents NAME(…)` sets them, DEFAULT (parameters only) otherwise.
+ */
+export interface IrDeclaredPolicy extends IrNamedValue {
+  readonly params?: readonly { readonly name: string; readonly default: IrExpr }[];
 }
 
 /** `draw NAME = uniform(LOW, HIGH) "doc"`: one number per agent per round. */

@@ -193,10 +193,19 @@ export type EnvironmentItem =
   | {
       readonly kind: 'benchmark' | 'policy' | 'metric' | 'draw';
       readonly name: Name;
+      /** `policy shade(f = 0.8) = f * value`: arguments and their defaults (policies only). */
+      readonly params?: readonly DefaultedParameter[];
       readonly value: Expr;
       readonly doc?: string;
       readonly range: Range;
     };
+
+/** `NAME = DEFAULT` in a declared policy's argument list. */
+export interface DefaultedParameter {
+  readonly name: Name;
+  readonly value: Expr;
+  readonly range: Range;
+}
 
 export interface EnvironmentDecl {
   readonly kind: 'environment';
@@ -529,7 +538,12 @@ const marketSchema = z.object({
 const namedExpr = <K extends string>(kind: K) =>
   z.object({ kind: z.literal(kind), name: nameSchema, value: exprSchema, range: rangeSchema });
 const documented = (kind: 'benchmark' | 'policy' | 'metric' | 'draw') =>
-  namedExpr(kind).extend({ doc: z.string().optional() });
+  namedExpr(kind).extend({
+    params: z
+      .array(z.object({ name: nameSchema, value: exprSchema, range: rangeSchema }))
+      .optional(),
+    doc: z.string().optional(),
+  });
 
 const environmentSchema = z.object({
   kind: z.literal('environment'),

@@ -348,9 +348,17 @@ export class CstToAst {
       if (!name || (key !== 'benchmark' && key !== 'policy' && key !== 'metric' && key !== 'draw'))
         return undefined;
       const doc = this.string(this.tok(documented, 'doc'));
+      const params = this.subs(documented, 'params').flatMap((p) => {
+        const param = this.name(this.tok(p, 'name'));
+        return param
+          ? [{ name: param, value: this.expressionOf(p, 'value'), range: this.range(p) }]
+          : [];
+      });
+      const hasList = this.tok(documented, 'LParen') !== undefined;
       return {
         kind: key,
         name,
+        ...(hasList ? { params } : {}),
         value: this.expressionOf(documented, 'value'),
         ...(doc === undefined ? {} : { doc }),
         range: this.range(documented),

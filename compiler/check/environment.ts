@@ -10,7 +10,14 @@ import type {
 } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
-import type { IrDraw, IrEnvironment, IrExpr, IrNamedValue, IrParam } from '../ir.js';
+import type {
+  IrDeclaredPolicy,
+  IrDraw,
+  IrEnvironment,
+  IrExpr,
+  IrNamedValue,
+  IrParam,
+} from '../ir.js';
 import { marketValueProblems } from '../param-values.js';
 import type { ValueType } from '../types.js';
 import {
@@ -373,18 +380,67 @@ export function checkEnvironment(
     benchmarkNames: benchmarks.map((b) => b.name),
     ...withConstants,
   };
-  const policies: IrNamedValue[] = [];
+  for (const item of decl.items)
+    if (item.kind !== 'policy' && 'params' in item && item.params)
+      reporter.report(
+        'E_SYNTAX',
+        path,
+        item.range,
+        `only a policy takes arguments; \`${item.kind} ${item.name.name}(…)\` cannot`,
+        `write \`${item.kind} ${item.name.name} = …\``,
+      );
+  const policies: IrDeclaredPolicy[] = [];
   for (const p of documented('policy')) {
     if (!claim(p.name, 'policy')) continue;
+    // Its arguments are single numbers, defaulting to values of the parameters.
+    const args: { name: string; default: IrExpr }[] = [];
+    const argTypes = new Map(baseScope.params);
+    let argsOk = true;
+    for (const a of p.params ?? []) {
+      const taken =
+        declaredNames.has(a.name.name) ||
+        args.some((x) => x.name === a.name.name) ||
+        (ENVIRONMENT_BUILTINS as readonly string[]).includes(a.name.name) ||
+        a.name.name === axis ||
+        a.name.name === 'self';
+      if (taken) {
+        reporter.report(
+          'E_DUPLICATE',
+          path,
+          a.name.range,
+          `the argument \`${a.name.name}\` of the policy \`${p.name.name}\` reuses a name ${what} already has`,
+          'give the argument its own name',
+        );
+        argsOk = false;
+        continue;
+      }
+      const fallback = check(
+        a.value,
+        `the default of \`${a.name.name}\` in the policy \`${p.name.name}\``,
+        { base: 'number', axes: [SCALAR] },
+        withConstants,
+      );
+      if (!fallback) {
+        argsOk = false;
+        continue;
+      }
+      args.push({ name: a.name.name, default: fallback });
+      argTypes.set(a.name.name, NUMBER(SCALAR));
+    }
     const value = check(
       p.value,
       `the policy \`${p.name.name}\``,
       number,
-      { ...temporal, self: 'allowed' },
+      { ...temporal, self: 'allowed', params: argTypes },
       `an action, one number or one per ${axis}`,
     );
-    if (value)
-      policies.push({ name: p.name.name, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
+    if (value && argsOk)
+      policies.push({
+        name: p.name.name,
+        ...(p.params ? { params: args } : {}),
+        value,
+        ...(p.doc === undefined ? {} : { doc: p.doc }),
+      });
   }
   const metricObservables = new Map(observables);
   metricObservables.set('horizon', NUMBER(SCALAR));

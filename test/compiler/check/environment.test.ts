@@ -253,6 +253,40 @@ describe('draws', () => {
   });
 });
 
+describe('policies with arguments', () => {
+  it('`policy NAME(ARG = DEFAULT) = …`: the argument is a number the action reads; the default is checked into the IR', () => {
+    const result = compile(tinyWith('payoff = 1 - effort', 'policy part(f = 1 / players) = f'));
+    expect(result.diagnostics).toEqual([]);
+    const policy = result.program.environments.find((e) => e.name === 'tiny')?.policies[0];
+    expect(policy?.params?.map((p) => [p.name, p.default.text])).toEqual([['f', '1 / players']]);
+  });
+
+  it('an argument reusing a declared name: E_DUPLICATE naming both', () => {
+    const [d, ...rest] = errors(
+      tinyWith('payoff = 1 - effort', 'policy part(players = 1) = players / 2'),
+    );
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toBe(
+      'the argument `players` of the policy `part` reuses a name environment `tiny` already has',
+    );
+  });
+
+  it('a default that reads the round: an error naming the default', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'policy part(f = effort) = f'));
+    expect(d?.code).toBe('E_UNKNOWN_NAME');
+    const [t] = errors(tinyWith('payoff = 1 - effort', 'policy part(f = 1 > 0) = 1'));
+    expect(t?.code).toBe('E_TYPE');
+    expect(t?.message).toContain('the default of `f` in the policy `part`');
+  });
+
+  it('arguments on a metric: E_SYNTAX saying only a policy takes them', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'metric m(f = 1) = round'));
+    expect(d?.code).toBe('E_SYNTAX');
+    expect(d?.message).toBe('only a policy takes arguments; `metric m(…)` cannot');
+  });
+});
+
 describe('institutions and experiments on an environment', () => {
   it('an institution per fisher monitoring `price`: E_UNKNOWN_OBSERVABLE naming `price` and commons', () => {
     const [d, ...rest] = errors(watch('fisher', 'price > 10'));

@@ -163,6 +163,11 @@ describe('auction runs, worked out by hand from the drawn values', () => {
     expect(metrics.macro.rotation_index).toBeCloseTo(1 - gini(wins), 12);
   });
 
+  it('shade(0.5): the argument replaces the default 0.8', async () => {
+    const { events } = await run({ name: 'shade', args: [{ value: 0.5 }] }, { rounds: 2, seed: 9 });
+    for (const r of rounds(events)) expect(r.bid).toEqual(r.value.map((v) => 0.5 * v));
+  });
+
   it('the same seed gives byte-identical events; another seed other values', async () => {
     const truthful: IrPolicy = { name: 'truthful', args: [] };
     const a = await run(truthful, { rounds: 3, seed: 21 });
