@@ -3,6 +3,7 @@ import {
   type EvaluationEnvironment,
   paramTensor,
 } from '../../compiler/evaluate.js';
+import { evaluateStatic } from '../../compiler/instantiate.js';
 import type { IrDeclaredPolicy } from '../../compiler/ir.js';
 import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
 import type { Action, Agent, CommonObservation, Random } from '../agents/agent.js';
@@ -148,16 +149,7 @@ function declaredPolicy(
     (declared.params ?? []).map((p) => p.name),
   );
   for (const p of declared.params ?? []) {
-    const fallback = compileExpression(p.default)({
-      dims: env.dims,
-      param: (n) => params.get(n) ?? NAN,
-      firmIndex: () => -1,
-      productIndex: () => -1,
-      roundsAvailable: 0,
-      observable: () => NAN,
-      benchmark: () => NAN,
-      monitor: () => NAN,
-    }).data[0];
+    const fallback = evaluateStatic(p.default, env.ir.params, env.params, env.dims).data[0];
     params.set(p.name, scalarTensor(given.number(p.name, fallback ?? Number.NaN)));
   }
   const agentIndex = new Map(env.agents.map((a, i) => [a, i]));
