@@ -10,6 +10,7 @@ import {
   type ParamValue,
 } from '../../../compiler/index.js';
 import { environmentPromptValues } from '../../../runtime/environment/llm.js';
+import { bestResponse } from '../../../runtime/environment/policies.js';
 import {
   type EnvironmentMetrics,
   instantiateEnvironment,
@@ -194,5 +195,35 @@ describe('auction: what an LLM bidder is told', () => {
     expect(prompt.rules).toContain(
       "before anyone acts, each bidder's own value is drawn afresh, uniformly from [0, 100]",
     );
+  });
+});
+
+describe('auction: best_response', () => {
+  /** Agent 0's best bid on the grid 0, 1, …, 100 against two rivals at 50, first price, by hand. */
+  const byHand = (value: number) => {
+    let best = 0;
+    let bestPayoff = Number.NEGATIVE_INFINITY;
+    for (let x = 0; x <= 100; x++) {
+      const payoff = x > 50 ? value - x : x === 50 ? (value - 50) / 3 : 0;
+      if (payoff > bestPayoff + 1e-12) {
+        best = x;
+        bestPayoff = payoff;
+      }
+    }
+    return best;
+  };
+
+  it("searches against this round's value, not last round's", () => {
+    // A seed whose bidder1 values in rounds 1 and 2 call for different best bids.
+    const seed = [1, 2, 3, 4, 5, 6, 7, 8].find((s) => {
+      const env = instantiateEnvironment(auction, {}, s);
+      return byHand(values(env, 1)[0] ?? 0) !== byHand(values(env, 2)[0] ?? 0);
+    });
+    expect(seed).toBeDefined();
+    const env = instantiateEnvironment(auction, {}, seed);
+    const actions = Float64Array.of(0, 50, 50);
+    const history = [{ actions, outcome: env.clear(actions, 1) }];
+    const bid = bestResponse({ round: 2, firm: 0, environment: env, history }, 0);
+    expect(bid).toBe(byHand(values(env, 2)[0] ?? 0));
   });
 });
