@@ -115,6 +115,7 @@ export {
   type Dimensions,
   gini,
   scalarTensor,
+  secondMax,
   select,
   sizeOf,
   type Tensor,

@@ -128,13 +128,35 @@ export interface IrEnvironment {
     readonly initial: IrExpr;
     readonly next?: IrExpr;
   }[];
+  /**
+   * Per-agent numbers drawn afresh each round, before the agents act, uniformly from
+   * [low, high] (parameters only). The compiler only describes them; the runtime draws
+   * them from a stream seeded by the run's seed and the draw's name.
+   */
+  readonly draws: readonly IrDraw[];
   readonly lets: readonly { readonly name: string; readonly value: IrExpr }[];
   readonly payoff: IrExpr;
   readonly end?: IrExpr;
   readonly observe: readonly { readonly name: string; readonly own: boolean }[];
   readonly benchmarks: readonly IrNamedValue[];
-  readonly policies: readonly IrNamedValue[];
+  readonly policies: readonly IrDeclaredPolicy[];
   readonly metrics: readonly IrNamedValue[];
+}
+
+/**
+ * `policy NAME(ARG = DEFAULT, …) = ACTION "doc"`: its arguments are single numbers the
+ * action reads like parameters; `--agents NAME(…)` sets them, DEFAULT (parameters only) otherwise.
+ */
+export interface IrDeclaredPolicy extends IrNamedValue {
+  readonly params?: readonly { readonly name: string; readonly default: IrExpr }[];
+}
+
+/** `draw NAME = uniform(LOW, HIGH) "doc"`: one number per agent per round. */
+export interface IrDraw {
+  readonly name: string;
+  readonly low: IrExpr;
+  readonly high: IrExpr;
+  readonly doc?: string;
 }
 
 /** A world: a market (the sugar for price/demand, cost and capacity) or an environment. */

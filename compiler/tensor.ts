@@ -290,6 +290,25 @@ export function gini(values: ArrayLike<number>): number {
   return acc / (n * n * m);
 }
 
+/**
+ * The second-largest value, counting repeats ([5, 5, 3] gives 5, the price a second-price
+ * auction charges when two top bids tie); the only value when there is one; NaN when empty.
+ */
+export function secondMax(values: ArrayLike<number>): number {
+  let first = Number.NEGATIVE_INFINITY;
+  let second = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i] ?? Number.NaN;
+    if (Number.isNaN(x)) return Number.NaN;
+    if (x > first) {
+      second = first;
+      first = x;
+    } else if (x > second) second = x;
+  }
+  if (values.length === 0) return Number.NaN;
+  return values.length === 1 ? first : second;
+}
+
 export function broadcast3(
   a: Tensor,
   b: Tensor,

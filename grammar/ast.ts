@@ -186,14 +186,26 @@ export type EnvironmentItem =
   /** `end when …`: the run ends after a round in which this holds. */
   | { readonly kind: 'end'; readonly condition: Expr; readonly range: Range }
   | { readonly kind: 'observe'; readonly items: readonly ObserveItem[]; readonly range: Range }
-  /** `benchmark NAME = ACTION "doc"`, `policy NAME = ACTION "doc"`, `metric NAME = VALUE "doc"`. */
+  /**
+   * `benchmark NAME = ACTION "doc"`, `policy NAME = ACTION "doc"`, `metric NAME = VALUE "doc"`,
+   * `draw NAME = uniform(LOW, HIGH) "doc"` (a per-agent number drawn afresh each round).
+   */
   | {
-      readonly kind: 'benchmark' | 'policy' | 'metric';
+      readonly kind: 'benchmark' | 'policy' | 'metric' | 'draw';
       readonly name: Name;
+      /** `policy shade(f = 0.8) = f * value`: arguments and their defaults (policies only). */
+      readonly params?: readonly DefaultedParameter[];
       readonly value: Expr;
       readonly doc?: string;
       readonly range: Range;
     };
+
+/** `NAME = DEFAULT` in a declared policy's argument list. */
+export interface DefaultedParameter {
+  readonly name: Name;
+  readonly value: Expr;
+  readonly range: Range;
+}
 
 export interface EnvironmentDecl {
   readonly kind: 'environment';
@@ -525,8 +537,13 @@ const marketSchema = z.object({
 
 const namedExpr = <K extends string>(kind: K) =>
   z.object({ kind: z.literal(kind), name: nameSchema, value: exprSchema, range: rangeSchema });
-const documented = (kind: 'benchmark' | 'policy' | 'metric') =>
-  namedExpr(kind).extend({ doc: z.string().optional() });
+const documented = (kind: 'benchmark' | 'policy' | 'metric' | 'draw') =>
+  namedExpr(kind).extend({
+    params: z
+      .array(z.object({ name: nameSchema, value: exprSchema, range: rangeSchema }))
+      .optional(),
+    doc: z.string().optional(),
+  });
 
 const environmentSchema = z.object({
   kind: z.literal('environment'),
@@ -564,6 +581,7 @@ const environmentSchema = z.object({
       documented('benchmark'),
       documented('policy'),
       documented('metric'),
+      documented('draw'),
     ]),
   ),
   range: rangeSchema,

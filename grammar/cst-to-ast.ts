@@ -345,11 +345,20 @@ export class CstToAst {
     if (documented) {
       const key = this.tok(documented, 'key')?.image;
       const name = this.name(this.tok(documented, 'name'));
-      if (!name || (key !== 'benchmark' && key !== 'policy' && key !== 'metric')) return undefined;
+      if (!name || (key !== 'benchmark' && key !== 'policy' && key !== 'metric' && key !== 'draw'))
+        return undefined;
       const doc = this.string(this.tok(documented, 'doc'));
+      const params = this.subs(documented, 'params').flatMap((p) => {
+        const param = this.name(this.tok(p, 'name'));
+        return param
+          ? [{ name: param, value: this.expressionOf(p, 'value'), range: this.range(p) }]
+          : [];
+      });
+      const hasList = this.tok(documented, 'LParen') !== undefined;
       return {
         kind: key,
         name,
+        ...(hasList ? { params } : {}),
         value: this.expressionOf(documented, 'value'),
         ...(doc === undefined ? {} : { doc }),
         range: this.range(documented),

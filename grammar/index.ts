@@ -276,6 +276,7 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'benchmark',
     'policy',
     'metric',
+    'draw',
   ],
   experiment: [
     'market',

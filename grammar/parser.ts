@@ -242,11 +242,27 @@ export class MaseParser extends CstParser {
       { ALT: () => this.CONSUME(K.benchmark, { LABEL: 'key' }) },
       { ALT: () => this.CONSUME(K.policy, { LABEL: 'key' }) },
       { ALT: () => this.CONSUME(K.metric, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(K.draw, { LABEL: 'key' }) },
     ]);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    // `policy shade(f = 0.8) = …`: arguments with defaults (the checker allows them on policies).
+    this.OPTION(() => {
+      this.CONSUME(T.LParen);
+      this.MANY_SEP({
+        SEP: T.Comma,
+        DEF: () => this.SUBRULE(this.defaultedParameter, { LABEL: 'params' }),
+      });
+      this.CONSUME(T.RParen);
+    });
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+    this.OPTION2(() => this.CONSUME(T.StringLiteral, { LABEL: 'doc' }));
+  });
+
+  defaultedParameter = this.RULE('defaultedParameter', () => {
     this.CONSUME(T.Identifier, { LABEL: 'name' });
     this.CONSUME(T.Equals);
     this.SUBRULE(this.expression, { LABEL: 'value' });
-    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'doc' }));
   });
 
   // ---- institutions ---------------------------------------------------------------------

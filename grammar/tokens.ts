@@ -76,6 +76,7 @@ const softKeywordNames = [
   'benchmark',
   'metric',
   'policy',
+  'draw',
   'step',
   'one',
   'of',

@@ -282,6 +282,12 @@ export function environmentDot(
   add(env.action.variable, `${env.action.variable} (each ${env.axis})\n${bounds}`, '#e8f1fb');
   for (const s of env.states)
     add(s.name, `state ${s.name}\nstarts at ${renderExpr(s.initial, params, env.axis)}`, '#fff8e1');
+  for (const d of env.draws)
+    add(
+      d.name,
+      `draw ${d.name} (each ${env.axis})\nuniform on [${renderExpr(d.low, params, env.axis)}, ${renderExpr(d.high, params, env.axis)}]`,
+      '#f3e5f5',
+    );
   for (const l of env.lets)
     add(l.name, `${l.name} = ${shorten(renderExpr(l.value, params, env.axis))}`, '#ffffff');
   add('payoff', `payoff = ${shorten(renderExpr(env.payoff, params, env.axis))}`, '#e8f5e9');

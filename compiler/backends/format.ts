@@ -236,9 +236,13 @@ function environmentText(item: EnvironmentItem): string {
       return observeText(item);
     case 'benchmark':
     case 'policy':
-    case 'metric': {
+    case 'metric':
+    case 'draw': {
       const doc = item.doc === undefined ? '' : ` ${escapeString(item.doc)}`;
-      return `${item.kind} ${item.name.name} = ${printExpr(item.value)}${doc}`;
+      const params = item.params
+        ? `(${item.params.map((p) => `${p.name.name} = ${printExpr(p.value)}`).join(', ')})`
+        : '';
+      return `${item.kind} ${item.name.name}${params} = ${printExpr(item.value)}${doc}`;
     }
   }
 }

@@ -1,4 +1,5 @@
 import type {
+  Argument,
   Axis,
   EnvironmentDecl,
   EnvironmentItem,
@@ -9,7 +10,14 @@ import type {
 } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
-import type { IrEnvironment, IrExpr, IrNamedValue, IrParam } from '../ir.js';
+import type {
+  IrDeclaredPolicy,
+  IrDraw,
+  IrEnvironment,
+  IrExpr,
+  IrNamedValue,
+  IrParam,
+} from '../ir.js';
 import { marketValueProblems } from '../param-values.js';
 import type { ValueType } from '../types.js';
 import {
@@ -46,6 +54,7 @@ export function environmentBenchmarkValues(env: IrEnvironment): ReadonlyMap<stri
 export function environmentObservables(env: IrEnvironment): ReadonlyMap<string, ValueType> {
   const out = new Map<string, ValueType>();
   for (const s of env.states) out.set(s.name, s.initial.type);
+  for (const d of env.draws) out.set(d.name, NUMBER(PER_AGENT));
   for (const l of env.lets) out.set(l.name, l.value.type);
   out.set(env.action.variable, NUMBER(PER_AGENT));
   out.set('payoff', NUMBER(PER_AGENT));
@@ -58,6 +67,11 @@ export function environmentObservableMeanings(env: IrEnvironment): ReadonlyMap<s
   const out = new Map<string, string>();
   for (const s of env.states)
     out.set(s.name, `state: starts at ${s.initial.text}${s.next ? `, then ${s.next.text}` : ''}`);
+  for (const d of env.draws)
+    out.set(
+      d.name,
+      `each ${env.axis}'s own draw this round, uniform on [${d.low.text}, ${d.high.text}]${d.doc ? `: ${d.doc}` : ''}`,
+    );
   for (const l of env.lets) out.set(l.name, l.value.text);
   out.set(env.action.variable, `each ${env.axis}'s action this round`);
   out.set(
@@ -78,7 +92,7 @@ export function checkEnvironment(
   const what = `environment \`${decl.name.name}\``;
   const all = <K extends EnvironmentItem['kind']>(kind: K) =>
     decl.items.filter((i): i is Extract<EnvironmentItem, { kind: K }> => i.kind === kind);
-  type Documented = Extract<EnvironmentItem, { kind: 'benchmark' | 'policy' | 'metric' }>;
+  type Documented = Extract<EnvironmentItem, { kind: 'benchmark' | 'policy' | 'metric' | 'draw' }>;
   const documented = (kind: Documented['kind']) =>
     decl.items.filter((i): i is Documented => i.kind === kind);
   const single = <K extends EnvironmentItem['kind']>(kind: K, word: string) => {
@@ -172,11 +186,13 @@ export function checkEnvironment(
       seen.add(n.name);
     }
   }
+  // Names whose declaration was refused: their uses raise nothing more.
+  const poisoned = rejectedParams(decl.items, params);
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
     usedParams,
-    poisoned: rejectedParams(decl.items, params),
+    poisoned,
     self: 'absent',
     temporal: false,
     agentAxis: axis,
@@ -261,6 +277,8 @@ export function checkEnvironment(
     if (initial) states.push({ name: s.name.name, initial });
   }
   const roundValues = new Map<string, ValueType>(states.map((s) => [s.name, s.initial.type]));
+  const draws = checkDraws(documented('draw'), { claim, check, reporter, path, poisoned });
+  for (const d of draws) roundValues.set(d.name, NUMBER(PER_AGENT));
   roundValues.set('round', NUMBER(SCALAR));
   const actionScope = action ? { action: { name: action.variable, type: NUMBER(PER_AGENT) } } : {};
   const lets: { name: string; value: IrExpr }[] = [];
@@ -362,18 +380,67 @@ export function checkEnvironment(
     benchmarkNames: benchmarks.map((b) => b.name),
     ...withConstants,
   };
-  const policies: IrNamedValue[] = [];
+  for (const item of decl.items)
+    if (item.kind !== 'policy' && 'params' in item && item.params)
+      reporter.report(
+        'E_SYNTAX',
+        path,
+        item.range,
+        `only a policy takes arguments; \`${item.kind} ${item.name.name}(…)\` cannot`,
+        `write \`${item.kind} ${item.name.name} = …\``,
+      );
+  const policies: IrDeclaredPolicy[] = [];
   for (const p of documented('policy')) {
     if (!claim(p.name, 'policy')) continue;
+    // Its arguments are single numbers, defaulting to values of the parameters.
+    const args: { name: string; default: IrExpr }[] = [];
+    const argTypes = new Map(baseScope.params);
+    let argsOk = true;
+    for (const a of p.params ?? []) {
+      const taken =
+        declaredNames.has(a.name.name) ||
+        args.some((x) => x.name === a.name.name) ||
+        (ENVIRONMENT_BUILTINS as readonly string[]).includes(a.name.name) ||
+        a.name.name === axis ||
+        a.name.name === 'self';
+      if (taken) {
+        reporter.report(
+          'E_DUPLICATE',
+          path,
+          a.name.range,
+          `the argument \`${a.name.name}\` of the policy \`${p.name.name}\` reuses a name ${what} already has`,
+          'give the argument its own name',
+        );
+        argsOk = false;
+        continue;
+      }
+      const fallback = check(
+        a.value,
+        `the default of \`${a.name.name}\` in the policy \`${p.name.name}\``,
+        { base: 'number', axes: [SCALAR] },
+        withConstants,
+      );
+      if (!fallback) {
+        argsOk = false;
+        continue;
+      }
+      args.push({ name: a.name.name, default: fallback });
+      argTypes.set(a.name.name, NUMBER(SCALAR));
+    }
     const value = check(
       p.value,
       `the policy \`${p.name.name}\``,
       number,
-      { ...temporal, self: 'allowed' },
+      { ...temporal, self: 'allowed', params: argTypes },
       `an action, one number or one per ${axis}`,
     );
-    if (value)
-      policies.push({ name: p.name.name, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
+    if (value && argsOk)
+      policies.push({
+        name: p.name.name,
+        ...(p.params ? { params: args } : {}),
+        value,
+        ...(p.doc === undefined ? {} : { doc: p.doc }),
+      });
   }
   const metricObservables = new Map(observables);
   metricObservables.set('horizon', NUMBER(SCALAR));
@@ -416,6 +483,7 @@ export function checkEnvironment(
       const next = nexts.get(s.name);
       return next ? { ...s, next } : s;
     }),
+    draws,
     lets,
     payoff,
     ...(end ? { end } : {}),
@@ -438,4 +506,60 @@ export function checkEnvironment(
   );
   for (const p of problems) reporter.report(p.code, path, rangeOfParam(p.param ?? ''), p.message);
   return problems.length > 0 ? undefined : env;
+}
+
+/**
+ * `draw NAME = uniform(LOW, HIGH)`: the bounds may read parameters (one number, or one per
+ * agent) but nothing of the round, since the draw is made before anyone acts.
+ */
+function checkDraws(
+  items: readonly Extract<EnvironmentItem, { kind: 'benchmark' | 'policy' | 'metric' | 'draw' }>[],
+  context: {
+    readonly claim: (name: Name, kind: string) => boolean;
+    readonly check: (
+      expr: Expr,
+      describe: string,
+      expected: { base: ValueType['base']; axes: readonly (readonly Axis[])[] },
+    ) => IrExpr | undefined;
+    readonly reporter: Reporter;
+    readonly path: string;
+    /** Where a refused draw's name goes, so that its uses raise nothing more. */
+    readonly poisoned: Set<string>;
+  },
+): IrDraw[] {
+  const { claim, check, reporter, path, poisoned } = context;
+  const draws: IrDraw[] = [];
+  for (const d of items) {
+    if (!claim(d.name, 'draw')) continue;
+    const value = d.value;
+    poisoned.add(d.name.name);
+    if (value.kind !== 'call' || value.callee.name !== 'uniform') {
+      reporter.report(
+        'E_TYPE',
+        path,
+        value.range,
+        `the draw \`${d.name.name}\` must be a call of \`uniform\`: draws know one distribution`,
+        `write \`draw ${d.name.name} = uniform(0, 1)\``,
+      );
+      continue;
+    }
+    if (value.args.length !== 2 || value.args.some((a) => a.name)) {
+      reporter.report(
+        'E_ARITY',
+        path,
+        value.range,
+        `\`uniform\` takes two arguments, the lower and the upper bound; the draw \`${d.name.name}\` gives ${value.args.length}${value.args.some((a) => a.name) ? ' (named arguments are not accepted)' : ''}`,
+        `write \`draw ${d.name.name} = uniform(LOW, HIGH)\``,
+      );
+      continue;
+    }
+    const [lowArg, highArg] = value.args as [Argument, Argument];
+    const number = { base: 'number' as const, axes: SCALAR_OR_PER_AGENT };
+    const low = check(lowArg.value, `the lower bound of the draw \`${d.name.name}\``, number);
+    const high = check(highArg.value, `the upper bound of the draw \`${d.name.name}\``, number);
+    if (!low || !high) continue;
+    poisoned.delete(d.name.name);
+    draws.push({ name: d.name.name, low, high, ...(d.doc === undefined ? {} : { doc: d.doc }) });
+  }
+  return draws;
 }

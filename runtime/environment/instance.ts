@@ -14,6 +14,7 @@ import {
   truthy,
 } from '../../compiler/tensor.js';
 import { EXIT, MaseUserError } from '../errors.js';
+import { randomStream } from '../random.js';
 
 /**
  * An environment written in the language, with its parameters bound. It keeps the state
@@ -47,6 +48,11 @@ export interface EnvironmentInstance {
   >;
   /** The state at the start of the round about to be played. */
   state(): ReadonlyMap<string, Tensor>;
+  /**
+   * Each draw's values in a round (one per agent), drawn the first time the round is asked
+   * for and the same ever after: what an agent sees before acting is what the round clears with.
+   */
+  draws(round: number): ReadonlyMap<string, Tensor>;
   clear(action: Float64Array, round: number): EnvironmentOutcome;
   /** Makes the outcome's `next` values the state. */
   advance(outcome: EnvironmentOutcome): void;
@@ -93,9 +99,14 @@ export function perAgent(t: Tensor, n: number): Float64Array {
   return Float64Array.from(t.data.subarray(0, n));
 }
 
+/**
+ * Binds an environment's parameters. `seed` is the run's seed: each draw has its own stream
+ * (`environment:draw:NAME`), so adding a draw never shifts another's values.
+ */
 export function instantiateEnvironment(
   ir: IrEnvironment,
   overrides?: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
+  seed = 0,
 ): EnvironmentInstance {
   const values = paramValues(ir.params, overrides);
   const agents = agentNames(ir, values);
@@ -138,6 +149,7 @@ export function instantiateEnvironment(
 
   let state = new Map<string, Tensor>();
   for (const s of ir.states) state.set(s.name, copyTensor(fixed(s.initial)));
+  const draws = environmentDraws(ir, seed, agents, fixed);
 
   const lets = ir.lets.map((l) => ({ name: l.name, fn: compileExpression(l.value) }));
   const payoffFn = compileExpression(ir.payoff);
@@ -154,6 +166,7 @@ export function instantiateEnvironment(
     const actionTensor: Tensor = { axes: ['firm'], data: Float64Array.from(action) };
     const round_ = scalarTensor(round);
     const values = new Map<string, Tensor>(from);
+    for (const [name, t] of draws(round)) values.set(name, t);
     values.set('round', round_);
     values.set(ir.action.variable, actionTensor);
     const env = base((name) => values.get(name) ?? NAN, actionTensor);
@@ -194,9 +207,51 @@ export function instantiateEnvironment(
     ...(ir.action.options ? { options: ir.action.options } : {}),
     benchmarks,
     state: () => state,
+    draws,
     clear: (action, round) => clearFrom(state, action, round),
     advance: (outcome) => {
       state = new Map(outcome.next);
     },
+  };
+}
+
+/**
+ * The draws of every round, memoised: round r's values are the r-th block of n numbers of
+ * each draw's stream, uniform on [low, high] per agent, whatever order rounds are asked in.
+ */
+function environmentDraws(
+  ir: IrEnvironment,
+  seed: number,
+  agents: readonly string[],
+  fixed: (e: IrExpr) => Tensor,
+): (round: number) => ReadonlyMap<string, Tensor> {
+  const n = agents.length;
+  const sources = ir.draws.map((d) => {
+    const low = perAgent(fixed(d.low), n);
+    const high = perAgent(fixed(d.high), n);
+    for (let i = 0; i < n; i++)
+      if (!((low[i] ?? Number.NaN) <= (high[i] ?? Number.NaN)))
+        throw new EnvironmentError(
+          `the draw ${d.name} of ${agents[i]} is uniform on [${low[i]}, ${high[i]}]: the lower bound must not exceed the upper`,
+        );
+    return { name: d.name, low, high, random: randomStream(seed, `environment:draw:${d.name}`) };
+  });
+  const rounds: ReadonlyMap<string, Tensor>[] = [];
+  return (round) => {
+    if (!(Number.isInteger(round) && round >= 1))
+      throw new RangeError(`draws exist for rounds 1, 2, …; asked for round ${round}`);
+    while (rounds.length < round) {
+      const values = new Map<string, Tensor>();
+      for (const s of sources) {
+        const data = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          const low = s.low[i] ?? 0;
+          data[i] = low + s.random.next() * ((s.high[i] ?? low) - low);
+        }
+        values.set(s.name, { axes: ['firm'], data });
+      }
+      rounds.push(values);
+    }
+    return rounds[round - 1] as ReadonlyMap<string, Tensor>;
   };
 }

@@ -89,13 +89,19 @@ export function environmentPromptValues(
   const institution = observation.manifest
     ? `\nThe game is governed by a public institution. Its rules:\n${observation.manifest.trim()}\n`
     : '';
-  const status = observation.status
+  const standing = observation.status
     ? `Your standing with the institution: ${observation.status.state}.${
         observation.status.notices.length > 0
           ? ` Notices to you: ${observation.status.notices.map((n) => JSON.stringify(n)).join(' ')}`
           : ''
       }`
     : '';
+  // Each draw is the agent's own, made before it acts: it is told its value this round.
+  const drawn = env.draws(observation.round);
+  const draws = env.ir.draws.map(
+    (d) => `Your ${d.name} this round: ${number(drawn.get(d.name)?.data[agent] ?? Number.NaN)}`,
+  );
+  const status = [standing, ...draws].filter((line) => line !== '').join('\n');
   return {
     firm: env.agents[agent] ?? `${env.axis} ${agent}`,
     n_firms: String(env.agents.length),

@@ -1,9 +1,10 @@
 import {
-  type CompiledExpression,
   compileExpression,
   type EvaluationEnvironment,
   paramTensor,
 } from '../../compiler/evaluate.js';
+import { evaluateStatic } from '../../compiler/instantiate.js';
+import type { IrDeclaredPolicy } from '../../compiler/ir.js';
 import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
 import type { Action, Agent, CommonObservation, Random } from '../agents/agent.js';
 import {
@@ -125,24 +126,40 @@ function benchmarkAction(
   return b.action[agent] ?? Number.NaN;
 }
 
-/** A policy the environment declares (`policy NAME = …`): an action from what the agent has seen. */
+/**
+ * A policy the environment declares (`policy NAME(ARG = DEFAULT, …) = …`): an action from
+ * what the agent has seen. Its arguments, given or defaulted, are read like parameters.
+ */
 function declaredPolicy(
-  code: CompiledExpression,
-  name: string,
+  declared: IrDeclaredPolicy,
+  args: readonly PolicyArgument[],
   context: EnvironmentAgentContext,
 ): EnvironmentAgent {
   const { environment: env, agent } = context;
+  const name = declared.name;
+  const code = compileExpression(declared.value);
   const params = new Map<string, Tensor>();
   for (const p of env.ir.params) {
     const t = paramTensor(p.type, env.params.get(p.name) ?? p.value, env.dims);
     params.set(p.name, typeof t === 'string' ? NAN : t);
   }
+  const given = PolicyArguments.read(
+    name,
+    args,
+    (declared.params ?? []).map((p) => p.name),
+  );
+  for (const p of declared.params ?? []) {
+    const fallback = evaluateStatic(p.default, env.ir.params, env.params, env.dims).data[0];
+    params.set(p.name, scalarTensor(given.number(p.name, fallback ?? Number.NaN)));
+  }
   const agentIndex = new Map(env.agents.map((a, i) => [a, i]));
+  const drawn = new Set(env.ir.draws.map((d) => d.name));
   return {
     policy: name,
     decide(observation) {
       const history = observation.history;
-      // Values are the last round's (`lag(x)` the one before); `round` is the round being decided.
+      // Values are the last round's (`lag(x)` the one before); `round` is the round being
+      // decided, and a draw is this round's (drawn before anyone acts).
       const evaluation: EvaluationEnvironment = {
         dims: env.dims,
         param: (p) => params.get(p) ?? NAN,
@@ -152,6 +169,10 @@ function declaredPolicy(
         roundsAvailable: history.length,
         observable: (n, ago) => {
           if (n === 'round') return scalarTensor(observation.round - ago);
+          if (drawn.has(n)) {
+            const round = observation.round - ago;
+            return round >= 1 ? (env.draws(round).get(n) ?? NAN) : NAN;
+          }
           return history[history.length - 1 - ago]?.outcome.values.get(n) ?? NAN;
         },
         benchmark: (b, value) => {
@@ -333,7 +354,14 @@ export function environmentPolicies(env: EnvironmentInstance): { name: string; s
       name: b.name,
       summary: `plays the ${b.name} benchmark${b.doc ? `: ${b.doc}` : ''}`,
     })),
-    ...env.ir.policies.map((p) => ({ name: p.name, summary: p.doc ?? p.value.text })),
+    ...env.ir.policies.map((p) => ({
+      name: p.name,
+      summary: `${p.doc ?? p.value.text}${
+        p.params && p.params.length > 0
+          ? ` (arguments: ${p.params.map((a) => `${a.name} = ${a.default.text}`).join(', ')})`
+          : ''
+      }`,
+    })),
   ];
 }
 
@@ -344,10 +372,7 @@ export function createEnvironmentAgent(
 ): EnvironmentAgent {
   const { environment: env, agent } = context;
   const declared = env.ir.policies.find((p) => p.name === policy.name);
-  if (declared) {
-    PolicyArguments.read(policy.name, policy.args, []);
-    return declaredPolicy(compileExpression(declared.value), policy.name, context);
-  }
+  if (declared) return declaredPolicy(declared, policy.args, context);
   if (env.benchmarks.has(policy.name)) {
     PolicyArguments.read(policy.name, policy.args, []);
     const x = benchmarkAction(env, policy.name, agent, policy.name);

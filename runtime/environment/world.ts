@@ -67,10 +67,11 @@ export function enforceEnvironment(
 
 /** An environment as the round loop sees it (runtime/run/run.ts `WorldRun`). */
 export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment): WorldRun {
-  const env = instantiateEnvironment(ir, experiment.marketOverrides);
+  const env = instantiateEnvironment(ir, experiment.marketOverrides, experiment.seed);
   const fallback = environmentFallback(env);
   const recorded = [
     ...ir.states.map((s) => s.name),
+    ...ir.draws.map((d) => d.name),
     ...ir.lets.map((l) => l.name),
     ir.action.variable,
     'payoff',

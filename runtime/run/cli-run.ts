@@ -321,7 +321,7 @@ export async function prepareRun(
     const world = experiment.market;
     const env =
       world.kind === 'environment'
-        ? instantiateEnvironment(world, experiment.marketOverrides)
+        ? instantiateEnvironment(world, experiment.marketOverrides, experiment.seed)
         : undefined;
     const market =
       world.kind === 'market' ? instantiateMarket(world, experiment.marketOverrides) : undefined;

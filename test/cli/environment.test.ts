@@ -147,6 +147,31 @@ describe('mase run --environment stdlib:minimum_effort', () => {
   });
 });
 
+describe('mase run --environment stdlib:auction', () => {
+  it('truthful bidders in a second-price auction: the macro metrics, revenue_ratio exactly 1', () => {
+    const r = mase(
+      'run --environment stdlib:auction --agents truthful --param second_price=true --param bidders=4 --rounds 8 --seed 3 --out auction',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const m = json<Metrics>('auction/metrics.json');
+    expect(m.run.environment).toBe('auction');
+    expect(m.run.agents).toEqual(['bidder1', 'bidder2', 'bidder3', 'bidder4']);
+    expect(Object.keys(m.macro).sort()).toEqual(['revenue', 'revenue_ratio', 'rotation_index']);
+    expect(m.macro.revenue_ratio).toBe(1);
+    expect(m.macro.revenue).toBeGreaterThan(0);
+    expect(r.stdout).toContain('revenue_ratio');
+    // The same command again draws the same values: the same metrics, byte for byte.
+    expect(
+      mase(
+        'run --environment stdlib:auction --agents truthful --param second_price=true --param bidders=4 --rounds 8 --seed 3 --out again',
+      ).code,
+    ).toBe(0);
+    expect(readFileSync(file('again/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('auction/metrics.json'), 'utf8'),
+    );
+  });
+});
+
 describe('bad input: exit 2, one line, nothing written', () => {
   it.each([
     [

@@ -52,6 +52,7 @@ describe('a valid environment', () => {
     const result = compileSources([], stdlibSources(), { includeLibrary: true });
     expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     expect(result.program.environments.map((e) => e.name).sort()).toEqual([
+      'auction',
       'commons',
       'minimum_effort',
     ]);
@@ -183,6 +184,106 @@ experiment e {
     expect(d?.code).toBe('W_UNUSED');
     expect(d?.severity).toBe('warning');
     expect(d?.message).toBe('parameter `spare` is never used');
+  });
+});
+
+describe('draws', () => {
+  it('a draw is a per-agent number the round, the payoff and policies read; its bounds are checked into the IR', () => {
+    const result = compile(
+      tinyWith(
+        'draw luck = uniform(0, players) "a windfall"',
+        'let gain = luck - effort',
+        'payoff = gain',
+        'observe own luck, own payoff',
+        'policy lucky = luck / 10',
+      ),
+    );
+    expect(result.diagnostics).toEqual([]);
+    const env = result.program.environments.find((e) => e.name === 'tiny');
+    expect(env?.draws.map((d) => [d.name, d.low.text, d.high.text, d.doc])).toEqual([
+      ['luck', '0', 'players', 'a windfall'],
+    ]);
+    expect(env?.lets[0]?.value.type).toEqual({ base: 'number', axes: ['firm'] });
+  });
+
+  it('a draw that is not a call of uniform: E_TYPE naming the draw and uniform', () => {
+    const [d, ...rest] = errors(tinyWith('draw luck = 3', 'payoff = luck - effort'));
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_TYPE');
+    expect(d?.message).toBe(
+      'the draw `luck` must be a call of `uniform`: draws know one distribution',
+    );
+    const [n] = errors(tinyWith('draw luck = normal(0, 1)', 'payoff = luck - effort'));
+    expect(n?.code).toBe('E_TYPE');
+  });
+
+  it('uniform with one argument, or named ones: E_ARITY saying it takes two', () => {
+    const [d, ...rest] = errors(tinyWith('draw luck = uniform(1)', 'payoff = luck - effort'));
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_ARITY');
+    expect(d?.message).toContain('`uniform` takes two arguments');
+    expect(d?.message).toContain('gives 1');
+    const [named] = errors(
+      tinyWith('draw luck = uniform(low: 0, high: 1)', 'payoff = luck - effort'),
+    );
+    expect(named?.code).toBe('E_ARITY');
+    expect(named?.message).toContain('named arguments are not accepted');
+  });
+
+  it('a bound that reads the round (an observable, the action): an error naming the bound', () => {
+    const [d] = errors(tinyWith('draw luck = uniform(0, effort)', 'payoff = luck - effort'));
+    expect(d?.code).toBe('E_UNKNOWN_NAME');
+    expect(d?.message).toContain('`effort`');
+    const [t] = errors(tinyWith('draw luck = uniform(0, 1 > 0)', 'payoff = luck - effort'));
+    expect(t?.code).toBe('E_TYPE');
+    expect(t?.message).toContain('the upper bound of the draw `luck`');
+  });
+
+  it('a draw named like a let: E_DUPLICATE; a draw cannot be a benchmark (fixed before round 1)', () => {
+    const [d] = errors(
+      tinyWith('draw luck = uniform(0, 1)', 'let luck = 2', 'payoff = luck - effort'),
+    );
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toContain('`luck` is declared twice');
+    const [b] = errors(
+      tinyWith('draw luck = uniform(0, 1)', 'payoff = luck - effort', 'benchmark b = luck'),
+    );
+    expect(b?.code).toBe('E_UNKNOWN_NAME');
+    expect(b?.message).toContain('`luck`');
+  });
+});
+
+describe('policies with arguments', () => {
+  it('`policy NAME(ARG = DEFAULT) = …`: the argument is a number the action reads; the default is checked into the IR', () => {
+    const result = compile(tinyWith('payoff = 1 - effort', 'policy part(f = 1 / players) = f'));
+    expect(result.diagnostics).toEqual([]);
+    const policy = result.program.environments.find((e) => e.name === 'tiny')?.policies[0];
+    expect(policy?.params?.map((p) => [p.name, p.default.text])).toEqual([['f', '1 / players']]);
+  });
+
+  it('an argument reusing a declared name: E_DUPLICATE naming both', () => {
+    const [d, ...rest] = errors(
+      tinyWith('payoff = 1 - effort', 'policy part(players = 1) = players / 2'),
+    );
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toBe(
+      'the argument `players` of the policy `part` reuses a name environment `tiny` already has',
+    );
+  });
+
+  it('a default that reads the round: an error naming the default', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'policy part(f = effort) = f'));
+    expect(d?.code).toBe('E_UNKNOWN_NAME');
+    const [t] = errors(tinyWith('payoff = 1 - effort', 'policy part(f = 1 > 0) = 1'));
+    expect(t?.code).toBe('E_TYPE');
+    expect(t?.message).toContain('the default of `f` in the policy `part`');
+  });
+
+  it('arguments on a metric: E_SYNTAX saying only a policy takes them', () => {
+    const [d] = errors(tinyWith('payoff = 1 - effort', 'metric m(f = 1) = round'));
+    expect(d?.code).toBe('E_SYNTAX');
+    expect(d?.message).toBe('only a policy takes arguments; `metric m(…)` cannot');
   });
 });
 
