@@ -124,12 +124,15 @@ describe('mase run --environment stdlib:minimum_effort', () => {
     expect(r.code, r.stderr).toBe(0);
     const m = json<Metrics>('effort/metrics.json');
     expect(Object.keys(m.macro).sort()).toEqual([
+      'convergence_round',
       'coordination_failure',
       'efficiency_loss',
       'min_effort',
     ]);
     expect(m.macro.min_effort).toBe(7);
     expect(m.macro.coordination_failure).toBe(0);
+    // The minimum is 7 from round 1 on: it never changed after the first round.
+    expect(m.macro.convergence_round).toBe(1);
     // 0.6 + 0.2·7 − 0.1·7 = 1.3 a round for each of 4 players.
     for (const name of m.run.agents) expect(m.agents[name]?.payoff).toBeCloseTo(4 * 1.3, 9);
   });

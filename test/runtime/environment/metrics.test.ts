@@ -141,6 +141,25 @@ describe('minimum_effort metrics, worked out by hand', () => {
   });
 });
 
+describe('minimum_effort convergence, worked out by hand', () => {
+  it('a trigger player punishes a constant 5 from round 2: the minimum is 5, then 1 to the end', async () => {
+    const m = await run(
+      'minimum_effort',
+      { player1: policy('trigger'), player2: policy('constant', 5) },
+      { rounds: 5, params: { players: 2 } },
+    );
+    // Round 1: trigger cooperates at 7, minimum 5; from round 2 it punishes at 1 (the
+    // other strayed from 7 every round), minimum 1. The minimum last changed in round 2.
+    expect(m.macro.convergence_round).toBe(2);
+    expect(m.macro.min_effort).toBeCloseTo((5 + 4 * 1) / 5, 12);
+  });
+
+  it('a minimum that never changes converged in round 1', async () => {
+    const m = await run('minimum_effort', policy('constant', 4), { rounds: 6 });
+    expect(m.macro.convergence_round).toBe(1);
+  });
+});
+
 describe('metric values are clean numbers', () => {
   // A metric that is exactly zero but computed as −0 (0 times a negative number).
   const source = `mase 1
