@@ -12,6 +12,7 @@
  * `node dist/bench/market-seam.js --base /tmp/base/dist [--quick]`. Writes
  * bench/results/market-seam.json (not with --quick) and prints the table.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -195,12 +196,21 @@ async function main(): Promise<void> {
     `${table.columns.join(' | ')}\n${rows.map((r) => r.join(' | ')).join('\n')}\n`,
   );
   if (QUICK) return;
+  // The baseline's commit, from the checkout its dist/ was built in.
+  const baseRevision =
+    spawnSync(
+      'git',
+      ['-C', join(resolve(baseArg as string), '..'), 'rev-parse', '--short', 'HEAD'],
+      {
+        encoding: 'utf8',
+      },
+    ).stdout?.trim() || 'unknown';
   const results: ResultsFile = {
     schema: 1,
     title: 'Markets before and after the environment seam',
     description:
       'The runtime benchmark’s workloads run by a baseline build and this build in one process, alternating, to show what the environment seam (issue 13) costs markets.',
-    command: `npm run build && node dist/bench/market-seam.js --base BASELINE/dist (baseline ${baseArg})`,
+    command: `npm run build && node dist/bench/market-seam.js --base BASELINE/dist (baseline: commit ${baseRevision})`,
     date: new Date().toISOString(),
     machine,
     measurements,
