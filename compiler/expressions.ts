@@ -47,6 +47,8 @@ export interface ExpressionScope {
   readonly agentAxis?: string;
   /** The world an institution governs, for messages (`environment \`commons\``). */
   readonly worldName?: string;
+  /** The declaration being checked, for messages (`environment \`commons\``). */
+  readonly declaredIn?: string;
   /** An institution governing an environment also reads that environment's axis name as `firm`. */
   readonly agentAlias?: string;
   /** Named constants: an environment's action options (`stay` = 0, `go` = 1, …). */
@@ -264,7 +266,7 @@ export class ExpressionChecker {
         ? 'E_UNKNOWN_OBSERVABLE'
         : 'E_UNKNOWN_NAME',
       range,
-      `unknown name \`${name}\``,
+      `unknown name \`${name}\`${s.declaredIn ? ` in ${s.declaredIn}` : ''}`,
       didYouMean(name, this.knownNames()) ??
         (name === 'NaN' ? 'MASE has no NaN literal; write a number or `inf`' : undefined),
     );

@@ -196,6 +196,7 @@ export function checkEnvironment(
     self: 'absent',
     temporal: false,
     agentAxis: axis,
+    declaredIn: `environment \`${decl.name.name}\``,
     productNames: new Set(),
     ...(agentNames ? { firmNames: new Set(agentNames) } : {}),
     benchmarkNames: [],
@@ -280,7 +281,10 @@ export function checkEnvironment(
   const draws = checkDraws(documented('draw'), { claim, check, reporter, path, poisoned });
   for (const d of draws) roundValues.set(d.name, NUMBER(PER_AGENT));
   roundValues.set('round', NUMBER(SCALAR));
-  const actionScope = action ? { action: { name: action.variable, type: NUMBER(PER_AGENT) } } : {};
+  // The action's name is in scope even when its bounds did not check: their error is
+  // reported once, not again at every use of the name.
+  const actionName = action?.variable ?? actionItem?.variable.name;
+  const actionScope = actionName ? { action: { name: actionName, type: NUMBER(PER_AGENT) } } : {};
   const lets: { name: string; value: IrExpr }[] = [];
   for (const l of all('let')) {
     const free = claim(l.name, 'let');
@@ -357,7 +361,7 @@ export function checkEnvironment(
     : undefined;
 
   const observables = new Map(roundValues);
-  if (action) observables.set(action.variable, NUMBER(PER_AGENT));
+  if (actionName) observables.set(actionName, NUMBER(PER_AGENT));
   const observe = checkObserve(observeItem?.items ?? [], observables, what, axis, path, reporter);
 
   // Benchmarks are actions fixed before round 1; policies choose an action from what the
