@@ -9,6 +9,7 @@ import {
   type Placeholder,
   type PromptTemplates,
   promptValues,
+  type TalkPrompt,
 } from '../llm/prompts.js';
 import type { Endpoint } from '../llm/services.js';
 import {
@@ -85,9 +86,6 @@ export function answerSchema(key: string, products: readonly string[]) {
   });
 }
 
-/** The talk-turn part of a prompt: who may be written to, what came in. */
-export type TalkValues = Parameters<typeof promptValues>[4];
-
 /**
  * What an LLM agent needs of its world: the answer it gives (a number per product in a
  * market; one number, or one of named options, in an environment), the bounds it must
@@ -118,7 +116,7 @@ export interface LlmWorld<O> {
     scratchpads: { plans: string; insights: string },
     memory: Memory,
     answerFormat: string,
-    talk?: TalkValues,
+    talk?: TalkPrompt,
   ): Record<Placeholder, string>;
 }
 

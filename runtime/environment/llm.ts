@@ -1,15 +1,17 @@
 import { environmentRules } from '../../compiler/backends/environment-rules.js';
 import type { Tensor } from '../../compiler/tensor.js';
-import type { Agent, DeliveredMessage } from '../agents/agent.js';
+import type { Agent } from '../agents/agent.js';
 import { LlmAgent, type LlmAgentContext, type LlmWorld, llmAgentConfig } from '../agents/llm.js';
 import type { AgentContext, PolicyArgument } from '../agents/policy.js';
 import {
   DEFAULT_TEMPLATES,
   type Memory,
-  messagesText,
   type Placeholder,
   type PromptTemplates,
   promptNumber,
+  remembered,
+  sharedPromptValues,
+  type TalkPrompt,
 } from '../llm/prompts.js';
 import {
   type EnvironmentInstance,
@@ -68,40 +70,16 @@ export function environmentPromptValues(
   scratchpads: { plans: string; insights: string },
   memory: Memory,
   answerFormat: string,
-  talk?: {
-    talkRound: number;
-    talkRounds: number;
-    neighbours: readonly string[];
-    maxMessages: number;
-    maxChars: number;
-    inbox: readonly DeliveredMessage[];
-  },
+  talk?: TalkPrompt,
   rules = environmentRules(observation.environment.ir, observation.environment.agents),
 ): Record<Placeholder, string> {
-  const { environment: env, firm: agent, history } = observation;
-  const shown =
-    memory === 'all'
-      ? history
-      : memory === 0
-        ? []
-        : history.slice(Math.max(0, history.length - memory));
-  const first = history.length - shown.length + 1;
-  const institution = observation.manifest
-    ? `\nThe game is governed by a public institution. Its rules:\n${observation.manifest.trim()}\n`
-    : '';
-  const standing = observation.status
-    ? `Your standing with the institution: ${observation.status.state}.${
-        observation.status.notices.length > 0
-          ? ` Notices to you: ${observation.status.notices.map((n) => JSON.stringify(n)).join(' ')}`
-          : ''
-      }`
-    : '';
+  const { environment: env, firm: agent } = observation;
+  const { shown, first } = remembered(observation.history, memory);
   // Each draw is the agent's own, made before it acts: it is told its value this round.
   const drawn = env.draws(observation.round);
   const draws = env.ir.draws.map(
     (d) => `Your ${d.name} this round: ${number(drawn.get(d.name)?.data[agent] ?? Number.NaN)}`,
   );
-  const status = [standing, ...draws].filter((line) => line !== '').join('\n');
   return {
     firm: env.agents[agent] ?? `${env.axis} ${agent}`,
     n_firms: String(env.agents.length),
@@ -111,25 +89,15 @@ export function environmentPromptValues(
     axis: env.axis,
     rules,
     market_rules: rules,
-    institution,
-    answer_format: answerFormat,
-    round: String(observation.round),
-    horizon: observation.horizon !== undefined ? ` of ${observation.horizon}` : '',
-    status,
-    history:
-      shown.length === 0
-        ? memory === 0
-          ? '(you keep no memory of past rounds)'
-          : '(nothing yet: this is the first round)'
-        : shown.map((h, k) => environmentRoundView(env, agent, first + k, h.outcome)).join('\n'),
-    plans: scratchpads.plans || '(none yet)',
-    insights: scratchpads.insights || '(none yet)',
-    messages: messagesText(talk ? talk.inbox : observation.messages, 'others'),
-    talk_round: String(talk?.talkRound ?? ''),
-    talk_rounds: String(talk?.talkRounds ?? ''),
-    neighbours: talk ? talk.neighbours.join(', ') || 'nobody' : '',
-    max_messages: String(talk?.maxMessages ?? ''),
-    max_chars: String(talk?.maxChars ?? ''),
+    ...sharedPromptValues(
+      observation,
+      { name: 'game', others: 'others', extraStatus: draws },
+      scratchpads,
+      memory,
+      shown.map((h, k) => environmentRoundView(env, agent, first + k, h.outcome)),
+      answerFormat,
+      talk,
+    ),
   };
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { renderExpr } from '../../compiler/backends/render-expr.js';
-import type { DeliveredMessage, Observation } from '../agents/agent.js';
+import type { CommonObservation, DeliveredMessage, Observation } from '../agents/agent.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import type { MarketInstance, Outcome } from '../market/instance.js';
 
@@ -269,42 +269,97 @@ export function roundView(
 
 export type Memory = number | 'all';
 
-/** The values a firm's prompt is filled with this round. */
-export function promptValues(
-  observation: Observation,
-  scratchpads: { plans: string; insights: string },
+/** A talk turn's part of a prompt: who may be written to, what came in. */
+export interface TalkPrompt {
+  readonly talkRound: number;
+  readonly talkRounds: number;
+  readonly neighbours: readonly string[];
+  readonly maxMessages: number;
+  readonly maxChars: number;
+  readonly inbox: readonly DeliveredMessage[];
+}
+
+/** The rounds an agent remembers (its last `memory`), and the number of the first one. */
+export function remembered<T>(
+  history: readonly T[],
   memory: Memory,
-  answerFormat: string,
-  talk?: {
-    talkRound: number;
-    talkRounds: number;
-    neighbours: readonly string[];
-    maxMessages: number;
-    maxChars: number;
-    inbox: readonly DeliveredMessage[];
-  },
-): Record<Placeholder, string> {
-  const { market, firm } = observation;
-  const name = market.firms[firm] ?? `firm ${firm}`;
-  const history = observation.history;
+): { shown: readonly T[]; first: number } {
   const shown =
     memory === 'all'
       ? history
       : memory === 0
         ? []
         : history.slice(Math.max(0, history.length - memory));
-  const first = history.length - shown.length + 1;
-  const views = viewsOf(market);
+  return { shown, first: history.length - shown.length + 1 };
+}
+
+/**
+ * The values every world's prompt shares: the institution's manifest and the agent's
+ * standing, the round and horizon, the remembered rounds (as the world writes them), the
+ * scratchpads, messages and the talk turn. `world` names what is governed ("market").
+ */
+export function sharedPromptValues(
+  observation: CommonObservation,
+  world: {
+    readonly name: string;
+    readonly others: string;
+    readonly extraStatus?: readonly string[];
+  },
+  scratchpads: { plans: string; insights: string },
+  memory: Memory,
+  history: readonly string[],
+  answerFormat: string,
+  talk?: TalkPrompt,
+): Omit<
+  Record<Placeholder, string>,
+  'firm' | 'n_firms' | 'axis' | 'rivals' | 'products' | 'action' | 'market_rules' | 'rules'
+> {
   const institution = observation.manifest
-    ? `\nThe market is governed by a public institution. Its rules:\n${observation.manifest.trim()}\n`
+    ? `\nThe ${world.name} is governed by a public institution. Its rules:\n${observation.manifest.trim()}\n`
     : '';
-  const status = observation.status
+  const standing = observation.status
     ? `Your standing with the institution: ${observation.status.state}.${
         observation.status.notices.length > 0
           ? ` Notices to you: ${observation.status.notices.map((n) => JSON.stringify(n)).join(' ')}`
           : ''
       }`
     : '';
+  return {
+    institution,
+    answer_format: answerFormat,
+    round: String(observation.round),
+    horizon: observation.horizon !== undefined ? ` of ${observation.horizon}` : '',
+    status: [standing, ...(world.extraStatus ?? [])].filter((line) => line !== '').join('\n'),
+    history:
+      history.length === 0
+        ? memory === 0
+          ? '(you keep no memory of past rounds)'
+          : '(nothing yet: this is the first round)'
+        : history.join('\n'),
+    plans: scratchpads.plans || '(none yet)',
+    insights: scratchpads.insights || '(none yet)',
+    messages: messagesText(talk ? talk.inbox : observation.messages, world.others),
+    talk_round: String(talk?.talkRound ?? ''),
+    talk_rounds: String(talk?.talkRounds ?? ''),
+    neighbours: talk ? talk.neighbours.join(', ') || 'nobody' : '',
+    max_messages: String(talk?.maxMessages ?? ''),
+    max_chars: String(talk?.maxChars ?? ''),
+  };
+}
+
+/** The values a firm's prompt is filled with this round. */
+export function promptValues(
+  observation: Observation,
+  scratchpads: { plans: string; insights: string },
+  memory: Memory,
+  answerFormat: string,
+  talk?: TalkPrompt,
+): Record<Placeholder, string> {
+  const { market, firm } = observation;
+  const name = market.firms[firm] ?? `firm ${firm}`;
+  const { shown, first } = remembered(observation.history, memory);
+  const views = viewsOf(market);
+  const rules = marketRules(market, firm);
   return {
     firm: name,
     n_firms: String(market.dims.firms),
@@ -317,31 +372,19 @@ export function promptValues(
     products: market.products.join(', '),
     action: market.competition,
     axis: 'firm',
-    market_rules: marketRules(market, firm),
-    rules: marketRules(market, firm),
-    institution,
-    answer_format: answerFormat,
-    round: String(observation.round),
-    horizon: observation.horizon !== undefined ? ` of ${observation.horizon}` : '',
-    status,
-    history:
-      shown.length === 0
-        ? memory === 0
-          ? '(you keep no memory of past rounds)'
-          : '(nothing yet: this is the first round)'
-        : shown
-            .map((h, k) =>
-              once(views, h.outcome, firm, () => roundView(market, firm, first + k, h.outcome)),
-            )
-            .join('\n'),
-    plans: scratchpads.plans || '(none yet)',
-    insights: scratchpads.insights || '(none yet)',
-    messages: messagesText(talk ? talk.inbox : observation.messages),
-    talk_round: String(talk?.talkRound ?? ''),
-    talk_rounds: String(talk?.talkRounds ?? ''),
-    neighbours: talk ? talk.neighbours.join(', ') || 'nobody' : '',
-    max_messages: String(talk?.maxMessages ?? ''),
-    max_chars: String(talk?.maxChars ?? ''),
+    market_rules: rules,
+    rules,
+    ...sharedPromptValues(
+      observation,
+      { name: 'market', others: 'other firms' },
+      scratchpads,
+      memory,
+      shown.map((h, k) =>
+        once(views, h.outcome, firm, () => roundView(market, firm, first + k, h.outcome)),
+      ),
+      answerFormat,
+      talk,
+    ),
   };
 }
 
