@@ -28,6 +28,7 @@ import {
   sourceRevision,
   summarise,
 } from './report.js';
+import { cournotWorkload } from './support/cournot-workload.js';
 
 const QUICK = process.argv.includes('--quick');
 const baseArg = process.argv[process.argv.indexOf('--base') + 1];
@@ -83,22 +84,8 @@ const pairs = (firms: number) => (QUICK ? 1 : firms >= 100 ? 5 : 9);
 const BUDGET = 1.1;
 
 function experiment(build: Build, firms: number, institution: string, n: number): unknown {
-  return build.resolveExperiment(
-    build.program,
-    {
-      market: 'cournot',
-      institution,
-      agents: 'nash',
-      params: [
-        { name: 'firms', value: firms },
-        { name: 'costs', value: Array.from({ length: firms }, (_, i) => 10 + i / firms) },
-      ],
-      rounds: n,
-      seed: 1,
-    },
-    () => ({ all: { name: 'nash', args: [] }, perFirm: {} }),
-    build.stdlibSources(),
-  );
+  const { request, policies } = cournotWorkload(firms, institution, n);
+  return build.resolveExperiment(build.program, request, policies, build.stdlibSources());
 }
 
 const scratch = mkdtempSync(join(os.tmpdir(), 'mase-market-seam-'));

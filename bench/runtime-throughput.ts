@@ -40,6 +40,7 @@ import {
   sourceRevision,
   summarise,
 } from './report.js';
+import { cournotWorkload } from './support/cournot-workload.js';
 
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 300 : 10_000;
@@ -69,22 +70,8 @@ function experiment(
   institution: Institution,
   rounds: number,
 ): ResolvedExperiment {
-  return resolveExperiment(
-    program,
-    {
-      market: 'cournot',
-      institution,
-      agents: 'nash',
-      params: [
-        { name: 'firms', value: firms },
-        { name: 'costs', value: Array.from({ length: firms }, (_, i) => 10 + i / firms) },
-      ],
-      rounds,
-      seed: 1,
-    },
-    () => ({ all: { name: 'nash', args: [] }, perFirm: {} }),
-    stdlibSources(),
-  );
+  const { request, policies } = cournotWorkload(firms, institution, rounds);
+  return resolveExperiment(program, request, policies, stdlibSources());
 }
 
 interface Sample {

@@ -42,9 +42,14 @@ export {
   type EnvironmentOutcome,
   instantiateEnvironment,
 } from './environment/instance.js';
-export { ENVIRONMENT_TEMPLATES, environmentWorld } from './environment/llm.js';
+export {
+  ENVIRONMENT_TEMPLATES,
+  environmentPromptValues,
+  environmentWorld,
+} from './environment/llm.js';
 export { computeEnvironmentMetrics, type EnvironmentMetrics } from './environment/metrics.js';
 export {
+  bestResponse,
   createEnvironmentAgent,
   type EnvironmentObservation,
   environmentPolicies,

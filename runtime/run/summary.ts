@@ -26,12 +26,22 @@ function fallbackShare(metrics: Pick<RunMetrics, 'fallbacks'>): string {
   return share === null || share === undefined ? '—' : `${Number((share * 100).toFixed(1))}%`;
 }
 
+/** Columns padded to their widest cell, under a rule of dashes. */
+function textTable(header: readonly string[], body: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
 /** A plain-text table, one row per run: the numbers the governance comparison reads. */
 export function summaryTable(
   rows: readonly { label: string; artifacts: RunArtifacts; note?: string }[],
 ): string {
-  const worlds = rows.map((r) => r.artifacts.metrics);
-  if (worlds.some((m) => 'environment' in m.run))
+  if (rows.some((r) => 'environment' in r.artifacts.metrics.run))
     return environmentTable(rows as readonly EnvironmentRow[]);
   const header = [
     'run',
@@ -60,13 +70,7 @@ export function summaryTable(
       artifacts.dir,
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  return textTable(header, body);
 }
 
 type EnvironmentRow = { label: string; artifacts: RunArtifacts };
@@ -90,13 +94,7 @@ function environmentTable(rows: readonly EnvironmentRow[]): string {
       artifacts.dir,
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  return textTable(header, body);
 }
 
 /** `mase show` of an environment's run: its declared metrics, agents and institution. */

@@ -1,7 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   compileSources,
   gini,
@@ -9,16 +6,14 @@ import {
   type IrPolicy,
   type ParamValue,
 } from '../../../compiler/index.js';
-import { environmentPromptValues } from '../../../runtime/environment/llm.js';
-import { bestResponse } from '../../../runtime/environment/policies.js';
 import {
-  type EnvironmentMetrics,
+  bestResponse,
+  environmentPromptValues,
   instantiateEnvironment,
   parseTrace,
-  resolveExperiment,
-  runToDirectory,
   stdlibSources,
 } from '../../../runtime/index.js';
+import { environmentRunner } from '../../support/environment-run.js';
 
 /**
  * stdlib/auction.mase, the first environment with a `draw`: each bidder's value is drawn
@@ -27,10 +22,6 @@ import {
  * the second-highest bid (second price); payoff = share · (value − price); revenue = Σ price;
  * revenue_ratio = revenue / Σ_t second-highest value; rotation_index = 1 − Gini of wins.
  */
-
-const root = mkdtempSync(join(tmpdir(), 'mase-auction-'));
-process.env.MASE_HOME = join(root, 'home');
-afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 const auction = program.environments.find((e) => e.name === 'auction') as IrEnvironment;
@@ -86,30 +77,11 @@ function numbersOf(t: { data: Float64Array } | undefined): number[] {
   return Array.from(t?.data ?? []);
 }
 
-let runs = 0;
-async function run(
+const runEnvironment = environmentRunner('auction');
+const run = (
   policy: IrPolicy,
   options: { rounds: number; seed: number; params?: Record<string, ParamValue> },
-): Promise<{ metrics: EnvironmentMetrics; events: string }> {
-  const experiment = resolveExperiment(
-    program,
-    {
-      environment: 'auction',
-      agents: 'given',
-      params: Object.entries(options.params ?? {}).map(([name, value]) => ({ name, value })),
-      rounds: options.rounds,
-      seed: options.seed,
-    },
-    () => ({ all: policy, perFirm: {} }),
-    stdlibSources(),
-  );
-  const dir = join(root, `run${++runs}`);
-  await runToDirectory(experiment, dir);
-  return {
-    metrics: JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as EnvironmentMetrics,
-    events: readFileSync(join(dir, 'events.jsonl'), 'utf8'),
-  };
-}
+) => runEnvironment('auction', policy, options);
 
 /** Each round's drawn values and bids, as the trace records them. */
 function rounds(events: string): { value: number[]; bid: number[]; payoff: number[] }[] {

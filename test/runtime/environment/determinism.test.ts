@@ -1,14 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { compileSources, type IrPolicy } from '../../../compiler/index.js';
-import {
-  parseTrace,
-  resolveExperiment,
-  runToDirectory,
-  stdlibSources,
-} from '../../../runtime/index.js';
+import { describe, expect, it } from 'vitest';
+import type { IrPolicy } from '../../../compiler/index.js';
+import { parseTrace } from '../../../runtime/index.js';
+import { environmentRunner } from '../../support/environment-run.js';
 
 /**
  * An environment's run is a function of its experiment: the same commons experiment (seed,
@@ -16,53 +11,34 @@ import {
  * different seed gives random fishers different requests.
  */
 
-const root = mkdtempSync(join(tmpdir(), 'mase-environment-determinism-'));
-process.env.MASE_HOME = join(root, 'home');
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 const random: IrPolicy = { name: 'random', args: [] };
 const conditional: IrPolicy = { name: 'conditional', args: [] };
 
-async function commonsRun(
-  name: string,
-  seed: number,
-): Promise<{ events: string; metrics: string }> {
-  const experiment = resolveExperiment(
-    program,
+const runEnvironment = environmentRunner('environment-determinism');
+
+/** Random fishers and conditional cooperators, so both the seed and the history matter. */
+const commonsRun = (name: string, seed: number) =>
+  runEnvironment(
+    'commons',
+    { fisher1: random, fisher2: random, fisher3: conditional, fisher4: conditional },
     {
-      environment: 'commons',
-      institution: 'harvest_quota',
-      agents: 'given',
-      params: [
-        { name: 'fishers', value: 4 },
-        { name: 'growth', value: 3 },
-        // Never collapses: all 12 rounds are played, whatever the random fishers take.
-        { name: 'collapse', value: -1 },
-      ],
-      rounds: 12,
+      name,
       seed,
+      rounds: 12,
+      institution: 'harvest_quota',
+      // Never collapses: all 12 rounds are played, whatever the random fishers take.
+      params: { fishers: 4, growth: 3, collapse: -1 },
     },
-    // Random fishers and conditional cooperators, so both the seed and the history matter.
-    () => ({
-      perFirm: { fisher1: random, fisher2: random, fisher3: conditional, fisher4: conditional },
-    }),
-    stdlibSources(),
   );
-  const dir = join(root, name);
-  await runToDirectory(experiment, dir);
-  return {
-    events: readFileSync(join(dir, 'events.jsonl'), 'utf8'),
-    metrics: readFileSync(join(dir, 'metrics.json'), 'utf8'),
-  };
-}
 
 describe('commons runs are replayable', () => {
   it('the same experiment twice: byte-identical events.jsonl and metrics.json', async () => {
     const first = await commonsRun('first', 7);
     const second = await commonsRun('second', 7);
     expect(second.events).toBe(first.events);
-    expect(second.metrics).toBe(first.metrics);
+    const metricsText = (run: { dir: string }) =>
+      readFileSync(join(run.dir, 'metrics.json'), 'utf8');
+    expect(metricsText(second)).toBe(metricsText(first));
     const decisions = parseTrace(first.events).filter((e) => e.type === 'decision');
     expect(decisions).toHaveLength(4 * 12);
   });

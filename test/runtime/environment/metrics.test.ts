@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { compileSources, type IrPolicy, type ParamValue } from '../../../compiler/index.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { compileSources, type IrPolicy } from '../../../compiler/index.js';
 import {
   computeEnvironmentMetrics,
   type EnvironmentMetrics,
@@ -11,6 +11,7 @@ import {
   runToDirectory,
   stdlibSources,
 } from '../../../runtime/index.js';
+import { environmentRunner } from '../../support/environment-run.js';
 
 /**
  * The metrics of runs whose every round can be worked out on paper, computed here from the
@@ -26,41 +27,14 @@ import {
  * share 10); minimum_effort a = 0.6, b = 0.2, c = 0.1, levels 7.
  */
 
-const root = mkdtempSync(join(tmpdir(), 'mase-environment-metrics-'));
-process.env.MASE_HOME = join(root, 'home');
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 const policy = (name: string, ...args: number[]): IrPolicy => ({
   name,
   args: args.map((value) => ({ value })),
 });
 
-let runs = 0;
-async function run(
-  environment: string,
-  policies: IrPolicy | Readonly<Record<string, IrPolicy>>,
-  options: { rounds: number; params?: Record<string, ParamValue> },
-): Promise<EnvironmentMetrics> {
-  const experiment = resolveExperiment(
-    program,
-    {
-      environment,
-      agents: 'given',
-      params: Object.entries(options.params ?? {}).map(([name, value]) => ({ name, value })),
-      rounds: options.rounds,
-      seed: 1,
-    },
-    () =>
-      'name' in policies
-        ? { all: policies as IrPolicy, perFirm: {} }
-        : { perFirm: { ...(policies as Record<string, IrPolicy>) } },
-    stdlibSources(),
-  );
-  const dir = join(root, `run${++runs}`);
-  await runToDirectory(experiment, dir);
-  return JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as EnvironmentMetrics;
-}
+const runEnvironment = environmentRunner('environment-metrics');
+const run = async (...args: Parameters<typeof runEnvironment>): Promise<EnvironmentMetrics> =>
+  (await runEnvironment(...args)).metrics;
 
 /** Gini as docs define it, written out for the test: Σᵢ Σⱼ |xᵢ − xⱼ| / (2 n² mean). */
 function gini(xs: readonly number[]): number {
@@ -183,7 +157,8 @@ environment signed "A metric of negative zero" {
       () => ({ all: policy('constant', 1), perFirm: {} }),
       [signed, ...stdlibSources()],
     );
-    const dir = join(root, 'signed');
+    const dir = mkdtempSync(join(tmpdir(), 'mase-environment-signed-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     await runToDirectory(experiment, dir);
     const events = parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8'));
     const macro = computeEnvironmentMetrics(events, { ir, overrides: {} }).macro;
