@@ -244,8 +244,7 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
           `${name}must be ${low} plus a whole number of steps of ${world.step}, not ${v}`,
         );
     });
-    if (problems.length > 0 && world.answer.kind !== 'option')
-      return `${this.key}: ${problems.join('; ')}`;
+    if (problems.length > 0) return `${this.key}: ${problems.join('; ')}`;
     return {
       action: Float64Array.from(values),
       answer: {
