@@ -56,7 +56,7 @@ export function checkProgram(
     const ir = checkInstitution(
       decl,
       path,
-      standaloneContext(decl, markets),
+      standaloneContext(decl, path, markets),
       userPaths.has(path) ? reporter : silent,
     );
     if (ir) institutions.push(ir);

@@ -138,9 +138,29 @@ export interface IrEnvironment {
   readonly payoff: IrExpr;
   readonly end?: IrExpr;
   readonly observe: readonly { readonly name: string; readonly own: boolean }[];
-  readonly benchmarks: readonly IrNamedValue[];
+  readonly benchmarks: readonly IrBenchmark[];
   readonly policies: readonly IrDeclaredPolicy[];
   readonly metrics: readonly IrNamedValue[];
+  /**
+   * `kind NAME`: a kind written in code (runtime/environment/kinds.ts) computes the
+   * `computed` values each round, from the state, the draws and the action, before the
+   * `let`s; and the benchmarks declared without a value, before round 1.
+   */
+  readonly code?: { readonly kind: string; readonly computed: readonly IrComputed[] };
+}
+
+/** `computed NAME [per AXIS] "doc"`: one number, or one per agent, computed by the kind's code. */
+export interface IrComputed {
+  readonly name: string;
+  readonly type: ValueType;
+  readonly doc?: string;
+}
+
+/** A benchmark action: an expression, or (no value) computed by the environment's code kind. */
+export interface IrBenchmark {
+  readonly name: string;
+  readonly value?: IrExpr;
+  readonly doc?: string;
 }
 
 /**

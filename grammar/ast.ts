@@ -195,7 +195,18 @@ export type EnvironmentItem =
       readonly name: Name;
       /** `policy shade(f = 0.8) = f * value`: arguments and their defaults (policies only). */
       readonly params?: readonly DefaultedParameter[];
-      readonly value: Expr;
+      /** Absent only as written (`benchmark social "doc"`): computed by the environment's code kind. */
+      readonly value?: Expr;
+      readonly doc?: string;
+      readonly range: Range;
+    }
+  /** `kind NAME`: the round is computed by the code kind NAME (runtime/environment/kinds.ts). */
+  | { readonly kind: 'kind'; readonly name: Name; readonly range: Range }
+  /** `computed NAME [per AXIS] "doc"`: a number the code kind computes each round. */
+  | {
+      readonly kind: 'computed';
+      readonly name: Name;
+      readonly axis?: Name;
       readonly doc?: string;
       readonly range: Range;
     };
@@ -539,6 +550,7 @@ const namedExpr = <K extends string>(kind: K) =>
   z.object({ kind: z.literal(kind), name: nameSchema, value: exprSchema, range: rangeSchema });
 const documented = (kind: 'benchmark' | 'policy' | 'metric' | 'draw') =>
   namedExpr(kind).extend({
+    value: exprSchema.optional(),
     params: z
       .array(z.object({ name: nameSchema, value: exprSchema, range: rangeSchema }))
       .optional(),
@@ -582,6 +594,14 @@ const environmentSchema = z.object({
       documented('policy'),
       documented('metric'),
       documented('draw'),
+      z.object({ kind: z.literal('kind'), name: nameSchema, range: rangeSchema }),
+      z.object({
+        kind: z.literal('computed'),
+        name: nameSchema,
+        axis: nameSchema.optional(),
+        doc: z.string().optional(),
+        range: rangeSchema,
+      }),
     ]),
   ),
   range: rangeSchema,

@@ -355,13 +355,33 @@ export class CstToAst {
           : [];
       });
       const hasList = this.tok(documented, 'LParen') !== undefined;
+      const hasValue = this.tok(documented, 'Equals') !== undefined;
       return {
         kind: key,
         name,
         ...(hasList ? { params } : {}),
-        value: this.expressionOf(documented, 'value'),
+        ...(hasValue ? { value: this.expressionOf(documented, 'value') } : {}),
         ...(doc === undefined ? {} : { doc }),
         range: this.range(documented),
+      };
+    }
+    const kind = this.sub(item, 'kindItem');
+    if (kind) {
+      const name = this.name(this.tok(kind, 'name'));
+      return name ? { kind: 'kind', name, range: this.range(kind) } : undefined;
+    }
+    const computed = this.sub(item, 'computedItem');
+    if (computed) {
+      const name = this.name(this.tok(computed, 'name'));
+      if (!name) return undefined;
+      const axis = this.name(this.tok(computed, 'axis'));
+      const doc = this.string(this.tok(computed, 'doc'));
+      return {
+        kind: 'computed',
+        name,
+        ...(axis ? { axis } : {}),
+        ...(doc === undefined ? {} : { doc }),
+        range: this.range(computed),
       };
     }
     return undefined;

@@ -277,6 +277,8 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'policy',
     'metric',
     'draw',
+    'kind',
+    'computed',
   ],
   experiment: [
     'market',

@@ -164,7 +164,26 @@ export class MaseParser extends CstParser {
       { ALT: () => this.SUBRULE(this.endItem) },
       { ALT: () => this.SUBRULE(this.observeItem) },
       { ALT: () => this.SUBRULE(this.documentedItem) },
+      { ALT: () => this.SUBRULE(this.kindItem) },
+      { ALT: () => this.SUBRULE(this.computedItem) },
     ]);
+  });
+
+  // `kind NAME`: the environment's round is computed by the code kind NAME.
+  kindItem = this.RULE('kindItem', () => {
+    this.CONSUME(K.kind);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+  });
+
+  // `computed NAME [per AXIS] "doc"`: a value the code kind computes each round.
+  computedItem = this.RULE('computedItem', () => {
+    this.CONSUME(K.computed);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => {
+      this.CONSUME(K.per);
+      this.CONSUME2(T.Identifier, { LABEL: 'axis' });
+    });
+    this.OPTION2(() => this.CONSUME(T.StringLiteral, { LABEL: 'doc' }));
   });
 
   agentAxisItem = this.RULE('agentAxisItem', () => {
@@ -254,8 +273,11 @@ export class MaseParser extends CstParser {
       });
       this.CONSUME(T.RParen);
     });
-    this.CONSUME(T.Equals);
-    this.SUBRULE(this.expression, { LABEL: 'value' });
+    // No value: a benchmark the environment's code kind computes (the checker says where).
+    this.OPTION3(() => {
+      this.CONSUME(T.Equals);
+      this.SUBRULE(this.expression, { LABEL: 'value' });
+    });
     this.OPTION2(() => this.CONSUME(T.StringLiteral, { LABEL: 'doc' }));
   });
 

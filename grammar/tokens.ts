@@ -77,6 +77,8 @@ const softKeywordNames = [
   'metric',
   'policy',
   'draw',
+  'kind',
+  'computed',
   'step',
   'one',
   'of',

@@ -43,6 +43,18 @@ export {
   instantiateEnvironment,
 } from './environment/instance.js';
 export {
+  clearEnvironmentKinds,
+  type EnvironmentKind,
+  environmentKindNames,
+  type KindContext,
+  KindError,
+  type KindInstance,
+  type KindRound,
+  type KindValue,
+  registerEnvironmentKind,
+  registerKindFolder,
+} from './environment/kinds.js';
+export {
   ENVIRONMENT_TEMPLATES,
   environmentPromptValues,
   environmentWorld,
@@ -160,6 +172,7 @@ export {
 
 // Sources: the standard library and files on disk.
 export {
+  librarySources,
   loadSource,
   MAX_SOURCE_BYTES,
   packageRoot,

@@ -38,6 +38,24 @@ export function stdlibSources(): SourceText[] {
     .map((f) => ({ path: `stdlib/${f}`, text: readFileSync(join(dir, f), 'utf8') }));
 }
 
+/** Sources compiled beside the stdlib: the `.mase` files of registered kind folders. */
+const addedLibrary = new Map<string, SourceText>();
+
+/** Adds sources to the library every command compiles with (runtime/environment/kinds.ts). */
+export function addLibrarySources(sources: readonly SourceText[]): void {
+  for (const s of sources) addedLibrary.set(s.path, s);
+}
+
+/** Removes what `addLibrarySources` added (tests). */
+export function clearAddedLibrary(): void {
+  addedLibrary.clear();
+}
+
+/** The library: the stdlib, then the sources of registered kind folders. */
+export function librarySources(): SourceText[] {
+  return [...stdlibSources(), ...addedLibrary.values()];
+}
+
 const declarationPattern =
   /^\s*(?:market|environment|institution|experiment)\s+([A-Za-z_][A-Za-z0-9_]*)/gm;
 

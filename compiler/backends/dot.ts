@@ -288,6 +288,13 @@ export function environmentDot(
       `draw ${d.name} (each ${env.axis})\nuniform on [${renderExpr(d.low, params, env.axis)}, ${renderExpr(d.high, params, env.axis)}]`,
       '#f3e5f5',
     );
+  // A code kind's values: computed from the state, the draws and the action.
+  for (const c of env.code?.computed ?? [])
+    add(
+      c.name,
+      `computed ${c.name}${c.type.axes.length > 0 ? ` (each ${env.axis})` : ''}\nby the code kind ${env.code?.kind}`,
+      '#eceff1',
+    );
   for (const l of env.lets)
     add(l.name, `${l.name} = ${shorten(renderExpr(l.value, params, env.axis))}`, '#ffffff');
   add('payoff', `payoff = ${shorten(renderExpr(env.payoff, params, env.axis))}`, '#e8f5e9');
@@ -319,6 +326,13 @@ export function environmentDot(
       if (source && source !== target) g.addEdge(new Edge([source, target]));
     }
   };
+  if (env.code) {
+    const action = nodes.get(env.action.variable);
+    for (const c of env.code.computed) {
+      const target = nodes.get(c.name);
+      if (action && target) g.addEdge(new Edge([action, target], { [A.style]: 'dotted' }));
+    }
+  }
   for (const l of env.lets) edgesTo(l.name, l.value);
   edgesTo('payoff', env.payoff);
   for (const s of env.states) if (s.next) edgesTo(`next:${s.name}`, s.next);

@@ -41,6 +41,10 @@ export function environmentRules(
     lines.push(
       `- before anyone acts, each ${env.axis}'s own ${d.name} is drawn afresh, uniformly from [${show(d.low)}, ${show(d.high)}]; each ${env.axis} is told its own${d.doc ? ` (${d.doc})` : ''}`,
     );
+  for (const c of env.code?.computed ?? [])
+    lines.push(
+      `- ${c.type.axes.length > 0 ? `each ${env.axis}'s ` : ''}${c.name} is computed from the actions${env.states.length > 0 ? ' and the state' : ''}${c.doc ? `: ${c.doc}` : ''}`,
+    );
   for (const l of env.lets) lines.push(`- ${l.name} = ${show(l.value)}`);
   lines.push(`- each ${env.axis}'s payoff = ${show(env.payoff)}`);
   if (env.end) lines.push(`- the game ends after a round in which ${show(env.end)}`);

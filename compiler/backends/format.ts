@@ -242,7 +242,14 @@ function environmentText(item: EnvironmentItem): string {
       const params = item.params
         ? `(${item.params.map((p) => `${p.name.name} = ${printExpr(p.value)}`).join(', ')})`
         : '';
-      return `${item.kind} ${item.name.name}${params} = ${printExpr(item.value)}${doc}`;
+      const value = item.value ? ` = ${printExpr(item.value)}` : '';
+      return `${item.kind} ${item.name.name}${params}${value}${doc}`;
+    }
+    case 'kind':
+      return `kind ${item.name.name}`;
+    case 'computed': {
+      const doc = item.doc === undefined ? '' : ` ${escapeString(item.doc)}`;
+      return `computed ${item.name.name}${item.axis ? ` per ${item.axis.name}` : ''}${doc}`;
     }
   }
 }

@@ -11,6 +11,8 @@ import type {
 import { didYouMean } from '../../grammar/suggest.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
 import type {
+  IrBenchmark,
+  IrComputed,
   IrDeclaredPolicy,
   IrDraw,
   IrEnvironment,
@@ -55,6 +57,7 @@ export function environmentObservables(env: IrEnvironment): ReadonlyMap<string, 
   const out = new Map<string, ValueType>();
   for (const s of env.states) out.set(s.name, s.initial.type);
   for (const d of env.draws) out.set(d.name, NUMBER(PER_AGENT));
+  for (const c of env.code?.computed ?? []) out.set(c.name, c.type);
   for (const l of env.lets) out.set(l.name, l.value.type);
   out.set(env.action.variable, NUMBER(PER_AGENT));
   out.set('payoff', NUMBER(PER_AGENT));
@@ -71,6 +74,11 @@ export function environmentObservableMeanings(env: IrEnvironment): ReadonlyMap<s
     out.set(
       d.name,
       `each ${env.axis}'s own draw this round, uniform on [${d.low.text}, ${d.high.text}]${d.doc ? `: ${d.doc}` : ''}`,
+    );
+  for (const c of env.code?.computed ?? [])
+    out.set(
+      c.name,
+      `${c.type.axes.length > 0 ? `each ${env.axis}'s ` : ''}value computed this round by the code kind ${env.code?.kind}${c.doc ? `: ${c.doc}` : ''}`,
     );
   for (const l of env.lets) out.set(l.name, l.value.text);
   out.set(env.action.variable, `each ${env.axis}'s action this round`);
@@ -111,6 +119,19 @@ export function checkEnvironment(
   const payoffItem = single('payoff', 'payoff');
   const endItem = single('end', 'end when');
   const observeItem = single('observe', 'observe');
+  const kindItem = single('kind', 'kind');
+  /** A policy, metric or draw needs its value; only a benchmark may leave it to the code kind. */
+  const valued = <T extends Documented>(item: T): item is T & { readonly value: Expr } => {
+    if (item.value) return true;
+    reporter.report(
+      'E_MISSING',
+      path,
+      item.range,
+      `the ${item.kind} \`${item.name.name}\` has no value`,
+      `write \`${item.kind} ${item.name.name} = …\``,
+    );
+    return false;
+  };
   const missing = (item: string, example: string) =>
     reporter.report(
       'E_MISSING',
@@ -278,8 +299,23 @@ export function checkEnvironment(
     if (initial) states.push({ name: s.name.name, initial });
   }
   const roundValues = new Map<string, ValueType>(states.map((s) => [s.name, s.initial.type]));
-  const draws = checkDraws(documented('draw'), { claim, check, reporter, path, poisoned });
+  const draws = checkDraws(documented('draw').filter(valued), {
+    claim,
+    check,
+    reporter,
+    path,
+    poisoned,
+  });
   for (const d of draws) roundValues.set(d.name, NUMBER(PER_AGENT));
+  const computed = checkComputed(all('computed'), kindItem, {
+    claim,
+    axis,
+    reporter,
+    path,
+    what,
+    poisoned,
+  });
+  for (const c of computed) roundValues.set(c.name, c.type);
   roundValues.set('round', NUMBER(SCALAR));
   // The action's name is in scope even when its bounds did not check: their error is
   // reported once, not again at every use of the name.
@@ -366,12 +402,25 @@ export function checkEnvironment(
 
   // Benchmarks are actions fixed before round 1; policies choose an action from what the
   // agent has seen; metrics summarise the whole run.
-  const benchmarks: IrNamedValue[] = [];
+  const benchmarks: IrBenchmark[] = [];
   for (const b of documented('benchmark')) {
     if (!claim(b.name, 'benchmark')) continue;
+    const doc = b.doc === undefined ? {} : { doc: b.doc };
+    if (!b.value) {
+      // Without a value, the code kind computes it before round 1.
+      if (kindItem) benchmarks.push({ name: b.name.name, ...doc });
+      else
+        reporter.report(
+          'E_MISSING',
+          path,
+          b.range,
+          `the benchmark \`${b.name.name}\` has no value, and ${what} has no code kind to compute it`,
+          `write \`benchmark ${b.name.name} = ACTION\` (or name the code kind that computes it: \`kind NAME\`)`,
+        );
+      continue;
+    }
     const value = check(b.value, `the benchmark \`${b.name.name}\``, number, withConstants);
-    if (value)
-      benchmarks.push({ name: b.name.name, value, ...(b.doc === undefined ? {} : { doc: b.doc }) });
+    if (value) benchmarks.push({ name: b.name.name, value, ...doc });
   }
   const benchmarkValues = new Map<string, ValueType>([
     ...(action ? [[action.variable, NUMBER(PER_AGENT)] as const] : []),
@@ -395,7 +444,7 @@ export function checkEnvironment(
       );
   const policies: IrDeclaredPolicy[] = [];
   for (const p of documented('policy')) {
-    if (!claim(p.name, 'policy')) continue;
+    if (!claim(p.name, 'policy') || !valued(p)) continue;
     // Its arguments are single numbers, defaulting to values of the parameters.
     const args: { name: string; default: IrExpr }[] = [];
     const argTypes = new Map(baseScope.params);
@@ -450,7 +499,7 @@ export function checkEnvironment(
   metricObservables.set('horizon', NUMBER(SCALAR));
   const metrics: IrNamedValue[] = [];
   for (const m of documented('metric')) {
-    if (!claim(m.name, 'metric')) continue;
+    if (!claim(m.name, 'metric') || !valued(m)) continue;
     const value = check(
       m.value,
       `the metric \`${m.name.name}\``,
@@ -463,7 +512,8 @@ export function checkEnvironment(
   }
 
   const failed = reporter.diagnostics.slice(errorsAtStart).some((d) => d.severity === 'error');
-  if (!failed) {
+  // A code kind reads the parameters it needs, out of the checker's sight.
+  if (!failed && !kindItem) {
     for (const p of params) {
       if (usedParams.has(p.name) || shadowedNames.has(p.name)) continue;
       const item = decl.items.find(
@@ -500,6 +550,7 @@ export function checkEnvironment(
     benchmarks,
     policies,
     metrics,
+    ...(kindItem ? { code: { kind: kindItem.name.name, computed } } : {}),
   };
   const rangeOfParam = (name: string) =>
     decl.items.find((i): i is ParamDecl => i.kind === 'param' && i.name.name === name)?.value
@@ -517,7 +568,12 @@ export function checkEnvironment(
  * agent) but nothing of the round, since the draw is made before anyone acts.
  */
 function checkDraws(
-  items: readonly Extract<EnvironmentItem, { kind: 'benchmark' | 'policy' | 'metric' | 'draw' }>[],
+  items: readonly (Extract<
+    EnvironmentItem,
+    { kind: 'benchmark' | 'policy' | 'metric' | 'draw' }
+  > & {
+    readonly value: Expr;
+  })[],
   context: {
     readonly claim: (name: Name, kind: string) => boolean;
     readonly check: (
@@ -566,4 +622,56 @@ function checkDraws(
     draws.push({ name: d.name.name, low, high, ...(d.doc === undefined ? {} : { doc: d.doc }) });
   }
   return draws;
+}
+
+/**
+ * `computed NAME [per AXIS] "doc"`: values the code kind named by `kind NAME` computes each
+ * round. Each needs that kind, and a per-agent value names the environment's own axis.
+ */
+function checkComputed(
+  items: readonly Extract<EnvironmentItem, { kind: 'computed' }>[],
+  kindItem: Extract<EnvironmentItem, { kind: 'kind' }> | undefined,
+  context: {
+    readonly claim: (name: Name, kind: string) => boolean;
+    readonly axis: string;
+    readonly reporter: Reporter;
+    readonly path: string;
+    readonly what: string;
+    /** Where a refused value's name goes, so that its uses raise nothing more. */
+    readonly poisoned: Set<string>;
+  },
+): IrComputed[] {
+  const { claim, axis, reporter, path, what, poisoned } = context;
+  const out: IrComputed[] = [];
+  for (const c of items) {
+    if (!claim(c.name, 'computed value')) continue;
+    poisoned.add(c.name.name);
+    if (!kindItem) {
+      reporter.report(
+        'E_MISSING',
+        path,
+        c.range,
+        `\`computed ${c.name.name}\` needs the code kind that computes it, and ${what} names none`,
+        'name it: `kind NAME` (a kind registered with `--kind FOLDER`)',
+      );
+      continue;
+    }
+    if (c.axis && c.axis.name !== axis) {
+      reporter.report(
+        'E_SCOPE',
+        path,
+        c.axis.range,
+        `\`per ${c.axis.name}\` is not an axis of ${what}; its agents are ${axis}s`,
+        `write \`computed ${c.name.name} per ${axis}\`, or leave \`per\` out for one number`,
+      );
+      continue;
+    }
+    poisoned.delete(c.name.name);
+    out.push({
+      name: c.name.name,
+      type: NUMBER(c.axis ? PER_AGENT : SCALAR),
+      ...(c.doc === undefined ? {} : { doc: c.doc }),
+    });
+  }
+  return out;
 }

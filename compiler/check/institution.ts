@@ -6,6 +6,7 @@ import { isRestorative, stateKind } from '../classify.js';
 import { constantValue } from '../constant.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
 import type {
+  IrEnvironment,
   IrExpr,
   IrInstitution,
   IrMonitor,
@@ -25,7 +26,7 @@ import {
   describeBuiltin,
   literalValue,
   paramTypes,
-  type Reporter,
+  Reporter,
   rejectedParams,
   shadowedNames,
 } from './common.js';
@@ -51,15 +52,38 @@ export function worldContext(world: IrWorld): MarketContext {
  * An institution checked on its own: against the environment whose agent axis its
  * `scope per AXIS` names, else against a market whose names are not known yet.
  */
-export function standaloneContext(decl: InstitutionDecl, worlds: Worlds): MarketContext {
+export function standaloneContext(
+  decl: InstitutionDecl,
+  path: string,
+  worlds: Worlds,
+): MarketContext {
   const scope = decl.items.find((i) => i.kind === 'scope');
   const axis = scope?.kind === 'scope' ? scope.axis?.name : undefined;
-  const environment = axis
-    ? [...worlds.values()].find((w) => w.kind === 'environment' && w.axis === axis)
-    : undefined;
-  return environment
-    ? { ...worldContext(environment), namesUnknown: true }
-    : DEFAULT_MARKET_CONTEXT;
+  const candidates = axis
+    ? [...worlds.values()].filter(
+        (w): w is IrEnvironment => w.kind === 'environment' && w.axis === axis,
+      )
+    : [];
+  // Several environments may share an axis (`player`): the one of the institution's own
+  // file first, then the first it checks cleanly against, else the first.
+  const ordered = [
+    ...candidates.filter((w) => w.path === path),
+    ...candidates.filter((w) => w.path !== path),
+  ];
+  const contextOf = (w: IrEnvironment): MarketContext => ({
+    ...worldContext(w),
+    namesUnknown: true,
+  });
+  const fits =
+    ordered.length > 1
+      ? ordered.find((w) => {
+          const trial = new Reporter();
+          checkInstitution(decl, path, contextOf(w), trial);
+          return !trial.diagnostics.some((d) => d.severity === 'error');
+        })
+      : undefined;
+  const environment = fits ?? ordered[0];
+  return environment ? contextOf(environment) : DEFAULT_MARKET_CONTEXT;
 }
 
 export function checkInstitution(

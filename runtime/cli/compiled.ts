@@ -3,7 +3,7 @@ import type { Compilation, SourceText } from '../../compiler/index.js';
 import type { IrInstitution } from '../../compiler/ir.js';
 import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/render-diagnostics.js';
 import { EXIT, UsageProblem } from '../errors.js';
-import { loadSource, stdlibSources } from '../sources.js';
+import { librarySources, loadSource } from '../sources.js';
 
 /** Reads `FILE`s and `stdlib:NAME`s; one that cannot be read is a SourceError (exit 2). */
 export function loadAll(specs: readonly string[]): SourceText[] {
@@ -16,7 +16,7 @@ export async function compile(
   const sources = loadAll(specs);
   // The compiler (and its parser generator) loads only when a command needs it.
   const { compileSources } = await import('../../compiler/index.js');
-  return { compilation: compileSources(sources, stdlibSources()), sources };
+  return { compilation: compileSources(sources, librarySources()), sources };
 }
 
 /** Prints diagnostics to stderr (text or JSON) and returns the exit code they imply. */
@@ -27,7 +27,7 @@ export function reportDiagnostics(
   quietWhenClean = false,
 ): number {
   const texts = new Map(sources.map((s) => [s.path, s.text]));
-  for (const s of stdlibSources()) texts.set(s.path, s.text);
+  for (const s of librarySources()) texts.set(s.path, s.text);
   if (format === 'json') {
     process.stdout.write(`${JSON.stringify(diagnosticsJson(compilation.diagnostics), null, 2)}\n`);
   } else if (compilation.diagnostics.length > 0) {

@@ -32,7 +32,11 @@ const COMMANDS: Readonly<Record<string, () => Promise<MaseCommand>>> = {
 
 /** What `argv` needs: the command it starts with, or all of them (help, --version, a typo). */
 function commandsFor(argv: readonly string[]): Promise<MaseCommand[]> {
-  const first = argv[0];
+  // `mase --kind FOLDER run …`: the command is the first word after the global options.
+  let at = 0;
+  while (argv[at] === '--kind') at += 2;
+  while (argv[at]?.startsWith('--kind=')) at += 1;
+  const first = argv[at];
   const load =
     first !== undefined && Object.hasOwn(COMMANDS, first)
       ? [COMMANDS[first] as () => Promise<MaseCommand>]
@@ -63,6 +67,18 @@ export async function buildProgram(
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
       writeOut: (s) => process.stdout.write(s),
+    })
+    .option(
+      '--kind <folder>',
+      'register the environment kind written in code in FOLDER (its index.js and .mase files; repeatable; runs its code: use folders you trust)',
+      (folder: string, previous: string[]) => [...previous, folder],
+      [] as string[],
+    )
+    .hook('preAction', async () => {
+      const folders = program.opts<{ kind: string[] }>().kind;
+      if (folders.length === 0) return;
+      const { registerKindFolders } = await import('../environment/kinds.js');
+      await registerKindFolders(folders);
     });
   for (const add of await commandsFor(argv)) add(program, setExitCode);
   return program;

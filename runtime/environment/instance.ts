@@ -15,6 +15,13 @@ import {
 } from '../../compiler/tensor.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { randomStream } from '../random.js';
+import {
+  environmentKind,
+  environmentKindNames,
+  type KindInstance,
+  type KindValue,
+  kindContext,
+} from './kinds.js';
 
 /**
  * An environment written in the language, with its parameters bound. It keeps the state
@@ -67,6 +74,8 @@ export interface EnvironmentOutcome {
   readonly next: ReadonlyMap<string, Tensor>;
   /** Whether the `end` condition held. */
   readonly ended: boolean;
+  /** A code kind's state after this round, for `advance`. */
+  readonly kindState?: unknown;
 }
 
 /**
@@ -150,6 +159,7 @@ export function instantiateEnvironment(
   let state = new Map<string, Tensor>();
   for (const s of ir.states) state.set(s.name, copyTensor(fixed(s.initial)));
   const draws = environmentDraws(ir, seed, agents, fixed);
+  const code = ir.code ? codeKind(ir, agents, values, seed) : undefined;
 
   const lets = ir.lets.map((l) => ({ name: l.name, fn: compileExpression(l.value) }));
   const payoffFn = compileExpression(ir.payoff);
@@ -169,6 +179,7 @@ export function instantiateEnvironment(
     for (const [name, t] of draws(round)) values.set(name, t);
     values.set('round', round_);
     values.set(ir.action.variable, actionTensor);
+    const kindState = code?.round(values, action, round);
     const env = base((name) => values.get(name) ?? NAN, actionTensor);
     for (const l of lets) values.set(l.name, copyTensor(l.fn(env)));
     const payoff = perAgent(payoffFn(env), n);
@@ -182,12 +193,12 @@ export function instantiateEnvironment(
       next.set(x.name, t);
     }
     const ended = endFn ? truthy(endFn(env).data[0] ?? 0) : false;
-    return { payoff, values, next, ended };
+    return { payoff, values, next, ended, ...(code ? { kindState } : {}) };
   };
 
   const benchmarks = new Map<string, { action: Float64Array; payoff: Float64Array }>();
   for (const b of ir.benchmarks) {
-    const raw = perAgent(fixed(b.value), n);
+    const raw = b.value ? perAgent(fixed(b.value), n) : (code?.benchmark(b.name) ?? NAN_ACTIONS(n));
     const action = raw.map((x, i) => Math.min(high[i] ?? x, Math.max(low[i] ?? x, x)));
     benchmarks.set(b.name, { action, payoff: clearFrom(state, action, 1).payoff });
   }
@@ -211,7 +222,105 @@ export function instantiateEnvironment(
     clear: (action, round) => clearFrom(state, action, round),
     advance: (outcome) => {
       state = new Map(outcome.next);
+      code?.advance(outcome.kindState);
     },
+  };
+}
+
+const NAN_ACTIONS = (n: number) => new Float64Array(n).fill(Number.NaN);
+
+/**
+ * The code kind of an environment declared with `kind NAME`, bound for one run: it computes
+ * the `computed` values into a round's values, its value-less benchmarks, and keeps its
+ * state. What the kind gives is checked against the declaration; a kind that fails or gives
+ * something else stops the run with a message naming the kind (exit 2), not as a MASE bug.
+ */
+function codeKind(
+  ir: IrEnvironment,
+  agents: readonly string[],
+  params: ReadonlyMap<string, ParamValue>,
+  seed: number,
+): {
+  round(values: Map<string, Tensor>, action: Float64Array, round: number): unknown;
+  benchmark(name: string): Float64Array;
+  advance(state: unknown): void;
+} {
+  const code = ir.code as NonNullable<IrEnvironment['code']>;
+  const kind = environmentKind(code.kind);
+  if (!kind) {
+    const known = environmentKindNames();
+    throw new EnvironmentError(
+      `environment ${ir.name} is computed by the code kind \`${code.kind}\`, which is not registered here; register its folder with --kind FOLDER (registered: ${known.join(', ') || 'none'})`,
+    );
+  }
+  const n = agents.length;
+  const guard = <T>(what: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (error) {
+      if (error instanceof MaseUserError) throw error;
+      throw new EnvironmentError(
+        `the code kind ${code.kind} failed ${what}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  };
+  const instance: KindInstance = guard('to start', () =>
+    kind.create(kindContext(code.kind, ir.name, agents, params, seed)),
+  );
+  if (!instance || typeof instance.round !== 'function')
+    throw new EnvironmentError(
+      `the code kind ${code.kind} gave no instance with a \`round\` function from \`create\``,
+    );
+  const tensor = (value: KindValue | undefined, perAgent: boolean, what: string): Tensor => {
+    const shape = perAgent ? `${n} numbers, one per ${ir.axis}` : 'one number';
+    const fail = (): never => {
+      const given =
+        value === undefined
+          ? 'nothing'
+          : typeof value === 'number'
+            ? 'one number'
+            : `a list of ${(value as { length?: number }).length ?? '?'}`;
+      throw new EnvironmentError(
+        `the code kind ${code.kind} gave ${given} for ${what}; the declaration of ${ir.name} needs ${shape}`,
+      );
+    };
+    if (!perAgent) {
+      if (typeof value !== 'number') fail();
+      return scalarTensor(value as number);
+    }
+    if (typeof value === 'number') return { axes: ['firm'], data: new Float64Array(n).fill(value) };
+    if (!value || typeof value !== 'object' || value.length !== n) fail();
+    const list = value as ArrayLike<unknown>;
+    for (let i = 0; i < n; i++) if (typeof list[i] !== 'number') fail();
+    return { axes: ['firm'], data: Float64Array.from(list as ArrayLike<number>) };
+  };
+  return {
+    round: (values, action, round) => {
+      const result = guard(`in round ${round}`, () =>
+        instance.round({
+          action: Float64Array.from(action),
+          round,
+          value: (name) => {
+            const t = values.get(name);
+            if (!t) return undefined;
+            return t.axes.length === 0 ? t.data[0] : Float64Array.from(t.data);
+          },
+        }),
+      );
+      for (const c of code.computed)
+        values.set(
+          c.name,
+          tensor(
+            result?.values?.[c.name],
+            c.type.axes.length > 0,
+            `\`${c.name}\` in round ${round}`,
+          ),
+        );
+      return result?.state;
+    },
+    benchmark: (name) =>
+      tensor(instance.benchmarks?.[name], true, `the benchmark \`${name}\``).data as Float64Array,
+    advance: (state) => guard('to advance', () => instance.advance?.(state)),
   };
 }
 

@@ -72,6 +72,7 @@ export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment
   const recorded = [
     ...ir.states.map((s) => s.name),
     ...ir.draws.map((d) => d.name),
+    ...(ir.code?.computed ?? []).map((c) => c.name),
     ...ir.lets.map((l) => l.name),
     ir.action.variable,
     'payoff',

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatParamValue, policyText } from '../../compiler/backends/render-expr.js';
 import type { IrInstitution, IrPolicy, ParamValue, StateKind } from '../../compiler/ir.js';
+import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
@@ -70,7 +71,7 @@ interface Manifest {
   run_id?: string;
   digest?: string;
   experiment?: string;
-  market?: { name?: string; params?: Record<string, ParamValue> };
+  market?: { name?: string; kind?: string; params?: Record<string, ParamValue> };
   institution?: { name?: string; params?: Record<string, ParamValue> };
   policies?: Record<string, IrPolicy>;
   rounds?: number;
@@ -885,9 +886,9 @@ export async function institutionFromManifest(
   const name = manifest.institution?.name;
   if (!name) return { why: 'the manifest names no institution' };
   const { compileSources } = await import('../../compiler/index.js');
-  const { stdlibSources } = await import('../sources.js');
+  const { librarySources } = await import('../sources.js');
   const sources = (manifest.sources ?? []).map((s) => ({ path: s.path, text: s.text }));
-  const compiled = compileSources(sources, stdlibSources(), { includeLibrary: true });
+  const compiled = compileSources(sources, librarySources(), { includeLibrary: true });
   const institution = compiled.program.institutions.find((i) => i.name === name);
   if (institution) return { institution };
   return {
@@ -917,6 +918,23 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
   const warnings: string[] = [];
   if (trace.skipped > 0)
     warnings.push(`${trace.skipped} unreadable line(s) of events.jsonl were left out`);
+  // An environment's run has its own report, drawn from its metrics.json.
+  const environmentMetrics =
+    stored && 'environment' in stored.run ? (stored as unknown as EnvironmentMetrics) : undefined;
+  if (environmentMetrics || manifest.market?.kind === 'environment') {
+    if (!environmentMetrics)
+      throw new ReportError(
+        `${dir} holds an environment's run without metrics.json, which its report is drawn from`,
+      );
+    const { writeEnvironmentReport } = await import('./environment-report.js');
+    const { institution } = options.institution
+      ? { institution: options.institution }
+      : await institutionFromManifest(manifest);
+    return writeEnvironmentReport(dir, {
+      metrics: environmentMetrics,
+      ...(institution ? { institution } : {}),
+    });
+  }
 
   const found = options.institution
     ? { institution: options.institution }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
+import { kindProvenance } from '../environment/kinds.js';
 import { computeEnvironmentMetrics, type EnvironmentMetrics } from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
@@ -185,6 +186,10 @@ export async function runToDirectory(
       name: experiment.market.name,
       // An environment says so; a market's manifest is as it always was.
       ...(experiment.market.kind === 'environment' ? { kind: 'environment' } : {}),
+      // The code that computed an environment of a code kind (runtime/environment/kinds.ts).
+      ...(experiment.market.kind === 'environment' && experiment.market.code
+        ? { code_kind: kindProvenance(experiment.market.code.kind) }
+        : {}),
       params: Object.fromEntries(paramValues(experiment.market.params, experiment.marketOverrides)),
       /** The values set by the experiment or the flags (the rest are defaults). */
       overrides: experiment.marketOverrides,

@@ -19,7 +19,7 @@ import { LlmServices } from '../llm/services.js';
 import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
 import { randomStream } from '../random.js';
-import { stdlibSources } from '../sources.js';
+import { librarySources } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
 import { wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
@@ -275,16 +275,16 @@ export async function prepareRun(
       }
       return names[0];
     };
-    const compiled = compileSources(sources, stdlibSources(), { includeLibrary: true });
+    const compiled = compileSources(sources, librarySources(), { includeLibrary: true });
     if (!compiled.ok) {
-      const texts = new Map([...stdlibSources(), ...sources].map((s) => [s.path, s.text]));
+      const texts = new Map([...librarySources(), ...sources].map((s) => [s.path, s.text]));
       const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
       process.stderr.write(`${renderDiagnostics(errors, texts)}\n\n${summary(errors)}\n`);
       return { exitCode: 1 };
     }
     const available = [
       ...sources,
-      ...stdlibSources().filter((l) => !sources.some((s) => s.path === l.path)),
+      ...librarySources().filter((l) => !sources.some((s) => s.path === l.path)),
     ];
     const experiment = resolveExperiment(
       compiled.program,

@@ -2,11 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
+import { kindProvenance } from '../environment/kinds.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
-import { stdlibSources } from '../sources.js';
+import { librarySources } from '../sources.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
 import {
   experimentDigest,
@@ -35,7 +36,12 @@ export class ReplayError extends MaseUserError {
 interface ReplayManifest {
   digest?: string;
   experiment?: string;
-  market?: { name?: string; kind?: 'environment'; overrides?: Record<string, ParamValue> };
+  market?: {
+    name?: string;
+    kind?: 'environment';
+    overrides?: Record<string, ParamValue>;
+    code_kind?: { folder?: string | null; sha256?: string | null };
+  };
   institution?: { name?: string; overrides?: Record<string, ParamValue> };
   policies?: Record<string, IrPolicy>;
   rounds?: number;
@@ -79,7 +85,7 @@ export function experimentFromRun(dir: string): {
   const sources = need(manifest.sources, 'the source files');
   // The library as the run had it: recorded stdlib files as they were, the rest as now.
   const recorded = new Map(sources.map((s) => [s.path, s]));
-  const library = stdlibSources().map((s) => recorded.get(s.path) ?? s);
+  const library = librarySources().map((s) => recorded.get(s.path) ?? s);
   const libraryPaths = new Set(library.map((s) => s.path));
   const compiled = compileSources(
     sources.filter((s) => !libraryPaths.has(s.path)),
@@ -114,6 +120,20 @@ export function experimentFromRun(dir: string): {
     ...(manifest.talk ? { talk: manifest.talk } : {}),
     sources,
   };
+  // A code kind's run replays only with the same code registered.
+  const ran = manifest.market?.code_kind;
+  if (market.kind === 'environment' && market.code) {
+    const here = kindProvenance(market.code.kind);
+    const where = ran?.folder ? ` (it ran from ${ran.folder})` : '';
+    if (here.sha256 === null)
+      throw new ReplayError(
+        `${path} was computed by the code kind ${market.code.kind}, which is not registered here: add --kind FOLDER${where}`,
+      );
+    if (ran?.sha256 && here.sha256 !== ran.sha256)
+      throw new ReplayError(
+        `the code kind ${market.code.kind} registered here (index.js sha256 ${here.sha256.slice(0, 12)}…) is not the code that ran (${ran.sha256.slice(0, 12)}…)${where}`,
+      );
+  }
   if (experimentDigest(experiment) !== manifest.digest)
     throw new ReplayError(
       `the experiment rebuilt from ${path} is not the one that ran (its digest differs)`,

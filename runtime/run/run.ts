@@ -11,6 +11,7 @@ import type {
   OutgoingMessage,
 } from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
+import { kindProvenance } from '../environment/kinds.js';
 import { environmentRun } from '../environment/world.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { type LlmOptions, LlmServices } from '../llm/services.js';
@@ -123,6 +124,10 @@ export function experimentDigest(experiment: ResolvedExperiment): string {
         horizonKnown: experiment.horizonKnown,
         // Absent talk leaves the digest of runs without talk as it was.
         ...(experiment.talk ? { talk: experiment.talk } : {}),
+        // A code kind's code is part of the run, as its sources are.
+        ...(experiment.market.kind === 'environment' && experiment.market.code
+          ? { codeKind: kindProvenance(experiment.market.code.kind).sha256 }
+          : {}),
         sources: experiment.sources.map((s) => ({
           path: s.path,
           sha256: createHash('sha256').update(s.text).digest('hex'),

@@ -6,7 +6,7 @@ import {
   summary,
 } from '../../compiler/index.js';
 import { llmOptions, positive, type RunOptions } from '../run/cli-run.js';
-import { stdlibSources } from '../sources.js';
+import { librarySources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
 import { runSweep } from './sweep.js';
@@ -53,9 +53,9 @@ export async function sweepCommand(
   if (flags.queue !== undefined) (await import('./redis.js')).parseQueueUrl(flags.queue);
   if (flags.retryFailed && !flags.resume)
     throw new SweepCliError('--retry-failed goes with --resume', 2);
-  const compiled = compileSources([...sources], stdlibSources(), { includeLibrary: true });
+  const compiled = compileSources([...sources], librarySources(), { includeLibrary: true });
   if (!compiled.ok) {
-    const texts = new Map([...stdlibSources(), ...sources].map((s) => [s.path, s.text]));
+    const texts = new Map([...librarySources(), ...sources].map((s) => [s.path, s.text]));
     const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
     throw new SweepCliError(`${renderDiagnostics(errors, texts)}\n\n${summary(errors)}`, 1);
   }

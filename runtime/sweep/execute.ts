@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import { type AnyRunMetrics, runToDirectory } from '../run/artifacts.js';
 import type { RunLlmOptions } from '../run/run.js';
-import { stdlibSources } from '../sources.js';
+import { librarySources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { planSweep, type SweepPlan, type SweepRun } from './plan.js';
 import type {
@@ -37,6 +37,8 @@ export interface ExecuteOptions {
   /** Recorded in the result: who ran it. */
   readonly worker: string;
   readonly llm?: RunLlmOptions;
+  /** Kind folders to register first (runtime/environment/kinds.ts): the coordinator's own. */
+  readonly kinds?: readonly string[];
 }
 
 /** A job that cannot be run at all (no such sweep or run): the sweep records it as failed. */
@@ -56,12 +58,12 @@ export function planFor(sources: readonly SourceText[], sweepName: string): Swee
   const key = sweepDigest(sources, sweepName);
   const cached = plans.get(key);
   if (cached) return cached;
-  const library = stdlibSources().filter((l) => !sources.some((s) => s.path === l.path));
+  const library = librarySources().filter((l) => !sources.some((s) => s.path === l.path));
   const compiled = compileSources([...sources], library, { includeLibrary: true });
   if (!compiled.ok) {
     const first = compiled.diagnostics.find((d) => d.severity === 'error');
     throw new JobError(
-      `the sweep's sources do not compile here: ${first ? `${first.path}:${first.range.start.line}:${first.range.start.column} ${first.code} ${first.message}` : 'errors'}`,
+      `the sweep's sources do not compile here: ${first ? `${first.path}:${first.range.start.line}:${first.range.start.column} ${first.code} ${first.message}` : 'errors'}${first?.code === 'E_UNKNOWN_NAME' && first.message.startsWith('no environment') ? ' (an environment of a code kind needs its folder: --kind FOLDER)' : ''}`,
     );
   }
   const sweep = compiled.program.sweeps.find((s) => s.name === sweepName);

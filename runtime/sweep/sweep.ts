@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { SourceText } from '../../compiler/index.js';
+import { kindFolders } from '../environment/kinds.js';
 import {
   type DirectoryLock,
   DirectoryLockedError,
@@ -277,7 +278,11 @@ async function runLockedSweep(
         await runOnPool({
           jobs,
           workers: options.workers,
-          execute: { artifacts, ...(options.llm ? { llm: options.llm } : {}) },
+          execute: {
+            artifacts,
+            ...(options.llm ? { llm: options.llm } : {}),
+            kinds: kindFolders(),
+          },
           onRecord,
           shouldStop: () => exhausted() !== undefined,
         });

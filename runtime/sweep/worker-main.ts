@@ -2,11 +2,13 @@
 /**
  * A sweep worker as a bare script (tests spawn it; `mase worker` does the same through the
  * CLI): `node dist/runtime/sweep/worker-main.js --queue redis://HOST:PORT [--artifacts DIR]
- * [--name NAME] [--concurrency N] [--lock-ms N] [--stalled-ms N] [--max-stalled N]`.
+ * [--name NAME] [--concurrency N] [--lock-ms N] [--stalled-ms N] [--max-stalled N]
+ * [--kind FOLDER]…` (`--kind` registers an environment kind written in code, as `mase --kind` does).
  * Prints `ready` on stdout once it takes jobs; progress goes to stderr. SIGINT or SIGTERM
  * finishes the runs in progress and exits; a second one exits at once.
  */
 import { parseArgs } from 'node:util';
+import { registerKindFolders } from '../environment/kinds.js';
 import { MaseUserError } from '../errors.js';
 import { positive, wholeNumber } from '../run/cli-run.js';
 import { QueueError, type QueueTiming, startWorker } from './redis.js';
@@ -26,10 +28,12 @@ async function main(argv: readonly string[]): Promise<void> {
       'lock-ms': { type: 'string' },
       'stalled-ms': { type: 'string' },
       'max-stalled': { type: 'string' },
+      kind: { type: 'string', multiple: true },
     },
     strict: true,
   });
   if (!values.queue) throw new QueueError('--queue redis://HOST:PORT is required');
+  await registerKindFolders(values.kind ?? []);
   const timing: Partial<Record<keyof QueueTiming, number>> = {};
   const lock = positive('--lock-ms', values['lock-ms']);
   const stalled = positive('--stalled-ms', values['stalled-ms']);

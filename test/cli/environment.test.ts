@@ -96,6 +96,16 @@ describe('mase run --environment stdlib:commons', () => {
     expect(verify.stdout).toMatch(/^intact/);
   });
 
+  // Once an internal error (the market report writer read market-only fields).
+  it('mase report redraws its report.html from metrics.json', () => {
+    rmSync(file('commons/report.html'));
+    const report = mase('report commons');
+    expect(report.code, report.stderr).toBe(0);
+    const page = readFileSync(file('commons/report.html'), 'utf8');
+    expect(page).toContain('macro.survival_rounds');
+    expect(page).toContain('fisher5');
+  });
+
   it('--institution harvest_quota fines the fisher who asks for more than its quota', () => {
     const r = mase([
       ...'run --environment stdlib:commons --institution harvest_quota --rounds 6 --out quota'.split(
@@ -237,6 +247,34 @@ describe('bad input: exit 2, one line, nothing written', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('commons');
     expect(r.stderr).toContain('`quantity`');
+  });
+});
+
+describe('an institution beside its own environment', () => {
+  // Once checked against the stdlib's minimum_effort, the first environment with `player`s.
+  it('`scope per player` is checked against the environment of its own file', () => {
+    writeFileSync(
+      file('pledge.mase'),
+      `mase 1
+
+environment giving "Players give" {
+  param players = 3 "players"
+  agents player = players
+  action gift in [0, 10]
+  payoff = sum(gift, over: player) / players - gift
+}
+
+institution pledge "Give at least 5" {
+  scope per player
+  monitor low = gift[self] < 5
+  initial state ok "In good standing" { when low -> warned }
+  state warned "Warned" { notice "give at least 5"  when not low -> ok }
+}
+`,
+    );
+    const check = mase('check pledge.mase');
+    expect(check.stderr).toBe('pledge.mase: no problems\n');
+    expect(check.code).toBe(0);
   });
 });
 

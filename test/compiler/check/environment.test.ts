@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileSources } from '../../../compiler/index.js';
+import { compileSources, formatSource } from '../../../compiler/index.js';
+import type { SourceFile } from '../../../grammar/index.js';
 import { stdlibSources } from '../../../runtime/index.js';
 
 /**
@@ -361,5 +362,80 @@ experiment e "no fishers" {
 `);
     expect(d?.code).toBe('E_VALUE');
     expect(d?.message).toContain('fishers');
+  });
+});
+
+describe('environments of a code kind (`kind`, `computed`, benchmarks without a value)', () => {
+  const KINDED = `mase 1
+environment pot "A pot computed in code" {
+  kind pot
+  param players = 2 "players"
+  param factor = 2 "read by the code only"
+  agents player = players
+  action effort in [0, 1]
+  computed pot "the pot"
+  computed share per player "each one's share"
+  payoff = share - effort
+  benchmark none "nobody gives"
+  metric mean_pot = mean_last(pot, round) "mean pot"
+}
+`;
+
+  it('checks into IR: computed values typed by `per`, value-less benchmarks, no W_UNUSED for what the code reads', () => {
+    const result = compile(KINDED);
+    expect(result.diagnostics).toEqual([]);
+    const env = result.program.environments.find((e) => e.name === 'pot');
+    expect(env?.code).toEqual({
+      kind: 'pot',
+      computed: [
+        { name: 'pot', type: { base: 'number', axes: [] }, doc: 'the pot' },
+        { name: 'share', type: { base: 'number', axes: ['firm'] }, doc: "each one's share" },
+      ],
+    });
+    expect(env?.benchmarks).toEqual([{ name: 'none', doc: 'nobody gives' }]);
+  });
+
+  it('`computed` without `kind`: E_MISSING saying a code kind must compute it', () => {
+    const [d, ...rest] = errors(tinyWith('computed pot', 'payoff = pot - effort'));
+    expect(rest).toEqual([]);
+    expect(d?.code).toBe('E_MISSING');
+    expect(d?.message).toBe(
+      '`computed pot` needs the code kind that computes it, and environment `tiny` names none',
+    );
+  });
+
+  it('`computed … per` another axis: E_SCOPE naming the environment`s axis', () => {
+    const [d] = errors(KINDED.replace('computed share per player', 'computed share per fisher'));
+    expect(d?.code).toBe('E_SCOPE');
+    expect(d?.message).toBe(
+      '`per fisher` is not an axis of environment `pot`; its agents are players',
+    );
+  });
+
+  it('a benchmark without a value and no kind, a metric without a value: E_MISSING', () => {
+    const [b] = errors(tinyWith('payoff = 1 - effort', 'benchmark none "nobody"'));
+    expect(b?.code).toBe('E_MISSING');
+    expect(b?.message).toBe(
+      'the benchmark `none` has no value, and environment `tiny` has no code kind to compute it',
+    );
+    const [m] = errors(
+      KINDED.replace('metric mean_pot = mean_last(pot, round)', 'metric mean_pot'),
+    );
+    expect(m?.code).toBe('E_MISSING');
+    expect(m?.message).toBe('the metric `mean_pot` has no value');
+  });
+
+  it('a second `kind`: E_DUPLICATE at the second', () => {
+    const [d] = errors(KINDED.replace('  kind pot\n', '  kind pot\n  kind other\n'));
+    expect(d?.code).toBe('E_DUPLICATE');
+    expect(d?.message).toBe('an environment has one `kind` item; this is the second');
+  });
+
+  it('mase fmt prints the new items back as written', () => {
+    const formatted = formatSource(compile(KINDED).files[0] as SourceFile);
+    expect(formatted).toContain('  kind pot\n');
+    expect(formatted).toContain('  computed share per player "each one\'s share"\n');
+    expect(formatted).toContain('  benchmark none "nobody gives"\n');
+    expect(compile(formatted).diagnostics).toEqual([]);
   });
 });
