@@ -12,7 +12,6 @@ import type {
 import { didYouMean } from '../../grammar/suggest.js';
 import type { IrExperiment, IrParam, IrPolicy, IrWorld, ParamValue } from '../ir.js';
 import { institutionValueProblems, listLengthProblems } from '../param-values.js';
-import { describeType } from '../types.js';
 import { literalValue, misfitMessage, quoteHint, Reporter, valueFits } from './common.js';
 import { checkInstitution, worldContext } from './institution.js';
 import {
