@@ -560,6 +560,7 @@ export class ExpressionChecker {
             'E_TYPE',
             positional[i]?.range ?? e.range,
             `${fn.name} compares numbers, not ${this.describe(a.type)}`,
+            optionHint(a),
           );
         }
       }
