@@ -1,6 +1,13 @@
 import type { IrExpr, ParamValue } from './ir.js';
 import { truthy } from './tensor.js';
 
+/** An option parameter's value as it runs: each option replaced by its index (NaN if none). */
+export function optionIndices(options: readonly string[], value: ParamValue): ParamValue {
+  if (Array.isArray(value)) return value.map((v) => optionIndices(options, v));
+  const index = typeof value === 'string' ? options.indexOf(value) : -1;
+  return index < 0 ? Number.NaN : index;
+}
+
 /**
  * Folds an expression that depends only on parameters (and literals) to a number.
  * Returns undefined when it reads anything that varies with the run.
@@ -13,7 +20,9 @@ export function constantValue(
     case 'const':
       return e.value;
     case 'param': {
-      const v = params.get(e.name);
+      const given = params.get(e.name);
+      const v =
+        e.type.options && given !== undefined ? optionIndices(e.type.options, given) : given;
       return typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : undefined;
     }
     case 'unary': {

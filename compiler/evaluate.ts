@@ -1,4 +1,4 @@
-import { binaryFunction, constantValue } from './constant.js';
+import { binaryFunction, constantValue, optionIndices } from './constant.js';
 import type { IrExpr, ParamValue } from './ir.js';
 import { natives } from './natives.js';
 import {
@@ -572,6 +572,7 @@ function perFirmCode(
  */
 export function paramTensor(type: ValueType, value: ParamValue, dims: Dimensions): Tensor | string {
   const axes = type.axes;
+  if (type.options) value = optionIndices(type.options, value);
   if (typeof value === 'string') return NAN;
   if (!Array.isArray(value)) {
     // One value for every firm (or product): expand it, so reductions count each one.

@@ -1,13 +1,14 @@
 import type { Axis, Expr, Range } from '../grammar/ast.js';
 import { type Diagnostic, type DiagnosticCode, diagnostic } from '../grammar/diagnostics.js';
 import { printExpr } from '../grammar/print.js';
-import { didYouMean } from '../grammar/suggest.js';
+import { closest, didYouMean } from '../grammar/suggest.js';
 import { BENCHMARKS, type IrExpr, type IrSelection } from './ir.js';
 import { natives } from './natives.js';
 import {
   bool,
   canonicalAxes,
   describeAxes,
+  describeOptions,
   describeType,
   number,
   sameAxes,
@@ -115,6 +116,7 @@ export class ExpressionChecker {
             'E_TYPE',
             e.operand.range,
             `\`${e.op}\` needs ${wanted === 'bool' ? 'a true/false value' : 'a number'}, but this is ${this.describe(operand.type)}`,
+            optionHint(operand),
           );
         }
         return make(operand.type, { op: 'unary', operator: e.op, operand });
@@ -131,6 +133,15 @@ export class ExpressionChecker {
             'E_TYPE',
             e.condition.range,
             `the condition of \`if\` must be true/false, not ${this.describe(condition.type)}`,
+          );
+        }
+        const option = [then, otherwise].find((branch) => branch.type.options);
+        if (option) {
+          return this.report(
+            'E_TYPE',
+            e.range,
+            `\`${option.text}\` is ${this.describe(option.type)}: it can only be compared with \`==\` or \`!=\``,
+            optionHint(option),
           );
         }
         if (then.type.base !== otherwise.type.base) {
@@ -327,7 +338,7 @@ export class ExpressionChecker {
             `\`${e.op}\` needs ${base === 'bool' ? 'true/false values' : 'numbers'}, but this is ${this.describe(operand.type)}`,
             base === 'bool' && operand.type.base === 'number'
               ? 'compare it, e.g. `x > 0`'
-              : undefined,
+              : optionHint(operand),
           );
     switch (e.op) {
       case 'and':
@@ -337,6 +348,8 @@ export class ExpressionChecker {
         return make({ base: 'bool', axes }, node);
       case '==':
       case '!=':
+        if (left.type.options || right.type.options)
+          return this.optionComparison(e, left, right, make);
         if (left.type.base === 'string' || right.type.base === 'string') {
           return this.report(
             'E_TYPE',
@@ -364,6 +377,51 @@ export class ExpressionChecker {
           return undefined;
         return make({ base: 'number', axes }, node);
     }
+  }
+
+  /**
+   * `payment == "first"`: an option value compared with one of its options (written as a
+   * string, compiled to the option's index) or with a value of the same options.
+   */
+  private optionComparison(
+    e: Extract<Expr, { kind: 'binary' }>,
+    left: IrExpr,
+    right: IrExpr,
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
+    const [option, other, otherRange] = left.type.options
+      ? [left, right, e.right.range]
+      : [right, left, e.left.range];
+    const options = option.type.options ?? [];
+    let compared: IrExpr = other;
+    if (other.op === 'string') {
+      const index = options.indexOf(other.value);
+      if (index < 0) {
+        const near = closest(other.value, options);
+        return this.report(
+          'E_TYPE',
+          otherRange,
+          `${JSON.stringify(other.value)} is not an option of \`${option.text}\`; its options are ${describeOptions(options)}`,
+          near === undefined ? undefined : `did you mean ${JSON.stringify(near)}?`,
+        );
+      }
+      compared = {
+        type: { base: 'string', axes: [], options },
+        text: other.text,
+        op: 'const',
+        value: index,
+      };
+    } else if (other.type.options?.join('\u0000') !== options.join('\u0000')) {
+      return this.report(
+        'E_TYPE',
+        e.range,
+        `cannot compare \`${option.text}\` (${this.describe(option.type)}) with ${this.describe(other.type)}`,
+        `compare it with one of its options, e.g. \`${option.text} ${e.op} ${JSON.stringify(options[0] ?? '')}\``,
+      );
+    }
+    const [l, r] = option === left ? [option, compared] : [compared, option];
+    const axes = canonicalAxes([...left.type.axes, ...right.type.axes]);
+    return make({ base: 'bool', axes }, { op: 'binary', operator: e.op, left: l, right: r });
   }
 
   private index(
@@ -502,6 +560,7 @@ export class ExpressionChecker {
             'E_TYPE',
             positional[i]?.range ?? e.range,
             `${fn.name} compares numbers, not ${this.describe(a.type)}`,
+            optionHint(a),
           );
         }
       }
@@ -548,6 +607,13 @@ export class ExpressionChecker {
       if (a === undefined) continue;
       const checked = this.check(a);
       if (!checked) return undefined;
+      if (checked.type.options)
+        return this.report(
+          'E_TYPE',
+          a.range,
+          `\`${fn.name}\` cannot take \`${checked.text}\`, ${this.describe(checked.type)}: it can only be compared with \`==\` or \`!=\``,
+          optionHint(checked),
+        );
       args.push(checked);
     }
     const result = fn.result(
@@ -636,6 +702,14 @@ export function expectType(
     return false;
   }
   return true;
+}
+
+/** For an option value used where a number or true/false value is needed: how to compare it. */
+function optionHint(e: IrExpr): string | undefined {
+  const first = e.type.options?.[0];
+  return first === undefined
+    ? undefined
+    : `compare it with one of its options, e.g. \`${e.text} == ${JSON.stringify(first)}\``;
 }
 
 function reductionHint(t: ValueType): string | undefined {

@@ -8,6 +8,12 @@ export type BaseType = 'number' | 'bool' | 'string' | 'state';
 export interface ValueType {
   readonly base: BaseType;
   readonly axes: readonly Axis[];
+  /**
+   * An option parameter's options (`param payment: one of "first", "second"`): its base is
+   * `string`, it compares with `==`/`!=` against these strings only, and it runs as the
+   * option's index (0, 1, …) in declaration order.
+   */
+  readonly options?: readonly string[];
 }
 
 export const AXES: readonly Axis[] = ['firm', 'product'];
@@ -44,9 +50,21 @@ export function describeType(t: ValueType, agentAxis = 'firm'): string {
       : t.axes.length === 2
         ? `${axis('firm')} × product `
         : `per-${axis(t.axes[0])} `;
-  const base = t.base === 'bool' ? 'true/false value' : t.base === 'state' ? 'state name' : t.base;
+  const base =
+    t.base === 'bool'
+      ? 'true/false value'
+      : t.base === 'state'
+        ? 'state name'
+        : t.options
+          ? `string, one of ${describeOptions(t.options)}`
+          : t.base;
   const article = shape === '' && t.base !== 'number' ? 'a ' : shape === '' ? 'a ' : 'a ';
   return `${article}${shape}${base}`;
+}
+
+/** `"first", "second"`: an option parameter's options as written. */
+export function describeOptions(options: readonly string[]): string {
+  return options.map((o) => JSON.stringify(o)).join(', ');
 }
 
 export function describeAxes(axes: readonly Axis[], agentAxis = 'firm'): string {

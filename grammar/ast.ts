@@ -101,8 +101,16 @@ export type BaseTypeName = 'number' | 'bool' | 'string';
 
 export interface TypeAnnotation {
   readonly base?: BaseTypeName;
+  /** `one of "first", "second"`: the strings the parameter may take (an option parameter). */
+  readonly options?: readonly StringOption[];
   /** Axis names as written: `firm`, `product`, or an environment's agent axis (`fisher`). */
   readonly axes: readonly string[];
+  readonly range: Range;
+}
+
+/** A string written as one of an option parameter's options, where it is written. */
+export interface StringOption {
+  readonly value: string;
   readonly range: Range;
 }
 
@@ -499,6 +507,7 @@ const paramSchema = z.object({
   type: z
     .object({
       base: z.enum(['number', 'bool', 'string']).optional(),
+      options: z.array(z.object({ value: z.string(), range: rangeSchema })).optional(),
       axes: z.array(z.string()),
       range: rangeSchema,
     })

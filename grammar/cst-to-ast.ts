@@ -409,6 +409,12 @@ export class CstToAst {
     const doc = this.string(this.tok(node, 'doc'));
     const base = typeNode ? this.tok(typeNode, 'base')?.image : undefined;
     const axes = typeNode ? this.toks(typeNode, 'axis').map((t) => t.image) : [];
+    const options = typeNode
+      ? this.toks(typeNode, 'option').flatMap((t) => {
+          const value = this.string(t);
+          return value === undefined ? [] : [{ value, range: tokenRange(t) }];
+        })
+      : [];
     return {
       kind: 'param',
       name,
@@ -416,6 +422,7 @@ export class CstToAst {
         ? {
             type: {
               ...(base ? { base: base as BaseTypeName } : {}),
+              ...(options.length > 0 ? { options } : {}),
               axes,
               range: this.range(typeNode),
             },

@@ -75,6 +75,17 @@ export class MaseParser extends CstParser {
         { ALT: () => this.CONSUME(K.number, { LABEL: 'base' }) },
         { ALT: () => this.CONSUME(K.bool, { LABEL: 'base' }) },
         { ALT: () => this.CONSUME(K.string, { LABEL: 'base' }) },
+        {
+          // `one of "first", "second"`: a string that must be one of these (an option parameter).
+          ALT: () => {
+            this.CONSUME(K.one);
+            this.CONSUME(K.of);
+            this.AT_LEAST_ONE_SEP({
+              SEP: T.Comma,
+              DEF: () => this.CONSUME(T.StringLiteral, { LABEL: 'option' }),
+            });
+          },
+        },
       ]),
     );
     this.MANY(() => {

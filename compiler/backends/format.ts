@@ -175,7 +175,10 @@ function declarationEntry(decl: Declaration): Entry {
 
 function typeText(type: TypeAnnotation): string {
   // An annotation may be empty (`param x: = 1`); the colon must survive to keep the AST.
-  return `:${type.base ? ` ${type.base}` : ''}${type.axes.map((a) => ` per ${a}`).join('')}`;
+  const options = type.options
+    ? ` one of ${type.options.map((o) => escapeString(o.value)).join(', ')}`
+    : '';
+  return `:${type.base ? ` ${type.base}` : ''}${options}${type.axes.map((a) => ` per ${a}`).join('')}`;
 }
 
 function paramText(p: ParamDecl): string {

@@ -34,10 +34,14 @@ function toAst(
 ): Expr {
   const r = (x: IrExpr) => toAst(x, params, agentAxis);
   switch (e.op) {
-    case 'const':
+    case 'const': {
+      // An option written as a string runs as its index; readers see the string.
+      const option = e.type.options?.[e.value];
+      if (option !== undefined) return literal(option);
       return e.type.base === 'bool'
         ? { kind: 'bool', value: e.value !== 0, range: NO_RANGE }
         : literal(e.value);
+    }
     case 'string':
       return literal(e.value);
     case 'param': {

@@ -4,7 +4,7 @@ import { didYouMean } from '../../grammar/suggest.js';
 import type { ExpressionChecker } from '../expressions.js';
 import { BENCHMARKS, type IrParam, type ParamValue } from '../ir.js';
 import { observablesFor } from '../observables.js';
-import { canonicalAxes, describeType, type ValueType } from '../types.js';
+import { canonicalAxes, describeOptions, describeType, type ValueType } from '../types.js';
 
 /** What every declaration checker shares: where diagnostics go, and parameters. */
 export class Reporter {
@@ -73,10 +73,27 @@ export function valueFits(type: ValueType, value: ParamValue): string | undefine
   }
   for (const leaf of leaves(value)) {
     const base = baseOfValue(leaf);
+    if (type.options && !(typeof leaf === 'string' && type.options.includes(leaf)))
+      return `expected one of ${describeOptions(type.options)}, found ${JSON.stringify(leaf)}`;
     if (base !== type.base)
       return `expected ${type.base === 'bool' ? 'true/false' : `${type.base}s`}, found ${JSON.stringify(leaf)}`;
   }
   return undefined;
+}
+
+/** An override or sweep level that does not fit its parameter, in words (`problem` from valueFits). */
+export function misfitMessage(param: IrParam, problem: string): string {
+  // An option parameter's problem already lists the options its type would.
+  return param.type.options
+    ? `\`${param.name}\`: ${problem}`
+    : `\`${param.name}\` is ${describeType(param.type)}: ${problem}`;
+}
+
+/** For a bare name written as a string parameter's value (`payment: first`). */
+export function quoteHint(param: IrParam, written: string | undefined): string | undefined {
+  return param.type.base === 'string' && written !== undefined
+    ? `strings are written in quotes: "${written}"`
+    : undefined;
 }
 
 /** Names a parameter may not take: it could never be referred to, or would hide an outcome. */
@@ -194,10 +211,13 @@ export function checkParams(
     }
     const typeAxes = canonicalAxes(written);
     const inferredBase = baseOfValue(leaves(value)[0] ?? 0);
-    const base =
-      p.type?.base ??
-      (inferredBase === 'list' || inferredBase === 'mixed' ? 'number' : inferredBase);
-    const type: ValueType = { base, axes: typeAxes };
+    const options = optionsOf(p, path, reporter);
+    if (options === null) continue;
+    const base = options
+      ? 'string'
+      : (p.type?.base ??
+        (inferredBase === 'list' || inferredBase === 'mixed' ? 'number' : inferredBase));
+    const type: ValueType = { base, axes: typeAxes, ...(options ? { options } : {}) };
     if (Array.isArray(value) && typeAxes.length === 0) {
       reporter.report(
         'E_TYPE',
@@ -223,6 +243,26 @@ export function checkParams(
     out.push({ name: p.name.name, type, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
   }
   return out;
+}
+
+/** An option parameter's options (undefined for other parameters; null when one is written twice). */
+function optionsOf(p: ParamDecl, path: string, reporter: Reporter): string[] | undefined | null {
+  const written = p.type?.options;
+  if (!written) return undefined;
+  const seen = new Set<string>();
+  for (const option of written) {
+    if (seen.has(option.value)) {
+      reporter.report(
+        'E_DUPLICATE',
+        path,
+        option.range,
+        `parameter \`${p.name.name}\` lists the option ${JSON.stringify(option.value)} twice`,
+      );
+      return null;
+    }
+    seen.add(option.value);
+  }
+  return [...seen];
 }
 
 export const paramTypes = (params: readonly IrParam[]) =>

@@ -12,8 +12,7 @@ import type {
 import { didYouMean } from '../../grammar/suggest.js';
 import type { IrExperiment, IrParam, IrPolicy, IrWorld, ParamValue } from '../ir.js';
 import { institutionValueProblems, listLengthProblems } from '../param-values.js';
-import { describeType } from '../types.js';
-import { literalValue, Reporter, valueFits } from './common.js';
+import { literalValue, misfitMessage, quoteHint, Reporter, valueFits } from './common.js';
 import { checkInstitution, worldContext } from './institution.js';
 import {
   checkMarketValues,
@@ -65,17 +64,13 @@ export function checkOverrides(
         path,
         arg.value.range,
         `the override of \`${param.name}\` must be a literal value`,
+        quoteHint(param, arg.value.kind === 'name' ? arg.value.name : undefined),
       );
       continue;
     }
     const problem = valueFits(param.type, value);
     if (problem) {
-      reporter.report(
-        'E_PARAM_TYPE',
-        path,
-        arg.value.range,
-        `\`${param.name}\` is ${describeType(param.type)}: ${problem}`,
-      );
+      reporter.report('E_PARAM_TYPE', path, arg.value.range, misfitMessage(param, problem));
       continue;
     }
     overrides[param.name] = value;

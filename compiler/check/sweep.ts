@@ -24,7 +24,14 @@ import type {
 } from '../ir.js';
 import { sweepSizeProblem } from '../sweep-size.js';
 import { describeType } from '../types.js';
-import { checkParams, literalValue, Reporter, valueFits } from './common.js';
+import {
+  checkParams,
+  literalValue,
+  misfitMessage,
+  quoteHint,
+  Reporter,
+  valueFits,
+} from './common.js';
 import {
   checkInstitutionUse,
   checkMarketUse,
@@ -292,18 +299,11 @@ export function checkLevel(
           path,
           range,
           `a level of \`${text}\` must be a literal value`,
-          param.type.base === 'string' && level.kind === 'ref'
-            ? `strings are written in quotes: "${level.ref.name.name}"`
-            : undefined,
+          quoteHint(param, level.kind === 'ref' ? level.ref.name.name : undefined),
         );
       const problem = valueFits(param.type, written);
       if (problem)
-        return reporter.report(
-          'E_PARAM_TYPE',
-          path,
-          range,
-          `\`${param.name}\` is ${describeType(param.type)}: ${problem}`,
-        );
+        return reporter.report('E_PARAM_TYPE', path, range, misfitMessage(param, problem));
       checkParamLevel(target.owner, param.name, written, range, base, scope);
       return value(written);
     }

@@ -163,7 +163,7 @@ describe('mase run --environment stdlib:minimum_effort', () => {
 describe('mase run --environment stdlib:auction', () => {
   it('truthful bidders in a second-price auction: the macro metrics, revenue_ratio exactly 1', () => {
     const r = mase(
-      'run --environment stdlib:auction --agents truthful --param second_price=true --param bidders=4 --rounds 8 --seed 3 --out auction',
+      'run --environment stdlib:auction --agents truthful --param payment=second --param bidders=4 --rounds 8 --seed 3 --out auction',
     );
     expect(r.code, r.stderr).toBe(0);
     const m = json<Metrics>('auction/metrics.json');
@@ -176,12 +176,48 @@ describe('mase run --environment stdlib:auction', () => {
     // The same command again draws the same values: the same metrics, byte for byte.
     expect(
       mase(
-        'run --environment stdlib:auction --agents truthful --param second_price=true --param bidders=4 --rounds 8 --seed 3 --out again',
+        'run --environment stdlib:auction --agents truthful --param payment=second --param bidders=4 --rounds 8 --seed 3 --out again',
       ).code,
     ).toBe(0);
     expect(readFileSync(file('again/metrics.json'), 'utf8')).toBe(
       readFileSync(file('auction/metrics.json'), 'utf8'),
     );
+  });
+});
+
+describe('mase run --environment stdlib:auction --param payment=…', () => {
+  /** Each round's drawn values, from the run's trace. */
+  const drawn = (run: string) =>
+    readFileSync(file(`${run}/events.jsonl`), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"type":"environment"'))
+      .map((line) => (JSON.parse(line) as { values: { value: number[] } }).values.value);
+  const sorted = (xs: readonly number[]) => [...xs].sort((a, b) => b - a);
+
+  it('first price takes the highest values, second price the second-highest, on the same draws', () => {
+    const base = 'run --environment stdlib:auction --agents truthful --rounds 4 --seed 3';
+    for (const [out, payment] of [
+      ['pay-first', 'payment=first'],
+      // JSON quotes are read as the string itself, as for any string parameter.
+      ['pay-second', 'payment="second"'],
+    ]) {
+      const r = mase([...base.split(' '), '--param', payment as string, '--out', out as string]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const values = drawn('pay-first');
+    expect(values).toHaveLength(4);
+    expect(drawn('pay-second')).toEqual(values);
+    // Truthful bidders bid their values: the winner pays the top value or the runner-up's.
+    const highest = values.reduce((s, v) => s + (sorted(v)[0] ?? 0), 0);
+    const runnerUp = values.reduce((s, v) => s + (sorted(v)[1] ?? 0), 0);
+    const first = json<Metrics>('pay-first/metrics.json').macro;
+    const second = json<Metrics>('pay-second/metrics.json').macro;
+    expect(first.revenue).toBeCloseTo(highest, 9);
+    expect(second.revenue).toBeCloseTo(runnerUp, 9);
+    expect(second.revenue_ratio).toBe(1);
+    expect(first.revenue).toBeGreaterThan(second.revenue ?? Number.POSITIVE_INFINITY);
+    // The run's manifest records the option as written, not its index.
+    expect(readFileSync(file('pay-second/manifest.json'), 'utf8')).toContain('"payment":"second"');
   });
 });
 
@@ -203,6 +239,16 @@ describe('bad input: exit 2, one line, nothing written', () => {
       '`nonsense`',
     ],
     ['no fishers', `${COMMONS} --param fishers=0 --out no-fishers`, 'fishers'],
+    [
+      'a payment that is not one of the options',
+      'run --environment stdlib:auction --agents truthful --param payment=third --out third',
+      '--param payment: expected one of "first", "second", found "third"',
+    ],
+    [
+      'a payment given as a number',
+      'run --environment stdlib:auction --agents truthful --param payment=1 --out one',
+      '--param payment: expected one of "first", "second", found 1',
+    ],
     ['a growth that is not a number', `${COMMONS} --param growth=abc --out abc`, 'growth'],
     [
       'a market institution (scope per firm, reads quantity) on commons',

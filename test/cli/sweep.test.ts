@@ -378,6 +378,46 @@ sweep fishing "Growth and greed" {
   });
 });
 
+describe('mase sweep over an option parameter', () => {
+  it('runs each option, stores it as written, and the option changes what the run computes', async () => {
+    const source = file(
+      'payment.mase',
+      `mase 1
+experiment bids {
+  environment auction(payment: "second")
+  agents truthful
+  rounds 4
+}
+sweep payments "First or second price" {
+  base bids
+  factor environment.payment = "first" | "second"
+  seed 5
+}
+`,
+    );
+    const dir = join(root, 'payments');
+    const result = runCli(['sweep', source, '--out', dir, '--workers', '1'], { cwd: root, env });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('2 cells × 1 replicates = 2 runs');
+    const reader = await openResults(dir);
+    try {
+      const rows = await reader.query(
+        'SELECT environment_payment AS payment, revenue, revenue_ratio FROM runs ORDER BY payment',
+      );
+      expect(rows.map((row) => row.payment)).toEqual(['first', 'second']);
+      const [first, second] = rows;
+      // Truthful bidders: second price gives exactly the competitive benchmark; first
+      // price the highest values, more on the same draws (one seed for both cells).
+      expect(second?.revenue_ratio).toBe(1);
+      expect(Number(first?.revenue_ratio)).toBeGreaterThan(1);
+      expect(Number(first?.revenue)).toBeGreaterThan(Number(second?.revenue));
+    } finally {
+      reader.close();
+    }
+  }, 120_000);
+});
+
 describe('examples/institutional-ai', () => {
   const folder = join(__dirname, '..', '..', 'examples', 'institutional-ai');
 

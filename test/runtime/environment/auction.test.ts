@@ -62,7 +62,7 @@ describe('auction: seeded draws', () => {
     const first = env.clear(Float64Array.of(10, 30, 20), 1);
     expect(Array.from(first.payoff)).toEqual([0, (v[1] ?? 0) - 30, 0]);
     expect(numbersOf(first.values.get('value'))).toEqual(v);
-    const second = instantiateEnvironment(auction, { second_price: true }, 3).clear(
+    const second = instantiateEnvironment(auction, { payment: 'second' }, 3).clear(
       Float64Array.of(10, 30, 20),
       1,
     );
@@ -104,7 +104,7 @@ describe('auction runs, worked out by hand from the drawn values', () => {
   it('truthful bidders, second price: revenue is Σ second-highest value, so revenue_ratio is exactly 1', async () => {
     const { metrics, events } = await run(
       { name: 'truthful', args: [] },
-      { rounds: 6, seed: 4, params: { second_price: true } },
+      { rounds: 6, seed: 4, params: { payment: 'second' } },
     );
     const played = rounds(events);
     expect(played).toHaveLength(6);

@@ -12,7 +12,7 @@ import { environmentConformance } from '../../support/environment-conformance.js
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 
 const VARIANTS: Record<string, Record<string, ParamValue>[]> = {
-  auction: [{}, { bidders: 2, second_price: true }, { bidders: 7, max_value: 10 }],
+  auction: [{}, { bidders: 2, payment: 'second' }, { bidders: 7, max_value: 10 }],
   commons: [{}, { fishers: 2, growth: 1.5 }, { fishers: 12, capacity: 500, stock: 50 }],
   minimum_effort: [{}, { players: 2, levels: 3 }, { players: 9, c: 0.19 }],
 };
