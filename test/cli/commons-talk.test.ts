@@ -78,23 +78,12 @@ const promptOf = (events: readonly Event[], call: Event | undefined, role: strin
 
 describe('mase run --environment stdlib:commons --agents llm --talk complete', () => {
   it('each round after the first: the report, then talk, then the harvest', async () => {
-    const r = await mase([
-      'run',
-      '--environment',
-      'stdlib:commons',
-      '--agents',
-      'llm',
-      '--model',
-      `openai-compatible:${server.url}#m`,
-      '--talk',
-      'complete',
-      '--param',
-      'fishers=3',
-      '--rounds',
-      '3',
-      '--out',
-      'talk',
-    ]);
+    const model = `openai-compatible:${server.url}#m`;
+    const r = await mase(
+      `run --environment stdlib:commons --agents llm --model ${model} --talk complete --param fishers=3 --rounds 3 --out talk`.split(
+        ' ',
+      ),
+    );
     expect(r.stderr).toContain('status: completed');
     expect(r.code).toBe(0);
     const events = eventsOf('talk');
@@ -146,17 +135,12 @@ describe('mase run --environment stdlib:commons --agents llm --talk complete', (
   });
 
   it('examples/commons/talk.mase: the institution reads the talk and fines a broken promise', async () => {
+    const example = join(root, 'examples/commons/talk.mase');
+    const model = `openai-compatible:${server.url}#m`;
     const r = await mase([
       'run',
-      join(root, 'examples/commons/talk.mase'),
-      '--experiment',
-      'talk_quota',
-      '--model',
-      `openai-compatible:${server.url}#m`,
-      '--rounds',
-      '3',
-      '--out',
-      'quota',
+      example,
+      ...`--experiment talk_quota --model ${model} --rounds 3 --out quota`.split(' '),
     ]);
     expect(r.code).toBe(0);
     const events = eventsOf('quota');
