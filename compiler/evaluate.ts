@@ -91,7 +91,9 @@ export function isRunConstant(e: IrExpr): boolean {
         return !x.selections.some((s) => 'self' in s) && fixed(x.target);
       case 'call': {
         const kind = natives.get(x.fn)?.kind;
-        return (kind === 'reduction' || kind === 'elementwise') && x.args.every(fixed);
+        return (
+          (kind === 'reduction' || kind === 'scan' || kind === 'elementwise') && x.args.every(fixed)
+        );
       }
       default:
         return false;

@@ -118,6 +118,7 @@ export {
   secondMax,
   select,
   sizeOf,
+  sumBefore,
   type Tensor,
   tensorFrom,
   toPlain,

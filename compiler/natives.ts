@@ -14,6 +14,7 @@ import {
   secondMax,
   std,
   sum,
+  sumBeforeAlong,
   type Tensor,
   truthy,
 } from './tensor.js';
@@ -25,7 +26,7 @@ import { bool, canonicalAxes, describeType, number, type ValueType } from './typ
  * their first argument lazily — the evaluator re-evaluates it at earlier rounds — so they
  * have a type rule here and their implementation lives in compiler/evaluate.ts.
  */
-export type NativeKind = 'reduction' | 'elementwise' | 'window' | 'evidence' | 'history';
+export type NativeKind = 'reduction' | 'scan' | 'elementwise' | 'window' | 'evidence' | 'history';
 
 export interface NativeParameter {
   readonly name: string;
@@ -354,6 +355,35 @@ const list: NativeFunction[] = [
     'number',
     secondMax,
   ),
+  {
+    // Random-order rationing (stdlib/commons.mase): what was taken before each agent's turn.
+    name: 'sum_before',
+    signature: 'sum_before(x, key, over: firm|product)',
+    summary:
+      'per element: the sum of x over the elements served before it when served in ascending order of key along the axis (ties by index, NaN keys last)',
+    kind: 'scan',
+    params: [{ name: 'x' }, { name: 'key' }],
+    acceptsOver: true,
+    result: (args, over) => {
+      const [x, key] = args;
+      if (!x || !key) return err('sum_before needs a value and a key to order by');
+      const bad = requireBase(args, 'number', 'sum_before');
+      if (bad) return bad;
+      if (over?.length !== 1)
+        return err('sum_before needs `over:` naming the one axis along which turns are taken');
+      const axis = over[0] as Axis;
+      if (!x.axes.includes(axis))
+        return err(`cannot order along ${axis}: the value is ${describeType(x)}`, 'E_SHAPE');
+      if (key.axes.some((a) => !x.axes.includes(a)))
+        return err(
+          `the key of sum_before (${describeType(key)}) has an axis the value (${describeType(x)}) lacks`,
+          'E_SHAPE',
+        );
+      return { base: 'number', axes: x.axes };
+    },
+    evaluate: ([x, key], over, info) =>
+      sumBeforeAlong(x as Tensor, key as Tensor, (over?.[0] ?? 'firm') as Axis, info.dims),
+  },
   elementwise('abs', 'absolute value', 1, Math.abs),
   elementwise('exp', 'e to the power x', 1, Math.exp),
   elementwise('log', 'natural logarithm', 1, Math.log),

@@ -309,6 +309,57 @@ export function secondMax(values: ArrayLike<number>): number {
   return values.length === 1 ? first : second;
 }
 
+/**
+ * For each element, the sum of the values served before it when elements are served in
+ * ascending order of `keys`: ties go to the lower index, and NaN keys come last (in index
+ * order), so the order is total. Element i gets Σ values[j] over the j ahead of it — the
+ * stock already taken when i is served in random-order rationing.
+ */
+export function sumBefore(values: ArrayLike<number>, keys: ArrayLike<number>): Float64Array {
+  const n = values.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
+    const ka = keys[a] ?? Number.NaN;
+    const kb = keys[b] ?? Number.NaN;
+    const nanA = Number.isNaN(ka);
+    if (nanA !== Number.isNaN(kb)) return nanA ? 1 : -1;
+    // Equal keys (and two infinities of one sign, whose difference is NaN) keep index order.
+    return ka - kb || a - b;
+  });
+  const out = new Float64Array(n);
+  let before = 0;
+  for (const i of order) {
+    out[i] = before;
+    before += values[i] ?? 0;
+  }
+  return out;
+}
+
+/**
+ * `sumBefore` along one axis of `x`, with `keys` (axes ⊆ x's) broadcast to x's shape: each
+ * line along `axis` (the other axis fixed) is ordered and summed on its own.
+ */
+export function sumBeforeAlong(x: Tensor, keys: Tensor, axis: Axis, dims: Dimensions): Tensor {
+  const key = broadcast2(keys, x, dims, (k) => k);
+  const line = axis === 'firm' ? dims.firms : dims.products;
+  const lines = x.data.length / line;
+  // Firm-major layout: along firms the stride is the product count (when x has products).
+  const stride = axis === 'firm' && x.axes.length === 2 ? dims.products : 1;
+  const along = axis === 'product' ? line : 1;
+  const out = new Float64Array(x.data.length);
+  const values = new Float64Array(line);
+  const order = new Float64Array(line);
+  for (let l = 0; l < lines; l++) {
+    const start = axis === 'firm' ? l : l * along;
+    for (let k = 0; k < line; k++) {
+      values[k] = x.data[start + k * stride] ?? 0;
+      order[k] = key.data[start + k * stride] ?? Number.NaN;
+    }
+    const sums = sumBefore(values, order);
+    for (let k = 0; k < line; k++) out[start + k * stride] = sums[k] ?? 0;
+  }
+  return { axes: x.axes, data: out };
+}
+
 export function broadcast3(
   a: Tensor,
   b: Tensor,

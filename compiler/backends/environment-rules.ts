@@ -37,9 +37,11 @@ export function environmentRules(
       );
   }
   lines.push('', 'Each round:');
+  // A draw is told to the agents only when `observe` shows it (runtime/environment/llm.ts).
+  const observed = new Set(env.observe.map((o) => o.name));
   for (const d of env.draws)
     lines.push(
-      `- before anyone acts, each ${env.axis}'s own ${d.name} is drawn afresh, uniformly from [${show(d.low)}, ${show(d.high)}]; each ${env.axis} is told its own${d.doc ? ` (${d.doc})` : ''}`,
+      `- before anyone acts, each ${env.axis}'s own ${d.name} is drawn afresh, uniformly from [${show(d.low)}, ${show(d.high)}]; ${observed.has(d.name) ? `each ${env.axis} is told its own` : `no ${env.axis} is told it`}${d.doc ? ` (${d.doc})` : ''}`,
     );
   for (const c of env.code?.computed ?? [])
     lines.push(

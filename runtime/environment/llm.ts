@@ -75,11 +75,16 @@ export function environmentPromptValues(
 ): Record<Placeholder, string> {
   const { environment: env, firm: agent } = observation;
   const { shown, first } = remembered(observation.history, memory);
-  // Each draw is the agent's own, made before it acts: it is told its value this round.
+  // Each draw is the agent's own, made before it acts: it is told its value this round
+  // when the environment shows that draw (`observe own value`); a draw it does not show
+  // (commons' rationing `order`) stays unknown to the agent, as an unseen queue would.
   const drawn = env.draws(observation.round);
-  const draws = env.ir.draws.map(
-    (d) => `Your ${d.name} this round: ${number(drawn.get(d.name)?.data[agent] ?? Number.NaN)}`,
-  );
+  const shownDraws = new Set(env.ir.observe.map((o) => o.name));
+  const draws = env.ir.draws
+    .filter((d) => shownDraws.has(d.name))
+    .map(
+      (d) => `Your ${d.name} this round: ${number(drawn.get(d.name)?.data[agent] ?? Number.NaN)}`,
+    );
   return {
     firm: env.agents[agent] ?? `${env.axis} ${agent}`,
     n_firms: String(env.agents.length),

@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 import type { IrInstitution } from '../../compiler/ir.js';
 import type { EnvironmentMetrics } from '../environment/metrics.js';
+import type { TraceEventOf } from '../trace/events.js';
 import { lineChartSpec, rollingWindow } from './charts.js';
 import { html } from './html.js';
 import {
   chart,
   fmt,
+  messagesSection,
   NET,
   note,
   OBSERVED,
@@ -17,7 +19,8 @@ import {
 /**
  * The report of an environment's run (report.html): what any environment has — its
  * declared metrics, each agent's payoff, sanctions, and payoff per round — read from
- * metrics.json, so an environment adds nothing here to get one.
+ * metrics.json, so an environment adds nothing here to get one; and the talk, when the
+ * agents talked (`messages`: the trace's message events), drawn as the market report does.
  */
 export async function writeEnvironmentReport(
   dir: string,
@@ -25,6 +28,7 @@ export async function writeEnvironmentReport(
     readonly metrics: EnvironmentMetrics;
     readonly institution?: IrInstitution;
     readonly title?: string;
+    readonly messages?: readonly TraceEventOf<'message'>[];
   },
 ): Promise<string> {
   const m = options.metrics;
@@ -77,6 +81,7 @@ ${note('Each metric is defined by the environment\'s `metric` declaration (docs/
 <section id="series"><h2>Payoff per round</h2>
 ${payoffChart}
 </section>
+${await messagesSection(options.messages ?? [], run.agents, false)}
 ${m.warnings.length > 0 ? html`<section id="warnings"><h2>Warnings</h2><ul>${m.warnings.map((w) => html`<li>${w}</li>`)}</ul></section>` : ''}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. The run's files beside this page (events.jsonl, metrics.json) hold every number.</footer>`;
   return writeReportPage(join(dir, REPORT_FILE), `${run.experiment} — MASE run report`, body);

@@ -796,7 +796,7 @@ async function talkNetworks(
  * Talk: each round's network drawn (the first rounds with messages), who wrote to whom over
  * the whole run as a sender × receiver table of message counts, and every message.
  */
-async function messagesSection(
+export async function messagesSection(
   messages: readonly TraceEventOf<'message'>[],
   firms: readonly string[],
   preferWasm: boolean,

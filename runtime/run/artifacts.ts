@@ -411,6 +411,7 @@ export async function runToDirectory(
         metrics: metrics as EnvironmentMetrics,
         institution: experiment.institution,
         title: experiment.market.title,
+        messages: events.filter((e) => e.type === 'message'),
       });
     } else {
       const { writeRunReport } = await import('../report/run-report.js');

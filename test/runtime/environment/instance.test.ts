@@ -36,6 +36,8 @@ const commonsCase = fc
     stockShare: share,
     growth: fc.integer({ min: 100, max: 400 }).map((x) => x / 100),
     collapse: fc.integer({ min: 0, max: 5000 }).map((x) => x / 100),
+    randomOrder: fc.boolean(),
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
   })
   .chain((p) =>
     fc.record({
@@ -52,17 +54,22 @@ const commonsCase = fc
   );
 
 describe('commons: rationing and regrowth', () => {
-  it('no one catches more than asked or less than nothing; all together catch at most the stock', () => {
+  it('no one catches more than asked or less than nothing; all together catch the stock or all requests, whichever is less (both rationing rules)', () => {
     fc.assert(
       fc.property(commonsCase, ({ params, requests }) => {
         const stock = params.stockShare * params.capacity;
-        const env = instantiateEnvironment(commons, {
-          fishers: params.fishers,
-          capacity: params.capacity,
-          stock,
-          growth: params.growth,
-          collapse: params.collapse,
-        });
+        const env = instantiateEnvironment(
+          commons,
+          {
+            fishers: params.fishers,
+            capacity: params.capacity,
+            stock,
+            growth: params.growth,
+            collapse: params.collapse,
+            random_order: params.randomOrder,
+          },
+          params.seed,
+        );
         let fish = stock;
         for (const [k, shares] of requests.entries()) {
           const asked = shares.map((s) => s * params.capacity);
@@ -78,14 +85,27 @@ describe('commons: rationing and regrowth', () => {
           }
           expect(total).toBeLessThanOrEqual(fish + slack(fish));
           const requested = sum(asked);
+          expect(total).toBeCloseTo(Math.min(fish, requested), 6);
           if (requested <= fish) {
             // Enough fish for everyone: each gets exactly what it asked for.
             expect(caught).toEqual(asked);
-          } else {
+          } else if (!params.randomOrder) {
             // Too little: the whole stock is shared in proportion to the requests.
-            expect(total).toBeCloseTo(fish, 6);
             for (const [i, c] of caught.entries())
               expect(c).toBeCloseTo(((asked[i] ?? 0) * fish) / requested, 6);
+          } else {
+            // Too little, served in this round's order (lowest draw first, ties by index):
+            // each gets its request or what the earlier ones left, whichever is less.
+            const order = numbers(env.draws(k + 1).get('order'));
+            const queue = asked
+              .map((_, i) => i)
+              .sort((a, b) => (order[a] ?? 0) - (order[b] ?? 0) || a - b);
+            let remaining = fish;
+            for (const i of queue) {
+              const expected = Math.min(asked[i] ?? 0, Math.max(0, remaining));
+              expect(caught[i]).toBeCloseTo(expected, 6);
+              remaining -= asked[i] ?? 0;
+            }
           }
           const left = fish - total;
           const next = Math.min(params.capacity, params.growth * left);

@@ -134,7 +134,10 @@ describe('LLM agents in the commons', () => {
     expect(system).toContain('You are fisher1, one of 3 fishers');
     expect(system).toContain('- requested = sum(harvest, over: fisher)');
     expect(system).toContain('{"harvest": <harvest>, "plans"');
-    expect(user).toContain('round 1: fish 100; your harvest 10; your caught 10; left 53.3333');
+    // The report is public: each fisher's request and catch (fisher3's fallback 50/3).
+    expect(user).toContain(
+      'round 1: fish 100; harvest fisher1 10, fisher2 20, fisher3 16.6667; caught fisher1 10, fisher2 20, fisher3 16.6667; left 53.3333',
+    );
     // The request's schema asks for one number under the action's name.
     const schema = JSON.stringify(seen[0]?.body.response_format);
     expect(schema).toContain('"harvest":{"type":"number"}');
