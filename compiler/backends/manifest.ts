@@ -98,9 +98,8 @@ export function manifestText(
     const texts = institution.monitors.map((m) => m.expr.text);
     const mentions = (pattern: RegExp) => texts.some((t) => pattern.test(t));
     const where: string[] = [];
-    for (const name of Object.keys(observableMeanings)) {
-      if (mentions(new RegExp(`\\b${name}\\b`)))
-        where.push(`    ${name}: ${observableMeanings[name]}`);
+    for (const [name, meaning] of Object.entries(observableMeanings)) {
+      if (mentions(new RegExp(`\\b${name}\\b`))) where.push(`    ${name}: ${meaning}`);
     }
     for (const fn of natives.values()) {
       if (mentions(new RegExp(`\\b${fn.name}\\(`)))

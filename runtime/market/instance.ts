@@ -6,6 +6,7 @@ import {
 import { firmNames, paramValues } from '../../compiler/instantiate.js';
 import type { IrMarket, MarketKind, ParamValue } from '../../compiler/ir.js';
 import { hhiOf } from '../../compiler/natives.js';
+import type { MarketObservableName } from '../../compiler/observables.js';
 import { broadcast2, type Dimensions, scalarTensor, type Tensor } from '../../compiler/tensor.js';
 import { EXIT, MaseUserError } from '../errors.js';
 
@@ -183,40 +184,42 @@ export function instantiateMarket(
   };
 }
 
+const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
+
 /**
- * A market observable of one round's outcome by name (compiler/observables.ts names and
- * types them), as a tensor; undefined for a name the market does not provide.
+ * How each market observable is read from a round's outcome: a record over the names of
+ * compiler/observables.ts, so an observable the checker knows and the runtime does not
+ * fails to compile. `round` and `messages` come from the round loop (RoundObservables,
+ * runtime/run/institution.ts), not from the outcome.
+ */
+const READ: Record<
+  MarketObservableName,
+  ((market: MarketInstance, outcome: Outcome) => Tensor) | 'loop'
+> = {
+  quantity: (_m, o) => fp(o.quantity),
+  price: (m, o) =>
+    m.competition === 'quantity' ? { axes: ['product'], data: o.price } : fp(o.price),
+  profit: (_m, o) => ({ axes: ['firm'], data: o.profit }),
+  revenue: (_m, o) => ({ axes: ['firm'], data: o.revenue }),
+  unit_cost: (m) => fp(m.unitCost),
+  share: (_m, o) => fp(o.share),
+  total: (_m, o) => ({ axes: ['product'], data: o.total }),
+  hhi: (_m, o) => ({ axes: ['product'], data: o.hhi }),
+  n_firms: (m) => scalarTensor(m.dims.firms),
+  n_products: (m) => scalarTensor(m.dims.products),
+  round: 'loop',
+  messages: 'loop',
+};
+
+/**
+ * A market observable of one round's outcome by name, as a tensor; undefined for a name
+ * the outcome does not provide.
  */
 export function marketObservable(
   market: MarketInstance,
   outcome: Outcome,
   name: string,
 ): Tensor | undefined {
-  const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
-  switch (name) {
-    case 'quantity':
-      return fp(outcome.quantity);
-    case 'price':
-      return market.competition === 'quantity'
-        ? { axes: ['product'], data: outcome.price }
-        : fp(outcome.price);
-    case 'profit':
-      return { axes: ['firm'], data: outcome.profit };
-    case 'revenue':
-      return { axes: ['firm'], data: outcome.revenue };
-    case 'unit_cost':
-      return fp(market.unitCost);
-    case 'share':
-      return fp(outcome.share);
-    case 'total':
-      return { axes: ['product'], data: outcome.total };
-    case 'hhi':
-      return { axes: ['product'], data: outcome.hhi };
-    case 'n_firms':
-      return scalarTensor(market.dims.firms);
-    case 'n_products':
-      return scalarTensor(market.dims.products);
-    default:
-      return undefined;
-  }
+  const read = Object.hasOwn(READ, name) ? READ[name as MarketObservableName] : undefined;
+  return typeof read === 'function' ? read(market, outcome) : undefined;
 }

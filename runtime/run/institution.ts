@@ -21,6 +21,7 @@ import {
 } from '../../compiler/evaluate.js';
 import { paramValues } from '../../compiler/instantiate.js';
 import type { IrExpr, IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
+import { BENCHMARK_VALUE_NAMES } from '../../compiler/observables.js';
 import { copyTensor, scalarTensor, type Tensor, truthy } from '../../compiler/tensor.js';
 import type { Random } from '../agents/agent.js';
 import type { Benchmarks } from '../market/benchmarks.js';
@@ -107,7 +108,7 @@ export interface Governed<O = unknown> {
 export function marketGoverned(market: MarketInstance, benchmarks: Benchmarks): Governed<Outcome> {
   const benchmarkValues = new Map<string, Tensor>();
   for (const [name, point] of Object.entries(benchmarks) as [string, Benchmarks['nash']][]) {
-    for (const key of ['quantity', 'price', 'profit', 'total', 'hhi'])
+    for (const key of BENCHMARK_VALUE_NAMES)
       benchmarkValues.set(`${name}.${key}`, marketObservable(market, point.outcome, key) as Tensor);
   }
   return {
