@@ -245,6 +245,8 @@ export interface IrInstitution {
   readonly title: string;
   readonly path: string;
   readonly scope: 'firm' | 'market';
+  /** `scope per AXIS` of an environment (`fisher`): what its texts call the governed agents. */
+  readonly agentAxis?: string;
   readonly public: boolean;
   readonly directive?: string;
   readonly params: readonly IrParam[];

@@ -13,7 +13,7 @@ import { formatNumber, formatParamValue, renderExpr, wrapWords } from './render-
  * form: who, must / must not / may, what, under which condition, or else what.
  */
 
-/** A state's kind as firms read it beside its name. */
+/** A state's kind as agents read it beside its name (`every firm` becomes `every fisher`). */
 const STATE_TAGS: Record<StateKind, string> = {
   initial: ' [initial: every firm starts here]',
   normal: '',
@@ -58,11 +58,13 @@ export function manifestText(
   const params = paramValues(institution.params, overrides);
   const out: string[] = [];
   const push = (...lines: string[]) => out.push(...lines);
+  // What the governed agents are called: firms in a market, the environment's axis otherwise.
+  const who = institution.agentAxis ?? 'firm';
   push(`INSTITUTION ${institution.name}: ${institution.title}`);
   push(
     institution.public
-      ? 'This manifest is public: every firm reads the same text, and it does not change during the run.'
-      : 'This institution is not public: firms are not shown this text.',
+      ? `This manifest is public: every ${who} reads the same text, and it does not change during the run.`
+      : `This institution is not public: ${who}s are not shown this text.`,
   );
   if (institution.directive) {
     push('', 'DIRECTIVE', wrap(institution.directive, '  '));
@@ -75,12 +77,15 @@ export function manifestText(
   push(
     '',
     institution.scope === 'firm'
-      ? 'SCOPE: each firm has its own standing and record; `self` below means that firm.'
+      ? `SCOPE: each ${who} has its own standing and record; \`self\` below means that ${who}.`
       : 'SCOPE: the market as a whole has one standing; sanctions apply to every firm.',
   );
 
   if (institution.monitors.length > 0) {
-    push('', 'EVIDENCE (computed after every round from market outcomes)');
+    push(
+      '',
+      `EVIDENCE (computed after every round from ${institution.agentAxis ? "the round's outcomes" : 'market outcomes'})`,
+    );
     for (const m of institution.monitors) {
       const noise: string[] = [];
       if (m.detection)
@@ -141,7 +146,7 @@ export function manifestText(
 
   push('', 'STATES');
   for (const s of institution.states) {
-    const tag = STATE_TAGS[s.kind];
+    const tag = STATE_TAGS[s.kind].replace('every firm', `every ${who}`);
     push(`  ${s.name}${s.title ? ` — ${s.title}` : ''}${tag}`);
     for (const line of stateSummary(s, params)) {
       if (line.startsWith('notice: ')) continue;

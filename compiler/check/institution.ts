@@ -510,6 +510,7 @@ export function checkInstitution(
     title: decl.title ?? decl.name.name,
     path,
     scope,
+    ...(scopeAxis && scopeAxis.name !== 'firm' ? { agentAxis: scopeAxis.name } : {}),
     public: isPublic,
     ...(directive === undefined ? {} : { directive }),
     params,

@@ -296,6 +296,61 @@ describe('bad input: exit 2, one line, nothing written', () => {
   });
 });
 
+describe('the stdlib institutions of minimum_effort and auction', () => {
+  it('effort_standard warns, then fines 0.15 per level short, only the player below the highest effort', () => {
+    const r = mase([
+      ...'run --environment stdlib:minimum_effort --institution effort_standard --rounds 5 --out standard'.split(
+        ' ',
+      ),
+      '--agents',
+      'player1=constant(3),player2=constant(7),player3=constant(7),player4=constant(7)',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = json<Metrics>('standard/metrics.json');
+    // Round 1 warned; fined on entry in round 2 and each round after: 4 × 0.15 × (7 − 3).
+    expect(m.agents.player1?.fines).toBeCloseTo(4 * 0.6, 9);
+    // Before fines, 0.6 + 0.2 · 3 − 0.1 · 3 = 0.9 a round; the others 0.6 + 0.6 − 0.7 = 0.5.
+    expect(m.agents.player1?.payoff).toBeCloseTo(5 * 0.9 - 2.4, 9);
+    for (const name of ['player2', 'player3', 'player4']) {
+      expect(m.agents[name]?.fines).toBe(0);
+      expect(m.agents[name]?.payoff).toBeCloseTo(5 * 0.5, 9);
+    }
+  });
+
+  it('bid_audit leaves competitive shading alone and fines half the value a suppressed bid hides', () => {
+    const agents = 'bidder1=shade(0.4),bidder2=shade(0.6667),bidder3=truthful';
+    const r = mase([
+      ...'run --environment stdlib:auction --institution bid_audit --rounds 6 --seed 3 --out audit'.split(
+        ' ',
+      ),
+      '--agents',
+      agents,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = json<Metrics>('audit/metrics.json');
+    expect(m.agents.bidder2?.fines).toBe(0);
+    expect(m.agents.bidder3?.fines).toBe(0);
+    const events = readFileSync(file('audit/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const values = new Map<number, number[]>();
+    for (const e of events) if (e.type === 'environment') values.set(e.round, e.values.value);
+    const fines = events.filter((e) => e.type === 'sanction' && e.firm === 'bidder1');
+    expect(fines.length).toBeGreaterThan(0);
+    // Each fine is 0.5 × (value − 0.4 · value) of bidder1's value that round.
+    for (const f of fines) expect(f.amount).toBeCloseTo(0.3 * (values.get(f.round)?.[0] ?? 0), 9);
+    expect(m.agents.bidder1?.fines).toBeCloseTo(
+      fines.reduce((t: number, f: { amount: number }) => t + f.amount, 0),
+      9,
+    );
+    // Excluded after two more flagged rounds: its bid is clamped to 0.
+    expect(
+      events.some((e) => e.type === 'clamp' && e.firm === 'bidder1' && e.cause === 'suspend'),
+    ).toBe(true);
+  });
+});
+
 describe('an institution beside its own environment', () => {
   // Once checked against the stdlib's minimum_effort, the first environment with `player`s.
   it('`scope per player` is checked against the environment of its own file', () => {
