@@ -169,7 +169,12 @@ describe('mase run --environment stdlib:auction', () => {
     const m = json<Metrics>('auction/metrics.json');
     expect(m.run.environment).toBe('auction');
     expect(m.run.agents).toEqual(['bidder1', 'bidder2', 'bidder3', 'bidder4']);
-    expect(Object.keys(m.macro).sort()).toEqual(['revenue', 'revenue_ratio', 'rotation_index']);
+    expect(Object.keys(m.macro).sort()).toEqual([
+      'revenue',
+      'revenue_ratio',
+      'rotation_index',
+      'shading',
+    ]);
     expect(m.macro.revenue_ratio).toBe(1);
     expect(m.macro.revenue).toBeGreaterThan(0);
     expect(r.stdout).toContain('revenue_ratio');

@@ -20,7 +20,8 @@ import { environmentRunner } from '../../support/environment-run.js';
  * afresh each round from a stream seeded by the run's seed and the draw's name. Its rules,
  * restated by hand: the highest bid wins (ties share), paying its own bid (first price) or
  * the second-highest bid (second price); payoff = share · (value − price); revenue = Σ price;
- * revenue_ratio = revenue / Σ_t second-highest value; rotation_index = 1 − Gini of wins.
+ * revenue_ratio = revenue / Σ_t second-highest value; rotation_index = 1 − Gini of wins;
+ * shading = 1 − Σ bids / Σ values.
  */
 
 const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
@@ -113,6 +114,7 @@ describe('auction runs, worked out by hand from the drawn values', () => {
     const revenue = played.reduce((s, r) => s + secondHighest(r.value), 0);
     expect(metrics.macro.revenue).toBeCloseTo(revenue, 9);
     expect(metrics.macro.revenue_ratio).toBe(1);
+    expect(metrics.macro.shading).toBe(0);
   });
 
   it('shading bidders, first price, two rounds: bid 0.8·value, the winner keeps 0.2·its value', async () => {
@@ -134,6 +136,8 @@ describe('auction runs, worked out by hand from the drawn values', () => {
     expect(metrics.macro.revenue).toBeCloseTo(revenue, 9);
     expect(metrics.macro.revenue_ratio).toBeCloseTo(revenue / truthfulSecondPrice, 9);
     expect(metrics.macro.rotation_index).toBeCloseTo(1 - gini(wins), 12);
+    // Every bid is 0.8 of its value: 1 − Σ bids / Σ values = 0.2.
+    expect(metrics.macro.shading).toBeCloseTo(0.2, 12);
   });
 
   it('shade(0.5): the argument replaces the default 0.8', async () => {
