@@ -8,6 +8,7 @@ import { checkEnvironment } from './check/environment.js';
 import { checkExperiment } from './check/experiment.js';
 import { checkInstitution, standaloneContext } from './check/institution.js';
 import { checkMarket } from './check/market.js';
+import type { RuntimePolicies } from './check/policies.js';
 import { checkSweep } from './check/sweep.js';
 import { buildSymbols } from './check/symbols.js';
 import type {
@@ -22,8 +23,15 @@ import type {
 
 export { checkInstitution } from './check/institution.js';
 export type { MarketContext } from './check/market.js';
+export type { RuntimePolicies, RuntimePolicy } from './check/policies.js';
 export type { Worlds } from './check/symbols.js';
 export { buildSymbols, type Declared, type SymbolTable } from './check/symbols.js';
+
+export interface CheckOptions {
+  readonly includeLibrary?: boolean;
+  /** The runtime's generic policies: given, every policy an experiment or sweep names is resolved. */
+  readonly policies?: RuntimePolicies;
+}
 
 /**
  * Phase 2: resolve and check every declaration of the user's files (the library's
@@ -32,7 +40,7 @@ export { buildSymbols, type Declared, type SymbolTable } from './check/symbols.j
 export function checkProgram(
   files: readonly SourceFile[],
   library: readonly SourceFile[] = [],
-  options: { readonly includeLibrary?: boolean } = {},
+  options: CheckOptions = {},
 ): PhaseResult<IrProgram> {
   const reporter = new Reporter();
   const symbols = buildSymbols(files, library, reporter);
@@ -65,14 +73,22 @@ export function checkProgram(
   const userExperiments = new Map<string, IrExperiment | undefined>();
   for (const { decl, path } of symbols.experiments.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = checkExperiment(decl, path, symbols, markets, reporter);
+    const ir = checkExperiment(decl, path, symbols, markets, reporter, options.policies);
     userExperiments.set(decl.name.name, ir);
     if (ir) experiments.push(ir);
   }
   const sweeps: IrSweep[] = [];
   for (const { decl, path } of symbols.sweeps.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = checkSweep(decl, path, userExperiments, symbols, markets, reporter);
+    const ir = checkSweep(
+      decl,
+      path,
+      userExperiments,
+      symbols,
+      markets,
+      reporter,
+      options.policies,
+    );
     if (ir) sweeps.push(ir);
   }
   return {

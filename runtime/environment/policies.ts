@@ -346,10 +346,15 @@ const POLICIES: readonly EnvironmentPolicy[] = [
 
 const byName = new Map(POLICIES.map((p) => [p.name, p]));
 
+/** The policies every environment's agents may follow (beside its benchmarks and its own). */
+export function genericEnvironmentPolicies(): { name: string; summary: string }[] {
+  return POLICIES.map((p) => ({ name: p.name, summary: p.summary }));
+}
+
 /** The policies an environment's agents may follow: the generic ones, its benchmarks, its own. */
 export function environmentPolicies(env: EnvironmentInstance): { name: string; summary: string }[] {
   return [
-    ...POLICIES.map((p) => ({ name: p.name, summary: p.summary })),
+    ...genericEnvironmentPolicies(),
     ...env.ir.benchmarks.map((b) => ({
       name: b.name,
       summary: `plays the ${b.name} benchmark${b.doc ? `: ${b.doc}` : ''}`,
