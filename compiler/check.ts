@@ -8,6 +8,7 @@ import { checkEnvironment } from './check/environment.js';
 import { checkExperiment } from './check/experiment.js';
 import { checkInstitution, standaloneContext } from './check/institution.js';
 import { checkMarket } from './check/market.js';
+import { institutionPairings, pairedContext } from './check/pairings.js';
 import type { RuntimePolicies } from './check/policies.js';
 import { checkSweep } from './check/sweep.js';
 import { buildSymbols } from './check/symbols.js';
@@ -59,16 +60,6 @@ export function checkProgram(
     const ir = checkEnvironment(decl, path, target);
     if (ir) markets.set(name, ir);
   }
-  for (const { decl, path } of symbols.institutions.values()) {
-    if (!userPaths.has(path) && !options.includeLibrary) continue;
-    const ir = checkInstitution(
-      decl,
-      path,
-      standaloneContext(decl, path, markets),
-      userPaths.has(path) ? reporter : silent,
-    );
-    if (ir) institutions.push(ir);
-  }
   // Every experiment of the user's files, by name: a sweep may vary only these.
   const userExperiments = new Map<string, IrExperiment | undefined>();
   for (const { decl, path } of symbols.experiments.values()) {
@@ -90,6 +81,22 @@ export function checkProgram(
       options.policies,
     );
     if (ir) sweeps.push(ir);
+  }
+  // Institutions last: one the user's experiments or sweeps pair with worlds is checked
+  // against them, so the names of their agents and products can be its indices.
+  const pairings = institutionPairings(experiments, sweeps, markets);
+  for (const { decl, path } of symbols.institutions.values()) {
+    if (!userPaths.has(path) && !options.includeLibrary) continue;
+    const paired = userPaths.has(path)
+      ? pairedContext(pairings.get(decl.name.name) ?? [])
+      : undefined;
+    const ir = checkInstitution(
+      decl,
+      path,
+      paired ?? standaloneContext(decl, path, markets),
+      userPaths.has(path) ? reporter : silent,
+    );
+    if (ir) institutions.push(ir);
   }
   return {
     value: {
