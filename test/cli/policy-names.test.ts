@@ -59,6 +59,18 @@ sweep s {
   factor agents = truthful | shade(0.8) | typo
 }
 `,
+  'arguments.mase': `mase 1
+experiment e {
+  market cournot_2x2
+  agents f1 = qlearning(memry: 1), f2 = nash(3)
+  rounds 3
+}
+experiment g {
+  environment auction
+  agents bidder1 = shade(f: 0.7), bidder2 = shade(0.7, 2), bidder3 = trigger(k: 3, punsh: "x")
+  rounds 3
+}
+`,
   'sweep-per-firm-typo.mase': `mase 1
 experiment e {
   market cournot_2x2
@@ -131,6 +143,23 @@ describe('mase check resolves policy names', () => {
     expect(perFirm.code).toBe(1);
     expect(perFirm.stderr).toContain('no policy `qlearnin` for market `cournot_2x2`');
     expect(perFirm.stderr).toContain('did you mean `qlearning`?');
+  });
+});
+
+describe('mase check knows the arguments of the policies it resolves', () => {
+  it('an argument a policy does not take, or one too many: E_ARITY at the argument', () => {
+    const r = mase('check arguments.mase');
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.includes(' error '));
+    expect(errors).toEqual([
+      'arguments.mase:4:25: error E_ARITY `qlearning` has no argument `memry`',
+      'arguments.mase:4:46: error E_ARITY `nash` takes no arguments',
+      'arguments.mase:9:56: error E_ARITY `shade` takes at most 1 positional argument',
+      'arguments.mase:9:84: error E_ARITY `trigger` has no argument `punsh`',
+    ]);
+    expect(r.stderr).toContain('hint: did you mean `memory`?');
+    expect(r.stderr).toContain('hint: it accepts `f`');
+    expect(r.stderr).toContain('hint: did you mean `punish`?');
   });
 });
 
