@@ -1,9 +1,9 @@
 // Resolving the policies experiments and sweeps name. The policies every world of a kind
 // offers are the runtime's (handed to the checker as data, so the compiler stays pure);
 // an environment adds its benchmarks and its declared policies, which its IR holds.
-import type { PolicyRef } from '../../grammar/ast.js';
+import type { FactorDecl, PolicyRef } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
-import type { IrWorld } from '../ir.js';
+import type { IrExperiment, IrWorld } from '../ir.js';
 import type { Reporter } from './common.js';
 
 /** A policy the runtime provides: its name, and the argument names it accepts in positional order. */
@@ -87,6 +87,57 @@ export function checkPolicyName(
         arg.name.range,
         `\`${name}\` has no argument \`${arg.name.name}\``,
         didYouMean(arg.name.name, accepted) ?? accepts,
+      );
+  }
+}
+
+/**
+ * A sweep that varies the world (`factor environment = commons | minimum_effort`): each
+ * level's world must offer the policies its runs use, those of the `agents` factors and,
+ * unless a factor replaces them all, the base experiment's own.
+ */
+export function checkPoliciesAcrossWorlds(
+  factors: readonly FactorDecl[],
+  base: { readonly experiment: IrExperiment; readonly market?: IrWorld },
+  worlds: ReadonlyMap<string, IrWorld>,
+  runtime: RuntimePolicies | undefined,
+  path: string,
+  reporter: Reporter,
+): void {
+  const baseWorld = base.market;
+  if (!runtime || !baseWorld) return;
+  const offers = (world: IrWorld, name: string) =>
+    policiesOf(world, runtime).some((p) => p.name === name);
+  const levels = factors
+    .filter((f) => f.target.name === baseWorld.kind && !f.member)
+    .flatMap((f) => f.levels ?? [])
+    .flatMap((level) => {
+      const world = level.kind === 'ref' ? worlds.get(level.ref.name.name) : undefined;
+      return level.kind === 'ref' && world?.kind === baseWorld.kind && world !== baseWorld
+        ? [{ ref: level.ref, world }]
+        : [];
+    });
+  const agentFactors = factors.filter((f) => f.target.name === 'agents');
+  for (const { world } of levels)
+    for (const factor of agentFactors)
+      // A policy the base world lacks too has been reported already.
+      for (const level of factor.levels ?? [])
+        if (level.kind === 'ref' && offers(baseWorld, level.ref.name.name))
+          checkPolicyName(level.ref, world, runtime, path, reporter);
+  if (agentFactors.some((f) => !f.member)) return;
+  const { all, perFirm } = base.experiment.agents;
+  const own = [...(all ? [all] : []), ...Object.values(perFirm)];
+  for (const { ref, world } of levels) {
+    const missing = [...new Set(own.map((p) => p.name).filter((n) => !offers(world, n)))];
+    if (missing.length > 0)
+      reporter.report(
+        'E_UNKNOWN_NAME',
+        path,
+        ref.name.range,
+        `${world.kind} \`${world.name}\` has no policy ${missing.map((n) => `\`${n}\``).join(', ')}, which experiment \`${base.experiment.name}\` gives its agents`,
+        `policies of ${world.name}: ${policiesOf(world, runtime)
+          .map((p) => p.name)
+          .join(', ')}`,
       );
   }
 }

@@ -42,7 +42,7 @@ import {
   integerLiteral,
 } from './experiment.js';
 import { checkMarketValues, paramValuesOf } from './market.js';
-import { checkPolicyName, type RuntimePolicies } from './policies.js';
+import { checkPoliciesAcrossWorlds, checkPolicyName, type RuntimePolicies } from './policies.js';
 import type { SymbolTable, Worlds } from './symbols.js';
 
 /** Every form a factor's target takes, for hints. */
@@ -810,6 +810,7 @@ export function checkSweep(
     }
   }
 
+  if (base) checkPoliciesAcrossWorlds(factorDecls, base, markets, policies, path, reporter);
   if (!base || !factorsOk || !itemsOk || !designOk || factors.length === 0) return undefined;
   const tooLarge = sweepSizeProblem({ factors, design, replicates });
   if (tooLarge)

@@ -71,6 +71,22 @@ experiment g {
   rounds 3
 }
 `,
+  'sweep-worlds.mase': `mase 1
+experiment e {
+  environment commons
+  agents sustainable
+  rounds 3
+}
+sweep s {
+  base e
+  factor environment = commons | minimum_effort
+}
+sweep t {
+  base e
+  factor environment = commons | minimum_effort
+  factor agents = random | greedy
+}
+`,
   'sweep-per-firm-typo.mase': `mase 1
 experiment e {
   market cournot_2x2
@@ -143,6 +159,18 @@ describe('mase check resolves policy names', () => {
     expect(perFirm.code).toBe(1);
     expect(perFirm.stderr).toContain('no policy `qlearnin` for market `cournot_2x2`');
     expect(perFirm.stderr).toContain('did you mean `qlearning`?');
+  });
+});
+
+describe('a sweep that varies the world', () => {
+  it("needs each level's world to offer the policies its runs use", () => {
+    const r = mase('check sweep-worlds.mase');
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.includes(' error '));
+    expect(errors).toEqual([
+      'sweep-worlds.mase:9:34: error E_UNKNOWN_NAME environment `minimum_effort` has no policy `sustainable`, which experiment `e` gives its agents',
+      'sweep-worlds.mase:14:28: error E_UNKNOWN_NAME no policy `greedy` for environment `minimum_effort`',
+    ]);
   });
 });
 
