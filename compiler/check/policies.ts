@@ -118,12 +118,14 @@ export function checkPoliciesAcrossWorlds(
         : [];
     });
   const agentFactors = factors.filter((f) => f.target.name === 'agents');
-  for (const { world } of levels)
-    for (const factor of agentFactors)
-      // A policy the base world lacks too has been reported already.
-      for (const level of factor.levels ?? [])
-        if (level.kind === 'ref' && offers(baseWorld, level.ref.name.name))
-          checkPolicyName(level.ref, world, runtime, path, reporter);
+  // A policy the base world lacks too has been reported already.
+  const refs = agentFactors
+    .flatMap((f) => f.levels ?? [])
+    .flatMap((level) => (level.kind === 'ref' ? [level.ref] : []))
+    .filter((ref) => offers(baseWorld, ref.name.name));
+  for (const { world } of levels) {
+    for (const ref of refs) checkPolicyName(ref, world, runtime, path, reporter);
+  }
   if (agentFactors.some((f) => !f.member)) return;
   const { all, perFirm } = base.experiment.agents;
   const own = [...(all ? [all] : []), ...Object.values(perFirm)];
