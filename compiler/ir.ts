@@ -213,7 +213,13 @@ export interface IrState {
   readonly name: string;
   readonly title?: string;
   readonly kind: StateKind;
+  /** Notices on entry, as written (`{…}` included). */
   readonly notices: readonly string[];
+  /** The notices with `{…}` values, by their index in `notices`: evaluated when given. */
+  readonly liveNotices?: readonly {
+    readonly index: number;
+    readonly parts: readonly IrNoticePart[];
+  }[];
   readonly sanctions: readonly IrSanction[];
   readonly cap?: IrExpr;
   readonly floor?: IrExpr;
@@ -222,6 +228,9 @@ export interface IrState {
   readonly transitions: readonly IrTransition[];
   readonly range: Range;
 }
+
+/** A piece of a live notice: literal text, or a value written `{…}` (one number or true/false). */
+export type IrNoticePart = { readonly text: string } | { readonly expr: IrExpr };
 
 export interface IrMonitor {
   readonly name: string;

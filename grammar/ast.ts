@@ -219,6 +219,9 @@ export type EnvironmentItem =
       readonly range: Range;
     };
 
+/** A piece of a live notice: literal text, or an expression written `{…}`. */
+export type NoticePart = { readonly text: string } | { readonly expr: Expr };
+
 /** `NAME = DEFAULT` in a declared policy's argument list. */
 export interface DefaultedParameter {
   readonly name: Name;
@@ -279,7 +282,16 @@ export type StateItem =
       readonly options: TransitionOptions;
       readonly range: Range;
     }
-  | { readonly kind: 'notice'; readonly text: string; readonly range: Range }
+  /**
+   * `notice "You owe {amount}"`: the text as written, and (when it has `{…}`) its parts, each
+   * literal text or an expression evaluated when the notice is given (`{{`, `}}`: a brace).
+   */
+  | {
+      readonly kind: 'notice';
+      readonly text: string;
+      readonly parts?: readonly NoticePart[];
+      readonly range: Range;
+    }
   | {
       readonly kind: 'sanction';
       readonly sanction: 'fine' | 'credit';
@@ -678,7 +690,14 @@ const institutionSchema = z.object({
               options: transitionOptions,
               range: rangeSchema,
             }),
-            z.object({ kind: z.literal('notice'), text: z.string(), range: rangeSchema }),
+            z.object({
+              kind: z.literal('notice'),
+              text: z.string(),
+              parts: z
+                .array(z.union([z.object({ text: z.string() }), z.object({ expr: exprSchema })]))
+                .optional(),
+              range: rangeSchema,
+            }),
             z.object({
               kind: z.literal('sanction'),
               sanction: z.enum(['fine', 'credit']),

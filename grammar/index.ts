@@ -1,5 +1,5 @@
 import type { IRecognitionException, IToken } from 'chevrotain';
-import { type Position, type Range, type SourceFile, sourceFileSchema } from './ast.js';
+import { type Expr, type Position, type Range, type SourceFile, sourceFileSchema } from './ast.js';
 import { CstToAst, tokenRange } from './cst-to-ast.js';
 import { type Diagnostic, diagnostic, type PhaseResult } from './diagnostics.js';
 import { LANGUAGE_VERSION } from './language.js';
@@ -127,7 +127,9 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     diagnostics.push(syntaxDiagnostic(path, text, error, lexed.tokens));
 
   const endPosition = positionAt(text, text.length);
-  const converter = new CstToAst(path, text.length, endPosition);
+  const converter = new CstToAst(path, text.length, endPosition, (start, end) =>
+    parseSegment(path, text, start, end, diagnostics),
+  );
   const declarations = cst ? converter.declarations(cst) : [];
   const version = cst ? converter.version(cst) : undefined;
   diagnostics.push(...converter.diagnostics);
@@ -182,6 +184,51 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     );
   }
   return { value: file, diagnostics: dedupe(diagnostics) };
+}
+
+/**
+ * The source between two offsets parsed as one expression, with positions where it stands
+ * (everything before it is blanked, lines kept): a notice's `{…}`. Problems are diagnostics.
+ */
+function parseSegment(
+  path: string,
+  text: string,
+  start: number,
+  end: number,
+  diagnostics: Diagnostic[],
+): Expr | undefined {
+  const masked = text.slice(0, start).replace(/[^\n\r]/g, ' ') + text.slice(start, end);
+  const lexed = masLexer.tokenize(masked);
+  if (lexed.errors.length > 0 || lexed.tokens.length === 0) {
+    diagnostics.push(
+      diagnostic(
+        'E_SYNTAX',
+        path,
+        offsetRange(text, start, Math.max(1, end - start)),
+        'this value in a notice is not an expression',
+        'write an expression between `{` and `}`, e.g. `{fine_share * profit[self]}`',
+      ),
+    );
+    return undefined;
+  }
+  const tooDeep = nestingProblem(lexed.tokens);
+  if (tooDeep) {
+    diagnostics.push(
+      diagnostic('E_SYNTAX', path, tokenRange(tooDeep.token), tooDeep.message, tooDeep.hint),
+    );
+    return undefined;
+  }
+  parserInstance.input = lexed.tokens;
+  const cst = parserInstance.expression();
+  if (parserInstance.errors.length > 0) {
+    for (const error of parserInstance.errors)
+      diagnostics.push(syntaxDiagnostic(path, masked, error, lexed.tokens));
+    return undefined;
+  }
+  const converter = new CstToAst(path, masked.length, positionAt(masked, masked.length));
+  const expr = converter.expression(cst);
+  diagnostics.push(...converter.diagnostics);
+  return expr;
 }
 
 export const MAX_BRACKET_DEPTH = 64;
