@@ -43,21 +43,18 @@ export function checkProgram(
   const silent = new Reporter();
   for (const [name, { decl, path }] of symbols.markets) {
     const target = userPaths.has(path) ? reporter : silent;
-    const ir = checkMarket(decl, path, target);
+    const ir = alone(target, (r) => checkMarket(decl, path, r));
     if (ir) markets.set(name, ir);
   }
   for (const [name, { decl, path }] of symbols.environments) {
     const target = userPaths.has(path) ? reporter : silent;
-    const ir = checkEnvironment(decl, path, target);
+    const ir = alone(target, (r) => checkEnvironment(decl, path, r));
     if (ir) markets.set(name, ir);
   }
   for (const { decl, path } of symbols.institutions.values()) {
     if (!userPaths.has(path) && !options.includeLibrary) continue;
-    const ir = checkInstitution(
-      decl,
-      path,
-      standaloneContext(decl, path, markets),
-      userPaths.has(path) ? reporter : silent,
+    const ir = alone(userPaths.has(path) ? reporter : silent, (r) =>
+      checkInstitution(decl, path, standaloneContext(decl, path, markets), r),
     );
     if (ir) institutions.push(ir);
   }
@@ -65,14 +62,14 @@ export function checkProgram(
   const userExperiments = new Map<string, IrExperiment | undefined>();
   for (const { decl, path } of symbols.experiments.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = checkExperiment(decl, path, symbols, markets, reporter);
+    const ir = alone(reporter, (r) => checkExperiment(decl, path, symbols, markets, r));
     userExperiments.set(decl.name.name, ir);
     if (ir) experiments.push(ir);
   }
   const sweeps: IrSweep[] = [];
   for (const { decl, path } of symbols.sweeps.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = checkSweep(decl, path, userExperiments, symbols, markets, reporter);
+    const ir = alone(reporter, (r) => checkSweep(decl, path, userExperiments, symbols, markets, r));
     if (ir) sweeps.push(ir);
   }
   return {
@@ -92,6 +89,18 @@ export function checkProgram(
     },
     diagnostics: dedupe(reporter.diagnostics),
   };
+}
+
+/**
+ * Checks one declaration. When it has errors its warnings are dropped: what looks unused or
+ * unreachable in a declaration with errors mostly echoes them (W_UNUSED, the graph lints).
+ */
+function alone<T>(target: Reporter, check: (reporter: Reporter) => T): T {
+  const own = new Reporter();
+  const value = check(own);
+  const failed = own.diagnostics.some((d) => d.severity === 'error');
+  target.diagnostics.push(...own.diagnostics.filter((d) => !failed || d.severity === 'error'));
+  return value;
 }
 
 function dedupe(diagnostics: readonly Diagnostic[]): Diagnostic[] {

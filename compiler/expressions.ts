@@ -85,6 +85,12 @@ export class ExpressionChecker {
   }
 
   check(e: Expr): IrExpr | undefined {
+    const checked = this.checkBare(e);
+    // Printed rules keep the user's parentheses, so the IR remembers them.
+    return checked && e.parenthesized ? { ...checked, parenthesized: true } : checked;
+  }
+
+  private checkBare(e: Expr): IrExpr | undefined {
     const text = printExpr(e);
     const make = (type: ValueType, node: object): IrExpr => ({ type, text, ...node }) as IrExpr;
     switch (e.kind) {

@@ -6,7 +6,12 @@ import type { ValueType } from './types.js';
  * cannot hold; serialise with a replacer). Every backend (machine,
  * diagram, manifest) and the runtime read this and nothing else, so they cannot disagree.
  */
-export type IrExpr = { readonly type: ValueType; readonly text: string } & IrExprNode;
+export type IrExpr = {
+  readonly type: ValueType;
+  readonly text: string;
+  /** Written inside parentheses (`Expr.parenthesized`): rendered rules keep them. */
+  readonly parenthesized?: true;
+} & IrExprNode;
 
 export type WindowFunction =
   | 'mean_last'

@@ -32,7 +32,14 @@ export type BinaryOperator =
   | 'and'
   | 'or';
 
-export type Expr =
+/**
+ * An expression. `parenthesized` remembers that the user wrote it inside parentheses, so
+ * printing (fmt, the manifest, diagram labels) keeps them even where precedence does not need
+ * them; doubled parentheses are remembered once.
+ */
+export type Expr = ExprNode & { readonly parenthesized?: true };
+
+type ExprNode =
   | {
       readonly kind: 'number';
       readonly value: number;
@@ -455,6 +462,8 @@ const position = z.object({ line: z.int().min(1), column: z.int().min(1), offset
 export const rangeSchema = z.object({ start: position, end: position });
 const nameSchema = z.object({ name: z.string(), range: rangeSchema });
 
+const parenthesized = { parenthesized: z.literal(true).optional() };
+
 export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
   z.discriminatedUnion('kind', [
     z.object({
@@ -462,22 +471,35 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
       value: numberValue,
       text: z.string(),
       range: rangeSchema,
+      ...parenthesized,
     }),
-    z.object({ kind: z.literal('string'), value: z.string(), range: rangeSchema }),
-    z.object({ kind: z.literal('bool'), value: z.boolean(), range: rangeSchema }),
-    z.object({ kind: z.literal('name'), name: z.string(), range: rangeSchema }),
+    z.object({
+      kind: z.literal('string'),
+      value: z.string(),
+      range: rangeSchema,
+      ...parenthesized,
+    }),
+    z.object({ kind: z.literal('bool'), value: z.boolean(), range: rangeSchema, ...parenthesized }),
+    z.object({ kind: z.literal('name'), name: z.string(), range: rangeSchema, ...parenthesized }),
     z.object({
       kind: z.literal('member'),
       object: exprSchema,
       property: nameSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
-    z.object({ kind: z.literal('list'), items: z.array(exprSchema), range: rangeSchema }),
+    z.object({
+      kind: z.literal('list'),
+      items: z.array(exprSchema),
+      range: rangeSchema,
+      ...parenthesized,
+    }),
     z.object({
       kind: z.literal('unary'),
       op: z.enum(['-', 'not']),
       operand: exprSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('binary'),
@@ -485,18 +507,21 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
       left: exprSchema,
       right: exprSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('call'),
       callee: nameSchema,
       args: z.array(argumentSchema),
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('index'),
       target: exprSchema,
       indices: z.array(exprSchema),
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('if'),
@@ -504,8 +529,9 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
       then: exprSchema,
       otherwise: exprSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
-    z.object({ kind: z.literal('missing'), range: rangeSchema }),
+    z.object({ kind: z.literal('missing'), range: rangeSchema, ...parenthesized }),
   ]),
 );
 

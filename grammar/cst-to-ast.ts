@@ -1022,7 +1022,7 @@ export class CstToAst {
       return { kind: 'name', name: name.name, range };
     }
     const inner = this.sub(node, 'inner');
-    if (inner) return this.expression(inner);
+    if (inner) return { ...this.expression(inner), parenthesized: true };
     const list = this.sub(node, 'listLiteral');
     if (list) return this.expression(list);
     return this.missing(node);

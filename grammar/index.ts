@@ -370,12 +370,7 @@ function syntaxDiagnostic(
   const expected = summariseExpectation(error.message);
   if (atEnd && expected === "'}'") {
     // Point at the brace that is never closed, not at the empty end of the file.
-    const open: IToken[] = [];
-    for (const token of tokens) {
-      if (token.tokenType.name === 'LBrace') open.push(token);
-      else if (token.tokenType.name === 'RBrace') open.pop();
-    }
-    const unclosed = open[open.length - 1];
+    const unclosed = innermostOpenBrace(tokens, Number.POSITIVE_INFINITY);
     if (unclosed) {
       return diagnostic(
         'E_SYNTAX',
@@ -388,6 +383,35 @@ function syntaxDiagnostic(
   }
   const rule = error.context.ruleStack[error.context.ruleStack.length - 1] ?? 'file';
   const items = itemKeywords[rule];
+  // The nearest block around this one (the stack also holds rules like `institutionItem`).
+  const enclosing = error.context.ruleStack
+    .slice(0, -1)
+    .findLast((r) => itemKeywords[r] !== undefined);
+  const enclosingItems = enclosing ? itemKeywords[enclosing] : undefined;
+  if (
+    !atEnd &&
+    expected === "'}'" &&
+    items &&
+    !items.includes(t.image) &&
+    enclosingItems?.includes(t.image)
+  ) {
+    // An item of the enclosing block (`state` inside a state) means this block's `}` is
+    // missing: the mistake is at the brace, not at the item that reveals it.
+    const unclosed = innermostOpenBrace(tokens, t.startOffset);
+    if (unclosed) {
+      const starts =
+        enclosing === 'file'
+          ? 'a new declaration'
+          : `an item of ${blockNames[enclosing ?? ''] ?? enclosing}`;
+      return diagnostic(
+        'E_SYNTAX',
+        path,
+        tokenRange(unclosed),
+        `this \`{\` is never closed: \`${t.image}\` on line ${t.startLine} starts ${starts}`,
+        `add the missing \`}\` before line ${t.startLine}`,
+      );
+    }
+  }
   if (items && !atEnd && (expected === "'}'" || rule === 'file')) {
     const where = rule === 'file' ? 'at the top level' : `in ${blockNames[rule] ?? rule}`;
     const suggestion = didYouMean(t.image, items);
@@ -406,6 +430,17 @@ function syntaxDiagnostic(
     `unexpected ${found}${expected ? `; expected ${expected}` : ''}`,
     hintFor(found),
   );
+}
+
+/** The last `{` still open before `offset`. */
+function innermostOpenBrace(tokens: readonly IToken[], offset: number): IToken | undefined {
+  const open: IToken[] = [];
+  for (const token of tokens) {
+    if (token.startOffset >= offset) break;
+    if (token.tokenType.name === 'LBrace') open.push(token);
+    else if (token.tokenType.name === 'RBrace') open.pop();
+  }
+  return open[open.length - 1];
 }
 
 // Chevrotain's messages list every alternative path; keep the expected token, or for

@@ -243,10 +243,12 @@ export function checkInstitutionUse(
       paramValuesOf(irInstitution.params, overrides),
     )) {
       if (withDefaults.has(p.subject)) continue;
+      // At the override that caused it, when one did; else at the whole use.
+      const cause = p.reads?.find((name) => Object.hasOwn(overrides, name));
       reporter.report(
         p.code,
         path,
-        use.useRange,
+        cause === undefined ? use.useRange : use.rangeOf(cause),
         `with these overrides, ${use.name}: ${p.message}`,
         p.at
           ? `at ${p.at.path}:${p.at.range.start.line}:${p.at.range.start.column}`
