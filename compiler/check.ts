@@ -8,6 +8,8 @@ import { checkEnvironment } from './check/environment.js';
 import { checkExperiment } from './check/experiment.js';
 import { checkInstitution, standaloneContext } from './check/institution.js';
 import { checkMarket } from './check/market.js';
+import { institutionPairings, pairedContext } from './check/pairings.js';
+import type { RuntimePolicies } from './check/policies.js';
 import { checkSweep } from './check/sweep.js';
 import { buildSymbols } from './check/symbols.js';
 import type {
@@ -22,8 +24,15 @@ import type {
 
 export { checkInstitution } from './check/institution.js';
 export type { MarketContext } from './check/market.js';
+export type { RuntimePolicies, RuntimePolicy } from './check/policies.js';
 export type { Worlds } from './check/symbols.js';
 export { buildSymbols, type Declared, type SymbolTable } from './check/symbols.js';
+
+export interface CheckOptions {
+  readonly includeLibrary?: boolean;
+  /** The runtime's generic policies: given, every policy an experiment or sweep names is resolved. */
+  readonly policies?: RuntimePolicies;
+}
 
 /**
  * Phase 2: resolve and check every declaration of the user's files (the library's
@@ -32,7 +41,7 @@ export { buildSymbols, type Declared, type SymbolTable } from './check/symbols.j
 export function checkProgram(
   files: readonly SourceFile[],
   library: readonly SourceFile[] = [],
-  options: { readonly includeLibrary?: boolean } = {},
+  options: CheckOptions = {},
 ): PhaseResult<IrProgram> {
   const reporter = new Reporter();
   const symbols = buildSymbols(files, library, reporter);
@@ -51,26 +60,36 @@ export function checkProgram(
     const ir = alone(target, (r) => checkEnvironment(decl, path, r));
     if (ir) markets.set(name, ir);
   }
-  for (const { decl, path } of symbols.institutions.values()) {
-    if (!userPaths.has(path) && !options.includeLibrary) continue;
-    const ir = alone(userPaths.has(path) ? reporter : silent, (r) =>
-      checkInstitution(decl, path, standaloneContext(decl, path, markets), r),
-    );
-    if (ir) institutions.push(ir);
-  }
   // Every experiment of the user's files, by name: a sweep may vary only these.
   const userExperiments = new Map<string, IrExperiment | undefined>();
   for (const { decl, path } of symbols.experiments.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = alone(reporter, (r) => checkExperiment(decl, path, symbols, markets, r));
+    const ir = alone(reporter, (r) =>
+      checkExperiment(decl, path, symbols, markets, r, options.policies),
+    );
     userExperiments.set(decl.name.name, ir);
     if (ir) experiments.push(ir);
   }
   const sweeps: IrSweep[] = [];
   for (const { decl, path } of symbols.sweeps.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = alone(reporter, (r) => checkSweep(decl, path, userExperiments, symbols, markets, r));
+    const ir = alone(reporter, (r) =>
+      checkSweep(decl, path, userExperiments, symbols, markets, r, options.policies),
+    );
     if (ir) sweeps.push(ir);
+  }
+  // Institutions last: one the user's experiments or sweeps pair with worlds is checked
+  // against them, so the names of their agents and products can be its indices.
+  const pairings = institutionPairings(experiments, sweeps, markets);
+  for (const { decl, path } of symbols.institutions.values()) {
+    if (!userPaths.has(path) && !options.includeLibrary) continue;
+    const paired = userPaths.has(path)
+      ? pairedContext(pairings.get(decl.name.name) ?? [])
+      : undefined;
+    const ir = alone(userPaths.has(path) ? reporter : silent, (r) =>
+      checkInstitution(decl, path, paired ?? standaloneContext(decl, path, markets), r),
+    );
+    if (ir) institutions.push(ir);
   }
   return {
     value: {

@@ -1,7 +1,7 @@
 import type { Range, SourceFile } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic, hasErrors } from '../grammar/diagnostics.js';
 import { parse } from '../grammar/index.js';
-import { checkProgram } from './check.js';
+import { type CheckOptions, checkProgram } from './check.js';
 import type { IrProgram } from './ir.js';
 import { sortDiagnostics } from './render-diagnostics.js';
 
@@ -27,7 +27,7 @@ export interface Compilation {
 export function compileSources(
   sources: readonly SourceText[],
   library: readonly SourceText[] = [],
-  options: { readonly includeLibrary?: boolean } = {},
+  options: CheckOptions = {},
 ): Compilation {
   try {
     const parsed = sources.map((s) => parse(s.path, s.text));
@@ -117,7 +117,7 @@ export {
   type QuietEvent,
   type RoundEvent,
 } from './backends/xstate.js';
-export { checkProgram } from './check.js';
+export { type CheckOptions, checkProgram, type RuntimePolicies } from './check.js';
 export {
   type CompiledExpression,
   type CompiledPerFirm,

@@ -20,6 +20,7 @@ import {
   paramValuesOf,
   reportValueProblems,
 } from './market.js';
+import { checkPolicyName, type RuntimePolicies } from './policies.js';
 import type { Declared, SymbolTable, Worlds } from './symbols.js';
 
 export function checkOverrides(
@@ -298,6 +299,7 @@ export function checkExperiment(
   symbols: SymbolTable,
   markets: Worlds,
   reporter: Reporter,
+  policies?: RuntimePolicies,
 ): IrExperiment | undefined {
   const uses = (...roles: string[]) =>
     decl.items.filter((i) => i.kind === 'use' && roles.includes(i.role));
@@ -363,6 +365,7 @@ export function checkExperiment(
       if (all)
         reporter.report('E_DUPLICATE', path, item.range, 'the policy of all firms is given twice');
       all = checkPolicy(item.all, path, reporter);
+      checkPolicyName(item.all, used.ir, policies, path, reporter);
     }
     for (const { firm, policy } of item.perFirm) {
       if (firmNames && !firmNames.includes(firm.name)) {
@@ -386,6 +389,7 @@ export function checkExperiment(
         continue;
       }
       perFirm[firm.name] = checkPolicy(policy, path, reporter);
+      checkPolicyName(policy, used.ir, policies, path, reporter);
     }
   }
   const twice = {

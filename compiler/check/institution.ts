@@ -5,6 +5,7 @@ import { didYouMean } from '../../grammar/suggest.js';
 import { isRestorative, stateKind } from '../classify.js';
 import { constantValue } from '../constant.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
+import { agentNaming } from '../instantiate.js';
 import type {
   IrEnvironment,
   IrExpr,
@@ -190,6 +191,9 @@ export function checkInstitution(
     ...(market.firmNames ? { firmNames: market.firmNames } : {}),
     productNames: market.productNames,
     ...(market.namesUnknown ? { namesUnknown: true } : {}),
+    ...(market.namesUnknown && market.environment
+      ? { agentNaming: agentNaming(market.environment) }
+      : {}),
     temporal: true,
   };
   // Round counts and priorities depend on parameters only.

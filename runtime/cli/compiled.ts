@@ -16,7 +16,11 @@ export async function compile(
   const sources = loadAll(specs);
   // The compiler (and its parser generator) loads only when a command needs it.
   const { compileSources } = await import('../../compiler/index.js');
-  return { compilation: compileSources(sources, librarySources()), sources };
+  const { runtimePolicies } = await import('../policy-names.js');
+  return {
+    compilation: compileSources(sources, librarySources(), { policies: runtimePolicies() }),
+    sources,
+  };
 }
 
 /** Prints diagnostics to stderr (text or JSON) and returns the exit code they imply. */

@@ -18,6 +18,7 @@ import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
 import { LlmServices } from '../llm/services.js';
 import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
+import { runtimePolicies } from '../policy-names.js';
 import { randomStream } from '../random.js';
 import { librarySources } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
@@ -275,7 +276,10 @@ export async function prepareRun(
       }
       return names[0];
     };
-    const compiled = compileSources(sources, librarySources(), { includeLibrary: true });
+    const compiled = compileSources(sources, librarySources(), {
+      includeLibrary: true,
+      policies: runtimePolicies(),
+    });
     if (!compiled.ok) {
       const texts = new Map([...librarySources(), ...sources].map((s) => [s.path, s.text]));
       const errors = compiled.diagnostics.filter((d) => d.severity === 'error');

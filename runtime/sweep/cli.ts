@@ -5,6 +5,7 @@ import {
   type SourceText,
   summary,
 } from '../../compiler/index.js';
+import { runtimePolicies } from '../policy-names.js';
 import { llmOptions, positive, type RunOptions } from '../run/cli-run.js';
 import { librarySources } from '../sources.js';
 import { SweepProblem } from './errors.js';
@@ -53,7 +54,10 @@ export async function sweepCommand(
   if (flags.queue !== undefined) (await import('./redis.js')).parseQueueUrl(flags.queue);
   if (flags.retryFailed && !flags.resume)
     throw new SweepCliError('--retry-failed goes with --resume', 2);
-  const compiled = compileSources([...sources], librarySources(), { includeLibrary: true });
+  const compiled = compileSources([...sources], librarySources(), {
+    includeLibrary: true,
+    policies: runtimePolicies(),
+  });
   if (!compiled.ok) {
     const texts = new Map([...librarySources(), ...sources].map((s) => [s.path, s.text]));
     const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
