@@ -1,7 +1,7 @@
 import type { SourceFile } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic, hasErrors } from '../grammar/diagnostics.js';
 import { parse } from '../grammar/index.js';
-import { checkProgram } from './check.js';
+import { type CheckOptions, checkProgram } from './check.js';
 import type { IrProgram } from './ir.js';
 import { sortDiagnostics } from './render-diagnostics.js';
 
@@ -10,6 +10,8 @@ export interface SourceText {
   readonly text: string;
   /** sha256 (hex) of the bytes the text was read from, when it was read from a file. */
   readonly sha256?: string;
+  /** The paths of the files it imports, when a loader followed them (runtime/sources.ts). */
+  readonly imports?: readonly string[];
 }
 
 export interface Compilation {
@@ -27,7 +29,7 @@ export interface Compilation {
 export function compileSources(
   sources: readonly SourceText[],
   library: readonly SourceText[] = [],
-  options: { readonly includeLibrary?: boolean } = {},
+  options: CheckOptions = {},
 ): Compilation {
   try {
     const parsed = sources.map((s) => parse(s.path, s.text));
@@ -88,7 +90,7 @@ export {
   type QuietEvent,
   type RoundEvent,
 } from './backends/xstate.js';
-export { checkProgram } from './check.js';
+export { type CheckOptions, checkProgram, type UnreadableImport } from './check.js';
 export {
   type CompiledExpression,
   type CompiledPerFirm,

@@ -421,10 +421,18 @@ export interface Comment {
   readonly range: Range;
 }
 
+/** `import "path.mase"` or `import "stdlib:NAME"`: the spec as written (unescaped). */
+export interface ImportItem {
+  readonly kind: 'import';
+  readonly spec: string;
+  readonly range: Range;
+}
+
 export interface SourceFile {
   readonly kind: 'file';
   readonly path: string;
   readonly version?: { readonly value: number; readonly range: Range };
+  readonly imports: readonly ImportItem[];
   readonly declarations: readonly Declaration[];
   readonly comments: readonly Comment[];
   readonly range: Range;
@@ -784,6 +792,7 @@ export const sourceFileSchema = z.object({
   kind: z.literal('file'),
   path: z.string(),
   version: z.object({ value: z.number(), range: rangeSchema }).optional(),
+  imports: z.array(z.object({ kind: z.literal('import'), spec: z.string(), range: rangeSchema })),
   declarations: z.array(
     z.discriminatedUnion('kind', [
       marketSchema,

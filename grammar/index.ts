@@ -10,6 +10,7 @@ import { masLexer, UnterminatedString } from './tokens.js';
 export * from './ast.js';
 export { escapeString, reservedJsNames } from './cst-to-ast.js';
 export * from './diagnostics.js';
+export { type ImportTarget, importTarget, STDLIB_PREFIX } from './imports.js';
 export { FILE_EXTENSION, LANGUAGE_VERSION } from './language.js';
 export { printArguments, printExpr } from './print.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
@@ -113,6 +114,7 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
       value: {
         kind: 'file',
         path,
+        imports: [],
         declarations: [],
         comments: [],
         range: { start: origin, end: positionAt(text, text.length) },
@@ -128,6 +130,7 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
 
   const endPosition = positionAt(text, text.length);
   const converter = new CstToAst(path, text.length, endPosition);
+  const imports = cst ? converter.imports(cst) : [];
   const declarations = cst ? converter.declarations(cst) : [];
   const version = cst ? converter.version(cst) : undefined;
   diagnostics.push(...converter.diagnostics);
@@ -152,6 +155,7 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     kind: 'file',
     path,
     ...(version ? { version } : {}),
+    imports,
     declarations,
     comments,
     range: { start: { line: 1, column: 1, offset: 0 }, end: endPosition },
@@ -239,7 +243,7 @@ function deepestExpression(declarations: readonly unknown[]): Range | undefined 
 }
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
-  file: ['market', 'environment', 'institution', 'experiment', 'sweep'],
+  file: ['import', 'market', 'environment', 'institution', 'experiment', 'sweep'],
   market: [
     'param',
     'firms',
