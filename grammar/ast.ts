@@ -432,7 +432,8 @@ export interface SourceFile {
   readonly kind: 'file';
   readonly path: string;
   readonly version?: { readonly value: number; readonly range: Range };
-  readonly imports: readonly ImportItem[];
+  /** Present when the file imports anything. */
+  readonly imports?: readonly ImportItem[];
   readonly declarations: readonly Declaration[];
   readonly comments: readonly Comment[];
   readonly range: Range;
@@ -792,7 +793,9 @@ export const sourceFileSchema = z.object({
   kind: z.literal('file'),
   path: z.string(),
   version: z.object({ value: z.number(), range: rangeSchema }).optional(),
-  imports: z.array(z.object({ kind: z.literal('import'), spec: z.string(), range: rangeSchema })),
+  imports: z
+    .array(z.object({ kind: z.literal('import'), spec: z.string(), range: rangeSchema }))
+    .optional(),
   declarations: z.array(
     z.discriminatedUnion('kind', [
       marketSchema,

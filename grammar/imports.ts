@@ -38,7 +38,9 @@ export function importTarget(from: string, spec: string): ImportTarget {
       message: `\`${spec}\` is not a MASE source: an import names a \`${FILE_EXTENSION}\` file or a \`stdlib:NAME\``,
       hint: spec.endsWith('/')
         ? 'import the files of the folder one by one'
-        : `name the file with its extension: \`import "${spec}${FILE_EXTENSION}"\``,
+        : /\.[A-Za-z0-9]+$/.test(spec)
+          ? `only MASE sources can be imported, and their names end in \`${FILE_EXTENSION}\``
+          : `name the file with its extension: \`import "${spec}${FILE_EXTENSION}"\``,
     };
   }
   return { kind: 'file', path: joinPath(directoryOf(from), spec) };

@@ -114,7 +114,6 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
       value: {
         kind: 'file',
         path,
-        imports: [],
         declarations: [],
         comments: [],
         range: { start: origin, end: positionAt(text, text.length) },
@@ -155,7 +154,7 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     kind: 'file',
     path,
     ...(version ? { version } : {}),
-    imports,
+    ...(imports.length > 0 ? { imports } : {}),
     declarations,
     comments,
     range: { start: { line: 1, column: 1, offset: 0 }, end: endPosition },

@@ -186,7 +186,7 @@ export async function loadProgram(specs: readonly string[]): Promise<LoadedProgr
   const unreadable: UnreadableImport[] = [];
   const seen = new Set(roots.map((r) => r.source.path));
   const visit = (source: SourceText, location: string | undefined): void => {
-    const imports = location ? parse(source.path, source.text).value.imports : [];
+    const imports = location ? (parse(source.path, source.text).value.imports ?? []) : [];
     const files = imports.flatMap((item) => {
       const target = importTarget(source.path, item.spec);
       return target.kind === 'file' ? [{ path: target.path, spec: item.spec }] : [];

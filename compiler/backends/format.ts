@@ -31,7 +31,7 @@ import { printArguments, printExpr } from '../../grammar/print.js';
 export function formatSource(file: SourceFile): string {
   const entries: Entry[] = [];
   if (file.version) entries.push({ range: file.version.range, text: `mase ${file.version.value}` });
-  for (const item of file.imports)
+  for (const item of file.imports ?? [])
     entries.push({ range: item.range, text: `import ${escapeString(item.spec)}`, grouped: true });
   for (const decl of file.declarations) entries.push(declarationEntry(decl));
   const comments = [...file.comments].sort((a, b) => a.range.start.offset - b.range.start.offset);

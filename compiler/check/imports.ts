@@ -36,7 +36,7 @@ export function checkImports(
   const edges = new Map<string, { item: ImportItem; to: string }[]>();
   for (const file of files) {
     const out: { item: ImportItem; to: string }[] = [];
-    for (const item of file.imports) {
+    for (const item of file.imports ?? []) {
       const target = importTarget(file.path, item.spec);
       if (target.kind === 'refused') {
         reporter.report('E_IMPORT', file.path, item.range, target.message, target.hint);
@@ -58,7 +58,8 @@ export function checkImports(
           'E_IMPORT',
           file.path,
           item.range,
-          `cannot import ${target.path}: ${reasons.get(target.path) ?? 'it is not among the files compiled'}`,
+          reasons.get(target.path) ??
+            `cannot import ${target.path}: it is not among the files compiled`,
           `the path is relative to ${file.path}`,
         );
       }
