@@ -129,9 +129,9 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
 
   const endPosition = positionAt(text, text.length);
   const converter = new CstToAst(path, text.length, endPosition);
-  const imports = cst ? converter.imports(cst) : [];
   const declarations = cst ? converter.declarations(cst) : [];
   const version = cst ? converter.version(cst) : undefined;
+  const imports = cst ? converter.imports(cst) : [];
   diagnostics.push(...converter.diagnostics);
 
   if (version && version.value !== LANGUAGE_VERSION) {
