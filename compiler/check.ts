@@ -6,6 +6,7 @@ export { literalValue, valueFits } from './check/common.js';
 
 import { checkEnvironment } from './check/environment.js';
 import { checkExperiment } from './check/experiment.js';
+import { checkImports, type UnreadableImport } from './check/imports.js';
 import { checkInstitution, standaloneContext } from './check/institution.js';
 import { checkMarket } from './check/market.js';
 import { institutionPairings, pairedContext } from './check/pairings.js';
@@ -22,6 +23,7 @@ import type {
   IrWorld,
 } from './ir.js';
 
+export type { ImportSite, UnreadableImport } from './check/imports.js';
 export { checkInstitution } from './check/institution.js';
 export type { MarketContext } from './check/market.js';
 export type { RuntimePolicies, RuntimePolicy } from './check/policies.js';
@@ -29,9 +31,12 @@ export type { Worlds } from './check/symbols.js';
 export { buildSymbols, type Declared, type SymbolTable } from './check/symbols.js';
 
 export interface CheckOptions {
+  /** Check the library's institutions too and include its declarations in the program. */
   readonly includeLibrary?: boolean;
   /** The runtime's generic policies: given, every policy an experiment or sweep names is resolved. */
   readonly policies?: RuntimePolicies;
+  /** Imported files the loader could not read: reported at the imports naming them. */
+  readonly unreadable?: readonly UnreadableImport[];
 }
 
 /**
@@ -44,7 +49,8 @@ export function checkProgram(
   options: CheckOptions = {},
 ): PhaseResult<IrProgram> {
   const reporter = new Reporter();
-  const symbols = buildSymbols(files, library, reporter);
+  const importSites = checkImports(files, library, options.unreadable ?? [], reporter);
+  const symbols = buildSymbols(files, library, reporter, importSites);
   const userPaths = new Set(files.map((f) => f.path));
   const markets = new Map<string, IrWorld>();
   const institutions: IrInstitution[] = [];

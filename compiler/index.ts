@@ -10,6 +10,8 @@ export interface SourceText {
   readonly text: string;
   /** sha256 (hex) of the bytes the text was read from, when it was read from a file. */
   readonly sha256?: string;
+  /** The paths of the files it imports, when a loader followed them (runtime/sources.ts). */
+  readonly imports?: readonly string[];
 }
 
 export interface Compilation {
@@ -117,7 +119,12 @@ export {
   type QuietEvent,
   type RoundEvent,
 } from './backends/xstate.js';
-export { type CheckOptions, checkProgram, type RuntimePolicies } from './check.js';
+export {
+  type CheckOptions,
+  checkProgram,
+  type RuntimePolicies,
+  type UnreadableImport,
+} from './check.js';
 export {
   type CompiledExpression,
   type CompiledPerFirm,

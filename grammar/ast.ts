@@ -440,10 +440,19 @@ export interface Comment {
   readonly range: Range;
 }
 
+/** `import "path.mase"` or `import "stdlib:NAME"`: the spec as written (unescaped). */
+export interface ImportItem {
+  readonly kind: 'import';
+  readonly spec: string;
+  readonly range: Range;
+}
+
 export interface SourceFile {
   readonly kind: 'file';
   readonly path: string;
   readonly version?: { readonly value: number; readonly range: Range };
+  /** Present when the file imports anything. */
+  readonly imports?: readonly ImportItem[];
   readonly declarations: readonly Declaration[];
   readonly comments: readonly Comment[];
   readonly range: Range;
@@ -829,6 +838,9 @@ export const sourceFileSchema = z.object({
   kind: z.literal('file'),
   path: z.string(),
   version: z.object({ value: z.number(), range: rangeSchema }).optional(),
+  imports: z
+    .array(z.object({ kind: z.literal('import'), spec: z.string(), range: rangeSchema }))
+    .optional(),
   declarations: z.array(
     z.discriminatedUnion('kind', [
       marketSchema,

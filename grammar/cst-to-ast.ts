@@ -12,6 +12,7 @@ import type {
   Expr,
   FactorDecl,
   FactorLevel,
+  ImportItem,
   InstitutionDecl,
   InstitutionItem,
   MarketDecl,
@@ -252,6 +253,30 @@ export class CstToAst {
                 ? this.sweep(sweep)
                 : undefined;
       if (converted) out.push(converted);
+    }
+    return out;
+  }
+
+  imports(file: CstNode): ImportItem[] {
+    const firstDeclaration = this.subs(file, 'declaration')[0];
+    const out: ImportItem[] = [];
+    for (const node of this.subs(file, 'importItem')) {
+      const token = this.tok(node, 'spec');
+      const spec = this.string(token);
+      if (spec === undefined || !token) continue;
+      const range = this.range(node);
+      if (firstDeclaration && this.range(firstDeclaration).start.offset < range.start.offset) {
+        this.diagnostics.push(
+          diagnostic(
+            'E_SYNTAX',
+            this.path,
+            range,
+            'an import comes before the declarations of its file',
+            'move it up, under `mase 1`, with the other imports',
+          ),
+        );
+      }
+      out.push({ kind: 'import', spec, range });
     }
     return out;
   }

@@ -10,6 +10,7 @@ import { masLexer, UnterminatedString } from './tokens.js';
 export * from './ast.js';
 export { escapeString, reservedJsNames } from './cst-to-ast.js';
 export * from './diagnostics.js';
+export { type ImportTarget, importTarget, STDLIB_PREFIX } from './imports.js';
 export { FILE_EXTENSION, LANGUAGE_VERSION } from './language.js';
 export { printArguments, printExpr } from './print.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
@@ -132,6 +133,7 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
   );
   const declarations = cst ? converter.declarations(cst) : [];
   const version = cst ? converter.version(cst) : undefined;
+  const imports = cst ? converter.imports(cst) : [];
   diagnostics.push(...converter.diagnostics);
 
   if (version && version.value !== LANGUAGE_VERSION) {
@@ -154,6 +156,7 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     kind: 'file',
     path,
     ...(version ? { version } : {}),
+    ...(imports.length > 0 ? { imports } : {}),
     declarations,
     comments,
     range: { start: { line: 1, column: 1, offset: 0 }, end: endPosition },
@@ -286,7 +289,7 @@ function deepestExpression(declarations: readonly unknown[]): Range | undefined 
 }
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
-  file: ['market', 'environment', 'institution', 'experiment', 'sweep'],
+  file: ['import', 'market', 'environment', 'institution', 'experiment', 'sweep'],
   market: [
     'param',
     'firms',

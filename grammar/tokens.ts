@@ -9,6 +9,7 @@ export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][
 
 const softKeywordNames = [
   'mase',
+  'import',
   'market',
   'institution',
   'experiment',

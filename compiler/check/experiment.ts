@@ -156,7 +156,7 @@ export function checkMarketUse(
       target.range,
       `no ${role} \`${target.name}\``,
       didYouMean(target.name, table.keys()) ??
-        `${role === 'market' ? 'markets' : 'environments'}: ${[...table.keys()].join(', ')}`,
+        `${role === 'market' ? 'markets' : 'environments'}: ${[...table.keys()].join(', ')}${ELSEWHERE}`,
     );
   }
   const ir = markets.get(market.decl.name.name);
@@ -171,6 +171,10 @@ export function checkMarketUse(
     : undefined;
   return { market, ...(ir ? { ir } : {}), overrides, ...(firmNames ? { firmNames } : {}) };
 }
+
+/** The end of an unknown-declaration hint: what a name written in another file needs. */
+const ELSEWHERE =
+  '; one declared in another file needs `import "FILE.mase"` at the top of this file';
 
 /** An institution named in an experiment or a sweep, and what to check it with. */
 export interface InstitutionUse {
@@ -205,7 +209,7 @@ export function checkInstitutionUse(
       use.nameRange,
       `no institution \`${use.name}\``,
       didYouMean(use.name, symbols.institutions.keys()) ??
-        `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
+        `institutions: ${[...symbols.institutions.keys()].join(', ')}${ELSEWHERE}`,
     );
     return {};
   }

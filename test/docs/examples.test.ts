@@ -84,6 +84,7 @@ const rowWhere: Record<string, string> = {
   E_NUMBER: 'inState',
   E_VERSION: 'file',
   E_RESERVED_NAME: 'inMarket',
+  E_IMPORT: 'fileAfterVersion',
   E_DUPLICATE: 'inInstitution',
   E_UNKNOWN_NAME: 'inInstitution',
   E_UNKNOWN_OBSERVABLE: 'inInstitution',

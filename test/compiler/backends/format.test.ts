@@ -468,3 +468,45 @@ describe('formatSource with comments between any two tokens', () => {
     );
   });
 });
+
+describe('formatSource on imports', () => {
+  it('keeps imports, in order, one per line under the version line', () => {
+    const messy =
+      'mase 1 import "b.mase"   import\n"../shared/a.mase" // the market\n\n\n  import "stdlib:cournot"\nexperiment e { market m }\n';
+    expect(formatChecked(messy)).toBe(
+      'mase 1\n\nimport "b.mase"\nimport "../shared/a.mase"  // the market\n\nimport "stdlib:cournot"\n\nexperiment e {\n  market m\n}\n',
+    );
+  });
+
+  const spec = fc.constantFrom(
+    'a.mase',
+    '../shared/markets.mase',
+    'institutions/fines.mase',
+    'stdlib:governance_graph',
+    'quote \\" in it.mase',
+    'back\\\\slash.mase',
+    'not a source.txt',
+  );
+  const between = fc.constantFrom(' ', '\n', '\n\n', ' // c\n', '\n/* c */ ', '  \t');
+
+  it('round-trips files of imports and declarations, comments and spacing aside', () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.array(fc.tuple(spec, between, between), { maxLength: 5 }),
+        fc.constantFrom('', 'market m { firms f1 }\n', 'experiment e {}\nsweep s { base e }\n'),
+        (version, imports, declarations) => {
+          const source = `${version ? 'mase 1\n' : ''}${imports.map(([s, g1, g2]) => `import${g1}"${s}"${g2}`).join('')}\n${declarations}`;
+          checkRoundTrip(source);
+          const formatted = formatSource(parse('gen.mase', source).value);
+          const printed = formatted
+            .split('\n')
+            .filter((l) => l.startsWith('import '))
+            .map((l) => l.replace(/ {2}(\/\/|\/\*).*$/, ''));
+          expect(printed).toEqual(imports.map(([s]) => `import "${s}"`));
+        },
+      ),
+      { numRuns: Number(process.env.RUNS ?? 300) },
+    );
+  });
+});
