@@ -41,6 +41,25 @@ const probability = (what: string): ValueRule => ({
 export const DETECTION = probability('the detection probability');
 export const FALSE_POSITIVE = probability('the false-positive rate');
 
+/**
+ * What is wrong with a constant position in a list parameter of `length` values, if
+ * anything: positions are whole numbers from 1 to the length (docs/language.md, "Lists").
+ */
+export function listPositionProblem(
+  list: string,
+  length: number,
+  position: number,
+): string | undefined {
+  const values = `${length} value${length === 1 ? '' : 's'}`;
+  if (!Number.isInteger(position))
+    return `a position in \`${list}\` must be a whole number (it is ${position})`;
+  if (position < 1)
+    return `positions in \`${list}\` count from 1 (it has ${values}); ${position} is before the first`;
+  if (position > length)
+    return `\`${list}\` has ${values}; position ${position} is past its end`;
+  return undefined;
+}
+
 /** The message of a value that breaks its rule: `a number of rounds must be … (it is -3)`. */
 export function ruleMessage(rule: ValueRule, value: number): string | undefined {
   const problem = rule.problem(value);

@@ -67,6 +67,7 @@ const softKeywordNames = [
   'number',
   'bool',
   'string',
+  'list',
   'by',
   'environment',
   'let',

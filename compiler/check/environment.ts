@@ -1,3 +1,4 @@
+import { paramMap } from '../constant.js';
 import type {
   Argument,
   Axis,
@@ -212,6 +213,7 @@ export function checkEnvironment(
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: paramMap(params),
     usedParams,
     poisoned,
     self: 'absent',

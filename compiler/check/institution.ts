@@ -168,6 +168,7 @@ export function checkInstitution(
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: values,
     usedParams,
     poisoned,
     ...(market.environment
@@ -195,6 +196,7 @@ export function checkInstitution(
   const constantScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: values,
     usedParams,
     poisoned,
     self: 'absent',

@@ -1,4 +1,5 @@
 // Checking `market` declarations into IrMarket, and a market's values under overrides.
+import { paramMap } from '../constant.js';
 import type { Axis, Expr, MarketDecl, Name, ParamDecl, Range } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
@@ -77,6 +78,7 @@ export function checkMarket(
   const baseScope: Omit<ExpressionScope, 'describe'> = {
     path,
     params: paramTypes(params),
+    paramValues: paramMap(params),
     usedParams,
     poisoned: rejectedParams(decl.items, params),
     self: 'absent',
