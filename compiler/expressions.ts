@@ -705,7 +705,7 @@ export class ExpressionChecker {
     const value = values?.get(list.name);
     const at = values ? constantValue(index, values) : undefined;
     if (Array.isArray(value) && at !== undefined) {
-      const problem = listPositionProblem(list.name, value.length, at);
+      const problem = listPositionProblem(list.name, value.length, at, index.text);
       if (problem) return this.report('E_VALUE', position.range, problem);
     }
     return make(
