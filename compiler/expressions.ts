@@ -706,7 +706,13 @@ export class ExpressionChecker {
     const at = values ? constantValue(index, values) : undefined;
     if (Array.isArray(value) && at !== undefined) {
       const problem = listPositionProblem(list.name, value.length, at, index.text);
-      if (problem) return this.report('E_VALUE', position.range, problem);
+      if (problem)
+        return this.report(
+          'E_VALUE',
+          position.range,
+          problem,
+          `positions of \`${list.name}\` run from 1 to ${value.length}; only a position computed during the run is clamped to them`,
+        );
     }
     return make(
       { base: list.type.base, axes: index.type.axes },
