@@ -684,7 +684,9 @@ export class ExpressionChecker {
       );
     if (
       position.kind === 'name' &&
-      (position.name === 'self' || s.firmNames?.has(position.name) || s.productNames?.has(position.name))
+      (position.name === 'self' ||
+        s.firmNames?.has(position.name) ||
+        s.productNames?.has(position.name))
     )
       return this.report(
         'E_TYPE',

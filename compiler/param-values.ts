@@ -53,13 +53,15 @@ export function listPositionProblem(
   written?: string,
 ): string | undefined {
   const values = `${length} value${length === 1 ? '' : 's'}`;
-  const at = written === undefined || written === String(position) ? `${position}` : `${position} (\`${written}\`)`;
+  const at =
+    written === undefined || written === String(position)
+      ? `${position}`
+      : `${position} (\`${written}\`)`;
   if (!Number.isInteger(position))
     return `a position in \`${list}\` must be a whole number (it is ${at})`;
   if (position < 1)
     return `positions in \`${list}\` count from 1 (it has ${values}); ${at} is before the first`;
-  if (position > length)
-    return `\`${list}\` has ${values}; position ${at} is past its end`;
+  if (position > length) return `\`${list}\` has ${values}; position ${at} is past its end`;
   return undefined;
 }
 

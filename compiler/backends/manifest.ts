@@ -2,8 +2,8 @@ import { constantValue } from '../constant.js';
 import { paramValues } from '../instantiate.js';
 import type { IrInstitution, IrRule, IrTransition, ParamValue, StateKind } from '../ir.js';
 import { natives } from '../natives.js';
-import { readsListsAtRunTime } from '../param-values.js';
 import { observableMeanings } from '../observables.js';
+import { readsListsAtRunTime } from '../param-values.js';
 import { stateSummary } from './dot.js';
 import { formatNumber, formatParamValue, renderExpr, wrapWords } from './render-expr.js';
 

@@ -1,4 +1,3 @@
-import { paramMap } from '../constant.js';
 import type {
   Argument,
   Axis,
@@ -10,6 +9,7 @@ import type {
   Range,
 } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
+import { paramMap } from '../constant.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
 import type {
   IrBenchmark,

@@ -1,7 +1,8 @@
 // Checking `market` declarations into IrMarket, and a market's values under overrides.
-import { paramMap } from '../constant.js';
+
 import type { Axis, Expr, MarketDecl, Name, ParamDecl, Range } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
+import { paramMap } from '../constant.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
 import type {
   IrEnvironment,
