@@ -1,0 +1,104 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+/**
+ * List parameters end to end (examples/escalating-fines.mase): an escalating schedule of
+ * fines on stdlib's cournot market, overridden with `--param`, and swept as one factor.
+ * The built binary runs in a scratch folder, as the other CLI tests do.
+ */
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+let dir = '';
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mase-lists-'));
+  cpSync(join(root, 'examples/escalating-fines.mase'), join(dir, 'fines.mase'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function mase(command: string | readonly string[]) {
+  return runCli(command, {
+    cwd: dir,
+    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
+  });
+}
+
+const read = (path: string) => readFileSync(join(dir, path), 'utf8');
+const lines = (text: string) => text.trimEnd().split('\n');
+
+/** The fines of a run as `round: amount`, and f1's profit in each round from the trace. */
+function finesAndProfits(out: string) {
+  const [, ...rows] = lines(read(`${out}/sanctions.csv`));
+  const fines = rows.map((row) => {
+    const [round, firm, , kind, , amount] = row.split(',');
+    expect([firm, kind]).toEqual(['f1', 'fine']);
+    return [Number(round), Number(amount)] as const;
+  });
+  const profit = new Map<number, number>();
+  for (const line of lines(read(`${out}/events.jsonl`))) {
+    const event = JSON.parse(line) as { type: string; round?: number; profit?: number[] };
+    if (event.type === 'market' && event.round !== undefined)
+      profit.set(event.round, event.profit?.[0] ?? Number.NaN);
+  }
+  return { fines, profit };
+}
+
+describe('an escalating schedule of fines', () => {
+  it('fines 35%, 75%, then 100% of the round profit at every later offence', () => {
+    const run = mase('run fines.mase --out published');
+    expect(run.code, run.stderr).toBe(0);
+    const { fines, profit } = finesAndProfits('published');
+    // Offences in rounds 1, 3, 5, 7 (each fine is followed by one round back in `compliant`),
+    // each fine the schedule's share of f1's profit that round as the trace records it.
+    expect(fines.map(([round]) => round)).toEqual([1, 3, 5, 7]);
+    const shares = [0.35, 0.75, 1, 1];
+    fines.forEach(([round, amount], i) => {
+      expect(amount).toBeCloseTo((shares[i] as number) * (profit.get(round) as number), 9);
+    });
+    // By hand: price 100 − (40 + 20) = 40 and unit cost 10, so f1 earns 40 × 30 = 1200 a round.
+    expect(fines.map(([, amount]) => amount)).toEqual([420, 900, 1200, 1200]);
+  });
+
+  it('--param schedule=[…] replaces the whole schedule', () => {
+    const run = mase(['run', 'fines.mase', '--out', 'gentle', '--param', 'schedule=[0.5,1,1]']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(finesAndProfits('gentle').fines.map(([, amount]) => amount)).toEqual([
+      600, 1200, 1200, 1200,
+    ]);
+  });
+
+  it.each([
+    ['[]', 'a list needs at least one value'],
+    ['[0.5,true]', 'expected numbers, found true'],
+    ['0.5', 'a single value does not fit a list; write it in brackets: [0.5]'],
+    ['[[0.5],[1]]', 'a list of lists does not fit; write one flat list'],
+  ])('--param schedule=%s is bad usage: %s', (value, message) => {
+    const run = mase(['run', 'fines.mase', '--out', 'refused', '--param', `schedule=${value}`]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`--param schedule: ${message}`);
+  });
+
+  it('a sweep varies the whole schedule as one factor, stored as the list is written', () => {
+    const run = mase('sweep fines.mase --workers 1 --out swept');
+    expect(run.code, run.stderr).toBe(0);
+    const [head, ...rows] = lines(read('swept/results.csv'));
+    const columns = (head ?? '').split(',');
+    const at = (name: string) => columns.indexOf(name);
+    // A list level holds commas, so the CSV quotes it.
+    const parsed = rows.map(
+      (row) => row.match(/("[^"]*"|[^,]*)(,|$)/g)?.map((c) => c.replace(/,$/, '')) ?? [],
+    );
+    const byLevel = Object.fromEntries(
+      parsed.map((cells) => [cells[at('institution_schedule')], Number(cells[at('fines')])]),
+    );
+    // Both schedules fine the same four offences of 1200: 0.35 + 0.75 + 1 + 1 and 0.1 + 0.2 + 0.4 + 0.4.
+    expect(byLevel).toEqual({
+      '"[0.35, 0.75, 1]"': 1200 * 3.1,
+      '"[0.1, 0.2, 0.4]"': 1200 * 1.1,
+    });
+  });
+});
