@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,5 +100,24 @@ describe('an escalating schedule of fines', () => {
       '"[0.35, 0.75, 1]"': 1200 * 3.1,
       '"[0.1, 0.2, 0.4]"': 1200 * 1.1,
     });
+  });
+
+  it('a sweep refuses, before any run, a cell whose constant position is past its list', () => {
+    const source = read('fines.mase')
+      .replace('fine schedule[visits(fined)] * profit[self]', 'fine schedule[step] * profit[self]')
+      .replace('param limit = 25', 'param step = 2\n  param limit = 25')
+      .replace(
+        'factor institution.schedule = [0.35, 0.75, 1.0] | [0.1, 0.2, 0.4]',
+        'factor institution.schedule = [0.35, 0.75, 1.0] | [0.5, 1]\n  factor institution.step = 1 | 3',
+      );
+    writeFileSync(join(dir, 'combos.mase'), source);
+    // Each level fits the base on its own, so `mase check` passes; one cell combines two.
+    expect(mase('check combos.mase').code).toBe(0);
+    const run = mase('sweep combos.mase --workers 1 --out combos');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      'institution_schedule = [0.5, 1], institution_step = 3): E_VALUE with these overrides, escalating: `schedule` has 2 values; position 3 (`step`) is past its end',
+    );
+    expect(existsSync(join(dir, 'combos/runs'))).toBe(false);
   });
 });
