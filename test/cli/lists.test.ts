@@ -121,3 +121,83 @@ describe('an escalating schedule of fines', () => {
     expect(existsSync(join(dir, 'combos/runs'))).toBe(false);
   });
 });
+
+describe('lists in markets, environments, caps and round counts', () => {
+  const WORLDS = `mase 1
+
+market tiered "Costs that step up with output" {
+  param tiers: list = [10, 20, 40] "unit cost in each band of 20 units"
+  firms f1, f2
+  param band = 2
+  cost = tiers[band]
+  capacity = tiers[len(tiers)] * 2
+  action quantity in [0, 100]
+  price = max(0, 100 - sum(quantity, over: firm))
+}
+
+environment ladder "Payoff from a ladder" {
+  param rewards: list = [1, 2, 5]
+  agents player = 2
+  action level in [1, 3] step 1
+  payoff = rewards[level] - level
+}
+
+institution limits "Lists in every place" {
+  scope per firm
+  param caps: list = [30, 20]
+  param floors: list = [1, 2]
+  param waits: list = [2, 3]
+  param levels: list = [0.1, 0.5]
+  monitor high = profit[self] > levels[2] * 1000
+  initial state ok {
+    when high and profit[self] > levels[1] -> capped
+  }
+  state capped {
+    cap caps[visits(capped)]
+    floor floors[1]
+    after waits[len(waits)] rounds -> ok
+  }
+}
+
+experiment m "tiered" {
+  market tiered
+  institution limits
+  agents constant(q: 30)
+  rounds 12
+}
+
+experiment e "ladder" {
+  environment ladder
+  institution none
+  agents constant(x: 3)
+  rounds 2
+}
+`;
+
+  it('a market cost, a capacity, an environment payoff, caps and a round count read their lists', () => {
+    writeFileSync(join(dir, 'worlds.mase'), WORLDS);
+    expect(mase('run worlds.mase --experiment m --out market').code).toBe(0);
+    const market = lines(read('market/events.jsonl'))
+      .map((l) => JSON.parse(l) as { type: string; quantity?: number[][]; cost?: number[] })
+      .filter((e) => e.type === 'market');
+    // cost = tiers[band] = 20 a unit; both firms ask for 30. Each visit to `capped` caps
+    // output at caps[visits]: 30, then 20, then 20 again (past the end: the last); it lasts
+    // waits[len(waits)] = 3 rounds after the round of entry (1, 5, 9).
+    expect(market.map((e) => e.cost?.[0])).toEqual(
+      market.map((e) => 20 * (e.quantity?.[0]?.[0] ?? Number.NaN)),
+    );
+    expect(market.map((e) => e.quantity?.[0]?.[0])).toEqual([
+      30, 30, 30, 30, 30, 20, 20, 20, 30, 20, 20, 20,
+    ]);
+    expect(mase('run worlds.mase --experiment e --out environment').code).toBe(0);
+    const payoffs = lines(read('environment/events.jsonl'))
+      .map((l) => JSON.parse(l) as { type: string; values?: { payoff?: number[] } })
+      .filter((e) => e.type === 'environment')
+      .map((e) => e.values?.payoff);
+    // rewards[level] − level at level 3: 5 − 3.
+    expect(payoffs).toEqual([
+      [2, 2],
+      [2, 2],
+    ]);
+  });
+});
