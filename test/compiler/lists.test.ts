@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   compileExpression,
@@ -16,6 +17,7 @@ import {
   toPlain,
 } from '../../compiler/index.js';
 import { parse } from '../../grammar/index.js';
+import { stripRanges } from '../support/ast.js';
 
 /**
  * List parameters read by position (`param schedule: list = […]`, `schedule[k]`,
@@ -230,5 +232,67 @@ institution escalating "Fines that escalate" {
     const formatted = formatSource(file.value);
     expect(formatted).toBe(source);
     expect(formatSource(parse('e.mase', formatted).value)).toBe(formatted);
+  });
+});
+
+describe('fmt on generated list parameters and positions', () => {
+  const space = fc.constantFrom('', ' ', '  ');
+  const number = fc.integer({ min: 0, max: 400 }).map((n) => String(n / 4));
+  const list = fc.oneof(
+    fc.array(number, { minLength: 1, maxLength: 5 }),
+    fc.array(fc.constantFrom('true', 'false'), { minLength: 1, maxLength: 3 }),
+  );
+  const written = fc
+    .tuple(list, space, space)
+    .map(([items, a, b]) => `[${a}${items.join(`,${b}`)}${a}]`);
+  // Positions: constants, the parameter, run-time values and arithmetic on them.
+  const position = fc.letrec((tie) => ({
+    p: fc.oneof(
+      { depthSize: 'small' },
+      fc.constantFrom('1', 'k', 'visits(fined)', 'profit[self] / 100', 'len(ladder)'),
+      fc
+        .tuple(tie('p'), fc.constantFrom('+', '-', '*'), tie('p'))
+        .map(([a, o, b]) => `(${a} ${o} ${b})`),
+    ),
+  })).p;
+  const source = fc.tuple(written, position, position, space).map(
+    ([values, amount, cap, s]) => `mase 1
+
+institution generated {
+  scope per firm
+  param k${s}=${s}1
+  param ladder${s}:${s}list${s}=${s}${values}
+  param schedule: list = [0.35, 0.75, 1.0] "fines"
+  monitor high = profit[self] > 100
+  initial state ok {
+    when high -> fined
+  }
+  state fined {
+    fine schedule[${amount}] * profit[self]
+    cap schedule[${cap}] * 100
+    after 1 round -> ok
+  }
+}
+`,
+  );
+
+  it('formats to the same AST and the same diagnostics, idempotently', () => {
+    fc.assert(
+      fc.property(source, (text) => {
+        const before = parse('gen.mase', text);
+        expect(before.diagnostics).toEqual([]);
+        const formatted = formatSource(before.value);
+        const after = parse('gen.mase', formatted);
+        expect(after.diagnostics).toEqual([]);
+        expect(stripRanges(after.value)).toEqual(stripRanges(before.value));
+        expect(formatSource(after.value)).toBe(formatted);
+        const codes = (t: string) =>
+          compileSources([{ path: 'gen.mase', text: t }]).diagnostics.map(
+            (d) => `${d.code} ${d.message}`,
+          );
+        expect(codes(formatted)).toEqual(codes(text));
+      }),
+      { numRuns: Number(process.env.RUNS ?? 300) },
+    );
   });
 });
