@@ -164,12 +164,11 @@ describe('reading a list by position', () => {
       }
     }
     // By hand: firm 1 reads position 1 (0.35 × 10), firm 2 position 2 (0.75 × 20).
-    expect(compileScalar((inst.monitors[0] as { expr: never }).expr)(environment(inst, 0))).toBe(
-      3.5,
-    );
-    expect(compileScalar((inst.monitors[0] as { expr: never }).expr)(environment(inst, 1))).toBe(
-      15,
-    );
+    const own = inst.monitors[0];
+    if (!own) throw new Error('no monitor');
+    expect([0, 1].map((self) => compileScalar(own.expr)(environment(inst, self)))).toEqual([
+      3.5, 15,
+    ]);
   });
 
   it('a list parameter runs as its values in order', () => {
