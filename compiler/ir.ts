@@ -58,7 +58,11 @@ export type IrExprNode =
       readonly then: IrExpr;
       readonly otherwise: IrExpr;
     }
-  | { readonly op: 'history'; readonly fn: HistoryFunction; readonly state?: string };
+  | { readonly op: 'history'; readonly fn: HistoryFunction; readonly state?: string }
+  /** `schedule[k]`: the element of list parameter `list` at position `index` (from 1, clamped). */
+  | { readonly op: 'element'; readonly list: string; readonly index: IrExpr }
+  /** `len(schedule)`: the number of values of list parameter `list`. */
+  | { readonly op: 'length'; readonly list: string };
 
 export type IrSelection =
   | { readonly axis: 'firm'; readonly self: true }

@@ -3,7 +3,7 @@ import type { DiagnosticCode } from '../grammar/diagnostics.js';
 import { constantValue, paramsRead } from './constant.js';
 import { paramTensor } from './evaluate.js';
 import { agentNames, paramValues } from './instantiate.js';
-import type { IrInstitution, IrParam, IrWorld, ParamValue } from './ir.js';
+import type { IrExpr, IrInstitution, IrParam, IrWorld, ParamValue } from './ir.js';
 
 /**
  * The checks a parameter value gets wherever it comes from: a source's defaults and
@@ -40,6 +40,76 @@ const probability = (what: string): ValueRule => ({
 });
 export const DETECTION = probability('the detection probability');
 export const FALSE_POSITIVE = probability('the false-positive rate');
+
+/**
+ * What is wrong with a constant position in a list parameter of `length` values, if
+ * anything: positions are whole numbers from 1 to the length (docs/language.md, "Lists").
+ */
+export function listPositionProblem(
+  list: string,
+  length: number,
+  position: number,
+  /** The position as written, when it is not the number itself (`k`, `n + 1`). */
+  written?: string,
+): string | undefined {
+  const values = `${length} value${length === 1 ? '' : 's'}`;
+  const at =
+    written === undefined || written === String(position)
+      ? `${position}`
+      : `${position} (\`${written}\`)`;
+  if (!Number.isInteger(position))
+    return `a position in \`${list}\` must be a whole number (it is ${at})`;
+  if (position < 1)
+    return `positions in \`${list}\` count from 1 (it has ${values}); ${at} is before the first`;
+  if (position > length) return `\`${list}\` has ${values}; position ${at} is past its end`;
+  return undefined;
+}
+
+type ElementNode = Extract<IrExpr, { op: 'element' }>;
+
+/** Every `list[position]` node in a piece of checked IR (any declaration, any depth). */
+function elementNodes(ir: unknown, out: ElementNode[] = []): ElementNode[] {
+  if (Array.isArray(ir)) for (const x of ir) elementNodes(x, out);
+  else if (ir !== null && typeof ir === 'object') {
+    const node = ir as Partial<ElementNode>;
+    if (node.op === 'element' && typeof node.list === 'string') out.push(node as ElementNode);
+    for (const value of Object.values(ir)) elementNodes(value, out);
+  }
+  return out;
+}
+
+/** Whether some list parameter is read at a position known only during the run (`schedule[visits(fined)]`). */
+export function readsListsAtRunTime(
+  ir: IrWorld | IrInstitution,
+  values: ReadonlyMap<string, ParamValue>,
+): boolean {
+  return elementNodes(ir).some((e) => constantValue(e.index, values) === undefined);
+}
+
+/**
+ * Constant positions in list parameters (`schedule[3]`, `schedule[k]`) that fall outside
+ * their list with these values (a shorter list given as an override, a larger `k`).
+ */
+export function listPositionProblems(
+  ir: IrWorld | IrInstitution,
+  values: ReadonlyMap<string, ParamValue>,
+): ValueProblem[] {
+  const problems = new Map<string, ValueProblem>();
+  for (const e of elementNodes(ir)) {
+    const list = values.get(e.list);
+    const at = constantValue(e.index, values);
+    if (!Array.isArray(list) || at === undefined) continue;
+    const message = listPositionProblem(e.list, list.length, at, e.index.text);
+    if (message)
+      problems.set(e.text, {
+        code: 'E_VALUE',
+        message,
+        param: e.list,
+        subject: `\`${e.text}\``,
+      });
+  }
+  return [...problems.values()];
+}
 
 /**
  * The message of a value that breaks its rule: `a number of rounds must be … (it is -3)`,
@@ -89,6 +159,7 @@ export function marketValueProblems(
     products: world.kind === 'market' ? world.products.length : 1,
   });
   if (world.kind === 'environment') problems.push(...actionBoundProblems(world, values));
+  problems.push(...listPositionProblems(world, values));
   return { firms, problems };
 }
 
@@ -178,6 +249,7 @@ export function institutionValueProblems(
   for (const s of institution.states)
     for (const t of s.transitions)
       check(ROUND_COUNT, `transition at ${t.range.start.offset}`, t.rounds, t.range);
+  problems.push(...listPositionProblems(institution, values));
   return problems;
 }
 

@@ -110,6 +110,8 @@ export interface TypeAnnotation {
   readonly base?: BaseTypeName;
   /** `one of "first", "second"`: the strings the parameter may take (an option parameter). */
   readonly options?: readonly StringOption[];
+  /** `list`: a list of numbers (or true/false values) read by position, `schedule[1]`. */
+  readonly list?: true;
   /** Axis names as written: `firm`, `product`, or an environment's agent axis (`fisher`). */
   readonly axes: readonly string[];
   readonly range: Range;
@@ -555,6 +557,7 @@ const paramSchema = z.object({
     .object({
       base: z.enum(['number', 'bool', 'string']).optional(),
       options: z.array(z.object({ value: z.string(), range: rangeSchema })).optional(),
+      list: z.literal(true).optional(),
       axes: z.array(z.string()),
       range: rangeSchema,
     })

@@ -521,6 +521,7 @@ export class CstToAst {
             type: {
               ...(base ? { base: base as BaseTypeName } : {}),
               ...(options.length > 0 ? { options } : {}),
+              ...(typeNode && this.tok(typeNode, 'list') ? { list: true as const } : {}),
               axes,
               range: this.range(typeNode),
             },

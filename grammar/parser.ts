@@ -86,6 +86,8 @@ export class MaseParser extends CstParser {
         { ALT: () => this.CONSUME(K.number, { LABEL: 'base' }) },
         { ALT: () => this.CONSUME(K.bool, { LABEL: 'base' }) },
         { ALT: () => this.CONSUME(K.string, { LABEL: 'base' }) },
+        // `list`: a list indexed by position (`schedule[1]`), not by firm or product.
+        { ALT: () => this.CONSUME(K.list, { LABEL: 'list' }) },
         {
           // `one of "first", "second"`: a string that must be one of these (an option parameter).
           ALT: () => {

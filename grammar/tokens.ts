@@ -68,6 +68,7 @@ const softKeywordNames = [
   'number',
   'bool',
   'string',
+  'list',
   'by',
   'environment',
   'let',

@@ -183,7 +183,7 @@ function typeText(type: TypeAnnotation): string {
   const options = type.options
     ? ` one of ${type.options.map((o) => escapeString(o.value)).join(', ')}`
     : '';
-  return `:${type.base ? ` ${type.base}` : ''}${options}${type.axes.map((a) => ` per ${a}`).join('')}`;
+  return `:${type.base ? ` ${type.base}` : ''}${type.list ? ' list' : ''}${options}${type.axes.map((a) => ` per ${a}`).join('')}`;
 }
 
 function paramText(p: ParamDecl): string {

@@ -170,6 +170,7 @@ export function checkInstitution(
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: values,
     usedParams,
     poisoned,
     ...(market.environment
@@ -200,6 +201,7 @@ export function checkInstitution(
   const constantScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: values,
     usedParams,
     poisoned,
     self: 'absent',

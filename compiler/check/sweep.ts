@@ -439,7 +439,7 @@ export function checkBounds(
       break;
     case 'param': {
       if (!param || !base) return undefined;
-      if (param.type.base !== 'number' || param.type.axes.length > 0)
+      if (param.type.base !== 'number' || param.type.axes.length > 0 || param.type.list)
         return reporter.report(
           'E_TYPE',
           path,
