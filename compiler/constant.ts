@@ -8,6 +8,20 @@ export function optionIndices(options: readonly string[], value: ParamValue): Pa
   return index < 0 ? Number.NaN : index;
 }
 
+/** The parameters a foldable expression (see constantValue) reads, in order, once each. */
+export function paramsRead(e: IrExpr): string[] {
+  const names = new Set<string>();
+  const visit = (x: IrExpr): void => {
+    if (x.op === 'param') names.add(x.name);
+    else if (x.op === 'unary') visit(x.operand);
+    else if (x.op === 'binary') [x.left, x.right].forEach(visit);
+    else if (x.op === 'if') [x.condition, x.then, x.otherwise].forEach(visit);
+    else if (x.op === 'call') x.args.forEach(visit);
+  };
+  visit(e);
+  return [...names];
+}
+
 /**
  * Folds an expression that depends only on parameters (and literals) to a number.
  * Returns undefined when it reads anything that varies with the run.

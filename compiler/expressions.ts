@@ -40,6 +40,8 @@ export interface ExpressionScope {
   readonly temporal: boolean;
   /** Checking an institution without a market: firm and product names cannot be resolved yet. */
   readonly namesUnknown?: boolean;
+  /** With names unknown, whether a name can be an agent of the world all the same (`fisher3`). */
+  readonly agentNaming?: { readonly fits: (name: string) => boolean; readonly named: string };
   /** Names declared with an error already reported: uses are silently unknown, not errors again. */
   readonly poisoned?: ReadonlySet<string>;
   /** Where the expression sits, for messages: "a guard", "the price function", … */
@@ -85,6 +87,12 @@ export class ExpressionChecker {
   }
 
   check(e: Expr): IrExpr | undefined {
+    const checked = this.checkBare(e);
+    // Printed rules keep the user's parentheses, so the IR remembers them.
+    return checked && e.parenthesized ? { ...checked, parenthesized: true } : checked;
+  }
+
+  private checkBare(e: Expr): IrExpr | undefined {
     const text = printExpr(e);
     const make = (type: ValueType, node: object): IrExpr => ({ type, text, ...node }) as IrExpr;
     switch (e.kind) {
@@ -442,6 +450,21 @@ export class ExpressionChecker {
         selection = { axis: 'firm', name: index.name };
       } else if (index.kind === 'name' && s.productNames?.has(index.name)) {
         selection = { axis: 'product', name: index.name };
+      } else if (
+        index.kind === 'name' &&
+        s.namesUnknown &&
+        axes.length === 1 &&
+        axes[0] === 'firm' &&
+        s.agentNaming &&
+        !s.agentNaming.fits(index.name)
+      ) {
+        const agent = s.agentAlias ?? 'firm';
+        return this.report(
+          'E_UNKNOWN_NAME',
+          index.range,
+          `\`${index.name}\` cannot be a ${agent} of ${s.worldName ?? 'the market'}`,
+          `its ${agent}s are ${s.agentNaming.named}`,
+        );
       } else if (index.kind === 'name' && s.namesUnknown && axes.length === 1) {
         // Checked on its own, an institution does not know the market's names yet: the
         // value's only axis says what the name selects, and experiments check the name.
@@ -451,7 +474,7 @@ export class ExpressionChecker {
           'E_SHAPE',
           index.range,
           `without a market, \`${index.name}\` could be a firm or a product of ${this.describe(target.type)}`,
-          'reduce one axis first, e.g. `sum(quantity, over: firm)[A]`, or select the firm with `[self]`',
+          'name the institution in an experiment with its market, so its firms and products are known; or reduce one axis first, e.g. `sum(quantity, over: firm)[A]`, or select the firm with `[self]`',
         );
       } else {
         const known = [

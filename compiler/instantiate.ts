@@ -20,6 +20,25 @@ export function agentNames(
   return Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 }
 
+/**
+ * Whether `name` can be one of a world's agents whatever its parameters (a declared name,
+ * or the convention's prefix and a whole number from 1), and how they are named, for hints.
+ */
+export function agentNaming(world: IrWorld): {
+  readonly fits: (name: string) => boolean;
+  readonly named: string;
+} {
+  const declared = world.kind === 'market' ? world.firms : world.agents;
+  if ('names' in declared)
+    return { fits: (name) => declared.names.includes(name), named: declared.names.join(', ') };
+  const prefix = world.kind === 'market' ? 'f' : world.axis;
+  const count = declared.count.op === 'param' ? ` (as many as \`${declared.count.name}\`)` : '';
+  return {
+    fits: (name) => name.startsWith(prefix) && /^[1-9][0-9]*$/.test(name.slice(prefix.length)),
+    named: `${prefix}1, ${prefix}2, …${count}`,
+  };
+}
+
 /** Firm names of a market (see agentNames). */
 export const firmNames = (market: IrMarket, params?: ReadonlyMap<string, ParamValue>): string[] =>
   agentNames(market, params);

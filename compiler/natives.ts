@@ -242,6 +242,59 @@ export function hhiOf(quantities: ArrayLike<number>): number {
 }
 
 /**
+ * Each firm's share of one product's quantities squared, on the HHI's scale (100 × share)²:
+ * the firm's contribution to `hhiOf`, which is their sum. All 0 when the total is not positive.
+ */
+export function hhiContributions(quantities: ArrayLike<number>): Float64Array {
+  const total = sum(quantities);
+  const out = new Float64Array(quantities.length);
+  if (total <= 0) return out;
+  for (let i = 0; i < quantities.length; i++) out[i] = (100 * ((quantities[i] ?? 0) / total)) ** 2;
+  return out;
+}
+
+/**
+ * Each firm's relative change in total output (summed over products) from `before` to
+ * `now`: (b − a) / |a|; a firm that produced nothing before moves by sign(b).
+ */
+export function outputChanges(now: Tensor, before: Tensor, dims: Dimensions): Float64Array {
+  const { firms, products } = dims;
+  const changes = new Float64Array(firms);
+  for (let i = 0; i < firms; i++) {
+    let a = 0;
+    let b = 0;
+    for (let j = i * products; j < (i + 1) * products; j++) {
+      a += before.data[j] ?? 0;
+      b += now.data[j] ?? 0;
+    }
+    changes[i] = a === 0 ? (b === 0 ? 0 : Math.sign(b)) : (b - a) / Math.abs(a);
+  }
+  return changes;
+}
+
+/**
+ * Per firm: whether it moved (|change| > threshold) and at least one rival moved with it,
+ * none against it. A firm that held still, or moved against a rival, is not implicated.
+ */
+export function movedWithRivals(changes: ArrayLike<number>, threshold: number): Float64Array {
+  const out = new Float64Array(changes.length);
+  for (let i = 0; i < changes.length; i++) {
+    const own = changes[i] ?? 0;
+    if (!(Math.abs(own) > threshold)) continue;
+    let withRival = false;
+    let againstRival = false;
+    for (let j = 0; j < changes.length; j++) {
+      const rival = changes[j] ?? 0;
+      if (j === i || !(Math.abs(rival) > threshold)) continue;
+      if (Math.sign(rival) === Math.sign(own)) withRival = true;
+      else againstRival = true;
+    }
+    out[i] = withRival && !againstRival ? 1 : 0;
+  }
+  return out;
+}
+
+/**
  * min/max: one argument reduces (over an axis, or all); two or more are compared
  * elementwise with broadcasting, as the checker types them.
  */
@@ -422,6 +475,34 @@ const list: NativeFunction[] = [
     evaluate: ([q], _over, info) => reduceOver(q as Tensor, ['firm'], info.dims, hhiOf),
     specialise: ([axes], _over, dims) => reducer(axes, ['firm'], dims, hhiOf),
   },
+  {
+    name: 'hhi_contribution',
+    signature: 'hhi_contribution(q)',
+    summary:
+      "per firm and product: the firm's share of the product's total squared, (100 × q / Σ q)²; summed over firms, hhi(q)",
+    kind: 'elementwise',
+    params: [{ name: 'q' }],
+    acceptsOver: false,
+    result: ([q]) =>
+      q && q.base === 'number' && q.axes.length === 2 && q.axes[0] === 'firm'
+        ? { base: 'number', axes: ['firm', 'product'] }
+        : err(
+            `hhi_contribution takes a firm × product number (such as quantity), not ${q ? describeType(q) : 'nothing'}`,
+            'E_SHAPE',
+          ),
+    evaluate: ([q], _over, info) => {
+      const { firms, products } = info.dims;
+      const data = new Float64Array(firms * products);
+      const column = new Float64Array(firms);
+      for (let p = 0; p < products; p++) {
+        for (let i = 0; i < firms; i++) column[i] = q?.data[i * products + p] ?? 0;
+        hhiContributions(column).forEach((c, i) => {
+          data[i * products + p] = c;
+        });
+      }
+      return { axes: ['firm', 'product'], data };
+    },
+  },
   windowFunction(
     'mean_last',
     'mean of x over the last k rounds (this one included; fewer at the start)',
@@ -465,22 +546,37 @@ const list: NativeFunction[] = [
       const before = info.observableAt('quantity', 1);
       if (!now || !before) return NO;
       const t = threshold?.data[0] ?? 0;
-      const { firms, products } = info.dims;
       let direction = 0;
-      for (let i = 0; i < firms; i++) {
-        let a = 0;
-        let b = 0;
-        for (let j = i * products; j < (i + 1) * products; j++) {
-          a += before.data[j] ?? 0;
-          b += now.data[j] ?? 0;
-        }
-        const change = a === 0 ? (b === 0 ? 0 : Math.sign(b)) : (b - a) / Math.abs(a);
+      for (const change of outputChanges(now, before, info.dims)) {
         if (Math.abs(change) <= t) return NO;
         const sign = Math.sign(change);
         if (direction !== 0 && sign !== direction) return NO;
         direction = sign;
       }
-      return firms > 1 ? YES : NO;
+      return info.dims.firms > 1 ? YES : NO;
+    },
+  },
+  {
+    name: 'moved_with_rivals',
+    signature: 'moved_with_rivals(threshold)',
+    summary:
+      'per firm: true when it changed its total output since last round by more than `threshold` (relative) and at least one rival did too, every such rival in the same direction',
+    kind: 'evidence',
+    params: [{ name: 'threshold' }],
+    lookback: 1,
+    acceptsOver: false,
+    result: ([t]) =>
+      t && t.base === 'number' && t.axes.length === 0
+        ? { base: 'bool', axes: ['firm'] }
+        : err('moved_with_rivals takes one number: the relative threshold'),
+    evaluate: ([threshold], _over, info) => {
+      const now = info.observableAt('quantity', 0);
+      const before = info.observableAt('quantity', 1);
+      const data =
+        now && before
+          ? movedWithRivals(outputChanges(now, before, info.dims), threshold?.data[0] ?? 0)
+          : new Float64Array(info.dims.firms);
+      return { axes: ['firm'], data };
     },
   },
   {

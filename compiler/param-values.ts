@@ -1,6 +1,6 @@
 import type { Range } from '../grammar/ast.js';
 import type { DiagnosticCode } from '../grammar/diagnostics.js';
-import { constantValue } from './constant.js';
+import { constantValue, paramsRead } from './constant.js';
 import { paramTensor } from './evaluate.js';
 import { agentNames, paramValues } from './instantiate.js';
 import type { IrInstitution, IrParam, IrWorld, ParamValue } from './ir.js';
@@ -41,10 +41,15 @@ const probability = (what: string): ValueRule => ({
 export const DETECTION = probability('the detection probability');
 export const FALSE_POSITIVE = probability('the false-positive rate');
 
-/** The message of a value that breaks its rule: `a number of rounds must be … (it is -3)`. */
-export function ruleMessage(rule: ValueRule, value: number): string | undefined {
+/**
+ * The message of a value that breaks its rule: `a number of rounds must be … (it is -3)`,
+ * naming what was written for it when that reads parameters (`a number of rounds
+ * (\`persistence\`) must be …`), so that an override's mistake names the parameter.
+ */
+export function ruleMessage(rule: ValueRule, value: number, written?: string): string | undefined {
   const problem = rule.problem(value);
-  return problem ? `${rule.what} ${problem} (it is ${value})` : undefined;
+  const what = written === undefined ? rule.what : `${rule.what} (\`${written}\`)`;
+  return problem ? `${what} ${problem} (it is ${value})` : undefined;
 }
 
 /** A parameter value that does not fit where it is used. */
@@ -57,6 +62,8 @@ export interface ValueProblem {
   readonly at?: { readonly path: string; readonly range: Range };
   /** Which value of the declaration it is (monitor `m`'s detection, `transition at OFFSET`), to tell problems apart. */
   readonly subject?: string;
+  /** The parameters the value is computed from: an override of one of them caused it. */
+  readonly reads?: readonly string[];
 }
 
 /**
@@ -150,13 +157,18 @@ export function institutionValueProblems(
   ) => {
     if (!expr) return;
     const value = constantValue(expr, values);
-    const message = value === undefined ? undefined : ruleMessage(rule, value);
+    const reads = paramsRead(expr);
+    const message =
+      value === undefined
+        ? undefined
+        : ruleMessage(rule, value, reads.length > 0 ? expr.text : undefined);
     if (message)
       problems.push({
         code: 'E_VALUE',
         message,
         subject,
         ...(range ? { at: { path: institution.path, range } } : {}),
+        ...(reads.length > 0 ? { reads } : {}),
       });
   };
   for (const m of institution.monitors) {

@@ -32,6 +32,15 @@ function toAst(
   params: ReadonlyMap<string, ParamValue> | undefined,
   agentAxis = 'firm',
 ): Expr {
+  const ast = toAstBare(e, params, agentAxis);
+  return e.parenthesized ? { ...ast, parenthesized: true } : ast;
+}
+
+function toAstBare(
+  e: IrExpr,
+  params: ReadonlyMap<string, ParamValue> | undefined,
+  agentAxis: string,
+): Expr {
   const r = (x: IrExpr) => toAst(x, params, agentAxis);
   switch (e.op) {
     case 'const': {

@@ -20,6 +20,7 @@ import {
   paramValuesOf,
   reportValueProblems,
 } from './market.js';
+import { checkPolicyName, type RuntimePolicies } from './policies.js';
 import type { Declared, SymbolTable, Worlds } from './symbols.js';
 
 export function checkOverrides(
@@ -247,10 +248,12 @@ export function checkInstitutionUse(
       paramValuesOf(irInstitution.params, overrides),
     )) {
       if (withDefaults.has(p.subject)) continue;
+      // At the override that caused it, when one did; else at the whole use.
+      const cause = p.reads?.find((name) => Object.hasOwn(overrides, name));
       reporter.report(
         p.code,
         path,
-        use.useRange,
+        cause === undefined ? use.useRange : use.rangeOf(cause),
         `with these overrides, ${use.name}: ${p.message}`,
         p.at
           ? `at ${p.at.path}:${p.at.range.start.line}:${p.at.range.start.column}`
@@ -300,6 +303,7 @@ export function checkExperiment(
   symbols: SymbolTable,
   markets: Worlds,
   reporter: Reporter,
+  policies?: RuntimePolicies,
 ): IrExperiment | undefined {
   const uses = (...roles: string[]) =>
     decl.items.filter((i) => i.kind === 'use' && roles.includes(i.role));
@@ -365,6 +369,7 @@ export function checkExperiment(
       if (all)
         reporter.report('E_DUPLICATE', path, item.range, 'the policy of all firms is given twice');
       all = checkPolicy(item.all, path, reporter);
+      checkPolicyName(item.all, used.ir, policies, path, reporter);
     }
     for (const { firm, policy } of item.perFirm) {
       if (firmNames && !firmNames.includes(firm.name)) {
@@ -388,6 +393,7 @@ export function checkExperiment(
         continue;
       }
       perFirm[firm.name] = checkPolicy(policy, path, reporter);
+      checkPolicyName(policy, used.ir, policies, path, reporter);
     }
   }
   const twice = {

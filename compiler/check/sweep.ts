@@ -42,6 +42,7 @@ import {
   integerLiteral,
 } from './experiment.js';
 import { checkMarketValues, paramValuesOf } from './market.js';
+import { checkPolicyName, type RuntimePolicies } from './policies.js';
 import type { SymbolTable, Worlds } from './symbols.js';
 
 /** Every form a factor's target takes, for hints. */
@@ -228,6 +229,8 @@ export interface SweepScope {
   readonly symbols: SymbolTable;
   readonly markets: Worlds;
   readonly reporter: Reporter;
+  /** The runtime's generic policies, when the caller hands them in. */
+  readonly policies?: RuntimePolicies;
 }
 
 export function checkLevel(
@@ -324,6 +327,8 @@ export function checkLevel(
             ? 'e.g. `none`, `ring`, `complete`, `small_world(k: 2, p: 0.1)`'
             : 'e.g. `nash`, `qlearning`, `llm(model: "local")`',
         );
+      if (target.kind === 'agents')
+        checkPolicyName(level.ref, base?.market, scope.policies, path, reporter);
       return { kind: 'ref', ref: checkPolicy(level.ref, path, reporter) };
     case 'horizon': {
       if (level.kind !== 'ref' || level.ref.args.length > 0)
@@ -657,8 +662,9 @@ export function checkSweep(
   symbols: SymbolTable,
   markets: Worlds,
   reporter: Reporter,
+  policies?: RuntimePolicies,
 ): IrSweep | undefined {
-  const scope: SweepScope = { path, symbols, markets, reporter };
+  const scope: SweepScope = { path, symbols, markets, reporter, ...(policies ? { policies } : {}) };
   const twice = {
     base: 'a sweep has one base experiment; this is the second',
     design: 'the design is given twice',

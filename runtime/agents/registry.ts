@@ -1,5 +1,5 @@
 import type { Agent } from './agent.js';
-import { llm } from './llm.js';
+import { LLM_ARGUMENTS, llm } from './llm.js';
 import {
   type AgentContext,
   PolicyError,
@@ -25,69 +25,81 @@ export { PolicyError } from './policy.js';
 /** A policy the runtime knows: how to build it and a one-line usage for errors and help. */
 export interface PolicyEntry {
   readonly name: string;
+  /** The argument names it accepts, in positional order (test/runtime/agents/policy-arguments.test.ts holds `create` to them). */
+  readonly arguments: readonly string[];
   readonly usage: string;
   readonly summary: string;
   readonly create: PolicyFactory;
 }
 
 export const POLICIES: readonly PolicyEntry[] = [
-  { name: 'nash', usage: 'nash', summary: 'plays its Nash action', create: nash },
+  { name: 'nash', arguments: [], usage: 'nash', summary: 'plays its Nash action', create: nash },
   {
     name: 'collusive',
+    arguments: [],
     usage: 'collusive',
     summary: 'plays its part of the joint-profit optimum',
     create: collusive,
   },
   {
     name: 'competitive',
+    arguments: [],
     usage: 'competitive',
     summary: 'plays its part of the competitive outcome',
     create: competitive,
   },
   {
     name: 'constant',
+    arguments: ['q'],
     usage: 'constant(q)',
     summary: 'plays q (a number, or a list per product) every round',
     create: constant,
   },
   {
     name: 'random',
+    arguments: [],
     usage: 'random',
     summary: 'plays uniformly at random within its bounds and capacity',
     create: random,
   },
   {
     name: 'noisy_nash',
+    arguments: ['noise'],
     usage: 'noisy_nash(noise: 0.1)',
     summary: 'plays its Nash action times (1 + noise · u), u uniform on [−1, 1] per product',
     create: noisyNash,
   },
   {
     name: 'best_response',
+    arguments: [],
     usage: 'best_response',
     summary: "best-responds to the rivals' last actions (Nash in round 1)",
     create: bestResponsePolicy,
   },
   {
     name: 'trigger',
+    arguments: ['k', 'tolerance'],
     usage: 'trigger(k: 5, tolerance: 0.01)',
     summary: 'colludes; after a rival deviates plays Nash for k rounds',
     create: trigger,
   },
   {
     name: 'evader',
+    arguments: ['steps'],
     usage: 'evader(steps: 20)',
     summary: "colludes as far as the public institution's thresholds allow",
     create: evader,
   },
   {
     name: 'qlearning',
+    arguments: ['alpha', 'beta', 'delta', 'm', 'xi', 'memory'],
     usage: 'qlearning(alpha: 0.15, beta: 5e-4, delta: 0.95, m: 15, xi: 0.1, memory: 1)',
     summary: 'tabular Q-learning on a grid spanning the Nash and collusive actions',
     create: qlearning,
   },
   {
     name: 'llm',
+    arguments: LLM_ARGUMENTS,
     usage:
       'llm(model: "openai:gpt-4o-mini", temperature: 0.7, memory: 5, reasks: 2, fallback: "previous")',
     summary: 'asks a language model each round (see docs/llm.md)',

@@ -12,7 +12,14 @@ export async function compile(
   const { sources, unreadable } = await loadProgram(specs);
   // The compiler (and its parser generator) loads only when a command needs it.
   const { compileSources } = await import('../../compiler/index.js');
-  return { compilation: compileSources(sources, librarySources(), { unreadable }), sources };
+  const { runtimePolicies } = await import('../policy-names.js');
+  return {
+    compilation: compileSources(sources, librarySources(), {
+      policies: runtimePolicies(),
+      unreadable,
+    }),
+    sources,
+  };
 }
 
 /** Prints diagnostics to stderr (text or JSON) and returns the exit code they imply. */

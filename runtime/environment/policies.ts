@@ -7,6 +7,7 @@ import { evaluateStatic } from '../../compiler/instantiate.js';
 import type { IrDeclaredPolicy } from '../../compiler/ir.js';
 import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
 import type { Action, Agent, CommonObservation, Random } from '../agents/agent.js';
+import { LLM_ARGUMENTS } from '../agents/llm.js';
 import {
   type AgentContext,
   type PolicyArgument,
@@ -43,6 +44,8 @@ export interface EnvironmentAgentContext {
 
 interface EnvironmentPolicy {
   readonly name: string;
+  /** The argument names it accepts, in positional order (test/runtime/agents/policy-arguments.test.ts holds `create` to them). */
+  readonly arguments: readonly string[];
   readonly usage: string;
   readonly summary: string;
   readonly create: (
@@ -259,6 +262,7 @@ function qlearning(
 const POLICIES: readonly EnvironmentPolicy[] = [
   {
     name: 'constant',
+    arguments: ['x'],
     usage: 'constant(x)',
     summary: 'plays x every round',
     create: (args, { environment: env, agent }) => {
@@ -269,6 +273,7 @@ const POLICIES: readonly EnvironmentPolicy[] = [
   },
   {
     name: 'random',
+    arguments: [],
     usage: 'random',
     summary: 'plays uniformly at random within its bounds (on its grid, when it has one)',
     create: (args, { environment: env, agent, random }) => {
@@ -291,6 +296,7 @@ const POLICIES: readonly EnvironmentPolicy[] = [
   },
   {
     name: 'best_response',
+    arguments: [],
     usage: 'best_response',
     summary: "best-responds to the others' last actions (searching its action grid)",
     create: (args, { agent }) => {
@@ -300,6 +306,7 @@ const POLICIES: readonly EnvironmentPolicy[] = [
   },
   {
     name: 'trigger',
+    arguments: ['k', 'tolerance', 'cooperate', 'punish'],
     usage: 'trigger(k: 5, tolerance: 0.01, cooperate: "BENCHMARK", punish: "BENCHMARK")',
     summary:
       'plays the cooperative benchmark; after another agent strays from it, the punishing one for k rounds',
@@ -331,6 +338,7 @@ const POLICIES: readonly EnvironmentPolicy[] = [
   },
   {
     name: 'llm',
+    arguments: LLM_ARGUMENTS,
     usage: 'llm(model: "openai:gpt-4o-mini", memory: 5, fallback: previous)',
     summary:
       "a language model told the environment's rules, the institution's manifest and past rounds",
@@ -338,6 +346,7 @@ const POLICIES: readonly EnvironmentPolicy[] = [
   },
   {
     name: 'qlearning',
+    arguments: ['alpha', 'beta', 'delta', 'm', 'memory'],
     usage: 'qlearning(alpha: 0.15, beta: 5e-4, delta: 0.95, m: 15, memory: 1)',
     summary: 'tabular Q-learning on a grid of its actions that contains the benchmark actions',
     create: qlearning,
@@ -346,10 +355,19 @@ const POLICIES: readonly EnvironmentPolicy[] = [
 
 const byName = new Map(POLICIES.map((p) => [p.name, p]));
 
+/** The policies every environment's agents may follow (beside its benchmarks and its own). */
+export function genericEnvironmentPolicies(): {
+  name: string;
+  arguments: readonly string[];
+  summary: string;
+}[] {
+  return POLICIES.map((p) => ({ name: p.name, arguments: p.arguments, summary: p.summary }));
+}
+
 /** The policies an environment's agents may follow: the generic ones, its benchmarks, its own. */
 export function environmentPolicies(env: EnvironmentInstance): { name: string; summary: string }[] {
   return [
-    ...POLICIES.map((p) => ({ name: p.name, summary: p.summary })),
+    ...genericEnvironmentPolicies().map(({ name, summary }) => ({ name, summary })),
     ...env.ir.benchmarks.map((b) => ({
       name: b.name,
       summary: `plays the ${b.name} benchmark${b.doc ? `: ${b.doc}` : ''}`,

@@ -18,6 +18,7 @@ import { loadTemplates, PromptTemplateError } from '../llm/prompts.js';
 import { LlmServices } from '../llm/services.js';
 import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
+import { runtimePolicies } from '../policy-names.js';
 import { randomStream } from '../random.js';
 import { type LoadedProgram, librarySources, loadSource } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
@@ -275,6 +276,7 @@ export async function prepareRun(
     };
     const compiled = compileSources(sources, librarySources(), {
       includeLibrary: true,
+      policies: runtimePolicies(),
       unreadable,
     });
     if (!compiled.ok) {

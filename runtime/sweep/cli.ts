@@ -5,6 +5,7 @@ import {
   type SourceText,
   summary,
 } from '../../compiler/index.js';
+import { runtimePolicies } from '../policy-names.js';
 import { llmOptions, positive, type RunOptions } from '../run/cli-run.js';
 import { type LoadedProgram, librarySources } from '../sources.js';
 import { SweepProblem } from './errors.js';
@@ -55,6 +56,7 @@ export async function sweepCommand(
     throw new SweepCliError('--retry-failed goes with --resume', 2);
   const compiled = compileSources([...sources], librarySources(), {
     includeLibrary: true,
+    policies: runtimePolicies(),
     unreadable,
   });
   if (!compiled.ok) {

@@ -6,6 +6,7 @@ import { compileSources, type SourceText } from '../../compiler/index.js';
 import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
+import { runtimePolicies } from '../policy-names.js';
 import { type AnyRunMetrics, runToDirectory } from '../run/artifacts.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { librarySources } from '../sources.js';
@@ -59,7 +60,10 @@ export function planFor(sources: readonly SourceText[], sweepName: string): Swee
   const cached = plans.get(key);
   if (cached) return cached;
   const library = librarySources().filter((l) => !sources.some((s) => s.path === l.path));
-  const compiled = compileSources([...sources], library, { includeLibrary: true });
+  const compiled = compileSources([...sources], library, {
+    includeLibrary: true,
+    policies: runtimePolicies(),
+  });
   if (!compiled.ok) {
     const first = compiled.diagnostics.find((d) => d.severity === 'error');
     throw new JobError(

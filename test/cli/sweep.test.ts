@@ -191,11 +191,13 @@ describe('mase sweep', () => {
   });
 
   it('records runs that fail and goes on', () => {
+    // A policy argument out of its range is refused only when the agent is built (an
+    // unknown policy name is refused by the checker, before the sweep runs).
     const failing = file(
       'failing.mase',
       study(30, 1).replace(
         'factor regime: institution = none | constitutional | governance_graph',
-        'factor regime: institution = none | governance_graph\n  factor agents = qlearning | no_such_policy',
+        'factor regime: institution = none | governance_graph\n  factor agents = qlearning | noisy_nash(noise: 7)',
       ),
     );
     const dir = join(root, 'failing');
@@ -205,8 +207,8 @@ describe('mase sweep', () => {
     const failed = records(dir).filter((r) => r.status === 'failed');
     expect(failed).toHaveLength(2);
     for (const r of failed) {
-      expect(r.factors.agents).toBe('no_such_policy');
-      expect(r.error).toMatch(/no_such_policy/);
+      expect(r.factors.agents).toBe('noisy_nash(noise: 7)');
+      expect(r.error).toBe('noisy_nash: argument `noise` must be a number ≥ 0 and ≤ 1; got 7');
     }
     const rows = csv(join(dir, 'results.csv'));
     expect(rows.filter((r) => r.status === 'failed')).toHaveLength(2);

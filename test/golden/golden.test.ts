@@ -221,6 +221,13 @@ const expectations: Record<string, (diagnostics: readonly Diagnostic[], text: st
     const later = diagnostics.find((d) => d.code === 'E_UNKNOWN_STATE');
     expect(later?.range.start.offset).toBeGreaterThan(lastSyntax);
   },
+  // The docs promise no W_UNUSED (nor graph lint) in a declaration that has errors.
+  'e-syntax-no-unused-warning-in-broken-declaration': (diagnostics) => {
+    expect(diagnostics.filter((d) => d.severity === 'warning')).toEqual([]);
+  },
+  'e-value-no-unused-warning-in-declaration-with-errors': (diagnostics) => {
+    expect(diagnostics.filter((d) => d.severity === 'warning')).toEqual([]);
+  },
   'e-number-1e309': (diagnostics) => {
     expect(diagnostics.find((d) => d.code === 'E_NUMBER')?.message).toContain('1e309');
   },

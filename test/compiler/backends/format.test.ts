@@ -143,7 +143,7 @@ institution gov {
     each round fine 10
     credit 5
     cap 3
-    floor 1
+    floor (1)
     suspend
     notice "x"
     after 1 round while not m -> ok
@@ -238,8 +238,12 @@ const binaryOps = [
 type Bare = Record<string, unknown>;
 
 // Expression ASTs without ranges: printExpr never reads them, and the comparison strips them.
-const { expr: bareExpr } = fc.letrec<{ expr: Bare }>((tie) => ({
-  expr: fc.oneof(
+// A quarter of them carry the user's parentheses (`parenthesized`).
+const { expr: bareExpr } = fc.letrec<{ expr: Bare; node: Bare }>((tie) => ({
+  expr: fc
+    .tuple(tie('node'), fc.nat(3))
+    .map(([node, n]) => (n === 0 ? { ...node, parenthesized: true } : node)),
+  node: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.constantFrom(...numberTexts).map((text) => ({
       kind: 'number',
@@ -342,6 +346,27 @@ function monitorValue(file: SourceFile): Expr | undefined {
   return item?.kind === 'monitor' ? item.value : undefined;
 }
 
+function withoutParentheses(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutParentheses);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== 'parenthesized')
+      .map(([key, child]) => [key, withoutParentheses(child)]),
+  );
+}
+
+/** Paths of nodes the user parenthesized in `before` that `after` (same shape) does not. */
+function lostParentheses(before: unknown, after: unknown, path = '$'): string[] {
+  if (before === null || typeof before !== 'object') return [];
+  const b = before as Record<string, unknown>;
+  const a = (after ?? {}) as Record<string, unknown>;
+  const lost = b.parenthesized && !a.parenthesized ? [path] : [];
+  for (const [key, child] of Object.entries(b))
+    lost.push(...lostParentheses(child, a[key], `${path}.${key}`));
+  return lost;
+}
+
 function checkRoundTrip(source: string): void {
   const before = parse('gen.mase', source);
   expect(before.diagnostics.filter((d) => d.code === 'E_SYNTAX')).toEqual([]);
@@ -355,23 +380,35 @@ function checkRoundTrip(source: string): void {
 
 describe('formatSource on generated expressions', () => {
   it.each([
+    // The user's parentheses stay, needed or not: rules are read by people and LLM firms.
     ['(a < b) < c', '(a < b) < c'],
-    ['not (a < b)', 'not a < b'],
-    ['-(a ^ b)', '-a ^ b'],
+    ['not (a < b)', 'not (a < b)'],
+    ['-(a ^ b)', '-(a ^ b)'],
     ['(-a) ^ b', '(-a) ^ b'],
-    ['a ^ (b ^ c)', 'a ^ b ^ c'],
+    ['a ^ (b ^ c)', 'a ^ (b ^ c)'],
     ['(a ^ b) ^ c', '(a ^ b) ^ c'],
     ['a - (b - c)', 'a - (b - c)'],
-    ['(a - b) - c', 'a - b - c'],
+    ['(a - b) - c', '(a - b) - c'],
     ['a * -(b + c)', 'a * -(b + c)'],
-    ['if a then b else (c + 1)', 'if a then b else c + 1'],
+    ['if a then b else (c + 1)', 'if a then b else (c + 1)'],
     ['(if a then b else c) + 1', '(if a then b else c) + 1'],
     ['a and (b or c)', 'a and (b or c)'],
-    ['(not a) and b', 'not a and b'],
-    ['not (not a)', 'not not a'],
-    ['- (- a)', '--a'],
-    ['x [ ( self ) ]', 'x[self]'],
-    ['(f(x)).y', 'f(x).y'],
+    ['(not a) and b', '(not a) and b'],
+    ['not (not a)', 'not (not a)'],
+    ['- (- a)', '-(-a)'],
+    ['x [ ( self ) ]', 'x[(self)]'],
+    ['(f(x)).y', '(f(x)).y'],
+    ['( a + b )', '(a + b)'],
+    ['((a + b)) * ((c))', '(a + b) * (c)'],
+    [
+      'cv_x > 1.5 or hhi_x > 0.8 or (cv_x > 1 and hhi_x > 0.5)',
+      'cv_x > 1.5 or hhi_x > 0.8 or (cv_x > 1 and hhi_x > 0.5)',
+    ],
+    // None are added where precedence does not need them.
+    ['a+b*c', 'a + b * c'],
+    ['a or b and c', 'a or b and c'],
+    ['not a < b', 'not a < b'],
+    ['-a ^ b', '-a ^ b'],
     ['mean( x , over : firm )', 'mean(x, over: firm)'],
   ])('prints %s as %s', (input, expected) => {
     expect(formatChecked(monitorSource(input))).toBe(monitorSource(expected));
@@ -383,7 +420,10 @@ describe('formatSource on generated expressions', () => {
         const text = printExpr(ast as unknown as Expr);
         const result = parse('gen.mase', monitorSource(text));
         expect(result.diagnostics.filter((d) => d.code === 'E_SYNTAX')).toEqual([]);
-        expect(stripRanges(monitorValue(result.value))).toEqual(ast);
+        const reparsed = stripRanges(monitorValue(result.value));
+        // The same tree, except for parentheses the printer had to add for precedence.
+        expect(withoutParentheses(reparsed)).toEqual(withoutParentheses(ast));
+        expect(lostParentheses(ast, reparsed)).toEqual([]);
         checkRoundTrip(monitorSource(text));
       }),
       { numRuns: Number(process.env.RUNS ?? 1000) },
