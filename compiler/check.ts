@@ -6,6 +6,7 @@ export { literalValue, valueFits } from './check/common.js';
 
 import { checkEnvironment } from './check/environment.js';
 import { checkExperiment } from './check/experiment.js';
+import { checkImports, type UnreadableImport } from './check/imports.js';
 import { checkInstitution, standaloneContext } from './check/institution.js';
 import { checkMarket } from './check/market.js';
 import { institutionPairings, pairedContext } from './check/pairings.js';
@@ -22,6 +23,7 @@ import type {
   IrWorld,
 } from './ir.js';
 
+export type { ImportSite, UnreadableImport } from './check/imports.js';
 export { checkInstitution } from './check/institution.js';
 export type { MarketContext } from './check/market.js';
 export type { RuntimePolicies, RuntimePolicy } from './check/policies.js';
@@ -29,9 +31,12 @@ export type { Worlds } from './check/symbols.js';
 export { buildSymbols, type Declared, type SymbolTable } from './check/symbols.js';
 
 export interface CheckOptions {
+  /** Check the library's institutions too and include its declarations in the program. */
   readonly includeLibrary?: boolean;
   /** The runtime's generic policies: given, every policy an experiment or sweep names is resolved. */
   readonly policies?: RuntimePolicies;
+  /** Imported files the loader could not read: reported at the imports naming them. */
+  readonly unreadable?: readonly UnreadableImport[];
 }
 
 /**
@@ -44,7 +49,8 @@ export function checkProgram(
   options: CheckOptions = {},
 ): PhaseResult<IrProgram> {
   const reporter = new Reporter();
-  const symbols = buildSymbols(files, library, reporter);
+  const importSites = checkImports(files, library, options.unreadable ?? [], reporter);
+  const symbols = buildSymbols(files, library, reporter, importSites);
   const userPaths = new Set(files.map((f) => f.path));
   const markets = new Map<string, IrWorld>();
   const institutions: IrInstitution[] = [];
@@ -52,33 +58,29 @@ export function checkProgram(
   const silent = new Reporter();
   for (const [name, { decl, path }] of symbols.markets) {
     const target = userPaths.has(path) ? reporter : silent;
-    const ir = checkMarket(decl, path, target);
+    const ir = alone(target, (r) => checkMarket(decl, path, r));
     if (ir) markets.set(name, ir);
   }
   for (const [name, { decl, path }] of symbols.environments) {
     const target = userPaths.has(path) ? reporter : silent;
-    const ir = checkEnvironment(decl, path, target);
+    const ir = alone(target, (r) => checkEnvironment(decl, path, r));
     if (ir) markets.set(name, ir);
   }
   // Every experiment of the user's files, by name: a sweep may vary only these.
   const userExperiments = new Map<string, IrExperiment | undefined>();
   for (const { decl, path } of symbols.experiments.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = checkExperiment(decl, path, symbols, markets, reporter, options.policies);
+    const ir = alone(reporter, (r) =>
+      checkExperiment(decl, path, symbols, markets, r, options.policies),
+    );
     userExperiments.set(decl.name.name, ir);
     if (ir) experiments.push(ir);
   }
   const sweeps: IrSweep[] = [];
   for (const { decl, path } of symbols.sweeps.values()) {
     if (!userPaths.has(path)) continue;
-    const ir = checkSweep(
-      decl,
-      path,
-      userExperiments,
-      symbols,
-      markets,
-      reporter,
-      options.policies,
+    const ir = alone(reporter, (r) =>
+      checkSweep(decl, path, userExperiments, symbols, markets, r, options.policies),
     );
     if (ir) sweeps.push(ir);
   }
@@ -90,11 +92,8 @@ export function checkProgram(
     const paired = userPaths.has(path)
       ? pairedContext(pairings.get(decl.name.name) ?? [])
       : undefined;
-    const ir = checkInstitution(
-      decl,
-      path,
-      paired ?? standaloneContext(decl, path, markets),
-      userPaths.has(path) ? reporter : silent,
+    const ir = alone(userPaths.has(path) ? reporter : silent, (r) =>
+      checkInstitution(decl, path, paired ?? standaloneContext(decl, path, markets), r),
     );
     if (ir) institutions.push(ir);
   }
@@ -115,6 +114,18 @@ export function checkProgram(
     },
     diagnostics: dedupe(reporter.diagnostics),
   };
+}
+
+/**
+ * Checks one declaration. When it has errors its warnings are dropped: what looks unused or
+ * unreachable in a declaration with errors mostly echoes them (W_UNUSED, the graph lints).
+ */
+function alone<T>(target: Reporter, check: (reporter: Reporter) => T): T {
+  const own = new Reporter();
+  const value = check(own);
+  const failed = own.diagnostics.some((d) => d.severity === 'error');
+  target.diagnostics.push(...own.diagnostics.filter((d) => !failed || d.severity === 'error'));
+  return value;
 }
 
 function dedupe(diagnostics: readonly Diagnostic[]): Diagnostic[] {

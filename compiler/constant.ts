@@ -8,6 +8,20 @@ export function optionIndices(options: readonly string[], value: ParamValue): Pa
   return index < 0 ? Number.NaN : index;
 }
 
+/** The parameters a foldable expression (see constantValue) reads, in order, once each. */
+export function paramsRead(e: IrExpr): string[] {
+  const names = new Set<string>();
+  const visit = (x: IrExpr): void => {
+    if (x.op === 'param') names.add(x.name);
+    else if (x.op === 'unary') visit(x.operand);
+    else if (x.op === 'binary') [x.left, x.right].forEach(visit);
+    else if (x.op === 'if') [x.condition, x.then, x.otherwise].forEach(visit);
+    else if (x.op === 'call') x.args.forEach(visit);
+  };
+  visit(e);
+  return [...names];
+}
+
 /**
  * Folds an expression that depends only on parameters (and literals) to a number.
  * Returns undefined when it reads anything that varies with the run.
@@ -63,9 +77,31 @@ export function constantValue(
           return undefined;
       }
     }
+    case 'element': {
+      const list = params.get(e.list);
+      const at = constantValue(e.index, params);
+      if (!Array.isArray(list) || at === undefined) return undefined;
+      const elements = list.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : Number(v)));
+      return elementAt(Float64Array.from(elements), at);
+    }
+    case 'length': {
+      const list = params.get(e.list);
+      return Array.isArray(list) ? list.length : undefined;
+    }
     default:
       return undefined;
   }
+}
+
+/**
+ * The value of a list at a position counted from 1, as a run reads it: a position that is
+ * not a whole number is rounded down, and one outside the list is clamped to it (below 1:
+ * the first value; past the end: the last, a ladder's top step). No position (NaN): NaN.
+ */
+export function elementAt(elements: Float64Array, position: number): number {
+  if (Number.isNaN(position) || elements.length === 0) return Number.NaN;
+  const i = Math.min(Math.max(Math.floor(position), 1), elements.length);
+  return elements[i - 1] as number;
 }
 
 const BINARY: Readonly<Record<string, (a: number, b: number) => number>> = {

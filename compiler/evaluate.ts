@@ -1,4 +1,4 @@
-import { binaryFunction, constantValue, optionIndices } from './constant.js';
+import { binaryFunction, constantValue, elementAt, optionIndices } from './constant.js';
 import type { IrExpr, ParamValue } from './ir.js';
 import { natives } from './natives.js';
 import {
@@ -89,6 +89,10 @@ export function isRunConstant(e: IrExpr): boolean {
         return fixed(x.condition) && fixed(x.then) && fixed(x.otherwise);
       case 'index':
         return !x.selections.some((s) => 'self' in s) && fixed(x.target);
+      case 'element':
+        return fixed(x.index);
+      case 'length':
+        return true;
       case 'call': {
         const kind = natives.get(x.fn)?.kind;
         return (
@@ -258,6 +262,19 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
         return fn === 'mean_last' ? map1(acc, (x) => x / available) : acc;
       };
     }
+    case 'element': {
+      if (e.type.axes.length === 0) return scalarCode(e, options);
+      const index = compileExpression(e.index, options);
+      const list = e.list;
+      return (env, ago) => {
+        const elements = env.param(list).data;
+        return map1(index(env, ago), (k) => elementAt(elements, k));
+      };
+    }
+    case 'length': {
+      const list = e.list;
+      return (env) => scalarTensor(env.param(list).data.length);
+    }
     case 'history':
       return (env) => {
         const h = env.history;
@@ -369,6 +386,11 @@ export function compileScalar(e: IrExpr, options: CompileOptions = {}): Compiled
           : Number.NaN;
       };
     }
+    case 'element': {
+      const index = compileScalar(e.index, options);
+      const list = e.list;
+      return (env, ago) => elementAt(env.param(list).data, index(env, ago));
+    }
     default:
       return tensorValued();
   }
@@ -384,6 +406,8 @@ export function readsMachine(e: IrExpr, perMachine: ReadonlySet<string>): boolea
       return perMachine.has(e.name);
     case 'index':
       return e.selections.some((x) => 'self' in x) || readsMachine(e.target, perMachine);
+    case 'element':
+      return readsMachine(e.index, perMachine);
     case 'unary':
       return readsMachine(e.operand, perMachine);
     case 'binary':
@@ -526,6 +550,16 @@ function perFirmCode(
           into,
         );
     }
+    case 'element': {
+      const index = child(e.index);
+      if (!index) return undefined;
+      const list = e.list;
+      const into = own();
+      return (env, perFirm) => {
+        const elements = env.param(list).data;
+        return elementwise([index(env, perFirm)], (k) => elementAt(elements, k), into);
+      };
+    }
     case 'index': {
       // The target is the same for every machine; `self` picks firm i's element.
       if (readsMachine(e.target, perMachine)) return undefined;
@@ -574,6 +608,14 @@ function perFirmCode(
  */
 export function paramTensor(type: ValueType, value: ParamValue, dims: Dimensions): Tensor | string {
   const axes = type.axes;
+  // A list read by position: its values in order (read only by `element` and `length`).
+  if (type.list)
+    return Array.isArray(value)
+      ? tensorFrom(
+          [],
+          value.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : Number(v))),
+        )
+      : 'a single value where a list is expected';
   if (type.options) value = optionIndices(type.options, value);
   if (typeof value === 'string') return NAN;
   if (!Array.isArray(value)) {
@@ -618,6 +660,8 @@ export function lookback(e: IrExpr, params: ReadonlyMap<string, ParamValue>): nu
       return max(e.condition, e.then, e.otherwise);
     case 'index':
       return max(e.target);
+    case 'element':
+      return max(e.index);
     case 'call':
       return (natives.get(e.fn)?.lookback ?? 0) + max(...e.args);
     case 'window': {

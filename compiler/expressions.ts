@@ -2,8 +2,10 @@ import type { Axis, Expr, Range } from '../grammar/ast.js';
 import { type Diagnostic, type DiagnosticCode, diagnostic } from '../grammar/diagnostics.js';
 import { printExpr } from '../grammar/print.js';
 import { closest, didYouMean } from '../grammar/suggest.js';
-import { BENCHMARKS, type IrExpr, type IrSelection } from './ir.js';
+import { constantValue } from './constant.js';
+import { BENCHMARKS, type IrExpr, type IrSelection, type ParamValue } from './ir.js';
 import { natives } from './natives.js';
+import { listPositionProblem } from './param-values.js';
 import {
   bool,
   canonicalAxes,
@@ -58,6 +60,8 @@ export interface ExpressionScope {
   readonly constants?: ReadonlyMap<string, number>;
   /** The benchmarks `NAME.value` may name (absent: a market's `nash`, `collusive`, `competitive`). */
   readonly benchmarkNames?: readonly string[];
+  /** Parameter values (defaults), to check constant positions in list parameters. */
+  readonly paramValues?: ReadonlyMap<string, ParamValue>;
 }
 
 export const HISTORY_NAMES = new Set(['rounds_in_state']);
@@ -87,6 +91,12 @@ export class ExpressionChecker {
   }
 
   check(e: Expr): IrExpr | undefined {
+    const checked = this.checkBare(e);
+    // Printed rules keep the user's parentheses, so the IR remembers them.
+    return checked && e.parenthesized ? { ...checked, parenthesized: true } : checked;
+  }
+
+  private checkBare(e: Expr): IrExpr | undefined {
     const text = printExpr(e);
     const make = (type: ValueType, node: object): IrExpr => ({ type, text, ...node }) as IrExpr;
     switch (e.kind) {
@@ -197,6 +207,15 @@ export class ExpressionChecker {
     }
     if (s.poisoned?.has(name)) return undefined;
     const param = s.params.get(name);
+    if (param?.list) {
+      s.usedParams.add(name);
+      return this.report(
+        'E_TYPE',
+        range,
+        `\`${name}\` is ${this.describe(param)}; select one value by its position, e.g. \`${name}[1]\``,
+        `positions count from 1; \`len(${name})\` is the number of values`,
+      );
+    }
     if (param) {
       s.usedParams.add(name);
       return make(param, { op: 'param', name });
@@ -430,6 +449,8 @@ export class ExpressionChecker {
     e: Extract<Expr, { kind: 'index' }>,
     make: (t: ValueType, n: object) => IrExpr,
   ): IrExpr | undefined {
+    const list = this.listParam(e.target);
+    if (list) return this.element(e, list, make);
     const target = this.check(e.target);
     if (!target) return undefined;
     const s = this.scope;
@@ -506,6 +527,7 @@ export class ExpressionChecker {
     make: (t: ValueType, n: object) => IrExpr,
   ): IrExpr | undefined {
     const s = this.scope;
+    if (e.callee.name === 'len') return this.listLength(e, make);
     const fn = natives.get(e.callee.name);
     if (!fn) {
       return this.report(
@@ -651,6 +673,96 @@ export class ExpressionChecker {
       });
     }
     return make(result, { op: 'call', fn: fn.name, args, ...(over ? { over } : {}) });
+  }
+
+  // ---- lists read by position: `schedule[k]`, `len(schedule)` ------------------------------
+  // Kept apart from `index` (selection by firm or product name): a list parameter is never
+  // a value of its own, only read here.
+
+  /** The list parameter an expression names, if it is one (`schedule` in `schedule[k]`). */
+  private listParam(e: Expr): { name: string; type: ValueType } | undefined {
+    if (e.kind !== 'name' || this.scope.poisoned?.has(e.name)) return undefined;
+    const type = this.scope.params.get(e.name);
+    return type?.list ? { name: e.name, type } : undefined;
+  }
+
+  /**
+   * `schedule[k]`: the value at position k, counted from 1. A position that is a constant
+   * must be a whole number within the list; any other is rounded down and clamped to the
+   * list when the run reads it (below 1: the first value; past the end: the last).
+   */
+  private element(
+    e: Extract<Expr, { kind: 'index' }>,
+    list: { name: string; type: ValueType },
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
+    const s = this.scope;
+    s.usedParams.add(list.name);
+    const [position, ...extra] = e.indices;
+    if (!position || extra.length > 0)
+      return this.report(
+        'E_TYPE',
+        e.range,
+        `\`${list.name}\` is ${this.describe(list.type)}: select one value with one position, e.g. \`${list.name}[1]\``,
+      );
+    if (
+      position.kind === 'name' &&
+      (position.name === 'self' ||
+        s.firmNames?.has(position.name) ||
+        s.productNames?.has(position.name))
+    )
+      return this.report(
+        'E_TYPE',
+        position.range,
+        `\`${list.name}\` is ${this.describe(list.type)}, read by position (1, 2, …), not by ${position.name === 'self' || s.firmNames?.has(position.name) ? (s.agentAxis ?? 'firm') : 'product'}`,
+        `for one value per ${s.agentAxis ?? 'firm'}, declare \`param ${list.name}: per ${s.agentAxis ?? 'firm'} = […]\``,
+      );
+    const index = this.check(position);
+    if (!index) return undefined;
+    if (index.type.base !== 'number' || index.type.options)
+      return this.report(
+        'E_TYPE',
+        position.range,
+        `a position in \`${list.name}\` must be a number, but \`${index.text}\` is ${this.describe(index.type)}`,
+        optionHint(index),
+      );
+    const values = s.paramValues;
+    const value = values?.get(list.name);
+    const at = values ? constantValue(index, values) : undefined;
+    if (Array.isArray(value) && at !== undefined) {
+      const problem = listPositionProblem(list.name, value.length, at, index.text);
+      if (problem)
+        return this.report(
+          'E_VALUE',
+          position.range,
+          problem,
+          `positions of \`${list.name}\` run from 1 to ${value.length}; only a position computed during the run is clamped to them`,
+        );
+    }
+    return make(
+      { base: list.type.base, axes: index.type.axes },
+      { op: 'element', list: list.name, index },
+    );
+  }
+
+  /** `len(schedule)`: how many values a list parameter holds. */
+  private listLength(
+    e: Extract<Expr, { kind: 'call' }>,
+    make: (t: ValueType, n: object) => IrExpr,
+  ): IrExpr | undefined {
+    const [arg, ...extra] = e.args;
+    const list = arg && !arg.name && extra.length === 0 ? this.listParam(arg.value) : undefined;
+    if (!list) {
+      if (arg?.value.kind === 'name' && this.scope.poisoned?.has(arg.value.name)) return undefined;
+      return this.report(
+        'E_TYPE',
+        e.range,
+        '`len` takes the name of a list parameter, e.g. `len(schedule)`',
+        'declare one with `param schedule: list = [0.35, 0.75, 1]`',
+      );
+    }
+    this.scope.usedParams.add(list.name);
+    return make(number, { op: 'length', list: list.name });
   }
 
   /** A type in words, with this world's agent axis (`per-fisher number`). */

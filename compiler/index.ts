@@ -1,4 +1,4 @@
-import type { SourceFile } from '../grammar/ast.js';
+import type { Range, SourceFile } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic, hasErrors } from '../grammar/diagnostics.js';
 import { parse } from '../grammar/index.js';
 import { type CheckOptions, checkProgram } from './check.js';
@@ -10,6 +10,8 @@ export interface SourceText {
   readonly text: string;
   /** sha256 (hex) of the bytes the text was read from, when it was read from a file. */
   readonly sha256?: string;
+  /** The paths of the files it imports, when a loader followed them (runtime/sources.ts). */
+  readonly imports?: readonly string[];
 }
 
 export interface Compilation {
@@ -44,9 +46,14 @@ export function compileSources(
         .filter((d) => d.code === 'E_RESERVED_NAME')
         .map((d) => `${d.path}:${d.range.start.offset}`),
     );
+    const broken = brokenDeclarations(parsed);
     const diagnostics = sortDiagnostics([
       ...parseDiagnostics,
-      ...checked.diagnostics.filter((d) => !refused.has(`${d.path}:${d.range.start.offset}`)),
+      ...checked.diagnostics.filter(
+        (d) =>
+          !refused.has(`${d.path}:${d.range.start.offset}`) &&
+          !(d.severity === 'warning' && broken.some((b) => within(d, b))),
+      ),
     ]);
     return { files, program: checked.value, diagnostics, ok: !hasErrors(diagnostics) };
   } catch (error) {
@@ -70,6 +77,30 @@ export function compileSources(
   }
 }
 
+/**
+ * Where a declaration has syntax errors, recovery dropped part of it: what looks unused or
+ * unreachable may be used by the dropped text, so its warnings (W_UNUSED, the graph lints)
+ * would only distract from the error. The checker skips them for its own errors the same way.
+ */
+function brokenDeclarations(
+  parsed: readonly { readonly value: SourceFile; readonly diagnostics: readonly Diagnostic[] }[],
+): { readonly path: string; readonly range: Range }[] {
+  return parsed.flatMap(({ value, diagnostics }) => {
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    return value.declarations
+      .filter((decl) => errors.some((e) => within(e, decl)))
+      .map((decl) => ({ path: value.path, range: decl.range }));
+  });
+}
+
+const within = (
+  d: { readonly path: string; readonly range: Range },
+  outer: { readonly path?: string; readonly range: Range },
+) =>
+  (outer.path === undefined || d.path === outer.path) &&
+  d.range.start.offset >= outer.range.start.offset &&
+  d.range.start.offset <= outer.range.end.offset;
+
 // The compiler's public API, beside compileSources: the IR, diagnostics, the backends that
 // turn checked IR into artifacts, and the evaluation of IR expressions that the runtime uses.
 export { environmentDot, institutionDot, marketDot } from './backends/dot.js';
@@ -88,7 +119,12 @@ export {
   type QuietEvent,
   type RoundEvent,
 } from './backends/xstate.js';
-export { type CheckOptions, checkProgram, type RuntimePolicies } from './check.js';
+export {
+  type CheckOptions,
+  checkProgram,
+  type RuntimePolicies,
+  type UnreadableImport,
+} from './check.js';
 export {
   type CompiledExpression,
   type CompiledPerFirm,

@@ -6,7 +6,12 @@ import type { ValueType } from './types.js';
  * cannot hold; serialise with a replacer). Every backend (machine,
  * diagram, manifest) and the runtime read this and nothing else, so they cannot disagree.
  */
-export type IrExpr = { readonly type: ValueType; readonly text: string } & IrExprNode;
+export type IrExpr = {
+  readonly type: ValueType;
+  readonly text: string;
+  /** Written inside parentheses (`Expr.parenthesized`): rendered rules keep them. */
+  readonly parenthesized?: true;
+} & IrExprNode;
 
 export type WindowFunction =
   | 'mean_last'
@@ -53,7 +58,11 @@ export type IrExprNode =
       readonly then: IrExpr;
       readonly otherwise: IrExpr;
     }
-  | { readonly op: 'history'; readonly fn: HistoryFunction; readonly state?: string };
+  | { readonly op: 'history'; readonly fn: HistoryFunction; readonly state?: string }
+  /** `schedule[k]`: the element of list parameter `list` at position `index` (from 1, clamped). */
+  | { readonly op: 'element'; readonly list: string; readonly index: IrExpr }
+  /** `len(schedule)`: the number of values of list parameter `list`. */
+  | { readonly op: 'length'; readonly list: string };
 
 export type IrSelection =
   | { readonly axis: 'firm'; readonly self: true }
@@ -213,7 +222,13 @@ export interface IrState {
   readonly name: string;
   readonly title?: string;
   readonly kind: StateKind;
+  /** Notices on entry, as written (`{…}` included). */
   readonly notices: readonly string[];
+  /** The notices with `{…}` values, by their index in `notices`: evaluated when given. */
+  readonly liveNotices?: readonly {
+    readonly index: number;
+    readonly parts: readonly IrNoticePart[];
+  }[];
   readonly sanctions: readonly IrSanction[];
   readonly cap?: IrExpr;
   readonly floor?: IrExpr;
@@ -222,6 +237,9 @@ export interface IrState {
   readonly transitions: readonly IrTransition[];
   readonly range: Range;
 }
+
+/** A piece of a live notice: literal text, or a value written `{…}` (one number or true/false). */
+export type IrNoticePart = { readonly text: string } | { readonly expr: IrExpr };
 
 export interface IrMonitor {
   readonly name: string;

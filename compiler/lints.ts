@@ -181,6 +181,8 @@ export function readsEvidence(e: IrExpr): boolean {
       return readsEvidence(e.value);
     case 'index':
       return readsEvidence(e.target);
+    case 'element':
+      return readsEvidence(e.index);
     case 'if':
       return readsEvidence(e.condition) || readsEvidence(e.then) || readsEvidence(e.otherwise);
     default:

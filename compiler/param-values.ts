@@ -1,9 +1,9 @@
 import type { Range } from '../grammar/ast.js';
 import type { DiagnosticCode } from '../grammar/diagnostics.js';
-import { constantValue } from './constant.js';
+import { constantValue, paramsRead } from './constant.js';
 import { paramTensor } from './evaluate.js';
 import { agentNames, paramValues } from './instantiate.js';
-import type { IrInstitution, IrParam, IrWorld, ParamValue } from './ir.js';
+import type { IrExpr, IrInstitution, IrParam, IrWorld, ParamValue } from './ir.js';
 
 /**
  * The checks a parameter value gets wherever it comes from: a source's defaults and
@@ -41,10 +41,85 @@ const probability = (what: string): ValueRule => ({
 export const DETECTION = probability('the detection probability');
 export const FALSE_POSITIVE = probability('the false-positive rate');
 
-/** The message of a value that breaks its rule: `a number of rounds must be … (it is -3)`. */
-export function ruleMessage(rule: ValueRule, value: number): string | undefined {
+/**
+ * What is wrong with a constant position in a list parameter of `length` values, if
+ * anything: positions are whole numbers from 1 to the length (docs/language.md, "Lists").
+ */
+export function listPositionProblem(
+  list: string,
+  length: number,
+  position: number,
+  /** The position as written, when it is not the number itself (`k`, `n + 1`). */
+  written?: string,
+): string | undefined {
+  const values = `${length} value${length === 1 ? '' : 's'}`;
+  const at =
+    written === undefined || written === String(position)
+      ? `${position}`
+      : `${position} (\`${written}\`)`;
+  if (!Number.isInteger(position))
+    return `a position in \`${list}\` must be a whole number (it is ${at})`;
+  if (position < 1)
+    return `positions in \`${list}\` count from 1 (it has ${values}); ${at} is before the first`;
+  if (position > length) return `\`${list}\` has ${values}; position ${at} is past its end`;
+  return undefined;
+}
+
+type ElementNode = Extract<IrExpr, { op: 'element' }>;
+
+/** Every `list[position]` node in a piece of checked IR (any declaration, any depth). */
+function elementNodes(ir: unknown, out: ElementNode[] = []): ElementNode[] {
+  if (Array.isArray(ir)) for (const x of ir) elementNodes(x, out);
+  else if (ir !== null && typeof ir === 'object') {
+    const node = ir as Partial<ElementNode>;
+    if (node.op === 'element' && typeof node.list === 'string') out.push(node as ElementNode);
+    for (const value of Object.values(ir)) elementNodes(value, out);
+  }
+  return out;
+}
+
+/** Whether some list parameter is read at a position known only during the run (`schedule[visits(fined)]`). */
+export function readsListsAtRunTime(
+  ir: IrWorld | IrInstitution,
+  values: ReadonlyMap<string, ParamValue>,
+): boolean {
+  return elementNodes(ir).some((e) => constantValue(e.index, values) === undefined);
+}
+
+/**
+ * Constant positions in list parameters (`schedule[3]`, `schedule[k]`) that fall outside
+ * their list with these values (a shorter list given as an override, a larger `k`).
+ */
+export function listPositionProblems(
+  ir: IrWorld | IrInstitution,
+  values: ReadonlyMap<string, ParamValue>,
+): ValueProblem[] {
+  const problems = new Map<string, ValueProblem>();
+  for (const e of elementNodes(ir)) {
+    const list = values.get(e.list);
+    const at = constantValue(e.index, values);
+    if (!Array.isArray(list) || at === undefined) continue;
+    const message = listPositionProblem(e.list, list.length, at, e.index.text);
+    if (message)
+      problems.set(e.text, {
+        code: 'E_VALUE',
+        message,
+        param: e.list,
+        subject: `\`${e.text}\``,
+      });
+  }
+  return [...problems.values()];
+}
+
+/**
+ * The message of a value that breaks its rule: `a number of rounds must be … (it is -3)`,
+ * naming what was written for it when that reads parameters (`a number of rounds
+ * (\`persistence\`) must be …`), so that an override's mistake names the parameter.
+ */
+export function ruleMessage(rule: ValueRule, value: number, written?: string): string | undefined {
   const problem = rule.problem(value);
-  return problem ? `${rule.what} ${problem} (it is ${value})` : undefined;
+  const what = written === undefined ? rule.what : `${rule.what} (\`${written}\`)`;
+  return problem ? `${what} ${problem} (it is ${value})` : undefined;
 }
 
 /** A parameter value that does not fit where it is used. */
@@ -57,6 +132,8 @@ export interface ValueProblem {
   readonly at?: { readonly path: string; readonly range: Range };
   /** Which value of the declaration it is (monitor `m`'s detection, `transition at OFFSET`), to tell problems apart. */
   readonly subject?: string;
+  /** The parameters the value is computed from: an override of one of them caused it. */
+  readonly reads?: readonly string[];
 }
 
 /**
@@ -82,6 +159,7 @@ export function marketValueProblems(
     products: world.kind === 'market' ? world.products.length : 1,
   });
   if (world.kind === 'environment') problems.push(...actionBoundProblems(world, values));
+  problems.push(...listPositionProblems(world, values));
   return { firms, problems };
 }
 
@@ -150,13 +228,18 @@ export function institutionValueProblems(
   ) => {
     if (!expr) return;
     const value = constantValue(expr, values);
-    const message = value === undefined ? undefined : ruleMessage(rule, value);
+    const reads = paramsRead(expr);
+    const message =
+      value === undefined
+        ? undefined
+        : ruleMessage(rule, value, reads.length > 0 ? expr.text : undefined);
     if (message)
       problems.push({
         code: 'E_VALUE',
         message,
         subject,
         ...(range ? { at: { path: institution.path, range } } : {}),
+        ...(reads.length > 0 ? { reads } : {}),
       });
   };
   for (const m of institution.monitors) {
@@ -166,6 +249,7 @@ export function institutionValueProblems(
   for (const s of institution.states)
     for (const t of s.transitions)
       check(ROUND_COUNT, `transition at ${t.range.start.offset}`, t.rounds, t.range);
+  problems.push(...listPositionProblems(institution, values));
   return problems;
 }
 

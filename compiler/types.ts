@@ -14,6 +14,11 @@ export interface ValueType {
    * option's index (0, 1, …) in declaration order.
    */
   readonly options?: readonly string[];
+  /**
+   * A list parameter (`param schedule: list = [0.35, 0.75, 1]`): a list of `base` values read
+   * by position (`schedule[1]`, from 1); it has no axes and is never a value on its own.
+   */
+  readonly list?: true;
 }
 
 export const AXES: readonly Axis[] = ['firm', 'product'];
@@ -50,6 +55,7 @@ export function describeType(t: ValueType, agentAxis = 'firm'): string {
       : t.axes.length === 2
         ? `${axis('firm')} × product `
         : `per-${axis(t.axes[0])} `;
+  if (t.list) return `a list of ${t.base === 'bool' ? 'true/false values' : `${t.base}s`}`;
   const base =
     t.base === 'bool'
       ? 'true/false value'

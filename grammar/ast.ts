@@ -32,7 +32,14 @@ export type BinaryOperator =
   | 'and'
   | 'or';
 
-export type Expr =
+/**
+ * An expression. `parenthesized` remembers that the user wrote it inside parentheses, so
+ * printing (fmt, the manifest, diagram labels) keeps them even where precedence does not need
+ * them; doubled parentheses are remembered once.
+ */
+export type Expr = ExprNode & { readonly parenthesized?: true };
+
+type ExprNode =
   | {
       readonly kind: 'number';
       readonly value: number;
@@ -103,6 +110,8 @@ export interface TypeAnnotation {
   readonly base?: BaseTypeName;
   /** `one of "first", "second"`: the strings the parameter may take (an option parameter). */
   readonly options?: readonly StringOption[];
+  /** `list`: a list of numbers (or true/false values) read by position, `schedule[1]`. */
+  readonly list?: true;
   /** Axis names as written: `firm`, `product`, or an environment's agent axis (`fisher`). */
   readonly axes: readonly string[];
   readonly range: Range;
@@ -219,6 +228,9 @@ export type EnvironmentItem =
       readonly range: Range;
     };
 
+/** A piece of a live notice: literal text, or an expression written `{…}`. */
+export type NoticePart = { readonly text: string } | { readonly expr: Expr };
+
 /** `NAME = DEFAULT` in a declared policy's argument list. */
 export interface DefaultedParameter {
   readonly name: Name;
@@ -279,7 +291,16 @@ export type StateItem =
       readonly options: TransitionOptions;
       readonly range: Range;
     }
-  | { readonly kind: 'notice'; readonly text: string; readonly range: Range }
+  /**
+   * `notice "You owe {amount}"`: the text as written, and (when it has `{…}`) its parts, each
+   * literal text or an expression evaluated when the notice is given (`{{`, `}}`: a brace).
+   */
+  | {
+      readonly kind: 'notice';
+      readonly text: string;
+      readonly parts?: readonly NoticePart[];
+      readonly range: Range;
+    }
   | {
       readonly kind: 'sanction';
       readonly sanction: 'fine' | 'credit';
@@ -421,10 +442,19 @@ export interface Comment {
   readonly range: Range;
 }
 
+/** `import "path.mase"` or `import "stdlib:NAME"`: the spec as written (unescaped). */
+export interface ImportItem {
+  readonly kind: 'import';
+  readonly spec: string;
+  readonly range: Range;
+}
+
 export interface SourceFile {
   readonly kind: 'file';
   readonly path: string;
   readonly version?: { readonly value: number; readonly range: Range };
+  /** Present when the file imports anything. */
+  readonly imports?: readonly ImportItem[];
   readonly declarations: readonly Declaration[];
   readonly comments: readonly Comment[];
   readonly range: Range;
@@ -443,6 +473,8 @@ const position = z.object({ line: z.int().min(1), column: z.int().min(1), offset
 export const rangeSchema = z.object({ start: position, end: position });
 const nameSchema = z.object({ name: z.string(), range: rangeSchema });
 
+const parenthesized = { parenthesized: z.literal(true).optional() };
+
 export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
   z.discriminatedUnion('kind', [
     z.object({
@@ -450,22 +482,35 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
       value: numberValue,
       text: z.string(),
       range: rangeSchema,
+      ...parenthesized,
     }),
-    z.object({ kind: z.literal('string'), value: z.string(), range: rangeSchema }),
-    z.object({ kind: z.literal('bool'), value: z.boolean(), range: rangeSchema }),
-    z.object({ kind: z.literal('name'), name: z.string(), range: rangeSchema }),
+    z.object({
+      kind: z.literal('string'),
+      value: z.string(),
+      range: rangeSchema,
+      ...parenthesized,
+    }),
+    z.object({ kind: z.literal('bool'), value: z.boolean(), range: rangeSchema, ...parenthesized }),
+    z.object({ kind: z.literal('name'), name: z.string(), range: rangeSchema, ...parenthesized }),
     z.object({
       kind: z.literal('member'),
       object: exprSchema,
       property: nameSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
-    z.object({ kind: z.literal('list'), items: z.array(exprSchema), range: rangeSchema }),
+    z.object({
+      kind: z.literal('list'),
+      items: z.array(exprSchema),
+      range: rangeSchema,
+      ...parenthesized,
+    }),
     z.object({
       kind: z.literal('unary'),
       op: z.enum(['-', 'not']),
       operand: exprSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('binary'),
@@ -473,18 +518,21 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
       left: exprSchema,
       right: exprSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('call'),
       callee: nameSchema,
       args: z.array(argumentSchema),
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('index'),
       target: exprSchema,
       indices: z.array(exprSchema),
       range: rangeSchema,
+      ...parenthesized,
     }),
     z.object({
       kind: z.literal('if'),
@@ -492,8 +540,9 @@ export const exprSchema: z.ZodType<Expr> = z.lazy(() =>
       then: exprSchema,
       otherwise: exprSchema,
       range: rangeSchema,
+      ...parenthesized,
     }),
-    z.object({ kind: z.literal('missing'), range: rangeSchema }),
+    z.object({ kind: z.literal('missing'), range: rangeSchema, ...parenthesized }),
   ]),
 );
 
@@ -508,6 +557,7 @@ const paramSchema = z.object({
     .object({
       base: z.enum(['number', 'bool', 'string']).optional(),
       options: z.array(z.object({ value: z.string(), range: rangeSchema })).optional(),
+      list: z.literal(true).optional(),
       axes: z.array(z.string()),
       range: rangeSchema,
     })
@@ -678,7 +728,14 @@ const institutionSchema = z.object({
               options: transitionOptions,
               range: rangeSchema,
             }),
-            z.object({ kind: z.literal('notice'), text: z.string(), range: rangeSchema }),
+            z.object({
+              kind: z.literal('notice'),
+              text: z.string(),
+              parts: z
+                .array(z.union([z.object({ text: z.string() }), z.object({ expr: exprSchema })]))
+                .optional(),
+              range: rangeSchema,
+            }),
             z.object({
               kind: z.literal('sanction'),
               sanction: z.enum(['fine', 'credit']),
@@ -784,6 +841,9 @@ export const sourceFileSchema = z.object({
   kind: z.literal('file'),
   path: z.string(),
   version: z.object({ value: z.number(), range: rangeSchema }).optional(),
+  imports: z
+    .array(z.object({ kind: z.literal('import'), spec: z.string(), range: rangeSchema }))
+    .optional(),
   declarations: z.array(
     z.discriminatedUnion('kind', [
       marketSchema,

@@ -12,11 +12,13 @@ import type {
   Expr,
   FactorDecl,
   FactorLevel,
+  ImportItem,
   InstitutionDecl,
   InstitutionItem,
   MarketDecl,
   MarketItem,
   Name,
+  NoticePart,
   ParamDecl,
   PolicyRef,
   Position,
@@ -78,6 +80,8 @@ export class CstToAst {
     private readonly path: string,
     textLength: number,
     endPosition: Position,
+    /** Parses the source between two offsets as one expression (a notice's `{…}`). */
+    private readonly segment?: (start: number, end: number) => Expr | undefined,
   ) {
     this.fallback = textLength === 0 ? { line: 1, column: 1, offset: 0 } : endPosition;
   }
@@ -158,6 +162,76 @@ export class CstToAst {
     return unescapeString(t.image);
   }
 
+  /**
+   * A notice's parts when it has `{…}`: literal text (unescaped; `{{` and `}}` are braces)
+   * and expressions parsed where they stand in the source. Undefined when it has none.
+   */
+  private noticeParts(t: IToken): NoticePart[] | undefined {
+    const raw = t.image;
+    if (!/[{}]/.test(raw)) return undefined;
+    const parts: NoticePart[] = [];
+    let literal = '';
+    let hasExpr = false;
+    const at = (i: number): Range => {
+      const offset = t.startOffset + i;
+      const column = (t.startColumn ?? 1) + i;
+      const line = t.startLine ?? 1;
+      return {
+        start: { line, column, offset },
+        end: { line, column: column + 1, offset: offset + 1 },
+      };
+    };
+    const end = raw.endsWith('"') && raw.length > 1 ? raw.length - 1 : raw.length;
+    for (let i = 1; i < end; i++) {
+      const c = raw[i] as string;
+      if (c === '\\') {
+        literal += raw.slice(i, i + 2);
+        i++;
+      } else if ((c === '{' || c === '}') && raw[i + 1] === c) {
+        literal += c;
+        i++;
+      } else if (c === '{') {
+        const close = raw.indexOf('}', i + 1);
+        if (close < 0 || close >= end) {
+          this.diagnostics.push(
+            diagnostic(
+              'E_SYNTAX',
+              this.path,
+              at(i),
+              '`{` in a notice opens a value that is not closed with `}`',
+              'write `{{` for a brace in the text',
+            ),
+          );
+          return undefined;
+        }
+        const inside = raw.slice(i + 1, close);
+        if (inside.trim() === '' || inside.includes('\\')) {
+          this.diagnostics.push(
+            diagnostic(
+              'E_SYNTAX',
+              this.path,
+              at(i),
+              inside.trim() === ''
+                ? '`{}` in a notice holds no value'
+                : 'a value in a notice cannot hold an escape (`\\`)',
+              'write `{AMOUNT}` with an expression, or `{{}}` for braces',
+            ),
+          );
+          return undefined;
+        }
+        const expr = this.segment?.(t.startOffset + i + 1, t.startOffset + close);
+        if (!expr) return undefined;
+        if (literal) parts.push({ text: unescapeString(`"${literal}"`) });
+        literal = '';
+        parts.push({ expr });
+        hasExpr = true;
+        i = close;
+      } else literal += c;
+    }
+    if (literal) parts.push({ text: unescapeString(`"${literal}"`) });
+    return hasExpr ? parts : undefined;
+  }
+
   // ---- declarations -----------------------------------------------------------------------
   declarations(file: CstNode): Declaration[] {
     const out: Declaration[] = [];
@@ -179,6 +253,30 @@ export class CstToAst {
                 ? this.sweep(sweep)
                 : undefined;
       if (converted) out.push(converted);
+    }
+    return out;
+  }
+
+  imports(file: CstNode): ImportItem[] {
+    const firstDeclaration = this.subs(file, 'declaration')[0];
+    const out: ImportItem[] = [];
+    for (const node of this.subs(file, 'importItem')) {
+      const token = this.tok(node, 'spec');
+      const spec = this.string(token);
+      if (spec === undefined || !token) continue;
+      const range = this.range(node);
+      if (firstDeclaration && this.range(firstDeclaration).start.offset < range.start.offset) {
+        this.diagnostics.push(
+          diagnostic(
+            'E_SYNTAX',
+            this.path,
+            range,
+            'an import comes before the declarations of its file',
+            'move it up, under `mase 1`, with the other imports',
+          ),
+        );
+      }
+      out.push({ kind: 'import', spec, range });
     }
     return out;
   }
@@ -423,6 +521,7 @@ export class CstToAst {
             type: {
               ...(base ? { base: base as BaseTypeName } : {}),
               ...(options.length > 0 ? { options } : {}),
+              ...(typeNode && this.tok(typeNode, 'list') ? { list: true as const } : {}),
               axes,
               range: this.range(typeNode),
             },
@@ -581,8 +680,11 @@ export class CstToAst {
     }
     const notice = this.sub(item, 'noticeItem');
     if (notice) {
-      const text = this.string(this.tok(notice, 'text'));
-      return text === undefined ? undefined : { kind: 'notice', text, range: this.range(notice) };
+      const token = this.tok(notice, 'text');
+      const text = this.string(token);
+      if (text === undefined || !token) return undefined;
+      const parts = this.noticeParts(token);
+      return { kind: 'notice', text, ...(parts ? { parts } : {}), range: this.range(notice) };
     }
     const sanction = this.sub(item, 'sanctionItem');
     if (sanction) {
@@ -946,7 +1048,7 @@ export class CstToAst {
       return { kind: 'name', name: name.name, range };
     }
     const inner = this.sub(node, 'inner');
-    if (inner) return this.expression(inner);
+    if (inner) return { ...this.expression(inner), parenthesized: true };
     const list = this.sub(node, 'listLiteral');
     if (list) return this.expression(list);
     return this.missing(node);

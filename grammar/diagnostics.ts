@@ -13,7 +13,9 @@ export const diagnosticCodes = {
   E_VERSION: 'a language version this compiler does not know',
   E_RESERVED_NAME:
     'a name that is refused because it would reach JavaScript internals (`__proto__`, `constructor`, …)',
-  E_DUPLICATE: 'the same name is declared twice in one scope',
+  E_IMPORT:
+    'an import that cannot be followed: a missing or unreadable file, a cycle, a path that is not a `.mase` file or `stdlib:NAME`',
+  E_DUPLICATE: 'the same name is declared twice in one scope (or in two files of one program)',
   E_UNKNOWN_NAME: 'a name that is not declared anywhere in scope',
   E_UNKNOWN_OBSERVABLE: 'an observable or benchmark that the market does not provide',
   E_TYPE: 'a value of the wrong kind (number, bool, string, list)',

@@ -1,5 +1,5 @@
 import type { IRecognitionException, IToken } from 'chevrotain';
-import { type Position, type Range, type SourceFile, sourceFileSchema } from './ast.js';
+import { type Expr, type Position, type Range, type SourceFile, sourceFileSchema } from './ast.js';
 import { CstToAst, tokenRange } from './cst-to-ast.js';
 import { type Diagnostic, diagnostic, type PhaseResult } from './diagnostics.js';
 import { LANGUAGE_VERSION } from './language.js';
@@ -10,6 +10,7 @@ import { masLexer, UnterminatedString } from './tokens.js';
 export * from './ast.js';
 export { escapeString, reservedJsNames } from './cst-to-ast.js';
 export * from './diagnostics.js';
+export { type ImportTarget, importTarget, STDLIB_PREFIX } from './imports.js';
 export { FILE_EXTENSION, LANGUAGE_VERSION } from './language.js';
 export { printArguments, printExpr } from './print.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
@@ -127,9 +128,12 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     diagnostics.push(syntaxDiagnostic(path, text, error, lexed.tokens));
 
   const endPosition = positionAt(text, text.length);
-  const converter = new CstToAst(path, text.length, endPosition);
+  const converter = new CstToAst(path, text.length, endPosition, (start, end) =>
+    parseSegment(path, text, start, end, diagnostics),
+  );
   const declarations = cst ? converter.declarations(cst) : [];
   const version = cst ? converter.version(cst) : undefined;
+  const imports = cst ? converter.imports(cst) : [];
   diagnostics.push(...converter.diagnostics);
 
   if (version && version.value !== LANGUAGE_VERSION) {
@@ -152,6 +156,7 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     kind: 'file',
     path,
     ...(version ? { version } : {}),
+    ...(imports.length > 0 ? { imports } : {}),
     declarations,
     comments,
     range: { start: { line: 1, column: 1, offset: 0 }, end: endPosition },
@@ -182,6 +187,51 @@ export function parse(path: string, source: string): PhaseResult<SourceFile> {
     );
   }
   return { value: file, diagnostics: dedupe(diagnostics) };
+}
+
+/**
+ * The source between two offsets parsed as one expression, with positions where it stands
+ * (everything before it is blanked, lines kept): a notice's `{…}`. Problems are diagnostics.
+ */
+function parseSegment(
+  path: string,
+  text: string,
+  start: number,
+  end: number,
+  diagnostics: Diagnostic[],
+): Expr | undefined {
+  const masked = text.slice(0, start).replace(/[^\n\r]/g, ' ') + text.slice(start, end);
+  const lexed = masLexer.tokenize(masked);
+  if (lexed.errors.length > 0 || lexed.tokens.length === 0) {
+    diagnostics.push(
+      diagnostic(
+        'E_SYNTAX',
+        path,
+        offsetRange(text, start, Math.max(1, end - start)),
+        'this value in a notice is not an expression',
+        'write an expression between `{` and `}`, e.g. `{fine_share * profit[self]}`',
+      ),
+    );
+    return undefined;
+  }
+  const tooDeep = nestingProblem(lexed.tokens);
+  if (tooDeep) {
+    diagnostics.push(
+      diagnostic('E_SYNTAX', path, tokenRange(tooDeep.token), tooDeep.message, tooDeep.hint),
+    );
+    return undefined;
+  }
+  parserInstance.input = lexed.tokens;
+  const cst = parserInstance.expression();
+  if (parserInstance.errors.length > 0) {
+    for (const error of parserInstance.errors)
+      diagnostics.push(syntaxDiagnostic(path, masked, error, lexed.tokens));
+    return undefined;
+  }
+  const converter = new CstToAst(path, masked.length, positionAt(masked, masked.length));
+  const expr = converter.expression(cst);
+  diagnostics.push(...converter.diagnostics);
+  return expr;
 }
 
 export const MAX_BRACKET_DEPTH = 64;
@@ -239,7 +289,7 @@ function deepestExpression(declarations: readonly unknown[]): Range | undefined 
 }
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
-  file: ['market', 'environment', 'institution', 'experiment', 'sweep'],
+  file: ['import', 'market', 'environment', 'institution', 'experiment', 'sweep'],
   market: [
     'param',
     'firms',
@@ -323,12 +373,7 @@ function syntaxDiagnostic(
   const expected = summariseExpectation(error.message);
   if (atEnd && expected === "'}'") {
     // Point at the brace that is never closed, not at the empty end of the file.
-    const open: IToken[] = [];
-    for (const token of tokens) {
-      if (token.tokenType.name === 'LBrace') open.push(token);
-      else if (token.tokenType.name === 'RBrace') open.pop();
-    }
-    const unclosed = open[open.length - 1];
+    const unclosed = innermostOpenBrace(tokens, Number.POSITIVE_INFINITY);
     if (unclosed) {
       return diagnostic(
         'E_SYNTAX',
@@ -341,6 +386,35 @@ function syntaxDiagnostic(
   }
   const rule = error.context.ruleStack[error.context.ruleStack.length - 1] ?? 'file';
   const items = itemKeywords[rule];
+  // The nearest block around this one (the stack also holds rules like `institutionItem`).
+  const enclosing = error.context.ruleStack
+    .slice(0, -1)
+    .findLast((r) => itemKeywords[r] !== undefined);
+  const enclosingItems = enclosing ? itemKeywords[enclosing] : undefined;
+  if (
+    !atEnd &&
+    expected === "'}'" &&
+    items &&
+    !items.includes(t.image) &&
+    enclosingItems?.includes(t.image)
+  ) {
+    // An item of the enclosing block (`state` inside a state) means this block's `}` is
+    // missing: the mistake is at the brace, not at the item that reveals it.
+    const unclosed = innermostOpenBrace(tokens, t.startOffset);
+    if (unclosed) {
+      const starts =
+        enclosing === 'file'
+          ? 'a new declaration'
+          : `an item of ${blockNames[enclosing ?? ''] ?? enclosing}`;
+      return diagnostic(
+        'E_SYNTAX',
+        path,
+        tokenRange(unclosed),
+        `this \`{\` is never closed: \`${t.image}\` on line ${t.startLine} starts ${starts}`,
+        `add the missing \`}\` before line ${t.startLine}`,
+      );
+    }
+  }
   if (items && !atEnd && (expected === "'}'" || rule === 'file')) {
     const where = rule === 'file' ? 'at the top level' : `in ${blockNames[rule] ?? rule}`;
     const suggestion = didYouMean(t.image, items);
@@ -359,6 +433,17 @@ function syntaxDiagnostic(
     `unexpected ${found}${expected ? `; expected ${expected}` : ''}`,
     hintFor(found),
   );
+}
+
+/** The last `{` still open before `offset`. */
+function innermostOpenBrace(tokens: readonly IToken[], offset: number): IToken | undefined {
+  const open: IToken[] = [];
+  for (const token of tokens) {
+    if (token.startOffset >= offset) break;
+    if (token.tokenType.name === 'LBrace') open.push(token);
+    else if (token.tokenType.name === 'RBrace') open.pop();
+  }
+  return open[open.length - 1];
 }
 
 // Chevrotain's messages list every alternative path; keep the expected token, or for

@@ -23,7 +23,18 @@ export class MaseParser extends CstParser {
       this.CONSUME(K.mase);
       this.CONSUME(T.NumberLiteral, { LABEL: 'version' });
     });
-    this.MANY(() => this.SUBRULE(this.declaration));
+    // Imports belong above the declarations; one below them is read, then refused (cst-to-ast).
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.importItem) },
+        { ALT: () => this.SUBRULE(this.declaration) },
+      ]),
+    );
+  });
+
+  importItem = this.RULE('importItem', () => {
+    this.CONSUME(K.import);
+    this.CONSUME(T.StringLiteral, { LABEL: 'spec' });
   });
 
   declaration = this.RULE('declaration', () => {
@@ -75,6 +86,8 @@ export class MaseParser extends CstParser {
         { ALT: () => this.CONSUME(K.number, { LABEL: 'base' }) },
         { ALT: () => this.CONSUME(K.bool, { LABEL: 'base' }) },
         { ALT: () => this.CONSUME(K.string, { LABEL: 'base' }) },
+        // `list`: a list indexed by position (`schedule[1]`), not by firm or product.
+        { ALT: () => this.CONSUME(K.list, { LABEL: 'list' }) },
         {
           // `one of "first", "second"`: a string that must be one of these (an option parameter).
           ALT: () => {

@@ -49,11 +49,19 @@ function levelOf(e: Expr): Level {
 
 function wrap(e: Expr, minimum: Level): string {
   const text = printExpr(e);
-  return levelOf(e) < minimum ? `(${text})` : text;
+  return levelOf(e) < minimum && !e.parenthesized ? `(${text})` : text;
 }
 
-/** Canonical source text of an expression: the formatter's output and the IR's `text`. */
+/**
+ * Canonical source text of an expression: the formatter's output and the IR's `text`. The
+ * user's parentheses are kept (they make rules readable); others are added only where
+ * precedence needs them.
+ */
 export function printExpr(e: Expr): string {
+  return e.parenthesized ? `(${printBare(e)})` : printBare(e);
+}
+
+function printBare(e: Expr): string {
   switch (e.kind) {
     case 'number':
       return e.text;

@@ -9,6 +9,7 @@ export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][
 
 const softKeywordNames = [
   'mase',
+  'import',
   'market',
   'institution',
   'experiment',
@@ -67,6 +68,7 @@ const softKeywordNames = [
   'number',
   'bool',
   'string',
+  'list',
   'by',
   'environment',
   'let',

@@ -172,8 +172,11 @@ export {
 
 // Sources: the standard library and files on disk.
 export {
+  type LoadedProgram,
   librarySources,
+  loadProgram,
   loadSource,
+  MAX_IMPORTED_FILES,
   MAX_SOURCE_BYTES,
   packageRoot,
   SourceError,

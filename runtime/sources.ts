@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SourceText } from '../compiler/index.js';
+import type { SourceText, UnreadableImport } from '../compiler/index.js';
+import { importTarget, STDLIB_PREFIX } from '../grammar/imports.js';
 import { FILE_EXTENSION } from '../grammar/language.js';
 import { EXIT, MaseUserError } from './errors.js';
 
@@ -114,8 +115,8 @@ function statSource(path: string, spec: string): Stats {
 
 /** Reads `FILE` or `stdlib:NAME`. Problems are SourceErrors with a message for the user. */
 export function loadSource(spec: string): SourceText {
-  if (spec.startsWith('stdlib:')) {
-    const name = spec.slice('stdlib:'.length);
+  if (spec.startsWith(STDLIB_PREFIX)) {
+    const name = spec.slice(STDLIB_PREFIX.length);
     const index = stdlibIndex();
     const found = index.get(name);
     if (!found) {
@@ -126,6 +127,15 @@ export function loadSource(spec: string): SourceText {
     return found;
   }
   const path = resolve(spec);
+  const shown = relative(process.cwd(), path);
+  return readSourceFile(path, spec, shown.startsWith('..') ? path : shown);
+}
+
+/**
+ * Reads the file at `path` (absolute), named `spec` in messages and `shown` in the result.
+ * Problems are SourceErrors with a message for the user.
+ */
+function readSourceFile(path: string, spec: string, shown: string): SourceText {
   // Status first, and nothing opened that is not a regular file: a FIFO or a device would
   // block the read or never end it.
   const stats = statSource(path, spec);
@@ -140,10 +150,71 @@ export function loadSource(spec: string): SourceText {
   // Bytes that are not UTF-8 become U+FFFD, which the parser reports as E_BAD_CHAR where
   // it stands; the manifest's digest is of the bytes, not of this text.
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-  const shown = relative(process.cwd(), path);
   return {
-    path: shown.startsWith('..') ? path : shown,
+    path: shown,
     text,
     sha256: createHash('sha256').update(bytes).digest('hex'),
   };
+}
+
+/** The most files one command compiles through imports: a runaway import chain stops here. */
+export const MAX_IMPORTED_FILES = 1000;
+
+/** What a command compiles: the files it was given and every file they import, transitively. */
+export interface LoadedProgram {
+  /** The named files first, then imported files in the order their imports are met. */
+  readonly sources: SourceText[];
+  /** Imported files that could not be read, for the checker to report at their imports. */
+  readonly unreadable: UnreadableImport[];
+}
+
+/**
+ * Reads `FILE`s and `stdlib:NAME`s and follows their imports. A named file that cannot be
+ * read is a SourceError (exit 2); an imported one is reported by the checker at its import.
+ * An imported file is named by `importTarget` (its path joined to its importer's), so the
+ * compiler finds it by the spec alone; each records the paths it imports (`imports`).
+ */
+export async function loadProgram(specs: readonly string[]): Promise<LoadedProgram> {
+  const roots = [...new Set(specs)].map((spec) => ({
+    source: loadSource(spec),
+    // A stdlib entry imports nothing; a file's imports are relative to where it is on disk.
+    location: spec.startsWith(STDLIB_PREFIX) ? undefined : resolve(spec),
+  }));
+  // The parser loads only when a command compiles, as the compiler does.
+  const { parse } = await import('../grammar/index.js');
+  const sources: SourceText[] = [];
+  const unreadable: UnreadableImport[] = [];
+  const seen = new Set(roots.map((r) => r.source.path));
+  const visit = (source: SourceText, location: string | undefined): void => {
+    const imports = location ? (parse(source.path, source.text).value.imports ?? []) : [];
+    const files = imports.flatMap((item) => {
+      const target = importTarget(source.path, item.spec);
+      return target.kind === 'file' ? [{ path: target.path, spec: item.spec }] : [];
+    });
+    sources.push(files.length > 0 ? { ...source, imports: files.map((f) => f.path) } : source);
+    if (!location) return;
+    for (const { path, spec } of files) {
+      if (seen.has(path)) continue;
+      seen.add(path);
+      if (seen.size > MAX_IMPORTED_FILES) {
+        unreadable.push({
+          path,
+          reason: `more than ${MAX_IMPORTED_FILES} files are imported; this one is not read`,
+        });
+        continue;
+      }
+      const real = resolve(dirname(location), spec);
+      let imported: SourceText;
+      try {
+        imported = readSourceFile(real, path, path);
+      } catch (error) {
+        if (!(error instanceof SourceError)) throw error;
+        unreadable.push({ path, reason: error.message });
+        continue;
+      }
+      visit(imported, real);
+    }
+  };
+  for (const { source, location } of roots) visit(source, location);
+  return { sources, unreadable };
 }

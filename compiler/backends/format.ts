@@ -31,6 +31,8 @@ import { printArguments, printExpr } from '../../grammar/print.js';
 export function formatSource(file: SourceFile): string {
   const entries: Entry[] = [];
   if (file.version) entries.push({ range: file.version.range, text: `mase ${file.version.value}` });
+  for (const item of file.imports ?? [])
+    entries.push({ range: item.range, text: `import ${escapeString(item.spec)}`, grouped: true });
   for (const decl of file.declarations) entries.push(declarationEntry(decl));
   const comments = [...file.comments].sort((a, b) => a.range.start.offset - b.range.start.offset);
   const lines: string[] = [];
@@ -49,6 +51,8 @@ interface Entry {
   readonly range: Range;
   readonly text: string;
   readonly children?: readonly Entry[];
+  /** Consecutive grouped entries (imports) are not forced apart by a blank line. */
+  readonly grouped?: boolean;
 }
 
 // ---- comment placement --------------------------------------------------------------
@@ -116,8 +120,9 @@ function printBlock(
 
   entries.forEach((entry, i) => {
     const before = leading[i] ?? [];
+    const apart = separate && !(entry.grouped && entries[i - 1]?.grouped);
     before.forEach((c, k) => {
-      emit(c.range, c.range.end.line, [commentLine(c)], separate && k === 0);
+      emit(c.range, c.range.end.line, [commentLine(c)], apart && k === 0);
     });
     const text = printEntry(entry, inner[i] ?? [], indent);
     const after = trailing[i] ?? [];
@@ -126,7 +131,7 @@ function printBlock(
       text[text.length - 1] += `  ${after.map((c) => c.text).join(' ')}`;
       endLine = Math.max(endLine, ...after.map((c) => c.range.end.line));
     }
-    emit(entry.range, endLine, text, separate && before.length === 0);
+    emit(entry.range, endLine, text, apart && before.length === 0);
   });
   for (const c of dangling) emit(c.range, c.range.end.line, [commentLine(c)], false);
 }
@@ -178,7 +183,7 @@ function typeText(type: TypeAnnotation): string {
   const options = type.options
     ? ` one of ${type.options.map((o) => escapeString(o.value)).join(', ')}`
     : '';
-  return `:${type.base ? ` ${type.base}` : ''}${options}${type.axes.map((a) => ` per ${a}`).join('')}`;
+  return `:${type.base ? ` ${type.base}` : ''}${type.list ? ' list' : ''}${options}${type.axes.map((a) => ` per ${a}`).join('')}`;
 }
 
 function paramText(p: ParamDecl): string {

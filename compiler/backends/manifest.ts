@@ -3,6 +3,7 @@ import { paramValues } from '../instantiate.js';
 import type { IrInstitution, IrRule, IrTransition, ParamValue, StateKind } from '../ir.js';
 import { natives } from '../natives.js';
 import { observableMeanings } from '../observables.js';
+import { readsListsAtRunTime } from '../param-values.js';
 import { stateSummary } from './dot.js';
 import { formatNumber, formatParamValue, renderExpr, wrapWords } from './render-expr.js';
 
@@ -169,6 +170,14 @@ export function manifestText(
       push(`  ${p.name} = ${formatParamValue(value)}${p.doc ? ` — ${p.doc}` : ''}`);
     }
   }
+  if (readsListsAtRunTime(institution, params))
+    push(
+      '',
+      wrap(
+        'LISTS: `[a, b, c][k]` is the k-th value of the list, counted from 1. A position past the end reads the last value, one below 1 the first, and a fraction is rounded down.',
+        '',
+      ),
+    );
   push(
     '',
     wrap(

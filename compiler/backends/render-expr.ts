@@ -1,5 +1,6 @@
 import type { Expr, Range } from '../../grammar/ast.js';
 import { printExpr } from '../../grammar/print.js';
+import { constantValue } from '../constant.js';
 import type { IrExpr, IrPolicy, ParamValue } from '../ir.js';
 import { natives } from '../natives.js';
 
@@ -31,6 +32,15 @@ function toAst(
   e: IrExpr,
   params: ReadonlyMap<string, ParamValue> | undefined,
   agentAxis = 'firm',
+): Expr {
+  const ast = toAstBare(e, params, agentAxis);
+  return e.parenthesized ? { ...ast, parenthesized: true } : ast;
+}
+
+function toAstBare(
+  e: IrExpr,
+  params: ReadonlyMap<string, ParamValue> | undefined,
+  agentAxis: string,
 ): Expr {
   const r = (x: IrExpr) => toAst(x, params, agentAxis);
   switch (e.op) {
@@ -119,6 +129,34 @@ function toAst(
         ],
         range: NO_RANGE,
       };
+    case 'element': {
+      // With values: a constant position shows the value it reads; any other, the list written out.
+      const list = params?.get(e.list);
+      if (Array.isArray(list)) {
+        const at = constantValue(e, params as ReadonlyMap<string, ParamValue>);
+        if (at !== undefined)
+          return e.type.base === 'bool'
+            ? { kind: 'bool', value: at !== 0, range: NO_RANGE }
+            : literal(at);
+      }
+      return {
+        kind: 'index',
+        target: list === undefined ? name(e.list) : literal(list),
+        indices: [r(e.index)],
+        range: NO_RANGE,
+      };
+    }
+    case 'length': {
+      const list = params?.get(e.list);
+      return Array.isArray(list)
+        ? literal(list.length)
+        : {
+            kind: 'call',
+            callee: { name: 'len', range: NO_RANGE },
+            args: [{ value: name(e.list), range: NO_RANGE }],
+            range: NO_RANGE,
+          };
+    }
     case 'history':
       return e.fn === 'rounds_in_state'
         ? name('rounds_in_state')

@@ -68,6 +68,8 @@ export interface SanctionParams {
 }
 export interface NoticeParams {
   state: string;
+  /** The notice's index in its state: a live notice's values are found by it. */
+  index: number;
   text: string;
 }
 
@@ -105,7 +107,10 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
     }));
   const onEntry = [
     { type: 'mase.enter', params: { state: state.name } },
-    ...state.notices.map((text) => ({ type: 'mase.notice', params: { state: state.name, text } })),
+    ...state.notices.map((text, index) => ({
+      type: 'mase.notice',
+      params: { state: state.name, index, text },
+    })),
     ...state.sanctions
       .map((s, index) => ({ s, index }))
       .filter(({ s }) => s.timing === 'entry')

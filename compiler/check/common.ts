@@ -62,6 +62,7 @@ export function leaves(v: ParamValue): ParamValue[] {
 
 /** Checks a value against a declared parameter type; returns a message when it does not fit. */
 export function valueFits(type: ValueType, value: ParamValue): string | undefined {
+  if (type.list) return listFits(type, value);
   const depth = listDepth(value);
   if (depth > type.axes.length) {
     return type.axes.length === 0
@@ -77,6 +78,19 @@ export function valueFits(type: ValueType, value: ParamValue): string | undefine
       return `expected one of ${describeOptions(type.options)}, found ${JSON.stringify(leaf)}`;
     if (base !== type.base)
       return `expected ${type.base === 'bool' ? 'true/false' : `${type.base}s`}, found ${JSON.stringify(leaf)}`;
+  }
+  return undefined;
+}
+
+/** A list parameter's value: a non-empty, flat list of values of its base. */
+function listFits(type: ValueType, value: ParamValue): string | undefined {
+  if (!Array.isArray(value))
+    return `a single value does not fit a list; write it in brackets: [${typeof value === 'string' ? JSON.stringify(value) : String(value)}]`;
+  if (value.length === 0) return 'a list needs at least one value';
+  for (const item of value) {
+    if (Array.isArray(item)) return 'a list of lists does not fit; write one flat list';
+    if (baseOfValue(item) !== type.base)
+      return `expected ${type.base === 'bool' ? 'true/false values' : `${type.base}s`}, found ${JSON.stringify(item)}`;
   }
   return undefined;
 }
@@ -209,6 +223,11 @@ export function checkParams(
       );
       continue;
     }
+    if (p.type?.list) {
+      const list = checkListParam(p, value, written.length > 0, path, reporter);
+      if (list) out.push(list);
+      continue;
+    }
     const typeAxes = canonicalAxes(written);
     const inferredBase = baseOfValue(leaves(value)[0] ?? 0);
     const options = optionsOf(p, path, reporter);
@@ -225,8 +244,8 @@ export function checkParams(
         p.value.range,
         `parameter \`${p.name.name}\` is a list but its type does not say what the list runs over`,
         axes.agent === 'firm'
-          ? `annotate it: \`param ${p.name.name}: per firm = …\` (or \`per product\`, \`per firm per product\`)`
-          : `annotate it: \`param ${p.name.name}: per ${axes.agent} = …\``,
+          ? `annotate it: \`param ${p.name.name}: per firm = …\` (or \`per product\`, \`per firm per product\`), or \`param ${p.name.name}: list = …\` for a list read by position`
+          : `annotate it: \`param ${p.name.name}: per ${axes.agent} = …\`, or \`param ${p.name.name}: list = …\` for a list read by position`,
       );
       continue;
     }
@@ -243,6 +262,48 @@ export function checkParams(
     out.push({ name: p.name.name, type, value, ...(p.doc === undefined ? {} : { doc: p.doc }) });
   }
   return out;
+}
+
+/**
+ * `param schedule: list = [0.35, 0.75, 1]`: a list read by position. Its elements are
+ * numbers or true/false values, all of one kind (the first says which), and it has no axes.
+ */
+function checkListParam(
+  p: ParamDecl,
+  value: ParamValue,
+  hasAxes: boolean,
+  path: string,
+  reporter: Reporter,
+): IrParam | undefined {
+  const range = p.type?.range ?? p.name.range;
+  if (hasAxes)
+    return reporter.report(
+      'E_TYPE',
+      path,
+      range,
+      `parameter \`${p.name.name}\` is a list read by position; it cannot also be \`per\` an axis`,
+      `write \`param ${p.name.name}: list = […]\`, or a per-axis value without \`list\``,
+    );
+  const first = Array.isArray(value) ? value[0] : value;
+  const base = first === undefined ? 'number' : baseOfValue(first);
+  if (base === 'string')
+    return reporter.report(
+      'E_PARAM_TYPE',
+      path,
+      p.value.range,
+      `the default of \`${p.name.name}\`: a list holds numbers or true/false values, not strings`,
+      'for a choice among words, write `one of "a", "b"`',
+    );
+  const type: ValueType = { base: base === 'bool' ? 'bool' : 'number', axes: [], list: true };
+  const problem = valueFits(type, value);
+  if (problem)
+    return reporter.report(
+      'E_PARAM_TYPE',
+      path,
+      p.value.range,
+      `the default of \`${p.name.name}\`: ${problem}`,
+    );
+  return { name: p.name.name, type, value, ...(p.doc === undefined ? {} : { doc: p.doc }) };
 }
 
 /** An option parameter's options (undefined for other parameters; null when one is written twice). */

@@ -9,6 +9,7 @@ import type {
   Range,
 } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
+import { paramMap } from '../constant.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
 import type {
   IrBenchmark,
@@ -212,6 +213,7 @@ export function checkEnvironment(
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: paramMap(params),
     usedParams,
     poisoned,
     self: 'absent',

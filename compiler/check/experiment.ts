@@ -156,7 +156,7 @@ export function checkMarketUse(
       target.range,
       `no ${role} \`${target.name}\``,
       didYouMean(target.name, table.keys()) ??
-        `${role === 'market' ? 'markets' : 'environments'}: ${[...table.keys()].join(', ')}`,
+        `${role === 'market' ? 'markets' : 'environments'}: ${[...table.keys()].join(', ')}${ELSEWHERE}`,
     );
   }
   const ir = markets.get(market.decl.name.name);
@@ -171,6 +171,10 @@ export function checkMarketUse(
     : undefined;
   return { market, ...(ir ? { ir } : {}), overrides, ...(firmNames ? { firmNames } : {}) };
 }
+
+/** The end of an unknown-declaration hint: what a name written in another file needs. */
+const ELSEWHERE =
+  '; one declared in another file needs `import "FILE.mase"` at the top of this file';
 
 /** An institution named in an experiment or a sweep, and what to check it with. */
 export interface InstitutionUse {
@@ -205,7 +209,7 @@ export function checkInstitutionUse(
       use.nameRange,
       `no institution \`${use.name}\``,
       didYouMean(use.name, symbols.institutions.keys()) ??
-        `institutions: ${[...symbols.institutions.keys()].join(', ')}`,
+        `institutions: ${[...symbols.institutions.keys()].join(', ')}${ELSEWHERE}`,
     );
     return {};
   }
@@ -244,10 +248,12 @@ export function checkInstitutionUse(
       paramValuesOf(irInstitution.params, overrides),
     )) {
       if (withDefaults.has(p.subject)) continue;
+      // At the override that caused it, when one did; else at the whole use.
+      const cause = p.reads?.find((name) => Object.hasOwn(overrides, name));
       reporter.report(
         p.code,
         path,
-        use.useRange,
+        cause === undefined ? use.useRange : use.rangeOf(cause),
         `with these overrides, ${use.name}: ${p.message}`,
         p.at
           ? `at ${p.at.path}:${p.at.range.start.line}:${p.at.range.start.column}`

@@ -11,6 +11,7 @@ import type {
   IrExpr,
   IrInstitution,
   IrMonitor,
+  IrNoticePart,
   IrRule,
   IrSanction,
   IrState,
@@ -169,6 +170,7 @@ export function checkInstitution(
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: values,
     usedParams,
     poisoned,
     ...(market.environment
@@ -199,6 +201,7 @@ export function checkInstitution(
   const constantScope: ExpressionScope = {
     path,
     params: paramTypes(params),
+    paramValues: values,
     usedParams,
     poisoned,
     self: 'absent',
@@ -355,6 +358,7 @@ export function checkInstitution(
     seenStates.add(s.name.name);
     const sanctions: IrSanction[] = [];
     const notices: string[] = [];
+    const liveNotices: { index: number; parts: IrNoticePart[] }[] = [];
     let cap: IrExpr | undefined;
     let floor: IrExpr | undefined;
     let suspend = false;
@@ -362,9 +366,40 @@ export function checkInstitution(
     let index = 0;
     for (const item of s.items) {
       switch (item.kind) {
-        case 'notice':
+        case 'notice': {
+          // `{…}` values are read when the notice is given: one number or true/false.
+          const parts: IrNoticePart[] = [];
+          let ok = true;
+          for (const part of item.parts ?? []) {
+            if (!('expr' in part)) {
+              parts.push(part);
+              continue;
+            }
+            const checker = new ExpressionChecker({
+              ...baseScope,
+              describe: 'a value in a notice',
+            });
+            const value = checker.check(part.expr);
+            const fits =
+              (value?.type.base === 'bool' && value.type.axes.length === 0) ||
+              expectType(
+                checker,
+                value,
+                part.expr.range,
+                { base: 'number', axes: amountAxes },
+                'a value in a notice',
+                scope === 'firm'
+                  ? 'one number for the firm it is given to, e.g. `{profit[self]}`'
+                  : undefined,
+              );
+            reporter.absorb(checker);
+            if (fits && value) parts.push({ expr: value });
+            else ok = false;
+          }
+          if (item.parts && ok) liveNotices.push({ index: notices.length, parts });
           notices.push(item.text);
           break;
+        }
         case 'sanction': {
           const checker = new ExpressionChecker({ ...baseScope, describe: `a ${item.sanction}` });
           const amount = checker.check(item.amount);
@@ -499,6 +534,7 @@ export function checkInstitution(
       ...(s.title === undefined ? {} : { title: s.title }),
       kind,
       notices,
+      ...(liveNotices.length > 0 ? { liveNotices } : {}),
       sanctions,
       ...(cap ? { cap } : {}),
       ...(floor ? { floor } : {}),

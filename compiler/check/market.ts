@@ -1,6 +1,8 @@
 // Checking `market` declarations into IrMarket, and a market's values under overrides.
+
 import type { Axis, Expr, MarketDecl, Name, ParamDecl, Range } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
+import { paramMap } from '../constant.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
 import type {
   IrEnvironment,
@@ -77,6 +79,7 @@ export function checkMarket(
   const baseScope: Omit<ExpressionScope, 'describe'> = {
     path,
     params: paramTypes(params),
+    paramValues: paramMap(params),
     usedParams,
     poisoned: rejectedParams(decl.items, params),
     self: 'absent',

@@ -72,7 +72,8 @@ export interface SweepBase {
   readonly market?: IrWorld;
   /** The base's firms, when its market and overrides are sound. */
   readonly firmNames?: string[];
-  readonly institutionParams: readonly IrParam[];
+  /** Absent when the base's institution is unknown (reported there): nothing to check against. */
+  readonly institutionParams?: readonly IrParam[];
 }
 
 export function sweepBase(
@@ -103,12 +104,14 @@ export function sweepBase(
         institution.path,
         silent,
       )
-    : [];
+    : experiment.institution.name === 'none'
+      ? []
+      : undefined;
   return {
     experiment,
     ...(market ? { market } : {}),
     ...(firmNames ? { firmNames } : {}),
-    institutionParams,
+    ...(institutionParams ? { institutionParams } : {}),
   };
 }
 
@@ -436,7 +439,7 @@ export function checkBounds(
       break;
     case 'param': {
       if (!param || !base) return undefined;
-      if (param.type.base !== 'number' || param.type.axes.length > 0)
+      if (param.type.base !== 'number' || param.type.axes.length > 0 || param.type.list)
         return reporter.report(
           'E_TYPE',
           path,

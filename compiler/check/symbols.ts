@@ -12,6 +12,7 @@ import type {
 } from '../../grammar/ast.js';
 import type { IrWorld } from '../ir.js';
 import type { Reporter } from './common.js';
+import type { ImportSite } from './imports.js';
 
 export interface Declared<D extends Declaration> {
   readonly decl: D;
@@ -31,6 +32,7 @@ export function buildSymbols(
   files: readonly SourceFile[],
   library: readonly SourceFile[],
   reporter: Reporter,
+  importSites: ReadonlyMap<string, ImportSite> = new Map(),
 ): SymbolTable {
   const markets = new Map<string, Declared<MarketDecl>>();
   const environments = new Map<string, Declared<EnvironmentDecl>>();
@@ -51,7 +53,18 @@ export function buildSymbols(
     const key = `${decl.kind === 'environment' ? 'market' : decl.kind}:${decl.name.name}`;
     const previous = firstSeen.get(key);
     if (previous) {
-      if (!fromLibrary) {
+      const site = previous.path === file.path ? undefined : importSites.get(file.path);
+      if (!fromLibrary && site) {
+        // Two files of one program: said at the import that brought the second one in.
+        const at = (p: string, r: Range) => `${p}:${r.start.line}:${r.start.column}`;
+        reporter.report(
+          'E_DUPLICATE',
+          site.path,
+          site.range,
+          `${decl.kind} \`${decl.name.name}\` is declared in two files: at ${at(previous.path, previous.range)} and at ${at(file.path, decl.name.range)}`,
+          'rename one of them, or keep one and delete the other',
+        );
+      } else if (!fromLibrary) {
         reporter.report(
           'E_DUPLICATE',
           file.path,

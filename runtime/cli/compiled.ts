@@ -3,22 +3,21 @@ import type { Compilation, SourceText } from '../../compiler/index.js';
 import type { IrInstitution } from '../../compiler/ir.js';
 import { diagnosticsJson, renderDiagnostics, summary } from '../../compiler/render-diagnostics.js';
 import { EXIT, UsageProblem } from '../errors.js';
-import { librarySources, loadSource } from '../sources.js';
+import { librarySources, loadProgram } from '../sources.js';
 
-/** Reads `FILE`s and `stdlib:NAME`s; one that cannot be read is a SourceError (exit 2). */
-export function loadAll(specs: readonly string[]): SourceText[] {
-  return specs.map(loadSource);
-}
-
+/** Compiles `FILE`s and `stdlib:NAME`s with every file they import; a named file that cannot be read is a SourceError (exit 2). */
 export async function compile(
   specs: readonly string[],
 ): Promise<{ compilation: Compilation; sources: SourceText[] }> {
-  const sources = loadAll(specs);
+  const { sources, unreadable } = await loadProgram(specs);
   // The compiler (and its parser generator) loads only when a command needs it.
   const { compileSources } = await import('../../compiler/index.js');
   const { runtimePolicies } = await import('../policy-names.js');
   return {
-    compilation: compileSources(sources, librarySources(), { policies: runtimePolicies() }),
+    compilation: compileSources(sources, librarySources(), {
+      policies: runtimePolicies(),
+      unreadable,
+    }),
     sources,
   };
 }

@@ -20,7 +20,7 @@ import { ModelSpecError, parseModelSpec } from '../llm/spec.js';
 import { instantiateMarket, MarketError } from '../market/instance.js';
 import { runtimePolicies } from '../policy-names.js';
 import { randomStream } from '../random.js';
-import { librarySources } from '../sources.js';
+import { type LoadedProgram, librarySources, loadSource } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
 import { wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
@@ -236,7 +236,7 @@ function checkPairing(experiment: ResolvedExperiment, available: readonly Source
 export async function prepareRun(
   file: string | undefined,
   options: RunOptions,
-  load: (specs: readonly string[]) => SourceText[],
+  load: (specs: readonly string[]) => Promise<LoadedProgram>,
 ): Promise<{ experiment: ResolvedExperiment; llm?: RunLlmOptions } | { exitCode: number }> {
   try {
     const specs = [
@@ -249,7 +249,7 @@ export async function prepareRun(
       throw new UsageProblem('give --market or --environment, not both');
     if (specs.length === 0 && !options.market && !options.environment)
       throw new UsageProblem('give an experiment file, --market or --environment');
-    const sources = load([...new Set(specs)]);
+    const { sources, unreadable } = await load([...new Set(specs)]);
     // A market or institution given as a file is the one declared in that file.
     const declaredIn = (
       spec: string | undefined,
@@ -263,12 +263,10 @@ export async function prepareRun(
       ) {
         return spec === undefined ? undefined : nameOf(spec);
       }
-      const source = load([spec])[0];
-      const names = source
-        ? [
-            ...source.text.matchAll(new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)`, 'gm')),
-          ].map((m) => m[1])
-        : [];
+      const source = loadSource(spec);
+      const names = [
+        ...source.text.matchAll(new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)`, 'gm')),
+      ].map((m) => m[1]);
       if (names.length !== 1) {
         throw new UsageProblem(
           `${spec} declares ${names.length === 0 ? `no ${kind}` : `several ${kind}s (${names.join(', ')})`}; name one instead`,
@@ -279,6 +277,7 @@ export async function prepareRun(
     const compiled = compileSources(sources, librarySources(), {
       includeLibrary: true,
       policies: runtimePolicies(),
+      unreadable,
     });
     if (!compiled.ok) {
       const texts = new Map([...librarySources(), ...sources].map((s) => [s.path, s.text]));

@@ -283,6 +283,14 @@ export class InstitutionRuntime {
   /** Whether each transition of the state being adjudicated held (reused every round). */
   private readonly held: boolean[] = [];
   private readonly sanctionCode = new Map<string, CompiledExpression>();
+  /** Live notices by `state#index`: their parts, values compiled. */
+  private readonly noticeCode = new Map<
+    string,
+    readonly (
+      | { readonly text: string }
+      | { readonly code: CompiledExpression; readonly bool: boolean }
+    )[]
+  >();
   private readonly states: Map<string, StateInfo>;
   /** Observables of each completed round (index = round − 1). */
   private readonly observed: Recent<RoundObservables>;
@@ -376,6 +384,18 @@ export class InstitutionRuntime {
         s.sanctions.forEach((x, i) => {
           this.sanctionCode.set(`${s.name}#${i}`, compileExpression(x.amount, runConstants));
         });
+        for (const live of s.liveNotices ?? [])
+          this.noticeCode.set(
+            `${s.name}#${live.index}`,
+            live.parts.map((part) =>
+              'expr' in part
+                ? {
+                    code: compileExpression(part.expr, runConstants),
+                    bool: part.expr.type.base === 'bool',
+                  }
+                : part,
+            ),
+          );
         const info: StateInfo = {
           state: s,
           eachRound: s.sanctions.some((x) => x.timing === 'each_round'),
@@ -774,13 +794,41 @@ export class InstitutionRuntime {
           }
         } else if (action.type === 'mase.notice') {
           const p = action.params as NoticeParams;
-          for (const firm of firms)
-            effects.push({ kind: 'notice', firm, state: p.state, text: p.text });
+          const live = this.noticeCode.get(`${p.state}#${p.index}`);
+          // A live notice's values are read now, after the transition, as amounts are.
+          const values = live?.map((part) => ('code' in part ? part.code(env) : undefined));
+          for (const firm of firms) {
+            const text = live
+              ? live
+                  .map((part, k) => {
+                    if (!('code' in part)) return part.text;
+                    const t = values?.[k] as Tensor;
+                    const x =
+                      t.axes.length === 0
+                        ? (t.data[0] ?? Number.NaN)
+                        : (t.data[firm] ?? Number.NaN);
+                    return noticeValue(x, part.bool);
+                  })
+                  .join('')
+              : p.text;
+            effects.push({ kind: 'notice', firm, state: p.state, text });
+          }
         }
       }
     }
     return { effects, monitors: record };
   }
+}
+
+/**
+ * A value written into a notice: true/false as `yes`/`no`, a number rounded to 2 decimals
+ * (a fine of 123.456 reads `123.46`), and `n/a` for a value that is not a finite number.
+ */
+export function noticeValue(x: number, bool: boolean): string {
+  if (bool) return truthy(x) ? 'yes' : 'no';
+  if (!Number.isFinite(x)) return 'n/a';
+  const rounded = Math.round(x * 100) / 100;
+  return String(rounded === 0 ? 0 : rounded);
 }
 
 export type TensorJson = number | boolean | null | number[] | number[][];

@@ -229,10 +229,14 @@ export function resolveExperiment(
   const talk = request.talk ?? declared?.talk;
   const horizonKnown =
     request.horizonKnown ?? (declared?.horizon ? declared.horizon === 'known' : true);
-  // Every file the run uses: where the experiment, the market and the institution are declared.
+  // Every file the run uses: where the experiment, the market and the institution are
+  // declared, and every file those import (a replay compiles them again, imports and all).
   const used = new Set(
     [declared?.path, market.path, institution.path].filter((p): p is string => p !== undefined),
   );
+  const byPath = new Map(available.map((s) => [s.path, s]));
+  for (const path of used)
+    for (const imported of byPath.get(path)?.imports ?? []) used.add(imported);
   const sources = available.filter((s) => used.has(s.path));
   return {
     name: declared?.name ?? `${market.name}-${institution.name}`,

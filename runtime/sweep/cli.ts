@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { join, posix } from 'node:path';
 import {
   compileSources,
   renderDiagnostics,
@@ -7,7 +7,7 @@ import {
 } from '../../compiler/index.js';
 import { runtimePolicies } from '../policy-names.js';
 import { llmOptions, positive, type RunOptions } from '../run/cli-run.js';
-import { librarySources } from '../sources.js';
+import { type LoadedProgram, librarySources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
 import { runSweep } from './sweep.js';
@@ -41,7 +41,7 @@ export class SweepCliError extends SweepProblem {}
 
 /** `mase sweep FILE …`: compiles, picks the sweep, runs it; prints a summary. Returns the exit code. */
 export async function sweepCommand(
-  sources: readonly SourceText[],
+  { sources, unreadable }: LoadedProgram,
   flags: SweepFlags,
 ): Promise<number> {
   // Flags first: each is checked as `mase run` checks its own (a bad one is a UsageProblem).
@@ -57,6 +57,7 @@ export async function sweepCommand(
   const compiled = compileSources([...sources], librarySources(), {
     includeLibrary: true,
     policies: runtimePolicies(),
+    unreadable,
   });
   if (!compiled.ok) {
     const texts = new Map([...librarySources(), ...sources].map((s) => [s.path, s.text]));
@@ -82,11 +83,10 @@ export async function sweepCommand(
   }
   {
     // Runs are named by what they run, not by where the file was found from: the sweep's
-    // files are known by their base names, so a sweep resumed from another directory (or
-    // moved with its file) has the same run ids.
-    const portable = sources.map((s) => ({ ...s, path: basename(s.path) }));
+    // files are known by their paths from the sweep file's folder, so a sweep resumed from
+    // another directory (or moved with its folder) has the same run ids.
     const outcome = await runSweep({
-      sources: portable,
+      sources: portableSources(sources),
       sweep: name as string,
       out: flags.out,
       ...(flags.artifacts ? { artifacts: flags.artifacts } : {}),
@@ -123,4 +123,18 @@ export async function sweepCommand(
     );
     return outcome.status === 'completed' && failed === 0 && degraded === 0 ? 0 : 1;
   }
+}
+
+/**
+ * The sources named from the first (the sweep's file) folder: it by its base name, the
+ * files it imports by their relative paths, so that imports still resolve between them.
+ */
+export function portableSources(sources: readonly SourceText[]): SourceText[] {
+  const from = posix.dirname(sources[0]?.path ?? '.');
+  const rename = (path: string) => posix.relative(from, path);
+  return sources.map((s) => ({
+    ...s,
+    path: rename(s.path),
+    ...(s.imports ? { imports: s.imports.map(rename) } : {}),
+  }));
 }

@@ -339,6 +339,52 @@ describe('fmt', () => {
   });
 });
 
+// Redundant parentheses, written for the reader; printing must keep every one of them.
+const PARENTHESIZED = `mase 1
+institution readable {
+  scope per firm
+  param limit = 0.8
+  monitor cv_x = mean(cv(quantity, over: product))
+  monitor hhi_x = mean(hhi) / 10000
+  initial state calm {
+    when cv_x > 1.5 or hhi_x > limit or ( cv_x > 1 and hhi_x > 0.5 ) -> fined
+  }
+  state fined {
+    fine (2 * (profit[self]))
+    after 2 rounds -> calm
+  }
+}
+`;
+
+describe("printing keeps the user's parentheses", () => {
+  beforeAll(() => writeFileSync(file('readable.mase'), PARENTHESIZED));
+
+  it('mase fmt → the parentheses stay, only the spacing inside them changes', () => {
+    const r = mase('fmt readable.mase');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      '    when cv_x > 1.5 or hhi_x > limit or (cv_x > 1 and hhi_x > 0.5) -> fined\n',
+    );
+    expect(r.stdout).toContain('    fine (2 * (profit[self]))\n');
+  });
+
+  it('mase manifest → the rule firms read has them, with the parameter written in', () => {
+    const r = mase('manifest readable.mase');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      '-> fined when `cv_x > 1.5 or hhi_x > 0.8 or (cv_x > 1 and hhi_x > 0.5)` holds',
+    );
+    expect(r.stdout).toContain('on entry: fine (2 * (profit[self]))');
+  });
+
+  it('mase draw → the diagram labels have them', () => {
+    expect(mase('draw readable.mase -o readable.dot').code).toBe(0);
+    const dot = readFileSync(file('readable.dot'), 'utf8');
+    expect(dot).toContain('when cv_x > 1.5 or hhi_x >\\n0.8 or (cv_x > 1 and hhi_x >\\n0.5)');
+    expect(dot).toContain('on entry: fine (2 * (profit[self]))');
+  });
+});
+
 describe('bad input never shows a stack trace', () => {
   // `mase()` itself fails the test on any stack frame; these only pin the exit codes.
   it.each([

@@ -122,7 +122,7 @@ sweep mixed {
     const r = mase('sweep cells.mase --out cells-sweep --workers 1');
     expect(r.code, r.stderr).toBe(2);
     expect(messageLines(r.stderr)).toEqual([
-      'mase: sweep mixed, cell 3 (institution = patient, institution_n = 0.5): E_VALUE with these overrides, patient: a number of rounds must be a whole number of at least 1 (it is 0.5) (at cells.mase:8:21)',
+      'mase: sweep mixed, cell 3 (institution = patient, institution_n = 0.5): E_VALUE with these overrides, patient: a number of rounds (`n`) must be a whole number of at least 1 (it is 0.5) (at cells.mase:8:21)',
     ]);
   });
 });

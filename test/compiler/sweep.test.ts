@@ -734,7 +734,7 @@ experiment e {
 sweep s "Messy" {
   base e  // the base
   factor regime: institution = none | governance_graph(fine_share: 0.5) | constitutional
-  factor market.intercept = 90 | 100 | -5
+  factor market.intercept = 90 | (100) | -5
   factor rounds in [10, 20]
   /* sampled */
   design latin_hypercube(8)

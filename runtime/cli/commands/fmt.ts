@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { SourceText } from '../../../compiler/index.js';
 import { renderDiagnostics } from '../../../compiler/render-diagnostics.js';
 import { EXIT, UsageProblem } from '../../errors.js';
+import { loadSource } from '../../sources.js';
 import type { SetExitCode } from '../command.js';
-import { loadAll } from '../compiled.js';
 
 /** `mase fmt FILE`: the file formatted canonically (printed, rewritten with --write, or checked). */
 export function fmtCommand(program: Command, setExitCode: SetExitCode): void {
@@ -17,8 +16,8 @@ export function fmtCommand(program: Command, setExitCode: SetExitCode): void {
     .action(async (file: string, options: { write?: boolean; check?: boolean }) => {
       if (file.startsWith('stdlib:'))
         throw new UsageProblem('fmt works on files; stdlib entries are formatted already');
-      const sources = loadAll([file]);
-      const source = sources[0] as SourceText;
+      // Only the named file is formatted; its imports stay as written, and are not read.
+      const source = loadSource(file);
       const { parse } = await import('../../../grammar/index.js');
       const parsed = parse(source.path, source.text);
       const syntax = parsed.diagnostics.filter((d) => d.severity === 'error');

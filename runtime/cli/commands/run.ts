@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT } from '../../errors.js';
 import type { RunOptions } from '../../run/cli-run.js';
+import { loadProgram } from '../../sources.js';
 import { answerOptions } from '../answer-options.js';
 import type { SetExitCode } from '../command.js';
-import { loadAll } from '../compiled.js';
 import { degradedReason, progressHooks, runFailure, statusLine } from '../run-ending.js';
 
 /** `mase run`'s flags: what the runner takes, plus where to write. */
@@ -69,7 +69,7 @@ export function runCommand(program: Command, setExitCode: SetExitCode): void {
     )
     .action(async (file: string | undefined, options: RunFlags) => {
       const { prepareRun } = await import('../../run/cli-run.js');
-      const prepared = await prepareRun(file, options, loadAll);
+      const prepared = await prepareRun(file, options, loadProgram);
       if ('exitCode' in prepared) return setExitCode(prepared.exitCode);
       const { runToDirectory, marketMetrics } = await import('../../run/artifacts.js');
       const { summaryTable } = await import('../../run/summary.js');

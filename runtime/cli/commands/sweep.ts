@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
+import { loadProgram } from '../../sources.js';
 import type { SweepFlags } from '../../sweep/cli.js';
 import { MAX_WORKERS } from '../../sweep/workers.js';
 import { answerOptions } from '../answer-options.js';
 import type { SetExitCode } from '../command.js';
-import { loadAll } from '../compiled.js';
 
 /** `mase sweep FILE --out DIR`: every run of a sweep, into one results store (runtime/sweep/cli.ts). */
 export function sweepCommand(program: Command, setExitCode: SetExitCode): void {
@@ -33,6 +33,6 @@ export function sweepCommand(program: Command, setExitCode: SetExitCode): void {
     .option('--no-cache', 'ask the models afresh and keep no answers')
     .action(async (file: string, flags: SweepFlags) => {
       const { sweepCommand: runSweepCommand } = await import('../../sweep/cli.js');
-      setExitCode(await runSweepCommand(loadAll([file]), flags));
+      setExitCode(await runSweepCommand(await loadProgram([file]), flags));
     });
 }

@@ -143,7 +143,7 @@ institution gov {
     each round fine 10
     credit 5
     cap 3
-    floor 1
+    floor (1)
     suspend
     notice "x"
     after 1 round while not m -> ok
@@ -238,8 +238,12 @@ const binaryOps = [
 type Bare = Record<string, unknown>;
 
 // Expression ASTs without ranges: printExpr never reads them, and the comparison strips them.
-const { expr: bareExpr } = fc.letrec<{ expr: Bare }>((tie) => ({
-  expr: fc.oneof(
+// A quarter of them carry the user's parentheses (`parenthesized`).
+const { expr: bareExpr } = fc.letrec<{ expr: Bare; node: Bare }>((tie) => ({
+  expr: fc
+    .tuple(tie('node'), fc.nat(3))
+    .map(([node, n]) => (n === 0 ? { ...node, parenthesized: true } : node)),
+  node: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.constantFrom(...numberTexts).map((text) => ({
       kind: 'number',
@@ -342,6 +346,27 @@ function monitorValue(file: SourceFile): Expr | undefined {
   return item?.kind === 'monitor' ? item.value : undefined;
 }
 
+function withoutParentheses(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutParentheses);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== 'parenthesized')
+      .map(([key, child]) => [key, withoutParentheses(child)]),
+  );
+}
+
+/** Paths of nodes the user parenthesized in `before` that `after` (same shape) does not. */
+function lostParentheses(before: unknown, after: unknown, path = '$'): string[] {
+  if (before === null || typeof before !== 'object') return [];
+  const b = before as Record<string, unknown>;
+  const a = (after ?? {}) as Record<string, unknown>;
+  const lost = b.parenthesized && !a.parenthesized ? [path] : [];
+  for (const [key, child] of Object.entries(b))
+    lost.push(...lostParentheses(child, a[key], `${path}.${key}`));
+  return lost;
+}
+
 function checkRoundTrip(source: string): void {
   const before = parse('gen.mase', source);
   expect(before.diagnostics.filter((d) => d.code === 'E_SYNTAX')).toEqual([]);
@@ -355,23 +380,35 @@ function checkRoundTrip(source: string): void {
 
 describe('formatSource on generated expressions', () => {
   it.each([
+    // The user's parentheses stay, needed or not: rules are read by people and LLM firms.
     ['(a < b) < c', '(a < b) < c'],
-    ['not (a < b)', 'not a < b'],
-    ['-(a ^ b)', '-a ^ b'],
+    ['not (a < b)', 'not (a < b)'],
+    ['-(a ^ b)', '-(a ^ b)'],
     ['(-a) ^ b', '(-a) ^ b'],
-    ['a ^ (b ^ c)', 'a ^ b ^ c'],
+    ['a ^ (b ^ c)', 'a ^ (b ^ c)'],
     ['(a ^ b) ^ c', '(a ^ b) ^ c'],
     ['a - (b - c)', 'a - (b - c)'],
-    ['(a - b) - c', 'a - b - c'],
+    ['(a - b) - c', '(a - b) - c'],
     ['a * -(b + c)', 'a * -(b + c)'],
-    ['if a then b else (c + 1)', 'if a then b else c + 1'],
+    ['if a then b else (c + 1)', 'if a then b else (c + 1)'],
     ['(if a then b else c) + 1', '(if a then b else c) + 1'],
     ['a and (b or c)', 'a and (b or c)'],
-    ['(not a) and b', 'not a and b'],
-    ['not (not a)', 'not not a'],
-    ['- (- a)', '--a'],
-    ['x [ ( self ) ]', 'x[self]'],
-    ['(f(x)).y', 'f(x).y'],
+    ['(not a) and b', '(not a) and b'],
+    ['not (not a)', 'not (not a)'],
+    ['- (- a)', '-(-a)'],
+    ['x [ ( self ) ]', 'x[(self)]'],
+    ['(f(x)).y', '(f(x)).y'],
+    ['( a + b )', '(a + b)'],
+    ['((a + b)) * ((c))', '(a + b) * (c)'],
+    [
+      'cv_x > 1.5 or hhi_x > 0.8 or (cv_x > 1 and hhi_x > 0.5)',
+      'cv_x > 1.5 or hhi_x > 0.8 or (cv_x > 1 and hhi_x > 0.5)',
+    ],
+    // None are added where precedence does not need them.
+    ['a+b*c', 'a + b * c'],
+    ['a or b and c', 'a or b and c'],
+    ['not a < b', 'not a < b'],
+    ['-a ^ b', '-a ^ b'],
     ['mean( x , over : firm )', 'mean(x, over: firm)'],
   ])('prints %s as %s', (input, expected) => {
     expect(formatChecked(monitorSource(input))).toBe(monitorSource(expected));
@@ -383,7 +420,10 @@ describe('formatSource on generated expressions', () => {
         const text = printExpr(ast as unknown as Expr);
         const result = parse('gen.mase', monitorSource(text));
         expect(result.diagnostics.filter((d) => d.code === 'E_SYNTAX')).toEqual([]);
-        expect(stripRanges(monitorValue(result.value))).toEqual(ast);
+        const reparsed = stripRanges(monitorValue(result.value));
+        // The same tree, except for parentheses the printer had to add for precedence.
+        expect(withoutParentheses(reparsed)).toEqual(withoutParentheses(ast));
+        expect(lostParentheses(ast, reparsed)).toEqual([]);
         checkRoundTrip(monitorSource(text));
       }),
       { numRuns: Number(process.env.RUNS ?? 1000) },
@@ -422,6 +462,48 @@ describe('formatSource with comments between any two tokens', () => {
             text = `${text.slice(0, offset)} ${comment} ${text.slice(offset)}`;
           }
           formatChecked(text);
+        },
+      ),
+      { numRuns: Number(process.env.RUNS ?? 300) },
+    );
+  });
+});
+
+describe('formatSource on imports', () => {
+  it('keeps imports, in order, one per line under the version line', () => {
+    const messy =
+      'mase 1 import "b.mase"   import\n"../shared/a.mase" // the market\n\n\n  import "stdlib:cournot"\nexperiment e { market m }\n';
+    expect(formatChecked(messy)).toBe(
+      'mase 1\n\nimport "b.mase"\nimport "../shared/a.mase"  // the market\n\nimport "stdlib:cournot"\n\nexperiment e {\n  market m\n}\n',
+    );
+  });
+
+  const spec = fc.constantFrom(
+    'a.mase',
+    '../shared/markets.mase',
+    'institutions/fines.mase',
+    'stdlib:governance_graph',
+    'quote \\" in it.mase',
+    'back\\\\slash.mase',
+    'not a source.txt',
+  );
+  const between = fc.constantFrom(' ', '\n', '\n\n', ' // c\n', '\n/* c */ ', '  \t');
+
+  it('round-trips files of imports and declarations, comments and spacing aside', () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.array(fc.tuple(spec, between, between), { maxLength: 5 }),
+        fc.constantFrom('', 'market m { firms f1 }\n', 'experiment e {}\nsweep s { base e }\n'),
+        (version, imports, declarations) => {
+          const source = `${version ? 'mase 1\n' : ''}${imports.map(([s, g1, g2]) => `import${g1}"${s}"${g2}`).join('')}\n${declarations}`;
+          checkRoundTrip(source);
+          const formatted = formatSource(parse('gen.mase', source).value);
+          const printed = formatted
+            .split('\n')
+            .filter((l) => l.startsWith('import '))
+            .map((l) => l.replace(/ {2}(\/\/|\/\*).*$/, ''));
+          expect(printed).toEqual(imports.map(([s]) => `import "${s}"`));
         },
       ),
       { numRuns: Number(process.env.RUNS ?? 300) },

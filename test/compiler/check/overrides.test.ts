@@ -35,25 +35,28 @@ const check = (text: string) =>
   );
 
 describe('institution overrides', () => {
-  it('a probability the override makes invalid: E_VALUE at the use, naming the monitor', () => {
+  it('a probability the override makes invalid: E_VALUE at the override, naming the parameter and the monitor', () => {
     const [d, ...rest] = check(institution('0.9') + use('d: 1.5'));
     expect(rest).toEqual([]);
     expect(d).toMatchObject({
       code: 'E_VALUE',
       message:
-        'with these overrides, watch: the detection probability must be between 0 and 1 (it is 1.5)',
+        'with these overrides, watch: the detection probability (`d`) must be between 0 and 1 (it is 1.5)',
       hint: "in monitor `high`'s detection",
     });
-    expect(d?.range.start.line).toBe(15);
+    // `  institution watch(d: 1.5)`: the value 1.5, not the whole item.
+    expect([d?.range.start.line, d?.range.start.column, d?.range.end.column]).toEqual([15, 24, 27]);
   });
 
-  it('a round count the override makes invalid: at the use, pointing at the transition', () => {
-    const [d, ...rest] = check(institution('0.9') + use('n: 0'));
+  it('a round count the override makes invalid: at the override, pointing at the transition', () => {
+    const [d, ...rest] = check(institution('0.9') + use('d: 0.5, n: 2.5'));
     expect(rest).toEqual([]);
     expect(d?.message).toBe(
-      'with these overrides, watch: a number of rounds must be a whole number of at least 1 (it is 0)',
+      'with these overrides, watch: a number of rounds (`n`) must be a whole number of at least 1 (it is 2.5)',
     );
     expect(d?.hint).toBe('at o.mase:7:22');
+    // `  institution watch(d: 0.5, n: 2.5)`: the value 2.5.
+    expect([d?.range.start.line, d?.range.start.column, d?.range.end.column]).toEqual([15, 32, 35]);
   });
 
   it('a default that is already invalid is reported once, at the declaration', () => {
