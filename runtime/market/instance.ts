@@ -184,42 +184,49 @@ export function instantiateMarket(
   };
 }
 
-const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
-
 /**
- * How each market observable is read from a round's outcome: a record over the names of
- * compiler/observables.ts, so an observable the checker knows and the runtime does not
- * fails to compile. `round` and `messages` come from the round loop (RoundObservables,
- * runtime/run/institution.ts), not from the outcome.
- */
-const READ: Record<
-  MarketObservableName,
-  ((market: MarketInstance, outcome: Outcome) => Tensor) | 'loop'
-> = {
-  quantity: (_m, o) => fp(o.quantity),
-  price: (m, o) =>
-    m.competition === 'quantity' ? { axes: ['product'], data: o.price } : fp(o.price),
-  profit: (_m, o) => ({ axes: ['firm'], data: o.profit }),
-  revenue: (_m, o) => ({ axes: ['firm'], data: o.revenue }),
-  unit_cost: (m) => fp(m.unitCost),
-  share: (_m, o) => fp(o.share),
-  total: (_m, o) => ({ axes: ['product'], data: o.total }),
-  hhi: (_m, o) => ({ axes: ['product'], data: o.hhi }),
-  n_firms: (m) => scalarTensor(m.dims.firms),
-  n_products: (m) => scalarTensor(m.dims.products),
-  round: 'loop',
-  messages: 'loop',
-};
-
-/**
- * A market observable of one round's outcome by name, as a tensor; undefined for a name
- * the outcome does not provide.
+ * A market observable of one round's outcome by name (compiler/observables.ts names and
+ * types them), as a tensor; undefined for a name the outcome does not provide. The switch
+ * covers every name of that table, or this does not compile; `round` and `messages` come
+ * from the round loop (RoundObservables, runtime/run/institution.ts), not from the outcome.
  */
 export function marketObservable(
   market: MarketInstance,
   outcome: Outcome,
   name: string,
 ): Tensor | undefined {
-  const read = Object.hasOwn(READ, name) ? READ[name as MarketObservableName] : undefined;
-  return typeof read === 'function' ? read(market, outcome) : undefined;
+  const fp = (data: Float64Array): Tensor => ({ axes: ['firm', 'product'], data });
+  const key = name as MarketObservableName;
+  switch (key) {
+    case 'quantity':
+      return fp(outcome.quantity);
+    case 'price':
+      return market.competition === 'quantity'
+        ? { axes: ['product'], data: outcome.price }
+        : fp(outcome.price);
+    case 'profit':
+      return { axes: ['firm'], data: outcome.profit };
+    case 'revenue':
+      return { axes: ['firm'], data: outcome.revenue };
+    case 'unit_cost':
+      return fp(market.unitCost);
+    case 'share':
+      return fp(outcome.share);
+    case 'total':
+      return { axes: ['product'], data: outcome.total };
+    case 'hhi':
+      return { axes: ['product'], data: outcome.hhi };
+    case 'n_firms':
+      return scalarTensor(market.dims.firms);
+    case 'n_products':
+      return scalarTensor(market.dims.products);
+    case 'round':
+    case 'messages':
+      return undefined;
+    default: {
+      // Every name of the table has its case above: a new one fails to compile here.
+      const unhandled: never = key;
+      return unhandled ? undefined : undefined;
+    }
+  }
 }
