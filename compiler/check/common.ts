@@ -7,6 +7,25 @@ import { observablesFor } from '../observables.js';
 import { canonicalAxes, describeOptions, describeType, type ValueType } from '../types.js';
 
 /** What every declaration checker shares: where diagnostics go, and parameters. */
+/**
+ * The first item of a declaration that may hold one, reporting each later one as
+ * E_DUPLICATE with `message`: `scope`, `directive`, `rounds`, `base`, `payoff`, ….
+ */
+export function onlyOnce<
+  I extends { readonly kind: string; readonly range: Range },
+  K extends I['kind'],
+>(
+  items: readonly I[],
+  kind: K,
+  message: string,
+  path: string,
+  reporter: Reporter,
+): Extract<I, { kind: K }> | undefined {
+  const found = items.filter((i): i is Extract<I, { kind: K }> => i.kind === kind);
+  for (const extra of found.slice(1)) reporter.report('E_DUPLICATE', path, extra.range, message);
+  return found[0];
+}
+
 export class Reporter {
   readonly diagnostics: Diagnostic[] = [];
   report(

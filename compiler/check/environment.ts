@@ -27,6 +27,7 @@ import {
   agentAxisNames,
   checkObserve,
   checkParams,
+  onlyOnce,
   paramTypes,
   type Reporter,
   rejectedParams,
@@ -104,17 +105,14 @@ export function checkEnvironment(
   type Documented = Extract<EnvironmentItem, { kind: 'benchmark' | 'policy' | 'metric' | 'draw' }>;
   const documented = (kind: Documented['kind']) =>
     decl.items.filter((i): i is Documented => i.kind === kind);
-  const single = <K extends EnvironmentItem['kind']>(kind: K, word: string) => {
-    const found = all(kind);
-    for (const extra of found.slice(1))
-      reporter.report(
-        'E_DUPLICATE',
-        path,
-        extra.range,
-        `an environment has one \`${word}\` item; this is the second`,
-      );
-    return found[0];
-  };
+  const single = <K extends EnvironmentItem['kind']>(kind: K, word: string) =>
+    onlyOnce(
+      decl.items,
+      kind,
+      `an environment has one \`${word}\` item; this is the second`,
+      path,
+      reporter,
+    );
   const agentsItem = single('agents', 'agents');
   const actionItem = single('action', 'action');
   const payoffItem = single('payoff', 'payoff');

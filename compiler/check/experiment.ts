@@ -12,7 +12,7 @@ import type {
 import { didYouMean } from '../../grammar/suggest.js';
 import type { IrExperiment, IrParam, IrPolicy, IrWorld, ParamValue } from '../ir.js';
 import { institutionValueProblems, listLengthProblems } from '../param-values.js';
-import { literalValue, misfitMessage, quoteHint, Reporter, valueFits } from './common.js';
+import { literalValue, misfitMessage, onlyOnce, quoteHint, Reporter, valueFits } from './common.js';
 import { checkInstitution, worldContext } from './institution.js';
 import {
   checkMarketValues,
@@ -403,10 +403,8 @@ export function checkExperiment(
     continuation: 'the continuation probability is given twice',
     talk: 'the talk topology is given twice',
   } as const;
-  for (const kind of ['rounds', 'seeds', 'horizon', 'continuation', 'talk'] as const) {
-    for (const extra of decl.items.filter((i) => i.kind === kind).slice(1))
-      reporter.report('E_DUPLICATE', path, extra.range, twice[kind]);
-  }
+  for (const kind of ['rounds', 'seeds', 'horizon', 'continuation', 'talk'] as const)
+    onlyOnce(decl.items, kind, twice[kind], path, reporter);
 
   let rounds: number | undefined;
   let horizon: 'known' | 'unknown' | undefined;

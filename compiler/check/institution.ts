@@ -27,6 +27,7 @@ import {
   checkParams,
   describeBuiltin,
   literalValue,
+  onlyOnce,
   paramTypes,
   Reporter,
   rejectedParams,
@@ -113,16 +114,15 @@ export function checkInstitution(
     axisNames,
   );
   const values = new Map(params.map((p) => [p.name, paramValues?.get(p.name) ?? p.value]));
-  const scopes = decl.items.filter((i) => i.kind === 'scope');
-  for (const extra of scopes.slice(1))
-    reporter.report(
-      'E_DUPLICATE',
-      path,
-      extra.range,
-      'an institution has one `scope`; this is the second',
-    );
-  const scope = scopes[0]?.kind === 'scope' ? scopes[0].scope : 'firm';
-  const scopeAxis = scopes[0]?.kind === 'scope' ? scopes[0].axis : undefined;
+  const scopeItem = onlyOnce(
+    decl.items,
+    'scope',
+    'an institution has one `scope`; this is the second',
+    path,
+    reporter,
+  );
+  const scope = scopeItem?.scope ?? 'firm';
+  const scopeAxis = scopeItem?.axis;
   if (scopeAxis && scopeAxis.name !== market.environment?.axis && !market.namesUnknown)
     reporter.report(
       'E_SCOPE',
@@ -133,19 +133,16 @@ export function checkInstitution(
         : `a market has firms, not ${scopeAxis.name}s`,
       `write \`scope per ${market.environment?.axis ?? 'firm'}\``,
     );
-  const visibilities = decl.items.filter((i) => i.kind === 'visibility');
-  for (const extra of visibilities.slice(1))
-    reporter.report('E_DUPLICATE', path, extra.range, 'visibility is declared twice');
-  const isPublic = visibilities[0]?.kind === 'visibility' ? visibilities[0].public : false;
-  const directives = decl.items.filter((i) => i.kind === 'directive');
-  for (const extra of directives.slice(1))
-    reporter.report(
-      'E_DUPLICATE',
-      path,
-      extra.range,
-      'an institution has one `directive`; join the texts',
-    );
-  const directive = directives[0]?.kind === 'directive' ? directives[0].text : undefined;
+  const isPublic =
+    onlyOnce(decl.items, 'visibility', 'visibility is declared twice', path, reporter)?.public ??
+    false;
+  const directive = onlyOnce(
+    decl.items,
+    'directive',
+    'an institution has one `directive`; join the texts',
+    path,
+    reporter,
+  )?.text;
 
   const stateDecls = decl.items.filter((i): i is StateDecl => i.kind === 'state');
   const stateNames = new Set<string>();

@@ -28,6 +28,7 @@ import {
   checkParams,
   literalValue,
   misfitMessage,
+  onlyOnce,
   quoteHint,
   Reporter,
   valueFits,
@@ -672,10 +673,8 @@ export function checkSweep(
     seed: 'the seed is given twice',
     budget: 'the budget is given twice; write one `budget tokens N cost X`',
   } as const;
-  for (const kind of ['base', 'design', 'replicates', 'seed', 'budget'] as const) {
-    for (const extra of decl.items.filter((i) => i.kind === kind).slice(1))
-      reporter.report('E_DUPLICATE', path, extra.range, twice[kind]);
-  }
+  for (const kind of ['base', 'design', 'replicates', 'seed', 'budget'] as const)
+    onlyOnce(decl.items, kind, twice[kind], path, reporter);
 
   const baseItem = decl.items.find((i) => i.kind === 'base');
   let base: SweepBase | undefined;

@@ -184,6 +184,9 @@ export function instantiateMarket(
   };
 }
 
+/** A name no case handled: `never` at compile time, an unknown name (undefined) at run time. */
+const exhaustive = (_name: never): undefined => undefined;
+
 /**
  * A market observable of one round's outcome by name (compiler/observables.ts names and
  * types them), as a tensor; undefined for a name the outcome does not provide. The switch
@@ -223,10 +226,8 @@ export function marketObservable(
     case 'round':
     case 'messages':
       return undefined;
-    default: {
-      // Every name of the table has its case above: a new one fails to compile here.
-      const unhandled: never = key;
-      return unhandled ? undefined : undefined;
-    }
+    default:
+      // `key` is `never` here only while every name of the table has its case above.
+      return exhaustive(key);
   }
 }
