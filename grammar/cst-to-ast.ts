@@ -164,14 +164,13 @@ export class CstToAst {
 
   /**
    * A notice's parts when it has `{…}`: literal text (unescaped; `{{` and `}}` are braces)
-   * and expressions parsed where they stand in the source. Undefined when it has none.
+   * and expressions parsed where they stand in the source. Undefined when it has no brace.
    */
   private noticeParts(t: IToken): NoticePart[] | undefined {
     const raw = t.image;
     if (!/[{}]/.test(raw)) return undefined;
     const parts: NoticePart[] = [];
     let literal = '';
-    let hasExpr = false;
     const at = (i: number): Range => {
       const offset = t.startOffset + i;
       const column = (t.startColumn ?? 1) + i;
@@ -224,12 +223,12 @@ export class CstToAst {
         if (literal) parts.push({ text: unescapeString(`"${literal}"`) });
         literal = '';
         parts.push({ expr });
-        hasExpr = true;
         i = close;
       } else literal += c;
     }
     if (literal) parts.push({ text: unescapeString(`"${literal}"`) });
-    return hasExpr ? parts : undefined;
+    // Braces without a value still give parts: the firm is shown `{{` as one brace.
+    return parts;
   }
 
   // ---- declarations -----------------------------------------------------------------------

@@ -68,6 +68,21 @@ describe('live notices', () => {
     expect(notices[0].text).toBe(`You are fined ${shown} this round ({rate} = 0.5); over 30: yes.`);
   });
 
+  it('a notice with braces but no value shows each doubled brace once', () => {
+    writeFileSync(
+      join(dir, 'plain.mase'),
+      LIVE.replace(/notice "[^"]*"/, 'notice "Keep output in {{20, 30}}; the rate is {{rate}}."'),
+    );
+    const run = mase(['run', 'plain.mase', '--agents', 'f1=constant(40),f2=nash', '--out', 'p']);
+    expect(run.code, run.stderr).toBe(0);
+    const notices = readFileSync(join(dir, 'p/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.type === 'notice');
+    expect(notices.map((n) => n.text)).toEqual(['Keep output in {20, 30}; the rate is {rate}.']);
+  });
+
   it('a value that names nothing is a diagnostic where it stands in the string', () => {
     writeFileSync(
       join(dir, 'bad.mase'),

@@ -16,9 +16,9 @@ import {
   institutionArbitrary,
   institutionSource,
   nameArbitrary,
+  noticeSource,
   renderedNumber,
   runs,
-  sourceText,
 } from './institution-arbitrary.js';
 
 /**
@@ -290,7 +290,7 @@ const amountEdit: fc.Arbitrary<Variant> = fc
     };
   });
 
-const noticeString = sourceText(60);
+const noticeString = noticeSource(60);
 
 const noticeEdit: fc.Arbitrary<Variant> = fc
   .tuple(fc.constantFrom(...stateNames), noticeString)

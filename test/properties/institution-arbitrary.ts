@@ -99,7 +99,14 @@ export const sourceText = (maxLength: number): fc.Arbitrary<string> =>
     .map((s) => s.replace(FORBIDDEN_IN_SOURCES, ''))
     .filter((s) => s.trim().length > 0);
 
-const noticeText = sourceText(70);
+/**
+ * A notice's text as written: a brace is doubled, since `{…}` in a notice is a value read
+ * when it is given (test/cli/notices.test.ts covers values and doubled braces).
+ */
+export const noticeSource = (maxLength: number): fc.Arbitrary<string> =>
+  sourceText(maxLength).map((s) => s.replace(/[{}]/g, '$&$&'));
+
+const noticeText = noticeSource(70);
 
 const firmMonitors = [
   'mean(excess(hhi, nash.hhi))',
@@ -204,7 +211,7 @@ export const institutionArbitrary: fc.Arbitrary<GenInstitution> = namesArbitrary
         fc.record(
           {
             name: fc.constant(name),
-            title: fc.option(noticeText, { nil: undefined }),
+            title: fc.option(sourceText(70), { nil: undefined }),
             transitions: fc.array(transitionArbitrary(names, params), { maxLength: 3 }),
             sanctions: fc.array(sanctionArbitrary, { maxLength: 2 }),
             notices: fc.array(noticeText, { maxLength: 2 }),
