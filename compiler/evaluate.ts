@@ -46,6 +46,8 @@ export interface EvaluationEnvironment {
     /** Rounds spent in the current state, the round being adjudicated included. */
     readonly roundsInState: () => number;
   };
+  /** A counter's value for the machine (institutions with counters). */
+  readonly counter?: (name: string) => number;
 }
 
 export type CompiledExpression = (env: EvaluationEnvironment, roundsAgo?: number) => Tensor;
@@ -275,6 +277,10 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
       const list = e.list;
       return (env) => scalarTensor(env.param(list).data.length);
     }
+    case 'counter': {
+      const name = e.name;
+      return (env) => scalarTensor(env.counter ? env.counter(name) : Number.NaN);
+    }
     case 'history':
       return (env) => {
         const h = env.history;
@@ -330,6 +336,10 @@ export function compileScalar(e: IrExpr, options: CompileOptions = {}): Compiled
     }
     case 'param':
       return (env) => env.param(e.name).data[0] ?? Number.NaN;
+    case 'counter': {
+      const name = e.name;
+      return (env) => (env.counter ? env.counter(name) : Number.NaN);
+    }
     case 'monitor':
       return (env, ago = 0) =>
         env.monitorValue
@@ -401,6 +411,7 @@ export function readsMachine(e: IrExpr, perMachine: ReadonlySet<string>): boolea
   switch (e.op) {
     case 'self':
     case 'history':
+    case 'counter':
       return true;
     case 'monitor':
       return perMachine.has(e.name);

@@ -3,7 +3,7 @@ import { type Diagnostic, type DiagnosticCode, diagnostic } from '../grammar/dia
 import { printExpr } from '../grammar/print.js';
 import { closest, didYouMean } from '../grammar/suggest.js';
 import { constantValue } from './constant.js';
-import { BENCHMARKS, type IrExpr, type IrSelection, type ParamValue } from './ir.js';
+import { BENCHMARKS, type IrExpr, type IrSelection, type ParamValue, readsCounter } from './ir.js';
 import { natives } from './natives.js';
 import { listPositionProblem } from './param-values.js';
 import {
@@ -36,6 +36,9 @@ export interface ExpressionScope {
   /** Whether `self` means a firm here (per-firm institutions). */
   readonly self: 'allowed' | 'market-scope' | 'absent';
   readonly states?: ReadonlySet<string>;
+  /** The institution's counters (`counter offences`): one number per machine. */
+  readonly counters?: ReadonlySet<string>;
+  readonly usedCounters?: Set<string>;
   readonly firmNames?: ReadonlySet<string>;
   readonly productNames?: ReadonlySet<string>;
   /** Whether history and window functions may be used (not in market or parameter expressions). */
@@ -85,6 +88,7 @@ export class ExpressionChecker {
       ...(s.action ? [s.action.name] : []),
       ...(s.self === 'allowed' ? ['self'] : []),
       ...(s.temporal && s.states ? ['rounds_in_state'] : []),
+      ...(s.counters ?? []),
       ...(s.constants?.keys() ?? []),
       ...(s.benchmarkNames ?? BENCHMARKS),
     ];
@@ -233,6 +237,10 @@ export class ExpressionChecker {
       return make({ base: 'number', axes: [] }, { op: 'const', value: constant });
     if (s.temporal && s.states && HISTORY_NAMES.has(name)) {
       return make(number, { op: 'history', fn: name });
+    }
+    if (s.counters?.has(name)) {
+      s.usedCounters?.add(name);
+      return make(number, { op: 'counter', name });
     }
     if (s.laterMonitors?.has(name)) {
       return this.report(
@@ -664,6 +672,14 @@ export class ExpressionChecker {
     if (fn.kind === 'window') {
       const [value, rounds] = args;
       if (!value) return undefined;
+      // Counters keep no past values: a monitor that reads one does (its values are recorded).
+      if (readsCounter(value))
+        return this.report(
+          'E_SCOPE',
+          e.range,
+          `\`${fn.name}\` reads past rounds, and a counter keeps only its value now`,
+          'name it in a monitor (`monitor m = offences`) and pass the monitor',
+        );
       const k = rounds ?? make(number, { op: 'const', value: 1 });
       return make(result, {
         op: 'window',

@@ -62,7 +62,36 @@ export type IrExprNode =
   /** `schedule[k]`: the element of list parameter `list` at position `index` (from 1, clamped). */
   | { readonly op: 'element'; readonly list: string; readonly index: IrExpr }
   /** `len(schedule)`: the number of values of list parameter `list`. */
-  | { readonly op: 'length'; readonly list: string };
+  | { readonly op: 'length'; readonly list: string }
+  /** A counter's value for the machine reading it (`offences`). */
+  | { readonly op: 'counter'; readonly name: string };
+
+/** The expressions an expression is made of, one level down. */
+export function irChildren(e: IrExpr): readonly IrExpr[] {
+  switch (e.op) {
+    case 'unary':
+      return [e.operand];
+    case 'binary':
+      return [e.left, e.right];
+    case 'call':
+      return e.args;
+    case 'window':
+      return [e.value, e.rounds];
+    case 'index':
+      return [e.target];
+    case 'if':
+      return [e.condition, e.then, e.otherwise];
+    case 'element':
+      return [e.index];
+    default:
+      return [];
+  }
+}
+
+/** Whether an expression reads a counter anywhere. */
+export function readsCounter(e: IrExpr): boolean {
+  return e.op === 'counter' || irChildren(e).some(readsCounter);
+}
 
 export type IrSelection =
   | { readonly axis: 'firm'; readonly self: true }
@@ -212,7 +241,24 @@ export interface IrTransition {
   readonly rule?: string;
   /** Whether the edge restores good standing, by the rule in compiler/classify.ts; every reader uses this flag. */
   readonly restorative: boolean;
+  /** `then add offences 1, …`: counter changes made when it fires, in order. */
+  readonly changes?: readonly IrCounterChange[];
   readonly range: Range;
+}
+
+/** `add C E` (C + E), `reset C` (its initial value), `decay C E` (C × (1 − E)). */
+export interface IrCounterChange {
+  readonly counter: string;
+  readonly change: 'add' | 'reset' | 'decay';
+  /** The amount (absent for `reset`): one number for the machine, read when the change is made. */
+  readonly amount?: IrExpr;
+}
+
+/** A number each machine keeps (`counter offences "…"`), from `initial` when the run starts. */
+export interface IrCounter {
+  readonly name: string;
+  readonly initial: IrExpr;
+  readonly doc?: string;
 }
 
 /** What a state does to the firm in it, decided from its effects (compiler/classify.ts). */
@@ -233,6 +279,8 @@ export interface IrState {
   readonly cap?: IrExpr;
   readonly floor?: IrExpr;
   readonly suspend: boolean;
+  /** Counter changes on entry and in each round adjudicated in the state, in order. */
+  readonly changes?: readonly (IrCounterChange & { readonly timing: 'entry' | 'each_round' })[];
   /** Sorted by priority (highest first), then declaration order. */
   readonly transitions: readonly IrTransition[];
   readonly range: Range;
@@ -272,6 +320,8 @@ export interface IrInstitution {
   readonly rules: readonly IrRule[];
   readonly states: readonly IrState[];
   readonly initial?: string;
+  /** Counters, in declaration order (absent: none). */
+  readonly counters?: readonly IrCounter[];
 }
 
 export interface IrPolicy {

@@ -250,6 +250,25 @@ export interface TransitionOptions {
   readonly priority?: Expr;
   readonly rule?: Name;
   readonly restore: boolean;
+  /** `then add offences 1, reset credits`: counter changes made when the transition fires. */
+  readonly changes?: readonly CounterChange[];
+}
+
+/** `add NAME E`, `reset NAME` (to its initial value), `decay NAME E` (loses the share E). */
+export interface CounterChange {
+  readonly change: 'add' | 'reset' | 'decay';
+  readonly counter: Name;
+  readonly amount?: Expr;
+  readonly range: Range;
+}
+
+/** `counter NAME [= INITIAL] ["doc"]`: a number kept per machine (per firm, or the market's). */
+export interface CounterDecl {
+  readonly kind: 'counter';
+  readonly name: Name;
+  readonly initial?: Expr;
+  readonly doc?: string;
+  readonly range: Range;
 }
 
 export type Deontic = 'must' | 'must not' | 'may';
@@ -310,7 +329,9 @@ export type StateItem =
     }
   | { readonly kind: 'cap'; readonly value: Expr; readonly range: Range }
   | { readonly kind: 'floor'; readonly value: Expr; readonly range: Range }
-  | { readonly kind: 'suspend'; readonly range: Range };
+  | { readonly kind: 'suspend'; readonly range: Range }
+  /** A counter change on entry, or in every round adjudicated in the state (`each round`). */
+  | ({ readonly kind: 'change'; readonly timing: 'entry' | 'each_round' } & CounterChange);
 
 export interface StateDecl {
   readonly kind: 'state';
@@ -334,7 +355,8 @@ export type InstitutionItem =
   | { readonly kind: 'directive'; readonly text: string; readonly range: Range }
   | MonitorDecl
   | RuleDecl
-  | StateDecl;
+  | StateDecl
+  | CounterDecl;
 
 export interface InstitutionDecl {
   readonly kind: 'institution';
@@ -666,10 +688,18 @@ const environmentSchema = z.object({
   range: rangeSchema,
 });
 
+const counterChangeShape = {
+  change: z.enum(['add', 'reset', 'decay']),
+  counter: nameSchema,
+  amount: exprSchema.optional(),
+  range: rangeSchema,
+};
+
 const transitionOptions = z.object({
   priority: exprSchema.optional(),
   rule: nameSchema.optional(),
   restore: z.boolean(),
+  changes: z.array(z.object(counterChangeShape)).optional(),
 });
 
 const institutionSchema = z.object({
@@ -746,8 +776,20 @@ const institutionSchema = z.object({
             exprItem('cap'),
             exprItem('floor'),
             z.object({ kind: z.literal('suspend'), range: rangeSchema }),
+            z.object({
+              kind: z.literal('change'),
+              timing: z.enum(['entry', 'each_round']),
+              ...counterChangeShape,
+            }),
           ]),
         ),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('counter'),
+        name: nameSchema,
+        initial: exprSchema.optional(),
+        doc: z.string().optional(),
         range: rangeSchema,
       }),
     ]),

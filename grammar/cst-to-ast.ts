@@ -3,6 +3,7 @@ import type {
   Argument,
   BaseTypeName,
   BinaryOperator,
+  CounterChange,
   Declaration,
   Deontic,
   EnvironmentDecl,
@@ -614,6 +615,20 @@ export class CstToAst {
     }
     const state = this.sub(item, 'stateDecl');
     if (state) return this.state(state);
+    const counter = this.sub(item, 'counterItem');
+    if (counter) {
+      const name = this.name(this.tok(counter, 'name'));
+      if (!name) return undefined;
+      const initial = this.sub(counter, 'initial');
+      const doc = this.string(this.tok(counter, 'doc'));
+      return {
+        kind: 'counter',
+        name,
+        ...(initial ? { initial: this.expression(initial) } : {}),
+        ...(doc === undefined ? {} : { doc }),
+        range: this.range(counter),
+      };
+    }
     return undefined;
   }
 
@@ -638,14 +653,37 @@ export class CstToAst {
     let priority: Expr | undefined;
     let rule: Name | undefined;
     let restore = false;
+    const changes: CounterChange[] = [];
     for (const option of this.subs(node, 'transitionOption')) {
       const p = this.sub(option, 'priority');
       if (p) priority = this.expression(p);
       const r = this.name(this.tok(option, 'rule'));
       if (r) rule = r;
       if (this.tok(option, 'Kw_restore')) restore = true;
+      for (const c of this.subs(option, 'changes')) {
+        const change = this.counterChange(c);
+        if (change) changes.push(change);
+      }
     }
-    return { ...(priority ? { priority } : {}), ...(rule ? { rule } : {}), restore };
+    return {
+      ...(priority ? { priority } : {}),
+      ...(rule ? { rule } : {}),
+      restore,
+      ...(changes.length > 0 ? { changes } : {}),
+    };
+  }
+
+  private counterChange(node: CstNode): CounterChange | undefined {
+    const word = this.tok(node, 'change')?.image;
+    const counter = this.name(this.tok(node, 'counter'));
+    if (!counter || (word !== 'add' && word !== 'reset' && word !== 'decay')) return undefined;
+    const amount = this.sub(node, 'amount');
+    return {
+      change: word,
+      counter,
+      ...(amount ? { amount: this.expression(amount) } : {}),
+      range: this.range(node),
+    };
   }
 
   private stateItem(item: CstNode): StateItem | undefined {
@@ -687,12 +725,18 @@ export class CstToAst {
     }
     const sanction = this.sub(item, 'sanctionItem');
     if (sanction) {
+      const timing = this.tok(sanction, 'eachRound') ? 'each_round' : 'entry';
+      const changeNode = this.sub(sanction, 'change');
+      if (changeNode) {
+        const change = this.counterChange(changeNode);
+        return change && { kind: 'change', timing, ...change, range: this.range(sanction) };
+      }
       const word = this.tok(sanction, 'sanction')?.image;
       if (word !== 'fine' && word !== 'credit') return undefined;
       return {
         kind: 'sanction',
         sanction: word,
-        timing: this.tok(sanction, 'eachRound') ? 'each_round' : 'entry',
+        timing,
         amount: this.expressionOf(sanction, 'amount'),
         range: this.range(sanction),
       };

@@ -331,6 +331,44 @@ export class MaseParser extends CstParser {
       { ALT: () => this.SUBRULE(this.monitorItem) },
       { ALT: () => this.SUBRULE(this.ruleItem) },
       { ALT: () => this.SUBRULE(this.stateDecl) },
+      { ALT: () => this.SUBRULE(this.counterItem) },
+    ]);
+  });
+
+  /** `counter NAME [= INITIAL] ["doc"]`: a number each machine keeps, changed by effects. */
+  counterItem = this.RULE('counterItem', () => {
+    this.CONSUME(K.counter);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => {
+      this.CONSUME(T.Equals);
+      this.SUBRULE(this.expression, { LABEL: 'initial' });
+    });
+    this.OPTION2(() => this.CONSUME(T.StringLiteral, { LABEL: 'doc' }));
+  });
+
+  /** `add NAME E`, `reset NAME`, `decay NAME E`: a change to a counter. */
+  counterChange = this.RULE('counterChange', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(K.add, { LABEL: 'change' });
+          this.CONSUME(T.Identifier, { LABEL: 'counter' });
+          this.SUBRULE(this.expression, { LABEL: 'amount' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.reset, { LABEL: 'change' });
+          this.CONSUME2(T.Identifier, { LABEL: 'counter' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.decay, { LABEL: 'change' });
+          this.CONSUME3(T.Identifier, { LABEL: 'counter' });
+          this.SUBRULE2(this.expression, { LABEL: 'amount' });
+        },
+      },
     ]);
   });
 
@@ -461,6 +499,15 @@ export class MaseParser extends CstParser {
         },
       },
       { ALT: () => this.CONSUME(K.restore) },
+      {
+        ALT: () => {
+          this.CONSUME(H.then);
+          this.AT_LEAST_ONE_SEP({
+            SEP: T.Comma,
+            DEF: () => this.SUBRULE(this.counterChange, { LABEL: 'changes' }),
+          });
+        },
+      },
     ]);
   });
 
@@ -475,10 +522,17 @@ export class MaseParser extends CstParser {
       this.CONSUME(K.round, { LABEL: 'eachRound' });
     });
     this.OR([
-      { ALT: () => this.CONSUME(K.fine, { LABEL: 'sanction' }) },
-      { ALT: () => this.CONSUME(K.credit, { LABEL: 'sanction' }) },
+      {
+        ALT: () => {
+          this.OR2([
+            { ALT: () => this.CONSUME(K.fine, { LABEL: 'sanction' }) },
+            { ALT: () => this.CONSUME(K.credit, { LABEL: 'sanction' }) },
+          ]);
+          this.SUBRULE(this.expression, { LABEL: 'amount' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.counterChange, { LABEL: 'change' }) },
     ]);
-    this.SUBRULE(this.expression, { LABEL: 'amount' });
   });
 
   limitItem = this.RULE('limitItem', () => {

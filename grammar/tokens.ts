@@ -84,6 +84,10 @@ const softKeywordNames = [
   'step',
   'one',
   'of',
+  'counter',
+  'add',
+  'reset',
+  'decay',
 ] as const;
 
 // Hard keywords are reserved: they can never be names.

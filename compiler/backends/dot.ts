@@ -11,7 +11,7 @@ import type {
   IrTransition,
   ParamValue,
 } from '../ir.js';
-import { formatNumber, renderExpr, wrapWords } from './render-expr.js';
+import { changeLabel, formatNumber, renderExpr, wrapWords } from './render-expr.js';
 
 /**
  * Backend 2: the institution as a Graphviz diagram, drawn top to bottom so that a
@@ -58,7 +58,10 @@ export function transitionLabel(t: IrTransition, params?: ReadonlyMap<string, Pa
   const tags = [t.rule ? `[${t.rule}]` : '', t.declaredPriority ? `(priority ${t.priority})` : '']
     .filter(Boolean)
     .join(' ');
-  return tags ? `${guard} ${tags}` : guard;
+  const changes = t.changes
+    ? ` then ${t.changes.map((c) => changeLabel(c, params)).join(', ')}`
+    : '';
+  return `${tags ? `${guard} ${tags}` : guard}${changes}`;
 }
 
 export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue>): string[] {
@@ -68,6 +71,10 @@ export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue
       `${x.timing === 'each_round' ? 'each round: ' : 'on entry: '}${x.sanction} ${renderExpr(x.amount, params)}`,
     );
   }
+  for (const c of s.changes ?? [])
+    out.push(
+      `${c.timing === 'each_round' ? 'each round: ' : 'on entry: '}${changeLabel(c, params)}`,
+    );
   if (s.suspend) out.push('suspended: production forced to 0');
   if (s.cap) out.push(`cap: quantity <= ${renderExpr(s.cap, params)}`);
   if (s.floor) out.push(`floor: quantity >= ${renderExpr(s.floor, params)}`);
@@ -127,17 +134,25 @@ export function institutionDot(
     g.addNode(node);
   }
   let evidence: Node | undefined;
-  if (institution.monitors.length > 0) {
+  const counters = institution.counters ?? [];
+  if (institution.monitors.length > 0 || counters.length > 0) {
     // Wrapped like the edge labels, so that the note is no wider than a column of states.
-    const lines = institution.monitors.flatMap((m) =>
-      wrapWords(shorten(`${m.name} = ${renderExpr(m.expr, params)}`, 240), 60).map((l, i) =>
-        line(i === 0 ? l : `    ${l}`),
+    const wrapped = (text: string) =>
+      wrapWords(shorten(text, 240), 60).map((l, i) => line(i === 0 ? l : `    ${l}`));
+    const lines = [
+      ...(institution.monitors.length > 0 ? [line('evidence')] : []),
+      ...institution.monitors.flatMap((m) => wrapped(`${m.name} = ${renderExpr(m.expr, params)}`)),
+      ...(counters.length > 0 ? [line('counters (start value)')] : []),
+      ...counters.flatMap((c) =>
+        wrapped(
+          `${c.name} = ${renderExpr(c.initial, params)}${c.doc ? ` — ${shorten(c.doc, 80)}` : ''}`,
+        ),
       ),
-    );
+    ];
     evidence = new Node('(evidence)', {
       [A.shape]: 'note',
       [A.fontsize]: 9,
-      [A.label]: [line('evidence'), ...lines].join(''),
+      [A.label]: lines.join(''),
     });
     g.addNode(evidence);
   }

@@ -1,5 +1,6 @@
 import type {
   Comment,
+  CounterChange,
   Declaration,
   EnvironmentItem,
   ExperimentItem,
@@ -288,7 +289,18 @@ function institutionText(item: Exclude<InstitutionItem, StateDecl>): string {
       const orElse = item.orElse === undefined ? '' : ` or else ${escapeString(item.orElse)}`;
       return `rule ${item.id.name}${title(item.title)}: ${item.attribute.name} ${item.deontic} ${escapeString(item.aim)}${orElse}`;
     }
+    case 'counter': {
+      const initial = item.initial ? ` = ${printExpr(item.initial)}` : '';
+      const doc = item.doc === undefined ? '' : ` ${escapeString(item.doc)}`;
+      return `counter ${item.name.name}${initial}${doc}`;
+    }
   }
+}
+
+/** `add offences 1`, `reset credits`, `decay offences 0.5`. */
+export function changeText(change: CounterChange): string {
+  const amount = change.amount ? ` ${printExpr(change.amount)}` : '';
+  return `${change.change} ${change.counter.name}${amount}`;
 }
 
 function stateEntry(state: StateDecl): Entry {
@@ -302,7 +314,8 @@ function stateEntry(state: StateDecl): Entry {
 function optionsText(options: TransitionOptions): string {
   const rule = options.rule ? ` rule ${options.rule.name}` : '';
   const priority = options.priority ? ` priority ${printExpr(options.priority)}` : '';
-  return `${rule}${priority}${options.restore ? ' restore' : ''}`;
+  const changes = options.changes ? ` then ${options.changes.map(changeText).join(', ')}` : '';
+  return `${rule}${priority}${options.restore ? ' restore' : ''}${changes}`;
 }
 
 function stateText(item: StateItem): string {
@@ -327,6 +340,8 @@ function stateText(item: StateItem): string {
       return `${item.kind} ${printExpr(item.value)}`;
     case 'suspend':
       return 'suspend';
+    case 'change':
+      return `${item.timing === 'each_round' ? 'each round ' : ''}${changeText(item)}`;
   }
 }
 

@@ -5,7 +5,13 @@ import { natives } from '../natives.js';
 import { observableMeanings } from '../observables.js';
 import { readsListsAtRunTime } from '../param-values.js';
 import { stateSummary } from './dot.js';
-import { formatNumber, formatParamValue, renderExpr, wrapWords } from './render-expr.js';
+import {
+  changeLabel,
+  formatNumber,
+  formatParamValue,
+  renderExpr,
+  wrapWords,
+} from './render-expr.js';
 
 /**
  * Backend 3: the public manifest — the text governed agents are shown. It is generated
@@ -124,6 +130,29 @@ export function manifestText(
     if (where.length > 0) push('  where:', ...where);
   }
 
+  const counters = institution.counters ?? [];
+  if (counters.length > 0) {
+    push(
+      '',
+      institution.scope === 'firm'
+        ? `COUNTERS (each ${who} has its own; changed only as the states and transitions below say)`
+        : 'COUNTERS (one for the market; changed only as the states and transitions below say)',
+    );
+    for (const c of counters)
+      push(
+        wrap(
+          `${c.name}, starting at ${renderExpr(c.initial, params)}${c.doc ? ` — ${c.doc}` : ''}`,
+          '  ',
+        ),
+      );
+    push(
+      wrap(
+        '`add C E` adds E to C; `reset C` sets it back to its starting value; `decay C E` takes the share E off it. A change is made after the round is judged and before any fine, credit or notice of that round is worked out.',
+        '  ',
+      ),
+    );
+  }
+
   const transitions = institution.states.flatMap((s) => s.transitions);
   if (institution.rules.length > 0) {
     push('', 'RULES');
@@ -158,7 +187,15 @@ export function manifestText(
       const rule = t.rule ? ` [rule ${t.rule}]` : '';
       const restore = t.restorative ? ' (restoration)' : '';
       const priority = t.declaredPriority ? ` (priority ${t.priority})` : '';
-      push(wrap(`-> ${t.target} ${conditionText(t, params)}${rule}${priority}${restore}`, '    '));
+      const changes = t.changes
+        ? `, then ${t.changes.map((c) => changeLabel(c, params)).join(', ')}`
+        : '';
+      push(
+        wrap(
+          `-> ${t.target} ${conditionText(t, params)}${rule}${priority}${restore}${changes}`,
+          '    ',
+        ),
+      );
     }
     if (s.transitions.length === 0) push('    (no way out)');
   }
@@ -181,7 +218,7 @@ export function manifestText(
   push(
     '',
     wrap(
-      'HOW IT WORKS: after each round the evidence is computed and the transitions of your current state are checked, higher priority first, then in the order listed; at most one is taken. The sanctions of a state apply while you are in it. Every transition, sanction and notice is written to an append-only governance log.',
+      `HOW IT WORKS: after each round the evidence is computed and the transitions of your current state are checked, higher priority first, then in the order listed; at most one is taken. The sanctions of a state apply while you are in it. Every transition, sanction and notice${counters.length > 0 ? ' and every change of a counter' : ''} is written to an append-only governance log.`,
       '',
     ),
   );

@@ -1,7 +1,7 @@
 import type { Expr, Range } from '../../grammar/ast.js';
 import { printExpr } from '../../grammar/print.js';
 import { constantValue } from '../constant.js';
-import type { IrExpr, IrPolicy, ParamValue } from '../ir.js';
+import type { IrCounterChange, IrExpr, IrPolicy, ParamValue } from '../ir.js';
 import { natives } from '../natives.js';
 
 const NO_RANGE: Range = {
@@ -157,6 +157,8 @@ function toAstBare(
             range: NO_RANGE,
           };
     }
+    case 'counter':
+      return name(e.name);
     case 'history':
       return e.fn === 'rounds_in_state'
         ? name('rounds_in_state')
@@ -208,4 +210,9 @@ export function wrapWords(text: string, width: number): string[] {
   }
   if (current) lines.push(current);
   return lines;
+}
+
+/** A counter change as it reads in rules, diagrams and manifests: `add offences 1`. */
+export function changeLabel(c: IrCounterChange, params?: ReadonlyMap<string, ParamValue>): string {
+  return `${c.change} ${c.counter}${c.amount ? ` ${renderExpr(c.amount, params)}` : ''}`;
 }

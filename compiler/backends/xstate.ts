@@ -1,8 +1,8 @@
 import { assign, setup } from 'xstate';
 import { constantValue } from '../constant.js';
 import { paramValues } from '../instantiate.js';
-import type { IrInstitution, IrState, ParamValue } from '../ir.js';
-import { formatParamValue, renderExpr } from './render-expr.js';
+import type { IrCounterChange, IrInstitution, IrState, ParamValue } from '../ir.js';
+import { changeLabel, formatParamValue, renderExpr } from './render-expr.js';
 
 /**
  * Backend 1: the institution as an XState v5 machine.
@@ -66,6 +66,20 @@ export interface SanctionParams {
   timing: 'entry' | 'each_round';
   amount: string;
 }
+/** A counter change: on entry or each round in `state`, or when `transition` fires. */
+export interface CountParams {
+  /** `STATE#INDEX` (the change's index among the state's) or `TRANSITION#INDEX`. */
+  key: string;
+  counter: string;
+  change: 'add' | 'reset' | 'decay';
+  /** The amount as text (null for `reset`). */
+  amount: string | null;
+  timing: 'entry' | 'each_round' | 'transition';
+  /** The state whose item it is, or the state a transition leaves. */
+  state: string;
+  /** The transition's id, for a change made by a transition. */
+  transition?: string;
+}
 export interface NoticeParams {
   state: string;
   /** The notice's index in its state: a live notice's values are found by it. */
@@ -91,7 +105,30 @@ function roundsOf(value: number | undefined): number {
   return value !== undefined && Number.isFinite(value) ? value : 1;
 }
 
+function countAction(
+  c: IrCounterChange,
+  params: ReadonlyMap<string, ParamValue>,
+  where: Omit<CountParams, 'counter' | 'change' | 'amount'>,
+): Json {
+  return {
+    type: 'mase.count',
+    params: {
+      ...where,
+      counter: c.counter,
+      change: c.change,
+      amount: c.amount ? renderExpr(c.amount, params) : null,
+    },
+  };
+}
+
 function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Json {
+  const stateChanges = (timing: 'entry' | 'each_round') =>
+    (state.changes ?? [])
+      .map((c, index) => ({ c, index }))
+      .filter(({ c }) => c.timing === timing)
+      .map(({ c, index }) =>
+        countAction(c, params, { key: `${state.name}#${index}`, timing, state: state.name }),
+      );
   const perRound = state.sanctions
     .map((s, index) => ({ s, index }))
     .filter(({ s }) => s.timing === 'each_round')
@@ -105,8 +142,10 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
         amount: renderExpr(s.amount, params),
       },
     }));
+  perRound.unshift(...(stateChanges('each_round') as typeof perRound));
   const onEntry = [
     { type: 'mase.enter', params: { state: state.name } },
+    ...stateChanges('entry'),
     ...state.notices.map((text, index) => ({
       type: 'mase.notice',
       params: { state: state.name, index, text },
@@ -142,12 +181,23 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
         condition: t.condition ? renderExpr(t.condition, params) : null,
       },
     },
-    actions: perRound,
+    actions: [
+      ...perRound,
+      ...(t.changes ?? []).map((c, index) =>
+        countAction(c, params, {
+          key: `${t.id}#${index}`,
+          timing: 'transition',
+          state: state.name,
+          transition: t.id,
+        }),
+      ),
+    ],
     meta: {
       kind: t.kind,
       rule: t.rule ?? null,
       priority: t.priority,
       restorative: t.restorative,
+      ...(t.changes ? { changes: t.changes.map((c) => changeLabel(c, params)) } : {}),
     },
   }));
   transitions.push({ actions: [...perRound, tick] });
@@ -166,6 +216,13 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       cap: state.cap ? renderExpr(state.cap, params) : null,
       floor: state.floor ? renderExpr(state.floor, params) : null,
       suspend: state.suspend,
+      ...(state.changes
+        ? {
+            changes: state.changes.map(
+              (c) => `${c.timing === 'each_round' ? 'each round ' : ''}${changeLabel(c, params)}`,
+            ),
+          }
+        : {}),
     },
   };
 }
@@ -199,6 +256,13 @@ export function machineConfig(
       rules: Object.fromEntries(
         institution.rules.map((r) => [r.id, `${r.attribute} ${r.deontic} ${r.aim}`]),
       ),
+      ...(institution.counters
+        ? {
+            counters: Object.fromEntries(
+              institution.counters.map((c) => [c.name, renderExpr(c.initial, params)]),
+            ),
+          }
+        : {}),
     },
     ...(initial === null ? {} : { initial }),
     context: initialContext() as unknown as Json,
@@ -255,6 +319,7 @@ export function createInstitutionMachine(
       // Effects are returned by `transition()` for the runtime to apply; nothing runs here.
       'mase.sanction': (_args, _p: SanctionParams) => {},
       'mase.notice': (_args, _p: NoticeParams) => {},
+      'mase.count': (_args, _p: CountParams) => {},
     },
   }).createMachine(config as never);
 }
@@ -340,6 +405,7 @@ export const machine = setup({
     }),
     'mase.sanction': () => {},
     'mase.notice': () => {},
+    'mase.count': () => {},
   },
 }).createMachine(config as never);
 `;

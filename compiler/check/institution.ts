@@ -1,12 +1,22 @@
 // Checking `institution` declarations into IrInstitution, against the world they govern
 // (a market, an environment, or on their own).
-import type { Axis, Expr, InstitutionDecl, ParamDecl, StateDecl } from '../../grammar/ast.js';
+import type {
+  Axis,
+  CounterChange,
+  CounterDecl,
+  Expr,
+  InstitutionDecl,
+  ParamDecl,
+  StateDecl,
+} from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
 import { isRestorative, stateKind } from '../classify.js';
 import { constantValue } from '../constant.js';
 import { ExpressionChecker, type ExpressionScope, expectType } from '../expressions.js';
 import { agentNaming } from '../instantiate.js';
 import type {
+  IrCounter,
+  IrCounterChange,
   IrEnvironment,
   IrExpr,
   IrInstitution,
@@ -164,6 +174,26 @@ export function checkInstitution(
   const monitorDecls = decl.items.filter((i) => i.kind === 'monitor');
   // Parameters and monitors whose declaration failed: their uses are not errors again.
   const poisoned = rejectedParams(decl.items, params);
+  // Counters are known everywhere in the institution, wherever they are declared.
+  const counterDecls = decl.items.filter((i): i is CounterDecl => i.kind === 'counter');
+  const counterNames = new Set<string>();
+  for (const c of counterDecls) {
+    const name = c.name.name;
+    const clash = counterNames.has(name)
+      ? `counter \`${name}\` is declared twice`
+      : params.some((p) => p.name === name) ||
+          monitorDecls.some((m) => m.kind === 'monitor' && m.name.name === name) ||
+          stateNames.has(name) ||
+          shadowedNames.has(name)
+        ? `counter \`${name}\` would hide the ${stateNames.has(name) ? 'state' : describeBuiltin(name, paramTypes(params))} of that name`
+        : undefined;
+    if (clash) {
+      reporter.report('E_DUPLICATE', path, c.name.range, clash, 'give the counter its own name');
+      poisoned.add(name);
+    } else counterNames.add(name);
+  }
+  const usedCounters = new Set<string>();
+  const changedCounters = new Set<string>();
   const baseScope: ExpressionScope = {
     path,
     params: paramTypes(params),
@@ -186,6 +216,8 @@ export function checkInstitution(
     usedMonitors,
     self: scope === 'firm' ? 'allowed' : 'market-scope',
     states: stateNames,
+    counters: counterNames,
+    usedCounters,
     ...(market.firmNames ? { firmNames: market.firmNames } : {}),
     productNames: market.productNames,
     ...(market.namesUnknown ? { namesUnknown: true } : {}),
@@ -228,6 +260,60 @@ export function checkInstitution(
     if (problem)
       return reporter.report('E_VALUE', path, e.range, `${what} ${problem} (it is ${value})`);
     return result;
+  };
+
+  const counters: IrCounter[] = [];
+  for (const c of counterDecls) {
+    if (!counterNames.has(c.name.name) || counters.some((k) => k.name === c.name.name)) continue;
+    const initial = c.initial
+      ? constantNumber(c.initial, "a counter's initial value", () => undefined)
+      : ({ type: { base: 'number', axes: [] }, text: '0', op: 'const', value: 0 } as IrExpr);
+    if (initial)
+      counters.push({
+        name: c.name.name,
+        initial,
+        ...(c.doc === undefined ? {} : { doc: c.doc }),
+      });
+  }
+
+  /** A counter change checked: a known counter, and one number for the machine as amount. */
+  const counterChange = (c: CounterChange): IrCounterChange | undefined => {
+    if (!counterNames.has(c.counter.name)) {
+      if (poisoned.has(c.counter.name)) return undefined;
+      return reporter.report(
+        'E_UNKNOWN_NAME',
+        path,
+        c.counter.range,
+        `no counter \`${c.counter.name}\` is declared`,
+        didYouMean(c.counter.name, counterNames) ??
+          `declare it in the institution: \`counter ${c.counter.name} "what it counts"\``,
+      );
+    }
+    changedCounters.add(c.counter.name);
+    if (!c.amount) return { counter: c.counter.name, change: c.change };
+    const what = c.change === 'add' ? 'the amount added' : 'the share that decays';
+    const checker = new ExpressionChecker({ ...baseScope, describe: what });
+    const amount = checker.check(c.amount);
+    const ok = expectType(
+      checker,
+      amount,
+      c.amount.range,
+      { base: 'number', axes: [SCALAR] },
+      what,
+      'a counter holds one number for the machine',
+    );
+    reporter.absorb(checker);
+    if (!ok || !amount) return undefined;
+    const share = c.change === 'decay' ? constantValue(amount, values) : undefined;
+    if (share !== undefined && !(share >= 0 && share <= 1))
+      return reporter.report(
+        'E_VALUE',
+        path,
+        c.amount.range,
+        `a decay is the share of the counter lost, between 0 and 1 (it is ${share})`,
+        '`decay offences 0.5` halves it',
+      );
+    return { counter: c.counter.name, change: c.change, amount };
   };
 
   const monitors: IrMonitor[] = [];
@@ -359,6 +445,7 @@ export function checkInstitution(
     let cap: IrExpr | undefined;
     let floor: IrExpr | undefined;
     let suspend = false;
+    const changes: (IrCounterChange & { timing: 'entry' | 'each_round' })[] = [];
     const transitions: (Omit<IrTransition, 'restorative'> & { restoreFlag: boolean })[] = [];
     let index = 0;
     for (const item of s.items) {
@@ -441,6 +528,11 @@ export function checkInstitution(
         case 'suspend':
           suspend = true;
           break;
+        case 'change': {
+          const change = counterChange(item);
+          if (change) changes.push({ ...change, timing: item.timing });
+          break;
+        }
         case 'when':
         case 'after': {
           const id = `${s.name.name}.${index++}`;
@@ -503,7 +595,9 @@ export function checkInstitution(
           const rounds = roundsExpr
             ? constantNumber(roundsExpr, ROUND_COUNT.what, ROUND_COUNT.problem)
             : ({ type: { base: 'number', axes: [] }, text: '1', op: 'const', value: 1 } as IrExpr);
+          const transitionChanges = (item.options.changes ?? []).map(counterChange);
           if (!targetOk || !conditionOk || !rounds) break;
+          if (transitionChanges.some((c) => !c)) break;
           transitions.push({
             id,
             kind: item.kind,
@@ -515,6 +609,9 @@ export function checkInstitution(
             declaredPriority: item.options.priority !== undefined,
             ...(item.options.rule ? { rule: item.options.rule.name } : {}),
             restoreFlag: item.options.restore,
+            ...(transitionChanges.length > 0
+              ? { changes: transitionChanges as IrCounterChange[] }
+              : {}),
             range: item.range,
           });
           break;
@@ -536,6 +633,7 @@ export function checkInstitution(
       ...(cap ? { cap } : {}),
       ...(floor ? { floor } : {}),
       suspend,
+      ...(changes.length > 0 ? { changes } : {}),
       transitions: sorted as unknown as IrTransition[],
       range: s.range,
     });
@@ -555,6 +653,7 @@ export function checkInstitution(
     rules,
     states,
     ...(initial ? { initial } : {}),
+    ...(counters.length > 0 ? { counters } : {}),
   });
 
   const institutionErrors = reporter.diagnostics
@@ -583,6 +682,16 @@ export function checkInstitution(
         `monitor \`${m.name.name}\` is never used by a guard or sanction`,
       );
     }
+  }
+  for (const c of counterDecls) {
+    if (!institutionErrors && counterNames.has(c.name.name) && !changedCounters.has(c.name.name))
+      reporter.report(
+        'W_UNUSED',
+        path,
+        c.name.range,
+        `counter \`${c.name.name}\` is never changed`,
+        'change it in a state (`add NAME 1`, `each round decay NAME 0.5`) or on a transition (`-> fined then add NAME 1`)',
+      );
   }
   for (const r of decl.items) {
     if (!institutionErrors && r.kind === 'rule' && !citedRules.has(r.id.name)) {

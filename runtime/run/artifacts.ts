@@ -89,6 +89,7 @@ const kept = new Set<TraceEvent['type']>([
   'sanction',
   'sanction_error',
   'notice',
+  'counter',
   'clamp',
   'invalid_action',
   'message',

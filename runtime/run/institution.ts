@@ -1,5 +1,6 @@
 import { type Actor, createActor } from 'xstate';
 import {
+  type CountParams,
   createInstitutionMachine,
   type InstitutionContext,
   type InstitutionMachine,
@@ -64,7 +65,24 @@ export type InstitutionEffect =
       timing: 'entry' | 'each_round';
       amount: NonFiniteAmount;
     }
-  | { kind: 'notice'; firm: number; state: string; text: string };
+  | { kind: 'notice'; firm: number; state: string; text: string }
+  | {
+      /**
+       * A counter changed (or a change whose amount is not a finite number: not made, and
+       * recorded with `from` = `to`). `firm` is null for a market-scoped institution.
+       */
+      kind: 'counter';
+      firm: number | null;
+      counter: string;
+      change: 'add' | 'reset' | 'decay';
+      /** The amount read (null for `reset`). */
+      amount: number | NonFiniteAmount | null;
+      from: number;
+      to: number;
+      timing: 'entry' | 'each_round' | 'transition';
+      state: string;
+      transition?: string;
+    };
 
 /** How a non-finite amount is written in the trace (JSON has no Infinity or NaN). */
 export type NonFiniteAmount = 'inf' | '-inf' | 'nan';
@@ -212,7 +230,7 @@ const numberFor = (record: RoundMonitors | undefined, monitor: number, machine: 
 /** What the runtime knows of each state to step it quickly. */
 interface StateInfo {
   readonly state: IrState;
-  /** Whether a fine or credit is due every round spent here (such rounds are never quiet). */
+  /** Whether a fine, credit or counter change is due every round spent here (such rounds are never quiet). */
   readonly eachRound: boolean;
   readonly transitions: readonly {
     readonly id: string;
@@ -243,6 +261,8 @@ interface Machine {
   idleRound: number;
   /** The state the actor is in, read from its snapshot after every step. */
   state: StateInfo | undefined;
+  /** The machine's counters, in declaration order. */
+  readonly counters: Float64Array;
 }
 
 /** An evaluation environment whose round can be switched to a hypothetical one for `wouldTrigger`. */
@@ -283,6 +303,10 @@ export class InstitutionRuntime {
   /** Whether each transition of the state being adjudicated held (reused every round). */
   private readonly held: boolean[] = [];
   private readonly sanctionCode = new Map<string, CompiledExpression>();
+  /** Counter change amounts by `STATE#INDEX` or `TRANSITION#INDEX` (see `CountParams`). */
+  private readonly changeCode = new Map<string, CompiledScalar>();
+  private readonly counterIndex: Map<string, number>;
+  private readonly counterInitial: Float64Array;
   /** Live notices by `state#index`: their parts, values compiled. */
   private readonly noticeCode = new Map<
     string,
@@ -335,6 +359,10 @@ export class InstitutionRuntime {
       ...ir.states.flatMap((s) => [
         ...s.transitions.flatMap((t) => (t.condition ? [t.condition] : [])),
         ...s.sanctions.map((x) => x.amount),
+        ...(s.changes ?? []).flatMap((c) => (c.amount ? [c.amount] : [])),
+        ...s.transitions.flatMap((t) =>
+          (t.changes ?? []).flatMap((c) => (c.amount ? [c.amount] : [])),
+        ),
         ...(s.cap ? [s.cap] : []),
         ...(s.floor ? [s.floor] : []),
       ]),
@@ -354,6 +382,9 @@ export class InstitutionRuntime {
     const staticEnv = this.environment(null);
     const constant = (e: Parameters<typeof compileExpression>[0] | undefined) =>
       e ? compileExpression(e, runConstants)(staticEnv).data[0] : undefined;
+    const counters = ir.counters ?? [];
+    this.counterIndex = new Map(counters.map((c, i) => [c.name, i]));
+    this.counterInitial = Float64Array.from(counters, (c) => constant(c.initial) ?? 0);
     // A monitor that reads neither `self`, nor the machine's history, nor a noisy or
     // per-machine monitor has the same value for every machine: computed once per round.
     // A per-machine monitor of a per-firm institution that is a single value without noise
@@ -384,6 +415,15 @@ export class InstitutionRuntime {
         s.sanctions.forEach((x, i) => {
           this.sanctionCode.set(`${s.name}#${i}`, compileExpression(x.amount, runConstants));
         });
+        (s.changes ?? []).forEach((c, i) => {
+          if (c.amount)
+            this.changeCode.set(`${s.name}#${i}`, compileScalar(c.amount, runConstants));
+        });
+        for (const t of s.transitions)
+          (t.changes ?? []).forEach((c, i) => {
+            if (c.amount)
+              this.changeCode.set(`${t.id}#${i}`, compileScalar(c.amount, runConstants));
+          });
         for (const live of s.liveNotices ?? [])
           this.noticeCode.set(
             `${s.name}#${live.index}`,
@@ -398,7 +438,9 @@ export class InstitutionRuntime {
           );
         const info: StateInfo = {
           state: s,
-          eachRound: s.sanctions.some((x) => x.timing === 'each_round'),
+          eachRound:
+            s.sanctions.some((x) => x.timing === 'each_round') ||
+            (s.changes ?? []).some((c) => c.timing === 'each_round'),
           transitions: s.transitions.map((t) => ({
             id: t.id,
             target: t.target,
@@ -424,6 +466,9 @@ export class InstitutionRuntime {
           'mase.notice': (_args, params: NoticeParams) => {
             effects.push({ type: 'mase.notice', params });
           },
+          'mase.count': (_args, params: CountParams) => {
+            effects.push({ type: 'mase.count', params });
+          },
         },
       });
       const actor = createActor(machine).start();
@@ -441,6 +486,7 @@ export class InstitutionRuntime {
         idle: 0,
         idleRound: 0,
         state: this.states.get(String(actor.getSnapshot().value)),
+        counters: Float64Array.from(this.counterInitial),
       };
       (record as { env: MachineEnvironment }).env = this.environment(record);
       return record;
@@ -508,6 +554,10 @@ export class InstitutionRuntime {
         const record =
           ago === 0 && env.current ? env.current : this.monitorHistory.at(rounds() - 1 - ago);
         return numberFor(record, index, machine?.index ?? 0);
+      },
+      counter: (name) => {
+        const i = this.counterIndex.get(name);
+        return machine && i !== undefined ? (machine.counters[i] ?? Number.NaN) : Number.NaN;
       },
       history: {
         visits: (state) => context()?.visits[state] ?? 0,
@@ -692,6 +742,44 @@ export class InstitutionRuntime {
     return { values, by_firm: byFirm };
   }
 
+  /**
+   * Makes one counter change of a machine, reading its amount now, and records it when the
+   * value changed, or when the amount is not a finite number (the change is then not made).
+   */
+  private count(machine: Machine, p: CountParams, effects: InstitutionEffect[]): void {
+    const i = this.counterIndex.get(p.counter);
+    if (i === undefined) return;
+    const from = machine.counters[i] as number;
+    const code = this.changeCode.get(p.key);
+    const amount = code ? code(machine.env) : Number.NaN;
+    const where = {
+      kind: 'counter' as const,
+      firm: machine.firm,
+      counter: p.counter,
+      change: p.change,
+      timing: p.timing,
+      state: p.state,
+      ...(p.transition ? { transition: p.transition } : {}),
+    };
+    if (p.change !== 'reset' && !Number.isFinite(amount)) {
+      effects.push({ ...where, amount: nonFinite(amount), from, to: from });
+      return;
+    }
+    const to = changedValue(p.change, from, amount, this.counterInitial[i] as number);
+    machine.counters[i] = to;
+    if (to !== from)
+      effects.push({ ...where, amount: p.change === 'reset' ? null : amount, from, to });
+  }
+
+  /** The counters of the machine governing `firm`, by name (empty without counters). */
+  countersOf(firm: number): Record<string, number> {
+    const machine = this.machineOf(firm);
+    const out: Record<string, number> = {};
+    if (!machine) return out;
+    for (const [name, i] of this.counterIndex) out[name] = machine.counters[i] as number;
+    return out;
+  }
+
   /** Adjudicates a cleared round: monitors, transitions, sanctions and notices. */
   adjudicate(
     outcome: unknown,
@@ -774,7 +862,12 @@ export class InstitutionRuntime {
           });
         }
       }
-      // Amounts read the history after the transition (an entry fine sees this entry).
+      // Counters change first, in the order the machine gives (the old state's each-round
+      // changes, the transition's, the new state's entry changes); then amounts and notices
+      // read the history and counters after the transition.
+      for (const action of machine.effects)
+        if (action.type === 'mase.count')
+          this.count(machine, action.params as CountParams, effects);
       const firms = machine.firm === null ? this.market.agents.map((_, i) => i) : [machine.firm];
       for (const action of machine.effects) {
         if (action.type === 'mase.sanction') {
@@ -818,6 +911,17 @@ export class InstitutionRuntime {
     }
     return { effects, monitors: record };
   }
+}
+
+/** The value a counter change leaves: `add` C + E, `reset` the initial value, `decay` C × (1 − E). */
+export function changedValue(
+  change: 'add' | 'reset' | 'decay',
+  value: number,
+  amount: number,
+  initial: number,
+): number {
+  if (change === 'reset') return initial;
+  return change === 'add' ? value + amount : value * (1 - amount);
 }
 
 /**

@@ -632,6 +632,14 @@ export async function runExperiment(
               // A non-finite amount is recorded, not applied: never a fine of 0.
               const { kind, firm, ...sanction } = e;
               emit({ type: kind, round, firm: agentNames[firm] as string, ...sanction });
+            } else if (e.kind === 'counter') {
+              const { kind, firm, ...change } = e;
+              emit({
+                type: kind,
+                round,
+                firm: firm === null ? null : (agentNames[firm] as string),
+                ...change,
+              });
             } else if (e.kind === 'notice') {
               notices[e.firm]?.push(e.text);
               emit({

@@ -245,6 +245,25 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     text: z.string(),
   }),
   z.object({
+    /**
+     * A counter of an institution changed (`add`, `reset`, `decay`), or a change whose amount
+     * was not a finite number and was not made (`from` = `to`). `firm`: whose machine; null
+     * for a market-scoped institution. `timing`: on entry into `state`, in a round spent in
+     * it, or when `transition` fired out of it.
+     */
+    type: z.literal('counter'),
+    round,
+    firm: z.string().nullable(),
+    counter: z.string(),
+    change: z.enum(['add', 'reset', 'decay']),
+    amount: z.union([z.number(), z.enum(['inf', '-inf', 'nan'])]).nullable(),
+    from: z.number(),
+    to: z.number(),
+    timing: z.enum(['entry', 'each_round', 'transition']),
+    state: z.string(),
+    transition: z.string().optional(),
+  }),
+  z.object({
     type: z.literal('payoff'),
     round,
     firm: z.string(),

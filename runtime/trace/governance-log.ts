@@ -10,13 +10,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { TraceEvent } from './events.js';
+import type { TraceEvent, TraceEventOf } from './events.js';
 import { LogKeyError, locateLogKey, logKeyPath } from './log-key.js';
 import { traceJson } from './writer.js';
 
 /**
  * The governance log: `governance-log.jsonl` in the run directory, one line per institution
- * event (transition, blocked transition, sanction, notice), each MACed with a key kept
+ * event (transition, blocked transition, sanction, notice, counter change), each MACed with a key kept
  * outside the run directory (see `log-key.ts`) and chained to the one before it.
  *
  * A line is the canonical JSON (below) of `{ seq, round, kind, firm, …payload,
@@ -101,6 +101,7 @@ export type GovernanceEntryInput =
       amount: number;
     }
   | { kind: 'notice'; round: number; firm: string; state: string; text: string }
+  | ({ kind: 'counter' } & Omit<TraceEventOf<'counter'>, 'type'>)
   | {
       /** The last entry of a run that ended: nothing may follow it. */
       kind: 'seal';
@@ -129,6 +130,7 @@ const KINDS: ReadonlySet<string> = new Set<GovernanceKind>([
   'blocked',
   'sanction',
   'notice',
+  'counter',
   'seal',
 ]);
 // Fields the log sets itself; a payload carrying them would forge the entry's place.
@@ -291,6 +293,10 @@ export function governanceEntryOf(event: TraceEvent): GovernanceEntryInput | und
     case 'notice': {
       const { type: _t, ...rest } = event;
       return { kind: 'notice', ...rest };
+    }
+    case 'counter': {
+      const { type: _t, ...rest } = event;
+      return { kind: 'counter', ...rest };
     }
     default:
       return undefined;
