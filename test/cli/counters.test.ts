@@ -226,6 +226,49 @@ experiment tally_run {
     ]);
   });
 
+  it('starting in the initial state is not an entry: its entry changes wait for one', () => {
+    writeFileSync(
+      join(dir, 'start.mase'),
+      `mase 1
+
+institution start "Entry effects of the initial state" {
+  scope per firm
+  counter entries "entries into ok"
+  counter rounds_ok "rounds adjudicated in ok"
+  monitor high = mean(hhi) > 4000
+  initial state ok {
+    add entries 1
+    each round add rounds_ok 1
+    when high -> away
+  }
+  state away {
+    after 1 round -> ok
+  }
+}
+
+experiment start_run {
+  market cournot
+  institution start
+  agents nash
+  rounds 3
+}
+`,
+    );
+    const run = mase(['run', 'start.mase', '--out', 's']);
+    expect(run.code, run.stderr).toBe(0);
+    // Round 1: in ok since the start (each round applies), leaves for away. Round 2: away
+    // -> ok, an entry. Round 3: in ok again, leaves.
+    expect(
+      events('s')
+        .filter((e) => e.type === 'counter' && e.firm === 'f1')
+        .map((e) => [e.round, e.counter, e.timing, e.to]),
+    ).toEqual([
+      [1, 'rounds_ok', 'each_round', 1],
+      [2, 'entries', 'entry', 1],
+      [3, 'rounds_ok', 'each_round', 2],
+    ]);
+  });
+
   it('a change to an undeclared counter is a diagnostic at its name', () => {
     writeFileSync(
       join(dir, 'typo.mase'),
