@@ -440,7 +440,7 @@ describe('examples/institutional-ai', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const rows = csv(join(dir, 'results.csv'));
-    expect(rows).toHaveLength(9);
+    expect(rows).toHaveLength(12);
     expect(Object.keys(rows[0] ?? {})).toEqual(
       expect.arrayContaining([
         'run_id',
@@ -453,12 +453,13 @@ describe('examples/institutional-ai', () => {
       ]),
     );
     expect(new Set(rows.map((r) => r.regime))).toEqual(
-      new Set(['none', 'constitutional', 'governance_graph']),
+      new Set(['none', 'constitutional', 'governance_graph', 'institutional_ai']),
     );
     expect(rows.every((r) => r.status === 'completed')).toBe(true);
     const analysis = runCli(['analyze', dir], { cwd: root, env });
     expect(analysis.code).toBe(0);
     expect(analysis.stdout).toContain('governance_graph');
+    expect(analysis.stdout).toContain('institutional_ai');
   }, 120_000);
 });
 
