@@ -215,8 +215,14 @@ const sanctionsAndNotices: Construct = {
     fc.constant({
       numbers: ['profit[self]', 'rounds_in_state', ...c.states.map((s) => `visits(${s})`)],
       stateItems: [
-        (e) => fc.tuple(e.number, fc.boolean()).map(([n, each]) => `${each ? 'each round ' : ''}fine ${n}`),
-        (e) => fc.tuple(e.number, fc.boolean()).map(([n, each]) => `${each ? 'each round ' : ''}fine ${n}`),
+        (e) =>
+          fc
+            .tuple(e.number, fc.boolean())
+            .map(([n, each]) => `${each ? 'each round ' : ''}fine ${n}`),
+        (e) =>
+          fc
+            .tuple(e.number, fc.boolean())
+            .map(([n, each]) => `${each ? 'each round ' : ''}fine ${n}`),
         (e) => e.number.map((n) => `credit ${n}`),
         () => numberText.map((n) => `cap ${n}`),
         () => numberText.map((n) => `floor ${n}`),
@@ -227,12 +233,15 @@ const sanctionsAndNotices: Construct = {
     }),
 };
 
+/** The stdlib entries a generated program names: its market and what it imports. */
+export const stdlibEntries = ['cournot_2x2', 'governance_graph', 'none', 'commons'] as const;
+
 const imports: Construct = {
   name: 'stdlib imports',
   names: 0,
   contribution: () =>
     fc.record({
-      mainImports: fc.subarray(['stdlib:cournot_2x2', 'stdlib:governance_graph', 'stdlib:none']),
+      mainImports: fc.subarray(stdlibEntries.slice(0, 3).map((n) => `stdlib:${n}`)),
       libraryImports: fc.subarray(['stdlib:cournot_2x2', 'stdlib:commons']),
     }),
 };
@@ -265,7 +274,11 @@ const listParameters: Construct = {
         .record({
           values: listValues(kind),
           override: maybe(listValues(kind)),
-          levels: fc.array(listValues(kind), { minLength: 0, maxLength: 3 }),
+          // A sweep's levels differ by value (`[1.0]` repeats `[1]`: E_DUPLICATE).
+          levels: fc.uniqueArray(listValues(kind), {
+            maxLength: 3,
+            selector: (l) => l.map((v) => String(JSON.parse(v))).join(),
+          }),
           s: space,
           d: doc,
         })
@@ -469,9 +482,7 @@ function transition(
     .record({
       head,
       target: fc.constantFrom(...states),
-      options: fc
-        .shuffledSubarray([...m.options])
-        .chain((written) => drawAll(written, e)),
+      options: fc.shuffledSubarray([...m.options]).chain((written) => drawAll(written, e)),
       then,
       a: spaced,
       b: spaced,
@@ -573,7 +584,9 @@ export const programArbitrary: fc.Arbitrary<GeneratedProgram> = fc
               ...r.m.items,
               ...stateTexts,
               '}',
-            ].join(g()).trim();
+            ]
+              .join(g())
+              .trim();
             const args = r.overrides.length > 0 ? `(${r.overrides.join(', ')})` : '';
             const main = [
               'mase 1',
@@ -585,7 +598,12 @@ export const programArbitrary: fc.Arbitrary<GeneratedProgram> = fc
               'rounds 10',
               '}',
               ...(r.factors.length > 0
-                ? [`sweep ${sweep} {`, `base ${experiment}`, ...r.factors.map((f) => `factor ${f}`), '}']
+                ? [
+                    `sweep ${sweep} {`,
+                    `base ${experiment}`,
+                    ...r.factors.map((f) => `factor ${f}`),
+                    '}',
+                  ]
                 : []),
             ].join(g());
             return {
