@@ -94,7 +94,8 @@ const doc = maybe(noticeSource(30).map((s) => ` ${escapeString(s)}`)).map((d) =>
 
 // ---- expressions, with parentheses -----------------------------------------------------------
 
-// Binding strengths, as grammar/print.ts has them: a weaker child needs parentheses.
+// Binding strengths as docs/language.md's precedence table has them, written out rather than
+// imported so that the generator cannot share a mistake with grammar/print.ts.
 const CONDITIONAL = 0;
 const OR = 1;
 const AND = 2;
@@ -519,16 +520,15 @@ function state(
 
 /** A whole generated program: the constructs' contributions joined by the skeleton. */
 export const programArbitrary: fc.Arbitrary<GeneratedProgram> = fc
-  .record({
-    states: fc.integer({ min: 2, max: 4 }),
-  })
-  .chain(({ states }) => {
-    const needed = 4 + states + constructs.reduce((n, c) => n + c.names, 0);
+  .integer({ min: 2, max: 4 })
+  .chain((stateCount) => {
+    // The institution, the experiment, the sweep, the imported file; states; each construct's.
+    const needed = 4 + stateCount + constructs.reduce((n, c) => n + c.names, 0);
     return fc
       .uniqueArray(freshName, { minLength: needed, maxLength: needed })
-      .map((names) => ({ names, states }));
+      .map((names) => ({ names, stateCount }));
   })
-  .chain(({ names, states: stateCount }) => {
+  .chain(({ names, stateCount }) => {
     const [institution, experiment, sweep, file] = names as [string, string, string, string];
     const states = names.slice(4, 4 + stateCount);
     let next = 4 + stateCount;
