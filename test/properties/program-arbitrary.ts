@@ -504,8 +504,9 @@ function state(
   return fc
     .record({
       title: maybe(noticeSource(20)),
+      // Up to half the pool, so that a construct with many items does not crowd out the rest.
       effects: fc
-        .subarray([...m.stateItems], { maxLength: 4 })
+        .subarray([...m.stateItems], { maxLength: Math.max(4, Math.ceil(m.stateItems.length / 2)) })
         .chain((written) => drawAll(written, e)),
       transitions: fc.array(transition(m, e, states, space), { minLength: 1, maxLength: 3 }),
       gaps: fc.infiniteStream(gap),
