@@ -654,7 +654,31 @@ export class CstToAst {
     let rule: Name | undefined;
     let restore = false;
     const changes: CounterChange[] = [];
+    // An option given twice would silently lose the first (a rule citation, a priority).
+    const seen = new Set<string>();
     for (const option of this.subs(node, 'transitionOption')) {
+      const word = this.tok(option, 'Kw_priority')
+        ? 'priority'
+        : this.tok(option, 'Kw_rule')
+          ? 'rule'
+          : this.tok(option, 'Kw_restore')
+            ? 'restore'
+            : 'then';
+      if (seen.has(word))
+        this.diagnostics.push(
+          diagnostic(
+            'E_DUPLICATE',
+            this.path,
+            this.range(option),
+            `a transition takes \`${word}\` once; this is the second`,
+            word === 'then'
+              ? 'list every change after one `then`, separated by commas'
+              : word === 'rule'
+                ? 'a transition cites one rule; cite the other from a transition of its own'
+                : `remove one \`${word}\``,
+          ),
+        );
+      seen.add(word);
       const p = this.sub(option, 'priority');
       if (p) priority = this.expression(p);
       const r = this.name(this.tok(option, 'rule'));

@@ -108,6 +108,9 @@ describe('fmt on generated programs using every construct of issue 14', () => {
       restore: /\brestore\b/,
       'a rule citation': /-> *\w+[^\n]* rule \w+/,
       'redundant parentheses': /\(\(|\(\w+\)/,
+      'a counter': /^\s*counter \w+/m,
+      'a counter changed on a transition': /-> *\w+[^\n]* then (add|reset) \w+/,
+      'a counter changed in a state': /^\s*(each round )?(add|reset|decay) \w+/m,
     };
     const samples = fc.sample(programArbitrary, { numRuns: 50, seed: 14 });
     for (const p of samples) {

@@ -396,12 +396,42 @@ const priorityAndRestore: Construct = {
 };
 
 /**
- * Every construct a generated program draws from. Counters, when the language has them, go
- * here as one more entry: `counter NAME "doc"` among `items`, `add NAME E`, `reset NAME` and
- * `each round decay NAME E` among `stateItems`, `add NAME` among `then`, and `NAME` among
- * `numbers` (readable in guards, amounts and notices).
+ * Counters: `counter NAME [= START] "doc"`, changed by `[each round] add NAME E`, `reset
+ * NAME` and `[each round] decay NAME SHARE` in states and by `then add NAME E, reset NAME`
+ * on transitions, and read wherever a number is (guards, amounts, notices).
  */
+const counters: Construct = {
+  name: 'counters',
+  names: 2,
+  contribution: ({ names }) =>
+    fc
+      .tuple(...names.map(() => fc.tuple(maybe(fc.integer({ min: 0, max: 5 })), doc)))
+      .map((declared) => ({
+        items: declared.map(
+          ([start, d], i) => `counter ${names[i]}${start === undefined ? '' : ` = ${start}`}${d}`,
+        ),
+        numbers: [...names],
+        stateItems: names.flatMap((c) => [
+          (e: Expressions) =>
+            fc
+              .tuple(fc.boolean(), e.number)
+              .map(([each, n]) => `${each ? 'each round ' : ''}add ${c} ${n}`),
+          () => fc.constant(`reset ${c}`),
+          () =>
+            fc
+              .tuple(fc.boolean(), fc.constantFrom('0.5', '0', '1', '0.25'))
+              .map(([each, s]) => `${each ? 'each round ' : ''}decay ${c} ${s}`),
+        ]),
+        then: names.flatMap((c) => [
+          (e: Expressions) => e.number.map((n) => `add ${c} ${n}`),
+          () => fc.constant(`reset ${c}`),
+        ]),
+      })),
+};
+
+/** Every construct a generated program draws from. */
 export const constructs: readonly Construct[] = [
+  counters,
   imports,
   roundCounts,
   listParameters,
