@@ -270,6 +270,8 @@ export interface IrState {
   readonly kind: StateKind;
   /** Notices on entry, as written (`{…}` included). */
   readonly notices: readonly string[];
+  /** Indices in `notices` of those given every round in the state (`each round notice`), not on entry. */
+  readonly eachRoundNotices?: readonly number[];
   /** The notices with `{…}` values, by their index in `notices`: evaluated when given. */
   readonly liveNotices?: readonly {
     readonly index: number;

@@ -318,6 +318,8 @@ export type StateItem =
       readonly kind: 'notice';
       readonly text: string;
       readonly parts?: readonly NoticePart[];
+      /** `each round notice "…"`: given in every round adjudicated in the state, not on entry. */
+      readonly eachRound?: true;
       readonly range: Range;
     }
   | {
@@ -764,6 +766,7 @@ const institutionSchema = z.object({
               parts: z
                 .array(z.union([z.object({ text: z.string() }), z.object({ expr: exprSchema })]))
                 .optional(),
+              eachRound: z.literal(true).optional(),
               range: rangeSchema,
             }),
             z.object({

@@ -745,7 +745,13 @@ export class CstToAst {
       const text = this.string(token);
       if (text === undefined || !token) return undefined;
       const parts = this.noticeParts(token);
-      return { kind: 'notice', text, ...(parts ? { parts } : {}), range: this.range(notice) };
+      return {
+        kind: 'notice',
+        text,
+        ...(parts ? { parts } : {}),
+        ...(this.tok(notice, 'eachRound') ? { eachRound: true as const } : {}),
+        range: this.range(notice),
+      };
     }
     const sanction = this.sub(item, 'sanctionItem');
     if (sanction) {

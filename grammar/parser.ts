@@ -512,6 +512,10 @@ export class MaseParser extends CstParser {
   });
 
   noticeItem = this.RULE('noticeItem', () => {
+    this.OPTION(() => {
+      this.CONSUME(K.each);
+      this.CONSUME(K.round, { LABEL: 'eachRound' });
+    });
     this.CONSUME(K.notice);
     this.CONSUME(T.StringLiteral, { LABEL: 'text' });
   });

@@ -78,7 +78,10 @@ export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue
   if (s.suspend) out.push('suspended: production forced to 0');
   if (s.cap) out.push(`cap: quantity <= ${renderExpr(s.cap, params)}`);
   if (s.floor) out.push(`floor: quantity >= ${renderExpr(s.floor, params)}`);
-  for (const n of s.notices) out.push(`notice: "${shorten(n, 48)}"`);
+  const eachRound = new Set(s.eachRoundNotices ?? []);
+  s.notices.forEach((n, i) => {
+    out.push(`${eachRound.has(i) ? 'each round notice' : 'notice'}: "${shorten(n, 48)}"`);
+  });
   return out;
 }
 

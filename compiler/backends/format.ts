@@ -332,7 +332,7 @@ function stateText(item: StateItem): string {
       return `after ${printExpr(item.rounds)} ${roundWord(item.rounds)}${condition} -> ${item.target.name}${optionsText(item.options)}`;
     }
     case 'notice':
-      return `notice ${escapeString(item.text)}`;
+      return `${item.eachRound ? 'each round ' : ''}notice ${escapeString(item.text)}`;
     case 'sanction':
       return `${item.timing === 'each_round' ? 'each round ' : ''}${item.sanction} ${printExpr(item.amount)}`;
     case 'cap':

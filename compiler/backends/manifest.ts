@@ -179,10 +179,13 @@ export function manifestText(
     const tag = STATE_TAGS[s.kind].replace('every firm', `every ${who}`);
     push(`  ${s.name}${s.title ? ` — ${s.title}` : ''}${tag}`);
     for (const line of stateSummary(s, params)) {
-      if (line.startsWith('notice: ')) continue;
+      if (line.startsWith('notice: ') || line.startsWith('each round notice: ')) continue;
       push(`    ${line}`);
     }
-    for (const n of s.notices) push(wrap(`notice on entry: "${n}"`, '    '));
+    const eachRound = new Set(s.eachRoundNotices ?? []);
+    s.notices.forEach((n, i) => {
+      push(wrap(`notice ${eachRound.has(i) ? 'each round' : 'on entry'}: "${n}"`, '    '));
+    });
     for (const t of s.transitions) {
       const rule = t.rule ? ` [rule ${t.rule}]` : '';
       const restore = t.restorative ? ' (restoration)' : '';

@@ -17,7 +17,8 @@ import { changeLabel, formatParamValue, renderExpr } from './render-expr.js';
  * none of the current state's conditions held: it has exactly the effect of that many
  * `round` events whose `holds` are all false, provided none of them would fire a
  * transition (no unconditional `after k rounds` comes due) and the state has no
- * each-round sanction. The runtime sends one instead of many such rounds.
+ * each-round item (sanction, counter change or notice). The runtime sends one instead of
+ * many such rounds.
  */
 export interface InstitutionContext {
   /** The last round the machine was told about (0 before the first). */
@@ -129,27 +130,37 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       .map(({ c, index }) =>
         countAction(c, params, { key: `${state.name}#${index}`, timing, state: state.name }),
       );
-  const perRound = state.sanctions
-    .map((s, index) => ({ s, index }))
-    .filter(({ s }) => s.timing === 'each_round')
-    .map(({ s, index }) => ({
-      type: 'mase.sanction',
-      params: {
-        state: state.name,
-        index,
-        sanction: s.sanction,
-        timing: s.timing,
-        amount: renderExpr(s.amount, params),
-      },
-    }));
-  perRound.unshift(...(stateChanges('each_round') as typeof perRound));
+  const eachRound = new Set(state.eachRoundNotices ?? []);
+  const notices = (given: 'entry' | 'each_round'): Json[] =>
+    state.notices
+      .map((text, index) => ({ text, index }))
+      .filter(({ index }) => eachRound.has(index) === (given === 'each_round'))
+      .map(({ text, index }) => ({
+        type: 'mase.notice',
+        params: { state: state.name, index, text },
+      }));
+  // In every round spent in the state, the one it is left in included: counter changes,
+  // then sanctions. Each-round notices go only to rounds that end in the state (below).
+  const perRound: Json[] = [
+    ...stateChanges('each_round'),
+    ...state.sanctions
+      .map((s, index) => ({ s, index }))
+      .filter(({ s }) => s.timing === 'each_round')
+      .map(({ s, index }) => ({
+        type: 'mase.sanction',
+        params: {
+          state: state.name,
+          index,
+          sanction: s.sanction,
+          timing: s.timing,
+          amount: renderExpr(s.amount, params),
+        },
+      })),
+  ];
   const onEntry = [
     { type: 'mase.enter', params: { state: state.name } },
     ...stateChanges('entry'),
-    ...state.notices.map((text, index) => ({
-      type: 'mase.notice',
-      params: { state: state.name, index, text },
-    })),
+    ...notices('entry'),
     ...state.sanctions
       .map((s, index) => ({ s, index }))
       .filter(({ s }) => s.timing === 'entry')
@@ -200,7 +211,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       ...(t.changes ? { changes: t.changes.map((c) => changeLabel(c, params)) } : {}),
     },
   }));
-  transitions.push({ actions: [...perRound, tick] });
+  transitions.push({ actions: [...perRound, tick, ...notices('each_round')] });
   return {
     entry: onEntry,
     on: { round: transitions, quiet: { actions: [{ ...tick, type: 'mase.quiet' }] } },
@@ -208,6 +219,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       kind: state.kind,
       title: state.title ?? null,
       notices: [...state.notices],
+      ...(state.eachRoundNotices ? { eachRoundNotices: [...state.eachRoundNotices] } : {}),
       sanctions: state.sanctions.map((s) => ({
         sanction: s.sanction,
         timing: s.timing,

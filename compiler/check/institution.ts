@@ -442,6 +442,7 @@ export function checkInstitution(
     const sanctions: IrSanction[] = [];
     const notices: string[] = [];
     const liveNotices: { index: number; parts: IrNoticePart[] }[] = [];
+    const eachRoundNotices: number[] = [];
     let cap: IrExpr | undefined;
     let floor: IrExpr | undefined;
     let suspend = false;
@@ -481,6 +482,7 @@ export function checkInstitution(
             else ok = false;
           }
           if (item.parts && ok) liveNotices.push({ index: notices.length, parts });
+          if (item.eachRound) eachRoundNotices.push(notices.length);
           notices.push(item.text);
           break;
         }
@@ -628,6 +630,7 @@ export function checkInstitution(
       ...(s.title === undefined ? {} : { title: s.title }),
       kind,
       notices,
+      ...(eachRoundNotices.length > 0 ? { eachRoundNotices } : {}),
       ...(liveNotices.length > 0 ? { liveNotices } : {}),
       sanctions,
       ...(cap ? { cap } : {}),

@@ -271,6 +271,8 @@ interface MachineEnvironment extends EvaluationEnvironment {
   hypothetical: RoundObservables | undefined;
   /** The monitor values of the round being evaluated, while they are filled in. */
   current: RoundMonitors | undefined;
+  /** Whether the machine has taken this round's step (while its effects are worked out). */
+  stepped: boolean;
 }
 
 /**
@@ -440,7 +442,8 @@ export class InstitutionRuntime {
           state: s,
           eachRound:
             s.sanctions.some((x) => x.timing === 'each_round') ||
-            (s.changes ?? []).some((c) => c.timing === 'each_round'),
+            (s.changes ?? []).some((c) => c.timing === 'each_round') ||
+            (s.eachRoundNotices ?? []).length > 0,
           transitions: s.transitions.map((t) => ({
             id: t.id,
             target: t.target,
@@ -522,6 +525,7 @@ export class InstitutionRuntime {
     const env: MachineEnvironment = {
       hypothetical: undefined,
       current: undefined,
+      stepped: false,
       dims: this.market.dims,
       param: (name) => this.params.get(name) ?? nan,
       firmIndex: (name) => this.firmIndex.get(name) ?? -1,
@@ -565,8 +569,11 @@ export class InstitutionRuntime {
           const entered = context()?.lastEntered[state];
           return entered === undefined ? Number.POSITIVE_INFINITY : rounds() - entered;
         },
-        // Quiet rounds not yet sent to the machine count as spent in its state.
-        roundsInState: () => (context()?.roundsInState ?? 0) + (machine?.idle ?? 0) + 1,
+        // Quiet rounds not yet sent to the machine count as spent in its state. Before the
+        // step (guards, monitors, limits) the round being played counts too; after it
+        // (amounts, notices, counter changes) the machine has counted it already.
+        roundsInState: () =>
+          (context()?.roundsInState ?? 0) + (machine?.idle ?? 0) + (env.stepped ? 0 : 1),
       },
     };
     return env;
@@ -862,6 +869,7 @@ export class InstitutionRuntime {
           });
         }
       }
+      env.stepped = true;
       // Counters change first, in the order the machine gives (the old state's each-round
       // changes, the transition's, the new state's entry changes); then amounts and notices
       // read the history and counters after the transition.
@@ -908,6 +916,7 @@ export class InstitutionRuntime {
           }
         }
       }
+      env.stepped = false;
     }
     return { effects, monitors: record };
   }

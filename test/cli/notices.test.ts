@@ -83,6 +83,61 @@ describe('live notices', () => {
     expect(notices.map((n) => n.text)).toEqual(['Keep output in {20, 30}; the rate is {rate}.']);
   });
 
+  it('each round notice: told in every round that ends in the state, with rounds_in_state as completed', () => {
+    writeFileSync(
+      join(dir, 'left.mase'),
+      `mase 1
+
+institution told "Rounds left in a suspension" {
+  scope per firm
+  param suspension_rounds = 3 "rounds a suspension lasts"
+  monitor high = any(quantity[self] > 30, over: product)
+  initial state ok {
+    when high -> suspended
+  }
+  state suspended {
+    notice "Suspended for {suspension_rounds} rounds (now {rounds_in_state})."
+    each round notice "Round {rounds_in_state} of the suspension; {suspension_rounds - rounds_in_state} left."
+    each round fine 10 * rounds_in_state
+    suspend
+    after suspension_rounds rounds -> ok
+  }
+}
+
+experiment left {
+  market cournot
+  institution told
+  agents f1 = constant(40), f2 = nash
+  rounds 6
+}
+`,
+    );
+    const run = mase(['run', 'left.mase', '--out', 'left']);
+    expect(run.code, run.stderr).toBe(0);
+    const events = readFileSync(join(dir, 'left/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    // Suspended after round 1, for rounds 2–4; left after round 4; suspended again after 5.
+    expect(events.filter((e) => e.type === 'notice').map((n) => [n.round, n.firm, n.text])).toEqual(
+      [
+        [1, 'f1', 'Suspended for 3 rounds (now 0).'],
+        [2, 'f1', 'Round 1 of the suspension; 2 left.'],
+        [3, 'f1', 'Round 2 of the suspension; 1 left.'],
+        [5, 'f1', 'Suspended for 3 rounds (now 0).'],
+        [6, 'f1', 'Round 1 of the suspension; 2 left.'],
+      ],
+    );
+    // Each-round fines read the same count; in the round the state is left they read the
+    // state entered, whose count is 0 (amounts read the record after the transition).
+    expect(events.filter((e) => e.type === 'sanction').map((s) => [s.round, s.amount])).toEqual([
+      [2, 10],
+      [3, 20],
+      [4, 0],
+      [6, 10],
+    ]);
+  });
+
   it('a value that names nothing is a diagnostic where it stands in the string', () => {
     writeFileSync(
       join(dir, 'bad.mase'),

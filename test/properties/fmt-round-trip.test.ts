@@ -109,6 +109,7 @@ describe('fmt on generated programs using every construct of issue 14', () => {
       'a rule citation': /-> *\w+[^\n]* rule \w+/,
       'redundant parentheses': /\(\(|\(\w+\)/,
       'a counter': /^\s*counter \w+/m,
+      'an each-round notice': /each round notice "/,
       'a counter changed on a transition': /-> *\w+[^\n]* then (add|reset) \w+/,
       'a counter changed in a state': /^\s*(each round )?(add|reset|decay) \w+/m,
     };

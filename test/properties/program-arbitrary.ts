@@ -205,7 +205,11 @@ const liveNotice: Written = (e) =>
       ),
       { minLength: 1, maxLength: 5 },
     )
-    .map((parts) => `notice ${escapeString(parts.join(''))}`);
+    .chain((parts) =>
+      fc
+        .boolean()
+        .map((each) => `${each ? 'each round ' : ''}notice ${escapeString(parts.join(''))}`),
+    );
 
 // ---- the constructs ---------------------------------------------------------------------------
 
