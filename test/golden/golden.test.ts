@@ -190,6 +190,39 @@ describe('stdlib goldens', () => {
   });
 });
 
+// ---- constructs: a source each, compiled as every backend renders it ----------------------------
+
+/**
+ * One case per construct of the institution language that the stdlib does not show whole
+ * (test/golden/constructs/NAME/input.mase): its AST, and for its institution the machine,
+ * the diagram and the manifest.
+ */
+describe('construct goldens', () => {
+  const cases = join(here, 'constructs');
+  it('has cases', () => {
+    expect(subdirectories(cases).length).toBeGreaterThan(0);
+  });
+  for (const name of subdirectories(cases)) {
+    it(name, () => {
+      const dir = join(cases, name);
+      const path = relative(root, join(dir, 'input.mase'));
+      const source: SourceText = { path, text: readFileSync(join(dir, 'input.mase'), 'utf8') };
+      const compilation = compileSources([source], library);
+      expect(render(compilation.diagnostics, [source])).toBe('');
+      const ast = compilation.files[0];
+      expect(ast && rangeProblems(ast, source.text)).toEqual([]);
+      expectGolden(join(dir, 'ast.json'), goldenJson(ast));
+      const institutions = compilation.program.institutions.filter((i) => i.path === path);
+      expect(institutions).toHaveLength(1);
+      const institution = institutions[0];
+      if (!institution) return;
+      expectGolden(join(dir, 'machine.json'), goldenJson(machineConfig(institution)));
+      expectGolden(join(dir, 'diagram.dot'), institutionDot(institution));
+      expectGolden(join(dir, 'manifest.txt'), manifestText(institution));
+    });
+  }
+});
+
 // ---- diagnostics: one case per code, rendered as the CLI prints them --------------------------
 
 const codes = Object.keys(diagnosticCodes) as DiagnosticCode[];
