@@ -230,7 +230,7 @@ const numberFor = (record: RoundMonitors | undefined, monitor: number, machine: 
 /** What the runtime knows of each state to step it quickly. */
 interface StateInfo {
   readonly state: IrState;
-  /** Whether a fine, credit or counter change is due every round spent here (such rounds are never quiet). */
+  /** Whether a fine, credit, counter change or notice is due every round spent here (such rounds are never quiet). */
   readonly eachRound: boolean;
   readonly transitions: readonly {
     readonly id: string;
@@ -776,15 +776,6 @@ export class InstitutionRuntime {
     machine.counters[i] = to;
     if (to !== from)
       effects.push({ ...where, amount: p.change === 'reset' ? null : amount, from, to });
-  }
-
-  /** The counters of the machine governing `firm`, by name (empty without counters). */
-  countersOf(firm: number): Record<string, number> {
-    const machine = this.machineOf(firm);
-    const out: Record<string, number> = {};
-    if (!machine) return out;
-    for (const [name, i] of this.counterIndex) out[name] = machine.counters[i] as number;
-    return out;
   }
 
   /** Adjudicates a cleared round: monitors, transitions, sanctions and notices. */
