@@ -223,6 +223,8 @@ export type IrWorld = IrMarket | IrEnvironment;
 export interface IrSanction {
   readonly sanction: 'fine' | 'credit';
   readonly timing: 'entry' | 'each_round';
+  /** Written `each round after entry` (same timing as `each round`): printed as written. */
+  readonly afterEntry?: true;
   readonly amount: IrExpr;
 }
 

@@ -1,5 +1,6 @@
 import type { StateDecl } from '../grammar/ast.js';
 import { type Diagnostic, diagnostic } from '../grammar/diagnostics.js';
+import { printExpr } from '../grammar/print.js';
 import { isSanctionState } from './classify.js';
 import { constantValue } from './constant.js';
 import type { IrExpr, IrInstitution, IrTransition, ParamValue } from './ir.js';
@@ -101,6 +102,41 @@ export function lintInstitution(
           ),
         );
       }
+    }
+  }
+  out.push(...eachRoundSkipsEntry(institution, decls, path));
+  return out;
+}
+
+/**
+ * A bare `each round fine E` (or `credit`) in a state without an entry fine (credit) of
+ * its own leaves the round of entry free, which is easy to miss. Where no transition
+ * enters the state (an initial state entered only at the start), there is no such round.
+ */
+function eachRoundSkipsEntry(
+  institution: IrInstitution,
+  decls: readonly StateDecl[],
+  path: string,
+): Diagnostic[] {
+  const entered = new Set(institution.states.flatMap((s) => s.transitions.map((t) => t.target)));
+  const out: Diagnostic[] = [];
+  for (const decl of decls) {
+    if (!entered.has(decl.name.name)) continue;
+    const sanctions = decl.items.flatMap((i) => (i.kind === 'sanction' ? [i] : []));
+    for (const item of sanctions) {
+      if (item.timing !== 'each_round' || item.afterEntry) continue;
+      if (sanctions.some((s) => s.timing === 'entry' && s.sanction === item.sanction)) continue;
+      const amount = printExpr(item.amount);
+      const verb = item.sanction === 'fine' ? 'charge' : 'credit';
+      out.push(
+        diagnostic(
+          'W_EACH_ROUND_SKIPS_ENTRY',
+          path,
+          item.range,
+          `the round state \`${decl.name.name}\` is entered in carries no ${item.sanction} from this item: \`each round\` starts in the round after entry`,
+          `write \`${item.sanction} ${amount}\` as well to ${verb} the round of entry too, or \`each round after entry ${item.sanction} ${amount}\` to say that the round of entry is meant to be free`,
+        ),
+      );
     }
   }
   return out;

@@ -326,6 +326,8 @@ export type StateItem =
       readonly kind: 'sanction';
       readonly sanction: 'fine' | 'credit';
       readonly timing: 'entry' | 'each_round';
+      /** Written `each round after entry`: the timing of `each round`, the free round of entry said explicitly. */
+      readonly afterEntry?: true;
       readonly amount: Expr;
       readonly range: Range;
     }
@@ -773,6 +775,7 @@ const institutionSchema = z.object({
               kind: z.literal('sanction'),
               sanction: z.enum(['fine', 'credit']),
               timing: z.enum(['entry', 'each_round']),
+              afterEntry: z.literal(true).optional(),
               amount: exprSchema,
               range: rangeSchema,
             }),

@@ -757,6 +757,18 @@ export class CstToAst {
     if (sanction) {
       const timing = this.tok(sanction, 'eachRound') ? 'each_round' : 'entry';
       const changeNode = this.sub(sanction, 'change');
+      const afterEntry = this.tok(sanction, 'afterEntry');
+      if (changeNode && afterEntry) {
+        this.diagnostics.push(
+          diagnostic(
+            'E_SYNTAX',
+            this.path,
+            tokenRange(afterEntry),
+            '`each round after entry` is written before `fine` or `credit`, not before a counter change',
+            'a counter change `each round` already starts in the round after entry: delete `after entry`',
+          ),
+        );
+      }
       if (changeNode) {
         const change = this.counterChange(changeNode);
         return change && { kind: 'change', timing, ...change, range: this.range(sanction) };
@@ -767,6 +779,7 @@ export class CstToAst {
         kind: 'sanction',
         sanction: word,
         timing,
+        ...(this.tok(sanction, 'afterEntry') ? { afterEntry: true as const } : {}),
         amount: this.expressionOf(sanction, 'amount'),
         range: this.range(sanction),
       };

@@ -36,6 +36,8 @@ export const diagnosticCodes = {
   W_SANCTION_WITHOUT_EVIDENCE: 'a sanction state that no monitor-driven transition leads to',
   W_AMBIGUOUS_GUARDS:
     'two transitions of one state can hold at once and neither declares a priority',
+  W_EACH_ROUND_SKIPS_ENTRY:
+    'an `each round` fine or credit in a state with no entry fine or credit of its own: the round of entry is free',
   W_UNUSED: 'a monitor, rule or parameter that nothing uses',
   E_INTERNAL: 'a bug in MASE itself, not in the source',
 } as const;

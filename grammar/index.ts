@@ -12,7 +12,7 @@ export { escapeString, reservedJsNames } from './cst-to-ast.js';
 export * from './diagnostics.js';
 export { type ImportTarget, importTarget, STDLIB_PREFIX } from './imports.js';
 export { FILE_EXTENSION, LANGUAGE_VERSION } from './language.js';
-export { printArguments, printExpr } from './print.js';
+export { printArguments, printExpr, sanctionTiming } from './print.js';
 export { closest, didYouMean, editDistance } from './suggest.js';
 
 // Control characters other than tab/newline/CR, Unicode bidirectional controls (the

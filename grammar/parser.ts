@@ -524,6 +524,11 @@ export class MaseParser extends CstParser {
     this.OPTION(() => {
       this.CONSUME(K.each);
       this.CONSUME(K.round, { LABEL: 'eachRound' });
+      // `each round after entry`: the same timing as `each round`, said explicitly.
+      this.OPTION2(() => {
+        this.CONSUME(K.after, { LABEL: 'afterEntry' });
+        this.CONSUME(K.entry);
+      });
     });
     this.OR([
       {

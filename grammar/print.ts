@@ -104,3 +104,15 @@ export function printArguments(args: readonly Argument[]): string {
     .map((a) => (a.name ? `${a.name.name}: ${printExpr(a.value)}` : printExpr(a.value)))
     .join(', ');
 }
+
+/**
+ * The words before `fine`/`credit` as written: none for an entry sanction, `each round`,
+ * or `each round after entry` (the same timing, the free round of entry said explicitly).
+ */
+export function sanctionTiming(s: {
+  readonly timing: 'entry' | 'each_round';
+  readonly afterEntry?: true;
+}): string {
+  if (s.timing === 'entry') return '';
+  return s.afterEntry ? 'each round after entry' : 'each round';
+}

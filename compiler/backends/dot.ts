@@ -1,4 +1,5 @@
 import { attribute as A, Digraph, Edge, Node, toDot } from 'ts-graphviz';
+import { sanctionTiming } from '../../grammar/print.js';
 import { isSanctionState } from '../classify.js';
 import { constantValue } from '../constant.js';
 import { elementAt, evaluateStatic, paramValues } from '../instantiate.js';
@@ -67,9 +68,7 @@ export function transitionLabel(t: IrTransition, params?: ReadonlyMap<string, Pa
 export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue>): string[] {
   const out: string[] = [];
   for (const x of s.sanctions) {
-    out.push(
-      `${x.timing === 'each_round' ? 'each round: ' : 'on entry: '}${x.sanction} ${renderExpr(x.amount, params)}`,
-    );
+    out.push(`${sanctionTiming(x) || 'on entry'}: ${x.sanction} ${renderExpr(x.amount, params)}`);
   }
   for (const c of s.changes ?? [])
     out.push(

@@ -22,7 +22,7 @@ import type {
   TypeAnnotation,
 } from '../../grammar/ast.js';
 import { escapeString } from '../../grammar/cst-to-ast.js';
-import { printArguments, printExpr } from '../../grammar/print.js';
+import { printArguments, printExpr, sanctionTiming } from '../../grammar/print.js';
 
 /**
  * The canonical text of a parsed file, behind `mase fmt`. The output parses back to
@@ -333,8 +333,10 @@ function stateText(item: StateItem): string {
     }
     case 'notice':
       return `${item.eachRound ? 'each round ' : ''}notice ${escapeString(item.text)}`;
-    case 'sanction':
-      return `${item.timing === 'each_round' ? 'each round ' : ''}${item.sanction} ${printExpr(item.amount)}`;
+    case 'sanction': {
+      const timing = sanctionTiming(item);
+      return `${timing ? `${timing} ` : ''}${item.sanction} ${printExpr(item.amount)}`;
+    }
     case 'cap':
     case 'floor':
       return `${item.kind} ${printExpr(item.value)}`;

@@ -223,6 +223,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       sanctions: state.sanctions.map((s) => ({
         sanction: s.sanction,
         timing: s.timing,
+        ...(s.afterEntry ? { afterEntry: true } : {}),
         amount: renderExpr(s.amount, params),
       })),
       cap: state.cap ? renderExpr(state.cap, params) : null,

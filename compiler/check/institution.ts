@@ -497,7 +497,13 @@ export function checkInstitution(
             `the ${item.sanction} amount`,
           );
           reporter.absorb(checker);
-          if (ok) sanctions.push({ sanction: item.sanction, timing: item.timing, amount });
+          if (ok)
+            sanctions.push({
+              sanction: item.sanction,
+              timing: item.timing,
+              ...(item.afterEntry ? { afterEntry: true as const } : {}),
+              amount,
+            });
           break;
         }
         case 'cap':

@@ -105,6 +105,7 @@ const rowWhere: Record<string, string> = {
   W_ABSORBING_STATE: 'fileAfterVersion',
   W_SANCTION_WITHOUT_EVIDENCE: 'fileAfterVersion',
   W_AMBIGUOUS_GUARDS: 'fileAfterVersion',
+  W_EACH_ROUND_SKIPS_ENTRY: 'inState',
   W_UNUSED: 'inMarket',
 };
 

@@ -294,6 +294,14 @@ const expectations: Record<string, (diagnostics: readonly Diagnostic[], text: st
   'e-unknown-observable-typo': (diagnostics) => {
     expect(hintOf(diagnostics, 'E_UNKNOWN_OBSERVABLE')).toContain('did you mean `profit`?');
   },
+  // Silent where the round of entry has its own sanction or is said to be free.
+  'w-each-round-skips-entry': (diagnostics, text) => {
+    const reported = diagnostics
+      .filter((d) => d.code === 'W_EACH_ROUND_SKIPS_ENTRY')
+      .map((d) => text.slice(d.range.start.offset, d.range.end.offset));
+    expect(reported).toEqual(['each round fine 10', 'each round credit 5']);
+    expect(diagnostics.filter((d) => d.code !== 'W_EACH_ROUND_SKIPS_ENTRY')).toEqual([]);
+  },
   'e-unknown-param-override-typo': (diagnostics) => {
     expect(hintOf(diagnostics, 'E_UNKNOWN_PARAM')).toContain('did you mean `slope`?');
   },

@@ -95,11 +95,11 @@ function expectedFrom(text: string): Expected {
     const notices: string[] = [];
     let suspend = false;
     for (const line of current.lines) {
-      const sanction = /^ {4}(each round )?(fine|credit) (.+)$/.exec(line);
+      const sanction = /^ {4}(?:(each round(?: after entry)?) )?(fine|credit) (.+)$/.exec(line);
       if (sanction) {
         const amount = render(sanction[3] as string);
         amounts.push(amount);
-        sanctions.push(`${sanction[1] ? 'each round: ' : 'on entry: '}${sanction[2]} ${amount}`);
+        sanctions.push(`${sanction[1] ?? 'on entry'}: ${sanction[2]} ${amount}`);
       }
       // `s`: a notice may hold U+2028, which `.` does not match.
       const notice = /^ {4}notice (".*")$/s.exec(line);
@@ -188,7 +188,9 @@ function assertShowsEverything(o: Outputs, expected: Expected): void {
   expect(blocks.map((b) => b.name)).toEqual(names);
   for (const [i, s] of expected.states.entries()) {
     const lines = blocks[i]?.lines ?? [];
-    expect(lines.filter((l) => /^(each round|on entry): /.test(l))).toEqual(s.sanctions);
+    expect(lines.filter((l) => /^(each round( after entry)?|on entry): /.test(l))).toEqual(
+      s.sanctions,
+    );
     expect(lines.includes('suspended: production forced to 0')).toBe(s.suspend);
     const text = squash(lines.join(' '));
     for (const n of s.notices) expect(text).toContain(squash(`notice on entry: "${n}"`));

@@ -30,6 +30,8 @@ export interface GenTransition {
 export interface GenSanction {
   readonly sanction: 'fine' | 'credit';
   readonly timing: 'entry' | 'each_round';
+  /** `each round after entry` (only with `each_round`): the same timing, written out. */
+  readonly afterEntry: boolean;
   readonly amount: number;
 }
 
@@ -181,11 +183,14 @@ function transitionArbitrary(
     );
 }
 
-const sanctionArbitrary: fc.Arbitrary<GenSanction> = fc.record({
-  sanction: fc.constantFrom('fine' as const, 'credit' as const),
-  timing: fc.constantFrom('entry' as const, 'each_round' as const),
-  amount: renderedNumber(0, 100000),
-});
+const sanctionArbitrary: fc.Arbitrary<GenSanction> = fc
+  .record({
+    sanction: fc.constantFrom('fine' as const, 'credit' as const),
+    timing: fc.constantFrom('entry' as const, 'each_round' as const),
+    afterEntry: fc.boolean(),
+    amount: renderedNumber(0, 100000),
+  })
+  .map((x) => (x.timing === 'entry' ? { ...x, afterEntry: false } : x));
 
 export const institutionArbitrary: fc.Arbitrary<GenInstitution> = namesArbitrary.chain((names) =>
   fc
@@ -270,7 +275,9 @@ export function institutionSource(g: GenInstitution): string {
     lines.push('', `  ${s.name === g.initial ? 'initial ' : ''}state ${s.name}${title} {`);
     for (const n of s.notices) lines.push(`    notice ${escapeString(n)}`);
     for (const x of s.sanctions)
-      lines.push(`    ${x.timing === 'each_round' ? 'each round ' : ''}${x.sanction} ${x.amount}`);
+      lines.push(
+        `    ${x.timing === 'entry' ? '' : x.afterEntry ? 'each round after entry ' : 'each round '}${x.sanction} ${x.amount}`,
+      );
     if (s.suspend) lines.push('    suspend');
     for (const t of s.transitions) lines.push(`    ${transitionSource(t)}`);
     lines.push('  }');

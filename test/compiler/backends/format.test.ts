@@ -208,6 +208,22 @@ describe('formatSource on a messy source', () => {
     expect(formatChecked(source)).toBe(source);
   });
 
+  it('keeps `each round after entry` as written, apart from a bare `each round`', () => {
+    const source = [
+      'institution i {',
+      '  state s {',
+      '    fine 1',
+      '    each round after entry fine 10',
+      '    each round credit 2',
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+    expect(formatChecked(source)).toBe(source);
+    const spread = source.replace('each round after entry', 'each\n  round after   entry');
+    expect(formatChecked(spread)).toBe(source);
+  });
+
   it('keeps comments in a file without declarations', () => {
     expect(formatChecked('// only\n\n\n/* comments */')).toBe('// only\n\n/* comments */\n');
     expect(formatSource(parsed(''))).toBe('');
