@@ -114,7 +114,7 @@ export function generateInstitution(states: number, seed = 1): GeneratedInstitut
           break;
         case 2:
           line(`    notice "Level ${i}: you are fined each round while the conduct continues."`);
-          line('    each round fine max(fine_floor, fine_share * profit[self])');
+          line('    each round after entry fine max(fine_floor, fine_share * profit[self])');
           break;
         case 3:
           line(`    fine fine_floor * ${1 + pick(4)}`);
