@@ -83,6 +83,15 @@ describe('each round and the round of entry', () => {
     expect(`${both.stdout}${both.stderr}`).toBe('both.mase: no problems\n');
   });
 
+  it('is not reported in an institution with errors, as no warning is', () => {
+    writeFileSync(join(dir, 'broken.mase'), BARE.replace('-> ok', '-> okay'));
+    const check = mase('check broken.mase');
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain('error E_UNKNOWN_STATE');
+    expect(check.stderr).not.toContain('W_EACH_ROUND_SKIPS_ENTRY');
+    expect(check.stderr.trimEnd().split('\n').at(-1)).toBe('1 error, 0 warnings');
+  });
+
   it('mase fmt keeps `each round after entry` as written', () => {
     writeFileSync(
       join(dir, 'spread.mase'),
