@@ -111,7 +111,8 @@ export function lintInstitution(
 /**
  * A bare `each round fine E` (or `credit`) in a state without an entry fine (credit) of
  * its own leaves the round of entry free, which is easy to miss. Where no transition
- * enters the state (an initial state entered only at the start), there is no such round.
+ * enters the state (an initial state nothing leads back to: starting is not an entry),
+ * there is no such round.
  */
 function eachRoundSkipsEntry(
   institution: IrInstitution,

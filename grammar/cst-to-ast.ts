@@ -763,7 +763,10 @@ export class CstToAst {
           diagnostic(
             'E_SYNTAX',
             this.path,
-            tokenRange(afterEntry),
+            {
+              start: tokenRange(afterEntry).start,
+              end: tokenRange(this.tok(sanction, 'Kw_entry') ?? afterEntry).end,
+            },
             '`each round after entry` is written before `fine` or `credit`, not before a counter change',
             'a counter change `each round` already starts in the round after entry: delete `after entry`',
           ),

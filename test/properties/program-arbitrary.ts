@@ -213,6 +213,9 @@ const liveNotice: Written = (e) =>
 
 // ---- the constructs ---------------------------------------------------------------------------
 
+/** On entry, each round, or each round with the free round of entry said explicitly. */
+const sanctionTiming = fc.constantFrom('', 'each round ', 'each round after entry ');
+
 const sanctionsAndNotices: Construct = {
   name: 'sanctions, caps and live notices',
   names: 0,
@@ -220,15 +223,9 @@ const sanctionsAndNotices: Construct = {
     fc.constant({
       numbers: ['profit[self]', 'rounds_in_state', ...c.states.map((s) => `visits(${s})`)],
       stateItems: [
-        (e) =>
-          fc
-            .tuple(e.number, fc.boolean())
-            .map(([n, each]) => `${each ? 'each round ' : ''}fine ${n}`),
-        (e) =>
-          fc
-            .tuple(e.number, fc.boolean())
-            .map(([n, each]) => `${each ? 'each round ' : ''}fine ${n}`),
-        (e) => e.number.map((n) => `credit ${n}`),
+        (e) => fc.tuple(sanctionTiming, e.number).map(([t, n]) => `${t}fine ${n}`),
+        (e) => fc.tuple(sanctionTiming, e.number).map(([t, n]) => `${t}fine ${n}`),
+        (e) => fc.tuple(sanctionTiming, e.number).map(([t, n]) => `${t}credit ${n}`),
         () => numberText.map((n) => `cap ${n}`),
         () => numberText.map((n) => `floor ${n}`),
         () => fc.constant('suspend'),
