@@ -141,11 +141,10 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       }));
   // In every round spent in the state, the one it is left in included: counter changes,
   // then sanctions. Each-round notices go only to rounds that end in the state (below).
-  const perRound: Json[] = [
-    ...stateChanges('each_round'),
-    ...state.sanctions
+  const sanctions = (timing: 'entry' | 'each_round'): Json[] =>
+    state.sanctions
       .map((s, index) => ({ s, index }))
-      .filter(({ s }) => s.timing === 'each_round')
+      .filter(({ s }) => s.timing === timing)
       .map(({ s, index }) => ({
         type: 'mase.sanction',
         params: {
@@ -155,25 +154,13 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
           timing: s.timing,
           amount: renderExpr(s.amount, params),
         },
-      })),
-  ];
+      }));
+  const perRound: Json[] = [...stateChanges('each_round'), ...sanctions('each_round')];
   const onEntry = [
     { type: 'mase.enter', params: { state: state.name } },
     ...stateChanges('entry'),
     ...notices('entry'),
-    ...state.sanctions
-      .map((s, index) => ({ s, index }))
-      .filter(({ s }) => s.timing === 'entry')
-      .map(({ s, index }) => ({
-        type: 'mase.sanction',
-        params: {
-          state: state.name,
-          index,
-          sanction: s.sanction,
-          timing: s.timing,
-          amount: renderExpr(s.amount, params),
-        },
-      })),
+    ...sanctions('entry'),
   ];
   const tick = {
     type: 'mase.tick',
