@@ -59,6 +59,11 @@ export interface TalkTurn<O = Observation> {
   readonly inbox: readonly DeliveredMessage[];
   /** The firms it may write to. */
   readonly neighbours: readonly string[];
+  /**
+   * The firms that may write to it; with one-way links (`chain`, `tree`, `a>b` in `edges`)
+   * not the same as `neighbours`.
+   */
+  readonly senders: readonly string[];
   /** Each message goes to all neighbours; `to` is ignored. */
   readonly broadcast: boolean;
   readonly maxChars: number;

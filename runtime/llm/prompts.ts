@@ -44,6 +44,7 @@ export const PLACEHOLDERS = [
   'talk_round',
   'talk_rounds',
   'neighbours',
+  'one_way',
   'max_messages',
   'max_chars',
 ] as const;
@@ -72,7 +73,7 @@ What you have seen (most recent last):
 
 Your plans so far: {{plans}}
 {{messages}}
-You may send up to {{max_messages}} message(s) of at most {{max_chars}} characters to: {{neighbours}}. Other firms read them as text; they change nothing by themselves. Send none if you have nothing to say.`,
+You may send up to {{max_messages}} message(s) of at most {{max_chars}} characters to: {{neighbours}}. Other firms read them as text; they change nothing by themselves. Send none if you have nothing to say.{{one_way}}`,
 };
 
 /** A prompt template file that cannot be read or has unknown sections or placeholders: exit 2. */
@@ -274,6 +275,8 @@ export interface TalkPrompt {
   readonly talkRound: number;
   readonly talkRounds: number;
   readonly neighbours: readonly string[];
+  /** Who may write to this agent (to say which links run one way). */
+  readonly senders?: readonly string[];
   readonly maxMessages: number;
   readonly maxChars: number;
   readonly inbox: readonly DeliveredMessage[];
@@ -342,9 +345,26 @@ export function sharedPromptValues(
     talk_round: String(talk?.talkRound ?? ''),
     talk_rounds: String(talk?.talkRounds ?? ''),
     neighbours: talk ? talk.neighbours.join(', ') || 'nobody' : '',
+    one_way: talk ? oneWay(talk.neighbours, talk.senders ?? talk.neighbours) : '',
     max_messages: String(talk?.maxMessages ?? ''),
     max_chars: String(talk?.maxChars ?? ''),
   };
+}
+
+/**
+ * What a talk prompt says of one-way links (empty when every link is two-way): the agents
+ * it hears from but may not write to, and those it writes to that cannot write back.
+ */
+export function oneWay(neighbours: readonly string[], senders: readonly string[]): string {
+  const heardOnly = senders.filter((s) => !neighbours.includes(s));
+  const unanswered = neighbours.filter((n) => !senders.includes(n));
+  const parts = [
+    ...(heardOnly.length > 0
+      ? [`${heardOnly.join(', ')} may write to you, but you cannot write to them`]
+      : []),
+    ...(unanswered.length > 0 ? [`${unanswered.join(', ')} cannot write back to you`] : []),
+  ];
+  return parts.length > 0 ? ` Links here run one way: ${parts.join('; ')}.` : '';
 }
 
 /** The values a firm's prompt is filled with this round. */

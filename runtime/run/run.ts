@@ -466,6 +466,7 @@ export async function runExperiment(
                       talkRounds: talk.rounds,
                       inbox: [...(inboxes[i] ?? [])],
                       neighbours: (talk.neighbours[i] ?? []).map((j) => agentNames[j] as string),
+                      senders: (talk.senders[i] ?? []).map((j) => agentNames[j] as string),
                       broadcast: talk.broadcast,
                       maxChars: talk.maxChars,
                       maxMessages: talk.maxMessages,

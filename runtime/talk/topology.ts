@@ -15,9 +15,15 @@ import { PolicyArguments, PolicyError, type PolicyReference } from '../agents/po
  *   its k nearest neighbours (k/2 on each side), each link rewired with probability p.
  * - `scale_free(m: 1)`: Barabási–Albert: firms join one at a time, each linking to m earlier
  *   firms chosen with probability proportional to their degree.
- * - `edges(pairs: "f1-f2, f2-f3")`: exactly these links.
+ * - `chain`: one way down the firm order: the first firm writes to the second, the second to
+ *   the third, …; the last writes to nobody.
+ * - `tree(branching: 2)`: a rooted tree in firm order, one way from parent to children: the
+ *   firm at (0-based) index i writes to those at branching·i + 1 … branching·i + branching.
+ * - `edges(pairs: "f1-f2, f2>f3")`: exactly these links; `a-b` is two-way, `a>b` one way,
+ *   from a to b.
  *
- * Links are two-way. Every topology also takes the talk settings: `rounds` (talk rounds
+ * Links are two-way except in `chain`, `tree` and the `a>b` pairs of `edges`: there a firm
+ * may hear from a firm it cannot write to (`senders` lists who writes to each). Every topology also takes the talk settings: `rounds` (talk rounds
  * before each market round, default 1), `max_chars` (per message, default 280),
  * `max_messages` (per firm per talk round, default 1) and `visible` (whether the
  * institution can read the messages, through `messages` and `mentions(word)`; default
@@ -28,6 +34,8 @@ export interface TalkSettings {
   readonly topology: string;
   /** Receivers each firm may write to, by firm index. */
   readonly neighbours: readonly (readonly number[])[];
+  /** The firms that may write to each firm, by firm index (the reverse of `neighbours`). */
+  readonly senders: readonly (readonly number[])[];
   /** A message goes to all neighbours at once (`broadcast`), else to those it names. */
   readonly broadcast: boolean;
   readonly rounds: number;
@@ -45,6 +53,8 @@ export const TOPOLOGIES = [
   'star',
   'small_world',
   'scale_free',
+  'chain',
+  'tree',
   'edges',
 ] as const;
 
@@ -57,6 +67,8 @@ const OWN: Record<(typeof TOPOLOGIES)[number], readonly string[]> = {
   star: ['hub'],
   small_world: ['k', 'p'],
   scale_free: ['m'],
+  chain: [],
+  tree: ['branching'],
   edges: ['pairs'],
 };
 
@@ -64,10 +76,15 @@ function linkSets(firms: number): Set<number>[] {
   return Array.from({ length: firms }, () => new Set<number>());
 }
 
+/** A one-way link: a may write to b. */
+function arc(sets: Set<number>[], a: number, b: number): void {
+  if (a !== b) sets[a]?.add(b);
+}
+
+/** A two-way link. */
 function link(sets: Set<number>[], a: number, b: number): void {
-  if (a === b) return;
-  sets[a]?.add(b);
-  sets[b]?.add(a);
+  arc(sets, a, b);
+  arc(sets, b, a);
 }
 
 /** Builds the talk settings of a run; a bad topology or argument is a PolicyError for the user. */
@@ -154,20 +171,32 @@ export function talkSettings(
       }
       break;
     }
+    case 'chain':
+      for (let i = 0; i + 1 < F; i++) arc(sets, i, i + 1);
+      break;
+    case 'tree': {
+      const branching = a.number('branching', 2, { integer: true, atLeast: 1 });
+      for (let i = 0; i < F; i++)
+        for (let c = branching * i + 1; c <= branching * i + branching && c < F; c++)
+          arc(sets, i, c);
+      break;
+    }
     case 'edges': {
       const pairs = a.string('pairs', undefined);
       for (const pair of pairs
         .split(',')
         .map((x) => x.trim())
         .filter(Boolean)) {
-        const [x, y, ...rest] = pair.split('-').map((s) => s.trim());
+        // `a-b` (two-way) or `a>b` (one way, a to b): exactly one of the two marks.
+        const [x, y, ...rest] = pair.split(/[->]/).map((s) => s.trim());
         const i = firms.indexOf(x ?? '');
         const j = firms.indexOf(y ?? '');
         if (rest.length > 0 || i < 0 || j < 0 || i === j)
           throw new PolicyError(
-            `talk edges: \`${pair}\` is not a link between two firms (write "f1-f2, f2-f3"); firms: ${firms.join(', ')}`,
+            `talk edges: \`${pair}\` is not a link between two firms (write "f1-f2" for two-way, "f1>f2" for one way from f1 to f2, separated by commas); firms: ${firms.join(', ')}`,
           );
-        link(sets, i, j);
+        if (pair.includes('>')) arc(sets, i, j);
+        else link(sets, i, j);
       }
       break;
     }
@@ -175,10 +204,14 @@ export function talkSettings(
   const visible = a.raw('visible') ?? false;
   if (typeof visible !== 'boolean')
     throw new PolicyError(`talk ${name}: argument \`visible\` must be true or false`);
+  const neighbours = sets.map((s) => [...s].sort((x, y) => x - y));
   return {
     visible,
     topology: name,
-    neighbours: sets.map((s) => [...s].sort((x, y) => x - y)),
+    neighbours,
+    senders: neighbours.map((_, j) =>
+      neighbours.flatMap((receivers, i) => (receivers.includes(j) ? [i] : [])),
+    ),
     broadcast: name === 'broadcast',
     rounds: a.number('rounds', 1, { integer: true, atLeast: 1, atMost: 10 }),
     maxChars: a.number('max_chars', 280, { integer: true, atLeast: 1, atMost: 10_000 }),

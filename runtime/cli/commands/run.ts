@@ -42,7 +42,7 @@ export function runCommand(program: Command, setExitCode: SetExitCode): void {
     .option('--horizon <known|unknown>', 'whether agents are told the number of rounds')
     .option(
       '--talk <topology>',
-      'talk before acting: none, broadcast, complete, ring, star, small_world(k, p), scale_free(m), edges(pairs: "f1-f2")',
+      'talk before acting: none, broadcast, complete, ring, star, small_world(k, p), scale_free(m), chain (one way, in agent order), tree(branching) (one way, parent to children), edges(pairs: "f1-f2, f2>f3") (a-b two-way, a>b one way)',
     )
     .option('--continuation <p>', 'random stopping: another round follows with probability p')
     .option(

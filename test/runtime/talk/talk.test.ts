@@ -20,6 +20,7 @@ import {
   type TraceEvent,
   talkSettings,
 } from '../../../runtime/index.js';
+import { oneWay } from '../../../runtime/llm/prompts.js';
 
 const firms = (n: number) => Array.from({ length: n }, (_, i) => `f${i + 1}`);
 const spec = (name: string, args: Record<string, number | string> = {}): IrPolicy => ({
@@ -62,6 +63,56 @@ describe('talk topologies', () => {
     expect(neighbours(spec('edges', { pairs: 'f1-f2, f3-f2' }), 3)).toEqual([[1], [0, 2], [1]]);
   });
 
+  it('chain and tree link one way, down the firm order; senders are the reverse', () => {
+    const chain = talkSettings(spec('chain'), firms(4), randomStream(1, 't'));
+    expect(chain.neighbours).toEqual([[1], [2], [3], []]);
+    expect(chain.senders).toEqual([[], [0], [1], [2]]);
+    // Binary tree by default: 0 → 1, 2; 1 → 3, 4; 2 → 5, 6; the leaves write to nobody.
+    const tree = talkSettings(spec('tree'), firms(7), randomStream(1, 't'));
+    expect(tree.neighbours).toEqual([[1, 2], [3, 4], [5, 6], [], [], [], []]);
+    expect(tree.senders).toEqual([[], [0], [0], [1], [1], [2], [2]]);
+    // Branching 3 over 6 firms: the last parent's children stop at the last firm.
+    expect(neighbours(spec('tree', { branching: 3 }), 6)).toEqual([
+      [1, 2, 3],
+      [4, 5],
+      [],
+      [],
+      [],
+      [],
+    ]);
+    // Branching 1 is a chain.
+    expect(neighbours(spec('tree', { branching: 1 }), 4)).toEqual(chain.neighbours);
+    expect(neighbours(spec('chain'), 1)).toEqual([[]]);
+  });
+
+  it('edges: `a>b` is one way, `a-b` two-way; two-way topologies have senders = neighbours', () => {
+    const directed = talkSettings(
+      spec('edges', { pairs: 'f1>f2, f2-f3, f4 > f1' }),
+      firms(4),
+      randomStream(1, 't'),
+    );
+    expect(directed.neighbours).toEqual([[1], [2], [1], [0]]);
+    expect(directed.senders).toEqual([[3], [0, 2], [1], []]);
+    // `f1>f2` and `f2>f1` together are one two-way link.
+    expect(neighbours(spec('edges', { pairs: 'f1>f2, f2>f1' }), 2)).toEqual(
+      neighbours(spec('edges', { pairs: 'f1-f2' }), 2),
+    );
+    for (const s of [spec('ring'), spec('complete'), spec('small_world', { k: 4, p: 0.5 })]) {
+      const t = talkSettings(s, firms(8), randomStream(3, 't'));
+      expect(t.senders).toEqual(t.neighbours);
+    }
+  });
+
+  it('the talk prompt says which links run one way, and nothing when all are two-way', () => {
+    expect(oneWay(['f3'], ['f1'])).toBe(
+      ' Links here run one way: f1 may write to you, but you cannot write to them; f3 cannot write back to you.',
+    );
+    expect(oneWay(['f2', 'f3'], [])).toBe(
+      ' Links here run one way: f2, f3 cannot write back to you.',
+    );
+    expect(oneWay(['f2', 'f3'], ['f3', 'f2'])).toBe('');
+  });
+
   it('small_world keeps the lattice size, rewires with p, and is a function of the seed', () => {
     const lattice = neighbours(spec('small_world', { k: 4, p: 0 }), 10);
     expect(lattice.every((n) => n.length === 4)).toBe(true);
@@ -97,6 +148,17 @@ describe('talk topologies', () => {
     expect(problem(spec('scale_free', { m: 4 }))).toMatch(/m must be below the number of firms/);
     expect(problem(spec('star', { hub: 'f9' }))).toMatch(/`f9` is not a firm/);
     expect(problem(spec('edges', { pairs: 'f1-f5' }))).toMatch(/`f1-f5` is not a link/);
+    expect(problem(spec('edges', { pairs: 'f1>f5' }))).toMatch(/`f1>f5` is not a link/);
+    expect(problem(spec('edges', { pairs: 'f1>f2>f3' }))).toMatch(
+      /`f1>f2>f3` is not a link between two firms \(write "f1-f2" for two-way, "f1>f2" for one way/,
+    );
+    expect(problem(spec('edges', { pairs: 'f1>f1' }))).toMatch(/`f1>f1` is not a link/);
+    expect(problem(spec('tree', { branching: 0 }))).toBe(
+      'talk tree: argument `branching` must be a whole number ≥ 1; got 0',
+    );
+    expect(problem(spec('tree', { branching: 1.5 }))).toMatch(/whole number ≥ 1; got 1.5/);
+    expect(problem(spec('tree', { branching: 'two' }))).toMatch(/whole number ≥ 1; got "two"/);
+    expect(problem(spec('chain', { k: 2 }))).toMatch(/talk chain: unknown argument `k`/);
     expect(problem(spec('ring', { max_chars: 0 }))).toMatch(/max_chars/);
     expect(problem(spec('ring', { loud: 1 }))).toMatch(/unknown argument `loud`/);
   });
