@@ -10,6 +10,7 @@ import {
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
 import { runCliAsync } from '../support/cli.js';
+import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.js';
 
 /**
  * The commons with LLM fishers and talk, end to end through the built CLI and a scripted
@@ -62,19 +63,8 @@ afterAll(async () => {
 const mase = (args: readonly string[]) =>
   runCliAsync(args, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } });
 
-type Event = { type: string; round?: number; [k: string]: unknown };
-const eventsOf = (out: string): Event[] =>
-  readFileSync(join(dir, out, 'events.jsonl'), 'utf8')
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Event);
-/** The text of a prompt message of an `llm_call` (the trace stores each text once, by id). */
-const promptOf = (events: readonly Event[], call: Event | undefined, role: string) => {
-  const id = (call?.messages as { role: string; text: string }[] | undefined)?.find(
-    (m) => m.role === role,
-  )?.text;
-  return String(events.find((e) => e.type === 'text' && e.id === id)?.text ?? '');
-};
+type Event = TraceLine;
+const eventsOf = (out: string): Event[] => traceEvents(dir, out);
 
 describe('mase run --environment stdlib:commons --agents llm --talk complete', () => {
   it('each round after the first: the report, then talk, then the harvest', async () => {

@@ -9,7 +9,8 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { runCliAsync } from '../support/cli.js';
+import { runCliAsync, STACK_LINE } from '../support/cli.js';
+import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.js';
 
 /**
  * One-way talk through the built CLI: `--talk chain`, `tree(branching)` and `edges` with
@@ -45,19 +46,8 @@ afterAll(async () => {
 const mase = (args: readonly string[]) =>
   runCliAsync(args, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } });
 
-type Event = { type: string; round?: number; [k: string]: unknown };
-const eventsOf = (out: string): Event[] =>
-  readFileSync(join(dir, out, 'events.jsonl'), 'utf8')
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Event);
-/** The text of a prompt message of an `llm_call` (the trace stores each text once, by id). */
-const promptOf = (events: readonly Event[], call: Event | undefined, role: string) => {
-  const id = (call?.messages as { role: string; text: string }[] | undefined)?.find(
-    (m) => m.role === role,
-  )?.text;
-  return String(events.find((e) => e.type === 'text' && e.id === id)?.text ?? '');
-};
+type Event = TraceLine;
+const eventsOf = (out: string): Event[] => traceEvents(dir, out);
 
 /** A one-round Cournot run of `firms` LLM firms with the given talk; its trace. */
 async function talkRun(talk: string, firms: number, out: string) {
@@ -86,16 +76,16 @@ async function talkRun(talk: string, firms: number, out: string) {
       .filter((e) => e.type === 'llm_call' && e.purpose === 'talk')
       .map((e) => e.firm)
       .sort(),
-    talkPrompt: (firm: string) =>
+    /** The user prompt of `firm`'s first talk turn (`purpose: "talk"`) or decision. */
+    prompt: (purpose: 'talk' | 'decide', firm: string) =>
       promptOf(
         events,
-        events.find((e) => e.type === 'llm_call' && e.purpose === 'talk' && e.firm === firm),
-        'user',
-      ),
-    decidePrompt: (firm: string) =>
-      promptOf(
-        events,
-        events.find((e) => e.type === 'llm_call' && !e.purpose && e.firm === firm),
+        events.find(
+          (e) =>
+            e.type === 'llm_call' &&
+            e.firm === firm &&
+            (purpose === 'talk' ? e.purpose === 'talk' : !e.purpose),
+        ),
         'user',
       ),
   };
@@ -111,15 +101,15 @@ describe('mase run --talk with one-way links', () => {
     ]);
     expect(run.talkers).toEqual(['f1', 'f2', 'f3']);
     // f2 hears from f1 but may only write to f3, and is told so in its talk prompt.
-    expect(run.talkPrompt('f2')).toContain(
+    expect(run.prompt('talk', 'f2')).toContain(
       'characters to: f3. Other firms read them as text; they change nothing by themselves. Send none if you have nothing to say. Links here run one way: f1 may write to you, but you cannot write to them; f3 cannot write back to you.',
     );
-    expect(run.talkPrompt('f1')).toContain(
+    expect(run.prompt('talk', 'f1')).toContain(
       'Send none if you have nothing to say. Links here run one way: f2 cannot write back to you.',
     );
     // The last firm reads what it was sent when it decides.
-    expect(run.decidePrompt('f4')).toContain('- from f3 (talk turn 1): "hello from f3"');
-    expect(run.decidePrompt('f1')).not.toContain('hello from');
+    expect(run.prompt('decide', 'f4')).toContain('- from f3 (talk turn 1): "hello from f3"');
+    expect(run.prompt('decide', 'f1')).not.toContain('hello from');
   });
 
   it('tree(branching: 3): each parent writes to its three children, one way', async () => {
@@ -129,7 +119,7 @@ describe('mase run --talk with one-way links', () => {
       ['f2', ['f5', 'f6'], undefined],
     ]);
     expect(run.talkers).toEqual(['f1', 'f2']);
-    expect(run.decidePrompt('f6')).toContain('- from f2 (talk turn 1): "hello from f2"');
+    expect(run.prompt('decide', 'f6')).toContain('- from f2 (talk turn 1): "hello from f2"');
   });
 
   it('edges(pairs: "f1>f2"): f1 writes to f2, f2 cannot answer; two-way prompts are unchanged', async () => {
@@ -139,11 +129,13 @@ describe('mase run --talk with one-way links', () => {
       ['f2', ['f3'], undefined],
       ['f3', ['f2'], undefined],
     ]);
-    expect(run.talkPrompt('f2')).toContain(
+    expect(run.prompt('talk', 'f2')).toContain(
       'Links here run one way: f1 may write to you, but you cannot write to them.',
     );
     // f3's only link is two-way: its prompt says nothing of one-way links.
-    expect(run.talkPrompt('f3')).toContain('Send none if you have nothing to say.\nAnswer with');
+    expect(run.prompt('talk', 'f3')).toContain(
+      'Send none if you have nothing to say.\nAnswer with',
+    );
     const report = readFileSync(join(dir, 'edges/report.html'), 'utf8');
     expect(report).toContain('Who wrote to whom (messages over the run)');
   });
@@ -172,7 +164,7 @@ describe('mase run --talk with one-way links', () => {
       ]);
       expect(r.code, talk).toBe(2);
       expect(r.stderr, talk).toMatch(message);
-      expect(r.stderr, talk).not.toMatch(/\n\s+at /);
+      expect(r.stderr, talk).not.toMatch(STACK_LINE);
     }
   });
 });
