@@ -21,6 +21,7 @@ const DEFAULT_ORDER = 6;
 // Python's str.split() whitespace, which sacreBLEU removes (JavaScript's \s differs: it has
 // U+FEFF and lacks U+001C–U+001F and U+0085).
 const PYTHON_WHITESPACE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: Python counts U+001C–U+001F as whitespace
   /[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
 const PYTHON_WHITESPACE_RUNS = new RegExp(PYTHON_WHITESPACE.source, 'gu');
 
