@@ -25,14 +25,50 @@ const PYTHON_WHITESPACE =
   /[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
 const PYTHON_WHITESPACE_RUNS = new RegExp(PYTHON_WHITESPACE.source, 'gu');
 
-/** Counts of each character n-gram of `chars` (code points, as Python indexes strings). */
-function ngramCounts(chars: readonly string[], n: number): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (let i = 0; i + n <= chars.length; i++) {
-    const gram = n === 1 ? (chars[i] as string) : chars.slice(i, i + n).join('');
-    counts.set(gram, (counts.get(gram) ?? 0) + 1);
+/** The characters chrF compares (code points, as Python indexes strings), whitespace removed unless kept. */
+function characters(text: string, whitespace: boolean): string[] {
+  return Array.from(whitespace ? text : text.replace(PYTHON_WHITESPACE_RUNS, ''));
+}
+
+/** Counts of each character n-gram of `chars`, for n = 1..order. */
+function ngramCounts(chars: readonly string[], order: number): Map<string, number>[] {
+  const all: Map<string, number>[] = [];
+  for (let n = 1; n <= order; n++) {
+    const counts = new Map<string, number>();
+    for (let i = 0; i + n <= chars.length; i++) {
+      const gram = n === 1 ? (chars[i] as string) : chars.slice(i, i + n).join('');
+      counts.set(gram, (counts.get(gram) ?? 0) + 1);
+    }
+    all.push(counts);
   }
-  return counts;
+  return all;
+}
+
+/**
+ * The statistics of every hypothesis against one reference, whose n-grams are counted once
+ * (`chrfStatistics`).
+ */
+export function chrfStatisticsAgainst(
+  reference: string,
+  options: ChrfOptions = {},
+): (hypothesis: string) => number[] {
+  const order = options.order ?? DEFAULT_ORDER;
+  const whitespace = options.whitespace ?? false;
+  const ref = characters(reference, whitespace);
+  const refCounts = ngramCounts(ref, order);
+  return (hypothesis) => {
+    const hyp = characters(hypothesis, whitespace);
+    const hypCounts = ngramCounts(hyp, order);
+    const stats: number[] = [];
+    for (let n = 1; n <= order; n++) {
+      const r = refCounts[n - 1] as Map<string, number>;
+      let matched = 0;
+      for (const [gram, count] of hypCounts[n - 1] as Map<string, number>)
+        matched += Math.min(count, r.get(gram) ?? 0);
+      stats.push(Math.max(0, hyp.length - n + 1), Math.max(0, ref.length - n + 1), matched);
+    }
+    return stats;
+  };
 }
 
 /**
@@ -45,20 +81,7 @@ export function chrfStatistics(
   reference: string,
   options: ChrfOptions = {},
 ): number[] {
-  const order = options.order ?? DEFAULT_ORDER;
-  const prepare = (s: string) =>
-    Array.from(options.whitespace ? s : s.replace(PYTHON_WHITESPACE_RUNS, ''));
-  const hyp = prepare(hypothesis);
-  const ref = prepare(reference);
-  const stats: number[] = [];
-  for (let n = 1; n <= order; n++) {
-    const h = ngramCounts(hyp, n);
-    const r = ngramCounts(ref, n);
-    let matched = 0;
-    for (const [gram, count] of h) matched += Math.min(count, r.get(gram) ?? 0);
-    stats.push(Math.max(0, hyp.length - n + 1), Math.max(0, ref.length - n + 1), matched);
-  }
-  return stats;
+  return chrfStatisticsAgainst(reference, options)(hypothesis);
 }
 
 /**
@@ -90,7 +113,16 @@ export function chrfFromStatistics(stats: readonly number[], beta: number = DEFA
 
 /** chrF of one hypothesis against one reference, in 0–1 (sacreBLEU's score / 100). */
 export function chrf(hypothesis: string, reference: string, options: ChrfOptions = {}): number {
-  return chrfFromStatistics(chrfStatistics(hypothesis, reference, options), options.beta);
+  return chrfAgainst(reference, options)(hypothesis);
+}
+
+/** chrF of every hypothesis against one reference, whose n-grams are counted once. */
+export function chrfAgainst(
+  reference: string,
+  options: ChrfOptions = {},
+): (hypothesis: string) => number {
+  const statistics = chrfStatisticsAgainst(reference, options);
+  return (hypothesis) => chrfFromStatistics(statistics(hypothesis), options.beta);
 }
 
 const NON_WORD = /[^\p{L}\p{N}]+/u;
