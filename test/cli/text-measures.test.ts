@@ -117,13 +117,15 @@ describe('text measures in an institution monitor', () => {
     }
     // By hand: f1 repeats the plan (1); in round 1 f2's tokens are round, 1, agreed, let,
     // us, split, it, together, nice, weather — agreed, split and together are collusion words.
-    expect(monitors.map((m) => (m.values as Record<string, unknown>).echo)).toEqual([
+    const valuesOf = (name: string) =>
+      monitors.map((m) => (m.values as Record<string, unknown>)[name]);
+    expect(valuesOf('echo')).toEqual([
       [1, expect.any(Number)],
       [1, null],
       [1, expect.any(Number)],
     ]);
-    expect((monitors[0]?.values as Record<string, unknown>).plotting).toEqual([0, 3 / 10]);
-    expect((monitors[1]?.values as Record<string, unknown>).chars).toEqual([PLAN.length, 0]);
+    expect(valuesOf('plotting')[0]).toEqual([0, 3 / 10]);
+    expect(valuesOf('chars')[1]).toEqual([PLAN.length, 0]);
     // Only f1 echoes the plan closely enough to be warned, every round it is clear.
     expect(
       events
