@@ -25,18 +25,41 @@ const PYTHON_WHITESPACE =
   /[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
 const PYTHON_WHITESPACE_RUNS = new RegExp(PYTHON_WHITESPACE.source, 'gu');
 
-/** The characters chrF compares (code points, as Python indexes strings), whitespace removed unless kept. */
-function characters(text: string, whitespace: boolean): string[] {
-  return Array.from(whitespace ? text : text.replace(PYTHON_WHITESPACE_RUNS, ''));
+/**
+ * The text chrF compares, whitespace removed unless kept, with the offset of each of its
+ * characters (code points, as Python indexes strings) and one past the end: character k is
+ * `text.slice(at[k], at[k + 1])`.
+ */
+interface Characters {
+  readonly text: string;
+  readonly at: Uint32Array;
+  readonly length: number;
 }
 
-/** Counts of each character n-gram of `chars`, for n = 1..order. */
-function ngramCounts(chars: readonly string[], order: number): Map<string, number>[] {
+function characters(raw: string, whitespace: boolean): Characters {
+  const text = whitespace ? raw : raw.replace(PYTHON_WHITESPACE_RUNS, '');
+  const at = new Uint32Array(text.length + 1);
+  let length = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // The second half of a surrogate pair continues the character before it.
+    if (unit >= 0xdc00 && unit <= 0xdfff && i > 0) {
+      const before = text.charCodeAt(i - 1);
+      if (before >= 0xd800 && before <= 0xdbff) continue;
+    }
+    at[length++] = i;
+  }
+  at[length] = text.length;
+  return { text, at, length };
+}
+
+/** Counts of each character n-gram, for n = 1..order. */
+function ngramCounts(chars: Characters, order: number): Map<string, number>[] {
   const all: Map<string, number>[] = [];
   for (let n = 1; n <= order; n++) {
     const counts = new Map<string, number>();
     for (let i = 0; i + n <= chars.length; i++) {
-      const gram = n === 1 ? (chars[i] as string) : chars.slice(i, i + n).join('');
+      const gram = chars.text.slice(chars.at[i], chars.at[i + n]);
       counts.set(gram, (counts.get(gram) ?? 0) + 1);
     }
     all.push(counts);

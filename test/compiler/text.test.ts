@@ -106,6 +106,8 @@ describe('chrF by hand', () => {
 
   it('counts characters as code points, as Python does', () => {
     expect(chrfStatistics('😀😀', '😀', { order: 1 })).toEqual([2, 1, 1]);
+    // A lone surrogate is a character of its own, as in Python.
+    expect(chrfStatistics('\ud800a\udc00', 'a', { order: 2 })).toEqual([3, 1, 1, 2, 0, 0]);
     expect(characterLength('😀 ok')).toBe(4);
   });
 
