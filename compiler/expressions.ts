@@ -669,6 +669,14 @@ export class ExpressionChecker {
     );
     if ('error' in result)
       return this.report(result.code, e.range, result.error, `signature: ${fn.signature}`);
+    const wordProblem = fn.checkWords?.(args.map((a) => (a.op === 'string' ? a.value : undefined)));
+    if (wordProblem)
+      return this.report(
+        wordProblem.code,
+        e.range,
+        wordProblem.error,
+        `signature: ${fn.signature}`,
+      );
     if (fn.kind === 'window') {
       const [value, rounds] = args;
       if (!value) return undefined;

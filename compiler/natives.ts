@@ -1,4 +1,5 @@
 import type { Axis } from '../grammar/ast.js';
+import { LEXICONS } from './lexicons.js';
 import {
   broadcast2,
   broadcast2Into,
@@ -18,6 +19,7 @@ import {
   type Tensor,
   truthy,
 } from './tensor.js';
+import { characterLength, chrfAgainst, lexiconShare, tokenJaccard, tokens } from './text.js';
 import { bool, canonicalAxes, describeType, number, type ValueType } from './types.js';
 
 /**
@@ -76,6 +78,16 @@ export interface NativeFunction {
   ) => ((args: readonly Tensor[], info: EvaluationInfo) => Tensor) | undefined;
   /** The most rounds back `evaluate` reads through `observableAt` (default 0). */
   readonly lookback?: number;
+  /**
+   * A problem with the text of the call's string-literal arguments (by position), found
+   * when it is checked: `lexicon("colusion")` names no word list.
+   */
+  readonly checkWords?: (words: readonly (string | undefined)[]) => WordProblem | undefined;
+}
+
+export interface WordProblem {
+  readonly error: string;
+  readonly code: 'E_TYPE' | 'E_UNKNOWN_NAME';
 }
 
 // Shared true/false results (a tensor is never written once made, but by its maker).
@@ -345,6 +357,66 @@ function windowFunction(
   };
 }
 
+/**
+ * A per-firm measure of the messages the institution may read this round (docs/metrics.md,
+ * Text measures), with one string argument or none. `measure` gets the argument's text once
+ * and returns the measure of one firm's messages; a firm that wrote none, and every firm
+ * when talk is not visible to the institution, scores `silent`.
+ */
+function textMeasure(spec: {
+  name: string;
+  summary: string;
+  param?: { name: string; wanted: string; example: string };
+  silent: number;
+  measure: (word: string) => (messages: readonly string[]) => number;
+  checkWords?: NativeFunction['checkWords'];
+}): NativeFunction {
+  const { name, param } = spec;
+  return {
+    name,
+    signature: `${name}(${param?.name ?? ''})`,
+    summary: spec.summary,
+    kind: 'evidence',
+    params: param ? [{ name: param.name }] : [],
+    acceptsOver: false,
+    result: ([w]) =>
+      !param || (w?.base === 'string' && w.axes.length === 0)
+        ? { base: 'number', axes: ['firm'] }
+        : err(
+            `${name} takes ${param.wanted} in quotes, e.g. ${name}(${JSON.stringify(param.example)})`,
+          ),
+    evaluate: (_args, _over, info) => {
+      const score = spec.measure(info.words[0] ?? '');
+      const talk = info.talkAt(0);
+      const data = new Float64Array(info.dims.firms);
+      for (let i = 0; i < data.length; i++) {
+        const said = talk?.[i] ?? [];
+        data[i] = said.length === 0 ? spec.silent : score(said);
+      }
+      return { axes: ['firm'], data };
+    },
+    ...(spec.checkWords ? { checkWords: spec.checkWords } : {}),
+  };
+}
+
+/** A reference that scores every message 0 is a mistake, not a measure. */
+const referenceWith =
+  (
+    name: string,
+    what: string,
+    holds: (reference: string) => boolean,
+  ): NativeFunction['checkWords'] =>
+  ([reference]) =>
+    reference === undefined || holds(reference)
+      ? undefined
+      : {
+          error: `the reference of ${name} has no ${what}: every message would score 0 against it`,
+          code: 'E_TYPE',
+        };
+
+/** Messages joined with a space, so that words at their edges stay apart. */
+const joined = (messages: readonly string[]) => messages.join(' ');
+
 const list: NativeFunction[] = [
   reduction('sum', 'sum of the elements (over one axis, or all)', 'number', 'number', sum),
   reduction('mean', 'arithmetic mean', 'number', 'number', mean),
@@ -601,6 +673,52 @@ const list: NativeFunction[] = [
       return { axes: ['firm'], data };
     },
   },
+  textMeasure({
+    name: 'similarity',
+    summary:
+      'per firm: chrF (0–1, as sacreBLEU computes it by default) of its messages this round, joined with a space, against the reference; unknown (NaN) when it wrote none or talk is not visible',
+    param: { name: 'reference', wanted: 'one reference text', example: 'we split the market' },
+    silent: Number.NaN,
+    measure: (reference) => {
+      const score = chrfAgainst(reference);
+      return (messages) => score(joined(messages));
+    },
+    checkWords: referenceWith('similarity', 'character but spaces', (r) => /\S/u.test(r)),
+  }),
+  textMeasure({
+    name: 'jaccard',
+    summary:
+      'per firm: token Jaccard (0–1) of its messages this round against the reference: shared distinct tokens over all distinct tokens; unknown (NaN) when it wrote none or talk is not visible',
+    param: { name: 'reference', wanted: 'one reference text', example: 'we split the market' },
+    silent: Number.NaN,
+    measure: (reference) => (messages) => tokenJaccard(joined(messages), reference),
+    checkWords: referenceWith('jaccard', 'word', (r) => tokens(r).length > 0),
+  }),
+  textMeasure({
+    name: 'message_length',
+    summary:
+      'per firm: how many characters its messages this round hold in all (0 when it wrote none or talk is not visible)',
+    silent: 0,
+    measure: () => (messages) => messages.reduce((n, m) => n + characterLength(m), 0),
+  }),
+  textMeasure({
+    name: 'lexicon',
+    summary:
+      'per firm: the share of its tokens this round that are in the named word list shipped with MASE (`collusion`, `injection`); unknown (NaN) when it wrote no token or talk is not visible',
+    param: { name: 'list', wanted: 'the name of a word list', example: 'collusion' },
+    silent: Number.NaN,
+    measure: (name) => {
+      const words = LEXICONS.get(name) ?? new Set<string>();
+      return (messages) => lexiconShare(joined(messages), words);
+    },
+    checkWords: ([name]) =>
+      name === undefined || LEXICONS.has(name)
+        ? undefined
+        : {
+            error: `there is no word list named ${JSON.stringify(name)}; the lists are ${[...LEXICONS.keys()].map((k) => JSON.stringify(k)).join(', ')}`,
+            code: 'E_UNKNOWN_NAME',
+          },
+  }),
   {
     name: 'visits',
     signature: 'visits(state)',
