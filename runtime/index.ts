@@ -169,6 +169,7 @@ export {
   type RunResult,
   runExperiment,
 } from './run/run.js';
+export { Interruption } from './run/signals.js';
 
 // Sources: the standard library and files on disk.
 export {

@@ -264,7 +264,12 @@ export async function runToDirectory(
   const log = new GovernanceLog(dir, { key: logKey, manifestDigest: digest, runId });
   /** Rounds whose events are on disk. */
   let roundsWritten = 0;
+  /** Whether the run's end (sealed log, final manifest) is being or has been written. */
+  let ending = false;
   hooks.interruption?.onHardStop((signal) => {
+    // A second signal after the run's end was written changes nothing: rewriting the
+    // sealed manifest would break its MAC.
+    if (ending) return;
     // A second signal: record what is known, synchronously; the log stays unsealed.
     manifest.status = 'interrupted';
     manifest.rounds_completed = roundsWritten;
@@ -366,6 +371,9 @@ export async function runToDirectory(
     };
   }
   manifest.ended_at = new Date().toISOString();
+  // From here to the manifest's last write nothing awaits: a signal handler runs before or
+  // after all of it.
+  ending = true;
   const sealed = attempt('governance-log.jsonl', () =>
     log.seal({
       round: roundsCompleted,

@@ -7,6 +7,7 @@ import {
   type Agent,
   computeMetrics,
   experimentDigest,
+  Interruption,
   marketMetrics,
   parseTrace,
   type ResolvedExperiment,
@@ -345,6 +346,29 @@ describe('run artifacts', () => {
     expect(readFileSync(join(dir, 'c', 'events.jsonl'), 'utf8')).toBe(
       readFileSync(join(dir, 'b', 'events.jsonl'), 'utf8'),
     );
+  });
+
+  it('a second signal after the run has ended leaves its sealed manifest as it is', async () => {
+    // The race CI met once: SIGTERM ends the run gracefully (sealed log, sealed manifest),
+    // and a second SIGTERM 5 ms later used to rewrite manifest.json, breaking its MAC.
+    const out = join(dir, 'signals');
+    const exits: number[] = [];
+    const interruption = new Interruption(() => {}, ((code: number) => {
+      exits.push(code);
+    }) as (code: number) => never);
+    try {
+      await runToDirectory(experiment({ agents: policy('collusive'), rounds: 5 }), out, {
+        interruption,
+      });
+      expect(verifyRunDirectory(out).ok).toBe(true);
+      process.emit('SIGTERM', 'SIGTERM');
+      process.emit('SIGTERM', 'SIGTERM');
+    } finally {
+      interruption.dispose();
+    }
+    expect(exits).toEqual([143]);
+    expect(verifyRunDirectory(out)).toMatchObject({ ok: true });
+    expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).status).toBe('completed');
   });
 
   it('hands each round to the file when it ends, in whole lines', async () => {
