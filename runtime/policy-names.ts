@@ -1,5 +1,6 @@
 import type { RuntimePolicies } from '../compiler/index.js';
 import { POLICIES } from './agents/registry.js';
+import { kindPolicies } from './environment/kinds.js';
 import { genericEnvironmentPolicies } from './environment/policies.js';
 
 /**
@@ -15,5 +16,11 @@ export function runtimePolicies(): RuntimePolicies {
       name: p.name,
       arguments: p.arguments,
     })),
+    kinds: Object.fromEntries(
+      Object.entries(kindPolicies()).map(([kind, list]) => [
+        kind,
+        list.map((p) => ({ name: p.name, arguments: p.arguments })),
+      ]),
+    ),
   };
 }

@@ -45,7 +45,7 @@ export function environmentRules(
     );
   for (const c of env.code?.computed ?? [])
     lines.push(
-      `- ${c.type.axes.length > 0 ? `each ${env.axis}'s ` : ''}${c.name} is computed from the actions${env.states.length > 0 ? ' and the state' : ''}${c.doc ? `: ${c.doc}` : ''}`,
+      `- ${c.type.axes.length > 0 ? `each ${env.axis}'s ` : ''}${c.name} is computed by the environment's code from the round (the actions${env.states.length > 0 ? ', the state' : ''} and what was said)${c.doc ? `: ${c.doc}` : ''}`,
     );
   for (const l of env.lets) lines.push(`- ${l.name} = ${show(l.value)}`);
   lines.push(`- each ${env.axis}'s payoff = ${show(env.payoff)}`);

@@ -17,6 +17,8 @@ export interface RuntimePolicy {
 export interface RuntimePolicies {
   readonly market: readonly RuntimePolicy[];
   readonly environment: readonly RuntimePolicy[];
+  /** The scripted policies of code kinds (`kind NAME`), by kind. */
+  readonly kinds?: Readonly<Record<string, readonly RuntimePolicy[]>>;
 }
 
 /** The policies an agent of `world` may follow, in the order the runtime lists them. */
@@ -24,6 +26,7 @@ export function policiesOf(world: IrWorld, runtime: RuntimePolicies): RuntimePol
   if (world.kind === 'market') return [...runtime.market];
   return [
     ...runtime.environment,
+    ...(world.code ? (runtime.kinds?.[world.code.kind] ?? []) : []),
     ...world.benchmarks.map((b) => ({ name: b.name, arguments: [] })),
     ...world.policies.map((p) => ({
       name: p.name,

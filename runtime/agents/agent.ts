@@ -37,6 +37,8 @@ export interface CommonObservation {
 
 /** A message as delivered: who sent it, to whom, in which talk round. */
 export interface DeliveredMessage {
+  readonly id?: string;
+  /** The sender, or `world` for a message the world sent itself (talk round 0). */
   readonly from: string;
   readonly to: readonly string[];
   readonly talkRound: number;
@@ -47,6 +49,8 @@ export interface DeliveredMessage {
 export interface OutgoingMessage {
   readonly to?: readonly string[];
   readonly text: string;
+  /** Ids of the messages it answers or was derived from. */
+  readonly parents?: readonly string[];
 }
 
 /** What an agent is told when it may talk. */

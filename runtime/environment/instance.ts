@@ -18,7 +18,9 @@ import { randomStream } from '../random.js';
 import {
   environmentKind,
   environmentKindNames,
+  type KindInjection,
   type KindInstance,
+  type KindMessage,
   type KindValue,
   kindContext,
 } from './kinds.js';
@@ -61,6 +63,13 @@ export interface EnvironmentInstance {
    */
   draws(round: number): ReadonlyMap<string, Tensor>;
   clear(action: Float64Array, round: number): EnvironmentOutcome;
+  /**
+   * The round's messages (talk and the world's), before it clears: a text world's kind reads
+   * them. Rounds cleared without them (look-aheads of other rounds) see none.
+   */
+  hear(round: number, messages: readonly KindMessage[]): void;
+  /** The messages the world sends in `round` before the talk (a code kind's `inject`). */
+  inject(round: number): readonly KindInjection[];
   /** Makes the outcome's `next` values the state. */
   advance(outcome: EnvironmentOutcome): void;
 }
@@ -168,6 +177,7 @@ export function instantiateEnvironment(
   );
   const endFn = ir.end ? compileExpression(ir.end) : undefined;
 
+  let heard: { round: number; messages: readonly KindMessage[] } = { round: 0, messages: [] };
   const clearFrom = (
     from: ReadonlyMap<string, Tensor>,
     action: Float64Array,
@@ -179,7 +189,12 @@ export function instantiateEnvironment(
     for (const [name, t] of draws(round)) values.set(name, t);
     values.set('round', round_);
     values.set(ir.action.variable, actionTensor);
-    const kindState = code?.round(values, action, round);
+    const kindState = code?.round(
+      values,
+      action,
+      round,
+      heard.round === round ? heard.messages : [],
+    );
     const env = base((name) => values.get(name) ?? NAN, actionTensor);
     for (const l of lets) values.set(l.name, copyTensor(l.fn(env)));
     const payoff = perAgent(payoffFn(env), n);
@@ -220,6 +235,10 @@ export function instantiateEnvironment(
     state: () => state,
     draws,
     clear: (action, round) => clearFrom(state, action, round),
+    hear: (round, messages) => {
+      heard = { round, messages };
+    },
+    inject: (round) => code?.inject(round) ?? [],
     advance: (outcome) => {
       state = new Map(outcome.next);
       code?.advance(outcome.kindState);
@@ -241,7 +260,13 @@ function codeKind(
   params: ReadonlyMap<string, ParamValue>,
   seed: number,
 ): {
-  round(values: Map<string, Tensor>, action: Float64Array, round: number): unknown;
+  round(
+    values: Map<string, Tensor>,
+    action: Float64Array,
+    round: number,
+    messages: readonly KindMessage[],
+  ): unknown;
+  inject(round: number): readonly KindInjection[];
   benchmark(name: string): Float64Array;
   advance(state: unknown): void;
 } {
@@ -295,11 +320,12 @@ function codeKind(
     return { axes: ['firm'], data: Float64Array.from(list as ArrayLike<number>) };
   };
   return {
-    round: (values, action, round) => {
+    round: (values, action, round, messages) => {
       const result = guard(`in round ${round}`, () =>
         instance.round({
           action: Float64Array.from(action),
           round,
+          messages,
           value: (name) => {
             const t = values.get(name);
             if (!t) return undefined;
@@ -317,6 +343,25 @@ function codeKind(
           ),
         );
       return result?.state;
+    },
+    inject: (round) => {
+      const given = guard(`to inject messages in round ${round}`, () => instance.inject?.(round));
+      if (given === undefined) return [];
+      const ok =
+        Array.isArray(given) &&
+        given.every(
+          (m) =>
+            typeof m?.text === 'string' &&
+            Array.isArray(m.to) &&
+            m.to.every(
+              (i: unknown) => Number.isInteger(i) && (i as number) >= 0 && (i as number) < n,
+            ),
+        );
+      if (!ok)
+        throw new EnvironmentError(
+          `the code kind ${code.kind} injected something other than a list of { to: [agent indices 0…${n - 1}], text } in round ${round}`,
+        );
+      return given;
     },
     benchmark: (name) =>
       tensor(instance.benchmarks?.[name], true, `the benchmark \`${name}\``).data as Float64Array,

@@ -7,7 +7,8 @@
  * metrics, the report and the sweeps see such an environment as any other; only
  * runtime/environment/instance.ts asks the kind for its `computed` values and benchmarks.
  *
- * A folder is registered with `--kind FOLDER` (every command), `mase worker --kind FOLDER`
+ * MASE's own text worlds (runtime/worlds/, declared in stdlib/) are kinds too, always
+ * registered. A folder is registered with `--kind FOLDER` (every command), `mase worker --kind FOLDER`
  * for queue workers, or `registerKindFolder` from code. Registering runs the folder's code
  * as MASE's own, as `node FILE` would: MASE never loads code named by a source file, a
  * sweep job or a model answer. docs/architecture.md walks through adding a kind.
@@ -17,12 +18,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SourceText } from '../../compiler/index.js';
-import type { ParamValue } from '../../compiler/ir.js';
+import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
 import { FILE_EXTENSION } from '../../grammar/language.js';
 import type { Random } from '../agents/agent.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { randomStream } from '../random.js';
 import { addLibrarySources, clearAddedLibrary, loadSource } from '../sources.js';
+import { BUILTIN_KINDS } from '../worlds/index.js';
 
 /** What a kind is told when an environment of its kind starts a run. */
 export interface KindContext {
@@ -38,6 +40,27 @@ export interface KindContext {
 
 /** One number, or one per agent in agent order. */
 export type KindValue = number | readonly number[] | Float64Array;
+
+/**
+ * A message of the round, as a text world's kind reads it: agents by index (`from` is -1 for
+ * a message the world itself sent, `inject`), in the order the talk delivered them.
+ */
+export interface KindMessage {
+  readonly id?: string;
+  readonly from: number;
+  /** The talk round it was sent in (0: the world's, before the talk). */
+  readonly talkRound: number;
+  /** The agents it reached. */
+  readonly to: readonly number[];
+  readonly text: string;
+}
+
+/** A message the world sends before the round's talk (an injected instruction, a seed text). */
+export interface KindInjection {
+  /** The agents it is delivered to, by index. */
+  readonly to: readonly number[];
+  readonly text: string;
+}
 
 /** A round as the kind computes it. */
 export interface KindRound {
@@ -60,9 +83,62 @@ export interface KindInstance {
     readonly action: Float64Array;
     readonly round: number;
     value(name: string): number | Float64Array | undefined;
+    /** The round's messages (its talk, and what the world sent): empty without talk. */
+    readonly messages: readonly KindMessage[];
   }): KindRound;
+  /** Messages the world sends in `round`, delivered before anyone talks (absent: none). */
+  inject?(round: number): readonly KindInjection[];
   /** The round played was the one whose `state` this is. */
   advance?(state: unknown): void;
+}
+
+/** A message as a kind's scripted agent receives it. */
+export interface KindInboxMessage {
+  readonly id?: string;
+  /** The sender's name, or `world`. */
+  readonly from: string;
+  readonly text: string;
+}
+
+/** A message a kind's scripted agent sends: to named agents, or to every agent it may write to. */
+export interface KindOutgoing {
+  readonly text: string;
+  readonly to?: readonly string[];
+  /** Ids of the messages it answers or was derived from. */
+  readonly parents?: readonly string[];
+}
+
+/** A scripted agent a kind provides (text worlds' agents talk). */
+export interface KindAgent {
+  /** What it says in a talk round; `inbox` holds what it received so far this round. */
+  talk?(turn: {
+    readonly round: number;
+    readonly talkRound: number;
+    readonly inbox: readonly KindInboxMessage[];
+    readonly neighbours: readonly string[];
+  }): readonly KindOutgoing[];
+  /** Its action this round, after the talk; `inbox` holds every message it received this round. */
+  decide(turn: { readonly round: number; readonly inbox: readonly KindInboxMessage[] }): number;
+}
+
+/** What a kind's scripted agent is built with. */
+export interface KindAgentContext {
+  readonly environment: string;
+  /** Its index in `agents`. */
+  readonly agent: number;
+  readonly agents: readonly string[];
+  readonly params: ReadonlyMap<string, ParamValue>;
+  /** The agent's own seeded stream. */
+  readonly random: Random;
+}
+
+/** A policy a kind provides, named in `--agents` like any other. */
+export interface KindPolicy {
+  readonly name: string;
+  /** Argument names in positional order; each takes a number. */
+  readonly arguments: readonly string[];
+  readonly summary: string;
+  create(args: Readonly<Record<string, number | undefined>>, context: KindAgentContext): KindAgent;
 }
 
 export interface EnvironmentKind {
@@ -70,6 +146,13 @@ export interface EnvironmentKind {
   readonly name: string;
   /** One line for `--help`-like listings and errors. */
   readonly description?: string;
+  /**
+   * The talk a run has when neither `--talk` nor the experiment gives one, as the `talk`
+   * item's IR (`{ name: 'complete', args: [] }`): a text world's network.
+   */
+  readonly talk?: IrPolicy;
+  /** Scripted policies of the kind's agents, beside the generic ones. */
+  readonly policies?: readonly KindPolicy[];
   create(context: KindContext): KindInstance;
 }
 
@@ -91,6 +174,9 @@ interface Registered {
 
 const registry = new Map<string, Registered>();
 
+/** The kinds MASE itself provides (the text worlds of the stdlib), always registered. */
+const builtins = new Map<string, EnvironmentKind>(BUILTIN_KINDS.map((k) => [k.name, k]));
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Registers a kind; the same name twice is refused unless it is the same folder again. */
@@ -104,6 +190,10 @@ export function registerEnvironmentKind(
   if (typeof kind?.name !== 'string' || !NAME.test(kind.name) || typeof kind.create !== 'function')
     throw new KindError(
       `${where} does not give an environment kind: it needs \`export default { name: 'NAME', create(context) { … } }\` (docs/architecture.md)`,
+    );
+  if (builtins.has(kind.name))
+    throw new KindError(
+      `${where} gives the environment kind \`${kind.name}\`, which is one of MASE's own; choose another name`,
     );
   const previous = registry.get(kind.name);
   if (previous) {
@@ -161,7 +251,7 @@ export async function registerKindFolder(folder: string): Promise<EnvironmentKin
 
 /** The kind `kind NAME` names, if it is registered. */
 export function environmentKind(name: string): EnvironmentKind | undefined {
-  return registry.get(name)?.kind;
+  return registry.get(name)?.kind ?? builtins.get(name);
 }
 
 /**
@@ -184,7 +274,14 @@ export function kindProvenance(name: string): {
 
 /** Every registered kind's name. */
 export function environmentKindNames(): string[] {
-  return [...registry.keys()].sort();
+  return [...builtins.keys(), ...registry.keys()].sort();
+}
+
+/** Every kind's scripted policies, by kind name (the checker resolves policy names with them). */
+export function kindPolicies(): Record<string, readonly KindPolicy[]> {
+  const all: Record<string, readonly KindPolicy[]> = {};
+  for (const name of environmentKindNames()) all[name] = environmentKind(name)?.policies ?? [];
+  return all;
 }
 
 /** The folders kinds were registered from: sweep threads register the same ones. */

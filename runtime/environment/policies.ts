@@ -6,7 +6,13 @@ import {
 import { evaluateStatic } from '../../compiler/instantiate.js';
 import type { IrDeclaredPolicy } from '../../compiler/ir.js';
 import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
-import type { Action, Agent, CommonObservation, Random } from '../agents/agent.js';
+import type {
+  Action,
+  Agent,
+  CommonObservation,
+  DeliveredMessage,
+  Random,
+} from '../agents/agent.js';
 import { LLM_ARGUMENTS } from '../agents/llm.js';
 import {
   type AgentContext,
@@ -16,8 +22,15 @@ import {
   type PolicyReference,
 } from '../agents/policy.js';
 import { QLEARNING_DEFAULTS } from '../agents/qlearning.js';
+import { MaseUserError } from '../errors.js';
 import type { TraceEvent } from '../trace/events.js';
 import type { EnvironmentInstance, EnvironmentOutcome } from './instance.js';
+import {
+  environmentKind,
+  type KindAgent,
+  type KindInboxMessage,
+  type KindPolicy,
+} from './kinds.js';
 import { environmentLlm } from './llm.js';
 
 /** What an environment's agent sees before it acts. */
@@ -366,8 +379,13 @@ export function genericEnvironmentPolicies(): {
 
 /** The policies an environment's agents may follow: the generic ones, its benchmarks, its own. */
 export function environmentPolicies(env: EnvironmentInstance): { name: string; summary: string }[] {
+  const own = env.ir.code ? (environmentKind(env.ir.code.kind)?.policies ?? []) : [];
   return [
     ...genericEnvironmentPolicies().map(({ name, summary }) => ({ name, summary })),
+    ...own.map((p) => ({
+      name: p.name,
+      summary: `${p.summary}${p.arguments.length > 0 ? ` (arguments: ${p.arguments.join(', ')})` : ''}`,
+    })),
     ...env.ir.benchmarks.map((b) => ({
       name: b.name,
       summary: `plays the ${b.name} benchmark${b.doc ? `: ${b.doc}` : ''}`,
@@ -383,6 +401,68 @@ export function environmentPolicies(env: EnvironmentInstance): { name: string; s
   ];
 }
 
+/**
+ * A scripted policy of the environment's code kind (a text world's hosts): it talks with
+ * the kind's own rules and acts after the talk. Its errors are the user's (exit 2).
+ */
+function kindPolicy(
+  own: KindPolicy,
+  args: readonly PolicyArgument[],
+  context: EnvironmentAgentContext,
+): EnvironmentAgent {
+  const { environment: env, agent } = context;
+  const a = PolicyArguments.read(own.name, args, own.arguments);
+  const values: Record<string, number | undefined> = {};
+  for (const name of own.arguments)
+    values[name] = a.has(name) ? a.number(name, undefined) : undefined;
+  const fail = (error: unknown): never => {
+    if (error instanceof MaseUserError) throw error;
+    throw new PolicyError(`${own.name}: ${error instanceof Error ? error.message : String(error)}`);
+  };
+  const inbox = (messages: readonly DeliveredMessage[] | undefined): KindInboxMessage[] =>
+    (messages ?? []).map((m) => ({
+      ...(m.id !== undefined ? { id: m.id } : {}),
+      from: m.from,
+      text: m.text,
+    }));
+  let scripted: KindAgent;
+  try {
+    scripted = own.create(values, {
+      environment: env.name,
+      agent,
+      agents: env.agents,
+      params: env.params,
+      random: context.random,
+    });
+  } catch (error) {
+    return fail(error);
+  }
+  return {
+    policy: own.name,
+    talk: (turn) =>
+      (
+        scripted.talk?.({
+          round: turn.observation.round,
+          talkRound: turn.talkRound,
+          inbox: inbox(turn.inbox),
+          neighbours: turn.neighbours,
+        }) ?? []
+      ).map((m) => ({
+        text: m.text,
+        to: m.to ?? turn.neighbours,
+        ...(m.parents ? { parents: m.parents } : {}),
+      })),
+    decide: (observation) =>
+      one(
+        snap(
+          env,
+          agent,
+          scripted.decide({ round: observation.round, inbox: inbox(observation.messages) }),
+        ),
+      ),
+  };
+}
+
 /** Builds an environment agent for a policy reference; an unknown name is a PolicyError listing the known ones. */
 export function createEnvironmentAgent(
   policy: PolicyReference,
@@ -396,6 +476,10 @@ export function createEnvironmentAgent(
     const x = benchmarkAction(env, policy.name, agent, policy.name);
     return { policy: policy.name, decide: () => one(x) };
   }
+  const own = env.ir.code
+    ? environmentKind(env.ir.code.kind)?.policies?.find((p) => p.name === policy.name)
+    : undefined;
+  if (own) return kindPolicy(own, policy.args, context);
   const entry = byName.get(policy.name);
   if (!entry)
     throw new PolicyError(

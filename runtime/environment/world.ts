@@ -123,6 +123,8 @@ export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment
       return { type: 'environment', round, values };
     },
     ended: (outcome) => (outcome as EnvironmentOutcome).ended,
+    inject: (round) => env.inject(round),
+    hear: (round, messages) => env.hear(round, messages),
     advance: (outcome) => env.advance(outcome as EnvironmentOutcome),
   };
 }

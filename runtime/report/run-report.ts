@@ -156,15 +156,24 @@ const mean = (values: readonly number[]) =>
 export function fmt(x: number | null | undefined, digits = 2): string {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';
   if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
-  // `negative`: a value that rounds to zero has no sign (not `-0.000`).
-  return x.toLocaleString('en-US', {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-    signDisplay: 'negative',
-  });
+  let format = formats.get(digits);
+  if (!format) {
+    // `negative`: a value that rounds to zero has no sign (not `-0.000`).
+    format = new Intl.NumberFormat('en-US', {
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+      signDisplay: 'negative',
+    });
+    formats.set(digits, format);
+  }
+  return format.format(x);
 }
 
-const count = (n: number) => n.toLocaleString('en-US');
+/** One formatter per number of digits: `toLocaleString` builds one per call (a report of 10,000 agents called it for seconds). */
+const formats = new Map<number, Intl.NumberFormat>();
+
+const counting = new Intl.NumberFormat('en-US');
+const count = (n: number) => counting.format(n);
 
 const paramsText = (params: Record<string, ParamValue> | undefined) =>
   Object.entries(params ?? {})
@@ -744,6 +753,10 @@ ${withRationale.length > shown.length ? note(`The first ${count(shown.length)} o
 
 /** Rounds drawn as talk networks; the table lists every message. */
 const MAX_DRAWN_ROUNDS = 12;
+/** Larger talk networks are not drawn (a text world's hundreds of hosts: the layout would take minutes). */
+const MAX_DRAWN_AGENTS = 16;
+/** The sender × receiver table is given up to this many agents. */
+const MAX_MATRIX_AGENTS = 30;
 
 /** The talk of the first rounds with messages as small networks, one cluster per round, in one drawing. */
 async function talkNetworks(
@@ -751,6 +764,10 @@ async function talkNetworks(
   firms: readonly string[],
   preferWasm: boolean,
 ): Promise<Markup | string> {
+  if (firms.length > MAX_DRAWN_AGENTS)
+    return note(
+      `Talk networks are drawn for at most ${MAX_DRAWN_AGENTS} agents; this run has ${count(firms.length)}.`,
+    );
   const { attribute: A, Digraph, Edge, Node, Subgraph, toDot } = await import('ts-graphviz');
   const rounds = [...new Set(messages.map((m) => m.round))].slice(0, MAX_DRAWN_ROUNDS);
   const g = new Digraph('talk', { [A.rankdir]: 'LR', [A.fontname]: 'Helvetica' });
@@ -812,8 +829,14 @@ export async function messagesSection(
 <h2>Talk</h2>
 ${networks}
 <h3>Who wrote to whom (messages over the run)</h3>
-<table><thead><tr><th>from \ to</th>${firms.map((f) => html`<th>${f}</th>`)}</tr></thead>
-<tbody>${firms.map((from) => html`<tr><th scope="row">${from}</th>${firms.map((to) => html`<td>${from === to ? '' : String(counts.get(`${from}\u0000${to}`) ?? 0)}</td>`)}</tr>`)}</tbody></table>
+${
+  firms.length > MAX_MATRIX_AGENTS
+    ? note(
+        `The sender × receiver table is given for at most ${MAX_MATRIX_AGENTS} agents; this run has ${count(firms.length)}.`,
+      )
+    : html`<table><thead><tr><th>from \ to</th>${firms.map((f) => html`<th>${f}</th>`)}</tr></thead>
+<tbody>${firms.map((from) => html`<tr><th scope="row">${from}</th>${firms.map((to) => html`<td>${from === to ? '' : String(counts.get(`${from}\u0000${to}`) ?? 0)}</td>`)}</tr>`)}</tbody></table>`
+}
 <h3>Messages, round by round</h3>
 ${messages.length > shown.length ? note(`The first ${count(shown.length)} of ${count(messages.length)}; events.jsonl has them all.`) : ''}
 <table><thead><tr><th>round</th><th>turn</th><th>from</th><th>to</th><th>message</th></tr></thead>

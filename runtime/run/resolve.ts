@@ -11,6 +11,7 @@ import type {
 } from '../../compiler/ir.js';
 import { overrideProblems } from '../../compiler/param-values.js';
 import { numberTooLarge } from '../../grammar/diagnostics.js';
+import { environmentKind } from '../environment/kinds.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import type { ResolvedExperiment } from './run.js';
 
@@ -47,6 +48,13 @@ export interface RunRequest {
 export const MAX_PARAM_NESTING = 16;
 
 /** How deep the lists of a JSON text nest, counting brackets outside strings. */
+/** The talk a world has by default: its code kind's (a text world's network), else none. */
+function worldTalk(world: IrWorld): IrPolicy | undefined {
+  return world.kind === 'environment' && world.code
+    ? environmentKind(world.code.kind)?.talk
+    : undefined;
+}
+
 function nesting(text: string): number {
   let depth = 0;
   let deepest = 0;
@@ -226,7 +234,8 @@ export function resolveExperiment(
   }
   // The command line overrides what the experiment declares.
   const continuation = request.continuation ?? declared?.continuation;
-  const talk = request.talk ?? declared?.talk;
+  // A text world's network when neither the command line nor the experiment gives one.
+  const talk = request.talk ?? declared?.talk ?? worldTalk(market);
   const horizonKnown =
     request.horizonKnown ?? (declared?.horizon ? declared.horizon === 'known' : true);
   // Every file the run uses: where the experiment, the market and the institution are

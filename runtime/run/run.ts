@@ -11,14 +11,14 @@ import type {
   OutgoingMessage,
 } from '../agents/agent.js';
 import { createAgent } from '../agents/registry.js';
-import { kindProvenance } from '../environment/kinds.js';
+import { type KindInjection, type KindMessage, kindProvenance } from '../environment/kinds.js';
 import { environmentRun } from '../environment/world.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
 import { randomStream } from '../random.js';
-import { talkSettings } from '../talk/topology.js';
+import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
 import { type Clamp, enforce } from './enforce.js';
@@ -206,6 +206,10 @@ export interface WorldRun {
   outcomeEvent(outcome: unknown, round: number): TraceEvent;
   ended(outcome: unknown): boolean;
   advance(outcome: unknown): void;
+  /** Messages the world sends before the round's talk (a text world's injection). */
+  inject?(round: number): readonly KindInjection[];
+  /** The round's messages, handed to the world before it clears (text worlds read them). */
+  hear?(round: number, messages: readonly KindMessage[]): void;
   /** For the run's result: the market and its benchmarks, when it is a market. */
   readonly market?: { readonly instance: MarketInstance; readonly benchmarks: Benchmarks };
 }
@@ -408,6 +412,14 @@ export async function runExperiment(
     const talk = experiment.talk
       ? talkSettings(experiment.talk, agentNames, randomStream(experiment.seed, 'talk-topology'))
       : undefined;
+    // Names of the agents each one may write to and hear from, built once (a text world has
+    // thousands of agents: nothing per message may search the agent list).
+    const agentIndex = new Map(agentNames.map((a, i) => [a, i]));
+    const names = (lists: readonly (readonly number[])[] | undefined) =>
+      (lists ?? []).map((l) => l.map((j) => agentNames[j] as string));
+    const talkNeighbours = names(talk?.neighbours);
+    const talkNeighbourSets = talkNeighbours.map((l) => new Set(l));
+    const talkSenders = names(talk?.senders);
     const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
     const governsPublicly =
       experiment.institution.public && experiment.institution.states.length > 0;
@@ -450,10 +462,22 @@ export async function runExperiment(
           break;
         }
         case 'talk': {
-          if (!talk) break;
+          const injected = world.inject?.(round) ?? [];
+          if (!talk && injected.length === 0) break;
           const inboxes: DeliveredMessage[][] = agentNames.map(() => []);
           const sent: string[][] = agentNames.map(() => []);
-          for (let t = 1; t <= talk.rounds; t++) {
+          /** The round's messages as the world reads them (agents by index). */
+          const heard: KindMessage[] = [];
+          // The world's messages come first, before anyone talks (talk round 0).
+          for (const m of injected) {
+            const to = m.to.map((j) => agentNames[j] as string);
+            emit({ type: 'message', round, talk_round: 0, from: WORLD_SENDER, to, text: m.text });
+            for (const j of m.to)
+              inboxes[j]?.push({ from: WORLD_SENDER, to, talkRound: 0, text: m.text });
+            heard.push({ from: -1, to: m.to, talkRound: 0, text: m.text });
+          }
+          for (let t = 1; t <= (talk?.rounds ?? 0); t++) {
+            if (!talk) break;
             acting = true;
             let said: (readonly OutgoingMessage[])[];
             try {
@@ -465,8 +489,8 @@ export async function runExperiment(
                       talkRound: t,
                       talkRounds: talk.rounds,
                       inbox: [...(inboxes[i] ?? [])],
-                      neighbours: (talk.neighbours[i] ?? []).map((j) => agentNames[j] as string),
-                      senders: (talk.senders[i] ?? []).map((j) => agentNames[j] as string),
+                      neighbours: talkNeighbours[i] ?? [],
+                      senders: talkSenders[i] ?? [],
                       broadcast: talk.broadcast,
                       maxChars: talk.maxChars,
                       maxMessages: talk.maxMessages,
@@ -482,7 +506,8 @@ export async function runExperiment(
             const delivered: DeliveredMessage[] = [];
             said.forEach((messages, i) => {
               const from = agentNames[i] as string;
-              const neighbours = (talk.neighbours[i] ?? []).map((j) => agentNames[j] as string);
+              const neighbours = talkNeighbours[i] ?? [];
+              const allowed = talkNeighbourSets[i] ?? new Set<string>();
               const list = Array.isArray(messages) ? messages : [];
               if (list.length > talk.maxMessages)
                 emit({
@@ -495,8 +520,8 @@ export async function runExperiment(
               for (const m of list.slice(0, talk.maxMessages)) {
                 const text = String(m?.text ?? '');
                 const named = talk.broadcast ? neighbours : [...new Set(m?.to ?? [])].map(String);
-                const to = named.filter((f) => neighbours.includes(f));
-                const refused = named.filter((f) => !neighbours.includes(f));
+                const to = named.filter((f) => allowed.has(f));
+                const refused = named.filter((f) => !allowed.has(f));
                 const kept = text.slice(0, talk.maxChars);
                 emit({
                   type: 'message',
@@ -509,17 +534,25 @@ export async function runExperiment(
                   ...(refused.length > 0 ? { refused } : {}),
                 });
                 sent[i]?.push(kept);
+                if (world.hear)
+                  heard.push({
+                    from: i,
+                    to: to.map((f) => agentIndex.get(f) as number),
+                    talkRound: t,
+                    text: kept,
+                  });
                 if (to.length > 0) delivered.push({ from, to, talkRound: t, text: kept });
               }
             });
             for (const m of delivered)
-              for (const f of m.to) inboxes[agentNames.indexOf(f)]?.push(m);
+              for (const f of m.to) inboxes[agentIndex.get(f) as number]?.push(m);
           }
           observations = observations.map((o, i) => ({
             ...(o as object),
             messages: inboxes[i] ?? [],
           }));
-          if (talk.visible) visibleTalk = { texts: sent };
+          if (talk?.visible) visibleTalk = { texts: sent };
+          world.hear?.(round, heard);
           break;
         }
         case 'act': {

@@ -102,7 +102,8 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     /** A message between firms in the talk phase, as delivered. */
     type: z.literal('message'),
     round,
-    talk_round: z.int().min(1),
+    /** 0 for a message the world sent before the talk (`from: "world"`). */
+    talk_round: z.int().min(0),
     from: z.string(),
     /** The firms it reached (those it named that are not neighbours are in `refused`). */
     to: z.array(z.string()),
