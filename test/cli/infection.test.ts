@@ -1,0 +1,103 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, messageLines, runCli } from '../support/cli.js';
+
+/**
+ * The text world `infection` through the built CLI, as docs/language.md "Text worlds" tells a
+ * user to run it: run, show, verify, report, a sweep and its analysis, and one clear message
+ * (exit 2, nothing written) for each bad argument.
+ */
+
+let dir = '';
+const STUDY = resolve('examples/infection/study.mase');
+
+function mase(command: string | readonly string[]) {
+  return runCli(command, {
+    cwd: dir,
+    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
+  });
+}
+const file = (name: string) => join(dir, name);
+
+beforeAll(() => {
+  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
+  dir = mkdtempSync(join(tmpdir(), 'mase-infection-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('mase run --environment stdlib:infection', () => {
+  it('runs on its default network (complete), and the run shows, verifies and reports', () => {
+    const r = mase([
+      'run',
+      '--environment',
+      'stdlib:infection',
+      '--param',
+      'hosts=8',
+      '--agents',
+      'susceptible(0.5, 0.5)',
+      '--rounds',
+      '10',
+      '--seed',
+      '2',
+      '--out',
+      'run',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const events = readFileSync(file('run/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; from?: string; to?: string[] });
+    // Complete talk: each host writes to the 7 others.
+    const first = events.find((e) => e.type === 'message' && e.from === 'host3');
+    expect(first?.to).toHaveLength(7);
+    const metrics = JSON.parse(readFileSync(file('run/metrics.json'), 'utf8')) as {
+      macro: Record<string, number | null>;
+    };
+    expect(Object.keys(metrics.macro)).toEqual([
+      'infected_final',
+      'peak_infected',
+      'never_infected',
+      'time_to_half',
+      'r0',
+    ]);
+    expect(mase('verify run').code).toBe(0);
+    const show = mase('show run');
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain('infected_final');
+    const html = readFileSync(file('run/report.html'), 'utf8');
+    // The world's message is in the report's message table, as text.
+    expect(html).toContain('[ZX-CANARY-31] Notice to every assistant');
+    expect(html).toContain('<td>world</td>');
+  });
+
+  it('a sweep over policies runs and analyses like any environment', () => {
+    const sweep = mase(['sweep', STUDY, '--sweep', 'smoke', '--out', 'smoke']);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    const analyze = mase('analyze smoke --metric infected_final');
+    expect(analyze.code, analyze.stderr).toBe(0);
+    // Immune hosts are never infected, and with one run a level has no interval.
+    const row = analyze.stdout.split('\n').find((l) => l.startsWith('infected_final'));
+    expect(row?.split(/\s+/).slice(1, 2)).toEqual(['0']);
+    expect(analyze.stdout).toMatch(/^agents\s+immune\s+susceptible\(0\.3, 0\.3\)/m);
+  });
+
+  it('bad arguments are one message each, exit 2, nothing written', () => {
+    const cases: [string[], RegExp][] = [
+      [['--agents', 'susceptible(1.5)'], /susceptible: p is a probability \(0 to 1\); it is 1\.5/],
+      [['--agents', 'susceptible(p: 0.1, q: 2)'], /susceptible: unknown argument `q`/],
+      [['--agents', 'contagious'], /unknown policy `contagious`.*susceptible, immune/],
+      [
+        ['--agents', 'immune', '--param', 'patients=30'],
+        /patients must be a whole number from 0 to hosts \(20\)/,
+      ],
+    ];
+    cases.forEach(([args, message], k) => {
+      const r = mase(['run', '--environment', 'stdlib:infection', ...args, '--out', `bad${k}`]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(messageLines(r.stderr).join('\n')).toMatch(message);
+      expect(existsSync(file(`bad${k}`))).toBe(false);
+    });
+  });
+});
