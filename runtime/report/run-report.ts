@@ -63,6 +63,8 @@ export interface RunReportOptions {
     readonly manifest: object;
     readonly metrics: RunMetrics;
     readonly events: readonly TraceEvent[];
+    /** Messages in the run, when `events` keeps only the first of them. */
+    readonly messagesTotal?: number;
   };
 }
 
@@ -817,6 +819,8 @@ export async function messagesSection(
   messages: readonly TraceEventOf<'message'>[],
   firms: readonly string[],
   preferWasm: boolean,
+  /** Messages in the run, when `messages` holds only the first of them (a run kept a bounded number). */
+  total = messages.length,
 ) {
   if (messages.length === 0) return '';
   const networks = await talkNetworks(messages, firms, preferWasm);
@@ -827,6 +831,7 @@ export async function messagesSection(
   const shown = messages.slice(0, MAX_TABLE_ROWS);
   return html`<section id="messages">
 <h2>Talk</h2>
+${total > messages.length ? note(`What follows covers the first ${count(messages.length)} of the run's ${count(total)} messages; events.jsonl has them all.`) : ''}
 ${networks}
 <h3>Who wrote to whom (messages over the run)</h3>
 ${
@@ -1029,6 +1034,7 @@ ${await messagesSection(
   trace.events.filter((e): e is TraceEventOf<'message'> => e.type === 'message'),
   Object.keys(manifest.policies ?? {}),
   options.preferWasm ?? false,
+  options.run?.messagesTotal,
 )}
 ${await provenanceSection(dir, manifest, warnings)}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Charts drawn with Vega-Lite and Vega; the run's files beside this page hold every number.</footer>`;

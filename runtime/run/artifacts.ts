@@ -100,6 +100,13 @@ function keptInMemory(event: TraceEvent): boolean {
   return kept.has(event.type) || (event.type === 'decision' && event.rationale !== undefined);
 }
 
+/**
+ * Messages kept in memory for the report (metrics do not read them): a text world of
+ * 10,000 hosts sends 10,000 a round, and keeping them all would exhaust memory long before
+ * its thousandth round. The report says when it shows only the first ones.
+ */
+const MESSAGES_KEPT = 200_000;
+
 export interface RunArtifacts {
   readonly result: RunResult;
   readonly metrics: AnyRunMetrics;
@@ -260,6 +267,7 @@ export async function runToDirectory(
   // Only what the metrics and the report read is kept in memory: decisions (but those with
   // a rationale) and monitor values are a large share of a long trace and are only written.
   const events: TraceEvent[] = [];
+  let messages = 0;
   const trace = new TraceWriter(join(dir, 'events.jsonl'));
   const log = new GovernanceLog(dir, { key: logKey, manifestDigest: digest, runId });
   /** Rounds whose events are on disk. */
@@ -288,7 +296,9 @@ export async function runToDirectory(
   try {
     result = await runExperiment(experiment, {
       onEvent: (event) => {
-        if (keptInMemory(event)) events.push(event);
+        if (event.type === 'message' && ++messages > MESSAGES_KEPT) {
+          // counted, written, not kept
+        } else if (keptInMemory(event)) events.push(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
         if (entry) log.append(entry);
@@ -421,13 +431,14 @@ export async function runToDirectory(
         institution: experiment.institution,
         title: experiment.market.title,
         messages: events.filter((e) => e.type === 'message'),
+        messagesTotal: messages,
       });
     } else {
       const { writeRunReport } = await import('../report/run-report.js');
       await writeRunReport(dir, {
         institution: experiment.institution,
         overrides: experiment.institutionOverrides,
-        run: { manifest, metrics: metrics as RunMetrics, events },
+        run: { manifest, metrics: metrics as RunMetrics, events, messagesTotal: messages },
       });
     }
   } catch (error) {

@@ -72,6 +72,21 @@ describe('mase run --environment stdlib:infection', () => {
     expect(html).toContain('<td>world</td>');
   });
 
+  it('a run of 202,001 messages keeps 200,000 for its report, and the report says so', () => {
+    // 2,000 hosts on a ring, 101 rounds: one message per host per round, and the world's.
+    const r = mase(
+      'run --environment stdlib:infection --param hosts=2000 --agents immune --talk ring --rounds 101 --out big',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const html = readFileSync(file('big/report.html'), 'utf8');
+    expect(html).toContain(
+      'What follows covers the first 200,000 of the run&#39;s 202,001 messages; events.jsonl has them all.',
+    );
+    // 2,000 agents: neither the talk networks nor the sender × receiver table is drawn.
+    expect(html).toContain('Talk networks are drawn for at most 16 agents; this run has 2,000.');
+    expect(html).toContain('The sender × receiver table is given for at most 30 agents');
+  });
+
   it('a sweep over policies runs and analyses like any environment', () => {
     const sweep = mase(['sweep', STUDY, '--sweep', 'smoke', '--out', 'smoke']);
     expect(sweep.code, sweep.stderr).toBe(0);
