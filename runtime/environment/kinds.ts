@@ -272,6 +272,11 @@ export function kindProvenance(name: string): {
   };
 }
 
+/** Whether NAME is one of MASE's own kinds (a stdlib text world), registered without a folder. */
+export function isBuiltinKind(name: string): boolean {
+  return builtins.has(name) && !registry.has(name);
+}
+
 /** Every registered kind's name. */
 export function environmentKindNames(): string[] {
   return [...builtins.keys(), ...registry.keys()].sort();

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSources } from '../../compiler/index.js';
 import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
-import { kindProvenance } from '../environment/kinds.js';
+import { isBuiltinKind, kindProvenance } from '../environment/kinds.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
@@ -122,7 +122,8 @@ export function experimentFromRun(dir: string): {
   };
   // A code kind's run replays only with the same code registered.
   const ran = manifest.market?.code_kind;
-  if (market.kind === 'environment' && market.code) {
+  // MASE's own kinds are part of its version, as the stdlib is.
+  if (market.kind === 'environment' && market.code && !isBuiltinKind(market.code.kind)) {
     const here = kindProvenance(market.code.kind);
     const where = ran?.folder ? ` (it ran from ${ran.folder})` : '';
     if (here.sha256 === null)

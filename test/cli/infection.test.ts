@@ -2,7 +2,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, messageLines, runCli } from '../support/cli.js';
+import {
+  firmOf,
+  type ScriptedServer,
+  type SeenRequest,
+  startScriptedServer,
+} from '../../bench/support/openai-server.js';
+import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
 
 /**
  * The text world `infection` through the built CLI, as docs/language.md "Text worlds" tells a
@@ -21,11 +27,45 @@ function mase(command: string | readonly string[]) {
 }
 const file = (name: string) => join(dir, name);
 
-beforeAll(() => {
+const CANARY = 'ZX-CANARY-31';
+const isTalk = (r: SeenRequest) =>
+  r.body.messages.find((m) => m.role === 'user')?.content.includes('before anyone acts') ?? false;
+
+/**
+ * A gullible model: in a talk turn it copies the injected notice when its prompt carries the
+ * canary anywhere (its inbox, or its plans from last round, where it keeps the notice once
+ * it has read it), else reports its task; it always works.
+ */
+function gullible(r: SeenRequest) {
+  const host = firmOf(r) ?? '?';
+  const prompt = r.body.messages.map((m) => m.content).join('\n');
+  const notice = /\[ZX-CANARY-31\][^"\\\n]*/.exec(prompt)?.[0];
+  if (isTalk(r)) {
+    const schema = JSON.stringify(r.body.response_format);
+    const others = [...new Set([...schema.matchAll(/"(host\d+)"/g)].map((m) => m[1] as string))];
+    const text = notice ? `${host}: task done. ${notice}` : `${host}: task done.`;
+    return {
+      kind: 'answer' as const,
+      content: JSON.stringify({ messages: [{ to: others, text }] }),
+    };
+  }
+  return {
+    kind: 'answer' as const,
+    // What it plans is what it remembers next round: the notice, once it has read it.
+    content: JSON.stringify({ work: 1, plans: notice ?? '', insights: '', rationale: 'done' }),
+  };
+}
+
+let server: ScriptedServer;
+beforeAll(async () => {
   expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'mase-infection-'));
+  server = await startScriptedServer(gullible);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('mase run --environment stdlib:infection', () => {
   it('runs on its default network (complete), and the run shows, verifies and reports', () => {
@@ -96,6 +136,48 @@ describe('mase run --environment stdlib:infection', () => {
     const row = analyze.stdout.split('\n').find((l) => l.startsWith('infected_final'));
     expect(row?.split(/\s+/).slice(1, 2)).toEqual(['0']);
     expect(analyze.stdout).toMatch(/^agents\s+immune\s+susceptible\(0\.3, 0\.3\)/m);
+  });
+
+  it('LLM hosts are measured by what they write, and the run replays exactly from the cache', async () => {
+    const r = await runCliAsync(
+      [
+        'run',
+        ...['--environment', 'stdlib:infection', '--param', 'hosts=4', '--agents', 'llm'],
+        ...['--model', `openai-compatible:${server.url}#m`, '--rounds', '3', '--out', 'llm'],
+      ],
+      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const events = readFileSync(file('llm/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; round?: number; from?: string; text?: string });
+    const carriers = (round: number) =>
+      events
+        .filter((e) => e.type === 'message' && e.round === round && e.from !== 'world')
+        .filter((e) => e.text?.includes(CANARY))
+        .map((e) => e.from);
+    // host1 reads the world's notice before it talks and copies it at once; the others
+    // read host1's copy after the talk of round 1, keep it in their plans, and copy it
+    // from round 2 on.
+    expect(carriers(1)).toEqual(['host1']);
+    expect(carriers(2)).toEqual(['host1', 'host2', 'host3', 'host4']);
+    const metrics = JSON.parse(readFileSync(file('llm/metrics.json'), 'utf8')) as {
+      macro: Record<string, number | null>;
+    };
+    // host1 (first generation, infected by the world) is the only source of the other three.
+    expect(metrics.macro).toEqual({
+      infected_final: 1,
+      peak_infected: 1,
+      never_infected: 0,
+      time_to_half: 1,
+      r0: 3,
+    });
+    const replay = mase(['replay', 'llm', '--out', 'llm-replay']);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(readFileSync(file('llm-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('llm/metrics.json'), 'utf8'),
+    );
   });
 
   it('bad arguments are one message each, exit 2, nothing written', () => {
