@@ -180,6 +180,30 @@ describe('mase run --environment stdlib:infection', () => {
     );
   });
 
+  it('the embedded model hosts a short run, and a replay from the cache reproduces it exactly', () => {
+    // SmolLM2-135M (npm test fetches it first): it shows the machinery, not strategy.
+    const run = mase(
+      'run --environment stdlib:infection --param hosts=2 --agents llm --model local --rounds 1 --out local',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const replay = mase('replay local --out local-replay');
+    expect(replay.code, replay.stderr).toBe(0);
+    const said = (d: string) =>
+      readFileSync(file(`${d}/events.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; response?: string })
+        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
+        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    // The world's notice and one message from each host; four answers (two talk turns, two decisions).
+    expect(said('local').filter((e) => 'type' in e && e.type === 'message')).toHaveLength(3);
+    expect(said('local').filter((e) => 'answer' in e)).toHaveLength(4);
+    expect(said('local-replay')).toEqual(said('local'));
+    expect(readFileSync(file('local-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('local/metrics.json'), 'utf8'),
+    );
+  }, 300_000);
+
   it('bad arguments are one message each, exit 2, nothing written', () => {
     const cases: [string[], RegExp][] = [
       [['--agents', 'susceptible(1.5)'], /susceptible: p is a probability \(0 to 1\); it is 1\.5/],
