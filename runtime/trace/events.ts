@@ -113,6 +113,25 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     refused: z.array(z.string()).optional(),
   }),
   z.object({
+    /**
+     * A message, or its part for some recipients, that an institution kept from delivery
+     * (runtime/talk/effects.ts): `to` are the recipients it did not reach; `cause` says why:
+     * the sender's or a recipient's state (`agent`, `state`: `mute` or `quarantine`), or a
+     * filter (`reason`; `agent` and `state` null). The `message` event before it says whom
+     * the message did reach.
+     */
+    type: z.literal('message_blocked'),
+    round,
+    talk_round: z.int().min(1),
+    from: z.string(),
+    to: z.array(z.string()),
+    cause: z.enum(['mute', 'quarantine', 'filter']),
+    agent: z.string().nullable(),
+    state: z.string().nullable(),
+    reason: z.string().optional(),
+    text: z.string(),
+  }),
+  z.object({
     /** Messages beyond a firm's limit per talk round, not sent. */
     type: z.literal('talk_dropped'),
     round,
