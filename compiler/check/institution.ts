@@ -679,6 +679,8 @@ export function checkInstitution(
     if (f.kind !== 'filter') continue;
     const checker = new ExpressionChecker({
       ...baseScope,
+      // A value per agent is read for the sender: there is no machine for `self` to name.
+      self: 'absent',
       temporal: false,
       message: true,
       describe: 'a filter',
