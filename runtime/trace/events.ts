@@ -306,6 +306,15 @@ export type TraceEvent = z.infer<typeof traceEventSchema>;
 export type TraceEventOf<T extends TraceEvent['type']> = Extract<TraceEvent, { type: T }>;
 
 /**
+ * The agent a message kept from delivery is on the account of (the governance log's `firm`,
+ * metrics' `blocked_messages`): the agent whose state kept it back (the sender, or a
+ * quarantined recipient), or for a filter the sender.
+ */
+export function blockedMessageAgent(e: TraceEventOf<'message_blocked'>): string {
+  return e.agent ?? e.from;
+}
+
+/**
  * Reads an events.jsonl text back into typed events; a bad line is an error naming it.
  * A last line with no newline after it is a write cut short (a killed process, a full
  * disk): it is left out, and `torn` says so.

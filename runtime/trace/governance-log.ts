@@ -10,7 +10,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { TraceEvent, TraceEventOf } from './events.js';
+import { blockedMessageAgent, type TraceEvent, type TraceEventOf } from './events.js';
 import { LogKeyError, locateLogKey, logKeyPath } from './log-key.js';
 import { traceJson } from './writer.js';
 
@@ -309,8 +309,8 @@ export function governanceEntryOf(event: TraceEvent): GovernanceEntryInput | und
       return { kind: 'counter', ...rest };
     }
     case 'message_blocked': {
-      const { type: _t, agent, ...rest } = event;
-      return { kind: 'message_blocked', firm: agent ?? event.from, ...rest };
+      const { type: _t, agent: _a, ...rest } = event;
+      return { kind: 'message_blocked', firm: blockedMessageAgent(event), ...rest };
     }
     default:
       return undefined;

@@ -205,6 +205,11 @@ describe('quarantine_canary', () => {
         .filter((e) => e.type === 'message_blocked')
         .map((e) => [e.round, e.agent, e.from, e.to, e.cause, e.state, e.talk_round, e.text]),
     );
+    // metrics.json counts them on the account of the quarantined firm.
+    const metrics = JSON.parse(readFileSync(join(dir, 'canary', 'metrics.json'), 'utf8'));
+    expect(['f1', 'f2', 'f3'].map((f) => metrics.agents[f].blocked_messages as number)).toEqual([
+      9, 0, 0,
+    ]);
     const verify = await mase(['verify', 'canary']);
     expect(verify.stdout + verify.stderr).toContain('intact');
     expect(verify.code).toBe(0);
@@ -247,6 +252,10 @@ describe('mute and filter', () => {
     expect(log.map((e) => [e.firm, e.cause])).toEqual([
       ['f1', 'mute'],
       ['f2', 'filter'],
+    ]);
+    const metrics = JSON.parse(readFileSync(join(dir, 'gated', 'metrics.json'), 'utf8'));
+    expect([metrics.agents.f1.blocked_messages, metrics.agents.f2.blocked_messages]).toEqual([
+      1, 1,
     ]);
     const verify = await mase(['verify', 'gated']);
     expect(verify.code).toBe(0);
