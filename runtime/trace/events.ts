@@ -105,7 +105,10 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     /** 0 for a message the world sent before the talk (`from: "world"`). */
     talk_round: z.int().min(0),
     from: z.string(),
-    /** The firms it reached (those it named that are not neighbours are in `refused`). */
+    /**
+     * The firms it reached (those it named that are not neighbours are in `refused`; those an
+     * institution kept it from, in the `message_blocked` events after it).
+     */
     to: z.array(z.string()),
     text: z.string(),
     /** The text was cut to the length limit. */

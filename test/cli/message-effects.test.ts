@@ -56,6 +56,27 @@ experiment gated "Two LLM firms talk under a mute and a filter" {
   seed 1
 }
 
+institution hush "Silences the whole market after talk of a plan" {
+  scope market
+  monitor plotting = sum(mentions("plan")) > 0
+  initial state open {
+    when plotting -> silenced
+  }
+  state silenced {
+    mute
+    after 1 round -> open
+  }
+}
+
+experiment hushed "Two LLM firms talk under a market-wide mute" {
+  market cournot(firms: 2)
+  institution hush
+  agents llm
+  talk complete(visible: true)
+  rounds 3
+  seed 1
+}
+
 experiment unread "The same, with talk the institution cannot read" {
   market cournot(firms: 2)
   institution gate
@@ -262,6 +283,16 @@ describe('mute and filter', () => {
     ]);
     const verify = await mase(['verify', 'gated']);
     expect(verify.code).toBe(0);
+  }, 60_000);
+
+  it('a market-scoped mute keeps back what every firm says', async () => {
+    const events = await run('hushed', 'hushed');
+    // f1 talks of a plan in round 1: the market is silenced for round 2.
+    expect(kept(events)).toEqual([
+      [2, 'f1', ['f2'], 'mute', 'f1', 'silenced'],
+      [2, 'f2', ['f1'], 'mute', 'f2', 'silenced'],
+    ]);
+    expect(reached(events).filter(([round]) => round !== 2)).toHaveLength(4);
   }, 60_000);
 
   it('a filter reads no message the institution may not read: with talk not visible, all is delivered', async () => {
