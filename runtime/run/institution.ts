@@ -203,6 +203,9 @@ class Recent<T> {
  */
 type RoundMonitors = ((Tensor | undefined)[] | Float64Array)[];
 
+/** An agent that said nothing (shared: never written). */
+const NO_TEXT: readonly string[] = [];
+
 /** The slot of a per-firm monitor not yet evaluated this round (replaced, never written). */
 const PER_FIRM_PENDING = new Float64Array(0);
 
@@ -330,8 +333,8 @@ export class InstitutionRuntime {
   /** Message filters, compiled, read in an environment whose talk is one message. */
   private readonly filterCode: { readonly filter: IrFilter; readonly code: CompiledExpression }[];
   private readonly messageEnv: EvaluationEnvironment;
-  /** The message a filter is reading: each agent's talk, the sender's one text. */
-  private message: string[][] = [];
+  /** The message a filter is reading: each agent's talk, empty but the sender's one text. */
+  private readonly message: (readonly string[])[];
 
   constructor(
     readonly ir: IrInstitution,
@@ -395,6 +398,7 @@ export class InstitutionRuntime {
       filter,
       code: compileExpression(filter.condition, runConstants),
     }));
+    this.message = market.agents.map(() => NO_TEXT);
     this.messageEnv = Object.assign(this.environment(null), {
       talk: (ago: number) => (ago === 0 ? this.message : undefined),
     });
@@ -726,7 +730,7 @@ export class InstitutionRuntime {
    */
   caughtBy(firm: number, text: string): IrFilter | undefined {
     if (this.filterCode.length === 0) return undefined;
-    this.message = this.market.agents.map((_, i) => (i === firm ? [text] : []));
+    this.message[firm] = [text];
     try {
       for (const { filter, code } of this.filterCode) {
         const t = code(this.messageEnv);
@@ -734,7 +738,7 @@ export class InstitutionRuntime {
       }
       return undefined;
     } finally {
-      this.message = [];
+      this.message[firm] = NO_TEXT;
     }
   }
 
