@@ -13,10 +13,12 @@ export interface StateEffects {
   readonly cap?: unknown;
   readonly floor?: unknown;
   readonly suspend: boolean;
+  readonly mute?: boolean;
+  readonly quarantine?: boolean;
 }
 
 /**
- * A punitive effect (a fine, a cap, a floor, a suspension) makes a sanction state, whatever
+ * A punitive effect (a fine, a cap, a floor, a suspension, a mute, a quarantine) makes a sanction state, whatever
  * else the state does; a credit without one makes a credit state, with or without notices;
  * notices alone make a warning state.
  */
@@ -24,6 +26,8 @@ export function stateKind(effects: StateEffects, initial: boolean): StateKind {
   if (initial) return 'initial';
   const punitive =
     effects.suspend ||
+    effects.mute === true ||
+    effects.quarantine === true ||
     effects.cap !== undefined ||
     effects.floor !== undefined ||
     effects.sanctions.some((x) => x.sanction === 'fine');

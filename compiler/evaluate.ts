@@ -68,6 +68,12 @@ export interface CompileOptions {
    * call. A caller that keeps a value across calls copies it (`copyTensor`).
    */
   readonly dims?: Dimensions;
+  /**
+   * The text of a string parameter, for a native that reads its argument's text
+   * (`mentions(canary)` with `param canary = "CANARY"`): tensors hold no text, so the
+   * closure is given it when it is made (undefined: the argument reads as no text).
+   */
+  readonly strings?: (param: string) => string | undefined;
 }
 
 /**
@@ -197,7 +203,13 @@ export function compileExpression(e: IrExpr, options: CompileOptions = {}): Comp
       const evaluate = fn?.evaluate;
       if (!evaluate) throw new Error(`internal: native ${e.fn} has no implementation`);
       const args = e.args.map((a) => compileExpression(a, options));
-      const words = e.args.map((a) => (a.op === 'string' ? a.value : undefined));
+      const words = e.args.map((a) =>
+        a.op === 'string'
+          ? a.value
+          : a.op === 'param' && a.type.base === 'string'
+            ? options.strings?.(a.name)
+            : undefined,
+      );
       const over = e.over;
       // One description of the call's surroundings per call site, pointed at the round
       // being evaluated just before each call (natives run synchronously and keep nothing).

@@ -65,6 +65,11 @@ export interface ExpressionScope {
   readonly benchmarkNames?: readonly string[];
   /** Parameter values (defaults), to check constant positions in list parameters. */
   readonly paramValues?: ReadonlyMap<string, ParamValue>;
+  /**
+   * A message filter's condition: it reads one message, before the round is played, so of
+   * the functions that read rounds only the text measures may be used (`readsTalk`).
+   */
+  readonly message?: true;
 }
 
 export const HISTORY_NAMES = new Set(['rounds_in_state']);
@@ -188,6 +193,13 @@ export class ExpressionChecker {
   ): IrExpr | undefined {
     const s = this.scope;
     if (name === 'self') {
+      if (s.message)
+        return this.report(
+          'E_SCOPE',
+          range,
+          "a filter is read for each message's sender: `self` is not needed",
+          'write e.g. `mentions("word") > 0`; a per-agent value is read for the sender',
+        );
       if (s.self === 'allowed') {
         return this.report(
           'E_SCOPE',
@@ -225,6 +237,19 @@ export class ExpressionChecker {
       return make(param, { op: 'param', name });
     }
     if (s.action && name === s.action.name) return make(s.action.type, { op: 'action', name });
+    if (
+      s.message &&
+      (s.monitors?.has(name) ||
+        s.observables?.has(name) ||
+        s.counters?.has(name) ||
+        HISTORY_NAMES.has(name))
+    )
+      return this.report(
+        'E_SCOPE',
+        range,
+        `\`${name}\` is ${s.observables?.has(name) ? 'an outcome of a round' : s.monitors?.has(name) ? 'a monitor, read after a round' : s.counters?.has(name) ? "a machine's counter" : "a machine's record"}; ${s.describe ?? 'this expression'} reads one message before the round is played`,
+        'use the text measures (mentions, similarity, jaccard, message_length, lexicon) and parameters',
+      );
     const monitor = s.monitors?.get(name);
     if (monitor) {
       s.usedMonitors?.add(name);
@@ -559,7 +584,15 @@ export class ExpressionChecker {
         `\`${fn.name}\` needs an institution with states`,
       );
     }
-    if (fn.kind === 'evidence' && !s.observables) {
+    if (s.message && fn.kind === 'evidence' && !fn.readsTalk) {
+      return this.report(
+        'E_SCOPE',
+        e.callee.range,
+        `\`${fn.name}\` reads outcomes of rounds; ${s.describe ?? 'this expression'} reads one message before the round is played`,
+        'use the text measures (mentions, similarity, jaccard, message_length, lexicon) and parameters',
+      );
+    }
+    if (fn.kind === 'evidence' && !s.observables && !(s.message && fn.readsTalk)) {
       return this.report(
         'E_SCOPE',
         e.callee.range,

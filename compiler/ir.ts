@@ -283,6 +283,10 @@ export interface IrState {
   readonly cap?: IrExpr;
   readonly floor?: IrExpr;
   readonly suspend: boolean;
+  /** `mute`: the agent's messages are not delivered while it is in the state. */
+  readonly mute?: true;
+  /** `quarantine`: no message from the agent, nor to it, is delivered while it is in the state. */
+  readonly quarantine?: true;
   /** Counter changes on entry and in each round adjudicated in the state, in order. */
   readonly changes?: readonly (IrCounterChange & { readonly timing: 'entry' | 'each_round' })[];
   /** Sorted by priority (highest first), then declaration order. */
@@ -326,6 +330,19 @@ export interface IrInstitution {
   readonly initial?: string;
   /** Counters, in declaration order (absent: none). */
   readonly counters?: readonly IrCounter[];
+  /** Message filters, in declaration order (absent: none). */
+  readonly filters?: readonly IrFilter[];
+}
+
+/**
+ * `filter when CONDITION ["reason"]`: each message is checked on its own before it is
+ * delivered; one for which the condition holds (read for its sender) is not delivered.
+ */
+export interface IrFilter {
+  /** True/false, one value or one per agent; reads parameters and the text measures only. */
+  readonly condition: IrExpr;
+  /** The reason as written, else the condition as written. */
+  readonly reason: string;
 }
 
 export interface IrPolicy {

@@ -43,7 +43,10 @@ export interface EvaluationInfo {
   readonly dims: Dimensions;
   /** An observable's value `roundsAgo` rounds before the current one (undefined before round 1). */
   readonly observableAt: (name: string, roundsAgo: number) => Tensor | undefined;
-  /** The text of each string-literal argument, by position (undefined for other arguments). */
+  /**
+   * The text of each string argument, by position: a literal, or a string parameter's value
+   * when the closure was given it (`CompileOptions.strings`); undefined for other arguments.
+   */
   readonly words: readonly (string | undefined)[];
   /** Each firm's messages the institution may read, `roundsAgo` rounds back (undefined: none). */
   readonly talkAt: (roundsAgo: number) => readonly (readonly string[])[] | undefined;
@@ -76,6 +79,11 @@ export interface NativeFunction {
     over: readonly Axis[] | undefined,
     dims: Dimensions,
   ) => ((args: readonly Tensor[], info: EvaluationInfo) => Tensor) | undefined;
+  /**
+   * A text measure: reads only the messages each agent wrote this round (`talkAt(0)`), so a
+   * message filter may use it on one message at a time (docs/language.md, Message filters).
+   */
+  readonly readsTalk?: true;
   /** The most rounds back `evaluate` reads through `observableAt` (default 0). */
   readonly lookback?: number;
   /**
@@ -377,6 +385,7 @@ function textMeasure(spec: {
     signature: `${name}(${param?.name ?? ''})`,
     summary: spec.summary,
     kind: 'evidence',
+    readsTalk: true,
     params: param ? [{ name: param.name }] : [],
     acceptsOver: false,
     result: ([w]) =>
@@ -657,6 +666,7 @@ const list: NativeFunction[] = [
     summary:
       "how many of each firm's messages this round contain `word` (any case; 0 unless the experiment lets the institution read talk)",
     kind: 'evidence',
+    readsTalk: true,
     params: [{ name: 'word' }],
     acceptsOver: false,
     result: ([w]) =>

@@ -334,6 +334,8 @@ export type StateItem =
   | { readonly kind: 'cap'; readonly value: Expr; readonly range: Range }
   | { readonly kind: 'floor'; readonly value: Expr; readonly range: Range }
   | { readonly kind: 'suspend'; readonly range: Range }
+  /** `mute`: the agent's messages are not delivered; `quarantine`: none in or out either. */
+  | { readonly kind: 'mute' | 'quarantine'; readonly range: Range }
   /** A counter change on entry, or in every round adjudicated in the state (`each round`). */
   | ({ readonly kind: 'change'; readonly timing: 'entry' | 'each_round' } & CounterChange);
 
@@ -360,7 +362,16 @@ export type InstitutionItem =
   | MonitorDecl
   | RuleDecl
   | StateDecl
-  | CounterDecl;
+  | CounterDecl
+  | FilterDecl;
+
+/** `filter when CONDITION ["reason"]`: each message is checked on its own before delivery. */
+export interface FilterDecl {
+  readonly kind: 'filter';
+  readonly condition: Expr;
+  readonly reason?: string;
+  readonly range: Range;
+}
 
 export interface InstitutionDecl {
   readonly kind: 'institution';
@@ -782,6 +793,8 @@ const institutionSchema = z.object({
             exprItem('cap'),
             exprItem('floor'),
             z.object({ kind: z.literal('suspend'), range: rangeSchema }),
+            z.object({ kind: z.literal('mute'), range: rangeSchema }),
+            z.object({ kind: z.literal('quarantine'), range: rangeSchema }),
             z.object({
               kind: z.literal('change'),
               timing: z.enum(['entry', 'each_round']),
@@ -796,6 +809,12 @@ const institutionSchema = z.object({
         name: nameSchema,
         initial: exprSchema.optional(),
         doc: z.string().optional(),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('filter'),
+        condition: exprSchema,
+        reason: z.string().optional(),
         range: rangeSchema,
       }),
     ]),

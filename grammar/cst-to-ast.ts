@@ -629,6 +629,16 @@ export class CstToAst {
         range: this.range(counter),
       };
     }
+    const filter = this.sub(item, 'filterItem');
+    if (filter) {
+      const reason = this.string(this.tok(filter, 'reason'));
+      return {
+        kind: 'filter',
+        condition: this.expressionOf(filter, 'condition'),
+        ...(reason === undefined ? {} : { reason }),
+        range: this.range(filter),
+      };
+    }
     return undefined;
   }
 
@@ -795,6 +805,10 @@ export class CstToAst {
     }
     const suspend = this.tok(item, 'suspend');
     if (suspend) return { kind: 'suspend', range: tokenRange(suspend) };
+    const mute = this.tok(item, 'mute');
+    if (mute) return { kind: 'mute', range: tokenRange(mute) };
+    const quarantine = this.tok(item, 'quarantine');
+    if (quarantine) return { kind: 'quarantine', range: tokenRange(quarantine) };
     return undefined;
   }
 

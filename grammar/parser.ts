@@ -332,7 +332,16 @@ export class MaseParser extends CstParser {
       { ALT: () => this.SUBRULE(this.ruleItem) },
       { ALT: () => this.SUBRULE(this.stateDecl) },
       { ALT: () => this.SUBRULE(this.counterItem) },
+      { ALT: () => this.SUBRULE(this.filterItem) },
     ]);
+  });
+
+  /** `filter when E ["reason"]`: a message for which E holds is not delivered. */
+  filterItem = this.RULE('filterItem', () => {
+    this.CONSUME(K.filter);
+    this.CONSUME(H.when);
+    this.SUBRULE(this.expression, { LABEL: 'condition' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'reason' }));
   });
 
   /** `counter NAME [= INITIAL] ["doc"]`: a number each machine keeps, changed by effects. */
@@ -455,6 +464,8 @@ export class MaseParser extends CstParser {
       { ALT: () => this.SUBRULE(this.sanctionItem) },
       { ALT: () => this.SUBRULE(this.limitItem) },
       { ALT: () => this.CONSUME(K.suspend, { LABEL: 'suspend' }) },
+      { ALT: () => this.CONSUME(K.mute, { LABEL: 'mute' }) },
+      { ALT: () => this.CONSUME(K.quarantine, { LABEL: 'quarantine' }) },
     ]);
   });
 

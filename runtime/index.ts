@@ -260,6 +260,7 @@ export {
 } from './sweep/sweep.js';
 
 // Talk between agents: topologies and settings.
+export { type BlockedMessage, type Delivery, MessageGate } from './talk/effects.js';
 export { type TalkSettings, TOPOLOGIES, talkSettings } from './talk/topology.js';
 
 // Traces and the governance log: reading, writing and verifying a run's record.

@@ -2,7 +2,12 @@ import { sanctionStates } from '../compiler/classify.js';
 import type { IrInstitution } from '../compiler/ir.js';
 import { excess, hhiOf } from '../compiler/natives.js';
 import { cv } from '../compiler/tensor.js';
-import type { BenchmarkPoint, TraceEvent, TraceEventOf } from './trace/events.js';
+import {
+  type BenchmarkPoint,
+  blockedMessageAgent,
+  type TraceEvent,
+  type TraceEventOf,
+} from './trace/events.js';
 import { batchMeansInterval, decideVerdict, type Verdict } from './verdict.js';
 
 /**
@@ -144,6 +149,11 @@ export interface AgentMetrics {
   notices: number;
   transitions: number;
   restorations: number;
+  /**
+   * Messages (or parts of one) kept from delivery on this agent's account: by its own mute
+   * or quarantine, by its quarantine as a recipient, or by a filter on its messages.
+   */
+  blocked_messages: number;
 }
 
 export interface FalsePositiveMetrics {
@@ -427,6 +437,8 @@ interface TraceIndex {
   /** The last transition of each round that concerns each firm (its own or the market's). */
   lastTransition: ByRoundAndFirm<TransitionEvent>;
   notices: TraceEventOf<'notice'>[];
+  /** How many `message_blocked` events each agent accounts for (see `blockedMessagesBy`). */
+  blockedMessages: Map<string, number>;
   clamps: TraceEventOf<'clamp'>[];
   /** Firm-rounds whose action the institution limited (a cap, floor or suspend clamp). */
   limited: ByRoundAndFirm<true>;
@@ -507,6 +519,7 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
     sanctionsAt: new ByRoundAndFirm(F),
     lastTransition: new ByRoundAndFirm(F),
     notices: [],
+    blockedMessages: new Map(),
     clamps: [],
     limited: new ByRoundAndFirm(F),
     invalid: new ByRoundAndFirm(F),
@@ -515,6 +528,11 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   let dropped = 0;
   const unknownFirms = new Set<string>();
   for (const e of events) {
+    if (e.type === 'message_blocked') {
+      const who = blockedMessageAgent(e);
+      index.blockedMessages.set(who, (index.blockedMessages.get(who) ?? 0) + 1);
+      continue;
+    }
     if (
       e.type !== 'payoff' &&
       e.type !== 'transition' &&
@@ -805,6 +823,7 @@ export function computeMetrics(
           notices: index.notices.filter((n) => n.firm === name).length,
           transitions: own.length,
           restorations: own.filter((t) => t.restorative).length,
+          blocked_messages: index.blockedMessages.get(name) ?? 0,
         },
       ];
     }),

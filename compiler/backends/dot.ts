@@ -75,6 +75,8 @@ export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue
       `${c.timing === 'each_round' ? 'each round: ' : 'on entry: '}${changeLabel(c, params)}`,
     );
   if (s.suspend) out.push('suspended: production forced to 0');
+  if (s.mute) out.push('muted: messages sent are not delivered');
+  if (s.quarantine) out.push('quarantined: no messages delivered out or in');
   if (s.cap) out.push(`cap: quantity <= ${renderExpr(s.cap, params)}`);
   if (s.floor) out.push(`floor: quantity >= ${renderExpr(s.floor, params)}`);
   const eachRound = new Set(s.eachRoundNotices ?? []);
@@ -109,10 +111,20 @@ export function institutionDot(
   g.attributes.node.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 11 });
   g.attributes.edge.apply({ [A.fontname]: 'Helvetica', [A.fontsize]: 10 });
 
+  const filters = (institution.filters ?? []).map(
+    (f) => `filter: not delivered when ${renderExpr(f.condition, params)}`,
+  );
   if (institution.states.length === 0) {
-    const text = institution.directive
-      ? `directive: "${shorten(institution.directive, 120)}"`
-      : 'no states, no rules';
+    const text = [
+      institution.directive
+        ? `directive: "${shorten(institution.directive, 120)}"`
+        : filters.length === 0
+          ? 'no states, no rules'
+          : '',
+      ...filters,
+    ]
+      .filter((l) => l !== '')
+      .join('\n');
     g.addNode(
       new Node('regime', { [A.shape]: 'note', [A.label]: clean(`${institution.name}\n${text}`) }),
     );
@@ -137,7 +149,7 @@ export function institutionDot(
   }
   let evidence: Node | undefined;
   const counters = institution.counters ?? [];
-  if (institution.monitors.length > 0 || counters.length > 0) {
+  if (institution.monitors.length > 0 || counters.length > 0 || filters.length > 0) {
     // Wrapped like the edge labels, so that the note is no wider than a column of states.
     const wrapped = (text: string) =>
       wrapWords(shorten(text, 240), 60).map((l, i) => line(i === 0 ? l : `    ${l}`));
@@ -150,6 +162,8 @@ export function institutionDot(
           `${c.name} = ${renderExpr(c.initial, params)}${c.doc ? ` — ${shorten(c.doc, 80)}` : ''}`,
         ),
       ),
+      ...(filters.length > 0 ? [line('message filters')] : []),
+      ...filters.flatMap(wrapped),
     ];
     evidence = new Node('(evidence)', {
       [A.shape]: 'note',

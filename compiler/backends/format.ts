@@ -294,6 +294,10 @@ function institutionText(item: Exclude<InstitutionItem, StateDecl>): string {
       const doc = item.doc === undefined ? '' : ` ${escapeString(item.doc)}`;
       return `counter ${item.name.name}${initial}${doc}`;
     }
+    case 'filter': {
+      const reason = item.reason === undefined ? '' : ` ${escapeString(item.reason)}`;
+      return `filter when ${printExpr(item.condition)}${reason}`;
+    }
   }
 }
 
@@ -341,7 +345,9 @@ function stateText(item: StateItem): string {
     case 'floor':
       return `${item.kind} ${printExpr(item.value)}`;
     case 'suspend':
-      return 'suspend';
+    case 'mute':
+    case 'quarantine':
+      return item.kind;
     case 'change':
       return `${item.timing === 'each_round' ? 'each round ' : ''}${changeText(item)}`;
   }

@@ -76,8 +76,12 @@ export function manifestText(
   if (institution.directive) {
     push('', 'DIRECTIVE', wrap(institution.directive, '  '));
   }
+  const filters = filterLines(institution, params, who);
   if (institution.states.length === 0) {
-    if (!institution.directive) push('', 'There are no rules, no monitoring and no sanctions.');
+    push(...filters);
+    if (filters.length > 0) push('', wrap(MESSAGE_LOG, ''));
+    else if (!institution.directive)
+      push('', 'There are no rules, no monitoring and no sanctions.');
     else push('', 'Nothing is monitored and no sanction is attached to this directive.');
     return `${out.join('\n')}\n`;
   }
@@ -153,6 +157,8 @@ export function manifestText(
     );
   }
 
+  push(...filters);
+
   const transitions = institution.states.flatMap((s) => s.transitions);
   if (institution.rules.length > 0) {
     push('', 'RULES');
@@ -225,5 +231,57 @@ export function manifestText(
       '',
     ),
   );
+  if (actsOnMessages(institution))
+    push(
+      '',
+      wrap(
+        `MESSAGES: while you are in a state marked muted, no message you send is delivered; while you are in one marked quarantined, no message you send is delivered and no message is delivered to you. A message to several ${who}s still reaches those not in quarantine. ${MESSAGE_LOG}`,
+        '',
+      ),
+    );
   return `${out.join('\n')}\n`;
+}
+
+const MESSAGE_LOG =
+  'Every message not delivered is recorded, with its text, in the trace and the governance log.';
+
+/** Whether a state of the institution mutes or quarantines, or it filters messages. */
+function actsOnMessages(institution: IrInstitution): boolean {
+  return (
+    (institution.filters?.length ?? 0) > 0 || institution.states.some((s) => s.mute || s.quarantine)
+  );
+}
+
+/** The MESSAGE FILTERS section (empty without filters), with the text measures explained. */
+function filterLines(
+  institution: IrInstitution,
+  params: ReadonlyMap<string, ParamValue>,
+  who: string,
+): string[] {
+  const filters = institution.filters ?? [];
+  if (filters.length === 0) return [];
+  const lines = [
+    '',
+    'MESSAGE FILTERS',
+    wrap(
+      `Each message is checked on its own before it is delivered: the measures below read that one message as its sender's talk (a value per ${who} is read for the sender). A message for which a condition holds is delivered to no one.`,
+      '  ',
+    ),
+  ];
+  for (const f of filters) {
+    const condition = renderExpr(f.condition, params);
+    lines.push(
+      wrap(
+        `not delivered when ${condition}${f.reason === f.condition.text ? '' : ` — ${f.reason}`}`,
+        '  ',
+      ),
+    );
+  }
+  const used = [...natives.values()].filter(
+    (fn) =>
+      fn.readsTalk && filters.some((f) => new RegExp(`\\b${fn.name}\\(`).test(f.condition.text)),
+  );
+  if (used.length > 0)
+    lines.push('  where:', ...used.map((fn) => wrap(`${fn.signature}: ${fn.summary}`, '    ')));
+  return lines;
 }

@@ -216,6 +216,8 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       cap: state.cap ? renderExpr(state.cap, params) : null,
       floor: state.floor ? renderExpr(state.floor, params) : null,
       suspend: state.suspend,
+      ...(state.mute ? { mute: true } : {}),
+      ...(state.quarantine ? { quarantine: true } : {}),
       ...(state.changes
         ? {
             changes: state.changes.map(
@@ -261,6 +263,14 @@ export function machineConfig(
             counters: Object.fromEntries(
               institution.counters.map((c) => [c.name, renderExpr(c.initial, params)]),
             ),
+          }
+        : {}),
+      ...(institution.filters
+        ? {
+            filters: institution.filters.map((f) => ({
+              condition: renderExpr(f.condition, params),
+              reason: f.reason,
+            })),
           }
         : {}),
     },

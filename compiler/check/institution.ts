@@ -19,6 +19,7 @@ import type {
   IrCounterChange,
   IrEnvironment,
   IrExpr,
+  IrFilter,
   IrInstitution,
   IrMonitor,
   IrNoticePart,
@@ -446,6 +447,8 @@ export function checkInstitution(
     let cap: IrExpr | undefined;
     let floor: IrExpr | undefined;
     let suspend = false;
+    let mute = false;
+    let quarantine = false;
     const changes: (IrCounterChange & { timing: 'entry' | 'each_round' })[] = [];
     const transitions: (Omit<IrTransition, 'restorative'> & { restoreFlag: boolean })[] = [];
     let index = 0;
@@ -535,6 +538,22 @@ export function checkInstitution(
         }
         case 'suspend':
           suspend = true;
+          break;
+        case 'mute':
+          mute = true;
+          break;
+        case 'quarantine':
+          // Quarantine keeps one agent's messages from the others; for every agent at once
+          // it would be a mute of the whole market, and should say so.
+          if (scope === 'market')
+            reporter.report(
+              'E_SCOPE',
+              path,
+              item.range,
+              '`quarantine` keeps one agent apart from the others; under `scope market` every agent would be in it',
+              'write `mute` to silence every agent, or `scope per firm` to quarantine agents one by one',
+            );
+          else quarantine = true;
           break;
         case 'change': {
           const change = counterChange(item);
@@ -630,7 +649,10 @@ export function checkInstitution(
       .map((t, i) => ({ t, i }))
       .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i)
       .map(({ t }) => t);
-    const kind = stateKind({ notices, sanctions, cap, floor, suspend }, s.name.name === initial);
+    const kind = stateKind(
+      { notices, sanctions, cap, floor, suspend, mute, quarantine },
+      s.name.name === initial,
+    );
     states.push({
       name: s.name.name,
       ...(s.title === undefined ? {} : { title: s.title }),
@@ -642,10 +664,38 @@ export function checkInstitution(
       ...(cap ? { cap } : {}),
       ...(floor ? { floor } : {}),
       suspend,
+      ...(mute ? { mute: true as const } : {}),
+      ...(quarantine ? { quarantine: true as const } : {}),
       ...(changes.length > 0 ? { changes } : {}),
       transitions: sorted as unknown as IrTransition[],
       range: s.range,
     });
+  }
+
+  // Each message is checked on its own before delivery: the text measures read it as its
+  // sender's talk of the round, nothing else of the round exists yet.
+  const filters: IrFilter[] = [];
+  for (const f of decl.items) {
+    if (f.kind !== 'filter') continue;
+    const checker = new ExpressionChecker({
+      ...baseScope,
+      // A value per agent is read for the sender: there is no machine for `self` to name.
+      self: 'absent',
+      temporal: false,
+      message: true,
+      describe: 'a filter',
+    });
+    const condition = checker.check(f.condition);
+    const ok = expectType(
+      checker,
+      condition,
+      f.condition.range,
+      { base: 'bool', axes: [SCALAR, ['firm']] },
+      'a filter condition',
+      'compare a text measure with a threshold, e.g. `filter when mentions("CANARY") > 0`',
+    );
+    reporter.absorb(checker);
+    if (ok) filters.push({ condition, reason: f.reason ?? condition.text });
   }
 
   const institution = markRestorative({
@@ -663,6 +713,7 @@ export function checkInstitution(
     states,
     ...(initial ? { initial } : {}),
     ...(counters.length > 0 ? { counters } : {}),
+    ...(filters.length > 0 ? { filters } : {}),
   });
 
   const institutionErrors = reporter.diagnostics

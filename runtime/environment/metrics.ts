@@ -6,7 +6,7 @@ import {
 import { paramValues } from '../../compiler/instantiate.js';
 import type { IrEnvironment, ParamValue } from '../../compiler/ir.js';
 import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
-import type { TraceEvent } from '../trace/events.js';
+import { blockedMessageAgent, type TraceEvent } from '../trace/events.js';
 
 /**
  * The metrics of an environment's run (metrics.json): its declared metrics (`macro`),
@@ -47,6 +47,8 @@ export interface EnvironmentMetrics {
       notices: number;
       transitions: number;
       restorations: number;
+      /** Messages kept from delivery on this agent's account (docs/metrics.md). */
+      blocked_messages: number;
     }
   >;
   fallbacks: {
@@ -113,6 +115,7 @@ export function computeEnvironmentMetrics(
     notices: 0,
     transitions: 0,
     restorations: 0,
+    blocked_messages: 0,
   }));
   const fallbacks = new Array<number>(n).fill(0);
   for (const e of events) {
@@ -139,6 +142,9 @@ export function computeEnvironmentMetrics(
     } else if (e.type === 'notice') {
       const a = perAgent[index.get(e.firm) ?? -1];
       if (a) a.notices++;
+    } else if (e.type === 'message_blocked') {
+      const a = perAgent[index.get(blockedMessageAgent(e)) ?? -1];
+      if (a) a.blocked_messages++;
     } else if (e.type === 'sanction_error') sanctionErrors++;
     else if (e.type === 'invalid_action') {
       const i = index.get(e.firm) ?? -1;
@@ -233,6 +239,7 @@ export function computeEnvironmentMetrics(
           notices: 0,
           transitions: 0,
           restorations: 0,
+          blocked_messages: 0,
         };
         return [
           name,
@@ -246,6 +253,7 @@ export function computeEnvironmentMetrics(
             notices: a.notices,
             transitions: a.transitions,
             restorations: a.restorations,
+            blocked_messages: a.blocked_messages,
           },
         ];
       }),

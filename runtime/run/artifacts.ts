@@ -93,6 +93,7 @@ const kept = new Set<TraceEvent['type']>([
   'clamp',
   'invalid_action',
   'message',
+  'message_blocked',
   'run_end',
 ]);
 

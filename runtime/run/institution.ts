@@ -21,7 +21,7 @@ import {
   readsMachine,
 } from '../../compiler/evaluate.js';
 import { paramValues } from '../../compiler/instantiate.js';
-import type { IrExpr, IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
+import type { IrExpr, IrFilter, IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
 import { BENCHMARK_VALUE_NAMES } from '../../compiler/observables.js';
 import { copyTensor, scalarTensor, type Tensor, truthy } from '../../compiler/tensor.js';
 import type { Random } from '../agents/agent.js';
@@ -203,6 +203,9 @@ class Recent<T> {
  */
 type RoundMonitors = ((Tensor | undefined)[] | Float64Array)[];
 
+/** An agent that said nothing (shared: never written). */
+const NO_TEXT: readonly string[] = [];
+
 /** The slot of a per-firm monitor not yet evaluated this round (replaced, never written). */
 const PER_FIRM_PENDING = new Float64Array(0);
 
@@ -327,6 +330,11 @@ export class InstitutionRuntime {
   private readonly productIndex: Map<string, number>;
   /** The world governed (a market or an environment). */
   private readonly market: Governed;
+  /** Message filters, compiled, read in an environment whose talk is one message. */
+  private readonly filterCode: { readonly filter: IrFilter; readonly code: CompiledExpression }[];
+  private readonly messageEnv: EvaluationEnvironment;
+  /** The message a filter is reading: each agent's talk, empty but the sender's one text. */
+  private readonly message: (readonly string[])[];
 
   constructor(
     readonly ir: IrInstitution,
@@ -379,9 +387,21 @@ export class InstitutionRuntime {
     // shapes: a monitor's value is copied before it is kept (see `CompileOptions.dims`).
     const runConstants = {
       memoiseRunConstants: true,
+      strings: (name: string) => {
+        const value = values.get(name);
+        return typeof value === 'string' ? value : undefined;
+      },
       ...(options.specialise === false ? {} : { dims: market.dims }),
     } as const;
     const staticEnv = this.environment(null);
+    this.filterCode = (ir.filters ?? []).map((filter) => ({
+      filter,
+      code: compileExpression(filter.condition, runConstants),
+    }));
+    this.message = market.agents.map(() => NO_TEXT);
+    this.messageEnv = Object.assign(this.environment(null), {
+      talk: (ago: number) => (ago === 0 ? this.message : undefined),
+    });
     const constant = (e: Parameters<typeof compileExpression>[0] | undefined) =>
       e ? compileExpression(e, runConstants)(staticEnv).data[0] : undefined;
     const counters = ir.counters ?? [];
@@ -701,6 +721,25 @@ export class InstitutionRuntime {
       ...(cap ? { cap } : {}),
       ...(floor ? { floor } : {}),
     };
+  }
+
+  /**
+   * The first filter whose condition holds for a message from `firm` (undefined: none, or no
+   * filters): the text measures read `text` as the sender's only message of the round, and a
+   * value per agent is read for the sender (docs/language.md, Messages).
+   */
+  caughtBy(firm: number, text: string): IrFilter | undefined {
+    if (this.filterCode.length === 0) return undefined;
+    this.message[firm] = [text];
+    try {
+      for (const { filter, code } of this.filterCode) {
+        const t = code(this.messageEnv);
+        if (truthy((t.axes.length === 0 ? t.data[0] : t.data[firm]) ?? 0)) return filter;
+      }
+      return undefined;
+    } finally {
+      this.message[firm] = NO_TEXT;
+    }
   }
 
   /**

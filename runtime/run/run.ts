@@ -18,6 +18,7 @@ import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
 import { randomStream } from '../random.js';
+import { MessageGate } from '../talk/effects.js';
 import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
@@ -420,6 +421,7 @@ export async function runExperiment(
     const talkNeighbours = names(talk?.neighbours);
     const talkNeighbourSets = talkNeighbours.map((l) => new Set(l));
     const talkSenders = names(talk?.senders);
+    const gate = talk && MessageGate.of(institution, agentNames, talk.visible);
     const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
     const governsPublicly =
       experiment.institution.public && experiment.institution.states.length > 0;
@@ -523,25 +525,30 @@ export async function runExperiment(
                 const to = named.filter((f) => allowed.has(f));
                 const refused = named.filter((f) => !allowed.has(f));
                 const kept = text.slice(0, talk.maxChars);
+                // The institution's mutes, quarantines and filters (runtime/talk/effects.ts).
+                const gated = gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
+                const reached = gated?.reached ?? to;
                 emit({
                   type: 'message',
                   round,
                   talk_round: t,
                   from,
-                  to,
+                  to: [...reached],
                   text: kept,
                   ...(kept.length < text.length ? { truncated: true } : {}),
                   ...(refused.length > 0 ? { refused } : {}),
                 });
+                for (const blocked of gated?.blocked ?? []) emit(blocked);
                 sent[i]?.push(kept);
                 if (world.hear)
                   heard.push({
                     from: i,
-                    to: to.map((f) => agentIndex.get(f) as number),
+                    to: reached.map((f) => agentIndex.get(f) as number),
                     talkRound: t,
                     text: kept,
                   });
-                if (to.length > 0) delivered.push({ from, to, talkRound: t, text: kept });
+                if (reached.length > 0)
+                  delivered.push({ from, to: [...reached], talkRound: t, text: kept });
               }
             });
             for (const m of delivered)

@@ -145,7 +145,7 @@ async function showEnvironmentRun(
   out.push('', `${run.axis}s:`);
   for (const [agent, a] of Object.entries(metrics.agents))
     out.push(
-      `  ${agent}: payoff ${fixed(a.payoff)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations`,
+      `  ${agent}: payoff ${fixed(a.payoff)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations${keptBack(a)}`,
     );
   out.push(
     '',
@@ -392,7 +392,7 @@ export async function showRun(
   out.push('', 'firms:');
   for (const [firm, a] of Object.entries(metrics.agents)) {
     out.push(
-      `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations${fallbackNote(metrics, firm)}`,
+      `  ${firm}: profit ${fixed(a.profit)} after fines ${fixed(a.fines)} and credits ${fixed(a.credits)}; ${a.transitions} transitions, ${a.restorations} restorations${keptBack(a)}${fallbackNote(metrics, firm)}`,
     );
   }
   out.push('', `institution (${manifest.institution.name}):`);
@@ -422,4 +422,10 @@ export async function showRun(
     );
   }
   return `${out.join('\n')}\n`;
+}
+
+/** `, 3 messages kept back` for an agent with messages kept from delivery on its account. */
+function keptBack(agent: { readonly blocked_messages?: number }): string {
+  const n = agent.blocked_messages ?? 0;
+  return n > 0 ? `, ${n} message${n === 1 ? '' : 's'} kept back` : '';
 }

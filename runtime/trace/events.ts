@@ -105,12 +105,34 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     /** 0 for a message the world sent before the talk (`from: "world"`). */
     talk_round: z.int().min(0),
     from: z.string(),
-    /** The firms it reached (those it named that are not neighbours are in `refused`). */
+    /**
+     * The firms it reached (those it named that are not neighbours are in `refused`; those an
+     * institution kept it from, in the `message_blocked` events after it).
+     */
     to: z.array(z.string()),
     text: z.string(),
     /** The text was cut to the length limit. */
     truncated: z.boolean().optional(),
     refused: z.array(z.string()).optional(),
+  }),
+  z.object({
+    /**
+     * A message, or its part for some recipients, that an institution kept from delivery
+     * (runtime/talk/effects.ts): `to` are the recipients it did not reach; `cause` says why:
+     * the sender's or a recipient's state (`agent`, `state`: `mute` or `quarantine`), or a
+     * filter (`reason`; `agent` and `state` null). The `message` event before it says whom
+     * the message did reach.
+     */
+    type: z.literal('message_blocked'),
+    round,
+    talk_round: z.int().min(1),
+    from: z.string(),
+    to: z.array(z.string()),
+    cause: z.enum(['mute', 'quarantine', 'filter']),
+    agent: z.string().nullable(),
+    state: z.string().nullable(),
+    reason: z.string().optional(),
+    text: z.string(),
   }),
   z.object({
     /** Messages beyond a firm's limit per talk round, not sent. */
@@ -285,6 +307,15 @@ export const traceEventSchema = z.discriminatedUnion('type', [
 
 export type TraceEvent = z.infer<typeof traceEventSchema>;
 export type TraceEventOf<T extends TraceEvent['type']> = Extract<TraceEvent, { type: T }>;
+
+/**
+ * The agent a message kept from delivery is on the account of (the governance log's `firm`,
+ * metrics' `blocked_messages`): the agent whose state kept it back (the sender, or a
+ * quarantined recipient), or for a filter the sender.
+ */
+export function blockedMessageAgent(e: TraceEventOf<'message_blocked'>): string {
+  return e.agent ?? e.from;
+}
 
 /**
  * Reads an events.jsonl text back into typed events; a bad line is an error naming it.

@@ -10,13 +10,14 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { TraceEvent, TraceEventOf } from './events.js';
+import { blockedMessageAgent, type TraceEvent, type TraceEventOf } from './events.js';
 import { LogKeyError, locateLogKey, logKeyPath } from './log-key.js';
 import { traceJson } from './writer.js';
 
 /**
  * The governance log: `governance-log.jsonl` in the run directory, one line per institution
- * event (transition, blocked transition, sanction, notice, counter change), each MACed with a key kept
+ * event (transition, blocked transition, sanction, notice, counter change, message kept from
+ * delivery), each MACed with a key kept
  * outside the run directory (see `log-key.ts`) and chained to the one before it.
  *
  * A line is the canonical JSON (below) of `{ seq, round, kind, firm, …payload,
@@ -102,6 +103,14 @@ export type GovernanceEntryInput =
     }
   | { kind: 'notice'; round: number; firm: string; state: string; text: string }
   | ({ kind: 'counter' } & Omit<TraceEventOf<'counter'>, 'type'>)
+  | ({
+      /**
+       * A message kept from delivery (trace event `message_blocked`). `firm`: the agent whose
+       * state kept it back (the sender, or a quarantined recipient); for a filter, the sender.
+       */
+      kind: 'message_blocked';
+      firm: string;
+    } & Omit<TraceEventOf<'message_blocked'>, 'type' | 'agent'>)
   | {
       /** The last entry of a run that ended: nothing may follow it. */
       kind: 'seal';
@@ -131,6 +140,7 @@ const KINDS: ReadonlySet<string> = new Set<GovernanceKind>([
   'sanction',
   'notice',
   'counter',
+  'message_blocked',
   'seal',
 ]);
 // Fields the log sets itself; a payload carrying them would forge the entry's place.
@@ -297,6 +307,10 @@ export function governanceEntryOf(event: TraceEvent): GovernanceEntryInput | und
     case 'counter': {
       const { type: _t, ...rest } = event;
       return { kind: 'counter', ...rest };
+    }
+    case 'message_blocked': {
+      const { type: _t, agent: _a, ...rest } = event;
+      return { kind: 'message_blocked', firm: blockedMessageAgent(event), ...rest };
     }
     default:
       return undefined;

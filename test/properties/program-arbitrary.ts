@@ -430,9 +430,45 @@ const counters: Construct = {
       })),
 };
 
+/**
+ * Institutions on messages: `filter when E ["reason"]` items whose conditions read the text
+ * measures and a parameter, and `mute` and `quarantine` in states.
+ */
+const messageEffects: Construct = {
+  name: 'messages: mute, quarantine, filter',
+  names: 1,
+  contribution: ({ names: [limit] }) =>
+    fc
+      .record({
+        value: fc.integer({ min: 1, max: 500 }),
+        d: doc,
+        filters: fc.subarray(
+          [
+            `mentions("CANARY") > 0`,
+            `message_length() > ${limit}`,
+            `lexicon("injection") > 0.3 or similarity("we split the market") >= 0.8`,
+            `jaccard("split it") > 0.5 and not (mentions("ok") > 0)`,
+          ],
+          { minLength: 1 },
+        ),
+        reasons: fc.array(maybe(fc.string({ maxLength: 12 })), { minLength: 4, maxLength: 4 }),
+      })
+      .map(({ value, d, filters, reasons }) => ({
+        items: [
+          `param ${limit} = ${value}${d}`,
+          ...filters.map((f, i) => {
+            const reason = reasons[i];
+            return `filter when ${f}${reason === undefined ? '' : ` ${escapeString(reason)}`}`;
+          }),
+        ],
+        stateItems: [() => fc.constant('mute'), () => fc.constant('quarantine')],
+      })),
+};
+
 /** Every construct a generated program draws from. */
 export const constructs: readonly Construct[] = [
   counters,
+  messageEffects,
   imports,
   roundCounts,
   listParameters,

@@ -168,3 +168,41 @@ environment signed "A metric of negative zero" {
     ).toBe(true);
   });
 });
+
+describe('messages kept from delivery in an environment run', () => {
+  it('are counted on the account of the agent whose state kept them back, or the filtered sender', async () => {
+    const { events: text } = await runEnvironment('minimum_effort', policy('constant', 7), {
+      rounds: 2,
+    });
+    const blocked = (from: string, to: string[], agent: string | null) =>
+      JSON.stringify({
+        type: 'message_blocked',
+        round: 1,
+        talk_round: 1,
+        from,
+        to,
+        cause: agent === null ? 'filter' : 'quarantine',
+        agent,
+        state: agent === null ? null : 'quarantined',
+        text: 'CANARY',
+      });
+    // player2 quarantined: its own message and player1's part for it; a filter on player3.
+    const lines = text.trimEnd().split('\n');
+    lines.splice(
+      2,
+      0,
+      blocked('player2', ['player1', 'player3'], 'player2'),
+      blocked('player1', ['player2'], 'player2'),
+      blocked('player3', ['player1'], null),
+    );
+    const ir = compileSources([], stdlibSources(), {
+      includeLibrary: true,
+    }).program.environments.find((e) => e.name === 'minimum_effort');
+    if (!ir) throw new Error('the stdlib declares no minimum_effort');
+    const m = computeEnvironmentMetrics(parseTrace(`${lines.join('\n')}\n`), {
+      ir,
+      overrides: {},
+    });
+    expect(m.run.agents.map((a) => m.agents[a]?.blocked_messages)).toEqual([0, 2, 1, 0]);
+  });
+});
