@@ -5,5 +5,6 @@
  */
 import type { EnvironmentKind } from '../environment/kinds.js';
 import { infection } from './infection.js';
+import { relay } from './relay.js';
 
-export const BUILTIN_KINDS: readonly EnvironmentKind[] = [infection];
+export const BUILTIN_KINDS: readonly EnvironmentKind[] = [infection, relay];

@@ -57,6 +57,7 @@ describe('a valid environment', () => {
       'commons',
       'infection',
       'minimum_effort',
+      'relay',
     ]);
   });
 });

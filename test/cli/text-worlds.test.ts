@@ -11,7 +11,7 @@ import {
 import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
 
 /**
- * The text world `infection` through the built CLI, as docs/language.md "Text worlds" tells a
+ * The text worlds `infection` and `relay` through the built CLI, as docs/language.md "Text worlds" tells a
  * user to run it: run, show, verify, report, a sweep and its analysis, and one clear message
  * (exit 2, nothing written) for each bad argument.
  */
@@ -203,6 +203,40 @@ describe('mase run --environment stdlib:infection', () => {
       readFileSync(file('local/metrics.json'), 'utf8'),
     );
   }, 300_000);
+
+  it('relay: a chain runs, verifies and takes a seed text; bad policy arguments are one message', () => {
+    const r = mase([
+      'run',
+      ...[
+        '--environment',
+        'stdlib:relay',
+        '--param',
+        'links=3',
+        '--param',
+        'seed_text="a b c d e"',
+      ],
+      ...['--agents', 'truncate(2)', '--rounds', '3', '--out', 'relay'],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const texts = readFileSync(file('relay/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; from?: string; text?: string })
+      .filter((e) => e.type === 'message')
+      .map((e) => [e.from, e.text]);
+    expect(texts).toEqual([
+      ['world', 'a b c d e'],
+      ['link1', 'a b'],
+      ['link2', 'a b'],
+      ['link3', 'a b'],
+    ]);
+    expect(mase('verify relay').code).toBe(0);
+    const bad = mase('run --environment stdlib:relay --agents noisy_copy(2) --out relay-bad');
+    expect(bad.code).toBe(2);
+    expect(messageLines(bad.stderr)).toEqual([
+      'mase: noisy_copy: rate is a probability (0 to 1); it is 2',
+    ]);
+  });
 
   it('bad arguments are one message each, exit 2, nothing written', () => {
     const cases: [string[], RegExp][] = [
