@@ -77,8 +77,7 @@ describe('relay: transmission chains', () => {
     const rate = 0.3;
     const W = words(DEFAULT_SEED);
     const runs = 120;
-    const at = (g: number) => [] as number[];
-    const byGeneration = [3, 6, 10].map((g) => ({ g, lengths: at(g) }));
+    const byGeneration = [3, 6, 10].map((g) => ({ g, lengths: [] as number[] }));
     for (let seed = 1; seed <= runs; seed++) {
       const { metrics, texts } = await relay(
         { name: 'noisy_copy', args: [{ value: rate }] },
