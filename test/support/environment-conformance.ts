@@ -111,8 +111,15 @@ export function environmentConformance(
     outcome.payoff.forEach((x, i) => {
       if (!Number.isFinite(x)) report('finite', `${what}: ${name(i)}'s payoff is ${x}`);
     });
+    // A code kind's computed value may be unknown (NaN: a text world's similarity in a round
+    // nobody wrote); never infinite.
+    const unknownAllowed = new Set((env.ir.code?.computed ?? []).map((c) => c.name));
     for (const [key, t] of outcome.values)
-      if (Array.from(t.data).some((x) => !Number.isFinite(x)))
+      if (
+        Array.from(t.data).some(
+          (x) => !Number.isFinite(x) && !(Number.isNaN(x) && unknownAllowed.has(key)),
+        )
+      )
         report('finite', `${what}: \`${key}\` is ${Array.from(t.data).join(', ')}`);
   };
 

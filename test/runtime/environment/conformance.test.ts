@@ -14,6 +14,8 @@ const program = compileSources([], stdlibSources(), { includeLibrary: true }).pr
 const VARIANTS: Record<string, Record<string, ParamValue>[]> = {
   auction: [{}, { bidders: 2, payment: 'second' }, { bidders: 7, max_value: 10 }],
   commons: [{}, { fishers: 2, growth: 1.5 }, { fishers: 12, capacity: 500, stock: 50 }],
+  infection: [{}, { hosts: 3, patients: 3, inject_round: 2 }],
+  relay: [{}, { links: 2, seed_text: 'one', threshold: 0.9 }],
   minimum_effort: [{}, { players: 2, levels: 3 }, { players: 9, c: 0.19 }],
 };
 
