@@ -2,12 +2,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { compileSources, type IrPolicy, type ParamValue } from '../../compiler/index.js';
 import {
+  compileSources,
+  type IrEnvironment,
+  type IrPolicy,
+  type ParamValue,
+} from '../../compiler/index.js';
+import {
+  computeEnvironmentMetrics,
   type EnvironmentMetrics,
   resolveExperiment,
+  runExperiment,
   runToDirectory,
   stdlibSources,
+  type TraceEvent,
 } from '../../runtime/index.js';
 
 export interface EnvironmentRun {
@@ -62,4 +70,53 @@ export function environmentRunner(prefix: string) {
       metrics: JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as EnvironmentMetrics,
     };
   };
+}
+
+/** A run held in memory: its events and the metrics computed from them. */
+export interface EnvironmentSimulation {
+  readonly metrics: EnvironmentMetrics;
+  readonly events: TraceEvent[];
+}
+
+const library = () => compileSources([], stdlibSources(), { includeLibrary: true }).program;
+let program: ReturnType<typeof library> | undefined;
+
+/**
+ * Runs a stdlib environment in memory (no files: for the many seeded runs a dynamics test
+ * averages over). `policy` is one policy for every agent or one per agent by name.
+ */
+export async function simulateEnvironment(
+  environment: string,
+  policy: IrPolicy | Readonly<Record<string, IrPolicy>>,
+  options: {
+    rounds: number;
+    seed: number;
+    talk?: IrPolicy;
+    params?: Readonly<Record<string, ParamValue>>;
+  },
+): Promise<EnvironmentSimulation> {
+  program ??= library();
+  const experiment = resolveExperiment(
+    program,
+    {
+      environment,
+      agents: 'given',
+      params: Object.entries(options.params ?? {}).map(([name, value]) => ({ name, value })),
+      rounds: options.rounds,
+      seed: options.seed,
+      ...(options.talk ? { talk: options.talk } : {}),
+    },
+    () =>
+      'name' in policy
+        ? { all: policy as IrPolicy, perFirm: {} }
+        : { perFirm: { ...(policy as Record<string, IrPolicy>) } },
+    stdlibSources(),
+  );
+  const events: TraceEvent[] = [];
+  await runExperiment(experiment, { onEvent: (e) => events.push(e) });
+  const metrics = computeEnvironmentMetrics(events, {
+    ir: experiment.market as IrEnvironment,
+    overrides: experiment.marketOverrides,
+  });
+  return { metrics, events };
 }

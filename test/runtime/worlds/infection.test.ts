@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileSources, type IrEnvironment, type IrPolicy } from '../../../compiler/index.js';
-import {
-  computeEnvironmentMetrics,
-  type EnvironmentMetrics,
-  resolveExperiment,
-  runExperiment,
-  stdlibSources,
-  type TraceEvent,
-} from '../../../runtime/index.js';
+import type { IrPolicy } from '../../../compiler/index.js';
+import type { TraceEvent } from '../../../runtime/index.js';
+import { simulateEnvironment } from '../../support/environment-run.js';
 
 /**
  * The `infection` world against what its scripted hosts imply. With `susceptible(p, 1)` on
@@ -18,47 +12,22 @@ import {
  * also recomputed from the raw message texts, not from the world's own values.
  */
 
-const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
 const CANARY = 'ZX-CANARY-31';
 
-interface Simulated {
-  readonly metrics: EnvironmentMetrics;
-  readonly events: TraceEvent[];
-}
-
-async function simulate(options: {
+const simulate = (options: {
   hosts: number;
   policy: IrPolicy | Record<string, IrPolicy>;
   rounds: number;
   seed: number;
   talk?: IrPolicy;
   params?: Record<string, number>;
-}): Promise<Simulated> {
-  const params = { hosts: options.hosts, ...options.params };
-  const experiment = resolveExperiment(
-    program,
-    {
-      environment: 'infection',
-      agents: 'given',
-      params: Object.entries(params).map(([name, value]) => ({ name, value })),
-      rounds: options.rounds,
-      seed: options.seed,
-      ...(options.talk ? { talk: options.talk } : {}),
-    },
-    () =>
-      'name' in options.policy
-        ? { all: options.policy as IrPolicy, perFirm: {} }
-        : { perFirm: options.policy as Record<string, IrPolicy> },
-    stdlibSources(),
-  );
-  const events: TraceEvent[] = [];
-  await runExperiment(experiment, { onEvent: (e) => events.push(e) });
-  const metrics = computeEnvironmentMetrics(events, {
-    ir: experiment.market as IrEnvironment,
-    overrides: experiment.marketOverrides,
+}) =>
+  simulateEnvironment('infection', options.policy, {
+    rounds: options.rounds,
+    seed: options.seed,
+    ...(options.talk ? { talk: options.talk } : {}),
+    params: { hosts: options.hosts, ...options.params },
   });
-  return { metrics, events };
-}
 
 const susceptible = (p: number, r: number): IrPolicy => ({
   name: 'susceptible',

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { compileSources, type IrEnvironment, type IrPolicy } from '../../../compiler/index.js';
+import type { IrPolicy } from '../../../compiler/index.js';
 import { chrf } from '../../../compiler/text.js';
-import {
-  computeEnvironmentMetrics,
-  type EnvironmentMetrics,
-  resolveExperiment,
-  runExperiment,
-  stdlibSources,
-  type TraceEvent,
-} from '../../../runtime/index.js';
+import type { EnvironmentMetrics } from '../../../runtime/index.js';
 import { DEFAULT_SEED } from '../../../runtime/worlds/relay.js';
+import { simulateEnvironment } from '../../support/environment-run.js';
 
 /**
  * The `relay` world against what its scripted links imply: `copy` keeps the seed, `truncate`
@@ -18,29 +12,14 @@ import { DEFAULT_SEED } from '../../../runtime/worlds/relay.js';
  * and similarities are recomputed from the message texts, not read from the world's values.
  */
 
-const program = compileSources([], stdlibSources(), { includeLibrary: true }).program;
-
 async function relay(
   policy: IrPolicy,
   options: { seed?: number; rounds?: number; params?: Record<string, number | string> } = {},
 ): Promise<{ metrics: EnvironmentMetrics; texts: string[] }> {
-  const experiment = resolveExperiment(
-    program,
-    {
-      environment: 'relay',
-      agents: 'given',
-      params: Object.entries(options.params ?? {}).map(([name, value]) => ({ name, value })),
-      rounds: options.rounds ?? 10,
-      seed: options.seed ?? 1,
-    },
-    () => ({ all: policy, perFirm: {} }),
-    stdlibSources(),
-  );
-  const events: TraceEvent[] = [];
-  await runExperiment(experiment, { onEvent: (e) => events.push(e) });
-  const metrics = computeEnvironmentMetrics(events, {
-    ir: experiment.market as IrEnvironment,
-    overrides: experiment.marketOverrides,
+  const { metrics, events } = await simulateEnvironment('relay', policy, {
+    rounds: options.rounds ?? 10,
+    seed: options.seed ?? 1,
+    params: options.params ?? {},
   });
   // Generation g is link g's message, in round g.
   const texts = events.flatMap((e) => (e.type === 'message' && e.from !== 'world' ? [e.text] : []));
