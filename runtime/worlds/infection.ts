@@ -110,17 +110,29 @@ export function r0(state: InfectionState): number {
 function host(
   agent: number,
   agents: readonly string[],
-  infect: (inbox: readonly KindInboxMessage[], infected: boolean) => boolean,
+  infect: (
+    inbox: readonly KindInboxMessage[],
+    infected: boolean,
+  ) => { infected: boolean; by?: KindInboxMessage },
 ): KindAgent {
   const name = agents[agent] as string;
   let infected = false;
+  /** The id of the message that infected it: its carrying messages name it as their parent. */
+  let source: string | undefined;
   return {
     talk: ({ round, talkRound }) =>
       talkRound === 1
-        ? [{ text: `${name}: round ${round} task done.${infected ? ` ${PAYLOAD}` : ''}` }]
+        ? [
+            {
+              text: `${name}: round ${round} task done.${infected ? ` ${PAYLOAD}` : ''}`,
+              ...(infected && source !== undefined ? { parents: [source] } : {}),
+            },
+          ]
         : [],
     decide: ({ inbox }) => {
-      infected = infect(inbox, infected);
+      const next = infect(inbox, infected);
+      if (next.by) source = next.by.id;
+      infected = next.infected;
       return 1;
     },
   };
@@ -148,14 +160,15 @@ export const infection: EnvironmentKind = {
         const random = context.random;
         let recovered = false;
         return host(context.agent, context.agents, (inbox, infected) => {
-          if (recovered) return false;
+          if (recovered) return { infected: false };
           if (infected) {
             if (random.next() < r) recovered = true;
-            return !recovered;
+            return { infected: !recovered };
           }
           for (const m of inbox)
-            if (carries(m.text) && (m.from === 'world' || random.next() < p)) return true;
-          return false;
+            if (carries(m.text) && (m.from === 'world' || random.next() < p))
+              return { infected: true, by: m };
+          return { infected: false };
         });
       },
     },
@@ -163,7 +176,7 @@ export const infection: EnvironmentKind = {
       name: 'immune',
       arguments: [],
       summary: 'never copies the payload',
-      create: (_args, context) => host(context.agent, context.agents, () => false),
+      create: (_args, context) => host(context.agent, context.agents, () => ({ infected: false })),
     },
   ],
   create(context): KindInstance {

@@ -24,7 +24,7 @@ export const DEFAULT_SEED =
  * it has one when it may talk (the first link reads the world's seed before the talk).
  */
 function link(rewrite: (text: string) => string): KindAgent {
-  let pending: string | undefined;
+  let pending: KindInboxMessage | undefined;
   // The talk's inbox is a prefix of the round's: each message is read once.
   let seenRound = 0;
   let seen = 0;
@@ -35,15 +35,19 @@ function link(rewrite: (text: string) => string): KindAgent {
     }
     const last = inbox.slice(seen).at(-1);
     seen = inbox.length;
-    if (last) pending = last.text;
+    if (last) pending = last;
   };
   return {
     talk: ({ round, inbox, talkRound }) => {
       read(round, inbox);
       if (talkRound !== 1 || pending === undefined) return [];
-      const text = rewrite(pending);
+      // The copy names what it was made from, so its lineage leads back to the seed.
+      const message = {
+        text: rewrite(pending.text),
+        ...(pending.id !== undefined ? { parents: [pending.id] } : {}),
+      };
       pending = undefined;
-      return [{ text }];
+      return [message];
     },
     decide: ({ round, inbox }) => {
       read(round, inbox);
