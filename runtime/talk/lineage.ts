@@ -1,0 +1,164 @@
+import type { TraceEventOf } from '../trace/events.js';
+
+/**
+ * Messages are first-class: each has an id, `m<round>.<talk round>.<k>` with k the 1-based
+ * order of the message within its talk round, in emission order, and may name the ids of
+ * the messages it answers or was derived from (its parents). Ids are a function of the
+ * round loop alone, so the same run gives the same ids.
+ */
+export function messageId(round: number, talkRound: number, k: number): string {
+  return `m${round}.${talkRound}.${k}`;
+}
+
+// Talk round 0 holds the messages a world sends before the agents talk.
+const ID = /^m([1-9]\d*)\.(0|[1-9]\d*)\.([1-9]\d*)$/;
+
+/** Where a talk round's messages start in the run's emission order, and how many it has. */
+interface TalkRoundSpan {
+  readonly first: number;
+  count: number;
+}
+
+/**
+ * A run's messages as the talk phase sees them: it gives each message its id, remembers
+ * which agent received which message (in any talk round of the run), and keeps of the
+ * parents an agent names only those it received. A message is stored as its serial number
+ * in emission order: per agent, an ascending list of numbers, so a long run with many
+ * agents keeps a few bytes per delivery and no strings.
+ */
+export class MessageLedger {
+  private readonly spans = new Map<string, TalkRoundSpan>();
+  private readonly received: number[][];
+  private serials = 0;
+
+  constructor(agents: number) {
+    this.received = Array.from({ length: agents }, () => []);
+  }
+
+  /** The id of the next message of this talk round (rounds and talk rounds only move forward). */
+  next(round: number, talkRound: number): string {
+    const key = `${round}.${talkRound}`;
+    let span = this.spans.get(key);
+    if (!span) {
+      span = { first: this.serials, count: 0 };
+      this.spans.set(key, span);
+    }
+    this.serials++;
+    span.count++;
+    return messageId(round, talkRound, span.count);
+  }
+
+  /** Records that `agent` received message `id` (an id this ledger gave). */
+  receive(agent: number, id: string): void {
+    const serial = this.serialOf(id);
+    const list = this.received[agent];
+    if (serial === undefined || !list) return;
+    // Deliveries come in emission order, so this is almost always an append.
+    const at = insertionPoint(list, serial);
+    if (list[at] !== serial) list.splice(at, 0, serial);
+  }
+
+  /**
+   * The parents `agent` named, split into those it received (kept, in the order named,
+   * without repeats) and the others (dropped: an agent cannot derive from what it never saw).
+   */
+  parents(agent: number, named: unknown): { kept: string[]; unknown: string[] } {
+    const kept: string[] = [];
+    const unknown: string[] = [];
+    if (!Array.isArray(named)) return { kept, unknown };
+    const list = this.received[agent] ?? [];
+    for (const value of new Set(named.map(String))) {
+      const serial = this.serialOf(value);
+      if (serial !== undefined && list[insertionPoint(list, serial)] === serial) kept.push(value);
+      else unknown.push(value);
+    }
+    return { kept, unknown };
+  }
+
+  private serialOf(id: string): number | undefined {
+    const match = ID.exec(id);
+    if (!match) return undefined;
+    const span = this.spans.get(`${match[1]}.${match[2]}`);
+    const k = Number(match[3]);
+    return span && k <= span.count ? span.first + k - 1 : undefined;
+  }
+}
+
+/** The first index of an ascending list whose value is not below `value`. */
+function insertionPoint(list: readonly number[], value: number): number {
+  let low = 0;
+  let high = list.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((list[middle] as number) < value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** The trace's fields for a message's parents: the kept ones, and the dropped ones, when any. */
+export function parentFields(parents: { kept: readonly string[]; unknown: readonly string[] }): {
+  parents?: string[];
+  unknown_parents?: string[];
+} {
+  return {
+    ...(parents.kept.length > 0 ? { parents: [...parents.kept] } : {}),
+    ...(parents.unknown.length > 0 ? { unknown_parents: [...parents.unknown] } : {}),
+  };
+}
+
+type MessageEvent = TraceEventOf<'message'>;
+
+/** A trace's messages by id (messages of old traces, which have none, are left out). */
+export function messagesById(messages: readonly MessageEvent[]): Map<string, MessageEvent> {
+  const byId = new Map<string, MessageEvent>();
+  for (const m of messages) if (m.id !== undefined) byId.set(m.id, m);
+  return byId;
+}
+
+/**
+ * A message and every message it descends from, origin first: all its ancestors through
+ * `parents`, in trace order (a parent is always emitted in an earlier talk round than its
+ * child, so trace order puts every ancestor before its descendants), then the message.
+ */
+export function lineageOf(
+  byId: ReadonlyMap<string, MessageEvent>,
+  id: string,
+): { messages: MessageEvent[]; missing: string[] } {
+  const seen = new Set<string>([id]);
+  const missing: string[] = [];
+  const stack = [id];
+  while (stack.length > 0) {
+    const message = byId.get(stack.pop() as string);
+    for (const parent of message?.parents ?? []) {
+      if (seen.has(parent)) continue;
+      seen.add(parent);
+      if (byId.has(parent)) stack.push(parent);
+      else missing.push(parent);
+    }
+  }
+  const order = new Map([...byId.keys()].map((key, i) => [key, i]));
+  const messages = [...seen]
+    .filter((key) => byId.has(key))
+    .sort((a, b) => (order.get(a) as number) - (order.get(b) as number))
+    .map((key) => byId.get(key) as MessageEvent);
+  return { messages, missing };
+}
+
+/**
+ * A message's origin: following each message's first parent back until a message that
+ * has none (the root of the path through first parents; a message without parents is its
+ * own origin).
+ */
+export function originOf(byId: ReadonlyMap<string, MessageEvent>, id: string): MessageEvent {
+  let message = byId.get(id) as MessageEvent;
+  // A trace the runtime wrote has no cycles; one edited by hand may.
+  const seen = new Set<string>([id]);
+  for (;;) {
+    const parent = message.parents?.[0];
+    const next = parent === undefined || seen.has(parent) ? undefined : byId.get(parent);
+    if (!next) return message;
+    seen.add(parent as string);
+    message = next;
+  }
+}
