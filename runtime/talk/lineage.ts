@@ -162,3 +162,19 @@ export function originOf(byId: ReadonlyMap<string, MessageEvent>, id: string): M
     message = next;
   }
 }
+
+// What JSON.stringify leaves as it is but a terminal or a drawing would act on: DEL, the
+// C1 controls (which include CSI), line and paragraph separators, bidirectional overrides.
+const UNSAFE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A message's text as one inert line, in double quotes: every control character escaped
+ * (`\n`, `\u001b`, …), so agent-written text cannot move a terminal's cursor, colour it or
+ * reorder what follows it.
+ */
+export function quotedText(text: string): string {
+  return JSON.stringify(text).replace(
+    UNSAFE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
