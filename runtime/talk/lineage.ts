@@ -178,3 +178,19 @@ export function quotedText(text: string): string {
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
+
+/**
+ * A message's text for a drawing, on one line and inert: each C0 control as its Unicode
+ * control picture (␛ for ESC, ␊ for a line feed), DEL as ␡, and the other characters
+ * `quotedText` escapes as U+XXXX.
+ */
+export function picturedText(text: string): string {
+  return text.replace(/\p{Cc}/gu, picture).replace(UNSAFE, picture);
+}
+
+function picture(c: string): string {
+  const code = c.charCodeAt(0);
+  if (code < 0x20) return String.fromCharCode(0x2400 + code);
+  if (code === 0x7f) return '\u2421';
+  return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+}
