@@ -139,7 +139,6 @@ export {
 export { agentNames, firmNames, paramValues } from './instantiate.js';
 export * from './ir.js';
 export { type NativeFunction, natives } from './natives.js';
-export { chrf, chrfAgainst } from './text.js';
 export { benchmarkValuesFor, observableMeanings, observablesFor } from './observables.js';
 export {
   diagnosticsJson,
@@ -161,3 +160,4 @@ export {
   toPlain,
   truthy,
 } from './tensor.js';
+export { chrf, chrfAgainst } from './text.js';
