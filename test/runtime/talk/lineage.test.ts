@@ -174,6 +174,38 @@ describe('message parents', () => {
   });
 });
 
+describe('messages a world sends', () => {
+  it('have ids of talk round 0, before the agents’ own, and count as received', async () => {
+    const experiment = resolveExperiment(
+      program,
+      {
+        environment: 'infection',
+        agents: 'immune',
+        params: [{ name: 'hosts', value: 3 }],
+        rounds: 2,
+        seed: 1,
+      },
+      () => ({ all: { name: 'immune', args: [] }, perFirm: {} }),
+      stdlibSources(),
+    );
+    const events: TraceEvent[] = [];
+    await runExperiment(experiment, { onEvent: (e) => events.push(e) });
+    const rows = events.flatMap((e) => (e.type === 'message' ? [[e.id, e.from]] : []));
+    expect(rows.slice(0, 4)).toEqual([
+      ['m1.0.1', 'world'],
+      ['m1.1.1', 'host1'],
+      ['m1.1.2', 'host2'],
+      ['m1.1.3', 'host3'],
+    ]);
+    const ledger = new MessageLedger(2);
+    const injected = ledger.next(4, 0);
+    ledger.receive(1, injected);
+    expect([injected, ledger.next(4, 1)]).toEqual(['m4.0.1', 'm4.1.1']);
+    expect(ledger.parents(1, [injected]).kept).toEqual(['m4.0.1']);
+    expect(ledger.parents(0, [injected]).unknown).toEqual(['m4.0.1']);
+  });
+});
+
 describe('the ledger and lineage, alone', () => {
   it('gives ids in order and knows who received what', () => {
     const ledger = new MessageLedger(2);
