@@ -379,6 +379,23 @@ describe('csvDocument', () => {
   });
 });
 
+/**
+ * Opens a report in Chromium and checks that it ran no payload, has no script and fetched
+ * nothing but itself; the page is returned for the test's own checks.
+ */
+async function openInert(browser: Browser, path: string) {
+  const page = await browser.newPage();
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const url = pathToFileURL(path).href;
+  await page.goto(url, { waitUntil: 'load' });
+  // globalThis is the page's window: the function runs in the browser.
+  expect(await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned)).toBeUndefined();
+  expect(await page.locator('script').count()).toBe(0);
+  expect(requests).toEqual([url]);
+  return page;
+}
+
 describe('report.html', () => {
   let scratch: ReturnType<typeof reportScratch>;
   let dir: string;
@@ -452,18 +469,7 @@ describe('report.html', () => {
   });
 
   it('runs nothing, loads nothing and shows the payloads as text in Chromium', async () => {
-    const page = await browser.newPage();
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    const url = pathToFileURL(join(dir, 'report.html')).href;
-    await page.goto(url, { waitUntil: 'load' });
-
-    // globalThis is the page's window: the function runs in the browser.
-    expect(
-      await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned),
-    ).toBeUndefined();
-    expect(await page.locator('script').count()).toBe(0);
-    expect(requests).toEqual([url]);
+    const page = await openInert(browser, join(dir, 'report.html'));
 
     // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, and the rendered text is the point
     const visible = await page.locator('body').innerText();
@@ -829,16 +835,7 @@ describe('report.html of a run whose messages carry payloads and lineage', () =>
   });
 
   it('runs nothing, loads nothing, and shows the lineage and the payloads as text in Chromium', async () => {
-    const page = await browser.newPage();
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    const url = pathToFileURL(join(dir, 'report.html')).href;
-    await page.goto(url, { waitUntil: 'load' });
-    expect(
-      await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned),
-    ).toBeUndefined();
-    expect(await page.locator('script').count()).toBe(0);
-    expect(requests).toEqual([url]);
+    const page = await openInert(browser, join(dir, 'report.html'));
     // Talk networks and lineage: two drawings in the talk section (the page has no institution).
     const lineage = page.locator('#messages figure.diagram svg').nth(1);
     expect(await page.locator('#messages figure.diagram svg').count()).toBe(2);
