@@ -30,6 +30,9 @@ export class MessageLedger {
   private readonly spans = new Map<string, TalkRoundSpan>();
   private readonly received: number[][];
   private serials = 0;
+  /** The latest talk round's ids: deliveries look them up without parsing. */
+  private readonly latest = new Map<string, number>();
+  private latestKey = '';
 
   constructor(agents: number) {
     this.received = Array.from({ length: agents }, () => []);
@@ -43,9 +46,14 @@ export class MessageLedger {
       span = { first: this.serials, count: 0 };
       this.spans.set(key, span);
     }
-    this.serials++;
+    if (key !== this.latestKey) {
+      this.latest.clear();
+      this.latestKey = key;
+    }
     span.count++;
-    return messageId(round, talkRound, span.count);
+    const id = messageId(round, talkRound, span.count);
+    this.latest.set(id, this.serials++);
+    return id;
   }
 
   /** Records that `agent` received message `id` (an id this ledger gave). */
@@ -76,6 +84,8 @@ export class MessageLedger {
   }
 
   private serialOf(id: string): number | undefined {
+    const latest = this.latest.get(id);
+    if (latest !== undefined) return latest;
     const match = ID.exec(id);
     if (!match) return undefined;
     const span = this.spans.get(`${match[1]}.${match[2]}`);
