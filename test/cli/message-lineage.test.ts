@@ -10,7 +10,7 @@ import {
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
 import { runCliAsync } from '../support/cli.js';
-import { type TraceLine, traceEvents } from '../support/trace-events.js';
+import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.js';
 
 /**
  * Message lineage through the built CLI: LLM firms on a chain, answered by a scripted server
@@ -99,6 +99,27 @@ describe('message lineage in the trace', () => {
       ['m1.3.2', 'f2', ['m1.1.1', 'm1.2.1'], ['m9.9.9']],
       ['m1.3.3', 'f3', ['m1.1.2', 'm1.2.2'], ['m9.9.9']],
     ]);
+  });
+});
+
+describe('the talk prompt', () => {
+  it('shows each message with its id and how to name it as a parent', () => {
+    const events = traceEvents(dir, 'talked');
+    const talks = events.filter(
+      (e) => e.type === 'llm_call' && e.purpose === 'talk' && e.firm === 'f2',
+    );
+    const second = promptOf(events, talks[1], 'user');
+    expect(second).toContain(
+      '- m1.1.1 from f1 (talk turn 1): "f1 turn 1 \\u001b[31mred\\u001b[0m\\nnext line"',
+    );
+    expect(second).toContain(
+      'Answer with one JSON object: {"messages": [{"to": ["f3"], "text": "...", "parents": ["m1.1.1"]}]}\n"parents" (optional) lists the ids of the messages above that yours answers or is derived from.',
+    );
+    // With nothing received yet, the format names no parents.
+    expect(promptOf(events, talks[0], 'user')).toContain(
+      'Answer with one JSON object: {"messages": [{"to": ["f3"], "text": "..."}]}',
+    );
+    expect(promptOf(events, talks[0], 'user')).not.toContain('"parents"');
   });
 });
 
