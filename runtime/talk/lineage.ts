@@ -23,19 +23,19 @@ interface TalkRoundSpan {
  * A run's messages as the talk phase sees them: it gives each message its id, remembers
  * which agent received which message (in any talk round of the run), and keeps of the
  * parents an agent names only those it received. A message is stored as its serial number
- * in emission order: per agent, an ascending list of numbers, so a long run with many
- * agents keeps a few bytes per delivery and no strings.
+ * in emission order: per agent, an ascending array of 32-bit numbers, so a long run with
+ * many agents keeps 4 bytes per delivery (8 with the array's spare room) and no strings.
  */
 export class MessageLedger {
   private readonly spans = new Map<string, TalkRoundSpan>();
-  private readonly received: number[][];
+  private readonly received: SerialSet[];
   private serials = 0;
   /** The latest talk round's ids: deliveries look them up without parsing. */
   private readonly latest = new Map<string, number>();
   private latestKey = '';
 
   constructor(agents: number) {
-    this.received = Array.from({ length: agents }, () => []);
+    this.received = Array.from({ length: agents }, () => new SerialSet());
   }
 
   /** The id of the next message of this talk round (rounds and talk rounds only move forward). */
@@ -59,11 +59,7 @@ export class MessageLedger {
   /** Records that `agent` received message `id` (an id this ledger gave). */
   receive(agent: number, id: string): void {
     const serial = this.serialOf(id);
-    const list = this.received[agent];
-    if (serial === undefined || !list) return;
-    // Deliveries come in emission order, so this is almost always an append.
-    const at = insertionPoint(list, serial);
-    if (list[at] !== serial) list.splice(at, 0, serial);
+    if (serial !== undefined) this.received[agent]?.add(serial);
   }
 
   /**
@@ -74,10 +70,10 @@ export class MessageLedger {
     const kept: string[] = [];
     const unknown: string[] = [];
     if (!Array.isArray(named)) return { kept, unknown };
-    const list = this.received[agent] ?? [];
+    const received = this.received[agent];
     for (const value of new Set(named.map(String))) {
       const serial = this.serialOf(value);
-      if (serial !== undefined && list[insertionPoint(list, serial)] === serial) kept.push(value);
+      if (serial !== undefined && received?.has(serial)) kept.push(value);
       else unknown.push(value);
     }
     return { kept, unknown };
@@ -94,16 +90,41 @@ export class MessageLedger {
   }
 }
 
-/** The first index of an ascending list whose value is not below `value`. */
-function insertionPoint(list: readonly number[], value: number): number {
-  let low = 0;
-  let high = list.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if ((list[middle] as number) < value) low = middle + 1;
-    else high = middle;
+/** A set of message serial numbers kept as an ascending typed array (binary search). */
+class SerialSet {
+  private items = new Uint32Array(4);
+  private size = 0;
+
+  add(serial: number): void {
+    const at = this.insertionPoint(serial);
+    if (at < this.size && this.items[at] === serial) return;
+    if (this.size === this.items.length) {
+      const grown = new Uint32Array(this.items.length * 2);
+      grown.set(this.items);
+      this.items = grown;
+    }
+    // Deliveries come in emission order, so this is almost always an append.
+    if (at < this.size) this.items.copyWithin(at + 1, at, this.size);
+    this.items[at] = serial;
+    this.size++;
   }
-  return low;
+
+  has(serial: number): boolean {
+    const at = this.insertionPoint(serial);
+    return at < this.size && this.items[at] === serial;
+  }
+
+  /** The first index whose serial is not below `serial`. */
+  private insertionPoint(serial: number): number {
+    let low = 0;
+    let high = this.size;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((this.items[middle] as number) < serial) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
 }
 
 /** The trace's fields for a message's parents: the kept ones, and the dropped ones, when any. */

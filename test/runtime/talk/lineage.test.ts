@@ -224,6 +224,13 @@ describe('the ledger and lineage, alone', () => {
       unknown: ['m1.1.2', 'm1.1.3', 'm2.1.1'],
     });
     expect(ledger.parents(1, ['m1.1.1'])).toEqual({ kept: [], unknown: ['m1.1.1'] });
+    // Many receipts, newest first: every one is found, none twice.
+    const many = new MessageLedger(1);
+    const ids = Array.from({ length: 40 }, () => many.next(7, 1));
+    for (const id of [...ids].reverse()) many.receive(0, id);
+    for (const id of ids) many.receive(0, id);
+    expect(many.parents(0, [...ids, 'm7.1.41']).kept).toEqual(ids);
+    expect(many.parents(0, [...ids, 'm7.1.41']).unknown).toEqual(['m7.1.41']);
     expect(ledger.parents(1, 'm1.1.1')).toEqual({ kept: [], unknown: [] });
   });
 
