@@ -41,6 +41,8 @@ const binOf = (score: number) => LINEAGE_BINS.find((b) => score < b.to) ?? LINEA
 export function lineageScores(
   messages: readonly MessageEvent[],
 ): { message: MessageEvent; origin: MessageEvent; similarity: number }[] {
+  // Most runs' messages name no parents: then there is no lineage to build.
+  if (!messages.some((m) => m.parents !== undefined)) return [];
   const byId = messagesById(messages);
   const cited = new Set(messages.flatMap((m) => m.parents ?? []));
   const against = new Map<string, (text: string) => number>();

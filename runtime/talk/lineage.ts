@@ -32,7 +32,9 @@ export class MessageLedger {
   private serials = 0;
   /** The latest talk round's ids: deliveries look them up without parsing. */
   private readonly latest = new Map<string, number>();
-  private latestKey = '';
+  private latestSpan: TalkRoundSpan | undefined;
+  private latestRound = 0;
+  private latestTalkRound = -1;
 
   constructor(agents: number) {
     this.received = Array.from({ length: agents }, () => new SerialSet());
@@ -40,15 +42,18 @@ export class MessageLedger {
 
   /** The id of the next message of this talk round (rounds and talk rounds only move forward). */
   next(round: number, talkRound: number): string {
-    const key = `${round}.${talkRound}`;
-    let span = this.spans.get(key);
-    if (!span) {
-      span = { first: this.serials, count: 0 };
-      this.spans.set(key, span);
-    }
-    if (key !== this.latestKey) {
+    let span = this.latestSpan;
+    if (!span || round !== this.latestRound || talkRound !== this.latestTalkRound) {
+      const key = `${round}.${talkRound}`;
+      span = this.spans.get(key);
+      if (!span) {
+        span = { first: this.serials, count: 0 };
+        this.spans.set(key, span);
+      }
       this.latest.clear();
-      this.latestKey = key;
+      this.latestSpan = span;
+      this.latestRound = round;
+      this.latestTalkRound = talkRound;
     }
     span.count++;
     const id = messageId(round, talkRound, span.count);
