@@ -103,7 +103,7 @@ const within = (
 
 // The compiler's public API, beside compileSources: the IR, diagnostics, the backends that
 // turn checked IR into artifacts, and the evaluation of IR expressions that the runtime uses.
-export { environmentDot, institutionDot, marketDot } from './backends/dot.js';
+export { dotText, environmentDot, institutionDot, marketDot } from './backends/dot.js';
 export { environmentRules } from './backends/environment-rules.js';
 export { formatSource } from './backends/format.js';
 export { manifestText } from './backends/manifest.js';
@@ -160,3 +160,4 @@ export {
   toPlain,
   truthy,
 } from './tensor.js';
+export { chrf, chrfAgainst } from './text.js';

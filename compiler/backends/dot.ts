@@ -26,7 +26,8 @@ import { changeLabel, formatNumber, renderExpr, wrapWords } from './render-expr.
 // User text goes into DOT strings. ts-graphviz leaves an already-escaped `\"` alone, so
 // escape backslashes first and quotes ourselves: no text can close the string and
 // smuggle in attributes (a URL, say), and no escape of the source reaches Graphviz.
-const clean = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+export const dotText = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+const clean = dotText;
 const line = (text: string) => `${clean(text)}\\l`;
 /** Edge labels are wrapped to this many characters: long guards must not widen the page. */
 const EDGE_LABEL_WIDTH = 28;

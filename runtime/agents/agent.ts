@@ -35,21 +35,28 @@ export interface CommonObservation {
   readonly messages?: readonly DeliveredMessage[];
 }
 
-/** A message as delivered: who sent it, to whom, in which talk round. */
+/** A message as delivered: its id, who sent it, to whom, in which talk round. */
 export interface DeliveredMessage {
-  readonly id?: string;
+  /** `m<round>.<talk round>.<k>` (runtime/talk/lineage.ts); what a reply names in `parents`. */
+  readonly id: string;
   /** The sender, or `world` for a message the world sent itself (talk round 0). */
   readonly from: string;
   readonly to: readonly string[];
   readonly talkRound: number;
   readonly text: string;
+  /** The messages it answers or was derived from (ids its sender received). */
+  readonly parents?: readonly string[];
 }
 
 /** A message an agent wants to send: to named firms, or (broadcast) to all its neighbours. */
 export interface OutgoingMessage {
   readonly to?: readonly string[];
   readonly text: string;
-  /** Ids of the messages it answers or was derived from. */
+  /**
+   * Ids of the messages this one answers or was derived from. Only ids of messages the
+   * sender received (in this run, any earlier talk round) are kept; the trace records the
+   * others as `unknown_parents`.
+   */
   readonly parents?: readonly string[];
 }
 

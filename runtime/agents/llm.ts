@@ -144,6 +144,11 @@ function worldAnswer(world: LlmWorld<unknown>): { schema: z.ZodType; format: str
   }
 }
 
+/** The most parent ids one message of a talk answer may name. */
+const MAX_PARENTS = 10;
+const PARENTS_HINT =
+  '\n"parents" (optional) lists the ids of the messages above that yours answers or is derived from.';
+
 /** Why an answer above the size limit cannot be used (only its start was kept). */
 const oversizeProblem = (response: ChatResponse): string | undefined =>
   response.oversizeBytes === undefined
@@ -338,14 +343,27 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
     const recipients = turn.broadcast
       ? {}
       : { to: z.array(z.enum(turn.neighbours as [string, ...string[]])).min(1) };
+    // `parents` is free text here: the runtime keeps the ids the firm received and records
+    // the others, rather than losing the whole answer to one wrong id.
     const schema = z.strictObject({
       messages: z
-        .array(z.strictObject({ ...recipients, text: z.string().max(turn.maxChars) }))
+        .array(
+          z.strictObject({
+            ...recipients,
+            text: z.string().max(turn.maxChars),
+            parents: z.array(z.string()).max(MAX_PARENTS).optional(),
+          }),
+        )
         .max(turn.maxMessages),
     });
-    const format = turn.broadcast
-      ? '{"messages": [{"text": "..."}]}'
-      : `{"messages": [{"to": ["${turn.neighbours[0]}"], "text": "..."}]}`;
+    // With messages to answer, the format shows how to name one as a parent.
+    const cited = turn.inbox[0]?.id;
+    const fields = [
+      ...(turn.broadcast ? [] : [`"to": ["${turn.neighbours[0]}"]`]),
+      '"text": "..."',
+      ...(cited ? [`"parents": ["${cited}"]`] : []),
+    ];
+    const format = `{"messages": [{${fields.join(', ')}}]}${cited ? PARENTS_HINT : ''}`;
     const messages: ChatMessage[] = [
       { role: 'system', content: fill(this.templates.system, values) },
       {
@@ -399,6 +417,7 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
     return parsed.messages.map((m) => ({
       text: m.text,
       ...('to' in m && Array.isArray(m.to) ? { to: m.to as string[] } : {}),
+      ...(m.parents && m.parents.length > 0 ? { parents: m.parents } : {}),
     }));
   }
 

@@ -344,7 +344,7 @@ export function diagramFigure(svg: Markup, caption: string): Markup {
 }
 
 /** A small square of a state's timeline colour, so the table doubles as the legend. */
-function swatch(color: string | undefined): Markup | string {
+export function swatch(color: string | undefined): Markup | string {
   return color ? html`<span class="swatch" style="background:${color}"></span>` : '';
 }
 
@@ -813,7 +813,8 @@ async function talkNetworks(
 
 /**
  * Talk: each round's network drawn (the first rounds with messages), who wrote to whom over
- * the whole run as a sender × receiver table of message counts, and every message.
+ * the whole run as a sender × receiver table of message counts, the lineage graph when
+ * messages name parents (lineage-view.ts), and every message with its id and parents.
  */
 export async function messagesSection(
   messages: readonly TraceEventOf<'message'>[],
@@ -824,6 +825,8 @@ export async function messagesSection(
 ) {
   if (messages.length === 0) return '';
   const networks = await talkNetworks(messages, firms, preferWasm);
+  const { lineageFigure } = await import('./lineage-view.js');
+  const lineage = await lineageFigure(messages, preferWasm);
   const counts = new Map<string, number>();
   for (const m of messages)
     for (const to of m.to)
@@ -842,10 +845,11 @@ ${
     : html`<table><thead><tr><th>from \ to</th>${firms.map((f) => html`<th>${f}</th>`)}</tr></thead>
 <tbody>${firms.map((from) => html`<tr><th scope="row">${from}</th>${firms.map((to) => html`<td>${from === to ? '' : String(counts.get(`${from}\u0000${to}`) ?? 0)}</td>`)}</tr>`)}</tbody></table>`
 }
+${lineage}
 <h3>Messages, round by round</h3>
 ${messages.length > shown.length ? note(`The first ${count(shown.length)} of ${count(messages.length)}; events.jsonl has them all.`) : ''}
-<table><thead><tr><th>round</th><th>turn</th><th>from</th><th>to</th><th>message</th></tr></thead>
-<tbody>${shown.map((m) => html`<tr><td>${m.round}</td><td>${m.talk_round}</td><td>${m.from}</td><td>${m.to.join(', ') || '(nobody)'}</td><td class="text">${m.text}${m.truncated ? ' [cut to the length limit]' : ''}</td></tr>`)}</tbody></table>
+<table><thead><tr><th>id</th><th>round</th><th>turn</th><th>from</th><th>to</th><th>parents</th><th>message</th></tr></thead>
+<tbody>${shown.map((m) => html`<tr><td>${m.id ?? ''}</td><td>${m.round}</td><td>${m.talk_round}</td><td>${m.from}</td><td>${m.to.join(', ') || '(nobody)'}</td><td>${(m.parents ?? []).join(', ')}${m.unknown_parents ? ` (named but never received: ${m.unknown_parents.join(', ')})` : ''}</td><td class="text">${m.text}${m.truncated ? ' [cut to the length limit]' : ''}</td></tr>`)}</tbody></table>
 </section>`;
 }
 

@@ -19,6 +19,7 @@ import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { MessageGate } from '../talk/effects.js';
+import { MessageLedger, parentFields } from '../talk/lineage.js';
 import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
@@ -422,6 +423,8 @@ export async function runExperiment(
     const talkNeighbourSets = talkNeighbours.map((l) => new Set(l));
     const talkSenders = names(talk?.senders);
     const gate = talk && MessageGate.of(institution, agentNames, talk.visible);
+    /** Message ids, and which agent received which message (to keep only real parents). */
+    const ledger = new MessageLedger(F);
     const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
     const governsPublicly =
       experiment.institution.public && experiment.institution.states.length > 0;
@@ -473,9 +476,21 @@ export async function runExperiment(
           // The world's messages come first, before anyone talks (talk round 0).
           for (const m of injected) {
             const to = m.to.map((j) => agentNames[j] as string);
-            emit({ type: 'message', round, talk_round: 0, from: WORLD_SENDER, to, text: m.text });
-            for (const j of m.to)
-              inboxes[j]?.push({ from: WORLD_SENDER, to, talkRound: 0, text: m.text });
+            const id = ledger.next(round, 0);
+            emit({
+              type: 'message',
+              round,
+              talk_round: 0,
+              id,
+              from: WORLD_SENDER,
+              to,
+              text: m.text,
+            });
+            const message = { id, from: WORLD_SENDER, to, talkRound: 0, text: m.text };
+            for (const j of m.to) {
+              inboxes[j]?.push(message);
+              ledger.receive(j, id);
+            }
             heard.push({ from: -1, to: m.to, talkRound: 0, text: m.text });
           }
           for (let t = 1; t <= (talk?.rounds ?? 0); t++) {
@@ -528,12 +543,16 @@ export async function runExperiment(
                 // The institution's mutes, quarantines and filters (runtime/talk/effects.ts).
                 const gated = gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
                 const reached = gated?.reached ?? to;
+                const id = ledger.next(round, t);
+                const parents = ledger.parents(i, m?.parents);
                 emit({
                   type: 'message',
                   round,
                   talk_round: t,
+                  id,
                   from,
                   to: [...reached],
+                  ...parentFields(parents),
                   text: kept,
                   ...(kept.length < text.length ? { truncated: true } : {}),
                   ...(refused.length > 0 ? { refused } : {}),
@@ -548,11 +567,22 @@ export async function runExperiment(
                     text: kept,
                   });
                 if (reached.length > 0)
-                  delivered.push({ from, to: [...reached], talkRound: t, text: kept });
+                  delivered.push({
+                    id,
+                    from,
+                    to: [...reached],
+                    talkRound: t,
+                    text: kept,
+                    ...(parents.kept.length > 0 ? { parents: parents.kept } : {}),
+                  });
               }
             });
             for (const m of delivered)
-              for (const f of m.to) inboxes[agentIndex.get(f) as number]?.push(m);
+              for (const f of m.to) {
+                const j = agentIndex.get(f) as number;
+                inboxes[j]?.push(m);
+                ledger.receive(j, m.id);
+              }
           }
           observations = observations.map((o, i) => ({
             ...(o as object),

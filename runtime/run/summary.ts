@@ -4,7 +4,7 @@ import type { ParamValue } from '../../compiler/ir.js';
 import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
-import { parseTraceTolerant, type TraceEvent } from '../trace/events.js';
+import { parseTraceTolerant, type TraceEvent, type TraceEventOf } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
 
 /** A number to `digits` places; one that rounds to zero has no sign (not `-0.000`). */
@@ -197,6 +197,54 @@ export function parseTimelineRange(value: string | boolean | undefined): Timelin
 }
 
 const thousands = (n: number) => n.toLocaleString('en-US');
+
+/**
+ * `mase show DIR --message ID`: the message and every message it descends from (through
+ * `parents`), origin first, each with its round and talk turn, sender → receivers and its
+ * text, quoted so that no agent-written character acts on the terminal. An id the trace
+ * does not hold, or a trace with no message ids, is a ShowError (exit 2).
+ */
+export async function showMessage(dir: string, id: string): Promise<string> {
+  const { lineageOf, messagesById, quotedText } = await import('../talk/lineage.js');
+  let events: TraceEvent[];
+  try {
+    events = parseTraceTolerant(readRunFile(dir, 'events.jsonl')).events;
+  } catch (error) {
+    if (error instanceof ShowError) throw error;
+    throw new ShowError(`${dir}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const messages = events.filter((e): e is TraceEventOf<'message'> => e.type === 'message');
+  if (messages.length === 0)
+    throw new ShowError(`${dir} has no messages: its run had no talk (--talk)`);
+  const byId = messagesById(messages);
+  if (byId.size === 0)
+    throw new ShowError(
+      `${dir} records its messages without ids (a trace written before messages had ids), so their lineage cannot be followed`,
+    );
+  if (!byId.has(id))
+    throw new ShowError(
+      `${dir} has no message ${quotedText(id)}; its messages are ${[...byId.keys()][0]} to ${[...byId.keys()].pop()} (ids are m<round>.<talk turn>.<k>, as in events.jsonl)`,
+    );
+  const { messages: lineage, missing } = lineageOf(byId, id);
+  const origins = lineage.filter((m) => (m.parents ?? []).every((p) => !byId.has(p)));
+  const out = [
+    `message ${id}: ${lineage.length === 1 ? 'an origin (it names no parents)' : `${lineage.length} messages in its lineage from ${origins.length === 1 ? '1 origin' : `${origins.length} origins`}, origin first`}`,
+  ];
+  for (const m of lineage) {
+    const parents = m.parents ?? [];
+    out.push(
+      `  ${m.id}  round ${m.round}, turn ${m.talk_round}  ${m.from} → ${m.to.join(', ') || '(nobody)'}  ${parents.length === 0 ? '(origin)' : `from ${parents.join(', ')}`}`,
+      `      ${quotedText(m.text)}${m.truncated ? ' (cut to the length limit)' : ''}`,
+    );
+    if (m.unknown_parents)
+      out.push(
+        `      also named ${m.unknown_parents.map(quotedText).join(', ')}, which ${m.from} never received (not kept)`,
+      );
+  }
+  if (missing.length > 0)
+    out.push(`  note: ${missing.join(', ')} named as parents but not in the trace (cut short?)`);
+  return `${out.join('\n')}\n`;
+}
 
 /** Columns padded to their widest cell, two spaces apart, indented by `indent`. */
 function table(rows: readonly (readonly string[])[], indent = '  ', right = new Set<number>()) {

@@ -104,12 +104,21 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     round,
     /** 0 for a message the world sent before the talk (`from: "world"`). */
     talk_round: z.int().min(0),
+    /**
+     * `m<round>.<talk_round>.<k>`, k the message's 1-based order in its talk round
+     * (runtime/talk/lineage.ts). Absent in traces written before messages had ids.
+     */
+    id: z.string().optional(),
     from: z.string(),
     /**
      * The firms it reached (those it named that are not neighbours are in `refused`; those an
      * institution kept it from, in the `message_blocked` events after it).
      */
     to: z.array(z.string()),
+    /** The messages it answers or was derived from: ids of messages its sender received. */
+    parents: z.array(z.string()).optional(),
+    /** Parents the sender named but never received: not kept in `parents`. */
+    unknown_parents: z.array(z.string()).optional(),
     text: z.string(),
     /** The text was cut to the length limit. */
     truncated: z.boolean().optional(),

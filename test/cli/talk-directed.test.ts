@@ -108,7 +108,7 @@ describe('mase run --talk with one-way links', () => {
       'Send none if you have nothing to say. Links here run one way: f2 cannot write back to you.',
     );
     // The last firm reads what it was sent when it decides.
-    expect(run.prompt('decide', 'f4')).toContain('- from f3 (talk turn 1): "hello from f3"');
+    expect(run.prompt('decide', 'f4')).toContain('- m1.1.3 from f3 (talk turn 1): "hello from f3"');
     expect(run.prompt('decide', 'f1')).not.toContain('hello from');
   });
 
@@ -119,7 +119,7 @@ describe('mase run --talk with one-way links', () => {
       ['f2', ['f5', 'f6'], undefined],
     ]);
     expect(run.talkers).toEqual(['f1', 'f2']);
-    expect(run.prompt('decide', 'f6')).toContain('- from f2 (talk turn 1): "hello from f2"');
+    expect(run.prompt('decide', 'f6')).toContain('- m1.1.2 from f2 (talk turn 1): "hello from f2"');
   });
 
   it('edges(pairs: "f1>f2"): f1 writes to f2, f2 cannot answer; two-way prompts are unchanged', async () => {

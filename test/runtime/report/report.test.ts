@@ -7,11 +7,14 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSources, renderDiagnostics } from '../../../compiler/index.js';
 import {
+  type Agent,
   parseTrace,
   ReportError,
   resolveExperiment,
+  runExperiment,
   runToDirectory,
   stdlibSources,
+  type TraceEvent,
   writeRunReport,
 } from '../../../runtime/index.js';
 // The report's building blocks (charts, CSV, escaped HTML, figures), internal to writeRunReport.
@@ -30,11 +33,17 @@ import {
 } from '../../../runtime/report/charts.js';
 import { csvDocument } from '../../../runtime/report/csv.js';
 import { escapeHtml, html, inlineSvg, svgProblem } from '../../../runtime/report/html.js';
+import {
+  LINEAGE_BINS,
+  lineageFigure,
+  lineageScores,
+} from '../../../runtime/report/lineage-view.js';
 import { diagramFigure } from '../../../runtime/report/run-report.js';
 
 // Text that would run code if a page ever wrote it as markup.
 const SCRIPT = '<script>window.__pwned=1</script>';
 const IMG = '<img src=x onerror="window.__pwned=2">';
+const SVG = '"><svg onload="window.__pwned=3">';
 const dsl = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 
 // A per-firm institution whose every free text is a payload: the title, a state title, a
@@ -370,6 +379,23 @@ describe('csvDocument', () => {
   });
 });
 
+/**
+ * Opens a report in Chromium and checks that it ran no payload, has no script and fetched
+ * nothing but itself; the page is returned for the test's own checks.
+ */
+async function openInert(browser: Browser, path: string) {
+  const page = await browser.newPage();
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const url = pathToFileURL(path).href;
+  await page.goto(url, { waitUntil: 'load' });
+  // globalThis is the page's window: the function runs in the browser.
+  expect(await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned)).toBeUndefined();
+  expect(await page.locator('script').count()).toBe(0);
+  expect(requests).toEqual([url]);
+  return page;
+}
+
 describe('report.html', () => {
   let scratch: ReturnType<typeof reportScratch>;
   let dir: string;
@@ -443,18 +469,7 @@ describe('report.html', () => {
   });
 
   it('runs nothing, loads nothing and shows the payloads as text in Chromium', async () => {
-    const page = await browser.newPage();
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    const url = pathToFileURL(join(dir, 'report.html')).href;
-    await page.goto(url, { waitUntil: 'load' });
-
-    // globalThis is the page's window: the function runs in the browser.
-    expect(
-      await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned),
-    ).toBeUndefined();
-    expect(await page.locator('script').count()).toBe(0);
-    expect(requests).toEqual([url]);
+    const page = await openInert(browser, join(dir, 'report.html'));
 
     // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, and the rendered text is the point
     const visible = await page.locator('body').innerText();
@@ -702,5 +717,157 @@ describe('a diagram wider than the page', () => {
       '<details class="full-size"><summary>Show at full size</summary></details>',
     );
     expect(diagramFigure(svg('500pt'), 'The institution.').toString()).not.toContain('full-size');
+  });
+});
+
+describe('report.html of a run whose messages carry payloads and lineage', () => {
+  let scratch: ReturnType<typeof reportScratch>;
+  let dir: string;
+  let text: string;
+  let browser: Browser;
+  // Each firm says one payload a round and names as parent what the other said last round;
+  // the last texts end in a backslash and hold Graphviz escapes (\\N, \\G), which must stay text.
+  // A terminal escape and a line break, last, are drawn as control pictures.
+  const PAYLOADS = [
+    SCRIPT,
+    IMG,
+    SVG,
+    '<b>bold</b>',
+    'C:\\path\\ \\N \\G \\',
+    'red\u001b[31m\nline',
+  ];
+
+  beforeAll(async () => {
+    scratch = reportScratch('mase-report-talk-');
+    dir = join(scratch.root, 'run');
+    const library = stdlibSources();
+    const compilation = compileSources([], library, { includeLibrary: true });
+    const experiment = resolveExperiment(
+      compilation.program,
+      {
+        market: 'cournot_2x2',
+        institution: 'none',
+        agents: 'nash',
+        params: [],
+        rounds: PAYLOADS.length,
+        seed: 1,
+        talk: { name: 'complete', args: [] },
+      },
+      () => ({ all: { name: 'nash', args: [] }, perFirm: {} }),
+      library,
+    );
+    // The run's files, then its trace again with talking firms that play the same actions
+    // (scripted firms say nothing; the report is read from the files, as after an LLM run).
+    await runToDirectory(experiment, dir);
+    const talker = (firm: number): Agent => ({
+      policy: 'nash',
+      decide: (o) => {
+        const P = o.market.dims.products;
+        return Float64Array.from(o.benchmarks.nash.action.subarray(firm * P, (firm + 1) * P));
+      },
+      talk: (turn) => {
+        const round = turn.observation.round;
+        const said = `f${firm + 1}: ${PAYLOADS[round - 1]}`;
+        return [
+          {
+            to: turn.neighbours,
+            text: said,
+            ...(round > 1 ? { parents: [`m${round - 1}.1.${2 - firm}`] } : {}),
+          },
+        ];
+      },
+    });
+    const events: TraceEvent[] = [];
+    await runExperiment(experiment, { onEvent: (e) => events.push(e), agentFor: talker });
+    expect(events.filter((e) => e.type === 'message' && e.parents)).toHaveLength(
+      2 * (PAYLOADS.length - 1),
+    );
+    writeFileSync(
+      join(dir, 'events.jsonl'),
+      `${events.map((e) => JSON.stringify(e)).join('\n')}\n`,
+    );
+    text = readFileSync(await writeRunReport(dir), 'utf8');
+    browser = await scratch.browser();
+  }, 120_000);
+
+  afterAll(async () => {
+    await scratch?.close();
+  });
+
+  it('colours each message by its chrF to its origin: 1 for an origin, lower as it drifts', () => {
+    const messages = parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8')).filter(
+      (e) => e.type === 'message',
+    );
+    const scores = lineageScores(messages);
+    expect(scores).toHaveLength(2 * PAYLOADS.length);
+    // Round 1's messages are the origins; f1's round-2 message derives from f2's round-1 one.
+    expect(scores.slice(0, 2).map((s) => s.similarity)).toEqual([1, 1]);
+    expect(scores[2]?.message.id).toBe('m2.1.1');
+    expect(scores[2]?.origin.id).toBe('m1.1.2');
+    expect(scores[2]?.similarity).toBeGreaterThan(0);
+    expect(scores[2]?.similarity).toBeLessThan(1);
+    expect(LINEAGE_BINS.map((b) => [b.from, b.to])).toEqual([
+      [0, 0.2],
+      [0.2, 0.4],
+      [0.4, 0.6],
+      [0.6, 0.8],
+      [0.8, 1],
+    ]);
+  });
+
+  it('gives the same tooltips with the system `dot` and the wasm build', async () => {
+    const messages = parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8')).filter(
+      (e) => e.type === 'message',
+    );
+    const titles = async (preferWasm: boolean) =>
+      [...String(await lineageFigure(messages, preferWasm)).matchAll(/xlink:title="([^"]*)"/g)].map(
+        (m) => m[1],
+      );
+    const wasm = await titles(true);
+    expect(wasm).toHaveLength(2 * PAYLOADS.length);
+    expect(wasm.join('\n')).toContain('“f1: C:\\path\\ \\N \\G \\”');
+    expect(await titles(false)).toEqual(wasm);
+  });
+
+  it('writes no payload as markup', () => {
+    expect(text).not.toMatch(/<script|<img|<iframe|<link|<object|<embed|<svg onload/i);
+    expect(text).toContain('<h3>Lineage</h3>');
+  });
+
+  it('runs nothing, loads nothing, and shows the lineage and the payloads as text in Chromium', async () => {
+    const page = await openInert(browser, join(dir, 'report.html'));
+    // Talk networks and lineage: two drawings in the talk section (the page has no institution).
+    const lineage = page.locator('#messages figure.diagram svg').nth(1);
+    expect(await page.locator('#messages figure.diagram svg').count()).toBe(2);
+    // One node per message, one edge per parent.
+    expect(await lineage.locator('g.node').count()).toBe(2 * PAYLOADS.length);
+    expect(await lineage.locator('g.edge').count()).toBe(2 * (PAYLOADS.length - 1));
+    expect(await lineage.textContent()).toContain('f1 2.1');
+    // The tooltips hold the texts, quoted, as text.
+    const titles = await lineage
+      .locator('a')
+      .evaluateAll((as) =>
+        as.map((a) => (a as unknown as PageElement).getAttribute('xlink:title') ?? ''),
+      );
+    expect(titles).toContain(`m1.1.1 f1 → f2: “f1: ${SCRIPT}” — chrF to m1.1.1 1.00`);
+    expect(titles.join('\n')).toContain(`“f2: ${SVG}”`);
+    expect(titles.join('\n')).toContain(`“f1: ${PAYLOADS[4]}”`);
+    expect(titles.join('\n')).toContain('“f2: red\u241b[31m\u240aline”');
+    // The message table: id and parents, the payloads as text.
+    const row = page.locator('#messages table').last().locator('tbody tr').nth(2);
+    expect(await row.locator('td').allTextContents()).toEqual([
+      'm2.1.1',
+      '2',
+      '1',
+      'f1',
+      'f2',
+      'm1.1.2',
+      `f1: ${IMG}`,
+    ]);
+    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, and the rendered text is the point
+    const visible = await page.locator('#messages').innerText();
+    for (const payload of PAYLOADS.slice(0, 5)) expect(visible).toContain(payload);
+    expect(visible).toContain('chrF (character n-gram F-score');
+    await page.close();
   });
 });
