@@ -231,6 +231,11 @@ describe('mase run --environment stdlib:infection', () => {
       ['link3', 'a b'],
     ]);
     expect(mase('verify relay').code).toBe(0);
+    // Each link's copy names what it copied: the last one's lineage goes back to the seed.
+    const lineage = mase('show relay --message m3.1.1');
+    expect(lineage.code, lineage.stderr).toBe(0);
+    expect(lineage.stdout).toMatch(/m1\.0\.1 .*world → link1 +\(origin\)/);
+    expect(lineage.stdout.indexOf('m1.1.1')).toBeLessThan(lineage.stdout.indexOf('m2.1.1'));
     const bad = mase('run --environment stdlib:relay --agents noisy_copy(2) --out relay-bad');
     expect(bad.code).toBe(2);
     expect(messageLines(bad.stderr)).toEqual([

@@ -166,6 +166,31 @@ describe('infection: the measures, recomputed from the messages', () => {
     expect(metrics.macro.time_to_half).toBe(half);
   });
 
+  it('each carrying message names the canary message that infected its sender, so lineage leads to the world', async () => {
+    const { events } = await simulate({
+      hosts: 10,
+      policy: susceptible(0.4, 0.5),
+      rounds: 12,
+      seed: 5,
+    });
+    const messages = events.filter((e) => e.type === 'message');
+    const byId = new Map(messages.map((m) => [m.id, m]));
+    const carrying = messages.filter((m) => m.from !== 'world' && m.text.includes(CANARY));
+    expect(carrying.length).toBeGreaterThan(5);
+    for (const m of carrying) {
+      expect(m.parents, m.id).toHaveLength(1);
+      const parent = byId.get(m.parents?.[0]);
+      // The parent carried the canary, reached this host, and came before it.
+      expect(parent?.text).toContain(CANARY);
+      expect(parent?.to).toContain(m.from);
+      expect(parent?.round).toBeLessThan(m.round);
+    }
+    // Following first parents from any carrying message ends at the world's injection.
+    let at = carrying.at(-1);
+    while (at?.parents?.[0]) at = byId.get(at.parents[0]);
+    expect(at).toMatchObject({ from: 'world', id: 'm1.0.1' });
+  });
+
   it('immune hosts: nobody carries the canary, and the R0 and time to half are unknown, not 0', async () => {
     const { metrics, events } = await simulate({
       hosts: 6,
