@@ -116,6 +116,7 @@ const results: ResultsFile = {
     },
   ],
   ...(sourceRevision() ? { notes: [`source revision ${sourceRevision()}`] } : {}),
+  // The reading of a run (what limits it) is written into `notes` by hand after a run.
 };
 writeFileSync(join(resultsDirectory(), 'infection.json'), `${JSON.stringify(results, null, 2)}\n`);
 process.stderr.write(`wrote ${join(resultsDirectory(), 'infection.json')}\n`);
