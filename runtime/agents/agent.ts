@@ -3,8 +3,8 @@ import type { MarketInstance, Outcome } from '../market/instance.js';
 
 /**
  * What a firm sees before it acts. Past rounds are given in full to scripted and
- * learning agents (they read numbers, not text); LLM agents (a later milestone) are
- * shown only what the market's `observe` item lists.
+ * learning agents (they read numbers, not text); LLM agents are shown only what the
+ * market's `observe` item lists (runtime/llm/prompts.ts).
  */
 export interface Observation extends CommonObservation {
   readonly market: MarketInstance;

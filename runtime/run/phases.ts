@@ -4,8 +4,9 @@ import { createMachine, initialTransition, type SnapshotFrom, transition } from 
  * The round loop as a state machine: each round walks observe → talk → act → enforce →
  * clear → adjudicate → record, then either starts the next round or stops. The driver
  * (run.ts) performs the work of each phase and sends `done`; `stop` ends the run from any
- * phase (a budget, an interruption). `talk` is where agents will exchange messages (the
- * LLM milestone); today it passes straight through.
+ * phase (a budget, an interruption). `talk` delivers the world's own messages (a text
+ * world's) and the agents' talk, through the institution's message gate; without talk or
+ * world messages it passes straight through.
  */
 export const roundLoop = createMachine({
   id: 'round-loop',

@@ -65,7 +65,7 @@ export interface RunHooks {
   readonly onBlocked?: (
     blocked: Omit<Extract<GovernanceEntryInput, { kind: 'blocked' }>, 'kind'>,
   ) => void;
-  /** Agents that replace a firm's policy (tests; the LLM milestone's clients). */
+  /** Agents that replace a firm's policy (tests, and embedders with agents of their own). */
   readonly agentFor?: (
     firm: number,
     market: MarketInstance,
