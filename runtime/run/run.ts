@@ -557,7 +557,8 @@ export async function runExperiment(
                   ...(kept.length < text.length ? { truncated: true } : {}),
                   ...(refused.length > 0 ? { refused } : {}),
                 });
-                for (const blocked of gated?.blocked ?? []) emit(blocked);
+                // Each kept-back part names the message it belongs to.
+                for (const blocked of gated?.blocked ?? []) emit({ ...blocked, id });
                 sent[i]?.push(kept);
                 if (world.hear)
                   heard.push({

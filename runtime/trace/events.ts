@@ -142,6 +142,8 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     state: z.string().nullable(),
     reason: z.string().optional(),
     text: z.string(),
+    /** The id of the `message` event it belongs to (absent in traces written before ids). */
+    id: z.string().optional(),
   }),
   z.object({
     /** Messages beyond a firm's limit per talk round, not sent. */

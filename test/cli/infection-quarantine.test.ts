@@ -116,6 +116,15 @@ describe('a canary filter on stdlib:infection', () => {
       [2, 3, 4, 5].map((round) => [round, 'host1', 'filter', 'carries the canary']),
     );
     for (const e of kept) expect(String(e.text)).toContain('CANARY');
+    // Each kept-back message names the message event it belongs to: same sender, round, text.
+    const messages = new Map(events.filter((e) => e.type === 'message').map((e) => [e.id, e]));
+    for (const e of kept)
+      expect(messages.get(e.id), String(e.id)).toMatchObject({
+        from: e.from,
+        round: e.round,
+        text: e.text,
+        to: [],
+      });
     const metrics = metricsOf('filtered');
     expect(metrics.macro.infected_final).toBeCloseTo(1 / HOSTS.length, 12);
     expect(metrics.agents.host1?.blocked_messages).toBe(4);
