@@ -297,9 +297,9 @@ export async function runToDirectory(
   try {
     result = await runExperiment(experiment, {
       onEvent: (event) => {
-        if (event.type === 'message' && ++messages > MESSAGES_KEPT) {
-          // counted, written, not kept
-        } else if (keptInMemory(event)) events.push(event);
+        // Messages past the first MESSAGES_KEPT are counted and written, not kept.
+        const beyond = event.type === 'message' && ++messages > MESSAGES_KEPT;
+        if (!beyond && keptInMemory(event)) events.push(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
         if (entry) log.append(entry);

@@ -7,7 +7,7 @@
  * Scripted policies: `copy`, `noisy_copy(rate)` (seeded token drops and swaps) and
  * `truncate(words)` (docs/metrics.md "relay" gives every formula).
  */
-import { chrf, tokens } from '../../compiler/text.js';
+import { characterLength, chrf, tokens } from '../../compiler/text.js';
 import type {
   EnvironmentKind,
   KindAgent,
@@ -138,7 +138,7 @@ export const relay: EnvironmentKind = {
         return {
           values: {
             similarity,
-            characters: mean((text) => [...text].length),
+            characters: mean(characterLength),
             words: mean((text) => tokens(text).length),
             latest_similarity: next.last,
             drift_round: next.drift || Number.NaN,
