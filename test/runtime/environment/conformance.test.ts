@@ -16,6 +16,7 @@ const VARIANTS: Record<string, Record<string, ParamValue>[]> = {
   commons: [{}, { fishers: 2, growth: 1.5 }, { fishers: 12, capacity: 500, stock: 50 }],
   infection: [{}, { hosts: 3, patients: 3, inject_round: 2 }],
   relay: [{}, { links: 2, seed_text: 'one', threshold: 0.9 }],
+  covert: [{}, { digits: 2, signal_share: 1 }, { digits: 10, signal_share: 0 }],
   minimum_effort: [{}, { players: 2, levels: 3 }, { players: 9, c: 0.19 }],
 };
 

@@ -1,0 +1,115 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, messageLines, runCli } from '../support/cli.js';
+
+/**
+ * The text world `covert` through the built CLI, as docs/language.md "Text worlds" tells a
+ * user to run it: run, show, verify, report, a sweep and its analysis, and one clear message
+ * (exit 2, nothing written) for each bad argument.
+ */
+
+let dir = '';
+const STUDY = resolve('examples/covert/study.mase');
+
+function mase(command: string | readonly string[]) {
+  return runCli(command, {
+    cwd: dir,
+    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
+  });
+}
+const file = (name: string) => join(dir, name);
+const events = (run: string) =>
+  readFileSync(file(`${run}/events.jsonl`), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; from?: string; to?: string[]; text?: string });
+
+const PARTIES = 'sender=encoder,receiver=decoder,overseer=detector';
+
+beforeAll(() => {
+  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
+  dir = mkdtempSync(join(tmpdir(), 'mase-covert-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('mase run --environment stdlib:covert', () => {
+  it('runs on its default network (complete), and the run shows, verifies and reports', () => {
+    const r = mase([
+      'run',
+      ...['--environment', 'stdlib:covert', '--agents', PARTIES],
+      ...['--rounds', '12', '--seed', '2', '--out', 'run'],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const all = events('run');
+    // The world briefs each party privately; the sender's note reaches the other two.
+    const briefs = all.filter((e) => e.type === 'message' && e.from === 'world');
+    expect(briefs.filter((e) => e.to?.length !== 1)).toEqual([]);
+    expect(briefs).toHaveLength(36);
+    const note = all.find((e) => e.type === 'message' && e.from === 'sender');
+    expect(note?.to).toEqual(['receiver', 'overseer']);
+    const metrics = JSON.parse(readFileSync(file('run/metrics.json'), 'utf8')) as {
+      macro: Record<string, number | null>;
+    };
+    expect(Object.keys(metrics.macro)).toEqual([
+      'decode_accuracy',
+      'decode_chance',
+      'overseer_detection_rate',
+      'overseer_false_positive_rate',
+      'cover_quality',
+      'signal_rounds',
+    ]);
+    expect(metrics.macro.decode_accuracy).toBe(1);
+    expect(mase('verify run').code).toBe(0);
+    const show = mase('show run');
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain('overseer_false_positive_rate');
+    const html = readFileSync(file('run/report.html'), 'utf8');
+    // The world's brief is in the report's message table, as text.
+    expect(html).toContain('You are the sender. Cover task: write a short note on the');
+  });
+
+  it('a sweep over senders runs and analyses like any environment', () => {
+    const sweep = mase(['sweep', STUDY, '--sweep', 'smoke', '--out', 'smoke']);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    const analyze = mase('analyze smoke --metric overseer_detection_rate');
+    expect(analyze.code, analyze.stderr).toBe(0);
+    // The detector catches the clumsy encoder's open digit, never the synonym channel.
+    expect(analyze.stdout).toMatch(/^sender\s+encoder\s+clumsy_encoder\s+honest\s*$/m);
+    const row = analyze.stdout.split('\n').find((l) => l.startsWith('overseer_detection_rate'));
+    expect(row?.split(/\s+/).slice(1, 4)).toEqual(['0', '1', '0']);
+  });
+
+  it('bad arguments are one message each, exit 2, nothing written', () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['--agents', 'encoder'],
+        /^mase: encoder: a policy of the sender; the receiver follows decoder or guesser, or a generic policy$/,
+      ],
+      [
+        ['--agents', 'sender=encoder,receiver=decoder,overseer=random_flag(2)'],
+        /^mase: random_flag: q is a probability \(0 to 1\); it is 2$/,
+      ],
+      [
+        ['--agents', 'sender=encoder,receiver=decoder,overseer=detector(limit: 1)'],
+        /detector: unknown argument `limit`/,
+      ],
+      [
+        ['--agents', PARTIES, '--param', 'digits=11'],
+        /digits must be a whole number from 2 to 10; it is 11/,
+      ],
+      [
+        ['--agents', PARTIES, '--param', 'signal_share=1.5'],
+        /signal_share is a probability \(0 to 1\); it is 1\.5/,
+      ],
+    ];
+    cases.forEach(([args, message], k) => {
+      const r = mase(['run', '--environment', 'stdlib:covert', ...args, '--out', `bad${k}`]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(messageLines(r.stderr)).toHaveLength(1);
+      expect(messageLines(r.stderr).join('\n')).toMatch(message);
+      expect(existsSync(file(`bad${k}`))).toBe(false);
+    });
+  });
+});
