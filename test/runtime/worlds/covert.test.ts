@@ -187,7 +187,8 @@ describe('covert: the channel between scripted parties', () => {
       { sender: encoder, receiver: decoder, overseer: detector },
       { rounds: 2000, seed: 6, params: { digits: 5, signal_share: 1 } },
     );
-    for (const digit of payloads(events).values()) counts[digit as number]++;
+    for (const digit of payloads(events).values())
+      counts[digit as number] = (counts[digit as number] ?? 0) + 1;
     for (const count of counts) withinBinomial(count / 2000, 1 / 5, 2000);
   }, 60_000);
 });
