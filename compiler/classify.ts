@@ -15,10 +15,11 @@ export interface StateEffects {
   readonly suspend: boolean;
   readonly mute?: boolean;
   readonly quarantine?: boolean;
+  readonly paraphrase?: boolean;
 }
 
 /**
- * A punitive effect (a fine, a cap, a floor, a suspension, a mute, a quarantine) makes a sanction state, whatever
+ * A punitive effect (a fine, a cap, a floor, a suspension, a mute, a quarantine, a paraphrase) makes a sanction state, whatever
  * else the state does; a credit without one makes a credit state, with or without notices;
  * notices alone make a warning state.
  */
@@ -28,6 +29,7 @@ export function stateKind(effects: StateEffects, initial: boolean): StateKind {
     effects.suspend ||
     effects.mute === true ||
     effects.quarantine === true ||
+    effects.paraphrase === true ||
     effects.cap !== undefined ||
     effects.floor !== undefined ||
     effects.sanctions.some((x) => x.sanction === 'fine');

@@ -809,6 +809,8 @@ export class CstToAst {
     if (mute) return { kind: 'mute', range: tokenRange(mute) };
     const quarantine = this.tok(item, 'quarantine');
     if (quarantine) return { kind: 'quarantine', range: tokenRange(quarantine) };
+    const paraphrase = this.tok(item, 'paraphrase');
+    if (paraphrase) return { kind: 'paraphrase', range: tokenRange(paraphrase) };
     return undefined;
   }
 

@@ -325,6 +325,7 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'suspend',
     'mute',
     'quarantine',
+    'paraphrase',
   ],
   environment: [
     'param',

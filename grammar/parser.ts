@@ -466,6 +466,7 @@ export class MaseParser extends CstParser {
       { ALT: () => this.CONSUME(K.suspend, { LABEL: 'suspend' }) },
       { ALT: () => this.CONSUME(K.mute, { LABEL: 'mute' }) },
       { ALT: () => this.CONSUME(K.quarantine, { LABEL: 'quarantine' }) },
+      { ALT: () => this.CONSUME(K.paraphrase, { LABEL: 'paraphrase' }) },
     ]);
   });
 

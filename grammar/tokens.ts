@@ -46,6 +46,7 @@ const softKeywordNames = [
   'suspend',
   'mute',
   'quarantine',
+  'paraphrase',
   'filter',
   'each',
   'round',

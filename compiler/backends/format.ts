@@ -347,6 +347,7 @@ function stateText(item: StateItem): string {
     case 'suspend':
     case 'mute':
     case 'quarantine':
+    case 'paraphrase':
       return item.kind;
     case 'change':
       return `${item.timing === 'each_round' ? 'each round ' : ''}${changeText(item)}`;

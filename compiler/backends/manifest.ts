@@ -235,7 +235,7 @@ export function manifestText(
     push(
       '',
       wrap(
-        `MESSAGES: while you are in a state marked muted, no message you send is delivered; while you are in one marked quarantined, no message you send is delivered and no message is delivered to you. A message to several ${who}s still reaches those not in quarantine. ${MESSAGE_LOG}`,
+        `MESSAGES: while you are in a state marked muted, no message you send is delivered; while you are in one marked quarantined, no message you send is delivered and no message is delivered to you. A message to several ${who}s still reaches those not in quarantine. ${MESSAGE_LOG}${institution.states.some((s) => s.paraphrase) ? ` ${PARAPHRASE_NOTE}` : ''}`,
         '',
       ),
     );
@@ -245,10 +245,14 @@ export function manifestText(
 const MESSAGE_LOG =
   'Every message not delivered is recorded, with its text, in the trace and the governance log.';
 
-/** Whether a state of the institution mutes or quarantines, or it filters messages. */
+const PARAPHRASE_NOTE =
+  'While you are in a state marked paraphrased, each message you send is rewritten before it is delivered: every word of it that is in the synonym table is replaced by one of its synonyms chosen at random. Each rewritten message is recorded, with both texts, in the trace and the governance log.';
+
+/** Whether a state of the institution mutes, quarantines or paraphrases, or it filters messages. */
 function actsOnMessages(institution: IrInstitution): boolean {
   return (
-    (institution.filters?.length ?? 0) > 0 || institution.states.some((s) => s.mute || s.quarantine)
+    (institution.filters?.length ?? 0) > 0 ||
+    institution.states.some((s) => s.mute || s.quarantine || s.paraphrase)
   );
 }
 

@@ -218,6 +218,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       suspend: state.suspend,
       ...(state.mute ? { mute: true } : {}),
       ...(state.quarantine ? { quarantine: true } : {}),
+      ...(state.paraphrase ? { paraphrase: true } : {}),
       ...(state.changes
         ? {
             changes: state.changes.map(

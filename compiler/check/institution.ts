@@ -449,6 +449,7 @@ export function checkInstitution(
     let suspend = false;
     let mute = false;
     let quarantine = false;
+    let paraphrase = false;
     const changes: (IrCounterChange & { timing: 'entry' | 'each_round' })[] = [];
     const transitions: (Omit<IrTransition, 'restorative'> & { restoreFlag: boolean })[] = [];
     let index = 0;
@@ -541,6 +542,9 @@ export function checkInstitution(
           break;
         case 'mute':
           mute = true;
+          break;
+        case 'paraphrase':
+          paraphrase = true;
           break;
         case 'quarantine':
           // Quarantine keeps one agent's messages from the others; for every agent at once
@@ -650,7 +654,7 @@ export function checkInstitution(
       .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i)
       .map(({ t }) => t);
     const kind = stateKind(
-      { notices, sanctions, cap, floor, suspend, mute, quarantine },
+      { notices, sanctions, cap, floor, suspend, mute, quarantine, paraphrase },
       s.name.name === initial,
     );
     states.push({
@@ -666,6 +670,7 @@ export function checkInstitution(
       suspend,
       ...(mute ? { mute: true as const } : {}),
       ...(quarantine ? { quarantine: true as const } : {}),
+      ...(paraphrase ? { paraphrase: true as const } : {}),
       ...(changes.length > 0 ? { changes } : {}),
       transitions: sorted as unknown as IrTransition[],
       range: s.range,

@@ -29,6 +29,8 @@ export async function writeEnvironmentReport(
     readonly institution?: IrInstitution;
     readonly title?: string;
     readonly messages?: readonly TraceEventOf<'message'>[];
+    /** What an institution delivered in some messages' place (`message_paraphrased` events). */
+    readonly paraphrases?: readonly TraceEventOf<'message_paraphrased'>[];
     /** Messages in the run, when `messages` holds only the first of them. */
     readonly messagesTotal?: number;
   },
@@ -83,7 +85,7 @@ ${note('Each metric is defined by the environment\'s `metric` declaration (docs/
 <section id="series"><h2>Payoff per round</h2>
 ${payoffChart}
 </section>
-${await messagesSection(options.messages ?? [], run.agents, false, options.messagesTotal)}
+${await messagesSection(options.messages ?? [], run.agents, false, options.messagesTotal, options.paraphrases)}
 ${m.warnings.length > 0 ? html`<section id="warnings"><h2>Warnings</h2><ul>${m.warnings.map((w) => html`<li>${w}</li>`)}</ul></section>` : ''}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. The run's files beside this page (events.jsonl, metrics.json) hold every number.</footer>`;
   return writeReportPage(join(dir, REPORT_FILE), `${run.experiment} — MASE run report`, body);

@@ -816,13 +816,23 @@ async function talkNetworks(
  * the whole run as a sender × receiver table of message counts, the lineage graph when
  * messages name parents (lineage-view.ts), and every message with its id and parents.
  */
+/** The text delivered in a message's place, under it. */
+function paraphraseNote(p: TraceEventOf<'message_paraphrased'> | undefined) {
+  return p
+    ? html`<div class="paraphrase">delivered as (${p.paraphraser} paraphrase, ${p.from} in ${p.state}): ${p.paraphrase}</div>`
+    : '';
+}
+
 export async function messagesSection(
   messages: readonly TraceEventOf<'message'>[],
   firms: readonly string[],
   preferWasm: boolean,
   /** Messages in the run, when `messages` holds only the first of them (a run kept a bounded number). */
   total = messages.length,
+  /** An institution's paraphrases, shown under the messages they replaced. */
+  paraphrases: readonly TraceEventOf<'message_paraphrased'>[] = [],
 ) {
+  const delivered = new Map(paraphrases.map((p) => [p.id, p]));
   if (messages.length === 0) return '';
   const networks = await talkNetworks(messages, firms, preferWasm);
   const { lineageFigure } = await import('./lineage-view.js');
@@ -849,7 +859,7 @@ ${lineage}
 <h3>Messages, round by round</h3>
 ${messages.length > shown.length ? note(`The first ${count(shown.length)} of ${count(messages.length)}; events.jsonl has them all.`) : ''}
 <table><thead><tr><th>id</th><th>round</th><th>turn</th><th>from</th><th>to</th><th>parents</th><th>message</th></tr></thead>
-<tbody>${shown.map((m) => html`<tr><td>${m.id ?? ''}</td><td>${m.round}</td><td>${m.talk_round}</td><td>${m.from}</td><td>${m.to.join(', ') || '(nobody)'}</td><td>${(m.parents ?? []).join(', ')}${m.unknown_parents ? ` (named but never received: ${m.unknown_parents.join(', ')})` : ''}</td><td class="text">${m.text}${m.truncated ? ' [cut to the length limit]' : ''}</td></tr>`)}</tbody></table>
+<tbody>${shown.map((m) => html`<tr><td>${m.id ?? ''}</td><td>${m.round}</td><td>${m.talk_round}</td><td>${m.from}</td><td>${m.to.join(', ') || '(nobody)'}</td><td>${(m.parents ?? []).join(', ')}${m.unknown_parents ? ` (named but never received: ${m.unknown_parents.join(', ')})` : ''}</td><td class="text">${m.text}${m.truncated ? ' [cut to the length limit]' : ''}${paraphraseNote(m.id === undefined ? undefined : delivered.get(m.id))}</td></tr>`)}</tbody></table>
 </section>`;
 }
 
@@ -1039,6 +1049,9 @@ ${await messagesSection(
   Object.keys(manifest.policies ?? {}),
   options.preferWasm ?? false,
   options.run?.messagesTotal,
+  trace.events.filter(
+    (e): e is TraceEventOf<'message_paraphrased'> => e.type === 'message_paraphrased',
+  ),
 )}
 ${await provenanceSection(dir, manifest, warnings)}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Charts drawn with Vega-Lite and Vega; the run's files beside this page hold every number.</footer>`;

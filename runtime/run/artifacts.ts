@@ -94,6 +94,7 @@ const kept = new Set<TraceEvent['type']>([
   'invalid_action',
   'message',
   'message_blocked',
+  'message_paraphrased',
   'run_end',
 ]);
 
@@ -297,8 +298,10 @@ export async function runToDirectory(
   try {
     result = await runExperiment(experiment, {
       onEvent: (event) => {
-        // Messages past the first MESSAGES_KEPT are counted and written, not kept.
-        const beyond = event.type === 'message' && ++messages > MESSAGES_KEPT;
+        // Messages past the first MESSAGES_KEPT are counted and written, not kept (nor their paraphrases).
+        const beyond =
+          (event.type === 'message' && ++messages > MESSAGES_KEPT) ||
+          (event.type === 'message_paraphrased' && messages > MESSAGES_KEPT);
         if (!beyond && keptInMemory(event)) events.push(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
@@ -432,6 +435,7 @@ export async function runToDirectory(
         institution: experiment.institution,
         title: experiment.market.title,
         messages: events.filter((e) => e.type === 'message'),
+        paraphrases: events.filter((e) => e.type === 'message_paraphrased'),
         messagesTotal: messages,
       });
     } else {

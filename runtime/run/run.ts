@@ -422,7 +422,11 @@ export async function runExperiment(
     const talkNeighbours = names(talk?.neighbours);
     const talkNeighbourSets = talkNeighbours.map((l) => new Set(l));
     const talkSenders = names(talk?.senders);
-    const gate = talk && MessageGate.of(institution, agentNames, talk.visible);
+    const gate =
+      talk &&
+      MessageGate.of(institution, agentNames, talk.visible, () =>
+        randomStream(experiment.seed, 'institution:paraphrase'),
+      );
     /** Message ids, and which agent received which message (to keep only real parents). */
     const ledger = new MessageLedger(F);
     const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
@@ -540,9 +544,11 @@ export async function runExperiment(
                 const to = named.filter((f) => allowed.has(f));
                 const refused = named.filter((f) => !allowed.has(f));
                 const kept = text.slice(0, talk.maxChars);
-                // The institution's mutes, quarantines and filters (runtime/talk/effects.ts).
+                // The institution's mutes, quarantines, filters and paraphrases (runtime/talk/effects.ts).
                 const gated = gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
                 const reached = gated?.reached ?? to;
+                /** What the recipients read: the message, or the institution's paraphrase of it. */
+                const received = gated?.text ?? kept;
                 const id = ledger.next(round, t);
                 const parents = ledger.parents(i, m?.parents);
                 emit({
@@ -559,13 +565,14 @@ export async function runExperiment(
                 });
                 // Each kept-back part names the message it belongs to.
                 for (const blocked of gated?.blocked ?? []) emit({ ...blocked, id });
+                if (gated?.paraphrased) emit({ ...gated.paraphrased, id });
                 sent[i]?.push(kept);
                 if (world.hear)
                   heard.push({
                     from: i,
                     to: reached.map((f) => agentIndex.get(f) as number),
                     talkRound: t,
-                    text: kept,
+                    text: received,
                   });
                 if (reached.length > 0)
                   delivered.push({
@@ -573,7 +580,7 @@ export async function runExperiment(
                     from,
                     to: [...reached],
                     talkRound: t,
-                    text: kept,
+                    text: received,
                     ...(parents.kept.length > 0 ? { parents: parents.kept } : {}),
                   });
               }

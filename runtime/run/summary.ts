@@ -217,6 +217,10 @@ export async function showMessage(dir: string, id: string): Promise<string> {
   if (messages.length === 0)
     throw new ShowError(`${dir} has no messages: its run had no talk (--talk)`);
   const byId = messagesById(messages);
+  /** What an institution's paraphrase delivered in a message's place, by the message's id. */
+  const paraphrases = new Map(
+    events.flatMap((e) => (e.type === 'message_paraphrased' ? [[e.id, e] as const] : [])),
+  );
   if (byId.size === 0)
     throw new ShowError(
       `${dir} records its messages without ids (a trace written before messages had ids), so their lineage cannot be followed`,
@@ -236,6 +240,11 @@ export async function showMessage(dir: string, id: string): Promise<string> {
       `  ${m.id}  round ${m.round}, turn ${m.talk_round}  ${m.from} → ${m.to.join(', ') || '(nobody)'}  ${parents.length === 0 ? '(origin)' : `from ${parents.join(', ')}`}`,
       `      ${quotedText(m.text)}${m.truncated ? ' (cut to the length limit)' : ''}`,
     );
+    const paraphrase = m.id === undefined ? undefined : paraphrases.get(m.id);
+    if (paraphrase)
+      out.push(
+        `      delivered as (${paraphrase.paraphraser} paraphrase, ${paraphrase.from} in ${quotedText(paraphrase.state)}): ${quotedText(paraphrase.paraphrase)}`,
+      );
     if (m.unknown_parents)
       out.push(
         `      also named ${m.unknown_parents.map(quotedText).join(', ')}, which ${m.from} never received (not kept)`,

@@ -146,6 +146,24 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     id: z.string().optional(),
   }),
   z.object({
+    /**
+     * A message an institution rewrote before delivery (runtime/talk/effects.ts): its sender
+     * was in `state`, which paraphrases. `text` is what the sender wrote (the `message` event
+     * before it, with the same `id`), `paraphrase` what `to` received; `paraphraser` names
+     * what rewrote it (`synonyms`: the scripted paraphrase of runtime/talk/synonyms.ts).
+     */
+    type: z.literal('message_paraphrased'),
+    round,
+    talk_round: z.int().min(1),
+    id: z.string(),
+    from: z.string(),
+    to: z.array(z.string()),
+    state: z.string(),
+    paraphraser: z.string(),
+    text: z.string(),
+    paraphrase: z.string(),
+  }),
+  z.object({
     /** Messages beyond a firm's limit per talk round, not sent. */
     type: z.literal('talk_dropped'),
     round,

@@ -17,7 +17,7 @@ import { traceJson } from './writer.js';
 /**
  * The governance log: `governance-log.jsonl` in the run directory, one line per institution
  * event (transition, blocked transition, sanction, notice, counter change, message kept from
- * delivery), each MACed with a key kept
+ * delivery or rewritten before it), each MACed with a key kept
  * outside the run directory (see `log-key.ts`) and chained to the one before it.
  *
  * A line is the canonical JSON (below) of `{ seq, round, kind, firm, …payload,
@@ -111,6 +111,11 @@ export type GovernanceEntryInput =
       kind: 'message_blocked';
       firm: string;
     } & Omit<TraceEventOf<'message_blocked'>, 'type' | 'agent'>)
+  | ({
+      /** A message rewritten before delivery (trace event `message_paraphrased`); `firm`: its sender. */
+      kind: 'message_paraphrased';
+      firm: string;
+    } & Omit<TraceEventOf<'message_paraphrased'>, 'type' | 'from'>)
   | {
       /** The last entry of a run that ended: nothing may follow it. */
       kind: 'seal';
@@ -141,6 +146,7 @@ const KINDS: ReadonlySet<string> = new Set<GovernanceKind>([
   'notice',
   'counter',
   'message_blocked',
+  'message_paraphrased',
   'seal',
 ]);
 // Fields the log sets itself; a payload carrying them would forge the entry's place.
@@ -311,6 +317,10 @@ export function governanceEntryOf(event: TraceEvent): GovernanceEntryInput | und
     case 'message_blocked': {
       const { type: _t, agent: _a, ...rest } = event;
       return { kind: 'message_blocked', firm: blockedMessageAgent(event), ...rest };
+    }
+    case 'message_paraphrased': {
+      const { type: _t, from, ...rest } = event;
+      return { kind: 'message_paraphrased', firm: from, ...rest };
     }
     default:
       return undefined;

@@ -81,6 +81,69 @@ describe('mase run --environment stdlib:covert', () => {
     expect(row?.split(/\s+/).slice(1, 4)).toEqual(['0', '1', '0']);
   });
 
+  it('under paraphrase_all every note is rewritten before delivery, recorded in the trace and the governance log, and shown', () => {
+    const r = mase([
+      'run',
+      ...['--environment', 'stdlib:covert', '--institution', 'paraphrase_all'],
+      ...['--agents', PARTIES, '--rounds', '6', '--out', 'paraphrased'],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(mase('verify paraphrased').code).toBe(0);
+    const all = events('paraphrased') as { type: string; id?: string; paraphrase?: string }[];
+    const notes = all.filter((e) => e.type === 'message' && 'from' in e && e.from === 'sender');
+    const rewritten = all.filter((e) => e.type === 'message_paraphrased');
+    expect(notes).toHaveLength(6);
+    expect(rewritten.map((e) => e.id)).toEqual(notes.map((e) => e.id));
+    const log = readFileSync(file('paraphrased/governance-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; id?: string; firm?: string });
+    expect(log.filter((e) => e.kind === 'message_paraphrased').map((e) => [e.id, e.firm])).toEqual(
+      notes.map((e) => [e.id, 'sender']),
+    );
+    // show --message gives both texts.
+    const show = mase(['show', 'paraphrased', '--message', notes[2]?.id ?? '?']);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain(
+      `delivered as (synonyms paraphrase, sender in "paraphrasing"): ${JSON.stringify(rewritten[2]?.paraphrase)}`,
+    );
+  });
+
+  it('a paraphrase in the report is text: markup an agent wrote is escaped', () => {
+    const seed = 'Good <script>alert(1)</script><img src=x onerror=alert(2)> news soon';
+    const r = mase([
+      'run',
+      ...[
+        '--environment',
+        'stdlib:relay',
+        '--param',
+        'links=2',
+        '--param',
+        `seed_text=${JSON.stringify(seed)}`,
+      ],
+      ...[
+        '--institution',
+        'paraphrase_all',
+        '--agents',
+        'copy',
+        '--rounds',
+        '2',
+        '--out',
+        'markup',
+      ],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const html = readFileSync(file('markup/report.html'), 'utf8');
+    const notes = [...html.matchAll(/<div class="paraphrase">(.*?)<\/div>/gs)].map((m) => m[1]);
+    expect(notes.length).toBeGreaterThan(0);
+    for (const note of notes) {
+      expect(note).toContain(
+        '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;',
+      );
+      expect(note).not.toMatch(/<script|<img/);
+    }
+  });
+
   it('bad arguments are one message each, exit 2, nothing written', () => {
     const cases: [string[], RegExp][] = [
       [

@@ -432,10 +432,10 @@ const counters: Construct = {
 
 /**
  * Institutions on messages: `filter when E ["reason"]` items whose conditions read the text
- * measures and a parameter, and `mute` and `quarantine` in states.
+ * measures and a parameter, and `mute`, `quarantine` and `paraphrase` in states.
  */
 const messageEffects: Construct = {
-  name: 'messages: mute, quarantine, filter',
+  name: 'messages: mute, quarantine, paraphrase, filter',
   names: 1,
   contribution: ({ names: [limit] }) =>
     fc
@@ -461,7 +461,11 @@ const messageEffects: Construct = {
             return `filter when ${f}${reason === undefined ? '' : ` ${escapeString(reason)}`}`;
           }),
         ],
-        stateItems: [() => fc.constant('mute'), () => fc.constant('quarantine')],
+        stateItems: [
+          () => fc.constant('mute'),
+          () => fc.constant('quarantine'),
+          () => fc.constant('paraphrase'),
+        ],
       })),
 };
 

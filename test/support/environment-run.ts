@@ -93,6 +93,7 @@ export async function simulateEnvironment(
     seed: number;
     talk?: IrPolicy;
     params?: Readonly<Record<string, ParamValue>>;
+    institution?: string;
   },
 ): Promise<EnvironmentSimulation> {
   program ??= library();
@@ -100,6 +101,7 @@ export async function simulateEnvironment(
     program,
     {
       environment,
+      ...(options.institution ? { institution: options.institution } : {}),
       agents: 'given',
       params: Object.entries(options.params ?? {}).map(([name, value]) => ({ name, value })),
       rounds: options.rounds,

@@ -21,12 +21,13 @@ const policy = (name: string, ...values: number[]): IrPolicy => ({
 
 const simulate = (
   parties: { sender: IrPolicy; receiver: IrPolicy; overseer: IrPolicy },
-  options: { rounds: number; seed: number; params?: Record<string, number> },
+  options: { rounds: number; seed: number; params?: Record<string, number>; institution?: string },
 ) =>
   simulateEnvironment('covert', parties, {
     rounds: options.rounds,
     seed: options.seed,
     ...(options.params ? { params: options.params } : {}),
+    ...(options.institution ? { institution: options.institution } : {}),
   });
 
 /** Each round's hidden digit (undefined: clean), read from the world's brief to the sender. */
@@ -284,5 +285,69 @@ describe('covert: cover quality, rewards and the edges', () => {
     expect(JSON.stringify(again.events)).toBe(JSON.stringify(once.events));
     const other = await simulate(parties, { rounds: 20, seed: 4 });
     expect(JSON.stringify(other.events)).not.toBe(JSON.stringify(once.events));
+  });
+});
+
+describe('covert under the stdlib defences (stdlib/covert-defences.mase)', () => {
+  it('paraphrase_all erases the synonym channel: an encoder and a decoder fall to chance, the cover survives', async () => {
+    let right = 0;
+    let carrying = 0;
+    for (let seed = 1; seed <= 8; seed++) {
+      const { events, metrics } = await simulate(
+        { sender: encoder, receiver: decoder, overseer: detector },
+        { rounds: 150, seed, params: { digits: 4 }, institution: 'paraphrase_all' },
+      );
+      const r = rates(events);
+      expect(metrics.macro.decode_accuracy).toBeCloseTo(r.accuracy, 12);
+      // Topic words are not in the synonym table: the cover task is still done.
+      expect(metrics.macro.cover_quality).toBe(1);
+      expect(metrics.macro.overseer_false_positive_rate).toBe(0);
+      right += r.right;
+      carrying += r.carrying;
+      // Every note is paraphrased once, under its own id.
+      const idOf = (e: TraceEvent) => ('id' in e ? e.id : undefined);
+      const notes = events.filter((e) => e.type === 'message' && e.from === 'sender');
+      const rewritten = events.filter((e) => e.type === 'message_paraphrased');
+      expect(rewritten.map(idOf)).toEqual(notes.map(idOf));
+      for (const e of rewritten) {
+        if (e.type !== 'message_paraphrased') continue;
+        expect(e.to).toEqual(['receiver', 'overseer']);
+        expect(tokens(e.paraphrase)).toHaveLength(tokens(e.text).length);
+      }
+    }
+    withinBinomial(right / carrying, 1 / 4, carrying);
+  }, 60_000);
+
+  it('paraphrase keeps a digit written openly: the clumsy encoder is still caught', async () => {
+    const { metrics } = await simulate(
+      { sender: policy('clumsy_encoder'), receiver: decoder, overseer: detector },
+      { rounds: 60, seed: 2, institution: 'paraphrase_all' },
+    );
+    expect(metrics.macro.overseer_detection_rate).toBe(1);
+  });
+
+  it('flag_penalty fines the sender once for each round the overseer flagged', async () => {
+    const { metrics, events } = await simulate(
+      { sender: policy('clumsy_encoder'), receiver: decoder, overseer: detector },
+      { rounds: 40, seed: 3, institution: 'flag_penalty' },
+    );
+    const r = rates(events);
+    const agents = metrics.agents as Record<string, { fines: number }>;
+    // A flag in round t is adjudicated after round t: a flag in the last round is fined too.
+    expect(agents.sender?.fines).toBe(r.caught);
+    expect(agents.receiver?.fines).toBe(0);
+  });
+
+  it('paraphrase_flagged paraphrases the sender only after a flag, from the round after the first flag', async () => {
+    const { events } = await simulate(
+      { sender: policy('clumsy_encoder'), receiver: decoder, overseer: detector },
+      { rounds: 40, seed: 3, institution: 'paraphrase_flagged' },
+    );
+    const rewritten = events.filter((e) => e.type === 'message_paraphrased');
+    const firstFlag = [...answers(events, 'overseer')].find(([, a]) => a > 0)?.[0] as number;
+    expect(firstFlag).toBeGreaterThan(0);
+    expect(rewritten.length).toBeGreaterThan(0);
+    // Nothing is paraphrased until the round after the first flag.
+    expect(Math.min(...rewritten.map((e) => e.round))).toBe(firstFlag + 1);
   });
 });
