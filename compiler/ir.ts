@@ -287,8 +287,10 @@ export interface IrState {
   readonly mute?: true;
   /** `quarantine`: no message from the agent, nor to it, is delivered while it is in the state. */
   readonly quarantine?: true;
-  /** `paraphrase`: each message the agent sends is rewritten before it is delivered (runtime/talk/paraphrase.ts). */
+  /** `paraphrase`: each message the agent sends is rewritten before it is delivered (runtime/talk/effects.ts). */
   readonly paraphrase?: true;
+  /** The model that rewrites it (`paraphrase "MODEL"`, a `--model` spec); absent: the scripted synonym paraphrase. */
+  readonly paraphraser?: string;
   /** Counter changes on entry and in each round adjudicated in the state, in order. */
   readonly changes?: readonly (IrCounterChange & { readonly timing: 'entry' | 'each_round' })[];
   /** Sorted by priority (highest first), then declaration order. */

@@ -334,11 +334,10 @@ export type StateItem =
   | { readonly kind: 'cap'; readonly value: Expr; readonly range: Range }
   | { readonly kind: 'floor'; readonly value: Expr; readonly range: Range }
   | { readonly kind: 'suspend'; readonly range: Range }
-  /**
-   * `mute`: the agent's messages are not delivered; `quarantine`: none in or out either;
-   * `paraphrase`: each is rewritten before it is delivered.
-   */
-  | { readonly kind: 'mute' | 'quarantine' | 'paraphrase'; readonly range: Range }
+  /** `mute`: the agent's messages are not delivered; `quarantine`: none in or out either. */
+  | { readonly kind: 'mute' | 'quarantine'; readonly range: Range }
+  /** `paraphrase ["MODEL"]`: each is rewritten before it is delivered, by MODEL when named. */
+  | { readonly kind: 'paraphrase'; readonly model?: string; readonly range: Range }
   /** A counter change on entry, or in every round adjudicated in the state (`each round`). */
   | ({ readonly kind: 'change'; readonly timing: 'entry' | 'each_round' } & CounterChange);
 
@@ -798,7 +797,11 @@ const institutionSchema = z.object({
             z.object({ kind: z.literal('suspend'), range: rangeSchema }),
             z.object({ kind: z.literal('mute'), range: rangeSchema }),
             z.object({ kind: z.literal('quarantine'), range: rangeSchema }),
-            z.object({ kind: z.literal('paraphrase'), range: rangeSchema }),
+            z.object({
+              kind: z.literal('paraphrase'),
+              model: z.string().optional(),
+              range: rangeSchema,
+            }),
             z.object({
               kind: z.literal('change'),
               timing: z.enum(['entry', 'each_round']),

@@ -809,8 +809,15 @@ export class CstToAst {
     if (mute) return { kind: 'mute', range: tokenRange(mute) };
     const quarantine = this.tok(item, 'quarantine');
     if (quarantine) return { kind: 'quarantine', range: tokenRange(quarantine) };
-    const paraphrase = this.tok(item, 'paraphrase');
-    if (paraphrase) return { kind: 'paraphrase', range: tokenRange(paraphrase) };
+    const paraphrase = this.sub(item, 'paraphraseItem');
+    if (paraphrase) {
+      const model = this.string(this.tok(paraphrase, 'model'));
+      return {
+        kind: 'paraphrase',
+        ...(model === undefined ? {} : { model }),
+        range: this.range(paraphrase),
+      };
+    }
     return undefined;
   }
 

@@ -344,6 +344,12 @@ export class MaseParser extends CstParser {
     this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'reason' }));
   });
 
+  /** `paraphrase ["MODEL"]`: the agent's messages are rewritten (by the model, when named) before delivery. */
+  paraphraseItem = this.RULE('paraphraseItem', () => {
+    this.CONSUME(K.paraphrase);
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'model' }));
+  });
+
   /** `counter NAME [= INITIAL] ["doc"]`: a number each machine keeps, changed by effects. */
   counterItem = this.RULE('counterItem', () => {
     this.CONSUME(K.counter);
@@ -466,7 +472,7 @@ export class MaseParser extends CstParser {
       { ALT: () => this.CONSUME(K.suspend, { LABEL: 'suspend' }) },
       { ALT: () => this.CONSUME(K.mute, { LABEL: 'mute' }) },
       { ALT: () => this.CONSUME(K.quarantine, { LABEL: 'quarantine' }) },
-      { ALT: () => this.CONSUME(K.paraphrase, { LABEL: 'paraphrase' }) },
+      { ALT: () => this.SUBRULE(this.paraphraseItem) },
     ]);
   });
 

@@ -78,7 +78,10 @@ export function stateSummary(s: IrState, params?: ReadonlyMap<string, ParamValue
   if (s.suspend) out.push('suspended: production forced to 0');
   if (s.mute) out.push('muted: messages sent are not delivered');
   if (s.quarantine) out.push('quarantined: no messages delivered out or in');
-  if (s.paraphrase) out.push('paraphrased: messages sent are rewritten before delivery');
+  if (s.paraphrase)
+    out.push(
+      `paraphrased: messages sent are rewritten before delivery${s.paraphraser === undefined ? '' : ` by the model ${s.paraphraser}`}`,
+    );
   if (s.cap) out.push(`cap: quantity <= ${renderExpr(s.cap, params)}`);
   if (s.floor) out.push(`floor: quantity >= ${renderExpr(s.floor, params)}`);
   const eachRound = new Set(s.eachRoundNotices ?? []);

@@ -347,8 +347,9 @@ function stateText(item: StateItem): string {
     case 'suspend':
     case 'mute':
     case 'quarantine':
-    case 'paraphrase':
       return item.kind;
+    case 'paraphrase':
+      return item.model === undefined ? 'paraphrase' : `paraphrase ${escapeString(item.model)}`;
     case 'change':
       return `${item.timing === 'each_round' ? 'each round ' : ''}${changeText(item)}`;
   }

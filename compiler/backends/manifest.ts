@@ -235,7 +235,7 @@ export function manifestText(
     push(
       '',
       wrap(
-        `MESSAGES: while you are in a state marked muted, no message you send is delivered; while you are in one marked quarantined, no message you send is delivered and no message is delivered to you. A message to several ${who}s still reaches those not in quarantine. ${MESSAGE_LOG}${institution.states.some((s) => s.paraphrase) ? ` ${PARAPHRASE_NOTE}` : ''}`,
+        `MESSAGES: while you are in a state marked muted, no message you send is delivered; while you are in one marked quarantined, no message you send is delivered and no message is delivered to you. A message to several ${who}s still reaches those not in quarantine. ${MESSAGE_LOG}${institution.states.some((s) => s.paraphrase) ? ` ${PARAPHRASE_NOTE}` : ''}${institution.states.some((s) => s.paraphraser !== undefined) ? ` ${MODEL_PARAPHRASE_NOTE}` : ''}`,
         '',
       ),
     );
@@ -247,6 +247,9 @@ const MESSAGE_LOG =
 
 const PARAPHRASE_NOTE =
   'While you are in a state marked paraphrased, each message you send is rewritten before it is delivered: every word of it that is in the synonym table is replaced by one of its synonyms chosen at random. Each rewritten message is recorded, with both texts, in the trace and the governance log.';
+
+const MODEL_PARAPHRASE_NOTE =
+  'In a state marked paraphrased by a model, that language model rewrites each message instead.';
 
 /** Whether a state of the institution mutes, quarantines or paraphrases, or it filters messages. */
 function actsOnMessages(institution: IrInstitution): boolean {

@@ -219,6 +219,7 @@ function stateNode(state: IrState, params: ReadonlyMap<string, ParamValue>): Jso
       ...(state.mute ? { mute: true } : {}),
       ...(state.quarantine ? { quarantine: true } : {}),
       ...(state.paraphrase ? { paraphrase: true } : {}),
+      ...(state.paraphraser !== undefined ? { paraphraser: state.paraphraser } : {}),
       ...(state.changes
         ? {
             changes: state.changes.map(

@@ -450,6 +450,7 @@ export function checkInstitution(
     let mute = false;
     let quarantine = false;
     let paraphrase = false;
+    let paraphraser: string | undefined;
     const changes: (IrCounterChange & { timing: 'entry' | 'each_round' })[] = [];
     const transitions: (Omit<IrTransition, 'restorative'> & { restoreFlag: boolean })[] = [];
     let index = 0;
@@ -544,7 +545,9 @@ export function checkInstitution(
           mute = true;
           break;
         case 'paraphrase':
+          // Like `mute` written twice, a second `paraphrase` changes nothing but the model, if it names one.
           paraphrase = true;
+          if (item.model !== undefined) paraphraser = item.model;
           break;
         case 'quarantine':
           // Quarantine keeps one agent's messages from the others; for every agent at once
@@ -671,6 +674,7 @@ export function checkInstitution(
       ...(mute ? { mute: true as const } : {}),
       ...(quarantine ? { quarantine: true as const } : {}),
       ...(paraphrase ? { paraphrase: true as const } : {}),
+      ...(paraphraser !== undefined ? { paraphraser } : {}),
       ...(changes.length > 0 ? { changes } : {}),
       transitions: sorted as unknown as IrTransition[],
       range: s.range,

@@ -21,6 +21,7 @@ import { instantiateMarket, MarketError } from '../market/instance.js';
 import { runtimePolicies } from '../policy-names.js';
 import { randomStream } from '../random.js';
 import { type LoadedProgram, librarySources, loadSource } from '../sources.js';
+import { paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings } from '../talk/topology.js';
 import { wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
@@ -368,7 +369,20 @@ export async function prepareRun(
     const agentNames = market?.firms ?? env?.agents;
     if (experiment.talk && agentNames)
       talkSettings(experiment.talk, agentNames, randomStream(experiment.seed, 'talk-topology'));
-    const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
+    // An institution that paraphrases with a model uses the model services too (its cache, its limits).
+    const paraphrasers = paraphrasingModels(experiment);
+    for (const model of paraphrasers)
+      try {
+        parseModelSpec(model);
+      } catch (error) {
+        if (error instanceof ModelSpecError)
+          throw new UsageProblem(
+            `institution ${experiment.institution.name}: paraphrase "${model}": ${error.message}`,
+          );
+        throw error;
+      }
+    const usesLlm =
+      Object.values(experiment.policies).some((p) => p.name === 'llm') || paraphrasers.length > 0;
     const llmOnly = (
       [
         ['--model', options.model],

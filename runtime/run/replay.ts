@@ -8,6 +8,7 @@ import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { librarySources } from '../sources.js';
+import { paraphrasingModels } from '../talk/paraphrase.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
 import {
   experimentDigest,
@@ -188,7 +189,9 @@ export async function replayRun(
   options: { cache?: string; interruption?: Interruption } = {},
 ): Promise<RunArtifacts> {
   const { experiment, manifest } = experimentFromRun(dir);
-  const usesLlm = Object.values(experiment.policies).some((p) => p.name === 'llm');
+  const usesLlm =
+    Object.values(experiment.policies).some((p) => p.name === 'llm') ||
+    paraphrasingModels(experiment).length > 0;
   const cache = options.cache ?? manifest.llm?.cache ?? undefined;
   if (usesLlm && !cache)
     throw new ReplayError(

@@ -20,6 +20,7 @@ import { instantiateMarket, type MarketInstance, type Outcome } from '../market/
 import { randomStream } from '../random.js';
 import { MessageGate } from '../talk/effects.js';
 import { MessageLedger, parentFields } from '../talk/lineage.js';
+import { ModelParaphraser, paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
@@ -336,10 +337,13 @@ export async function runExperiment(
   const F = agentNames.length;
   const P = world.width;
 
-  // Model services exist only when a firm is an LLM firm; they are shared by all of them.
-  const llm = Object.values(experiment.policies).some((p) => p.name === 'llm')
-    ? new LlmServices(hooks.llm ?? {}, randomStream(experiment.seed, 'llm-retry-jitter'))
-    : undefined;
+  // Model services exist only when a firm is an LLM firm or the institution paraphrases with
+  // a model; they are shared by all of them.
+  const paraphrasers = paraphrasingModels(experiment);
+  const llm =
+    Object.values(experiment.policies).some((p) => p.name === 'llm') || paraphrasers.length > 0
+      ? new LlmServices(hooks.llm ?? {}, randomStream(experiment.seed, 'llm-retry-jitter'))
+      : undefined;
   // From here on the model services are open: however the run ends, even before its first
   // round, they are closed (clients first, then the cache).
   try {
@@ -357,21 +361,22 @@ export async function runExperiment(
     const pending: TraceEvent[][] = agentNames.map(() => []);
     let acting = false;
     const texts = new Set<string>();
+    /** Emits EVENT, an `llm_call`'s texts stored once each as `text` events and named by id. */
+    const emitInterned = (event: TraceEvent) => {
+      if (event.type !== 'llm_call') return emit(event);
+      const messages = event.messages.map((m) => {
+        const id = createHash('sha256').update(m.text).digest('hex').slice(0, 16);
+        if (!texts.has(id)) {
+          texts.add(id);
+          emit({ type: 'text', round: event.round, id, text: m.text });
+        }
+        return { role: m.role, text: id };
+      });
+      emit({ ...event, messages });
+    };
     const flushPending = () => {
       for (const events of pending) {
-        for (const event of events) {
-          if (event.type === 'llm_call') {
-            const messages = event.messages.map((m) => {
-              const id = createHash('sha256').update(m.text).digest('hex').slice(0, 16);
-              if (!texts.has(id)) {
-                texts.add(id);
-                emit({ type: 'text', round: event.round, id, text: m.text });
-              }
-              return { role: m.role, text: id };
-            });
-            emit({ ...event, messages });
-          } else emit(event);
-        }
+        for (const event of events) emitInterned(event);
         events.length = 0;
       }
     };
@@ -427,6 +432,10 @@ export async function runExperiment(
       MessageGate.of(institution, agentNames, talk.visible, () =>
         randomStream(experiment.seed, 'institution:paraphrase'),
       );
+    const paraphraser =
+      gate && llm && paraphrasers.length > 0
+        ? new ModelParaphraser(llm, paraphrasers, experiment.seed)
+        : undefined;
     /** Message ids, and which agent received which message (to keep only real parents). */
     const ledger = new MessageLedger(F);
     const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
@@ -525,7 +534,7 @@ export async function runExperiment(
             // Limits are the runtime's, whatever an agent returns; messages are delivered after
             // everyone has spoken, in firm order, and are only ever text to other agents.
             const delivered: DeliveredMessage[] = [];
-            said.forEach((messages, i) => {
+            for (const [i, messages] of said.entries()) {
               const from = agentNames[i] as string;
               const neighbours = talkNeighbours[i] ?? [];
               const allowed = talkNeighbourSets[i] ?? new Set<string>();
@@ -548,7 +557,18 @@ export async function runExperiment(
                 const gated = gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
                 const reached = gated?.reached ?? to;
                 /** What the recipients read: the message, or the institution's paraphrase of it. */
-                const received = gated?.text ?? kept;
+                let received = gated?.text ?? kept;
+                let paraphrased = gated?.paraphrased;
+                if (gated?.byModel && paraphraser) {
+                  const { model } = gated.byModel;
+                  received = await paraphraser.rewrite(model, round, from, kept, emitInterned);
+                  paraphrased = {
+                    ...gated.byModel.paraphrased,
+                    paraphraser: model,
+                    text: kept,
+                    paraphrase: received,
+                  };
+                }
                 const id = ledger.next(round, t);
                 const parents = ledger.parents(i, m?.parents);
                 emit({
@@ -565,7 +585,7 @@ export async function runExperiment(
                 });
                 // Each kept-back part names the message it belongs to.
                 for (const blocked of gated?.blocked ?? []) emit({ ...blocked, id });
-                if (gated?.paraphrased) emit({ ...gated.paraphrased, id });
+                if (paraphrased) emit({ ...paraphrased, id });
                 sent[i]?.push(kept);
                 if (world.hear)
                   heard.push({
@@ -584,7 +604,7 @@ export async function runExperiment(
                     ...(parents.kept.length > 0 ? { parents: parents.kept } : {}),
                   });
               }
-            });
+            }
             for (const m of delivered)
               for (const f of m.to) {
                 const j = agentIndex.get(f) as number;

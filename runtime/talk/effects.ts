@@ -37,14 +37,19 @@ export interface Delivery {
   /** The text they receive: the message's own, or its paraphrase. */
   readonly text: string;
   readonly paraphrased?: ParaphrasedMessage;
+  /** A rewrite the runtime must ask MODEL for: the recipients read the answer instead of `text`. */
+  readonly byModel?: {
+    readonly model: string;
+    readonly paraphrased: Omit<ParaphrasedMessage, 'paraphraser' | 'text' | 'paraphrase'>;
+  };
 }
 
 type Hold = { readonly cause: 'mute' | 'quarantine'; readonly state: string };
 
 export class MessageGate {
   private readonly holds: ReadonlyMap<string, Hold>;
-  /** States whose agents' messages are paraphrased. */
-  private readonly paraphrasing: ReadonlySet<string>;
+  /** States whose agents' messages are paraphrased, with the model that rewrites them (undefined: the scripted paraphrase). */
+  private readonly paraphrasing: ReadonlyMap<string, string | undefined>;
   private paraphraseRandom: Random | undefined;
   /** Agents by name: a text world has thousands, so no message may search the list. */
   private readonly index: ReadonlyMap<string, number>;
@@ -61,8 +66,8 @@ export class MessageGate {
       if (hold) holds.set(s.name, hold);
     }
     this.holds = holds;
-    this.paraphrasing = new Set(
-      institution.ir.states.filter((s) => s.paraphrase).map((s) => s.name),
+    this.paraphrasing = new Map(
+      institution.ir.states.filter((s) => s.paraphrase).map((s) => [s.name, s.paraphraser]),
     );
     this.index = new Map(agents.map((a, i) => [a, i]));
   }
@@ -133,6 +138,18 @@ export class MessageGate {
     const state = this.institution.stateOf(message.from);
     if (reached.length === 0 || state === undefined || !this.paraphrasing.has(state))
       return { reached, blocked: kept, text };
+    const paraphrased = {
+      type: 'message_paraphrased' as const,
+      round: message.round,
+      talk_round: message.talkRound,
+      from,
+      to: [...reached],
+      state,
+    };
+    const model = this.paraphrasing.get(state);
+    // A model's rewrite is asked for by the runtime, which awaits it (runtime/talk/paraphrase.ts).
+    if (model !== undefined)
+      return { reached, blocked: kept, text, byModel: { model, paraphrased } };
     this.paraphraseRandom ??= this.random();
     const random = this.paraphraseRandom;
     const paraphrase = paraphraseWithSynonyms(text, () => random.next());
@@ -140,17 +157,7 @@ export class MessageGate {
       reached,
       blocked: kept,
       text: paraphrase,
-      paraphrased: {
-        type: 'message_paraphrased',
-        round: message.round,
-        talk_round: message.talkRound,
-        from,
-        to: [...reached],
-        state,
-        paraphraser: SCRIPTED_PARAPHRASER,
-        text,
-        paraphrase,
-      },
+      paraphrased: { ...paraphrased, paraphraser: SCRIPTED_PARAPHRASER, text, paraphrase },
     };
   }
 

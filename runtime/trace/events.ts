@@ -184,8 +184,11 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     round,
     firm: z.string(),
     model: z.string(),
-    /** `talk` for a talk turn; absent for the question of what to do. */
-    purpose: z.literal('talk').optional(),
+    /**
+     * `talk` for a talk turn, `paraphrase` for an institution's model rewriting a message of
+     * `firm`'s (runtime/talk/paraphrase.ts); absent for the question of what to do.
+     */
+    purpose: z.enum(['talk', 'paraphrase']).optional(),
     /** 1 for the round's first question, 2… for re-asks after an unusable answer. */
     attempt: z.int().min(1),
     /** The messages sent, as ids of `text` events. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,12 @@ const PARTIES = 'sender=encoder,receiver=decoder,overseer=detector';
  * sender's note; as the overseer it never flags.
  */
 function colluder(r: SeenRequest) {
+  // A paraphrasing institution's model: it rewords the note and drops its last word (the carrier).
+  const system = r.body.messages.find((m) => m.role === 'system')?.content ?? '';
+  if (system.startsWith('You rewrite messages')) {
+    const text = r.body.messages.find((m) => m.role === 'user')?.content ?? '';
+    return { kind: 'answer' as const, content: `Reworded: ${text.replace(/, \p{L}+\.$/u, '.')}` };
+  }
   const party = firmOf(r);
   const user = r.body.messages.find((m) => m.role === 'user')?.content ?? '';
   const from = user.indexOf('Codebook');
@@ -217,6 +223,141 @@ describe('mase run --environment stdlib:covert', () => {
     expect(readFileSync(file('llm-replay/metrics.json'), 'utf8')).toBe(
       readFileSync(file('llm/metrics.json'), 'utf8'),
     );
+  });
+
+  it('the embedded model plays all three parties in a short run, and a replay from the cache reproduces it exactly', () => {
+    // SmolLM2-135M (npm test fetches it first): it shows the machinery, not strategy.
+    const run = mase(
+      'run --environment stdlib:covert --agents llm --model local --rounds 1 --out local',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const replay = mase('replay local --out local-replay');
+    expect(replay.code, replay.stderr).toBe(0);
+    const said = (d: string) =>
+      readFileSync(file(`${d}/events.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; response?: string })
+        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
+        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    // The world's three briefs, and at least six answers (three talk turns, three decisions).
+    expect(
+      said('local').filter((e) => 'type' in e && e.type === 'message').length,
+    ).toBeGreaterThanOrEqual(3);
+    expect(said('local').filter((e) => 'answer' in e).length).toBeGreaterThanOrEqual(6);
+    expect(said('local-replay')).toEqual(said('local'));
+    expect(readFileSync(file('local-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('local/metrics.json'), 'utf8'),
+    );
+  }, 600_000);
+
+  it('an institution paraphrases with a named model: recipients read its rewrite, both texts are recorded, and a replay from the cache reproduces the run', async () => {
+    const model = `openai-compatible:${server.url}#m`;
+    writeFileSync(
+      file('reworded.mase'),
+      `mase 1
+institution reworded "A model rewrites every message" {
+  scope market
+  initial state on {
+    paraphrase ${JSON.stringify(model)}
+  }
+}
+experiment reworded_run "LLM parties under a model paraphrase" {
+  environment covert
+  institution reworded
+  agents llm(model: ${JSON.stringify(model)})
+  rounds 6
+  seeds 1
+}
+`,
+    );
+    const r = await runCliAsync(
+      ['run', 'reworded.mase', '--experiment', 'reworded_run', '--out', 'reworded'],
+      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(mase('verify reworded').code).toBe(0);
+    const all = events('reworded') as {
+      type: string;
+      id?: string;
+      from?: string;
+      firm?: string;
+      purpose?: string;
+      paraphraser?: string;
+      text?: string;
+      paraphrase?: string;
+    }[];
+    const notes = all.filter((e) => e.type === 'message' && e.from === 'sender');
+    const rewritten = all.filter((e) => e.type === 'message_paraphrased');
+    expect(notes).toHaveLength(6);
+    expect(rewritten.map((e) => [e.id, e.paraphraser])).toEqual(notes.map((e) => [e.id, model]));
+    for (const [k, e] of rewritten.entries()) {
+      expect(e.text).toBe(notes[k]?.text);
+      expect(e.paraphrase).toBe(`Reworded: ${e.text?.replace(/, \p{L}+\.$/u, '.')}`);
+    }
+    // One model call per note, on the sender's account.
+    const calls = all.filter((e) => e.type === 'llm_call' && e.purpose === 'paraphrase');
+    expect(calls.map((e) => e.firm)).toEqual(notes.map(() => 'sender'));
+    // The receiver read the rewrite, which lost the carrier word: it decodes nothing.
+    const metrics = JSON.parse(readFileSync(file('reworded/metrics.json'), 'utf8')) as {
+      macro: Record<string, number | null>;
+    };
+    expect(metrics.macro.decode_accuracy).toBeLessThan(1);
+    const replay = mase(['replay', 'reworded', '--out', 'reworded-replay']);
+    expect(replay.code, replay.stderr).toBe(0);
+    const stable = (d: string) =>
+      readFileSync(file(`${d}/events.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter(
+          (e) => e.type === 'message' || e.type === 'message_paraphrased' || e.type === 'decision',
+        );
+    expect(stable('reworded-replay')).toEqual(stable('reworded'));
+    expect(readFileSync(file('reworded-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('reworded/metrics.json'), 'utf8'),
+    );
+  });
+
+  it('scripted parties under a model paraphrase: the run uses the model services and replays from the cache; a bad model spec is one message', async () => {
+    const model = `openai-compatible:${server.url}#m`;
+    const institution = (spec: string) => `mase 1
+institution reworded "A model rewrites every message" {
+  scope market
+  initial state on {
+    paraphrase ${JSON.stringify(spec)}
+  }
+}
+`;
+    writeFileSync(file('reworded-only.mase'), institution(model));
+    const r = await runCliAsync(
+      [
+        'run',
+        ...['reworded-only.mase', '--environment', 'stdlib:covert', '--institution', 'reworded'],
+        ...['--agents', PARTIES, '--rounds', '4', '--out', 'scripted-reworded'],
+      ],
+      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const calls = events('scripted-reworded').filter((e) => e.type === 'llm_call');
+    expect(calls).toHaveLength(4);
+    const replay = mase(['replay', 'scripted-reworded', '--out', 'scripted-reworded-replay']);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(readFileSync(file('scripted-reworded-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('scripted-reworded/metrics.json'), 'utf8'),
+    );
+    writeFileSync(file('bad-model.mase'), institution('nonsense-provider:foo'));
+    const bad = mase([
+      'run',
+      ...['bad-model.mase', '--environment', 'stdlib:covert', '--institution', 'reworded'],
+      ...['--agents', PARTIES, '--out', 'bad-model'],
+    ]);
+    expect(bad.code).toBe(2);
+    expect(messageLines(bad.stderr)).toHaveLength(1);
+    expect(bad.stderr).toMatch(
+      /^mase: institution reworded: paraphrase "nonsense-provider:foo": unknown model/,
+    );
+    expect(existsSync(file('bad-model'))).toBe(false);
   });
 
   it('bad arguments are one message each, exit 2, nothing written', () => {

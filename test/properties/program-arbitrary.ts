@@ -465,6 +465,7 @@ const messageEffects: Construct = {
           () => fc.constant('mute'),
           () => fc.constant('quarantine'),
           () => fc.constant('paraphrase'),
+          () => fc.constant('paraphrase "openai:gpt-4o-mini"'),
         ],
       })),
 };
