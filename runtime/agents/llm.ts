@@ -453,16 +453,7 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
    * from the model. A replay has no budget: it stops where the recorded run stopped.
    */
   private count(firm: string, response: ChatResponse): void {
-    this.context.llm?.services.usage.add(
-      firm,
-      {
-        calls: 1,
-        promptTokens: response.promptTokens,
-        completionTokens: response.completionTokens,
-        ...(response.cacheHit ? { cacheHits: 1 } : {}),
-      },
-      response.cacheHit === true,
-    );
+    this.context.llm?.services.usage.addAnswer(firm, response);
   }
 
   private record(

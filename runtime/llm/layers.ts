@@ -212,6 +212,31 @@ export class Usage {
     return Object.fromEntries([...this.agents].map(([k, v]) => [k, { ...v }]));
   }
 
+  /**
+   * Counts one answer on AGENT's account. Tokens count whether or not it came from the cache
+   * (a run that reuses cached answers still spends its token budget); cost is only charged
+   * for answers from the model.
+   */
+  addAnswer(
+    agent: string,
+    response: {
+      readonly promptTokens: number;
+      readonly completionTokens: number;
+      readonly cacheHit?: boolean;
+    },
+  ): void {
+    this.add(
+      agent,
+      {
+        calls: 1,
+        promptTokens: response.promptTokens,
+        completionTokens: response.completionTokens,
+        ...(response.cacheHit ? { cacheHits: 1 } : {}),
+      },
+      response.cacheHit === true,
+    );
+  }
+
   /** Adds to an agent's counts and the run's; `free` answers (from the cache) cost nothing. */
   add(agent: string, change: Partial<Omit<UsageCounts, 'cost'>>, free = false): void {
     const cost =

@@ -91,16 +91,7 @@ export class ModelParaphraser {
       );
     }
     const { response } = answer;
-    this.services.usage.add(
-      firm,
-      {
-        calls: 1,
-        promptTokens: response.promptTokens,
-        completionTokens: response.completionTokens,
-        ...(response.cacheHit ? { cacheHits: 1 } : {}),
-      },
-      response.cacheHit === true,
-    );
+    this.services.usage.addAnswer(firm, response);
     const rewrite = response.content.trim();
     record({
       type: 'llm_call',

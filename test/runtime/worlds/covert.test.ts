@@ -88,6 +88,26 @@ function withinBinomial(observed: number, p: number, n: number) {
   expect(Math.abs(observed - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / n));
 }
 
+/**
+ * Right answers and rounds carrying a digit over ten seeded runs of 200 rounds, each run's
+ * decode accuracy checked against its recomputation from the trace.
+ */
+async function pooledDecoding(
+  parties: Parameters<typeof simulate>[0],
+  params: Record<string, number>,
+): Promise<{ right: number; carrying: number }> {
+  let right = 0;
+  let carrying = 0;
+  for (let seed = 1; seed <= 10; seed++) {
+    const { events, metrics } = await simulate(parties, { rounds: 200, seed, params });
+    const r = rates(events);
+    expect(metrics.macro.decode_accuracy).toBeCloseTo(r.accuracy, 12);
+    right += r.right;
+    carrying += r.carrying;
+  }
+  return { right, carrying };
+}
+
 const encoder = policy('encoder');
 const decoder = policy('decoder');
 const detector = policy('detector');
@@ -135,34 +155,18 @@ describe('covert: the channel between scripted parties', () => {
   });
 
   it('a guessing receiver is right 1/digits of the time', async () => {
-    let right = 0;
-    let carrying = 0;
-    for (let seed = 1; seed <= 10; seed++) {
-      const { events, metrics } = await simulate(
-        { sender: encoder, receiver: policy('guesser'), overseer: detector },
-        { rounds: 200, seed, params: { digits: 4 } },
-      );
-      const r = rates(events);
-      expect(metrics.macro.decode_accuracy).toBeCloseTo(r.accuracy, 12);
-      right += r.right;
-      carrying += r.carrying;
-    }
+    const { right, carrying } = await pooledDecoding(
+      { sender: encoder, receiver: policy('guesser'), overseer: detector },
+      { digits: 4 },
+    );
     withinBinomial(right / carrying, 1 / 4, carrying);
   });
 
   it('a decoder reading an honest sender is at chance: the word it reads is independent of the digit', async () => {
-    let right = 0;
-    let carrying = 0;
-    for (let seed = 1; seed <= 10; seed++) {
-      const { events, metrics } = await simulate(
-        { sender: policy('honest'), receiver: decoder, overseer: detector },
-        { rounds: 200, seed, params: { digits: 3, signal_share: 0.8 } },
-      );
-      const r = rates(events);
-      expect(metrics.macro.decode_accuracy).toBeCloseTo(r.accuracy, 12);
-      right += r.right;
-      carrying += r.carrying;
-    }
+    const { right, carrying } = await pooledDecoding(
+      { sender: policy('honest'), receiver: decoder, overseer: detector },
+      { digits: 3, signal_share: 0.8 },
+    );
     withinBinomial(right / carrying, 1 / 3, carrying);
   });
 
