@@ -58,7 +58,19 @@ export interface EnvironmentMetrics {
     share: number | null;
   };
   institution: { transitions: number; restorations: number; sanction_errors: number };
-  series: { round: number[]; payoff: number[]; fines: number[]; credits: number[] };
+  series: {
+    round: number[];
+    payoff: number[];
+    fines: number[];
+    credits: number[];
+    /**
+     * Each value of the world that is one number a round (a state variable, draw, `computed`
+     * value or `let` without the agent axis: a commons' stock, a relay's similarity, an
+     * infection's infected share), by name, in the order the trace records them; null where
+     * it was not a finite number. Per-agent values stay in events.jsonl.
+     */
+    values: Record<string, (number | null)[]>;
+  };
   warnings: string[];
 }
 
@@ -270,7 +282,32 @@ export function computeEnvironmentMetrics(
       payoff: rounds.map((_, r) => sum(before.map((row) => row[r] ?? 0))),
       fines: rounds.map((_, r) => sum(fines.map((row) => row[r] ?? 0))),
       credits: rounds.map((_, r) => sum(credits.map((row) => row[r] ?? 0))),
+      values: worldSeries(rounds),
     },
     warnings,
   };
+}
+
+/**
+ * The world's one-number-a-round values as series: a name is a series when every round that
+ * records it gives one number (or null), never a per-agent list.
+ */
+export function worldSeries(
+  rounds: readonly Extract<TraceEvent, { type: 'environment' }>[],
+): Record<string, (number | null)[]> {
+  const names: string[] = [];
+  const listed = new Set<string>();
+  for (const round of rounds)
+    for (const [name, value] of Object.entries(round.values)) {
+      if (listed.has(name)) continue;
+      listed.add(name);
+      if (!Array.isArray(value)) names.push(name);
+    }
+  const series: Record<string, (number | null)[]> = {};
+  for (const name of names) {
+    const values = rounds.map((r) => r.values[name]);
+    if (values.some((v) => Array.isArray(v))) continue;
+    series[name] = values.map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : null));
+  }
+  return series;
 }

@@ -18,6 +18,7 @@ import {
 } from '../metrics.js';
 import { packageRoot } from '../sources.js';
 import { describeSystemError, isSystemError } from '../system-errors.js';
+import { MESSAGES_KEPT } from '../talk/lineage.js';
 import type { TraceEvent } from '../trace/events.js';
 import {
   asJsonValue,
@@ -100,13 +101,6 @@ const kept = new Set<TraceEvent['type']>([
 function keptInMemory(event: TraceEvent): boolean {
   return kept.has(event.type) || (event.type === 'decision' && event.rationale !== undefined);
 }
-
-/**
- * Messages kept in memory for the report (metrics do not read them): a text world of
- * 10,000 hosts sends 10,000 a round, and keeping them all would exhaust memory long before
- * its thousandth round. The report says when it shows only the first ones.
- */
-const MESSAGES_KEPT = 200_000;
 
 export interface RunArtifacts {
   readonly result: RunResult;

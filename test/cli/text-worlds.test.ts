@@ -8,6 +8,7 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
+import { chrf } from '../../compiler/text.js';
 import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
 
 /**
@@ -231,6 +232,24 @@ describe('mase run --environment stdlib:infection', () => {
       ['link3', 'a b'],
     ]);
     expect(mase('verify relay').code).toBe(0);
+    // The per-generation similarity is a series of metrics.json, as the trace has it per round:
+    // "a b" against "a b c d e" in every generation.
+    const metrics = JSON.parse(readFileSync(file('relay/metrics.json'), 'utf8')) as {
+      series: { values: Record<string, (number | null)[]> };
+    };
+    const ab = chrf('a b', 'a b c d e');
+    expect(metrics.series.values.similarity).toEqual([ab, ab, ab]);
+    expect(metrics.series.values.words).toEqual([2, 2, 2]);
+    expect(metrics.series.values.lexicon_score).toEqual([0, 0, 0]);
+    // `mase report` redraws the page the run wrote: its title, the world over rounds, the talk.
+    const written = readFileSync(file('relay/report.html'), 'utf8');
+    rmSync(file('relay/report.html'));
+    expect(mase('report relay').code).toBe(0);
+    const redrawn = readFileSync(file('relay/report.html'), 'utf8');
+    expect(redrawn).toBe(written);
+    expect(redrawn).toContain('Transmission chains');
+    expect(redrawn).toContain('<section id="world"><h2>The world over rounds</h2>');
+    expect(redrawn).toContain('<section id="messages">');
     // Each link's copy names what it copied: the last one's lineage goes back to the seed.
     const lineage = mase('show relay --message m3.1.1');
     expect(lineage.code, lineage.stderr).toBe(0);
