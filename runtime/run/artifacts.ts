@@ -3,7 +3,11 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
 import { kindProvenance } from '../environment/kinds.js';
-import { computeEnvironmentMetrics, type EnvironmentMetrics } from '../environment/metrics.js';
+import {
+  computeEnvironmentMetrics,
+  type EnvironmentMetrics,
+  EnvironmentScore,
+} from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
@@ -52,11 +56,18 @@ export class ArtifactError extends MaseUserError {
 /** The run's metrics: a market's (runtime/metrics.ts) or an environment's (runtime/environment/metrics.ts). */
 export type AnyRunMetrics = RunMetrics | EnvironmentMetrics;
 
-function score(events: readonly TraceEvent[], experiment: ResolvedExperiment): AnyRunMetrics {
+function score(
+  events: readonly TraceEvent[],
+  experiment: ResolvedExperiment,
+  environmentScore: EnvironmentScore | undefined,
+  upTo?: number,
+): AnyRunMetrics {
   const world = experiment.market;
-  return world.kind === 'environment'
-    ? computeEnvironmentMetrics(events, { ir: world, overrides: experiment.marketOverrides })
-    : computeMetrics(events, metricsOptions(experiment));
+  if (world.kind !== 'environment') return computeMetrics(events, metricsOptions(experiment));
+  // The fold saw every event as it was written; it scores the rounds the run's end says were played.
+  if (environmentScore)
+    return environmentScore.metrics({ ir: world, overrides: experiment.marketOverrides }, upTo);
+  return computeEnvironmentMetrics(events, { ir: world, overrides: experiment.marketOverrides });
 }
 
 /** A market run's metrics; an environment's are a bug where a market's are expected. */
@@ -261,7 +272,11 @@ export async function runToDirectory(
 
   // Only what the metrics and the report read is kept in memory: decisions (but those with
   // a rationale) and monitor values are a large share of a long trace and are only written.
+  // An environment's run is scored as it goes (EnvironmentScore): its payoff events, one
+  // per agent a round, are folded in and not kept.
   const events: TraceEvent[] = [];
+  const environmentScore =
+    experiment.market.kind === 'environment' ? new EnvironmentScore() : undefined;
   let messages = 0;
   const trace = new TraceWriter(join(dir, 'events.jsonl'));
   const log = new GovernanceLog(dir, { key: logKey, manifestDigest: digest, runId });
@@ -293,7 +308,9 @@ export async function runToDirectory(
       onEvent: (event) => {
         // Messages past the first MESSAGES_KEPT are counted and written, not kept.
         const beyond = event.type === 'message' && ++messages > MESSAGES_KEPT;
-        if (!beyond && keptInMemory(event)) events.push(event);
+        environmentScore?.add(event);
+        if (!beyond && keptInMemory(event) && !(environmentScore && event.type === 'payoff'))
+          events.push(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
         if (entry) log.append(entry);
@@ -350,11 +367,13 @@ export async function runToDirectory(
   let metricsText: string | undefined;
   // A run that failed is scored on the rounds it finished (those its trace holds); one that
   // failed before its first round has nothing to score.
-  if (result) metrics = score(events, experiment);
+  if (result) metrics = score(events, experiment, environmentScore);
   else if (roundsCompleted > 0)
     metrics = score(
       events.filter((e) => !('round' in e) || e.round <= roundsCompleted),
       experiment,
+      environmentScore,
+      roundsCompleted,
     );
   if (metrics) {
     const scored = metrics;
