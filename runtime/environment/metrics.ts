@@ -95,6 +95,16 @@ function tensorOf(value: unknown): Tensor {
 
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
+/** An agent's institution activity before any event counted. */
+const noActivity = () => ({
+  fine: 0,
+  credit: 0,
+  notices: 0,
+  transitions: 0,
+  restorations: 0,
+  blocked_messages: 0,
+});
+
 export function computeEnvironmentMetrics(
   events: readonly TraceEvent[],
   options: EnvironmentMetricsOptions,
@@ -248,14 +258,7 @@ export class EnvironmentScore {
     let transitions = 0;
     let restorations = 0;
     let sanctionErrors = 0;
-    const perAgent = agents.map(() => ({
-      fine: 0,
-      credit: 0,
-      notices: 0,
-      transitions: 0,
-      restorations: 0,
-      blocked_messages: 0,
-    }));
+    const perAgent = agents.map(noActivity);
     const fallbacks = new Array<number>(n).fill(0);
     for (const e of this.counted) {
       if (!('round' in e) || typeof e.round !== 'number' || e.round > played) continue;
@@ -365,14 +368,7 @@ export class EnvironmentScore {
           const b = totals.before[i] ?? 0;
           const f = totals.fines[i] ?? 0;
           const c = totals.credits[i] ?? 0;
-          const a = perAgent[i] ?? {
-            fine: 0,
-            credit: 0,
-            notices: 0,
-            transitions: 0,
-            restorations: 0,
-            blocked_messages: 0,
-          };
+          const a = perAgent[i] ?? noActivity();
           return [
             name,
             {
