@@ -85,6 +85,8 @@ const NAN = scalarTensor(Number.NaN);
 
 function tensorOf(value: unknown): Tensor {
   if (typeof value === 'number') return scalarTensor(value);
+  // A copy, as a list gave one: the evaluator owns the tensors it is handed.
+  if (value instanceof Float64Array) return { axes: ['firm'], data: Float64Array.from(value) };
   if (Array.isArray(value))
     return {
       axes: ['firm'],
@@ -114,7 +116,23 @@ export function computeEnvironmentMetrics(
   return score.metrics(options);
 }
 
-type RoundEvent = Extract<TraceEvent, { type: 'environment' }>;
+/**
+ * A round's `environment` event as the score keeps it: each per-agent list packed into a
+ * Float64Array (NaN for null), 8 bytes a value instead of a boxed number in a list.
+ */
+interface RoundValues {
+  readonly round: number;
+  readonly values: Readonly<Record<string, number | null | Float64Array>>;
+}
+
+function packed(e: Extract<TraceEvent, { type: 'environment' }>): RoundValues {
+  const values: Record<string, number | null | Float64Array> = {};
+  for (const [name, value] of Object.entries(e.values))
+    values[name] = Array.isArray(value)
+      ? Float64Array.from(value, (x) => (x === null ? Number.NaN : x))
+      : value;
+  return { round: e.round, values };
+}
 
 /**
  * An environment run's metrics, folded from its trace one event at a time: the round loop
@@ -128,7 +146,7 @@ export class EnvironmentScore {
   private header: Extract<TraceEvent, { type: 'header' }> | undefined;
   private runEnd: Extract<TraceEvent, { type: 'run_end' }> | undefined;
   private benchmarkEvent: Extract<TraceEvent, { type: 'environment_benchmarks' }> | undefined;
-  private readonly rounds: RoundEvent[] = [];
+  private readonly rounds: RoundValues[] = [];
   private readonly counted: TraceEvent[] = [];
   private index = new Map<string, number>();
   /** Per round (index round − 1): Σ over agents of payoff before fines, fines, credits. */
@@ -175,7 +193,7 @@ export class EnvironmentScore {
         this.benchmarkEvent ??= e;
         return;
       case 'environment':
-        this.rounds.push(e);
+        this.rounds.push(packed(e));
         return;
       case 'payoff': {
         const i = this.index.get(e.firm) ?? -1;
@@ -409,21 +427,19 @@ export class EnvironmentScore {
  * The world's one-number-a-round values as series: a name is a series when every round that
  * records it gives one number (or null), never a per-agent list.
  */
-export function worldSeries(
-  rounds: readonly Extract<TraceEvent, { type: 'environment' }>[],
-): Record<string, (number | null)[]> {
+function worldSeries(rounds: readonly RoundValues[]): Record<string, (number | null)[]> {
   const names: string[] = [];
   const listed = new Set<string>();
   for (const round of rounds)
     for (const [name, value] of Object.entries(round.values)) {
       if (listed.has(name)) continue;
       listed.add(name);
-      if (!Array.isArray(value)) names.push(name);
+      if (!(value instanceof Float64Array)) names.push(name);
     }
   const series: Record<string, (number | null)[]> = {};
   for (const name of names) {
     const values = rounds.map((r) => r.values[name]);
-    if (values.some((v) => Array.isArray(v))) continue;
+    if (values.some((v) => v instanceof Float64Array)) continue;
     series[name] = values.map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : null));
   }
   return series;

@@ -273,7 +273,7 @@ export async function runToDirectory(
   // Only what the metrics and the report read is kept in memory: decisions (but those with
   // a rationale) and monitor values are a large share of a long trace and are only written.
   // An environment's run is scored as it goes (EnvironmentScore): its payoff events, one
-  // per agent a round, are folded in and not kept.
+  // per agent a round, are folded in, and its rounds' values kept packed, not as events.
   const events: TraceEvent[] = [];
   const environmentScore =
     experiment.market.kind === 'environment' ? new EnvironmentScore() : undefined;
@@ -309,8 +309,9 @@ export async function runToDirectory(
         // Messages past the first MESSAGES_KEPT are counted and written, not kept.
         const beyond = event.type === 'message' && ++messages > MESSAGES_KEPT;
         environmentScore?.add(event);
-        if (!beyond && keptInMemory(event) && !(environmentScore && event.type === 'payoff'))
-          events.push(event);
+        const scored =
+          environmentScore && (event.type === 'payoff' || event.type === 'environment');
+        if (!beyond && keptInMemory(event) && !scored) events.push(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
         if (entry) log.append(entry);
