@@ -4,7 +4,8 @@
  * user's kind is one folder registered with `--kind` (runtime/environment/kinds.ts).
  */
 import type { EnvironmentKind } from '../environment/kinds.js';
+import { feed } from './feed.js';
 import { infection } from './infection.js';
 import { relay } from './relay.js';
 
-export const BUILTIN_KINDS: readonly EnvironmentKind[] = [infection, relay];
+export const BUILTIN_KINDS: readonly EnvironmentKind[] = [feed, infection, relay];
