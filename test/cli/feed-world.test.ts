@@ -1,0 +1,119 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, messageLines, runCli, STACK_LINE } from '../support/cli.js';
+
+/**
+ * The text world `feed` through the built CLI, as docs/language.md "Text worlds" tells a user
+ * to run it: run, show, verify, report, a sweep and its analysis, and one clear message
+ * (exit 2, nothing written) for each bad argument.
+ */
+
+let dir = '';
+const STUDY = resolve('examples/feed/study.mase');
+
+function mase(command: string | readonly string[]) {
+  return runCli(command, {
+    cwd: dir,
+    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
+  });
+}
+const file = (name: string) => join(dir, name);
+
+interface Event {
+  type: string;
+  round?: number;
+  from?: string;
+  to?: string[];
+  text?: string;
+  parents?: string[];
+  id?: string;
+}
+const events = (run: string) =>
+  readFileSync(file(`${run}/events.jsonl`), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Event);
+
+beforeAll(() => {
+  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
+  dir = mkdtempSync(join(tmpdir(), 'mase-feed-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('mase run --environment stdlib:feed', () => {
+  it('runs on its default network (broadcast), and the run shows, verifies and reports', () => {
+    const r = mase([
+      'run',
+      ...['--environment', 'stdlib:feed', '--param', 'users=8', '--param', 'ranking="random"'],
+      ...['--agents', 'imitator(0.5)', '--rounds', '20', '--seed', '2', '--out', 'run'],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const all = events('run');
+    // Broadcast talk: a post reaches the 7 other users; it names the world's item as its parent.
+    const post = all.find((e) => e.type === 'message' && e.from === 'user1');
+    expect(post?.to).toHaveLength(7);
+    const item = all.find((e) => e.id === post?.parents?.[0]);
+    expect(item).toMatchObject({ from: 'world', to: ['user1'] });
+    expect(item?.text).toMatch(/^Your item to post this round: Item 1: /);
+    // From round 2 each user gets its own feed, listing the posts by their message ids.
+    const feed = all.find(
+      (e) => e.round === 2 && e.to?.[0] === 'user3' && e.text?.startsWith('Your feed') === true,
+    );
+    expect(feed?.text).toContain(`[${post?.id}] votes: `);
+    const metrics = JSON.parse(readFileSync(file('run/metrics.json'), 'utf8')) as {
+      macro: Record<string, number | null>;
+    };
+    expect(Object.keys(metrics.macro)).toEqual([
+      'herding_index',
+      'attention_gini',
+      'injected_reach',
+      'mean_quality_voted',
+    ]);
+    expect(metrics.macro.attention_gini).toBeGreaterThan(0);
+    expect(mase('verify run').code).toBe(0);
+    const show = mase('show run');
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/macro\.herding_index +-?\d/);
+    const html = readFileSync(file('run/report.html'), 'utf8');
+    // The world's false alarm (round 5 by default) is in the report's message table, as text.
+    expect(html).toContain('BREAKING: the city has declared all tap water unsafe');
+    // The lineage of a post leads back to the world's item.
+    const lineage = mase(['show', 'run', '--message', post?.id ?? '']);
+    expect(lineage.code, lineage.stderr).toBe(0);
+    expect(lineage.stdout).toMatch(/m1\.0\.1 .*world → user1 +\(origin\)/);
+  });
+
+  it('a sweep over policies runs and analyses like any environment', () => {
+    const sweep = mase(['sweep', STUDY, '--sweep', 'smoke', '--out', 'smoke']);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    const analyze = mase('analyze smoke --metric herding_index');
+    expect(analyze.code, analyze.stderr).toBe(0);
+    expect(analyze.stdout).toMatch(/^agents\s+independent\s+imitator\(0\.5\)\s+imitator\(1\)/m);
+    expect(analyze.stdout).toMatch(/^herding_index\s+-?\d/m);
+  });
+
+  it('bad arguments are one message each, exit 2, nothing written', () => {
+    const cases: [string[], RegExp][] = [
+      [['--agents', 'imitator(2)'], /^mase: imitator: weight is a share \(0 to 1\); it is 2$/],
+      [['--agents', 'imitator(w: 1)'], /imitator: unknown argument `w`; it accepts `weight`/],
+      [['--agents', 'follower'], /unknown policy `follower`.*independent, imitator/],
+      [
+        ['--agents', 'independent', '--param', 'ranking="best"'],
+        /--param ranking: expected one of "votes", "recency", "random", found "best"/,
+      ],
+      [
+        ['--agents', 'independent', '--param', 'feed_size=0'],
+        /feed_size must be a whole number from 1 to 1000; it is 0/,
+      ],
+    ];
+    cases.forEach(([args, message], k) => {
+      const r = mase(['run', '--environment', 'stdlib:feed', ...args, '--out', `bad${k}`]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(messageLines(r.stderr).join('\n')).toMatch(message);
+      expect(r.stderr).not.toMatch(STACK_LINE);
+      expect(existsSync(file(`bad${k}`))).toBe(false);
+    });
+  });
+});
