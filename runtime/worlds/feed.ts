@@ -294,7 +294,7 @@ function postersOf(round: number, s: FeedSettings): { poster: number; item: numb
  * filled up (they entered after `lifetime` rounds, so every one met a full feed) and is
  * over. A post's early votes are those of the first `early_rounds` rounds of its life, its
  * later votes the rest; the herding index is their partial correlation given the posts'
- * qualities, the Gini coefficient is over each post's votes (bought votes included).
+ * qualities, the Gini coefficient is over each post's votes.
  */
 export function feedMeasures(
   posts: readonly FeedPost[],
