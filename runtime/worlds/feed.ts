@@ -97,7 +97,8 @@ export function partialCorrelation(
   const rxz = correlation(x, z);
   const ryz = correlation(y, z);
   const denominator = Math.sqrt((1 - rxz * rxz) * (1 - ryz * ryz));
-  return denominator > 0 ? (rxy - rxz * ryz) / denominator : Number.NaN;
+  // Clamped: rounding can carry an exact ±1 just past it.
+  return denominator > 0 ? Math.max(-1, Math.min(1, (rxy - rxz * ryz) / denominator)) : Number.NaN;
 }
 
 /** A post: an item a user posted, or the world's injected one. */
