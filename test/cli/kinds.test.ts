@@ -313,7 +313,7 @@ describe('bad kinds are one message and exit 2', () => {
     ]);
     expect(run.code).toBe(2);
     expect(messageLines(run.stderr)).toEqual([
-      'mase: environment median_pot is computed by the code kind `median_pot`, which is not registered here; register its folder with --kind FOLDER (registered: infection, relay)',
+      'mase: environment median_pot is computed by the code kind `median_pot`, which is not registered here; register its folder with --kind FOLDER (registered: feed, infection, relay)',
     ]);
   });
 

@@ -55,6 +55,7 @@ describe('a valid environment', () => {
     expect(result.program.environments.map((e) => e.name).sort()).toEqual([
       'auction',
       'commons',
+      'feed',
       'infection',
       'minimum_effort',
       'relay',
