@@ -2,7 +2,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, messageLines, runCli, STACK_LINE } from '../support/cli.js';
+import {
+  type ScriptedServer,
+  type SeenRequest,
+  startScriptedServer,
+} from '../../bench/support/openai-server.js';
+import { cliPath, messageLines, runCli, runCliAsync, STACK_LINE } from '../support/cli.js';
 
 /**
  * The text world `feed` through the built CLI, as docs/language.md "Text worlds" tells a user
@@ -36,11 +41,48 @@ const events = (run: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as Event);
 
-beforeAll(() => {
+const isTalk = (r: SeenRequest) =>
+  r.body.messages.find((m) => m.role === 'user')?.content.includes('before anyone acts') ?? false;
+
+/**
+ * A model that acts as `independent` does: in a talk turn it posts the item the world
+ * handed it, if any, as it is; when it acts it votes for the feed line with the highest
+ * impression (the first of equals), 0 without a feed.
+ */
+function reader(r: SeenRequest) {
+  const prompt = r.body.messages.map((m) => m.content).join('\n');
+  if (isTalk(r)) {
+    // Broadcast: a message names no receivers; it names the world's item as its parent.
+    const item =
+      /- (m[\d.]+) from outside the group, before the talk: "Your item to post this round: (Item \d+: [^"]+)"/.exec(
+        prompt,
+      );
+    const messages = item ? [{ text: item[2], parents: [item[1]] }] : [];
+    return { kind: 'answer' as const, content: JSON.stringify({ messages }) };
+  }
+  let vote = 0;
+  let best = Number.NEGATIVE_INFINITY;
+  for (const m of prompt.matchAll(/(\d+)\. \[m[\d.]+\](?: votes: \d+ \|)? impression: (-?[\d.]+)/g))
+    if (Number(m[2]) > best) {
+      best = Number(m[2]);
+      vote = Number(m[1]);
+    }
+  return {
+    kind: 'answer' as const,
+    content: JSON.stringify({ vote, plans: '', insights: '', rationale: 'best impression' }),
+  };
+}
+
+let server: ScriptedServer;
+beforeAll(async () => {
   expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'mase-feed-'));
+  server = await startScriptedServer(reader);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('mase run --environment stdlib:feed', () => {
   it('runs on its default network (broadcast), and the run shows, verifies and reports', () => {
@@ -112,6 +154,35 @@ describe('mase run --environment stdlib:feed', () => {
     expect(analyze.code, analyze.stderr).toBe(0);
     expect(analyze.stdout).toMatch(/^agents\s+independent\s+imitator\(0\.5\)\s+imitator\(1\)/m);
     expect(analyze.stdout).toMatch(/^herding_index\s+-?\d/m);
+  });
+
+  it('LLM users that vote for their best impression are measured exactly as independent ones, and replay from the cache', async () => {
+    const world = ['--environment', 'stdlib:feed', '--param', 'users=4', '--rounds', '14'];
+    const llm = await runCliAsync(
+      [
+        'run',
+        ...world,
+        ...['--agents', 'llm', '--model', `openai-compatible:${server.url}#m`, '--out', 'llm'],
+      ],
+      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
+    );
+    expect(llm.code, llm.stderr).toBe(0);
+    expect(mase(['run', ...world, '--agents', 'independent', '--out', 'scripted']).code).toBe(0);
+    const votes = (run: string) =>
+      events(run)
+        .filter((e) => e.type === 'decision')
+        .map((e) => (e as unknown as { action: number[] }).action[0]);
+    // The same feeds, the same votes: the world reads only what the users said and chose.
+    expect(votes('llm').some((v) => v !== 0)).toBe(true);
+    expect(votes('llm')).toEqual(votes('scripted'));
+    const macro = (run: string) =>
+      (JSON.parse(readFileSync(file(`${run}/metrics.json`), 'utf8')) as { macro: unknown }).macro;
+    expect(macro('llm')).toEqual(macro('scripted'));
+    const replay = mase(['replay', 'llm', '--out', 'llm-replay']);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(readFileSync(file('llm-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('llm/metrics.json'), 'utf8'),
+    );
   });
 
   it('bad arguments are one message each, exit 2, nothing written', () => {
