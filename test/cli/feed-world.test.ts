@@ -185,6 +185,31 @@ describe('mase run --environment stdlib:feed', () => {
     );
   });
 
+  it('the embedded model users a short run, and a replay from the cache reproduces it exactly', () => {
+    // SmolLM2-135M (npm test fetches it first): it shows the machinery, not judgement.
+    const run = mase(
+      'run --environment stdlib:feed --param users=2 --param posts_per_round=1 --agents llm --model local --rounds 2 --out local',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const replay = mase('replay local --out local-replay');
+    expect(replay.code, replay.stderr).toBe(0);
+    const said = (d: string) =>
+      readFileSync(file(`${d}/events.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; from?: string; response?: string })
+        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
+        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    // The world's item in each round and a feed for each user in round 2; eight answers
+    // (a talk turn and a decision per user and round).
+    expect(said('local').filter((e) => 'from' in e && e.from === 'world')).toHaveLength(4);
+    expect(said('local').filter((e) => 'answer' in e)).toHaveLength(8);
+    expect(said('local-replay')).toEqual(said('local'));
+    expect(readFileSync(file('local-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('local/metrics.json'), 'utf8'),
+    );
+  }, 900_000);
+
   it('bad arguments are one message each, exit 2, nothing written', () => {
     const cases: [string[], RegExp][] = [
       [['--agents', 'imitator(2)'], /^mase: imitator: weight is a share \(0 to 1\); it is 2$/],
