@@ -16,14 +16,13 @@ import type {
   EnvironmentKind,
   KindAgent,
   KindContext,
-  KindInboxMessage,
   KindInjection,
   KindInstance,
   KindMessage,
 } from '../environment/kinds.js';
 
-export const RANKINGS = ['votes', 'recency', 'random'] as const;
-export type Ranking = (typeof RANKINGS)[number];
+/** The `ranking` parameter's options (stdlib/feed.mase). */
+export type Ranking = 'votes' | 'recency' | 'random';
 
 /** What the world posts itself in `inject_round`: a false alarm. */
 export const INJECTED_TEXT =
@@ -242,15 +241,15 @@ export function parseFeed(text: string): FeedEntry[] {
 }
 
 /**
- * A user that votes each round for the feed post it scores highest: score = (1 − weight)·impression + weight·votes / max votes in the feed when votes are
- * shown, the impression alone when they are hidden. A poster posts the item the world handed it.
+ * A user that posts the item the world handed it, as it is, and votes each round for the feed
+ * post it scores highest (the first of equals): (1 − weight)·impression + weight·votes / the
+ * most votes in the feed (at least 1) when counts are shown, the impression alone when hidden.
  */
 function voter(weight: number): KindAgent {
-  let item: KindInboxMessage | undefined;
   return {
     talk: ({ talkRound, inbox }) => {
       if (talkRound !== 1) return [];
-      item = inbox.find((m) => m.from === 'world' && m.text.startsWith(ITEM_PREFIX));
+      const item = inbox.find((m) => m.from === 'world' && m.text.startsWith(ITEM_PREFIX));
       if (!item) return [];
       return [
         {
