@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  isTalkTurn,
   type ScriptedServer,
   type SeenRequest,
   startScriptedServer,
@@ -41,9 +42,6 @@ const events = (run: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as Event);
 
-const isTalk = (r: SeenRequest) =>
-  r.body.messages.find((m) => m.role === 'user')?.content.includes('before anyone acts') ?? false;
-
 /**
  * A model that acts as `independent` does: in a talk turn it posts the item the world
  * handed it, if any, as it is; when it acts it votes for the feed line with the highest
@@ -51,7 +49,7 @@ const isTalk = (r: SeenRequest) =>
  */
 function reader(r: SeenRequest) {
   const prompt = r.body.messages.map((m) => m.content).join('\n');
-  if (isTalk(r)) {
+  if (isTalkTurn(r)) {
     // Broadcast: a message names no receivers; it names the world's item as its parent.
     const item =
       /- (m[\d.]+) from outside the group, before the talk: "Your item to post this round: (Item \d+: [^"]+)"/.exec(
