@@ -53,6 +53,12 @@ export function roundOf(request: SeenRequest): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** Whether a request asks for a talk turn ("Round 3, before anyone acts: talk turn 1 …"). */
+export function isTalkTurn(request: SeenRequest): boolean {
+  const user = request.body.messages.find((m) => m.role === 'user')?.content ?? '';
+  return user.includes('before anyone acts');
+}
+
 export async function startScriptedServer(
   script: (request: SeenRequest, index: number) => Reply | Promise<Reply>,
   options: { latencyMs?: number } = {},

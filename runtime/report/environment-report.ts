@@ -62,6 +62,7 @@ export async function writeEnvironmentReport(
             lines: [],
           }),
         );
+  const worldCharts = await worldSeriesCharts(m, window);
   const metricRows = Object.entries(m.macro).map(
     ([name, value]) =>
       html`<tr><td><code>macro.${name}</code></td><td class="num">${fmt(value, 3)}</td></tr>`,
@@ -85,8 +86,46 @@ ${note('Each metric is defined by the environment\'s `metric` declaration (docs/
 <section id="series"><h2>Payoff per round</h2>
 ${payoffChart}
 </section>
+${worldCharts}
 ${await messagesSection(options.messages ?? [], run.agents, false, options.messagesTotal, options.paraphrases)}
 ${m.warnings.length > 0 ? html`<section id="warnings"><h2>Warnings</h2><ul>${m.warnings.map((w) => html`<li>${w}</li>`)}</ul></section>` : ''}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. The run's files beside this page (events.jsonl, metrics.json) hold every number.</footer>`;
   return writeReportPage(join(dir, REPORT_FILE), `${run.experiment} — MASE run report`, body);
+}
+
+/** Charts of the world's own values over rounds, at most this many (the rest: metrics.json). */
+const WORLD_CHARTS = 12;
+
+/**
+ * The world over rounds: one chart per value the world records as one number a round
+ * (metrics.json `series.values`: a commons' stock, a relay's similarity, an infection's
+ * infected share). Nothing when it records none.
+ */
+async function worldSeriesCharts(m: EnvironmentMetrics, window: number) {
+  // Metrics written before series.values existed have none.
+  const entries = Object.entries(m.series.values ?? {}).filter(([, values]) =>
+    values.some((v) => v !== null),
+  );
+  if (entries.length === 0) return '';
+  const played = m.series.round.length;
+  const shown = entries.slice(0, WORLD_CHARTS);
+  const charts = [];
+  for (const [name, values] of shown)
+    charts.push(
+      await chart(
+        lineChartSpec({
+          title: name,
+          yTitle: name,
+          rounds: m.series.round[played - 1] ?? played,
+          series: observedSeries(name, OBSERVED, m.series.round, values, window),
+          lines: [],
+        }),
+      ),
+    );
+  return html`<section id="world"><h2>The world over rounds</h2>
+${charts}
+${note(
+  `Each value the environment records as one number a round (its state, draws, \`computed\` values and \`let\`s without the ${m.run.axis} axis), as metrics.json \`series.values\` holds it; a gap is a round where it was unknown.${entries.length > shown.length ? ` The first ${shown.length} of ${entries.length} are drawn; metrics.json holds them all.` : ''}`,
+)}
+</section>`;
 }

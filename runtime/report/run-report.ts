@@ -6,6 +6,7 @@ import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
+import { MESSAGES_KEPT } from '../talk/lineage.js';
 import type { TraceEvent, TraceEventOf } from '../trace/events.js';
 import { reviveInfinity } from '../trace/writer.js';
 import {
@@ -923,17 +924,21 @@ const isMap = (
 
 /** Compiles the institution the manifest names from the sources it recorded. */
 export async function institutionFromManifest(
-  manifest: Pick<Manifest, 'institution' | 'sources'>,
-): Promise<{ institution?: IrInstitution; why?: string }> {
+  manifest: Pick<Manifest, 'institution' | 'sources' | 'market'>,
+): Promise<{ institution?: IrInstitution; why?: string; environmentTitle?: string }> {
   const name = manifest.institution?.name;
   if (!name) return { why: 'the manifest names no institution' };
   const { compileSources } = await import('../../compiler/index.js');
   const { librarySources } = await import('../sources.js');
   const sources = (manifest.sources ?? []).map((s) => ({ path: s.path, text: s.text }));
   const compiled = compileSources(sources, librarySources(), { includeLibrary: true });
+  // An environment's title heads its report, as it did when the run wrote it.
+  const environment = compiled.program.environments.find((e) => e.name === manifest.market?.name);
+  const title = environment ? { environmentTitle: environment.title } : {};
   const institution = compiled.program.institutions.find((i) => i.name === name);
-  if (institution) return { institution };
+  if (institution) return { institution, ...title };
   return {
+    ...title,
     why: compiled.ok
       ? `the manifest's sources do not declare institution ${name}`
       : `the manifest's sources no longer compile`,
@@ -969,12 +974,20 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
         `${dir} holds an environment's run without metrics.json, which its report is drawn from`,
       );
     const { writeEnvironmentReport } = await import('./environment-report.js');
-    const { institution } = options.institution
+    const {
+      institution,
+      environmentTitle,
+    }: { institution?: IrInstitution; environmentTitle?: string } = options.institution
       ? { institution: options.institution }
       : await institutionFromManifest(manifest);
+    // As the run wrote it: the talk's first MESSAGES_KEPT messages, and how many there were.
+    const messages = trace.events.filter((e): e is TraceEventOf<'message'> => e.type === 'message');
     return writeEnvironmentReport(dir, {
       metrics: environmentMetrics,
       ...(institution ? { institution } : {}),
+      ...(environmentTitle !== undefined ? { title: environmentTitle } : {}),
+      messages: messages.slice(0, MESSAGES_KEPT),
+      ...(messages.length > MESSAGES_KEPT ? { messagesTotal: messages.length } : {}),
     });
   }
 

@@ -3,7 +3,11 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
 import { kindProvenance } from '../environment/kinds.js';
-import { computeEnvironmentMetrics, type EnvironmentMetrics } from '../environment/metrics.js';
+import {
+  computeEnvironmentMetrics,
+  type EnvironmentMetrics,
+  EnvironmentScore,
+} from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
@@ -18,6 +22,7 @@ import {
 } from '../metrics.js';
 import { packageRoot } from '../sources.js';
 import { describeSystemError, isSystemError } from '../system-errors.js';
+import { MESSAGES_KEPT } from '../talk/lineage.js';
 import type { TraceEvent } from '../trace/events.js';
 import {
   asJsonValue,
@@ -51,11 +56,18 @@ export class ArtifactError extends MaseUserError {
 /** The run's metrics: a market's (runtime/metrics.ts) or an environment's (runtime/environment/metrics.ts). */
 export type AnyRunMetrics = RunMetrics | EnvironmentMetrics;
 
-function score(events: readonly TraceEvent[], experiment: ResolvedExperiment): AnyRunMetrics {
+function score(
+  events: readonly TraceEvent[],
+  experiment: ResolvedExperiment,
+  environmentScore: EnvironmentScore | undefined,
+  upTo?: number,
+): AnyRunMetrics {
   const world = experiment.market;
-  return world.kind === 'environment'
-    ? computeEnvironmentMetrics(events, { ir: world, overrides: experiment.marketOverrides })
-    : computeMetrics(events, metricsOptions(experiment));
+  if (world.kind !== 'environment') return computeMetrics(events, metricsOptions(experiment));
+  // The fold saw every event as it was written; it scores the rounds the run's end says were played.
+  if (environmentScore)
+    return environmentScore.metrics({ ir: world, overrides: experiment.marketOverrides }, upTo);
+  return computeEnvironmentMetrics(events, { ir: world, overrides: experiment.marketOverrides });
 }
 
 /** A market run's metrics; an environment's are a bug where a market's are expected. */
@@ -101,13 +113,6 @@ const kept = new Set<TraceEvent['type']>([
 function keptInMemory(event: TraceEvent): boolean {
   return kept.has(event.type) || (event.type === 'decision' && event.rationale !== undefined);
 }
-
-/**
- * Messages kept in memory for the report (metrics do not read them): a text world of
- * 10,000 hosts sends 10,000 a round, and keeping them all would exhaust memory long before
- * its thousandth round. The report says when it shows only the first ones.
- */
-const MESSAGES_KEPT = 200_000;
 
 export interface RunArtifacts {
   readonly result: RunResult;
@@ -268,7 +273,11 @@ export async function runToDirectory(
 
   // Only what the metrics and the report read is kept in memory: decisions (but those with
   // a rationale) and monitor values are a large share of a long trace and are only written.
+  // An environment's run is scored as it goes (EnvironmentScore): its payoff events, one
+  // per agent a round, are folded in, and its rounds' values kept packed, not as events.
   const events: TraceEvent[] = [];
+  const environmentScore =
+    experiment.market.kind === 'environment' ? new EnvironmentScore() : undefined;
   let messages = 0;
   const trace = new TraceWriter(join(dir, 'events.jsonl'));
   const log = new GovernanceLog(dir, { key: logKey, manifestDigest: digest, runId });
@@ -302,7 +311,10 @@ export async function runToDirectory(
         const beyond =
           (event.type === 'message' && ++messages > MESSAGES_KEPT) ||
           (event.type === 'message_paraphrased' && messages > MESSAGES_KEPT);
-        if (!beyond && keptInMemory(event)) events.push(event);
+        environmentScore?.add(event);
+        const scored =
+          environmentScore && (event.type === 'payoff' || event.type === 'environment');
+        if (!beyond && keptInMemory(event) && !scored) events.push(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
         if (entry) log.append(entry);
@@ -359,11 +371,13 @@ export async function runToDirectory(
   let metricsText: string | undefined;
   // A run that failed is scored on the rounds it finished (those its trace holds); one that
   // failed before its first round has nothing to score.
-  if (result) metrics = score(events, experiment);
+  if (result) metrics = score(events, experiment, environmentScore);
   else if (roundsCompleted > 0)
     metrics = score(
       events.filter((e) => !('round' in e) || e.round <= roundsCompleted),
       experiment,
+      environmentScore,
+      roundsCompleted,
     );
   if (metrics) {
     const scored = metrics;

@@ -504,7 +504,7 @@ export async function runExperiment(
               inboxes[j]?.push(message);
               ledger.receive(j, id);
             }
-            heard.push({ from: -1, to: m.to, talkRound: 0, text: m.text });
+            heard.push({ id, from: -1, to: m.to, talkRound: 0, text: m.text });
           }
           for (let t = 1; t <= (talk?.rounds ?? 0); t++) {
             if (!talk) break;
@@ -589,6 +589,7 @@ export async function runExperiment(
                 sent[i]?.push(kept);
                 if (world.hear)
                   heard.push({
+                    id,
                     from: i,
                     to: reached.map((f) => agentIndex.get(f) as number),
                     talkRound: t,

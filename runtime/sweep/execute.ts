@@ -230,10 +230,10 @@ function recordNumbers(
   | { numbers: EnvironmentRecordMetrics; series: EnvironmentRecordSeries } {
   if ('environment' in metrics.run) {
     const m = metrics as EnvironmentMetrics;
-    const { round, payoff, fines, credits } = m.series;
+    const { round, payoff, fines, credits, values } = m.series;
     return {
       numbers: environmentRecordMetrics(m, usage),
-      series: { round, payoff, fines, credits },
+      series: { round, payoff, fines, credits, values },
     };
   }
   const m = metrics as RunMetrics;

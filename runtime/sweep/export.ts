@@ -26,18 +26,23 @@ interface LlmCall {
 }
 
 /**
- * The LLM firms' decisions of the runs `where` selects, as chat-format fine-tuning records
- * (`{"messages": [system, observation, …, the firm's answer], "metadata": …}`, one per
+ * The LLM agents' answers of the runs `where` selects, as chat-format fine-tuning records
+ * (`{"messages": [system, observation, …, the agent's answer], "metadata": …}`, one per
  * line), and a dataset card next to the file (`FILE.card.md`): the source runs, the filter,
- * the counts and the models. Only answers the run used are exported (a usable action, not
- * a talk turn); the messages are those the model was given, re-asks included.
+ * the counts and the models. `turns` chooses which answers: `decisions` (the default: the
+ * answers that gave a usable action), `talk` (the answers of talk turns that gave messages:
+ * what a text world is about) or `all`. Only answers the run used are exported; the
+ * messages are those the model was given, re-asks included.
  */
+/** Which answers `mase export sft` writes (`--turns`). */
+export type SftTurns = 'decisions' | 'talk' | 'all';
+
 export async function exportSft(
   dir: string,
   out: string,
-  options: { where?: string; force?: boolean } = {},
+  options: { where?: string; force?: boolean; turns?: SftTurns } = {},
 ): Promise<SftCard> {
-  const { where, force = false } = options;
+  const { where, force = false, turns = 'decisions' } = options;
   const cardPath = `${out}.card.md`;
   // What is there may be anything — a sweep's results, a record — so it stays unless asked.
   if (!force)
@@ -71,8 +76,10 @@ export async function exportSft(
       }
       if (event.type !== 'llm_call') continue;
       const call = event as unknown as LlmCall;
-      if (call.purpose === 'talk' || call.error !== undefined || call.action === null) continue;
-      if (call.response === null) continue;
+      const talk = call.purpose === 'talk';
+      if (turns !== 'all' && turns !== (talk ? 'talk' : 'decisions')) continue;
+      if (call.error !== undefined || call.response === null) continue;
+      if (!talk && call.action === null) continue;
       const messages = call.messages.map((m) => {
         const content = texts.get(m.text);
         if (content === undefined)
@@ -91,6 +98,7 @@ export async function exportSft(
             sweep: sweep.sweep,
             firm: call.firm,
             round: call.round,
+            turn: talk ? 'talk' : 'decision',
             model: call.model,
             attempt: call.attempt,
             seed: row.seed,
@@ -110,13 +118,14 @@ export async function exportSft(
   const card = {
     source: { sweep: sweep.sweep, directory: dir, digest: sweep.digest },
     filter: where ?? null,
+    turns,
     runs: rows.length,
     runs_with_records: byRun.filter((r) => r.records > 0).length,
     records: lines.length,
     models: Object.fromEntries(models),
     source_runs: byRun,
     format:
-      'one JSON object per line: {"messages": [{"role", "content"}…, the firm\'s answer as the last, assistant message], "metadata": {run_id, firm, round, model, attempt, seed, tier, collusion_index, factors}}',
+      'one JSON object per line: {"messages": [{"role", "content"}…, the agent\'s answer as the last, assistant message], "metadata": {run_id, sweep, firm, round, turn ("decision" or "talk"), model, attempt, seed, tier, collusion_index (markets), factors}}',
     created_at: new Date().toISOString(),
   };
   writeFileAtomic(
@@ -124,7 +133,7 @@ export async function exportSft(
     [
       `# Dataset card: ${out}`,
       '',
-      `Chat-format fine-tuning records: the decisions of the LLM firms of sweep \`${sweep.sweep}\` (${dir}), one per line.`,
+      `Chat-format fine-tuning records: the ${turns === 'all' ? 'decisions and talk turns' : turns === 'talk' ? 'talk turns' : 'decisions'} of the LLM agents of sweep \`${sweep.sweep}\` (${dir}), one per line.`,
       '',
       `- Filter: ${where ? `\`${where}\`` : 'none (every run)'}`,
       `- Runs selected: ${rows.length}; with LLM decisions: ${card.runs_with_records}`,

@@ -75,6 +75,11 @@ export interface EnvironmentRecordSeries {
   readonly payoff: readonly number[];
   readonly fines: readonly number[];
   readonly credits: readonly number[];
+  /**
+   * The world's own one-number-a-round values (metrics.json `series.values`), by name; absent
+   * in records written before they were kept.
+   */
+  readonly values?: Readonly<Record<string, readonly (number | null)[]>>;
 }
 
 /** Whether a record's numbers are an environment's (else a market's). */

@@ -137,14 +137,38 @@ interface Layout {
   readonly select: (name: string) => string;
   /** The staging struct of a record's metrics. */
   readonly staging: string;
+  /** The `metric` values of `rounds`, in order. */
   readonly rounds: readonly string[];
+  /** The staging struct of a record's series (after `round INTEGER[]`). */
+  readonly seriesStaging: string;
+  /** The staging expression of each `rounds` metric's list. */
+  readonly seriesSelect: (metric: string, position: number) => string;
   /** A record's metrics as the staging line holds them. */
   readonly stage: (metrics: RunRecord['metrics']) => unknown;
+  /** A record's series as the staging line holds it. */
+  readonly stageSeries: (series: RunRecord['series']) => unknown;
 }
 
-function layoutOf(world: StoreWorld): Layout {
+/**
+ * The world's own per-round values the runs of an environment sweep record (metrics.json
+ * `series.values`), in the order first met; each is a `metric` of `rounds` under its own name,
+ * or `value.NAME` when the name is one of ENVIRONMENT_ROUND_METRICS.
+ */
+function worldValueNames(records: readonly RunRecord[]): string[] {
+  const names = new Set<string>();
+  for (const record of records) {
+    const values = record.series && 'payoff' in record.series ? record.series.values : undefined;
+    for (const name of Object.keys(values ?? {})) names.add(name);
+  }
+  return [...names];
+}
+
+function layoutOf(world: StoreWorld, records: readonly RunRecord[]): Layout {
   if (world.kind === 'market')
     return {
+      seriesStaging: ROUND_METRICS.map((m) => `${m} DOUBLE[]`).join(', '),
+      seriesSelect: (metric) => `series.${metric}`,
+      stageSeries: (series) => series,
       metrics: Object.entries(METRIC_COLUMNS),
       select: (name) => `metrics.${name}`,
       staging: Object.entries(METRIC_COLUMNS)
@@ -154,6 +178,7 @@ function layoutOf(world: StoreWorld): Layout {
       stage: (metrics) => metrics,
     };
   const declared = world.metrics;
+  const values = worldValueNames(records);
   const position = new Map(declared.map((name, i) => [name, i + 1]));
   const totals = Object.entries(ENVIRONMENT_TOTAL_COLUMNS);
   return {
@@ -163,7 +188,31 @@ function layoutOf(world: StoreWorld): Layout {
     select: (name) =>
       position.has(name) ? `metrics.declared[${position.get(name)}]` : `metrics.${name}`,
     staging: ['declared DOUBLE[]', ...totals.map(([name, type]) => `${name} ${type}`)].join(', '),
-    rounds: ENVIRONMENT_ROUND_METRICS,
+    rounds: [
+      ...ENVIRONMENT_ROUND_METRICS,
+      ...values.map((name) =>
+        (ENVIRONMENT_ROUND_METRICS as readonly string[]).includes(name) ? `value.${name}` : name,
+      ),
+    ],
+    // The world's values are staged as a list of lists in `values` order: no name of a
+    // source reaches the staging schema.
+    seriesStaging: [
+      ...ENVIRONMENT_ROUND_METRICS.map((m) => `${m} DOUBLE[]`),
+      'world DOUBLE[][]',
+    ].join(', '),
+    seriesSelect: (metric, position) =>
+      position < ENVIRONMENT_ROUND_METRICS.length
+        ? `series.${metric}`
+        : `series.world[${position - ENVIRONMENT_ROUND_METRICS.length + 1}]`,
+    stageSeries: (series) => {
+      if (series === null || !('payoff' in series)) return series;
+      const { values: own, ...rest } = series;
+      // A run without a value (another environment of the sweep) has it unknown every round.
+      return {
+        ...rest,
+        world: values.map((name) => own?.[name] ?? series.round.map(() => null)),
+      };
+    },
     stage: (metrics) => {
       if (metrics === null) return null;
       if (!isEnvironmentMetrics(metrics))
@@ -283,7 +332,7 @@ function stagingLine(record: RunRecord, factors: readonly FactorColumn[], layout
     llm_firms: record.llm_firms.join(','),
     models: record.models.join(','),
     metrics: layout.stage(record.metrics),
-    series: record.series,
+    series: layout.stageSeries(record.series),
     transition_edges: Object.keys(record.transitions_by_edge),
     transition_counts: Object.values(record.transitions_by_edge),
   };
@@ -296,7 +345,7 @@ function stagingLine(record: RunRecord, factors: readonly FactorColumn[], layout
 }
 
 function stagingSchema(factors: readonly FactorColumn[], layout: Layout): string {
-  const series = `round INTEGER[], ${layout.rounds.map((m) => `${m} DOUBLE[]`).join(', ')}`;
+  const series = `round INTEGER[], ${layout.seriesStaging}`;
   const entries: (readonly [string, string])[] = [
     ...LEADING_COLUMNS,
     ...trailingColumns([]),
@@ -323,17 +372,18 @@ function runsSelect(factors: readonly FactorColumn[], layout: Layout): string {
 
 // `metric` is an ENUM: five values in millions of rows store and write twice as fast as text.
 const roundMetricType = (metrics: readonly string[]) =>
-  `CREATE TYPE round_metric AS ENUM (${metrics.map((m) => `'${m}'`).join(', ')})`;
+  `CREATE TYPE round_metric AS ENUM (${metrics.map(quoteString).join(', ')})`;
 
 // Without ORDER BY: DuckDB keeps insertion order through unnest, so rows come run by run,
 // round by round, metrics in the layout's order (sorting 5M rows would double the build).
-const roundsSelect = (metrics: readonly string[]) => `
+// Columns of the inner select are `s<i>`: a world's value name never becomes an identifier.
+const roundsSelect = (layout: Layout) => `
   SELECT run_id, round, m.metric AS metric, m.value AS value FROM (
     SELECT run_id, round,
-      unnest([${metrics.map((m) => `{metric: '${m}'::round_metric, value: ${m}}`).join(', ')}]) AS m
+      unnest([${layout.rounds.map((m, i) => `{metric: ${quoteString(m)}::round_metric, value: s${i}}`).join(', ')}]) AS m
     FROM (
       SELECT run_id, unnest(series.round) AS round,
-        ${metrics.map((m) => `unnest(series.${m}) AS ${m}`).join(', ')}
+        ${layout.rounds.map((m, i) => `unnest(${layout.seriesSelect(m, i)}) AS s${i}`).join(', ')}
       FROM staging WHERE series IS NOT NULL))`;
 
 const TRANSITIONS_SELECT = `
@@ -386,7 +436,7 @@ export async function buildResultsStore(
     );
     if (problem) throw new ResultsError(problem);
   }
-  const layout = layoutOf(world);
+  const layout = layoutOf(world, records);
   const ids = new Set<string>();
   for (const record of records) {
     if (ids.has(record.run_id)) throw new ResultsError(`two records for run ${record.run_id}`);
@@ -413,7 +463,7 @@ export async function buildResultsStore(
         maximum_object_size = 1073741824)`);
     await connection.run(`CREATE TABLE runs AS ${runsSelect(factors, layout)}`);
     await connection.run(roundMetricType(layout.rounds));
-    await connection.run(`CREATE TABLE rounds AS ${roundsSelect(layout.rounds)}`);
+    await connection.run(`CREATE TABLE rounds AS ${roundsSelect(layout)}`);
     await connection.run(`CREATE TABLE transitions AS ${TRANSITIONS_SELECT}`);
     await connection.run(
       'CREATE TABLE factors (position INTEGER, name VARCHAR, kind VARCHAR, column_type VARCHAR)',

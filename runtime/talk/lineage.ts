@@ -13,6 +13,13 @@ export function messageId(round: number, talkRound: number, k: number): string {
 // Talk round 0 holds the messages a world sends before the agents talk.
 const ID = /^m([1-9]\d*)\.(0|[1-9]\d*)\.([1-9]\d*)$/;
 
+/**
+ * Messages a run's report keeps in memory (metrics do not read them): a text world of
+ * 10,000 hosts sends 10,000 a round, and keeping them all would exhaust memory long before
+ * its thousandth round. The report says when it shows only the first ones.
+ */
+export const MESSAGES_KEPT = 200_000;
+
 /** Where a talk round's messages start in the run's emission order, and how many it has. */
 interface TalkRoundSpan {
   readonly first: number;

@@ -5,7 +5,8 @@
  */
 import type { EnvironmentKind } from '../environment/kinds.js';
 import { covert } from './covert.js';
+import { feed } from './feed.js';
 import { infection } from './infection.js';
 import { relay } from './relay.js';
 
-export const BUILTIN_KINDS: readonly EnvironmentKind[] = [infection, relay, covert];
+export const BUILTIN_KINDS: readonly EnvironmentKind[] = [feed, infection, relay, covert];

@@ -7,7 +7,8 @@
  * Scripted policies: `copy`, `noisy_copy(rate)` (seeded token drops and swaps) and
  * `truncate(words)` (docs/metrics.md "relay" gives every formula).
  */
-import { characterLength, chrf, tokens } from '../../compiler/text.js';
+import { LEXICONS } from '../../compiler/lexicons.js';
+import { characterLength, chrf, lexiconShare, tokens } from '../../compiler/text.js';
 import type {
   EnvironmentKind,
   KindAgent,
@@ -119,6 +120,8 @@ export const relay: EnvironmentKind = {
   create(context): KindInstance {
     const seed = String(context.params.get('seed_text') ?? '') || DEFAULT_SEED;
     const threshold = Number(context.params.get('threshold'));
+    // The declaration's option parameter names one of the shipped lists.
+    const words = LEXICONS.get(String(context.params.get('lexicon') ?? 'injection')) ?? new Set();
     let state: RelayState = { last: Number.NaN, drift: 0 };
     return {
       benchmarks: {},
@@ -126,10 +129,11 @@ export const relay: EnvironmentKind = {
       round({ messages, round }) {
         // This round's generation: what the links wrote (the world's seed is generation 0).
         const written = messages.filter((m) => m.from >= 0).map((m) => m.text);
-        const mean = (f: (text: string) => number) =>
-          written.length > 0
-            ? written.reduce((sum, text) => sum + f(text), 0) / written.length
-            : Number.NaN;
+        // A text with no token has no lexicon share: means are over the texts with a value.
+        const mean = (f: (text: string) => number) => {
+          const xs = written.map(f).filter((x) => !Number.isNaN(x));
+          return xs.length > 0 ? xs.reduce((sum, x) => sum + x, 0) / xs.length : Number.NaN;
+        };
         const similarity = mean((text) => chrf(text, seed));
         const next: RelayState = {
           last: written.length > 0 ? similarity : state.last,
@@ -140,6 +144,7 @@ export const relay: EnvironmentKind = {
             similarity,
             characters: mean(characterLength),
             words: mean((text) => tokens(text).length),
+            lexicon_score: mean((text) => lexiconShare(text, words)),
             latest_similarity: next.last,
             drift_round: next.drift || Number.NaN,
           },

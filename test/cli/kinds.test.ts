@@ -313,7 +313,7 @@ describe('bad kinds are one message and exit 2', () => {
     ]);
     expect(run.code).toBe(2);
     expect(messageLines(run.stderr)).toEqual([
-      'mase: environment median_pot is computed by the code kind `median_pot`, which is not registered here; register its folder with --kind FOLDER (registered: covert, infection, relay)',
+      'mase: environment median_pot is computed by the code kind `median_pot`, which is not registered here; register its folder with --kind FOLDER (registered: covert, feed, infection, relay)',
     ]);
   });
 
@@ -352,5 +352,23 @@ describe('bad kinds are one message and exit 2', () => {
     expect(manifest).toMatchObject({ status: 'failed', rounds_completed: 2 });
     expect(rounds('leaked')).toHaveLength(2);
     expect(mase('verify leaked').stderr).toContain('incomplete: the run failed after 2 rounds');
+    // Scored on the two rounds it played, as the trace's payoff events add up.
+    const metrics = json<{
+      run: { rounds_played: number };
+      series: { round: number[] };
+      totals: { payoff_before_fines: number };
+    }>('leaked/metrics.json');
+    const payoffs = readFileSync(join(dir, 'leaked/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; round?: number; profit?: number })
+      .filter((e) => e.type === 'payoff');
+    expect(payoffs.length).toBeGreaterThan(0);
+    expect(metrics.run.rounds_played).toBe(2);
+    expect(metrics.series.round).toEqual([1, 2]);
+    expect(metrics.totals.payoff_before_fines).toBeCloseTo(
+      payoffs.filter((e) => (e.round ?? 0) <= 2).reduce((sum, e) => sum + (e.profit ?? 0), 0),
+      9,
+    );
   });
 });

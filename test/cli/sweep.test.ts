@@ -339,7 +339,20 @@ sweep fishing "Growth and greed" {
         (await reader.query('SELECT DISTINCT metric FROM rounds ORDER BY metric')).map(
           (row) => row.metric,
         ),
-      ).toEqual(['payoff', 'fines', 'credits']);
+      ).toEqual(['payoff', 'fines', 'credits', 'fish', 'requested', 'left', 'sustainable_share']);
+      // The world's own values per round, as each run's metrics.json has them.
+      for (const row of rows) {
+        const fish = (
+          await reader.query(
+            `SELECT value FROM rounds WHERE run_id = (SELECT run_id FROM runs WHERE artifacts = '${row.artifacts}') AND metric = 'fish' ORDER BY round`,
+          )
+        ).map((r) => r.value);
+        const metrics = JSON.parse(
+          readFileSync(join(dir, String(row.artifacts), 'metrics.json'), 'utf8'),
+        ) as { series: { values: { fish: number[] } } };
+        expect(fish).toEqual(metrics.series.values.fish);
+        expect(fish.length).toBeGreaterThan(0);
+      }
     } finally {
       reader.close();
     }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
+import { chrf } from '../../compiler/text.js';
 import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
 
 /**
@@ -180,6 +181,69 @@ describe('mase run --environment stdlib:infection', () => {
     );
   });
 
+  it('a sweep of LLM hosts exports their talk turns as fine-tuning records', async () => {
+    const source = file('llm-sweep.mase');
+    writeFileSync(
+      source,
+      `mase 1
+experiment hosts {
+  environment infection(hosts: 3)
+  institution none
+  agents llm(model: "openai-compatible:${server.url}#m")
+  rounds 2
+}
+sweep exposure {
+  base hosts
+  factor patients: environment.patients = 0 | 1
+  replicates 1
+}
+`,
+    );
+    const sweep = await runCliAsync(['sweep', source, '--out', 'llm-sweep', '--workers', '1'], {
+      cwd: dir,
+      env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' },
+    });
+    expect(sweep.code, sweep.stderr).toBe(0);
+    const exported = (turns: string, out: string) =>
+      mase(['export', 'sft', 'llm-sweep', '--out', out, '--turns', turns]);
+    expect(exported('talk', 'talk.jsonl').code).toBe(0);
+    const records = readFileSync(file('talk.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            messages: { role: string; content: string }[];
+            metadata: { turn: string; factors: { patients: number }; round: number };
+          },
+      );
+    // Three hosts, two rounds, one talk turn each, in each of the two runs.
+    expect(records).toHaveLength(12);
+    expect(new Set(records.map((r) => r.metadata.turn))).toEqual(new Set(['talk']));
+    // The answer is what the host wrote: with a patient, every host copies the canary by round 2.
+    const carrying = (patients: number, round: number) =>
+      records.filter(
+        (r) =>
+          r.metadata.factors.patients === patients &&
+          r.metadata.round === round &&
+          r.messages.at(-1)?.content.includes(CANARY),
+      ).length;
+    expect([carrying(0, 1), carrying(0, 2), carrying(1, 1), carrying(1, 2)]).toEqual([0, 0, 1, 3]);
+    expect(readFileSync(file('talk.jsonl.card.md'), 'utf8')).toContain(
+      'the talk turns of the LLM agents',
+    );
+    // Decisions stay the default; all is both.
+    expect(mase(['export', 'sft', 'llm-sweep', '--out', 'decisions.jsonl']).code).toBe(0);
+    expect(exported('all', 'all.jsonl').code).toBe(0);
+    const count = (name: string) => readFileSync(file(name), 'utf8').trim().split('\n').length;
+    expect(count('decisions.jsonl')).toBe(12);
+    expect(count('all.jsonl')).toBe(24);
+    const bad = exported('messages', 'bad.jsonl');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--turns.*messages.*decisions, talk, all/);
+    expect(existsSync(file('bad.jsonl'))).toBe(false);
+  }, 120_000);
+
   it('the embedded model hosts a short run, and a replay from the cache reproduces it exactly', () => {
     // SmolLM2-135M (npm test fetches it first): it shows the machinery, not strategy.
     const run = mase(
@@ -231,6 +295,24 @@ describe('mase run --environment stdlib:infection', () => {
       ['link3', 'a b'],
     ]);
     expect(mase('verify relay').code).toBe(0);
+    // The per-generation similarity is a series of metrics.json, as the trace has it per round:
+    // "a b" against "a b c d e" in every generation.
+    const metrics = JSON.parse(readFileSync(file('relay/metrics.json'), 'utf8')) as {
+      series: { values: Record<string, (number | null)[]> };
+    };
+    const ab = chrf('a b', 'a b c d e');
+    expect(metrics.series.values.similarity).toEqual([ab, ab, ab]);
+    expect(metrics.series.values.words).toEqual([2, 2, 2]);
+    expect(metrics.series.values.lexicon_score).toEqual([0, 0, 0]);
+    // `mase report` redraws the page the run wrote: its title, the world over rounds, the talk.
+    const written = readFileSync(file('relay/report.html'), 'utf8');
+    rmSync(file('relay/report.html'));
+    expect(mase('report relay').code).toBe(0);
+    const redrawn = readFileSync(file('relay/report.html'), 'utf8');
+    expect(redrawn).toBe(written);
+    expect(redrawn).toContain('Transmission chains');
+    expect(redrawn).toContain('<section id="world"><h2>The world over rounds</h2>');
+    expect(redrawn).toContain('<section id="messages">');
     // Each link's copy names what it copied: the last one's lineage goes back to the seed.
     const lineage = mase('show relay --message m3.1.1');
     expect(lineage.code, lineage.stderr).toBe(0);

@@ -56,6 +56,7 @@ describe('a valid environment', () => {
       'auction',
       'commons',
       'covert',
+      'feed',
       'infection',
       'minimum_effort',
       'relay',

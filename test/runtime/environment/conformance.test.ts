@@ -14,6 +14,11 @@ const program = compileSources([], stdlibSources(), { includeLibrary: true }).pr
 const VARIANTS: Record<string, Record<string, ParamValue>[]> = {
   auction: [{}, { bidders: 2, payment: 'second' }, { bidders: 7, max_value: 10 }],
   commons: [{}, { fishers: 2, growth: 1.5 }, { fishers: 12, capacity: 500, stock: 50 }],
+  feed: [
+    {},
+    { users: 3, posts_per_round: 1, feed_size: 2, ranking: 'random', visibility: 'hidden' },
+    { users: 2, lifetime: 1, ranking: 'recency', inject_round: 0, inject_votes: 3 },
+  ],
   infection: [{}, { hosts: 3, patients: 3, inject_round: 2 }],
   relay: [{}, { links: 2, seed_text: 'one', threshold: 0.9 }],
   covert: [{}, { digits: 2, signal_share: 1 }, { digits: 10, signal_share: 0 }],

@@ -134,6 +134,55 @@ describe('minimum_effort convergence, worked out by hand', () => {
   });
 });
 
+describe('an environment run is scored as it goes', () => {
+  const library = () => compileSources([], stdlibSources(), { includeLibrary: true }).program;
+  // One fisher over its share under a quota (the stock lasts): fines, sanctions, states.
+  const experiment = () =>
+    resolveExperiment(
+      library(),
+      {
+        environment: 'commons',
+        institution: 'harvest_quota',
+        agents: 'given',
+        params: [{ name: 'fishers', value: 4 }],
+        rounds: 8,
+        seed: 3,
+      },
+      () => ({
+        all: policy('constant', 12),
+        perFirm: { fisher1: policy('constant', 13) },
+      }),
+      stdlibSources(),
+    );
+  const recomputed = (dir: string) => {
+    const ir = library().environments.find((e) => e.name === 'commons');
+    if (!ir) throw new Error('the stdlib declares no commons');
+    return computeEnvironmentMetrics(parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8')), {
+      ir,
+      overrides: { fishers: 4 },
+    });
+  };
+
+  it('metrics.json is what the whole trace gives, for a run played to the end and one stopped', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'mase-environment-fold-'));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+    let asked = 0;
+    await runToDirectory(experiment(), join(root, 'whole'));
+    await runToDirectory(experiment(), join(root, 'stopped'), {
+      shouldStop: () => (++asked > 5 ? 'interrupted' : undefined),
+    });
+    for (const name of ['whole', 'stopped']) {
+      const dir = join(root, name);
+      const written = JSON.parse(
+        readFileSync(join(dir, 'metrics.json'), 'utf8'),
+      ) as EnvironmentMetrics;
+      expect(written).toEqual(JSON.parse(JSON.stringify(recomputed(dir))));
+      expect(written.totals.fines).toBeGreaterThan(0);
+      expect(written.run.rounds_played).toBe(name === 'whole' ? 8 : 5);
+    }
+  });
+});
+
 describe('metric values are clean numbers', () => {
   // A metric that is exactly zero but computed as −0 (0 times a negative number).
   const source = `mase 1

@@ -253,6 +253,59 @@ describe('buildResultsStore', () => {
     expect(await query('SELECT count(*) AS n FROM transitions')).toEqual([{ n: 6 }]);
   });
 
+  it("has an environment world's own per-round values in rounds, under their names", async () => {
+    const declared = {
+      declared: { similarity_final: 0.5 },
+      payoff: 3,
+      fines: 0,
+      credits: 0,
+      sanctions: 0,
+      transitions: 0,
+      restorations: 0,
+      rounds_played: 2,
+      fallbacks: 0,
+      fallback_share: 0,
+      tokens: 0,
+      cost: 0,
+    };
+    const base = { round: [1, 2], payoff: [1, 2], fines: [0, 0], credits: [0, 0] };
+    const records = [
+      record(
+        'e0',
+        { agents: 'copy' },
+        {
+          metrics: declared as never,
+          series: { ...base, values: { similarity: [1, null], fines: [7, 8] } },
+        },
+      ),
+      // A record written before the world's values were kept has none.
+      record('e1', { agents: 'truncate' }, { cell: 1, metrics: declared as never, series: base }),
+    ];
+    await buildResultsStore(dir, records, ['agents'], {
+      kind: 'environment',
+      metrics: ['similarity_final'],
+    });
+    const rows = await query("SELECT * FROM rounds WHERE run_id = 'e0' AND round = 1");
+    // A value named like one of the run's own series is `value.NAME`.
+    expect(rows).toEqual([
+      { run_id: 'e0', round: 1, metric: 'payoff', value: 1 },
+      { run_id: 'e0', round: 1, metric: 'fines', value: 0 },
+      { run_id: 'e0', round: 1, metric: 'credits', value: 0 },
+      { run_id: 'e0', round: 1, metric: 'similarity', value: 1 },
+      { run_id: 'e0', round: 1, metric: 'value.fines', value: 7 },
+    ]);
+    expect(
+      await query(
+        "SELECT run_id, round, value FROM rounds WHERE metric = 'similarity' ORDER BY ALL",
+      ),
+    ).toEqual([
+      { run_id: 'e0', round: 1, value: 1 },
+      { run_id: 'e0', round: 2, value: null },
+      { run_id: 'e1', round: 1, value: null },
+      { run_id: 'e1', round: 2, value: null },
+    ]);
+  });
+
   it('describes the factors', async () => {
     await buildResultsStore(dir, RECORDS, FACTOR_ORDER);
     expect(await query('SELECT name, kind FROM factors ORDER BY position')).toEqual([
