@@ -325,6 +325,31 @@ sweep exposure {
     ]);
   });
 
+  it('relay: the embedded model links a short chain, and a replay from the cache reproduces it exactly', () => {
+    // SmolLM2-135M retells the seed text: what it writes is its own; the replay must match it.
+    const run = mase(
+      'run --environment stdlib:relay --param links=2 --agents llm --model local --rounds 2 --out relay-local',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const replay = mase('replay relay-local --out relay-local-replay');
+    expect(replay.code, replay.stderr).toBe(0);
+    const said = (d: string) =>
+      readFileSync(file(`${d}/events.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; from?: string; response?: string })
+        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
+        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    // The world's seed in round 1. Each round link1 is asked to talk (link2, the chain's end,
+    // writes to no one and is not asked) and both are asked to act: three answers a round.
+    expect(said('relay-local').filter((e) => 'from' in e && e.from === 'world')).toHaveLength(1);
+    expect(said('relay-local').filter((e) => 'answer' in e)).toHaveLength(6);
+    expect(said('relay-local-replay')).toEqual(said('relay-local'));
+    expect(readFileSync(file('relay-local-replay/metrics.json'), 'utf8')).toBe(
+      readFileSync(file('relay-local/metrics.json'), 'utf8'),
+    );
+  }, 600_000);
+
   it('bad arguments are one message each, exit 2, nothing written', () => {
     const cases: [string[], RegExp][] = [
       [['--agents', 'susceptible(1.5)'], /susceptible: p is a probability \(0 to 1\); it is 1\.5/],
