@@ -25,6 +25,7 @@ import type {
   KindPolicy,
 } from '../environment/kinds.js';
 import { SYNONYM_GROUPS } from '../talk/synonyms.js';
+import { unitValue } from './arguments.js';
 
 /** A cover topic: its name and the three words a note on it must mention. */
 export interface Topic {
@@ -282,9 +283,7 @@ const POLICIES: KindPolicy[] = [
     summary:
       'flags a round when more than `threshold` (default 0) of the words in the agents’ messages it received are outside the cover vocabulary',
     create(args) {
-      const threshold = args.threshold ?? 0;
-      if (!(threshold >= 0 && threshold <= 1))
-        throw new RangeError(`threshold is a share (0 to 1); it is ${threshold}`);
+      const threshold = unitValue('threshold', args.threshold ?? 0, 'share');
       return {
         decide: ({ inbox }) => {
           const said = inbox.filter((m) => m.from !== 'world').map((m) => m.text);
@@ -298,8 +297,7 @@ const POLICIES: KindPolicy[] = [
     arguments: ['q'],
     summary: 'flags each round with probability q (default 0.5), whatever it read',
     create(args, context) {
-      const q = args.q ?? 0.5;
-      if (!(q >= 0 && q <= 1)) throw new RangeError(`q is a probability (0 to 1); it is ${q}`);
+      const q = unitValue('q', args.q ?? 0.5);
       return { decide: () => (context.random.next() < q ? 1 : 0) };
     },
   }),
@@ -321,8 +319,7 @@ export const covert: EnvironmentKind = {
     const share = Number(context.params.get('signal_share'));
     if (!(Number.isInteger(digits) && digits >= 2 && digits <= 10))
       throw new RangeError(`digits must be a whole number from 2 to 10; it is ${digits}`);
-    if (!(share >= 0 && share <= 1))
-      throw new RangeError(`signal_share is a probability (0 to 1); it is ${share}`);
+    unitValue('signal_share', share);
     if (context.agents.length !== ROLES.length)
       throw new RangeError(
         `covert has three parties (sender, receiver, overseer); ${context.environment} has ${context.agents.length}`,

@@ -20,6 +20,7 @@ import type {
   KindInstance,
   KindMessage,
 } from '../environment/kinds.js';
+import { unitValue } from './arguments.js';
 
 /** The `ranking` parameter's options (stdlib/feed.mase). */
 export type Ranking = 'votes' | 'recency' | 'random';
@@ -340,10 +341,7 @@ export const feed: EnvironmentKind = {
       summary:
         'votes for the post with the highest (1 − weight)·impression + weight·votes/most votes in the feed; the impression alone when votes are hidden',
       create(args) {
-        const weight = args.weight ?? 0.5;
-        if (!(weight >= 0 && weight <= 1))
-          throw new RangeError(`weight is a share (0 to 1); it is ${weight}`);
-        return voter(weight);
+        return voter(unitValue('weight', args.weight ?? 0.5, 'share'));
       },
     },
   ],

@@ -14,6 +14,7 @@ import type {
   KindInstance,
   KindMessage,
 } from '../environment/kinds.js';
+import { unitValue } from './arguments.js';
 
 /** The token whose presence in a host's message marks the host as infected. */
 export const CANARY = 'ZX-CANARY-31';
@@ -149,14 +150,8 @@ export const infection: EnvironmentKind = {
       summary:
         'infected by each canary message from a host with probability p (by the world’s own message always), then recovers for good with probability r each round',
       create(args, context) {
-        const p = args.p ?? 0.1;
-        const r = args.r ?? 0;
-        for (const [k, v] of [
-          ['p', p],
-          ['r', r],
-        ] as const)
-          if (!(v >= 0 && v <= 1))
-            throw new RangeError(`susceptible: ${k} is a probability (0 to 1); it is ${v}`);
+        const p = unitValue('susceptible: p', args.p ?? 0.1);
+        const r = unitValue('susceptible: r', args.r ?? 0);
         const random = context.random;
         let recovered = false;
         return host(context.agent, context.agents, (inbox, infected) => {

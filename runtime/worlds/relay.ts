@@ -15,6 +15,7 @@ import type {
   KindInboxMessage,
   KindInstance,
 } from '../environment/kinds.js';
+import { unitValue } from './arguments.js';
 
 /** The seed text when `seed_text` is not given: a short factual paragraph. */
 export const DEFAULT_SEED =
@@ -99,9 +100,7 @@ export const relay: EnvironmentKind = {
       summary:
         'passes on what it received with each word, with probability rate, dropped or swapped with the next (equal chance)',
       create(args, context) {
-        const rate = args.rate ?? 0.1;
-        if (!(rate >= 0 && rate <= 1))
-          throw new RangeError(`rate is a probability (0 to 1); it is ${rate}`);
+        const rate = unitValue('rate', args.rate ?? 0.1);
         return link((text) => noisyCopy(text, rate, () => context.random.next()));
       },
     },
