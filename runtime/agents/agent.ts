@@ -9,7 +9,10 @@ import type { MarketInstance, Outcome } from '../market/instance.js';
 export interface Observation extends CommonObservation {
   readonly market: MarketInstance;
   readonly benchmarks: Benchmarks;
-  /** Outcomes of the rounds played so far, oldest first, and each round's actions. */
+  /**
+   * Outcomes of the rounds played so far, oldest first, and each round's actions (the
+   * latest ones only, when every agent says how many it reads: `Agent.lookBack`).
+   */
   readonly history: readonly { readonly actions: Float64Array; readonly outcome: Outcome }[];
 }
 
@@ -96,6 +99,13 @@ export interface Decision {
  */
 export interface Agent<O = Observation, R = Outcome> {
   readonly policy: string;
+  /**
+   * How many of the latest rounds of `observation.history` this agent reads (0: none).
+   * Absent: it may read them all. When every agent of a run says, the run keeps only the
+   * rounds the most demanding one reads, so a long run of a large world does not hold every
+   * round's outcome; older rounds are then missing from `history`.
+   */
+  readonly lookBack?: number;
   decide(observation: O): Action | Decision | Promise<Action | Decision>;
   /** May send messages before acting, when the experiment has talk (absent: says nothing). */
   talk?(turn: TalkTurn<O>): readonly OutgoingMessage[] | Promise<readonly OutgoingMessage[]>;

@@ -36,7 +36,10 @@ import { environmentLlm } from './llm.js';
 /** What an environment's agent sees before it acts. */
 export interface EnvironmentObservation extends CommonObservation {
   readonly environment: EnvironmentInstance;
-  /** The rounds played so far, oldest first: each round's lawful actions and outcome. */
+  /**
+   * The rounds played so far, oldest first: each round's lawful actions and outcome (the
+   * latest ones only, when every agent says how many it reads: `Agent.lookBack`).
+   */
   readonly history: readonly {
     readonly actions: Float64Array;
     readonly outcome: EnvironmentOutcome;
@@ -436,6 +439,8 @@ function kindPolicy(
   }
   return {
     policy: own.name,
+    // A kind's agents see the round and their inbox, never past rounds.
+    lookBack: 0,
     talk: (turn) =>
       (
         scripted.talk?.({
@@ -471,7 +476,7 @@ export function createEnvironmentAgent(
   if (env.benchmarks.has(policy.name)) {
     PolicyArguments.read(policy.name, policy.args, []);
     const x = benchmarkAction(env, policy.name, agent, policy.name);
-    return { policy: policy.name, decide: () => one(x) };
+    return { policy: policy.name, lookBack: 0, decide: () => one(x) };
   }
   const own = env.ir.code
     ? environmentKind(env.ir.code.kind)?.policies?.find((p) => p.name === policy.name)

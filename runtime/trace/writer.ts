@@ -54,7 +54,9 @@ export class TraceWriter {
   private closed = false;
   /** The error of the write that failed; later writes fail with it. */
   private failure: unknown;
-  private pending: string[] = [];
+  /** The round's lines so far, UTF-8, each ending in a newline: `pending[0, used)`. */
+  private pending = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
   private unsynced = 0;
   private size = 0;
   private readonly hash: Hash = createHash('sha256');
@@ -67,16 +69,25 @@ export class TraceWriter {
   }
 
   write(event: TraceEvent): void {
-    this.pending.push(traceJson(event));
+    const line = traceJson(event);
+    // A UTF-16 code unit is at most 3 bytes of UTF-8; the newline is one more.
+    const most = 3 * line.length + 1;
+    if (this.used + most > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.pending.length, this.used + most));
+      this.pending.copy(grown, 0, 0, this.used);
+      this.pending = grown;
+    }
+    this.used += this.pending.write(line, this.used, 'utf8');
+    this.pending[this.used++] = 0x0a;
   }
 
   /** Writes the collected lines; syncs when `syncEvery` flushes have passed since the last sync. */
   flush(): void {
     if (this.failure !== undefined) throw this.failure;
     try {
-      if (this.pending.length > 0) {
-        const bytes = Buffer.from(`${this.pending.join('\n')}\n`, 'utf8');
-        this.pending = [];
+      if (this.used > 0) {
+        const bytes = this.pending.subarray(0, this.used);
+        this.used = 0;
         let done = 0;
         while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done);
         this.size += bytes.length;
@@ -90,7 +101,7 @@ export class TraceWriter {
       const e = error as NodeJS.ErrnoException;
       if (e && typeof e === 'object' && e.path === undefined) e.path = this.path;
       this.failure = error;
-      this.pending = [];
+      this.used = 0;
       try {
         ftruncateSync(this.fd, this.size);
       } catch {

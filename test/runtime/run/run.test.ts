@@ -199,6 +199,91 @@ async function scored(e: ResolvedExperiment) {
   return { events, delta: m.macro.collusion_index ?? Number.NaN, entries: m.institution.entries };
 }
 
+describe('agents that fail', () => {
+  const e = () => experiment({ agents: policy('nash'), institution: 'none', rounds: 3 });
+  const nash = (firm: number, o: Parameters<Agent['decide']>[0]) =>
+    o.benchmarks.nash.action.slice(firm * 2, firm * 2 + 2);
+
+  it('fail the run only once every agent has answered, even when one fails at once', async () => {
+    let slowDone = false;
+    const agents = (firm: number): Agent => ({
+      policy: firm === 0 ? 'slow' : 'broken',
+      decide: (o) => {
+        if (firm === 1) throw new Error('broken at once');
+        return new Promise((resolve) =>
+          setTimeout(() => {
+            slowDone = true;
+            resolve(nash(firm, o));
+          }, 30),
+        );
+      },
+    });
+    await expect(trace(e(), agents)).rejects.toThrow('broken at once');
+    expect(slowDone).toBe(true);
+  });
+
+  it('report the first failure in firm order, not the first in time', async () => {
+    const agents = (firm: number): Agent => ({
+      policy: 'failing',
+      decide: () => {
+        if (firm === 1) throw new Error('second firm, at once');
+        return new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('first firm, later')), 20),
+        );
+      },
+    });
+    await expect(trace(e(), agents)).rejects.toThrow('first firm, later');
+  });
+});
+
+describe('the past rounds a run keeps (Agent.lookBack)', () => {
+  // A firm that answers what the other firm did two rounds back, and notes how many past
+  // rounds it was shown: its trace depends on `history.at(-2)`.
+  const lagged =
+    (shown: number[][], lookBack?: number) =>
+    (firm: number): Agent => ({
+      policy: 'lagged',
+      ...(lookBack === undefined ? {} : { lookBack }),
+      decide: (o) => {
+        shown[firm]?.push(o.history.length);
+        const P = o.market.dims.products;
+        const nash = o.benchmarks.nash.action.subarray(firm * P, (firm + 1) * P);
+        const back = o.history.at(-2)?.actions.subarray((1 - firm) * P, (2 - firm) * P);
+        return nash.map((q, k) => (back ? 0.5 * q + 0.6 * (back[k] ?? 0) : q));
+      },
+    });
+  const ROUNDS = 300;
+  const run = async (lookBacks: (number | undefined)[]) => {
+    const shown: number[][] = [[], []];
+    const { events } = await trace(
+      experiment({ agents: policy('nash'), institution: 'none', rounds: ROUNDS }),
+      (firm) => lagged(shown, lookBacks[firm])(firm),
+    );
+    return { events, shown };
+  };
+
+  it('keeps only the rounds the agents read when all say, with the same trace as keeping all', async () => {
+    const all = await run([undefined, undefined]);
+    const two = await run([2, 1]);
+    expect(JSON.stringify(two.events)).toBe(JSON.stringify(all.events));
+    expect(of(two.events, 'run_end')[0]?.rounds_completed).toBe(ROUNDS);
+    // Every agent sees at least the two rounds it reads, and never a growing past.
+    for (const shown of two.shown) {
+      expect(shown).toHaveLength(ROUNDS);
+      shown.forEach((n, r) => {
+        expect(n).toBeGreaterThanOrEqual(Math.min(r, 2));
+      });
+      expect(Math.max(...shown)).toBeLessThan(25);
+    }
+    expect(Math.max(...(all.shown[0] ?? []))).toBe(ROUNDS - 1);
+  });
+
+  it('keeps every round when one agent does not say how many it reads', async () => {
+    const mixed = await run([2, undefined]);
+    expect(mixed.shown[0]?.at(-1)).toBe(ROUNDS - 1);
+  });
+});
+
 describe('the calibrated governance graph (docs/metrics.md, "Calibrating governance_graph")', () => {
   it('holds two evaders to Δ ≤ 0.15 on cournot_2x2 over 2,000 rounds, without a sanction', async () => {
     const { events, delta } = await scored(

@@ -21,6 +21,21 @@ describe('trace JSON', () => {
 });
 
 describe('the trace writer', () => {
+  it('writes lines longer than its buffer and characters of several bytes intact', () => {
+    const path = join(dir, 'long.jsonl');
+    const writer = new TraceWriter(path);
+    const texts = ['😀 é ✓', 'x'.repeat(70_000), '\u2028 \ud800 end'];
+    for (const [i, text] of texts.entries())
+      writer.write({ type: 'text', round: i + 1, id: `t${i}`, text });
+    writer.close();
+    const lines = readFileSync(path, 'utf8').split('\n');
+    expect(lines).toHaveLength(texts.length + 1);
+    // JSON writes a lone surrogate as an escape, so even that comes back as it was.
+    const read = lines.slice(0, -1).map((l) => (JSON.parse(l) as { text: string }).text);
+    expect(read.map((t) => t.length)).toEqual(texts.map((t) => t.length));
+    expect(read.every((t, i) => t === texts[i])).toBe(true);
+  });
+
   it('hands lines to the file at each flush, and the rest on close', () => {
     const path = join(dir, 'events.jsonl');
     const writer = new TraceWriter(path, 2);
