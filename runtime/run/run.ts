@@ -453,7 +453,9 @@ export async function runExperiment(
     const agentIndex = new Map(agentNames.map((a, i) => [a, i]));
     const names = (lists: readonly (readonly number[])[] | undefined) =>
       (lists ?? []).map((l) => l.map((j) => agentNames[j] as string));
-    const talkNeighbours = names(talk?.neighbours);
+    // Frozen: a message to all of an agent's neighbours shares this list (agents are handed
+    // it and hand it back; a world's hosts write to all their neighbours every round).
+    const talkNeighbours = names(talk?.neighbours).map((l) => Object.freeze(l));
     const talkNeighbourSets = talkNeighbours.map((l) => new Set(l));
     const talkSenders = names(talk?.senders);
     const gate =
@@ -529,10 +531,8 @@ export async function runExperiment(
               text: m.text,
             });
             const message = { id, from: WORLD_SENDER, to, talkRound: 0, text: m.text };
-            for (const j of m.to) {
-              inboxes[j]?.push(message);
-              ledger.receive(j, id);
-            }
+            for (const j of m.to) inboxes[j]?.push(message);
+            ledger.receive(m.to, id);
             heard.push({ id, from: -1, to: m.to, talkRound: 0, text: m.text });
           }
           for (let t = 1; t <= (talk?.rounds ?? 0); t++) {
@@ -562,6 +562,8 @@ export async function runExperiment(
             // Limits are the runtime's, whatever an agent returns; messages are delivered after
             // everyone has spoken, in firm order, and are only ever text to other agents.
             const delivered: DeliveredMessage[] = [];
+            /** Each delivered message's recipients, by agent index. */
+            const deliveredTo: (readonly number[])[] = [];
             for (const [i, messages] of said.entries()) {
               const from = agentNames[i] as string;
               const neighbours = talkNeighbours[i] ?? [];
@@ -577,13 +579,19 @@ export async function runExperiment(
                 });
               for (const m of list.slice(0, talk.maxMessages)) {
                 const text = String(m?.text ?? '');
-                const named = talk.broadcast ? neighbours : [...new Set(m?.to ?? [])].map(String);
-                const to = named.filter((f) => allowed.has(f));
-                const refused = named.filter((f) => !allowed.has(f));
+                // To every neighbour: nothing to check.
+                const all = talk.broadcast || m?.to === neighbours;
+                const named = all ? neighbours : [...new Set(m?.to ?? [])].map(String);
+                const to = all ? neighbours : named.filter((f) => allowed.has(f));
+                const refused = all ? [] : named.filter((f) => !allowed.has(f));
                 const kept = text.slice(0, talk.maxChars);
                 // The institution's mutes, quarantines, filters and paraphrases (runtime/talk/effects.ts).
                 const gated = gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
                 const reached = gated?.reached ?? to;
+                const reachedIndices =
+                  reached === neighbours
+                    ? (talk.neighbours[i] ?? [])
+                    : reached.map((f) => agentIndex.get(f) as number);
                 /** What the recipients read: the message, or the institution's paraphrase of it. */
                 let received = gated?.text ?? kept;
                 let paraphrased = gated?.paraphrased;
@@ -619,27 +627,28 @@ export async function runExperiment(
                   heard.push({
                     id,
                     from: i,
-                    to: reached.map((f) => agentIndex.get(f) as number),
+                    to: reachedIndices,
                     talkRound: t,
                     text: received,
                   });
-                if (reached.length > 0)
+                if (reached.length > 0) {
+                  deliveredTo.push(reachedIndices);
                   delivered.push({
                     id,
                     from,
-                    to: [...reached],
+                    to: reached === neighbours ? neighbours : [...reached],
                     talkRound: t,
                     text: received,
                     ...(parents.kept.length > 0 ? { parents: parents.kept } : {}),
                   });
+                }
               }
             }
-            for (const m of delivered)
-              for (const f of m.to) {
-                const j = agentIndex.get(f) as number;
-                inboxes[j]?.push(m);
-                ledger.receive(j, m.id);
-              }
+            delivered.forEach((m, d) => {
+              const recipients = deliveredTo[d] ?? [];
+              for (const j of recipients) inboxes[j]?.push(m);
+              ledger.receive(recipients, m.id);
+            });
           }
           observations = observations.map((o, i) => ({
             ...(o as object),

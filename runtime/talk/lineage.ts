@@ -68,10 +68,10 @@ export class MessageLedger {
     return id;
   }
 
-  /** Records that `agent` received message `id` (an id this ledger gave). */
-  receive(agent: number, id: string): void {
+  /** Records that `agents` received message `id` (an id this ledger gave). */
+  receive(agents: readonly number[], id: string): void {
     const serial = this.serialOf(id);
-    if (serial !== undefined) this.received[agent]?.add(serial);
+    if (serial !== undefined) for (const agent of agents) this.received[agent]?.add(serial);
   }
 
   /**

@@ -199,7 +199,7 @@ describe('messages a world sends', () => {
     ]);
     const ledger = new MessageLedger(2);
     const injected = ledger.next(4, 0);
-    ledger.receive(1, injected);
+    ledger.receive([1], injected);
     expect([injected, ledger.next(4, 1)]).toEqual(['m4.0.1', 'm4.1.1']);
     expect(ledger.parents(1, [injected]).kept).toEqual(['m4.0.1']);
     expect(ledger.parents(0, [injected]).unknown).toEqual(['m4.0.1']);
@@ -216,9 +216,9 @@ describe('the ledger and lineage, alone', () => {
       'm2.1.1',
     ]);
     // Out of order receipt (a message delivered before an older one) is still found.
-    ledger.receive(0, 'm1.2.1');
-    ledger.receive(0, 'm1.1.1');
-    ledger.receive(0, 'm1.1.1');
+    ledger.receive([0], 'm1.2.1');
+    ledger.receive([0], 'm1.1.1');
+    ledger.receive([0], 'm1.1.1');
     expect(ledger.parents(0, ['m1.1.1', 'm1.2.1', 'm1.1.2', 'm1.1.3', 'm2.1.1'])).toEqual({
       kept: ['m1.1.1', 'm1.2.1'],
       unknown: ['m1.1.2', 'm1.1.3', 'm2.1.1'],
@@ -227,8 +227,8 @@ describe('the ledger and lineage, alone', () => {
     // Many receipts, newest first: every one is found, none twice.
     const many = new MessageLedger(1);
     const ids = Array.from({ length: 40 }, () => many.next(7, 1));
-    for (const id of [...ids].reverse()) many.receive(0, id);
-    for (const id of ids) many.receive(0, id);
+    for (const id of [...ids].reverse()) many.receive([0], id);
+    for (const id of ids) many.receive([0], id);
     expect(many.parents(0, [...ids, 'm7.1.41']).kept).toEqual(ids);
     expect(many.parents(0, [...ids, 'm7.1.41']).unknown).toEqual(['m7.1.41']);
     expect(ledger.parents(1, 'm1.1.1')).toEqual({ kept: [], unknown: [] });
