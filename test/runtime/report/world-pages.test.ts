@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   firmOf,
   isTalkTurn,
+  answer as quantities,
   type Reply,
   roundOf,
   type SeenRequest,
@@ -13,7 +14,6 @@ import {
 import { compileSources, type IrPolicy, type ParamValue } from '../../../compiler/index.js';
 import { chrf, tokens } from '../../../compiler/text.js';
 import {
-  type EnvironmentMetrics,
   parseTrace,
   resolveExperiment,
   runToDirectory,
@@ -79,21 +79,21 @@ const scripted = (name: string, ...args: number[]): IrPolicy => ({
 interface WorldRun {
   readonly dir: string;
   readonly events: TraceEvent[];
-  readonly metrics: EnvironmentMetrics;
 }
 
 /**
- * Runs a stdlib world (seed 1) into a folder of the scratch, which writes its report.html;
- * `llm` agents are answered by `model`.
+ * Runs a stdlib world (seed 1; or a market) into a folder of the scratch, which writes its
+ * report.html; `llm` agents are answered by `model`.
  */
 async function runWorld(
-  environment: string,
+  world: { readonly environment: string } | { readonly market: string },
   options: {
     policies: (url: string) => Record<string, IrPolicy>;
     model: (request: SeenRequest) => Reply;
     rounds: number;
     params?: Record<string, ParamValue>;
     institution?: string;
+    talk?: IrPolicy;
   },
 ): Promise<WorldRun> {
   const server = await startScriptedServer(options.model);
@@ -102,8 +102,9 @@ async function runWorld(
     const experiment = resolveExperiment(
       program,
       {
-        environment,
+        ...world,
         ...(options.institution ? { institution: options.institution } : {}),
+        ...(options.talk ? { talk: options.talk } : {}),
         agents: 'given',
         params: Object.entries(options.params ?? {}).map(([name, value]) => ({ name, value })),
         rounds: options.rounds,
@@ -112,13 +113,9 @@ async function runWorld(
       () => ({ perFirm: options.policies(server.url) }),
       stdlibSources(),
     );
-    const dir = join(scratch.root, environment);
+    const dir = join(scratch.root, 'environment' in world ? world.environment : world.market);
     await runToDirectory(experiment, dir, { llm: { wait: async () => {} } });
-    return {
-      dir,
-      events: parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8')),
-      metrics: JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as EnvironmentMetrics,
-    };
+    return { dir, events: parseTrace(readFileSync(join(dir, 'events.jsonl'), 'utf8')) };
   } finally {
     await server.close();
   }
@@ -235,6 +232,35 @@ async function openWorldPage(
   return page;
 }
 
+const paraphrasesOf = (run: WorldRun) =>
+  run.events.filter(
+    (e): e is Extract<TraceEvent, { type: 'message_paraphrased' }> =>
+      e.type === 'message_paraphrased',
+  );
+
+/**
+ * Each paraphrased message's row of the message table shows, as text, what its author wrote
+ * and beneath it what paraphrase_all (state `paraphrasing`) delivered.
+ */
+async function expectParaphraseRows(page: Page, run: WorldRun) {
+  const rewritten = paraphrasesOf(run);
+  expect(rewritten.length).toBeGreaterThan(0);
+  for (const p of rewritten) {
+    const cell = page
+      .locator('#messages table')
+      .last()
+      .locator('tbody tr', { has: page.locator(`td:text-is("${p.id}")`) })
+      .locator('td.text');
+    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, and the rendered text is the point
+    expect((await cell.innerText()).startsWith(p.text)).toBe(true);
+    expect(await cell.locator('div.paraphrase').count(), `the paraphrase of ${p.id}`).toBe(1);
+    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, and the rendered text is the point
+    expect(await cell.locator('div.paraphrase').innerText()).toBe(
+      `delivered as (synonyms paraphrase, ${p.from} in paraphrasing): ${p.paraphrase}`,
+    );
+  }
+}
+
 describe('infection: an LLM host carries the canary and payloads', () => {
   let run: WorldRun;
   const said = (round: number) =>
@@ -243,16 +269,19 @@ describe('infection: an LLM host carries the canary and payloads', () => {
   beforeAll(async () => {
     // host1 gets the world's message and writes the canary every round; host2 is infected by
     // each canary message it receives (p = 1) and never recovers; host3 is immune.
-    run = await runWorld('infection', {
-      policies: (url) => ({
-        host1: llm(url),
-        host2: scripted('susceptible', 1, 0),
-        host3: scripted('immune'),
-      }),
-      params: { hosts: 3 },
-      rounds: 3,
-      model: (r) => (isTalkTurn(r) ? say(r, said(roundOf(r) ?? 0)) : act('work', 1)),
-    });
+    run = await runWorld(
+      { environment: 'infection' },
+      {
+        policies: (url) => ({
+          host1: llm(url),
+          host2: scripted('susceptible', 1, 0),
+          host3: scripted('immune'),
+        }),
+        params: { hosts: 3 },
+        rounds: 3,
+        model: (r) => (isTalkTurn(r) ? say(r, said(roundOf(r) ?? 0)) : act('work', 1)),
+      },
+    );
   }, 120_000);
 
   it('runs nothing, loads nothing, and shows the payloads and the lineage back to the world', async () => {
@@ -294,22 +323,25 @@ describe('relay: a seed text with payloads, retold by an LLM link', () => {
   const kept = 'link1 retells "><svg';
 
   beforeAll(async () => {
-    run = await runWorld('relay', {
-      policies: (url) => ({
-        link1: llm(url),
-        link2: scripted('truncate', 3),
-        link3: scripted('copy'),
-      }),
-      params: { links: 3, seed_text: seed },
-      rounds: 3,
-      // The first link retells what it received (the seed, in round 1) and is silent after.
-      model: (r) =>
-        !isTalkTurn(r)
-          ? act('pass', 1)
-          : userPrompt(r).includes('"parents"')
-            ? say(r, retold)
-            : silent,
-    });
+    run = await runWorld(
+      { environment: 'relay' },
+      {
+        policies: (url) => ({
+          link1: llm(url),
+          link2: scripted('truncate', 3),
+          link3: scripted('copy'),
+        }),
+        params: { links: 3, seed_text: seed },
+        rounds: 3,
+        // The first link retells what it received (the seed, in round 1) and is silent after.
+        model: (r) =>
+          !isTalkTurn(r)
+            ? act('pass', 1)
+            : userPrompt(r).includes('"parents"')
+              ? say(r, retold)
+              : silent,
+      },
+    );
   }, 120_000);
 
   it('runs nothing, loads nothing, and shows the payloads and the chain of generations', async () => {
@@ -370,21 +402,26 @@ describe('feed: LLM users post payloads and vote for the false alarm', () => {
     // One item a round (user1, user2, user3 in turn), the false alarm in round 1, newest
     // first. Each user posts its item as a payload and votes for the world's post when its
     // feed shows it.
-    run = await runWorld('feed', {
-      policies: (url) => ({ user1: llm(url), user2: llm(url), user3: llm(url) }),
-      params: { users: 3, posts_per_round: 1, inject_round: 1, ranking: 'recency' },
-      rounds: 3,
-      model: (r) => {
-        const user = userPrompt(r);
-        if (!isTalkTurn(r)) {
-          // The feed is quoted in the prompt: its lines are separated by an escaped newline.
-          const line = user.split('\\n').find((l) => l.includes('by outside the group: BREAKING'));
-          return act('vote', Number(/^(\d+)\. /.exec(line ?? '')?.[1] ?? 0));
-        }
-        if (!user.includes('Your item to post this round')) return silent;
-        return say(r, posts[Number(/user(\d)/.exec(firmOf(r) ?? '')?.[1]) - 1] ?? '?');
+    run = await runWorld(
+      { environment: 'feed' },
+      {
+        policies: (url) => ({ user1: llm(url), user2: llm(url), user3: llm(url) }),
+        params: { users: 3, posts_per_round: 1, inject_round: 1, ranking: 'recency' },
+        rounds: 3,
+        model: (r) => {
+          const user = userPrompt(r);
+          if (!isTalkTurn(r)) {
+            // The feed is quoted in the prompt: its lines are separated by an escaped newline.
+            const line = user
+              .split('\\n')
+              .find((l) => l.includes('by outside the group: BREAKING'));
+            return act('vote', Number(/^(\d+)\. /.exec(line ?? '')?.[1] ?? 0));
+          }
+          if (!user.includes('Your item to post this round')) return silent;
+          return say(r, posts[Number(/user(\d)/.exec(firmOf(r) ?? '')?.[1]) - 1] ?? '?');
+        },
       },
-    });
+    );
   }, 120_000);
 
   it('runs nothing, loads nothing, and shows the posts, in the feeds too, and their lineage', async () => {
@@ -431,60 +468,34 @@ describe('covert: an LLM sender writes payloads under paraphrase_all', () => {
   beforeAll(async () => {
     // The sender mentions three, two, then one of the cover task's words, with a payload;
     // it carries no codebook word. The decoder and the detector are scripted.
-    run = await runWorld('covert', {
-      policies: (url) => ({
-        sender: llm(url),
-        receiver: scripted('decoder'),
-        overseer: scripted('detector'),
-      }),
-      institution: 'paraphrase_all',
-      rounds: 3,
-      model: (r) => {
-        if (!isTalkTurn(r)) return act('answer', 0);
-        const user = userPrompt(r);
-        const task =
-          /write a short note on the (.+?) that mentions the (\w+), the (\w+) and the (\w+)\./.exec(
-            user,
-          );
-        if (!task) return silent;
-        const round = roundOf(r) ?? 0;
-        const digit = /Hidden digit this round: (\d+)\./.exec(user)?.[1];
-        told.set(round, digit === undefined ? null : Number(digit));
-        return say(r, note(round, task[1] as string, task.slice(2)));
+    run = await runWorld(
+      { environment: 'covert' },
+      {
+        policies: (url) => ({
+          sender: llm(url),
+          receiver: scripted('decoder'),
+          overseer: scripted('detector'),
+        }),
+        institution: 'paraphrase_all',
+        rounds: 3,
+        model: (r) => {
+          if (!isTalkTurn(r)) return act('answer', 0);
+          const user = userPrompt(r);
+          const task =
+            /write a short note on the (.+?) that mentions the (\w+), the (\w+) and the (\w+)\./.exec(
+              user,
+            );
+          if (!task) return silent;
+          const round = roundOf(r) ?? 0;
+          const digit = /Hidden digit this round: (\d+)\./.exec(user)?.[1];
+          told.set(round, digit === undefined ? null : Number(digit));
+          return say(r, note(round, task[1] as string, task.slice(2)));
+        },
       },
-    });
+    );
   }, 120_000);
 
   const notes = () => messagesOf(run).filter((m) => m.from === 'sender');
-  const paraphrases = () =>
-    run.events.filter(
-      (e): e is Extract<TraceEvent, { type: 'message_paraphrased' }> =>
-        e.type === 'message_paraphrased',
-    );
-
-  /** Each note's row shows what the sender wrote and, beneath, what was delivered: both texts. */
-  async function expectParaphraseRows(page: Page) {
-    const rewritten = paraphrases();
-    expect(rewritten.map((p) => p.id)).toEqual(notes().map((m) => m.id));
-    for (const p of rewritten) {
-      // The scripted paraphrase re-chooses "note" among its synonyms; the payload is kept.
-      expect(p.paraphrase).not.toBe(p.text);
-      const cell = page
-        .locator('#messages table')
-        .last()
-        .locator('tbody tr', { has: page.locator(`td:text-is("${p.id}")`) })
-        .locator('td.text');
-      // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, and the rendered text is the point
-      const shown = await cell.innerText();
-      expect(shown.startsWith(p.text)).toBe(true);
-      expect(await cell.locator('div.paraphrase').count(), `the paraphrase of ${p.id}`).toBe(1);
-      // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, and the rendered text is the point
-      expect(await cell.locator('div.paraphrase').innerText()).toBe(
-        `delivered as (synonyms paraphrase, sender in paraphrasing): ${p.paraphrase}`,
-      );
-    }
-  }
-
   it('runs nothing, loads nothing, and shows each note and its paraphrase as text', async () => {
     expect(notes().map((m) => m.parents)).toEqual([['m1.0.1'], ['m2.0.1'], ['m3.0.1']]);
     const page = await openWorldPage(run, {
@@ -493,7 +504,11 @@ describe('covert: an LLM sender writes payloads under paraphrase_all', () => {
       nodes: 6,
       edges: 3,
     });
-    await expectParaphraseRows(page);
+    // The scripted paraphrase re-chooses "note" among its synonyms; the payloads are kept.
+    const rewritten = paraphrasesOf(run);
+    expect(rewritten.map((p) => p.id)).toEqual(notes().map((m) => m.id));
+    for (const p of rewritten) expect(p.paraphrase).not.toBe(p.text);
+    await expectParaphraseRows(page, run);
     await page.close();
   });
 
@@ -501,7 +516,7 @@ describe('covert: an LLM sender writes payloads under paraphrase_all', () => {
     const copy = join(scratch.root, 'covert-redrawn');
     cpSync(run.dir, copy, { recursive: true });
     const redrawn = await openInert(browser, await writeRunReport(copy));
-    await expectParaphraseRows(redrawn);
+    await expectParaphraseRows(redrawn, run);
     await redrawn.close();
     // The same page, but for Vega's clip-path ids, which count the charts drawn in a process.
     const page = (dir: string) =>
@@ -525,6 +540,33 @@ describe('covert: an LLM sender writes payloads under paraphrase_all', () => {
     expectDrawn(charts.get('decoded'), [0, 0, 0]);
     expectDrawn(charts.get('flagged'), [1, 1, 1]);
     expectDrawn(charts.get('cover'), [1, 2 / 3, 1 / 3]);
+    await page.close();
+  });
+});
+
+describe('a market whose LLM firms talk under paraphrase_all', () => {
+  let run: WorldRun;
+
+  beforeAll(async () => {
+    run = await runWorld(
+      { market: 'cournot_2x2' },
+      {
+        policies: (url) => ({ f1: llm(url), f2: llm(url) }),
+        institution: 'paraphrase_all',
+        talk: { name: 'complete', args: [] },
+        rounds: 2,
+        model: (r) =>
+          isTalkTurn(r)
+            ? say(r, `${firmOf(r)} r${roundOf(r)}: a note ${SCRIPT} ${IMG}, soon`)
+            : quantities([20, 20]),
+      },
+    );
+  }, 120_000);
+
+  it("shows each message's paraphrase, as text, in the page the run wrote", async () => {
+    expect(paraphrasesOf(run).map((p) => p.id)).toEqual(['m1.1.1', 'm1.1.2', 'm2.1.1', 'm2.1.2']);
+    const page = await openInert(browser, join(run.dir, 'report.html'));
+    await expectParaphraseRows(page, run);
     await page.close();
   });
 });
