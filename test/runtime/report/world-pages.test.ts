@@ -303,14 +303,22 @@ describe('infection: an LLM host carries the canary and payloads', () => {
     await page.close();
   });
 
-  it('draws the world over rounds: half the hosts infected one round after the injection, one secondary infection', async () => {
+  it('draws the world over rounds: the infected share, half the hosts infected one round after the injection, one secondary infection', async () => {
     const page = await openInert(browser, join(run.dir, 'report.html'));
     const charts = await worldCharts(page);
-    expect([...charts.keys()]).toEqual(['half_after', 'secondary']);
+    expect([...charts.keys()]).toEqual([
+      'half_after',
+      'secondary',
+      'carrying_share',
+      'infected_share',
+    ]);
     // Round 1: host1 carries (1 of 3); round 2: host2 too, 2 of 3 ≥ half, 1 round after the
     // injection; host2's infection is host1's (the first generation's one host).
     expectDrawn(charts.get('half_after'), [null, 1, 1]);
     expectDrawn(charts.get('secondary'), [0, 1, 1]);
+    // The epidemic curve: host1 from round 1, host2 from round 2, never host3.
+    expectDrawn(charts.get('carrying_share'), [1 / 3, 2 / 3, 2 / 3]);
+    expectDrawn(charts.get('infected_share'), [1 / 3, 2 / 3, 2 / 3]);
     await page.close();
   });
 });
