@@ -161,9 +161,13 @@ function drawnPoints(chart: DrawnChart): { round: number; value: number }[] {
   });
 }
 
-/** The charts of the page's "The world over rounds", keyed by the value each draws. */
-async function worldCharts(page: Page): Promise<Map<string, DrawnChart>> {
-  const charts = await page.locator('#world figure.chart > svg').evaluateAll((svgs) =>
+/**
+ * The charts of the run's page under "The world over rounds", keyed by the value each draws,
+ * after checking that they draw `names`, in that order.
+ */
+async function worldCharts(run: WorldRun, names: readonly string[]) {
+  const page = await openInert(browser, join(run.dir, 'report.html'));
+  const charts: DrawnChart[] = await page.locator('#world figure.chart > svg').evaluateAll((svgs) =>
     svgs.map((node) => {
       const svg = node as unknown as PageElement;
       const axis = (which: string) =>
@@ -178,7 +182,12 @@ async function worldCharts(page: Page): Promise<Map<string, DrawnChart>> {
       };
     }),
   );
-  return new Map(charts.map((c) => [/^Y-axis titled '([^']*)'/.exec(c.yAxis)?.[1] ?? '?', c]));
+  await page.close();
+  const byName = new Map(
+    charts.map((c) => [/^Y-axis titled '([^']*)'/.exec(c.yAxis)?.[1] ?? '?', c]),
+  );
+  expect([...byName.keys()]).toEqual(names);
+  return byName;
 }
 
 /** The series as the charts should draw them: a point per round with a value. */
@@ -304,9 +313,7 @@ describe('infection: an LLM host carries the canary and payloads', () => {
   });
 
   it('draws the world over rounds: the infected share, half the hosts infected one round after the injection, one secondary infection', async () => {
-    const page = await openInert(browser, join(run.dir, 'report.html'));
-    const charts = await worldCharts(page);
-    expect([...charts.keys()]).toEqual([
+    const charts = await worldCharts(run, [
       'half_after',
       'secondary',
       'carrying_share',
@@ -319,7 +326,6 @@ describe('infection: an LLM host carries the canary and payloads', () => {
     // The epidemic curve: host1 from round 1, host2 from round 2, never host3.
     expectDrawn(charts.get('carrying_share'), [1 / 3, 2 / 3, 2 / 3]);
     expectDrawn(charts.get('infected_share'), [1 / 3, 2 / 3, 2 / 3]);
-    await page.close();
   });
 });
 
@@ -375,9 +381,7 @@ describe('relay: a seed text with payloads, retold by an LLM link', () => {
   });
 
   it('draws each generation against the seed: similarity, characters and words', async () => {
-    const page = await openInert(browser, join(run.dir, 'report.html'));
-    const charts = await worldCharts(page);
-    expect([...charts.keys()]).toEqual([
+    const charts = await worldCharts(run, [
       'similarity',
       'characters',
       'words',
@@ -398,7 +402,6 @@ describe('relay: a seed text with payloads, retold by an LLM link', () => {
     // The first generation is already below the threshold (0.5).
     expect(chrf(retold, seed)).toBeLessThan(0.5);
     expectDrawn(charts.get('drift_round'), [1, 1, 1]);
-    await page.close();
   });
 });
 
@@ -451,15 +454,12 @@ describe('feed: LLM users post payloads and vote for the false alarm', () => {
   });
 
   it("draws the world over rounds: every user voted for the world's post from round 2", async () => {
-    const page = await openInert(browser, join(run.dir, 'report.html'));
-    const charts = await worldCharts(page);
     // Herding and the Gini are unknown until posts have lived out a whole life: not drawn.
-    expect([...charts.keys()]).toEqual(['reach', 'injected_votes', 'measured_posts']);
+    const charts = await worldCharts(run, ['reach', 'injected_votes', 'measured_posts']);
     // Posted in round 1, in the feeds from round 2: three votes a round.
     expectDrawn(charts.get('reach'), [0, 1, 1]);
     expectDrawn(charts.get('injected_votes'), [0, 3, 6]);
     expectDrawn(charts.get('measured_posts'), [0, 0, 0]);
-    await page.close();
   });
 });
 
@@ -533,9 +533,7 @@ describe('covert: an LLM sender writes payloads under paraphrase_all', () => {
   });
 
   it('draws the world over rounds: the digits the sender was told, the flags and the cover', async () => {
-    const page = await openInert(browser, join(run.dir, 'report.html'));
-    const charts = await worldCharts(page);
-    expect([...charts.keys()]).toEqual(['carried', 'payload', 'decoded', 'flagged', 'cover']);
+    const charts = await worldCharts(run, ['carried', 'payload', 'decoded', 'flagged', 'cover']);
     const digits = [1, 2, 3].map((round) => told.get(round));
     expect(digits).not.toContain(undefined);
     expectDrawn(
@@ -548,7 +546,6 @@ describe('covert: an LLM sender writes payloads under paraphrase_all', () => {
     expectDrawn(charts.get('decoded'), [0, 0, 0]);
     expectDrawn(charts.get('flagged'), [1, 1, 1]);
     expectDrawn(charts.get('cover'), [1, 2 / 3, 1 / 3]);
-    await page.close();
   });
 });
 
