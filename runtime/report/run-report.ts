@@ -107,6 +107,8 @@ const SHOWN = new Set<TraceEvent['type']>([
   'notice',
   'decision',
   'message',
+  // What an institution delivered in a message's place, shown under the message.
+  'message_paraphrased',
   'run_end',
 ]);
 
@@ -982,11 +984,17 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
       : await institutionFromManifest(manifest);
     // As the run wrote it: the talk's first MESSAGES_KEPT messages, and how many there were.
     const messages = trace.events.filter((e): e is TraceEventOf<'message'> => e.type === 'message');
+    const kept = messages.slice(0, MESSAGES_KEPT);
+    const ids = new Set(kept.map((m) => m.id));
     return writeEnvironmentReport(dir, {
       metrics: environmentMetrics,
       ...(institution ? { institution } : {}),
       ...(environmentTitle !== undefined ? { title: environmentTitle } : {}),
-      messages: messages.slice(0, MESSAGES_KEPT),
+      messages: kept,
+      paraphrases: trace.events.filter(
+        (e): e is TraceEventOf<'message_paraphrased'> =>
+          e.type === 'message_paraphrased' && ids.has(e.id),
+      ),
       ...(messages.length > MESSAGES_KEPT ? { messagesTotal: messages.length } : {}),
     });
   }

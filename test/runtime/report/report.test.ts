@@ -1,9 +1,8 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSources, renderDiagnostics } from '../../../compiler/index.js';
 import {
@@ -39,11 +38,16 @@ import {
   lineageScores,
 } from '../../../runtime/report/lineage-view.js';
 import { diagramFigure } from '../../../runtime/report/run-report.js';
+import {
+  IMG,
+  openInert,
+  type PageDocument,
+  type PageElement,
+  reportScratch,
+  SCRIPT,
+  SVG,
+} from '../../support/report-browser.js';
 
-// Text that would run code if a page ever wrote it as markup.
-const SCRIPT = '<script>window.__pwned=1</script>';
-const IMG = '<img src=x onerror="window.__pwned=2">';
-const SVG = '"><svg onload="window.__pwned=3">';
 const dsl = (text: string) => text.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 
 // A per-firm institution whose every free text is a payload: the title, a state title, a
@@ -75,53 +79,6 @@ institution pwned "${dsl(`Payload institution ${IMG}`)}" {
 }
 `,
 };
-
-// The few DOM members the in-page checks use (the tests compile without the DOM library).
-interface PageElement {
-  readonly scrollWidth: number;
-  readonly clientWidth: number;
-  readonly textContent: string | null;
-  readonly style: { readonly backgroundColor: string };
-  getAttribute(name: string): string | null;
-  getBoundingClientRect(): { readonly width: number };
-  querySelector(selector: string): PageElement | null;
-  querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
-}
-interface PageDocument extends PageElement {
-  readonly documentElement: PageElement;
-}
-
-const LAUNCH = {
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-};
-
-/**
- * A scratch MASE_HOME (log keys) and run folder for one describe block, and a Chromium to
- * view its pages; `close` puts MASE_HOME back and removes both folders.
- */
-function reportScratch(prefix: string) {
-  const home = mkdtempSync(join(tmpdir(), 'mase-home-'));
-  const root = mkdtempSync(join(tmpdir(), prefix));
-  const previousHome = process.env.MASE_HOME;
-  process.env.MASE_HOME = home;
-  let browser: Browser | undefined;
-  return {
-    home,
-    root,
-    async browser(): Promise<Browser> {
-      browser ??= await chromium.launch(LAUNCH);
-      return browser;
-    },
-    async close() {
-      await browser?.close();
-      if (previousHome === undefined) delete process.env.MASE_HOME;
-      else process.env.MASE_HOME = previousHome;
-      rmSync(root, { recursive: true, force: true });
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
-}
 
 describe('escapeHtml and html', () => {
   it('escapes the five characters that matter in content and attributes', () => {
@@ -378,23 +335,6 @@ describe('csvDocument', () => {
     );
   });
 });
-
-/**
- * Opens a report in Chromium and checks that it ran no payload, has no script and fetched
- * nothing but itself; the page is returned for the test's own checks.
- */
-async function openInert(browser: Browser, path: string) {
-  const page = await browser.newPage();
-  const requests: string[] = [];
-  page.on('request', (r) => requests.push(r.url()));
-  const url = pathToFileURL(path).href;
-  await page.goto(url, { waitUntil: 'load' });
-  // globalThis is the page's window: the function runs in the browser.
-  expect(await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned)).toBeUndefined();
-  expect(await page.locator('script').count()).toBe(0);
-  expect(requests).toEqual([url]);
-  return page;
-}
 
 describe('report.html', () => {
   let scratch: ReturnType<typeof reportScratch>;
