@@ -9,15 +9,30 @@
  * memory (`process.resourceUsage().maxRSS`, reported by the child at exit) and the size of
  * events.jsonl. 100 and 300 rounds give the marginal cost of a round.
  *
+ * Where a round's time goes, from the 100-round run: the round loop alone (the same
+ * experiment in this process with no trace, `runExperiment` without hooks) and the trace
+ * alone (that run's events.jsonl written again through the run's own `TraceWriter`, round by
+ * round, the lines parsed beforehand and untimed): the trace is the floor any run with the
+ * full trace pays, whatever the loop costs.
+ *
  * Run with `npm run build && node dist/bench/infection-scale.js`; writes
  * bench/results/infection.json; `node dist/bench/report.js` regenerates docs/benchmarks.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { compileSources } from '../compiler/index.js';
+import {
+  resolveExperiment,
+  runExperiment,
+  stdlibSources,
+  type TraceEvent,
+  TraceWriter,
+} from '../runtime/index.js';
 import {
   currentMachine,
   type Measurement,
@@ -33,10 +48,69 @@ const scratch = mkdtempSync(join(os.tmpdir(), 'mase-infection-bench-'));
 const HOSTS = Number(process.env.MASE_BENCH_HOSTS ?? 10_000);
 const ROUNDS = (process.env.MASE_BENCH_ROUNDS ?? '100,300,1000').split(',').map(Number);
 const TARGET_MS = 60_000;
-const REPORT_RSS = `process.on('exit',()=>process.stderr.write('\\nMAXRSS '+process.resourceUsage().maxRSS+'\\n'))`;
+const REPORT_RSS = `process.on('exit',()=>{const u=process.resourceUsage();process.stderr.write('\\nMAXRSS '+u.maxRSS+' CPU '+(u.userCPUTime+u.systemCPUTime)+'\\n')})`;
+
+/** ms a round of the round loop alone: the same world in this process, no trace. */
+async function loopAlone(rounds: number): Promise<{ wall: number; cpu: number }> {
+  const library = stdlibSources();
+  const program = compileSources([], library, { includeLibrary: true }).program;
+  const experiment = resolveExperiment(
+    program,
+    {
+      environment: 'infection',
+      agents: 'given',
+      params: [{ name: 'hosts', value: HOSTS }],
+      rounds,
+      seed: 1,
+      talk: { name: 'small_world', args: [{ name: 'k', value: 4 }] },
+    },
+    () => ({ all: { name: 'susceptible', args: [{ value: 0.3 }, { value: 0.2 }] }, perFirm: {} }),
+    library,
+  );
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await runExperiment(experiment);
+  const used = process.cpuUsage(cpu);
+  return {
+    wall: (performance.now() - started) / rounds,
+    cpu: (used.user + used.system) / 1000 / rounds,
+  };
+}
+
+/** ms a round of writing a run's trace again through `TraceWriter` (parsing untimed). */
+async function traceAlone(events: string, into: string): Promise<number> {
+  const writer = new TraceWriter(into);
+  let batch: TraceEvent[] = [];
+  let round: number | undefined;
+  let ms = 0;
+  let rounds = 0;
+  const write = () => {
+    const started = performance.now();
+    for (const event of batch) writer.write(event);
+    writer.flush();
+    ms += performance.now() - started;
+    batch = [];
+  };
+  for await (const line of createInterface({ input: createReadStream(events) })) {
+    const event = JSON.parse(line) as TraceEvent;
+    const r = (event as { round?: unknown }).round;
+    if (typeof r === 'number' && r !== round) {
+      if (round !== undefined) rounds++;
+      write();
+      round = r;
+    }
+    batch.push(event);
+  }
+  write();
+  writer.close();
+  return ms / Math.max(1, rounds + 1);
+}
 
 const machine = currentMachine();
 const measurements: Measurement[] = [];
+/** Rounds of the in-process run of the loop alone. */
+const LOOP_ROUNDS = 30;
+let traceMs = Number.NaN;
 const rows: (string | number)[][] = [];
 for (const rounds of ROUNDS) {
   const out = join(scratch, `run-${rounds}`);
@@ -65,16 +139,18 @@ for (const rounds of ROUNDS) {
   );
   const ms = performance.now() - started;
   const rss = Number(/MAXRSS (\d+)/.exec(child.stderr)?.[1] ?? Number.NaN) / 1024;
+  const cpuMs = Number(/ CPU (\d+)/.exec(child.stderr)?.[1] ?? Number.NaN) / 1000;
   const ok = child.status === 0;
   const bytes = ok ? statSync(join(out, 'events.jsonl')).size : Number.NaN;
   const failure = ok ? '' : child.stderr.split('\n').filter(Boolean).slice(-3).join(' / ');
   process.stderr.write(
-    `${rounds} rounds: ${ok ? 'ok' : `exit ${child.status}`} in ${(ms / 1000).toFixed(1)} s, peak ${rss.toFixed(0)} MiB${failure ? `: ${failure}` : ''}\n`,
+    `${rounds} rounds: ${ok ? 'ok' : `exit ${child.status}`} in ${(ms / 1000).toFixed(1)} s (CPU ${(cpuMs / 1000).toFixed(1)} s), peak ${rss.toFixed(0)} MiB${failure ? `: ${failure}` : ''}\n`,
   );
   rows.push([
     rounds,
     ok ? 'completed' : `failed (exit ${child.status})`,
     Number((ms / 1000).toFixed(1)),
+    Number((cpuMs / 1000).toFixed(1)),
     Number(rss.toFixed(0)),
     ok ? Number((bytes / 2 ** 20).toFixed(0)) : '—',
   ]);
@@ -91,13 +167,34 @@ for (const rounds of ROUNDS) {
       ...(failure ? { failure } : {}),
     },
   );
+  m.cpuMedian = cpuMs;
   measurements.push(
     rounds === 1000 ? { ...m, target: { maxMedianMs: TARGET_MS, met: ok && ms < TARGET_MS } } : m,
   );
+  if (ok && rounds === Math.min(...ROUNDS)) {
+    traceMs = await traceAlone(join(out, 'events.jsonl'), join(scratch, 'again.jsonl'));
+    rmSync(join(scratch, 'again.jsonl'), { force: true });
+    process.stderr.write(`the trace alone: ${traceMs.toFixed(1)} ms a round\n`);
+  }
   rmSync(out, { recursive: true, force: true });
 }
+const loop = await loopAlone(LOOP_ROUNDS);
+process.stderr.write(
+  `the round loop alone: ${loop.wall.toFixed(1)} ms a round (CPU ${loop.cpu.toFixed(1)})\n`,
+);
 machine.loadAverageEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
 rmSync(scratch, { recursive: true, force: true });
+
+/** ms a round between the two largest sizes, of a measurement's field. */
+function marginal(all: readonly Measurement[], field: 'median' | 'cpuMedian'): number | string {
+  const [a, b] = all.slice(-2);
+  const x = a?.[field];
+  const y = b?.[field];
+  if (!a || !b || x === undefined || y === undefined) return '—';
+  const ra = Number(a.detail?.rounds);
+  const rb = Number(b.detail?.rounds);
+  return Number(((y - x) / (rb - ra)).toFixed(1));
+}
 
 const results: ResultsFile = {
   schema: 1,
@@ -111,8 +208,30 @@ const results: ResultsFile = {
   tables: [
     {
       title: 'Whole command, one run per size',
-      columns: ['rounds', 'status', 'seconds', 'peak MiB', 'events.jsonl MiB'],
+      columns: ['rounds', 'status', 'seconds', 'CPU seconds', 'peak MiB', 'events.jsonl MiB'],
       rows,
+    },
+    {
+      title: 'Where a round goes (ms a round)',
+      columns: ['part', 'ms a round', 'CPU ms a round'],
+      rows: [
+        [
+          `whole command, marginal (${ROUNDS.at(-2)} to ${ROUNDS.at(-1)} rounds)`,
+          marginal(measurements, 'median'),
+          marginal(measurements, 'cpuMedian'),
+        ],
+        [
+          `the round loop alone, no trace (${LOOP_ROUNDS} rounds in-process)`,
+          Number(loop.wall.toFixed(1)),
+          Number(loop.cpu.toFixed(1)),
+        ],
+        [
+          `the trace alone (the ${Math.min(...ROUNDS)}-round run's events.jsonl rewritten)`,
+          Number(traceMs.toFixed(1)),
+          '—',
+        ],
+        ['the target: 60 s over 1,000 rounds', 60, '—'],
+      ],
     },
   ],
   ...(sourceRevision() ? { notes: [`source revision ${sourceRevision()}`] } : {}),
