@@ -422,9 +422,10 @@ function kindPolicy(
     if (error instanceof MaseUserError) throw error;
     throw new PolicyError(`${own.name}: ${error instanceof Error ? error.message : String(error)}`);
   };
-  const inbox = (messages: readonly DeliveredMessage[] | undefined): KindInboxMessage[] =>
-    // One object shape (a spread here cost a second per 200,000 messages).
-    (messages ?? []).map((m) => ({ id: m.id, from: m.from, text: m.text }));
+  // The delivered messages themselves (a kind's agents only read them): a copy of each
+  // cost an object per message, recipient and round.
+  const inbox = (messages: readonly DeliveredMessage[] | undefined): readonly KindInboxMessage[] =>
+    messages ?? [];
   let scripted: KindAgent;
   try {
     scripted = own.create(values, {
