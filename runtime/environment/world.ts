@@ -50,10 +50,22 @@ export function enforceEnvironment(
     | undefined,
 ): { action: Float64Array; clamps: Clamp[] } {
   const clamps: Clamp[] = [];
-  let current = Float64Array.from(action);
+  // The agent's own array is returned when no step changes it (the round loop copies it);
+  // a step that changes a value makes a new array, so `before` and `after` stay as they were.
+  let current = action;
   const apply = (cause: ClampCause, f: (x: number) => number) => {
+    let changed = false;
+    for (let j = 0; j < current.length && !changed; j++) {
+      const x = current[j] as number;
+      changed = f(x) !== x;
+    }
+    if (!changed) return;
     const next = current.map(f);
-    if (next.some((x, j) => x !== current[j])) clamps.push({ cause, before: current, after: next });
+    clamps.push({
+      cause,
+      before: current === action ? Float64Array.from(action) : current,
+      after: next,
+    });
     current = next;
   };
   apply('bounds', (x) => snap(env, agent, x));

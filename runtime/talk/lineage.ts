@@ -108,14 +108,17 @@ class SerialSet {
   private size = 0;
 
   add(serial: number): void {
-    const at = this.insertionPoint(serial);
+    // Deliveries come in emission order, so this is almost always an append.
+    const at =
+      this.size === 0 || (this.items[this.size - 1] as number) < serial
+        ? this.size
+        : this.insertionPoint(serial);
     if (at < this.size && this.items[at] === serial) return;
     if (this.size === this.items.length) {
       const grown = new Uint32Array(this.items.length * 2);
       grown.set(this.items);
       this.items = grown;
     }
-    // Deliveries come in emission order, so this is almost always an append.
     if (at < this.size) this.items.copyWithin(at + 1, at, this.size);
     this.items[at] = serial;
     this.size++;
