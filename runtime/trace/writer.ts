@@ -33,6 +33,75 @@ export function traceJson(value: unknown): string {
     : (JSON.stringify(value) as string);
 }
 
+/** A number as `traceJson` writes it. */
+const numberJson = (v: number): string =>
+  Number.isFinite(v) ? `${v}` : Number.isNaN(v) ? 'null' : v > 0 ? '"inf"' : '"-inf"';
+
+/** Whether `value` has exactly these keys, in this order (the order JSON writes them in). */
+function keysAre(value: object, keys: readonly string[]): boolean {
+  let k = 0;
+  for (const key in value) if (key !== keys[k++]) return false;
+  return k === keys.length;
+}
+
+const PAYOFF = ['type', 'round', 'firm', 'state', 'profit', 'fines', 'credits', 'net'];
+const DECISION = ['type', 'round', 'firm', 'policy', 'action'];
+const MESSAGE = ['type', 'round', 'talk_round', 'id', 'from', 'to', 'text'];
+
+const isNumberList = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'number');
+const isStringList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/**
+ * The line of one of the events a run writes once per agent and round (a payoff, a decision,
+ * a message), written field by field when the event has exactly its usual fields; undefined
+ * otherwise. The same text as `traceJson` (tested on arbitrary events), at about half the cost:
+ * a 10,000-agent text world writes 30,000 of them a round.
+ */
+export function perAgentLine(event: TraceEvent): string | undefined {
+  const e = event as unknown as Record<string, unknown>;
+  const { type, round } = e;
+  if (typeof round !== 'number') return undefined;
+  if (type === 'payoff' && keysAre(e, PAYOFF)) {
+    const { firm, state, profit, fines, credits, net } = e;
+    if (
+      typeof firm !== 'string' ||
+      (state !== null && typeof state !== 'string') ||
+      typeof profit !== 'number' ||
+      typeof fines !== 'number' ||
+      typeof credits !== 'number' ||
+      typeof net !== 'number'
+    )
+      return undefined;
+    return `{"type":"payoff","round":${numberJson(round)},"firm":${JSON.stringify(firm)},"state":${state === null ? 'null' : JSON.stringify(state)},"profit":${numberJson(profit)},"fines":${numberJson(fines)},"credits":${numberJson(credits)},"net":${numberJson(net)}}`;
+  }
+  if (type === 'decision' && keysAre(e, DECISION)) {
+    const { firm, policy, action } = e;
+    if (typeof firm !== 'string' || typeof policy !== 'string' || !isNumberList(action))
+      return undefined;
+    return `{"type":"decision","round":${numberJson(round)},"firm":${JSON.stringify(firm)},"policy":${JSON.stringify(policy)},"action":[${action.map(numberJson).join(',')}]}`;
+  }
+  if (type === 'message' && keysAre(e, MESSAGE)) {
+    const { talk_round, id, from, to, text } = e;
+    if (
+      typeof talk_round !== 'number' ||
+      typeof id !== 'string' ||
+      typeof from !== 'string' ||
+      !isStringList(to) ||
+      typeof text !== 'string'
+    )
+      return undefined;
+    return `{"type":"message","round":${numberJson(round)},"talk_round":${numberJson(talk_round)},"id":${JSON.stringify(id)},"from":${JSON.stringify(from)},"to":${JSON.stringify(to)},"text":${JSON.stringify(text)}}`;
+  }
+  return undefined;
+}
+
+/** An event's line in events.jsonl: `traceJson`, with the per-agent events' fast path. */
+export function eventLine(event: TraceEvent): string {
+  return perAgentLine(event) ?? traceJson(event);
+}
+
 /** The inverse of `traceJson` for JSON.parse: "inf" and "-inf" back to infinities. */
 export const reviveInfinity = (_key: string, v: unknown): unknown =>
   v === 'inf' ? Number.POSITIVE_INFINITY : v === '-inf' ? Number.NEGATIVE_INFINITY : v;
@@ -69,7 +138,7 @@ export class TraceWriter {
   }
 
   write(event: TraceEvent): void {
-    const line = traceJson(event);
+    const line = eventLine(event);
     // A UTF-16 code unit is at most 3 bytes of UTF-8; the newline is one more.
     const most = 3 * line.length + 1;
     if (this.used + most > this.pending.length) {

@@ -1,8 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TraceWriter, traceJson } from '../../../runtime/index.js';
+import type { TraceEvent } from '../../../runtime/trace/events.js';
+import { eventLine, perAgentLine } from '../../../runtime/trace/writer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mase-writer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,6 +20,138 @@ describe('trace JSON', () => {
   it('is plain JSON for values without infinities', () => {
     const value = { type: 'x', round: 3, q: [[1.5, 2]], nan: Number.NaN, s: 'inf', n: null };
     expect(traceJson(value)).toBe(JSON.stringify(value));
+  });
+});
+
+describe('the lines of per-agent events', () => {
+  const number = fc.oneof(
+    fc.double(),
+    fc.integer(),
+    fc.constantFrom(Infinity, -Infinity, Number.NaN, -0, 1e21, 5e-324),
+  );
+  const text = fc.string({ unit: 'binary' });
+  // Now and then a field of another kind, so the fast path must notice and step aside.
+  const odd = fc.oneof(fc.constant(undefined), fc.constant(null), fc.boolean(), fc.array(number));
+  const maybe = <T>(usual: fc.Arbitrary<T>) =>
+    fc.oneof({ arbitrary: usual, weight: 9 }, { arbitrary: odd, weight: 1 });
+  const fields: Record<string, fc.Arbitrary<unknown>> = {
+    round: maybe(number),
+    firm: maybe(text),
+    state: fc.oneof(fc.constant(null), text, odd),
+    profit: maybe(number),
+    fines: maybe(number),
+    credits: maybe(number),
+    net: maybe(number),
+    policy: maybe(text),
+    action: fc.oneof(
+      { arbitrary: fc.array(number), weight: 9 },
+      { arbitrary: fc.array(fc.oneof(number, text)), weight: 1 },
+    ),
+    talk_round: maybe(number),
+    id: maybe(text),
+    from: maybe(text),
+    to: fc.oneof(
+      { arbitrary: fc.array(text), weight: 9 },
+      { arbitrary: fc.array(fc.oneof(number, text)), weight: 1 },
+    ),
+    text: maybe(text),
+    parents: fc.array(text),
+    rationale: text,
+  };
+  const shapes: Record<string, string[]> = {
+    payoff: ['round', 'firm', 'state', 'profit', 'fines', 'credits', 'net'],
+    decision: ['round', 'firm', 'policy', 'action'],
+    message: ['round', 'talk_round', 'id', 'from', 'to', 'text'],
+  };
+  const event = fc
+    .record({
+      type: fc.constantFrom('payoff', 'decision', 'message', 'clamp'),
+      shape: fc.constantFrom('payoff', 'decision', 'message'),
+      // Sometimes an extra field, a missing one or the fields in another order.
+      extra: fc.option(fc.constantFrom('parents', 'rationale', 'firm')),
+      drop: fc.option(fc.nat(6)),
+      shuffle: fc.boolean(),
+      values: fc.record(fields),
+    })
+    .map(({ type, shape, extra, drop, shuffle, values }) => {
+      let keys = [...(shapes[shape] ?? [])];
+      if (drop !== null) keys.splice(drop % keys.length, 1);
+      if (extra !== null) keys.splice(keys.length - 1, 0, extra);
+      if (shuffle) keys = [...keys].reverse();
+      return Object.fromEntries([['type', type], ...keys.map((k) => [k, values[k]])]);
+    });
+
+  it('are the text of traceJson for any event, usual or not', () => {
+    fc.assert(
+      fc.property(event, (e) => {
+        const line = traceJson(e);
+        expect(eventLine(e as unknown as TraceEvent)).toBe(line);
+        expect([undefined, line]).toContain(perAgentLine(e as unknown as TraceEvent));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('take the fast path for every usual event', () => {
+    const usual = fc.oneof(
+      fc.record({
+        type: fc.constant('payoff'),
+        round: number,
+        firm: text,
+        state: fc.oneof(fc.constant(null), text),
+        profit: number,
+        fines: number,
+        credits: number,
+        net: number,
+      }),
+      fc.record({
+        type: fc.constant('decision'),
+        round: number,
+        firm: text,
+        policy: text,
+        action: fc.array(number),
+      }),
+      fc.record({
+        type: fc.constant('message'),
+        round: number,
+        talk_round: number,
+        id: text,
+        from: text,
+        to: fc.array(text),
+        text,
+      }),
+    );
+    fc.assert(
+      fc.property(usual, (e) => {
+        expect(perAgentLine(e as unknown as TraceEvent)).toBe(traceJson(e));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('write each usual event as JSON.stringify does', () => {
+    const payoff = {
+      type: 'payoff',
+      round: 3,
+      firm: 'h"1',
+      state: null,
+      profit: 1.5,
+      fines: 0,
+      credits: -0,
+      net: 1.5,
+    };
+    const decision = { type: 'decision', round: 3, firm: 'h1', policy: 'p', action: [0.1, 2e-7] };
+    const message = {
+      type: 'message',
+      round: 3,
+      talk_round: 1,
+      id: 'm3.1.1',
+      from: 'h1',
+      to: ['h2'],
+      text: '\u2028<b>',
+    };
+    for (const e of [payoff, decision, message])
+      expect(eventLine(e as unknown as TraceEvent)).toBe(JSON.stringify(e));
   });
 });
 
