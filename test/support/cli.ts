@@ -102,13 +102,12 @@ export const messageLines = (stderr: string): string[] =>
 export type SandboxRun = Partial<CliOptions>;
 
 /**
- * One test file's scratch directory and the `mase` it runs there, made before the file's
- * tests (with a check that the CLI is built) and removed after them. Every run gets its own
+ * One test file's scratch directory and the `mase` it runs there: made when the file is
+ * loaded, checked to have a built CLI before its tests, removed after them. Every run gets its own
  * MASE_HOME in the sandbox and no log key or API key from the shell, so nothing a test
  * does reads or writes the user's settings, cache or keys.
  */
 export interface CliSandbox {
-  /** The directory (set once the file's tests start). */
   readonly dir: string;
   /** The path of `name` in the sandbox (an absolute name is itself). */
   file(name: string): string;
@@ -151,17 +150,15 @@ const said = (events: readonly TraceLine[]): Said[] =>
 
 /** A sandbox named `mase-NAME-…` under the system's temporary directory. */
 export function cliSandbox(name: string): CliSandbox {
-  let dir = '';
+  // Made now, not in a hook: a test file may write its sources while it is collected.
+  const dir = mkdtempSync(join(tmpdir(), `mase-${name}-`));
   beforeAll(() => {
     expect(
       existsSync(cliPath),
       `${cliPath} is missing: run \`npm run build\` (npm test does)`,
     ).toBe(true);
-    dir = mkdtempSync(join(tmpdir(), `mase-${name}-`));
   });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const options = (run: SandboxRun = {}): CliOptions => ({
     ...run,
     cwd: run.cwd ?? dir,
@@ -172,9 +169,7 @@ export function cliSandbox(name: string): CliSandbox {
   const mase = (command: string | readonly string[], run?: SandboxRun) =>
     runCli(command, options(run));
   return {
-    get dir() {
-      return dir;
-    },
+    dir,
     file,
     read,
     json: <T = Record<string, unknown>>(name: string) => JSON.parse(read(name)) as T,
