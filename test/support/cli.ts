@@ -103,11 +103,12 @@ export type SandboxRun = Partial<CliOptions>;
 
 /**
  * One test file's scratch directory and the `mase` it runs there: made when the file is
- * loaded, checked to have a built CLI before its tests, removed after them. Every run gets its own
- * MASE_HOME in the sandbox and no log key or API key from the shell, so nothing a test
- * does reads or writes the user's settings, cache or keys.
+ * loaded, checked to have a built CLI before its tests, removed after them. Every run gets
+ * its own MASE_HOME in the sandbox and no log key or API key from the shell, so nothing a
+ * test does reads or writes the user's settings, cache or keys.
  */
 export interface CliSandbox {
+  /** The directory, also every run's working directory unless the run names another. */
   readonly dir: string;
   /** The path of `name` in the sandbox (an absolute name is itself). */
   file(name: string): string;
