@@ -1,8 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * Agent names as indices in institutions: `quantity[f1, A]` in an institution an
@@ -10,8 +7,8 @@ import { runCli } from '../support/cli.js';
  * which world an institution governs, a name that cannot be an agent there is an error.
  */
 
-let dir = '';
-const mase = (command: string) => runCli(command, { cwd: dir });
+const sandbox = cliSandbox('agent-index');
+const { mase, read, write } = sandbox;
 
 // Nash in cournot_2x2, product A (P = 100 − 0.5 Q, costs 40 for f1 and 50 for f2):
 // q1 = (100 − 2·40 + 50) / 1.5 = 46.67, q2 = (100 − 2·50 + 40) / 1.5 = 26.67.
@@ -77,16 +74,14 @@ institution watch {
 `;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-agent-index-'));
-  writeFileSync(join(dir, 'market.mase'), MARKET);
-  writeFileSync(join(dir, 'commons.mase'), COMMONS);
-  writeFileSync(join(dir, 'standalone-typo.mase'), STANDALONE_TYPO);
-  writeFileSync(join(dir, 'standalone-market.mase'), STANDALONE_MARKET);
+  write('market.mase', MARKET);
+  write('commons.mase', COMMONS);
+  write('standalone-typo.mase', STANDALONE_TYPO);
+  write('standalone-market.mase', STANDALONE_MARKET);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const transitions = (out: string) =>
-  readFileSync(join(dir, out, 'governance-log.jsonl'), 'utf8')
+  read(`${out}/governance-log.jsonl`)
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as { kind: string; firm: string; round: number; to?: string })

@@ -1,8 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli } from '../support/cli.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * The `mase` CLI end to end, as a user meets it: the built binary (`npm test` builds
@@ -10,14 +8,11 @@ import { cliPath, runCli } from '../support/cli.js';
  * also checked for JavaScript stack traces, which no input may ever produce.
  */
 
-const cli = cliPath;
-let dir = '';
+const sandbox = cliSandbox('cli');
+const { file, read, write } = sandbox;
+const mase = (command: string | readonly string[], nodeArgs: readonly string[] = []) =>
+  sandbox.mase(command, { nodeArgs });
 
-function mase(command: string | readonly string[], nodeArgs: readonly string[] = []) {
-  return runCli(command, { cwd: dir, nodeArgs });
-}
-
-const file = (name: string) => join(dir, name);
 const lines = (text: string) => text.trimEnd().split('\n');
 
 const BROKEN = `mase 1
@@ -67,15 +62,9 @@ institution second {
 const GOVERNANCE_STATES = ['active', 'warning', 'fined', 'suspended', 'credited'];
 
 beforeAll(() => {
-  expect(existsSync(cli), `${cli} is missing: run \`npm run build\` (npm test does)`).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'mase-cli-'));
-  writeFileSync(file('broken.mase'), BROKEN);
-  writeFileSync(file('messy.mase'), MESSY);
-  writeFileSync(file('two.mase'), TWO);
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  write('broken.mase', BROKEN);
+  write('messy.mase', MESSY);
+  write('two.mase', TWO);
 });
 
 describe('help and usage', () => {
@@ -203,7 +192,7 @@ describe('compile', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('wrote machine.json');
-    const written = JSON.parse(readFileSync(file('machine.json'), 'utf8'));
+    const written = JSON.parse(read('machine.json'));
     expect(written).toEqual(JSON.parse(mase('compile stdlib:governance_graph').stdout));
   });
 
@@ -244,7 +233,7 @@ describe('draw', () => {
     const r = mase('draw stdlib:governance_graph -o graph.svg');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
-    const svg = readFileSync(file('graph.svg'), 'utf8');
+    const svg = read('graph.svg');
     expect(svg).toContain('<svg');
     for (const state of GOVERNANCE_STATES) expect(svg).toContain(state);
   });
@@ -252,7 +241,7 @@ describe('draw', () => {
   it('mase draw stdlib:governance_graph -o graph.dot → DOT text', () => {
     const r = mase('draw stdlib:governance_graph -o graph.dot');
     expect(r.code).toBe(0);
-    const dot = readFileSync(file('graph.dot'), 'utf8');
+    const dot = read('graph.dot');
     expect(dot).toMatch(/^digraph /);
     for (const state of GOVERNANCE_STATES) expect(dot).toContain(state);
   });
@@ -275,7 +264,7 @@ describe('draw', () => {
   it('mase draw stdlib:commons -o commons.dot → the environment: its state, quantities and payoff', () => {
     const r = mase('draw stdlib:commons -o commons.dot');
     expect(r.code).toBe(0);
-    const dot = readFileSync(file('commons.dot'), 'utf8');
+    const dot = read('commons.dot');
     expect(dot).toMatch(/^digraph /);
     expect(dot).toContain('requested = sum(harvest, over: fisher)');
     expect(dot).toContain('payoff = caught');
@@ -306,7 +295,7 @@ describe('fmt', () => {
     const r = mase('fmt messy.mase');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(MESSY_FORMATTED);
-    expect(readFileSync(file('messy.mase'), 'utf8')).toBe(MESSY);
+    expect(read('messy.mase')).toBe(MESSY);
   });
 
   it('mase fmt --check → exit 1 on an unformatted file, 0 on a formatted one', () => {
@@ -314,28 +303,28 @@ describe('fmt', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('messy.mase is not formatted');
-    expect(readFileSync(file('messy.mase'), 'utf8')).toBe(MESSY);
+    expect(read('messy.mase')).toBe(MESSY);
 
-    writeFileSync(file('tidy.mase'), MESSY_FORMATTED);
+    write('tidy.mase', MESSY_FORMATTED);
     expect(mase('fmt --check tidy.mase').code).toBe(0);
   });
 
   it('mase fmt --write → rewrites the file, which then passes --check', () => {
-    writeFileSync(file('rewrite.mase'), MESSY);
+    write('rewrite.mase', MESSY);
     const r = mase('fmt --write rewrite.mase');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
-    expect(readFileSync(file('rewrite.mase'), 'utf8')).toBe(MESSY_FORMATTED);
+    expect(read('rewrite.mase')).toBe(MESSY_FORMATTED);
     expect(mase('fmt --check rewrite.mase').code).toBe(0);
   });
 
   it('mase fmt on a file with syntax errors → exit 1, file untouched', () => {
     const text = 'mase 1\ninstitution x { initial state a { when ( -> a } }\n';
-    writeFileSync(file('syntax.mase'), text);
+    write('syntax.mase', text);
     const r = mase('fmt --write syntax.mase');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('E_SYNTAX');
-    expect(readFileSync(file('syntax.mase'), 'utf8')).toBe(text);
+    expect(read('syntax.mase')).toBe(text);
   });
 });
 
@@ -357,7 +346,7 @@ institution readable {
 `;
 
 describe("printing keeps the user's parentheses", () => {
-  beforeAll(() => writeFileSync(file('readable.mase'), PARENTHESIZED));
+  beforeAll(() => write('readable.mase', PARENTHESIZED));
 
   it('mase fmt → the parentheses stay, only the spacing inside them changes', () => {
     const r = mase('fmt readable.mase');
@@ -379,7 +368,7 @@ describe("printing keeps the user's parentheses", () => {
 
   it('mase draw → the diagram labels have them', () => {
     expect(mase('draw readable.mase -o readable.dot').code).toBe(0);
-    const dot = readFileSync(file('readable.dot'), 'utf8');
+    const dot = read('readable.dot');
     expect(dot).toContain('when cv_x > 1.5 or hhi_x >\\n0.8 or (cv_x > 1 and hhi_x >\\n0.5)');
     expect(dot).toContain('on entry: fine (2 * (profit[self]))');
   });
@@ -407,7 +396,7 @@ describe('bad input never shows a stack trace', () => {
 
   it('binary garbage → exit 1 with diagnostics', () => {
     const bytes = Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 37 + 11) % 256));
-    writeFileSync(file('garbage.mase'), bytes);
+    write('garbage.mase', bytes);
     const r = mase('check garbage.mase');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^garbage\.mase:\d+:\d+: error E_/m);

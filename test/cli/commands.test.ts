@@ -1,9 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * The CLI's layout (runtime/cli/): one file per command under commands/, named after the
@@ -12,8 +11,7 @@ import { runCli } from '../support/cli.js';
  */
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), '../../runtime/cli/commands');
-const scratch = mkdtempSync(join(tmpdir(), 'mase-commands-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const { mase } = cliSandbox('commands');
 
 /** The command names `mase --help` lists, in its order (commander's own `help` left out). */
 function listedCommands(help: string): string[] {
@@ -27,7 +25,7 @@ it('mase --help lists exactly the commands that have a file in runtime/cli/comma
   const files = readdirSync(commandsDir)
     .filter((f) => f.endsWith('.ts'))
     .map((f) => f.slice(0, -'.ts'.length));
-  const r = runCli('--help', { cwd: scratch });
+  const r = mase('--help');
   expect(r.code).toBe(0);
   const listed = listedCommands(r.stdout);
   expect([...listed].sort()).toEqual([...files].sort());

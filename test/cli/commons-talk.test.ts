@@ -1,5 +1,3 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,8 +7,8 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { runCliAsync } from '../support/cli.js';
-import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.js';
+import { cliSandbox } from '../support/cli.js';
+import { promptOf, type TraceLine } from '../support/trace-events.js';
 
 /**
  * The commons with LLM fishers and talk, end to end through the built CLI and a scripted
@@ -20,7 +18,7 @@ import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.j
  * `visible: true` the institution of examples/commons/talk.mase reads them.
  */
 
-let dir = '';
+const { maseAsync: mase, read, events: eventsOf } = cliSandbox('commons-talk');
 let server: ScriptedServer;
 const root = join(__dirname, '../..');
 
@@ -52,19 +50,11 @@ function script(r: SeenRequest) {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-commons-talk-'));
   server = await startScriptedServer(script);
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const mase = (args: readonly string[]) =>
-  runCliAsync(args, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } });
+afterAll(() => server.close());
 
 type Event = TraceLine;
-const eventsOf = (out: string): Event[] => traceEvents(dir, out);
 
 describe('mase run --environment stdlib:commons --agents llm --talk complete', () => {
   it('each round after the first: the report, then talk, then the harvest', async () => {
@@ -119,7 +109,7 @@ describe('mase run --environment stdlib:commons --agents llm --talk complete', (
     );
     expect(promptOf(events, ask2, 'user')).toContain('"fisher1, round 2: I promise to take 10."');
     // The report page draws the talk and lists the messages.
-    const report = readFileSync(join(dir, 'talk', 'report.html'), 'utf8');
+    const report = read('talk/report.html');
     expect(report).toContain('<section id="messages">');
     expect(report).toContain('fisher1, round 2: I promise to take 10.');
   });

@@ -1,8 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * Counters through the built CLI: declared per machine, changed by state effects (on entry
@@ -11,9 +8,8 @@ import { cliPath, runCli } from '../support/cli.js';
  * replayed by hand from the trace's market outcomes (below), not against the runtime's code.
  */
 
-let dir = '';
-const mase = (command: string | readonly string[]) =>
-  runCli(command, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } });
+const sandbox = cliSandbox('counters');
+const { mase, read, write } = sandbox;
 
 const LADDER = `mase 1
 
@@ -47,7 +43,7 @@ experiment ladder_run {
 
 type Event = Record<string, unknown> & { type: string; round: number };
 const events = (run: string): Event[] =>
-  readFileSync(join(dir, run, 'events.jsonl'), 'utf8')
+  read(`${run}/events.jsonl`)
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Event);
@@ -57,15 +53,7 @@ const at = (list: readonly number[], k: number) =>
   list[Math.min(list.length, Math.max(1, Math.floor(k))) - 1] as number;
 
 beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\` (npm test does)`).toBe(
-    true,
-  );
-  dir = mkdtempSync(join(tmpdir(), 'mase-counters-'));
-  writeFileSync(join(dir, 'ladder.mase'), LADDER);
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  write('ladder.mase', LADDER);
 });
 
 describe('counters', () => {
@@ -145,7 +133,7 @@ describe('counters', () => {
       }),
     );
     // The governance log holds every change, and verifies.
-    const log = readFileSync(join(dir, 'r/governance-log.jsonl'), 'utf8')
+    const log = read('r/governance-log.jsonl')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -157,9 +145,7 @@ describe('counters', () => {
   it('are a function of the inputs: the same run twice gives the same trace', () => {
     const again = mase(['run', 'ladder.mase', '--out', 'r2']);
     expect(again.code, again.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'r2/events.jsonl'), 'utf8')).toBe(
-      readFileSync(join(dir, 'r/events.jsonl'), 'utf8'),
-    );
+    expect(read('r2/events.jsonl')).toBe(read('r/events.jsonl'));
   });
 
   it('are shown in the manifest and the diagram, and fmt keeps them', () => {
@@ -173,7 +159,7 @@ describe('counters', () => {
     expect(manifest.stdout).toContain('(restoration), then reset credits');
     const draw = mase('draw ladder.mase -o ladder.dot');
     expect(draw.code, draw.stderr).toBe(0);
-    const dot = readFileSync(join(dir, 'ladder.dot'), 'utf8');
+    const dot = read('ladder.dot');
     expect(dot).toContain('counters (start value)');
     // Edge labels are wrapped: compare with the line breaks taken out.
     expect(dot.replace(/\\n/g, ' ')).toContain('when high then add offences 1');
@@ -183,8 +169,8 @@ describe('counters', () => {
   });
 
   it('a market-scoped counter is one for the market, logged without a firm', () => {
-    writeFileSync(
-      join(dir, 'market.mase'),
+    write(
+      'market.mase',
       `mase 1
 
 institution tally "Rounds of high concentration, counted for the market" {
@@ -227,8 +213,8 @@ experiment tally_run {
   });
 
   it('starting in the initial state is not an entry: its entry changes wait for one', () => {
-    writeFileSync(
-      join(dir, 'start.mase'),
+    write(
+      'start.mase',
       `mase 1
 
 institution start "Entry effects of the initial state" {
@@ -270,10 +256,7 @@ experiment start_run {
   });
 
   it('a change to an undeclared counter is a diagnostic at its name', () => {
-    writeFileSync(
-      join(dir, 'typo.mase'),
-      LADDER.replace('then add offences 1', 'then add ofences 1'),
-    );
+    write('typo.mase', LADDER.replace('then add offences 1', 'then add ofences 1'));
     const check = mase('check typo.mase');
     expect(check.code).toBe(1);
     expect(check.stderr).toContain('typo.mase:12:33: error E_UNKNOWN_NAME no counter `ofences`');

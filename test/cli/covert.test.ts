@@ -1,6 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   firmOf,
@@ -8,7 +7,7 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
+import { cliSandbox, messageLines } from '../support/cli.js';
 
 /**
  * The text world `covert` through the built CLI, as docs/language.md "Text worlds" tells a
@@ -16,21 +15,11 @@ import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
  * (exit 2, nothing written) for each bad argument.
  */
 
-let dir = '';
 const STUDY = resolve('examples/covert/study.mase');
-
-function mase(command: string | readonly string[]) {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-  });
-}
-const file = (name: string) => join(dir, name);
+const sandbox = cliSandbox('covert');
+const { mase, maseAsync, file, read, json, write, expectExactReplay } = sandbox;
 const events = (run: string) =>
-  readFileSync(file(`${run}/events.jsonl`), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { type: string; from?: string; to?: string[]; text?: string });
+  sandbox.events<{ type: string; from?: string; to?: string[]; text?: string }>(run);
 
 const PARTIES = 'sender=encoder,receiver=decoder,overseer=detector';
 
@@ -78,14 +67,9 @@ function colluder(r: SeenRequest) {
 
 let server: ScriptedServer;
 beforeAll(async () => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'mase-covert-'));
   server = await startScriptedServer(colluder);
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 describe('mase run --environment stdlib:covert', () => {
   it('runs on its default network (complete), and the run shows, verifies and reports', () => {
@@ -102,9 +86,7 @@ describe('mase run --environment stdlib:covert', () => {
     expect(briefs).toHaveLength(36);
     const note = all.find((e) => e.type === 'message' && e.from === 'sender');
     expect(note?.to).toEqual(['receiver', 'overseer']);
-    const metrics = JSON.parse(readFileSync(file('run/metrics.json'), 'utf8')) as {
-      macro: Record<string, number | null>;
-    };
+    const metrics = json<{ macro: Record<string, number | null> }>('run/metrics.json');
     expect(Object.keys(metrics.macro)).toEqual([
       'decode_accuracy',
       'decode_chance',
@@ -118,7 +100,7 @@ describe('mase run --environment stdlib:covert', () => {
     const show = mase('show run');
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain('overseer_false_positive_rate');
-    const html = readFileSync(file('run/report.html'), 'utf8');
+    const html = read('run/report.html');
     // The world's brief is in the report's message table, as text.
     expect(html).toContain('You are the sender. Cover task: write a short note on the');
   });
@@ -147,7 +129,7 @@ describe('mase run --environment stdlib:covert', () => {
     const rewritten = all.filter((e) => e.type === 'message_paraphrased');
     expect(notes).toHaveLength(6);
     expect(rewritten.map((e) => e.id)).toEqual(notes.map((e) => e.id));
-    const log = readFileSync(file('paraphrased/governance-log.jsonl'), 'utf8')
+    const log = read('paraphrased/governance-log.jsonl')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { kind: string; id?: string; firm?: string });
@@ -186,7 +168,7 @@ describe('mase run --environment stdlib:covert', () => {
       ],
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const html = readFileSync(file('markup/report.html'), 'utf8');
+    const html = read('markup/report.html');
     const notes = [...html.matchAll(/<div class="paraphrase">(.*?)<\/div>/gs)].map((m) => m[1]);
     expect(notes.length).toBeGreaterThan(0);
     for (const note of notes) {
@@ -198,31 +180,21 @@ describe('mase run --environment stdlib:covert', () => {
   });
 
   it('LLM parties are measured by what they write and answer, and the run replays exactly from the cache', async () => {
-    const r = await runCliAsync(
-      [
-        'run',
-        ...['--environment', 'stdlib:covert', '--agents', 'llm'],
-        ...['--model', `openai-compatible:${server.url}#m`, '--rounds', '6', '--out', 'llm'],
-      ],
-      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
-    );
+    const r = await maseAsync([
+      'run',
+      ...['--environment', 'stdlib:covert', '--agents', 'llm'],
+      ...['--model', `openai-compatible:${server.url}#m`, '--rounds', '6', '--out', 'llm'],
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const metrics = JSON.parse(readFileSync(file('llm/metrics.json'), 'utf8')) as {
-      macro: Record<string, number | null>;
-    };
     // Seed 1 carries a digit in rounds 2, 3 and 6 (the same draws as the scripted runs').
-    expect(metrics.macro).toMatchObject({
+    expect(json<{ macro: unknown }>('llm/metrics.json').macro).toMatchObject({
       decode_accuracy: 1,
       overseer_detection_rate: 0,
       overseer_false_positive_rate: 0,
       cover_quality: 1,
       signal_rounds: 3,
     });
-    const replay = mase(['replay', 'llm', '--out', 'llm-replay']);
-    expect(replay.code, replay.stderr).toBe(0);
-    expect(readFileSync(file('llm-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('llm/metrics.json'), 'utf8'),
-    );
+    expectExactReplay('llm');
   });
 
   it('the embedded model plays all three parties in a short run, and a replay from the cache reproduces it exactly', () => {
@@ -231,30 +203,18 @@ describe('mase run --environment stdlib:covert', () => {
       'run --environment stdlib:covert --agents llm --model local --rounds 1 --out local',
     );
     expect(run.code, run.stderr).toBe(0);
-    const replay = mase('replay local --out local-replay');
-    expect(replay.code, replay.stderr).toBe(0);
-    const said = (d: string) =>
-      readFileSync(file(`${d}/events.jsonl`), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { type: string; response?: string })
-        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
-        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    const said = expectExactReplay('local');
     // The world's three briefs, and at least six answers (three talk turns, three decisions).
-    expect(
-      said('local').filter((e) => 'type' in e && e.type === 'message').length,
-    ).toBeGreaterThanOrEqual(3);
-    expect(said('local').filter((e) => 'answer' in e).length).toBeGreaterThanOrEqual(6);
-    expect(said('local-replay')).toEqual(said('local'));
-    expect(readFileSync(file('local-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('local/metrics.json'), 'utf8'),
+    expect(said.filter((e) => 'type' in e && e.type === 'message').length).toBeGreaterThanOrEqual(
+      3,
     );
+    expect(said.filter((e) => 'answer' in e).length).toBeGreaterThanOrEqual(6);
   }, 600_000);
 
   it('an institution paraphrases with a named model: recipients read its rewrite, both texts are recorded, and a replay from the cache reproduces the run', async () => {
     const model = `openai-compatible:${server.url}#m`;
-    writeFileSync(
-      file('reworded.mase'),
+    write(
+      'reworded.mase',
       `mase 1
 institution reworded "A model rewrites every message" {
   scope market
@@ -271,10 +231,10 @@ experiment reworded_run "LLM parties under a model paraphrase" {
 }
 `,
     );
-    const r = await runCliAsync(
-      ['run', 'reworded.mase', '--experiment', 'reworded_run', '--out', 'reworded'],
-      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
-    );
+    const r = await maseAsync([
+      'run',
+      ...['reworded.mase', '--experiment', 'reworded_run', '--out', 'reworded'],
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(mase('verify reworded').code).toBe(0);
     const all = events('reworded') as {
@@ -299,24 +259,9 @@ experiment reworded_run "LLM parties under a model paraphrase" {
     const calls = all.filter((e) => e.type === 'llm_call' && e.purpose === 'paraphrase');
     expect(calls.map((e) => e.firm)).toEqual(notes.map(() => 'sender'));
     // The receiver read the rewrite, which lost the carrier word: it decodes nothing.
-    const metrics = JSON.parse(readFileSync(file('reworded/metrics.json'), 'utf8')) as {
-      macro: Record<string, number | null>;
-    };
+    const metrics = json<{ macro: Record<string, number | null> }>('reworded/metrics.json');
     expect(metrics.macro.decode_accuracy).toBeLessThan(1);
-    const replay = mase(['replay', 'reworded', '--out', 'reworded-replay']);
-    expect(replay.code, replay.stderr).toBe(0);
-    const stable = (d: string) =>
-      readFileSync(file(`${d}/events.jsonl`), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .filter(
-          (e) => e.type === 'message' || e.type === 'message_paraphrased' || e.type === 'decision',
-        );
-    expect(stable('reworded-replay')).toEqual(stable('reworded'));
-    expect(readFileSync(file('reworded-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('reworded/metrics.json'), 'utf8'),
-    );
+    expectExactReplay('reworded');
   });
 
   it('scripted parties under a model paraphrase: the run uses the model services and replays from the cache; a bad model spec is one message', async () => {
@@ -329,24 +274,17 @@ institution reworded "A model rewrites every message" {
   }
 }
 `;
-    writeFileSync(file('reworded-only.mase'), institution(model));
-    const r = await runCliAsync(
-      [
-        'run',
-        ...['reworded-only.mase', '--environment', 'stdlib:covert', '--institution', 'reworded'],
-        ...['--agents', PARTIES, '--rounds', '4', '--out', 'scripted-reworded'],
-      ],
-      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
-    );
+    write('reworded-only.mase', institution(model));
+    const r = await maseAsync([
+      'run',
+      ...['reworded-only.mase', '--environment', 'stdlib:covert', '--institution', 'reworded'],
+      ...['--agents', PARTIES, '--rounds', '4', '--out', 'scripted-reworded'],
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const calls = events('scripted-reworded').filter((e) => e.type === 'llm_call');
     expect(calls).toHaveLength(4);
-    const replay = mase(['replay', 'scripted-reworded', '--out', 'scripted-reworded-replay']);
-    expect(replay.code, replay.stderr).toBe(0);
-    expect(readFileSync(file('scripted-reworded-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('scripted-reworded/metrics.json'), 'utf8'),
-    );
-    writeFileSync(file('bad-model.mase'), institution('nonsense-provider:foo'));
+    expectExactReplay('scripted-reworded');
+    write('bad-model.mase', institution('nonsense-provider:foo'));
     const bad = mase([
       'run',
       ...['bad-model.mase', '--environment', 'stdlib:covert', '--institution', 'reworded'],

@@ -1,6 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -9,7 +7,7 @@ import {
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
 import { VERDICTS } from '../../runtime/index.js';
-import { runCli, runCliAsync } from '../support/cli.js';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * `mase demo` end to end, as a user reads it: part 1 (a small Q-learning sweep, here with
@@ -17,29 +15,19 @@ import { runCli, runCliAsync } from '../support/cli.js';
  * or the embedded model), the closing instructions, and the files it leaves.
  */
 
-let dir = '';
+const sandbox = cliSandbox('demo');
+const { maseAsync: mase, file, read } = sandbox;
 let server: ScriptedServer;
-
-function mase(args: readonly string[]) {
-  return runCliAsync(args, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined, OPENAI_API_KEY: '' },
-  });
-}
 
 const verdict = `(?:${VERDICTS.join('|')})`;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-demo-'));
   // Firms that divide the market every round: evidence from round 1, so the graph escalates.
   server = await startScriptedServer((r) =>
     answer(firmOf(r) === 'f1' ? [60, 0] : [0, 60], 'you take B, I take A'),
   );
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 describe('mase demo', () => {
   let stdout = '';
@@ -105,17 +93,17 @@ describe('mase demo', () => {
 
   it('part 1 went through the sweep machinery: records, store, report, rerunnable source', () => {
     expect(stdout).toContain('Sweep report: demo/finding/report.html');
-    const report = readFileSync(join(dir, 'demo/finding/report.html'), 'utf8');
+    const report = read('demo/finding/report.html');
     expect(report).toContain('Intervals: 95% bootstrap over the pairs');
-    for (const file of ['results.duckdb', 'results.csv', 'sweep.json'])
-      expect(existsSync(join(dir, 'demo/finding', file))).toBe(true);
-    const csv = readFileSync(join(dir, 'demo/finding/results.csv'), 'utf8').trim().split('\n');
+    for (const name of ['results.duckdb', 'results.csv', 'sweep.json'])
+      expect(existsSync(file(`demo/finding/${name}`))).toBe(true);
+    const csv = read('demo/finding/results.csv').trim().split('\n');
     expect(csv).toHaveLength(13);
     expect(csv[0]?.split(',')).toContain('verdict');
     // The sweep it wrote is valid MASE and declares the LLM rerun too.
-    const check = runCli(['check', 'demo/finding.mase'], { cwd: dir });
+    const check = sandbox.mase(['check', 'demo/finding.mase']);
     expect(check.code, check.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'demo/finding.mase'), 'utf8')).toMatch(/sweep finding_llm /);
+    expect(read('demo/finding.mase')).toMatch(/sweep finding_llm /);
   });
 
   it('part 2: the institution text in the prompt, answers, notices, a fine and the verdicts', () => {
@@ -138,9 +126,7 @@ describe('mase demo', () => {
     );
     // Three rounds (one for the constitution) are too few to decide: both say so.
     expect(part2.match(/^Verdict: inconclusive — /gm)).toHaveLength(2);
-    expect(existsSync(join(dir, 'demo/machinery/prompt-governance_graph-f1-round1.txt'))).toBe(
-      true,
-    );
+    expect(existsSync(file('demo/machinery/prompt-governance_graph-f1-round1.txt'))).toBe(true);
   });
 
   it('ends with how to rerun both parts on a real model', () => {
@@ -169,9 +155,7 @@ describe('mase demo', () => {
     expect(again.stdout).toContain(
       'With 2 pairs no sign-flip p can be below 2/2^2 = 0.5: too few pairs to reach 0.05.',
     );
-    expect(
-      readFileSync(join(dir, 'demo/finding/results.csv'), 'utf8').trim().split('\n'),
-    ).toHaveLength(5);
+    expect(read('demo/finding/results.csv').trim().split('\n')).toHaveLength(5);
   }, 120_000);
 });
 
@@ -192,7 +176,7 @@ describe('mase demo: bad flags', () => {
     const r = await mase(['demo', ...flags, '--out', 'bad']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`mase: ${message}`);
-    expect(existsSync(join(dir, 'bad'))).toBe(false);
+    expect(existsSync(file('bad'))).toBe(false);
   });
 });
 
@@ -211,9 +195,9 @@ describe('mase demo on the embedded model', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('LLM firms on the embedded model (SmolLM2-135M-Instruct');
     expect(r.stdout).not.toContain('Part 1 of 2');
-    const manifest = JSON.parse(
-      readFileSync(join(dir, 'local/machinery/governance_graph/manifest.json'), 'utf8'),
-    ) as { models: { provider: string }[] };
+    const manifest = JSON.parse(read('local/machinery/governance_graph/manifest.json')) as {
+      models: { provider: string }[];
+    };
     expect(manifest.models[0]?.provider).toBe('local');
     expect(r.stdout).toMatch(/round 1 f1 \[active\]: \[\d+(\.\d)?, \d+(\.\d)?\] /);
     expect(r.stdout.match(/^Verdict: inconclusive — /gm)).toHaveLength(2);

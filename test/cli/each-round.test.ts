@@ -1,8 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * `each round fine E` leaves the round a state is entered in free. Through the built CLI:
@@ -11,9 +8,8 @@ import { cliPath, runCli } from '../support/cli.js';
  * form as written; and a run charges exactly the same rounds with either form.
  */
 
-let dir = '';
-const mase = (command: string | readonly string[]) =>
-  runCli(command, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } });
+const sandbox = cliSandbox('each-round');
+const { mase, read, write } = sandbox;
 
 const BARE = `mase 1
 
@@ -39,16 +35,8 @@ experiment e {
 const EXPLICIT = BARE.replace('each round fine 5', 'each round after entry fine 5');
 
 beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\` (npm test does)`).toBe(
-    true,
-  );
-  dir = mkdtempSync(join(tmpdir(), 'mase-each-round-'));
-  writeFileSync(join(dir, 'bare.mase'), BARE);
-  writeFileSync(join(dir, 'explicit.mase'), EXPLICIT);
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  write('bare.mase', BARE);
+  write('explicit.mase', EXPLICIT);
 });
 
 describe('each round and the round of entry', () => {
@@ -74,17 +62,14 @@ describe('each round and the round of entry', () => {
     const explicit = mase('check explicit.mase');
     expect(explicit.code).toBe(0);
     expect(`${explicit.stdout}${explicit.stderr}`).toBe('explicit.mase: no problems\n');
-    writeFileSync(
-      join(dir, 'both.mase'),
-      BARE.replace('each round fine 5', 'fine 5\n    each round fine 5'),
-    );
+    write('both.mase', BARE.replace('each round fine 5', 'fine 5\n    each round fine 5'));
     const both = mase('check both.mase');
     expect(both.code).toBe(0);
     expect(`${both.stdout}${both.stderr}`).toBe('both.mase: no problems\n');
   });
 
   it('is not reported in an institution with errors, as no warning is', () => {
-    writeFileSync(join(dir, 'broken.mase'), BARE.replace('-> ok', '-> okay'));
+    write('broken.mase', BARE.replace('-> ok', '-> okay'));
     const check = mase('check broken.mase');
     expect(check.code).toBe(1);
     expect(check.stderr).toContain('error E_UNKNOWN_STATE');
@@ -93,8 +78,8 @@ describe('each round and the round of entry', () => {
   });
 
   it('mase fmt keeps `each round after entry` as written', () => {
-    writeFileSync(
-      join(dir, 'spread.mase'),
+    write(
+      'spread.mase',
       EXPLICIT.replace('each round after entry fine 5', 'each  round after\n    entry   fine 5'),
     );
     const fmt = mase('fmt spread.mase');
@@ -108,7 +93,7 @@ describe('each round and the round of entry', () => {
     const sanctions = (file: string, out: string) => {
       const run = mase(['run', file, '--agents', 'f1=constant(40),f2=nash', '--out', out]);
       expect(run.code, run.stderr).toBe(0);
-      return readFileSync(join(dir, out, 'events.jsonl'), 'utf8')
+      return read(`${out}/events.jsonl`)
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l))

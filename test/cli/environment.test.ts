@@ -1,8 +1,6 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, messageLines, runCli } from '../support/cli.js';
+import { readdirSync, rmSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox, messageLines } from '../support/cli.js';
 
 /**
  * `mase run --environment` end to end through the built binary (`npm test` builds `dist/`
@@ -11,17 +9,8 @@ import { cliPath, messageLines, runCli } from '../support/cli.js';
  * test on any JavaScript stack trace.
  */
 
-let dir = '';
-
-function mase(command: string | readonly string[]) {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-  });
-}
-
-const file = (name: string) => join(dir, name);
-const json = <T>(path: string) => JSON.parse(readFileSync(file(path), 'utf8')) as T;
+const sandbox = cliSandbox('environment');
+const { mase, file, read, json, write } = sandbox;
 
 interface Metrics {
   run: { environment: string; institution: string; agents: string[]; rounds_played: number };
@@ -54,16 +43,8 @@ environment upside_down "Bounds the wrong way round" {
 `;
 
 beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\` (npm test does)`).toBe(
-    true,
-  );
-  dir = mkdtempSync(join(tmpdir(), 'mase-environment-'));
-  writeFileSync(file('fishing.mase'), FISHING);
-  writeFileSync(file('upside-down.mase'), UPSIDE_DOWN);
-});
-
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
+  write('fishing.mase', FISHING);
+  write('upside-down.mase', UPSIDE_DOWN);
 });
 
 describe('mase run --environment stdlib:commons', () => {
@@ -101,7 +82,7 @@ describe('mase run --environment stdlib:commons', () => {
     rmSync(file('commons/report.html'));
     const report = mase('report commons');
     expect(report.code, report.stderr).toBe(0);
-    const page = readFileSync(file('commons/report.html'), 'utf8');
+    const page = read('commons/report.html');
     expect(page).toContain('macro.survival_rounds');
     expect(page).toContain('fisher5');
   });
@@ -156,7 +137,7 @@ describe('mase run --environment stdlib:minimum_effort', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toContain('-0.000');
     expect(mase('show costly').stdout).not.toContain('-0.000');
-    expect(readFileSync(file('costly/report.html'), 'utf8')).not.toContain('-0.000');
+    expect(read('costly/report.html')).not.toContain('-0.000');
   });
 });
 
@@ -184,16 +165,14 @@ describe('mase run --environment stdlib:auction', () => {
         'run --environment stdlib:auction --agents truthful --param payment=second --param bidders=4 --rounds 8 --seed 3 --out again',
       ).code,
     ).toBe(0);
-    expect(readFileSync(file('again/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('auction/metrics.json'), 'utf8'),
-    );
+    expect(read('again/metrics.json')).toBe(read('auction/metrics.json'));
   });
 });
 
 describe('mase run --environment stdlib:auction --param payment=…', () => {
   /** Each round's drawn values, from the run's trace. */
   const drawn = (run: string) =>
-    readFileSync(file(`${run}/events.jsonl`), 'utf8')
+    read(`${run}/events.jsonl`)
       .split('\n')
       .filter((line) => line.includes('"type":"environment"'))
       .map((line) => (JSON.parse(line) as { values: { value: number[] } }).values.value);
@@ -222,7 +201,7 @@ describe('mase run --environment stdlib:auction --param payment=…', () => {
     expect(second.revenue_ratio).toBe(1);
     expect(first.revenue).toBeGreaterThan(second.revenue ?? Number.POSITIVE_INFINITY);
     // The run's manifest records the option as written, not its index.
-    expect(readFileSync(file('pay-second/manifest.json'), 'utf8')).toContain('"payment":"second"');
+    expect(read('pay-second/manifest.json')).toContain('"payment":"second"');
   });
 });
 
@@ -281,7 +260,7 @@ describe('bad input: exit 2, one line, nothing written', () => {
       '--param capacity: E_VALUE the lower bound of `harvest` (0) is above its upper bound (-5)',
     ],
   ])('%s', (_what, command, mentions) => {
-    const before = new Set(readdirSync(dir));
+    const before = new Set(readdirSync(sandbox.dir));
     const r = mase(command);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
@@ -290,7 +269,7 @@ describe('bad input: exit 2, one line, nothing written', () => {
     expect(message[0]).toMatch(/^mase: /);
     expect(message[0]).toContain(mentions);
     expect(message[0]).not.toContain('E_INTERNAL');
-    expect(readdirSync(dir).filter((entry) => !before.has(entry))).toEqual([]);
+    expect(readdirSync(sandbox.dir).filter((entry) => !before.has(entry))).toEqual([]);
   });
 
   it('a market institution on commons names the observable commons lacks', () => {
@@ -335,7 +314,7 @@ describe('the stdlib institutions of minimum_effort and auction', () => {
     const m = json<Metrics>('audit/metrics.json');
     expect(m.agents.bidder2?.fines).toBe(0);
     expect(m.agents.bidder3?.fines).toBe(0);
-    const events = readFileSync(file('audit/events.jsonl'), 'utf8')
+    const events = read('audit/events.jsonl')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -359,8 +338,8 @@ describe('the stdlib institutions of minimum_effort and auction', () => {
 describe('an institution beside its own environment', () => {
   // Once checked against the stdlib's minimum_effort, the first environment with `player`s.
   it('`scope per player` is checked against the environment of its own file', () => {
-    writeFileSync(
-      file('pledge.mase'),
+    write(
+      'pledge.mase',
       `mase 1
 
 environment giving "Players give" {
@@ -386,13 +365,13 @@ institution pledge "Give at least 5" {
 
 describe('bad sources: exit 1, the diagnostic, nothing written', () => {
   it('action bounds the wrong way round are E_VALUE at the declaration', () => {
-    const before = new Set(readdirSync(dir));
+    const before = new Set(readdirSync(sandbox.dir));
     const r = mase('run --environment upside-down.mase --agents constant(1) --out upside-down');
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(
       'error E_VALUE the lower bound of `effort` (2) is above its upper bound (1)',
     );
     expect(r.stderr).not.toContain('    at ');
-    expect(readdirSync(dir).filter((entry) => !before.has(entry))).toEqual([]);
+    expect(readdirSync(sandbox.dir).filter((entry) => !before.has(entry))).toEqual([]);
   });
 });

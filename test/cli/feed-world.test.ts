@@ -1,6 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isTalkTurn,
@@ -8,7 +7,7 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { cliPath, messageLines, runCli, runCliAsync, STACK_LINE } from '../support/cli.js';
+import { cliSandbox, messageLines, STACK_LINE } from '../support/cli.js';
 
 /**
  * The text world `feed` through the built CLI, as docs/language.md "Text worlds" tells a user
@@ -16,16 +15,9 @@ import { cliPath, messageLines, runCli, runCliAsync, STACK_LINE } from '../suppo
  * (exit 2, nothing written) for each bad argument.
  */
 
-let dir = '';
 const STUDY = resolve('examples/feed/study.mase');
-
-function mase(command: string | readonly string[]) {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-  });
-}
-const file = (name: string) => join(dir, name);
+const sandbox = cliSandbox('feed');
+const { mase, maseAsync, file, read, json, expectExactReplay } = sandbox;
 
 interface Event {
   type: string;
@@ -36,11 +28,7 @@ interface Event {
   parents?: string[];
   id?: string;
 }
-const events = (run: string) =>
-  readFileSync(file(`${run}/events.jsonl`), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Event);
+const events = (run: string) => sandbox.events<Event>(run);
 
 /**
  * A model that acts as `independent` does: in a talk turn it posts the item the world
@@ -73,14 +61,9 @@ function reader(r: SeenRequest) {
 
 let server: ScriptedServer;
 beforeAll(async () => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'mase-feed-'));
   server = await startScriptedServer(reader);
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 describe('mase run --environment stdlib:feed', () => {
   it('runs on its default network (broadcast), and the run shows, verifies and reports', () => {
@@ -102,10 +85,10 @@ describe('mase run --environment stdlib:feed', () => {
       (e) => e.round === 2 && e.to?.[0] === 'user3' && e.text?.startsWith('Your feed') === true,
     );
     expect(feed?.text).toContain(`[${post?.id}] votes: `);
-    const metrics = JSON.parse(readFileSync(file('run/metrics.json'), 'utf8')) as {
+    const metrics = json<{
       macro: Record<string, number | null>;
       series: { round: number[]; values: Record<string, (number | null)[]> };
-    };
+    }>('run/metrics.json');
     // The world's scalar values by round, as its environment events give them.
     const values = all.filter((e) => e.type === 'environment') as unknown as {
       values: Record<string, number | null>;
@@ -132,7 +115,7 @@ describe('mase run --environment stdlib:feed', () => {
     const show = mase('show run');
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toMatch(/macro\.herding_index +-?\d/);
-    const html = readFileSync(file('run/report.html'), 'utf8');
+    const html = read('run/report.html');
     // The world's false alarm (round 5 by default) is in the report's message table, as text.
     expect(html).toContain('BREAKING: the city has declared all tap water unsafe');
     // Each of those values is drawn over the rounds.
@@ -155,14 +138,11 @@ describe('mase run --environment stdlib:feed', () => {
 
   it('LLM users that vote for their best impression are measured exactly as independent ones, and replay from the cache', async () => {
     const world = ['--environment', 'stdlib:feed', '--param', 'users=4', '--rounds', '14'];
-    const llm = await runCliAsync(
-      [
-        'run',
-        ...world,
-        ...['--agents', 'llm', '--model', `openai-compatible:${server.url}#m`, '--out', 'llm'],
-      ],
-      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
-    );
+    const llm = await maseAsync([
+      'run',
+      ...world,
+      ...['--agents', 'llm', '--model', `openai-compatible:${server.url}#m`, '--out', 'llm'],
+    ]);
     expect(llm.code, llm.stderr).toBe(0);
     expect(mase(['run', ...world, '--agents', 'independent', '--out', 'scripted']).code).toBe(0);
     const votes = (run: string) =>
@@ -172,14 +152,9 @@ describe('mase run --environment stdlib:feed', () => {
     // The same feeds, the same votes: the world reads only what the users said and chose.
     expect(votes('llm').some((v) => v !== 0)).toBe(true);
     expect(votes('llm')).toEqual(votes('scripted'));
-    const macro = (run: string) =>
-      (JSON.parse(readFileSync(file(`${run}/metrics.json`), 'utf8')) as { macro: unknown }).macro;
+    const macro = (run: string) => json<{ macro: unknown }>(`${run}/metrics.json`).macro;
     expect(macro('llm')).toEqual(macro('scripted'));
-    const replay = mase(['replay', 'llm', '--out', 'llm-replay']);
-    expect(replay.code, replay.stderr).toBe(0);
-    expect(readFileSync(file('llm-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('llm/metrics.json'), 'utf8'),
-    );
+    expectExactReplay('llm');
   });
 
   it('the embedded model users a short run, and a replay from the cache reproduces it exactly', () => {
@@ -188,23 +163,11 @@ describe('mase run --environment stdlib:feed', () => {
       'run --environment stdlib:feed --param users=2 --param posts_per_round=1 --agents llm --model local --rounds 2 --out local',
     );
     expect(run.code, run.stderr).toBe(0);
-    const replay = mase('replay local --out local-replay');
-    expect(replay.code, replay.stderr).toBe(0);
-    const said = (d: string) =>
-      readFileSync(file(`${d}/events.jsonl`), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { type: string; from?: string; response?: string })
-        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
-        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    const said = expectExactReplay('local');
     // The world's item in each round and a feed for each user in round 2; eight answers
     // (a talk turn and a decision per user and round).
-    expect(said('local').filter((e) => 'from' in e && e.from === 'world')).toHaveLength(4);
-    expect(said('local').filter((e) => 'answer' in e)).toHaveLength(8);
-    expect(said('local-replay')).toEqual(said('local'));
-    expect(readFileSync(file('local-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('local/metrics.json'), 'utf8'),
-    );
+    expect(said.filter((e) => 'from' in e && e.from === 'world')).toHaveLength(4);
+    expect(said.filter((e) => 'answer' in e)).toHaveLength(8);
   }, 900_000);
 
   it('bad arguments are one message each, exit 2, nothing written', () => {

@@ -1,18 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import os, { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../runtime/index.js';
-import { cliPath, runCli, runCliAsync } from '../support/cli.js';
+import { cliPath, cliSandbox } from '../support/cli.js';
 
 /**
  * What `mase` does to the files it is given and the directories it writes, as a user meets
@@ -21,15 +13,8 @@ import { cliPath, runCli, runCliAsync } from '../support/cli.js';
  * (the second is told who holds it), and `--workers` stays within the cores.
  */
 
-const root = mkdtempSync(join(tmpdir(), 'mase-files-'));
-const env = { MASE_HOME: join(root, 'home') };
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(root, name);
-  writeFileSync(path, text);
-  return path;
-}
+const { mase, maseAsync, file, write, dir: root } = cliSandbox('files');
+const env = { MASE_HOME: file('home') };
 
 const study = (rounds: number) => `mase 1
 experiment base "2x2" {
@@ -46,11 +31,9 @@ sweep regimes "Three regimes" {
 }
 `;
 
-const source = file('study.mase', study(40));
+const source = write('study.mase', study(40));
 /** Long enough to be still running while a second process tries the same directory. */
-const long = file('long.mase', study(50_000_000));
-
-const cli = (args: readonly string[]) => runCli(args, { cwd: root, env });
+const long = write('long.mase', study(50_000_000));
 
 /** A process id that no process has: one that has just exited. */
 function deadPid(): number {
@@ -81,36 +64,36 @@ async function stop(child: ChildProcess): Promise<void> {
 const runsNow = (stdout: string) => Number(/(\d+) run now/.exec(stdout)?.[1] ?? Number.NaN);
 
 describe('mase export sft --out', () => {
-  const dir = join(root, 'exported');
+  const dir = file('exported');
   // A whole sweep in a child process: the test timeout, not the 10 s hook default.
   beforeAll(() => {
-    expect(cli(['sweep', source, '--out', dir, '--workers', '1']).code).toBe(0);
+    expect(mase(['sweep', source, '--out', dir, '--workers', '1']).code).toBe(0);
   }, 30_000);
 
   it("refuses a sweep's own files, and any file that exists, unless --force", () => {
     const csv = join(dir, 'results.csv');
     const before = readFileSync(csv, 'utf8');
-    const refused = cli(['export', 'sft', dir, '--out', csv]);
+    const refused = mase(['export', 'sft', dir, '--out', csv]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
       `mase: ${csv} exists; choose another --out, or add --force to overwrite it\n`,
     );
     expect(readFileSync(csv, 'utf8')).toBe(before);
     const record = join(dir, 'records', readdirSync(join(dir, 'records'))[0] as string);
-    expect(cli(['export', 'sft', dir, '--out', record]).code).toBe(2);
+    expect(mase(['export', 'sft', dir, '--out', record]).code).toBe(2);
 
-    const out = join(root, 'decisions.jsonl');
-    expect(cli(['export', 'sft', dir, '--out', out]).code).toBe(0);
-    expect(cli(['export', 'sft', dir, '--out', out]).stderr).toContain(
+    const out = file('decisions.jsonl');
+    expect(mase(['export', 'sft', dir, '--out', out]).code).toBe(0);
+    expect(mase(['export', 'sft', dir, '--out', out]).stderr).toContain(
       `${out} exists; choose another --out, or add --force`,
     );
     // The card alone is enough to refuse: it would be overwritten too.
     rmSync(out);
-    expect(cli(['export', 'sft', dir, '--out', out]).stderr).toContain(`${out}.card.md exists`);
+    expect(mase(['export', 'sft', dir, '--out', out]).stderr).toContain(`${out}.card.md exists`);
     // With --force it is overwritten, and an aside file a crashed writer left goes away.
     const crashed = `${out}.partial-${deadPid()}`;
     writeFileSync(crashed, 'half of a file');
-    const forced = cli(['export', 'sft', dir, '--out', out, '--force']);
+    const forced = mase(['export', 'sft', dir, '--out', out, '--force']);
     expect(forced.code).toBe(0);
     expect(existsSync(out)).toBe(true);
     expect(existsSync(crashed)).toBe(false);
@@ -119,21 +102,21 @@ describe('mase export sft --out', () => {
 
 describe('mase sweep --resume after damage', () => {
   it('names a damaged record, sets it aside and runs its run again', () => {
-    const dir = join(root, 'damaged');
-    expect(cli(['sweep', source, '--out', dir, '--workers', '1']).code).toBe(0);
+    const dir = file('damaged');
+    expect(mase(['sweep', source, '--out', dir, '--workers', '1']).code).toBe(0);
     const records = join(dir, 'records');
     const [first, second, third] = readdirSync(records).sort() as [string, string, string];
     const kept = readFileSync(join(records, third), 'utf8');
     // A record cut short (a crash on a file system without data journaling), and one that
     // `export sft --force` wrote over (no LLM firms: with nothing).
     writeFileSync(join(records, first), kept.slice(0, 30));
-    expect(cli(['export', 'sft', dir, '--out', join(records, second), '--force']).code).toBe(0);
+    expect(mase(['export', 'sft', dir, '--out', join(records, second), '--force']).code).toBe(0);
     // Aside files of writers that died: of a record, and of the results table.
     const pid = deadPid();
     writeFileSync(join(records, `${third}.partial-${pid}`), '{"run_id": "cut sh');
     writeFileSync(join(dir, `results.csv.partial-${pid}-00ff`), 'run_id,');
 
-    const resumed = cli(['sweep', source, '--out', dir, '--resume', '--workers', '1']);
+    const resumed = mase(['sweep', source, '--out', dir, '--resume', '--workers', '1']);
     expect(resumed.code).toBe(0);
     const warnings = resumed.stderr.split('\n');
     expect(warnings).toHaveLength(3);
@@ -161,10 +144,10 @@ describe('mase sweep --resume after damage', () => {
   });
 
   it('names a damaged sweep.json instead of failing inside', () => {
-    const dir = join(root, 'damaged-sweep-file');
-    expect(cli(['sweep', source, '--out', dir, '--workers', '1']).code).toBe(0);
+    const dir = file('damaged-sweep-file');
+    expect(mase(['sweep', source, '--out', dir, '--workers', '1']).code).toBe(0);
     writeFileSync(join(dir, 'sweep.json'), '{"schema": 1, "sweep": "regi');
-    const resumed = cli(['sweep', source, '--out', dir, '--resume']);
+    const resumed = mase(['sweep', source, '--out', dir, '--resume']);
     expect(resumed.code).toBe(2);
     expect(resumed.stderr).toBe(
       `mase: ${join(dir, 'sweep.json')} is damaged (not the sweep file MASE wrote); the sweep cannot be resumed from it: run it again into a new --out\n`,
@@ -174,16 +157,13 @@ describe('mase sweep --resume after damage', () => {
 
 describe('one writer per directory', () => {
   it('refuses a second sweep in a directory a running sweep holds, naming it', async () => {
-    const dir = join(root, 'held-sweep');
+    const dir = file('held-sweep');
     const holder = await startHolder(
       ['sweep', long, '--out', dir, '--workers', '1'],
       join(dir, 'sweep.json'),
     );
     try {
-      const second = await runCliAsync(['sweep', long, '--out', dir, '--resume'], {
-        cwd: root,
-        env,
-      });
+      const second = await maseAsync(['sweep', long, '--out', dir, '--resume']);
       expect(second.code).toBe(2);
       expect(second.stderr).toMatch(
         new RegExp(
@@ -196,15 +176,10 @@ describe('one writer per directory', () => {
   });
 
   it('runs a sweep once when two resume it at the same time', async () => {
-    const dir = join(root, 'raced-sweep');
-    const twice = file('twice.mase', study(1000));
+    const dir = file('raced-sweep');
+    const twice = write('twice.mase', study(1000));
     const [a, b] = await Promise.all(
-      [1, 2].map(() =>
-        runCliAsync(['sweep', twice, '--out', dir, '--resume', '--workers', '1'], {
-          cwd: root,
-          env,
-        }),
-      ),
+      [1, 2].map(() => maseAsync(['sweep', twice, '--out', dir, '--resume', '--workers', '1'])),
     );
     const outcomes = [a, b].map((r) => ({
       code: r?.code,
@@ -218,13 +193,13 @@ describe('one writer per directory', () => {
   }, 60_000);
 
   it('refuses a second run in a directory a running run holds, naming it', async () => {
-    const dir = join(root, 'held-run');
+    const dir = file('held-run');
     const holder = await startHolder(
       ['run', long, '--out', dir, '--rounds', '50000000'],
       join(dir, 'manifest.json'),
     );
     try {
-      const second = await runCliAsync(['run', long, '--out', dir], { cwd: root, env });
+      const second = await maseAsync(['run', long, '--out', dir]);
       expect(second.code).toBe(2);
       expect(second.stderr).toMatch(
         new RegExp(
@@ -237,11 +212,9 @@ describe('one writer per directory', () => {
   });
 
   it('lets exactly one of two runs started together on one directory proceed', async () => {
-    const dir = join(root, 'raced-run');
+    const dir = file('raced-run');
     const results = await Promise.all(
-      [1, 2].map(() =>
-        runCliAsync(['run', source, '--out', dir, '--rounds', '2000'], { cwd: root, env }),
-      ),
+      [1, 2].map(() => maseAsync(['run', source, '--out', dir, '--rounds', '2000'])),
     );
     expect(results.map((r) => r.code).sort()).toEqual([0, 2]);
     const refused = results.find((r) => r.code === 2);
@@ -255,7 +228,7 @@ describe('one writer per directory', () => {
   }, 60_000);
 
   it("takes over a dead process's lock with a warning, and refuses one from another host", () => {
-    const dir = join(root, 'dead-holder');
+    const dir = file('dead-holder');
     mkdirSync(dir);
     const pid = deadPid();
     const lock = (host: string) =>
@@ -267,13 +240,13 @@ describe('one writer per directory', () => {
         token: 'f00d',
       });
     writeFileSync(join(dir, '.mase-lock'), lock('elsewhere'));
-    const refused = cli(['run', source, '--out', dir]);
+    const refused = mase(['run', source, '--out', dir]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
       `mase: the run directory ${dir} is in use by process ${pid} on elsewhere, since 2026-01-02T03:04:05.000Z: mase run study.mase --out dead-holder; if that process is gone, remove ${join(dir, '.mase-lock')}\n`,
     );
     writeFileSync(join(dir, '.mase-lock'), lock(os.hostname()));
-    const taken = cli(['run', source, '--out', dir]);
+    const taken = mase(['run', source, '--out', dir]);
     expect(taken.code).toBe(0);
     expect(taken.stderr).toContain(
       `mase: warning: took over the lock of the run directory ${dir} from process ${pid} on ${os.hostname()}, since 2026-01-02T03:04:05.000Z: mase run study.mase --out dead-holder, which is no longer running\n`,
@@ -282,7 +255,7 @@ describe('one writer per directory', () => {
   });
 
   it("lets one of two runs take over a dead process's lock", async () => {
-    const dir = join(root, 'dead-holder-raced');
+    const dir = file('dead-holder-raced');
     mkdirSync(dir);
     const lock = {
       pid: deadPid(),
@@ -293,9 +266,7 @@ describe('one writer per directory', () => {
     };
     writeFileSync(join(dir, '.mase-lock'), JSON.stringify(lock));
     const results = await Promise.all(
-      [1, 2].map(() =>
-        runCliAsync(['run', source, '--out', dir, '--rounds', '2000'], { cwd: root, env }),
-      ),
+      [1, 2].map(() => maseAsync(['run', source, '--out', dir, '--rounds', '2000'])),
     );
     expect(results.map((r) => r.code).sort()).toEqual([0, 2]);
     expect(results.find((r) => r.code === 0)?.stderr).toContain(
@@ -311,17 +282,17 @@ describe('--workers', () => {
   const cores = os.availableParallelism();
 
   it('is capped at the cores with a warning unless --force-workers, and never passes 256', () => {
-    const capped = cli(['sweep', source, '--out', join(root, 'w1'), '--workers', '1000']);
+    const capped = mase(['sweep', source, '--out', file('w1'), '--workers', '1000']);
     expect(capped.code).toBe(0);
     expect(capped.stderr).toBe(
       `mase: warning: --workers 1000 is more than the ${cores} core${cores === 1 ? '' : 's'} of this machine: using ${cores} (add --force-workers to start 1000)\n`,
     );
     expect(capped.stdout).toContain(`3 run now on ${cores} worker${cores === 1 ? '' : 's'}\n`);
-    const forced = cli([
+    const forced = mase([
       'sweep',
       source,
       '--out',
-      join(root, 'w2'),
+      file('w2'),
       '--workers',
       String(cores + 1),
       '--force-workers',
@@ -329,11 +300,11 @@ describe('--workers', () => {
     expect(forced.code).toBe(0);
     expect(forced.stderr).toBe('');
     expect(forced.stdout).toContain(`3 run now on ${cores + 1} workers\n`);
-    const tooMany = cli([
+    const tooMany = mase([
       'sweep',
       source,
       '--out',
-      join(root, 'w3'),
+      file('w3'),
       '--workers',
       '1000',
       '--force-workers',
@@ -342,11 +313,11 @@ describe('--workers', () => {
     expect(tooMany.stderr).toBe(
       'mase: --workers takes at most 256, even with --force-workers, not `1000`\n',
     );
-    expect(existsSync(join(root, 'w3'))).toBe(false);
+    expect(existsSync(file('w3'))).toBe(false);
   });
 
   it('is capped the same way in mase demo', () => {
-    const demo = cli([
+    const demo = mase([
       'demo',
       '--only',
       'finding',
@@ -357,7 +328,7 @@ describe('--workers', () => {
       '--workers',
       '1000',
       '--out',
-      join(root, 'demo'),
+      file('demo'),
     ]);
     expect(demo.code, demo.stderr).toBe(0);
     expect(demo.stderr).toContain(
@@ -366,7 +337,7 @@ describe('--workers', () => {
     expect(demo.stderr).toContain(
       `part 1: 2 runs of 20 rounds on ${cores} worker${cores === 1 ? '' : 's'}\n`,
     );
-    const refused = cli(['demo', '--workers', '300', '--force-workers', '--out', join(root, 'd2')]);
+    const refused = mase(['demo', '--workers', '300', '--force-workers', '--out', file('d2')]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
       'mase: --workers takes at most 256, even with --force-workers, not `300`\n',

@@ -1,18 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli } from '../support/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cliSandbox, messageLines } from '../support/cli.js';
 
 /**
  * Input a hostile tester would give `mase` (issue 12): parameter values that skip checks,
@@ -21,39 +12,19 @@ import { cliPath, runCli } from '../support/cli.js';
  * a clear message and the exit code of bad usage (2) or of errors in sources (1).
  */
 
-let dir = '';
-const file = (name: string) => join(dir, name);
+const sandbox = cliSandbox('hostile-input');
+const { file, read, write } = sandbox;
 // A FIFO or /dev/zero once made `mase` wait forever: a hung CLI is killed (and the test
 // fails on its exit code) instead of hanging the suite.
 const mase = (command: string | readonly string[]) =>
-  runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-    killAfterMs: 60_000,
-  });
-/** The line commander adds after its own errors; the message itself is the line before. */
-const HELP_HINT = '(run `mase --help` for usage)';
-const messageLines = (stderr: string) =>
-  stderr
-    .trimEnd()
-    .split('\n')
-    .filter((l) => l !== HELP_HINT);
+  sandbox.mase(command, { killAfterMs: 60_000 });
 
 const GOVERNED =
   'run --market stdlib:cournot --institution stdlib:governance_graph --agents nash --rounds 3';
 
-beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'mase-hostile-'));
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
 /** The first error of `mase check` on a source: `CODE message`, as a source gets it. */
 function sourceDiagnostic(name: string, text: string): string {
-  writeFileSync(file(name), text);
+  write(name, text);
   const r = mase(['check', name]);
   expect(r.code, r.stderr).toBe(1);
   const match = /error (E_[A-Z_]+) (.*)/.exec(r.stderr);
@@ -93,8 +64,8 @@ describe('--param gets the checks a source gets', () => {
   it('a sweep cell whose institution refuses a level → exit 2 naming the cell, with the source words', () => {
     // The level `n = 0.5` fits the base's institution (a fine) but not `patient`, where
     // `n` is a round count: only the cell's combination is wrong, so `mase check` passes.
-    writeFileSync(
-      file('cells.mase'),
+    write(
+      'cells.mase',
       `mase 1
 institution fined "A fine of n" {
   param n = 10
@@ -133,15 +104,14 @@ describe('a sanction whose amount is not finite', () => {
       'run --market stdlib:cournot_2x2 --institution stdlib:governance_graph --agents collusive --rounds 12 --param fine_floor=inf --out infinite',
     );
     expect(r.code, r.stderr).toBe(0);
-    const events = readFileSync(file('infinite/events.jsonl'), 'utf8')
-      .trimEnd()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; sanction?: string; amount?: unknown });
+    const events = sandbox.events<{ type: string; sanction?: string; amount?: unknown }>(
+      'infinite',
+    );
     const errors = events.filter((e) => e.type === 'sanction_error');
     expect(errors.length).toBeGreaterThan(0);
     expect(errors[0]).toMatchObject({ sanction: 'fine', amount: 'inf' });
     expect(events.filter((e) => e.type === 'sanction' && e.sanction === 'fine')).toEqual([]);
-    const metrics = JSON.parse(readFileSync(file('infinite/metrics.json'), 'utf8')) as {
+    const metrics = JSON.parse(read('infinite/metrics.json')) as {
       institution: { sanction_errors: number };
       warnings: string[];
     };
@@ -178,8 +148,8 @@ describe('whole-number flags take plain decimal digits', () => {
   });
 
   it('the sweep and demo flags read the same way: --workers 0x2, demo --replicates 1e1', () => {
-    writeFileSync(
-      file('tiny.mase'),
+    write(
+      'tiny.mase',
       'mase 1\nexperiment b {\n  market cournot\n  agents nash\n  rounds 2\n}\nsweep s {\n  base b\n  factor agents = nash\n}\n',
     );
     const sweep = mase('sweep tiny.mase --out tiny --workers 0x2');
@@ -197,7 +167,7 @@ describe('whole-number flags take plain decimal digits', () => {
 
 describe('sources the CLI refuses before parsing', () => {
   it('a source above 4 MiB → exit 2, refused before it is parsed', () => {
-    writeFileSync(file('huge.mase'), `mase 1\n${`// ${'x'.repeat(1000)}\n`.repeat(4500)}`);
+    write('huge.mase', `mase 1\n${`// ${'x'.repeat(1000)}\n`.repeat(4500)}`);
     const r = mase('check huge.mase');
     expect(r.code, r.stderr).toBe(2);
     expect(messageLines(r.stderr)).toEqual([
@@ -242,7 +212,7 @@ describe('sources must be UTF-8', () => {
   ]);
 
   it('invalid sequences are E_BAD_CHAR at their position', () => {
-    writeFileSync(file('latin1.mase'), bytes);
+    write('latin1.mase', bytes);
     const r = mase('check latin1.mase');
     expect(r.code, r.stderr).toBe(1);
     const located = r.stderr.split('\n').filter((l) => l.startsWith('latin1.mase:'));
@@ -253,7 +223,7 @@ describe('sources must be UTF-8', () => {
   });
 
   it('fmt --write refuses the file and leaves its bytes alone', () => {
-    writeFileSync(file('latin1-fmt.mase'), bytes);
+    write('latin1-fmt.mase', bytes);
     const r = mase('fmt --write latin1-fmt.mase');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('not formatted: fix the errors first');
@@ -267,10 +237,10 @@ describe('sources must be UTF-8', () => {
       withBom,
       Buffer.from('experiment e {\n  market cournot\n  agents nash\n  rounds 2\n}\n'),
     ]);
-    writeFileSync(file('bom.mase'), source);
+    write('bom.mase', source);
     const r = mase('run bom.mase --out bom-run');
     expect(r.code, r.stderr).toBe(0);
-    const manifest = JSON.parse(readFileSync(file('bom-run/manifest.json'), 'utf8')) as {
+    const manifest = JSON.parse(read('bom-run/manifest.json')) as {
       sources: { path: string; sha256: string }[];
     };
     const { createHash } = await import('node:crypto');
@@ -298,14 +268,14 @@ sweep huge {
     'huge.mase:7:7: error E_VALUE the sweep has 1.0e+16 runs (cells × replicates); a sweep has at most 1,000,000';
 
   it('mase check → an E_VALUE diagnostic at the sweep', () => {
-    writeFileSync(file('huge-sweep.mase'), HUGE);
+    write('huge-sweep.mase', HUGE);
     const r = mase('check huge-sweep.mase');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(expected.replace('huge.mase', 'huge-sweep.mase'));
   });
 
   it('mase sweep → the same diagnostic, exit 1, no run started', () => {
-    writeFileSync(file('huge-sweep.mase'), HUGE);
+    write('huge-sweep.mase', HUGE);
     const r = mase('sweep huge-sweep.mase --out huge-out --workers 1');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(expected.replace('huge.mase', 'huge-sweep.mase'));
@@ -320,10 +290,7 @@ describe('compile --format ts quotes the paths it embeds', () => {
     const folder = join('evil\nglobalThis.__masePwned = true;\n', '*');
     mkdirSync(file(folder), { recursive: true });
     const source = join(folder, 'probation.mase');
-    writeFileSync(
-      file(source),
-      readFileSync(join(__dirname, '../../examples/probation.mase'), 'utf8'),
-    );
+    write(source, readFileSync(join(__dirname, '../../examples/probation.mase'), 'utf8'));
     const r = mase(['compile', source, '--format', 'ts']);
     expect(r.code, r.stderr).toBe(0);
     const module = ts.createSourceFile('machine.ts', r.stdout, ts.ScriptTarget.ES2022, true);

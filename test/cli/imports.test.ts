@@ -1,20 +1,10 @@
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../runtime/index.js';
-import { cliPath, runCli } from '../support/cli.js';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * Modules through the built CLI: the two files of docs/language.md's "Imports" section
@@ -23,22 +13,14 @@ import { cliPath, runCli } from '../support/cli.js';
  * one diagnostic at the import and exit 1, never a stack trace.
  */
 
-let dir = '';
-const file = (name: string) => join(dir, name);
-const mase = (command: string | readonly string[], cwd = dir) =>
-  runCli(command, { cwd, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } });
+const { mase, file, read, json, write } = cliSandbox('imports');
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-const write = (name: string, text: string) => {
-  mkdirSync(dirname(file(name)), { recursive: true });
-  writeFileSync(file(name), text);
-};
 
 interface Manifest {
   digest: string;
   sources: { path: string; sha256: string; text: string }[];
 }
-const manifest = (run: string) =>
-  JSON.parse(readFileSync(file(join(run, 'manifest.json')), 'utf8')) as Manifest;
+const manifest = (run: string) => json<Manifest>(`${run}/manifest.json`);
 
 /** The ```mase blocks of the "Imports" section of the language reference, in order. */
 function docExample(): { fines: string; study: string } {
@@ -53,15 +35,9 @@ function docExample(): { fines: string; study: string } {
 }
 
 beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'mase-imports-'));
   const { fines, study } = docExample();
   write('institutions/fines.mase', fines);
   write('study.mase', study);
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('a study importing its institution', () => {
@@ -72,7 +48,7 @@ describe('a study importing its institution', () => {
   });
 
   it('is found from another directory too, relative to the importing file', () => {
-    const checked = mase(['check', join(dir, 'study.mase')], tmpdir());
+    const checked = mase(['check', file('study.mase')], { cwd: tmpdir() });
     expect(checked.code).toBe(0);
     expect(checked.stderr).toMatch(/study\.mase, \S*institutions\/fines\.mase: no problems\n$/);
   });
@@ -85,7 +61,7 @@ describe('a study importing its institution', () => {
     expect(manifestText.code).toBe(0);
     expect(manifestText.stdout).toContain('A fine for sustained concentration');
     expect(mase('draw study.mase --institution fines -o fines.dot').code).toBe(0);
-    expect(readFileSync(file('fines.dot'), 'utf8')).toContain('"compliant" -> "fined"');
+    expect(read('fines.dot')).toContain('"compliant" -> "fined"');
   });
 
   it('formats only the named file and keeps its imports', () => {
@@ -112,10 +88,10 @@ describe('a study importing its institution', () => {
     ]);
     const fines = recorded.find((s) => s.path === 'institutions/fines.mase');
     expect(fines?.sha256).toBe(sha256(file('institutions/fines.mase')));
-    expect(fines?.text).toBe(readFileSync(file('institutions/fines.mase'), 'utf8'));
+    expect(fines?.text).toBe(read('institutions/fines.mase'));
 
     // The run's digest covers the imported file: a change there alone is another run.
-    const original = readFileSync(file('institutions/fines.mase'), 'utf8');
+    const original = read('institutions/fines.mase');
     write('institutions/fines.mase', `// edited\n${original}`);
     expect(mase('run study.mase --rounds 5 --out r2').code).toBe(0);
     expect(manifest('r2').digest).not.toBe(manifest('r1').digest);
@@ -127,19 +103,14 @@ describe('a study importing its institution', () => {
     try {
       const replay = mase('replay moved/r1 --out r3');
       expect(replay.code, replay.stderr).toBe(0);
-      expect(readFileSync(file('r3/events.jsonl'), 'utf8')).toBe(
-        readFileSync(file('r1/events.jsonl'), 'utf8'),
-      );
+      expect(read('r3/events.jsonl')).toBe(read('r1/events.jsonl'));
     } finally {
       write('institutions/fines.mase', original);
     }
   });
 
   it('sweeps on worker threads that compile the imported file too', () => {
-    write(
-      'small.mase',
-      readFileSync(file('study.mase'), 'utf8').replace('rounds 200', 'rounds 20'),
-    );
+    write('small.mase', read('study.mase').replace('rounds 200', 'rounds 20'));
     const sweep = mase('sweep small.mase --out sw --workers 2');
     expect(sweep.stderr).toBe('');
     expect(sweep.stdout).toContain('4 completed, 0 failed');
@@ -202,16 +173,13 @@ describe('imports that cannot be followed', () => {
   it('a name declared in two files, at the import, naming both', () => {
     expectImportError(
       'bad/clash.mase',
-      `mase 1\n\nimport "../institutions/fines.mase"\n\n${readFileSync(file('institutions/fines.mase'), 'utf8').replace('mase 1\n', '')}`,
+      `mase 1\n\nimport "../institutions/fines.mase"\n\n${read('institutions/fines.mase').replace('mase 1\n', '')}`,
       'E_DUPLICATE institution `fines` is declared in two files: at bad/clash.mase:6:13 and at institutions/fines.mase:3:13',
     );
   });
 
   it('a sweep whose institution is not imported: one error, no misleading hint', () => {
-    write(
-      'unimported.mase',
-      readFileSync(file('study.mase'), 'utf8').replace(/import "institutions\/fines.mase"\n/, ''),
-    );
+    write('unimported.mase', read('study.mase').replace(/import "institutions\/fines.mase"\n/, ''));
     const sweep = mase('sweep unimported.mase --out none');
     expect(sweep.code).toBe(1);
     expect(sweep.stderr).toContain('E_UNKNOWN_NAME no institution `fines`');

@@ -1,9 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
-import { type TraceLine, traceEvents } from '../support/trace-events.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
+import type { TraceLine } from '../support/trace-events.js';
 
 /**
  * Institutions on messages in the text world they were made for: stdlib `infection` with
@@ -14,9 +11,7 @@ import { type TraceLine, traceEvents } from '../support/trace-events.js';
  * the states the trace's payoff events record.
  */
 
-let dir = '';
-const mase = (args: readonly string[]) =>
-  runCli(args, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } });
+const { mase, read, json, write, events } = cliSandbox('infection-quarantine');
 
 const FILTER = `mase 1
 
@@ -38,21 +33,17 @@ function run(institution: string, out: string): TraceLine[] {
   ]);
   expect(r.stderr).toContain('status: completed');
   expect(r.code).toBe(0);
-  return traceEvents(dir, out);
+  return events(out);
 }
 
 const metricsOf = (out: string) =>
-  JSON.parse(readFileSync(join(dir, out, 'metrics.json'), 'utf8')) as {
+  json<{
     macro: Record<string, number | null>;
     agents: Record<string, { blocked_messages: number }>;
-  };
+  }>(`${out}/metrics.json`);
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-infection-quarantine-'));
-  writeFileSync(join(dir, 'filter.mase'), FILTER);
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
+  write('filter.mase', FILTER);
 });
 
 describe('quarantine_canary on stdlib:infection', () => {
@@ -101,9 +92,7 @@ describe('quarantine_canary on stdlib:infection', () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     run('quarantine_canary', 'quarantine-again');
     for (const file of ['events.jsonl', 'metrics.json'])
-      expect(readFileSync(join(dir, 'quarantine-again', file), 'utf8')).toBe(
-        readFileSync(join(dir, 'quarantine', file), 'utf8'),
-      );
+      expect(read(`quarantine-again/${file}`)).toBe(read(`quarantine/${file}`));
   });
 });
 

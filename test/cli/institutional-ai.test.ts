@@ -1,8 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli } from '../support/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * stdlib:institutional_ai through the built CLI, against the published regime written
@@ -13,22 +10,10 @@ import { cliPath, runCli } from '../support/cli.js';
  * events) and the market outcomes, and predicts every transition, fine and counter.
  */
 
-let dir = '';
-const mase = (command: string | readonly string[]) =>
-  runCli(command, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } });
+const sandbox = cliSandbox('institutional-ai');
+const { mase, read } = sandbox;
 
 type Event = Record<string, unknown> & { type: string; round: number };
-
-beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\` (npm test does)`).toBe(
-    true,
-  );
-  dir = mkdtempSync(join(tmpdir(), 'mase-iai-'));
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('stdlib:institutional_ai', () => {
   it('escalates, suspends and restores as the published regime does', () => {
@@ -49,7 +34,7 @@ describe('stdlib:institutional_ai', () => {
       'r',
     ]);
     expect(run.code, run.stderr).toBe(0);
-    const events = readFileSync(join(dir, 'r/events.jsonl'), 'utf8')
+    const events = read('r/events.jsonl')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Event);

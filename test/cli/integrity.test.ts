@@ -3,17 +3,15 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli, runCliAsync } from '../support/cli.js';
+import { type CliResult, cliSandbox } from '../support/cli.js';
 
 /**
  * Run integrity as a hostile tester meets it (issue 12): logs cut, emptied, swapped between
@@ -23,19 +21,11 @@ import { type CliResult, runCli, runCliAsync } from '../support/cli.js';
  */
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-let dir = '';
+const sandbox = cliSandbox('integrity');
+const { file, read, write } = sandbox;
+const mase = (command: string | readonly string[], nodeArgs: readonly string[] = []) =>
+  sandbox.mase(command, { nodeArgs });
 const mounts: string[] = [];
-
-function mase(command: string | readonly string[], nodeArgs: readonly string[] = []): CliResult {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-    nodeArgs,
-  });
-}
-
-const file = (name: string) => (isAbsolute(name) ? name : join(dir, name));
-const read = (path: string) => readFileSync(file(path), 'utf8');
 const manifestOf = (run: string) =>
   JSON.parse(read(`${run}/manifest.json`)) as {
     status: string;
@@ -57,7 +47,6 @@ function mount(name: string, options: string): string {
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-integrity-'));
   cpSync(join(root, 'examples/governance-comparison.mase'), file('study.mase'));
   // Two runs of one experiment: same run id, same stored key, different runs.
   for (const out of ['a', 'b']) {
@@ -68,7 +57,6 @@ beforeAll(() => {
 
 afterAll(() => {
   for (const at of mounts.reverse()) spawnSync('umount', [at]);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function copyRun(from: string, to: string): string {
@@ -112,7 +100,7 @@ describe('mase verify: a sealed log and the files it covers', () => {
   it('the last line dropped → exit 1, truncated', () => {
     copyRun('a', 'cut');
     const log = read('cut/governance-log.jsonl').split('\n');
-    writeFileSync(file('cut/governance-log.jsonl'), `${log.slice(0, -2).join('\n')}\n`);
+    write('cut/governance-log.jsonl', `${log.slice(0, -2).join('\n')}\n`);
     const v = mase('verify cut');
     expect(v.code).toBe(1);
     expect(v.stderr).toMatch(
@@ -122,7 +110,7 @@ describe('mase verify: a sealed log and the files it covers', () => {
 
   it('the log emptied → exit 1, truncated at line 1', () => {
     copyRun('a', 'empty');
-    writeFileSync(file('empty/governance-log.jsonl'), '');
+    write('empty/governance-log.jsonl', '');
     const v = mase('verify empty');
     expect(v.code).toBe(1);
     expect(v.stderr).toMatch(/^governance log broken at line 1: truncated: 0 entries/);
@@ -142,7 +130,7 @@ describe('mase verify: a sealed log and the files it covers', () => {
     copyRun('a', 'seed');
     const text = read('seed/manifest.json');
     expect(text).toContain('"seed":1,');
-    writeFileSync(file('seed/manifest.json'), text.replace('"seed":1,', '"seed":2,'));
+    write('seed/manifest.json', text.replace('"seed":1,', '"seed":2,'));
     const v = mase('verify seed');
     expect(v.code).toBe(1);
     expect(v.stderr).toMatch(/^manifest\.json was changed after the run ended/);
@@ -151,7 +139,7 @@ describe('mase verify: a sealed log and the files it covers', () => {
   it('metrics.json or events.jsonl edited → exit 1, naming the file', () => {
     copyRun('a', 'metrics');
     const metrics = read('metrics/metrics.json');
-    writeFileSync(file('metrics/metrics.json'), metrics.replace('"rounds":300', '"rounds":301'));
+    write('metrics/metrics.json', metrics.replace('"rounds":300', '"rounds":301'));
     expect(read('metrics/metrics.json')).not.toBe(metrics);
     const m = mase('verify metrics');
     expect(m.code).toBe(1);
@@ -160,7 +148,7 @@ describe('mase verify: a sealed log and the files it covers', () => {
     copyRun('a', 'events');
     const events = read('events/events.jsonl').split('\n');
     events.splice(10, 1);
-    writeFileSync(file('events/events.jsonl'), events.join('\n'));
+    write('events/events.jsonl', events.join('\n'));
     const e = mase('verify events');
     expect(e.code).toBe(1);
     expect(e.stderr).toMatch(/^events\.jsonl was changed after the run ended/);
@@ -180,20 +168,16 @@ function startRun(
   act: (pid: number) => void,
 ): Promise<CliResult> {
   const events = file(join(out, 'events.jsonl'));
-  return runCliAsync(
-    [...args, '--out', out],
-    { cwd: dir, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } },
-    (child) => {
-      const poll = setInterval(() => {
-        if (!existsSync(events)) return;
-        if (readFileSync(events, 'utf8').includes(`{"type":"market","round":${whenRounds},`)) {
-          clearInterval(poll);
-          act(child.pid as number);
-        }
-      }, 20);
-      child.on('close', () => clearInterval(poll));
-    },
-  );
+  return sandbox.maseAsync([...args, '--out', out], {}, (child) => {
+    const poll = setInterval(() => {
+      if (!existsSync(events)) return;
+      if (readFileSync(events, 'utf8').includes(`{"type":"market","round":${whenRounds},`)) {
+        clearInterval(poll);
+        act(child.pid as number);
+      }
+    }, 20);
+    child.on('close', () => clearInterval(poll));
+  });
 }
 
 const lastLine = (text: string) => text.trimEnd().split('\n').pop() as string;
@@ -273,7 +257,7 @@ describe('a killed run (SIGKILL) and a torn last line: every reader still works'
     expect(r.code).toBe(null);
     expect(manifestOf('killed').status).toBe('running');
     // A write cut short by the kill, as a crash mid-write would leave it.
-    writeFileSync(file('killed/events.jsonl'), `${read('killed/events.jsonl')}{"type":"mar`);
+    write('killed/events.jsonl', `${read('killed/events.jsonl')}{"type":"mar`);
 
     const show = mase('show killed');
     expect(show.code, show.stderr).toBe(0);
@@ -302,7 +286,6 @@ describe('a killed run (SIGKILL) and a torn last line: every reader still works'
 /** No half-written file is left: every file ends in a newline, no `.partial-` or reserve file. */
 function expectTidy(run: string): void {
   const names = readdirSync(file(run));
-  const read = (path: string) => readFileSync(file(path), 'utf8');
   expect(names.filter((n) => n.includes('.partial-') || n.startsWith('.mase-'))).toEqual([]);
   for (const name of ['events.jsonl', 'governance-log.jsonl']) {
     const text = read(join(run, name));
@@ -392,7 +375,7 @@ syncBuiltinESMExports();
     expect(draw.stderr).toBe(
       `mase: cannot open ${join(ro, 'g.svg')}: the filesystem is read-only (EROFS)\n`,
     );
-    writeFileSync(file('plain-file'), 'x');
+    write('plain-file', 'x');
     const f = mase([...GOVERNED, '--rounds', '10', '--out', 'plain-file']);
     expect(f.code).toBe(4);
     expect(f.stderr).toMatch(/^mase: cannot .*plain-file: .*\((ENOTDIR|EEXIST)\)\n$/);

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, messageLines, runCli } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox, messageLines } from '../support/cli.js';
 
 /**
  * An environment kind written in code, end to end through the built binary: the fixture
@@ -16,19 +15,11 @@ import { cliPath, messageLines, runCli } from '../support/cli.js';
  */
 
 const KIND = fileURLToPath(new URL('../fixtures/kinds/median_pot', import.meta.url));
-let dir = '';
+const sandbox = cliSandbox('kinds');
+const { mase, file, read, json, write } = sandbox;
 
-function mase(command: string | readonly string[]) {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-  });
-}
-
-const file = (name: string) => join(dir, name);
-const json = <T>(path: string) => JSON.parse(readFileSync(file(path), 'utf8')) as T;
 const events = (run: string) =>
-  readFileSync(file(`${run}/events.jsonl`), 'utf8')
+  read(`${run}/events.jsonl`)
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -95,16 +86,8 @@ function kindFolder(name: string, code: string): string {
 }
 
 beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\` (npm test does)`).toBe(
-    true,
-  );
-  dir = mkdtempSync(join(tmpdir(), 'mase-kinds-'));
-  writeFileSync(file('study.mase'), STUDY);
-  writeFileSync(file('pledge.mase'), PLEDGE);
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  write('study.mase', STUDY);
+  write('pledge.mase', PLEDGE);
 });
 
 describe('a code kind from a folder goes through every command', () => {
@@ -194,7 +177,7 @@ describe('a code kind from a folder goes through every command', () => {
       ['other', '8'],
     ] as const)
       expect(mase(args(out, seed)).code).toBe(0);
-    const trace = (run: string) => readFileSync(file(`${run}/events.jsonl`), 'utf8');
+    const trace = (run: string) => read(`${run}/events.jsonl`);
     expect(trace('same2')).toBe(trace('same1'));
     expect(rounds('other')[0]?.values.pot).not.toBe(rounds('same1')[0]?.values.pot);
   });
@@ -202,7 +185,7 @@ describe('a code kind from a folder goes through every command', () => {
   it('report and show read the run without the kind registered', () => {
     const report = mase('report mixed');
     expect(report.code).toBe(0);
-    expect(readFileSync(file('mixed/report.html'), 'utf8')).toContain('macro.mean_pot');
+    expect(read('mixed/report.html')).toContain('macro.mean_pot');
     const show = mase('show mixed');
     expect(show.code).toBe(0);
     expect(show.stdout).toContain('macro.contribution_rate');
@@ -237,7 +220,7 @@ describe('a code kind from a folder goes through every command', () => {
     const sweep = mase(['--kind', KIND, 'sweep', 'study.mase', '--out', 'sw', '--workers', '2']);
     expect(sweep.stdout + sweep.stderr).toContain('12 completed, 0 failed');
     expect(sweep.code).toBe(0);
-    const csv = readFileSync(file('sw/results.csv'), 'utf8').trim().split('\n');
+    const csv = read('sw/results.csv').trim().split('\n');
     const header = (csv[0] ?? '').split(',');
     expect(header).toEqual(expect.arrayContaining(['mean_pot', 'contribution_rate']));
     expect(csv).toHaveLength(13);
@@ -358,7 +341,7 @@ describe('bad kinds are one message and exit 2', () => {
       series: { round: number[] };
       totals: { payoff_before_fines: number };
     }>('leaked/metrics.json');
-    const payoffs = readFileSync(join(dir, 'leaked/events.jsonl'), 'utf8')
+    const payoffs = read('leaked/events.jsonl')
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { type: string; round?: number; profit?: number })

@@ -1,9 +1,8 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * List parameters end to end (examples/escalating-fines.mase): an escalating schedule of
@@ -12,22 +11,13 @@ import { runCli } from '../support/cli.js';
  */
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-let dir = '';
+const sandbox = cliSandbox('lists');
+const { mase, file, read, write } = sandbox;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-lists-'));
-  cpSync(join(root, 'examples/escalating-fines.mase'), join(dir, 'fines.mase'));
+  cpSync(join(root, 'examples/escalating-fines.mase'), file('fines.mase'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function mase(command: string | readonly string[]) {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-  });
-}
-
-const read = (path: string) => readFileSync(join(dir, path), 'utf8');
 const lines = (text: string) => text.trimEnd().split('\n');
 
 /** The fines of a run as `round: amount`, and f1's profit in each round from the trace. */
@@ -110,7 +100,7 @@ describe('an escalating schedule of fines', () => {
         'factor institution.schedule = [0.35, 0.75, 1.0] | [0.1, 0.2, 0.4]',
         'factor institution.schedule = [0.35, 0.75, 1.0] | [0.5, 1]\n  factor institution.step = 1 | 3',
       );
-    writeFileSync(join(dir, 'combos.mase'), source);
+    write('combos.mase', source);
     // Each level fits the base on its own, so `mase check` passes; one cell combines two.
     expect(mase('check combos.mase').code).toBe(0);
     const run = mase('sweep combos.mase --workers 1 --out combos');
@@ -118,7 +108,7 @@ describe('an escalating schedule of fines', () => {
     expect(run.stderr).toContain(
       'institution_schedule = [0.5, 1], institution_step = 3): E_VALUE with these overrides, escalating: `schedule` has 2 values; position 3 (`step`) is past its end',
     );
-    expect(existsSync(join(dir, 'combos/runs'))).toBe(false);
+    expect(existsSync(file('combos/runs'))).toBe(false);
   });
 });
 
@@ -175,7 +165,7 @@ experiment e "ladder" {
 `;
 
   it('a market cost, a capacity, an environment payoff, caps and a round count read their lists', () => {
-    writeFileSync(join(dir, 'worlds.mase'), WORLDS);
+    write('worlds.mase', WORLDS);
     expect(mase('run worlds.mase --experiment m --out market').code).toBe(0);
     const market = lines(read('market/events.jsonl'))
       .map((l) => JSON.parse(l) as { type: string; quantity?: number[][]; cost?: number[] })

@@ -3,21 +3,18 @@ import {
   closeSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { answer, startScriptedServer } from '../../bench/support/openai-server.js';
-import { runCliAsync } from '../support/cli.js';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * What `mase run` does with answers that are not answers, as a user meets it: a 200 whose
@@ -25,20 +22,16 @@ import { runCliAsync } from '../support/cli.js';
  * larger than the limit, a long `Retry-After`, and a model that echoes the API key.
  */
 
-let dir = '';
-
-function mase(args: readonly string[], env: Record<string, string> = {}) {
-  return runCliAsync(args, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '', ...env },
-  });
-}
+const sandbox = cliSandbox('llm-answers');
+const { file, read } = sandbox;
+const mase = (args: readonly string[], env: Record<string, string> = {}) =>
+  sandbox.maseAsync(args, { env });
 
 const run2x2 = (args: readonly string[], env: Record<string, string> = {}) =>
   mase(['run', '--market', 'stdlib:cournot_2x2', '--rounds', '2', ...args], env);
 
 const jsonl = (path: string) =>
-  readFileSync(join(dir, path), 'utf8')
+  read(path)
     .trimEnd()
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
@@ -46,7 +39,7 @@ const jsonl = (path: string) =>
 /** An LLM firm on `url` beside a scripted one. */
 const beside = (url: string) => `f1=llm:openai-compatible:${url}#tiny,f2=nash`;
 
-const json = (path: string) => JSON.parse(readFileSync(join(dir, path), 'utf8'));
+const json = (path: string) => JSON.parse(read(path));
 
 /** A server that answers every request with the same raw status, type and body. */
 async function rawServer(contentType: string, body: string): Promise<Server & { url: string }> {
@@ -76,13 +69,6 @@ const files = (root: string): string[] =>
         return statSync(path).isDirectory() ? files(path) : [path];
       })
     : [];
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-llm-answers-'));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describe('a 200 whose body is not a chat completion', () => {
   it.each([
@@ -184,7 +170,7 @@ describe('a run whose decisions are mostly fallbacks', () => {
   });
 
   it('a sweep records degraded runs; analyze leaves them out unless --include-degraded', async () => {
-    const source = join(dir, 'closed.mase');
+    const source = file('closed.mase');
     writeFileSync(
       source,
       `mase 1
@@ -214,7 +200,7 @@ sweep closed_port {
     ]);
     expect(sweep.code).toBe(1);
     expect(sweep.stdout).toContain('0 completed, 2 degraded, 0 failed, 0 not run');
-    const csv = readFileSync(join(dir, 'closed-sweep/results.csv'), 'utf8').trim().split('\n');
+    const csv = read('closed-sweep/results.csv').trim().split('\n');
     // CSV cells: quoted (the reason has commas) or plain.
     const cells = (line: string) =>
       [...line.matchAll(/"((?:[^"]|"")*)"|([^,]*)/g)]
@@ -255,7 +241,7 @@ describe('answers above the size limit', () => {
       kind: 'answer',
       content: JSON.stringify({ quantity: [10, 10], plans: huge, insights: '', rationale: 'big' }),
     }));
-    const cache = join(dir, 'big-cache.sqlite');
+    const cache = file('big-cache.sqlite');
     try {
       const r = await run2x2(['--agents', beside(server.url), '--cache', cache, '--out', 'big']);
       expect(r.code).toBe(1);
@@ -272,8 +258,8 @@ describe('answers above the size limit', () => {
       const chunk = 'x'.repeat(1000);
       const kept = [cache, `${cache}-wal`].filter((f) => existsSync(f));
       expect(kept.length).toBeGreaterThan(0);
-      for (const file of [...files(join(dir, 'big')), ...kept])
-        expect(readFileSync(file, 'latin1').includes(chunk), file).toBe(false);
+      for (const path of [...files(file('big')), ...kept])
+        expect(readFileSync(path, 'latin1').includes(chunk), path).toBe(false);
       // A limit above the answer lets it through.
       const allowed = await run2x2([
         '--agents',
@@ -362,7 +348,7 @@ describe('an API key echoed inside a normal answer', () => {
       }),
       fingerprint: `fp-${key}`,
     }));
-    const home = join(dir, 'echo-home');
+    const home = file('echo-home');
     // A cache written before modes were set: world-readable, in a world-readable directory.
     mkdirSync(join(home, 'cache'), { recursive: true, mode: 0o755 });
     chmodSync(join(home, 'cache'), 0o755);
@@ -387,7 +373,7 @@ describe('an API key echoed inside a normal answer', () => {
       );
       expect(r.code).toBe(0);
       expect(server.requests.some((q) => q.authorization === `Bearer ${key}`)).toBe(true);
-      const written = [...files(join(dir, 'echo')), ...files(home)];
+      const written = [...files(file('echo')), ...files(home)];
       expect(written.some((f) => f.endsWith('report.html'))).toBe(true);
       expect(written.some((f) => f.endsWith('responses.sqlite'))).toBe(true);
       for (const file of written) {
@@ -403,7 +389,7 @@ describe('an API key echoed inside a normal answer', () => {
       expect(mode(join(home, 'cache'))).toBe(0o700);
       for (const file of files(join(home, 'cache'))) expect(mode(file), file).toBe(0o600);
       // A new cache file is private from the start.
-      const fresh = join(dir, 'fresh-cache', 'answers.sqlite');
+      const fresh = file('fresh-cache/answers.sqlite');
       const second = await mase(
         [
           'run',
@@ -421,7 +407,7 @@ describe('an API key echoed inside a normal answer', () => {
         { OPENAI_API_KEY: key },
       );
       expect(second.code).toBe(0);
-      expect(mode(join(dir, 'fresh-cache'))).toBe(0o700);
+      expect(mode(file('fresh-cache'))).toBe(0o700);
       expect(mode(fresh)).toBe(0o600);
       expect(readFileSync(fresh, 'latin1').includes(key)).toBe(false);
     } finally {

@@ -1,13 +1,4 @@
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,7 +7,7 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { runCliAsync } from '../support/cli.js';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * `mase run` with LLM firms, end to end: the built CLI in a child process (spawned
@@ -24,30 +15,25 @@ import { runCliAsync } from '../support/cli.js';
  * that choose models, limits and horizons.
  */
 
-let dir = '';
+const sandbox = cliSandbox('llm-cli');
+const { file, read, write } = sandbox;
+/** Runs the CLI without blocking, so the scripted servers in this process can answer it. */
+const mase = (args: readonly string[], env: Record<string, string> = {}) =>
+  sandbox.maseAsync(args, { env });
 let server: ScriptedServer;
 let refusing: ScriptedServer;
-
-/** Runs the CLI without blocking, so the scripted servers in this process can answer it. */
-function mase(args: readonly string[], env: Record<string, string> = {}) {
-  return runCliAsync(args, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '', ...env },
-  });
-}
 
 /** `mase run --market stdlib:cournot_2x2 …`. */
 const run2x2 = (args: readonly string[], env: Record<string, string> = {}) =>
   mase(['run', '--market', 'stdlib:cournot_2x2', ...args], env);
 
 const jsonl = (path: string) =>
-  readFileSync(join(dir, path), 'utf8')
+  read(path)
     .trimEnd()
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-llm-cli-'));
   server = await startScriptedServer((r) =>
     r.body.messages[1]?.content.includes('before anyone acts')
       ? {
@@ -67,7 +53,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
   await refusing.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('mase run with LLM firms', () => {
@@ -94,7 +79,7 @@ describe('mase run with LLM firms', () => {
     expect(decisions).toHaveLength(8);
     expect(decisions.every((d) => d.rationale === 'divide the market')).toBe(true);
     expect(events.filter((e) => e.type === 'llm_call')).toHaveLength(8);
-    const manifest = JSON.parse(readFileSync(join(dir, 'all-llm/manifest.json'), 'utf8'));
+    const manifest = JSON.parse(read('all-llm/manifest.json'));
     expect(manifest.models).toEqual([expect.objectContaining({ spec: model, model: 'tiny' })]);
     expect(manifest.policies.f1.name).toBe('llm');
   });
@@ -135,19 +120,19 @@ describe('mase run with LLM firms', () => {
   });
 
   it('mase replay … --cache MISSING → exit 2 naming the file; nothing written, no file made', async () => {
-    const cache = join(dir, 'no-such-cache.sqlite');
+    const cache = file('no-such-cache.sqlite');
     const r = await mase(['replay', 'all-llm', '--out', 'replay-no-cache', '--cache', cache]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`the response cache ${cache}`);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(existsSync(cache)).toBe(false);
-    expect(existsSync(join(dir, 'replay-no-cache'))).toBe(false);
+    expect(existsSync(file('replay-no-cache'))).toBe(false);
   });
 
   it('mase run … --cache PATH that cannot be made → exit 2 naming it, nothing written', async () => {
     // A path under a file, as under /etc/passwd: no directory can be made there.
-    writeFileSync(join(dir, 'plain-file'), 'not a directory');
-    const cache = join(dir, 'plain-file', 'x.sqlite');
+    write('plain-file', 'not a directory');
+    const cache = file('plain-file/x.sqlite');
     const r = await run2x2([
       '--agents',
       `llm:openai-compatible:${server.url}#tiny`,
@@ -158,12 +143,12 @@ describe('mase run with LLM firms', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`cannot open the response cache ${cache}`);
-    expect(existsSync(join(dir, 'bad-cache'))).toBe(false);
+    expect(existsSync(file('bad-cache'))).toBe(false);
   });
 
   it('mase demo with MASE_MODEL naming a missing file → exit 1 naming it; nothing fetched', async () => {
-    const missing = join(dir, 'nonexistent.gguf');
-    const models = join(dir, 'demo-models');
+    const missing = file('nonexistent.gguf');
+    const models = file('demo-models');
     const r = await mase(['demo', '--out', 'demo-missing'], {
       MASE_MODEL: missing,
       MASE_MODELS: models,
@@ -172,7 +157,7 @@ describe('mase run with LLM firms', () => {
     expect(r.stderr).toContain(`the model file ${missing} does not exist`);
     expect(r.stderr).not.toMatch(/internal error|E_INTERNAL/);
     expect(existsSync(models)).toBe(false);
-    expect(existsSync(join(dir, 'demo-missing'))).toBe(false);
+    expect(existsSync(file('demo-missing'))).toBe(false);
   });
 
   it('an endpoint that quotes the key back in its refusal → the key reaches no file and not stderr', async () => {
@@ -197,10 +182,10 @@ describe('mase run with LLM firms', () => {
           const path = join(root, name);
           return statSync(path).isDirectory() ? files(path) : [path];
         });
-      const written = [...files(join(dir, 'quoted-key')), ...files(join(dir, 'home'))];
+      const written = [...files(file('quoted-key')), ...files(file('home'))];
       expect(written.some((f) => f.endsWith('manifest.json'))).toBe(true);
       for (const file of written) expect(readFileSync(file, 'latin1'), file).not.toContain(key);
-      const manifest = JSON.parse(readFileSync(join(dir, 'quoted-key/manifest.json'), 'utf8'));
+      const manifest = JSON.parse(read('quoted-key/manifest.json'));
       expect(manifest.status).toBe('failed');
       expect(manifest.reason).toMatch(/401/);
     } finally {
@@ -240,7 +225,7 @@ describe('mase run with LLM firms', () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/the run failed: f1 .*401/);
-    const manifest = JSON.parse(readFileSync(join(dir, 'refused/manifest.json'), 'utf8'));
+    const manifest = JSON.parse(read('refused/manifest.json'));
     expect(manifest.status).toBe('failed');
     expect(manifest.reason).toMatch(/401/);
   });
@@ -257,12 +242,12 @@ describe('mase run with LLM firms', () => {
       'talky',
     ]);
     expect(r.code).toBe(0);
-    const manifest = JSON.parse(readFileSync(join(dir, 'talky/manifest.json'), 'utf8'));
+    const manifest = JSON.parse(read('talky/manifest.json'));
     expect(manifest.talk).toEqual({ name: 'complete', args: [{ name: 'max_chars', value: 40 }] });
     const events = jsonl('talky/events.jsonl');
     expect(events.filter((e) => e.type === 'llm_call' && e.purpose === 'talk')).toHaveLength(4);
     expect(events.filter((e) => e.type === 'message')).toHaveLength(4);
-    const report = readFileSync(join(dir, 'talky/report.html'), 'utf8');
+    const report = read('talky/report.html');
     expect(report).toContain('Who wrote to whom (messages over the run)');
     // Each round's network is drawn: one cluster per round in one inline SVG.
     expect(report).toMatch(/<figcaption>Who wrote to whom in each of the first 2 rounds/);
@@ -294,7 +279,7 @@ describe('mase run with LLM firms', () => {
       'costly',
     ]);
     expect(r.code).toBe(1);
-    const manifest = JSON.parse(readFileSync(join(dir, 'costly/manifest.json'), 'utf8'));
+    const manifest = JSON.parse(read('costly/manifest.json'));
     expect(manifest.status).toBe('interrupted');
     expect(manifest.reason).toMatch(/cost budget \(2\) is spent/);
     expect(manifest.rounds_completed).toBeGreaterThan(0);
@@ -303,7 +288,7 @@ describe('mase run with LLM firms', () => {
     const replay = await mase(['replay', 'costly', '--out', 'costly-replay']);
     expect(replay.stderr).toContain('status: interrupted');
     expect(replay.code).toBe(1);
-    const replayed = JSON.parse(readFileSync(join(dir, 'costly-replay/manifest.json'), 'utf8'));
+    const replayed = JSON.parse(read('costly-replay/manifest.json'));
     expect(replayed).toMatchObject({
       status: 'interrupted',
       rounds_completed: manifest.rounds_completed,
@@ -326,7 +311,7 @@ describe('mase run with LLM firms', () => {
       'random-end',
     ]);
     expect(r.code).toBe(0);
-    const manifest = JSON.parse(readFileSync(join(dir, 'random-end/manifest.json'), 'utf8'));
+    const manifest = JSON.parse(read('random-end/manifest.json'));
     expect(manifest.horizon).toEqual({ known: true, continuation: 0.5 });
     expect(manifest.rounds_completed).toBeLessThan(200);
     const bad = await run2x2(['--agents', 'nash', '--continuation', '1.5', '--out', 'bad-end']);

@@ -1,6 +1,3 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -10,8 +7,8 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { runCliAsync } from '../support/cli.js';
-import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.js';
+import { cliSandbox } from '../support/cli.js';
+import { promptOf, type TraceLine } from '../support/trace-events.js';
 
 /**
  * Institutions on messages through the built CLI: LLM firms answered by a scripted server
@@ -99,12 +96,11 @@ function said(experiment: string, firm: string, round: number): string {
 const isTalk = (r: SeenRequest) =>
   r.body.messages.find((m) => m.role === 'user')?.content.includes('before anyone acts') ?? false;
 
-let dir = '';
+const { maseAsync: mase, read, json, write, events: traceOf } = cliSandbox('message-effects');
 let server: ScriptedServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-message-effects-'));
-  writeFileSync(join(dir, 'effects.mase'), SOURCE);
+  write('effects.mase', SOURCE);
   server = await startScriptedServer((r) => {
     if (!isTalk(r)) return answer([20]);
     const allowed = /"enum":\[([^\]]*)\]/.exec(JSON.stringify(r.body.response_format))?.[1] ?? '';
@@ -115,16 +111,7 @@ beforeAll(async () => {
     return { kind: 'answer', content: JSON.stringify({ messages: [{ to, text }] }) };
   });
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const mase = (args: readonly string[]) =>
-  runCliAsync(args, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '', MASE_LOG_KEY: undefined },
-  });
+afterAll(() => server.close());
 
 async function run(experiment: string, out: string): Promise<TraceLine[]> {
   const r = await mase([
@@ -135,7 +122,7 @@ async function run(experiment: string, out: string): Promise<TraceLine[]> {
   ]);
   expect(r.stderr).toContain('status: completed');
   expect(r.code).toBe(0);
-  return traceEvents(dir, out);
+  return traceOf(out);
 }
 
 /** [round, from, to] of every `message` event: whom each message reached. */
@@ -148,7 +135,7 @@ const kept = (events: readonly TraceLine[]) =>
     .map((e) => [e.round, e.from, e.to, e.cause, e.agent, e.state]);
 
 const governanceLog = (out: string) =>
-  readFileSync(join(dir, out, 'governance-log.jsonl'), 'utf8')
+  read(`${out}/governance-log.jsonl`)
     .trimEnd()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -227,10 +214,10 @@ describe('quarantine_canary', () => {
         .map((e) => [e.round, e.agent, e.from, e.to, e.cause, e.state, e.talk_round, e.text]),
     );
     // metrics.json counts them on the account of the quarantined firm.
-    const metrics = JSON.parse(readFileSync(join(dir, 'canary', 'metrics.json'), 'utf8'));
-    expect(['f1', 'f2', 'f3'].map((f) => metrics.agents[f].blocked_messages as number)).toEqual([
-      9, 0, 0,
-    ]);
+    const metrics = json<{ agents: Record<string, { blocked_messages: number }> }>(
+      'canary/metrics.json',
+    );
+    expect(['f1', 'f2', 'f3'].map((f) => metrics.agents[f]?.blocked_messages)).toEqual([9, 0, 0]);
     const show = await mase(['show', 'canary']);
     expect(show.stdout).toMatch(/f1: profit .*, 9 messages kept back/);
     expect(show.stdout).not.toMatch(/f2: profit .*kept back/);
@@ -243,7 +230,7 @@ describe('quarantine_canary', () => {
     const again = await run('canary', 'canary-again');
     // Model calls carry wall-clock latencies and cache hits; everything else is the same.
     const withoutCalls = (out: string) =>
-      readFileSync(join(dir, out, 'events.jsonl'), 'utf8')
+      read(`${out}/events.jsonl`)
         .split('\n')
         .filter((l) => !l.startsWith('{"type":"llm_call"'))
         .join('\n');
@@ -277,8 +264,10 @@ describe('mute and filter', () => {
       ['f1', 'mute'],
       ['f2', 'filter'],
     ]);
-    const metrics = JSON.parse(readFileSync(join(dir, 'gated', 'metrics.json'), 'utf8'));
-    expect([metrics.agents.f1.blocked_messages, metrics.agents.f2.blocked_messages]).toEqual([
+    const metrics = json<{ agents: Record<string, { blocked_messages: number }> }>(
+      'gated/metrics.json',
+    );
+    expect([metrics.agents.f1?.blocked_messages, metrics.agents.f2?.blocked_messages]).toEqual([
       1, 1,
     ]);
     const verify = await mase(['verify', 'gated']);

@@ -1,6 +1,3 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -9,8 +6,8 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { runCliAsync } from '../support/cli.js';
-import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.js';
+import { cliSandbox } from '../support/cli.js';
+import { promptOf, type TraceLine } from '../support/trace-events.js';
 
 /**
  * Message lineage through the built CLI: LLM firms on a chain, answered by a scripted server
@@ -19,14 +16,14 @@ import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.j
  * first, with agent text that cannot act on the terminal.
  */
 
-let dir = '';
+const sandbox = cliSandbox('lineage');
+const { maseAsync: mase, read, write } = sandbox;
 let server: ScriptedServer;
 
 const userPrompt = (r: SeenRequest) =>
   r.body.messages.find((m) => m.role === 'user')?.content ?? '';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-lineage-'));
   server = await startScriptedServer((r) => {
     const prompt = userPrompt(r);
     if (!prompt.includes('before anyone acts')) return answer([20]);
@@ -76,17 +73,11 @@ beforeAll(async () => {
   ]);
   expect(quiet.code).toBe(0);
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const mase = (args: readonly string[]) =>
-  runCliAsync(args, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } });
+afterAll(() => server.close());
 
 describe('message lineage in the trace', () => {
   it('keeps the parents each firm was shown and records the id it never received', () => {
-    const messages = traceEvents(dir, 'talked').filter((e) => e.type === 'message');
+    const messages = sandbox.events('talked').filter((e) => e.type === 'message');
     const rows = messages.map((m: TraceLine) => [m.id, m.from, m.parents, m.unknown_parents]);
     expect(rows).toEqual([
       ['m1.1.1', 'f1', undefined, ['m9.9.9']],
@@ -104,7 +95,7 @@ describe('message lineage in the trace', () => {
 
 describe('the talk prompt', () => {
   it('shows each message with its id and how to name it as a parent', () => {
-    const events = traceEvents(dir, 'talked');
+    const events = sandbox.events('talked');
     const talks = events.filter(
       (e) => e.type === 'llm_call' && e.purpose === 'talk' && e.firm === 'f2',
     );
@@ -173,8 +164,7 @@ describe('mase show --message', () => {
     expect(quiet.code).toBe(2);
     expect(quiet.stderr).toContain('quiet has no messages: its run had no talk (--talk)');
     // A trace written before messages had ids: the same messages, without id and parents.
-    mkdirSync(join(dir, 'old'), { recursive: true });
-    const lines = readFileSync(join(dir, 'talked', 'events.jsonl'), 'utf8')
+    const lines = read('talked/events.jsonl')
       .trimEnd()
       .split('\n')
       .map((line) => {
@@ -183,7 +173,7 @@ describe('mase show --message', () => {
         const { id: _id, parents: _p, unknown_parents: _u, ...rest } = event;
         return JSON.stringify(rest);
       });
-    writeFileSync(join(dir, 'old', 'events.jsonl'), `${lines.join('\n')}\n`);
+    write('old/events.jsonl', `${lines.join('\n')}\n`);
     const old = await mase(['show', 'old', '--message', 'm1.1.1']);
     expect(old.code).toBe(2);
     expect(old.stderr).toContain(

@@ -1,8 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * Live notices through the built CLI: `{…}` in a notice is a value read when the notice is
@@ -10,9 +7,8 @@ import { cliPath, runCli } from '../support/cli.js';
  * and so into what an LLM firm is told. Once, the braces were shown as written.
  */
 
-let dir = '';
-const mase = (command: string | readonly string[]) =>
-  runCli(command, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined } });
+const sandbox = cliSandbox('notices');
+const { mase, read, write } = sandbox;
 
 const LIVE = `mase 1
 
@@ -39,22 +35,14 @@ experiment live {
 `;
 
 beforeAll(() => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\` (npm test does)`).toBe(
-    true,
-  );
-  dir = mkdtempSync(join(tmpdir(), 'mase-notices-'));
-  writeFileSync(join(dir, 'live.mase'), LIVE);
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  write('live.mase', LIVE);
 });
 
 describe('live notices', () => {
   it('write the values of the round into the notice each firm is given', () => {
     const run = mase(['run', 'live.mase', '--agents', 'f1=constant(40),f2=nash', '--out', 'r']);
     expect(run.code, run.stderr).toBe(0);
-    const events = readFileSync(join(dir, 'r/events.jsonl'), 'utf8')
+    const events = read('r/events.jsonl')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -69,13 +57,13 @@ describe('live notices', () => {
   });
 
   it('a notice with braces but no value shows each doubled brace once', () => {
-    writeFileSync(
-      join(dir, 'plain.mase'),
+    write(
+      'plain.mase',
       LIVE.replace(/notice "[^"]*"/, 'notice "Keep output in {{20, 30}}; the rate is {{rate}}."'),
     );
     const run = mase(['run', 'plain.mase', '--agents', 'f1=constant(40),f2=nash', '--out', 'p']);
     expect(run.code, run.stderr).toBe(0);
-    const notices = readFileSync(join(dir, 'p/events.jsonl'), 'utf8')
+    const notices = read('p/events.jsonl')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l))
@@ -84,8 +72,8 @@ describe('live notices', () => {
   });
 
   it('each round notice: told in every round that ends in the state, with rounds_in_state as completed', () => {
-    writeFileSync(
-      join(dir, 'left.mase'),
+    write(
+      'left.mase',
       `mase 1
 
 institution told "Rounds left in a suspension" {
@@ -114,7 +102,7 @@ experiment left {
     );
     const run = mase(['run', 'left.mase', '--out', 'left']);
     expect(run.code, run.stderr).toBe(0);
-    const events = readFileSync(join(dir, 'left/events.jsonl'), 'utf8')
+    const events = read('left/events.jsonl')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -139,10 +127,7 @@ experiment left {
   });
 
   it('a value that names nothing is a diagnostic where it stands in the string', () => {
-    writeFileSync(
-      join(dir, 'bad.mase'),
-      LIVE.replace('{rate * profit[self]}', '{rate * proft[self]}'),
-    );
+    write('bad.mase', LIVE.replace('{rate * profit[self]}', '{rate * proft[self]}'));
     const check = mase('check bad.mase');
     expect(check.code).toBe(1);
     expect(check.stderr).toContain('bad.mase:11:35: error E_UNKNOWN_OBSERVABLE');

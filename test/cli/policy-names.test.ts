@@ -1,16 +1,14 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { existsSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * `mase check` resolves the policies experiments and sweeps name, per world, with the
  * names the runtime registers; `mase run` and `mase sweep` refuse a typo before running.
  */
 
-let dir = '';
-const mase = (command: string) => runCli(command, { cwd: dir });
+const sandbox = cliSandbox('policy-names');
+const { mase, file, write } = sandbox;
 
 const FILES: Record<string, string> = {
   'market-typo.mase': `mase 1
@@ -101,10 +99,8 @@ sweep s {
 };
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-policy-names-'));
-  for (const [name, text] of Object.entries(FILES)) writeFileSync(join(dir, name), text);
+  for (const [name, text] of Object.entries(FILES)) write(name, text);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('mase check resolves policy names', () => {
   it('a market policy typo: exit 1, at the name, did-you-mean and the market policies', () => {
@@ -196,7 +192,7 @@ describe('mase run and mase sweep refuse an unknown policy before running anythi
     const r = mase('run market-typo.mase --out run-typo');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error E_UNKNOWN_NAME no policy `nahs` for market `cournot_2x2`');
-    expect(existsSync(join(dir, 'run-typo'))).toBe(false);
+    expect(existsSync(file('run-typo'))).toBe(false);
   });
 
   it('mase sweep: the same diagnostic, exit 1, no run recorded', () => {
@@ -204,6 +200,6 @@ describe('mase run and mase sweep refuse an unknown policy before running anythi
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error E_UNKNOWN_NAME no policy `typo` for environment `auction`');
     expect(r.stdout).toBe('');
-    expect(existsSync(join(dir, 'sweep-typo', 'results.csv'))).toBe(false);
+    expect(existsSync(file('sweep-typo/results.csv'))).toBe(false);
   });
 });

@@ -1,19 +1,9 @@
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, cliPath, runCli } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, cliSandbox, messageLines } from '../support/cli.js';
 
 /**
  * `mase run`, `verify` and `show` end to end (`mase demo`: demo.test.ts), as a user meets them: the built
@@ -22,27 +12,13 @@ import { type CliResult, cliPath, runCli } from '../support/cli.js';
  * invocation is also checked for JavaScript stack traces, which no input may produce.
  */
 
-const cli = cliPath;
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-let dir = '';
+const sandbox = cliSandbox('run');
+const { mase, file, read, json, write } = sandbox;
 
-/** Log keys go to a scratch MASE_HOME: generated per run, never taken from the caller. */
-function mase(command: string | readonly string[]) {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-  });
-}
-
-const file = (name: string) => join(dir, name);
 const lines = (text: string) => text.trimEnd().split('\n');
-const read = (path: string) => readFileSync(file(path), 'utf8');
-const json = <T = Record<string, unknown>>(path: string) => JSON.parse(read(path)) as T;
 const jsonl = <T = Record<string, unknown>>(path: string) =>
   lines(read(path)).map((l) => JSON.parse(l) as T);
-/** The line commander adds after its own errors; the message itself is the line before. */
-const HELP_HINT = '(run `mase --help` for usage)';
-const messageLines = (stderr: string) => lines(stderr).filter((l) => l !== HELP_HINT);
 
 /** A run directory a reader would take for a finished run: a manifest saying completed. */
 function looksComplete(out: string): boolean {
@@ -128,17 +104,11 @@ experiment typo {
 `;
 
 beforeAll(() => {
-  expect(existsSync(cli), `${cli} is missing: run \`npm run build\` (npm test does)`).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'mase-run-'));
-  writeFileSync(file('two.mase'), TWO_EXPERIMENTS);
-  writeFileSync(file('bad.mase'), BAD_EXPERIMENT);
-  writeFileSync(file('duo.mase'), DUO);
-  writeFileSync(file('typo.mase'), UNKNOWN_POLICY);
+  write('two.mase', TWO_EXPERIMENTS);
+  write('bad.mase', BAD_EXPERIMENT);
+  write('duo.mase', DUO);
+  write('typo.mase', UNKNOWN_POLICY);
   cpSync(join(root, 'test/support/markets/bertrand-edgeworth.mase'), file('edgeworth.mase'));
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('the verdict beside the tier', () => {
@@ -295,7 +265,7 @@ describe('a governed run: run, verify, show', () => {
     const log = lines(read('tampered/governance-log.jsonl'));
     const entry = JSON.parse(log[2] ?? '{}') as { round: number };
     log[2] = JSON.stringify({ ...entry, round: entry.round + 1 });
-    writeFileSync(file('tampered/governance-log.jsonl'), `${log.join('\n')}\n`);
+    write('tampered/governance-log.jsonl', `${log.join('\n')}\n`);
 
     const v = mase('verify tampered');
     expect(v.code).toBe(1);
@@ -518,7 +488,7 @@ describe('bad flags: exit 2, one line, no stack, nothing that looks like a finis
       'nope',
     ],
   ])('%s', (_what, command, mentions) => {
-    const before = new Set(readdirSync(dir));
+    const before = new Set(readdirSync(sandbox.dir));
     const r = mase(command);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
@@ -528,14 +498,14 @@ describe('bad flags: exit 2, one line, no stack, nothing that looks like a finis
     expect(message[0]).not.toContain('E_INTERNAL');
     const out = /--out (\S+)/.exec(command)?.[1];
     if (out) expect(looksComplete(out)).toBe(false);
-    for (const entry of readdirSync(dir)) {
+    for (const entry of readdirSync(sandbox.dir)) {
       if (!before.has(entry)) expect(looksComplete(entry), `${entry} looks complete`).toBe(false);
     }
   });
 
   it('--out pointing at a non-empty directory → exit 2, the directory untouched', () => {
     mkdirSync(file('occupied'));
-    writeFileSync(file('occupied/notes.txt'), 'mine\n');
+    write('occupied/notes.txt', 'mine\n');
     const r = mase(`${GOVERNED} --agents collusive --rounds 5 --out occupied`);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
@@ -693,7 +663,7 @@ describe('show and verify on directories that are not finished runs', () => {
   it('mase show on a run that failed (no metrics.json) → no internal error', () => {
     mase(`${GOVERNED} --agents nash --rounds 3 --out to-fail`);
     const manifest = json<Manifest>('to-fail/manifest.json');
-    writeFileSync(file('to-fail/manifest.json'), JSON.stringify({ ...manifest, status: 'failed' }));
+    write('to-fail/manifest.json', JSON.stringify({ ...manifest, status: 'failed' }));
     rmSync(file('to-fail/metrics.json'));
     const r = mase('show to-fail');
     expect(r.code).not.toBe(3);

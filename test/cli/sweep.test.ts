@@ -1,20 +1,11 @@
 import { spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { answer, startScriptedServer } from '../../bench/support/openai-server.js';
 import { openResults, type RunRecord } from '../../runtime/index.js';
-import { cliPath, runCli, runCliAsync } from '../support/cli.js';
+import { cliPath, cliSandbox } from '../support/cli.js';
 
 /**
  * `mase sweep`, `analyze`, `report` and `export sft` as a user runs them: local worker
@@ -23,15 +14,8 @@ import { cliPath, runCli, runCliAsync } from '../support/cli.js';
  */
 
 const __dirname = dirname(fileURLToPath(import.meta.url));
-const root = mkdtempSync(join(tmpdir(), 'mase-sweep-cli-'));
-const env = { MASE_HOME: join(root, 'home') };
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(root, name);
-  writeFileSync(path, text);
-  return path;
-}
+const { mase, maseAsync, file, write } = cliSandbox('sweep-cli');
+const env = { MASE_HOME: file('home') };
 
 const study = (rounds: number, replicates: number, extra = '') => `mase 1
 experiment base "2x2" {
@@ -72,17 +56,17 @@ function csv(path: string): Record<string, string>[] {
 }
 
 describe('mase sweep', () => {
-  const source = file('study.mase', study(60, 2));
+  const source = write('study.mase', study(60, 2));
 
   it('runs every run on local workers, with the same results as one worker', () => {
-    const two = join(root, 'two');
-    const one = join(root, 'one');
-    const a = runCli(['sweep', source, '--out', two, '--workers', '2'], { cwd: root, env });
+    const two = file('two');
+    const one = file('one');
+    const a = mase(['sweep', source, '--out', two, '--workers', '2']);
     expect(a.stderr).toBe('');
     expect(a.code).toBe(0);
     expect(a.stdout).toContain('3 cells × 2 replicates = 6 runs');
     expect(a.stdout).toContain('6 completed, 0 failed');
-    const b = runCli(['sweep', source, '--out', one, '--workers', '1'], { cwd: root, env });
+    const b = mase(['sweep', source, '--out', one, '--workers', '1']);
     expect(b.code).toBe(0);
     const byId = (rs: RunRecord[]) =>
       rs.map(outcome).sort((x, y) => x.run_id.localeCompare(y.run_id));
@@ -118,23 +102,21 @@ describe('mase sweep', () => {
   });
 
   it('analyzes and reports a sweep, escaping what the sources say', () => {
-    const dir = join(root, 'two');
-    const text = runCli(['analyze', dir], { cwd: root, env });
+    const dir = file('two');
+    const text = mase(['analyze', dir]);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Paired comparisons');
     // Two replicates make two pairs: no p below 2/2² = 0.5, and the output says so.
     expect(text.stdout).toContain(
       'with 2 pairs the smallest attainable p is 0.5 > 0.05: this test cannot reach significance.',
     );
-    const json = runCli(['analyze', dir, '--format', 'json'], { cwd: root, env });
+    const json = mase(['analyze', dir, '--format', 'json']);
     const analysis = JSON.parse(json.stdout) as { runs: { total: number }; comparisons: unknown[] };
     expect(analysis.runs.total).toBe(6);
     expect(analysis.comparisons.length).toBe(6);
     // The same store and seed give the same analysis.
-    expect(runCli(['analyze', dir, '--format', 'json'], { cwd: root, env }).stdout).toBe(
-      json.stdout,
-    );
-    const report = runCli(['report', dir], { cwd: root, env });
+    expect(mase(['analyze', dir, '--format', 'json']).stdout).toBe(json.stdout);
+    const report = mase(['report', dir]);
     expect(report.code).toBe(0);
     const page = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(page).toContain('Three regimes &lt;b&gt;bold&lt;/b&gt;');
@@ -154,38 +136,32 @@ describe('mase sweep', () => {
   });
 
   it('refuses what cannot work, with a message and no stack trace', () => {
-    const busy = runCli(['sweep', source, '--out', join(root, 'two')], { cwd: root, env });
+    const busy = mase(['sweep', source, '--out', file('two')]);
     expect(busy.code).toBe(2);
     expect(busy.stderr).toContain('is not empty: add --resume');
-    expect(
-      runCli(['sweep', source, '--out', join(root, 'x'), '--workers', '0'], { cwd: root, env })
-        .stderr,
-    ).toContain('--workers takes a whole number ≥ 1, not `0`');
-    expect(
-      runCli(['sweep', source, '--out', join(root, 'x'), '--sweep', 'nope'], { cwd: root, env })
-        .stderr,
-    ).toContain('no sweep `nope`');
-    expect(
-      runCli(['sweep', source, '--out', join(root, 'x'), '--queue', 'http://x'], { cwd: root, env })
-        .stderr,
-    ).toContain('--queue "http://x" is not a redis:// URL; expected redis://HOST:PORT');
-    const broken = file('broken.mase', study(60, 2).replace('base base', 'base nothing'));
-    const errors = runCli(['sweep', broken, '--out', join(root, 'x')], { cwd: root, env });
+    expect(mase(['sweep', source, '--out', file('x'), '--workers', '0']).stderr).toContain(
+      '--workers takes a whole number ≥ 1, not `0`',
+    );
+    expect(mase(['sweep', source, '--out', file('x'), '--sweep', 'nope']).stderr).toContain(
+      'no sweep `nope`',
+    );
+    expect(mase(['sweep', source, '--out', file('x'), '--queue', 'http://x']).stderr).toContain(
+      '--queue "http://x" is not a redis:// URL; expected redis://HOST:PORT',
+    );
+    const broken = write('broken.mase', study(60, 2).replace('base base', 'base nothing'));
+    const errors = mase(['sweep', broken, '--out', file('x')]);
     expect(errors.code).toBe(1);
     expect(errors.stderr).toMatch(/broken\.mase:\d+:\d+/);
-    const other = file('other.mase', study(61, 2));
-    const resumeOther = runCli(['sweep', other, '--out', join(root, 'two'), '--resume'], {
-      cwd: root,
-      env,
-    });
+    const other = write('other.mase', study(61, 2));
+    const resumeOther = mase(['sweep', other, '--out', file('two'), '--resume']);
     expect(resumeOther.code).toBe(2);
     expect(resumeOther.stderr).toContain('from other sources');
-    const clash = file('clash.mase', study(60, 2).replace('factor regime:', 'factor tier:'));
-    const clashed = runCli(['sweep', clash, '--out', join(root, 'clash')], { cwd: root, env });
+    const clash = write('clash.mase', study(60, 2).replace('factor regime:', 'factor tier:'));
+    const clashed = mase(['sweep', clash, '--out', file('clash')]);
     expect(clashed.code).toBe(2);
     expect(clashed.stderr).toContain('factor `tier` has the name of a results column');
-    expect(existsSync(join(root, 'clash', 'records'))).toBe(false);
-    const noStore = runCli(['analyze', join(root, 'nothing-here')], { cwd: root, env });
+    expect(existsSync(file(join('clash', 'records')))).toBe(false);
+    const noStore = mase(['analyze', file('nothing-here')]);
     expect(noStore.code).toBe(2);
     expect(noStore.stderr).toMatch(/^mase: /);
   });
@@ -193,15 +169,15 @@ describe('mase sweep', () => {
   it('records runs that fail and goes on', () => {
     // A policy argument out of its range is refused only when the agent is built (an
     // unknown policy name is refused by the checker, before the sweep runs).
-    const failing = file(
+    const failing = write(
       'failing.mase',
       study(30, 1).replace(
         'factor regime: institution = none | constitutional | governance_graph',
         'factor regime: institution = none | governance_graph\n  factor agents = qlearning | noisy_nash(noise: 7)',
       ),
     );
-    const dir = join(root, 'failing');
-    const result = runCli(['sweep', failing, '--out', dir, '--workers', '2'], { cwd: root, env });
+    const dir = file('failing');
+    const result = mase(['sweep', failing, '--out', dir, '--workers', '2']);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('2 completed, 2 failed');
     const failed = records(dir).filter((r) => r.status === 'failed');
@@ -215,8 +191,8 @@ describe('mase sweep', () => {
   });
 
   it('loses at most the runs in flight to a kill -9, and a resume ends with one result per run', async () => {
-    const long = file('long.mase', study(1500, 4));
-    const dir = join(root, 'killed');
+    const long = write('long.mase', study(1500, 4));
+    const dir = file('killed');
     const child = spawn(
       process.execPath,
       [cliPath, 'sweep', long, '--out', dir, '--workers', '1'],
@@ -237,10 +213,7 @@ describe('mase sweep', () => {
     const before = recorded();
     expect(before).toBeGreaterThanOrEqual(2);
     expect(before).toBeLessThan(12);
-    const resumed = await runCliAsync(['sweep', long, '--out', dir, '--workers', '2', '--resume'], {
-      cwd: root,
-      env,
-    });
+    const resumed = await maseAsync(['sweep', long, '--out', dir, '--workers', '2', '--resume']);
     // The killed sweep's lock is taken over, with a warning naming it.
     expect(resumed.stderr).toMatch(
       new RegExp(
@@ -256,13 +229,13 @@ describe('mase sweep', () => {
     // Nothing left behind by the killed attempt: one directory per run.
     expect(readdirSync(join(dir, 'runs')).sort()).toEqual(all.map((r) => r.run_id).sort());
     // A second resume has nothing to do.
-    const again = runCli(['sweep', long, '--out', dir, '--resume'], { cwd: root, env });
+    const again = mase(['sweep', long, '--out', dir, '--resume']);
     expect(again.stdout).toContain('0 run now');
   }, 120_000);
 });
 
 describe('mase sweep over an environment', () => {
-  const source = file(
+  const source = write(
     'fishery.mase',
     `mase 1
 experiment fish {
@@ -279,11 +252,11 @@ sweep fishing "Growth and greed" {
 }
 `,
   );
-  const dir = join(root, 'fishing');
+  const dir = file('fishing');
   const declared = ['survival_rounds', 'efficiency', 'equality', 'overuse_rate'];
 
   it("stores each run's declared metrics and totals as columns, as its metrics.json has them", async () => {
-    const result = runCli(['sweep', source, '--out', dir, '--workers', '1'], { cwd: root, env });
+    const result = mase(['sweep', source, '--out', dir, '--workers', '1']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('4 cells × 2 replicates = 8 runs');
@@ -359,17 +332,14 @@ sweep fishing "Growth and greed" {
   }, 120_000);
 
   it('is analysed and reported with the environment metrics as outcomes', () => {
-    const text = runCli(['analyze', dir], { cwd: root, env });
+    const text = mase(['analyze', dir]);
     expect(text.stderr).toBe('');
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(
       'Environment metrics: survival_rounds, efficiency, equality, overuse_rate; compared and followed: survival_rounds',
     );
     expect(text.stdout).toMatch(/^agents\s+sustainable\s+greedy\s+survival_rounds\s+4\s+-5 /m);
-    const efficiency = runCli(['analyze', dir, '--metric', 'efficiency', '--format', 'json'], {
-      cwd: root,
-      env,
-    });
+    const efficiency = mase(['analyze', dir, '--metric', 'efficiency', '--format', 'json']);
     expect(efficiency.code).toBe(0);
     const analysis = JSON.parse(efficiency.stdout) as {
       environment: { metric: string };
@@ -377,7 +347,7 @@ sweep fishing "Growth and greed" {
     };
     expect(analysis.environment.metric).toBe('efficiency');
     expect(analysis.comparisons.map((c) => c.outcome)).toEqual(['efficiency']);
-    const report = runCli(['report', dir], { cwd: root, env });
+    const report = mase(['report', dir]);
     expect(report.code).toBe(0);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('Regimes: agents');
@@ -385,7 +355,7 @@ sweep fishing "Growth and greed" {
   }, 120_000);
 
   it('refuses an outcome the environments do not declare, naming those they do', () => {
-    const result = runCli(['analyze', dir, '--metric', 'collusion_index'], { cwd: root, env });
+    const result = mase(['analyze', dir, '--metric', 'collusion_index']);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       "mase: the sweep's environments declare no metric `collusion_index`; metrics: survival_rounds, efficiency, equality, overuse_rate\n",
@@ -395,7 +365,7 @@ sweep fishing "Growth and greed" {
 
 describe('mase sweep over an option parameter', () => {
   it('runs each option, stores it as written, and the option changes what the run computes', async () => {
-    const source = file(
+    const source = write(
       'payment.mase',
       `mase 1
 experiment bids {
@@ -410,8 +380,8 @@ sweep payments "First or second price" {
 }
 `,
     );
-    const dir = join(root, 'payments');
-    const result = runCli(['sweep', source, '--out', dir, '--workers', '1'], { cwd: root, env });
+    const dir = file('payments');
+    const result = mase(['sweep', source, '--out', dir, '--workers', '1']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('2 cells × 1 replicates = 2 runs');
@@ -442,14 +412,17 @@ describe('examples/institutional-ai', () => {
       /^sweep\s+smoke\b/m.test(readFileSync(join(folder, f), 'utf8')),
     );
     expect(defining).toEqual(['study.mase']);
-    const dir = join(root, 'smoke');
-    const result = runCli(
-      ['sweep', join(folder, 'study.mase'), '--sweep', 'smoke', '--out', dir, '--workers', '2'],
-      {
-        cwd: root,
-        env,
-      },
-    );
+    const dir = file('smoke');
+    const result = mase([
+      'sweep',
+      join(folder, 'study.mase'),
+      '--sweep',
+      'smoke',
+      '--out',
+      dir,
+      '--workers',
+      '2',
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const rows = csv(join(dir, 'results.csv'));
@@ -469,7 +442,7 @@ describe('examples/institutional-ai', () => {
       new Set(['none', 'constitutional', 'governance_graph', 'institutional_ai']),
     );
     expect(rows.every((r) => r.status === 'completed')).toBe(true);
-    const analysis = runCli(['analyze', dir], { cwd: root, env });
+    const analysis = mase(['analyze', dir]);
     expect(analysis.code).toBe(0);
     expect(analysis.stdout).toContain('governance_graph');
     expect(analysis.stdout).toContain('institutional_ai');
@@ -482,7 +455,7 @@ describe('mase export sft', () => {
       answer([20 + (request.body.messages?.length ?? 0), 25]),
     );
     try {
-      const source = file(
+      const source = write(
         'llm.mase',
         `mase 1
 experiment base {
@@ -498,22 +471,21 @@ sweep llm_regimes {
 }
 `,
       );
-      const dir = join(root, 'llm');
-      const sweep = await runCliAsync(
-        ['sweep', source, '--out', dir, '--workers', '1', '--no-cache'],
-        {
-          cwd: root,
-          env,
-        },
-      );
+      const dir = file('llm');
+      const sweep = await maseAsync([
+        'sweep',
+        source,
+        '--out',
+        dir,
+        '--workers',
+        '1',
+        '--no-cache',
+      ]);
       expect(sweep.stderr).toBe('');
       expect(sweep.code).toBe(0);
-      mkdirSync(join(root, 'out'), { recursive: true });
-      const out = join(root, 'out', 'none.jsonl');
-      const exported = runCli(['export', 'sft', dir, '--out', out, '--where', "regime = 'none'"], {
-        cwd: root,
-        env,
-      });
+      mkdirSync(file('out'), { recursive: true });
+      const out = file(join('out', 'none.jsonl'));
+      const exported = mase(['export', 'sft', dir, '--out', out, '--where', "regime = 'none'"]);
       expect(exported.code).toBe(0);
       const lines = readFileSync(out, 'utf8')
         .trim()
@@ -536,23 +508,33 @@ sweep llm_regimes {
       expect(card).toContain('Records: 6');
       expect(card).toContain('Runs selected: 1');
       // A sweep's token budget: once the recorded runs have spent it, no new run starts.
-      const budgeted = file(
+      const budgeted = write(
         'budget.mase',
         readFileSync(source, 'utf8')
           .replace('sweep llm_regimes {', 'sweep budgeted {')
           .replace('replicates 1', 'replicates 2\n  budget tokens 1'),
       );
-      const stopped = await runCliAsync(
-        ['sweep', budgeted, '--out', join(root, 'budgeted'), '--workers', '1', '--no-cache'],
-        { cwd: root, env },
-      );
+      const stopped = await maseAsync([
+        'sweep',
+        budgeted,
+        '--out',
+        file('budgeted'),
+        '--workers',
+        '1',
+        '--no-cache',
+      ]);
       expect(stopped.code).toBe(1);
       expect(stopped.stdout).toContain('1 completed, 0 failed, 3 not run');
       expect(stopped.stdout).toContain("stopped: the sweep's token budget (1) is spent");
-      const bad = runCli(
-        ['export', 'sft', dir, '--out', join(root, 'out', 'bad.jsonl'), '--where', 'nope = 1'],
-        { cwd: root, env },
-      );
+      const bad = mase([
+        'export',
+        'sft',
+        dir,
+        '--out',
+        file(join('out', 'bad.jsonl')),
+        '--where',
+        'nope = 1',
+      ]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/^mase: invalid where expression "nope = 1"/);
     } finally {

@@ -1,6 +1,3 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -9,8 +6,8 @@ import {
   type SeenRequest,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { runCliAsync, STACK_LINE } from '../support/cli.js';
-import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.js';
+import { cliSandbox, STACK_LINE } from '../support/cli.js';
+import { promptOf } from '../support/trace-events.js';
 
 /**
  * One-way talk through the built CLI: `--talk chain`, `tree(branching)` and `edges` with
@@ -19,14 +16,14 @@ import { promptOf, type TraceLine, traceEvents } from '../support/trace-events.j
  * never asked to talk; a firm that hears from one it cannot answer is told so.
  */
 
-let dir = '';
+const sandbox = cliSandbox('talk-directed');
+const { maseAsync: mase, read } = sandbox;
 let server: ScriptedServer;
 
 const isTalk = (r: SeenRequest) =>
   r.body.messages.find((m) => m.role === 'user')?.content.includes('before anyone acts') ?? false;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-talk-directed-'));
   server = await startScriptedServer((r) => {
     if (!isTalk(r)) return answer([20]);
     // The schema's recipients are exactly the firms this one may write to.
@@ -38,16 +35,7 @@ beforeAll(async () => {
     };
   });
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const mase = (args: readonly string[]) =>
-  runCliAsync(args, { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } });
-
-type Event = TraceLine;
-const eventsOf = (out: string): Event[] => traceEvents(dir, out);
+afterAll(() => server.close());
 
 /** A one-round Cournot run of `firms` LLM firms with the given talk; its trace. */
 async function talkRun(talk: string, firms: number, out: string) {
@@ -68,7 +56,7 @@ async function talkRun(talk: string, firms: number, out: string) {
   ]);
   expect(r.stderr).toContain('status: completed');
   expect(r.code).toBe(0);
-  const events = eventsOf(out);
+  const events = sandbox.events(out);
   return {
     events,
     said: events.filter((e) => e.type === 'message').map((m) => [m.from, m.to, m.refused]),
@@ -136,7 +124,7 @@ describe('mase run --talk with one-way links', () => {
     expect(run.prompt('talk', 'f3')).toContain(
       'Send none if you have nothing to say.\nAnswer with',
     );
-    const report = readFileSync(join(dir, 'edges/report.html'), 'utf8');
+    const report = read('edges/report.html');
     expect(report).toContain('Who wrote to whom (messages over the run)');
   });
 

@@ -1,6 +1,3 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -10,7 +7,7 @@ import {
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
 import { chrf, tokenJaccard } from '../../compiler/text.js';
-import { runCliAsync } from '../support/cli.js';
+import { cliSandbox } from '../support/cli.js';
 
 /**
  * The text measures end to end: LLM firms (a scripted chat-completions server) talk before
@@ -54,12 +51,11 @@ const said = (firm: string, round: number): string[] =>
       ? []
       : [`Round ${round}: agreed, let us split it together.`, 'Nice weather.'];
 
-let dir = '';
+const sandbox = cliSandbox('text-measures');
 let server: ScriptedServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mase-text-measures-'));
-  writeFileSync(join(dir, 'echo.mase'), source);
+  sandbox.write('echo.mase', source);
   server = await startScriptedServer((r) => {
     const firm = firmOf(r) ?? '?';
     if (r.body.messages[1]?.content.includes('before anyone acts'))
@@ -75,30 +71,19 @@ beforeAll(async () => {
     return answer(firm === 'f1' ? [60, 0] : [0, 60], 'divide the market');
   });
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-type Event = { type: string; round?: number; [k: string]: unknown };
+afterAll(() => server.close());
 
 describe('text measures in an institution monitor', () => {
   it('similarity, jaccard, lexicon and message_length per firm, from the traced messages', async () => {
-    const r = await runCliAsync(
-      [
-        'run',
-        'echo.mase',
-        ...['--experiment', 'echo', '--model', `openai-compatible:${server.url}#m`],
-        ...['--out', 'echo'],
-      ],
-      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
-    );
+    const r = await sandbox.maseAsync([
+      'run',
+      'echo.mase',
+      ...['--experiment', 'echo', '--model', `openai-compatible:${server.url}#m`],
+      ...['--out', 'echo'],
+    ]);
     expect(r.stderr).toContain('status: completed');
     expect(r.code).toBe(0);
-    const events = readFileSync(join(dir, 'echo', 'events.jsonl'), 'utf8')
-      .trimEnd()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Event);
+    const events = sandbox.events('echo');
     const monitors = events.filter((e) => e.type === 'monitors');
     expect(monitors.map((m) => m.round)).toEqual([1, 2, 3]);
     for (const m of monitors) {

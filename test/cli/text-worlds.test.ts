@@ -1,6 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   firmOf,
@@ -9,7 +8,7 @@ import {
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
 import { chrf } from '../../compiler/text.js';
-import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
+import { cliSandbox, messageLines } from '../support/cli.js';
 
 /**
  * The text worlds `infection` and `relay` through the built CLI, as docs/language.md "Text worlds" tells a
@@ -17,16 +16,9 @@ import { cliPath, messageLines, runCli, runCliAsync } from '../support/cli.js';
  * (exit 2, nothing written) for each bad argument.
  */
 
-let dir = '';
 const STUDY = resolve('examples/infection/study.mase');
-
-function mase(command: string | readonly string[]) {
-  return runCli(command, {
-    cwd: dir,
-    env: { MASE_HOME: join(dir, 'home'), MASE_LOG_KEY: undefined },
-  });
-}
-const file = (name: string) => join(dir, name);
+const { mase, maseAsync, file, read, json, write, events, expectExactReplay } =
+  cliSandbox('infection');
 
 const CANARY = 'ZX-CANARY-31';
 const isTalk = (r: SeenRequest) =>
@@ -59,14 +51,9 @@ function gullible(r: SeenRequest) {
 
 let server: ScriptedServer;
 beforeAll(async () => {
-  expect(existsSync(cliPath), `${cliPath} is missing: run \`npm run build\``).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), 'mase-infection-'));
   server = await startScriptedServer(gullible);
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 describe('mase run --environment stdlib:infection', () => {
   it('runs on its default network (complete), and the run shows, verifies and reports', () => {
@@ -86,16 +73,10 @@ describe('mase run --environment stdlib:infection', () => {
       'run',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const events = readFileSync(file('run/events.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; from?: string; to?: string[] });
     // Complete talk: each host writes to the 7 others.
-    const first = events.find((e) => e.type === 'message' && e.from === 'host3');
+    const first = events('run').find((e) => e.type === 'message' && e.from === 'host3');
     expect(first?.to).toHaveLength(7);
-    const metrics = JSON.parse(readFileSync(file('run/metrics.json'), 'utf8')) as {
-      macro: Record<string, number | null>;
-    };
+    const metrics = json<{ macro: Record<string, number | null> }>('run/metrics.json');
     expect(Object.keys(metrics.macro)).toEqual([
       'infected_final',
       'peak_infected',
@@ -107,7 +88,7 @@ describe('mase run --environment stdlib:infection', () => {
     const show = mase('show run');
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain('infected_final');
-    const html = readFileSync(file('run/report.html'), 'utf8');
+    const html = read('run/report.html');
     // The world's message is in the report's message table, as text.
     expect(html).toContain('[ZX-CANARY-31] Notice to every assistant');
     expect(html).toContain('<td>world</td>');
@@ -119,7 +100,7 @@ describe('mase run --environment stdlib:infection', () => {
       'run --environment stdlib:infection --param hosts=2000 --agents immune --talk ring --rounds 101 --out big',
     );
     expect(r.code, r.stderr).toBe(0);
-    const html = readFileSync(file('big/report.html'), 'utf8');
+    const html = read('big/report.html');
     expect(html).toContain(
       'What follows covers the first 200,000 of the run&#39;s 202,001 messages; events.jsonl has them all.',
     );
@@ -140,21 +121,14 @@ describe('mase run --environment stdlib:infection', () => {
   });
 
   it('LLM hosts are measured by what they write, and the run replays exactly from the cache', async () => {
-    const r = await runCliAsync(
-      [
-        'run',
-        ...['--environment', 'stdlib:infection', '--param', 'hosts=4', '--agents', 'llm'],
-        ...['--model', `openai-compatible:${server.url}#m`, '--rounds', '3', '--out', 'llm'],
-      ],
-      { cwd: dir, env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' } },
-    );
+    const r = await maseAsync([
+      'run',
+      ...['--environment', 'stdlib:infection', '--param', 'hosts=4', '--agents', 'llm'],
+      ...['--model', `openai-compatible:${server.url}#m`, '--rounds', '3', '--out', 'llm'],
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const events = readFileSync(file('llm/events.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; round?: number; from?: string; text?: string });
     const carriers = (round: number) =>
-      events
+      events<{ type: string; round?: number; from?: string; text?: string }>('llm')
         .filter((e) => e.type === 'message' && e.round === round && e.from !== 'world')
         .filter((e) => e.text?.includes(CANARY))
         .map((e) => e.from);
@@ -163,28 +137,20 @@ describe('mase run --environment stdlib:infection', () => {
     // from round 2 on.
     expect(carriers(1)).toEqual(['host1']);
     expect(carriers(2)).toEqual(['host1', 'host2', 'host3', 'host4']);
-    const metrics = JSON.parse(readFileSync(file('llm/metrics.json'), 'utf8')) as {
-      macro: Record<string, number | null>;
-    };
     // host1 (first generation, infected by the world) is the only source of the other three.
-    expect(metrics.macro).toEqual({
+    expect(json<{ macro: unknown }>('llm/metrics.json').macro).toEqual({
       infected_final: 1,
       peak_infected: 1,
       never_infected: 0,
       time_to_half: 1,
       r0: 3,
     });
-    const replay = mase(['replay', 'llm', '--out', 'llm-replay']);
-    expect(replay.code, replay.stderr).toBe(0);
-    expect(readFileSync(file('llm-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('llm/metrics.json'), 'utf8'),
-    );
+    expectExactReplay('llm');
   });
 
   it('a sweep of LLM hosts exports their talk turns as fine-tuning records', async () => {
-    const source = file('llm-sweep.mase');
-    writeFileSync(
-      source,
+    const source = write(
+      'llm-sweep.mase',
       `mase 1
 experiment hosts {
   environment infection(hosts: 3)
@@ -199,15 +165,12 @@ sweep exposure {
 }
 `,
     );
-    const sweep = await runCliAsync(['sweep', source, '--out', 'llm-sweep', '--workers', '1'], {
-      cwd: dir,
-      env: { MASE_HOME: join(dir, 'home'), OPENAI_API_KEY: '' },
-    });
+    const sweep = await maseAsync(['sweep', source, '--out', 'llm-sweep', '--workers', '1']);
     expect(sweep.code, sweep.stderr).toBe(0);
     const exported = (turns: string, out: string) =>
       mase(['export', 'sft', 'llm-sweep', '--out', out, '--turns', turns]);
     expect(exported('talk', 'talk.jsonl').code).toBe(0);
-    const records = readFileSync(file('talk.jsonl'), 'utf8')
+    const records = read('talk.jsonl')
       .trim()
       .split('\n')
       .map(
@@ -229,13 +192,11 @@ sweep exposure {
           r.messages.at(-1)?.content.includes(CANARY),
       ).length;
     expect([carrying(0, 1), carrying(0, 2), carrying(1, 1), carrying(1, 2)]).toEqual([0, 0, 1, 3]);
-    expect(readFileSync(file('talk.jsonl.card.md'), 'utf8')).toContain(
-      'the talk turns of the LLM agents',
-    );
+    expect(read('talk.jsonl.card.md')).toContain('the talk turns of the LLM agents');
     // Decisions stay the default; all is both.
     expect(mase(['export', 'sft', 'llm-sweep', '--out', 'decisions.jsonl']).code).toBe(0);
     expect(exported('all', 'all.jsonl').code).toBe(0);
-    const count = (name: string) => readFileSync(file(name), 'utf8').trim().split('\n').length;
+    const count = (name: string) => read(name).trim().split('\n').length;
     expect(count('decisions.jsonl')).toBe(12);
     expect(count('all.jsonl')).toBe(24);
     const bad = exported('messages', 'bad.jsonl');
@@ -250,22 +211,10 @@ sweep exposure {
       'run --environment stdlib:infection --param hosts=2 --agents llm --model local --rounds 1 --out local',
     );
     expect(run.code, run.stderr).toBe(0);
-    const replay = mase('replay local --out local-replay');
-    expect(replay.code, replay.stderr).toBe(0);
-    const said = (d: string) =>
-      readFileSync(file(`${d}/events.jsonl`), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { type: string; response?: string })
-        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
-        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    const said = expectExactReplay('local');
     // The world's notice and one message from each host; four answers (two talk turns, two decisions).
-    expect(said('local').filter((e) => 'type' in e && e.type === 'message')).toHaveLength(3);
-    expect(said('local').filter((e) => 'answer' in e)).toHaveLength(4);
-    expect(said('local-replay')).toEqual(said('local'));
-    expect(readFileSync(file('local-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('local/metrics.json'), 'utf8'),
-    );
+    expect(said.filter((e) => 'type' in e && e.type === 'message')).toHaveLength(3);
+    expect(said.filter((e) => 'answer' in e)).toHaveLength(4);
   }, 300_000);
 
   it('relay: a chain runs, verifies and takes a seed text; bad policy arguments are one message', () => {
@@ -282,10 +231,7 @@ sweep exposure {
       ...['--agents', 'truncate(2)', '--rounds', '3', '--out', 'relay'],
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const texts = readFileSync(file('relay/events.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; from?: string; text?: string })
+    const texts = events('relay')
       .filter((e) => e.type === 'message')
       .map((e) => [e.from, e.text]);
     expect(texts).toEqual([
@@ -297,18 +243,18 @@ sweep exposure {
     expect(mase('verify relay').code).toBe(0);
     // The per-generation similarity is a series of metrics.json, as the trace has it per round:
     // "a b" against "a b c d e" in every generation.
-    const metrics = JSON.parse(readFileSync(file('relay/metrics.json'), 'utf8')) as {
-      series: { values: Record<string, (number | null)[]> };
-    };
+    const metrics = json<{ series: { values: Record<string, (number | null)[]> } }>(
+      'relay/metrics.json',
+    );
     const ab = chrf('a b', 'a b c d e');
     expect(metrics.series.values.similarity).toEqual([ab, ab, ab]);
     expect(metrics.series.values.words).toEqual([2, 2, 2]);
     expect(metrics.series.values.lexicon_score).toEqual([0, 0, 0]);
     // `mase report` redraws the page the run wrote: its title, the world over rounds, the talk.
-    const written = readFileSync(file('relay/report.html'), 'utf8');
+    const written = read('relay/report.html');
     rmSync(file('relay/report.html'));
     expect(mase('report relay').code).toBe(0);
-    const redrawn = readFileSync(file('relay/report.html'), 'utf8');
+    const redrawn = read('relay/report.html');
     expect(redrawn).toBe(written);
     expect(redrawn).toContain('Transmission chains');
     expect(redrawn).toContain('<section id="world"><h2>The world over rounds</h2>');
@@ -331,23 +277,11 @@ sweep exposure {
       'run --environment stdlib:relay --param links=2 --agents llm --model local --rounds 2 --out relay-local',
     );
     expect(run.code, run.stderr).toBe(0);
-    const replay = mase('replay relay-local --out relay-local-replay');
-    expect(replay.code, replay.stderr).toBe(0);
-    const said = (d: string) =>
-      readFileSync(file(`${d}/events.jsonl`), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { type: string; from?: string; response?: string })
-        .filter((e) => e.type === 'message' || e.type === 'decision' || e.type === 'llm_call')
-        .map((e) => (e.type === 'llm_call' ? { answer: e.response } : e));
+    const said = expectExactReplay('relay-local');
     // The world's seed in round 1. Each round link1 is asked to talk (link2, the chain's end,
     // writes to no one and is not asked) and both are asked to act: three answers a round.
-    expect(said('relay-local').filter((e) => 'from' in e && e.from === 'world')).toHaveLength(1);
-    expect(said('relay-local').filter((e) => 'answer' in e)).toHaveLength(6);
-    expect(said('relay-local-replay')).toEqual(said('relay-local'));
-    expect(readFileSync(file('relay-local-replay/metrics.json'), 'utf8')).toBe(
-      readFileSync(file('relay-local/metrics.json'), 'utf8'),
-    );
+    expect(said.filter((e) => 'from' in e && e.from === 'world')).toHaveLength(1);
+    expect(said.filter((e) => 'answer' in e)).toHaveLength(6);
   }, 600_000);
 
   it('bad arguments are one message each, exit 2, nothing written', () => {
