@@ -11,9 +11,9 @@
  *
  * Where a round's time goes, from the 100-round run: the round loop alone (the same
  * experiment in this process with no trace, `runExperiment` without hooks) and the trace
- * alone (that run's events.jsonl written again through the run's own `TraceWriter`, round by
- * round, the lines parsed beforehand and untimed): the trace is the floor any run with the
- * full trace pays, whatever the loop costs.
+ * alone (that run's first rounds of events.jsonl written again through the run's own
+ * `TraceWriter`, round by round, parsed beforehand and untimed): the trace is the floor any
+ * run with the full trace pays, whatever the loop costs.
  *
  * Run with `npm run build && node dist/bench/infection-scale.js`; writes
  * bench/results/infection.json; `node dist/bench/report.js` regenerates docs/benchmarks.md.
@@ -50,8 +50,8 @@ const ROUNDS = (process.env.MASE_BENCH_ROUNDS ?? '100,300,1000').split(',').map(
 const TARGET_MS = 60_000;
 const REPORT_RSS = `process.on('exit',()=>{const u=process.resourceUsage();process.stderr.write('\\nMAXRSS '+u.maxRSS+' CPU '+(u.userCPUTime+u.systemCPUTime)+'\\n')})`;
 
-/** ms a round of the round loop alone: the same world in this process, no trace. */
-async function loopAlone(rounds: number): Promise<{ wall: number; cpu: number }> {
+/** One in-process run of the round loop alone (no trace): wall and CPU ms. */
+async function loopRun(rounds: number): Promise<{ wall: number; cpu: number }> {
   const library = stdlibSources();
   const program = compileSources([], library, { includeLibrary: true }).program;
   const experiment = resolveExperiment(
@@ -71,45 +71,54 @@ async function loopAlone(rounds: number): Promise<{ wall: number; cpu: number }>
   const started = performance.now();
   await runExperiment(experiment);
   const used = process.cpuUsage(cpu);
+  return { wall: performance.now() - started, cpu: (used.user + used.system) / 1000 };
+}
+
+/**
+ * ms a round of the round loop alone: the slope between in-process runs of `LOOP_ROUNDS`
+ * rounds (setting up 10,000 agents and their network is not a round's cost).
+ */
+async function loopAlone(): Promise<{ wall: number; cpu: number }> {
+  const [few, many] = LOOP_ROUNDS;
+  const short = await loopRun(few);
+  const long = await loopRun(many);
   return {
-    wall: (performance.now() - started) / rounds,
-    cpu: (used.user + used.system) / 1000 / rounds,
+    wall: (long.wall - short.wall) / (many - few),
+    cpu: (long.cpu - short.cpu) / (many - few),
   };
 }
 
-/** ms a round of writing a run's trace again through `TraceWriter` (parsing untimed). */
+/**
+ * ms a round of writing a run's trace again through `TraceWriter`: the first `TRACE_ROUNDS`
+ * rounds' events are read and parsed first (untimed, so the parser's garbage is not
+ * collected on the writer's time), then written round by round.
+ */
 async function traceAlone(events: string, into: string): Promise<number> {
-  const writer = new TraceWriter(into);
-  let batch: TraceEvent[] = [];
-  let round: number | undefined;
-  let ms = 0;
-  let rounds = 0;
-  const write = () => {
-    const started = performance.now();
-    for (const event of batch) writer.write(event);
-    writer.flush();
-    ms += performance.now() - started;
-    batch = [];
-  };
+  const rounds: TraceEvent[][] = [];
   for await (const line of createInterface({ input: createReadStream(events) })) {
     const event = JSON.parse(line) as TraceEvent;
     const r = (event as { round?: unknown }).round;
-    if (typeof r === 'number' && r !== round) {
-      if (round !== undefined) rounds++;
-      write();
-      round = r;
-    }
-    batch.push(event);
+    if (typeof r !== 'number') continue;
+    if (r > TRACE_ROUNDS) break;
+    (rounds[r - 1] ??= []).push(event);
   }
-  write();
+  const writer = new TraceWriter(into);
+  const started = performance.now();
+  for (const round of rounds) {
+    for (const event of round) writer.write(event);
+    writer.flush();
+  }
+  const ms = performance.now() - started;
   writer.close();
-  return ms / Math.max(1, rounds + 1);
+  return ms / rounds.length;
 }
 
 const machine = currentMachine();
 const measurements: Measurement[] = [];
-/** Rounds of the in-process run of the loop alone. */
-const LOOP_ROUNDS = 30;
+/** Rounds of the two in-process runs of the loop alone. */
+const LOOP_ROUNDS = [10, 50] as const;
+/** Rounds of the 100-round run's trace written again by `traceAlone`. */
+const TRACE_ROUNDS = 20;
 let traceMs = Number.NaN;
 const rows: (string | number)[][] = [];
 for (const rounds of ROUNDS) {
@@ -178,7 +187,7 @@ for (const rounds of ROUNDS) {
   }
   rmSync(out, { recursive: true, force: true });
 }
-const loop = await loopAlone(LOOP_ROUNDS);
+const loop = await loopAlone();
 process.stderr.write(
   `the round loop alone: ${loop.wall.toFixed(1)} ms a round (CPU ${loop.cpu.toFixed(1)})\n`,
 );
@@ -221,12 +230,12 @@ const results: ResultsFile = {
           marginal(measurements, 'cpuMedian'),
         ],
         [
-          `the round loop alone, no trace (${LOOP_ROUNDS} rounds in-process)`,
+          `the round loop alone, no trace (in-process, marginal from ${LOOP_ROUNDS[0]} to ${LOOP_ROUNDS[1]} rounds)`,
           Number(loop.wall.toFixed(1)),
           Number(loop.cpu.toFixed(1)),
         ],
         [
-          `the trace alone (the ${Math.min(...ROUNDS)}-round run's events.jsonl rewritten)`,
+          `the trace alone (the first ${TRACE_ROUNDS} rounds of the ${Math.min(...ROUNDS)}-round run's events.jsonl written again)`,
           Number(traceMs.toFixed(1)),
           '—',
         ],
