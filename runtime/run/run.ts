@@ -430,7 +430,7 @@ export async function runExperiment(
      * Rounds of `history` the run keeps: what the most demanding agent reads (at least the
      * last round, which replaces an unusable action), or all when an agent does not say.
      */
-    const kept = agents.every((a) => a.lookBack !== undefined)
+    const roundsKept = agents.every((a) => a.lookBack !== undefined)
       ? agents.reduce((most, a) => Math.max(most, a.lookBack ?? 0), 1)
       : Number.POSITIVE_INFINITY;
     let completed = 0;
@@ -817,7 +817,7 @@ export async function runExperiment(
           history.push({ actions: lawful, outcome: cleared });
           completed++;
           // Dropped in batches, so a round costs no shift of the whole array.
-          if (history.length >= 2 * kept + 16) history.splice(0, history.length - kept);
+          if (history.length >= 2 * roundsKept + 16) history.splice(0, history.length - roundsKept);
           world.advance(cleared);
           if (world.ended(cleared)) ended = true;
           break;
