@@ -100,7 +100,9 @@ async function traceAlone(events: string, into: string): Promise<number> {
     const r = (event as { round?: unknown }).round;
     if (typeof r !== 'number') continue;
     if (r > TRACE_ROUNDS) break;
-    (rounds[r - 1] ??= []).push(event);
+    const batch = rounds[r - 1] ?? [];
+    rounds[r - 1] = batch;
+    batch.push(event);
   }
   const writer = new TraceWriter(into);
   const started = performance.now();
