@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TraceWriter, traceJson } from '../../../runtime/index.js';
-import type { TraceEvent } from '../../../runtime/trace/events.js';
+import { type TraceEvent, TraceWriter, traceJson } from '../../../runtime/index.js';
+// The writer's internal line encoders, checked against traceJson (not part of the facade).
 import { eventLine, perAgentLine } from '../../../runtime/trace/writer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mase-writer-'));
