@@ -17,7 +17,7 @@ import { cliSandbox, messageLines, STACK_LINE } from '../support/cli.js';
 
 const STUDY = resolve('examples/feed/study.mase');
 const sandbox = cliSandbox('feed');
-const { mase, maseAsync, file, read, json, expectExactReplay } = sandbox;
+const { mase, maseAsync, file, read, json, expectExactReplay, expectReplayedRun } = sandbox;
 
 interface Event {
   type: string;
@@ -159,11 +159,10 @@ describe('mase run --environment stdlib:feed', () => {
 
   it('the embedded model users a short run, and a replay from the cache reproduces it exactly', () => {
     // SmolLM2-135M (npm test fetches it first): it shows the machinery, not judgement.
-    const run = mase(
+    const said = expectReplayedRun(
       'run --environment stdlib:feed --param users=2 --param posts_per_round=1 --agents llm --model local --rounds 2 --out local',
+      'local',
     );
-    expect(run.code, run.stderr).toBe(0);
-    const said = expectExactReplay('local');
     // The world's item in each round and a feed for each user in round 2; eight answers
     // (a talk turn and a decision per user and round).
     expect(said.filter((e) => 'from' in e && e.from === 'world')).toHaveLength(4);

@@ -17,7 +17,7 @@ import { cliSandbox, messageLines } from '../support/cli.js';
  */
 
 const STUDY = resolve('examples/infection/study.mase');
-const { mase, maseAsync, file, read, json, write, events, expectExactReplay } =
+const { mase, maseAsync, file, read, json, write, events, expectExactReplay, expectReplayedRun } =
   cliSandbox('infection');
 
 const CANARY = 'ZX-CANARY-31';
@@ -207,11 +207,10 @@ sweep exposure {
 
   it('the embedded model hosts a short run, and a replay from the cache reproduces it exactly', () => {
     // SmolLM2-135M (npm test fetches it first): it shows the machinery, not strategy.
-    const run = mase(
+    const said = expectReplayedRun(
       'run --environment stdlib:infection --param hosts=2 --agents llm --model local --rounds 1 --out local',
+      'local',
     );
-    expect(run.code, run.stderr).toBe(0);
-    const said = expectExactReplay('local');
     // The world's notice and one message from each host; four answers (two talk turns, two decisions).
     expect(said.filter((e) => 'type' in e && e.type === 'message')).toHaveLength(3);
     expect(said.filter((e) => 'answer' in e)).toHaveLength(4);
@@ -273,11 +272,10 @@ sweep exposure {
 
   it('relay: the embedded model links a short chain, and a replay from the cache reproduces it exactly', () => {
     // SmolLM2-135M retells the seed text: what it writes is its own; the replay must match it.
-    const run = mase(
+    const said = expectReplayedRun(
       'run --environment stdlib:relay --param links=2 --agents llm --model local --rounds 2 --out relay-local',
+      'relay-local',
     );
-    expect(run.code, run.stderr).toBe(0);
-    const said = expectExactReplay('relay-local');
     // The world's seed in round 1. Each round link1 is asked to talk (link2, the chain's end,
     // writes to no one and is not asked) and both are asked to act: three answers a round.
     expect(said.filter((e) => 'from' in e && e.from === 'world')).toHaveLength(1);

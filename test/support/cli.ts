@@ -134,6 +134,8 @@ export interface CliSandbox {
    * byte-identical metrics.json. Returns what the run said, for the caller's own checks.
    */
   expectExactReplay(out: string): Said[];
+  /** Runs `mase COMMAND` (whose `--out` is `out`), checks it succeeded, then `expectExactReplay(out)`. */
+  expectReplayedRun(command: string, out: string): Said[];
 }
 
 /**
@@ -169,6 +171,14 @@ export function cliSandbox(name: string): CliSandbox {
   const read = (name: string) => readFileSync(file(name), 'utf8');
   const mase = (command: string | readonly string[], run?: SandboxRun) =>
     runCli(command, options(run));
+  const expectExactReplay = (out: string): Said[] => {
+    const replay = mase(['replay', out, '--out', `${out}-replay`]);
+    expect(replay.code, replay.stderr).toBe(0);
+    const run = said(traceEvents(dir, out));
+    expect(said(traceEvents(dir, `${out}-replay`))).toEqual(run);
+    expect(read(`${out}-replay/metrics.json`)).toBe(read(`${out}/metrics.json`));
+    return run;
+  };
   return {
     dir,
     file,
@@ -183,13 +193,11 @@ export function cliSandbox(name: string): CliSandbox {
       traceEvents(dir, out) as unknown as E[],
     mase,
     maseAsync: (args, run, started) => runCliAsync(args, options(run), started),
-    expectExactReplay(out) {
-      const replay = mase(['replay', out, '--out', `${out}-replay`]);
-      expect(replay.code, replay.stderr).toBe(0);
-      const run = said(traceEvents(dir, out));
-      expect(said(traceEvents(dir, `${out}-replay`))).toEqual(run);
-      expect(read(`${out}-replay/metrics.json`)).toBe(read(`${out}/metrics.json`));
-      return run;
+    expectExactReplay,
+    expectReplayedRun(command, out) {
+      const run = mase(command);
+      expect(run.code, run.stderr).toBe(0);
+      return expectExactReplay(out);
     },
   };
 }
