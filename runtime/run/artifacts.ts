@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, type Hash as PrefixHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
@@ -9,7 +9,7 @@ import {
   EnvironmentScore,
 } from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
-import { claimDirectory, writeFileAtomic } from '../files.js';
+import { claimDirectory, lockDirectory, writeFileAtomic } from '../files.js';
 import type { UsageCounts } from '../llm/layers.js';
 import type { ModelProvenance } from '../llm/services.js';
 import { linearDemand } from '../market/benchmarks.js';
@@ -26,16 +26,26 @@ import { MESSAGES_KEPT } from '../talk/lineage.js';
 import type { TraceEvent } from '../trace/events.js';
 import {
   asJsonValue,
+  GOVERNANCE_LOG_FILE,
   GOVERNANCE_LOG_FORMAT,
   GovernanceLog,
+  type GovernanceLogPosition,
   governanceEntryOf,
   type ManifestSeal,
   type RunEndStatus,
   runLogKey,
   sealManifest,
+  verifyGovernanceLog,
 } from '../trace/governance-log.js';
 import { resolveLogKey } from '../trace/log-key.js';
-import { TraceWriter, traceJson } from '../trace/writer.js';
+import { SYNC_EVERY_ROUNDS, TraceWriter, traceJson } from '../trace/writer.js';
+import {
+  CHECKPOINT_FILE,
+  CHECKPOINT_FORMAT,
+  type Checkpoint,
+  PrefixReplay,
+  ResumeError,
+} from './checkpoint.js';
 import { runOutcome } from './degraded.js';
 import {
   experimentDigest,
@@ -154,6 +164,42 @@ function reserveSpace(dir: string): () => void {
   return () => rmSync(path, { force: true });
 }
 
+/**
+ * Checks that a resumed run's governance log holds, up to its checkpoint, the entries the
+ * checkpoint names, chained under the run's key; the rest (a round after the checkpoint, a
+ * seal) is cut off when the run writes again.
+ */
+function checkLogPrefix(
+  dir: string,
+  key: Buffer,
+  expected: { runId: string; manifestDigest: string },
+  checkpoint: Checkpoint,
+): void {
+  const path = join(dir, GOVERNANCE_LOG_FILE);
+  const { bytes, entries, mac } = checkpoint.log;
+  let text: Buffer;
+  try {
+    text = readFileSync(path);
+  } catch (error) {
+    throw new ResumeError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (text.length < bytes)
+    throw new ResumeError(
+      `${path} holds ${text.length} bytes, fewer than the ${bytes} it held at the checkpoint (round ${checkpoint.round}): it was cut`,
+    );
+  const prefix = text.subarray(0, bytes).toString('utf8');
+  const verified = verifyGovernanceLog(prefix, key, expected);
+  if (!verified.ok)
+    throw new ResumeError(
+      `${path} does not verify up to the checkpoint (round ${checkpoint.round}): line ${verified.line}: ${verified.reason}`,
+    );
+  const last = prefix.slice(0, -1).split('\n').pop() ?? '';
+  if (verified.entries !== entries || (entries > 0 && !last.includes(`"mac":"${mac}"`)))
+    throw new ResumeError(
+      `${path} is not the log the checkpoint (round ${checkpoint.round}) names: ${verified.entries} entries where it names ${entries}`,
+    );
+}
+
 /** A run's status when it ends, as the manifest and the log's seal record it. */
 export type RunStatus = RunEndStatus;
 
@@ -171,6 +217,16 @@ export class RunWriteError extends Error {
 export interface RunToDirectoryHooks extends Pick<RunHooks, 'shouldStop' | 'onRoundEnd' | 'llm'> {
   /** Signals: the first stops the run after its round, a second at once. */
   readonly interruption?: Interruption;
+  /** Write a checkpoint after every this many rounds (docs/checkpoints.md); absent: none. */
+  readonly checkpointEvery?: number;
+  /** Continue the run already in the directory (resume.ts): its manifest and last checkpoint. */
+  readonly resume?: RunResume;
+}
+
+/** What a resumed run continues from: the manifest it wrote and its last checkpoint, if any. */
+export interface RunResume {
+  readonly manifest: Readonly<Record<string, unknown>>;
+  readonly checkpoint?: Checkpoint;
 }
 
 /**
@@ -189,7 +245,10 @@ export async function runToDirectory(
   dir: string,
   hooks: RunToDirectoryHooks = {},
 ): Promise<RunArtifacts> {
-  const claim = claimDirectory(dir, 'run directory');
+  // A resumed run's directory holds the run; a new one must be empty.
+  const claim = hooks.resume
+    ? lockDirectory(dir, 'run directory')
+    : claimDirectory(dir, 'run directory');
   const digest = experimentDigest(experiment);
   const runId = digest.slice(0, 32);
   const key = resolveLogKey(runId, { runDir: dir });
@@ -258,18 +317,44 @@ export async function runToDirectory(
     llm_usage: undefined as
       | { total: UsageCounts; by_agent: Record<string, UsageCounts> }
       | undefined,
+    /** Rounds between two checkpoints (absent: the run writes none). */
+    checkpoint_every: hooks.checkpointEvery as number | undefined,
+    /** Each time the run was resumed: the checkpoint's round (0: none) and when. */
+    resumed: undefined as { round: number; at: string }[] | undefined,
     /** Written when the run ends: what `mase verify` checks the log and files against. */
     seal: undefined as ManifestSeal | undefined,
   };
+  const resume = hooks.resume;
+  const checkpoint = resume?.checkpoint;
+  if (resume) {
+    // The run as it began (its nonce, start, versions, model settings), going on again.
+    const stored = resume.manifest as Partial<typeof manifest>;
+    Object.assign(manifest, {
+      ...stored,
+      status: 'running',
+      ended_at: null,
+      reason: undefined,
+      models: undefined,
+      llm_usage: undefined,
+      seal: undefined,
+      resumed: [
+        ...(stored.resumed ?? []),
+        { round: checkpoint?.round ?? 0, at: new Date().toISOString() },
+      ],
+    });
+  }
+  const checkpointEvery = manifest.checkpoint_every;
   const manifestPath = join(dir, 'manifest.json');
-  writeJsonAtomic(manifestPath, manifest);
+  // A resumed run's manifest is written when it starts writing again (after its checkpoint).
+  if (!checkpoint) writeJsonAtomic(manifestPath, manifest);
   const logKey = runLogKey(key.key, {
     runId,
     manifestDigest: digest,
     nonce: manifest.log.nonce,
     llm: asJsonValue(manifest.llm ?? null),
   });
-  const releaseReserve = reserveSpace(dir);
+  let releaseReserve = checkpoint ? () => {} : reserveSpace(dir);
+  if (checkpoint) checkLogPrefix(dir, logKey, { runId, manifestDigest: digest }, checkpoint);
 
   // Only what the metrics and the report read is kept in memory: decisions (but those with
   // a rationale) and monitor values are a large share of a long trace and are only written.
@@ -279,16 +364,74 @@ export async function runToDirectory(
   const environmentScore =
     experiment.market.kind === 'environment' ? new EnvironmentScore() : undefined;
   let messages = 0;
-  const trace = new TraceWriter(join(dir, 'events.jsonl'));
-  const log = new GovernanceLog(dir, { key: logKey, manifestDigest: digest, runId });
+  /** What the metrics and the report read of each event. */
+  const read = (event: TraceEvent) => {
+    // Messages past the first MESSAGES_KEPT are counted and written, not kept (nor their paraphrases).
+    const beyond =
+      (event.type === 'message' && ++messages > MESSAGES_KEPT) ||
+      (event.type === 'message_paraphrased' && messages > MESSAGES_KEPT);
+    environmentScore?.add(event);
+    const scored = environmentScore && (event.type === 'payoff' || event.type === 'environment');
+    if (!beyond && keptInMemory(event) && !scored) events.push(event);
+  };
+  const openFiles = (at?: Checkpoint, hash?: PrefixHash) => {
+    const position: GovernanceLogPosition | undefined = at
+      ? at.log
+      : resume
+        ? { bytes: 0, entries: 0, mac: '' }
+        : undefined;
+    return {
+      trace: new TraceWriter(
+        join(dir, 'events.jsonl'),
+        SYNC_EVERY_ROUNDS,
+        at && hash ? { bytes: at.events.bytes, hash } : undefined,
+      ),
+      log: new GovernanceLog(dir, {
+        key: logKey,
+        manifestDigest: digest,
+        runId,
+        ...(position ? { resume: position } : {}),
+      }),
+    };
+  };
+  /**
+   * A resumed run makes its rounds up to the checkpoint again, checked against the trace
+   * and written nowhere; the files are opened at the checkpoint when it is reached.
+   */
+  let replay = checkpoint
+    ? new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read)
+    : undefined;
+  let { trace, log } = checkpoint
+    ? ({} as ReturnType<typeof openFiles>)
+    : openFiles();
+  const goLive = (at: Checkpoint) => {
+    const hash = (replay as PrefixReplay).end();
+    ({ trace, log } = openFiles(at, hash));
+    replay = undefined;
+    writeJsonAtomic(manifestPath, manifest);
+    releaseReserve = reserveSpace(dir);
+  };
+  const writeCheckpoint = (round: number) => {
+    trace.sync();
+    log.sync();
+    const point: Checkpoint = {
+      format: CHECKPOINT_FORMAT,
+      run_id: runId,
+      digest,
+      round,
+      events: { bytes: trace.bytes, sha256: trace.sha256() },
+      log: log.position,
+    };
+    writeJsonAtomic(join(dir, CHECKPOINT_FILE), point);
+  };
   /** Rounds whose events are on disk. */
-  let roundsWritten = 0;
+  let roundsWritten = checkpoint?.round ?? 0;
   /** Whether the run's end (sealed log, final manifest) is being or has been written. */
   let ending = false;
   hooks.interruption?.onHardStop((signal) => {
     // A second signal after the run's end was written changes nothing: rewriting the
-    // sealed manifest would break its MAC.
-    if (ending) return;
+    // sealed manifest would break its MAC. Before a resumed run's checkpoint nothing was changed.
+    if (ending || replay) return;
     // A second signal: record what is known, synchronously; the log stays unsealed.
     manifest.status = 'interrupted';
     manifest.rounds_completed = roundsWritten;
@@ -307,22 +450,23 @@ export async function runToDirectory(
   try {
     result = await runExperiment(experiment, {
       onEvent: (event) => {
-        // Messages past the first MESSAGES_KEPT are counted and written, not kept (nor their paraphrases).
-        const beyond =
-          (event.type === 'message' && ++messages > MESSAGES_KEPT) ||
-          (event.type === 'message_paraphrased' && messages > MESSAGES_KEPT);
-        environmentScore?.add(event);
-        const scored =
-          environmentScore && (event.type === 'payoff' || event.type === 'environment');
-        if (!beyond && keptInMemory(event) && !scored) events.push(event);
+        if (replay) return replay.check(event);
+        read(event);
         trace.write(event);
         const entry = governanceEntryOf(event);
         if (entry) log.append(entry);
       },
-      onBlocked: (blocked) => log.append({ kind: 'blocked', ...blocked }),
+      onBlocked: (blocked) => {
+        if (!replay) log.append({ kind: 'blocked', ...blocked });
+      },
       onRoundEnd: (round) => {
-        trace.flush();
-        roundsWritten = round;
+        if (replay) {
+          if (checkpoint && round >= checkpoint.round) goLive(checkpoint);
+        } else {
+          trace.flush();
+          roundsWritten = round;
+          if (checkpointEvery && round % checkpointEvery === 0) writeCheckpoint(round);
+        }
         hooks.onRoundEnd?.(round);
       },
       ...(stop ? { shouldStop: stop } : {}),
@@ -330,6 +474,21 @@ export async function runToDirectory(
     });
   } catch (error) {
     failure = error;
+  }
+  if (replay) {
+    // The resumed run stopped before its checkpoint: the directory is as it was.
+    replay.close();
+    claim.release();
+    if (failure instanceof ResumeError) throw failure;
+    const why =
+      failure !== undefined
+        ? failure instanceof Error
+          ? failure.message
+          : String(failure)
+        : `it ended (${result?.status ?? 'failed'}${result?.reason ? `: ${result.reason}` : ''}) after round ${result?.roundsCompleted ?? 0}`;
+    throw new ResumeError(
+      `the run did not reach its checkpoint (round ${checkpoint?.round}) again: ${why}; nothing was written`,
+    );
   }
   const system = isSystemError(failure) ? failure : undefined;
   // A full disk: give the reserve back, so that how the run ended can still be written.
@@ -420,6 +579,9 @@ export async function runToDirectory(
     });
   releaseReserve();
   attempt('manifest.json', () => writeJsonAtomic(manifestPath, manifest));
+  // A finished run has nothing to resume.
+  if (outcome.status === 'completed' || outcome.status === 'degraded')
+    rmSync(join(dir, CHECKPOINT_FILE), { force: true });
   claim.release();
   if (failure !== undefined) {
     if (system) {

@@ -52,6 +52,8 @@ export interface RunOptions {
   maxAnswerBytes?: string;
   maxRetryWait?: string;
   maxFallbackShare?: string;
+  /** Rounds between two checkpoints; 0: none (default: 1 for runs that ask models, else none). */
+  checkpointEvery?: string;
 }
 
 export { UsageProblem, wholeNumber };
@@ -238,7 +240,10 @@ export async function prepareRun(
   file: string | undefined,
   options: RunOptions,
   load: (specs: readonly string[]) => Promise<LoadedProgram>,
-): Promise<{ experiment: ResolvedExperiment; llm?: RunLlmOptions } | { exitCode: number }> {
+): Promise<
+  | { experiment: ResolvedExperiment; llm?: RunLlmOptions; checkpointEvery?: number }
+  | { exitCode: number }
+> {
   try {
     const specs = [
       ...(file ? [file] : []),
@@ -400,7 +405,15 @@ export async function prepareRun(
       );
     // The response cache must open (it is created if new) before the run writes anything.
     if (usesLlm && llm.cache) new ResponseCache(llm.cache.path, 'record').close();
-    return { experiment, ...(usesLlm ? { llm } : {}) };
+    // A run that asks models keeps a checkpoint after every round: its rounds cost seconds, a
+    // checkpoint a millisecond (docs/checkpoints.md). A scripted run's rounds are cheaper than that.
+    const every =
+      options.checkpointEvery === undefined
+        ? usesLlm
+          ? 1
+          : 0
+        : wholeNumber('--checkpoint-every', options.checkpointEvery);
+    return { experiment, ...(usesLlm ? { llm } : {}), ...(every > 0 ? { checkpointEvery: every } : {}) };
   } catch (error) {
     if (
       error instanceof ResolveError ||

@@ -64,7 +64,10 @@ interface ReplayManifest {
 }
 
 /** The experiment a run directory records, checked against the digest it was run under. */
-export function experimentFromRun(dir: string): {
+export function experimentFromRun(
+  dir: string,
+  verb: 'replayed' | 'resumed' = 'replayed',
+): {
   experiment: ResolvedExperiment;
   manifest: ReplayManifest;
 } {
@@ -80,7 +83,7 @@ export function experimentFromRun(dir: string): {
   }
   const need = <T>(value: T | undefined | null, what: string): T => {
     if (value === undefined || value === null)
-      throw new ReplayError(`${path} does not record ${what}; it cannot be replayed`);
+      throw new ReplayError(`${path} does not record ${what}; it cannot be ${verb}`);
     return value;
   };
   const sources = need(manifest.sources, 'the source files');

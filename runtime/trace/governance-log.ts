@@ -7,6 +7,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  truncateSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -335,6 +336,18 @@ export interface GovernanceLogOptions {
   runId: string;
   /** fsync after every line (power-loss safety at a cost per line); default: on close only. */
   syncEachLine?: boolean;
+  /**
+   * Continue an existing log (a resumed run): its first `bytes` bytes, `entries` entries
+   * ending in the MAC `mac`, are kept (checked beforehand), the rest cut off.
+   */
+  resume?: GovernanceLogPosition;
+}
+
+/** Where a log stands: what a run's checkpoint records of it. */
+export interface GovernanceLogPosition {
+  readonly bytes: number;
+  readonly entries: number;
+  readonly mac: string;
 }
 
 /**
@@ -366,7 +379,23 @@ export class GovernanceLog {
     this.manifestDigest = options.manifestDigest;
     this.syncEachLine = options.syncEachLine ?? false;
     this.previousMac = genesisMac(this.key, options.runId, options.manifestDigest);
-    this.fd = openSync(this.path, 'ax', 0o644);
+    if (options.resume) {
+      truncateSync(this.path, options.resume.bytes);
+      this.fd = openSync(this.path, 'a');
+      this.size = options.resume.bytes;
+      this.seq = options.resume.entries;
+      if (options.resume.entries > 0) this.previousMac = options.resume.mac;
+    } else this.fd = openSync(this.path, 'ax', 0o644);
+  }
+
+  /** Where the log stands now (whole entries written). */
+  get position(): GovernanceLogPosition {
+    return { bytes: this.size, entries: this.seq, mac: this.previousMac };
+  }
+
+  /** Syncs the entries written to disk now. */
+  sync(): void {
+    if (this.state === 'open') fsyncSync(this.fd);
   }
 
   /** Entries written so far. */

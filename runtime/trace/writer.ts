@@ -1,5 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import type { TraceEvent } from './events.js';
 
 const replaceNonFinite = (_key: string, v: unknown) =>
@@ -130,11 +139,22 @@ export class TraceWriter {
   private size = 0;
   private readonly hash: Hash = createHash('sha256');
 
+  /**
+   * A new `path`, or, with `resume`, the first `resume.bytes` bytes of an existing one kept
+   * (the rest cut off) and written after, `resume.hash` being their sha256 so far
+   * (`TracePrefix.hash`).
+   */
   constructor(
     readonly path: string,
     private readonly syncEvery = SYNC_EVERY_ROUNDS,
+    resume?: { readonly bytes: number; readonly hash: Hash },
   ) {
-    this.fd = openSync(path, 'w');
+    if (resume) {
+      truncateSync(path, resume.bytes);
+      this.fd = openSync(path, 'a');
+      this.size = resume.bytes;
+      this.hash = resume.hash;
+    } else this.fd = openSync(path, 'w');
   }
 
   write(event: TraceEvent): void {
@@ -180,6 +200,12 @@ export class TraceWriter {
     }
   }
 
+  /** Syncs what is written to disk now (a checkpoint's files must be on disk before it is). */
+  sync(): void {
+    fsyncSync(this.fd);
+    this.unsynced = 0;
+  }
+
   /** Whether a write failed (nothing more can be written). */
   get failed(): boolean {
     return this.failure !== undefined;
@@ -207,5 +233,70 @@ export class TraceWriter {
     } finally {
       closeSync(this.fd);
     }
+  }
+}
+
+/**
+ * The first `bytes` bytes of a trace a run wrote, read back line by line (`next`), with
+ * their sha256 (`hash`, whole once every line is read). A resumed run reads the trace up to
+ * its checkpoint with one of these: to check it, and to give the run's readers (metrics,
+ * report) the events they would have seen.
+ */
+export class TracePrefix {
+  readonly hash: Hash = createHash('sha256');
+  private readonly fd: number;
+  private readonly chunk = Buffer.allocUnsafe(1 << 20);
+  /** The bytes after the last newline read: the start of the next line. */
+  private carry: Buffer = Buffer.alloc(0);
+  private lines: string[] = [];
+  private taken = 0;
+  private read = 0;
+  private closed = false;
+  /** 1-based number of the last line `next` gave. */
+  line = 0;
+
+  constructor(
+    readonly path: string,
+    readonly bytes: number,
+  ) {
+    this.fd = openSync(path, 'r');
+    const size = fstatSync(this.fd).size;
+    if (size < bytes) {
+      closeSync(this.fd);
+      throw new RangeError(`${path} holds ${size} bytes, fewer than the ${bytes} expected`);
+    }
+  }
+
+  /** The next whole line (without its newline), or undefined after the last. */
+  next(): string | undefined {
+    while (this.taken >= this.lines.length) {
+      if (this.read >= this.bytes) {
+        this.close();
+        return undefined;
+      }
+      const want = Math.min(this.chunk.length, this.bytes - this.read);
+      const got = readSync(this.fd, this.chunk, 0, want, this.read);
+      if (got <= 0) throw new RangeError(`${this.path} ended early`);
+      this.read += got;
+      const piece = this.chunk.subarray(0, got);
+      this.hash.update(piece);
+      // A line is split only at a newline byte, which no other UTF-8 character contains.
+      const last = piece.lastIndexOf(0x0a);
+      const text = Buffer.concat([this.carry, piece.subarray(0, last + 1)]).toString('utf8');
+      // Copied: the chunk is read into again.
+      this.carry = Buffer.concat([last < 0 ? this.carry : Buffer.alloc(0), piece.subarray(last + 1)]);
+      this.lines = last < 0 ? [] : text.slice(0, -1).split('\n');
+      this.taken = 0;
+      if (this.read >= this.bytes && this.carry.length > 0)
+        throw new RangeError(`${this.path} does not end in a whole line at byte ${this.bytes}`);
+    }
+    this.line++;
+    return this.lines[this.taken++];
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
   }
 }

@@ -10,6 +10,20 @@ import { degradedReason, progressHooks, runFailure, statusLine } from '../run-en
 /** `mase run`'s flags: what the runner takes, plus where to write. */
 interface RunFlags extends RunOptions {
   out: string;
+  resume?: boolean;
+}
+
+/** The flags given besides --out and --resume, as typed (`--no-cache` sets `cache: false`). */
+function flagsBesideResume(file: string | undefined, options: RunFlags): string[] {
+  const given = Object.entries(options)
+    .filter(([key, value]) => key !== 'out' && key !== 'resume' && value !== undefined)
+    .filter(([key, value]) => !(key === 'cache' && value === true))
+    .map(([key, value]) =>
+      key === 'cache' && value === false
+        ? '--no-cache'
+        : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+    );
+  return [...(file ? [file] : []), ...given];
 }
 
 /** `mase run [FILE]`: one experiment (or a market with --market, an environment with --environment) into a run directory. */
@@ -63,14 +77,31 @@ export function runCommand(program: Command, setExitCode: SetExitCode): void {
       'the response cache of llm firms (default: in the MASE data directory)',
     )
     .option('--no-cache', 'ask the models afresh and keep no answers (the run cannot be replayed)')
+    .option(
+      '--checkpoint-every <k>',
+      'write a checkpoint every K rounds, to resume from (0: none; default: 1 when firms ask models, else 0)',
+    )
+    .option(
+      '--resume',
+      'continue the run in --out from its last checkpoint, with the sources and flags it recorded',
+    )
     .requiredOption(
       '--out <dir>',
       'directory for manifest.json, events.jsonl, governance-log.jsonl, metrics.json, report.html (and sanctions.csv)',
     )
     .action(async (file: string | undefined, options: RunFlags) => {
+      if (options.resume) {
+        const beside = flagsBesideResume(file, options);
+        if (beside.length > 0) {
+          process.stderr.write(
+            `mase: --resume continues the run in --out with the sources and flags it recorded; drop ${beside.join(', ')}\n`,
+          );
+          return setExitCode(EXIT.usage);
+        }
+      }
       const { prepareRun } = await import('../../run/cli-run.js');
-      const prepared = await prepareRun(file, options, loadProgram);
-      if ('exitCode' in prepared) return setExitCode(prepared.exitCode);
+      const prepared = options.resume ? undefined : await prepareRun(file, options, loadProgram);
+      if (prepared && 'exitCode' in prepared) return setExitCode(prepared.exitCode);
       const { runToDirectory, marketMetrics } = await import('../../run/artifacts.js');
       const { summaryTable } = await import('../../run/summary.js');
       const { benchmarkWarnings } = await import('../../metrics.js');
@@ -78,17 +109,24 @@ export function runCommand(program: Command, setExitCode: SetExitCode): void {
       const interruption = new Interruption();
       let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
       try {
-        artifacts = await runToDirectory(prepared.experiment, options.out, {
-          ...progressHooks(prepared.experiment.rounds),
-          ...(prepared.llm ? { llm: prepared.llm } : {}),
-          interruption,
-        });
+        if (prepared) {
+          artifacts = await runToDirectory(prepared.experiment, options.out, {
+            ...progressHooks(prepared.experiment.rounds),
+            ...(prepared.llm ? { llm: prepared.llm } : {}),
+            ...(prepared.checkpointEvery ? { checkpointEvery: prepared.checkpointEvery } : {}),
+            interruption,
+          });
+        } else {
+          const { resumeRun } = await import('../../run/resume.js');
+          artifacts = await resumeRun(options.out, { interruption });
+        }
       } catch (error) {
         throw await runFailure(error, 'run', `${options.out}/manifest.json says so`);
       } finally {
         interruption.dispose();
       }
-      process.stdout.write(`${summaryTable([{ label: prepared.experiment.name, artifacts }])}\n`);
+      const label = prepared?.experiment.name ?? artifacts.metrics.run.experiment;
+      process.stdout.write(`${summaryTable([{ label, artifacts }])}\n`);
       if (!('environment' in artifacts.metrics.run))
         for (const warning of benchmarkWarnings(marketMetrics(artifacts.metrics).benchmarks))
           process.stderr.write(`mase: warning: ${warning}\n`);

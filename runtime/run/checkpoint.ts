@@ -1,0 +1,165 @@
+import type { Hash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { EXIT, MaseUserError } from '../errors.js';
+import type { TraceEvent } from '../trace/events.js';
+import { eventLine, reviveInfinity, TracePrefix } from '../trace/writer.js';
+
+/**
+ * Checkpoints and resume (docs/checkpoints.md). A checkpoint is where a run's files stood
+ * after a whole round: the round, the bytes of events.jsonl and their sha256, and the
+ * governance log's bytes, entries and last MAC. A run is a function of its sources,
+ * parameters, seed and model answers, so the state after round R is rebuilt by running
+ * rounds 1..R again (model answers from the response cache) and checking that they make
+ * the trace the file holds; the run then goes on writing from the checkpoint.
+ */
+
+export const CHECKPOINT_FILE = 'checkpoint.json';
+export const CHECKPOINT_FORMAT = 'mase-checkpoint/1';
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const count = z.number().int().min(0);
+
+const checkpointSchema = z
+  .object({
+    format: z.literal(CHECKPOINT_FORMAT),
+    run_id: z.string(),
+    digest: hex64,
+    round: z.number().int().min(1),
+    events: z.object({ bytes: count, sha256: hex64 }).strict(),
+    log: z.object({ bytes: count, entries: count, mac: hex64 }).strict(),
+  })
+  .strict();
+
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+
+/** A run that cannot be resumed (finished, foreign or damaged checkpoint, changed code): exit 2. */
+export class ResumeError extends MaseUserError {
+  override name = 'ResumeError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
+
+/**
+ * The checkpoint in `dir`, checked against the run it should belong to; undefined when
+ * there is none (the run was killed before its first checkpoint).
+ */
+export function readCheckpoint(
+  dir: string,
+  run: { readonly run_id: string; readonly digest: string },
+): Checkpoint | undefined {
+  const path = join(dir, CHECKPOINT_FILE);
+  if (!existsSync(path)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ResumeError(
+      `${path} is damaged (${error instanceof SyntaxError ? 'not JSON' : String(error)}); delete it to resume from round 1`,
+    );
+  }
+  const format = (value as { format?: unknown } | null)?.format;
+  if (typeof format === 'string' && format !== CHECKPOINT_FORMAT && format.startsWith('mase-checkpoint/'))
+    throw new ResumeError(
+      `${path} was written in format ${format}; this version of MASE reads ${CHECKPOINT_FORMAT}`,
+    );
+  const parsed = checkpointSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ResumeError(
+      `${path} is not a checkpoint MASE wrote (${issue?.path.join('.') || 'the file'}: ${issue?.message ?? 'invalid'}); delete it to resume from round 1`,
+    );
+  }
+  const checkpoint = parsed.data;
+  if (checkpoint.run_id !== run.run_id || checkpoint.digest !== run.digest)
+    throw new ResumeError(
+      `${path} belongs to another run (run ${checkpoint.run_id}; the run in ${dir} is ${run.run_id})`,
+    );
+  return checkpoint;
+}
+
+/** Fields that differ when a model's answer comes from the cache: they are not compared. */
+const TRANSPORT_FIELDS = new Set(['cache_hit', 'retries']);
+
+/** An event as far as running it again must reproduce it (no timings, no transport retries). */
+function reproducible(event: Record<string, unknown>): string {
+  return JSON.stringify(event, (key, value) =>
+    key.endsWith('_ms') || TRANSPORT_FIELDS.has(key) ? undefined : value,
+  );
+}
+
+/** Events that only say how a model was reached (a retry): a run again need not repeat them. */
+const transportOnly = (type: unknown) => type === 'llm_retry';
+
+/**
+ * The trace up to a checkpoint, matched against the events the run makes again. `check`
+ * takes each event made again and gives the run's readers (`feed`) the events of the file,
+ * in its order; `end` checks that nothing of the file is left over at the checkpoint.
+ */
+export class PrefixReplay {
+  private readonly prefix: TracePrefix;
+
+  constructor(
+    path: string,
+    readonly checkpoint: Checkpoint,
+    private readonly feed: (event: TraceEvent) => void,
+  ) {
+    this.prefix = new TracePrefix(path, checkpoint.events.bytes);
+  }
+
+  /** The next event of the file that is not transport only, fed on its way. */
+  private nextStored(): { line: string; event: Record<string, unknown> } | undefined {
+    for (;;) {
+      const line = this.prefix.next();
+      if (line === undefined) return undefined;
+      let event: Record<string, unknown>;
+      try {
+        event = JSON.parse(line, reviveInfinity) as Record<string, unknown>;
+      } catch {
+        throw this.diverged(`line ${this.prefix.line} of events.jsonl is not JSON`);
+      }
+      this.feed(event as unknown as TraceEvent);
+      if (!transportOnly(event.type)) return { line, event };
+    }
+  }
+
+  private diverged(what: string): ResumeError {
+    this.prefix.close();
+    return new ResumeError(
+      `the run does not make again the trace it wrote up to its checkpoint (round ${this.checkpoint.round}): ${what}. Were its code or a model's cached answers changed? Nothing was written`,
+    );
+  }
+
+  check(event: TraceEvent): void {
+    if (transportOnly(event.type)) return;
+    const line = eventLine(event);
+    const stored = this.nextStored();
+    if (stored === undefined)
+      throw this.diverged(`the file ends where the run makes ${line.slice(0, 160)}`);
+    if (stored.line === line) return;
+    const again = JSON.parse(line, reviveInfinity) as Record<string, unknown>;
+    if (reproducible(stored.event) !== reproducible(again))
+      throw this.diverged(
+        `line ${this.prefix.line} of events.jsonl is ${stored.line.slice(0, 160)}, the run makes ${line.slice(0, 160)}`,
+      );
+  }
+
+  /** Feeds what the file holds after the last event made again; gives the prefix's hash. */
+  end(): Hash {
+    const left = this.nextStored();
+    if (left !== undefined)
+      throw this.diverged(
+        `the run reached its checkpoint before line ${this.prefix.line} of events.jsonl (${left.line.slice(0, 160)})`,
+      );
+    const digest = this.prefix.hash.copy().digest('hex');
+    if (digest !== this.checkpoint.events.sha256)
+      throw this.diverged('events.jsonl was changed after the checkpoint was written');
+    return this.prefix.hash;
+  }
+
+  close(): void {
+    this.prefix.close();
+  }
+}
