@@ -401,9 +401,7 @@ export async function runToDirectory(
   let replay = checkpoint
     ? new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read)
     : undefined;
-  let { trace, log } = checkpoint
-    ? ({} as ReturnType<typeof openFiles>)
-    : openFiles();
+  let { trace, log } = checkpoint ? ({} as ReturnType<typeof openFiles>) : openFiles();
   const goLive = (at: Checkpoint) => {
     const hash = (replay as PrefixReplay).end();
     ({ trace, log } = openFiles(at, hash));

@@ -61,7 +61,11 @@ export function readCheckpoint(
     );
   }
   const format = (value as { format?: unknown } | null)?.format;
-  if (typeof format === 'string' && format !== CHECKPOINT_FORMAT && format.startsWith('mase-checkpoint/'))
+  if (
+    typeof format === 'string' &&
+    format !== CHECKPOINT_FORMAT &&
+    format.startsWith('mase-checkpoint/')
+  )
     throw new ResumeError(
       `${path} was written in format ${format}; this version of MASE reads ${CHECKPOINT_FORMAT}`,
     );

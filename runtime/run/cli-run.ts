@@ -413,7 +413,11 @@ export async function prepareRun(
           ? 1
           : 0
         : wholeNumber('--checkpoint-every', options.checkpointEvery);
-    return { experiment, ...(usesLlm ? { llm } : {}), ...(every > 0 ? { checkpointEvery: every } : {}) };
+    return {
+      experiment,
+      ...(usesLlm ? { llm } : {}),
+      ...(every > 0 ? { checkpointEvery: every } : {}),
+    };
   } catch (error) {
     if (
       error instanceof ResolveError ||

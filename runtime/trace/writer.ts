@@ -284,7 +284,10 @@ export class TracePrefix {
       const last = piece.lastIndexOf(0x0a);
       const text = Buffer.concat([this.carry, piece.subarray(0, last + 1)]).toString('utf8');
       // Copied: the chunk is read into again.
-      this.carry = Buffer.concat([last < 0 ? this.carry : Buffer.alloc(0), piece.subarray(last + 1)]);
+      this.carry = Buffer.concat([
+        last < 0 ? this.carry : Buffer.alloc(0),
+        piece.subarray(last + 1),
+      ]);
       this.lines = last < 0 ? [] : text.slice(0, -1).split('\n');
       this.taken = 0;
       if (this.read >= this.bytes && this.carry.length > 0)

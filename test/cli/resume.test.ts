@@ -1,0 +1,367 @@
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  answer,
+  firmOf,
+  roundOf,
+  type ScriptedServer,
+  startScriptedServer,
+} from '../../bench/support/openai-server.js';
+import { randomStream } from '../../runtime/random.js';
+import { cliSandbox, type SandboxRun } from '../support/cli.js';
+
+/**
+ * `mase run --checkpoint-every K` and `mase run --resume --out DIR`, as a user meets them: a
+ * run killed (SIGKILL) at a random point of its trace, or stopped by SIGINT, is resumed and
+ * ends with the files an uninterrupted run writes: events.jsonl, metrics.json and
+ * sanctions.csv byte for byte, and the governance log entry for entry (each run's log is
+ * MACed under a key bound to its own nonce, so only the MACs differ; each verifies).
+ */
+
+const sandbox = cliSandbox('resume');
+const { file, read, mase } = sandbox;
+
+/** The kill points: fractions of the uninterrupted trace between FROM and TO, from a fixed seed. */
+const random = randomStream(15, 'kill points');
+const draws = (n: number, from: number, to: number): number[] =>
+  Array.from({ length: n }, () => Math.round(1000 * (from + (to - from) * random.next())) / 1000);
+
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** The governance log's entries without what binds them to one run's key (MACs). */
+const logEntries = (dir: string) =>
+  read(`${dir}/governance-log.jsonl`)
+    .trimEnd()
+    .split('\n')
+    .map((line) => {
+      const { mac: _mac, prev_mac: _prev, ...entry } = JSON.parse(line) as Record<string, unknown>;
+      return entry;
+    });
+
+/** Runs `mase ARGS` and sends SIGNAL once OUT/events.jsonl holds at least BYTES bytes. */
+async function stoppedAt(
+  args: readonly string[],
+  out: string,
+  bytes: number,
+  signal: NodeJS.Signals = 'SIGKILL',
+  run: SandboxRun = {},
+) {
+  let child: ChildProcess | undefined;
+  let sent = false;
+  const watch = setInterval(() => {
+    try {
+      if (!sent && statSync(file(`${out}/events.jsonl`)).size >= bytes) {
+        sent = true;
+        child?.kill(signal);
+      }
+    } catch {
+      // not written yet
+    }
+  }, 1);
+  const result = await sandbox.maseAsync([...args, '--out', out], run, (c) => {
+    child = c;
+  });
+  clearInterval(watch);
+  expect(sent, `the run ended before its trace reached ${bytes} bytes`).toBe(true);
+  return result;
+}
+
+/** Resumes OUT and checks that it ends as REFERENCE did. */
+function expectResumedLike(out: string, reference: string, run?: SandboxRun) {
+  const resumed = mase(['run', '--resume', '--out', out], run);
+  expect(resumed.stderr).toContain('status: completed');
+  expect(resumed.code, resumed.stderr).toBe(0);
+  for (const name of ['events.jsonl', 'metrics.json'])
+    expect(sha(file(`${out}/${name}`)), name).toBe(sha(file(`${reference}/${name}`)));
+  expect(logEntries(out)).toEqual(logEntries(reference));
+  const verified = mase(['verify', out], run);
+  expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  // A finished run has nothing left to resume from.
+  expect(existsSync(file(`${out}/checkpoint.json`))).toBe(false);
+  const manifest = sandbox.json<{ resumed: { round: number }[]; status: string }>(
+    `${out}/manifest.json`,
+  );
+  expect(manifest.status).toBe('completed');
+  return manifest.resumed;
+}
+
+describe('a scripted run killed at random points and resumed', () => {
+  // Q-learning firms (their Q-tables and random streams are the state to rebuild) under an
+  // institution that fines and changes state (the governance log's chain).
+  const market = [
+    'run',
+    '--market',
+    'stdlib:cournot',
+    '--institution',
+    'stdlib:governance_graph',
+    '--agents',
+    'qlearning',
+    '--rounds',
+    '8000',
+    '--seed',
+    '3',
+    '--checkpoint-every',
+    '40',
+  ];
+  beforeAll(() => {
+    const r = mase([...market, '--out', 'market-whole']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(logEntries('market-whole').length).toBeGreaterThan(100);
+  });
+
+  it.each(draws(3, 0.02, 0.95).map((at, i) => [i, at]))(
+    'kill %i at %f of the trace → resume ends byte-identical',
+    async (i, at) => {
+      const out = `market-killed-${i}`;
+      const size = statSync(file('market-whole/events.jsonl')).size;
+      const killed = await stoppedAt(market, out, Math.floor(at * size));
+      expect(killed.code).toBe(null);
+      expect(sandbox.json<{ status: string }>(`${out}/manifest.json`).status).toBe('running');
+      const checkpoint = sandbox.json<{ round: number }>(`${out}/checkpoint.json`);
+      const resumed = expectResumedLike(out, 'market-whole');
+      expect(resumed).toEqual([{ round: checkpoint.round, at: expect.any(String) }]);
+      expect(checkpoint.round % 40).toBe(0);
+    },
+  );
+
+  it('a run killed before its first checkpoint is run again from round 1', async () => {
+    const out = 'market-killed-early';
+    await stoppedAt(market, out, 1);
+    expect(existsSync(file(`${out}/checkpoint.json`))).toBe(false);
+    expect(expectResumedLike(out, 'market-whole')).toEqual([{ round: 0, at: expect.any(String) }]);
+  });
+
+  it('a run stopped by SIGINT (sealed `interrupted`) is resumed to the end', async () => {
+    const out = 'market-interrupted';
+    const size = statSync(file('market-whole/events.jsonl')).size;
+    const stopped = await stoppedAt(market, out, Math.floor(size / 2), 'SIGINT');
+    expect(stopped.stderr).toContain('interrupted');
+    expect(sandbox.json<{ status: string }>(`${out}/manifest.json`).status).toBe('interrupted');
+    expectResumedLike(out, 'market-whole');
+  });
+});
+
+describe('a text world killed and resumed', () => {
+  // Susceptible hosts (each its own random stream and infection state) on a small world,
+  // with messages whose ids and lineage continue across the checkpoint.
+  const world = [
+    'run',
+    '--environment',
+    'stdlib:infection',
+    '--institution',
+    'stdlib:quarantine_canary',
+    '--param',
+    'hosts=150',
+    '--agents',
+    'susceptible(0.3, 0.1)',
+    '--talk',
+    'small_world(k: 4)',
+    '--rounds',
+    '400',
+    '--checkpoint-every',
+    '7',
+  ];
+  it.each(draws(2, 0.1, 0.9).map((at, i) => [i, at]))(
+    'kill %i at %f of the trace → resume ends byte-identical',
+    async (i, at) => {
+      if (!existsSync(file('world-whole/metrics.json'))) {
+        const r = mase([...world, '--out', 'world-whole']);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const out = `world-killed-${i}`;
+      const size = statSync(file('world-whole/events.jsonl')).size;
+      await stoppedAt(world, out, Math.floor(at * size));
+      expectResumedLike(out, 'world-whole');
+    },
+  );
+});
+
+describe('LLM firms killed and resumed (scripted chat-completions server)', () => {
+  let server: ScriptedServer;
+  beforeAll(async () => {
+    server = await startScriptedServer((r) =>
+      answer([20 + ((roundOf(r) ?? 0) % 7) + (firmOf(r) === 'f1' ? 1 : 0)], 'varies by round'),
+    );
+  });
+  afterAll(() => server.close());
+
+  it('the rounds before the checkpoint come from the cache; the rest are asked; the run ends as an uninterrupted one', async () => {
+    const run = (out: string) => [
+      'run',
+      '--market',
+      'stdlib:cournot',
+      '--institution',
+      'stdlib:governance_graph',
+      '--agents',
+      'llm',
+      '--model',
+      `openai-compatible:${server.url}#tiny`,
+      '--rounds',
+      '150',
+      '--cache',
+      file(`${out}.cache.db`),
+      '--out',
+      out,
+    ];
+    const whole = await sandbox.maseAsync(run('llm-whole'));
+    expect(whole.code, whole.stderr).toBe(0);
+    const asked = server.requests.length;
+    expect(asked).toBe(300);
+    const size = statSync(file('llm-whole/events.jsonl')).size;
+    const args = run('llm-killed');
+    // The whole run asked 300 questions; the killed one is stopped partway through.
+    await stoppedAt(args.slice(0, -2), 'llm-killed', Math.floor(size * 0.6));
+    const before = server.requests.length;
+    // Checkpoints every round by default when firms ask models.
+    const checkpoint = sandbox.json<{ round: number }>('llm-killed/checkpoint.json');
+    const resumed = await sandbox.maseAsync(['run', '--resume', '--out', 'llm-killed']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    // Only the rounds after the checkpoint were asked again (those of the round the kill
+    // interrupted may have been answered and cached already).
+    const askedAgain = server.requests.length - before;
+    expect(askedAgain).toBeLessThanOrEqual(2 * (150 - checkpoint.round));
+    expect(askedAgain).toBeGreaterThanOrEqual(2 * (150 - checkpoint.round - 1));
+    const strip = (dir: string) =>
+      read(`${dir}/events.jsonl`)
+        .trimEnd()
+        .split('\n')
+        .map((line) =>
+          JSON.parse(line, (key, value) =>
+            key.endsWith('_ms') || key === 'cache_hit' ? undefined : value,
+          ),
+        );
+    expect(strip('llm-killed')).toEqual(strip('llm-whole'));
+    expect(read('llm-killed/metrics.json')).toBe(read('llm-whole/metrics.json'));
+    // The seal names the sha256 of events.jsonl, whose timings differ; the rest is the same.
+    const unsealed = (dir: string) =>
+      logEntries(dir).map(({ events_sha256: _sha, ...entry }) => entry);
+    expect(unsealed('llm-killed')).toEqual(unsealed('llm-whole'));
+  });
+});
+
+describe('what cannot be resumed says so, and changes nothing', () => {
+  const small = [
+    'run',
+    '--market',
+    'stdlib:cournot',
+    '--institution',
+    'stdlib:governance_graph',
+    '--agents',
+    'qlearning',
+    '--rounds',
+    '3000',
+    '--checkpoint-every',
+    '10',
+  ];
+  /** A run killed halfway, with a checkpoint. */
+  async function killedRun(out: string) {
+    if (!existsSync(file('small-whole/metrics.json')))
+      expect(mase([...small, '--out', 'small-whole']).code).toBe(0);
+    await stoppedAt(small, out, statSync(file('small-whole/events.jsonl')).size / 2);
+    expect(existsSync(file(`${out}/checkpoint.json`))).toBe(true);
+  }
+  const snapshot = (dir: string) =>
+    Object.fromEntries(readdirSync(file(dir)).map((n) => [n, sha(file(`${dir}/${n}`))]));
+  /** `mase run --resume` fails with exit 2 and MESSAGE, leaving DIR as it was. */
+  function expectRefused(dir: string, message: RegExp) {
+    const before = snapshot(dir);
+    const r = mase(['run', '--resume', '--out', dir]);
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(2);
+    const after = snapshot(dir);
+    delete after['.mase-lock'];
+    delete before['.mase-lock'];
+    expect(after).toEqual(before);
+  }
+
+  it('a finished run', () => {
+    expect(mase([...small, '--rounds', '20', '--out', 'finished']).code).toBe(0);
+    expectRefused(
+      'finished',
+      /holds a finished run \(status completed\); there is nothing to resume/,
+    );
+  });
+
+  it('a directory with no run', () => {
+    const r = mase(['run', '--resume', '--out', 'nothing-here']);
+    expect(r.stderr).toMatch(/nothing-here holds no run \(no manifest.json\)/);
+    expect(r.code).toBe(2);
+  });
+
+  it('flags beside --resume', () => {
+    const r = mase(['run', '--resume', '--rounds', '5', '--no-cache', '--out', 'x']);
+    expect(r.stderr).toContain(
+      'mase: --resume continues the run in --out with the sources and flags it recorded; drop --rounds, --no-cache',
+    );
+    expect(r.code).toBe(2);
+  });
+
+  it('a bad --checkpoint-every', () => {
+    const r = mase([...small, '--checkpoint-every', 'often', '--out', 'bad-every']);
+    expect(r.stderr).toContain('--checkpoint-every takes a whole number ≥ 0, not `often`');
+    expect(r.code).toBe(2);
+  });
+
+  it('a damaged checkpoint', async () => {
+    await killedRun('damaged');
+    writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/1","round":');
+    expectRefused(
+      'damaged',
+      /damaged\/checkpoint.json is damaged \(not JSON\); delete it to resume from round 1/,
+    );
+    writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/9"}');
+    expectRefused(
+      'damaged',
+      /was written in format mase-checkpoint\/9; this version of MASE reads mase-checkpoint\/1/,
+    );
+    writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/1","round":-1}');
+    expectRefused('damaged', /is not a checkpoint MASE wrote/);
+  });
+
+  it("another run's checkpoint", async () => {
+    await killedRun('foreign');
+    // The checkpoint of the same run with another seed.
+    await stoppedAt([...small, '--seed', '8'], 'foreign-seed', 200_000);
+    copyFileSync(file('foreign-seed/checkpoint.json'), file('foreign/checkpoint.json'));
+    expectRefused('foreign', /foreign\/checkpoint.json belongs to another run/);
+  });
+
+  it('a trace changed before the checkpoint', async () => {
+    await killedRun('edited');
+    const path = file('edited/events.jsonl');
+    const text = readFileSync(path, 'utf8');
+    // One firm's quantity in round 5, changed by one digit.
+    const at = text.indexOf('{"type":"decision","round":5,');
+    const line = text.slice(at, text.indexOf('\n', at));
+    const edited = line.replace(
+      /"action":\[(\d)/,
+      (_m, d: string) => `"action":[${(Number(d) + 1) % 10}`,
+    );
+    expect(edited).not.toBe(line);
+    writeFileSync(path, text.replace(line, edited));
+    expectRefused(
+      'edited',
+      /the run does not make again the trace it wrote up to its checkpoint \(round \d+\): line \d+ of events.jsonl is .*"round":5.*Nothing was written/,
+    );
+  });
+
+  it('a governance log cut before the checkpoint', async () => {
+    await killedRun('cut');
+    const path = file('cut/governance-log.jsonl');
+    const lines = readFileSync(path, 'utf8').split('\n');
+    writeFileSync(path, `${lines.slice(0, 3).join('\n')}\n`);
+    expectRefused(
+      'cut',
+      /governance-log.jsonl holds \d+ bytes, fewer than the \d+ it held at the checkpoint \(round \d+\): it was cut/,
+    );
+  });
+});
