@@ -16,6 +16,13 @@ import { eventLine, reviveInfinity, TracePrefix } from '../trace/writer.js';
  */
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
+
+/**
+ * Rounds between checkpoints when none is asked for: every round for a run that asks models
+ * (a round costs seconds, a checkpoint about a millisecond), none for a scripted run (a
+ * round costs microseconds, and the run is quickly made again from its seed).
+ */
+export const defaultCheckpointEvery = (asksModels: boolean): number => (asksModels ? 1 : 0);
 export const CHECKPOINT_FORMAT = 'mase-checkpoint/1';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);

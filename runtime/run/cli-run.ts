@@ -23,6 +23,7 @@ import { randomStream } from '../random.js';
 import { type LoadedProgram, librarySources, loadSource } from '../sources.js';
 import { paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings } from '../talk/topology.js';
+import { defaultCheckpointEvery } from './checkpoint.js';
 import { wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
 import type { ResolvedExperiment, RunLlmOptions } from './run.js';
@@ -405,13 +406,9 @@ export async function prepareRun(
       );
     // The response cache must open (it is created if new) before the run writes anything.
     if (usesLlm && llm.cache) new ResponseCache(llm.cache.path, 'record').close();
-    // A run that asks models keeps a checkpoint after every round: its rounds cost seconds, a
-    // checkpoint a millisecond (docs/checkpoints.md). A scripted run's rounds are cheaper than that.
     const every =
       options.checkpointEvery === undefined
-        ? usesLlm
-          ? 1
-          : 0
+        ? defaultCheckpointEvery(usesLlm)
         : wholeNumber('--checkpoint-every', options.checkpointEvery);
     return {
       experiment,

@@ -6,7 +6,7 @@ import {
   summary,
 } from '../../compiler/index.js';
 import { runtimePolicies } from '../policy-names.js';
-import { llmOptions, positive, type RunOptions } from '../run/cli-run.js';
+import { llmOptions, positive, type RunOptions, wholeNumber } from '../run/cli-run.js';
 import { type LoadedProgram, librarySources } from '../sources.js';
 import { SweepProblem } from './errors.js';
 import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
@@ -34,6 +34,7 @@ export interface SweepFlags
   out: string;
   resume?: boolean;
   retryFailed?: boolean;
+  checkpointEvery?: string;
 }
 
 /** A message for the user and the exit code (1: the sources have errors, 2: the request does not work). */
@@ -51,6 +52,10 @@ export async function sweepCommand(
     process.stderr.write(`mase: warning: ${choice.warning}\n`);
   const workers = choice.workers;
   const llm = llmOptions(flags);
+  const checkpointEvery =
+    flags.checkpointEvery === undefined
+      ? undefined
+      : wholeNumber('--checkpoint-every', flags.checkpointEvery);
   if (flags.queue !== undefined) (await import('./redis.js')).parseQueueUrl(flags.queue);
   if (flags.retryFailed && !flags.resume)
     throw new SweepCliError('--retry-failed goes with --resume', 2);
@@ -95,6 +100,7 @@ export async function sweepCommand(
       resume: flags.resume === true,
       retryFailed: flags.retryFailed === true,
       llm,
+      ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
       progress: Boolean(process.stderr.isTTY),
     });
     const failed = outcome.records.filter((r) => r.status === 'failed').length;

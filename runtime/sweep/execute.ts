@@ -7,9 +7,12 @@ import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import { runtimePolicies } from '../policy-names.js';
-import { type AnyRunMetrics, runToDirectory } from '../run/artifacts.js';
+import { type AnyRunMetrics, type RunResume, runToDirectory } from '../run/artifacts.js';
+import { defaultCheckpointEvery, ResumeError, readCheckpoint } from '../run/checkpoint.js';
 import type { RunLlmOptions } from '../run/run.js';
+import { experimentDigest, type ResolvedExperiment } from '../run/run.js';
 import { librarySources } from '../sources.js';
+import { paraphrasingModels } from '../talk/paraphrase.js';
 import { SweepProblem } from './errors.js';
 import { planSweep, type SweepPlan, type SweepRun } from './plan.js';
 import type {
@@ -38,6 +41,8 @@ export interface ExecuteOptions {
   /** Recorded in the result: who ran it. */
   readonly worker: string;
   readonly llm?: RunLlmOptions;
+  /** Rounds between checkpoints (absent: `defaultCheckpointEvery`; 0: none). */
+  readonly checkpointEvery?: number;
   /** Kind folders to register first (runtime/environment/kinds.ts): the coordinator's own. */
   readonly kinds?: readonly string[];
 }
@@ -130,9 +135,30 @@ export function localWorkerName(): string {
 }
 
 /**
+ * What a directory left by an attempt that died offers: the run to resume from its
+ * checkpoint, when the directory holds this run, unfinished, with a checkpoint that checks.
+ */
+function resumable(dir: string, experiment: ResolvedExperiment): RunResume | undefined {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+      run_id: string;
+      digest: string;
+      status?: string;
+    };
+    if (manifest.digest !== experimentDigest(experiment)) return undefined;
+    if (manifest.status === 'completed' || manifest.status === 'degraded') return undefined;
+    const checkpoint = readCheckpoint(dir, manifest);
+    return checkpoint ? { manifest, checkpoint } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Runs one run of a sweep into `ARTIFACTS/runs/<run_id>/` and returns its record. A
- * directory left by an attempt that died is replaced. A run that fails (an error, a budget
- * that stopped it) is a record with status `failed` and the reason.
+ * directory left by an attempt that died is resumed from its checkpoint when it has one
+ * (docs/checkpoints.md), and replaced otherwise. A run that fails (an error, a budget that
+ * stopped it) is a record with status `failed` and the reason.
  */
 export async function executeRun(
   run: SweepRun,
@@ -144,15 +170,32 @@ export async function executeRun(
   const started = new Date();
   const t0 = performance.now();
   const elapsed = () => Math.round(performance.now() - t0);
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  let resume = existsSync(dir) ? resumable(dir, run.experiment) : undefined;
+  if (existsSync(dir) && !resume) rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(options.artifacts, 'runs'), { recursive: true });
   const llmFirms = Object.entries(run.experiment.policies)
     .filter(([, p]) => p.name === 'llm')
     .map(([firm]) => firm);
-  try {
-    const artifacts = await runToDirectory(run.experiment, dir, {
+  const checkpointEvery =
+    options.checkpointEvery ??
+    defaultCheckpointEvery(llmFirms.length > 0 || paraphrasingModels(run.experiment).length > 0);
+  const attempt = () =>
+    runToDirectory(run.experiment, dir, {
       ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),
+      ...(checkpointEvery > 0 ? { checkpointEvery } : {}),
+      ...(resume ? { resume } : {}),
     });
+  try {
+    let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
+    try {
+      artifacts = await attempt();
+    } catch (error) {
+      // A run that does not make its trace again up to the checkpoint is run afresh.
+      if (!(resume && error instanceof ResumeError)) throw error;
+      rmSync(dir, { recursive: true, force: true });
+      resume = undefined;
+      artifacts = await attempt();
+    }
     const { result, status } = artifacts;
     const usage = result.llm?.usage.total;
     const { numbers, series } = recordNumbers(artifacts.metrics, {

@@ -37,6 +37,8 @@ export interface SweepOptions {
   /** With `resume`: run again the runs that failed or are degraded. */
   readonly retryFailed?: boolean;
   readonly llm?: RunLlmOptions;
+  /** Rounds between checkpoints of each run (absent: the default; 0: none). */
+  readonly checkpointEvery?: number;
   /** Draw a progress bar on stderr (when it is a terminal). */
   readonly progress: boolean;
   /** Where warnings go (a damaged record set aside, a lock taken over); default stderr. */
@@ -281,6 +283,9 @@ async function runLockedSweep(
           execute: {
             artifacts,
             ...(options.llm ? { llm: options.llm } : {}),
+            ...(options.checkpointEvery !== undefined
+              ? { checkpointEvery: options.checkpointEvery }
+              : {}),
             kinds: kindFolders(),
           },
           onRecord,

@@ -365,3 +365,70 @@ describe('what cannot be resumed says so, and changes nothing', () => {
     );
   });
 });
+
+describe('a sweep killed during a run', () => {
+  it('resumes that run from its checkpoint (`mase sweep --resume`), with the results of a sweep never killed', async () => {
+    const source = sandbox.write(
+      'long.mase',
+      `mase 1
+experiment base {
+  market cournot
+  institution governance_graph
+  agents qlearning
+  rounds 8000
+}
+sweep one {
+  base base
+  factor regime: institution = governance_graph
+  replicates 1
+  seed 3
+}
+`,
+    );
+    const sweep = (out: string, ...more: string[]) => [
+      'sweep',
+      source,
+      '--out',
+      out,
+      '--workers',
+      '1',
+      '--checkpoint-every',
+      '25',
+      ...more,
+    ];
+    const whole = mase(sweep('sweep-whole'));
+    expect(whole.code, whole.stderr).toBe(0);
+    const [id] = readdirSync(file('sweep-whole/runs'));
+    const size = statSync(file(`sweep-whole/runs/${id}/events.jsonl`)).size;
+    let child: ChildProcess | undefined;
+    const watch = setInterval(() => {
+      try {
+        if (statSync(file(`sweep-killed/runs/${id}/events.jsonl`)).size >= size / 2)
+          child?.kill('SIGKILL');
+      } catch {
+        // not written yet
+      }
+    }, 1);
+    await sandbox.maseAsync(sweep('sweep-killed'), {}, (c) => {
+      child = c;
+    });
+    clearInterval(watch);
+    expect(existsSync(file(`sweep-killed/runs/${id}/checkpoint.json`))).toBe(true);
+    const resumed = mase(sweep('sweep-killed', '--resume'));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain('1 run now');
+    const manifest = sandbox.json<{ resumed?: { round: number }[] }>(
+      `sweep-killed/runs/${id}/manifest.json`,
+    );
+    expect(manifest.resumed?.[0]?.round).toBeGreaterThan(0);
+    for (const name of ['events.jsonl', 'metrics.json'])
+      expect(sha(file(`sweep-killed/runs/${id}/${name}`))).toBe(
+        sha(file(`sweep-whole/runs/${id}/${name}`)),
+      );
+    const record = (dir: string) => {
+      const r = sandbox.json<Record<string, unknown>>(`${dir}/records/${id}.json`);
+      return { metrics: r.metrics, series: r.series, transitions: r.transitions_by_edge };
+    };
+    expect(record('sweep-killed')).toEqual(record('sweep-whole'));
+  });
+});

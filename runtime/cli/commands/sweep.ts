@@ -21,6 +21,10 @@ export function sweepCommand(program: Command, setExitCode: SetExitCode): void {
     .requiredOption('--out <dir>', 'the sweep directory: records, results.duckdb/.csv/.parquet')
     .option('--resume', 'continue the sweep in --out: finished runs are kept, the others run')
     .option('--retry-failed', 'with --resume: run the failed runs again too')
+    .option(
+      '--checkpoint-every <k>',
+      "each run's checkpoints, to resume from (0: none; default: 1 when firms ask models, else 0)",
+    )
     .option('--model <spec>', 'the model of llm firms that name none')
     .option('--concurrency <n>', 'requests in flight per model endpoint (default 64)')
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')
