@@ -4,12 +4,52 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { Random } from './agents/agent.js';
 
 /**
- * A seeded random stream. Each consumer (an agent, the monitor noise, the horizon) has
- * its own stream derived from the run's seed and a name, so adding a random draw in one
- * place never shifts the draws of another: runs stay replayable as the code grows.
+ * Where a run's random streams come from: its seed, or, for a fork continued under another
+ * seed (docs/checkpoints.md), the run's seed up to the fork's round and the fork's seed
+ * after it. `round` is the run's current round.
  */
-export function randomStream(seed: number, name: string): Random {
+export type Seed =
+  | number
+  | {
+      readonly seed: number;
+      readonly fork: { readonly after: number; readonly seed: number };
+      readonly round: () => number;
+    };
+
+/** The seed in force now (what a model call is given). */
+export function seedNow(seed: Seed): number {
+  return typeof seed === 'number'
+    ? seed
+    : seed.round() > seed.fork.after
+      ? seed.fork.seed
+      : seed.seed;
+}
+
+/** The run's seed: what its streams start from. */
+export const seedOf = (seed: Seed): number => (typeof seed === 'number' ? seed : seed.seed);
+
+function stream(seed: number, name: string): Random {
   const digest = createHash('sha256').update(`${seed}:${name}`).digest();
   const rng = xoroshiro128plus(digest.readInt32LE(0));
   return { next: () => uniformFloat64(rng) };
+}
+
+/**
+ * A seeded random stream. Each consumer (an agent, the monitor noise, the horizon) has
+ * its own stream derived from the run's seed and a name, so adding a random draw in one
+ * place never shifts the draws of another: runs stay replayable as the code grows. After a
+ * fork's round, the stream of the same name of the fork's seed takes over.
+ */
+export function randomStream(seed: Seed, name: string): Random {
+  if (typeof seed === 'number') return stream(seed, name);
+  const before = stream(seed.seed, name);
+  let after: Random | undefined;
+  const { fork, round } = seed;
+  return {
+    next: () => {
+      if (round() <= fork.after) return before.next();
+      after ??= stream(fork.seed, name);
+      return after.next();
+    },
+  };
 }

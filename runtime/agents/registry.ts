@@ -12,6 +12,7 @@ import {
   collusive,
   competitive,
   constant,
+  cued,
   evader,
   nash,
   noisyNash,
@@ -89,6 +90,14 @@ export const POLICIES: readonly PolicyEntry[] = [
     usage: 'evader(steps: 20)',
     summary: "colludes as far as the public institution's thresholds allow",
     create: evader,
+  },
+  {
+    name: 'cued',
+    arguments: ['word', 'say'],
+    usage: 'cued(word: "collude", say: 0)',
+    summary:
+      'plays Nash until a message it receives holds word, then collusive; in round say (0: never) sends word to its neighbours',
+    create: cued,
   },
   {
     name: 'qlearning',

@@ -407,3 +407,33 @@ export function evader(args: readonly PolicyArgument[], context: AgentContext): 
     },
   };
 }
+
+/**
+ * `cued(word: "collude", say: 0)`: plays its Nash action until a message it receives holds
+ * `word` (letters compared without case), and its collusive action from that round on. In
+ * round `say` (0: never) it sends `word` to every firm it may write to, in the first talk
+ * round. A firm that reacts to one message, so that removing that message (a fork's
+ * `--drop-message`) removes the reaction.
+ */
+export function cued(args: readonly PolicyArgument[], context: AgentContext): Agent {
+  const parsed = PolicyArguments.read('cued', args, ['word', 'say']);
+  const word = parsed.string('word', 'collude');
+  const say = parsed.number('say', 0, { atLeast: 0, integer: true });
+  const { firm, market } = context;
+  const P = market.dims.products;
+  const cue = word.toLowerCase();
+  let cued = false;
+  return {
+    policy: 'cued',
+    lookBack: 0,
+    talk: (turn) =>
+      turn.talkRound === 1 && turn.observation.round === say
+        ? [{ to: turn.neighbours, text: word }]
+        : [],
+    decide(observation) {
+      cued ||= (observation.messages ?? []).some((m) => m.text.toLowerCase().includes(cue));
+      const which = cued ? 'collusive' : 'nash';
+      return makeFeasible(market, firm, benchmarkAction(observation.benchmarks, which, firm, P));
+    },
+  };
+}

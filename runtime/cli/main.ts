@@ -19,6 +19,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<MaseCommand>>> = {
   fmt: () => import('./commands/fmt.js').then((m) => m.fmtCommand),
   run: () => import('./commands/run.js').then((m) => m.runCommand),
   replay: () => import('./commands/replay.js').then((m) => m.replayCommand),
+  fork: () => import('./commands/fork.js').then((m) => m.forkCommand),
   verify: () => import('./commands/verify.js').then((m) => m.verifyCommand),
   report: () => import('./commands/report.js').then((m) => m.reportCommand),
   sweep: () => import('./commands/sweep.js').then((m) => m.sweepCommand),

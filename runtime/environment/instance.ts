@@ -14,7 +14,7 @@ import {
   truthy,
 } from '../../compiler/tensor.js';
 import { EXIT, MaseUserError } from '../errors.js';
-import { randomStream } from '../random.js';
+import { randomStream, type Seed } from '../random.js';
 import {
   environmentKind,
   environmentKindNames,
@@ -124,7 +124,7 @@ export function perAgent(t: Tensor, n: number): Float64Array {
 export function instantiateEnvironment(
   ir: IrEnvironment,
   overrides?: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
-  seed = 0,
+  seed: Seed = 0,
 ): EnvironmentInstance {
   const values = paramValues(ir.params, overrides);
   const agents = agentNames(ir, values);
@@ -258,7 +258,7 @@ function codeKind(
   ir: IrEnvironment,
   agents: readonly string[],
   params: ReadonlyMap<string, ParamValue>,
-  seed: number,
+  seed: Seed,
 ): {
   round(
     values: Map<string, Tensor>,
@@ -375,7 +375,7 @@ function codeKind(
  */
 function environmentDraws(
   ir: IrEnvironment,
-  seed: number,
+  seed: Seed,
   agents: readonly string[],
   fixed: (e: IrExpr) => Tensor,
 ): (round: number) => ReadonlyMap<string, Tensor> {

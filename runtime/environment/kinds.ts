@@ -22,7 +22,7 @@ import type { IrPolicy, ParamValue } from '../../compiler/ir.js';
 import { FILE_EXTENSION } from '../../grammar/language.js';
 import type { Random } from '../agents/agent.js';
 import { EXIT, MaseUserError } from '../errors.js';
-import { randomStream } from '../random.js';
+import { randomStream, type Seed } from '../random.js';
 import { addLibrarySources, clearAddedLibrary, loadSource } from '../sources.js';
 import { BUILTIN_KINDS } from '../worlds/index.js';
 
@@ -305,7 +305,7 @@ export function kindContext(
   environment: string,
   agents: readonly string[],
   params: ReadonlyMap<string, ParamValue>,
-  seed: number,
+  seed: Seed,
 ): KindContext {
   return {
     environment,

@@ -1,6 +1,7 @@
 import type { IrEnvironment } from '../../compiler/ir.js';
 import type { Tensor } from '../../compiler/tensor.js';
 import type { Agent } from '../agents/agent.js';
+import type { Seed } from '../random.js';
 import type { Clamp, ClampCause } from '../run/enforce.js';
 import type { Governed } from '../run/institution.js';
 import type { ResolvedExperiment, WorldRun } from '../run/run.js';
@@ -78,8 +79,12 @@ export function enforceEnvironment(
 }
 
 /** An environment as the round loop sees it (runtime/run/run.ts `WorldRun`). */
-export function environmentRun(experiment: ResolvedExperiment, ir: IrEnvironment): WorldRun {
-  const env = instantiateEnvironment(ir, experiment.marketOverrides, experiment.seed);
+export function environmentRun(
+  experiment: ResolvedExperiment,
+  ir: IrEnvironment,
+  seed: Seed = experiment.seed,
+): WorldRun {
+  const env = instantiateEnvironment(ir, experiment.marketOverrides, seed);
   const fallback = environmentFallback(env);
   const recorded = [
     ...ir.states.map((s) => s.name),

@@ -280,6 +280,8 @@ export async function runToDirectory(
     horizon: { known: experiment.horizonKnown, continuation: experiment.continuation ?? null },
     talk: experiment.talk ?? null,
     seed: experiment.seed,
+    /** The run this one is a fork of, its round and interventions (absent: not a fork). */
+    fork: experiment.fork,
     sources: experiment.sources.map((s) => ({
       path: s.path,
       sha256: s.sha256 ?? createHash('sha256').update(s.text).digest('hex'),

@@ -101,6 +101,10 @@ function reproducible(event: Record<string, unknown>): string {
   );
 }
 
+/** Whether two events are the same, as far as making a run again must reproduce them. */
+export const sameEvent = (a: Record<string, unknown>, b: Record<string, unknown>): boolean =>
+  reproducible(a) === reproducible(b);
+
 /** Events that only say how a model was reached (a retry): a run again need not repeat them. */
 const transportOnly = (type: unknown) => type === 'llm_retry';
 
@@ -150,8 +154,7 @@ export class PrefixReplay {
     if (stored === undefined)
       throw this.diverged(`the file ends where the run makes ${line.slice(0, 160)}`);
     if (stored.line === line) return;
-    const again = JSON.parse(line, reviveInfinity) as Record<string, unknown>;
-    if (reproducible(stored.event) !== reproducible(again))
+    if (!sameEvent(stored.event, JSON.parse(line, reviveInfinity)))
       throw this.diverged(
         `line ${this.prefix.line} of events.jsonl is ${stored.line.slice(0, 160)}, the run makes ${line.slice(0, 160)}`,
       );

@@ -109,7 +109,7 @@ function talkParser(spec: string): IrPolicy {
 }
 
 /** Policies from `--agents`, read as the language's `agents` item. */
-function policyParser(spec: string): { all?: IrPolicy; perFirm: Record<string, IrPolicy> } {
+export function policyParser(spec: string): { all?: IrPolicy; perFirm: Record<string, IrPolicy> } {
   // `llm:SPEC` is shorthand for `llm(model: "SPEC")` (a model spec is not a name).
   const expanded = spec.replace(
     /(^|[=,]\s*)llm:([^,\s]+)/g,
@@ -237,6 +237,63 @@ function checkPairing(experiment: ResolvedExperiment, available: readonly Source
  * From `mase run` flags to one resolved experiment, or an exit code with the reason
  * already printed (1: errors in the sources, 2: bad flags).
  */
+/**
+ * Builds each agent of POLICIES (by agent name) once, as the run would, so that a policy
+ * that does not exist or does not take its arguments (a model spec that does not parse, an
+ * unset key) is refused before anything is written; no model is called. Gives the agents'
+ * names.
+ */
+export async function checkPolicies(
+  experiment: ResolvedExperiment,
+  policies: Readonly<Record<string, IrPolicy>>,
+  llm: RunLlmOptions,
+): Promise<readonly string[]> {
+  const world = experiment.market;
+  const env =
+    world.kind === 'environment'
+      ? instantiateEnvironment(world, experiment.marketOverrides, experiment.seed)
+      : undefined;
+  const market =
+    world.kind === 'market' ? instantiateMarket(world, experiment.marketOverrides) : undefined;
+  // Checking the policies opens no cache and calls no model; the clients it makes are
+  // released however the check ends.
+  const { cache: _cache, ...checkOnly } = llm;
+  const services = new LlmServices(checkOnly, randomStream(experiment.seed, 'llm-check'));
+  try {
+    env?.agents.forEach((agent, i) => {
+      const policy = policies[agent];
+      if (policy)
+        createEnvironmentAgent(policy, {
+          agent: i,
+          environment: env,
+          random: randomStream(experiment.seed, `agent:${agent}`),
+          llm: {
+            services,
+            seed: experiment.seed,
+            ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
+          },
+        });
+    });
+    market?.firms.forEach((firm, i) => {
+      const policy = policies[firm];
+      if (policy)
+        createAgent(policy, {
+          firm: i,
+          market,
+          random: randomStream(experiment.seed, `agent:${firm}`),
+          llm: {
+            services,
+            seed: experiment.seed,
+            ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
+          },
+        });
+    });
+  } finally {
+    await services.close();
+  }
+  return market?.firms ?? env?.agents ?? [];
+}
+
 export async function prepareRun(
   file: string | undefined,
   options: RunOptions,
@@ -328,52 +385,9 @@ export async function prepareRun(
     // Lists must fit the firms the overrides imply, and every policy must exist and take
     // its arguments (a model spec must parse, its key must be set): say so before anything
     // is written. No model is called here.
-    const world = experiment.market;
-    const env =
-      world.kind === 'environment'
-        ? instantiateEnvironment(world, experiment.marketOverrides, experiment.seed)
-        : undefined;
-    const market =
-      world.kind === 'market' ? instantiateMarket(world, experiment.marketOverrides) : undefined;
-    // Checking the policies opens no cache and calls no model; the clients it makes are
-    // released however the check ends.
-    const { cache: _cache, ...checkOnly } = llm;
-    const services = new LlmServices(checkOnly, randomStream(experiment.seed, 'llm-check'));
-    try {
-      env?.agents.forEach((agent, i) => {
-        const policy = experiment.policies[agent];
-        if (policy)
-          createEnvironmentAgent(policy, {
-            agent: i,
-            environment: env,
-            random: randomStream(experiment.seed, `agent:${agent}`),
-            llm: {
-              services,
-              seed: experiment.seed,
-              ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
-            },
-          });
-      });
-      market?.firms.forEach((firm, i) => {
-        const policy = experiment.policies[firm];
-        if (policy)
-          createAgent(policy, {
-            firm: i,
-            market,
-            random: randomStream(experiment.seed, `agent:${firm}`),
-            llm: {
-              services,
-              seed: experiment.seed,
-              ...(llm.defaultModel ? { defaultModel: llm.defaultModel } : {}),
-            },
-          });
-      });
-    } finally {
-      await services.close();
-    }
+    const agentNames = await checkPolicies(experiment, experiment.policies, llm);
     // The talk topology and its settings are checked here too.
-    const agentNames = market?.firms ?? env?.agents;
-    if (experiment.talk && agentNames)
+    if (experiment.talk)
       talkSettings(experiment.talk, agentNames, randomStream(experiment.seed, 'talk-topology'));
     // An institution that paraphrases with a model uses the model services too (its cache, its limits).
     const paraphrasers = paraphrasingModels(experiment);

@@ -27,7 +27,7 @@ import { copyTensor, scalarTensor, type Tensor, truthy } from '../../compiler/te
 import type { Random } from '../agents/agent.js';
 import type { Benchmarks } from '../market/benchmarks.js';
 import { type MarketInstance, marketObservable, type Outcome } from '../market/instance.js';
-import { randomStream } from '../random.js';
+import { randomStream, type Seed } from '../random.js';
 
 /** An effect of adjudicating one round, for one firm (the trace and payoffs read these). */
 export type InstitutionEffect =
@@ -341,7 +341,7 @@ export class InstitutionRuntime {
     world: MarketInstance | Governed,
     benchmarks: Benchmarks | undefined,
     overrides: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
-    seed: number,
+    seed: Seed,
     options: {
       keepAllRounds?: boolean;
       /** Evaluate monitors that can be for every firm at once (default); false: machine by machine. */

@@ -12,6 +12,7 @@ import { paraphrasingModels } from '../talk/paraphrase.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
 import {
   experimentDigest,
+  type ForkSpec,
   type ResolvedExperiment,
   type RunHooks,
   type RunLlmOptions,
@@ -49,6 +50,7 @@ interface ReplayManifest {
   seed?: number;
   horizon?: { known?: boolean; continuation?: number | null };
   talk?: IrPolicy | null;
+  fork?: ForkSpec;
   sources?: { path: string; text: string }[];
   status?: string;
   rounds_completed?: number;
@@ -66,7 +68,7 @@ interface ReplayManifest {
 /** The experiment a run directory records, checked against the digest it was run under. */
 export function experimentFromRun(
   dir: string,
-  verb: 'replayed' | 'resumed' = 'replayed',
+  verb: 'replayed' | 'resumed' | 'forked' = 'replayed',
 ): {
   experiment: ResolvedExperiment;
   manifest: ReplayManifest;
@@ -122,6 +124,7 @@ export function experimentFromRun(
     ...(typeof continuation === 'number' ? { continuation } : {}),
     horizonKnown: manifest.horizon?.known ?? true,
     ...(manifest.talk ? { talk: manifest.talk } : {}),
+    ...(manifest.fork ? { fork: manifest.fork } : {}),
     sources,
   };
   // A code kind's run replays only with the same code registered.
@@ -147,7 +150,7 @@ export function experimentFromRun(
 }
 
 /** The last round whose market (or environment) line is in `dir/events.jsonl` (0 for none or no file). */
-function roundsInTrace(dir: string): number {
+export function roundsInTrace(dir: string): number {
   const path = join(dir, 'events.jsonl');
   if (!existsSync(path)) return 0;
   let last = 0;

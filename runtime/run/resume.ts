@@ -43,7 +43,7 @@ export async function resumeRun(
 }
 
 /** The model options a resumed run needs: those it recorded, with its response cache. */
-function resumeLlm(
+export function resumeLlm(
   experiment: ResolvedExperiment,
   manifest: ReturnType<typeof experimentFromRun>['manifest'],
   dir: string,

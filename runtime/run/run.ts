@@ -17,12 +17,12 @@ import type { PromptTemplates } from '../llm/prompts.js';
 import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
-import { randomStream } from '../random.js';
+import { randomStream, type Seed } from '../random.js';
 import { MessageGate } from '../talk/effects.js';
 import { MessageLedger, parentFields } from '../talk/lineage.js';
 import { ModelParaphraser, paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
-import type { BenchmarkPoint, TraceEvent } from '../trace/events.js';
+import type { BenchmarkPoint, TraceEvent, TraceEventOf } from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
 import { type Clamp, enforce } from './enforce.js';
 import {
@@ -55,7 +55,35 @@ export interface ResolvedExperiment {
   /** Talk between firms before they act (absent: none). */
   readonly talk?: IrPolicy;
   readonly sources: readonly SourceText[];
+  /** The run is a fork of another (docs/checkpoints.md): as it was up to a round, then changed. */
+  readonly fork?: ForkSpec;
 }
+
+/**
+ * A fork: the run it continues (by run id), the last round kept as it was, the seed its
+ * random streams continue from after it (absent: the run's own streams go on), and what is
+ * changed from the next round on (nothing: the run itself, continued).
+ */
+export interface ForkSpec {
+  readonly parent: string;
+  readonly after: number;
+  readonly seed?: number;
+  readonly interventions: readonly Intervention[];
+}
+
+/** What a fork changes from its round on. */
+export type Intervention =
+  /** These agents' policies are replaced (by agent name). */
+  | { readonly kind: 'agents'; readonly policies: Readonly<Record<string, IrPolicy>> }
+  /** The message with this id is not delivered. */
+  | { readonly kind: 'drop_message'; readonly id: string }
+  /** A message is delivered in the fork's first round, before anyone talks. */
+  | {
+      readonly kind: 'inject_message';
+      readonly from: string;
+      readonly to: readonly string[];
+      readonly text: string;
+    };
 
 export interface RunHooks {
   /** Every event, in order, as it happens. */
@@ -127,6 +155,8 @@ export function experimentDigest(experiment: ResolvedExperiment): string {
         horizonKnown: experiment.horizonKnown,
         // Absent talk leaves the digest of runs without talk as it was.
         ...(experiment.talk ? { talk: experiment.talk } : {}),
+        // A fork is another run than the one it continues.
+        ...(experiment.fork ? { fork: experiment.fork } : {}),
         // A code kind's code is part of the run, as its sources are.
         ...(experiment.market.kind === 'environment' && experiment.market.code
           ? { codeKind: kindProvenance(experiment.market.code.kind).sha256 }
@@ -340,16 +370,27 @@ export async function runExperiment(
   const emit = (event: TraceEvent) => hooks.onEvent?.(event);
   // Events nobody listens to are not built (they are a large share of a round's work).
   const tracing = hooks.onEvent !== undefined;
+  const fork = experiment.fork;
+  /** The round being played (0 before the first): a fork's streams change seed after its round. */
+  let playing = 0;
+  const seed: Seed =
+    fork?.seed !== undefined
+      ? {
+          seed: experiment.seed,
+          fork: { after: fork.after, seed: fork.seed },
+          round: () => playing,
+        }
+      : experiment.seed;
   const world =
     experiment.market.kind === 'environment'
-      ? environmentRun(experiment, experiment.market)
+      ? environmentRun(experiment, experiment.market, seed)
       : marketRun(experiment, hooks);
   const institution = new InstitutionRuntime(
     experiment.institution,
     world.governed,
     undefined,
     experiment.institutionOverrides,
-    experiment.seed,
+    seed,
   );
   const manifest = experiment.institution.public
     ? manifestText(experiment.institution, new Map(Object.entries(experiment.institutionOverrides)))
@@ -401,15 +442,27 @@ export async function runExperiment(
         events.length = 0;
       }
     };
-    const agents: Agent<unknown, unknown>[] = agentNames.map((firm, i) => {
-      const policy = experiment.policies[firm];
-      if (!policy && !hooks.agentFor) throw new Error(`no policy for firm ${firm}`);
-      return world.createAgent(i, policy ?? { name: '?', args: [] }, {
-        random: randomStream(experiment.seed, `agent:${firm}`),
+    const agentWith = (i: number, firm: string, policy: IrPolicy) =>
+      world.createAgent(i, policy, {
+        random: randomStream(seed, `agent:${firm}`),
         emit: (event) => (acting ? pending[i]?.push(event) : emit(event)),
         ...(llmContext ? { llm: llmContext } : {}),
       });
+    const agents: Agent<unknown, unknown>[] = agentNames.map((firm, i) => {
+      const policy = experiment.policies[firm];
+      if (!policy && !hooks.agentFor) throw new Error(`no policy for firm ${firm}`);
+      return agentWith(i, firm, policy ?? { name: '?', args: [] });
     });
+    // A fork's interventions, by kind.
+    const replaced = new Map<string, IrPolicy>();
+    const dropped = new Set<string>();
+    const injections: Extract<Intervention, { kind: 'inject_message' }>[] = [];
+    for (const change of fork?.interventions ?? []) {
+      if (change.kind === 'agents')
+        for (const [firm, policy] of Object.entries(change.policies)) replaced.set(firm, policy);
+      else if (change.kind === 'drop_message') dropped.add(change.id);
+      else injections.push(change);
+    }
 
     emit({
       type: 'header',
@@ -430,12 +483,14 @@ export async function runExperiment(
      * Rounds of `history` the run keeps: what the most demanding agent reads (at least the
      * last round, which replaces an unusable action), or all when an agent does not say.
      */
-    const roundsKept = agents.every((a) => a.lookBack !== undefined)
-      ? agents.reduce((most, a) => Math.max(most, a.lookBack ?? 0), 1)
-      : Number.POSITIVE_INFINITY;
+    // (A fork's new agents may read further back than the agents before them: all is kept.)
+    const roundsKept =
+      replaced.size === 0 && agents.every((a) => a.lookBack !== undefined)
+        ? agents.reduce((most, a) => Math.max(most, a.lookBack ?? 0), 1)
+        : Number.POSITIVE_INFINITY;
     let completed = 0;
     const notices: string[][] = agentNames.map(() => []);
-    const horizon = randomStream(experiment.seed, 'horizon');
+    const horizon = randomStream(seed, 'horizon');
     let snapshot = startLoop();
     let round = 1;
     let decided: Action[] = [];
@@ -461,7 +516,7 @@ export async function runExperiment(
     const gate =
       talk &&
       MessageGate.of(institution, agentNames, talk.visible, () =>
-        randomStream(experiment.seed, 'institution:paraphrase'),
+        randomStream(seed, 'institution:paraphrase'),
       );
     const paraphraser =
       gate && llm && paraphrasers.length > 0
@@ -493,6 +548,23 @@ export async function runExperiment(
             snapshot = step(snapshot, 'stop');
             continue;
           }
+          playing = round;
+          if (fork && round === fork.after + 1) {
+            emit({
+              type: 'fork',
+              round,
+              parent: fork.parent,
+              after: fork.after,
+              seed: fork.seed ?? null,
+              interventions: structuredClone(
+                fork.interventions,
+              ) as TraceEventOf<'fork'>['interventions'],
+            });
+            agentNames.forEach((firm, i) => {
+              const policy = replaced.get(firm);
+              if (policy) agents[i] = agentWith(i, firm, policy);
+            });
+          }
           const now = round;
           observations = agentNames.map((_, i) => {
             const observation: Mutable<CommonObservation> = world.observation(round, i, history);
@@ -511,7 +583,19 @@ export async function runExperiment(
           break;
         }
         case 'talk': {
-          const injected = world.inject?.(round) ?? [];
+          const injected: { from?: number; to: readonly number[]; text: string }[] = [
+            ...(world.inject?.(round) ?? []),
+          ];
+          if (fork && round === fork.after + 1)
+            for (const m of injections)
+              injected.push({
+                from: agentIndex.get(m.from) ?? -1,
+                to: m.to.flatMap((name) => {
+                  const j = agentIndex.get(name);
+                  return j === undefined ? [] : [j];
+                }),
+                text: m.text,
+              });
           if (!talk && injected.length === 0) break;
           const inboxes: DeliveredMessage[][] = agentNames.map(() => []);
           const sent: string[][] = agentNames.map(() => []);
@@ -521,19 +605,13 @@ export async function runExperiment(
           for (const m of injected) {
             const to = m.to.map((j) => agentNames[j] as string);
             const id = ledger.next(round, 0);
-            emit({
-              type: 'message',
-              round,
-              talk_round: 0,
-              id,
-              from: WORLD_SENDER,
-              to,
-              text: m.text,
-            });
-            const message = { id, from: WORLD_SENDER, to, talkRound: 0, text: m.text };
+            const sender = m.from === undefined || m.from < 0 ? -1 : m.from;
+            const from = sender < 0 ? WORLD_SENDER : (agentNames[sender] as string);
+            emit({ type: 'message', round, talk_round: 0, id, from, to, text: m.text });
+            const message = { id, from, to, talkRound: 0, text: m.text };
             for (const j of m.to) inboxes[j]?.push(message);
             ledger.receive(m.to, id);
-            heard.push({ id, from: -1, to: m.to, talkRound: 0, text: m.text });
+            heard.push({ id, from: sender, to: m.to, talkRound: 0, text: m.text });
           }
           for (let t = 1; t <= (talk?.rounds ?? 0); t++) {
             if (!talk) break;
@@ -585,8 +663,13 @@ export async function runExperiment(
                 const to = all ? neighbours : named.filter((f) => allowed.has(f));
                 const refused = all ? [] : named.filter((f) => !allowed.has(f));
                 const kept = text.slice(0, talk.maxChars);
+                const id = ledger.next(round, t);
+                // A fork that drops it: said, and seen by no one (not even the institution).
+                const drop = dropped.size > 0 && dropped.has(id);
                 // The institution's mutes, quarantines, filters and paraphrases (runtime/talk/effects.ts).
-                const gated = gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
+                const gated = drop
+                  ? { reached: [] as string[], blocked: [], text: kept }
+                  : gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
                 const reached = gated?.reached ?? to;
                 const reachedIndices =
                   reached === neighbours
@@ -605,7 +688,6 @@ export async function runExperiment(
                     paraphrase: received,
                   };
                 }
-                const id = ledger.next(round, t);
                 const parents = ledger.parents(i, m?.parents);
                 emit({
                   type: 'message',
@@ -619,6 +701,18 @@ export async function runExperiment(
                   ...(kept.length < text.length ? { truncated: true } : {}),
                   ...(refused.length > 0 ? { refused } : {}),
                 });
+                if (drop) {
+                  emit({
+                    type: 'message_dropped',
+                    round,
+                    talk_round: t,
+                    id,
+                    from,
+                    to: [...to],
+                    text: kept,
+                  });
+                  continue;
+                }
                 // Each kept-back part names the message it belongs to.
                 for (const blocked of gated?.blocked ?? []) emit({ ...blocked, id });
                 if (paraphrased) emit({ ...paraphrased, id });

@@ -330,6 +330,49 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     net: z.number(),
   }),
   z.object({
+    /**
+     * The run is a fork (docs/checkpoints.md): rounds 1..`after` are those of the run
+     * `parent` (its run id), made again; from this round on its random streams come from
+     * `seed` (null: the parent's streams go on) and `interventions` apply.
+     */
+    type: z.literal('fork'),
+    round,
+    parent: z.string(),
+    after: z.int().min(0),
+    seed: z.int().nullable(),
+    interventions: z.array(
+      z.discriminatedUnion('kind', [
+        z.object({
+          kind: z.literal('agents'),
+          policies: z.record(
+            z.string(),
+            z.object({
+              name: z.string(),
+              args: z.array(z.object({ name: z.string().optional(), value: z.unknown() })),
+            }),
+          ),
+        }),
+        z.object({ kind: z.literal('drop_message'), id: z.string() }),
+        z.object({
+          kind: z.literal('inject_message'),
+          from: z.string(),
+          to: z.array(z.string()),
+          text: z.string(),
+        }),
+      ]),
+    ),
+  }),
+  z.object({
+    /** A fork's intervention acting on a message: `id` was said and not delivered to `to`. */
+    type: z.literal('message_dropped'),
+    round,
+    talk_round: z.int().min(1),
+    id: z.string(),
+    from: z.string(),
+    to: z.array(z.string()),
+    text: z.string(),
+  }),
+  z.object({
     type: z.literal('run_end'),
     status: z.enum(['completed', 'failed', 'interrupted']),
     rounds_completed: z.int().min(0),

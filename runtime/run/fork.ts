@@ -1,0 +1,326 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IrPolicy } from '../../compiler/ir.js';
+import { PolicyError } from '../agents/policy.js';
+import { EnvironmentError } from '../environment/instance.js';
+import { EXIT, MaseUserError } from '../errors.js';
+import { claimDirectory, writeFileAtomic } from '../files.js';
+import { executeRun, localWorkerName, writeRecord } from '../sweep/execute.js';
+import { replicateSeed, type SweepRun } from '../sweep/plan.js';
+import type { RunRecord } from '../sweep/record.js';
+import { buildResultsStore, type StoreWorld } from '../sweep/store.js';
+import { reviveInfinity, TracePrefix } from '../trace/writer.js';
+import { ResumeError, sameEvent } from './checkpoint.js';
+import { checkPolicies, llmOptions, policyParser, UsageProblem } from './cli-run.js';
+import { experimentFromRun, ReplayError, roundsInTrace } from './replay.js';
+import { ResolveError } from './resolve.js';
+import { resumeLlm } from './resume.js';
+import type { Intervention, ResolvedExperiment, RunLlmOptions } from './run.js';
+import type { Interruption } from './signals.js';
+
+/**
+ * `mase fork RUN --at R --out NEW` (docs/checkpoints.md): the run in RUN continued from
+ * round R + 1, with and without an intervention, in K replicates each. Every fork makes
+ * rounds 1..R again (model answers from the cache), checked against RUN's trace, so it
+ * starts from RUN's state after round R; replicate 1 keeps RUN's random streams, replicate
+ * k > 1 continues them from a seed of its own, the same in both arms (the pairs of
+ * `mase analyze`). NEW is laid out as a sweep directory with one factor, `intervention`.
+ */
+
+/** A fork that cannot be made (a bad flag, a run that cannot be forked there): exit 2. */
+export class ForkError extends MaseUserError {
+  override name = 'ForkError';
+  constructor(message: string) {
+    super(message, EXIT.usage);
+  }
+}
+
+export interface ForkRequest {
+  /** The last round kept as it was. */
+  readonly at: number;
+  readonly out: string;
+  readonly replicates: number;
+  /** The seed replicates 2..K derive their streams from (default: the run's seed). */
+  readonly seed?: number;
+  /** `--agents`: policies that replace the agents' from R + 1. */
+  readonly agents?: string;
+  readonly dropMessages: readonly string[];
+  /** `FROM->TO:TEXT` (FROM an agent or `world`, TO agents separated by commas, or `*`). */
+  readonly injectMessages: readonly string[];
+}
+
+export interface ForkOutcome {
+  readonly label: string;
+  readonly records: readonly RunRecord[];
+}
+
+/** What `NEW/fork.json` holds: where the forks come from and what they change. */
+export interface ForkFile {
+  readonly schema: 1;
+  readonly parent: { readonly dir: string; readonly run_id: string };
+  readonly at: number;
+  readonly replicates: number;
+  readonly seeds: readonly (number | null)[];
+  readonly intervention: string;
+  readonly interventions: readonly Intervention[];
+}
+
+export const FORK_FILE = 'fork.json';
+
+const MESSAGE_ID = /^m(\d+)\.(\d+)\.(\d+)$/;
+
+/** A readable name of what the interventions change (the `intervention` factor's level). */
+export function interventionLabel(interventions: readonly Intervention[]): string {
+  if (interventions.length === 0) return 'none';
+  const policy = (p: IrPolicy) =>
+    p.args.length === 0
+      ? p.name
+      : `${p.name}(${p.args.map((a) => `${a.name ? `${a.name}: ` : ''}${JSON.stringify(a.value)}`).join(', ')})`;
+  return interventions
+    .map((c) =>
+      c.kind === 'agents'
+        ? `agents(${Object.entries(c.policies)
+            .map(([agent, p]) => `${agent}=${policy(p)}`)
+            .join(', ')})`
+        : c.kind === 'drop_message'
+          ? `drop_message(${c.id})`
+          : `inject_message(${c.from}->${c.to.join(',')})`,
+    )
+    .join(' + ');
+}
+
+/** Whether RUN's trace holds a `message` event with this id. */
+function traceHoldsMessage(trace: string, id: string): boolean {
+  const reader = new TracePrefix(trace, statSync(trace).size);
+  const needle = `"id":${JSON.stringify(id)}`;
+  try {
+    for (let line = reader.next(); line !== undefined; line = reader.next())
+      if (line.startsWith('{"type":"message",') && line.includes(needle)) return true;
+    return false;
+  } finally {
+    reader.close();
+  }
+}
+
+/** The interventions the flags ask for, checked against the run. */
+async function interventionsOf(
+  request: ForkRequest,
+  experiment: ResolvedExperiment,
+  agents: readonly string[],
+  trace: string,
+  llm: RunLlmOptions,
+): Promise<Intervention[]> {
+  const changes: Intervention[] = [];
+  const known = new Set(agents);
+  const agentList = () => agents.slice(0, 12).join(', ') + (agents.length > 12 ? ', …' : '');
+  if (request.agents !== undefined) {
+    const parsed = policyParser(request.agents);
+    const policies: Record<string, IrPolicy> = {};
+    for (const agent of agents) if (parsed.all) policies[agent] = parsed.all;
+    for (const [agent, policy] of Object.entries(parsed.perFirm)) {
+      if (!known.has(agent))
+        throw new ForkError(
+          `--agents names ${agent}, which is not an agent of the run (${agentList()})`,
+        );
+      policies[agent] = policy;
+    }
+    await checkPolicies(experiment, policies, llm);
+    changes.push({ kind: 'agents', policies });
+  }
+  for (const id of request.dropMessages) {
+    const match = MESSAGE_ID.exec(id);
+    if (!match)
+      throw new ForkError(
+        `--drop-message takes a message id as the trace names it (m<round>.<talk round>.<k>, e.g. m3.1.2), not \`${id}\``,
+      );
+    const round = Number(match[1]);
+    if (round <= request.at)
+      throw new ForkError(
+        `--drop-message ${id}: that message was sent in round ${round}, which the fork keeps as it was (--at ${request.at}); fork at ${round - 1} or earlier to drop it`,
+      );
+    if (!traceHoldsMessage(trace, id))
+      throw new ForkError(`--drop-message ${id}: the run's trace holds no message ${id}`);
+    changes.push({ kind: 'drop_message', id });
+  }
+  for (const spec of request.injectMessages) {
+    const match = /^([^\s>-][^>]*?)->([^:]+):([\s\S]+)$/.exec(spec);
+    if (!match)
+      throw new ForkError(
+        `--inject-message takes FROM->TO:TEXT (FROM an agent or world, TO agents separated by commas or *), not \`${spec}\``,
+      );
+    const from = (match[1] as string).trim();
+    const toText = (match[2] as string).trim();
+    const to = toText === '*' ? [...agents] : toText.split(',').map((a) => a.trim());
+    if (from !== 'world' && !known.has(from))
+      throw new ForkError(
+        `--inject-message: ${from} is not an agent of the run (${agentList()}) nor world`,
+      );
+    for (const agent of to)
+      if (!known.has(agent))
+        throw new ForkError(
+          `--inject-message: ${agent} is not an agent of the run (${agentList()})`,
+        );
+    changes.push({ kind: 'inject_message', from, to, text: match[3] as string });
+  }
+  return changes;
+}
+
+/**
+ * Checks that a fork made RUN's rounds 1..R again: its trace, after the header and up to
+ * its `fork` event, is RUN's (timings of model calls aside).
+ */
+function checkForkPrefix(parentTrace: string, forkTrace: string, at: number): void {
+  const parent = new TracePrefix(parentTrace, statSync(parentTrace).size);
+  const fork = new TracePrefix(forkTrace, statSync(forkTrace).size);
+  const differs = (what: string) =>
+    new ForkError(
+      `the fork ${forkTrace} did not make the run's rounds 1..${at} again: ${what}. Were the run's code or a model's cached answers changed?`,
+    );
+  try {
+    // The headers name different experiments (the fork's digest is its own).
+    parent.next();
+    fork.next();
+    for (;;) {
+      const mine = fork.next();
+      if (mine === undefined) throw differs('its trace ends before the fork');
+      if (mine.startsWith('{"type":"fork",')) return;
+      const theirs = parent.next();
+      if (theirs === undefined) throw differs(`the run's trace ends before line ${fork.line}`);
+      if (
+        mine !== theirs &&
+        !sameEvent(JSON.parse(mine, reviveInfinity), JSON.parse(theirs, reviveInfinity))
+      )
+        throw differs(
+          `line ${fork.line} is ${mine.slice(0, 160)}, the run's ${theirs.slice(0, 160)}`,
+        );
+    }
+  } finally {
+    parent.close();
+    fork.close();
+  }
+}
+
+/** Forks the run in RUN_DIR as REQUEST says, into REQUEST.out. */
+export async function forkRun(
+  runDir: string,
+  request: ForkRequest,
+  options: { interruption?: Interruption; onRun?: (done: number, total: number) => void } = {},
+): Promise<ForkOutcome> {
+  let rebuilt: ReturnType<typeof experimentFromRun>;
+  try {
+    rebuilt = experimentFromRun(runDir, 'forked');
+  } catch (error) {
+    if (error instanceof ReplayError) throw new ForkError(error.message);
+    throw error;
+  }
+  const { experiment, manifest } = rebuilt;
+  const runId = (manifest as { run_id?: string }).run_id ?? '';
+  if (experiment.fork)
+    throw new ForkError(
+      `${runDir} is itself a fork (of run ${experiment.fork.parent} after round ${experiment.fork.after}); fork that run instead`,
+    );
+  const trace = join(runDir, 'events.jsonl');
+  if (!existsSync(trace)) throw new ForkError(`${runDir} holds no trace (no events.jsonl)`);
+  const played =
+    manifest.status === 'running' ? roundsInTrace(runDir) : (manifest.rounds_completed ?? 0);
+  if (request.at >= experiment.rounds)
+    throw new ForkError(
+      `--at ${request.at}: the run has ${experiment.rounds} rounds; a fork keeps rounds 1..R and plays the rest, so R must be below ${experiment.rounds}`,
+    );
+  if (request.at > played)
+    throw new ForkError(
+      `--at ${request.at}: the run in ${runDir} played ${played} round${played === 1 ? '' : 's'}; a fork can keep at most those`,
+    );
+  // The run's own model settings (cache, defaults, templates): forks ask nothing the run
+  // asked before its round R.
+  let llm: RunLlmOptions | undefined;
+  try {
+    llm = resumeLlm(experiment, manifest, runDir);
+  } catch (error) {
+    if (error instanceof ResumeError)
+      throw new ForkError(error.message.replace('resumed', 'forked'));
+    throw error;
+  }
+  const agents = Object.keys(experiment.policies);
+  let interventions: Intervention[];
+  try {
+    interventions = await interventionsOf(
+      request,
+      experiment,
+      agents,
+      trace,
+      llm ?? llmOptions({}),
+    );
+  } catch (error) {
+    if (
+      error instanceof ResolveError ||
+      error instanceof UsageProblem ||
+      error instanceof PolicyError ||
+      error instanceof EnvironmentError
+    )
+      throw new ForkError(error.message);
+    throw error;
+  }
+  const label = interventionLabel(interventions);
+  const claim = claimDirectory(request.out, 'fork directory');
+  try {
+    const base = request.seed ?? experiment.seed;
+    const seeds = Array.from({ length: request.replicates }, (_, k) =>
+      k === 0 ? undefined : replicateSeed(base, k + 1),
+    );
+    const arms = [
+      { name: 'none', label: 'none', interventions: [] as Intervention[] },
+      ...(interventions.length > 0 ? [{ name: 'intervention', label, interventions }] : []),
+    ];
+    const fork: ForkFile = {
+      schema: 1,
+      parent: { dir: runDir, run_id: runId },
+      at: request.at,
+      replicates: request.replicates,
+      seeds: seeds.map((s) => s ?? null),
+      intervention: label,
+      interventions,
+    };
+    writeFileAtomic(join(request.out, FORK_FILE), `${JSON.stringify(fork, null, 2)}\n`);
+    const runs: SweepRun[] = seeds.flatMap((seed, k) =>
+      arms.map((arm, cell) => ({
+        runId: `${arm.name}-r${k + 1}`,
+        cell,
+        replicate: k + 1,
+        seed: seed ?? experiment.seed,
+        factors: { intervention: arm.label },
+        experiment: {
+          ...experiment,
+          fork: {
+            parent: runId,
+            after: request.at,
+            ...(seed !== undefined ? { seed } : {}),
+            interventions: arm.interventions,
+          },
+        },
+      })),
+    );
+    const records: RunRecord[] = [];
+    for (const run of runs) {
+      if (options.interruption?.stopReason()) break;
+      const record = await executeRun(run, 'fork', {
+        artifacts: request.out,
+        worker: localWorkerName(),
+        ...(llm ? { llm } : {}),
+      });
+      writeRecord(request.out, record);
+      records.push(record);
+      const forkTrace = join(request.out, 'runs', run.runId, 'events.jsonl');
+      if (existsSync(forkTrace)) checkForkPrefix(trace, forkTrace, request.at);
+      options.onRun?.(records.length, runs.length);
+    }
+    const world: StoreWorld =
+      experiment.market.kind === 'environment'
+        ? { kind: 'environment', metrics: experiment.market.metrics.map((m) => m.name) }
+        : { kind: 'market' };
+    await buildResultsStore(request.out, records, ['intervention'], world);
+    return { label, records };
+  } finally {
+    claim.release();
+  }
+}
