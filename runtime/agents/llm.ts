@@ -64,6 +64,11 @@ export interface LlmAgentConfig {
   readonly fallback: string;
   /** Templates from `--prompts`; absent: the world's defaults. */
   readonly templates?: PromptTemplates;
+  /**
+   * The run's seed in force when the model is asked, for a policy that names no seed: a
+   * fork continued under another seed asks with that seed after its round.
+   */
+  readonly seedNow?: () => number;
 }
 
 /** A parsed answer: the action per product under the market's key, scratchpads, rationale. */
@@ -186,6 +191,12 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
   /** The range of this agent's actions over all entries. */
   private readonly range: { min: number; max: number };
 
+  /** The settings a question is asked with: the policy's, with the run's seed in force. */
+  private settings(): GenerationSettings {
+    const { settings, seedNow } = this.config;
+    return seedNow ? { ...settings, seed: seedNow() } : settings;
+  }
+
   constructor(
     private readonly config: LlmAgentConfig,
     private readonly endpoint: Endpoint,
@@ -278,7 +289,7 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
     for (let attempt = 1; attempt <= this.config.reasks + 1; attempt++) {
       const request: ChatRequest = {
         messages,
-        settings: this.config.settings,
+        settings: this.settings(),
         schema: { name: `${this.key}_decision`, schema: this.jsonSchema, range: this.range },
       };
       let answer: Awaited<ReturnType<Endpoint['ask']>>;
@@ -376,7 +387,7 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
       answer = await this.endpoint.ask(
         {
           messages,
-          settings: this.config.settings,
+          settings: this.settings(),
           schema: { name: 'talk', schema: z.toJSONSchema(schema) as Record<string, unknown> },
         },
         this.retries(round, firm),
@@ -533,6 +544,7 @@ export function llmAgentConfig(
     reasks: a.number('reasks', 2, { integer: true, atLeast: 0, atMost: 10 }),
     fallback: a.string('fallback', 'previous', ['previous', fallbackName]),
     ...(llm?.templates ? { templates: llm.templates } : {}),
+    ...(llm?.seedNow && !a.has('seed') ? { seedNow: llm.seedNow } : {}),
   };
   let endpoint: Endpoint;
   try {

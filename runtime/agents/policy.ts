@@ -36,6 +36,8 @@ export interface LlmContext {
   readonly templates?: PromptTemplates;
   /** The run's seed (a model's `seed` setting defaults to it). */
   readonly seed: number;
+  /** The seed in force now, when it changes during the run (a fork continued under another seed). */
+  readonly seedNow?: () => number;
 }
 
 export type PolicyFactory = (args: readonly PolicyArgument[], context: AgentContext) => Agent;

@@ -15,7 +15,12 @@ import { checkPolicies, llmOptions, policyParser, UsageProblem } from './cli-run
 import { experimentFromRun, ReplayError, roundsInTrace } from './replay.js';
 import { ResolveError } from './resolve.js';
 import { resumeLlm } from './resume.js';
-import type { Intervention, ResolvedExperiment, RunLlmOptions } from './run.js';
+import {
+  type Intervention,
+  interventionLabel,
+  type ResolvedExperiment,
+  type RunLlmOptions,
+} from './run.js';
 import type { Interruption } from './signals.js';
 
 /**
@@ -68,26 +73,6 @@ export interface ForkFile {
 export const FORK_FILE = 'fork.json';
 
 const MESSAGE_ID = /^m(\d+)\.(\d+)\.(\d+)$/;
-
-/** A readable name of what the interventions change (the `intervention` factor's level). */
-export function interventionLabel(interventions: readonly Intervention[]): string {
-  if (interventions.length === 0) return 'none';
-  const policy = (p: IrPolicy) =>
-    p.args.length === 0
-      ? p.name
-      : `${p.name}(${p.args.map((a) => `${a.name ? `${a.name}: ` : ''}${JSON.stringify(a.value)}`).join(', ')})`;
-  return interventions
-    .map((c) =>
-      c.kind === 'agents'
-        ? `agents(${Object.entries(c.policies)
-            .map(([agent, p]) => `${agent}=${policy(p)}`)
-            .join(', ')})`
-        : c.kind === 'drop_message'
-          ? `drop_message(${c.id})`
-          : `inject_message(${c.from}->${c.to.join(',')})`,
-    )
-    .join(' + ');
-}
 
 /** Whether RUN's trace holds a `message` event with this id. */
 function traceHoldsMessage(trace: string, id: string): boolean {

@@ -17,7 +17,7 @@ import type { PromptTemplates } from '../llm/prompts.js';
 import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
-import { randomStream, type Seed } from '../random.js';
+import { randomStream, type Seed, seedNow } from '../random.js';
 import { MessageGate } from '../talk/effects.js';
 import { MessageLedger, parentFields } from '../talk/lineage.js';
 import { ModelParaphraser, paraphrasingModels } from '../talk/paraphrase.js';
@@ -199,6 +199,26 @@ function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): Benc
       : {}),
     ...(point.exists === false ? { exists: false as const, reason: point.reason ?? '' } : {}),
   };
+}
+
+/** A readable name of what the interventions change (the `intervention` factor's level). */
+export function interventionLabel(interventions: readonly Intervention[]): string {
+  if (interventions.length === 0) return 'none';
+  const policy = (p: IrPolicy) =>
+    p.args.length === 0
+      ? p.name
+      : `${p.name}(${p.args.map((a) => `${a.name ? `${a.name}: ` : ''}${JSON.stringify(a.value)}`).join(', ')})`;
+  return interventions
+    .map((c) =>
+      c.kind === 'agents'
+        ? `agents(${Object.entries(c.policies)
+            .map(([agent, p]) => `${agent}=${policy(p)}`)
+            .join(', ')})`
+        : c.kind === 'drop_message'
+          ? `drop_message(${c.id})`
+          : `inject_message(${c.from}->${c.to.join(',')})`,
+    )
+    .join(' + ');
 }
 
 /**
@@ -413,6 +433,7 @@ export async function runExperiment(
       ? {
           services: llm,
           seed: experiment.seed,
+          ...(typeof seed === 'number' ? {} : { seedNow: () => seedNow(seed) }),
           ...(hooks.llm?.defaultModel ? { defaultModel: hooks.llm.defaultModel } : {}),
           ...(hooks.llm?.templates ? { templates: hooks.llm.templates } : {}),
         }

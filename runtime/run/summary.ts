@@ -6,6 +6,7 @@ import { EXIT, MaseUserError } from '../errors.js';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
 import { parseTraceTolerant, type TraceEvent, type TraceEventOf } from '../trace/events.js';
 import type { RunArtifacts } from './artifacts.js';
+import { type ForkSpec, interventionLabel } from './run.js';
 
 /** A number to `digits` places; one that rounds to zero has no sign (not `-0.000`). */
 const fixed = (x: number | null | undefined, digits = 2) =>
@@ -108,6 +109,8 @@ async function showEnvironmentRun(
     market: { name: string; overrides?: Record<string, ParamValue> };
     institution: { name: string };
     sources?: { path: string; text: string }[];
+    fork?: ForkSpec;
+    resumed?: { round: number; at: string }[];
   },
   events: readonly TraceEvent[],
   notes: string[],
@@ -130,6 +133,7 @@ async function showEnvironmentRun(
   const { run } = metrics;
   const out = [
     `${manifest.experiment}: environment ${run.environment} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}, ${thousands(run.rounds_played)} of ${thousands(run.rounds)} rounds`,
+    ...lineage(manifest),
   ];
   if (manifest.status !== 'completed' && manifest.reason)
     out.push(`  ${manifest.status}: ${manifest.reason}`);
@@ -152,6 +156,29 @@ async function showEnvironmentRun(
     `institution (${manifest.institution.name}): ${metrics.institution.transitions} transitions, ${metrics.institution.restorations} restorations, ${metrics.institution.sanction_errors} sanction errors`,
   );
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Where a run comes from, when not only from its sources: the run it is a fork of (its
+ * round, interventions and streams), and the checkpoints it was resumed from.
+ */
+function lineage(manifest: {
+  fork?: ForkSpec;
+  resumed?: readonly { round: number; at: string }[];
+}): string[] {
+  const lines: string[] = [];
+  const fork = manifest.fork;
+  if (fork)
+    lines.push(
+      `  a fork of run ${fork.parent}: rounds 1–${fork.after} as it played them, then ${interventionLabel(fork.interventions) === 'none' ? 'no intervention' : interventionLabel(fork.interventions)}, with ${fork.seed === undefined ? "the run's own random streams" : `random streams of seed ${fork.seed}`}`,
+    );
+  for (const r of manifest.resumed ?? [])
+    lines.push(
+      r.round === 0
+        ? `  resumed at ${r.at}, from round 1 (killed before its first checkpoint)`
+        : `  resumed at ${r.at} from its checkpoint after round ${r.round}`,
+    );
+  return lines;
 }
 
 /** A directory `mase show` cannot summarise, or a bad `--timeline`: exit 2. */
@@ -380,6 +407,8 @@ export async function showRun(
     market: { name: string };
     institution: { name: string };
     sources?: { path: string; text: string }[];
+    fork?: ForkSpec;
+    resumed?: { round: number; at: string }[];
   };
   const notes: string[] = [];
   let events: TraceEvent[];
@@ -418,6 +447,7 @@ export async function showRun(
   const out: string[] = [];
   out.push(
     `${manifest.experiment}: ${manifest.market.name} under ${manifest.institution.name}, seed ${manifest.seed} — ${manifest.status}, ${thousands(metrics.run.rounds_played)} of ${thousands(metrics.run.rounds)} rounds`,
+    ...lineage(manifest),
   );
   if (manifest.status === 'running')
     out.push('  the run never ended: its process was killed or crashed (or it is still running)');
