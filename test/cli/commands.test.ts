@@ -38,6 +38,7 @@ it('mase --help lists exactly the commands that have a file in runtime/cli/comma
     'fmt',
     'run',
     'replay',
+    'fork',
     'verify',
     'report',
     'sweep',

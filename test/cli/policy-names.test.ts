@@ -111,7 +111,7 @@ describe('mase check resolves policy names', () => {
     );
     expect(r.stderr).toContain('did you mean `nash`?');
     expect(r.stderr).toContain(
-      'policies: nash, collusive, competitive, constant, random, noisy_nash, best_response, trigger, evader, qlearning, llm',
+      'policies: nash, collusive, competitive, constant, random, noisy_nash, best_response, trigger, evader, cued, qlearning, llm',
     );
   });
 

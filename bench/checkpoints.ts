@@ -1,0 +1,308 @@
+/**
+ * Checkpoints, resume and forks (docs/checkpoints.md): what a checkpoint costs, what a
+ * resume costs against the run it continues, and what a fork of an LLM run pays for the
+ * rounds it keeps.
+ *
+ * - Checkpoint cost: `mase run` of 2 scripted Cournot firms (`nash`), 20,000 rounds, with no
+ *   checkpoints, one every 1,000 rounds and one every 100, alternating, 5 samples each;
+ *   the cost of one checkpoint is the paired difference over the checkpoints written, and
+ *   the smallest interval at which checkpoints cost under 5% of a scripted round follows.
+ * - Resume: in this process, 2 Q-learning firms under `governance_graph`, 20,000 rounds,
+ *   checkpoints every 1,000: the whole run, and a run stopped after round 10,000 then
+ *   resumed (`resumeRun`), alternating.
+ * - A fork of an LLM run: 2 LLM firms against a scripted server answering after 50 ms, 40
+ *   rounds; then `mase fork --at 30` without intervention, whose 40 rounds all come from
+ *   the response cache.
+ *
+ * Run with `npm run build && node dist/bench/checkpoints.js`; writes
+ * bench/results/checkpoints.json; `node dist/bench/report.js` regenerates docs/benchmarks.md.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { compileSources } from '../compiler/index.js';
+import { resolveExperiment, runToDirectory, stdlibSources } from '../runtime/index.js';
+import { resumeRun } from '../runtime/run/resume.js';
+import {
+  currentMachine,
+  type Measurement,
+  measurement,
+  median,
+  type ResultsFile,
+  resultsDirectory,
+  sourceRevision,
+} from './report.js';
+import { answer, firmOf, startScriptedServer } from './support/openai-server.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cli = join(here, '..', 'runtime', 'cli', 'main.js');
+const scratch = mkdtempSync(join(os.tmpdir(), 'mase-checkpoint-bench-'));
+const env = { ...process.env, MASE_HOME: join(scratch, 'home') };
+const SAMPLES = Number(process.env.MASE_BENCH_SAMPLES ?? 5);
+const machine = currentMachine();
+const measurements: Measurement[] = [];
+let serial = 0;
+
+/** One `mase ARGS --out DIR` from spawn to exit: wall ms, the child's CPU ms. */
+function timedCli(args: readonly string[]): { ms: number; cpu: number; dir: string } {
+  const dir = join(scratch, `run-${serial++}`);
+  const hook = `process.on('exit',()=>{const u=process.resourceUsage();process.stderr.write('\\nCPU '+(u.userCPUTime+u.systemCPUTime)+'\\n')})`;
+  const started = performance.now();
+  const child = spawnSync(
+    process.execPath,
+    ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cli, ...args, '--out', dir],
+    { encoding: 'utf8', env },
+  );
+  const ms = performance.now() - started;
+  if (child.status !== 0) throw new Error(`mase ${args.join(' ')}: ${child.stderr}`);
+  const cpu = Number(/CPU (\d+)/.exec(child.stderr)?.[1] ?? Number.NaN) / 1000;
+  return { ms, cpu, dir };
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoint cost
+const ROUNDS = 20_000;
+const market = ['run', '--market', 'stdlib:cournot', '--agents', 'nash', '--rounds', `${ROUNDS}`];
+const intervals = [0, 1000, 100];
+const wall = new Map<number, number[]>(intervals.map((k) => [k, []]));
+const cpu = new Map<number, number[]>(intervals.map((k) => [k, []]));
+let checkpointBytes = 0;
+for (let s = 0; s < SAMPLES + 1; s++)
+  for (const k of intervals) {
+    const r = timedCli([...market, '--checkpoint-every', `${k}`, '--institution', 'none']);
+    if (k > 0 && checkpointBytes === 0) {
+      // A completed run removes its checkpoint; its size is that of the manifest's record.
+      const manifest = JSON.parse(readFileSync(join(r.dir, 'manifest.json'), 'utf8'));
+      checkpointBytes = Buffer.byteLength(
+        `${JSON.stringify({
+          format: 'mase-checkpoint/1',
+          run_id: manifest.run_id,
+          digest: manifest.digest,
+          round: ROUNDS,
+          events: { bytes: statSync(join(r.dir, 'events.jsonl')).size, sha256: '0'.repeat(64) },
+          log: { bytes: 0, entries: 0, mac: '0'.repeat(64) },
+        })}\n`,
+      );
+    }
+    rmSync(r.dir, { recursive: true, force: true });
+    if (s === 0) continue; // warm-up
+    wall.get(k)?.push(r.ms);
+    cpu.get(k)?.push(r.cpu);
+  }
+for (const k of intervals) {
+  const m = measurement(
+    `checkpoint-every-${k}`,
+    'checkpoint cost',
+    `2 nash firms × ${ROUNDS.toLocaleString('en-US')} rounds, ${k === 0 ? 'no checkpoints' : `a checkpoint every ${k.toLocaleString('en-US')} rounds`}`,
+    wall.get(k) ?? [],
+    { rounds: ROUNDS, every: k },
+    { warmup: 1 },
+  );
+  m.cpuMedian = median(cpu.get(k) ?? []);
+  measurements.push(m);
+}
+/** Paired differences (sample by sample) over the checkpoints written. */
+const perCheckpoint = (k: number) => {
+  const base = wall.get(0) ?? [];
+  const diffs = (wall.get(k) ?? []).map((t, i) => (t - (base[i] ?? t)) / (ROUNDS / k));
+  return median(diffs);
+};
+const roundMs = median(wall.get(0) ?? []) / ROUNDS;
+const costs = intervals.filter((k) => k > 0).map((k) => [k, perCheckpoint(k)] as const);
+const checkpointMs = costs.find(([k]) => k === 100)?.[1] ?? Number.NaN;
+const fivePercent = Math.ceil(checkpointMs / (0.05 * roundMs));
+
+// ---------------------------------------------------------------------------------------
+// Resume against the run it continues (in this process)
+const library = stdlibSources();
+const program = compileSources([], library, { includeLibrary: true }).program;
+const learning = resolveExperiment(
+  program,
+  {
+    market: 'cournot',
+    institution: 'governance_graph',
+    agents: 'given',
+    params: [],
+    rounds: ROUNDS,
+    seed: 3,
+  },
+  () => ({ all: { name: 'qlearning', args: [] }, perFirm: {} }),
+  library,
+);
+const whole: number[] = [];
+const stopped: number[] = [];
+const resumed: number[] = [];
+for (let s = 0; s < SAMPLES + 1; s++) {
+  const a = join(scratch, `whole-${s}`);
+  let t = performance.now();
+  await runToDirectory(learning, a, { checkpointEvery: 1000 });
+  const wholeMs = performance.now() - t;
+  const b = join(scratch, `resumed-${s}`);
+  let played = 0;
+  t = performance.now();
+  await runToDirectory(learning, b, {
+    checkpointEvery: 1000,
+    onRoundEnd: (round) => {
+      played = round;
+    },
+    shouldStop: () => (played >= ROUNDS / 2 ? 'half' : undefined),
+  });
+  const stoppedMs = performance.now() - t;
+  t = performance.now();
+  await resumeRun(b);
+  const resumedMs = performance.now() - t;
+  if (readFileSync(join(a, 'events.jsonl')).compare(readFileSync(join(b, 'events.jsonl'))) !== 0)
+    throw new Error('the resumed trace is not the whole run’s');
+  rmSync(a, { recursive: true, force: true });
+  rmSync(b, { recursive: true, force: true });
+  if (s === 0) continue;
+  whole.push(wholeMs);
+  stopped.push(stoppedMs);
+  resumed.push(resumedMs);
+}
+measurements.push(
+  measurement(
+    'resume-whole',
+    'resume',
+    `2 Q-learning firms under governance_graph × ${ROUNDS.toLocaleString('en-US')} rounds, the whole run`,
+    whole,
+    { rounds: ROUNDS },
+    { warmup: 1 },
+  ),
+  measurement(
+    'resume-first-half',
+    'resume',
+    `the same run stopped after round ${(ROUNDS / 2).toLocaleString('en-US')}`,
+    stopped,
+    { rounds: ROUNDS / 2 },
+    { warmup: 1 },
+  ),
+  measurement(
+    'resume-second-half',
+    'resume',
+    `… resumed from its checkpoint at ${(ROUNDS / 2).toLocaleString('en-US')} to the end (rounds 1–${(ROUNDS / 2).toLocaleString('en-US')} made again and checked)`,
+    resumed,
+    { rounds: ROUNDS },
+    { warmup: 1 },
+  ),
+);
+
+// ---------------------------------------------------------------------------------------
+// A fork of an LLM run: the rounds it keeps come from the cache
+const LATENCY = 50;
+const LLM_ROUNDS = 40;
+const server = await startScriptedServer(
+  (r) => answer([20 + (firmOf(r) === 'f1' ? 1 : 0)], 'steady'),
+  { latencyMs: LATENCY },
+);
+/** `mase ARGS` without blocking this process (the server answers it). */
+function cliAsync(args: readonly string[]): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [cli, ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('close', (code) =>
+      code === 0
+        ? resolvePromise(performance.now() - started)
+        : reject(new Error(`mase ${args.join(' ')}: ${stderr}`)),
+    );
+  });
+}
+const llmRun: number[] = [];
+const llmFork: number[] = [];
+for (let s = 0; s < 3; s++) {
+  const dir = join(scratch, `llm-${s}`);
+  llmRun.push(
+    await cliAsync([
+      'run',
+      '--market',
+      'stdlib:cournot',
+      '--institution',
+      'none',
+      '--agents',
+      'llm',
+      '--model',
+      `openai-compatible:${server.url}#tiny`,
+      '--rounds',
+      `${LLM_ROUNDS}`,
+      '--seed',
+      `${s + 1}`,
+      '--cache',
+      join(scratch, `llm-${s}.db`),
+      '--out',
+      dir,
+    ]),
+  );
+  const asked = server.requests.length;
+  llmFork.push(await cliAsync(['fork', dir, '--at', '30', '--out', `${dir}-fork`]));
+  if (server.requests.length !== asked) throw new Error('the fork asked the model');
+}
+await server.close();
+measurements.push(
+  measurement(
+    'llm-run',
+    'fork of an LLM run',
+    `2 LLM firms × ${LLM_ROUNDS} rounds, the model answering after ${LATENCY} ms (mase run)`,
+    llmRun,
+    { rounds: LLM_ROUNDS, latencyMs: LATENCY },
+  ),
+  measurement(
+    'llm-fork',
+    'fork of an LLM run',
+    'mase fork --at 30 without intervention (every answer from the cache)',
+    llmFork,
+    { rounds: LLM_ROUNDS, at: 30 },
+  ),
+);
+
+machine.loadAverageEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
+rmSync(scratch, { recursive: true, force: true });
+const fixed = (x: number, d: number) => Number(x.toFixed(d));
+const results: ResultsFile = {
+  schema: 1,
+  title: 'Checkpoints, resume and forks',
+  description:
+    'What a checkpoint costs (whole `mase run` commands, alternating, paired by sample), what a resume costs against the run it continues (in-process, alternating), and what a fork of an LLM run pays for the rounds it keeps (bench/checkpoints.ts).',
+  command: 'npm run build && node dist/bench/checkpoints.js',
+  date: new Date().toISOString(),
+  machine,
+  measurements,
+  tables: [
+    {
+      title: 'One checkpoint',
+      columns: ['measure', 'value'],
+      rows: [
+        ['bytes of checkpoint.json', checkpointBytes],
+        ...costs.map(
+          ([k, ms]) =>
+            [`ms per checkpoint (paired median, one every ${k} rounds)`, fixed(ms, 2)] as [
+              string,
+              number,
+            ],
+        ),
+        ['ms per scripted round without checkpoints (whole command / rounds)', fixed(roundMs, 4)],
+        ['smallest interval at which checkpoints cost under 5% of a round', fivePercent],
+        [
+          'resume / whole run (medians; the resume makes half the rounds again)',
+          fixed(median(resumed) / median(whole), 2),
+        ],
+        ['fork of the LLM run / the run (medians)', fixed(median(llmFork) / median(llmRun), 2)],
+      ],
+    },
+  ],
+  ...(sourceRevision() ? { notes: [`source revision ${sourceRevision()}`] } : {}),
+};
+writeFileSync(
+  join(resultsDirectory(), 'checkpoints.json'),
+  `${JSON.stringify(results, null, 2)}\n`,
+);
+process.stderr.write(`wrote ${join(resultsDirectory(), 'checkpoints.json')}\n`);

@@ -1,0 +1,341 @@
+import { readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  answer,
+  firmOf,
+  roundOf,
+  type ScriptedServer,
+  startScriptedServer,
+} from '../../bench/support/openai-server.js';
+import { cliSandbox } from '../support/cli.js';
+import type { TraceLine } from '../support/trace-events.js';
+
+/**
+ * `mase fork RUN --at R --out NEW`, as a researcher uses it: a fork without intervention is
+ * the run itself from R on; each intervention changes what the scripted agents imply, from
+ * R + 1 and not before; the fork directory is a sweep directory `mase analyze` compares.
+ */
+
+const sandbox = cliSandbox('fork');
+const { mase, read, events } = sandbox;
+
+/** A run's trace without its header (the fork's names its own experiment) and fork line. */
+const body = (dir: string) =>
+  read(`${dir}/events.jsonl`)
+    .split('\n')
+    .filter((l) => !l.startsWith('{"type":"header"') && !l.startsWith('{"type":"fork"'))
+    .join('\n');
+
+/** metrics.json without the run's digest (a fork is another experiment than its parent). */
+const metrics = (dir: string) => {
+  const m = sandbox.json<{ run: Record<string, unknown> }>(`${dir}/metrics.json`);
+  const { digest: _digest, ...run } = m.run;
+  return { ...m, run };
+};
+
+const payoffs = (dir: string, firm: string) =>
+  events<TraceLine & { firm: string; round: number; profit: number }>(dir)
+    .filter((e) => e.type === 'payoff' && e.firm === firm)
+    .map((e) => e.profit);
+
+function ok(command: readonly string[]) {
+  const r = mase(command);
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+describe('a fork without intervention', () => {
+  it('replicate 1 is the run itself from R on (Q-learning firms under an institution)', () => {
+    ok([
+      'run',
+      '--market',
+      'stdlib:cournot',
+      '--institution',
+      'stdlib:governance_graph',
+      '--agents',
+      'qlearning',
+      '--rounds',
+      '400',
+      '--seed',
+      '5',
+      '--out',
+      'ql',
+    ]);
+    const r = ok(['fork', 'ql', '--at', '150', '--out', 'ql-fork', '--replicates', '3']);
+    expect(r.stdout).toContain(
+      'fork of ql after round 150: no intervention; 3 runs (0 not completed)',
+    );
+    expect(body('ql-fork/runs/none-r1')).toBe(body('ql'));
+    expect(metrics('ql-fork/runs/none-r1')).toEqual(metrics('ql'));
+    // Replicates 2 and 3 continue from round 150 under seeds of their own: the same first
+    // 150 rounds, other rounds after.
+    const cut = (dir: string, from: number) =>
+      events<TraceLine & { round?: number }>(dir).filter(
+        (e) =>
+          e.type === 'decision' && (from > 0 ? (e.round ?? 0) > from : (e.round ?? 0) <= -from),
+      );
+    for (const k of [2, 3]) {
+      expect(cut(`ql-fork/runs/none-r${k}`, -150)).toEqual(cut('ql', -150));
+      expect(cut(`ql-fork/runs/none-r${k}`, 150)).not.toEqual(cut('ql', 150));
+    }
+    const fork = sandbox.json<{ seeds: (number | null)[] }>('ql-fork/fork.json');
+    expect(fork.seeds[0]).toBe(null);
+    expect(new Set(fork.seeds).size).toBe(3);
+    // The trace says where the fork starts and from what.
+    const forkLine = events<TraceLine & { round: number; after: number; seed: number | null }>(
+      'ql-fork/runs/none-r2',
+    ).find((e) => e.type === 'fork');
+    expect(forkLine).toMatchObject({ round: 151, after: 150, seed: fork.seeds[1] });
+    const shown = ok(['show', 'ql-fork/runs/none-r2']);
+    expect(shown.stdout).toContain(
+      `a fork of run ${sandbox.json<{ run_id: string }>('ql/manifest.json').run_id}: rounds 1–150 as it played them, then no intervention, with random streams of seed ${fork.seeds[1]}`,
+    );
+  });
+
+  it('replicate 1 of a text world is the run itself from R on', () => {
+    ok([
+      'run',
+      '--environment',
+      'stdlib:infection',
+      '--param',
+      'hosts=60',
+      '--agents',
+      'susceptible(0.3, 0.1)',
+      '--talk',
+      'small_world(k: 4)',
+      '--rounds',
+      '40',
+      '--out',
+      'world',
+    ]);
+    ok(['fork', 'world', '--at', '12', '--out', 'world-fork']);
+    expect(body('world-fork/runs/none-r1')).toBe(body('world'));
+    expect(metrics('world-fork/runs/none-r1')).toEqual(metrics('world'));
+  });
+});
+
+describe('interventions do what the scripted agents imply, from R + 1', () => {
+  it('--agents nash: collusive firms earn the Nash profit from R + 1 on', () => {
+    ok([
+      'run',
+      '--market',
+      'stdlib:cournot',
+      '--institution',
+      'none',
+      '--agents',
+      'collusive',
+      '--rounds',
+      '20',
+      '--out',
+      'colluding',
+    ]);
+    ok(['fork', 'colluding', '--at', '8', '--out', 'to-nash', '--agents', 'nash']);
+    const benchmarks = events<
+      TraceLine & { nash: { profit: number[] }; collusive: { profit: number[] } }
+    >('colluding').find((e) => e.type === 'benchmarks');
+    const [nash] = benchmarks?.nash.profit ?? [];
+    const [collusive] = benchmarks?.collusive.profit ?? [];
+    expect(nash).not.toBeCloseTo(collusive as number, 3);
+    const changed = payoffs('to-nash/runs/intervention-r1', 'f1');
+    expect(changed.slice(0, 8).every((p) => Math.abs(p - (collusive as number)) < 1e-9)).toBe(true);
+    expect(changed.slice(8).every((p) => Math.abs(p - (nash as number)) < 1e-9)).toBe(true);
+    expect(changed).toHaveLength(20);
+    // The arm without intervention goes on colluding.
+    expect(payoffs('to-nash/runs/none-r1', 'f1')).toEqual(payoffs('colluding', 'f1'));
+    const analysis = ok(['analyze', 'to-nash']);
+    expect(analysis.stdout).toContain('Factor intervention (categorical)');
+    expect(analysis.stdout).toMatch(
+      /intervention\s+none\s+agents\(f1=nash, f2=nash\)\s+collusion_index\s+1\s+-1/,
+    );
+  });
+
+  // f1 says "collude" to f2 in round 12; f2 plays Nash until it reads it, then colludes.
+  const cueRun = [
+    'run',
+    '--market',
+    'stdlib:cournot',
+    '--institution',
+    'none',
+    '--agents',
+    'f1=cued(say: 12),f2=cued',
+    '--talk',
+    'complete',
+    '--rounds',
+    '20',
+  ];
+  beforeAll(() => ok([...cueRun, '--out', 'cue']));
+  const f2Actions = (dir: string) =>
+    events<TraceLine & { firm: string; action: number[] }>(dir)
+      .filter((e) => e.type === 'decision' && e.firm === 'f2')
+      .map((e) => e.action[0]);
+
+  it('--drop-message: without the one message it reacts to, the firm does not react', () => {
+    const original = f2Actions('cue');
+    // The reaction: Nash (30) through round 11, collusive (22.5) from round 12.
+    expect(original.slice(0, 11).every((q) => q === 30)).toBe(true);
+    expect(original.slice(11).every((q) => q === 22.5)).toBe(true);
+    ok(['fork', 'cue', '--at', '10', '--out', 'cue-dropped', '--drop-message', 'm12.1.1']);
+    expect(f2Actions('cue-dropped/runs/intervention-r1').every((q) => q === 30)).toBe(true);
+    expect(f2Actions('cue-dropped/runs/none-r1')).toEqual(original);
+    const dropped = events('cue-dropped/runs/intervention-r1').filter(
+      (e) => e.type === 'message_dropped',
+    );
+    expect(dropped).toEqual([
+      {
+        type: 'message_dropped',
+        round: 12,
+        talk_round: 1,
+        id: 'm12.1.1',
+        from: 'f1',
+        to: ['f2'],
+        text: 'collude',
+      },
+    ]);
+  });
+
+  it('--inject-message: a message the firm reacts to makes it react from R + 1', () => {
+    ok([
+      'fork',
+      'cue',
+      '--at',
+      '5',
+      '--out',
+      'cue-injected',
+      '--inject-message',
+      'world->f2:please collude now',
+    ]);
+    const actions = f2Actions('cue-injected/runs/intervention-r1');
+    expect(actions.slice(0, 5).every((q) => q === 30)).toBe(true);
+    expect(actions.slice(5).every((q) => q === 22.5)).toBe(true);
+    const injected = events('cue-injected/runs/intervention-r1').find(
+      (e) => e.type === 'message' && e.round === 6,
+    );
+    expect(injected).toMatchObject({
+      talk_round: 0,
+      from: 'world',
+      to: ['f2'],
+      text: 'please collude now',
+    });
+  });
+});
+
+describe('LLM firms: a fork asks the models only after its round', () => {
+  let server: ScriptedServer;
+  beforeAll(async () => {
+    server = await startScriptedServer((r) =>
+      answer([20 + ((roundOf(r) ?? 0) % 5) + (firmOf(r) === 'f1' ? 1 : 0)], 'steady'),
+    );
+  });
+  afterAll(() => server.close());
+
+  it('the prefix comes from the cache; an intervention on f1 makes f2 be asked once it has seen it', async () => {
+    const cache = sandbox.file('llm.cache.db');
+    const run = await sandbox.maseAsync([
+      'run',
+      '--market',
+      'stdlib:cournot',
+      '--institution',
+      'none',
+      '--agents',
+      'llm',
+      '--model',
+      `openai-compatible:${server.url}#tiny`,
+      '--rounds',
+      '30',
+      '--cache',
+      cache,
+      '--out',
+      'llm',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const before = server.requests.length;
+    expect(before).toBe(60);
+    const forked = await sandbox.maseAsync([
+      'fork',
+      'llm',
+      '--at',
+      '20',
+      '--out',
+      'llm-fork',
+      '--agents',
+      'f1=nash',
+    ]);
+    expect(forked.code, forked.stderr).toBe(0);
+    // The arm without intervention is the run from the cache. In the other, f1 plays Nash
+    // from round 21: f2's question in round 21 (rounds 1–20 as they were) is the run's, from
+    // the cache; from round 22 on it has seen another round 21 and is asked again.
+    const asked = server.requests.slice(before);
+    expect(asked.map((r) => [firmOf(r), roundOf(r)])).toEqual(
+      Array.from({ length: 9 }, (_, i) => ['f2', 22 + i]),
+    );
+  });
+});
+
+describe('what cannot be forked says so', () => {
+  beforeAll(() =>
+    ok([
+      'run',
+      '--market',
+      'stdlib:cournot',
+      '--institution',
+      'none',
+      '--agents',
+      'f1=cued(say: 6),f2=cued',
+      '--talk',
+      'complete',
+      '--rounds',
+      '10',
+      '--out',
+      'small',
+    ]),
+  );
+  it.each([
+    [
+      ['--at', '10'],
+      '--at 10: the run has 10 rounds; a fork keeps rounds 1..R and plays the rest, so R must be below 10',
+    ],
+    [['--at', 'x'], '--at takes a whole number ≥ 0, not `x`'],
+    [['--at', '2', '--replicates', '0'], '--replicates takes a whole number ≥ 1, not `0`'],
+    [
+      ['--at', '2', '--drop-message', 'hello'],
+      '--drop-message takes a message id as the trace names it',
+    ],
+    [
+      ['--at', '7', '--drop-message', 'm6.1.1'],
+      '--drop-message m6.1.1: that message was sent in round 6, which the fork keeps as it was (--at 7); fork at 5 or earlier to drop it',
+    ],
+    [
+      ['--at', '2', '--drop-message', 'm9.1.1'],
+      "--drop-message m9.1.1: the run's trace holds no message m9.1.1",
+    ],
+    [
+      ['--at', '2', '--agents', 'f9=nash'],
+      '--agents names f9, which is not an agent of the run (f1, f2)',
+    ],
+    [['--at', '2', '--agents', 'nosuch'], 'nosuch'],
+    [['--at', '2', '--inject-message', 'f1 says hi'], '--inject-message takes FROM->TO:TEXT'],
+    [
+      ['--at', '2', '--inject-message', 'f1->f7:hi'],
+      '--inject-message: f7 is not an agent of the run (f1, f2)',
+    ],
+  ])('%j', (flags, message) => {
+    const r = mase(['fork', 'small', '--out', `bad-${readdirSync(sandbox.dir).length}`, ...flags]);
+    expect(r.stderr).toContain(message);
+    expect(r.code).toBe(2);
+  });
+
+  it('a fork of a fork, a directory with no run, an --out in use', () => {
+    ok(['fork', 'small', '--at', '3', '--out', 'small-fork']);
+    const again = mase(['fork', 'small-fork/runs/none-r1', '--at', '4', '--out', 'again']);
+    expect(again.stderr).toMatch(
+      /small-fork\/runs\/none-r1 is itself a fork \(of run \w+ after round 3\); fork that run instead/,
+    );
+    expect(again.code).toBe(2);
+    const none = mase(['fork', 'nothing', '--at', '1', '--out', 'x1']);
+    expect(none.stderr).toContain('nothing holds no run (no manifest.json)');
+    expect(none.code).toBe(2);
+    const used = mase(['fork', 'small', '--at', '3', '--out', 'small-fork']);
+    expect(used.stderr).toContain('small-fork is not empty; choose a new --out directory');
+    expect(used.code).toBe(2);
+  });
+});
