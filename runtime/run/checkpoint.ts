@@ -160,7 +160,10 @@ export class PrefixReplay {
     if (stored === undefined)
       throw this.diverged(`the file ends where the run makes ${line.slice(0, 160)}`);
     // The same line: the same event (the common case: no parsing).
-    if (stored === line) return this.feed(event);
+    if (stored === line) {
+      this.feed(event);
+      return;
+    }
     const written = this.parse(stored);
     if (!sameEvent(written, JSON.parse(line, reviveInfinity)))
       throw this.diverged(
