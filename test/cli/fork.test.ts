@@ -7,7 +7,7 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
-import { cliSandbox } from '../support/cli.js';
+import { cliSandbox, cournotRun } from '../support/cli.js';
 import type { TraceLine } from '../support/trace-events.js';
 
 /**
@@ -46,21 +46,7 @@ function ok(command: readonly string[]) {
 
 describe('a fork without intervention', () => {
   it('replicate 1 is the run itself from R on (Q-learning firms under an institution)', () => {
-    ok([
-      'run',
-      '--market',
-      'stdlib:cournot',
-      '--institution',
-      'stdlib:governance_graph',
-      '--agents',
-      'qlearning',
-      '--rounds',
-      '400',
-      '--seed',
-      '5',
-      '--out',
-      'ql',
-    ]);
+    ok(cournotRun('qlearning', 400, 'stdlib:governance_graph', '--seed', '5', '--out', 'ql'));
     const r = ok(['fork', 'ql', '--at', '150', '--out', 'ql-fork', '--replicates', '3']);
     expect(r.stdout).toContain(
       'fork of ql after round 150: no intervention; 3 runs (0 not completed)',
@@ -116,19 +102,7 @@ describe('a fork without intervention', () => {
 
 describe('interventions do what the scripted agents imply, from R + 1', () => {
   it('--agents nash: collusive firms earn the Nash profit from R + 1 on', () => {
-    ok([
-      'run',
-      '--market',
-      'stdlib:cournot',
-      '--institution',
-      'none',
-      '--agents',
-      'collusive',
-      '--rounds',
-      '20',
-      '--out',
-      'colluding',
-    ]);
+    ok(cournotRun('collusive', 20, 'none', '--out', 'colluding'));
     ok(['fork', 'colluding', '--at', '8', '--out', 'to-nash', '--agents', 'nash']);
     const benchmarks = events<
       TraceLine & { nash: { profit: number[] }; collusive: { profit: number[] } }
@@ -150,20 +124,9 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
   });
 
   // f1 says "collude" to f2 in round 12; f2 plays Nash until it reads it, then colludes.
-  const cueRun = [
-    'run',
-    '--market',
-    'stdlib:cournot',
-    '--institution',
-    'none',
-    '--agents',
-    'f1=cued(say: 12),f2=cued',
-    '--talk',
-    'complete',
-    '--rounds',
-    '20',
-  ];
-  beforeAll(() => ok([...cueRun, '--out', 'cue']));
+  beforeAll(() =>
+    ok(cournotRun('f1=cued(say: 12),f2=cued', 20, 'none', '--talk', 'complete', '--out', 'cue')),
+  );
   const f2Actions = (dir: string) =>
     events<TraceLine & { firm: string; action: number[] }>(dir)
       .filter((e) => e.type === 'decision' && e.firm === 'f2')
@@ -230,23 +193,19 @@ describe('LLM firms: a fork asks the models only after its round', () => {
 
   it('the prefix comes from the cache; an intervention on f1 makes f2 be asked once it has seen it', async () => {
     const cache = sandbox.file('llm.cache.db');
-    const run = await sandbox.maseAsync([
-      'run',
-      '--market',
-      'stdlib:cournot',
-      '--institution',
-      'none',
-      '--agents',
-      'llm',
-      '--model',
-      `openai-compatible:${server.url}#tiny`,
-      '--rounds',
-      '30',
-      '--cache',
-      cache,
-      '--out',
-      'llm',
-    ]);
+    const run = await sandbox.maseAsync(
+      cournotRun(
+        'llm',
+        30,
+        'none',
+        '--model',
+        `openai-compatible:${server.url}#tiny`,
+        '--cache',
+        cache,
+        '--out',
+        'llm',
+      ),
+    );
     expect(run.code, run.stderr).toBe(0);
     const before = server.requests.length;
     expect(before).toBe(60);
@@ -273,21 +232,7 @@ describe('LLM firms: a fork asks the models only after its round', () => {
 
 describe('what cannot be forked says so', () => {
   beforeAll(() =>
-    ok([
-      'run',
-      '--market',
-      'stdlib:cournot',
-      '--institution',
-      'none',
-      '--agents',
-      'f1=cued(say: 6),f2=cued',
-      '--talk',
-      'complete',
-      '--rounds',
-      '10',
-      '--out',
-      'small',
-    ]),
+    ok(cournotRun('f1=cued(say: 6),f2=cued', 10, 'none', '--talk', 'complete', '--out', 'small')),
   );
   it.each([
     [

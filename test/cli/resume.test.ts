@@ -17,7 +17,7 @@ import {
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
 import { randomStream } from '../../runtime/random.js';
-import { cliSandbox, type SandboxRun } from '../support/cli.js';
+import { cliSandbox, cournotRun, type SandboxRun } from '../support/cli.js';
 
 /**
  * `mase run --checkpoint-every K` and `mase run --resume --out DIR`, as a user meets them: a
@@ -28,6 +28,8 @@ import { cliSandbox, type SandboxRun } from '../support/cli.js';
  */
 
 const sandbox = cliSandbox('resume');
+/** Q-learning firms under an institution that fines and changes state: the governance log's chain. */
+const GOVERNED = 'stdlib:governance_graph';
 const { file, read, mase } = sandbox;
 
 /** The kill points: fractions of the uninterrupted trace between FROM and TO, from a fixed seed. */
@@ -97,21 +99,7 @@ function expectResumedLike(out: string, reference: string, run?: SandboxRun) {
 describe('a scripted run killed at random points and resumed', () => {
   // Q-learning firms (their Q-tables and random streams are the state to rebuild) under an
   // institution that fines and changes state (the governance log's chain).
-  const market = [
-    'run',
-    '--market',
-    'stdlib:cournot',
-    '--institution',
-    'stdlib:governance_graph',
-    '--agents',
-    'qlearning',
-    '--rounds',
-    '8000',
-    '--seed',
-    '3',
-    '--checkpoint-every',
-    '40',
-  ];
+  const market = cournotRun('qlearning', 8000, GOVERNED, '--seed', '3', '--checkpoint-every', '40');
   beforeAll(() => {
     const r = mase([...market, '--out', 'market-whole']);
     expect(r.code, r.stderr).toBe(0);
@@ -195,23 +183,18 @@ describe('LLM firms killed and resumed (scripted chat-completions server)', () =
   afterAll(() => server.close());
 
   it('the rounds before the checkpoint come from the cache; the rest are asked; the run ends as an uninterrupted one', async () => {
-    const run = (out: string) => [
-      'run',
-      '--market',
-      'stdlib:cournot',
-      '--institution',
-      'stdlib:governance_graph',
-      '--agents',
-      'llm',
-      '--model',
-      `openai-compatible:${server.url}#tiny`,
-      '--rounds',
-      '150',
-      '--cache',
-      file(`${out}.cache.db`),
-      '--out',
-      out,
-    ];
+    const run = (out: string) =>
+      cournotRun(
+        'llm',
+        150,
+        GOVERNED,
+        '--model',
+        `openai-compatible:${server.url}#tiny`,
+        '--cache',
+        file(`${out}.cache.db`),
+        '--out',
+        out,
+      );
     const whole = await sandbox.maseAsync(run('llm-whole'));
     expect(whole.code, whole.stderr).toBe(0);
     const asked = server.requests.length;
@@ -249,19 +232,7 @@ describe('LLM firms killed and resumed (scripted chat-completions server)', () =
 });
 
 describe('what cannot be resumed says so, and changes nothing', () => {
-  const small = [
-    'run',
-    '--market',
-    'stdlib:cournot',
-    '--institution',
-    'stdlib:governance_graph',
-    '--agents',
-    'qlearning',
-    '--rounds',
-    '3000',
-    '--checkpoint-every',
-    '10',
-  ];
+  const small = cournotRun('qlearning', 3000, GOVERNED, '--checkpoint-every', '10');
   /** A run killed halfway, with a checkpoint. */
   async function killedRun(out: string) {
     if (!existsSync(file('small-whole/metrics.json')))

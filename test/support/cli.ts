@@ -88,6 +88,28 @@ export function runCliAsync(
   });
 }
 
+/**
+ * `mase run --market stdlib:cournot --institution INSTITUTION --agents AGENTS --rounds
+ * ROUNDS` and MORE flags (no `--out`): the market most CLI tests run.
+ */
+export const cournotRun = (
+  agents: string,
+  rounds: number,
+  institution = 'none',
+  ...more: string[]
+): string[] => [
+  'run',
+  '--market',
+  'stdlib:cournot',
+  '--institution',
+  institution,
+  '--agents',
+  agents,
+  '--rounds',
+  `${rounds}`,
+  ...more,
+];
+
 /** The line commander adds after its own errors; the message itself is the line before. */
 export const HELP_HINT = '(run `mase --help` for usage)';
 

@@ -47,7 +47,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
     )
     .action(async (run: string, flags: ForkFlags) => {
       const { wholeNumber } = await import('../../run/flags.js');
-      const { forkRun } = await import('../../run/fork.js');
+      const { forkRun } = await import('../../sweep/fork.js');
       const { Interruption, signalExitCode } = await import('../../run/signals.js');
       const at = wholeNumber('--at', flags.at);
       const replicates =

@@ -5,23 +5,23 @@ import { PolicyError } from '../agents/policy.js';
 import { EnvironmentError } from '../environment/instance.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
-import { executeRun, localWorkerName, writeRecord } from '../sweep/execute.js';
-import { replicateSeed, type SweepRun } from '../sweep/plan.js';
-import type { RunRecord } from '../sweep/record.js';
-import { buildResultsStore, type StoreWorld } from '../sweep/store.js';
-import { reviveInfinity, TracePrefix } from '../trace/writer.js';
-import { ResumeError, sameEvent } from './checkpoint.js';
-import { checkPolicies, llmOptions, policyParser, UsageProblem } from './cli-run.js';
-import { experimentFromRun, ReplayError, roundsInTrace } from './replay.js';
-import { ResolveError } from './resolve.js';
-import { resumeLlm } from './resume.js';
+import { ResumeError, sameEvent } from '../run/checkpoint.js';
+import { checkPolicies, llmOptions, policyParser, UsageProblem } from '../run/cli-run.js';
+import { experimentFromRun, ReplayError, roundsInTrace } from '../run/replay.js';
+import { ResolveError } from '../run/resolve.js';
+import { resumeLlm } from '../run/resume.js';
 import {
   type Intervention,
   interventionLabel,
   type ResolvedExperiment,
   type RunLlmOptions,
-} from './run.js';
-import type { Interruption } from './signals.js';
+} from '../run/run.js';
+import type { Interruption } from '../run/signals.js';
+import { reviveInfinity, TracePrefix } from '../trace/writer.js';
+import { executeRun, localWorkerName, writeRecord } from './execute.js';
+import { replicateSeed, type SweepRun } from './plan.js';
+import type { RunRecord } from './record.js';
+import { buildResultsStore, type StoreWorld } from './store.js';
 
 /**
  * `mase fork RUN --at R --out NEW` (docs/checkpoints.md): the run in RUN continued from
