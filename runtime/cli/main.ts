@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<MaseCommand>>> = {
   run: () => import('./commands/run.js').then((m) => m.runCommand),
   replay: () => import('./commands/replay.js').then((m) => m.replayCommand),
   fork: () => import('./commands/fork.js').then((m) => m.forkCommand),
+  explain: () => import('./commands/explain.js').then((m) => m.explainCommand),
   verify: () => import('./commands/verify.js').then((m) => m.verifyCommand),
   report: () => import('./commands/report.js').then((m) => m.reportCommand),
   sweep: () => import('./commands/sweep.js').then((m) => m.sweepCommand),

@@ -628,6 +628,12 @@ export async function runExperiment(
             const id = ledger.next(round, 0);
             const sender = m.from === undefined || m.from < 0 ? -1 : m.from;
             const from = sender < 0 ? WORLD_SENDER : (agentNames[sender] as string);
+            if (dropped.size > 0 && dropped.has(id)) {
+              // A fork that drops it: sent, and seen by no one.
+              emit({ type: 'message', round, talk_round: 0, id, from, to: [], text: m.text });
+              emit({ type: 'message_dropped', round, talk_round: 0, id, from, to, text: m.text });
+              continue;
+            }
             emit({ type: 'message', round, talk_round: 0, id, from, to, text: m.text });
             const message = { id, from, to, talkRound: 0, text: m.text };
             for (const j of m.to) inboxes[j]?.push(message);

@@ -366,7 +366,7 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     /** A fork's intervention acting on a message: `id` was said and not delivered to `to`. */
     type: z.literal('message_dropped'),
     round,
-    talk_round: z.int().min(1),
+    talk_round: z.int().min(0),
     id: z.string(),
     from: z.string(),
     to: z.array(z.string()),

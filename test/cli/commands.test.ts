@@ -39,6 +39,7 @@ it('mase --help lists exactly the commands that have a file in runtime/cli/comma
     'run',
     'replay',
     'fork',
+    'explain',
     'verify',
     'report',
     'sweep',

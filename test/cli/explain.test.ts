@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { cliSandbox, cournotRun } from '../support/cli.js';
+
+/**
+ * `mase explain RUN`, as a researcher uses it: the run's macro change is found, the messages
+ * before it are removed one at a time in forks, and the planted cause is ranked first with
+ * the effect the scripted agents imply, the decoys after it with none.
+ */
+
+const sandbox = cliSandbox('explain');
+const { mase } = sandbox;
+
+interface Explanation {
+  metric: string;
+  shift: { series: string; round: number; from: number; to: number };
+  window: [number, number];
+  candidates: {
+    event: { id: string; round: number; text: string };
+    effect: number;
+    pairs: number;
+    interval: [number, number] | null;
+    p: number | null;
+  }[];
+}
+
+// f1 tells the others "collude" in round 12 and f2, cued by that word, colludes from then
+// on; f3 and f4 send decoys in rounds 10 and 11 that no one is cued by.
+const planted = cournotRun(
+  'f1=cued(say: 12),f2=cued,f3=cued(word: "ping", say: 10),f4=cued(word: "pong", say: 11)',
+  30,
+  'none',
+  '--param',
+  'firms=4',
+  '--talk',
+  'complete',
+);
+
+describe('mase explain', () => {
+  it('finds the planted cause among decoys, with the effect the agents imply', () => {
+    expect(mase([...planted, '--out', 'tipped']).code).toBe(0);
+    const r = mase(['explain', 'tipped', '--replicates', '3', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as Explanation;
+    // One firm of four colluding: industry profit a quarter... of the way? The run's own
+    // collusion index says how far; the shift goes from 0 to it, in round 12.
+    const index = sandbox.json<{ macro: { collusion_index: { value: number } } }>(
+      'tipped/metrics.json',
+    );
+    expect(e.shift).toMatchObject({ series: 'collusion level', round: 12, from: 0 });
+    expect(e.shift.to).toBeCloseTo(0.4375, 10);
+    expect(e.window).toEqual([7, 12]);
+    expect(e.metric).toBe('collusion_index');
+    expect(e.candidates.map((c) => c.event.id)).toEqual(['m12.1.1', 'm10.1.1', 'm11.1.1']);
+    const [cause, ...decoys] = e.candidates;
+    expect(cause?.effect).toBeCloseTo(-e.shift.to, 10);
+    expect(cause?.pairs).toBe(3);
+    expect(cause?.p).toBe(0.25);
+    for (const d of decoys) expect(d.effect).toBe(0);
+    expect(index.macro.collusion_index).toBeCloseTo(0.4375, 10);
+    // The text table names the same ranking, and each candidate's forks are a sweep directory.
+    const table = mase(['explain', 'tipped', '--out', 'tipped-again']);
+    expect(table.stdout).toMatch(/collusion level of tipped: 0 → 0\.4375, changed from round 12/);
+    expect(table.stdout).toMatch(/1\s+m12\.1\.1\s+12\s+f1 → f2, f3, f4\s+"collude"\s+-0\.4375/);
+    const analyzed = mase(['analyze', 'tipped-again/m12.1.1']);
+    expect(analyzed.code, analyzed.stderr).toBe(0);
+    expect(analyzed.stdout).toContain('drop_message(m12.1.1)');
+  });
+
+  it('a run with no change, bad flags and an environment without --series say so', () => {
+    expect(mase([...cournotRun('nash', 20), '--out', 'flat']).code).toBe(0);
+    const flat = mase(['explain', 'flat']);
+    expect(flat.stderr).toContain(
+      'the collusion level starts and ends at 0: there is no change to explain',
+    );
+    expect(flat.code).toBe(2);
+    const format = mase(['explain', 'flat', '--format', 'yaml']);
+    expect(format.stderr).toContain('--format takes text or json, not `yaml`');
+    expect(format.code).toBe(2);
+    const series = mase(['explain', 'flat', '--series', 'price']);
+    expect(series.stderr).toContain(
+      '--series is for environments; a market is explained by its collusion level',
+    );
+    expect(series.code).toBe(2);
+    expect(
+      mase([
+        'run',
+        '--environment',
+        'stdlib:infection',
+        '--param',
+        'hosts=12',
+        '--agents',
+        'susceptible(0.5, 0.1)',
+        '--talk',
+        'ring',
+        '--rounds',
+        '10',
+        '--out',
+        'world',
+      ]).code,
+    ).toBe(0);
+    const world = mase(['explain', 'world']);
+    expect(world.stderr).toMatch(
+      /name the environment's per-round value to find the change in with --series \(one of: .*infected_share/,
+    );
+    expect(world.code).toBe(2);
+    const quiet = mase([...cournotRun('collusive', 20), '--out', 'always']);
+    expect(quiet.code).toBe(0);
+    const none = mase(['explain', 'always']);
+    expect(none.stderr).toContain('there is no change to explain');
+  });
+});
