@@ -77,6 +77,13 @@ export type Intervention =
   | { readonly kind: 'agents'; readonly policies: Readonly<Record<string, IrPolicy>> }
   /** The message with this id is not delivered. */
   | { readonly kind: 'drop_message'; readonly id: string }
+  /** These agents are built again from their own policies: no memory, Q-table or learned state. */
+  | { readonly kind: 'reset'; readonly agents: readonly string[] }
+  /** Messages from `from` to `to` are not delivered (a talk edge cut, one way). */
+  | {
+      readonly kind: 'mute';
+      readonly edges: readonly { readonly from: string; readonly to: string }[];
+    }
   /** A message is delivered in the fork's first round, before anyone talks. */
   | {
       readonly kind: 'inject_message';
@@ -216,7 +223,11 @@ export function interventionLabel(interventions: readonly Intervention[]): strin
             .join(', ')})`
         : c.kind === 'drop_message'
           ? `drop_message(${c.id})`
-          : `inject_message(${c.from}->${c.to.join(',')})`,
+          : c.kind === 'reset'
+            ? `reset(${c.agents.join(', ')})`
+            : c.kind === 'mute'
+              ? `mute(${c.edges.map((e) => `${e.from}>${e.to}`).join(', ')})`
+              : `inject_message(${c.from}->${c.to.join(',')})`,
     )
     .join(' + ');
 }
@@ -477,11 +488,19 @@ export async function runExperiment(
     // A fork's interventions, by kind.
     const replaced = new Map<string, IrPolicy>();
     const dropped = new Set<string>();
+    /** Talk edges cut from the fork's round on, as `from>to`. */
+    const muted = new Set<string>();
     const injections: Extract<Intervention, { kind: 'inject_message' }>[] = [];
     for (const change of fork?.interventions ?? []) {
       if (change.kind === 'agents')
         for (const [firm, policy] of Object.entries(change.policies)) replaced.set(firm, policy);
+      else if (change.kind === 'reset')
+        for (const firm of change.agents) {
+          const own = experiment.policies[firm];
+          if (own) replaced.set(firm, own);
+        }
       else if (change.kind === 'drop_message') dropped.add(change.id);
+      else if (change.kind === 'mute') for (const e of change.edges) muted.add(`${e.from}>${e.to}`);
       else injections.push(change);
     }
 
@@ -693,11 +712,17 @@ export async function runExperiment(
                 const id = ledger.next(round, t);
                 // A fork that drops it: said, and seen by no one (not even the institution).
                 const drop = dropped.size > 0 && dropped.has(id);
+                // A fork's cut edges: those recipients do not get it (nor does the institution see it go to them).
+                const cut =
+                  muted.size > 0 && fork && round > fork.after
+                    ? to.filter((r) => muted.has(`${from}>${r}`))
+                    : [];
+                const open = cut.length > 0 ? to.filter((r) => !muted.has(`${from}>${r}`)) : to;
                 // The institution's mutes, quarantines, filters and paraphrases (runtime/talk/effects.ts).
                 const gated = drop
                   ? { reached: [] as string[], blocked: [], text: kept }
-                  : gate?.deliver({ round, talkRound: t, from: i, to, text: kept });
-                const reached = gated?.reached ?? to;
+                  : gate?.deliver({ round, talkRound: t, from: i, to: open, text: kept });
+                const reached = gated?.reached ?? open;
                 const reachedIndices =
                   reached === neighbours
                     ? (talk.neighbours[i] ?? [])
@@ -740,6 +765,16 @@ export async function runExperiment(
                   });
                   continue;
                 }
+                if (cut.length > 0)
+                  emit({
+                    type: 'message_dropped',
+                    round,
+                    talk_round: t,
+                    id,
+                    from,
+                    to: cut,
+                    text: kept,
+                  });
                 // Each kept-back part names the message it belongs to.
                 for (const blocked of gated?.blocked ?? []) emit({ ...blocked, id });
                 if (paraphrased) emit({ ...paraphrased, id });

@@ -1,10 +1,11 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IrPolicy } from '../../compiler/ir.js';
 import { PolicyError } from '../agents/policy.js';
 import { EnvironmentError } from '../environment/instance.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
+import { randomStream } from '../random.js';
 import { ResumeError, sameEvent } from '../run/checkpoint.js';
 import { checkPolicies, llmOptions, policyParser, UsageProblem } from '../run/cli-run.js';
 import { experimentFromRun, ReplayError, roundsInTrace } from '../run/replay.js';
@@ -17,11 +18,14 @@ import {
   type RunLlmOptions,
 } from '../run/run.js';
 import type { Interruption } from '../run/signals.js';
+import { talkSettings } from '../talk/topology.js';
 import { reviveInfinity, TracePrefix } from '../trace/writer.js';
 import { executeRun, localWorkerName, writeRecord } from './execute.js';
 import { replicateSeed, type SweepRun } from './plan.js';
 import type { RunRecord } from './record.js';
+import { bootstrapPaired } from './stats.js';
 import { buildResultsStore, type StoreWorld } from './store.js';
+import { readRecords } from './sweep.js';
 
 /**
  * `mase fork RUN --at R --out NEW` (docs/checkpoints.md): the run in RUN continued from
@@ -52,6 +56,10 @@ export interface ForkRequest {
   readonly dropMessages: readonly string[];
   /** `FROM->TO:TEXT` (FROM an agent or `world`, TO agents separated by commas, or `*`). */
   readonly injectMessages: readonly string[];
+  /** `--reset-memory`: agents built again from their own policies. */
+  readonly resetAgents?: readonly string[];
+  /** `--mute-edge`: `a-b` (both ways) or `a>b` (one way). */
+  readonly muteEdges?: readonly string[];
 }
 
 export interface ForkOutcome {
@@ -126,6 +134,50 @@ async function interventionsOf(
     if (!traceHoldsMessage(trace, id))
       throw new ForkError(`--drop-message ${id}: the run's trace holds no message ${id}`);
     changes.push({ kind: 'drop_message', id });
+  }
+  if (request.resetAgents && request.resetAgents.length > 0) {
+    for (const agent of request.resetAgents)
+      if (!known.has(agent))
+        throw new ForkError(`--reset-memory: ${agent} is not an agent of the run (${agentList()})`);
+    changes.push({ kind: 'reset', agents: [...new Set(request.resetAgents)] });
+  }
+  if (request.muteEdges && request.muteEdges.length > 0) {
+    if (!experiment.talk)
+      throw new ForkError('--mute-edge: the run has no talk (its agents send no messages)');
+    const topology = talkSettings(
+      experiment.talk,
+      agents,
+      randomStream(experiment.seed, 'talk-topology'),
+    );
+    const linked = (a: string, b: string) =>
+      (topology.neighbours[agents.indexOf(a)] ?? []).includes(agents.indexOf(b));
+    const edges: { from: string; to: string }[] = [];
+    for (const spec of request.muteEdges) {
+      const match = /^\s*([^\s>-]+)\s*([->])\s*([^\s>-]+)\s*$/.exec(spec);
+      if (!match)
+        throw new ForkError(`--mute-edge takes A-B (both ways) or A>B (one way), not \`${spec}\``);
+      const [, a, how, b] = match as unknown as [string, string, string, string];
+      for (const agent of [a, b])
+        if (!known.has(agent))
+          throw new ForkError(
+            `--mute-edge ${spec}: ${agent} is not an agent of the run (${agentList()})`,
+          );
+      const pairs =
+        how === '-'
+          ? [
+              [a, b],
+              [b, a],
+            ]
+          : [[a, b]];
+      for (const [from, to] of pairs as [string, string][]) {
+        if (!linked(from, to))
+          throw new ForkError(
+            `--mute-edge ${spec}: ${from} does not talk to ${to} in this run's topology`,
+          );
+        edges.push({ from, to });
+      }
+    }
+    changes.push({ kind: 'mute', edges });
   }
   for (const spec of request.injectMessages) {
     const match = /^([^\s>-][^>]*?)->([^:]+):([\s\S]+)$/.exec(spec);
@@ -308,4 +360,131 @@ export async function forkRun(
   } finally {
     claim.release();
   }
+}
+
+/** The intervention's effect on one per-round series, round by round after the fork. */
+export interface PerRoundEffect {
+  readonly series: string;
+  /** The fork's last kept round: the arms are the same up to it. */
+  readonly after: number;
+  readonly rounds: readonly {
+    readonly round: number;
+    readonly pairs: number;
+    /** Mean of intervention − none over the pairs. */
+    readonly mean: number | null;
+    /** Percentile bootstrap interval of the mean (from two pairs). */
+    readonly interval: readonly [number, number] | null;
+  }[];
+  /**
+   * The first round whose interval excludes 0 (from two pairs), or, with one pair, whose
+   * difference is not 0; null when the arms never separate.
+   */
+  readonly separate: number | null;
+}
+
+/**
+ * A fork directory's per-round effects: for each series the runs record every round (a
+ * market's industry profit and mean price, an environment's payoff and its own values),
+ * the paired difference intervention − none in each round after the fork. Undefined for a
+ * directory that is not a fork's.
+ */
+export function forkPerRound(dir: string, seed: number): PerRoundEffect[] | undefined {
+  const path = join(dir, FORK_FILE);
+  if (!existsSync(path)) return undefined;
+  const fork = JSON.parse(readFileSync(path, 'utf8')) as ForkFile;
+  const records = new Map(readRecords(dir).map((r) => [r.run_id, r]));
+  const pairs: [RunRecord, RunRecord][] = [];
+  for (let k = 1; k <= fork.replicates; k++) {
+    const none = records.get(`none-r${k}`);
+    const changed = records.get(`intervention-r${k}`);
+    if (none?.series && changed?.series) pairs.push([none, changed]);
+  }
+  if (pairs.length === 0) return [];
+  /** A record's per-round series by name, as numbers by round. */
+  const seriesOf = (r: RunRecord): Map<string, Map<number, number | null>> => {
+    const s = r.series as unknown as Record<string, unknown> & {
+      round: readonly number[];
+      values?: Record<string, readonly (number | null)[]>;
+    };
+    const out = new Map<string, Map<number, number | null>>();
+    const add = (name: string, values: readonly (number | null)[] | undefined) => {
+      if (!Array.isArray(values)) return;
+      out.set(name, new Map(s.round.map((round, i) => [round, values[i] ?? null])));
+    };
+    for (const name of ['industry_profit', 'mean_price', 'payoff'])
+      add(name, s[name] as readonly (number | null)[] | undefined);
+    for (const [name, values] of Object.entries(s.values ?? {})) add(name, values);
+    return out;
+  };
+  const both = pairs.map(([a, b]) => [seriesOf(a), seriesOf(b)] as const);
+  const names = [...(both[0]?.[0].keys() ?? [])];
+  const random = randomStream(seed, 'fork per round');
+  return names.map((series) => {
+    const rounds = [...(both[0]?.[0].get(series)?.keys() ?? [])]
+      .filter((r) => r > fork.at)
+      .sort((x, y) => x - y);
+    const effects = rounds.map((round) => {
+      const differences = both.flatMap(([a, b]) => {
+        const x = a.get(series)?.get(round);
+        const y = b.get(series)?.get(round);
+        return typeof x === 'number' && typeof y === 'number' ? [y - x] : [];
+      });
+      const n = differences.length;
+      return {
+        round,
+        pairs: n,
+        mean: n > 0 ? differences.reduce((s, d) => s + d, 0) / n : null,
+        interval: bootstrapPaired(differences, { random, resamples: 1000 }).mean,
+      };
+    });
+    const scale = Math.max(
+      1e-300,
+      ...effects.map((e) => Math.abs(e.mean ?? 0)),
+      ...effects.flatMap((e) => (e.interval ? e.interval.map(Math.abs) : [])),
+    );
+    const separated = effects.find((e) =>
+      e.interval
+        ? e.interval[0] > 1e-12 * scale || e.interval[1] < -1e-12 * scale
+        : e.pairs === 1 && Math.abs(e.mean ?? 0) > 1e-12 * scale,
+    );
+    return { series, after: fork.at, rounds: effects, separate: separated?.round ?? null };
+  });
+}
+
+/** The per-round effects as text: when the arms separate, and a table of the rounds. */
+export function formatPerRound(effects: readonly PerRoundEffect[]): string {
+  if (effects.length === 0) return '';
+  const first = effects[0] as PerRoundEffect;
+  const number = (x: number | null) => (x === null ? '–' : String(Number(x.toPrecision(4))));
+  const lines = [
+    `Per round after the fork (round ${first.after}): intervention − none, mean over the pairs [95% CI]`,
+  ];
+  for (const e of effects)
+    lines.push(
+      `  ${e.series}: ${e.separate === null ? 'the arms never separate' : `the arms separate from round ${e.separate}`}`,
+    );
+  // At most 30 rows: every round of a short continuation, else evenly spaced ones with the
+  // first separation among them.
+  const rounds = first.rounds.map((r) => r.round);
+  const stride = Math.max(1, Math.ceil(rounds.length / 30));
+  const shown = new Set(rounds.filter((_, i) => i % stride === 0 || i === rounds.length - 1));
+  for (const e of effects) if (e.separate !== null) shown.add(e.separate);
+  const header = ['round', ...effects.map((e) => e.series)];
+  const rows = rounds
+    .filter((r) => shown.has(r))
+    .map((round) => [
+      String(round),
+      ...effects.map((e) => {
+        const at = e.rounds.find((r) => r.round === round);
+        if (!at) return '–';
+        return at.interval
+          ? `${number(at.mean)} [${number(at.interval[0])}, ${number(at.interval[1])}]`
+          : number(at.mean);
+      }),
+    ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
+  lines.push('', line(header), ...rows.map(line));
+  return `${lines.join('\n')}\n`;
 }

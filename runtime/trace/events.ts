@@ -353,6 +353,11 @@ export const traceEventSchema = z.discriminatedUnion('type', [
           ),
         }),
         z.object({ kind: z.literal('drop_message'), id: z.string() }),
+        z.object({ kind: z.literal('reset'), agents: z.array(z.string()) }),
+        z.object({
+          kind: z.literal('mute'),
+          edges: z.array(z.object({ from: z.string(), to: z.string() })),
+        }),
         z.object({
           kind: z.literal('inject_message'),
           from: z.string(),

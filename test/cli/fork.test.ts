@@ -140,10 +140,64 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     ok(['fork', 'cue', '--at', '10', '--out', 'cue-dropped', '--drop-message', 'm12.1.1']);
     expect(f2Actions('cue-dropped/runs/intervention-r1').every((q) => q === 30)).toBe(true);
     expect(f2Actions('cue-dropped/runs/none-r1')).toEqual(original);
+    // Round by round, the arms are the same until f2 would have read the message.
+    const perRound = JSON.parse(ok(['analyze', 'cue-dropped', '--format', 'json']).stdout) as {
+      per_round: {
+        series: string;
+        after: number;
+        separate: number | null;
+        rounds: { round: number; mean: number }[];
+      }[];
+    };
+    const profit = perRound.per_round.find((e) => e.series === 'industry_profit');
+    expect(profit).toMatchObject({ after: 10, separate: 12 });
+    expect(profit?.rounds.map((r) => r.round)).toEqual(
+      Array.from({ length: 10 }, (_, i) => 11 + i),
+    );
+    expect(profit?.rounds[0]?.mean).toBe(0);
+    expect(ok(['analyze', 'cue-dropped']).stdout).toContain(
+      'industry_profit: the arms separate from round 12',
+    );
     const dropped = events('cue-dropped/runs/intervention-r1').filter(
       (e) => e.type === 'message_dropped',
     );
     expect(dropped).toEqual([
+      {
+        type: 'message_dropped',
+        round: 12,
+        talk_round: 1,
+        id: 'm12.1.1',
+        from: 'f1',
+        to: ['f2'],
+        text: 'collude',
+      },
+    ]);
+  });
+
+  it('--reset-memory: a firm built again from its policy forgets the cue it had read', () => {
+    ok(['fork', 'cue', '--at', '15', '--out', 'cue-reset', '--reset-memory', 'f2']);
+    const actions = f2Actions('cue-reset/runs/intervention-r1');
+    expect(actions.slice(0, 11).every((q) => q === 30)).toBe(true);
+    expect(actions.slice(11, 15).every((q) => q === 22.5)).toBe(true);
+    expect(actions.slice(15).every((q) => q === 30)).toBe(true);
+  });
+
+  it('--mute-edge: a cut edge keeps the cue from the firm, and the trace says so', () => {
+    ok(['fork', 'cue', '--at', '10', '--out', 'cue-muted', '--mute-edge', 'f1>f2']);
+    expect(f2Actions('cue-muted/runs/intervention-r1').every((q) => q === 30)).toBe(true);
+    const said = events('cue-muted/runs/intervention-r1').filter(
+      (e) => (e.type === 'message' || e.type === 'message_dropped') && e.round === 12,
+    );
+    expect(said).toEqual([
+      {
+        type: 'message',
+        round: 12,
+        talk_round: 1,
+        id: 'm12.1.1',
+        from: 'f1',
+        to: [],
+        text: 'collude',
+      },
       {
         type: 'message_dropped',
         round: 12,
@@ -263,6 +317,18 @@ describe('what cannot be forked says so', () => {
       ['--at', '2', '--inject-message', 'f1->f7:hi'],
       '--inject-message: f7 is not an agent of the run (f1, f2)',
     ],
+    [
+      ['--at', '2', '--reset-memory', 'f1,f8'],
+      '--reset-memory: f8 is not an agent of the run (f1, f2)',
+    ],
+    [
+      ['--at', '2', '--mute-edge', 'f1=f2'],
+      '--mute-edge takes A-B (both ways) or A>B (one way), not `f1=f2`',
+    ],
+    [
+      ['--at', '2', '--mute-edge', 'f1>f1'],
+      "--mute-edge f1>f1: f1 does not talk to f1 in this run's topology",
+    ],
   ])('%j', (flags, message) => {
     const r = mase(['fork', 'small', '--out', `bad-${readdirSync(sandbox.dir).length}`, ...flags]);
     expect(r.stderr).toContain(message);
@@ -279,6 +345,11 @@ describe('what cannot be forked says so', () => {
     const none = mase(['fork', 'nothing', '--at', '1', '--out', 'x1']);
     expect(none.stderr).toContain('nothing holds no run (no manifest.json)');
     expect(none.code).toBe(2);
+    const silent = mase(['fork', 'colluding', '--at', '3', '--out', 'x2', '--mute-edge', 'f1-f2']);
+    expect(silent.stderr).toContain(
+      '--mute-edge: the run has no talk (its agents send no messages)',
+    );
+    expect(silent.code).toBe(2);
     const used = mase(['fork', 'small', '--at', '3', '--out', 'small-fork']);
     expect(used.stderr).toContain('small-fork is not empty; choose a new --out directory');
     expect(used.code).toBe(2);

@@ -7,7 +7,7 @@ export function analyzeCommand(program: Command): void {
   program
     .command('analyze')
     .description(
-      'statistics of a sweep: per-level means with bootstrap CIs, paired regime comparisons, tipping points, phase diagrams',
+      'statistics of a sweep: per-level means with bootstrap CIs, paired regime comparisons, tipping points, phase diagrams; of a fork directory, also the effect round by round',
     )
     .argument('<dir>', 'a sweep directory')
     .option('--format <format>', 'text or json', 'text')
@@ -48,10 +48,13 @@ export function analyzeCommand(program: Command): void {
           seed,
           includeDegraded: flags.includeDegraded === true,
         });
+        // A fork directory (mase fork) adds the intervention's effect round by round.
+        const { forkPerRound, formatPerRound } = await import('../../sweep/fork.js');
+        const perRound = forkPerRound(dir, seed);
         process.stdout.write(
           flags.format === 'json'
-            ? `${JSON.stringify(analysis, null, 2)}\n`
-            : `${formatAnalysis(analysis)}\n`,
+            ? `${JSON.stringify(perRound ? { ...analysis, per_round: perRound } : analysis, null, 2)}\n`
+            : `${formatAnalysis(analysis)}\n${perRound ? `\n${formatPerRound(perRound)}` : ''}`,
         );
       },
     );

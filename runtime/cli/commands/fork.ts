@@ -10,6 +10,8 @@ interface ForkFlags {
   agents?: string;
   dropMessage?: string[];
   injectMessage?: string[];
+  resetMemory?: string;
+  muteEdge?: string[];
 }
 
 /** `mase fork RUN --at R --out NEW`: the run continued from R + 1, with and without an intervention. */
@@ -45,6 +47,15 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
       "deliver a message in the fork's first round, before anyone talks (FROM an agent or world; TO agents separated by commas, or *; repeatable)",
       collect,
     )
+    .option(
+      '--reset-memory <agents>',
+      'build these agents (separated by commas) again from their own policies: no memory, Q-table or learned state',
+    )
+    .option(
+      '--mute-edge <A-B|A>B>',
+      'deliver no message from A to B (A>B) or either way (A-B) from the next round on (repeatable)',
+      collect,
+    )
     .action(async (run: string, flags: ForkFlags) => {
       const { wholeNumber } = await import('../../run/flags.js');
       const { forkRun } = await import('../../sweep/fork.js');
@@ -65,6 +76,10 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
             ...(flags.agents !== undefined ? { agents: flags.agents } : {}),
             dropMessages: flags.dropMessage ?? [],
             injectMessages: flags.injectMessage ?? [],
+            ...(flags.resetMemory !== undefined
+              ? { resetAgents: flags.resetMemory.split(',').map((a) => a.trim()) }
+              : {}),
+            ...(flags.muteEdge ? { muteEdges: flags.muteEdge } : {}),
           },
           { interruption },
         );
