@@ -116,6 +116,11 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     expect(changed).toHaveLength(20);
     // The arm without intervention goes on colluding.
     expect(payoffs('to-nash/runs/none-r1', 'f1')).toEqual(payoffs('colluding', 'f1'));
+    const report = mase(['report', 'to-nash']);
+    expect(report.stderr).toContain(
+      'to-nash is a fork directory (mase fork): it has no report page of its own; each of its runs has one (to-nash/runs/*/report.html), and `mase analyze to-nash` compares its arms',
+    );
+    expect(report.code).toBe(2);
     const analysis = ok(['analyze', 'to-nash']);
     expect(analysis.stdout).toContain('Factor intervention (categorical)');
     expect(analysis.stdout).toMatch(
