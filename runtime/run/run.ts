@@ -77,6 +77,11 @@ export type Intervention =
   | { readonly kind: 'agents'; readonly policies: Readonly<Record<string, IrPolicy>> }
   /** The message with this id is not delivered. */
   | { readonly kind: 'drop_message'; readonly id: string }
+  /**
+   * In `round`, `agent` plays the world's fallback benchmark (a market's Nash action)
+   * instead of what it chose: a deviation undone.
+   */
+  | { readonly kind: 'benchmark_action'; readonly agent: string; readonly round: number }
   /** These agents are built again from their own policies: no memory, Q-table or learned state. */
   | { readonly kind: 'reset'; readonly agents: readonly string[] }
   /** Messages from `from` to `to` are not delivered (a talk edge cut, one way). */
@@ -223,11 +228,13 @@ export function interventionLabel(interventions: readonly Intervention[]): strin
             .join(', ')})`
         : c.kind === 'drop_message'
           ? `drop_message(${c.id})`
-          : c.kind === 'reset'
-            ? `reset(${c.agents.join(', ')})`
-            : c.kind === 'mute'
-              ? `mute(${c.edges.map((e) => `${e.from}>${e.to}`).join(', ')})`
-              : `inject_message(${c.from}->${c.to.join(',')})`,
+          : c.kind === 'benchmark_action'
+            ? `benchmark_action(${c.agent}@${c.round})`
+            : c.kind === 'reset'
+              ? `reset(${c.agents.join(', ')})`
+              : c.kind === 'mute'
+                ? `mute(${c.edges.map((e) => `${e.from}>${e.to}`).join(', ')})`
+                : `inject_message(${c.from}->${c.to.join(',')})`,
     )
     .join(' + ');
 }
@@ -491,7 +498,15 @@ export async function runExperiment(
     /** Talk edges cut from the fork's round on, as `from>to`. */
     const muted = new Set<string>();
     const injections: Extract<Intervention, { kind: 'inject_message' }>[] = [];
+    /** Agents whose action a fork replaces by the benchmark, by round. */
+    const benchmarked = new Map<number, Set<string>>();
     for (const change of fork?.interventions ?? []) {
+      if (change.kind === 'benchmark_action') {
+        const agentsThen = benchmarked.get(change.round) ?? new Set<string>();
+        agentsThen.add(change.agent);
+        benchmarked.set(change.round, agentsThen);
+        continue;
+      }
       if (change.kind === 'agents')
         for (const [firm, policy] of Object.entries(change.policies)) replaced.set(firm, policy);
       else if (change.kind === 'reset')
@@ -856,6 +871,21 @@ export async function runExperiment(
             });
             return previous ? Float64Array.from(previous) : world.fallback(i);
           });
+          // A fork that undoes a deviation: the agent plays the benchmark this round.
+          for (const firm of benchmarked.get(round) ?? []) {
+            const i = agentIndex.get(firm);
+            if (i === undefined) continue;
+            const replacement = world.fallback(i);
+            emit({
+              type: 'action_replaced',
+              round,
+              firm,
+              action: Array.from(decided[i] as Float64Array),
+              replacement: Array.from(replacement),
+              benchmark: world.fallbackName,
+            });
+            decided[i] = replacement;
+          }
           break;
         }
         case 'enforce': {

@@ -54,15 +54,73 @@ export interface MacroShift {
   readonly to: number;
 }
 
-export interface CandidateEffect {
-  readonly event: {
-    readonly kind: 'message';
-    readonly id: string;
-    readonly round: number;
-    readonly from: string;
-    readonly to: readonly string[];
-    readonly text: string;
+/**
+ * A candidate cause: a delivered message (removed in its fork), or a market agent's action
+ * away from its Nash action (replaced by it in its fork).
+ */
+export type CandidateEvent =
+  | {
+      readonly kind: 'message';
+      readonly id: string;
+      readonly round: number;
+      readonly from: string;
+      readonly to: readonly string[];
+      readonly text: string;
+    }
+  | {
+      readonly kind: 'deviation';
+      /** `AGENT@ROUND`. */
+      readonly id: string;
+      readonly round: number;
+      readonly agent: string;
+      readonly action: readonly number[];
+      readonly benchmark: readonly number[];
+    };
+
+/** A market agent's Nash action per firm, and the decisions that stray from it. */
+function deviationsOf(
+  events: readonly TraceEvent[],
+  first: number,
+  last: number,
+): CandidateEvent[] {
+  const header = events.find((e): e is TraceEventOf<'header'> => e.type === 'header');
+  const benchmarks = events.find((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks');
+  if (!header || header.environment !== undefined || !benchmarks) return [];
+  const firms = (header.firms ?? []) as readonly string[];
+  const nash = (firm: string): readonly number[] | undefined => {
+    const i = firms.indexOf(firm);
+    const table = (
+      header.competition === 'price' ? benchmarks.nash.price : benchmarks.nash.quantity
+    ) as readonly (readonly number[])[] | readonly number[];
+    const row = table[i];
+    return Array.isArray(row) ? row : undefined;
   };
+  return events.flatMap((e): CandidateEvent[] => {
+    if (e.type !== 'decision' || e.round < first || e.round > last) return [];
+    const benchmark = nash(e.firm);
+    if (!benchmark || e.action.length !== benchmark.length) return [];
+    const away = e.action.some(
+      (a, p) =>
+        Math.abs(a - (benchmark[p] as number)) >
+        1e-6 * Math.max(1, Math.abs(benchmark[p] as number)),
+    );
+    return away
+      ? [
+          {
+            kind: 'deviation',
+            id: `${e.firm}@${e.round}`,
+            round: e.round,
+            agent: e.firm,
+            action: e.action,
+            benchmark,
+          },
+        ]
+      : [];
+  });
+}
+
+export interface CandidateEffect {
+  readonly event: CandidateEvent;
   /** The fork directory of this candidate (a sweep directory: `mase analyze` reads it). */
   readonly fork: string;
   readonly pairs: number;
@@ -187,22 +245,30 @@ export async function explainRun(
   const series = seriesOf(events, request.series);
   const shift = macroShift(series.values, request.window, series.name);
   const first = Math.max(1, shift.round - request.window);
-  const messages = events
-    .filter(
-      (e): e is TraceEventOf<'message'> =>
-        e.type === 'message' && e.round >= first && e.round <= shift.round && e.id !== undefined,
-    )
-    .filter((m) => m.to.length > 0)
-    .slice(-request.maxCandidates);
-  if (messages.length === 0)
+  const messages: CandidateEvent[] = events.flatMap((e): CandidateEvent[] =>
+    e.type === 'message' &&
+    e.round >= first &&
+    e.round <= shift.round &&
+    e.id !== undefined &&
+    e.to.length > 0
+      ? [{ kind: 'message', id: e.id, round: e.round, from: e.from, to: e.to, text: e.text }]
+      : [],
+  );
+  // Messages and deviations in round order (a round's messages come before its actions);
+  // the latest ones when there are more than the cap.
+  const all = [...messages, ...deviationsOf(events, first, shift.round)].sort(
+    (a, b) => a.round - b.round || (a.kind === b.kind ? 0 : a.kind === 'message' ? -1 : 1),
+  );
+  const chosen = all.slice(-request.maxCandidates);
+  if (chosen.length === 0)
     throw new ExplainError(
-      `no message was delivered in rounds ${first}–${shift.round}, before the ${series.name} changed (round ${shift.round}, from ${Number(shift.from.toPrecision(4))} to ${Number(shift.to.toPrecision(4))}): messages are the candidate causes explain tries`,
+      `no message was delivered and no agent strayed from its Nash action in rounds ${first}–${shift.round}, before the ${series.name} changed (round ${shift.round}, from ${Number(shift.from.toPrecision(4))} to ${Number(shift.to.toPrecision(4))}): those are the candidate causes explain tries`,
     );
   const random = randomStream(request.seed ?? 1, 'explain');
   const candidates: CandidateEffect[] = [];
-  for (const [index, m] of messages.entries()) {
+  for (const [index, m] of chosen.entries()) {
     if (options.interruption?.stopReason()) break;
-    const dir = join(request.out, m.id as string);
+    const dir = join(request.out, m.id);
     let records: readonly RunRecord[];
     try {
       ({ records } = await forkRun(
@@ -212,8 +278,9 @@ export async function explainRun(
           out: dir,
           replicates: request.replicates,
           ...(request.seed !== undefined ? { seed: request.seed } : {}),
-          dropMessages: [m.id as string],
+          dropMessages: m.kind === 'message' ? [m.id] : [],
           injectMessages: [],
+          ...(m.kind === 'deviation' ? { benchmarkActions: [m.id] } : {}),
         },
         options.interruption ? { interruption: options.interruption } : {},
       ));
@@ -232,14 +299,7 @@ export async function explainRun(
     const n = differences.length;
     const test = pairedSignFlip(differences, { random });
     candidates.push({
-      event: {
-        kind: 'message',
-        id: m.id as string,
-        round: m.round,
-        from: m.from,
-        to: m.to,
-        text: m.text,
-      },
+      event: m,
       fork: dir,
       pairs: n,
       effect: n > 0 ? differences.reduce((x, y) => x + y, 0) / n : null,
@@ -247,7 +307,7 @@ export async function explainRun(
       p: test.p,
       min_p: test.min_p,
     });
-    options.onCandidate?.(index + 1, messages.length);
+    options.onCandidate?.(index + 1, chosen.length);
   }
   if (candidates.every((c) => c.pairs === 0))
     throw new ExplainError(
@@ -270,19 +330,38 @@ export async function explainRun(
 
 const number = (x: number | null) => (x === null ? '–' : String(Number(x.toPrecision(4))));
 
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** "3 messages delivered and 2 actions away from Nash". */
+function candidateCount(candidates: readonly CandidateEffect[]): string {
+  const messages = candidates.filter((c) => c.event.kind === 'message').length;
+  const deviations = candidates.length - messages;
+  return [
+    ...(messages > 0 ? [`${plural(messages, 'message', 'messages')} delivered`] : []),
+    ...(deviations > 0 ? [`${plural(deviations, 'action', 'actions')} away from Nash`] : []),
+  ].join(' and ');
+}
+
+/** What a candidate was: a message's sender, recipients and text; an action and its benchmark. */
+function describe(event: CandidateEvent): string {
+  if (event.kind === 'deviation')
+    return `${event.agent} played ${event.action.map((x) => number(x)).join(' ')} (Nash ${event.benchmark.map((x) => number(x)).join(' ')})`;
+  const text = event.text.length > 40 ? `${event.text.slice(0, 39)}…` : event.text;
+  return `${event.from} → ${event.to.join(', ')}: ${JSON.stringify(text)}`;
+}
+
 /** The explanation as a table: the shift, then each candidate, largest effect first. */
 export function formatExplanation(e: Explanation): string {
   const lines = [
     `${e.shift.series} of ${e.run}: ${number(e.shift.from)} → ${number(e.shift.to)}, changed from round ${e.shift.round}`,
-    `candidates: the ${e.candidates.length} message${e.candidates.length === 1 ? '' : 's'} delivered in rounds ${e.window[0]}–${e.window[1]}, each removed in a fork (${e.replicates} paired replicate${e.replicates === 1 ? '' : 's'})`,
+    `candidates: ${candidateCount(e.candidates)} in rounds ${e.window[0]}–${e.window[1]}, each undone in a fork (${e.replicates} paired replicate${e.replicates === 1 ? '' : 's'})`,
     '',
   ];
   const rows = e.candidates.map((c, i) => [
     String(i + 1),
     c.event.id,
     String(c.event.round),
-    `${c.event.from} → ${c.event.to.join(', ')}`,
-    JSON.stringify(c.event.text.length > 40 ? `${c.event.text.slice(0, 39)}…` : c.event.text),
+    describe(c.event),
     number(c.effect),
     c.interval ? `[${number(c.interval[0])}, ${number(c.interval[1])}]` : '–',
     // A test of one pair says nothing: p is shown from two pairs on.
@@ -290,16 +369,7 @@ export function formatExplanation(e: Explanation): string {
       ? '–'
       : `${number(c.p)}${c.min_p !== null && c.min_p > 0.05 ? ` (min p ${number(c.min_p)})` : ''}`,
   ]);
-  const header = [
-    'rank',
-    'message',
-    'round',
-    'from → to',
-    'text',
-    `Δ ${e.metric} without it`,
-    '95% CI',
-    'p',
-  ];
+  const header = ['rank', 'event', 'round', 'what', `Δ ${e.metric} without it`, '95% CI', 'p'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

@@ -60,6 +60,8 @@ export interface ForkRequest {
   readonly resetAgents?: readonly string[];
   /** `--mute-edge`: `a-b` (both ways) or `a>b` (one way). */
   readonly muteEdges?: readonly string[];
+  /** `--benchmark-action AGENT@ROUND`: the agent plays the benchmark in that round. */
+  readonly benchmarkActions?: readonly string[];
 }
 
 export interface ForkOutcome {
@@ -134,6 +136,22 @@ async function interventionsOf(
     if (!traceHoldsMessage(trace, id))
       throw new ForkError(`--drop-message ${id}: the run's trace holds no message ${id}`);
     changes.push({ kind: 'drop_message', id });
+  }
+  for (const spec of request.benchmarkActions ?? []) {
+    const match = /^\s*([^\s@]+)\s*@\s*(\d+)\s*$/.exec(spec);
+    if (!match)
+      throw new ForkError(`--benchmark-action takes AGENT@ROUND (e.g. f1@12), not \`${spec}\``);
+    const agent = match[1] as string;
+    const round = Number(match[2]);
+    if (!known.has(agent))
+      throw new ForkError(
+        `--benchmark-action ${spec}: ${agent} is not an agent of the run (${agentList()})`,
+      );
+    if (round <= request.at || round > experiment.rounds)
+      throw new ForkError(
+        `--benchmark-action ${spec}: round ${round} is not one the fork plays (rounds ${request.at + 1}–${experiment.rounds})`,
+      );
+    changes.push({ kind: 'benchmark_action', agent, round });
   }
   if (request.resetAgents && request.resetAgents.length > 0) {
     for (const agent of request.resetAgents)

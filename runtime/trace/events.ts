@@ -354,6 +354,7 @@ export const traceEventSchema = z.discriminatedUnion('type', [
         }),
         z.object({ kind: z.literal('drop_message'), id: z.string() }),
         z.object({ kind: z.literal('reset'), agents: z.array(z.string()) }),
+        z.object({ kind: z.literal('benchmark_action'), agent: z.string(), round }),
         z.object({
           kind: z.literal('mute'),
           edges: z.array(z.object({ from: z.string(), to: z.string() })),
@@ -366,6 +367,18 @@ export const traceEventSchema = z.discriminatedUnion('type', [
         }),
       ]),
     ),
+  }),
+  z.object({
+    /**
+     * A fork's intervention acting on an action: `firm` chose `action` and plays
+     * `replacement`, the `benchmark` (the world's fallback: `nash` in a market).
+     */
+    type: z.literal('action_replaced'),
+    round,
+    firm: z.string(),
+    action: z.array(z.number()),
+    replacement: z.array(z.number()),
+    benchmark: z.string(),
   }),
   z.object({
     /** A fork's intervention acting on a message: `id` was said and not delivered to `to`. */

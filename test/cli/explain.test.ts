@@ -50,7 +50,9 @@ describe('mase explain', () => {
     expect(e.shift.to).toBeCloseTo(0.4375, 10);
     expect(e.window).toEqual([7, 12]);
     expect(e.metric).toBe('collusion_index');
-    expect(e.candidates.map((c) => c.event.id)).toEqual(['m12.1.1', 'm10.1.1', 'm11.1.1']);
+    // The messages of rounds 7–12 and f2's collusive action in round 12: the symptom, which
+    // changes nothing when undone (f2 has read the message and colludes from round 13).
+    expect(e.candidates.map((c) => c.event.id)).toEqual(['m12.1.1', 'm10.1.1', 'm11.1.1', 'f2@12']);
     const [cause, ...decoys] = e.candidates;
     expect(cause?.effect).toBeCloseTo(-e.shift.to, 10);
     expect(cause?.pairs).toBe(3);
@@ -60,7 +62,8 @@ describe('mase explain', () => {
     // The text table names the same ranking, and each candidate's forks are a sweep directory.
     const table = mase(['explain', 'tipped', '--out', 'tipped-again']);
     expect(table.stdout).toMatch(/collusion level of tipped: 0 → 0\.4375, changed from round 12/);
-    expect(table.stdout).toMatch(/1\s+m12\.1\.1\s+12\s+f1 → f2, f3, f4\s+"collude"\s+-0\.4375/);
+    expect(table.stdout).toMatch(/1\s+m12\.1\.1\s+12\s+f1 → f2, f3, f4: "collude"\s+-0\.4375/);
+    expect(table.stdout).toMatch(/4\s+f2@12\s+12\s+f2 played 11\.25 \(Nash 18\)\s+0/);
     const analyzed = mase(['analyze', 'tipped-again/m12.1.1']);
     expect(analyzed.code, analyzed.stderr).toBe(0);
     expect(analyzed.stdout).toContain('drop_message(m12.1.1)');

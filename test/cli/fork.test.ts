@@ -128,6 +128,27 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     );
   });
 
+  it('--benchmark-action: one action undone, in its round only', () => {
+    ok(['fork', 'colluding', '--at', '8', '--out', 'undone', '--benchmark-action', 'f1@10']);
+    const before = payoffs('colluding', 'f1');
+    const after = payoffs('undone/runs/intervention-r1', 'f1');
+    expect(after.filter((p, r) => p !== before[r]).length).toBe(1);
+    expect(after[9]).not.toBe(before[9]);
+    const replaced = events('undone/runs/intervention-r1').filter(
+      (e) => e.type === 'action_replaced',
+    );
+    expect(replaced).toEqual([
+      {
+        type: 'action_replaced',
+        round: 10,
+        firm: 'f1',
+        action: [22.5],
+        replacement: [30],
+        benchmark: 'nash',
+      },
+    ]);
+  });
+
   // f1 says "collude" to f2 in round 12; f2 plays Nash until it reads it, then colludes.
   beforeAll(() =>
     ok(cournotRun('f1=cued(say: 12),f2=cued', 20, 'none', '--talk', 'complete', '--out', 'cue')),
@@ -325,6 +346,14 @@ describe('what cannot be forked says so', () => {
     [
       ['--at', '2', '--reset-memory', 'f1,f8'],
       '--reset-memory: f8 is not an agent of the run (f1, f2)',
+    ],
+    [
+      ['--at', '2', '--benchmark-action', 'f1'],
+      '--benchmark-action takes AGENT@ROUND (e.g. f1@12), not `f1`',
+    ],
+    [
+      ['--at', '4', '--benchmark-action', 'f1@3'],
+      '--benchmark-action f1@3: round 3 is not one the fork plays (rounds 5–10)',
     ],
     [
       ['--at', '2', '--mute-edge', 'f1=f2'],

@@ -12,6 +12,7 @@ interface ForkFlags {
   injectMessage?: string[];
   resetMemory?: string;
   muteEdge?: string[];
+  benchmarkAction?: string[];
 }
 
 /** `mase fork RUN --at R --out NEW`: the run continued from R + 1, with and without an intervention. */
@@ -52,6 +53,11 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
       'build these agents (separated by commas) again from their own policies: no memory, Q-table or learned state',
     )
     .option(
+      '--benchmark-action <AGENT@ROUND>',
+      "in that round the agent plays the world's benchmark (a market's Nash action) instead of its choice (repeatable)",
+      collect,
+    )
+    .option(
       '--mute-edge <A-B|A>B>',
       'deliver no message from A to B (A>B) or either way (A-B) from the next round on (repeatable)',
       collect,
@@ -80,6 +86,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
               ? { resetAgents: flags.resetMemory.split(',').map((a) => a.trim()) }
               : {}),
             ...(flags.muteEdge ? { muteEdges: flags.muteEdge } : {}),
+            ...(flags.benchmarkAction ? { benchmarkActions: flags.benchmarkAction } : {}),
           },
           { interruption },
         );
