@@ -380,6 +380,8 @@ export interface IrExperiment {
   readonly horizon?: 'known' | 'unknown';
   /** Random stopping: after each round the run goes on with this probability. */
   readonly continuation?: number;
+  /** `checkpoint every k`: rounds between checkpoints (0: none; absent: the default). */
+  readonly checkpointEvery?: number;
   /** Talk between firms before they act: a topology and its settings, as written. */
   readonly talk?: IrPolicy;
 }

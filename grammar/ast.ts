@@ -409,6 +409,8 @@ export type ExperimentItem =
   | { readonly kind: 'horizon'; readonly value: Name; readonly range: Range }
   /** `continuation p`: after each round the run goes on with probability p. */
   | { readonly kind: 'continuation'; readonly value: Expr; readonly range: Range }
+  /** `checkpoint every k`: the run writes a checkpoint every k rounds (0: none; docs/checkpoints.md). */
+  | { readonly kind: 'checkpoint'; readonly value: Expr; readonly range: Range }
   /** `talk ring(rounds: 2)`: who may talk to whom before acting (the runtime defines topologies). */
   | { readonly kind: 'talk'; readonly spec: PolicyRef; readonly range: Range };
 
@@ -864,6 +866,7 @@ const experimentSchema = z.object({
       z.object({ kind: z.literal('horizon'), value: nameSchema, range: rangeSchema }),
       z.object({ kind: z.literal('talk'), spec: policySchema, range: rangeSchema }),
       exprItem('continuation'),
+      exprItem('checkpoint'),
     ]),
   ),
   range: rangeSchema,

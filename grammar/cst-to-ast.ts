@@ -877,6 +877,9 @@ export class CstToAst {
     }
     const horizon = this.name(this.tok(item, 'horizon'));
     if (horizon) return { kind: 'horizon', value: horizon, range: this.range(item) };
+    const checkpoint = this.sub(item, 'checkpoint');
+    if (checkpoint)
+      return { kind: 'checkpoint', value: this.expression(checkpoint), range: this.range(item) };
     const continuation = this.sub(item, 'continuation');
     if (continuation)
       return {

@@ -354,6 +354,7 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'seeds',
     'horizon',
     'continuation',
+    'checkpoint',
     'talk',
   ],
   sweep: ['base', 'factor', 'design', 'replicates', 'seed', 'budget'],

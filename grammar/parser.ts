@@ -609,6 +609,13 @@ export class MaseParser extends CstParser {
           this.SUBRULE(this.policy, { LABEL: 'talk' });
         },
       },
+      {
+        ALT: () => {
+          this.CONSUME(K.checkpoint, { LABEL: 'checkpointKey' });
+          this.CONSUME(K.every, { LABEL: 'everyKey' });
+          this.SUBRULE3(this.expression, { LABEL: 'checkpoint' });
+        },
+      },
     ]);
   });
 

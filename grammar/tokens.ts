@@ -61,6 +61,8 @@ const softKeywordNames = [
   'seeds',
   'horizon',
   'continuation',
+  'checkpoint',
+  'every',
   'talk',
   'sweep',
   'base',

@@ -382,6 +382,8 @@ function experimentText(item: ExperimentItem): string {
       return `talk ${policyText(item.spec)}`;
     case 'continuation':
       return `continuation ${printExpr(item.value)}`;
+    case 'checkpoint':
+      return `checkpoint every ${printExpr(item.value)}`;
     case 'seeds':
       return item.to
         ? `seeds ${printExpr(item.from)}..${printExpr(item.to)}`

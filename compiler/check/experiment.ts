@@ -402,13 +402,15 @@ export function checkExperiment(
     horizon: 'the horizon is given twice',
     continuation: 'the continuation probability is given twice',
     talk: 'the talk topology is given twice',
+    checkpoint: 'the checkpoint interval is given twice',
   } as const;
-  for (const kind of ['rounds', 'seeds', 'horizon', 'continuation', 'talk'] as const)
+  for (const kind of ['rounds', 'seeds', 'horizon', 'continuation', 'talk', 'checkpoint'] as const)
     onlyOnce(decl.items, kind, twice[kind], path, reporter);
 
   let rounds: number | undefined;
   let horizon: 'known' | 'unknown' | undefined;
   let continuation: number | undefined;
+  let checkpointEvery: number | undefined;
   let talk: IrPolicy | undefined;
   const seeds: number[] = [];
   for (const item of decl.items) {
@@ -417,6 +419,14 @@ export function checkExperiment(
     if (item.kind === 'continuation') continuation = continuationValue(item.value, path, reporter);
     if (item.kind === 'rounds')
       rounds = integerLiteral(item.value, 'the number of rounds', path, reporter, 1);
+    if (item.kind === 'checkpoint')
+      checkpointEvery = integerLiteral(
+        item.value,
+        'the rounds between checkpoints',
+        path,
+        reporter,
+        0,
+      );
     if (item.kind === 'seeds') {
       const from = integerLiteral(item.from, 'a seed', path, reporter, 0);
       const to = item.to ? integerLiteral(item.to, 'a seed', path, reporter, 0) : from;
@@ -446,6 +456,7 @@ export function checkExperiment(
     seeds,
     ...(horizon ? { horizon } : {}),
     ...(continuation === undefined ? {} : { continuation }),
+    ...(checkpointEvery === undefined ? {} : { checkpointEvery }),
     ...(talk ? { talk } : {}),
   };
 }

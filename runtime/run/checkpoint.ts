@@ -2,7 +2,7 @@ import type { Hash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { EXIT, MaseUserError } from '../errors.js';
+import { UsageProblem } from '../errors.js';
 import type { TraceEvent } from '../trace/events.js';
 import { eventLine, reviveInfinity, TracePrefix } from '../trace/writer.js';
 
@@ -42,11 +42,8 @@ const checkpointSchema = z
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 
 /** A run that cannot be resumed (finished, foreign or damaged checkpoint, changed code): exit 2. */
-export class ResumeError extends MaseUserError {
+export class ResumeError extends UsageProblem {
   override name = 'ResumeError';
-  constructor(message: string) {
-    super(message, EXIT.usage);
-  }
 }
 
 /**

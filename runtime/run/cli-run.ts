@@ -420,9 +420,10 @@ export async function prepareRun(
       );
     // The response cache must open (it is created if new) before the run writes anything.
     if (usesLlm && llm.cache) new ResponseCache(llm.cache.path, 'record').close();
+    // The flag, else the experiment's `checkpoint every`, else the default.
     const every =
       options.checkpointEvery === undefined
-        ? defaultCheckpointEvery(usesLlm)
+        ? (experiment.checkpointEvery ?? defaultCheckpointEvery(usesLlm))
         : wholeNumber('--checkpoint-every', options.checkpointEvery);
     return {
       experiment,

@@ -259,6 +259,9 @@ export function resolveExperiment(
     ...(continuation === undefined ? {} : { continuation }),
     horizonKnown,
     ...(talk && talk.name !== 'none' ? { talk } : {}),
+    ...(declared?.checkpointEvery !== undefined
+      ? { checkpointEvery: declared.checkpointEvery }
+      : {}),
     sources,
   };
 }

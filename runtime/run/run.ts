@@ -57,6 +57,11 @@ export interface ResolvedExperiment {
   readonly sources: readonly SourceText[];
   /** The run is a fork of another (docs/checkpoints.md): as it was up to a round, then changed. */
   readonly fork?: ForkSpec;
+  /**
+   * `checkpoint every k` of the experiment: rounds between checkpoints (0: none). Not part
+   * of the run (nor of its digest): where it is saved, not what it computes.
+   */
+  readonly checkpointEvery?: number;
 }
 
 /**
@@ -768,28 +773,18 @@ export async function runExperiment(
                   ...(kept.length < text.length ? { truncated: true } : {}),
                   ...(refused.length > 0 ? { refused } : {}),
                 });
-                if (drop) {
+                // Whom a fork kept it from: everyone (dropped), or the recipients of cut edges.
+                if (drop || cut.length > 0)
                   emit({
                     type: 'message_dropped',
                     round,
                     talk_round: t,
                     id,
                     from,
-                    to: [...to],
+                    to: drop ? [...to] : cut,
                     text: kept,
                   });
-                  continue;
-                }
-                if (cut.length > 0)
-                  emit({
-                    type: 'message_dropped',
-                    round,
-                    talk_round: t,
-                    id,
-                    from,
-                    to: cut,
-                    text: kept,
-                  });
+                if (drop) continue;
                 // Each kept-back part names the message it belongs to.
                 for (const blocked of gated?.blocked ?? []) emit({ ...blocked, id });
                 if (paraphrased) emit({ ...paraphrased, id });

@@ -178,6 +178,7 @@ export async function executeRun(
     .map(([firm]) => firm);
   const checkpointEvery =
     options.checkpointEvery ??
+    run.experiment.checkpointEvery ??
     defaultCheckpointEvery(llmFirms.length > 0 || paraphrasingModels(run.experiment).length > 0);
   const attempt = () =>
     runToDirectory(run.experiment, dir, {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT, MaseUserError } from '../errors.js';
+import { UsageProblem } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
 import { randomStream } from '../random.js';
 import { experimentFromRun, ReplayError } from '../run/replay.js';
@@ -24,11 +24,8 @@ import { bootstrapPaired, pairedSignFlip } from './stats.js';
  */
 
 /** A run that cannot be explained (no change to explain, a bad flag): exit 2. */
-export class ExplainError extends MaseUserError {
+export class ExplainError extends UsageProblem {
   override name = 'ExplainError';
-  constructor(message: string) {
-    super(message, EXIT.usage);
-  }
 }
 
 export interface ExplainRequest {

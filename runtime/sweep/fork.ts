@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import type { IrPolicy } from '../../compiler/ir.js';
 import { PolicyError } from '../agents/policy.js';
 import { EnvironmentError } from '../environment/instance.js';
-import { EXIT, MaseUserError } from '../errors.js';
+import { UsageProblem } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import { randomStream } from '../random.js';
 import { ResumeError, sameEvent } from '../run/checkpoint.js';
-import { checkPolicies, llmOptions, policyParser, UsageProblem } from '../run/cli-run.js';
+import { checkPolicies, llmOptions, policyParser } from '../run/cli-run.js';
 import { experimentFromRun, ReplayError, roundsInTrace } from '../run/replay.js';
 import { ResolveError } from '../run/resolve.js';
 import { resumeLlm } from '../run/resume.js';
@@ -37,11 +37,8 @@ import { readRecords } from './sweep.js';
  */
 
 /** A fork that cannot be made (a bad flag, a run that cannot be forked there): exit 2. */
-export class ForkError extends MaseUserError {
+export class ForkError extends UsageProblem {
   override name = 'ForkError';
-  constructor(message: string) {
-    super(message, EXIT.usage);
-  }
 }
 
 export interface ForkRequest {

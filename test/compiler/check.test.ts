@@ -98,6 +98,30 @@ experiment e {
     ]);
   });
 
+  it('takes `checkpoint every K`, a whole number of rounds, once; the words stay usable as names', () => {
+    expect(experiment('checkpoint every 25').diagnostics).toEqual([]);
+    expect(experiment('checkpoint every 25').program.experiments[0]).toMatchObject({
+      checkpointEvery: 25,
+    });
+    expect(experiment('checkpoint every 0').program.experiments[0]).toMatchObject({
+      checkpointEvery: 0,
+    });
+    expect(experiment('').program.experiments[0]).not.toHaveProperty('checkpointEvery');
+    expect(experiment('checkpoint every 2.5').diagnostics.map((d) => d.code)).toEqual(['E_TYPE']);
+    expect(experiment('checkpoint every -1').diagnostics.map((d) => d.code)).toEqual(['E_VALUE']);
+    expect(
+      experiment('checkpoint every 5\n  checkpoint every 6').diagnostics.map((d) => d.message),
+    ).toEqual(['the checkpoint interval is given twice']);
+    const names = compile(`mase 1
+institution i {
+  param every = 2
+  param checkpoint = 3
+  initial state a {}
+}
+`);
+    expect(names.diagnostics.map((d) => d.code)).toEqual(['W_UNUSED', 'W_UNUSED']);
+  });
+
   it('takes a continuation strictly between 0 and 1, once', () => {
     expect(experiment('continuation 1').diagnostics.map((d) => d.code)).toEqual(['E_VALUE']);
     expect(experiment('continuation 0').diagnostics.map((d) => d.code)).toEqual(['E_VALUE']);

@@ -56,6 +56,13 @@ describe('formatSource on the standard library', () => {
     formatChecked(readFileSync(join(examples, file), 'utf8'));
   });
 
+  it("prints an experiment's checkpoint interval as written", () => {
+    const formatted = formatChecked(
+      'mase 1\nexperiment e {\n  market cournot\n  checkpoint   every 25\n}\n',
+    );
+    expect(formatted).toContain('  checkpoint every 25\n');
+  });
+
   it('leaves an already canonical file unchanged', () => {
     const source = readFileSync(join(stdlib, 'cournot.mase'), 'utf8');
     expect(formatChecked(source)).toBe(source);
