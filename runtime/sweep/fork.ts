@@ -283,6 +283,12 @@ export async function forkRun(
     throw new ForkError(
       `--at ${request.at}: the run in ${runDir} played ${played} round${played === 1 ? '' : 's'}; a fork can keep at most those`,
     );
+  // A run that completed before its last round (random stopping, the world's end) has no
+  // round after its last to play again.
+  if (request.at >= played && manifest.status === 'completed')
+    throw new ForkError(
+      `--at ${request.at}: the run in ${runDir} ended after round ${played} (of ${experiment.rounds}); a fork plays the rounds after R, so R must be below ${played}`,
+    );
   // The run's own model settings (cache, defaults, templates): forks ask nothing the run
   // asked before its round R.
   let llm: RunLlmOptions | undefined;

@@ -379,11 +379,23 @@ describe('what cannot be forked says so', () => {
     const none = mase(['fork', 'nothing', '--at', '1', '--out', 'x1']);
     expect(none.stderr).toContain('nothing holds no run (no manifest.json)');
     expect(none.code).toBe(2);
-    const silent = mase(['fork', 'colluding', '--at', '3', '--out', 'x2', '--mute-edge', 'f1-f2']);
+    ok([...cournotRun('nash', 10), '--out', 'no-talk']);
+    const silent = mase(['fork', 'no-talk', '--at', '3', '--out', 'x2', '--mute-edge', 'f1-f2']);
     expect(silent.stderr).toContain(
       '--mute-edge: the run has no talk (its agents send no messages)',
     );
     expect(silent.code).toBe(2);
+    // Random stopping ended this run before its last round: nothing comes after it.
+    ok([...cournotRun('nash', 200, 'none', '--continuation', '0.5'), '--out', 'stopped']);
+    const played = sandbox.json<{ rounds_completed: number }>(
+      'stopped/manifest.json',
+    ).rounds_completed;
+    expect(played).toBeLessThan(200);
+    const after = mase(['fork', 'stopped', '--at', `${played}`, '--out', 'x3']);
+    expect(after.stderr).toContain(
+      `--at ${played}: the run in stopped ended after round ${played} (of 200); a fork plays the rounds after R, so R must be below ${played}`,
+    );
+    expect(after.code).toBe(2);
     const used = mase(['fork', 'small', '--at', '3', '--out', 'small-fork']);
     expect(used.stderr).toContain('small-fork is not empty; choose a new --out directory');
     expect(used.code).toBe(2);
