@@ -12,12 +12,12 @@ interface ExplainFlags {
   format?: string;
 }
 
-/** `mase explain RUN`: which message before the run's macro change caused it (forks without each). */
+/** `mase explain RUN`: which message or deviation before the run's macro change caused it (forks without each). */
 export function explainCommand(program: Command): void {
   program
     .command('explain')
     .description(
-      "find the run's macro change and rank the messages before it by the effect of removing each (forks of the run)",
+      "find the run's macro change and rank the messages and deviations from Nash before it by the effect of undoing each (forks of the run)",
     )
     .argument('<run>', 'a run directory')
     .option('--out <dir>', 'where the forks and explain.json go (default: RUN-explain)')
@@ -31,7 +31,7 @@ export function explainCommand(program: Command): void {
     )
     .option(
       '--window <rounds>',
-      'rounds before the change whose messages are candidates (default 5)',
+      'rounds before the change whose messages and deviations are candidates (default 5)',
     )
     .option(
       '--replicates <k>',
