@@ -356,7 +356,17 @@ export async function runToDirectory(
     llm: asJsonValue(manifest.llm ?? null),
   });
   let releaseReserve = checkpoint ? () => {} : reserveSpace(dir);
-  if (checkpoint) checkLogPrefix(dir, logKey, { runId, manifestDigest: digest }, checkpoint);
+  /** A resumed run refused before it changes anything gives its directory back. */
+  const refuse = <T>(check: () => T): T => {
+    try {
+      return check();
+    } catch (error) {
+      claim.release();
+      throw error;
+    }
+  };
+  if (checkpoint)
+    refuse(() => checkLogPrefix(dir, logKey, { runId, manifestDigest: digest }, checkpoint));
 
   // Only what the metrics and the report read is kept in memory: decisions (but those with
   // a rationale) and monitor values are a large share of a long trace and are only written.
@@ -401,7 +411,7 @@ export async function runToDirectory(
    * and written nowhere; the files are opened at the checkpoint when it is reached.
    */
   let replay = checkpoint
-    ? new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read)
+    ? refuse(() => new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read))
     : undefined;
   let { trace, log } = checkpoint ? ({} as ReturnType<typeof openFiles>) : openFiles();
   const goLive = (at: Checkpoint) => {

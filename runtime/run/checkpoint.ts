@@ -118,7 +118,22 @@ export class PrefixReplay {
     readonly checkpoint: Checkpoint,
     private readonly feed: (event: TraceEvent) => void,
   ) {
-    this.prefix = new TracePrefix(path, checkpoint.events.bytes);
+    this.prefix = this.reading(() => new TracePrefix(path, checkpoint.events.bytes));
+  }
+
+  /** A read of the trace, its failure (a file cut, changed or gone) said as a refusal. */
+  private reading<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      const why =
+        error instanceof RangeError
+          ? error.message
+          : `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+      throw new ResumeError(
+        `events.jsonl is not the trace the checkpoint (round ${this.checkpoint.round}) names: ${why}; nothing was written`,
+      );
+    }
   }
 
   /** The file's event on a line, or an error naming the line. */
@@ -133,7 +148,7 @@ export class PrefixReplay {
   /** The file's next line that is not transport only (those are fed on the way). */
   private nextStored(): string | undefined {
     for (;;) {
-      const line = this.prefix.next();
+      const line = this.reading(() => this.prefix.next());
       if (line === undefined || !line.startsWith('{"type":"llm_retry"')) return line;
       this.feed(this.parse(line) as unknown as TraceEvent);
     }

@@ -328,6 +328,16 @@ describe('what cannot be resumed says so, and changes nothing', () => {
     );
   });
 
+  it('a trace cut before the checkpoint', async () => {
+    await killedRun('trace-cut');
+    const path = file('trace-cut/events.jsonl');
+    writeFileSync(path, readFileSync(path).subarray(0, 1000));
+    expectRefused(
+      'trace-cut',
+      /^mase: events\.jsonl is not the trace the checkpoint \(round \d+\) names: .*trace-cut\/events\.jsonl holds 1000 bytes, fewer than the \d+ expected; nothing was written$/m,
+    );
+  });
+
   it('a governance log cut before the checkpoint', async () => {
     await killedRun('cut');
     const path = file('cut/governance-log.jsonl');
