@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IrPolicy } from '../../compiler/ir.js';
 import { PolicyError } from '../agents/policy.js';
@@ -83,7 +83,7 @@ const MESSAGE_ID = /^m(\d+)\.(\d+)\.(\d+)$/;
 
 /** Whether RUN's trace holds a `message` event with this id. */
 function traceHoldsMessage(trace: string, id: string): boolean {
-  const reader = new TracePrefix(trace, statSync(trace).size);
+  const reader = new TracePrefix(trace);
   const needle = `"id":${JSON.stringify(id)}`;
   try {
     for (let line = reader.next(); line !== undefined; line = reader.next())
@@ -222,8 +222,8 @@ async function interventionsOf(
  * its `fork` event, is RUN's (timings of model calls aside).
  */
 function checkForkPrefix(parentTrace: string, forkTrace: string, at: number): void {
-  const parent = new TracePrefix(parentTrace, statSync(parentTrace).size);
-  const fork = new TracePrefix(forkTrace, statSync(forkTrace).size);
+  const parent = new TracePrefix(parentTrace);
+  const fork = new TracePrefix(forkTrace);
   const differs = (what: string) =>
     new ForkError(
       `the fork ${forkTrace} did not make the run's rounds 1..${at} again: ${what}. Were the run's code or a model's cached answers changed?`,

@@ -240,7 +240,8 @@ export class TraceWriter {
  * The first `bytes` bytes of a trace a run wrote, read back line by line (`next`), with
  * their sha256 (`hash`, whole once every line is read). A resumed run reads the trace up to
  * its checkpoint with one of these: to check it, and to give the run's readers (metrics,
- * report) the events they would have seen.
+ * report) the events they would have seen. Without `bytes`, the whole file, but for a torn
+ * last line (a run killed mid-write), which is left out as every reader of a trace does.
  */
 export class TracePrefix {
   readonly hash: Hash = createHash('sha256');
@@ -255,13 +256,18 @@ export class TracePrefix {
   /** 1-based number of the last line `next` gave. */
   line = 0;
 
+  readonly bytes: number;
+  private readonly tornEnd: 'refuse' | 'leave out';
+
   constructor(
     readonly path: string,
-    readonly bytes: number,
+    bytes?: number,
   ) {
     this.fd = openSync(path, 'r');
     const size = fstatSync(this.fd).size;
-    if (size < bytes) {
+    this.bytes = bytes ?? size;
+    this.tornEnd = bytes === undefined ? 'leave out' : 'refuse';
+    if (bytes !== undefined && size < bytes) {
       closeSync(this.fd);
       throw new RangeError(`${path} holds ${size} bytes, fewer than the ${bytes} expected`);
     }
@@ -290,7 +296,7 @@ export class TracePrefix {
       ]);
       this.lines = last < 0 ? [] : text.slice(0, -1).split('\n');
       this.taken = 0;
-      if (this.read >= this.bytes && this.carry.length > 0)
+      if (this.read >= this.bytes && this.carry.length > 0 && this.tornEnd === 'refuse')
         throw new RangeError(`${this.path} does not end in a whole line at byte ${this.bytes}`);
     }
     this.line++;

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { appendFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -75,6 +75,19 @@ describe('a fork without intervention', () => {
     const shown = ok(['show', 'ql-fork/runs/none-r2']);
     expect(shown.stdout).toContain(
       `a fork of run ${sandbox.json<{ run_id: string }>('ql/manifest.json').run_id}: rounds 1–150 as it played them, then no intervention, with random streams of seed ${fork.seeds[1]}`,
+    );
+  });
+
+  it('a run whose trace ends in a torn line (killed mid-write) forks from its whole lines', () => {
+    ok([...cournotRun('collusive', 30), '--out', 'torn']);
+    const whole = sandbox.read('torn/events.jsonl');
+    appendFileSync(sandbox.file('torn/events.jsonl'), '{"type":"decision","round":31,"fi');
+    ok(['fork', 'torn', '--at', '10', '--out', 'torn-fork', '--agents', 'nash']);
+    expect(body('torn-fork/runs/none-r1')).toBe(
+      whole
+        .split('\n')
+        .filter((l) => !l.startsWith('{"type":"header"'))
+        .join('\n'),
     );
   });
 
