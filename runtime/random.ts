@@ -25,9 +25,6 @@ export function seedNow(seed: Seed): number {
       : seed.seed;
 }
 
-/** The run's seed: what its streams start from. */
-export const seedOf = (seed: Seed): number => (typeof seed === 'number' ? seed : seed.seed);
-
 function stream(seed: number, name: string): Random {
   const digest = createHash('sha256').update(`${seed}:${name}`).digest();
   const rng = xoroshiro128plus(digest.readInt32LE(0));

@@ -26,7 +26,7 @@ import { talkSettings } from '../talk/topology.js';
 import { defaultCheckpointEvery } from './checkpoint.js';
 import { wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
-import type { ResolvedExperiment, RunLlmOptions } from './run.js';
+import { asksModels, type ResolvedExperiment, type RunLlmOptions } from './run.js';
 
 export interface RunOptions {
   experiment?: string;
@@ -234,10 +234,6 @@ function checkPairing(experiment: ResolvedExperiment, available: readonly Source
 }
 
 /**
- * From `mase run` flags to one resolved experiment, or an exit code with the reason
- * already printed (1: errors in the sources, 2: bad flags).
- */
-/**
  * Builds each agent of POLICIES (by agent name) once, as the run would, so that a policy
  * that does not exist or does not take its arguments (a model spec that does not parse, an
  * unset key) is refused before anything is written; no model is called. Gives the agents'
@@ -294,6 +290,10 @@ export async function checkPolicies(
   return market?.firms ?? env?.agents ?? [];
 }
 
+/**
+ * From `mase run` flags to one resolved experiment, or an exit code with the reason
+ * already printed (1: errors in the sources, 2: bad flags).
+ */
 export async function prepareRun(
   file: string | undefined,
   options: RunOptions,
@@ -401,8 +401,7 @@ export async function prepareRun(
           );
         throw error;
       }
-    const usesLlm =
-      Object.values(experiment.policies).some((p) => p.name === 'llm') || paraphrasers.length > 0;
+    const usesLlm = asksModels(experiment);
     const llmOnly = (
       [
         ['--model', options.model],

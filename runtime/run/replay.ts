@@ -8,9 +8,9 @@ import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { librarySources } from '../sources.js';
-import { paraphrasingModels } from '../talk/paraphrase.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
 import {
+  asksModels,
   experimentDigest,
   type ForkSpec,
   type ResolvedExperiment,
@@ -35,7 +35,7 @@ export class ReplayError extends MaseUserError {
   }
 }
 
-interface ReplayManifest {
+export interface ReplayManifest {
   digest?: string;
   experiment?: string;
   market?: {
@@ -188,6 +188,44 @@ function stopWhereTheRunStopped(
   };
 }
 
+/**
+ * The model options the run in `dir` recorded, with its response cache (`cache` overrides
+ * it), checked to open before anything is written; undefined for a run that asks no model.
+ * A replay reads the cache only and has no budget (answers from the cache cost nothing); a
+ * resumed run or a fork asks for what the cache lacks, under the run's budget.
+ */
+export function recordedLlm(
+  experiment: ResolvedExperiment,
+  manifest: ReplayManifest,
+  dir: string,
+  verb: 'replayed' | 'resumed' | 'forked',
+  cache = manifest.llm?.cache ?? undefined,
+): RunLlmOptions | undefined {
+  if (!asksModels(experiment)) return undefined;
+  if (!cache)
+    throw new ReplayError(
+      `the run in ${dir} kept no response cache (it ran with --no-cache); it cannot be ${verb}`,
+    );
+  const mode = verb === 'replayed' ? 'replay' : 'record';
+  try {
+    new ResponseCache(cache, mode).close();
+  } catch (error) {
+    if (error instanceof CacheError) throw new ReplayError(error.message);
+    throw error;
+  }
+  const recorded = manifest.llm;
+  return {
+    cache: { path: cache, mode },
+    ...(recorded?.default_model ? { defaultModel: recorded.default_model } : {}),
+    ...(recorded?.templates ? { templates: recorded.templates } : {}),
+    ...(mode === 'record' && recorded?.budget ? { budget: recorded.budget } : {}),
+    ...(recorded?.prices ? { prices: recorded.prices } : {}),
+    ...(typeof recorded?.max_fallback_share === 'number'
+      ? { maxFallbackShare: recorded.max_fallback_share }
+      : {}),
+  };
+}
+
 /** Replays the run in `dir` into `out`; `cache` overrides the cache the run recorded. */
 export async function replayRun(
   dir: string,
@@ -195,34 +233,7 @@ export async function replayRun(
   options: { cache?: string; interruption?: Interruption } = {},
 ): Promise<RunArtifacts> {
   const { experiment, manifest } = experimentFromRun(dir);
-  const usesLlm =
-    Object.values(experiment.policies).some((p) => p.name === 'llm') ||
-    paraphrasingModels(experiment).length > 0;
-  const cache = options.cache ?? manifest.llm?.cache ?? undefined;
-  if (usesLlm && !cache)
-    throw new ReplayError(
-      `the run in ${dir} kept no response cache (it ran with --no-cache); it cannot be replayed`,
-    );
-  if (usesLlm) {
-    // The cache must be there and readable before anything is written.
-    try {
-      new ResponseCache(cache as string, 'replay').close();
-    } catch (error) {
-      if (error instanceof CacheError) throw new ReplayError(error.message);
-      throw error;
-    }
-  }
-  const llm: RunLlmOptions | undefined = usesLlm
-    ? {
-        cache: { path: cache as string, mode: 'replay' },
-        ...(manifest.llm?.default_model ? { defaultModel: manifest.llm.default_model } : {}),
-        ...(manifest.llm?.templates ? { templates: manifest.llm.templates } : {}),
-        ...(manifest.llm?.prices ? { prices: manifest.llm.prices } : {}),
-        ...(typeof manifest.llm?.max_fallback_share === 'number'
-          ? { maxFallbackShare: manifest.llm.max_fallback_share }
-          : {}),
-      }
-    : undefined;
+  const llm = recordedLlm(experiment, manifest, dir, 'replayed', options.cache);
   return runToDirectory(experiment, out, {
     ...stopWhereTheRunStopped(manifest, dir),
     ...(options.interruption ? { interruption: options.interruption } : {}),

@@ -218,30 +218,38 @@ function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): Benc
   };
 }
 
-/** A readable name of what the interventions change (the `intervention` factor's level). */
-export function interventionLabel(interventions: readonly Intervention[]): string {
-  if (interventions.length === 0) return 'none';
+/** Whether a run asks models: an `llm` policy, or an institution that paraphrases with one. */
+export const asksModels = (experiment: ResolvedExperiment): boolean =>
+  Object.values(experiment.policies).some((p) => p.name === 'llm') ||
+  paraphrasingModels(experiment).length > 0;
+
+/** A readable name of one intervention. */
+function interventionText(c: Intervention): string {
   const policy = (p: IrPolicy) =>
     p.args.length === 0
       ? p.name
       : `${p.name}(${p.args.map((a) => `${a.name ? `${a.name}: ` : ''}${JSON.stringify(a.value)}`).join(', ')})`;
-  return interventions
-    .map((c) =>
-      c.kind === 'agents'
-        ? `agents(${Object.entries(c.policies)
-            .map(([agent, p]) => `${agent}=${policy(p)}`)
-            .join(', ')})`
-        : c.kind === 'drop_message'
-          ? `drop_message(${c.id})`
-          : c.kind === 'benchmark_action'
-            ? `benchmark_action(${c.agent}@${c.round})`
-            : c.kind === 'reset'
-              ? `reset(${c.agents.join(', ')})`
-              : c.kind === 'mute'
-                ? `mute(${c.edges.map((e) => `${e.from}>${e.to}`).join(', ')})`
-                : `inject_message(${c.from}->${c.to.join(',')})`,
-    )
-    .join(' + ');
+  switch (c.kind) {
+    case 'agents':
+      return `agents(${Object.entries(c.policies)
+        .map(([agent, p]) => `${agent}=${policy(p)}`)
+        .join(', ')})`;
+    case 'drop_message':
+      return `drop_message(${c.id})`;
+    case 'benchmark_action':
+      return `benchmark_action(${c.agent}@${c.round})`;
+    case 'reset':
+      return `reset(${c.agents.join(', ')})`;
+    case 'mute':
+      return `mute(${c.edges.map((e) => `${e.from}>${e.to}`).join(', ')})`;
+    case 'inject_message':
+      return `inject_message(${c.from}->${c.to.join(',')})`;
+  }
+}
+
+/** A readable name of what the interventions change (the `intervention` factor's level). */
+export function interventionLabel(interventions: readonly Intervention[]): string {
+  return interventions.length === 0 ? 'none' : interventions.map(interventionText).join(' + ');
 }
 
 /**
@@ -445,10 +453,9 @@ export async function runExperiment(
   // Model services exist only when a firm is an LLM firm or the institution paraphrases with
   // a model; they are shared by all of them.
   const paraphrasers = paraphrasingModels(experiment);
-  const llm =
-    Object.values(experiment.policies).some((p) => p.name === 'llm') || paraphrasers.length > 0
-      ? new LlmServices(hooks.llm ?? {}, randomStream(experiment.seed, 'llm-retry-jitter'))
-      : undefined;
+  const llm = asksModels(experiment)
+    ? new LlmServices(hooks.llm ?? {}, randomStream(experiment.seed, 'llm-retry-jitter'))
+    : undefined;
   // From here on the model services are open: however the run ends, even before its first
   // round, they are closed (clients first, then the cache).
   try {
@@ -506,22 +513,31 @@ export async function runExperiment(
     /** Agents whose action a fork replaces by the benchmark, by round. */
     const benchmarked = new Map<number, Set<string>>();
     for (const change of fork?.interventions ?? []) {
-      if (change.kind === 'benchmark_action') {
-        const agentsThen = benchmarked.get(change.round) ?? new Set<string>();
-        agentsThen.add(change.agent);
-        benchmarked.set(change.round, agentsThen);
-        continue;
-      }
-      if (change.kind === 'agents')
-        for (const [firm, policy] of Object.entries(change.policies)) replaced.set(firm, policy);
-      else if (change.kind === 'reset')
-        for (const firm of change.agents) {
-          const own = experiment.policies[firm];
-          if (own) replaced.set(firm, own);
+      switch (change.kind) {
+        case 'agents':
+          for (const [firm, policy] of Object.entries(change.policies)) replaced.set(firm, policy);
+          break;
+        case 'reset':
+          for (const firm of change.agents) {
+            const own = experiment.policies[firm];
+            if (own) replaced.set(firm, own);
+          }
+          break;
+        case 'benchmark_action': {
+          const then = benchmarked.get(change.round) ?? new Set<string>();
+          benchmarked.set(change.round, then.add(change.agent));
+          break;
         }
-      else if (change.kind === 'drop_message') dropped.add(change.id);
-      else if (change.kind === 'mute') for (const e of change.edges) muted.add(`${e.from}>${e.to}`);
-      else injections.push(change);
+        case 'drop_message':
+          dropped.add(change.id);
+          break;
+        case 'mute':
+          for (const e of change.edges) muted.add(`${e.from}>${e.to}`);
+          break;
+        case 'inject_message':
+          injections.push(change);
+          break;
+      }
     }
 
     emit({

@@ -10,9 +10,8 @@ import { runtimePolicies } from '../policy-names.js';
 import { type AnyRunMetrics, type RunResume, runToDirectory } from '../run/artifacts.js';
 import { defaultCheckpointEvery, ResumeError, readCheckpoint } from '../run/checkpoint.js';
 import type { RunLlmOptions } from '../run/run.js';
-import { experimentDigest, type ResolvedExperiment } from '../run/run.js';
+import { asksModels, experimentDigest, type ResolvedExperiment } from '../run/run.js';
 import { librarySources } from '../sources.js';
-import { paraphrasingModels } from '../talk/paraphrase.js';
 import { SweepProblem } from './errors.js';
 import { planSweep, type SweepPlan, type SweepRun } from './plan.js';
 import type {
@@ -179,7 +178,7 @@ export async function executeRun(
   const checkpointEvery =
     options.checkpointEvery ??
     run.experiment.checkpointEvery ??
-    defaultCheckpointEvery(llmFirms.length > 0 || paraphrasingModels(run.experiment).length > 0);
+    defaultCheckpointEvery(asksModels(run.experiment));
   const attempt = () =>
     runToDirectory(run.experiment, dir, {
       ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),

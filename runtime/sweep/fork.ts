@@ -6,11 +6,10 @@ import { EnvironmentError } from '../environment/instance.js';
 import { UsageProblem } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import { randomStream } from '../random.js';
-import { ResumeError, sameEvent } from '../run/checkpoint.js';
+import { sameEvent } from '../run/checkpoint.js';
 import { checkPolicies, llmOptions, policyParser } from '../run/cli-run.js';
-import { experimentFromRun, ReplayError, roundsInTrace } from '../run/replay.js';
+import { experimentFromRun, ReplayError, recordedLlm, roundsInTrace } from '../run/replay.js';
 import { ResolveError } from '../run/resolve.js';
-import { resumeLlm } from '../run/resume.js';
 import {
   type Intervention,
   interventionLabel,
@@ -293,10 +292,9 @@ export async function forkRun(
   // asked before its round R.
   let llm: RunLlmOptions | undefined;
   try {
-    llm = resumeLlm(experiment, manifest, runDir);
+    llm = recordedLlm(experiment, manifest, runDir, 'forked');
   } catch (error) {
-    if (error instanceof ResumeError)
-      throw new ForkError(error.message.replace('resumed', 'forked'));
+    if (error instanceof ReplayError) throw new ForkError(error.message);
     throw error;
   }
   const agents = Object.keys(experiment.policies);
