@@ -269,7 +269,16 @@ export function lockDirectory(
           holder,
         );
       if (holderAlive(holder) || attempt > 2)
-        throw new DirectoryLockedError(`the ${where} is in use by ${describe(holder)}`, holder);
+        throw new DirectoryLockedError(
+          `the ${where} is in use by ${describe(holder)}${
+            // Another process locked the directory in the moment this one had moved the dead
+            // holder's lock aside: say so here, the only place the removal is reported.
+            tookOverFrom
+              ? ` (it locked the directory after this process removed the lock of ${describe(tookOverFrom)}, which was no longer running)`
+              : ''
+          }`,
+          holder,
+        );
       // A dead holder's lock: move it aside and check what was moved, since another process
       // may have taken the lock over in between (then it goes back).
       const aside = `${path}.stale-${me.token}`;

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
@@ -11,6 +11,8 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
  */
 
 const calls: string[] = [];
+/** Runs once after the next rename of a dead lock aside: another process acting in between. */
+let afterNextRename: (() => void) | null = null;
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
   const paths = new Map<number, string>();
@@ -28,6 +30,10 @@ vi.mock('node:fs', async (importOriginal) => {
     renameSync: (from: string, to: string) => {
       calls.push(`rename ${from} → ${to}`);
       real.renameSync(from, to);
+      if (!to.includes('.mase-lock.stale-')) return;
+      const then = afterNextRename;
+      afterNextRename = null;
+      then?.();
     },
   };
 });
@@ -86,5 +92,32 @@ describe('lockDirectory', () => {
     second.release();
     // Releasing twice does nothing.
     second.release();
+  });
+
+  it('says it removed a dead lock when another process took the directory in that moment', () => {
+    const dir = join(root, 'raced');
+    fs.mkdirSync(dir);
+    const holder = (pid: number, token: string) =>
+      JSON.stringify({
+        pid,
+        host: os.hostname(),
+        started_at: '2026-01-02T03:04:05.000Z',
+        command: `mase run study.mase (${token})`,
+        token,
+      });
+    const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
+    const lock = join(dir, '.mase-lock');
+    fs.writeFileSync(lock, holder(dead, 'dead'));
+    // The other process (alive: this one's parent) links its lock into place just after this
+    // one has moved the dead lock aside.
+    afterNextRename = () => fs.writeFileSync(lock, holder(process.ppid, 'live'));
+    const notices: string[] = [];
+    expect(() => lockDirectory(dir, 'test directory', (m) => notices.push(m))).toThrow(
+      `the test directory ${dir} is in use by process ${process.ppid} on ${os.hostname()}, since 2026-01-02T03:04:05.000Z: mase run study.mase (live) (it locked the directory after this process removed the lock of process ${dead} on ${os.hostname()}, since 2026-01-02T03:04:05.000Z: mase run study.mase (dead), which was no longer running)`,
+    );
+    expect(notices).toEqual([]);
+    // The other process's lock is left in place, and nothing of this one's.
+    expect(fs.readdirSync(dir)).toEqual(['.mase-lock']);
+    expect(fs.readFileSync(lock, 'utf8')).toContain('"live"');
   });
 });
