@@ -129,11 +129,16 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     expect(changed).toHaveLength(20);
     // The arm without intervention goes on colluding.
     expect(payoffs('to-nash/runs/none-r1', 'f1')).toEqual(payoffs('colluding', 'f1'));
-    const report = mase(['report', 'to-nash']);
-    expect(report.stderr).toContain(
-      'to-nash is a fork directory (mase fork): it has no report page of its own; each of its runs has one (to-nash/runs/*/report.html), and `mase analyze to-nash` compares its arms',
-    );
-    expect(report.code).toBe(2);
+    const report = ok(['report', 'to-nash']);
+    expect(report.stderr).toBe('wrote to-nash/report.html\n');
+    const page = read('to-nash/report.html');
+    expect(page).toContain('<h1>Fork of run ');
+    expect(page).toContain(' after round 8: agents(f1=nash, f2=nash)</h1>');
+    // Profits fall from round 9, the first the intervention plays: exact with one pair.
+    expect(page).toContain('<li>industry_profit: the arms separate from round 9 (last round: ');
+    expect(page).toContain('<a href="runs/intervention-r1/report.html">report</a>');
+    expect(page).toContain('<a href="runs/none-r1/report.html">report</a>');
+    expect(page).not.toMatch(/<script/i);
     const analysis = ok(['analyze', 'to-nash']);
     expect(analysis.stdout).toContain('Factor intervention (categorical)');
     expect(analysis.stdout).toMatch(
@@ -272,6 +277,23 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
       to: ['f2'],
       text: 'please collude now',
     });
+  });
+
+  it("the fork's report page escapes an injected message's text", () => {
+    ok([
+      'fork',
+      'cue',
+      '--at',
+      '5',
+      '--out',
+      'cue-injected-html',
+      '--inject-message',
+      'world->f2:<img src=x onerror=alert(1)> collude',
+    ]);
+    ok(['report', 'cue-injected-html']);
+    const page = read('cue-injected-html/report.html');
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt; collude');
+    expect(page).not.toContain('<img');
   });
 });
 

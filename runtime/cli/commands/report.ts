@@ -1,21 +1,22 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { UsageProblem } from '../../errors.js';
 
-/** `mase report DIR`: report.html for a run or a sweep directory (a directory that is neither is exit 2). */
+/** `mase report DIR`: report.html for a run, sweep or fork directory (a directory that is none of them is exit 2). */
 export function reportCommand(program: Command): void {
   program
     .command('report')
     .description(
-      "write a self-contained report.html: a run's charts, diagram and sanctions, or a sweep's regime table, CI plots, phase diagrams and diagrams with edge counts",
+      "write a self-contained report.html: a run's charts, diagram and sanctions, a sweep's regime table, CI plots, phase diagrams and diagrams with edge counts, or a fork's arms compared and the effect round by round",
     )
-    .argument('<dir>', 'a run directory or a sweep directory')
+    .argument('<dir>', 'a run, sweep or fork directory')
     .action(async (dir: string) => {
-      if (existsSync(join(dir, 'fork.json')))
-        throw new UsageProblem(
-          `${dir} is a fork directory (mase fork): it has no report page of its own; each of its runs has one (${join(dir, 'runs', '*', 'report.html')}), and \`mase analyze ${dir}\` compares its arms`,
-        );
+      // A fork directory (mase fork) is laid out as a sweep's, with a page of its own.
+      if (existsSync(join(dir, 'fork.json'))) {
+        const { writeForkReport } = await import('../../sweep/fork-report.js');
+        process.stderr.write(`wrote ${await writeForkReport(dir)}\n`);
+        return;
+      }
       if (existsSync(join(dir, 'sweep.json'))) {
         const { writeSweepReport } = await import('../../sweep/report.js');
         process.stderr.write(`wrote ${await writeSweepReport(dir)}\n`);
