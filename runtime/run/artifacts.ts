@@ -49,6 +49,7 @@ import {
 import { runOutcome } from './degraded.js';
 import {
   experimentDigest,
+  institutionsOf,
   type ResolvedExperiment,
   type RunHooks,
   type RunResult,
@@ -87,16 +88,37 @@ export function marketMetrics(metrics: AnyRunMetrics): RunMetrics {
   return metrics as RunMetrics;
 }
 
+/**
+ * The institution's states the metrics read: those of the one the run starts with, and of
+ * one a fork switches to (sanction and suspension states of either count; the initial state
+ * is the first's).
+ */
+function statesOptions(experiment: ResolvedExperiment): MetricsOptions {
+  const [first, ...switched] = institutionsOf(experiment);
+  const own = institutionMetricsOptions(first);
+  if (switched.length === 0) return own;
+  const all = [first, ...switched].map(institutionMetricsOptions);
+  const union = (key: 'sanctionStates' | 'suspendedStates') => [
+    ...new Set(all.flatMap((o) => o[key] ?? [])),
+  ];
+  if (all.every((o) => o.sanctionStates === undefined)) return own;
+  return {
+    ...own,
+    sanctionStates: union('sanctionStates'),
+    suspendedStates: union('suspendedStates'),
+  };
+}
+
 /** What the metrics need beyond the trace: the demand line for consumer surplus, the states. */
 function metricsOptions(experiment: ResolvedExperiment): MetricsOptions {
-  if (experiment.market.kind !== 'market') return institutionMetricsOptions(experiment.institution);
+  if (experiment.market.kind !== 'market') return statesOptions(experiment);
   const market = instantiateMarket(experiment.market, experiment.marketOverrides);
   const demand = market.competition === 'quantity' ? linearDemand(market) : undefined;
   return {
     ...(demand
       ? { demand: { intercept: Array.from(demand.intercept), slope: Array.from(demand.slope) } }
       : {}),
-    ...institutionMetricsOptions(experiment.institution),
+    ...statesOptions(experiment),
   };
 }
 

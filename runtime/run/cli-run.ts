@@ -5,7 +5,7 @@ import {
   type SourceText,
   summary,
 } from '../../compiler/index.js';
-import type { IrPolicy } from '../../compiler/ir.js';
+import type { IrInstitution, IrPolicy } from '../../compiler/ir.js';
 import { type ExperimentItem, type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
@@ -217,6 +217,89 @@ function horizonFlag(value: string): boolean {
 }
 
 /**
+ * The name a `--market`, `--environment` or `--institution` flag gives: a file's is the one
+ * declared in that file (exactly one, else exit 2), a `stdlib:NAME` or a bare name its NAME.
+ */
+function declaredIn(
+  spec: string | undefined,
+  kind: 'market' | 'environment' | 'institution',
+): string | undefined {
+  if (spec === undefined || spec === 'none' || spec.startsWith('stdlib:') || !isFileSpec(spec)) {
+    return spec === undefined ? undefined : nameOf(spec);
+  }
+  const source = loadSource(spec);
+  const names = [
+    ...source.text.matchAll(new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)`, 'gm')),
+  ].map((m) => m[1]);
+  if (names.length !== 1) {
+    throw new UsageProblem(
+      `${spec} declares ${names.length === 0 ? `no ${kind}` : `several ${kind}s (${names.join(', ')})`}; name one instead`,
+    );
+  }
+  return names[0];
+}
+
+/**
+ * The institution `--institution FILE|stdlib:NAME|none` names for a fork of a run of
+ * EXPERIMENT, compiled beside the run's own sources and checked against its world as
+ * `mase run --institution` checks one (a file that does not compile, an institution that
+ * cannot govern the world, a paraphrase model that does not parse: exit 2).
+ */
+export async function forkInstitution(
+  spec: string,
+  experiment: ResolvedExperiment,
+  load: (specs: readonly string[]) => Promise<LoadedProgram>,
+): Promise<IrInstitution> {
+  const file = spec !== 'none' && isFileSpec(spec) ? spec : undefined;
+  const name = declaredIn(spec, 'institution') as string;
+  const { sources, unreadable } = await load(file ? [file] : []);
+  const own = experiment.sources.filter((s) => !sources.some((n) => n.path === s.path));
+  const given = [...sources, ...own];
+  const compiled = compileSources(given, librarySources(), {
+    includeLibrary: true,
+    policies: runtimePolicies(),
+    unreadable,
+  });
+  const error = compiled.diagnostics.find((d) => d.severity === 'error');
+  if (error)
+    throw new UsageProblem(
+      `--institution ${spec}: ${error.code} ${error.message} (at ${error.path}:${error.range.start.line}:${error.range.start.column})`,
+    );
+  const institution = compiled.program.institutions.find((i) => i.name === name);
+  if (!institution) {
+    const known = compiled.program.institutions.map((i) => i.name);
+    throw new UsageProblem(
+      `--institution ${spec}: no institution \`${name}\`; known: ${known.join(', ')}`,
+    );
+  }
+  const available = [
+    ...given,
+    ...librarySources().filter((l) => !given.some((s) => s.path === l.path)),
+  ];
+  try {
+    checkPairing({ ...experiment, institution }, available);
+  } catch (problem) {
+    if (problem instanceof ResolveError)
+      throw new UsageProblem(`--institution ${spec}: ${problem.message}`);
+    throw problem;
+  }
+  for (const model of paraphrasingModels({
+    institution,
+    ...(experiment.talk ? { talk: experiment.talk } : {}),
+  }))
+    try {
+      parseModelSpec(model);
+    } catch (problem) {
+      if (problem instanceof ModelSpecError)
+        throw new UsageProblem(
+          `--institution ${spec}: institution ${institution.name}: paraphrase "${model}": ${problem.message}`,
+        );
+      throw problem;
+    }
+  return institution;
+}
+
+/**
  * A world or an institution chosen by flag was checked on its own, never against the other:
  * check the pair as an experiment naming both is checked, so that an institution reading
  * what the world lacks (`quantity` in commons) is refused instead of silently never firing.
@@ -314,30 +397,6 @@ export async function prepareRun(
     if (specs.length === 0 && !options.market && !options.environment)
       throw new UsageProblem('give an experiment file, --market or --environment');
     const { sources, unreadable } = await load([...new Set(specs)]);
-    // A market or institution given as a file is the one declared in that file.
-    const declaredIn = (
-      spec: string | undefined,
-      kind: 'market' | 'environment' | 'institution',
-    ): string | undefined => {
-      if (
-        spec === undefined ||
-        spec === 'none' ||
-        spec.startsWith('stdlib:') ||
-        !isFileSpec(spec)
-      ) {
-        return spec === undefined ? undefined : nameOf(spec);
-      }
-      const source = loadSource(spec);
-      const names = [
-        ...source.text.matchAll(new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)`, 'gm')),
-      ].map((m) => m[1]);
-      if (names.length !== 1) {
-        throw new UsageProblem(
-          `${spec} declares ${names.length === 0 ? `no ${kind}` : `several ${kind}s (${names.join(', ')})`}; name one instead`,
-        );
-      }
-      return names[0];
-    };
     const compiled = compileSources(sources, librarySources(), {
       includeLibrary: true,
       policies: runtimePolicies(),

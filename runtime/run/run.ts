@@ -100,7 +100,40 @@ export type Intervention =
       readonly from: string;
       readonly to: readonly string[];
       readonly text: string;
+    }
+  /**
+   * The run is governed by this institution (with these parameters) from the fork's round
+   * on, every agent in its initial state; the institution before it ends (`none`: ungoverned).
+   */
+  | {
+      readonly kind: 'institution';
+      readonly institution: IrInstitution;
+      readonly overrides: Readonly<Record<string, ParamValue>>;
     };
+
+/**
+ * The institutions that govern a run: the one it starts with, then the one a fork switches
+ * to (metrics count the sanction states of both; model services serve the paraphrasers of both).
+ */
+export function institutionsOf(experiment: ResolvedExperiment): IrInstitution[] {
+  return [
+    experiment.institution,
+    ...(experiment.fork?.interventions ?? []).flatMap((i) =>
+      i.kind === 'institution' ? [i.institution] : [],
+    ),
+  ];
+}
+
+/** The trace's form of a fork's interventions: an institution switched to is named, not copied. */
+export function tracedInterventions(
+  interventions: readonly Intervention[],
+): TraceEventOf<'fork'>['interventions'] {
+  return interventions.map((i) =>
+    i.kind === 'institution'
+      ? { kind: 'institution', name: i.institution.name, overrides: structuredClone(i.overrides) }
+      : structuredClone(i),
+  ) as TraceEventOf<'fork'>['interventions'];
+}
 
 export interface RunHooks {
   /** Every event, in order, as it happens. */
@@ -221,7 +254,18 @@ function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): Benc
 /** Whether a run asks models: an `llm` policy, or an institution that paraphrases with one. */
 export const asksModels = (experiment: ResolvedExperiment): boolean =>
   Object.values(experiment.policies).some((p) => p.name === 'llm') ||
-  paraphrasingModels(experiment).length > 0;
+  runParaphrasers(experiment).length > 0;
+
+/** The models the run's institutions paraphrase with (the one it starts with, and a fork's). */
+function runParaphrasers(experiment: ResolvedExperiment): string[] {
+  return [
+    ...new Set(
+      institutionsOf(experiment).flatMap((institution) =>
+        paraphrasingModels({ institution, ...(experiment.talk ? { talk: experiment.talk } : {}) }),
+      ),
+    ),
+  ];
+}
 
 /** A readable name of one intervention. */
 function interventionText(c: Intervention): string {
@@ -244,6 +288,10 @@ function interventionText(c: Intervention): string {
       return `mute(${c.edges.map((e) => `${e.from}>${e.to}`).join(', ')})`;
     case 'inject_message':
       return `inject_message(${c.from}->${c.to.join(',')})`;
+    case 'institution': {
+      const params = Object.entries(c.overrides);
+      return `institution(${c.institution.name}${params.length > 0 ? `: ${params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}` : ''})`;
+    }
   }
 }
 
@@ -436,23 +484,24 @@ export async function runExperiment(
     experiment.market.kind === 'environment'
       ? environmentRun(experiment, experiment.market, seed)
       : marketRun(experiment, hooks);
-  const institution = new InstitutionRuntime(
-    experiment.institution,
-    world.governed,
-    undefined,
-    experiment.institutionOverrides,
-    seed,
-  );
-  const manifest = experiment.institution.public
-    ? manifestText(experiment.institution, new Map(Object.entries(experiment.institutionOverrides)))
-    : undefined;
+  // The institution governing, and what agents read of it; a fork may switch to another.
+  const governing = (ir: IrInstitution, overrides: Readonly<Record<string, ParamValue>>) => ({
+    runtime: new InstitutionRuntime(ir, world.governed, undefined, overrides, seed),
+    manifest: ir.public ? manifestText(ir, new Map(Object.entries(overrides))) : undefined,
+    governsPublicly: ir.public && ir.states.length > 0,
+  });
+  let {
+    runtime: institution,
+    manifest,
+    governsPublicly,
+  } = governing(experiment.institution, experiment.institutionOverrides);
   const agentNames = world.agents;
   const F = agentNames.length;
   const P = world.width;
 
   // Model services exist only when a firm is an LLM firm or the institution paraphrases with
   // a model; they are shared by all of them.
-  const paraphrasers = paraphrasingModels(experiment);
+  const paraphrasers = runParaphrasers(experiment);
   const llm = asksModels(experiment)
     ? new LlmServices(hooks.llm ?? {}, randomStream(experiment.seed, 'llm-retry-jitter'))
     : undefined;
@@ -589,11 +638,12 @@ export async function runExperiment(
     const talkNeighbours = names(talk?.neighbours).map((l) => Object.freeze(l));
     const talkNeighbourSets = talkNeighbours.map((l) => new Set(l));
     const talkSenders = names(talk?.senders);
-    const gate =
+    const gateOf = (runtime: InstitutionRuntime) =>
       talk &&
-      MessageGate.of(institution, agentNames, talk.visible, () =>
+      MessageGate.of(runtime, agentNames, talk.visible, () =>
         randomStream(seed, 'institution:paraphrase'),
       );
+    let gate = gateOf(institution);
     const paraphraser =
       gate && llm && paraphrasers.length > 0
         ? new ModelParaphraser(llm, paraphrasers, experiment.seed)
@@ -601,8 +651,6 @@ export async function runExperiment(
     /** Message ids, and which agent received which message (to keep only real parents). */
     const ledger = new MessageLedger(F);
     const horizonTold = experiment.horizonKnown && experiment.continuation === undefined;
-    const governsPublicly =
-      experiment.institution.public && experiment.institution.states.length > 0;
     let reason: string | undefined;
     /** The world's own end (an environment's `end when`). */
     let ended = false;
@@ -632,10 +680,18 @@ export async function runExperiment(
               parent: fork.parent,
               after: fork.after,
               seed: fork.seed ?? null,
-              interventions: structuredClone(
-                fork.interventions,
-              ) as TraceEventOf<'fork'>['interventions'],
+              interventions: tracedInterventions(fork.interventions),
             });
+            for (const change of fork.interventions)
+              if (change.kind === 'institution') {
+                institution.settle();
+                ({
+                  runtime: institution,
+                  manifest,
+                  governsPublicly,
+                } = governing(change.institution, change.overrides));
+                gate = gateOf(institution);
+              }
             agentNames.forEach((firm, i) => {
               const policy = replaced.get(firm);
               if (policy) agents[i] = agentWith(i, firm, policy);

@@ -7,7 +7,7 @@ import { UsageProblem } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import { randomStream } from '../random.js';
 import { sameEvent } from '../run/checkpoint.js';
-import { checkPolicies, llmOptions, policyParser } from '../run/cli-run.js';
+import { checkPolicies, forkInstitution, llmOptions, policyParser } from '../run/cli-run.js';
 import { experimentFromRun, ReplayError, recordedLlm, roundsInTrace } from '../run/replay.js';
 import { ResolveError } from '../run/resolve.js';
 import {
@@ -17,6 +17,7 @@ import {
   type RunLlmOptions,
 } from '../run/run.js';
 import type { Interruption } from '../run/signals.js';
+import { loadProgram } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
 import { reviveInfinity, TracePrefix } from '../trace/writer.js';
 import { executeRun, localWorkerName, writeRecord } from './execute.js';
@@ -58,6 +59,8 @@ export interface ForkRequest {
   readonly muteEdges?: readonly string[];
   /** `--benchmark-action AGENT@ROUND`: the agent plays the benchmark in that round. */
   readonly benchmarkActions?: readonly string[];
+  /** `--institution FILE|stdlib:NAME|none`: the institution governing from R + 1. */
+  readonly institution?: string;
 }
 
 export interface ForkOutcome {
@@ -212,6 +215,10 @@ async function interventionsOf(
           `--inject-message: ${agent} is not an agent of the run (${agentList()})`,
         );
     changes.push({ kind: 'inject_message', from, to, text: match[3] as string });
+  }
+  if (request.institution !== undefined) {
+    const institution = await forkInstitution(request.institution, experiment, loadProgram);
+    changes.push({ kind: 'institution', institution, overrides: {} });
   }
   return changes;
 }

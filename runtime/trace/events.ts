@@ -365,6 +365,12 @@ export const traceEventSchema = z.discriminatedUnion('type', [
           to: z.array(z.string()),
           text: z.string(),
         }),
+        /** The institution governing from this round on, and its parameters (the manifest holds it whole). */
+        z.object({
+          kind: z.literal('institution'),
+          name: z.string(),
+          overrides: z.record(z.string(), z.unknown()),
+        }),
       ]),
     ),
   }),

@@ -297,6 +297,94 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
   });
 });
 
+describe('--institution: another institution governs from R + 1', () => {
+  const toll = sandbox.write(
+    'toll.mase',
+    `mase 1
+
+institution toll "A fine of 100 every round" {
+  scope per firm
+  initial state taxed "Taxed" {
+    each round fine 100
+  }
+}
+`,
+  );
+  const fines = (dir: string) =>
+    events<TraceLine & { firm: string; fines: number; state: string | null }>(dir)
+      .filter((e) => e.type === 'payoff' && e.firm === 'f1')
+      .map((e) => [e.state, e.fines]);
+
+  it('a file: its fines are levied from R + 1 only, and the fork replays exactly', () => {
+    ok(cournotRun('collusive', 12, 'none', '--out', 'ungoverned'));
+    ok(['fork', 'ungoverned', '--at', '5', '--out', 'tolled-from-6', '--institution', toll]);
+    expect(fines('tolled-from-6/runs/intervention-r1')).toEqual([
+      ...Array(5).fill([null, 0]),
+      ...Array(7).fill(['taxed', 100]),
+    ]);
+    expect(fines('tolled-from-6/runs/none-r1')).toEqual(Array(12).fill([null, 0]));
+    const fork = events<TraceLine & { interventions: unknown }>(
+      'tolled-from-6/runs/intervention-r1',
+    ).find((e) => e.type === 'fork');
+    expect(fork?.interventions).toEqual([{ kind: 'institution', name: 'toll', overrides: {} }]);
+    // The metrics count the new institution's fines: 7 rounds × 2 firms × 100.
+    const { totals } = sandbox.json<{ totals: { fines: number } }>(
+      'tolled-from-6/runs/intervention-r1/metrics.json',
+    );
+    expect(totals.fines).toBe(1400);
+    // The manifest holds the institution switched to whole: a replay makes the fork again.
+    sandbox.expectExactReplay('tolled-from-6/runs/intervention-r1');
+    const analysis = ok(['analyze', 'tolled-from-6']);
+    expect(analysis.stdout).toContain('institution(toll)');
+  });
+
+  it('none: a governed run is ungoverned from R + 1', () => {
+    ok(cournotRun('collusive', 12, toll, '--out', 'tolled'));
+    ok(['fork', 'tolled', '--at', '5', '--out', 'untolled', '--institution', 'none']);
+    expect(fines('untolled/runs/intervention-r1')).toEqual([
+      ...Array(5).fill(['taxed', 100]),
+      ...Array(7).fill([null, 0]),
+    ]);
+    expect(fines('untolled/runs/none-r1')).toEqual(Array(12).fill(['taxed', 100]));
+  });
+
+  it.each([
+    [['--institution', 'nosuch.mase'], 'mase: no such file: nosuch.mase'],
+    [['--institution', 'stdlib:nosuch'], 'mase: no stdlib entry named `nosuch`'],
+    [
+      ['--institution', 'stdlib:harvest_quota'],
+      'mase: --institution stdlib:harvest_quota: institution harvest_quota cannot govern market cournot: E_SCOPE',
+    ],
+  ])('%j is refused and writes nothing', (flags, message) => {
+    const out = `bad-institution-${readdirSync(sandbox.dir).length}`;
+    const r = mase(['fork', 'ungoverned', '--at', '5', '--out', out, ...flags]);
+    expect(r.stderr).toContain(message);
+    expect(r.code).toBe(2);
+    expect(readdirSync(sandbox.dir)).not.toContain(out);
+  });
+
+  it('a file that does not compile is refused with its diagnostic', () => {
+    sandbox.write(
+      'broken.mase',
+      'mase 1\ninstitution broken "x" {\n  scope per firm\n  initial state a "A" { when zzz > 1 -> a }\n}\n',
+    );
+    const r = mase([
+      'fork',
+      'ungoverned',
+      '--at',
+      '5',
+      '--out',
+      'bad-broken',
+      '--institution',
+      'broken.mase',
+    ]);
+    expect(r.stderr).toBe(
+      'mase: --institution broken.mase: E_UNKNOWN_NAME unknown name `zzz` (at broken.mase:4:30)\n',
+    );
+    expect(r.code).toBe(2);
+  });
+});
+
 describe('LLM firms: a fork asks the models only after its round', () => {
   let server: ScriptedServer;
   beforeAll(async () => {

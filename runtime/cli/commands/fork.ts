@@ -13,6 +13,7 @@ interface ForkFlags {
   resetMemory?: string;
   muteEdge?: string[];
   benchmarkAction?: string[];
+  institution?: string;
 }
 
 /** `mase fork RUN --at R --out NEW`: the run continued from R + 1, with and without an intervention. */
@@ -62,6 +63,10 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
       'deliver no message from A to B (A>B) or either way (A-B) from the next round on (repeatable)',
       collect,
     )
+    .option(
+      '--institution <FILE|stdlib:NAME|none>',
+      'govern by this institution from the next round on, every agent in its initial state (none: ungoverned)',
+    )
     .action(async (run: string, flags: ForkFlags) => {
       const { wholeNumber } = await import('../../run/flags.js');
       const { forkRun } = await import('../../sweep/fork.js');
@@ -87,6 +92,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
               : {}),
             ...(flags.muteEdge ? { muteEdges: flags.muteEdge } : {}),
             ...(flags.benchmarkAction ? { benchmarkActions: flags.benchmarkAction } : {}),
+            ...(flags.institution !== undefined ? { institution: flags.institution } : {}),
           },
           { interruption },
         );
