@@ -23,6 +23,9 @@ import { bootstrapPaired, pairedSignFlip } from './stats.js';
  * ranks them by the paired effect of removing them on a metric of the run.
  */
 
+/** What `mase explain` writes in its directory: the explanation (`Explanation`). */
+export const EXPLAIN_FILE = 'explain.json';
+
 /** A run that cannot be explained (no change to explain, a bad flag): exit 2. */
 export class ExplainError extends UsageProblem {
   override name = 'ExplainError';
@@ -139,7 +142,7 @@ export interface Explanation {
 }
 
 /** The per-round series of a run: a market's collusion level, or an environment's value. */
-function seriesOf(
+export function seriesOf(
   events: readonly TraceEvent[],
   name: string | undefined,
 ): { name: string; values: number[] } {
@@ -321,7 +324,7 @@ export async function explainRun(
     replicates: request.replicates,
     candidates: ranked,
   };
-  writeFileAtomic(join(request.out, 'explain.json'), `${JSON.stringify(explanation, null, 2)}\n`);
+  writeFileAtomic(join(request.out, EXPLAIN_FILE), `${JSON.stringify(explanation, null, 2)}\n`);
   return explanation;
 }
 
@@ -340,7 +343,7 @@ function candidateCount(candidates: readonly CandidateEffect[]): string {
 }
 
 /** What a candidate was: a message's sender, recipients and text; an action and its benchmark. */
-function describe(event: CandidateEvent): string {
+export function describeCandidate(event: CandidateEvent): string {
   if (event.kind === 'deviation')
     return `${event.agent} played ${event.action.map((x) => number(x)).join(' ')} (Nash ${event.benchmark.map((x) => number(x)).join(' ')})`;
   const text = event.text.length > 40 ? `${event.text.slice(0, 39)}…` : event.text;
@@ -358,7 +361,7 @@ export function formatExplanation(e: Explanation): string {
     String(i + 1),
     c.event.id,
     String(c.event.round),
-    describe(c.event),
+    describeCandidate(c.event),
     number(c.effect),
     c.interval ? `[${number(c.interval[0])}, ${number(c.interval[1])}]` : '–',
     // A test of one pair says nothing: p is shown from two pairs on.

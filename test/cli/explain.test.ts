@@ -1,3 +1,4 @@
+import { renameSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cliSandbox, cournotRun } from '../support/cli.js';
 
@@ -67,6 +68,49 @@ describe('mase explain', () => {
     const analyzed = mase(['analyze', 'tipped-again/m12.1.1']);
     expect(analyzed.code, analyzed.stderr).toBe(0);
     expect(analyzed.stdout).toContain('drop_message(m12.1.1)');
+    // The page: each candidate by rank, with the series at its round and its fork's own page.
+    expect(table.stderr).toBe(
+      'wrote tipped-again (a fork directory per candidate, explain.json, report.html)\n',
+    );
+    const page = sandbox.read('tipped-again/report.html');
+    expect(page).toContain('<h1>Why the collusion level of tipped changed</h1>');
+    expect(page).toMatch(
+      /<tr id="event-m12\.1\.1"><td>1<\/td><td><code>m12\.1\.1<\/code><\/td><td>12<\/td><td>0\.438<\/td>/,
+    );
+    expect(page).toMatch(
+      /<tr id="event-m10\.1\.1"><td>2<\/td><td><code>m10\.1\.1<\/code><\/td><td>10<\/td><td>0<\/td>/,
+    );
+    expect(page).toContain('<a href="m12.1.1/report.html">fork</a>');
+    expect(sandbox.read('tipped-again/m12.1.1/report.html')).toContain(
+      'drop_message(m12.1.1)</h1>',
+    );
+    const again = mase(['report', 'tipped-again']);
+    expect(again.stderr).toBe('wrote tipped-again/report.html\n');
+    expect(sandbox.read('tipped-again/report.html')).toBe(page);
+  });
+
+  it("the page escapes the agents' messages", () => {
+    const word = '<img src=x onerror=alert(1)>';
+    const run = cournotRun(
+      `f1=cued(word: "${word}", say: 5),f2=cued(word: "${word}")`,
+      12,
+      'none',
+      '--talk',
+      'complete',
+    );
+    expect(mase([...run, '--out', 'marked']).code).toBe(0);
+    const r = mase(['explain', 'marked']);
+    expect(r.code, r.stderr).toBe(0);
+    const page = sandbox.read('marked-explain/report.html');
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(page).not.toContain('<img');
+    // The page is drawn from the run's trace: a run moved away is named, not a stack trace.
+    renameSync(sandbox.file('marked'), sandbox.file('marked-moved'));
+    const moved = mase(['report', 'marked-explain']);
+    expect(moved.stderr).toBe(
+      'mase: marked-explain explains the run in marked, whose trace (marked/events.jsonl) is not there from here: run mase report from the directory mase explain ran in\n',
+    );
+    expect(moved.code).toBe(2);
   });
 
   it('a run with no change, bad flags and an environment without --series say so', () => {

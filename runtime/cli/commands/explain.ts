@@ -65,8 +65,10 @@ export function explainCommand(program: Command): void {
             ? `${JSON.stringify(explanation, null, 2)}\n`
             : formatExplanation(explanation),
         );
+        const { writeExplainReport } = await import('../../sweep/explain-report.js');
+        await writeExplainReport(request.out);
         process.stderr.write(
-          `wrote ${request.out} (a fork directory per candidate, explain.json)\n`,
+          `wrote ${request.out} (a fork directory per candidate, explain.json, report.html)\n`,
         );
       } finally {
         interruption.dispose();
