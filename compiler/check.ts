@@ -8,6 +8,7 @@ import { checkEnvironment } from './check/environment.js';
 import { checkExperiment } from './check/experiment.js';
 import { checkImports, type UnreadableImport } from './check/imports.js';
 import { checkInstitution, standaloneContext } from './check/institution.js';
+import { checkIntervention } from './check/intervention.js';
 import { checkMarket } from './check/market.js';
 import { institutionPairings, pairedContext } from './check/pairings.js';
 import type { RuntimePolicies } from './check/policies.js';
@@ -17,6 +18,7 @@ import type {
   IrEnvironment,
   IrExperiment,
   IrInstitution,
+  IrIntervention,
   IrMarket,
   IrProgram,
   IrSweep,
@@ -97,6 +99,12 @@ export function checkProgram(
     );
     if (ir) institutions.push(ir);
   }
+  const interventions: IrIntervention[] = [];
+  for (const { decl, path } of symbols.interventions.values()) {
+    if (!userPaths.has(path)) continue;
+    const ir = alone(reporter, (r) => checkIntervention(decl, path, symbols, markets, r));
+    if (ir) interventions.push(ir);
+  }
   return {
     value: {
       // The library's declarations are included when a runner needs what experiments name.
@@ -111,6 +119,7 @@ export function checkProgram(
       institutions,
       experiments,
       sweeps,
+      interventions,
     },
     diagnostics: dedupe(reporter.diagnostics),
   };

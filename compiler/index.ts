@@ -62,7 +62,14 @@ export function compileSources(
     const message = error instanceof Error ? error.message : String(error);
     return {
       files: [],
-      program: { markets: [], environments: [], institutions: [], experiments: [], sweeps: [] },
+      program: {
+        markets: [],
+        environments: [],
+        institutions: [],
+        experiments: [],
+        sweeps: [],
+        interventions: [],
+      },
       diagnostics: [
         diagnostic(
           'E_INTERNAL',

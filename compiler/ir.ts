@@ -447,10 +447,48 @@ export interface IrSweep {
   readonly budget?: { readonly tokens?: number; readonly cost?: number };
 }
 
+/**
+ * One change of an `intervention` declaration (docs/checkpoints.md), as `mase fork`'s flags
+ * make it. Agents, messages, edges and rounds are checked against the run it forks, when
+ * it forks it; the institution and its overrides against the program here.
+ */
+export type IrInterventionChange =
+  | {
+      readonly kind: 'agents';
+      readonly all?: IrPolicy;
+      readonly perFirm: Readonly<Record<string, IrPolicy>>;
+    }
+  | {
+      readonly kind: 'institution';
+      /** `none`, or an institution of the program. */
+      readonly name: string;
+      readonly overrides: Readonly<Record<string, ParamValue>>;
+    }
+  | { readonly kind: 'drop_message'; readonly id: string }
+  | {
+      readonly kind: 'inject_message';
+      readonly from: string;
+      /** Absent: every agent. */
+      readonly to?: readonly string[];
+      readonly text: string;
+    }
+  | { readonly kind: 'mute'; readonly from: string; readonly to: string; readonly both: boolean }
+  | { readonly kind: 'reset'; readonly agents: readonly string[] }
+  | { readonly kind: 'benchmark_action'; readonly agent: string; readonly round: number };
+
+export interface IrIntervention {
+  readonly kind: 'intervention';
+  readonly name: string;
+  readonly title: string;
+  readonly path: string;
+  readonly changes: readonly IrInterventionChange[];
+}
+
 export interface IrProgram {
   readonly markets: readonly IrMarket[];
   readonly environments: readonly IrEnvironment[];
   readonly institutions: readonly IrInstitution[];
   readonly experiments: readonly IrExperiment[];
   readonly sweeps: readonly IrSweep[];
+  readonly interventions: readonly IrIntervention[];
 }

@@ -471,12 +471,56 @@ export interface SweepDecl {
   readonly range: Range;
 }
 
+/**
+ * One change of an `intervention` (docs/checkpoints.md): what `mase fork`'s flags change,
+ * written as text. `institution NAME(…)` and `agents …` are written as in an experiment.
+ */
+export type InterventionItem =
+  | Extract<ExperimentItem, { readonly kind: 'use' | 'agents' }>
+  /** `drop message "m12.1.1"`. */
+  | { readonly kind: 'drop_message'; readonly id: string; readonly range: Range }
+  /** `inject message world -> f2, f3 "text"` (`-> *`: to every agent). */
+  | {
+      readonly kind: 'inject_message';
+      readonly from: Name;
+      /** Absent: every agent (`*`). */
+      readonly to?: readonly Name[];
+      readonly text: string;
+      readonly range: Range;
+    }
+  /** `mute f1 -> f2` (one way) or `mute f1 - f2` (both ways). */
+  | {
+      readonly kind: 'mute';
+      readonly from: Name;
+      readonly to: Name;
+      readonly both: boolean;
+      readonly range: Range;
+    }
+  /** `reset memory f1, f2`. */
+  | { readonly kind: 'reset'; readonly agents: readonly Name[]; readonly range: Range }
+  /** `benchmark action f2 round 12`. */
+  | {
+      readonly kind: 'benchmark_action';
+      readonly agent: Name;
+      readonly round: Expr;
+      readonly range: Range;
+    };
+
+export interface InterventionDecl {
+  readonly kind: 'intervention';
+  readonly name: Name;
+  readonly title?: string;
+  readonly items: readonly InterventionItem[];
+  readonly range: Range;
+}
+
 export type Declaration =
   | MarketDecl
   | EnvironmentDecl
   | InstitutionDecl
   | ExperimentDecl
-  | SweepDecl;
+  | SweepDecl
+  | InterventionDecl;
 
 export interface Comment {
   readonly text: string;
@@ -914,6 +958,52 @@ const sweepSchema = z.object({
   range: rangeSchema,
 });
 
+const interventionSchema = z.object({
+  kind: z.literal('intervention'),
+  name: nameSchema,
+  title: z.string().optional(),
+  items: z.array(
+    z.discriminatedUnion('kind', [
+      z.object({
+        kind: z.literal('use'),
+        role: z.enum(['market', 'institution', 'environment']),
+        target: nameSchema,
+        args: z.array(argumentSchema),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('agents'),
+        all: policySchema.optional(),
+        perFirm: z.array(z.object({ firm: nameSchema, policy: policySchema })),
+        range: rangeSchema,
+      }),
+      z.object({ kind: z.literal('drop_message'), id: z.string(), range: rangeSchema }),
+      z.object({
+        kind: z.literal('inject_message'),
+        from: nameSchema,
+        to: z.array(nameSchema).optional(),
+        text: z.string(),
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('mute'),
+        from: nameSchema,
+        to: nameSchema,
+        both: z.boolean(),
+        range: rangeSchema,
+      }),
+      z.object({ kind: z.literal('reset'), agents: z.array(nameSchema), range: rangeSchema }),
+      z.object({
+        kind: z.literal('benchmark_action'),
+        agent: nameSchema,
+        round: exprSchema,
+        range: rangeSchema,
+      }),
+    ]),
+  ),
+  range: rangeSchema,
+});
+
 export const sourceFileSchema = z.object({
   kind: z.literal('file'),
   path: z.string(),
@@ -928,6 +1018,7 @@ export const sourceFileSchema = z.object({
       institutionSchema,
       experimentSchema,
       sweepSchema,
+      interventionSchema,
     ]),
   ),
   comments: z.array(z.object({ text: z.string(), range: rangeSchema })),

@@ -16,6 +16,8 @@ import type {
   ImportItem,
   InstitutionDecl,
   InstitutionItem,
+  InterventionDecl,
+  InterventionItem,
   MarketDecl,
   MarketItem,
   Name,
@@ -241,17 +243,20 @@ export class CstToAst {
       const institution = this.sub(decl, 'institution');
       const experiment = this.sub(decl, 'experiment');
       const sweep = this.sub(decl, 'sweep');
-      const converted = market
-        ? this.market(market)
-        : environment
-          ? this.environment(environment)
-          : institution
-            ? this.institution(institution)
-            : experiment
-              ? this.experiment(experiment)
-              : sweep
-                ? this.sweep(sweep)
-                : undefined;
+      const intervention = this.sub(decl, 'intervention');
+      const converted = intervention
+        ? this.intervention(intervention)
+        : market
+          ? this.market(market)
+          : environment
+            ? this.environment(environment)
+            : institution
+              ? this.institution(institution)
+              : experiment
+                ? this.experiment(experiment)
+                : sweep
+                  ? this.sweep(sweep)
+                  : undefined;
       if (converted) out.push(converted);
     }
     return out;
@@ -896,6 +901,57 @@ export class CstToAst {
         ...(to ? { to: this.expression(to) } : {}),
         range: this.range(seeds),
       };
+    }
+    return undefined;
+  }
+
+  private intervention(node: CstNode): InterventionDecl | undefined {
+    const header = this.header(node);
+    if (!header) return undefined;
+    const items: InterventionItem[] = [];
+    for (const item of this.subs(node, 'interventionItem')) {
+      const converted = this.interventionItem(item);
+      if (converted) items.push(converted);
+    }
+    return { kind: 'intervention', ...header, items, range: this.range(node) };
+  }
+
+  private interventionItem(item: CstNode): InterventionItem | undefined {
+    const range = this.range(item);
+    if (this.sub(item, 'useItem') || this.sub(item, 'agentsItem')) {
+      const converted = this.experimentItem(item);
+      return converted?.kind === 'use' || converted?.kind === 'agents' ? converted : undefined;
+    }
+    if (this.tok(item, 'dropKey')) {
+      const id = this.string(this.tok(item, 'dropped'));
+      return id === undefined ? undefined : { kind: 'drop_message', id, range };
+    }
+    if (this.tok(item, 'injectKey')) {
+      const from = this.name(this.tok(item, 'from'));
+      const text = this.string(this.tok(item, 'text'));
+      const to = this.sub(item, 'to');
+      if (!from || text === undefined || (!to && !this.tok(item, 'everyone'))) return undefined;
+      return {
+        kind: 'inject_message',
+        from,
+        ...(to ? { to: this.nameList(to) } : {}),
+        text,
+        range,
+      };
+    }
+    if (this.tok(item, 'muteKey')) {
+      const from = this.name(this.tok(item, 'edgeFrom'));
+      const to = this.name(this.tok(item, 'edgeTo'));
+      if (!from || !to) return undefined;
+      return { kind: 'mute', from, to, both: this.tok(item, 'bothWays') !== undefined, range };
+    }
+    const reset = this.sub(item, 'reset');
+    if (reset) return { kind: 'reset', agents: this.nameList(reset), range };
+    if (this.tok(item, 'benchmarkKey')) {
+      const agent = this.name(this.tok(item, 'agent'));
+      const round = this.sub(item, 'round');
+      if (!agent || !round) return undefined;
+      return { kind: 'benchmark_action', agent, round: this.expression(round), range };
     }
     return undefined;
   }

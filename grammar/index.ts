@@ -289,7 +289,7 @@ function deepestExpression(declarations: readonly unknown[]): Range | undefined 
 }
 
 const itemKeywords: Readonly<Record<string, readonly string[]>> = {
-  file: ['import', 'market', 'environment', 'institution', 'experiment', 'sweep'],
+  file: ['import', 'market', 'environment', 'institution', 'experiment', 'sweep', 'intervention'],
   market: [
     'param',
     'firms',
@@ -358,6 +358,7 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'talk',
   ],
   sweep: ['base', 'factor', 'design', 'replicates', 'seed', 'budget'],
+  intervention: ['agents', 'institution', 'drop', 'inject', 'mute', 'reset', 'benchmark'],
 };
 
 const blockNames: Readonly<Record<string, string>> = {
@@ -367,6 +368,7 @@ const blockNames: Readonly<Record<string, string>> = {
   stateDecl: 'a state',
   experiment: 'an experiment',
   sweep: 'a sweep',
+  intervention: 'an intervention',
 };
 
 const friendlyTokenNames: Readonly<Record<string, string>> = {

@@ -44,6 +44,7 @@ export class MaseParser extends CstParser {
       { ALT: () => this.SUBRULE(this.institution) },
       { ALT: () => this.SUBRULE(this.experiment) },
       { ALT: () => this.SUBRULE(this.sweep) },
+      { ALT: () => this.SUBRULE(this.intervention) },
     ]);
   });
 
@@ -660,6 +661,70 @@ export class MaseParser extends CstParser {
       this.CONSUME(T.DotDot);
       this.SUBRULE2(this.additive, { LABEL: 'to' });
     });
+  });
+
+  // ---- interventions (docs/checkpoints.md) ------------------------------------------------
+  intervention = this.RULE('intervention', () => {
+    this.CONSUME(K.intervention);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.OPTION(() => this.CONSUME(T.StringLiteral, { LABEL: 'title' }));
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.interventionItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  interventionItem = this.RULE('interventionItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.agentsItem) },
+      { ALT: () => this.SUBRULE(this.useItem) },
+      {
+        ALT: () => {
+          this.CONSUME(K.drop, { LABEL: 'dropKey' });
+          this.CONSUME(K.message, { LABEL: 'messageKey' });
+          this.CONSUME(T.StringLiteral, { LABEL: 'dropped' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.inject, { LABEL: 'injectKey' });
+          this.CONSUME2(K.message, { LABEL: 'messageKey' });
+          this.CONSUME(T.Identifier, { LABEL: 'from' });
+          this.CONSUME(T.Arrow);
+          this.OR2([
+            { ALT: () => this.CONSUME(T.Star, { LABEL: 'everyone' }) },
+            { ALT: () => this.SUBRULE(this.nameList, { LABEL: 'to' }) },
+          ]);
+          this.CONSUME2(T.StringLiteral, { LABEL: 'text' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.mute, { LABEL: 'muteKey' });
+          this.CONSUME2(T.Identifier, { LABEL: 'edgeFrom' });
+          this.OR3([
+            { ALT: () => this.CONSUME2(T.Arrow, { LABEL: 'oneWay' }) },
+            { ALT: () => this.CONSUME(T.Minus, { LABEL: 'bothWays' }) },
+          ]);
+          this.CONSUME3(T.Identifier, { LABEL: 'edgeTo' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.reset, { LABEL: 'resetKey' });
+          this.CONSUME(K.memory, { LABEL: 'memoryKey' });
+          this.SUBRULE2(this.nameList, { LABEL: 'reset' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(K.benchmark, { LABEL: 'benchmarkKey' });
+          this.CONSUME(K.action, { LABEL: 'actionKey' });
+          this.CONSUME4(T.Identifier, { LABEL: 'agent' });
+          this.CONSUME(K.round, { LABEL: 'roundKey' });
+          this.SUBRULE(this.expression, { LABEL: 'round' });
+        },
+      },
+    ]);
   });
 
   // ---- sweeps ---------------------------------------------------------------------------

@@ -94,6 +94,11 @@ const softKeywordNames = [
   'add',
   'reset',
   'decay',
+  'intervention',
+  'drop',
+  'message',
+  'inject',
+  'memory',
 ] as const;
 
 // Hard keywords are reserved: they can never be names.

@@ -8,6 +8,7 @@ import type {
   FactorDecl,
   FactorLevel,
   InstitutionItem,
+  InterventionItem,
   MarketItem,
   Name,
   ObserveItem,
@@ -175,6 +176,12 @@ function declarationEntry(decl: Declaration): Entry {
         range: decl.range,
         text,
         children: decl.items.map((item) => ({ range: item.range, text: sweepText(item) })),
+      };
+    case 'intervention':
+      return {
+        range: decl.range,
+        text,
+        children: decl.items.map((item) => ({ range: item.range, text: interventionText(item) })),
       };
   }
 }
@@ -388,6 +395,24 @@ function experimentText(item: ExperimentItem): string {
       return item.to
         ? `seeds ${printExpr(item.from)}..${printExpr(item.to)}`
         : `seed ${printExpr(item.from)}`;
+  }
+}
+
+function interventionText(item: InterventionItem): string {
+  switch (item.kind) {
+    case 'use':
+    case 'agents':
+      return experimentText(item);
+    case 'drop_message':
+      return `drop message ${escapeString(item.id)}`;
+    case 'inject_message':
+      return `inject message ${item.from.name} -> ${item.to ? names(item.to) : '*'} ${escapeString(item.text)}`;
+    case 'mute':
+      return `mute ${item.from.name} ${item.both ? '-' : '->'} ${item.to.name}`;
+    case 'reset':
+      return `reset memory ${names(item.agents)}`;
+    case 'benchmark_action':
+      return `benchmark action ${item.agent.name} round ${printExpr(item.round)}`;
   }
 }
 

@@ -5,6 +5,7 @@ import type {
   EnvironmentDecl,
   ExperimentDecl,
   InstitutionDecl,
+  InterventionDecl,
   MarketDecl,
   Range,
   SourceFile,
@@ -26,6 +27,7 @@ export interface SymbolTable {
   readonly institutions: ReadonlyMap<string, Declared<InstitutionDecl>>;
   readonly experiments: ReadonlyMap<string, Declared<ExperimentDecl>>;
   readonly sweeps: ReadonlyMap<string, Declared<SweepDecl>>;
+  readonly interventions: ReadonlyMap<string, Declared<InterventionDecl>>;
 }
 
 export function buildSymbols(
@@ -39,12 +41,14 @@ export function buildSymbols(
   const institutions = new Map<string, Declared<InstitutionDecl>>();
   const experiments = new Map<string, Declared<ExperimentDecl>>();
   const sweeps = new Map<string, Declared<SweepDecl>>();
+  const interventions = new Map<string, Declared<InterventionDecl>>();
   const tables = {
     market: markets,
     environment: environments,
     institution: institutions,
     experiment: experiments,
     sweep: sweeps,
+    intervention: interventions,
   };
   const firstSeen = new Map<string, { path: string; range: Range }>();
   const add = (file: SourceFile, decl: Declaration, fromLibrary: boolean) => {
@@ -80,7 +84,7 @@ export function buildSymbols(
   };
   for (const file of files) for (const decl of file.declarations) add(file, decl, false);
   for (const file of library) for (const decl of file.declarations) add(file, decl, true);
-  return { markets, environments, institutions, experiments, sweeps };
+  return { markets, environments, institutions, experiments, sweeps, interventions };
 }
 
 /** Markets and environments by name, once checked: the worlds experiments run in. */

@@ -5,7 +5,7 @@ import {
   type SourceText,
   summary,
 } from '../../compiler/index.js';
-import type { IrInstitution, IrPolicy } from '../../compiler/ir.js';
+import type { IrInstitution, IrIntervention, IrPolicy, IrProgram } from '../../compiler/ir.js';
 import { type ExperimentItem, type PolicyRef, parse } from '../../grammar/index.js';
 import { PolicyError } from '../agents/policy.js';
 import { createAgent } from '../agents/registry.js';
@@ -239,20 +239,14 @@ function declaredIn(
   return names[0];
 }
 
-/**
- * The institution `--institution FILE|stdlib:NAME|none` names for a fork of a run of
- * EXPERIMENT, compiled beside the run's own sources and checked against its world as
- * `mase run --institution` checks one (a file that does not compile, an institution that
- * cannot govern the world, a paraphrase model that does not parse: exit 2).
- */
-export async function forkInstitution(
-  spec: string,
+/** FILES compiled beside a run's own sources and the library (a fork's); an error is exit 2 naming WHAT. */
+async function compileBesideRun(
+  files: readonly string[],
   experiment: ResolvedExperiment,
   load: (specs: readonly string[]) => Promise<LoadedProgram>,
-): Promise<IrInstitution> {
-  const file = spec !== 'none' && isFileSpec(spec) ? spec : undefined;
-  const name = declaredIn(spec, 'institution') as string;
-  const { sources, unreadable } = await load(file ? [file] : []);
+  what: string,
+): Promise<{ program: IrProgram; available: SourceText[]; roots: string[] }> {
+  const { sources, unreadable } = await load(files);
   const own = experiment.sources.filter((s) => !sources.some((n) => n.path === s.path));
   const given = [...sources, ...own];
   const compiled = compileSources(given, librarySources(), {
@@ -260,27 +254,46 @@ export async function forkInstitution(
     policies: runtimePolicies(),
     unreadable,
   });
-  const error = compiled.diagnostics.find((d) => d.severity === 'error');
+  // A syntax error first: what the checker says of a declaration that did not parse echoes it.
+  const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
+  const error = errors.find((d) => d.code === 'E_SYNTAX') ?? errors[0];
   if (error)
     throw new UsageProblem(
-      `--institution ${spec}: ${error.code} ${error.message} (at ${error.path}:${error.range.start.line}:${error.range.start.column})`,
+      `${what}: ${error.code} ${error.message} (at ${error.path}:${error.range.start.line}:${error.range.start.column})`,
     );
-  const institution = compiled.program.institutions.find((i) => i.name === name);
-  if (!institution) {
-    const known = compiled.program.institutions.map((i) => i.name);
-    throw new UsageProblem(
-      `--institution ${spec}: no institution \`${name}\`; known: ${known.join(', ')}`,
-    );
-  }
   const available = [
     ...given,
     ...librarySources().filter((l) => !given.some((s) => s.path === l.path)),
   ];
+  // The named files come first, as the paths their declarations carry.
+  return {
+    program: compiled.program,
+    available,
+    roots: sources.slice(0, files.length).map((s) => s.path),
+  };
+}
+
+/**
+ * The institution NAME of PROGRAM for a fork of a run of EXPERIMENT, checked against the
+ * run's world as `mase run --institution` checks one (an institution that cannot govern the
+ * world, a paraphrase model that does not parse: exit 2 naming WHAT).
+ */
+function institutionForFork(
+  program: IrProgram,
+  available: readonly SourceText[],
+  name: string,
+  experiment: ResolvedExperiment,
+  what: string,
+): IrInstitution {
+  const institution = program.institutions.find((i) => i.name === name);
+  if (!institution) {
+    const known = program.institutions.map((i) => i.name);
+    throw new UsageProblem(`${what}: no institution \`${name}\`; known: ${known.join(', ')}`);
+  }
   try {
     checkPairing({ ...experiment, institution }, available);
   } catch (problem) {
-    if (problem instanceof ResolveError)
-      throw new UsageProblem(`--institution ${spec}: ${problem.message}`);
+    if (problem instanceof ResolveError) throw new UsageProblem(`${what}: ${problem.message}`);
     throw problem;
   }
   for (const model of paraphrasingModels({
@@ -292,11 +305,78 @@ export async function forkInstitution(
     } catch (problem) {
       if (problem instanceof ModelSpecError)
         throw new UsageProblem(
-          `--institution ${spec}: institution ${institution.name}: paraphrase "${model}": ${problem.message}`,
+          `${what}: institution ${institution.name}: paraphrase "${model}": ${problem.message}`,
         );
       throw problem;
     }
   return institution;
+}
+
+/**
+ * The institution `--institution FILE|stdlib:NAME|none` names for a fork of a run of
+ * EXPERIMENT, compiled beside the run's own sources and checked against its world (a file
+ * that does not compile, an institution that cannot govern the world: exit 2).
+ */
+export async function forkInstitution(
+  spec: string,
+  experiment: ResolvedExperiment,
+  load: (specs: readonly string[]) => Promise<LoadedProgram>,
+): Promise<IrInstitution> {
+  const file = spec !== 'none' && isFileSpec(spec) ? spec : undefined;
+  const name = declaredIn(spec, 'institution') as string;
+  const what = `--institution ${spec}`;
+  const { program, available } = await compileBesideRun(file ? [file] : [], experiment, load, what);
+  return institutionForFork(program, available, name, experiment, what);
+}
+
+/** An `intervention` declaration for a fork, with the institution it switches to resolved. */
+export interface ForkIntervention {
+  readonly intervention: IrIntervention;
+  readonly institution?: IrInstitution;
+}
+
+/**
+ * The intervention `--intervention FILE[:NAME]` names (a file's only one, or the one called
+ * NAME), compiled beside the run's own sources; the institution it switches to is checked
+ * against the run's world. A file that does not compile, or names no such intervention: exit 2.
+ */
+export async function forkIntervention(
+  spec: string,
+  experiment: ResolvedExperiment,
+  load: (specs: readonly string[]) => Promise<LoadedProgram>,
+): Promise<ForkIntervention> {
+  const named = /^(.+):([A-Za-z_][A-Za-z0-9_]*)$/.exec(spec);
+  const [file, name] = named ? [named[1] as string, named[2]] : [spec, undefined];
+  const what = `--intervention ${spec}`;
+  const { program, available, roots } = await compileBesideRun([file], experiment, load, what);
+  const declared = program.interventions.filter((i) => i.path === roots[0]);
+  const intervention =
+    name === undefined
+      ? declared.length === 1
+        ? declared[0]
+        : undefined
+      : declared.find((i) => i.name === name);
+  if (!intervention)
+    throw new UsageProblem(
+      name === undefined
+        ? `${what}: ${file} declares ${declared.length === 0 ? 'no intervention' : `several interventions (${declared.map((i) => i.name).join(', ')}); name one: ${file}:${declared[0]?.name}`}`
+        : `${what}: ${file} declares no intervention \`${name}\`${declared.length > 0 ? `; it declares ${declared.map((i) => i.name).join(', ')}` : ''}`,
+    );
+  const switched = intervention.changes.find((c) => c.kind === 'institution');
+  return {
+    intervention,
+    ...(switched
+      ? {
+          institution: institutionForFork(
+            program,
+            available,
+            switched.name,
+            experiment,
+            `${what}: institution ${switched.name}`,
+          ),
+        }
+      : {}),
+  };
 }
 
 /**

@@ -60,7 +60,7 @@ function perRoundSpec(effect: PerRoundEffect): TopLevelSpec {
   const x = { field: 'round', type: 'quantitative' as const, title: 'round' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `${effect.series}: intervention − none, per round after round ${effect.after}${bucket === 1 ? '' : ` (lowest and highest of each ${bucket} rounds)`}`,
+    title: `${effect.series}: ${effect.arm} − none, per round after round ${effect.after}${bucket === 1 ? '' : ` (lowest and highest of each ${bucket} rounds)`}`,
     width: 560,
     height: 200,
     layer: [
@@ -129,22 +129,27 @@ export async function writeForkReport(dir: string): Promise<string> {
     const href = `runs/${encodeURIComponent(r.run_id)}/report.html`;
     return html`<tr><td><code>${r.run_id}</code></td><td>${String(r.factors.intervention ?? '')}</td><td>${String(r.seed)}</td><td>${r.status}</td><td>${existsSync(page) ? html`<a href="${href}">report</a>` : '—'}</td></tr>`;
   });
-  const interventions =
-    fork.interventions.length === 0
+  const label =
+    fork.arms.length === 0 ? 'no intervention' : fork.arms.map((a) => a.label).join(', ');
+  const armList =
+    fork.arms.length === 0
       ? html`<p>No intervention: the fork continues the run as it was (arm <code>none</code> only).</p>`
-      : html`<ul>${fork.interventions.map((i) => html`<li><code>${JSON.stringify(i)}</code></li>`)}</ul>`;
-  const body = html`<h1>Fork of run ${fork.parent.run_id.slice(0, 12)} after round ${fork.at}: ${fork.intervention}</h1>
+      : html`<ul>${fork.arms.map(
+          (a) =>
+            html`<li>arm <code>${a.name}</code>${a.title && a.title !== a.name ? ` (${a.title})` : ''}: ${a.interventions.map((i) => html`<code>${JSON.stringify(i)}</code> `)}</li>`,
+        )}</ul>`;
+  const body = html`<h1>Fork of run ${fork.parent.run_id.slice(0, 12)} after round ${fork.at}: ${label}</h1>
 <section id="lineage"><h2>Where the forks come from</h2>
-<p>Every fork played rounds 1–${fork.at} again as the run in <code>${fork.parent.dir}</code> (run ${fork.parent.run_id}) played them (checked line by line against its trace), then rounds from ${fork.at + 1} in two arms: <code>none</code> (the run continued) and <code>intervention</code>. ${fork.replicates} paired replicate${fork.replicates === 1 ? '' : 's'}: replicate 1 keeps the run's random streams${fork.replicates > 1 ? `; replicates 2–${fork.replicates} continue them from seeds ${fork.seeds.slice(1).join(', ')}, the same in both arms` : ''}. docs/checkpoints.md explains forks.</p>
-${interventions}
+<p>Every fork played rounds 1–${fork.at} again as the run in <code>${fork.parent.dir}</code> (run ${fork.parent.run_id}) played them (checked line by line against its trace), then rounds from ${fork.at + 1} in ${fork.arms.length + 1} arm${fork.arms.length === 0 ? '' : 's'}: <code>none</code> (the run continued)${fork.arms.map((a) => html`, <code>${a.name}</code>`)}. ${fork.replicates} paired replicate${fork.replicates === 1 ? '' : 's'}: replicate 1 keeps the run's random streams${fork.replicates > 1 ? `; replicates 2–${fork.replicates} continue them from seeds ${fork.seeds.slice(1).join(', ')}, the same in every arm` : ''}. docs/checkpoints.md explains forks.</p>
+${armList}
 </section>
 ${arms}
 <section id="per-round"><h2>The effect round by round</h2>
 ${
   effects.length === 0
     ? note('No paired runs with per-round series: no effect round by round.')
-    : html`<p>The mean over the pairs of intervention − none in each round after round ${fork.at}, with its 95% bootstrap band (from two pairs on); the dashed line marks the round the arms separate from (the first whose interval excludes 0; with one pair, the first non-zero difference). Statistics: <code>mase analyze</code> (seed ${analysis.seed}).</p>
-<ul>${effects.map((e) => html`<li>${e.series}: ${e.separate === null ? 'the arms never separate' : `the arms separate from round ${e.separate}`} (last round: ${num(e.rounds.at(-1)?.mean)})</li>`)}</ul>
+    : html`<p>For each arm, the mean over the pairs of the arm − none in each round after round ${fork.at}, with its 95% bootstrap band (from two pairs on); the dashed line marks the round the arms separate from (the first whose interval excludes 0; with one pair, the first non-zero difference). Statistics: <code>mase analyze</code> (seed ${analysis.seed}).</p>
+<ul>${effects.map((e) => html`<li>${e.arm}, ${e.series}: ${e.separate === null ? 'never separates from none' : `separates from none from round ${e.separate}`} (last round: ${num(e.rounds.at(-1)?.mean)})</li>`)}</ul>
 ${charts}`
 }
 </section>

@@ -1,13 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IrPolicy } from '../../compiler/ir.js';
+import type { IrInstitution, IrPolicy, ParamValue } from '../../compiler/ir.js';
 import { PolicyError } from '../agents/policy.js';
 import { EnvironmentError } from '../environment/instance.js';
 import { UsageProblem } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
 import { randomStream } from '../random.js';
 import { sameEvent } from '../run/checkpoint.js';
-import { checkPolicies, forkInstitution, llmOptions, policyParser } from '../run/cli-run.js';
+import {
+  checkPolicies,
+  type ForkIntervention,
+  forkInstitution,
+  forkIntervention,
+  llmOptions,
+  policyParser,
+} from '../run/cli-run.js';
 import { experimentFromRun, ReplayError, recordedLlm, roundsInTrace } from '../run/replay.js';
 import { ResolveError } from '../run/resolve.js';
 import {
@@ -61,6 +68,8 @@ export interface ForkRequest {
   readonly benchmarkActions?: readonly string[];
   /** `--institution FILE|stdlib:NAME|none`: the institution governing from R + 1. */
   readonly institution?: string;
+  /** `--intervention FILE[:NAME]`: declared interventions, an arm each. */
+  readonly interventions?: readonly string[];
 }
 
 export interface ForkOutcome {
@@ -68,15 +77,27 @@ export interface ForkOutcome {
   readonly records: readonly RunRecord[];
 }
 
-/** What `NEW/fork.json` holds: where the forks come from and what they change. */
+/**
+ * One arm of a fork: its runs are `runs/NAME-rK`, its level of the `intervention` factor is
+ * LABEL. `intervention` is the arm of the flags; a declared intervention's arm has its name.
+ */
+export interface ForkArm {
+  readonly name: string;
+  readonly label: string;
+  /** A declared intervention's title. */
+  readonly title?: string;
+  readonly interventions: readonly Intervention[];
+}
+
+/** What `NEW/fork.json` holds: where the forks come from and what each arm changes. */
 export interface ForkFile {
   readonly schema: 1;
   readonly parent: { readonly dir: string; readonly run_id: string };
   readonly at: number;
   readonly replicates: number;
   readonly seeds: readonly (number | null)[];
-  readonly intervention: string;
-  readonly interventions: readonly Intervention[];
+  /** The arms besides `none` (the run continued), in order. */
+  readonly arms: readonly ForkArm[];
 }
 
 export const FORK_FILE = 'fork.json';
@@ -96,71 +117,213 @@ function traceHoldsMessage(trace: string, id: string): boolean {
   }
 }
 
-/** The interventions the flags ask for, checked against the run. */
-async function interventionsOf(
+/**
+ * What one arm of a fork changes, before it is checked against the run: read from the
+ * flags or from an `intervention` declaration. `where` names each kind of change in
+ * messages as it was asked for (`--drop-message`, `intervention silence: drop message`).
+ */
+interface ArmChanges {
+  readonly where: Readonly<
+    Record<'agents' | 'drop' | 'benchmark' | 'reset' | 'mute' | 'inject', string>
+  >;
+  readonly agents?: {
+    readonly all?: IrPolicy;
+    readonly perFirm: Readonly<Record<string, IrPolicy>>;
+  };
+  readonly drop: readonly string[];
+  readonly benchmark: readonly {
+    readonly spec: string;
+    readonly agent: string;
+    readonly round: number;
+  }[];
+  readonly reset: readonly string[];
+  readonly mute: readonly {
+    readonly spec: string;
+    readonly from: string;
+    readonly to: string;
+    readonly both: boolean;
+  }[];
+  readonly inject: readonly {
+    readonly from: string;
+    /** Absent: every agent. */
+    readonly to?: readonly string[];
+    readonly text: string;
+  }[];
+  readonly institution?: {
+    readonly institution: IrInstitution;
+    readonly overrides: Readonly<Record<string, ParamValue>>;
+  };
+}
+
+/** The flags' changes, read (a flag that does not parse is an error naming it). */
+async function flagChanges(
   request: ForkRequest,
+  experiment: ResolvedExperiment,
+): Promise<ArmChanges> {
+  const dropped = request.dropMessages.map((id) => {
+    if (!MESSAGE_ID.test(id))
+      throw new ForkError(
+        `--drop-message takes a message id as the trace names it (m<round>.<talk round>.<k>, e.g. m3.1.2), not \`${id}\``,
+      );
+    return id;
+  });
+  const benchmark = (request.benchmarkActions ?? []).map((spec) => {
+    const match = /^\s*([^\s@]+)\s*@\s*(\d+)\s*$/.exec(spec);
+    if (!match)
+      throw new ForkError(`--benchmark-action takes AGENT@ROUND (e.g. f1@12), not \`${spec}\``);
+    return { spec, agent: match[1] as string, round: Number(match[2]) };
+  });
+  const mute = (request.muteEdges ?? []).map((spec) => {
+    const match = /^\s*([^\s>-]+)\s*([->])\s*([^\s>-]+)\s*$/.exec(spec);
+    if (!match)
+      throw new ForkError(`--mute-edge takes A-B (both ways) or A>B (one way), not \`${spec}\``);
+    return { spec, from: match[1] as string, to: match[3] as string, both: match[2] === '-' };
+  });
+  const inject = request.injectMessages.map((spec) => {
+    const match = /^([^\s>-][^>]*?)->([^:]+):([\s\S]+)$/.exec(spec);
+    if (!match)
+      throw new ForkError(
+        `--inject-message takes FROM->TO:TEXT (FROM an agent or world, TO agents separated by commas or *), not \`${spec}\``,
+      );
+    const to = (match[2] as string).trim();
+    return {
+      from: (match[1] as string).trim(),
+      ...(to === '*' ? {} : { to: to.split(',').map((a) => a.trim()) }),
+      text: match[3] as string,
+    };
+  });
+  return {
+    where: {
+      agents: '--agents',
+      drop: '--drop-message',
+      benchmark: '--benchmark-action',
+      reset: '--reset-memory',
+      mute: '--mute-edge',
+      inject: '--inject-message',
+    },
+    ...(request.agents !== undefined ? { agents: policyParser(request.agents) } : {}),
+    drop: dropped,
+    benchmark,
+    reset: request.resetAgents ?? [],
+    mute,
+    inject,
+    ...(request.institution !== undefined
+      ? {
+          institution: {
+            institution: await forkInstitution(request.institution, experiment, loadProgram),
+            overrides: {},
+          },
+        }
+      : {}),
+  };
+}
+
+/** An `intervention` declaration's changes (checked by the compiler as far as it can). */
+function declaredChanges(declared: ForkIntervention): ArmChanges {
+  const { intervention, institution } = declared;
+  const at = (what: string) => `intervention ${intervention.name}: ${what}`;
+  const changes = intervention.changes;
+  const agents = changes.find((c) => c.kind === 'agents');
+  const switched = changes.find((c) => c.kind === 'institution');
+  return {
+    where: {
+      agents: at('agents'),
+      drop: at('drop message'),
+      benchmark: at('benchmark action'),
+      reset: at('reset memory'),
+      mute: at('mute'),
+      inject: at('inject message'),
+    },
+    ...(agents
+      ? { agents: { ...(agents.all ? { all: agents.all } : {}), perFirm: agents.perFirm } }
+      : {}),
+    drop: changes.flatMap((c) => (c.kind === 'drop_message' ? [c.id] : [])),
+    benchmark: changes.flatMap((c) =>
+      c.kind === 'benchmark_action'
+        ? [{ spec: `${c.agent} round ${c.round}`, agent: c.agent, round: c.round }]
+        : [],
+    ),
+    reset: changes.flatMap((c) => (c.kind === 'reset' ? c.agents : [])),
+    mute: changes.flatMap((c) =>
+      c.kind === 'mute'
+        ? [
+            {
+              spec: `${c.from} ${c.both ? '-' : '->'} ${c.to}`,
+              from: c.from,
+              to: c.to,
+              both: c.both,
+            },
+          ]
+        : [],
+    ),
+    inject: changes.flatMap((c) =>
+      c.kind === 'inject_message'
+        ? [{ from: c.from, ...(c.to ? { to: c.to } : {}), text: c.text }]
+        : [],
+    ),
+    ...(switched && institution
+      ? { institution: { institution, overrides: switched.overrides } }
+      : {}),
+  };
+}
+
+/** One arm's changes checked against the run: the interventions it makes. */
+async function checkedInterventions(
+  arm: ArmChanges,
+  at: number,
   experiment: ResolvedExperiment,
   agents: readonly string[],
   trace: string,
   llm: RunLlmOptions,
 ): Promise<Intervention[]> {
+  const { where } = arm;
   const changes: Intervention[] = [];
   const known = new Set(agents);
   const agentList = () => agents.slice(0, 12).join(', ') + (agents.length > 12 ? ', …' : '');
-  if (request.agents !== undefined) {
-    const parsed = policyParser(request.agents);
+  if (arm.agents) {
     const policies: Record<string, IrPolicy> = {};
-    for (const agent of agents) if (parsed.all) policies[agent] = parsed.all;
-    for (const [agent, policy] of Object.entries(parsed.perFirm)) {
+    const { all, perFirm } = arm.agents;
+    for (const agent of agents) if (all) policies[agent] = all;
+    for (const [agent, policy] of Object.entries(perFirm)) {
       if (!known.has(agent))
         throw new ForkError(
-          `--agents names ${agent}, which is not an agent of the run (${agentList()})`,
+          `${where.agents} names ${agent}, which is not an agent of the run (${agentList()})`,
         );
       policies[agent] = policy;
     }
     await checkPolicies(experiment, policies, llm);
     changes.push({ kind: 'agents', policies });
   }
-  for (const id of request.dropMessages) {
-    const match = MESSAGE_ID.exec(id);
-    if (!match)
+  for (const id of arm.drop) {
+    const round = Number(MESSAGE_ID.exec(id)?.[1]);
+    if (round <= at)
       throw new ForkError(
-        `--drop-message takes a message id as the trace names it (m<round>.<talk round>.<k>, e.g. m3.1.2), not \`${id}\``,
-      );
-    const round = Number(match[1]);
-    if (round <= request.at)
-      throw new ForkError(
-        `--drop-message ${id}: that message was sent in round ${round}, which the fork keeps as it was (--at ${request.at}); fork at ${round - 1} or earlier to drop it`,
+        `${where.drop} ${id}: that message was sent in round ${round}, which the fork keeps as it was (--at ${at}); fork at ${round - 1} or earlier to drop it`,
       );
     if (!traceHoldsMessage(trace, id))
-      throw new ForkError(`--drop-message ${id}: the run's trace holds no message ${id}`);
+      throw new ForkError(`${where.drop} ${id}: the run's trace holds no message ${id}`);
     changes.push({ kind: 'drop_message', id });
   }
-  for (const spec of request.benchmarkActions ?? []) {
-    const match = /^\s*([^\s@]+)\s*@\s*(\d+)\s*$/.exec(spec);
-    if (!match)
-      throw new ForkError(`--benchmark-action takes AGENT@ROUND (e.g. f1@12), not \`${spec}\``);
-    const agent = match[1] as string;
-    const round = Number(match[2]);
+  for (const { spec, agent, round } of arm.benchmark) {
     if (!known.has(agent))
       throw new ForkError(
-        `--benchmark-action ${spec}: ${agent} is not an agent of the run (${agentList()})`,
+        `${where.benchmark} ${spec}: ${agent} is not an agent of the run (${agentList()})`,
       );
-    if (round <= request.at || round > experiment.rounds)
+    if (round <= at || round > experiment.rounds)
       throw new ForkError(
-        `--benchmark-action ${spec}: round ${round} is not one the fork plays (rounds ${request.at + 1}–${experiment.rounds})`,
+        `${where.benchmark} ${spec}: round ${round} is not one the fork plays (rounds ${at + 1}–${experiment.rounds})`,
       );
     changes.push({ kind: 'benchmark_action', agent, round });
   }
-  if (request.resetAgents && request.resetAgents.length > 0) {
-    for (const agent of request.resetAgents)
+  if (arm.reset.length > 0) {
+    for (const agent of arm.reset)
       if (!known.has(agent))
-        throw new ForkError(`--reset-memory: ${agent} is not an agent of the run (${agentList()})`);
-    changes.push({ kind: 'reset', agents: [...new Set(request.resetAgents)] });
+        throw new ForkError(`${where.reset}: ${agent} is not an agent of the run (${agentList()})`);
+    changes.push({ kind: 'reset', agents: [...new Set(arm.reset)] });
   }
-  if (request.muteEdges && request.muteEdges.length > 0) {
+  if (arm.mute.length > 0) {
     if (!experiment.talk)
-      throw new ForkError('--mute-edge: the run has no talk (its agents send no messages)');
+      throw new ForkError(`${where.mute}: the run has no talk (its agents send no messages)`);
     const topology = talkSettings(
       experiment.talk,
       agents,
@@ -169,57 +332,42 @@ async function interventionsOf(
     const linked = (a: string, b: string) =>
       (topology.neighbours[agents.indexOf(a)] ?? []).includes(agents.indexOf(b));
     const edges: { from: string; to: string }[] = [];
-    for (const spec of request.muteEdges) {
-      const match = /^\s*([^\s>-]+)\s*([->])\s*([^\s>-]+)\s*$/.exec(spec);
-      if (!match)
-        throw new ForkError(`--mute-edge takes A-B (both ways) or A>B (one way), not \`${spec}\``);
-      const [, a, how, b] = match as unknown as [string, string, string, string];
+    for (const { spec, from: a, to: b, both } of arm.mute) {
       for (const agent of [a, b])
         if (!known.has(agent))
           throw new ForkError(
-            `--mute-edge ${spec}: ${agent} is not an agent of the run (${agentList()})`,
+            `${where.mute} ${spec}: ${agent} is not an agent of the run (${agentList()})`,
           );
-      const pairs =
-        how === '-'
-          ? [
-              [a, b],
-              [b, a],
-            ]
-          : [[a, b]];
-      for (const [from, to] of pairs as [string, string][]) {
+      const pairs: [string, string][] = both
+        ? [
+            [a, b],
+            [b, a],
+          ]
+        : [[a, b]];
+      for (const [from, to] of pairs) {
         if (!linked(from, to))
           throw new ForkError(
-            `--mute-edge ${spec}: ${from} does not talk to ${to} in this run's topology`,
+            `${where.mute} ${spec}: ${from} does not talk to ${to} in this run's topology`,
           );
         edges.push({ from, to });
       }
     }
     changes.push({ kind: 'mute', edges });
   }
-  for (const spec of request.injectMessages) {
-    const match = /^([^\s>-][^>]*?)->([^:]+):([\s\S]+)$/.exec(spec);
-    if (!match)
+  for (const m of arm.inject) {
+    if (m.from !== 'world' && !known.has(m.from))
       throw new ForkError(
-        `--inject-message takes FROM->TO:TEXT (FROM an agent or world, TO agents separated by commas or *), not \`${spec}\``,
+        `${where.inject}: ${m.from} is not an agent of the run (${agentList()}) nor world`,
       );
-    const from = (match[1] as string).trim();
-    const toText = (match[2] as string).trim();
-    const to = toText === '*' ? [...agents] : toText.split(',').map((a) => a.trim());
-    if (from !== 'world' && !known.has(from))
-      throw new ForkError(
-        `--inject-message: ${from} is not an agent of the run (${agentList()}) nor world`,
-      );
+    const to = m.to ?? agents;
     for (const agent of to)
       if (!known.has(agent))
         throw new ForkError(
-          `--inject-message: ${agent} is not an agent of the run (${agentList()})`,
+          `${where.inject}: ${agent} is not an agent of the run (${agentList()})`,
         );
-    changes.push({ kind: 'inject_message', from, to, text: match[3] as string });
+    changes.push({ kind: 'inject_message', from: m.from, to: [...to], text: m.text });
   }
-  if (request.institution !== undefined) {
-    const institution = await forkInstitution(request.institution, experiment, loadProgram);
-    changes.push({ kind: 'institution', institution, overrides: {} });
-  }
+  if (arm.institution) changes.push({ kind: 'institution', ...arm.institution });
   return changes;
 }
 
@@ -305,15 +453,28 @@ export async function forkRun(
     throw error;
   }
   const agents = Object.keys(experiment.policies);
-  let interventions: Intervention[];
+  // The arms besides `none`: the flags' changes (`intervention`), then each declaration.
+  const changed: ForkArm[] = [];
   try {
-    interventions = await interventionsOf(
-      request,
-      experiment,
-      agents,
-      trace,
-      llm ?? llmOptions({}),
-    );
+    const check = (arm: ArmChanges) =>
+      checkedInterventions(arm, request.at, experiment, agents, trace, llm ?? llmOptions({}));
+    const flags = await check(await flagChanges(request, experiment));
+    if (flags.length > 0)
+      changed.push({ name: 'intervention', label: interventionLabel(flags), interventions: flags });
+    for (const spec of request.interventions ?? []) {
+      const declared = await forkIntervention(spec, experiment, loadProgram);
+      const name = declared.intervention.name;
+      if (name === 'none' || name === 'intervention' || changed.some((a) => a.name === name))
+        throw new ForkError(
+          `--intervention ${spec}: an arm is already called ${name}${name === 'none' || name === 'intervention' ? ` (${name} is the arm ${name === 'none' ? 'without intervention' : "of the fork's flags"})` : ''}; rename the intervention`,
+        );
+      changed.push({
+        name,
+        label: name,
+        title: declared.intervention.title,
+        interventions: await check(declaredChanges(declared)),
+      });
+    }
   } catch (error) {
     if (
       error instanceof ResolveError ||
@@ -324,25 +485,21 @@ export async function forkRun(
       throw new ForkError(error.message);
     throw error;
   }
-  const label = interventionLabel(interventions);
+  const label = changed.length === 0 ? 'none' : changed.map((a) => a.label).join(', ');
   const claim = claimDirectory(request.out, 'fork directory');
   try {
     const base = request.seed ?? experiment.seed;
     const seeds = Array.from({ length: request.replicates }, (_, k) =>
       k === 0 ? undefined : replicateSeed(base, k + 1),
     );
-    const arms = [
-      { name: 'none', label: 'none', interventions: [] as Intervention[] },
-      ...(interventions.length > 0 ? [{ name: 'intervention', label, interventions }] : []),
-    ];
+    const arms: ForkArm[] = [{ name: 'none', label: 'none', interventions: [] }, ...changed];
     const fork: ForkFile = {
       schema: 1,
       parent: { dir: runDir, run_id: runId },
       at: request.at,
       replicates: request.replicates,
       seeds: seeds.map((s) => s ?? null),
-      intervention: label,
-      interventions,
+      arms: changed,
     };
     writeFileAtomic(join(request.out, FORK_FILE), `${JSON.stringify(fork, null, 2)}\n`);
     const runs: SweepRun[] = seeds.flatMap((seed, k) =>
@@ -388,8 +545,10 @@ export async function forkRun(
   }
 }
 
-/** The intervention's effect on one per-round series, round by round after the fork. */
+/** An arm's effect on one per-round series, round by round after the fork. */
 export interface PerRoundEffect {
+  /** The arm (its level of the `intervention` factor), compared with `none`. */
+  readonly arm: string;
   readonly series: string;
   /** The fork's last kept round: the arms are the same up to it. */
   readonly after: number;
@@ -419,12 +578,25 @@ export function forkPerRound(dir: string, seed: number): PerRoundEffect[] | unde
   if (!existsSync(path)) return undefined;
   const fork = JSON.parse(readFileSync(path, 'utf8')) as ForkFile;
   const records = new Map(readRecords(dir).map((r) => [r.run_id, r]));
-  const pairs: [RunRecord, RunRecord][] = [];
-  for (let k = 1; k <= fork.replicates; k++) {
-    const none = records.get(`none-r${k}`);
-    const changed = records.get(`intervention-r${k}`);
-    if (none?.series && changed?.series) pairs.push([none, changed]);
-  }
+  const random = randomStream(seed, 'fork per round');
+  return fork.arms.flatMap((arm) => {
+    const pairs: [RunRecord, RunRecord][] = [];
+    for (let k = 1; k <= fork.replicates; k++) {
+      const none = records.get(`none-r${k}`);
+      const changed = records.get(`${arm.name}-r${k}`);
+      if (none?.series && changed?.series) pairs.push([none, changed]);
+    }
+    return armPerRound(arm.label, fork.at, pairs, random);
+  });
+}
+
+/** One arm's per-round effects over its PAIRS (none, arm) of runs. */
+function armPerRound(
+  arm: string,
+  at: number,
+  pairs: readonly (readonly [RunRecord, RunRecord])[],
+  random: ReturnType<typeof randomStream>,
+): PerRoundEffect[] {
   if (pairs.length === 0) return [];
   /** A record's per-round series by name, as numbers by round. */
   const seriesOf = (r: RunRecord): Map<string, Map<number, number | null>> => {
@@ -444,10 +616,9 @@ export function forkPerRound(dir: string, seed: number): PerRoundEffect[] | unde
   };
   const both = pairs.map(([a, b]) => [seriesOf(a), seriesOf(b)] as const);
   const names = [...(both[0]?.[0].keys() ?? [])];
-  const random = randomStream(seed, 'fork per round');
   return names.map((series) => {
     const rounds = [...(both[0]?.[0].get(series)?.keys() ?? [])]
-      .filter((r) => r > fork.at)
+      .filter((r) => r > at)
       .sort((x, y) => x - y);
     const effects = rounds.map((round) => {
       const differences = both.flatMap(([a, b]) => {
@@ -473,17 +644,23 @@ export function forkPerRound(dir: string, seed: number): PerRoundEffect[] | unde
         ? e.interval[0] > 1e-12 * scale || e.interval[1] < -1e-12 * scale
         : e.pairs === 1 && Math.abs(e.mean ?? 0) > 1e-12 * scale,
     );
-    return { series, after: fork.at, rounds: effects, separate: separated?.round ?? null };
+    return { arm, series, after: at, rounds: effects, separate: separated?.round ?? null };
   });
 }
 
-/** The per-round effects as text: when the arms separate, and a table of the rounds. */
+/** The per-round effects as text, arm by arm: when it separates from none, and a table of the rounds. */
 export function formatPerRound(effects: readonly PerRoundEffect[]): string {
+  const arms = [...new Set(effects.map((e) => e.arm))];
+  return arms.map((arm) => armText(effects.filter((e) => e.arm === arm))).join('\n');
+}
+
+/** One arm's per-round effects as text. */
+function armText(effects: readonly PerRoundEffect[]): string {
   if (effects.length === 0) return '';
   const first = effects[0] as PerRoundEffect;
   const number = (x: number | null) => (x === null ? '–' : String(Number(x.toPrecision(4))));
   const lines = [
-    `Per round after the fork (round ${first.after}): intervention − none, mean over the pairs [95% CI]`,
+    `Per round after the fork (round ${first.after}): ${first.arm} − none, mean over the pairs [95% CI]`,
   ];
   for (const e of effects)
     lines.push(

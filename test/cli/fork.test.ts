@@ -135,7 +135,9 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     expect(page).toContain('<h1>Fork of run ');
     expect(page).toContain(' after round 8: agents(f1=nash, f2=nash)</h1>');
     // Profits fall from round 9, the first the intervention plays: exact with one pair.
-    expect(page).toContain('<li>industry_profit: the arms separate from round 9 (last round: ');
+    expect(page).toContain(
+      '<li>agents(f1=nash, f2=nash), industry_profit: separates from none from round 9 (last round: ',
+    );
     expect(page).toContain('<a href="runs/intervention-r1/report.html">report</a>');
     expect(page).toContain('<a href="runs/none-r1/report.html">report</a>');
     expect(page).not.toMatch(/<script/i);
@@ -361,6 +363,128 @@ institution toll "A fine of 100 every round" {
     expect(r.stderr).toContain(message);
     expect(r.code).toBe(2);
     expect(readdirSync(sandbox.dir)).not.toContain(out);
+  });
+
+  it('--intervention: each declared intervention is an arm of its own, paired with none', () => {
+    sandbox.write(
+      'arms.mase',
+      `mase 1
+import "toll.mase"
+
+intervention to_nash "Every firm plays Nash" {
+  agents nash
+}
+
+intervention tolled "A toll on every firm" {
+  institution toll
+}
+`,
+    );
+    ok([
+      'fork',
+      'ungoverned',
+      '--at',
+      '5',
+      '--out',
+      'arms',
+      '--intervention',
+      'arms.mase:to_nash',
+      '--intervention',
+      'arms.mase:tolled',
+      '--replicates',
+      '2',
+    ]);
+    expect(readdirSync(sandbox.file('arms/runs')).sort()).toEqual([
+      'none-r1',
+      'none-r2',
+      'to_nash-r1',
+      'to_nash-r2',
+      'tolled-r1',
+      'tolled-r2',
+    ]);
+    const fork = sandbox.json<{ arms: { name: string; label: string; title: string }[] }>(
+      'arms/fork.json',
+    );
+    expect(fork.arms.map((a) => [a.name, a.label, a.title])).toEqual([
+      ['to_nash', 'to_nash', 'Every firm plays Nash'],
+      ['tolled', 'tolled', 'A toll on every firm'],
+    ]);
+    const benchmarks = events<TraceLine & { nash: { profit: number[] } }>('ungoverned').find(
+      (e) => e.type === 'benchmarks',
+    );
+    const nash = benchmarks?.nash.profit[0] as number;
+    const collusive = payoffs('ungoverned', 'f1')[0] as number;
+    expect(payoffs('arms/runs/to_nash-r1', 'f1')).toEqual([
+      ...Array(5).fill(collusive),
+      ...Array(7).fill(nash),
+    ]);
+    expect(fines('arms/runs/tolled-r2')).toEqual([
+      ...Array(5).fill([null, 0]),
+      ...Array(7).fill(['taxed', 100]),
+    ]);
+    expect(body('arms/runs/none-r1')).toBe(body('ungoverned'));
+    const analysis = ok(['analyze', 'arms']);
+    expect(analysis.stdout).toContain(
+      'Per round after the fork (round 5): to_nash − none, mean over the pairs [95% CI]\n  industry_profit: the arms separate from round 6\n',
+    );
+    expect(analysis.stdout).toContain(
+      'Per round after the fork (round 5): tolled − none, mean over the pairs [95% CI]\n  industry_profit: the arms never separate\n',
+    );
+    ok(['report', 'arms']);
+    expect(read('arms/report.html')).toContain('after round 5: to_nash, tolled</h1>');
+  });
+
+  it.each([
+    [
+      'arms.mase',
+      'mase: --intervention arms.mase: arms.mase declares several interventions (to_nash, tolled); name one: arms.mase:to_nash',
+    ],
+    [
+      'arms.mase:nope',
+      'mase: --intervention arms.mase:nope: arms.mase declares no intervention `nope`; it declares to_nash, tolled',
+    ],
+    ['toll.mase', 'mase: --intervention toll.mase: toll.mase declares no intervention'],
+    ['nosuch.mase', 'mase: no such file: nosuch.mase'],
+  ])('--intervention %s is refused and writes nothing', (spec, message) => {
+    const out = `bad-intervention-${readdirSync(sandbox.dir).length}`;
+    const r = mase(['fork', 'ungoverned', '--at', '5', '--out', out, '--intervention', spec]);
+    expect(r.stderr).toBe(`${message}\n`);
+    expect(r.code).toBe(2);
+    expect(readdirSync(sandbox.dir)).not.toContain(out);
+  });
+
+  it('a declared intervention is checked against the run it forks', () => {
+    sandbox.write(
+      'odd.mase',
+      'mase 1\nintervention none { reset memory f1 }\nintervention odd { agents f9 = nash }\nintervention late { drop message "m3.1.1" }\n',
+    );
+    sandbox.write('odd-broken.mase', 'mase 1\nintervention broken { drop message }\n');
+    const refused = (spec: string) => {
+      const r = mase([
+        'fork',
+        'ungoverned',
+        '--at',
+        '5',
+        '--out',
+        'bad-odd',
+        '--intervention',
+        spec,
+      ]);
+      expect(r.code).toBe(2);
+      return r.stderr;
+    };
+    expect(refused('odd.mase:none')).toContain(
+      'an arm is already called none (none is the arm without intervention); rename the intervention',
+    );
+    expect(refused('odd.mase:odd')).toBe(
+      'mase: intervention odd: agents names f9, which is not an agent of the run (f1, f2)\n',
+    );
+    expect(refused('odd.mase:late')).toBe(
+      'mase: intervention late: drop message m3.1.1: that message was sent in round 3, which the fork keeps as it was (--at 5); fork at 2 or earlier to drop it\n',
+    );
+    expect(refused('odd-broken.mase')).toBe(
+      'mase: --intervention odd-broken.mase: E_SYNTAX unexpected `}`; expected a string (at odd-broken.mase:2:36)\n',
+    );
   });
 
   it('a file that does not compile is refused with its diagnostic', () => {

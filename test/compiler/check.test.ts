@@ -155,3 +155,99 @@ institution talkers {
     expect(sanctions('rounds_in_state > 3')).toEqual(['W_SANCTION_WITHOUT_EVIDENCE']);
   });
 });
+
+describe('intervention declarations', () => {
+  it('compile to the changes a fork makes, in the order a fork applies them', () => {
+    const result = compile(`mase 1
+intervention all_in "Every kind of change" {
+  reset memory f1, f2
+  institution governance_graph(fine_share: 0.5)
+  agents f1 = nash, f2 = cued(word: "go")
+  drop message "m12.1.1"
+  inject message world -> * "please \\"collude\\""
+  inject message f1 -> f2, f3 "hi"
+  mute f1 - f3
+  mute f2 -> f1
+  benchmark action f2 round 12
+}
+`);
+    expect(result.diagnostics).toEqual([]);
+    expect(result.program.interventions).toEqual([
+      {
+        kind: 'intervention',
+        name: 'all_in',
+        title: 'Every kind of change',
+        path: 'case.mase',
+        changes: [
+          {
+            kind: 'agents',
+            perFirm: {
+              f1: { name: 'nash', args: [] },
+              f2: { name: 'cued', args: [{ name: 'word', value: 'go' }] },
+            },
+          },
+          { kind: 'reset', agents: ['f1', 'f2'] },
+          { kind: 'institution', name: 'governance_graph', overrides: { fine_share: 0.5 } },
+          { kind: 'drop_message', id: 'm12.1.1' },
+          { kind: 'inject_message', from: 'world', text: 'please "collude"' },
+          { kind: 'inject_message', from: 'f1', to: ['f2', 'f3'], text: 'hi' },
+          { kind: 'mute', from: 'f1', to: 'f3', both: true },
+          { kind: 'mute', from: 'f2', to: 'f1', both: false },
+          { kind: 'benchmark_action', agent: 'f2', round: 12 },
+        ],
+      },
+    ]);
+  });
+
+  it('refuses what no fork can do, each at its place', () => {
+    const result = compile(`mase 1
+intervention empty {
+}
+intervention wrong {
+  drop message "hello"
+  market cournot
+  institution nosuch
+  institution governance_graph(nope: 1)
+  benchmark action f1 round 0
+  mute f1 -> f1
+  agents nash
+  agents cued
+}
+intervention empty {
+  reset memory f1
+}
+`);
+    expect(result.diagnostics.map((d) => [d.code, d.message, d.range.start.line])).toEqual([
+      ['E_MISSING', 'intervention `empty` changes nothing', 2],
+      ['E_VALUE', '`hello` is not a message id', 5],
+      ['E_SCOPE', 'an intervention may switch the institution, not the market', 6],
+      ['E_UNKNOWN_NAME', 'no institution `nosuch`', 7],
+      ['E_DUPLICATE', 'the institution is given twice', 8],
+      ['E_UNKNOWN_PARAM', '`governance_graph` has no parameter `nope`', 8],
+      ['E_VALUE', 'the round must be at least 1', 9],
+      ['E_VALUE', '`f1` cannot be muted to itself', 10],
+      ['E_DUPLICATE', 'the policy of all agents is given twice', 12],
+      ['E_DUPLICATE', 'intervention `empty` is declared twice (first at case.mase:2:14)', 14],
+    ]);
+  });
+
+  it('keeps its words usable as names', () => {
+    const names = compile(`mase 1
+institution i {
+  param message = 2
+  param drop = 3
+  param inject = 4
+  param memory = 5
+  param intervention = 6
+  initial state a {}
+}
+`);
+    expect(names.diagnostics.map((d) => d.code)).toEqual([
+      'W_UNUSED',
+      'W_UNUSED',
+      'W_UNUSED',
+      'W_UNUSED',
+      'W_UNUSED',
+    ]);
+  });
+});

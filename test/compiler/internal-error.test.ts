@@ -30,6 +30,7 @@ describe('E_INTERNAL', () => {
       institutions: [],
       experiments: [],
       sweeps: [],
+      interventions: [],
     });
   });
 

@@ -14,6 +14,7 @@ interface ForkFlags {
   muteEdge?: string[];
   benchmarkAction?: string[];
   institution?: string;
+  intervention?: string[];
 }
 
 /** `mase fork RUN --at R --out NEW`: the run continued from R + 1, with and without an intervention. */
@@ -67,6 +68,11 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
       '--institution <FILE|stdlib:NAME|none>',
       'govern by this institution from the next round on, every agent in its initial state (none: ungoverned)',
     )
+    .option(
+      '--intervention <FILE[:NAME]>',
+      "an arm of its own for an intervention declared in FILE (the file's only one, or NAME; repeatable: one arm each)",
+      collect,
+    )
     .action(async (run: string, flags: ForkFlags) => {
       const { wholeNumber } = await import('../../run/flags.js');
       const { forkRun } = await import('../../sweep/fork.js');
@@ -93,6 +99,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
             ...(flags.muteEdge ? { muteEdges: flags.muteEdge } : {}),
             ...(flags.benchmarkAction ? { benchmarkActions: flags.benchmarkAction } : {}),
             ...(flags.institution !== undefined ? { institution: flags.institution } : {}),
+            ...(flags.intervention ? { interventions: flags.intervention } : {}),
           },
           { interruption },
         );
