@@ -353,6 +353,24 @@ const POLICIES: readonly EnvironmentPolicy[] = [
     },
   },
   {
+    name: 'stray',
+    arguments: ['round', 'x', 'cooperate'],
+    usage: 'stray(round: 5, x: 1, cooperate: "BENCHMARK")',
+    summary:
+      'plays the cooperate benchmark (default: the first declared), and x once, in the given round: one planted deviation',
+    create: (args, { environment: env, agent }) => {
+      const a = PolicyArguments.read('stray', args, ['round', 'x', 'cooperate']);
+      const round = a.number('round', undefined, { integer: true, atLeast: 1 });
+      const x = a.number('x', undefined);
+      const names = [...env.benchmarks.keys()];
+      const good = benchmarkAction(env, a.string('cooperate', names[0] ?? ''), agent, 'stray');
+      return {
+        policy: 'stray',
+        decide: (o) => one(o.round === round ? snap(env, agent, x) : good),
+      };
+    },
+  },
+  {
     name: 'llm',
     arguments: LLM_ARGUMENTS,
     usage: 'llm(model: "openai:gpt-4o-mini", memory: 5, fallback: previous)',

@@ -55,8 +55,9 @@ export interface MacroShift {
 }
 
 /**
- * A candidate cause: a delivered message (removed in its fork), or a market agent's action
- * away from its Nash action (replaced by it in its fork).
+ * A candidate cause: a delivered message (removed in its fork), or an agent's action away
+ * from its benchmark action — a market's Nash action, an environment's first declared
+ * benchmark — (replaced by it in its fork).
  */
 export type CandidateEvent =
   | {
@@ -75,29 +76,52 @@ export type CandidateEvent =
       readonly agent: string;
       readonly action: readonly number[];
       readonly benchmark: readonly number[];
+      /** The benchmark's name: `Nash` in a market, the first declared in an environment. */
+      readonly against: string;
     };
 
-/** A market agent's Nash action per firm, and the decisions that stray from it. */
+/**
+ * Each agent's benchmark action — a market's Nash action; an environment's first declared
+ * benchmark, the action a fork's `--benchmark-action` plays — and the decisions that stray
+ * from it. None in an environment that declares no benchmark.
+ */
 function deviationsOf(
   events: readonly TraceEvent[],
   first: number,
   last: number,
 ): CandidateEvent[] {
   const header = events.find((e): e is TraceEventOf<'header'> => e.type === 'header');
-  const benchmarks = events.find((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks');
-  if (!header || header.environment !== undefined || !benchmarks) return [];
+  if (!header) return [];
   const firms = (header.firms ?? []) as readonly string[];
-  const nash = (firm: string): readonly number[] | undefined => {
-    const i = firms.indexOf(firm);
-    const table = (
-      header.competition === 'price' ? benchmarks.nash.price : benchmarks.nash.quantity
-    ) as readonly (readonly number[])[] | readonly number[];
-    const row = table[i];
-    return Array.isArray(row) ? row : undefined;
-  };
+  let against: string;
+  let actionOf: (firm: string) => readonly number[] | undefined;
+  if (header.environment !== undefined) {
+    const declared = events.find(
+      (e): e is TraceEventOf<'environment_benchmarks'> => e.type === 'environment_benchmarks',
+    );
+    const entry = Object.entries(declared?.benchmarks ?? {})[0];
+    if (!entry) return [];
+    const [name, benchmark] = entry;
+    against = name;
+    actionOf = (firm) => {
+      const x = benchmark.action[firms.indexOf(firm)];
+      return typeof x === 'number' ? [x] : undefined;
+    };
+  } else {
+    const benchmarks = events.find((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks');
+    if (!benchmarks) return [];
+    against = 'Nash';
+    actionOf = (firm) => {
+      const table = (
+        header.competition === 'price' ? benchmarks.nash.price : benchmarks.nash.quantity
+      ) as readonly (readonly number[])[] | readonly number[];
+      const row = table[firms.indexOf(firm)];
+      return Array.isArray(row) ? row : undefined;
+    };
+  }
   return events.flatMap((e): CandidateEvent[] => {
     if (e.type !== 'decision' || e.round < first || e.round > last) return [];
-    const benchmark = nash(e.firm);
+    const benchmark = actionOf(e.firm);
     if (!benchmark || e.action.length !== benchmark.length) return [];
     const away = e.action.some(
       (a, p) =>
@@ -113,6 +137,7 @@ function deviationsOf(
             agent: e.firm,
             action: e.action,
             benchmark,
+            against,
           },
         ]
       : [];
@@ -262,7 +287,7 @@ export async function explainRun(
   const chosen = all.slice(-request.maxCandidates);
   if (chosen.length === 0)
     throw new ExplainError(
-      `no message was delivered and no agent strayed from its Nash action in rounds ${first}–${shift.round}, before the ${series.name} changed (round ${shift.round}, from ${Number(shift.from.toPrecision(4))} to ${Number(shift.to.toPrecision(4))}): those are the candidate causes explain tries`,
+      `no message was delivered and no agent strayed from its benchmark action (a market's Nash action, an environment's first declared benchmark) in rounds ${first}–${shift.round}, before the ${series.name} changed (round ${shift.round}, from ${Number(shift.from.toPrecision(4))} to ${Number(shift.to.toPrecision(4))}): those are the candidate causes explain tries`,
     );
   const random = randomStream(request.seed ?? 1, 'explain');
   const candidates: CandidateEffect[] = [];
@@ -332,20 +357,22 @@ const number = (x: number | null) => (x === null ? '–' : String(Number(x.toPre
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
-/** "3 messages delivered and 2 actions away from Nash". */
+/** "3 messages delivered and 2 actions away from Nash" (an environment: its benchmark's name). */
 function candidateCount(candidates: readonly CandidateEffect[]): string {
   const messages = candidates.filter((c) => c.event.kind === 'message').length;
-  const deviations = candidates.length - messages;
+  const deviations = candidates.flatMap((c) => (c.event.kind === 'deviation' ? [c.event] : []));
   return [
     ...(messages > 0 ? [`${plural(messages, 'message', 'messages')} delivered`] : []),
-    ...(deviations > 0 ? [`${plural(deviations, 'action', 'actions')} away from Nash`] : []),
+    ...(deviations.length > 0
+      ? [`${plural(deviations.length, 'action', 'actions')} away from ${deviations[0]?.against}`]
+      : []),
   ].join(' and ');
 }
 
 /** What a candidate was: a message's sender, recipients and text; an action and its benchmark. */
 export function describeCandidate(event: CandidateEvent): string {
   if (event.kind === 'deviation')
-    return `${event.agent} played ${event.action.map((x) => number(x)).join(' ')} (Nash ${event.benchmark.map((x) => number(x)).join(' ')})`;
+    return `${event.agent} played ${event.action.map((x) => number(x)).join(' ')} (${event.against} ${event.benchmark.map((x) => number(x)).join(' ')})`;
   const text = event.text.length > 40 ? `${event.text.slice(0, 39)}…` : event.text;
   return `${event.from} → ${event.to.join(', ')}: ${JSON.stringify(text)}`;
 }

@@ -89,6 +89,42 @@ describe('mase explain', () => {
     expect(sandbox.read('tipped-again/report.html')).toBe(page);
   });
 
+  it("finds an environment's planted deviation from its benchmark among a harmless one", () => {
+    // player1 strays to effort 1 in round 5, which the trigger players punish for 100 rounds:
+    // the group minimum falls to 1 for good. player2's stray to 6 in round 3 is within the
+    // triggers' tolerance (0.2 · 7): it lowers that round's minimum only.
+    const run = mase([
+      'run',
+      '--environment',
+      'stdlib:minimum_effort',
+      '--agents',
+      'player1=stray(round: 5, x: 1),player2=stray(round: 3, x: 6),player3=trigger(k: 100, tolerance: 0.2),player4=trigger(k: 100, tolerance: 0.2)',
+      '--rounds',
+      '20',
+      '--out',
+      'effort',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const r = mase(['explain', 'effort', '--series', 'group_min', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as Explanation;
+    expect(e.shift).toMatchObject({ series: 'group_min', round: 5, to: 1 });
+    expect(e.metric).toBe('min_effort');
+    expect(e.candidates.map((c) => [c.event.id, c.effect])).toEqual([
+      // Without it the minimum stays 7: min_effort (its mean over 20 rounds) 7 instead of 2.2.
+      ['player1@5', expect.closeTo(4.8, 10)],
+      // Without it round 3's minimum is 7, not 6: 1/20 more.
+      ['player2@3', expect.closeTo(0.05, 10)],
+    ]);
+    const table = mase(['explain', 'effort', '--series', 'group_min', '--out', 'effort-again']);
+    expect(table.stdout).toContain(
+      'candidates: 2 actions away from payoff_dominant in rounds 1–5, each undone in a fork',
+    );
+    expect(table.stdout).toMatch(
+      /1\s+player1@5\s+5\s+player1 played 1 \(payoff_dominant 7\)\s+4\.8/,
+    );
+  });
+
   it("the page escapes the agents' messages", () => {
     const word = '<img src=x onerror=alert(1)>';
     const run = cournotRun(

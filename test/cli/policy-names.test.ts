@@ -133,7 +133,7 @@ describe('mase check resolves policy names', () => {
     );
     expect(r.stderr).toContain('did you mean `sustainable`?');
     expect(r.stderr).toContain(
-      'policies: constant, random, best_response, trigger, llm, qlearning, sustainable, greedy, conditional',
+      'policies: constant, random, best_response, trigger, stray, llm, qlearning, sustainable, greedy, conditional',
     );
     expect(mase('check environment-ok.mase').code).toBe(0);
   });
