@@ -881,25 +881,31 @@ const policySchema = z.object({
   range: rangeSchema,
 });
 
+/** `market|institution|environment NAME(args)`: an experiment's, and an intervention's institution. */
+const useItemSchema = z.object({
+  kind: z.literal('use'),
+  role: z.enum(['market', 'institution', 'environment']),
+  target: nameSchema,
+  args: z.array(argumentSchema),
+  range: rangeSchema,
+});
+
+/** `agents POLICY` or `agents a1 = POLICY, …`: an experiment's, and an intervention's. */
+const agentsItemSchema = z.object({
+  kind: z.literal('agents'),
+  all: policySchema.optional(),
+  perFirm: z.array(z.object({ firm: nameSchema, policy: policySchema })),
+  range: rangeSchema,
+});
+
 const experimentSchema = z.object({
   kind: z.literal('experiment'),
   name: nameSchema,
   title: z.string().optional(),
   items: z.array(
     z.discriminatedUnion('kind', [
-      z.object({
-        kind: z.literal('use'),
-        role: z.enum(['market', 'institution', 'environment']),
-        target: nameSchema,
-        args: z.array(argumentSchema),
-        range: rangeSchema,
-      }),
-      z.object({
-        kind: z.literal('agents'),
-        all: policySchema.optional(),
-        perFirm: z.array(z.object({ firm: nameSchema, policy: policySchema })),
-        range: rangeSchema,
-      }),
+      useItemSchema,
+      agentsItemSchema,
       exprItem('rounds'),
       z.object({
         kind: z.literal('seeds'),
@@ -964,19 +970,8 @@ const interventionSchema = z.object({
   title: z.string().optional(),
   items: z.array(
     z.discriminatedUnion('kind', [
-      z.object({
-        kind: z.literal('use'),
-        role: z.enum(['market', 'institution', 'environment']),
-        target: nameSchema,
-        args: z.array(argumentSchema),
-        range: rangeSchema,
-      }),
-      z.object({
-        kind: z.literal('agents'),
-        all: policySchema.optional(),
-        perFirm: z.array(z.object({ firm: nameSchema, policy: policySchema })),
-        range: rangeSchema,
-      }),
+      useItemSchema,
+      agentsItemSchema,
       z.object({ kind: z.literal('drop_message'), id: z.string(), range: rangeSchema }),
       z.object({
         kind: z.literal('inject_message'),
