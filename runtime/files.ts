@@ -258,25 +258,24 @@ export function lockDirectory(
         continue; // released between the link and the read: try again
       }
       const where = `${what} ${dir}`;
+      // Another process locked the directory in the moment this one had moved a dead holder's
+      // lock aside: every refusal says so, the only place that removal is reported.
+      const removed = tookOverFrom
+        ? ` (it locked the directory after this process removed the lock of ${describe(tookOverFrom)}, which was no longer running)`
+        : '';
       if (holder === null)
         throw new DirectoryLockedError(
-          `the ${where} is locked by ${path}, which cannot be read; if no other mase uses the directory, remove that file`,
+          `the ${where} is locked by ${path}, which cannot be read${removed}; if no other mase uses the directory, remove that file`,
           null,
         );
       if (holder.host !== me.host)
         throw new DirectoryLockedError(
-          `the ${where} is in use by ${describe(holder)}; if that process is gone, remove ${path}`,
+          `the ${where} is in use by ${describe(holder)}${removed}; if that process is gone, remove ${path}`,
           holder,
         );
       if (holderAlive(holder) || attempt > 2)
         throw new DirectoryLockedError(
-          `the ${where} is in use by ${describe(holder)}${
-            // Another process locked the directory in the moment this one had moved the dead
-            // holder's lock aside: say so here, the only place the removal is reported.
-            tookOverFrom
-              ? ` (it locked the directory after this process removed the lock of ${describe(tookOverFrom)}, which was no longer running)`
-              : ''
-          }`,
+          `the ${where} is in use by ${describe(holder)}${removed}`,
           holder,
         );
       // A dead holder's lock: move it aside and check what was moved, since another process
@@ -303,7 +302,7 @@ export function lockDirectory(
         unlinkSync(aside);
       }
       throw new DirectoryLockedError(
-        `the ${where} is in use by ${moved ? describe(moved) : 'another process'}`,
+        `the ${where} is in use by ${moved ? describe(moved) : 'another process'}${removed}`,
         moved,
       );
     }

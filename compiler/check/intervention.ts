@@ -98,7 +98,18 @@ export function checkIntervention(
           standaloneContext(declared.decl, declared.path, markets),
           new Reporter(),
         );
-        const overrides = ir ? checkOverrides(item.args, ir.params, name, path, reporter) : {};
+        if (!ir) {
+          // Its parameters are not known: its overrides cannot be checked, nor left out.
+          reporter.report(
+            'E_SCOPE',
+            path,
+            item.target.range,
+            `institution \`${name}\` does not check on its own, so an intervention cannot switch to it`,
+            `\`mase check ${declared.path}\` says why`,
+          );
+          break;
+        }
+        const overrides = checkOverrides(item.args, ir.params, name, path, reporter);
         changes.push({ kind: 'institution', name, overrides });
         break;
       }

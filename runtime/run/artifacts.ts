@@ -634,13 +634,19 @@ export async function runToDirectory(
     );
   // Here the run returned (no failure), so it was scored.
   if (!result || !metrics) throw new Error('a run that ended has no result or metrics');
-  // The report is a view of the files above; failing to draw it must not lose the run.
+  // The report is a view of the files above; failing to draw it must not lose the run. It
+  // draws the institution governing at the end (a fork's, when it switched to another).
+  const switched = experiment.fork?.interventions.findLast((i) => i.kind === 'institution');
+  const governing =
+    switched?.kind === 'institution'
+      ? { institution: switched.institution, overrides: switched.overrides }
+      : { institution: experiment.institution, overrides: experiment.institutionOverrides };
   try {
     if ('environment' in metrics.run) {
       const { writeEnvironmentReport } = await import('../report/environment-report.js');
       await writeEnvironmentReport(dir, {
         metrics: metrics as EnvironmentMetrics,
-        institution: experiment.institution,
+        institution: governing.institution,
         title: experiment.market.title,
         messages: events.filter((e) => e.type === 'message'),
         paraphrases: events.filter((e) => e.type === 'message_paraphrased'),
@@ -649,8 +655,8 @@ export async function runToDirectory(
     } else {
       const { writeRunReport } = await import('../report/run-report.js');
       await writeRunReport(dir, {
-        institution: experiment.institution,
-        overrides: experiment.institutionOverrides,
+        institution: governing.institution,
+        overrides: governing.overrides,
         run: { manifest, metrics: metrics as RunMetrics, events, messagesTotal: messages },
       });
     }

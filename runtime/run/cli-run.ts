@@ -228,8 +228,12 @@ function declaredIn(
     return spec === undefined ? undefined : nameOf(spec);
   }
   const source = loadSource(spec);
+  // A declaration, not an item naming one (an experiment's or intervention's `institution
+  // NAME`): its name, then its title if any, then its block.
   const names = [
-    ...source.text.matchAll(new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)`, 'gm')),
+    ...source.text.matchAll(
+      new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)\\s*(?:"(?:[^"\\\\\\n]|\\\\.)*"\\s*)?\\{`, 'gm'),
+    ),
   ].map((m) => m[1]);
   if (names.length !== 1) {
     throw new UsageProblem(
@@ -345,8 +349,10 @@ export async function forkIntervention(
   experiment: ResolvedExperiment,
   load: (specs: readonly string[]) => Promise<LoadedProgram>,
 ): Promise<ForkIntervention> {
+  // FILE:NAME, unless what precedes the colon is `stdlib` (a stdlib entry, which declares none).
   const named = /^(.+):([A-Za-z_][A-Za-z0-9_]*)$/.exec(spec);
-  const [file, name] = named ? [named[1] as string, named[2]] : [spec, undefined];
+  const [file, name] =
+    named && named[1] !== 'stdlib' ? [named[1] as string, named[2]] : [spec, undefined];
   const what = `--intervention ${spec}`;
   const { program, available, roots } = await compileBesideRun([file], experiment, load, what);
   const declared = program.interventions.filter((i) => i.path === roots[0]);

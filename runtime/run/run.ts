@@ -644,8 +644,10 @@ export async function runExperiment(
         randomStream(seed, 'institution:paraphrase'),
       );
     let gate = gateOf(institution);
+    // Made whenever an institution of the run paraphrases with a model (a fork may switch
+    // to one that does from a run whose first institution has no gate).
     const paraphraser =
-      gate && llm && paraphrasers.length > 0
+      talk && llm && paraphrasers.length > 0
         ? new ModelParaphraser(llm, paraphrasers, experiment.seed)
         : undefined;
     /** Message ids, and which agent received which message (to keep only real parents). */

@@ -372,7 +372,7 @@ function candidateCount(candidates: readonly CandidateEffect[]): string {
 /** What a candidate was: a message's sender, recipients and text; an action and its benchmark. */
 export function describeCandidate(event: CandidateEvent): string {
   if (event.kind === 'deviation')
-    return `${event.agent} played ${event.action.map((x) => number(x)).join(' ')} (${event.against} ${event.benchmark.map((x) => number(x)).join(' ')})`;
+    return `${event.agent} played ${event.action.map((x) => number(x)).join(' ')} (${event.against ?? 'Nash'} ${event.benchmark.map((x) => number(x)).join(' ')})`;
   const text = event.text.length > 40 ? `${event.text.slice(0, 39)}…` : event.text;
   return `${event.from} → ${event.to.join(', ')}: ${JSON.stringify(text)}`;
 }

@@ -1,16 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { downsampleExtremes } from '../report/charts.js';
 import { html, type Markup } from '../report/html.js';
 import { chart, note, writeReportPage } from '../report/run-report.js';
+import { interventionLabel } from '../run/run.js';
 import {
   type AnySweepAnalysis,
   analyzeAnySweep,
   formatNumber,
   isEnvironmentAnalysis,
 } from './analyze.js';
-import { FORK_FILE, type ForkFile, forkPerRound, type PerRoundEffect } from './fork.js';
+import { forkPerRound, type PerRoundEffect, readForkFile } from './fork.js';
 import { environmentRegimeTable, regimeTable } from './report.js';
 import { readRecords } from './sweep.js';
 
@@ -104,7 +105,7 @@ function perRoundSpec(effect: PerRoundEffect): TopLevelSpec {
  * separate from, and links to each run's own report. Self-contained and escaped.
  */
 export async function writeForkReport(dir: string): Promise<string> {
-  const fork = JSON.parse(readFileSync(join(dir, FORK_FILE), 'utf8')) as ForkFile;
+  const fork = readForkFile(dir);
   const analysis: AnySweepAnalysis = await analyzeAnySweep(dir, {});
   const factor = analysis.factors[0];
   const arms = factor
@@ -123,7 +124,13 @@ export async function writeForkReport(dir: string): Promise<string> {
   const effects = forkPerRound(dir, analysis.seed) ?? [];
   const charts: Markup[] = [];
   for (const effect of effects) charts.push(await chart(perRoundSpec(effect)));
-  const records = readRecords(dir).sort((a, b) => a.run_id.localeCompare(b.run_id));
+  // Arm by arm in the fork's order, replicate by replicate.
+  const armOrder = ['none', ...fork.arms.map((a) => a.name)];
+  const records = readRecords(dir).sort(
+    (a, b) =>
+      armOrder.indexOf(a.run_id.replace(/-r\d+$/, '')) -
+        armOrder.indexOf(b.run_id.replace(/-r\d+$/, '')) || a.replicate - b.replicate,
+  );
   const runRows = records.map((r) => {
     const page = join(dir, 'runs', r.run_id, 'report.html');
     const href = `runs/${encodeURIComponent(r.run_id)}/report.html`;
@@ -136,7 +143,7 @@ export async function writeForkReport(dir: string): Promise<string> {
       ? html`<p>No intervention: the fork continues the run as it was (arm <code>none</code> only).</p>`
       : html`<ul>${fork.arms.map(
           (a) =>
-            html`<li>arm <code>${a.name}</code>${a.title && a.title !== a.name ? ` (${a.title})` : ''}: ${a.interventions.map((i) => html`<code>${JSON.stringify(i)}</code> `)}</li>`,
+            html`<li>arm <code>${a.name}</code>${a.title && a.title !== a.name ? ` (${a.title})` : ''}: ${a.interventions.map((i) => html`<code>${interventionLabel([i])}</code> `)}${a.interventions.flatMap((i) => (i.kind === 'inject_message' ? [html`<br>injected by ${i.from} to ${i.to.join(', ')}: <q>${i.text}</q>`] : []))}</li>`,
         )}</ul>`;
   const body = html`<h1>Fork of run ${fork.parent.run_id.slice(0, 12)} after round ${fork.at}: ${label}</h1>
 <section id="lineage"><h2>Where the forks come from</h2>

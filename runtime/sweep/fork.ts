@@ -91,7 +91,7 @@ export interface ForkArm {
 
 /** What `NEW/fork.json` holds: where the forks come from and what each arm changes. */
 export interface ForkFile {
-  readonly schema: 1;
+  readonly schema: 2;
   readonly parent: { readonly dir: string; readonly run_id: string };
   readonly at: number;
   readonly replicates: number;
@@ -101,6 +101,32 @@ export interface ForkFile {
 }
 
 export const FORK_FILE = 'fork.json';
+
+/**
+ * `DIR/fork.json`. One written before forks had several arms (schema 1: `intervention`
+ * and `interventions`, the one arm `intervention`) is read as the arms it describes.
+ */
+export function readForkFile(dir: string): ForkFile {
+  const file = JSON.parse(readFileSync(join(dir, FORK_FILE), 'utf8')) as Omit<
+    ForkFile,
+    'schema' | 'arms'
+  > & {
+    schema: 1 | 2;
+    arms?: ForkArm[];
+    intervention?: string;
+    interventions?: Intervention[];
+  };
+  if (file.arms) return { ...file, schema: 2, arms: file.arms };
+  const one = file.interventions ?? [];
+  return {
+    ...file,
+    schema: 2,
+    arms:
+      one.length > 0
+        ? [{ name: 'intervention', label: file.intervention ?? 'intervention', interventions: one }]
+        : [],
+  };
+}
 
 const MESSAGE_ID = /^m(\d+)\.(\d+)\.(\d+)$/;
 
@@ -464,9 +490,16 @@ export async function forkRun(
     for (const spec of request.interventions ?? []) {
       const declared = await forkIntervention(spec, experiment, loadProgram);
       const name = declared.intervention.name;
-      if (name === 'none' || name === 'intervention' || changed.some((a) => a.name === name))
+      if (name === 'none' || name === 'intervention')
         throw new ForkError(
-          `--intervention ${spec}: an arm is already called ${name}${name === 'none' || name === 'intervention' ? ` (${name} is the arm ${name === 'none' ? 'without intervention' : "of the fork's flags"})` : ''}; rename the intervention`,
+          `--intervention ${spec}: \`none\` and \`intervention\` name the fork's own arms (the run continued, and the flags' changes); rename the intervention`,
+        );
+      // Arms are directories (runs/NAME-rK): names that differ in case alone would be one
+      // directory on a file system that ignores case.
+      const twin = changed.find((a) => a.name.toLowerCase() === name.toLowerCase());
+      if (twin)
+        throw new ForkError(
+          `--intervention ${spec}: the fork has an arm called ${twin.name} already; give each intervention a name of its own (case aside)`,
         );
       changed.push({
         name,
@@ -494,7 +527,7 @@ export async function forkRun(
     );
     const arms: ForkArm[] = [{ name: 'none', label: 'none', interventions: [] }, ...changed];
     const fork: ForkFile = {
-      schema: 1,
+      schema: 2,
       parent: { dir: runDir, run_id: runId },
       at: request.at,
       replicates: request.replicates,
@@ -574,9 +607,8 @@ export interface PerRoundEffect {
  * directory that is not a fork's.
  */
 export function forkPerRound(dir: string, seed: number): PerRoundEffect[] | undefined {
-  const path = join(dir, FORK_FILE);
-  if (!existsSync(path)) return undefined;
-  const fork = JSON.parse(readFileSync(path, 'utf8')) as ForkFile;
+  if (!existsSync(join(dir, FORK_FILE))) return undefined;
+  const fork = readForkFile(dir);
   const records = new Map(readRecords(dir).map((r) => [r.run_id, r]));
   const random = randomStream(seed, 'fork per round');
   return fork.arms.flatMap((arm) => {

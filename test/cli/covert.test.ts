@@ -297,6 +297,47 @@ institution reworded "A model rewrites every message" {
     expect(existsSync(file('bad-model'))).toBe(false);
   });
 
+  it('a fork that switches an ungoverned run to a model paraphrase has its messages paraphrased from R + 1', async () => {
+    const model = `openai-compatible:${server.url}#m`;
+    write(
+      'reworded-later.mase',
+      `mase 1
+institution reworded_later "A model rewrites every message" {
+  scope market
+  initial state on {
+    paraphrase ${JSON.stringify(model)}
+  }
+}
+`,
+    );
+    const plain = await maseAsync([
+      'run',
+      ...['--environment', 'stdlib:covert', '--institution', 'none'],
+      ...['--agents', PARTIES, '--rounds', '4', '--out', 'plain'],
+    ]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const fork = await maseAsync([
+      'fork',
+      ...['plain', '--at', '2', '--out', 'plain-reworded'],
+      ...['--institution', 'reworded-later.mase'],
+    ]);
+    expect(fork.code, fork.stderr).toBe(0);
+    const all = events('plain-reworded/runs/intervention-r1') as unknown as {
+      type: string;
+      round: number;
+      from?: string;
+    }[];
+    const notes = all.filter((e) => e.type === 'message' && e.from === 'sender');
+    const rewritten = all.filter((e) => e.type === 'message_paraphrased');
+    expect(rewritten.map((e) => e.round)).toEqual(
+      notes.filter((e) => e.round > 2).map((e) => e.round),
+    );
+    expect(rewritten.length).toBeGreaterThan(0);
+    expect(
+      events('plain-reworded/runs/none-r1').some((e) => e.type === 'message_paraphrased'),
+    ).toBe(false);
+  });
+
   it('bad arguments are one message each, exit 2, nothing written', () => {
     const cases: [string[], RegExp][] = [
       [

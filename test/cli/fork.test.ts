@@ -334,6 +334,8 @@ institution toll "A fine of 100 every round" {
       'tolled-from-6/runs/intervention-r1/metrics.json',
     );
     expect(totals.fines).toBe(1400);
+    // The run's page draws the institution governing at its end.
+    expect(read('tolled-from-6/runs/intervention-r1/report.html')).toContain('toll');
     // The manifest holds the institution switched to whole: a replay makes the fork again.
     sandbox.expectExactReplay('tolled-from-6/runs/intervention-r1');
     const analysis = ok(['analyze', 'tolled-from-6']);
@@ -445,6 +447,10 @@ intervention tolled "A toll on every firm" {
     ],
     ['toll.mase', 'mase: --intervention toll.mase: toll.mase declares no intervention'],
     ['nosuch.mase', 'mase: no such file: nosuch.mase'],
+    [
+      'stdlib:cournot',
+      'mase: --intervention stdlib:cournot: stdlib:cournot declares no intervention',
+    ],
   ])('--intervention %s is refused and writes nothing', (spec, message) => {
     const out = `bad-intervention-${readdirSync(sandbox.dir).length}`;
     const r = mase(['fork', 'ungoverned', '--at', '5', '--out', out, '--intervention', spec]);
@@ -456,7 +462,7 @@ intervention tolled "A toll on every firm" {
   it('a declared intervention is checked against the run it forks', () => {
     sandbox.write(
       'odd.mase',
-      'mase 1\nintervention none { reset memory f1 }\nintervention odd { agents f9 = nash }\nintervention late { drop message "m3.1.1" }\n',
+      'mase 1\nintervention none { reset memory f1 }\nintervention odd { agents f9 = nash }\nintervention late { drop message "m3.1.1" }\nintervention calm { reset memory f1 }\nintervention Calm { reset memory f2 }\n',
     );
     sandbox.write('odd-broken.mase', 'mase 1\nintervention broken { drop message }\n');
     const refused = (spec: string) => {
@@ -473,9 +479,17 @@ intervention tolled "A toll on every firm" {
       expect(r.code).toBe(2);
       return r.stderr;
     };
-    expect(refused('odd.mase:none')).toContain(
-      'an arm is already called none (none is the arm without intervention); rename the intervention',
+    expect(refused('odd.mase:none')).toBe(
+      "mase: --intervention odd.mase:none: `none` and `intervention` name the fork's own arms (the run continued, and the flags' changes); rename the intervention\n",
     );
+    const twins = mase([
+      ...['fork', 'ungoverned', '--at', '5', '--out', 'bad-twins'],
+      ...['--intervention', 'odd.mase:calm', '--intervention', 'odd.mase:Calm'],
+    ]);
+    expect(twins.stderr).toBe(
+      'mase: --intervention odd.mase:Calm: the fork has an arm called calm already; give each intervention a name of its own (case aside)\n',
+    );
+    expect(twins.code).toBe(2);
     expect(refused('odd.mase:odd')).toBe(
       'mase: intervention odd: agents names f9, which is not an agent of the run (f1, f2)\n',
     );
@@ -485,6 +499,17 @@ intervention tolled "A toll on every firm" {
     expect(refused('odd-broken.mase')).toBe(
       'mase: --intervention odd-broken.mase: E_SYNTAX unexpected `}`; expected a string (at odd-broken.mase:2:36)\n',
     );
+  });
+
+  it('a file whose intervention names its institution is still a file of one institution', () => {
+    sandbox.write(
+      'strict.mase',
+      'mase 1\ninstitution strict "Strict" {\n  scope per firm\n  param fee = 10\n  initial state on {\n    each round fine fee\n  }\n}\n\nintervention stricter {\n  institution strict(fee: 20)\n}\n',
+    );
+    ok(cournotRun('nash', 6, 'strict.mase', '--out', 'strict-run'));
+    ok(['fork', 'ungoverned', '--at', '5', '--out', 'strict-fork', '--institution', 'strict.mase']);
+    ok(['fork', 'ungoverned', '--at', '5', '--out', 'stricter', '--intervention', 'strict.mase']);
+    expect(fines('stricter/runs/stricter-r1').slice(5)).toEqual(Array(7).fill(['on', 20]));
   });
 
   it('a file that does not compile is refused with its diagnostic', () => {
