@@ -232,7 +232,10 @@ function declaredIn(
   // NAME`): its name, then its title if any, then its block.
   const names = [
     ...source.text.matchAll(
-      new RegExp(`^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)\\s*(?:"(?:[^"\\\\\\n]|\\\\.)*"\\s*)?\\{`, 'gm'),
+      new RegExp(
+        `^\\s*${kind}\\s+([A-Za-z_][A-Za-z0-9_]*)\\s*(?:"(?:[^"\\\\\\n]|\\\\.)*"\\s*)?\\{`,
+        'gm',
+      ),
     ),
   ].map((m) => m[1]);
   if (names.length !== 1) {
