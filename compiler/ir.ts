@@ -474,7 +474,8 @@ export type IrInterventionChange =
     }
   | { readonly kind: 'mute'; readonly from: string; readonly to: string; readonly both: boolean }
   | { readonly kind: 'reset'; readonly agents: readonly string[] }
-  | { readonly kind: 'benchmark_action'; readonly agent: string; readonly round: number };
+  | { readonly kind: 'benchmark_action'; readonly agent: string; readonly round: number }
+  | { readonly kind: 'pardon'; readonly agent: string; readonly round: number };
 
 export interface IrIntervention {
   readonly kind: 'intervention';

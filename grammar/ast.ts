@@ -504,7 +504,9 @@ export type InterventionItem =
       readonly agent: Name;
       readonly round: Expr;
       readonly range: Range;
-    };
+    }
+  /** `pardon f2 round 12`: the institution disregards the evidence against f2 in round 12. */
+  | { readonly kind: 'pardon'; readonly agent: Name; readonly round: Expr; readonly range: Range };
 
 export interface InterventionDecl {
   readonly kind: 'intervention';
@@ -990,6 +992,12 @@ const interventionSchema = z.object({
       z.object({ kind: z.literal('reset'), agents: z.array(nameSchema), range: rangeSchema }),
       z.object({
         kind: z.literal('benchmark_action'),
+        agent: nameSchema,
+        round: exprSchema,
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('pardon'),
         agent: nameSchema,
         round: exprSchema,
         range: rangeSchema,

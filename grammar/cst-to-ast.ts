@@ -947,11 +947,17 @@ export class CstToAst {
     }
     const reset = this.sub(item, 'reset');
     if (reset) return { kind: 'reset', agents: this.nameList(reset), range };
-    if (this.tok(item, 'benchmarkKey')) {
+    const pardon = this.tok(item, 'pardonKey') !== undefined;
+    if (this.tok(item, 'benchmarkKey') || pardon) {
       const agent = this.name(this.tok(item, 'agent'));
       const round = this.sub(item, 'round');
       if (!agent || !round) return undefined;
-      return { kind: 'benchmark_action', agent, round: this.expression(round), range };
+      return {
+        kind: pardon ? 'pardon' : 'benchmark_action',
+        agent,
+        round: this.expression(round),
+        range,
+      };
     }
     return undefined;
   }

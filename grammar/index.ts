@@ -358,7 +358,7 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'talk',
   ],
   sweep: ['base', 'factor', 'design', 'replicates', 'seed', 'budget'],
-  intervention: ['agents', 'institution', 'drop', 'inject', 'mute', 'reset', 'benchmark'],
+  intervention: ['agents', 'institution', 'drop', 'inject', 'mute', 'reset', 'benchmark', 'pardon'],
 };
 
 const blockNames: Readonly<Record<string, string>> = {

@@ -724,6 +724,14 @@ export class MaseParser extends CstParser {
           this.SUBRULE(this.expression, { LABEL: 'round' });
         },
       },
+      {
+        ALT: () => {
+          this.CONSUME(K.pardon, { LABEL: 'pardonKey' });
+          this.CONSUME5(T.Identifier, { LABEL: 'agent' });
+          this.CONSUME2(K.round, { LABEL: 'roundKey' });
+          this.SUBRULE2(this.expression, { LABEL: 'round' });
+        },
+      },
     ]);
   });
 

@@ -99,6 +99,7 @@ const softKeywordNames = [
   'message',
   'inject',
   'memory',
+  'pardon',
 ] as const;
 
 // Hard keywords are reserved: they can never be names.

@@ -413,6 +413,8 @@ function interventionText(item: InterventionItem): string {
       return `reset memory ${names(item.agents)}`;
     case 'benchmark_action':
       return `benchmark action ${item.agent.name} round ${printExpr(item.round)}`;
+    case 'pardon':
+      return `pardon ${item.agent.name} round ${printExpr(item.round)}`;
   }
 }
 

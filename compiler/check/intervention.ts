@@ -149,10 +149,10 @@ export function checkIntervention(
       case 'reset':
         changes.push({ kind: 'reset', agents: item.agents.map((n) => n.name) });
         break;
-      case 'benchmark_action': {
+      case 'benchmark_action':
+      case 'pardon': {
         const round = integerLiteral(item.round, 'the round', path, reporter, 1);
-        if (round !== undefined)
-          changes.push({ kind: 'benchmark_action', agent: item.agent.name, round });
+        if (round !== undefined) changes.push({ kind: item.kind, agent: item.agent.name, round });
         break;
       }
     }

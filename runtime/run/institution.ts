@@ -822,6 +822,8 @@ export class InstitutionRuntime {
     outcome: unknown,
     round: number,
     talk?: VisibleTalk,
+    /** Firms whose evidence this round is disregarded (a fork's pardon): no `when` holds for them. */
+    pardoned?: ReadonlySet<number>,
   ): { effects: InstitutionEffect[]; monitors: RoundMonitors | undefined } {
     this.observed.push(new RoundObservables(this.market, outcome, round, talk));
     // A stateless institution (none, a directive) has nothing to monitor or step.
@@ -842,9 +844,10 @@ export class InstitutionRuntime {
       let anyHeld = false;
       const transitions = info.transitions;
       const held = this.held;
+      const pardon = machine.firm !== null && pardoned?.has(machine.firm) === true;
       for (let k = 0; k < transitions.length; k++) {
         const t = transitions[k] as StateInfo['transitions'][number];
-        held[k] = t.condition ? truthy(t.condition(env)) : true;
+        held[k] = t.condition ? !pardon && truthy(t.condition(env)) : true;
         if (held[k] && t.condition) anyHeld = true;
         // The streak as the machine will see it, counting quiet rounds not yet sent.
         const streak =

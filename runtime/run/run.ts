@@ -89,6 +89,11 @@ export type Intervention =
   | { readonly kind: 'benchmark_action'; readonly agent: string; readonly round: number }
   /** These agents are built again from their own policies: no memory, Q-table or learned state. */
   | { readonly kind: 'reset'; readonly agents: readonly string[] }
+  /**
+   * In `round`, the institution disregards the evidence against `agent`: none of its
+   * machine's `when` conditions holds (a transition it would have taken then is not).
+   */
+  | { readonly kind: 'pardon'; readonly agent: string; readonly round: number }
   /** Messages from `from` to `to` are not delivered (a talk edge cut, one way). */
   | {
       readonly kind: 'mute';
@@ -282,6 +287,8 @@ function interventionText(c: Intervention): string {
       return `drop_message(${c.id})`;
     case 'benchmark_action':
       return `benchmark_action(${c.agent}@${c.round})`;
+    case 'pardon':
+      return `pardon(${c.agent}@${c.round})`;
     case 'reset':
       return `reset(${c.agents.join(', ')})`;
     case 'mute':
@@ -561,6 +568,8 @@ export async function runExperiment(
     const injections: Extract<Intervention, { kind: 'inject_message' }>[] = [];
     /** Agents whose action a fork replaces by the benchmark, by round. */
     const benchmarked = new Map<number, Set<string>>();
+    /** Agents (by index) whose evidence the institution disregards, by round. */
+    const pardons = new Map<number, Set<number>>();
     for (const change of fork?.interventions ?? []) {
       switch (change.kind) {
         case 'agents':
@@ -575,6 +584,11 @@ export async function runExperiment(
         case 'benchmark_action': {
           const then = benchmarked.get(change.round) ?? new Set<string>();
           benchmarked.set(change.round, then.add(change.agent));
+          break;
+        }
+        case 'pardon': {
+          const then = pardons.get(change.round) ?? new Set<number>();
+          pardons.set(change.round, then.add(world.agents.indexOf(change.agent)));
           break;
         }
         case 'drop_message':
@@ -988,7 +1002,12 @@ export async function runExperiment(
           const cleared = outcome;
           const paid = world.payoff(cleared);
           const statesDuring = agentNames.map((_, i) => institution.stateOf(i) ?? null);
-          const { effects, monitors } = institution.adjudicate(cleared, round, visibleTalk);
+          const { effects, monitors } = institution.adjudicate(
+            cleared,
+            round,
+            visibleTalk,
+            pardons.get(round),
+          );
           visibleTalk = undefined;
           if (monitors && hooks.onEvent)
             emit({ type: 'monitors', round, ...institution.monitorValues(monitors) });

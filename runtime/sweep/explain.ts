@@ -18,9 +18,10 @@ import { bootstrapPaired, pairedSignFlip } from './stats.js';
 /**
  * `mase explain RUN` (docs/checkpoints.md): which micro event moved the macro outcome. It
  * finds the run's macro shift (the round from which a per-round series stays nearer its
- * end level than its start level), takes the messages sent in a window of rounds before it
- * as candidate causes, forks the run without each one (`mase fork --drop-message`), and
- * ranks them by the paired effect of removing them on a metric of the run.
+ * end level than its start level), takes the messages, deviations from the benchmark action
+ * and the institution's transitions on evidence of a window of rounds before it as
+ * candidate causes, forks the run without each one (`--drop-message`, `--benchmark-action`,
+ * `--pardon`), and ranks them by the paired effect of undoing them on a metric of the run.
  */
 
 /** What `mase explain` writes in its directory: the explanation (`Explanation`). */
@@ -78,6 +79,17 @@ export type CandidateEvent =
       readonly benchmark: readonly number[];
       /** The benchmark's name: `Nash` in a market, the first declared in an environment. */
       readonly against: string;
+    }
+  | {
+      /** A transition of the institution on evidence against one agent (undone by a pardon). */
+      readonly kind: 'transition';
+      /** `AGENT@ROUND-STATE`. */
+      readonly id: string;
+      readonly round: number;
+      readonly agent: string;
+      readonly from: string;
+      readonly to: string;
+      readonly rule: string | null;
     };
 
 /**
@@ -279,15 +291,45 @@ export async function explainRun(
       ? [{ kind: 'message', id: e.id, round: e.round, from: e.from, to: e.to, text: e.text }]
       : [],
   );
-  // Messages and deviations in round order (a round's messages come before its actions);
-  // the latest ones when there are more than the cap.
-  const all = [...messages, ...deviationsOf(events, first, shift.round)].sort(
-    (a, b) => a.round - b.round || (a.kind === b.kind ? 0 : a.kind === 'message' ? -1 : 1),
+  // The institution's transitions on evidence (`when`) against one agent: sanctions and
+  // warnings, with the notices their states give. Undone by a pardon.
+  const onEvidence = new Set(
+    experiment.institution.scope === 'firm'
+      ? experiment.institution.states.flatMap((s) =>
+          s.transitions.flatMap((t) => (t.condition ? [t.id] : [])),
+        )
+      : [],
+  );
+  const transitions = events.flatMap((e): CandidateEvent[] =>
+    e.type === 'transition' &&
+    e.round >= first &&
+    e.round <= shift.round &&
+    e.firm !== null &&
+    !e.restorative &&
+    onEvidence.has(e.id)
+      ? [
+          {
+            kind: 'transition',
+            id: `${e.firm}@${e.round}-${e.to}`,
+            round: e.round,
+            agent: e.firm,
+            from: e.from,
+            to: e.to,
+            rule: e.rule,
+          },
+        ]
+      : [],
+  );
+  // In round order, and in a round as it happens: messages, then actions, then the
+  // institution's transitions; the latest ones when there are more than the cap.
+  const order = { message: 0, deviation: 1, transition: 2 } as const;
+  const all = [...messages, ...deviationsOf(events, first, shift.round), ...transitions].sort(
+    (a, b) => a.round - b.round || order[a.kind] - order[b.kind],
   );
   const chosen = all.slice(-request.maxCandidates);
   if (chosen.length === 0)
     throw new ExplainError(
-      `no message was delivered and no agent strayed from its benchmark action (a market's Nash action, an environment's first declared benchmark) in rounds ${first}–${shift.round}, before the ${series.name} changed (round ${shift.round}, from ${Number(shift.from.toPrecision(4))} to ${Number(shift.to.toPrecision(4))}): those are the candidate causes explain tries`,
+      `no message was delivered, no agent strayed from its benchmark action (a market's Nash action, an environment's first declared benchmark) and the institution moved no agent on evidence in rounds ${first}–${shift.round}, before the ${series.name} changed (round ${shift.round}, from ${Number(shift.from.toPrecision(4))} to ${Number(shift.to.toPrecision(4))}): those are the candidate causes explain tries`,
     );
   const random = randomStream(request.seed ?? 1, 'explain');
   const candidates: CandidateEffect[] = [];
@@ -306,6 +348,7 @@ export async function explainRun(
           dropMessages: m.kind === 'message' ? [m.id] : [],
           injectMessages: [],
           ...(m.kind === 'deviation' ? { benchmarkActions: [m.id] } : {}),
+          ...(m.kind === 'transition' ? { pardons: [`${m.agent}@${m.round}`] } : {}),
         },
         options.interruption ? { interruption: options.interruption } : {},
       ));
@@ -361,16 +404,25 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 function candidateCount(candidates: readonly CandidateEffect[]): string {
   const messages = candidates.filter((c) => c.event.kind === 'message').length;
   const deviations = candidates.flatMap((c) => (c.event.kind === 'deviation' ? [c.event] : []));
-  return [
+  const transitions = candidates.filter((c) => c.event.kind === 'transition').length;
+  const parts = [
     ...(messages > 0 ? [`${plural(messages, 'message', 'messages')} delivered`] : []),
     ...(deviations.length > 0
       ? [`${plural(deviations.length, 'action', 'actions')} away from ${deviations[0]?.against}`]
       : []),
-  ].join(' and ');
+    ...(transitions > 0
+      ? [`${plural(transitions, 'transition', 'transitions')} of the institution on evidence`]
+      : []),
+  ];
+  return parts.length <= 2
+    ? parts.join(' and ')
+    : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }
 
 /** What a candidate was: a message's sender, recipients and text; an action and its benchmark. */
 export function describeCandidate(event: CandidateEvent): string {
+  if (event.kind === 'transition')
+    return `${event.agent}: ${event.from} → ${event.to}${event.rule ? ` (rule ${event.rule})` : ''}`;
   if (event.kind === 'deviation')
     return `${event.agent} played ${event.action.map((x) => number(x)).join(' ')} (${event.against ?? 'Nash'} ${event.benchmark.map((x) => number(x)).join(' ')})`;
   const text = event.text.length > 40 ? `${event.text.slice(0, 39)}…` : event.text;

@@ -66,6 +66,8 @@ export interface ForkRequest {
   readonly muteEdges?: readonly string[];
   /** `--benchmark-action AGENT@ROUND`: the agent plays the benchmark in that round. */
   readonly benchmarkActions?: readonly string[];
+  /** `--pardon AGENT@ROUND`: the institution disregards the evidence against the agent then. */
+  readonly pardons?: readonly string[];
   /** `--institution FILE|stdlib:NAME|none`: the institution governing from R + 1. */
   readonly institution?: string;
   /** `--intervention FILE[:NAME]`: declared interventions, an arm each. */
@@ -150,7 +152,7 @@ function traceHoldsMessage(trace: string, id: string): boolean {
  */
 interface ArmChanges {
   readonly where: Readonly<
-    Record<'agents' | 'drop' | 'benchmark' | 'reset' | 'mute' | 'inject', string>
+    Record<'agents' | 'drop' | 'benchmark' | 'reset' | 'mute' | 'inject' | 'pardon', string>
   >;
   readonly agents?: {
     readonly all?: IrPolicy;
@@ -163,6 +165,11 @@ interface ArmChanges {
     readonly round: number;
   }[];
   readonly reset: readonly string[];
+  readonly pardon: readonly {
+    readonly spec: string;
+    readonly agent: string;
+    readonly round: number;
+  }[];
   readonly mute: readonly {
     readonly spec: string;
     readonly from: string;
@@ -193,12 +200,13 @@ async function flagChanges(
       );
     return id;
   });
-  const benchmark = (request.benchmarkActions ?? []).map((spec) => {
+  const agentAt = (flag: string) => (spec: string) => {
     const match = /^\s*([^\s@]+)\s*@\s*(\d+)\s*$/.exec(spec);
-    if (!match)
-      throw new ForkError(`--benchmark-action takes AGENT@ROUND (e.g. f1@12), not \`${spec}\``);
+    if (!match) throw new ForkError(`${flag} takes AGENT@ROUND (e.g. f1@12), not \`${spec}\``);
     return { spec, agent: match[1] as string, round: Number(match[2]) };
-  });
+  };
+  const benchmark = (request.benchmarkActions ?? []).map(agentAt('--benchmark-action'));
+  const pardon = (request.pardons ?? []).map(agentAt('--pardon'));
   const mute = (request.muteEdges ?? []).map((spec) => {
     const match = /^\s*([^\s>-]+)\s*([->])\s*([^\s>-]+)\s*$/.exec(spec);
     if (!match)
@@ -226,11 +234,13 @@ async function flagChanges(
       reset: '--reset-memory',
       mute: '--mute-edge',
       inject: '--inject-message',
+      pardon: '--pardon',
     },
     ...(request.agents !== undefined ? { agents: policyParser(request.agents) } : {}),
     drop: dropped,
     benchmark,
     reset: request.resetAgents ?? [],
+    pardon,
     mute,
     inject,
     ...(request.institution !== undefined
@@ -259,6 +269,7 @@ function declaredChanges(declared: ForkIntervention): ArmChanges {
       reset: at('reset memory'),
       mute: at('mute'),
       inject: at('inject message'),
+      pardon: at('pardon'),
     },
     ...(agents
       ? { agents: { ...(agents.all ? { all: agents.all } : {}), perFirm: agents.perFirm } }
@@ -270,6 +281,11 @@ function declaredChanges(declared: ForkIntervention): ArmChanges {
         : [],
     ),
     reset: changes.flatMap((c) => (c.kind === 'reset' ? c.agents : [])),
+    pardon: changes.flatMap((c) =>
+      c.kind === 'pardon'
+        ? [{ spec: `${c.agent} round ${c.round}`, agent: c.agent, round: c.round }]
+        : [],
+    ),
     mute: changes.flatMap((c) =>
       c.kind === 'mute'
         ? [
@@ -340,6 +356,26 @@ async function checkedInterventions(
         `${where.benchmark} ${spec}: round ${round} is not one the fork plays (rounds ${at + 1}–${experiment.rounds})`,
       );
     changes.push({ kind: 'benchmark_action', agent, round });
+  }
+  if (arm.pardon.length > 0) {
+    // The institution that adjudicates those rounds: the arm's own when it switches.
+    const governing = arm.institution?.institution ?? experiment.institution;
+    const conditional = governing.states.some((s) => s.transitions.some((t) => t.condition));
+    if (governing.scope !== 'firm' || !conditional)
+      throw new ForkError(
+        `${where.pardon}: ${governing.states.length === 0 ? 'the run is ungoverned' : `institution ${governing.name} ${governing.scope !== 'firm' ? 'governs the market as one machine, not each agent' : 'has no transition on evidence (`when`)'}`}: there is no evidence against one agent to disregard`,
+      );
+  }
+  for (const { spec, agent, round } of arm.pardon) {
+    if (!known.has(agent))
+      throw new ForkError(
+        `${where.pardon} ${spec}: ${agent} is not an agent of the run (${agentList()})`,
+      );
+    if (round <= at || round > experiment.rounds)
+      throw new ForkError(
+        `${where.pardon} ${spec}: round ${round} is not one the fork plays (rounds ${at + 1}–${experiment.rounds})`,
+      );
+    changes.push({ kind: 'pardon', agent, round });
   }
   if (arm.reset.length > 0) {
     for (const agent of arm.reset)

@@ -355,6 +355,7 @@ export const traceEventSchema = z.discriminatedUnion('type', [
         z.object({ kind: z.literal('drop_message'), id: z.string() }),
         z.object({ kind: z.literal('reset'), agents: z.array(z.string()) }),
         z.object({ kind: z.literal('benchmark_action'), agent: z.string(), round }),
+        z.object({ kind: z.literal('pardon'), agent: z.string(), round }),
         z.object({
           kind: z.literal('mute'),
           edges: z.array(z.object({ from: z.string(), to: z.string() })),

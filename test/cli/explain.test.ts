@@ -125,6 +125,52 @@ describe('mase explain', () => {
     );
   });
 
+  it("finds the institution's transition that caused the change among a harmless one and the actions", () => {
+    // f1 is suspended in round 3 whatever it does (from round 4 it produces nothing: the
+    // collusion level falls); f2 is warned in round 2 (a notice, nothing more).
+    sandbox.write(
+      'arbitrary.mase',
+      `mase 1
+institution arbitrary "Acts on the calendar, not on evidence" {
+  scope per firm
+  param target: per firm = [1, 0] "1: suspended in round 3; 0: warned in round 2"
+  initial state ok "In good standing" {
+    when round == 3 and target[self] > 0 -> suspended
+    when round == 2 and target[self] == 0 -> warned
+  }
+  state warned "Warned" {
+    notice "You have been warned."
+    after 100 rounds -> ok
+  }
+  state suspended "Suspended" {
+    suspend
+    after 100 rounds -> ok
+  }
+}
+`,
+    );
+    expect(
+      mase([...cournotRun('collusive', 20, 'arbitrary.mase'), '--out', 'suspended']).code,
+    ).toBe(0);
+    const r = mase(['explain', 'suspended', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as Explanation;
+    expect(e.shift).toMatchObject({ series: 'collusion level', round: 4 });
+    // Without the suspension f2's and f1's collusive output goes on (collusion level 1);
+    // with it, f2 alone at 22.5 earns (77.5 − 10) · 22.5 = 1518.75: (1518.75 − 1800) / 225.
+    expect(e.shift.to).toBeCloseTo(-1.25, 10);
+    const [first, ...rest] = e.candidates;
+    expect(first?.event.id).toBe('f1@3-suspended');
+    expect(first?.effect).toBeCloseTo(2.25, 10);
+    expect(rest.map((c) => c.effect)).toEqual(rest.map(() => 0));
+    expect(rest.map((c) => c.event.id)).toContain('f2@2-warned');
+    const table = mase(['explain', 'suspended', '--out', 'suspended-again']);
+    expect(table.stdout).toContain(
+      'candidates: 8 actions away from Nash and 2 transitions of the institution on evidence in rounds 1–4',
+    );
+    expect(table.stdout).toMatch(/1\s+f1@3-suspended\s+3\s+f1: ok → suspended\s+2\.25/);
+  });
+
   it("the page escapes the agents' messages", () => {
     const word = '<img src=x onerror=alert(1)>';
     const run = cournotRun(

@@ -512,6 +512,66 @@ intervention tolled "A toll on every firm" {
     expect(fines('stricter/runs/stricter-r1').slice(5)).toEqual(Array(7).fill(['on', 20]));
   });
 
+  it('--pardon: the evidence against an agent in a round is disregarded, and its streak starts again', () => {
+    sandbox.write(
+      'watch.mase',
+      `mase 1
+
+institution watch "Suspends a firm that restricts output three rounds running" {
+  scope per firm
+  monitor restricting = sum(quantity, over: product) < 25
+  initial state ok "In good standing" {
+    when restricting[self] for 3 rounds -> suspended
+  }
+  state suspended "Suspended" {
+    suspend
+    after 100 rounds -> ok
+  }
+}
+`,
+    );
+    ok(cournotRun('collusive', 12, 'watch.mase', '--out', 'watched'));
+    const suspensions = (dir: string) =>
+      events<TraceLine & { firm: string; to: string }>(dir)
+        .filter((e) => e.type === 'transition')
+        .map((e) => [e.firm, e.round, e.to]);
+    expect(suspensions('watched')).toEqual([
+      ['f1', 3, 'suspended'],
+      ['f2', 3, 'suspended'],
+    ]);
+    // Pardoned in round 3, f1's streak of restricting rounds starts again in round 4: 4, 5, 6.
+    ok(['fork', 'watched', '--at', '2', '--out', 'pardoned', '--pardon', 'f1@3']);
+    expect(suspensions('pardoned/runs/intervention-r1')).toEqual([
+      ['f2', 3, 'suspended'],
+      ['f1', 6, 'suspended'],
+    ]);
+    expect(suspensions('pardoned/runs/none-r1')).toEqual(suspensions('watched'));
+    // The same as a declaration.
+    sandbox.write('pardons.mase', 'mase 1\nintervention lenient {\n  pardon f1 round 3\n}\n');
+    ok(['fork', 'watched', '--at', '2', '--out', 'lenient', '--intervention', 'pardons.mase']);
+    expect(suspensions('lenient/runs/lenient-r1')).toEqual(
+      suspensions('pardoned/runs/intervention-r1'),
+    );
+    const refused = (flags: string[], run = 'watched') => {
+      const r = mase(['fork', run, '--out', 'bad-pardon', ...flags]);
+      expect(r.code).toBe(2);
+      return r.stderr;
+    };
+    expect(refused(['--at', '2', '--pardon', 'f1'])).toBe(
+      'mase: --pardon takes AGENT@ROUND (e.g. f1@12), not `f1`\n',
+    );
+    expect(refused(['--at', '2', '--pardon', 'f9@3'])).toBe(
+      'mase: --pardon f9@3: f9 is not an agent of the run (f1, f2)\n',
+    );
+    expect(refused(['--at', '4', '--pardon', 'f1@3'])).toBe(
+      'mase: --pardon f1@3: round 3 is not one the fork plays (rounds 5–12)\n',
+    );
+    expect(refused(['--at', '2', '--pardon', 'f1@3'], 'ungoverned')).toBe(
+      'mase: --pardon: the run is ungoverned: there is no evidence against one agent to disregard\n',
+    );
+    expect(readdirSync(sandbox.dir)).not.toContain('bad-pardon');
+  });
+
   it('a file that does not compile is refused with its diagnostic', () => {
     sandbox.write(
       'broken.mase',

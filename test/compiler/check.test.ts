@@ -169,6 +169,7 @@ intervention all_in "Every kind of change" {
   mute f1 - f3
   mute f2 -> f1
   benchmark action f2 round 12
+  pardon f1 round 4
 }
 `);
     expect(result.diagnostics).toEqual([]);
@@ -194,6 +195,7 @@ intervention all_in "Every kind of change" {
           { kind: 'mute', from: 'f1', to: 'f3', both: true },
           { kind: 'mute', from: 'f2', to: 'f1', both: false },
           { kind: 'benchmark_action', agent: 'f2', round: 12 },
+          { kind: 'pardon', agent: 'f1', round: 4 },
         ],
       },
     ]);

@@ -12,12 +12,12 @@ interface ExplainFlags {
   format?: string;
 }
 
-/** `mase explain RUN`: which message or deviation before the run's macro change caused it (forks without each). */
+/** `mase explain RUN`: which message, deviation or institutional transition before the run's macro change caused it (forks without each). */
 export function explainCommand(program: Command): void {
   program
     .command('explain')
     .description(
-      "find the run's macro change and rank the messages and deviations from Nash before it by the effect of undoing each (forks of the run)",
+      "find the run's macro change and rank the messages, deviations from the benchmark action and transitions of the institution on evidence before it by the effect of undoing each (forks of the run)",
     )
     .argument('<run>', 'a run directory')
     .option('--out <dir>', 'where the forks and explain.json go (default: RUN-explain)')

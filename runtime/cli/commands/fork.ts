@@ -13,6 +13,7 @@ interface ForkFlags {
   resetMemory?: string;
   muteEdge?: string[];
   benchmarkAction?: string[];
+  pardon?: string[];
   institution?: string;
   intervention?: string[];
 }
@@ -60,6 +61,11 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
       collect,
     )
     .option(
+      '--pardon <AGENT@ROUND>',
+      "in that round the institution disregards the evidence against the agent: none of its machine's `when` transitions holds (repeatable)",
+      collect,
+    )
+    .option(
       '--mute-edge <A-B|A>B>',
       'deliver no message from A to B (A>B) or either way (A-B) from the next round on (repeatable)',
       collect,
@@ -98,6 +104,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
               : {}),
             ...(flags.muteEdge ? { muteEdges: flags.muteEdge } : {}),
             ...(flags.benchmarkAction ? { benchmarkActions: flags.benchmarkAction } : {}),
+            ...(flags.pardon ? { pardons: flags.pardon } : {}),
             ...(flags.institution !== undefined ? { institution: flags.institution } : {}),
             ...(flags.intervention ? { interventions: flags.intervention } : {}),
           },
