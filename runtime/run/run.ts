@@ -576,9 +576,11 @@ export async function runExperiment(
           for (const [firm, policy] of Object.entries(change.policies)) replaced.set(firm, policy);
           break;
         case 'reset':
+          // Built again from the policy it has from the fork on: a replaced agent's new one
+          // (which starts afresh anyway), else its own.
           for (const firm of change.agents) {
             const own = experiment.policies[firm];
-            if (own) replaced.set(firm, own);
+            if (own && !replaced.has(firm)) replaced.set(firm, own);
           }
           break;
         case 'benchmark_action': {

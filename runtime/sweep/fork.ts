@@ -361,9 +361,10 @@ async function checkedInterventions(
     // The institution that adjudicates those rounds: the arm's own when it switches.
     const governing = arm.institution?.institution ?? experiment.institution;
     const conditional = governing.states.some((s) => s.transitions.some((t) => t.condition));
+    const which = arm.institution ? 'the fork switches to' : 'the run has';
     if (governing.scope !== 'firm' || !conditional)
       throw new ForkError(
-        `${where.pardon}: ${governing.states.length === 0 ? 'the run is ungoverned' : `institution ${governing.name} ${governing.scope !== 'firm' ? 'governs the market as one machine, not each agent' : 'has no transition on evidence (`when`)'}`}: there is no evidence against one agent to disregard`,
+        `${where.pardon}: ${governing.states.length === 0 ? `${which} no institution (${governing.name})` : `institution ${governing.name} (which ${which}) ${governing.scope !== 'firm' ? 'governs the market as one machine, not each agent' : 'has no transition on evidence (`when`)'}`}: there is no evidence against one agent to disregard`,
       );
   }
   for (const { spec, agent, round } of arm.pardon) {
@@ -378,6 +379,10 @@ async function checkedInterventions(
     changes.push({ kind: 'pardon', agent, round });
   }
   if (arm.reset.length > 0) {
+    if (arm.reset.some((a) => a === ''))
+      throw new ForkError(
+        `${where.reset} takes agents separated by commas, not \`${arm.reset.join(',')}\``,
+      );
     for (const agent of arm.reset)
       if (!known.has(agent))
         throw new ForkError(`${where.reset}: ${agent} is not an agent of the run (${agentList()})`);

@@ -228,6 +228,21 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     expect(actions.slice(15).every((q) => q === 30)).toBe(true);
   });
 
+  it('--reset-memory beside --agents keeps the new policy (a replaced agent starts afresh anyway)', () => {
+    ok([
+      ...['fork', 'cue', '--at', '10', '--out', 'cue-fresh'],
+      ...['--agents', 'f1=nash', '--reset-memory', 'f1,f2'],
+    ]);
+    const policies = events<TraceLine & { firm: string; policy: string }>(
+      'cue-fresh/runs/intervention-r1',
+    )
+      .filter((e) => e.type === 'decision' && (e.round ?? 0) > 10)
+      .map((e) => `${e.firm}=${e.policy}`);
+    expect(new Set(policies)).toEqual(new Set(['f1=nash', 'f2=cued']));
+    // f1, now nash, never sends its cue in round 12: f2 never colludes.
+    expect(f2Actions('cue-fresh/runs/intervention-r1').every((q) => q === 30)).toBe(true);
+  });
+
   it('--mute-edge: a cut edge keeps the cue from the firm, and the trace says so', () => {
     ok(['fork', 'cue', '--at', '10', '--out', 'cue-muted', '--mute-edge', 'f1>f2']);
     expect(f2Actions('cue-muted/runs/intervention-r1').every((q) => q === 30)).toBe(true);
@@ -567,7 +582,13 @@ institution watch "Suspends a firm that restricts output three rounds running" {
       'mase: --pardon f1@3: round 3 is not one the fork plays (rounds 5–12)\n',
     );
     expect(refused(['--at', '2', '--pardon', 'f1@3'], 'ungoverned')).toBe(
-      'mase: --pardon: the run is ungoverned: there is no evidence against one agent to disregard\n',
+      'mase: --pardon: the run has no institution (none): there is no evidence against one agent to disregard\n',
+    );
+    expect(refused(['--at', '2', '--institution', 'none', '--pardon', 'f1@3'])).toBe(
+      'mase: --pardon: the fork switches to no institution (none): there is no evidence against one agent to disregard\n',
+    );
+    expect(refused(['--at', '2', '--reset-memory', 'f1,,f2'])).toBe(
+      'mase: --reset-memory takes agents separated by commas, not `f1,,f2`\n',
     );
     expect(readdirSync(sandbox.dir)).not.toContain('bad-pardon');
   });

@@ -112,7 +112,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
         );
         const failed = outcome.records.filter((r) => r.status !== 'completed').length;
         process.stdout.write(
-          `fork of ${run} after round ${at}: ${outcome.label === 'none' ? 'no intervention' : outcome.label}; ${outcome.records.length} runs (${failed} not completed)\n`,
+          `fork of ${run} after round ${at}: ${outcome.label === 'none' ? 'no intervention' : outcome.label}; ${outcome.records.length} run${outcome.records.length === 1 ? '' : 's'} (${failed} not completed)\n`,
         );
         process.stderr.write(`wrote ${flags.out} (mase analyze ${flags.out} compares the arms)\n`);
         if (interruption.received) setExitCode(signalExitCode(interruption.received));
