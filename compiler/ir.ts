@@ -475,7 +475,9 @@ export type IrInterventionChange =
   | { readonly kind: 'mute'; readonly from: string; readonly to: string; readonly both: boolean }
   | { readonly kind: 'reset'; readonly agents: readonly string[] }
   | { readonly kind: 'benchmark_action'; readonly agent: string; readonly round: number }
-  | { readonly kind: 'pardon'; readonly agent: string; readonly round: number };
+  | { readonly kind: 'pardon'; readonly agent: string; readonly round: number }
+  /** A parameter of the institution governing from the fork on (checked when it forks). */
+  | { readonly kind: 'param'; readonly name: string; readonly value: ParamValue };
 
 export interface IrIntervention {
   readonly kind: 'intervention';

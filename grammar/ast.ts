@@ -506,7 +506,9 @@ export type InterventionItem =
       readonly range: Range;
     }
   /** `pardon f2 round 12`: the institution disregards the evidence against f2 in round 12. */
-  | { readonly kind: 'pardon'; readonly agent: Name; readonly round: Expr; readonly range: Range };
+  | { readonly kind: 'pardon'; readonly agent: Name; readonly round: Expr; readonly range: Range }
+  /** `param fine_share = 0.7`: a parameter of the institution governing from the fork on. */
+  | { readonly kind: 'param'; readonly name: Name; readonly value: Expr; readonly range: Range };
 
 export interface InterventionDecl {
   readonly kind: 'intervention';
@@ -1000,6 +1002,12 @@ const interventionSchema = z.object({
         kind: z.literal('pardon'),
         agent: nameSchema,
         round: exprSchema,
+        range: rangeSchema,
+      }),
+      z.object({
+        kind: z.literal('param'),
+        name: nameSchema,
+        value: exprSchema,
         range: rangeSchema,
       }),
     ]),

@@ -947,6 +947,12 @@ export class CstToAst {
     }
     const reset = this.sub(item, 'reset');
     if (reset) return { kind: 'reset', agents: this.nameList(reset), range };
+    if (this.tok(item, 'paramKey')) {
+      const name = this.name(this.tok(item, 'paramName'));
+      const value = this.sub(item, 'paramValue');
+      if (!name || !value) return undefined;
+      return { kind: 'param', name, value: this.expression(value), range };
+    }
     const pardon = this.tok(item, 'pardonKey') !== undefined;
     if (this.tok(item, 'benchmarkKey') || pardon) {
       const agent = this.name(this.tok(item, 'agent'));

@@ -358,7 +358,17 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'talk',
   ],
   sweep: ['base', 'factor', 'design', 'replicates', 'seed', 'budget'],
-  intervention: ['agents', 'institution', 'drop', 'inject', 'mute', 'reset', 'benchmark', 'pardon'],
+  intervention: [
+    'agents',
+    'institution',
+    'param',
+    'drop',
+    'inject',
+    'mute',
+    'reset',
+    'benchmark',
+    'pardon',
+  ],
 };
 
 const blockNames: Readonly<Record<string, string>> = {

@@ -732,6 +732,14 @@ export class MaseParser extends CstParser {
           this.SUBRULE2(this.expression, { LABEL: 'round' });
         },
       },
+      {
+        ALT: () => {
+          this.CONSUME(K.param, { LABEL: 'paramKey' });
+          this.CONSUME6(T.Identifier, { LABEL: 'paramName' });
+          this.CONSUME(T.Equals);
+          this.SUBRULE3(this.expression, { LABEL: 'paramValue' });
+        },
+      },
     ]);
   });
 

@@ -415,6 +415,8 @@ function interventionText(item: InterventionItem): string {
       return `benchmark action ${item.agent.name} round ${printExpr(item.round)}`;
     case 'pardon':
       return `pardon ${item.agent.name} round ${printExpr(item.round)}`;
+    case 'param':
+      return `param ${item.name.name} = ${printExpr(item.value)}`;
   }
 }
 

@@ -4,7 +4,7 @@
 import type { InterventionDecl } from '../../grammar/ast.js';
 import { didYouMean } from '../../grammar/suggest.js';
 import type { IrIntervention, IrInterventionChange, IrPolicy } from '../ir.js';
-import { onlyOnce, Reporter } from './common.js';
+import { literalValue, onlyOnce, Reporter } from './common.js';
 import { checkOverrides, checkPolicy, integerLiteral } from './experiment.js';
 import { checkInstitution, standaloneContext } from './institution.js';
 import type { SymbolTable, Worlds } from './symbols.js';
@@ -149,6 +149,30 @@ export function checkIntervention(
       case 'reset':
         changes.push({ kind: 'reset', agents: item.agents.map((n) => n.name) });
         break;
+      case 'param': {
+        // Whose parameter it is, and whether the value fits, is known when it forks a run.
+        const value = literalValue(item.value);
+        if (value === undefined) {
+          reporter.report(
+            'E_PARAM_TYPE',
+            path,
+            item.value.range,
+            `the value of \`${item.name.name}\` must be a literal value`,
+          );
+          break;
+        }
+        if (changes.some((c) => c.kind === 'param' && c.name === item.name.name)) {
+          reporter.report(
+            'E_DUPLICATE',
+            path,
+            item.name.range,
+            `\`${item.name.name}\` is given twice`,
+          );
+          break;
+        }
+        changes.push({ kind: 'param', name: item.name.name, value });
+        break;
+      }
       case 'benchmark_action':
       case 'pardon': {
         const round = integerLiteral(item.round, 'the round', path, reporter, 1);

@@ -194,6 +194,12 @@ class Recent<T> {
   at(index: number): T | undefined {
     return index >= this.dropped ? this.items[index - this.dropped] : undefined;
   }
+
+  /** Takes over what OTHER holds (the rounds it kept), as if this one had seen them. */
+  adopt(other: Recent<T>): void {
+    this.items = other.items.slice();
+    this.dropped = other.dropped;
+  }
 }
 
 /**
@@ -348,6 +354,12 @@ export class InstitutionRuntime {
       perFirm?: boolean;
       /** Specialise closures to this market's shapes (default); false: the general closures. */
       specialise?: boolean;
+      /**
+       * A runtime of the same institution (with other parameter values) whose state this one
+       * continues: each machine's state, streaks, counters, quiet rounds and noise stream,
+       * and the rounds observed (a fork's `--param`).
+       */
+      carry?: InstitutionRuntime;
     } = {},
   ) {
     const market: Governed =
@@ -494,26 +506,33 @@ export class InstitutionRuntime {
           },
         },
       });
-      const actor = createActor(machine).start();
+      const before = options.carry?.machines[index];
+      const actor = createActor(
+        machine,
+        before ? { snapshot: before.actor.getPersistedSnapshot() } : undefined,
+      ).start();
       effects.length = 0;
       const record: Machine = {
         index,
         firm,
         actor,
         effects,
-        noise: randomStream(
-          seed,
-          `monitor-noise:${firm === null ? 'market' : market.agents[firm]}`,
-        ),
+        noise:
+          before?.noise ??
+          randomStream(seed, `monitor-noise:${firm === null ? 'market' : market.agents[firm]}`),
         env: undefined as unknown as MachineEnvironment,
-        idle: 0,
-        idleRound: 0,
+        idle: before?.idle ?? 0,
+        idleRound: before?.idleRound ?? 0,
         state: this.states.get(String(actor.getSnapshot().value)),
-        counters: Float64Array.from(this.counterInitial),
+        counters: Float64Array.from(before?.counters ?? this.counterInitial),
       };
       (record as { env: MachineEnvironment }).env = this.environment(record);
       return record;
     });
+    if (options.carry) {
+      this.observed.adopt(options.carry.observed);
+      this.monitorHistory.adopt(options.carry.monitorHistory);
+    }
     // One machine evaluates its shared monitors itself (see `evaluateCommonMonitors`).
     this.machineByMachine =
       this.machines.length === 1 || this.monitorCode.some((m) => !m.shared && !m.perFirm);

@@ -94,6 +94,12 @@ export type Intervention =
    * machine's `when` conditions holds (a transition it would have taken then is not).
    */
   | { readonly kind: 'pardon'; readonly agent: string; readonly round: number }
+  /**
+   * A parameter of the institution governing from the fork's round on takes this value;
+   * the institution goes on from the state it was in (its machines, streaks, counters and
+   * the rounds it observed), and its public manifest says the new value.
+   */
+  | { readonly kind: 'param'; readonly name: string; readonly value: ParamValue }
   /** Messages from `from` to `to` are not delivered (a talk edge cut, one way). */
   | {
       readonly kind: 'mute';
@@ -289,6 +295,8 @@ function interventionText(c: Intervention): string {
       return `benchmark_action(${c.agent}@${c.round})`;
     case 'pardon':
       return `pardon(${c.agent}@${c.round})`;
+    case 'param':
+      return `param(${c.name}=${JSON.stringify(c.value)})`;
     case 'reset':
       return `reset(${c.agents.join(', ')})`;
     case 'mute':
@@ -491,13 +499,29 @@ export async function runExperiment(
     experiment.market.kind === 'environment'
       ? environmentRun(experiment, experiment.market, seed)
       : marketRun(experiment, hooks);
-  // The institution governing, and what agents read of it; a fork may switch to another.
-  const governing = (ir: IrInstitution, overrides: Readonly<Record<string, ParamValue>>) => ({
-    runtime: new InstitutionRuntime(ir, world.governed, undefined, overrides, seed),
+  // The institution governing, and what agents read of it; a fork may switch to another, or
+  // change its parameters (CARRY: the runtime whose state it goes on from).
+  const governing = (
+    ir: IrInstitution,
+    overrides: Readonly<Record<string, ParamValue>>,
+    carry?: InstitutionRuntime,
+  ) => ({
+    ir,
+    overrides,
+    runtime: new InstitutionRuntime(
+      ir,
+      world.governed,
+      undefined,
+      overrides,
+      seed,
+      carry ? { carry } : {},
+    ),
     manifest: ir.public ? manifestText(ir, new Map(Object.entries(overrides))) : undefined,
     governsPublicly: ir.public && ir.states.length > 0,
   });
   let {
+    ir: governedBy,
+    overrides: governedWith,
     runtime: institution,
     manifest,
     governsPublicly,
@@ -704,12 +728,31 @@ export async function runExperiment(
               if (change.kind === 'institution') {
                 institution.settle();
                 ({
+                  ir: governedBy,
+                  overrides: governedWith,
                   runtime: institution,
                   manifest,
                   governsPublicly,
                 } = governing(change.institution, change.overrides));
                 gate = gateOf(institution);
               }
+            const params = fork.interventions.flatMap((c) =>
+              c.kind === 'param' ? [[c.name, c.value] as const] : [],
+            );
+            if (params.length > 0) {
+              institution.settle();
+              ({
+                overrides: governedWith,
+                runtime: institution,
+                manifest,
+                governsPublicly,
+              } = governing(
+                governedBy,
+                { ...governedWith, ...Object.fromEntries(params) },
+                institution,
+              ));
+              gate = gateOf(institution);
+            }
             agentNames.forEach((firm, i) => {
               const policy = replaced.get(firm);
               if (policy) agents[i] = agentWith(i, firm, policy);

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { valueFits } from '../../compiler/check.js';
 import type { IrInstitution, IrPolicy, ParamValue } from '../../compiler/ir.js';
+import { overrideProblems } from '../../compiler/param-values.js';
 import { PolicyError } from '../agents/policy.js';
 import { EnvironmentError } from '../environment/instance.js';
 import { UsageProblem } from '../errors.js';
@@ -16,7 +18,7 @@ import {
   policyParser,
 } from '../run/cli-run.js';
 import { experimentFromRun, ReplayError, recordedLlm, roundsInTrace } from '../run/replay.js';
-import { ResolveError } from '../run/resolve.js';
+import { parseParam, ResolveError } from '../run/resolve.js';
 import {
   type Intervention,
   interventionLabel,
@@ -68,6 +70,8 @@ export interface ForkRequest {
   readonly benchmarkActions?: readonly string[];
   /** `--pardon AGENT@ROUND`: the institution disregards the evidence against the agent then. */
   readonly pardons?: readonly string[];
+  /** `--param NAME=VALUE`: a parameter of the institution takes VALUE from R + 1. */
+  readonly params?: readonly string[];
   /** `--institution FILE|stdlib:NAME|none`: the institution governing from R + 1. */
   readonly institution?: string;
   /** `--intervention FILE[:NAME]`: declared interventions, an arm each. */
@@ -152,7 +156,10 @@ function traceHoldsMessage(trace: string, id: string): boolean {
  */
 interface ArmChanges {
   readonly where: Readonly<
-    Record<'agents' | 'drop' | 'benchmark' | 'reset' | 'mute' | 'inject' | 'pardon', string>
+    Record<
+      'agents' | 'drop' | 'benchmark' | 'reset' | 'mute' | 'inject' | 'pardon' | 'param',
+      string
+    >
   >;
   readonly agents?: {
     readonly all?: IrPolicy;
@@ -186,6 +193,8 @@ interface ArmChanges {
     readonly institution: IrInstitution;
     readonly overrides: Readonly<Record<string, ParamValue>>;
   };
+  /** Parameters given new values (`--param NAME=VALUE`, `param NAME = VALUE`). */
+  readonly params: readonly { readonly name: string; readonly value: ParamValue }[];
 }
 
 /** The flags' changes, read (a flag that does not parse is an error naming it). */
@@ -235,8 +244,17 @@ async function flagChanges(
       mute: '--mute-edge',
       inject: '--inject-message',
       pardon: '--pardon',
+      param: '--param',
     },
     ...(request.agents !== undefined ? { agents: policyParser(request.agents) } : {}),
+    params: (request.params ?? []).map((text) => {
+      try {
+        return parseParam(text);
+      } catch (error) {
+        if (error instanceof ResolveError) throw new ForkError(error.message);
+        throw error;
+      }
+    }),
     drop: dropped,
     benchmark,
     reset: request.resetAgents ?? [],
@@ -270,10 +288,12 @@ function declaredChanges(declared: ForkIntervention): ArmChanges {
       mute: at('mute'),
       inject: at('inject message'),
       pardon: at('pardon'),
+      param: at('param'),
     },
     ...(agents
       ? { agents: { ...(agents.all ? { all: agents.all } : {}), perFirm: agents.perFirm } }
       : {}),
+    params: changes.flatMap((c) => (c.kind === 'param' ? [{ name: c.name, value: c.value }] : [])),
     drop: changes.flatMap((c) => (c.kind === 'drop_message' ? [c.id] : [])),
     benchmark: changes.flatMap((c) =>
       c.kind === 'benchmark_action'
@@ -435,6 +455,38 @@ async function checkedInterventions(
     changes.push({ kind: 'inject_message', from: m.from, to: [...to], text: m.text });
   }
   if (arm.institution) changes.push({ kind: 'institution', ...arm.institution });
+  if (arm.params.length > 0) {
+    // The institution governing from the fork on (the arm's own when it switches), and its
+    // parameter values then: the world's parameters cannot change (docs/checkpoints.md).
+    const governing = arm.institution?.institution ?? experiment.institution;
+    const before = arm.institution?.overrides ?? experiment.institutionOverrides;
+    const overrides: Record<string, ParamValue> = { ...before };
+    for (const { name, value } of arm.params) {
+      const param = governing.params.find((p) => p.name === name);
+      if (!param) {
+        const world = experiment.market;
+        throw new ForkError(
+          world.params.some((p) => p.name === name)
+            ? `${where.param} ${name}: a parameter of ${world.kind} ${world.name} cannot change in a fork (its parameters are compiled into its benchmarks and its updates when the run starts); only the institution's can`
+            : `${where.param} ${name}: institution ${governing.name} has no parameter \`${name}\`${governing.params.length > 0 ? `; its parameters: ${governing.params.map((p) => p.name).join(', ')}` : ''}`,
+        );
+      }
+      const misfit = valueFits(param.type, value);
+      if (misfit) throw new ForkError(`${where.param} ${name}: ${misfit}`);
+      overrides[name] = value;
+      changes.push({ kind: 'param', name, value });
+    }
+    const problem = overrideProblems({
+      market: experiment.market,
+      marketOverrides: experiment.marketOverrides,
+      institution: governing,
+      institutionOverrides: overrides,
+    })[0];
+    if (problem)
+      throw new ForkError(
+        `${where.param} ${arm.params.map((p) => p.name).join(', ')}: ${problem.code} ${problem.message}`,
+      );
+  }
   return changes;
 }
 

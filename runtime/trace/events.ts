@@ -356,6 +356,7 @@ export const traceEventSchema = z.discriminatedUnion('type', [
         z.object({ kind: z.literal('reset'), agents: z.array(z.string()) }),
         z.object({ kind: z.literal('benchmark_action'), agent: z.string(), round }),
         z.object({ kind: z.literal('pardon'), agent: z.string(), round }),
+        z.object({ kind: z.literal('param'), name: z.string(), value: z.unknown() }),
         z.object({
           kind: z.literal('mute'),
           edges: z.array(z.object({ from: z.string(), to: z.string() })),

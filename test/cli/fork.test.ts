@@ -593,6 +593,80 @@ institution watch "Suspends a firm that restricts output three rounds running" {
     expect(readdirSync(sandbox.dir)).not.toContain('bad-pardon');
   });
 
+  it('--param: the institution takes the new value from R + 1 and goes on from its state', () => {
+    sandbox.write(
+      'fee.mase',
+      `mase 1
+
+institution fee "A fee every round, and a count of the rounds fined" {
+  scope per firm
+  param fee = 100 "the fee"
+  param limit = 3 "rounds fined before the firm is suspended"
+  counter fined = 0
+  initial state paying "Paying" {
+    each round fine fee
+    each round add fined 1
+    when fined >= limit -> suspended
+  }
+  state suspended "Suspended" {
+    suspend
+    after 100 rounds -> paying
+  }
+}
+`,
+    );
+    ok(cournotRun('nash', 12, 'fee.mase', '--out', 'feed'));
+    const suspended = (dir: string) =>
+      events<TraceLine & { firm: string }>(dir)
+        .filter((e) => e.type === 'transition' && e.firm === 'f1')
+        .map((e) => e.round);
+    expect(suspended('feed')).toEqual([4]);
+    ok([
+      'fork',
+      'feed',
+      '--at',
+      '2',
+      '--out',
+      'fee-changed',
+      '--param',
+      'fee=50',
+      '--param',
+      'limit=6',
+    ]);
+    // The fee is 50 from round 3; the counter goes on from the 2 rounds already fined, so the
+    // sixth fined round is round 6 and the suspension comes in round 7 (from 0 it would be 9).
+    expect(fines('fee-changed/runs/intervention-r1').slice(0, 8)).toEqual([
+      ['paying', 100],
+      ['paying', 100],
+      ...Array(5).fill(['paying', 50]),
+      ['suspended', 0],
+    ]);
+    expect(suspended('fee-changed/runs/intervention-r1')).toEqual([7]);
+    expect(suspended('fee-changed/runs/none-r1')).toEqual([4]);
+    sandbox.expectExactReplay('fee-changed/runs/intervention-r1');
+    // The same as a declaration.
+    sandbox.write(
+      'fees.mase',
+      'mase 1\nintervention cheaper {\n  param fee = 50\n  param limit = 6\n}\n',
+    );
+    ok(['fork', 'feed', '--at', '2', '--out', 'cheaper', '--intervention', 'fees.mase']);
+    expect(fines('cheaper/runs/cheaper-r1')).toEqual(fines('fee-changed/runs/intervention-r1'));
+    const refused = (param: string) => {
+      const r = mase(['fork', 'feed', '--at', '2', '--out', 'bad-param', '--param', param]);
+      expect(r.code).toBe(2);
+      return r.stderr;
+    };
+    expect(refused('fee')).toBe('mase: --param takes NAME=VALUE, not `fee`\n');
+    expect(refused('nosuch=1')).toBe(
+      'mase: --param nosuch: institution fee has no parameter `nosuch`; its parameters: fee, limit\n',
+    );
+    expect(refused('intercept=120')).toBe(
+      "mase: --param intercept: a parameter of market cournot cannot change in a fork (its parameters are compiled into its benchmarks and its updates when the run starts); only the institution's can\n",
+    );
+    expect(refused('fee=abc')).toBe('mase: --param fee: expected numbers, found "abc"\n');
+    expect(readdirSync(sandbox.dir)).not.toContain('bad-param');
+  });
+
   it('a file that does not compile is refused with its diagnostic', () => {
     sandbox.write(
       'broken.mase',

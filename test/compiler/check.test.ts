@@ -157,7 +157,7 @@ institution talkers {
 });
 
 describe('intervention declarations', () => {
-  it('compile to the changes a fork makes, in the order a fork applies them', () => {
+  it('compile to the changes a fork makes (the agents first, the rest as written)', () => {
     const result = compile(`mase 1
 intervention all_in "Every kind of change" {
   reset memory f1, f2
@@ -170,6 +170,7 @@ intervention all_in "Every kind of change" {
   mute f2 -> f1
   benchmark action f2 round 12
   pardon f1 round 4
+  param fine_share = 0.7
 }
 `);
     expect(result.diagnostics).toEqual([]);
@@ -196,6 +197,7 @@ intervention all_in "Every kind of change" {
           { kind: 'mute', from: 'f2', to: 'f1', both: false },
           { kind: 'benchmark_action', agent: 'f2', round: 12 },
           { kind: 'pardon', agent: 'f1', round: 4 },
+          { kind: 'param', name: 'fine_share', value: 0.7 },
         ],
       },
     ]);
@@ -214,6 +216,9 @@ intervention wrong {
   mute f1 -> f1
   agents nash
   agents cued
+  param fee = a + 1
+  param limit = 1
+  param limit = 2
 }
 intervention empty {
   reset memory f1
@@ -229,7 +234,9 @@ intervention empty {
       ['E_VALUE', 'the round must be at least 1', 9],
       ['E_VALUE', '`f1` cannot be muted to itself', 10],
       ['E_DUPLICATE', 'the policy of all agents is given twice', 12],
-      ['E_DUPLICATE', 'intervention `empty` is declared twice (first at case.mase:2:14)', 14],
+      ['E_PARAM_TYPE', 'the value of `fee` must be a literal value', 13],
+      ['E_DUPLICATE', '`limit` is given twice', 15],
+      ['E_DUPLICATE', 'intervention `empty` is declared twice (first at case.mase:2:14)', 17],
     ]);
   });
 

@@ -14,6 +14,7 @@ interface ForkFlags {
   muteEdge?: string[];
   benchmarkAction?: string[];
   pardon?: string[];
+  param?: string[];
   institution?: string;
   intervention?: string[];
 }
@@ -61,6 +62,11 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
       collect,
     )
     .option(
+      '--param <NAME=VALUE>',
+      'a parameter of the institution takes VALUE from the next round on, the institution going on from its state (repeatable)',
+      collect,
+    )
+    .option(
       '--pardon <AGENT@ROUND>',
       "in that round the institution disregards the evidence against the agent: none of its machine's `when` transitions holds (repeatable)",
       collect,
@@ -105,6 +111,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
             ...(flags.muteEdge ? { muteEdges: flags.muteEdge } : {}),
             ...(flags.benchmarkAction ? { benchmarkActions: flags.benchmarkAction } : {}),
             ...(flags.pardon ? { pardons: flags.pardon } : {}),
+            ...(flags.param ? { params: flags.param } : {}),
             ...(flags.institution !== undefined ? { institution: flags.institution } : {}),
             ...(flags.intervention ? { interventions: flags.intervention } : {}),
           },
