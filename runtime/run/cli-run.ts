@@ -254,9 +254,16 @@ async function compileBesideRun(
   what: string,
 ): Promise<{ program: IrProgram; available: SourceText[]; roots: string[] }> {
   const { sources, unreadable } = await load(files);
-  const own = experiment.sources.filter((s) => !sources.some((n) => n.path === s.path));
+  // The run's own files beside the named ones; the stdlib files it recorded are the library
+  // as the run had it (as a replay compiles them), not files of the user's.
+  const recorded = new Map(experiment.sources.map((s) => [s.path, s]));
+  const library = librarySources().map((s) => recorded.get(s.path) ?? s);
+  const libraryPaths = new Set(library.map((s) => s.path));
+  const own = experiment.sources.filter(
+    (s) => !libraryPaths.has(s.path) && !sources.some((n) => n.path === s.path),
+  );
   const given = [...sources, ...own];
-  const compiled = compileSources(given, librarySources(), {
+  const compiled = compileSources(given, library, {
     includeLibrary: true,
     policies: runtimePolicies(),
     unreadable,
@@ -268,10 +275,7 @@ async function compileBesideRun(
     throw new UsageProblem(
       `${what}: ${error.code} ${error.message} (at ${error.path}:${error.range.start.line}:${error.range.start.column})`,
     );
-  const available = [
-    ...given,
-    ...librarySources().filter((l) => !given.some((s) => s.path === l.path)),
-  ];
+  const available = [...given, ...library.filter((l) => !given.some((s) => s.path === l.path))];
   // The named files come first, as the paths their declarations carry.
   return {
     program: compiled.program,

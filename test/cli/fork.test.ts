@@ -1,4 +1,5 @@
 import { appendFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -665,6 +666,31 @@ institution fee "A fee every round, and a count of the rounds fined" {
     );
     expect(refused('fee=abc')).toBe('mase: --param fee: expected numbers, found "abc"\n');
     expect(readdirSync(sandbox.dir)).not.toContain('bad-param');
+  });
+
+  it('forks a run of an experiment file that imports the stdlib, with the example interventions as arms', () => {
+    const example = (name: string) =>
+      fileURLToPath(new URL(`../../examples/tipping/${name}`, import.meta.url));
+    ok(['run', example('study.mase'), '--out', 'tipping']);
+    const arms = example('interventions.mase');
+    ok([
+      ...['fork', 'tipping', '--at', '11', '--out', 'tipping-arms'],
+      ...['--intervention', `${arms}:silence`, '--intervention', `${arms}:cut`],
+      ...['--intervention', `${arms}:forgetful`, '--institution', 'none'],
+    ]);
+    const f2 = (dir: string) =>
+      events<TraceLine & { firm: string; action: number[] }>(dir)
+        .filter((e) => e.type === 'decision' && e.firm === 'f2')
+        .map((e) => e.action[0]);
+    const nash = Array(30).fill(18);
+    const tipped = [...Array(11).fill(18), ...Array(19).fill(11.25)];
+    expect(f2('tipping')).toEqual(tipped);
+    expect(f2('tipping-arms/runs/silence-r1')).toEqual(nash);
+    expect(f2('tipping-arms/runs/cut-r1')).toEqual(nash);
+    // Built afresh in round 12 before the talk, f2 still reads the cue that round.
+    expect(f2('tipping-arms/runs/forgetful-r1')).toEqual(tipped);
+    // The flags' arm (the institution none, as the run had): the run itself.
+    expect(f2('tipping-arms/runs/intervention-r1')).toEqual(tipped);
   });
 
   it('a file that does not compile is refused with its diagnostic', () => {
