@@ -366,17 +366,21 @@ async function checkedInterventions(
       throw new ForkError(`${where.drop} ${id}: the run's trace holds no message ${id}`);
     changes.push({ kind: 'drop_message', id });
   }
-  for (const { spec, agent, round } of arm.benchmark) {
+  /** An agent of the run in a round the fork plays (AGENT@ROUND), or an error naming FLAG. */
+  const agentInFork = (
+    flag: string,
+    { spec, agent, round }: { spec: string; agent: string; round: number },
+  ) => {
     if (!known.has(agent))
-      throw new ForkError(
-        `${where.benchmark} ${spec}: ${agent} is not an agent of the run (${agentList()})`,
-      );
+      throw new ForkError(`${flag} ${spec}: ${agent} is not an agent of the run (${agentList()})`);
     if (round <= at || round > experiment.rounds)
       throw new ForkError(
-        `${where.benchmark} ${spec}: round ${round} is not one the fork plays (rounds ${at + 1}–${experiment.rounds})`,
+        `${flag} ${spec}: round ${round} is not one the fork plays (rounds ${at + 1}–${experiment.rounds})`,
       );
-    changes.push({ kind: 'benchmark_action', agent, round });
-  }
+    return { agent, round };
+  };
+  for (const action of arm.benchmark)
+    changes.push({ kind: 'benchmark_action', ...agentInFork(where.benchmark, action) });
   if (arm.pardon.length > 0) {
     // The institution that adjudicates those rounds: the arm's own when it switches.
     const governing = arm.institution?.institution ?? experiment.institution;
@@ -387,17 +391,8 @@ async function checkedInterventions(
         `${where.pardon}: ${governing.states.length === 0 ? `${which} no institution (${governing.name})` : `institution ${governing.name} (which ${which}) ${governing.scope !== 'firm' ? 'governs the market as one machine, not each agent' : 'has no transition on evidence (`when`)'}`}: there is no evidence against one agent to disregard`,
       );
   }
-  for (const { spec, agent, round } of arm.pardon) {
-    if (!known.has(agent))
-      throw new ForkError(
-        `${where.pardon} ${spec}: ${agent} is not an agent of the run (${agentList()})`,
-      );
-    if (round <= at || round > experiment.rounds)
-      throw new ForkError(
-        `${where.pardon} ${spec}: round ${round} is not one the fork plays (rounds ${at + 1}–${experiment.rounds})`,
-      );
-    changes.push({ kind: 'pardon', agent, round });
-  }
+  for (const pardon of arm.pardon)
+    changes.push({ kind: 'pardon', ...agentInFork(where.pardon, pardon) });
   if (arm.reset.length > 0) {
     if (arm.reset.some((a) => a === ''))
       throw new ForkError(
