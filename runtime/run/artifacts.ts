@@ -49,6 +49,7 @@ import {
 import { runOutcome } from './degraded.js';
 import {
   experimentDigest,
+  governingAfterFork,
   institutionsOf,
   type ResolvedExperiment,
   type RunHooks,
@@ -636,15 +637,7 @@ export async function runToDirectory(
   if (!result || !metrics) throw new Error('a run that ended has no result or metrics');
   // The report is a view of the files above; failing to draw it must not lose the run. It
   // draws the institution governing at the end (a fork's, when it switched to another).
-  const switched = experiment.fork?.interventions.findLast((i) => i.kind === 'institution');
-  const params = (experiment.fork?.interventions ?? []).flatMap((i) =>
-    i.kind === 'param' ? [[i.name, i.value] as const] : [],
-  );
-  const governing =
-    switched?.kind === 'institution'
-      ? { institution: switched.institution, overrides: switched.overrides }
-      : { institution: experiment.institution, overrides: experiment.institutionOverrides };
-  governing.overrides = { ...governing.overrides, ...Object.fromEntries(params) };
+  const governing = governingAfterFork(experiment);
   try {
     if ('environment' in metrics.run) {
       const { writeEnvironmentReport } = await import('../report/environment-report.js');

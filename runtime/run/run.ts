@@ -135,6 +135,32 @@ export function institutionsOf(experiment: ResolvedExperiment): IrInstitution[] 
   ];
 }
 
+/**
+ * The institution governing a run from its fork's round on, with its parameters: the one a
+ * fork switches to (else the run's), with the values a fork's `param`s give. `switched`:
+ * it starts afresh; else, when `param`s change it, it goes on from its state.
+ */
+export function governingAfterFork(experiment: ResolvedExperiment): {
+  readonly institution: IrInstitution;
+  readonly overrides: Readonly<Record<string, ParamValue>>;
+  readonly switched: boolean;
+  readonly retuned: boolean;
+} {
+  const changes = experiment.fork?.interventions ?? [];
+  const switched = changes.findLast((i) => i.kind === 'institution');
+  const params = changes.flatMap((i) => (i.kind === 'param' ? [[i.name, i.value] as const] : []));
+  const [institution, overrides] =
+    switched?.kind === 'institution'
+      ? [switched.institution, switched.overrides]
+      : [experiment.institution, experiment.institutionOverrides];
+  return {
+    institution,
+    overrides: { ...overrides, ...Object.fromEntries(params) },
+    switched: switched !== undefined,
+    retuned: params.length > 0,
+  };
+}
+
 /** The trace's form of a fork's interventions: an institution switched to is named, not copied. */
 export function tracedInterventions(
   interventions: readonly Intervention[],
@@ -506,8 +532,6 @@ export async function runExperiment(
     overrides: Readonly<Record<string, ParamValue>>,
     carry?: InstitutionRuntime,
   ) => ({
-    ir,
-    overrides,
     runtime: new InstitutionRuntime(
       ir,
       world.governed,
@@ -520,8 +544,6 @@ export async function runExperiment(
     governsPublicly: ir.public && ir.states.length > 0,
   });
   let {
-    ir: governedBy,
-    overrides: governedWith,
     runtime: institution,
     manifest,
     governsPublicly,
@@ -724,32 +746,17 @@ export async function runExperiment(
               seed: fork.seed ?? null,
               interventions: tracedInterventions(fork.interventions),
             });
-            for (const change of fork.interventions)
-              if (change.kind === 'institution') {
-                institution.settle();
-                ({
-                  ir: governedBy,
-                  overrides: governedWith,
-                  runtime: institution,
-                  manifest,
-                  governsPublicly,
-                } = governing(change.institution, change.overrides));
-                gate = gateOf(institution);
-              }
-            const params = fork.interventions.flatMap((c) =>
-              c.kind === 'param' ? [[c.name, c.value] as const] : [],
-            );
-            if (params.length > 0) {
+            const after = governingAfterFork(experiment);
+            if (after.switched || after.retuned) {
               institution.settle();
               ({
-                overrides: governedWith,
                 runtime: institution,
                 manifest,
                 governsPublicly,
               } = governing(
-                governedBy,
-                { ...governedWith, ...Object.fromEntries(params) },
-                institution,
+                after.institution,
+                after.overrides,
+                after.switched ? undefined : institution,
               ));
               gate = gateOf(institution);
             }
