@@ -24,7 +24,12 @@ export interface MetricsOptions {
   /** Rounds (1-based, inclusive) the macro metrics average over; default the second half. */
   readonly window?: { readonly from: number; readonly to: number };
   /** Linear inverse demand per product, P = max(0, intercept − slope·Q); without it consumer surplus is null. */
-  readonly demand?: { readonly intercept: readonly number[]; readonly slope: readonly number[] };
+  readonly demand?: Demand;
+  /**
+   * Demand that holds from round `from` on instead (a fork that changes the market's
+   * parameters), in round order.
+   */
+  readonly demandFrom?: readonly (Demand & { readonly from: number })[];
   /** Relative distance from a benchmark action that still counts as playing it; default 0.01. */
   readonly tolerance?: number;
   /** The institution's sanction states (kind `sanction` in the IR); default inferred from the trace. */
@@ -45,6 +50,12 @@ export function institutionMetricsOptions(
     suspendedStates: institution.states.filter((s) => s.suspend).map((s) => s.name),
     ...(institution.initial ? { initialState: institution.initial } : {}),
   };
+}
+
+/** Linear inverse demand per product: P = max(0, intercept − slope·Q). */
+export interface Demand {
+  readonly intercept: readonly number[];
+  readonly slope: readonly number[];
 }
 
 export type CollusionTier = 0 | 1 | 2 | 3 | 4;
@@ -254,11 +265,17 @@ export interface RunMetrics {
     status: 'completed' | 'failed' | 'interrupted' | 'truncated';
   };
   window: { from: number; to: number; rounds: number; source: 'default' | 'option' };
+  /** The benchmarks the window is read against (those in force in its rounds). */
   benchmarks: {
     nash: BenchmarkMetrics;
     collusive: BenchmarkMetrics;
     competitive: BenchmarkMetrics;
   };
+  /**
+   * The round from which `benchmarks` hold, when a fork changed the market's parameters
+   * (absent: from round 1, the only benchmarks of the run).
+   */
+  benchmarks_from?: number;
   macro: MacroMetrics;
   totals: TotalMetrics;
   agents: Record<string, AgentMetrics>;
@@ -422,6 +439,11 @@ type TransitionEvent = TraceEventOf<'transition'>;
 interface TraceIndex {
   header: Header;
   benchmarks: TraceEventOf<'benchmarks'>;
+  /**
+   * Every benchmarks event by the round it holds from (`from`, else 1), ascending: more than
+   * one when a fork changed the market's parameters.
+   */
+  regimes: { from: number; benchmarks: TraceEventOf<'benchmarks'> }[];
   runEnd: TraceEventOf<'run_end'> | undefined;
   /** Rounds with a market event, ascending. */
   rounds: MarketEvent[];
@@ -493,8 +515,16 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       );
     }
   };
-  for (const name of ['nash', 'collusive', 'competitive'] as const)
-    checkShape(`benchmarks.${name}`, benchmarks[name]);
+  const regimes = events
+    .filter((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks')
+    .map((b) => ({ from: b.from ?? 1, benchmarks: b }))
+    .sort((a, b) => a.from - b.from);
+  for (const { from, benchmarks: b } of regimes) {
+    for (const name of ['nash', 'collusive', 'competitive'] as const)
+      checkShape(`benchmarks.${name}${from > 1 ? ` (from round ${from})` : ''}`, b[name]);
+  }
+  if (regimes.some((r, i) => i > 0 && r.from === regimes[i - 1]?.from))
+    throw new MetricsError('the trace has two benchmarks events for the same round');
 
   const warnings: string[] = [];
   const byRound = new Map<number, MarketEvent>();
@@ -509,6 +539,7 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   const index: TraceIndex = {
     header,
     benchmarks,
+    regimes,
     runEnd: events.find((e): e is TraceEventOf<'run_end'> => e.type === 'run_end'),
     rounds,
     firmIndex: new Map(header.firms.map((f, i) => [f, i])),
@@ -646,27 +677,47 @@ function moneyOf(
   return { fines, credits, net: (market.profit[firm] ?? 0) - fines + credits };
 }
 
-/** Checks the demand option against the traced prices: a mismatch means the wrong demand was passed. */
+/** The benchmarks event in force in ROUND: the last whose `from` is at most ROUND. */
+function regimeAt(index: TraceIndex, round: number): TraceEventOf<'benchmarks'> {
+  let found = index.benchmarks;
+  for (const r of index.regimes) if (r.from <= round) found = r.benchmarks;
+  return found;
+}
+
+/**
+ * The demand in force in each round (the option's, then `demandFrom`'s), checked against the
+ * traced prices: a mismatch means the wrong demand was passed.
+ */
 function demandOf(
   index: TraceIndex,
-  demand: MetricsOptions['demand'],
-): { intercept: readonly number[]; slope: readonly number[] } | string {
+  options: Pick<MetricsOptions, 'demand' | 'demandFrom'>,
+): ((round: number) => Demand) | string {
   const { header } = index;
   if (header.competition !== 'quantity') {
     return 'consumer surplus is defined here for quantity competition with linear inverse demand only';
   }
-  if (!demand) return 'no linear demand (intercept and slope per product) was given';
+  const first = options.demand;
+  if (!first) return 'no linear demand (intercept and slope per product) was given';
   const P = header.products.length;
-  if (demand.intercept.length !== P || demand.slope.length !== P) {
-    throw new MetricsError(`demand needs an intercept and a slope for each of the ${P} products`);
+  const lines = [{ from: 1, ...first }, ...(options.demandFrom ?? [])];
+  for (const demand of lines) {
+    if (demand.intercept.length !== P || demand.slope.length !== P) {
+      throw new MetricsError(`demand needs an intercept and a slope for each of the ${P} products`);
+    }
+    if (
+      !demand.slope.every((b) => b > 0 && Number.isFinite(b)) ||
+      !demand.intercept.every(Number.isFinite)
+    ) {
+      throw new MetricsError('demand slopes must be positive and intercepts finite');
+    }
   }
-  if (
-    !demand.slope.every((b) => b > 0 && Number.isFinite(b)) ||
-    !demand.intercept.every(Number.isFinite)
-  ) {
-    throw new MetricsError('demand slopes must be positive and intercepts finite');
-  }
+  const demandAt = (round: number): Demand => {
+    let found: Demand = first;
+    for (const line of lines) if (line.from <= round) found = line;
+    return found;
+  };
   outer: for (const m of index.rounds) {
+    const demand = demandAt(m.round);
     for (let j = 0; j < P; j++) {
       const traced = m.price[j] as number;
       const implied = Math.max(
@@ -681,7 +732,7 @@ function demandOf(
       }
     }
   }
-  return demand;
+  return demandAt;
 }
 
 function validateOptions(options: MetricsOptions): void {
@@ -702,32 +753,27 @@ export function computeMetrics(
 ): RunMetrics {
   validateOptions(options);
   const index = indexTrace(events);
-  const { header, benchmarks, warnings } = index;
+  const { header, warnings } = index;
   if (header.market === undefined || header.competition === undefined)
     throw new MetricsError(
       `the trace is of environment ${header.environment ?? '?'}, not a market: its metrics are an environment's (runtime/environment/metrics.ts)`,
     );
   const firms = header.firms;
   const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
-  const demand = demandOf(index, options.demand);
-  const surplusReason = typeof demand === 'string' ? demand : undefined;
+  const demandAt = demandOf(index, options);
+  const surplusReason = typeof demandAt === 'string' ? demandAt : undefined;
 
   // ---- per round
   const rounds: RoundMetrics[] = [];
   for (const m of index.rounds) {
     const money = firms.map((_, i) => moneyOf(index, m, i));
     const industryProfit = sum(m.profit);
-    const surplus =
-      typeof demand === 'string'
-        ? null
-        : m.total.map((q, j) =>
-            consumerSurplus(
-              m.price[j] as number,
-              q,
-              demand.intercept[j] ?? 0,
-              demand.slope[j] ?? 0,
-            ),
-          );
+    const demand = typeof demandAt === 'string' ? undefined : demandAt(m.round);
+    const surplus = !demand
+      ? null
+      : m.total.map((q, j) =>
+          consumerSurplus(m.price[j] as number, q, demand.intercept[j] ?? 0, demand.slope[j] ?? 0),
+        );
     rounds.push({
       round: m.round,
       quantity: m.quantity,
@@ -748,8 +794,18 @@ export function computeMetrics(
   }
   const lastRound = rounds.length === 0 ? 0 : (rounds[rounds.length - 1] as RoundMetrics).round;
 
-  // ---- evaluation window
-  const window = options.window ?? defaultWindow(lastRound);
+  // ---- evaluation window: read against one set of benchmarks (those in force at its end;
+  // a window that starts before a fork changed the market's parameters starts at the change)
+  const asked = options.window ?? defaultWindow(lastRound);
+  const regime = index.regimes.findLast((r) => r.from <= asked.to) ?? {
+    from: 1,
+    benchmarks: index.benchmarks,
+  };
+  const window = { from: Math.max(asked.from, regime.from), to: asked.to };
+  if (window.from > asked.from)
+    warnings.push(
+      `the window ${asked.from}…${asked.to} starts before round ${regime.from}, from which a fork changed the market's parameters (and its benchmarks): the window is read from round ${regime.from}`,
+    );
   const inWindow = rounds.filter((r) => r.round >= window.from && r.round <= window.to);
   if (options.window && inWindow.length < window.to - window.from + 1) {
     warnings.push(
@@ -758,29 +814,30 @@ export function computeMetrics(
   }
 
   // ---- macro
+  const benchmarks = regime.benchmarks;
   const nash = benchmarkMetrics(benchmarks.nash);
   const collusive = benchmarkMetrics(benchmarks.collusive);
   const competitive = benchmarkMetrics(benchmarks.competitive);
   warnings.push(...benchmarkWarnings({ nash, collusive }));
+  const demand = typeof demandAt === 'string' ? undefined : demandAt(regime.from);
   const macro = macroMetrics({
     index,
     inWindow,
     nash,
     collusive,
     surplusReason,
-    nashWelfare:
-      typeof demand === 'string'
-        ? null
-        : sum(
-            benchmarks.nash.total.map((q, j) =>
-              consumerSurplus(
-                benchmarks.nash.price[j] as number,
-                q,
-                demand.intercept[j] ?? 0,
-                demand.slope[j] ?? 0,
-              ),
+    nashWelfare: !demand
+      ? null
+      : sum(
+          benchmarks.nash.total.map((q, j) =>
+            consumerSurplus(
+              benchmarks.nash.price[j] as number,
+              q,
+              demand.intercept[j] ?? 0,
+              demand.slope[j] ?? 0,
             ),
-          ) + nash.industry_profit,
+          ),
+        ) + nash.industry_profit,
     suspendedStates: options.suspendedStates ?? inferSuspendedStates(index),
   });
 
@@ -869,6 +926,7 @@ export function computeMetrics(
       source: options.window ? 'option' : 'default',
     },
     benchmarks: { nash, collusive, competitive },
+    ...(index.regimes.length > 1 ? { benchmarks_from: regime.from } : {}),
     macro,
     totals,
     agents,
@@ -1069,7 +1127,7 @@ function institutionMetrics(
   options: MetricsOptions,
   tolerance: number,
 ): InstitutionMetrics {
-  const { header, benchmarks } = index;
+  const { header } = index;
   const initial = options.initialState ?? inferInitialState(index);
   const sanctionStates = options.sanctionStates
     ? [...options.sanctionStates]
@@ -1081,10 +1139,25 @@ function institutionMetrics(
     if (s.sanction === 'fine') fined.set(s.round, index.firmIndex.get(s.firm) as number, true);
 
   const byFirm = header.firms.map((name, i) => {
-    const benchmark = {
-      nash: benchmarks.nash.quantity[i] ?? [],
-      collusive: benchmarks.collusive.quantity[i] ?? [],
-      competitive: benchmarks.competitive.quantity[i] ?? [],
+    // The firm's benchmark quantities in force in a round (a fork may change them), made
+    // once per set of benchmarks.
+    let regime: TraceEventOf<'benchmarks'> | undefined;
+    let benchmark = {
+      nash: [] as number[],
+      collusive: [] as number[],
+      competitive: [] as number[],
+    };
+    const benchmarkIn = (round: number) => {
+      const b = regimeAt(index, round);
+      if (b !== regime) {
+        regime = b;
+        benchmark = {
+          nash: b.nash.quantity[i] ?? [],
+          collusive: b.collusive.quantity[i] ?? [],
+          competitive: b.competitive.quantity[i] ?? [],
+        };
+      }
+      return benchmark;
     };
     const fp = { compliant_rounds: 0, sanctioned_rounds: 0, entered_rounds: 0 };
     let enteredAny = 0;
@@ -1101,7 +1174,7 @@ function institutionMetrics(
       const transition = index.lastTransition.get(r.round, i);
       const during = index.payoffs.get(r.round, i) ? (r.state[i] ?? null) : after;
       after = transition ? transition.to : during;
-      const kind = classifyFirmRound(r.quantity[i] ?? [], benchmark, tolerance);
+      const kind = classifyFirmRound(r.quantity[i] ?? [], benchmarkIn(r.round), tolerance);
       const entered = transition !== undefined && isSanction(transition.to);
       if (entered) enteredAny++;
       if (kind === 'compliant') {

@@ -50,7 +50,10 @@ export interface EnvironmentInstance {
   readonly step?: Float64Array;
   /** Names of the action's options, when the action is a choice (value i is option i). */
   readonly options?: readonly string[];
-  /** The benchmark actions and the payoffs they earn from the initial state. */
+  /**
+   * The benchmark actions and the payoffs they earn from the initial state (after `retune`,
+   * from the state then).
+   */
   readonly benchmarks: ReadonlyMap<
     string,
     { readonly action: Float64Array; readonly payoff: Float64Array }
@@ -72,6 +75,17 @@ export interface EnvironmentInstance {
   inject(round: number): readonly KindInjection[];
   /** Makes the outcome's `next` values the state. */
   advance(outcome: EnvironmentOutcome): void;
+  /**
+   * Other parameter values from round `from` on (a fork's `param`): the state, the rounds'
+   * draws already made and the agents stay; bounds, draws to come, updates, payoff and
+   * benchmarks (from the state now) follow the new values; a code kind is made again with
+   * them and handed the state it had reached. Values that change the agents cannot (the
+   * fork refuses them first).
+   */
+  retune(
+    overrides: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
+    from: number,
+  ): void;
 }
 
 export interface EnvironmentOutcome {
@@ -95,10 +109,14 @@ export function environmentFallback(env: EnvironmentInstance): {
   readonly name: string;
   action(agent: number): Float64Array;
 } {
-  const first = env.benchmarks.entries().next().value;
+  const first = () => env.benchmarks.entries().next().value;
   return {
-    name: first ? first[0] : 'low',
-    action: (i) => Float64Array.of(first ? (first[1].action[i] ?? 0) : (env.low[i] ?? 0)),
+    name: first()?.[0] ?? 'low',
+    // Read when needed: a fork's `param` gives the benchmark new values.
+    action: (i) => {
+      const point = first()?.[1];
+      return Float64Array.of(point ? (point.action[i] ?? 0) : (env.low[i] ?? 0));
+    },
   };
 }
 
@@ -133,11 +151,15 @@ export function instantiateEnvironment(
   const n = agents.length;
   const dims: Dimensions = { firms: n, products: 1 };
   const params = new Map<string, Tensor>();
-  for (const p of ir.params) {
-    const t = paramTensor(p.type, values.get(p.name) ?? p.value, dims);
-    if (typeof t === 'string') throw new EnvironmentError(`parameter ${p.name} ${t}`);
-    params.set(p.name, t);
-  }
+  /** Binds VALUES to the parameters (every expression reads them from `params`). */
+  const bind = (values: ReadonlyMap<string, ParamValue>) => {
+    for (const p of ir.params) {
+      const t = paramTensor(p.type, values.get(p.name) ?? p.value, dims);
+      if (typeof t === 'string') throw new EnvironmentError(`parameter ${p.name} ${t}`);
+      params.set(p.name, t);
+    }
+  };
+  bind(values);
   const agentIndex = new Map(agents.map((a, i) => [a, i]));
   const base = (observable: (name: string) => Tensor, action?: Tensor): EvaluationEnvironment => ({
     dims,
@@ -151,24 +173,33 @@ export function instantiateEnvironment(
     ...(action ? { action } : {}),
   });
   const fixed = (e: IrExpr) => compileExpression(e)(base(() => NAN));
-  const low = perAgent(fixed(ir.action.low), n);
-  const high = perAgent(fixed(ir.action.high), n);
-  const step = ir.action.step ? perAgent(fixed(ir.action.step), n) : undefined;
-  for (let i = 0; i < n; i++) {
-    if (!((low[i] ?? Number.NaN) <= (high[i] ?? Number.NaN)))
-      throw new EnvironmentError(
-        `the action bounds of ${agents[i]} are [${low[i]}, ${high[i]}]: the lower bound must not exceed the upper`,
-      );
-    if (step && !((step[i] ?? 0) > 0))
-      throw new EnvironmentError(
-        `the action step of ${agents[i]} must be positive (it is ${step[i]})`,
-      );
-  }
+  const low = new Float64Array(n);
+  const high = new Float64Array(n);
+  const step = ir.action.step ? new Float64Array(n) : undefined;
+  /** The action's bounds and step under the parameters bound now. */
+  const bound = () => {
+    low.set(perAgent(fixed(ir.action.low), n));
+    high.set(perAgent(fixed(ir.action.high), n));
+    if (step && ir.action.step) step.set(perAgent(fixed(ir.action.step), n));
+    for (let i = 0; i < n; i++) {
+      if (!((low[i] ?? Number.NaN) <= (high[i] ?? Number.NaN)))
+        throw new EnvironmentError(
+          `the action bounds of ${agents[i]} are [${low[i]}, ${high[i]}]: the lower bound must not exceed the upper`,
+        );
+      if (step && !((step[i] ?? 0) > 0))
+        throw new EnvironmentError(
+          `the action step of ${agents[i]} must be positive (it is ${step[i]})`,
+        );
+    }
+  };
+  bound();
 
   let state = new Map<string, Tensor>();
   for (const s of ir.states) state.set(s.name, copyTensor(fixed(s.initial)));
   const draws = environmentDraws(ir, seed, agents, fixed);
-  const code = ir.code ? codeKind(ir, agents, values, seed) : undefined;
+  let code = ir.code ? codeKind(ir, agents, values, seed) : undefined;
+  /** The code kind's state as last advanced (a fork's `param` hands it to the kind made anew). */
+  let kindState: { readonly state: unknown } | undefined;
 
   const lets = ir.lets.map((l) => ({ name: l.name, fn: compileExpression(l.value) }));
   const payoffFn = compileExpression(ir.payoff);
@@ -212,11 +243,17 @@ export function instantiateEnvironment(
   };
 
   const benchmarks = new Map<string, { action: Float64Array; payoff: Float64Array }>();
-  for (const b of ir.benchmarks) {
-    const raw = b.value ? perAgent(fixed(b.value), n) : (code?.benchmark(b.name) ?? NAN_ACTIONS(n));
-    const action = raw.map((x, i) => Math.min(high[i] ?? x, Math.max(low[i] ?? x, x)));
-    benchmarks.set(b.name, { action, payoff: clearFrom(state, action, 1).payoff });
-  }
+  /** Each benchmark's action under the parameters bound now, and its payoff from the state in ROUND. */
+  const benchmark = (round: number) => {
+    for (const b of ir.benchmarks) {
+      const raw = b.value
+        ? perAgent(fixed(b.value), n)
+        : (code?.benchmark(b.name) ?? NAN_ACTIONS(n));
+      const action = raw.map((x, i) => Math.min(high[i] ?? x, Math.max(low[i] ?? x, x)));
+      benchmarks.set(b.name, { action, payoff: clearFrom(state, action, round).payoff });
+    }
+  };
+  benchmark(1);
 
   return {
     kind: 'environment',
@@ -241,7 +278,29 @@ export function instantiateEnvironment(
     inject: (round) => code?.inject(round) ?? [],
     advance: (outcome) => {
       state = new Map(outcome.next);
-      code?.advance(outcome.kindState);
+      if (code) {
+        code.advance(outcome.kindState);
+        kindState = { state: outcome.kindState };
+      }
+    },
+    retune: (overrides, from) => {
+      const next = paramValues(ir.params, overrides);
+      const names = agentNames(ir, next);
+      if (names.length !== n || names.some((a, i) => a !== agents[i]))
+        throw new EnvironmentError(
+          `environment ${ir.name} would have other ${ir.axis}s with these parameters (${names.slice(0, 6).join(', ')}${names.length > 6 ? ', …' : ''}): a fork keeps the run's`,
+        );
+      bind(next);
+      bound();
+      draws.rebound();
+      for (const [name, value] of next) values.set(name, value);
+      // A code kind is made again with the new values and handed the state it had reached:
+      // its state changes only in `advance` (runtime/environment/kinds.ts).
+      if (code) {
+        code = codeKind(ir, agents, next, seed);
+        if (kindState) code.advance(kindState.state);
+      }
+      benchmark(from);
     },
   };
 }
@@ -378,20 +437,30 @@ function environmentDraws(
   seed: Seed,
   agents: readonly string[],
   fixed: (e: IrExpr) => Tensor,
-): (round: number) => ReadonlyMap<string, Tensor> {
+): ((round: number) => ReadonlyMap<string, Tensor>) & { rebound(): void } {
   const n = agents.length;
-  const sources = ir.draws.map((d) => {
-    const low = perAgent(fixed(d.low), n);
-    const high = perAgent(fixed(d.high), n);
-    for (let i = 0; i < n; i++)
-      if (!((low[i] ?? Number.NaN) <= (high[i] ?? Number.NaN)))
-        throw new EnvironmentError(
-          `the draw ${d.name} of ${agents[i]} is uniform on [${low[i]}, ${high[i]}]: the lower bound must not exceed the upper`,
-        );
-    return { name: d.name, low, high, random: randomStream(seed, `environment:draw:${d.name}`) };
-  });
+  const sources = ir.draws.map((d) => ({
+    name: d.name,
+    low: new Float64Array(n),
+    high: new Float64Array(n),
+    random: randomStream(seed, `environment:draw:${d.name}`),
+  }));
+  /** Each draw's bounds under the parameters bound now (rounds drawn already keep their values). */
+  const rebound = () =>
+    ir.draws.forEach((d, k) => {
+      const source = sources[k] as (typeof sources)[number];
+      const { low, high } = source;
+      low.set(perAgent(fixed(d.low), n));
+      high.set(perAgent(fixed(d.high), n));
+      for (let i = 0; i < n; i++)
+        if (!((low[i] ?? Number.NaN) <= (high[i] ?? Number.NaN)))
+          throw new EnvironmentError(
+            `the draw ${d.name} of ${agents[i]} is uniform on [${low[i]}, ${high[i]}]: the lower bound must not exceed the upper`,
+          );
+    });
+  rebound();
   const rounds: ReadonlyMap<string, Tensor>[] = [];
-  return (round) => {
+  const draws = (round: number) => {
     if (!(Number.isInteger(round) && round >= 1))
       throw new RangeError(`draws exist for rounds 1, 2, …; asked for round ${round}`);
     while (rounds.length < round) {
@@ -408,4 +477,5 @@ function environmentDraws(
     }
     return rounds[round - 1] as ReadonlyMap<string, Tensor>;
   };
+  return Object.assign(draws, { rebound });
 }

@@ -29,8 +29,14 @@ export interface EnvironmentMetrics {
     rounds_played: number;
     status: 'completed' | 'failed' | 'interrupted' | 'truncated';
   };
-  /** Each benchmark's action and the payoff it earns from the initial state, per agent. */
+  /**
+   * Each benchmark's action and the payoff it earns from the initial state, per agent: at the
+   * run's end (a fork that changes the environment's parameters gives new ones, with the
+   * payoff from the state at its round, `benchmarks_from`).
+   */
   benchmarks: Record<string, { action: number[]; payoff: number[] }>;
+  /** The round from which `benchmarks` hold, when a fork changed the parameters. */
+  benchmarks_from?: number;
   /** The environment's declared metrics over the rounds played (null: not a finite number). */
   macro: Record<string, number | null>;
   totals: { payoff_before_fines: number; fines: number; credits: number; payoff: number };
@@ -77,6 +83,11 @@ export interface EnvironmentMetrics {
 export interface EnvironmentMetricsOptions {
   readonly ir: IrEnvironment;
   readonly overrides: Readonly<Record<string, ParamValue>>;
+  /**
+   * The parameter values a fork gives the environment from its round on: the declared
+   * metrics read them when the trace shows the change (its benchmarks event with `from`).
+   */
+  readonly overridesAfterFork?: Readonly<Record<string, ParamValue>>;
 }
 
 export class EnvironmentMetricsError extends Error {}
@@ -190,7 +201,8 @@ export class EnvironmentScore {
         this.runEnd ??= e;
         return;
       case 'environment_benchmarks':
-        this.benchmarkEvent ??= e;
+        // The last: a fork that changes the parameters writes the ones that hold from its round.
+        this.benchmarkEvent = e;
         return;
       case 'environment':
         this.rounds.push(packed(e));
@@ -310,7 +322,8 @@ export class EnvironmentScore {
     // The declared metrics, evaluated once over the whole run: window functions reach back
     // over every recorded round, `round` is the last round played, `horizon` the rounds asked for.
     const { ir } = options;
-    const values = paramValues(ir.params, options.overrides);
+    const changed = benchmarkEvent?.from !== undefined && options.overridesAfterFork;
+    const values = paramValues(ir.params, changed ? options.overridesAfterFork : options.overrides);
     const dims = { firms: n, products: 1 };
     const params = new Map<string, Tensor>();
     for (const p of ir.params) {
@@ -374,6 +387,7 @@ export class EnvironmentScore {
           { action: [...v.action], payoff: [...v.payoff] },
         ]),
       ),
+      ...(benchmarkEvent?.from === undefined ? {} : { benchmarks_from: benchmarkEvent.from }),
       macro,
       totals: {
         payoff_before_fines: total(totals.before),

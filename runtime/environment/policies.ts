@@ -494,8 +494,13 @@ export function createEnvironmentAgent(
   if (declared) return declaredPolicy(declared, policy.args, context);
   if (env.benchmarks.has(policy.name)) {
     PolicyArguments.read(policy.name, policy.args, []);
-    const x = benchmarkAction(env, policy.name, agent, policy.name);
-    return { policy: policy.name, lookBack: 0, decide: () => one(x) };
+    benchmarkAction(env, policy.name, agent, policy.name);
+    // Read each round, as a market's `nash` is: a fork's `param` gives it new values.
+    return {
+      policy: policy.name,
+      lookBack: 0,
+      decide: () => one(benchmarkAction(env, policy.name, agent, policy.name)),
+    };
   }
   const own = env.ir.code
     ? environmentKind(env.ir.code.kind)?.policies?.find((p) => p.name === policy.name)

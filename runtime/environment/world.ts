@@ -94,22 +94,32 @@ export function environmentRun(
     ir.action.variable,
     'payoff',
   ];
+  let governed = environmentGoverned(env);
+  const benchmarksEvent = (from?: number): TraceEvent => ({
+    type: 'environment_benchmarks',
+    ...(from === undefined ? {} : { from }),
+    benchmarks: Object.fromEntries(
+      [...env.benchmarks].map(([name, b]) => [
+        name,
+        { action: Array.from(b.action), payoff: Array.from(b.payoff) },
+      ]),
+    ),
+  });
   return {
     agents: env.agents,
     width: 1,
-    governed: environmentGoverned(env),
+    get governed() {
+      return governed;
+    },
     header: {
       before: { environment: ir.name, axis: ir.axis },
       after: { firms: [...env.agents], products: [ir.action.variable] },
     },
-    benchmarksEvent: {
-      type: 'environment_benchmarks',
-      benchmarks: Object.fromEntries(
-        [...env.benchmarks].map(([name, b]) => [
-          name,
-          { action: Array.from(b.action), payoff: Array.from(b.payoff) },
-        ]),
-      ),
+    benchmarksEvent: benchmarksEvent(),
+    retune: (overrides, from) => {
+      env.retune(overrides, from);
+      governed = environmentGoverned(env);
+      return benchmarksEvent(from);
     },
     fallbackName: fallback.name,
     fallback: fallback.action,

@@ -288,8 +288,10 @@ function flatPrice(price: number[] | number[][]): number[] {
 
 function benchmarksSection(metrics: RunMetrics) {
   const names = ['nash', 'collusive', 'competitive'] as const;
+  const from = metrics.benchmarks_from;
   return html`<section id="benchmarks">
 <h2>Benchmarks</h2>
+${from === undefined ? '' : note(`From round ${count(from)}, when a fork changed the market's parameters; the rounds before it had other benchmarks (the run's trace holds both).`)}
 <table>
 <thead><tr><th>benchmark</th><th>mean price</th><th>total quantity</th><th>industry profit</th><th>profit per firm</th><th>mean HHI</th></tr></thead>
 <tbody>${names.map((name) => {
@@ -528,7 +530,7 @@ async function seriesSection(metrics: RunMetrics) {
   for (const spec of specs) charts.push(await chart(spec));
   return html`<section id="series">
 <h2>Price, quantity and profit</h2>
-${note(`${samplingNote(played, bucket, window)} Dashed lines: the Nash and collusive benchmarks.`)}
+${note(`${samplingNote(played, bucket, window)} Dashed lines: the Nash and collusive benchmarks${metrics.benchmarks_from === undefined ? '' : ` from round ${count(metrics.benchmarks_from)}, when a fork changed the market's parameters`}.`)}
 ${charts}
 ${await quantitiesPanels(metrics, window)}
 </section>`;

@@ -2,6 +2,7 @@ import { createHash, type Hash as PrefixHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramValues } from '../../compiler/instantiate.js';
+import type { ParamValue } from '../../compiler/ir.js';
 import { kindProvenance } from '../environment/kinds.js';
 import {
   computeEnvironmentMetrics,
@@ -55,6 +56,7 @@ import {
   type RunHooks,
   type RunResult,
   runExperiment,
+  worldAfterFork,
 } from './run.js';
 import type { Interruption } from './signals.js';
 
@@ -77,9 +79,15 @@ function score(
   const world = experiment.market;
   if (world.kind !== 'environment') return computeMetrics(events, metricsOptions(experiment));
   // The fold saw every event as it was written; it scores the rounds the run's end says were played.
-  if (environmentScore)
-    return environmentScore.metrics({ ir: world, overrides: experiment.marketOverrides }, upTo);
-  return computeEnvironmentMetrics(events, { ir: world, overrides: experiment.marketOverrides });
+  // An environment's declared metrics read the parameter values in force at the run's end.
+  const after = worldAfterFork(experiment);
+  const options = {
+    ir: world,
+    overrides: experiment.marketOverrides,
+    ...(after.retuned ? { overridesAfterFork: after.overrides } : {}),
+  };
+  if (environmentScore) return environmentScore.metrics(options, upTo);
+  return computeEnvironmentMetrics(events, options);
 }
 
 /** A market run's metrics; an environment's are a bug where a market's are expected. */
@@ -112,12 +120,23 @@ function statesOptions(experiment: ResolvedExperiment): MetricsOptions {
 
 /** What the metrics need beyond the trace: the demand line for consumer surplus, the states. */
 function metricsOptions(experiment: ResolvedExperiment): MetricsOptions {
-  if (experiment.market.kind !== 'market') return statesOptions(experiment);
-  const market = instantiateMarket(experiment.market, experiment.marketOverrides);
-  const demand = market.competition === 'quantity' ? linearDemand(market) : undefined;
+  const world = experiment.market;
+  if (world.kind !== 'market') return statesOptions(experiment);
+  const demandOf = (overrides: Readonly<Record<string, ParamValue>>) => {
+    const market = instantiateMarket(world, overrides);
+    const demand = market.competition === 'quantity' ? linearDemand(market) : undefined;
+    return demand
+      ? { intercept: Array.from(demand.intercept), slope: Array.from(demand.slope) }
+      : undefined;
+  };
+  const demand = demandOf(experiment.marketOverrides);
+  // A fork that changes the market's parameters changes its demand from its round on.
+  const after = worldAfterFork(experiment);
+  const changed = after.retuned && experiment.fork ? demandOf(after.overrides) : undefined;
   return {
-    ...(demand
-      ? { demand: { intercept: Array.from(demand.intercept), slope: Array.from(demand.slope) } }
+    ...(demand ? { demand } : {}),
+    ...(changed && experiment.fork
+      ? { demandFrom: [{ from: experiment.fork.after + 1, ...changed }] }
       : {}),
     ...statesOptions(experiment),
   };

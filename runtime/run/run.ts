@@ -95,9 +95,12 @@ export type Intervention =
    */
   | { readonly kind: 'pardon'; readonly agent: string; readonly round: number }
   /**
-   * A parameter of the institution governing from the fork's round on takes this value;
-   * the institution goes on from the state it was in (its machines, streaks, counters and
-   * the rounds it observed), and its public manifest says the new value.
+   * A parameter takes this value from the fork's round on: the world's (a market's demand
+   * or costs, an environment's parameter) and the governing institution's, whichever have
+   * it (both when both do, as `mase run --param`). The world goes on from its state with the
+   * new values and new benchmarks; the institution goes on from the state it was in (its
+   * machines, streaks, counters and the rounds it observed), and its public manifest says
+   * the new value.
    */
   | { readonly kind: 'param'; readonly name: string; readonly value: ParamValue }
   /** Messages from `from` to `to` are not delivered (a talk edge cut, one way). */
@@ -148,15 +151,38 @@ export function governingAfterFork(experiment: ResolvedExperiment): {
 } {
   const changes = experiment.fork?.interventions ?? [];
   const switched = changes.findLast((i) => i.kind === 'institution');
-  const params = changes.flatMap((i) => (i.kind === 'param' ? [[i.name, i.value] as const] : []));
   const [institution, overrides] =
     switched?.kind === 'institution'
       ? [switched.institution, switched.overrides]
       : [experiment.institution, experiment.institutionOverrides];
+  const params = changes.flatMap((i) =>
+    i.kind === 'param' && institution.params.some((p) => p.name === i.name)
+      ? [[i.name, i.value] as const]
+      : [],
+  );
   return {
     institution,
     overrides: { ...overrides, ...Object.fromEntries(params) },
     switched: switched !== undefined,
+    retuned: params.length > 0,
+  };
+}
+
+/**
+ * The world's parameter values from a fork's round on (the run's, with the values a fork's
+ * `param`s give its world), and whether a fork changes any.
+ */
+export function worldAfterFork(experiment: ResolvedExperiment): {
+  readonly overrides: Readonly<Record<string, ParamValue>>;
+  readonly retuned: boolean;
+} {
+  const params = (experiment.fork?.interventions ?? []).flatMap((i) =>
+    i.kind === 'param' && experiment.market.params.some((p) => p.name === i.name)
+      ? [[i.name, i.value] as const]
+      : [],
+  );
+  return {
+    overrides: { ...experiment.marketOverrides, ...Object.fromEntries(params) },
     retuned: params.length > 0,
   };
 }
@@ -358,6 +384,13 @@ export interface WorldRun {
     readonly after: Record<string, unknown>;
   };
   readonly benchmarksEvent: TraceEvent;
+  /**
+   * The world with other parameter values from round `from` on (a fork's `param`), going on
+   * from its state: its benchmarks then, as the trace records them (`from` set). The fork
+   * has checked that the values leave the agents and their actions as they were; `governed`
+   * and the observations show the new world from here on.
+   */
+  retune(overrides: Readonly<Record<string, ParamValue>>, from: number): TraceEvent;
   /** The action that replaces an unusable one when there is no previous action. */
   readonly fallbackName: string;
   fallback(agent: number): Float64Array;
@@ -402,13 +435,23 @@ export interface WorldAgentContext {
 function marketRun(experiment: ResolvedExperiment, hooks: RunHooks): WorldRun {
   const world = experiment.market;
   if (world.kind !== 'market') throw new Error('marketRun needs a market');
-  const market = instantiateMarket(world, experiment.marketOverrides);
-  const benchmarks = computeBenchmarks(market);
+  let market = instantiateMarket(world, experiment.marketOverrides);
+  let benchmarks = computeBenchmarks(market);
+  let governed = marketGoverned(market, benchmarks);
   const P = market.dims.products;
+  const benchmarksEvent = (from?: number): TraceEvent => ({
+    type: 'benchmarks',
+    ...(from === undefined ? {} : { from }),
+    nash: benchmarkEvent(benchmarks.nash, market),
+    collusive: benchmarkEvent(benchmarks.collusive, market),
+    competitive: benchmarkEvent(benchmarks.competitive, market),
+  });
   return {
     agents: market.firms,
     width: P,
-    governed: marketGoverned(market, benchmarks),
+    get governed() {
+      return governed;
+    },
     header: {
       before: { market: world.name },
       after: {
@@ -417,11 +460,14 @@ function marketRun(experiment: ResolvedExperiment, hooks: RunHooks): WorldRun {
         competition: market.competition,
       },
     },
-    benchmarksEvent: {
-      type: 'benchmarks',
-      nash: benchmarkEvent(benchmarks.nash, market),
-      collusive: benchmarkEvent(benchmarks.collusive, market),
-      competitive: benchmarkEvent(benchmarks.competitive, market),
+    benchmarksEvent: benchmarksEvent(),
+    retune: (overrides, from) => {
+      // Firms keep their agents, which built themselves on the market the run started with
+      // (their own bounds); what the round loop enforces and clears is the new market's.
+      market = instantiateMarket(world, overrides);
+      benchmarks = computeBenchmarks(market);
+      governed = marketGoverned(market, benchmarks);
+      return benchmarksEvent(from);
     },
     fallbackName: 'nash',
     fallback: (i) => Float64Array.from(benchmarks.nash.action.subarray(i * P, (i + 1) * P)),
@@ -460,7 +506,9 @@ function marketRun(experiment: ResolvedExperiment, hooks: RunHooks): WorldRun {
     },
     ended: () => false,
     advance: () => {},
-    market: { instance: market, benchmarks },
+    get market() {
+      return { instance: market, benchmarks };
+    },
   };
 }
 
@@ -746,8 +794,12 @@ export async function runExperiment(
               seed: fork.seed ?? null,
               interventions: tracedInterventions(fork.interventions),
             });
+            // A world with other parameter values goes on from its state; the institution
+            // then reads the new world (its benchmarks), going on from its own state too.
+            const worldAfter = worldAfterFork(experiment);
+            if (worldAfter.retuned) emit(world.retune(worldAfter.overrides, round));
             const after = governingAfterFork(experiment);
-            if (after.switched || after.retuned) {
+            if (after.switched || after.retuned || worldAfter.retuned) {
               institution.settle();
               ({
                 runtime: institution,

@@ -138,7 +138,10 @@ async function showEnvironmentRun(
   if (manifest.status !== 'completed' && manifest.reason)
     out.push(`  ${manifest.status}: ${manifest.reason}`);
   for (const note of notes) out.push(`  note: ${note}`);
-  out.push('', 'benchmarks (action, payoff per agent):');
+  out.push(
+    '',
+    `benchmarks (action, payoff per agent${fromFork(metrics.benchmarks_from, 'environment')}):`,
+  );
   for (const [name, b] of Object.entries(metrics.benchmarks))
     out.push(
       `  ${name.padEnd(12)} ${b.action.map((x) => fixed(x)).join(' ')}  →  ${b.payoff.map((x) => fixed(x)).join(' ')}`,
@@ -390,6 +393,12 @@ function fallbackNote(metrics: RunMetrics, firm: string): string {
     : `; ${thousands(n)} fallback decisions (${Math.round((100 * n) / played)}% of its rounds)`;
 }
 
+/** Where a fork changed the world's parameters: the round its benchmarks hold from. */
+const fromFork = (from: number | undefined, world: string) =>
+  from === undefined
+    ? ''
+    : `; from round ${thousands(from)}, when a fork changed the ${world}'s parameters`;
+
 /**
  * `mase show DIR`: a summary whose length does not grow with the run (benchmarks,
  * outcome, tier, firms, and the institution: time in each state, transitions per edge,
@@ -454,7 +463,7 @@ export async function showRun(
   else if (manifest.status !== 'completed' && manifest.reason)
     out.push(`  ${manifest.status}: ${manifest.reason}`);
   for (const note of notes) out.push(`  note: ${note}`);
-  out.push('', 'benchmarks (industry profit):');
+  out.push('', `benchmarks (industry profit${fromFork(metrics.benchmarks_from, 'market')}):`);
   for (const name of ['nash', 'collusive', 'competitive'] as const) {
     const b = metrics.benchmarks[name];
     const standing =

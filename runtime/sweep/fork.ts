@@ -4,9 +4,10 @@ import { valueFits } from '../../compiler/check.js';
 import type { IrInstitution, IrPolicy, ParamValue } from '../../compiler/ir.js';
 import { overrideProblems } from '../../compiler/param-values.js';
 import { PolicyError } from '../agents/policy.js';
-import { EnvironmentError } from '../environment/instance.js';
-import { UsageProblem } from '../errors.js';
+import { EnvironmentError, instantiateEnvironment } from '../environment/instance.js';
+import { MaseUserError, UsageProblem } from '../errors.js';
 import { claimDirectory, writeFileAtomic } from '../files.js';
+import { instantiateMarket } from '../market/instance.js';
 import { randomStream } from '../random.js';
 import { sameEvent } from '../run/checkpoint.js';
 import {
@@ -450,39 +451,89 @@ async function checkedInterventions(
     changes.push({ kind: 'inject_message', from: m.from, to: [...to], text: m.text });
   }
   if (arm.institution) changes.push({ kind: 'institution', ...arm.institution });
-  if (arm.params.length > 0) {
-    // The institution governing from the fork on (the arm's own when it switches), and its
-    // parameter values then: the world's parameters cannot change (docs/checkpoints.md).
-    const governing = arm.institution?.institution ?? experiment.institution;
-    const before = arm.institution?.overrides ?? experiment.institutionOverrides;
-    const overrides: Record<string, ParamValue> = { ...before };
-    for (const { name, value } of arm.params) {
-      const param = governing.params.find((p) => p.name === name);
-      if (!param) {
-        const world = experiment.market;
-        throw new ForkError(
-          world.params.some((p) => p.name === name)
-            ? `${where.param} ${name}: a parameter of ${world.kind} ${world.name} cannot change in a fork (its parameters are compiled into its benchmarks and its updates when the run starts); only the institution's can`
-            : `${where.param} ${name}: institution ${governing.name} has no parameter \`${name}\`${governing.params.length > 0 ? `; its parameters: ${governing.params.map((p) => p.name).join(', ')}` : ''}`,
-        );
-      }
-      const misfit = valueFits(param.type, value);
-      if (misfit) throw new ForkError(`${where.param} ${name}: ${misfit}`);
-      overrides[name] = value;
-      changes.push({ kind: 'param', name, value });
-    }
-    const problem = overrideProblems({
-      market: experiment.market,
-      marketOverrides: experiment.marketOverrides,
-      institution: governing,
-      institutionOverrides: overrides,
-    })[0];
-    if (problem)
-      throw new ForkError(
-        `${where.param} ${arm.params.map((p) => p.name).join(', ')}: ${problem.code} ${problem.message}`,
-      );
-  }
+  if (arm.params.length > 0) changes.push(...checkedParams(arm, experiment));
   return changes;
+}
+
+/**
+ * An arm's `param`s checked: each names a parameter of the world or of the institution
+ * governing from the fork on (the arm's own when it switches), or both, as `mase run
+ * --param` does; the values together pass the checks a source's do; and the world with
+ * them keeps the run's agents and their actions (docs/checkpoints.md).
+ */
+function checkedParams(arm: ArmChanges, experiment: ResolvedExperiment): Intervention[] {
+  const { where } = arm;
+  const world = experiment.market;
+  const governing = arm.institution?.institution ?? experiment.institution;
+  const worldOverrides: Record<string, ParamValue> = { ...experiment.marketOverrides };
+  const overrides: Record<string, ParamValue> = {
+    ...(arm.institution?.overrides ?? experiment.institutionOverrides),
+  };
+  const changes: Intervention[] = [];
+  for (const { name, value } of arm.params) {
+    const owners = [
+      { param: world.params.find((p) => p.name === name), values: worldOverrides },
+      { param: governing.params.find((p) => p.name === name), values: overrides },
+    ].filter((o) => o.param !== undefined);
+    if (owners.length === 0) {
+      const known = [...world.params, ...governing.params].map((p) => p.name);
+      throw new ForkError(
+        `${where.param} ${name}: neither ${world.kind} ${world.name} nor institution ${governing.name} has a parameter \`${name}\`${known.length > 0 ? `; known: ${known.join(', ')}` : ''}`,
+      );
+    }
+    for (const { param, values } of owners) {
+      const misfit = param ? valueFits(param.type, value) : undefined;
+      if (misfit) throw new ForkError(`${where.param} ${name}: ${misfit}`);
+      values[name] = value;
+    }
+    changes.push({ kind: 'param', name, value });
+  }
+  const given = arm.params.map((p) => p.name).join(', ');
+  const problem = overrideProblems({
+    market: world,
+    marketOverrides: worldOverrides,
+    institution: governing,
+    institutionOverrides: overrides,
+  })[0];
+  if (problem) throw new ForkError(`${where.param} ${given}: ${problem.code} ${problem.message}`);
+  if (arm.params.some((p) => world.params.some((q) => q.name === p.name)))
+    checkWorldRetune(world, experiment.marketOverrides, worldOverrides, `${where.param} ${given}`);
+  return changes;
+}
+
+/**
+ * Whether the world can go on with other parameter values: the same agents and the same
+ * action (a market's products). A fork keeps the run's agents and what they do.
+ */
+function checkWorldRetune(
+  world: ResolvedExperiment['market'],
+  before: Readonly<Record<string, ParamValue>>,
+  after: Readonly<Record<string, ParamValue>>,
+  where: string,
+): void {
+  const keeps = (what: string, a: readonly string[], b: readonly string[]) => {
+    if (a.length !== b.length || a.some((x, i) => x !== b[i]))
+      throw new ForkError(
+        `${where}: ${world.kind} ${world.name} would have other ${what} (${b.slice(0, 6).join(', ')}${b.length > 6 ? ', …' : ''} instead of ${a.slice(0, 6).join(', ')}${a.length > 6 ? ', …' : ''}); a fork keeps the run's`,
+      );
+  };
+  try {
+    if (world.kind === 'environment') {
+      keeps(
+        `${world.axis}s`,
+        instantiateEnvironment(world, before).agents,
+        instantiateEnvironment(world, after).agents,
+      );
+      return;
+    }
+    const [was, now] = [instantiateMarket(world, before), instantiateMarket(world, after)];
+    keeps('firms', was.firms, now.firms);
+    keeps('products', was.products, now.products);
+  } catch (error) {
+    if (error instanceof MaseUserError && !(error instanceof ForkError))
+      throw new ForkError(`${where}: ${error.message}`);
+    throw error;
+  }
 }
 
 /**

@@ -78,13 +78,20 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     round,
     values: z.record(z.string(), z.union([z.number(), z.null(), z.array(z.number().nullable())])),
   }),
-  /** An environment's benchmarks: each one's action and the payoff it earns, per agent. */
+  /**
+   * An environment's benchmarks: each one's action and the payoff it earns, per agent. A
+   * fork that changes the environment's parameters writes its new ones, holding `from` its
+   * round on (absent: from round 1).
+   */
   z.object({
     type: z.literal('environment_benchmarks'),
+    from: round.optional(),
     benchmarks: z.record(z.string(), z.object({ action: perFirm, payoff: perFirm })),
   }),
+  /** A market's benchmarks; a fork that changes its parameters writes new ones, as above. */
   z.object({
     type: z.literal('benchmarks'),
+    from: round.optional(),
     nash: benchmarkPointSchema,
     collusive: benchmarkPointSchema,
     competitive: benchmarkPointSchema,

@@ -659,13 +659,132 @@ institution fee "A fee every round, and a count of the rounds fined" {
     };
     expect(refused('fee')).toBe('mase: --param takes NAME=VALUE, not `fee`\n');
     expect(refused('nosuch=1')).toBe(
-      'mase: --param nosuch: institution fee has no parameter `nosuch`; its parameters: fee, limit\n',
-    );
-    expect(refused('intercept=120')).toBe(
-      "mase: --param intercept: a parameter of market cournot cannot change in a fork (its parameters are compiled into its benchmarks and its updates when the run starts); only the institution's can\n",
+      'mase: --param nosuch: neither market cournot nor institution fee has a parameter `nosuch`; known: firms, intercept, slope, costs, capacity, fee, limit\n',
     );
     expect(refused('fee=abc')).toBe('mase: --param fee: expected numbers, found "abc"\n');
     expect(readdirSync(sandbox.dir)).not.toContain('bad-param');
+  });
+
+  it('--param of the market: demand changes from R + 1, Nash firms follow it, and the metrics read the benchmarks then in force', () => {
+    ok(cournotRun('nash', 12, 'stdlib:none', '--out', 'demand'));
+    ok(['fork', 'demand', '--at', '8', '--out', 'demand-up', '--param', 'intercept=130']);
+    const arm = 'demand-up/runs/intervention-r1';
+    // a = 100 → 130 (slope 1, costs 10, 2 firms): the Nash quantity (a − c)/3 goes from 30
+    // to 40, the price from 40 to 50, each firm's profit from 900 to 1600.
+    expect(payoffs(arm, 'f1')).toEqual([...Array(8).fill(900), ...Array(4).fill(1600)]);
+    expect(payoffs('demand-up/runs/none-r1', 'f1')).toEqual(Array(12).fill(900));
+    const benchmarks = events<TraceLine & { from?: number; nash: { profit: number[] } }>(
+      arm,
+    ).filter((e) => e.type === 'benchmarks');
+    expect(benchmarks.map((b) => [b.from, b.nash.profit])).toEqual([
+      [undefined, [900, 900]],
+      [9, [1600, 1600]],
+    ]);
+    const m = sandbox.json<{
+      benchmarks_from?: number;
+      window: unknown;
+      macro: { collusion_index: number; verdict: string };
+      rounds: { consumer_surplus: number[] }[];
+      warnings: string[];
+    }>(`${arm}/metrics.json`);
+    // Read against the new benchmarks, Nash play is Nash play (against the old ones its
+    // industry profit of 3200 would be far above the old collusive 2025).
+    expect(m.benchmarks_from).toBe(9);
+    expect(m.macro.collusion_index).toBe(0);
+    expect(m.macro.verdict).toBe('competitive');
+    // The default window (the second half, 7–12) starts before the change: read from 9.
+    expect(m.window).toEqual({ from: 9, to: 12, rounds: 4, source: 'default' });
+    expect(m.warnings).toEqual([
+      "the window 7…12 starts before round 9, from which a fork changed the market's parameters (and its benchmarks): the window is read from round 9",
+    ]);
+    // Consumer surplus b·Q²/2 under the demand in force: Q = 60, then 80.
+    expect(m.rounds.map((r) => r.consumer_surplus)).toEqual([
+      ...Array(8).fill([1800]),
+      ...Array(4).fill([3200]),
+    ]);
+    expect(mase(['show', arm]).stdout).toContain(
+      "benchmarks (industry profit; from round 9, when a fork changed the market's parameters):\n  nash         3200.00",
+    );
+    sandbox.expectExactReplay(arm);
+    // `mase explain` follows the collusion level against each round's benchmarks: Nash
+    // play throughout is no change (against the first ones it would jump to 6.2 in round 9).
+    const explained = mase(['explain', arm]);
+    expect(explained.stderr).toBe(
+      'mase: the collusion level starts and ends at 0: there is no change to explain\n',
+    );
+    // Values that would change the run's firms, and values that do not fit, are refused.
+    const refused = (param: string) => {
+      const r = mase(['fork', 'demand', '--at', '8', '--out', 'bad-world', '--param', param]);
+      expect(r.code).toBe(2);
+      return r.stderr;
+    };
+    expect(refused('firms=3')).toBe(
+      "mase: --param firms: market cournot would have other firms (f1, f2, f3 instead of f1, f2); a fork keeps the run's\n",
+    );
+    expect(refused('intercept=abc')).toBe(
+      'mase: --param intercept: expected numbers, found "abc"\n',
+    );
+    expect(readdirSync(sandbox.dir)).not.toContain('bad-world');
+  });
+
+  it('--param of an environment: the state goes on, the benchmarks and the institution follow the new values', () => {
+    ok([
+      ...['run', '--environment', 'stdlib:commons', '--institution', 'stdlib:harvest_quota'],
+      ...['--agents', 'sustainable', '--rounds', '10', '--out', 'fishery'],
+    ]);
+    ok(['fork', 'fishery', '--at', '4', '--out', 'regrowth', '--param', 'growth=4']);
+    const arm = 'regrowth/runs/intervention-r1';
+    // The sustainable share capacity·(1 − 1/growth)/fishers goes from 10 to 15 in round 5;
+    // the fishers playing it take 15 each, and the quota (read from the new benchmark) is
+    // kept: no one is warned or fined.
+    expect(payoffs(arm, 'fisher1')).toEqual([...Array(4).fill(10), ...Array(6).fill(15)]);
+    expect(events(arm).filter((e) => e.type === 'transition' || e.type === 'sanction')).toEqual([]);
+    const m = sandbox.json<{
+      benchmarks: { sustainable: { action: number[] } };
+      benchmarks_from?: number;
+    }>(`${arm}/metrics.json`);
+    expect(m.benchmarks.sustainable.action).toEqual([15, 15, 15, 15, 15]);
+    expect(m.benchmarks_from).toBe(5);
+    sandbox.expectExactReplay(arm);
+    const r = mase([
+      'fork',
+      'fishery',
+      '--at',
+      '4',
+      ...['--out', 'bad-fishery'],
+      '--param=fishers=3',
+    ]);
+    expect(r.stderr).toBe(
+      "mase: --param fishers: environment commons would have other fishers (fisher1, fisher2, fisher3 instead of fisher1, fisher2, fisher3, fisher4, fisher5); a fork keeps the run's\n",
+    );
+    expect(r.code).toBe(2);
+  });
+
+  it('--param of a text world (a code kind): made again with the new values, from the state it had reached', () => {
+    ok([
+      ...['run', '--environment', 'stdlib:infection', '--agents', 'susceptible'],
+      ...['--param', 'hosts=6', '--param', 'inject_round=5', '--rounds', '8', '--out', 'epidemic'],
+    ]);
+    const worldMessages = (dir: string) =>
+      events<TraceLine & { from: string; round: number }>(dir)
+        .filter((e) => e.type === 'message' && e.from === 'world')
+        .map((e) => e.round);
+    // The injection moved from round 5 to round 3.
+    ok(['fork', 'epidemic', '--at', '2', '--out', 'earlier', '--param', 'inject_round=3']);
+    expect(worldMessages('earlier/runs/intervention-r1')).toEqual([3]);
+    expect(worldMessages('earlier/runs/none-r1')).toEqual([5]);
+    // After the injection, more patients change nothing: the kind goes on from the hosts it
+    // had infected (made afresh, it would have forgotten them).
+    ok(['fork', 'epidemic', '--at', '6', '--out', 'later', '--param', 'patients=3']);
+    const world = (dir: string) =>
+      events(dir).filter((e) => e.type === 'environment' || e.type === 'payoff');
+    expect(world('later/runs/intervention-r1')).toEqual(world('later/runs/none-r1'));
+    expect(
+      events<TraceLine & { values: { infected: number[] } }>('later/runs/none-r1')
+        .filter((e) => e.type === 'environment')
+        .at(-1)?.values.infected,
+    ).toContain(1);
+    sandbox.expectExactReplay('earlier/runs/intervention-r1');
   });
 
   it('forks a run of an experiment file that imports the stdlib, with the example interventions as arms', () => {

@@ -247,6 +247,65 @@ describe('collusion index', () => {
     expect(whole.macro.mean_quantity?.[0]?.[0]).toBeCloseTo((2 * (140 / 3) + 3 * 60) / 5, 12);
   });
 
+  it('reads a window against the benchmarks in force in it when a fork changed the market', () => {
+    // From round 6 every unit costs 10 (a fork's --param): Nash quantities then earn more.
+    const cheap: Matrix = [
+      [10, 10],
+      [10, 10],
+    ];
+    const changed: TraceEvent = {
+      ...(benchmarks(NASH, COLLUSIVE, COMPETITIVE, cheap) as TraceEventOf<'benchmarks'>),
+      from: 6,
+    };
+    const events: TraceEvent[] = [
+      header(),
+      benchmarks(),
+      ...[1, 2, 3, 4, 5].flatMap((r) => round(r, { q: NASH })),
+      changed,
+      ...[6, 7, 8, 9, 10].flatMap((r) => round(r, { q: NASH }, cheap)),
+      { type: 'run_end', status: 'completed', rounds_completed: 10 },
+    ];
+    const late = computeMetrics(events);
+    expect(late.benchmarks_from).toBe(6);
+    expect(late.benchmarks.nash.profit[0]).toBeCloseTo(
+      (140 / 3) * (190 / 3 - 10) + (80 / 3) * (190 / 3 - 10),
+      9,
+    );
+    expect(late.macro.collusion_index).toBeCloseTo(0, 12);
+    expect(late.warnings).toEqual([]);
+    // Against the benchmarks of rounds 1–5 the same play would read as far above collusion.
+    const early = computeMetrics(events, { window: { from: 1, to: 5 } });
+    expect(early.benchmarks_from).toBe(1);
+    expect(early.benchmarks.nash.profit[0]).toBeCloseTo(NASH_PROFIT, 9);
+    expect(early.macro.collusion_index).toBeCloseTo(0, 12);
+    // A window across the change is read from the change.
+    const across = computeMetrics(events, { window: { from: 3, to: 8 } });
+    expect(across.window).toEqual({ from: 6, to: 8, rounds: 3, source: 'option' });
+    expect(across.macro.collusion_index).toBeCloseTo(0, 12);
+    expect(across.warnings).toEqual([
+      "the window 3…8 starts before round 6, from which a fork changed the market's parameters (and its benchmarks): the window is read from round 6",
+    ]);
+    // The institution's error rates classify each round against its own benchmarks: where
+    // a fork made (60, 0)/(0, 60) the Nash quantities, playing them is compliant.
+    const moved: TraceEvent = {
+      ...(benchmarks(COLLUSIVE, NASH) as TraceEventOf<'benchmarks'>),
+      from: 6,
+    };
+    const divided = computeMetrics([
+      header(),
+      benchmarks(),
+      ...[1, 2, 3, 4, 5].flatMap((r) => round(r, { q: NASH })),
+      moved,
+      ...[6, 7, 8, 9, 10].flatMap((r) => round(r, { q: COLLUSIVE })),
+      { type: 'run_end', status: 'completed', rounds_completed: 10 },
+    ]);
+    expect(divided.institution.false_positives.compliant_firm_rounds).toBe(20);
+    expect(divided.institution.detection.collusive_firm_rounds).toBe(0);
+    expect(() =>
+      computeMetrics([...events.slice(0, 2), { ...changed, from: 1 }, ...events.slice(2)]),
+    ).toThrow('the trace has two benchmarks events for the same round');
+  });
+
   it('reports null window values with a reason when the window holds no played round', () => {
     const m = computeMetrics(trace(repeat(3, { q: NASH })), { window: { from: 7, to: 9 } });
     expect(m.window.rounds).toBe(0);
