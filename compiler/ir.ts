@@ -465,6 +465,8 @@ export type IrInterventionChange =
       readonly overrides: Readonly<Record<string, ParamValue>>;
     }
   | { readonly kind: 'drop_message'; readonly id: string }
+  /** Delivered with `text` instead of the words its sender said. */
+  | { readonly kind: 'replace_message'; readonly id: string; readonly text: string }
   | {
       readonly kind: 'inject_message';
       readonly from: string;

@@ -479,6 +479,13 @@ export type InterventionItem =
   | Extract<ExperimentItem, { readonly kind: 'use' | 'agents' }>
   /** `drop message "m12.1.1"`. */
   | { readonly kind: 'drop_message'; readonly id: string; readonly range: Range }
+  /** `replace message "m12.1.1" "text"`. */
+  | {
+      readonly kind: 'replace_message';
+      readonly id: string;
+      readonly text: string;
+      readonly range: Range;
+    }
   /** `inject message world -> f2, f3 "text"` (`-> *`: to every agent). */
   | {
       readonly kind: 'inject_message';
@@ -977,6 +984,12 @@ const interventionSchema = z.object({
       useItemSchema,
       agentsItemSchema,
       z.object({ kind: z.literal('drop_message'), id: z.string(), range: rangeSchema }),
+      z.object({
+        kind: z.literal('replace_message'),
+        id: z.string(),
+        text: z.string(),
+        range: rangeSchema,
+      }),
       z.object({
         kind: z.literal('inject_message'),
         from: nameSchema,

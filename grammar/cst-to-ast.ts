@@ -926,6 +926,13 @@ export class CstToAst {
       const id = this.string(this.tok(item, 'dropped'));
       return id === undefined ? undefined : { kind: 'drop_message', id, range };
     }
+    if (this.tok(item, 'replaceKey')) {
+      const id = this.string(this.tok(item, 'replaced'));
+      const text = this.string(this.tok(item, 'replacement'));
+      return id === undefined || text === undefined
+        ? undefined
+        : { kind: 'replace_message', id, text, range };
+    }
     if (this.tok(item, 'injectKey')) {
       const from = this.name(this.tok(item, 'from'));
       const text = this.string(this.tok(item, 'text'));

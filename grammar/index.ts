@@ -363,6 +363,7 @@ const itemKeywords: Readonly<Record<string, readonly string[]>> = {
     'institution',
     'param',
     'drop',
+    'replace',
     'inject',
     'mute',
     'reset',

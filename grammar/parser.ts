@@ -686,6 +686,14 @@ export class MaseParser extends CstParser {
       },
       {
         ALT: () => {
+          this.CONSUME(K.replace, { LABEL: 'replaceKey' });
+          this.CONSUME3(K.message, { LABEL: 'messageKey' });
+          this.CONSUME3(T.StringLiteral, { LABEL: 'replaced' });
+          this.CONSUME4(T.StringLiteral, { LABEL: 'replacement' });
+        },
+      },
+      {
+        ALT: () => {
           this.CONSUME(K.inject, { LABEL: 'injectKey' });
           this.CONSUME2(K.message, { LABEL: 'messageKey' });
           this.CONSUME(T.Identifier, { LABEL: 'from' });

@@ -96,6 +96,7 @@ const softKeywordNames = [
   'decay',
   'intervention',
   'drop',
+  'replace',
   'message',
   'inject',
   'memory',

@@ -405,6 +405,8 @@ function interventionText(item: InterventionItem): string {
       return experimentText(item);
     case 'drop_message':
       return `drop message ${escapeString(item.id)}`;
+    case 'replace_message':
+      return `replace message ${escapeString(item.id)} ${escapeString(item.text)}`;
     case 'inject_message':
       return `inject message ${item.from.name} -> ${item.to ? names(item.to) : '*'} ${escapeString(item.text)}`;
     case 'mute':

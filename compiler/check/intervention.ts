@@ -114,6 +114,7 @@ export function checkIntervention(
         break;
       }
       case 'drop_message':
+      case 'replace_message':
         if (!MESSAGE_ID.test(item.id)) {
           reporter.report(
             'E_VALUE',
@@ -124,7 +125,25 @@ export function checkIntervention(
           );
           break;
         }
-        changes.push({ kind: 'drop_message', id: item.id });
+        if (
+          changes.some(
+            (c) => (c.kind === 'drop_message' || c.kind === 'replace_message') && c.id === item.id,
+          )
+        ) {
+          reporter.report(
+            'E_DUPLICATE',
+            path,
+            item.range,
+            `message \`${item.id}\` is dropped or replaced twice`,
+            'an intervention drops a message or replaces it, once',
+          );
+          break;
+        }
+        changes.push(
+          item.kind === 'drop_message'
+            ? { kind: 'drop_message', id: item.id }
+            : { kind: 'replace_message', id: item.id, text: item.text },
+        );
         break;
       case 'inject_message':
         changes.push({

@@ -83,6 +83,11 @@ export type Intervention =
   /** The message with this id is not delivered. */
   | { readonly kind: 'drop_message'; readonly id: string }
   /**
+   * The message with this id is `text` instead of the words its sender said: its recipients,
+   * the institution, the world and its sender's own record read `text`.
+   */
+  | { readonly kind: 'replace_message'; readonly id: string; readonly text: string }
+  /**
    * In `round`, `agent` plays the world's fallback benchmark (a market's Nash action)
    * instead of what it chose: a deviation undone.
    */
@@ -343,6 +348,8 @@ function interventionText(c: Intervention): string {
         .join(', ')})`;
     case 'drop_message':
       return `drop_message(${c.id})`;
+    case 'replace_message':
+      return `replace_message(${c.id})`;
     case 'benchmark_action':
       return `benchmark_action(${c.agent}@${c.round})`;
     case 'pardon':
@@ -657,6 +664,8 @@ export async function runExperiment(
     // A fork's interventions, by kind.
     const replaced = new Map<string, IrPolicy>();
     const dropped = new Set<string>();
+    /** Messages a fork replaces: the words delivered, by id. */
+    const replacements = new Map<string, string>();
     /** Talk edges cut from the fork's round on, as `from>to`. */
     const muted = new Set<string>();
     const injections: Extract<Intervention, { kind: 'inject_message' }>[] = [];
@@ -689,6 +698,9 @@ export async function runExperiment(
         }
         case 'drop_message':
           dropped.add(change.id);
+          break;
+        case 'replace_message':
+          replacements.set(change.id, change.text);
           break;
         case 'mute':
           for (const e of change.edges) muted.add(`${e.from}>${e.to}`);
@@ -865,11 +877,15 @@ export async function runExperiment(
               emit({ type: 'message_dropped', round, talk_round: 0, id, from, to, text: m.text });
               continue;
             }
-            emit({ type: 'message', round, talk_round: 0, id, from, to, text: m.text });
-            const message = { id, from, to, talkRound: 0, text: m.text };
+            // A fork that replaces it: these words are the message.
+            const text = (replacements.size > 0 && replacements.get(id)) || m.text;
+            emit({ type: 'message', round, talk_round: 0, id, from, to, text });
+            if (text !== m.text)
+              emit({ type: 'message_replaced', round, talk_round: 0, id, from, text: m.text });
+            const message = { id, from, to, talkRound: 0, text };
             for (const j of m.to) inboxes[j]?.push(message);
             ledger.receive(m.to, id);
-            heard.push({ id, from: sender, to: m.to, talkRound: 0, text: m.text });
+            heard.push({ id, from: sender, to: m.to, talkRound: 0, text });
           }
           for (let t = 1; t <= (talk?.rounds ?? 0); t++) {
             if (!talk) break;
@@ -914,14 +930,17 @@ export async function runExperiment(
                   count: list.length - talk.maxMessages,
                 });
               for (const m of list.slice(0, talk.maxMessages)) {
-                const text = String(m?.text ?? '');
+                const said = String(m?.text ?? '');
                 // To every neighbour: nothing to check.
                 const all = talk.broadcast || m?.to === neighbours;
                 const named = all ? neighbours : [...new Set(m?.to ?? [])].map(String);
                 const to = all ? neighbours : named.filter((f) => allowed.has(f));
                 const refused = all ? [] : named.filter((f) => !allowed.has(f));
-                const kept = text.slice(0, talk.maxChars);
                 const id = ledger.next(round, t);
+                // A fork that replaces it: these words are the message (within the same limit).
+                const replacement = replacements.size > 0 ? replacements.get(id) : undefined;
+                const text = replacement ?? said;
+                const kept = text.slice(0, talk.maxChars);
                 // A fork that drops it: said, and seen by no one (not even the institution).
                 const drop = dropped.size > 0 && dropped.has(id);
                 // A fork's cut edges: those recipients do not get it (nor does the institution see it go to them).
@@ -965,6 +984,15 @@ export async function runExperiment(
                   ...(kept.length < text.length ? { truncated: true } : {}),
                   ...(refused.length > 0 ? { refused } : {}),
                 });
+                if (replacement !== undefined)
+                  emit({
+                    type: 'message_replaced',
+                    round,
+                    talk_round: t,
+                    id,
+                    from,
+                    text: said.slice(0, talk.maxChars),
+                  });
                 // Whom a fork kept it from: everyone (dropped), or the recipients of cut edges.
                 if (drop || cut.length > 0)
                   emit({

@@ -61,6 +61,8 @@ export interface ForkRequest {
   /** `--agents`: policies that replace the agents' from R + 1. */
   readonly agents?: string;
   readonly dropMessages: readonly string[];
+  /** `--replace-message ID:TEXT`: the message is TEXT instead. */
+  readonly replaceMessages?: readonly string[];
   /** `FROM->TO:TEXT` (FROM an agent or `world`, TO agents separated by commas, or `*`). */
   readonly injectMessages: readonly string[];
   /** `--reset-memory`: agents built again from their own policies. */
@@ -71,7 +73,7 @@ export interface ForkRequest {
   readonly benchmarkActions?: readonly string[];
   /** `--pardon AGENT@ROUND`: the institution disregards the evidence against the agent then. */
   readonly pardons?: readonly string[];
-  /** `--param NAME=VALUE`: a parameter of the institution takes VALUE from R + 1. */
+  /** `--param NAME=VALUE`: a parameter of the world or the institution takes VALUE from R + 1. */
   readonly params?: readonly string[];
   /** `--institution FILE|stdlib:NAME|none`: the institution governing from R + 1. */
   readonly institution?: string;
@@ -158,7 +160,15 @@ function traceHoldsMessage(trace: string, id: string): boolean {
 interface ArmChanges {
   readonly where: Readonly<
     Record<
-      'agents' | 'drop' | 'benchmark' | 'reset' | 'mute' | 'inject' | 'pardon' | 'param',
+      | 'agents'
+      | 'drop'
+      | 'replace'
+      | 'benchmark'
+      | 'reset'
+      | 'mute'
+      | 'inject'
+      | 'pardon'
+      | 'param',
       string
     >
   >;
@@ -167,6 +177,8 @@ interface ArmChanges {
     readonly perFirm: Readonly<Record<string, IrPolicy>>;
   };
   readonly drop: readonly string[];
+  /** Messages delivered with other words. */
+  readonly replace: readonly { readonly id: string; readonly text: string }[];
   readonly benchmark: readonly {
     readonly spec: string;
     readonly agent: string;
@@ -210,6 +222,14 @@ async function flagChanges(
       );
     return id;
   });
+  const replaced = (request.replaceMessages ?? []).map((spec) => {
+    const match = /^\s*([^\s:]+)\s*:([\s\S]*)$/.exec(spec);
+    if (!match || !MESSAGE_ID.test(match[1] as string))
+      throw new ForkError(
+        `--replace-message takes ID:TEXT, the message's id as the trace names it (m<round>.<talk round>.<k>) and the words it is instead, not \`${spec}\``,
+      );
+    return { id: match[1] as string, text: match[2] as string };
+  });
   const agentAt = (flag: string) => (spec: string) => {
     const match = /^\s*([^\s@]+)\s*@\s*(\d+)\s*$/.exec(spec);
     if (!match) throw new ForkError(`${flag} takes AGENT@ROUND (e.g. f1@12), not \`${spec}\``);
@@ -240,6 +260,7 @@ async function flagChanges(
     where: {
       agents: '--agents',
       drop: '--drop-message',
+      replace: '--replace-message',
       benchmark: '--benchmark-action',
       reset: '--reset-memory',
       mute: '--mute-edge',
@@ -257,6 +278,7 @@ async function flagChanges(
       }
     }),
     drop: dropped,
+    replace: replaced,
     benchmark,
     reset: request.resetAgents ?? [],
     pardon,
@@ -284,6 +306,7 @@ function declaredChanges(declared: ForkIntervention): ArmChanges {
     where: {
       agents: at('agents'),
       drop: at('drop message'),
+      replace: at('replace message'),
       benchmark: at('benchmark action'),
       reset: at('reset memory'),
       mute: at('mute'),
@@ -296,6 +319,9 @@ function declaredChanges(declared: ForkIntervention): ArmChanges {
       : {}),
     params: changes.flatMap((c) => (c.kind === 'param' ? [{ name: c.name, value: c.value }] : [])),
     drop: changes.flatMap((c) => (c.kind === 'drop_message' ? [c.id] : [])),
+    replace: changes.flatMap((c) =>
+      c.kind === 'replace_message' ? [{ id: c.id, text: c.text }] : [],
+    ),
     benchmark: changes.flatMap((c) =>
       c.kind === 'benchmark_action'
         ? [{ spec: `${c.agent} round ${c.round}`, agent: c.agent, round: c.round }]
@@ -357,15 +383,29 @@ async function checkedInterventions(
     await checkPolicies(experiment, policies, llm);
     changes.push({ kind: 'agents', policies });
   }
-  for (const id of arm.drop) {
+  /** A message of the run's trace sent in a round the fork plays, or an error naming FLAG. */
+  const messageInFork = (flag: string, id: string, verb: string) => {
     const round = Number(MESSAGE_ID.exec(id)?.[1]);
     if (round <= at)
       throw new ForkError(
-        `${where.drop} ${id}: that message was sent in round ${round}, which the fork keeps as it was (--at ${at}); fork at ${round - 1} or earlier to drop it`,
+        `${flag} ${id}: that message was sent in round ${round}, which the fork keeps as it was (--at ${at}); fork at ${round - 1} or earlier to ${verb} it`,
       );
     if (!traceHoldsMessage(trace, id))
-      throw new ForkError(`${where.drop} ${id}: the run's trace holds no message ${id}`);
+      throw new ForkError(`${flag} ${id}: the run's trace holds no message ${id}`);
+  };
+  for (const id of arm.drop) {
+    messageInFork(where.drop, id, 'drop');
     changes.push({ kind: 'drop_message', id });
+  }
+  const replacedIds = new Set<string>();
+  for (const { id, text } of arm.replace) {
+    messageInFork(where.replace, id, 'replace');
+    if (arm.drop.includes(id) || replacedIds.has(id))
+      throw new ForkError(
+        `${where.replace} ${id}: that message is already ${arm.drop.includes(id) ? 'dropped' : 'replaced'}; a fork drops a message or replaces it, once`,
+      );
+    replacedIds.add(id);
+    changes.push({ kind: 'replace_message', id, text });
   }
   /** An agent of the run in a round the fork plays (AGENT@ROUND), or an error naming FLAG. */
   const agentInFork = (

@@ -360,6 +360,7 @@ export const traceEventSchema = z.discriminatedUnion('type', [
           ),
         }),
         z.object({ kind: z.literal('drop_message'), id: z.string() }),
+        z.object({ kind: z.literal('replace_message'), id: z.string(), text: z.string() }),
         z.object({ kind: z.literal('reset'), agents: z.array(z.string()) }),
         z.object({ kind: z.literal('benchmark_action'), agent: z.string(), round }),
         z.object({ kind: z.literal('pardon'), agent: z.string(), round }),
@@ -394,6 +395,18 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     action: z.array(z.number()),
     replacement: z.array(z.number()),
     benchmark: z.string(),
+  }),
+  z.object({
+    /**
+     * A fork's intervention acting on a message: `id` was delivered with the words of its
+     * `message` event instead of `text`, the words its sender said.
+     */
+    type: z.literal('message_replaced'),
+    round,
+    talk_round: z.int().min(0),
+    id: z.string(),
+    from: z.string(),
+    text: z.string(),
   }),
   z.object({
     /** A fork's intervention acting on a message: `id` was said and not delivered to `to`. */

@@ -221,6 +221,66 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     ]);
   });
 
+  it('--replace-message: the words the firm reacts to, taken out of its message or put into one', () => {
+    ok([
+      ...['fork', 'cue', '--at', '10', '--out', 'cue-replaced'],
+      ...['--replace-message', 'm12.1.1:compete'],
+    ]);
+    expect(f2Actions('cue-replaced/runs/intervention-r1').every((q) => q === 30)).toBe(true);
+    const words = (dir: string) =>
+      events<TraceLine & { id: string; text: string }>(dir)
+        .filter((e) => e.type === 'message' || e.type === 'message_replaced')
+        .map((e) => [e.type, e.id, e.text]);
+    // The message is the new words; the words said are kept beside it.
+    expect(words('cue-replaced/runs/intervention-r1')).toEqual([
+      ['message', 'm12.1.1', 'compete'],
+      ['message_replaced', 'm12.1.1', 'collude'],
+    ]);
+    // The other way: f1 says hello, and f2 reacts once the fork makes it say collude.
+    ok(
+      cournotRun(
+        'f1=cued(word: "hello", say: 12),f2=cued',
+        20,
+        'none',
+        '--talk',
+        'complete',
+        '--out',
+        'hello',
+      ),
+    );
+    expect(f2Actions('hello').every((q) => q === 30)).toBe(true);
+    ok([
+      ...['fork', 'hello', '--at', '11', '--out', 'hello-replaced'],
+      ...['--replace-message', 'm12.1.1:let us collude'],
+    ]);
+    const reacted = f2Actions('hello-replaced/runs/intervention-r1');
+    expect(reacted.slice(0, 11).every((q) => q === 30)).toBe(true);
+    expect(reacted.slice(11).every((q) => q === 22.5)).toBe(true);
+    sandbox.expectExactReplay('hello-replaced/runs/intervention-r1');
+    // The same as a declaration.
+    sandbox.write(
+      'reword.mase',
+      'mase 1\nintervention reword "f1 proposes collusion" {\n  replace message "m12.1.1" "let us collude"\n}\n',
+    );
+    ok(['fork', 'hello', '--at', '11', '--out', 'reworded', '--intervention', 'reword.mase']);
+    expect(f2Actions('reworded/runs/reword-r1')).toEqual(reacted);
+    const refused = (...flags: string[]) => {
+      const r = mase(['fork', 'cue', '--at', '10', '--out', 'bad-replace', ...flags]);
+      expect(r.code).toBe(2);
+      return r.stderr;
+    };
+    expect(refused('--replace-message', 'm12.1.1')).toBe(
+      "mase: --replace-message takes ID:TEXT, the message's id as the trace names it (m<round>.<talk round>.<k>) and the words it is instead, not `m12.1.1`\n",
+    );
+    expect(refused('--replace-message', 'm14.1.1:x')).toBe(
+      "mase: --replace-message m14.1.1: the run's trace holds no message m14.1.1\n",
+    );
+    expect(refused('--replace-message', 'm12.1.1:x', '--drop-message', 'm12.1.1')).toBe(
+      'mase: --replace-message m12.1.1: that message is already dropped; a fork drops a message or replaces it, once\n',
+    );
+    expect(readdirSync(sandbox.dir)).not.toContain('bad-replace');
+  });
+
   it('--reset-memory: a firm built again from its policy forgets the cue it had read', () => {
     ok(['fork', 'cue', '--at', '15', '--out', 'cue-reset', '--reset-memory', 'f2']);
     const actions = f2Actions('cue-reset/runs/intervention-r1');
@@ -785,6 +845,14 @@ institution fee "A fee every round, and a count of the rounds fined" {
         .at(-1)?.values.infected,
     ).toContain(1);
     sandbox.expectExactReplay('earlier/runs/intervention-r1');
+    // The world's own message reworded: the canary never arrives, no host is infected.
+    ok(['fork', 'epidemic', '--at', '4', '--out', 'defused', '--replace-message', 'm5.0.1:hello']);
+    const last = events<TraceLine & { values: { infected: number[] } }>(
+      'defused/runs/intervention-r1',
+    )
+      .filter((e) => e.type === 'environment')
+      .at(-1);
+    expect(last?.values.infected).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
   it('forks a run of an experiment file that imports the stdlib, with the example interventions as arms', () => {

@@ -164,6 +164,7 @@ intervention all_in "Every kind of change" {
   institution governance_graph(fine_share: 0.5)
   agents f1 = nash, f2 = cued(word: "go")
   drop message "m12.1.1"
+  replace message "m12.1.2" "compete"
   inject message world -> * "please \\"collude\\""
   inject message f1 -> f2, f3 "hi"
   mute f1 - f3
@@ -191,6 +192,7 @@ intervention all_in "Every kind of change" {
           { kind: 'reset', agents: ['f1', 'f2'] },
           { kind: 'institution', name: 'governance_graph', overrides: { fine_share: 0.5 } },
           { kind: 'drop_message', id: 'm12.1.1' },
+          { kind: 'replace_message', id: 'm12.1.2', text: 'compete' },
           { kind: 'inject_message', from: 'world', text: 'please "collude"' },
           { kind: 'inject_message', from: 'f1', to: ['f2', 'f3'], text: 'hi' },
           { kind: 'mute', from: 'f1', to: 'f3', both: true },
@@ -219,6 +221,9 @@ intervention wrong {
   param fee = a + 1
   param limit = 1
   param limit = 2
+  replace message "m3.1" "x"
+  drop message "m3.1.1"
+  replace message "m3.1.1" "x"
 }
 intervention empty {
   reset memory f1
@@ -236,7 +241,9 @@ intervention empty {
       ['E_DUPLICATE', 'the policy of all agents is given twice', 12],
       ['E_PARAM_TYPE', 'the value of `fee` must be a literal value', 13],
       ['E_DUPLICATE', '`limit` is given twice', 15],
-      ['E_DUPLICATE', 'intervention `empty` is declared twice (first at case.mase:2:14)', 17],
+      ['E_VALUE', '`m3.1` is not a message id', 16],
+      ['E_DUPLICATE', 'message `m3.1.1` is dropped or replaced twice', 18],
+      ['E_DUPLICATE', 'intervention `empty` is declared twice (first at case.mase:2:14)', 20],
     ]);
   });
 

@@ -9,6 +9,7 @@ interface ForkFlags {
   seed?: string;
   agents?: string;
   dropMessage?: string[];
+  replaceMessage?: string[];
   injectMessage?: string[];
   resetMemory?: string;
   muteEdge?: string[];
@@ -48,6 +49,11 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
       collect,
     )
     .option(
+      '--replace-message <ID:TEXT>',
+      'deliver this message (its id in the trace) as TEXT instead of its words (repeatable)',
+      collect,
+    )
+    .option(
       '--inject-message <FROM->TO:TEXT>',
       "deliver a message in the fork's first round, before anyone talks (FROM an agent or world; TO agents separated by commas, or *; repeatable)",
       collect,
@@ -63,7 +69,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
     )
     .option(
       '--param <NAME=VALUE>',
-      'a parameter of the institution takes VALUE from the next round on, the institution going on from its state (repeatable)',
+      'a parameter of the world or of the institution takes VALUE from the next round on, each going on from its state (repeatable)',
       collect,
     )
     .option(
@@ -104,6 +110,7 @@ export function forkCommand(program: Command, setExitCode: SetExitCode): void {
             ...(seed !== undefined ? { seed } : {}),
             ...(flags.agents !== undefined ? { agents: flags.agents } : {}),
             dropMessages: flags.dropMessage ?? [],
+            ...(flags.replaceMessage ? { replaceMessages: flags.replaceMessage } : {}),
             injectMessages: flags.injectMessage ?? [],
             ...(flags.resetMemory !== undefined
               ? { resetAgents: flags.resetMemory.split(',').map((a) => a.trim()) }

@@ -65,10 +65,10 @@ describe('formatSource on the standard library', () => {
 
   it('prints an intervention canonically', () => {
     const formatted = formatChecked(
-      'mase 1\nintervention   x "X"{ agents f1=nash,f2 = cued( word:"go")\n institution  none\n drop message   "m3.1.1" inject message world->*  "a \\"b\\""\n inject message f1 -> f2,f3 "hi" mute f1-f2 mute f2->f1 reset   memory f1 ,f2 benchmark action f2 round 12 pardon  f1 round 4 param  fee=5 }\n',
+      'mase 1\nintervention   x "X"{ agents f1=nash,f2 = cued( word:"go")\n institution  none\n drop message   "m3.1.1" replace  message "m3.1.2"   "x" inject message world->*  "a \\"b\\""\n inject message f1 -> f2,f3 "hi" mute f1-f2 mute f2->f1 reset   memory f1 ,f2 benchmark action f2 round 12 pardon  f1 round 4 param  fee=5 }\n',
     );
     expect(formatted).toBe(
-      'mase 1\n\nintervention x "X" {\n  agents f1 = nash, f2 = cued(word: "go")\n  institution none\n  drop message "m3.1.1"\n  inject message world -> * "a \\"b\\""\n  inject message f1 -> f2, f3 "hi"\n  mute f1 - f2\n  mute f2 -> f1\n  reset memory f1, f2\n  benchmark action f2 round 12\n  pardon f1 round 4\n  param fee = 5\n}\n',
+      'mase 1\n\nintervention x "X" {\n  agents f1 = nash, f2 = cued(word: "go")\n  institution none\n  drop message "m3.1.1"\n  replace message "m3.1.2" "x"\n  inject message world -> * "a \\"b\\""\n  inject message f1 -> f2, f3 "hi"\n  mute f1 - f2\n  mute f2 -> f1\n  reset memory f1, f2\n  benchmark action f2 round 12\n  pardon f1 round 4\n  param fee = 5\n}\n',
     );
   });
 
