@@ -515,16 +515,17 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
       );
     }
   };
-  const regimes = events
-    .filter((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks')
-    .map((b) => ({ from: b.from ?? 1, benchmarks: b }))
+  // By round; of two for the same round the later holds (a fork at round 0 changes the
+  // world before round 1 is played).
+  const byFrom = new Map<number, TraceEventOf<'benchmarks'>>();
+  for (const e of events) if (e.type === 'benchmarks') byFrom.set(e.from ?? 1, e);
+  const regimes = [...byFrom]
+    .map(([from, b]) => ({ from, benchmarks: b }))
     .sort((a, b) => a.from - b.from);
   for (const { from, benchmarks: b } of regimes) {
     for (const name of ['nash', 'collusive', 'competitive'] as const)
       checkShape(`benchmarks.${name}${from > 1 ? ` (from round ${from})` : ''}`, b[name]);
   }
-  if (regimes.some((r, i) => i > 0 && r.from === regimes[i - 1]?.from))
-    throw new MetricsError('the trace has two benchmarks events for the same round');
 
   const warnings: string[] = [];
   const byRound = new Map<number, MarketEvent>();
@@ -538,7 +539,7 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   const firms = new Set(header.firms);
   const index: TraceIndex = {
     header,
-    benchmarks,
+    benchmarks: regimes[0]?.from === 1 ? regimes[0].benchmarks : benchmarks,
     regimes,
     runEnd: events.find((e): e is TraceEventOf<'run_end'> => e.type === 'run_end'),
     rounds,

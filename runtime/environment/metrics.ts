@@ -360,6 +360,10 @@ export class EnvironmentScore {
       if (played > 0 && !Number.isFinite(x))
         warnings.push(`metric ${m.name} is not a finite number (${x}): reported as null`);
     }
+    if (changed)
+      warnings.push(
+        `a fork changed the environment's parameters from round ${benchmarkEvent?.from}: the declared metrics read the values and benchmarks in force from then on over all ${played} round(s) played`,
+      );
     if (status !== 'completed')
       warnings.push(
         `the run did not complete (${status}): metrics cover the ${played} round(s) played`,

@@ -108,6 +108,15 @@ export function instantiateMarket(
   const unitCost = staticValue(market.cost);
   const low = staticValue(market.action.low);
   const high = staticValue(market.action.high);
+  for (let k = 0; k < low.length; k++) {
+    if (!((low[k] ?? Number.NaN) <= (high[k] ?? Number.NaN))) {
+      const firm = firms[Math.floor(k / dims.products)];
+      const product = dims.products > 1 ? ` (${products[k % dims.products]})` : '';
+      throw new MarketError(
+        `the action bounds of ${firm}${product} are [${low[k]}, ${high[k]}] with these parameters: the lower bound must not exceed the upper`,
+      );
+    }
+  }
   let capacity: MarketInstance['capacity'] = { kind: 'none' };
   if (market.capacity) {
     const t = compileExpression(market.capacity)(environment());

@@ -288,8 +288,25 @@ export interface LineChart {
   /** Rounds played, for the x domain. */
   readonly rounds: number;
   readonly series: readonly Series[];
-  readonly lines: readonly { name: string; color: string; value: number }[];
+  readonly lines: readonly BenchmarkLine[];
 }
+
+/** A benchmark level, dashed: over every round, or from round `from` on (a fork changed it then). */
+export interface BenchmarkLine {
+  readonly name: string;
+  readonly color: string;
+  readonly value: number;
+  readonly from?: number;
+}
+
+/** The x extent of benchmark rules that start at a round (none: they span the chart). */
+const ruleExtent = (lines: readonly BenchmarkLine[]) =>
+  lines.some((l) => l.from !== undefined)
+    ? {
+        x: { field: 'from', type: 'quantitative' as const },
+        x2: { field: 'to' },
+      }
+    : {};
 
 const strokeWidth = (s: Series) => (s.emphasis === 'mean' ? 2.2 : 1.2);
 
@@ -351,9 +368,15 @@ export function lineChartSpec(chart: LineChart): TopLevelSpec {
         },
       })),
       {
-        data: { values: lines.map((l) => ({ value: l.value, series: l.name })) },
+        data: {
+          values: lines.map((l) => ({
+            value: l.value,
+            series: l.name,
+            ...(l.from === undefined ? {} : { from: l.from, to: chart.rounds }),
+          })),
+        },
         mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 1.5 },
-        encoding: { y: { field: 'value', type: 'quantitative' }, color },
+        encoding: { y: { field: 'value', type: 'quantitative' }, color, ...ruleExtent(lines) },
       },
     ],
   };
@@ -372,7 +395,7 @@ export interface PanelChart {
     readonly row: string;
     readonly column: string;
     readonly series: readonly Series[];
-    readonly lines: readonly { name: string; color: string; value: number }[];
+    readonly lines: readonly BenchmarkLine[];
   }[];
 }
 
@@ -408,6 +431,7 @@ export function panelChartSpec(chart: PanelChart): TopLevelSpec {
         value: l.value,
         series: l.name,
         layer: 'benchmark',
+        ...(l.from === undefined ? {} : { from: l.from, to: chart.rounds }),
       })),
   );
   const y = {
@@ -443,7 +467,11 @@ export function panelChartSpec(chart: PanelChart): TopLevelSpec {
         {
           transform: [{ filter: { field: 'layer', equal: 'benchmark' } }],
           mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 1.2 },
-          encoding: { y: { field: 'value', type: 'quantitative' }, color },
+          encoding: {
+            y: { field: 'value', type: 'quantitative' },
+            color,
+            ...ruleExtent(chart.panels.flatMap((p) => p.lines)),
+          },
         },
       ],
     },

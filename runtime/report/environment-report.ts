@@ -28,6 +28,8 @@ export async function writeEnvironmentReport(
     readonly metrics: EnvironmentMetrics;
     readonly institution?: IrInstitution;
     readonly title?: string;
+    /** Where a fork's run comes from, as `mase show` says it. */
+    readonly lineage?: string;
     readonly messages?: readonly TraceEventOf<'message'>[];
     /** What an institution delivered in some messages' place (`message_paraphrased` events). */
     readonly paraphrases?: readonly TraceEventOf<'message_paraphrased'>[];
@@ -74,6 +76,7 @@ export async function writeEnvironmentReport(
   const body = html`<header>
 <h1>${options.title ?? run.environment} — ${run.experiment}</h1>
 <p>Environment <code>${run.environment}</code>, ${run.agents.length} ${run.axis}s, institution <code>${run.institution}</code>, seed ${run.seed}. Status <strong>${run.status}</strong>: ${run.rounds_played} of ${run.rounds} rounds played.</p>
+${options.lineage === undefined ? '' : html`<p>This run is ${options.lineage}.</p>`}
 </header>
 <section id="metrics"><h2>Metrics</h2>
 ${metricRows.length > 0 ? html`<table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>${metricRows}</tbody></table>` : note('The environment declares no metrics.')}

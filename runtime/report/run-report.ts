@@ -55,6 +55,8 @@ export interface RunReportOptions {
   readonly overrides?: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>;
   /** Draw the diagram with Graphviz compiled to wasm even when `dot` is installed. */
   readonly preferWasm?: boolean;
+  /** Where a fork's run comes from, as `mase show` says it (runtime/run/summary.ts `forkLineage`). */
+  readonly lineage?: string;
   /**
    * The run as the runner holds it in memory, so a just-finished run is drawn without
    * reading its files back: the manifest, the metrics, and the events (at least those the
@@ -189,7 +191,12 @@ export const note = (text: string | Markup) => html`<p class="note">${text}</p>`
 
 // ---- sections -----------------------------------------------------------------------------
 
-function headerSection(manifest: Manifest, metrics: RunMetrics | undefined, generatedAt: string) {
+function headerSection(
+  manifest: Manifest,
+  metrics: RunMetrics | undefined,
+  generatedAt: string,
+  lineage: string | undefined,
+) {
   const run = metrics?.run;
   const status = manifest.status ?? run?.status ?? 'unknown';
   const played = run?.rounds_played ?? manifest.rounds_completed;
@@ -207,6 +214,7 @@ function headerSection(manifest: Manifest, metrics: RunMetrics | undefined, gene
       `${played === undefined ? '?' : count(played)} played of ${count(manifest.rounds ?? run?.rounds ?? 0)}`,
     ],
     ['seed', String(manifest.seed ?? run?.seed ?? '?')],
+    ...(lineage === undefined ? [] : [['fork', lineage] as [string, string]]),
     [
       'firms × products',
       run
@@ -472,9 +480,11 @@ async function seriesSection(metrics: RunMetrics) {
   const last = rounds[played - 1] as number;
   const nash = metrics.benchmarks.nash;
   const collusive = metrics.benchmarks.collusive;
+  // From the round a fork changed the market's benchmarks, when it did.
+  const from = metrics.benchmarks_from === undefined ? {} : { from: metrics.benchmarks_from };
   const benchmarkLines = (value: (b: typeof nash) => number) => [
-    { name: 'Nash', color: SERIES_COLORS.nash, value: value(nash) },
-    { name: 'collusive', color: SERIES_COLORS.collusive, value: value(collusive) },
+    { name: 'Nash', color: SERIES_COLORS.nash, value: value(nash), ...from },
+    { name: 'collusive', color: SERIES_COLORS.collusive, value: value(collusive), ...from },
   ];
   const specs = [
     lineChartSpec({
@@ -530,7 +540,7 @@ async function seriesSection(metrics: RunMetrics) {
   for (const spec of specs) charts.push(await chart(spec));
   return html`<section id="series">
 <h2>Price, quantity and profit</h2>
-${note(`${samplingNote(played, bucket, window)} Dashed lines: the Nash and collusive benchmarks${metrics.benchmarks_from === undefined ? '' : ` from round ${count(metrics.benchmarks_from)}, when a fork changed the market's parameters`}.`)}
+${note(`${samplingNote(played, bucket, window)} Dashed lines: the Nash and collusive benchmarks${metrics.benchmarks_from === undefined ? '' : `, drawn from round ${count(metrics.benchmarks_from)}, when a fork changed the market's parameters (the rounds before it had others)`}.`)}
 ${charts}
 ${await quantitiesPanels(metrics, window)}
 </section>`;
@@ -553,6 +563,7 @@ async function quantitiesPanels(metrics: RunMetrics, window: number) {
   const shownFirms = firms.slice(0, Math.max(1, Math.floor(MAX_PANELS / shownProducts.length)));
   const quantityOf = (b: { quantity: number[][] }, f: number, p: number) =>
     b.quantity[f]?.[p] ?? Number.NaN;
+  const from = metrics.benchmarks_from === undefined ? {} : { from: metrics.benchmarks_from };
   const panels = shownFirms.flatMap((firm, f) =>
     shownProducts.map((product, p) => ({
       row: firm,
@@ -570,11 +581,13 @@ async function quantitiesPanels(metrics: RunMetrics, window: number) {
           name: 'Nash',
           color: SERIES_COLORS.nash,
           value: quantityOf(metrics.benchmarks.nash, f, p),
+          ...from,
         },
         {
           name: 'collusive',
           color: SERIES_COLORS.collusive,
           value: quantityOf(metrics.benchmarks.collusive, f, p),
+          ...from,
         },
       ],
     })),
@@ -992,6 +1005,7 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
       metrics: environmentMetrics,
       ...(institution ? { institution } : {}),
       ...(environmentTitle !== undefined ? { title: environmentTitle } : {}),
+      ...(options.lineage !== undefined ? { lineage: options.lineage } : {}),
       messages: kept,
       paraphrases: trace.events.filter(
         (e): e is TraceEventOf<'message_paraphrased'> =>
@@ -1051,7 +1065,7 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
     }
   }
 
-  const body = html`${headerSection(manifest, metrics, generatedAt)}
+  const body = html`${headerSection(manifest, metrics, generatedAt, options.lineage)}
 ${metrics ? metricsSection(metrics) : note('No metrics: see the warnings below.')}
 ${metrics ? benchmarksSection(metrics) : ''}
 ${metrics ? firmsSection(metrics, manifest) : ''}

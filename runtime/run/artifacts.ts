@@ -59,6 +59,7 @@ import {
   worldAfterFork,
 } from './run.js';
 import type { Interruption } from './signals.js';
+import { forkLineage } from './summary.js';
 
 /** A run directory that cannot take a run (its files are not a run's, or it is in use): exit 2. */
 export class ArtifactError extends MaseUserError {
@@ -657,6 +658,7 @@ export async function runToDirectory(
   // The report is a view of the files above; failing to draw it must not lose the run. It
   // draws the institution governing at the end (a fork's, when it switched to another).
   const governing = governingAfterFork(experiment);
+  const lineage = experiment.fork ? { lineage: forkLineage(experiment.fork) } : {};
   try {
     if ('environment' in metrics.run) {
       const { writeEnvironmentReport } = await import('../report/environment-report.js');
@@ -664,6 +666,7 @@ export async function runToDirectory(
         metrics: metrics as EnvironmentMetrics,
         institution: governing.institution,
         title: experiment.market.title,
+        ...lineage,
         messages: events.filter((e) => e.type === 'message'),
         paraphrases: events.filter((e) => e.type === 'message_paraphrased'),
         messagesTotal: messages,
@@ -673,6 +676,7 @@ export async function runToDirectory(
       await writeRunReport(dir, {
         institution: governing.institution,
         overrides: governing.overrides,
+        ...lineage,
         run: { manifest, metrics: metrics as RunMetrics, events, messagesTotal: messages },
       });
     }

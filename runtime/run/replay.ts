@@ -8,6 +8,7 @@ import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { librarySources } from '../sources.js';
+import { reviveInfinity } from '../trace/writer.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
 import {
   asksModels,
@@ -77,7 +78,8 @@ export function experimentFromRun(
   if (!existsSync(path)) throw new ReplayError(`${dir} holds no run (no manifest.json)`);
   let manifest: ReplayManifest;
   try {
-    manifest = JSON.parse(readFileSync(path, 'utf8')) as ReplayManifest;
+    // Infinities are written as "inf" (traceJson), as parameter values may be.
+    manifest = JSON.parse(readFileSync(path, 'utf8'), reviveInfinity) as ReplayManifest;
   } catch (error) {
     throw new ReplayError(
       `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`,

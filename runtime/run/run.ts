@@ -24,6 +24,7 @@ import { ModelParaphraser, paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent, TraceEventOf } from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
+import { traceJson } from '../trace/writer.js';
 import { type Clamp, enforce } from './enforce.js';
 import {
   type ActionLimits,
@@ -355,7 +356,7 @@ function interventionText(c: Intervention): string {
     case 'pardon':
       return `pardon(${c.agent}@${c.round})`;
     case 'param':
-      return `param(${c.name}=${JSON.stringify(c.value)})`;
+      return `param(${c.name}=${traceJson(c.value)})`;
     case 'reset':
       return `reset(${c.agents.join(', ')})`;
     case 'mute':
@@ -878,9 +879,10 @@ export async function runExperiment(
               continue;
             }
             // A fork that replaces it: these words are the message.
-            const text = (replacements.size > 0 && replacements.get(id)) || m.text;
+            const replacement = replacements.size > 0 ? replacements.get(id) : undefined;
+            const text = replacement ?? m.text;
             emit({ type: 'message', round, talk_round: 0, id, from, to, text });
-            if (text !== m.text)
+            if (replacement !== undefined)
               emit({ type: 'message_replaced', round, talk_round: 0, id, from, text: m.text });
             const message = { id, from, to, talkRound: 0, text };
             for (const j of m.to) inboxes[j]?.push(message);

@@ -5,6 +5,7 @@ import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
 import { parseTraceTolerant, type TraceEvent, type TraceEventOf } from '../trace/events.js';
+import { reviveInfinity } from '../trace/writer.js';
 import type { RunArtifacts } from './artifacts.js';
 import { type ForkSpec, interventionLabel } from './run.js';
 
@@ -149,6 +150,8 @@ async function showEnvironmentRun(
   out.push('', 'metrics:');
   for (const [name, value] of Object.entries(metrics.macro))
     out.push(`  macro.${name.padEnd(20)} ${fixed(value, 3)}`);
+  for (const w of metrics.warnings.filter((w) => w.startsWith('a fork changed')))
+    out.push(`  warning: ${w}`);
   out.push('', `${run.axis}s:`);
   for (const [agent, a] of Object.entries(metrics.agents))
     out.push(
@@ -165,16 +168,31 @@ async function showEnvironmentRun(
  * Where a run comes from, when not only from its sources: the run it is a fork of (its
  * round, interventions and streams), and the checkpoints it was resumed from.
  */
+/** Where a fork's run comes from: its parent, the rounds kept, what changed and its streams. */
+export function forkLineage(fork: ForkSpec): string {
+  const label = interventionLabel(fork.interventions);
+  return `a fork of run ${fork.parent}: ${fork.after === 0 ? 'from round 1 under' : `rounds 1–${fork.after} as it played them, then`} ${label === 'none' ? 'no intervention' : label}, with ${fork.seed === undefined ? "the run's own random streams" : `random streams of seed ${fork.seed}`}`;
+}
+
+/** The lineage of the run in DIR when it is a fork (its manifest says so), else undefined. */
+export function forkOfRun(dir: string): string | undefined {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    const manifest = JSON.parse(readFileSync(path, 'utf8'), reviveInfinity) as { fork?: ForkSpec };
+    return manifest.fork ? forkLineage(manifest.fork) : undefined;
+  } catch {
+    // The report says what it can of a damaged run; its lineage is not one of those things.
+    return undefined;
+  }
+}
+
 function lineage(manifest: {
   fork?: ForkSpec;
   resumed?: readonly { round: number; at: string }[];
 }): string[] {
   const lines: string[] = [];
-  const fork = manifest.fork;
-  if (fork)
-    lines.push(
-      `  a fork of run ${fork.parent}: rounds 1–${fork.after} as it played them, then ${interventionLabel(fork.interventions) === 'none' ? 'no intervention' : interventionLabel(fork.interventions)}, with ${fork.seed === undefined ? "the run's own random streams" : `random streams of seed ${fork.seed}`}`,
-    );
+  if (manifest.fork) lines.push(`  ${forkLineage(manifest.fork)}`);
   for (const r of manifest.resumed ?? [])
     lines.push(
       r.round === 0
@@ -484,6 +502,8 @@ export async function showRun(
     `  CV excess        ${fixed(m.cv_excess, 3)}`,
     `  mean price       ${fixed(meanPrice(metrics))}`,
     `  welfare (total)  ${fixed(metrics.totals.welfare)}`,
+    // Where the window is not the one asked for (a fork that changed the market).
+    ...metrics.warnings.filter((w) => w.startsWith('the window ')).map((w) => `  warning: ${w}`),
   );
   out.push('', 'firms:');
   for (const [firm, a] of Object.entries(metrics.agents)) {

@@ -93,16 +93,6 @@ export type CandidateEvent =
     };
 
 /**
- * The benchmarks event in force in a round, of EVENTS in trace order: the last whose `from`
- * (absent: 1) is at most the round (a fork that changes the world's parameters writes new ones).
- */
-function inForce<T extends { readonly from?: number | undefined }>(
-  events: readonly T[],
-): (round: number) => T | undefined {
-  return (round) => events.findLast((e) => (e.from ?? 1) <= round);
-}
-
-/**
  * Each agent's benchmark action — a market's Nash action; an environment's first declared
  * benchmark, the action a fork's `--benchmark-action` plays — and the decisions that stray
  * from it. None in an environment that declares no benchmark.
@@ -116,28 +106,24 @@ function deviationsOf(
   if (!header) return [];
   const firms = (header.firms ?? []) as readonly string[];
   let against: string;
-  let actionOf: (firm: string, round: number) => readonly number[] | undefined;
+  let actionOf: (firm: string) => readonly number[] | undefined;
   if (header.environment !== undefined) {
-    const declared = inForce(
-      events.filter(
-        (e): e is TraceEventOf<'environment_benchmarks'> => e.type === 'environment_benchmarks',
-      ),
+    const declared = events.find(
+      (e): e is TraceEventOf<'environment_benchmarks'> => e.type === 'environment_benchmarks',
     );
-    const name = Object.keys(declared(1)?.benchmarks ?? {})[0];
-    if (name === undefined) return [];
+    const entry = Object.entries(declared?.benchmarks ?? {})[0];
+    if (!entry) return [];
+    const [name, benchmark] = entry;
     against = name;
-    actionOf = (firm, round) => {
-      const x = declared(round)?.benchmarks[name]?.action[firms.indexOf(firm)];
+    actionOf = (firm) => {
+      const x = benchmark.action[firms.indexOf(firm)];
       return typeof x === 'number' ? [x] : undefined;
     };
   } else {
-    const inRound = inForce(
-      events.filter((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks'),
-    );
-    if (!inRound(1)) return [];
+    const benchmarks = events.find((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks');
+    if (!benchmarks) return [];
     against = 'Nash';
-    actionOf = (firm, round) => {
-      const benchmarks = inRound(round) as TraceEventOf<'benchmarks'>;
+    actionOf = (firm) => {
       const table = (
         header.competition === 'price' ? benchmarks.nash.price : benchmarks.nash.quantity
       ) as readonly (readonly number[])[] | readonly number[];
@@ -147,7 +133,7 @@ function deviationsOf(
   }
   return events.flatMap((e): CandidateEvent[] => {
     if (e.type !== 'decision' || e.round < first || e.round > last) return [];
-    const benchmark = actionOf(e.firm, e.round);
+    const benchmark = actionOf(e.firm);
     if (!benchmark || e.action.length !== benchmark.length) return [];
     const away = e.action.some(
       (a, p) =>
@@ -216,28 +202,18 @@ export function seriesOf(
     throw new ExplainError(
       '--series is for environments; a market is explained by its collusion level',
     );
-  const inRound = inForce(
-    events.filter((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks'),
-  );
+  const benchmarks = events.find((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks');
   const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
-  /** Nash and collusive industry profit in a round, or undefined when they do not differ. */
-  const levels = (round: number) => {
-    const benchmarks = inRound(round);
-    const nash = sum(benchmarks?.nash.profit ?? []);
-    const collusive = sum(benchmarks?.collusive.profit ?? []);
-    return benchmarks && Math.abs(collusive - nash) > 1e-12 ? { nash, collusive } : undefined;
-  };
-  const rounds = events.filter((e): e is TraceEventOf<'market'> => e.type === 'market');
-  if (!levels(1) || rounds.some((r) => !levels(r.round)))
+  const nash = sum(benchmarks?.nash.profit ?? []);
+  const collusive = sum(benchmarks?.collusive.profit ?? []);
+  if (!benchmarks || !(Math.abs(collusive - nash) > 1e-12))
     throw new ExplainError(
       'the market has no collusion level to follow (its Nash and collusive profits are the same or missing)',
     );
+  const rounds = events.filter((e): e is TraceEventOf<'market'> => e.type === 'market');
   return {
     name: 'collusion level',
-    values: rounds.map((r) => {
-      const { nash, collusive } = levels(r.round) as { nash: number; collusive: number };
-      return (sum(r.profit) - nash) / (collusive - nash);
-    }),
+    values: rounds.map((r) => (sum(r.profit) - nash) / (collusive - nash)),
   };
 }
 
@@ -295,6 +271,11 @@ export async function explainRun(
     if (error instanceof ReplayError) throw new ExplainError(error.message);
     throw error;
   }
+  // Explaining forks the run, and a fork is not forked again.
+  if (experiment.fork)
+    throw new ExplainError(
+      `${runDir} is itself a fork (of run ${experiment.fork.parent} after round ${experiment.fork.after}); explain that run, or the fork directory's arms with mase analyze`,
+    );
   const tracePath = join(runDir, 'events.jsonl');
   if (!existsSync(tracePath)) throw new ExplainError(`${runDir} holds no trace (no events.jsonl)`);
   const { events } = parseTraceTolerant(readFileSync(tracePath, 'utf8'));

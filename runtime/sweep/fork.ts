@@ -29,7 +29,7 @@ import {
 import type { Interruption } from '../run/signals.js';
 import { loadProgram } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
-import { reviveInfinity, TracePrefix } from '../trace/writer.js';
+import { replaceNonFinite, reviveInfinity, TracePrefix } from '../trace/writer.js';
 import { executeRun, localWorkerName, writeRecord } from './execute.js';
 import { replicateSeed, type SweepRun } from './plan.js';
 import type { RunRecord } from './record.js';
@@ -116,7 +116,7 @@ export const FORK_FILE = 'fork.json';
  * and `interventions`, the one arm `intervention`) is read as the arms it describes.
  */
 export function readForkFile(dir: string): ForkFile {
-  const file = JSON.parse(readFileSync(join(dir, FORK_FILE), 'utf8')) as Omit<
+  const file = JSON.parse(readFileSync(join(dir, FORK_FILE), 'utf8'), reviveInfinity) as Omit<
     ForkFile,
     'schema' | 'arms'
   > & {
@@ -511,6 +511,8 @@ function checkedParams(arm: ArmChanges, experiment: ResolvedExperiment): Interve
   };
   const changes: Intervention[] = [];
   for (const { name, value } of arm.params) {
+    if (changes.some((c) => c.kind === 'param' && c.name === name))
+      throw new ForkError(`${where.param} ${name}: given twice`);
     const owners = [
       { param: world.params.find((p) => p.name === name), values: worldOverrides },
       { param: governing.params.find((p) => p.name === name), values: overrides },
@@ -713,7 +715,8 @@ export async function forkRun(
       seeds: seeds.map((s) => s ?? null),
       arms: changed,
     };
-    writeFileAtomic(join(request.out, FORK_FILE), `${JSON.stringify(fork, null, 2)}\n`);
+    // Infinities as "inf", as the runs' manifests write them (JSON has none).
+    writeFileAtomic(join(request.out, FORK_FILE), `${JSON.stringify(fork, replaceNonFinite, 2)}\n`);
     const runs: SweepRun[] = seeds.flatMap((seed, k) =>
       arms.map((arm, cell) => ({
         runId: `${arm.name}-r${k + 1}`,

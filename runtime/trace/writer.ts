@@ -11,7 +11,8 @@ import {
 } from 'node:fs';
 import type { TraceEvent } from './events.js';
 
-const replaceNonFinite = (_key: string, v: unknown) =>
+/** JSON.stringify replacer of `traceJson`: infinities as "inf" and "-inf", NaN as null. */
+export const replaceNonFinite = (_key: string, v: unknown) =>
   typeof v === 'number' && !Number.isFinite(v)
     ? Number.isNaN(v)
       ? null

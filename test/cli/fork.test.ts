@@ -762,16 +762,35 @@ institution fee "A fee every round, and a count of the rounds fined" {
       ...Array(8).fill([1800]),
       ...Array(4).fill([3200]),
     ]);
-    expect(mase(['show', arm]).stdout).toContain(
+    const shown = mase(['show', arm]).stdout;
+    expect(shown).toContain(
       "benchmarks (industry profit; from round 9, when a fork changed the market's parameters):\n  nash         3200.00",
     );
-    sandbox.expectExactReplay(arm);
-    // `mase explain` follows the collusion level against each round's benchmarks: Nash
-    // play throughout is no change (against the first ones it would jump to 6.2 in round 9).
-    const explained = mase(['explain', arm]);
-    expect(explained.stderr).toBe(
-      'mase: the collusion level starts and ends at 0: there is no change to explain\n',
+    expect(shown).toContain(
+      "  warning: the window 7…12 starts before round 9, from which a fork changed the market's parameters (and its benchmarks): the window is read from round 9\n",
     );
+    // The run's page says it is a fork, and draws the benchmarks from the round they hold.
+    const page = read(`${arm}/report.html`);
+    expect(page).toMatch(
+      /<dt>fork<\/dt><dd>a fork of run [0-9a-f]+: rounds 1–8 as it played them, then param\(intercept=130\)/,
+    );
+    expect(page).toContain('drawn from round 9, when a fork changed the market');
+    // Forked at 0, the new market is the run's only one.
+    ok(['fork', 'demand', '--at', '0', '--out', 'demand-from-start', '--param', 'intercept=130']);
+    const fromStart = 'demand-from-start/runs/intervention-r1';
+    expect(payoffs(fromStart, 'f1')).toEqual(Array(12).fill(1600));
+    const m0 = sandbox.json<{ benchmarks_from?: number; macro: { collusion_index: number } }>(
+      `${fromStart}/metrics.json`,
+    );
+    expect(m0.benchmarks_from).toBeUndefined();
+    expect(m0.macro.collusion_index).toBe(0);
+    sandbox.expectExactReplay(arm);
+    // A fork's run is not explained (explaining forks it): its parent is.
+    const explained = mase(['explain', arm]);
+    expect(explained.stderr).toMatch(
+      /^mase: demand-up\/runs\/intervention-r1 is itself a fork \(of run [0-9a-f]+ after round 8\); explain that run, or the fork directory's arms with mase analyze\n$/,
+    );
+    expect(explained.code).toBe(2);
     // Values that would change the run's firms, and values that do not fit, are refused.
     const refused = (param: string) => {
       const r = mase(['fork', 'demand', '--at', '8', '--out', 'bad-world', '--param', param]);
@@ -784,6 +803,20 @@ institution fee "A fee every round, and a count of the rounds fined" {
     expect(refused('intercept=abc')).toBe(
       'mase: --param intercept: expected numbers, found "abc"\n',
     );
+    expect(refused('capacity=-1')).toBe(
+      'mase: --param capacity: the action bounds of f1 are [0, -1] with these parameters: the lower bound must not exceed the upper\n',
+    );
+    const twice = mase([
+      ...['fork', 'demand', '--at', '8', '--out', 'bad-world'],
+      ...['--param', 'intercept=120', '--param', 'intercept=130'],
+    ]);
+    expect([twice.code, twice.stderr]).toEqual([2, 'mase: --param intercept: given twice\n']);
+    // `mase run` refuses such bounds as the fork does, not with firms producing −1.
+    const run = mase(cournotRun('nash', 3, 'none', '--param', 'capacity=-1', '--out', 'bad-world'));
+    expect([run.code, run.stderr]).toEqual([
+      2,
+      'mase: the action bounds of f1 are [0, -1] with these parameters: the lower bound must not exceed the upper\n',
+    ]);
     expect(readdirSync(sandbox.dir)).not.toContain('bad-world');
   });
 
@@ -805,6 +838,24 @@ institution fee "A fee every round, and a count of the rounds fined" {
     }>(`${arm}/metrics.json`);
     expect(m.benchmarks.sustainable.action).toEqual([15, 15, 15, 15, 15]);
     expect(m.benchmarks_from).toBe(5);
+    // The declared metrics read the values in force at the end over every round: said.
+    const warning =
+      "a fork changed the environment's parameters from round 5: the declared metrics read the values and benchmarks in force from then on over all 10 round(s) played";
+    expect(sandbox.json<{ warnings: string[] }>(`${arm}/metrics.json`).warnings).toEqual([warning]);
+    expect(mase(['show', arm]).stdout).toContain(`  warning: ${warning}\n`);
+    expect(read(`${arm}/report.html`)).toMatch(
+      /This run is a fork of run [0-9a-f]+: rounds 1–4 as it played them, then param\(growth=4\)/,
+    );
+    // An infinite value is written as "inf" and read back as infinity: the fork's arm
+    // replays exactly, as a run given it does.
+    ok(['fork', 'fishery', '--at', '4', '--out', 'boundless', '--param', 'growth=inf']);
+    expect(read('boundless/fork.json')).toContain('"value": "inf"');
+    sandbox.expectExactReplay('boundless/runs/intervention-r1');
+    ok([
+      ...['run', '--environment', 'stdlib:commons', '--agents', 'sustainable', '--rounds', '3'],
+      ...['--param', 'growth=inf', '--out', 'boundless-run'],
+    ]);
+    sandbox.expectExactReplay('boundless-run');
     sandbox.expectExactReplay(arm);
     const r = mase([
       'fork',

@@ -301,9 +301,16 @@ describe('collusion index', () => {
     ]);
     expect(divided.institution.false_positives.compliant_firm_rounds).toBe(20);
     expect(divided.institution.detection.collusive_firm_rounds).toBe(0);
-    expect(() =>
-      computeMetrics([...events.slice(0, 2), { ...changed, from: 1 }, ...events.slice(2)]),
-    ).toThrow('the trace has two benchmarks events for the same round');
+    // A fork at round 0 changes the world before round 1: its benchmarks are the run's only ones.
+    const fromStart = computeMetrics([
+      ...events.slice(0, 2),
+      { ...changed, from: 1 },
+      ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].flatMap((r) => round(r, { q: NASH }, cheap)),
+      { type: 'run_end', status: 'completed', rounds_completed: 10 },
+    ]);
+    expect(fromStart.benchmarks_from).toBeUndefined();
+    expect(fromStart.benchmarks.nash.profit).toEqual(late.benchmarks.nash.profit);
+    expect(fromStart.macro.collusion_index).toBeCloseTo(0, 12);
   });
 
   it('reports null window values with a reason when the window holds no played round', () => {

@@ -28,6 +28,8 @@ export function reportCommand(program: Command): void {
         return;
       }
       const { writeRunReport } = await import('../../report/run-report.js');
-      process.stderr.write(`wrote ${await writeRunReport(dir)}\n`);
+      const { forkOfRun } = await import('../../run/summary.js');
+      const fork = forkOfRun(dir);
+      process.stderr.write(`wrote ${await writeRunReport(dir, fork ? { lineage: fork } : {})}\n`);
     });
 }
