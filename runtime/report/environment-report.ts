@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { IrInstitution } from '../../compiler/ir.js';
 import type { EnvironmentMetrics } from '../environment/metrics.js';
-import type { TraceEventOf } from '../trace/events.js';
+import type { MessageNote, TraceEventOf } from '../trace/events.js';
 import { lineChartSpec, rollingWindow } from './charts.js';
 import { html } from './html.js';
 import {
@@ -31,8 +31,8 @@ export async function writeEnvironmentReport(
     /** Where a fork's run comes from, as `mase show` says it. */
     readonly lineage?: string;
     readonly messages?: readonly TraceEventOf<'message'>[];
-    /** What an institution delivered in some messages' place (`message_paraphrased` events). */
-    readonly paraphrases?: readonly TraceEventOf<'message_paraphrased'>[];
+    /** What became of some messages (an institution's paraphrase, a fork's replacement or drop). */
+    readonly notes?: readonly MessageNote[];
     /** Messages in the run, when `messages` holds only the first of them. */
     readonly messagesTotal?: number;
   },
@@ -90,7 +90,7 @@ ${note('Each metric is defined by the environment\'s `metric` declaration (docs/
 ${payoffChart}
 </section>
 ${worldCharts}
-${await messagesSection(options.messages ?? [], run.agents, false, options.messagesTotal, options.paraphrases)}
+${await messagesSection(options.messages ?? [], run.agents, false, options.messagesTotal, options.notes)}
 ${m.warnings.length > 0 ? html`<section id="warnings"><h2>Warnings</h2><ul>${m.warnings.map((w) => html`<li>${w}</li>`)}</ul></section>` : ''}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. The run's files beside this page (events.jsonl, metrics.json) hold every number.</footer>`;
   return writeReportPage(join(dir, REPORT_FILE), `${run.experiment} — MASE run report`, body);

@@ -7,7 +7,12 @@ import { EXIT, MaseUserError } from '../errors.js';
 import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import { MESSAGES_KEPT } from '../talk/lineage.js';
-import type { TraceEvent, TraceEventOf } from '../trace/events.js';
+import {
+  isMessageNote,
+  type MessageNote,
+  type TraceEvent,
+  type TraceEventOf,
+} from '../trace/events.js';
 import { reviveInfinity } from '../trace/writer.js';
 import {
   downsampleExtremes,
@@ -109,8 +114,11 @@ const SHOWN = new Set<TraceEvent['type']>([
   'notice',
   'decision',
   'message',
-  // What an institution delivered in a message's place, shown under the message.
+  // What became of a message (an institution's paraphrase, a fork's replacement or drop),
+  // shown under it.
   'message_paraphrased',
+  'message_replaced',
+  'message_dropped',
   'run_end',
 ]);
 
@@ -835,6 +843,14 @@ async function talkNetworks(
  * messages name parents (lineage-view.ts), and every message with its id and parents.
  */
 /** The text delivered in a message's place, under it. */
+function messageNote(n: MessageNote) {
+  if (n.type === 'message_replaced')
+    return html`<div class="paraphrase">a fork's replacement: its sender said ${n.text}</div>`;
+  if (n.type === 'message_dropped')
+    return html`<div class="paraphrase">a fork kept it from ${n.to.join(', ')}</div>`;
+  return paraphraseNote(n);
+}
+
 function paraphraseNote(p: TraceEventOf<'message_paraphrased'> | undefined) {
   return p
     ? html`<div class="paraphrase">delivered as (${p.paraphraser} paraphrase, ${p.from} in ${p.state}): ${p.paraphrase}</div>`
@@ -847,10 +863,11 @@ export async function messagesSection(
   preferWasm: boolean,
   /** Messages in the run, when `messages` holds only the first of them (a run kept a bounded number). */
   total = messages.length,
-  /** An institution's paraphrases, shown under the messages they replaced. */
-  paraphrases: readonly TraceEventOf<'message_paraphrased'>[] = [],
+  /** What became of some messages, shown under them. */
+  notes: readonly MessageNote[] = [],
 ) {
-  const delivered = new Map(paraphrases.map((p) => [p.id, p]));
+  const notesOf = new Map<string, MessageNote[]>();
+  for (const n of notes) notesOf.set(n.id, [...(notesOf.get(n.id) ?? []), n]);
   if (messages.length === 0) return '';
   const networks = await talkNetworks(messages, firms, preferWasm);
   const { lineageFigure } = await import('./lineage-view.js');
@@ -877,7 +894,7 @@ ${lineage}
 <h3>Messages, round by round</h3>
 ${messages.length > shown.length ? note(`The first ${count(shown.length)} of ${count(messages.length)}; events.jsonl has them all.`) : ''}
 <table><thead><tr><th>id</th><th>round</th><th>turn</th><th>from</th><th>to</th><th>parents</th><th>message</th></tr></thead>
-<tbody>${shown.map((m) => html`<tr><td>${m.id ?? ''}</td><td>${m.round}</td><td>${m.talk_round}</td><td>${m.from}</td><td>${m.to.join(', ') || '(nobody)'}</td><td>${(m.parents ?? []).join(', ')}${m.unknown_parents ? ` (named but never received: ${m.unknown_parents.join(', ')})` : ''}</td><td class="text">${m.text}${m.truncated ? ' [cut to the length limit]' : ''}${paraphraseNote(m.id === undefined ? undefined : delivered.get(m.id))}</td></tr>`)}</tbody></table>
+<tbody>${shown.map((m) => html`<tr><td>${m.id ?? ''}</td><td>${m.round}</td><td>${m.talk_round}</td><td>${m.from}</td><td>${m.to.join(', ') || '(nobody)'}</td><td>${(m.parents ?? []).join(', ')}${m.unknown_parents ? ` (named but never received: ${m.unknown_parents.join(', ')})` : ''}</td><td class="text">${m.text}${m.truncated ? ' [cut to the length limit]' : ''}${(m.id === undefined ? [] : (notesOf.get(m.id) ?? [])).map(messageNote)}</td></tr>`)}</tbody></table>
 </section>`;
 }
 
@@ -1007,10 +1024,7 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
       ...(environmentTitle !== undefined ? { title: environmentTitle } : {}),
       ...(options.lineage !== undefined ? { lineage: options.lineage } : {}),
       messages: kept,
-      paraphrases: trace.events.filter(
-        (e): e is TraceEventOf<'message_paraphrased'> =>
-          e.type === 'message_paraphrased' && ids.has(e.id),
-      ),
+      notes: trace.events.filter((e): e is MessageNote => isMessageNote(e) && ids.has(e.id)),
       ...(messages.length > MESSAGES_KEPT ? { messagesTotal: messages.length } : {}),
     });
   }
@@ -1086,9 +1100,7 @@ ${await messagesSection(
   Object.keys(manifest.policies ?? {}),
   options.preferWasm ?? false,
   options.run?.messagesTotal,
-  trace.events.filter(
-    (e): e is TraceEventOf<'message_paraphrased'> => e.type === 'message_paraphrased',
-  ),
+  trace.events.filter(isMessageNote),
 )}
 ${await provenanceSection(dir, manifest, warnings)}
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Charts drawn with Vega-Lite and Vega; the run's files beside this page hold every number.</footer>`;

@@ -24,7 +24,7 @@ import {
 import { packageRoot } from '../sources.js';
 import { describeSystemError, isSystemError } from '../system-errors.js';
 import { MESSAGES_KEPT } from '../talk/lineage.js';
-import type { TraceEvent } from '../trace/events.js';
+import { isMessageNote, type TraceEvent } from '../trace/events.js';
 import {
   asJsonValue,
   GOVERNANCE_LOG_FILE,
@@ -160,6 +160,8 @@ const kept = new Set<TraceEvent['type']>([
   'message',
   'message_blocked',
   'message_paraphrased',
+  'message_replaced',
+  'message_dropped',
   'run_end',
 ]);
 
@@ -424,7 +426,7 @@ export async function runToDirectory(
     // Messages past the first MESSAGES_KEPT are counted and written, not kept (nor their paraphrases).
     const beyond =
       (event.type === 'message' && ++messages > MESSAGES_KEPT) ||
-      (event.type === 'message_paraphrased' && messages > MESSAGES_KEPT);
+      (isMessageNote(event) && messages > MESSAGES_KEPT);
     environmentScore?.add(event);
     const scored = environmentScore && (event.type === 'payoff' || event.type === 'environment');
     if (!beyond && keptInMemory(event) && !scored) events.push(event);
@@ -668,7 +670,7 @@ export async function runToDirectory(
         title: experiment.market.title,
         ...lineage,
         messages: events.filter((e) => e.type === 'message'),
-        paraphrases: events.filter((e) => e.type === 'message_paraphrased'),
+        notes: events.filter(isMessageNote),
         messagesTotal: messages,
       });
     } else {

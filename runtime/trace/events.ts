@@ -470,3 +470,11 @@ export function parseTraceTolerant(text: string): { events: TraceEvent[]; torn: 
 export function parseTrace(text: string): TraceEvent[] {
   return parseTraceTolerant(text).events;
 }
+
+/** An event that says what became of a message (an institution's paraphrase, a fork's replacement or drop). */
+export type MessageNote = TraceEventOf<
+  'message_paraphrased' | 'message_replaced' | 'message_dropped'
+>;
+
+export const isMessageNote = (e: TraceEvent): e is MessageNote =>
+  e.type === 'message_paraphrased' || e.type === 'message_replaced' || e.type === 'message_dropped';

@@ -236,6 +236,13 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
       ['message', 'm12.1.1', 'compete'],
       ['message_replaced', 'm12.1.1', 'collude'],
     ]);
+    // The run's page says so under the message (and under a dropped one, whom it missed).
+    expect(read('cue-replaced/runs/intervention-r1/report.html')).toContain(
+      'compete<div class="paraphrase">a fork\'s replacement: its sender said collude</div>',
+    );
+    expect(read('cue-dropped/runs/intervention-r1/report.html')).toContain(
+      'collude<div class="paraphrase">a fork kept it from f2</div>',
+    );
     // The other way: f1 says hello, and f2 reacts once the fork makes it say collude.
     ok(
       cournotRun(
