@@ -112,9 +112,23 @@ export function eventLine(event: TraceEvent): string {
   return perAgentLine(event) ?? traceJson(event);
 }
 
-/** The inverse of `traceJson` for JSON.parse: "inf" and "-inf" back to infinities. */
-export const reviveInfinity = (_key: string, v: unknown): unknown =>
-  v === 'inf' ? Number.POSITIVE_INFINITY : v === '-inf' ? Number.NEGATIVE_INFINITY : v;
+/**
+ * Keys whose values are words, never numbers: a message, rationale or model answer that is
+ * the word "inf" stays that word.
+ */
+const WORDS = new Set(['text', 'rationale', 'paraphrase', 'response', 'error', 'reason']);
+
+/** The inverse of `traceJson` for JSON.parse: "inf" and "-inf" back to infinities (words aside). */
+export const reviveInfinity = (key: string, v: unknown): unknown =>
+  v === 'inf'
+    ? WORDS.has(key)
+      ? v
+      : Number.POSITIVE_INFINITY
+    : v === '-inf'
+      ? WORDS.has(key)
+        ? v
+        : Number.NEGATIVE_INFINITY
+      : v;
 
 /** Rounds between two fsyncs of events.jsonl (and one at the end). */
 export const SYNC_EVERY_ROUNDS = 64;

@@ -240,7 +240,8 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     expect(read('cue-replaced/runs/intervention-r1/report.html')).toContain(
       'compete<div class="paraphrase">a fork\'s replacement: its sender said collude</div>',
     );
-    expect(read('cue-dropped/runs/intervention-r1/report.html')).toContain(
+    ok(['fork', 'cue', '--at', '10', '--out', 'cue-unsaid', '--drop-message', 'm12.1.1']);
+    expect(read('cue-unsaid/runs/intervention-r1/report.html')).toContain(
       'collude<div class="paraphrase">a fork kept it from f2</div>',
     );
     // The other way: f1 says hello, and f2 reacts once the fork makes it say collude.
@@ -264,6 +265,13 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
     expect(reacted.slice(0, 11).every((q) => q === 30)).toBe(true);
     expect(reacted.slice(11).every((q) => q === 22.5)).toBe(true);
     sandbox.expectExactReplay('hello-replaced/runs/intervention-r1');
+    // A message that is the word "inf" stays a word when the trace is read back (the trace
+    // writes infinite numbers as "inf").
+    ok(['fork', 'hello', '--at', '11', '--out', 'inf-said', '--replace-message', 'm12.1.1:inf']);
+    expect(ok(['show', 'inf-said/runs/intervention-r1']).stdout).toContain(
+      'replace_message(m12.1.1)',
+    );
+    sandbox.expectExactReplay('inf-said/runs/intervention-r1');
     // The same as a declaration.
     sandbox.write(
       'reword.mase',
