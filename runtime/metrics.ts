@@ -435,15 +435,20 @@ type MarketEvent = TraceEventOf<'market'>;
 type PayoffEvent = TraceEventOf<'payoff'>;
 type TransitionEvent = TraceEventOf<'transition'>;
 
+/** A set of benchmarks and the round from which it holds. */
+interface Regime {
+  readonly from: number;
+  readonly benchmarks: TraceEventOf<'benchmarks'>;
+}
+
 /** The trace's events grouped for scoring; per-round events of rounds never cleared are dropped. */
 interface TraceIndex {
   header: Header;
-  benchmarks: TraceEventOf<'benchmarks'>;
   /**
-   * Every benchmarks event by the round it holds from (`from`, else 1), ascending: more than
-   * one when a fork changed the market's parameters.
+   * Every benchmarks event by the round it holds from (`from`, else 1), ascending, the first
+   * from round 1: more than one when a fork changed the market's parameters.
    */
-  regimes: { from: number; benchmarks: TraceEventOf<'benchmarks'> }[];
+  regimes: [Regime, ...Regime[]];
   runEnd: TraceEventOf<'run_end'> | undefined;
   /** Rounds with a market event, ascending. */
   rounds: MarketEvent[];
@@ -491,8 +496,6 @@ class ByRoundAndFirm<T> {
 function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   const header = events.find((e): e is Header => e.type === 'header');
   if (!header) throw new MetricsError('the trace has no header event');
-  const benchmarks = events.find((e): e is TraceEventOf<'benchmarks'> => e.type === 'benchmarks');
-  if (!benchmarks) throw new MetricsError('the trace has no benchmarks event');
   const F = header.firms.length;
   const P = header.products.length;
   const priceShape = header.competition === 'quantity' ? 'product' : 'firm × product';
@@ -519,9 +522,13 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   // world before round 1 is played).
   const byFrom = new Map<number, TraceEventOf<'benchmarks'>>();
   for (const e of events) if (e.type === 'benchmarks') byFrom.set(e.from ?? 1, e);
-  const regimes = [...byFrom]
+  const sorted = [...byFrom]
     .map(([from, b]) => ({ from, benchmarks: b }))
     .sort((a, b) => a.from - b.from);
+  const [first, ...later] = sorted;
+  if (!first) throw new MetricsError('the trace has no benchmarks event');
+  // The first set holds from round 1 (what else would?).
+  const regimes: TraceIndex['regimes'] = [{ ...first, from: 1 }, ...later];
   for (const { from, benchmarks: b } of regimes) {
     for (const name of ['nash', 'collusive', 'competitive'] as const)
       checkShape(`benchmarks.${name}${from > 1 ? ` (from round ${from})` : ''}`, b[name]);
@@ -539,7 +546,6 @@ function indexTrace(events: readonly TraceEvent[]): TraceIndex {
   const firms = new Set(header.firms);
   const index: TraceIndex = {
     header,
-    benchmarks: regimes[0]?.from === 1 ? regimes[0].benchmarks : benchmarks,
     regimes,
     runEnd: events.find((e): e is TraceEventOf<'run_end'> => e.type === 'run_end'),
     rounds,
@@ -680,9 +686,7 @@ function moneyOf(
 
 /** The benchmarks event in force in ROUND: the last whose `from` is at most ROUND. */
 function regimeAt(index: TraceIndex, round: number): TraceEventOf<'benchmarks'> {
-  let found = index.benchmarks;
-  for (const r of index.regimes) if (r.from <= round) found = r.benchmarks;
-  return found;
+  return (index.regimes.findLast((r) => r.from <= round) ?? index.regimes[0]).benchmarks;
 }
 
 /**
@@ -798,10 +802,7 @@ export function computeMetrics(
   // ---- evaluation window: read against one set of benchmarks (those in force at its end;
   // a window that starts before a fork changed the market's parameters starts at the change)
   const asked = options.window ?? defaultWindow(lastRound);
-  const regime = index.regimes.findLast((r) => r.from <= asked.to) ?? {
-    from: 1,
-    benchmarks: index.benchmarks,
-  };
+  const regime = index.regimes.findLast((r) => r.from <= asked.to) ?? index.regimes[0];
   const window = { from: Math.max(asked.from, regime.from), to: asked.to };
   if (window.from > asked.from)
     warnings.push(
