@@ -9,7 +9,9 @@
  *   the smallest interval at which checkpoints cost under 5% of a scripted round follows.
  * - Resume: in this process, 2 Q-learning firms under `governance_graph`, 20,000 rounds,
  *   checkpoints every 1,000: the whole run, and a run stopped after round 10,000 then
- *   resumed (`resumeRun`), alternating.
+ *   resumed (`resumeRun`) from its saved state, and a copy of it resumed from its
+ *   checkpoint without the state (rounds 1–10,000 played again), alternating. The size of
+ *   the stopped run's checkpoint.json, and of a 2-firm `nash` run's, stopped alike.
  * - A fork of an LLM run: 2 LLM firms against a scripted server answering after 50 ms, 40
  *   rounds; then `mase fork --at 30` without intervention, whose 40 rounds all come from
  *   the response cache.
@@ -18,7 +20,7 @@
  * bench/results/checkpoints.json; `node dist/bench/report.js` regenerates docs/benchmarks.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -69,24 +71,9 @@ const market = ['run', '--market', 'stdlib:cournot', '--agents', 'nash', '--roun
 const intervals = [0, 1000, 100];
 const wall = new Map<number, number[]>(intervals.map((k) => [k, []]));
 const cpu = new Map<number, number[]>(intervals.map((k) => [k, []]));
-let checkpointBytes = 0;
 for (let s = 0; s < SAMPLES + 1; s++)
   for (const k of intervals) {
     const r = timedCli([...market, '--checkpoint-every', `${k}`, '--institution', 'none']);
-    if (k > 0 && checkpointBytes === 0) {
-      // A completed run removes its checkpoint; its size is that of the manifest's record.
-      const manifest = JSON.parse(readFileSync(join(r.dir, 'manifest.json'), 'utf8'));
-      checkpointBytes = Buffer.byteLength(
-        `${JSON.stringify({
-          format: 'mase-checkpoint/1',
-          run_id: manifest.run_id,
-          digest: manifest.digest,
-          round: ROUNDS,
-          events: { bytes: statSync(join(r.dir, 'events.jsonl')).size, sha256: '0'.repeat(64) },
-          log: { bytes: 0, entries: 0, mac: '0'.repeat(64) },
-        })}\n`,
-      );
-    }
     rmSync(r.dir, { recursive: true, force: true });
     if (s === 0) continue; // warm-up
     wall.get(k)?.push(r.ms);
@@ -132,36 +119,71 @@ const learning = resolveExperiment(
   () => ({ all: { name: 'qlearning', args: [] }, perFirm: {} }),
   library,
 );
+/** A run of EXPERIMENT stopped after round HALF, with checkpoints every 1,000 rounds. */
+const stoppedRun = (experiment: typeof learning, dir: string, half: number) => {
+  let played = 0;
+  return runToDirectory(experiment, dir, {
+    checkpointEvery: 1000,
+    onRoundEnd: (round) => {
+      played = round;
+    },
+    shouldStop: () => (played >= half ? 'half' : undefined),
+  });
+};
+const checkpointBytes = async (experiment: typeof learning, name: string) => {
+  const dir = join(scratch, name);
+  await stoppedRun(experiment, dir, ROUNDS / 2);
+  const bytes = statSync(join(dir, 'checkpoint.json')).size;
+  rmSync(dir, { recursive: true, force: true });
+  return bytes;
+};
+const nashBytes = await checkpointBytes(
+  resolveExperiment(
+    program,
+    { market: 'cournot', institution: 'none', agents: 'nash', params: [], rounds: ROUNDS, seed: 3 },
+    () => ({ all: { name: 'nash', args: [] }, perFirm: {} }),
+    library,
+  ),
+  'nash-bytes',
+);
+const learningBytes = await checkpointBytes(learning, 'learning-bytes');
 const whole: number[] = [];
 const stopped: number[] = [];
 const resumed: number[] = [];
+const replayed: number[] = [];
 for (let s = 0; s < SAMPLES + 1; s++) {
   const a = join(scratch, `whole-${s}`);
   let t = performance.now();
   await runToDirectory(learning, a, { checkpointEvery: 1000 });
   const wholeMs = performance.now() - t;
   const b = join(scratch, `resumed-${s}`);
-  let played = 0;
   t = performance.now();
-  await runToDirectory(learning, b, {
-    checkpointEvery: 1000,
-    onRoundEnd: (round) => {
-      played = round;
-    },
-    shouldStop: () => (played >= ROUNDS / 2 ? 'half' : undefined),
-  });
+  await stoppedRun(learning, b, ROUNDS / 2);
   const stoppedMs = performance.now() - t;
-  t = performance.now();
-  await resumeRun(b);
-  const resumedMs = performance.now() - t;
-  if (readFileSync(join(a, 'events.jsonl')).compare(readFileSync(join(b, 'events.jsonl'))) !== 0)
-    throw new Error('the resumed trace is not the whole run’s');
-  rmSync(a, { recursive: true, force: true });
-  rmSync(b, { recursive: true, force: true });
+  // The same stopped run, its checkpoint without the state: resumed by playing rounds again.
+  const c = join(scratch, `replayed-${s}`);
+  cpSync(b, c, { recursive: true });
+  const { state: _state, ...bare } = JSON.parse(readFileSync(join(c, 'checkpoint.json'), 'utf8'));
+  if (!_state) throw new Error('the stopped run saved no state');
+  writeFileSync(join(c, 'checkpoint.json'), JSON.stringify(bare));
+  const [first, second] = s % 2 === 0 ? [b, c] : [c, b];
+  const took = new Map<string, number>();
+  for (const dir of [first, second] as string[]) {
+    t = performance.now();
+    await resumeRun(dir);
+    took.set(dir, performance.now() - t);
+  }
+  for (const dir of [b, c])
+    if (
+      readFileSync(join(a, 'events.jsonl')).compare(readFileSync(join(dir, 'events.jsonl'))) !== 0
+    )
+      throw new Error('the resumed trace is not the whole run’s');
+  for (const dir of [a, b, c]) rmSync(dir, { recursive: true, force: true });
   if (s === 0) continue;
   whole.push(wholeMs);
   stopped.push(stoppedMs);
-  resumed.push(resumedMs);
+  resumed.push(took.get(b) as number);
+  replayed.push(took.get(c) as number);
 }
 measurements.push(
   measurement(
@@ -183,8 +205,16 @@ measurements.push(
   measurement(
     'resume-second-half',
     'resume',
-    `… resumed from its checkpoint at ${(ROUNDS / 2).toLocaleString('en-US')} to the end (rounds 1–${(ROUNDS / 2).toLocaleString('en-US')} made again and checked)`,
+    `… resumed from its checkpoint at ${(ROUNDS / 2).toLocaleString('en-US')} to the end, from its saved state (rounds 1–${(ROUNDS / 2).toLocaleString('en-US')} read from the trace)`,
     resumed,
+    { rounds: ROUNDS },
+    { warmup: 1 },
+  ),
+  measurement(
+    'resume-replayed',
+    'resume',
+    `… the same checkpoint without its state (rounds 1–${(ROUNDS / 2).toLocaleString('en-US')} played again and checked)`,
+    replayed,
     { rounds: ROUNDS },
     { warmup: 1 },
   ),
@@ -281,7 +311,8 @@ const results: ResultsFile = {
       title: 'One checkpoint',
       columns: ['measure', 'value'],
       rows: [
-        ['bytes of checkpoint.json', checkpointBytes],
+        ['bytes of checkpoint.json, 2 nash firms, no institution', nashBytes],
+        ['bytes of checkpoint.json, 2 Q-learning firms under governance_graph', learningBytes],
         ...costs.map(
           ([k, ms]) =>
             [`ms per checkpoint (paired median, one every ${k} rounds)`, fixed(ms, 2)] as [
@@ -292,8 +323,12 @@ const results: ResultsFile = {
         ['ms per scripted round without checkpoints (whole command / rounds)', fixed(roundMs, 4)],
         ['smallest interval at which checkpoints cost under 5% of a round', fivePercent],
         [
-          'resume / whole run (medians; the resume makes half the rounds again)',
+          'resume from the saved state / whole run (medians)',
           fixed(median(resumed) / median(whole), 2),
+        ],
+        [
+          'resume playing the rounds again / whole run (medians)',
+          fixed(median(replayed) / median(whole), 2),
         ],
         ['fork of the LLM run / the run (medians)', fixed(median(llmFork) / median(llmRun), 2)],
       ],

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import type { Random } from './agents/agent.js';
+
+/** A random stream whose position can be saved in a checkpoint and set again (docs/checkpoints.md). */
+export interface SavableRandom extends Random {
+  /** Where the stream is: the generators' states (plain numbers). */
+  save(): number[][];
+  /** Puts the stream where `save` found it. */
+  restore(state: readonly (readonly number[])[]): void;
+}
 
 /**
  * Where a run's random streams come from: its seed, or, for a fork continued under another
@@ -25,10 +33,17 @@ export function seedNow(seed: Seed): number {
       : seed.seed;
 }
 
-function stream(seed: number, name: string): Random {
+function stream(seed: number, name: string): SavableRandom {
   const digest = createHash('sha256').update(`${seed}:${name}`).digest();
-  const rng = xoroshiro128plus(digest.readInt32LE(0));
-  return { next: () => uniformFloat64(rng) };
+  let rng = xoroshiro128plus(digest.readInt32LE(0));
+  return {
+    next: () => uniformFloat64(rng),
+    save: () => [[...rng.getState()]],
+    restore: ([state]) => {
+      if (!state) throw new Error('a random stream restored from nothing');
+      rng = xoroshiro128plusFromState(state);
+    },
+  };
 }
 
 /**
@@ -37,16 +52,25 @@ function stream(seed: number, name: string): Random {
  * place never shifts the draws of another: runs stay replayable as the code grows. After a
  * fork's round, the stream of the same name of the fork's seed takes over.
  */
-export function randomStream(seed: Seed, name: string): Random {
+export function randomStream(seed: Seed, name: string): SavableRandom {
   if (typeof seed === 'number') return stream(seed, name);
   const before = stream(seed.seed, name);
-  let after: Random | undefined;
+  let after: SavableRandom | undefined;
   const { fork, round } = seed;
   return {
     next: () => {
       if (round() <= fork.after) return before.next();
       after ??= stream(fork.seed, name);
       return after.next();
+    },
+    // The stream before the fork's round, then (once drawn from) the one after it.
+    save: () => [...before.save(), ...(after ? after.save() : [])],
+    restore: ([first, second]) => {
+      before.restore(first ? [first] : []);
+      if (second) {
+        after ??= stream(fork.seed, name);
+        after.restore([second]);
+      }
     },
   };
 }

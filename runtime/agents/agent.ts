@@ -111,7 +111,22 @@ export interface Agent<O = Observation, R = Outcome> {
   talk?(turn: TalkTurn<O>): readonly OutgoingMessage[] | Promise<readonly OutgoingMessage[]>;
   /** Called after each round with the agent's own payoff after sanctions (learning agents update here). */
   learn?(observation: O, action: Action, outcome: R, reward: number): void;
+  /**
+   * What the agent holds between rounds (a Q-table, a memory, a flag), as plain data a
+   * checkpoint stores (docs/checkpoints.md); null when it holds nothing. Its random stream is
+   * the run's and is saved by the run. An agent without `save` cannot be checkpointed: a run
+   * with one resumes by playing its rounds again.
+   */
+  save?(): unknown;
+  /** Puts a freshly made agent in the state `save` gave (called before its first round). */
+  restore?(state: unknown): void;
 }
+
+/** The `save` and `restore` of an agent that holds nothing between rounds. */
+export const HOLDS_NOTHING = {
+  save: (): null => null,
+  restore: (): void => {},
+} as const;
 
 /** A seeded random source; every random choice of a run goes through one of these. */
 export interface Random {

@@ -162,6 +162,8 @@ const INIT_PROFILES = 4096;
  */
 export class QLearningAgent implements Agent {
   readonly policy = 'qlearning';
+  /** It reads the last round's actions (its state). */
+  readonly lookBack = 1;
   private grids: ActionGrid[] = [];
   private own: ActionGrid | undefined;
   private q = new Float64Array(0);
@@ -191,6 +193,29 @@ export class QLearningAgent implements Agent {
   /** The exploration rate of the next decision. */
   get epsilon(): number {
     return Math.exp(-this.options.beta * this.t);
+  }
+
+  save(): unknown {
+    const { grids, q, radix, state, choice, t } = this;
+    return { grids, q, radix, state, choice, t };
+  }
+
+  restore(saved: unknown): void {
+    const s = saved as {
+      grids: ActionGrid[];
+      q: Float64Array<ArrayBuffer>;
+      radix: Int32Array<ArrayBuffer>;
+      state: number;
+      choice: number;
+      t: number;
+    };
+    this.grids = s.grids;
+    this.own = s.grids[this.firm];
+    this.q = s.q;
+    this.radix = s.radix;
+    this.state = s.state;
+    this.choice = s.choice;
+    this.t = s.t;
   }
 
   decide(observation: Observation): Action {

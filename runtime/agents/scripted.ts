@@ -8,7 +8,7 @@ import {
   ownRow,
   totalCapacity,
 } from './actions.js';
-import type { Action, Agent, Observation } from './agent.js';
+import { type Action, type Agent, HOLDS_NOTHING, type Observation } from './agent.js';
 import { type AgentContext, type PolicyArgument, PolicyArguments } from './policy.js';
 
 /*
@@ -25,6 +25,8 @@ function benchmarkPolicy(which: BenchmarkName) {
     const { firm, market } = context;
     return {
       policy: which,
+      lookBack: 0,
+      ...HOLDS_NOTHING,
       decide: (observation) =>
         makeFeasible(
           market,
@@ -51,7 +53,7 @@ export function constant(args: readonly PolicyArgument[], context: AgentContext)
     true,
   ) as Float64Array;
   const action = makeFeasible(market, firm, q);
-  return { policy: 'constant', decide: () => action.slice() };
+  return { policy: 'constant', lookBack: 0, ...HOLDS_NOTHING, decide: () => action.slice() };
 }
 
 /**
@@ -67,6 +69,8 @@ export function random(args: readonly PolicyArgument[], context: AgentContext): 
   const capacity = totalCapacity(market, firm);
   return {
     policy: 'random',
+    lookBack: 0,
+    ...HOLDS_NOTHING,
     decide(observation) {
       const action = new Float64Array(P);
       for (let attempt = 0; attempt < 64; attempt++) {
@@ -99,6 +103,8 @@ export function noisyNash(args: readonly PolicyArgument[], context: AgentContext
   const P = market.dims.products;
   return {
     policy: 'noisy_nash',
+    lookBack: 0,
+    ...HOLDS_NOTHING,
     decide(observation) {
       const action = benchmarkAction(observation.benchmarks, 'nash', firm, P);
       for (let j = 0; j < P; j++) action[j] = (action[j] ?? 0) * (1 + noise * (2 * rng.next() - 1));
@@ -262,6 +268,8 @@ export function bestResponsePolicy(args: readonly PolicyArgument[], context: Age
   const P = market.dims.products;
   return {
     policy: 'best_response',
+    lookBack: 1,
+    ...HOLDS_NOTHING,
     decide(observation) {
       const start = benchmarkAction(observation.benchmarks, 'nash', firm, P);
       const last = observation.history.at(-1);
@@ -315,6 +323,14 @@ export function trigger(args: readonly PolicyArgument[], context: AgentContext):
   let punishedLastRound = false;
   return {
     policy: 'trigger',
+    lookBack: 1,
+    save: () => ({ remaining, punishedLastRound }),
+    restore(state) {
+      ({ remaining, punishedLastRound } = state as {
+        remaining: number;
+        punishedLastRound: boolean;
+      });
+    },
     decide(observation) {
       const last = observation.history.at(-1);
       const punish =
@@ -394,6 +410,12 @@ export function evader(args: readonly PolicyArgument[], context: AgentContext): 
   let level = Number.NaN;
   return {
     policy: 'evader',
+    lookBack: 0,
+    // Its level is made again each round before it is read.
+    save: () => ({ level }),
+    restore(state) {
+      ({ level } = state as { level: number });
+    },
     get level() {
       return level;
     },
@@ -426,6 +448,10 @@ export function cued(args: readonly PolicyArgument[], context: AgentContext): Ag
   return {
     policy: 'cued',
     lookBack: 0,
+    save: () => ({ cued }),
+    restore(state) {
+      ({ cued } = state as { cued: boolean });
+    },
     talk: (turn) =>
       turn.talkRound === 1 && turn.observation.round === say
         ? [{ to: turn.neighbours, text: word }]

@@ -46,6 +46,9 @@ import {
   type Checkpoint,
   PrefixReplay,
   ResumeError,
+  readPrefix,
+  savedState,
+  stateOf,
 } from './checkpoint.js';
 import { runOutcome } from './degraded.js';
 import {
@@ -55,6 +58,7 @@ import {
   type ResolvedExperiment,
   type RunHooks,
   type RunResult,
+  type RunState,
   runExperiment,
   worldAfterFork,
 } from './run.js';
@@ -366,13 +370,25 @@ export async function runToDirectory(
       | undefined,
     /** Rounds between two checkpoints (absent: the run writes none). */
     checkpoint_every: hooks.checkpointEvery as number | undefined,
-    /** Each time the run was resumed: the checkpoint's round (0: none) and when. */
-    resumed: undefined as { round: number; at: string }[] | undefined,
+    /**
+     * Each time the run was resumed: the checkpoint's round (0: none), when, and how the state
+     * then was had: from the checkpoint (`state`) or by playing the rounds again (`replay`).
+     */
+    resumed: undefined as { round: number; at: string; from?: 'state' | 'replay' }[] | undefined,
     /** Written when the run ends: what `mase verify` checks the log and files against. */
     seal: undefined as ManifestSeal | undefined,
   };
   const resume = hooks.resume;
   const checkpoint = resume?.checkpoint;
+  // A checkpoint with the run's state: the run goes on from it, its trace up to it read
+  // (for the metrics), not made again.
+  let state: RunState | undefined;
+  try {
+    state = checkpoint ? stateOf(checkpoint, join(dir, CHECKPOINT_FILE)) : undefined;
+  } catch (error) {
+    claim.release();
+    throw error;
+  }
   if (resume) {
     // The run as it began (its nonce, start, versions, model settings), going on again.
     const stored = resume.manifest as Partial<typeof manifest>;
@@ -386,7 +402,11 @@ export async function runToDirectory(
       seal: undefined,
       resumed: [
         ...(stored.resumed ?? []),
-        { round: checkpoint?.round ?? 0, at: new Date().toISOString() },
+        {
+          round: checkpoint?.round ?? 0,
+          at: new Date().toISOString(),
+          from: state ? 'state' : 'replay',
+        },
       ],
     });
   }
@@ -455,18 +475,23 @@ export async function runToDirectory(
    * A resumed run makes its rounds up to the checkpoint again, checked against the trace
    * and written nowhere; the files are opened at the checkpoint when it is reached.
    */
-  let replay = checkpoint
-    ? refuse(() => new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read))
-    : undefined;
+  let replay =
+    checkpoint && !state
+      ? refuse(() => new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read))
+      : undefined;
   let { trace, log } = checkpoint ? ({} as ReturnType<typeof openFiles>) : openFiles();
-  const goLive = (at: Checkpoint) => {
-    const hash = (replay as PrefixReplay).end();
+  const goLive = (at: Checkpoint, hash: PrefixHash) => {
     ({ trace, log } = openFiles(at, hash));
     replay = undefined;
     writeJsonAtomic(manifestPath, manifest);
     releaseReserve = reserveSpace(dir);
   };
-  const writeCheckpoint = (round: number) => {
+  if (checkpoint && state)
+    goLive(
+      checkpoint,
+      refuse(() => readPrefix(join(dir, 'events.jsonl'), checkpoint, read)),
+    );
+  const writeCheckpoint = (round: number, saving?: () => RunState) => {
     trace.sync();
     log.sync();
     const point: Checkpoint = {
@@ -476,6 +501,7 @@ export async function runToDirectory(
       round,
       events: { bytes: trace.bytes, sha256: trace.sha256() },
       log: log.position,
+      ...(saving ? { state: savedState(saving()) } : {}),
     };
     writeJsonAtomic(join(dir, CHECKPOINT_FILE), point);
   };
@@ -514,18 +540,19 @@ export async function runToDirectory(
       onBlocked: (blocked) => {
         if (!replay) log.append({ kind: 'blocked', ...blocked });
       },
-      onRoundEnd: (round) => {
+      onRoundEnd: (round, saving) => {
         if (replay) {
-          if (checkpoint && round >= checkpoint.round) goLive(checkpoint);
+          if (checkpoint && round >= checkpoint.round) goLive(checkpoint, replay.end());
         } else {
           trace.flush();
           roundsWritten = round;
-          if (checkpointEvery && round % checkpointEvery === 0) writeCheckpoint(round);
+          if (checkpointEvery && round % checkpointEvery === 0) writeCheckpoint(round, saving);
         }
         hooks.onRoundEnd?.(round);
       },
       ...(stop ? { shouldStop: stop } : {}),
       ...(hooks.llm ? { llm: hooks.llm } : {}),
+      ...(state ? { restore: state } : {}),
     });
   } catch (error) {
     failure = error;

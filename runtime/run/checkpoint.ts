@@ -1,18 +1,22 @@
-import type { Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
 import { z } from 'zod';
 import { UsageProblem } from '../errors.js';
 import type { TraceEvent } from '../trace/events.js';
 import { eventLine, reviveInfinity, TracePrefix } from '../trace/writer.js';
+import type { RunState } from './run.js';
 
 /**
  * Checkpoints and resume (docs/checkpoints.md). A checkpoint is where a run's files stood
  * after a whole round: the round, the bytes of events.jsonl and their sha256, and the
- * governance log's bytes, entries and last MAC. A run is a function of its sources,
- * parameters, seed and model answers, so the state after round R is rebuilt by running
- * rounds 1..R again (model answers from the response cache) and checking that they make
- * the trace the file holds; the run then goes on writing from the checkpoint.
+ * governance log's bytes, entries and last MAC; and, when every part of the run can save
+ * it, the run's state then (`RunState`), from which a resumed run goes on. A run is a
+ * function of its sources, parameters, seed and model answers, so for a run without a
+ * saved state the state after round R is rebuilt by running rounds 1..R again (model
+ * answers from the response cache) and checking that they make the trace the file holds;
+ * either way the run then goes on writing from the checkpoint.
  */
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
@@ -23,23 +27,63 @@ export const CHECKPOINT_FILE = 'checkpoint.json';
  * round costs microseconds, and the run is quickly made again from its seed).
  */
 export const defaultCheckpointEvery = (asksModels: boolean): number => (asksModels ? 1 : 0);
-export const CHECKPOINT_FORMAT = 'mase-checkpoint/1';
+export const CHECKPOINT_FORMAT = 'mase-checkpoint/2';
+/** The format before states were saved: still read (such a checkpoint resumes by replay). */
+const CHECKPOINT_FORMAT_1 = 'mase-checkpoint/1';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const count = z.number().int().min(0);
 
 const checkpointSchema = z
   .object({
-    format: z.literal(CHECKPOINT_FORMAT),
+    format: z.enum([CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_1]),
     run_id: z.string(),
     digest: hex64,
     round: z.number().int().min(1),
     events: z.object({ bytes: count, sha256: hex64 }).strict(),
     log: z.object({ bytes: count, entries: count, mac: hex64 }).strict(),
+    /**
+     * The run's state after `round` (absent: the run resumes by playing its rounds again):
+     * Node's structured serialisation (node:v8) of a `RunState`, in base64, with the sha256 of
+     * its bytes and the Node version that wrote it.
+     */
+    state: z
+      .object({ encoding: z.literal('v8'), node: z.string(), sha256: hex64, data: z.string() })
+      .strict()
+      .optional(),
   })
   .strict();
 
 export type Checkpoint = z.infer<typeof checkpointSchema>;
+
+/** A checkpoint's `state` field for a run's state. */
+export function savedState(state: RunState): NonNullable<Checkpoint['state']> {
+  const bytes = serialize(state);
+  return {
+    encoding: 'v8',
+    node: process.version,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    data: bytes.toString('base64'),
+  };
+}
+
+/** The run's state a checkpoint holds, checked; a damaged one is refused (exit 2). */
+export function stateOf(checkpoint: Checkpoint, path: string): RunState | undefined {
+  const saved = checkpoint.state;
+  if (!saved) return undefined;
+  const bytes = Buffer.from(saved.data, 'base64');
+  if (createHash('sha256').update(bytes).digest('hex') !== saved.sha256)
+    throw new ResumeError(
+      `${path} is damaged (its state does not match its sha256); delete it to resume from round 1`,
+    );
+  try {
+    return deserialize(bytes) as RunState;
+  } catch (error) {
+    throw new ResumeError(
+      `${path} holds a state Node ${process.version} cannot read (written by Node ${saved.node}: ${error instanceof Error ? error.message : String(error)}); delete it to resume from round 1`,
+    );
+  }
+}
 
 /** A run that cannot be resumed (finished, foreign or damaged checkpoint, changed code): exit 2. */
 export class ResumeError extends UsageProblem {
@@ -68,6 +112,7 @@ export function readCheckpoint(
   if (
     typeof format === 'string' &&
     format !== CHECKPOINT_FORMAT &&
+    format !== CHECKPOINT_FORMAT_1 &&
     format.startsWith('mase-checkpoint/')
   )
     throw new ResumeError(
@@ -86,6 +131,53 @@ export function readCheckpoint(
       `${path} belongs to another run (run ${checkpoint.run_id}; the run in ${dir} is ${run.run_id})`,
     );
   return checkpoint;
+}
+
+/**
+ * Gives `feed` every event of the trace up to a checkpoint, checked to be the bytes the
+ * checkpoint names (a run resumed from its saved state reads its rounds, it does not play
+ * them); gives the prefix's hash, to go on writing after it.
+ */
+export function readPrefix(
+  path: string,
+  checkpoint: Checkpoint,
+  feed: (event: TraceEvent) => void,
+): Hash {
+  const refused = (why: string) =>
+    new ResumeError(
+      `events.jsonl is not the trace the checkpoint (round ${checkpoint.round}) names: ${why}; nothing was written`,
+    );
+  let prefix: TracePrefix;
+  try {
+    prefix = new TracePrefix(path, checkpoint.events.bytes);
+  } catch (error) {
+    throw refused(
+      error instanceof RangeError
+        ? error.message
+        : `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+  try {
+    for (let line = prefix.next(); line !== undefined; line = prefix.next()) {
+      let event: TraceEvent;
+      try {
+        // The reviver only for a line that may hold an infinity (it costs most of a parse).
+        event = (
+          line.includes('inf"') ? JSON.parse(line, reviveInfinity) : JSON.parse(line)
+        ) as TraceEvent;
+      } catch {
+        throw refused(`line ${prefix.line} is not JSON`);
+      }
+      feed(event);
+    }
+  } catch (error) {
+    prefix.close();
+    if (error instanceof ResumeError) throw error;
+    throw refused(error instanceof RangeError ? error.message : String(error));
+  }
+  if (prefix.hash.copy().digest('hex') !== checkpoint.events.sha256)
+    throw refused('it was changed before the checkpoint');
+  return prefix.hash;
 }
 
 /** Fields that differ when a model's answer comes from the cache: they are not compared. */

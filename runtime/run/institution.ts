@@ -1,4 +1,4 @@
-import { type Actor, createActor } from 'xstate';
+import { type Actor, createActor, type Snapshot } from 'xstate';
 import {
   type CountParams,
   createInstitutionMachine,
@@ -24,10 +24,9 @@ import { paramValues } from '../../compiler/instantiate.js';
 import type { IrExpr, IrFilter, IrInstitution, IrState, ParamValue } from '../../compiler/ir.js';
 import { BENCHMARK_VALUE_NAMES } from '../../compiler/observables.js';
 import { copyTensor, scalarTensor, type Tensor, truthy } from '../../compiler/tensor.js';
-import type { Random } from '../agents/agent.js';
 import type { Benchmarks } from '../market/benchmarks.js';
 import { type MarketInstance, marketObservable, type Outcome } from '../market/instance.js';
-import { randomStream, type Seed } from '../random.js';
+import { randomStream, type SavableRandom, type Seed } from '../random.js';
 
 /** An effect of adjudicating one round, for one firm (the trace and payoffs read these). */
 export type InstitutionEffect =
@@ -146,8 +145,8 @@ export function marketGoverned(market: MarketInstance, benchmarks: Benchmarks): 
 export class RoundObservables {
   constructor(
     private readonly world: Governed,
-    private readonly outcome: unknown,
-    private readonly round: number,
+    readonly outcome: unknown,
+    readonly round: number,
     readonly talk?: VisibleTalk,
   ) {}
 
@@ -200,6 +199,43 @@ class Recent<T> {
     this.items = other.items.slice();
     this.dropped = other.dropped;
   }
+
+  /** What it holds, each item as `as` gives it (for a checkpoint). */
+  save<S>(as: (item: T) => S): SavedRecent<S> {
+    return { items: this.items.map(as), dropped: this.dropped };
+  }
+
+  /** Holds what `save` gave, each item made again by `of`. */
+  restore<S>(saved: SavedRecent<S>, of: (item: S) => T): void {
+    this.items = saved.items.map(of);
+    this.dropped = saved.dropped;
+  }
+}
+
+interface SavedRecent<S> {
+  readonly items: readonly S[];
+  readonly dropped: number;
+}
+
+/**
+ * An institution's state between rounds, as plain data a checkpoint stores
+ * (docs/checkpoints.md): each machine's persisted XState snapshot, noise stream, quiet
+ * rounds and counters, and the rounds and monitor values it keeps.
+ */
+export interface InstitutionState {
+  readonly machines: readonly {
+    readonly snapshot: unknown;
+    readonly noise: number[][];
+    readonly idle: number;
+    readonly idleRound: number;
+    readonly counters: Float64Array;
+  }[];
+  readonly observed: SavedRecent<{
+    readonly outcome: unknown;
+    readonly round: number;
+    readonly talk?: VisibleTalk;
+  }>;
+  readonly monitors: SavedRecent<RoundMonitors>;
 }
 
 /**
@@ -262,7 +298,7 @@ interface Machine {
   readonly actor: Actor<InstitutionMachine>;
   /** The effects (sanction and notice actions) of the last step, in order. */
   readonly effects: { type: string; params: unknown }[];
-  readonly noise: Random;
+  readonly noise: SavableRandom;
   /** This machine's evaluation environment, made once and reused every round. */
   readonly env: MachineEnvironment;
   /** Quiet rounds (see `QuietEvent`) not yet sent to the actor, the last being `idleRound`. */
@@ -360,6 +396,8 @@ export class InstitutionRuntime {
        * and the rounds observed (a fork's `--param`).
        */
       carry?: InstitutionRuntime;
+      /** The state a checkpoint saved (`save`): this runtime goes on from it. */
+      restore?: InstitutionState;
     } = {},
   ) {
     const market: Governed =
@@ -506,20 +544,31 @@ export class InstitutionRuntime {
           },
         },
       });
-      const before = options.carry?.machines[index];
+      const carried = options.carry?.machines[index];
+      const saved = options.restore?.machines[index];
+      if (options.restore && !saved) throw new Error('a checkpoint of another institution');
+      const before = carried
+        ? { ...carried, snapshot: carried.actor.getPersistedSnapshot() }
+        : saved;
       const actor = createActor(
         machine,
-        before ? { snapshot: before.actor.getPersistedSnapshot() } : undefined,
+        before ? { snapshot: before.snapshot as Snapshot<unknown> } : undefined,
       ).start();
       effects.length = 0;
+      let noise = carried?.noise;
+      if (!noise) {
+        noise = randomStream(
+          seed,
+          `monitor-noise:${firm === null ? 'market' : market.agents[firm]}`,
+        );
+        if (saved) noise.restore(saved.noise);
+      }
       const record: Machine = {
         index,
         firm,
         actor,
         effects,
-        noise:
-          before?.noise ??
-          randomStream(seed, `monitor-noise:${firm === null ? 'market' : market.agents[firm]}`),
+        noise,
         env: undefined as unknown as MachineEnvironment,
         idle: before?.idle ?? 0,
         idleRound: before?.idleRound ?? 0,
@@ -532,6 +581,13 @@ export class InstitutionRuntime {
     if (options.carry) {
       this.observed.adopt(options.carry.observed);
       this.monitorHistory.adopt(options.carry.monitorHistory);
+    }
+    if (options.restore) {
+      this.observed.restore(
+        options.restore.observed,
+        (o) => new RoundObservables(market, o.outcome, o.round, o.talk),
+      );
+      this.monitorHistory.restore(options.restore.monitors, (m) => m);
     }
     // One machine evaluates its shared monitors itself (see `evaluateCommonMonitors`).
     this.machineByMachine =
@@ -632,6 +688,28 @@ export class InstitutionRuntime {
   /** Brings every machine up to date with the rounds adjudicated so far. */
   settle(): void {
     for (const machine of this.machines) this.sendIdle(machine);
+  }
+
+  /**
+   * Its state between rounds, for a checkpoint (`options.restore` goes on from it). Quiet
+   * rounds not yet sent to a machine stay counted, not sent: saving changes nothing.
+   */
+  save(): InstitutionState {
+    return {
+      machines: this.machines.map((m) => ({
+        snapshot: m.actor.getPersistedSnapshot(),
+        noise: m.noise.save(),
+        idle: m.idle,
+        idleRound: m.idleRound,
+        counters: m.counters,
+      })),
+      observed: this.observed.save((o) => ({
+        outcome: o.outcome,
+        round: o.round,
+        ...(o.talk ? { talk: o.talk } : {}),
+      })),
+      monitors: this.monitorHistory.save((m) => m),
+    };
   }
 
   /** An empty record of a round's monitor values (`perFirm`: leave room for those vectors). */

@@ -17,9 +17,9 @@ import type { PromptTemplates } from '../llm/prompts.js';
 import { type LlmOptions, LlmServices } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
-import { randomStream, type Seed, seedNow } from '../random.js';
+import { randomStream, type SavableRandom, type Seed, seedNow } from '../random.js';
 import { MessageGate } from '../talk/effects.js';
-import { MessageLedger, parentFields } from '../talk/lineage.js';
+import { type LedgerState, MessageLedger, parentFields } from '../talk/lineage.js';
 import { ModelParaphraser, paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
 import type { BenchmarkPoint, TraceEvent, TraceEventOf } from '../trace/events.js';
@@ -30,10 +30,11 @@ import {
   type ActionLimits,
   type Governed,
   InstitutionRuntime,
+  type InstitutionState,
   marketGoverned,
   type VisibleTalk,
 } from './institution.js';
-import { phaseOf, startLoop, step } from './phases.js';
+import { type LoopSnapshot, phaseOf, startLoop, step } from './phases.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -207,8 +208,13 @@ export function tracedInterventions(
 export interface RunHooks {
   /** Every event, in order, as it happens. */
   readonly onEvent?: (event: TraceEvent) => void;
-  /** After each round's events (artifacts flush here). */
-  readonly onRoundEnd?: (round: number) => void;
+  /**
+   * After each round's events (artifacts flush here). `state` gives the run's state then,
+   * for a checkpoint; absent when the run cannot save it (see `RunState`).
+   */
+  readonly onRoundEnd?: (round: number, state?: () => RunState) => void;
+  /** Go on from a state `onRoundEnd` gave (resume): the rounds up to it are not played. */
+  readonly restore?: RunState;
   /** A transition whose condition held but did not fire (for the governance log). */
   readonly onBlocked?: (
     blocked: Omit<Extract<GovernanceEntryInput, { kind: 'blocked' }>, 'kind'>,
@@ -223,6 +229,39 @@ export interface RunHooks {
   readonly shouldStop?: () => string | undefined;
   /** How `llm` firms reach their models (endpoints, limits, budgets, defaults). */
   readonly llm?: RunLlmOptions;
+}
+
+/**
+ * A run's state after a whole round, as plain data a checkpoint stores (docs/checkpoints.md):
+ * everything the rounds after it read — each agent's own state and random stream, the
+ * institution's machines and the rounds it keeps, the talk's ledger and gate, the rounds of
+ * history agents read, the notices agents are shown next, and the horizon's stream. A run
+ * saves one when every part of it can: a market run whose agents all say what they hold
+ * (scripted and Q-learning agents), not a fork, asking no model. Other runs resume by
+ * playing their rounds again.
+ */
+export interface RunState {
+  /** The last round played. */
+  readonly round: number;
+  /** Whether the world said the run ends (an environment's `end when`). */
+  readonly ended: boolean;
+  readonly history: readonly RoundRecord[];
+  readonly notices: readonly (readonly string[])[];
+  /** Ids of the texts the trace holds already (`text` events). */
+  readonly texts: readonly string[];
+  readonly horizon: number[][];
+  readonly agents: readonly { readonly random: number[][]; readonly state: unknown }[];
+  readonly world: unknown;
+  readonly institution: InstitutionState;
+  readonly ledger: LedgerState;
+  readonly gate: number[][] | null;
+}
+
+/** The round loop's snapshot at `record`, where a run resumed from a state goes on. */
+function recordPhase(): LoopSnapshot {
+  let snapshot = startLoop();
+  while (phaseOf(snapshot) !== 'record') snapshot = step(snapshot, 'done');
+  return snapshot;
 }
 
 export interface RunLlmOptions extends LlmOptions {
@@ -420,6 +459,9 @@ export interface WorldRun {
   outcomeEvent(outcome: unknown, round: number): TraceEvent;
   ended(outcome: unknown): boolean;
   advance(outcome: unknown): void;
+  /** The world's state between rounds, for a checkpoint (absent: it cannot save it). */
+  save?(): unknown;
+  restore?(state: unknown): void;
   /** Messages the world sends before the round's talk (a text world's injection). */
   inject?(round: number): readonly KindInjection[];
   /** The round's messages, handed to the world before it clears (text worlds read them). */
@@ -514,6 +556,9 @@ function marketRun(experiment: ResolvedExperiment, hooks: RunHooks): WorldRun {
     },
     ended: () => false,
     advance: () => {},
+    // A market holds nothing between rounds.
+    save: () => null,
+    restore: () => {},
     get market() {
       return { instance: market, benchmarks };
     },
@@ -586,16 +631,9 @@ export async function runExperiment(
   const governing = (
     ir: IrInstitution,
     overrides: Readonly<Record<string, ParamValue>>,
-    carry?: InstitutionRuntime,
+    from: { carry?: InstitutionRuntime; restore?: InstitutionState } = {},
   ) => ({
-    runtime: new InstitutionRuntime(
-      ir,
-      world.governed,
-      undefined,
-      overrides,
-      seed,
-      carry ? { carry } : {},
-    ),
+    runtime: new InstitutionRuntime(ir, world.governed, undefined, overrides, seed, from),
     manifest: ir.public ? manifestText(ir, new Map(Object.entries(overrides))) : undefined,
     governsPublicly: ir.public && ir.states.length > 0,
   });
@@ -603,7 +641,11 @@ export async function runExperiment(
     runtime: institution,
     manifest,
     governsPublicly,
-  } = governing(experiment.institution, experiment.institutionOverrides);
+  } = governing(
+    experiment.institution,
+    experiment.institutionOverrides,
+    hooks.restore ? { restore: hooks.restore.institution } : {},
+  );
   const agentNames = world.agents;
   const F = agentNames.length;
   const P = world.width;
@@ -651,12 +693,17 @@ export async function runExperiment(
         events.length = 0;
       }
     };
-    const agentWith = (i: number, firm: string, policy: IrPolicy) =>
-      world.createAgent(i, policy, {
-        random: randomStream(seed, `agent:${firm}`),
+    /** Each agent's random stream (a checkpoint saves where it is). */
+    const agentStreams: SavableRandom[] = [];
+    const agentWith = (i: number, firm: string, policy: IrPolicy) => {
+      const random = randomStream(seed, `agent:${firm}`);
+      agentStreams[i] = random;
+      return world.createAgent(i, policy, {
+        random,
         emit: (event) => (acting ? pending[i]?.push(event) : emit(event)),
         ...(llmContext ? { llm: llmContext } : {}),
       });
+    };
     const agents: Agent<unknown, unknown>[] = agentNames.map((firm, i) => {
       const policy = experiment.policies[firm];
       if (!policy && !hooks.agentFor) throw new Error(`no policy for firm ${firm}`);
@@ -712,19 +759,24 @@ export async function runExperiment(
       }
     }
 
-    emit({
-      type: 'header',
-      schema: 1,
-      experiment: experiment.name,
-      digest: experimentDigest(experiment),
-      ...world.header.before,
-      institution: experiment.institution.name,
-      ...world.header.after,
-      rounds: experiment.rounds,
-      seed: experiment.seed,
-      policies: Object.fromEntries(agentNames.map((f) => [f, experiment.policies[f]?.name ?? '?'])),
-    } as TraceEvent);
-    emit(world.benchmarksEvent);
+    // A run resumed from a state wrote its header and benchmarks before.
+    if (!hooks.restore) {
+      emit({
+        type: 'header',
+        schema: 1,
+        experiment: experiment.name,
+        digest: experimentDigest(experiment),
+        ...world.header.before,
+        institution: experiment.institution.name,
+        ...world.header.after,
+        rounds: experiment.rounds,
+        seed: experiment.seed,
+        policies: Object.fromEntries(
+          agentNames.map((f) => [f, experiment.policies[f]?.name ?? '?']),
+        ),
+      } as TraceEvent);
+      emit(world.benchmarksEvent);
+    }
 
     const history: RoundRecord[] = [];
     /**
@@ -780,6 +832,54 @@ export async function runExperiment(
     /** The world's own end (an environment's `end when`). */
     let ended = false;
     let lastYield = performance.now();
+    /** Whether every part of the run can save its state (see `RunState`). */
+    const savable =
+      !fork &&
+      !llm &&
+      world.save !== undefined &&
+      agents.every((a) => a.save !== undefined && a.restore !== undefined);
+    const saveState = (): RunState => ({
+      round,
+      ended,
+      history: history.slice(-roundsKept),
+      notices: notices.map((n) => [...n]),
+      texts: [...texts],
+      horizon: horizon.save(),
+      agents: agents.map((a, i) => ({
+        random: (agentStreams[i] as SavableRandom).save(),
+        state: a.save?.(),
+      })),
+      world: world.save?.(),
+      institution: institution.save(),
+      ledger: ledger.save(),
+      gate: gate ? gate.save() : null,
+    });
+    /** The round a run resumed from a state goes on after (its `record` is where it stopped). */
+    const resumedAt = hooks.restore?.round;
+    if (hooks.restore) {
+      const saved = hooks.restore;
+      if (!savable || saved.agents.length !== F)
+        throw new Error('a state restored into a run that cannot save one');
+      agents.forEach((agent, i) => {
+        const own = saved.agents[i] as RunState['agents'][number];
+        agent.restore?.(own.state);
+        agentStreams[i]?.restore(own.random);
+      });
+      world.restore?.(saved.world);
+      ledger.restore(saved.ledger);
+      gate?.restore(saved.gate);
+      horizon.restore(saved.horizon);
+      history.push(...saved.history);
+      saved.notices.forEach((n, i) => {
+        notices[i]?.push(...n);
+      });
+      for (const id of saved.texts) texts.add(id);
+      round = saved.round;
+      playing = saved.round;
+      completed = saved.round;
+      ended = saved.ended;
+      snapshot = recordPhase();
+    }
 
     while (phaseOf(snapshot) !== 'finished' && phaseOf(snapshot) !== 'stopped') {
       switch (phaseOf(snapshot)) {
@@ -821,7 +921,7 @@ export async function runExperiment(
               } = governing(
                 after.institution,
                 after.overrides,
-                after.switched ? undefined : institution,
+                after.switched ? {} : { carry: institution },
               ));
               gate = gateOf(institution);
             }
@@ -1231,7 +1331,7 @@ export async function runExperiment(
           break;
         }
         case 'record': {
-          hooks.onRoundEnd?.(round);
+          if (round !== resumedAt) hooks.onRoundEnd?.(round, savable ? saveState : undefined);
           const randomEnd =
             experiment.continuation !== undefined && horizon.next() >= experiment.continuation;
           const last = round >= experiment.rounds || randomEnd || ended;

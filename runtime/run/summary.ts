@@ -111,7 +111,7 @@ async function showEnvironmentRun(
     institution: { name: string };
     sources?: { path: string; text: string }[];
     fork?: ForkSpec;
-    resumed?: { round: number; at: string }[];
+    resumed?: { round: number; at: string; from?: 'state' | 'replay' }[];
   },
   events: readonly TraceEvent[],
   notes: string[],
@@ -189,7 +189,7 @@ export function forkOfRun(dir: string): string | undefined {
 
 function lineage(manifest: {
   fork?: ForkSpec;
-  resumed?: readonly { round: number; at: string }[];
+  resumed?: readonly { round: number; at: string; from?: 'state' | 'replay' }[];
 }): string[] {
   const lines: string[] = [];
   if (manifest.fork) lines.push(`  ${forkLineage(manifest.fork)}`);
@@ -197,7 +197,7 @@ function lineage(manifest: {
     lines.push(
       r.round === 0
         ? `  resumed at ${r.at}, from round 1 (killed before its first checkpoint)`
-        : `  resumed at ${r.at} from its checkpoint after round ${r.round}`,
+        : `  resumed at ${r.at} from its checkpoint after round ${r.round}${r.from === 'state' ? ' (its saved state)' : r.from === 'replay' ? ` (rounds 1–${r.round} played again)` : ''}`,
     );
   return lines;
 }
@@ -435,7 +435,7 @@ export async function showRun(
     institution: { name: string };
     sources?: { path: string; text: string }[];
     fork?: ForkSpec;
-    resumed?: { round: number; at: string }[];
+    resumed?: { round: number; at: string; from?: 'state' | 'replay' }[];
   };
   const notes: string[] = [];
   let events: TraceEvent[];

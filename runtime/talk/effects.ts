@@ -1,5 +1,5 @@
 import type { IrState } from '../../compiler/ir.js';
-import type { Random } from '../agents/agent.js';
+import type { SavableRandom } from '../random.js';
 import type { InstitutionRuntime } from '../run/institution.js';
 import type { TraceEventOf } from '../trace/events.js';
 import { paraphraseWithSynonyms } from './synonyms.js';
@@ -50,7 +50,7 @@ export class MessageGate {
   private readonly holds: ReadonlyMap<string, Hold>;
   /** States whose agents' messages are paraphrased, with the model that rewrites them (undefined: the scripted paraphrase). */
   private readonly paraphrasing: ReadonlyMap<string, string | undefined>;
-  private paraphraseRandom: Random | undefined;
+  private paraphraseRandom: SavableRandom | undefined;
   /** Agents by name: a text world has thousands, so no message may search the list. */
   private readonly index: ReadonlyMap<string, number>;
 
@@ -58,7 +58,7 @@ export class MessageGate {
     private readonly institution: InstitutionRuntime,
     private readonly agents: readonly string[],
     private readonly filtering: boolean,
-    private readonly random: () => Random,
+    private readonly random: () => SavableRandom,
   ) {
     const holds = new Map<string, Hold>();
     for (const s of institution.ir.states) {
@@ -81,7 +81,7 @@ export class MessageGate {
     institution: InstitutionRuntime,
     agents: readonly string[],
     visible: boolean,
-    random: () => Random = () => {
+    random: () => SavableRandom = () => {
       throw new Error('a paraphrasing institution needs a random stream');
     },
   ): MessageGate | undefined {
@@ -159,6 +159,17 @@ export class MessageGate {
       text: paraphrase,
       paraphrased: { ...paraphrased, paraphraser: SCRIPTED_PARAPHRASER, text, paraphrase },
     };
+  }
+
+  /** Its state between rounds (the scripted paraphrase's stream, once drawn from), for a checkpoint. */
+  save(): number[][] | null {
+    return this.paraphraseRandom?.save() ?? null;
+  }
+
+  restore(state: number[][] | null): void {
+    if (!state) return;
+    this.paraphraseRandom = this.random();
+    this.paraphraseRandom.restore(state);
   }
 
   private holdOf(agent: number): Hold | undefined {

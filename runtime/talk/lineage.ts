@@ -91,6 +91,33 @@ export class MessageLedger {
     return { kept, unknown };
   }
 
+  /** Its state between rounds, as plain data a checkpoint stores (docs/checkpoints.md). */
+  save(): LedgerState {
+    return {
+      spans: [...this.spans].map(([key, span]) => [key, span.first, span.count]),
+      received: this.received.map((r) => r.save()),
+      serials: this.serials,
+      latest: [...this.latest],
+      latestRound: this.latestRound,
+      latestTalkRound: this.latestTalkRound,
+    };
+  }
+
+  /** Holds what `save` gave (a fresh ledger of the same agents). */
+  restore(state: LedgerState): void {
+    this.spans.clear();
+    for (const [key, first, count] of state.spans) this.spans.set(key, { first, count });
+    state.received.forEach((items, agent) => {
+      this.received[agent]?.restore(items);
+    });
+    this.serials = state.serials;
+    this.latest.clear();
+    for (const [id, serial] of state.latest) this.latest.set(id, serial);
+    this.latestRound = state.latestRound;
+    this.latestTalkRound = state.latestTalkRound;
+    this.latestSpan = this.spans.get(`${state.latestRound}.${state.latestTalkRound}`);
+  }
+
   private serialOf(id: string): number | undefined {
     const latest = this.latest.get(id);
     if (latest !== undefined) return latest;
@@ -102,10 +129,29 @@ export class MessageLedger {
   }
 }
 
+/** A message ledger's state, as `MessageLedger.save` gives it. */
+export interface LedgerState {
+  readonly spans: readonly (readonly [string, number, number])[];
+  readonly received: readonly Uint32Array[];
+  readonly serials: number;
+  readonly latest: readonly (readonly [string, number])[];
+  readonly latestRound: number;
+  readonly latestTalkRound: number;
+}
+
 /** A set of message serial numbers kept as an ascending typed array (binary search). */
 class SerialSet {
   private items = new Uint32Array(4);
   private size = 0;
+
+  save(): Uint32Array {
+    return this.items.slice(0, this.size);
+  }
+
+  restore(items: Uint32Array): void {
+    this.items = Uint32Array.from(items.length > 0 ? items : [0]);
+    this.size = items.length;
+  }
 
   add(serial: number): void {
     // Deliveries come in emission order, so this is almost always an append.

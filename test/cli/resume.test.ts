@@ -114,10 +114,16 @@ describe('a scripted run killed at random points and resumed', () => {
       const killed = await stoppedAt(market, out, Math.floor(at * size));
       expect(killed.code).toBe(null);
       expect(sandbox.json<{ status: string }>(`${out}/manifest.json`).status).toBe('running');
-      const checkpoint = sandbox.json<{ round: number }>(`${out}/checkpoint.json`);
+      const checkpoint = sandbox.json<{ round: number; state?: unknown }>(`${out}/checkpoint.json`);
+      // Every part of this run saves its state: the run goes on from it, it does not play
+      // rounds 1..R again.
+      expect(checkpoint.state).toMatchObject({ encoding: 'v8' });
       const resumed = expectResumedLike(out, 'market-whole');
-      expect(resumed).toEqual([{ round: checkpoint.round, at: expect.any(String) }]);
+      expect(resumed).toEqual([{ round: checkpoint.round, at: expect.any(String), from: 'state' }]);
       expect(checkpoint.round % 40).toBe(0);
+      expect(mase(['show', out]).stdout).toContain(
+        `from its checkpoint after round ${checkpoint.round} (its saved state)`,
+      );
     },
   );
 
@@ -125,7 +131,9 @@ describe('a scripted run killed at random points and resumed', () => {
     const out = 'market-killed-early';
     await stoppedAt(market, out, 1);
     expect(existsSync(file(`${out}/checkpoint.json`))).toBe(false);
-    expect(expectResumedLike(out, 'market-whole')).toEqual([{ round: 0, at: expect.any(String) }]);
+    expect(expectResumedLike(out, 'market-whole')).toEqual([
+      { round: 0, at: expect.any(String), from: 'replay' },
+    ]);
   });
 
   it('a run stopped by SIGINT (sealed `interrupted`) is resumed to the end', async () => {
@@ -135,6 +143,75 @@ describe('a scripted run killed at random points and resumed', () => {
     expect(stopped.stderr).toContain('interrupted');
     expect(sandbox.json<{ status: string }>(`${out}/manifest.json`).status).toBe('interrupted');
     expectResumedLike(out, 'market-whole');
+  });
+});
+
+describe('scripted firms that remember, talk and are paraphrased, killed and resumed from their saved state', () => {
+  // Each agent kind that holds something between rounds (a trigger's punishment, a cued
+  // firm's cue, an evader's level), the talk's message ids, and the scripted paraphrase's
+  // random stream: what each firm reads of "good" depends on the draws made before the
+  // checkpoint, so a stream set back wrong changes who colludes after it.
+  /** Four Cournot firms under INSTITUTION, with these agents and further flags. */
+  const fourFirms = (institution: string, agents: string, ...more: string[]) => [
+    'run',
+    '--market',
+    'stdlib:cournot',
+    '--param',
+    'firms=4',
+    '--institution',
+    institution,
+    '--agents',
+    agents,
+    ...more,
+  ];
+  const runs: Record<string, string[]> = {
+    remembering: fourFirms(
+      GOVERNED,
+      'f1=trigger(k: 3),f2=noisy_nash(0.3),f3=evader,f4=best_response',
+      '--rounds',
+      '400',
+      '--checkpoint-every',
+      '7',
+    ),
+    paraphrased: fourFirms(
+      'stdlib:paraphrase_all',
+      'f1=cued(word: "good", say: 30),f2=cued(word: "good", say: 70),f3=cued(word: "good", say: 110),f4=cued(word: "good", say: 150)',
+      '--talk',
+      'complete(visible: true)',
+      '--rounds',
+      '2000',
+      '--checkpoint-every',
+      '20',
+    ),
+  };
+  it.each([
+    ['remembering', 0.3],
+    ['remembering', 0.8],
+    ['paraphrased', 50],
+    ['paraphrased', 120],
+  ] as const)('%s, killed at %f → resumed from its state, byte-identical', async (name, at) => {
+    const args = runs[name] as string[];
+    const whole = `${name}-whole`;
+    if (!existsSync(file(`${whole}/metrics.json`))) {
+      const r = mase([...args, '--out', whole]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const text = read(`${whole}/events.jsonl`);
+    // A fraction of the trace, or the start of a round.
+    const bytes =
+      at < 1
+        ? Math.floor(at * text.length)
+        : Buffer.byteLength(text.slice(0, text.indexOf(`"round":${at},`)));
+    if (name === 'paraphrased')
+      // The paraphrases differ: the stream's draws matter.
+      expect(new Set(text.match(/"paraphrase":"[a-z]+"/g)).size).toBeGreaterThan(1);
+    const out = `${name}-killed-${at}`;
+    await stoppedAt(args, out, bytes);
+    const checkpoint = sandbox.json<{ round: number; state?: unknown }>(`${out}/checkpoint.json`);
+    expect(checkpoint.state).toBeDefined();
+    expect(expectResumedLike(out, whole)).toEqual([
+      { round: checkpoint.round, at: expect.any(String), from: 'state' },
+    ]);
   });
 });
 
@@ -168,7 +245,11 @@ describe('a text world killed and resumed', () => {
       const out = `world-killed-${i}`;
       const size = statSync(file('world-whole/events.jsonl')).size;
       await stoppedAt(world, out, Math.floor(at * size));
-      expectResumedLike(out, 'world-whole');
+      // An environment does not save its state yet: rounds 1..R are played again.
+      expect(sandbox.json<{ state?: unknown }>(`${out}/checkpoint.json`).state).toBeUndefined();
+      expect(expectResumedLike(out, 'world-whole')).toEqual([
+        { round: expect.any(Number), at: expect.any(String), from: 'replay' },
+      ]);
     },
   );
 });
@@ -208,6 +289,10 @@ describe('LLM firms killed and resumed (scripted chat-completions server)', () =
     const checkpoint = sandbox.json<{ round: number }>('llm-killed/checkpoint.json');
     const resumed = await sandbox.maseAsync(['run', '--resume', '--out', 'llm-killed']);
     expect(resumed.code, resumed.stderr).toBe(0);
+    // LLM firms' memories are not saved yet: the rounds up to the checkpoint are played again.
+    expect(
+      sandbox.json<{ resumed: { from: string }[] }>('llm-killed/manifest.json').resumed,
+    ).toEqual([expect.objectContaining({ from: 'replay' })]);
     // Only the rounds after the checkpoint were asked again (those of the round the kill
     // interrupted may have been answered and cached already).
     const askedAgain = server.requests.length - before;
@@ -287,7 +372,18 @@ describe('what cannot be resumed says so, and changes nothing', () => {
 
   it('a damaged checkpoint', async () => {
     await killedRun('damaged');
-    writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/1","round":');
+    const whole = read('damaged/checkpoint.json');
+    // A saved state that is not the bytes its sha256 names.
+    const saved = JSON.parse(whole) as { state: { data: string } };
+    const bytes = Buffer.from(saved.state.data, 'base64');
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
+    saved.state.data = bytes.toString('base64');
+    writeFileSync(file('damaged/checkpoint.json'), JSON.stringify(saved));
+    expectRefused(
+      'damaged',
+      /damaged\/checkpoint.json is damaged \(its state does not match its sha256\); delete it to resume from round 1/,
+    );
+    writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/2","round":');
     expectRefused(
       'damaged',
       /damaged\/checkpoint.json is damaged \(not JSON\); delete it to resume from round 1/,
@@ -295,9 +391,9 @@ describe('what cannot be resumed says so, and changes nothing', () => {
     writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/9"}');
     expectRefused(
       'damaged',
-      /was written in format mase-checkpoint\/9; this version of MASE reads mase-checkpoint\/1/,
+      /was written in format mase-checkpoint\/9; this version of MASE reads mase-checkpoint\/2/,
     );
-    writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/1","round":-1}');
+    writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/2","round":-1}');
     expectRefused('damaged', /is not a checkpoint MASE wrote/);
   });
 
@@ -322,6 +418,17 @@ describe('what cannot be resumed says so, and changes nothing', () => {
     );
     expect(edited).not.toBe(line);
     writeFileSync(path, text.replace(line, edited));
+    // Resumed from its saved state, the run reads its trace and finds it is not the bytes
+    // the checkpoint names.
+    expectRefused(
+      'edited',
+      /^mase: events.jsonl is not the trace the checkpoint \(round \d+\) names: it was changed before the checkpoint; nothing was written$/m,
+    );
+    // Without the state (a checkpoint of a run that cannot save one), the rounds played again
+    // find the first line that differs.
+    const { state: _state, ...bare } =
+      sandbox.json<Record<string, unknown>>('edited/checkpoint.json');
+    writeFileSync(file('edited/checkpoint.json'), JSON.stringify(bare));
     expectRefused(
       'edited',
       /the run does not make again the trace it wrote up to its checkpoint \(round \d+\): line \d+ of events.jsonl is .*"round":5.*Nothing was written/,
