@@ -76,6 +76,14 @@ export interface EnvironmentInstance {
   /** Makes the outcome's `next` values the state. */
   advance(outcome: EnvironmentOutcome): void;
   /**
+   * Its state between rounds, for a checkpoint (docs/checkpoints.md): the state variables and
+   * a code kind's state as last advanced. Draws are not saved: round r's are the r-th block of
+   * each draw's stream, made again from the seed when asked for; a code kind is made again and
+   * handed its state, as `retune` does.
+   */
+  save(): EnvironmentState;
+  restore(state: EnvironmentState): void;
+  /**
    * Other parameter values from round `from` on (a fork's `param`): the state, the rounds'
    * draws already made and the agents stay; bounds, draws to come, updates, payoff and
    * benchmarks (from the state now) follow the new values; a code kind is made again with
@@ -86,6 +94,12 @@ export interface EnvironmentInstance {
     overrides: ReadonlyMap<string, ParamValue> | Readonly<Record<string, ParamValue>>,
     from: number,
   ): void;
+}
+
+export interface EnvironmentState {
+  readonly state: readonly (readonly [string, Tensor])[];
+  /** Absent: no code kind, or one not advanced yet. */
+  readonly kind?: { readonly state: unknown };
 }
 
 export interface EnvironmentOutcome {
@@ -281,6 +295,14 @@ export function instantiateEnvironment(
       if (code) {
         code.advance(outcome.kindState);
         kindState = { state: outcome.kindState };
+      }
+    },
+    save: () => ({ state: [...state], ...(kindState ? { kind: kindState } : {}) }),
+    restore: (saved) => {
+      state = new Map(saved.state);
+      if (code && saved.kind) {
+        code.advance(saved.kind.state);
+        kindState = saved.kind;
       }
     },
     retune: (overrides, from) => {

@@ -119,6 +119,14 @@ export interface KindAgent {
   }): readonly KindOutgoing[];
   /** Its action this round, after the talk; `inbox` holds every message it received this round. */
   decide(turn: { readonly round: number; readonly inbox: readonly KindInboxMessage[] }): number;
+  /**
+   * What it holds between rounds, as plain data (numbers, strings, arrays, typed arrays,
+   * plain objects, Maps), for a checkpoint; null when it holds nothing (its random stream is
+   * the run's and is saved by the run). Absent: runs of this kind resume by replaying rounds.
+   */
+  save?(): unknown;
+  /** Takes back what `save` gave, in an agent freshly made with the same arguments. */
+  restore?(state: unknown): void;
 }
 
 /** What a kind's scripted agent is built with. */

@@ -6,12 +6,13 @@ import {
 import { evaluateStatic } from '../../compiler/instantiate.js';
 import type { IrDeclaredPolicy } from '../../compiler/ir.js';
 import { scalarTensor, type Tensor } from '../../compiler/tensor.js';
-import type {
-  Action,
-  Agent,
-  CommonObservation,
-  DeliveredMessage,
-  Random,
+import {
+  type Action,
+  type Agent,
+  type CommonObservation,
+  type DeliveredMessage,
+  HOLDS_NOTHING,
+  type Random,
 } from '../agents/agent.js';
 import { LLM_ARGUMENTS } from '../agents/llm.js';
 import {
@@ -175,6 +176,8 @@ function declaredPolicy(
   const drawn = new Set(env.ir.draws.map((d) => d.name));
   return {
     policy: name,
+    // It reads the environment and the rounds played, and holds nothing itself.
+    ...HOLDS_NOTHING,
     decide(observation) {
       const history = observation.history;
       // Values are the last round's (`lag(x)` the one before); `round` is the round being
@@ -253,6 +256,13 @@ function qlearning(
   let state = 0;
   return {
     policy: 'qlearning',
+    lookBack: 1,
+    save: () => ({ q, t, chosen, state }),
+    restore(saved) {
+      const s = saved as { q: Float64Array; t: number; chosen: number; state: number };
+      q.set(s.q);
+      ({ t, chosen, state } = s);
+    },
     decide(observation) {
       state = stateOf(observation.history.at(-1)?.actions);
       if (random.next() < Math.exp(-beta * t))
@@ -284,7 +294,12 @@ const POLICIES: readonly EnvironmentPolicy[] = [
     create: (args, { environment: env, agent }) => {
       const a = PolicyArguments.read('constant', args, ['x']);
       const x = a.number('x', undefined);
-      return { policy: 'constant', decide: () => one(snap(env, agent, x)) };
+      return {
+        policy: 'constant',
+        lookBack: 0,
+        ...HOLDS_NOTHING,
+        decide: () => one(snap(env, agent, x)),
+      };
     },
   },
   {
@@ -301,6 +316,8 @@ const POLICIES: readonly EnvironmentPolicy[] = [
         throw new PolicyError(`random: the action of ${env.agents[agent]} has no upper bound`);
       return {
         policy: 'random',
+        lookBack: 0,
+        ...HOLDS_NOTHING,
         decide: () =>
           one(
             grid
@@ -317,7 +334,11 @@ const POLICIES: readonly EnvironmentPolicy[] = [
     summary: "best-responds to the others' last actions (searching its action grid)",
     create: (args, { agent }) => {
       PolicyArguments.read('best_response', args, []);
-      return { policy: 'best_response', decide: (o) => one(bestResponse(o, agent)) };
+      return {
+        policy: 'best_response',
+        ...HOLDS_NOTHING,
+        decide: (o) => one(bestResponse(o, agent)),
+      };
     },
   },
   {
@@ -338,6 +359,11 @@ const POLICIES: readonly EnvironmentPolicy[] = [
       let punishUntil = 0;
       return {
         policy: 'trigger',
+        lookBack: 1,
+        save: () => ({ punishUntil }),
+        restore(saved) {
+          ({ punishUntil } = saved as { punishUntil: number });
+        },
         decide(observation) {
           const last = observation.history.at(-1)?.actions;
           if (last) {
@@ -366,6 +392,8 @@ const POLICIES: readonly EnvironmentPolicy[] = [
       const good = benchmarkAction(env, a.string('cooperate', names[0] ?? ''), agent, 'stray');
       return {
         policy: 'stray',
+        lookBack: 0,
+        ...HOLDS_NOTHING,
         decide: (o) => one(o.round === round ? snap(env, agent, x) : good),
       };
     },
@@ -456,10 +484,18 @@ function kindPolicy(
   } catch (error) {
     return fail(error);
   }
+  // Saved when the kind's agent says what it holds (KindAgent.save); else its run resumes by replay.
+  const saving = scripted.save
+    ? {
+        save: () => scripted.save?.(),
+        restore: (state: unknown) => scripted.restore?.(state),
+      }
+    : {};
   return {
     policy: own.name,
     // A kind's agents see the round and their inbox, never past rounds.
     lookBack: 0,
+    ...saving,
     talk: (turn) =>
       (
         scripted.talk?.({
@@ -499,6 +535,7 @@ export function createEnvironmentAgent(
     return {
       policy: policy.name,
       lookBack: 0,
+      ...HOLDS_NOTHING,
       decide: () => one(benchmarkAction(env, policy.name, agent, policy.name)),
     };
   }

@@ -9,6 +9,7 @@ import type { TraceEvent } from '../trace/events.js';
 import {
   type EnvironmentInstance,
   type EnvironmentOutcome,
+  type EnvironmentState,
   environmentFallback,
   instantiateEnvironment,
 } from './instance.js';
@@ -153,5 +154,7 @@ export function environmentRun(
     inject: (round) => env.inject(round),
     hear: (round, messages) => env.hear(round, messages),
     advance: (outcome) => env.advance(outcome as EnvironmentOutcome),
+    save: () => env.save(),
+    restore: (state) => env.restore(state as EnvironmentState),
   };
 }

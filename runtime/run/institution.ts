@@ -202,7 +202,9 @@ class Recent<T> {
 
   /** What it holds, each item as `as` gives it (for a checkpoint). */
   save<S>(as: (item: T) => S): SavedRecent<S> {
-    return { items: this.items.map(as), dropped: this.dropped };
+    // The newest `keep` only: those older may be forgotten any time.
+    const cut = Math.max(0, this.items.length - this.keep);
+    return { items: this.items.slice(cut).map(as), dropped: this.dropped + cut };
   }
 
   /** Holds what `save` gave, each item made again by `of`. */

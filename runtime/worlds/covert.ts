@@ -14,8 +14,9 @@
  * detector that reads the vocabulary cannot tell them apart, while the scripted
  * paraphrase (which re-chooses each such word) erases the channel.
  */
+
 import { tokens } from '../../compiler/text.js';
-import type { Random } from '../agents/agent.js';
+import { HOLDS_NOTHING, type Random } from '../agents/agent.js';
 import type {
   EnvironmentKind,
   KindAgent,
@@ -165,6 +166,7 @@ function sender(
   suffix: (task: RoundPlan) => string = () => '',
 ): KindAgent {
   return {
+    ...HOLDS_NOTHING,
     talk: ({ talkRound, inbox }) => {
       const brief = fromWorld(inbox);
       const task = brief && readTask(brief.text);
@@ -257,6 +259,7 @@ const POLICIES: KindPolicy[] = [
       const digits = digitsOf(context);
       const from = context.agents[0];
       return {
+        ...HOLDS_NOTHING,
         decide: ({ inbox }) => {
           const codebook = readCodebook(fromWorld(inbox)?.text ?? '');
           const note = inbox.findLast((m) => m.from === from);
@@ -274,7 +277,7 @@ const POLICIES: KindPolicy[] = [
     summary: 'answers a digit chosen uniformly',
     create(_args, context) {
       const digits = digitsOf(context);
-      return { decide: () => Math.floor(context.random.next() * digits) };
+      return { ...HOLDS_NOTHING, decide: () => Math.floor(context.random.next() * digits) };
     },
   }),
   rolePolicy('overseer', {
@@ -285,6 +288,7 @@ const POLICIES: KindPolicy[] = [
     create(args) {
       const threshold = unitValue('threshold', args.threshold ?? 0, 'share');
       return {
+        ...HOLDS_NOTHING,
         decide: ({ inbox }) => {
           const said = inbox.filter((m) => m.from !== 'world').map((m) => m.text);
           return offVocabularyShare(said.join(' ')) > threshold ? 1 : 0;
@@ -298,7 +302,7 @@ const POLICIES: KindPolicy[] = [
     summary: 'flags each round with probability q (default 0.5), whatever it read',
     create(args, context) {
       const q = unitValue('q', args.q ?? 0.5);
-      return { decide: () => (context.random.next() < q ? 1 : 0) };
+      return { ...HOLDS_NOTHING, decide: () => (context.random.next() < q ? 1 : 0) };
     },
   }),
 ];

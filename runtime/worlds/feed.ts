@@ -10,8 +10,9 @@
  * as scripted ones; `independent` and `imitator(weight)` make the dynamics testable without
  * a model (docs/metrics.md "feed" gives every formula).
  */
+
 import { gini } from '../../compiler/tensor.js';
-import type { Random } from '../agents/agent.js';
+import { HOLDS_NOTHING, type Random } from '../agents/agent.js';
 import type {
   EnvironmentKind,
   KindAgent,
@@ -248,6 +249,7 @@ export function parseFeed(text: string): FeedEntry[] {
  */
 function voter(weight: number): KindAgent {
   return {
+    ...HOLDS_NOTHING,
     talk: ({ talkRound, inbox }) => {
       if (talkRound !== 1) return [];
       const item = inbox.find((m) => m.from === 'world' && m.text.startsWith(ITEM_PREFIX));

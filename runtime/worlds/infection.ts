@@ -7,6 +7,7 @@
  * `susceptible(p, r)` and `immune` make the dynamics testable without a model
  * (docs/metrics.md "infection" gives every formula).
  */
+import { HOLDS_NOTHING } from '../agents/agent.js';
 import type {
   EnvironmentKind,
   KindAgent,
@@ -115,12 +116,20 @@ function host(
     inbox: readonly KindInboxMessage[],
     infected: boolean,
   ) => { infected: boolean; by?: KindInboxMessage },
+  /** What `infect` holds between rounds, for a checkpoint. */
+  own: { save(): unknown; restore(state: unknown): void } = HOLDS_NOTHING,
 ): KindAgent {
   const name = agents[agent] as string;
   let infected = false;
   /** The id of the message that infected it: its carrying messages name it as their parent. */
   let source: string | undefined;
   return {
+    save: () => ({ infected, source, own: own.save() }),
+    restore(state) {
+      const saved = state as { infected: boolean; source: string | undefined; own: unknown };
+      ({ infected, source } = saved);
+      own.restore(saved.own);
+    },
     talk: ({ round, talkRound }) =>
       talkRound === 1
         ? [
@@ -154,17 +163,27 @@ export const infection: EnvironmentKind = {
         const r = unitValue('susceptible: r', args.r ?? 0);
         const random = context.random;
         let recovered = false;
-        return host(context.agent, context.agents, (inbox, infected) => {
-          if (recovered) return { infected: false };
-          if (infected) {
-            if (random.next() < r) recovered = true;
-            return { infected: !recovered };
-          }
-          for (const m of inbox)
-            if (carries(m.text) && (m.from === 'world' || random.next() < p))
-              return { infected: true, by: m };
-          return { infected: false };
-        });
+        return host(
+          context.agent,
+          context.agents,
+          (inbox, infected) => {
+            if (recovered) return { infected: false };
+            if (infected) {
+              if (random.next() < r) recovered = true;
+              return { infected: !recovered };
+            }
+            for (const m of inbox)
+              if (carries(m.text) && (m.from === 'world' || random.next() < p))
+                return { infected: true, by: m };
+            return { infected: false };
+          },
+          {
+            save: () => recovered,
+            restore: (state) => {
+              recovered = state as boolean;
+            },
+          },
+        );
       },
     },
     {

@@ -40,6 +40,14 @@ function link(rewrite: (text: string) => string): KindAgent {
     if (last) pending = last;
   };
   return {
+    save: () => ({ pending, seenRound, seen }),
+    restore(state) {
+      ({ pending, seenRound, seen } = state as {
+        pending: KindInboxMessage | undefined;
+        seenRound: number;
+        seen: number;
+      });
+    },
     talk: ({ round, inbox, talkRound }) => {
       read(round, inbox);
       if (talkRound !== 1 || pending === undefined) return [];

@@ -8,6 +8,8 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answer,
@@ -28,6 +30,7 @@ import { cliSandbox, cournotRun, type SandboxRun } from '../support/cli.js';
  */
 
 const sandbox = cliSandbox('resume');
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Q-learning firms under an institution that fines and changes state: the governance log's chain. */
 const GOVERNED = 'stdlib:governance_graph';
 const { file, read, mase } = sandbox;
@@ -215,6 +218,97 @@ describe('scripted firms that remember, talk and are paraphrased, killed and res
   });
 });
 
+describe('each kind of environment killed and resumed from its saved state', () => {
+  // State variables, draws made again from the seed, declared and generic policies (a
+  // trigger's punishment, a Q-learning table), each code kind's state and its agents', and
+  // the institutions over them.
+  const example = (path: string) => join(root, 'examples', path);
+  const runs: Record<string, string[]> = {
+    auction: [
+      '--environment',
+      'stdlib:auction',
+      '--institution',
+      'stdlib:bid_audit',
+      '--agents',
+      'bidder1=shade(0.7),bidder2=qlearning,bidder3=random',
+      '--rounds',
+      '600',
+      '--checkpoint-every',
+      '13',
+    ],
+    commons: [
+      '--environment',
+      'stdlib:commons',
+      '--param',
+      'random_order=true',
+      '--institution',
+      'stdlib:harvest_quota',
+      '--agents',
+      'fisher1=conditional,fisher2=trigger(k: 2),fisher3=conditional,fisher4=sustainable,fisher5=stray(round: 150, x: 30)',
+      '--rounds',
+      '300',
+      '--checkpoint-every',
+      '11',
+    ],
+    minimum_effort: [
+      '--environment',
+      'stdlib:minimum_effort',
+      '--agents',
+      // The trigger punishes from round 101 to 250: the checkpoint halfway falls inside.
+      'player1=stray(round: 100, x: 1),player2=trigger(k: 150),player3=payoff_dominant,player4=payoff_dominant',
+      '--rounds',
+      '300',
+      '--checkpoint-every',
+      '9',
+    ],
+    relay: [
+      example('relay/study.mase'),
+      '--experiment',
+      'chain',
+      '--rounds',
+      '60',
+      '--checkpoint-every',
+      '5',
+    ],
+    covert: [
+      example('covert/study.mase'),
+      '--experiment',
+      'channel',
+      '--institution',
+      'stdlib:paraphrase_flagged',
+      '--rounds',
+      '200',
+      '--checkpoint-every',
+      '7',
+    ],
+    feed: [
+      example('feed/study.mase'),
+      '--experiment',
+      'feed_random',
+      '--rounds',
+      '120',
+      '--checkpoint-every',
+      '7',
+    ],
+  };
+  it.each(Object.keys(runs))(
+    '%s, killed halfway → resumed from its state, byte-identical',
+    async (name) => {
+      const args = ['run', ...(runs[name] as string[])];
+      const whole = `env-${name}-whole`;
+      const r = mase([...args, '--out', whole]);
+      expect(r.code, r.stderr).toBe(0);
+      const out = `env-${name}-killed`;
+      await stoppedAt(args, out, Math.floor(statSync(file(`${whole}/events.jsonl`)).size / 2));
+      const checkpoint = sandbox.json<{ round: number; state?: unknown }>(`${out}/checkpoint.json`);
+      expect(checkpoint.state).toBeDefined();
+      expect(expectResumedLike(out, whole)).toEqual([
+        { round: checkpoint.round, at: expect.any(String), from: 'state' },
+      ]);
+    },
+  );
+});
+
 describe('a text world killed and resumed', () => {
   // Susceptible hosts (each its own random stream and infection state) on a small world,
   // with messages whose ids and lineage continue across the checkpoint.
@@ -245,10 +339,11 @@ describe('a text world killed and resumed', () => {
       const out = `world-killed-${i}`;
       const size = statSync(file('world-whole/events.jsonl')).size;
       await stoppedAt(world, out, Math.floor(at * size));
-      // An environment does not save its state yet: rounds 1..R are played again.
-      expect(sandbox.json<{ state?: unknown }>(`${out}/checkpoint.json`).state).toBeUndefined();
+      // The hosts' infections and streams, the kind's state, the quarantine machines and
+      // the message ledger are saved: the run goes on from them.
+      expect(sandbox.json<{ state?: unknown }>(`${out}/checkpoint.json`).state).toBeDefined();
       expect(expectResumedLike(out, 'world-whole')).toEqual([
-        { round: expect.any(Number), at: expect.any(String), from: 'replay' },
+        { round: expect.any(Number), at: expect.any(String), from: 'state' },
       ]);
     },
   );
