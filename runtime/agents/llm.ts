@@ -191,6 +191,19 @@ export class LlmAgent<O extends CommonObservation = Observation> implements Agen
   /** The range of this agent's actions over all entries. */
   private readonly range: { min: number; max: number };
 
+  /** Its memory between rounds (its plans, insights and last action), for a checkpoint. */
+  save(): unknown {
+    return { plans: this.plans, insights: this.insights, previous: this.previous };
+  }
+
+  restore(state: unknown): void {
+    ({
+      plans: this.plans,
+      insights: this.insights,
+      previous: this.previous,
+    } = state as { plans: string; insights: string; previous: Float64Array | undefined });
+  }
+
   /** The settings a question is asked with: the policy's, with the run's seed in force. */
   private settings(): GenerationSettings {
     const { settings, seedNow } = this.config;

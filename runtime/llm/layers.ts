@@ -252,6 +252,23 @@ export class Usage {
     }
   }
 
+  /** The counts, for a checkpoint: a resumed run goes on counting (and spending its budget) from them. */
+  save(): { total: UsageCounts; agents: [string, UsageCounts][] } {
+    return {
+      total: { ...this.total },
+      agents: [...this.agents].map(([agent, counts]) => [agent, { ...counts }]),
+    };
+  }
+
+  restore(saved: {
+    total: UsageCounts;
+    agents: readonly (readonly [string, UsageCounts])[];
+  }): void {
+    Object.assign(this.total, saved.total);
+    this.agents.clear();
+    for (const [agent, counts] of saved.agents) this.agents.set(agent, { ...counts });
+  }
+
   /** Why the run must stop, when a budget is spent. */
   exceeded(): string | undefined {
     const tokens = this.total.promptTokens + this.total.completionTokens;

@@ -117,15 +117,55 @@ function scrubbedError(error: unknown, scrubber: Scrubber): unknown {
     : new TransportError(message, error.fault, error.status, error.retryAfterMs);
 }
 
+/** An endpoint's state between rounds, as `Endpoint.save` gives it. */
+export interface EndpointState {
+  readonly samples: readonly (readonly [string, number])[];
+  readonly reportedModels: readonly string[];
+  readonly fingerprints: readonly string[];
+  readonly structured: boolean | null;
+  readonly firstUsedAt: string;
+}
+
+/** The model services' state between rounds (a checkpoint's), as `LlmServices.save` gives it. */
+export interface LlmServicesState {
+  readonly usage: ReturnType<Usage['save']>;
+  /** By endpoint key (the spec's text and the API key's variable name; never a key). */
+  readonly endpoints: readonly (readonly [string, EndpointState])[];
+}
+
 /** One endpoint: its client behind the retry and concurrency layers. */
 export class Endpoint {
   readonly limiter: AdaptiveConcurrency;
   readonly reportedModels = new Set<string>();
   readonly fingerprints = new Set<string>();
   structured: boolean | null = null;
-  readonly firstUsedAt = new Date().toISOString();
+  firstUsedAt = new Date().toISOString();
 
   private readonly samples = new Map<string, number>();
+
+  /**
+   * What it holds that a resumed run must go on from: how many times each question was
+   * asked (the sample index of the next identical one, which names its cached answer), and
+   * what it learnt of the model (for the manifest's provenance).
+   */
+  save(): EndpointState {
+    return {
+      samples: [...this.samples],
+      reportedModels: [...this.reportedModels],
+      fingerprints: [...this.fingerprints],
+      structured: this.structured,
+      firstUsedAt: this.firstUsedAt,
+    };
+  }
+
+  restore(saved: EndpointState): void {
+    this.samples.clear();
+    for (const [base, count] of saved.samples) this.samples.set(base, count);
+    for (const m of saved.reportedModels) this.reportedModels.add(m);
+    for (const f of saved.fingerprints) this.fingerprints.add(f);
+    this.structured = saved.structured;
+    this.firstUsedAt = saved.firstUsedAt;
+  }
 
   constructor(
     readonly spec: ModelSpec,
@@ -259,6 +299,8 @@ export class LlmServices {
   readonly scrubber: Scrubber;
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly cache: { store: ResponseCache; mode: 'record' | 'replay' } | undefined;
+  /** Saved states of endpoints not made yet (a resumed run's): each is set when it is made. */
+  private readonly restoring = new Map<string, EndpointState>();
 
   constructor(
     private readonly options: LlmOptions,
@@ -327,8 +369,31 @@ export class LlmServices {
         this.cache,
       );
       this.endpoints.set(key, endpoint);
+      const saved = this.restoring.get(key);
+      if (saved) {
+        endpoint.restore(saved);
+        this.restoring.delete(key);
+      }
     }
     return endpoint;
+  }
+
+  /** The usage so far and each endpoint's state, for a checkpoint (docs/checkpoints.md). */
+  save(): LlmServicesState {
+    return {
+      usage: this.usage.save(),
+      endpoints: [...this.endpoints].map(([key, e]) => [key, e.save()]),
+    };
+  }
+
+  /** Goes on from a saved state: the usage, and each endpoint's (now or when it is made). */
+  restore(saved: LlmServicesState): void {
+    this.usage.restore(saved.usage);
+    for (const [key, state] of saved.endpoints) {
+      const endpoint = this.endpoints.get(key);
+      if (endpoint) endpoint.restore(state);
+      else this.restoring.set(key, state);
+    }
   }
 
   provenance(): ModelProvenance[] {

@@ -14,7 +14,7 @@ import { createAgent } from '../agents/registry.js';
 import { type KindInjection, type KindMessage, kindProvenance } from '../environment/kinds.js';
 import { environmentRun } from '../environment/world.js';
 import type { PromptTemplates } from '../llm/prompts.js';
-import { type LlmOptions, LlmServices } from '../llm/services.js';
+import { type LlmOptions, LlmServices, type LlmServicesState } from '../llm/services.js';
 import { type Benchmarks, computeBenchmarks } from '../market/benchmarks.js';
 import { instantiateMarket, type MarketInstance, type Outcome } from '../market/instance.js';
 import { randomStream, type SavableRandom, type Seed, seedNow } from '../random.js';
@@ -255,6 +255,8 @@ export interface RunState {
   readonly institution: InstitutionState;
   readonly ledger: LedgerState;
   readonly gate: number[][] | null;
+  /** The model services': usage so far (budgets go on from it), each endpoint's sample counts and provenance. */
+  readonly llm?: LlmServicesState;
 }
 
 /** The round loop's snapshot at `record`, where a run resumed from a state goes on. */
@@ -835,7 +837,6 @@ export async function runExperiment(
     /** Whether every part of the run can save its state (see `RunState`). */
     const savable =
       !fork &&
-      !llm &&
       world.save !== undefined &&
       agents.every((a) => a.save !== undefined && a.restore !== undefined);
     const saveState = (): RunState => ({
@@ -853,6 +854,7 @@ export async function runExperiment(
       institution: institution.save(),
       ledger: ledger.save(),
       gate: gate ? gate.save() : null,
+      ...(llm ? { llm: llm.save() } : {}),
     });
     /** The round a run resumed from a state goes on after (its `record` is where it stopped). */
     const resumedAt = hooks.restore?.round;
@@ -868,6 +870,7 @@ export async function runExperiment(
       world.restore?.(saved.world);
       ledger.restore(saved.ledger);
       gate?.restore(saved.gate);
+      if (saved.llm) llm?.restore(saved.llm);
       horizon.restore(saved.horizon);
       history.push(...saved.history);
       saved.notices.forEach((n, i) => {

@@ -357,20 +357,32 @@ describe('LLM firms killed and resumed (scripted chat-completions server)', () =
     );
   });
   afterAll(() => server.close());
-
-  it('the rounds before the checkpoint come from the cache; the rest are asked; the run ends as an uninterrupted one', async () => {
-    const run = (out: string) =>
-      cournotRun(
-        'llm',
-        150,
-        GOVERNED,
-        '--model',
-        `openai-compatible:${server.url}#tiny`,
-        '--cache',
-        file(`${out}.cache.db`),
-        '--out',
-        out,
+  /** 150 rounds of two LLM firms under the institution, each run its own cache. */
+  const run = (out: string, ...more: string[]) =>
+    cournotRun(
+      'llm',
+      150,
+      GOVERNED,
+      '--model',
+      `openai-compatible:${server.url}#tiny`,
+      ...more,
+      '--cache',
+      file(`${out}.cache.db`),
+      '--out',
+      out,
+    );
+  /** The trace without what differs between a model's answer and the cache's (timings, marks). */
+  const strip = (dir: string) =>
+    read(`${dir}/events.jsonl`)
+      .trimEnd()
+      .split('\n')
+      .map((line) =>
+        JSON.parse(line, (key, value) =>
+          key.endsWith('_ms') || key === 'cache_hit' ? undefined : value,
+        ),
       );
+
+  it('the rounds after the checkpoint are asked, those before are not; the run ends as an uninterrupted one', async () => {
     const whole = await sandbox.maseAsync(run('llm-whole'));
     expect(whole.code, whole.stderr).toBe(0);
     const asked = server.requests.length;
@@ -384,30 +396,54 @@ describe('LLM firms killed and resumed (scripted chat-completions server)', () =
     const checkpoint = sandbox.json<{ round: number }>('llm-killed/checkpoint.json');
     const resumed = await sandbox.maseAsync(['run', '--resume', '--out', 'llm-killed']);
     expect(resumed.code, resumed.stderr).toBe(0);
-    // LLM firms' memories are not saved yet: the rounds up to the checkpoint are played again.
-    expect(
-      sandbox.json<{ resumed: { from: string }[] }>('llm-killed/manifest.json').resumed,
-    ).toEqual([expect.objectContaining({ from: 'replay' })]);
+    // The firms' memories, the usage so far and the endpoints' sample counts are saved: the
+    // run goes on from them, asking nothing (not even the cache) for the rounds before.
+    const manifest = sandbox.json<{
+      resumed: { from: string }[];
+      llm_usage: { total: { calls: number } };
+    }>('llm-killed/manifest.json');
+    expect(manifest.resumed).toEqual([expect.objectContaining({ from: 'state' })]);
+    // The usage counts every round's calls, those before the checkpoint included.
+    expect(manifest.llm_usage.total.calls).toBe(300);
     // Only the rounds after the checkpoint were asked again (those of the round the kill
     // interrupted may have been answered and cached already).
     const askedAgain = server.requests.length - before;
     expect(askedAgain).toBeLessThanOrEqual(2 * (150 - checkpoint.round));
     expect(askedAgain).toBeGreaterThanOrEqual(2 * (150 - checkpoint.round - 1));
-    const strip = (dir: string) =>
-      read(`${dir}/events.jsonl`)
-        .trimEnd()
-        .split('\n')
-        .map((line) =>
-          JSON.parse(line, (key, value) =>
-            key.endsWith('_ms') || key === 'cache_hit' ? undefined : value,
-          ),
-        );
     expect(strip('llm-killed')).toEqual(strip('llm-whole'));
     expect(read('llm-killed/metrics.json')).toBe(read('llm-whole/metrics.json'));
     // The seal names the sha256 of events.jsonl, whose timings differ; the rest is the same.
     const unsealed = (dir: string) =>
       logEntries(dir).map(({ events_sha256: _sha, ...entry }) => entry);
     expect(unsealed('llm-killed')).toEqual(unsealed('llm-whole'));
+  });
+
+  it('a token budget stops the resumed run in the round it stops the run never killed', async () => {
+    // About half the tokens 150 rounds take: spent partway through.
+    const budget = '300000';
+    const whole = await sandbox.maseAsync(run('budget-whole', '--max-tokens', budget));
+    type Ended = { status: string; rounds_completed: number; reason: string };
+    const ended = sandbox.json<Ended>('budget-whole/manifest.json');
+    expect(ended.reason, whole.stderr).toMatch(/token budget \(300000\) is spent/);
+    expect(ended.rounds_completed).toBeGreaterThan(40);
+    expect(ended.rounds_completed).toBeLessThan(140);
+    const size = statSync(file('budget-whole/events.jsonl')).size;
+    await stoppedAt(
+      run('budget-killed', '--max-tokens', budget).slice(0, -2),
+      'budget-killed',
+      Math.floor(size * 0.5),
+    );
+    // The usage before the checkpoint is the resumed run's: it spends the rest of the budget.
+    const resumed = await sandbox.maseAsync(['run', '--resume', '--out', 'budget-killed']);
+    expect(resumed.code).toBe(whole.code);
+    expect(sandbox.json<Ended>('budget-killed/manifest.json')).toMatchObject({
+      status: ended.status,
+      rounds_completed: ended.rounds_completed,
+      reason: ended.reason,
+      resumed: [expect.objectContaining({ from: 'state' })],
+    });
+    expect(strip('budget-killed')).toEqual(strip('budget-whole'));
+    expect(read('budget-killed/metrics.json')).toBe(read('budget-whole/metrics.json'));
   });
 });
 
