@@ -7,11 +7,12 @@
  *   checkpoints, one every 1,000 rounds and one every 100, alternating, 5 samples each;
  *   the cost of one checkpoint is the paired difference over the checkpoints written, and
  *   the smallest interval at which checkpoints cost under 5% of a scripted round follows.
- * - Resume: in this process, 2 Q-learning firms under `governance_graph`, 20,000 rounds,
- *   checkpoints every 1,000: the whole run, and a run stopped after round 10,000 then
- *   resumed (`resumeRun`) from its saved state, and a copy of it resumed from its
- *   checkpoint without the state (rounds 1–10,000 played again), alternating. The size of
- *   the stopped run's checkpoint.json, and of a 2-firm `nash` run's, stopped alike.
+ * - Resume: in this process, 2 Q-learning firms under `governance_graph`, 20,000 rounds, and
+ *   the text world `infection` with 2,000 hosts, 200 rounds: the whole run, and a run
+ *   stopped halfway (a checkpoint there) then resumed (`resumeRun`) from its saved state,
+ *   and a copy of it resumed from its checkpoint without the state (the first half played
+ *   again), alternating. The size of each stopped run's checkpoint.json, and of a 2-firm
+ *   `nash` run's, stopped alike.
  * - A fork of an LLM run: 2 LLM firms against a scripted server answering after 50 ms, 40
  *   rounds; then `mase fork --at 30` without intervention, whose 40 rounds all come from
  *   the response cache.
@@ -120,19 +121,24 @@ const learning = resolveExperiment(
   library,
 );
 /** A run of EXPERIMENT stopped after round HALF, with checkpoints every 1,000 rounds. */
-const stoppedRun = (experiment: typeof learning, dir: string, half: number) => {
+const stoppedRun = (experiment: typeof learning, dir: string, half: number, every = 1000) => {
   let played = 0;
   return runToDirectory(experiment, dir, {
-    checkpointEvery: 1000,
+    checkpointEvery: every,
     onRoundEnd: (round) => {
       played = round;
     },
     shouldStop: () => (played >= half ? 'half' : undefined),
   });
 };
-const checkpointBytes = async (experiment: typeof learning, name: string) => {
+const checkpointBytes = async (
+  experiment: typeof learning,
+  name: string,
+  half = ROUNDS / 2,
+  every = 1000,
+) => {
   const dir = join(scratch, name);
-  await stoppedRun(experiment, dir, ROUNDS / 2);
+  await stoppedRun(experiment, dir, half, every);
   const bytes = statSync(join(dir, 'checkpoint.json')).size;
   rmSync(dir, { recursive: true, force: true });
   return bytes;
@@ -147,78 +153,121 @@ const nashBytes = await checkpointBytes(
   'nash-bytes',
 );
 const learningBytes = await checkpointBytes(learning, 'learning-bytes');
-const whole: number[] = [];
-const stopped: number[] = [];
-const resumed: number[] = [];
-const replayed: number[] = [];
-for (let s = 0; s < SAMPLES + 1; s++) {
-  const a = join(scratch, `whole-${s}`);
-  let t = performance.now();
-  await runToDirectory(learning, a, { checkpointEvery: 1000 });
-  const wholeMs = performance.now() - t;
-  const b = join(scratch, `resumed-${s}`);
-  t = performance.now();
-  await stoppedRun(learning, b, ROUNDS / 2);
-  const stoppedMs = performance.now() - t;
-  // The same stopped run, its checkpoint without the state: resumed by playing rounds again.
-  const c = join(scratch, `replayed-${s}`);
-  cpSync(b, c, { recursive: true });
-  const { state: _state, ...bare } = JSON.parse(readFileSync(join(c, 'checkpoint.json'), 'utf8'));
-  if (!_state) throw new Error('the stopped run saved no state');
-  writeFileSync(join(c, 'checkpoint.json'), JSON.stringify(bare));
-  const [first, second] = s % 2 === 0 ? [b, c] : [c, b];
-  const took = new Map<string, number>();
-  for (const dir of [first, second] as string[]) {
-    t = performance.now();
-    await resumeRun(dir);
-    took.set(dir, performance.now() - t);
-  }
-  for (const dir of [b, c])
-    if (
-      readFileSync(join(a, 'events.jsonl')).compare(readFileSync(join(dir, 'events.jsonl'))) !== 0
-    )
-      throw new Error('the resumed trace is not the whole run’s');
-  for (const dir of [a, b, c]) rmSync(dir, { recursive: true, force: true });
-  if (s === 0) continue;
-  whole.push(wholeMs);
-  stopped.push(stoppedMs);
-  resumed.push(took.get(b) as number);
-  replayed.push(took.get(c) as number);
-}
-measurements.push(
-  measurement(
-    'resume-whole',
-    'resume',
-    `2 Q-learning firms under governance_graph × ${ROUNDS.toLocaleString('en-US')} rounds, the whole run`,
-    whole,
-    { rounds: ROUNDS },
-    { warmup: 1 },
-  ),
-  measurement(
-    'resume-first-half',
-    'resume',
-    `the same run stopped after round ${(ROUNDS / 2).toLocaleString('en-US')}`,
-    stopped,
-    { rounds: ROUNDS / 2 },
-    { warmup: 1 },
-  ),
-  measurement(
-    'resume-second-half',
-    'resume',
-    `… resumed from its checkpoint at ${(ROUNDS / 2).toLocaleString('en-US')} to the end, from its saved state (rounds 1–${(ROUNDS / 2).toLocaleString('en-US')} read from the trace)`,
-    resumed,
-    { rounds: ROUNDS },
-    { warmup: 1 },
-  ),
-  measurement(
-    'resume-replayed',
-    'resume',
-    `… the same checkpoint without its state (rounds 1–${(ROUNDS / 2).toLocaleString('en-US')} played again and checked)`,
-    replayed,
-    { rounds: ROUNDS },
-    { warmup: 1 },
-  ),
+/** A text world whose rounds cost more than their trace: infection, 2,000 hosts, 200 rounds. */
+const WORLD_ROUNDS = 200;
+const world = resolveExperiment(
+  program,
+  {
+    environment: 'infection',
+    institution: 'quarantine_canary',
+    agents: 'given',
+    params: [{ name: 'hosts', value: 2000 }],
+    rounds: WORLD_ROUNDS,
+    seed: 1,
+    talk: { name: 'small_world', args: [{ name: 'k', value: 4 }] },
+  },
+  () => ({ all: { name: 'susceptible', args: [{ value: 0.3 }, { value: 0.1 }] }, perFirm: {} }),
+  library,
 );
+const worldBytes = await checkpointBytes(world, 'world-bytes', WORLD_ROUNDS / 2, WORLD_ROUNDS / 2);
+
+/**
+ * The whole run, and the run stopped halfway (a checkpoint there) then resumed twice, on
+ * copies, alternating: from its saved state, and from its checkpoint without the state.
+ */
+async function resumeSamples(experiment: typeof learning, rounds: number, samples: number) {
+  const times = {
+    whole: [] as number[],
+    stopped: [] as number[],
+    state: [] as number[],
+    replay: [] as number[],
+  };
+  for (let s = 0; s < samples + 1; s++) {
+    const a = join(scratch, `whole-${s}`);
+    let t = performance.now();
+    await runToDirectory(experiment, a, { checkpointEvery: rounds / 2 });
+    const wholeMs = performance.now() - t;
+    const b = join(scratch, `resumed-${s}`);
+    t = performance.now();
+    await stoppedRun(experiment, b, rounds / 2, rounds / 2);
+    const stoppedMs = performance.now() - t;
+    // The same stopped run, its checkpoint without the state: resumed by playing rounds again.
+    const c = join(scratch, `replayed-${s}`);
+    cpSync(b, c, { recursive: true });
+    const { state: saved, ...bare } = JSON.parse(readFileSync(join(c, 'checkpoint.json'), 'utf8'));
+    if (!saved) throw new Error('the stopped run saved no state');
+    writeFileSync(join(c, 'checkpoint.json'), JSON.stringify(bare));
+    const took = new Map<string, number>();
+    for (const dir of s % 2 === 0 ? [b, c] : [c, b]) {
+      t = performance.now();
+      await resumeRun(dir);
+      took.set(dir, performance.now() - t);
+    }
+    for (const dir of [b, c])
+      if (
+        readFileSync(join(a, 'events.jsonl')).compare(readFileSync(join(dir, 'events.jsonl'))) !== 0
+      )
+        throw new Error('the resumed trace is not the whole run’s');
+    for (const dir of [a, b, c]) rmSync(dir, { recursive: true, force: true });
+    if (s === 0) continue;
+    times.whole.push(wholeMs);
+    times.stopped.push(stoppedMs);
+    times.state.push(took.get(b) as number);
+    times.replay.push(took.get(c) as number);
+  }
+  return times;
+}
+
+const resumes = [
+  {
+    id: 'resume',
+    title: `2 Q-learning firms under governance_graph × ${ROUNDS.toLocaleString('en-US')} rounds`,
+    times: await resumeSamples(learning, ROUNDS, SAMPLES),
+    rounds: ROUNDS,
+  },
+  {
+    id: 'resume-world',
+    title: `infection, 2,000 susceptible hosts on small_world(k: 4) under quarantine_canary × ${WORLD_ROUNDS} rounds`,
+    times: await resumeSamples(world, WORLD_ROUNDS, 3),
+    rounds: WORLD_ROUNDS,
+  },
+];
+const half = (n: number) => (n / 2).toLocaleString('en-US');
+for (const r of resumes)
+  measurements.push(
+    measurement(
+      `${r.id}-whole`,
+      'resume',
+      `${r.title}, the whole run`,
+      r.times.whole,
+      { rounds: r.rounds },
+      { warmup: 1 },
+    ),
+    measurement(
+      `${r.id}-first-half`,
+      'resume',
+      `the same run stopped after round ${half(r.rounds)}`,
+      r.times.stopped,
+      { rounds: r.rounds / 2 },
+      { warmup: 1 },
+    ),
+    measurement(
+      `${r.id}-state`,
+      'resume',
+      `… resumed from its checkpoint at ${half(r.rounds)}, from its saved state (rounds 1–${half(r.rounds)} read from the trace)`,
+      r.times.state,
+      { rounds: r.rounds },
+      { warmup: 1 },
+    ),
+    measurement(
+      `${r.id}-replayed`,
+      'resume',
+      `… the same checkpoint without its state (rounds 1–${half(r.rounds)} played again and checked)`,
+      r.times.replay,
+      { rounds: r.rounds },
+      { warmup: 1 },
+    ),
+  );
 
 // ---------------------------------------------------------------------------------------
 // A fork of an LLM run: the rounds it keeps come from the cache
@@ -313,6 +362,7 @@ const results: ResultsFile = {
       rows: [
         ['bytes of checkpoint.json, 2 nash firms, no institution', nashBytes],
         ['bytes of checkpoint.json, 2 Q-learning firms under governance_graph', learningBytes],
+        ['bytes of checkpoint.json, infection with 2,000 hosts after round 100', worldBytes],
         ...costs.map(
           ([k, ms]) =>
             [`ms per checkpoint (paired median, one every ${k} rounds)`, fixed(ms, 2)] as [
@@ -322,14 +372,16 @@ const results: ResultsFile = {
         ),
         ['ms per scripted round without checkpoints (whole command / rounds)', fixed(roundMs, 4)],
         ['smallest interval at which checkpoints cost under 5% of a round', fivePercent],
-        [
-          'resume from the saved state / whole run (medians)',
-          fixed(median(resumed) / median(whole), 2),
-        ],
-        [
-          'resume playing the rounds again / whole run (medians)',
-          fixed(median(replayed) / median(whole), 2),
-        ],
+        ...resumes.flatMap((r) => [
+          [
+            `${r.id}: resume from the saved state / whole run (medians)`,
+            fixed(median(r.times.state) / median(r.times.whole), 2),
+          ] as [string, number],
+          [
+            `${r.id}: resume playing the rounds again / whole run (medians)`,
+            fixed(median(r.times.replay) / median(r.times.whole), 2),
+          ] as [string, number],
+        ]),
         ['fork of the LLM run / the run (medians)', fixed(median(llmFork) / median(llmRun), 2)],
       ],
     },

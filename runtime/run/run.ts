@@ -234,10 +234,10 @@ export interface RunHooks {
 /**
  * A run's state after a whole round, as plain data a checkpoint stores (docs/checkpoints.md):
  * everything the rounds after it read — each agent's own state and random stream, the
- * institution's machines and the rounds it keeps, the talk's ledger and gate, the rounds of
- * history agents read, the notices agents are shown next, and the horizon's stream. A run
- * saves one when every part of it can: a market run whose agents all say what they hold
- * (scripted and Q-learning agents), not a fork, asking no model. Other runs resume by
+ * world's, the institution's machines and the rounds it keeps, the talk's ledger and gate,
+ * the model services' usage and sample counts, the rounds of history agents read, the
+ * notices agents are shown next, and the horizon's stream. A run saves one when every part
+ * of it can (every agent and world has `save`) and it is not a fork; other runs resume by
  * playing their rounds again.
  */
 export interface RunState {
@@ -872,7 +872,8 @@ export async function runExperiment(
       gate?.restore(saved.gate);
       if (saved.llm) llm?.restore(saved.llm);
       horizon.restore(saved.horizon);
-      history.push(...saved.history);
+      // One by one: an LLM run's history has a record per round played.
+      for (const record of saved.history) history.push(record);
       saved.notices.forEach((n, i) => {
         notices[i]?.push(...n);
       });
