@@ -98,6 +98,11 @@ export interface EnvironmentInstance {
 
 export interface EnvironmentState {
   readonly state: readonly (readonly [string, Tensor])[];
+  /** The benchmarks in force (computed from the state of the round a fork changed values in). */
+  readonly benchmarks: readonly (readonly [
+    string,
+    { action: Float64Array; payoff: Float64Array },
+  ])[];
   /** Absent: no code kind, or one not advanced yet. */
   readonly kind?: { readonly state: unknown };
 }
@@ -297,9 +302,15 @@ export function instantiateEnvironment(
         kindState = { state: outcome.kindState };
       }
     },
-    save: () => ({ state: [...state], ...(kindState ? { kind: kindState } : {}) }),
+    save: () => ({
+      state: [...state],
+      benchmarks: [...benchmarks],
+      ...(kindState ? { kind: kindState } : {}),
+    }),
     restore: (saved) => {
       state = new Map(saved.state);
+      benchmarks.clear();
+      for (const [name, b] of saved.benchmarks) benchmarks.set(name, b);
       if (code && saved.kind) {
         code.advance(saved.kind.state);
         kindState = saved.kind;

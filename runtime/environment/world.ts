@@ -155,6 +155,13 @@ export function environmentRun(
     hear: (round, messages) => env.hear(round, messages),
     advance: (outcome) => env.advance(outcome as EnvironmentOutcome),
     save: () => env.save(),
-    restore: (state) => env.restore(state as EnvironmentState),
+    restore: (state) => {
+      env.restore(state as EnvironmentState);
+      // What the institution reads of the world follows the benchmarks set again.
+      governed = environmentGoverned(env);
+    },
+    drawn: (round) => {
+      if (round >= 1) env.draws(round);
+    },
   };
 }

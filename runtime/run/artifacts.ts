@@ -491,9 +491,10 @@ export async function runToDirectory(
       checkpoint,
       refuse(() => readPrefix(join(dir, 'events.jsonl'), checkpoint, read)),
     );
-  const writeCheckpoint = (round: number, saving?: () => RunState) => {
+  const writeCheckpoint = (round: number, saving?: () => RunState | undefined) => {
     trace.sync();
     log.sync();
+    const now = saving?.();
     const point: Checkpoint = {
       format: CHECKPOINT_FORMAT,
       run_id: runId,
@@ -501,7 +502,7 @@ export async function runToDirectory(
       round,
       events: { bytes: trace.bytes, sha256: trace.sha256() },
       log: log.position,
-      ...(saving ? { state: savedState(saving()) } : {}),
+      ...(now ? { state: savedState(now) } : {}),
     };
     writeJsonAtomic(join(dir, CHECKPOINT_FILE), point);
   };

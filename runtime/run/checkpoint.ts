@@ -76,13 +76,19 @@ export function stateOf(checkpoint: Checkpoint, path: string): RunState | undefi
     throw new ResumeError(
       `${path} is damaged (its state does not match its sha256); delete it to resume from round 1`,
     );
+  let state: RunState;
   try {
-    return deserialize(bytes) as RunState;
+    state = deserialize(bytes) as RunState;
   } catch (error) {
     throw new ResumeError(
       `${path} holds a state Node ${process.version} cannot read (written by Node ${saved.node}: ${error instanceof Error ? error.message : String(error)}); delete it to resume from round 1`,
     );
   }
+  if (state?.round !== checkpoint.round || !Array.isArray(state.agents))
+    throw new ResumeError(
+      `${path} holds the state of another round than its own (${state?.round}, not ${checkpoint.round}); delete it to resume from round 1`,
+    );
+  return state;
 }
 
 /** A run that cannot be resumed (finished, foreign or damaged checkpoint, changed code): exit 2. */
@@ -172,8 +178,9 @@ export function readPrefix(
     }
   } catch (error) {
     prefix.close();
-    if (error instanceof ResumeError) throw error;
-    throw refused(error instanceof RangeError ? error.message : String(error));
+    // A file cut or unreadable is the user's to mend; anything else is ours.
+    if (error instanceof RangeError) throw refused(error.message);
+    throw error;
   }
   if (prefix.hash.copy().digest('hex') !== checkpoint.events.sha256)
     throw refused('it was changed before the checkpoint');

@@ -210,9 +210,9 @@ export interface RunHooks {
   readonly onEvent?: (event: TraceEvent) => void;
   /**
    * After each round's events (artifacts flush here). `state` gives the run's state then,
-   * for a checkpoint; absent when the run cannot save it (see `RunState`).
+   * for a checkpoint, or undefined when the run cannot save it (see `RunState`).
    */
-  readonly onRoundEnd?: (round: number, state?: () => RunState) => void;
+  readonly onRoundEnd?: (round: number, state?: () => RunState | undefined) => void;
   /** Go on from a state `onRoundEnd` gave (resume): the rounds up to it are not played. */
   readonly restore?: RunState;
   /** A transition whose condition held but did not fire (for the governance log). */
@@ -237,8 +237,8 @@ export interface RunHooks {
  * world's, the institution's machines and the rounds it keeps, the talk's ledger and gate,
  * the model services' usage and sample counts, the rounds of history agents read, the
  * notices agents are shown next, and the horizon's stream. A run saves one when every part
- * of it can (every agent and world has `save`) and it is not a fork; other runs resume by
- * playing their rounds again.
+ * of it can (every agent and world has `save`); other runs resume by playing their rounds
+ * again. A fork's run saved after its round is set again with the fork's changes made.
  */
 export interface RunState {
   /** The last round played. */
@@ -464,6 +464,8 @@ export interface WorldRun {
   /** The world's state between rounds, for a checkpoint (absent: it cannot save it). */
   save?(): unknown;
   restore?(state: unknown): void;
+  /** Makes the draws of rounds 1..`round` now (before a fork's values change them). */
+  drawn?(round: number): void;
   /** Messages the world sends before the round's talk (a text world's injection). */
   inject?(round: number): readonly KindInjection[];
   /** The round's messages, handed to the world before it clears (text worlds read them). */
@@ -646,7 +648,10 @@ export async function runExperiment(
   } = governing(
     experiment.institution,
     experiment.institutionOverrides,
-    hooks.restore ? { restore: hooks.restore.institution } : {},
+    // A state saved after a fork's round holds the institution the fork made (set there).
+    hooks.restore && !(fork && hooks.restore.round > fork.after)
+      ? { restore: hooks.restore.institution }
+      : {},
   );
   const agentNames = world.agents;
   const F = agentNames.length;
@@ -834,12 +839,63 @@ export async function runExperiment(
     /** The world's own end (an environment's `end when`). */
     let ended = false;
     let lastYield = performance.now();
-    /** Whether every part of the run can save its state (see `RunState`). */
-    const savable =
-      !fork &&
+    /**
+     * A fork's changes, in its round R + 1: the world and the institution with their new
+     * parameters or the institution switched, and the agents replaced. Played, they are
+     * recorded (the `fork` event, the new benchmarks); set again from a state saved after
+     * them (`restored`), they are not, and the institution is the one the state saved.
+     */
+    const forkWorld = (spec: ForkSpec, restored?: RunState) => {
+      const at = spec.after + 1;
+      if (!restored)
+        emit({
+          type: 'fork',
+          round: at,
+          parent: spec.parent,
+          after: spec.after,
+          seed: spec.seed ?? null,
+          interventions: tracedInterventions(spec.interventions),
+        });
+      // A world with other parameter values goes on from its state; the institution
+      // then reads the new world (its benchmarks), going on from its own state too.
+      const worldAfter = worldAfterFork(experiment);
+      if (worldAfter.retuned) {
+        // Draws of the rounds before were made under the values before.
+        if (restored) world.drawn?.(spec.after);
+        const benchmarks = world.retune(worldAfter.overrides, at);
+        if (!restored) emit(benchmarks);
+      }
+    };
+    const forkInstitutionAndAgents = (restored?: RunState) => {
+      const after = governingAfterFork(experiment);
+      if (after.switched || after.retuned || worldAfterFork(experiment).retuned) {
+        if (!restored) institution.settle();
+        ({
+          runtime: institution,
+          manifest,
+          governsPublicly,
+        } = governing(
+          after.institution,
+          after.overrides,
+          restored
+            ? { restore: restored.institution }
+            : after.switched
+              ? {}
+              : { carry: institution },
+        ));
+        gate = gateOf(institution);
+      }
+      agentNames.forEach((firm, i) => {
+        const policy = replaced.get(firm);
+        if (policy) agents[i] = agentWith(i, firm, policy);
+      });
+    };
+    /** Whether every part of the run can save its state now (see `RunState`). */
+    const savable = () =>
       world.save !== undefined &&
       agents.every((a) => a.save !== undefined && a.restore !== undefined);
-    const saveState = (): RunState => ({
+    const saveState = (): RunState | undefined => (savable() ? stateNow() : undefined);
+    const stateNow = (): RunState => ({
       round,
       ended,
       history: history.slice(-roundsKept),
@@ -860,14 +916,20 @@ export async function runExperiment(
     const resumedAt = hooks.restore?.round;
     if (hooks.restore) {
       const saved = hooks.restore;
-      if (!savable || saved.agents.length !== F)
+      // A state saved after a fork's round is that of the run the fork made: the world with
+      // its new values (then its saved state: its benchmarks were computed in the fork's
+      // round), the institution the state saved, the agents replaced.
+      const forked = fork !== undefined && saved.round > fork.after;
+      if (forked) forkWorld(fork, saved);
+      world.restore?.(saved.world);
+      if (forked) forkInstitutionAndAgents(saved);
+      if (!savable() || saved.agents.length !== F)
         throw new Error('a state restored into a run that cannot save one');
       agents.forEach((agent, i) => {
         const own = saved.agents[i] as RunState['agents'][number];
         agent.restore?.(own.state);
         agentStreams[i]?.restore(own.random);
       });
-      world.restore?.(saved.world);
       ledger.restore(saved.ledger);
       gate?.restore(saved.gate);
       if (saved.llm) llm?.restore(saved.llm);
@@ -903,36 +965,8 @@ export async function runExperiment(
           }
           playing = round;
           if (fork && round === fork.after + 1) {
-            emit({
-              type: 'fork',
-              round,
-              parent: fork.parent,
-              after: fork.after,
-              seed: fork.seed ?? null,
-              interventions: tracedInterventions(fork.interventions),
-            });
-            // A world with other parameter values goes on from its state; the institution
-            // then reads the new world (its benchmarks), going on from its own state too.
-            const worldAfter = worldAfterFork(experiment);
-            if (worldAfter.retuned) emit(world.retune(worldAfter.overrides, round));
-            const after = governingAfterFork(experiment);
-            if (after.switched || after.retuned || worldAfter.retuned) {
-              institution.settle();
-              ({
-                runtime: institution,
-                manifest,
-                governsPublicly,
-              } = governing(
-                after.institution,
-                after.overrides,
-                after.switched ? {} : { carry: institution },
-              ));
-              gate = gateOf(institution);
-            }
-            agentNames.forEach((firm, i) => {
-              const policy = replaced.get(firm);
-              if (policy) agents[i] = agentWith(i, firm, policy);
-            });
+            forkWorld(fork);
+            forkInstitutionAndAgents();
           }
           const now = round;
           observations = agentNames.map((_, i) => {
@@ -1335,7 +1369,7 @@ export async function runExperiment(
           break;
         }
         case 'record': {
-          if (round !== resumedAt) hooks.onRoundEnd?.(round, savable ? saveState : undefined);
+          if (round !== resumedAt) hooks.onRoundEnd?.(round, saveState);
           const randomEnd =
             experiment.continuation !== undefined && horizon.next() >= experiment.continuation;
           const last = round >= experiment.rounds || randomEnd || ended;

@@ -18,7 +18,10 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from '../../bench/support/openai-server.js';
+import { runToDirectory } from '../../runtime/index.js';
 import { randomStream } from '../../runtime/random.js';
+import { experimentFromRun } from '../../runtime/run/replay.js';
+import { resumeRun } from '../../runtime/run/resume.js';
 import { cliSandbox, cournotRun, type SandboxRun } from '../support/cli.js';
 
 /**
@@ -52,19 +55,23 @@ const logEntries = (dir: string) =>
       return entry;
     });
 
-/** Runs `mase ARGS` and sends SIGNAL once OUT/events.jsonl holds at least BYTES bytes. */
+/**
+ * Runs `mase ARGS --out OUT` and sends SIGNAL once WATCHED (OUT/events.jsonl) holds at least
+ * BYTES bytes.
+ */
 async function stoppedAt(
   args: readonly string[],
   out: string,
   bytes: number,
   signal: NodeJS.Signals = 'SIGKILL',
   run: SandboxRun = {},
+  watched = `${out}/events.jsonl`,
 ) {
   let child: ChildProcess | undefined;
   let sent = false;
   const watch = setInterval(() => {
     try {
-      if (!sent && statSync(file(`${out}/events.jsonl`)).size >= bytes) {
+      if (!sent && statSync(file(watched)).size >= bytes) {
         sent = true;
         child?.kill(signal);
       }
@@ -309,6 +316,60 @@ describe('each kind of environment killed and resumed from its saved state', () 
   );
 });
 
+describe("a fork's run of an environment, stopped after the fork's round and resumed from its state", () => {
+  it('goes on with the new growth, the draws and the fishers as the arm never stopped', async () => {
+    const parent = mase([
+      'run',
+      '--environment',
+      'stdlib:commons',
+      '--param',
+      'random_order=true',
+      '--agents',
+      'fisher1=conditional,fisher2=conditional,fisher3=sustainable,fisher4=sustainable,fisher5=sustainable',
+      '--rounds',
+      '300',
+      '--out',
+      'commons-parent',
+    ]);
+    expect(parent.code, parent.stderr).toBe(0);
+    const forked = mase([
+      'fork',
+      'commons-parent',
+      '--at',
+      '40',
+      '--out',
+      'commons-fork',
+      '--param',
+      'growth=4',
+    ]);
+    expect(forked.code, forked.stderr).toBe(0);
+    // The fork's arm, played again in this process with checkpoints and stopped after round
+    // 200 (scripted forks write none; a fork of LLM agents checkpoints every round).
+    const arm = file('commons-fork/runs/intervention-r1');
+    const { experiment } = experimentFromRun(arm, 'resumed');
+    const out = file('commons-fork-stopped');
+    let played = 0;
+    await runToDirectory(experiment, out, {
+      checkpointEvery: 7,
+      onRoundEnd: (round) => {
+        played = round;
+      },
+      shouldStop: () => (played >= 200 ? 'stopped for the test' : undefined),
+    });
+    const checkpoint = sandbox.json<{ round: number; state?: unknown }>(
+      'commons-fork-stopped/checkpoint.json',
+    );
+    expect(checkpoint.round).toBe(196);
+    expect(checkpoint.state).toBeDefined();
+    await resumeRun(out);
+    for (const name of ['events.jsonl', 'metrics.json'])
+      expect(sha(`${out}/${name}`), name).toBe(sha(`${arm}/${name}`));
+    expect(
+      sandbox.json<{ resumed: { from: string }[] }>('commons-fork-stopped/manifest.json').resumed,
+    ).toEqual([expect.objectContaining({ round: 196, from: 'state' })]);
+  });
+});
+
 describe('a text world killed and resumed', () => {
   // Susceptible hosts (each its own random stream and infection state) on a small world,
   // with messages whose ids and lineage continue across the checkpoint.
@@ -416,6 +477,47 @@ describe('LLM firms killed and resumed (scripted chat-completions server)', () =
     const unsealed = (dir: string) =>
       logEntries(dir).map(({ events_sha256: _sha, ...entry }) => entry);
     expect(unsealed('llm-killed')).toEqual(unsealed('llm-whole'));
+  });
+
+  it("a fork's run (a replaced firm, a new demand) killed after the fork's round resumes from its state", async () => {
+    if (!existsSync(file('llm-whole/metrics.json')))
+      expect((await sandbox.maseAsync(run('llm-whole'))).code).toBe(0);
+    const fork = [
+      'fork',
+      'llm-whole',
+      '--at',
+      '60',
+      '--agents',
+      'f2=nash',
+      '--param',
+      'intercept=130',
+    ];
+    const ref = await sandbox.maseAsync([...fork, '--out', 'fork-ref']);
+    expect(ref.code, ref.stderr).toBe(0);
+    const arm = 'runs/intervention-r1';
+    const size = statSync(file(`fork-ref/${arm}/events.jsonl`)).size;
+    // Killed when the arm's trace is well past the fork's round (60 of 150).
+    await stoppedAt(
+      fork,
+      'fork-killed',
+      Math.floor(size * 0.8),
+      'SIGKILL',
+      {},
+      `fork-killed/${arm}/events.jsonl`,
+    );
+    const checkpoint = sandbox.json<{ round: number; state?: unknown }>(
+      `fork-killed/${arm}/checkpoint.json`,
+    );
+    expect(checkpoint.round).toBeGreaterThan(60);
+    expect(checkpoint.state).toBeDefined();
+    const resumed = await sandbox.maseAsync(['run', '--resume', '--out', `fork-killed/${arm}`]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(
+      sandbox.json<{ resumed: { from: string }[] }>(`fork-killed/${arm}/manifest.json`).resumed,
+    ).toEqual([expect.objectContaining({ round: checkpoint.round, from: 'state' })]);
+    // The new benchmarks (from round 61), the nash firm and the rest as the arm never killed.
+    expect(strip(`fork-killed/${arm}`)).toEqual(strip(`fork-ref/${arm}`));
+    expect(read(`fork-killed/${arm}/metrics.json`)).toBe(read(`fork-ref/${arm}/metrics.json`));
   });
 
   it('a token budget stops the resumed run in the round it stops the run never killed', async () => {
