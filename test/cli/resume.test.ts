@@ -332,16 +332,7 @@ describe("a fork's run of an environment, stopped after the fork's round and res
       'commons-parent',
     ]);
     expect(parent.code, parent.stderr).toBe(0);
-    const forked = mase([
-      'fork',
-      'commons-parent',
-      '--at',
-      '40',
-      '--out',
-      'commons-fork',
-      '--param',
-      'growth=4',
-    ]);
+    const forked = mase('fork commons-parent --at 40 --out commons-fork --param growth=4');
     expect(forked.code, forked.stderr).toBe(0);
     // The fork's arm, played again in this process with checkpoints and stopped after round
     // 200 (scripted forks write none; a fork of LLM agents checkpoints every round).
