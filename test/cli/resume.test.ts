@@ -607,6 +607,16 @@ describe('what cannot be resumed says so, and changes nothing', () => {
       'damaged',
       /damaged\/checkpoint.json is damaged \(its state does not match its sha256\); delete it to resume from round 1/,
     );
+    // A whole state, of another round than the checkpoint names.
+    const moved = JSON.parse(whole) as { round: number };
+    writeFileSync(
+      file('damaged/checkpoint.json'),
+      JSON.stringify({ ...moved, round: moved.round - 10 }),
+    );
+    expectRefused(
+      'damaged',
+      /damaged\/checkpoint.json holds the state of another round than its own \(\d+, not \d+\); delete it to resume from round 1/,
+    );
     writeFileSync(file('damaged/checkpoint.json'), '{"format":"mase-checkpoint/2","round":');
     expectRefused(
       'damaged',
