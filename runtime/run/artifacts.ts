@@ -380,15 +380,20 @@ export async function runToDirectory(
   };
   const resume = hooks.resume;
   const checkpoint = resume?.checkpoint;
+  /** A resumed run refused before it changes anything gives its directory back. */
+  const refuse = <T>(check: () => T): T => {
+    try {
+      return check();
+    } catch (error) {
+      claim.release();
+      throw error;
+    }
+  };
   // A checkpoint with the run's state: the run goes on from it, its trace up to it read
   // (for the metrics), not made again.
-  let state: RunState | undefined;
-  try {
-    state = checkpoint ? stateOf(checkpoint, join(dir, CHECKPOINT_FILE)) : undefined;
-  } catch (error) {
-    claim.release();
-    throw error;
-  }
+  const state = checkpoint
+    ? refuse(() => stateOf(checkpoint, join(dir, CHECKPOINT_FILE)))
+    : undefined;
   if (resume) {
     // The run as it began (its nonce, start, versions, model settings), going on again.
     const stored = resume.manifest as Partial<typeof manifest>;
@@ -421,15 +426,6 @@ export async function runToDirectory(
     llm: asJsonValue(manifest.llm ?? null),
   });
   let releaseReserve = checkpoint ? () => {} : reserveSpace(dir);
-  /** A resumed run refused before it changes anything gives its directory back. */
-  const refuse = <T>(check: () => T): T => {
-    try {
-      return check();
-    } catch (error) {
-      claim.release();
-      throw error;
-    }
-  };
   if (checkpoint)
     refuse(() => checkLogPrefix(dir, logKey, { runId, manifestDigest: digest }, checkpoint));
 

@@ -140,6 +140,28 @@ export function readCheckpoint(
 }
 
 /**
+ * A read of the trace up to a checkpoint, its failure (a file cut, changed or gone) said as
+ * a refusal.
+ */
+function readingTrace<T>(checkpoint: Checkpoint, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw traceRefused(
+      checkpoint,
+      error instanceof RangeError
+        ? error.message
+        : `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+}
+
+const traceRefused = (checkpoint: Checkpoint, why: string) =>
+  new ResumeError(
+    `events.jsonl is not the trace the checkpoint (round ${checkpoint.round}) names: ${why}; nothing was written`,
+  );
+
+/**
  * Gives `feed` every event of the trace up to a checkpoint, checked to be the bytes the
  * checkpoint names (a run resumed from its saved state reads its rounds, it does not play
  * them); gives the prefix's hash, to go on writing after it.
@@ -149,22 +171,13 @@ export function readPrefix(
   checkpoint: Checkpoint,
   feed: (event: TraceEvent) => void,
 ): Hash {
-  const refused = (why: string) =>
-    new ResumeError(
-      `events.jsonl is not the trace the checkpoint (round ${checkpoint.round}) names: ${why}; nothing was written`,
-    );
-  let prefix: TracePrefix;
+  const prefix = readingTrace(checkpoint, () => new TracePrefix(path, checkpoint.events.bytes));
   try {
-    prefix = new TracePrefix(path, checkpoint.events.bytes);
-  } catch (error) {
-    throw refused(
-      error instanceof RangeError
-        ? error.message
-        : `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
-  try {
-    for (let line = prefix.next(); line !== undefined; line = prefix.next()) {
+    for (
+      let line = readingTrace(checkpoint, () => prefix.next());
+      line !== undefined;
+      line = readingTrace(checkpoint, () => prefix.next())
+    ) {
       let event: TraceEvent;
       try {
         // The reviver only for a line that may hold an infinity (it costs most of a parse).
@@ -172,18 +185,15 @@ export function readPrefix(
           line.includes('inf"') ? JSON.parse(line, reviveInfinity) : JSON.parse(line)
         ) as TraceEvent;
       } catch {
-        throw refused(`line ${prefix.line} is not JSON`);
+        throw traceRefused(checkpoint, `line ${prefix.line} is not JSON`);
       }
       feed(event);
     }
-  } catch (error) {
+  } finally {
     prefix.close();
-    // A file cut or unreadable is the user's to mend; anything else is ours.
-    if (error instanceof RangeError) throw refused(error.message);
-    throw error;
   }
   if (prefix.hash.copy().digest('hex') !== checkpoint.events.sha256)
-    throw refused('it was changed before the checkpoint');
+    throw traceRefused(checkpoint, 'it was changed before the checkpoint');
   return prefix.hash;
 }
 
@@ -220,19 +230,9 @@ export class PrefixReplay {
     this.prefix = this.reading(() => new TracePrefix(path, checkpoint.events.bytes));
   }
 
-  /** A read of the trace, its failure (a file cut, changed or gone) said as a refusal. */
+  /** A read of the trace, its failure said as a refusal. */
   private reading<T>(read: () => T): T {
-    try {
-      return read();
-    } catch (error) {
-      const why =
-        error instanceof RangeError
-          ? error.message
-          : `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
-      throw new ResumeError(
-        `events.jsonl is not the trace the checkpoint (round ${this.checkpoint.round}) names: ${why}; nothing was written`,
-      );
-    }
+    return readingTrace(this.checkpoint, read);
   }
 
   /** The file's event on a line, or an error naming the line. */

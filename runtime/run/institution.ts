@@ -194,12 +194,6 @@ class Recent<T> {
     return index >= this.dropped ? this.items[index - this.dropped] : undefined;
   }
 
-  /** Takes over what OTHER holds (the rounds it kept), as if this one had seen them. */
-  adopt(other: Recent<T>): void {
-    this.items = other.items.slice();
-    this.dropped = other.dropped;
-  }
-
   /** What it holds, each item as `as` gives it (for a checkpoint). */
   save<S>(as: (item: T) => S): SavedRecent<S> {
     // The newest `keep` only: those older may be forgotten any time.
@@ -393,12 +387,10 @@ export class InstitutionRuntime {
       /** Specialise closures to this market's shapes (default); false: the general closures. */
       specialise?: boolean;
       /**
-       * A runtime of the same institution (with other parameter values) whose state this one
-       * continues: each machine's state, streaks, counters, quiet rounds and noise stream,
-       * and the rounds observed (a fork's `--param`).
+       * A state `save` gave, of this institution (perhaps with other parameter values): this
+       * runtime goes on from it — each machine's state, streaks, counters, quiet rounds and
+       * noise stream, and the rounds observed (a checkpoint's, or a fork's `--param`).
        */
-      carry?: InstitutionRuntime;
-      /** The state a checkpoint saved (`save`): this runtime goes on from it. */
       restore?: InstitutionState;
     } = {},
   ) {
@@ -546,25 +538,18 @@ export class InstitutionRuntime {
           },
         },
       });
-      const carried = options.carry?.machines[index];
       const saved = options.restore?.machines[index];
-      if (options.restore && !saved) throw new Error('a checkpoint of another institution');
-      const before = carried
-        ? { ...carried, snapshot: carried.actor.getPersistedSnapshot() }
-        : saved;
+      if (options.restore && !saved) throw new Error('the state of another institution');
       const actor = createActor(
         machine,
-        before ? { snapshot: before.snapshot as Snapshot<unknown> } : undefined,
+        saved ? { snapshot: saved.snapshot as Snapshot<unknown> } : undefined,
       ).start();
       effects.length = 0;
-      let noise = carried?.noise;
-      if (!noise) {
-        noise = randomStream(
-          seed,
-          `monitor-noise:${firm === null ? 'market' : market.agents[firm]}`,
-        );
-        if (saved) noise.restore(saved.noise);
-      }
+      const noise = randomStream(
+        seed,
+        `monitor-noise:${firm === null ? 'market' : market.agents[firm]}`,
+      );
+      if (saved) noise.restore(saved.noise);
       const record: Machine = {
         index,
         firm,
@@ -572,18 +557,14 @@ export class InstitutionRuntime {
         effects,
         noise,
         env: undefined as unknown as MachineEnvironment,
-        idle: before?.idle ?? 0,
-        idleRound: before?.idleRound ?? 0,
+        idle: saved?.idle ?? 0,
+        idleRound: saved?.idleRound ?? 0,
         state: this.states.get(String(actor.getSnapshot().value)),
-        counters: Float64Array.from(before?.counters ?? this.counterInitial),
+        counters: Float64Array.from(saved?.counters ?? this.counterInitial),
       };
       (record as { env: MachineEnvironment }).env = this.environment(record);
       return record;
     });
-    if (options.carry) {
-      this.observed.adopt(options.carry.observed);
-      this.monitorHistory.adopt(options.carry.monitorHistory);
-    }
     if (options.restore) {
       this.observed.restore(
         options.restore.observed,

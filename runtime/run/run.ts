@@ -631,11 +631,11 @@ export async function runExperiment(
       ? environmentRun(experiment, experiment.market, seed)
       : marketRun(experiment, hooks);
   // The institution governing, and what agents read of it; a fork may switch to another, or
-  // change its parameters (CARRY: the runtime whose state it goes on from).
+  // change its parameters (FROM.restore: the state it goes on from, `InstitutionRuntime.save`).
   const governing = (
     ir: IrInstitution,
     overrides: Readonly<Record<string, ParamValue>>,
-    from: { carry?: InstitutionRuntime; restore?: InstitutionState } = {},
+    from: { restore?: InstitutionState } = {},
   ) => ({
     runtime: new InstitutionRuntime(ir, world.governed, undefined, overrides, seed, from),
     manifest: ir.public ? manifestText(ir, new Map(Object.entries(overrides))) : undefined,
@@ -877,11 +877,13 @@ export async function runExperiment(
         } = governing(
           after.institution,
           after.overrides,
+          // Switched: a new institution, every agent in its initial state; else the same one
+          // with its new values, going on from its state.
           restored
             ? { restore: restored.institution }
             : after.switched
               ? {}
-              : { carry: institution },
+              : { restore: institution.save() },
         ));
         gate = gateOf(institution);
       }

@@ -318,19 +318,11 @@ describe('each kind of environment killed and resumed from its saved state', () 
 
 describe("a fork's run of an environment, stopped after the fork's round and resumed from its state", () => {
   it('goes on with the new growth, the draws and the fishers as the arm never stopped', async () => {
-    const parent = mase([
-      'run',
-      '--environment',
-      'stdlib:commons',
-      '--param',
-      'random_order=true',
-      '--agents',
-      'fisher1=conditional,fisher2=conditional,fisher3=sustainable,fisher4=sustainable,fisher5=sustainable',
-      '--rounds',
-      '300',
-      '--out',
-      'commons-parent',
-    ]);
+    const fishers =
+      'fisher1=conditional,fisher2=conditional,fisher3=sustainable,fisher4=sustainable,fisher5=sustainable';
+    const parent = mase(
+      `run --environment stdlib:commons --param random_order=true --agents ${fishers} --rounds 300 --out commons-parent`,
+    );
     expect(parent.code, parent.stderr).toBe(0);
     const forked = mase('fork commons-parent --at 40 --out commons-fork --param growth=4');
     expect(forked.code, forked.stderr).toBe(0);
