@@ -86,6 +86,8 @@ interface Manifest {
   policies?: Record<string, IrPolicy>;
   rounds?: number;
   seed?: number;
+  /** How much events.jsonl keeps (absent: full). */
+  trace?: 'full' | 'summary' | 'none';
   sources?: { path: string; sha256?: string; text: string }[];
   mase_version?: string;
   node_version?: string;
@@ -131,9 +133,10 @@ async function readTrace(
   all: boolean,
 ): Promise<{ events: TraceEvent[]; skipped: number }> {
   if (!existsSync(path)) return { events: [], skipped: 0 };
-  const { traceEventSchema } = await import('../trace/events.js');
+  const { traceEventSchema, eventsOfLine } = await import('../trace/events.js');
   const events: TraceEvent[] = [];
   let skipped = 0;
+  let firms: readonly string[] = [];
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (line.trim() === '') continue;
     // The writer puts `type` first, so most lines can be passed over without parsing them.
@@ -147,6 +150,16 @@ async function readTrace(
       continue;
     }
     const type = (value as { type?: unknown } | null)?.type;
+    // A summary trace's payoff rows (read only when every event is).
+    if (type === 'payoffs') {
+      if (!all) continue;
+      try {
+        events.push(...eventsOfLine(value, firms));
+      } catch {
+        skipped++;
+      }
+      continue;
+    }
     if (!all && !SHOWN.has(type as TraceEvent['type'])) continue;
     // Decisions only matter for their rationale, and most carry none.
     if (
@@ -156,8 +169,10 @@ async function readTrace(
     )
       continue;
     const parsed = traceEventSchema.safeParse(value);
-    if (parsed.success) events.push(parsed.data);
-    else skipped++;
+    if (parsed.success) {
+      if (parsed.data.type === 'header') firms = parsed.data.firms;
+      events.push(parsed.data);
+    } else skipped++;
   }
   return { events, skipped };
 }
@@ -987,6 +1002,12 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
     (options.run?.manifest as Manifest | undefined) ??
     readJson<Manifest>(join(dir, 'manifest.json')) ??
     {};
+  // A page drawn again from a run that kept no trace would lose its talk, notices and
+  // rationales: the run's own page (drawn from its events as it went) is left as it is.
+  if (!options.run && manifest.trace === 'none')
+    throw new ReportError(
+      `the run in ${dir} kept no trace (--trace none), so its report cannot be drawn again from its files; report.html is the page the run wrote`,
+    );
   const stored = options.run?.metrics ?? readJson<RunMetrics>(join(dir, 'metrics.json'));
   const trace = options.run
     ? {

@@ -24,7 +24,7 @@ import {
 import { packageRoot } from '../sources.js';
 import { describeSystemError, isSystemError } from '../system-errors.js';
 import { MESSAGES_KEPT } from '../talk/lineage.js';
-import { isMessageNote, type TraceEvent } from '../trace/events.js';
+import { isMessageNote, type TraceEvent, type TraceLevel } from '../trace/events.js';
 import {
   asJsonValue,
   GOVERNANCE_LOG_FILE,
@@ -270,6 +270,11 @@ export interface RunToDirectoryHooks extends Pick<RunHooks, 'shouldStop' | 'onRo
   readonly checkpointEvery?: number;
   /** Continue the run already in the directory (resume.ts): its manifest and last checkpoint. */
   readonly resume?: RunResume;
+  /**
+   * How much the trace keeps (absent: `full`, or a resumed run's own level). `none` writes
+   * no checkpoints: a resume reads the trace's rounds for the metrics.
+   */
+  readonly trace?: TraceLevel;
 }
 
 /** What a resumed run continues from: the manifest it wrote and its last checkpoint, if any. */
@@ -370,6 +375,8 @@ export async function runToDirectory(
       | undefined,
     /** Rounds between two checkpoints (absent: the run writes none). */
     checkpoint_every: hooks.checkpointEvery as number | undefined,
+    /** How much events.jsonl keeps (docs/architecture.md, "Trace levels"). */
+    trace: (hooks.trace ?? 'full') as TraceLevel,
     /**
      * Each time the run was resumed: the checkpoint's round (0: none), when, and how the state
      * then was had: from the checkpoint (`state`) or by playing the rounds again (`replay`).
@@ -416,6 +423,10 @@ export async function runToDirectory(
     });
   }
   const checkpointEvery = manifest.checkpoint_every;
+  // A resumed run goes on at the level it began with (absent in its manifest: full).
+  const level: TraceLevel = manifest.trace ?? 'full';
+  if (level === 'none' && checkpointEvery)
+    throw new RangeError('a run with no trace (--trace none) writes no checkpoints');
   const manifestPath = join(dir, 'manifest.json');
   // A resumed run's manifest is written when it starts writing again (after its checkpoint).
   if (!checkpoint) writeJsonAtomic(manifestPath, manifest);
@@ -438,7 +449,10 @@ export async function runToDirectory(
     experiment.market.kind === 'environment' ? new EnvironmentScore() : undefined;
   let messages = 0;
   /** What the metrics and the report read of each event. */
+  /** The agents, as the header names them: a trace resumed after its header is written for them. */
+  let firms: readonly string[] = [];
   const read = (event: TraceEvent) => {
+    if (event.type === 'header') firms = event.firms;
     // Messages past the first MESSAGES_KEPT are counted and written, not kept (nor their paraphrases).
     const beyond =
       (event.type === 'message' && ++messages > MESSAGES_KEPT) ||
@@ -458,6 +472,7 @@ export async function runToDirectory(
         join(dir, 'events.jsonl'),
         SYNC_EVERY_ROUNDS,
         at && hash ? { bytes: at.events.bytes, hash } : undefined,
+        { level, firms },
       ),
       log: new GovernanceLog(dir, {
         key: logKey,
@@ -473,7 +488,7 @@ export async function runToDirectory(
    */
   let replay =
     checkpoint && !state
-      ? refuse(() => new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read))
+      ? refuse(() => new PrefixReplay(join(dir, 'events.jsonl'), checkpoint, read, level))
       : undefined;
   let { trace, log } = checkpoint ? ({} as ReturnType<typeof openFiles>) : openFiles();
   const goLive = (at: Checkpoint, hash: PrefixHash) => {

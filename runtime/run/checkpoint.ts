@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { z } from 'zod';
 import { UsageProblem } from '../errors.js';
-import type { TraceEvent } from '../trace/events.js';
-import { eventLine, reviveInfinity, TracePrefix } from '../trace/writer.js';
+import {
+  eventsOfLine,
+  type PayoffsRow,
+  type TraceEvent,
+  type TraceLevel,
+} from '../trace/events.js';
+import { reviveInfinity, TraceEncoder, TracePrefix } from '../trace/writer.js';
 import type { RunState } from './run.js';
 
 /**
@@ -22,11 +27,24 @@ import type { RunState } from './run.js';
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
 /**
- * Rounds between checkpoints when none is asked for: every round for a run that asks models
- * (a round costs seconds, a checkpoint about a millisecond), none for a scripted run (a
- * round costs microseconds, and the run is quickly made again from its seed).
+ * Rounds between checkpoints: those `asked` (a flag, else the experiment's `checkpoint
+ * every`), else every round for a run that asks models (a round costs seconds, a checkpoint
+ * about a millisecond) and none for a scripted run (a round costs microseconds, and the run
+ * is quickly made again from its seed). A run with no trace writes none: a resume reads the
+ * trace's rounds for the metrics, so asking for them at `--trace none` is refused.
  */
-export const defaultCheckpointEvery = (asksModels: boolean): number => (asksModels ? 1 : 0);
+export function checkpointsAt(
+  level: TraceLevel,
+  asked: number | undefined,
+  asksModels: boolean,
+): number {
+  if (level !== 'none') return asked ?? (asksModels ? 1 : 0);
+  if (asked !== undefined && asked > 0)
+    throw new UsageProblem(
+      `checkpoints (every ${asked} rounds) need a trace to resume from: a run at --trace none keeps no rounds; use --trace summary or full, or --checkpoint-every 0`,
+    );
+  return 0;
+}
 export const CHECKPOINT_FORMAT = 'mase-checkpoint/2';
 /** The format before states were saved: still read (such a checkpoint resumes by replay). */
 const CHECKPOINT_FORMAT_1 = 'mase-checkpoint/1';
@@ -172,22 +190,30 @@ export function readPrefix(
   feed: (event: TraceEvent) => void,
 ): Hash {
   const prefix = readingTrace(checkpoint, () => new TracePrefix(path, checkpoint.events.bytes));
+  let firms: readonly string[] = [];
   try {
     for (
       let line = readingTrace(checkpoint, () => prefix.next());
       line !== undefined;
       line = readingTrace(checkpoint, () => prefix.next())
     ) {
-      let event: TraceEvent;
+      let event: TraceEvent | PayoffsRow;
       try {
         // The reviver only for a line that may hold an infinity (it costs most of a parse).
-        event = (
-          line.includes('inf"') ? JSON.parse(line, reviveInfinity) : JSON.parse(line)
-        ) as TraceEvent;
+        event = (line.includes('inf"') ? JSON.parse(line, reviveInfinity) : JSON.parse(line)) as
+          | TraceEvent
+          | PayoffsRow;
       } catch {
         throw traceRefused(checkpoint, `line ${prefix.line} is not JSON`);
       }
-      feed(event);
+      if (event.type === 'header') firms = event.firms;
+      if (event.type !== 'payoffs') feed(event);
+      else
+        try {
+          for (const payoff of eventsOfLine(event, firms)) feed(payoff);
+        } catch (error) {
+          throw traceRefused(checkpoint, `line ${prefix.line}: ${(error as Error).message}`);
+        }
     }
   } finally {
     prefix.close();
@@ -222,11 +248,16 @@ const transportOnly = (type: unknown) => type === 'llm_retry';
 export class PrefixReplay {
   private readonly prefix: TracePrefix;
 
+  /** The events made again as the lines of the trace's level. */
+  private readonly encoder: TraceEncoder;
+
   constructor(
     path: string,
     readonly checkpoint: Checkpoint,
     private readonly feed: (event: TraceEvent) => void,
+    level: TraceLevel = 'full',
   ) {
+    this.encoder = new TraceEncoder(level);
     this.prefix = this.reading(() => new TracePrefix(path, checkpoint.events.bytes));
   }
 
@@ -266,7 +297,29 @@ export class PrefixReplay {
    */
   check(event: TraceEvent): void {
     if (transportOnly(event.type)) return;
-    const line = eventLine(event);
+    // Below the full level an event may make no line of its own (a payoff held back for
+    // its round's row, an event a trace of none leaves out): the readers get it as made,
+    // and the lines it does make (a row of held payoffs) must be the file's.
+    const lines: string[] = [];
+    this.encoder.lines(event, (l) => lines.push(l));
+    const own = event.type !== 'payoff' && lines.length > 0 ? lines.pop() : undefined;
+    for (const l of lines) this.same(l);
+    if (own === undefined) this.feed(event);
+    else this.matched(event, own);
+  }
+
+  /** A line the run makes again that the readers already had: the file's line must be it. */
+  private same(line: string): void {
+    const stored = this.nextStored();
+    if (stored !== line)
+      throw this.diverged(
+        stored === undefined
+          ? `the file ends where the run makes ${line.slice(0, 160)}`
+          : `line ${this.prefix.line} of events.jsonl is ${stored.slice(0, 160)}, the run makes ${line.slice(0, 160)}`,
+      );
+  }
+
+  private matched(event: TraceEvent, line: string): void {
     const stored = this.nextStored();
     if (stored === undefined)
       throw this.diverged(`the file ends where the run makes ${line.slice(0, 160)}`);
@@ -285,6 +338,9 @@ export class PrefixReplay {
 
   /** Feeds what the file holds after the last event made again; gives the prefix's hash. */
   end(): Hash {
+    const held: string[] = [];
+    this.encoder.release((l) => held.push(l));
+    for (const l of held) this.same(l);
     const left = this.nextStored();
     if (left !== undefined)
       throw this.diverged(

@@ -23,8 +23,9 @@ import { randomStream } from '../random.js';
 import { type LoadedProgram, librarySources, loadSource } from '../sources.js';
 import { paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings } from '../talk/topology.js';
-import { defaultCheckpointEvery } from './checkpoint.js';
-import { wholeNumber } from './flags.js';
+import type { TraceLevel } from '../trace/events.js';
+import { checkpointsAt } from './checkpoint.js';
+import { traceLevelFlag, wholeNumber } from './flags.js';
 import { parseParam, ResolveError, resolveExperiment } from './resolve.js';
 import { asksModels, type ResolvedExperiment, type RunLlmOptions } from './run.js';
 
@@ -55,6 +56,8 @@ export interface RunOptions {
   maxFallbackShare?: string;
   /** Rounds between two checkpoints; 0: none (default: 1 for runs that ask models, else none). */
   checkpointEvery?: string;
+  /** How much the trace keeps: full (default), summary or none. */
+  trace?: string;
 }
 
 export { UsageProblem, wholeNumber };
@@ -475,10 +478,16 @@ export async function prepareRun(
   options: RunOptions,
   load: (specs: readonly string[]) => Promise<LoadedProgram>,
 ): Promise<
-  | { experiment: ResolvedExperiment; llm?: RunLlmOptions; checkpointEvery?: number }
+  | {
+      experiment: ResolvedExperiment;
+      llm?: RunLlmOptions;
+      checkpointEvery?: number;
+      trace: TraceLevel;
+    }
   | { exitCode: number }
 > {
   try {
+    const trace = traceLevelFlag('--trace', options.trace, 'full');
     const specs = [
       ...(file ? [file] : []),
       ...[options.market, options.environment, options.institution].filter(
@@ -572,14 +581,18 @@ export async function prepareRun(
     // The response cache must open (it is created if new) before the run writes anything.
     if (usesLlm && llm.cache) new ResponseCache(llm.cache.path, 'record').close();
     // The flag, else the experiment's `checkpoint every`, else the default.
-    const every =
+    const every = checkpointsAt(
+      trace,
       options.checkpointEvery === undefined
-        ? (experiment.checkpointEvery ?? defaultCheckpointEvery(usesLlm))
-        : wholeNumber('--checkpoint-every', options.checkpointEvery);
+        ? experiment.checkpointEvery
+        : wholeNumber('--checkpoint-every', options.checkpointEvery),
+      usesLlm,
+    );
     return {
       experiment,
       ...(usesLlm ? { llm } : {}),
       ...(every > 0 ? { checkpointEvery: every } : {}),
+      trace,
     };
   } catch (error) {
     if (

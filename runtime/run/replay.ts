@@ -8,6 +8,7 @@ import { CacheError, ResponseCache } from '../llm/cache.js';
 import type { Budget, Prices } from '../llm/layers.js';
 import type { PromptTemplates } from '../llm/prompts.js';
 import { librarySources } from '../sources.js';
+import type { TraceLevel } from '../trace/events.js';
 import { reviveInfinity } from '../trace/writer.js';
 import { type RunArtifacts, runToDirectory } from './artifacts.js';
 import {
@@ -52,6 +53,8 @@ export interface ReplayManifest {
   horizon?: { known?: boolean; continuation?: number | null };
   talk?: IrPolicy | null;
   fork?: ForkSpec;
+  /** How much the run's trace keeps (absent: full). */
+  trace?: TraceLevel;
   sources?: { path: string; text: string }[];
   status?: string;
   rounds_completed?: number;
@@ -175,6 +178,10 @@ function stopWhereTheRunStopped(
   dir: string,
 ): Pick<RunHooks, 'shouldStop' | 'onRoundEnd'> {
   if (manifest.status === 'completed' || manifest.status === 'degraded') return {};
+  if (manifest.status === 'running' && manifest.trace === 'none')
+    throw new ReplayError(
+      `the run in ${dir} never ended and kept no trace (--trace none): nothing says how many rounds it played, so it cannot be replayed to where it stopped`,
+    );
   const rounds =
     manifest.status === 'running' ? roundsInTrace(dir) : (manifest.rounds_completed ?? 0);
   const reason =
@@ -238,6 +245,7 @@ export async function replayRun(
   const llm = recordedLlm(experiment, manifest, dir, 'replayed', options.cache);
   return runToDirectory(experiment, out, {
     ...stopWhereTheRunStopped(manifest, dir),
+    trace: manifest.trace ?? 'full',
     ...(options.interruption ? { interruption: options.interruption } : {}),
     ...(llm ? { llm } : {}),
   });

@@ -8,6 +8,7 @@ import { parseTraceTolerant, type TraceEvent, type TraceEventOf } from '../trace
 import { reviveInfinity } from '../trace/writer.js';
 import type { RunArtifacts } from './artifacts.js';
 import { type ForkSpec, interventionLabel } from './run.js';
+import { recordedTraceLevel, traceShortfall } from './trace-level.js';
 
 /** A number to `digits` places; one that rounds to zero has no sign (not `-0.000`). */
 const fixed = (x: number | null | undefined, digits = 2) =>
@@ -254,6 +255,9 @@ const thousands = (n: number) => n.toLocaleString('en-US');
  */
 export async function showMessage(dir: string, id: string): Promise<string> {
   const { lineageOf, messagesById, quotedText } = await import('../talk/lineage.js');
+  // Messages are kept at summary and full.
+  const short = traceShortfall(dir, 'summary', "following a message's lineage");
+  if (short) throw new ShowError(short);
   let events: TraceEvent[];
   try {
     events = parseTraceTolerant(readRunFile(dir, 'events.jsonl')).events;
@@ -450,6 +454,17 @@ export async function showRun(
     throw new ShowError(`${dir}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const header = events.find((e) => e.type === 'header');
+  const level = recordedTraceLevel(dir);
+  if (level !== 'full')
+    notes.push(
+      level === 'summary'
+        ? 'events.jsonl is a summary trace (--trace summary): payoffs are packed a round a row'
+        : 'events.jsonl holds no rounds (--trace none): the numbers are those of metrics.json',
+    );
+  if (level === 'none' && !existsSync(join(dir, 'metrics.json')))
+    throw new ShowError(
+      `${dir} wrote no metrics.json (its run did not end) and kept no trace (--trace none): nothing records its rounds`,
+    );
   if (header?.type === 'header' && header.environment !== undefined)
     return showEnvironmentRun(dir, manifest, events, notes);
   let metrics: RunMetrics;

@@ -6,9 +6,12 @@ import {
   summary,
 } from '../../compiler/index.js';
 import { runtimePolicies } from '../policy-names.js';
+import { checkpointsAt } from '../run/checkpoint.js';
 import { llmOptions, positive, type RunOptions, wholeNumber } from '../run/cli-run.js';
+import { traceLevelFlag } from '../run/flags.js';
 import { type LoadedProgram, librarySources } from '../sources.js';
 import { SweepProblem } from './errors.js';
+import { SWEEP_TRACE } from './execute.js';
 import { RESULTS_CSV, RESULTS_DATABASE, RESULTS_PARQUET } from './store.js';
 import { runSweep } from './sweep.js';
 import { workerCount } from './workers.js';
@@ -35,6 +38,7 @@ export interface SweepFlags
   resume?: boolean;
   retryFailed?: boolean;
   checkpointEvery?: string;
+  trace?: string;
 }
 
 /** A message for the user and the exit code (1: the sources have errors, 2: the request does not work). */
@@ -56,6 +60,9 @@ export async function sweepCommand(
     flags.checkpointEvery === undefined
       ? undefined
       : wholeNumber('--checkpoint-every', flags.checkpointEvery);
+  const trace = traceLevelFlag('--trace', flags.trace, SWEEP_TRACE);
+  // Refused here for every run alike (an experiment's own `checkpoint every` is refused in its run).
+  if (checkpointEvery !== undefined) checkpointsAt(trace, checkpointEvery, false);
   if (flags.queue !== undefined) (await import('./redis.js')).parseQueueUrl(flags.queue);
   if (flags.retryFailed && !flags.resume)
     throw new SweepCliError('--retry-failed goes with --resume', 2);
@@ -101,6 +108,7 @@ export async function sweepCommand(
       retryFailed: flags.retryFailed === true,
       llm,
       ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
+      trace,
       progress: Boolean(process.stderr.isTTY),
     });
     const failed = outcome.records.filter((r) => r.status === 'failed').length;

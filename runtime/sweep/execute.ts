@@ -8,10 +8,12 @@ import { writeFileAtomic } from '../files.js';
 import type { RunMetrics } from '../metrics.js';
 import { runtimePolicies } from '../policy-names.js';
 import { type AnyRunMetrics, type RunResume, runToDirectory } from '../run/artifacts.js';
-import { defaultCheckpointEvery, ResumeError, readCheckpoint } from '../run/checkpoint.js';
+import { checkpointsAt, ResumeError, readCheckpoint } from '../run/checkpoint.js';
 import type { RunLlmOptions } from '../run/run.js';
 import { asksModels, experimentDigest, type ResolvedExperiment } from '../run/run.js';
 import { librarySources } from '../sources.js';
+import type { TraceLevel } from '../trace/events.js';
+import { GOVERNANCE_LOG_FILE } from '../trace/governance-log.js';
 import { SweepProblem } from './errors.js';
 import { planSweep, type SweepPlan, type SweepRun } from './plan.js';
 import type {
@@ -32,7 +34,16 @@ export interface SweepJob {
   readonly sources: readonly SourceText[];
   readonly sweep: string;
   readonly runId: string;
+  /** How much the run's trace keeps (absent: `SWEEP_TRACE`). */
+  readonly trace?: TraceLevel;
 }
+
+/**
+ * A sweep's runs keep a summary trace unless told otherwise: every model call, message and
+ * decision (what `mase export sft` reads) and the rounds' aggregates, without the per-agent
+ * payoff rows.
+ */
+export const SWEEP_TRACE: TraceLevel = 'summary';
 
 export interface ExecuteOptions {
   /** Where run directories go: `ARTIFACTS/runs/<run_id>/`. */
@@ -40,8 +51,10 @@ export interface ExecuteOptions {
   /** Recorded in the result: who ran it. */
   readonly worker: string;
   readonly llm?: RunLlmOptions;
-  /** Rounds between checkpoints (absent: `defaultCheckpointEvery`; 0: none). */
+  /** Rounds between checkpoints (absent: `checkpointsAt`'s default; 0: none). */
   readonly checkpointEvery?: number;
+  /** How much each run's trace keeps (absent: `SWEEP_TRACE`). */
+  readonly trace?: TraceLevel;
   /** Kind folders to register first (runtime/environment/kinds.ts): the coordinator's own. */
   readonly kinds?: readonly string[];
 }
@@ -92,7 +105,7 @@ export async function runJob(job: SweepJob, options: ExecuteOptions): Promise<Ru
     const now = new Date().toISOString();
     return failedRecord(job, options.worker, error.message, now, now, 0);
   }
-  return executeRun(run, job.sweep, options);
+  return executeRun(run, job.sweep, job.trace ? { ...options, trace: job.trace } : options);
 }
 
 /** The record of a run that failed before (or while) it ran. */
@@ -169,23 +182,28 @@ export async function executeRun(
   const started = new Date();
   const t0 = performance.now();
   const elapsed = () => Math.round(performance.now() - t0);
+  const trace = options.trace ?? SWEEP_TRACE;
   let resume = existsSync(dir) ? resumable(dir, run.experiment) : undefined;
+  // A run begun at another trace level is run afresh at this sweep's.
+  if (resume && (resume.manifest.trace ?? 'full') !== trace) resume = undefined;
   if (existsSync(dir) && !resume) rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(options.artifacts, 'runs'), { recursive: true });
   const llmFirms = Object.entries(run.experiment.policies)
     .filter(([, p]) => p.name === 'llm')
     .map(([firm]) => firm);
-  const checkpointEvery =
-    options.checkpointEvery ??
-    run.experiment.checkpointEvery ??
-    defaultCheckpointEvery(asksModels(run.experiment));
   const attempt = () =>
     runToDirectory(run.experiment, dir, {
       ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),
       ...(checkpointEvery > 0 ? { checkpointEvery } : {}),
-      ...(resume ? { resume } : {}),
+      ...(resume ? { resume } : { trace }),
     });
+  let checkpointEvery = 0;
   try {
+    checkpointEvery = checkpointsAt(
+      trace,
+      options.checkpointEvery ?? run.experiment.checkpointEvery,
+      asksModels(run.experiment),
+    );
     let artifacts: Awaited<ReturnType<typeof runToDirectory>>;
     try {
       artifacts = await attempt();
@@ -214,7 +232,7 @@ export async function executeRun(
       started_at: started.toISOString(),
       finished_at: finished,
       duration_ms: elapsed(),
-      transitions_by_edge: transitionCounts(join(dir, 'events.jsonl')),
+      transitions_by_edge: transitionCounts(join(dir, GOVERNANCE_LOG_FILE)),
       series,
       artifacts: relative,
       institution: run.experiment.institution.name,
@@ -252,14 +270,17 @@ function degradedReason(dir: string): string {
   return manifest.reason ?? 'too many fallback decisions';
 }
 
-/** Times each transition fired, by id, from a run's events. */
-function transitionCounts(eventsPath: string): Record<string, number> {
+/**
+ * Times each transition fired, by id, from a run's governance log (written at every trace
+ * level; events.jsonl holds them too, but not at `--trace none`).
+ */
+function transitionCounts(logPath: string): Record<string, number> {
   const counts: Record<string, number> = {};
-  if (!existsSync(eventsPath)) return counts;
-  for (const line of readFileSync(eventsPath, 'utf8').split('\n')) {
-    if (!line.includes('"transition"')) continue;
-    const event = JSON.parse(line) as { type: string; id?: string };
-    if (event.type === 'transition' && event.id) counts[event.id] = (counts[event.id] ?? 0) + 1;
+  if (!existsSync(logPath)) return counts;
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    if (!line.includes('"kind":"transition"')) continue;
+    const entry = JSON.parse(line) as { kind: string; id?: string };
+    if (entry.kind === 'transition' && entry.id) counts[entry.id] = (counts[entry.id] ?? 0) + 1;
   }
   return counts;
 }

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../files.js';
 import { randomStream } from '../random.js';
 import { experimentFromRun, ReplayError } from '../run/replay.js';
 import type { Interruption } from '../run/signals.js';
+import { traceShortfall } from '../run/trace-level.js';
 import { parseTraceTolerant, type TraceEvent, type TraceEventOf } from '../trace/events.js';
 import { ForkError, forkRun } from './fork.js';
 import {
@@ -278,6 +279,9 @@ export async function explainRun(
     );
   const tracePath = join(runDir, 'events.jsonl');
   if (!existsSync(tracePath)) throw new ExplainError(`${runDir} holds no trace (no events.jsonl)`);
+  // Its candidates are the trace's events, each undone in a fork.
+  const short = traceShortfall(runDir, 'full', 'an explanation');
+  if (short) throw new ExplainError(short);
   const { events } = parseTraceTolerant(readFileSync(tracePath, 'utf8'));
   const world = experiment.market;
   const metric =

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../files.js';
+import { traceShortfall } from '../run/trace-level.js';
 import { SweepProblem } from './errors.js';
 import { selectRuns } from './store.js';
 import { readSweepFile } from './sweep.js';
@@ -61,6 +62,13 @@ export async function exportSft(
     const relative = row.artifacts ? String(row.artifacts) : null;
     if (!relative) continue;
     const events = join(sweep.artifacts, relative, 'events.jsonl');
+    // Its model calls are kept at summary and full, not at none.
+    const short = traceShortfall(
+      join(sweep.artifacts, relative),
+      'summary',
+      `run ${runId}: export sft`,
+    );
+    if (short) throw new SweepProblem(short);
     if (!existsSync(events))
       throw new SweepProblem(
         `run ${runId}: ${events} is missing (is the artifacts directory reachable from here?)`,

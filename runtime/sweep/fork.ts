@@ -27,6 +27,7 @@ import {
   type RunLlmOptions,
 } from '../run/run.js';
 import type { Interruption } from '../run/signals.js';
+import { traceShortfall } from '../run/trace-level.js';
 import { loadProgram } from '../sources.js';
 import { talkSettings } from '../talk/topology.js';
 import { replaceNonFinite, reviveInfinity, TracePrefix } from '../trace/writer.js';
@@ -634,6 +635,9 @@ export async function forkRun(
     );
   const trace = join(runDir, 'events.jsonl');
   if (!existsSync(trace)) throw new ForkError(`${runDir} holds no trace (no events.jsonl)`);
+  // A fork checks its replay of the run line by line against the run's whole trace.
+  const short = traceShortfall(runDir, 'full', 'a fork');
+  if (short) throw new ForkError(short);
   const played =
     manifest.status === 'running' ? roundsInTrace(runDir) : (manifest.rounds_completed ?? 0);
   if (request.at >= experiment.rounds)
@@ -741,6 +745,8 @@ export async function forkRun(
       const record = await executeRun(run, 'fork', {
         artifacts: request.out,
         worker: localWorkerName(),
+        // Each arm's trace is checked line by line against the run's, which is full.
+        trace: 'full',
         ...(llm ? { llm } : {}),
       });
       writeRecord(request.out, record);

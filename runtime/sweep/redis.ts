@@ -477,9 +477,9 @@ export default async function processSweepJob(
   job: SandboxedJob<QueuedJob, RunRecord>,
 ): Promise<RunRecord> {
   const thread = workerData as ThreadData;
-  const { sources, sweep, runId } = job.data;
+  const { sources, sweep, runId, trace } = job.data;
   return runJob(
-    { sources, sweep, runId },
+    { sources, sweep, runId, ...(trace ? { trace } : {}) },
     {
       artifacts: thread.artifacts ?? job.data.artifacts,
       worker: thread.name,

@@ -12,8 +12,9 @@ import {
   writeFileAtomic,
 } from '../files.js';
 import type { RunLlmOptions } from '../run/run.js';
+import type { TraceLevel } from '../trace/events.js';
 import { SweepProblem } from './errors.js';
-import { planFor, type SweepJob, sweepDigest, writeRecord } from './execute.js';
+import { planFor, SWEEP_TRACE, type SweepJob, sweepDigest, writeRecord } from './execute.js';
 import type { SweepPlan } from './plan.js';
 import { runOnPool } from './pool.js';
 import type { RunRecord } from './record.js';
@@ -39,6 +40,8 @@ export interface SweepOptions {
   readonly llm?: RunLlmOptions;
   /** Rounds between checkpoints of each run (absent: the default; 0: none). */
   readonly checkpointEvery?: number;
+  /** How much each run's trace keeps (absent: `SWEEP_TRACE`, summary). */
+  readonly trace?: TraceLevel;
   /** Draw a progress bar on stderr (when it is a terminal). */
   readonly progress: boolean;
   /** Where warnings go (a damaged record set aside, a lock taken over); default stderr. */
@@ -238,6 +241,7 @@ async function runLockedSweep(
     sources: options.sources,
     sweep: plan.sweep.name,
     runId: r.runId,
+    trace: options.trace ?? SWEEP_TRACE,
   }));
 
   const spent = { tokens: 0, cost: 0 };

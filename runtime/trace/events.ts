@@ -12,6 +12,15 @@ z.config({ jitless: true });
  */
 export const TRACE_SCHEMA_VERSION = 1;
 
+/**
+ * How much of a run its trace keeps (docs/architecture.md, "Trace levels"): `full`, every
+ * event; `summary`, every event but the per-agent payoff rows, which it packs into one
+ * `payoffs` row a round (read back as the payoff events they hold); `none`, the header and
+ * the run's end only. The header of a trace below `full` names its level.
+ */
+export const TRACE_LEVELS = ['full', 'summary', 'none'] as const;
+export type TraceLevel = (typeof TRACE_LEVELS)[number];
+
 const firmProduct = z.array(z.array(z.number()));
 const perFirm = z.array(z.number());
 const perProduct = z.array(z.number());
@@ -71,6 +80,8 @@ export const traceEventSchema = z.discriminatedUnion('type', [
     rounds: z.int().min(1),
     seed: z.int(),
     policies: z.record(z.string(), z.string()),
+    /** The trace's level (absent: `full`). */
+    trace: z.enum(TRACE_LEVELS).optional(),
   }),
   /** An environment's round: every observable (state at the round's start, lets, action, payoff). */
   z.object({
@@ -439,6 +450,63 @@ export function blockedMessageAgent(e: TraceEventOf<'message_blocked'>): string 
 }
 
 /**
+ * A round's payoff events as a summary trace packs them: one value per agent, in the
+ * header's order (`state` null: no agent was in a state). `net` is not written: it is
+ * `profit − fines + credits`, as the run computed it.
+ */
+export const payoffsRowSchema = z.object({
+  type: z.literal('payoffs'),
+  round,
+  state: z.array(z.string().nullable()).nullable(),
+  profit: perFirm,
+  fines: perFirm,
+  credits: perFirm,
+});
+export type PayoffsRow = z.infer<typeof payoffsRowSchema>;
+
+/** The payoff events a `payoffs` row holds, for the agents named in the trace's header. */
+export function unpackPayoffs(row: PayoffsRow, firms: readonly string[]): TraceEventOf<'payoff'>[] {
+  if (
+    row.profit.length !== firms.length ||
+    row.fines.length !== firms.length ||
+    row.credits.length !== firms.length ||
+    (row.state !== null && row.state.length !== firms.length)
+  )
+    throw new Error(`a payoffs row of round ${row.round} does not hold one value per agent`);
+  return firms.map((firm, i) => {
+    const profit = row.profit[i] as number;
+    const fines = row.fines[i] as number;
+    const credits = row.credits[i] as number;
+    return {
+      type: 'payoff',
+      round: row.round,
+      firm,
+      state: row.state?.[i] ?? null,
+      profit,
+      fines,
+      credits,
+      net: profit - fines + credits,
+    };
+  });
+}
+
+/**
+ * What one parsed line of a trace stands for, for readers that check lines: the event, or
+ * for a `payoffs` row the payoff events it holds (`firms`: the header's agents). Throws a
+ * message for a line that is neither.
+ */
+export function eventsOfLine(value: unknown, firms: readonly string[]): TraceEvent[] {
+  if ((value as { type?: unknown } | null)?.type === 'payoffs') {
+    const row = payoffsRowSchema.safeParse(value);
+    if (!row.success) throw new Error(row.error.issues[0]?.message ?? 'invalid');
+    return unpackPayoffs(row.data, firms);
+  }
+  const parsed = traceEventSchema.safeParse(value);
+  if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid');
+  return [parsed.data];
+}
+
+/**
  * Reads an events.jsonl text back into typed events; a bad line is an error naming it.
  * A last line with no newline after it is a write cut short (a killed process, a full
  * disk): it is left out, and `torn` says so.
@@ -448,6 +516,7 @@ export function parseTraceTolerant(text: string): { events: TraceEvent[]; torn: 
   const lines = text.split('\n');
   const torn = lines[lines.length - 1] !== '';
   lines.pop();
+  let firms: readonly string[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let value: unknown;
@@ -456,12 +525,16 @@ export function parseTraceTolerant(text: string): { events: TraceEvent[]; torn: 
     } catch {
       throw new Error(`events.jsonl line ${i + 1} is not JSON`);
     }
-    const parsed = traceEventSchema.safeParse(value);
-    if (!parsed.success)
-      throw new Error(
-        `events.jsonl line ${i + 1}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-      );
-    events.push(parsed.data);
+    let read: TraceEvent[];
+    try {
+      read = eventsOfLine(value, firms);
+    } catch (error) {
+      throw new Error(`events.jsonl line ${i + 1}: ${(error as Error).message}`);
+    }
+    for (const event of read) {
+      if (event.type === 'header') firms = event.firms;
+      events.push(event);
+    }
   });
   return { events, torn };
 }

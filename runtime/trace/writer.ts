@@ -9,7 +9,7 @@ import {
   truncateSync,
   writeSync,
 } from 'node:fs';
-import type { TraceEvent } from './events.js';
+import type { TraceEvent, TraceEventOf, TraceLevel } from './events.js';
 
 /** JSON.stringify replacer of `traceJson`: infinities as "inf" and "-inf", NaN as null. */
 export const replaceNonFinite = (_key: string, v: unknown) =>
@@ -112,6 +112,94 @@ export function eventLine(event: TraceEvent): string {
   return perAgentLine(event) ?? traceJson(event);
 }
 
+type PayoffEvent = TraceEventOf<'payoff'>;
+
+/**
+ * A run's events as the lines of its trace at a level (`TraceLevel`). At `full` each event
+ * is its line. At `summary` a round's payoff events, which the run makes one per agent in
+ * the header's order, are held back and written as one `payoffs` row when the next event
+ * comes (or `release` is called at the round's end); a group that is not exactly that (or
+ * holds a value JSON cannot carry as a number) is written as its events' own lines. At
+ * `none` only the header and the run's end are written. The header of a trace below `full`
+ * names its level.
+ */
+export class TraceEncoder {
+  private held: PayoffEvent[] = [];
+
+  /** `firms`: the agents, for a trace resumed after its header. */
+  constructor(
+    readonly level: TraceLevel,
+    private firms: readonly string[] = [],
+  ) {}
+
+  /** Gives `out` the lines `event` makes now (after those of events held back). */
+  lines(event: TraceEvent, out: (line: string) => void): void {
+    if (this.level === 'full') {
+      out(eventLine(event));
+      return;
+    }
+    if (event.type === 'header') {
+      this.firms = event.firms;
+      out(traceJson({ ...event, trace: this.level }));
+      return;
+    }
+    if (this.level === 'none') {
+      if (event.type === 'run_end') out(eventLine(event));
+      return;
+    }
+    if (event.type === 'payoff') {
+      if (this.held.length > 0 && (this.held[0] as PayoffEvent).round !== event.round)
+        this.release(out);
+      this.held.push(event);
+      return;
+    }
+    this.release(out);
+    out(eventLine(event));
+  }
+
+  /** Whether events are held back (a round's payoffs not yet written). */
+  get holding(): boolean {
+    return this.held.length > 0;
+  }
+
+  /** Writes the events held back. */
+  release(out: (line: string) => void): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    const row = packedPayoffs(held, this.firms);
+    if (row !== undefined) out(row);
+    else for (const e of held) out(eventLine(e));
+  }
+}
+
+/** A round's payoff events as one `payoffs` row, or undefined when they are not exactly one per agent, in order, with finite numbers and `net` as computed. */
+function packedPayoffs(held: readonly PayoffEvent[], firms: readonly string[]): string | undefined {
+  if (held.length !== firms.length) return undefined;
+  const round = (held[0] as PayoffEvent).round;
+  let anyState = false;
+  for (let i = 0; i < held.length; i++) {
+    const e = held[i] as PayoffEvent;
+    if (
+      e.round !== round ||
+      e.firm !== firms[i] ||
+      !keysAre(e, PAYOFF) ||
+      !Number.isFinite(e.profit) ||
+      !Number.isFinite(e.fines) ||
+      !Number.isFinite(e.credits) ||
+      !Number.isFinite(e.net) ||
+      !Object.is(e.net, e.profit - e.fines + e.credits)
+    )
+      return undefined;
+    if (e.state !== null) anyState = true;
+  }
+  const column = (pick: (e: PayoffEvent) => number) => held.map((e) => `${pick(e)}`).join(',');
+  const state = anyState
+    ? `[${held.map((e) => (e.state === null ? 'null' : JSON.stringify(e.state))).join(',')}]`
+    : 'null';
+  return `{"type":"payoffs","round":${round},"state":${state},"profit":[${column((e) => e.profit)}],"fines":[${column((e) => e.fines)}],"credits":[${column((e) => e.credits)}]}`;
+}
+
 /**
  * Keys whose values are words, never numbers: a message, rationale or model answer that is
  * the word "inf" stays that word.
@@ -159,11 +247,17 @@ export class TraceWriter {
    * (the rest cut off) and written after, `resume.hash` being their sha256 so far
    * (`TracePrefix.hash`).
    */
+  private readonly encoder: TraceEncoder;
+  private readonly append = (line: string) => this.appendLine(line);
+
   constructor(
     readonly path: string,
     private readonly syncEvery = SYNC_EVERY_ROUNDS,
     resume?: { readonly bytes: number; readonly hash: Hash },
+    /** The trace's level, and for a trace resumed after its header the agents it names. */
+    level: { readonly level: TraceLevel; readonly firms?: readonly string[] } = { level: 'full' },
   ) {
+    this.encoder = new TraceEncoder(level.level, level.firms);
     if (resume) {
       truncateSync(path, resume.bytes);
       this.fd = openSync(path, 'a');
@@ -173,7 +267,10 @@ export class TraceWriter {
   }
 
   write(event: TraceEvent): void {
-    const line = eventLine(event);
+    this.encoder.lines(event, this.append);
+  }
+
+  private appendLine(line: string): void {
     // A UTF-16 code unit is at most 3 bytes of UTF-8; the newline is one more.
     const most = 3 * line.length + 1;
     if (this.used + most > this.pending.length) {
@@ -188,6 +285,7 @@ export class TraceWriter {
   /** Writes the collected lines; syncs when `syncEvery` flushes have passed since the last sync. */
   flush(): void {
     if (this.failure !== undefined) throw this.failure;
+    this.encoder.release(this.append);
     try {
       if (this.used > 0) {
         const bytes = this.pending.subarray(0, this.used);

@@ -87,7 +87,7 @@ describe('mase explain', () => {
     const again = mase(['report', 'tipped-again']);
     expect(again.stderr).toBe('wrote tipped-again/report.html\n');
     expect(sandbox.read('tipped-again/report.html')).toBe(page);
-  });
+  }, 90_000); // a run and an explanation of 3 replicates: a guard against a hang
 
   it("finds an environment's planted deviation from its benchmark among a harmless one", () => {
     // player1 strays to effort 1 in round 5, which the trigger players punish for 100 rounds:

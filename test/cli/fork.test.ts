@@ -294,7 +294,7 @@ describe('interventions do what the scripted agents imply, from R + 1', () => {
       'mase: --replace-message m12.1.1: that message is already dropped; a fork drops a message or replaces it, once\n',
     );
     expect(readdirSync(sandbox.dir)).not.toContain('bad-replace');
-  });
+  }, 90_000); // five forks and their pages: a guard against a hang, not a timing check
 
   it('--reset-memory: a firm built again from its policy forgets the cue it had read', () => {
     ok(['fork', 'cue', '--at', '15', '--out', 'cue-reset', '--reset-memory', 'f2']);

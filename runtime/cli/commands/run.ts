@@ -82,6 +82,10 @@ export function runCommand(program: Command, setExitCode: SetExitCode): void {
       'write a checkpoint every K rounds, to resume from (0: none; default: 1 when firms ask models, else 0)',
     )
     .option(
+      '--trace <level>',
+      'how much events.jsonl keeps: full (default), summary (all but per-agent payoff rows, packed a round a row) or none (header and end); metrics are the same',
+    )
+    .option(
       '--resume',
       'continue the run in --out from its last checkpoint, with the sources and flags it recorded',
     )
@@ -114,6 +118,7 @@ export function runCommand(program: Command, setExitCode: SetExitCode): void {
             ...progressHooks(prepared.experiment.rounds),
             ...(prepared.llm ? { llm: prepared.llm } : {}),
             ...(prepared.checkpointEvery ? { checkpointEvery: prepared.checkpointEvery } : {}),
+            trace: prepared.trace,
             interruption,
           });
         } else {

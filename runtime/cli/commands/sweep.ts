@@ -25,6 +25,10 @@ export function sweepCommand(program: Command, setExitCode: SetExitCode): void {
       '--checkpoint-every <k>',
       "each run's checkpoints, to resume from (0: none; default: 1 when firms ask models, else 0)",
     )
+    .option(
+      '--trace <level>',
+      "how much each run's events.jsonl keeps: full, summary (default: all but per-agent payoff rows, packed a round a row) or none (header and end)",
+    )
     .option('--model <spec>', 'the model of llm firms that name none')
     .option('--concurrency <n>', 'requests in flight per model endpoint (default 64)')
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')

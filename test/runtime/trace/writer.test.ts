@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type TraceEvent, TraceWriter, traceJson } from '../../../runtime/index.js';
+import {
+  parseTrace,
+  type TraceEvent,
+  type TraceEventOf,
+  TraceWriter,
+  traceJson,
+} from '../../../runtime/index.js';
 // The writer's internal line encoders, checked against traceJson (not part of the facade).
 import { eventLine, perAgentLine } from '../../../runtime/trace/writer.js';
 
@@ -184,5 +190,79 @@ describe('the trace writer', () => {
       traceJson(event(3)),
       '',
     ]);
+  });
+});
+
+describe('a summary trace', () => {
+  const firms = ['f1', 'f2', 'f3'];
+  const header = {
+    type: 'header',
+    schema: 1,
+    experiment: 'x',
+    digest: 'd',
+    market: 'm',
+    institution: 'none',
+    firms,
+    products: ['good'],
+    rounds: 3,
+    seed: 1,
+    policies: { f1: 'nash', f2: 'nash', f3: 'nash' },
+  } as TraceEvent;
+  const finite = fc.oneof(fc.double({ min: -1e12, max: 1e12, noNaN: true }), fc.integer());
+  const payoff = fc.record({
+    firm: fc.constantFrom(...firms),
+    state: fc.oneof(fc.constant(null), fc.constantFrom('active', 'fined', 'a "quoted" state')),
+    profit: finite,
+    fines: finite,
+    credits: finite,
+  });
+  // A round's payoffs: usually one per agent in order, now and then not (a firm missing,
+  // repeated or out of order), so the writer must fall back to their own lines.
+  const round = fc.oneof(
+    {
+      arbitrary: fc
+        .tuple(payoff, payoff, payoff)
+        .map((ps) => ps.map((p, i) => ({ ...p, firm: firms[i] as string }))),
+      weight: 4,
+    },
+    { arbitrary: fc.array(payoff, { maxLength: 4 }), weight: 1 },
+  );
+
+  it('reads back as the events written, whether a round is packed in one row or not', () => {
+    fc.assert(
+      fc.property(fc.array(round, { minLength: 1, maxLength: 5 }), (rounds) => {
+        const events: TraceEvent[] = [header];
+        rounds.forEach((payoffs, r) => {
+          for (const p of payoffs)
+            events.push({
+              type: 'payoff',
+              round: r + 1,
+              ...p,
+              net: p.profit - p.fines + p.credits,
+            } as TraceEvent);
+          events.push({
+            type: 'run_end',
+            status: 'completed',
+            rounds_completed: r + 1,
+          } as TraceEvent);
+        });
+        const path = join(dir, 'summary.jsonl');
+        const writer = new TraceWriter(path, 64, undefined, { level: 'summary' });
+        for (const e of events) writer.write(e);
+        writer.close();
+        const text = readFileSync(path, 'utf8');
+        const { trace: level, ...read } = parseTrace(text)[0] as TraceEventOf<'header'>;
+        expect(level).toBe('summary');
+        // As JSON holds them (-0 is written 0 at every level).
+        expect([read, ...parseTrace(text).slice(1)]).toEqual(JSON.parse(JSON.stringify(events)));
+        // Every round of one finite payoff per agent, in order, is one row.
+        const packed = rounds.filter(
+          (ps) => ps.length === 3 && ps.every((p, i) => p.firm === firms[i]),
+        ).length;
+        expect(text.split('\n').filter((l) => l.startsWith('{"type":"payoffs"'))).toHaveLength(
+          packed,
+        );
+      }),
+    );
   });
 });
