@@ -265,11 +265,14 @@ export { type TalkSettings, TOPOLOGIES, talkSettings } from './talk/topology.js'
 
 // Traces and the governance log: reading, writing and verifying a run's record.
 export {
+  eventsOfLine,
   parseTrace,
   parseTraceTolerant,
+  TRACE_LEVELS,
   TRACE_SCHEMA_VERSION,
   type TraceEvent,
   type TraceEventOf,
+  type TraceLevel,
   traceEventSchema,
 } from './trace/events.js';
 export {

@@ -13,6 +13,7 @@ import {
   OBSERVED,
   observedSeries,
   REPORT_FILE,
+  traceLevelText,
   writeReportPage,
 } from './run-report.js';
 
@@ -26,6 +27,8 @@ export async function writeEnvironmentReport(
   dir: string,
   options: {
     readonly metrics: EnvironmentMetrics;
+    /** The trace's level, when below full. */
+    readonly trace?: 'summary' | 'none';
     readonly institution?: IrInstitution;
     readonly title?: string;
     /** Where a fork's run comes from, as `mase show` says it. */
@@ -77,6 +80,7 @@ export async function writeEnvironmentReport(
 <h1>${options.title ?? run.environment} — ${run.experiment}</h1>
 <p>Environment <code>${run.environment}</code>, ${run.agents.length} ${run.axis}s, institution <code>${run.institution}</code>, seed ${run.seed}. Status <strong>${run.status}</strong>: ${run.rounds_played} of ${run.rounds} rounds played.</p>
 ${options.lineage === undefined ? '' : html`<p>This run is ${options.lineage}.</p>`}
+${options.trace === undefined ? '' : html`<p>Trace: ${traceLevelText(options.trace)}.</p>`}
 </header>
 <section id="metrics"><h2>Metrics</h2>
 ${metricRows.length > 0 ? html`<table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>${metricRows}</tbody></table>` : note('The environment declares no metrics.')}

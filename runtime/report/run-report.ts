@@ -238,6 +238,9 @@ function headerSection(
     ],
     ['seed', String(manifest.seed ?? run?.seed ?? '?')],
     ...(lineage === undefined ? [] : [['fork', lineage] as [string, string]]),
+    ...(manifest.trace && manifest.trace !== 'full'
+      ? [['trace', traceLevelText(manifest.trace)] as [string, string]]
+      : []),
     [
       'firms × products',
       run
@@ -255,6 +258,12 @@ function headerSection(
 <dl class="facts">${rows.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
 </header>`;
 }
+
+/** What a trace below full keeps, for a report's facts (docs/architecture.md, "Trace levels"). */
+export const traceLevelText = (level: 'summary' | 'none'): string =>
+  level === 'summary'
+    ? 'summary: events.jsonl packs each round’s payoffs in one row'
+    : 'none: events.jsonl holds the header and the end; this page was drawn as the run went';
 
 const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
 
@@ -1041,6 +1050,7 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
     const ids = new Set(kept.map((m) => m.id));
     return writeEnvironmentReport(dir, {
       metrics: environmentMetrics,
+      ...(manifest.trace && manifest.trace !== 'full' ? { trace: manifest.trace } : {}),
       ...(institution ? { institution } : {}),
       ...(environmentTitle !== undefined ? { title: environmentTitle } : {}),
       ...(options.lineage !== undefined ? { lineage: options.lineage } : {}),

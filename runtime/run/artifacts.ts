@@ -708,6 +708,7 @@ export async function runToDirectory(
         institution: governing.institution,
         title: experiment.market.title,
         ...lineage,
+        ...(level !== 'full' ? { trace: level } : {}),
         messages: events.filter((e) => e.type === 'message'),
         notes: events.filter(isMessageNote),
         messagesTotal: messages,

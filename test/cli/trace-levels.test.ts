@@ -77,6 +77,14 @@ describe.each(WORLDS)('%s at --trace full, summary and none', (name, args) => {
       const verified = mase(['verify', `${name}-${level}`]);
       expect(verified.code, verified.stdout + verified.stderr).toBe(0);
       expect(json<{ trace: string }>(`${name}-${level}/manifest.json`).trace).toBe(level);
+      // The page says what the trace below full keeps.
+      const page = read(`${name}-${level}/report.html`);
+      expect(page.includes('summary: events.jsonl packs each round’s payoffs in one row')).toBe(
+        level === 'summary',
+      );
+      expect(page.includes('none: events.jsonl holds the header and the end')).toBe(
+        level === 'none',
+      );
       // The governance log is the same at every level (its MACs are bound to each run's nonce).
       const entries = read(`${name}-${level}/governance-log.jsonl`)
         .trimEnd()
