@@ -448,9 +448,9 @@ export async function runToDirectory(
   const environmentScore =
     experiment.market.kind === 'environment' ? new EnvironmentScore() : undefined;
   let messages = 0;
-  /** What the metrics and the report read of each event. */
   /** The agents, as the header names them: a trace resumed after its header is written for them. */
   let firms: readonly string[] = [];
+  /** What the metrics and the report read of each event. */
   const read = (event: TraceEvent) => {
     if (event.type === 'header') firms = event.firms;
     // Messages past the first MESSAGES_KEPT are counted and written, not kept (nor their paraphrases).

@@ -157,11 +157,6 @@ export class TraceEncoder {
     out(eventLine(event));
   }
 
-  /** Whether events are held back (a round's payoffs not yet written). */
-  get holding(): boolean {
-    return this.held.length > 0;
-  }
-
   /** Writes the events held back. */
   release(out: (line: string) => void): void {
     const held = this.held;
