@@ -4,11 +4,12 @@ import type { ParamValue } from '../../compiler/ir.js';
 import type { EnvironmentMetrics } from '../environment/metrics.js';
 import { EXIT, MaseUserError } from '../errors.js';
 import { benchmarkWarnings, type RunMetrics } from '../metrics.js';
+import type { TraceLevel } from '../trace/events.js';
 import { parseTraceTolerant, type TraceEvent, type TraceEventOf } from '../trace/events.js';
 import { reviveInfinity } from '../trace/writer.js';
 import type { RunArtifacts } from './artifacts.js';
 import { type ForkSpec, interventionLabel } from './run.js';
-import { recordedTraceLevel, traceShortfall } from './trace-level.js';
+import { traceShortfall } from './trace-level.js';
 
 /** A number to `digits` places; one that rounds to zero has no sign (not `-0.000`). */
 const fixed = (x: number | null | undefined, digits = 2) =>
@@ -440,6 +441,8 @@ export async function showRun(
     sources?: { path: string; text: string }[];
     fork?: ForkSpec;
     resumed?: { round: number; at: string; from?: 'state' | 'replay' }[];
+    /** How much events.jsonl keeps (absent: full). */
+    trace?: TraceLevel;
   };
   const notes: string[] = [];
   let events: TraceEvent[];
@@ -454,7 +457,8 @@ export async function showRun(
     throw new ShowError(`${dir}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const header = events.find((e) => e.type === 'header');
-  const level = recordedTraceLevel(dir);
+  // The manifest read above says it (absent: a run from before levels, full).
+  const level = manifest.trace ?? 'full';
   if (level !== 'full')
     notes.push(
       level === 'summary'
