@@ -788,5 +788,5 @@ experiment every {
     const checkpoint = sandbox.json<{ round: number }>('every-killed/checkpoint.json');
     expect(checkpoint.round % 7).toBe(0);
     expectResumedLike('every-killed', 'every-whole');
-  });
+  }, 90_000); // three 8,000-round runs with a checkpoint every 7: a guard against a hang
 });
