@@ -275,6 +275,20 @@ export interface RunToDirectoryHooks extends Pick<RunHooks, 'shouldStop' | 'onRo
    * no checkpoints: a resume reads the trace's rounds for the metrics.
    */
   readonly trace?: TraceLevel;
+  /**
+   * Whether to draw `report.html` at the end (absent: yes). A sweep's runs skip it unless
+   * asked (`mase sweep --run-reports`): drawing its charts is most of a short run's cost, and
+   * `mase report DIR` draws it from the run's files whenever it is wanted.
+   */
+  readonly report?: boolean;
+  /**
+   * Flushes of events.jsonl between two syncs to disk (absent: `SYNC_EVERY_ROUNDS`), so a
+   * machine that crashes loses at most those rounds of a run someone may read or resume.
+   * A sweep's run syncs only at its checkpoints and its end (`Infinity`): a run left
+   * unfinished is run again from its last checkpoint or from the start, never from a
+   * prefix that no checkpoint names.
+   */
+  readonly syncEvery?: number;
 }
 
 /** What a resumed run continues from: the manifest it wrote and its last checkpoint, if any. */
@@ -470,7 +484,7 @@ export async function runToDirectory(
     return {
       trace: new TraceWriter(
         join(dir, 'events.jsonl'),
-        SYNC_EVERY_ROUNDS,
+        hooks.syncEvery ?? SYNC_EVERY_ROUNDS,
         at && hash ? { bytes: at.events.bytes, hash } : undefined,
         { level, firms },
       ),
@@ -696,6 +710,7 @@ export async function runToDirectory(
     );
   // Here the run returned (no failure), so it was scored.
   if (!result || !metrics) throw new Error('a run that ended has no result or metrics');
+  if (hooks.report === false) return { result, metrics, dir, status: outcome.status };
   // The report is a view of the files above; failing to draw it must not lose the run. It
   // draws the institution governing at the end (a fork's, when it switched to another).
   const governing = governingAfterFork(experiment);

@@ -39,6 +39,7 @@ export interface SweepFlags
   retryFailed?: boolean;
   checkpointEvery?: string;
   trace?: string;
+  runReports?: boolean;
 }
 
 /** A message for the user and the exit code (1: the sources have errors, 2: the request does not work). */
@@ -109,6 +110,7 @@ export async function sweepCommand(
       llm,
       ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
       trace,
+      ...(flags.runReports ? { runReports: true } : {}),
       progress: Boolean(process.stderr.isTTY),
     });
     const failed = outcome.records.filter((r) => r.status === 'failed').length;

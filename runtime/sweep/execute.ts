@@ -36,6 +36,8 @@ export interface SweepJob {
   readonly runId: string;
   /** How much the run's trace keeps (absent: `SWEEP_TRACE`). */
   readonly trace?: TraceLevel;
+  /** Whether the run draws its report.html (absent: no; `mase report DIR` draws it later). */
+  readonly runReports?: boolean;
 }
 
 /**
@@ -55,6 +57,8 @@ export interface ExecuteOptions {
   readonly checkpointEvery?: number;
   /** How much each run's trace keeps (absent: `SWEEP_TRACE`). */
   readonly trace?: TraceLevel;
+  /** Whether each run draws its report.html (absent: no). */
+  readonly runReports?: boolean;
   /** Kind folders to register first (runtime/environment/kinds.ts): the coordinator's own. */
   readonly kinds?: readonly string[];
 }
@@ -105,7 +109,11 @@ export async function runJob(job: SweepJob, options: ExecuteOptions): Promise<Ru
     const now = new Date().toISOString();
     return failedRecord(job, options.worker, error.message, now, now, 0);
   }
-  return executeRun(run, job.sweep, job.trace ? { ...options, trace: job.trace } : options);
+  return executeRun(run, job.sweep, {
+    ...options,
+    ...(job.trace ? { trace: job.trace } : {}),
+    ...(job.runReports ? { runReports: true } : {}),
+  });
 }
 
 /** The record of a run that failed before (or while) it ran. */
@@ -196,6 +204,9 @@ export async function executeRun(
       ...(options.llm && llmFirms.length > 0 ? { llm: options.llm } : {}),
       ...(checkpointEvery > 0 ? { checkpointEvery } : {}),
       ...(resume ? { resume } : { trace }),
+      report: options.runReports === true,
+      // A run left unfinished resumes from a checkpoint (which syncs) or starts again.
+      syncEvery: Number.POSITIVE_INFINITY,
     });
   let checkpointEvery = 0;
   try {

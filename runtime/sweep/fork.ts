@@ -747,6 +747,8 @@ export async function forkRun(
         worker: localWorkerName(),
         // Each arm's trace is checked line by line against the run's, which is full.
         trace: 'full',
+        // The fork's page links each arm's run page.
+        runReports: true,
         ...(llm ? { llm } : {}),
       });
       writeRecord(request.out, record);

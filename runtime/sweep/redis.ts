@@ -298,6 +298,9 @@ export async function runOnQueue(options: QueueRunOptions): Promise<void> {
           sources: job.sources,
           sweep: job.sweep,
           runId: job.runId,
+          // What each run keeps and draws travels with it: a worker has no flags of its own for them.
+          ...(job.trace ? { trace: job.trace } : {}),
+          ...(job.runReports ? { runReports: true } : {}),
           artifacts,
         };
         return [
@@ -477,9 +480,9 @@ export default async function processSweepJob(
   job: SandboxedJob<QueuedJob, RunRecord>,
 ): Promise<RunRecord> {
   const thread = workerData as ThreadData;
-  const { sources, sweep, runId, trace } = job.data;
+  const { sources, sweep, runId, trace, runReports } = job.data;
   return runJob(
-    { sources, sweep, runId, ...(trace ? { trace } : {}) },
+    { sources, sweep, runId, ...(trace ? { trace } : {}), ...(runReports ? { runReports } : {}) },
     {
       artifacts: thread.artifacts ?? job.data.artifacts,
       worker: thread.name,

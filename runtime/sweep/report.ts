@@ -463,9 +463,13 @@ export async function writeSweepReport(dir: string): Promise<string> {
     typeof value === 'string' ? value : num(typeof value === 'number' ? value : null);
   const link = (row: Record<string, unknown>) => {
     if (!row.artifacts) return html`—`;
-    const target = join(sweep.artifacts, String(row.artifacts), 'report.html');
+    const runDir = join(sweep.artifacts, String(row.artifacts));
+    const target = join(runDir, 'report.html');
     const href = relative(dir, target).split('\\').join('/');
-    return existsSync(target) ? html`<a href="${href}">report</a>` : html`${href}`;
+    // A sweep's runs draw no page unless asked (--run-reports): the command that draws one.
+    return existsSync(target)
+      ? html`<a href="${href}">report</a>`
+      : html`<code>mase report ${join(dir, relative(dir, runDir))}</code>`;
   };
   const runRows = runs.map(
     (r) =>
@@ -484,6 +488,7 @@ ${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2><p>${envi
 ${await diagrams(plan, counts)}
 <section id="runs"><h2>Runs</h2>
 ${analysis.runs.total > runs.length ? note(`The first ${runs.length} of ${analysis.runs.total} runs; results.csv lists them all.`) : ''}
+<p>A run's own page is drawn when the sweep is run with <code>--run-reports</code>, or afterwards by the command in its row.</p>
 <table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th>${runColumns.map((c) => html`<th>${c === 'collusion_index' ? 'collusion index' : c}</th>`)}<th>report</th></tr></thead><tbody>${runRows}</tbody></table>
 </section>
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Every number is in results.csv and results.duckdb beside this page.</footer>`;

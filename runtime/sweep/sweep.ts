@@ -42,6 +42,8 @@ export interface SweepOptions {
   readonly checkpointEvery?: number;
   /** How much each run's trace keeps (absent: `SWEEP_TRACE`, summary). */
   readonly trace?: TraceLevel;
+  /** Whether each run draws its report.html (absent: no; `mase report DIR` draws one later). */
+  readonly runReports?: boolean;
   /** Draw a progress bar on stderr (when it is a terminal). */
   readonly progress: boolean;
   /** Where warnings go (a damaged record set aside, a lock taken over); default stderr. */
@@ -242,6 +244,7 @@ async function runLockedSweep(
     sweep: plan.sweep.name,
     runId: r.runId,
     trace: options.trace ?? SWEEP_TRACE,
+    ...(options.runReports ? { runReports: true } : {}),
   }));
 
   const spent = { tokens: 0, cost: 0 };

@@ -66,8 +66,13 @@ describe('mase sweep', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toContain('3 cells × 2 replicates = 6 runs');
     expect(a.stdout).toContain('6 completed, 0 failed');
-    const b = mase(['sweep', source, '--out', one, '--workers', '1']);
+    const b = mase(['sweep', source, '--out', one, '--workers', '1', '--run-reports']);
     expect(b.code).toBe(0);
+    // A run draws its page only when asked: its charts were most of a short run's time.
+    const pages = (dir: string) =>
+      records(dir).filter((r) => existsSync(join(dir, r.artifacts ?? '?', 'report.html'))).length;
+    expect(pages(one)).toBe(6);
+    expect(pages(two)).toBe(0);
     const byId = (rs: RunRecord[]) =>
       rs.map(outcome).sort((x, y) => x.run_id.localeCompare(y.run_id));
     expect(byId(records(two))).toEqual(byId(records(one)));
@@ -131,8 +136,21 @@ describe('mase sweep', () => {
       /<td>\d<\/td><td>(collusive|restricted_symmetric|competitive|concentrated_unprofitable|enforcement_distorted|inconclusive)<\/td>/,
     );
     expect(page).toMatch(/<svg/);
-    // Each run's report is linked.
-    expect((page.match(/href="runs\/[0-9a-f]{32}\/report.html"/g) ?? []).length).toBe(6);
+    // No run drew its page (no --run-reports): each row gives the command that draws it.
+    const commands = [...page.matchAll(/<code>mase report ([^<]+\/runs\/[0-9a-f]{32})<\/code>/g)];
+    expect(commands.map((m) => m[1])).toHaveLength(6);
+    expect(page).not.toMatch(/href="runs\/[0-9a-f]{32}\/report.html"/);
+    const drawn = mase(['report', commands[0]?.[1] ?? '?']);
+    expect(drawn.code).toBe(0);
+    expect(existsSync(join(commands[0]?.[1] ?? '?', 'report.html'))).toBe(true);
+    // Drawn, it is linked.
+    expect(mase(['report', dir]).code).toBe(0);
+    const again = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect((again.match(/href="runs\/[0-9a-f]{32}\/report.html"/g) ?? []).length).toBe(1);
+    // A sweep run with --run-reports links every run's page.
+    expect(mase(['report', file('one')]).code).toBe(0);
+    const linked = readFileSync(join(file('one'), 'report.html'), 'utf8');
+    expect((linked.match(/href="runs\/[0-9a-f]{32}\/report.html"/g) ?? []).length).toBe(6);
   });
 
   it('refuses what cannot work, with a message and no stack trace', () => {
@@ -145,6 +163,11 @@ describe('mase sweep', () => {
     expect(mase(['sweep', source, '--out', file('x'), '--sweep', 'nope']).stderr).toContain(
       'no sweep `nope`',
     );
+    // --run-reports is a switch: a value after it is a second file, refused.
+    const valued = mase(['sweep', source, '--out', file('x'), '--run-reports', 'yes']);
+    expect(valued.code).toBe(2);
+    expect(valued.stderr).toContain("too many arguments for 'sweep'");
+    expect(existsSync(file('x'))).toBe(false);
     expect(mase(['sweep', source, '--out', file('x'), '--queue', 'http://x']).stderr).toContain(
       '--queue "http://x" is not a redis:// URL; expected redis://HOST:PORT',
     );

@@ -29,6 +29,10 @@ export function sweepCommand(program: Command, setExitCode: SetExitCode): void {
       '--trace <level>',
       "how much each run's events.jsonl keeps: full, summary (default: all but per-agent payoff rows, packed a round a row) or none (header and end)",
     )
+    .option(
+      '--run-reports',
+      "draw each run's report.html as it ends (default: not; `mase report DIR` draws one from the run's files)",
+    )
     .option('--model <spec>', 'the model of llm firms that name none')
     .option('--concurrency <n>', 'requests in flight per model endpoint (default 64)')
     .option('--timeout <ms>', 'timeout of one model request (default 30000)')

@@ -9,6 +9,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -379,6 +380,28 @@ describe('a sweep on the queue', () => {
       metrics: null,
     });
     expect(records[0]?.error).toMatch(/gave up on this run after 3 attempt\(s\): .*ENOTDIR/);
+  }, 30_000);
+
+  it("a job's trace level and run report reach the worker that runs it", async () => {
+    const { dir, jobs } = tinySweep('levels', 20);
+    const worker = await startWorker({ queue: url, name: 'leveled', timing: TIMING });
+    const [asked, plain] = jobs as [SweepJob, SweepJob];
+    const records = await queued(
+      url,
+      [{ ...asked, trace: 'full', runReports: true }, { ...plain }],
+      dir,
+    );
+    await worker.close();
+    expect(records.map((r) => r.status)).toEqual(['completed', 'completed']);
+    const runDir = (job: SweepJob) =>
+      join(dir, records.find((r) => r.run_id === job.runId)?.artifacts ?? '?');
+    const level = (job: SweepJob) =>
+      JSON.parse(readFileSync(join(runDir(job), 'manifest.json'), 'utf8')).trace ?? 'full';
+    expect(level(asked)).toBe('full');
+    expect(existsSync(join(runDir(asked), 'report.html'))).toBe(true);
+    // A job that says nothing: the sweep's defaults (a summary trace, no page).
+    expect(level(plain)).toBe('summary');
+    expect(existsSync(join(runDir(plain), 'report.html'))).toBe(false);
   }, 30_000);
 
   it('stops starting runs once told to (a spent budget), and waits only for those running', async () => {
