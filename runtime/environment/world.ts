@@ -18,7 +18,11 @@ import { createEnvironmentAgent, type EnvironmentObservation, snap } from './pol
 /** A tensor as the trace writes it: a number, or one number per agent (null for NaN and ±inf). */
 export function traceValue(t: Tensor): number | null | (number | null)[] {
   const clean = (x: number) => (Number.isFinite(x) ? x : null);
-  return t.axes.length === 0 ? clean(t.data[0] ?? Number.NaN) : Array.from(t.data, clean);
+  if (t.axes.length === 0) return clean(t.data[0] ?? Number.NaN);
+  // A loop, not Array.from: it walks the typed array's iterator (see `numbers`).
+  const list = new Array<number | null>(t.data.length);
+  for (let i = 0; i < t.data.length; i++) list[i] = clean(t.data[i] as number);
+  return list;
 }
 
 /** An environment as the institution sees it: its observables and benchmark values. */

@@ -21,11 +21,24 @@ export function enforce(
 ): { action: Float64Array; clamps: Clamp[] } {
   const P = market.dims.products;
   const clamps: Clamp[] = [];
-  let current = Float64Array.from(action);
+  let current: Float64Array = Float64Array.from(action);
+  // A step that changes nothing allocates nothing (most steps of most rounds): this runs
+  // for every firm every round, several steps a firm under an institution.
   const apply = (cause: ClampCause, f: (x: number, j: number) => number) => {
-    const next = current.map((x, j) => f(x, j));
-    if (next.some((x, j) => x !== current[j])) clamps.push({ cause, before: current, after: next });
-    current = next;
+    let next: Float64Array | undefined;
+    for (let j = 0; j < current.length; j++) {
+      const x = current[j] as number;
+      const y = f(x, j);
+      // As a change, NaN counts as unequal to itself.
+      if (y !== x) {
+        next ??= Float64Array.from(current);
+        next[j] = y;
+      }
+    }
+    if (next) {
+      clamps.push({ cause, before: current, after: next });
+      current = next;
+    }
   };
   const at = (a: Float64Array, j: number) => a[firm * P + j] ?? Number.NaN;
 

@@ -22,7 +22,12 @@ import { MessageGate } from '../talk/effects.js';
 import { type LedgerState, MessageLedger, parentFields } from '../talk/lineage.js';
 import { ModelParaphraser, paraphrasingModels } from '../talk/paraphrase.js';
 import { talkSettings, WORLD_SENDER } from '../talk/topology.js';
-import type { BenchmarkPoint, TraceEvent, TraceEventOf } from '../trace/events.js';
+import {
+  type BenchmarkPoint,
+  numbers,
+  type TraceEvent,
+  type TraceEventOf,
+} from '../trace/events.js';
 import type { GovernanceEntryInput } from '../trace/governance-log.js';
 import { traceJson } from '../trace/writer.js';
 import { type Clamp, enforce } from './enforce.js';
@@ -332,11 +337,11 @@ export function experimentDigest(experiment: ResolvedExperiment): string {
 
 const matrix = (data: Float64Array, market: MarketInstance): number[][] => {
   const P = market.dims.products;
-  return market.firms.map((_, i) => Array.from(data.subarray(i * P, (i + 1) * P)));
+  return market.firms.map((_, i) => numbers(data.subarray(i * P, (i + 1) * P)));
 };
 
 const priceOf = (outcome: Outcome, market: MarketInstance): number[] | number[][] =>
-  market.competition === 'quantity' ? Array.from(outcome.price) : matrix(outcome.price, market);
+  market.competition === 'quantity' ? numbers(outcome.price) : matrix(outcome.price, market);
 
 function benchmarkEvent(point: Benchmarks['nash'], market: MarketInstance): BenchmarkPoint {
   return {
@@ -551,11 +556,11 @@ function marketRun(experiment: ResolvedExperiment, hooks: RunHooks): WorldRun {
         round,
         quantity: matrix(outcome.quantity, market),
         price: priceOf(outcome, market),
-        revenue: Array.from(outcome.revenue),
-        cost: Array.from(outcome.cost),
-        profit: Array.from(outcome.profit),
-        total: Array.from(outcome.total),
-        hhi: Array.from(outcome.hhi),
+        revenue: numbers(outcome.revenue),
+        cost: numbers(outcome.cost),
+        profit: numbers(outcome.profit),
+        total: numbers(outcome.total),
+        hhi: numbers(outcome.hhi),
       };
     },
     ended: () => false,
@@ -1213,7 +1218,7 @@ export async function runExperiment(
                 round,
                 firm,
                 policy: agents[i]?.policy ?? '?',
-                action: valid ? Array.from(action) : [],
+                action: valid ? numbers(action) : [],
                 ...(rationale !== undefined ? { rationale } : {}),
               });
             if (valid) return action as Float64Array;
@@ -1259,8 +1264,8 @@ export async function runExperiment(
                 ...(limits && c.cause !== 'bounds' && c.cause !== 'capacity'
                   ? { state: limits.state }
                   : {}),
-                before: Array.from(c.before),
-                after: Array.from(c.after),
+                before: numbers(c.before),
+                after: numbers(c.after),
               });
             }
             lawful.set(result.action, i * P);
