@@ -13,12 +13,6 @@ z.config({ jitless: true });
 export const TRACE_SCHEMA_VERSION = 1;
 
 /**
- * How much of a run its trace keeps (docs/architecture.md, "Trace levels"): `full`, every
- * event; `summary`, every event but the per-agent payoff rows, which it packs into one
- * `payoffs` row a round (read back as the payoff events they hold); `none`, the header and
- * the run's end only. The header of a trace below `full` names its level.
- */
-/**
  * A typed array as the plain list of numbers an event holds. `Array.from` walks the typed
  * array's iterator, about 20 times slower for the few entries of a round's arrays (240 ns
  * against 13 ns for one entry, measured on Node 20), and a run builds several a round.
@@ -29,6 +23,12 @@ export function numbers(values: ArrayLike<number>): number[] {
   return list;
 }
 
+/**
+ * How much of a run its trace keeps (docs/architecture.md, "Trace levels"): `full`, every
+ * event; `summary`, every event but the per-agent payoff rows, which it packs into one
+ * `payoffs` row a round (read back as the payoff events they hold); `none`, the header and
+ * the run's end only. The header of a trace below `full` names its level.
+ */
 export const TRACE_LEVELS = ['full', 'summary', 'none'] as const;
 export type TraceLevel = (typeof TRACE_LEVELS)[number];
 
