@@ -77,6 +77,7 @@ async function timedSweep(
   source: { path: string; text: string },
   workers: number,
   queue?: string,
+  runReports = false,
 ): Promise<{ ms: number; cpuMs: number }> {
   const out = fresh();
   const cpu = process.cpuUsage();
@@ -89,6 +90,7 @@ async function timedSweep(
     resume: false,
     progress: false,
     ...(queue ? { queue } : {}),
+    ...(runReports ? { runReports } : {}),
   });
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
@@ -264,6 +266,37 @@ async function main(): Promise<void> {
     ]);
   }
 
+  // What drawing every run's page (--run-reports) adds to a sweep, paired per repetition.
+  const pageRows: (string | number)[][] = [];
+  for (const [label, source, runs] of [
+    ['12 runs × 2,000 rounds, nash', sweepSource('nash', 2000, 4), 12],
+    ['42 runs × 10 rounds, nash', sweepSource('nash', 10, 14), 42],
+  ] as const) {
+    const plain: number[] = [];
+    const drawn: number[] = [];
+    const ratios: number[] = [];
+    for (let k = 0; k < REPETITIONS; k++) {
+      const a = (await timedSweep(source, 1)).ms;
+      const b = (await timedSweep(source, 1, undefined, true)).ms;
+      plain.push(a);
+      drawn.push(b);
+      ratios.push(b / a);
+    }
+    measurements.push(
+      measurement(`sweep-pages-${runs}`, 'run pages', `${label}, 1 worker, --run-reports`, drawn, {
+        runs,
+      }),
+    );
+    pageRows.push([
+      label,
+      formatMs(median(plain)),
+      formatMs(median(drawn)),
+      median(ratios).toFixed(2),
+      ((median(drawn) - median(plain)) / runs).toFixed(0),
+    ]);
+    process.stderr.write(`${label}: pages ${median(ratios).toFixed(2)}× the sweep without\n`);
+  }
+
   // Queue overhead.
   const redis = await startRedis();
   const worker = await startWorkerProcess(redis.url);
@@ -385,6 +418,19 @@ async function main(): Promise<void> {
         rows: throughputRows,
         caption:
           'Each sweep: plan, 12 runs with their artifacts as a sweep writes them by default (summary trace, governance log, metrics.json; no run pages), records, the results store. Median of 3 alternating repetitions after a warm-up sweep. “Cores busy” is the CPU time of the 1-worker sweep (every thread of the process: the worker, V8’s compiler and garbage-collector threads, the main thread) over its wall time; two cores cannot do that work faster than 2 / busy times, even if a second worker added no work of its own.',
+      },
+      {
+        title: 'What run pages cost a sweep',
+        columns: [
+          'sweep',
+          'default, no run pages (ms)',
+          '--run-reports (ms)',
+          'ratio (paired)',
+          'ms a run',
+        ],
+        rows: pageRows,
+        caption:
+          'One local worker; each repetition runs the sweep without and with `--run-reports`, back to back; the ratio is the median of the per-repetition ratios, the ms a run the difference of the medians over the runs.',
       },
       {
         title: 'Per-run overhead of the Redis executor',
