@@ -1015,7 +1015,11 @@ export async function writeRunReport(dir: string, options: RunReportOptions = {}
   // rationales: the run's own page (drawn from its events as it went) is left as it is.
   if (!options.run && manifest.trace === 'none')
     throw new ReportError(
-      `the run in ${dir} kept no trace (--trace none), so its report cannot be drawn again from its files; report.html is the page the run wrote`,
+      `the run in ${dir} kept no trace (--trace none), so its report cannot be drawn again from its files; ${
+        existsSync(join(dir, 'report.html'))
+          ? 'report.html is the page the run wrote'
+          : 'it drew no page of its own (a sweep draws its runs’ pages with --run-reports): run it again with --trace summary or --run-reports'
+      }`,
     );
   const stored = options.run?.metrics ?? readJson<RunMetrics>(join(dir, 'metrics.json'));
   const trace = options.run

@@ -4,6 +4,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { IrInstitution, ParamValue } from '../../compiler/ir.js';
 import { html, inlineSvg, type Markup } from '../report/html.js';
 import { chart, diagramFigure, note, writeReportPage } from '../report/run-report.js';
+import { recordedTraceLevel } from '../run/trace-level.js';
 import {
   type AnySweepAnalysis,
   analyzeAnySweep,
@@ -466,9 +467,11 @@ export async function writeSweepReport(dir: string): Promise<string> {
     const runDir = join(sweep.artifacts, String(row.artifacts));
     const target = join(runDir, 'report.html');
     const href = relative(dir, target).split('\\').join('/');
-    // A sweep's runs draw no page unless asked (--run-reports): the command that draws one.
-    return existsSync(target)
-      ? html`<a href="${href}">report</a>`
+    if (existsSync(target)) return html`<a href="${href}">report</a>`;
+    // A sweep's runs draw no page unless asked (--run-reports): the command that draws one,
+    // unless the run kept no trace to draw it from.
+    return recordedTraceLevel(runDir) === 'none'
+      ? html`none (--trace none)`
       : html`<code>mase report ${join(dir, relative(dir, runDir))}</code>`;
   };
   const runRows = runs.map(
@@ -488,7 +491,7 @@ ${phases.length > 0 ? html`<section id="phases"><h2>Phase diagrams</h2><p>${envi
 ${await diagrams(plan, counts)}
 <section id="runs"><h2>Runs</h2>
 ${analysis.runs.total > runs.length ? note(`The first ${runs.length} of ${analysis.runs.total} runs; results.csv lists them all.`) : ''}
-<p>A run's own page is drawn when the sweep is run with <code>--run-reports</code>, or afterwards by the command in its row.</p>
+<p>A run's own page is drawn when the sweep is run with <code>--run-reports</code>, or afterwards by the command in its row (not for a run at <code>--trace none</code>, which keeps nothing to draw it from).</p>
 <table><thead><tr><th>run</th>${sweep.factors.map((f) => html`<th>${f}</th>`)}<th>seed</th><th>status</th><th>worker</th>${runColumns.map((c) => html`<th>${c === 'collusion_index' ? 'collusion index' : c}</th>`)}<th>report</th></tr></thead><tbody>${runRows}</tbody></table>
 </section>
 <footer>Self-contained: no scripts, nothing loaded from elsewhere. Every number is in results.csv and results.duckdb beside this page.</footer>`;

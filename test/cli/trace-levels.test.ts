@@ -361,6 +361,26 @@ sweep levels {
         /^mase: run [0-9a-f]+: export sft needs the run's trace at --trace summary or full; the run in .* kept --trace none/m,
       );
       expect(() => statSync(file('none.jsonl'))).toThrow();
+      // A sweep's run drew no page, and at none it keeps nothing to draw one from: the
+      // refusal says what would give one, and the sweep's page offers no command that fails.
+      const [first] = runsOf(sweeps.none as string);
+      const runDir = join(sweeps.none as string, first.artifacts);
+      const page = mase(['report', runDir]);
+      expect(page.code).toBe(2);
+      expect(page.stderr).toContain(
+        'it drew no page of its own (a sweep draws its runs’ pages with --run-reports): run it again with --trace summary or --run-reports',
+      );
+      expect(() => statSync(join(runDir, 'report.html'))).toThrow();
+      expect(mase(['report', sweeps.none as string]).code).toBe(0);
+      const sweepPage = readFileSync(join(sweeps.none as string, 'report.html'), 'utf8');
+      expect(sweepPage).not.toContain('<code>mase report');
+      expect(sweepPage.match(/<td>none \(--trace none\)<\/td>/g)).toHaveLength(2);
+      expect(mase(['report', sweeps.default as string]).code).toBe(0);
+      expect(
+        readFileSync(join(sweeps.default as string, 'report.html'), 'utf8').match(
+          /<code>mase report [^<]+<\/code>/g,
+        ),
+      ).toHaveLength(2);
     } finally {
       await server.close();
     }
